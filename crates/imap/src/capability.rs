@@ -1,0 +1,64 @@
+//! What the server advertises, by state and transport (RFC 9051 §6.1.1, §7.2.2).
+
+use crate::{SessionConfig, Transport};
+
+/// Capabilities valid in every state.
+const BASE: &[&str] = &["IMAP4rev1", "IMAP4rev2", "LITERAL+", "SASL-IR", "ID", "ENABLE", "IDLE"];
+
+/// Capabilities offered once logged in.
+const AUTHENTICATED: &[&str] = &[
+    "NAMESPACE",
+    "UNSELECT",
+    "UIDPLUS",
+    "MOVE",
+    "CHILDREN",
+    "SPECIAL-USE",
+    "CREATE-SPECIAL-USE",
+    "LIST-EXTENDED",
+    "LIST-STATUS",
+    "ESEARCH",
+    "SEARCHRES",
+    "STATUS=SIZE",
+    "MULTIAPPEND",
+    "BINARY",
+    "UTF8=ACCEPT",
+    "CONDSTORE",
+    "QRESYNC",
+];
+
+/// Whether the session has logged in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Phase {
+    /// Not authenticated: only what is needed to log in.
+    PreAuth,
+    /// Authenticated or selected.
+    LoggedIn,
+}
+
+/// The capability list for a session.
+pub(crate) fn list(config: &SessionConfig, transport: Transport, phase: Phase) -> Vec<String> {
+    let mut caps: Vec<String> = BASE.iter().map(|s| (*s).to_owned()).collect();
+    match phase {
+        Phase::PreAuth => {
+            if transport == Transport::Plain && config.starttls_available {
+                caps.push("STARTTLS".to_owned());
+            }
+            if auth_allowed(config, transport) {
+                caps.push("AUTH=PLAIN".to_owned());
+            } else {
+                // RFC 9051 §6.2.3: LOGIN (and AUTHENTICATE) refused until TLS is up.
+                caps.push("LOGINDISABLED".to_owned());
+            }
+        }
+        Phase::LoggedIn => {
+            caps.extend(AUTHENTICATED.iter().map(|s| (*s).to_owned()));
+            caps.push(format!("APPENDLIMIT={}", config.max_message_size));
+        }
+    }
+    caps
+}
+
+/// True when credentials may be sent on this transport.
+pub(crate) fn auth_allowed(config: &SessionConfig, transport: Transport) -> bool {
+    transport == Transport::Tls || config.allow_plaintext_auth
+}

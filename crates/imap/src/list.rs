@@ -1,0 +1,273 @@
+//! LIST (RFC 9051 §6.3.9 with LIST-EXTENDED, RFC 5258; LIST-STATUS, RFC 5819; SPECIAL-USE,
+//! RFC 6154) and LSUB (RFC 3501 §6.3.9).
+//!
+//! The mailbox list of one account is small (hundreds of names), so we read it whole and match
+//! in memory. Matching is a dynamic-programming wildcard match: linear in name × pattern, so a
+//! hostile pattern like `*a*a*a*a*b` cannot blow up.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use postfach_proto::response::{self, Data, ListExtended, MailboxAttr};
+use postfach_proto::types::{
+    ListCommand, ListPattern, ListReturnOption, ListSelectOption, MailboxName, StatusItem,
+};
+
+use crate::Out;
+use crate::convert;
+use crate::mailbox::{Cx, Done, special_attr, write_status};
+use crate::respond::Reply;
+
+/// Longest pattern we match against, in characters.
+const MAX_PATTERN_CHARS: usize = 1024;
+
+/// `*` matches anything, `%` anything but the delimiter `/` (RFC 9051 §6.3.9).
+pub(crate) fn matches(pattern: &[char], name: &[char]) -> bool {
+    // reach[j]: pattern[..i] can match name[..j].
+    let mut reach = vec![false; name.len() + 1];
+    reach[0] = true;
+    for &p in pattern {
+        let mut next = vec![false; name.len() + 1];
+        match p {
+            '*' | '%' => {
+                let mut on = false;
+                for j in 0..=name.len() {
+                    if reach[j] {
+                        on = true;
+                    }
+                    next[j] = on;
+                    if p == '%' && j < name.len() && name[j] == '/' {
+                        on = false;
+                    }
+                }
+            }
+            c => {
+                for j in 0..name.len() {
+                    if reach[j] && name[j] == c {
+                        next[j + 1] = true;
+                    }
+                }
+            }
+        }
+        reach = next;
+    }
+    reach[name.len()]
+}
+
+/// Joins reference and pattern the way RFC 9051 §6.3.9 describes ("the reference name is
+/// prepended"), and normalises a leading INBOX.
+fn full_pattern(reference: &str, pattern: &str) -> String {
+    let joined = if pattern.starts_with('/') { pattern.to_owned() } else { format!("{reference}{pattern}") };
+    let upper = joined.get(..5).map(|s| s.eq_ignore_ascii_case("INBOX")).unwrap_or(false);
+    if upper && (joined.len() == 5 || joined.as_bytes()[5] == b'/') {
+        format!("INBOX{}", &joined[5..])
+    } else {
+        joined
+    }
+}
+
+fn decode_pattern(cx: &Cx<'_>, p: &ListPattern) -> Result<Vec<char>, Reply> {
+    let s = p.decode(cx.enabled.utf8).map_err(|e| Reply::bad(None, format!("Bad pattern: {e}")))?;
+    if s.chars().count() > MAX_PATTERN_CHARS {
+        return Err(Reply::bad(None, "Pattern too long"));
+    }
+    Ok(s.chars().collect())
+}
+
+fn decode_reference(cx: &Cx<'_>, r: &MailboxName) -> Result<String, Reply> {
+    r.decode(cx.enabled.utf8).map_err(|e| Reply::bad(None, format!("Bad reference: {e}")))
+}
+
+/// LIST, extended.
+pub(crate) async fn list(cx: &mut Cx<'_>, cmd: &ListCommand, out: &mut Out) -> Result<Done, Reply> {
+    let reference = decode_reference(cx, &cmd.reference)?;
+    let opts = convert::options(cx.enabled.utf8);
+
+    // RFC 9051 §6.3.9: an empty pattern asks for the delimiter and the root.
+    if cmd.patterns.len() == 1 && cmd.patterns[0].as_bytes().is_empty() && cmd.selection.is_empty() {
+        let data = Data::List {
+            attributes: vec![MailboxAttr::NoSelect],
+            delimiter: Some('/'),
+            name: String::new(),
+            extended: Vec::new(),
+        };
+        response::write_data(out.buf(), &data, opts);
+        return Ok(Done::text("LIST completed"));
+    }
+
+    let mut patterns = Vec::with_capacity(cmd.patterns.len());
+    for p in &cmd.patterns {
+        let p: String = decode_pattern(cx, p)?.into_iter().collect();
+        patterns.push(full_pattern(&reference, &p).chars().collect::<Vec<char>>());
+    }
+    let sel_subscribed = cmd.selection.contains(&ListSelectOption::Subscribed);
+    let sel_special = cmd.selection.contains(&ListSelectOption::SpecialUse);
+    let recursive = cmd.selection.contains(&ListSelectOption::RecursiveMatch);
+    if recursive && !sel_subscribed && !sel_special {
+        // RFC 5258 §3.1: RECURSIVEMATCH needs another selection option.
+        return Err(Reply::bad(None, "RECURSIVEMATCH needs another selection option"));
+    }
+    let ret_subscribed = sel_subscribed || cmd.return_opts.contains(&ListReturnOption::Subscribed);
+    let status_items: Option<&Vec<StatusItem>> = cmd.return_opts.iter().find_map(|o| match o {
+        ListReturnOption::Status(items) => Some(items),
+        _ => None,
+    });
+
+    let store = &cx.ctx.store;
+    let account = cx.user.account;
+    let mailboxes = store.list_mailboxes(account).await?;
+    let subscriptions: BTreeSet<String> = store.subscriptions(account).await?.into_iter().collect();
+    let existing: BTreeMap<&str, &postfach_store::MailboxInfo> =
+        mailboxes.iter().map(|m| (m.name.as_str(), m)).collect();
+
+    // Candidate names: existing mailboxes, or subscribed names for LIST (SUBSCRIBED).
+    let mut names: BTreeSet<String> = if sel_subscribed {
+        subscriptions.clone()
+    } else {
+        mailboxes.iter().map(|m| m.name.clone()).collect()
+    };
+    if recursive && sel_subscribed {
+        // RFC 5258 §3.5: parents of matching subscribed names are reported with CHILDINFO.
+        let parents: Vec<String> = names.iter().flat_map(|n| ancestors(n)).collect();
+        names.extend(parents);
+    }
+
+    let has_children = |name: &str| {
+        let prefix = format!("{name}/");
+        mailboxes.iter().any(|m| m.name.starts_with(&prefix))
+    };
+    let mut ordered: Vec<&String> = names.iter().collect();
+    // INBOX first, then by name.
+    ordered.sort_by_key(|n| (n.as_str() != "INBOX", n.as_str()));
+    for name in ordered {
+        let chars: Vec<char> = name.chars().collect();
+        if !patterns.iter().any(|p| matches(p, &chars)) {
+            continue;
+        }
+        let info = existing.get(name.as_str()).copied();
+        let subscribed = subscriptions.contains(name);
+        let mut extended = Vec::new();
+        if sel_subscribed && !subscribed {
+            // Only here because of RECURSIVEMATCH.
+            let prefix = format!("{name}/");
+            if !subscriptions.iter().any(|s| s.starts_with(&prefix)) {
+                continue;
+            }
+            extended.push(ListExtended::ChildInfoSubscribed);
+        }
+        if sel_special && info.and_then(|i| i.special_use).is_none() {
+            continue;
+        }
+        let mut attributes = Vec::new();
+        match info {
+            None => attributes.push(MailboxAttr::NonExistent),
+            Some(i) => {
+                attributes.push(if has_children(name) {
+                    MailboxAttr::HasChildren
+                } else {
+                    MailboxAttr::HasNoChildren
+                });
+                if let Some(u) = i.special_use {
+                    attributes.push(special_attr(u));
+                }
+            }
+        }
+        if ret_subscribed && subscribed {
+            attributes.push(MailboxAttr::Subscribed);
+        }
+        let data = Data::List { attributes, delimiter: Some('/'), name: name.clone(), extended };
+        response::write_data(out.buf(), &data, opts);
+        // RFC 5819: STATUS right after the mailbox's LIST, only for selectable mailboxes.
+        if let (Some(items), Some(info)) = (status_items, info) {
+            match store.status(info.id).await {
+                Ok(st) => write_status(cx, name, &st, items, out),
+                Err(e) => tracing::warn!(error = %e, mailbox = %name, "LIST-STATUS failed"),
+            }
+        }
+    }
+    Ok(Done::text("LIST completed"))
+}
+
+fn ancestors(name: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = name;
+    while let Some(i) = rest.rfind('/') {
+        rest = &rest[..i];
+        out.push(rest.to_owned());
+    }
+    out
+}
+
+/// LSUB (IMAP4rev1): subscribed names; a `%` that stops at a level whose name is not itself
+/// subscribed reports that level `\Noselect` (RFC 3501 §6.3.9).
+pub(crate) async fn lsub(
+    cx: &mut Cx<'_>,
+    reference: &MailboxName,
+    pattern: &ListPattern,
+    out: &mut Out,
+) -> Result<Done, Reply> {
+    let reference = decode_reference(cx, reference)?;
+    let p: String = decode_pattern(cx, pattern)?.into_iter().collect();
+    let pattern: Vec<char> = full_pattern(&reference, &p).chars().collect();
+    let subscriptions: BTreeSet<String> =
+        cx.ctx.store.subscriptions(cx.user.account).await?.into_iter().collect();
+    let mut hits: BTreeMap<String, bool> = BTreeMap::new();
+    for name in &subscriptions {
+        let chars: Vec<char> = name.chars().collect();
+        if matches(&pattern, &chars) {
+            hits.insert(name.clone(), true);
+            continue;
+        }
+        for parent in ancestors(name) {
+            let chars: Vec<char> = parent.chars().collect();
+            if matches(&pattern, &chars) {
+                hits.entry(parent).or_insert(subscriptions.contains(name));
+                break;
+            }
+        }
+    }
+    let opts = convert::options(cx.enabled.utf8);
+    for (name, _) in hits {
+        let mut attributes = Vec::new();
+        if !subscriptions.contains(&name) {
+            attributes.push(MailboxAttr::NoSelect);
+        }
+        response::write_data(out.buf(), &Data::Lsub { attributes, delimiter: Some('/'), name }, opts);
+    }
+    Ok(Done::text("LSUB completed"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn m(p: &str, n: &str) -> bool {
+        let p: Vec<char> = p.chars().collect();
+        let n: Vec<char> = n.chars().collect();
+        matches(&p, &n)
+    }
+
+    #[test]
+    fn wildcards() {
+        assert!(m("*", "a/b/c"));
+        assert!(m("%", "INBOX"));
+        assert!(!m("%", "a/b"));
+        assert!(m("a/%", "a/b"));
+        assert!(!m("a/%", "a/b/c"));
+        assert!(m("a/*", "a/b/c"));
+        assert!(m("*b", "a/b"));
+        assert!(m("%/%", "a/b"));
+        assert!(!m("INBOX", "INBOX/x"));
+        assert!(m("", ""));
+        assert!(!m("x", ""));
+        // Pathological pattern stays cheap.
+        let long = "a".repeat(500);
+        assert!(!m("*a*a*a*a*a*a*a*a*a*a*b", &long));
+    }
+
+    #[test]
+    fn reference_join() {
+        assert_eq!(full_pattern("", "inbox"), "INBOX");
+        assert_eq!(full_pattern("Archive/", "%"), "Archive/%");
+        assert_eq!(full_pattern("Archive", "/%"), "/%");
+    }
+}

@@ -1,0 +1,238 @@
+//! The selected mailbox as one session sees it: the sequence-number ↔ UID map and what the
+//! client has been told so far.
+//!
+//! RFC 9051 §2.3.1.2: sequence numbers change only when the server says so (EXPUNGE/EXISTS). So
+//! each session keeps its own view (`uids`), and [`Selected::sync`] brings it up to date from the
+//! store's change log at the points where the RFC allows untagged updates. The cost of a sync is
+//! the number of changes, not the size of the mailbox (except removing expunged UIDs from the
+//! vector, one pass). Memory: 4 bytes per message for the UID list, nothing else per message.
+
+use postfach_proto::response::{self, Code, Data, FetchValue, Status};
+use postfach_proto::types::NumberSet;
+use postfach_store::{ClaimRecent, MailStore, MailboxId, ModSeq, Snapshot, StoreResult, Uid, UidSet};
+use tokio::sync::watch;
+
+use crate::Out;
+use crate::convert;
+
+/// Whether untagged EXPUNGE may be sent now (RFC 9051 §7.5.1: not while answering FETCH, STORE or
+/// SEARCH by sequence number, since the client could not tell which message a number meant).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Expunges {
+    /// Send them.
+    Allowed,
+    /// Remember them for the next command that may send them.
+    Deferred,
+}
+
+/// Whether to ask the store even when no change signal arrived (NOOP, CHECK, IDLE: changes made
+/// by another process, such as the `deliver` command, signal nothing in this one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Poll {
+    /// Only when signalled.
+    IfSignalled,
+    /// Always.
+    Always,
+}
+
+/// Read-write (SELECT) or read-only (EXAMINE).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Access {
+    /// SELECT.
+    ReadWrite,
+    /// EXAMINE.
+    ReadOnly,
+}
+
+/// How the session talks: decides response shapes during a sync.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SyncStyle {
+    /// IMAP4rev2 enabled: no RECENT responses.
+    pub(crate) rev2: bool,
+    /// CONDSTORE enabled: unsolicited FETCH carries MODSEQ (RFC 7162 §3.2).
+    pub(crate) condstore: bool,
+    /// QRESYNC enabled: VANISHED instead of EXPUNGE (RFC 7162 §3.2.10).
+    pub(crate) qresync: bool,
+}
+
+/// One session's view of its selected mailbox.
+pub(crate) struct Selected {
+    pub(crate) id: MailboxId,
+    pub(crate) name: String,
+    pub(crate) access: Access,
+    /// UID of message `seq` at index `seq - 1`; ascending.
+    pub(crate) uids: Vec<Uid>,
+    /// Messages this session sees as `\Recent` (IMAP4rev1).
+    pub(crate) recent: UidSet,
+    /// Keywords announced in FLAGS.
+    pub(crate) keywords: Vec<String>,
+    /// The result saved by `SEARCH RETURN (SAVE)`, for `$` (RFC 5182); reset by SELECT.
+    pub(crate) saved: UidSet,
+    known_modseq: ModSeq,
+    known_uid_next: Uid,
+    /// Changes are waiting that could not be sent yet (expunges during a sequence-number command).
+    dirty: bool,
+    watch: watch::Receiver<ModSeq>,
+}
+
+impl Selected {
+    /// Opens the mailbox through the store.
+    pub(crate) async fn open(
+        store: &dyn MailStore,
+        id: MailboxId,
+        name: String,
+        access: Access,
+    ) -> StoreResult<(Selected, Snapshot)> {
+        // Subscribe before reading, so that a change between the two is not lost.
+        let watch = store.notifier().watch(id);
+        let claim = match access {
+            Access::ReadWrite => ClaimRecent::Claim,
+            Access::ReadOnly => ClaimRecent::Peek,
+        };
+        let mut snap = store.select(id, claim).await?;
+        let selected = Selected {
+            id,
+            name,
+            access,
+            uids: std::mem::take(&mut snap.uids),
+            recent: snap.recent.clone(),
+            keywords: snap.keywords.clone(),
+            saved: UidSet::new(),
+            known_modseq: snap.status.highest_modseq,
+            known_uid_next: snap.status.uid_next,
+            dirty: false,
+            watch,
+        };
+        Ok((selected, snap))
+    }
+
+    /// Number of messages the client knows of.
+    pub(crate) fn exists(&self) -> u32 {
+        self.uids.len() as u32
+    }
+
+    /// Sequence number of a UID the client knows of.
+    pub(crate) fn seq_of(&self, uid: Uid) -> Option<u32> {
+        self.uids.binary_search(&uid).ok().map(|i| i as u32 + 1)
+    }
+
+    /// The change signal, for IDLE.
+    pub(crate) fn watch(&self) -> watch::Receiver<ModSeq> {
+        self.watch.clone()
+    }
+
+    /// After a change made by this session: if nobody else changed the mailbox in between
+    /// (`before` is what we knew), we already told the client everything, so skip it later.
+    pub(crate) fn own_change(&mut self, before: ModSeq, after: ModSeq) {
+        if before == self.known_modseq && after > self.known_modseq {
+            self.known_modseq = after;
+        }
+    }
+
+    /// Removes UIDs this session expunged itself and has already announced.
+    pub(crate) fn forget(&mut self, expunged: &[Uid]) {
+        if expunged.is_empty() {
+            return;
+        }
+        let gone = UidSet::from_uids(expunged.iter().copied());
+        self.uids.retain(|u| !gone.contains(*u));
+        self.recent = UidSet::from_uids(self.recent.iter().filter(|u| !gone.contains(*u)));
+    }
+
+    /// Brings the client's view up to date with untagged EXPUNGE (or VANISHED), EXISTS and FETCH
+    /// responses.
+    ///
+    /// When expunges may not be sent now, nothing of this round is sent and the view stays where
+    /// it was (marked dirty), so the next sync that may send them redoes the round from the same
+    /// point: no response ever carries a MODSEQ above an expunge the client has not been told of
+    /// (RFC 7162 §3.2), and sequence numbers never go wrong.
+    pub(crate) async fn sync(
+        &mut self,
+        store: &dyn MailStore,
+        out: &mut Out,
+        expunges: Expunges,
+        poll: Poll,
+        style: SyncStyle,
+    ) -> StoreResult<()> {
+        let signalled = self.dirty || self.watch.has_changed().unwrap_or(true);
+        if !signalled && poll == Poll::IfSignalled {
+            return Ok(());
+        }
+        self.watch.borrow_and_update();
+        let changes = store.changes_since(self.id, self.known_modseq, self.known_uid_next).await?;
+
+        // Expunges of messages the client knows of.
+        let gone: Vec<Uid> =
+            changes.expunged.iter().copied().filter(|u| self.uids.binary_search(u).is_ok()).collect();
+        if !gone.is_empty() && expunges == Expunges::Deferred {
+            self.dirty = true;
+            if style.condstore {
+                // RFC 7162 §6: tell the client how far it is safe to trust its MODSEQs.
+                response::write_untagged_status(
+                    out.buf(),
+                    Status::Ok,
+                    Some(&Code::HighestModSeq(self.known_modseq.0)),
+                    "Expunges pending",
+                );
+            }
+            return Ok(());
+        }
+        self.dirty = false;
+        self.announce_expunges(&gone, style, out);
+
+        // Flag changes of messages the client knows of (RFC 9051 §7.5.2 unsolicited FETCH).
+        for (uid, flags, modseq) in &changes.flags {
+            let Some(seq) = self.seq_of(*uid) else { continue };
+            let mut attrs = vec![
+                FetchValue::Flags(convert::flags(flags, self.recent.contains(*uid) && !style.rev2)),
+                FetchValue::Uid(uid.0),
+            ];
+            if style.condstore {
+                attrs.push(FetchValue::ModSeq(modseq.0));
+            }
+            response::write_data(out.buf(), &Data::Fetch { seq, attrs }, convert::options(style.rev2));
+        }
+
+        // New messages (never ones that were expunged again before we noticed).
+        let before = self.uids.len();
+        let last = self.uids.last().copied().unwrap_or(Uid(0));
+        for uid in changes.added {
+            if uid > last && changes.expunged.binary_search(&uid).is_err() {
+                self.uids.push(uid);
+            }
+        }
+        if self.uids.len() != before {
+            response::write_data(out.buf(), &Data::Exists(self.exists()), convert::options(style.rev2));
+        }
+        self.known_modseq = self.known_modseq.max(changes.highest_modseq);
+        self.known_uid_next = self.known_uid_next.max(changes.uid_next);
+        Ok(())
+    }
+
+    /// Announces expunged messages the client knows of, as EXPUNGE (highest sequence number first,
+    /// so every number is valid when it is read) or, once QRESYNC is on, as one VANISHED
+    /// (RFC 7162 §3.2.10); then drops them from the view.
+    pub(crate) fn announce_expunges(&mut self, gone: &[Uid], style: SyncStyle, out: &mut Out) {
+        if gone.is_empty() {
+            return;
+        }
+        if style.qresync {
+            let uids = NumberSet::from_numbers(gone.iter().filter(|u| self.seq_of(**u).is_some()).map(|u| u.0));
+            if !uids.is_empty() {
+                response::write_data(out.buf(), &Data::Vanished { earlier: false, uids }, convert::options(false));
+            }
+        } else {
+            let mut seqs: Vec<u32> = gone.iter().filter_map(|u| self.seq_of(*u)).collect();
+            seqs.sort_unstable_by(|a, b| b.cmp(a));
+            for seq in seqs {
+                response::write_data(out.buf(), &Data::Expunge(seq), convert::options(false));
+            }
+        }
+        self.forget(gone);
+    }
+
+    /// The highest modseq the client has been told of.
+    pub(crate) fn known_modseq(&self) -> ModSeq {
+        self.known_modseq
+    }
+}

@@ -1,0 +1,539 @@
+//! The session state machine: the one (state, command) gate, login, and IDLE.
+//!
+//! RFC 9051 §3 defines four states. [`State`] holds exactly what each needs, and
+//! [`Session::handle`] decides in one `match` which commands are legal where; handlers receive the
+//! state they need and never re-check it. Only this file assigns `self.state`.
+
+use std::sync::Arc;
+
+use postfach_auth::{AuthError, Principal, Secret};
+use postfach_proto::parse_command;
+use postfach_proto::response::{self, Code, Data, Status};
+use postfach_proto::types::{Command, CommandBody, Tag};
+use postfach_store::ModSeq;
+use tokio::sync::watch;
+
+use crate::capability::{self, Phase};
+use crate::mailbox;
+use crate::message;
+use crate::respond::{bad, no, ok};
+use crate::selected::{Expunges, Poll, Selected, SyncStyle};
+use crate::{ConnInfo, Out, Outcome, ServerContext, Transport, convert};
+
+/// Failed logins after which the connection is closed (RFC 9051 §6.2.3 lets the server do so).
+const MAX_AUTH_FAILURES: u32 = 5;
+
+/// Largest AUTHENTICATE response line we decode (base64 of user, password and authzid).
+const MAX_SASL_LINE: usize = 8 * 1024;
+
+/// RFC 9051 §3: where the session is.
+enum State {
+    /// Before login.
+    NotAuthenticated { failures: u32 },
+    /// Logged in, no mailbox selected.
+    Authenticated(Principal),
+    /// Logged in with a mailbox selected.
+    Selected(Principal, Box<Selected>),
+    /// After LOGOUT.
+    Logout,
+}
+
+/// An AUTHENTICATE exchange waiting for the client's next line.
+struct PendingAuth {
+    tag: Tag,
+}
+
+/// Options the client turned on with ENABLE (RFC 5161), plus SEARCHRES's saved result.
+#[derive(Default)]
+pub(crate) struct Enabled {
+    /// `ENABLE IMAP4rev2`: rev2 response shapes (ESEARCH, no RECENT, UTF-8 names).
+    pub(crate) rev2: bool,
+    /// `ENABLE UTF8=ACCEPT` (RFC 6855) or IMAP4rev2: mailbox names in UTF-8.
+    pub(crate) utf8: bool,
+    /// CONDSTORE is on (RFC 7162 §3.1: ENABLE or any CONDSTORE-enabling command).
+    pub(crate) condstore: bool,
+    /// `ENABLE QRESYNC` (RFC 7162 §3.2.3); implies CONDSTORE.
+    pub(crate) qresync: bool,
+}
+
+impl Enabled {
+    pub(crate) fn style(&self) -> SyncStyle {
+        SyncStyle { rev2: self.rev2, condstore: self.condstore, qresync: self.qresync }
+    }
+}
+
+/// RFC 7162 §3.1: commands that turn CONDSTORE on as a side effect.
+fn enables_condstore(body: &CommandBody) -> bool {
+    use postfach_proto::types::{FetchAttribute, StatusItem};
+    match body {
+        CommandBody::Select { params, .. } | CommandBody::Examine { params, .. } => params.condstore,
+        CommandBody::Fetch { items, modifiers, .. } => {
+            modifiers.changed_since.is_some() || items.attributes().contains(&FetchAttribute::ModSeq)
+        }
+        CommandBody::Store { unchanged_since, .. } => unchanged_since.is_some(),
+        CommandBody::Search { criteria, .. } => criteria.iter().any(message::has_modseq),
+        CommandBody::Status { items, .. } => items.contains(&StatusItem::HighestModSeq),
+        _ => false,
+    }
+}
+
+/// One client's IMAP session.
+pub struct Session {
+    ctx: Arc<ServerContext>,
+    conn: ConnInfo,
+    state: State,
+    enabled: Enabled,
+    pending_auth: Option<PendingAuth>,
+    idle_tag: Option<Tag>,
+}
+
+impl Session {
+    /// A new session in the not-authenticated state.
+    pub fn new(ctx: Arc<ServerContext>, conn: ConnInfo) -> Self {
+        Self {
+            ctx,
+            conn,
+            state: State::NotAuthenticated { failures: 0 },
+            enabled: Enabled::default(),
+            pending_auth: None,
+            idle_tag: None,
+        }
+    }
+
+    /// Writes the greeting (`* OK [CAPABILITY ...] Postfach ready`, RFC 9051 §7.1.1).
+    pub fn greeting(&mut self, out: &mut Out) {
+        let caps = capability::list(&self.ctx.config, self.conn.transport, Phase::PreAuth);
+        response::write_untagged_status(
+            out.buf(),
+            Status::Ok,
+            Some(&Code::Capability(caps)),
+            "Postfach ready",
+        );
+    }
+
+    /// True once logged in (the driver switches from the short pre-login timeout to the long one).
+    pub fn is_authenticated(&self) -> bool {
+        matches!(self.state, State::Authenticated(_) | State::Selected(..))
+    }
+
+    /// The change signal of the selected mailbox, if any (for IDLE).
+    pub fn change_watch(&self) -> Option<watch::Receiver<ModSeq>> {
+        match &self.state {
+            State::Selected(_, sel) => Some(sel.watch()),
+            _ => None,
+        }
+    }
+
+    /// The STARTTLS handshake succeeded: the connection is now encrypted.
+    pub fn tls_started(&mut self) {
+        self.conn.transport = Transport::Tls;
+    }
+
+    /// The server is going away (shutdown, timeout): `* BYE text` (RFC 9051 §7.1.5).
+    pub fn bye(&mut self, text: &str, out: &mut Out) {
+        response::write_untagged_status(out.buf(), Status::Bye, None, text);
+        self.state = State::Logout;
+    }
+
+    /// The framer rejected a command (too long, bad literal): answer `tag BAD` or `* BAD`.
+    pub fn rejected(&mut self, tag: Option<&[u8]>, message: &str, out: &mut Out) {
+        match tag.and_then(|t| Tag::from_bytes(t).ok()) {
+            Some(tag) => bad(out, &tag, Some(Code::Limit), message),
+            None => response::write_untagged_status(out.buf(), Status::Bad, None, message),
+        }
+    }
+
+    /// Handles one complete command as framed by `postfach_proto::framing` (literals inline).
+    pub async fn handle(&mut self, command: Vec<u8>, out: &mut Out) -> Outcome {
+        let Command { tag, body } = match parse_command(&command) {
+            Ok(c) => c,
+            Err(e) => {
+                let text = format!("Syntax error: {e}");
+                match &e.tag {
+                    Some(tag) => bad(out, tag, Some(Code::Parse), &text),
+                    None => {
+                        response::write_untagged_status(out.buf(), Status::Bad, Some(&Code::Parse), &text)
+                    }
+                }
+                return Outcome::Continue;
+            }
+        };
+        tracing::debug!(command = body.name(), "command");
+        let ctx = self.ctx.clone();
+
+        // Commands valid in every state (RFC 9051 §6.1).
+        match body {
+            CommandBody::Capability => {
+                let phase = if self.is_authenticated() { Phase::LoggedIn } else { Phase::PreAuth };
+                let caps = capability::list(&ctx.config, self.conn.transport, phase);
+                response::write_data(out.buf(), &Data::Capability(caps), self.write_options());
+                ok(out, &tag, None, "CAPABILITY completed");
+                return Outcome::Continue;
+            }
+            CommandBody::Noop => {
+                self.sync(out, Expunges::Allowed, Poll::Always).await;
+                ok(out, &tag, None, "NOOP completed");
+                return Outcome::Continue;
+            }
+            CommandBody::Logout => {
+                response::write_untagged_status(out.buf(), Status::Bye, None, "Logging out");
+                ok(out, &tag, None, "LOGOUT completed");
+                self.state = State::Logout;
+                return Outcome::Close;
+            }
+            CommandBody::Id(_) => {
+                // RFC 2971: say who we are; what the client says is only logged.
+                let id = vec![
+                    ("name".to_owned(), Some("Postfach".to_owned())),
+                    ("version".to_owned(), Some(env!("CARGO_PKG_VERSION").to_owned())),
+                ];
+                response::write_data(out.buf(), &Data::Id(Some(id)), self.write_options());
+                ok(out, &tag, None, "ID completed");
+                return Outcome::Continue;
+            }
+            _ => {}
+        }
+
+        if !self.enabled.condstore && self.is_authenticated() && enables_condstore(&body) {
+            self.enabled.condstore = true;
+            // RFC 7162 §3.1: the first CONDSTORE-enabling command reports the selected mailbox's
+            // HIGHESTMODSEQ.
+            if let State::Selected(_, sel) = &self.state {
+                let code = Code::HighestModSeq(sel.known_modseq().0);
+                response::write_untagged_status(out.buf(), Status::Ok, Some(&code), "CONDSTORE enabled");
+            }
+        }
+
+        let state = std::mem::replace(&mut self.state, State::Logout);
+        let (next, outcome) = match (state, body) {
+            // --- not authenticated (RFC 9051 §6.2) ---
+            (State::NotAuthenticated { failures }, CommandBody::StartTls) => {
+                if self.conn.transport == Transport::Tls {
+                    bad(out, &tag, None, "TLS is already active");
+                    (State::NotAuthenticated { failures }, Outcome::Continue)
+                } else if !ctx.config.starttls_available {
+                    bad(out, &tag, None, "STARTTLS is not available");
+                    (State::NotAuthenticated { failures }, Outcome::Continue)
+                } else {
+                    ok(out, &tag, None, "Begin TLS negotiation now");
+                    (State::NotAuthenticated { failures }, Outcome::StartTls)
+                }
+            }
+            (State::NotAuthenticated { failures }, CommandBody::Login { username, password }) => {
+                let user = String::from_utf8_lossy(&username).into_owned();
+                let secret = Secret(password.into_inner());
+                self.login(tag, failures, &user, secret, "LOGIN", out).await
+            }
+            (
+                State::NotAuthenticated { failures },
+                CommandBody::Authenticate { mechanism, initial_response },
+            ) => {
+                if !capability::auth_allowed(&ctx.config, self.conn.transport) {
+                    no(
+                        out,
+                        &tag,
+                        Some(Code::PrivacyRequired),
+                        "Use TLS (STARTTLS or port 993) before logging in",
+                    );
+                    (State::NotAuthenticated { failures }, Outcome::Continue)
+                } else if !mechanism.eq_ignore_ascii_case("PLAIN") {
+                    no(out, &tag, Some(Code::CannotDo), "Unsupported authentication mechanism");
+                    (State::NotAuthenticated { failures }, Outcome::Continue)
+                } else if let Some(initial) = initial_response {
+                    // RFC 4959 SASL-IR: the credentials came with the command.
+                    let line = initial.into_inner();
+                    self.authenticate_plain(tag, failures, &line, out).await
+                } else {
+                    response::write_continuation(out.buf(), "");
+                    self.pending_auth = Some(PendingAuth { tag });
+                    (State::NotAuthenticated { failures }, Outcome::AuthContinue)
+                }
+            }
+            (state @ State::NotAuthenticated { .. }, body) => {
+                let text = match body {
+                    CommandBody::Enable(_) => "ENABLE needs a logged-in session",
+                    _ => "Log in first",
+                };
+                bad(out, &tag, None, text);
+                (state, Outcome::Continue)
+            }
+
+            // --- authenticated or selected ---
+            (state @ (State::Authenticated(_) | State::Selected(..)), CommandBody::StartTls)
+            | (state @ (State::Authenticated(_) | State::Selected(..)), CommandBody::Login { .. })
+            | (state @ (State::Authenticated(_) | State::Selected(..)), CommandBody::Authenticate { .. }) => {
+                bad(out, &tag, None, "Already logged in");
+                (state, Outcome::Continue)
+            }
+            (state, CommandBody::Enable(names)) => {
+                self.enable(&tag, &names, out);
+                (state, Outcome::Continue)
+            }
+            (State::Authenticated(user), CommandBody::Idle) => {
+                response::write_continuation(out.buf(), "idling");
+                self.idle_tag = Some(tag);
+                (State::Authenticated(user), Outcome::Idle)
+            }
+            (State::Selected(user, sel), CommandBody::Idle) => {
+                let mut sel = sel;
+                // RFC 2177: updates may flow from the start of IDLE.
+                self.sync_selected(&mut sel, out, Expunges::Allowed, Poll::Always).await;
+                response::write_continuation(out.buf(), "idling");
+                self.idle_tag = Some(tag);
+                (State::Selected(user, sel), Outcome::Idle)
+            }
+            (State::Authenticated(user), CommandBody::Select { mailbox, params }) => {
+                self.select(tag, user, None, mailbox, &params, crate::selected::Access::ReadWrite, out).await
+            }
+            (State::Selected(user, sel), CommandBody::Select { mailbox, params }) => {
+                self.select(tag, user, Some(sel), mailbox, &params, crate::selected::Access::ReadWrite, out).await
+            }
+            (State::Authenticated(user), CommandBody::Examine { mailbox, params }) => {
+                self.select(tag, user, None, mailbox, &params, crate::selected::Access::ReadOnly, out).await
+            }
+            (State::Selected(user, sel), CommandBody::Examine { mailbox, params }) => {
+                self.select(tag, user, Some(sel), mailbox, &params, crate::selected::Access::ReadOnly, out).await
+            }
+            (State::Authenticated(user), body) => {
+                let mut cx = mailbox::Cx { ctx: &ctx, user: &user, enabled: &self.enabled, selected: None };
+                if !mailbox::handle(&mut cx, &tag, body, out).await {
+                    bad(out, &tag, None, "No mailbox selected");
+                }
+                (State::Authenticated(user), Outcome::Continue)
+            }
+            (State::Selected(user, mut sel), body) => {
+                let next = message::handle(
+                    &message::SelectedCx { ctx: &ctx, user: &user, enabled: &self.enabled },
+                    &mut sel,
+                    &tag,
+                    body,
+                    out,
+                )
+                .await;
+                match next {
+                    message::Next::Stay => (State::Selected(user, sel), Outcome::Continue),
+                    message::Next::Unselect => (State::Authenticated(user), Outcome::Continue),
+                }
+            }
+            (State::Logout, _) => {
+                bad(out, &tag, None, "Logging out");
+                (State::Logout, Outcome::Close)
+            }
+        };
+        self.state = next;
+        outcome
+    }
+
+    /// The next line of an AUTHENTICATE exchange (RFC 9051 §6.2.2).
+    pub async fn auth_line(&mut self, line: Vec<u8>, out: &mut Out) -> Outcome {
+        let Some(PendingAuth { tag }) = self.pending_auth.take() else {
+            response::write_untagged_status(out.buf(), Status::Bad, None, "No authentication in progress");
+            return Outcome::Continue;
+        };
+        let failures = match self.state {
+            State::NotAuthenticated { failures } => failures,
+            _ => 0,
+        };
+        if line == b"*" {
+            bad(out, &tag, None, "Authentication cancelled");
+            return Outcome::Continue;
+        }
+        let (next, outcome) = self.authenticate_plain(tag, failures, &line, out).await;
+        self.state = next;
+        outcome
+    }
+
+    /// During IDLE: report what changed in the selected mailbox.
+    pub async fn idle_update(&mut self, out: &mut Out) {
+        self.sync(out, Expunges::Allowed, Poll::Always).await;
+    }
+
+    /// During IDLE: a keepalive so NATs keep the connection (RFC 2177 allows untagged OK).
+    pub fn idle_keepalive(&mut self, out: &mut Out) {
+        response::write_untagged_status(out.buf(), Status::Ok, None, "Still here");
+    }
+
+    /// During IDLE: the client sent a line; `DONE` ends IDLE (RFC 2177 §3).
+    pub async fn idle_line(&mut self, line: Vec<u8>, out: &mut Out) -> Outcome {
+        let Some(tag) = self.idle_tag.take() else {
+            response::write_untagged_status(out.buf(), Status::Bad, None, "Not idling");
+            return Outcome::Continue;
+        };
+        if line.eq_ignore_ascii_case(b"DONE") {
+            self.sync(out, Expunges::Allowed, Poll::IfSignalled).await;
+            ok(out, &tag, None, "IDLE terminated");
+        } else {
+            bad(out, &tag, None, "Expected DONE");
+        }
+        Outcome::Continue
+    }
+
+    fn write_options(&self) -> postfach_proto::response::WriteOptions {
+        convert::options(self.enabled.utf8)
+    }
+
+    /// Untagged updates for the selected mailbox, if any.
+    async fn sync(&mut self, out: &mut Out, expunges: Expunges, poll: Poll) {
+        let state = std::mem::replace(&mut self.state, State::Logout);
+        self.state = match state {
+            State::Selected(user, mut sel) => {
+                self.sync_selected(&mut sel, out, expunges, poll).await;
+                State::Selected(user, sel)
+            }
+            other => other,
+        };
+    }
+
+    async fn sync_selected(&self, sel: &mut Selected, out: &mut Out, expunges: Expunges, poll: Poll) {
+        if let Err(e) = sel.sync(&*self.ctx.store, out, expunges, poll, self.enabled.style()).await {
+            tracing::warn!(error = %e, mailbox = %sel.name, "sync failed");
+        }
+    }
+
+    fn enable(&mut self, tag: &Tag, names: &[String], out: &mut Out) {
+        // RFC 5161 §3.1: list only what this command newly enabled.
+        let mut newly = Vec::new();
+        for name in names {
+            if name.eq_ignore_ascii_case("IMAP4rev2") && !self.enabled.rev2 {
+                self.enabled.rev2 = true;
+                self.enabled.utf8 = true;
+                newly.push("IMAP4rev2".to_owned());
+            } else if name.eq_ignore_ascii_case("UTF8=ACCEPT") && !self.enabled.utf8 {
+                self.enabled.utf8 = true;
+                newly.push("UTF8=ACCEPT".to_owned());
+            } else if name.eq_ignore_ascii_case("CONDSTORE") && !self.enabled.condstore {
+                self.enabled.condstore = true;
+                newly.push("CONDSTORE".to_owned());
+            } else if name.eq_ignore_ascii_case("QRESYNC") && !self.enabled.qresync {
+                // RFC 7162 §3.2.3: QRESYNC implies CONDSTORE.
+                self.enabled.qresync = true;
+                self.enabled.condstore = true;
+                newly.push("QRESYNC".to_owned());
+            }
+        }
+        response::write_data(out.buf(), &Data::Enabled(newly), self.write_options());
+        ok(out, tag, None, "ENABLE completed");
+    }
+
+    async fn login(
+        &mut self,
+        tag: Tag,
+        failures: u32,
+        user: &str,
+        password: Secret<Vec<u8>>,
+        mechanism: &str,
+        out: &mut Out,
+    ) -> (State, Outcome) {
+        if !capability::auth_allowed(&self.ctx.config, self.conn.transport) {
+            // RFC 9051 §6.2.3: no cleartext passwords.
+            no(out, &tag, Some(Code::PrivacyRequired), "Use TLS (STARTTLS or port 993) before logging in");
+            return (State::NotAuthenticated { failures }, Outcome::Continue);
+        }
+        let peer = self.conn.peer;
+        match self.ctx.auth.verify_password(user, &password).await {
+            Ok(principal) => {
+                tracing::info!(%peer, account = %principal.name, mechanism, result = "ok", "auth");
+                let caps = capability::list(&self.ctx.config, self.conn.transport, Phase::LoggedIn);
+                ok(out, &tag, Some(Code::Capability(caps)), "Logged in");
+                (State::Authenticated(principal), Outcome::Continue)
+            }
+            Err(AuthError::BadCredentials) => {
+                tracing::info!(%peer, account = %user, mechanism, result = "fail", "auth");
+                no(out, &tag, Some(Code::AuthenticationFailed), "Authentication failed");
+                let failures = failures + 1;
+                if failures >= MAX_AUTH_FAILURES {
+                    response::write_untagged_status(out.buf(), Status::Bye, None, "Too many failed logins");
+                    return (State::Logout, Outcome::Close);
+                }
+                (State::NotAuthenticated { failures }, Outcome::Continue)
+            }
+            Err(e) => {
+                tracing::error!(%peer, account = %user, mechanism, error = %e, "auth error");
+                no(out, &tag, Some(Code::Unavailable), "Authentication is temporarily unavailable");
+                (State::NotAuthenticated { failures }, Outcome::Continue)
+            }
+        }
+    }
+
+    /// SASL PLAIN (RFC 4616): base64 of `authzid NUL authcid NUL passwd`.
+    async fn authenticate_plain(
+        &mut self,
+        tag: Tag,
+        failures: u32,
+        line: &[u8],
+        out: &mut Out,
+    ) -> (State, Outcome) {
+        let decoded = if line == b"=" {
+            Some(Vec::new())
+        } else if line.len() > MAX_SASL_LINE {
+            None
+        } else {
+            crate::base64::decode(line)
+        };
+        let Some(decoded) = decoded else {
+            bad(out, &tag, None, "Invalid base64 in authentication data");
+            return (State::NotAuthenticated { failures }, Outcome::Continue);
+        };
+        let mut parts = decoded.splitn(3, |b| *b == 0);
+        let (Some(authz), Some(authc), Some(pass)) = (parts.next(), parts.next(), parts.next()) else {
+            bad(out, &tag, None, "Malformed PLAIN credentials");
+            return (State::NotAuthenticated { failures }, Outcome::Continue);
+        };
+        if !authz.is_empty() && authz != authc {
+            no(out, &tag, Some(Code::AuthorizationFailed), "Logging in as another user is not allowed");
+            return (State::NotAuthenticated { failures }, Outcome::Continue);
+        }
+        let user = String::from_utf8_lossy(authc).into_owned();
+        self.login(tag, failures, &user, Secret(pass.to_vec()), "PLAIN", out).await
+    }
+
+    /// SELECT / EXAMINE (RFC 9051 §6.3.2, §6.3.3).
+    async fn select(
+        &mut self,
+        tag: Tag,
+        user: Principal,
+        previous: Option<Box<Selected>>,
+        name: postfach_proto::types::MailboxName,
+        params: &postfach_proto::types::SelectParams,
+        access: crate::selected::Access,
+        out: &mut Out,
+    ) -> (State, Outcome) {
+        if params.qresync.is_some() && !self.enabled.qresync {
+            // RFC 7162 §3.2.5: QRESYNC parameters need ENABLE QRESYNC first.
+            bad(out, &tag, None, "ENABLE QRESYNC first");
+            let state = match previous {
+                Some(sel) => State::Selected(user, sel),
+                None => State::Authenticated(user),
+            };
+            return (state, Outcome::Continue);
+        }
+        if previous.is_some() {
+            // RFC 9051 §6.3.2: leaving the old mailbox is announced with [CLOSED].
+            response::write_untagged_status(
+                out.buf(),
+                Status::Ok,
+                Some(&Code::Closed),
+                "Previous mailbox closed",
+            );
+        }
+        drop(previous);
+        match mailbox::open(&self.ctx, &user, &self.enabled, &name, params, access, out).await {
+            Ok(sel) => {
+                let code = match access {
+                    crate::selected::Access::ReadWrite => Code::ReadWrite,
+                    crate::selected::Access::ReadOnly => Code::ReadOnly,
+                };
+                let text = match access {
+                    crate::selected::Access::ReadWrite => "SELECT completed",
+                    crate::selected::Access::ReadOnly => "EXAMINE completed",
+                };
+                ok(out, &tag, Some(code), text);
+                (State::Selected(user, Box::new(sel)), Outcome::Continue)
+            }
+            Err(reply) => {
+                reply.write(out, &tag);
+                (State::Authenticated(user), Outcome::Continue)
+            }
+        }
+    }
+}

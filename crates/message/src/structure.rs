@@ -1,0 +1,406 @@
+//! The MIME tree of a message, shaped like IMAP BODYSTRUCTURE (RFC 9051 §7.5.2) plus the byte
+//! offsets that `BODY[section]` needs.
+//!
+//! Limits: nesting deeper than [`MAX_DEPTH`] levels is not descended into (the deeper part becomes
+//! an opaque leaf), so the tree, its serialised form and every recursive walk over it stay small.
+//! A message is split into at most [`MAX_PARTS`] parts; later delimiters are not looked for.
+
+use std::ops::Range;
+
+use serde::{Deserialize, Serialize};
+
+use crate::header::KnownFields;
+use crate::{Envelope, NestedMessage, bytes_serde, params};
+
+/// How many multipart / message levels below the root are split out; deeper parts are leaves.
+///
+/// Each level costs a few levels of recursion when the tree is walked, serialised or dropped, and
+/// common deserialisers (serde_json: 128) refuse deep input, so the bound must stay well below that.
+pub const MAX_DEPTH: usize = 24;
+
+/// How many body parts one message may be split into; later parts stay inside their parent.
+///
+/// A part costs a few hundred bytes in memory and in the stored summary, and a hostile message can
+/// declare a part every eight bytes; real messages stay far below this.
+pub const MAX_PARTS: usize = 5_000;
+
+/// A half-open byte range `start..end` into the raw message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct ByteRange {
+    /// First byte.
+    pub start: u32,
+    /// One past the last byte.
+    pub end: u32,
+}
+
+/// One `attribute=value` parameter of Content-Type or Content-Disposition.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Param {
+    /// The attribute name, ASCII-uppercased (names are case-insensitive, RFC 2045 §5.1).
+    #[serde(with = "bytes_serde::plain")]
+    pub name: Vec<u8>,
+    /// The value as sent, with the quotes of a quoted-string removed.
+    #[serde(with = "bytes_serde::plain")]
+    pub value: Vec<u8>,
+}
+
+/// The Content-Disposition of a part (RFC 2183).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Disposition {
+    /// The disposition type, ASCII-uppercased (`INLINE`, `ATTACHMENT`, ...).
+    #[serde(with = "bytes_serde::plain")]
+    pub kind: Vec<u8>,
+    /// The disposition parameters, as for [`BodyPart::params`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub params: Vec<Param>,
+}
+
+/// One node of the MIME tree.
+///
+/// Case: the media type, subtype, parameter names, encoding and disposition type are
+/// ASCII-uppercased (they are case-insensitive tokens); every other value is kept as sent.
+/// Parameters are not RFC 2231-decoded: `name*0*=...` sections come through as sent and the
+/// client joins them, as it must for any server that passes BODYSTRUCTURE through.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BodyPart {
+    /// Media type, e.g. `TEXT`. Defaults to `TEXT` (RFC 2045 §5.2), or `MESSAGE` inside a
+    /// multipart/digest (RFC 2046 §5.1.5).
+    #[serde(with = "bytes_serde::plain")]
+    pub content_type: Vec<u8>,
+    /// Media subtype, e.g. `PLAIN`. Defaults to `PLAIN`, or `RFC822` inside a multipart/digest.
+    #[serde(with = "bytes_serde::plain")]
+    pub subtype: Vec<u8>,
+    /// Content-Type parameters in the order sent. A text part without a charset gets
+    /// `CHARSET=us-ascii` (RFC 2045 §5.2), as BODYSTRUCTURE shows it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub params: Vec<Param>,
+    /// Content-ID, unfolded.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "bytes_serde::option")]
+    pub id: Option<Vec<u8>>,
+    /// Content-Description, unfolded, encoded-words left as sent.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "bytes_serde::option")]
+    pub description: Option<Vec<u8>>,
+    /// Content-Transfer-Encoding, uppercased; `7BIT` when absent (RFC 2045 §6.1).
+    #[serde(with = "bytes_serde::plain")]
+    pub encoding: Vec<u8>,
+    /// Content-MD5, as sent.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "bytes_serde::option")]
+    pub md5: Option<Vec<u8>>,
+    /// Content-Disposition.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disposition: Option<Disposition>,
+    /// Content-Language tags, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty", with = "bytes_serde::list")]
+    pub language: Vec<Vec<u8>>,
+    /// Content-Location, unfolded.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "bytes_serde::option")]
+    pub location: Option<Vec<u8>>,
+    /// This part's header, including the blank line that ends it when there is one.
+    /// For the root and for the root of a nested message this is the message header.
+    pub header: ByteRange,
+    /// This part's body: what `BODY[n]` returns. For a part inside a multipart it excludes the
+    /// line break before the next boundary (RFC 2046 §5.1.1).
+    pub body: ByteRange,
+    /// Lines in the body: line feeds, plus one for a last line without one.
+    pub lines: u32,
+    /// Leaf, multipart or encapsulated message.
+    #[serde(default, skip_serializing_if = "PartKind::is_leaf")]
+    pub kind: PartKind,
+}
+
+/// What a [`BodyPart`] contains.
+///
+/// A part declared multipart but without a usable boundary is a `Leaf` whose type is rewritten to
+/// TEXT/PLAIN; a message/rfc822 or message/global part that is transfer-encoded, or nested past
+/// [`MAX_DEPTH`], is a `Leaf` of type APPLICATION/OCTET-STREAM. So `Multipart` ⇔ a MULTIPART type
+/// and `Message` ⇔ MESSAGE/RFC822 or MESSAGE/GLOBAL, and BODYSTRUCTURE can be rendered from
+/// either without a contradiction.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum PartKind {
+    /// A single body (text, image, application, or message types other than rfc822/global).
+    #[default]
+    Leaf,
+    /// A multipart body; the subtype is in [`BodyPart::subtype`]. Never empty.
+    Multipart(Vec<BodyPart>),
+    /// An encapsulated message (message/rfc822 or message/global).
+    Message(Box<NestedMessage>),
+}
+
+impl PartKind {
+    /// True for [`PartKind::Leaf`].
+    pub fn is_leaf(&self) -> bool {
+        matches!(self, PartKind::Leaf)
+    }
+}
+
+impl ByteRange {
+    /// Number of bytes in the range.
+    pub fn len(&self) -> u32 {
+        self.end.saturating_sub(self.start)
+    }
+
+    /// True when the range holds no bytes.
+    pub fn is_empty(&self) -> bool {
+        self.end <= self.start
+    }
+
+    /// The bytes of this range in `raw`, or an empty slice if `raw` is shorter than the range
+    /// (a summary paired with the wrong message must not panic).
+    pub fn slice<'r>(&self, raw: &'r [u8]) -> &'r [u8] {
+        raw.get(self.start as usize..self.end as usize).unwrap_or_default()
+    }
+}
+
+impl BodyPart {
+    /// Size of the body in bytes, as BODYSTRUCTURE's body-fld-octets reports it.
+    pub fn size(&self) -> u32 {
+        self.body.len()
+    }
+}
+
+/// Splits one message into its MIME tree. Holds the part budget shared by the whole message.
+pub(crate) struct Builder<'r> {
+    raw: &'r [u8],
+    parts: usize,
+}
+
+/// What a part without a (valid) Content-Type is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum DefaultType {
+    /// RFC 2045 §5.2: text/plain; charset=us-ascii.
+    TextPlain,
+    /// RFC 2046 §5.1.5: inside multipart/digest, message/rfc822.
+    Message,
+}
+
+impl<'r> Builder<'r> {
+    /// A builder over `raw`, which must fit u32 offsets (the caller truncates).
+    pub(crate) fn new(raw: &'r [u8]) -> Self {
+        Builder { raw, parts: 0 }
+    }
+
+    /// The root part of a message whose header fields are `known`.
+    pub(crate) fn root(&mut self, known: &KnownFields, header: Range<usize>, body: Range<usize>) -> BodyPart {
+        self.part(known, header, body, DefaultType::TextPlain, 0)
+    }
+
+    /// An encapsulated message occupying `range` (the body of a message/rfc822 part).
+    fn nested(&mut self, range: Range<usize>, depth: usize) -> NestedMessage {
+        let (known, body_start) = KnownFields::scan(self.raw, range.clone());
+        let envelope = Envelope::from_fields(self.raw, &known);
+        let structure =
+            self.part(&known, range.start..body_start, body_start..range.end, DefaultType::TextPlain, depth);
+        NestedMessage { envelope, structure }
+    }
+
+    fn part(
+        &mut self,
+        known: &KnownFields,
+        header: Range<usize>,
+        body: Range<usize>,
+        default: DefaultType,
+        depth: usize,
+    ) -> BodyPart {
+        self.parts += 1;
+        let raw = self.raw;
+        let unfolded = |f: Option<crate::header::Field>| f.map(|f| f.unfolded(raw));
+        let (mut content_type, mut subtype, mut params) = match unfolded(known.content_type)
+            .and_then(|v| params::content_type(&v))
+        {
+            Some(ct) => (ct.kind, ct.subtype, ct.params),
+            None if default == DefaultType::Message => (b"MESSAGE".to_vec(), b"RFC822".to_vec(), Vec::new()),
+            None => (b"TEXT".to_vec(), b"PLAIN".to_vec(), Vec::new()),
+        };
+        let encoding = unfolded(known.content_transfer_encoding)
+            .and_then(|v| params::transfer_encoding(&v))
+            .unwrap_or_else(|| b"7BIT".to_vec());
+
+        let mut kind = PartKind::Leaf;
+        if content_type == b"MULTIPART" {
+            match self.multipart(&subtype, &params, body.clone(), depth) {
+                Ok(children) => kind = PartKind::Multipart(children),
+                // No boundary, or no delimiter line: the body is shown as the text it is.
+                Err(Unsplit::NoParts) => (content_type, subtype) = (b"TEXT".to_vec(), b"PLAIN".to_vec()),
+                Err(Unsplit::OverLimit) => (content_type, subtype) = octet_stream(),
+            }
+        } else if content_type == b"MESSAGE" && (subtype == b"RFC822" || subtype == b"GLOBAL") {
+            // Offsets of an encapsulated message only make sense if its bytes are not encoded
+            // (RFC 2046 §5.2.1 allows only 7bit, 8bit and binary for message/rfc822).
+            let identity = matches!(encoding.as_slice(), b"7BIT" | b"8BIT" | b"BINARY");
+            if identity && depth < MAX_DEPTH && self.parts < MAX_PARTS {
+                kind = PartKind::Message(Box::new(self.nested(body.clone(), depth + 1)));
+            } else {
+                // RFC 9051 §9: body-type-basic must not be MESSAGE/RFC822 or MESSAGE/GLOBAL.
+                (content_type, subtype) = octet_stream();
+            }
+        }
+        // RFC 2046 §4.1.2: the default charset of text/* is US-ASCII; BODYSTRUCTURE shows it.
+        if content_type == b"TEXT" && !params.iter().any(|p| p.name == b"CHARSET") {
+            params.push(Param { name: b"CHARSET".to_vec(), value: b"us-ascii".to_vec() });
+        }
+        let counts_lines = content_type == b"TEXT" || matches!(kind, PartKind::Message(_));
+        let lines = if counts_lines { count_lines(&raw[body.clone()]) } else { 0 };
+        BodyPart {
+            content_type,
+            subtype,
+            params,
+            id: unfolded(known.content_id),
+            description: unfolded(known.content_description),
+            encoding,
+            md5: unfolded(known.content_md5),
+            disposition: unfolded(known.content_disposition).and_then(|v| params::disposition(&v)),
+            language: unfolded(known.content_language).map(|v| params::languages(&v)).unwrap_or_default(),
+            location: unfolded(known.content_location),
+            header: to_range(header),
+            body: to_range(body),
+            lines,
+            kind,
+        }
+    }
+
+    /// The children of a multipart body, or why it stays unsplit.
+    fn multipart(
+        &mut self,
+        subtype: &[u8],
+        params: &[Param],
+        body: Range<usize>,
+        depth: usize,
+    ) -> Result<Vec<BodyPart>, Unsplit> {
+        if depth >= MAX_DEPTH || self.parts >= MAX_PARTS {
+            return Err(Unsplit::OverLimit);
+        }
+        let boundary = match params.iter().find(|p| p.name == b"BOUNDARY") {
+            Some(p) if !p.value.is_empty() => p.value.as_slice(),
+            _ => return Err(Unsplit::NoParts),
+        };
+        let ranges = split_multipart(self.raw, body, boundary, MAX_PARTS - self.parts);
+        if ranges.is_empty() {
+            return Err(Unsplit::NoParts);
+        }
+        let default = if subtype == b"DIGEST" { DefaultType::Message } else { DefaultType::TextPlain };
+        let mut children = Vec::with_capacity(ranges.len());
+        for range in ranges {
+            let (known, body_start) = KnownFields::scan(self.raw, range.clone());
+            children.push(self.part(
+                &known,
+                range.start..body_start,
+                body_start..range.end,
+                default,
+                depth + 1,
+            ));
+        }
+        Ok(children)
+    }
+}
+
+/// Why a multipart body is not split into parts.
+enum Unsplit {
+    /// No boundary parameter, or no delimiter line in the body.
+    NoParts,
+    /// Nesting or part count limit reached.
+    OverLimit,
+}
+
+fn octet_stream() -> (Vec<u8>, Vec<u8>) {
+    (b"APPLICATION".to_vec(), b"OCTET-STREAM".to_vec())
+}
+
+/// The body parts of a multipart body (RFC 2046 §5.1.1), at most `max` of them.
+///
+/// A delimiter line is `--boundary` followed only by transport padding (LWSP); a line starting with
+/// `--boundary--` closes. Requiring the padding, rather than a prefix match, keeps an inner
+/// boundary that extends the outer one (`abc` / `abcdef`) from cutting the outer body. The line
+/// break before a delimiter belongs to the delimiter, not to the part. Without a close delimiter
+/// the last part runs to the end of the body. Empty when there is no delimiter.
+fn split_multipart(raw: &[u8], body: Range<usize>, boundary: &[u8], max: usize) -> Vec<Range<usize>> {
+    let mut parts = Vec::new();
+    let mut current: Option<usize> = None;
+    let mut pos = body.start;
+    while pos < body.end && parts.len() < max {
+        let line_end = match raw[pos..body.end].iter().position(|&b| b == b'\n') {
+            Some(i) => pos + i + 1,
+            None => body.end,
+        };
+        let line = &raw[pos..line_end];
+        if let Some(rest) = line.strip_prefix(b"--").and_then(|l| l.strip_prefix(boundary)) {
+            let closes = rest.starts_with(b"--");
+            // RFC 2046 §5.1.1: delimiter := CRLF dash-boundary transport-padding CRLF
+            if closes || rest.iter().all(u8::is_ascii_whitespace) {
+                if let Some(start) = current {
+                    parts.push(start..line_break_start(raw, start, pos));
+                }
+                if closes {
+                    return parts;
+                }
+                current = Some(line_end);
+            }
+        }
+        pos = line_end;
+    }
+    if let Some(start) = current
+        && parts.len() < max
+    {
+        parts.push(start..body.end);
+    }
+    parts
+}
+
+/// Where the line break that ends just before `pos` starts, not going below `floor`.
+fn line_break_start(raw: &[u8], floor: usize, pos: usize) -> usize {
+    let mut end = pos;
+    if end > floor && raw[end - 1] == b'\n' {
+        end -= 1;
+        if end > floor && raw[end - 1] == b'\r' {
+            end -= 1;
+        }
+    }
+    end
+}
+
+/// Line count as BODYSTRUCTURE reports it: line feeds, plus one for a last line without one.
+fn count_lines(body: &[u8]) -> u32 {
+    let feeds = body.iter().filter(|&&b| b == b'\n').count();
+    let partial = usize::from(body.last().is_some_and(|&b| b != b'\n'));
+    u32::try_from(feeds + partial).unwrap_or(u32::MAX)
+}
+
+/// Offsets fit u32 because `parse` truncates its input to u32::MAX bytes.
+fn to_range(r: Range<usize>) -> ByteRange {
+    let clamp = |v: usize| u32::try_from(v).unwrap_or(u32::MAX);
+    ByteRange { start: clamp(r.start), end: clamp(r.end) }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn split<'a>(body: &'a [u8], boundary: &[u8]) -> Vec<&'a [u8]> {
+        split_multipart(body, 0..body.len(), boundary, usize::MAX).into_iter().map(|r| &body[r]).collect()
+    }
+
+    #[test]
+    fn delimiters_and_padding() {
+        let body = b"preamble\r\n--b \t\r\nA\r\n--b\r\n\r\n--b--junk\r\nepilogue\r\n--b\r\nlost";
+        assert_eq!(split(body, b"b"), vec![&b"A"[..], b""]);
+        assert!(split(b"no delimiter here\r\n--bx\r\n", b"b").is_empty());
+        assert_eq!(split(b"--b\nx\n--b", b"b"), vec![&b"x"[..], b""]);
+    }
+
+    #[test]
+    fn inner_boundary_extending_the_outer_one() {
+        let body = b"--abc\r\nContent-Type: multipart/mixed; boundary=abcdef\r\n\r\n--abcdef\r\nin\r\n--abcdef--\r\n--abc--";
+        let parts = split(body, b"abc");
+        assert_eq!(parts.len(), 1);
+        assert!(parts[0].ends_with(b"--abcdef--"));
+    }
+
+    #[test]
+    fn line_counts() {
+        assert_eq!(count_lines(b""), 0);
+        assert_eq!(count_lines(b"a"), 1);
+        assert_eq!(count_lines(b"a\r\n"), 1);
+        assert_eq!(count_lines(b"a\r\nb"), 2);
+        assert_eq!(count_lines(b"\n\n"), 2);
+    }
+}

@@ -1,0 +1,995 @@
+//! The command AST: what [`crate::parse_command`] produces and the session consumes.
+//!
+//! Types validate at construction where practical (a [`Tag`] can only hold tag characters, a
+//! [`Section`] part number is non-zero). Byte strings from the client stay `Vec<u8>` where the
+//! protocol allows arbitrary octets (search strings, passwords, literals); names that the RFCs
+//! restrict to ASCII atoms are `String`.
+
+use std::fmt;
+use std::num::{NonZeroU32, NonZeroU64};
+
+pub use crate::datetime::{Date, DateTime};
+pub use crate::seqset::{NumberSet, SeqNum, SeqRange, SeqRanges, SequenceSet};
+
+/// A complete client command: tag plus body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Command {
+    /// The client's tag, echoed in the completion response.
+    pub tag: Tag,
+    /// What the client asked for.
+    pub body: CommandBody,
+}
+
+/// Error for values that fail validation when built from untrusted text.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InvalidValue {
+    /// A tag is empty or holds a byte outside RFC 9051 §9 `tag`.
+    #[error("invalid tag")]
+    Tag,
+    /// An atom is empty or holds a byte outside `ATOM-CHAR`.
+    #[error("invalid atom")]
+    Atom,
+}
+
+/// True for RFC 9051 §9 `ATOM-CHAR`: any CHAR except atom-specials.
+pub(crate) fn is_atom_char(b: u8) -> bool {
+    matches!(b, 0x21..=0x7e) && !matches!(b, b'(' | b')' | b'{' | b' ' | b'%' | b'*' | b'"' | b'\\' | b']')
+}
+
+/// True for RFC 9051 §9 `ASTRING-CHAR` (`ATOM-CHAR` / `resp-specials`).
+pub(crate) fn is_astring_char(b: u8) -> bool {
+    is_atom_char(b) || b == b']'
+}
+
+/// True for bytes allowed in a tag: `ASTRING-CHAR` except "+" (RFC 9051 §9 `tag`).
+pub(crate) fn is_tag_char(b: u8) -> bool {
+    is_astring_char(b) && b != b'+'
+}
+
+/// A command tag (RFC 9051 §9: `tag = 1*<any ASTRING-CHAR except "+">`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Tag(String);
+
+impl Tag {
+    /// Validates and wraps a tag.
+    pub fn new(s: impl Into<String>) -> Result<Tag, InvalidValue> {
+        let s = s.into();
+        if s.is_empty() || !s.bytes().all(is_tag_char) {
+            return Err(InvalidValue::Tag);
+        }
+        Ok(Tag(s))
+    }
+
+    /// Validates raw bytes as a tag.
+    pub fn from_bytes(b: &[u8]) -> Result<Tag, InvalidValue> {
+        if b.is_empty() || !b.iter().all(|&c| is_tag_char(c)) {
+            return Err(InvalidValue::Tag);
+        }
+        // All tag chars are ASCII, so this conversion cannot fail.
+        String::from_utf8(b.to_vec()).map(Tag).map_err(|_| InvalidValue::Tag)
+    }
+
+    /// The tag text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Tag {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A value that must not appear in logs: `Debug` prints `/* REDACTED */`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret<T>(T);
+
+impl<T> Secret<T> {
+    /// Wraps a secret.
+    pub fn new(value: T) -> Secret<T> {
+        Secret(value)
+    }
+
+    /// Borrows the secret; the name makes every use visible in review.
+    pub fn expose_secret(&self) -> &T {
+        &self.0
+    }
+
+    /// Unwraps the secret.
+    pub fn into_inner(self) -> T {
+        self.0
+    }
+}
+
+impl<T> fmt::Debug for Secret<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("/* REDACTED */")
+    }
+}
+
+/// Whether a command addresses messages by sequence number or by UID (`UID` prefix).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CommandKind {
+    /// Message sequence numbers.
+    Seq,
+    /// UIDs (`UID FETCH`, `UID SEARCH`, ...).
+    Uid,
+}
+
+impl CommandKind {
+    /// True for the `UID` form.
+    pub fn is_uid(self) -> bool {
+        self == CommandKind::Uid
+    }
+}
+
+/// Every command the parser understands. New extensions add variants.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CommandBody {
+    /// `CAPABILITY` (RFC 9051 §6.1.1).
+    Capability,
+    /// `NOOP` (RFC 9051 §6.1.2).
+    Noop,
+    /// `LOGOUT` (RFC 9051 §6.1.3).
+    Logout,
+    /// `STARTTLS` (RFC 9051 §6.2.1).
+    StartTls,
+    /// `AUTHENTICATE mech [initial-response]` (RFC 9051 §6.2.2, SASL-IR RFC 4959).
+    Authenticate {
+        /// Mechanism name, uppercased.
+        mechanism: String,
+        /// SASL-IR initial response: the base64 text as sent; `=` means an empty response.
+        initial_response: Option<Secret<Vec<u8>>>,
+    },
+    /// `LOGIN user password` (RFC 9051 §6.2.3).
+    Login {
+        /// User name (astring bytes).
+        username: Vec<u8>,
+        /// Password (astring bytes), redacted in `Debug`.
+        password: Secret<Vec<u8>>,
+    },
+    /// `ENABLE cap...` (RFC 5161); capability names uppercased.
+    Enable(Vec<String>),
+    /// `SELECT mailbox [(params)]` (RFC 9051 §6.3.2, RFC 7162).
+    Select {
+        /// The mailbox.
+        mailbox: MailboxName,
+        /// CONDSTORE / QRESYNC parameters.
+        params: SelectParams,
+    },
+    /// `EXAMINE mailbox [(params)]` (RFC 9051 §6.3.3).
+    Examine {
+        /// The mailbox.
+        mailbox: MailboxName,
+        /// CONDSTORE / QRESYNC parameters.
+        params: SelectParams,
+    },
+    /// `CREATE mailbox [(USE (attrs))]` (RFC 9051 §6.3.4, RFC 6154 §3).
+    Create {
+        /// The new mailbox.
+        mailbox: MailboxName,
+        /// Special-use attributes requested with `USE`.
+        special_use: Vec<SpecialUse>,
+    },
+    /// `DELETE mailbox` (RFC 9051 §6.3.5).
+    Delete(MailboxName),
+    /// `RENAME from to` (RFC 9051 §6.3.6).
+    Rename {
+        /// Existing name.
+        from: MailboxName,
+        /// New name.
+        to: MailboxName,
+    },
+    /// `SUBSCRIBE mailbox` (RFC 9051 §6.3.7).
+    Subscribe(MailboxName),
+    /// `UNSUBSCRIBE mailbox` (RFC 9051 §6.3.8).
+    Unsubscribe(MailboxName),
+    /// `LIST`, basic or extended (RFC 9051 §6.3.9, RFC 5258, RFC 5819).
+    List(ListCommand),
+    /// `LSUB reference pattern` (RFC 3501 §6.3.9; IMAP4rev1 only).
+    Lsub {
+        /// Reference name.
+        reference: MailboxName,
+        /// Mailbox pattern with wildcards.
+        pattern: ListPattern,
+    },
+    /// `NAMESPACE` (RFC 9051 §6.3.10).
+    Namespace,
+    /// `STATUS mailbox (items)` (RFC 9051 §6.3.11).
+    Status {
+        /// The mailbox.
+        mailbox: MailboxName,
+        /// Requested items, in order.
+        items: Vec<StatusItem>,
+    },
+    /// `APPEND mailbox ...` with one or more messages (RFC 9051 §6.3.12, MULTIAPPEND RFC 3502).
+    Append {
+        /// Target mailbox.
+        mailbox: MailboxName,
+        /// At least one message.
+        messages: Vec<AppendMessage>,
+    },
+    /// `IDLE` (RFC 9051 §6.3.13).
+    Idle,
+    /// `CHECK` (RFC 3501 §6.4.1; IMAP4rev1 only).
+    Check,
+    /// `CLOSE` (RFC 9051 §6.4.1).
+    Close,
+    /// `UNSELECT` (RFC 9051 §6.4.2).
+    Unselect,
+    /// `EXPUNGE` or `UID EXPUNGE set` (RFC 9051 §6.4.3, §6.4.9).
+    Expunge {
+        /// `Some` for `UID EXPUNGE`: only these UIDs.
+        uids: Option<SequenceSet>,
+    },
+    /// `[UID] SEARCH` (RFC 9051 §6.4.4, ESEARCH RFC 4731, SEARCHRES RFC 5182).
+    Search {
+        /// Sequence numbers or UIDs in the result.
+        kind: CommandKind,
+        /// `CHARSET x` if given (the session checks it and answers `BADCHARSET`).
+        charset: Option<String>,
+        /// `RETURN (...)`: `None` if absent, `Some(empty)` for `RETURN ()`.
+        return_opts: Option<Vec<SearchReturn>>,
+        /// The criteria, implicitly ANDed; never empty.
+        criteria: Vec<SearchKey>,
+    },
+    /// `[UID] FETCH set items [(modifiers)]` (RFC 9051 §6.4.5, RFC 7162).
+    Fetch {
+        /// Sequence numbers or UIDs.
+        kind: CommandKind,
+        /// Which messages.
+        set: SequenceSet,
+        /// Which data items.
+        items: FetchItems,
+        /// CHANGEDSINCE / VANISHED.
+        modifiers: FetchModifiers,
+    },
+    /// `[UID] STORE set [(UNCHANGEDSINCE n)] action flags` (RFC 9051 §6.4.6, RFC 7162).
+    Store {
+        /// Sequence numbers or UIDs.
+        kind: CommandKind,
+        /// Which messages.
+        set: SequenceSet,
+        /// What to do with the flags.
+        action: StoreAction,
+        /// CONDSTORE `UNCHANGEDSINCE`.
+        unchanged_since: Option<u64>,
+    },
+    /// `[UID] COPY set mailbox` (RFC 9051 §6.4.7).
+    Copy {
+        /// Sequence numbers or UIDs.
+        kind: CommandKind,
+        /// Which messages.
+        set: SequenceSet,
+        /// Target mailbox.
+        mailbox: MailboxName,
+    },
+    /// `[UID] MOVE set mailbox` (RFC 9051 §6.4.8, RFC 6851).
+    Move {
+        /// Sequence numbers or UIDs.
+        kind: CommandKind,
+        /// Which messages.
+        set: SequenceSet,
+        /// Target mailbox.
+        mailbox: MailboxName,
+    },
+    /// `ID (params)` or `ID NIL` (RFC 2971); non-UTF-8 bytes are replaced lossily.
+    Id(Option<Vec<(String, Option<String>)>>),
+}
+
+impl CommandBody {
+    /// The command name as a client would write it (uppercase), for logs and responses
+    /// such as "FETCH completed".
+    pub fn name(&self) -> &'static str {
+        match self {
+            CommandBody::Capability => "CAPABILITY",
+            CommandBody::Noop => "NOOP",
+            CommandBody::Logout => "LOGOUT",
+            CommandBody::StartTls => "STARTTLS",
+            CommandBody::Authenticate { .. } => "AUTHENTICATE",
+            CommandBody::Login { .. } => "LOGIN",
+            CommandBody::Enable(_) => "ENABLE",
+            CommandBody::Select { .. } => "SELECT",
+            CommandBody::Examine { .. } => "EXAMINE",
+            CommandBody::Create { .. } => "CREATE",
+            CommandBody::Delete(_) => "DELETE",
+            CommandBody::Rename { .. } => "RENAME",
+            CommandBody::Subscribe(_) => "SUBSCRIBE",
+            CommandBody::Unsubscribe(_) => "UNSUBSCRIBE",
+            CommandBody::List(_) => "LIST",
+            CommandBody::Lsub { .. } => "LSUB",
+            CommandBody::Namespace => "NAMESPACE",
+            CommandBody::Status { .. } => "STATUS",
+            CommandBody::Append { .. } => "APPEND",
+            CommandBody::Idle => "IDLE",
+            CommandBody::Check => "CHECK",
+            CommandBody::Close => "CLOSE",
+            CommandBody::Unselect => "UNSELECT",
+            CommandBody::Expunge { uids: None } => "EXPUNGE",
+            CommandBody::Expunge { uids: Some(_) } => "UID EXPUNGE",
+            CommandBody::Search { kind, .. } => uid_name(*kind, "SEARCH", "UID SEARCH"),
+            CommandBody::Fetch { kind, .. } => uid_name(*kind, "FETCH", "UID FETCH"),
+            CommandBody::Store { kind, .. } => uid_name(*kind, "STORE", "UID STORE"),
+            CommandBody::Copy { kind, .. } => uid_name(*kind, "COPY", "UID COPY"),
+            CommandBody::Move { kind, .. } => uid_name(*kind, "MOVE", "UID MOVE"),
+            CommandBody::Id(_) => "ID",
+        }
+    }
+}
+
+fn uid_name(kind: CommandKind, seq: &'static str, uid: &'static str) -> &'static str {
+    match kind {
+        CommandKind::Seq => seq,
+        CommandKind::Uid => uid,
+    }
+}
+
+/// Errors from [`MailboxName::decode`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MailboxNameError {
+    /// Modified UTF-7 is malformed (RFC 3501 §5.1.3).
+    #[error("invalid modified UTF-7 in mailbox name")]
+    InvalidUtf7,
+    /// The name is not valid UTF-8 (IMAP4rev2 / UTF8=ACCEPT).
+    #[error("mailbox name is not valid UTF-8")]
+    InvalidUtf8,
+    /// The name contains a control character.
+    #[error("mailbox name contains a control character")]
+    ControlChar,
+}
+
+/// A mailbox name exactly as the client sent it (the `astring` bytes of RFC 9051 §9 `mailbox`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct MailboxName(Vec<u8>);
+
+/// The hierarchy delimiter Postfach uses.
+pub const DELIMITER: char = '/';
+
+impl MailboxName {
+    /// Wraps raw name bytes.
+    pub fn new(raw: impl Into<Vec<u8>>) -> MailboxName {
+        MailboxName(raw.into())
+    }
+
+    /// The bytes as sent.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// Decodes to a Unicode name. With `utf8_mode` false (IMAP4rev1) the bytes are modified
+    /// UTF-7 (RFC 3501 §5.1.3); with true (IMAP4rev2, UTF8=ACCEPT) they are UTF-8 taken as is.
+    ///
+    /// "INBOX" in any case, alone or as the first hierarchy level, becomes "INBOX"
+    /// (RFC 9051 §5.1: INBOX is case-insensitive). Control characters are rejected.
+    pub fn decode(&self, utf8_mode: bool) -> Result<String, MailboxNameError> {
+        let s = decode_name(&self.0, utf8_mode)?;
+        Ok(normalize_inbox(s))
+    }
+}
+
+fn decode_name(raw: &[u8], utf8_mode: bool) -> Result<String, MailboxNameError> {
+    let s = if utf8_mode {
+        // RFC 9051 §5.1: names are UTF-8; a client may still send mUTF-7 and get it literally.
+        String::from_utf8(raw.to_vec()).map_err(|_| MailboxNameError::InvalidUtf8)?
+    } else {
+        crate::mutf7::decode(raw).map_err(|_| MailboxNameError::InvalidUtf7)?
+    };
+    if s.chars().any(char::is_control) {
+        return Err(MailboxNameError::ControlChar);
+    }
+    Ok(s)
+}
+
+/// Rewrites a leading "inbox" (any case) followed by end or delimiter to "INBOX".
+pub(crate) fn normalize_inbox(mut s: String) -> String {
+    let is_inbox = s.len() >= 5
+        && s.as_bytes()[..5].eq_ignore_ascii_case(b"INBOX")
+        && (s.len() == 5 || s.as_bytes()[5] == b'/');
+    if is_inbox {
+        s.replace_range(..5, "INBOX");
+    }
+    s
+}
+
+/// A LIST/LSUB pattern as sent: `list-mailbox` bytes, wildcards `*` and `%` included.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ListPattern(Vec<u8>);
+
+impl ListPattern {
+    /// Wraps raw pattern bytes.
+    pub fn new(raw: impl Into<Vec<u8>>) -> ListPattern {
+        ListPattern(raw.into())
+    }
+
+    /// The bytes as sent.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// Decodes like [`MailboxName::decode`] (mUTF-7 or UTF-8, leading "inbox" uppercased);
+    /// the wildcards stay as they are. Case-insensitive matching of INBOX against a pattern
+    /// like "inb*" is the session's job.
+    pub fn decode(&self, utf8_mode: bool) -> Result<String, MailboxNameError> {
+        let s = decode_name(&self.0, utf8_mode)?;
+        Ok(normalize_inbox(s))
+    }
+}
+
+/// A RFC 6154 special-use attribute, as named in `CREATE ... (USE (...))` and LIST responses.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum SpecialUse {
+    /// `\All`
+    All,
+    /// `\Archive`
+    Archive,
+    /// `\Drafts`
+    Drafts,
+    /// `\Flagged`
+    Flagged,
+    /// `\Junk`
+    Junk,
+    /// `\Sent`
+    Sent,
+    /// `\Trash`
+    Trash,
+    /// Any other `\Name` (without the backslash); the session answers `NO [USEATTR]`.
+    Other(String),
+}
+
+impl SpecialUse {
+    /// Recognises a name without its backslash, case-insensitively.
+    pub fn from_name(name: &str) -> SpecialUse {
+        const KNOWN: [(&str, SpecialUse); 7] = [
+            ("ALL", SpecialUse::All),
+            ("ARCHIVE", SpecialUse::Archive),
+            ("DRAFTS", SpecialUse::Drafts),
+            ("FLAGGED", SpecialUse::Flagged),
+            ("JUNK", SpecialUse::Junk),
+            ("SENT", SpecialUse::Sent),
+            ("TRASH", SpecialUse::Trash),
+        ];
+        KNOWN
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.clone())
+            .unwrap_or_else(|| SpecialUse::Other(name.to_string()))
+    }
+
+    /// The name without backslash, canonical case.
+    pub fn name(&self) -> &str {
+        match self {
+            SpecialUse::All => "All",
+            SpecialUse::Archive => "Archive",
+            SpecialUse::Drafts => "Drafts",
+            SpecialUse::Flagged => "Flagged",
+            SpecialUse::Junk => "Junk",
+            SpecialUse::Sent => "Sent",
+            SpecialUse::Trash => "Trash",
+            SpecialUse::Other(s) => s,
+        }
+    }
+}
+
+impl fmt::Display for SpecialUse {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "\\{}", self.name())
+    }
+}
+
+/// A message flag (RFC 9051 §2.3.2). System flags compare case-insensitively at parse time.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Flag {
+    /// `\Seen`
+    Seen,
+    /// `\Answered`
+    Answered,
+    /// `\Flagged`
+    Flagged,
+    /// `\Deleted`
+    Deleted,
+    /// `\Draft`
+    Draft,
+    /// `\Recent` (IMAP4rev1; only valid in FETCH/SEARCH responses, never stored by clients).
+    Recent,
+    /// A keyword (an atom such as `$Forwarded` or `NonJunk`), as sent.
+    Keyword(String),
+    /// Another `\Name` flag extension, stored without the backslash.
+    Extension(String),
+}
+
+impl Flag {
+    /// Parses a flag's text (`\Seen`, `$Junk`, ...). Returns an error if it is not an atom or
+    /// `\` + atom.
+    pub fn parse(s: &str) -> Result<Flag, InvalidValue> {
+        if let Some(name) = s.strip_prefix('\\') {
+            if name.is_empty() || !name.bytes().all(is_atom_char) {
+                return Err(InvalidValue::Atom);
+            }
+            return Ok(Flag::system(name));
+        }
+        if s.is_empty() || !s.bytes().all(is_atom_char) {
+            return Err(InvalidValue::Atom);
+        }
+        Ok(Flag::Keyword(s.to_string()))
+    }
+
+    /// Maps `\name` (without backslash) to a system flag, else an extension.
+    pub(crate) fn system(name: &str) -> Flag {
+        match name.to_ascii_uppercase().as_str() {
+            "SEEN" => Flag::Seen,
+            "ANSWERED" => Flag::Answered,
+            "FLAGGED" => Flag::Flagged,
+            "DELETED" => Flag::Deleted,
+            "DRAFT" => Flag::Draft,
+            "RECENT" => Flag::Recent,
+            _ => Flag::Extension(name.to_string()),
+        }
+    }
+}
+
+impl fmt::Display for Flag {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Flag::Seen => f.write_str("\\Seen"),
+            Flag::Answered => f.write_str("\\Answered"),
+            Flag::Flagged => f.write_str("\\Flagged"),
+            Flag::Deleted => f.write_str("\\Deleted"),
+            Flag::Draft => f.write_str("\\Draft"),
+            Flag::Recent => f.write_str("\\Recent"),
+            Flag::Keyword(k) => f.write_str(k),
+            Flag::Extension(e) => write!(f, "\\{e}"),
+        }
+    }
+}
+
+/// SELECT/EXAMINE parameters (RFC 4466 §2.1, RFC 7162 §3.1.8 CONDSTORE, §3.2.5 QRESYNC).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SelectParams {
+    /// `CONDSTORE` was given.
+    pub condstore: bool,
+    /// `QRESYNC (...)` was given.
+    pub qresync: Option<QresyncParams>,
+}
+
+/// The QRESYNC select parameter (RFC 7162 §3.2.5).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QresyncParams {
+    /// The client's last known UIDVALIDITY.
+    pub uidvalidity: NonZeroU32,
+    /// The client's last known HIGHESTMODSEQ.
+    pub modseq: NonZeroU64,
+    /// Optional set of UIDs the client knows.
+    pub known_uids: Option<SequenceSet>,
+    /// Optional (known sequence numbers, corresponding UIDs).
+    pub seq_match: Option<(SequenceSet, SequenceSet)>,
+}
+
+/// A STATUS data item (RFC 9051 §6.3.11, RFC 7162, RFC 7889, RFC 8474).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum StatusItem {
+    /// `MESSAGES`
+    Messages,
+    /// `UIDNEXT`
+    UidNext,
+    /// `UIDVALIDITY`
+    UidValidity,
+    /// `UNSEEN`
+    Unseen,
+    /// `DELETED`
+    Deleted,
+    /// `SIZE`
+    Size,
+    /// `RECENT` (IMAP4rev1)
+    Recent,
+    /// `HIGHESTMODSEQ` (RFC 7162)
+    HighestModSeq,
+    /// `APPENDLIMIT` (RFC 7889)
+    AppendLimit,
+    /// `MAILBOXID` (RFC 8474)
+    MailboxId,
+}
+
+impl StatusItem {
+    /// The item name as written on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StatusItem::Messages => "MESSAGES",
+            StatusItem::UidNext => "UIDNEXT",
+            StatusItem::UidValidity => "UIDVALIDITY",
+            StatusItem::Unseen => "UNSEEN",
+            StatusItem::Deleted => "DELETED",
+            StatusItem::Size => "SIZE",
+            StatusItem::Recent => "RECENT",
+            StatusItem::HighestModSeq => "HIGHESTMODSEQ",
+            StatusItem::AppendLimit => "APPENDLIMIT",
+            StatusItem::MailboxId => "MAILBOXID",
+        }
+    }
+
+    /// Recognises an item name, case-insensitively.
+    pub fn from_name(name: &[u8]) -> Option<StatusItem> {
+        const ALL: [StatusItem; 10] = [
+            StatusItem::Messages,
+            StatusItem::UidNext,
+            StatusItem::UidValidity,
+            StatusItem::Unseen,
+            StatusItem::Deleted,
+            StatusItem::Size,
+            StatusItem::Recent,
+            StatusItem::HighestModSeq,
+            StatusItem::AppendLimit,
+            StatusItem::MailboxId,
+        ];
+        ALL.into_iter().find(|i| i.as_str().as_bytes().eq_ignore_ascii_case(name))
+    }
+}
+
+/// One message of an APPEND (RFC 9051 §6.3.12; several with MULTIAPPEND, RFC 3502).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppendMessage {
+    /// Flags to set on the new message.
+    pub flags: Vec<Flag>,
+    /// Internal date to use instead of "now".
+    pub date: Option<DateTime>,
+    /// The message bytes.
+    pub data: Vec<u8>,
+    /// Sent as `literal8` (`~{n}`, RFC 3516 BINARY): may contain NUL and needs no CTE.
+    pub binary: bool,
+}
+
+/// Selection options of an extended LIST (RFC 5258 §3, RFC 6154 §4).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum ListSelectOption {
+    /// `SUBSCRIBED`
+    Subscribed,
+    /// `REMOTE`
+    Remote,
+    /// `RECURSIVEMATCH`
+    RecursiveMatch,
+    /// `SPECIAL-USE`
+    SpecialUse,
+}
+
+/// Return options of an extended LIST (RFC 5258 §3, RFC 6154 §4, RFC 5819 LIST-STATUS).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum ListReturnOption {
+    /// `SUBSCRIBED`
+    Subscribed,
+    /// `CHILDREN`
+    Children,
+    /// `SPECIAL-USE`
+    SpecialUse,
+    /// `STATUS (items)` (RFC 5819).
+    Status(Vec<StatusItem>),
+}
+
+/// A LIST command, basic or extended (RFC 9051 §6.3.9, RFC 5258).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListCommand {
+    /// Selection options; empty for basic LIST.
+    pub selection: Vec<ListSelectOption>,
+    /// Reference name.
+    pub reference: MailboxName,
+    /// One or more patterns (RFC 5258 allows a parenthesised list).
+    pub patterns: Vec<ListPattern>,
+    /// Return options; empty if `RETURN` was absent.
+    pub return_opts: Vec<ListReturnOption>,
+}
+
+/// An ESEARCH return option (RFC 4731 §3.1, RFC 5182 SAVE).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SearchReturn {
+    /// `MIN`
+    Min,
+    /// `MAX`
+    Max,
+    /// `ALL`
+    All,
+    /// `COUNT`
+    Count,
+    /// `SAVE` (RFC 5182)
+    Save,
+}
+
+/// Which metadata item a MODSEQ search names (RFC 7162 §3.1.5 `entry-type-req`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EntryType {
+    /// `priv`
+    Private,
+    /// `shared`
+    Shared,
+    /// `all`
+    All,
+}
+
+/// A search criterion (RFC 9051 §6.4.4, RFC 3501 §6.4.4, RFC 7162, RFC 5032, RFC 5182).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SearchKey {
+    /// `ALL`
+    All,
+    /// `ANSWERED`
+    Answered,
+    /// `BCC string`
+    Bcc(Vec<u8>),
+    /// `BEFORE date`
+    Before(Date),
+    /// `BODY string`
+    Body(Vec<u8>),
+    /// `CC string`
+    Cc(Vec<u8>),
+    /// `DELETED`
+    Deleted,
+    /// `DRAFT`
+    Draft,
+    /// `FLAGGED`
+    Flagged,
+    /// `FROM string`
+    From(Vec<u8>),
+    /// `HEADER field-name string`
+    Header(Vec<u8>, Vec<u8>),
+    /// `KEYWORD flag`
+    Keyword(Flag),
+    /// `LARGER n`
+    Larger(u64),
+    /// `NEW` (IMAP4rev1: RECENT and UNSEEN)
+    New,
+    /// `NOT key`
+    Not(Box<SearchKey>),
+    /// `OLD` (IMAP4rev1)
+    Old,
+    /// `ON date`
+    On(Date),
+    /// `OR key1 key2`
+    Or(Box<SearchKey>, Box<SearchKey>),
+    /// `RECENT` (IMAP4rev1)
+    Recent,
+    /// `SEEN`
+    Seen,
+    /// `SENTBEFORE date`
+    SentBefore(Date),
+    /// `SENTON date`
+    SentOn(Date),
+    /// `SENTSINCE date`
+    SentSince(Date),
+    /// `SINCE date`
+    Since(Date),
+    /// `SMALLER n`
+    Smaller(u64),
+    /// `SUBJECT string`
+    Subject(Vec<u8>),
+    /// `TEXT string`
+    Text(Vec<u8>),
+    /// `TO string`
+    To(Vec<u8>),
+    /// `UID set`
+    Uid(SequenceSet),
+    /// `UNANSWERED`
+    Unanswered,
+    /// `UNDELETED`
+    Undeleted,
+    /// `UNDRAFT`
+    Undraft,
+    /// `UNFLAGGED`
+    Unflagged,
+    /// `UNKEYWORD flag`
+    Unkeyword(Flag),
+    /// `UNSEEN`
+    Unseen,
+    /// A bare sequence set (message numbers), including `$`.
+    SequenceSet(SequenceSet),
+    /// `( key key ... )`: all must match.
+    And(Vec<SearchKey>),
+    /// `MODSEQ [entry-name entry-type] n` (RFC 7162 §3.1.5).
+    ModSeq {
+        /// Optional `"/flags/\\seen" priv` part; the session may ignore it.
+        entry: Option<(Vec<u8>, EntryType)>,
+        /// Match messages with mod-sequence >= this.
+        modseq: u64,
+    },
+    /// `OLDER seconds` (RFC 5032).
+    Older(NonZeroU32),
+    /// `YOUNGER seconds` (RFC 5032).
+    Younger(NonZeroU32),
+}
+
+/// The text part of a section specifier (RFC 9051 §9 `section-msgtext` / `section-text`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum SectionText {
+    /// `HEADER`
+    Header,
+    /// `HEADER.FIELDS (names)`
+    HeaderFields(Vec<String>),
+    /// `HEADER.FIELDS.NOT (names)`
+    HeaderFieldsNot(Vec<String>),
+    /// `TEXT`
+    Text,
+    /// `MIME` (only after part numbers)
+    Mime,
+}
+
+/// A body section `[1.2.HEADER]` as requested (RFC 9051 §9 `section-spec`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+pub struct Section {
+    /// Part numbers, e.g. `1.2.3` → `[1, 2, 3]`; empty means the whole message.
+    pub part: Vec<NonZeroU32>,
+    /// What of the part; `None` means the whole part (or message).
+    pub text: Option<SectionText>,
+}
+
+/// A byte range `<offset.length>` of a fetched section (RFC 9051 §6.4.5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Partial {
+    /// First octet (0-based).
+    pub offset: u32,
+    /// Number of octets; the response may be shorter.
+    pub length: NonZeroU32,
+}
+
+/// A single FETCH data item (RFC 9051 §6.4.5 and extensions).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum FetchAttribute {
+    /// `FLAGS`
+    Flags,
+    /// `UID`
+    Uid,
+    /// `INTERNALDATE`
+    InternalDate,
+    /// `RFC822.SIZE`
+    Rfc822Size,
+    /// `RFC822` (IMAP4rev1; like `BODY[]`)
+    Rfc822,
+    /// `RFC822.HEADER` (IMAP4rev1; like `BODY.PEEK[HEADER]`)
+    Rfc822Header,
+    /// `RFC822.TEXT` (IMAP4rev1; like `BODY[TEXT]`)
+    Rfc822Text,
+    /// `ENVELOPE`
+    Envelope,
+    /// `BODY` (structure without extension data)
+    Body,
+    /// `BODYSTRUCTURE`
+    BodyStructure,
+    /// `BODY[section]<partial>` or `BODY.PEEK[...]`.
+    BodySection {
+        /// `.PEEK`: do not set `\Seen`.
+        peek: bool,
+        /// The section requested.
+        section: Section,
+        /// `<offset.length>`.
+        partial: Option<Partial>,
+    },
+    /// `BINARY[part]<partial>` or `BINARY.PEEK[...]` (RFC 3516, RFC 9051).
+    Binary {
+        /// `.PEEK`: do not set `\Seen`.
+        peek: bool,
+        /// Part numbers; empty for the whole message.
+        part: Vec<NonZeroU32>,
+        /// `<offset.length>`.
+        partial: Option<Partial>,
+    },
+    /// `BINARY.SIZE[part]`.
+    BinarySize {
+        /// Part numbers; empty for the whole message.
+        part: Vec<NonZeroU32>,
+    },
+    /// `MODSEQ` (RFC 7162)
+    ModSeq,
+    /// `EMAILID` (RFC 8474)
+    EmailId,
+    /// `THREADID` (RFC 8474)
+    ThreadId,
+    /// `SAVEDATE` (RFC 8514)
+    SaveDate,
+    /// `PREVIEW` or `PREVIEW (LAZY)` (RFC 8970).
+    Preview {
+        /// `LAZY` modifier given.
+        lazy: bool,
+    },
+}
+
+/// The FETCH item list, with macros kept so the session can tell what was asked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FetchItems {
+    /// `ALL` = FLAGS INTERNALDATE RFC822.SIZE ENVELOPE
+    All,
+    /// `FAST` = FLAGS INTERNALDATE RFC822.SIZE
+    Fast,
+    /// `FULL` = FLAGS INTERNALDATE RFC822.SIZE ENVELOPE BODY
+    Full,
+    /// An explicit list (one item or a parenthesised list), never empty.
+    Attributes(Vec<FetchAttribute>),
+}
+
+impl FetchItems {
+    /// The macro expanded into attributes (RFC 9051 §6.4.5).
+    pub fn attributes(&self) -> Vec<FetchAttribute> {
+        use FetchAttribute as A;
+        match self {
+            FetchItems::All => vec![A::Flags, A::InternalDate, A::Rfc822Size, A::Envelope],
+            FetchItems::Fast => vec![A::Flags, A::InternalDate, A::Rfc822Size],
+            FetchItems::Full => vec![A::Flags, A::InternalDate, A::Rfc822Size, A::Envelope, A::Body],
+            FetchItems::Attributes(a) => a.clone(),
+        }
+    }
+}
+
+/// FETCH modifiers (RFC 7162 §3.1.4 CHANGEDSINCE, §3.2.6 VANISHED).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct FetchModifiers {
+    /// `CHANGEDSINCE n`
+    pub changed_since: Option<u64>,
+    /// `VANISHED` (only valid with UID FETCH and CHANGEDSINCE; the session checks).
+    pub vanished: bool,
+}
+
+/// The STORE operation (RFC 9051 §6.4.6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum StoreOp {
+    /// `+FLAGS`
+    Add,
+    /// `-FLAGS`
+    Remove,
+    /// `FLAGS`
+    Replace,
+}
+
+/// What a STORE does: operation, silence and the flags.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreAction {
+    /// Add, remove or replace.
+    pub op: StoreOp,
+    /// `.SILENT`: no untagged FETCH for the change.
+    pub silent: bool,
+    /// The flags named.
+    pub flags: Vec<Flag>,
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tag_validation() {
+        assert!(Tag::new("a001").is_ok());
+        assert!(Tag::new("A]1").is_ok());
+        assert!(Tag::new("").is_err());
+        assert!(Tag::new("a+1").is_err());
+        assert!(Tag::new("a 1").is_err());
+        assert!(Tag::new("a*").is_err());
+        assert!(Tag::from_bytes(b"\xff").is_err());
+    }
+
+    #[test]
+    fn secret_redacts() {
+        let s = Secret::new(b"hunter2".to_vec());
+        assert_eq!(format!("{s:?}"), "/* REDACTED */");
+        assert_eq!(s.expose_secret(), b"hunter2");
+    }
+
+    #[test]
+    fn inbox_normalisation() {
+        let d = |s: &[u8]| MailboxName::new(s).decode(false).unwrap();
+        assert_eq!(d(b"inbox"), "INBOX");
+        assert_eq!(d(b"InBoX/Sub"), "INBOX/Sub");
+        assert_eq!(d(b"inboxes"), "inboxes");
+        assert_eq!(d(b"Other/inbox"), "Other/inbox");
+        assert_eq!(d(b"~peter/mail/&U,BTFw-/&ZeVnLIqe-"), "~peter/mail/台北/日本語");
+        let u = MailboxName::new("Inbox/台北".as_bytes()).decode(true).unwrap();
+        assert_eq!(u, "INBOX/台北");
+        assert!(MailboxName::new(b"&Jjo!".to_vec()).decode(false).is_err());
+        assert!(MailboxName::new(b"\xff".to_vec()).decode(true).is_err());
+        assert!(MailboxName::new(b"a\x01".to_vec()).decode(true).is_err());
+    }
+
+    #[test]
+    fn flags() {
+        assert_eq!(Flag::parse("\\SEEN").unwrap(), Flag::Seen);
+        assert_eq!(Flag::parse("\\Foo").unwrap(), Flag::Extension("Foo".into()));
+        assert_eq!(Flag::parse("$Junk").unwrap().to_string(), "$Junk");
+        assert!(Flag::parse("a b").is_err());
+        assert!(Flag::parse("\\").is_err());
+        assert_eq!(Flag::Extension("Foo".into()).to_string(), "\\Foo");
+    }
+}

@@ -1,0 +1,142 @@
+//! The `postfach user …` commands: accounts managed straight in the store of the data directory.
+//!
+//! They open the same store as the server and work while it runs (SQLite allows several
+//! processes). Passwords are read from the terminal without echo (twice, to catch typos) or, for
+//! scripts, as the first line of standard input; only their argon2id hash is stored.
+//!
+//! Limits: the rules for acceptable account names belong to the store; this module only refuses
+//! an empty password and a delete without `--yes`.
+
+use std::io::{BufRead, Read};
+
+use anyhow::{Context, bail};
+use postfach_auth::password;
+use postfach_store::{AccountStore, StoreError};
+
+/// Longest password accepted on standard input; anything longer is surely not a password.
+const MAX_PASSWORD_LEN: usize = 4096;
+
+/// Where a new password comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PasswordSource {
+    /// The first line of standard input (`--password-stdin`).
+    Stdin,
+    /// Prompted twice on the terminal, without echo.
+    Prompt,
+}
+
+/// Whether the operator confirmed a destructive command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Confirmation {
+    /// `--yes` was given.
+    Confirmed,
+    /// It was not.
+    Missing,
+}
+
+/// `user add NAME`: creates an account with its default mailboxes.
+pub(crate) async fn add(
+    accounts: &dyn AccountStore,
+    name: &str,
+    source: PasswordSource,
+) -> anyhow::Result<()> {
+    let hash = hash(read_password(source)?).await?;
+    match accounts.create_account(name, &hash).await {
+        Ok(_) => {
+            eprintln!("postfach: user {name} added");
+            Ok(())
+        }
+        Err(StoreError::AlreadyExists) => bail!("user {name} already exists"),
+        Err(e) => Err(e).with_context(|| format!("adding user {name}")),
+    }
+}
+
+/// `user list`: prints every account name, one per line, on standard output.
+pub(crate) async fn list(accounts: &dyn AccountStore) -> anyhow::Result<()> {
+    let all = accounts.list_accounts().await.context("listing users")?;
+    let mut text = String::new();
+    for account in all {
+        text.push_str(&account.name);
+        text.push('\n');
+    }
+    print!("{text}");
+    Ok(())
+}
+
+/// `user passwd NAME`: replaces an account's password.
+pub(crate) async fn passwd(
+    accounts: &dyn AccountStore,
+    name: &str,
+    source: PasswordSource,
+) -> anyhow::Result<()> {
+    let account = find(accounts, name).await?;
+    let hash = hash(read_password(source)?).await?;
+    accounts
+        .set_password_hash(account.id, &hash)
+        .await
+        .with_context(|| format!("changing the password of {name}"))?;
+    eprintln!("postfach: password of {name} changed");
+    Ok(())
+}
+
+/// `user delete NAME --yes`: deletes an account with all its mail.
+pub(crate) async fn delete(
+    accounts: &dyn AccountStore,
+    name: &str,
+    confirmation: Confirmation,
+) -> anyhow::Result<()> {
+    if confirmation == Confirmation::Missing {
+        bail!("refusing to delete user {name} and all their mail without --yes");
+    }
+    let account = find(accounts, name).await?;
+    accounts.delete_account(account.id).await.with_context(|| format!("deleting user {name}"))?;
+    eprintln!("postfach: user {name} deleted");
+    Ok(())
+}
+
+async fn find(accounts: &dyn AccountStore, name: &str) -> anyhow::Result<postfach_store::Account> {
+    match accounts.account_by_name(name).await.with_context(|| format!("looking up user {name}"))? {
+        Some(account) => Ok(account),
+        None => bail!("no such user: {name}"),
+    }
+}
+
+/// Hashes on the blocking pool: argon2 takes tens of milliseconds of CPU.
+async fn hash(password: Vec<u8>) -> anyhow::Result<String> {
+    let hashed = tokio::task::spawn_blocking(move || password::hash(&password)).await.context("hashing")?;
+    hashed.map_err(|e| anyhow::anyhow!("hashing the password: {e}"))
+}
+
+fn read_password(source: PasswordSource) -> anyhow::Result<Vec<u8>> {
+    let password = match source {
+        PasswordSource::Stdin => {
+            let mut line = String::new();
+            // Bounded read: the limit plus room for CRLF, so an endless stream cannot fill memory.
+            let bound = u64::try_from(MAX_PASSWORD_LEN + 2).unwrap_or(u64::MAX);
+            std::io::stdin()
+                .lock()
+                .take(bound)
+                .read_line(&mut line)
+                .context("reading the password from standard input")?;
+            let line = line.strip_suffix('\n').unwrap_or(&line);
+            let line = line.strip_suffix('\r').unwrap_or(line);
+            line.to_owned()
+        }
+        PasswordSource::Prompt => {
+            let hint = "cannot read the password from a terminal (use --password-stdin)";
+            let first = rpassword::prompt_password("Password: ").context(hint)?;
+            let second = rpassword::prompt_password("Repeat password: ").context(hint)?;
+            if first != second {
+                bail!("the passwords do not match");
+            }
+            first
+        }
+    };
+    if password.is_empty() {
+        bail!("the password must not be empty");
+    }
+    if password.len() > MAX_PASSWORD_LEN {
+        bail!("the password is longer than {MAX_PASSWORD_LEN} bytes");
+    }
+    Ok(password.into_bytes())
+}

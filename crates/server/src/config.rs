@@ -1,0 +1,620 @@
+//! The configuration file: TOML text → a validated [`Config`], once, at startup.
+//!
+//! The parsed TOML table is walked by hand rather than through serde so that one bad file yields
+//! every problem at once (unknown keys, wrong types, values out of range), each with its key path,
+//! instead of stopping at the first. Nothing here is global: `main` passes the `Config` down.
+//! Every key, its default and the reason for the default are documented in
+//! `postfach.example.toml` at the repository root; keep the two in step.
+//!
+//! Limits: relative paths are relative to the working directory, as the default `data_dir` is.
+//! Files named by `[tls]` are checked for existence here and parsed later by `tls.rs`.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::ops::RangeInclusive;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use toml::{Table, Value};
+
+/// The whole validated configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Config {
+    /// Where the store (and the generated TLS certificate) live.
+    pub(crate) data_dir: PathBuf,
+    /// The IMAP service.
+    pub(crate) imap: ImapConfig,
+    /// Certificate and key files; `None` means a self-signed certificate in `data_dir/tls`.
+    pub(crate) tls: Option<TlsFiles>,
+    /// Logging.
+    pub(crate) log: LogConfig,
+}
+
+/// Settings of the IMAP listeners and connections.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ImapConfig {
+    /// Cleartext listeners (STARTTLS offered).
+    pub(crate) listen: Vec<SocketAddr>,
+    /// Implicit-TLS listeners (RFC 8314).
+    pub(crate) listen_tls: Vec<SocketAddr>,
+    /// Accept LOGIN/AUTHENTICATE without TLS.
+    pub(crate) allow_plaintext_auth: bool,
+    /// Largest message APPEND accepts (and the largest literal the framer buffers), in bytes.
+    pub(crate) max_message_size: u32,
+    /// Connections open at once, over all listeners.
+    pub(crate) max_connections: usize,
+    /// Longest command line (without literals), in bytes.
+    pub(crate) max_line_length: usize,
+    /// Client silence allowed before login (also bounds the implicit TLS handshake).
+    pub(crate) preauth_timeout: Duration,
+    /// Client silence allowed after login.
+    pub(crate) auth_timeout: Duration,
+    /// Interval of `* OK Still here` during IDLE.
+    pub(crate) idle_keepalive: Duration,
+}
+
+/// PEM files of the server certificate chain and its private key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct TlsFiles {
+    /// Certificate chain, leaf first.
+    pub(crate) cert: PathBuf,
+    /// Private key (PKCS#8, PKCS#1 or SEC1).
+    pub(crate) key: PathBuf,
+}
+
+/// Logging settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct LogConfig {
+    /// An `EnvFilter` directive such as `info` or `postfach=debug,warn`; `RUST_LOG` overrides it.
+    pub(crate) level: String,
+    /// Line format on stderr.
+    pub(crate) format: LogFormat,
+}
+
+/// How log lines look.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("./postfach-data"),
+            imap: ImapConfig::default(),
+            tls: None,
+            log: LogConfig { level: "info".to_owned(), format: LogFormat::Text },
+        }
+    }
+}
+
+impl Default for ImapConfig {
+    fn default() -> Self {
+        Self {
+            listen: vec![SocketAddr::from(([127, 0, 0, 1], 1143))],
+            listen_tls: vec![SocketAddr::from(([127, 0, 0, 1], 1993))],
+            allow_plaintext_auth: false,
+            max_message_size: 50 * 1024 * 1024,
+            max_connections: 10_000,
+            max_line_length: 64 * 1024,
+            preauth_timeout: Duration::from_secs(60),
+            auth_timeout: Duration::from_secs(30 * 60),
+            idle_keepalive: Duration::from_secs(120),
+        }
+    }
+}
+
+/// Allowed range of `imap.max_message_size`: the framer holds a whole literal in memory, so the
+/// top is bounded by what one connection may reasonably cost.
+const MESSAGE_SIZE_RANGE: RangeInclusive<i64> = 1024..=1024 * 1024 * 1024;
+/// Allowed range of `imap.max_connections`.
+const CONNECTIONS_RANGE: RangeInclusive<i64> = 1..=1_000_000;
+/// Allowed range of `imap.max_line_length`. RFC 7162 §4: clients may send lines of about 8192
+/// octets, so less would break CONDSTORE/QRESYNC clients.
+const LINE_LENGTH_RANGE: RangeInclusive<i64> = 8192..=16 * 1024 * 1024;
+/// Allowed range of `imap.preauth_timeout`, seconds.
+const PREAUTH_TIMEOUT_RANGE: RangeInclusive<i64> = 1..=3600;
+/// Allowed range of `imap.auth_timeout`, seconds. RFC 9051 §5.4: at least 30 minutes.
+const AUTH_TIMEOUT_RANGE: RangeInclusive<i64> = 1800..=7 * 24 * 3600;
+/// Allowed range of `imap.idle_keepalive`, seconds.
+const KEEPALIVE_RANGE: RangeInclusive<i64> = 1..=3600;
+
+/// One problem in a configuration file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Issue {
+    /// Dotted key path (`imap.listen[1]`), or the section for problems spanning keys.
+    pub(crate) path: String,
+    /// What is wrong.
+    pub(crate) problem: String,
+}
+
+impl fmt::Display for Issue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.path, self.problem)
+    }
+}
+
+/// Why the configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read {}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The file is not TOML.
+    #[error("{} is not valid TOML: {message}", path.display())]
+    Syntax {
+        /// The file.
+        path: PathBuf,
+        /// The parser's description, with line and column.
+        message: String,
+    },
+    /// The file is TOML but its content is wrong; every problem found is listed.
+    #[error("{}", describe_issues(path, issues))]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// All problems, sorted by key path within each section.
+        issues: Vec<Issue>,
+    },
+}
+
+fn describe_issues(path: &Path, issues: &[Issue]) -> String {
+    let mut text = format!("invalid configuration in {} ({} problems):", path.display(), issues.len());
+    for issue in issues {
+        text.push_str("\n  ");
+        text.push_str(&issue.to_string());
+    }
+    text
+}
+
+impl Config {
+    /// Loads and validates the file at `path`, or returns the defaults when there is none.
+    pub(crate) fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
+        let Some(path) = path else {
+            return Ok(Self::default());
+        };
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+        Self::from_toml(&text).map_err(|e| match e {
+            ParseFailure::Syntax(message) => ConfigError::Syntax { path: path.to_owned(), message },
+            ParseFailure::Invalid(issues) => ConfigError::Invalid { path: path.to_owned(), issues },
+        })
+    }
+
+    /// Parses and validates TOML text, collecting every problem.
+    fn from_toml(text: &str) -> Result<Self, ParseFailure> {
+        let table: Table = text.parse().map_err(|e: toml::de::Error| ParseFailure::Syntax(e.to_string()))?;
+        let mut check = Checker::default();
+        let config = check.config(&table);
+        if check.issues.is_empty() { Ok(config) } else { Err(ParseFailure::Invalid(check.issues)) }
+    }
+}
+
+/// `from_toml`'s error before the file path is attached.
+#[derive(Debug)]
+enum ParseFailure {
+    Syntax(String),
+    Invalid(Vec<Issue>),
+}
+
+/// Walks the TOML table, filling a `Config` from defaults and recording every problem.
+#[derive(Default)]
+struct Checker {
+    issues: Vec<Issue>,
+}
+
+impl Checker {
+    fn config(&mut self, root: &Table) -> Config {
+        let mut config = Config::default();
+        for (key, value) in root {
+            match key.as_str() {
+                "data_dir" => {
+                    if let Some(dir) = self.string(value, "data_dir") {
+                        if dir.is_empty() {
+                            self.issue("data_dir", "must not be empty");
+                        } else {
+                            config.data_dir = PathBuf::from(dir);
+                        }
+                    }
+                }
+                "imap" => {
+                    if let Some(table) = self.table(value, "imap") {
+                        self.imap(table, &mut config.imap);
+                    }
+                }
+                "tls" => {
+                    if let Some(table) = self.table(value, "tls") {
+                        config.tls = self.tls(table);
+                    }
+                }
+                "log" => {
+                    if let Some(table) = self.table(value, "log") {
+                        self.log(table, &mut config.log);
+                    }
+                }
+                other => self.unknown(other),
+            }
+        }
+        config
+    }
+
+    fn imap(&mut self, table: &Table, imap: &mut ImapConfig) {
+        for (key, value) in table {
+            let path = format!("imap.{key}");
+            match key.as_str() {
+                "listen" => {
+                    if let Some(addrs) = self.addresses(value, &path) {
+                        imap.listen = addrs;
+                    }
+                }
+                "listen_tls" => {
+                    if let Some(addrs) = self.addresses(value, &path) {
+                        imap.listen_tls = addrs;
+                    }
+                }
+                "allow_plaintext_auth" => {
+                    if let Some(b) = self.boolean(value, &path) {
+                        imap.allow_plaintext_auth = b;
+                    }
+                }
+                "max_message_size" => {
+                    if let Some(n) = self.integer(value, &path, MESSAGE_SIZE_RANGE) {
+                        imap.max_message_size = u32::try_from(n).unwrap_or(u32::MAX);
+                    }
+                }
+                "max_connections" => {
+                    if let Some(n) = self.integer(value, &path, CONNECTIONS_RANGE) {
+                        imap.max_connections = usize::try_from(n).unwrap_or(1);
+                    }
+                }
+                "max_line_length" => {
+                    if let Some(n) = self.integer(value, &path, LINE_LENGTH_RANGE) {
+                        imap.max_line_length = usize::try_from(n).unwrap_or(8192);
+                    }
+                }
+                "preauth_timeout" => {
+                    if let Some(d) = self.seconds(value, &path, PREAUTH_TIMEOUT_RANGE) {
+                        imap.preauth_timeout = d;
+                    }
+                }
+                "auth_timeout" => {
+                    if let Some(d) = self.seconds(value, &path, AUTH_TIMEOUT_RANGE) {
+                        imap.auth_timeout = d;
+                    }
+                }
+                "idle_keepalive" => {
+                    if let Some(d) = self.seconds(value, &path, KEEPALIVE_RANGE) {
+                        imap.idle_keepalive = d;
+                    }
+                }
+                _ => self.unknown(&path),
+            }
+        }
+        if imap.listen.is_empty() && imap.listen_tls.is_empty() {
+            self.issue("imap", "listen and listen_tls are both empty: nothing to serve");
+        }
+        // Two listeners on one fixed address would fail at bind time with a less helpful error.
+        let mut seen = Vec::new();
+        for addr in imap.listen.iter().chain(&imap.listen_tls) {
+            if addr.port() != 0 && seen.contains(addr) {
+                self.issue("imap", format!("address {addr} is listed more than once"));
+            }
+            seen.push(*addr);
+        }
+    }
+
+    fn tls(&mut self, table: &Table) -> Option<TlsFiles> {
+        let mut cert = None;
+        let mut key = None;
+        for (name, value) in table {
+            let path = format!("tls.{name}");
+            match name.as_str() {
+                "cert" => cert = self.existing_file(value, &path),
+                "key" => key = self.existing_file(value, &path),
+                _ => self.unknown(&path),
+            }
+        }
+        let has_cert = table.contains_key("cert");
+        let has_key = table.contains_key("key");
+        if has_cert != has_key {
+            self.issue("tls", "give both cert and key, or neither (for a self-signed certificate)");
+        }
+        Some(TlsFiles { cert: cert?, key: key? })
+    }
+
+    fn log(&mut self, table: &Table, log: &mut LogConfig) {
+        for (key, value) in table {
+            let path = format!("log.{key}");
+            match key.as_str() {
+                "level" => {
+                    let Some(level) = self.string(value, &path) else { continue };
+                    match tracing_subscriber::EnvFilter::builder().parse(level) {
+                        Ok(_) => log.level = level.to_owned(),
+                        Err(e) => self.issue(&path, format!("not a log level or filter ({e})")),
+                    }
+                }
+                "format" => match self.string(value, &path) {
+                    Some("text") => log.format = LogFormat::Text,
+                    Some("json") => log.format = LogFormat::Json,
+                    Some(other) => {
+                        self.issue(&path, format!("must be \"text\" or \"json\", found {other:?}"))
+                    }
+                    None => {}
+                },
+                _ => self.unknown(&path),
+            }
+        }
+    }
+
+    // --- typed accessors; each records an issue and returns None on a mismatch ------------------
+
+    fn issue(&mut self, path: &str, problem: impl Into<String>) {
+        self.issues.push(Issue { path: path.to_owned(), problem: problem.into() });
+    }
+
+    fn unknown(&mut self, path: &str) {
+        self.issue(path, "unknown key");
+    }
+
+    fn wrong_type(&mut self, path: &str, expected: &str, found: &Value) {
+        self.issue(path, format!("expected {expected}, found {}", found.type_str()));
+    }
+
+    fn table<'v>(&mut self, value: &'v Value, path: &str) -> Option<&'v Table> {
+        match value {
+            Value::Table(t) => Some(t),
+            other => {
+                self.wrong_type(path, "a table", other);
+                None
+            }
+        }
+    }
+
+    fn string<'v>(&mut self, value: &'v Value, path: &str) -> Option<&'v str> {
+        match value {
+            Value::String(s) => Some(s),
+            other => {
+                self.wrong_type(path, "a string", other);
+                None
+            }
+        }
+    }
+
+    fn boolean(&mut self, value: &Value, path: &str) -> Option<bool> {
+        match value {
+            Value::Boolean(b) => Some(*b),
+            other => {
+                self.wrong_type(path, "true or false", other);
+                None
+            }
+        }
+    }
+
+    fn integer(&mut self, value: &Value, path: &str, range: RangeInclusive<i64>) -> Option<i64> {
+        match value {
+            Value::Integer(n) if range.contains(n) => Some(*n),
+            Value::Integer(n) => {
+                self.issue(path, format!("must be between {} and {}, found {n}", range.start(), range.end()));
+                None
+            }
+            other => {
+                self.wrong_type(path, "an integer", other);
+                None
+            }
+        }
+    }
+
+    fn seconds(&mut self, value: &Value, path: &str, range: RangeInclusive<i64>) -> Option<Duration> {
+        let n = self.integer(value, path, range)?;
+        Some(Duration::from_secs(n.unsigned_abs()))
+    }
+
+    fn addresses(&mut self, value: &Value, path: &str) -> Option<Vec<SocketAddr>> {
+        let Value::Array(items) = value else {
+            self.wrong_type(path, "a list of addresses like [\"127.0.0.1:143\"]", value);
+            return None;
+        };
+        let mut addrs = Vec::with_capacity(items.len());
+        let mut ok = true;
+        for (i, item) in items.iter().enumerate() {
+            let item_path = format!("{path}[{i}]");
+            let Some(text) = self.string(item, &item_path) else {
+                ok = false;
+                continue;
+            };
+            match text.parse::<SocketAddr>() {
+                Ok(addr) => addrs.push(addr),
+                Err(_) => {
+                    ok = false;
+                    self.issue(&item_path, format!("not an IP address with port: {text:?}"));
+                }
+            }
+        }
+        ok.then_some(addrs)
+    }
+
+    fn existing_file(&mut self, value: &Value, path: &str) -> Option<PathBuf> {
+        let file = PathBuf::from(self.string(value, path)?);
+        if file.is_file() {
+            Some(file)
+        } else {
+            self.issue(path, format!("no such file: {}", file.display()));
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn issues(text: &str) -> Vec<String> {
+        match Config::from_toml(text) {
+            Err(ParseFailure::Invalid(issues)) => issues.iter().map(Issue::to_string).collect(),
+            other => panic!("expected issues, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn empty_file_gives_defaults() {
+        assert_eq!(Config::from_toml("").unwrap(), Config::default());
+        assert_eq!(Config::load(None).unwrap(), Config::default());
+    }
+
+    #[test]
+    fn defaults_match_the_documented_values() {
+        let c = Config::default();
+        assert_eq!(c.data_dir, PathBuf::from("./postfach-data"));
+        assert_eq!(c.imap.listen, vec!["127.0.0.1:1143".parse().unwrap()]);
+        assert_eq!(c.imap.listen_tls, vec!["127.0.0.1:1993".parse().unwrap()]);
+        assert!(!c.imap.allow_plaintext_auth);
+        assert_eq!(c.imap.max_message_size, 52_428_800);
+        assert_eq!(c.imap.max_connections, 10_000);
+        assert_eq!(c.imap.max_line_length, 65_536);
+        assert_eq!(c.imap.preauth_timeout, Duration::from_secs(60));
+        assert_eq!(c.imap.auth_timeout, Duration::from_secs(1800));
+        assert_eq!(c.imap.idle_keepalive, Duration::from_secs(120));
+        assert_eq!(c.tls, None);
+        assert_eq!(c.log, LogConfig { level: "info".into(), format: LogFormat::Text });
+    }
+
+    /// The documented example must stay in step with the code: it lists exactly the defaults.
+    #[test]
+    fn example_file_shows_the_defaults() {
+        let example = include_str!("../../../postfach.example.toml");
+        assert_eq!(Config::from_toml(example).unwrap(), Config::default());
+    }
+
+    #[test]
+    fn full_file_is_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let cert = dir.path().join("c.pem");
+        let key = dir.path().join("k.pem");
+        std::fs::write(&cert, "x").unwrap();
+        std::fs::write(&key, "x").unwrap();
+        let text = format!(
+            r#"
+            data_dir = "/var/lib/postfach"
+            [imap]
+            listen = ["0.0.0.0:143", "[::]:143"]
+            listen_tls = []
+            allow_plaintext_auth = true
+            max_message_size = 1048576
+            max_connections = 5
+            max_line_length = 8192
+            preauth_timeout = 1
+            auth_timeout = 3600
+            idle_keepalive = 30
+            [tls]
+            cert = {cert:?}
+            key = {key:?}
+            [log]
+            level = "postfach=debug,warn"
+            format = "json"
+            "#
+        );
+        let c = Config::from_toml(&text).unwrap();
+        assert_eq!(c.data_dir, PathBuf::from("/var/lib/postfach"));
+        assert_eq!(c.imap.listen.len(), 2);
+        assert!(c.imap.listen_tls.is_empty());
+        assert!(c.imap.allow_plaintext_auth);
+        assert_eq!(c.imap.max_message_size, 1_048_576);
+        assert_eq!(c.imap.max_connections, 5);
+        assert_eq!(c.imap.max_line_length, 8192);
+        assert_eq!(c.imap.preauth_timeout, Duration::from_secs(1));
+        assert_eq!(c.imap.auth_timeout, Duration::from_secs(3600));
+        assert_eq!(c.imap.idle_keepalive, Duration::from_secs(30));
+        assert_eq!(c.tls, Some(TlsFiles { cert, key }));
+        assert_eq!(c.log.format, LogFormat::Json);
+        assert_eq!(c.log.level, "postfach=debug,warn");
+    }
+
+    #[test]
+    fn every_problem_is_reported_with_its_path() {
+        let found = issues(
+            r#"
+            data_dir = 7
+            colour = "blue"
+            [imap]
+            listen = ["127.0.0.1:143", "localhost", 5]
+            max_connections = 0
+            auth_timeout = 60
+            max_message_size = "big"
+            typo = true
+            [tls]
+            cert = "/nonexistent/cert.pem"
+            [log]
+            format = "xml"
+            level = "[[["
+            "#,
+        );
+        let expected = [
+            "data_dir: expected a string, found integer",
+            "colour: unknown key",
+            "imap.listen[1]: not an IP address with port",
+            "imap.listen[2]: expected a string, found integer",
+            "imap.max_connections: must be between 1 and 1000000, found 0",
+            "imap.auth_timeout: must be between 1800",
+            "imap.max_message_size: expected an integer, found string",
+            "imap.typo: unknown key",
+            "tls.cert: no such file",
+            "tls: give both cert and key",
+            "log.format: must be \"text\" or \"json\"",
+            "log.level: not a log level",
+        ];
+        for e in expected {
+            assert!(found.iter().any(|f| f.starts_with(e)), "missing {e:?} in {found:#?}");
+        }
+        assert_eq!(found.len(), expected.len(), "{found:#?}");
+    }
+
+    #[test]
+    fn sections_must_be_tables() {
+        assert_eq!(
+            issues("imap = 3\nlog = []"),
+            vec!["imap: expected a table, found integer", "log: expected a table, found array"]
+        );
+    }
+
+    #[test]
+    fn no_listener_and_duplicate_listener_are_rejected() {
+        assert_eq!(
+            issues("[imap]\nlisten = []\nlisten_tls = []"),
+            vec!["imap: listen and listen_tls are both empty: nothing to serve"]
+        );
+        assert_eq!(
+            issues("[imap]\nlisten = [\"127.0.0.1:143\"]\nlisten_tls = [\"127.0.0.1:143\"]"),
+            vec!["imap: address 127.0.0.1:143 is listed more than once"]
+        );
+        // Port 0 means "any free port": repeating it is fine (the tests do).
+        assert!(
+            Config::from_toml("[imap]\nlisten = [\"127.0.0.1:0\"]\nlisten_tls = [\"127.0.0.1:0\"]").is_ok()
+        );
+    }
+
+    #[test]
+    fn syntax_error_is_not_a_list() {
+        assert!(matches!(Config::from_toml("imap = ["), Err(ParseFailure::Syntax(_))));
+    }
+
+    #[test]
+    fn load_attaches_the_file_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("p.toml");
+        std::fs::write(&file, "a = 1\nb = 2\n").unwrap();
+        let text = Config::load(Some(&file)).unwrap_err().to_string();
+        assert!(text.contains("p.toml (2 problems)"), "{text}");
+        assert!(text.contains("\n  a: unknown key\n  b: unknown key"), "{text}");
+        let missing = Config::load(Some(&dir.path().join("none.toml"))).unwrap_err();
+        assert!(matches!(missing, ConfigError::Read { .. }));
+    }
+}

@@ -1,0 +1,576 @@
+//! Drives one IMAP connection: bytes from the socket → framer → [`Session`] → bytes to the socket.
+//!
+//! The session decides everything IMAP means; this module only reads, writes, waits and obeys
+//! the [`Outcome`] of each call: STARTTLS upgrades the stream in place, AUTHENTICATE and IDLE read
+//! raw lines, Close ends the connection. Timeouts measure client silence: the short pre-auth one
+//! until the session is authenticated, the long auth one afterwards (RFC 9051 §5.4); they also
+//! bound each write, so a client that stops reading cannot pin a connection forever.
+//!
+//! Memory per idle connection is one 8 KiB read buffer plus the framer's (empty) buffers; the
+//! framer holds literal data only while a command is being received, and a command's output is
+//! streamed to the socket in chunks through a small channel while the session produces it.
+//!
+//! Limits: a client may pipeline commands; they run strictly one after another. On shutdown the
+//! command in flight finishes, then `* BYE Server shutting down` is sent.
+
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use postfach_imap::{Out, Outcome, Session};
+use postfach_proto::framing::{FrameEvent, Framer, FramingLimits};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::sync::{mpsc, watch};
+use tokio::time::{Instant, MissedTickBehavior, timeout};
+use tokio_rustls::TlsAcceptor;
+use tokio_rustls::server::TlsStream;
+use tracing::debug;
+
+use crate::config::ImapConfig;
+
+/// Size of the one read buffer each connection keeps.
+const READ_CHUNK: usize = 8 * 1024;
+/// Chunks of streamed output in flight between the session and the socket writer. With the
+/// session's 64 KiB chunks this bounds a command's pending output to a few hundred KiB.
+const STREAM_DEPTH: usize = 4;
+/// Command text allowed on top of the largest literal (Dovecot's and imap-next's margin).
+const COMMAND_TEXT_MARGIN: usize = 64 * 1024;
+/// Literals allowed in one command: MULTIAPPEND (RFC 3502) of many small messages.
+const MAX_LITERALS: usize = 1024;
+/// How long closing (TLS close_notify, TCP FIN) may take before the socket is just dropped.
+const CLOSE_GRACE: Duration = Duration::from_secs(5);
+
+/// RFC 9051 §7.5: the continuation request that lets the client send a synchronizing literal.
+const LITERAL_CONTINUATION: &[u8] = b"+ Ready for literal data\r\n";
+/// RFC 9051 §7.1.5 (case 3): text of the BYE sent on an inactivity autologout.
+const BYE_AUTOLOGOUT: &str = "Autologout; idle for too long";
+/// Text of the BYE sent when the server stops.
+pub(crate) const BYE_SHUTDOWN: &str = "Server shutting down";
+
+/// What every connection of a server needs besides its session.
+pub(crate) struct ConnSettings {
+    /// Framer limits derived from the configuration.
+    pub(crate) limits: FramingLimits,
+    /// Client silence allowed before authentication (also bounds TLS handshakes).
+    pub(crate) preauth_timeout: Duration,
+    /// Client silence allowed after authentication, IDLE included.
+    pub(crate) auth_timeout: Duration,
+    /// Interval of keepalive responses during IDLE.
+    pub(crate) idle_keepalive: Duration,
+    /// The TLS configuration for STARTTLS.
+    pub(crate) tls: TlsAcceptor,
+}
+
+impl ConnSettings {
+    /// Settings from the `[imap]` configuration.
+    pub(crate) fn new(imap: &ImapConfig, tls: TlsAcceptor) -> Self {
+        let max_literal = imap.max_message_size;
+        let limits = FramingLimits {
+            max_line: imap.max_line_length,
+            max_literal,
+            max_command: usize::try_from(max_literal)
+                .unwrap_or(usize::MAX)
+                .saturating_add(COMMAND_TEXT_MARGIN),
+            max_literals: MAX_LITERALS,
+            // RFC 7888 §4: skipping a too-big LITERAL+ keeps the connection usable; beyond twice
+            // the limit it is cheaper to drop the client than to read the data.
+            max_skip_literal: u64::from(max_literal).saturating_mul(2),
+        };
+        Self {
+            limits,
+            preauth_timeout: imap.preauth_timeout,
+            auth_timeout: imap.auth_timeout,
+            idle_keepalive: imap.idle_keepalive,
+            tls,
+        }
+    }
+}
+
+/// A connection's byte stream: cleartext or TLS over the same transport. An enum rather than a
+/// type parameter because STARTTLS turns the one into the other in the middle of a session.
+pub(crate) enum Stream<S> {
+    /// Cleartext.
+    Plain(S),
+    /// TLS (implicit, or after STARTTLS). Boxed: the rustls state is large.
+    Tls(Box<TlsStream<S>>),
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for Stream<S> {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for Stream<S> {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_flush(cx),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+        }
+    }
+}
+
+/// Runs one connection to its end. Errors only end the connection; they are logged at debug
+/// level because a vanished client is normal.
+pub(crate) async fn run<S>(
+    stream: Stream<S>,
+    session: Session,
+    settings: Arc<ConnSettings>,
+    shutdown: watch::Receiver<bool>,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    let mut driver = Driver {
+        framer: Framer::new(settings.limits),
+        read_buf: vec![0; READ_CHUNK],
+        session,
+        settings,
+        shutdown,
+    };
+    if let Err(e) = driver.serve(stream).await {
+        debug!(error = %e, "connection ended by an I/O error");
+    }
+}
+
+/// Resolves once shutdown has been requested (or its sender is gone, which means the same).
+pub(crate) async fn shutdown_requested(shutdown: &mut watch::Receiver<bool>) {
+    // The guard `wait_for` returns is dropped here, before any other await.
+    let _ = shutdown.wait_for(|stop| *stop).await;
+}
+
+/// Why `Driver::drive` returned.
+enum Exit {
+    /// Close the connection cleanly (after BYE or LOGOUT).
+    Close,
+    /// Upgrade to TLS, then go on.
+    StartTls,
+    /// The client is gone; nothing more to say.
+    Gone,
+}
+
+/// What waiting for input produced.
+enum Input {
+    /// Bytes were pushed into the framer.
+    Data,
+    /// The client closed its side.
+    Eof,
+    /// The client was silent for too long.
+    TimedOut,
+    /// The server is stopping.
+    Shutdown,
+}
+
+/// A call into the session whose output is streamed.
+enum Call {
+    /// A framed command.
+    Command(Vec<u8>),
+    /// A line of an AUTHENTICATE exchange.
+    AuthLine(Vec<u8>),
+    /// A line received during IDLE.
+    IdleLine(Vec<u8>),
+    /// The selected mailbox changed during IDLE.
+    IdleUpdate,
+}
+
+/// One connection's state besides the stream (kept apart so STARTTLS can replace the stream).
+struct Driver {
+    session: Session,
+    framer: Framer,
+    read_buf: Vec<u8>,
+    settings: Arc<ConnSettings>,
+    shutdown: watch::Receiver<bool>,
+}
+
+impl Driver {
+    async fn serve<S>(&mut self, mut stream: Stream<S>) -> io::Result<()>
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send,
+    {
+        let mut out = Out::new();
+        self.session.greeting(&mut out);
+        self.write(&mut stream, &out.take()).await?;
+        loop {
+            match self.drive(&mut stream).await? {
+                Exit::Gone => return Ok(()),
+                Exit::Close => {
+                    // Orderly close: TLS close_notify, then FIN. A stuck peer only delays it.
+                    let _ = timeout(CLOSE_GRACE, stream.shutdown()).await;
+                    return Ok(());
+                }
+                Exit::StartTls => {
+                    let Stream::Plain(plain) = stream else {
+                        debug!("STARTTLS requested on a TLS connection; closing");
+                        return Ok(());
+                    };
+                    // RFC 9051 §6.2.1: anything the client sent after STARTTLS, before the
+                    // handshake, must not be executed (plaintext command injection).
+                    self.framer.discard_buffered();
+                    let acceptor = self.settings.tls.clone();
+                    match timeout(self.settings.preauth_timeout, acceptor.accept(plain)).await {
+                        Ok(Ok(tls)) => stream = Stream::Tls(Box::new(tls)),
+                        Ok(Err(e)) => {
+                            debug!(error = %e, "STARTTLS handshake failed");
+                            return Ok(());
+                        }
+                        Err(_) => {
+                            debug!("STARTTLS handshake timed out");
+                            return Ok(());
+                        }
+                    }
+                    self.session.tls_started();
+                    debug!("STARTTLS completed");
+                }
+            }
+        }
+    }
+
+    /// Runs commands until the connection must close or change its transport.
+    async fn drive<S>(&mut self, stream: &mut Stream<S>) -> io::Result<Exit>
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send,
+    {
+        loop {
+            let Some(event) = self.framer.next() else {
+                match self.read(stream).await? {
+                    Input::Data => continue,
+                    Input::Eof => return Ok(Exit::Gone),
+                    Input::TimedOut => return self.bye(stream, BYE_AUTOLOGOUT).await,
+                    Input::Shutdown => return self.bye(stream, BYE_SHUTDOWN).await,
+                }
+            };
+            match event {
+                FrameEvent::NeedContinuation => self.write(stream, LITERAL_CONTINUATION).await?,
+                FrameEvent::Rejected { tag, error, fatal } => {
+                    let mut out = Out::new();
+                    let tag = tag.as_ref().map(|t| t.as_str().as_bytes());
+                    self.session.rejected(tag, &error.to_string(), &mut out);
+                    if fatal {
+                        self.session.bye("Too much data; closing connection", &mut out);
+                    }
+                    self.write(stream, &out.take()).await?;
+                    if fatal {
+                        return Ok(Exit::Close);
+                    }
+                }
+                FrameEvent::Command(command) => {
+                    // Pipelined commands are not started once the server is stopping.
+                    if *self.shutdown.borrow() {
+                        return self.bye(stream, BYE_SHUTDOWN).await;
+                    }
+                    let outcome = self.call(stream, Call::Command(command)).await?;
+                    if let Some(exit) = self.follow(stream, outcome).await? {
+                        return Ok(exit);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Acts on an outcome until the session is ready for the next command (`None`) or the
+    /// connection must end or upgrade.
+    async fn follow<S>(&mut self, stream: &mut Stream<S>, mut outcome: Outcome) -> io::Result<Option<Exit>>
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send,
+    {
+        loop {
+            outcome = match outcome {
+                Outcome::Continue => return Ok(None),
+                Outcome::Close => return Ok(Some(Exit::Close)),
+                Outcome::StartTls => return Ok(Some(Exit::StartTls)),
+                Outcome::AuthContinue => match self.raw_line(stream).await? {
+                    Ok(line) => self.call(stream, Call::AuthLine(line)).await?,
+                    Err(exit) => return Ok(Some(exit)),
+                },
+                Outcome::Idle => match self.idle(stream).await? {
+                    Ok(next) => next,
+                    Err(exit) => return Ok(Some(exit)),
+                },
+            };
+        }
+    }
+
+    /// Reads one raw line (an AUTHENTICATE response). `Err(exit)` when the connection ends first.
+    async fn raw_line<S>(&mut self, stream: &mut Stream<S>) -> io::Result<Result<Vec<u8>, Exit>>
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send,
+    {
+        loop {
+            match self.framer.next_line() {
+                Some(Ok(line)) => return Ok(Ok(line)),
+                // The framer is dead after this; nothing more can be read.
+                Some(Err(e)) => return self.bye(stream, &format!("{e}; closing connection")).await.map(Err),
+                None => {}
+            }
+            let exit = match self.read(stream).await? {
+                Input::Data => continue,
+                Input::Eof => Exit::Gone,
+                Input::TimedOut => self.bye(stream, BYE_AUTOLOGOUT).await?,
+                Input::Shutdown => self.bye(stream, BYE_SHUTDOWN).await?,
+            };
+            return Ok(Err(exit));
+        }
+    }
+
+    /// The IDLE wait (RFC 2177): client lines, mailbox changes, keepalives, silence, shutdown.
+    /// Returns the outcome that ends IDLE, or `Err(exit)` when the connection ends.
+    async fn idle<S>(&mut self, stream: &mut Stream<S>) -> io::Result<Result<Outcome, Exit>>
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send,
+    {
+        /// What woke the IDLE wait.
+        enum Wake {
+            Read(io::Result<usize>),
+            Changed,
+            Keepalive,
+            Silence,
+            Shutdown,
+        }
+
+        let mut changes = self.session.change_watch();
+        let period = self.settings.idle_keepalive;
+        let mut keepalive = tokio::time::interval_at(Instant::now() + period, period);
+        keepalive.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        // RFC 9051 §5.4: the autologout timer counts client silence, IDLE or not; RFC 2177
+        // clients re-issue IDLE well before it runs out.
+        let mut last_input = Instant::now();
+        loop {
+            match self.framer.next_line() {
+                Some(Ok(line)) => {
+                    last_input = Instant::now();
+                    let outcome = self.call(stream, Call::IdleLine(line)).await?;
+                    if outcome != Outcome::Idle {
+                        return Ok(Ok(outcome));
+                    }
+                    continue;
+                }
+                Some(Err(e)) => return self.bye(stream, &format!("{e}; closing connection")).await.map(Err),
+                None => {}
+            }
+            let wake = tokio::select! {
+                read = stream.read(&mut self.read_buf) => Wake::Read(read),
+                alive = changed(&mut changes) => {
+                    if !alive {
+                        // The mailbox's sender is gone (mailbox deleted): stop watching it.
+                        changes = None;
+                    }
+                    Wake::Changed
+                }
+                _ = keepalive.tick() => Wake::Keepalive,
+                _ = tokio::time::sleep_until(last_input + self.settings.auth_timeout) => Wake::Silence,
+                _ = shutdown_requested(&mut self.shutdown) => Wake::Shutdown,
+            };
+            match wake {
+                Wake::Read(Ok(0)) => return Ok(Err(Exit::Gone)),
+                Wake::Read(Ok(n)) => {
+                    last_input = Instant::now();
+                    self.framer.push(&self.read_buf[..n]);
+                }
+                Wake::Read(Err(e)) => return Err(e),
+                Wake::Changed => {
+                    if changes.is_some() {
+                        self.call(stream, Call::IdleUpdate).await?;
+                    }
+                }
+                Wake::Keepalive => {
+                    let mut out = Out::new();
+                    self.session.idle_keepalive(&mut out);
+                    self.write(stream, &out.take()).await?;
+                }
+                Wake::Silence => return self.bye(stream, BYE_AUTOLOGOUT).await.map(Err),
+                Wake::Shutdown => return self.bye(stream, BYE_SHUTDOWN).await.map(Err),
+            }
+        }
+    }
+
+    /// Calls into the session while a second future on the same task writes the chunks the
+    /// session streams; then writes what is left. On a write error the channel closes, so the
+    /// session's further sends fail fast instead of blocking.
+    async fn call<S>(&mut self, stream: &mut Stream<S>, call: Call) -> io::Result<Outcome>
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send,
+    {
+        let patience = self.patience();
+        let (tx, rx) = mpsc::channel::<Vec<u8>>(STREAM_DEPTH);
+        let session = &mut self.session;
+        let work = async move {
+            let mut out = Out::streaming(tx);
+            let outcome = match call {
+                Call::Command(command) => session.handle(command, &mut out).await,
+                Call::AuthLine(line) => session.auth_line(line, &mut out).await,
+                Call::IdleLine(line) => session.idle_line(line, &mut out).await,
+                Call::IdleUpdate => {
+                    session.idle_update(&mut out).await;
+                    Outcome::Idle
+                }
+            };
+            // `out` (and with it the sender) is dropped here, which ends the writer's loop.
+            (outcome, out.take())
+        };
+        let writer_stream = &mut *stream;
+        let writer = async move {
+            let mut rx = rx;
+            while let Some(chunk) = rx.recv().await {
+                write_within(writer_stream, &chunk, patience).await?;
+            }
+            Ok::<(), io::Error>(())
+        };
+        let ((outcome, rest), written) = tokio::join!(work, writer);
+        written?;
+        if !rest.is_empty() {
+            self.write(stream, &rest).await?;
+        }
+        Ok(outcome)
+    }
+
+    /// Waits for input, for as long as the session's state allows, or for shutdown.
+    async fn read<S>(&mut self, stream: &mut Stream<S>) -> io::Result<Input>
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send,
+    {
+        let patience = self.patience();
+        let read = tokio::select! {
+            read = timeout(patience, stream.read(&mut self.read_buf)) => read,
+            _ = shutdown_requested(&mut self.shutdown) => return Ok(Input::Shutdown),
+        };
+        match read {
+            Err(_) => Ok(Input::TimedOut),
+            Ok(Ok(0)) => Ok(Input::Eof),
+            Ok(Ok(n)) => {
+                self.framer.push(&self.read_buf[..n]);
+                Ok(Input::Data)
+            }
+            Ok(Err(e)) => Err(e),
+        }
+    }
+
+    /// Sends `* BYE text` and asks for the connection to close.
+    async fn bye<S>(&mut self, stream: &mut Stream<S>, text: &str) -> io::Result<Exit>
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send,
+    {
+        let mut out = Out::new();
+        self.session.bye(text, &mut out);
+        self.write(stream, &out.take()).await?;
+        Ok(Exit::Close)
+    }
+
+    async fn write<S>(&self, stream: &mut Stream<S>, data: &[u8]) -> io::Result<()>
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send,
+    {
+        write_within(stream, data, self.patience()).await
+    }
+
+    /// The silence the client is allowed in the session's current state.
+    fn patience(&self) -> Duration {
+        if self.session.is_authenticated() {
+            self.settings.auth_timeout
+        } else {
+            self.settings.preauth_timeout
+        }
+    }
+}
+
+/// Writes and flushes `data`, failing if the client does not take it within `limit`.
+async fn write_within<W: AsyncWrite + Unpin>(stream: &mut W, data: &[u8], limit: Duration) -> io::Result<()> {
+    if data.is_empty() {
+        return Ok(());
+    }
+    let write = async {
+        stream.write_all(data).await?;
+        stream.flush().await
+    };
+    timeout(limit, write)
+        .await
+        .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "client does not read"))?
+}
+
+/// Resolves when the watched value changes: `true`, or `false` when its sender is gone. Never
+/// resolves without a receiver (no mailbox selected).
+async fn changed<T>(changes: &mut Option<watch::Receiver<T>>) -> bool {
+    match changes {
+        Some(rx) => rx.changed().await.is_ok(),
+        None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+
+    #[test]
+    fn framing_limits_follow_the_configuration() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config { data_dir: dir.path().to_owned(), ..Config::default() };
+        let (tls, _) = crate::tls::acceptor(&config).unwrap();
+        let imap = ImapConfig { max_message_size: 1_000_000, max_line_length: 10_000, ..config.imap };
+        let settings = ConnSettings::new(&imap, tls);
+        assert_eq!(settings.limits.max_line, 10_000);
+        assert_eq!(settings.limits.max_literal, 1_000_000);
+        assert_eq!(settings.limits.max_command, 1_000_000 + 64 * 1024);
+        assert_eq!(settings.limits.max_skip_literal, 2_000_000);
+    }
+
+    #[tokio::test]
+    async fn a_write_the_client_does_not_read_times_out() {
+        let (mut ours, _theirs) = tokio::io::duplex(16);
+        let err = write_within(&mut ours, &[b'x'; 1024], Duration::from_millis(50)).await.unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+    }
+
+    #[tokio::test]
+    async fn plain_stream_passes_bytes_through() {
+        let (ours, mut theirs) = tokio::io::duplex(1024);
+        let mut stream = Stream::Plain(ours);
+        write_within(&mut stream, b"* OK\r\n", Duration::from_secs(1)).await.unwrap();
+        let mut buf = [0u8; 6];
+        theirs.read_exact(&mut buf).await.unwrap();
+        assert_eq!(&buf, b"* OK\r\n");
+        theirs.write_all(b"a NOOP\r\n").await.unwrap();
+        let mut buf = [0u8; 8];
+        stream.read_exact(&mut buf).await.unwrap();
+        assert_eq!(&buf, b"a NOOP\r\n");
+    }
+
+    #[tokio::test]
+    async fn change_watch_helper() {
+        let (tx, rx) = watch::channel(0u64);
+        let mut some = Some(rx);
+        tx.send_replace(1);
+        assert!(changed(&mut some).await, "a change wakes");
+        drop(tx);
+        assert!(!changed(&mut some).await, "a dropped sender reports false");
+        let mut none: Option<watch::Receiver<u64>> = None;
+        assert!(timeout(Duration::from_millis(20), changed(&mut none)).await.is_err(), "no mailbox: never");
+    }
+
+    #[tokio::test]
+    async fn shutdown_helper_sees_an_earlier_request() {
+        let (tx, mut rx) = watch::channel(false);
+        assert!(timeout(Duration::from_millis(20), shutdown_requested(&mut rx)).await.is_err());
+        tx.send_replace(true);
+        // Already true before waiting: must resolve at once, not wait for another change.
+        timeout(Duration::from_millis(100), shutdown_requested(&mut rx)).await.unwrap();
+    }
+}

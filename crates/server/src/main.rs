@@ -1,0 +1,237 @@
+//! The `postfach` binary: command line, configuration, logging, and the wiring of the server.
+//!
+//! `postfach serve` loads the configuration, sets up TLS and the store, binds the listeners,
+//! prints one `postfach: listening <kind> <addr>` line per listener on standard output (scripts
+//! and tests read the real port from it), and serves until SIGTERM or SIGINT. `postfach user …`
+//! manages accounts in the same data directory, also while the server runs.
+//! Exit codes: 0 success, 1 error (one line on stderr; a bad configuration lists every problem),
+//! 2 usage error.
+//!
+//! # Layout
+//! - `config`: TOML → validated `Config`.
+//! - `tls`: the rustls server configuration; self-signed certificate on first start.
+//! - `listener`: binding, accept loops, connection cap, graceful shutdown.
+//! - `imap_conn`: drives one `postfach_imap::Session` over a socket.
+//! - `admin`: the `user` subcommands.
+//!
+//! This crate holds no business rules: it only wires and drives.
+
+mod admin;
+mod config;
+mod imap_conn;
+mod listener;
+mod tls;
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use postfach_auth::Authenticator;
+use postfach_imap::{ServerContext, SessionConfig};
+use postfach_store::sqlite::SqliteStore;
+use postfach_store::{AccountStore, MailStore};
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::{Semaphore, watch};
+use tracing::{info, warn};
+use tracing_subscriber::EnvFilter;
+
+use crate::admin::{Confirmation, PasswordSource};
+use crate::config::{Config, LogConfig, LogFormat};
+use crate::imap_conn::ConnSettings;
+use crate::listener::Shared;
+use crate::tls::CertSource;
+
+/// Postfach, an IMAP4rev2 mail server.
+#[derive(Debug, Parser)]
+#[command(name = "postfach", version)]
+struct Cli {
+    /// Configuration file (TOML). Without it the built-in defaults apply.
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the IMAP server until SIGTERM or SIGINT.
+    Serve,
+    /// Manage accounts (works while the server runs).
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum UserCommand {
+    /// Create an account with the default mailboxes.
+    Add {
+        /// Login name.
+        name: String,
+        /// Read the password from the first line of standard input instead of prompting.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Print every account name, one per line.
+    List,
+    /// Change an account's password.
+    Passwd {
+        /// Login name.
+        name: String,
+        /// Read the password from the first line of standard input instead of prompting.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Delete an account and all its mail.
+    Delete {
+        /// Login name.
+        name: String,
+        /// Confirm the deletion (required: it cannot be undone).
+        #[arg(long)]
+        yes: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    // Usage errors exit with 2 here, from clap.
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("postfach: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    let config = Config::load(cli.config.as_deref())?;
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")?;
+    match cli.command {
+        Command::Serve => {
+            init_logging(&config.log)?;
+            runtime.block_on(serve(config))
+        }
+        Command::User { command } => {
+            // Only problems are worth a log line in a one-shot command.
+            init_logging(&LogConfig { level: "warn".to_owned(), format: config.log.format })?;
+            runtime.block_on(user(command, &config))
+        }
+    }
+}
+
+async fn user(command: UserCommand, config: &Config) -> anyhow::Result<()> {
+    let store = open_store(config).await?;
+    let accounts: &dyn AccountStore = &store;
+    let source = |stdin: bool| if stdin { PasswordSource::Stdin } else { PasswordSource::Prompt };
+    match command {
+        UserCommand::Add { name, password_stdin } => {
+            admin::add(accounts, &name, source(password_stdin)).await
+        }
+        UserCommand::List => admin::list(accounts).await,
+        UserCommand::Passwd { name, password_stdin } => {
+            admin::passwd(accounts, &name, source(password_stdin)).await
+        }
+        UserCommand::Delete { name, yes } => {
+            let confirmation = if yes { Confirmation::Confirmed } else { Confirmation::Missing };
+            admin::delete(accounts, &name, confirmation).await
+        }
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let (acceptor, cert) = tls::acceptor(&config).context("setting up TLS")?;
+    match cert {
+        CertSource::Configured(files) => info!(cert = %files.cert.display(), "TLS certificate loaded"),
+        CertSource::Generated(files) | CertSource::Reused(files) => warn!(
+            cert = %files.cert.display(),
+            key = %files.key.display(),
+            "no [tls] section: using a self-signed certificate that clients will not trust; \
+             set [tls] cert and key for production"
+        ),
+    }
+    let store = Arc::new(open_store(&config).await?);
+    let mail: Arc<dyn MailStore> = store.clone();
+    let accounts: Arc<dyn AccountStore> = store;
+    let ctx = ServerContext {
+        store: mail,
+        auth: Authenticator::new(Arc::clone(&accounts)),
+        accounts,
+        config: SessionConfig {
+            allow_plaintext_auth: config.imap.allow_plaintext_auth,
+            max_message_size: config.imap.max_message_size,
+            // A certificate always exists (configured or self-signed).
+            starttls_available: true,
+        },
+    };
+
+    // Handlers go in before the "listening" lines: whoever reads them may signal at once.
+    let mut sigterm = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    let mut sigint = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+    let listeners = listener::bind(&config.imap).await?;
+    let mut stdout = std::io::stdout().lock();
+    for l in &listeners {
+        let addr = l.local_addr().context("reading a listener's address")?;
+        writeln!(stdout, "postfach: listening {} {addr}", l.kind).context("writing to stdout")?;
+        info!(kind = %l.kind, %addr, "listening");
+    }
+    stdout.flush().context("writing to stdout")?;
+    drop(stdout);
+
+    let (stop, stopped) = watch::channel(false);
+    let shared = Arc::new(Shared {
+        ctx: Arc::new(ctx),
+        settings: Arc::new(ConnSettings::new(&config.imap, acceptor)),
+        slots: Arc::new(Semaphore::new(config.imap.max_connections)),
+    });
+    let mut server = tokio::spawn(listener::serve(listeners, shared, stopped));
+    tokio::select! {
+        _ = sigterm.recv() => info!("SIGTERM received; shutting down"),
+        _ = sigint.recv() => info!("SIGINT received; shutting down"),
+        ended = &mut server => {
+            ended.context("the server task failed")?;
+            anyhow::bail!("the server stopped by itself");
+        }
+    }
+    stop.send_replace(true);
+    server.await.context("the server task failed")?;
+    info!("stopped");
+    Ok(())
+}
+
+/// Opens the store of the data directory (creating both if needed). Opening migrates the schema
+/// and blocks, so it runs on the blocking pool.
+async fn open_store(config: &Config) -> anyhow::Result<SqliteStore> {
+    let dir = config.data_dir.clone();
+    let context = format!("opening the store in {}", dir.display());
+    let opened =
+        tokio::task::spawn_blocking(move || SqliteStore::open(&dir)).await.context(context.clone())?;
+    opened.context(context)
+}
+
+/// Logs to stderr; `RUST_LOG`, when set, overrides the configured level.
+fn init_logging(log: &LogConfig) -> anyhow::Result<()> {
+    let filter = match std::env::var("RUST_LOG") {
+        Ok(directives) if !directives.trim().is_empty() => {
+            EnvFilter::builder().parse(&directives).with_context(|| format!("RUST_LOG={directives:?}"))?
+        }
+        _ => {
+            EnvFilter::builder().parse(&log.level).with_context(|| format!("log.level = {:?}", log.level))?
+        }
+    };
+    // Colours only for a human at a terminal, not in files or journald.
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
+    let installed = match log.format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+    installed.map_err(|e| anyhow::anyhow!("setting up logging: {e}"))
+}

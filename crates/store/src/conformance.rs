@@ -1,0 +1,1040 @@
+//! The backend conformance suite: one set of behavioural checks every [`MailStore`] and
+//! [`AccountStore`] implementation must pass (SQLite today, PostgreSQL later).
+//!
+//! Each check is a `pub async fn(&Stores) -> Result<(), Failure>` that creates its own account
+//! (named `conf-<check>`), so checks can share one store or each get a fresh one. A backend's
+//! test file calls them one by one (one `#[test]` each, so a failure names the check) or all at
+//! once through [`run_all`]. [`uids_survive_reopen`] also needs to "restart" the backend and
+//! takes an opener instead.
+//!
+//! This is test code compiled into the library so that other crates' tests can run it; it
+//! never panics: a failed check returns a [`Failure`] naming the file and line.
+
+use std::future::Future;
+use std::panic::Location;
+use std::sync::Arc;
+
+use crate::types::{
+    AccountId, ClaimRecent, Criterion, FetchWant, FlagOp, Flags, InternalDate, MailboxId, ModSeq, NewMessage,
+    SpecialUse, SystemFlags, Uid, UidSet,
+};
+use crate::{AccountStore, MailStore, StoreError, StoreResult};
+
+/// The two faces of the backend under test (usually the same object twice).
+#[derive(Clone)]
+pub struct Stores {
+    /// Mailboxes and messages.
+    pub mail: Arc<dyn MailStore>,
+    /// Accounts.
+    pub accounts: Arc<dyn AccountStore>,
+}
+
+/// A failed check: where it failed and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure(pub String);
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Failure {}
+
+macro_rules! check {
+    ($cond:expr) => {
+        if !$cond {
+            return Err(Failure(format!("{}:{}: check failed: {}", file!(), line!(), stringify!($cond))));
+        }
+    };
+    ($cond:expr, $($fmt:tt)+) => {
+        if !$cond {
+            return Err(Failure(format!("{}:{}: {}", file!(), line!(), format!($($fmt)+))));
+        }
+    };
+}
+
+macro_rules! check_eq {
+    ($left:expr, $right:expr) => {{
+        let (left, right) = (&$left, &$right);
+        if left != right {
+            return Err(Failure(format!(
+                "{}:{}: {} == {}\n  left: {:?}\n right: {:?}",
+                file!(),
+                line!(),
+                stringify!($left),
+                stringify!($right),
+                left,
+                right
+            )));
+        }
+    }};
+}
+
+/// Turns a store result into a check result, naming the caller's line.
+trait Must<T> {
+    /// The value, or a [`Failure`] saying which call failed and how.
+    fn must(self) -> Result<T, Failure>;
+}
+
+impl<T> Must<T> for StoreResult<T> {
+    #[track_caller]
+    fn must(self) -> Result<T, Failure> {
+        let at = Location::caller();
+        self.map_err(|e| Failure(format!("{}:{}: store call failed: {e:?}", at.file(), at.line())))
+    }
+}
+
+/// Checks that a store call failed in the expected way.
+#[track_caller]
+fn must_fail<T: std::fmt::Debug>(
+    r: StoreResult<T>,
+    expected: fn(&StoreError) -> bool,
+) -> Result<(), Failure> {
+    let at = Location::caller();
+    match r {
+        Err(e) if expected(&e) => Ok(()),
+        other => {
+            Err(Failure(format!("{}:{}: expected a specific error, got {other:?}", at.file(), at.line())))
+        }
+    }
+}
+
+fn not_found(e: &StoreError) -> bool {
+    matches!(e, StoreError::NotFound)
+}
+fn already_exists(e: &StoreError) -> bool {
+    matches!(e, StoreError::AlreadyExists)
+}
+fn invalid_name(e: &StoreError) -> bool {
+    matches!(e, StoreError::InvalidName(_))
+}
+fn any_error(_: &StoreError) -> bool {
+    true
+}
+
+/// Runs every check except [`uids_survive_reopen`] on one store and reports all failures.
+pub async fn run_all(store: Arc<dyn MailStore>, accounts: Arc<dyn AccountStore>) -> Result<(), Failure> {
+    let s = Stores { mail: store, accounts };
+    let mut failures = Vec::new();
+    macro_rules! run {
+        ($($check:ident),* $(,)?) => {
+            $(
+                if let Err(f) = $check(&s).await {
+                    failures.push(format!("{}: {f}", stringify!($check)));
+                }
+            )*
+        };
+    }
+    run!(
+        accounts_and_defaults,
+        uids_ascending_and_counters,
+        uid_validity_changes_on_recreate,
+        mailbox_list_rules,
+        rename_with_children,
+        rename_inbox,
+        flags_keywords_and_counters,
+        unchanged_since,
+        changes_since,
+        copy_and_move,
+        recent_claim,
+        search_criteria,
+        notifier_fires_after_writes,
+        concurrent_appends_get_distinct_uids,
+        multiappend_is_atomic,
+        fetch_and_body,
+        expunge_subsets,
+        delete_account_removes_everything,
+    );
+    if failures.is_empty() { Ok(()) } else { Err(Failure(failures.join("\n"))) }
+}
+
+// --- fixtures ---------------------------------------------------------------------------------
+
+/// A fresh account for one check (an old one of the same name is deleted first) and its INBOX.
+async fn account(s: &Stores, name: &str) -> Result<(AccountId, MailboxId), Failure> {
+    if let Some(old) = s.accounts.account_by_name(name).await.must()? {
+        s.accounts.delete_account(old.id).await.must()?;
+    }
+    let id = s.accounts.create_account(name, "$argon2id$dummy").await.must()?;
+    let inbox = mailbox(s, id, "INBOX").await?;
+    Ok((id, inbox))
+}
+
+async fn mailbox(s: &Stores, account: AccountId, name: &str) -> Result<MailboxId, Failure> {
+    match s.mail.mailbox_by_name(account, name).await.must()? {
+        Some(info) => Ok(info.id),
+        None => Err(Failure(format!("mailbox {name:?} is missing"))),
+    }
+}
+
+/// A small RFC 5322 message.
+fn raw(subject: &str, body: &str) -> Vec<u8> {
+    format!(
+        "From: Conformance <conf@example.org>\r\nTo: you@example.org\r\nSubject: {subject}\r\n\
+         Date: Mon, 1 Jan 2024 12:00:00 +0000\r\nMessage-ID: <{subject}@example.org>\r\n\r\n{body}\r\n"
+    )
+    .into_bytes()
+}
+
+fn new_message(raw: Vec<u8>, flags: Flags, internal_date: Option<InternalDate>) -> NewMessage {
+    NewMessage { raw: raw.into(), flags, internal_date }
+}
+
+fn plain(subject: &str) -> NewMessage {
+    new_message(raw(subject, "hello"), Flags::default(), None)
+}
+
+fn flags(system: SystemFlags, keywords: &[&str]) -> Flags {
+    Flags { system, keywords: keywords.iter().map(|k| (*k).to_owned()).collect() }
+}
+
+fn set(ranges: &[std::ops::RangeInclusive<u32>]) -> UidSet {
+    UidSet::from_ranges(ranges.iter().cloned())
+}
+
+fn all() -> UidSet {
+    UidSet::from_ranges([1..=u32::MAX])
+}
+
+fn uids(v: &[u32]) -> Vec<Uid> {
+    v.iter().copied().map(Uid).collect()
+}
+
+/// Appends messages one call at a time and returns their UIDs.
+async fn append_each(s: &Stores, mailbox: MailboxId, messages: Vec<NewMessage>) -> Result<Vec<Uid>, Failure> {
+    let mut out = Vec::new();
+    for m in messages {
+        let appended = s.mail.append(mailbox, vec![m]).await.must()?;
+        check_eq!(appended.len(), 1);
+        out.extend(appended.iter().map(|a| a.uid));
+    }
+    Ok(out)
+}
+
+/// Days since the Unix epoch of a proleptic Gregorian date (H. Hinnant's days_from_civil).
+fn days(year: i64, month: i64, day: i64) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+// --- checks -----------------------------------------------------------------------------------
+
+/// Accounts: unique case-insensitive names, lookups, password changes, the default mailboxes
+/// with their RFC 6154 attributes, all subscribed.
+pub async fn accounts_and_defaults(s: &Stores) -> Result<(), Failure> {
+    let (id, _) = account(s, "Conf-Accounts").await?;
+    must_fail(s.accounts.create_account("conf-ACCOUNTS", "x").await, already_exists)?;
+    must_fail(s.accounts.create_account("", "x").await, invalid_name)?;
+
+    let found = s.accounts.account_by_name("CONF-accounts").await.must()?;
+    let found = found.ok_or_else(|| Failure("account not found case-insensitively".into()))?;
+    check_eq!(found.id, id);
+    check_eq!(found.name, "Conf-Accounts");
+    check_eq!(found.password_hash, "$argon2id$dummy");
+    check!(s.accounts.account_by_name("conf-nobody").await.must()?.is_none());
+
+    s.accounts.set_password_hash(id, "$argon2id$new").await.must()?;
+    let found = s.accounts.account_by_name("conf-accounts").await.must()?;
+    check_eq!(found.map(|a| a.password_hash), Some("$argon2id$new".to_owned()));
+    must_fail(s.accounts.set_password_hash(AccountId(i64::MAX), "x").await, not_found)?;
+    check!(s.accounts.list_accounts().await.must()?.iter().any(|a| a.id == id));
+
+    let list = s.mail.list_mailboxes(id).await.must()?;
+    let summary: Vec<(&str, Option<SpecialUse>, bool)> =
+        list.iter().map(|m| (m.name.as_str(), m.special_use, m.subscribed)).collect();
+    check_eq!(
+        summary,
+        vec![
+            ("Archive", Some(SpecialUse::Archive), true),
+            ("Drafts", Some(SpecialUse::Drafts), true),
+            ("INBOX", None, true),
+            ("Junk", Some(SpecialUse::Junk), true),
+            ("Sent", Some(SpecialUse::Sent), true),
+            ("Trash", Some(SpecialUse::Trash), true),
+        ]
+    );
+    check_eq!(
+        s.mail.subscriptions(id).await.must()?,
+        vec!["Archive", "Drafts", "INBOX", "Junk", "Sent", "Trash"]
+    );
+    // Every mailbox got its own UIDVALIDITY.
+    let mut validities = Vec::new();
+    for m in &list {
+        validities.push(s.mail.status(m.id).await.must()?.uid_validity.0);
+    }
+    validities.sort_unstable();
+    validities.dedup();
+    check_eq!(validities.len(), list.len());
+    Ok(())
+}
+
+/// UIDs ascend from 1, one per message, and the counters follow the appends.
+pub async fn uids_ascending_and_counters(s: &Stores) -> Result<(), Failure> {
+    let (_, inbox) = account(s, "conf-uids").await?;
+    let before = s.mail.status(inbox).await.must()?;
+    check_eq!(before.uid_next, Uid(1));
+    check_eq!(before.messages, 0);
+    check!(before.uid_validity.0 != 0);
+
+    let first = s.mail.append(inbox, vec![plain("one")]).await.must()?;
+    let more = s
+        .mail
+        .append(
+            inbox,
+            vec![
+                new_message(raw("two", "x"), flags(SystemFlags::SEEN, &[]), None),
+                new_message(raw("three", "yy"), flags(SystemFlags::DELETED, &[]), None),
+            ],
+        )
+        .await
+        .must()?;
+    let got: Vec<Uid> = first.iter().chain(&more).map(|a| a.uid).collect();
+    check_eq!(got, uids(&[1, 2, 3]));
+    check!(first.iter().chain(&more).all(|a| a.uid_validity == before.uid_validity));
+    check!(first[0].modseq > before.highest_modseq);
+    check!(more[0].modseq > first[0].modseq);
+
+    let st = s.mail.status(inbox).await.must()?;
+    check_eq!(st.uid_next, Uid(4));
+    check_eq!(st.messages, 3);
+    check_eq!(st.unseen, 2);
+    check_eq!(st.deleted, 1);
+    check_eq!(st.recent, 3);
+    let size: usize = [raw("one", "hello"), raw("two", "x"), raw("three", "yy")].iter().map(Vec::len).sum();
+    check_eq!(st.size, size as u64);
+    check_eq!(st.highest_modseq, more[1].modseq);
+    check!(s.mail.append(inbox, Vec::new()).await.must()?.is_empty());
+    check_eq!(s.mail.status(inbox).await.must()?.highest_modseq, st.highest_modseq);
+    Ok(())
+}
+
+/// UIDs are never reused, also not after expunging the highest ones and restarting the
+/// backend; UIDVALIDITY survives the restart. `open` opens the same backend data each time.
+pub async fn uids_survive_reopen<F, Fut>(open: F) -> Result<(), Failure>
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = StoreResult<Stores>>,
+{
+    let s = open().await.must()?;
+    let (_, inbox) = account(&s, "conf-reopen").await?;
+    append_each(&s, inbox, vec![plain("a"), plain("b"), plain("c")]).await?;
+    s.mail
+        .store_flags(inbox, &set(&[2..=3]), FlagOp::Add, &flags(SystemFlags::DELETED, &[]), None)
+        .await
+        .must()?;
+    check_eq!(s.mail.expunge(inbox, None).await.must()?, uids(&[2, 3]));
+    let validity = s.mail.status(inbox).await.must()?.uid_validity;
+    drop(s);
+
+    let s = open().await.must()?;
+    let account = s.accounts.account_by_name("conf-reopen").await.must()?;
+    let account = account.ok_or_else(|| Failure("account lost across reopen".into()))?;
+    let inbox2 = mailbox(&s, account.id, "INBOX").await?;
+    check_eq!(inbox2, inbox);
+    let st = s.mail.status(inbox).await.must()?;
+    check_eq!(st.uid_validity, validity);
+    check_eq!(st.uid_next, Uid(4));
+    check_eq!(append_each(&s, inbox, vec![plain("d")]).await?, uids(&[4]));
+    Ok(())
+}
+
+/// A mailbox deleted and created again gets a new id and a new UIDVALIDITY.
+pub async fn uid_validity_changes_on_recreate(s: &Stores) -> Result<(), Failure> {
+    let (id, _) = account(s, "conf-recreate").await?;
+    let first = s.mail.create_mailbox(id, "Recreated", None).await.must()?;
+    let v1 = s.mail.status(first).await.must()?.uid_validity;
+    append_each(s, first, vec![plain("x")]).await?;
+    s.mail.delete_mailbox(id, first).await.must()?;
+    check!(s.mail.mailbox_by_name(id, "Recreated").await.must()?.is_none());
+    must_fail(s.mail.status(first).await, not_found)?;
+
+    let second = s.mail.create_mailbox(id, "Recreated", None).await.must()?;
+    check!(second != first);
+    let st = s.mail.status(second).await.must()?;
+    check!(st.uid_validity != v1, "UIDVALIDITY {:?} reused", v1);
+    check_eq!(st.messages, 0);
+    Ok(())
+}
+
+/// Mailbox list rules: duplicates, bad names, INBOX, subscriptions by name.
+pub async fn mailbox_list_rules(s: &Stores) -> Result<(), Failure> {
+    let (id, inbox) = account(s, "conf-list").await?;
+    let projects = s.mail.create_mailbox(id, "Projects", None).await.must()?;
+    must_fail(s.mail.create_mailbox(id, "Projects", None).await, already_exists)?;
+    must_fail(s.mail.create_mailbox(id, "inbox", None).await, already_exists)?;
+    must_fail(s.mail.create_mailbox(id, "INBOX", None).await, already_exists)?;
+    for bad in ["", "a//b", "/lead", "trail/", "new\nline"] {
+        must_fail(s.mail.create_mailbox(id, bad, None).await, invalid_name)?;
+    }
+    must_fail(s.mail.create_mailbox(AccountId(i64::MAX), "X", None).await, not_found)?;
+    must_fail(s.mail.delete_mailbox(id, inbox).await, |e| matches!(e, StoreError::NotAllowed(_)))?;
+
+    let flagged = s.mail.create_mailbox(id, "Starred", Some(SpecialUse::Flagged)).await.must()?;
+    let info = s.mail.mailbox_by_name(id, "Starred").await.must()?;
+    check_eq!(
+        info.as_ref().map(|i| (i.id, i.special_use, i.subscribed)),
+        Some((flagged, Some(SpecialUse::Flagged), false))
+    );
+
+    s.mail.set_subscribed(id, "Projects", true).await.must()?;
+    s.mail.set_subscribed(id, "Projects", true).await.must()?;
+    s.mail.set_subscribed(id, "Ghost/Town", true).await.must()?;
+    check!(s.mail.mailbox_by_name(id, "Projects").await.must()?.is_some_and(|i| i.subscribed));
+    let subs = s.mail.subscriptions(id).await.must()?;
+    check!(subs.iter().any(|n| n == "Ghost/Town"));
+
+    // Another account cannot delete it.
+    let (other, _) = account(s, "conf-list-other").await?;
+    must_fail(s.mail.delete_mailbox(other, projects).await, not_found)?;
+
+    s.mail.delete_mailbox(id, projects).await.must()?;
+    must_fail(s.mail.delete_mailbox(id, projects).await, not_found)?;
+    // RFC 9051 §6.3.7: the subscription outlives the mailbox.
+    check!(s.mail.subscriptions(id).await.must()?.iter().any(|n| n == "Projects"));
+    check!(s.mail.list_mailboxes(id).await.must()?.iter().all(|m| m.name != "Projects"));
+
+    s.mail.set_subscribed(id, "Ghost/Town", false).await.must()?;
+    s.mail.set_subscribed(id, "Ghost/Town", false).await.must()?;
+    check!(s.mail.subscriptions(id).await.must()?.iter().all(|n| n != "Ghost/Town"));
+    Ok(())
+}
+
+/// RENAME moves the subtree (not name-prefix siblings), keeps ids and UIDVALIDITY, carries
+/// subscriptions along, and refuses existing targets and missing sources.
+pub async fn rename_with_children(s: &Stores) -> Result<(), Failure> {
+    let (id, _) = account(s, "conf-rename").await?;
+    let a = s.mail.create_mailbox(id, "a", None).await.must()?;
+    let ab = s.mail.create_mailbox(id, "a/b", None).await.must()?;
+    s.mail.create_mailbox(id, "a/b/c", None).await.must()?;
+    let sibling = s.mail.create_mailbox(id, "ab", None).await.must()?;
+    s.mail.set_subscribed(id, "a/b", true).await.must()?;
+    s.mail.set_subscribed(id, "ab", true).await.must()?;
+    append_each(s, ab, vec![plain("kept")]).await?;
+    let validity = s.mail.status(ab).await.must()?.uid_validity;
+
+    s.mail.rename_mailbox(id, "a", "x").await.must()?;
+    let names: Vec<String> = s
+        .mail
+        .list_mailboxes(id)
+        .await
+        .must()?
+        .into_iter()
+        .map(|m| m.name)
+        .filter(|n| n.starts_with('a') || n.starts_with('x'))
+        .collect();
+    check_eq!(names, vec!["ab", "x", "x/b", "x/b/c"]);
+    check_eq!(mailbox(s, id, "x").await?, a);
+    check_eq!(mailbox(s, id, "x/b").await?, ab);
+    check_eq!(mailbox(s, id, "ab").await?, sibling);
+    let st = s.mail.status(ab).await.must()?;
+    check_eq!(st.uid_validity, validity);
+    check_eq!(st.messages, 1);
+    let subs = s.mail.subscriptions(id).await.must()?;
+    check!(subs.iter().any(|n| n == "x/b") && subs.iter().all(|n| n != "a/b"), "{subs:?}");
+    check!(subs.iter().any(|n| n == "ab"));
+
+    must_fail(s.mail.rename_mailbox(id, "nope", "y").await, not_found)?;
+    must_fail(s.mail.rename_mailbox(id, "x", "ab").await, already_exists)?;
+    must_fail(s.mail.rename_mailbox(id, "x/b", "x").await, already_exists)?;
+    must_fail(s.mail.rename_mailbox(id, "ab", "INBOX").await, already_exists)?;
+    must_fail(s.mail.rename_mailbox(id, "ab", "a//b").await, invalid_name)?;
+    must_fail(s.mail.rename_mailbox(id, "x", "x/inside").await, any_error)?;
+
+    // Renaming onto an ancestor name: "p/q" → "p" while "p" does not exist, with "p/q/q"
+    // becoming "p/q" (the old name of the mailbox being renamed).
+    let pq = s.mail.create_mailbox(id, "p/q", None).await.must()?;
+    let pqq = s.mail.create_mailbox(id, "p/q/q", None).await.must()?;
+    s.mail.rename_mailbox(id, "p/q", "p").await.must()?;
+    check_eq!(mailbox(s, id, "p").await?, pq);
+    check_eq!(mailbox(s, id, "p/q").await?, pqq);
+    Ok(())
+}
+
+/// RFC 9051 §6.3.6: renaming INBOX moves its messages to a new mailbox and leaves INBOX empty
+/// (same UIDVALIDITY, UIDNEXT not reset); children of INBOX stay.
+pub async fn rename_inbox(s: &Stores) -> Result<(), Failure> {
+    let (id, inbox) = account(s, "conf-rename-inbox").await?;
+    let date = InternalDate { unix: 1_700_000_000, offset_minutes: 60 };
+    let raws = [raw("first", "1"), raw("second", "2")];
+    append_each(
+        s,
+        inbox,
+        vec![
+            new_message(raws[0].clone(), Flags::default(), Some(date)),
+            new_message(raws[1].clone(), flags(SystemFlags::SEEN, &["$Label1"]), Some(date)),
+        ],
+    )
+    .await?;
+    let child = s.mail.create_mailbox(id, "INBOX/keep", None).await.must()?;
+    let before = s.mail.status(inbox).await.must()?;
+
+    s.mail.rename_mailbox(id, "INBOX", "Old Mail").await.must()?;
+    let old = mailbox(s, id, "Old Mail").await?;
+    let st = s.mail.status(old).await.must()?;
+    check_eq!((st.messages, st.unseen, st.uid_next), (2, 1, Uid(3)));
+    check!(st.uid_validity != before.uid_validity);
+    let metas = s.mail.fetch(old, &all(), FetchWant::default()).await.must()?;
+    check_eq!(metas.iter().map(|m| m.uid).collect::<Vec<_>>(), uids(&[1, 2]));
+    check_eq!(metas[1].flags, flags(SystemFlags::SEEN, &["$Label1"]));
+    check_eq!(metas[0].internal_date, date);
+    check_eq!(s.mail.body(old, Uid(2)).await.must()?, raws[1]);
+    check!(s.mail.select(old, ClaimRecent::Peek).await.must()?.keywords.iter().any(|k| k == "$Label1"));
+
+    let now = s.mail.status(inbox).await.must()?;
+    check_eq!((now.messages, now.unseen, now.size), (0, 0, 0));
+    check_eq!(now.uid_next, before.uid_next);
+    check_eq!(now.uid_validity, before.uid_validity);
+    let changes = s.mail.changes_since(inbox, before.highest_modseq, before.uid_next).await.must()?;
+    check_eq!(changes.expunged, uids(&[1, 2]));
+    check_eq!(mailbox(s, id, "INBOX/keep").await?, child);
+    must_fail(s.mail.rename_mailbox(id, "INBOX", "Old Mail").await, already_exists)?;
+    // INBOX keeps working and does not reuse UIDs.
+    check_eq!(append_each(s, inbox, vec![plain("after")]).await?, uids(&[3]));
+    Ok(())
+}
+
+/// STORE: +FLAGS, -FLAGS, FLAGS, keywords (case-insensitive, normalised), counters, and no
+/// modseq bump for a STORE that changes nothing.
+pub async fn flags_keywords_and_counters(s: &Stores) -> Result<(), Failure> {
+    let (_, inbox) = account(s, "conf-flags").await?;
+    append_each(
+        s,
+        inbox,
+        vec![
+            plain("1"),
+            new_message(raw("2", "x"), flags(SystemFlags::SEEN, &[]), None),
+            new_message(raw("3", "x"), flags(SystemFlags::DELETED, &["Work"]), None),
+        ],
+    )
+    .await?;
+    let st = s.mail.status(inbox).await.must()?;
+    check_eq!((st.unseen, st.deleted), (2, 1));
+    let snap = s.mail.select(inbox, ClaimRecent::Peek).await.must()?;
+    check_eq!(snap.first_unseen, Some(Uid(1)));
+    check_eq!(snap.keywords, vec!["Work".to_owned()]);
+    check_eq!(snap.uids, uids(&[1, 2, 3]));
+
+    let seen = flags(SystemFlags::SEEN, &[]);
+    let r = s.mail.store_flags(inbox, &set(&[1..=3]), FlagOp::Add, &seen, None).await.must()?;
+    check_eq!(r.modseq_before, st.highest_modseq);
+    check!(r.modseq_after > r.modseq_before);
+    check!(r.modified.is_empty());
+    check_eq!(r.updated.iter().map(|u| u.0).collect::<Vec<_>>(), uids(&[1, 2, 3]));
+    // Message 2 already had \Seen: reported with its old modseq.
+    let meta2 = &s.mail.fetch(inbox, &set(&[2..=2]), FetchWant::default()).await.must()?[0];
+    check_eq!(r.updated[1], (Uid(2), seen.clone(), meta2.modseq));
+    check!(meta2.modseq < r.modseq_after);
+    check_eq!(r.updated[0].2, r.modseq_after);
+    let st = s.mail.status(inbox).await.must()?;
+    check_eq!((st.unseen, st.highest_modseq), (0, r.modseq_after));
+    check_eq!(s.mail.select(inbox, ClaimRecent::Peek).await.must()?.first_unseen, None);
+
+    let r = s
+        .mail
+        .store_flags(
+            inbox,
+            &set(&[1..=1]),
+            FlagOp::Add,
+            &flags(SystemFlags::default(), &["work", "$Important"]),
+            None,
+        )
+        .await
+        .must()?;
+    check_eq!(r.updated[0].1, flags(SystemFlags::SEEN, &["$Important", "work"]));
+    let keywords = s.mail.select(inbox, ClaimRecent::Peek).await.must()?.keywords;
+    check_eq!(keywords.len(), 2);
+    check!(
+        keywords.iter().any(|k| k == "$Important") && keywords.iter().any(|k| k.eq_ignore_ascii_case("work"))
+    );
+
+    let r = s
+        .mail
+        .store_flags(inbox, &set(&[1..=1]), FlagOp::Remove, &flags(SystemFlags::SEEN, &["WORK"]), None)
+        .await
+        .must()?;
+    check_eq!(r.updated[0].1, flags(SystemFlags::default(), &["$Important"]));
+    check_eq!(s.mail.status(inbox).await.must()?.unseen, 1);
+
+    let r = s
+        .mail
+        .store_flags(inbox, &set(&[3..=3]), FlagOp::Replace, &flags(SystemFlags::FLAGGED, &[]), None)
+        .await
+        .must()?;
+    check_eq!(r.updated[0].1, flags(SystemFlags::FLAGGED, &[]));
+    let st = s.mail.status(inbox).await.must()?;
+    check_eq!((st.deleted, st.unseen, st.messages), (0, 2, 3));
+
+    // Nothing changes: nothing is bumped, but the message is still reported.
+    let again = s
+        .mail
+        .store_flags(inbox, &set(&[3..=3]), FlagOp::Add, &flags(SystemFlags::FLAGGED, &[]), None)
+        .await
+        .must()?;
+    check_eq!(again.modseq_before, again.modseq_after);
+    check_eq!(again.modseq_after, r.modseq_after);
+    check_eq!(again.updated, vec![(Uid(3), flags(SystemFlags::FLAGGED, &[]), r.modseq_after)]);
+    check_eq!(s.mail.status(inbox).await.must()?.highest_modseq, r.modseq_after);
+
+    let none = s.mail.store_flags(inbox, &set(&[50..=60]), FlagOp::Add, &seen, None).await.must()?;
+    check!(none.updated.is_empty() && none.modified.is_empty());
+    must_fail(
+        s.mail
+            .store_flags(
+                inbox,
+                &set(&[1..=1]),
+                FlagOp::Add,
+                &flags(SystemFlags::default(), &["two words"]),
+                None,
+            )
+            .await,
+        any_error,
+    )?;
+    let metas = s.mail.fetch(inbox, &all(), FetchWant::default()).await.must()?;
+    let got: Vec<Flags> = metas.into_iter().map(|m| m.flags).collect();
+    check_eq!(
+        got,
+        vec![
+            flags(SystemFlags::default(), &["$Important"]),
+            flags(SystemFlags::SEEN, &[]),
+            flags(SystemFlags::FLAGGED, &[]),
+        ]
+    );
+    Ok(())
+}
+
+/// RFC 7162 §3.1.3: messages changed after UNCHANGEDSINCE are not touched and are reported.
+pub async fn unchanged_since(s: &Stores) -> Result<(), Failure> {
+    let (_, inbox) = account(s, "conf-unchangedsince").await?;
+    append_each(s, inbox, vec![plain("1"), plain("2"), plain("3")]).await?;
+    let base = s.mail.status(inbox).await.must()?.highest_modseq;
+    let r = s
+        .mail
+        .store_flags(inbox, &set(&[2..=2]), FlagOp::Add, &flags(SystemFlags::FLAGGED, &[]), None)
+        .await
+        .must()?;
+    check!(r.modseq_after > base);
+
+    let r = s
+        .mail
+        .store_flags(inbox, &set(&[1..=3]), FlagOp::Add, &flags(SystemFlags::SEEN, &[]), Some(base))
+        .await
+        .must()?;
+    check_eq!(r.modified, uids(&[2]));
+    check_eq!(r.updated.iter().map(|u| u.0).collect::<Vec<_>>(), uids(&[1, 3]));
+    let meta = s.mail.fetch(inbox, &set(&[2..=2]), FetchWant::default()).await.must()?;
+    check_eq!(meta[0].flags, flags(SystemFlags::FLAGGED, &[]));
+
+    // UNCHANGEDSINCE 0 fails for every message (RFC 7162 §3.1.3 example 5 uses it as a probe).
+    let r = s
+        .mail
+        .store_flags(inbox, &set(&[1..=3]), FlagOp::Add, &flags(SystemFlags::DRAFT, &[]), Some(ModSeq(0)))
+        .await
+        .must()?;
+    check_eq!(r.modified, uids(&[1, 2, 3]));
+    check!(r.updated.is_empty());
+    check_eq!(r.modseq_after, r.modseq_before);
+    Ok(())
+}
+
+/// changes_since reports new messages, flag changes and expunges after a modseq.
+pub async fn changes_since(s: &Stores) -> Result<(), Failure> {
+    let (_, inbox) = account(s, "conf-changes").await?;
+    append_each(s, inbox, vec![plain("1"), plain("2"), plain("3")]).await?;
+    let st = s.mail.status(inbox).await.must()?;
+
+    check_eq!(append_each(s, inbox, vec![plain("4")]).await?, uids(&[4]));
+    let seen = s
+        .mail
+        .store_flags(inbox, &set(&[2..=2]), FlagOp::Add, &flags(SystemFlags::SEEN, &[]), None)
+        .await
+        .must()?;
+    s.mail
+        .store_flags(inbox, &set(&[1..=1]), FlagOp::Add, &flags(SystemFlags::DELETED, &[]), None)
+        .await
+        .must()?;
+    check_eq!(s.mail.expunge(inbox, None).await.must()?, uids(&[1]));
+
+    let now = s.mail.status(inbox).await.must()?;
+    let c = s.mail.changes_since(inbox, st.highest_modseq, st.uid_next).await.must()?;
+    check_eq!(c.highest_modseq, now.highest_modseq);
+    check_eq!(c.uid_next, Uid(5));
+    check_eq!(c.added, uids(&[4]));
+    check_eq!(c.flags, vec![(Uid(2), flags(SystemFlags::SEEN, &[]), seen.modseq_after)]);
+    check_eq!(c.expunged, uids(&[1]));
+
+    let c = s.mail.changes_since(inbox, now.highest_modseq, now.uid_next).await.must()?;
+    check!(c.added.is_empty() && c.flags.is_empty() && c.expunged.is_empty());
+
+    // From the very beginning: everything is "added", nothing was known.
+    let c = s.mail.changes_since(inbox, ModSeq(0), Uid(1)).await.must()?;
+    check_eq!(c.added, uids(&[2, 3, 4]));
+    must_fail(s.mail.changes_since(MailboxId(i64::MAX), ModSeq(0), Uid(1)).await, not_found)?;
+    Ok(())
+}
+
+/// COPY and MOVE: UID mappings in source order, flags and dates kept, bodies shared, the
+/// source of a MOVE expunged, copies within one mailbox, no cross-account transfers.
+pub async fn copy_and_move(s: &Stores) -> Result<(), Failure> {
+    let (id, inbox) = account(s, "conf-copy").await?;
+    let date = InternalDate { unix: 1_650_000_000, offset_minutes: -420 };
+    let raws = [raw("c1", "one"), raw("c2", "two"), raw("c3", "three")];
+    append_each(
+        s,
+        inbox,
+        vec![
+            new_message(raws[0].clone(), flags(SystemFlags::SEEN, &[]), Some(date)),
+            new_message(raws[1].clone(), flags(SystemFlags::default(), &["$Fwd"]), Some(date)),
+            new_message(raws[2].clone(), Flags::default(), Some(date)),
+        ],
+    )
+    .await?;
+    let copies = s.mail.create_mailbox(id, "Copies", None).await.must()?;
+    let target = s.mail.status(copies).await.must()?;
+
+    let c = s.mail.copy(inbox, &set(&[1..=3]), copies).await.must()?;
+    check_eq!(c.uid_validity, target.uid_validity);
+    check_eq!(c.mapping, vec![(Uid(1), Uid(1)), (Uid(2), Uid(2)), (Uid(3), Uid(3))]);
+    let c = s.mail.copy(inbox, &set(&[2..=3, 7..=9]), copies).await.must()?;
+    check_eq!(c.mapping, vec![(Uid(2), Uid(4)), (Uid(3), Uid(5))]);
+    let st = s.mail.status(copies).await.must()?;
+    check_eq!((st.messages, st.unseen, st.uid_next), (5, 4, Uid(6)));
+    check!(st.highest_modseq > target.highest_modseq);
+    let meta = s.mail.fetch(copies, &set(&[4..=4]), FetchWant::default()).await.must()?;
+    check_eq!(meta[0].flags, flags(SystemFlags::default(), &["$Fwd"]));
+    check_eq!(meta[0].internal_date, date);
+    check_eq!(s.mail.body(copies, Uid(4)).await.must()?, raws[1]);
+    check!(s.mail.select(copies, ClaimRecent::Peek).await.must()?.keywords.iter().any(|k| k == "$Fwd"));
+
+    // Into the same mailbox.
+    let c = s.mail.copy(inbox, &set(&[1..=1]), inbox).await.must()?;
+    check_eq!(c.mapping, vec![(Uid(1), Uid(4))]);
+    check_eq!(s.mail.status(inbox).await.must()?.messages, 4);
+
+    // MOVE: the source rows go, recorded as expunged.
+    let moved_to = s.mail.create_mailbox(id, "Moved", None).await.must()?;
+    let before = s.mail.status(inbox).await.must()?;
+    let m = s.mail.move_messages(inbox, &set(&[1..=2]), moved_to).await.must()?;
+    check_eq!(m.mapping, vec![(Uid(1), Uid(1)), (Uid(2), Uid(2))]);
+    let st = s.mail.status(inbox).await.must()?;
+    check_eq!((st.messages, st.unseen), (2, 1));
+    let c = s.mail.changes_since(inbox, before.highest_modseq, before.uid_next).await.must()?;
+    check_eq!(c.expunged, uids(&[1, 2]));
+    check_eq!(s.mail.body(moved_to, Uid(1)).await.must()?, raws[0]);
+    // The copy of message 1 in INBOX shares the moved body.
+    check_eq!(s.mail.body(inbox, Uid(4)).await.must()?, raws[0]);
+    must_fail(s.mail.body(inbox, Uid(1)).await, not_found)?;
+
+    // Dropping every copy but one keeps that one readable.
+    s.mail
+        .store_flags(moved_to, &all(), FlagOp::Add, &flags(SystemFlags::DELETED, &[]), None)
+        .await
+        .must()?;
+    check_eq!(s.mail.expunge(moved_to, None).await.must()?, uids(&[1, 2]));
+    check_eq!(s.mail.body(copies, Uid(1)).await.must()?, raws[0]);
+    check_eq!(s.mail.body(inbox, Uid(4)).await.must()?, raws[0]);
+
+    // MOVE within one mailbox renumbers.
+    let m = s.mail.move_messages(inbox, &set(&[3..=3]), inbox).await.must()?;
+    check_eq!(m.mapping, vec![(Uid(3), Uid(5))]);
+    let snap = s.mail.select(inbox, ClaimRecent::Peek).await.must()?;
+    check_eq!(snap.uids, uids(&[4, 5]));
+    check_eq!(snap.status.messages, 2);
+
+    let empty = s.mail.copy(inbox, &set(&[100..=200]), copies).await.must()?;
+    check!(empty.mapping.is_empty());
+    let (_, foreign) = account(s, "conf-copy-other").await?;
+    must_fail(s.mail.copy(inbox, &set(&[4..=4]), foreign).await, any_error)?;
+    must_fail(s.mail.move_messages(inbox, &set(&[4..=4]), foreign).await, any_error)?;
+    check_eq!(s.mail.status(foreign).await.must()?.messages, 0);
+    check_eq!(s.mail.status(inbox).await.must()?.messages, 2);
+    Ok(())
+}
+
+/// IMAP4rev1 `\Recent`: SELECT claims, EXAMINE does not, a claim is given out once.
+pub async fn recent_claim(s: &Stores) -> Result<(), Failure> {
+    let (_, inbox) = account(s, "conf-recent").await?;
+    append_each(s, inbox, vec![plain("1"), plain("2")]).await?;
+    check_eq!(s.mail.status(inbox).await.must()?.recent, 2);
+
+    let peek = s.mail.select(inbox, ClaimRecent::Peek).await.must()?;
+    check!(peek.recent.is_empty());
+    check_eq!(peek.status.recent, 2);
+
+    let claim = s.mail.select(inbox, ClaimRecent::Claim).await.must()?;
+    check!(claim.recent.contains(Uid(1)) && claim.recent.contains(Uid(2)));
+    check_eq!(claim.status.recent, 2);
+    check_eq!(s.mail.status(inbox).await.must()?.recent, 0);
+
+    let again = s.mail.select(inbox, ClaimRecent::Claim).await.must()?;
+    check!(again.recent.is_empty());
+    check_eq!(again.status.recent, 0);
+
+    append_each(s, inbox, vec![plain("3")]).await?;
+    check_eq!(s.mail.status(inbox).await.must()?.recent, 1);
+    let claim = s.mail.select(inbox, ClaimRecent::Claim).await.must()?;
+    check!(claim.recent.contains(Uid(3)) && !claim.recent.contains(Uid(2)));
+    check_eq!(claim.status.recent, 1);
+    check_eq!(claim.uids, uids(&[1, 2, 3]));
+
+    // Recent messages expunged before anyone claimed them are neither counted nor claimed.
+    append_each(s, inbox, vec![plain("4"), plain("5"), plain("6")]).await?;
+    s.mail
+        .store_flags(inbox, &set(&[5..=5]), FlagOp::Add, &flags(SystemFlags::DELETED, &[]), None)
+        .await
+        .must()?;
+    s.mail.expunge(inbox, None).await.must()?;
+    check_eq!(s.mail.status(inbox).await.must()?.recent, 2);
+    let claim = s.mail.select(inbox, ClaimRecent::Claim).await.must()?;
+    check_eq!(claim.recent.iter().collect::<Vec<_>>(), uids(&[4, 6]));
+    check_eq!(claim.status.recent, 2);
+    Ok(())
+}
+
+/// SEARCH keys of RFC 9051 §6.4.4 (and RFC 5032 OLDER/YOUNGER, RFC 7162 MODSEQ).
+pub async fn search_criteria(s: &Stores) -> Result<(), Failure> {
+    let (_, inbox) = account(s, "conf-search").await?;
+    let at = |y, mo, d, h: i64, min: i64, offset_minutes: i16| InternalDate {
+        unix: days(y, mo, d) * 86_400 + h * 3600 + min * 60 - i64::from(offset_minutes) * 60,
+        offset_minutes,
+    };
+    let m1 = b"From: Alice <alice@example.org>\r\nSubject: Quarterly report\r\n\
+Date: Thu, 1 Feb 2024 09:00:00 +0100\r\n\r\nThe numbers are inside.\r\n"
+        .to_vec();
+    let m2 = b"From: =?UTF-8?Q?J=C3=B6rg?= <bob@example.org>\r\nSubject: a folded\r\n subject\r\n\
+Date: Sun, 10 Mar 2024 22:00:00 -0500\r\nMIME-Version: 1.0\r\n\
+Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n\
+aGlkZGVuIHRyZWFzdXJl\r\n"
+        .to_vec();
+    let mut m3 = b"From: Carol <carol@example.org>\r\nSubject: Lunch\r\n\r\nLunch at noon?\r\n".to_vec();
+    m3.extend(std::iter::repeat_n(b'.', 500));
+    m3.extend(b"\r\n");
+    let (s1, s2, s3) = (m1.len() as u32, m2.len() as u32, m3.len() as u32);
+    check!(s1 < s3 && s2 < s3);
+    append_each(
+        s,
+        inbox,
+        vec![
+            new_message(m1, flags(SystemFlags::SEEN, &[]), Some(at(2024, 2, 1, 10, 0, 0))),
+            // 23:30 on 10 March in New York is already 11 March in UTC.
+            new_message(m2, flags(SystemFlags::FLAGGED, &["$Work"]), Some(at(2024, 3, 10, 23, 30, -300))),
+        ],
+    )
+    .await?;
+    let third = s
+        .mail
+        .append(inbox, vec![new_message(m3, Flags::default(), Some(at(2024, 4, 1, 0, 0, 0)))])
+        .await
+        .must()?;
+
+    let b = |c: Criterion| Box::new(c);
+    let cases: Vec<(Criterion, Vec<Uid>)> = vec![
+        (Criterion::All, uids(&[1, 2, 3])),
+        (Criterion::FlagSet(SystemFlags::SEEN), uids(&[1])),
+        (Criterion::FlagUnset(SystemFlags::SEEN), uids(&[2, 3])),
+        (Criterion::FlagSet(SystemFlags::SEEN.union(SystemFlags::FLAGGED)), uids(&[])),
+        (Criterion::Keyword("$work".into()), uids(&[2])),
+        (Criterion::NoKeyword("$WORK".into()), uids(&[1, 3])),
+        (Criterion::Header("from".into(), "jörg".into()), uids(&[2])),
+        (Criterion::Header("from".into(), "ALICE@".into()), uids(&[1])),
+        (Criterion::Header("subject".into(), "REPORT".into()), uids(&[1])),
+        (Criterion::Header("subject".into(), "folded subject".into()), uids(&[2])),
+        (Criterion::Header("date".into(), String::new()), uids(&[1, 2])),
+        (Criterion::Header("x-missing".into(), String::new()), uids(&[])),
+        (Criterion::Body("TREASURE".into()), uids(&[2])),
+        (Criterion::Body("quarterly".into()), uids(&[])),
+        (Criterion::Text("quarterly".into()), uids(&[1])),
+        (Criterion::Text("noon".into()), uids(&[3])),
+        (Criterion::Before(days(2024, 3, 10)), uids(&[1])),
+        (Criterion::On(days(2024, 3, 10)), uids(&[2])),
+        (Criterion::Since(days(2024, 3, 11)), uids(&[3])),
+        (Criterion::SentBefore(days(2024, 3, 1)), uids(&[1])),
+        (Criterion::SentOn(days(2024, 3, 10)), uids(&[2])),
+        (Criterion::SentSince(days(2024, 3, 11)), uids(&[3])),
+        (Criterion::Larger(s1.max(s2)), uids(&[3])),
+        (Criterion::Smaller(s3), uids(&[1, 2])),
+        (Criterion::Uids(set(&[2..=3, 9..=12])), uids(&[2, 3])),
+        (Criterion::Uids(UidSet::from_uids((1..=400).map(|i| Uid(i * 2 + 1)))), uids(&[3])),
+        (Criterion::Not(b(Criterion::Uids(set(&[2..=2])))), uids(&[1, 3])),
+        (
+            Criterion::Or(b(Criterion::FlagSet(SystemFlags::SEEN)), b(Criterion::Body("treasure".into()))),
+            uids(&[1, 2]),
+        ),
+        (
+            Criterion::And(vec![Criterion::FlagUnset(SystemFlags::SEEN), Criterion::Text("lunch".into())]),
+            uids(&[3]),
+        ),
+        (Criterion::And(vec![]), uids(&[1, 2, 3])),
+        (Criterion::ModSeqAtLeast(third[0].modseq), uids(&[3])),
+        (Criterion::Younger(3600), uids(&[])),
+        (Criterion::Older(3600), uids(&[1, 2, 3])),
+        (
+            Criterion::Not(b(Criterion::Or(
+                b(Criterion::Header("subject".into(), "lunch".into())),
+                b(Criterion::Keyword("$Work".into())),
+            ))),
+            uids(&[1]),
+        ),
+    ];
+    for (criterion, expected) in cases {
+        let got = s.mail.search(inbox, &criterion).await.must()?;
+        check!(got == expected, "search {criterion:?}: got {got:?}, expected {expected:?}");
+    }
+    must_fail(s.mail.search(MailboxId(i64::MAX), &Criterion::All).await, not_found)?;
+    Ok(())
+}
+
+/// The notifier fires, with the new highest modseq, before a write returns.
+pub async fn notifier_fires_after_writes(s: &Stores) -> Result<(), Failure> {
+    let (_, inbox) = account(s, "conf-notify").await?;
+    let mut rx = s.mail.notifier().watch(inbox);
+    let appended = s.mail.append(inbox, vec![plain("ping")]).await.must()?;
+    check_eq!(rx.has_changed().ok(), Some(true));
+    check_eq!(*rx.borrow_and_update(), appended[0].modseq);
+
+    let r = s
+        .mail
+        .store_flags(inbox, &set(&[1..=1]), FlagOp::Add, &flags(SystemFlags::SEEN, &[]), None)
+        .await
+        .must()?;
+    check_eq!(rx.has_changed().ok(), Some(true));
+    check_eq!(*rx.borrow_and_update(), r.modseq_after);
+
+    // A STORE that changes nothing is not a change.
+    s.mail
+        .store_flags(inbox, &set(&[1..=1]), FlagOp::Add, &flags(SystemFlags::SEEN, &[]), None)
+        .await
+        .must()?;
+    check_eq!(rx.has_changed().ok(), Some(false));
+    Ok(())
+}
+
+/// Group commit under load: 50 concurrent APPENDs all succeed with distinct UIDs.
+pub async fn concurrent_appends_get_distinct_uids(s: &Stores) -> Result<(), Failure> {
+    let (_, inbox) = account(s, "conf-concurrent").await?;
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..50 {
+        let mail = Arc::clone(&s.mail);
+        tasks.spawn(async move { mail.append(inbox, vec![plain(&format!("m{i}"))]).await });
+    }
+    let mut got = Vec::new();
+    while let Some(joined) = tasks.join_next().await {
+        let appended = joined.map_err(|e| Failure(format!("append task failed: {e}")))?.must()?;
+        got.extend(appended.into_iter().map(|a| a.uid));
+    }
+    got.sort_unstable();
+    check_eq!(got, (1..=50).map(Uid).collect::<Vec<_>>());
+    let st = s.mail.status(inbox).await.must()?;
+    check_eq!((st.messages, st.uid_next), (50, Uid(51)));
+    Ok(())
+}
+
+/// MULTIAPPEND (RFC 3502) is all or nothing; a failed APPEND uses up no UIDs.
+pub async fn multiappend_is_atomic(s: &Stores) -> Result<(), Failure> {
+    let (_, inbox) = account(s, "conf-multiappend").await?;
+    must_fail(s.mail.append(MailboxId(i64::MAX), vec![plain("x")]).await, not_found)?;
+    let bad = new_message(raw("bad", "x"), flags(SystemFlags::default(), &["no spaces allowed"]), None);
+    must_fail(s.mail.append(inbox, vec![plain("a"), bad, plain("c")]).await, any_error)?;
+    let st = s.mail.status(inbox).await.must()?;
+    check_eq!((st.messages, st.uid_next, st.size), (0, Uid(1), 0));
+    let ok = s.mail.append(inbox, vec![plain("a"), plain("b")]).await.must()?;
+    check_eq!(ok.iter().map(|a| a.uid).collect::<Vec<_>>(), uids(&[1, 2]));
+    check_eq!(ok[0].modseq, ok[1].modseq);
+    Ok(())
+}
+
+/// FETCH metadata: only existing messages, ascending, summary only on request; raw bodies.
+pub async fn fetch_and_body(s: &Stores) -> Result<(), Failure> {
+    let (_, inbox) = account(s, "conf-fetch").await?;
+    let date = InternalDate { unix: 1_600_000_000, offset_minutes: 330 };
+    let raws = [raw("f1", "one"), raw("f2", "two"), raw("f3", "three")];
+    append_each(
+        s,
+        inbox,
+        raws.iter().map(|r| new_message(r.clone(), flags(SystemFlags::ANSWERED, &[]), Some(date))).collect(),
+    )
+    .await?;
+    s.mail
+        .store_flags(inbox, &set(&[2..=2]), FlagOp::Add, &flags(SystemFlags::DELETED, &[]), None)
+        .await
+        .must()?;
+    s.mail.expunge(inbox, None).await.must()?;
+
+    let metas = s.mail.fetch(inbox, &set(&[3..=10, 1..=2]), FetchWant::default()).await.must()?;
+    check_eq!(metas.iter().map(|m| m.uid).collect::<Vec<_>>(), uids(&[1, 3]));
+    check_eq!(metas[1].size as usize, raws[2].len());
+    check_eq!(metas[0].internal_date, date);
+    check_eq!(metas[0].flags, flags(SystemFlags::ANSWERED, &[]));
+    check!(metas.iter().all(|m| m.summary.is_none()));
+
+    let metas = s.mail.fetch(inbox, &set(&[3..=3]), FetchWant { summary: true }).await.must()?;
+    let summary = metas.first().and_then(|m| m.summary.clone());
+    let summary = summary.ok_or_else(|| Failure("summary not loaded".into()))?;
+    check_eq!(summary.subject.as_deref(), Some("f3"));
+
+    check_eq!(s.mail.body(inbox, Uid(3)).await.must()?, raws[2]);
+    must_fail(s.mail.body(inbox, Uid(2)).await, not_found)?;
+    check!(s.mail.fetch(inbox, &UidSet::new(), FetchWant::default()).await.must()?.is_empty());
+    must_fail(s.mail.fetch(MailboxId(i64::MAX), &all(), FetchWant::default()).await, not_found)?;
+    Ok(())
+}
+
+/// EXPUNGE removes only `\Deleted` messages; UID EXPUNGE only those in its set.
+pub async fn expunge_subsets(s: &Stores) -> Result<(), Failure> {
+    let (_, inbox) = account(s, "conf-expunge").await?;
+    append_each(s, inbox, vec![plain("1"), plain("2"), plain("3"), plain("4"), plain("5")]).await?;
+    s.mail
+        .store_flags(inbox, &set(&[1..=4]), FlagOp::Add, &flags(SystemFlags::DELETED, &[]), None)
+        .await
+        .must()?;
+    check_eq!(s.mail.status(inbox).await.must()?.deleted, 4);
+    check_eq!(s.mail.expunge(inbox, Some(&set(&[2..=3, 5..=5]))).await.must()?, uids(&[2, 3]));
+    let st = s.mail.status(inbox).await.must()?;
+    check_eq!((st.messages, st.deleted), (3, 2));
+    check_eq!(s.mail.expunge(inbox, None).await.must()?, uids(&[1, 4]));
+    let st = s.mail.status(inbox).await.must()?;
+    check_eq!((st.messages, st.deleted, st.unseen), (1, 0, 1));
+    check!(s.mail.expunge(inbox, None).await.must()?.is_empty());
+    check_eq!(s.mail.status(inbox).await.must()?.highest_modseq, st.highest_modseq);
+    check_eq!(s.mail.select(inbox, ClaimRecent::Peek).await.must()?.uids, uids(&[5]));
+    Ok(())
+}
+
+/// Deleting an account removes its mailboxes, messages and subscriptions.
+pub async fn delete_account_removes_everything(s: &Stores) -> Result<(), Failure> {
+    let (id, inbox) = account(s, "conf-delete").await?;
+    append_each(s, inbox, vec![plain("1"), plain("2")]).await?;
+    let archive = mailbox(s, id, "Archive").await?;
+    s.mail.copy(inbox, &all(), archive).await.must()?;
+    s.mail.set_subscribed(id, "Elsewhere", true).await.must()?;
+
+    s.accounts.delete_account(id).await.must()?;
+    check!(s.accounts.account_by_name("conf-delete").await.must()?.is_none());
+    check!(s.mail.list_mailboxes(id).await.must()?.is_empty());
+    check!(s.mail.subscriptions(id).await.must()?.is_empty());
+    must_fail(s.mail.status(inbox).await, not_found)?;
+    must_fail(s.mail.body(archive, Uid(1)).await, not_found)?;
+    must_fail(s.accounts.delete_account(id).await, not_found)?;
+    // The name is free again.
+    let again = s.accounts.create_account("conf-delete", "x").await.must()?;
+    check!(again != id);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn civil_days() {
+        assert_eq!(days(1970, 1, 1), 0);
+        assert_eq!(days(2000, 3, 1), 11_017);
+        assert_eq!(days(2024, 3, 10), 19_792);
+        assert_eq!(days(1969, 12, 31), -1);
+    }
+}

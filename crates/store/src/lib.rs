@@ -1,0 +1,161 @@
+//! Postfach's mail store: what is kept, and the promise that an acknowledged write is on disk.
+//!
+//! # Layout
+//! - [`types`]: the domain nouns (ids, flags, mailbox and message metadata, search criteria).
+//! - [`notify`]: in-process fan-out of "mailbox changed" signals (IDLE, other sessions).
+//! - [`sqlite`]: the embedded default backend (one SQLite database, one writer thread with group
+//!   commit, a pool of readers on the blocking thread pool).
+//! - [`conformance`]: the behavioural test suite every backend runs.
+//!
+//! The traits below are the whole surface the rest of Postfach sees. Nothing backend-specific (SQL,
+//! rows, connections) shows above them, so a PostgreSQL backend is another `impl`, not a rewrite.
+//! The store shape follows Dovecot's split: mailbox *list* operations (names, hierarchy,
+//! subscriptions), *mailbox* operations (select, append, expunge, changes), and *message* operations
+//! (fetch, flags, copy, move).
+//!
+//! # Invariants every backend keeps
+//! - A method that changes state returns only after the change is durable (fsync'd).
+//! - UIDs are strictly ascending per mailbox and never reused, also not across a crash.
+//! - UIDVALIDITY changes only when a mailbox is deleted and created again (a new row).
+//! - Every change bumps the mailbox's highest modseq; expunges are remembered with their modseq so
+//!   that "what changed since X" is exact for any X.
+
+pub mod conformance;
+pub mod notify;
+pub mod sqlite;
+pub mod types;
+
+use async_trait::async_trait;
+
+pub use notify::Notifier;
+pub use sqlite::SqliteStore;
+pub use types::*;
+
+/// What can go wrong in the store, in terms the session can map to IMAP response codes.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// No such account, mailbox or message.
+    #[error("no such object")]
+    NotFound,
+    /// The mailbox (or account) already exists.
+    #[error("already exists")]
+    AlreadyExists,
+    /// The name is not acceptable (empty, bad hierarchy, reserved).
+    #[error("invalid name: {0}")]
+    InvalidName(String),
+    /// The operation is not allowed on this object (e.g. deleting INBOX, deleting a mailbox that has
+    /// children and no messages would be fine but this one is `\Noselect`, ...).
+    #[error("not allowed: {0}")]
+    NotAllowed(String),
+    /// The mailbox has children and the operation needs it not to (RFC 9051 §6.3.4).
+    #[error("mailbox has children")]
+    HasChildren,
+    /// A limit was hit (message too big, too many mailboxes, ...).
+    #[error("limit: {0}")]
+    Limit(String),
+    /// Something underneath failed (I/O, database). Logged with details; the client sees a
+    /// generic line.
+    #[error("backend: {0}")]
+    Backend(String),
+}
+
+/// Shorthand for store results.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Accounts and their credentials.
+#[async_trait]
+pub trait AccountStore: Send + Sync {
+    /// Creates an account with the given password hash and its default mailboxes (INBOX, Drafts,
+    /// Sent, Trash, Junk, Archive, with their RFC 6154 attributes), all subscribed.
+    async fn create_account(&self, name: &str, password_hash: &str) -> StoreResult<AccountId>;
+    /// Looks an account up by login name (case-insensitive).
+    async fn account_by_name(&self, name: &str) -> StoreResult<Option<Account>>;
+    /// Every account, by name.
+    async fn list_accounts(&self) -> StoreResult<Vec<Account>>;
+    /// Replaces the password hash.
+    async fn set_password_hash(&self, account: AccountId, password_hash: &str) -> StoreResult<()>;
+    /// Deletes the account with all its mailboxes and messages.
+    async fn delete_account(&self, account: AccountId) -> StoreResult<()>;
+}
+
+/// Mailboxes and messages of accounts.
+#[async_trait]
+pub trait MailStore: Send + Sync {
+    // --- mailbox list -------------------------------------------------------------------------
+
+    /// Every mailbox of the account, sorted by name.
+    async fn list_mailboxes(&self, account: AccountId) -> StoreResult<Vec<MailboxInfo>>;
+    /// One mailbox by exact name (`INBOX` is already normalised by the caller).
+    async fn mailbox_by_name(&self, account: AccountId, name: &str) -> StoreResult<Option<MailboxInfo>>;
+    /// Creates a mailbox with a fresh UIDVALIDITY. Missing parents are not created here; the
+    /// session does that (RFC 9051 §6.3.4 says a server SHOULD create them).
+    async fn create_mailbox(
+        &self,
+        account: AccountId,
+        name: &str,
+        special_use: Option<SpecialUse>,
+    ) -> StoreResult<MailboxId>;
+    /// Deletes a mailbox and its messages. Its UIDs and UIDVALIDITY die with it.
+    async fn delete_mailbox(&self, account: AccountId, mailbox: MailboxId) -> StoreResult<()>;
+    /// Renames a mailbox and every mailbox below it (`from/…` → `to/…`), keeping UIDVALIDITY.
+    /// Renaming INBOX moves all its messages into a new mailbox `to` and leaves INBOX empty
+    /// (RFC 9051 §6.3.6).
+    async fn rename_mailbox(&self, account: AccountId, from: &str, to: &str) -> StoreResult<()>;
+    /// Sets or clears the subscription of a name. RFC 9051 §6.3.7 allows subscribing to names that
+    /// do not exist; the store keeps subscriptions by name.
+    async fn set_subscribed(&self, account: AccountId, name: &str, subscribed: bool) -> StoreResult<()>;
+    /// Subscribed names, including ones without a mailbox.
+    async fn subscriptions(&self, account: AccountId) -> StoreResult<Vec<String>>;
+
+    // --- mailbox ------------------------------------------------------------------------------
+
+    /// Counters of one mailbox.
+    async fn status(&self, mailbox: MailboxId) -> StoreResult<MailboxStatus>;
+    /// Opens a mailbox: counters, the UID list, keywords, and (for SELECT) the claimed recent set.
+    async fn select(&self, mailbox: MailboxId, recent: ClaimRecent) -> StoreResult<Snapshot>;
+    /// Adds messages to a mailbox in one durable transaction (MULTIAPPEND is all or nothing,
+    /// RFC 3502). Each message is parsed once here.
+    async fn append(&self, mailbox: MailboxId, messages: Vec<NewMessage>) -> StoreResult<Vec<Appended>>;
+    /// What changed since `since`: new messages with UID ≥ `known_uid_next`, flag changes of
+    /// older ones, and expunges.
+    async fn changes_since(
+        &self,
+        mailbox: MailboxId,
+        since: ModSeq,
+        known_uid_next: Uid,
+    ) -> StoreResult<Changes>;
+    /// Removes the messages flagged `\Deleted` (only those in `uids` when given, RFC 4315 UID
+    /// EXPUNGE). Returns the expunged UIDs, ascending.
+    async fn expunge(&self, mailbox: MailboxId, uids: Option<&UidSet>) -> StoreResult<Vec<Uid>>;
+
+    // --- messages -----------------------------------------------------------------------------
+
+    /// Metadata of the messages in `uids` that exist, ascending by UID.
+    async fn fetch(
+        &self,
+        mailbox: MailboxId,
+        uids: &UidSet,
+        want: FetchWant,
+    ) -> StoreResult<Vec<MessageMeta>>;
+    /// The raw message, byte for byte as appended.
+    async fn body(&self, mailbox: MailboxId, uid: Uid) -> StoreResult<Vec<u8>>;
+    /// Changes flags of the messages in `uids`, skipping those whose modseq is above
+    /// `unchanged_since` (RFC 7162 §3.1.3).
+    async fn store_flags(
+        &self,
+        mailbox: MailboxId,
+        uids: &UidSet,
+        op: FlagOp,
+        flags: &Flags,
+        unchanged_since: Option<ModSeq>,
+    ) -> StoreResult<FlagsUpdated>;
+    /// Copies messages into another mailbox of the same account, keeping flags and internal date.
+    async fn copy(&self, from: MailboxId, uids: &UidSet, to: MailboxId) -> StoreResult<Copied>;
+    /// Moves messages atomically (RFC 6851): copy + expunge from the source in one transaction.
+    async fn move_messages(&self, from: MailboxId, uids: &UidSet, to: MailboxId) -> StoreResult<Copied>;
+    /// UIDs of the messages matching the criterion, ascending.
+    async fn search(&self, mailbox: MailboxId, criterion: &Criterion) -> StoreResult<Vec<Uid>>;
+
+    /// The change fan-out this store publishes to after every durable change.
+    fn notifier(&self) -> &Notifier;
+}

@@ -1,0 +1,82 @@
+//! In-process fan-out of "this mailbox changed" signals.
+//!
+//! A backend calls [`Notifier::changed`] after a change is durable; every session that has the
+//! mailbox selected holds a [`tokio::sync::watch`] receiver and wakes (IDLE) or checks at the next
+//! command. The signal carries only the new highest modseq: the session asks the store what
+//! changed, so a missed wake-up loses nothing. A multi-node backend feeds the same interface from
+//! PostgreSQL LISTEN/NOTIFY.
+//!
+//! Memory: one small entry per mailbox that somebody watches; entries nobody watches are dropped
+//! on the next `changed` call for them.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use tokio::sync::watch;
+
+use crate::types::{MailboxId, ModSeq};
+
+/// The fan-out hub. Cheap to share behind the store.
+#[derive(Debug, Default)]
+pub struct Notifier {
+    mailboxes: Mutex<HashMap<MailboxId, watch::Sender<ModSeq>>>,
+}
+
+impl Notifier {
+    /// A hub with no watchers.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A receiver that sees every later `changed` of `mailbox`.
+    pub fn watch(&self, mailbox: MailboxId) -> watch::Receiver<ModSeq> {
+        let mut map = self.lock();
+        match map.get(&mailbox) {
+            Some(tx) => tx.subscribe(),
+            None => {
+                let (tx, rx) = watch::channel(ModSeq(0));
+                map.insert(mailbox, tx);
+                rx
+            }
+        }
+    }
+
+    /// Signals that `mailbox` changed and its highest modseq is now `modseq`.
+    pub fn changed(&self, mailbox: MailboxId, modseq: ModSeq) {
+        let mut map = self.lock();
+        let Some(tx) = map.get(&mailbox) else { return };
+        if tx.receiver_count() == 0 {
+            map.remove(&mailbox);
+            return;
+        }
+        tx.send_replace(modseq);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<MailboxId, watch::Sender<ModSeq>>> {
+        // A poisoned lock only means another thread panicked while holding it; the map is still
+        // consistent (every operation on it is a single insert/remove).
+        self.mailboxes.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn watcher_sees_change() {
+        let n = Notifier::new();
+        let mut rx = n.watch(MailboxId(1));
+        n.changed(MailboxId(1), ModSeq(5));
+        rx.changed().await.expect("sender alive");
+        assert_eq!(*rx.borrow(), ModSeq(5));
+    }
+
+    #[test]
+    fn unwatched_entries_are_dropped() {
+        let n = Notifier::new();
+        drop(n.watch(MailboxId(1)));
+        n.changed(MailboxId(1), ModSeq(2));
+        assert!(n.lock().is_empty());
+    }
+}

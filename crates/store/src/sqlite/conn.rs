@@ -1,0 +1,95 @@
+//! Opening SQLite connections with Postfach's settings, and turning SQLite errors into
+//! [`StoreError`]s.
+//!
+//! Every connection gets the same pragmas (busy timeout, foreign keys); only the writer
+//! connection sets the journal mode and the durability level, because those are what make a
+//! COMMIT durable. Nothing here knows about mail.
+
+use std::path::Path;
+use std::time::Duration;
+
+use rusqlite::{Connection, ErrorCode, OpenFlags};
+
+use crate::{StoreError, StoreResult};
+
+/// How long a statement waits for a lock another process (the admin CLI, a second server)
+/// holds before giving up with "database is locked".
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Upper bound on the WAL file size kept after a checkpoint, so one burst of large APPENDs does
+/// not leave a huge file behind.
+const JOURNAL_SIZE_LIMIT: i64 = 64 * 1024 * 1024;
+
+/// Opens the one connection that writes. WAL lets readers run beside it; `synchronous=FULL`
+/// makes every COMMIT fsync the WAL, so a returned write survives power loss (in WAL mode
+/// `NORMAL` may lose the last transactions).
+pub(crate) fn open_writer(path: &Path) -> StoreResult<Connection> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .db()?;
+    common_pragmas(&conn)?;
+    let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0)).db()?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(StoreError::Backend(format!("could not switch the database to WAL mode (got {mode})")));
+    }
+    conn.pragma_update(None, "synchronous", "FULL").db()?;
+    conn.pragma_update(None, "journal_size_limit", JOURNAL_SIZE_LIMIT).db()?;
+    Ok(conn)
+}
+
+/// Opens a connection for reading. It is refused writes (`query_only`), so a bug cannot write
+/// around the writer thread and its group commit.
+pub(crate) fn open_reader(path: &Path) -> StoreResult<Connection> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .db()?;
+    common_pragmas(&conn)?;
+    conn.pragma_update(None, "query_only", true).db()?;
+    Ok(conn)
+}
+
+/// Prepared statements kept per connection. The writer alone uses a few dozen distinct ones;
+/// rusqlite's default of 16 would re-prepare them in turn.
+const STATEMENT_CACHE: usize = 64;
+
+fn common_pragmas(conn: &Connection) -> StoreResult<()> {
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    conn.busy_timeout(BUSY_TIMEOUT).db()?;
+    conn.pragma_update(None, "foreign_keys", true).db()?;
+    Ok(())
+}
+
+/// Maps a SQLite error to the store's error type: [`StoreError::Backend`] with the text.
+pub(crate) fn backend(e: rusqlite::Error) -> StoreError {
+    tracing::error!(error = %e, "sqlite error");
+    StoreError::Backend(e.to_string())
+}
+
+/// True when the error is a UNIQUE or PRIMARY KEY violation, i.e. "that name is taken".
+pub(crate) fn is_unique_violation(e: &rusqlite::Error) -> bool {
+    match e {
+        rusqlite::Error::SqliteFailure(f, _) => {
+            f.code == ErrorCode::ConstraintViolation
+                && (f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+                    || f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY)
+        }
+        _ => false,
+    }
+}
+
+/// `.db()?` turns a rusqlite result into a store result (kept private to the backend so that no
+/// rusqlite type shows in the crate's public API).
+pub(crate) trait DbResult<T> {
+    /// Maps the error with [`backend`].
+    fn db(self) -> StoreResult<T>;
+}
+
+impl<T> DbResult<T> for rusqlite::Result<T> {
+    fn db(self) -> StoreResult<T> {
+        self.map_err(backend)
+    }
+}

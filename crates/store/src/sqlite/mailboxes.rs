@@ -1,0 +1,368 @@
+//! Accounts and the mailbox list: create, delete, rename, subscribe.
+//!
+//! Every function here runs inside the writer's transaction (or, for the `*_read` ones, on a
+//! reader) and does SQL only. The session decides the hierarchy rules (which parents to
+//! create, whether a mailbox with children may be deleted); this module keeps names unique,
+//! UIDVALIDITY fresh and subscriptions in step with renames.
+
+use rusqlite::{Connection, OptionalExtension};
+
+use super::conn::{DbResult, backend, is_unique_violation};
+use super::rows::{
+    MailboxRow, account_exists, check_mailbox_name, check_subscription_name, insert_mailbox, is_inbox,
+    sql_modseq, unix_now,
+};
+use super::writer::Effects;
+use crate::types::{Account, AccountId, MailboxId, ModSeq, SpecialUse};
+use crate::{StoreError, StoreResult};
+
+/// The mailboxes every new account gets, with their RFC 6154 attributes.
+const DEFAULT_MAILBOXES: [(&str, Option<SpecialUse>); 6] = [
+    ("INBOX", None),
+    ("Drafts", Some(SpecialUse::Drafts)),
+    ("Sent", Some(SpecialUse::Sent)),
+    ("Trash", Some(SpecialUse::Trash)),
+    ("Junk", Some(SpecialUse::Junk)),
+    ("Archive", Some(SpecialUse::Archive)),
+];
+
+/// Longest login name accepted, in bytes.
+const MAX_ACCOUNT_NAME_LEN: usize = 255;
+
+/// The case-insensitive key of a login name.
+fn account_key(name: &str) -> String {
+    name.to_lowercase()
+}
+
+/// Creates an account with its default mailboxes, all subscribed.
+pub(crate) fn create_account(conn: &Connection, name: &str, password_hash: &str) -> StoreResult<AccountId> {
+    if name.is_empty() || name.len() > MAX_ACCOUNT_NAME_LEN || name.chars().any(char::is_control) {
+        return Err(StoreError::InvalidName(format!("bad account name: {name:?}")));
+    }
+    let inserted = conn.execute(
+        "INSERT INTO accounts (name, name_key, password_hash, created) VALUES (?1, ?2, ?3, ?4)",
+        rusqlite::params![name, account_key(name), password_hash, unix_now()],
+    );
+    match inserted {
+        Ok(_) => {}
+        Err(e) if is_unique_violation(&e) => return Err(StoreError::AlreadyExists),
+        Err(e) => return Err(backend(e)),
+    }
+    let account = AccountId(conn.last_insert_rowid());
+    for (mailbox, special_use) in DEFAULT_MAILBOXES {
+        insert_mailbox(conn, account, mailbox, special_use)?;
+        subscribe(conn, account, mailbox)?;
+    }
+    Ok(account)
+}
+
+/// Replaces an account's password hash.
+pub(crate) fn set_password_hash(
+    conn: &Connection,
+    account: AccountId,
+    password_hash: &str,
+) -> StoreResult<()> {
+    let n = conn
+        .execute(
+            "UPDATE accounts SET password_hash = ?1 WHERE id = ?2",
+            rusqlite::params![password_hash, account.0],
+        )
+        .db()?;
+    if n == 0 {
+        return Err(StoreError::NotFound);
+    }
+    Ok(())
+}
+
+/// Deletes an account with its mailboxes, messages (bodies go with their last reference) and
+/// subscriptions.
+pub(crate) fn delete_account(conn: &Connection, fx: &mut Effects, account: AccountId) -> StoreResult<()> {
+    if !account_exists(conn, account)? {
+        return Err(StoreError::NotFound);
+    }
+    let ids: Vec<(i64, i64)> = {
+        let mut stmt = conn.prepare("SELECT id, highest_modseq FROM mailboxes WHERE account_id = ?1").db()?;
+        let rows = stmt.query_map([account.0], |r| Ok((r.get(0)?, r.get(1)?))).db()?;
+        rows.collect::<rusqlite::Result<_>>().db()?
+    };
+    for (id, highest) in ids {
+        drop_mailbox_contents(conn, MailboxId(id))?;
+        // Wake sessions that have it selected; they will find it gone.
+        fx.changed(MailboxId(id), ModSeq(u64::try_from(highest).unwrap_or(0).saturating_add(1)));
+    }
+    conn.execute("DELETE FROM mailboxes WHERE account_id = ?1", [account.0]).db()?;
+    conn.execute("DELETE FROM subscriptions WHERE account_id = ?1", [account.0]).db()?;
+    conn.execute("DELETE FROM accounts WHERE id = ?1", [account.0]).db()?;
+    Ok(())
+}
+
+/// Removes the messages, expunge records and keywords of a mailbox (not its row).
+fn drop_mailbox_contents(conn: &Connection, mailbox: MailboxId) -> StoreResult<()> {
+    // The delete trigger releases each body and removes it with its last reference.
+    conn.execute("DELETE FROM messages WHERE mailbox_id = ?1", [mailbox.0]).db()?;
+    conn.execute("DELETE FROM expunged WHERE mailbox_id = ?1", [mailbox.0]).db()?;
+    conn.execute("DELETE FROM mailbox_keywords WHERE mailbox_id = ?1", [mailbox.0]).db()?;
+    Ok(())
+}
+
+/// Creates a mailbox with a fresh UIDVALIDITY.
+pub(crate) fn create_mailbox(
+    conn: &Connection,
+    account: AccountId,
+    name: &str,
+    special_use: Option<SpecialUse>,
+) -> StoreResult<MailboxId> {
+    check_mailbox_name(name)?;
+    if !account_exists(conn, account)? {
+        return Err(StoreError::NotFound);
+    }
+    // Every account has INBOX, in whatever case the caller spells it (RFC 9051 §5.1).
+    if is_inbox(name) && name != "INBOX" {
+        return Err(StoreError::AlreadyExists);
+    }
+    insert_mailbox(conn, account, name, special_use)
+}
+
+/// Deletes a mailbox and its messages; its subscription stays (RFC 9051 §6.3.7: the server
+/// must not unilaterally remove a name from the subscription list).
+pub(crate) fn delete_mailbox(
+    conn: &Connection,
+    fx: &mut Effects,
+    account: AccountId,
+    mailbox: MailboxId,
+) -> StoreResult<()> {
+    let row = MailboxRow::load(conn, mailbox)?;
+    if row.account != account {
+        // Someone else's mailbox reads as missing: never reveal that it exists.
+        return Err(StoreError::NotFound);
+    }
+    // RFC 9051 §6.3.5: it is an error to attempt to delete INBOX.
+    if row.name == "INBOX" {
+        return Err(StoreError::NotAllowed("INBOX cannot be deleted".to_owned()));
+    }
+    drop_mailbox_contents(conn, mailbox)?;
+    conn.execute("DELETE FROM mailboxes WHERE id = ?1", [mailbox.0]).db()?;
+    fx.changed(mailbox, ModSeq(row.highest_modseq.saturating_add(1)));
+    Ok(())
+}
+
+/// Renames `from` and every mailbox below it; renaming INBOX moves its messages instead.
+pub(crate) fn rename_mailbox(
+    conn: &Connection,
+    fx: &mut Effects,
+    account: AccountId,
+    from: &str,
+    to: &str,
+) -> StoreResult<()> {
+    check_mailbox_name(to)?;
+    if !account_exists(conn, account)? {
+        return Err(StoreError::NotFound);
+    }
+    if from == "INBOX" {
+        return rename_inbox(conn, fx, account, to);
+    }
+    if MailboxRow::by_name(conn, account, from)?.is_none() {
+        return Err(StoreError::NotFound);
+    }
+    // RFC 9051 §6.3.6: renaming to a name that exists is an error; INBOX always exists.
+    if from == to || is_inbox(to) {
+        return Err(StoreError::AlreadyExists);
+    }
+    let from_prefix = format!("{from}/");
+    if to.starts_with(&from_prefix) {
+        return Err(StoreError::NotAllowed("cannot move a mailbox below itself".to_owned()));
+    }
+
+    let all: Vec<(i64, String)> = {
+        let mut stmt = conn.prepare("SELECT id, name FROM mailboxes WHERE account_id = ?1").db()?;
+        let rows = stmt.query_map([account.0], |r| Ok((r.get(0)?, r.get(1)?))).db()?;
+        rows.collect::<rusqlite::Result<_>>().db()?
+    };
+    // RFC 9051 §6.3.6: inferior hierarchical names MUST be renamed too.
+    let renamed = |name: &str| -> Option<String> {
+        if name == from {
+            Some(to.to_owned())
+        } else {
+            name.strip_prefix(&from_prefix).map(|rest| format!("{to}/{rest}"))
+        }
+    };
+    let mut moves: Vec<(i64, String)> = Vec::new();
+    let mut staying: std::collections::HashSet<&str> = std::collections::HashSet::new();
+    for (id, name) in &all {
+        match renamed(name) {
+            Some(new) => moves.push((*id, new)),
+            None => {
+                staying.insert(name.as_str());
+            }
+        }
+    }
+    for (_, new) in &moves {
+        check_mailbox_name(new)?;
+        if staying.contains(new.as_str()) {
+            return Err(StoreError::AlreadyExists);
+        }
+    }
+    // Two steps, because UNIQUE is checked row by row: when `to` is an ancestor of `from`, a
+    // new name can equal an old name that is itself about to move. Control characters cannot
+    // occur in real names, so the parking names cannot collide.
+    let mut update = conn.prepare_cached("UPDATE mailboxes SET name = ?1 WHERE id = ?2").db()?;
+    for (id, _) in &moves {
+        update.execute(rusqlite::params![format!("\u{1}rename\u{1}{id}"), id]).db()?;
+    }
+    for (id, new) in &moves {
+        match update.execute(rusqlite::params![new, id]) {
+            Ok(_) => {}
+            Err(e) if is_unique_violation(&e) => return Err(StoreError::AlreadyExists),
+            Err(e) => return Err(backend(e)),
+        }
+    }
+    move_subscriptions(conn, account, &renamed)
+}
+
+/// Renames the subscriptions of a renamed subtree along with it.
+fn move_subscriptions(
+    conn: &Connection,
+    account: AccountId,
+    renamed: &dyn Fn(&str) -> Option<String>,
+) -> StoreResult<()> {
+    for old in subscriptions(conn, account)? {
+        let Some(new) = renamed(&old) else { continue };
+        conn.execute(
+            "DELETE FROM subscriptions WHERE account_id = ?1 AND name = ?2",
+            rusqlite::params![account.0, old],
+        )
+        .db()?;
+        subscribe(conn, account, &new)?;
+    }
+    Ok(())
+}
+
+/// RFC 9051 §6.3.6: renaming INBOX moves all its messages into a new mailbox (new UIDVALIDITY,
+/// new UIDs in the old order) and leaves INBOX empty; mailboxes below INBOX are unaffected.
+fn rename_inbox(conn: &Connection, fx: &mut Effects, account: AccountId, to: &str) -> StoreResult<()> {
+    if is_inbox(to) {
+        return Err(StoreError::AlreadyExists);
+    }
+    let mut inbox = MailboxRow::by_name(conn, account, "INBOX")?.ok_or(StoreError::NotFound)?;
+    let target_id = insert_mailbox(conn, account, to, None)?;
+    let mut target = MailboxRow::load(conn, target_id)?;
+    let keep_modseq = target.bump_modseq()?;
+
+    let moved = conn
+        .execute(
+            "INSERT INTO messages (mailbox_id, uid, body_id, flags, keywords, internal_date, date_offset, size, modseq)
+             SELECT ?1, ROW_NUMBER() OVER (ORDER BY uid), body_id, flags, keywords, internal_date, date_offset,
+                    size, ?2
+             FROM messages WHERE mailbox_id = ?3 ORDER BY uid",
+            rusqlite::params![target_id.0, sql_modseq(keep_modseq), inbox.id.0],
+        )
+        .db()?;
+    if moved == 0 {
+        return Ok(());
+    }
+    conn.execute(
+        "INSERT INTO mailbox_keywords (mailbox_id, keyword)
+         SELECT ?1, keyword FROM mailbox_keywords WHERE mailbox_id = ?2",
+        rusqlite::params![target_id.0, inbox.id.0],
+    )
+    .db()?;
+
+    // The target's counters from what actually landed there (the moved messages are new to the
+    // target, so they count as recent there, as COPY would make them).
+    let (messages, unseen, deleted, size): (u32, u32, u32, i64) = conn
+        .query_row(
+            "SELECT COUNT(*), COALESCE(SUM((flags & 1) = 0), 0), COALESCE(SUM((flags & 8) <> 0), 0),
+                    COALESCE(SUM(size), 0)
+             FROM messages WHERE mailbox_id = ?1",
+            [target_id.0],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        )
+        .db()?;
+    target.messages = messages;
+    target.unseen = unseen;
+    target.deleted = deleted;
+    target.size = u64::try_from(size).unwrap_or(0);
+    target.recent = messages;
+    target.uid_next = messages.saturating_add(1);
+    target.save(conn)?;
+
+    // INBOX keeps its UIDVALIDITY and UIDNEXT; its messages are expunged from it.
+    let expunge_modseq = inbox.bump_modseq()?;
+    conn.execute(
+        "INSERT OR REPLACE INTO expunged (mailbox_id, uid, modseq)
+         SELECT mailbox_id, uid, ?1 FROM messages WHERE mailbox_id = ?2",
+        rusqlite::params![sql_modseq(expunge_modseq), inbox.id.0],
+    )
+    .db()?;
+    conn.execute("DELETE FROM messages WHERE mailbox_id = ?1", [inbox.id.0]).db()?;
+    inbox.messages = 0;
+    inbox.unseen = 0;
+    inbox.deleted = 0;
+    inbox.size = 0;
+    inbox.recent = 0;
+    inbox.save(conn)?;
+    fx.changed(inbox.id, expunge_modseq);
+    fx.changed(target_id, keep_modseq);
+    Ok(())
+}
+
+/// Subscribes or unsubscribes a name (existing mailbox or not).
+pub(crate) fn set_subscribed(
+    conn: &Connection,
+    account: AccountId,
+    name: &str,
+    subscribed: bool,
+) -> StoreResult<()> {
+    check_subscription_name(name)?;
+    if !account_exists(conn, account)? {
+        return Err(StoreError::NotFound);
+    }
+    if subscribed {
+        subscribe(conn, account, name)
+    } else {
+        conn.execute(
+            "DELETE FROM subscriptions WHERE account_id = ?1 AND name = ?2",
+            rusqlite::params![account.0, name],
+        )
+        .db()?;
+        Ok(())
+    }
+}
+
+fn subscribe(conn: &Connection, account: AccountId, name: &str) -> StoreResult<()> {
+    conn.prepare_cached("INSERT OR IGNORE INTO subscriptions (account_id, name) VALUES (?1, ?2)")
+        .db()?
+        .execute(rusqlite::params![account.0, name])
+        .db()?;
+    Ok(())
+}
+
+// --- reads ------------------------------------------------------------------------------------
+
+const ACCOUNT_COLUMNS: &str = "id, name, password_hash, created";
+
+fn account_of(r: &rusqlite::Row<'_>) -> rusqlite::Result<Account> {
+    Ok(Account { id: AccountId(r.get(0)?), name: r.get(1)?, password_hash: r.get(2)?, created: r.get(3)? })
+}
+
+/// Looks an account up by login name, case-insensitively.
+pub(crate) fn account_by_name(conn: &Connection, name: &str) -> StoreResult<Option<Account>> {
+    let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE name_key = ?1");
+    conn.prepare_cached(&sql).db()?.query_row([account_key(name)], account_of).optional().db()
+}
+
+/// Every account, sorted by name.
+pub(crate) fn list_accounts(conn: &Connection) -> StoreResult<Vec<Account>> {
+    let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM accounts ORDER BY name_key, id");
+    let mut stmt = conn.prepare_cached(&sql).db()?;
+    let rows = stmt.query_map([], account_of).db()?;
+    rows.collect::<rusqlite::Result<_>>().db()
+}
+
+/// Subscribed names of an account, sorted.
+pub(crate) fn subscriptions(conn: &Connection, account: AccountId) -> StoreResult<Vec<String>> {
+    let mut stmt =
+        conn.prepare_cached("SELECT name FROM subscriptions WHERE account_id = ?1 ORDER BY name").db()?;
+    let rows = stmt.query_map([account.0], |r| r.get(0)).db()?;
+    rows.collect::<rusqlite::Result<_>>().db()
+}

@@ -1,0 +1,326 @@
+//! Message writes: APPEND, STORE, COPY/MOVE and EXPUNGE.
+//!
+//! [`prepare`] runs in the caller's `spawn_blocking` (parsing and serialising are CPU work the
+//! writer thread must not do); everything else runs inside the writer's transaction and does
+//! SQL only. Each operation loads the mailbox row, changes rows and counters, and writes the row
+//! back, so UIDNEXT, HIGHESTMODSEQ and the counters move in the same transaction as the
+//! messages. All messages changed by one operation share one new modseq (RFC 7162 allows it).
+
+use std::sync::Arc;
+
+use rusqlite::Connection;
+
+use super::conn::DbResult;
+use super::rows::{
+    MailboxRow, Recency, checked_flags, flags_of, keywords_text, register_keywords, sql_modseq, unix_now,
+};
+use super::writer::Effects;
+use crate::types::{
+    Appended, Copied, FlagOp, Flags, FlagsUpdated, InternalDate, MailboxId, ModSeq, NewMessage, SystemFlags,
+    Uid, UidSet,
+};
+use crate::{StoreError, StoreResult};
+
+/// A message ready for the writer: validated flags, a date, and the serialised summary.
+pub(crate) struct Prepared {
+    raw: Arc<[u8]>,
+    summary: Vec<u8>,
+    flags: Flags,
+    date: InternalDate,
+    size: u32,
+}
+
+/// Validates, parses and serialises messages for [`append`]. CPU-bound: call it from
+/// `spawn_blocking`.
+pub(crate) fn prepare(messages: Vec<NewMessage>) -> StoreResult<Vec<Prepared>> {
+    let now = unix_now();
+    messages
+        .into_iter()
+        .map(|m| {
+            // RFC 9051 §2.3.4: RFC822.SIZE is a number; offsets in the summary are u32 too.
+            let size = u32::try_from(m.raw.len())
+                .map_err(|_| StoreError::Limit("message larger than 4 GiB".to_owned()))?;
+            let flags = checked_flags(&m.flags)?;
+            let summary = postfach_message::parse(&m.raw);
+            let summary = serde_json::to_vec(&summary)
+                .map_err(|e| StoreError::Backend(format!("cannot serialise a message summary: {e}")))?;
+            Ok(Prepared {
+                raw: m.raw,
+                summary,
+                flags,
+                date: m.internal_date.unwrap_or(InternalDate { unix: now, offset_minutes: 0 }),
+                size,
+            })
+        })
+        .collect()
+}
+
+/// Adds messages to a mailbox. All or nothing: the writer runs the job in one savepoint
+/// (RFC 3502 MULTIAPPEND).
+pub(crate) fn append(
+    conn: &Connection,
+    fx: &mut Effects,
+    mailbox: MailboxId,
+    messages: &[Prepared],
+) -> StoreResult<Vec<Appended>> {
+    let mut mb = MailboxRow::load(conn, mailbox)?;
+    if messages.is_empty() {
+        return Ok(Vec::new());
+    }
+    let modseq = mb.bump_modseq()?;
+    let mut insert_body =
+        conn.prepare_cached("INSERT INTO bodies (size, summary, raw) VALUES (?1, ?2, ?3)").db()?;
+    let mut insert_message = conn.prepare_cached(INSERT_MESSAGE).db()?;
+    let mut out = Vec::with_capacity(messages.len());
+    for m in messages {
+        let uid = mb.take_uid()?;
+        insert_body.execute(rusqlite::params![m.size, m.summary, &m.raw[..]]).db()?;
+        let body_id = conn.last_insert_rowid();
+        insert_message
+            .execute(rusqlite::params![
+                mailbox.0,
+                uid.0,
+                body_id,
+                m.flags.system.0,
+                keywords_text(&m.flags),
+                m.date.unix,
+                m.date.offset_minutes,
+                m.size,
+                sql_modseq(modseq),
+            ])
+            .db()?;
+        mb.count_in(m.flags.system, m.size, Recency::Recent);
+        out.push(Appended { uid_validity: mb.uid_validity, uid, modseq });
+    }
+    register_keywords(conn, mailbox, messages.iter().flat_map(|m| m.flags.keywords.iter()))?;
+    mb.save(conn)?;
+    fx.changed(mailbox, modseq);
+    Ok(out)
+}
+
+const INSERT_MESSAGE: &str = "INSERT INTO messages
+    (mailbox_id, uid, body_id, flags, keywords, internal_date, date_offset, size, modseq)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
+
+/// One message as COPY/MOVE/EXPUNGE/STORE need it.
+struct Row {
+    uid: Uid,
+    body_id: i64,
+    flags: Flags,
+    date: i64,
+    offset: i64,
+    size: u32,
+    modseq: ModSeq,
+}
+
+/// The messages of `mailbox` in `uids` (only `\Deleted` ones when `deleted_only`), ascending.
+/// One range query per range of the set; collected first because the caller then changes the
+/// same table.
+fn rows_in(
+    conn: &Connection,
+    mailbox: MailboxId,
+    uids: &UidSet,
+    deleted_only: bool,
+) -> StoreResult<Vec<Row>> {
+    let sql = if deleted_only {
+        // The partial index messages_deleted visits only \Deleted messages. Named explicitly:
+        // without statistics the planner would walk the primary key.
+        "SELECT uid, body_id, flags, keywords, internal_date, date_offset, size, modseq
+         FROM messages INDEXED BY messages_deleted
+         WHERE mailbox_id = ?1 AND (flags & 8) <> 0 AND uid BETWEEN ?2 AND ?3 ORDER BY uid"
+    } else {
+        "SELECT uid, body_id, flags, keywords, internal_date, date_offset, size, modseq FROM messages
+         WHERE mailbox_id = ?1 AND uid BETWEEN ?2 AND ?3 ORDER BY uid"
+    };
+    let mut stmt = conn.prepare_cached(sql).db()?;
+    let mut out = Vec::new();
+    for range in uids.ranges() {
+        let rows = stmt
+            .query_map(rusqlite::params![mailbox.0, range.start(), range.end()], |r| {
+                let keywords: String = r.get(3)?;
+                Ok(Row {
+                    uid: Uid(r.get(0)?),
+                    body_id: r.get(1)?,
+                    flags: flags_of(r.get(2)?, &keywords),
+                    date: r.get(4)?,
+                    offset: r.get(5)?,
+                    size: r.get(6)?,
+                    modseq: super::rows::modseq_of(r.get(7)?),
+                })
+            })
+            .db()?;
+        for row in rows {
+            out.push(row.db()?);
+        }
+    }
+    Ok(out)
+}
+
+/// Changes flags (RFC 9051 §6.4.6) with the UNCHANGEDSINCE test of RFC 7162 §3.1.3.
+pub(crate) fn store_flags(
+    conn: &Connection,
+    fx: &mut Effects,
+    mailbox: MailboxId,
+    uids: &UidSet,
+    op: FlagOp,
+    change: &Flags,
+    unchanged_since: Option<ModSeq>,
+) -> StoreResult<FlagsUpdated> {
+    let change = checked_flags(change)?;
+    let mut mb = MailboxRow::load(conn, mailbox)?;
+    let modseq_before = ModSeq(mb.highest_modseq);
+    let rows = rows_in(conn, mailbox, uids, false)?;
+    let mut out = FlagsUpdated { modseq_before, modseq_after: modseq_before, ..FlagsUpdated::default() };
+    // Allocated on the first real change: a STORE that changes nothing leaves the modseq alone.
+    let mut new_modseq: Option<ModSeq> = None;
+    let mut update = conn
+        .prepare_cached(
+            "UPDATE messages SET flags = ?1, keywords = ?2, modseq = ?3 WHERE mailbox_id = ?4 AND uid = ?5",
+        )
+        .db()?;
+    for row in rows {
+        // RFC 7162 §3.1.3: a message changed after UNCHANGEDSINCE is left alone and reported.
+        if unchanged_since.is_some_and(|limit| row.modseq > limit) {
+            out.modified.push(row.uid);
+            continue;
+        }
+        let new = row.flags.apply(op, &change);
+        if new == row.flags {
+            out.updated.push((row.uid, row.flags, row.modseq));
+            continue;
+        }
+        let modseq = match new_modseq {
+            Some(m) => m,
+            None => {
+                let m = mb.bump_modseq()?;
+                new_modseq = Some(m);
+                m
+            }
+        };
+        update
+            .execute(rusqlite::params![
+                new.system.0,
+                keywords_text(&new),
+                sql_modseq(modseq),
+                mailbox.0,
+                row.uid.0
+            ])
+            .db()?;
+        mb.count_flag_change(row.flags.system, new.system);
+        out.updated.push((row.uid, new, modseq));
+    }
+    if let Some(modseq) = new_modseq {
+        if op != FlagOp::Remove {
+            register_keywords(conn, mailbox, change.keywords.iter())?;
+        }
+        mb.save(conn)?;
+        fx.changed(mailbox, modseq);
+        out.modseq_after = modseq;
+    }
+    Ok(out)
+}
+
+/// Whether a transfer keeps the source messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Transfer {
+    /// COPY (RFC 9051 §6.4.7).
+    Copy,
+    /// MOVE (RFC 6851): copy, then expunge the source messages, in one transaction.
+    Move,
+}
+
+/// Copies or moves messages to a mailbox of the same account.
+pub(crate) fn transfer(
+    conn: &Connection,
+    fx: &mut Effects,
+    from: MailboxId,
+    uids: &UidSet,
+    to: MailboxId,
+    how: Transfer,
+) -> StoreResult<Copied> {
+    let source = MailboxRow::load(conn, from)?;
+    let mut target = MailboxRow::load(conn, to)?;
+    if source.account != target.account {
+        // Mailboxes of other accounts read as missing.
+        return Err(StoreError::NotFound);
+    }
+    let rows = rows_in(conn, from, uids, false)?;
+    if rows.is_empty() {
+        return Ok(Copied::default());
+    }
+
+    // RFC 4315 §3: the new UIDs ascend in the order of the source UIDs. Flags and internal date
+    // are kept (RFC 9051 §6.4.7); the body is shared (the insert trigger counts the reference).
+    let modseq = target.bump_modseq()?;
+    let mut insert = conn.prepare_cached(INSERT_MESSAGE).db()?;
+    let mut mapping = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let uid = target.take_uid()?;
+        insert
+            .execute(rusqlite::params![
+                to.0,
+                uid.0,
+                row.body_id,
+                row.flags.system.0,
+                keywords_text(&row.flags),
+                row.date,
+                row.offset,
+                row.size,
+                sql_modseq(modseq),
+            ])
+            .db()?;
+        target.count_in(row.flags.system, row.size, Recency::Recent);
+        mapping.push((row.uid, uid));
+    }
+    register_keywords(conn, to, rows.iter().flat_map(|r| r.flags.keywords.iter()))?;
+    target.save(conn)?;
+    fx.changed(to, modseq);
+    let copied = Copied { uid_validity: target.uid_validity, mapping };
+
+    if how == Transfer::Move {
+        // Reload: when source and target are the same mailbox the row just changed.
+        let mut source = MailboxRow::load(conn, from)?;
+        let modseq = remove_rows(conn, &mut source, &rows)?;
+        source.save(conn)?;
+        fx.changed(from, modseq);
+    }
+    Ok(copied)
+}
+
+/// Deletes rows and records them as expunged with one new modseq; adjusts the counters of
+/// `mb` (the caller saves it). The delete trigger releases the bodies.
+fn remove_rows(conn: &Connection, mb: &mut MailboxRow, rows: &[Row]) -> StoreResult<ModSeq> {
+    let modseq = mb.bump_modseq()?;
+    let mut delete = conn.prepare_cached("DELETE FROM messages WHERE mailbox_id = ?1 AND uid = ?2").db()?;
+    let mut record = conn
+        .prepare_cached("INSERT OR REPLACE INTO expunged (mailbox_id, uid, modseq) VALUES (?1, ?2, ?3)")
+        .db()?;
+    for row in rows {
+        delete.execute(rusqlite::params![mb.id.0, row.uid.0]).db()?;
+        record.execute(rusqlite::params![mb.id.0, row.uid.0, sql_modseq(modseq)]).db()?;
+        let recency = mb.recency(row.uid);
+        mb.count_out(row.flags.system, row.size, recency);
+    }
+    Ok(modseq)
+}
+
+/// Removes the `\Deleted` messages (within `uids` when given, RFC 4315 UID EXPUNGE); returns
+/// their UIDs ascending.
+pub(crate) fn expunge(
+    conn: &Connection,
+    fx: &mut Effects,
+    mailbox: MailboxId,
+    uids: Option<&UidSet>,
+) -> StoreResult<Vec<Uid>> {
+    let mut mb = MailboxRow::load(conn, mailbox)?;
+    let everything = UidSet::from_ranges([1..=u32::MAX]);
+    let rows = rows_in(conn, mailbox, uids.unwrap_or(&everything), true)?;
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    debug_assert!(rows.iter().all(|r| r.flags.system.contains(SystemFlags::DELETED)));
+    let modseq = remove_rows(conn, &mut mb, &rows)?;
+    mb.save(conn)?;
+    fx.changed(mailbox, modseq);
+    Ok(rows.into_iter().map(|r| r.uid).collect())
+}

@@ -1,0 +1,216 @@
+//! Mailbox and message reads: STATUS, SELECT snapshots, changes since a modseq, FETCH metadata
+//! and raw bodies.
+//!
+//! These run on a reader connection inside one read transaction (one consistent snapshot),
+//! except [`claim`], which moves the `\Recent` boundary and therefore runs in the writer.
+//! Every query walks an index in proportion to what it returns; nothing counts rows.
+
+use std::sync::Arc;
+
+use rusqlite::{Connection, OptionalExtension};
+
+use super::conn::DbResult;
+use super::rows::{MailboxRow, date_of, flags_of, mailbox_keywords, modseq_of, sql_modseq};
+use crate::types::{
+    Changes, FetchWant, MailboxId, MailboxStatus, MessageMeta, MessageSummary, ModSeq, Snapshot, Uid, UidSet,
+};
+use crate::{StoreError, StoreResult};
+
+/// Counters of one mailbox: one row read.
+pub(crate) fn status(conn: &Connection, mailbox: MailboxId) -> StoreResult<MailboxStatus> {
+    Ok(MailboxRow::load(conn, mailbox)?.status())
+}
+
+/// A snapshot without claiming `\Recent` (EXAMINE), plus the mailbox's `recent_from_uid`, so the
+/// caller can tell whether a SELECT has anything to claim.
+pub(crate) fn peek(conn: &Connection, mailbox: MailboxId) -> StoreResult<(Snapshot, u32)> {
+    let row = MailboxRow::load(conn, mailbox)?;
+    let snapshot = assemble(conn, &row)?;
+    Ok((snapshot, row.recent_from_uid))
+}
+
+/// SELECT: takes the recent messages (the existing ones in `[recent_from_uid, uid_next)`) for
+/// this session and moves the boundary to `uid_next`, durably (RFC 3501 §2.3.2: only one
+/// session sees a message as `\Recent`). Runs in the writer.
+pub(crate) fn claim(conn: &Connection, mailbox: MailboxId) -> StoreResult<Snapshot> {
+    let mut row = MailboxRow::load(conn, mailbox)?;
+    let mut snapshot = assemble(conn, &row)?;
+    let first = snapshot.uids.partition_point(|u| u.0 < row.recent_from_uid);
+    let claimed = snapshot.uids.get(first..).unwrap_or_default();
+    // Consecutive UIDs merge into ranges, so a large claim stays a few ranges.
+    snapshot.recent = UidSet::from_uids(claimed.iter().copied());
+    // The session reports the claimed messages as its RECENT count.
+    snapshot.status.recent = u32::try_from(claimed.len()).unwrap_or(u32::MAX);
+    row.recent_from_uid = row.uid_next;
+    row.recent = 0;
+    row.save(conn)?;
+    Ok(snapshot)
+}
+
+/// The snapshot without a recent claim.
+fn assemble(conn: &Connection, row: &MailboxRow) -> StoreResult<Snapshot> {
+    let uids = {
+        let mut stmt =
+            conn.prepare_cached("SELECT uid FROM messages WHERE mailbox_id = ?1 ORDER BY uid").db()?;
+        let rows = stmt.query_map([row.id.0], |r| r.get(0).map(Uid)).db()?;
+        rows.collect::<rusqlite::Result<Vec<Uid>>>().db()?
+    };
+    // The partial index messages_unseen makes this one index probe, however many messages are
+    // seen. Named explicitly: without statistics the planner would walk the primary key.
+    let first_unseen = conn
+        .prepare_cached(
+            "SELECT uid FROM messages INDEXED BY messages_unseen
+             WHERE mailbox_id = ?1 AND (flags & 1) = 0 ORDER BY uid LIMIT 1",
+        )
+        .db()?
+        .query_row([row.id.0], |r| r.get(0).map(Uid))
+        .optional()
+        .db()?;
+    Ok(Snapshot {
+        status: row.status(),
+        uids,
+        keywords: mailbox_keywords(conn, row.id)?,
+        recent: UidSet::new(),
+        first_unseen,
+    })
+}
+
+/// What changed since `since`: see [`Changes`].
+pub(crate) fn changes_since(
+    conn: &Connection,
+    mailbox: MailboxId,
+    since: ModSeq,
+    known_uid_next: Uid,
+) -> StoreResult<Changes> {
+    let row = MailboxRow::load(conn, mailbox)?;
+    let mut out = Changes {
+        highest_modseq: ModSeq(row.highest_modseq),
+        uid_next: Uid(row.uid_next),
+        ..Changes::default()
+    };
+    {
+        let mut stmt = conn
+            .prepare_cached("SELECT uid FROM messages WHERE mailbox_id = ?1 AND uid >= ?2 ORDER BY uid")
+            .db()?;
+        let rows =
+            stmt.query_map(rusqlite::params![mailbox.0, known_uid_next.0], |r| r.get(0).map(Uid)).db()?;
+        out.added = rows.collect::<rusqlite::Result<_>>().db()?;
+    }
+    // Both queries walk the (mailbox_id, modseq) indexes, so they cost what changed since
+    // `since`, not what the mailbox holds; named explicitly because without statistics the
+    // planner may prefer the primary key's UID range.
+    if since.0 < row.highest_modseq {
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT uid, flags, keywords, modseq FROM messages INDEXED BY messages_by_modseq
+                 WHERE mailbox_id = ?1 AND modseq > ?2 AND uid < ?3",
+            )
+            .db()?;
+        let rows = stmt
+            .query_map(rusqlite::params![mailbox.0, sql_modseq(since), known_uid_next.0], |r| {
+                let keywords: String = r.get(2)?;
+                Ok((Uid(r.get(0)?), flags_of(r.get(1)?, &keywords), modseq_of(r.get(3)?)))
+            })
+            .db()?;
+        out.flags = rows.collect::<rusqlite::Result<_>>().db()?;
+        // The (mailbox_id, modseq) index returns them in modseq order; callers want UID order.
+        out.flags.sort_unstable_by_key(|(uid, _, _)| *uid);
+
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT uid FROM expunged INDEXED BY expunged_by_modseq
+                 WHERE mailbox_id = ?1 AND modseq > ?2 AND uid < ?3",
+            )
+            .db()?;
+        let rows = stmt
+            .query_map(rusqlite::params![mailbox.0, sql_modseq(since), known_uid_next.0], |r| {
+                r.get(0).map(Uid)
+            })
+            .db()?;
+        out.expunged = rows.collect::<rusqlite::Result<_>>().db()?;
+        out.expunged.sort_unstable();
+    }
+    Ok(out)
+}
+
+/// Metadata of the existing messages in `uids`, ascending; one range query per range.
+pub(crate) fn fetch(
+    conn: &Connection,
+    mailbox: MailboxId,
+    uids: &UidSet,
+    want: FetchWant,
+) -> StoreResult<Vec<MessageMeta>> {
+    MailboxRow::load(conn, mailbox)?;
+    let sql = if want.summary {
+        "SELECT m.uid, m.flags, m.keywords, m.internal_date, m.date_offset, m.size, m.modseq, m.body_id, b.summary
+         FROM messages m JOIN bodies b ON b.id = m.body_id
+         WHERE m.mailbox_id = ?1 AND m.uid BETWEEN ?2 AND ?3 ORDER BY m.uid"
+    } else {
+        "SELECT uid, flags, keywords, internal_date, date_offset, size, modseq FROM messages
+         WHERE mailbox_id = ?1 AND uid BETWEEN ?2 AND ?3 ORDER BY uid"
+    };
+    let mut stmt = conn.prepare_cached(sql).db()?;
+    let mut out = Vec::new();
+    for range in uids.ranges() {
+        let mut rows = stmt.query(rusqlite::params![mailbox.0, range.start(), range.end()]).db()?;
+        while let Some(r) = rows.next().db()? {
+            let keywords: String = r.get(2).db()?;
+            let summary = if want.summary {
+                let body_id: i64 = r.get(7).db()?;
+                let bytes: Vec<u8> = r.get(8).db()?;
+                Some(decode_summary(conn, body_id, &bytes)?)
+            } else {
+                None
+            };
+            out.push(MessageMeta {
+                uid: Uid(r.get(0).db()?),
+                flags: flags_of(r.get(1).db()?, &keywords),
+                internal_date: date_of(r.get(3).db()?, r.get(4).db()?),
+                size: r.get(5).db()?,
+                modseq: modseq_of(r.get(6).db()?),
+                summary,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Decodes a stored summary. When it does not decode (stored by an older or newer version of
+/// `postfach-message`), the message is parsed again from its raw bytes: a format change must
+/// not make old mail unreadable.
+pub(crate) fn decode_summary(
+    conn: &Connection,
+    body_id: i64,
+    bytes: &[u8],
+) -> StoreResult<Arc<MessageSummary>> {
+    match serde_json::from_slice::<MessageSummary>(bytes) {
+        Ok(summary) => Ok(Arc::new(summary)),
+        Err(e) => {
+            tracing::warn!(body_id, error = %e, "stored summary does not decode; parsing the message again");
+            let raw = raw_body(conn, body_id)?;
+            Ok(Arc::new(postfach_message::parse(&raw)))
+        }
+    }
+}
+
+/// The raw bytes of a stored body.
+pub(crate) fn raw_body(conn: &Connection, body_id: i64) -> StoreResult<Vec<u8>> {
+    conn.prepare_cached("SELECT raw FROM bodies WHERE id = ?1")
+        .db()?
+        .query_row([body_id], |r| r.get(0))
+        .optional()
+        .db()?
+        .ok_or(StoreError::NotFound)
+}
+
+/// The raw message, byte for byte as appended.
+pub(crate) fn body(conn: &Connection, mailbox: MailboxId, uid: Uid) -> StoreResult<Vec<u8>> {
+    conn.prepare_cached(
+        "SELECT b.raw FROM messages m JOIN bodies b ON b.id = m.body_id WHERE m.mailbox_id = ?1 AND m.uid = ?2",
+    )
+    .db()?
+    .query_row(rusqlite::params![mailbox.0, uid.0], |r| r.get(0))
+    .optional()
+    .db()?
+    .ok_or(StoreError::NotFound)
+}

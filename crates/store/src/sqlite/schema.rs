@@ -1,0 +1,263 @@
+//! The SQLite schema and its hand-written migrations.
+//!
+//! The schema version lives in `PRAGMA user_version`; opening the store applies the missing
+//! migration steps in one `BEGIN IMMEDIATE` transaction, so two processes opening a fresh
+//! database at once cannot both migrate it. A database newer than this program is refused.
+//!
+//! # Tables (version 1)
+//!
+//! - `accounts(id, name, name_key, password_hash, created)`: `name_key` is the lowercased login
+//!   name and is UNIQUE, which makes login names unique case-insensitively. `id` is
+//!   AUTOINCREMENT so an id is never handed out twice.
+//! - `uid_validity_counter(id = 1, last_issued)`: one row; every new mailbox takes
+//!   `max(now, last_issued + 1)` as UIDVALIDITY in the same transaction, so a re-created mailbox
+//!   never sees an old value again, not even after a clock step backwards.
+//! - `mailboxes(id, account_id, name, special_use, uid_validity, uid_next, highest_modseq,
+//!   recent_from_uid, messages, unseen, deleted, size, recent)`: one row per mailbox. `name` is
+//!   the full `/`-separated path, UNIQUE per account. `uid_next` and `highest_modseq` change in
+//!   the same transaction as the rows they number, so neither goes backwards after a crash. The
+//!   counters (`messages` … `recent`) are maintained by every write so that STATUS is one row
+//!   read. `recent_from_uid` is the IMAP4rev1 `\Recent` boundary: messages with a UID at or
+//!   above it have not been claimed by a SELECT yet; `recent` counts them. `id` is
+//!   AUTOINCREMENT: it doubles as RFC 8474 MAILBOXID and must never be reused.
+//! - `mailbox_keywords(mailbox_id, keyword)`: every keyword ever set in the mailbox (FLAGS,
+//!   PERMANENTFLAGS); case-insensitive (`COLLATE NOCASE`), first spelling kept.
+//! - `subscriptions(account_id, name)`: by name, independent of mailboxes (RFC 9051 §6.3.7).
+//! - `bodies(id, refcount, size, summary, raw)`: the message bytes exactly as appended plus the
+//!   serialised `MessageSummary` (JSON). COPY shares a body; `refcount` counts the `messages`
+//!   rows pointing at it and is maintained by the triggers below, which also delete a body when
+//!   its last message goes. The blobs are the last columns so that reading `refcount` or `size`
+//!   does not walk the overflow pages.
+//! - `messages(mailbox_id, uid, body_id, flags, keywords, internal_date, date_offset, size,
+//!   modseq)`: WITHOUT ROWID, clustered by `(mailbox_id, uid)`, so a UID range is one b-tree
+//!   range scan. `flags` is the [`SystemFlags`](crate::SystemFlags) bitmask; `keywords` the
+//!   normalised keywords separated by single spaces (keywords are atoms: no spaces).
+//!   `internal_date` is Unix seconds, `date_offset` the zone in minutes east of UTC.
+//!   `body_id` has no FOREIGN KEY clause on purpose: SQLite would then scan `messages` for
+//!   every deleted body, and the triggers keep the reference straight anyway.
+//! - `expunged(mailbox_id, uid, modseq)`: every expunged UID with the modseq of its expunge,
+//!   kept as long as the mailbox lives so that "what changed since X" is exact for any X.
+//!
+//! # Indexes
+//! - `messages(mailbox_id, modseq)` and `expunged(mailbox_id, modseq)`: changes since a modseq
+//!   cost what the changes cost.
+//! - partial `messages(mailbox_id, uid) WHERE (flags & 1) = 0`: first unseen message without
+//!   scanning the seen ones.
+//! - partial `messages(mailbox_id, uid) WHERE (flags & 8) <> 0`: EXPUNGE visits only the
+//!   `\Deleted` messages.
+
+use rusqlite::Connection;
+
+use super::conn::DbResult;
+use crate::{StoreError, StoreResult};
+
+/// The migration steps; step `i` brings the database from version `i` to `i + 1`.
+pub(crate) const MIGRATIONS: &[&str] = &[V1];
+
+const V1: &str = "
+CREATE TABLE accounts (
+    id            INTEGER PRIMARY KEY AUTOINCREMENT,
+    name          TEXT NOT NULL,
+    name_key      TEXT NOT NULL UNIQUE,
+    password_hash TEXT NOT NULL,
+    created       INTEGER NOT NULL
+);
+
+CREATE TABLE uid_validity_counter (
+    id          INTEGER PRIMARY KEY CHECK (id = 1),
+    last_issued INTEGER NOT NULL
+);
+INSERT INTO uid_validity_counter (id, last_issued) VALUES (1, 0);
+
+CREATE TABLE mailboxes (
+    id              INTEGER PRIMARY KEY AUTOINCREMENT,
+    account_id      INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+    name            TEXT NOT NULL,
+    special_use     TEXT,
+    uid_validity    INTEGER NOT NULL,
+    uid_next        INTEGER NOT NULL,
+    highest_modseq  INTEGER NOT NULL,
+    recent_from_uid INTEGER NOT NULL,
+    messages        INTEGER NOT NULL DEFAULT 0,
+    unseen          INTEGER NOT NULL DEFAULT 0,
+    deleted         INTEGER NOT NULL DEFAULT 0,
+    size            INTEGER NOT NULL DEFAULT 0,
+    recent          INTEGER NOT NULL DEFAULT 0,
+    UNIQUE (account_id, name)
+);
+
+CREATE TABLE mailbox_keywords (
+    mailbox_id INTEGER NOT NULL REFERENCES mailboxes(id) ON DELETE CASCADE,
+    keyword    TEXT NOT NULL COLLATE NOCASE,
+    PRIMARY KEY (mailbox_id, keyword)
+) WITHOUT ROWID;
+
+CREATE TABLE subscriptions (
+    account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+    name       TEXT NOT NULL,
+    PRIMARY KEY (account_id, name)
+) WITHOUT ROWID;
+
+CREATE TABLE bodies (
+    id       INTEGER PRIMARY KEY,
+    refcount INTEGER NOT NULL DEFAULT 0,
+    size     INTEGER NOT NULL,
+    summary  BLOB NOT NULL,
+    raw      BLOB NOT NULL
+);
+
+CREATE TABLE messages (
+    mailbox_id    INTEGER NOT NULL REFERENCES mailboxes(id) ON DELETE CASCADE,
+    uid           INTEGER NOT NULL,
+    body_id       INTEGER NOT NULL,
+    flags         INTEGER NOT NULL,
+    keywords      TEXT NOT NULL,
+    internal_date INTEGER NOT NULL,
+    date_offset   INTEGER NOT NULL,
+    size          INTEGER NOT NULL,
+    modseq        INTEGER NOT NULL,
+    PRIMARY KEY (mailbox_id, uid)
+) WITHOUT ROWID;
+
+CREATE INDEX messages_by_modseq ON messages (mailbox_id, modseq);
+CREATE INDEX messages_unseen ON messages (mailbox_id, uid) WHERE (flags & 1) = 0;
+CREATE INDEX messages_deleted ON messages (mailbox_id, uid) WHERE (flags & 8) <> 0;
+
+CREATE TABLE expunged (
+    mailbox_id INTEGER NOT NULL REFERENCES mailboxes(id) ON DELETE CASCADE,
+    uid        INTEGER NOT NULL,
+    modseq     INTEGER NOT NULL,
+    PRIMARY KEY (mailbox_id, uid)
+) WITHOUT ROWID;
+
+CREATE INDEX expunged_by_modseq ON expunged (mailbox_id, modseq);
+
+CREATE TRIGGER messages_hold_body AFTER INSERT ON messages BEGIN
+    UPDATE bodies SET refcount = refcount + 1 WHERE id = NEW.body_id;
+END;
+
+CREATE TRIGGER messages_release_body AFTER DELETE ON messages BEGIN
+    UPDATE bodies SET refcount = refcount - 1 WHERE id = OLD.body_id;
+    DELETE FROM bodies WHERE id = OLD.body_id AND refcount <= 0;
+END;
+";
+
+/// Brings the database to the newest schema version. Runs on the writer connection before the
+/// writer thread starts.
+pub(crate) fn migrate(conn: &Connection) -> StoreResult<()> {
+    // BEGIN IMMEDIATE takes the write lock before reading the version: a second process that
+    // opens the database at the same moment waits here and then sees the migrated version.
+    conn.execute_batch("BEGIN IMMEDIATE").db()?;
+    let outcome = apply_missing(conn);
+    match outcome {
+        Ok(()) => conn.execute_batch("COMMIT").db(),
+        Err(e) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            Err(e)
+        }
+    }
+}
+
+fn apply_missing(conn: &Connection) -> StoreResult<()> {
+    let current: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).db()?;
+    let known = i64::try_from(MIGRATIONS.len()).unwrap_or(i64::MAX);
+    if current > known {
+        return Err(StoreError::Backend(format!(
+            "database schema version {current} is newer than this program (knows {known})"
+        )));
+    }
+    let start = usize::try_from(current).unwrap_or(0);
+    for (index, step) in MIGRATIONS.iter().enumerate().skip(start) {
+        conn.execute_batch(step).db()?;
+        // PRAGMA does not take bound parameters; the value is our own integer.
+        conn.execute_batch(&format!("PRAGMA user_version = {}", index + 1)).db()?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrates_once_and_is_idempotent() {
+        let conn = Connection::open_in_memory().unwrap();
+        migrate(&conn).unwrap();
+        migrate(&conn).unwrap();
+        let v: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+        assert_eq!(v, MIGRATIONS.len() as i64);
+    }
+
+    #[test]
+    fn refuses_newer_database() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch("PRAGMA user_version = 99").unwrap();
+        assert!(matches!(migrate(&conn), Err(StoreError::Backend(_))));
+    }
+
+    fn plan(conn: &Connection, sql: &str) -> Vec<String> {
+        conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+            .unwrap()
+            .query_map([1, 1, 9], |r| r.get::<_, String>(3))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    }
+
+    #[test]
+    fn queries_use_the_partial_indexes() {
+        // INDEXED BY fails to prepare when the index cannot serve the query, so these would
+        // catch a WHERE clause that drifted away from the index definition.
+        let conn = Connection::open_in_memory().unwrap();
+        migrate(&conn).unwrap();
+        let p = plan(
+            &conn,
+            "SELECT uid FROM messages INDEXED BY messages_unseen
+             WHERE mailbox_id = ?1 AND (flags & 1) = 0 AND ?2 AND ?3 ORDER BY uid LIMIT 1",
+        );
+        assert!(p.iter().any(|p| p.contains("messages_unseen")), "{p:?}");
+        let p = plan(
+            &conn,
+            "SELECT uid FROM messages INDEXED BY messages_deleted
+             WHERE mailbox_id = ?1 AND (flags & 8) <> 0 AND uid BETWEEN ?2 AND ?3 ORDER BY uid",
+        );
+        assert!(p.iter().any(|p| p.contains("messages_deleted")), "{p:?}");
+        let p = plan(
+            &conn,
+            "SELECT uid FROM expunged INDEXED BY expunged_by_modseq
+             WHERE mailbox_id = ?1 AND modseq > ?2 AND uid < ?3",
+        );
+        assert!(p.iter().any(|p| p.contains("expunged_by_modseq")), "{p:?}");
+        let p = plan(
+            &conn,
+            "SELECT uid FROM messages INDEXED BY messages_by_modseq
+             WHERE mailbox_id = ?1 AND modseq > ?2 AND uid < ?3",
+        );
+        assert!(p.iter().any(|p| p.contains("messages_by_modseq")), "{p:?}");
+    }
+
+    #[test]
+    fn triggers_count_body_references() {
+        let conn = Connection::open_in_memory().unwrap();
+        migrate(&conn).unwrap();
+        conn.execute_batch(
+            "INSERT INTO accounts (name, name_key, password_hash, created) VALUES ('a', 'a', '', 0);
+             INSERT INTO mailboxes (account_id, name, uid_validity, uid_next, highest_modseq,
+                                    recent_from_uid) VALUES (1, 'INBOX', 1, 1, 1, 1);
+             INSERT INTO bodies (id, size, summary, raw) VALUES (7, 1, x'', x'00');
+             INSERT INTO messages VALUES (1, 1, 7, 0, '', 0, 0, 1, 1);
+             INSERT INTO messages VALUES (1, 2, 7, 0, '', 0, 0, 1, 1);",
+        )
+        .unwrap();
+        let refs: i64 = conn.query_row("SELECT refcount FROM bodies WHERE id = 7", [], |r| r.get(0)).unwrap();
+        assert_eq!(refs, 2);
+        conn.execute_batch("DELETE FROM messages WHERE uid = 1").unwrap();
+        let refs: i64 = conn.query_row("SELECT refcount FROM bodies WHERE id = 7", [], |r| r.get(0)).unwrap();
+        assert_eq!(refs, 1);
+        // The cascade from the mailbox row fires the trigger too.
+        conn.execute_batch("PRAGMA foreign_keys = ON; DELETE FROM accounts").unwrap();
+        let bodies: i64 = conn.query_row("SELECT COUNT(*) FROM bodies", [], |r| r.get(0)).unwrap();
+        assert_eq!(bodies, 0);
+    }
+}

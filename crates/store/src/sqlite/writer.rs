@@ -1,0 +1,406 @@
+//! The single writer: one OS thread owns the write connection and commits jobs in groups.
+//!
+//! Callers hand a closure to [`Writer::run`]; it travels through a bounded channel to the writer
+//! thread. The thread takes every job that is queued (up to [`MAX_BATCH`]), opens one
+//! `BEGIN IMMEDIATE` transaction, runs each job inside its own SAVEPOINT (a failing job is rolled
+//! back alone and answers with its error), COMMITs once (one fsync for the whole group), tells
+//! the [`Notifier`] which mailboxes changed, and only then answers each job through its oneshot.
+//! So an `Ok` from [`Writer::run`] always means "durable".
+//!
+//! Limits: jobs must only do SQL (parsing and serialising happen in the caller's
+//! `spawn_blocking`), because a slow job delays every other writer. A panicking job is caught
+//! and answered with an error; a dead thread turns into [`StoreError::Backend`] for callers.
+
+use std::collections::BTreeMap;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::thread::JoinHandle;
+
+use rusqlite::Connection;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::notify::Notifier;
+use crate::types::{MailboxId, ModSeq};
+use crate::{StoreError, StoreResult};
+
+/// The most jobs committed by one transaction. Bounds the latency one group adds to its last
+/// member and the work lost to a failing COMMIT.
+pub(crate) const MAX_BATCH: usize = 128;
+
+/// Jobs that may wait in the channel; senders beyond that wait (back-pressure instead of
+/// unbounded memory).
+const QUEUE_DEPTH: usize = 1024;
+
+/// What a job changed, reported to the [`Notifier`] after the COMMIT.
+#[derive(Debug, Default)]
+pub(crate) struct Effects {
+    changed: Vec<(MailboxId, ModSeq)>,
+}
+
+impl Effects {
+    /// Records that `mailbox` changed and its highest modseq is now `modseq`.
+    pub(crate) fn changed(&mut self, mailbox: MailboxId, modseq: ModSeq) {
+        self.changed.push((mailbox, modseq));
+    }
+}
+
+/// A type-erased write job.
+trait Job: Send {
+    /// Runs the job's SQL inside the open transaction; true when it succeeded.
+    fn run(&mut self, conn: &Connection, effects: &mut Effects) -> bool;
+    /// Answers the caller. `lost` is the reason when the job's changes did not get committed
+    /// although the job itself succeeded.
+    fn finish(self: Box<Self>, lost: Option<&str>);
+}
+
+struct TypedJob<T, F> {
+    work: Option<F>,
+    result: Option<StoreResult<T>>,
+    reply: oneshot::Sender<StoreResult<T>>,
+}
+
+impl<T, F> Job for TypedJob<T, F>
+where
+    T: Send,
+    F: FnOnce(&Connection, &mut Effects) -> StoreResult<T> + Send,
+{
+    fn run(&mut self, conn: &Connection, effects: &mut Effects) -> bool {
+        let Some(work) = self.work.take() else {
+            return false;
+        };
+        let result = work(conn, effects);
+        let ok = result.is_ok();
+        self.result = Some(result);
+        ok
+    }
+
+    fn finish(self: Box<Self>, lost: Option<&str>) {
+        let answer = match (self.result, lost) {
+            (Some(Err(e)), _) => Err(e),
+            (Some(Ok(_)), Some(reason)) | (None, Some(reason)) => Err(StoreError::Backend(reason.to_owned())),
+            (Some(Ok(v)), None) => Ok(v),
+            (None, None) => Err(StoreError::Backend("write job failed unexpectedly".to_owned())),
+        };
+        // The caller may have gone away (connection closed); the change is committed anyway.
+        let _ = self.reply.send(answer);
+    }
+}
+
+/// Handle to the writer thread. Dropping it closes the channel and waits for the thread to
+/// finish the jobs already queued.
+pub(crate) struct Writer {
+    jobs: Option<mpsc::Sender<Box<dyn Job>>>,
+    thread: Option<JoinHandle<()>>,
+    /// Successful COMMITs so far (each one fsync): shows that group commit groups.
+    commits: Arc<AtomicU64>,
+}
+
+impl Writer {
+    /// Starts the writer thread on `conn` (already migrated).
+    pub(crate) fn start(conn: Connection, notifier: Arc<Notifier>) -> StoreResult<Writer> {
+        let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
+        let commits = Arc::new(AtomicU64::new(0));
+        let counter = Arc::clone(&commits);
+        let thread = std::thread::Builder::new()
+            .name("postfach-sqlite-writer".to_owned())
+            .spawn(move || writer_loop(conn, rx, &notifier, &counter))
+            .map_err(|e| StoreError::Backend(format!("cannot start the writer thread: {e}")))?;
+        Ok(Writer { jobs: Some(tx), thread: Some(thread), commits })
+    }
+
+    /// How many transactions the writer has committed.
+    pub(crate) fn commits(&self) -> u64 {
+        self.commits.load(Ordering::Relaxed)
+    }
+
+    /// Runs `work` in the writer's transaction and returns its result once it is durable.
+    pub(crate) async fn run<T, F>(&self, work: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection, &mut Effects) -> StoreResult<T> + Send + 'static,
+    {
+        let (reply, answer) = oneshot::channel();
+        let job: Box<dyn Job> = Box::new(TypedJob { work: Some(work), result: None, reply });
+        let jobs = self.jobs.as_ref().ok_or_else(stopped)?;
+        jobs.send(job).await.map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        // Closing the channel ends the loop after the queued jobs; joining makes "drop the
+        // store" mean "everything acknowledged is written and the connection is closed".
+        drop(self.jobs.take());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn stopped() -> StoreError {
+    StoreError::Backend("the database writer thread has stopped".to_owned())
+}
+
+fn writer_loop(
+    conn: Connection,
+    mut rx: mpsc::Receiver<Box<dyn Job>>,
+    notifier: &Notifier,
+    commits: &AtomicU64,
+) {
+    let mut batch: Vec<Box<dyn Job>> = Vec::with_capacity(MAX_BATCH);
+    while let Some(first) = rx.blocking_recv() {
+        batch.push(first);
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        if run_batch(&conn, batch.drain(..), notifier) {
+            commits.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// How one job inside the group transaction ended.
+enum Step {
+    /// Succeeded; its savepoint is released into the transaction.
+    Kept(Effects),
+    /// Failed; rolled back to its savepoint, the rest of the group is unaffected.
+    RolledBack,
+    /// SQLite rolled back the whole transaction (I/O error, full disk, ...) or the savepoint
+    /// bookkeeping failed: everything since BEGIN is gone.
+    TransactionLost(String),
+}
+
+/// Runs one group: BEGIN IMMEDIATE, a savepoint per job, one COMMIT, notifications, answers.
+/// True when a transaction was committed.
+fn run_batch(conn: &Connection, jobs: impl Iterator<Item = Box<dyn Job>>, notifier: &Notifier) -> bool {
+    let mut done: Vec<Box<dyn Job>> = Vec::new();
+    let mut changed: Vec<(MailboxId, ModSeq)> = Vec::new();
+    let mut open = false;
+    let mut begin_failed: Option<String> = None;
+
+    for mut job in jobs {
+        if let Some(reason) = &begin_failed {
+            job.finish(Some(reason));
+            continue;
+        }
+        if !open {
+            if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+                tracing::error!(error = %e, "cannot begin a write transaction");
+                let reason = format!("cannot begin a write transaction: {e}");
+                job.finish(Some(&reason));
+                begin_failed = Some(reason);
+                continue;
+            }
+            open = true;
+        }
+        match run_one(conn, job.as_mut()) {
+            Step::Kept(effects) => {
+                changed.extend(effects.changed);
+                done.push(job);
+            }
+            Step::RolledBack => done.push(job),
+            Step::TransactionLost(reason) => {
+                tracing::error!(%reason, "write transaction lost");
+                for earlier in done.drain(..) {
+                    earlier.finish(Some(&reason));
+                }
+                job.finish(Some(&reason));
+                changed.clear();
+                open = false;
+            }
+        }
+    }
+
+    if !open {
+        return false;
+    }
+    if let Err(e) = conn.execute_batch("COMMIT") {
+        tracing::error!(error = %e, "commit failed");
+        let _ = conn.execute_batch("ROLLBACK");
+        let reason = format!("commit failed: {e}");
+        for job in done {
+            job.finish(Some(&reason));
+        }
+        return false;
+    }
+
+    // Notify before answering: when a caller sees Ok, every watcher has been told already.
+    let mut latest: BTreeMap<MailboxId, ModSeq> = BTreeMap::new();
+    for (mailbox, modseq) in changed {
+        let entry = latest.entry(mailbox).or_insert(modseq);
+        if modseq > *entry {
+            *entry = modseq;
+        }
+    }
+    for (mailbox, modseq) in latest {
+        notifier.changed(mailbox, modseq);
+    }
+    for job in done {
+        job.finish(None);
+    }
+    true
+}
+
+fn run_one(conn: &Connection, job: &mut dyn Job) -> Step {
+    if let Err(e) = conn.execute_batch("SAVEPOINT job") {
+        let _ = conn.execute_batch("ROLLBACK");
+        return Step::TransactionLost(format!("cannot open a savepoint: {e}"));
+    }
+    let mut effects = Effects::default();
+    // A panic in a job must not kill the only writer; the job answers with an error instead.
+    let ok = catch_unwind(AssertUnwindSafe(|| job.run(conn, &mut effects))).unwrap_or(false);
+    if conn.is_autocommit() {
+        return Step::TransactionLost("the write transaction was rolled back by the database".to_owned());
+    }
+    let end = if ok { "RELEASE job" } else { "ROLLBACK TO job; RELEASE job" };
+    match conn.execute_batch(end) {
+        Ok(()) if ok => Step::Kept(effects),
+        Ok(()) => Step::RolledBack,
+        Err(e) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            Step::TransactionLost(format!("cannot close a savepoint: {e}"))
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn job<T, F>(work: F) -> (Box<dyn Job>, oneshot::Receiver<StoreResult<T>>)
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection, &mut Effects) -> StoreResult<T> + Send + 'static,
+    {
+        let (reply, rx) = oneshot::channel();
+        (Box::new(TypedJob { work: Some(work), result: None, reply }), rx)
+    }
+
+    fn insert(conn: &Connection, v: i64) -> StoreResult<()> {
+        conn.execute("INSERT INTO t (v) VALUES (?1)", [v])
+            .map(|_| ())
+            .map_err(|e| StoreError::Backend(e.to_string()))
+    }
+
+    fn values(conn: &Connection) -> Vec<i64> {
+        conn.prepare("SELECT v FROM t ORDER BY v")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    }
+
+    #[test]
+    fn failing_job_rolls_back_alone() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch("CREATE TABLE t (v INTEGER)").unwrap();
+        let notifier = Notifier::new();
+        let mut watch = notifier.watch(MailboxId(1));
+
+        let (a, ra) = job(|c, fx| {
+            fx.changed(MailboxId(1), ModSeq(3));
+            insert(c, 1)
+        });
+        let (b, rb) = job(|c, fx| {
+            insert(c, 2)?;
+            fx.changed(MailboxId(1), ModSeq(99));
+            Err::<(), _>(StoreError::NotFound)
+        });
+        let (p, rp) = job(|c, _| -> StoreResult<()> {
+            insert(c, 4)?;
+            panic!("a bug in a job")
+        });
+        let (d, rd) = job(|c, fx| {
+            fx.changed(MailboxId(1), ModSeq(5));
+            insert(c, 3)
+        });
+        assert!(run_batch(&conn, vec![a, b, p, d].into_iter(), &notifier));
+
+        assert_eq!(values(&conn), vec![1, 3]);
+        assert!(ra.blocking_recv().unwrap().is_ok());
+        assert!(matches!(rb.blocking_recv().unwrap(), Err(StoreError::NotFound)));
+        assert!(matches!(rp.blocking_recv().unwrap(), Err(StoreError::Backend(_))));
+        assert!(rd.blocking_recv().unwrap().is_ok());
+        // The failed job's notification is dropped; the highest of the others wins.
+        assert!(watch.has_changed().unwrap());
+        assert_eq!(*watch.borrow_and_update(), ModSeq(5));
+        assert!(conn.is_autocommit());
+    }
+
+    #[test]
+    fn lost_transaction_fails_every_job_of_the_group() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch("CREATE TABLE t (v INTEGER)").unwrap();
+        let notifier = Notifier::new();
+        let (a, ra) = job(|c, _| insert(c, 1));
+        // Ends the group's transaction behind the writer's back, as an I/O error would.
+        let (b, rb) = job(|c, _| c.execute_batch("ROLLBACK").map_err(|e| StoreError::Backend(e.to_string())));
+        let (d, rd) = job(|c, _| insert(c, 2));
+        assert!(run_batch(&conn, vec![a, b, d].into_iter(), &notifier));
+        assert!(ra.blocking_recv().unwrap().is_err());
+        assert!(rb.blocking_recv().unwrap().is_err());
+        // The next job starts a fresh transaction and commits.
+        assert!(rd.blocking_recv().unwrap().is_ok());
+        assert_eq!(values(&conn), vec![2]);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn queued_jobs_share_one_commit() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch("CREATE TABLE t (v INTEGER)").unwrap();
+        let writer = Arc::new(Writer::start(conn, Arc::new(Notifier::new())).unwrap());
+
+        // Hold the writer busy (as a slow fsync would) until 50 more jobs are queued.
+        let (started_tx, started_rx) = oneshot::channel::<()>();
+        let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+        let w = Arc::clone(&writer);
+        let blocker = tokio::spawn(async move {
+            w.run(move |_, _| {
+                let _ = started_tx.send(());
+                let _ = release_rx.recv();
+                Ok(())
+            })
+            .await
+        });
+        started_rx.await.unwrap();
+        let mut tasks = Vec::new();
+        for i in 0..50 {
+            let w = Arc::clone(&writer);
+            tasks.push(tokio::spawn(async move { w.run(move |c, _| insert(c, i)).await }));
+        }
+        let jobs = writer.jobs.clone().unwrap();
+        while QUEUE_DEPTH - jobs.capacity() < 50 {
+            tokio::task::yield_now().await;
+        }
+        drop(jobs);
+        // A reserved slot may not hold its job yet (tokio's try_recv then reports "empty" and
+        // the group ends early); give the senders a moment to finish pushing.
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        release_tx.send(()).unwrap();
+        blocker.await.unwrap().unwrap();
+        for t in tasks {
+            t.await.unwrap().unwrap();
+        }
+        // One commit for the blocker, one for the 50 queued behind it (a scheduler hiccup may
+        // split the group once more; 51 commits would mean no grouping at all).
+        let commits = writer.commits();
+        assert!((2..=3).contains(&commits), "{commits} commits");
+        assert_eq!(writer.run(|c, _| Ok(values(c).len())).await.unwrap(), 50);
+    }
+
+    #[tokio::test]
+    async fn dropped_writer_reports_an_error_not_a_panic() {
+        let conn = Connection::open_in_memory().unwrap();
+        let mut writer = Writer::start(conn, Arc::new(Notifier::new())).unwrap();
+        assert_eq!(writer.run(|_, _| Ok(7)).await.unwrap(), 7);
+        drop(writer.jobs.take());
+        assert!(matches!(writer.run(|_, _| Ok(1)).await, Err(StoreError::Backend(_))));
+    }
+}

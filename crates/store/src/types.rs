@@ -1,0 +1,470 @@
+//! Domain types of the mail store: identifiers, flags, mailbox and message metadata.
+//!
+//! These are the nouns every backend speaks. None of them is IMAP syntax: the session turns them into
+//! responses, the backends into rows.
+
+use std::ops::RangeInclusive;
+use std::sync::Arc;
+
+pub use postfach_message::MessageSummary;
+
+/// An account's primary key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct AccountId(pub i64);
+
+/// A mailbox's primary key. Never reused for another mailbox, so it also serves as RFC 8474 MAILBOXID.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct MailboxId(pub i64);
+
+/// A message UID (RFC 9051 §2.3.1.1): non-zero, strictly ascending within a mailbox, never reused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct Uid(pub u32);
+
+/// A mailbox's UIDVALIDITY (RFC 9051 §2.3.1.1). Changes only when the mailbox is really recreated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct UidValidity(pub u32);
+
+/// A modification sequence (RFC 7162): per mailbox, bumped by every change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct ModSeq(pub u64);
+
+/// A set of UIDs as sorted, non-overlapping, non-adjacent inclusive ranges.
+///
+/// Large sets (`1:*` on a million-message mailbox) cost one range, not a million entries.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct UidSet {
+    ranges: Vec<RangeInclusive<u32>>,
+}
+
+impl UidSet {
+    /// The empty set.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Builds a set from arbitrary ranges: sorts, drops empty ranges and UID 0, merges.
+    pub fn from_ranges(ranges: impl IntoIterator<Item = RangeInclusive<u32>>) -> Self {
+        let mut v: Vec<RangeInclusive<u32>> = ranges
+            .into_iter()
+            .filter_map(|r| {
+                let (a, b) = (*r.start().max(&1), *r.end());
+                (a <= b).then_some(a..=b)
+            })
+            .collect();
+        v.sort_by_key(|r| *r.start());
+        let mut merged: Vec<RangeInclusive<u32>> = Vec::with_capacity(v.len());
+        for r in v {
+            if let Some(last) = merged.last_mut()
+                && *r.start() <= last.end().saturating_add(1)
+            {
+                if r.end() > last.end() {
+                    *last = *last.start()..=*r.end();
+                }
+                continue;
+            }
+            merged.push(r);
+        }
+        Self { ranges: merged }
+    }
+
+    /// Builds a set from individual UIDs in any order.
+    pub fn from_uids(uids: impl IntoIterator<Item = Uid>) -> Self {
+        Self::from_ranges(uids.into_iter().map(|u| u.0..=u.0))
+    }
+
+    /// The ranges, ascending.
+    pub fn ranges(&self) -> &[RangeInclusive<u32>] {
+        &self.ranges
+    }
+
+    /// True when no UID is in the set.
+    pub fn is_empty(&self) -> bool {
+        self.ranges.is_empty()
+    }
+
+    /// True when `uid` is in the set (binary search over the ranges).
+    pub fn contains(&self, uid: Uid) -> bool {
+        self.ranges
+            .binary_search_by(|r| {
+                if *r.end() < uid.0 {
+                    std::cmp::Ordering::Less
+                } else if *r.start() > uid.0 {
+                    std::cmp::Ordering::Greater
+                } else {
+                    std::cmp::Ordering::Equal
+                }
+            })
+            .is_ok()
+    }
+
+    /// Every UID in the set, ascending. Lazy: a huge range costs nothing until iterated.
+    pub fn iter(&self) -> impl Iterator<Item = Uid> + '_ {
+        self.ranges.iter().flat_map(|r| r.clone().map(Uid))
+    }
+}
+
+/// The five system flags of RFC 9051 §2.3.2 that are stored per message (\Recent is not stored:
+/// it is a session property in IMAP4rev1 and gone in IMAP4rev2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct SystemFlags(pub u8);
+
+impl SystemFlags {
+    /// `\Seen`
+    pub const SEEN: SystemFlags = SystemFlags(1);
+    /// `\Answered`
+    pub const ANSWERED: SystemFlags = SystemFlags(2);
+    /// `\Flagged`
+    pub const FLAGGED: SystemFlags = SystemFlags(4);
+    /// `\Deleted`
+    pub const DELETED: SystemFlags = SystemFlags(8);
+    /// `\Draft`
+    pub const DRAFT: SystemFlags = SystemFlags(16);
+    /// All of them, in the order IMAP lists them.
+    pub const ALL: [(SystemFlags, &'static str); 5] = [
+        (Self::ANSWERED, "\\Answered"),
+        (Self::FLAGGED, "\\Flagged"),
+        (Self::DELETED, "\\Deleted"),
+        (Self::SEEN, "\\Seen"),
+        (Self::DRAFT, "\\Draft"),
+    ];
+
+    /// True when every bit of `other` is set here.
+    pub fn contains(self, other: SystemFlags) -> bool {
+        self.0 & other.0 == other.0
+    }
+    /// Union.
+    pub fn union(self, other: SystemFlags) -> SystemFlags {
+        SystemFlags(self.0 | other.0)
+    }
+    /// Difference.
+    pub fn without(self, other: SystemFlags) -> SystemFlags {
+        SystemFlags(self.0 & !other.0)
+    }
+}
+
+/// A message's flags: system flags plus keywords (RFC 9051 §2.3.2).
+///
+/// Keywords are kept sorted and unique, compared case-insensitively (RFC 9051 §2.3.2 treats flag names
+/// case-insensitively); the spelling first seen is kept.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Flags {
+    /// `\Seen`, `\Answered`, ...
+    pub system: SystemFlags,
+    /// Keywords such as `$Forwarded` or `$Junk`.
+    pub keywords: Vec<String>,
+}
+
+impl Flags {
+    /// Normalises keywords: sorted by their lowercase form, duplicates removed.
+    pub fn normalise(&mut self) {
+        self.keywords.sort_by_key(|k| k.to_ascii_lowercase());
+        self.keywords.dedup_by(|a, b| a.eq_ignore_ascii_case(b));
+    }
+
+    /// Applies a STORE operation and returns the result.
+    pub fn apply(&self, op: FlagOp, change: &Flags) -> Flags {
+        let mut out = match op {
+            FlagOp::Replace => change.clone(),
+            FlagOp::Add => {
+                let mut f = self.clone();
+                f.system = f.system.union(change.system);
+                f.keywords.extend(change.keywords.iter().cloned());
+                f
+            }
+            FlagOp::Remove => {
+                let mut f = self.clone();
+                f.system = f.system.without(change.system);
+                f.keywords.retain(|k| !change.keywords.iter().any(|c| c.eq_ignore_ascii_case(k)));
+                f
+            }
+        };
+        out.normalise();
+        out
+    }
+
+    /// True when the keyword is set (case-insensitive).
+    pub fn has_keyword(&self, keyword: &str) -> bool {
+        self.keywords.iter().any(|k| k.eq_ignore_ascii_case(keyword))
+    }
+}
+
+/// How STORE changes flags (RFC 9051 §6.4.6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlagOp {
+    /// `+FLAGS`
+    Add,
+    /// `-FLAGS`
+    Remove,
+    /// `FLAGS`
+    Replace,
+}
+
+/// RFC 6154 special-use attributes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SpecialUse {
+    /// `\All`
+    All,
+    /// `\Archive`
+    Archive,
+    /// `\Drafts`
+    Drafts,
+    /// `\Flagged`
+    Flagged,
+    /// `\Junk`
+    Junk,
+    /// `\Sent`
+    Sent,
+    /// `\Trash`
+    Trash,
+}
+
+impl SpecialUse {
+    /// The attribute as IMAP spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SpecialUse::All => "\\All",
+            SpecialUse::Archive => "\\Archive",
+            SpecialUse::Drafts => "\\Drafts",
+            SpecialUse::Flagged => "\\Flagged",
+            SpecialUse::Junk => "\\Junk",
+            SpecialUse::Sent => "\\Sent",
+            SpecialUse::Trash => "\\Trash",
+        }
+    }
+
+    /// Parses an attribute, case-insensitively.
+    pub fn parse(s: &str) -> Option<SpecialUse> {
+        [
+            SpecialUse::All,
+            SpecialUse::Archive,
+            SpecialUse::Drafts,
+            SpecialUse::Flagged,
+            SpecialUse::Junk,
+            SpecialUse::Sent,
+            SpecialUse::Trash,
+        ]
+        .into_iter()
+        .find(|u| u.as_str().eq_ignore_ascii_case(s))
+    }
+}
+
+/// A message's internal date (RFC 9051 §2.3.3): an instant plus the zone it was given in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InternalDate {
+    /// Seconds since the Unix epoch.
+    pub unix: i64,
+    /// The zone offset the date is shown in, in minutes east of UTC.
+    pub offset_minutes: i16,
+}
+
+/// An account as the store knows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    /// Primary key.
+    pub id: AccountId,
+    /// Login name, unique, compared case-insensitively.
+    pub name: String,
+    /// The argon2id PHC string of the password.
+    pub password_hash: String,
+    /// Creation time, seconds since the Unix epoch.
+    pub created: i64,
+}
+
+/// One mailbox in an account's mailbox list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MailboxInfo {
+    /// Primary key.
+    pub id: MailboxId,
+    /// Full hierarchical name, `/`-separated, UTF-8; the inbox is always `INBOX`.
+    pub name: String,
+    /// RFC 6154 attribute, if any.
+    pub special_use: Option<SpecialUse>,
+    /// Whether the account subscribed to it.
+    pub subscribed: bool,
+}
+
+/// Counters of a mailbox, as STATUS and SELECT report them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MailboxStatus {
+    /// Primary key.
+    pub id: MailboxId,
+    /// UIDVALIDITY.
+    pub uid_validity: UidValidity,
+    /// The UID the next message will get.
+    pub uid_next: Uid,
+    /// Number of messages.
+    pub messages: u32,
+    /// Messages without `\Seen`.
+    pub unseen: u32,
+    /// Messages with `\Deleted`.
+    pub deleted: u32,
+    /// Sum of message sizes in bytes (RFC 9051 STATUS SIZE).
+    pub size: u64,
+    /// Messages that no session has claimed as recent yet (IMAP4rev1 `\Recent`).
+    pub recent: u32,
+    /// Highest modification sequence of the mailbox.
+    pub highest_modseq: ModSeq,
+}
+
+/// Whether SELECT claims the mailbox's recent messages for this session (IMAP4rev1 §2.3.2: only one
+/// session sees a message as `\Recent`; EXAMINE does not claim them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClaimRecent {
+    /// SELECT: take the recent messages and clear them for everybody else.
+    Claim,
+    /// EXAMINE, STATUS: look only.
+    Peek,
+}
+
+/// What SELECT/EXAMINE needs: counters, the UID list for sequence numbers, and the keywords in use.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    /// The counters at the moment of the snapshot.
+    pub status: MailboxStatus,
+    /// Every message's UID, ascending: index + 1 is the sequence number.
+    pub uids: Vec<Uid>,
+    /// Keywords defined in this mailbox (for FLAGS and PERMANENTFLAGS).
+    pub keywords: Vec<String>,
+    /// UIDs this session claimed as recent (empty unless `ClaimRecent::Claim`).
+    pub recent: UidSet,
+    /// UID of the first message without `\Seen`.
+    pub first_unseen: Option<Uid>,
+}
+
+/// A message to add to a mailbox (the one ingest path: APPEND, delivery, restore).
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    /// The message exactly as received.
+    pub raw: Arc<[u8]>,
+    /// Initial flags.
+    pub flags: Flags,
+    /// Internal date; `None` means now.
+    pub internal_date: Option<InternalDate>,
+}
+
+/// Where a message landed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Appended {
+    /// UIDVALIDITY of the target mailbox.
+    pub uid_validity: UidValidity,
+    /// The message's new UID.
+    pub uid: Uid,
+    /// Modification sequence of the change.
+    pub modseq: ModSeq,
+}
+
+/// Which per-message data a fetch should load. Loading the summary costs a blob decode per message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct FetchWant {
+    /// Load the parsed summary (ENVELOPE, BODYSTRUCTURE, section offsets).
+    pub summary: bool,
+}
+
+/// A message's metadata.
+#[derive(Debug, Clone)]
+pub struct MessageMeta {
+    /// UID.
+    pub uid: Uid,
+    /// Current flags.
+    pub flags: Flags,
+    /// Internal date.
+    pub internal_date: InternalDate,
+    /// RFC822.SIZE.
+    pub size: u32,
+    /// Modification sequence of the last change to this message.
+    pub modseq: ModSeq,
+    /// The parsed summary when asked for.
+    pub summary: Option<Arc<MessageSummary>>,
+}
+
+/// The result of a STORE.
+#[derive(Debug, Clone, Default)]
+pub struct FlagsUpdated {
+    /// Messages whose flags changed (or were matched, for a no-op change): uid, new flags, modseq.
+    pub updated: Vec<(Uid, Flags, ModSeq)>,
+    /// Messages left alone because their modseq was above UNCHANGEDSINCE (RFC 7162 §3.1.3).
+    pub modified: Vec<Uid>,
+    /// The mailbox's highest modseq before this change (lets a session know whether anybody else
+    /// changed the mailbox in between).
+    pub modseq_before: ModSeq,
+    /// The mailbox's highest modseq after this change.
+    pub modseq_after: ModSeq,
+}
+
+/// The result of COPY or MOVE (RFC 4315 COPYUID).
+#[derive(Debug, Clone, Default)]
+pub struct Copied {
+    /// UIDVALIDITY of the target mailbox (0 if nothing was copied).
+    pub uid_validity: UidValidity,
+    /// Source UID → new UID in the target, in source order.
+    pub mapping: Vec<(Uid, Uid)>,
+}
+
+/// What changed in a mailbox since a modseq: the material for EXISTS, EXPUNGE and FETCH FLAGS
+/// updates, IDLE and (later) QRESYNC. Its size follows the changes, not the mailbox.
+#[derive(Debug, Clone, Default)]
+pub struct Changes {
+    /// Highest modseq covered by this answer.
+    pub highest_modseq: ModSeq,
+    /// UIDNEXT now.
+    pub uid_next: Uid,
+    /// Messages added with UID ≥ the caller's `known_uid_next`, ascending (and not expunged since).
+    pub added: Vec<Uid>,
+    /// Messages below `known_uid_next` whose flags changed after `since`: uid, flags, modseq.
+    pub flags: Vec<(Uid, Flags, ModSeq)>,
+    /// Messages below `known_uid_next` expunged after `since`, ascending (the caller never saw
+    /// the others, and they are not in `added` either).
+    pub expunged: Vec<Uid>,
+}
+
+/// A search criterion in store terms (sequence numbers already turned into UIDs by the session).
+/// RFC 9051 §6.4.4 semantics.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Criterion {
+    /// Every message.
+    All,
+    /// UID in set.
+    Uids(UidSet),
+    /// All of these system flags set.
+    FlagSet(SystemFlags),
+    /// None of these system flags set.
+    FlagUnset(SystemFlags),
+    /// Keyword set.
+    Keyword(String),
+    /// Keyword not set.
+    NoKeyword(String),
+    /// Internal date (in its own zone's calendar day) before this day (days since epoch).
+    Before(i64),
+    /// Internal date on this day.
+    On(i64),
+    /// Internal date on or after this day.
+    Since(i64),
+    /// Date: header before this day.
+    SentBefore(i64),
+    /// Date: header on this day.
+    SentOn(i64),
+    /// Date: header on or after this day.
+    SentSince(i64),
+    /// Internal date older than this many seconds (RFC 5032).
+    Older(u64),
+    /// Internal date younger than this many seconds (RFC 5032).
+    Younger(u64),
+    /// Size above.
+    Larger(u32),
+    /// Size below.
+    Smaller(u32),
+    /// Header field (lowercase name) contains substring (case-insensitive); empty value = header exists.
+    Header(String, String),
+    /// Body text contains substring.
+    Body(String),
+    /// Header or body contains substring.
+    Text(String),
+    /// Message modseq ≥.
+    ModSeqAtLeast(ModSeq),
+    /// Negation.
+    Not(Box<Criterion>),
+    /// Conjunction.
+    And(Vec<Criterion>),
+    /// Disjunction.
+    Or(Box<Criterion>, Box<Criterion>),
+}
