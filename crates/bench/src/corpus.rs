@@ -40,6 +40,15 @@ impl Corpus {
         Corpus { messages }
     }
 
+    /// A corpus of the given messages (an empty list gets one minimal message, so that
+    /// [`Corpus::get`] always has something to return).
+    pub fn from_messages(mut messages: Vec<Vec<u8>>) -> Corpus {
+        if messages.is_empty() {
+            messages.push(b"Subject: empty corpus\r\n\r\nnothing\r\n".to_vec());
+        }
+        Corpus { messages }
+    }
+
     /// Message `index` modulo the corpus size.
     pub fn get(&self, index: u64) -> &[u8] {
         let len = self.messages.len() as u64;
@@ -50,6 +59,11 @@ impl Corpus {
     /// Number of distinct messages.
     pub fn len(&self) -> usize {
         self.messages.len()
+    }
+
+    /// Always false: a corpus holds at least one message.
+    pub fn is_empty(&self) -> bool {
+        self.messages.is_empty()
     }
 
     /// Sum of all message sizes in bytes.
@@ -90,12 +104,68 @@ pub fn message(seed: u64, index: u64, kind: CorpusKind) -> Vec<u8> {
 }
 
 const WORDS: &[&str] = &[
-    "the", "meeting", "report", "quarter", "budget", "please", "review", "attached", "draft", "thanks",
-    "schedule", "tomorrow", "project", "update", "customer", "invoice", "server", "release", "deadline",
-    "question", "answer", "team", "office", "travel", "lunch", "weekend", "agenda", "minutes", "follow",
-    "regards", "numbers", "forecast", "design", "document", "contract", "shipping", "order", "delivery",
-    "mailbox", "folder", "calendar", "holiday", "Montag", "Bericht", "réunion", "naïve", "coördinate",
-    "and", "of", "to", "in", "for", "with", "on", "at", "from", "by", "about", "as", "is", "are", "we",
+    "the",
+    "meeting",
+    "report",
+    "quarter",
+    "budget",
+    "please",
+    "review",
+    "attached",
+    "draft",
+    "thanks",
+    "schedule",
+    "tomorrow",
+    "project",
+    "update",
+    "customer",
+    "invoice",
+    "server",
+    "release",
+    "deadline",
+    "question",
+    "answer",
+    "team",
+    "office",
+    "travel",
+    "lunch",
+    "weekend",
+    "agenda",
+    "minutes",
+    "follow",
+    "regards",
+    "numbers",
+    "forecast",
+    "design",
+    "document",
+    "contract",
+    "shipping",
+    "order",
+    "delivery",
+    "mailbox",
+    "folder",
+    "calendar",
+    "holiday",
+    "Montag",
+    "Bericht",
+    "réunion",
+    "naïve",
+    "coördinate",
+    "and",
+    "of",
+    "to",
+    "in",
+    "for",
+    "with",
+    "on",
+    "at",
+    "from",
+    "by",
+    "about",
+    "as",
+    "is",
+    "are",
+    "we",
 ];
 const NAMES: &[(&str, &str)] = &[
     ("Alice Example", "alice@example.org"),
@@ -155,8 +225,11 @@ fn text_body(rng: &mut Rng, size: usize, needle: bool, out: &mut Vec<u8>) {
     let mut line_len = 0;
     let mut placed = !needle;
     while out.len() - start < size {
-        let word =
-            if !placed && out.len() >= needle_at { NEEDLE } else { rng.pick(WORDS).copied().unwrap_or("word") };
+        let word = if !placed && out.len() >= needle_at {
+            NEEDLE
+        } else {
+            rng.pick(WORDS).copied().unwrap_or("word")
+        };
         if word == NEEDLE {
             placed = true;
         }
@@ -176,7 +249,9 @@ fn text_body(rng: &mut Rng, size: usize, needle: bool, out: &mut Vec<u8>) {
 fn plain(rng: &mut Rng, index: u64, size: usize, needle: bool) -> Vec<u8> {
     let mut out = Vec::with_capacity(size + 1024);
     headers(rng, index, &mut out);
-    out.extend_from_slice(b"Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n");
+    out.extend_from_slice(
+        b"Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n",
+    );
     let body = size.saturating_sub(out.len()).max(64);
     text_body(rng, body, needle, &mut out);
     out
@@ -193,13 +268,19 @@ fn alternative(rng: &mut Rng, index: u64, size: usize, needle: bool) -> Vec<u8> 
 /// A complete `multipart/alternative` entity (its Content-Type header, then the parts).
 fn push_alternative(rng: &mut Rng, boundary: &str, size: usize, needle: bool, out: &mut Vec<u8>) {
     let half = size / 2;
-    out.extend_from_slice(format!("Content-Type: multipart/alternative; boundary=\"{boundary}\"\r\n\r\n").as_bytes());
+    out.extend_from_slice(
+        format!("Content-Type: multipart/alternative; boundary=\"{boundary}\"\r\n\r\n").as_bytes(),
+    );
     out.extend_from_slice(b"This is a multi-part message in MIME format.\r\n");
     out.extend_from_slice(format!("--{boundary}\r\n").as_bytes());
-    out.extend_from_slice(b"Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n");
+    out.extend_from_slice(
+        b"Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n",
+    );
     text_body(rng, half, needle, out);
     out.extend_from_slice(format!("--{boundary}\r\n").as_bytes());
-    out.extend_from_slice(b"Content-Type: text/html; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n");
+    out.extend_from_slice(
+        b"Content-Type: text/html; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n",
+    );
     out.extend_from_slice(b"<html><body><p>\r\n");
     text_body(rng, half, false, out);
     out.extend_from_slice(b"</p></body></html>\r\n");

@@ -24,6 +24,15 @@ const AUTHENTICATED: &[&str] = &[
     "UTF8=ACCEPT",
     "CONDSTORE",
     "QRESYNC",
+    "WITHIN",
+    "SORT",
+    "SORT=DISPLAY",
+    "ESORT",
+    "THREAD=ORDEREDSUBJECT",
+    "THREAD=REFERENCES",
+    "OBJECTID",
+    "SAVEDATE",
+    "PREVIEW",
 ];
 
 /// Whether the session has logged in.

@@ -9,6 +9,7 @@
 //! - `session`: the state enum and the one (state, command) gate; login and IDLE.
 //! - `mailbox`, `list`: authenticated-state commands (CREATE … APPEND, LIST/LSUB).
 //! - `message`: selected-state commands (FETCH, STORE, SEARCH, COPY, MOVE, EXPUNGE, …).
+//! - `sort`: SORT, ESORT and THREAD (RFC 5256, RFC 5267, RFC 5957).
 //! - `selected`: one session's view of its mailbox (sequence numbers ↔ UIDs, pending updates).
 //! - `convert`, `respond`, `capability`, `base64`: small shared pieces.
 
@@ -22,6 +23,7 @@ mod out;
 mod respond;
 mod selected;
 mod session;
+mod sort;
 
 pub use out::Out;
 pub use session::Session;

@@ -7,7 +7,9 @@
 use std::sync::Arc;
 
 use postfach_auth::Principal;
-use postfach_proto::response::{self, Code, Data, FetchValue, MailboxAttr, NamespaceDesc, PermanentFlag, Status};
+use postfach_proto::response::{
+    self, Code, Data, FetchValue, MailboxAttr, NamespaceDesc, PermanentFlag, Status,
+};
 use postfach_proto::types::{
     AppendMessage, CommandBody, Flag, MailboxName, NumberSet, QresyncParams, SelectParams, StatusItem, Tag,
 };
@@ -165,6 +167,8 @@ pub(crate) async fn open(
         Some(&Code::UidNext(snap.status.uid_next.0)),
         "Predicted next UID",
     );
+    // RFC 8474 §4.1: OBJECTID servers name the mailbox's MAILBOXID on SELECT/EXAMINE.
+    response::write_untagged_status(buf, Status::Ok, Some(&Code::MailboxId(format!("M{}", info.id.0))), "Ok");
     if enabled.condstore {
         // RFC 7162 §3.1.2.1.
         let code = Code::HighestModSeq(snap.status.highest_modseq.0);
@@ -272,8 +276,9 @@ async fn create(
             }
         }
     }
-    store.create_mailbox(account, &name, use_attr).await?;
-    Ok(Done::text("CREATE completed"))
+    let id = store.create_mailbox(account, &name, use_attr).await?;
+    // RFC 8474 §4.1: the new mailbox's MAILBOXID in the tagged OK.
+    Ok(Done { code: Some(Code::MailboxId(format!("M{}", id.0))), text: "CREATE completed".to_owned() })
 }
 
 async fn delete(cx: &mut Cx<'_>, name: &MailboxName) -> Result<Done, Reply> {

@@ -13,10 +13,12 @@ use postfach_auth::Principal;
 use postfach_message::{self as msg, MessageSummary, SectionText as MsgText};
 use postfach_proto::response::{self, Code, Data, ESearchItem, FetchValue, PermanentFlag, Status};
 use postfach_proto::types::{
-    CommandBody, CommandKind, FetchAttribute, FetchItems, FetchModifiers, Flag, NumberSet, Partial, SearchKey, SearchReturn,
-    Section, SectionText, SequenceSet, StoreAction, StoreOp, Tag,
+    CommandBody, CommandKind, FetchAttribute, FetchItems, FetchModifiers, Flag, NumberSet, Partial,
+    SearchKey, SearchReturn, Section, SectionText, SequenceSet, StoreAction, StoreOp, Tag,
 };
-use postfach_store::{Criterion, FetchWant, FlagOp, Flags, MessageMeta, SystemFlags, Uid, UidSet};
+use postfach_store::{
+    Criterion, FetchWant, FlagOp, Flags, MessageExtras, MessageMeta, SystemFlags, Uid, UidSet,
+};
 
 use crate::convert;
 use crate::mailbox::{self, Cx};
@@ -60,7 +62,10 @@ pub(crate) async fn handle(
     let expunges = match &body {
         CommandBody::Fetch { kind: CommandKind::Seq, .. }
         | CommandBody::Store { kind: CommandKind::Seq, .. }
-        | CommandBody::Search { kind: CommandKind::Seq, .. } => Expunges::Deferred,
+        | CommandBody::Search { kind: CommandKind::Seq, .. }
+        // RFC 5256 §3: likewise during SORT and THREAD (not their UID forms).
+        | CommandBody::Sort { kind: CommandKind::Seq, .. }
+        | CommandBody::Thread { kind: CommandKind::Seq, .. } => Expunges::Deferred,
         _ => Expunges::Allowed,
     };
     let result: Result<Option<Code>, Reply> = match body {
@@ -98,6 +103,13 @@ pub(crate) async fn handle(
         }
         CommandBody::Move { kind, set, mailbox } => {
             copy(cx, sel, kind, &set, &mailbox, Transfer::Move, out).await
+        }
+        CommandBody::Sort { kind, return_opts, criteria, charset, search } => {
+            crate::sort::sort(cx, sel, tag, kind, return_opts.as_deref(), &criteria, &charset, &search, out)
+                .await
+        }
+        CommandBody::Thread { kind, algorithm, charset, search } => {
+            crate::sort::thread(cx, sel, kind, algorithm, &charset, &search, out).await
         }
         body => {
             let name = body.name();
@@ -280,9 +292,8 @@ async fn fetch(
         let uid_next = Uid(sel.uids.last().map_or(1, |u| u.0.saturating_add(1)));
         let changes = store.changes_since(sel.id, postfach_store::ModSeq(since), uid_next).await?;
         if modifiers.vanished {
-            let gone = NumberSet::from_numbers(
-                changes.expunged.iter().filter(|u| uids.contains(**u)).map(|u| u.0),
-            );
+            let gone =
+                NumberSet::from_numbers(changes.expunged.iter().filter(|u| uids.contains(**u)).map(|u| u.0));
             if !gone.is_empty() {
                 response::write_data(out.buf(), &Data::Vanished { earlier: true, uids: gone }, opts);
             }
@@ -291,6 +302,15 @@ async fn fetch(
     }
     let chunks: Vec<UidSet> =
         known_chunks(sel, &uids).map(|c| UidSet::from_uids(c.iter().copied())).collect();
+    if let [only] = chunks.as_slice()
+        && let Some(uid) = only.iter().next()
+        && only.iter().nth(1).is_none()
+    {
+        check_cte(store, sel, uid, &attrs).await?;
+    }
+    let want_extras = attrs.iter().any(|a| {
+        matches!(a, FetchAttribute::EmailId | FetchAttribute::SaveDate | FetchAttribute::Preview { .. })
+    });
     for chunk in chunks {
         if set_seen {
             let seen = Flags { system: SystemFlags::SEEN, keywords: Vec::new() };
@@ -298,11 +318,13 @@ async fn fetch(
             sel.own_change(r.modseq_before, r.modseq_after);
         }
         let metas = store.fetch(sel.id, &chunk, FetchWant { summary: need.summary }).await?;
+        let extras = if want_extras { store.fetch_extras(sel.id, &chunk).await? } else { Vec::new() };
         for meta in metas {
             let Some(seq) = sel.seq_of(meta.uid) else { continue };
             let raw = if need.body { Some(store.body(sel.id, meta.uid).await?) } else { None };
             let recent = !rev2 && sel.recent.contains(meta.uid);
-            let values = render(&attrs, &meta, raw.as_deref(), recent);
+            let extra = extras.binary_search_by_key(&meta.uid, |e| e.uid).ok().and_then(|i| extras.get(i));
+            let values = render(&attrs, &meta, raw.as_deref(), extra, recent);
             response::write_data(out.buf(), &Data::Fetch { seq, attrs: values }, opts);
             out.flush_if_large().await;
         }
@@ -310,8 +332,50 @@ async fn fetch(
     Ok(None)
 }
 
+/// RFC 3516 §4.3: when one message is fetched and a requested BINARY part has a
+/// Content-Transfer-Encoding we cannot undo, the command fails with `NO [UNKNOWN-CTE]` (before
+/// anything is set `\Seen`). In a FETCH of several messages such a part reads NIL instead, so
+/// one odd message does not fail a whole mailbox fetch.
+async fn check_cte(
+    store: &dyn postfach_store::MailStore,
+    sel: &Selected,
+    uid: Uid,
+    attrs: &[FetchAttribute],
+) -> Result<(), Reply> {
+    let parts: Vec<Vec<u32>> = attrs
+        .iter()
+        .filter_map(|a| match a {
+            FetchAttribute::Binary { part, .. } | FetchAttribute::BinarySize { part } => {
+                Some(part.iter().map(|p| p.get()).collect())
+            }
+            _ => None,
+        })
+        .collect();
+    if parts.is_empty() {
+        return Ok(());
+    }
+    let metas = store.fetch(sel.id, &UidSet::from_uids([uid]), FetchWant { summary: true }).await?;
+    let Some(summary) = metas.first().and_then(|m| m.summary.clone()) else { return Ok(()) };
+    let raw = store.body(sel.id, uid).await?;
+    for part in parts {
+        if let Err(msg::BinaryError::UnknownCte(cte)) = msg::binary(&raw, &summary, &part) {
+            return Err(Reply::no(
+                Some(Code::UnknownCte),
+                format!("Cannot decode content-transfer-encoding {cte}"),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Renders the requested items of one message.
-fn render(attrs: &[FetchAttribute], meta: &MessageMeta, raw: Option<&[u8]>, recent: bool) -> Vec<FetchValue> {
+fn render(
+    attrs: &[FetchAttribute],
+    meta: &MessageMeta,
+    raw: Option<&[u8]>,
+    extras: Option<&MessageExtras>,
+    recent: bool,
+) -> Vec<FetchValue> {
     let summary = meta.summary.as_deref();
     let mut values = Vec::with_capacity(attrs.len());
     for a in attrs {
@@ -377,11 +441,20 @@ fn render(attrs: &[FetchAttribute], meta: &MessageMeta, raw: Option<&[u8]>, rece
                 (Some(raw), Some(s)) => msg::section(raw, s, &[], MsgText::Text).map(Cow::into_owned),
                 _ => None,
             }),
-            // Later issues: OBJECTID, SAVEDATE, PREVIEW.
-            FetchAttribute::EmailId
-            | FetchAttribute::ThreadId
-            | FetchAttribute::SaveDate
-            | FetchAttribute::Preview { .. } => continue,
+            // RFC 8474 §5.1: EMAILID, derived from the message's bytes by the store.
+            FetchAttribute::EmailId => match extras {
+                Some(e) => FetchValue::EmailId(e.email_id.clone()),
+                None => continue,
+            },
+            // RFC 8474 §5.2: THREADID NIL, as threads are not kept (THREAD computes them).
+            FetchAttribute::ThreadId => FetchValue::ThreadId(None),
+            // RFC 8514 §4.2.
+            FetchAttribute::SaveDate => FetchValue::SaveDate(extras.and_then(|e| convert::date(e.save_date))),
+            // RFC 8970 §3.2: never NIL without LAZY; the store always has a preview (maybe empty).
+            FetchAttribute::Preview { .. } => match extras {
+                Some(e) => FetchValue::Preview(Some(e.preview.clone())),
+                None => continue,
+            },
         };
         values.push(v);
     }
@@ -571,7 +644,7 @@ async fn copy(
 // SEARCH
 
 /// RFC 9051 §6.4.4: the charsets we understand (everything is matched as UTF-8).
-fn charset_ok(charset: Option<&str>) -> bool {
+pub(crate) fn charset_ok(charset: Option<&str>) -> bool {
     match charset {
         None => true,
         Some(c) => c.eq_ignore_ascii_case("UTF-8") || c.eq_ignore_ascii_case("US-ASCII"),
@@ -607,7 +680,11 @@ async fn search(
     let opts = convert::options(cx.enabled.utf8);
     // RFC 7162 §3.1.5: a search with MODSEQ reports the highest modseq of what it found.
     let modseq = if criteria.iter().any(has_modseq) && !found.is_empty() {
-        let metas = cx.ctx.store.fetch(sel.id, &UidSet::from_uids(found.iter().copied()), FetchWant::default()).await?;
+        let metas = cx
+            .ctx
+            .store
+            .fetch(sel.id, &UidSet::from_uids(found.iter().copied()), FetchWant::default())
+            .await?;
         metas.iter().map(|m| m.modseq.0).max()
     } else {
         None
@@ -675,7 +752,7 @@ fn text(s: &[u8]) -> String {
 }
 
 /// SearchKey (RFC 9051 §6.4.4) → store criterion, with sequence numbers and `\Recent` resolved.
-fn to_criterion(sel: &Selected, key: &SearchKey, depth: usize) -> Result<Criterion, Reply> {
+pub(crate) fn to_criterion(sel: &Selected, key: &SearchKey, depth: usize) -> Result<Criterion, Reply> {
     if depth > MAX_SEARCH_DEPTH {
         return Err(Reply::bad(None, "Search criteria nested too deeply"));
     }

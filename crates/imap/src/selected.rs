@@ -217,9 +217,14 @@ impl Selected {
             return;
         }
         if style.qresync {
-            let uids = NumberSet::from_numbers(gone.iter().filter(|u| self.seq_of(**u).is_some()).map(|u| u.0));
+            let uids =
+                NumberSet::from_numbers(gone.iter().filter(|u| self.seq_of(**u).is_some()).map(|u| u.0));
             if !uids.is_empty() {
-                response::write_data(out.buf(), &Data::Vanished { earlier: false, uids }, convert::options(false));
+                response::write_data(
+                    out.buf(),
+                    &Data::Vanished { earlier: false, uids },
+                    convert::options(false),
+                );
             }
         } else {
             let mut seqs: Vec<u32> = gone.iter().filter_map(|u| self.seq_of(*u)).collect();

@@ -17,7 +17,7 @@ use crate::capability::{self, Phase};
 use crate::mailbox;
 use crate::message;
 use crate::respond::{bad, no, ok};
-use crate::selected::{Expunges, Poll, Selected, SyncStyle};
+use crate::selected::{Access, Expunges, Poll, Selected, SyncStyle};
 use crate::{ConnInfo, Out, Outcome, ServerContext, Transport, convert};
 
 /// Failed logins after which the connection is closed (RFC 9051 §6.2.3 lets the server do so).
@@ -36,6 +36,13 @@ enum State {
     Selected(Principal, Box<Selected>),
     /// After LOGOUT.
     Logout,
+}
+
+/// What SELECT or EXAMINE asks to open.
+struct Open {
+    name: postfach_proto::types::MailboxName,
+    params: postfach_proto::types::SelectParams,
+    access: Access,
 }
 
 /// An AUTHENTICATE exchange waiting for the client's next line.
@@ -283,16 +290,32 @@ impl Session {
                 (State::Selected(user, sel), Outcome::Idle)
             }
             (State::Authenticated(user), CommandBody::Select { mailbox, params }) => {
-                self.select(tag, user, None, mailbox, &params, crate::selected::Access::ReadWrite, out).await
+                self.select(tag, user, None, Open { name: mailbox, params, access: Access::ReadWrite }, out)
+                    .await
             }
             (State::Selected(user, sel), CommandBody::Select { mailbox, params }) => {
-                self.select(tag, user, Some(sel), mailbox, &params, crate::selected::Access::ReadWrite, out).await
+                self.select(
+                    tag,
+                    user,
+                    Some(sel),
+                    Open { name: mailbox, params, access: Access::ReadWrite },
+                    out,
+                )
+                .await
             }
             (State::Authenticated(user), CommandBody::Examine { mailbox, params }) => {
-                self.select(tag, user, None, mailbox, &params, crate::selected::Access::ReadOnly, out).await
+                self.select(tag, user, None, Open { name: mailbox, params, access: Access::ReadOnly }, out)
+                    .await
             }
             (State::Selected(user, sel), CommandBody::Examine { mailbox, params }) => {
-                self.select(tag, user, Some(sel), mailbox, &params, crate::selected::Access::ReadOnly, out).await
+                self.select(
+                    tag,
+                    user,
+                    Some(sel),
+                    Open { name: mailbox, params, access: Access::ReadOnly },
+                    out,
+                )
+                .await
             }
             (State::Authenticated(user), body) => {
                 let mut cx = mailbox::Cx { ctx: &ctx, user: &user, enabled: &self.enabled, selected: None };
@@ -493,11 +516,11 @@ impl Session {
         tag: Tag,
         user: Principal,
         previous: Option<Box<Selected>>,
-        name: postfach_proto::types::MailboxName,
-        params: &postfach_proto::types::SelectParams,
-        access: crate::selected::Access,
+        open: Open,
         out: &mut Out,
     ) -> (State, Outcome) {
+        let Open { name, params, access } = open;
+        let params = &params;
         if params.qresync.is_some() && !self.enabled.qresync {
             // RFC 7162 §3.2.5: QRESYNC parameters need ENABLE QRESYNC first.
             bad(out, &tag, None, "ENABLE QRESYNC first");
@@ -520,12 +543,12 @@ impl Session {
         match mailbox::open(&self.ctx, &user, &self.enabled, &name, params, access, out).await {
             Ok(sel) => {
                 let code = match access {
-                    crate::selected::Access::ReadWrite => Code::ReadWrite,
-                    crate::selected::Access::ReadOnly => Code::ReadOnly,
+                    Access::ReadWrite => Code::ReadWrite,
+                    Access::ReadOnly => Code::ReadOnly,
                 };
                 let text = match access {
-                    crate::selected::Access::ReadWrite => "SELECT completed",
-                    crate::selected::Access::ReadOnly => "EXAMINE completed",
+                    Access::ReadWrite => "SELECT completed",
+                    Access::ReadOnly => "EXAMINE completed",
                 };
                 ok(out, &tag, Some(code), text);
                 (State::Selected(user, Box::new(sel)), Outcome::Continue)

@@ -363,7 +363,8 @@ async fn qresync_select_reports_vanished_and_changes() {
     assert_eq!(b.cmd("e ENABLE QRESYNC").await[0], "* ENABLED QRESYNC");
     let r = b.cmd("s SELECT INBOX").await;
     let uv = r.iter().find(|l| l.contains("[UIDVALIDITY ")).unwrap();
-    let uidvalidity: u32 = uv.split("UIDVALIDITY ").nth(1).unwrap().split(']').next().unwrap().parse().unwrap();
+    let uidvalidity: u32 =
+        uv.split("UIDVALIDITY ").nth(1).unwrap().split(']').next().unwrap().parse().unwrap();
     let hms = r.iter().find(|l| l.contains("[HIGHESTMODSEQ ")).unwrap();
     let modseq: u64 = hms.split("HIGHESTMODSEQ ").nth(1).unwrap().split(']').next().unwrap().parse().unwrap();
     b.cmd("l LOGOUT").await;

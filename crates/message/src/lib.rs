@@ -5,6 +5,8 @@
 //! - [`envelope`]: the IMAP ENVELOPE (RFC 9051 §7.5.2) and address lists.
 //! - [`structure`]: the MIME tree shaped like BODYSTRUCTURE, with the byte offsets of every part.
 //! - [`section`]: `BODY[section]` and `BINARY[section]` extraction from the raw bytes.
+//! - [`collate`]: case folding, the RFC 5256 base subject and Message-ID normalisation (SEARCH,
+//!   SORT, THREAD).
 //!
 //! # Limits
 //! This crate is pure: no I/O, no async. It never fails: malformed input yields a best-effort
@@ -14,6 +16,7 @@
 //! as far as the first 4 GiB reach).
 
 mod bytes_serde;
+pub mod collate;
 pub mod envelope;
 mod header;
 mod params;
@@ -24,6 +27,7 @@ use mail_parser::HeaderValue;
 use mail_parser::parsers::MessageStream;
 use serde::{Deserialize, Serialize};
 
+pub use collate::{BaseSubject, base_subject, casefold, message_id_list, normalize_message_id};
 pub use envelope::{Address, Envelope, parse_address_list};
 pub use section::{BinaryError, SectionText, binary, section};
 pub use structure::{BodyPart, ByteRange, Disposition, Param, PartKind};

@@ -17,8 +17,8 @@ use crate::seqset::{SeqNum, SeqRange, SeqRanges, SequenceSet};
 use crate::types::{
     AppendMessage, Command, CommandBody, CommandKind, EntryType, FetchAttribute, FetchItems, FetchModifiers,
     Flag, ListCommand, ListPattern, ListReturnOption, ListSelectOption, MailboxName, Partial, QresyncParams,
-    SearchKey, SearchReturn, Secret, Section, SectionText, SelectParams, SpecialUse, StatusItem, StoreAction,
-    StoreOp, Tag, is_astring_char, is_atom_char, is_tag_char,
+    SearchKey, SearchReturn, Secret, Section, SectionText, SelectParams, SortCriterion, SortKey, SpecialUse,
+    StatusItem, StoreAction, StoreOp, Tag, ThreadAlgorithm, is_astring_char, is_atom_char, is_tag_char,
 };
 
 /// Deepest nesting of parenthesised search keys / NOT / OR we accept before giving up; stops
@@ -600,6 +600,8 @@ impl<'a> Parser<'a> {
             b"STATUS" => self.status()?,
             b"APPEND" => self.append()?,
             b"SEARCH" => self.search(CommandKind::Seq)?,
+            b"SORT" => self.sort(CommandKind::Seq)?,
+            b"THREAD" => self.thread(CommandKind::Seq)?,
             b"FETCH" => self.fetch(CommandKind::Seq)?,
             b"STORE" => self.store(CommandKind::Seq)?,
             b"COPY" => self.copy_move(CommandKind::Seq, false)?,
@@ -621,6 +623,8 @@ impl<'a> Parser<'a> {
         let upper = name.to_ascii_uppercase();
         match upper.as_slice() {
             b"SEARCH" => self.search(CommandKind::Uid),
+            b"SORT" => self.sort(CommandKind::Uid),
+            b"THREAD" => self.thread(CommandKind::Uid),
             b"FETCH" => self.fetch(CommandKind::Uid),
             b"STORE" => self.store(CommandKind::Uid),
             b"COPY" => self.copy_move(CommandKind::Uid, false),
@@ -631,7 +635,7 @@ impl<'a> Parser<'a> {
             }
             _ => {
                 self.pos -= name.len();
-                self.fail("COPY, MOVE, FETCH, SEARCH, STORE or EXPUNGE after UID")
+                self.fail("COPY, MOVE, FETCH, SEARCH, SORT, THREAD, STORE or EXPUNGE after UID")
             }
         }
     }
@@ -1232,6 +1236,91 @@ impl<'a> Parser<'a> {
         Ok(CommandBody::Search { kind, charset, return_opts, criteria })
     }
 
+    /// `sort = ["UID" SP] "SORT" [search-return-opts] SP sort-criteria SP search-criteria`
+    /// (RFC 5256 §5, RFC 5267 §5); `sort-criteria = "(" sort-criterion *(SP sort-criterion) ")"`;
+    /// `search-criteria = charset 1*(SP search-key)`.
+    fn sort(&mut self, kind: CommandKind) -> PResult<CommandBody> {
+        self.sp()?;
+        let mut return_opts = None;
+        if self.eat_keyword("RETURN") {
+            self.sp()?;
+            return_opts = Some(self.search_return_opts()?);
+            self.sp()?;
+        }
+        self.byte(b'(', "'(' of sort criteria")?;
+        let mut criteria = Vec::new();
+        loop {
+            let reverse = self.eat_keyword("REVERSE");
+            if reverse {
+                self.sp()?;
+            }
+            let start = self.pos;
+            let w = self.word_req("sort key")?.to_ascii_uppercase();
+            let key = match w.as_slice() {
+                b"ARRIVAL" => SortKey::Arrival,
+                b"CC" => SortKey::Cc,
+                b"DATE" => SortKey::Date,
+                b"FROM" => SortKey::From,
+                b"SIZE" => SortKey::Size,
+                b"SUBJECT" => SortKey::Subject,
+                b"TO" => SortKey::To,
+                b"DISPLAYFROM" => SortKey::DisplayFrom,
+                b"DISPLAYTO" => SortKey::DisplayTo,
+                _ => {
+                    self.pos = start;
+                    return self.fail("sort key");
+                }
+            };
+            criteria.push(SortCriterion { reverse, key });
+            if self.eat(b')') {
+                break;
+            }
+            self.sp()?;
+        }
+        self.sp()?;
+        let charset = self.charset()?;
+        let search = self.search_keys()?;
+        Ok(CommandBody::Sort { kind, return_opts, criteria, charset, search })
+    }
+
+    /// `thread = ["UID" SP] "THREAD" SP thread-alg SP search-criteria` (RFC 5256 §5);
+    /// `thread-alg = "ORDEREDSUBJECT" / "REFERENCES"`.
+    fn thread(&mut self, kind: CommandKind) -> PResult<CommandBody> {
+        self.sp()?;
+        let start = self.pos;
+        let w = self.word_req("threading algorithm")?.to_ascii_uppercase();
+        let algorithm = match w.as_slice() {
+            b"ORDEREDSUBJECT" => ThreadAlgorithm::OrderedSubject,
+            b"REFERENCES" => ThreadAlgorithm::References,
+            _ => {
+                self.pos = start;
+                return self.fail("ORDEREDSUBJECT or REFERENCES");
+            }
+        };
+        self.sp()?;
+        let charset = self.charset()?;
+        let search = self.search_keys()?;
+        Ok(CommandBody::Thread { kind, algorithm, charset, search })
+    }
+
+    /// `charset = atom / quoted`
+    fn charset(&mut self) -> PResult<String> {
+        let cs = if self.peek() == Some(b'"') { self.quoted()? } else { self.atom()?.to_vec() };
+        Ok(String::from_utf8_lossy(&cs).into_owned())
+    }
+
+    /// `1*(SP search-key)`, the SP before the first included.
+    fn search_keys(&mut self) -> PResult<Vec<SearchKey>> {
+        let mut keys = Vec::new();
+        while self.eat(b' ') {
+            keys.push(self.search_key()?);
+        }
+        if keys.is_empty() {
+            return self.fail("SP and a search key");
+        }
+        Ok(keys)
+    }
+
     /// `"(" [search-return-opt *(SP search-return-opt)] ")"`;
     /// `search-return-opt = "MIN" / "MAX" / "ALL" / "COUNT" / "SAVE"` (RFC 4731, RFC 5182).
     fn search_return_opts(&mut self) -> PResult<Vec<SearchReturn>> {
@@ -1462,6 +1551,67 @@ mod tests {
         let r = p.sequence_set().unwrap();
         assert!(p.at_end());
         r
+    }
+
+    #[test]
+    fn sort_and_thread_rfc5256() {
+        use SearchKey as K;
+        // RFC 5256 §3 examples.
+        match body("A282 SORT (SUBJECT) UTF-8 SINCE 1-Feb-1994") {
+            CommandBody::Sort { kind, return_opts, criteria, charset, search } => {
+                assert_eq!(kind, CommandKind::Seq);
+                assert_eq!(return_opts, None);
+                assert_eq!(criteria, vec![SortCriterion { reverse: false, key: SortKey::Subject }]);
+                assert_eq!(charset, "UTF-8");
+                assert!(matches!(search.as_slice(), [K::Since(_)]));
+            }
+            other => panic!("{other:?}"),
+        }
+        match body("A283 UID sort (SUBJECT REVERSE DATE displayfrom) \"US-ASCII\" TEXT \"x\" ALL") {
+            CommandBody::Sort { kind, criteria, charset, search, .. } => {
+                assert_eq!(kind, CommandKind::Uid);
+                assert_eq!(
+                    criteria,
+                    vec![
+                        SortCriterion { reverse: false, key: SortKey::Subject },
+                        SortCriterion { reverse: true, key: SortKey::Date },
+                        SortCriterion { reverse: false, key: SortKey::DisplayFrom },
+                    ]
+                );
+                assert_eq!(charset, "US-ASCII");
+                assert_eq!(search, vec![K::Text(b"x".to_vec()), K::All]);
+            }
+            other => panic!("{other:?}"),
+        }
+        // RFC 5267 §3.3: ESORT return options.
+        match body("B1 UID SORT RETURN (MIN COUNT) (REVERSE ARRIVAL) UTF-8 UNDELETED") {
+            CommandBody::Sort { return_opts, criteria, .. } => {
+                assert_eq!(return_opts, Some(vec![SearchReturn::Min, SearchReturn::Count]));
+                assert_eq!(criteria, vec![SortCriterion { reverse: true, key: SortKey::Arrival }]);
+            }
+            other => panic!("{other:?}"),
+        }
+        match body("A285 THREAD REFERENCES UTF-8 SINCE 5-MAR-2000") {
+            CommandBody::Thread { kind, algorithm, charset, search } => {
+                assert_eq!((kind, algorithm), (CommandKind::Seq, ThreadAlgorithm::References));
+                assert_eq!(charset, "UTF-8");
+                assert_eq!(search.len(), 1);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            body("t UID THREAD orderedsubject US-ASCII TEXT \"gewp\""),
+            CommandBody::Thread { kind: CommandKind::Uid, algorithm: ThreadAlgorithm::OrderedSubject, .. }
+        ));
+        assert_eq!(ok("A284 SORT (SUBJECT) US-ASCII TEXT \"x\"").body.name(), "SORT");
+        // The charset is mandatory, criteria and keys may not be empty.
+        err(b"a SORT (SUBJECT) ALL");
+        err(b"a SORT () UTF-8 ALL");
+        err(b"a SORT (SUBJECT) UTF-8");
+        err(b"a SORT (NAME) UTF-8 ALL");
+        err(b"a SORT (REVERSE) UTF-8 ALL");
+        err(b"a THREAD XYZ UTF-8 ALL");
+        err(b"a THREAD REFERENCES UTF-8");
     }
 
     #[test]

@@ -199,6 +199,22 @@ pub enum ESearchItem {
     All(NumberSet),
     /// `MODSEQ n`
     ModSeq(u64),
+    /// `ALL` of an extended SORT (RFC 5267 §3.1): the numbers in sort order; runs of
+    /// consecutive ascending numbers are written as ranges, nothing is reordered.
+    SortedAll(Vec<u32>),
+}
+
+/// One token of a THREAD response (RFC 5256 §5 `thread-list`): the session flattens its thread
+/// tree into these (so no deep recursion is needed to build, drop or write it); the writer adds
+/// the spaces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ThreadToken {
+    /// `(`: a thread-list starts.
+    Open,
+    /// A message number.
+    Member(u32),
+    /// `)`: the thread-list ends.
+    Close,
 }
 
 /// A namespace description (RFC 9051 §7.3.2; extensions not supported).
@@ -270,6 +286,15 @@ pub enum Data {
         /// Result items.
         items: Vec<ESearchItem>,
     },
+    /// `* SORT n...` (RFC 5256 §4) with optional `(MODSEQ n)` (RFC 7162 §3.1.5).
+    Sort {
+        /// Matching numbers in sort order.
+        numbers: Vec<u32>,
+        /// Highest mod-sequence of the results, for CONDSTORE searches.
+        modseq: Option<u64>,
+    },
+    /// `* THREAD thread-lists` (RFC 5256 §4).
+    Thread(Vec<ThreadToken>),
     /// `* n FETCH (...)`
     Fetch {
         /// Message sequence number.
@@ -870,6 +895,25 @@ pub fn write_data(out: &mut Vec<u8>, data: &Data, opts: WriteOptions) {
                 write_esearch_item(out, item);
             }
         }
+        Data::Sort { numbers, modseq } => {
+            out.extend_from_slice(b"* SORT");
+            for n in numbers.iter().filter(|&&n| n > 0) {
+                out.push(b' ');
+                write_u64(out, u64::from(*n));
+            }
+            // RFC 7162 §3.1.5: `sort-data =/ ... [SP "(" "MODSEQ" SP mod-sequence-value ")"]`.
+            if let Some(m) = modseq
+                && numbers.iter().any(|&n| n > 0)
+            {
+                out.extend_from_slice(b" (MODSEQ ");
+                write_u64(out, *m);
+                out.push(b')');
+            }
+        }
+        Data::Thread(tokens) => {
+            out.extend_from_slice(b"* THREAD");
+            write_thread(out, tokens);
+        }
         Data::Fetch { seq, attrs } => {
             // `message-data = nz-number SP "FETCH" SP msg-att` and msg-att is never empty.
             let mut attrs = attrs.iter().filter(|a| fetch_value_is_writable(a)).peekable();
@@ -928,6 +972,26 @@ pub fn write_data(out: &mut Vec<u8>, data: &Data, opts: WriteOptions) {
         }
     }
     out.extend_from_slice(b"\r\n");
+}
+
+/// `thread-data = "THREAD" [SP 1*thread-list]` (RFC 5256 §5): a space before the first list, a
+/// space between two numbers and between a number and a nested list, nothing between lists.
+fn write_thread(out: &mut Vec<u8>, tokens: &[ThreadToken]) {
+    let mut previous: Option<ThreadToken> = None;
+    for &t in tokens {
+        match (previous, t) {
+            (None, _) | (Some(ThreadToken::Member(_)), ThreadToken::Member(_) | ThreadToken::Open) => {
+                out.push(b' ');
+            }
+            _ => {}
+        }
+        match t {
+            ThreadToken::Open => out.push(b'('),
+            ThreadToken::Close => out.push(b')'),
+            ThreadToken::Member(n) => write_u64(out, u64::from(n)),
+        }
+        previous = Some(t);
+    }
 }
 
 fn write_numbered(out: &mut Vec<u8>, n: u32, what: &[u8]) {
@@ -1062,6 +1126,10 @@ fn write_esearch_item(out: &mut Vec<u8>, item: &ESearchItem) {
         ESearchItem::ModSeq(m) => {
             out.extend_from_slice(b" MODSEQ ");
             write_u64(out, *m);
+        }
+        ESearchItem::SortedAll(numbers) if numbers.iter().any(|&n| n > 0) => {
+            out.extend_from_slice(b" ALL ");
+            write_ordered_set(out, numbers);
         }
         _ => {}
     }
@@ -1479,6 +1547,28 @@ fn write_number_set(out: &mut Vec<u8>, set: &NumberSet) {
     }
 }
 
+/// A sequence-set that keeps the given order (RFC 5267 §3.2): runs of consecutive ascending
+/// numbers become `a:b`, everything else is listed as is. Zeros are skipped.
+fn write_ordered_set(out: &mut Vec<u8>, numbers: &[u32]) {
+    let mut numbers = numbers.iter().copied().filter(|&n| n > 0).peekable();
+    let mut first = true;
+    while let Some(start) = numbers.next() {
+        let mut end = start;
+        while numbers.peek().is_some_and(|&n| Some(n) == end.checked_add(1)) {
+            end = numbers.next().unwrap_or(end);
+        }
+        if !first {
+            out.push(b',');
+        }
+        first = false;
+        write_u64(out, u64::from(start));
+        if end != start {
+            out.push(b':');
+            write_u64(out, u64::from(end));
+        }
+    }
+}
+
 fn is_atom(s: &[u8]) -> bool {
     !s.is_empty() && s.iter().all(|&b| is_atom_char(b))
 }
@@ -1642,6 +1732,35 @@ mod tests {
 
     fn d(data: Data) -> String {
         w(|o| write_data(o, &data, WriteOptions::default()))
+    }
+
+    #[test]
+    fn sort_and_thread_responses_rfc5256() {
+        // RFC 5256 §3 examples.
+        assert_eq!(d(Data::Sort { numbers: vec![2, 84, 882], modseq: None }), "* SORT 2 84 882\r\n");
+        assert_eq!(d(Data::Sort { numbers: vec![], modseq: Some(5) }), "* SORT\r\n");
+        assert_eq!(d(Data::Sort { numbers: vec![3, 1], modseq: Some(5) }), "* SORT 3 1 (MODSEQ 5)\r\n");
+        use ThreadToken::{Close as C, Member as M, Open as O};
+        // (166)(174 (175)(176))((170)(179))(194 195)
+        let tokens = vec![
+            O, M(166), C, O, M(174), O, M(175), C, O, M(176), C, C, O, O, M(170), C, O, M(179), C, C, O, M(194), M(195),
+            C,
+        ];
+        assert_eq!(d(Data::Thread(tokens)), "* THREAD (166)(174 (175)(176))((170)(179))(194 195)\r\n");
+        assert_eq!(d(Data::Thread(Vec::new())), "* THREAD\r\n");
+    }
+
+    #[test]
+    fn sorted_all_keeps_the_order() {
+        let tag = Tag::new("a").unwrap();
+        let data = |numbers: Vec<u32>| Data::ESearch {
+            tag: Some(tag.clone()),
+            uid: true,
+            items: vec![ESearchItem::SortedAll(numbers), ESearchItem::Count(4)],
+        };
+        assert_eq!(d(data(vec![5, 3, 4, 1, 2, 9])), "* ESEARCH (TAG \"a\") UID ALL 5,3:4,1:2,9 COUNT 4\r\n");
+        assert_eq!(d(data(vec![0])), "* ESEARCH (TAG \"a\") UID COUNT 4\r\n");
+        assert_eq!(d(data(vec![u32::MAX, 1])), "* ESEARCH (TAG \"a\") UID ALL 4294967295,1 COUNT 4\r\n");
     }
 
     #[test]

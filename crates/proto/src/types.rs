@@ -277,6 +277,72 @@ pub enum CommandBody {
     },
     /// `ID (params)` or `ID NIL` (RFC 2971); non-UTF-8 bytes are replaced lossily.
     Id(Option<Vec<(String, Option<String>)>>),
+    /// `[UID] SORT [RETURN (...)] (criteria) charset keys` (RFC 5256 §3, ESORT RFC 5267,
+    /// SORT=DISPLAY RFC 5957).
+    Sort {
+        /// Sequence numbers or UIDs in the result.
+        kind: CommandKind,
+        /// `RETURN (...)` (ESORT): `None` if absent, `Some(empty)` for `RETURN ()`.
+        return_opts: Option<Vec<SearchReturn>>,
+        /// Sort criteria in priority order; never empty.
+        criteria: Vec<SortCriterion>,
+        /// The mandatory charset of the search strings.
+        charset: String,
+        /// Search criteria, implicitly ANDed; never empty.
+        search: Vec<SearchKey>,
+    },
+    /// `[UID] THREAD algorithm charset keys` (RFC 5256 §3).
+    Thread {
+        /// Sequence numbers or UIDs in the result.
+        kind: CommandKind,
+        /// The threading algorithm.
+        algorithm: ThreadAlgorithm,
+        /// The mandatory charset of the search strings.
+        charset: String,
+        /// Search criteria, implicitly ANDed; never empty.
+        search: Vec<SearchKey>,
+    },
+}
+
+/// A SORT key (RFC 5256 §3 `sort-key`, RFC 5957).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SortKey {
+    /// `ARRIVAL`
+    Arrival,
+    /// `CC`
+    Cc,
+    /// `DATE`
+    Date,
+    /// `FROM`
+    From,
+    /// `SIZE`
+    Size,
+    /// `SUBJECT`
+    Subject,
+    /// `TO`
+    To,
+    /// `DISPLAYFROM` (RFC 5957)
+    DisplayFrom,
+    /// `DISPLAYTO` (RFC 5957)
+    DisplayTo,
+}
+
+/// `sort-criterion = ["REVERSE" SP] sort-key` (RFC 5256 §5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SortCriterion {
+    /// `REVERSE` was given.
+    pub reverse: bool,
+    /// The key.
+    pub key: SortKey,
+}
+
+/// A threading algorithm (RFC 5256 §3 `thread-alg`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ThreadAlgorithm {
+    /// `ORDEREDSUBJECT`
+    OrderedSubject,
+    /// `REFERENCES`
+    References,
 }
 
 impl CommandBody {
@@ -315,6 +381,8 @@ impl CommandBody {
             CommandBody::Copy { kind, .. } => uid_name(*kind, "COPY", "UID COPY"),
             CommandBody::Move { kind, .. } => uid_name(*kind, "MOVE", "UID MOVE"),
             CommandBody::Id(_) => "ID",
+            CommandBody::Sort { kind, .. } => uid_name(*kind, "SORT", "UID SORT"),
+            CommandBody::Thread { kind, .. } => uid_name(*kind, "THREAD", "UID THREAD"),
         }
     }
 }

@@ -156,6 +156,16 @@ pub trait MailStore: Send + Sync {
     /// UIDs of the messages matching the criterion, ascending.
     async fn search(&self, mailbox: MailboxId, criterion: &Criterion) -> StoreResult<Vec<Uid>>;
 
+    /// The messages of `uids` that exist, in SORT order (RFC 5256 §3, RFC 5957): by each
+    /// criterion in turn, then by UID. Refused with [`StoreError::Limit`] when the sort keys
+    /// would take more memory than the store allows for one sort.
+    async fn sort(&self, mailbox: MailboxId, uids: &UidSet, criteria: &[SortCriterion]) -> StoreResult<Vec<Uid>>;
+    /// THREAD input (RFC 5256) for the messages of `uids` that exist, ascending by UID.
+    /// Refused with [`StoreError::Limit`] above a message count the store bounds.
+    async fn thread_facts(&self, mailbox: MailboxId, uids: &UidSet) -> StoreResult<Vec<ThreadFacts>>;
+    /// EMAILID, SAVEDATE and PREVIEW of the messages of `uids` that exist, ascending by UID.
+    async fn fetch_extras(&self, mailbox: MailboxId, uids: &UidSet) -> StoreResult<Vec<MessageExtras>>;
+
     /// The change fan-out this store publishes to after every durable change.
     fn notifier(&self) -> &Notifier;
 }

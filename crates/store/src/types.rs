@@ -468,3 +468,77 @@ pub enum Criterion {
     /// Disjunction.
     Or(Box<Criterion>, Box<Criterion>),
 }
+
+/// A SORT key (RFC 5256 §3, RFC 5957 §4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SortKey {
+    /// Internal date and time.
+    Arrival,
+    /// addr-mailbox of the first Cc address.
+    Cc,
+    /// Sent date and time (the internal date when `Date:` does not parse).
+    Date,
+    /// addr-mailbox of the first From address.
+    From,
+    /// RFC822.SIZE.
+    Size,
+    /// Base subject (RFC 5256 §2.1).
+    Subject,
+    /// addr-mailbox of the first To address.
+    To,
+    /// Display name (else address) of the first From address (RFC 5957).
+    DisplayFrom,
+    /// Display name (else address) of the first To address (RFC 5957).
+    DisplayTo,
+}
+
+/// Which way one SORT key orders.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SortDirection {
+    /// Smallest first.
+    Ascending,
+    /// `REVERSE`: largest first (RFC 5256: only this key, not the implicit UID order).
+    Descending,
+}
+
+/// One SORT criterion.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SortCriterion {
+    /// What to compare.
+    pub key: SortKey,
+    /// Which way.
+    pub direction: SortDirection,
+}
+
+/// What THREAD (RFC 5256) needs to know about one message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ThreadFacts {
+    /// The message.
+    pub uid: Uid,
+    /// Sent date (RFC 5256 §2.2), Unix seconds; the internal date when `Date:` does not parse.
+    pub sent_date: i64,
+    /// Base subject, case-folded (RFC 5256 §2.1).
+    pub base_subject: String,
+    /// Extracting the base subject removed a reply or forward marker.
+    pub is_reply: bool,
+    /// Normalised Message-ID, if the message has a valid one.
+    pub message_id: Option<String>,
+    /// Normalised references, oldest first (References, else the first In-Reply-To id).
+    pub references: Vec<String>,
+}
+
+/// Per-message FETCH data kept beside the message: EMAILID (RFC 8474), SAVEDATE (RFC 8514) and
+/// PREVIEW (RFC 8970).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageExtras {
+    /// The message.
+    pub uid: Uid,
+    /// RFC 8474 EMAILID: derived from the message's bytes, so copies and moves keep it and
+    /// different messages do not share it (up to a 128-bit hash collision).
+    pub email_id: String,
+    /// When the message was put into this mailbox; the internal date for messages stored before
+    /// save dates were recorded.
+    pub save_date: InternalDate,
+    /// Preview text (RFC 8970), at most 200 characters; empty when there is no text.
+    pub preview: String,
+}

@@ -11,7 +11,10 @@
 //! - `mailboxes`: accounts, the mailbox list, subscriptions.
 //! - `messages`: APPEND, STORE, COPY/MOVE, EXPUNGE.
 //! - `reads`: STATUS, SELECT snapshots, changes since a modseq, FETCH, bodies.
-//! - `search`: SEARCH, SQL prefilter plus streaming evaluation.
+//! - `search`: SEARCH: full-text index, SQL prefilter, then streaming evaluation.
+//! - `index`: the full-text index and per-body facts (PREVIEW, SORT/THREAD keys, EMAILID),
+//!   written at APPEND and by a backfill thread for older messages.
+//! - `facts`: SORT, THREAD input and the FETCH extras, read from those facts.
 //!
 //! # Durability and concurrency
 //! Every write goes through the writer thread and returns only after its COMMIT, which in WAL
@@ -25,6 +28,8 @@
 //! fsync count low, but a very busy installation may want the PostgreSQL backend.
 
 mod conn;
+mod facts;
+mod index;
 mod mailboxes;
 mod messages;
 mod readers;
@@ -45,8 +50,8 @@ use self::writer::Writer;
 use crate::notify::Notifier;
 use crate::types::{
     Account, AccountId, Appended, Changes, ClaimRecent, Copied, Criterion, FetchWant, FlagOp, Flags,
-    FlagsUpdated, MailboxId, MailboxInfo, MailboxStatus, MessageMeta, ModSeq, NewMessage, Snapshot,
-    SpecialUse, Uid, UidSet,
+    FlagsUpdated, MailboxId, MailboxInfo, MailboxStatus, MessageExtras, MessageMeta, ModSeq, NewMessage,
+    Snapshot, SortCriterion, SpecialUse, ThreadFacts, Uid, UidSet,
 };
 use crate::{AccountStore, MailStore, StoreError, StoreResult};
 
@@ -57,7 +62,10 @@ pub const DATABASE_FILE: &str = "postfach.db";
 /// and `Arc<dyn AccountStore>`). Dropping the last handle finishes the queued writes and stops
 /// the writer thread.
 pub struct SqliteStore {
-    // Declared first so it drops first: the writer finishes its queue while the rest lives.
+    // Only held so that dropping the store stops it; stops first, as it writes on its own
+    // connection beside the writer.
+    _backfill: index::Backfill,
+    // Declared early so it drops early: the writer finishes its queue while the rest lives.
     writer: Writer,
     readers: Arc<Readers>,
     notifier: Arc<Notifier>,
@@ -78,9 +86,10 @@ impl SqliteStore {
         let path = data_dir.join(DATABASE_FILE);
         let conn = conn::open_writer(&path)?;
         schema::migrate(&conn)?;
+        let backfill = index::Backfill::start(&conn, &path)?;
         let notifier = Arc::new(Notifier::new());
         let writer = Writer::start(conn, Arc::clone(&notifier))?;
-        Ok(SqliteStore { writer, readers: Arc::new(Readers::new(path)), notifier })
+        Ok(SqliteStore { _backfill: backfill, writer, readers: Arc::new(Readers::new(path)), notifier })
     }
 
     /// Write transactions committed since the store was opened. Each is one fsync, however many
@@ -180,11 +189,23 @@ impl MailStore for SqliteStore {
     }
 
     async fn append(&self, mailbox: MailboxId, messages: Vec<NewMessage>) -> StoreResult<Vec<Appended>> {
-        // Parsing is CPU work: do it on the blocking pool, not in the writer thread.
-        let prepared = tokio::task::spawn_blocking(move || messages::prepare(messages))
+        // Parsing and text extraction are CPU work: do them on the blocking pool, not in the
+        // writer thread, which only inserts.
+        let (prepared, entries) = tokio::task::spawn_blocking(move || {
+            let entries: Vec<index::IndexEntry> =
+                messages.iter().map(|m| index::IndexEntry::extract(&m.raw)).collect();
+            messages::prepare(messages).map(|p| (p, entries))
+        })
+        .await
+        .map_err(|e| StoreError::Backend(format!("message preparation failed: {e}")))??;
+        self.writer
+            .run(move |conn, fx| {
+                let appended = messages::append(conn, fx, mailbox, &prepared)?;
+                // In the same transaction, but never at the cost of the message itself.
+                index::record_appended(conn, mailbox, &appended, &entries);
+                Ok(appended)
+            })
             .await
-            .map_err(|e| StoreError::Backend(format!("message preparation failed: {e}")))??;
-        self.writer.run(move |conn, fx| messages::append(conn, fx, mailbox, &prepared)).await
     }
 
     async fn changes_since(
@@ -242,6 +263,21 @@ impl MailStore for SqliteStore {
     async fn search(&self, mailbox: MailboxId, criterion: &Criterion) -> StoreResult<Vec<Uid>> {
         let criterion = criterion.clone();
         self.read(move |conn| search::search(conn, mailbox, &criterion)).await
+    }
+
+    async fn sort(&self, mailbox: MailboxId, uids: &UidSet, criteria: &[SortCriterion]) -> StoreResult<Vec<Uid>> {
+        let (uids, criteria) = (uids.clone(), criteria.to_vec());
+        self.read(move |conn| facts::sort(conn, mailbox, &uids, &criteria)).await
+    }
+
+    async fn thread_facts(&self, mailbox: MailboxId, uids: &UidSet) -> StoreResult<Vec<ThreadFacts>> {
+        let uids = uids.clone();
+        self.read(move |conn| facts::thread_facts(conn, mailbox, &uids)).await
+    }
+
+    async fn fetch_extras(&self, mailbox: MailboxId, uids: &UidSet) -> StoreResult<Vec<MessageExtras>> {
+        let uids = uids.clone();
+        self.read(move |conn| facts::fetch_extras(conn, mailbox, &uids)).await
     }
 
     fn notifier(&self) -> &Notifier {

@@ -52,7 +52,7 @@ use super::conn::DbResult;
 use crate::{StoreError, StoreResult};
 
 /// The migration steps; step `i` brings the database from version `i` to `i + 1`.
-pub(crate) const MIGRATIONS: &[&str] = &[V1];
+pub(crate) const MIGRATIONS: &[&str] = &[V1, V2];
 
 const V1: &str = "
 CREATE TABLE accounts (
@@ -140,6 +140,77 @@ CREATE TRIGGER messages_release_body AFTER DELETE ON messages BEGIN
     UPDATE bodies SET refcount = refcount - 1 WHERE id = OLD.body_id;
     DELETE FROM bodies WHERE id = OLD.body_id AND refcount <= 0;
 END;
+";
+
+/// Version 2: the full-text index and per-body facts (see [`super::index`]), save dates
+/// (RFC 8514) and the backfill cursor for messages stored before version 2.
+///
+/// - `body_text`: FTS5, contentless with tombstone deletes, trigram tokenizer without case
+///   folding (the text is folded before it is inserted, so index and scan agree). Columns:
+///   the values of Subject, From, To, Cc and Bcc, all header lines, and the body text.
+///   `rowid` = `bodies.id`: copies share one entry.
+/// - `body_index(body_id, text_state, ...)`: a row per indexed body: 1 = the FTS row holds all
+///   of the text, 2 = the text was cut at the size limit. No row: not indexed (searches scan).
+///   Also the PREVIEW text, the SORT/THREAD keys and the RFC 8474 EMAILID, computed once at
+///   append.
+/// - `saved_at(mailbox_id, uid, unix)`: when a message was put into its mailbox (RFC 8514
+///   SAVEDATE); written by a trigger on every insert into `messages` (APPEND, COPY, MOVE).
+///   Messages stored before version 2 have no row (SAVEDATE NIL).
+/// - `messages_by_body`: finds the messages of a body (full-text hits → UIDs).
+/// - `index_backfill(next_body, last_body)`: bodies up to `last_body` predate the index; a
+///   background thread indexes them in batches and deletes the row when done.
+const V2: &str = "
+CREATE VIRTUAL TABLE body_text USING fts5(
+    h_subject, h_from, h_to, h_cc, h_bcc, headers, body,
+    content = '', contentless_delete = 1, tokenize = 'trigram case_sensitive 1'
+);
+
+CREATE TABLE body_index (
+    body_id        INTEGER PRIMARY KEY,
+    text_state     INTEGER NOT NULL,
+    preview        TEXT,
+    sent_date      INTEGER,
+    base_subject   TEXT NOT NULL,
+    is_reply       INTEGER NOT NULL,
+    sort_from      TEXT NOT NULL,
+    sort_to        TEXT NOT NULL,
+    sort_cc        TEXT NOT NULL,
+    display_from   TEXT NOT NULL,
+    display_to     TEXT NOT NULL,
+    message_id     TEXT,
+    refs           TEXT NOT NULL,
+    email_id       TEXT NOT NULL
+);
+
+CREATE TABLE saved_at (
+    mailbox_id INTEGER NOT NULL,
+    uid        INTEGER NOT NULL,
+    unix       INTEGER NOT NULL,
+    PRIMARY KEY (mailbox_id, uid)
+) WITHOUT ROWID;
+
+CREATE INDEX messages_by_body ON messages (body_id);
+
+CREATE TRIGGER messages_record_save AFTER INSERT ON messages BEGIN
+    INSERT OR REPLACE INTO saved_at (mailbox_id, uid, unix) VALUES (NEW.mailbox_id, NEW.uid, unixepoch());
+END;
+
+CREATE TRIGGER messages_forget_save AFTER DELETE ON messages BEGIN
+    DELETE FROM saved_at WHERE mailbox_id = OLD.mailbox_id AND uid = OLD.uid;
+END;
+
+CREATE TRIGGER bodies_unindex AFTER DELETE ON bodies BEGIN
+    DELETE FROM body_text WHERE rowid = OLD.id;
+    DELETE FROM body_index WHERE body_id = OLD.id;
+END;
+
+CREATE TABLE index_backfill (
+    id        INTEGER PRIMARY KEY CHECK (id = 1),
+    next_body INTEGER NOT NULL,
+    last_body INTEGER NOT NULL
+);
+INSERT INTO index_backfill (id, next_body, last_body)
+    SELECT 1, (SELECT min(id) FROM bodies), (SELECT max(id) FROM bodies) WHERE EXISTS (SELECT 1 FROM bodies);
 ";
 
 /// Brings the database to the newest schema version. Runs on the writer connection before the

@@ -1,21 +1,32 @@
 //! SEARCH (RFC 9051 §6.4.4) over one mailbox.
 //!
-//! Two stages. SQL first: the cheap parts of the criterion (UID ranges, system flags, size,
-//! modseq, OLDER/YOUNGER) become a WHERE clause that every match must satisfy, so most
-//! non-matches never leave SQLite. Then Rust evaluates the whole criterion on each remaining
-//! row, streaming: the summary (SENT*) and the raw message (HEADER, BODY, TEXT) are loaded only
-//! for the message at hand and only when a cheaper test did not already decide. `And` and `Or`
-//! evaluate their cheaper members first.
+//! Three stages. The full-text index first: every BODY, TEXT and HEADER/FROM/TO/CC/BCC/SUBJECT
+//! key with a needle of at least three characters becomes one FTS5 query (trigram substring
+//! match) that yields the UIDs of this mailbox whose bodies contain the needle. Then SQL: the
+//! cheap parts of the criterion (UID ranges, system flags, size, modseq, OLDER/YOUNGER) become a
+//! WHERE clause that every match must satisfy, so most non-matches never leave SQLite. Then Rust
+//! evaluates the whole criterion on each remaining row, streaming: index hits are binary
+//! searches; the summary (SENT*) and the raw message are loaded only for the message at hand and
+//! only when a cheaper test did not already decide. The raw message is read only when the index
+//! cannot answer: needles shorter than three characters or holding a line feed, HEADER fields
+//! other than the five indexed ones (the index narrows, the scan decides), messages whose index
+//! entry is missing (stored before the index existed and not yet backfilled, or indexing failed)
+//! or cut at the size limit.
 //!
-//! Limits: substring matching folds case with Unicode lowercase mapping (close to, but not
-//! exactly, i;unicode-casemap) on decoded text; there is no full-text index yet, so
-//! HEADER/BODY/TEXT read every candidate message. Criteria nested deeper than
-//! [`MAX_DEPTH`] are refused with [`StoreError::Limit`].
+//! Matching is on decoded text folded with [`index::fold`] (simple Unicode case folding, close
+//! to i;unicode-casemap), identically for the index and the scan.
+//!
+//! Limits: criteria nested deeper than [`MAX_DEPTH`] are refused with [`StoreError::Limit`];
+//! at most [`MAX_INDEX_QUERIES`] keys per search use the index, further ones scan. Index hits
+//! cost 4 bytes per matching message of the mailbox.
+
+use std::collections::HashMap;
 
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension};
 
 use super::conn::DbResult;
+use super::index::{self, MessageText, TEXT_TRUNCATED};
 use super::reads::{decode_summary, raw_body};
 use super::rows::{MailboxRow, flags_of, sql_modseq, unix_now};
 use crate::types::{Criterion, Flags, MailboxId, MessageSummary, Uid};
@@ -32,6 +43,9 @@ const MAX_SQL_RANGES: usize = 16;
 /// would cost more to plan than it saves).
 const MAX_SQL_PARAMS: usize = 500;
 
+/// Most keys of one search answered through the full-text index.
+pub(crate) const MAX_INDEX_QUERIES: usize = 16;
+
 /// UIDs of the messages in `mailbox` that match, ascending.
 pub(crate) fn search(conn: &Connection, mailbox: MailboxId, criterion: &Criterion) -> StoreResult<Vec<Uid>> {
     if depth(criterion) > MAX_DEPTH {
@@ -39,6 +53,7 @@ pub(crate) fn search(conn: &Connection, mailbox: MailboxId, criterion: &Criterio
     }
     MailboxRow::load(conn, mailbox)?;
     let now = unix_now();
+    let hits = Hits::collect(conn, mailbox, criterion)?;
 
     let mut params: Vec<Value> = vec![Value::Integer(mailbox.0)];
     let mut filter = necessary(criterion, now, &mut params).unwrap_or_else(|| "1".to_owned());
@@ -46,9 +61,12 @@ pub(crate) fn search(conn: &Connection, mailbox: MailboxId, criterion: &Criterio
         params.truncate(1);
         filter = "1".to_owned();
     }
+    // The columns of `filter` (uid, flags, size, modseq, internal_date) exist only in messages.
     let sql = format!(
-        "SELECT uid, body_id, flags, keywords, internal_date, date_offset, size, modseq FROM messages
-         WHERE mailbox_id = ? AND ({filter}) ORDER BY uid"
+        "SELECT m.uid, m.body_id, m.flags, m.keywords, m.internal_date, m.date_offset, m.size, m.modseq,
+                bi.text_state
+         FROM messages m LEFT JOIN body_index bi ON bi.body_id = m.body_id
+         WHERE m.mailbox_id = ? AND ({filter}) ORDER BY m.uid"
     );
     let mut stmt = conn.prepare(&sql).db()?;
     let mut rows = stmt.query(rusqlite::params_from_iter(params)).db()?;
@@ -63,14 +81,112 @@ pub(crate) fn search(conn: &Connection, mailbox: MailboxId, criterion: &Criterio
             offset_minutes: r.get(5).db()?,
             size: r.get(6).db()?,
             modseq: r.get(7).db()?,
+            text_state: r.get(8).db()?,
             summary: None,
             text: None,
         };
-        if matches(criterion, &mut candidate, conn, now)? {
+        let cx = Eval { conn, now, hits: &hits };
+        if matches(criterion, &mut candidate, &cx)? {
             out.push(candidate.uid);
         }
     }
     Ok(out)
+}
+
+// --- full-text index ----------------------------------------------------------------------------
+
+/// How far an index hit decides a key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Precision {
+    /// Hit ⇔ match (for a completely indexed message).
+    Exact,
+    /// Hit is necessary, the scan decides (HEADER of a field without its own column).
+    Narrowing,
+}
+
+/// The index's answer for one key: the matching UIDs of the mailbox, ascending.
+struct KeyHits {
+    precision: Precision,
+    uids: Vec<Uid>,
+}
+
+/// Index answers per key, by the key's address in the criterion tree.
+struct Hits {
+    by_key: HashMap<usize, KeyHits>,
+}
+
+impl Hits {
+    fn collect(conn: &Connection, mailbox: MailboxId, criterion: &Criterion) -> StoreResult<Hits> {
+        let mut by_key = HashMap::new();
+        let mut stack = vec![criterion];
+        while let Some(c) = stack.pop() {
+            match c {
+                Criterion::Not(inner) => stack.push(inner),
+                Criterion::And(all) => stack.extend(all.iter()),
+                Criterion::Or(a, b) => {
+                    stack.push(a);
+                    stack.push(b);
+                }
+                _ => {
+                    if by_key.len() >= MAX_INDEX_QUERIES {
+                        continue;
+                    }
+                    let Some((query, precision)) = fts_query(c) else { continue };
+                    let uids = index_uids(conn, mailbox, &query)?;
+                    by_key.insert(key_of(c), KeyHits { precision, uids });
+                }
+            }
+        }
+        Ok(Hits { by_key })
+    }
+
+    fn of(&self, c: &Criterion) -> Option<&KeyHits> {
+        self.by_key.get(&key_of(c))
+    }
+}
+
+fn key_of(c: &Criterion) -> usize {
+    std::ptr::from_ref(c) as usize
+}
+
+/// The FTS5 query answering a text key, when the index can: a column filter and the folded
+/// needle as one phrase (the trigram tokenizer turns a phrase into a substring match).
+fn fts_query(c: &Criterion) -> Option<(String, Precision)> {
+    let (columns, needle, precision) = match c {
+        Criterion::Body(n) => ("body", n, Precision::Exact),
+        Criterion::Text(n) => ("headers body", n, Precision::Exact),
+        Criterion::Header(name, n) => match name.as_str() {
+            "subject" => ("h_subject", n, Precision::Exact),
+            "from" => ("h_from", n, Precision::Exact),
+            "to" => ("h_to", n, Precision::Exact),
+            "cc" => ("h_cc", n, Precision::Exact),
+            "bcc" => ("h_bcc", n, Precision::Exact),
+            _ => ("headers", n, Precision::Narrowing),
+        },
+        _ => return None,
+    };
+    let needle = index::fold(needle);
+    // Trigrams need three characters; a line feed could match across two joined values.
+    if needle.chars().count() < 3 || needle.contains('\n') {
+        return None;
+    }
+    Some((format!("{{{columns}}} : \"{}\"", needle.replace('"', "\"\"")), precision))
+}
+
+/// UIDs of `mailbox` whose bodies match an FTS query, ascending. Costs the matching bodies of
+/// the whole database, each one index probe into `messages`.
+fn index_uids(conn: &Connection, mailbox: MailboxId, query: &str) -> StoreResult<Vec<Uid>> {
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT m.uid FROM body_text JOIN messages m INDEXED BY messages_by_body ON m.body_id = body_text.rowid
+             WHERE body_text MATCH ?1 AND m.mailbox_id = ?2",
+        )
+        .db()?;
+    let rows = stmt.query_map(rusqlite::params![query, mailbox.0], |r| r.get(0).map(Uid)).db()?;
+    let mut uids = rows.collect::<rusqlite::Result<Vec<Uid>>>().db()?;
+    uids.sort_unstable();
+    uids.dedup();
+    Ok(uids)
 }
 
 fn depth(c: &Criterion) -> usize {
@@ -213,8 +329,17 @@ struct Candidate {
     offset_minutes: i64,
     size: u32,
     modseq: i64,
+    /// `body_index.text_state`; None when the body has no index entry.
+    text_state: Option<i64>,
     summary: Option<Option<std::sync::Arc<MessageSummary>>>,
-    text: Option<Text>,
+    text: Option<MessageText>,
+}
+
+/// What evaluation needs besides the candidate.
+struct Eval<'a> {
+    conn: &'a Connection,
+    now: i64,
+    hits: &'a Hits,
 }
 
 /// How expensive a criterion is to evaluate: metadata < summary < raw message.
@@ -234,7 +359,8 @@ fn day_of(unix: i64, offset_secs: i64) -> i64 {
     unix.saturating_add(offset_secs).div_euclid(86_400)
 }
 
-fn matches(c: &Criterion, m: &mut Candidate, conn: &Connection, now: i64) -> StoreResult<bool> {
+fn matches(c: &Criterion, m: &mut Candidate, cx: &Eval<'_>) -> StoreResult<bool> {
+    let (conn, now) = (cx.conn, cx.now);
     // RFC 9051 §6.4.4: BEFORE/ON/SINCE compare the internal date's day "disregarding time and
     // timezone", i.e. the calendar day in the zone the date carries.
     let internal_day = day_of(m.date, m.offset_minutes.saturating_mul(60));
@@ -257,18 +383,18 @@ fn matches(c: &Criterion, m: &mut Candidate, conn: &Connection, now: i64) -> Sto
         Criterion::Larger(n) => m.size > *n,
         Criterion::Smaller(n) => m.size < *n,
         Criterion::ModSeqAtLeast(min) => m.modseq >= sql_modseq(*min),
-        Criterion::Header(name, value) => text_of(m, conn)?.header_contains(name, value),
-        Criterion::Body(needle) => text_of(m, conn)?.body_contains(needle),
-        Criterion::Text(needle) => {
-            let text = text_of(m, conn)?;
-            text.any_header_contains(needle) || text.body_contains(needle)
+        Criterion::Header(..) | Criterion::Body(_) | Criterion::Text(_) => {
+            match index_verdict(c, m, cx.hits) {
+                Some(verdict) => verdict,
+                None => scan_matches(c, m, conn)?,
+            }
         }
-        Criterion::Not(inner) => !matches(inner, m, conn, now)?,
+        Criterion::Not(inner) => !matches(inner, m, cx)?,
         Criterion::And(all) => {
             let mut order: Vec<&Criterion> = all.iter().collect();
             order.sort_by_key(|x| cost(x));
             for x in order {
-                if !matches(x, m, conn, now)? {
+                if !matches(x, m, cx)? {
                     return Ok(false);
                 }
             }
@@ -276,8 +402,33 @@ fn matches(c: &Criterion, m: &mut Candidate, conn: &Connection, now: i64) -> Sto
         }
         Criterion::Or(a, b) => {
             let (first, second) = if cost(b) < cost(a) { (b, a) } else { (a, b) };
-            matches(first, m, conn, now)? || matches(second, m, conn, now)?
+            matches(first, m, cx)? || matches(second, m, cx)?
         }
+    })
+}
+
+/// What the index says about a text key for this message, when that settles it.
+fn index_verdict(c: &Criterion, m: &Candidate, hits: &Hits) -> Option<bool> {
+    let key = hits.of(c)?;
+    let state = m.text_state?;
+    let hit = key.uids.binary_search(&m.uid).is_ok();
+    match (hit, key.precision) {
+        (true, Precision::Exact) => Some(true),
+        (true, Precision::Narrowing) => None,
+        // A miss in a cut entry may be a match in the part that was not indexed.
+        (false, _) if state == TEXT_TRUNCATED => None,
+        (false, _) => Some(false),
+    }
+}
+
+/// Decides a text key by extracting the message's text.
+fn scan_matches(c: &Criterion, m: &mut Candidate, conn: &Connection) -> StoreResult<bool> {
+    let text = text_of(m, conn)?;
+    Ok(match c {
+        Criterion::Header(name, value) => text.header_contains(name, &index::fold(value)),
+        Criterion::Body(needle) => text.body_contains(&index::fold(needle)),
+        Criterion::Text(needle) => text.text_contains(&index::fold(needle)),
+        _ => false,
     })
 }
 
@@ -304,7 +455,7 @@ fn sent_day(m: &mut Candidate, conn: &Connection) -> StoreResult<i64> {
     })
 }
 
-fn text_of<'a>(m: &'a mut Candidate, conn: &Connection) -> StoreResult<&'a Text> {
+fn text_of<'a>(m: &'a mut Candidate, conn: &Connection) -> StoreResult<&'a MessageText> {
     if m.text.is_none() {
         // A body that vanished under a concurrent expunge cannot match anything.
         let raw = match raw_body(conn, m.body_id) {
@@ -312,99 +463,9 @@ fn text_of<'a>(m: &'a mut Candidate, conn: &Connection) -> StoreResult<&'a Text>
             Err(StoreError::NotFound) => Vec::new(),
             Err(e) => return Err(e),
         };
-        m.text = Some(Text::extract(&raw));
+        m.text = Some(MessageText::extract(&raw, false).0);
     }
     m.text.as_ref().ok_or_else(|| StoreError::Backend("message text missing".to_owned()))
-}
-
-/// The searchable text of one message, lowercased: unfolded, RFC 2047-decoded top-level header
-/// fields, and the decoded text of its text parts (HTML reduced to text, nested messages
-/// included).
-#[derive(Debug, Default)]
-struct Text {
-    /// (lowercase field name, lowercase decoded value).
-    headers: Vec<(String, String)>,
-    body: Vec<String>,
-}
-
-impl Text {
-    fn extract(raw: &[u8]) -> Text {
-        let parser = mail_parser::MessageParser::new().with_mime_headers().default_header_text();
-        // RFC 5322 §2.2: a field name has no whitespace. When nothing parsed as a real field,
-        // the input has no header at all and all of it is body.
-        let has_header = |m: &mail_parser::Message<'_>| {
-            m.parts
-                .first()
-                .is_some_and(|root| root.headers.iter().any(|h| !h.name().contains(char::is_whitespace)))
-        };
-        let message = match parser.parse(raw) {
-            Some(message) if has_header(&message) => message,
-            _ => {
-                return Text { headers: Vec::new(), body: vec![String::from_utf8_lossy(raw).to_lowercase()] };
-            }
-        };
-        let mut text = Text::default();
-        text.add_message(raw, &message, true);
-        text
-    }
-
-    /// `raw` is the whole stored message: mail-parser's offsets are absolute in it, nested
-    /// messages included.
-    fn add_message(&mut self, raw: &[u8], message: &mail_parser::Message<'_>, top: bool) {
-        if let Some(root) = message.parts.first() {
-            for h in &root.headers {
-                let value = header_value(raw, h);
-                if top {
-                    self.headers.push((h.name().to_ascii_lowercase(), value));
-                } else {
-                    // A nested message's header is part of the outer message's body.
-                    self.body.push(format!("{}: {value}", h.name().to_ascii_lowercase()));
-                }
-            }
-        }
-        for part in &message.parts {
-            match &part.body {
-                mail_parser::PartType::Text(t) => self.body.push(t.to_lowercase()),
-                mail_parser::PartType::Html(h) => {
-                    self.body.push(mail_parser::decoders::html::html_to_text(h).to_lowercase());
-                }
-                mail_parser::PartType::Message(inner) => self.add_message(raw, inner, false),
-                _ => {}
-            }
-        }
-    }
-
-    /// RFC 9051 §6.4.4 HEADER: the field exists (empty needle) or its value contains the needle.
-    fn header_contains(&self, name: &str, needle: &str) -> bool {
-        let needle = needle.to_lowercase();
-        self.headers.iter().any(|(n, v)| n.eq_ignore_ascii_case(name) && v.contains(&needle))
-    }
-
-    fn any_header_contains(&self, needle: &str) -> bool {
-        let needle = needle.to_lowercase();
-        self.headers.iter().any(|(n, v)| n.contains(&needle) || v.contains(&needle))
-    }
-
-    fn body_contains(&self, needle: &str) -> bool {
-        let needle = needle.to_lowercase();
-        self.body.iter().any(|b| b.contains(&needle))
-    }
-}
-
-/// A header's value as text: decoded by mail-parser where it parsed it as text, otherwise the
-/// raw value unfolded (RFC 5322 §2.2.3: unfolding removes the CRLF before folding whitespace).
-fn header_value(raw: &[u8], h: &mail_parser::Header<'_>) -> String {
-    let value = match &h.value {
-        mail_parser::HeaderValue::Text(t) => t.to_string(),
-        mail_parser::HeaderValue::TextList(list) => list.join(", "),
-        _ => {
-            let start = usize::try_from(h.offset_start).unwrap_or(usize::MAX);
-            let end = usize::try_from(h.offset_end).unwrap_or(usize::MAX);
-            let bytes = raw.get(start..end).unwrap_or_default();
-            String::from_utf8_lossy(bytes).replace(['\r', '\n'], "")
-        }
-    };
-    value.trim().to_lowercase()
 }
 
 #[cfg(test)]
@@ -413,48 +474,147 @@ mod tests {
     use super::*;
     use crate::types::{ModSeq, SystemFlags, UidSet};
 
+    /// A migrated in-memory database with one mailbox (id 1) holding `messages` as UIDs 1..;
+    /// bodies are indexed when `indexed[i]` is true.
+    fn mailbox_with(messages: &[&[u8]], indexed: &[bool]) -> Connection {
+        let conn = Connection::open_in_memory().unwrap();
+        super::super::schema::migrate(&conn).unwrap();
+        conn.execute_batch(
+            "INSERT INTO accounts (name, name_key, password_hash, created) VALUES ('a', 'a', '', 0);
+             INSERT INTO mailboxes (account_id, name, uid_validity, uid_next, highest_modseq,
+                                    recent_from_uid) VALUES (1, 'INBOX', 1, 1, 1, 1);
+             INSERT INTO mailboxes (account_id, name, uid_validity, uid_next, highest_modseq,
+                                    recent_from_uid) VALUES (1, 'Other', 2, 1, 1, 1);",
+        )
+        .unwrap();
+        for (i, raw) in messages.iter().enumerate() {
+            let summary = serde_json::to_vec(&postfach_message::parse(raw)).unwrap();
+            conn.execute(
+                "INSERT INTO bodies (id, size, summary, raw) VALUES (?1, ?2, ?3, ?4)",
+                rusqlite::params![i as i64 + 1, raw.len() as i64, summary, raw],
+            )
+            .unwrap();
+            conn.execute(
+                "INSERT INTO messages VALUES (1, ?1, ?1, 0, '', 0, 0, ?2, 1)",
+                rusqlite::params![i as i64 + 1, raw.len() as i64],
+            )
+            .unwrap();
+            if indexed.get(i).copied().unwrap_or(false) {
+                index::write_entry(&conn, i as i64 + 1, &index::IndexEntry::extract(raw)).unwrap();
+            }
+        }
+        conn
+    }
+
+    fn uids(conn: &Connection, c: &Criterion) -> Vec<u32> {
+        search(conn, MailboxId(1), c).unwrap().into_iter().map(|u| u.0).collect()
+    }
+
+    const MESSAGES: [&[u8]; 4] = [
+        b"Subject: Quarterly Report\r\nFrom: Anna <anna@example.org>\r\n\r\nNumbers are UP.\r\n",
+        "Subject: =?utf-8?q?Gr=C3=BC=C3=9Fe?=\r\nFrom: bob@example.org\r\nX-Tag: blue\r\n\r\nSchöne GRÜSSE aus Köln\r\n"
+            .as_bytes(),
+        b"Subject: lunch\r\nTo: anna@example.org\r\n\r\nreport me later\r\n",
+        b"no header at all, report",
+    ];
+
     #[test]
-    fn header_values_are_unfolded_and_decoded() {
-        let raw = b"From: =?UTF-8?Q?J=C3=B6rg_M=C3=BCller?= <jm@example.org>\r\n\
-Subject: a folded\r\n  subject line\r\n\
-X-Note: =?ISO-8859-1?Q?caf=E9?=\r\n\
-Content-Type: text/plain; charset=utf-8\r\n\
-\r\n\
-Hello W\xc3\xb6rld\r\n";
-        let t = Text::extract(raw);
-        assert!(t.header_contains("from", "jörg müller"), "{:?}", t.headers);
-        assert!(t.header_contains("from", "JM@EXAMPLE"));
-        assert!(t.header_contains("subject", "folded subject"), "{:?}", t.headers);
-        assert!(t.header_contains("x-note", "CAFÉ"), "{:?}", t.headers);
-        assert!(t.header_contains("content-type", "text/plain"));
-        assert!(t.header_contains("subject", ""));
-        assert!(!t.header_contains("cc", ""));
-        assert!(t.body_contains("WÖRLD"));
-        assert!(!t.body_contains("subject"));
-        assert!(t.any_header_contains("müller"));
+    fn index_and_scan_agree() {
+        let keys = [
+            Criterion::Body("report".into()),
+            Criterion::Body("REPORT".into()),
+            Criterion::Text("report".into()),
+            Criterion::Text("subject: quarterly".into()),
+            Criterion::Header("subject".into(), "grüße".into()),
+            Criterion::Header("subject".into(), "GRÜSSE".into()),
+            Criterion::Header("from".into(), "anna".into()),
+            Criterion::Header("to".into(), "ANNA@".into()),
+            Criterion::Header("x-tag".into(), "blu".into()),
+            Criterion::Header("x-tag".into(), "".into()),
+            Criterion::Body("köln".into()),
+            Criterion::Body("up".into()),
+            Criterion::Body("\"".into()),
+            Criterion::Not(Box::new(Criterion::Text("anna".into()))),
+            Criterion::Or(Box::new(Criterion::Body("numbers".into())), Box::new(Criterion::Body("later".into()))),
+        ];
+        let indexed = mailbox_with(&MESSAGES, &[true, true, true, true]);
+        let scanned = mailbox_with(&MESSAGES, &[false, false, false, false]);
+        let mixed = mailbox_with(&MESSAGES, &[true, false, true, false]);
+        let expected: [&[u32]; 15] = [
+            &[3, 4],
+            &[3, 4],
+            &[1, 3, 4],
+            &[1],
+            &[2],
+            &[],
+            &[1],
+            &[3],
+            &[2],
+            &[2],
+            &[2],
+            &[1],
+            &[],
+            &[2, 4],
+            &[1, 3],
+        ];
+        for (key, want) in keys.iter().zip(expected) {
+            assert_eq!(uids(&indexed, key), want, "indexed {key:?}");
+            assert_eq!(uids(&scanned, key), want, "scanned {key:?}");
+            assert_eq!(uids(&mixed, key), want, "mixed {key:?}");
+        }
     }
 
     #[test]
-    fn body_search_decodes_transfer_encodings() {
-        let raw = b"Subject: x\r\nMIME-Version: 1.0\r\n\
-Content-Type: multipart/alternative; boundary=b\r\n\r\n\
---b\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: base64\r\n\r\n\
-aGlkZGVuIHRyZWFzdXJl\r\n\
---b\r\nContent-Type: text/html\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n\
-<p>soft=\r\nbreak</p>\r\n\
---b--\r\n";
-        let t = Text::extract(raw);
-        assert!(t.body_contains("hidden treasure"), "{:?}", t.body);
-        assert!(t.body_contains("softbreak"), "{:?}", t.body);
+    fn index_answers_without_reading_bodies() {
+        let conn = mailbox_with(&MESSAGES, &[true, true, true, true]);
+        // Remove the raw bytes: only the index can still answer.
+        conn.execute_batch("UPDATE bodies SET raw = x''").unwrap();
+        assert_eq!(uids(&conn, &Criterion::Body("report".into())), vec![3, 4]);
+        assert_eq!(uids(&conn, &Criterion::Header("subject".into(), "LUNCH".into())), vec![3]);
+        // Another mailbox's copy of a body is not a hit here.
+        conn.execute_batch("INSERT INTO messages VALUES (2, 1, 1, 0, '', 0, 0, 1, 1)").unwrap();
+        assert_eq!(search(&conn, MailboxId(2), &Criterion::Body("numbers".into())).unwrap(), vec![Uid(1)]);
+        assert_eq!(uids(&conn, &Criterion::Body("numbers".into())), vec![1]);
     }
 
     #[test]
-    fn headerless_input_is_all_body() {
-        let t = Text::extract(b"just some words");
-        assert!(t.body_contains("some"));
-        assert!(t.headers.is_empty());
-        let t = Text::extract(b"");
-        assert!(!t.body_contains("x"));
+    fn truncated_entries_fall_back_to_the_scan() {
+        let conn = mailbox_with(&MESSAGES, &[true, true, true, true]);
+        // Pretend message 3's entry was cut before "later".
+        conn.execute_batch(
+            "DELETE FROM body_text WHERE rowid = 3;
+             INSERT INTO body_text (rowid, body) VALUES (3, 'report me');
+             UPDATE body_index SET text_state = 2 WHERE body_id = 3;",
+        )
+        .unwrap();
+        assert_eq!(uids(&conn, &Criterion::Body("later".into())), vec![3]);
+    }
+
+    #[test]
+    fn fts_queries_quote_and_pick_columns() {
+        let q = |c: Criterion| fts_query(&c).map(|(q, p)| (q, p == Precision::Exact));
+        assert_eq!(q(Criterion::Body("Say \"hi\"".into())), Some(("{body} : \"say \"\"hi\"\"\"".into(), true)));
+        assert_eq!(q(Criterion::Header("x-a".into(), "abc".into())), Some(("{headers} : \"abc\"".into(), false)));
+        assert_eq!(q(Criterion::Text("ab".into())), None);
+        assert_eq!(q(Criterion::Text("ab\ncd".into())), None);
+        assert_eq!(q(Criterion::Larger(3)), None);
+    }
+
+    #[test]
+    fn index_query_plan_starts_from_the_index() {
+        let conn = mailbox_with(&MESSAGES, &[true]);
+        let plan: Vec<String> = conn
+            .prepare(
+                "EXPLAIN QUERY PLAN SELECT m.uid FROM body_text JOIN messages m INDEXED BY messages_by_body
+                 ON m.body_id = body_text.rowid WHERE body_text MATCH ?1 AND m.mailbox_id = ?2",
+            )
+            .unwrap()
+            .query_map(rusqlite::params!["x", 1], |r| r.get::<_, String>(3))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert!(plan[0].contains("VIRTUAL TABLE"), "{plan:?}");
+        assert!(plan.iter().any(|p| p.contains("messages_by_body")), "{plan:?}");
     }
 
     #[test]

@@ -1,0 +1,590 @@
+//! Crash safety of the real binary: an acknowledged change survives SIGKILL.
+//!
+//! A client streams pipelined APPENDs (and STOREs of flags on earlier messages) and records every
+//! tagged OK with the APPENDUID it got; the server is killed with SIGKILL in the middle, at three
+//! different moments (small APPENDs in flight, STOREs in flight, a large literal in flight), and
+//! restarted on the same data directory. After each restart every acknowledged APPEND must be
+//! there with the same UID and the same bytes, every acknowledged STORE's flags must be there,
+//! nothing may be duplicated, UIDVALIDITY must not change, and the next APPEND must get a UID
+//! above every earlier one. Unacknowledged commands may or may not have happened, but wholly or
+//! not at all. A last round stops the server with SIGTERM and checks the same after a clean start.
+//!
+//! Limits: the server process is this file's own (the harness's `TestServer` owns its temporary
+//! directory and cannot restart on it); the streaming client is a small TLS client that reports
+//! I/O errors instead of panicking, since the connection dying under it is the point.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{self, BufRead, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::{Client, PATIENCE, binary, run_cli};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName};
+
+const USER: &str = "crash";
+const PASSWORD: &str = "survives everything";
+
+// ---------------------------------------------------------------------------------------------
+// A server that can be killed and started again on the same data directory
+// ---------------------------------------------------------------------------------------------
+
+/// A data directory and configuration, with at most one server process running on them.
+struct Deployment {
+    dir: tempfile::TempDir,
+    config: PathBuf,
+    child: Option<Child>,
+    imaps: Option<SocketAddr>,
+}
+
+impl Deployment {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("postfach.toml");
+        let text = format!(
+            "data_dir = {:?}\n[imap]\nlisten = [\"127.0.0.1:0\"]\nlisten_tls = [\"127.0.0.1:0\"]\n\
+             [log]\nlevel = \"info\"\n",
+            dir.path().join("data").display().to_string()
+        );
+        std::fs::write(&config, text).unwrap();
+        Self { dir, config, child: None, imaps: None }
+    }
+
+    /// Starts `postfach serve` and waits for its listeners (ports change at every start).
+    fn start(&mut self) {
+        assert!(self.child.is_none(), "already running");
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.log_path()).unwrap();
+        let mut child = Command::new(binary())
+            .arg("serve")
+            .arg("--config")
+            .arg(&self.config)
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        thread::spawn(move || {
+            for line in io::BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    // Keep draining so the server never blocks on a full pipe.
+                    continue;
+                }
+            }
+        });
+        let deadline = Instant::now() + PATIENCE;
+        let mut imaps = None;
+        let mut announced = 0;
+        while announced < 2 {
+            let Ok(line) = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) else {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("the server did not announce its listeners; log:\n{}", self.log());
+            };
+            if let Some(addr) = line.strip_prefix("postfach: listening imaps ") {
+                imaps = Some(addr.parse().unwrap());
+            }
+            if line.starts_with("postfach: listening ") {
+                announced += 1;
+            }
+        }
+        self.child = Some(child);
+        self.imaps = imaps;
+    }
+
+    /// SIGKILL: no shutdown code runs (`Child::kill` sends SIGKILL on Unix).
+    fn kill9(&mut self) {
+        let mut child = self.child.take().expect("running");
+        child.kill().unwrap();
+        let status = child.wait().unwrap();
+        assert!(status.code().is_none(), "the server exited by itself before the kill: {status:?}");
+    }
+
+    /// SIGTERM, then waits for the exit.
+    fn terminate(&mut self) -> ExitStatus {
+        let mut child = self.child.take().expect("running");
+        let sent = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status().unwrap();
+        assert!(sent.success());
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                return status;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("no exit within {PATIENCE:?} of SIGTERM; log:\n{}", self.log());
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn add_user(&self) {
+        let out = run_cli(&self.config, &["user", "add", USER, "--password-stdin"], &format!("{PASSWORD}\n"));
+        assert!(out.status.success(), "user add: {}", String::from_utf8_lossy(&out.stderr));
+    }
+
+    fn imaps(&self) -> SocketAddr {
+        self.imaps.expect("running")
+    }
+
+    fn cert(&self) -> PathBuf {
+        self.dir.path().join("data").join("tls").join("cert.pem")
+    }
+
+    fn log_path(&self) -> PathBuf {
+        self.dir.path().join("server.log")
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.log_path()).unwrap_or_default()
+    }
+}
+
+impl Drop for Deployment {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The streaming client
+// ---------------------------------------------------------------------------------------------
+
+/// A TLS IMAP connection whose errors are values: it is expected to die mid-stream.
+struct Stream {
+    tls: rustls::StreamOwned<rustls::ClientConnection, TcpStream>,
+    pending: Vec<u8>,
+}
+
+impl Stream {
+    fn connect(addr: SocketAddr, cert: &Path) -> io::Result<Self> {
+        let tcp = TcpStream::connect(addr)?;
+        tcp.set_read_timeout(Some(PATIENCE))?;
+        tcp.set_write_timeout(Some(PATIENCE))?;
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(CertificateDer::from_pem_file(cert).unwrap()).unwrap();
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let name = ServerName::try_from("localhost").unwrap();
+        let conn = rustls::ClientConnection::new(Arc::new(config), name).map_err(io::Error::other)?;
+        Ok(Self { tls: rustls::StreamOwned::new(conn, tcp), pending: Vec::new() })
+    }
+
+    fn send(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.tls.write_all(bytes)?;
+        self.tls.flush()
+    }
+
+    /// The next line; an error at end of stream.
+    fn line(&mut self) -> io::Result<String> {
+        loop {
+            if let Some(end) = self.pending.windows(2).position(|w| w == b"\r\n") {
+                let line = String::from_utf8_lossy(&self.pending[..end]).into_owned();
+                self.pending.drain(..end + 2);
+                return Ok(line);
+            }
+            let mut buf = [0u8; 8192];
+            match self.tls.read(&mut buf)? {
+                0 => return Err(io::ErrorKind::UnexpectedEof.into()),
+                n => self.pending.extend_from_slice(&buf[..n]),
+            }
+        }
+    }
+
+    /// Sends `tag command` and waits for the tagged OK.
+    fn ok(&mut self, tag: &str, command: &str) -> io::Result<String> {
+        self.send(format!("{tag} {command}\r\n").as_bytes())?;
+        loop {
+            let line = self.line()?;
+            if let Some(done) = line.strip_prefix(&format!("{tag} ")) {
+                assert!(done.starts_with("OK"), "{command}: {line}");
+                return Ok(line);
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// What the client knows was done
+// ---------------------------------------------------------------------------------------------
+
+/// A message whose APPEND was acknowledged (or found after a restart).
+#[derive(Debug, Clone)]
+struct Known {
+    body: String,
+    flags: BTreeSet<String>,
+}
+
+/// A command sent whose tagged response has not been seen.
+#[derive(Debug, Clone)]
+enum InFlight {
+    Append { body: String, flags: BTreeSet<String> },
+    Store { uid: u32, flags: BTreeSet<String> },
+}
+
+/// Everything the streaming client learnt, shared with the test thread.
+#[derive(Debug, Default)]
+struct Ledger {
+    validity: Option<u32>,
+    /// UID → message, for every acknowledged APPEND (and every in-flight one found later).
+    known: BTreeMap<u32, Known>,
+    /// Tag → command, for commands sent and not yet answered.
+    in_flight: BTreeMap<String, InFlight>,
+    /// UIDs a STORE was ever sent for (each message gets at most one).
+    stored: BTreeSet<u32>,
+    /// Tagged OKs received (APPENDs and STOREs).
+    acks: usize,
+    /// Highest UID ever seen.
+    max_uid: u32,
+    /// Message counter, for unique Message-IDs.
+    serial: usize,
+}
+
+fn lock(ledger: &Mutex<Ledger>) -> MutexGuard<'_, Ledger> {
+    // A worker that panicked while holding the lock still left consistent data behind.
+    ledger.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// What the streaming client sends in one round.
+#[derive(Debug, Clone, Copy)]
+enum Load {
+    /// Pipelined batches of four small APPENDs.
+    SmallAppends,
+    /// Batches of one APPEND and three STOREs on earlier messages.
+    Stores,
+    /// One APPEND of a few hundred KiB at a time.
+    LargeAppends,
+}
+
+/// A unique message of about `size` bytes, ASCII, CRLF line ends.
+fn message(serial: usize, size: usize) -> String {
+    let mut text = format!(
+        "From: Streamer <s@example.org>\r\nTo: crash@example.org\r\nSubject: message {serial}\r\n\
+         Message-ID: <crash-{serial}@test>\r\n\r\n"
+    );
+    let line = format!("{serial:08} the quick brown fox jumps over the lazy dog 0123456789\r\n");
+    while text.len() < size {
+        text.push_str(&line);
+    }
+    text
+}
+
+fn flag_set(text: &str) -> BTreeSet<String> {
+    text.split_whitespace().map(str::to_owned).collect()
+}
+
+/// Streams `load` until the connection dies; every step is recorded in `ledger` before it is sent
+/// and when it is acknowledged.
+fn stream(addr: SocketAddr, cert: PathBuf, ledger: Arc<Mutex<Ledger>>, load: Load) {
+    let result = (|| -> io::Result<()> {
+        let mut s = Stream::connect(addr, &cert)?;
+        s.line()?; // greeting
+        s.ok("L", &format!("LOGIN {USER} \"{PASSWORD}\""))?;
+        s.ok("S", "SELECT INBOX")?;
+        let mut tag_serial = 0usize;
+        loop {
+            let mut batch = Vec::new();
+            let mut tags = Vec::new();
+            {
+                let mut l = lock(&ledger);
+                let (appends, stores, size) = match load {
+                    Load::SmallAppends => (4, 0, 1500),
+                    Load::Stores => (1, 3, 800),
+                    Load::LargeAppends => (1, 0, 400 * 1024),
+                };
+                for _ in 0..appends {
+                    l.serial += 1;
+                    tag_serial += 1;
+                    let tag = format!("A{tag_serial}");
+                    let body = message(l.serial, size + (l.serial % 7) * 100);
+                    let flags = if l.serial % 3 == 0 { flag_set("\\Seen") } else { BTreeSet::new() };
+                    let list = flags.iter().cloned().collect::<Vec<_>>().join(" ");
+                    batch.extend_from_slice(
+                        format!("{tag} APPEND INBOX ({list}) {{{}+}}\r\n", body.len()).as_bytes(),
+                    );
+                    batch.extend_from_slice(body.as_bytes());
+                    batch.extend_from_slice(b"\r\n");
+                    l.in_flight.insert(tag.clone(), InFlight::Append { body, flags });
+                    tags.push(tag);
+                }
+                let candidates: Vec<u32> =
+                    l.known.keys().copied().filter(|u| !l.stored.contains(u)).take(stores).collect();
+                for uid in candidates {
+                    tag_serial += 1;
+                    let tag = format!("S{tag_serial}");
+                    let flags = flag_set(&format!("\\Flagged $Label{}", uid % 4));
+                    let list = flags.iter().cloned().collect::<Vec<_>>().join(" ");
+                    batch.extend_from_slice(
+                        format!("{tag} UID STORE {uid} FLAGS.SILENT ({list})\r\n").as_bytes(),
+                    );
+                    l.stored.insert(uid);
+                    l.in_flight.insert(tag.clone(), InFlight::Store { uid, flags });
+                    tags.push(tag);
+                }
+            }
+            s.send(&batch)?;
+            let mut open: BTreeSet<String> = tags.into_iter().collect();
+            while !open.is_empty() {
+                let line = s.line()?;
+                let Some((tag, done)) = line.split_once(' ') else { continue };
+                if !open.remove(tag) {
+                    continue;
+                }
+                assert!(done.starts_with("OK"), "{line}");
+                let mut l = lock(&ledger);
+                match l.in_flight.remove(tag) {
+                    Some(InFlight::Append { body, flags }) => {
+                        let (validity, uid) =
+                            append_uid(done).unwrap_or_else(|| panic!("no APPENDUID: {line}"));
+                        assert_eq!(*l.validity.get_or_insert(validity), validity, "UIDVALIDITY changed");
+                        assert!(uid > l.max_uid, "APPENDUID {uid} not above {}", l.max_uid);
+                        l.max_uid = uid;
+                        l.known.insert(uid, Known { body, flags });
+                    }
+                    Some(InFlight::Store { uid, flags }) => {
+                        l.known.get_mut(&uid).unwrap().flags = flags;
+                    }
+                    None => unreachable!("tag {tag} was in flight"),
+                }
+                l.acks += 1;
+            }
+        }
+    })();
+    // The connection is expected to die; anything else is the server misbehaving.
+    if let Err(e) = result {
+        assert!(
+            matches!(
+                e.kind(),
+                io::ErrorKind::UnexpectedEof
+                    | io::ErrorKind::ConnectionReset
+                    | io::ErrorKind::BrokenPipe
+                    | io::ErrorKind::ConnectionAborted
+            ),
+            "the stream ended with an unexpected error: {e}"
+        );
+    }
+}
+
+/// `OK [APPENDUID 38505 3955] ...` → (38505, 3955).
+fn append_uid(done: &str) -> Option<(u32, u32)> {
+    let rest = done.split("[APPENDUID ").nth(1)?;
+    let mut words = rest.split([' ', ']']);
+    Some((words.next()?.parse().ok()?, words.next()?.parse().ok()?))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Checking after a restart
+// ---------------------------------------------------------------------------------------------
+
+/// One message as fetched: UID, flags, bytes.
+struct Fetched {
+    uid: u32,
+    flags: BTreeSet<String>,
+    body: String,
+}
+
+/// Reads one response whose only literal is the last FETCH item; returns (text, literal).
+fn read_fetch(client: &mut Client) -> (String, Option<String>) {
+    let line = client.read_line();
+    let Some(open) = line.rfind('{').filter(|_| line.ends_with('}')) else { return (line, None) };
+    let n: usize = line[open + 1..line.len() - 1].parse().unwrap();
+    let mut data = String::new();
+    while data.len() < n {
+        data.push_str(&client.read_line());
+        data.push_str("\r\n");
+    }
+    let literal = data[..n].to_owned();
+    let rest = if data.len() == n { client.read_line() } else { data[n..data.len() - 2].to_owned() };
+    (format!("{line}{rest}"), Some(literal))
+}
+
+/// Everything in INBOX, and its UIDVALIDITY.
+fn fetch_all(client: &mut Client) -> (u32, Vec<Fetched>) {
+    client.send("v1 SELECT INBOX");
+    let lines = client.expect_tagged("v1");
+    assert!(lines.last().unwrap().starts_with("v1 OK"), "{lines:?}");
+    let validity = lines
+        .iter()
+        .find_map(|l| l.strip_prefix("* OK [UIDVALIDITY ")?.split(']').next()?.parse().ok())
+        .expect("UIDVALIDITY in SELECT");
+    client.send("v2 UID FETCH 1:* (UID FLAGS BODY.PEEK[])");
+    let mut messages = Vec::new();
+    loop {
+        let (text, literal) = read_fetch(client);
+        if text.starts_with("v2 ") {
+            assert!(text.starts_with("v2 OK"), "{text}");
+            return (validity, messages);
+        }
+        if !text.contains(" FETCH (") {
+            continue;
+        }
+        let uid = text.split("UID ").nth(1).unwrap().split([' ', ')']).next().unwrap().parse().unwrap();
+        let flags = flag_set(text.split("FLAGS (").nth(1).unwrap().split(')').next().unwrap());
+        messages.push(Fetched { uid, flags, body: literal.expect("BODY[] literal") });
+    }
+}
+
+/// Restart checks: acknowledged work survived exactly, in-flight work happened wholly or not at
+/// all, nothing is duplicated, UIDVALIDITY is unchanged, and the next UID is above every earlier
+/// one. Folds what was found into the ledger for the next round.
+fn verify(deployment: &Deployment, ledger: &Mutex<Ledger>, round: &str) {
+    let mut client = Client::tls(deployment.imaps(), &deployment.cert());
+    client.read_line();
+    client.send(&format!("v0 LOGIN {USER} \"{PASSWORD}\""));
+    assert!(client.expect_tagged("v0").last().unwrap().starts_with("v0 OK"));
+    // IMAP4rev2: no \Recent in the flags compared below.
+    client.send("v9 ENABLE IMAP4rev2");
+    assert!(client.expect_tagged("v9").last().unwrap().starts_with("v9 OK"));
+    let (validity, found) = fetch_all(&mut client);
+
+    let mut l = lock(ledger);
+    assert_eq!(Some(validity), l.validity, "{round}: UIDVALIDITY changed across the restart");
+    let mut seen_ids = BTreeSet::new();
+    for m in &found {
+        let id = m.body.split("Message-ID: ").nth(1).unwrap().split("\r\n").next().unwrap().to_owned();
+        assert!(seen_ids.insert(id.clone()), "{round}: message {id} is there twice");
+    }
+    let by_uid: BTreeMap<u32, &Fetched> = found.iter().map(|m| (m.uid, m)).collect();
+    let in_flight: Vec<InFlight> = std::mem::take(&mut l.in_flight).into_values().collect();
+    let pending_store = |uid: u32| {
+        in_flight.iter().find_map(|c| match c {
+            InFlight::Store { uid: u, flags } if *u == uid => Some(flags.clone()),
+            _ => None,
+        })
+    };
+
+    // Every acknowledged APPEND, with its UID, bytes and acknowledged flags.
+    let known = std::mem::take(&mut l.known);
+    for (uid, k) in &known {
+        let m = by_uid.get(uid).unwrap_or_else(|| panic!("{round}: acknowledged UID {uid} is gone"));
+        assert!(
+            m.body == k.body,
+            "{round}: UID {uid} has different bytes ({} vs {})",
+            m.body.len(),
+            k.body.len()
+        );
+        match pending_store(*uid) {
+            // An unacknowledged STORE happened or not, but not halfway.
+            Some(new) => {
+                assert!(m.flags == k.flags || m.flags == new, "{round}: UID {uid} flags {:?}", m.flags)
+            }
+            None => assert_eq!(m.flags, k.flags, "{round}: UID {uid} lost acknowledged flags"),
+        }
+    }
+    // Anything else must be an unacknowledged APPEND, whole, with its flags.
+    for m in &found {
+        if known.contains_key(&m.uid) {
+            continue;
+        }
+        let matched = in_flight
+            .iter()
+            .any(|c| matches!(c, InFlight::Append { body, flags } if *body == m.body && *flags == m.flags));
+        assert!(matched, "{round}: UID {} is neither acknowledged nor a whole in-flight APPEND", m.uid);
+        // Responses come in order, so an unacknowledged APPEND ran after every acknowledged one.
+        assert!(m.uid > l.max_uid, "{round}: in-flight APPEND got UID {}, not above {}", m.uid, l.max_uid);
+    }
+    // The state found is now the reference for the next round.
+    let max_found = found.iter().map(|m| m.uid).max().unwrap_or(0);
+    l.max_uid = l.max_uid.max(max_found);
+    l.known = found.iter().map(|m| (m.uid, Known { body: m.body.clone(), flags: m.flags.clone() })).collect();
+    let surviving_in_flight = found.len() - known.len();
+    drop(l);
+
+    // The next APPEND gets a UID above every earlier one (RFC 9051 §2.3.1.1).
+    let body = message(1_000_000 + max_found as usize, 200);
+    client.send_raw(format!("v3 APPEND INBOX {{{}+}}\r\n{body}\r\n", body.len()).as_bytes());
+    let done = client.expect_tagged("v3").pop().unwrap();
+    let (v, uid) = append_uid(&done).unwrap_or_else(|| panic!("{round}: {done}"));
+    assert_eq!(v, validity);
+    let mut l = lock(ledger);
+    assert!(uid > l.max_uid, "{round}: new UID {uid} is not above {}", l.max_uid);
+    l.max_uid = uid;
+    l.known.insert(uid, Known { body, flags: BTreeSet::new() });
+    eprintln!(
+        "{round}: {} messages verified after {} acknowledgements; {} of {} unacknowledged commands had happened",
+        found.len(),
+        l.acks,
+        surviving_in_flight,
+        in_flight.len()
+    );
+}
+
+/// Runs `load` until `more` further acknowledgements arrived, then stops the server with `stop`.
+fn round(
+    deployment: &mut Deployment,
+    ledger: &Arc<Mutex<Ledger>>,
+    load: Load,
+    more: usize,
+    stop: impl FnOnce(&mut Deployment),
+) {
+    let target = lock(ledger).acks + more;
+    let worker = {
+        let (addr, cert, ledger) = (deployment.imaps(), deployment.cert(), Arc::clone(ledger));
+        thread::spawn(move || stream(addr, cert, ledger, load))
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while lock(ledger).acks < target {
+        if worker.is_finished() {
+            if let Err(panic) = worker.join() {
+                std::panic::resume_unwind(panic);
+            }
+            panic!("the streaming client stopped early; log:\n{}", deployment.log());
+        }
+        assert!(Instant::now() < deadline, "{load:?}: too slow; log:\n{}", deployment.log());
+        thread::sleep(Duration::from_millis(2));
+    }
+    stop(deployment);
+    if let Err(panic) = worker.join() {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+#[test]
+fn acknowledged_changes_survive_sigkill_and_sigterm() {
+    let mut deployment = Deployment::new();
+    deployment.start();
+    deployment.add_user();
+    let ledger = Arc::new(Mutex::new(Ledger::default()));
+
+    // Three different moments for SIGKILL.
+    round(&mut deployment, &ledger, Load::SmallAppends, 40, Deployment::kill9);
+    deployment.start();
+    verify(&deployment, &ledger, "SIGKILL during small APPENDs");
+
+    round(&mut deployment, &ledger, Load::Stores, 30, Deployment::kill9);
+    deployment.start();
+    verify(&deployment, &ledger, "SIGKILL during STOREs");
+
+    round(&mut deployment, &ledger, Load::LargeAppends, 3, Deployment::kill9);
+    deployment.start();
+    verify(&deployment, &ledger, "SIGKILL during large APPENDs");
+
+    // A clean stop keeps everything too.
+    round(&mut deployment, &ledger, Load::Stores, 20, |d| {
+        let status = d.terminate();
+        assert_eq!(status.code(), Some(0), "SIGTERM exit; log:\n{}", d.log());
+    });
+    deployment.start();
+    verify(&deployment, &ledger, "SIGTERM");
+    let l = lock(&ledger);
+    assert!(l.known.len() > 50, "the rounds did work: {} messages", l.known.len());
+}

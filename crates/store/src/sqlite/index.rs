@@ -1,0 +1,713 @@
+//! What is derived from a message body once and kept beside it: the full-text index entry
+//! (SEARCH TEXT/BODY/HEADER), the PREVIEW text (RFC 8970) and the SORT/THREAD keys (RFC 5256,
+//! RFC 5957).
+//!
+//! # When entries are written
+//! - At APPEND, in the same transaction as the message ([`record_appended`]): the text is
+//!   extracted beforehand on the blocking pool ([`IndexEntry::extract`]), the writer only inserts.
+//!   Indexing runs in its own savepoint: if it fails, the message is stored anyway and simply has
+//!   no `body_index` row, which makes every search scan it instead.
+//! - For bodies stored before schema version 2, by the [`Backfill`] thread, in batches of bounded
+//!   size, until the `index_backfill` cursor has passed the last old body.
+//! - COPY and MOVE share the body and so its entry; the `bodies_unindex` trigger removes the
+//!   entry with the last reference to the body.
+//!
+//! # Semantics
+//! All text is decoded (RFC 2047 words, transfer encodings, charsets), case-folded with
+//! [`postfach_message::casefold`] and stripped of control characters before it is indexed or
+//! compared, and the client's needle gets the same treatment, so the index (substring search
+//! with the FTS5 trigram tokenizer) and the fallback scan answer alike.
+//!
+//! # Limits
+//! At most [`MAX_BODY_TEXT`] bytes of body text and [`MAX_HEADER_TEXT`] bytes of header text
+//! are indexed per message; a cut entry is marked (`text_state = 2`) and searches that miss in
+//! the index scan such a message to be sure.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+
+use postfach_message::{MessageSummary, base_subject, casefold, decode_header_text, message_id_list};
+use rusqlite::{Connection, OptionalExtension};
+
+use super::conn::DbResult;
+use crate::types::{Appended, MailboxId};
+use crate::{StoreError, StoreResult};
+
+/// Most bytes of folded body text indexed per message.
+pub(crate) const MAX_BODY_TEXT: usize = 2 * 1024 * 1024;
+/// Most bytes of folded header text indexed per message.
+pub(crate) const MAX_HEADER_TEXT: usize = 256 * 1024;
+/// Preview length in characters (RFC 8970 §3.3: SHOULD be at most 200, MUST be at most 256).
+pub(crate) const PREVIEW_CHARS: usize = 200;
+
+/// `text_state`: the index holds all of the message's text.
+pub(crate) const TEXT_COMPLETE: i64 = 1;
+/// `text_state`: the index holds a prefix of the message's text.
+pub(crate) const TEXT_TRUNCATED: i64 = 2;
+
+/// Folds a string for comparison: [`casefold`], and control characters other than line feed
+/// become spaces (they cannot be typed into a search and would upset the index).
+pub(crate) fn fold(s: &str) -> String {
+    let mut out = casefold(s);
+    if out.chars().any(|c| c.is_control() && c != '\n') {
+        out = out.chars().map(|c| if c.is_control() && c != '\n' { ' ' } else { c }).collect();
+    }
+    out
+}
+
+/// Cuts `s` to at most `max` bytes at a character boundary; true when something was cut.
+fn cut(s: &mut String, max: usize) -> bool {
+    if s.len() <= max {
+        return false;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s.truncate(end);
+    true
+}
+
+/// The searchable text of one message, folded.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub(crate) struct MessageText {
+    /// `(lowercase field name, folded decoded value)` of the top-level header, in order.
+    pub(crate) fields: Vec<(String, String)>,
+    /// Folded text of the text parts (HTML reduced to text) and the header lines of nested
+    /// messages, joined by line feeds.
+    pub(crate) body: String,
+    /// Something was left out because of the size limits.
+    pub(crate) truncated: bool,
+}
+
+impl MessageText {
+    /// Extracts the text; with `limits`, cut to [`MAX_HEADER_TEXT`] / [`MAX_BODY_TEXT`]. Also
+    /// returns the preview (RFC 8970). Never fails: input that does not parse is all body.
+    pub(crate) fn extract(raw: &[u8], limits: bool) -> (MessageText, String) {
+        let parser = mail_parser::MessageParser::new().with_mime_headers().default_header_text();
+        // RFC 5322 §2.2: a field name has no whitespace. When nothing parsed as a real field,
+        // the input has no header at all and all of it is body.
+        let has_header = |m: &mail_parser::Message<'_>| {
+            m.parts
+                .first()
+                .is_some_and(|root| root.headers.iter().any(|h| !h.name().contains(char::is_whitespace)))
+        };
+        let mut text = MessageText::default();
+        let preview = match parser.parse(raw) {
+            Some(message) if has_header(&message) => {
+                let mut body = Vec::new();
+                text.add_message(raw, &message, true, &mut body);
+                text.body = body.join("\n");
+                preview_of(&message)
+            }
+            _ => {
+                let all = String::from_utf8_lossy(raw);
+                text.body = fold(&all);
+                normalise_preview(&all)
+            }
+        };
+        if limits {
+            let mut header_bytes = 0usize;
+            let before = text.fields.len();
+            text.fields.retain(|(n, v)| {
+                header_bytes = header_bytes.saturating_add(n.len() + v.len() + 3);
+                header_bytes <= MAX_HEADER_TEXT
+            });
+            text.truncated |= text.fields.len() != before;
+            text.truncated |= cut(&mut text.body, MAX_BODY_TEXT);
+        }
+        (text, preview)
+    }
+
+    /// `raw` is the whole stored message: mail-parser's offsets are absolute in it, nested
+    /// messages included.
+    fn add_message(
+        &mut self,
+        raw: &[u8],
+        message: &mail_parser::Message<'_>,
+        top: bool,
+        body: &mut Vec<String>,
+    ) {
+        if let Some(root) = message.parts.first() {
+            for h in &root.headers {
+                let value = header_value(raw, h);
+                let name = h.name().to_ascii_lowercase();
+                if top {
+                    self.fields.push((name, value));
+                } else {
+                    // A nested message's header is part of the outer message's body.
+                    body.push(format!("{name}: {value}"));
+                }
+            }
+        }
+        for part in &message.parts {
+            match &part.body {
+                mail_parser::PartType::Text(t) => body.push(fold(t)),
+                mail_parser::PartType::Html(h) => body.push(fold(&mail_parser::decoders::html::html_to_text(h))),
+                mail_parser::PartType::Message(inner) => self.add_message(raw, inner, false, body),
+                _ => {}
+            }
+        }
+    }
+
+    /// The values of every field called `name`, joined by line feeds.
+    pub(crate) fn field(&self, name: &str) -> String {
+        let values: Vec<&str> =
+            self.fields.iter().filter(|(n, _)| n == name).map(|(_, v)| v.as_str()).collect();
+        values.join("\n")
+    }
+
+    /// The header as `name: value` lines.
+    pub(crate) fn header_lines(&self) -> String {
+        let mut out = String::new();
+        for (n, v) in &self.fields {
+            out.push_str(n);
+            out.push_str(": ");
+            out.push_str(v);
+            out.push('\n');
+        }
+        out
+    }
+
+    /// RFC 9051 §6.4.4 HEADER: a field called `name` exists (empty needle) or its value contains
+    /// the folded needle.
+    pub(crate) fn header_contains(&self, name: &str, needle: &str) -> bool {
+        self.fields.iter().any(|(n, v)| n.eq_ignore_ascii_case(name) && v.contains(needle))
+    }
+
+    /// RFC 9051 §6.4.4 BODY.
+    pub(crate) fn body_contains(&self, needle: &str) -> bool {
+        self.body.contains(needle)
+    }
+
+    /// RFC 9051 §6.4.4 TEXT: the header lines or the body contain the folded needle.
+    pub(crate) fn text_contains(&self, needle: &str) -> bool {
+        self.header_lines().contains(needle) || self.body.contains(needle)
+    }
+}
+
+/// A header's value as folded text: decoded by mail-parser where it parsed it as text,
+/// otherwise the raw value unfolded (RFC 5322 §2.2.3).
+fn header_value(raw: &[u8], h: &mail_parser::Header<'_>) -> String {
+    let value = match &h.value {
+        mail_parser::HeaderValue::Text(t) => t.to_string(),
+        mail_parser::HeaderValue::TextList(list) => list.join(", "),
+        _ => {
+            let start = usize::try_from(h.offset_start).unwrap_or(usize::MAX);
+            let end = usize::try_from(h.offset_end).unwrap_or(usize::MAX);
+            let bytes = raw.get(start..end).unwrap_or_default();
+            String::from_utf8_lossy(bytes).replace(['\r', '\n'], "")
+        }
+    };
+    fold(value.trim()).replace('\n', " ")
+}
+
+/// RFC 8970: the first text part (an HTML part reduced to text when there is no plain one),
+/// whitespace collapsed, at most [`PREVIEW_CHARS`] characters. Empty when there is no text.
+fn preview_of(message: &mail_parser::Message<'_>) -> String {
+    if let Some(text) = message.body_text(0).filter(|_| !message.text_body.is_empty()) {
+        return normalise_preview(&text);
+    }
+    if let Some(html) = message.body_html(0).filter(|_| !message.html_body.is_empty()) {
+        return normalise_preview(&mail_parser::decoders::html::html_to_text(&html));
+    }
+    String::new()
+}
+
+fn normalise_preview(text: &str) -> String {
+    let mut out = String::new();
+    let mut chars = 0;
+    let mut space = false;
+    for c in text.chars() {
+        if c.is_whitespace() || c.is_control() {
+            space = !out.is_empty();
+            continue;
+        }
+        if space {
+            if chars + 1 >= PREVIEW_CHARS {
+                break;
+            }
+            out.push(' ');
+            chars += 1;
+            space = false;
+        }
+        out.push(c);
+        chars += 1;
+        if chars >= PREVIEW_CHARS {
+            break;
+        }
+    }
+    out
+}
+
+/// What SORT and THREAD need from one message (RFC 5256, RFC 5957), strings folded.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct BodyFacts {
+    /// Sent date, Unix seconds (UTC), when the `Date:` header parses (RFC 5256 §2.2).
+    pub(crate) sent_date: Option<i64>,
+    /// Folded base subject (RFC 5256 §2.1).
+    pub(crate) base_subject: String,
+    /// Extracting the base subject removed a reply or forward marker.
+    pub(crate) is_reply: bool,
+    /// addr-mailbox of the first From / To / Cc address (RFC 5256 FROM, TO, CC).
+    pub(crate) sort_from: String,
+    /// See `sort_from`.
+    pub(crate) sort_to: String,
+    /// See `sort_from`.
+    pub(crate) sort_cc: String,
+    /// RFC 5957 DISPLAY value of the first From / To address.
+    pub(crate) display_from: String,
+    /// See `display_from`.
+    pub(crate) display_to: String,
+    /// Normalised Message-ID.
+    pub(crate) message_id: Option<String>,
+    /// Normalised references: References, else the first id of In-Reply-To (RFC 5256 §3).
+    pub(crate) refs: Vec<String>,
+}
+
+impl BodyFacts {
+    /// Computes the facts from a parsed summary.
+    pub(crate) fn of(summary: &MessageSummary) -> BodyFacts {
+        let env = &summary.envelope;
+        let base = base_subject(summary.subject.as_deref().unwrap_or_default());
+        let mailbox = |list: &[postfach_message::Address]| {
+            list.first()
+                .and_then(|a| a.mailbox.as_deref())
+                .map(|m| fold(&String::from_utf8_lossy(m)))
+                .unwrap_or_default()
+        };
+        let mut refs: Vec<String> =
+            summary.references.iter().filter_map(|r| postfach_message::normalize_message_id(r)).collect();
+        if refs.is_empty() {
+            refs = env.in_reply_to.as_deref().map(message_id_list).unwrap_or_default();
+            refs.truncate(1);
+        }
+        BodyFacts {
+            sent_date: summary.sent_date.map(|d| d.unix),
+            base_subject: fold(&base.text),
+            is_reply: base.is_reply_or_forward,
+            sort_from: mailbox(&env.from),
+            sort_to: mailbox(&env.to),
+            sort_cc: mailbox(&env.cc),
+            display_from: display(&env.from),
+            display_to: display(&env.to),
+            message_id: env.message_id.as_deref().and_then(postfach_message::normalize_message_id),
+            refs,
+        }
+    }
+}
+
+/// RFC 5957 §3: the DISPLAY sort value of the first address of a list.
+fn display(list: &[postfach_message::Address]) -> String {
+    let Some(a) = list.first() else { return String::new() };
+    if let Some(name) = a.name.as_deref() {
+        let decoded = decode_header_text(name);
+        if !decoded.trim().is_empty() {
+            return fold(decoded.trim());
+        }
+    }
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    match (a.mailbox.as_deref(), a.host.as_deref()) {
+        (Some(m), Some(h)) if !h.is_empty() => fold(&format!("{}@{}", text(m), text(h))),
+        (Some(m), _) => fold(&text(m)),
+        _ => String::new(),
+    }
+}
+
+/// Everything stored for one body.
+#[derive(Debug, Clone)]
+pub(crate) struct IndexEntry {
+    pub(crate) text: MessageText,
+    pub(crate) preview: String,
+    pub(crate) facts: BodyFacts,
+    pub(crate) email_id: String,
+}
+
+impl IndexEntry {
+    /// Extracts the entry of a raw message. CPU-bound: call it off the writer thread.
+    pub(crate) fn extract(raw: &[u8]) -> IndexEntry {
+        let summary = postfach_message::parse(raw);
+        let (text, preview) = MessageText::extract(raw, true);
+        IndexEntry { text, preview, facts: BodyFacts::of(&summary), email_id: email_id(raw) }
+    }
+}
+
+/// RFC 8474 EMAILID of a message: `E` and a 128-bit FNV-1a hash of its bytes (two 64-bit
+/// lanes with different bases) in hex. Derived from the content, so it survives COPY, MOVE and
+/// a re-import, and never names a different message (up to a hash collision); `bodies.id` could
+/// not serve, as SQLite may hand out a deleted body's id again.
+pub(crate) fn email_id(raw: &[u8]) -> String {
+    const PRIME: u64 = 0x0000_0100_0000_01b3;
+    let (mut a, mut b) = (0xcbf2_9ce4_8422_2325_u64, 0x6c62_272e_07bb_0142_u64);
+    for &byte in raw {
+        a = (a ^ u64::from(byte)).wrapping_mul(PRIME);
+        b = (b ^ u64::from(byte.rotate_left(3))).wrapping_mul(PRIME);
+    }
+    b ^= raw.len() as u64;
+    format!("E{a:016x}{b:016x}")
+}
+
+/// Writes the entry of `body_id` unless it has one. SQL only.
+pub(crate) fn write_entry(conn: &Connection, body_id: i64, entry: &IndexEntry) -> StoreResult<()> {
+    let exists = conn
+        .prepare_cached("SELECT 1 FROM body_index WHERE body_id = ?1")
+        .db()?
+        .query_row([body_id], |_| Ok(()))
+        .optional()
+        .db()?
+        .is_some();
+    if exists {
+        return Ok(());
+    }
+    let t = &entry.text;
+    conn.prepare_cached(
+        "INSERT INTO body_text (rowid, h_subject, h_from, h_to, h_cc, h_bcc, headers, body)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )
+    .db()?
+    .execute(rusqlite::params![
+        body_id,
+        t.field("subject"),
+        t.field("from"),
+        t.field("to"),
+        t.field("cc"),
+        t.field("bcc"),
+        t.header_lines(),
+        t.body,
+    ])
+    .db()?;
+    let f = &entry.facts;
+    conn.prepare_cached(
+        "INSERT INTO body_index (body_id, text_state, preview, sent_date, base_subject, is_reply, sort_from,
+                                 sort_to, sort_cc, display_from, display_to, message_id, refs, email_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+    )
+    .db()?
+    .execute(rusqlite::params![
+        body_id,
+        if t.truncated { TEXT_TRUNCATED } else { TEXT_COMPLETE },
+        entry.preview,
+        f.sent_date,
+        f.base_subject,
+        f.is_reply,
+        f.sort_from,
+        f.sort_to,
+        f.sort_cc,
+        f.display_from,
+        f.display_to,
+        f.message_id,
+        f.refs.join(" "),
+        entry.email_id,
+    ])
+    .db()?;
+    Ok(())
+}
+
+/// Indexes freshly appended messages inside the append's transaction. Never fails the append:
+/// on an error the index changes are rolled back and the messages stay unindexed (scanned).
+pub(crate) fn record_appended(
+    conn: &Connection,
+    mailbox: MailboxId,
+    appended: &[Appended],
+    entries: &[IndexEntry],
+) {
+    if conn.execute_batch("SAVEPOINT body_index").is_err() {
+        return;
+    }
+    let result = (|| -> StoreResult<()> {
+        let mut body_of = conn
+            .prepare_cached("SELECT body_id FROM messages WHERE mailbox_id = ?1 AND uid = ?2")
+            .db()?;
+        for (a, entry) in appended.iter().zip(entries) {
+            let body_id: i64 = body_of.query_row(rusqlite::params![mailbox.0, a.uid.0], |r| r.get(0)).db()?;
+            write_entry(conn, body_id, entry)?;
+        }
+        Ok(())
+    })();
+    let end = match result {
+        Ok(()) => "RELEASE body_index",
+        Err(e) => {
+            tracing::warn!(error = %e, "indexing appended messages failed; they will be scanned");
+            "ROLLBACK TO body_index; RELEASE body_index"
+        }
+    };
+    if let Err(e) = conn.execute_batch(end) {
+        tracing::error!(error = %e, "cannot close the index savepoint");
+    }
+}
+
+// --- backfill ---------------------------------------------------------------------------------
+
+/// Most bodies per backfill transaction.
+const BACKFILL_BATCH: usize = 64;
+/// Most raw bytes read per backfill transaction (at least one body is always taken).
+const BACKFILL_BYTES: i64 = 8 * 1024 * 1024;
+
+/// The thread that indexes bodies stored before the index existed. Dropping it stops the thread
+/// after its current batch.
+pub(crate) struct Backfill {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Backfill {
+    /// Starts the thread when the database has bodies left to index; otherwise does nothing.
+    pub(crate) fn start(conn: &Connection, path: &Path) -> StoreResult<Backfill> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let pending = conn
+            .query_row("SELECT 1 FROM index_backfill WHERE id = 1", [], |_| Ok(()))
+            .optional()
+            .db()?
+            .is_some();
+        if !pending {
+            return Ok(Backfill { stop, thread: None });
+        }
+        let path = path.to_owned();
+        let flag = Arc::clone(&stop);
+        let thread = std::thread::Builder::new()
+            .name("postfach-sqlite-backfill".to_owned())
+            .spawn(move || {
+                let outcome = super::conn::open_writer(&path).and_then(|conn| backfill(&conn, &flag));
+                if let Err(e) = outcome {
+                    tracing::warn!(error = %e, "index backfill stopped; unindexed messages are scanned");
+                }
+            })
+            .map_err(|e| StoreError::Backend(format!("cannot start the index backfill: {e}")))?;
+        Ok(Backfill { stop, thread: Some(thread) })
+    }
+}
+
+impl Drop for Backfill {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Indexes old bodies batch by batch until the cursor passes the last one or `stop` is set.
+/// Each batch is one short write transaction, so the main writer waits at most that long.
+pub(crate) fn backfill(conn: &Connection, stop: &AtomicBool) -> StoreResult<()> {
+    while !stop.load(Ordering::Relaxed) {
+        let cursor: Option<(i64, i64)> = conn
+            .query_row("SELECT next_body, last_body FROM index_backfill WHERE id = 1", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .optional()
+            .db()?;
+        let Some((next, last)) = cursor else { return Ok(()) };
+        let mut ids = Vec::new();
+        {
+            let mut stmt = conn
+                .prepare_cached("SELECT id, size FROM bodies WHERE id BETWEEN ?1 AND ?2 ORDER BY id LIMIT ?3")
+                .db()?;
+            let mut rows = stmt.query(rusqlite::params![next, last, BACKFILL_BATCH as i64]).db()?;
+            let mut bytes = 0i64;
+            while let Some(r) = rows.next().db()? {
+                let (id, size): (i64, i64) = (r.get(0).db()?, r.get(1).db()?);
+                if !ids.is_empty() && bytes.saturating_add(size) > BACKFILL_BYTES {
+                    break;
+                }
+                bytes = bytes.saturating_add(size);
+                ids.push(id);
+            }
+        }
+        let Some(&last_done) = ids.last() else {
+            conn.execute("DELETE FROM index_backfill WHERE id = 1", []).db()?;
+            return Ok(());
+        };
+        let mut entries = Vec::with_capacity(ids.len());
+        for id in ids {
+            let raw: Option<Vec<u8>> = conn
+                .prepare_cached("SELECT raw FROM bodies WHERE id = ?1")
+                .db()?
+                .query_row([id], |r| r.get(0))
+                .optional()
+                .db()?;
+            if let Some(raw) = raw {
+                entries.push((id, IndexEntry::extract(&raw)));
+            }
+        }
+        conn.execute_batch("BEGIN IMMEDIATE").db()?;
+        let written = (|| -> StoreResult<()> {
+            let mut alive = conn.prepare_cached("SELECT 1 FROM bodies WHERE id = ?1").db()?;
+            for (id, entry) in &entries {
+                // A body expunged meanwhile must not get an orphan entry.
+                if alive.query_row([id], |_| Ok(())).optional().db()?.is_some() {
+                    write_entry(conn, *id, entry)?;
+                }
+            }
+            conn.execute("UPDATE index_backfill SET next_body = ?1 WHERE id = 1", [last_done + 1]).db()?;
+            Ok(())
+        })();
+        match written {
+            Ok(()) => conn.execute_batch("COMMIT").db()?,
+            Err(e) => {
+                let _ = conn.execute_batch("ROLLBACK");
+                return Err(e);
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_values_are_unfolded_decoded_and_folded() {
+        let raw = b"From: =?UTF-8?Q?J=C3=B6rg_M=C3=BCller?= <jm@example.org>\r\n\
+Subject: a folded\r\n  subject line\r\n\
+X-Note: =?ISO-8859-1?Q?caf=E9?=\r\n\
+Content-Type: text/plain; charset=utf-8\r\n\
+\r\n\
+Hello W\xc3\xb6rld\r\n";
+        let (t, preview) = MessageText::extract(raw, true);
+        assert!(t.header_contains("from", "jörg müller"), "{:?}", t.fields);
+        assert!(t.header_contains("from", "jm@example"));
+        assert!(t.header_contains("subject", "folded subject"), "{:?}", t.fields);
+        assert!(t.header_contains("x-note", "café"), "{:?}", t.fields);
+        assert!(t.header_contains("subject", ""));
+        assert!(!t.header_contains("cc", ""));
+        assert!(t.body_contains("wörld"));
+        assert!(!t.body_contains("subject"));
+        assert!(t.text_contains("müller"));
+        assert!(t.text_contains("x-note: café"));
+        assert_eq!(preview, "Hello Wörld");
+        assert!(!t.truncated);
+    }
+
+    #[test]
+    fn body_text_decodes_transfer_encodings_and_html() {
+        let raw = b"Subject: x\r\nMIME-Version: 1.0\r\n\
+Content-Type: multipart/alternative; boundary=b\r\n\r\n\
+--b\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: base64\r\n\r\n\
+aGlkZGVuIHRyZWFzdXJl\r\n\
+--b\r\nContent-Type: text/html\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n\
+<p>soft=\r\nbreak</p>\r\n\
+--b--\r\n";
+        let (t, preview) = MessageText::extract(raw, true);
+        assert!(t.body_contains("hidden treasure"), "{:?}", t.body);
+        assert!(t.body_contains("softbreak"), "{:?}", t.body);
+        assert_eq!(preview, "hidden treasure");
+    }
+
+    #[test]
+    fn headerless_input_is_all_body() {
+        let (t, preview) = MessageText::extract(b"just some\r\n\r\n  WORDS", true);
+        assert!(t.body_contains("some"));
+        assert!(t.body_contains("words"));
+        assert!(t.fields.is_empty());
+        assert_eq!(preview, "just some WORDS");
+        let (t, preview) = MessageText::extract(b"", true);
+        assert!(!t.body_contains("x"));
+        assert_eq!(preview, "");
+    }
+
+    #[test]
+    fn limits_cut_and_mark() {
+        let mut raw = b"Subject: big\r\n\r\n".to_vec();
+        raw.extend(std::iter::repeat_n(b'a', MAX_BODY_TEXT + 10));
+        let (t, _) = MessageText::extract(&raw, true);
+        assert!(t.truncated);
+        assert_eq!(t.body.len(), MAX_BODY_TEXT);
+        let (t, _) = MessageText::extract(&raw, false);
+        assert!(!t.truncated);
+        assert!(t.body.len() > MAX_BODY_TEXT);
+    }
+
+    #[test]
+    fn backfill_indexes_bodies_older_than_the_index() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(super::super::schema::MIGRATIONS[0]).unwrap();
+        conn.execute_batch("PRAGMA user_version = 1").unwrap();
+        for id in 1..=3i64 {
+            let raw = format!("Subject: old {id}\r\n\r\nancient text {id}\r\n");
+            conn.execute(
+                "INSERT INTO bodies (id, size, summary, raw) VALUES (?1, ?2, x'', ?3)",
+                rusqlite::params![id, raw.len() as i64, raw.as_bytes()],
+            )
+            .unwrap();
+        }
+        super::super::schema::migrate(&conn).unwrap();
+        let cursor: (i64, i64) = conn
+            .query_row("SELECT next_body, last_body FROM index_backfill", [], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap();
+        assert_eq!(cursor, (1, 3));
+        // A body that goes away before the backfill reaches it gets no entry.
+        conn.execute("DELETE FROM bodies WHERE id = 2", []).unwrap();
+        backfill(&conn, &AtomicBool::new(false)).unwrap();
+        let indexed: Vec<i64> = conn
+            .prepare("SELECT body_id FROM body_index ORDER BY body_id")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(indexed, vec![1, 3]);
+        let hit: i64 = conn
+            .query_row("SELECT rowid FROM body_text WHERE body_text MATCH '{body} : \"text 3\"'", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(hit, 3);
+        let left: i64 = conn.query_row("SELECT count(*) FROM index_backfill", [], |r| r.get(0)).unwrap();
+        assert_eq!(left, 0);
+        // The entry leaves with the body.
+        conn.execute("DELETE FROM bodies WHERE id = 3", []).unwrap();
+        let hits: i64 =
+            conn.query_row("SELECT count(*) FROM body_text WHERE body_text MATCH 'text'", [], |r| r.get(0)).unwrap();
+        assert_eq!(hits, 1);
+        // A fresh database has nothing to backfill.
+        let fresh = Connection::open_in_memory().unwrap();
+        super::super::schema::migrate(&fresh).unwrap();
+        let rows: i64 = fresh.query_row("SELECT count(*) FROM index_backfill", [], |r| r.get(0)).unwrap();
+        assert_eq!(rows, 0);
+    }
+
+    #[test]
+    fn email_ids_are_objectids_and_differ() {
+        let a = email_id(b"Subject: a\r\n\r\nx");
+        assert_eq!(a.len(), 33);
+        assert!(a.bytes().all(|b| b.is_ascii_alphanumeric()));
+        assert_eq!(a, email_id(b"Subject: a\r\n\r\nx"));
+        assert_ne!(a, email_id(b"Subject: a\r\n\r\ny"));
+        assert_ne!(email_id(b""), email_id(b"\0"));
+    }
+
+    #[test]
+    fn preview_is_bounded() {
+        let long = "word ".repeat(200);
+        let p = normalise_preview(&long);
+        assert!(p.chars().count() <= PREVIEW_CHARS, "{}", p.len());
+        assert!(p.starts_with("word word"));
+        assert!(!p.ends_with(' '));
+        assert_eq!(normalise_preview(" \t\r\n a\u{7}b \n"), "a b");
+    }
+
+    #[test]
+    fn facts_follow_rfc5256_and_rfc5957() {
+        let raw = b"From: =?utf-8?q?Zo=C3=AB?= <Zoe@Example.org>\r\n\
+To: undisclosed-recipients:;\r\nCc: carl@example.net\r\n\
+Subject: Re: [list] Fwd: Plans\r\nDate: Mon, 7 Feb 1994 21:52:25 -0800\r\n\
+Message-ID: <\"a b\"@x>\r\nIn-Reply-To: <p@x> (sent by p)\r\n\r\nbody\r\n";
+        let f = BodyFacts::of(&postfach_message::parse(raw));
+        assert_eq!(f.base_subject, "plans");
+        assert!(f.is_reply);
+        assert_eq!(f.sort_from, "zoe");
+        assert_eq!(f.display_from, "zoë");
+        assert_eq!(f.sort_to, "undisclosed-recipients");
+        assert_eq!(f.display_to, "undisclosed-recipients");
+        assert_eq!(f.sort_cc, "carl");
+        assert_eq!(f.sent_date, Some(760_686_745));
+        assert_eq!(f.message_id.as_deref(), Some("ab@x"));
+        assert_eq!(f.refs, vec!["p@x".to_owned()]);
+        let f = BodyFacts::of(&postfach_message::parse(b"References: <a@x> <b@x>\r\nIn-Reply-To: <c@x>\r\n\r\n"));
+        assert_eq!(f.refs, vec!["a@x".to_owned(), "b@x".to_owned()]);
+        assert_eq!(f.sent_date, None);
+        assert_eq!(f.display_from, "");
+    }
+}
