@@ -113,6 +113,9 @@ struct CompareOpts {
     /// Also list informational figures (counts, bytes on the wire).
     #[arg(long)]
     all: bool,
+    /// Only the headline figures (throughput, memory, big-mailbox medians).
+    #[arg(long, conflicts_with = "all")]
+    headline: bool,
 }
 
 fn main() -> ExitCode {
@@ -200,11 +203,43 @@ fn run_compare(opts: &CompareOpts) -> anyhow::Result<()> {
     let a = load(&opts.a)?;
     let b = load(&opts.b)?;
     let rows = compare(&a, &b);
-    let all = opts.all;
-    let filter = move |r: &Row| all || r.unit != "count" && r.unit != "KiB" || r.key.contains("per_conn");
+    let (all, headline) = (opts.all, opts.headline);
+    let filter = move |r: &Row| {
+        if headline {
+            return is_headline(&r.key);
+        }
+        all || r.unit != "count" && r.unit != "KiB" || r.key.contains("per_conn")
+    };
     print!("{}", comparison_table(&rows, &opts.a_name, &opts.b_name, &filter));
     let errors_a: u64 = a.iter().map(|r| r.protocol_errors).sum();
     let errors_b: u64 = b.iter().map(|r| r.protocol_errors).sum();
     println!("\nprotocol errors: {} {errors_a}, {} {errors_b}", opts.a_name, opts.b_name);
     Ok(())
+}
+
+/// The figures the goals are stated in: mixed throughput, idle memory, APPEND rates,
+/// big-mailbox medians, handshake and login rates.
+fn is_headline(key: &str) -> bool {
+    key.ends_with(".total.cmd_per_s")
+        || key.starts_with("idle.pss")
+        || key.starts_with("append.") && key.ends_with("_per_s")
+        || key.starts_with("big.") && (key.ends_with(".median_ms") || key.ends_with("fill_msg_per_s"))
+        || key.starts_with("handshakes.") && key.ends_with(".per_s")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn headline_selection() {
+        assert!(is_headline("mixed.total.cmd_per_s"));
+        assert!(is_headline("idle.pss_kib_per_conn"));
+        assert!(is_headline("append.c10.mib_per_s"));
+        assert!(is_headline("big.100000.uid_search_text.median_ms"));
+        assert!(is_headline("handshakes.tls.per_s"));
+        assert!(!is_headline("mixed.FETCH.p99_ms"));
+        assert!(!is_headline("big.10000.select.first_ms"));
+        assert!(!is_headline("idle.rss_kib_per_conn"));
+    }
 }

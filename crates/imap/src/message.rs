@@ -162,11 +162,7 @@ fn resolve(sel: &Selected, kind: CommandKind, set: &SequenceSet, strict: bool) -
                 if lo > hi {
                     continue;
                 }
-                // Contiguous sequence numbers map to runs of UIDs; emit each UID as a range and
-                // let UidSet merge adjacent ones.
-                for uid in &sel.uids[lo as usize - 1..hi as usize] {
-                    ranges.push(uid.0..=uid.0);
-                }
+                push_runs(&mut ranges, &sel.uids[lo as usize - 1..hi as usize]);
             }
             Ok(UidSet::from_ranges(ranges))
         }
@@ -186,9 +182,20 @@ fn known_chunks<'a>(sel: &'a Selected, set: &'a UidSet) -> impl Iterator<Item = 
 fn known(sel: &Selected, set: &UidSet) -> UidSet {
     let mut ranges = Vec::new();
     for chunk in known_chunks(sel, set) {
-        ranges.extend(chunk.iter().map(|u| u.0..=u.0));
+        push_runs(&mut ranges, chunk);
     }
     UidSet::from_ranges(ranges)
+}
+
+/// Appends ascending `uids` to `ranges` as runs of consecutive UIDs: a mailbox without holes
+/// costs one range, not one per message.
+fn push_runs(ranges: &mut Vec<std::ops::RangeInclusive<u32>>, uids: &[Uid]) {
+    for uid in uids {
+        match ranges.last_mut() {
+            Some(last) if last.end().checked_add(1) == Some(uid.0) => *last = *last.start()..=uid.0,
+            _ => ranges.push(uid.0..=uid.0),
+        }
+    }
 }
 
 async fn expunge(

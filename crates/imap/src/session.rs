@@ -123,6 +123,14 @@ impl Session {
         matches!(self.state, State::Authenticated(_) | State::Selected(..))
     }
 
+    /// The logged-in account's canonical name, `None` before login (for per-account limits).
+    pub fn account(&self) -> Option<&str> {
+        match &self.state {
+            State::Authenticated(p) | State::Selected(p, _) => Some(&p.name),
+            _ => None,
+        }
+    }
+
     /// The change signal of the selected mailbox, if any (for IDLE).
     pub fn change_watch(&self) -> Option<watch::Receiver<ModSeq>> {
         match &self.state {

@@ -25,18 +25,18 @@ pub fn casefold(s: &str) -> String {
 /// Characters whose simple case folding differs from their lowercase mapping.
 fn fold_exception(c: char) -> Option<char> {
     Some(match c {
-        '\u{b5}' => '\u{3bc}',                 // MICRO SIGN → μ
-        '\u{17f}' => 's',                      // LONG S
-        '\u{345}' | '\u{1fbe}' => '\u{3b9}',   // YPOGEGRAMMENI, PROSGEGRAMMENI → ι
-        '\u{3c2}' => '\u{3c3}',                // final sigma → σ
-        '\u{3d0}' => '\u{3b2}',                // ϐ → β
-        '\u{3d1}' => '\u{3b8}',                // ϑ → θ
-        '\u{3d5}' => '\u{3c6}',                // ϕ → φ
-        '\u{3d6}' => '\u{3c0}',                // ϖ → π
-        '\u{3f0}' => '\u{3ba}',                // ϰ → κ
-        '\u{3f1}' => '\u{3c1}',                // ϱ → ρ
-        '\u{3f5}' => '\u{3b5}',                // ϵ → ε
-        '\u{1e9b}' => '\u{1e61}',              // ẛ → ṡ
+        '\u{b5}' => '\u{3bc}',               // MICRO SIGN → μ
+        '\u{17f}' => 's',                    // LONG S
+        '\u{345}' | '\u{1fbe}' => '\u{3b9}', // YPOGEGRAMMENI, PROSGEGRAMMENI → ι
+        '\u{3c2}' => '\u{3c3}',              // final sigma → σ
+        '\u{3d0}' => '\u{3b2}',              // ϐ → β
+        '\u{3d1}' => '\u{3b8}',              // ϑ → θ
+        '\u{3d5}' => '\u{3c6}',              // ϕ → φ
+        '\u{3d6}' => '\u{3c0}',              // ϖ → π
+        '\u{3f0}' => '\u{3ba}',              // ϰ → κ
+        '\u{3f1}' => '\u{3c1}',              // ϱ → ρ
+        '\u{3f5}' => '\u{3b5}',              // ϵ → ε
+        '\u{1e9b}' => '\u{1e61}',            // ẛ → ṡ
         _ => return None,
     })
 }

@@ -25,6 +25,11 @@ pub struct FramingLimits {
     pub max_command: usize,
     /// Most literals in one command (bounds per-literal bookkeeping and continuation rounds).
     pub max_literals: usize,
+    /// Most command text (line bytes, literal data not counted) in one command. With the
+    /// literal count this bounds how many arguments one command can carry, and so the size of
+    /// the parsed command: a 50 MiB command of `ALL ALL ...` would otherwise parse into
+    /// millions of search keys.
+    pub max_text: usize,
     /// A too-big non-synchronizing literal up to this size is read and thrown away so the
     /// connection can continue (RFC 7888 §4 choice 1); bigger ones end the connection
     /// (choice 2) because skipping would waste too much bandwidth.
@@ -40,6 +45,8 @@ impl Default for FramingLimits {
             // One maximal literal plus 64 KiB of command text, as Dovecot does.
             max_command: 50 * MIB as usize + 64 * 1024,
             max_literals: 256,
+            // MULTIAPPEND of 256 messages needs ~20 KiB of text; long UID sets fit in a line.
+            max_text: 256 * 1024,
             max_skip_literal: 100 * u64::from(MIB),
         }
     }
@@ -74,6 +81,12 @@ pub enum FrameError {
     /// The command has more literals than [`FramingLimits::max_literals`].
     #[error("too many literals (limit {max})")]
     TooManyLiterals {
+        /// The limit.
+        max: usize,
+    },
+    /// The command's text outside literals exceeded [`FramingLimits::max_text`].
+    #[error("too many arguments (limit {max} bytes of command text)")]
+    TextTooLong {
         /// The limit.
         max: usize,
     },
@@ -138,6 +151,8 @@ pub struct Framer {
     cmd: Vec<u8>,
     /// Literals in the current command.
     literals: usize,
+    /// Line bytes (literal data excluded) in the current command.
+    text: usize,
     state: State,
     /// Tag of the command being discarded, for a later fatal event.
     discard_tag: Option<Tag>,
@@ -170,6 +185,7 @@ impl Framer {
             scanned: 0,
             cmd: Vec::new(),
             literals: 0,
+            text: 0,
             state: State::Line,
             discard_tag: None,
         }
@@ -178,6 +194,26 @@ impl Framer {
     /// The limits in force.
     pub fn limits(&self) -> &FramingLimits {
         &self.limits
+    }
+
+    /// Replaces the limits, for example when a session logs in and may send bigger commands
+    /// than before. They apply to every line and literal marker framed from now on; a literal
+    /// already accepted keeps the size it was accepted with.
+    pub fn set_limits(&mut self, limits: FramingLimits) {
+        self.limits = limits;
+    }
+
+    /// Frees the buffers' memory when they hold nothing, so that an idle connection costs no
+    /// buffer space. Cheap; meant to be called before waiting for input.
+    pub fn release_unused_memory(&mut self) {
+        if self.pos == self.buf.len() && self.buf.capacity() > 0 {
+            self.buf = Vec::new();
+            self.pos = 0;
+            self.scanned = 0;
+        }
+        if self.cmd.is_empty() && self.cmd.capacity() > 0 {
+            self.cmd = Vec::new();
+        }
     }
 
     /// Appends received bytes. Call [`Framer::next`] until `None` before pushing more, so
@@ -203,6 +239,7 @@ impl Framer {
         self.scanned = 0;
         self.cmd = Vec::new();
         self.literals = 0;
+        self.text = 0;
         self.discard_tag = None;
         if self.state != State::Dead {
             self.state = State::Line;
@@ -299,6 +336,7 @@ impl Framer {
                 // The line has not ended yet: keep discarding until it does.
                 self.cmd = Vec::new();
                 self.literals = 0;
+                self.text = 0;
                 self.discard_tag = tag.clone();
                 self.state = State::DiscardLine { tail };
                 return Step::Event(FrameEvent::Rejected {
@@ -335,11 +373,22 @@ impl Framer {
                 tail,
             ));
         }
+        if self.text.saturating_add(line_len) > self.limits.max_text {
+            let start = line_len.saturating_sub(MARKER_TAIL);
+            let tail = line[start..].to_vec();
+            self.consume(idx + 1);
+            return Step::Event(self.reject_discarding(
+                tag,
+                FrameError::TextTooLong { max: self.limits.max_text },
+                tail,
+            ));
+        }
         let Some(marker) = marker else {
             let mut cmd = std::mem::take(&mut self.cmd);
             cmd.extend_from_slice(line);
             self.consume(idx + 1);
             self.literals = 0;
+            self.text = 0;
             return Step::Event(FrameEvent::Command(cmd));
         };
         // Validate the literal against every limit before accepting a byte of it.
@@ -362,6 +411,7 @@ impl Framer {
             self.consume(idx + 1);
             self.cmd = Vec::new();
             self.literals = 0;
+            self.text = 0;
             return Step::Event(self.reject_literal(tag, error, marker));
         }
         // Limits checked above: n <= max_literal (u32), so it fits usize on 32/64-bit targets.
@@ -370,6 +420,7 @@ impl Framer {
         self.cmd.extend_from_slice(b"\r\n");
         self.consume(idx + 1);
         self.literals += 1;
+        self.text += line_len;
         self.state = State::Literal { remaining: n };
         if marker.sync {
             return Step::Event(FrameEvent::NeedContinuation);
@@ -425,6 +476,7 @@ impl Framer {
     fn reject_discarding(&mut self, tag: Option<Tag>, error: FrameError, tail: Vec<u8>) -> FrameEvent {
         self.cmd = Vec::new();
         self.literals = 0;
+        self.text = 0;
         let line = strip_cr(&tail);
         match literal_marker(line) {
             // The line ended the command, or the client waits for a `+` that never comes.
@@ -463,6 +515,7 @@ impl Framer {
         self.discard_tag = None;
         self.cmd = Vec::new();
         self.literals = 0;
+        self.text = 0;
     }
 
     fn die(&mut self) {
@@ -471,6 +524,8 @@ impl Framer {
         self.pos = 0;
         self.scanned = 0;
         self.cmd = Vec::new();
+        self.literals = 0;
+        self.text = 0;
     }
 
     /// The tag of the command being assembled: from its first line, or from `line` if this
@@ -564,6 +619,7 @@ mod tests {
             max_literal: 100,
             max_command: 300,
             max_literals: 3,
+            max_text: 200,
             max_skip_literal: 1000,
         }
     }
@@ -762,6 +818,78 @@ mod tests {
             FrameEvent::Rejected { error: FrameError::CommandTooLong { max: 300 }, fatal: false, .. }
         ));
         assert_eq!(ev.last(), Some(&cmd(b"t2 NOOP")));
+    }
+
+    #[test]
+    fn command_text_is_bounded_across_literals() {
+        // Four lines of 60 bytes joined by small literals: each line and the whole command are
+        // within limits, but 240 bytes of text exceed max_text (200).
+        let line = |end: &str| {
+            let mut l = vec![b'a'; 60 - end.len()];
+            l.extend_from_slice(end.as_bytes());
+            l
+        };
+        let mut input = b"t1 SEARCH".to_vec();
+        input.extend_from_slice(&line(" {1+}")[9..]);
+        input.extend_from_slice(b"\r\nx");
+        for _ in 0..2 {
+            input.extend_from_slice(&line(" {1+}"));
+            input.extend_from_slice(b"\r\nx");
+        }
+        input.extend_from_slice(&line(""));
+        input.extend_from_slice(b"\r\nt2 NOOP\r\n");
+        let mut l = limits();
+        l.max_literals = 10;
+        for chunk in [1, 9, 1000] {
+            let ev = run(&input, chunk, l);
+            assert_eq!(
+                ev,
+                vec![
+                    FrameEvent::Rejected {
+                        tag: Some(Tag::new("t1").unwrap()),
+                        error: FrameError::TextTooLong { max: 200 },
+                        fatal: false
+                    },
+                    cmd(b"t2 NOOP"),
+                ],
+                "chunk {chunk}"
+            );
+        }
+        // The count starts again with every command.
+        let ev = run(b"t1 X {1+}\r\na\r\nt2 X {1+}\r\nb\r\n", 3, l);
+        assert_eq!(ev, vec![cmd(b"t1 X {1+}\r\na"), cmd(b"t2 X {1+}\r\nb")]);
+    }
+
+    #[test]
+    fn new_limits_apply_to_the_next_command() {
+        let mut small = limits();
+        small.max_line = 20;
+        let mut f = Framer::new(small);
+        f.push(b"t1 LOGIN a-rather-long-user pw\r\n");
+        assert!(matches!(f.next(), Some(FrameEvent::Rejected { error: FrameError::LineTooLong { max: 20 }, .. })));
+        assert_eq!(f.next(), None);
+        f.set_limits(limits());
+        assert_eq!(f.limits().max_line, 64);
+        f.push(b"t2 LOGIN a-rather-long-user pw\r\n");
+        assert_eq!(f.next(), Some(cmd(b"t2 LOGIN a-rather-long-user pw")));
+    }
+
+    #[test]
+    fn idle_framer_releases_its_buffers() {
+        let mut f = Framer::new(limits());
+        f.push(b"t1 NOOP\r\nt2 NO");
+        assert_eq!(f.next(), Some(cmd(b"t1 NOOP")));
+        assert_eq!(f.next(), None);
+        // A partial command is kept.
+        f.release_unused_memory();
+        assert_eq!(f.buffered(), 5);
+        f.push(b"OP\r\n");
+        assert_eq!(f.next(), Some(cmd(b"t2 NOOP")));
+        assert_eq!(f.next(), None);
+        f.release_unused_memory();
+        assert_eq!(f.buf.capacity() + f.cmd.capacity(), 0, "nothing held while idle");
+        f.push(b"t3 NOOP\r\n");
+        assert_eq!(f.next(), Some(cmd(b"t3 NOOP")));
     }
 
     #[test]

@@ -1743,7 +1743,29 @@ mod tests {
         use ThreadToken::{Close as C, Member as M, Open as O};
         // (166)(174 (175)(176))((170)(179))(194 195)
         let tokens = vec![
-            O, M(166), C, O, M(174), O, M(175), C, O, M(176), C, C, O, O, M(170), C, O, M(179), C, C, O, M(194), M(195),
+            O,
+            M(166),
+            C,
+            O,
+            M(174),
+            O,
+            M(175),
+            C,
+            O,
+            M(176),
+            C,
+            C,
+            O,
+            O,
+            M(170),
+            C,
+            O,
+            M(179),
+            C,
+            C,
+            O,
+            M(194),
+            M(195),
             C,
         ];
         assert_eq!(d(Data::Thread(tokens)), "* THREAD (166)(174 (175)(176))((170)(179))(194 195)\r\n");

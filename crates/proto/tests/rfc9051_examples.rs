@@ -304,6 +304,7 @@ fn no_panic_on_prefixes_and_mutations() {
                 max_literal: 500,
                 max_command: 1000,
                 max_literals: 4,
+                max_text: 1000,
                 max_skip_literal: 1000,
             });
             f.push(&m);

@@ -7,10 +7,11 @@
 //! `postfach.example.toml` at the repository root; keep the two in step.
 //!
 //! Limits: relative paths are relative to the working directory, as the default `data_dir` is.
-//! Files named by `[tls]` are checked for existence here and parsed later by `tls.rs`.
+//! Files named by `[tls]` are checked for existence here and parsed later by `tls.rs` (and again
+//! on SIGHUP); the rest of the file is read once, so changing it needs a restart.
 
 use std::fmt;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -24,8 +25,9 @@ pub(crate) struct Config {
     pub(crate) data_dir: PathBuf,
     /// The IMAP service.
     pub(crate) imap: ImapConfig,
-    /// Certificate and key files; `None` means a self-signed certificate in `data_dir/tls`.
-    pub(crate) tls: Option<TlsFiles>,
+    /// Certificate and key files, the default first (`[tls] cert/key`, then each
+    /// `[[tls.certificates]]`); empty means a self-signed certificate in `data_dir/tls`.
+    pub(crate) tls: Vec<TlsFiles>,
     /// Logging.
     pub(crate) log: LogConfig,
 }
@@ -43,14 +45,65 @@ pub(crate) struct ImapConfig {
     pub(crate) max_message_size: u32,
     /// Connections open at once, over all listeners.
     pub(crate) max_connections: usize,
+    /// Connections open at once from one client address (IPv6: one /64 network).
+    pub(crate) max_connections_per_address: usize,
+    /// Logged-in connections open at once for one account.
+    pub(crate) max_connections_per_account: usize,
+    /// Client networks `max_connections_per_address` does not apply to (local proxies, webmail).
+    pub(crate) connection_limit_exempt: Vec<IpNet>,
     /// Longest command line (without literals), in bytes.
     pub(crate) max_line_length: usize,
     /// Client silence allowed before login (also bounds the implicit TLS handshake).
     pub(crate) preauth_timeout: Duration,
+    /// Total time from accept to a successful login, however busy the client is (slowloris).
+    pub(crate) preauth_deadline: Duration,
     /// Client silence allowed after login.
     pub(crate) auth_timeout: Duration,
     /// Interval of `* OK Still here` during IDLE.
     pub(crate) idle_keepalive: Duration,
+}
+
+/// An IP network in CIDR notation (`192.0.2.0/24`, `2001:db8::/32`, or one address).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct IpNet {
+    /// The network's address (host bits may be set; they are ignored).
+    addr: IpAddr,
+    /// Leading bits that must match.
+    prefix: u8,
+}
+
+impl IpNet {
+    /// Parses `addr/prefix` or a bare address (a host route).
+    pub(crate) fn parse(text: &str) -> Option<Self> {
+        let (addr, prefix) = match text.split_once('/') {
+            Some((a, p)) => (a.parse::<IpAddr>().ok()?, Some(p.parse::<u8>().ok()?)),
+            None => (text.parse::<IpAddr>().ok()?, None),
+        };
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = prefix.unwrap_or(max);
+        (prefix <= max).then_some(Self { addr, prefix })
+    }
+
+    /// True if `ip` is in this network. IPv4-mapped IPv6 addresses count as IPv4.
+    pub(crate) fn contains(&self, ip: IpAddr) -> bool {
+        match (self.addr, ip.to_canonical()) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                let mask = u32::MAX.checked_shl(32 - u32::from(self.prefix)).unwrap_or(0);
+                u32::from(net) & mask == u32::from(ip) & mask
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                let mask = u128::MAX.checked_shl(128 - u32::from(self.prefix)).unwrap_or(0);
+                u128::from(net) & mask == u128::from(ip) & mask
+            }
+            _ => false,
+        }
+    }
+}
+
+impl fmt::Display for IpNet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.addr, self.prefix)
+    }
 }
 
 /// PEM files of the server certificate chain and its private key.
@@ -85,7 +138,7 @@ impl Default for Config {
         Self {
             data_dir: PathBuf::from("./postfach-data"),
             imap: ImapConfig::default(),
-            tls: None,
+            tls: Vec::new(),
             log: LogConfig { level: "info".to_owned(), format: LogFormat::Text },
         }
     }
@@ -99,12 +152,25 @@ impl Default for ImapConfig {
             allow_plaintext_auth: false,
             max_message_size: 50 * 1024 * 1024,
             max_connections: 10_000,
+            max_connections_per_address: 100,
+            max_connections_per_account: 50,
+            connection_limit_exempt: loopback(),
             max_line_length: 64 * 1024,
             preauth_timeout: Duration::from_secs(60),
+            preauth_deadline: Duration::from_secs(120),
             auth_timeout: Duration::from_secs(30 * 60),
             idle_keepalive: Duration::from_secs(120),
         }
     }
+}
+
+/// The default `imap.connection_limit_exempt`: the loopback networks, where a local proxy or
+/// webmail carries many users' connections from one address.
+fn loopback() -> Vec<IpNet> {
+    vec![
+        IpNet { addr: IpAddr::from([127, 0, 0, 0]), prefix: 8 },
+        IpNet { addr: IpAddr::from([0u16, 0, 0, 0, 0, 0, 0, 1]), prefix: 128 },
+    ]
 }
 
 /// Allowed range of `imap.max_message_size`: the framer holds a whole literal in memory, so the
@@ -115,6 +181,8 @@ const CONNECTIONS_RANGE: RangeInclusive<i64> = 1..=1_000_000;
 /// Allowed range of `imap.max_line_length`. RFC 7162 §4: clients may send lines of about 8192
 /// octets, so less would break CONDSTORE/QRESYNC clients.
 const LINE_LENGTH_RANGE: RangeInclusive<i64> = 8192..=16 * 1024 * 1024;
+/// Allowed range of `imap.preauth_deadline`, seconds.
+const PREAUTH_DEADLINE_RANGE: RangeInclusive<i64> = 1..=3600;
 /// Allowed range of `imap.preauth_timeout`, seconds.
 const PREAUTH_TIMEOUT_RANGE: RangeInclusive<i64> = 1..=3600;
 /// Allowed range of `imap.auth_timeout`, seconds. RFC 9051 §5.4: at least 30 minutes.
@@ -275,6 +343,26 @@ impl Checker {
                         imap.max_connections = usize::try_from(n).unwrap_or(1);
                     }
                 }
+                "max_connections_per_address" => {
+                    if let Some(n) = self.integer(value, &path, CONNECTIONS_RANGE) {
+                        imap.max_connections_per_address = usize::try_from(n).unwrap_or(1);
+                    }
+                }
+                "max_connections_per_account" => {
+                    if let Some(n) = self.integer(value, &path, CONNECTIONS_RANGE) {
+                        imap.max_connections_per_account = usize::try_from(n).unwrap_or(1);
+                    }
+                }
+                "connection_limit_exempt" => {
+                    if let Some(nets) = self.networks(value, &path) {
+                        imap.connection_limit_exempt = nets;
+                    }
+                }
+                "preauth_deadline" => {
+                    if let Some(d) = self.seconds(value, &path, PREAUTH_DEADLINE_RANGE) {
+                        imap.preauth_deadline = d;
+                    }
+                }
                 "max_line_length" => {
                     if let Some(n) = self.integer(value, &path, LINE_LENGTH_RANGE) {
                         imap.max_line_length = usize::try_from(n).unwrap_or(8192);
@@ -311,21 +399,51 @@ impl Checker {
         }
     }
 
-    fn tls(&mut self, table: &Table) -> Option<TlsFiles> {
+    /// `[tls]`: an optional `cert`/`key` pair (the default certificate) and an optional
+    /// `[[tls.certificates]]` list of more pairs, chosen by SNI.
+    fn tls(&mut self, table: &Table) -> Vec<TlsFiles> {
+        let mut files = Vec::new();
+        if let Some(pair) = self.cert_pair(table, "tls", &["certificates"]) {
+            files.push(pair);
+        }
+        if let Some(value) = table.get("certificates") {
+            let Value::Array(items) = value else {
+                self.wrong_type("tls.certificates", "an array of tables ([[tls.certificates]])", value);
+                return files;
+            };
+            for (i, item) in items.iter().enumerate() {
+                let path = format!("tls.certificates[{i}]");
+                let Some(entry) = self.table(item, &path) else { continue };
+                if !entry.contains_key("cert") && !entry.contains_key("key") {
+                    self.issue(&path, "give cert and key");
+                    continue;
+                }
+                if let Some(pair) = self.cert_pair(entry, &path, &[]) {
+                    files.push(pair);
+                }
+            }
+        }
+        files
+    }
+
+    /// A `cert`/`key` pair in `table` at `section`; `None` when absent or wrong. Keys listed in
+    /// `others` belong to the section but not to the pair.
+    fn cert_pair(&mut self, table: &Table, section: &str, others: &[&str]) -> Option<TlsFiles> {
         let mut cert = None;
         let mut key = None;
         for (name, value) in table {
-            let path = format!("tls.{name}");
+            let path = format!("{section}.{name}");
             match name.as_str() {
                 "cert" => cert = self.existing_file(value, &path),
                 "key" => key = self.existing_file(value, &path),
+                other if others.contains(&other) => {}
                 _ => self.unknown(&path),
             }
         }
         let has_cert = table.contains_key("cert");
         let has_key = table.contains_key("key");
         if has_cert != has_key {
-            self.issue("tls", "give both cert and key, or neither (for a self-signed certificate)");
+            self.issue(section, "give both cert and key, or neither (for a self-signed certificate)");
         }
         Some(TlsFiles { cert: cert?, key: key? })
     }
@@ -441,6 +559,30 @@ impl Checker {
         ok.then_some(addrs)
     }
 
+    fn networks(&mut self, value: &Value, path: &str) -> Option<Vec<IpNet>> {
+        let Value::Array(items) = value else {
+            self.wrong_type(path, "a list of networks like [\"127.0.0.0/8\"]", value);
+            return None;
+        };
+        let mut nets = Vec::with_capacity(items.len());
+        let mut ok = true;
+        for (i, item) in items.iter().enumerate() {
+            let item_path = format!("{path}[{i}]");
+            let Some(text) = self.string(item, &item_path) else {
+                ok = false;
+                continue;
+            };
+            match IpNet::parse(text) {
+                Some(net) => nets.push(net),
+                None => {
+                    ok = false;
+                    self.issue(&item_path, format!("not an address or network (CIDR): {text:?}"));
+                }
+            }
+        }
+        ok.then_some(nets)
+    }
+
     fn existing_file(&mut self, value: &Value, path: &str) -> Option<PathBuf> {
         let file = PathBuf::from(self.string(value, path)?);
         if file.is_file() {
@@ -479,11 +621,15 @@ mod tests {
         assert!(!c.imap.allow_plaintext_auth);
         assert_eq!(c.imap.max_message_size, 52_428_800);
         assert_eq!(c.imap.max_connections, 10_000);
+        assert_eq!(c.imap.max_connections_per_address, 100);
+        assert_eq!(c.imap.max_connections_per_account, 50);
+        assert_eq!(c.imap.connection_limit_exempt, loopback());
+        assert_eq!(c.imap.preauth_deadline, Duration::from_secs(120));
         assert_eq!(c.imap.max_line_length, 65_536);
         assert_eq!(c.imap.preauth_timeout, Duration::from_secs(60));
         assert_eq!(c.imap.auth_timeout, Duration::from_secs(1800));
         assert_eq!(c.imap.idle_keepalive, Duration::from_secs(120));
-        assert_eq!(c.tls, None);
+        assert!(c.tls.is_empty());
         assert_eq!(c.log, LogConfig { level: "info".into(), format: LogFormat::Text });
     }
 
@@ -533,7 +679,7 @@ mod tests {
         assert_eq!(c.imap.preauth_timeout, Duration::from_secs(1));
         assert_eq!(c.imap.auth_timeout, Duration::from_secs(3600));
         assert_eq!(c.imap.idle_keepalive, Duration::from_secs(30));
-        assert_eq!(c.tls, Some(TlsFiles { cert, key }));
+        assert_eq!(c.tls, vec![TlsFiles { cert, key }]);
         assert_eq!(c.log.format, LogFormat::Json);
         assert_eq!(c.log.level, "postfach=debug,warn");
     }
@@ -599,6 +745,85 @@ mod tests {
         assert!(
             Config::from_toml("[imap]\nlisten = [\"127.0.0.1:0\"]\nlisten_tls = [\"127.0.0.1:0\"]").is_ok()
         );
+    }
+
+    #[test]
+    fn networks_parse_and_match() {
+        let net = IpNet::parse("192.0.2.0/24").unwrap();
+        assert!(net.contains("192.0.2.200".parse().unwrap()));
+        assert!(!net.contains("192.0.3.1".parse().unwrap()));
+        // An IPv4 client seen through a dual-stack socket.
+        assert!(net.contains("::ffff:192.0.2.7".parse().unwrap()));
+        let v6 = IpNet::parse("2001:db8::/32").unwrap();
+        assert!(v6.contains("2001:db8:1::5".parse().unwrap()));
+        assert!(!v6.contains("2001:db9::5".parse().unwrap()));
+        assert!(!v6.contains("192.0.2.1".parse().unwrap()));
+        let host = IpNet::parse("10.1.2.3").unwrap();
+        assert!(host.contains("10.1.2.3".parse().unwrap()) && !host.contains("10.1.2.4".parse().unwrap()));
+        assert!(IpNet::parse("0.0.0.0/0").unwrap().contains("8.8.8.8".parse().unwrap()));
+        for bad in ["10.0.0.0/33", "::/129", "10.0.0/8", "x", "10.0.0.0/", "10.0.0.0/-1"] {
+            assert_eq!(IpNet::parse(bad), None, "{bad}");
+        }
+        assert_eq!(IpNet::parse("::1").unwrap().to_string(), "::1/128");
+    }
+
+    #[test]
+    fn connection_limits_are_read_and_checked() {
+        let c = Config::from_toml(
+            "[imap]\nmax_connections_per_address = 3\nmax_connections_per_account = 2\n\
+             connection_limit_exempt = [\"10.0.0.0/8\"]\npreauth_deadline = 30\n",
+        )
+        .unwrap();
+        assert_eq!(c.imap.max_connections_per_address, 3);
+        assert_eq!(c.imap.max_connections_per_account, 2);
+        assert_eq!(c.imap.connection_limit_exempt, vec![IpNet::parse("10.0.0.0/8").unwrap()]);
+        assert_eq!(c.imap.preauth_deadline, Duration::from_secs(30));
+        let empty = Config::from_toml("[imap]\nconnection_limit_exempt = []\n").unwrap();
+        assert!(empty.imap.connection_limit_exempt.is_empty());
+        assert_eq!(
+            issues(
+                "[imap]\nmax_connections_per_address = 0\nconnection_limit_exempt = [\"10/8\", 3]\n\
+                 preauth_deadline = 0\n"
+            ),
+            vec![
+                "imap.max_connections_per_address: must be between 1 and 1000000, found 0",
+                "imap.connection_limit_exempt[0]: not an address or network (CIDR): \"10/8\"",
+                "imap.connection_limit_exempt[1]: expected a string, found integer",
+                "imap.preauth_deadline: must be between 1 and 3600, found 0",
+            ]
+        );
+    }
+
+    #[test]
+    fn several_certificates_default_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = |name: &str| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, "x").unwrap();
+            path
+        };
+        let (c0, k0, c1, k1) = (file("0.crt"), file("0.key"), file("1.crt"), file("1.key"));
+        let text = format!(
+            "[tls]\ncert = {c0:?}\nkey = {k0:?}\n[[tls.certificates]]\ncert = {c1:?}\nkey = {k1:?}\n"
+        );
+        let c = Config::from_toml(&text).unwrap();
+        assert_eq!(c.tls, vec![TlsFiles { cert: c0.clone(), key: k0.clone() }, TlsFiles { cert: c1.clone(), key: k1.clone() }]);
+        // Only the list: its first entry is the default.
+        let text = format!("[[tls.certificates]]\ncert = {c1:?}\nkey = {k1:?}\n");
+        assert_eq!(Config::from_toml(&text).unwrap().tls, vec![TlsFiles { cert: c1.clone(), key: k1 }]);
+        let text = format!(
+            "[[tls.certificates]]\ncert = {c1:?}\n[[tls.certificates]]\ncolour = 1\n[[tls.certificates]]\n\
+             cert = \"/nonexistent\"\nkey = {k0:?}\n"
+        );
+        assert_eq!(
+            issues(&text),
+            vec![
+                "tls.certificates[0]: give both cert and key, or neither (for a self-signed certificate)",
+                "tls.certificates[1]: give cert and key",
+                "tls.certificates[2].cert: no such file: /nonexistent",
+            ]
+        );
+        assert_eq!(issues("[tls]\ncertificates = 3\n"), vec!["tls.certificates: expected an array of tables ([[tls.certificates]]), found integer"]);
     }
 
     #[test]

@@ -2,16 +2,29 @@
 //!
 //! The session decides everything IMAP means; this module only reads, writes, waits and obeys
 //! the [`Outcome`] of each call: STARTTLS upgrades the stream in place, AUTHENTICATE and IDLE read
-//! raw lines, Close ends the connection. Timeouts measure client silence: the short pre-auth one
-//! until the session is authenticated, the long auth one afterwards (RFC 9051 §5.4); they also
-//! bound each write, so a client that stops reading cannot pin a connection forever.
+//! raw lines, Close ends the connection.
 //!
-//! Memory per idle connection is one 8 KiB read buffer plus the framer's (empty) buffers; the
-//! framer holds literal data only while a command is being received, and a command's output is
-//! streamed to the socket in chunks through a small channel while the session produces it.
+//! Defences against floods and slow peers, all enforced here:
+//! - Before login the framer runs with [`PREAUTH_LIMITS`] (8 KiB lines and literals, a few
+//!   literals), so an anonymous client can make the connection buffer at most
+//!   [`PREAUTH_MEMORY_BUDGET`] (64 KiB) in all, read buffer included; after login the limits
+//!   from the configuration apply (large APPENDs).
+//! - Timeouts measure client silence: the short pre-auth one until login, the long one after
+//!   (RFC 9051 §5.4). They also bound each write, so a client that stops reading cannot pin a
+//!   connection. On top, a total pre-auth deadline counts from accept, so a client trickling a
+//!   byte now and then (slowloris) is still out once it runs out.
+//! - At login the account's connection count is checked (`max_connections_per_account`); the
+//!   connection over it is told `* BYE [LIMIT]` and closed.
+//!
+//! Memory per idle connection: the framer's buffers are freed whenever they are empty, and the
+//! 8 KiB read buffer exists only while a read is being polled, so an idle connection holds no
+//! buffer of its own (rustls keeps its state and a small receive buffer on TLS connections).
+//! A command's output is streamed to the socket in chunks through a small channel while the
+//! session produces it.
 //!
 //! Limits: a client may pipeline commands; they run strictly one after another. On shutdown the
-//! command in flight finishes, then `* BYE Server shutting down` is sent.
+//! command in flight finishes, then `* BYE Server shutting down` is sent. The per-account check
+//! comes after the session said OK to the login, because the session owns that reply.
 
 use std::io;
 use std::pin::Pin;
@@ -29,9 +42,30 @@ use tokio_rustls::server::TlsStream;
 use tracing::debug;
 
 use crate::config::ImapConfig;
+use crate::listener::{Registry, Slot, TLS_BUFFER_LIMIT};
 
-/// Size of the one read buffer each connection keeps.
+/// Most bytes one read takes from the socket (the buffer exists only during the read).
 const READ_CHUNK: usize = 8 * 1024;
+/// What an anonymous client may make one connection buffer: read buffer, unconsumed input
+/// and the command being assembled, together.
+pub(crate) const PREAUTH_MEMORY_BUDGET: usize = 64 * 1024;
+/// Framing before login: enough for LOGIN, AUTHENTICATE (SASL lines are under 8 KiB), ID,
+/// STARTTLS and CAPABILITY with room to spare, small enough for [`PREAUTH_MEMORY_BUDGET`]:
+/// read chunk (8 KiB) + unconsumed input (a line plus a chunk, 16 KiB) + command (16 KiB,
+/// up to 32 KiB of capacity while growing) stays below 64 KiB.
+pub(crate) const PREAUTH_LIMITS: FramingLimits = FramingLimits {
+    max_line: 8 * 1024,
+    max_literal: 8 * 1024,
+    max_command: 16 * 1024,
+    // LOGIN needs two; ID may quote a few values as literals.
+    max_literals: 4,
+    max_text: 16 * 1024,
+    // Skipping costs bandwidth, not memory; beyond this the client is closed.
+    max_skip_literal: 64 * 1024,
+};
+/// Command text allowed after login (bytes outside literals): MULTIAPPEND of 1024 messages
+/// needs ~100 KiB; it bounds how many arguments (and so parsed values) one command carries.
+const MAX_COMMAND_TEXT: usize = 256 * 1024;
 /// Chunks of streamed output in flight between the session and the socket writer. With the
 /// session's 64 KiB chunks this bounds a command's pending output to a few hundred KiB.
 const STREAM_DEPTH: usize = 4;
@@ -46,21 +80,29 @@ const CLOSE_GRACE: Duration = Duration::from_secs(5);
 const LITERAL_CONTINUATION: &[u8] = b"+ Ready for literal data\r\n";
 /// RFC 9051 §7.1.5 (case 3): text of the BYE sent on an inactivity autologout.
 const BYE_AUTOLOGOUT: &str = "Autologout; idle for too long";
+/// BYE text when the total pre-auth deadline ran out.
+const BYE_LOGIN_DEADLINE: &str = "Autologout; login took too long";
+/// RFC 9051 §7.1.5 BYE with the RFC 5530 LIMIT code, for a login over the account's cap.
+const BYE_ACCOUNT_LIMIT: &[u8] = b"* BYE [LIMIT] Too many connections for this account\r\n";
 /// Text of the BYE sent when the server stops.
 pub(crate) const BYE_SHUTDOWN: &str = "Server shutting down";
 
 /// What every connection of a server needs besides its session.
 pub(crate) struct ConnSettings {
-    /// Framer limits derived from the configuration.
+    /// Framer limits after login, derived from the configuration ([`PREAUTH_LIMITS`] before).
     pub(crate) limits: FramingLimits,
     /// Client silence allowed before authentication (also bounds TLS handshakes).
     pub(crate) preauth_timeout: Duration,
+    /// Time from accept to login, however busy the client is.
+    pub(crate) preauth_deadline: Duration,
     /// Client silence allowed after authentication, IDLE included.
     pub(crate) auth_timeout: Duration,
     /// Interval of keepalive responses during IDLE.
     pub(crate) idle_keepalive: Duration,
     /// The TLS configuration for STARTTLS.
     pub(crate) tls: TlsAcceptor,
+    /// Connection counts per address and per account.
+    pub(crate) registry: Registry,
 }
 
 impl ConnSettings {
@@ -74,6 +116,7 @@ impl ConnSettings {
                 .unwrap_or(usize::MAX)
                 .saturating_add(COMMAND_TEXT_MARGIN),
             max_literals: MAX_LITERALS,
+            max_text: MAX_COMMAND_TEXT,
             // RFC 7888 §4: skipping a too-big LITERAL+ keeps the connection usable; beyond twice
             // the limit it is cheaper to drop the client than to read the data.
             max_skip_literal: u64::from(max_literal).saturating_mul(2),
@@ -81,9 +124,11 @@ impl ConnSettings {
         Self {
             limits,
             preauth_timeout: imap.preauth_timeout,
+            preauth_deadline: imap.preauth_deadline,
             auth_timeout: imap.auth_timeout,
             idle_keepalive: imap.idle_keepalive,
             tls,
+            registry: Registry::new(imap),
         }
     }
 }
@@ -130,18 +175,20 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for Stream<S> {
 }
 
 /// Runs one connection to its end. Errors only end the connection; they are logged at debug
-/// level because a vanished client is normal.
+/// level because a vanished client is normal. `accepted` starts the pre-auth deadline.
 pub(crate) async fn run<S>(
     stream: Stream<S>,
     session: Session,
     settings: Arc<ConnSettings>,
     shutdown: watch::Receiver<bool>,
+    accepted: Instant,
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
     let mut driver = Driver {
-        framer: Framer::new(settings.limits),
-        read_buf: vec![0; READ_CHUNK],
+        framer: Framer::new(PREAUTH_LIMITS),
+        login_deadline: accepted + settings.preauth_deadline,
+        account_slot: None,
         session,
         settings,
         shutdown,
@@ -195,7 +242,10 @@ enum Call {
 struct Driver {
     session: Session,
     framer: Framer,
-    read_buf: Vec<u8>,
+    /// When the client must have logged in.
+    login_deadline: Instant,
+    /// The account's connection count, held from login to close.
+    account_slot: Option<Slot<String>>,
     settings: Arc<ConnSettings>,
     shutdown: watch::Receiver<bool>,
 }
@@ -225,8 +275,11 @@ impl Driver {
                     // handshake, must not be executed (plaintext command injection).
                     self.framer.discard_buffered();
                     let acceptor = self.settings.tls.clone();
-                    match timeout(self.settings.preauth_timeout, acceptor.accept(plain)).await {
-                        Ok(Ok(tls)) => stream = Stream::Tls(Box::new(tls)),
+                    match timeout(self.patience(), acceptor.accept(plain)).await {
+                        Ok(Ok(mut tls)) => {
+                            tls.get_mut().1.set_buffer_limit(Some(TLS_BUFFER_LIMIT));
+                            stream = Stream::Tls(Box::new(tls));
+                        }
                         Ok(Err(e)) => {
                             debug!(error = %e, "STARTTLS handshake failed");
                             return Ok(());
@@ -236,6 +289,8 @@ impl Driver {
                             return Ok(());
                         }
                     }
+                    // RFC 9051 §6.2.1: the session sends nothing unasked after the handshake;
+                    // the client asks for CAPABILITY again (tests/tls.rs checks it).
                     self.session.tls_started();
                     debug!("STARTTLS completed");
                 }
@@ -253,7 +308,7 @@ impl Driver {
                 match self.read(stream).await? {
                     Input::Data => continue,
                     Input::Eof => return Ok(Exit::Gone),
-                    Input::TimedOut => return self.bye(stream, BYE_AUTOLOGOUT).await,
+                    Input::TimedOut => return self.bye(stream, self.timeout_text()).await,
                     Input::Shutdown => return self.bye(stream, BYE_SHUTDOWN).await,
                 }
             };
@@ -292,6 +347,9 @@ impl Driver {
         S: AsyncRead + AsyncWrite + Unpin + Send,
     {
         loop {
+            if let Some(exit) = self.check_login(stream).await? {
+                return Ok(Some(exit));
+            }
             outcome = match outcome {
                 Outcome::Continue => return Ok(None),
                 Outcome::Close => return Ok(Some(Exit::Close)),
@@ -323,7 +381,7 @@ impl Driver {
             let exit = match self.read(stream).await? {
                 Input::Data => continue,
                 Input::Eof => Exit::Gone,
-                Input::TimedOut => self.bye(stream, BYE_AUTOLOGOUT).await?,
+                Input::TimedOut => self.bye(stream, self.timeout_text()).await?,
                 Input::Shutdown => self.bye(stream, BYE_SHUTDOWN).await?,
             };
             return Ok(Err(exit));
@@ -365,8 +423,9 @@ impl Driver {
                 Some(Err(e)) => return self.bye(stream, &format!("{e}; closing connection")).await.map(Err),
                 None => {}
             }
+            self.framer.release_unused_memory();
             let wake = tokio::select! {
-                read = stream.read(&mut self.read_buf) => Wake::Read(read),
+                read = read_into(stream, &mut self.framer) => Wake::Read(read),
                 alive = changed(&mut changes) => {
                     if !alive {
                         // The mailbox's sender is gone (mailbox deleted): stop watching it.
@@ -380,10 +439,7 @@ impl Driver {
             };
             match wake {
                 Wake::Read(Ok(0)) => return Ok(Err(Exit::Gone)),
-                Wake::Read(Ok(n)) => {
-                    last_input = Instant::now();
-                    self.framer.push(&self.read_buf[..n]);
-                }
+                Wake::Read(Ok(_)) => last_input = Instant::now(),
                 Wake::Read(Err(e)) => return Err(e),
                 Wake::Changed => {
                     if changes.is_some() {
@@ -446,19 +502,56 @@ impl Driver {
     where
         S: AsyncRead + AsyncWrite + Unpin + Send,
     {
+        if !self.session.is_authenticated() && Instant::now() >= self.login_deadline {
+            // Checked before reading: a client that always has bytes ready would otherwise
+            // never see the timeout fire.
+            return Ok(Input::TimedOut);
+        }
         let patience = self.patience();
+        self.framer.release_unused_memory();
         let read = tokio::select! {
-            read = timeout(patience, stream.read(&mut self.read_buf)) => read,
+            read = timeout(patience, read_into(stream, &mut self.framer)) => read,
             _ = shutdown_requested(&mut self.shutdown) => return Ok(Input::Shutdown),
         };
         match read {
             Err(_) => Ok(Input::TimedOut),
             Ok(Ok(0)) => Ok(Input::Eof),
-            Ok(Ok(n)) => {
-                self.framer.push(&self.read_buf[..n]);
-                Ok(Input::Data)
-            }
+            Ok(Ok(_)) => Ok(Input::Data),
             Ok(Err(e)) => Err(e),
+        }
+    }
+
+    /// After a call into the session: on the first sign of a login, count the account and
+    /// lift the framing limits. `Some(exit)` when the account is over its connection limit.
+    async fn check_login<S>(&mut self, stream: &mut Stream<S>) -> io::Result<Option<Exit>>
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send,
+    {
+        if self.account_slot.is_some() {
+            return Ok(None);
+        }
+        let Some(account) = self.session.account() else { return Ok(None) };
+        match self.settings.registry.admit_account(account) {
+            Some(slot) => {
+                self.account_slot = Some(slot);
+                self.framer.set_limits(self.settings.limits);
+                Ok(None)
+            }
+            None => {
+                debug!(account, "login refused: too many connections for this account");
+                // Written here rather than through `Session::bye`, which has no response code.
+                self.write(stream, BYE_ACCOUNT_LIMIT).await?;
+                Ok(Some(Exit::Close))
+            }
+        }
+    }
+
+    /// The BYE text for a read that timed out: the login deadline or plain silence.
+    fn timeout_text(&self) -> &'static str {
+        if !self.session.is_authenticated() && Instant::now() >= self.login_deadline {
+            BYE_LOGIN_DEADLINE
+        } else {
+            BYE_AUTOLOGOUT
         }
     }
 
@@ -480,14 +573,36 @@ impl Driver {
         write_within(stream, data, self.patience()).await
     }
 
-    /// The silence the client is allowed in the session's current state.
+    /// How long the client may keep us waiting in the session's current state: its silence
+    /// timeout, and before login no later than the login deadline.
     fn patience(&self) -> Duration {
         if self.session.is_authenticated() {
             self.settings.auth_timeout
         } else {
-            self.settings.preauth_timeout
+            let left = self.login_deadline.saturating_duration_since(Instant::now());
+            self.settings.preauth_timeout.min(left)
         }
     }
+}
+
+/// Reads once from `stream` (at most [`READ_CHUNK`] bytes) into `framer`; returns the count,
+/// 0 at end of stream. The buffer is allocated per poll and freed before returning, so a
+/// connection waiting for its client holds no read buffer.
+async fn read_into<S: AsyncRead + Unpin>(stream: &mut S, framer: &mut Framer) -> io::Result<usize> {
+    std::future::poll_fn(|cx| {
+        let mut buf = Vec::with_capacity(READ_CHUNK);
+        let mut read_buf = ReadBuf::uninit(buf.spare_capacity_mut());
+        match Pin::new(&mut *stream).poll_read(cx, &mut read_buf) {
+            Poll::Ready(Ok(())) => {
+                let filled = read_buf.filled();
+                framer.push(filled);
+                Poll::Ready(Ok(filled.len()))
+            }
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Pending => Poll::Pending,
+        }
+    })
+    .await
 }
 
 /// Writes and flushes `data`, failing if the client does not take it within `limit`.
@@ -523,13 +638,63 @@ mod tests {
     fn framing_limits_follow_the_configuration() {
         let dir = tempfile::tempdir().unwrap();
         let config = Config { data_dir: dir.path().to_owned(), ..Config::default() };
-        let (tls, _) = crate::tls::acceptor(&config).unwrap();
+        let tls = crate::tls::setup(&config).unwrap().acceptor;
         let imap = ImapConfig { max_message_size: 1_000_000, max_line_length: 10_000, ..config.imap };
         let settings = ConnSettings::new(&imap, tls);
         assert_eq!(settings.limits.max_line, 10_000);
         assert_eq!(settings.limits.max_literal, 1_000_000);
         assert_eq!(settings.limits.max_command, 1_000_000 + 64 * 1024);
         assert_eq!(settings.limits.max_skip_literal, 2_000_000);
+        assert_eq!(settings.limits.max_text, MAX_COMMAND_TEXT);
+    }
+
+    /// Whatever an anonymous client sends, in the driver's read-sized chunks, the read buffer
+    /// plus what the pre-auth framer holds stays within the 64 KiB budget.
+    #[test]
+    fn preauth_framing_stays_within_the_memory_budget() {
+        let mut attacks: Vec<Vec<u8>> = Vec::new();
+        // One endless line.
+        attacks.push(vec![b'a'; 200_000]);
+        // Lines just under the limit, each ending in a literal of the largest allowed size.
+        let mut literals = Vec::new();
+        for _ in 0..4 {
+            literals.extend_from_slice(b"a LOGIN ");
+            literals.extend_from_slice(&[b'x'; 8 * 1024 - 20]);
+            literals.extend_from_slice(b" {8192+}\r\n");
+            literals.extend_from_slice(&[b'y'; 8192]);
+        }
+        attacks.push(literals);
+        // Many small literals, then a too-big one to skip, then more.
+        let mut many = b"a ID (".to_vec();
+        for _ in 0..100 {
+            many.extend_from_slice(b"{4000+}\r\n");
+            many.extend_from_slice(&[b'z'; 4000]);
+        }
+        many.extend_from_slice(b"{60000+}\r\n");
+        many.extend_from_slice(&[b'z'; 60_000]);
+        attacks.push(many);
+        // Nothing but CRLFs and braces.
+        attacks.push(b"{1}\r\n".repeat(20_000));
+        for (i, attack) in attacks.iter().enumerate() {
+            let mut framer = Framer::new(PREAUTH_LIMITS);
+            for chunk in attack.chunks(READ_CHUNK) {
+                framer.push(chunk);
+                while framer.next().is_some() {}
+                let held = framer.buffered() + READ_CHUNK;
+                assert!(held <= PREAUTH_MEMORY_BUDGET, "attack {i}: {held} bytes held");
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn read_into_feeds_the_framer_and_reports_the_end() {
+        let (mut ours, mut theirs) = tokio::io::duplex(64);
+        let mut framer = Framer::new(PREAUTH_LIMITS);
+        theirs.write_all(b"a NOOP\r\n").await.unwrap();
+        assert_eq!(read_into(&mut ours, &mut framer).await.unwrap(), 8);
+        assert_eq!(framer.next(), Some(FrameEvent::Command(b"a NOOP".to_vec())));
+        drop(theirs);
+        assert_eq!(read_into(&mut ours, &mut framer).await.unwrap(), 0);
     }
 
     #[tokio::test]

@@ -1,29 +1,35 @@
-//! Listening sockets: binding, accept loops, the global connection cap and graceful shutdown.
+//! Listening sockets: binding, accept loops, connection caps and graceful shutdown.
 //!
 //! Each listener gets one accept loop that owns the tasks of its connections (a `JoinSet`), so a
 //! panic inside a connection is caught at the task boundary and logged instead of taking the
-//! server down. A semaphore caps connections over all listeners; a client beyond the cap gets
-//! `* BYE [UNAVAILABLE] Too many connections` and is closed at once. On shutdown the loops stop
-//! accepting, every connection is told through a `watch` channel, finishes its command in flight,
-//! says BYE and closes; connections still open after [`SHUTDOWN_GRACE`] are aborted.
+//! server down. Three caps keep one client from crowding out the others: a semaphore over all
+//! listeners, a count per client address ([`Registry`]; an IPv6 client counts by its /64,
+//! exempt networks not at all), both checked here before any work is spent on the connection,
+//! and a count per account that the driver checks at login. A client beyond the first two gets
+//! `* BYE [UNAVAILABLE] ...` on the cleartext port and is closed at once; on the TLS port it is
+//! closed without a word. On shutdown the loops stop accepting, every connection is told
+//! through a `watch` channel, finishes its command in flight, says BYE and closes; connections
+//! still open after [`SHUTDOWN_GRACE`] are aborted.
 //!
-//! Limits: no per-IP cap yet; accept errors (for example, out of file descriptors) are logged and
-//! retried after a short pause.
+//! Limits: accept errors (for example, out of file descriptors) are logged and retried after a
+//! short pause. The counts live in this process only.
 
+use std::collections::HashMap;
 use std::fmt;
+use std::hash::Hash;
 use std::io;
-use std::net::SocketAddr;
-use std::sync::Arc;
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use postfach_imap::{ConnInfo, ServerContext, Session, Transport};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, watch};
 use tokio::task::{JoinError, JoinSet};
-use tokio::time::timeout;
+use tokio::time::{Instant, timeout};
 use tracing::{Instrument, debug, error, info, info_span, warn};
 
-use crate::config::ImapConfig;
+use crate::config::{ImapConfig, IpNet};
 use crate::imap_conn::{self, ConnSettings, Stream, shutdown_requested};
 
 /// How long connections may take to finish after shutdown was requested.
@@ -32,6 +38,12 @@ pub(crate) const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
 /// RFC 9051 §7.1.5 (case 4) BYE greeting with the RFC 5530 UNAVAILABLE code.
 const TOO_MANY_CONNECTIONS: &[u8] = b"* BYE [UNAVAILABLE] Too many connections\r\n";
+/// The same for a client over its address's cap.
+const TOO_MANY_FROM_ADDRESS: &[u8] = b"* BYE [UNAVAILABLE] Too many connections from your address\r\n";
+/// Bytes rustls may hold of output the client has not read yet (its default is 64 KiB). The
+/// driver writes whole responses with a timeout, so a small buffer only means more, smaller
+/// writes; it bounds what a client that stops reading costs.
+pub(crate) const TLS_BUFFER_LIMIT: usize = 16 * 1024;
 
 /// The two kinds of IMAP listener.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -143,6 +155,105 @@ async fn accept_loop(listener: Listener, shared: Arc<Shared>, mut shutdown: watc
     }
 }
 
+/// Open connections per key (client address or account), each bounded by `max`.
+pub(crate) struct Counter<K: Hash + Eq + Clone> {
+    counts: Mutex<HashMap<K, usize>>,
+    max: usize,
+}
+
+impl<K: Hash + Eq + Clone> Counter<K> {
+    fn new(max: usize) -> Arc<Self> {
+        Arc::new(Self { counts: Mutex::new(HashMap::new()), max })
+    }
+
+    /// Counts one more connection for `key`, or `None` if `key` is at the limit. The count
+    /// goes down when the returned slot is dropped, so the map only holds keys with open
+    /// connections.
+    pub(crate) fn acquire(self: &Arc<Self>, key: K) -> Option<Slot<K>> {
+        // A poisoned lock means a panic elsewhere while holding it; the map is still consistent
+        // (every update is a single insert or remove).
+        let mut counts = self.counts.lock().unwrap_or_else(PoisonError::into_inner);
+        let count = counts.entry(key.clone()).or_insert(0);
+        if *count >= self.max {
+            return None;
+        }
+        *count += 1;
+        Some(Slot { counter: Arc::clone(self), key })
+    }
+
+    /// Open connections counted for `key`.
+    #[cfg(test)]
+    fn count(&self, key: &K) -> usize {
+        self.counts.lock().unwrap_or_else(PoisonError::into_inner).get(key).copied().unwrap_or(0)
+    }
+}
+
+/// One counted connection; dropping it uncounts it.
+pub(crate) struct Slot<K: Hash + Eq + Clone> {
+    counter: Arc<Counter<K>>,
+    key: K,
+}
+
+impl<K: Hash + Eq + Clone> Drop for Slot<K> {
+    fn drop(&mut self) {
+        let mut counts = self.counter.counts.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(count) = counts.get_mut(&self.key) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                counts.remove(&self.key);
+            }
+        }
+    }
+}
+
+/// The per-address and per-account connection counts of the whole server.
+pub(crate) struct Registry {
+    addresses: Arc<Counter<IpAddr>>,
+    accounts: Arc<Counter<String>>,
+    exempt: Vec<IpNet>,
+}
+
+/// A connection's place in the per-address count.
+pub(crate) enum AddressSlot {
+    /// Counted; uncounted when dropped.
+    Counted(#[allow(dead_code)] Slot<IpAddr>),
+    /// From an exempt network: not counted.
+    Exempt,
+}
+
+impl Registry {
+    /// Empty counts with the limits of `[imap]`.
+    pub(crate) fn new(imap: &ImapConfig) -> Self {
+        Self {
+            addresses: Counter::new(imap.max_connections_per_address),
+            accounts: Counter::new(imap.max_connections_per_account),
+            exempt: imap.connection_limit_exempt.clone(),
+        }
+    }
+
+    /// Counts a connection from `ip`; `None` when its address (or /64) is at the limit.
+    pub(crate) fn admit_address(&self, ip: IpAddr) -> Option<AddressSlot> {
+        if self.exempt.iter().any(|net| net.contains(ip)) {
+            return Some(AddressSlot::Exempt);
+        }
+        self.addresses.acquire(address_key(ip)).map(AddressSlot::Counted)
+    }
+
+    /// Counts a logged-in connection of `account`; `None` when the account is at the limit.
+    pub(crate) fn admit_account(&self, account: &str) -> Option<Slot<String>> {
+        self.accounts.acquire(account.to_owned())
+    }
+}
+
+/// The key a client address is counted under: IPv4 as is (also when mapped into IPv6), IPv6
+/// by its /64 network, because one subscriber or server is usually given a whole /64.
+fn address_key(ip: IpAddr) -> IpAddr {
+    match ip.to_canonical() {
+        IpAddr::V6(v6) => IpAddr::V6(Ipv6Addr::from(u128::from(v6) & !u128::from(u64::MAX))),
+        v4 => v4,
+    }
+}
+
 /// Starts a connection's task if a slot is free; otherwise turns the client away.
 fn admit(
     kind: Kind,
@@ -152,14 +263,23 @@ fn admit(
     shutdown: &watch::Receiver<bool>,
     connections: &mut JoinSet<()>,
 ) {
+    let accepted = Instant::now();
+    // A fresh socket's send buffer is empty, so a non-blocking write of the refusal goes
+    // through. On the TLS port a cleartext line would only confuse the client, and a handshake
+    // would cost CPU exactly when the server is under pressure: just close.
+    let refuse = |line: &[u8]| {
+        if kind == Kind::Imap {
+            let _ = tcp.try_write(line);
+        }
+    };
+    let Some(address_slot) = shared.settings.registry.admit_address(peer.ip()) else {
+        debug!(%peer, %kind, "connection refused: too many connections from this address");
+        refuse(TOO_MANY_FROM_ADDRESS);
+        return;
+    };
     let Ok(permit) = Arc::clone(&shared.slots).try_acquire_owned() else {
         debug!(%peer, %kind, "connection refused: too many connections");
-        if kind == Kind::Imap {
-            // A fresh socket's send buffer is empty, so this non-blocking write goes through.
-            // On the TLS port a cleartext line would only confuse the client, and a handshake
-            // would cost CPU exactly when the server is overloaded: just close.
-            let _ = tcp.try_write(TOO_MANY_CONNECTIONS);
-        }
+        refuse(TOO_MANY_CONNECTIONS);
         return;
     };
     // Responses are written whole; waiting to coalesce them only adds latency.
@@ -170,9 +290,10 @@ fn admit(
     connections.spawn(
         async move {
             debug!("connection opened");
-            connection(kind, tcp, peer, &shared, shutdown).await;
+            connection(kind, tcp, peer, accepted, &shared, shutdown).await;
             debug!("connection closed");
-            // Released last, so the cap also covers the time spent closing.
+            // Released last, so the caps also cover the time spent closing.
+            drop(address_slot);
             drop(permit);
         }
         .instrument(span),
@@ -185,19 +306,25 @@ async fn connection(
     kind: Kind,
     tcp: TcpStream,
     peer: SocketAddr,
+    accepted: Instant,
     shared: &Shared,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let (stream, transport) = match kind {
         Kind::Imap => (Stream::Plain(tcp), Transport::Plain),
         Kind::Imaps => {
-            let handshake = timeout(shared.settings.preauth_timeout, shared.settings.tls.accept(tcp));
+            // The handshake counts against both the silence timeout and the login deadline.
+            let limit = shared.settings.preauth_timeout.min(shared.settings.preauth_deadline);
+            let handshake = timeout(limit, shared.settings.tls.accept(tcp));
             let tls = tokio::select! {
                 tls = handshake => tls,
                 _ = shutdown_requested(&mut shutdown) => return,
             };
             match tls {
-                Ok(Ok(tls)) => (Stream::Tls(Box::new(tls)), Transport::Tls),
+                Ok(Ok(mut tls)) => {
+                    tls.get_mut().1.set_buffer_limit(Some(TLS_BUFFER_LIMIT));
+                    (Stream::Tls(Box::new(tls)), Transport::Tls)
+                }
                 Ok(Err(e)) => {
                     debug!(error = %e, "TLS handshake failed");
                     return;
@@ -210,7 +337,7 @@ async fn connection(
         }
     };
     let session = Session::new(Arc::clone(&shared.ctx), ConnInfo { peer, transport });
-    imap_conn::run(stream, session, Arc::clone(&shared.settings), shutdown).await;
+    imap_conn::run(stream, session, Arc::clone(&shared.settings), shutdown, accepted).await;
 }
 
 /// Logs how a connection task ended if it did not end normally.
@@ -219,5 +346,60 @@ fn reap(done: Result<(), JoinError>) {
         Ok(()) => {}
         Err(e) if e.is_panic() => error!(error = %e, "connection task panicked; the server goes on"),
         Err(e) => debug!(error = %e, "connection task cancelled"),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counter_limits_and_releases() {
+        let counter = Counter::new(2);
+        let a1 = counter.acquire("a").unwrap();
+        let a2 = counter.acquire("a").unwrap();
+        assert!(counter.acquire("a").is_none(), "third over the limit");
+        let b = counter.acquire("b").unwrap();
+        assert_eq!(counter.count(&"a"), 2);
+        drop(a1);
+        assert_eq!(counter.count(&"a"), 1);
+        let a3 = counter.acquire("a").unwrap();
+        drop((a2, a3, b));
+        assert!(counter.counts.lock().unwrap().is_empty(), "no entries are left behind");
+    }
+
+    #[test]
+    fn addresses_are_grouped_and_exemptions_apply() {
+        let imap = ImapConfig {
+            max_connections_per_address: 1,
+            connection_limit_exempt: vec![IpNet::parse("127.0.0.0/8").unwrap()],
+            ..ImapConfig::default()
+        };
+        let registry = Registry::new(&imap);
+        let held = registry.admit_address("2001:db8::1".parse().unwrap()).unwrap();
+        assert!(matches!(held, AddressSlot::Counted(_)));
+        // Same /64, another host: the same key.
+        assert!(registry.admit_address("2001:db8::ffff:1".parse().unwrap()).is_none());
+        assert!(registry.admit_address("2001:db8:0:1::1".parse().unwrap()).is_some());
+        let v4 = registry.admit_address("192.0.2.1".parse().unwrap()).unwrap();
+        assert!(registry.admit_address("::ffff:192.0.2.1".parse().unwrap()).is_none(), "mapped = IPv4");
+        for _ in 0..5 {
+            assert!(matches!(registry.admit_address("127.0.0.1".parse().unwrap()), Some(AddressSlot::Exempt)));
+        }
+        drop((held, v4));
+        assert!(registry.admit_address("192.0.2.1".parse().unwrap()).is_some());
+    }
+
+    #[test]
+    fn accounts_are_counted() {
+        let imap = ImapConfig { max_connections_per_account: 2, ..ImapConfig::default() };
+        let registry = Registry::new(&imap);
+        let one = registry.admit_account("alice").unwrap();
+        let _two = registry.admit_account("alice").unwrap();
+        assert!(registry.admit_account("alice").is_none());
+        assert!(registry.admit_account("bob").is_some());
+        drop(one);
+        assert!(registry.admit_account("alice").is_some());
     }
 }

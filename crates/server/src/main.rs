@@ -145,9 +145,14 @@ async fn user(command: UserCommand, config: &Config) -> anyhow::Result<()> {
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
-    let (acceptor, cert) = tls::acceptor(&config).context("setting up TLS")?;
-    match cert {
-        CertSource::Configured(files) => info!(cert = %files.cert.display(), "TLS certificate loaded"),
+    let tls = tls::setup(&config).context("setting up TLS")?;
+    let acceptor = tls.acceptor;
+    match tls.source {
+        CertSource::Configured(files) => {
+            for f in &files {
+                info!(cert = %f.cert.display(), "TLS certificate loaded");
+            }
+        }
         CertSource::Generated(files) | CertSource::Reused(files) => warn!(
             cert = %files.cert.display(),
             key = %files.key.display(),
@@ -173,6 +178,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     // Handlers go in before the "listening" lines: whoever reads them may signal at once.
     let mut sigterm = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
     let mut sigint = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+    tls::reload_on_sighup(tls.certificates).context("installing the SIGHUP handler")?;
     let listeners = listener::bind(&config.imap).await?;
     let mut announcement = String::new();
     for l in &listeners {

@@ -395,20 +395,21 @@ impl Parser<'_> {
             }
             b'"' => {
                 self.i += 1;
-                let mut s = String::new();
+                // Bytes first: a quoted string may hold UTF-8 (RFC 9051 §4.3).
+                let mut bytes = Vec::new();
                 loop {
                     let c = self.s[self.i];
                     self.i += 1;
                     match c {
                         b'"' => break,
                         b'\\' => {
-                            s.push(char::from(self.s[self.i]));
+                            bytes.push(self.s[self.i]);
                             self.i += 1;
                         }
-                        _ => s.push(char::from(c)),
+                        _ => bytes.push(c),
                     }
                 }
-                Some(Value::Str(s))
+                Some(Value::Str(String::from_utf8_lossy(&bytes).into_owned()))
             }
             // A literal, or a literal8 (`~{n}`, RFC 3516) as BINARY returns it.
             b'{' | b'~' if c == b'{' || self.s.get(self.i + 1) == Some(&b'{') => {
@@ -1319,6 +1320,78 @@ fn append_then_fetch_every_item() {
     // RFC 3502 §6.3.11: each message has its own flags; only the first gave any.
     assert_eq!(f[0].1.flags(), flags("\\Seen"));
     assert_eq!(f[1].1.flags(), flags(""));
+}
+
+/// RFC 9051 §5.1 and RFC 3501 §5.1.3: an IMAP4rev1 client names mailboxes in modified UTF-7,
+/// an IMAP4rev2 client in UTF-8, and each sees the other's mailboxes in its own form.
+#[test]
+fn mailbox_names_in_modified_utf7_and_utf8() {
+    let server = server();
+    let mut old = Imap::login(&server);
+    let mut new = Imap::login_rev2(&server);
+
+    // RFC 3501 §5.1.3 example: "&U,BTFw-/&ZeVnLIqe-" is 台北/日本語.
+    old.ok("CREATE \"&U,BTFw-/&ZeVnLIqe-\"");
+    old.ok("CREATE \"Tom &- Jerry\"");
+    let seen = names(&new.ok("LIST \"\" *"), "LIST");
+    assert!(seen.contains("台北/日本語"), "{seen:?}");
+    assert!(seen.contains("台北"), "the superior exists too: {seen:?}");
+    assert!(seen.contains("Tom & Jerry"), "{seen:?}");
+
+    let name = "Ünïcode";
+    new.client.send_raw(format!("U1 CREATE {{{}+}}\r\n{name}\r\n", name.len()).as_bytes());
+    assert_eq!(new.reply("U1").status(), "OK");
+    new.append(&format!("\"{name}\""), "", FRED);
+    let seen = names(&old.ok("LIST \"\" *"), "LIST");
+    assert!(seen.contains("&ANw-n&AO8-code"), "{seen:?}");
+    assert!(!seen.iter().any(|n| !n.is_ascii()), "8-bit names must not reach an IMAP4rev1 client: {seen:?}");
+    let status = old.ok("STATUS \"&ANw-n&AO8-code\" (MESSAGES)");
+    assert_eq!(status_of(&status, "&ANw-n&AO8-code"), items(&[("MESSAGES", 1)]));
+    old.ok("SELECT \"&ANw-n&AO8-code\"");
+    // Malformed modified UTF-7 is refused, not stored (RFC 3501 §5.1.3).
+    let bad = old.run("CREATE \"&Jjo!\"");
+    assert!(bad.status() == "NO" || bad.status() == "BAD", "{bad:#?}");
+}
+
+/// RFC 9051 §6.4.4: MIME encoded words in headers and content transfer encodings in bodies are
+/// decoded before comparing; the search string may come as a UTF-8 literal.
+#[test]
+fn search_decodes_headers_and_bodies() {
+    let server = server();
+    let mut imap = Imap::login(&server);
+    let encoded = "From: =?utf-8?q?J=C3=B6rg?= <joerg@example.org>\r\n\
+                   Subject: =?utf-8?q?Gr=C3=BC=C3=9Fe_aus_K=C3=B6ln?=\r\n\
+                   MIME-Version: 1.0\r\n\
+                   Content-Type: text/plain; charset=utf-8\r\n\
+                   Content-Transfer-Encoding: quoted-printable\r\n\r\n\
+                   Sch=C3=B6ne Tage am Rhein=\r\n und im Dom.\r\n";
+    let base64 = "From: plain@example.org\r\nSubject: plain\r\nMIME-Version: 1.0\r\n\
+                  Content-Type: text/plain; charset=us-ascii\r\nContent-Transfer-Encoding: base64\r\n\r\n\
+                  c2VjcmV0IHdvcmQ6IHh5bG9waG9uZQ==\r\n";
+    imap.append("INBOX", "", encoded);
+    imap.append("INBOX", "", base64);
+    imap.ok("SELECT INBOX");
+
+    let search = |imap: &mut Imap, key: &str, text: &str| -> Vec<u32> {
+        let tag = "S1";
+        imap.client.send_raw(
+            format!("{tag} SEARCH CHARSET UTF-8 {key} {{{}+}}\r\n{text}\r\n", text.len()).as_bytes(),
+        );
+        let reply = imap.reply(tag);
+        assert_eq!(reply.status(), "OK", "{key} {text}: {reply:#?}");
+        let line = &reply.starting("* SEARCH")[0].text;
+        line.split(' ').skip(2).map(|n| n.parse().unwrap()).collect()
+    };
+    assert_eq!(search(&mut imap, "SUBJECT", "Grüße aus Köln"), vec![1]);
+    assert_eq!(search(&mut imap, "FROM", "Jörg"), vec![1]);
+    assert_eq!(search(&mut imap, "BODY", "Schöne Tage am Rhein und"), vec![1], "soft line break decoded");
+    assert_eq!(search(&mut imap, "BODY", "xylophone"), vec![2], "base64 decoded");
+    assert_eq!(search(&mut imap, "TEXT", "Köln"), vec![1], "TEXT covers the decoded header");
+    assert_eq!(
+        search(&mut imap, "SUBJECT", "=?utf-8?q?"),
+        Vec::<u32>::new(),
+        "the encoded form does not match"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------

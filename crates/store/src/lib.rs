@@ -25,6 +25,8 @@ pub mod notify;
 pub mod sqlite;
 pub mod types;
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 
 pub use notify::Notifier;
@@ -116,6 +118,17 @@ pub trait MailStore: Send + Sync {
     /// Adds messages to a mailbox in one durable transaction (MULTIAPPEND is all or nothing,
     /// RFC 3502). Each message is parsed once here.
     async fn append(&self, mailbox: MailboxId, messages: Vec<NewMessage>) -> StoreResult<Vec<Appended>>;
+    /// [`MailStore::append`] with summaries the caller already has, so that one message
+    /// delivered to several mailboxes is parsed once (delivery parses it before running Sieve).
+    /// Each summary must be `postfach_message::parse` of its message's `raw`. The default
+    /// ignores the summaries and parses again; backends override it.
+    async fn append_parsed(
+        &self,
+        mailbox: MailboxId,
+        messages: Vec<(NewMessage, Arc<MessageSummary>)>,
+    ) -> StoreResult<Vec<Appended>> {
+        self.append(mailbox, messages.into_iter().map(|(m, _)| m).collect()).await
+    }
     /// What changed since `since`: new messages with UID ≥ `known_uid_next`, flag changes of
     /// older ones, and expunges.
     async fn changes_since(
@@ -159,7 +172,12 @@ pub trait MailStore: Send + Sync {
     /// The messages of `uids` that exist, in SORT order (RFC 5256 §3, RFC 5957): by each
     /// criterion in turn, then by UID. Refused with [`StoreError::Limit`] when the sort keys
     /// would take more memory than the store allows for one sort.
-    async fn sort(&self, mailbox: MailboxId, uids: &UidSet, criteria: &[SortCriterion]) -> StoreResult<Vec<Uid>>;
+    async fn sort(
+        &self,
+        mailbox: MailboxId,
+        uids: &UidSet,
+        criteria: &[SortCriterion],
+    ) -> StoreResult<Vec<Uid>>;
     /// THREAD input (RFC 5256) for the messages of `uids` that exist, ascending by UID.
     /// Refused with [`StoreError::Limit`] above a message count the store bounds.
     async fn thread_facts(&self, mailbox: MailboxId, uids: &UidSet) -> StoreResult<Vec<ThreadFacts>>;
@@ -168,4 +186,85 @@ pub trait MailStore: Send + Sync {
 
     /// The change fan-out this store publishes to after every durable change.
     fn notifier(&self) -> &Notifier;
+}
+
+/// A user's Sieve script as listed (RFC 5804 LISTSCRIPTS shape: name and whether it is active).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SieveScriptInfo {
+    /// The script's name, unique per account.
+    pub name: String,
+    /// Whether this is the account's active script (at most one is).
+    pub active: bool,
+    /// Size of the script text in bytes.
+    pub size: u64,
+    /// When it was last uploaded, seconds since the Unix epoch.
+    pub updated: i64,
+}
+
+/// A stored Sieve script with its text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SieveScript {
+    /// The script's name.
+    pub name: String,
+    /// The script text (UTF-8, checked when it was uploaded).
+    pub text: String,
+}
+
+/// Where mail to `user+detail@domain` goes when the account has a mailbox named `detail`
+/// (RFC 5233 subaddresses). The account owner decides; the default is the inbox, so that a
+/// stranger cannot file mail into arbitrary folders by guessing their names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DetailDelivery {
+    /// Deliver to INBOX; the detail is only visible to Sieve.
+    #[default]
+    Inbox,
+    /// Deliver to the mailbox named by the detail when it exists, else to INBOX.
+    Mailbox,
+}
+
+/// The answer of [`SieveStore::claim_vacation`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VacationClaim {
+    /// No reply with this handle went to this sender within the period: one is now recorded,
+    /// and the caller sends it (or releases the claim if sending fails).
+    Claimed,
+    /// A reply was already sent within the period (RFC 5230 §4.2): do not send another.
+    AlreadyReplied,
+}
+
+/// Per-account delivery state: Sieve scripts (one active), the vacation reply history and the
+/// subaddress policy. Kept in the store so the server and `postfach deliver` share it.
+#[async_trait]
+pub trait SieveStore: Send + Sync {
+    /// Stores (or replaces) a script. The caller has checked that it compiles.
+    async fn put_sieve_script(&self, account: AccountId, name: &str, text: &str) -> StoreResult<()>;
+    /// One script's text, `None` when there is no script of that name.
+    async fn sieve_script(&self, account: AccountId, name: &str) -> StoreResult<Option<String>>;
+    /// Every script of the account, by name.
+    async fn sieve_scripts(&self, account: AccountId) -> StoreResult<Vec<SieveScriptInfo>>;
+    /// The active script, if any.
+    async fn active_sieve_script(&self, account: AccountId) -> StoreResult<Option<SieveScript>>;
+    /// Makes `name` the only active script; `None` deactivates all (RFC 5804 SETACTIVE "").
+    /// [`StoreError::NotFound`] when there is no script of that name.
+    async fn activate_sieve_script(&self, account: AccountId, name: Option<&str>) -> StoreResult<()>;
+    /// Deletes a script. Refused with [`StoreError::NotAllowed`] for the active one (RFC 5804
+    /// §2.10), [`StoreError::NotFound`] when there is none of that name.
+    async fn delete_sieve_script(&self, account: AccountId, name: &str) -> StoreResult<()>;
+    /// Atomically checks and records a vacation reply to `sender` with `handle` at `now`
+    /// (Unix seconds): [`VacationClaim::Claimed`] unless one was recorded within the last
+    /// `period_secs` (RFC 5230 §4.2). Entries older than their period are forgotten.
+    async fn claim_vacation(
+        &self,
+        account: AccountId,
+        handle: &str,
+        sender: &str,
+        now: i64,
+        period_secs: i64,
+    ) -> StoreResult<VacationClaim>;
+    /// Forgets a claim whose reply could not be sent, so the next message may try again.
+    async fn release_vacation(&self, account: AccountId, handle: &str, sender: &str) -> StoreResult<()>;
+    /// Where the account wants mail to `user+detail` addresses.
+    async fn detail_delivery(&self, account: AccountId) -> StoreResult<DetailDelivery>;
+    /// Changes where mail to `user+detail` addresses goes.
+    async fn set_detail_delivery(&self, account: AccountId, policy: DetailDelivery) -> StoreResult<()>;
 }

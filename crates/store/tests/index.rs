@@ -54,9 +54,13 @@ async fn appended_messages_are_searchable_sortable_and_previewed() {
     let sorted = store.sort(inbox, &all, &[by(SortKey::Date, SortDirection::Ascending)]).await.unwrap();
     // Message 4 has no Date: its internal date (now) sorts last.
     assert_eq!(sorted, vec![Uid(2), Uid(1), Uid(3), Uid(4)]);
-    let sorted = store.sort(inbox, &all, &[by(SortKey::DisplayFrom, SortDirection::Ascending)]).await.unwrap();
+    let sorted =
+        store.sort(inbox, &all, &[by(SortKey::DisplayFrom, SortDirection::Ascending)]).await.unwrap();
     assert_eq!(sorted, vec![Uid(4), Uid(2), Uid(3), Uid(1)]);
-    let sorted = store.sort(inbox, &UidSet::from_ranges([2..=3]), &[by(SortKey::From, SortDirection::Descending)]).await.unwrap();
+    let sorted = store
+        .sort(inbox, &UidSet::from_ranges([2..=3]), &[by(SortKey::From, SortDirection::Descending)])
+        .await
+        .unwrap();
     assert_eq!(sorted, vec![Uid(3), Uid(2)]);
 
     let facts = store.thread_facts(inbox, &all).await.unwrap();

@@ -15,7 +15,9 @@ use super::conn::DbResult;
 use super::index::{BodyFacts, IndexEntry};
 use super::reads::{decode_summary, raw_body};
 use super::rows::{MailboxRow, date_of};
-use crate::types::{MailboxId, MessageExtras, SortCriterion, SortDirection, SortKey, ThreadFacts, Uid, UidSet};
+use crate::types::{
+    MailboxId, MessageExtras, SortCriterion, SortDirection, SortKey, ThreadFacts, Uid, UidSet,
+};
 use crate::{StoreError, StoreResult};
 
 /// Most memory the sort keys of one SORT may take.
@@ -118,7 +120,8 @@ fn sort_key(criteria: &[SortCriterion], m: &Keyed) -> Box<[u8]> {
     let mut key = Vec::new();
     for c in criteria {
         let start = key.len();
-        let number = |key: &mut Vec<u8>, n: i64| key.extend_from_slice(&((n as u64) ^ (1 << 63)).to_be_bytes());
+        let number =
+            |key: &mut Vec<u8>, n: i64| key.extend_from_slice(&((n as u64) ^ (1 << 63)).to_be_bytes());
         let text = |key: &mut Vec<u8>, s: &str| {
             key.extend(s.bytes().filter(|&b| b != 0));
             key.push(0);
@@ -145,7 +148,11 @@ fn sort_key(criteria: &[SortCriterion], m: &Keyed) -> Box<[u8]> {
 }
 
 /// THREAD input for the messages of `uids`.
-pub(crate) fn thread_facts(conn: &Connection, mailbox: MailboxId, uids: &UidSet) -> StoreResult<Vec<ThreadFacts>> {
+pub(crate) fn thread_facts(
+    conn: &Connection,
+    mailbox: MailboxId,
+    uids: &UidSet,
+) -> StoreResult<Vec<ThreadFacts>> {
     let mut out = Vec::new();
     for_each_keyed(conn, mailbox, uids, |m| {
         if out.len() >= MAX_THREAD_MESSAGES {
@@ -167,7 +174,11 @@ pub(crate) fn thread_facts(conn: &Connection, mailbox: MailboxId, uids: &UidSet)
 }
 
 /// EMAILID, SAVEDATE and PREVIEW of the messages of `uids`.
-pub(crate) fn fetch_extras(conn: &Connection, mailbox: MailboxId, uids: &UidSet) -> StoreResult<Vec<MessageExtras>> {
+pub(crate) fn fetch_extras(
+    conn: &Connection,
+    mailbox: MailboxId,
+    uids: &UidSet,
+) -> StoreResult<Vec<MessageExtras>> {
     MailboxRow::load(conn, mailbox)?;
     let mut stmt = conn
         .prepare_cached(

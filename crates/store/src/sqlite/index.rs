@@ -145,7 +145,9 @@ impl MessageText {
         for part in &message.parts {
             match &part.body {
                 mail_parser::PartType::Text(t) => body.push(fold(t)),
-                mail_parser::PartType::Html(h) => body.push(fold(&mail_parser::decoders::html::html_to_text(h))),
+                mail_parser::PartType::Html(h) => {
+                    body.push(fold(&mail_parser::decoders::html::html_to_text(h)))
+                }
                 mail_parser::PartType::Message(inner) => self.add_message(raw, inner, false, body),
                 _ => {}
             }
@@ -417,9 +419,8 @@ pub(crate) fn record_appended(
         return;
     }
     let result = (|| -> StoreResult<()> {
-        let mut body_of = conn
-            .prepare_cached("SELECT body_id FROM messages WHERE mailbox_id = ?1 AND uid = ?2")
-            .db()?;
+        let mut body_of =
+            conn.prepare_cached("SELECT body_id FROM messages WHERE mailbox_id = ?1 AND uid = ?2").db()?;
         for (a, entry) in appended.iter().zip(entries) {
             let body_id: i64 = body_of.query_row(rusqlite::params![mailbox.0, a.uid.0], |r| r.get(0)).db()?;
             write_entry(conn, body_id, entry)?;
@@ -651,15 +652,18 @@ aGlkZGVuIHRyZWFzdXJl\r\n\
             .unwrap();
         assert_eq!(indexed, vec![1, 3]);
         let hit: i64 = conn
-            .query_row("SELECT rowid FROM body_text WHERE body_text MATCH '{body} : \"text 3\"'", [], |r| r.get(0))
+            .query_row("SELECT rowid FROM body_text WHERE body_text MATCH '{body} : \"text 3\"'", [], |r| {
+                r.get(0)
+            })
             .unwrap();
         assert_eq!(hit, 3);
         let left: i64 = conn.query_row("SELECT count(*) FROM index_backfill", [], |r| r.get(0)).unwrap();
         assert_eq!(left, 0);
         // The entry leaves with the body.
         conn.execute("DELETE FROM bodies WHERE id = 3", []).unwrap();
-        let hits: i64 =
-            conn.query_row("SELECT count(*) FROM body_text WHERE body_text MATCH 'text'", [], |r| r.get(0)).unwrap();
+        let hits: i64 = conn
+            .query_row("SELECT count(*) FROM body_text WHERE body_text MATCH 'text'", [], |r| r.get(0))
+            .unwrap();
         assert_eq!(hits, 1);
         // A fresh database has nothing to backfill.
         let fresh = Connection::open_in_memory().unwrap();
@@ -705,7 +709,8 @@ Message-ID: <\"a b\"@x>\r\nIn-Reply-To: <p@x> (sent by p)\r\n\r\nbody\r\n";
         assert_eq!(f.sent_date, Some(760_686_745));
         assert_eq!(f.message_id.as_deref(), Some("ab@x"));
         assert_eq!(f.refs, vec!["p@x".to_owned()]);
-        let f = BodyFacts::of(&postfach_message::parse(b"References: <a@x> <b@x>\r\nIn-Reply-To: <c@x>\r\n\r\n"));
+        let f =
+            BodyFacts::of(&postfach_message::parse(b"References: <a@x> <b@x>\r\nIn-Reply-To: <c@x>\r\n\r\n"));
         assert_eq!(f.refs, vec!["a@x".to_owned(), "b@x".to_owned()]);
         assert_eq!(f.sent_date, None);
         assert_eq!(f.display_from, "");

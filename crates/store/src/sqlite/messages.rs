@@ -1,8 +1,8 @@
 //! Message writes: APPEND, STORE, COPY/MOVE and EXPUNGE.
 //!
-//! [`prepare`] runs in the caller's `spawn_blocking` (parsing and serialising are CPU work the
-//! writer thread must not do); everything else runs inside the writer's transaction and does
-//! SQL only. Each operation loads the mailbox row, changes rows and counters, and writes the row
+//! [`prepare_parsed`] runs in the caller's `spawn_blocking` (parsing and serialising are CPU
+//! work the writer thread must not do); everything else runs inside the writer's transaction
+//! and does SQL only. Each operation loads the mailbox row, changes rows and counters, and writes the row
 //! back, so UIDNEXT, HIGHESTMODSEQ and the counters move in the same transaction as the
 //! messages. All messages changed by one operation share one new modseq (RFC 7162 allows it).
 
@@ -16,8 +16,8 @@ use super::rows::{
 };
 use super::writer::Effects;
 use crate::types::{
-    Appended, Copied, FlagOp, Flags, FlagsUpdated, InternalDate, MailboxId, ModSeq, NewMessage, SystemFlags,
-    Uid, UidSet,
+    Appended, Copied, FlagOp, Flags, FlagsUpdated, InternalDate, MailboxId, MessageSummary, ModSeq, NewMessage,
+    SystemFlags, Uid, UidSet,
 };
 use crate::{StoreError, StoreResult};
 
@@ -31,18 +31,24 @@ pub(crate) struct Prepared {
 }
 
 /// Validates, parses and serialises messages for [`append`]. CPU-bound: call it from
-/// `spawn_blocking`.
-pub(crate) fn prepare(messages: Vec<NewMessage>) -> StoreResult<Vec<Prepared>> {
+/// `spawn_blocking`. A message that comes with its summary (delivery parses once for all
+/// recipients) is not parsed again.
+pub(crate) fn prepare_parsed(
+    messages: Vec<(NewMessage, Option<Arc<MessageSummary>>)>,
+) -> StoreResult<Vec<Prepared>> {
     let now = unix_now();
     messages
         .into_iter()
-        .map(|m| {
+        .map(|(m, parsed)| {
             // RFC 9051 §2.3.4: RFC822.SIZE is a number; offsets in the summary are u32 too.
             let size = u32::try_from(m.raw.len())
                 .map_err(|_| StoreError::Limit("message larger than 4 GiB".to_owned()))?;
             let flags = checked_flags(&m.flags)?;
-            let summary = postfach_message::parse(&m.raw);
-            let summary = serde_json::to_vec(&summary)
+            let summary = match parsed {
+                Some(summary) => summary,
+                None => Arc::new(postfach_message::parse(&m.raw)),
+            };
+            let summary = serde_json::to_vec(&*summary)
                 .map_err(|e| StoreError::Backend(format!("cannot serialise a message summary: {e}")))?;
             Ok(Prepared {
                 raw: m.raw,

@@ -15,6 +15,7 @@
 //! - `index`: the full-text index and per-body facts (PREVIEW, SORT/THREAD keys, EMAILID),
 //!   written at APPEND and by a backfill thread for older messages.
 //! - `facts`: SORT, THREAD input and the FETCH extras, read from those facts.
+//! - [`sieve`]: delivery state: Sieve scripts, vacation history, subaddress policy.
 //!
 //! # Durability and concurrency
 //! Every write goes through the writer thread and returns only after its COMMIT, which in WAL
@@ -37,6 +38,7 @@ mod reads;
 mod rows;
 pub mod schema;
 mod search;
+pub mod sieve;
 mod writer;
 
 use std::path::Path;
@@ -50,8 +52,8 @@ use self::writer::Writer;
 use crate::notify::Notifier;
 use crate::types::{
     Account, AccountId, Appended, Changes, ClaimRecent, Copied, Criterion, FetchWant, FlagOp, Flags,
-    FlagsUpdated, MailboxId, MailboxInfo, MailboxStatus, MessageExtras, MessageMeta, ModSeq, NewMessage,
-    Snapshot, SortCriterion, SpecialUse, ThreadFacts, Uid, UidSet,
+    FlagsUpdated, MailboxId, MailboxInfo, MailboxStatus, MessageExtras, MessageMeta, MessageSummary, ModSeq,
+    NewMessage, Snapshot, SortCriterion, SpecialUse, ThreadFacts, Uid, UidSet,
 };
 use crate::{AccountStore, MailStore, StoreError, StoreResult};
 
@@ -106,6 +108,32 @@ impl SqliteStore {
         F: FnOnce(&rusqlite::Connection) -> StoreResult<T> + Send + 'static,
     {
         self.readers.run(move |conn| snapshot(conn, work)).await
+    }
+
+    /// APPEND with optional pre-parsed summaries: the one implementation behind
+    /// [`MailStore::append`] and [`MailStore::append_parsed`].
+    async fn append_with(
+        &self,
+        mailbox: MailboxId,
+        messages: Vec<(NewMessage, Option<Arc<MessageSummary>>)>,
+    ) -> StoreResult<Vec<Appended>> {
+        // Parsing and text extraction are CPU work: do them on the blocking pool, not in the
+        // writer thread, which only inserts.
+        let (prepared, entries) = tokio::task::spawn_blocking(move || {
+            let entries: Vec<index::IndexEntry> =
+                messages.iter().map(|(m, _)| index::IndexEntry::extract(&m.raw)).collect();
+            messages::prepare_parsed(messages).map(|p| (p, entries))
+        })
+        .await
+        .map_err(|e| StoreError::Backend(format!("message preparation failed: {e}")))??;
+        self.writer
+            .run(move |conn, fx| {
+                let appended = messages::append(conn, fx, mailbox, &prepared)?;
+                // In the same transaction, but never at the cost of the message itself.
+                index::record_appended(conn, mailbox, &appended, &entries);
+                Ok(appended)
+            })
+            .await
     }
 }
 
@@ -189,23 +217,15 @@ impl MailStore for SqliteStore {
     }
 
     async fn append(&self, mailbox: MailboxId, messages: Vec<NewMessage>) -> StoreResult<Vec<Appended>> {
-        // Parsing and text extraction are CPU work: do them on the blocking pool, not in the
-        // writer thread, which only inserts.
-        let (prepared, entries) = tokio::task::spawn_blocking(move || {
-            let entries: Vec<index::IndexEntry> =
-                messages.iter().map(|m| index::IndexEntry::extract(&m.raw)).collect();
-            messages::prepare(messages).map(|p| (p, entries))
-        })
-        .await
-        .map_err(|e| StoreError::Backend(format!("message preparation failed: {e}")))??;
-        self.writer
-            .run(move |conn, fx| {
-                let appended = messages::append(conn, fx, mailbox, &prepared)?;
-                // In the same transaction, but never at the cost of the message itself.
-                index::record_appended(conn, mailbox, &appended, &entries);
-                Ok(appended)
-            })
-            .await
+        self.append_with(mailbox, messages.into_iter().map(|m| (m, None)).collect()).await
+    }
+
+    async fn append_parsed(
+        &self,
+        mailbox: MailboxId,
+        messages: Vec<(NewMessage, Arc<MessageSummary>)>,
+    ) -> StoreResult<Vec<Appended>> {
+        self.append_with(mailbox, messages.into_iter().map(|(m, s)| (m, Some(s))).collect()).await
     }
 
     async fn changes_since(
@@ -265,7 +285,12 @@ impl MailStore for SqliteStore {
         self.read(move |conn| search::search(conn, mailbox, &criterion)).await
     }
 
-    async fn sort(&self, mailbox: MailboxId, uids: &UidSet, criteria: &[SortCriterion]) -> StoreResult<Vec<Uid>> {
+    async fn sort(
+        &self,
+        mailbox: MailboxId,
+        uids: &UidSet,
+        criteria: &[SortCriterion],
+    ) -> StoreResult<Vec<Uid>> {
         let (uids, criteria) = (uids.clone(), criteria.to_vec());
         self.read(move |conn| facts::sort(conn, mailbox, &uids, &criteria)).await
     }

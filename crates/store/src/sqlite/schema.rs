@@ -52,7 +52,7 @@ use super::conn::DbResult;
 use crate::{StoreError, StoreResult};
 
 /// The migration steps; step `i` brings the database from version `i` to `i + 1`.
-pub(crate) const MIGRATIONS: &[&str] = &[V1, V2];
+pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3];
 
 const V1: &str = "
 CREATE TABLE accounts (
@@ -211,6 +211,41 @@ CREATE TABLE index_backfill (
 );
 INSERT INTO index_backfill (id, next_body, last_body)
     SELECT 1, (SELECT min(id) FROM bodies), (SELECT max(id) FROM bodies) WHERE EXISTS (SELECT 1 FROM bodies);
+";
+
+/// Version 3: delivery state (see [`super::sieve`]).
+///
+/// - `sieve_scripts(account_id, name, script, active, updated)`: a user's Sieve scripts; the
+///   partial UNIQUE index lets at most one per account be active.
+/// - `vacation_sent(account_id, handle, sender, sent_at, expires)`: vacation replies sent
+///   (RFC 5230 §4.2), one row per (handle, sender), forgotten after `expires`.
+/// - `delivery_settings(account_id, detail_mailbox)`: whether mail to `user+detail` goes to the
+///   mailbox named `detail` (1) or to INBOX (0, also when there is no row).
+const V3: &str = "
+CREATE TABLE sieve_scripts (
+    account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+    name       TEXT NOT NULL,
+    script     TEXT NOT NULL,
+    active     INTEGER NOT NULL DEFAULT 0,
+    updated    INTEGER NOT NULL,
+    PRIMARY KEY (account_id, name)
+) WITHOUT ROWID;
+CREATE UNIQUE INDEX sieve_scripts_one_active ON sieve_scripts (account_id) WHERE active = 1;
+
+CREATE TABLE vacation_sent (
+    account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+    handle     TEXT NOT NULL,
+    sender     TEXT NOT NULL,
+    sent_at    INTEGER NOT NULL,
+    expires    INTEGER NOT NULL,
+    PRIMARY KEY (account_id, handle, sender)
+) WITHOUT ROWID;
+CREATE INDEX vacation_sent_by_expiry ON vacation_sent (account_id, expires);
+
+CREATE TABLE delivery_settings (
+    account_id     INTEGER PRIMARY KEY REFERENCES accounts(id) ON DELETE CASCADE,
+    detail_mailbox INTEGER NOT NULL DEFAULT 0
+);
 ";
 
 /// Brings the database to the newest schema version. Runs on the writer connection before the

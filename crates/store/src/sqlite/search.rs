@@ -53,7 +53,7 @@ pub(crate) fn search(conn: &Connection, mailbox: MailboxId, criterion: &Criterio
     }
     MailboxRow::load(conn, mailbox)?;
     let now = unix_now();
-    let hits = Hits::collect(conn, mailbox, criterion)?;
+    let hits = Hits::collect(conn, mailbox, criterion);
 
     let mut params: Vec<Value> = vec![Value::Integer(mailbox.0)];
     let mut filter = necessary(criterion, now, &mut params).unwrap_or_else(|| "1".to_owned());
@@ -116,7 +116,7 @@ struct Hits {
 }
 
 impl Hits {
-    fn collect(conn: &Connection, mailbox: MailboxId, criterion: &Criterion) -> StoreResult<Hits> {
+    fn collect(conn: &Connection, mailbox: MailboxId, criterion: &Criterion) -> Hits {
         let mut by_key = HashMap::new();
         let mut stack = vec![criterion];
         while let Some(c) = stack.pop() {
@@ -132,12 +132,18 @@ impl Hits {
                         continue;
                     }
                     let Some((query, precision)) = fts_query(c) else { continue };
-                    let uids = index_uids(conn, mailbox, &query)?;
-                    by_key.insert(key_of(c), KeyHits { precision, uids });
+                    // An index that cannot answer (damaged, say) must not fail the search: the
+                    // key is then decided by scanning, as for unindexed messages.
+                    match index_uids(conn, mailbox, &query) {
+                        Ok(uids) => {
+                            by_key.insert(key_of(c), KeyHits { precision, uids });
+                        }
+                        Err(e) => tracing::warn!(error = %e, "full-text query failed; scanning instead"),
+                    }
                 }
             }
         }
-        Ok(Hits { by_key })
+        Hits { by_key }
     }
 
     fn of(&self, c: &Criterion) -> Option<&KeyHits> {
@@ -535,7 +541,10 @@ mod tests {
             Criterion::Body("up".into()),
             Criterion::Body("\"".into()),
             Criterion::Not(Box::new(Criterion::Text("anna".into()))),
-            Criterion::Or(Box::new(Criterion::Body("numbers".into())), Box::new(Criterion::Body("later".into()))),
+            Criterion::Or(
+                Box::new(Criterion::Body("numbers".into())),
+                Box::new(Criterion::Body("later".into())),
+            ),
         ];
         let indexed = mailbox_with(&MESSAGES, &[true, true, true, true]);
         let scanned = mailbox_with(&MESSAGES, &[false, false, false, false]);
@@ -593,8 +602,14 @@ mod tests {
     #[test]
     fn fts_queries_quote_and_pick_columns() {
         let q = |c: Criterion| fts_query(&c).map(|(q, p)| (q, p == Precision::Exact));
-        assert_eq!(q(Criterion::Body("Say \"hi\"".into())), Some(("{body} : \"say \"\"hi\"\"\"".into(), true)));
-        assert_eq!(q(Criterion::Header("x-a".into(), "abc".into())), Some(("{headers} : \"abc\"".into(), false)));
+        assert_eq!(
+            q(Criterion::Body("Say \"hi\"".into())),
+            Some(("{body} : \"say \"\"hi\"\"\"".into(), true))
+        );
+        assert_eq!(
+            q(Criterion::Header("x-a".into(), "abc".into())),
+            Some(("{headers} : \"abc\"".into(), false))
+        );
         assert_eq!(q(Criterion::Text("ab".into())), None);
         assert_eq!(q(Criterion::Text("ab\ncd".into())), None);
         assert_eq!(q(Criterion::Larger(3)), None);

@@ -1,0 +1,39 @@
+//! Mail delivery: how a message from an MTA (over LMTP, RFC 2033) or from `postfach deliver`
+//! reaches the right mailboxes, through the same `MailStore::append` as IMAP APPEND.
+//!
+//! # Layout
+//! - [`address`]: SMTP paths (`<user+detail@domain>`) → local recipients.
+//! - [`lmtp`]: the LMTP session, sans-I/O like the IMAP session: bytes in, reply bytes out; the
+//!   server's `lmtp_conn` drives it over TCP or a unix socket.
+//! - [`deliver`]: the [`Deliverer`]: recipient lookup, parsing once, trace headers, Sieve, the
+//!   spam → Junk policy, subaddress folders, vacation replies and redirects, the appends.
+//! - [`view`]: the Sieve interpreter's view of a message (decoded headers, body text).
+//! - [`trace`]: the Return-Path / Delivered-To / Received lines and the summary shift that lets
+//!   one parse serve every recipient.
+//! - [`relay`]: the [`Relay`] trait through which vacation replies and redirects leave; the
+//!   server implements it with an SMTP client (this crate never opens sockets).
+//!
+//! # Guarantees
+//! - A recipient is reported delivered only after every append for it returned, i.e. after the
+//!   store made the message durable.
+//! - Mail is never lost to a bad script: a script that does not compile or fails at run time
+//!   delivers to INBOX (RFC 5228 §2.10.6) and the reason is logged.
+//! - A message is parsed once, however many recipients it has.
+//!
+//! # Limits
+//! Message size, line length and recipients per transaction are bounded ([`lmtp::LmtpLimits`]);
+//! body text handed to Sieve is capped ([`view::MAX_BODY_TEXT`]).
+
+pub mod address;
+pub mod deliver;
+pub mod lmtp;
+pub mod relay;
+pub mod trace;
+pub mod view;
+
+pub use address::{AddressError, SmtpPath};
+pub use deliver::{
+    Deliverer, DeliveryConfig, Envelope, LocalRecipient, Outcome, RecipientError, SpamPolicy, Stores,
+};
+pub use lmtp::{Flow, LmtpLimits, LmtpSession};
+pub use relay::{OutgoingMail, Relay, RelayError};
