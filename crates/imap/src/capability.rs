@@ -1,5 +1,8 @@
 //! What the server advertises, by state and transport (RFC 9051 §6.1.1, §7.2.2).
 
+use postfach_auth::scram::ChannelBinding;
+
+use crate::sasl::Mech;
 use crate::{SessionConfig, Transport};
 
 /// Capabilities valid in every state.
@@ -44,8 +47,14 @@ pub(crate) enum Phase {
     LoggedIn,
 }
 
-/// The capability list for a session.
-pub(crate) fn list(config: &SessionConfig, transport: Transport, phase: Phase) -> Vec<String> {
+/// The capability list for a session. `binding` is the connection's TLS channel binding, which
+/// decides whether SCRAM-SHA-256-PLUS is offered.
+pub(crate) fn list(
+    config: &SessionConfig,
+    transport: Transport,
+    phase: Phase,
+    binding: Option<&ChannelBinding>,
+) -> Vec<String> {
     let mut caps: Vec<String> = BASE.iter().map(|s| (*s).to_owned()).collect();
     match phase {
         Phase::PreAuth => {
@@ -53,7 +62,8 @@ pub(crate) fn list(config: &SessionConfig, transport: Transport, phase: Phase) -
                 caps.push("STARTTLS".to_owned());
             }
             if auth_allowed(config, transport) {
-                caps.push("AUTH=PLAIN".to_owned());
+                // RFC 9051 §6.2.2: the server SHOULD list its SASL mechanisms.
+                caps.extend(Mech::capabilities(binding));
             } else {
                 // RFC 9051 §6.2.3: LOGIN (and AUTHENTICATE) refused until TLS is up.
                 caps.push("LOGINDISABLED".to_owned());

@@ -21,6 +21,7 @@ mod mailbox;
 mod message;
 mod out;
 mod respond;
+mod sasl;
 mod selected;
 mod session;
 mod sort;

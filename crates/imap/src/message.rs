@@ -318,6 +318,7 @@ async fn fetch(
     let want_extras = attrs.iter().any(|a| {
         matches!(a, FetchAttribute::EmailId | FetchAttribute::SaveDate | FetchAttribute::Preview { .. })
     });
+    let header_only = only_header(&attrs);
     for chunk in chunks {
         if set_seen {
             let seen = Flags { system: SystemFlags::SEEN, keywords: Vec::new() };
@@ -326,17 +327,73 @@ async fn fetch(
         }
         let metas = store.fetch(sel.id, &chunk, FetchWant { summary: need.summary }).await?;
         let extras = if want_extras { store.fetch_extras(sel.id, &chunk).await? } else { Vec::new() };
-        for meta in metas {
-            let Some(seq) = sel.seq_of(meta.uid) else { continue };
-            let raw = if need.body { Some(store.body(sel.id, meta.uid).await?) } else { None };
-            let recent = !rev2 && sel.recent.contains(meta.uid);
-            let extra = extras.binary_search_by_key(&meta.uid, |e| e.uid).ok().and_then(|i| extras.get(i));
-            let values = render(&attrs, &meta, raw.as_deref(), extra, recent);
-            response::write_data(out.buf(), &Data::Fetch { seq, attrs: values }, opts);
-            out.flush_if_large().await;
+        // Message bytes come in batches of about BODY_BATCH bytes: a page of headers is one
+        // round trip, and a FETCH of large messages never holds more than a batch in memory.
+        let mut start = 0;
+        while start < metas.len() {
+            let mut end = start;
+            let mut wanted = Vec::new();
+            let mut bytes = 0usize;
+            while end < metas.len() && (end == start || bytes < BODY_BATCH) {
+                let meta = &metas[end];
+                if need.body {
+                    let limit = if header_only { header_bytes(meta) } else { meta.size };
+                    bytes += limit as usize;
+                    wanted.push((meta.uid, limit));
+                }
+                end += 1;
+            }
+            let raws = if need.body { store.bodies(sel.id, &wanted).await? } else { Vec::new() };
+            for meta in &metas[start..end] {
+                let Some(seq) = sel.seq_of(meta.uid) else { continue };
+                let raw = match need.body {
+                    true => match raws.binary_search_by_key(&meta.uid, |(u, _)| *u) {
+                        Ok(i) => Some(raws[i].1.as_slice()),
+                        // Expunged meanwhile: nothing to say about it.
+                        Err(_) => continue,
+                    },
+                    false => None,
+                };
+                let recent = !rev2 && sel.recent.contains(meta.uid);
+                let extra = extras.binary_search_by_key(&meta.uid, |e| e.uid).ok().and_then(|i| extras.get(i));
+                let values = render(&attrs, meta, raw, extra, recent);
+                response::write_data(out.buf(), &Data::Fetch { seq, attrs: values }, opts);
+                out.flush_if_large().await;
+            }
+            start = end;
         }
     }
     Ok(None)
+}
+
+/// Bytes of message data fetched per store round trip.
+const BODY_BATCH: usize = 4 * 1024 * 1024;
+
+/// True when every item that needs message bytes only needs the top-level header.
+fn only_header(attrs: &[FetchAttribute]) -> bool {
+    attrs.iter().all(|a| match a {
+        FetchAttribute::BodySection { section, .. } => {
+            section.part.is_empty()
+                && matches!(
+                    section.text,
+                    Some(SectionText::Header | SectionText::HeaderFields(_) | SectionText::HeaderFieldsNot(_))
+                )
+        }
+        FetchAttribute::Rfc822Header => true,
+        FetchAttribute::Rfc822
+        | FetchAttribute::Rfc822Text
+        | FetchAttribute::Binary { .. }
+        | FetchAttribute::BinarySize { .. } => false,
+        _ => true,
+    })
+}
+
+/// How many leading bytes hold a message's header and the blank line after it.
+fn header_bytes(meta: &MessageMeta) -> u32 {
+    match &meta.summary {
+        Some(s) => s.structure.body.start.max(s.structure.header.end).min(meta.size),
+        None => meta.size,
+    }
 }
 
 /// RFC 3516 §4.3: when one message is fetched and a requested BINARY part has a

@@ -6,7 +6,8 @@
 
 use std::sync::Arc;
 
-use postfach_auth::{AuthError, Principal, Secret};
+use postfach_auth::scram::ChannelBinding;
+use postfach_auth::{AuthError, Mechanism, Principal, Secret};
 use postfach_proto::parse_command;
 use postfach_proto::response::{self, Code, Data, Status};
 use postfach_proto::types::{Command, CommandBody, Tag};
@@ -17,14 +18,12 @@ use crate::capability::{self, Phase};
 use crate::mailbox;
 use crate::message;
 use crate::respond::{bad, no, ok};
+use crate::sasl::{self, Mech, Step};
 use crate::selected::{Access, Expunges, Poll, Selected, SyncStyle};
 use crate::{ConnInfo, Out, Outcome, ServerContext, Transport, convert};
 
 /// Failed logins after which the connection is closed (RFC 9051 §6.2.3 lets the server do so).
 const MAX_AUTH_FAILURES: u32 = 5;
-
-/// Largest AUTHENTICATE response line we decode (base64 of user, password and authzid).
-const MAX_SASL_LINE: usize = 8 * 1024;
 
 /// RFC 9051 §3: where the session is.
 enum State {
@@ -48,6 +47,8 @@ struct Open {
 /// An AUTHENTICATE exchange waiting for the client's next line.
 struct PendingAuth {
     tag: Tag,
+    mech: Mech,
+    step: Step,
 }
 
 /// Options the client turned on with ENABLE (RFC 5161), plus SEARCHRES's saved result.
@@ -92,6 +93,11 @@ pub struct Session {
     enabled: Enabled,
     pending_auth: Option<PendingAuth>,
     idle_tag: Option<Tag>,
+    /// The TLS channel binding (SCRAM-SHA-256-PLUS), once the connection has one.
+    channel_binding: Option<ChannelBinding>,
+    /// The credentials generation this session's login was last checked against (issue 5:
+    /// revoked app passwords end their sessions).
+    auth_generation: u64,
 }
 
 impl Session {
@@ -104,12 +110,15 @@ impl Session {
             enabled: Enabled::default(),
             pending_auth: None,
             idle_tag: None,
+            channel_binding: None,
+            auth_generation: 0,
         }
     }
 
     /// Writes the greeting (`* OK [CAPABILITY ...] Postfach ready`, RFC 9051 §7.1.1).
     pub fn greeting(&mut self, out: &mut Out) {
-        let caps = capability::list(&self.ctx.config, self.conn.transport, Phase::PreAuth);
+        let caps =
+            capability::list(&self.ctx.config, self.conn.transport, Phase::PreAuth, self.channel_binding.as_ref());
         response::write_untagged_status(
             out.buf(),
             Status::Ok,
@@ -144,6 +153,66 @@ impl Session {
         self.conn.transport = Transport::Tls;
     }
 
+    /// The TLS layer's channel binding for this connection (RFC 9266 `tls-exporter` on TLS 1.3,
+    /// RFC 5929 `tls-server-end-point` on TLS 1.2): offers SCRAM-SHA-256-PLUS. Call it after
+    /// the implicit-TLS handshake, or after STARTTLS together with [`Session::tls_started`].
+    pub fn set_channel_binding(&mut self, binding: Option<ChannelBinding>) {
+        self.channel_binding = binding;
+    }
+
+    /// A signal that moves when credentials change anywhere (an app password revoked, TOTP
+    /// switched on). A driver waiting without commands (IDLE) calls
+    /// [`Session::check_credential`] when it fires.
+    pub fn credential_watch(&self) -> watch::Receiver<u64> {
+        self.ctx.auth.subscribe_generation()
+    }
+
+    /// Ends the session when what it logged in with no longer holds (a revoked app password,
+    /// a deleted account, TOTP switched on for a password session): writes `* BYE` and returns
+    /// [`Outcome::Close`]. Otherwise returns [`Outcome::Continue`]. Costs one comparison unless
+    /// the credentials generation moved since the last check.
+    pub async fn check_credential(&mut self, out: &mut Out) -> Outcome {
+        let generation = self.ctx.auth.generation();
+        if generation == self.auth_generation {
+            return Outcome::Continue;
+        }
+        let principal = match &self.state {
+            State::Authenticated(p) | State::Selected(p, _) => p.clone(),
+            _ => {
+                self.auth_generation = generation;
+                return Outcome::Continue;
+            }
+        };
+        match self.ctx.auth.still_valid(&principal).await {
+            Ok(true) => {
+                self.auth_generation = generation;
+                Outcome::Continue
+            }
+            Ok(false) => {
+                tracing::info!(
+                    target: postfach_auth::LOG_TARGET,
+                    addr = %self.conn.peer.ip(),
+                    account = ?principal.name,
+                    credential = principal.credential.kind(),
+                    "session ended: credential revoked"
+                );
+                response::write_untagged_status(
+                    out.buf(),
+                    Status::Bye,
+                    None,
+                    "Your login was revoked; log in again",
+                );
+                self.state = State::Logout;
+                Outcome::Close
+            }
+            Err(e) => {
+                // Checked again at the next command.
+                tracing::warn!(error = %e, "cannot re-check the session's credential");
+                Outcome::Continue
+            }
+        }
+    }
+
     /// The server is going away (shutdown, timeout): `* BYE text` (RFC 9051 §7.1.5).
     pub fn bye(&mut self, text: &str, out: &mut Out) {
         response::write_untagged_status(out.buf(), Status::Bye, None, text);
@@ -174,13 +243,17 @@ impl Session {
             }
         };
         tracing::debug!(command = body.name(), "command");
+        // Issue 5: a session whose app password was revoked ends at its next command.
+        if self.check_credential(out).await == Outcome::Close {
+            return Outcome::Close;
+        }
         let ctx = self.ctx.clone();
 
         // Commands valid in every state (RFC 9051 §6.1).
         match body {
             CommandBody::Capability => {
                 let phase = if self.is_authenticated() { Phase::LoggedIn } else { Phase::PreAuth };
-                let caps = capability::list(&ctx.config, self.conn.transport, phase);
+                let caps = capability::list(&ctx.config, self.conn.transport, phase, self.channel_binding.as_ref());
                 response::write_data(out.buf(), &Data::Capability(caps), self.write_options());
                 ok(out, &tag, None, "CAPABILITY completed");
                 return Outcome::Continue;
@@ -237,32 +310,14 @@ impl Session {
             (State::NotAuthenticated { failures }, CommandBody::Login { username, password }) => {
                 let user = String::from_utf8_lossy(&username).into_owned();
                 let secret = Secret(password.into_inner());
-                self.login(tag, failures, &user, secret, "LOGIN", out).await
+                self.login(tag, failures, &user, secret, Mechanism::LoginCommand, out).await
             }
             (
                 State::NotAuthenticated { failures },
                 CommandBody::Authenticate { mechanism, initial_response },
             ) => {
-                if !capability::auth_allowed(&ctx.config, self.conn.transport) {
-                    no(
-                        out,
-                        &tag,
-                        Some(Code::PrivacyRequired),
-                        "Use TLS (STARTTLS or port 993) before logging in",
-                    );
-                    (State::NotAuthenticated { failures }, Outcome::Continue)
-                } else if !mechanism.eq_ignore_ascii_case("PLAIN") {
-                    no(out, &tag, Some(Code::CannotDo), "Unsupported authentication mechanism");
-                    (State::NotAuthenticated { failures }, Outcome::Continue)
-                } else if let Some(initial) = initial_response {
-                    // RFC 4959 SASL-IR: the credentials came with the command.
-                    let line = initial.into_inner();
-                    self.authenticate_plain(tag, failures, &line, out).await
-                } else {
-                    response::write_continuation(out.buf(), "");
-                    self.pending_auth = Some(PendingAuth { tag });
-                    (State::NotAuthenticated { failures }, Outcome::AuthContinue)
-                }
+                let initial = initial_response.map(|r| r.into_inner());
+                self.authenticate(tag, failures, &mechanism, initial, out).await
             }
             (state @ State::NotAuthenticated { .. }, body) => {
                 let text = match body {
@@ -357,7 +412,7 @@ impl Session {
 
     /// The next line of an AUTHENTICATE exchange (RFC 9051 §6.2.2).
     pub async fn auth_line(&mut self, line: Vec<u8>, out: &mut Out) -> Outcome {
-        let Some(PendingAuth { tag }) = self.pending_auth.take() else {
+        let Some(PendingAuth { tag, mech, step }) = self.pending_auth.take() else {
             response::write_untagged_status(out.buf(), Status::Bad, None, "No authentication in progress");
             return Outcome::Continue;
         };
@@ -365,11 +420,12 @@ impl Session {
             State::NotAuthenticated { failures } => failures,
             _ => 0,
         };
+        // RFC 9051 §6.2.2: "*" cancels the exchange, answered with BAD.
         if line == b"*" {
             bad(out, &tag, None, "Authentication cancelled");
             return Outcome::Continue;
         }
-        let (next, outcome) = self.authenticate_plain(tag, failures, &line, out).await;
+        let (next, outcome) = self.sasl_step(tag, failures, mech, step, &line, out).await;
         self.state = next;
         outcome
     }
@@ -452,7 +508,7 @@ impl Session {
         failures: u32,
         user: &str,
         password: Secret<Vec<u8>>,
-        mechanism: &str,
+        mechanism: Mechanism,
         out: &mut Out,
     ) -> (State, Outcome) {
         if !capability::auth_allowed(&self.ctx.config, self.conn.transport) {
@@ -460,53 +516,120 @@ impl Session {
             no(out, &tag, Some(Code::PrivacyRequired), "Use TLS (STARTTLS or port 993) before logging in");
             return (State::NotAuthenticated { failures }, Outcome::Continue);
         }
-        let peer = self.conn.peer;
-        match self.ctx.auth.verify_password(user, &password).await {
-            Ok(principal) => {
-                tracing::info!(%peer, account = %principal.name, mechanism, result = "ok", "auth");
-                let caps = capability::list(&self.ctx.config, self.conn.transport, Phase::LoggedIn);
-                ok(out, &tag, Some(Code::Capability(caps)), "Logged in");
-                (State::Authenticated(principal), Outcome::Continue)
+        let result = self.ctx.auth.login(self.conn.peer.ip(), mechanism, user, &password).await;
+        self.auth_result(tag, failures, result, out)
+    }
+
+    /// AUTHENTICATE (RFC 9051 §6.2.2): picks the mechanism and runs its first step, with the
+    /// SASL-IR initial response (RFC 4959) when the client sent one.
+    async fn authenticate(
+        &mut self,
+        tag: Tag,
+        failures: u32,
+        mechanism: &str,
+        initial: Option<Vec<u8>>,
+        out: &mut Out,
+    ) -> (State, Outcome) {
+        if !capability::auth_allowed(&self.ctx.config, self.conn.transport) {
+            // RFC 9051 §6.2.3 (and §11.1): no credentials over cleartext.
+            no(out, &tag, Some(Code::PrivacyRequired), "Use TLS (STARTTLS or port 993) before logging in");
+            return (State::NotAuthenticated { failures }, Outcome::Continue);
+        }
+        let Some(mech) = Mech::parse(mechanism, self.channel_binding.as_ref()) else {
+            // RFC 9051 §6.2.2: an unsupported mechanism SHOULD get a tagged NO.
+            no(out, &tag, Some(Code::CannotDo), "Unsupported authentication mechanism");
+            return (State::NotAuthenticated { failures }, Outcome::Continue);
+        };
+        let (step, first_challenge) = mech.start();
+        match initial {
+            Some(line) => self.sasl_step(tag, failures, mech, step, &line, out).await,
+            None => self.sasl_challenge(tag, failures, mech, step, first_challenge, out),
+        }
+    }
+
+    /// Sends a `+ base64` challenge and waits for the client's next line.
+    fn sasl_challenge(
+        &mut self,
+        tag: Tag,
+        failures: u32,
+        mech: Mech,
+        step: Step,
+        challenge: &[u8],
+        out: &mut Out,
+    ) -> (State, Outcome) {
+        response::write_continuation(out.buf(), &sasl::challenge(challenge));
+        self.pending_auth = Some(PendingAuth { tag, mech, step });
+        (State::NotAuthenticated { failures }, Outcome::AuthContinue)
+    }
+
+    /// One client response of an AUTHENTICATE exchange (base64, RFC 9051 §6.2.2).
+    async fn sasl_step(
+        &mut self,
+        tag: Tag,
+        failures: u32,
+        mech: Mech,
+        step: Step,
+        line: &[u8],
+        out: &mut Out,
+    ) -> (State, Outcome) {
+        let Some(data) = sasl::decode(line) else {
+            // RFC 9051 §6.2.2: invalid base64 MUST be rejected with BAD.
+            bad(out, &tag, None, "Invalid base64 in authentication data");
+            return (State::NotAuthenticated { failures }, Outcome::Continue);
+        };
+        let peer = self.conn.peer.ip();
+        match step {
+            Step::Plain => self.authenticate_plain(tag, failures, mech, &data, out).await,
+            Step::LoginUser => {
+                let user = String::from_utf8_lossy(&data).into_owned();
+                self.sasl_challenge(tag, failures, mech, Step::LoginPassword(user), sasl::password_prompt(), out)
             }
-            Err(AuthError::BadCredentials) => {
-                tracing::info!(%peer, account = %user, mechanism, result = "fail", "auth");
-                no(out, &tag, Some(Code::AuthenticationFailed), "Authentication failed");
-                let failures = failures + 1;
-                if failures >= MAX_AUTH_FAILURES {
-                    response::write_untagged_status(out.buf(), Status::Bye, None, "Too many failed logins");
-                    return (State::Logout, Outcome::Close);
+            Step::LoginPassword(user) => {
+                self.login(tag, failures, &user, Secret(data), mech.mechanism(), out).await
+            }
+            Step::ScramFirst(variant) => {
+                let started =
+                    self.ctx.auth.scram_start(peer, variant, &data, self.channel_binding.as_ref()).await;
+                match started {
+                    Ok(exchange) => {
+                        let first = exchange.server_first().as_bytes().to_vec();
+                        self.sasl_challenge(tag, failures, mech, Step::ScramFinal(Box::new(exchange)), &first, out)
+                    }
+                    Err(e) => self.auth_result(tag, failures, Err(e), out),
                 }
-                (State::NotAuthenticated { failures }, Outcome::Continue)
             }
-            Err(e) => {
-                tracing::error!(%peer, account = %user, mechanism, error = %e, "auth error");
-                no(out, &tag, Some(Code::Unavailable), "Authentication is temporarily unavailable");
-                (State::NotAuthenticated { failures }, Outcome::Continue)
+            Step::ScramFinal(exchange) => match self.ctx.auth.scram_finish(*exchange, &data).await {
+                Ok((principal, server_final)) => self.sasl_challenge(
+                    tag,
+                    failures,
+                    mech,
+                    Step::ScramAcknowledge(principal),
+                    server_final.as_bytes(),
+                    out,
+                ),
+                Err(e) => self.auth_result(tag, failures, Err(e), out),
+            },
+            Step::ScramAcknowledge(principal) => {
+                if data.is_empty() {
+                    self.auth_result(tag, failures, Ok(principal), out)
+                } else {
+                    bad(out, &tag, None, "Expected an empty response after the server's proof");
+                    (State::NotAuthenticated { failures }, Outcome::Continue)
+                }
             }
         }
     }
 
-    /// SASL PLAIN (RFC 4616): base64 of `authzid NUL authcid NUL passwd`.
+    /// SASL PLAIN (RFC 4616): `authzid NUL authcid NUL passwd`, already base64-decoded.
     async fn authenticate_plain(
         &mut self,
         tag: Tag,
         failures: u32,
-        line: &[u8],
+        mech: Mech,
+        decoded: &[u8],
         out: &mut Out,
     ) -> (State, Outcome) {
-        let decoded = if line == b"=" {
-            Some(Vec::new())
-        } else if line.len() > MAX_SASL_LINE {
-            None
-        } else {
-            crate::base64::decode(line)
-        };
-        let Some(decoded) = decoded else {
-            bad(out, &tag, None, "Invalid base64 in authentication data");
-            return (State::NotAuthenticated { failures }, Outcome::Continue);
-        };
-        let mut parts = decoded.splitn(3, |b| *b == 0);
-        let (Some(authz), Some(authc), Some(pass)) = (parts.next(), parts.next(), parts.next()) else {
+        let Some((authz, authc, pass)) = sasl::split_plain(decoded) else {
             bad(out, &tag, None, "Malformed PLAIN credentials");
             return (State::NotAuthenticated { failures }, Outcome::Continue);
         };
@@ -515,7 +638,57 @@ impl Session {
             return (State::NotAuthenticated { failures }, Outcome::Continue);
         }
         let user = String::from_utf8_lossy(authc).into_owned();
-        self.login(tag, failures, &user, Secret(pass.to_vec()), "PLAIN", out).await
+        self.login(tag, failures, &user, Secret(pass.to_vec()), mech.mechanism(), out).await
+    }
+
+    /// Answers the end of a login attempt (the authenticator has logged it).
+    fn auth_result(
+        &mut self,
+        tag: Tag,
+        failures: u32,
+        result: Result<Principal, AuthError>,
+        out: &mut Out,
+    ) -> (State, Outcome) {
+        let failed = failures.saturating_add(1);
+        match result {
+            Ok(principal) => {
+                self.auth_generation = self.ctx.auth.generation();
+                let caps = capability::list(&self.ctx.config, self.conn.transport, Phase::LoggedIn, None);
+                ok(out, &tag, Some(Code::Capability(caps)), "Logged in");
+                return (State::Authenticated(principal), Outcome::Continue);
+            }
+            Err(AuthError::BadCredentials) => {
+                no(out, &tag, Some(Code::AuthenticationFailed), "Authentication failed");
+            }
+            Err(AuthError::Throttled { .. }) => {
+                // RFC 5530 UNAVAILABLE: a temporary condition; the client may retry later.
+                no(out, &tag, Some(Code::Unavailable), "Too many failed logins; try again later");
+            }
+            Err(AuthError::Blocked { .. }) => {
+                no(out, &tag, Some(Code::Unavailable), "Too many failed logins from your address; try again later");
+                response::write_untagged_status(out.buf(), Status::Bye, None, "Too many failed logins");
+                return (State::Logout, Outcome::Close);
+            }
+            Err(AuthError::Authorization) => {
+                no(out, &tag, Some(Code::AuthorizationFailed), "Logging in as another user is not allowed");
+                return (State::NotAuthenticated { failures }, Outcome::Continue);
+            }
+            Err(AuthError::Protocol(e)) => {
+                // RFC 9051 §6.2.2: a broken exchange is cancelled with BAD.
+                bad(out, &tag, None, &format!("Authentication exchange failed: {e}"));
+                return (State::NotAuthenticated { failures }, Outcome::Continue);
+            }
+            Err(e @ (AuthError::Store(_) | AuthError::Internal(_))) => {
+                tracing::error!(peer = %self.conn.peer, error = %e, "authentication error");
+                no(out, &tag, Some(Code::Unavailable), "Authentication is temporarily unavailable");
+                return (State::NotAuthenticated { failures }, Outcome::Continue);
+            }
+        }
+        if failed >= MAX_AUTH_FAILURES {
+            response::write_untagged_status(out.buf(), Status::Bye, None, "Too many failed logins");
+            return (State::Logout, Outcome::Close);
+        }
+        (State::NotAuthenticated { failures: failed }, Outcome::Continue)
     }
 
     /// SELECT / EXAMINE (RFC 9051 §6.3.2, §6.3.3).

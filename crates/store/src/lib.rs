@@ -78,6 +78,58 @@ pub trait AccountStore: Send + Sync {
     async fn set_password_hash(&self, account: AccountId, password_hash: &str) -> StoreResult<()>;
     /// Deletes the account with all its mailboxes and messages.
     async fn delete_account(&self, account: AccountId) -> StoreResult<()>;
+
+    // --- credentials beside the password (issue 5) ----------------------------------------------
+
+    /// Replaces the password hash and the password's SCRAM verifier in one transaction
+    /// (`None` removes the verifier: SCRAM then fails for the account). [`set_password_hash`]
+    /// alone also removes the verifier, which would no longer match.
+    ///
+    /// [`set_password_hash`]: AccountStore::set_password_hash
+    async fn set_password(
+        &self,
+        account: AccountId,
+        password_hash: &str,
+        scram: Option<&ScramCredential>,
+    ) -> StoreResult<()>;
+    /// The SCRAM verifier of the account's password, if one is stored.
+    async fn scram_credential(&self, account: AccountId) -> StoreResult<Option<ScramCredential>>;
+    /// The account's TOTP settings, confirmed or pending.
+    async fn totp(&self, account: AccountId) -> StoreResult<Option<TotpSettings>>;
+    /// Stores (replacing) or removes the account's TOTP settings and bumps the credentials
+    /// generation, so sessions re-check what opened them.
+    async fn set_totp(&self, account: AccountId, totp: Option<&TotpSettings>) -> StoreResult<()>;
+    /// Records `step` as the last used TOTP time step if it is later than the stored one, in one
+    /// statement; false when it is not (a replayed code) or TOTP is not set up.
+    async fn claim_totp_step(&self, account: AccountId, step: u64) -> StoreResult<bool>;
+    /// Adds an app password (its digest); [`StoreError::AlreadyExists`] when the account has
+    /// one with this label.
+    async fn add_app_password(
+        &self,
+        account: AccountId,
+        label: &str,
+        hash: &str,
+    ) -> StoreResult<AppPasswordId>;
+    /// The account's app passwords, by label.
+    async fn app_passwords(&self, account: AccountId) -> StoreResult<Vec<AppPassword>>;
+    /// Deletes the app password with this label ([`StoreError::NotFound`] when there is none)
+    /// and bumps the credentials generation, so sessions opened with it end.
+    async fn revoke_app_password(&self, account: AccountId, label: &str) -> StoreResult<()>;
+    /// Notes a successful login with an app password: when (Unix seconds) and from where.
+    async fn app_password_used(&self, id: AppPasswordId, at: i64, address: &str) -> StoreResult<()>;
+    /// Whether the app password still exists.
+    async fn app_password_exists(&self, id: AppPasswordId) -> StoreResult<bool>;
+    /// A counter bumped by every change that must reach live sessions (an app password revoked,
+    /// TOTP switched). Sessions compare it cheaply and re-check their credential when it moves.
+    async fn credentials_generation(&self) -> StoreResult<u64>;
+    /// Blocks an address from logging in (replacing an earlier block of it).
+    async fn block_address(&self, block: &AddressBlock) -> StoreResult<()>;
+    /// The block of one address if it is in force at `now` (Unix seconds).
+    async fn address_block(&self, address: &str, now: i64) -> StoreResult<Option<AddressBlock>>;
+    /// Blocks in force at `now` (Unix seconds), by address.
+    async fn address_blocks(&self, now: i64) -> StoreResult<Vec<AddressBlock>>;
+    /// Lifts the block of an address (false when there was none) and forgets expired blocks.
+    async fn unblock_address(&self, address: &str, now: i64) -> StoreResult<bool>;
 }
 
 /// Mailboxes and messages of accounts.
@@ -152,6 +204,23 @@ pub trait MailStore: Send + Sync {
     ) -> StoreResult<Vec<MessageMeta>>;
     /// The raw message, byte for byte as appended.
     async fn body(&self, mailbox: MailboxId, uid: Uid) -> StoreResult<Vec<u8>>;
+    /// The first `limit` bytes (or all, when shorter) of several messages in one round trip, in
+    /// the order asked; messages that no longer exist are left out. FETCH of header sections asks
+    /// only for the header's bytes, so a page of headers never reads whole messages.
+    async fn bodies(&self, mailbox: MailboxId, wanted: &[(Uid, u32)]) -> StoreResult<Vec<(Uid, Vec<u8>)>> {
+        let mut out = Vec::with_capacity(wanted.len());
+        for &(uid, limit) in wanted {
+            match self.body(mailbox, uid).await {
+                Ok(mut raw) => {
+                    raw.truncate(limit as usize);
+                    out.push((uid, raw));
+                }
+                Err(StoreError::NotFound) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(out)
+    }
     /// Changes flags of the messages in `uids`, skipping those whose modseq is above
     /// `unchanged_since` (RFC 7162 §3.1.3).
     async fn store_flags(

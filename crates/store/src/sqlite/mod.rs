@@ -9,6 +9,8 @@
 //! - `readers`: bounded pool of read connections used from `spawn_blocking`.
 //! - `rows`: the mailbox row and its counters, flag encoding, name and keyword checks.
 //! - `mailboxes`: accounts, the mailbox list, subscriptions.
+//! - `credentials`: SCRAM verifiers, TOTP settings, app passwords, the credentials generation
+//!   and login blocks (issue 5).
 //! - `messages`: APPEND, STORE, COPY/MOVE, EXPUNGE.
 //! - `reads`: STATUS, SELECT snapshots, changes since a modseq, FETCH, bodies.
 //! - `search`: SEARCH: full-text index, SQL prefilter, then streaming evaluation.
@@ -29,6 +31,7 @@
 //! fsync count low, but a very busy installation may want the PostgreSQL backend.
 
 mod conn;
+mod credentials;
 mod facts;
 mod index;
 mod mailboxes;
@@ -51,9 +54,10 @@ use self::readers::{Readers, snapshot};
 use self::writer::Writer;
 use crate::notify::Notifier;
 use crate::types::{
-    Account, AccountId, Appended, Changes, ClaimRecent, Copied, Criterion, FetchWant, FlagOp, Flags,
-    FlagsUpdated, MailboxId, MailboxInfo, MailboxStatus, MessageExtras, MessageMeta, MessageSummary, ModSeq,
-    NewMessage, Snapshot, SortCriterion, SpecialUse, ThreadFacts, Uid, UidSet,
+    Account, AccountId, AddressBlock, AppPassword, AppPasswordId, Appended, Changes, ClaimRecent, Copied,
+    Criterion, FetchWant, FlagOp, Flags, FlagsUpdated, MailboxId, MailboxInfo, MailboxStatus, MessageExtras,
+    MessageMeta, MessageSummary, ModSeq, NewMessage, ScramCredential, Snapshot, SortCriterion, SpecialUse,
+    ThreadFacts, TotpSettings, Uid, UidSet,
 };
 use crate::{AccountStore, MailStore, StoreError, StoreResult};
 
@@ -155,11 +159,97 @@ impl AccountStore for SqliteStore {
 
     async fn set_password_hash(&self, account: AccountId, password_hash: &str) -> StoreResult<()> {
         let hash = password_hash.to_owned();
-        self.writer.run(move |conn, _| mailboxes::set_password_hash(conn, account, &hash)).await
+        self.writer
+            .run(move |conn, _| {
+                mailboxes::set_password_hash(conn, account, &hash)?;
+                // The SCRAM verifier belongs to the old password (see `set_password`).
+                credentials::forget_scram(conn, account).map(drop)
+            })
+            .await
     }
 
     async fn delete_account(&self, account: AccountId) -> StoreResult<()> {
         self.writer.run(move |conn, fx| mailboxes::delete_account(conn, fx, account)).await
+    }
+
+    async fn set_password(
+        &self,
+        account: AccountId,
+        password_hash: &str,
+        scram: Option<&ScramCredential>,
+    ) -> StoreResult<()> {
+        let (hash, scram) = (password_hash.to_owned(), scram.cloned());
+        self.writer.run(move |conn, _| credentials::set_password(conn, account, &hash, scram.as_ref())).await
+    }
+
+    async fn scram_credential(&self, account: AccountId) -> StoreResult<Option<ScramCredential>> {
+        self.read(move |conn| credentials::scram_credential(conn, account)).await
+    }
+
+    async fn totp(&self, account: AccountId) -> StoreResult<Option<TotpSettings>> {
+        self.read(move |conn| credentials::totp(conn, account)).await
+    }
+
+    async fn set_totp(&self, account: AccountId, totp: Option<&TotpSettings>) -> StoreResult<()> {
+        let totp = totp.cloned();
+        self.writer.run(move |conn, _| credentials::set_totp(conn, account, totp.as_ref())).await
+    }
+
+    async fn claim_totp_step(&self, account: AccountId, step: u64) -> StoreResult<bool> {
+        self.writer.run(move |conn, _| credentials::claim_totp_step(conn, account, step)).await
+    }
+
+    async fn add_app_password(
+        &self,
+        account: AccountId,
+        label: &str,
+        hash: &str,
+    ) -> StoreResult<AppPasswordId> {
+        let (label, hash) = (label.to_owned(), hash.to_owned());
+        self.writer
+            .run(move |conn, _| credentials::add_app_password(conn, account, &label, &hash, rows::unix_now()))
+            .await
+    }
+
+    async fn app_passwords(&self, account: AccountId) -> StoreResult<Vec<AppPassword>> {
+        self.read(move |conn| credentials::app_passwords(conn, account)).await
+    }
+
+    async fn revoke_app_password(&self, account: AccountId, label: &str) -> StoreResult<()> {
+        let label = label.to_owned();
+        self.writer.run(move |conn, _| credentials::revoke_app_password(conn, account, &label)).await
+    }
+
+    async fn app_password_used(&self, id: AppPasswordId, at: i64, address: &str) -> StoreResult<()> {
+        let address = address.to_owned();
+        self.writer.run(move |conn, _| credentials::app_password_used(conn, id, at, &address)).await
+    }
+
+    async fn app_password_exists(&self, id: AppPasswordId) -> StoreResult<bool> {
+        self.read(move |conn| credentials::app_password_exists(conn, id)).await
+    }
+
+    async fn credentials_generation(&self) -> StoreResult<u64> {
+        self.read(credentials::credentials_generation).await
+    }
+
+    async fn block_address(&self, block: &AddressBlock) -> StoreResult<()> {
+        let block = block.clone();
+        self.writer.run(move |conn, _| credentials::block_address(conn, &block)).await
+    }
+
+    async fn address_block(&self, address: &str, now: i64) -> StoreResult<Option<AddressBlock>> {
+        let address = address.to_owned();
+        self.read(move |conn| credentials::address_block(conn, &address, now)).await
+    }
+
+    async fn address_blocks(&self, now: i64) -> StoreResult<Vec<AddressBlock>> {
+        self.read(move |conn| credentials::address_blocks(conn, now)).await
+    }
+
+    async fn unblock_address(&self, address: &str, now: i64) -> StoreResult<bool> {
+        let address = address.to_owned();
+        self.writer.run(move |conn, _| credentials::unblock_address(conn, &address, now)).await
     }
 }
 
@@ -213,7 +303,10 @@ impl MailStore for SqliteStore {
         if recent == ClaimRecent::Peek || recent_from_uid >= peeked.status.uid_next.0 {
             return Ok(peeked);
         }
-        self.writer.run(move |conn, _| reads::claim(conn, mailbox)).await
+        let claimed = self.writer.run(move |conn, _| reads::claim(conn, mailbox)).await?;
+        let (mut snapshot, _) = self.read(move |conn| reads::peek(conn, mailbox)).await?;
+        reads::apply_claim(&mut snapshot, claimed);
+        Ok(snapshot)
     }
 
     async fn append(&self, mailbox: MailboxId, messages: Vec<NewMessage>) -> StoreResult<Vec<Appended>> {
@@ -254,6 +347,11 @@ impl MailStore for SqliteStore {
 
     async fn body(&self, mailbox: MailboxId, uid: Uid) -> StoreResult<Vec<u8>> {
         self.read(move |conn| reads::body(conn, mailbox, uid)).await
+    }
+
+    async fn bodies(&self, mailbox: MailboxId, wanted: &[(Uid, u32)]) -> StoreResult<Vec<(Uid, Vec<u8>)>> {
+        let wanted = wanted.to_vec();
+        self.read(move |conn| reads::bodies(conn, mailbox, &wanted)).await
     }
 
     async fn store_flags(

@@ -29,22 +29,28 @@ pub(crate) fn peek(conn: &Connection, mailbox: MailboxId) -> StoreResult<(Snapsh
     Ok((snapshot, row.recent_from_uid))
 }
 
-/// SELECT: takes the recent messages (the existing ones in `[recent_from_uid, uid_next)`) for
-/// this session and moves the boundary to `uid_next`, durably (RFC 3501 §2.3.2: only one
-/// session sees a message as `\Recent`). Runs in the writer.
-pub(crate) fn claim(conn: &Connection, mailbox: MailboxId) -> StoreResult<Snapshot> {
+/// SELECT: takes the recent boundary for this session: returns `[recent_from_uid, uid_next)` and
+/// moves the boundary to `uid_next`, durably (RFC 3501 §2.3.2: only one session sees a message
+/// as `\Recent`). Runs in the writer and costs O(1): the UID list is read afterwards on a reader,
+/// so a SELECT of a huge mailbox never holds up other sessions' writes.
+pub(crate) fn claim(conn: &Connection, mailbox: MailboxId) -> StoreResult<std::ops::Range<u32>> {
     let mut row = MailboxRow::load(conn, mailbox)?;
-    let mut snapshot = assemble(conn, &row)?;
-    let first = snapshot.uids.partition_point(|u| u.0 < row.recent_from_uid);
-    let claimed = snapshot.uids.get(first..).unwrap_or_default();
-    // Consecutive UIDs merge into ranges, so a large claim stays a few ranges.
-    snapshot.recent = UidSet::from_uids(claimed.iter().copied());
-    // The session reports the claimed messages as its RECENT count.
-    snapshot.status.recent = u32::try_from(claimed.len()).unwrap_or(u32::MAX);
+    let claimed = row.recent_from_uid..row.uid_next;
     row.recent_from_uid = row.uid_next;
     row.recent = 0;
     row.save(conn)?;
-    Ok(snapshot)
+    Ok(claimed)
+}
+
+/// Marks the messages of `claimed` in `snapshot` as this session's recent ones.
+pub(crate) fn apply_claim(snapshot: &mut Snapshot, claimed: std::ops::Range<u32>) {
+    let first = snapshot.uids.partition_point(|u| u.0 < claimed.start);
+    let last = snapshot.uids.partition_point(|u| u.0 < claimed.end);
+    let mine = snapshot.uids.get(first..last).unwrap_or_default();
+    // Consecutive UIDs merge into ranges, so a large claim stays a few ranges.
+    snapshot.recent = UidSet::from_uids(mine.iter().copied());
+    // The session reports the claimed messages as its RECENT count.
+    snapshot.status.recent = u32::try_from(mine.len()).unwrap_or(u32::MAX);
 }
 
 /// The snapshot without a recent claim.
@@ -204,6 +210,35 @@ pub(crate) fn raw_body(conn: &Connection, body_id: i64) -> StoreResult<Vec<u8>> 
 }
 
 /// The raw message, byte for byte as appended.
+/// The first `limit` bytes of each wanted message, read with incremental blob I/O so that only
+/// the pages holding those bytes are touched.
+pub(crate) fn bodies(
+    conn: &Connection,
+    mailbox: MailboxId,
+    wanted: &[(Uid, u32)],
+) -> StoreResult<Vec<(Uid, Vec<u8>)>> {
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT m.body_id, length(b.raw) FROM messages m JOIN bodies b ON b.id = m.body_id
+             WHERE m.mailbox_id = ?1 AND m.uid = ?2",
+        )
+        .db()?;
+    let mut out = Vec::with_capacity(wanted.len());
+    for &(uid, limit) in wanted {
+        let found: Option<(i64, i64)> = stmt
+            .query_row(rusqlite::params![mailbox.0, uid.0], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()
+            .db()?;
+        let Some((body_id, len)) = found else { continue };
+        let n = usize::try_from(len.max(0)).unwrap_or(0).min(limit as usize);
+        let blob = conn.blob_open(rusqlite::MAIN_DB, "bodies", "raw", body_id, true).db()?;
+        let mut buf = vec![0u8; n];
+        blob.read_at_exact(&mut buf, 0).db()?;
+        out.push((uid, buf));
+    }
+    Ok(out)
+}
+
 pub(crate) fn body(conn: &Connection, mailbox: MailboxId, uid: Uid) -> StoreResult<Vec<u8>> {
     conn.prepare_cached(
         "SELECT b.raw FROM messages m JOIN bodies b ON b.id = m.body_id WHERE m.mailbox_id = ?1 AND m.uid = ?2",
