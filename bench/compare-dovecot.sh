@@ -262,19 +262,20 @@ bench() { # server scenario run extra-args...
 }
 
 for scenario in $SCENARIOS; do
-  if [ "$scenario" = idle ]; then
-    # Fresh processes for the memory figures: what earlier scenarios left in the allocators
-    # (of either server) is history, not the cost of an idle connection.
-    stop_postfach; start_postfach
-    stop_dovecot; start_dovecot
-  fi
   runs=$RUNS
   # Big mailboxes repeat each operation inside one run; one run per server is enough.
   [ "$scenario" = big-mailbox ] && runs=1
   for run in $(seq 1 "$runs"); do
     # Alternate the order so drift on a shared machine does not favour one server.
     if [ $((run % 2)) -eq 1 ]; then order="postfach dovecot"; else order="dovecot postfach"; fi
-    for server in $order; do bench "$server" "$scenario" "$run"; done
+    for server in $order; do
+      if [ "$scenario" = idle ]; then
+        # A fresh process for each memory measurement: what earlier runs left in the
+        # allocators (of either server) is history, not the cost of an idle connection.
+        if [ "$server" = postfach ]; then stop_postfach; start_postfach; else stop_dovecot; start_dovecot; fi
+      fi
+      bench "$server" "$scenario" "$run"
+    done
   done
 done
 

@@ -1,20 +1,76 @@
 //! Who is this, and may they try again.
 //!
 //! # Layout
-//! - [`password`]: argon2id hashing and verification of account passwords.
-//! - [`Authenticator`]: checks credentials against the [`AccountStore`] and yields a [`Principal`].
+//! - [`password`]: argon2id hashing of account passwords (plus the SCRAM verifier made with it).
+//! - [`scram`]: the SCRAM-SHA-256(-PLUS) exchange and channel binding (RFC 5802, 7677, 9266).
+//! - [`totp`]: RFC 6238 one-time codes, the second factor.
+//! - [`app_password`]: per-device random passwords, stored as salted SHA-256.
+//! - [`throttle`]: failure counters per address and per account; delays, blocks.
+//! - [`network`]: address grouping (IPv6 /64) and trusted networks.
+//! - [`clock`]: injected time; [`encoding`]: base64/base32.
+//! - [`Authenticator`]: the policy that ties them together: every login attempt of every
+//!   mechanism goes through it, is throttled by it, and is logged by it, once.
 //!
-//! No SQL and no sockets here: the store answers "which hash belongs to this name", the session
-//! decides what to say to the client. Hashing costs tens of milliseconds of CPU, so it runs on
-//! the blocking pool behind a concurrency limit: a flood of logins cannot starve the runtime.
+//! No SQL and no sockets here: the store answers "which credentials belong to this name", the
+//! session decides what to say to the client. Hashing costs tens of milliseconds of CPU, so it
+//! runs on the blocking pool behind a concurrency limit: a flood of logins cannot starve the
+//! runtime.
+//!
+//! # Order of checks in one login
+//! 1. Trusted networks skip all throttling (nothing is counted for them).
+//! 2. A blocked address is refused before anything is checked (the store is asked whether
+//!    `postfach ban remove` lifted the block meanwhile).
+//! 3. An address with recent failures waits (a delay that doubles, see [`throttle`]).
+//! 4. App passwords of the named account are tried (microseconds each): they work whatever
+//!    the state of the password counters, so a user keeps access while their password is
+//!    under attack.
+//! 5. An account whose password attracted many recent failures (from anywhere) is refused
+//!    without a password check until its next attempt slot.
+//! 6. The password is checked (argon2id, or SCRAM); with TOTP on, the password alone fails,
+//!    and "password followed by the code" works only where the account allows it. A code's
+//!    time step is claimed in the store, so it cannot be used twice.
+//! 7. Failures count against the address (all of them) and the account name (password
+//!    checks); enough failures block the address, in memory and in the store.
+//!
+//! # The log line
+//! Every attempt ends in exactly one `info` event with target `postfach::auth`, message
+//! `authentication`, and the fields `addr` (client IP), `account` (the name as sent, quoted and
+//! escaped), `mechanism`, `result` (`ok`, `fail`, `throttled`, `blocked`, `error`) and `detail`.
+//! With the text log format this reads
+//! `... INFO ...: postfach::auth: authentication addr=192.0.2.7 account="alice" mechanism=AUTH=PLAIN result=fail detail="bad credentials"`;
+//! docs/auth.md has fail2ban patterns.
 
+pub mod app_password;
+pub mod clock;
+mod crypto;
+pub mod encoding;
+pub mod network;
 pub mod password;
+pub mod scram;
+pub mod throttle;
+pub mod totp;
+
+pub use crypto::HashAlgorithm;
 
 use std::fmt;
+use std::net::IpAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
-use postfach_store::{AccountId, AccountStore, StoreError};
-use tokio::sync::Semaphore;
+use postfach_store::{
+    Account, AccountId, AccountStore, AddressBlock, AppPasswordId, PasswordPlusCode, ScramCredential,
+    StoreError, TotpSettings,
+};
+use tokio::sync::{Semaphore, watch};
+
+use crate::clock::{Clock, SystemClock};
+use crate::network::{AddressKey, Network};
+use crate::scram::{ChannelBinding, ClientFirst, ScramError, ScramServer, Variant};
+use crate::throttle::{AddressVerdict, Throttle, ThrottlePolicy};
+use crate::totp::TotpSecret;
+
+/// The tracing target of the per-attempt log line (stable: log filters match on it).
+pub const LOG_TARGET: &str = "postfach::auth";
 
 /// A secret that never shows in `Debug` output, so logging a command cannot leak it.
 #[derive(Clone, PartialEq, Eq)]
@@ -26,6 +82,36 @@ impl<T> fmt::Debug for Secret<T> {
     }
 }
 
+/// What a session proved itself with; decides what can end the session later.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Credential {
+    /// The account password (no second factor set up).
+    Password,
+    /// The account password followed by the current TOTP code.
+    PasswordAndCode,
+    /// SCRAM-SHA-256(-PLUS) with the account password.
+    Scram,
+    /// An app password; revoking it ends the session.
+    AppPassword {
+        /// Its key.
+        id: AppPasswordId,
+        /// Its label.
+        label: String,
+    },
+}
+
+impl Credential {
+    /// A short name for logs.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Credential::Password => "password",
+            Credential::PasswordAndCode => "password+totp",
+            Credential::Scram => "scram",
+            Credential::AppPassword { .. } => "app-password",
+        }
+    }
+}
+
 /// An authenticated account.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {
@@ -33,14 +119,63 @@ pub struct Principal {
     pub account: AccountId,
     /// The account's canonical login name.
     pub name: String,
+    /// How it logged in.
+    pub credential: Credential,
+}
+
+/// How the client presented its credentials (for logs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mechanism {
+    /// The IMAP `LOGIN` command (RFC 9051 §6.2.3).
+    LoginCommand,
+    /// SASL PLAIN (RFC 4616).
+    Plain,
+    /// The SASL "LOGIN" mechanism (draft-murchison-sasl-login), as Outlook uses it.
+    Login,
+    /// SCRAM-SHA-256 (RFC 7677).
+    ScramSha256,
+    /// SCRAM-SHA-256-PLUS (RFC 7677, with channel binding).
+    ScramSha256Plus,
+}
+
+impl Mechanism {
+    /// The name used in log lines.
+    pub fn name(self) -> &'static str {
+        match self {
+            Mechanism::LoginCommand => "LOGIN",
+            Mechanism::Plain => "AUTH=PLAIN",
+            Mechanism::Login => "AUTH=LOGIN",
+            Mechanism::ScramSha256 => "AUTH=SCRAM-SHA-256",
+            Mechanism::ScramSha256Plus => "AUTH=SCRAM-SHA-256-PLUS",
+        }
+    }
 }
 
 /// Why authentication failed.
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {
-    /// Unknown user or wrong password; the two are deliberately indistinguishable.
+    /// Unknown user, wrong password, missing or wrong second factor; deliberately
+    /// indistinguishable.
     #[error("bad credentials")]
     BadCredentials,
+    /// Too many recent password failures on this account: try later (or use an app password).
+    #[error("too many failed logins for this account; retry in {retry_after:?}")]
+    Throttled {
+        /// When the next attempt may be made.
+        retry_after: Duration,
+    },
+    /// The client's address is blocked after too many failures.
+    #[error("address blocked after too many failed logins")]
+    Blocked {
+        /// End of the block, since the Unix epoch.
+        until: Duration,
+    },
+    /// The client asked to act as another user (SASL authorization identity).
+    #[error("authorization identity differs from the authentication identity")]
+    Authorization,
+    /// The SASL exchange broke the mechanism's syntax or rules (answer BAD).
+    #[error(transparent)]
+    Protocol(ScramError),
     /// The store could not answer.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -49,43 +184,523 @@ pub enum AuthError {
     Internal(String),
 }
 
+impl AuthError {
+    /// The `result` field of the log line.
+    fn result(&self) -> &'static str {
+        match self {
+            AuthError::BadCredentials | AuthError::Authorization => "fail",
+            AuthError::Throttled { .. } => "throttled",
+            AuthError::Blocked { .. } => "blocked",
+            AuthError::Protocol(_) | AuthError::Store(_) | AuthError::Internal(_) => "error",
+        }
+    }
+}
+
+/// The policy settings of an [`Authenticator`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuthSettings {
+    /// Delays, blocks and account spacing.
+    pub throttle: ThrottlePolicy,
+    /// Networks exempt from all throttling (default: none; loopback too is counted).
+    pub trusted_networks: Vec<Network>,
+}
+
 /// Hash computations allowed at once: each takes a core for tens of milliseconds.
 const MAX_CONCURRENT_HASHES: usize = 4;
+/// Longest login name echoed into a log line.
+const MAX_LOGGED_NAME: usize = 64;
 
-/// Checks credentials against the account store.
+/// Checks credentials against the account store under the brute-force policy.
 pub struct Authenticator {
     accounts: Arc<dyn AccountStore>,
     hashing: Semaphore,
+    throttle: Throttle,
+    trusted: Vec<Network>,
+    clock: Arc<dyn Clock>,
+    /// The store's credentials generation as last seen ([`Authenticator::refresh`]).
+    generation: watch::Sender<u64>,
+    /// Key for the stand-in SCRAM credentials of names that have none (random per process).
+    decoy_key: Vec<u8>,
+}
+
+impl fmt::Debug for Authenticator {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Authenticator").field("throttle", &self.throttle).finish_non_exhaustive()
+    }
+}
+
+/// A SCRAM exchange between the server-first and the client-final message.
+#[derive(Debug)]
+pub struct ScramExchange {
+    server: ScramServer,
+    peer: IpAddr,
+    mechanism: Mechanism,
+    user: String,
+    /// The account, when its real credential is in use (a decoy otherwise: the proof cannot
+    /// match).
+    account: Option<Account>,
+}
+
+impl ScramExchange {
+    /// The server-first message to send.
+    pub fn server_first(&self) -> &str {
+        self.server.server_first()
+    }
 }
 
 impl Authenticator {
-    /// An authenticator over the given account store.
+    /// An authenticator with the default policy and the system clock.
     pub fn new(accounts: Arc<dyn AccountStore>) -> Self {
-        Self { accounts, hashing: Semaphore::new(MAX_CONCURRENT_HASHES) }
+        Self::with_settings(accounts, AuthSettings::default(), Arc::new(SystemClock))
     }
 
-    /// Verifies a user name and password. Unknown users cost the same hash work as known ones, so
-    /// timing does not tell which names exist.
-    pub async fn verify_password(
+    /// An authenticator with the given policy and clock.
+    pub fn with_settings(
+        accounts: Arc<dyn AccountStore>,
+        settings: AuthSettings,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        // Without randomness the decoys are merely predictable, which only tells an attacker
+        // which names lack a SCRAM credential; logins stay safe.
+        let decoy_key = crypto::random_bytes(32).unwrap_or_else(|_| b"postfach-decoy".to_vec());
+        Self {
+            accounts,
+            hashing: Semaphore::new(MAX_CONCURRENT_HASHES),
+            throttle: Throttle::new(settings.throttle, Arc::clone(&clock)),
+            trusted: settings.trusted_networks,
+            clock,
+            generation: watch::Sender::new(0),
+            decoy_key,
+        }
+    }
+
+    /// The failure counters.
+    pub fn throttle(&self) -> &Throttle {
+        &self.throttle
+    }
+
+    /// True when `ip` is in a trusted network.
+    pub fn is_trusted(&self, ip: IpAddr) -> bool {
+        self.trusted.iter().any(|n| n.contains(ip))
+    }
+
+    /// True when `ip` is blocked as far as this process knows (a cheap check a listener can
+    /// make at accept time; logins also ask the store).
+    pub fn is_blocked(&self, ip: IpAddr) -> bool {
+        !self.is_trusted(ip)
+            && matches!(self.throttle.check_address(AddressKey::of(ip)), AddressVerdict::Blocked(_))
+    }
+
+    // --- password mechanisms -----------------------------------------------------------------
+
+    /// Checks a user name and secret (LOGIN, PLAIN, SASL LOGIN): an app password, the password,
+    /// or the password followed by the TOTP code, in the order and under the rules the module
+    /// documentation lists. Logs the attempt.
+    pub async fn login(
         &self,
+        peer: IpAddr,
+        mechanism: Mechanism,
         user: &str,
-        password: &Secret<Vec<u8>>,
+        secret: &Secret<Vec<u8>>,
     ) -> Result<Principal, AuthError> {
+        let result = self.login_checked(peer, user, secret).await;
+        self.log_attempt(peer, mechanism, user, result.as_ref().map(|(_, detail)| *detail));
+        result.map(|(p, _)| p)
+    }
+
+    async fn login_checked(
+        &self,
+        peer: IpAddr,
+        user: &str,
+        secret: &Secret<Vec<u8>>,
+    ) -> Result<(Principal, &'static str), AuthError> {
+        let key = AddressKey::of(peer);
+        let trusted = self.is_trusted(peer);
+        if !trusted {
+            self.admit(key).await?;
+        }
         let account = self.accounts.account_by_name(user).await?;
-        let hash = match &account {
-            Some(a) => a.password_hash.clone(),
-            None => password::dummy_hash().to_owned(),
+        if let Some(a) = &account
+            && let Some(principal) = self.app_password(a, peer, &secret.0).await?
+        {
+            if !trusted {
+                self.throttle.record_success(key);
+            }
+            return Ok((principal, "app password"));
+        }
+        if !trusted && let Some(retry_after) = self.throttle.account_wait(user) {
+            // Not a password check, so not an account failure; the address pays for it.
+            self.count_failure(key, None).await;
+            return Err(AuthError::Throttled { retry_after });
+        }
+        let totp = match &account {
+            Some(a) => self.accounts.totp(a.id).await?.filter(|t| t.confirmed),
+            None => None,
         };
-        let pw = password.0.clone();
+        let (password, code) = match &totp {
+            Some(t) if t.password_plus_code == PasswordPlusCode::Allowed => {
+                match totp::split_password_and_code(&secret.0) {
+                    Some((p, c)) => (p, Some(c)),
+                    None => (secret.0.as_slice(), None),
+                }
+            }
+            _ => (secret.0.as_slice(), None),
+        };
+        let password_ok =
+            self.verify_hash(account.as_ref().map(|a| a.password_hash.as_str()), password).await?;
+        let outcome = match (password_ok, account, totp) {
+            (true, Some(a), None) => Ok((principal(a, Credential::Password), "password")),
+            (true, Some(a), Some(t)) => match code {
+                Some(code) => self.second_factor(a, t, code).await?,
+                None => Err("second factor required"),
+            },
+            _ => Err("bad credentials"),
+        };
+        match outcome {
+            Ok(found) => {
+                if !trusted {
+                    self.throttle.record_success(key);
+                }
+                Ok(found)
+            }
+            Err(detail) => {
+                if !trusted {
+                    self.count_failure(key, Some(user)).await;
+                }
+                tracing::debug!(target: LOG_TARGET, detail, "credential check failed");
+                Err(AuthError::BadCredentials)
+            }
+        }
+    }
+
+    /// Tries the account's app passwords; on a match notes the use.
+    async fn app_password(
+        &self,
+        account: &Account,
+        peer: IpAddr,
+        secret: &[u8],
+    ) -> Result<Option<Principal>, AuthError> {
+        let Some(canonical) = app_password::canonical(secret) else {
+            return Ok(None);
+        };
+        let found = self
+            .accounts
+            .app_passwords(account.id)
+            .await?
+            .into_iter()
+            .find(|p| app_password::verify(&p.hash, &canonical));
+        let Some(found) = found else {
+            return Ok(None);
+        };
+        let now = unix_seconds(self.clock.now());
+        if let Err(e) = self.accounts.app_password_used(found.id, now, &peer.to_string()).await {
+            // The login is valid; only the "last used" column is stale.
+            tracing::warn!(target: LOG_TARGET, error = %e, "cannot record the app password's use");
+        }
+        Ok(Some(principal(account.clone(), Credential::AppPassword { id: found.id, label: found.label })))
+    }
+
+    /// Checks the TOTP code after the password matched; claims its time step.
+    async fn second_factor(
+        &self,
+        account: Account,
+        settings: TotpSettings,
+        code: &[u8],
+    ) -> Result<Result<(Principal, &'static str), &'static str>, AuthError> {
+        let secret = TotpSecret::from_bytes(settings.secret);
+        let Some(step) = totp::verify(&secret, code, self.clock.now(), settings.last_step) else {
+            return Ok(Err("wrong or reused TOTP code"));
+        };
+        // RFC 6238 §5.2: one use per code; the store decides races between sessions.
+        if !self.accounts.claim_totp_step(account.id, step).await? {
+            return Ok(Err("reused TOTP code"));
+        }
+        Ok(Ok((principal(account, Credential::PasswordAndCode), "password and TOTP code")))
+    }
+
+    /// argon2id verification on the blocking pool; unknown users cost the same as known ones.
+    async fn verify_hash(&self, hash: Option<&str>, password: &[u8]) -> Result<bool, AuthError> {
+        let known = hash.is_some();
+        let hash = hash.unwrap_or_else(|| password::dummy_hash()).to_owned();
+        let pw = password.to_vec();
         let _permit = self.hashing.acquire().await.map_err(|e| AuthError::Internal(e.to_string()))?;
         let ok = tokio::task::spawn_blocking(move || password::verify(&hash, &pw))
             .await
             .map_err(|e| AuthError::Internal(e.to_string()))?;
-        match (ok, account) {
-            (true, Some(a)) => Ok(Principal { account: a.id, name: a.name }),
-            _ => Err(AuthError::BadCredentials),
+        Ok(ok && known)
+    }
+
+    // --- SCRAM -------------------------------------------------------------------------------
+
+    /// Reads a SCRAM client-first message and prepares the server-first message. `binding` is
+    /// the connection's channel binding, `Some` exactly when SCRAM-SHA-256-PLUS is offered.
+    /// Failures here (blocked, throttled, protocol errors) are logged; success is logged by
+    /// [`Authenticator::scram_finish`].
+    pub async fn scram_start(
+        &self,
+        peer: IpAddr,
+        variant: Variant,
+        client_first: &[u8],
+        binding: Option<&ChannelBinding>,
+    ) -> Result<ScramExchange, AuthError> {
+        let mechanism = match variant {
+            Variant::Plain => Mechanism::ScramSha256,
+            Variant::Plus => Mechanism::ScramSha256Plus,
+        };
+        let first = match ClientFirst::parse(client_first) {
+            Ok(f) => f,
+            Err(e) => {
+                let e = AuthError::Protocol(e);
+                self.log_attempt(peer, mechanism, "", Err(&e));
+                return Err(e);
+            }
+        };
+        let started = self.scram_prepare(peer, mechanism, variant, &first, binding).await;
+        if let Err(e) = &started {
+            self.log_attempt(peer, mechanism, &first.username, Err(e));
+        }
+        started
+    }
+
+    async fn scram_prepare(
+        &self,
+        peer: IpAddr,
+        mechanism: Mechanism,
+        variant: Variant,
+        first: &ClientFirst,
+        binding: Option<&ChannelBinding>,
+    ) -> Result<ScramExchange, AuthError> {
+        if first.authzid.as_ref().is_some_and(|z| *z != first.username) {
+            return Err(AuthError::Authorization);
+        }
+        let key = AddressKey::of(peer);
+        let trusted = self.is_trusted(peer);
+        if !trusted {
+            self.admit(key).await?;
+            if let Some(retry_after) = self.throttle.account_wait(&first.username) {
+                self.count_failure(key, None).await;
+                return Err(AuthError::Throttled { retry_after });
+            }
+        }
+        let account = self.accounts.account_by_name(&first.username).await?;
+        let mut credential = None;
+        if let Some(a) = &account {
+            // With TOTP on, the password alone must not open IMAP, and SCRAM carries no code.
+            let totp_on = self.accounts.totp(a.id).await?.is_some_and(|t| t.confirmed);
+            if !totp_on {
+                credential = self.accounts.scram_credential(a.id).await?;
+            }
+        }
+        let (credential, account) = match credential {
+            Some(c) => (c, account),
+            None => (self.decoy_credential(&first.username), None),
+        };
+        let nonce = scram::server_nonce().map_err(AuthError::Internal)?;
+        let server = ScramServer::new(first, variant, binding, credential, &nonce).map_err(|e| {
+            // A downgrade attempt is an authentication failure, other misuse a protocol error.
+            if e.is_credential_failure() { AuthError::BadCredentials } else { AuthError::Protocol(e) }
+        })?;
+        Ok(ScramExchange { server, peer, mechanism, user: first.username.clone(), account })
+    }
+
+    /// Checks the SCRAM client-final message. On success returns the principal and the
+    /// server-final message to send before the tagged OK. Logs the attempt.
+    pub async fn scram_finish(
+        &self,
+        exchange: ScramExchange,
+        client_final: &[u8],
+    ) -> Result<(Principal, String), AuthError> {
+        let ScramExchange { server, peer, mechanism, user, account } = exchange;
+        let key = AddressKey::of(peer);
+        let trusted = self.is_trusted(peer);
+        // `Err(None)`: the credentials failed; `Err(Some(e))`: the client broke the protocol.
+        let verdict = match server.finish(client_final) {
+            // A decoy credential cannot verify; if it somehow did, it opens nothing.
+            Ok(server_final) => account.map(|a| (a, server_final)).ok_or(None),
+            Err(e) if e.is_credential_failure() => Err(None),
+            Err(e) => Err(Some(e)),
+        };
+        let result = match verdict {
+            Ok((a, server_final)) => {
+                if !trusted {
+                    self.throttle.record_success(key);
+                }
+                Ok((principal(a, Credential::Scram), server_final))
+            }
+            Err(Some(e)) => Err(AuthError::Protocol(e)),
+            Err(None) => {
+                if !trusted {
+                    self.count_failure(key, Some(&user)).await;
+                }
+                Err(AuthError::BadCredentials)
+            }
+        };
+        self.log_attempt(peer, mechanism, &user, result.as_ref().map(|_| "scram"));
+        result
+    }
+
+    /// A stand-in credential for names without a usable one: stable per name within this
+    /// process, so probing twice shows the same salt, and no proof can match it.
+    fn decoy_credential(&self, user: &str) -> ScramCredential {
+        let salt = crypto::hmac(HashAlgorithm::Sha256, &self.decoy_key, format!("salt:{user}").as_bytes());
+        let stored =
+            crypto::hmac(HashAlgorithm::Sha256, &self.decoy_key, format!("stored:{user}").as_bytes());
+        ScramCredential {
+            iterations: scram::ITERATIONS,
+            salt: salt.get(..16).unwrap_or_default().to_vec(),
+            stored_key: stored,
+            server_key: crypto::hmac(
+                HashAlgorithm::Sha256,
+                &self.decoy_key,
+                format!("server:{user}").as_bytes(),
+            ),
         }
     }
+
+    // --- throttling helpers ------------------------------------------------------------------
+
+    /// Refuses a blocked address (unless the store says the block was lifted) and makes a
+    /// failing one wait.
+    async fn admit(&self, key: AddressKey) -> Result<(), AuthError> {
+        match self.throttle.check_address(key) {
+            AddressVerdict::Blocked(_) => {
+                let now = unix_seconds(self.clock.now());
+                match self.accounts.address_block(&key.to_string(), now).await? {
+                    Some(block) => {
+                        Err(AuthError::Blocked { until: Duration::from_secs(block.until.unsigned_abs()) })
+                    }
+                    None => {
+                        // `postfach ban remove` lifted it.
+                        self.throttle.unblock(key);
+                        Ok(())
+                    }
+                }
+            }
+            AddressVerdict::Proceed(delay) => {
+                if !delay.is_zero() {
+                    tokio::time::sleep(delay).await;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Counts a failure; persists a block it starts.
+    async fn count_failure(&self, key: AddressKey, account: Option<&str>) {
+        let Some(until) = self.throttle.record_failure(key, account) else {
+            return;
+        };
+        let now = unix_seconds(self.clock.now());
+        let until = unix_seconds(until);
+        tracing::warn!(target: LOG_TARGET, addr = %key, until, "address blocked after repeated failed logins");
+        let block = AddressBlock {
+            address: key.to_string(),
+            until,
+            created: now,
+            reason: format!("{} failed logins", self.throttle.policy().block_after),
+        };
+        if let Err(e) = self.accounts.block_address(&block).await {
+            // The block holds in memory; only `ban list` and a restart will not see it.
+            tracing::warn!(target: LOG_TARGET, error = %e, "cannot store the address block");
+        }
+    }
+
+    // --- live sessions -----------------------------------------------------------------------
+
+    /// The store's credentials generation as last seen. Sessions note it at login and re-check
+    /// their credential with [`Authenticator::still_valid`] when it moves.
+    pub fn generation(&self) -> u64 {
+        *self.generation.borrow()
+    }
+
+    /// A receiver that wakes when the credentials generation moves (for idle sessions).
+    pub fn subscribe_generation(&self) -> watch::Receiver<u64> {
+        self.generation.subscribe()
+    }
+
+    /// Reads the credentials generation from the store and publishes a change.
+    pub async fn refresh(&self) -> Result<(), AuthError> {
+        let current = self.accounts.credentials_generation().await?;
+        self.generation.send_if_modified(|seen| {
+            let moved = *seen != current;
+            *seen = current;
+            moved
+        });
+        Ok(())
+    }
+
+    /// Loads the address blocks in force from the store (after a restart).
+    pub async fn load_blocks(&self) -> Result<usize, AuthError> {
+        let blocks = self.accounts.address_blocks(unix_seconds(self.clock.now())).await?;
+        let mut loaded = 0;
+        for block in blocks {
+            if let Ok(key) = block.address.parse::<AddressKey>() {
+                self.throttle.block(key, Duration::from_secs(block.until.unsigned_abs()));
+                loaded += 1;
+            }
+        }
+        Ok(loaded)
+    }
+
+    /// Runs forever: loads the stored blocks once, then polls the credentials generation every
+    /// `period`, so revocations made by the CLI (another process) reach live sessions. Spawn it
+    /// once per server.
+    pub async fn watch_store(&self, period: Duration) {
+        if let Err(e) = self.load_blocks().await {
+            tracing::warn!(target: LOG_TARGET, error = %e, "cannot load address blocks");
+        }
+        loop {
+            if let Err(e) = self.refresh().await {
+                tracing::warn!(target: LOG_TARGET, error = %e, "cannot read the credentials generation");
+            }
+            tokio::time::sleep(period).await;
+        }
+    }
+
+    /// Whether what opened a session still holds: its app password exists, its account exists,
+    /// and a session opened with the password alone did not see TOTP switched on since.
+    pub async fn still_valid(&self, principal: &Principal) -> Result<bool, AuthError> {
+        let Some(account) = self.accounts.account_by_name(&principal.name).await? else {
+            return Ok(false);
+        };
+        if account.id != principal.account {
+            return Ok(false);
+        }
+        Ok(match &principal.credential {
+            Credential::AppPassword { id, .. } => self.accounts.app_password_exists(*id).await?,
+            Credential::Password | Credential::Scram => {
+                !self.accounts.totp(account.id).await?.is_some_and(|t| t.confirmed)
+            }
+            Credential::PasswordAndCode => true,
+        })
+    }
+
+    // --- logging -----------------------------------------------------------------------------
+
+    /// The one structured line per attempt (see the module documentation). `Ok` carries what
+    /// opened the account.
+    fn log_attempt(&self, peer: IpAddr, mechanism: Mechanism, user: &str, result: Result<&str, &AuthError>) {
+        let account: String = user.chars().take(MAX_LOGGED_NAME).collect();
+        let mechanism = mechanism.name();
+        match result {
+            Ok(detail) => {
+                tracing::info!(target: LOG_TARGET, addr = %peer, account = ?account, mechanism = %mechanism, result = %"ok", detail, "authentication");
+            }
+            Err(e) => {
+                let detail = e.to_string();
+                let result = e.result();
+                tracing::info!(target: LOG_TARGET, addr = %peer, account = ?account, mechanism = %mechanism, result = %result, detail, "authentication");
+            }
+        }
+    }
+}
+
+fn principal(account: Account, credential: Credential) -> Principal {
+    Principal { account: account.id, name: account.name, credential }
+}
+
+fn unix_seconds(t: Duration) -> i64 {
+    i64::try_from(t.as_secs()).unwrap_or(i64::MAX)
 }
 
 #[cfg(test)]

@@ -2,16 +2,25 @@
 //!
 //! The parameters are argon2's defaults (19 MiB, 2 passes, 1 lane: OWASP's recommendation). The
 //! parameters travel inside each stored string, so raising them later keeps old hashes valid.
+//! [`hash_with_scram`] also makes the SCRAM verifier, which is stored beside the hash.
 
 use std::sync::OnceLock;
 
 use argon2::Argon2;
 use argon2::password_hash::phc::PasswordHash;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+use postfach_store::ScramCredential;
 
 /// Hashes a password into an argon2id PHC string with a fresh random salt.
 pub fn hash(password: &[u8]) -> Result<String, String> {
     Argon2::default().hash_password(password).map(|h| h.to_string()).map_err(|e| e.to_string())
+}
+
+/// The argon2id hash and the SCRAM-SHA-256 verifier of a new password: everything stored when
+/// a password is set, so both LOGIN/PLAIN and SCRAM work with it. CPU-heavy (argon2id plus
+/// PBKDF2): call it from a blocking context.
+pub fn hash_with_scram(password: &[u8]) -> Result<(String, ScramCredential), String> {
+    Ok((hash(password)?, crate::scram::credential(password)?))
 }
 
 /// True when `password` matches the PHC string `hash`. A malformed hash never matches.

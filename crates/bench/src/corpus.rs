@@ -20,7 +20,7 @@ pub const NEEDLE_EVERY: u64 = 100;
 /// Which size distribution to draw messages from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CorpusKind {
-    /// 1 KiB .. 4 MiB, a mail-client-like mixture (mean about 150 KiB).
+    /// 1 KiB .. 4 MiB, a mail-client-like mixture (mean about 125 KiB).
     Mixed,
     /// 1 .. 4 KiB text messages, for filling very large mailboxes.
     Small,

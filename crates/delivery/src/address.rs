@@ -169,7 +169,10 @@ mod tests {
     fn paths_and_parameters() {
         let p = SmtpPath::parse("FROM:<a@example.org> SIZE=100 BODY=8BITMIME", "FROM").unwrap();
         assert_eq!(p.address, "a@example.org");
-        assert_eq!(p.params, vec![("SIZE".into(), Some("100".into())), ("BODY".into(), Some("8BITMIME".into()))]);
+        assert_eq!(
+            p.params,
+            vec![("SIZE".into(), Some("100".into())), ("BODY".into(), Some("8BITMIME".into()))]
+        );
         // RFC 5321 §4.1.1.2: the null reverse-path.
         assert_eq!(SmtpPath::parse("from:<>", "FROM").unwrap().address, "");
         assert_eq!(SmtpPath::parse("TO: <b@x>", "TO").unwrap().address, "b@x");
@@ -200,7 +203,10 @@ mod tests {
     fn subaddresses() {
         // RFC 5233 §1: "ken+sieve@example.org": user "ken", detail "sieve".
         let a = AddressParts::split("Ken+sieve@Example.ORG", "+");
-        assert_eq!((a.user.as_str(), a.detail.as_deref(), a.domain.as_deref()), ("Ken", Some("sieve"), Some("example.org")));
+        assert_eq!(
+            (a.user.as_str(), a.detail.as_deref(), a.domain.as_deref()),
+            ("Ken", Some("sieve"), Some("example.org"))
+        );
         let a = AddressParts::split("ken+a+b@x", "+");
         assert_eq!(a.detail.as_deref(), Some("a+b"));
         let a = AddressParts::split("ken+@x", "+");

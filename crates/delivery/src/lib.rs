@@ -33,7 +33,8 @@ pub mod view;
 
 pub use address::{AddressError, SmtpPath};
 pub use deliver::{
-    Deliverer, DeliveryConfig, Envelope, LocalRecipient, Outcome, RecipientError, SpamPolicy, Stores,
+    Deliverer, DeliveryConfig, DeliveryStatus, Envelope, LocalRecipient, Protocol, RecipientError,
+    SpamHeader, SpamPolicy, Stores,
 };
-pub use lmtp::{Flow, LmtpLimits, LmtpSession};
+pub use lmtp::{Flow, LmtpLimits, LmtpSession, dot_stuff};
 pub use relay::{OutgoingMail, Relay, RelayError};

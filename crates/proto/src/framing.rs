@@ -532,6 +532,9 @@ impl Framer {
     /// is the first line.
     fn current_tag(&self, line: &[u8]) -> Option<Tag> {
         let first = if self.cmd.is_empty() { line } else { &self.cmd };
+        // Only the first `max_line` bytes: that much is always buffered when an overlong line
+        // is rejected early, so the tag found does not depend on how the input was chunked.
+        let first = &first[..first.len().min(self.limits.max_line)];
         let end = first.iter().position(|&b| b == b' ')?;
         let raw = &first[..end];
         if raw.iter().all(|&b| is_tag_char(b)) { Tag::from_bytes(raw).ok() } else { None }
@@ -860,13 +863,44 @@ mod tests {
         assert_eq!(ev, vec![cmd(b"t1 X {1+}\r\na"), cmd(b"t2 X {1+}\r\nb")]);
     }
 
+    /// Found by the `framer` fuzz target: an overlong line whose first space comes after
+    /// `max_line` bytes was answered with that "tag" when it arrived whole, untagged when it
+    /// arrived in small pieces.
+    #[test]
+    fn tag_of_an_overlong_line_does_not_depend_on_chunking() {
+        let mut input = b"d".to_vec();
+        input.extend_from_slice(&[b'x'; 150]);
+        input.extend_from_slice(b" {3+}\r\n\r\n\r\nt2 NOOP\r\n");
+        let expected = vec![
+            FrameEvent::Rejected { tag: None, error: FrameError::LineTooLong { max: 64 }, fatal: false },
+            cmd(b"t2 NOOP"),
+        ];
+        for chunk in [1, 2, 7, 64, 1000] {
+            assert_eq!(run(&input, chunk, limits()), expected, "chunk {chunk}");
+        }
+        // A tag within the first max_line bytes is found either way.
+        let mut input = b"t1 ".to_vec();
+        input.extend_from_slice(&[b'x'; 150]);
+        input.extend_from_slice(b"\r\n");
+        for chunk in [1, 1000] {
+            let ev = run(&input, chunk, limits());
+            assert!(
+                matches!(&ev[0], FrameEvent::Rejected { tag: Some(t), .. } if t.as_str() == "t1"),
+                "{ev:?}"
+            );
+        }
+    }
+
     #[test]
     fn new_limits_apply_to_the_next_command() {
         let mut small = limits();
         small.max_line = 20;
         let mut f = Framer::new(small);
         f.push(b"t1 LOGIN a-rather-long-user pw\r\n");
-        assert!(matches!(f.next(), Some(FrameEvent::Rejected { error: FrameError::LineTooLong { max: 20 }, .. })));
+        assert!(matches!(
+            f.next(),
+            Some(FrameEvent::Rejected { error: FrameError::LineTooLong { max: 20 }, .. })
+        ));
         assert_eq!(f.next(), None);
         f.set_limits(limits());
         assert_eq!(f.limits().max_line, 64);

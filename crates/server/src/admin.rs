@@ -2,7 +2,8 @@
 //!
 //! They open the same store as the server and work while it runs (SQLite allows several
 //! processes). Passwords are read from the terminal without echo (twice, to catch typos) or, for
-//! scripts, as the first line of standard input; only their argon2id hash is stored.
+//! scripts, as the first line of standard input; only their argon2id hash (and the SCRAM
+//! verifier derived beside it) is stored.
 //!
 //! Limits: the rules for acceptable account names belong to the store; this module only refuses
 //! an empty password and a delete without `--yes`.
@@ -10,7 +11,6 @@
 use std::io::{BufRead, Read};
 
 use anyhow::{Context, bail};
-use postfach_auth::password;
 use postfach_store::{AccountStore, StoreError};
 
 /// Longest password accepted on standard input; anything longer is surely not a password.
@@ -40,9 +40,12 @@ pub(crate) async fn add(
     name: &str,
     source: PasswordSource,
 ) -> anyhow::Result<()> {
-    let hash = hash(read_password(source)?).await?;
+    let (hash, scram) = crate::admin_auth::password_credentials(read_password(source)?).await?;
     match accounts.create_account(name, &hash).await {
-        Ok(_) => {
+        Ok(id) => {
+            // The SCRAM verifier goes beside the hash (issue 5); the account works without it
+            // for every mechanism but SCRAM.
+            accounts.set_password(id, &hash, Some(&scram)).await.with_context(|| format!("adding user {name}"))?;
             eprintln!("postfach: user {name} added");
             Ok(())
         }
@@ -70,9 +73,9 @@ pub(crate) async fn passwd(
     source: PasswordSource,
 ) -> anyhow::Result<()> {
     let account = find(accounts, name).await?;
-    let hash = hash(read_password(source)?).await?;
+    let (hash, scram) = crate::admin_auth::password_credentials(read_password(source)?).await?;
     accounts
-        .set_password_hash(account.id, &hash)
+        .set_password(account.id, &hash, Some(&scram))
         .await
         .with_context(|| format!("changing the password of {name}"))?;
     eprintln!("postfach: password of {name} changed");
@@ -99,12 +102,6 @@ async fn find(accounts: &dyn AccountStore, name: &str) -> anyhow::Result<postfac
         Some(account) => Ok(account),
         None => bail!("no such user: {name}"),
     }
-}
-
-/// Hashes on the blocking pool: argon2 takes tens of milliseconds of CPU.
-async fn hash(password: Vec<u8>) -> anyhow::Result<String> {
-    let hashed = tokio::task::spawn_blocking(move || password::hash(&password)).await.context("hashing")?;
-    hashed.map_err(|e| anyhow::anyhow!("hashing the password: {e}"))
 }
 
 fn read_password(source: PasswordSource) -> anyhow::Result<Vec<u8>> {

@@ -30,6 +30,14 @@ pub(crate) struct Config {
     pub(crate) tls: Vec<TlsFiles>,
     /// Logging.
     pub(crate) log: LogConfig,
+    /// LMTP listeners (mail from the MTA).
+    pub(crate) lmtp: LmtpConfig,
+    /// Delivery policy.
+    pub(crate) delivery: DeliverySettings,
+    /// Vacation replies (and Sieve redirects).
+    pub(crate) vacation: VacationConfig,
+    /// Login policy: brute-force defence, trusted networks, two-factor settings.
+    pub(crate) auth: AuthConfig,
 }
 
 /// Settings of the IMAP listeners and connections.
@@ -140,6 +148,10 @@ impl Default for Config {
             imap: ImapConfig::default(),
             tls: Vec::new(),
             log: LogConfig { level: "info".to_owned(), format: LogFormat::Text },
+            lmtp: LmtpConfig::default(),
+            delivery: DeliverySettings::default(),
+            vacation: VacationConfig::default(),
+            auth: AuthConfig::default(),
         }
     }
 }
@@ -306,6 +318,26 @@ impl Checker {
                 "log" => {
                     if let Some(table) = self.table(value, "log") {
                         self.log(table, &mut config.log);
+                    }
+                }
+                "lmtp" => {
+                    if let Some(table) = self.table(value, "lmtp") {
+                        self.lmtp(table, &mut config.lmtp);
+                    }
+                }
+                "delivery" => {
+                    if let Some(table) = self.table(value, "delivery") {
+                        self.delivery(table, &mut config.delivery);
+                    }
+                }
+                "vacation" => {
+                    if let Some(table) = self.table(value, "vacation") {
+                        self.vacation(table, &mut config.vacation);
+                    }
+                }
+                "auth" => {
+                    if let Some(table) = self.table(value, "auth") {
+                        self.auth(table, &mut config.auth);
                     }
                 }
                 other => self.unknown(other),
@@ -594,6 +626,297 @@ impl Checker {
     }
 }
 
+// --- delivery: [lmtp], [delivery], [vacation] ------------------------------------------------
+
+/// The LMTP service (RFC 2033): where the MTA hands mail over.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct LmtpConfig {
+    /// TCP listeners; empty turns LMTP over TCP off.
+    pub(crate) listen: Vec<SocketAddr>,
+    /// A unix socket path to listen on as well.
+    pub(crate) listen_unix: Option<PathBuf>,
+}
+
+impl Default for LmtpConfig {
+    fn default() -> Self {
+        Self { listen: vec![SocketAddr::from(([127, 0, 0, 1], 2424))], listen_unix: None }
+    }
+}
+
+/// How delivered mail is mapped and filed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct DeliverySettings {
+    /// Local domains (lower case); empty means every domain the MTA sends us.
+    pub(crate) domains: Vec<String>,
+    /// `Name: value` lines that mark spam.
+    pub(crate) spam_headers: Vec<String>,
+}
+
+impl Default for DeliverySettings {
+    fn default() -> Self {
+        Self {
+            domains: Vec::new(),
+            spam_headers: vec!["X-Spam-Flag: YES".to_owned(), "X-Spam: Yes".to_owned()],
+        }
+    }
+}
+
+/// Where vacation replies and redirects are sent.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub(crate) struct VacationConfig {
+    /// `host:port` of an SMTP relay that accepts our mail without authentication; `None`
+    /// disables vacation replies and redirects.
+    pub(crate) smtp_relay: Option<String>,
+}
+
+impl Checker {
+    fn lmtp(&mut self, table: &Table, lmtp: &mut LmtpConfig) {
+        for (key, value) in table {
+            let path = format!("lmtp.{key}");
+            match key.as_str() {
+                "listen" => {
+                    if let Some(addrs) = self.addresses(value, &path) {
+                        lmtp.listen = addrs;
+                    }
+                }
+                "listen_unix" => match self.string(value, &path) {
+                    Some("") => self.issue(&path, "must not be empty (leave the key out instead)"),
+                    Some(p) => lmtp.listen_unix = Some(PathBuf::from(p)),
+                    None => {}
+                },
+                _ => self.unknown(&path),
+            }
+        }
+    }
+
+    fn delivery(&mut self, table: &Table, delivery: &mut DeliverySettings) {
+        for (key, value) in table {
+            let path = format!("delivery.{key}");
+            match key.as_str() {
+                "domains" => {
+                    if let Some(list) = self.strings(value, &path) {
+                        let bad = list
+                            .iter()
+                            .find(|d| d.is_empty() || d.contains(|c: char| c.is_whitespace() || c == '@'));
+                        match bad {
+                            Some(d) => self.issue(&path, format!("not a domain name: {d:?}")),
+                            None => delivery.domains = list.iter().map(|d| d.to_ascii_lowercase()).collect(),
+                        }
+                    }
+                }
+                "spam_headers" => {
+                    if let Some(list) = self.strings(value, &path) {
+                        match postfach_delivery::SpamPolicy::parse(&list) {
+                            Ok(_) => delivery.spam_headers = list,
+                            Err(e) => self.issue(&path, e),
+                        }
+                    }
+                }
+                _ => self.unknown(&path),
+            }
+        }
+    }
+
+    fn vacation(&mut self, table: &Table, vacation: &mut VacationConfig) {
+        for (key, value) in table {
+            let path = format!("vacation.{key}");
+            match key.as_str() {
+                "smtp_relay" => {
+                    let Some(relay) = self.string(value, &path) else { continue };
+                    let port_ok = relay.rsplit_once(':').is_some_and(|(host, port)| {
+                        !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p != 0)
+                    });
+                    if port_ok {
+                        vacation.smtp_relay = Some(relay.to_owned());
+                    } else {
+                        self.issue(&path, format!("expected \"host:port\", found {relay:?}"));
+                    }
+                }
+                _ => self.unknown(&path),
+            }
+        }
+    }
+
+    /// A list of strings.
+    fn strings(&mut self, value: &Value, path: &str) -> Option<Vec<String>> {
+        let Value::Array(items) = value else {
+            self.wrong_type(path, "a list of strings", value);
+            return None;
+        };
+        let mut out = Vec::with_capacity(items.len());
+        let mut ok = true;
+        for (i, item) in items.iter().enumerate() {
+            match self.string(item, &format!("{path}[{i}]")) {
+                Some(s) => out.push(s.to_owned()),
+                None => ok = false,
+            }
+        }
+        ok.then_some(out)
+    }
+}
+
+// --- authentication: [auth] (issue 5) --------------------------------------------------------
+
+/// The login policy (see `postfach_auth`'s module documentation for what each knob does).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct AuthConfig {
+    /// Networks exempt from delays and blocks (default: none, loopback included).
+    pub(crate) trusted_networks: Vec<postfach_auth::network::Network>,
+    /// Failed logins from one address answered without delay.
+    pub(crate) failures_before_delay: u32,
+    /// Longest delay before answering a failing address.
+    pub(crate) max_delay: Duration,
+    /// Failed logins that block an address (0: never block).
+    pub(crate) failures_before_block: u32,
+    /// How long a block lasts.
+    pub(crate) block_time: Duration,
+    /// Password failures on one account, from anywhere, before its password attempts are
+    /// spaced out (0: never).
+    pub(crate) account_failures_before_throttle: u32,
+    /// Issuer shown by authenticator apps for TOTP enrolments.
+    pub(crate) totp_issuer: String,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        let policy = postfach_auth::throttle::ThrottlePolicy::default();
+        Self {
+            trusted_networks: Vec::new(),
+            failures_before_delay: policy.free_failures,
+            max_delay: policy.max_delay,
+            failures_before_block: policy.block_after,
+            block_time: policy.block_time,
+            account_failures_before_throttle: policy.account_free_failures,
+            totp_issuer: "Postfach".to_owned(),
+        }
+    }
+}
+
+impl AuthConfig {
+    /// The authenticator's settings.
+    pub(crate) fn settings(&self) -> postfach_auth::AuthSettings {
+        postfach_auth::AuthSettings {
+            throttle: postfach_auth::throttle::ThrottlePolicy {
+                free_failures: self.failures_before_delay,
+                max_delay: self.max_delay,
+                block_after: self.failures_before_block,
+                block_time: self.block_time,
+                account_free_failures: self.account_failures_before_throttle,
+                ..postfach_auth::throttle::ThrottlePolicy::default()
+            },
+            trusted_networks: self.trusted_networks.clone(),
+        }
+    }
+}
+
+/// Allowed range of the `auth.*failures*` counts.
+const AUTH_FAILURES_RANGE: RangeInclusive<i64> = 0..=1000;
+/// Allowed range of `auth.max_delay`, seconds: longer only holds connections open.
+const AUTH_DELAY_RANGE: RangeInclusive<i64> = 0..=60;
+/// Allowed range of `auth.block_time`, seconds (a week at most).
+const AUTH_BLOCK_RANGE: RangeInclusive<i64> = 1..=7 * 24 * 3600;
+
+impl Checker {
+    fn auth(&mut self, table: &Table, auth: &mut AuthConfig) {
+        for (key, value) in table {
+            let path = format!("auth.{key}");
+            let count = |this: &mut Self| {
+                this.integer(value, &path, AUTH_FAILURES_RANGE).map(|n| u32::try_from(n).unwrap_or(0))
+            };
+            match key.as_str() {
+                "trusted_networks" => {
+                    let Some(list) = self.strings(value, &path) else { continue };
+                    let mut networks = Vec::with_capacity(list.len());
+                    for (i, text) in list.iter().enumerate() {
+                        match text.parse() {
+                            Ok(n) => networks.push(n),
+                            Err(e) => self.issue(&format!("{path}[{i}]"), format!("{e}")),
+                        }
+                    }
+                    if networks.len() == list.len() {
+                        auth.trusted_networks = networks;
+                    }
+                }
+                "failures_before_delay" => {
+                    if let Some(n) = count(self) {
+                        auth.failures_before_delay = n;
+                    }
+                }
+                "failures_before_block" => {
+                    if let Some(n) = count(self) {
+                        auth.failures_before_block = n;
+                    }
+                }
+                "account_failures_before_throttle" => {
+                    if let Some(n) = count(self) {
+                        auth.account_failures_before_throttle = n;
+                    }
+                }
+                "max_delay" => {
+                    if let Some(d) = self.seconds(value, &path, AUTH_DELAY_RANGE) {
+                        auth.max_delay = d;
+                    }
+                }
+                "block_time" => {
+                    if let Some(d) = self.seconds(value, &path, AUTH_BLOCK_RANGE) {
+                        auth.block_time = d;
+                    }
+                }
+                "totp_issuer" => match self.string(value, &path) {
+                    Some(issuer) if !issuer.trim().is_empty() && !issuer.contains(':') => {
+                        auth.totp_issuer = issuer.to_owned();
+                    }
+                    Some(_) => self.issue(&path, "must be a non-empty name without ':'"),
+                    None => {}
+                },
+                _ => self.unknown(&path),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod auth_tests {
+    use super::*;
+
+    #[test]
+    fn auth_section_is_read_and_checked() {
+        let c = Config::from_toml(
+            "[auth]\ntrusted_networks = [\"10.0.0.0/8\", \"::1\"]\nfailures_before_delay = 1\n\
+             max_delay = 0\nfailures_before_block = 4\nblock_time = 60\n\
+             account_failures_before_throttle = 0\ntotp_issuer = \"Example Mail\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.auth.trusted_networks.len(), 2);
+        let settings = c.auth.settings();
+        assert!(settings.trusted_networks[0].contains("10.1.2.3".parse().unwrap()));
+        assert_eq!(settings.throttle.free_failures, 1);
+        assert_eq!(settings.throttle.max_delay, Duration::ZERO);
+        assert_eq!(settings.throttle.block_after, 4);
+        assert_eq!(settings.throttle.block_time, Duration::from_secs(60));
+        assert_eq!(settings.throttle.account_free_failures, 0);
+        assert_eq!(c.auth.totp_issuer, "Example Mail");
+        // Defaults: nothing trusted, not even loopback.
+        assert!(Config::default().auth.trusted_networks.is_empty());
+
+        let Err(ParseFailure::Invalid(issues)) = Config::from_toml(
+            "[auth]\ntrusted_networks = [\"10.0.0.0/33\"]\nmax_delay = 3600\ntotp_issuer = \"a:b\"\nfoo = 1\n",
+        ) else {
+            panic!("expected issues");
+        };
+        let issues: Vec<String> = issues.iter().map(Issue::to_string).collect();
+        for expected in [
+            "auth.trusted_networks[0]: not an IP",
+            "auth.max_delay: must be between 0 and 60",
+            "auth.totp_issuer",
+            "auth.foo: unknown key",
+        ] {
+            assert!(issues.iter().any(|i| i.starts_with(expected)), "missing {expected}: {issues:?}");
+        }
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -786,9 +1109,9 @@ mod tests {
                  preauth_deadline = 0\n"
             ),
             vec![
-                "imap.max_connections_per_address: must be between 1 and 1000000, found 0",
                 "imap.connection_limit_exempt[0]: not an address or network (CIDR): \"10/8\"",
                 "imap.connection_limit_exempt[1]: expected a string, found integer",
+                "imap.max_connections_per_address: must be between 1 and 1000000, found 0",
                 "imap.preauth_deadline: must be between 1 and 3600, found 0",
             ]
         );
@@ -807,7 +1130,13 @@ mod tests {
             "[tls]\ncert = {c0:?}\nkey = {k0:?}\n[[tls.certificates]]\ncert = {c1:?}\nkey = {k1:?}\n"
         );
         let c = Config::from_toml(&text).unwrap();
-        assert_eq!(c.tls, vec![TlsFiles { cert: c0.clone(), key: k0.clone() }, TlsFiles { cert: c1.clone(), key: k1.clone() }]);
+        assert_eq!(
+            c.tls,
+            vec![
+                TlsFiles { cert: c0.clone(), key: k0.clone() },
+                TlsFiles { cert: c1.clone(), key: k1.clone() }
+            ]
+        );
         // Only the list: its first entry is the default.
         let text = format!("[[tls.certificates]]\ncert = {c1:?}\nkey = {k1:?}\n");
         assert_eq!(Config::from_toml(&text).unwrap().tls, vec![TlsFiles { cert: c1.clone(), key: k1 }]);
@@ -823,7 +1152,10 @@ mod tests {
                 "tls.certificates[2].cert: no such file: /nonexistent",
             ]
         );
-        assert_eq!(issues("[tls]\ncertificates = 3\n"), vec!["tls.certificates: expected an array of tables ([[tls.certificates]]), found integer"]);
+        assert_eq!(
+            issues("[tls]\ncertificates = 3\n"),
+            vec!["tls.certificates: expected an array of tables ([[tls.certificates]]), found integer"]
+        );
     }
 
     #[test]
@@ -841,5 +1173,36 @@ mod tests {
         assert!(text.contains("\n  a: unknown key\n  b: unknown key"), "{text}");
         let missing = Config::load(Some(&dir.path().join("none.toml"))).unwrap_err();
         assert!(matches!(missing, ConfigError::Read { .. }));
+    }
+
+    #[test]
+    fn delivery_sections() {
+        let c = Config::from_toml(
+            "[lmtp]\nlisten = []\nlisten_unix = \"/run/postfach/lmtp\"\n\
+             [delivery]\ndomains = [\"Example.ORG\"]\nspam_headers = [\"X-Spam-Status: Yes\"]\n\
+             [vacation]\nsmtp_relay = \"localhost:25\"\n",
+        )
+        .unwrap();
+        assert!(c.lmtp.listen.is_empty());
+        assert_eq!(c.lmtp.listen_unix, Some(PathBuf::from("/run/postfach/lmtp")));
+        assert_eq!(c.delivery.domains, vec!["example.org"]);
+        assert_eq!(c.delivery.spam_headers, vec!["X-Spam-Status: Yes"]);
+        assert_eq!(c.vacation.smtp_relay.as_deref(), Some("localhost:25"));
+        let found = issues(
+            "[lmtp]\nlisten = [\"nowhere\"]\nlisten_unix = \"\"\nport = 1\n\
+             [delivery]\ndomains = [\"a b\", 3]\nspam_headers = [\"no colon\"]\n\
+             [vacation]\nsmtp_relay = \"localhost\"\n",
+        );
+        for e in [
+            "lmtp.listen[0]: not an IP address with port",
+            "lmtp.listen_unix: must not be empty",
+            "lmtp.port: unknown key",
+            "delivery.domains[1]: expected a string",
+            "delivery.spam_headers: \"no colon\" is not",
+            "vacation.smtp_relay: expected \"host:port\"",
+        ] {
+            assert!(found.iter().any(|f| f.starts_with(e)), "missing {e:?} in {found:#?}");
+        }
+        assert_eq!(found.len(), 6, "{found:#?}");
     }
 }

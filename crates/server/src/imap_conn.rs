@@ -34,14 +34,16 @@ use std::time::Duration;
 
 use postfach_imap::{Out, Outcome, Session};
 use postfach_proto::framing::{FrameEvent, Framer, FramingLimits};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::sync::{mpsc, watch};
 use tokio::time::{Instant, MissedTickBehavior, timeout};
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
 use tracing::debug;
 
+use crate::binding::channel_binding;
 use crate::config::ImapConfig;
+use crate::tls::Certificates;
 use crate::listener::{Registry, Slot, TLS_BUFFER_LIMIT};
 
 /// Most bytes one read takes from the socket (the buffer exists only during the read).
@@ -63,6 +65,12 @@ pub(crate) const PREAUTH_LIMITS: FramingLimits = FramingLimits {
     // Skipping costs bandwidth, not memory; beyond this the client is closed.
     max_skip_literal: 64 * 1024,
 };
+// The budget holds by construction: the read chunk, unconsumed input (a partial line plus one
+// chunk) and the command with its capacity doubled by growth.
+const _: () = assert!(
+    READ_CHUNK + (PREAUTH_LIMITS.max_line + 1 + READ_CHUNK) + 2 * PREAUTH_LIMITS.max_command
+        <= PREAUTH_MEMORY_BUDGET
+);
 /// Command text allowed after login (bytes outside literals): MULTIAPPEND of 1024 messages
 /// needs ~100 KiB; it bounds how many arguments (and so parsed values) one command carries.
 const MAX_COMMAND_TEXT: usize = 256 * 1024;
@@ -103,6 +111,8 @@ pub(crate) struct ConnSettings {
     pub(crate) tls: TlsAcceptor,
     /// Connection counts per address and per account.
     pub(crate) registry: Registry,
+    /// The server certificates, for the TLS 1.2 channel binding (`None`: only TLS 1.3 binds).
+    pub(crate) certificates: Option<Arc<Certificates>>,
 }
 
 impl ConnSettings {
@@ -129,7 +139,13 @@ impl ConnSettings {
             idle_keepalive: imap.idle_keepalive,
             tls,
             registry: Registry::new(imap),
+            certificates: None,
         }
+    }
+
+    /// The same settings, with the certificates the TLS 1.2 channel binding is computed from.
+    pub(crate) fn with_certificates(self, certificates: Arc<Certificates>) -> Self {
+        Self { certificates: Some(certificates), ..self }
     }
 }
 
@@ -275,7 +291,9 @@ impl Driver {
                     // handshake, must not be executed (plaintext command injection).
                     self.framer.discard_buffered();
                     let acceptor = self.settings.tls.clone();
-                    match timeout(self.patience(), acceptor.accept(plain)).await {
+                    // Boxed, like every call into the session: what is only needed now and then
+                    // should not enlarge the future every idle connection keeps.
+                    match timeout(self.patience(), Box::pin(acceptor.accept(plain))).await {
                         Ok(Ok(mut tls)) => {
                             tls.get_mut().1.set_buffer_limit(Some(TLS_BUFFER_LIMIT));
                             stream = Stream::Tls(Box::new(tls));
@@ -292,6 +310,10 @@ impl Driver {
                     // RFC 9051 §6.2.1: the session sends nothing unasked after the handshake;
                     // the client asks for CAPABILITY again (tests/tls.rs checks it).
                     self.session.tls_started();
+                    if let Stream::Tls(tls) = &stream {
+                        let binding = channel_binding(tls.get_ref().1, self.settings.certificates.as_deref());
+                        self.session.set_channel_binding(binding);
+                    }
                     debug!("STARTTLS completed");
                 }
             }
@@ -331,7 +353,7 @@ impl Driver {
                     if *self.shutdown.borrow() {
                         return self.bye(stream, BYE_SHUTDOWN).await;
                     }
-                    let outcome = self.call(stream, Call::Command(command)).await?;
+                    let outcome = Box::pin(self.call(stream, Call::Command(command))).await?;
                     if let Some(exit) = self.follow(stream, outcome).await? {
                         return Ok(exit);
                     }
@@ -355,7 +377,7 @@ impl Driver {
                 Outcome::Close => return Ok(Some(Exit::Close)),
                 Outcome::StartTls => return Ok(Some(Exit::StartTls)),
                 Outcome::AuthContinue => match self.raw_line(stream).await? {
-                    Ok(line) => self.call(stream, Call::AuthLine(line)).await?,
+                    Ok(line) => Box::pin(self.call(stream, Call::AuthLine(line))).await?,
                     Err(exit) => return Ok(Some(exit)),
                 },
                 Outcome::Idle => match self.idle(stream).await? {
@@ -398,12 +420,16 @@ impl Driver {
         enum Wake {
             Read(io::Result<usize>),
             Changed,
+            Credentials,
             Keepalive,
             Silence,
             Shutdown,
         }
 
         let mut changes = self.session.change_watch();
+        // Issue 5: a revoked app password ends an idling session too, not just at its next
+        // command.
+        let mut credentials = self.session.credential_watch();
         let period = self.settings.idle_keepalive;
         let mut keepalive = tokio::time::interval_at(Instant::now() + period, period);
         keepalive.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -414,7 +440,7 @@ impl Driver {
             match self.framer.next_line() {
                 Some(Ok(line)) => {
                     last_input = Instant::now();
-                    let outcome = self.call(stream, Call::IdleLine(line)).await?;
+                    let outcome = Box::pin(self.call(stream, Call::IdleLine(line))).await?;
                     if outcome != Outcome::Idle {
                         return Ok(Ok(outcome));
                     }
@@ -433,6 +459,7 @@ impl Driver {
                     }
                     Wake::Changed
                 }
+                Ok(()) = credentials.changed() => Wake::Credentials,
                 _ = keepalive.tick() => Wake::Keepalive,
                 _ = tokio::time::sleep_until(last_input + self.settings.auth_timeout) => Wake::Silence,
                 _ = shutdown_requested(&mut self.shutdown) => Wake::Shutdown,
@@ -443,7 +470,15 @@ impl Driver {
                 Wake::Read(Err(e)) => return Err(e),
                 Wake::Changed => {
                     if changes.is_some() {
-                        self.call(stream, Call::IdleUpdate).await?;
+                        Box::pin(self.call(stream, Call::IdleUpdate)).await?;
+                    }
+                }
+                Wake::Credentials => {
+                    let mut out = Out::new();
+                    let outcome = Box::pin(self.session.check_credential(&mut out)).await;
+                    self.write(stream, &out.take()).await?;
+                    if outcome == Outcome::Close {
+                        return Ok(Err(Exit::Close));
                     }
                 }
                 Wake::Keepalive => {
@@ -631,6 +666,8 @@ async fn changed<T>(changes: &mut Option<watch::Receiver<T>>) -> bool {
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
+    use tokio::io::AsyncReadExt;
+
     use super::*;
     use crate::config::Config;
 
@@ -684,6 +721,36 @@ mod tests {
                 assert!(held <= PREAUTH_MEMORY_BUDGET, "attack {i}: {held} bytes held");
             }
         }
+    }
+
+    /// Every idle connection keeps its driver's future; the rarely needed parts (a command in
+    /// progress, the STARTTLS handshake) are boxed so it stays small. Was 3.6 KB unboxed.
+    #[tokio::test]
+    async fn the_connection_future_stays_small() {
+        use postfach_store::{AccountStore, MailStore};
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config { data_dir: dir.path().to_owned(), ..Config::default() };
+        let tls = crate::tls::setup(&config).unwrap().acceptor;
+        let settings = Arc::new(ConnSettings::new(&config.imap, tls));
+        let store = Arc::new(postfach_store::sqlite::SqliteStore::open(dir.path()).unwrap());
+        let mail: Arc<dyn MailStore> = store.clone();
+        let accounts: Arc<dyn AccountStore> = store;
+        let ctx = postfach_imap::ServerContext {
+            store: mail,
+            auth: postfach_auth::Authenticator::new(Arc::clone(&accounts)),
+            accounts,
+            config: postfach_imap::SessionConfig::default(),
+        };
+        let peer = "127.0.0.1:1".parse().unwrap();
+        let session = Session::new(
+            Arc::new(ctx),
+            postfach_imap::ConnInfo { peer, transport: postfach_imap::Transport::Plain },
+        );
+        let (ours, _theirs) = tokio::io::duplex(16);
+        let (_stop, stopped) = watch::channel(false);
+        let future = run(Stream::Plain(ours), session, settings, stopped, Instant::now());
+        let size = std::mem::size_of_val(&future);
+        assert!(size <= 2048, "the connection future takes {size} bytes");
     }
 
     #[tokio::test]

@@ -30,6 +30,7 @@ use tokio::time::{Instant, timeout};
 use tracing::{Instrument, debug, error, info, info_span, warn};
 
 use crate::config::{ImapConfig, IpNet};
+use crate::binding::channel_binding;
 use crate::imap_conn::{self, ConnSettings, Stream, shutdown_requested};
 
 /// How long connections may take to finish after shutdown was requested.
@@ -315,7 +316,9 @@ async fn connection(
         Kind::Imaps => {
             // The handshake counts against both the silence timeout and the login deadline.
             let limit = shared.settings.preauth_timeout.min(shared.settings.preauth_deadline);
-            let handshake = timeout(limit, shared.settings.tls.accept(tcp));
+            // Boxed: the handshake state is large and only needed until the handshake ends,
+            // while the connection's future lives as long as the connection.
+            let handshake = timeout(limit, Box::pin(shared.settings.tls.accept(tcp)));
             let tls = tokio::select! {
                 tls = handshake => tls,
                 _ = shutdown_requested(&mut shutdown) => return,
@@ -336,8 +339,12 @@ async fn connection(
             }
         }
     };
-    let session = Session::new(Arc::clone(&shared.ctx), ConnInfo { peer, transport });
-    imap_conn::run(stream, session, Arc::clone(&shared.settings), shutdown, accepted).await;
+    let mut session = Session::new(Arc::clone(&shared.ctx), ConnInfo { peer, transport });
+    if let Stream::Tls(tls) = &stream {
+        // SCRAM-SHA-256-PLUS needs the connection's channel binding (issue 5).
+        session.set_channel_binding(channel_binding(tls.get_ref().1, shared.settings.certificates.as_deref()));
+    }
+    Box::pin(imap_conn::run(stream, session, Arc::clone(&shared.settings), shutdown, accepted)).await;
 }
 
 /// Logs how a connection task ended if it did not end normally.
@@ -385,7 +392,10 @@ mod tests {
         let v4 = registry.admit_address("192.0.2.1".parse().unwrap()).unwrap();
         assert!(registry.admit_address("::ffff:192.0.2.1".parse().unwrap()).is_none(), "mapped = IPv4");
         for _ in 0..5 {
-            assert!(matches!(registry.admit_address("127.0.0.1".parse().unwrap()), Some(AddressSlot::Exempt)));
+            assert!(matches!(
+                registry.admit_address("127.0.0.1".parse().unwrap()),
+                Some(AddressSlot::Exempt)
+            ));
         }
         drop((held, v4));
         assert!(registry.admit_address("192.0.2.1".parse().unwrap()).is_some());

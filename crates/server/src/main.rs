@@ -13,13 +13,25 @@
 //! - `listener`: binding, accept loops, connection cap, graceful shutdown.
 //! - `imap_conn`: drives one `postfach_imap::Session` over a socket.
 //! - `admin`: the `user` subcommands.
+//! - `lmtp_conn`: the LMTP listeners and connection driver (mail from the MTA).
+//! - `relay`: the SMTP client for vacation replies and redirects.
+//! - `deliver`: `postfach deliver`, one message from a pipe (sysexits exit codes).
+//! - `admin_sieve`: the `sieve` subcommands (users' Sieve scripts).
+//! - `admin_auth`: the `user totp`, `user app-password` and `ban` subcommands.
+//! - `binding`: TLS channel binding data for SCRAM-SHA-256-PLUS.
 //!
 //! This crate holds no business rules: it only wires and drives.
 
 mod admin;
+mod admin_auth;
+mod admin_sieve;
+mod binding;
 mod config;
+mod deliver;
 mod imap_conn;
 mod listener;
+mod lmtp_conn;
+mod relay;
 mod tls;
 
 use std::io::{IsTerminal, Write};
@@ -30,6 +42,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use postfach_auth::Authenticator;
+use postfach_auth::clock::SystemClock;
 use postfach_imap::{ServerContext, SessionConfig};
 use postfach_store::sqlite::SqliteStore;
 use postfach_store::{AccountStore, MailStore};
@@ -43,6 +56,10 @@ use crate::config::{Config, LogConfig, LogFormat};
 use crate::imap_conn::ConnSettings;
 use crate::listener::Shared;
 use crate::tls::CertSource;
+
+/// How often the server reads the store's credentials generation: the longest a session opened
+/// with a revoked app password lives on (one tiny read per period).
+const CREDENTIALS_POLL: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Postfach, an IMAP4rev2 mail server.
 #[derive(Debug, Parser)]
@@ -63,6 +80,20 @@ enum Command {
     User {
         #[command(subcommand)]
         command: UserCommand,
+    },
+    /// Deliver one message from standard input (for MTAs that pipe to a command). Exit codes:
+    /// 0 delivered, 64 usage, 65 refused, 67 unknown user, 75 try again later.
+    Deliver(deliver::DeliverArgs),
+    /// Manage users' Sieve scripts (works while the server runs).
+    Sieve {
+        #[command(subcommand)]
+        command: admin_sieve::SieveCommand,
+    },
+    /// Show and lift blocks of client addresses after failed logins (works while the server
+    /// runs).
+    Ban {
+        #[command(subcommand)]
+        command: admin_auth::BanCommand,
     },
 }
 
@@ -94,11 +125,31 @@ enum UserCommand {
         #[arg(long)]
         yes: bool,
     },
+    /// Two-factor login with a TOTP authenticator app.
+    Totp {
+        #[command(subcommand)]
+        command: admin_auth::TotpCommand,
+    },
+    /// Per-device passwords that can be revoked one by one.
+    AppPassword {
+        #[command(subcommand)]
+        command: admin_auth::AppPasswordCommand,
+    },
 }
 
 fn main() -> ExitCode {
-    // Usage errors exit with 2 here, from clap.
-    let cli = Cli::parse();
+    // Usage errors exit with 2 here, from clap; `deliver` uses sysexits' 64 instead.
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if e.use_stderr() && deliver::invoked() => {
+            let _ = e.print();
+            return ExitCode::from(deliver::EX_USAGE);
+        }
+        Err(e) => e.exit(),
+    };
+    if let Command::Deliver(args) = cli.command {
+        return deliver::main(cli.config.as_deref(), args);
+    }
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -122,6 +173,19 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             init_logging(&LogConfig { level: "warn".to_owned(), format: config.log.format })?;
             runtime.block_on(user(command, &config))
         }
+        Command::Sieve { command } => {
+            init_logging(&LogConfig { level: "warn".to_owned(), format: config.log.format })?;
+            runtime.block_on(async {
+                let store = open_store(&config).await?;
+                admin_sieve::run(command, &store, &store).await
+            })
+        }
+        Command::Ban { command } => {
+            init_logging(&LogConfig { level: "warn".to_owned(), format: config.log.format })?;
+            runtime.block_on(async { admin_auth::ban(command, &open_store(&config).await?).await })
+        }
+        // Handled in main, before the configuration is loaded.
+        Command::Deliver(_) => Ok(()),
     }
 }
 
@@ -141,6 +205,8 @@ async fn user(command: UserCommand, config: &Config) -> anyhow::Result<()> {
             let confirmation = if yes { Confirmation::Confirmed } else { Confirmation::Missing };
             admin::delete(accounts, &name, confirmation).await
         }
+        UserCommand::Totp { command } => admin_auth::totp(command, accounts, &config.auth.totp_issuer).await,
+        UserCommand::AppPassword { command } => admin_auth::app_password(command, accounts).await,
     }
 }
 
@@ -161,11 +227,12 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         ),
     }
     let store = Arc::new(open_store(&config).await?);
+    let deliverer = lmtp_conn::deliverer(&config, Arc::clone(&store));
     let mail: Arc<dyn MailStore> = store.clone();
     let accounts: Arc<dyn AccountStore> = store;
     let ctx = ServerContext {
         store: mail,
-        auth: Authenticator::new(Arc::clone(&accounts)),
+        auth: Authenticator::with_settings(Arc::clone(&accounts), config.auth.settings(), Arc::new(SystemClock)),
         accounts,
         config: SessionConfig {
             allow_plaintext_auth: config.imap.allow_plaintext_auth,
@@ -178,7 +245,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     // Handlers go in before the "listening" lines: whoever reads them may signal at once.
     let mut sigterm = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
     let mut sigint = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
-    tls::reload_on_sighup(tls.certificates).context("installing the SIGHUP handler")?;
+    tls::reload_on_sighup(Arc::clone(&tls.certificates)).context("installing the SIGHUP handler")?;
     let listeners = listener::bind(&config.imap).await?;
     let mut announcement = String::new();
     for l in &listeners {
@@ -186,6 +253,9 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         announcement.push_str(&format!("postfach: listening {} {addr}\n", l.kind));
         info!(kind = %l.kind, %addr, "listening");
     }
+    // After the IMAP lines: scripts that wait for those read them first.
+    let lmtp_listeners = lmtp_conn::LmtpListeners::bind(&config).await?;
+    announcement.push_str(&lmtp_listeners.announcement().context("reading an LMTP listener's address")?);
     // Scripts and tests read the real ports here. A closed stdout is no reason not to serve.
     let mut stdout = std::io::stdout().lock();
     if let Err(e) = stdout.write_all(announcement.as_bytes()).and_then(|()| stdout.flush()) {
@@ -194,11 +264,21 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     drop(stdout);
 
     let (stop, stopped) = watch::channel(false);
+    let ctx = Arc::new(ctx);
+    // Stored blocks, and revocations made by the CLI, reach this process through the store.
+    let watcher = Arc::clone(&ctx);
+    tokio::spawn(async move { watcher.auth.watch_store(CREDENTIALS_POLL).await });
     let shared = Arc::new(Shared {
-        ctx: Arc::new(ctx),
-        settings: Arc::new(ConnSettings::new(&config.imap, acceptor)),
+        ctx,
+        settings: Arc::new(ConnSettings::new(&config.imap, acceptor).with_certificates(tls.certificates)),
         slots: Arc::new(Semaphore::new(config.imap.max_connections)),
     });
+    let lmtp = tokio::spawn(lmtp_conn::serve(
+        lmtp_listeners,
+        deliverer,
+        lmtp_conn::limits(&config),
+        stopped.clone(),
+    ));
     let mut server = tokio::spawn(listener::serve(listeners, shared, stopped));
     tokio::select! {
         _ = sigterm.recv() => info!("SIGTERM received; shutting down"),
@@ -210,6 +290,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     }
     stop.send_replace(true);
     server.await.context("the server task failed")?;
+    lmtp.await.context("the LMTP task failed")?;
     info!("stopped");
     Ok(())
 }

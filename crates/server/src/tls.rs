@@ -138,7 +138,9 @@ pub(crate) fn reload_on_sighup(certificates: Arc<Certificates>) -> std::io::Resu
             // Reading files and parsing keys blocks; keep it off the runtime's threads.
             match tokio::task::spawn_blocking(move || certs.reload()).await {
                 Ok(Ok(count)) => info!(certificates = count, "TLS certificates reloaded"),
-                Ok(Err(e)) => error!(error = %e, "TLS certificate reload failed; keeping the old certificates"),
+                Ok(Err(e)) => {
+                    error!(error = %e, "TLS certificate reload failed; keeping the old certificates")
+                }
                 Err(e) => error!(error = %e, "TLS certificate reload failed; keeping the old certificates"),
             }
         }
@@ -196,6 +198,14 @@ impl Certificates {
     }
 }
 
+impl Certificates {
+    /// The DER end-entity certificate a client asking for `name` gets (for the TLS 1.2 channel
+    /// binding `tls-server-end-point`, RFC 5929 §4).
+    pub(crate) fn end_entity(&self, name: Option<&str>) -> Option<Vec<u8>> {
+        self.choose(name).and_then(|key| key.cert.first().map(|c| c.as_ref().to_vec()))
+    }
+}
+
 impl ResolvesServerCert for Certificates {
     fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
         self.choose(hello.server_name())
@@ -205,7 +215,8 @@ impl ResolvesServerCert for Certificates {
 /// True if the leaf certificate of `key` covers `name` (RFC 6125 rules, as webpki checks them).
 fn valid_for(key: &CertifiedKey, name: &ServerName<'_>) -> bool {
     let Some(leaf) = key.cert.first() else { return false };
-    webpki::EndEntityCert::try_from(leaf).is_ok_and(|cert| cert.verify_is_valid_for_subject_name(name).is_ok())
+    webpki::EndEntityCert::try_from(leaf)
+        .is_ok_and(|cert| cert.verify_is_valid_for_subject_name(name).is_ok())
 }
 
 /// Loads every pair, or fails on the first bad one.
@@ -360,7 +371,8 @@ mod tests {
 
         let garbage = dir.path().join("garbage.pem");
         fs::write(&garbage, "not pem at all").unwrap();
-        let bad = Config { tls: vec![TlsFiles { cert: garbage.clone(), key: garbage }], ..config_in(dir.path()) };
+        let bad =
+            Config { tls: vec![TlsFiles { cert: garbage.clone(), key: garbage }], ..config_in(dir.path()) };
         assert!(matches!(acceptor(&bad), Err(TlsError::Pem { .. })));
     }
 

@@ -52,7 +52,7 @@ impl Deployment {
         let config = dir.path().join("postfach.toml");
         let text = format!(
             "data_dir = {:?}\n[imap]\nlisten = [\"127.0.0.1:0\"]\nlisten_tls = [\"127.0.0.1:0\"]\n\
-             [log]\nlevel = \"info\"\n",
+             [lmtp]\nlisten = []\n[log]\nlevel = \"info\"\n",
             dir.path().join("data").display().to_string()
         );
         std::fs::write(&config, text).unwrap();
@@ -117,9 +117,11 @@ impl Deployment {
         let mut child = self.child.take().expect("running");
         let sent = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status().unwrap();
         assert!(sent.success());
-        let deadline = Instant::now() + PATIENCE;
+        let sent_at = Instant::now();
+        let deadline = sent_at + PATIENCE;
         loop {
             if let Some(status) = child.try_wait().unwrap() {
+                eprintln!("exited {:?} after SIGTERM", sent_at.elapsed());
                 return status;
             }
             if Instant::now() > deadline {
@@ -316,7 +318,7 @@ fn stream(addr: SocketAddr, cert: PathBuf, ledger: Arc<Mutex<Ledger>>, load: Loa
                     tag_serial += 1;
                     let tag = format!("A{tag_serial}");
                     let body = message(l.serial, size + (l.serial % 7) * 100);
-                    let flags = if l.serial % 3 == 0 { flag_set("\\Seen") } else { BTreeSet::new() };
+                    let flags = if l.serial.is_multiple_of(3) { flag_set("\\Seen") } else { BTreeSet::new() };
                     let list = flags.iter().cloned().collect::<Vec<_>>().join(" ");
                     batch.extend_from_slice(
                         format!("{tag} APPEND INBOX ({list}) {{{}+}}\r\n", body.len()).as_bytes(),

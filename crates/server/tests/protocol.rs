@@ -2,15 +2,19 @@
 //!
 //! Each test starts its own server (port 0, temporary data directory), adds an account and speaks
 //! raw IMAP over implicit TLS (or cleartext + STARTTLS where that is the point) with the
-//! harness's line client. The RFC examples are adapted to our data: tags and command shapes are
-//! the RFC's, numbers are ours. Where the RFC fixes the syntax of a response (`* LIST (\Noselect)
-//! "/" ""`, `* ESEARCH (TAG "A282") MIN 2 COUNT 3`, `[APPENDUID v u]`) the test compares exactly;
-//! where it leaves room (response text, order of untagged data, extra attributes) it checks the
-//! essential part only.
+//! harness's line client. Most sessions first `ENABLE IMAP4rev2`, since these are RFC 9051's
+//! examples; a few stay IMAP4rev1 on purpose (`* SEARCH`, `\Recent`, modified UTF-7 names).
+//! The examples are adapted to our data: tags and command shapes are the RFC's, numbers are
+//! ours. Where the RFC fixes a response's syntax (`* LIST (\Noselect) "/" ""`, the ESEARCH return
+//! data, `[APPENDUID v u]`, `[COPYUID v from to]`, ENVELOPE) the test compares it in full;
+//! where it leaves room (response text, order of untagged data or of ESEARCH items, extra
+//! attributes, quoted string versus literal, lower- or higher-first EXPUNGE numbering) it checks
+//! the meaning only.
 //!
-//! Limits: responses are read as text (lossy UTF-8), so the messages used here are ASCII; a
-//! small IMAP value parser (`Value`) understands atoms, quoted strings, literals, NIL and lists,
-//! which is enough to pick FETCH items apart.
+//! Limits: responses are read as lines and decoded as UTF-8, so message data must be valid UTF-8
+//! (it is ASCII here, apart from mailbox names and search strings); a small IMAP value parser
+//! (`Value`) understands atoms, quoted strings, literals, literal8, NIL and lists, which is
+//! enough to pick FETCH, LIST, STATUS and ESEARCH responses apart.
 
 #![allow(clippy::unwrap_used)]
 
@@ -136,7 +140,7 @@ impl Reply {
 
     /// `* n EXISTS`, the last one.
     fn exists(&self) -> Option<u32> {
-        self.untagged.iter().filter_map(|r| number_before(&r.text, " EXISTS")).last()
+        self.untagged.iter().rev().find_map(|r| number_before(&r.text, " EXISTS"))
     }
 
     /// FETCH responses: (sequence number, items).
@@ -280,7 +284,7 @@ impl Imap {
 /// `OK [APPENDUID 38505 3955] ...` → (38505, 3955).
 fn append_uid(done: &str) -> Option<(u32, u32)> {
     let rest = done.split("[APPENDUID ").nth(1)?;
-    let mut words = rest.split(|c| c == ' ' || c == ']');
+    let mut words = rest.split([' ', ']']);
     Some((words.next()?.parse().ok()?, words.next()?.parse().ok()?))
 }
 
@@ -1795,6 +1799,34 @@ fn two_clients_see_each_others_changes() {
     let expunges_then = uid_fetch.expunges();
     let noop = b.ok("NOOP");
     assert_eq!([expunges_then, noop.expunges()].concat(), vec![1], "exactly one EXPUNGE for one message");
+
+    // Several changes between two looks: B's view, rebuilt only from the EXISTS and EXPUNGE
+    // responses in the order they came, must match the mailbox (RFC 9051 §7.4.1, §7.5.1).
+    let mut view: Vec<Option<u32>> =
+        b.ok("UID FETCH 1:* UID").fetches().into_iter().map(|(_, i)| Some(i.uid())).collect();
+    let (_, x) = a.append("INBOX", "", FRED);
+    a.ok("STORE 1 +FLAGS.SILENT (\\Deleted)");
+    a.ok("EXPUNGE");
+    let (_, y) = a.append("INBOX", "", FRED);
+    a.ok("STORE 2 +FLAGS.SILENT (\\Deleted)");
+    a.ok("EXPUNGE");
+    let noop = b.ok("NOOP");
+    for resp in &noop.untagged {
+        if let Some(n) = number_before(&resp.text, " EXISTS") {
+            assert!(n as usize >= view.len(), "EXISTS may not shrink the mailbox: {noop:#?}");
+            view.resize(n as usize, None);
+        } else if let Some(n) = number_before(&resp.text, " EXPUNGE") {
+            assert!(n >= 1 && n as usize <= view.len(), "EXPUNGE {n} of {}: {noop:#?}", view.len());
+            view.remove(n as usize - 1);
+        }
+    }
+    let truth: Vec<u32> = a.ok("UID FETCH 1:* UID").fetches().into_iter().map(|(_, i)| i.uid()).collect();
+    assert_eq!(view.len(), truth.len(), "B's message count after {noop:#?}");
+    let known: Vec<(usize, u32)> = view.iter().enumerate().filter_map(|(i, u)| u.map(|u| (i, u))).collect();
+    assert!(known.iter().all(|(i, u)| truth[*i] == *u), "B's numbering {view:?} vs {truth:?}");
+    let seen: Vec<u32> = b.ok("FETCH 1:* UID").fetches().into_iter().map(|(_, i)| i.uid()).collect();
+    assert_eq!(seen, truth);
+    assert!(truth.contains(&x) && truth.contains(&y));
 }
 
 /// RFC 9051 §6.3.13: an IDLE client sees another client's APPEND within a second, and DONE ends
@@ -1831,11 +1863,21 @@ fn idle_sees_another_clients_append() {
         assert!(line.starts_with("* 1 FETCH"), "unexpected during IDLE: {line:?}");
     }
 
+    // A flag change by B shows during IDLE as FETCH (§6.4.6 note, §7.5.2).
+    b.append("INBOX", "", FRED);
+    assert_eq!(a.client.read_line(), "* 2 EXISTS");
+    b.ok("NOOP");
+    b.ok("STORE 1 +FLAGS.SILENT (\\Flagged)");
+    let line = a.client.read_line();
+    let resp = Resp { text: line.clone(), literals: Vec::new() };
+    let (seq, items) = fetch_of(&resp).unwrap_or_else(|| panic!("expected a FETCH, got {line:?}"));
+    assert_eq!((seq, items.flags()), (1, flags("\\Flagged")));
+
     a.client.send("DONE");
     let done = a.reply("A002");
     assert_eq!(done.status(), "OK", "{done:?}");
     a.ok("NOOP");
-    assert_eq!(a.ok("FETCH 1:* UID").fetches().len(), 1);
+    assert_eq!(a.ok("FETCH 1:* UID").fetches().len(), 2);
 
     // IDLE in the authenticated state is allowed too; a bad continuation line ends it with BAD.
     b.ok("UNSELECT");

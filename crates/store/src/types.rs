@@ -542,3 +542,96 @@ pub struct MessageExtras {
     /// Preview text (RFC 8970), at most 200 characters; empty when there is no text.
     pub preview: String,
 }
+
+// --- credentials beside the password (issue 5) -------------------------------------------------
+
+/// An account password's SCRAM verifier (RFC 5802 §3): what SCRAM-SHA-256 needs instead of the
+/// password. Made from the password when it is set; `Debug` hides the keys.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ScramCredential {
+    /// PBKDF2 iteration count.
+    pub iterations: u32,
+    /// Salt.
+    pub salt: Vec<u8>,
+    /// `H(ClientKey)`.
+    pub stored_key: Vec<u8>,
+    /// `HMAC(SaltedPassword, "Server Key")`.
+    pub server_key: Vec<u8>,
+}
+
+impl std::fmt::Debug for ScramCredential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ScramCredential").field("iterations", &self.iterations).finish_non_exhaustive()
+    }
+}
+
+/// An account's TOTP second factor (RFC 6238). `Debug` hides the secret.
+#[derive(Clone, PartialEq, Eq)]
+pub struct TotpSettings {
+    /// The shared secret (it cannot be hashed: the server computes codes from it).
+    pub secret: Vec<u8>,
+    /// False while enrolment waits for the first code; only confirmed settings take effect.
+    pub confirmed: bool,
+    /// Whether "password followed by the current code" opens IMAP (besides app passwords).
+    pub password_plus_code: PasswordPlusCode,
+    /// The time step of the last accepted code (replay protection); `None` before the first.
+    pub last_step: Option<u64>,
+    /// When enrolment started, Unix seconds.
+    pub created: i64,
+}
+
+impl std::fmt::Debug for TotpSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TotpSettings")
+            .field("confirmed", &self.confirmed)
+            .field("password_plus_code", &self.password_plus_code)
+            .field("last_step", &self.last_step)
+            .field("created", &self.created)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Whether an account with TOTP accepts the password with the current code appended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PasswordPlusCode {
+    /// Only app passwords open IMAP.
+    Refused,
+    /// `password123456` opens IMAP too.
+    Allowed,
+}
+
+/// An app password's primary key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct AppPasswordId(pub i64);
+
+/// A per-device password of an account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppPassword {
+    /// Primary key.
+    pub id: AppPasswordId,
+    /// The account it opens.
+    pub account: AccountId,
+    /// The operator's name for it ("iPhone"), unique per account.
+    pub label: String,
+    /// Its digest (never the password).
+    pub hash: String,
+    /// Creation time, Unix seconds.
+    pub created: i64,
+    /// Last successful login with it, Unix seconds.
+    pub last_used: Option<i64>,
+    /// The client address of that login.
+    pub last_address: Option<String>,
+}
+
+/// A client address blocked from logging in after too many failures.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AddressBlock {
+    /// The address (IPv4, or an IPv6 /64 prefix written as `2001:db8:1:2::/64`).
+    pub address: String,
+    /// Blocked until then, Unix seconds.
+    pub until: i64,
+    /// When the block started, Unix seconds.
+    pub created: i64,
+    /// Why (for `postfach ban list`).
+    pub reason: String,
+}

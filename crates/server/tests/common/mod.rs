@@ -38,6 +38,8 @@ pub(crate) struct TestServer {
     pub(crate) imap: SocketAddr,
     /// The implicit-TLS listener.
     pub(crate) imaps: SocketAddr,
+    /// The LMTP listener, when one was configured (by default one on port 0).
+    pub(crate) lmtp: Option<SocketAddr>,
 }
 
 impl TestServer {
@@ -48,6 +50,17 @@ impl TestServer {
 
     /// Starts a server with `imap_extra` (TOML lines) added to its `[imap]` section.
     pub(crate) fn start_with(imap_extra: &str) -> Self {
+        Self::start_with_sections(imap_extra, "", &["lmtp"])
+    }
+
+    /// Starts a server with `imap_extra` in `[imap]` and `sections` (whole TOML sections)
+    /// appended. Without an `[lmtp]` section in `sections`, LMTP listens on 127.0.0.1 port 0
+    /// (never on the default 2424, which parallel tests would fight over). Waits for the
+    /// "listening" lines of the IMAP listeners and of each LMTP kind in `lmtp_kinds`
+    /// ("lmtp", "lmtp-unix").
+    pub(crate) fn start_with_sections(imap_extra: &str, sections: &str, lmtp_kinds: &[&str]) -> Self {
+        let lmtp_section =
+            if sections.contains("[lmtp]") { "" } else { "[lmtp]\nlisten = [\"127.0.0.1:0\"]\n" };
         let dir = tempfile::tempdir().unwrap();
         let config = dir.path().join("postfach.toml");
         let data_dir = dir.path().join("data");
@@ -58,7 +71,8 @@ impl TestServer {
              listen_tls = [\"127.0.0.1:0\"]\n\
              {imap_extra}\n\
              [log]\n\
-             level = \"debug\"\n",
+             level = \"debug\"\n\
+             {lmtp_section}{sections}\n",
             data = data_dir.display().to_string(),
         );
         std::fs::write(&config, text).unwrap();
@@ -87,8 +101,10 @@ impl TestServer {
         });
         let mut imap = None;
         let mut imaps = None;
+        let mut lmtp = None;
+        let mut lmtp_kinds: Vec<&str> = lmtp_kinds.to_vec();
         let deadline = Instant::now() + PATIENCE;
-        while imap.is_none() || imaps.is_none() {
+        while imap.is_none() || imaps.is_none() || !lmtp_kinds.is_empty() {
             let left = deadline.saturating_duration_since(Instant::now());
             let Ok(line) = rx.recv_timeout(left) else {
                 let _ = child.kill();
@@ -101,10 +117,16 @@ impl TestServer {
                 (Some("postfach:"), Some("listening"), Some("imaps"), Some(addr)) => {
                     imaps = addr.parse().ok()
                 }
+                (Some("postfach:"), Some("listening"), Some(kind @ ("lmtp" | "lmtp-unix")), Some(addr)) => {
+                    if kind == "lmtp" && lmtp.is_none() {
+                        lmtp = addr.parse().ok();
+                    }
+                    lmtp_kinds.retain(|k| *k != kind);
+                }
                 _ => panic!("unexpected line on stdout: {line:?}"),
             }
         }
-        Self { child, dir, config, imap: imap.unwrap(), imaps: imaps.unwrap() }
+        Self { child, dir, config, imap: imap.unwrap(), imaps: imaps.unwrap(), lmtp }
     }
 
     /// The server's data directory.
@@ -245,6 +267,19 @@ impl Client {
     /// Connects with TLS, trusting the certificate in `cert` for the name `localhost`.
     pub(crate) fn tls(addr: SocketAddr, cert: &Path) -> Self {
         let tcp = TcpStream::connect(addr).unwrap();
+        tcp.set_read_timeout(Some(PATIENCE)).unwrap();
+        Self { conn: Some(Conn::Tls(Box::new(tls_over(tcp, cert)))), pending: Vec::new() }
+    }
+
+    /// A cleartext client over an already connected socket (for example one bound to another
+    /// local address).
+    pub(crate) fn plain_from(tcp: TcpStream) -> Self {
+        tcp.set_read_timeout(Some(PATIENCE)).unwrap();
+        Self { conn: Some(Conn::Plain(tcp)), pending: Vec::new() }
+    }
+
+    /// A TLS client over an already connected socket, trusting `cert` for `localhost`.
+    pub(crate) fn tls_from(tcp: TcpStream, cert: &Path) -> Self {
         tcp.set_read_timeout(Some(PATIENCE)).unwrap();
         Self { conn: Some(Conn::Tls(Box::new(tls_over(tcp, cert)))), pending: Vec::new() }
     }

@@ -16,8 +16,8 @@ use super::rows::{
 };
 use super::writer::Effects;
 use crate::types::{
-    Appended, Copied, FlagOp, Flags, FlagsUpdated, InternalDate, MailboxId, MessageSummary, ModSeq, NewMessage,
-    SystemFlags, Uid, UidSet,
+    Appended, Copied, FlagOp, Flags, FlagsUpdated, InternalDate, MailboxId, MessageSummary, ModSeq,
+    NewMessage, SystemFlags, Uid, UidSet,
 };
 use crate::{StoreError, StoreResult};
 

@@ -52,7 +52,7 @@ use super::conn::DbResult;
 use crate::{StoreError, StoreResult};
 
 /// The migration steps; step `i` brings the database from version `i` to `i + 1`.
-pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3];
+pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
 
 const V1: &str = "
 CREATE TABLE accounts (
@@ -246,6 +246,65 @@ CREATE TABLE delivery_settings (
     account_id     INTEGER PRIMARY KEY REFERENCES accounts(id) ON DELETE CASCADE,
     detail_mailbox INTEGER NOT NULL DEFAULT 0
 );
+";
+
+/// Version 4: credentials beside the password and login blocks (see [`super::credentials`]).
+///
+/// - `scram_credentials(account_id, ...)`: the password's SCRAM-SHA-256 verifier (RFC 5802
+///   §3), written with the argon2id hash; never the password.
+/// - `totp(account_id, secret, confirmed, password_plus_code, last_step, created)`: the second
+///   factor; `last_step` is the time step of the last accepted code (replay protection).
+/// - `app_passwords(id, account_id, label, hash, created, last_used, last_address)`: labels
+///   unique per account, case-insensitively; `id` AUTOINCREMENT so a revoked id never returns.
+/// - `credentials_generation(id = 1, value)`: bumped by revocations, TOTP changes and account
+///   deletion (trigger), so running servers notice with one small read.
+/// - `address_blocks(address, until, created, reason)`: client addresses blocked after too
+///   many failed logins; kept here so `postfach ban list/remove` sees the server's blocks.
+const V4: &str = "
+CREATE TABLE scram_credentials (
+    account_id INTEGER PRIMARY KEY REFERENCES accounts(id) ON DELETE CASCADE,
+    iterations INTEGER NOT NULL,
+    salt       BLOB NOT NULL,
+    stored_key BLOB NOT NULL,
+    server_key BLOB NOT NULL
+);
+
+CREATE TABLE totp (
+    account_id         INTEGER PRIMARY KEY REFERENCES accounts(id) ON DELETE CASCADE,
+    secret             BLOB NOT NULL,
+    confirmed          INTEGER NOT NULL,
+    password_plus_code INTEGER NOT NULL,
+    last_step          INTEGER,
+    created            INTEGER NOT NULL
+);
+
+CREATE TABLE app_passwords (
+    id           INTEGER PRIMARY KEY AUTOINCREMENT,
+    account_id   INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+    label        TEXT NOT NULL COLLATE NOCASE,
+    hash         TEXT NOT NULL,
+    created      INTEGER NOT NULL,
+    last_used    INTEGER,
+    last_address TEXT,
+    UNIQUE (account_id, label)
+);
+
+CREATE TABLE credentials_generation (
+    id    INTEGER PRIMARY KEY CHECK (id = 1),
+    value INTEGER NOT NULL
+);
+INSERT INTO credentials_generation (id, value) VALUES (1, 0);
+
+CREATE TRIGGER accounts_end_sessions AFTER DELETE ON accounts BEGIN
+    UPDATE credentials_generation SET value = value + 1 WHERE id = 1;
+END;
+
+CREATE TABLE address_blocks (
+    address TEXT PRIMARY KEY,
+    until   INTEGER NOT NULL,
+    created INTEGER NOT NULL,
+    reason  TEXT NOT NULL
+) WITHOUT ROWID;
 ";
 
 /// Brings the database to the newest schema version. Runs on the writer connection before the

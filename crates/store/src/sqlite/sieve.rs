@@ -62,7 +62,9 @@ fn put(conn: &Connection, account: AccountId, name: &str, text: &str) -> StoreRe
         return Err(StoreError::NotFound);
     }
     let updated = conn
-        .prepare_cached("UPDATE sieve_scripts SET script = ?3, updated = ?4 WHERE account_id = ?1 AND name = ?2")
+        .prepare_cached(
+            "UPDATE sieve_scripts SET script = ?3, updated = ?4 WHERE account_id = ?1 AND name = ?2",
+        )
         .db()?
         .execute(rusqlite::params![account.0, name, text, unix_now()])
         .db()?;
@@ -336,10 +338,10 @@ mod tests {
         activate(&conn, A, Some("one")).unwrap();
         activate(&conn, A, Some("two")).unwrap();
         let list = scripts(&conn, A).unwrap();
-        assert_eq!(list.iter().map(|s| (s.name.as_str(), s.active)).collect::<Vec<_>>(), [
-            ("one", false),
-            ("two", true)
-        ]);
+        assert_eq!(
+            list.iter().map(|s| (s.name.as_str(), s.active)).collect::<Vec<_>>(),
+            [("one", false), ("two", true)]
+        );
         assert_eq!(active(&conn, A).unwrap().unwrap().text, "discard;");
         // RFC 5804 §2.10: the active script cannot be deleted.
         assert!(matches!(delete(&conn, A, "two"), Err(StoreError::NotAllowed(_))));

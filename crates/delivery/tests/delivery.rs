@@ -1,0 +1,451 @@
+//! Delivery against a real (temporary) SQLite store: LMTP conversations through the sans-I/O
+//! session, recipient mapping, Sieve, the spam policy, subaddresses, vacation and redirect
+//! through an in-memory relay.
+
+#![allow(clippy::unwrap_used)]
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use postfach_delivery::{
+    Deliverer, DeliveryConfig, DeliveryStatus, Envelope, Flow, LmtpLimits, LmtpSession, OutgoingMail,
+    Protocol, Relay, RelayError, Stores,
+};
+use postfach_store::{
+    AccountId, AccountStore, DetailDelivery, FetchWant, MailStore, SieveStore, SqliteStore, Uid, UidSet,
+};
+
+/// Records what it is asked to send; can be told to fail.
+#[derive(Default)]
+struct FakeRelay {
+    sent: Mutex<Vec<OutgoingMail>>,
+    fail: Mutex<bool>,
+}
+
+#[async_trait]
+impl Relay for FakeRelay {
+    async fn send(&self, mail: &OutgoingMail) -> Result<(), RelayError> {
+        if *self.fail.lock().unwrap() {
+            return Err(RelayError::Unreachable("test".into()));
+        }
+        self.sent.lock().unwrap().push(mail.clone());
+        Ok(())
+    }
+}
+
+struct World {
+    _dir: tempfile::TempDir,
+    store: Arc<SqliteStore>,
+    relay: Arc<FakeRelay>,
+    deliverer: Arc<Deliverer>,
+}
+
+impl World {
+    async fn new() -> World {
+        Self::with(DeliveryConfig { hostname: "mx.test".into(), ..DeliveryConfig::default() }).await
+    }
+
+    async fn with(config: DeliveryConfig) -> World {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(SqliteStore::open(dir.path()).unwrap());
+        let relay = Arc::new(FakeRelay::default());
+        let stores = Stores { mail: store.clone(), accounts: store.clone(), sieve: store.clone() };
+        let deliverer = Arc::new(Deliverer::new(stores, config, Some(relay.clone() as Arc<dyn Relay>)));
+        World { _dir: dir, store, relay, deliverer }
+    }
+
+    async fn user(&self, name: &str) -> AccountId {
+        self.store.create_account(name, "not-a-hash").await.unwrap()
+    }
+
+    async fn script(&self, user: AccountId, text: &str) {
+        postfach_sieve::compile(text).unwrap();
+        self.store.put_sieve_script(user, "main", text).await.unwrap();
+        self.store.activate_sieve_script(user, Some("main")).await.unwrap();
+    }
+
+    fn session(&self) -> LmtpSession {
+        LmtpSession::new(
+            Arc::clone(&self.deliverer),
+            LmtpLimits { max_message_size: 10_000, max_recipients: 5, ..LmtpLimits::default() },
+            Some("127.0.0.1".into()),
+        )
+    }
+
+    /// The raw messages in a mailbox, by UID.
+    async fn messages(&self, user: AccountId, mailbox: &str) -> Vec<String> {
+        let Some(info) = self.store.mailbox_by_name(user, mailbox).await.unwrap() else { return Vec::new() };
+        let metas = self
+            .store
+            .fetch(info.id, &UidSet::from_ranges([1..=u32::MAX]), FetchWant::default())
+            .await
+            .unwrap();
+        let mut out = Vec::new();
+        for m in metas {
+            out.push(String::from_utf8(self.store.body(info.id, m.uid).await.unwrap()).unwrap());
+        }
+        out
+    }
+
+    async fn keywords(&self, user: AccountId, mailbox: &str, uid: u32) -> (Vec<String>, u8) {
+        let info = self.store.mailbox_by_name(user, mailbox).await.unwrap().unwrap();
+        let metas =
+            self.store.fetch(info.id, &UidSet::from_uids([Uid(uid)]), FetchWant::default()).await.unwrap();
+        (metas[0].flags.keywords.clone(), metas[0].flags.system.0)
+    }
+
+    /// Delivers one message through `Deliverer` directly.
+    async fn deliver(&self, from: &str, to: &[&str], message: &str) -> Vec<DeliveryStatus> {
+        let mut rcpts = Vec::new();
+        for t in to {
+            rcpts.push(self.deliverer.resolve(t).await.unwrap());
+        }
+        let envelope =
+            Envelope { reverse_path: from.into(), helo: None, peer: None, protocol: Protocol::Local };
+        self.deliverer.deliver(&envelope, message.as_bytes().to_vec(), &rcpts).await
+    }
+}
+
+/// Feeds the lines to the session in one chunk (pipelining) and returns its reply lines.
+async fn converse(session: &mut LmtpSession, input: &str) -> (Vec<String>, Flow) {
+    let mut out = Vec::new();
+    let flow = session.input(input.as_bytes(), &mut out).await;
+    let text = String::from_utf8(out).unwrap();
+    (text.lines().map(str::to_owned).collect(), flow)
+}
+
+const SIMPLE: &str = "From: Coyote <coyote@desert.example>\r\nTo: bob@test, carol@test\r\nSubject: hello\r\nMessage-ID: <1@desert.example>\r\n\r\nbody line\r\n..leading dot\r\n";
+
+#[tokio::test]
+async fn lmtp_conversation_with_one_reply_per_recipient() {
+    let w = World::new().await;
+    let bob = w.user("bob").await;
+    let carol = w.user("carol").await;
+    let mut s = w.session();
+    assert_eq!(String::from_utf8(s.greeting()).unwrap(), "220 mx.test LMTP Postfach ready\r\n");
+    // RFC 2033 §4.2's example shape: three RCPTs, one unknown, two replies after DATA.
+    let (lines, _) = converse(&mut s, "LHLO mx.desert.example\r\n").await;
+    assert_eq!(
+        lines,
+        ["250-mx.test", "250-PIPELINING", "250-ENHANCEDSTATUSCODES", "250-8BITMIME", "250 SIZE 10000"]
+    );
+    let (lines, _) = converse(
+        &mut s,
+        "MAIL FROM:<coyote@desert.example> SIZE=200 BODY=8BITMIME\r\nRCPT TO:<bob@test>\r\nRCPT TO:<nobody@test>\r\nRCPT TO:<carol+x@test>\r\nDATA\r\n",
+    )
+    .await;
+    assert_eq!(
+        lines,
+        [
+            "250 2.1.0 Ok",
+            "250 2.1.5 Ok",
+            "550 5.1.1 <nobody@test> User unknown",
+            "250 2.1.5 Ok",
+            "354 2.0.0 Start mail input; end with <CRLF>.<CRLF>"
+        ]
+    );
+    let (lines, _) = converse(&mut s, &format!("{SIMPLE}.\r\n")).await;
+    assert_eq!(lines, ["250 2.0.0 <bob@test> Delivered", "250 2.0.0 <carol+x@test> Delivered"]);
+    let (lines, flow) = converse(&mut s, "QUIT\r\n").await;
+    assert_eq!(lines, ["221 2.0.0 mx.test Bye"]);
+    assert_eq!(flow, Flow::Close);
+
+    let got = w.messages(bob, "INBOX").await;
+    assert_eq!(got.len(), 1);
+    let m = &got[0];
+    assert!(m.starts_with("Return-Path: <coyote@desert.example>\r\nDelivered-To: bob@test\r\nReceived: from mx.desert.example (127.0.0.1)\r\n\tby mx.test (Postfach) with LMTP id "), "{m}");
+    assert!(m.ends_with(&SIMPLE.replace("..leading", ".leading")), "dot-stuffing undone: {m}");
+    let got = w.messages(carol, "INBOX").await;
+    assert!(got[0].contains("Delivered-To: carol+x@test\r\n"));
+}
+
+#[tokio::test]
+async fn ordering_and_syntax_errors() {
+    let w = World::new().await;
+    w.user("bob").await;
+    let mut s = w.session();
+    let (lines, _) = converse(&mut s, "MAIL FROM:<a@x>\r\nEHLO x\r\nLHLO\r\nLHLO x\r\nRCPT TO:<bob@test>\r\nDATA\r\nMAIL FROM:<a@x> FOO=1\r\nMAIL FROM:<a@x>\r\nDATA\r\nRCPT TO:<nobody@test>\r\nDATA\r\nMAIL FROM:<b@x>\r\nRSET\r\nNOOP\r\nVRFY bob\r\nBDAT 10\r\n").await;
+    assert_eq!(
+        lines,
+        [
+            "503 5.5.1 Send LHLO first",
+            "500 5.5.1 This is LMTP: use LHLO",
+            "501 5.5.4 LHLO needs a host name",
+            "250-mx.test",
+            "250-PIPELINING",
+            "250-ENHANCEDSTATUSCODES",
+            "250-8BITMIME",
+            "250 SIZE 10000",
+            "503 5.5.1 Send MAIL first",
+            "503 5.5.1 Send MAIL and RCPT first",
+            "555 5.5.4 Unsupported parameter FOO",
+            "250 2.1.0 Ok",
+            // RFC 2033 §4.2: DATA without an accepted recipient fails with 503.
+            "503 5.5.1 No valid recipients",
+            "550 5.1.1 <nobody@test> User unknown",
+            "503 5.5.1 No valid recipients",
+            "503 5.5.1 Nested MAIL command",
+            "250 2.0.0 Ok",
+            "250 2.0.0 Ok",
+            "252 2.5.2 Cannot VRFY user; send mail and LMTP will answer per recipient",
+            "500 5.5.2 Command not recognized",
+        ]
+    );
+}
+
+#[tokio::test]
+async fn limits_size_recipients_lines_errors() {
+    let w = World::new().await;
+    let bob = w.user("bob").await;
+    let mut s = w.session();
+    converse(&mut s, "LHLO x\r\n").await;
+    let (lines, _) = converse(&mut s, "MAIL FROM:<a@x> SIZE=20000\r\n").await;
+    assert_eq!(lines, ["552 5.3.4 Message size exceeds the fixed maximum message size"]);
+    let rcpts: String = (0..6).map(|_| "RCPT TO:<bob@test>\r\n").collect();
+    let (lines, _) = converse(&mut s, &format!("MAIL FROM:<a@x>\r\n{rcpts}DATA\r\n")).await;
+    assert_eq!(lines[6], "452 4.5.3 Too many recipients");
+    // Too big: read to the end, then one refusal per accepted recipient; nothing stored.
+    let big = format!("Subject: big\r\n\r\n{}\r\n.\r\nNOOP\r\n", "x".repeat(12_000));
+    let (lines, _) = converse(&mut s, &big).await;
+    assert_eq!(lines.len(), 6, "{lines:?}");
+    assert!(lines[..5].iter().all(|l| l.starts_with("552 5.3.4")));
+    assert_eq!(lines[5], "250 2.0.0 Ok");
+    assert!(w.messages(bob, "INBOX").await.is_empty());
+    let (lines, _) = converse(&mut s, &format!("NOOP {}\r\nNOOP\r\n", "y".repeat(3000))).await;
+    assert_eq!(lines, ["500 5.5.2 Line too long", "250 2.0.0 Ok"]);
+    // An endless line is cut off without buffering it.
+    let (lines, _) = converse(&mut s, &"z".repeat(5000)).await;
+    assert_eq!(lines, ["500 5.5.2 Line too long"]);
+    let (lines, _) = converse(&mut s, &"z".repeat(5000)).await;
+    assert!(lines.is_empty());
+    let (lines, _) = converse(&mut s, "zz\r\nNOOP\r\n").await;
+    assert_eq!(lines, ["250 2.0.0 Ok"]);
+    let junk: String = (0..30).map(|_| "WHAT\r\n").collect();
+    let (lines, flow) = converse(&mut s, &junk).await;
+    assert_eq!(flow, Flow::Close);
+    assert_eq!(lines.last().unwrap(), "421 4.7.0 Too many errors; closing connection");
+}
+
+#[tokio::test]
+async fn data_split_across_reads() {
+    let w = World::new().await;
+    let bob = w.user("bob").await;
+    let mut s = w.session();
+    converse(&mut s, "LHLO x\r\nMAIL FROM:<>\r\nRCPT TO:<BOB@test>\r\nDATA\r\n").await;
+    let body = format!("{SIMPLE}.\r\n");
+    let mut replies = Vec::new();
+    for chunk in body.as_bytes().chunks(7) {
+        let mut out = Vec::new();
+        s.input(chunk, &mut out).await;
+        replies.extend(out);
+    }
+    assert_eq!(String::from_utf8(replies).unwrap(), "250 2.0.0 <BOB@test> Delivered\r\n");
+    let got = w.messages(bob, "INBOX").await;
+    assert!(got[0].starts_with("Return-Path: <>\r\n"), "{}", got[0]);
+}
+
+#[tokio::test]
+async fn recipients_by_full_address_and_local_domains() {
+    let w =
+        World::with(DeliveryConfig { local_domains: vec!["test".into()], ..DeliveryConfig::default() }).await;
+    let full = w.user("dave@example.org").await;
+    let bob = w.user("bob").await;
+    assert_eq!(w.deliverer.resolve("Dave+x@EXAMPLE.org").await.unwrap().account.id, full);
+    assert_eq!(w.deliverer.resolve("bob@test").await.unwrap().account.id, bob);
+    assert_eq!(w.deliverer.resolve("bob").await.unwrap().account.id, bob);
+    // Not a local domain: the local part alone does not match.
+    assert!(matches!(
+        w.deliverer.resolve("bob@elsewhere").await,
+        Err(postfach_delivery::RecipientError::Unknown)
+    ));
+    assert!(matches!(
+        w.deliverer.resolve("+x@test").await,
+        Err(postfach_delivery::RecipientError::BadAddress(_))
+    ));
+}
+
+#[tokio::test]
+async fn subaddress_folder_when_the_user_allows_it() {
+    let w = World::new().await;
+    let bob = w.user("bob").await;
+    w.store.create_mailbox(bob, "lists", None).await.unwrap();
+    w.deliver("a@x", &["bob+lists@test"], SIMPLE).await;
+    assert_eq!(w.messages(bob, "INBOX").await.len(), 1, "default policy: INBOX");
+    w.store.set_detail_delivery(bob, DetailDelivery::Mailbox).await.unwrap();
+    let st = w.deliver("a@x", &["bob+lists@test"], SIMPLE).await;
+    assert_eq!(st, [DeliveryStatus::Delivered { mailboxes: vec!["lists".into()] }]);
+    // A detail without a mailbox of that name goes to INBOX.
+    w.deliver("a@x", &["bob+nothere@test"], SIMPLE).await;
+    assert_eq!(w.messages(bob, "INBOX").await.len(), 2);
+    assert_eq!(w.messages(bob, "lists").await.len(), 1);
+}
+
+const SPAM: &str = "From: spammer@x\r\nTo: bob@test\r\nSubject: buy\r\nX-Spam-Flag: YES\r\n\r\ncheap\r\n";
+
+#[tokio::test]
+async fn spam_goes_to_junk_unless_sieve_decides() {
+    let w = World::new().await;
+    let bob = w.user("bob").await;
+    let carol = w.user("carol").await;
+    let st = w.deliver("s@x", &["bob@test"], SPAM).await;
+    assert_eq!(st, [DeliveryStatus::Delivered { mailboxes: vec!["Junk".into()] }]);
+    assert_eq!(w.keywords(bob, "Junk", 1).await.0, vec!["$Junk"]);
+    // A script that only files other mail leaves the spam policy in charge...
+    w.script(
+        bob,
+        "require \"fileinto\"; if header :contains \"subject\" \"report\" { fileinto \"Archive\"; }",
+    )
+    .await;
+    w.deliver("s@x", &["bob@test"], SPAM).await;
+    assert_eq!(w.messages(bob, "Junk").await.len(), 2);
+    // ...one that decides explicitly wins.
+    w.script(carol, "require \"spamtest\"; keep;").await;
+    let st = w.deliver("s@x", &["carol@test"], SPAM).await;
+    assert_eq!(st, [DeliveryStatus::Delivered { mailboxes: vec!["INBOX".into()] }]);
+}
+
+#[tokio::test]
+async fn sieve_fileinto_flags_create_and_fallbacks() {
+    let w = World::new().await;
+    let bob = w.user("bob").await;
+    w.script(
+        bob,
+        r#"require ["fileinto", "imap4flags", "mailbox", "copy"];
+        if header :is "subject" "hello" { fileinto :create :flags ["\\Seen", "$Label1"] "lists/new"; }
+        if header :is "subject" "missing" { fileinto "does-not-exist"; }
+        if header :is "subject" "both" { fileinto :copy "Archive"; }
+        if header :is "subject" "bye" { discard; }"#,
+    )
+    .await;
+    let st = w.deliver("a@x", &["bob@test"], SIMPLE).await;
+    assert_eq!(st, [DeliveryStatus::Delivered { mailboxes: vec!["lists/new".into()] }]);
+    let (keywords, system) = w.keywords(bob, "lists/new", 1).await;
+    assert_eq!(keywords, vec!["$Label1"]);
+    assert_eq!(system & 1, 1, "\\Seen");
+    // RFC 5228 §4.1: a missing mailbox without :create falls back to INBOX.
+    let st = w.deliver("a@x", &["bob@test"], "Subject: missing\r\n\r\nx\r\n").await;
+    assert_eq!(st, [DeliveryStatus::Delivered { mailboxes: vec!["INBOX".into()] }]);
+    let st = w.deliver("a@x", &["bob@test"], "Subject: both\r\n\r\nx\r\n").await;
+    assert_eq!(st, [DeliveryStatus::Delivered { mailboxes: vec!["Archive".into(), "INBOX".into()] }]);
+    let st = w.deliver("a@x", &["bob@test"], "Subject: bye\r\n\r\nx\r\n").await;
+    assert_eq!(st, [DeliveryStatus::NotStored]);
+    assert_eq!(w.messages(bob, "INBOX").await.len(), 2);
+}
+
+#[tokio::test]
+async fn a_failing_script_keeps_the_message() {
+    let w = World::new().await;
+    let bob = w.user("bob").await;
+    // Five redirects exceed the interpreter's limit of four: a run-time error.
+    w.script(bob, r#"redirect "a@x"; redirect "b@x"; redirect "c@x"; redirect "d@x"; redirect "e@x";"#).await;
+    let st = w.deliver("a@x", &["bob@test"], SIMPLE).await;
+    assert_eq!(st, [DeliveryStatus::Delivered { mailboxes: vec!["INBOX".into()] }]);
+    assert!(w.relay.sent.lock().unwrap().is_empty(), "all actions of a failed run are dropped");
+    // A stored script that does not compile (e.g. from an older version) keeps mail too.
+    w.store.put_sieve_script(bob, "main", "if {").await.unwrap();
+    let st = w.deliver("a@x", &["bob@test"], SIMPLE).await;
+    assert_eq!(st, [DeliveryStatus::Delivered { mailboxes: vec!["INBOX".into()] }]);
+}
+
+#[tokio::test]
+async fn vacation_replies_once_within_days() {
+    let w = World::new().await;
+    let bob = w.user("bob").await;
+    w.script(bob, r#"require "vacation"; vacation :days 7 :subject "Away" "I am away.";"#).await;
+    let personal = "From: coyote@desert.example\r\nTo: bob@test\r\nSubject: hi\r\nMessage-ID: <m1@desert.example>\r\n\r\nx\r\n";
+    w.deliver("coyote@desert.example", &["bob@test"], personal).await;
+    w.deliver("coyote@desert.example", &["bob@test"], personal).await;
+    {
+        let sent = w.relay.sent.lock().unwrap();
+        assert_eq!(sent.len(), 1, "never twice within :days");
+        assert_eq!(sent[0].reverse_path, "", "RFC 5230 §5.1: null reverse-path");
+        assert_eq!(sent[0].recipients, vec!["coyote@desert.example"]);
+        let text = String::from_utf8(sent[0].data.clone()).unwrap();
+        assert!(
+            text.contains("Subject: Away\r\n") && text.contains("In-Reply-To: <m1@desert.example>"),
+            "{text}"
+        );
+        assert!(text.contains("Auto-Submitted: auto-replied"));
+    }
+    // Lists and bounces never get one.
+    w.deliver(
+        "list@lists.example",
+        &["bob@test"],
+        "From: list@lists.example\r\nTo: bob@test\r\nList-Id: <l.lists.example>\r\n\r\nx\r\n",
+    )
+    .await;
+    w.deliver("", &["bob@test"], personal).await;
+    assert_eq!(w.relay.sent.lock().unwrap().len(), 1);
+    // A failed send is released, so the next message tries again.
+    *w.relay.fail.lock().unwrap() = true;
+    let other = personal.replace("coyote@desert", "road@runner");
+    w.deliver("road@runner.example", &["bob@test"], &other).await;
+    *w.relay.fail.lock().unwrap() = false;
+    w.deliver("road@runner.example", &["bob@test"], &other).await;
+    assert_eq!(w.relay.sent.lock().unwrap().len(), 2);
+    assert_eq!(w.messages(bob, "INBOX").await.len(), 6, "vacation never stops delivery");
+}
+
+#[tokio::test]
+async fn redirect_through_the_relay_or_keep() {
+    let w = World::new().await;
+    let bob = w.user("bob").await;
+    w.script(bob, r#"redirect "elsewhere@remote.example";"#).await;
+    let st = w.deliver("a@x", &["bob@test"], SIMPLE).await;
+    assert_eq!(st, [DeliveryStatus::NotStored]);
+    {
+        let sent = w.relay.sent.lock().unwrap();
+        assert_eq!(sent[0].recipients, vec!["elsewhere@remote.example"]);
+        assert_eq!(sent[0].reverse_path, "a@x");
+        assert!(
+            String::from_utf8_lossy(&sent[0].data)
+                .starts_with("Return-Path: <a@x>\r\nDelivered-To: bob@test\r\n")
+        );
+    }
+    // Relay down: the message is kept instead of lost.
+    *w.relay.fail.lock().unwrap() = true;
+    let st = w.deliver("a@x", &["bob@test"], SIMPLE).await;
+    assert_eq!(st, [DeliveryStatus::Delivered { mailboxes: vec!["INBOX".into()] }]);
+    // A message that was here before is not redirected again (loop).
+    *w.relay.fail.lock().unwrap() = false;
+    let looped = format!("Delivered-To: bob@test\r\n{SIMPLE}");
+    let st = w.deliver("a@x", &["bob@test"], &looped).await;
+    assert_eq!(st, [DeliveryStatus::Delivered { mailboxes: vec!["INBOX".into()] }]);
+    assert_eq!(w.relay.sent.lock().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn watchers_are_woken_by_delivery() {
+    let w = World::new().await;
+    let bob = w.user("bob").await;
+    let inbox = w.store.mailbox_by_name(bob, "INBOX").await.unwrap().unwrap();
+    let mut rx = w.store.notifier().watch(inbox.id);
+    let deliverer = Arc::clone(&w.deliverer);
+    let task = tokio::spawn(async move {
+        let r = deliverer.resolve("bob@test").await.unwrap();
+        let env = Envelope { reverse_path: "a@x".into(), helo: None, peer: None, protocol: Protocol::Lmtp };
+        deliverer.deliver(&env, SIMPLE.as_bytes().to_vec(), &[r]).await
+    });
+    tokio::time::timeout(Duration::from_secs(10), rx.changed()).await.unwrap().unwrap();
+    assert!(task.await.unwrap()[0].is_success());
+    assert_eq!(w.store.status(inbox.id).await.unwrap().messages, 1);
+}
+
+#[tokio::test]
+async fn sieve_sees_envelope_detail_and_body() {
+    let w = World::new().await;
+    let bob = w.user("bob").await;
+    w.script(
+        bob,
+        r#"require ["fileinto", "envelope", "subaddress", "body", "variables"];
+        if envelope :detail "to" "shop" { fileinto "Archive"; stop; }
+        if body :text :contains "Grüße" { fileinto "Drafts"; }"#,
+    )
+    .await;
+    let st = w.deliver("a@x", &["bob+shop@test"], SIMPLE).await;
+    assert_eq!(st, [DeliveryStatus::Delivered { mailboxes: vec!["Archive".into()] }]);
+    let qp = "Subject: x\r\nContent-Type: text/plain; charset=iso-8859-1\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\nViele Gr=FC=DFe\r\n";
+    let st = w.deliver("a@x", &["bob@test"], qp).await;
+    assert_eq!(st, [DeliveryStatus::Delivered { mailboxes: vec!["Drafts".into()] }]);
+}

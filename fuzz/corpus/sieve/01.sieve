@@ -1,0 +1,4 @@
+if header :contains :comparator "i;octet" "Subject"
+                   "MAKE MONEY FAST" {
+                discard;
+             }

@@ -1,0 +1,1 @@
+header :contains "X-Word" "nit"

@@ -1,0 +1,1 @@
+header :is "X-Word" "frobnitzm"

@@ -1,0 +1,1 @@
+header :matches "X-Word" "frob"

@@ -1,0 +1,1 @@
+require "fileinto"; if true { fileinto :copy "x"; } stop; discard;

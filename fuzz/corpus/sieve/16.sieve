@@ -1,0 +1,1 @@
+require "fileinto"; if header :contains "from" "coyote" { fileinto "a"; stop; } fileinto "b";

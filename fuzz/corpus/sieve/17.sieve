@@ -1,0 +1,1 @@
+if header :contains ["from"] ["idiot@example.com"] { discard; }

@@ -1,0 +1,1 @@
+address :domain "to" "desert.example.org"

@@ -1,0 +1,1 @@
+address :domain :comparator "i;octet" "to" "Desert.Example.ORG"

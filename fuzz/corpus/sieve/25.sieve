@@ -1,0 +1,1 @@
+address :localpart :comparator "i;octet" "to" "coyote"

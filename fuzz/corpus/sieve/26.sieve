@@ -1,0 +1,1 @@
+address :all "to" "road@acme.example.com"

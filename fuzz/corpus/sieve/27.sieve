@@ -1,0 +1,1 @@
+address :localpart "from" "youcouldberich!"

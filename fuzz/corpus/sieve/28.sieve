@@ -1,0 +1,1 @@
+address :domain "sender" "de.res.example.com"

@@ -1,0 +1,1 @@
+address :localpart "from" "not-an-address"
