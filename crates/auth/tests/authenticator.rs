@@ -312,7 +312,7 @@ async fn revocation_reaches_sessions_through_the_generation() {
     let by_password =
         auth.login(ip("192.0.2.1"), Mechanism::Plain, "alice", &Secret(PASSWORD.to_vec())).await.unwrap();
     let seen = auth.generation();
-    let mut watch = auth.subscribe_generation();
+    let watch = auth.subscribe_generation();
 
     w.store.revoke_app_password(w.alice, "phone").await.unwrap();
     assert_eq!(auth.generation(), seen, "not before the store is read");

@@ -164,8 +164,14 @@ mod tests {
 
     #[test]
     fn plain_responses_split() {
-        assert_eq!(split_plain(b"\0tim\0tanstaaftanstaaf"), Some((&b""[..], &b"tim"[..], &b"tanstaaftanstaaf"[..])));
-        assert_eq!(split_plain(b"Ursel\0Kurt\0xipj3plmq"), Some((&b"Ursel"[..], &b"Kurt"[..], &b"xipj3plmq"[..])));
+        assert_eq!(
+            split_plain(b"\0tim\0tanstaaftanstaaf"),
+            Some((&b""[..], &b"tim"[..], &b"tanstaaftanstaaf"[..]))
+        );
+        assert_eq!(
+            split_plain(b"Ursel\0Kurt\0xipj3plmq"),
+            Some((&b"Ursel"[..], &b"Kurt"[..], &b"xipj3plmq"[..]))
+        );
         assert_eq!(split_plain(b"\0\0pw"), None, "empty authcid");
         assert_eq!(split_plain(b"nouser"), None);
     }

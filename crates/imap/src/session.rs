@@ -117,8 +117,12 @@ impl Session {
 
     /// Writes the greeting (`* OK [CAPABILITY ...] Postfach ready`, RFC 9051 §7.1.1).
     pub fn greeting(&mut self, out: &mut Out) {
-        let caps =
-            capability::list(&self.ctx.config, self.conn.transport, Phase::PreAuth, self.channel_binding.as_ref());
+        let caps = capability::list(
+            &self.ctx.config,
+            self.conn.transport,
+            Phase::PreAuth,
+            self.channel_binding.as_ref(),
+        );
         response::write_untagged_status(
             out.buf(),
             Status::Ok,
@@ -253,7 +257,8 @@ impl Session {
         match body {
             CommandBody::Capability => {
                 let phase = if self.is_authenticated() { Phase::LoggedIn } else { Phase::PreAuth };
-                let caps = capability::list(&ctx.config, self.conn.transport, phase, self.channel_binding.as_ref());
+                let caps =
+                    capability::list(&ctx.config, self.conn.transport, phase, self.channel_binding.as_ref());
                 response::write_data(out.buf(), &Data::Capability(caps), self.write_options());
                 ok(out, &tag, None, "CAPABILITY completed");
                 return Outcome::Continue;
@@ -582,7 +587,14 @@ impl Session {
             Step::Plain => self.authenticate_plain(tag, failures, mech, &data, out).await,
             Step::LoginUser => {
                 let user = String::from_utf8_lossy(&data).into_owned();
-                self.sasl_challenge(tag, failures, mech, Step::LoginPassword(user), sasl::password_prompt(), out)
+                self.sasl_challenge(
+                    tag,
+                    failures,
+                    mech,
+                    Step::LoginPassword(user),
+                    sasl::password_prompt(),
+                    out,
+                )
             }
             Step::LoginPassword(user) => {
                 self.login(tag, failures, &user, Secret(data), mech.mechanism(), out).await
@@ -593,7 +605,14 @@ impl Session {
                 match started {
                     Ok(exchange) => {
                         let first = exchange.server_first().as_bytes().to_vec();
-                        self.sasl_challenge(tag, failures, mech, Step::ScramFinal(Box::new(exchange)), &first, out)
+                        self.sasl_challenge(
+                            tag,
+                            failures,
+                            mech,
+                            Step::ScramFinal(Box::new(exchange)),
+                            &first,
+                            out,
+                        )
                     }
                     Err(e) => self.auth_result(tag, failures, Err(e), out),
                 }
@@ -665,7 +684,12 @@ impl Session {
                 no(out, &tag, Some(Code::Unavailable), "Too many failed logins; try again later");
             }
             Err(AuthError::Blocked { .. }) => {
-                no(out, &tag, Some(Code::Unavailable), "Too many failed logins from your address; try again later");
+                no(
+                    out,
+                    &tag,
+                    Some(Code::Unavailable),
+                    "Too many failed logins from your address; try again later",
+                );
                 response::write_untagged_status(out.buf(), Status::Bye, None, "Too many failed logins");
                 return (State::Logout, Outcome::Close);
             }

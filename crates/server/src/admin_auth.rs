@@ -88,16 +88,24 @@ pub(crate) enum BanCommand {
 const MAX_CODE_LINE: u64 = 64;
 
 /// Runs a `user totp` command.
-pub(crate) async fn totp(command: TotpCommand, accounts: &dyn AccountStore, issuer: &str) -> anyhow::Result<()> {
+pub(crate) async fn totp(
+    command: TotpCommand,
+    accounts: &dyn AccountStore,
+    issuer: &str,
+) -> anyhow::Result<()> {
     match command {
         TotpCommand::Enable { name, allow_password_plus_code, code } => {
-            let plus = if allow_password_plus_code { PasswordPlusCode::Allowed } else { PasswordPlusCode::Refused };
+            let plus =
+                if allow_password_plus_code { PasswordPlusCode::Allowed } else { PasswordPlusCode::Refused };
             totp_enable(accounts, &name, plus, code, issuer).await
         }
         TotpCommand::Disable { name } => {
             let account = find(accounts, &name).await?;
             let had = accounts.totp(account.id).await.context("reading the TOTP settings")?;
-            accounts.set_totp(account.id, None).await.with_context(|| format!("turning TOTP off for {name}"))?;
+            accounts
+                .set_totp(account.id, None)
+                .await
+                .with_context(|| format!("turning TOTP off for {name}"))?;
             match had {
                 Some(t) if t.confirmed => eprintln!("postfach: two-factor login disabled for {name}"),
                 Some(_) => eprintln!("postfach: pending two-factor enrolment of {name} cancelled"),
@@ -152,7 +160,8 @@ async fn totp_enable(
     if code.is_empty() {
         bail!("no code entered; the enrolment of {name} stays pending: run this command again to confirm");
     }
-    let Some(step) = totp::verify(&secret, code.as_bytes(), SystemTime::now().duration_since(UNIX_EPOCH)?, None)
+    let Some(step) =
+        totp::verify(&secret, code.as_bytes(), SystemTime::now().duration_since(UNIX_EPOCH)?, None)
     else {
         bail!(
             "the code does not match (is the phone's clock right?); the enrolment of {name} stays pending: \
@@ -160,7 +169,8 @@ async fn totp_enable(
         );
     };
     // The confirming code's step counts as used, so it cannot also open a session.
-    let confirmed = TotpSettings { confirmed: true, password_plus_code: plus, last_step: Some(step), ..pending };
+    let confirmed =
+        TotpSettings { confirmed: true, password_plus_code: plus, last_step: Some(step), ..pending };
     accounts.set_totp(account.id, Some(&confirmed)).await.context("enabling TOTP")?;
     let how = match plus {
         PasswordPlusCode::Allowed => "app passwords, or the password followed by the current code",
@@ -175,7 +185,12 @@ async fn totp_enable(
 fn qr(text: &str) -> anyhow::Result<String> {
     use qrcode::render::unicode::Dense1x2;
     let code = qrcode::QrCode::new(text.as_bytes()).context("drawing the QR code")?;
-    Ok(code.render::<Dense1x2>().dark_color(Dense1x2::Light).light_color(Dense1x2::Dark).quiet_zone(true).build()
+    Ok(code
+        .render::<Dense1x2>()
+        .dark_color(Dense1x2::Light)
+        .light_color(Dense1x2::Dark)
+        .quiet_zone(true)
+        .build()
         + "\n")
 }
 
@@ -191,7 +206,10 @@ fn read_code() -> anyhow::Result<String> {
 }
 
 /// Runs a `user app-password` command.
-pub(crate) async fn app_password(command: AppPasswordCommand, accounts: &dyn AccountStore) -> anyhow::Result<()> {
+pub(crate) async fn app_password(
+    command: AppPasswordCommand,
+    accounts: &dyn AccountStore,
+) -> anyhow::Result<()> {
     match command {
         AppPasswordCommand::Add { name, label } => {
             let account = find(accounts, &name).await?;
@@ -219,7 +237,8 @@ pub(crate) async fn app_password(command: AppPasswordCommand, accounts: &dyn Acc
                 return Ok(());
             }
             let width = all.iter().map(|p| p.label.chars().count()).max().unwrap_or(0).max(5);
-            let mut text = format!("{:width$}  {:19}  {:19}  FROM\n", "LABEL", "CREATED (UTC)", "LAST USED (UTC)");
+            let mut text =
+                format!("{:width$}  {:19}  {:19}  FROM\n", "LABEL", "CREATED (UTC)", "LAST USED (UTC)");
             for p in all {
                 text.push_str(&format!(
                     "{:width$}  {:19}  {:19}  {}\n",
@@ -236,7 +255,9 @@ pub(crate) async fn app_password(command: AppPasswordCommand, accounts: &dyn Acc
             let account = find(accounts, &name).await?;
             match accounts.revoke_app_password(account.id, &label).await {
                 Ok(()) => {
-                    eprintln!("postfach: app password {label:?} of {name} revoked; its sessions end within seconds");
+                    eprintln!(
+                        "postfach: app password {label:?} of {name} revoked; its sessions end within seconds"
+                    );
                     Ok(())
                 }
                 Err(StoreError::NotFound) => bail!("{name} has no app password labelled {label:?}"),
@@ -279,7 +300,8 @@ pub(crate) async fn ban(command: BanCommand, accounts: &dyn AccountStore) -> any
 /// The argon2id hash and the SCRAM verifier of a new password, computed on the blocking pool
 /// (both are deliberately slow).
 pub(crate) async fn password_credentials(password: Vec<u8>) -> anyhow::Result<(String, ScramCredential)> {
-    let made = tokio::task::spawn_blocking(move || password::hash_with_scram(&password)).await.context("hashing")?;
+    let made =
+        tokio::task::spawn_blocking(move || password::hash_with_scram(&password)).await.context("hashing")?;
     made.map_err(|e| anyhow::anyhow!("hashing the password: {e}"))
 }
 
@@ -291,7 +313,10 @@ async fn find(accounts: &dyn AccountStore, name: &str) -> anyhow::Result<Account
 }
 
 fn unix_now() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX)).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
 }
 
 /// `YYYY-MM-DD HH:MM:SS` in UTC (proleptic Gregorian calendar, H. Hinnant's `civil_from_days`).

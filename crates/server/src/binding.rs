@@ -17,7 +17,10 @@ use rustls::{ProtocolVersion, ServerConnection};
 use crate::tls::Certificates;
 
 /// The channel binding of an established TLS connection, if one can be given.
-pub(crate) fn channel_binding(conn: &ServerConnection, certificates: Option<&Certificates>) -> Option<ChannelBinding> {
+pub(crate) fn channel_binding(
+    conn: &ServerConnection,
+    certificates: Option<&Certificates>,
+) -> Option<ChannelBinding> {
     match conn.protocol_version()? {
         ProtocolVersion::TLSv1_3 => {
             let data = conn

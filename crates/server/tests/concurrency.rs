@@ -3,8 +3,9 @@
 //!
 //! Every client logs in over its own connection, selects INBOX and then runs a fixed, seeded
 //! sequence of random operations: APPEND, UID STORE (some with UNCHANGEDSINCE), STORE and FETCH by
-//! sequence number, SEARCH, UID EXPUNGE, EXPUNGE, UID MOVE and UID COPY. A third of the clients
-//! speak plain IMAP4rev1 (some with IMAP4rev2 enabled), a third enable CONDSTORE, a third QRESYNC.
+//! sequence number, SEARCH, UID EXPUNGE, EXPUNGE, UID MOVE, UID COPY, and UNSELECT followed by a
+//! new SELECT (with QRESYNC where enabled). A third of the clients speak plain IMAP4rev1 (some
+//! with IMAP4rev2 enabled), a third enable CONDSTORE, a third QRESYNC.
 //! Each client keeps a model (sequence number → UID and flags, UIDs ever expunged, the highest
 //! MODSEQ seen per message) that it updates *only* from the untagged responses it receives, and
 //! checks each response against it: EXPUNGE of an unknown sequence number, EXISTS that shrinks the
@@ -12,6 +13,9 @@
 //! that comes back after it was expunged, MODSEQ going back or flags changing without a new MODSEQ,
 //! EXPUNGE/VANISHED during FETCH/STORE/SEARCH, EXPUNGE where VANISHED is due, FETCH without UID and
 //! MODSEQ for a CONDSTORE-aware client, a non-EARLIER VANISHED of a UID the client cannot know.
+//! A HIGHESTMODSEQ code outside SELECT ("expunges pending") may be below MODSEQs already seen, as
+//! RFC 7162 §6 allows, but never below an earlier one; QRESYNC clients resynchronise from the
+//! point RFC 7162 §6 defines.
 //!
 //! At the end every client sends NOOP and fetches `1:* (UID FLAGS)`: the flags it had must be the
 //! server's (otherwise it missed an update) and its whole view must equal the state a fresh
@@ -24,6 +28,9 @@
 //! `SELECT INBOX (QRESYNC (uidvalidity modseq))` and check that the known UIDs minus VANISHED plus
 //! the changed messages are exactly the mailbox) and carry on, and the checks above must still
 //! hold: nothing acknowledged, and nothing any client was shown, may be lost.
+//!
+//! Two small deterministic tests pin down rules the random workload found broken: nothing may
+//! follow a tagged completion, and STORE by number owes CONDSTORE clients UID and MODSEQ.
 //!
 //! Limits: only INBOX is watched (the MOVE/COPY target is only checked for its new UIDs); the
 //! clients never IDLE (the lead's session tests cover IDLE); every read has a timeout, so a server
@@ -1195,6 +1202,11 @@ impl Client {
                 }
                 Ok(())
             }
+            96..=97 => {
+                // Leave and come back: QRESYNC clients resynchronise while others keep working.
+                self.run("UNSELECT", Kind::Other)?;
+                if self.mode == Mode::QResync { self.resync() } else { self.select() }
+            }
             _ => self.run("NOOP", Kind::Other).map(drop),
         }
     }
@@ -1653,4 +1665,66 @@ fn twenty_clients_agree_with_the_server() {
 #[test]
 fn twenty_clients_survive_a_sigkill_in_the_middle() {
     workload(true, 20, 30, 0x5eed_0002);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The same rules, deterministically
+// ---------------------------------------------------------------------------------------------
+
+/// One server and two logged-in clients with INBOX selected.
+fn pair(mode: Mode) -> (Server, Client, Client) {
+    let mut server = Server::new();
+    let addr = server.start();
+    let mut watcher = Client::new(1, mode);
+    watcher.open(addr).unwrap();
+    let mut actor = Client::new(2, Mode::Rev1);
+    actor.open(addr).unwrap();
+    (server, watcher, actor)
+}
+
+/// RFC 9051 §7.5.1: no EXPUNGE while no command is in progress. A session that answers a
+/// command and only then reports another session's expunge makes the client apply it to its
+/// *next* command's sequence numbers (a `STORE n +FLAGS (\Deleted)` then hits the wrong message).
+#[test]
+fn nothing_follows_a_tagged_completion() {
+    let (server, mut watcher, mut actor) = pair(Mode::Rev1);
+    let mut rng = Rng(7);
+    let mut late = Vec::new();
+    for (op, command) in
+        ["STATUS INBOX (MESSAGES)", "LIST \"\" INBOX", "NAMESPACE", "LSUB \"\" \"*\""].into_iter().enumerate()
+    {
+        actor.append(&mut rng, op).unwrap();
+        watcher.run("NOOP", Kind::Other).unwrap();
+        let uid = *actor.record.appended.last().map(|(u, _)| u).unwrap();
+        actor.run(&format!("UID STORE {uid} +FLAGS (\\Deleted)"), Kind::Other).unwrap();
+        actor.run(&format!("UID EXPUNGE {uid}"), Kind::Other).unwrap();
+        watcher.run(command, Kind::Other).unwrap();
+        // Anything arriving now was sent with no command in progress.
+        let conn = watcher.conn.as_mut().unwrap();
+        conn.tcp.set_read_timeout(Some(Duration::from_millis(300))).unwrap();
+        if let Ok(raw) = conn.response() {
+            late.push(format!("after {command}: {}", String::from_utf8_lossy(&raw)));
+        }
+        conn.tcp.set_read_timeout(Some(READ_TIMEOUT)).unwrap();
+        watcher.run("NOOP", Kind::Other).unwrap();
+    }
+    assert!(late.is_empty(), "untagged data after the tagged OK: {late:#?}\n{}", server.log_tail(10));
+    assert!(watcher.violations.is_empty(), "{:#?}", watcher.violations);
+}
+
+/// RFC 7162 §3.1 and §3.2.4: a CONDSTORE-aware client on a QRESYNC server gets UID and MODSEQ
+/// in every FETCH a STORE causes, STORE by sequence number included.
+#[test]
+fn store_by_number_reports_uid_and_modseq_to_condstore_clients() {
+    for mode in [Mode::CondStore, Mode::QResync] {
+        let (_server, mut watcher, mut actor) = pair(mode);
+        actor.append(&mut Rng(8), 0).unwrap();
+        watcher.run("NOOP", Kind::Other).unwrap();
+        let done = watcher.run("STORE 1 +FLAGS (\\Flagged)", Kind::SeqStore).unwrap();
+        let fetches = done.fetches();
+        assert_eq!(fetches.len(), 1, "{mode:?}: {:?}", done.untagged);
+        let (_, data) = fetches[0];
+        assert!(data.uid.is_some() && data.modseq.is_some(), "{mode:?}: {data:?}");
+        assert!(watcher.violations.is_empty(), "{mode:?}: {:#?}", watcher.violations);
+    }
 }
