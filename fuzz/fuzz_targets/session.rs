@@ -31,7 +31,8 @@ fn world() -> &'static World {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
         // In memory where the system has it: SQLite's fsyncs would otherwise dominate.
         let shm = std::path::Path::new("/dev/shm");
-        let dir = if shm.is_dir() { tempfile::tempdir_in(shm) } else { tempfile::tempdir() }.expect("tempdir");
+        let dir =
+            if shm.is_dir() { tempfile::tempdir_in(shm) } else { tempfile::tempdir() }.expect("tempdir");
         let store = Arc::new(SqliteStore::open(dir.path()).expect("store"));
         // Minimal argon2id cost: the fuzzer should spend its time in the session, not hashing.
         let params = Params::new(8, 1, 1, None).expect("params");

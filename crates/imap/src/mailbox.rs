@@ -38,8 +38,11 @@ pub(crate) struct Cx<'a> {
 }
 
 /// Handles an authenticated-state command; `false` when `body` is not one of them.
-pub(crate) async fn handle(cx: &mut Cx<'_>, tag: &Tag, body: CommandBody, out: &mut Out) -> bool {
-    let result = match body {
+/// Handles an authenticated-state command: `None` when `body` is not one of them. The caller
+/// writes the tagged completion, after any untagged updates it owes the client (RFC 9051 §7.5.1:
+/// nothing may follow the tagged response).
+pub(crate) async fn handle(cx: &mut Cx<'_>, body: CommandBody, out: &mut Out) -> Option<Result<Done, Reply>> {
+    Some(match body {
         CommandBody::Create { mailbox, special_use } => create(cx, &mailbox, &special_use).await,
         CommandBody::Delete(mailbox) => delete(cx, &mailbox).await,
         CommandBody::Rename { from, to } => rename(cx, &from, &to).await,
@@ -53,13 +56,16 @@ pub(crate) async fn handle(cx: &mut Cx<'_>, tag: &Tag, body: CommandBody, out: &
         }
         CommandBody::Status { mailbox, items } => status(cx, &mailbox, &items, out).await,
         CommandBody::Append { mailbox, messages } => append(cx, &mailbox, messages, out).await,
-        _ => return false,
-    };
+        _ => return None,
+    })
+}
+
+/// Writes the tagged completion of an authenticated-state command.
+pub(crate) fn complete(out: &mut Out, tag: &Tag, result: Result<Done, Reply>) {
     match result {
         Ok(done) => ok(out, tag, done.code, &done.text),
         Err(reply) => reply.write(out, tag),
     }
-    true
 }
 
 /// A successful completion: optional response code and text.
@@ -212,14 +218,27 @@ async fn resync(
         Some(set) => set.resolve(snap.status.uid_next.0.saturating_sub(1)),
         None => None,
     };
+    // An expunge committed after the snapshot still has its UID in the view: it is announced by
+    // the regular sync later, not here (it would be counted twice).
     let vanished = NumberSet::from_numbers(
-        changes.expunged.iter().map(|u| u.0).filter(|u| known.as_ref().is_none_or(|k| k.contains(*u))),
+        changes
+            .expunged
+            .iter()
+            .filter(|u| sel.seq_of(**u).is_none())
+            .map(|u| u.0)
+            .filter(|u| known.as_ref().is_none_or(|k| k.contains(*u))),
     );
     let opts = convert::options(enabled.utf8);
     if !vanished.is_empty() {
         response::write_data(out.buf(), &Data::Vanished { earlier: true, uids: vanished }, opts);
     }
+    // Only what the snapshot already reflects: later changes reach the client through the
+    // regular sync, in modseq order (RFC 7162 §6).
+    let horizon = snap.status.highest_modseq;
     for (uid, flags, modseq) in &changes.flags {
+        if *modseq > horizon {
+            continue;
+        }
         let Some(seq) = sel.seq_of(*uid) else { continue };
         let recent = !enabled.rev2 && sel.recent.contains(*uid);
         let attrs = vec![

@@ -113,12 +113,15 @@ pub(crate) async fn handle(
         }
         body => {
             let name = body.name();
-            let mut mcx = Cx { ctx: cx.ctx, user: cx.user, enabled: cx.enabled, selected: Some(sel) };
-            if !mailbox::handle(&mut mcx, tag, body, out).await {
-                bad(out, tag, None, &format!("{name} is not valid in this state"));
-            }
+            let mut mcx = Cx { ctx: cx.ctx, user: cx.user, enabled: cx.enabled, selected: Some(&mut *sel) };
+            let result = mailbox::handle(&mut mcx, body, out).await;
+            // Untagged updates first: nothing may follow the tagged response (RFC 9051 §7.5.1).
             if let Err(e) = sel.sync(store, out, Expunges::Allowed, Poll::IfSignalled, style).await {
                 tracing::warn!(error = %e, "sync failed");
+            }
+            match result {
+                Some(result) => mailbox::complete(out, tag, result),
+                None => bad(out, tag, None, &format!("{name} is not valid in this state")),
             }
             return Next::Stay;
         }
@@ -600,7 +603,8 @@ async fn store_flags(
         if !action.silent {
             attrs.push(FetchValue::Flags(convert::flags(flags, !rev2 && sel.recent.contains(*uid))));
         }
-        if kind.is_uid() {
+        // RFC 7162 §3.2.4: CONDSTORE/QRESYNC clients get the UID with every FETCH.
+        if kind.is_uid() || condstore {
             attrs.push(FetchValue::Uid(uid.0));
         }
         if condstore {

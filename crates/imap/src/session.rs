@@ -387,8 +387,9 @@ impl Session {
             }
             (State::Authenticated(user), body) => {
                 let mut cx = mailbox::Cx { ctx: &ctx, user: &user, enabled: &self.enabled, selected: None };
-                if !mailbox::handle(&mut cx, &tag, body, out).await {
-                    bad(out, &tag, None, "No mailbox selected");
+                match mailbox::handle(&mut cx, body, out).await {
+                    Some(result) => mailbox::complete(out, &tag, result),
+                    None => bad(out, &tag, None, "No mailbox selected"),
                 }
                 (State::Authenticated(user), Outcome::Continue)
             }

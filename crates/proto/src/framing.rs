@@ -352,14 +352,21 @@ impl Framer {
         let line_len = line.len();
         let tag = self.current_tag(line);
         if line_len > self.limits.max_line {
-            let start = line_len.saturating_sub(MARKER_TAIL);
-            let tail = line[start..].to_vec();
-            self.consume(idx + 1);
-            return Step::Event(self.reject_discarding(
+            // Exactly as when the line is rejected before its end arrived (above): the last
+            // bytes of the line and its LF stay for `DiscardLine`, so that the events do not
+            // depend on how the input was chunked.
+            let keep = idx.min(MARKER_TAIL);
+            self.consume(idx - keep);
+            self.cmd = Vec::new();
+            self.literals = 0;
+            self.text = 0;
+            self.discard_tag = tag.clone();
+            self.state = State::DiscardLine { tail: Vec::new() };
+            return Step::Event(FrameEvent::Rejected {
                 tag,
-                FrameError::LineTooLong { max: self.limits.max_line },
-                tail,
-            ));
+                error: FrameError::LineTooLong { max: self.limits.max_line },
+                fatal: false,
+            });
         }
         let marker = literal_marker(line);
         let text_len = self.cmd.len() + line_len;
@@ -888,6 +895,31 @@ mod tests {
                 matches!(&ev[0], FrameEvent::Rejected { tag: Some(t), .. } if t.as_str() == "t1"),
                 "{ev:?}"
             );
+        }
+    }
+
+    /// Found by the `framer` fuzz target: an overlong line ending in a non-synchronizing
+    /// literal too big to skip gave one fatal LineTooLong when the line arrived whole, but a
+    /// LineTooLong and then a fatal LiteralTooLarge when it arrived in pieces.
+    #[test]
+    fn overlong_line_ending_in_a_huge_literal_gives_the_same_events_in_any_chunking() {
+        let mut input = b"t1 X ".to_vec();
+        input.extend_from_slice(&[b'a'; 100]);
+        input.extend_from_slice(b" {9999991+}\r\nd\r\n");
+        let expected = vec![
+            FrameEvent::Rejected {
+                tag: Some(Tag::new("t1").unwrap()),
+                error: FrameError::LineTooLong { max: 64 },
+                fatal: false,
+            },
+            FrameEvent::Rejected {
+                tag: Some(Tag::new("t1").unwrap()),
+                error: FrameError::LiteralTooLarge { size: 9_999_991, max: 100 },
+                fatal: true,
+            },
+        ];
+        for chunk in 1..=input.len() {
+            assert_eq!(run(&input, chunk, limits()), expected, "chunk {chunk}");
         }
     }
 

@@ -45,7 +45,10 @@ pub(crate) async fn add(
         Ok(id) => {
             // The SCRAM verifier goes beside the hash (issue 5); the account works without it
             // for every mechanism but SCRAM.
-            accounts.set_password(id, &hash, Some(&scram)).await.with_context(|| format!("adding user {name}"))?;
+            accounts
+                .set_password(id, &hash, Some(&scram))
+                .await
+                .with_context(|| format!("adding user {name}"))?;
             eprintln!("postfach: user {name} added");
             Ok(())
         }

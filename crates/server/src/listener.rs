@@ -29,8 +29,8 @@ use tokio::task::{JoinError, JoinSet};
 use tokio::time::{Instant, timeout};
 use tracing::{Instrument, debug, error, info, info_span, warn};
 
-use crate::config::{ImapConfig, IpNet};
 use crate::binding::channel_binding;
+use crate::config::{ImapConfig, IpNet};
 use crate::imap_conn::{self, ConnSettings, Stream, shutdown_requested};
 
 /// How long connections may take to finish after shutdown was requested.
@@ -342,7 +342,8 @@ async fn connection(
     let mut session = Session::new(Arc::clone(&shared.ctx), ConnInfo { peer, transport });
     if let Stream::Tls(tls) = &stream {
         // SCRAM-SHA-256-PLUS needs the connection's channel binding (issue 5).
-        session.set_channel_binding(channel_binding(tls.get_ref().1, shared.settings.certificates.as_deref()));
+        session
+            .set_channel_binding(channel_binding(tls.get_ref().1, shared.settings.certificates.as_deref()));
     }
     Box::pin(imap_conn::run(stream, session, Arc::clone(&shared.settings), shutdown, accepted)).await;
 }

@@ -232,7 +232,11 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let accounts: Arc<dyn AccountStore> = store;
     let ctx = ServerContext {
         store: mail,
-        auth: Authenticator::with_settings(Arc::clone(&accounts), config.auth.settings(), Arc::new(SystemClock)),
+        auth: Authenticator::with_settings(
+            Arc::clone(&accounts),
+            config.auth.settings(),
+            Arc::new(SystemClock),
+        ),
         accounts,
         config: SessionConfig {
             allow_plaintext_auth: config.imap.allow_plaintext_auth,
