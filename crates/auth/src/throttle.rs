@@ -105,8 +105,10 @@ impl Entry {
         self.updated = now;
     }
 
+    /// Failures, a partly forgotten one counting whole: the fifth failure within a few seconds
+    /// is the fifth, not "4.98".
     fn failures(&self) -> u32 {
-        u32::try_from(self.milli / 1000).unwrap_or(u32::MAX)
+        u32::try_from(self.milli.div_ceil(1000)).unwrap_or(u32::MAX)
     }
 
     fn blocked_at(&self, now: Duration) -> Option<Duration> {
@@ -329,6 +331,8 @@ mod tests {
             assert_eq!(t.record_failure(a, None), None);
         }
         assert_eq!(delays, [0, 0, 0, 1, 2, 4, 8, 8, 8]);
+        // A little time passing does not turn the tenth failure into "9.99".
+        clock.advance(SECOND);
         let until = t.record_failure(a, None).expect("the tenth failure blocks");
         assert_eq!(until, clock.now() + Duration::from_secs(900));
         assert_eq!(t.check_address(a), AddressVerdict::Blocked(until));
@@ -378,9 +382,10 @@ mod tests {
         clock.advance(SECOND);
         assert_eq!(t.account_wait("alice"), None);
         t.record_failure(addr("198.51.100.9"), Some("alice"));
-        assert_eq!(t.account_wait("alice"), Some(SECOND));
-        t.record_failure(addr("198.51.100.9"), Some("alice"));
         assert_eq!(t.account_wait("alice"), Some(2 * SECOND));
+        clock.advance(2 * SECOND);
+        t.record_failure(addr("198.51.100.9"), Some("alice"));
+        assert_eq!(t.account_wait("alice"), Some(4 * SECOND));
         // The spacing tops out at a minute however long the attack goes on.
         for _ in 0..20 {
             t.record_failure(addr("198.51.100.10"), Some("alice"));

@@ -337,14 +337,14 @@ async fn condstore_modseq_changedsince_unchangedsince() {
     assert!(r[0].starts_with("* 1 FETCH (UID 1 MODSEQ ("), "{r:?}");
 
     let r = c.cmd("t STORE 2 +FLAGS.SILENT (\\Seen)").await;
-    assert!(r[0].starts_with("* 2 FETCH (MODSEQ ("), "silent STORE still reports MODSEQ: {r:?}");
+    assert!(r[0].starts_with("* 2 FETCH (UID 2 MODSEQ ("), "silent STORE still reports MODSEQ: {r:?}");
     let r = c.cmd(&format!("u UID FETCH 1:* (FLAGS) (CHANGEDSINCE {base})")).await;
     assert_eq!(r.len(), 2, "only the changed message: {r:?}");
     assert!(r[0].starts_with("* 2 FETCH (UID 2 FLAGS (\\Seen \\Recent) MODSEQ ("), "{r:?}");
 
     let r = c.cmd(&format!("v STORE 1:2 (UNCHANGEDSINCE {base}) +FLAGS (\\Flagged)")).await;
     assert!(r.last().unwrap().starts_with("v OK [MODIFIED 2]"), "{r:?}");
-    assert!(has(&r, "* 1 FETCH (FLAGS (\\Flagged \\Recent) MODSEQ ("), "{r:?}");
+    assert!(has(&r, "* 1 FETCH (FLAGS (\\Flagged \\Recent) UID 1 MODSEQ ("), "{r:?}");
 
     let r = c.cmd(&format!("w SEARCH MODSEQ {}", base + 1)).await;
     assert!(r[0].starts_with("* SEARCH 1 2 (MODSEQ "), "{r:?}");

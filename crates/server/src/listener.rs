@@ -216,7 +216,8 @@ pub(crate) struct Registry {
 
 /// A connection's place in the per-address count.
 pub(crate) enum AddressSlot {
-    /// Counted; uncounted when dropped.
+    /// Counted; uncounted when dropped. The slot is only held, never read: its `Drop` is
+    /// what matters.
     Counted(#[allow(dead_code)] Slot<IpAddr>),
     /// From an exempt network: not counted.
     Exempt,
