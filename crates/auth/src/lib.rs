@@ -44,6 +44,7 @@ pub mod app_password;
 pub mod clock;
 mod crypto;
 pub mod encoding;
+mod hasher;
 pub mod network;
 pub mod password;
 pub mod scram;
@@ -52,16 +53,17 @@ pub mod totp;
 
 pub use crypto::HashAlgorithm;
 
+use std::collections::HashMap;
 use std::fmt;
 use std::net::IpAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use postfach_store::{
     Account, AccountId, AccountStore, AddressBlock, AppPasswordId, PasswordPlusCode, ScramCredential,
     StoreError, TotpSettings,
 };
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::watch;
 
 use crate::clock::{Clock, SystemClock};
 use crate::network::{AddressKey, Network};
@@ -205,15 +207,23 @@ pub struct AuthSettings {
     pub trusted_networks: Vec<Network>,
 }
 
-/// Hash computations allowed at once: each takes a core for tens of milliseconds.
-const MAX_CONCURRENT_HASHES: usize = 4;
+/// Most password-hashing threads: each takes a core for tens of milliseconds and keeps 19 MiB.
+const MAX_HASH_WORKERS: usize = 4;
+/// How long a verified password is remembered, so that a client opening several connections
+/// (Thunderbird opens five) pays for argon2 once (as Dovecot's auth cache does).
+const VERIFIED_TTL: Duration = Duration::from_secs(300);
+/// Most remembered verifications; past that the memory is simply cleared.
+const MAX_VERIFIED: usize = 10_000;
 /// Longest login name echoed into a log line.
 const MAX_LOGGED_NAME: usize = 64;
 
 /// Checks credentials against the account store under the brute-force policy.
 pub struct Authenticator {
     accounts: Arc<dyn AccountStore>,
-    hashing: Semaphore,
+    hasher: hasher::Hasher,
+    /// Recently verified passwords: stored hash → (keyed digest of the password, expiry). Only
+    /// successes are kept; a changed password has a new stored hash and so misses.
+    verified: Mutex<HashMap<String, (Vec<u8>, Duration)>>,
     throttle: Throttle,
     trusted: Vec<Network>,
     clock: Arc<dyn Clock>,
@@ -265,7 +275,10 @@ impl Authenticator {
         let decoy_key = crypto::random_bytes(32).unwrap_or_else(|_| b"postfach-decoy".to_vec());
         Self {
             accounts,
-            hashing: Semaphore::new(MAX_CONCURRENT_HASHES),
+            hasher: hasher::Hasher::new(
+                std::thread::available_parallelism().map_or(2, |n| n.get()).min(MAX_HASH_WORKERS),
+            ),
+            verified: Mutex::new(HashMap::new()),
             throttle: Throttle::new(settings.throttle, Arc::clone(&clock)),
             trusted: settings.trusted_networks,
             clock,
@@ -418,16 +431,43 @@ impl Authenticator {
         Ok(Ok((principal(account, Credential::PasswordAndCode), "password and TOTP code")))
     }
 
-    /// argon2id verification on the blocking pool; unknown users cost the same as known ones.
+    /// argon2id verification on the hashing workers; unknown users cost the same as known ones.
+    /// A password verified in the last few minutes against the same stored hash is accepted
+    /// from memory (a keyed digest, never the password itself).
     async fn verify_hash(&self, hash: Option<&str>, password: &[u8]) -> Result<bool, AuthError> {
+        let now = self.clock.now();
+        if let Some(hash) = hash {
+            let digest = self.verified_digest(password);
+            let remembered = self
+                .verified_lock()
+                .get(hash)
+                .is_some_and(|(d, expiry)| *expiry > now && crypto::ct_eq(d, &digest));
+            if remembered {
+                return Ok(true);
+            }
+        }
         let known = hash.is_some();
         let hash = hash.unwrap_or_else(|| password::dummy_hash()).to_owned();
-        let pw = password.to_vec();
-        let _permit = self.hashing.acquire().await.map_err(|e| AuthError::Internal(e.to_string()))?;
-        let ok = tokio::task::spawn_blocking(move || password::verify(&hash, &pw))
-            .await
-            .map_err(|e| AuthError::Internal(e.to_string()))?;
+        let ok = self.hasher.verify(hash.clone(), password.to_vec()).await.map_err(AuthError::Internal)?;
+        if ok && known {
+            let mut verified = self.verified_lock();
+            if verified.len() >= MAX_VERIFIED {
+                verified.clear();
+            }
+            verified.insert(hash, (self.verified_digest(password), now + VERIFIED_TTL));
+        }
         Ok(ok && known)
+    }
+
+    fn verified_digest(&self, password: &[u8]) -> Vec<u8> {
+        let mut data = b"verified:".to_vec();
+        data.extend_from_slice(password);
+        crypto::hmac(HashAlgorithm::Sha256, &self.decoy_key, &data)
+    }
+
+    fn verified_lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Vec<u8>, Duration)>> {
+        // A poisoned lock only means a panic elsewhere; the map is still a valid cache.
+        self.verified.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     // --- SCRAM -------------------------------------------------------------------------------
