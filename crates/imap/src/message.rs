@@ -358,7 +358,8 @@ async fn fetch(
                     false => None,
                 };
                 let recent = !rev2 && sel.recent.contains(meta.uid);
-                let extra = extras.binary_search_by_key(&meta.uid, |e| e.uid).ok().and_then(|i| extras.get(i));
+                let extra =
+                    extras.binary_search_by_key(&meta.uid, |e| e.uid).ok().and_then(|i| extras.get(i));
                 let values = render(&attrs, meta, raw, extra, recent);
                 response::write_data(out.buf(), &Data::Fetch { seq, attrs: values }, opts);
                 out.flush_if_large().await;
@@ -379,7 +380,9 @@ fn only_header(attrs: &[FetchAttribute]) -> bool {
             section.part.is_empty()
                 && matches!(
                     section.text,
-                    Some(SectionText::Header | SectionText::HeaderFields(_) | SectionText::HeaderFieldsNot(_))
+                    Some(
+                        SectionText::Header | SectionText::HeaderFields(_) | SectionText::HeaderFieldsNot(_)
+                    )
                 )
         }
         FetchAttribute::Rfc822Header => true,
