@@ -221,6 +221,8 @@ impl<W: Wire> Imap<W> {
     fn mailboxes(&mut self) -> Vec<String> {
         self.ok("LIST \"\" \"*\"")
             .iter()
+            // Untagged updates about the selected mailbox may come along (RFC 9051 §7.5.1).
+            .filter(|l| l.starts_with("* LIST "))
             .filter(|l| !l.to_ascii_lowercase().contains("\\noselect"))
             .map(|l| l.rsplit_once("\"/\" ").unwrap().1.trim_matches('"').to_owned())
             .collect()
