@@ -481,12 +481,7 @@ fn render(
             FetchAttribute::Binary { part, partial, .. } => {
                 let part_nums: Vec<u32> = part.iter().map(|p| p.get()).collect();
                 let data = match (raw, summary) {
-                    (Some(raw), Some(s)) => match msg::binary(raw, s, &part_nums) {
-                        Ok(d) => d.map(Cow::into_owned),
-                        // RFC 3516 §4.3: UNKNOWN-CTE is a tagged NO; we degrade to NIL per
-                        // message so one odd part does not fail a whole mailbox fetch.
-                        Err(_) => None,
-                    },
+                    (Some(raw), Some(s)) => binary_bytes(raw, s, &part_nums),
                     _ => None,
                 };
                 let (origin, data) = apply_partial(data, *partial);
@@ -494,10 +489,9 @@ fn render(
             }
             FetchAttribute::BinarySize { part } => {
                 let part_nums: Vec<u32> = part.iter().map(|p| p.get()).collect();
+                // RFC 9051 §7.5.2: the size of exactly what BINARY[part] returns.
                 let size = match (raw, summary) {
-                    (Some(raw), Some(s)) => {
-                        msg::binary(raw, s, &part_nums).ok().flatten().map(|d| d.len() as u64).unwrap_or(0)
-                    }
+                    (Some(raw), Some(s)) => binary_bytes(raw, s, &part_nums).map_or(0, |d| d.len() as u64),
                     _ => 0,
                 };
                 FetchValue::BinarySize { part: part.clone(), size }
@@ -529,6 +523,20 @@ fn render(
         values.push(v);
     }
     values
+}
+
+/// What BINARY[part] returns: the decoded content of a leaf part; a multipart or message part
+/// has no transfer encoding of its own, so its raw bytes (as Dovecot does). An encoding we cannot
+/// undo reads NIL here (a single-message FETCH was already refused with UNKNOWN-CTE, RFC 3516
+/// §4.3; in a multi-message FETCH one odd part does not fail the whole mailbox).
+fn binary_bytes(raw: &[u8], summary: &MessageSummary, part: &[u32]) -> Option<Vec<u8>> {
+    match msg::binary(raw, summary, part) {
+        Ok(d) => d.map(Cow::into_owned),
+        Err(msg::BinaryError::NotLeaf) => {
+            msg::section(raw, summary, part, MsgText::Full).map(Cow::into_owned)
+        }
+        Err(msg::BinaryError::UnknownCte(_)) => None,
+    }
 }
 
 fn section_bytes(raw: &[u8], summary: &MessageSummary, section: &Section) -> Option<Vec<u8>> {

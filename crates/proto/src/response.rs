@@ -1302,6 +1302,13 @@ fn write_section(out: &mut Vec<u8>, section: &Section) {
 /// Message data (BODY[], RFC822, BINARY without NUL): always a literal, or NIL.
 fn write_data_nstring(out: &mut Vec<u8>, data: Option<&[u8]>) {
     match data {
+        // RFC 9051 §4.3 / §9: a literal is CHAR8, which excludes NUL; only BINARY may send NUL
+        // (in literal8). A stored message with NUL bytes is shown with 0x80 in their place, as
+        // Dovecot does; BINARY still returns the exact bytes.
+        Some(d) if d.contains(&0) => {
+            let cleaned: Vec<u8> = d.iter().map(|b| if *b == 0 { 0x80 } else { *b }).collect();
+            write_literal(out, &cleaned);
+        }
         Some(d) => write_literal(out, d),
         None => out.extend_from_slice(b"NIL"),
     }
@@ -1952,5 +1959,13 @@ mod tests {
         }
         let out = d(Data::Fetch { seq: 1, attrs: vec![FetchValue::Body(deep)] });
         assert_eq!(out.matches("\"MIXED\"").count(), MAX_BODY_DEPTH);
+    }
+
+    #[test]
+    fn nul_never_travels_in_a_plain_literal() {
+        let mut out = Vec::new();
+        let data = Data::Fetch { seq: 1, attrs: vec![FetchValue::Rfc822(Some(b"a\0b".to_vec()))] };
+        write_data(&mut out, &data, WriteOptions::default());
+        assert_eq!(out, b"* 1 FETCH (RFC822 {3}\r\na\x80b)\r\n");
     }
 }
