@@ -11,9 +11,8 @@
 //! - `message`: selected-state commands (FETCH, STORE, SEARCH, COPY, MOVE, EXPUNGE, …).
 //! - `sort`: SORT, ESORT and THREAD (RFC 5256, RFC 5267, RFC 5957).
 //! - `selected`: one session's view of its mailbox (sequence numbers ↔ UIDs, pending updates).
-//! - `convert`, `respond`, `capability`, `base64`: small shared pieces.
+//! - `convert`, `respond`, `capability`: small shared pieces.
 
-mod base64;
 mod capability;
 mod convert;
 mod list;

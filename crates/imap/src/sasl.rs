@@ -115,7 +115,7 @@ pub(crate) fn decode(line: &[u8]) -> Option<Vec<u8>> {
     if line.len() > MAX_RESPONSE {
         return None;
     }
-    crate::base64::decode(line)
+    postfach_auth::encoding::base64_decode(line)
 }
 
 /// Splits a PLAIN response into `(authzid, authcid, passwd)` (RFC 4616 §2).
