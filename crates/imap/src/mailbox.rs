@@ -132,7 +132,21 @@ pub(crate) async fn open(
     let cx = Cx { ctx, user, enabled, selected: None };
     let name = decode_name(enabled, name)?;
     let info = find(&cx, &name).await?;
-    let (sel, snap) = Selected::open(&*ctx.store, info.id, info.name.clone(), access).await?;
+    let (mut sel, snap) = Selected::open(&*ctx.store, info.id, info.name.clone(), access).await?;
+    // RFC 7162 §3.2.5.2: what changed since the client's modseq. Read before anything is sent,
+    // and expunges that landed after the snapshot leave the view at once, so EXISTS, VANISHED
+    // and the FETCHes below describe one and the same mailbox.
+    let resync = match &params.qresync {
+        Some(q) if q.uidvalidity.get() == snap.status.uid_validity.0 => {
+            let since = postfach_store::ModSeq(q.modseq.get());
+            let changes = ctx.store.changes_since(sel.id, since, snap.status.uid_next).await?;
+            let late: Vec<postfach_store::Uid> =
+                changes.expunged.iter().copied().filter(|u| sel.seq_of(*u).is_some()).collect();
+            sel.forget(&late);
+            Some((q, changes))
+        }
+        _ => None,
+    };
     let opts = convert::options(enabled.utf8);
     let buf = out.buf();
 
@@ -193,10 +207,8 @@ pub(crate) async fn open(
             opts,
         );
     }
-    if let Some(q) = &params.qresync
-        && q.uidvalidity.get() == snap.status.uid_validity.0
-    {
-        resync(ctx, enabled, &sel, &snap, q, out).await?;
+    if let Some((q, changes)) = resync {
+        resync_responses(enabled, &sel, &snap, q, changes, out).await;
     }
     Ok(sel)
 }
@@ -204,41 +216,30 @@ pub(crate) async fn open(
 /// RFC 7162 §3.2.5.2: after SELECT (QRESYNC ...), what changed since the client's modseq:
 /// VANISHED (EARLIER) for expunged messages, then FETCH for changed ones. Costs the changes,
 /// not the mailbox: expunges are remembered with their modseq.
-async fn resync(
-    ctx: &Arc<ServerContext>,
+async fn resync_responses(
     enabled: &Enabled,
     sel: &Selected,
     snap: &postfach_store::Snapshot,
     q: &QresyncParams,
+    changes: postfach_store::Changes,
     out: &mut Out,
-) -> Result<(), Reply> {
-    let since = postfach_store::ModSeq(q.modseq.get());
-    let changes = ctx.store.changes_since(sel.id, since, snap.status.uid_next).await?;
+) {
     let known = match &q.known_uids {
         Some(set) => set.resolve(snap.status.uid_next.0.saturating_sub(1)),
         None => None,
     };
-    // An expunge committed after the snapshot still has its UID in the view: it is announced by
-    // the regular sync later, not here (it would be counted twice).
     let vanished = NumberSet::from_numbers(
-        changes
-            .expunged
-            .iter()
-            .filter(|u| sel.seq_of(**u).is_none())
-            .map(|u| u.0)
-            .filter(|u| known.as_ref().is_none_or(|k| k.contains(*u))),
+        changes.expunged.iter().map(|u| u.0).filter(|u| known.as_ref().is_none_or(|k| k.contains(*u))),
     );
     let opts = convert::options(enabled.utf8);
     if !vanished.is_empty() {
         response::write_data(out.buf(), &Data::Vanished { earlier: true, uids: vanished }, opts);
     }
-    // Only what the snapshot already reflects: later changes reach the client through the
-    // regular sync, in modseq order (RFC 7162 §6).
-    let horizon = snap.status.highest_modseq;
+    // Changes made after the snapshot may show here with a MODSEQ above the HIGHESTMODSEQ this
+    // SELECT announced; that is safe: the client must take the announced HIGHESTMODSEQ over any
+    // MODSEQ it sees (RFC 7162 §6), and every message in EXISTS must be reported if it is new
+    // to the client.
     for (uid, flags, modseq) in &changes.flags {
-        if *modseq > horizon {
-            continue;
-        }
         let Some(seq) = sel.seq_of(*uid) else { continue };
         let recent = !enabled.rev2 && sel.recent.contains(*uid);
         let attrs = vec![
@@ -249,7 +250,6 @@ async fn resync(
         response::write_data(out.buf(), &Data::Fetch { seq, attrs }, opts);
         out.flush_if_large().await;
     }
-    Ok(())
 }
 
 async fn create(
