@@ -3,13 +3,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use postfach_auth::Authenticator;
-use postfach_imap::{ConnInfo, Out, ServerContext, Session, SessionConfig, Transport};
-use postfach_store::sqlite::SqliteStore;
-use postfach_store::{AccountStore, MailStore};
+use postfach_imap::{ConnInfo, Out, ServerContext, Session, Transport};
 
 struct Harness {
     ctx: Arc<ServerContext>,
@@ -18,18 +17,7 @@ struct Harness {
 
 impl Harness {
     async fn new() -> Harness {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Arc::new(SqliteStore::open(dir.path()).unwrap());
-        let hash = postfach_auth::password::hash(b"secret").unwrap();
-        AccountStore::create_account(&*store, "alice", &hash).await.unwrap();
-        let accounts: Arc<dyn AccountStore> = store.clone();
-        let mail: Arc<dyn MailStore> = store;
-        let ctx = Arc::new(ServerContext {
-            store: mail,
-            accounts: accounts.clone(),
-            auth: Authenticator::new(accounts),
-            config: SessionConfig { max_message_size: 1024 * 1024, ..SessionConfig::default() },
-        });
+        let (dir, ctx) = common::context(1024 * 1024).await;
         Harness { ctx, _dir: dir }
     }
 

@@ -16,14 +16,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
 
-use postfach_auth::Authenticator;
-use postfach_imap::{ConnInfo, Out, ServerContext, Session, SessionConfig, Transport};
-use postfach_store::sqlite::SqliteStore;
-use postfach_store::{AccountStore, MailStore};
+use postfach_imap::{ConnInfo, Out, Session, Transport};
 
 /// The items fetched for every message: structure, the whole-message sections, and the first
 /// part in every form.
@@ -52,18 +50,7 @@ fn corpus() -> Vec<(String, Vec<u8>)> {
 }
 
 async fn session() -> (tempfile::TempDir, Session) {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(SqliteStore::open(dir.path()).unwrap());
-    let hash = postfach_auth::password::hash(b"secret").unwrap();
-    AccountStore::create_account(&*store, "alice", &hash).await.unwrap();
-    let accounts: Arc<dyn AccountStore> = store.clone();
-    let mail: Arc<dyn MailStore> = store;
-    let ctx = Arc::new(ServerContext {
-        store: mail,
-        accounts: accounts.clone(),
-        auth: Authenticator::new(accounts),
-        config: SessionConfig { max_message_size: 4 * 1024 * 1024, ..SessionConfig::default() },
-    });
+    let (dir, ctx) = common::context(4 * 1024 * 1024).await;
     let peer: SocketAddr = "127.0.0.1:9".parse().unwrap();
     let mut s = Session::new(ctx, ConnInfo { peer, transport: Transport::Tls });
     s.greeting(&mut Out::new());
