@@ -191,7 +191,9 @@ fn header_subset<'r>(raw: &'r [u8], part: &BodyPart, names: &[Vec<u8>], subset: 
     if wants_blank_line(raw, part) {
         out.extend_from_slice(b"\r\n");
     }
-    Cow::Owned(out)
+    // The subset is text we compose, not the message's octets: CRLF throughout (RFC 5322 §2.3),
+    // also when the message itself has bare LF lines, so that the blank line we add is found.
+    Cow::Owned(crlf_lines(Cow::Owned(out)).into_owned())
 }
 
 /// True when `header` ends with an empty line (or is just one).
@@ -311,6 +313,20 @@ pub(crate) fn decode_quoted_printable(input: &[u8]) -> Vec<u8> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn header_subsets_of_bare_lf_messages_are_crlf() {
+        let raw = b"From: h@example.com\nSubject: bare\n  folded\nX-Other: 1\n\nbody\n";
+        let summary = crate::parse(raw);
+        let names = [b"subject".to_vec(), b"from".to_vec()];
+        let only = section(raw, &summary, &[], SectionText::HeaderFields(&names)).unwrap();
+        assert_eq!(&only[..], b"From: h@example.com\r\nSubject: bare\r\n  folded\r\n\r\n");
+        let not = section(raw, &summary, &[], SectionText::HeaderFieldsNot(&names)).unwrap();
+        assert_eq!(&not[..], b"X-Other: 1\r\n\r\n");
+        // HEADER stays the message's own octets.
+        let header = section(raw, &summary, &[], SectionText::Header).unwrap();
+        assert_eq!(&header[..], b"From: h@example.com\nSubject: bare\n  folded\nX-Other: 1\n\n");
+    }
 
     #[test]
     fn base64() {

@@ -19,7 +19,8 @@ use crate::{StoreError, StoreResult};
 /// Longest app password label, in bytes.
 const MAX_LABEL_LEN: usize = 64;
 
-/// Replaces the password hash and the SCRAM verifier together.
+/// Replaces the password hash and the SCRAM verifier together; bumps the generation, so
+/// sessions opened with the old password end.
 pub(crate) fn set_password(
     conn: &Connection,
     account: AccountId,
@@ -45,7 +46,7 @@ pub(crate) fn set_password(
             .db()?,
         None => forget_scram(conn, account)?,
     };
-    Ok(())
+    bump_generation(conn)
 }
 
 /// Removes the SCRAM verifier (after a password change that did not bring a new one).
@@ -321,7 +322,9 @@ mod tests {
     #[test]
     fn password_and_scram_change_together() {
         let (conn, a) = db();
+        let g = credentials_generation(&conn).unwrap();
         set_password(&conn, a, "h1", Some(&scram())).unwrap();
+        assert!(credentials_generation(&conn).unwrap() > g, "a password change reaches live sessions");
         assert_eq!(scram_credential(&conn, a).unwrap(), Some(scram()));
         set_password(&conn, a, "h2", None).unwrap();
         assert_eq!(scram_credential(&conn, a).unwrap(), None);

@@ -351,7 +351,8 @@ pub(crate) fn email_id(raw: &[u8]) -> String {
     format!("E{a:016x}{b:016x}")
 }
 
-/// Writes the entry of `body_id` unless it has one. SQL only.
+/// Writes the entry of `body_id` unless it has one, and takes a complete entry's body off
+/// `unindexed_bodies`. SQL only.
 pub(crate) fn write_entry(conn: &Connection, body_id: i64, entry: &IndexEntry) -> StoreResult<()> {
     let exists = conn
         .prepare_cached("SELECT 1 FROM body_index WHERE body_id = ?1")
@@ -404,6 +405,12 @@ pub(crate) fn write_entry(conn: &Connection, body_id: i64, entry: &IndexEntry) -
         entry.email_id,
     ])
     .db()?;
+    if !t.truncated {
+        conn.prepare_cached("DELETE FROM unindexed_bodies WHERE body_id = ?1")
+            .db()?
+            .execute([body_id])
+            .db()?;
+    }
     Ok(())
 }
 

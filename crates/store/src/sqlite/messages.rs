@@ -77,11 +77,15 @@ pub(crate) fn append(
     let mut insert_body =
         conn.prepare_cached("INSERT INTO bodies (size, summary, raw) VALUES (?1, ?2, ?3)").db()?;
     let mut insert_message = conn.prepare_cached(INSERT_MESSAGE).db()?;
+    let mut mark_unindexed =
+        conn.prepare_cached("INSERT INTO unindexed_bodies (body_id) VALUES (?1)").db()?;
     let mut out = Vec::with_capacity(messages.len());
     for m in messages {
         let uid = mb.take_uid()?;
         insert_body.execute(rusqlite::params![m.size, m.summary, &m.raw[..]]).db()?;
         let body_id = conn.last_insert_rowid();
+        // Unindexed until its complete index entry is written (schema V5).
+        mark_unindexed.execute([body_id]).db()?;
         insert_message
             .execute(rusqlite::params![
                 mailbox.0,

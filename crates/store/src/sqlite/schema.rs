@@ -52,7 +52,7 @@ use super::conn::DbResult;
 use crate::{StoreError, StoreResult};
 
 /// The migration steps; step `i` brings the database from version `i` to `i + 1`.
-pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
+pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5];
 
 const V1: &str = "
 CREATE TABLE accounts (
@@ -307,6 +307,30 @@ CREATE TABLE address_blocks (
 ) WITHOUT ROWID;
 ";
 
+/// Version 5: which bodies the full-text index does not hold completely (see
+/// [`super::search`]), so that a text search visits the index's hits and these bodies instead
+/// of every message of the mailbox.
+///
+/// - `unindexed_bodies(body_id)`: a row from the moment a body is inserted until its complete
+///   index entry is written in the same transaction; it stays when indexing failed or the text
+///   was cut at the size limit, and for bodies stored before version 2 until the backfill
+///   reaches them. The `bodies_unindex` trigger (recreated) also removes it.
+const V5: &str = "
+CREATE TABLE unindexed_bodies (
+    body_id INTEGER PRIMARY KEY
+);
+INSERT INTO unindexed_bodies (body_id)
+    SELECT id FROM bodies b
+    WHERE NOT EXISTS (SELECT 1 FROM body_index bi WHERE bi.body_id = b.id AND bi.text_state = 1);
+
+DROP TRIGGER bodies_unindex;
+CREATE TRIGGER bodies_unindex AFTER DELETE ON bodies BEGIN
+    DELETE FROM body_text WHERE rowid = OLD.id;
+    DELETE FROM body_index WHERE body_id = OLD.id;
+    DELETE FROM unindexed_bodies WHERE body_id = OLD.id;
+END;
+";
+
 /// Brings the database to the newest schema version. Runs on the writer connection before the
 /// writer thread starts.
 pub(crate) fn migrate(conn: &Connection) -> StoreResult<()> {
@@ -352,6 +376,33 @@ mod tests {
         migrate(&conn).unwrap();
         let v: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
         assert_eq!(v, MIGRATIONS.len() as i64);
+    }
+
+    #[test]
+    fn v5_lists_the_bodies_the_index_does_not_hold() {
+        let conn = Connection::open_in_memory().unwrap();
+        for step in &MIGRATIONS[..4] {
+            conn.execute_batch(step).unwrap();
+        }
+        conn.execute_batch(
+            "INSERT INTO bodies (id, size, summary, raw) VALUES (1, 1, x'', x'00'), (2, 1, x'', x'00'),
+                                                              (3, 1, x'', x'00');
+             INSERT INTO body_index (body_id, text_state, base_subject, is_reply, sort_from, sort_to, sort_cc,
+                                     display_from, display_to, refs, email_id)
+                 VALUES (1, 1, '', 0, '', '', '', '', '', '', 'E1'), (2, 2, '', 0, '', '', '', '', '', '', 'E2');
+             PRAGMA user_version = 4;",
+        )
+        .unwrap();
+        migrate(&conn).unwrap();
+        let listed: Vec<i64> = conn
+            .prepare("SELECT body_id FROM unindexed_bodies ORDER BY body_id")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        // 2 was cut at the size limit, 3 has no entry at all.
+        assert_eq!(listed, vec![2, 3]);
     }
 
     #[test]
