@@ -24,6 +24,7 @@ mod sasl;
 mod selected;
 mod session;
 mod sort;
+mod uidmap;
 
 pub use out::Out;
 pub use session::Session;

@@ -143,7 +143,7 @@ pub(crate) async fn handle(
 fn resolve(sel: &Selected, kind: CommandKind, set: &SequenceSet, strict: bool) -> Result<UidSet, Reply> {
     let numbers = match set.resolve(match kind {
         CommandKind::Seq => sel.exists(),
-        CommandKind::Uid => sel.uids.last().map(|u| u.0).unwrap_or(0),
+        CommandKind::Uid => sel.uids.last().map_or(0, |u| u.0),
     }) {
         Some(n) => n,
         None => return Ok(sel.saved.clone()),
@@ -158,47 +158,37 @@ fn resolve(sel: &Selected, kind: CommandKind, set: &SequenceSet, strict: bool) -
             if strict && numbers.max().is_some_and(|m| m > exists) {
                 return Err(Reply::bad(None, "Invalid sequence number: beyond the last message"));
             }
-            let mut ranges = Vec::new();
-            for r in numbers.ranges() {
-                let lo = (*r.start()).max(1);
-                let hi = (*r.end()).min(exists);
-                if lo > hi {
-                    continue;
-                }
-                push_runs(&mut ranges, &sel.uids[lo as usize - 1..hi as usize]);
-            }
+            let ranges = numbers.ranges().iter().flat_map(|r| sel.uids.uid_ranges_of_seqs(r.clone()));
             Ok(UidSet::from_ranges(ranges))
         }
     }
 }
 
-/// The known UIDs inside `set`, in chunks, without materialising the whole list.
-fn known_chunks<'a>(sel: &'a Selected, set: &'a UidSet) -> impl Iterator<Item = &'a [Uid]> + 'a {
-    set.ranges().iter().flat_map(move |r| {
-        let lo = sel.uids.partition_point(|u| u.0 < *r.start());
-        let hi = sel.uids.partition_point(|u| u.0 <= *r.end());
-        sel.uids[lo..hi].chunks(FETCH_CHUNK)
+/// The known UIDs inside `set`, in chunks of at most [`FETCH_CHUNK`] messages, without
+/// materialising the whole list.
+fn known_chunks<'a>(sel: &'a Selected, set: &'a UidSet) -> impl Iterator<Item = UidSet> + 'a {
+    let mut ranges = sel.uids.known_ranges(set);
+    let mut pending: Option<std::ops::RangeInclusive<u32>> = None;
+    std::iter::from_fn(move || {
+        let mut chunk = Vec::new();
+        let mut room = FETCH_CHUNK as u32;
+        while room > 0 {
+            let Some(r) = pending.take().or_else(|| ranges.next()) else { break };
+            let (a, b) = (*r.start(), *r.end());
+            let take = (b - a).min(room - 1);
+            chunk.push(a..=a + take);
+            room -= take + 1;
+            if a + take < b {
+                pending = Some(a + take + 1..=b);
+            }
+        }
+        (!chunk.is_empty()).then(|| UidSet::from_ranges(chunk))
     })
 }
 
 /// The known UIDs inside `set`.
 fn known(sel: &Selected, set: &UidSet) -> UidSet {
-    let mut ranges = Vec::new();
-    for chunk in known_chunks(sel, set) {
-        push_runs(&mut ranges, chunk);
-    }
-    UidSet::from_ranges(ranges)
-}
-
-/// Appends ascending `uids` to `ranges` as runs of consecutive UIDs: a mailbox without holes
-/// costs one range, not one per message.
-fn push_runs(ranges: &mut Vec<std::ops::RangeInclusive<u32>>, uids: &[Uid]) {
-    for uid in uids {
-        match ranges.last_mut() {
-            Some(last) if last.end().checked_add(1) == Some(uid.0) => *last = *last.start()..=uid.0,
-            _ => ranges.push(uid.0..=uid.0),
-        }
-    }
+    UidSet::from_ranges(sel.uids.known_ranges(set))
 }
 
 async fn expunge(
@@ -310,8 +300,7 @@ async fn fetch(
         }
         uids = UidSet::from_uids(changes.flags.iter().map(|(u, _, _)| *u).filter(|u| uids.contains(*u)));
     }
-    let chunks: Vec<UidSet> =
-        known_chunks(sel, &uids).map(|c| UidSet::from_uids(c.iter().copied())).collect();
+    let chunks: Vec<UidSet> = known_chunks(sel, &uids).collect();
     if let [only] = chunks.as_slice()
         && let Some(uid) = only.iter().next()
         && only.iter().nth(1).is_none()

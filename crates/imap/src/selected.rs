@@ -5,7 +5,8 @@
 //! each session keeps its own view (`uids`), and [`Selected::sync`] brings it up to date from the
 //! store's change log at the points where the RFC allows untagged updates. The cost of a sync is
 //! the number of changes, not the size of the mailbox (except removing expunged UIDs from the
-//! vector, one pass). Memory: 4 bytes per message for the UID list, nothing else per message.
+//! map, which costs its runs). Memory: the UID map ([`UidMap`]) holds one entry per run of
+//! consecutive UIDs, nothing per message.
 
 use postfach_proto::response::{self, Code, Data, FetchValue, Status};
 use postfach_proto::types::NumberSet;
@@ -14,6 +15,7 @@ use tokio::sync::watch;
 
 use crate::Out;
 use crate::convert;
+use crate::uidmap::UidMap;
 
 /// Whether untagged EXPUNGE may be sent now (RFC 9051 §7.5.1: not while answering FETCH, STORE or
 /// SEARCH by sequence number, since the client could not tell which message a number meant).
@@ -60,8 +62,8 @@ pub(crate) struct Selected {
     pub(crate) id: MailboxId,
     pub(crate) name: String,
     pub(crate) access: Access,
-    /// UID of message `seq` at index `seq - 1`; ascending.
-    pub(crate) uids: Vec<Uid>,
+    /// The messages the client knows of: sequence number ↔ UID.
+    pub(crate) uids: UidMap,
     /// Messages this session sees as `\Recent` (IMAP4rev1).
     pub(crate) recent: UidSet,
     /// Keywords announced in FLAGS.
@@ -94,7 +96,7 @@ impl Selected {
             id,
             name,
             access,
-            uids: std::mem::take(&mut snap.uids),
+            uids: UidMap::from_set(&std::mem::take(&mut snap.uids)),
             recent: snap.recent.clone(),
             keywords: snap.keywords.clone(),
             saved: UidSet::new(),
@@ -108,12 +110,12 @@ impl Selected {
 
     /// Number of messages the client knows of.
     pub(crate) fn exists(&self) -> u32 {
-        self.uids.len() as u32
+        self.uids.len()
     }
 
     /// Sequence number of a UID the client knows of.
     pub(crate) fn seq_of(&self, uid: Uid) -> Option<u32> {
-        self.uids.binary_search(&uid).ok().map(|i| i as u32 + 1)
+        self.uids.seq_of(uid)
     }
 
     /// The change signal, for IDLE.
@@ -135,7 +137,7 @@ impl Selected {
             return;
         }
         let gone = UidSet::from_uids(expunged.iter().copied());
-        self.uids.retain(|u| !gone.contains(*u));
+        self.uids.remove(&gone);
         self.recent = UidSet::from_uids(self.recent.iter().filter(|u| !gone.contains(*u)));
     }
 
@@ -163,7 +165,7 @@ impl Selected {
 
         // Expunges of messages the client knows of.
         let gone: Vec<Uid> =
-            changes.expunged.iter().copied().filter(|u| self.uids.binary_search(u).is_ok()).collect();
+            changes.expunged.iter().copied().filter(|u| self.uids.seq_of(*u).is_some()).collect();
         if !gone.is_empty() && expunges == Expunges::Deferred {
             self.dirty = true;
             if style.condstore {
@@ -195,7 +197,7 @@ impl Selected {
 
         // New messages (never ones that were expunged again before we noticed).
         let before = self.uids.len();
-        let last = self.uids.last().copied().unwrap_or(Uid(0));
+        let last = self.uids.last().unwrap_or(Uid(0));
         for uid in changes.added {
             if uid > last && changes.expunged.binary_search(&uid).is_err() {
                 self.uids.push(uid);

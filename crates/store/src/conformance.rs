@@ -518,7 +518,7 @@ pub async fn flags_keywords_and_counters(s: &Stores) -> Result<(), Failure> {
     let snap = s.mail.select(inbox, ClaimRecent::Peek).await.must()?;
     check_eq!(snap.first_unseen, Some(Uid(1)));
     check_eq!(snap.keywords, vec!["Work".to_owned()]);
-    check_eq!(snap.uids, uids(&[1, 2, 3]));
+    check_eq!(snap.uids, UidSet::from_uids(uids(&[1, 2, 3])));
 
     let seen = flags(SystemFlags::SEEN, &[]);
     let r = s.mail.store_flags(inbox, &set(&[1..=3]), FlagOp::Add, &seen, None).await.must()?;
@@ -743,7 +743,7 @@ pub async fn copy_and_move(s: &Stores) -> Result<(), Failure> {
     let m = s.mail.move_messages(inbox, &set(&[3..=3]), inbox).await.must()?;
     check_eq!(m.mapping, vec![(Uid(3), Uid(5))]);
     let snap = s.mail.select(inbox, ClaimRecent::Peek).await.must()?;
-    check_eq!(snap.uids, uids(&[4, 5]));
+    check_eq!(snap.uids, UidSet::from_uids(uids(&[4, 5])));
     check_eq!(snap.status.messages, 2);
 
     let empty = s.mail.copy(inbox, &set(&[100..=200]), copies).await.must()?;
@@ -780,7 +780,7 @@ pub async fn recent_claim(s: &Stores) -> Result<(), Failure> {
     let claim = s.mail.select(inbox, ClaimRecent::Claim).await.must()?;
     check!(claim.recent.contains(Uid(3)) && !claim.recent.contains(Uid(2)));
     check_eq!(claim.status.recent, 1);
-    check_eq!(claim.uids, uids(&[1, 2, 3]));
+    check_eq!(claim.uids, UidSet::from_uids(uids(&[1, 2, 3])));
 
     // Recent messages expunged before anyone claimed them are neither counted nor claimed.
     append_each(s, inbox, vec![plain("4"), plain("5"), plain("6")]).await?;
@@ -1001,7 +1001,7 @@ pub async fn expunge_subsets(s: &Stores) -> Result<(), Failure> {
     check_eq!((st.messages, st.deleted, st.unseen), (1, 0, 1));
     check!(s.mail.expunge(inbox, None).await.must()?.is_empty());
     check_eq!(s.mail.status(inbox).await.must()?.highest_modseq, st.highest_modseq);
-    check_eq!(s.mail.select(inbox, ClaimRecent::Peek).await.must()?.uids, uids(&[5]));
+    check_eq!(s.mail.select(inbox, ClaimRecent::Peek).await.must()?.uids, UidSet::from_uids(uids(&[5])));
     Ok(())
 }
 

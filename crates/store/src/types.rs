@@ -82,6 +82,35 @@ impl UidSet {
         self.ranges.is_empty()
     }
 
+    /// Number of UIDs in the set.
+    pub fn len(&self) -> u64 {
+        self.ranges.iter().map(|r| u64::from(r.end() - r.start()) + 1).sum()
+    }
+
+    /// The UIDs of the set inside `bounds`.
+    pub fn clipped(&self, bounds: RangeInclusive<u32>) -> UidSet {
+        let (lo, hi) = (*bounds.start(), *bounds.end());
+        let first = self.ranges.partition_point(|r| *r.end() < lo);
+        let ranges = self.ranges[first..]
+            .iter()
+            .take_while(|r| *r.start() <= hi)
+            .map(|r| (*r.start()).max(lo)..=(*r.end()).min(hi))
+            .filter(|r| r.start() <= r.end())
+            .collect();
+        UidSet { ranges }
+    }
+
+    /// Appends `uid` above every UID in the set (ignored otherwise): builds a set from an
+    /// ascending stream in one pass, one range per run.
+    pub fn push_ascending(&mut self, uid: Uid) {
+        match self.ranges.last_mut() {
+            Some(last) if *last.end() >= uid.0 => {}
+            Some(last) if last.end().checked_add(1) == Some(uid.0) => *last = *last.start()..=uid.0,
+            _ if uid.0 == 0 => {}
+            _ => self.ranges.push(uid.0..=uid.0),
+        }
+    }
+
     /// True when `uid` is in the set (binary search over the ranges).
     pub fn contains(&self, uid: Uid) -> bool {
         self.ranges
@@ -321,8 +350,9 @@ pub enum ClaimRecent {
 pub struct Snapshot {
     /// The counters at the moment of the snapshot.
     pub status: MailboxStatus,
-    /// Every message's UID, ascending: index + 1 is the sequence number.
-    pub uids: Vec<Uid>,
+    /// Every message's UID (the `n`-th is sequence number `n`), as ranges: a mailbox costs one
+    /// range per run of consecutive UIDs, not one entry per message.
+    pub uids: UidSet,
     /// Keywords defined in this mailbox (for FLAGS and PERMANENTFLAGS).
     pub keywords: Vec<String>,
     /// UIDs this session claimed as recent (empty unless `ClaimRecent::Claim`).
@@ -634,4 +664,23 @@ pub struct AddressBlock {
     pub created: i64,
     /// Why (for `postfach ban list`).
     pub reason: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uid_sets_clip_count_and_grow_in_runs() {
+        let mut set = UidSet::new();
+        for uid in [1, 2, 3, 3, 2, 7, 8, 10, 0] {
+            set.push_ascending(Uid(uid));
+        }
+        assert_eq!(set.ranges(), &[1..=3, 7..=8, 10..=10]);
+        assert_eq!(set.len(), 6);
+        assert_eq!(set.clipped(2..=7).ranges(), &[2..=3, 7..=7]);
+        assert_eq!(set.clipped(4..=6).len(), 0);
+        assert_eq!(set.clipped(9..=u32::MAX).ranges(), &[10..=10]);
+        assert_eq!(UidSet::from_ranges([1..=u32::MAX]).len(), u64::from(u32::MAX));
+    }
 }

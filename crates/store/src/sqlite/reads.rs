@@ -44,13 +44,13 @@ pub(crate) fn claim(conn: &Connection, mailbox: MailboxId) -> StoreResult<std::o
 
 /// Marks the messages of `claimed` in `snapshot` as this session's recent ones.
 pub(crate) fn apply_claim(snapshot: &mut Snapshot, claimed: std::ops::Range<u32>) {
-    let first = snapshot.uids.partition_point(|u| u.0 < claimed.start);
-    let last = snapshot.uids.partition_point(|u| u.0 < claimed.end);
-    let mine = snapshot.uids.get(first..last).unwrap_or_default();
-    // Consecutive UIDs merge into ranges, so a large claim stays a few ranges.
-    snapshot.recent = UidSet::from_uids(mine.iter().copied());
+    if claimed.start >= claimed.end {
+        return;
+    }
+    let mine = snapshot.uids.clipped(claimed.start..=claimed.end - 1);
     // The session reports the claimed messages as its RECENT count.
     snapshot.status.recent = u32::try_from(mine.len()).unwrap_or(u32::MAX);
+    snapshot.recent = mine;
 }
 
 /// The snapshot without a recent claim.
@@ -58,8 +58,12 @@ fn assemble(conn: &Connection, row: &MailboxRow) -> StoreResult<Snapshot> {
     let uids = {
         let mut stmt =
             conn.prepare_cached("SELECT uid FROM messages WHERE mailbox_id = ?1 ORDER BY uid").db()?;
-        let rows = stmt.query_map([row.id.0], |r| r.get(0).map(Uid)).db()?;
-        rows.collect::<rusqlite::Result<Vec<Uid>>>().db()?
+        let mut rows = stmt.query([row.id.0]).db()?;
+        let mut uids = UidSet::new();
+        while let Some(r) = rows.next().db()? {
+            uids.push_ascending(Uid(r.get(0).db()?));
+        }
+        uids
     };
     // The partial index messages_unseen makes this one index probe, however many messages are
     // seen. Named explicitly: without statistics the planner would walk the primary key.
