@@ -29,6 +29,11 @@ use crate::{Out, ServerContext};
 
 /// Messages fetched from the store per round trip.
 const FETCH_CHUNK: usize = 256;
+
+/// Most messages per store call of one STORE: a STORE over a huge mailbox becomes several
+/// transactions (RFC 9051 does not make STORE atomic), so it neither holds the writer for
+/// seconds nor keeps the whole result in memory; the tagged OK still waits for all of them.
+const STORE_CHUNK: usize = 16_384;
 /// Deepest SEARCH key nesting we translate (the parser bounds it too).
 const MAX_SEARCH_DEPTH: usize = 64;
 
@@ -164,14 +169,22 @@ fn resolve(sel: &Selected, kind: CommandKind, set: &SequenceSet, strict: bool) -
     }
 }
 
-/// The known UIDs inside `set`, in chunks of at most [`FETCH_CHUNK`] messages, without
-/// materialising the whole list.
-fn known_chunks<'a>(sel: &'a Selected, set: &'a UidSet) -> impl Iterator<Item = UidSet> + 'a {
-    let mut ranges = sel.uids.known_ranges(set);
+/// The known UIDs inside `set`, in chunks of at most `size` messages, without materialising the
+/// whole list.
+fn known_chunks<'a>(sel: &'a Selected, set: &'a UidSet, size: usize) -> impl Iterator<Item = UidSet> + 'a {
+    chunked(sel.uids.known_ranges(set), size)
+}
+
+/// Ascending UID ranges regrouped into sets of at most `size` UIDs each.
+fn chunked(
+    mut ranges: impl Iterator<Item = std::ops::RangeInclusive<u32>>,
+    size: usize,
+) -> impl Iterator<Item = UidSet> {
+    let size = u32::try_from(size.max(1)).unwrap_or(u32::MAX);
     let mut pending: Option<std::ops::RangeInclusive<u32>> = None;
     std::iter::from_fn(move || {
         let mut chunk = Vec::new();
-        let mut room = FETCH_CHUNK as u32;
+        let mut room = size;
         while room > 0 {
             let Some(r) = pending.take().or_else(|| ranges.next()) else { break };
             let (a, b) = (*r.start(), *r.end());
@@ -300,7 +313,7 @@ async fn fetch(
         }
         uids = UidSet::from_uids(changes.flags.iter().map(|(u, _, _)| *u).filter(|u| uids.contains(*u)));
     }
-    let chunks: Vec<UidSet> = known_chunks(sel, &uids).collect();
+    let chunks: Vec<UidSet> = known_chunks(sel, &uids, FETCH_CHUNK).collect();
     if let [only] = chunks.as_slice()
         && let Some(uid) = only.iter().next()
         && only.iter().nth(1).is_none()
@@ -576,57 +589,58 @@ async fn store_flags(
     }
     let flags = convert::to_store_flags(&action.flags)
         .map_err(|f| Reply::bad(None, format!("Unknown system flag {}", f.0)))?;
-    let uids = known(sel, &resolve(sel, kind, set, true)?);
-    if uids.is_empty() {
-        return Ok(None);
-    }
+    let resolved = resolve(sel, kind, set, true)?;
+    let chunks: Vec<UidSet> = known_chunks(sel, &resolved, STORE_CHUNK).collect();
     let op = match action.op {
         StoreOp::Add => FlagOp::Add,
         StoreOp::Remove => FlagOp::Remove,
         StoreOp::Replace => FlagOp::Replace,
     };
     let store = &*cx.ctx.store;
-    let result =
-        store.store_flags(sel.id, &uids, op, &flags, unchanged_since.map(postfach_store::ModSeq)).await?;
-    sel.own_change(result.modseq_before, result.modseq_after);
-    announce_keywords(sel, &flags, cx.enabled.utf8, out);
     let opts = convert::options(cx.enabled.utf8);
     let rev2 = cx.enabled.rev2;
     let condstore = cx.enabled.condstore;
-    for (uid, flags, modseq) in &result.updated {
-        let Some(seq) = sel.seq_of(*uid) else { continue };
-        // RFC 7162 §3.1.3: with CONDSTORE the client needs the new MODSEQ even after .SILENT.
-        if action.silent && !condstore {
-            continue;
+    let mut modified = Vec::new();
+    for (i, uids) in chunks.iter().enumerate() {
+        let result =
+            store.store_flags(sel.id, uids, op, &flags, unchanged_since.map(postfach_store::ModSeq)).await?;
+        sel.own_change(result.modseq_before, result.modseq_after);
+        if i == 0 {
+            announce_keywords(sel, &flags, cx.enabled.utf8, out);
         }
-        let mut attrs = Vec::with_capacity(3);
-        if !action.silent {
-            attrs.push(FetchValue::Flags(convert::flags(flags, !rev2 && sel.recent.contains(*uid))));
+        for (uid, flags, modseq) in &result.updated {
+            let Some(seq) = sel.seq_of(*uid) else { continue };
+            // RFC 7162 §3.1.3: with CONDSTORE the client needs the new MODSEQ even after .SILENT.
+            if action.silent && !condstore {
+                continue;
+            }
+            let mut attrs = Vec::with_capacity(3);
+            if !action.silent {
+                attrs.push(FetchValue::Flags(convert::flags(flags, !rev2 && sel.recent.contains(*uid))));
+            }
+            // RFC 7162 §3.2.4: CONDSTORE/QRESYNC clients get the UID with every FETCH.
+            if kind.is_uid() || condstore {
+                attrs.push(FetchValue::Uid(uid.0));
+            }
+            if condstore {
+                attrs.push(FetchValue::ModSeq(modseq.0));
+            }
+            response::write_data(out.buf(), &Data::Fetch { seq, attrs }, opts);
+            out.flush_if_large().await;
         }
-        // RFC 7162 §3.2.4: CONDSTORE/QRESYNC clients get the UID with every FETCH.
-        if kind.is_uid() || condstore {
-            attrs.push(FetchValue::Uid(uid.0));
-        }
-        if condstore {
-            attrs.push(FetchValue::ModSeq(modseq.0));
-        }
-        response::write_data(out.buf(), &Data::Fetch { seq, attrs }, opts);
-        out.flush_if_large().await;
+        modified.extend(result.modified);
     }
-    if !result.modified.is_empty() {
+    if !modified.is_empty() {
         // RFC 7162 §3.1.3: MODIFIED lists what UNCHANGEDSINCE protected.
         let nums: NumberSet = match kind {
-            CommandKind::Uid => NumberSet::from_numbers(result.modified.iter().map(|u| u.0)),
-            CommandKind::Seq => {
-                NumberSet::from_numbers(result.modified.iter().filter_map(|u| sel.seq_of(*u)))
-            }
+            CommandKind::Uid => NumberSet::from_numbers(modified.iter().map(|u| u.0)),
+            CommandKind::Seq => NumberSet::from_numbers(modified.iter().filter_map(|u| sel.seq_of(*u))),
         };
         return Ok(Some(Code::Modified(nums)));
     }
     Ok(None)
 }
 
-/// New keywords change the mailbox's FLAGS (RFC 9051 §7.3.5): announce the new list.
 fn announce_keywords(sel: &mut Selected, flags: &Flags, utf8: bool, out: &mut Out) {
     let mut grew = false;
     for k in &flags.keywords {
@@ -898,5 +912,22 @@ fn flag_criterion(f: &Flag, set: bool) -> Criterion {
         (Some(b), false) => Criterion::FlagUnset(b),
         (None, true) => Criterion::Keyword(f.to_string()),
         (None, false) => Criterion::NoKeyword(f.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunks_split_ranges_by_message_count() {
+        let sizes = |ranges: Vec<std::ops::RangeInclusive<u32>>, size| {
+            chunked(ranges.into_iter(), size).map(|c| c.ranges().to_vec()).collect::<Vec<_>>()
+        };
+        assert_eq!(sizes(vec![1..=10], 4), vec![vec![1..=4], vec![5..=8], vec![9..=10]]);
+        assert_eq!(sizes(vec![1..=2, 5..=6, 9..=9], 3), vec![vec![1..=2, 5..=5], vec![6..=6, 9..=9]]);
+        assert_eq!(sizes(vec![1..=u32::MAX], usize::MAX).len(), 1);
+        assert_eq!(sizes(vec![7..=7], 0), vec![vec![7..=7]]);
+        assert!(sizes(vec![], 5).is_empty());
     }
 }

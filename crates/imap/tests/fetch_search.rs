@@ -237,3 +237,39 @@ async fn binary_unknown_cte_fails_a_single_message_fetch() {
     assert!(r[0].contains("BINARY[1] NIL"), "{r:?}");
     assert!(r.last().unwrap().starts_with("d OK"), "{r:?}");
 }
+
+/// A STORE over more messages than one store call takes (16,384) still answers every message
+/// once, with sequence numbers that skip the holes, and sets every flag.
+#[tokio::test]
+async fn store_over_a_large_mailbox_answers_every_message_once() {
+    use postfach_store::{Flags, NewMessage};
+    let h = Harness::new().await;
+    let account = h.ctx.accounts.account_by_name("alice").await.unwrap().unwrap();
+    let inbox = h.ctx.store.mailbox_by_name(account.id, "INBOX").await.unwrap().unwrap();
+    let total = 16_384 + 1_000;
+    let raw: std::sync::Arc<[u8]> = std::sync::Arc::from(&b"Subject: x\r\n\r\nx\r\n"[..]);
+    let batch: Vec<NewMessage> = (0..total)
+        .map(|_| NewMessage { raw: raw.clone(), flags: Flags::default(), internal_date: None })
+        .collect();
+    h.ctx.store.append(inbox.id, batch).await.unwrap();
+    let mut c = h.logged_in().await;
+    assert!(c.cmd("s SELECT INBOX").await.last().unwrap().starts_with("s OK"));
+    // Holes: UIDs 2, 10 and 16,390 go away.
+    let r = c.cmd("d UID STORE 2,10,16390 +FLAGS.SILENT (\\Deleted)").await;
+    assert!(r.last().unwrap().starts_with("d OK"), "{r:?}");
+    assert!(c.cmd("e EXPUNGE").await.last().unwrap().starts_with("e OK"));
+    let exists = total - 3;
+    let r = c.cmd("f STORE 1:* +FLAGS (\\Flagged)").await;
+    assert!(r.last().unwrap().starts_with("f OK"), "{:?}", r.last());
+    let fetches: Vec<&String> = r.iter().filter(|l| l.contains(" FETCH (")).collect();
+    assert_eq!(fetches.len(), exists);
+    assert!(
+        fetches[0].starts_with("* 1 FETCH") && fetches[exists - 1].starts_with(&format!("* {exists} FETCH"))
+    );
+    let count = c.line("g SEARCH RETURN (COUNT) FLAGGED", "* ESEARCH").await;
+    assert_eq!(count, format!("* ESEARCH (TAG \"g\") COUNT {exists}"));
+    // Sequence numbers map past the holes: message 2 is UID 3, the last is the last UID.
+    assert_eq!(c.line("h FETCH 2 (UID)", "* 2 FETCH").await, "* 2 FETCH (UID 3)");
+    let last = c.line(&format!("i FETCH {exists} (UID)"), &format!("* {exists} FETCH")).await;
+    assert_eq!(last, format!("* {exists} FETCH (UID {total})"));
+}
