@@ -29,6 +29,9 @@ use crate::{Out, ServerContext};
 
 /// Messages fetched from the store per round trip.
 const FETCH_CHUNK: usize = 256;
+/// Messages per round trip when only per-message metadata is fetched (FLAGS, UID, sizes,
+/// dates, MODSEQ).
+const FETCH_META_CHUNK: usize = 4096;
 
 /// Most messages per store call of one STORE: a STORE over a huge mailbox becomes several
 /// transactions (RFC 9051 does not make STORE atomic), so it neither holds the writer for
@@ -313,16 +316,18 @@ async fn fetch(
         }
         uids = UidSet::from_uids(changes.flags.iter().map(|(u, _, _)| *u).filter(|u| uids.contains(*u)));
     }
-    let chunks: Vec<UidSet> = known_chunks(sel, &uids, FETCH_CHUNK).collect();
+    let want_extras = attrs.iter().any(|a| {
+        matches!(a, FetchAttribute::EmailId | FetchAttribute::SaveDate | FetchAttribute::Preview { .. })
+    });
+    // Flags, sizes and dates only: a few dozen bytes per message, so bigger chunks.
+    let chunk = if need.body || need.summary || want_extras { FETCH_CHUNK } else { FETCH_META_CHUNK };
+    let chunks: Vec<UidSet> = known_chunks(sel, &uids, chunk).collect();
     if let [only] = chunks.as_slice()
         && let Some(uid) = only.iter().next()
         && only.iter().nth(1).is_none()
     {
         check_cte(store, sel, uid, &attrs).await?;
     }
-    let want_extras = attrs.iter().any(|a| {
-        matches!(a, FetchAttribute::EmailId | FetchAttribute::SaveDate | FetchAttribute::Preview { .. })
-    });
     let header_only = only_header(&attrs);
     for chunk in chunks {
         if set_seen {
