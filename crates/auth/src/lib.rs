@@ -8,6 +8,8 @@
 //! - [`throttle`]: failure counters per address and per account; delays, blocks.
 //! - [`network`]: address grouping (IPv6 /64) and trusted networks.
 //! - [`clock`]: injected time; [`encoding`]: base64/base32.
+//! - [`admission`]: the hook that takes a session's place (per-account connection limit)
+//!   before a login is answered OK.
 //! - [`Authenticator`]: the policy that ties them together: every login attempt of every
 //!   mechanism goes through it, is throttled by it, and is logged by it, once.
 //!
@@ -25,7 +27,9 @@
 //!    the state of the password counters, so a user keeps access while their password is
 //!    under attack.
 //! 5. An account whose password attracted many recent failures (from anywhere) is refused
-//!    without a password check until its next attempt slot.
+//!    without a password check until its next attempt slot, unless the client's address
+//!    logged in to this account successfully in the last 30 days (the owner is not locked out
+//!    by a distributed attack; see [`throttle`]).
 //! 6. The password is checked (argon2id, or SCRAM); with TOTP on, the password alone fails,
 //!    and "password followed by the code" works only where the account allows it. A code's
 //!    time step is claimed in the store, so it cannot be used twice.
@@ -40,6 +44,7 @@
 //! `... INFO ...: postfach::auth: authentication addr=192.0.2.7 account="alice" mechanism=AUTH=PLAIN result=fail detail="bad credentials"`;
 //! docs/auth.md has fail2ban patterns.
 
+pub mod admission;
 pub mod app_password;
 pub mod clock;
 mod crypto;
@@ -123,6 +128,22 @@ pub struct Principal {
     pub name: String,
     /// How it logged in.
     pub credential: Credential,
+    /// Which password the account had at login: a password change ends the sessions opened
+    /// with the password (see [`Authenticator::still_valid`]).
+    pub password: PasswordStamp,
+}
+
+/// A keyed digest of an account's stored password hash at login. Every password change stores
+/// a new hash (a new salt, even for the same password), so a different stamp means "changed".
+/// Only the [`Authenticator`] makes stamps; the digest is keyed per process and says nothing
+/// about the hash.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PasswordStamp([u8; 16]);
+
+impl fmt::Debug for PasswordStamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("PasswordStamp")
+    }
 }
 
 /// How the client presented its credentials (for logs).
@@ -337,11 +358,13 @@ impl Authenticator {
             && let Some(principal) = self.app_password(a, peer, &secret.0).await?
         {
             if !trusted {
-                self.throttle.record_success(key);
+                self.throttle.record_success(key, user);
             }
             return Ok((principal, "app password"));
         }
-        if !trusted && let Some(retry_after) = self.throttle.account_wait(user) {
+        // An address the account logged in from recently is its owner's (or shares their
+        // network): not held to the account's spacing, only to its own address counter.
+        if !trusted && let Some(retry_after) = self.throttle.account_wait_from(user, key) {
             // Not a password check, so not an account failure; the address pays for it.
             self.count_failure(key, None).await;
             return Err(AuthError::Throttled { retry_after });
@@ -362,7 +385,7 @@ impl Authenticator {
         let password_ok =
             self.verify_hash(account.as_ref().map(|a| a.password_hash.as_str()), password).await?;
         let outcome = match (password_ok, account, totp) {
-            (true, Some(a), None) => Ok((principal(a, Credential::Password), "password")),
+            (true, Some(a), None) => Ok((self.principal(a, Credential::Password), "password")),
             (true, Some(a), Some(t)) => match code {
                 Some(code) => self.second_factor(a, t, code).await?,
                 None => Err("second factor required"),
@@ -372,7 +395,7 @@ impl Authenticator {
         match outcome {
             Ok(found) => {
                 if !trusted {
-                    self.throttle.record_success(key);
+                    self.throttle.record_success(key, user);
                 }
                 Ok(found)
             }
@@ -410,7 +433,9 @@ impl Authenticator {
             // The login is valid; only the "last used" column is stale.
             tracing::warn!(target: LOG_TARGET, error = %e, "cannot record the app password's use");
         }
-        Ok(Some(principal(account.clone(), Credential::AppPassword { id: found.id, label: found.label })))
+        Ok(Some(
+            self.principal(account.clone(), Credential::AppPassword { id: found.id, label: found.label }),
+        ))
     }
 
     /// Checks the TOTP code after the password matched; claims its time step.
@@ -428,7 +453,7 @@ impl Authenticator {
         if !self.accounts.claim_totp_step(account.id, step).await? {
             return Ok(Err("reused TOTP code"));
         }
-        Ok(Ok((principal(account, Credential::PasswordAndCode), "password and TOTP code")))
+        Ok(Ok((self.principal(account, Credential::PasswordAndCode), "password and TOTP code")))
     }
 
     /// argon2id verification on the hashing workers; unknown users cost the same as known ones.
@@ -517,7 +542,7 @@ impl Authenticator {
         let trusted = self.is_trusted(peer);
         if !trusted {
             self.admit(key).await?;
-            if let Some(retry_after) = self.throttle.account_wait(&first.username) {
+            if let Some(retry_after) = self.throttle.account_wait_from(&first.username, key) {
                 self.count_failure(key, None).await;
                 return Err(AuthError::Throttled { retry_after });
             }
@@ -563,9 +588,9 @@ impl Authenticator {
         let result = match verdict {
             Ok((a, server_final)) => {
                 if !trusted {
-                    self.throttle.record_success(key);
+                    self.throttle.record_success(key, &user);
                 }
-                Ok((principal(a, Credential::Scram), server_final))
+                Ok((self.principal(a, Credential::Scram), server_final))
             }
             Err(Some(e)) => Err(AuthError::Protocol(e)),
             Err(None) => {
@@ -697,8 +722,10 @@ impl Authenticator {
         }
     }
 
-    /// Whether what opened a session still holds: its app password exists, its account exists,
-    /// and a session opened with the password alone did not see TOTP switched on since.
+    /// Whether what opened a session still holds: its account exists; an app password session's
+    /// app password exists (a password change leaves it: app passwords are separate, revocable
+    /// credentials); a session opened with the password sees the same password (a change ends
+    /// it), and with the password alone did not see TOTP switched on since.
     pub async fn still_valid(&self, principal: &Principal) -> Result<bool, AuthError> {
         let Some(account) = self.accounts.account_by_name(&principal.name).await? else {
             return Ok(false);
@@ -706,13 +733,32 @@ impl Authenticator {
         if account.id != principal.account {
             return Ok(false);
         }
+        let same_password = self.password_stamp(&account.password_hash) == principal.password;
         Ok(match &principal.credential {
             Credential::AppPassword { id, .. } => self.accounts.app_password_exists(*id).await?,
             Credential::Password | Credential::Scram => {
-                !self.accounts.totp(account.id).await?.is_some_and(|t| t.confirmed)
+                same_password && !self.accounts.totp(account.id).await?.is_some_and(|t| t.confirmed)
             }
-            Credential::PasswordAndCode => true,
+            Credential::PasswordAndCode => same_password,
         })
+    }
+
+    /// The principal of a successful login, stamped with the account's current password.
+    fn principal(&self, account: Account, credential: Credential) -> Principal {
+        let password = self.password_stamp(&account.password_hash);
+        Principal { account: account.id, name: account.name, credential, password }
+    }
+
+    /// The keyed digest of a stored password hash (the same key as the decoys: per process).
+    fn password_stamp(&self, password_hash: &str) -> PasswordStamp {
+        let mut data = b"stamp:".to_vec();
+        data.extend_from_slice(password_hash.as_bytes());
+        let digest = crypto::hmac(HashAlgorithm::Sha256, &self.decoy_key, &data);
+        let mut stamp = [0u8; 16];
+        for (to, from) in stamp.iter_mut().zip(&digest) {
+            *to = *from;
+        }
+        PasswordStamp(stamp)
     }
 
     // --- logging -----------------------------------------------------------------------------
@@ -733,10 +779,6 @@ impl Authenticator {
             }
         }
     }
-}
-
-fn principal(account: Account, credential: Credential) -> Principal {
-    Principal { account: account.id, name: account.name, credential }
 }
 
 fn unix_seconds(t: Duration) -> i64 {

@@ -15,15 +15,25 @@
 //!   argon2 work. The account is never locked: app passwords are checked before and
 //!   independently of this counter, so a user keeps logging in while their password is under
 //!   attack.
+//! - **known addresses**: the addresses (same [`AddressKey`] grouping) that logged in to an
+//!   account successfully within `known_address_ttl` (30 days) are exempt from that account's
+//!   spacing, so the owner's usual address still gets its password checked while a botnet
+//!   sprays the account. They stay subject to their own address counter (delays, blocks).
+//!   At most `known_addresses_per_account` (8) per account are kept, the most recent ones.
+//!   Only successful logins add entries, so an attacker without a credential cannot grow the
+//!   list; it lives in memory (a restart forgets it: the owner's first login after a restart
+//!   is spaced like anyone's, one attempt per minute at worst).
 //!
 //! The caller decides what counts: only credential checks that failed, never protocol errors,
 //! and only password-class failures on the account counter.
 //!
-//! Limits: memory is bounded by `max_tracked` entries per counter; when full, entries that have
+//! Limits: memory is bounded by `max_tracked` entries per counter (and accounts with known
+//! addresses, each with at most `known_addresses_per_account`); when full, entries that have
 //! decayed to zero go first, then the least-failed one (never a blocked address while another
-//! can go). Time comes from an injected [`Clock`], so tests need not sleep.
+//! can go); known addresses go by age. Time comes from an injected [`Clock`], so tests need
+//! not sleep.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::hash::Hash;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -53,12 +63,19 @@ pub struct ThrottlePolicy {
     pub account_forget: Duration,
     /// Addresses, and accounts, tracked at most (each): the memory bound.
     pub max_tracked: usize,
+    /// How long a successful login exempts its address from the account's spacing
+    /// (0: never).
+    pub known_address_ttl: Duration,
+    /// Known addresses kept per account (the most recent ones).
+    pub known_addresses_per_account: usize,
 }
 
 impl Default for ThrottlePolicy {
     /// 3 free failures, then 1, 2, 4, 8 s; block after 10 for 15 minutes; a failure fades in
     /// 3 minutes. Accounts: 5 free password failures, then at most one attempt per 1, 2, 4 …
-    /// 60 s; a failure fades in 10 minutes. 65 536 entries (a few MiB) per counter.
+    /// 60 s; a failure fades in 10 minutes. 65 536 entries (a few MiB) per counter. An address
+    /// that logged in to an account in the last 30 days is exempt from its spacing; 8 such
+    /// addresses are kept per account.
     fn default() -> Self {
         Self {
             free_failures: 3,
@@ -70,6 +87,8 @@ impl Default for ThrottlePolicy {
             account_max_wait: Duration::from_secs(60),
             account_forget: Duration::from_secs(10 * 60),
             max_tracked: 65_536,
+            known_address_ttl: Duration::from_secs(30 * 24 * 3600),
+            known_addresses_per_account: 8,
         }
     }
 }
@@ -177,6 +196,9 @@ pub struct Throttle {
     clock: Arc<dyn Clock>,
     addresses: Mutex<Table<AddressKey>>,
     accounts: Mutex<Table<String>>,
+    /// Per account key: addresses that logged in successfully, with the time of the latest
+    /// success, oldest first.
+    known: Mutex<HashMap<String, VecDeque<(AddressKey, Duration)>>>,
 }
 
 impl Throttle {
@@ -185,6 +207,7 @@ impl Throttle {
         Self {
             addresses: Mutex::new(Table::new(policy.address_forget)),
             accounts: Mutex::new(Table::new(policy.account_forget)),
+            known: Mutex::new(HashMap::new()),
             policy,
             clock,
         }
@@ -226,6 +249,27 @@ impl Throttle {
         (next > now).then(|| next - now)
     }
 
+    /// [`Throttle::account_wait`] for an attempt from `address`: `None` at once when the
+    /// address is known to the account (a recent successful login from it).
+    pub fn account_wait_from(&self, account: &str, address: AddressKey) -> Option<Duration> {
+        if self.is_known_address(account, address) {
+            return None;
+        }
+        self.account_wait(account)
+    }
+
+    /// Whether `address` logged in to `account` successfully within `known_address_ttl`.
+    pub fn is_known_address(&self, account: &str, address: AddressKey) -> bool {
+        let ttl = self.policy.known_address_ttl;
+        if ttl.is_zero() {
+            return false;
+        }
+        let now = self.clock.now();
+        lock(&self.known)
+            .get(&account_key(account))
+            .is_some_and(|list| list.iter().any(|(a, at)| *a == address && now.saturating_sub(*at) < ttl))
+    }
+
     /// Counts a failed attempt from `address`, and against `account` when it tested the
     /// account's password. Returns the end of a block when this failure started one.
     pub fn record_failure(&self, address: AddressKey, account: Option<&str>) -> Option<Duration> {
@@ -255,14 +299,50 @@ impl Throttle {
         None
     }
 
-    /// A successful login from `address`: its failures are forgotten (not the account's: the
-    /// attack on the password may go on while its owner logs in).
-    pub fn record_success(&self, address: AddressKey) {
+    /// A successful login to `account` (the name as sent) from `address`: the address's
+    /// failures are forgotten (not the account's: the attack on the password may go on while
+    /// its owner logs in), and the address becomes known to the account.
+    pub fn record_success(&self, address: AddressKey, account: &str) {
         let now = self.clock.now();
-        let mut addresses = lock(&self.addresses);
-        if addresses.current(&address, now).is_some_and(|e| e.blocked_at(now).is_none()) {
-            addresses.entries.remove(&address);
+        {
+            let mut addresses = lock(&self.addresses);
+            if addresses.current(&address, now).is_some_and(|e| e.blocked_at(now).is_none()) {
+                addresses.entries.remove(&address);
+            }
         }
+        self.remember_address(account_key(account), address, now);
+    }
+
+    /// Notes `address` as known to `account`, within the per-account and total bounds.
+    fn remember_address(&self, account: String, address: AddressKey, now: Duration) {
+        let (ttl, per_account) = (self.policy.known_address_ttl, self.policy.known_addresses_per_account);
+        if ttl.is_zero() || per_account == 0 {
+            return;
+        }
+        let mut known = lock(&self.known);
+        if !known.contains_key(&account) && known.len() >= self.policy.max_tracked.max(1) {
+            // Full: forget expired addresses, then, if still full, the account whose latest
+            // success is the oldest.
+            known.retain(|_, list| {
+                list.retain(|(_, at)| now.saturating_sub(*at) < ttl);
+                !list.is_empty()
+            });
+            if known.len() >= self.policy.max_tracked.max(1) {
+                let stalest = known
+                    .iter()
+                    .min_by_key(|(_, list)| list.back().map(|(_, at)| *at))
+                    .map(|(k, _)| k.clone());
+                if let Some(k) = stalest {
+                    known.remove(&k);
+                }
+            }
+        }
+        let list = known.entry(account).or_default();
+        list.retain(|(a, at)| *a != address && now.saturating_sub(*at) < ttl);
+        while list.len() >= per_account {
+            list.pop_front();
+        }
+        list.push_back((address, now));
     }
 
     /// Blocks `address` until `until` (a block loaded from the store).
@@ -281,6 +361,12 @@ impl Throttle {
     /// Tracked addresses and accounts (for tests and metrics).
     pub fn tracked(&self) -> (usize, usize) {
         (lock(&self.addresses).entries.len(), lock(&self.accounts).entries.len())
+    }
+
+    /// Accounts with known addresses, and known addresses in all (for tests and metrics).
+    pub fn known_addresses(&self) -> (usize, usize) {
+        let known = lock(&self.known);
+        (known.len(), known.values().map(VecDeque::len).sum())
     }
 }
 
@@ -364,7 +450,7 @@ mod tests {
         }
         assert!(matches!(t.check_address(a), AddressVerdict::Proceed(d) if d > Duration::ZERO));
         assert!(t.account_wait("ALICE").is_some(), "names are case-insensitive");
-        t.record_success(a);
+        t.record_success(a, "alice");
         assert_eq!(t.check_address(a), AddressVerdict::Proceed(Duration::ZERO));
         assert!(t.account_wait("alice").is_some());
     }
@@ -395,6 +481,72 @@ mod tests {
         // address either.
         assert_eq!(t.account_wait("bob"), None);
         assert_eq!(t.check_address(addr("203.0.113.5")), AddressVerdict::Proceed(Duration::ZERO));
+    }
+
+    #[test]
+    fn the_owners_address_is_not_spaced_out_during_a_distributed_attack() {
+        let (t, clock) = setup(ThrottlePolicy::default());
+        let owner = addr("203.0.113.5");
+        let owner_v6 = addr("2001:db8:1:2::1");
+        t.record_success(owner, "Alice");
+        t.record_success(owner_v6, "alice");
+        clock.advance(Duration::from_secs(29 * 24 * 3600));
+        // A botnet sprays alice's password: the account is spaced out for everyone else.
+        for i in 0..30 {
+            t.record_failure(addr(&format!("198.51.100.{i}")), Some("alice"));
+        }
+        assert_eq!(t.account_wait("alice"), Some(Duration::from_secs(60)));
+        assert_eq!(t.account_wait_from("alice", addr("192.0.2.77")), Some(Duration::from_secs(60)));
+        // The owner's addresses (case-insensitive name, IPv6 by /64) go ahead.
+        assert_eq!(t.account_wait_from("ALICE", owner), None);
+        assert_eq!(t.account_wait_from("alice", addr("2001:db8:1:2::ffff")), None);
+        // Known to alice only, not to other accounts.
+        t.record_failure(addr("198.51.100.1"), Some("bob"));
+        for _ in 0..10 {
+            t.record_failure(addr("198.51.100.2"), Some("bob"));
+        }
+        assert!(t.account_wait_from("bob", owner).is_some());
+        // Still subject to its own address counter.
+        for _ in 0..9 {
+            t.record_failure(owner, Some("alice"));
+        }
+        assert!(t.record_failure(owner, Some("alice")).is_some(), "the owner's address can be blocked");
+        assert!(matches!(t.check_address(owner), AddressVerdict::Blocked(_)));
+        // After 30 days without a login the address is a stranger again.
+        clock.advance(Duration::from_secs(24 * 3600));
+        for i in 0..30 {
+            t.record_failure(addr(&format!("198.51.100.{i}")), Some("alice"));
+        }
+        assert!(t.account_wait_from("alice", owner_v6).is_some());
+    }
+
+    #[test]
+    fn known_addresses_are_bounded() {
+        let policy = ThrottlePolicy { max_tracked: 50, ..ThrottlePolicy::default() };
+        let (t, clock) = setup(policy);
+        // One account, many addresses: the 8 most recent are kept.
+        for i in 0..100u32 {
+            t.record_success(AddressKey::V4(std::net::Ipv4Addr::from_bits(0x0a00_0000 + i)), "alice");
+            clock.advance(SECOND);
+        }
+        assert_eq!(t.known_addresses(), (1, 8));
+        assert!(t.is_known_address("alice", addr("10.0.0.99")));
+        assert!(!t.is_known_address("alice", addr("10.0.0.91")));
+        // Many accounts: at most `max_tracked`, the stalest go first.
+        for i in 0..1000u32 {
+            t.record_success(addr("192.0.2.1"), &format!("user{i}"));
+            clock.advance(SECOND);
+        }
+        let (accounts, addresses) = t.known_addresses();
+        assert!(accounts <= 50 && addresses <= 50 * 8, "{accounts} {addresses}");
+        assert!(t.is_known_address("user999", addr("192.0.2.1")));
+        assert!(!t.is_known_address("alice", addr("10.0.0.99")), "the stalest account went");
+        // Switched off: nothing is remembered.
+        let off = ThrottlePolicy { known_address_ttl: Duration::ZERO, ..ThrottlePolicy::default() };
+        let (t, _clock) = setup(off);
+        t.record_success(addr("192.0.2.1"), "alice");
+        assert_eq!(t.known_addresses(), (0, 0));
+        assert!(!t.is_known_address("alice", addr("192.0.2.1")));
     }
 
     #[test]

@@ -105,9 +105,14 @@ async fn app_passwords_keep_working_while_the_password_is_under_attack() {
         }
     }
     assert!(throttled > 30, "password attempts were not spaced out: {throttled} throttled");
-    // The real password is refused too (without being checked): the account is throttled...
-    assert!(matches!(login(&auth, "192.0.2.1", "alice", PASSWORD).await, Err(AuthError::Throttled { .. })));
-    // ...but not locked: the app password opens it, typed with or without spaces.
+    // The real password is refused (without being checked) from an address the account never
+    // logged in from: the account is throttled...
+    assert!(matches!(login(&auth, "192.0.2.2", "alice", PASSWORD).await, Err(AuthError::Throttled { .. })));
+    // ...but not for its owner: the address alice logged in from keeps its password check...
+    assert!(matches!(login(&auth, "192.0.2.1", "alice", b"typo").await, Err(AuthError::BadCredentials)));
+    assert_eq!(login(&auth, "192.0.2.1", "alice", PASSWORD).await.unwrap(), Credential::Password);
+    // ...and the account is not locked for anyone: the app password opens it, typed with or
+    // without spaces.
     let shown = app_password::display(&app);
     for typed in [app.as_str(), shown.as_str(), &shown.to_uppercase()] {
         let credential = login(&auth, "192.0.2.1", "alice", typed.as_bytes()).await.unwrap();
@@ -328,4 +333,43 @@ async fn revocation_reaches_sessions_through_the_generation() {
     // Deleting the account ends everything.
     w.store.delete_account(w.alice).await.unwrap();
     assert!(!auth.still_valid(&by_app).await.unwrap());
+}
+
+#[tokio::test]
+async fn a_password_change_ends_the_sessions_opened_with_the_old_password() {
+    let w = World::new().await;
+    let auth = w.auth(no_delay(), &[]);
+    auth.refresh().await.unwrap();
+    let app = w.add_app_password("phone").await;
+    let by_app =
+        auth.login(ip("192.0.2.1"), Mechanism::Plain, "alice", &Secret(app.into_bytes())).await.unwrap();
+    let by_password =
+        auth.login(ip("192.0.2.1"), Mechanism::Plain, "alice", &Secret(PASSWORD.to_vec())).await.unwrap();
+    let mut client = ScramClient::new("alice", PASSWORD, "rOprNGfwEbeRWgbNEkqO", None);
+    let exchange = auth
+        .scram_start(ip("192.0.2.1"), Variant::Plain, client.client_first().as_bytes(), None)
+        .await
+        .unwrap();
+    let client_final = client.client_final(exchange.server_first().as_bytes()).unwrap();
+    let (by_scram, _) = auth.scram_finish(exchange, client_final.as_bytes()).await.unwrap();
+    assert!(auth.still_valid(&by_password).await.unwrap());
+    assert!(auth.still_valid(&by_scram).await.unwrap());
+    let seen = auth.generation();
+
+    // What `postfach user passwd` does.
+    let (hash, verifier) = password::hash_with_scram(b"new password").unwrap();
+    w.store.set_password(w.alice, &hash, Some(&verifier)).await.unwrap();
+    auth.refresh().await.unwrap();
+    assert_ne!(auth.generation(), seen, "the change reaches live sessions");
+    assert!(!auth.still_valid(&by_password).await.unwrap());
+    assert!(!auth.still_valid(&by_scram).await.unwrap());
+    // App passwords are separate credentials: their sessions stay.
+    assert!(auth.still_valid(&by_app).await.unwrap());
+    // The new password opens a session that is valid; the old one opens nothing.
+    let fresh = auth
+        .login(ip("192.0.2.1"), Mechanism::Plain, "alice", &Secret(b"new password".to_vec()))
+        .await
+        .unwrap();
+    assert!(auth.still_valid(&fresh).await.unwrap());
+    assert!(matches!(login(&auth, "192.0.2.1", "alice", PASSWORD).await, Err(AuthError::BadCredentials)));
 }

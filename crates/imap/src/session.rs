@@ -3,9 +3,14 @@
 //! RFC 9051 §3 defines four states. [`State`] holds exactly what each needs, and
 //! [`Session::handle`] decides in one `match` which commands are legal where; handlers receive the
 //! state they need and never re-check it. Only this file assigns `self.state`.
+//!
+//! Login ends in one place, `auth_result`: after the credentials passed, the server's
+//! [`Admission`] hook (the per-account connection limit) takes the session's place before the
+//! tagged OK is written; a refusal is `NO [LIMIT]` and the session stays not authenticated.
 
 use std::sync::Arc;
 
+use postfach_auth::admission::{Admission, Admitted};
 use postfach_auth::scram::ChannelBinding;
 use postfach_auth::{AuthError, Mechanism, Principal, Secret};
 use postfach_proto::parse_command;
@@ -98,6 +103,10 @@ pub struct Session {
     /// The credentials generation this session's login was last checked against (issue 5:
     /// revoked app passwords end their sessions).
     auth_generation: u64,
+    /// Asked before a login is answered OK (`None`: every login is admitted).
+    admission: Option<Arc<dyn Admission>>,
+    /// The place the admission gave this session, held until the session is dropped.
+    admitted: Option<Admitted>,
 }
 
 impl Session {
@@ -112,7 +121,16 @@ impl Session {
             idle_tag: None,
             channel_binding: None,
             auth_generation: 0,
+            admission: None,
+            admitted: None,
         }
+    }
+
+    /// Sets the hook that admits a login after its credentials passed and before it is
+    /// answered OK (the server's per-account connection limit). The place it gives is held
+    /// until the session is dropped.
+    pub fn set_admission(&mut self, admission: Arc<dyn Admission>) {
+        self.admission = Some(admission);
     }
 
     /// Writes the greeting (`* OK [CAPABILITY ...] Postfach ready`, RFC 9051 §7.1.1).
@@ -672,6 +690,21 @@ impl Session {
         let failed = failures.saturating_add(1);
         match result {
             Ok(principal) => {
+                if let Some(admission) = &self.admission {
+                    let Some(admitted) = admission.admit(&principal) else {
+                        tracing::info!(
+                            target: postfach_auth::LOG_TARGET,
+                            addr = %self.conn.peer.ip(),
+                            account = ?principal.name,
+                            "login refused: too many connections for this account"
+                        );
+                        // RFC 5530 LIMIT; RFC 9051 §6.2.3: NO is a failed login, the client
+                        // stays in the not-authenticated state and may retry or log out.
+                        no(out, &tag, Some(Code::Limit), "Too many connections for this account");
+                        return (State::NotAuthenticated { failures }, Outcome::Continue);
+                    };
+                    self.admitted = Some(admitted);
+                }
                 self.auth_generation = self.ctx.auth.generation();
                 let caps = capability::list(&self.ctx.config, self.conn.transport, Phase::LoggedIn, None);
                 ok(out, &tag, Some(Code::Capability(caps)), "Logged in");

@@ -11,6 +11,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use postfach_auth::admission::{Admission, Admitted};
 use postfach_auth::clock::SystemClock;
 use postfach_auth::encoding::{base64_decode, base64_encode};
 use postfach_auth::scram::{ChannelBinding, ChannelBindingType, ScramClient};
@@ -323,4 +324,104 @@ async fn a_blocked_address_is_told_and_disconnected() {
     assert_eq!(outcome, Outcome::Close);
     let (r, _) = h.client(Transport::Tls, None).cmd("e AUTHENTICATE PLAIN AGFsaWNlAHNlY3JldA==").await;
     assert!(r[0].starts_with("e NO [UNAVAILABLE]"), "{r:?}");
+}
+
+/// An admission hook allowing `max` sessions in all, counting the places held.
+struct OnePlace {
+    held: Arc<std::sync::Mutex<usize>>,
+    max: usize,
+}
+
+/// A place of [`OnePlace`]; dropping it gives the place back.
+struct Place(Arc<std::sync::Mutex<usize>>);
+
+impl Drop for Place {
+    fn drop(&mut self) {
+        *self.0.lock().unwrap() -= 1;
+    }
+}
+
+impl Admission for OnePlace {
+    fn admit(&self, principal: &postfach_auth::Principal) -> Option<Admitted> {
+        assert_eq!(principal.name, "alice");
+        let mut held = self.held.lock().unwrap();
+        if *held >= self.max {
+            return None;
+        }
+        *held += 1;
+        Some(Admitted::new(Place(Arc::clone(&self.held))))
+    }
+}
+
+#[tokio::test]
+async fn a_login_over_the_account_limit_is_refused_with_no_limit() {
+    let h = Harness::quick().await;
+    let held = Arc::new(std::sync::Mutex::new(0));
+    let admission: Arc<dyn Admission> = Arc::new(OnePlace { held: Arc::clone(&held), max: 1 });
+    let mut first = h.client(Transport::Tls, None);
+    first.session.set_admission(Arc::clone(&admission));
+    assert!(first.cmd("a LOGIN alice secret").await.0[0].starts_with("a OK"));
+    assert_eq!(*held.lock().unwrap(), 1);
+
+    // RFC 5530 LIMIT on a tagged NO (RFC 9051 §6.2.3): the connection stays, not logged in.
+    let mut second = h.client(Transport::Tls, None);
+    second.session.set_admission(Arc::clone(&admission));
+    let (r, outcome) = second.cmd("a LOGIN alice secret").await;
+    assert_eq!(r, vec!["a NO [LIMIT] Too many connections for this account"]);
+    assert_eq!(outcome, Outcome::Continue);
+    assert!(!second.session.is_authenticated());
+    let (r, _) = second.cmd("b SELECT INBOX").await;
+    assert!(r[0].starts_with("b BAD"), "{r:?}");
+    // Every mechanism goes through the same gate.
+    let (r, _) = second.cmd(&format!("c AUTHENTICATE PLAIN {}", b64("\0alice\0secret"))).await;
+    assert_eq!(r, vec!["c NO [LIMIT] Too many connections for this account"]);
+    let done = scram(&mut second, "SCRAM-SHA-256", "secret", None, true).await;
+    assert_eq!(done, "s NO [LIMIT] Too many connections for this account");
+    assert_eq!(*held.lock().unwrap(), 1, "a refused login takes no place");
+    // Refusals are not failed logins: the connection is not closed after five of them.
+    for i in 0..6 {
+        let (r, outcome) = second.cmd(&format!("r{i} LOGIN alice secret")).await;
+        assert!(r[0].starts_with(&format!("r{i} NO [LIMIT]")), "{r:?}");
+        assert_eq!(outcome, Outcome::Continue);
+    }
+
+    // The first session ends (the driver drops it): its place is free, and the client that
+    // waited logs in on the same connection.
+    drop(first);
+    assert_eq!(*held.lock().unwrap(), 0);
+    let (r, _) = second.cmd("d LOGIN alice secret").await;
+    assert!(r[0].starts_with("d OK"), "{r:?}");
+    assert!(second.session.is_authenticated());
+    assert_eq!(*held.lock().unwrap(), 1);
+    // A wrong password never reaches the hook.
+    let mut third = h.client(Transport::Tls, None);
+    third.session.set_admission(admission);
+    let (r, _) = third.cmd("e LOGIN alice wrong").await;
+    assert_eq!(r, vec!["e NO [AUTHENTICATIONFAILED] Authentication failed"]);
+}
+
+#[tokio::test]
+async fn a_password_change_ends_the_password_sessions() {
+    let h = Harness::quick().await;
+    h.ctx.auth.refresh().await.unwrap();
+    let app = h.app_password("tablet").await;
+    let mut by_app = h.client(Transport::Tls, None);
+    assert!(by_app.cmd(&format!("a LOGIN alice {app}")).await.0[0].starts_with("a OK"));
+    let mut by_password = h.client(Transport::Tls, None);
+    assert!(by_password.cmd("a LOGIN alice secret").await.0[0].starts_with("a OK"));
+
+    // What `postfach user passwd` does, then the server's poller.
+    let (hash, verifier) = password::hash_with_scram(b"changed").unwrap();
+    h.store.set_password(h.alice, &hash, Some(&verifier)).await.unwrap();
+    h.ctx.auth.refresh().await.unwrap();
+
+    let (r, outcome) = by_password.cmd("b NOOP").await;
+    assert_eq!(r, vec!["* BYE Your login was revoked; log in again"]);
+    assert_eq!(outcome, Outcome::Close);
+    // The app password is still valid, so its session stays.
+    let (r, outcome) = by_app.cmd("b NOOP").await;
+    assert_eq!((r, outcome), (vec!["b OK NOOP completed".to_owned()], Outcome::Continue));
+    let mut again = h.client(Transport::Tls, None);
+    assert!(again.cmd("c LOGIN alice secret").await.0[0].starts_with("c NO [AUTHENTICATIONFAILED]"));
+    assert!(again.cmd("d LOGIN alice changed").await.0[0].starts_with("d OK"));
 }

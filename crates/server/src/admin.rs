@@ -69,7 +69,9 @@ pub(crate) async fn list(accounts: &dyn AccountStore) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `user passwd NAME`: replaces an account's password.
+/// `user passwd NAME`: replaces an account's password. The store bumps the credentials
+/// generation with it, so a running server ends the sessions opened with the old password
+/// (`postfach_auth::Authenticator::still_valid`).
 pub(crate) async fn passwd(
     accounts: &dyn AccountStore,
     name: &str,
@@ -81,7 +83,9 @@ pub(crate) async fn passwd(
         .set_password(account.id, &hash, Some(&scram))
         .await
         .with_context(|| format!("changing the password of {name}"))?;
-    eprintln!("postfach: password of {name} changed");
+    eprintln!(
+        "postfach: password of {name} changed; sessions opened with the old password end within seconds"
+    );
     Ok(())
 }
 

@@ -1,8 +1,8 @@
 //! The credential commands of the CLI: `user totp …`, `user app-password …` and `ban …`.
 //!
 //! They work on the store of the data directory, also while the server runs: the server notices
-//! revocations and TOTP changes through the store's credentials generation within about a
-//! second (see `postfach_auth::Authenticator::watch_store`), and lifted blocks at the blocked
+//! revocations, TOTP changes and password changes (`user passwd`, in `admin`) through the
+//! store's credentials generation within about a second (see `postfach_auth::Authenticator::watch_store`), and lifted blocks at the blocked
 //! address's next attempt.
 //!
 //! TOTP enrolment is two-step and forgiving: `totp enable` stores a *pending* secret, shows it

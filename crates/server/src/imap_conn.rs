@@ -13,8 +13,11 @@
 //!   (RFC 9051 §5.4). They also bound each write, so a client that stops reading cannot pin a
 //!   connection. On top, a total pre-auth deadline counts from accept, so a client trickling a
 //!   byte now and then (slowloris) is still out once it runs out.
-//! - At login the account's connection count is checked (`max_connections_per_account`); the
-//!   connection over it is told `* BYE [LIMIT]` and closed.
+//! - At login the session takes a place in the account's connection count
+//!   (`max_connections_per_account`, through the admission hook the listener gives it) before
+//!   it answers OK; a login over the limit gets `NO [LIMIT]` and the connection stays
+//!   unauthenticated, with the pre-auth framing limits. The place is released when the session
+//!   (dropped with this driver) ends.
 //!
 //! Memory per idle connection: the framer's buffers are freed whenever they are empty, the
 //! 8 KiB read buffer exists only while a read is being polled, and calls into the session and
@@ -25,8 +28,7 @@
 //! session produces it.
 //!
 //! Limits: a client may pipeline commands; they run strictly one after another. On shutdown the
-//! command in flight finishes, then `* BYE Server shutting down` is sent. The per-account check
-//! comes after the session said OK to the login, because the session owns that reply.
+//! command in flight finishes, then `* BYE Server shutting down` is sent.
 
 use std::io;
 use std::pin::Pin;
@@ -45,7 +47,7 @@ use tracing::debug;
 
 use crate::binding::channel_binding;
 use crate::config::ImapConfig;
-use crate::listener::{Registry, Slot, TLS_BUFFER_LIMIT};
+use crate::listener::{Registry, TLS_BUFFER_LIMIT};
 use crate::tls::Certificates;
 
 /// Most bytes one read takes from the socket (the buffer exists only during the read).
@@ -92,8 +94,6 @@ const LITERAL_CONTINUATION: &[u8] = b"+ Ready for literal data\r\n";
 const BYE_AUTOLOGOUT: &str = "Autologout; idle for too long";
 /// BYE text when the total pre-auth deadline ran out.
 const BYE_LOGIN_DEADLINE: &str = "Autologout; login took too long";
-/// RFC 9051 §7.1.5 BYE with the RFC 5530 LIMIT code, for a login over the account's cap.
-const BYE_ACCOUNT_LIMIT: &[u8] = b"* BYE [LIMIT] Too many connections for this account\r\n";
 /// Text of the BYE sent when the server stops.
 pub(crate) const BYE_SHUTDOWN: &str = "Server shutting down";
 
@@ -206,7 +206,7 @@ pub(crate) async fn run<S>(
     let mut driver = Driver {
         framer: Framer::new(PREAUTH_LIMITS),
         login_deadline: accepted + settings.preauth_deadline,
-        account_slot: None,
+        logged_in: false,
         session,
         settings,
         shutdown,
@@ -262,8 +262,8 @@ struct Driver {
     framer: Framer,
     /// When the client must have logged in.
     login_deadline: Instant,
-    /// The account's connection count, held from login to close.
-    account_slot: Option<Slot<String>>,
+    /// Whether the session logged in and the framing limits were lifted.
+    logged_in: bool,
     settings: Arc<ConnSettings>,
     shutdown: watch::Receiver<bool>,
 }
@@ -371,9 +371,7 @@ impl Driver {
         S: AsyncRead + AsyncWrite + Unpin + Send,
     {
         loop {
-            if let Some(exit) = self.check_login(stream).await? {
-                return Ok(Some(exit));
-            }
+            self.check_login();
             outcome = match outcome {
                 Outcome::Continue => return Ok(None),
                 Outcome::Close => return Ok(Some(Exit::Close)),
@@ -558,28 +556,12 @@ impl Driver {
         }
     }
 
-    /// After a call into the session: on the first sign of a login, count the account and
-    /// lift the framing limits. `Some(exit)` when the account is over its connection limit.
-    async fn check_login<S>(&mut self, stream: &mut Stream<S>) -> io::Result<Option<Exit>>
-    where
-        S: AsyncRead + AsyncWrite + Unpin + Send,
-    {
-        if self.account_slot.is_some() {
-            return Ok(None);
-        }
-        let Some(account) = self.session.account() else { return Ok(None) };
-        match self.settings.registry.admit_account(account) {
-            Some(slot) => {
-                self.account_slot = Some(slot);
-                self.framer.set_limits(self.settings.limits);
-                Ok(None)
-            }
-            None => {
-                debug!(account, "login refused: too many connections for this account");
-                // Written here rather than through `Session::bye`, which has no response code.
-                self.write(stream, BYE_ACCOUNT_LIMIT).await?;
-                Ok(Some(Exit::Close))
-            }
+    /// After a call into the session: on the first sign of a login (the session admitted it
+    /// against the account's connection limit before answering OK), lift the framing limits.
+    fn check_login(&mut self) {
+        if !self.logged_in && self.session.is_authenticated() {
+            self.logged_in = true;
+            self.framer.set_limits(self.settings.limits);
         }
     }
 

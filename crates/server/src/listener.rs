@@ -5,7 +5,8 @@
 //! server down. Three caps keep one client from crowding out the others: a semaphore over all
 //! listeners, a count per client address ([`Registry`]; an IPv6 client counts by its /64,
 //! exempt networks not at all), both checked here before any work is spent on the connection,
-//! and a count per account that the driver checks at login. A client beyond the first two gets
+//! and a count per account that the session takes through its admission hook at login, before
+//! it answers OK (a login beyond it gets `NO [LIMIT]`). A client beyond the first two gets
 //! `* BYE [UNAVAILABLE] ...` on the cleartext port and is closed at once; on the TLS port it is
 //! closed without a word. On shutdown the loops stop accepting, every connection is told
 //! through a `watch` channel, finishes its command in flight, says BYE and closes; connections
@@ -22,6 +23,8 @@ use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use postfach_auth::Principal;
+use postfach_auth::admission::{Admission, Admitted};
 use postfach_imap::{ConnInfo, ServerContext, Session, Transport};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, watch};
@@ -210,8 +213,18 @@ impl<K: Hash + Eq + Clone> Drop for Slot<K> {
 /// The per-address and per-account connection counts of the whole server.
 pub(crate) struct Registry {
     addresses: Arc<Counter<IpAddr>>,
-    accounts: Arc<Counter<String>>,
+    accounts: Arc<AccountAdmission>,
     exempt: Vec<IpNet>,
+}
+
+/// The per-account count as the sessions' admission hook: a login takes a slot of its account
+/// before the session answers OK, and the session holds it until it ends.
+pub(crate) struct AccountAdmission(Arc<Counter<String>>);
+
+impl Admission for AccountAdmission {
+    fn admit(&self, principal: &Principal) -> Option<Admitted> {
+        self.0.acquire(principal.name.clone()).map(Admitted::new)
+    }
 }
 
 /// A connection's place in the per-address count.
@@ -228,7 +241,7 @@ impl Registry {
     pub(crate) fn new(imap: &ImapConfig) -> Self {
         Self {
             addresses: Counter::new(imap.max_connections_per_address),
-            accounts: Counter::new(imap.max_connections_per_account),
+            accounts: Arc::new(AccountAdmission(Counter::new(imap.max_connections_per_account))),
             exempt: imap.connection_limit_exempt.clone(),
         }
     }
@@ -242,8 +255,14 @@ impl Registry {
     }
 
     /// Counts a logged-in connection of `account`; `None` when the account is at the limit.
-    pub(crate) fn admit_account(&self, account: &str) -> Option<Slot<String>> {
-        self.accounts.acquire(account.to_owned())
+    #[cfg(test)]
+    fn admit_account(&self, account: &str) -> Option<Slot<String>> {
+        self.accounts.0.acquire(account.to_owned())
+    }
+
+    /// The hook every session asks at login (the per-account count).
+    pub(crate) fn account_admission(&self) -> Arc<dyn Admission> {
+        self.accounts.clone()
     }
 }
 
@@ -341,6 +360,7 @@ async fn connection(
         }
     };
     let mut session = Session::new(Arc::clone(&shared.ctx), ConnInfo { peer, transport });
+    session.set_admission(shared.settings.registry.account_admission());
     if let Stream::Tls(tls) = &stream {
         // SCRAM-SHA-256-PLUS needs the connection's channel binding (issue 5).
         session

@@ -109,7 +109,8 @@ enum UserCommand {
     },
     /// Print every account name, one per line.
     List,
-    /// Change an account's password.
+    /// Change an account's password. Sessions opened with the old password end within seconds;
+    /// sessions opened with app passwords stay.
     Passwd {
         /// Login name.
         name: String,

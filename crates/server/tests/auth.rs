@@ -426,3 +426,97 @@ fn the_login_mechanism_works_as_outlook_uses_it() {
     assert!(run(&mut c, "b", "SELECT INBOX").starts_with("b OK"));
     assert!(server.log().contains("account=\"alice\" mechanism=AUTH=LOGIN result=ok"));
 }
+
+/// A TLS client from `local` that logged in with `secret` (the tagged answer must be OK).
+fn logged_in(server: &TestServer, local: [u8; 4], user: &str, secret: &str) -> Client {
+    let mut c = tls_from(server, local);
+    let answer = run(&mut c, "l", &format!("LOGIN {user} \"{secret}\""));
+    assert!(answer.starts_with("l OK"), "{answer}");
+    c
+}
+
+#[test]
+fn changing_the_password_ends_the_sessions_opened_with_it() {
+    let server = TestServer::start();
+    server.add_user("alice", PASSWORD);
+    let app = app_password(&server, "alice", "Laptop");
+    const USER: [u8; 4] = [127, 0, 0, 1];
+
+    let mut idle = logged_in(&server, USER, "alice", PASSWORD);
+    assert!(run(&mut idle, "s", "SELECT INBOX").starts_with("s OK"));
+    idle.send("i IDLE");
+    assert!(idle.read_line().starts_with('+'));
+    let mut busy = logged_in(&server, USER, "alice", PASSWORD);
+    let mut by_app = logged_in(&server, USER, "alice", &app);
+
+    let changed_at = Instant::now();
+    cli_ok(&server, &["user", "passwd", "alice", "--password-stdin"], "a brand new password\n");
+    // The idling session is told without sending anything, within the revocation delay.
+    let bye = idle.read_line();
+    assert!(bye.starts_with("* BYE"), "{bye}");
+    idle.expect_closed();
+    assert!(changed_at.elapsed() < Duration::from_secs(5), "{:?}", changed_at.elapsed());
+    // The busy one ends at its next command.
+    busy.send("n NOOP");
+    let bye = busy.read_line();
+    assert!(bye.starts_with("* BYE"), "{bye}");
+    busy.expect_closed();
+    // The app password is still valid: its session stays (docs/auth.md).
+    assert!(run(&mut by_app, "n", "NOOP").starts_with("n OK"));
+    // The new password logs in; the old one does not.
+    let mut old = tls_from(&server, USER);
+    assert!(run(&mut old, "o", &format!("LOGIN alice \"{PASSWORD}\"")).contains("NO [AUTHENTICATIONFAILED]"));
+    let mut fresh = logged_in(&server, USER, "alice", "a brand new password");
+    assert!(run(&mut fresh, "s", "SELECT INBOX").starts_with("s OK"));
+    assert!(server.log().contains("session ended: credential revoked"));
+}
+
+#[test]
+fn the_owner_still_logs_in_while_the_account_is_sprayed() {
+    let server = TestServer::start_with_sections(
+        "",
+        "[auth]\nfailures_before_delay = 5\nmax_delay = 1\nfailures_before_block = 10\n\
+         account_failures_before_throttle = 1\n",
+        &["lmtp"],
+    );
+    server.add_user("alice", PASSWORD);
+    const OWNER: [u8; 4] = [127, 0, 0, 3];
+    const STRANGER: [u8; 4] = [127, 0, 0, 4];
+    // The owner's usual address logged in before the attack.
+    let mut owner = logged_in(&server, OWNER, "alice", PASSWORD);
+    run(&mut owner, "z", "LOGOUT");
+
+    // A botnet sprays alice's password, one guess per address, until three guesses were
+    // checked (and failed): the account's password attempts are then one per 4 seconds.
+    let mut checked = 0;
+    for i in 0..100u8 {
+        let mut bot = tls_from(&server, [127, 0, 2, i]);
+        let answer = run(&mut bot, "x", &format!("LOGIN alice guess{i}"));
+        if answer.contains("NO [AUTHENTICATIONFAILED]") {
+            checked += 1;
+            if checked == 3 {
+                break;
+            }
+        } else {
+            assert!(answer.contains("NO [UNAVAILABLE]"), "{answer}");
+            std::thread::sleep(Duration::from_millis(300));
+        }
+    }
+    assert_eq!(checked, 3, "the spraying never got through");
+
+    // An address alice never logged in from is refused, even with the right password...
+    let mut stranger = tls_from(&server, STRANGER);
+    let answer = run(&mut stranger, "s", &format!("LOGIN alice \"{PASSWORD}\""));
+    assert!(answer.starts_with("s NO [UNAVAILABLE] Too many failed logins;"), "{answer}");
+    // ...while her usual address still has its password checked: a typo fails as such, and
+    // the right password gets in.
+    let mut owner = tls_from(&server, OWNER);
+    let answer = run(&mut owner, "t", "LOGIN alice typo");
+    assert!(answer.contains("NO [AUTHENTICATIONFAILED]"), "{answer}");
+    let answer = run(&mut owner, "o", &format!("LOGIN alice \"{PASSWORD}\""));
+    assert!(answer.starts_with("o OK"), "{answer}");
+    assert!(run(&mut owner, "s", "SELECT INBOX").starts_with("s OK"));
+
+    let log = server.log();
+    assert!(log.contains("addr=127.0.0.4 account=\"alice\" mechanism=LOGIN result=throttled"), "{log}");
+}
