@@ -286,137 +286,73 @@ enum ParseFailure {
 }
 
 /// Walks the TOML table, filling a `Config` from defaults and recording every problem.
+///
+/// Each section reader is a `match` over its keys, one line a key: a typed accessor reads the
+/// value (recording an issue with the key path and returning `None` when it is wrong) and [`set`]
+/// stores it, so a wrong value leaves the default in place.
 #[derive(Default)]
 struct Checker {
     issues: Vec<Issue>,
 }
 
+/// Stores `found` in `slot` when the key's value was valid; otherwise the default stays (the
+/// accessor that returned `None` has recorded why).
+fn set<T>(slot: &mut T, found: Option<T>) {
+    if let Some(value) = found {
+        *slot = value;
+    }
+}
+
+/// A parse step for [`Checker::text`] that refuses the empty string with `problem`.
+fn non_empty_path(problem: &'static str) -> impl FnOnce(&str) -> Result<PathBuf, String> {
+    move |text| if text.is_empty() { Err(problem.to_owned()) } else { Ok(PathBuf::from(text)) }
+}
+
 impl Checker {
     fn config(&mut self, root: &Table) -> Config {
         let mut config = Config::default();
-        for (key, value) in root {
-            match key.as_str() {
-                "data_dir" => {
-                    if let Some(dir) = self.string(value, "data_dir") {
-                        if dir.is_empty() {
-                            self.issue("data_dir", "must not be empty");
-                        } else {
-                            config.data_dir = PathBuf::from(dir);
-                        }
-                    }
-                }
-                "imap" => {
-                    if let Some(table) = self.table(value, "imap") {
-                        self.imap(table, &mut config.imap);
-                    }
-                }
-                "tls" => {
-                    if let Some(table) = self.table(value, "tls") {
-                        config.tls = self.tls(table);
-                    }
-                }
-                "log" => {
-                    if let Some(table) = self.table(value, "log") {
-                        self.log(table, &mut config.log);
-                    }
-                }
-                "lmtp" => {
-                    if let Some(table) = self.table(value, "lmtp") {
-                        self.lmtp(table, &mut config.lmtp);
-                    }
-                }
-                "delivery" => {
-                    if let Some(table) = self.table(value, "delivery") {
-                        self.delivery(table, &mut config.delivery);
-                    }
-                }
-                "vacation" => {
-                    if let Some(table) = self.table(value, "vacation") {
-                        self.vacation(table, &mut config.vacation);
-                    }
-                }
-                "auth" => {
-                    if let Some(table) = self.table(value, "auth") {
-                        self.auth(table, &mut config.auth);
-                    }
-                }
-                other => self.unknown(other),
-            }
-        }
+        self.walk(root, "", |c, key, value, path| match key {
+            "data_dir" => set(&mut config.data_dir, c.text(value, path, non_empty_path("must not be empty"))),
+            "imap" => c.imap(value, &mut config.imap),
+            "tls" => c.tls(value, &mut config.tls),
+            "log" => c.log(value, &mut config.log),
+            "lmtp" => c.lmtp(value, &mut config.lmtp),
+            "delivery" => c.delivery(value, &mut config.delivery),
+            "vacation" => c.vacation(value, &mut config.vacation),
+            "auth" => c.auth(value, &mut config.auth),
+            _ => c.unknown(path),
+        });
         config
     }
 
-    fn imap(&mut self, table: &Table, imap: &mut ImapConfig) {
-        for (key, value) in table {
-            let path = format!("imap.{key}");
-            match key.as_str() {
-                "listen" => {
-                    if let Some(addrs) = self.addresses(value, &path) {
-                        imap.listen = addrs;
-                    }
-                }
-                "listen_tls" => {
-                    if let Some(addrs) = self.addresses(value, &path) {
-                        imap.listen_tls = addrs;
-                    }
-                }
-                "allow_plaintext_auth" => {
-                    if let Some(b) = self.boolean(value, &path) {
-                        imap.allow_plaintext_auth = b;
-                    }
-                }
-                "max_message_size" => {
-                    if let Some(n) = self.integer(value, &path, MESSAGE_SIZE_RANGE) {
-                        imap.max_message_size = u32::try_from(n).unwrap_or(u32::MAX);
-                    }
-                }
-                "max_connections" => {
-                    if let Some(n) = self.integer(value, &path, CONNECTIONS_RANGE) {
-                        imap.max_connections = usize::try_from(n).unwrap_or(1);
-                    }
-                }
-                "max_connections_per_address" => {
-                    if let Some(n) = self.integer(value, &path, CONNECTIONS_RANGE) {
-                        imap.max_connections_per_address = usize::try_from(n).unwrap_or(1);
-                    }
-                }
-                "max_connections_per_account" => {
-                    if let Some(n) = self.integer(value, &path, CONNECTIONS_RANGE) {
-                        imap.max_connections_per_account = usize::try_from(n).unwrap_or(1);
-                    }
-                }
-                "connection_limit_exempt" => {
-                    if let Some(nets) = self.networks(value, &path) {
-                        imap.connection_limit_exempt = nets;
-                    }
-                }
-                "preauth_deadline" => {
-                    if let Some(d) = self.seconds(value, &path, PREAUTH_DEADLINE_RANGE) {
-                        imap.preauth_deadline = d;
-                    }
-                }
-                "max_line_length" => {
-                    if let Some(n) = self.integer(value, &path, LINE_LENGTH_RANGE) {
-                        imap.max_line_length = usize::try_from(n).unwrap_or(8192);
-                    }
-                }
-                "preauth_timeout" => {
-                    if let Some(d) = self.seconds(value, &path, PREAUTH_TIMEOUT_RANGE) {
-                        imap.preauth_timeout = d;
-                    }
-                }
-                "auth_timeout" => {
-                    if let Some(d) = self.seconds(value, &path, AUTH_TIMEOUT_RANGE) {
-                        imap.auth_timeout = d;
-                    }
-                }
-                "idle_keepalive" => {
-                    if let Some(d) = self.seconds(value, &path, KEEPALIVE_RANGE) {
-                        imap.idle_keepalive = d;
-                    }
-                }
-                _ => self.unknown(&path),
+    fn imap(&mut self, value: &Value, imap: &mut ImapConfig) {
+        let read = self.section(value, "imap", |c, key, value, path| match key {
+            "listen" => set(&mut imap.listen, c.addresses(value, path)),
+            "listen_tls" => set(&mut imap.listen_tls, c.addresses(value, path)),
+            "allow_plaintext_auth" => set(&mut imap.allow_plaintext_auth, c.boolean(value, path)),
+            "max_message_size" => set(&mut imap.max_message_size, c.number(value, path, MESSAGE_SIZE_RANGE)),
+            "max_connections" => set(&mut imap.max_connections, c.number(value, path, CONNECTIONS_RANGE)),
+            "max_connections_per_address" => {
+                set(&mut imap.max_connections_per_address, c.number(value, path, CONNECTIONS_RANGE))
             }
+            "max_connections_per_account" => {
+                set(&mut imap.max_connections_per_account, c.number(value, path, CONNECTIONS_RANGE))
+            }
+            "connection_limit_exempt" => set(&mut imap.connection_limit_exempt, c.networks(value, path)),
+            "max_line_length" => set(&mut imap.max_line_length, c.number(value, path, LINE_LENGTH_RANGE)),
+            "preauth_deadline" => {
+                set(&mut imap.preauth_deadline, c.seconds(value, path, PREAUTH_DEADLINE_RANGE))
+            }
+            "preauth_timeout" => {
+                set(&mut imap.preauth_timeout, c.seconds(value, path, PREAUTH_TIMEOUT_RANGE))
+            }
+            "auth_timeout" => set(&mut imap.auth_timeout, c.seconds(value, path, AUTH_TIMEOUT_RANGE)),
+            "idle_keepalive" => set(&mut imap.idle_keepalive, c.seconds(value, path, KEEPALIVE_RANGE)),
+            _ => c.unknown(path),
+        });
+        if read.is_none() {
+            // Not a table: the defaults stand and need no cross-key checks.
+            return;
         }
         if imap.listen.is_empty() && imap.listen_tls.is_empty() {
             self.issue("imap", "listen and listen_tls are both empty: nothing to serve");
@@ -433,29 +369,30 @@ impl Checker {
 
     /// `[tls]`: an optional `cert`/`key` pair (the default certificate) and an optional
     /// `[[tls.certificates]]` list of more pairs, chosen by SNI.
-    fn tls(&mut self, table: &Table) -> Vec<TlsFiles> {
+    fn tls(&mut self, value: &Value, tls: &mut Vec<TlsFiles>) {
+        let Some(table) = self.table(value, "tls") else { return };
         let mut files = Vec::new();
         if let Some(pair) = self.cert_pair(table, "tls", &["certificates"]) {
             files.push(pair);
         }
         if let Some(value) = table.get("certificates") {
-            let Value::Array(items) = value else {
+            if let Value::Array(items) = value {
+                for (i, item) in items.iter().enumerate() {
+                    let path = format!("tls.certificates[{i}]");
+                    let Some(entry) = self.table(item, &path) else { continue };
+                    if !entry.contains_key("cert") && !entry.contains_key("key") {
+                        self.issue(&path, "give cert and key");
+                        continue;
+                    }
+                    if let Some(pair) = self.cert_pair(entry, &path, &[]) {
+                        files.push(pair);
+                    }
+                }
+            } else {
                 self.wrong_type("tls.certificates", "an array of tables ([[tls.certificates]])", value);
-                return files;
-            };
-            for (i, item) in items.iter().enumerate() {
-                let path = format!("tls.certificates[{i}]");
-                let Some(entry) = self.table(item, &path) else { continue };
-                if !entry.contains_key("cert") && !entry.contains_key("key") {
-                    self.issue(&path, "give cert and key");
-                    continue;
-                }
-                if let Some(pair) = self.cert_pair(entry, &path, &[]) {
-                    files.push(pair);
-                }
             }
         }
-        files
+        *tls = files;
     }
 
     /// A `cert`/`key` pair in `table` at `section`; `None` when absent or wrong. Keys listed in
@@ -463,45 +400,56 @@ impl Checker {
     fn cert_pair(&mut self, table: &Table, section: &str, others: &[&str]) -> Option<TlsFiles> {
         let mut cert = None;
         let mut key = None;
-        for (name, value) in table {
-            let path = format!("{section}.{name}");
-            match name.as_str() {
-                "cert" => cert = self.existing_file(value, &path),
-                "key" => key = self.existing_file(value, &path),
-                other if others.contains(&other) => {}
-                _ => self.unknown(&path),
-            }
-        }
-        let has_cert = table.contains_key("cert");
-        let has_key = table.contains_key("key");
-        if has_cert != has_key {
+        self.walk(table, section, |c, name, value, path| match name {
+            "cert" => cert = c.existing_file(value, path),
+            "key" => key = c.existing_file(value, path),
+            other if others.contains(&other) => {}
+            _ => c.unknown(path),
+        });
+        if table.contains_key("cert") != table.contains_key("key") {
             self.issue(section, "give both cert and key, or neither (for a self-signed certificate)");
         }
         Some(TlsFiles { cert: cert?, key: key? })
     }
 
-    fn log(&mut self, table: &Table, log: &mut LogConfig) {
+    fn log(&mut self, value: &Value, log: &mut LogConfig) {
+        self.section(value, "log", |c, key, value, path| match key {
+            "level" => set(&mut log.level, c.text(value, path, log_filter)),
+            "format" => set(
+                &mut log.format,
+                c.choice(value, path, &[("text", LogFormat::Text), ("json", LogFormat::Json)]),
+            ),
+            _ => c.unknown(path),
+        });
+    }
+
+    // --- walking tables ---------------------------------------------------------------------------
+
+    /// Hands every key of `table` to `read` with its value and dotted path (`section.key`, or
+    /// just `key` at the top level). `read` matches on the key and ends with `unknown`.
+    fn walk<'v>(
+        &mut self,
+        table: &'v Table,
+        section: &str,
+        mut read: impl FnMut(&mut Self, &str, &'v Value, &str),
+    ) {
         for (key, value) in table {
-            let path = format!("log.{key}");
-            match key.as_str() {
-                "level" => {
-                    let Some(level) = self.string(value, &path) else { continue };
-                    match tracing_subscriber::EnvFilter::builder().parse(level) {
-                        Ok(_) => log.level = level.to_owned(),
-                        Err(e) => self.issue(&path, format!("not a log level or filter ({e})")),
-                    }
-                }
-                "format" => match self.string(value, &path) {
-                    Some("text") => log.format = LogFormat::Text,
-                    Some("json") => log.format = LogFormat::Json,
-                    Some(other) => {
-                        self.issue(&path, format!("must be \"text\" or \"json\", found {other:?}"))
-                    }
-                    None => {}
-                },
-                _ => self.unknown(&path),
-            }
+            let path = if section.is_empty() { key.clone() } else { format!("{section}.{key}") };
+            read(self, key, value, &path);
         }
+    }
+
+    /// [`Checker::walk`] over the section at `path`, after checking that it is a table; the
+    /// table, or `None` (with the issue recorded) when it is not one.
+    fn section<'v>(
+        &mut self,
+        value: &'v Value,
+        path: &str,
+        read: impl FnMut(&mut Self, &str, &'v Value, &str),
+    ) -> Option<&'v Table> {
+        let table = self.table(value, path)?;
+        self.walk(table, path, read);
+        Some(table)
     }
 
     // --- typed accessors; each records an issue and returns None on a mismatch ------------------
@@ -516,6 +464,11 @@ impl Checker {
 
     fn wrong_type(&mut self, path: &str, expected: &str, found: &Value) {
         self.issue(path, format!("expected {expected}, found {}", found.type_str()));
+    }
+
+    /// The value of a check, or `None` with its problem recorded at `path`.
+    fn valid<T>(&mut self, path: &str, checked: Result<T, String>) -> Option<T> {
+        checked.map_err(|problem| self.issue(path, problem)).ok()
     }
 
     fn table<'v>(&mut self, value: &'v Value, path: &str) -> Option<&'v Table> {
@@ -536,6 +489,28 @@ impl Checker {
                 None
             }
         }
+    }
+
+    /// A string turned into a `T` by `parse`, whose error text becomes the issue.
+    fn text<T>(
+        &mut self,
+        value: &Value,
+        path: &str,
+        parse: impl FnOnce(&str) -> Result<T, String>,
+    ) -> Option<T> {
+        let text = self.string(value, path)?;
+        self.valid(path, parse(text))
+    }
+
+    /// One of the strings in `choices`, mapped to its value.
+    fn choice<T: Copy>(&mut self, value: &Value, path: &str, choices: &[(&str, T)]) -> Option<T> {
+        self.text(value, path, |text| match choices.iter().find(|(name, _)| *name == text) {
+            Some((_, chosen)) => Ok(*chosen),
+            None => {
+                let names: Vec<String> = choices.iter().map(|(name, _)| format!("{name:?}")).collect();
+                Err(format!("must be {}, found {text:?}", names.join(" or ")))
+            }
+        })
     }
 
     fn boolean(&mut self, value: &Value, path: &str) -> Option<bool> {
@@ -562,67 +537,74 @@ impl Checker {
         }
     }
 
+    /// An integer in `range`, as the field's type (every range fits the types it is used with).
+    fn number<T: TryFrom<i64>>(
+        &mut self,
+        value: &Value,
+        path: &str,
+        range: RangeInclusive<i64>,
+    ) -> Option<T> {
+        let n = self.integer(value, path, range)?;
+        self.valid(path, T::try_from(n).map_err(|_| format!("{n} is too large here")))
+    }
+
     fn seconds(&mut self, value: &Value, path: &str, range: RangeInclusive<i64>) -> Option<Duration> {
         let n = self.integer(value, path, range)?;
         Some(Duration::from_secs(n.unsigned_abs()))
     }
 
-    fn addresses(&mut self, value: &Value, path: &str) -> Option<Vec<SocketAddr>> {
+    /// A list of strings, each turned into a `T` by `parse`; `expected` describes the list in
+    /// the wrong-type message. Every bad item is reported (at `path[i]`); `None` if any was bad.
+    fn list<T>(
+        &mut self,
+        value: &Value,
+        path: &str,
+        expected: &str,
+        parse: impl Fn(&str) -> Result<T, String>,
+    ) -> Option<Vec<T>> {
         let Value::Array(items) = value else {
-            self.wrong_type(path, "a list of addresses like [\"127.0.0.1:143\"]", value);
+            self.wrong_type(path, expected, value);
             return None;
         };
-        let mut addrs = Vec::with_capacity(items.len());
-        let mut ok = true;
+        let mut out = Vec::with_capacity(items.len());
         for (i, item) in items.iter().enumerate() {
-            let item_path = format!("{path}[{i}]");
-            let Some(text) = self.string(item, &item_path) else {
-                ok = false;
-                continue;
-            };
-            match text.parse::<SocketAddr>() {
-                Ok(addr) => addrs.push(addr),
-                Err(_) => {
-                    ok = false;
-                    self.issue(&item_path, format!("not an IP address with port: {text:?}"));
-                }
+            if let Some(parsed) = self.text(item, &format!("{path}[{i}]"), &parse) {
+                out.push(parsed);
             }
         }
-        ok.then_some(addrs)
+        (out.len() == items.len()).then_some(out)
+    }
+
+    fn addresses(&mut self, value: &Value, path: &str) -> Option<Vec<SocketAddr>> {
+        self.list(value, path, "a list of addresses like [\"127.0.0.1:143\"]", |text| {
+            text.parse().map_err(|_| format!("not an IP address with port: {text:?}"))
+        })
     }
 
     fn networks(&mut self, value: &Value, path: &str) -> Option<Vec<IpNet>> {
-        let Value::Array(items) = value else {
-            self.wrong_type(path, "a list of networks like [\"127.0.0.0/8\"]", value);
-            return None;
-        };
-        let mut nets = Vec::with_capacity(items.len());
-        let mut ok = true;
-        for (i, item) in items.iter().enumerate() {
-            let item_path = format!("{path}[{i}]");
-            let Some(text) = self.string(item, &item_path) else {
-                ok = false;
-                continue;
-            };
-            match IpNet::parse(text) {
-                Some(net) => nets.push(net),
-                None => {
-                    ok = false;
-                    self.issue(&item_path, format!("not an address or network (CIDR): {text:?}"));
-                }
-            }
-        }
-        ok.then_some(nets)
+        self.list(value, path, "a list of networks like [\"127.0.0.0/8\"]", |text| {
+            IpNet::parse(text).ok_or_else(|| format!("not an address or network (CIDR): {text:?}"))
+        })
+    }
+
+    /// A list of strings.
+    fn strings(&mut self, value: &Value, path: &str) -> Option<Vec<String>> {
+        self.list(value, path, "a list of strings", |text| Ok(text.to_owned()))
     }
 
     fn existing_file(&mut self, value: &Value, path: &str) -> Option<PathBuf> {
-        let file = PathBuf::from(self.string(value, path)?);
-        if file.is_file() {
-            Some(file)
-        } else {
-            self.issue(path, format!("no such file: {}", file.display()));
-            None
-        }
+        self.text(value, path, |text| {
+            let file = PathBuf::from(text);
+            if file.is_file() { Ok(file) } else { Err(format!("no such file: {}", file.display())) }
+        })
+    }
+}
+
+/// `log.level`: an `EnvFilter` directive, kept as text (`main` builds the filter).
+fn log_filter(level: &str) -> Result<String, String> {
+    match tracing_subscriber::EnvFilter::builder().parse(level) {
+        Ok(_) => Ok(level.to_owned()),
+        Err(e) => Err(format!("not a log level or filter ({e})")),
     }
 }
 
@@ -670,89 +652,58 @@ pub(crate) struct VacationConfig {
 }
 
 impl Checker {
-    fn lmtp(&mut self, table: &Table, lmtp: &mut LmtpConfig) {
-        for (key, value) in table {
-            let path = format!("lmtp.{key}");
-            match key.as_str() {
-                "listen" => {
-                    if let Some(addrs) = self.addresses(value, &path) {
-                        lmtp.listen = addrs;
-                    }
-                }
-                "listen_unix" => match self.string(value, &path) {
-                    Some("") => self.issue(&path, "must not be empty (leave the key out instead)"),
-                    Some(p) => lmtp.listen_unix = Some(PathBuf::from(p)),
-                    None => {}
-                },
-                _ => self.unknown(&path),
+    fn lmtp(&mut self, value: &Value, lmtp: &mut LmtpConfig) {
+        self.section(value, "lmtp", |c, key, value, path| match key {
+            "listen" => set(&mut lmtp.listen, c.addresses(value, path)),
+            "listen_unix" => {
+                let unix =
+                    c.text(value, path, non_empty_path("must not be empty (leave the key out instead)"));
+                set(&mut lmtp.listen_unix, unix.map(Some));
             }
-        }
+            _ => c.unknown(path),
+        });
     }
 
-    fn delivery(&mut self, table: &Table, delivery: &mut DeliverySettings) {
-        for (key, value) in table {
-            let path = format!("delivery.{key}");
-            match key.as_str() {
-                "domains" => {
-                    if let Some(list) = self.strings(value, &path) {
-                        let bad = list
-                            .iter()
-                            .find(|d| d.is_empty() || d.contains(|c: char| c.is_whitespace() || c == '@'));
-                        match bad {
-                            Some(d) => self.issue(&path, format!("not a domain name: {d:?}")),
-                            None => delivery.domains = list.iter().map(|d| d.to_ascii_lowercase()).collect(),
-                        }
-                    }
-                }
-                "spam_headers" => {
-                    if let Some(list) = self.strings(value, &path) {
-                        match postfach_delivery::SpamPolicy::parse(&list) {
-                            Ok(_) => delivery.spam_headers = list,
-                            Err(e) => self.issue(&path, e),
-                        }
-                    }
-                }
-                _ => self.unknown(&path),
+    fn delivery(&mut self, value: &Value, delivery: &mut DeliverySettings) {
+        self.section(value, "delivery", |c, key, value, path| match key {
+            "domains" => {
+                // The whole list is checked only once every item is a string.
+                let domains = c.strings(value, path).and_then(|list| c.valid(path, domain_list(list)));
+                set(&mut delivery.domains, domains);
             }
-        }
+            "spam_headers" => {
+                let headers = c.strings(value, path).and_then(|list| {
+                    let checked = postfach_delivery::SpamPolicy::parse(&list).map(|_| list);
+                    c.valid(path, checked)
+                });
+                set(&mut delivery.spam_headers, headers);
+            }
+            _ => c.unknown(path),
+        });
     }
 
-    fn vacation(&mut self, table: &Table, vacation: &mut VacationConfig) {
-        for (key, value) in table {
-            let path = format!("vacation.{key}");
-            match key.as_str() {
-                "smtp_relay" => {
-                    let Some(relay) = self.string(value, &path) else { continue };
-                    let port_ok = relay.rsplit_once(':').is_some_and(|(host, port)| {
-                        !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p != 0)
-                    });
-                    if port_ok {
-                        vacation.smtp_relay = Some(relay.to_owned());
-                    } else {
-                        self.issue(&path, format!("expected \"host:port\", found {relay:?}"));
-                    }
-                }
-                _ => self.unknown(&path),
-            }
-        }
+    fn vacation(&mut self, value: &Value, vacation: &mut VacationConfig) {
+        self.section(value, "vacation", |c, key, value, path| match key {
+            "smtp_relay" => set(&mut vacation.smtp_relay, c.text(value, path, smtp_relay).map(Some)),
+            _ => c.unknown(path),
+        });
     }
+}
 
-    /// A list of strings.
-    fn strings(&mut self, value: &Value, path: &str) -> Option<Vec<String>> {
-        let Value::Array(items) = value else {
-            self.wrong_type(path, "a list of strings", value);
-            return None;
-        };
-        let mut out = Vec::with_capacity(items.len());
-        let mut ok = true;
-        for (i, item) in items.iter().enumerate() {
-            match self.string(item, &format!("{path}[{i}]")) {
-                Some(s) => out.push(s.to_owned()),
-                None => ok = false,
-            }
-        }
-        ok.then_some(out)
+/// `delivery.domains`: domain names, lower-cased.
+fn domain_list(list: Vec<String>) -> Result<Vec<String>, String> {
+    match list.iter().find(|d| d.is_empty() || d.contains(|c: char| c.is_whitespace() || c == '@')) {
+        Some(d) => Err(format!("not a domain name: {d:?}")),
+        None => Ok(list.iter().map(|d| d.to_ascii_lowercase()).collect()),
     }
+}
+
+/// `vacation.smtp_relay`: `host:port` with a non-empty host and a non-zero port.
+fn smtp_relay(relay: &str) -> Result<String, String> {
+    let port_ok = relay
+        .rsplit_once(':')
+        .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p != 0));
+    if port_ok { Ok(relay.to_owned()) } else { Err(format!("expected \"host:port\", found {relay:?}")) }
 }
 
 // --- authentication: [auth] (issue 5) --------------------------------------------------------
@@ -817,61 +768,37 @@ const AUTH_DELAY_RANGE: RangeInclusive<i64> = 0..=60;
 const AUTH_BLOCK_RANGE: RangeInclusive<i64> = 1..=7 * 24 * 3600;
 
 impl Checker {
-    fn auth(&mut self, table: &Table, auth: &mut AuthConfig) {
-        for (key, value) in table {
-            let path = format!("auth.{key}");
-            let count = |this: &mut Self| {
-                this.integer(value, &path, AUTH_FAILURES_RANGE).map(|n| u32::try_from(n).unwrap_or(0))
-            };
-            match key.as_str() {
-                "trusted_networks" => {
-                    let Some(list) = self.strings(value, &path) else { continue };
-                    let mut networks = Vec::with_capacity(list.len());
-                    for (i, text) in list.iter().enumerate() {
-                        match text.parse() {
-                            Ok(n) => networks.push(n),
-                            Err(e) => self.issue(&format!("{path}[{i}]"), format!("{e}")),
-                        }
-                    }
-                    if networks.len() == list.len() {
-                        auth.trusted_networks = networks;
-                    }
-                }
-                "failures_before_delay" => {
-                    if let Some(n) = count(self) {
-                        auth.failures_before_delay = n;
-                    }
-                }
-                "failures_before_block" => {
-                    if let Some(n) = count(self) {
-                        auth.failures_before_block = n;
-                    }
-                }
-                "account_failures_before_throttle" => {
-                    if let Some(n) = count(self) {
-                        auth.account_failures_before_throttle = n;
-                    }
-                }
-                "max_delay" => {
-                    if let Some(d) = self.seconds(value, &path, AUTH_DELAY_RANGE) {
-                        auth.max_delay = d;
-                    }
-                }
-                "block_time" => {
-                    if let Some(d) = self.seconds(value, &path, AUTH_BLOCK_RANGE) {
-                        auth.block_time = d;
-                    }
-                }
-                "totp_issuer" => match self.string(value, &path) {
-                    Some(issuer) if !issuer.trim().is_empty() && !issuer.contains(':') => {
-                        auth.totp_issuer = issuer.to_owned();
-                    }
-                    Some(_) => self.issue(&path, "must be a non-empty name without ':'"),
-                    None => {}
-                },
-                _ => self.unknown(&path),
+    fn auth(&mut self, value: &Value, auth: &mut AuthConfig) {
+        self.section(value, "auth", |c, key, value, path| match key {
+            "trusted_networks" => {
+                let networks =
+                    c.list(value, path, "a list of strings", |text| text.parse().map_err(|e| format!("{e}")));
+                set(&mut auth.trusted_networks, networks);
             }
-        }
+            "failures_before_delay" => {
+                set(&mut auth.failures_before_delay, c.number(value, path, AUTH_FAILURES_RANGE))
+            }
+            "failures_before_block" => {
+                set(&mut auth.failures_before_block, c.number(value, path, AUTH_FAILURES_RANGE))
+            }
+            "account_failures_before_throttle" => {
+                set(&mut auth.account_failures_before_throttle, c.number(value, path, AUTH_FAILURES_RANGE))
+            }
+            "max_delay" => set(&mut auth.max_delay, c.seconds(value, path, AUTH_DELAY_RANGE)),
+            "block_time" => set(&mut auth.block_time, c.seconds(value, path, AUTH_BLOCK_RANGE)),
+            "totp_issuer" => set(&mut auth.totp_issuer, c.text(value, path, totp_issuer)),
+            _ => c.unknown(path),
+        });
+    }
+}
+
+/// `auth.totp_issuer`: shown by authenticator apps; ':' separates issuer and account in the
+/// `otpauth://` label, so it may not appear in the name.
+fn totp_issuer(issuer: &str) -> Result<String, String> {
+    if issuer.trim().is_empty() || issuer.contains(':') {
+        Err("must be a non-empty name without ':'".to_owned())
+    } else {
+        Ok(issuer.to_owned())
     }
 }
 
@@ -1044,6 +971,24 @@ mod tests {
             assert!(found.iter().any(|f| f.starts_with(e)), "missing {e:?} in {found:#?}");
         }
         assert_eq!(found.len(), expected.len(), "{found:#?}");
+    }
+
+    /// Every bad item of a list is reported, each at its own index, and the default stays.
+    #[test]
+    fn every_bad_list_item_is_reported() {
+        assert_eq!(
+            issues("[imap]\nlisten = [\"x\", 5, \"127.0.0.1:143\", \"y\"]\n[log]\nformat = 1\n"),
+            vec![
+                "imap.listen[0]: not an IP address with port: \"x\"",
+                "imap.listen[1]: expected a string, found integer",
+                "imap.listen[3]: not an IP address with port: \"y\"",
+                "log.format: expected a string, found integer",
+            ]
+        );
+        let c = Config::from_toml("[lmtp]\nlisten_unix = \"/run/l\"\n[vacation]\nsmtp_relay = \"h:25\"\n")
+            .unwrap();
+        assert_eq!(c.lmtp.listen_unix, Some(PathBuf::from("/run/l")));
+        assert_eq!(c.vacation.smtp_relay.as_deref(), Some("h:25"));
     }
 
     #[test]

@@ -41,16 +41,14 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
-use std::io::{self, BufRead, Read, Write};
+use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{PATIENCE, binary, run_cli};
+use common::{Deployment, PATIENCE};
 
 const USER: &str = "shared";
 const PASSWORD: &str = "twenty clients one mailbox";
@@ -73,99 +71,12 @@ const FLAGS: [&str; 4] = ["\\Seen", "\\Flagged", "\\Answered", "$Work"];
 // A server that can be killed and started again on its data directory
 // ---------------------------------------------------------------------------------------------
 
-/// A data directory and configuration with at most one `postfach serve` running on them.
-struct Server {
-    dir: tempfile::TempDir,
-    config: PathBuf,
-    child: Option<Child>,
-    addr: Option<SocketAddr>,
-}
-
-impl Server {
-    fn new() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let config = dir.path().join("postfach.toml");
-        // Cleartext logins keep 20 TLS handshakes per start out of the time budget; the
-        // connection is 127.0.0.1 only. No LMTP listener: its default port is fixed, and tests
-        // run side by side.
-        let text = format!(
-            "data_dir = {:?}\n[imap]\nlisten = [\"127.0.0.1:0\"]\nlisten_tls = [\"127.0.0.1:0\"]\n\
-             allow_plaintext_auth = true\n[lmtp]\nlisten = []\n[log]\nlevel = \"info\"\n",
-            dir.path().join("data").display().to_string()
-        );
-        std::fs::write(&config, text).unwrap();
-        let out = run_cli(&config, &["user", "add", USER, "--password-stdin"], &format!("{PASSWORD}\n"));
-        assert!(out.status.success(), "user add: {}", String::from_utf8_lossy(&out.stderr));
-        Self { dir, config, child: None, addr: None }
-    }
-
-    /// Starts the server and waits for its cleartext listener (the port changes at each start).
-    fn start(&mut self) -> SocketAddr {
-        assert!(self.child.is_none(), "already running");
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.log_path()).unwrap();
-        let mut child = Command::new(binary())
-            .arg("serve")
-            .arg("--config")
-            .arg(&self.config)
-            .env_remove("RUST_LOG")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        thread::spawn(move || {
-            // Keeps draining after the listeners are known, so the server never blocks on stdout.
-            for line in io::BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                let _ = tx.send(line);
-            }
-        });
-        let deadline = Instant::now() + PATIENCE;
-        let addr = loop {
-            let Ok(line) = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) else {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("the server did not announce its listener; log:\n{}", self.log_tail(40));
-            };
-            if let Some(addr) = line.strip_prefix("postfach: listening imap ") {
-                break addr.parse().unwrap();
-            }
-        };
-        self.child = Some(child);
-        self.addr = Some(addr);
-        addr
-    }
-
-    /// SIGKILL: no shutdown code runs (`Child::kill` sends SIGKILL on Unix).
-    fn kill9(&mut self) {
-        let mut child = self.child.take().expect("running");
-        child.kill().unwrap();
-        let status = child.wait().unwrap();
-        assert!(status.code().is_none(), "the server exited by itself before the kill: {status:?}");
-        self.addr = None;
-    }
-
-    fn log_path(&self) -> PathBuf {
-        self.dir.path().join("server.log")
-    }
-
-    /// The last `n` lines of the server's log.
-    fn log_tail(&self, n: usize) -> String {
-        let log = std::fs::read_to_string(self.log_path()).unwrap_or_default();
-        let lines: Vec<&str> = log.lines().collect();
-        lines[lines.len().saturating_sub(n)..].join("\n")
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
+/// A deployment with the shared account, not started. Cleartext logins keep 20 TLS handshakes
+/// per start out of the time budget; the connection is 127.0.0.1 only.
+fn deployment() -> Deployment {
+    let deployment = Deployment::new("allow_plaintext_auth = true");
+    deployment.add_user(USER, PASSWORD);
+    deployment
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1504,8 +1415,8 @@ fn read_state(addr: SocketAddr) -> (ServerState, Vec<String>) {
 /// checks everything the module documentation promises.
 fn workload(kill: bool, clients: usize, ops: usize, seed_value: u64) {
     let started = Instant::now();
-    let mut server = Server::new();
-    let addr = server.start();
+    let mut server = deployment();
+    let addr = server.start().imap;
     let mut rng = Rng(seed_value);
     let seeded = seed(addr, &mut rng);
 
@@ -1550,7 +1461,7 @@ fn workload(kill: bool, clients: usize, ops: usize, seed_value: u64) {
         let at = control.ops.load(Ordering::SeqCst);
         control.killed.store(1, Ordering::SeqCst);
         server.kill9();
-        let addr = server.start();
+        let addr = server.start().imap;
         *control.server.lock().unwrap() = (2, addr);
         control.changed.notify_all();
         eprintln!("killed the server after {at} of {} operations, restarted on {addr}", clients * ops);
@@ -1672,9 +1583,9 @@ fn twenty_clients_survive_a_sigkill_in_the_middle() {
 // ---------------------------------------------------------------------------------------------
 
 /// One server and two logged-in clients with INBOX selected.
-fn pair(mode: Mode) -> (Server, Client, Client) {
-    let mut server = Server::new();
-    let addr = server.start();
+fn pair(mode: Mode) -> (Deployment, Client, Client) {
+    let mut server = deployment();
+    let addr = server.start().imap;
     let mut watcher = Client::new(1, mode);
     watcher.open(addr).unwrap();
     let mut actor = Client::new(2, Mode::Rev1);

@@ -9,218 +9,45 @@
 //! above every earlier one. Unacknowledged commands may or may not have happened, but wholly or
 //! not at all. A last round stops the server with SIGTERM and checks the same after a clean start.
 //!
-//! Limits: the server process is this file's own (the harness's `TestServer` owns its temporary
-//! directory and cannot restart on it); the streaming client is a small TLS client that reports
-//! I/O errors instead of panicking, since the connection dying under it is the point.
+//! Limits: the server runs in the harness's restartable `Deployment` (info-level log, no LMTP);
+//! the streaming client uses the harness's fallible calls (`try_tls`, `try_send_raw`,
+//! `try_read_line`) and reports I/O errors instead of panicking, since the connection dying under
+//! it is the point.
 
 #![allow(clippy::unwrap_used)]
 
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{self, BufRead, Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc;
+use std::io;
+use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{Client, PATIENCE, binary, run_cli};
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName};
+use common::{Client, Deployment, Wire};
 
 const USER: &str = "crash";
 const PASSWORD: &str = "survives everything";
 
 // ---------------------------------------------------------------------------------------------
-// A server that can be killed and started again on the same data directory
+// The streaming client: a TLS connection whose errors are values, as it is expected to die
 // ---------------------------------------------------------------------------------------------
 
-/// A data directory and configuration, with at most one server process running on them.
-struct Deployment {
-    dir: tempfile::TempDir,
-    config: PathBuf,
-    child: Option<Child>,
-    imaps: Option<SocketAddr>,
+/// The next line; the end of the stream is an error here.
+fn line(client: &mut Client) -> io::Result<String> {
+    client.try_read_line()?.ok_or_else(|| io::ErrorKind::UnexpectedEof.into())
 }
 
-impl Deployment {
-    fn new() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let config = dir.path().join("postfach.toml");
-        let text = format!(
-            "data_dir = {:?}\n[imap]\nlisten = [\"127.0.0.1:0\"]\nlisten_tls = [\"127.0.0.1:0\"]\n\
-             [lmtp]\nlisten = []\n[log]\nlevel = \"info\"\n",
-            dir.path().join("data").display().to_string()
-        );
-        std::fs::write(&config, text).unwrap();
-        Self { dir, config, child: None, imaps: None }
-    }
-
-    /// Starts `postfach serve` and waits for its listeners (ports change at every start).
-    fn start(&mut self) {
-        assert!(self.child.is_none(), "already running");
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.log_path()).unwrap();
-        let mut child = Command::new(binary())
-            .arg("serve")
-            .arg("--config")
-            .arg(&self.config)
-            .env_remove("RUST_LOG")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        thread::spawn(move || {
-            for line in io::BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    // Keep draining so the server never blocks on a full pipe.
-                    continue;
-                }
-            }
-        });
-        let deadline = Instant::now() + PATIENCE;
-        let mut imaps = None;
-        let mut announced = 0;
-        while announced < 2 {
-            let Ok(line) = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) else {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("the server did not announce its listeners; log:\n{}", self.log());
-            };
-            if let Some(addr) = line.strip_prefix("postfach: listening imaps ") {
-                imaps = Some(addr.parse().unwrap());
-            }
-            if line.starts_with("postfach: listening ") {
-                announced += 1;
-            }
-        }
-        self.child = Some(child);
-        self.imaps = imaps;
-    }
-
-    /// SIGKILL: no shutdown code runs (`Child::kill` sends SIGKILL on Unix).
-    fn kill9(&mut self) {
-        let mut child = self.child.take().expect("running");
-        child.kill().unwrap();
-        let status = child.wait().unwrap();
-        assert!(status.code().is_none(), "the server exited by itself before the kill: {status:?}");
-    }
-
-    /// SIGTERM, then waits for the exit.
-    fn terminate(&mut self) -> ExitStatus {
-        let mut child = self.child.take().expect("running");
-        let sent = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status().unwrap();
-        assert!(sent.success());
-        let sent_at = Instant::now();
-        let deadline = sent_at + PATIENCE;
-        loop {
-            if let Some(status) = child.try_wait().unwrap() {
-                eprintln!("exited {:?} after SIGTERM", sent_at.elapsed());
-                return status;
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                panic!("no exit within {PATIENCE:?} of SIGTERM; log:\n{}", self.log());
-            }
-            thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    fn add_user(&self) {
-        let out = run_cli(&self.config, &["user", "add", USER, "--password-stdin"], &format!("{PASSWORD}\n"));
-        assert!(out.status.success(), "user add: {}", String::from_utf8_lossy(&out.stderr));
-    }
-
-    fn imaps(&self) -> SocketAddr {
-        self.imaps.expect("running")
-    }
-
-    fn cert(&self) -> PathBuf {
-        self.dir.path().join("data").join("tls").join("cert.pem")
-    }
-
-    fn log_path(&self) -> PathBuf {
-        self.dir.path().join("server.log")
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.log_path()).unwrap_or_default()
-    }
-}
-
-impl Drop for Deployment {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// The streaming client
-// ---------------------------------------------------------------------------------------------
-
-/// A TLS IMAP connection whose errors are values: it is expected to die mid-stream.
-struct Stream {
-    tls: rustls::StreamOwned<rustls::ClientConnection, TcpStream>,
-    pending: Vec<u8>,
-}
-
-impl Stream {
-    fn connect(addr: SocketAddr, cert: &Path) -> io::Result<Self> {
-        let tcp = TcpStream::connect(addr)?;
-        tcp.set_read_timeout(Some(PATIENCE))?;
-        tcp.set_write_timeout(Some(PATIENCE))?;
-        let mut roots = rustls::RootCertStore::empty();
-        roots.add(CertificateDer::from_pem_file(cert).unwrap()).unwrap();
-        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let config = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        let name = ServerName::try_from("localhost").unwrap();
-        let conn = rustls::ClientConnection::new(Arc::new(config), name).map_err(io::Error::other)?;
-        Ok(Self { tls: rustls::StreamOwned::new(conn, tcp), pending: Vec::new() })
-    }
-
-    fn send(&mut self, bytes: &[u8]) -> io::Result<()> {
-        self.tls.write_all(bytes)?;
-        self.tls.flush()
-    }
-
-    /// The next line; an error at end of stream.
-    fn line(&mut self) -> io::Result<String> {
-        loop {
-            if let Some(end) = self.pending.windows(2).position(|w| w == b"\r\n") {
-                let line = String::from_utf8_lossy(&self.pending[..end]).into_owned();
-                self.pending.drain(..end + 2);
-                return Ok(line);
-            }
-            let mut buf = [0u8; 8192];
-            match self.tls.read(&mut buf)? {
-                0 => return Err(io::ErrorKind::UnexpectedEof.into()),
-                n => self.pending.extend_from_slice(&buf[..n]),
-            }
-        }
-    }
-
-    /// Sends `tag command` and waits for the tagged OK.
-    fn ok(&mut self, tag: &str, command: &str) -> io::Result<String> {
-        self.send(format!("{tag} {command}\r\n").as_bytes())?;
-        loop {
-            let line = self.line()?;
-            if let Some(done) = line.strip_prefix(&format!("{tag} ")) {
-                assert!(done.starts_with("OK"), "{command}: {line}");
-                return Ok(line);
-            }
+/// Sends `tag command` and waits for the tagged OK.
+fn ok(client: &mut Client, tag: &str, command: &str) -> io::Result<String> {
+    client.try_send_raw(format!("{tag} {command}\r\n").as_bytes())?;
+    loop {
+        let line = line(client)?;
+        if let Some(done) = line.strip_prefix(&format!("{tag} ")) {
+            assert!(done.starts_with("OK"), "{command}: {line}");
+            return Ok(line);
         }
     }
 }
@@ -298,10 +125,10 @@ fn flag_set(text: &str) -> BTreeSet<String> {
 /// and when it is acknowledged.
 fn stream(addr: SocketAddr, cert: PathBuf, ledger: Arc<Mutex<Ledger>>, load: Load) {
     let result = (|| -> io::Result<()> {
-        let mut s = Stream::connect(addr, &cert)?;
-        s.line()?; // greeting
-        s.ok("L", &format!("LOGIN {USER} \"{PASSWORD}\""))?;
-        s.ok("S", "SELECT INBOX")?;
+        let mut s = Client::try_tls(addr, &cert)?;
+        line(&mut s)?; // greeting
+        ok(&mut s, "L", &format!("LOGIN {USER} \"{PASSWORD}\""))?;
+        ok(&mut s, "S", "SELECT INBOX")?;
         let mut tag_serial = 0usize;
         loop {
             let mut batch = Vec::new();
@@ -343,10 +170,10 @@ fn stream(addr: SocketAddr, cert: PathBuf, ledger: Arc<Mutex<Ledger>>, load: Loa
                     tags.push(tag);
                 }
             }
-            s.send(&batch)?;
+            s.try_send_raw(&batch)?;
             let mut open: BTreeSet<String> = tags.into_iter().collect();
             while !open.is_empty() {
-                let line = s.line()?;
+                let line = line(&mut s)?;
                 let Some((tag, done)) = line.split_once(' ') else { continue };
                 if !open.remove(tag) {
                     continue;
@@ -404,21 +231,6 @@ struct Fetched {
     body: String,
 }
 
-/// Reads one response whose only literal is the last FETCH item; returns (text, literal).
-fn read_fetch(client: &mut Client) -> (String, Option<String>) {
-    let line = client.read_line();
-    let Some(open) = line.rfind('{').filter(|_| line.ends_with('}')) else { return (line, None) };
-    let n: usize = line[open + 1..line.len() - 1].parse().unwrap();
-    let mut data = String::new();
-    while data.len() < n {
-        data.push_str(&client.read_line());
-        data.push_str("\r\n");
-    }
-    let literal = data[..n].to_owned();
-    let rest = if data.len() == n { client.read_line() } else { data[n..data.len() - 2].to_owned() };
-    (format!("{line}{rest}"), Some(literal))
-}
-
 /// Everything in INBOX, and its UIDVALIDITY.
 fn fetch_all(client: &mut Client) -> (u32, Vec<Fetched>) {
     client.send("v1 SELECT INBOX");
@@ -431,7 +243,9 @@ fn fetch_all(client: &mut Client) -> (u32, Vec<Fetched>) {
     client.send("v2 UID FETCH 1:* (UID FLAGS BODY.PEEK[])");
     let mut messages = Vec::new();
     loop {
-        let (text, literal) = read_fetch(client);
+        // The only literal is the last FETCH item, BODY[].
+        let mut response = client.read_response();
+        let (text, literal) = (response.text(), response.literals.pop());
         if text.starts_with("v2 ") {
             assert!(text.starts_with("v2 OK"), "{text}");
             return (validity, messages);
@@ -449,7 +263,7 @@ fn fetch_all(client: &mut Client) -> (u32, Vec<Fetched>) {
 /// all, nothing is duplicated, UIDVALIDITY is unchanged, and the next UID is above every earlier
 /// one. Folds what was found into the ledger for the next round.
 fn verify(deployment: &Deployment, ledger: &Mutex<Ledger>, round: &str) {
-    let mut client = Client::tls(deployment.imaps(), &deployment.cert());
+    let mut client = Client::tls(deployment.listeners().imaps, &deployment.cert_path());
     client.read_line();
     client.send(&format!("v0 LOGIN {USER} \"{PASSWORD}\""));
     assert!(client.expect_tagged("v0").last().unwrap().starts_with("v0 OK"));
@@ -540,7 +354,7 @@ fn round(
 ) {
     let target = lock(ledger).acks + more;
     let worker = {
-        let (addr, cert, ledger) = (deployment.imaps(), deployment.cert(), Arc::clone(ledger));
+        let (addr, cert, ledger) = (deployment.listeners().imaps, deployment.cert_path(), Arc::clone(ledger));
         thread::spawn(move || stream(addr, cert, ledger, load))
     };
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -562,9 +376,9 @@ fn round(
 
 #[test]
 fn acknowledged_changes_survive_sigkill_and_sigterm() {
-    let mut deployment = Deployment::new();
+    let mut deployment = Deployment::new("");
     deployment.start();
-    deployment.add_user();
+    deployment.add_user(USER, PASSWORD);
     let ledger = Arc::new(Mutex::new(Ledger::default()));
 
     // Three different moments for SIGKILL.
