@@ -53,18 +53,31 @@ pub(crate) fn apply_claim(snapshot: &mut Snapshot, claimed: std::ops::Range<u32>
     snapshot.recent = mine;
 }
 
+/// Every UID of the mailbox, read message by message (what `uid_runs` must agree with).
+fn uids_by_walk(conn: &Connection, mailbox: MailboxId) -> StoreResult<UidSet> {
+    let mut stmt = conn.prepare_cached("SELECT uid FROM messages WHERE mailbox_id = ?1 ORDER BY uid").db()?;
+    let mut rows = stmt.query([mailbox.0]).db()?;
+    let mut uids = UidSet::new();
+    while let Some(r) = rows.next().db()? {
+        uids.push_ascending(Uid(r.get(0).db()?));
+    }
+    Ok(uids)
+}
+
 /// The snapshot without a recent claim.
 fn assemble(conn: &Connection, row: &MailboxRow) -> StoreResult<Snapshot> {
+    // One row per run of consecutive UIDs (schema V6), not one per message.
     let uids = {
-        let mut stmt =
-            conn.prepare_cached("SELECT uid FROM messages WHERE mailbox_id = ?1 ORDER BY uid").db()?;
-        let mut rows = stmt.query([row.id.0]).db()?;
-        let mut uids = UidSet::new();
-        while let Some(r) = rows.next().db()? {
-            uids.push_ascending(Uid(r.get(0).db()?));
-        }
-        uids
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT first_uid, last_uid FROM uid_runs WHERE mailbox_id = ?1 ORDER BY first_uid",
+            )
+            .db()?;
+        let rows = stmt.query_map([row.id.0], |r| Ok(r.get::<_, u32>(0)?..=r.get::<_, u32>(1)?)).db()?;
+        UidSet::from_ranges(rows.collect::<rusqlite::Result<Vec<_>>>().db()?)
     };
+    // Debug builds (every test) check the runs against the messages themselves.
+    debug_assert_eq!(uids, uids_by_walk(conn, row.id)?, "uid_runs out of step with messages");
     // The partial index messages_unseen makes this one index probe, however many messages are
     // seen. Named explicitly: without statistics the planner would walk the primary key.
     let first_unseen = conn

@@ -52,7 +52,7 @@ use super::conn::DbResult;
 use crate::{StoreError, StoreResult};
 
 /// The migration steps; step `i` brings the database from version `i` to `i + 1`.
-pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5];
+pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6];
 
 const V1: &str = "
 CREATE TABLE accounts (
@@ -331,6 +331,57 @@ CREATE TRIGGER bodies_unindex AFTER DELETE ON bodies BEGIN
 END;
 ";
 
+/// Version 6: each mailbox's UIDs as runs of consecutive UIDs, so that SELECT reads one row
+/// per run instead of one per message (a million-message mailbox with a few holes is a few
+/// rows).
+///
+/// - `uid_runs(mailbox_id, first_uid, last_uid)`: the runs never overlap and together hold
+///   exactly the UIDs in `messages` (two runs may touch; readers merge them). Kept by triggers
+///   on every insert into and delete from `messages`, whatever the path (APPEND, COPY, MOVE,
+///   EXPUNGE, RENAME INBOX, cascades). An insert extends the run that ends just below its UID
+///   (UIDs are taken in ascending order, so that is the last run) or starts a new one; a delete
+///   cuts the run that holds the UID in two. Each costs a few probes of the primary key.
+const V6: &str = "
+CREATE TABLE uid_runs (
+    mailbox_id INTEGER NOT NULL REFERENCES mailboxes(id) ON DELETE CASCADE,
+    first_uid  INTEGER NOT NULL,
+    last_uid   INTEGER NOT NULL,
+    PRIMARY KEY (mailbox_id, first_uid)
+) WITHOUT ROWID;
+
+INSERT INTO uid_runs (mailbox_id, first_uid, last_uid)
+    SELECT mailbox_id, min(uid), max(uid)
+    FROM (SELECT mailbox_id, uid, uid - row_number() OVER (PARTITION BY mailbox_id ORDER BY uid) AS run
+          FROM messages)
+    GROUP BY mailbox_id, run;
+
+CREATE TRIGGER messages_join_run AFTER INSERT ON messages BEGIN
+    UPDATE uid_runs SET last_uid = NEW.uid
+    WHERE mailbox_id = NEW.mailbox_id AND last_uid = NEW.uid - 1
+      AND first_uid = (SELECT max(first_uid) FROM uid_runs
+                       WHERE mailbox_id = NEW.mailbox_id AND first_uid < NEW.uid);
+    INSERT INTO uid_runs (mailbox_id, first_uid, last_uid)
+    SELECT NEW.mailbox_id, NEW.uid, NEW.uid
+    WHERE NOT EXISTS (SELECT 1 FROM uid_runs
+                      WHERE mailbox_id = NEW.mailbox_id AND last_uid >= NEW.uid
+                        AND first_uid = (SELECT max(first_uid) FROM uid_runs
+                                         WHERE mailbox_id = NEW.mailbox_id AND first_uid <= NEW.uid));
+END;
+
+CREATE TRIGGER messages_cut_run AFTER DELETE ON messages BEGIN
+    INSERT INTO uid_runs (mailbox_id, first_uid, last_uid)
+    SELECT mailbox_id, OLD.uid + 1, last_uid FROM uid_runs
+    WHERE mailbox_id = OLD.mailbox_id AND last_uid > OLD.uid
+      AND first_uid = (SELECT max(first_uid) FROM uid_runs
+                       WHERE mailbox_id = OLD.mailbox_id AND first_uid <= OLD.uid);
+    UPDATE uid_runs SET last_uid = OLD.uid - 1
+    WHERE mailbox_id = OLD.mailbox_id AND last_uid >= OLD.uid
+      AND first_uid = (SELECT max(first_uid) FROM uid_runs
+                       WHERE mailbox_id = OLD.mailbox_id AND first_uid <= OLD.uid);
+    DELETE FROM uid_runs WHERE mailbox_id = OLD.mailbox_id AND first_uid = OLD.uid AND last_uid < first_uid;
+END;
+";
+
 /// Brings the database to the newest schema version. Runs on the writer connection before the
 /// writer thread starts.
 pub(crate) fn migrate(conn: &Connection) -> StoreResult<()> {
@@ -403,6 +454,131 @@ mod tests {
             .unwrap();
         // 2 was cut at the size limit, 3 has no entry at all.
         assert_eq!(listed, vec![2, 3]);
+    }
+
+    /// The runs as the table holds them, merged where they touch.
+    fn runs(conn: &Connection, mailbox: i64) -> Vec<(i64, i64)> {
+        let stored: Vec<(i64, i64)> = conn
+            .prepare("SELECT first_uid, last_uid FROM uid_runs WHERE mailbox_id = ?1 ORDER BY first_uid")
+            .unwrap()
+            .query_map([mailbox], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let mut merged: Vec<(i64, i64)> = Vec::new();
+        for (a, b) in stored {
+            assert!(a <= b, "empty run {a}..{b}");
+            match merged.last_mut() {
+                Some(last) if last.1 + 1 == a => last.1 = b,
+                Some(last) => {
+                    assert!(last.1 < a, "overlapping runs");
+                    merged.push((a, b));
+                }
+                None => merged.push((a, b)),
+            }
+        }
+        merged
+    }
+
+    /// The runs of the UIDs `messages` holds.
+    fn truth(conn: &Connection, mailbox: i64) -> Vec<(i64, i64)> {
+        let uids: Vec<i64> = conn
+            .prepare("SELECT uid FROM messages WHERE mailbox_id = ?1 ORDER BY uid")
+            .unwrap()
+            .query_map([mailbox], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let mut out: Vec<(i64, i64)> = Vec::new();
+        for u in uids {
+            match out.last_mut() {
+                Some(last) if last.1 + 1 == u => last.1 = u,
+                _ => out.push((u, u)),
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn uid_runs_follow_inserts_and_deletes() {
+        let conn = Connection::open_in_memory().unwrap();
+        migrate(&conn).unwrap();
+        conn.execute_batch(
+            "PRAGMA foreign_keys = ON;
+             INSERT INTO accounts (name, name_key, password_hash, created) VALUES ('a', 'a', '', 0);
+             INSERT INTO mailboxes (account_id, name, uid_validity, uid_next, highest_modseq,
+                                    recent_from_uid) VALUES (1, 'INBOX', 1, 1, 1, 1);
+             INSERT INTO mailboxes (account_id, name, uid_validity, uid_next, highest_modseq,
+                                    recent_from_uid) VALUES (1, 'Other', 2, 1, 1, 1);
+             INSERT INTO bodies (id, size, summary, raw) VALUES (1, 1, x'', x'00');",
+        )
+        .unwrap();
+        let insert = |mailbox: i64, uid: i64| {
+            conn.execute("INSERT INTO messages VALUES (?1, ?2, 1, 0, '', 0, 0, 1, 1)", [mailbox, uid])
+                .unwrap();
+        };
+        let delete = |mailbox: i64, uid: i64| {
+            conn.execute("DELETE FROM messages WHERE mailbox_id = ?1 AND uid = ?2", [mailbox, uid]).unwrap();
+        };
+        // A small deterministic generator: variety, not randomness.
+        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut next = |n: u64| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % n) as i64
+        };
+        let mut top = [0i64; 3];
+        for step in 0..600 {
+            let mailbox = 1 + next(2);
+            if next(3) > 0 {
+                // Ascending, sometimes with gaps (UIDs of expunged messages are not reused).
+                top[mailbox as usize] += 1 + next(2);
+                insert(mailbox, top[mailbox as usize]);
+            } else {
+                let victim = 1 + next(top[mailbox as usize].max(1) as u64);
+                delete(mailbox, victim);
+            }
+            if step % 50 == 0 {
+                // A whole range at once, as EXPUNGE of many does.
+                conn.execute(
+                    "DELETE FROM messages WHERE mailbox_id = 1 AND uid BETWEEN ?1 AND ?1 + 4",
+                    [next(40)],
+                )
+                .unwrap();
+            }
+            for m in [1, 2] {
+                assert_eq!(runs(&conn, m), truth(&conn, m), "mailbox {m} after step {step}");
+            }
+        }
+        // An insert below the top (not done by Postfach, but it must not corrupt the runs).
+        delete(1, 3);
+        insert(1, 3);
+        assert_eq!(runs(&conn, 1), truth(&conn, 1));
+        // Deleting the mailbox takes its runs along.
+        conn.execute_batch("DELETE FROM mailboxes WHERE id = 2").unwrap();
+        assert!(runs(&conn, 2).is_empty());
+    }
+
+    #[test]
+    fn v6_builds_the_runs_of_existing_messages() {
+        let conn = Connection::open_in_memory().unwrap();
+        for step in &MIGRATIONS[..5] {
+            conn.execute_batch(step).unwrap();
+        }
+        conn.execute_batch(
+            "INSERT INTO accounts (name, name_key, password_hash, created) VALUES ('a', 'a', '', 0);
+             INSERT INTO mailboxes (account_id, name, uid_validity, uid_next, highest_modseq,
+                                    recent_from_uid) VALUES (1, 'INBOX', 1, 1, 1, 1);
+             INSERT INTO bodies (id, size, summary, raw) VALUES (1, 1, x'', x'00');
+             INSERT INTO messages VALUES (1, 1, 1, 0, '', 0, 0, 1, 1), (1, 2, 1, 0, '', 0, 0, 1, 1),
+                                         (1, 3, 1, 0, '', 0, 0, 1, 1), (1, 7, 1, 0, '', 0, 0, 1, 1),
+                                         (1, 9, 1, 0, '', 0, 0, 1, 1), (1, 10, 1, 0, '', 0, 0, 1, 1);
+             PRAGMA user_version = 5;",
+        )
+        .unwrap();
+        migrate(&conn).unwrap();
+        assert_eq!(runs(&conn, 1), vec![(1, 3), (7, 7), (9, 10)]);
     }
 
     #[test]
