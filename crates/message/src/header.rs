@@ -1,7 +1,10 @@
 //! Splitting a header block (RFC 5322 §2.2) into fields, without copying.
 //!
 //! Limits: lenient by design. A line that is neither a field (`name:`), a continuation (starts with
-//! WSP) nor blank ends the header without a blank line; the body starts at that line. Bare LF is
+//! WSP) nor blank is skipped when the header still has a blank line ahead and at least one field
+//! (a broken fold or a stray line must not cut the header: the fields after it would turn
+//! into body text); otherwise it ends the header without a blank line and the body starts at that
+//! line. A line starting with `--` is never skipped (it may be a boundary delimiter). Bare LF is
 //! accepted as a line ending everywhere, as real mail has it.
 
 use std::ops::Range;
@@ -50,13 +53,24 @@ pub(crate) struct Fields<'r> {
     pos: usize,
     limit: usize,
     body_start: Option<usize>,
+    /// A field was returned already.
+    seen_field: bool,
+    /// Whether lines that are not fields are skipped; decided at the first such line.
+    skip_garbage: Option<bool>,
 }
 
 impl<'r> Fields<'r> {
     /// Fields of the header occupying (at most) `range` of `raw`.
     pub(crate) fn new(raw: &'r [u8], range: Range<usize>) -> Self {
         let limit = range.end.min(raw.len());
-        Fields { raw, pos: range.start.min(limit), limit, body_start: None }
+        Fields {
+            raw,
+            pos: range.start.min(limit),
+            limit,
+            body_start: None,
+            seen_field: false,
+            skip_garbage: None,
+        }
     }
 
     /// Where the body starts (after the blank line, if any). Runs the iterator to its end first.
@@ -71,6 +85,29 @@ impl<'r> Fields<'r> {
             Some(i) => pos + i + 1,
             None => self.limit,
         }
+    }
+
+    /// Whether a line that is not a field, starting at `pos`, belongs to the header: a blank line
+    /// follows before the limit, no `--` line comes before it, and the header has a field (before
+    /// or after `pos`). RFC 5322 §2.1 ends the header at the blank line; this keeps the fields
+    /// after a broken line (a fold without leading WSP, say) instead of turning them into body.
+    fn garbage_is_header(&self, pos: usize) -> bool {
+        let raw = self.raw;
+        let mut field = self.seen_field;
+        let mut p = pos;
+        while p < self.limit {
+            let end = self.line_end(p);
+            let line = &raw[p..end];
+            if line == b"\n" || line == b"\r\n" {
+                return field;
+            }
+            if line.starts_with(b"--") {
+                return false;
+            }
+            field |= !is_wsp(line[0]) && line.contains(&b':');
+            p = end;
+        }
+        false
     }
 
     fn finish(&mut self, body_start: usize) -> Option<Field> {
@@ -108,7 +145,17 @@ impl Iterator for Fields<'_> {
             }
             let first_end = self.line_end(p);
             let Some(colon) = raw[p..first_end].iter().position(|&b| b == b':') else {
-                // Not a header line: the header ends here, without a blank line.
+                // Not a header line: skipped inside a header that goes on (the decision is made
+                // once: the blank line it relies on is still ahead for every later line), else
+                // the header ends here, without a blank line.
+                let skip = match self.skip_garbage {
+                    Some(skip) => skip,
+                    None => *self.skip_garbage.insert(self.garbage_is_header(p)),
+                };
+                if skip && !raw[p..first_end].starts_with(b"--") {
+                    self.pos = first_end;
+                    continue;
+                }
                 return self.finish(p);
             };
             let colon = p + colon;
@@ -122,6 +169,7 @@ impl Iterator for Fields<'_> {
                 end = self.line_end(end);
             }
             self.pos = end;
+            self.seen_field = true;
             return Some(Field { start: p, name_end, value_start: colon + 1, end });
         }
     }
@@ -258,9 +306,32 @@ mod tests {
         let mut it = Fields::new(raw, 0..raw.len());
         assert_eq!(it.next().unwrap().unfolded(raw), b"x");
         assert_eq!(it.body_start(), raw.len());
-        // A line that is not a field ends the header; the body starts there.
+        // A line that is not a field ends the header when no blank line follows; the body
+        // starts there.
         let raw = b"Subject: x\nhello world\n";
         assert_eq!(names(raw).1, 11);
+        let raw = b"Subject: x\nhello world\n--b\n\nbody";
+        assert_eq!(names(raw).1, 11);
+    }
+
+    #[test]
+    fn broken_lines_inside_a_header_are_skipped() {
+        // RFC 5322 §2.1: the blank line ends the header; a broken fold does not.
+        let raw = b"Received: from a\r\n(using TLS)\r\nby b\r\nSubject: s\r\n\r\nbody";
+        let (n, body) = names(raw);
+        assert_eq!(n, vec![b"Received".to_vec(), b"Subject".to_vec()]);
+        assert_eq!(&raw[body..], b"body");
+        // A stray line before the first field.
+        let raw = b"garbage\nFrom: a@b\n\nbody";
+        let (n, body) = names(raw);
+        assert_eq!(n, vec![b"From".to_vec()]);
+        assert_eq!(&raw[body..], b"body");
+        // No field at all before the blank line: not a header, all body.
+        let raw = b"just text\n folded\n\nmore";
+        assert_eq!(names(raw), (vec![], 0));
+        // A delimiter-like line is never swallowed, even with a blank line further on.
+        let raw = b"A: 1\nnot a field\n--b\nB: 2\n\nx";
+        assert_eq!(names(raw).1, 5);
     }
 
     #[test]

@@ -59,8 +59,9 @@ pub struct Disposition {
 ///
 /// Case: the media type, subtype, parameter names, encoding and disposition type are
 /// ASCII-uppercased (they are case-insensitive tokens); every other value is kept as sent.
-/// Parameters are not RFC 2231-decoded: `name*0*=...` sections come through as sent and the
-/// client joins them, as it must for any server that passes BODYSTRUCTURE through.
+/// Parameters are RFC 2231-decoded as RFC 9051 §7.5.2 asks: continuations are joined, and an
+/// extended value is converted to UTF-8 and named `name*` (so `boundary*=...` yields
+/// `BOUNDARY*`, which the multipart split honours like `BOUNDARY`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BodyPart {
     /// Media type, e.g. `TEXT`. Defaults to `TEXT` (RFC 2045 §5.2), or `MESSAGE` inside a
@@ -235,7 +236,8 @@ impl<'r> Builder<'r> {
             }
         }
         // RFC 2046 §4.1.2: the default charset of text/* is US-ASCII; BODYSTRUCTURE shows it.
-        if content_type == b"TEXT" && !params.iter().any(|p| p.name == b"CHARSET") {
+        // A charset given in RFC 2231 form (`charset*=''utf-8`) is a charset too.
+        if content_type == b"TEXT" && param(&params, b"CHARSET").is_none() {
             params.push(Param { name: b"CHARSET".to_vec(), value: b"us-ascii".to_vec() });
         }
         let counts_lines = content_type == b"TEXT" || matches!(kind, PartKind::Message(_));
@@ -269,8 +271,8 @@ impl<'r> Builder<'r> {
         if depth >= MAX_DEPTH || self.parts >= MAX_PARTS {
             return Err(Unsplit::OverLimit);
         }
-        let boundary = match params.iter().find(|p| p.name == b"BOUNDARY") {
-            Some(p) if !p.value.is_empty() => p.value.as_slice(),
+        let boundary = match param(params, b"BOUNDARY") {
+            Some(value) if !value.is_empty() => value,
             _ => return Err(Unsplit::NoParts),
         };
         let ranges = split_multipart(self.raw, body, boundary, MAX_PARTS - self.parts);
@@ -299,6 +301,19 @@ enum Unsplit {
     NoParts,
     /// Nesting or part count limit reached.
     OverLimit,
+}
+
+/// The value of parameter `name` (uppercase), also when it was sent in RFC 2231 extended form:
+/// `boundary*=us-ascii''abc` arrives decoded as `BOUNDARY*` (see `params`), and RFC 2231 §4
+/// allows that form for any parameter. The plain form wins when both are present.
+fn param<'p>(params: &'p [Param], name: &[u8]) -> Option<&'p [u8]> {
+    let extended =
+        |p: &&Param| p.name.len() == name.len() + 1 && p.name.starts_with(name) && p.name.ends_with(b"*");
+    params
+        .iter()
+        .find(|p| p.name == name)
+        .or_else(|| params.iter().find(extended))
+        .map(|p| p.value.as_slice())
 }
 
 fn octet_stream() -> (Vec<u8>, Vec<u8>) {
