@@ -208,6 +208,9 @@ service imap-login {
 }
 service imap {
   process_limit = 5000
+  # Dovecot's default (256 MB) is too small to open a million-message Maildir: the first SELECT
+  # dies in maildir_uidlist_sync with "Out of memory (service imap { vsz_limit=256 MB })".
+  vsz_limit = 4G
 }
 service anvil {
   client_limit = 12000
