@@ -29,7 +29,7 @@ use serde::{Deserialize, Serialize};
 
 pub use collate::{BaseSubject, base_subject, casefold, message_id_list, normalize_message_id};
 pub use envelope::{Address, Envelope, parse_address_list};
-pub use section::{BinaryError, SectionText, binary, section};
+pub use section::{BinaryError, HeaderField, SectionText, binary, header_fields, leaf_text, section};
 pub use structure::{BodyPart, ByteRange, Disposition, Param, PartKind};
 
 /// What FETCH, SEARCH and SORT need from one message, computed once by [`parse`].

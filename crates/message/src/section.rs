@@ -88,22 +88,63 @@ pub fn binary<'r>(
         return Ok(Some(Cow::Borrowed(raw)));
     }
     let Some(node) = resolve(summary, part) else { return Ok(None) };
-    if !node.kind.is_leaf() {
-        return Err(BinaryError::NotLeaf);
-    }
-    let body = node.body.slice(raw);
-    let decoded = match node.encoding.as_slice() {
-        b"7BIT" | b"8BIT" | b"BINARY" => Cow::Borrowed(body),
-        b"BASE64" => Cow::Owned(decode_base64(body)),
-        b"QUOTED-PRINTABLE" => Cow::Owned(decode_quoted_printable(body)),
-        // RFC 3516 §4.3 / RFC 9051 §7.5.2: fail with UNKNOWN-CTE.
-        other => return Err(BinaryError::UnknownCte(String::from_utf8_lossy(other).into_owned())),
-    };
+    let decoded = transfer_decoded(raw, node)?;
     // RFC 9051 §7.5.2: textual sections MUST be sent with CRLF line endings.
     if node.content_type == b"TEXT" {
         return Ok(Some(crlf_lines(decoded)));
     }
     Ok(Some(decoded))
+}
+
+/// The body of the leaf `part` with its Content-Transfer-Encoding removed (RFC 2045 §6), line
+/// endings as sent.
+fn transfer_decoded<'r>(raw: &'r [u8], part: &BodyPart) -> Result<Cow<'r, [u8]>, BinaryError> {
+    if !part.kind.is_leaf() {
+        return Err(BinaryError::NotLeaf);
+    }
+    let body = part.body.slice(raw);
+    Ok(match part.encoding.as_slice() {
+        b"7BIT" | b"8BIT" | b"BINARY" => Cow::Borrowed(body),
+        b"BASE64" => Cow::Owned(decode_base64(body)),
+        b"QUOTED-PRINTABLE" => Cow::Owned(decode_quoted_printable(body)),
+        // RFC 3516 §4.3 / RFC 9051 §7.5.2: fail with UNKNOWN-CTE.
+        other => return Err(BinaryError::UnknownCte(String::from_utf8_lossy(other).into_owned())),
+    })
+}
+
+/// The content of a leaf part as UTF-8 text, for SEARCH and PREVIEW: the body FETCH serves as
+/// `BODY[n]` with its Content-Transfer-Encoding undone (as `BINARY[n]`) and converted from the
+/// part's charset (RFC 2046 §4.1.2; RFC 2231 `charset*` too). Lenient, like the rest of the
+/// crate: an unknown transfer encoding leaves the body as sent, an unknown charset or invalid
+/// bytes become U+FFFD. None for a multipart or message/rfc822 part. The media type is not
+/// looked at: the caller decides which parts are text.
+#[must_use]
+pub fn leaf_text(raw: &[u8], part: &BodyPart) -> Option<String> {
+    let decoded = match transfer_decoded(raw, part) {
+        Ok(bytes) => bytes,
+        Err(BinaryError::NotLeaf) => return None,
+        Err(BinaryError::UnknownCte(_)) => Cow::Borrowed(part.body.slice(raw)),
+    };
+    let charset = crate::structure::param(&part.params, b"CHARSET").unwrap_or_default();
+    Some(crate::params::to_utf8(charset, &decoded).into_owned())
+}
+
+/// One field of a header block, as sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HeaderField<'r> {
+    /// The field name, without the whitespace some senders put before the colon.
+    pub name: &'r [u8],
+    /// The raw value: everything after the colon, folds and the final line ending included.
+    /// [`crate::decode_header_text`] unfolds and decodes it.
+    pub value: &'r [u8],
+}
+
+/// The fields of `part`'s header in order (for the root or an encapsulated message's root, the
+/// message header; for a part inside a multipart, its MIME header), split exactly as FETCH
+/// splits them for `HEADER.FIELDS`, so that SEARCH sees the same fields.
+pub fn header_fields<'r>(raw: &'r [u8], part: &BodyPart) -> impl Iterator<Item = HeaderField<'r>> + 'r {
+    let range = part.header.start as usize..part.header.end as usize;
+    Fields::new(raw, range).map(move |f| HeaderField { name: f.name(raw), value: f.raw_value(raw) })
 }
 
 /// Finds the node that a list of part numbers names (RFC 9051 §6.4.5.1).
@@ -326,6 +367,35 @@ mod tests {
         // HEADER stays the message's own octets.
         let header = section(raw, &summary, &[], SectionText::Header).unwrap();
         assert_eq!(&header[..], b"From: h@example.com\nSubject: bare\n  folded\nX-Other: 1\n\n");
+    }
+
+    #[test]
+    fn leaf_text_undoes_encodings_and_charsets() {
+        let raw = b"Content-Type: multipart/mixed; boundary=b\r\n\r\n\
+--b\r\nContent-Type: text/plain; charset=iso-8859-1\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n\
+caf=E9 =\r\nau lait\r\n\
+--b\r\nContent-Type: text/plain; charset*=utf-8''\r\nContent-Transfer-Encoding: base64\r\n\r\nw6k=\r\n\
+--b\r\nContent-Transfer-Encoding: x-unknown\r\n\r\nas sent\r\n\
+--b--\r\n";
+        let summary = crate::parse(raw);
+        let PartKind::Multipart(parts) = &summary.structure.kind else { panic!("not multipart") };
+        assert_eq!(leaf_text(raw, &parts[0]).as_deref(), Some("café au lait"));
+        assert_eq!(leaf_text(raw, &parts[1]).as_deref(), Some("é"));
+        assert_eq!(leaf_text(raw, &parts[2]).as_deref(), Some("as sent"));
+        assert_eq!(leaf_text(raw, &summary.structure), None);
+    }
+
+    #[test]
+    fn header_fields_of_parts() {
+        let raw = b"Subject: a\r\n b\r\nContent-Type: multipart/mixed; boundary=x\r\n\r\n\
+--x\r\nContent-Type : text/plain\r\n\r\nbody\r\n--x--\r\n";
+        let summary = crate::parse(raw);
+        let top: Vec<_> = header_fields(raw, &summary.structure).collect();
+        assert_eq!(top.len(), 2);
+        assert_eq!(top[0], HeaderField { name: b"Subject", value: b" a\r\n b\r\n" });
+        let PartKind::Multipart(parts) = &summary.structure.kind else { panic!("not multipart") };
+        let mime: Vec<_> = header_fields(raw, &parts[0]).map(|f| f.name).collect();
+        assert_eq!(mime, vec![&b"Content-Type"[..]]);
     }
 
     #[test]

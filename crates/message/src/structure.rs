@@ -306,7 +306,7 @@ enum Unsplit {
 /// The value of parameter `name` (uppercase), also when it was sent in RFC 2231 extended form:
 /// `boundary*=us-ascii''abc` arrives decoded as `BOUNDARY*` (see `params`), and RFC 2231 §4
 /// allows that form for any parameter. The plain form wins when both are present.
-fn param<'p>(params: &'p [Param], name: &[u8]) -> Option<&'p [u8]> {
+pub(crate) fn param<'p>(params: &'p [Param], name: &[u8]) -> Option<&'p [u8]> {
     let extended =
         |p: &&Param| p.name.len() == name.len() + 1 && p.name.starts_with(name) && p.name.ends_with(b"*");
     params

@@ -13,6 +13,11 @@
 //!   entry with the last reference to the body.
 //!
 //! # Semantics
+//! The text comes from the MIME tree of `postfach_message::parse`, the one FETCH serves, so
+//! SEARCH and FETCH agree on malformed MIME too: the top-level header fields; the text/* leaves
+//! (no Content-Type counts as text/plain, RFC 2045 §5.2), HTML reduced to text; and the header
+//! and text of encapsulated messages (message/rfc822) as body text. Other leaves (images,
+//! applications, a transfer-encoded message/rfc822, which the tree keeps opaque) are not text.
 //! All text is decoded (RFC 2047 words, transfer encodings, charsets), case-folded with
 //! [`postfach_message::casefold`] and stripped of control characters before it is indexed or
 //! compared, and the client's needle gets the same treatment, so the index (substring search
@@ -28,7 +33,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 
-use postfach_message::{MessageSummary, base_subject, casefold, decode_header_text, message_id_list};
+use postfach_message::{
+    BodyPart, MessageSummary, PartKind, base_subject, casefold, decode_header_text, header_fields, leaf_text,
+    message_id_list,
+};
 use rusqlite::{Connection, OptionalExtension};
 
 use super::conn::DbResult;
@@ -84,30 +92,23 @@ pub(crate) struct MessageText {
 
 impl MessageText {
     /// Extracts the text; with `limits`, cut to [`MAX_HEADER_TEXT`] / [`MAX_BODY_TEXT`]. Also
-    /// returns the preview (RFC 8970). Never fails: input that does not parse is all body.
+    /// returns the preview (RFC 8970). Never fails: input without a header is all body.
     pub(crate) fn extract(raw: &[u8], limits: bool) -> (MessageText, String) {
-        let parser = mail_parser::MessageParser::new().with_mime_headers().default_header_text();
-        // RFC 5322 §2.2: a field name has no whitespace. When nothing parsed as a real field,
-        // the input has no header at all and all of it is body.
-        let has_header = |m: &mail_parser::Message<'_>| {
-            m.parts
-                .first()
-                .is_some_and(|root| root.headers.iter().any(|h| !h.name().contains(char::is_whitespace)))
+        MessageText::of(raw, &postfach_message::parse(raw), limits)
+    }
+
+    /// As [`MessageText::extract`], from the summary `postfach_message::parse` made of `raw`:
+    /// the parts are the ones FETCH serves, so `SEARCH BODY` finds what `BODY[n]` shows.
+    pub(crate) fn of(raw: &[u8], summary: &MessageSummary, limits: bool) -> (MessageText, String) {
+        let root = &summary.structure;
+        let mut text = MessageText {
+            fields: header_fields(raw, root).map(|f| (field_name(f.name), header_value(f.value))).collect(),
+            ..MessageText::default()
         };
-        let mut text = MessageText::default();
-        let preview = match parser.parse(raw) {
-            Some(message) if has_header(&message) => {
-                let mut body = Vec::new();
-                text.add_message(raw, &message, true, &mut body);
-                text.body = body.join("\n");
-                preview_of(&message)
-            }
-            _ => {
-                let all = String::from_utf8_lossy(raw);
-                text.body = fold(&all);
-                normalise_preview(&all)
-            }
-        };
+        let mut walk = TextWalk { raw, body: Vec::new(), plain: None, html: None };
+        walk.part(root, false);
+        text.body = walk.body.join("\n");
+        let preview = walk.plain.or(walk.html).unwrap_or_default();
         if limits {
             let mut header_bytes = 0usize;
             let before = text.fields.len();
@@ -119,39 +120,6 @@ impl MessageText {
             text.truncated |= cut(&mut text.body, MAX_BODY_TEXT);
         }
         (text, preview)
-    }
-
-    /// `raw` is the whole stored message: mail-parser's offsets are absolute in it, nested
-    /// messages included.
-    fn add_message(
-        &mut self,
-        raw: &[u8],
-        message: &mail_parser::Message<'_>,
-        top: bool,
-        body: &mut Vec<String>,
-    ) {
-        if let Some(root) = message.parts.first() {
-            for h in &root.headers {
-                let value = header_value(raw, h);
-                let name = h.name().to_ascii_lowercase();
-                if top {
-                    self.fields.push((name, value));
-                } else {
-                    // A nested message's header is part of the outer message's body.
-                    body.push(format!("{name}: {value}"));
-                }
-            }
-        }
-        for part in &message.parts {
-            match &part.body {
-                mail_parser::PartType::Text(t) => body.push(fold(t)),
-                mail_parser::PartType::Html(h) => {
-                    body.push(fold(&mail_parser::decoders::html::html_to_text(h)))
-                }
-                mail_parser::PartType::Message(inner) => self.add_message(raw, inner, false, body),
-                _ => {}
-            }
-        }
     }
 
     /// The values of every field called `name`, joined by line feeds.
@@ -190,32 +158,66 @@ impl MessageText {
     }
 }
 
-/// A header's value as folded text: decoded by mail-parser where it parsed it as text,
-/// otherwise the raw value unfolded (RFC 5322 §2.2.3).
-fn header_value(raw: &[u8], h: &mail_parser::Header<'_>) -> String {
-    let value = match &h.value {
-        mail_parser::HeaderValue::Text(t) => t.to_string(),
-        mail_parser::HeaderValue::TextList(list) => list.join(", "),
-        _ => {
-            let start = usize::try_from(h.offset_start).unwrap_or(usize::MAX);
-            let end = usize::try_from(h.offset_end).unwrap_or(usize::MAX);
-            let bytes = raw.get(start..end).unwrap_or_default();
-            String::from_utf8_lossy(bytes).replace(['\r', '\n'], "")
-        }
-    };
-    fold(value.trim()).replace('\n', " ")
+/// Collects the body text of a message from its MIME tree (the one FETCH serves).
+struct TextWalk<'r> {
+    raw: &'r [u8],
+    /// Folded text of each text part and nested header, in order.
+    body: Vec<String>,
+    /// Preview of the first plain text part of the top-level message.
+    plain: Option<String>,
+    /// Preview of its first HTML part, used when there is no plain one.
+    html: Option<String>,
 }
 
-/// RFC 8970: the first text part (an HTML part reduced to text when there is no plain one),
-/// whitespace collapsed, at most [`PREVIEW_CHARS`] characters. Empty when there is no text.
-fn preview_of(message: &mail_parser::Message<'_>) -> String {
-    if let Some(text) = message.body_text(0).filter(|_| !message.text_body.is_empty()) {
-        return normalise_preview(&text);
+impl TextWalk<'_> {
+    /// Adds the text of `part` and its descendants; `nested` is true inside an encapsulated
+    /// message. The tree is at most `postfach_message::structure::MAX_DEPTH` levels deep.
+    fn part(&mut self, part: &BodyPart, nested: bool) {
+        match &part.kind {
+            PartKind::Multipart(children) => {
+                for child in children {
+                    self.part(child, nested);
+                }
+            }
+            PartKind::Message(inner) => {
+                // RFC 9051 §6.4.4 BODY: an encapsulated message's header is part of the outer
+                // message's body.
+                for f in header_fields(self.raw, &inner.structure) {
+                    self.body.push(format!("{}: {}", field_name(f.name), header_value(f.value)));
+                }
+                self.part(&inner.structure, true);
+            }
+            // RFC 2045 §5.2: a part without Content-Type is text/plain (the tree says so).
+            PartKind::Leaf if part.content_type == b"TEXT" => {
+                let Some(decoded) = leaf_text(self.raw, part) else { return };
+                let html = part.subtype == b"HTML";
+                let text = if html { mail_parser::decoders::html::html_to_text(&decoded) } else { decoded };
+                // RFC 8970 §3.2: the preview comes from the message's own text, not from an
+                // attachment or a forwarded message.
+                let attachment = part.disposition.as_ref().is_some_and(|d| d.kind == b"ATTACHMENT");
+                if !nested && !attachment {
+                    let slot = if html { &mut self.html } else { &mut self.plain };
+                    if slot.is_none() {
+                        *slot = Some(normalise_preview(&text));
+                    }
+                }
+                self.body.push(fold(&text));
+            }
+            // Images, applications, message/partial...: no text to search.
+            PartKind::Leaf => {}
+        }
     }
-    if let Some(html) = message.body_html(0).filter(|_| !message.html_body.is_empty()) {
-        return normalise_preview(&mail_parser::decoders::html::html_to_text(&html));
-    }
-    String::new()
+}
+
+/// A field name as the index keeps it: ASCII lowercase.
+fn field_name(name: &[u8]) -> String {
+    String::from_utf8_lossy(name).to_ascii_lowercase()
+}
+
+/// A header's raw value as folded text: unfolded (RFC 5322 §2.2.3), RFC 2047 words decoded,
+/// line feeds made spaces.
+fn header_value(value: &[u8]) -> String {
+    fold(decode_header_text(value).trim()).replace('\n', " ")
 }
 
 fn normalise_preview(text: &str) -> String {
@@ -331,7 +333,7 @@ impl IndexEntry {
     /// Extracts the entry of a raw message. CPU-bound: call it off the writer thread.
     pub(crate) fn extract(raw: &[u8]) -> IndexEntry {
         let summary = postfach_message::parse(raw);
-        let (text, preview) = MessageText::extract(raw, true);
+        let (text, preview) = MessageText::of(raw, &summary, true);
         IndexEntry { text, preview, facts: BodyFacts::of(&summary), email_id: email_id(raw) }
     }
 }
@@ -603,6 +605,87 @@ aGlkZGVuIHRyZWFzdXJl\r\n\
         assert!(t.body_contains("hidden treasure"), "{:?}", t.body);
         assert!(t.body_contains("softbreak"), "{:?}", t.body);
         assert_eq!(preview, "hidden treasure");
+    }
+
+    /// `BODY[part]` as FETCH serves it (`postfach_message::section`), as text.
+    fn fetched(raw: &[u8], part: &[u32]) -> String {
+        let summary = postfach_message::parse(raw);
+        let body = postfach_message::section(raw, &summary, part, postfach_message::SectionText::Full);
+        String::from_utf8_lossy(&body.unwrap()).into_owned()
+    }
+
+    #[test]
+    fn search_sees_the_parts_fetch_serves_with_a_strict_delimiter_rule() {
+        // RFC 2046 §5.1.1: `--sepX` is not a delimiter line (the boundary is followed by
+        // something other than transport padding), so it stays inside part 1.
+        let raw = b"Subject: d\r\nContent-Type: multipart/mixed; boundary=sep\r\n\r\n\
+--sep\r\nContent-Type: text/plain\r\n\r\nread --sep first, then the answer\r\n\
+--sepX still part one\r\n\
+--sep\r\nContent-Type: text/plain\r\n\r\nsecond\r\n--sep--\r\n";
+        let part1 = fetched(raw, &[1]);
+        assert!(part1.contains("the answer") && part1.contains("still part one"), "{part1:?}");
+        assert_eq!(fetched(raw, &[2]), "second");
+        let (t, preview) = MessageText::extract(raw, false);
+        assert!(t.body_contains("the answer"), "{:?}", t.body);
+        assert!(t.body_contains("still part one"), "{:?}", t.body);
+        assert!(t.body_contains("second"));
+        assert!(!t.body_contains("content-type"), "{:?}", t.body);
+        assert!(preview.starts_with("read --sep first"), "{preview:?}");
+    }
+
+    #[test]
+    fn part_headers_are_not_body_text_when_an_inner_multipart_is_left_open() {
+        // The inner multipart is never closed; the outer delimiter ends it (RFC 2046 §5.1.2:
+        // outer boundaries are recognised at any level of nesting). Part 2's MIME header is a
+        // header, not body text.
+        let raw = b"Content-Type: multipart/mixed; boundary=out\r\n\r\n\
+--out\r\nContent-Type: multipart/alternative; boundary=in\r\n\r\n\
+--in\r\nContent-Type: text/plain\r\n\r\nfirst leaf\r\n\
+--out\r\nContent-Type: text/plain; charset=utf-8\r\nX-Marker: zebra\r\n\r\nsecond leaf\r\n\
+--out--\r\n";
+        assert_eq!(fetched(raw, &[1, 1]), "first leaf");
+        assert_eq!(fetched(raw, &[2]), "second leaf");
+        let (t, _) = MessageText::extract(raw, false);
+        assert!(t.body_contains("first leaf"), "{:?}", t.body);
+        assert!(t.body_contains("second leaf"), "{:?}", t.body);
+        assert!(!t.body_contains("zebra"), "{:?}", t.body);
+        assert!(!t.body_contains("plain"), "{:?}", t.body);
+        assert!(!t.text_contains("zebra"));
+    }
+
+    #[test]
+    fn nested_messages_and_attachments() {
+        let raw = b"Subject: outer\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n\
+--b\r\nContent-Type: text/plain\r\nContent-Disposition: attachment\r\n\r\nattached notes\r\n\
+--b\r\nContent-Type: text/html; charset=utf-8\r\n\r\n<p>outer &amp; text</p>\r\n\
+--b\r\nContent-Type: image/png\r\nContent-Transfer-Encoding: base64\r\n\r\naW1hZ2VieXRlcw==\r\n\
+--b\r\nContent-Type: message/rfc822\r\n\r\n\
+Subject: =?utf-8?q?inn=C3=A9r?=\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nforwarded words\r\n\
+--b--\r\n";
+        let (t, preview) = MessageText::extract(raw, false);
+        assert!(t.body_contains("outer & text"), "{:?}", t.body);
+        // A text attachment is text to search, but not the preview.
+        assert!(t.body_contains("attached notes"));
+        // RFC 9051 §6.4.4: the encapsulated header is body text of the outer message.
+        assert!(t.body_contains("subject: innér"), "{:?}", t.body);
+        assert!(t.body_contains("forwarded words"));
+        assert!(!t.body_contains("imagebytes"));
+        assert!(!t.header_contains("subject", "innér"));
+        assert_eq!(t.fields.len(), 2);
+        // The preview is the outer message's own text, not an attachment or the forwarded one.
+        assert_eq!(preview, "outer & text");
+    }
+
+    #[test]
+    fn shapes_that_tripped_mail_parser_are_indexed() {
+        // A message/rfc822 part whose encapsulated message is only a header declaring
+        // message/rfc822 again: mail-parser 0.11.9 hit `debug_assert!` on this shape
+        // ("Invalid part ID, could not find multipart"), so a debug build refused the APPEND.
+        let raw = b"Content-Type: multipart/mixed; boundary=b\n\n--b\nContent-Type: message/rfc822\n\n\
+Content-Type: message/rfc822\n\n\n--b--\n";
+        let entry = IndexEntry::extract(raw);
+        assert!(entry.text.body_contains("content-type: message/rfc822"), "{:?}", entry.text.body);
+        assert_eq!(entry.preview, "");
     }
 
     #[test]
