@@ -102,3 +102,72 @@ async fn copies_keep_the_email_id_and_expunge_drops_the_index_entry() {
     assert!(store.search(trash, &Criterion::Body("review".into())).await.unwrap().is_empty());
     assert!(store.fetch_extras(trash, &UidSet::from_uids([new_uid])).await.unwrap().is_empty());
 }
+
+/// Texts of many concurrent APPENDs reach the index in a few batched transactions, after the
+/// APPENDs answered; meanwhile and afterwards SEARCH gives the same answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn texts_are_indexed_in_batches_after_the_appends() {
+    let (_dir, store, inbox) = store_with(&[]).await;
+    let store = Arc::new(store);
+    let total = 300u32;
+    let mut tasks = Vec::new();
+    for i in 0..total {
+        let store = Arc::clone(&store);
+        tasks.push(tokio::spawn(async move {
+            let word = if i % 10 == 0 { "kumquat" } else { "apple" };
+            let raw = format!("Subject: m{i}\r\n\r\nan {word} a day\r\n");
+            let new =
+                NewMessage { raw: Arc::from(raw.as_bytes()), flags: Flags::default(), internal_date: None };
+            store.append(inbox, vec![new]).await.unwrap();
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    // Right at once, whether or not the indexer has written the texts yet (the appends ran
+    // concurrently, so which UIDs got the word is not known in advance).
+    let want = store.search(inbox, &Criterion::Body("KUMQUAT".into())).await.unwrap();
+    assert_eq!(want.len(), 30);
+    // "m29" and "m290" to "m299".
+    let m29 = store.search(inbox, &Criterion::Header("subject".into(), "m29".into())).await.unwrap();
+    assert_eq!(m29.len(), 11);
+    let commits = store.commits();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while store.text_backlog().await.unwrap() > 0 {
+        assert!(std::time::Instant::now() < deadline, "the indexer did not catch up");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    // 300 texts in a handful of transactions, not one each.
+    assert!(store.commits() - commits <= 20, "{} commits for {total} texts", store.commits() - commits);
+    assert_eq!(store.search(inbox, &Criterion::Body("KUMQUAT".into())).await.unwrap(), want);
+    assert_eq!(store.search(inbox, &Criterion::Header("subject".into(), "m29".into())).await.unwrap(), m29);
+}
+
+/// Texts still pending when the store closes (or dropped from a full queue) are found in the
+/// database and indexed from the raw messages by the next run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pending_texts_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let inbox = {
+        let store = SqliteStore::open(dir.path()).unwrap();
+        let account = store.create_account("a", "x").await.unwrap();
+        let inbox = store.mailbox_by_name(account, "INBOX").await.unwrap().unwrap().id;
+        let new: Vec<NewMessage> = (0..50)
+            .map(|i| {
+                let raw = format!("Subject: s{i}\r\n\r\nbody of quince {i}\r\n");
+                NewMessage { raw: Arc::from(raw.as_bytes()), flags: Flags::default(), internal_date: None }
+            })
+            .collect();
+        store.append(inbox, new).await.unwrap();
+        inbox
+        // Dropped at once: the indexer stops after at most its current batch.
+    };
+    let store = SqliteStore::open(dir.path()).unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while store.text_backlog().await.unwrap() > 0 {
+        assert!(std::time::Instant::now() < deadline, "pending texts were not picked up");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(store.search(inbox, &Criterion::Body("QUINCE".into())).await.unwrap().len(), 50);
+    assert_eq!(store.search(inbox, &Criterion::Body("quince 42".into())).await.unwrap(), vec![Uid(43)]);
+}

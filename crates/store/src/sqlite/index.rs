@@ -50,6 +50,8 @@ pub(crate) const MAX_HEADER_TEXT: usize = 256 * 1024;
 /// Preview length in characters (RFC 8970 §3.3: SHOULD be at most 200, MUST be at most 256).
 pub(crate) const PREVIEW_CHARS: usize = 200;
 
+/// `text_state`: the facts are written, the text waits for the [`super::indexer`].
+pub(crate) const TEXT_PENDING: i64 = 0;
 /// `text_state`: the index holds all of the message's text.
 pub(crate) const TEXT_COMPLETE: i64 = 1;
 /// `text_state`: the index holds a prefix of the message's text.
@@ -120,6 +122,11 @@ impl MessageText {
             text.truncated |= cut(&mut text.body, MAX_BODY_TEXT);
         }
         (text, preview)
+    }
+
+    /// Roughly the memory the text holds, in bytes.
+    pub(crate) fn bytes(&self) -> usize {
+        self.body.len() + self.fields.iter().map(|(n, v)| n.len() + v.len() + 48).sum::<usize>()
     }
 
     /// The values of every field called `name`, joined by line feeds.
@@ -353,9 +360,17 @@ pub(crate) fn email_id(raw: &[u8]) -> String {
     format!("E{a:016x}{b:016x}")
 }
 
-/// Writes the entry of `body_id` unless it has one, and takes a complete entry's body off
-/// `unindexed_bodies`. SQL only.
+/// Writes the entry of `body_id` (facts and text) unless it has one. SQL only.
 pub(crate) fn write_entry(conn: &Connection, body_id: i64, entry: &IndexEntry) -> StoreResult<()> {
+    if write_facts(conn, body_id, entry)? {
+        write_text(conn, body_id, &entry.text)?;
+    }
+    Ok(())
+}
+
+/// Writes the facts of `body_id` (PREVIEW, SORT/THREAD keys, EMAILID) with its text pending,
+/// unless it has an entry already; true when it wrote. SQL only.
+pub(crate) fn write_facts(conn: &Connection, body_id: i64, entry: &IndexEntry) -> StoreResult<bool> {
     let exists = conn
         .prepare_cached("SELECT 1 FROM body_index WHERE body_id = ?1")
         .db()?
@@ -364,9 +379,47 @@ pub(crate) fn write_entry(conn: &Connection, body_id: i64, entry: &IndexEntry) -
         .db()?
         .is_some();
     if exists {
+        return Ok(false);
+    }
+    let f = &entry.facts;
+    conn.prepare_cached(
+        "INSERT INTO body_index (body_id, text_state, preview, sent_date, base_subject, is_reply, sort_from,
+                                 sort_to, sort_cc, display_from, display_to, message_id, refs, email_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+    )
+    .db()?
+    .execute(rusqlite::params![
+        body_id,
+        TEXT_PENDING,
+        entry.preview,
+        f.sent_date,
+        f.base_subject,
+        f.is_reply,
+        f.sort_from,
+        f.sort_to,
+        f.sort_cc,
+        f.display_from,
+        f.display_to,
+        f.message_id,
+        f.refs.join(" "),
+        entry.email_id,
+    ])
+    .db()?;
+    Ok(true)
+}
+
+/// Writes the full-text entry of `body_id` when its text is pending (not when the body is gone
+/// or already indexed), and takes a complete entry's body off `unindexed_bodies`. SQL only.
+pub(crate) fn write_text(conn: &Connection, body_id: i64, t: &MessageText) -> StoreResult<()> {
+    let state: Option<i64> = conn
+        .prepare_cached("SELECT text_state FROM body_index WHERE body_id = ?1")
+        .db()?
+        .query_row([body_id], |r| r.get(0))
+        .optional()
+        .db()?;
+    if state != Some(TEXT_PENDING) {
         return Ok(());
     }
-    let t = &entry.text;
     conn.prepare_cached(
         "INSERT INTO body_text (rowid, h_subject, h_from, h_to, h_cc, h_bcc, headers, body)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -383,30 +436,11 @@ pub(crate) fn write_entry(conn: &Connection, body_id: i64, entry: &IndexEntry) -
         t.body,
     ])
     .db()?;
-    let f = &entry.facts;
-    conn.prepare_cached(
-        "INSERT INTO body_index (body_id, text_state, preview, sent_date, base_subject, is_reply, sort_from,
-                                 sort_to, sort_cc, display_from, display_to, message_id, refs, email_id)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
-    )
-    .db()?
-    .execute(rusqlite::params![
-        body_id,
-        if t.truncated { TEXT_TRUNCATED } else { TEXT_COMPLETE },
-        entry.preview,
-        f.sent_date,
-        f.base_subject,
-        f.is_reply,
-        f.sort_from,
-        f.sort_to,
-        f.sort_cc,
-        f.display_from,
-        f.display_to,
-        f.message_id,
-        f.refs.join(" "),
-        entry.email_id,
-    ])
-    .db()?;
+    let done = if t.truncated { TEXT_TRUNCATED } else { TEXT_COMPLETE };
+    conn.prepare_cached("UPDATE body_index SET text_state = ?2 WHERE body_id = ?1")
+        .db()?
+        .execute([body_id, done])
+        .db()?;
     if !t.truncated {
         conn.prepare_cached("DELETE FROM unindexed_bodies WHERE body_id = ?1")
             .db()?
@@ -416,36 +450,42 @@ pub(crate) fn write_entry(conn: &Connection, body_id: i64, entry: &IndexEntry) -
     Ok(())
 }
 
-/// Indexes freshly appended messages inside the append's transaction. Never fails the append:
-/// on an error the index changes are rolled back and the messages stay unindexed (scanned).
+/// Writes the facts of freshly appended messages inside the append's transaction and returns
+/// their texts with the body ids, for the [`super::indexer`] (after the commit). Never fails the
+/// append: on an error the facts are rolled back, the messages stay unindexed (scanned) and no
+/// text is returned.
 pub(crate) fn record_appended(
     conn: &Connection,
     mailbox: MailboxId,
     appended: &[Appended],
-    entries: &[IndexEntry],
-) {
+    entries: Vec<IndexEntry>,
+) -> Vec<(i64, MessageText)> {
     if conn.execute_batch("SAVEPOINT body_index").is_err() {
-        return;
+        return Vec::new();
     }
-    let result = (|| -> StoreResult<()> {
+    let result = (|| -> StoreResult<Vec<(i64, MessageText)>> {
         let mut body_of =
             conn.prepare_cached("SELECT body_id FROM messages WHERE mailbox_id = ?1 AND uid = ?2").db()?;
+        let mut texts = Vec::with_capacity(entries.len());
         for (a, entry) in appended.iter().zip(entries) {
             let body_id: i64 = body_of.query_row(rusqlite::params![mailbox.0, a.uid.0], |r| r.get(0)).db()?;
-            write_entry(conn, body_id, entry)?;
+            if write_facts(conn, body_id, &entry)? {
+                texts.push((body_id, entry.text));
+            }
         }
-        Ok(())
+        Ok(texts)
     })();
-    let end = match result {
-        Ok(()) => "RELEASE body_index",
+    let (end, texts) = match result {
+        Ok(texts) => ("RELEASE body_index", texts),
         Err(e) => {
             tracing::warn!(error = %e, "indexing appended messages failed; they will be scanned");
-            "ROLLBACK TO body_index; RELEASE body_index"
+            ("ROLLBACK TO body_index; RELEASE body_index", Vec::new())
         }
     };
     if let Err(e) = conn.execute_batch(end) {
         tracing::error!(error = %e, "cannot close the index savepoint");
     }
+    texts
 }
 
 // --- backfill ---------------------------------------------------------------------------------

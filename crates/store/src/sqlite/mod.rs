@@ -34,6 +34,7 @@ mod conn;
 mod credentials;
 mod facts;
 mod index;
+mod indexer;
 mod mailboxes;
 mod messages;
 mod readers;
@@ -71,6 +72,8 @@ pub struct SqliteStore {
     // Only held so that dropping the store stops it; stops first, as it writes on its own
     // connection beside the writer.
     _backfill: index::Backfill,
+    // Stops before the writer: it holds a handle to the writer's queue.
+    indexer: indexer::Indexer,
     // Declared early so it drops early: the writer finishes its queue while the rest lives.
     writer: Writer,
     readers: Arc<Readers>,
@@ -95,7 +98,14 @@ impl SqliteStore {
         let backfill = index::Backfill::start(&conn, &path)?;
         let notifier = Arc::new(Notifier::new());
         let writer = Writer::start(conn, Arc::clone(&notifier))?;
-        Ok(SqliteStore { _backfill: backfill, writer, readers: Arc::new(Readers::new(path)), notifier })
+        let indexer = indexer::Indexer::start(&path, writer.handle()?)?;
+        Ok(SqliteStore {
+            _backfill: backfill,
+            indexer,
+            writer,
+            readers: Arc::new(Readers::new(path)),
+            notifier,
+        })
     }
 
     /// Write transactions committed since the store was opened. Each is one fsync, however many
@@ -103,6 +113,22 @@ impl SqliteStore {
     /// groups (a metric for the server).
     pub fn commits(&self) -> u64 {
         self.writer.commits()
+    }
+
+    /// Messages whose full-text entry the indexer has not written yet (SEARCH scans them
+    /// meanwhile); a metric, and what tests wait for.
+    pub async fn text_backlog(&self) -> StoreResult<u64> {
+        self.read(|conn| {
+            conn.query_row(
+                "SELECT count(*) FROM unindexed_bodies u JOIN body_index bi ON bi.body_id = u.body_id
+                 WHERE bi.text_state = 0",
+                [],
+                |r| r.get::<_, i64>(0),
+            )
+            .map(|n| u64::try_from(n).unwrap_or(0))
+            .map_err(conn::backend)
+        })
+        .await
     }
 
     /// Runs a read inside one read transaction on a pooled connection.
@@ -130,14 +156,18 @@ impl SqliteStore {
         })
         .await
         .map_err(|e| StoreError::Backend(format!("message preparation failed: {e}")))??;
-        self.writer
+        let (appended, texts) = self
+            .writer
             .run(move |conn, fx| {
                 let appended = messages::append(conn, fx, mailbox, &prepared)?;
-                // In the same transaction, but never at the cost of the message itself.
-                index::record_appended(conn, mailbox, &appended, &entries);
-                Ok(appended)
+                // The facts in the same transaction, but never at the cost of the message
+                // itself; the text goes to the indexer once this is committed.
+                let texts = index::record_appended(conn, mailbox, &appended, entries);
+                Ok((appended, texts))
             })
-            .await
+            .await?;
+        self.indexer.submit(texts);
+        Ok(appended)
     }
 }
 

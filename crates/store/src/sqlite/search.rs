@@ -26,7 +26,7 @@ use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension};
 
 use super::conn::DbResult;
-use super::index::{self, MessageText, TEXT_TRUNCATED};
+use super::index::{self, MessageText, TEXT_COMPLETE, TEXT_TRUNCATED};
 use super::reads::{decode_summary, raw_body};
 use super::rows::{MailboxRow, flags_of, sql_modseq, unix_now};
 use crate::types::{Criterion, Flags, MailboxId, MessageSummary, SystemFlags, Uid};
@@ -572,7 +572,8 @@ fn matches(c: &Criterion, m: &mut Candidate, cx: &Eval<'_>) -> StoreResult<bool>
 /// What the index says about a text key for this message, when that settles it.
 fn index_verdict(c: &Criterion, m: &Candidate, hits: &Hits) -> Option<bool> {
     let key = hits.of(c)?;
-    let state = m.text_state?;
+    // Pending text (not written yet by the indexer) or no entry: the index cannot say.
+    let state = m.text_state.filter(|s| *s == TEXT_COMPLETE || *s == TEXT_TRUNCATED)?;
     let hit = key.uids.binary_search(&m.uid).is_ok();
     match (hit, key.precision) {
         (true, Precision::Exact) => Some(true),

@@ -114,6 +114,12 @@ impl Writer {
         self.commits.load(Ordering::Relaxed)
     }
 
+    /// A handle for threads outside the async runtime (the text indexer). While any handle
+    /// lives the channel stays open, so drop the handles before the [`Writer`].
+    pub(crate) fn handle(&self) -> StoreResult<WriterHandle> {
+        Ok(WriterHandle { jobs: self.jobs.clone().ok_or_else(stopped)? })
+    }
+
     /// Runs `work` in the writer's transaction and returns its result once it is durable.
     pub(crate) async fn run<T, F>(&self, work: F) -> StoreResult<T>
     where
@@ -136,6 +142,25 @@ impl Drop for Writer {
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
+    }
+}
+
+/// Submits jobs from a plain thread, blocking it until the job is durable.
+pub(crate) struct WriterHandle {
+    jobs: mpsc::Sender<Box<dyn Job>>,
+}
+
+impl WriterHandle {
+    /// As [`Writer::run`], for a thread that is not inside the async runtime (blocks it).
+    pub(crate) fn run_blocking<T, F>(&self, work: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection, &mut Effects) -> StoreResult<T> + Send + 'static,
+    {
+        let (reply, answer) = oneshot::channel();
+        let job: Box<dyn Job> = Box::new(TypedJob { work: Some(work), result: None, reply });
+        self.jobs.blocking_send(job).map_err(|_| stopped())?;
+        answer.blocking_recv().map_err(|_| stopped())?
     }
 }
 
