@@ -12,8 +12,16 @@
 /// characters where they differ from the lowercase mapping.
 #[must_use]
 pub fn casefold(s: &str) -> String {
+    // Most mail text is ASCII: fold it a byte at a time (the same result, several times faster).
+    if s.is_ascii() {
+        return s.to_ascii_lowercase();
+    }
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
+        if c.is_ascii() {
+            out.push(c.to_ascii_lowercase());
+            continue;
+        }
         match fold_exception(c) {
             Some(f) => out.push(f),
             None => out.extend(c.to_lowercase()),
@@ -221,6 +229,11 @@ mod tests {
     #[test]
     fn folding() {
         assert_eq!(casefold("HeLLo WÖRLD"), "hello wörld");
+        // The ASCII fast path folds like the general one.
+        let ascii: String = (0u8..128).map(char::from).collect();
+        let general: String = ascii.chars().flat_map(char::to_lowercase).collect();
+        assert_eq!(casefold(&ascii), general);
+        assert_eq!(casefold(&format!("{ascii}é")), format!("{general}é"));
         assert_eq!(casefold("ΟΔΟΣ"), casefold("οδος"));
         assert_eq!(casefold("ὀδός"), "ὀδόσ");
         assert_eq!(casefold("ſtraße µ"), "straße μ");
