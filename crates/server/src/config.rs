@@ -724,6 +724,11 @@ pub(crate) struct AuthConfig {
     /// Password failures on one account, from anywhere, before its password attempts are
     /// spaced out (0: never).
     pub(crate) account_failures_before_throttle: u32,
+    /// How long an address that logged in to an account stays exempt from that account's
+    /// throttle (0: no exemption).
+    pub(crate) known_address_time: Duration,
+    /// Most such addresses remembered per account.
+    pub(crate) known_addresses_per_account: usize,
     /// Issuer shown by authenticator apps for TOTP enrolments.
     pub(crate) totp_issuer: String,
 }
@@ -738,6 +743,8 @@ impl Default for AuthConfig {
             failures_before_block: policy.block_after,
             block_time: policy.block_time,
             account_failures_before_throttle: policy.account_free_failures,
+            known_address_time: policy.known_address_ttl,
+            known_addresses_per_account: policy.known_addresses_per_account,
             totp_issuer: "Postfach".to_owned(),
         }
     }
@@ -753,6 +760,8 @@ impl AuthConfig {
                 block_after: self.failures_before_block,
                 block_time: self.block_time,
                 account_free_failures: self.account_failures_before_throttle,
+                known_address_ttl: self.known_address_time,
+                known_addresses_per_account: self.known_addresses_per_account,
                 ..postfach_auth::throttle::ThrottlePolicy::default()
             },
             trusted_networks: self.trusted_networks.clone(),
@@ -766,6 +775,10 @@ const AUTH_FAILURES_RANGE: RangeInclusive<i64> = 0..=1000;
 const AUTH_DELAY_RANGE: RangeInclusive<i64> = 0..=60;
 /// Allowed range of `auth.block_time`, seconds (a week at most).
 const AUTH_BLOCK_RANGE: RangeInclusive<i64> = 1..=7 * 24 * 3600;
+/// Allowed range of `auth.known_address_days` (a year at most).
+const AUTH_KNOWN_DAYS_RANGE: RangeInclusive<i64> = 0..=365;
+/// Allowed range of `auth.known_addresses_per_account` (the memory bound of the list).
+const AUTH_KNOWN_PER_ACCOUNT_RANGE: RangeInclusive<i64> = 1..=64;
 
 impl Checker {
     fn auth(&mut self, value: &Value, auth: &mut AuthConfig) {
@@ -786,6 +799,13 @@ impl Checker {
             }
             "max_delay" => set(&mut auth.max_delay, c.seconds(value, path, AUTH_DELAY_RANGE)),
             "block_time" => set(&mut auth.block_time, c.seconds(value, path, AUTH_BLOCK_RANGE)),
+            "known_address_days" => {
+                let days: Option<u64> = c.number(value, path, AUTH_KNOWN_DAYS_RANGE);
+                set(&mut auth.known_address_time, days.map(|d| Duration::from_secs(d * 24 * 3600)));
+            }
+            "known_addresses_per_account" => {
+                set(&mut auth.known_addresses_per_account, c.number(value, path, AUTH_KNOWN_PER_ACCOUNT_RANGE))
+            }
             "totp_issuer" => set(&mut auth.totp_issuer, c.text(value, path, totp_issuer)),
             _ => c.unknown(path),
         });
@@ -812,7 +832,8 @@ mod auth_tests {
         let c = Config::from_toml(
             "[auth]\ntrusted_networks = [\"10.0.0.0/8\", \"::1\"]\nfailures_before_delay = 1\n\
              max_delay = 0\nfailures_before_block = 4\nblock_time = 60\n\
-             account_failures_before_throttle = 0\ntotp_issuer = \"Example Mail\"\n",
+             account_failures_before_throttle = 0\nknown_address_days = 7\nknown_addresses_per_account = 3\n\
+             totp_issuer = \"Example Mail\"\n",
         )
         .unwrap();
         assert_eq!(c.auth.trusted_networks.len(), 2);
@@ -823,6 +844,8 @@ mod auth_tests {
         assert_eq!(settings.throttle.block_after, 4);
         assert_eq!(settings.throttle.block_time, Duration::from_secs(60));
         assert_eq!(settings.throttle.account_free_failures, 0);
+        assert_eq!(settings.throttle.known_address_ttl, Duration::from_secs(7 * 24 * 3600));
+        assert_eq!(settings.throttle.known_addresses_per_account, 3);
         assert_eq!(c.auth.totp_issuer, "Example Mail");
         // Defaults: nothing trusted, not even loopback.
         assert!(Config::default().auth.trusted_networks.is_empty());
