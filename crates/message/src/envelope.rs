@@ -14,34 +14,34 @@ use crate::header::{Field, KnownFields};
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Envelope {
     /// `Date:`, unfolded, as sent.
-    #[serde(default, skip_serializing_if = "Option::is_none", with = "bytes_serde::option")]
+    #[serde(default, with = "bytes_serde::option")]
     pub date: Option<Vec<u8>>,
     /// `Subject:`, unfolded, encoded-words as sent.
-    #[serde(default, skip_serializing_if = "Option::is_none", with = "bytes_serde::option")]
+    #[serde(default, with = "bytes_serde::option")]
     pub subject: Option<Vec<u8>>,
     /// `From:` addresses.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default)]
     pub from: Vec<Address>,
     /// `Sender:` addresses, or From's when Sender is absent or empty.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default)]
     pub sender: Vec<Address>,
     /// `Reply-To:` addresses, or From's when Reply-To is absent or empty.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default)]
     pub reply_to: Vec<Address>,
     /// `To:` addresses.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default)]
     pub to: Vec<Address>,
     /// `Cc:` addresses.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default)]
     pub cc: Vec<Address>,
     /// `Bcc:` addresses.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default)]
     pub bcc: Vec<Address>,
     /// `In-Reply-To:`, unfolded, as sent.
-    #[serde(default, skip_serializing_if = "Option::is_none", with = "bytes_serde::option")]
+    #[serde(default, with = "bytes_serde::option")]
     pub in_reply_to: Option<Vec<u8>>,
     /// `Message-ID:`, unfolded, as sent.
-    #[serde(default, skip_serializing_if = "Option::is_none", with = "bytes_serde::option")]
+    #[serde(default, with = "bytes_serde::option")]
     pub message_id: Option<Vec<u8>>,
 }
 
@@ -53,16 +53,16 @@ pub struct Envelope {
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Address {
     /// Display name (phrase with quotes removed), or the comment when there is no phrase.
-    #[serde(default, skip_serializing_if = "Option::is_none", with = "bytes_serde::option")]
+    #[serde(default, with = "bytes_serde::option")]
     pub name: Option<Vec<u8>>,
     /// Source route (`@a,@b`), obsolete syntax.
-    #[serde(default, skip_serializing_if = "Option::is_none", with = "bytes_serde::option")]
+    #[serde(default, with = "bytes_serde::option")]
     pub adl: Option<Vec<u8>>,
     /// Local part, or the group name in a start-of-group marker.
-    #[serde(default, skip_serializing_if = "Option::is_none", with = "bytes_serde::option")]
+    #[serde(default, with = "bytes_serde::option")]
     pub mailbox: Option<Vec<u8>>,
     /// Domain; None only in group markers.
-    #[serde(default, skip_serializing_if = "Option::is_none", with = "bytes_serde::option")]
+    #[serde(default, with = "bytes_serde::option")]
     pub host: Option<Vec<u8>>,
 }
 

@@ -40,13 +40,13 @@ pub struct MessageSummary {
     /// The MIME tree; the root is the whole message.
     pub structure: BodyPart,
     /// The `Date:` header, when it parses.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub sent_date: Option<SentDate>,
     /// The `Subject:` with encoded-words decoded to UTF-8 (for SEARCH SUBJECT and SORT).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub subject: Option<String>,
     /// Message-IDs listed in `References:`, in order, angle brackets kept (for THREAD).
-    #[serde(default, skip_serializing_if = "Vec::is_empty", with = "bytes_serde::list")]
+    #[serde(default, with = "bytes_serde::list")]
     pub references: Vec<Vec<u8>>,
 }
 

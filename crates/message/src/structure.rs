@@ -51,7 +51,7 @@ pub struct Disposition {
     #[serde(with = "bytes_serde::plain")]
     pub kind: Vec<u8>,
     /// The disposition parameters, as for [`BodyPart::params`].
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default)]
     pub params: Vec<Param>,
 }
 
@@ -73,28 +73,28 @@ pub struct BodyPart {
     pub subtype: Vec<u8>,
     /// Content-Type parameters in the order sent. A text part without a charset gets
     /// `CHARSET=us-ascii` (RFC 2045 §5.2), as BODYSTRUCTURE shows it.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default)]
     pub params: Vec<Param>,
     /// Content-ID, unfolded.
-    #[serde(default, skip_serializing_if = "Option::is_none", with = "bytes_serde::option")]
+    #[serde(default, with = "bytes_serde::option")]
     pub id: Option<Vec<u8>>,
     /// Content-Description, unfolded, encoded-words left as sent.
-    #[serde(default, skip_serializing_if = "Option::is_none", with = "bytes_serde::option")]
+    #[serde(default, with = "bytes_serde::option")]
     pub description: Option<Vec<u8>>,
     /// Content-Transfer-Encoding, uppercased; `7BIT` when absent (RFC 2045 §6.1).
     #[serde(with = "bytes_serde::plain")]
     pub encoding: Vec<u8>,
     /// Content-MD5, as sent.
-    #[serde(default, skip_serializing_if = "Option::is_none", with = "bytes_serde::option")]
+    #[serde(default, with = "bytes_serde::option")]
     pub md5: Option<Vec<u8>>,
     /// Content-Disposition.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub disposition: Option<Disposition>,
     /// Content-Language tags, in order.
-    #[serde(default, skip_serializing_if = "Vec::is_empty", with = "bytes_serde::list")]
+    #[serde(default, with = "bytes_serde::list")]
     pub language: Vec<Vec<u8>>,
     /// Content-Location, unfolded.
-    #[serde(default, skip_serializing_if = "Option::is_none", with = "bytes_serde::option")]
+    #[serde(default, with = "bytes_serde::option")]
     pub location: Option<Vec<u8>>,
     /// This part's header, including the blank line that ends it when there is one.
     /// For the root and for the root of a nested message this is the message header.
@@ -105,7 +105,7 @@ pub struct BodyPart {
     /// Lines in the body: line feeds, plus one for a last line without one.
     pub lines: u32,
     /// Leaf, multipart or encapsulated message.
-    #[serde(default, skip_serializing_if = "PartKind::is_leaf")]
+    #[serde(default)]
     pub kind: PartKind,
 }
 

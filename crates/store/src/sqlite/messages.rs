@@ -48,8 +48,7 @@ pub(crate) fn prepare_parsed(
                 Some(summary) => summary,
                 None => Arc::new(postfach_message::parse(&m.raw)),
             };
-            let summary = serde_json::to_vec(&*summary)
-                .map_err(|e| StoreError::Backend(format!("cannot serialise a message summary: {e}")))?;
+            let summary = super::summary::encode(&summary)?;
             Ok(Prepared {
                 raw: m.raw,
                 summary,

@@ -43,6 +43,7 @@ mod rows;
 pub mod schema;
 mod search;
 pub mod sieve;
+mod summary;
 mod writer;
 
 use std::path::Path;

@@ -206,7 +206,7 @@ pub(crate) fn decode_summary(
     body_id: i64,
     bytes: &[u8],
 ) -> StoreResult<Arc<MessageSummary>> {
-    match serde_json::from_slice::<MessageSummary>(bytes) {
+    match super::summary::decode(bytes) {
         Ok(summary) => Ok(Arc::new(summary)),
         Err(e) => {
             tracing::warn!(body_id, error = %e, "stored summary does not decode; parsing the message again");
