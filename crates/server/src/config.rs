@@ -803,9 +803,10 @@ impl Checker {
                 let days: Option<u64> = c.number(value, path, AUTH_KNOWN_DAYS_RANGE);
                 set(&mut auth.known_address_time, days.map(|d| Duration::from_secs(d * 24 * 3600)));
             }
-            "known_addresses_per_account" => {
-                set(&mut auth.known_addresses_per_account, c.number(value, path, AUTH_KNOWN_PER_ACCOUNT_RANGE))
-            }
+            "known_addresses_per_account" => set(
+                &mut auth.known_addresses_per_account,
+                c.number(value, path, AUTH_KNOWN_PER_ACCOUNT_RANGE),
+            ),
             "totp_issuer" => set(&mut auth.totp_issuer, c.text(value, path, totp_issuer)),
             _ => c.unknown(path),
         });
