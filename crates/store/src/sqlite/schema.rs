@@ -52,7 +52,7 @@ use super::conn::DbResult;
 use crate::{StoreError, StoreResult};
 
 /// The migration steps; step `i` brings the database from version `i` to `i + 1`.
-pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6];
+pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7];
 
 const V1: &str = "
 CREATE TABLE accounts (
@@ -382,6 +382,16 @@ CREATE TRIGGER messages_cut_run AFTER DELETE ON messages BEGIN
 END;
 ";
 
+/// Version 7: FTS5 merges its index segments 16 at a time instead of 4 (`automerge`, stored in
+/// the table's own configuration). With one index for the whole installation, merging at 4
+/// rewrote large segments over and over (and checked every entry against the tombstones of
+/// deleted messages): on a database holding 1.1 million messages APPEND ran at 53 msg/s (one
+/// client) and 55 msg/s (ten); with 16, 272–309 and 342–406, as on an empty database, and
+/// `UID SEARCH TEXT` on the million-message mailbox stayed at 160 ms.
+const V7: &str = "
+INSERT INTO body_text (body_text, rank) VALUES ('automerge', 16);
+";
+
 /// Brings the database to the newest schema version. Runs on the writer connection before the
 /// writer thread starts.
 pub(crate) fn migrate(conn: &Connection) -> StoreResult<()> {
@@ -579,6 +589,15 @@ mod tests {
         .unwrap();
         migrate(&conn).unwrap();
         assert_eq!(runs(&conn, 1), vec![(1, 3), (7, 7), (9, 10)]);
+    }
+
+    #[test]
+    fn v7_merges_index_segments_sixteen_at_a_time() {
+        let conn = Connection::open_in_memory().unwrap();
+        migrate(&conn).unwrap();
+        let automerge: i64 =
+            conn.query_row("SELECT v FROM body_text_config WHERE k = 'automerge'", [], |r| r.get(0)).unwrap();
+        assert_eq!(automerge, 16);
     }
 
     #[test]
