@@ -72,7 +72,7 @@ fn search_with(
     }
     let row = MailboxRow::load(conn, mailbox)?;
     let now = unix_now();
-    let hits = Hits::collect(conn, mailbox, criterion);
+    let hits = Hits::collect(conn, mailbox, criterion, row.messages);
 
     let mut params: Vec<Value> = Vec::new();
     let mut filter = necessary(criterion, now, &mut params).unwrap_or_else(|| "1".to_owned());
@@ -222,7 +222,7 @@ struct Hits {
 }
 
 impl Hits {
-    fn collect(conn: &Connection, mailbox: MailboxId, criterion: &Criterion) -> Hits {
+    fn collect(conn: &Connection, mailbox: MailboxId, criterion: &Criterion, messages: u32) -> Hits {
         let mut by_key = HashMap::new();
         let mut stack = vec![criterion];
         while let Some(c) = stack.pop() {
@@ -240,7 +240,7 @@ impl Hits {
                     let Some((query, precision)) = fts_query(c) else { continue };
                     // An index that cannot answer (damaged, say) must not fail the search: the
                     // key is then decided by scanning, as for unindexed messages.
-                    match index_uids(conn, mailbox, &query) {
+                    match index_uids(conn, mailbox, &query, messages) {
                         Ok(uids) => {
                             by_key.insert(key_of(c), KeyHits { precision, uids });
                         }
@@ -320,20 +320,71 @@ fn fts_query(c: &Criterion) -> Option<(String, Precision)> {
     Some((format!("{{{columns}}} : \"{}\"", needle.replace('"', "\"\"")), precision))
 }
 
-/// UIDs of `mailbox` whose bodies match an FTS query, ascending. Costs the matching bodies of
-/// the whole database, each one index probe into `messages`.
-fn index_uids(conn: &Connection, mailbox: MailboxId, query: &str) -> StoreResult<Vec<Uid>> {
-    let mut stmt = conn
-        .prepare_cached(
-            "SELECT m.uid FROM body_text JOIN messages m INDEXED BY messages_by_body ON m.body_id = body_text.rowid
-             WHERE body_text MATCH ?1 AND m.mailbox_id = ?2",
-        )
-        .db()?;
-    let rows = stmt.query_map(rusqlite::params![query, mailbox.0], |r| r.get(0).map(Uid)).db()?;
-    let mut uids = rows.collect::<rusqlite::Result<Vec<Uid>>>().db()?;
+/// Index hits of the whole installation read per message of the mailbox before giving up on
+/// reading them and asking about the mailbox's own messages instead (plus a fixed allowance).
+const HITS_PER_MESSAGE: u64 = 16;
+/// See [`HITS_PER_MESSAGE`].
+const HITS_ALLOWANCE: u64 = 20_000;
+
+/// UIDs of `mailbox` whose bodies match an FTS query, ascending.
+///
+/// The index is shared by every mailbox of the installation, so a needle may match millions of
+/// bodies elsewhere. The hits are read (each one probe into `messages`) as long as there are not
+/// many more of them than the mailbox has messages; past that budget the mailbox's own messages
+/// are asked about one by one (one seek in the index each). Either way the cost is bounded by
+/// about `HITS_PER_MESSAGE` times the mailbox's size, never by the size of the installation.
+fn index_uids(conn: &Connection, mailbox: MailboxId, query: &str, messages: u32) -> StoreResult<Vec<Uid>> {
+    let budget = u64::from(messages).saturating_mul(HITS_PER_MESSAGE).saturating_add(HITS_ALLOWANCE);
+    let mut uids = match hits_of_installation(conn, mailbox, query, budget)? {
+        Some(uids) => uids,
+        None => hits_by_probing(conn, mailbox, query)?,
+    };
     uids.sort_unstable();
     uids.dedup();
     Ok(uids)
+}
+
+/// Reads the index's hits for the whole installation and keeps this mailbox's; None when there
+/// are more than `budget`.
+fn hits_of_installation(
+    conn: &Connection,
+    mailbox: MailboxId,
+    query: &str,
+    budget: u64,
+) -> StoreResult<Option<Vec<Uid>>> {
+    let mut hits = conn.prepare_cached("SELECT rowid FROM body_text WHERE body_text MATCH ?1").db()?;
+    let mut of_body = conn
+        .prepare_cached(
+            "SELECT uid FROM messages INDEXED BY messages_by_body WHERE body_id = ?1 AND mailbox_id = ?2",
+        )
+        .db()?;
+    let mut rows = hits.query([query]).db()?;
+    let mut seen = 0u64;
+    let mut uids = Vec::new();
+    while let Some(r) = rows.next().db()? {
+        seen += 1;
+        if seen > budget {
+            return Ok(None);
+        }
+        let body: i64 = r.get(0).db()?;
+        let mut found = of_body.query(rusqlite::params![body, mailbox.0]).db()?;
+        while let Some(m) = found.next().db()? {
+            uids.push(Uid(m.get(0).db()?));
+        }
+    }
+    Ok(Some(uids))
+}
+
+/// Asks the index about each message of the mailbox (one seek per message).
+fn hits_by_probing(conn: &Connection, mailbox: MailboxId, query: &str) -> StoreResult<Vec<Uid>> {
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT m.uid FROM messages m WHERE m.mailbox_id = ?2
+               AND EXISTS (SELECT 1 FROM body_text WHERE body_text MATCH ?1 AND body_text.rowid = m.body_id)",
+        )
+        .db()?;
+    let rows = stmt.query_map(rusqlite::params![query, mailbox.0], |r| r.get(0).map(Uid)).db()?;
+    rows.collect::<rusqlite::Result<Vec<Uid>>>().db()
 }
 
 fn depth(c: &Criterion) -> usize {
@@ -781,20 +832,20 @@ mod tests {
     }
 
     #[test]
-    fn index_query_plan_starts_from_the_index() {
+    fn probing_seeks_the_index_by_rowid() {
         let conn = mailbox_with(&MESSAGES, &[true]);
         let plan: Vec<String> = conn
             .prepare(
-                "EXPLAIN QUERY PLAN SELECT m.uid FROM body_text JOIN messages m INDEXED BY messages_by_body
-                 ON m.body_id = body_text.rowid WHERE body_text MATCH ?1 AND m.mailbox_id = ?2",
+                "EXPLAIN QUERY PLAN SELECT m.uid FROM messages m WHERE m.mailbox_id = ?2
+                   AND EXISTS (SELECT 1 FROM body_text WHERE body_text MATCH ?1 AND body_text.rowid = m.body_id)",
             )
             .unwrap()
             .query_map(rusqlite::params!["x", 1], |r| r.get::<_, String>(3))
             .unwrap()
             .collect::<Result<_, _>>()
             .unwrap();
-        assert!(plan[0].contains("VIRTUAL TABLE"), "{plan:?}");
-        assert!(plan.iter().any(|p| p.contains("messages_by_body")), "{plan:?}");
+        assert!(plan.iter().any(|p| p.contains("VIRTUAL TABLE")), "{plan:?}");
+        assert!(plan.iter().any(|p| p.contains("PRIMARY KEY")), "{plan:?}");
     }
 
     /// A mailbox of `n` indexed messages where every tenth holds "needle".
@@ -814,7 +865,7 @@ mod tests {
         let conn = big_mailbox(100);
         let mailbox = MailboxId(1);
         let needle = Criterion::Body("needle".into());
-        let cx_hits = |c: &Criterion| Hits::collect(&conn, mailbox, c);
+        let cx_hits = |c: &Criterion| Hits::collect(&conn, mailbox, c, 100);
         let want: Vec<Uid> = (0..100).filter(|i| i % 10 == 3).map(|i| Uid(i + 1)).collect();
         assert_eq!(candidates(&conn, mailbox, &cx_hits(&needle), &needle, 100).unwrap(), Some(want.clone()));
         // A conjunction is driven by its text key; an OR needs both sides narrowed.
@@ -834,6 +885,32 @@ mod tests {
         for c in [needle, and, or, not, common] {
             uids(&conn, &c);
         }
+    }
+
+    #[test]
+    fn small_mailboxes_probe_the_index_and_agree_with_reading_its_hits() {
+        let conn = big_mailbox(60);
+        // Another mailbox sharing some bodies: its hits must not leak into mailbox 1.
+        conn.execute_batch(
+            "INSERT INTO messages SELECT 2, uid, body_id, flags, keywords, internal_date, date_offset, size, modseq
+             FROM messages WHERE mailbox_id = 1 AND uid > 30",
+        )
+        .unwrap();
+        for query in
+            ["{body} : \"needle\"", "{body} : \"straw\"", "{headers body} : \"m1\"", "{body} : \"nothing\""]
+        {
+            for mailbox in [MailboxId(1), MailboxId(2)] {
+                let mut probed = hits_by_probing(&conn, mailbox, query).unwrap();
+                probed.sort_unstable();
+                let mut read = hits_of_installation(&conn, mailbox, query, u64::MAX).unwrap().unwrap();
+                read.sort_unstable();
+                assert_eq!(probed, read, "{query} in {mailbox:?}");
+                assert_eq!(index_uids(&conn, mailbox, query, 0).unwrap(), probed);
+            }
+        }
+        // Over the budget, reading the hits gives up (and index_uids probes instead).
+        assert_eq!(hits_of_installation(&conn, MailboxId(2), "{body} : \"straw\"", 10).unwrap(), None);
+        assert_eq!(index_uids(&conn, MailboxId(2), "{body} : \"needle\"", 0).unwrap().len(), 3);
     }
 
     #[test]
