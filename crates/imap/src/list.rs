@@ -7,6 +7,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use postfach_proto::mutf7;
 use postfach_proto::response::{self, Data, ListExtended, MailboxAttr};
 use postfach_proto::types::{
     ListCommand, ListPattern, ListReturnOption, ListSelectOption, MailboxName, StatusItem,
@@ -65,21 +66,44 @@ fn full_pattern(reference: &str, pattern: &str) -> String {
     }
 }
 
-fn decode_pattern(cx: &Cx<'_>, p: &ListPattern) -> Result<Vec<char>, Reply> {
-    let s = p.decode(cx.enabled.utf8).map_err(|e| Reply::bad(None, format!("Bad pattern: {e}")))?;
-    if s.chars().count() > MAX_PATTERN_CHARS {
-        return Err(Reply::bad(None, "Pattern too long"));
-    }
-    Ok(s.chars().collect())
+/// A LIST/LSUB pattern (reference joined) ready to match.
+///
+/// Any astring is a legal pattern (RFC 9051 §9 `list-mailbox`), also one that is not valid
+/// modified UTF-7, like `&` or `*&x`: an IMAP4rev1 client then gets OK with whatever matches.
+/// Such a pattern is matched as sent against the names' modified UTF-7 form, which is what that
+/// client sees on the wire.
+struct Pattern {
+    chars: Vec<char>,
+    /// Match against the modified UTF-7 form of names instead of the decoded one.
+    encoded: bool,
 }
 
-fn decode_reference(cx: &Cx<'_>, r: &MailboxName) -> Result<String, Reply> {
-    r.decode(cx.enabled.utf8).map_err(|e| Reply::bad(None, format!("Bad reference: {e}")))
+impl Pattern {
+    fn new(cx: &Cx<'_>, reference: &MailboxName, pattern: &ListPattern) -> Result<Pattern, Reply> {
+        let utf8 = cx.enabled.utf8;
+        let (joined, encoded) = match (reference.decode(utf8), pattern.decode(utf8)) {
+            (Ok(r), Ok(p)) => (full_pattern(&r, &p), false),
+            _ => {
+                let raw = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+                (full_pattern(&raw(reference.as_bytes()), &raw(pattern.as_bytes())), !utf8)
+            }
+        };
+        let chars: Vec<char> = joined.chars().collect();
+        if chars.len() > MAX_PATTERN_CHARS {
+            return Err(Reply::bad(None, "Pattern too long"));
+        }
+        Ok(Pattern { chars, encoded })
+    }
+
+    fn matches(&self, name: &str) -> bool {
+        let name: Vec<char> =
+            if self.encoded { mutf7::encode(name).chars().collect() } else { name.chars().collect() };
+        matches(&self.chars, &name)
+    }
 }
 
 /// LIST, extended.
 pub(crate) async fn list(cx: &mut Cx<'_>, cmd: &ListCommand, out: &mut Out) -> Result<Done, Reply> {
-    let reference = decode_reference(cx, &cmd.reference)?;
     let opts = convert::options(cx.enabled.utf8);
 
     // RFC 9051 §6.3.9: an empty pattern asks for the delimiter and the root.
@@ -94,11 +118,9 @@ pub(crate) async fn list(cx: &mut Cx<'_>, cmd: &ListCommand, out: &mut Out) -> R
         return Ok(Done::text("LIST completed"));
     }
 
-    let mut patterns = Vec::with_capacity(cmd.patterns.len());
-    for p in &cmd.patterns {
-        let p: String = decode_pattern(cx, p)?.into_iter().collect();
-        patterns.push(full_pattern(&reference, &p).chars().collect::<Vec<char>>());
-    }
+    let patterns =
+        cmd.patterns.iter().map(|p| Pattern::new(cx, &cmd.reference, p)).collect::<Result<Vec<_>, _>>()?;
+    let matched = |name: &str| patterns.iter().any(|p| p.matches(name));
     let sel_subscribed = cmd.selection.contains(&ListSelectOption::Subscribed);
     let sel_special = cmd.selection.contains(&ListSelectOption::SpecialUse);
     let recursive = cmd.selection.contains(&ListSelectOption::RecursiveMatch);
@@ -135,26 +157,36 @@ pub(crate) async fn list(cx: &mut Cx<'_>, cmd: &ListCommand, out: &mut Out) -> R
         let prefix = format!("{name}/");
         mailboxes.iter().any(|m| m.name.starts_with(&prefix))
     };
+    // The selection criteria (RFC 5258 §3.1).
+    let meets = |name: &str| {
+        (!sel_subscribed || subscriptions.contains(name))
+            && (!sel_special || existing.get(name).is_some_and(|i| i.special_use.is_some()))
+    };
     let mut ordered: Vec<&String> = names.iter().collect();
     // INBOX first, then by name.
     ordered.sort_by_key(|n| (n.as_str() != "INBOX", n.as_str()));
     for name in ordered {
-        let chars: Vec<char> = name.chars().collect();
-        if !patterns.iter().any(|p| matches(p, &chars)) {
+        if !matched(name) {
             continue;
         }
         let info = existing.get(name.as_str()).copied();
         let subscribed = subscriptions.contains(name);
         let mut extended = Vec::new();
-        if sel_subscribed && !subscribed {
-            // Only here because of RECURSIVEMATCH.
+        if recursive && sel_subscribed {
+            // RFC 5258 §3.5: CHILDINFO when a descendant meets the criteria but is not listed
+            // itself (the pattern does not match it); a name that does not meet the criteria is
+            // listed only for such a descendant.
             let prefix = format!("{name}/");
-            if !subscriptions.iter().any(|s| s.starts_with(&prefix)) {
+            let unlisted_child = subscriptions
+                .range(prefix.clone()..)
+                .take_while(|s| s.starts_with(&prefix))
+                .any(|s| meets(s) && !matched(s));
+            if unlisted_child {
+                extended.push(ListExtended::ChildInfoSubscribed);
+            } else if !meets(name) {
                 continue;
             }
-            extended.push(ListExtended::ChildInfoSubscribed);
-        }
-        if sel_special && info.and_then(|i| i.special_use).is_none() {
+        } else if !meets(name) {
             continue;
         }
         let mut attributes = Vec::new();
@@ -205,21 +237,17 @@ pub(crate) async fn lsub(
     pattern: &ListPattern,
     out: &mut Out,
 ) -> Result<Done, Reply> {
-    let reference = decode_reference(cx, reference)?;
-    let p: String = decode_pattern(cx, pattern)?.into_iter().collect();
-    let pattern: Vec<char> = full_pattern(&reference, &p).chars().collect();
+    let pattern = Pattern::new(cx, reference, pattern)?;
     let subscriptions: BTreeSet<String> =
         cx.ctx.store.subscriptions(cx.user.account).await?.into_iter().collect();
     let mut hits: BTreeMap<String, bool> = BTreeMap::new();
     for name in &subscriptions {
-        let chars: Vec<char> = name.chars().collect();
-        if matches(&pattern, &chars) {
+        if pattern.matches(name) {
             hits.insert(name.clone(), true);
             continue;
         }
         for parent in ancestors(name) {
-            let chars: Vec<char> = parent.chars().collect();
-            if matches(&pattern, &chars) {
+            if pattern.matches(&parent) {
                 hits.entry(parent).or_insert(subscriptions.contains(name));
                 break;
             }

@@ -81,14 +81,28 @@ impl Done {
 }
 
 /// Decodes a mailbox name argument (modified UTF-7 for IMAP4rev1, UTF-8 once enabled).
+///
+/// A name that does not decode is syntactically a mailbox name still (RFC 9051 §9 `mailbox` is
+/// any astring): no mailbox can have it, so the answer is NO [NONEXISTENT], not BAD.
 pub(crate) fn decode_name(enabled: &Enabled, name: &MailboxName) -> Result<String, Reply> {
-    let name = name.decode(enabled.utf8).map_err(|e| Reply::bad(None, format!("Bad mailbox name: {e}")))?;
+    let name = name
+        .decode(enabled.utf8)
+        .map_err(|e| Reply::no(Some(Code::Nonexistent), format!("No such mailbox: {e}")))?;
     // RFC 9051 §6.3.4: a trailing delimiter only declares intent to create children.
     let name = name.trim_end_matches('/').to_owned();
     if name.is_empty() {
         return Err(Reply::no(Some(Code::Nonexistent), "Empty mailbox name"));
     }
     Ok(name)
+}
+
+/// Decodes the name of a mailbox to be made (CREATE, RENAME's target): one that does not decode
+/// cannot be made, NO [CANNOT].
+fn decode_new_name(enabled: &Enabled, name: &MailboxName) -> Result<String, Reply> {
+    if let Err(e) = name.decode(enabled.utf8) {
+        return Err(Reply::no(Some(Code::CannotDo), format!("Invalid mailbox name: {e}")));
+    }
+    decode_name(enabled, name)
 }
 
 /// Checks that a name may be created: no empty levels, no wildcards, bounded length and depth.
@@ -257,7 +271,7 @@ async fn create(
     name: &MailboxName,
     special_use: &[postfach_proto::types::SpecialUse],
 ) -> Result<Done, Reply> {
-    let name = decode_name(cx.enabled, name)?;
+    let name = decode_new_name(cx.enabled, name)?;
     if name.eq_ignore_ascii_case("INBOX") {
         return Err(Reply::no(Some(Code::AlreadyExists), "INBOX always exists"));
     }
@@ -323,7 +337,7 @@ async fn delete(cx: &mut Cx<'_>, name: &MailboxName) -> Result<Done, Reply> {
 
 async fn rename(cx: &mut Cx<'_>, from: &MailboxName, to: &MailboxName) -> Result<Done, Reply> {
     let from = decode_name(cx.enabled, from)?;
-    let to = decode_name(cx.enabled, to)?;
+    let to = decode_new_name(cx.enabled, to)?;
     check_new_name(&to)?;
     if to.eq_ignore_ascii_case("INBOX") || to.starts_with("INBOX/") && from == "INBOX" {
         return Err(Reply::no(Some(Code::CannotDo), "Cannot rename to INBOX"));

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use postfach_auth::Principal;
 use postfach_message::{self as msg, MessageSummary, SectionText as MsgText};
-use postfach_proto::response::{self, Code, Data, ESearchItem, FetchValue, PermanentFlag, Status};
+use postfach_proto::response::{self, Code, Data, ESearchItem, FetchValue, Status};
 use postfach_proto::types::{
     CommandBody, CommandKind, FetchAttribute, FetchItems, FetchModifiers, Flag, NumberSet, Partial,
     SearchKey, SearchReturn, Section, SectionText, SequenceSet, StoreAction, StoreOp, Tag,
@@ -76,6 +76,14 @@ pub(crate) async fn handle(
         | CommandBody::Thread { kind: CommandKind::Seq, .. } => Expunges::Deferred,
         _ => Expunges::Allowed,
     };
+    if matches!(body, CommandBody::Search { .. } | CommandBody::Sort { .. } | CommandBody::Thread { .. }) {
+        // A search answers about the messages the client knows of: announce what arrived since
+        // (EXISTS) first, also from other processes (`deliver`), so that a message delivered
+        // or appended before the command is found by it.
+        if let Err(e) = sel.sync(store, out, expunges, Poll::Always, style).await {
+            tracing::warn!(error = %e, "sync failed");
+        }
+    }
     let result: Result<Option<Code>, Reply> = match body {
         CommandBody::Check => {
             let _ = sel.sync(store, out, Expunges::Allowed, Poll::Always, style).await;
@@ -611,7 +619,7 @@ async fn store_flags(
             store.store_flags(sel.id, uids, op, &flags, unchanged_since.map(postfach_store::ModSeq)).await?;
         sel.own_change(result.modseq_before, result.modseq_after);
         if i == 0 {
-            announce_keywords(sel, &flags, cx.enabled.utf8, out);
+            sel.learn_keywords(&flags.keywords, cx.enabled.utf8, out);
         }
         for (uid, flags, modseq) in &result.updated {
             let Some(seq) = sel.seq_of(*uid) else { continue };
@@ -644,30 +652,6 @@ async fn store_flags(
         return Ok(Some(Code::Modified(nums)));
     }
     Ok(None)
-}
-
-fn announce_keywords(sel: &mut Selected, flags: &Flags, utf8: bool, out: &mut Out) {
-    let mut grew = false;
-    for k in &flags.keywords {
-        if !sel.keywords.iter().any(|have| have.eq_ignore_ascii_case(k)) {
-            sel.keywords.push(k.clone());
-            grew = true;
-        }
-    }
-    if !grew {
-        return;
-    }
-    let mut list = vec![Flag::Answered, Flag::Flagged, Flag::Deleted, Flag::Seen, Flag::Draft];
-    list.extend(sel.keywords.iter().map(|k| Flag::Keyword(k.clone())));
-    response::write_data(out.buf(), &Data::Flags(list.clone()), convert::options(utf8));
-    let mut permanent: Vec<PermanentFlag> = list.into_iter().map(PermanentFlag::Flag).collect();
-    permanent.push(PermanentFlag::Wildcard);
-    response::write_untagged_status(
-        out.buf(),
-        Status::Ok,
-        Some(&Code::PermanentFlags(permanent)),
-        "Flags permitted",
-    );
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -765,17 +749,6 @@ async fn search(
         CommandKind::Seq => found.iter().filter_map(|u| sel.seq_of(*u)).collect(),
     };
     let opts = convert::options(cx.enabled.utf8);
-    // RFC 7162 §3.1.5: a search with MODSEQ reports the highest modseq of what it found.
-    let modseq = if criteria.iter().any(has_modseq) && !found.is_empty() {
-        let metas = cx
-            .ctx
-            .store
-            .fetch(sel.id, &UidSet::from_uids(found.iter().copied()), FetchWant::default())
-            .await?;
-        metas.iter().map(|m| m.modseq.0).max()
-    } else {
-        None
-    };
 
     // RFC 4731 / RFC 9051 §6.4.4.1: ESEARCH when RETURN was given or IMAP4rev2 is on.
     let returns: Option<Vec<SearchReturn>> = match return_opts {
@@ -783,6 +756,15 @@ async fn search(
         Some(list) => Some(list.to_vec()),
         None if cx.enabled.rev2 => Some(vec![SearchReturn::All]),
         None => None,
+    };
+    // RFC 7162 §3.1.5: a search with MODSEQ reports the highest modseq of what it returns;
+    // RFC 4731 §3.2: with only MIN and/or MAX, that is of the one or two messages returned.
+    let modseq = if criteria.iter().any(has_modseq) && !found.is_empty() {
+        let reported = modseq_messages(returns.as_deref(), &found);
+        let metas = cx.ctx.store.fetch(sel.id, &reported, FetchWant::default()).await?;
+        metas.iter().map(|m| m.modseq.0).max()
+    } else {
+        None
     };
     let Some(returns) = returns else {
         response::write_data(out.buf(), &Data::Search { numbers, modseq }, opts);
@@ -832,6 +814,27 @@ async fn search(
     let data = Data::ESearch { tag: Some(tag.clone()), uid: kind.is_uid(), items };
     response::write_data(out.buf(), &data, opts);
     Ok(None)
+}
+
+/// The messages whose MODSEQ a search reports (RFC 4731 §3.2): with MIN and/or MAX but neither
+/// ALL nor COUNT, the lowest and/or highest found; otherwise every found message. `found` is
+/// ascending and not empty.
+fn modseq_messages(returns: Option<&[SearchReturn]>, found: &[Uid]) -> UidSet {
+    let has = |r: SearchReturn| returns.is_some_and(|list| list.contains(&r));
+    let extremes_only = (has(SearchReturn::Min) || has(SearchReturn::Max))
+        && !has(SearchReturn::All)
+        && !has(SearchReturn::Count);
+    if !extremes_only {
+        return UidSet::from_uids(found.iter().copied());
+    }
+    let mut uids = Vec::new();
+    if has(SearchReturn::Min) {
+        uids.extend(found.first().copied());
+    }
+    if has(SearchReturn::Max) {
+        uids.extend(found.last().copied());
+    }
+    UidSet::from_uids(uids)
 }
 
 fn text(s: &[u8]) -> String {
@@ -888,6 +891,14 @@ pub(crate) fn to_criterion(sel: &Selected, key: &SearchKey, depth: usize) -> Res
         SearchKey::ModSeq { modseq, .. } => Criterion::ModSeqAtLeast(postfach_store::ModSeq(*modseq)),
         SearchKey::Older(n) => Criterion::Older(u64::from(n.get())),
         SearchKey::Younger(n) => Criterion::Younger(u64::from(n.get())),
+        SearchKey::SavedBefore(d) => Criterion::SavedBefore(d.days_since_epoch()),
+        SearchKey::SavedOn(d) => Criterion::SavedOn(d.days_since_epoch()),
+        SearchKey::SavedSince(d) => Criterion::SavedSince(d.days_since_epoch()),
+        // Every mailbox keeps save dates (RFC 8514 §4.3).
+        SearchKey::SaveDateSupported => Criterion::All,
+        SearchKey::EmailId(id) => Criterion::EmailId(id.clone()),
+        // THREADID is NIL for every message (FETCH THREADID), so no message has this one.
+        SearchKey::ThreadId(_) => Criterion::Uids(UidSet::new()),
     })
 }
 

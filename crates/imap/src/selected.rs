@@ -8,8 +8,8 @@
 //! map, which costs its runs). Memory: the UID map ([`UidMap`]) holds one entry per run of
 //! consecutive UIDs, nothing per message.
 
-use postfach_proto::response::{self, Code, Data, FetchValue, Status};
-use postfach_proto::types::NumberSet;
+use postfach_proto::response::{self, Code, Data, FetchValue, PermanentFlag, Status};
+use postfach_proto::types::{Flag, NumberSet};
 use postfach_store::{ClaimRecent, MailStore, MailboxId, ModSeq, Snapshot, StoreResult, Uid, UidSet};
 use tokio::sync::watch;
 
@@ -55,6 +55,8 @@ pub(crate) struct SyncStyle {
     pub(crate) condstore: bool,
     /// QRESYNC enabled: VANISHED instead of EXPUNGE (RFC 7162 §3.2.10).
     pub(crate) qresync: bool,
+    /// UTF-8 names on the wire (UTF8=ACCEPT or IMAP4rev2).
+    pub(crate) utf8: bool,
 }
 
 /// One session's view of its selected mailbox.
@@ -181,6 +183,8 @@ impl Selected {
         }
         self.dirty = false;
         self.announce_expunges(&gone, style, out);
+        // Keywords first: no FETCH may carry a keyword the client has not seen in FLAGS.
+        self.learn_keywords(&changes.keywords, style.utf8, out);
 
         // Flag changes of messages the client knows of (RFC 9051 §7.5.2 unsolicited FETCH).
         for (uid, flags, modseq) in &changes.flags {
@@ -205,6 +209,19 @@ impl Selected {
         }
         if self.uids.len() != before {
             response::write_data(out.buf(), &Data::Exists(self.exists()), convert::options(style.rev2));
+            if !style.rev2 {
+                // RFC 3501 §7.3.2: RECENT comes with a change of the mailbox's size. A session
+                // with the mailbox selected read-write takes the new messages as its recent
+                // ones, unless another session did first (RFC 3501 §2.3.2).
+                if self.access == Access::ReadWrite {
+                    let claimed = store.claim_recent(self.id, changes.uid_next).await?;
+                    if !claimed.is_empty() {
+                        self.recent = UidSet::from_uids(self.recent.iter().chain(claimed.iter()));
+                    }
+                }
+                let recent = u32::try_from(self.recent.len()).unwrap_or(u32::MAX);
+                response::write_data(out.buf(), &Data::Recent(recent), convert::options(false));
+            }
         }
         self.known_modseq = self.known_modseq.max(changes.highest_modseq);
         self.known_uid_next = self.known_uid_next.max(changes.uid_next);
@@ -236,6 +253,37 @@ impl Selected {
             }
         }
         self.forget(gone);
+    }
+
+    /// Announces keywords the client has not seen yet: FLAGS and, since keywords may be
+    /// created, OK [PERMANENTFLAGS] (RFC 9051 §7.3.5, RFC 3501 §7.2.6), before any FETCH that
+    /// carries one of them.
+    pub(crate) fn learn_keywords(&mut self, keywords: &[String], utf8: bool, out: &mut Out) {
+        let mut grew = false;
+        for k in keywords {
+            if !self.keywords.iter().any(|have| have.eq_ignore_ascii_case(k)) {
+                self.keywords.push(k.clone());
+                grew = true;
+            }
+        }
+        if !grew {
+            return;
+        }
+        let mut list = vec![Flag::Answered, Flag::Flagged, Flag::Deleted, Flag::Seen, Flag::Draft];
+        list.extend(self.keywords.iter().map(|k| Flag::Keyword(k.clone())));
+        response::write_data(out.buf(), &Data::Flags(list.clone()), convert::options(utf8));
+        let permanent: Vec<PermanentFlag> = match self.access {
+            Access::ReadWrite => {
+                list.into_iter().map(PermanentFlag::Flag).chain([PermanentFlag::Wildcard]).collect()
+            }
+            Access::ReadOnly => Vec::new(),
+        };
+        response::write_untagged_status(
+            out.buf(),
+            Status::Ok,
+            Some(&Code::PermanentFlags(permanent)),
+            "Flags permitted",
+        );
     }
 
     /// The highest modseq the client has been told of.

@@ -71,7 +71,7 @@ pub(crate) struct Enabled {
 
 impl Enabled {
     pub(crate) fn style(&self) -> SyncStyle {
-        SyncStyle { rev2: self.rev2, condstore: self.condstore, qresync: self.qresync }
+        SyncStyle { rev2: self.rev2, condstore: self.condstore, qresync: self.qresync, utf8: self.utf8 }
     }
 }
 

@@ -293,7 +293,8 @@ async fn idle_reports_other_sessions_append() {
     tokio::time::timeout(std::time::Duration::from_secs(2), watch.changed()).await.unwrap().unwrap();
     let mut out = Out::new();
     b.session.idle_update(&mut out).await;
-    assert_eq!(String::from_utf8(out.take()).unwrap(), "* 1 EXISTS\r\n");
+    // IMAP4rev1: the new message is recent in the session that has the mailbox selected.
+    assert_eq!(String::from_utf8(out.take()).unwrap(), "* 1 EXISTS\r\n* 1 RECENT\r\n");
     b.session.idle_line(b"DONE".to_vec(), &mut out).await;
     assert_eq!(String::from_utf8(out.take()).unwrap(), "i OK IDLE terminated\r\n");
 }

@@ -226,6 +226,12 @@ impl Framer {
         self.buf.extend_from_slice(data);
     }
 
+    /// True while part of a command has been received but not all of it (say a literal, and
+    /// the line that follows it not yet).
+    pub fn mid_command(&self) -> bool {
+        self.buf.len() > self.pos || !self.cmd.is_empty()
+    }
+
     /// Bytes held (unconsumed input plus the command assembled so far), for memory budgets.
     pub fn buffered(&self) -> usize {
         (self.buf.len() - self.pos) + self.cmd.capacity().max(self.cmd.len())

@@ -905,7 +905,9 @@ impl<'a> Parser<'a> {
     }
 
     /// `append = "APPEND" SP mailbox 1*append-message` (RFC 3502, RFC 4466);
-    /// `append-message = [SP flag-list] [SP date-time] SP (literal / literal8)`.
+    /// `append-message = [SP flag-list] [SP date-time] SP append-data`;
+    /// `append-data = literal / literal8 / utf8-literal` with
+    /// `utf8-literal = "UTF8" SP "(" literal8 ")"` (RFC 6855 §4).
     fn append(&mut self) -> PResult<CommandBody> {
         self.sp()?;
         let mailbox = self.mailbox()?;
@@ -922,12 +924,23 @@ impl<'a> Parser<'a> {
                 date = Some(self.date_time()?);
                 self.sp()?;
             }
-            if !matches!(self.peek(), Some(b'{' | b'~')) {
+            let utf8 =
+                self.input.get(self.pos..self.pos + 5).is_some_and(|w| w.eq_ignore_ascii_case(b"UTF8 "));
+            if utf8 {
+                self.pos += 5;
+                self.byte(b'(', "'(' before the UTF8 message literal")?;
+                if self.peek() != Some(b'~') {
+                    return self.fail("literal8 in UTF8 (...)");
+                }
+            } else if !matches!(self.peek(), Some(b'{' | b'~')) {
                 return self.fail("message literal");
             }
             // NUL is tolerated in a plain literal here: messages are stored as received and
             // the session may refuse them; literal8 is the proper way to send them.
             let (data, form) = self.literal_any(true, true)?;
+            if utf8 {
+                self.byte(b')', "')' after the UTF8 message literal")?;
+            }
             messages.push(AppendMessage {
                 flags,
                 date,
@@ -1451,6 +1464,18 @@ impl<'a> Parser<'a> {
                 K::Younger(self.nz_number()?)
             }
             b"MODSEQ" => self.search_modseq()?,
+            b"SAVEDBEFORE" => K::SavedBefore(self.sp_date()?),
+            b"SAVEDON" => K::SavedOn(self.sp_date()?),
+            b"SAVEDSINCE" => K::SavedSince(self.sp_date()?),
+            b"SAVEDATESUPPORTED" => K::SaveDateSupported,
+            b"EMAILID" => {
+                self.sp()?;
+                K::EmailId(self.objectid()?)
+            }
+            b"THREADID" => {
+                self.sp()?;
+                K::ThreadId(self.objectid()?)
+            }
             _ => {
                 self.pos = start;
                 return self.fail("search key");
@@ -1488,6 +1513,20 @@ impl<'a> Parser<'a> {
     fn sp_astring(&mut self) -> PResult<Vec<u8>> {
         self.sp()?;
         self.astring()
+    }
+
+    /// `objectid = 1*255(ALPHA / DIGIT / "_" / "-")` (RFC 8474 §7).
+    fn objectid(&mut self) -> PResult<String> {
+        let start = self.pos;
+        while self.peek().is_some_and(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
+            self.pos += 1;
+        }
+        let len = self.pos - start;
+        if len == 0 || len > 255 {
+            self.pos = start;
+            return self.fail("object id (1-255 letters, digits, '_' or '-')");
+        }
+        Ok(String::from_utf8_lossy(&self.input[start..self.pos]).into_owned())
     }
 
     fn sp_date(&mut self) -> PResult<Date> {
@@ -1819,6 +1858,20 @@ mod tests {
             b => panic!("{b:?}"),
         }
         assert!(parse_command(b"a APPEND INBOX").is_err());
+        // RFC 6855 §4: utf8-literal, also in MULTIAPPEND and after flags and date.
+        let cmd = "A2 APPEND INBOX (\\Seen) UTF8 (~{4}\r\nSü\n) utf8 (~{1}\r\nx)";
+        match body(cmd) {
+            CommandBody::Append { messages, .. } => {
+                assert_eq!(messages.len(), 2);
+                assert_eq!(messages[0].flags, vec![Flag::Seen]);
+                assert_eq!(messages[0].data, "Sü\n".as_bytes());
+                assert!(messages[0].binary);
+                assert_eq!(messages[1].data, b"x");
+            }
+            b => panic!("{b:?}"),
+        }
+        assert!(parse_command(b"a APPEND INBOX UTF8 ({1}\r\nx)").is_err());
+        assert!(parse_command(b"a APPEND INBOX UTF8 (~{1}\r\nx").is_err());
         assert!(parse_command(b"a APPEND INBOX \"31-Feb-2020 00:00:00 +0000\" {0}\r\n").is_err());
         assert!(parse_command(b"a APPEND INBOX \"1-Feb-2020 00:00:00 +0099\" {0}\r\n").is_err());
     }
@@ -1933,6 +1986,30 @@ mod tests {
         ));
         assert!(parse_command(b"a STORE 1 FLAGS").is_err());
         assert!(parse_command(b"a STORE 1 +FLAG (\\Seen)").is_err());
+    }
+
+    #[test]
+    fn search_savedate_and_objectid_keys() {
+        use SearchKey as K;
+        let d = |y, m, dd| Date::new(y, m, dd).unwrap();
+        match body(
+            "A1 SEARCH SAVEDBEFORE 1-Feb-2020 SAVEDON 2-Feb-2020 SAVEDSINCE 3-Feb-2020 SAVEDATESUPPORTED EMAILID M6d99ac3275bb4e THREADID T64b478a75b7ea9",
+        ) {
+            CommandBody::Search { criteria, .. } => assert_eq!(
+                criteria,
+                vec![
+                    K::SavedBefore(d(2020, 2, 1)),
+                    K::SavedOn(d(2020, 2, 2)),
+                    K::SavedSince(d(2020, 2, 3)),
+                    K::SaveDateSupported,
+                    K::EmailId("M6d99ac3275bb4e".into()),
+                    K::ThreadId("T64b478a75b7ea9".into()),
+                ]
+            ),
+            b => panic!("{b:?}"),
+        }
+        assert!(parse_command(b"a SEARCH EMAILID \"x\"").is_err());
+        assert!(parse_command(format!("a SEARCH EMAILID {}", "x".repeat(256)).as_bytes()).is_err());
     }
 
     #[test]

@@ -858,6 +858,18 @@ pub enum SearchKey {
     },
     /// `OLDER seconds` (RFC 5032).
     Older(NonZeroU32),
+    /// `SAVEDBEFORE date` (RFC 8514 §4.3): saved in the mailbox before this day.
+    SavedBefore(Date),
+    /// `SAVEDON date` (RFC 8514 §4.3).
+    SavedOn(Date),
+    /// `SAVEDSINCE date` (RFC 8514 §4.3).
+    SavedSince(Date),
+    /// `SAVEDATESUPPORTED` (RFC 8514 §4.3): every message of a mailbox that keeps save dates.
+    SaveDateSupported,
+    /// `EMAILID objectid` (RFC 8474 §6).
+    EmailId(String),
+    /// `THREADID objectid` (RFC 8474 §6).
+    ThreadId(String),
     /// `YOUNGER seconds` (RFC 5032).
     Younger(NonZeroU32),
 }

@@ -192,6 +192,32 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for Stream<S> {
     }
 }
 
+/// A transport that can acknowledge received data at once (TCP_QUICKACK), so that a client
+/// holding its next bytes until then does not wait for the delayed-ACK timer.
+pub(crate) trait QuickAck {
+    /// Sends any pending acknowledgement now. Best effort.
+    fn quick_ack(&self) {}
+}
+
+impl QuickAck for tokio::net::TcpStream {
+    fn quick_ack(&self) {
+        // Not permanent: the kernel leaves quick-ack mode again by itself; setting it flushes
+        // a delayed acknowledgement that is pending.
+        let _ = socket2::SockRef::from(self).set_tcp_quickack(true);
+    }
+}
+
+impl QuickAck for tokio::io::DuplexStream {}
+
+impl<S: QuickAck> Stream<S> {
+    fn quick_ack(&self) {
+        match self {
+            Stream::Plain(s) => s.quick_ack(),
+            Stream::Tls(s) => s.get_ref().0.quick_ack(),
+        }
+    }
+}
+
 /// Runs one connection to its end. Errors only end the connection; they are logged at debug
 /// level because a vanished client is normal. `accepted` starts the pre-auth deadline.
 pub(crate) async fn run<S>(
@@ -201,7 +227,7 @@ pub(crate) async fn run<S>(
     shutdown: watch::Receiver<bool>,
     accepted: Instant,
 ) where
-    S: AsyncRead + AsyncWrite + Unpin + Send,
+    S: AsyncRead + AsyncWrite + QuickAck + Unpin + Send,
 {
     let mut driver = Driver {
         framer: Framer::new(PREAUTH_LIMITS),
@@ -271,7 +297,7 @@ struct Driver {
 impl Driver {
     async fn serve<S>(&mut self, mut stream: Stream<S>) -> io::Result<()>
     where
-        S: AsyncRead + AsyncWrite + Unpin + Send,
+        S: AsyncRead + AsyncWrite + QuickAck + Unpin + Send,
     {
         let mut out = Out::new();
         self.session.greeting(&mut out);
@@ -325,10 +351,17 @@ impl Driver {
     /// Runs commands until the connection must close or change its transport.
     async fn drive<S>(&mut self, stream: &mut Stream<S>) -> io::Result<Exit>
     where
-        S: AsyncRead + AsyncWrite + Unpin + Send,
+        S: AsyncRead + AsyncWrite + QuickAck + Unpin + Send,
     {
         loop {
             let Some(event) = self.framer.next() else {
+                if self.framer.mid_command() {
+                    // The rest of the command is on its way. A client with Nagle's algorithm on
+                    // (Python's imaplib) holds back the CRLF after a literal until the literal is
+                    // acknowledged, and delayed ACK would make both sides wait 40 ms for each
+                    // APPEND: acknowledge now.
+                    stream.quick_ack();
+                }
                 match self.read(stream).await? {
                     Input::Data => continue,
                     Input::Eof => return Ok(Exit::Gone),
@@ -368,7 +401,7 @@ impl Driver {
     /// connection must end or upgrade.
     async fn follow<S>(&mut self, stream: &mut Stream<S>, mut outcome: Outcome) -> io::Result<Option<Exit>>
     where
-        S: AsyncRead + AsyncWrite + Unpin + Send,
+        S: AsyncRead + AsyncWrite + QuickAck + Unpin + Send,
     {
         loop {
             self.check_login();
@@ -391,7 +424,7 @@ impl Driver {
     /// Reads one raw line (an AUTHENTICATE response). `Err(exit)` when the connection ends first.
     async fn raw_line<S>(&mut self, stream: &mut Stream<S>) -> io::Result<Result<Vec<u8>, Exit>>
     where
-        S: AsyncRead + AsyncWrite + Unpin + Send,
+        S: AsyncRead + AsyncWrite + QuickAck + Unpin + Send,
     {
         loop {
             match self.framer.next_line() {
@@ -414,7 +447,7 @@ impl Driver {
     /// Returns the outcome that ends IDLE, or `Err(exit)` when the connection ends.
     async fn idle<S>(&mut self, stream: &mut Stream<S>) -> io::Result<Result<Outcome, Exit>>
     where
-        S: AsyncRead + AsyncWrite + Unpin + Send,
+        S: AsyncRead + AsyncWrite + QuickAck + Unpin + Send,
     {
         /// What woke the IDLE wait.
         enum Wake {
@@ -497,7 +530,7 @@ impl Driver {
     /// session's further sends fail fast instead of blocking.
     async fn call<S>(&mut self, stream: &mut Stream<S>, call: Call) -> io::Result<Outcome>
     where
-        S: AsyncRead + AsyncWrite + Unpin + Send,
+        S: AsyncRead + AsyncWrite + QuickAck + Unpin + Send,
     {
         let patience = self.patience();
         let (tx, rx) = mpsc::channel::<Vec<u8>>(STREAM_DEPTH);
@@ -535,7 +568,7 @@ impl Driver {
     /// Waits for input, for as long as the session's state allows, or for shutdown.
     async fn read<S>(&mut self, stream: &mut Stream<S>) -> io::Result<Input>
     where
-        S: AsyncRead + AsyncWrite + Unpin + Send,
+        S: AsyncRead + AsyncWrite + QuickAck + Unpin + Send,
     {
         if !self.session.is_authenticated() && Instant::now() >= self.login_deadline {
             // Checked before reading: a client that always has bytes ready would otherwise
@@ -577,7 +610,7 @@ impl Driver {
     /// Sends `* BYE text` and asks for the connection to close.
     async fn bye<S>(&mut self, stream: &mut Stream<S>, text: &str) -> io::Result<Exit>
     where
-        S: AsyncRead + AsyncWrite + Unpin + Send,
+        S: AsyncRead + AsyncWrite + QuickAck + Unpin + Send,
     {
         let mut out = Out::new();
         self.session.bye(text, &mut out);
@@ -587,7 +620,7 @@ impl Driver {
 
     async fn write<S>(&self, stream: &mut Stream<S>, data: &[u8]) -> io::Result<()>
     where
-        S: AsyncRead + AsyncWrite + Unpin + Send,
+        S: AsyncRead + AsyncWrite + QuickAck + Unpin + Send,
     {
         write_within(stream, data, self.patience()).await
     }

@@ -445,6 +445,10 @@ pub struct Changes {
     /// Messages below `known_uid_next` expunged after `since`, ascending (the caller never saw
     /// the others, and they are not in `added` either).
     pub expunged: Vec<Uid>,
+    /// When messages were added or flags changed: every keyword the mailbox knows (a superset
+    /// of the keywords of its messages), so that the session can announce new ones in FLAGS
+    /// before any FETCH carries them (RFC 9051 §7.3.5). Empty otherwise.
+    pub keywords: Vec<String>,
 }
 
 /// A search criterion in store terms (sequence numbers already turned into UIDs by the session).
@@ -479,6 +483,15 @@ pub enum Criterion {
     Older(u64),
     /// Internal date younger than this many seconds (RFC 5032).
     Younger(u64),
+    /// Saved in the mailbox before this day, UTC (RFC 8514 SAVEDBEFORE); messages without a
+    /// recorded save date count with their internal date, as FETCH SAVEDATE reports them.
+    SavedBefore(i64),
+    /// Saved on this day (RFC 8514 SAVEDON).
+    SavedOn(i64),
+    /// Saved on or after this day (RFC 8514 SAVEDSINCE).
+    SavedSince(i64),
+    /// The message's EMAILID is this (RFC 8474).
+    EmailId(String),
     /// Size above.
     Larger(u32),
     /// Size below.

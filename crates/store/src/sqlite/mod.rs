@@ -340,6 +340,16 @@ impl MailStore for SqliteStore {
         Ok(snapshot)
     }
 
+    async fn claim_recent(&self, mailbox: MailboxId, below: Uid) -> StoreResult<UidSet> {
+        // Usually another session (or this one's SELECT) claimed them already: answer from a
+        // reader without queueing behind the writer.
+        let (_, recent_from_uid) = self.read(move |conn| reads::peek_boundary(conn, mailbox)).await?;
+        if recent_from_uid >= below.0 {
+            return Ok(UidSet::new());
+        }
+        self.writer.run(move |conn, _| reads::claim_below(conn, mailbox, below)).await
+    }
+
     async fn append(&self, mailbox: MailboxId, messages: Vec<NewMessage>) -> StoreResult<Vec<Appended>> {
         self.append_with(mailbox, messages.into_iter().map(|m| (m, None)).collect()).await
     }

@@ -29,6 +29,12 @@ pub(crate) fn peek(conn: &Connection, mailbox: MailboxId) -> StoreResult<(Snapsh
     Ok((snapshot, row.recent_from_uid))
 }
 
+/// The mailbox's `uid_next` and `recent_from_uid`: one row read.
+pub(crate) fn peek_boundary(conn: &Connection, mailbox: MailboxId) -> StoreResult<(u32, u32)> {
+    let row = MailboxRow::load(conn, mailbox)?;
+    Ok((row.uid_next, row.recent_from_uid))
+}
+
 /// SELECT: takes the recent boundary for this session: returns `[recent_from_uid, uid_next)` and
 /// moves the boundary to `uid_next`, durably (RFC 3501 §2.3.2: only one session sees a message
 /// as `\Recent`). Runs in the writer and costs O(1): the UID list is read afterwards on a reader,
@@ -38,6 +44,33 @@ pub(crate) fn claim(conn: &Connection, mailbox: MailboxId) -> StoreResult<std::o
     let claimed = row.recent_from_uid..row.uid_next;
     row.recent_from_uid = row.uid_next;
     row.recent = 0;
+    row.save(conn)?;
+    Ok(claimed)
+}
+
+/// New messages seen by a session with the mailbox selected: takes `[recent_from_uid, below)`
+/// and returns the UIDs of those messages, moving the boundary to `below` (never back). Costs
+/// the claimed messages.
+pub(crate) fn claim_below(conn: &Connection, mailbox: MailboxId, below: Uid) -> StoreResult<UidSet> {
+    let mut row = MailboxRow::load(conn, mailbox)?;
+    let end = below.0.min(row.uid_next);
+    if row.recent_from_uid >= end {
+        return Ok(UidSet::new());
+    }
+    let mut claimed = UidSet::new();
+    {
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT uid FROM messages WHERE mailbox_id = ?1 AND uid >= ?2 AND uid < ?3 ORDER BY uid",
+            )
+            .db()?;
+        let mut rows = stmt.query(rusqlite::params![mailbox.0, row.recent_from_uid, end]).db()?;
+        while let Some(r) = rows.next().db()? {
+            claimed.push_ascending(Uid(r.get(0).db()?));
+        }
+    }
+    row.recent_from_uid = end;
+    row.recent = row.recent.saturating_sub(u32::try_from(claimed.len()).unwrap_or(u32::MAX));
     row.save(conn)?;
     Ok(claimed)
 }
@@ -152,6 +185,9 @@ pub(crate) fn changes_since(
             .db()?;
         out.expunged = rows.collect::<rusqlite::Result<_>>().db()?;
         out.expunged.sort_unstable();
+    }
+    if !out.added.is_empty() || !out.flags.is_empty() {
+        out.keywords = mailbox_keywords(conn, mailbox)?;
     }
     Ok(out)
 }

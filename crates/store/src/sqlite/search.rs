@@ -80,7 +80,7 @@ fn search_with(
         params.clear();
         filter = "1".to_owned();
     }
-    let cx = Eval { conn, now, hits: &hits };
+    let cx = Eval { conn, now, hits: &hits, mailbox };
     let mut out = Vec::new();
     let visit = match plan {
         Plan::Cheapest => candidates(conn, mailbox, &hits, criterion, row.messages)?,
@@ -411,6 +411,11 @@ fn depth(c: &Criterion) -> usize {
 
 // --- SQL prefilter ----------------------------------------------------------------------------
 
+/// The save date of the message `m` (RFC 8514), its internal date when none was recorded.
+const SAVED_UNIX: &str =
+    "COALESCE((SELECT s.unix FROM saved_at s WHERE s.mailbox_id = m.mailbox_id AND s.uid = m.uid),
+                   m.internal_date)";
+
 /// A WHERE fragment equivalent to `c`, when `c` can be said in SQL exactly.
 fn exact(c: &Criterion, now: i64, p: &mut Vec<Value>) -> Option<String> {
     let int = |v: i64| Value::Integer(v);
@@ -458,6 +463,19 @@ fn exact(c: &Criterion, now: i64, p: &mut Vec<Value>) -> Option<String> {
         Criterion::Younger(secs) => {
             p.push(int(older_limit(now, *secs)));
             "internal_date >= ?".to_owned()
+        }
+        Criterion::SavedBefore(day) => {
+            p.push(int(day.saturating_mul(86_400)));
+            format!("{SAVED_UNIX} < ?")
+        }
+        Criterion::SavedOn(day) => {
+            p.push(int(day.saturating_mul(86_400)));
+            p.push(int(day.saturating_add(1).saturating_mul(86_400)));
+            format!("{SAVED_UNIX} >= ? AND {SAVED_UNIX} < ?")
+        }
+        Criterion::SavedSince(day) => {
+            p.push(int(day.saturating_mul(86_400)));
+            format!("{SAVED_UNIX} >= ?")
         }
         Criterion::Not(inner) => format!("NOT ({})", exact(inner, now, p)?),
         Criterion::And(all) => {
@@ -551,6 +569,8 @@ impl Candidate {
 /// What evaluation needs besides the candidate.
 struct Eval<'a> {
     conn: &'a Connection,
+    /// The mailbox searched.
+    mailbox: MailboxId,
     now: i64,
     hits: &'a Hits,
 }
@@ -559,6 +579,8 @@ struct Eval<'a> {
 fn cost(c: &Criterion) -> u8 {
     match c {
         Criterion::SentBefore(_) | Criterion::SentOn(_) | Criterion::SentSince(_) => 1,
+        Criterion::SavedBefore(_) | Criterion::SavedOn(_) | Criterion::SavedSince(_) => 1,
+        Criterion::EmailId(_) => 1,
         Criterion::Header(..) | Criterion::Body(_) | Criterion::Text(_) => 2,
         Criterion::Not(inner) => cost(inner),
         Criterion::And(all) => all.iter().map(cost).max().unwrap_or(0),
@@ -593,6 +615,10 @@ fn matches(c: &Criterion, m: &mut Candidate, cx: &Eval<'_>) -> StoreResult<bool>
         // RFC 5032 §3: OLDER matches at or before now - n, YOUNGER at or after it.
         Criterion::Older(secs) => m.date <= older_limit(now, *secs),
         Criterion::Younger(secs) => m.date >= older_limit(now, *secs),
+        Criterion::SavedBefore(day) => saved_day(m, cx)? < *day,
+        Criterion::SavedOn(day) => saved_day(m, cx)? == *day,
+        Criterion::SavedSince(day) => saved_day(m, cx)? >= *day,
+        Criterion::EmailId(id) => email_id_of(m, conn)? == *id,
         Criterion::Larger(n) => m.size > *n,
         Criterion::Smaller(n) => m.size < *n,
         Criterion::ModSeqAtLeast(min) => m.modseq >= sql_modseq(*min),
@@ -667,6 +693,38 @@ fn sent_day(m: &mut Candidate, conn: &Connection) -> StoreResult<i64> {
         Some(d) => day_of(d.unix, i64::from(d.offset)),
         None => day_of(m.date, m.offset_minutes.saturating_mul(60)),
     })
+}
+
+/// The UTC day a message was saved in its mailbox (RFC 8514 §4.3 compares days "disregarding
+/// time and timezone"; save dates are kept and reported in UTC).
+fn saved_day(m: &Candidate, cx: &Eval<'_>) -> StoreResult<i64> {
+    let unix: i64 = cx
+        .conn
+        .prepare_cached(&format!(
+            "SELECT {SAVED_UNIX} FROM messages m WHERE m.mailbox_id = ?1 AND m.uid = ?2"
+        ))
+        .db()?
+        .query_row(rusqlite::params![cx.mailbox.0, m.uid.0], |r| r.get(0))
+        .db()?;
+    Ok(day_of(unix, 0))
+}
+
+/// The EMAILID of a message (RFC 8474): from its index entry, else from its bytes.
+fn email_id_of(m: &Candidate, conn: &Connection) -> StoreResult<String> {
+    let stored: Option<String> = conn
+        .prepare_cached("SELECT email_id FROM body_index WHERE body_id = ?1")
+        .db()?
+        .query_row([m.body_id], |r| r.get(0))
+        .optional()
+        .db()?;
+    match stored {
+        Some(id) => Ok(id),
+        None => match raw_body(conn, m.body_id) {
+            Ok(raw) => Ok(index::email_id(&raw)),
+            Err(StoreError::NotFound) => Ok(index::email_id(&[])),
+            Err(e) => Err(e),
+        },
+    }
 }
 
 fn text_of<'a>(m: &'a mut Candidate, conn: &Connection) -> StoreResult<&'a MessageText> {
