@@ -102,7 +102,9 @@ pub struct BodyPart {
     /// This part's body: what `BODY[n]` returns. For a part inside a multipart it excludes the
     /// line break before the next boundary (RFC 2046 §5.1.1).
     pub body: ByteRange,
-    /// Lines in the body: line feeds, plus one for a last line without one.
+    /// Lines in the body (BODYSTRUCTURE body-fld-lines): its line feeds. A last line without a
+    /// line feed of its own is not counted, as Dovecot and c-client count; inside a multipart
+    /// that is nearly every part, the CRLF before a delimiter being the delimiter's.
     pub lines: u32,
     /// Leaf, multipart or encapsulated message.
     #[serde(default)]
@@ -372,11 +374,9 @@ fn line_break_start(raw: &[u8], floor: usize, pos: usize) -> usize {
     end
 }
 
-/// Line count as BODYSTRUCTURE reports it: line feeds, plus one for a last line without one.
+/// Line count as BODYSTRUCTURE reports it: the line feeds (see [`BodyPart::lines`]).
 fn count_lines(body: &[u8]) -> u32 {
-    let feeds = body.iter().filter(|&&b| b == b'\n').count();
-    let partial = usize::from(body.last().is_some_and(|&b| b != b'\n'));
-    u32::try_from(feeds + partial).unwrap_or(u32::MAX)
+    u32::try_from(body.iter().filter(|&&b| b == b'\n').count()).unwrap_or(u32::MAX)
 }
 
 /// Offsets fit u32 because `parse` truncates its input to u32::MAX bytes.
@@ -413,9 +413,9 @@ mod tests {
     #[test]
     fn line_counts() {
         assert_eq!(count_lines(b""), 0);
-        assert_eq!(count_lines(b"a"), 1);
+        assert_eq!(count_lines(b"a"), 0);
         assert_eq!(count_lines(b"a\r\n"), 1);
-        assert_eq!(count_lines(b"a\r\nb"), 2);
+        assert_eq!(count_lines(b"a\r\nb"), 1);
         assert_eq!(count_lines(b"\n\n"), 2);
     }
 }
