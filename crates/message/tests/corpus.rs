@@ -329,6 +329,34 @@ fn multipart_signed_parts_are_byte_exact() {
 }
 
 #[test]
+fn nested_multipart_reusing_the_outer_boundary_keeps_every_attachment() {
+    // Outlook Express style: the alternative inside the mixed has the mixed's boundary. A
+    // delimiter line belongs to the innermost open multipart, so the alternative ends at its own
+    // close delimiter and the four attachments after it are parts 2 to 5.
+    let (raw, s) = parse_checked("19-shared-boundary.eml");
+    assert_eq!(
+        shape(&s.structure),
+        "MULTIPART/MIXED(MULTIPART/ALTERNATIVE(TEXT/PLAIN, TEXT/HTML), IMAGE/JPEG, IMAGE/JPEG, TEXT/PLAIN, \
+         APPLICATION/OCTET-STREAM)"
+    );
+    assert_eq!(body(&raw, &s, &[1, 1]), b"Here are the pictures from the trip.\r\nBient=F4t!");
+    assert_eq!(
+        binary(&raw, &s, &[1, 1]).unwrap().unwrap(),
+        &b"Here are the pictures from the trip.\r\nBient\xf4t!"[..]
+    );
+    assert_eq!(body(&raw, &s, &[1, 2]), b"<p>Here are the pictures from the trip.</p>");
+    assert!(body(&raw, &s, &[1]).ends_with(b"</p>\r\n------=_NextPart_000_0007_01C2A9A6.3E2C4B20--\r\n"));
+    let mime = |part: u32| String::from_utf8(sec(&raw, &s, &[part], SectionText::Mime).unwrap()).unwrap();
+    assert!(mime(2).contains("one.jpg") && mime(3).contains("two.jpg"));
+    assert!(mime(4).contains("list.txt") && mime(5).contains("data.bin"));
+    assert_eq!(body(&raw, &s, &[2]), b"/9j/4AAQSkZJRgABAQ==");
+    assert_eq!(body(&raw, &s, &[3]), b"/9j/4AAQSkZJRgABAg==");
+    assert_eq!(binary(&raw, &s, &[4]).unwrap().unwrap(), &b"milk\neggs\nbread\n"[..]);
+    assert_eq!(binary(&raw, &s, &[5]).unwrap().unwrap(), (0..40).collect::<Vec<u8>>());
+    assert_eq!(sec(&raw, &s, &[6], SectionText::Full), None);
+}
+
+#[test]
 fn multipart_without_boundary_is_text() {
     let (raw, s) = parse_checked("06-missing-boundary.eml");
     assert_eq!(shape(&s.structure), "TEXT/PLAIN");
