@@ -90,9 +90,10 @@ impl Envelope {
     pub(crate) fn from_fields(raw: &[u8], known: &KnownFields) -> Envelope {
         let text = |f: Option<Field>| f.map(|f| f.unfolded(raw));
         let list = |f: Option<Field>| f.map(|f| parse_address_list(&f.unfolded(raw))).unwrap_or_default();
+        let lists = |fields: &[Field]| combined_address_lists(raw, fields);
         let from = list(known.from);
         let mut sender = list(known.sender);
-        let mut reply_to = list(known.reply_to);
+        let mut reply_to = lists(&known.reply_to);
         // RFC 9051 §7.5.2: Sender and Reply-To, when absent or empty, are set to From.
         if sender.is_empty() {
             sender.clone_from(&from);
@@ -106,13 +107,30 @@ impl Envelope {
             from,
             sender,
             reply_to,
-            to: list(known.to),
-            cc: list(known.cc),
-            bcc: list(known.bcc),
+            to: lists(&known.to),
+            cc: lists(&known.cc),
+            bcc: lists(&known.bcc),
             in_reply_to: text(known.in_reply_to),
             message_id: text(known.message_id),
         }
     }
+}
+
+/// The address lists of every occurrence of one field, one after the other (RFC 5322 §4.5.3).
+///
+/// Each field is parsed on its own, so a group left open in one does not swallow the next. At
+/// most [`MAX_ADDRESSES`] entries in all: a field that would go past them is left out whole, so
+/// group markers stay balanced.
+fn combined_address_lists(raw: &[u8], fields: &[Field]) -> Vec<Address> {
+    let mut out = Vec::new();
+    for field in fields {
+        let list = parse_address_list(&field.unfolded(raw));
+        if out.len() + list.len() > MAX_ADDRESSES {
+            break;
+        }
+        out.extend(list);
+    }
+    out
 }
 
 /// Parses an unfolded RFC 5322 address list (§3.4) into ENVELOPE address structures.
