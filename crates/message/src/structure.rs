@@ -361,8 +361,7 @@ impl<'r> Builder<'r> {
                 // of an enclosing multipart.
                 break next_delimiter(raw, d.end..within.end, &open[..me]);
             }
-            let header_end = header_limit(raw, d.end..within.end, open);
-            let (known, body_start) = KnownFields::scan(raw, d.end..header_end);
+            let (known, body_start) = header_end(raw, d.end..within.end, open);
             let (child, stop) =
                 self.part(&known, d.end..body_start, body_start..within.end, default, depth + 1, open);
             children.push(child);
@@ -448,25 +447,46 @@ fn next_delimiter(raw: &[u8], range: Range<usize>, open: &[Vec<u8>]) -> Option<D
 /// Where the header of a part starting at `range.start` ends at the latest: after its first blank
 /// line, or at a delimiter line of a multipart in `open` (a part may lack a blank line, and its
 /// header must not run into the next part), or at `range.end`.
-fn header_limit(raw: &[u8], range: Range<usize>, open: &[Vec<u8>]) -> usize {
+///
+/// A blank line right before such a delimiter line is ambiguous: its line break may be the
+/// delimiter's (RFC 2046 §5.1.1), leaving a header without a blank line and an empty body, or
+/// the header's end, when the part is a multipart that reuses the boundary and the line is its
+/// own first delimiter. Then the second value is the shorter end, for [`header_end`] to decide.
+fn header_limit(raw: &[u8], range: Range<usize>, open: &[Vec<u8>]) -> (usize, Option<usize>) {
     let mut pos = range.start;
     while pos < range.end {
         let end = line_end(raw, pos, range.end);
         if is_delimiter(raw, pos..end, open) {
             // The line break before the delimiter is the delimiter's, as for a body.
-            return line_break_start(raw, range.start, pos);
+            return (line_break_start(raw, range.start, pos), None);
         }
         let line = &raw[pos..end];
         if line == b"\n" || line == b"\r\n" {
-            // A part that is just a blank line before a delimiter is empty: the line break is
-            // the delimiter's. After header fields, the blank line ends the header (and the
-            // delimiter may be the first one of a multipart that reuses an open boundary).
             let next = line_end(raw, end, range.end);
-            return if pos == range.start && is_delimiter(raw, end..next, open) { pos } else { end };
+            return (end, is_delimiter(raw, end..next, open).then_some(pos));
         }
         pos = end;
     }
-    range.end
+    (range.end, None)
+}
+
+/// The header fields of a part starting at `range.start` and where its body starts (see
+/// [`header_limit`]): the blank line before a delimiter ends the header only when the part is a
+/// multipart whose own boundary that delimiter is (Dovecot reads both cases alike).
+fn header_end(raw: &[u8], range: Range<usize>, open: &[Vec<u8>]) -> (KnownFields, usize) {
+    let (end, short) = header_limit(raw, range.clone(), open);
+    let (known, body_start) = KnownFields::scan(raw, range.start..end);
+    let Some(short) = short else { return (known, body_start) };
+    let own_boundary = known
+        .content_type
+        .and_then(|f| params::content_type(&f.unfolded(raw)))
+        .filter(|ct| ct.kind == b"MULTIPART")
+        .and_then(|ct| param(&ct.params, b"BOUNDARY").map(<[u8]>::to_vec));
+    let line = &raw[end..line_end(raw, end, range.end)];
+    if own_boundary.is_some_and(|b| !b.is_empty() && delimiter_kind(line, &b).is_some()) {
+        return (known, body_start);
+    }
+    KnownFields::scan(raw, range.start..short)
 }
 
 /// Whether the line at `line` is a delimiter line of a multipart in `open`.
@@ -565,6 +585,17 @@ preamble\r\n\
             inner,
             vec![("TEXT/PLAIN".to_owned(), &b"plain"[..]), ("TEXT/HTML".to_owned(), &b"<p>html</p>"[..])]
         );
+    }
+
+    #[test]
+    fn blank_line_before_a_delimiter_is_the_delimiters_line_break() {
+        // ...unless the part is a multipart whose own first delimiter follows (see above).
+        let raw = b"Content-Type: multipart/mixed; boundary=b\r\n\r\n\
+--b\r\nContent-Type: text/plain\r\n\r\n--b\r\n\r\n--b--\r\n";
+        let root = crate::parse(raw).structure;
+        let PartKind::Multipart(parts) = &root.kind else { panic!("not a multipart") };
+        assert_eq!(parts[0].header.slice(raw), b"Content-Type: text/plain\r\n");
+        assert_eq!((parts[0].body.len(), parts[1].header.len(), parts[1].body.len()), (0, 0, 0));
     }
 
     #[test]
