@@ -504,10 +504,11 @@ fn render(
             }
             FetchAttribute::BinarySize { part } => {
                 let part_nums: Vec<u32> = part.iter().map(|p| p.get()).collect();
-                // RFC 9051 §7.5.2: the size of exactly what BINARY[part] returns.
+                // RFC 9051 §7.5.2: the size of exactly what BINARY[part] returns, and NIL where
+                // that is NIL (a part that does not exist).
                 let size = match (raw, summary) {
-                    (Some(raw), Some(s)) => binary_bytes(raw, s, &part_nums).map_or(0, |d| d.len() as u64),
-                    _ => 0,
+                    (Some(raw), Some(s)) => binary_bytes(raw, s, &part_nums).map(|d| d.len() as u64),
+                    _ => None,
                 };
                 FetchValue::BinarySize { part: part.clone(), size }
             }

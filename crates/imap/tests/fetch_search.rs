@@ -238,6 +238,32 @@ async fn binary_unknown_cte_fails_a_single_message_fetch() {
     assert!(r.last().unwrap().starts_with("d OK"), "{r:?}");
 }
 
+/// RFC 3516: BINARY serves the decoded octets (an LF-only base64 attachment keeps its 30 octets),
+/// BINARY.SIZE counts them, `<partial>` cuts them, and a part that does not exist reads NIL in
+/// BINARY.SIZE as in BINARY and BODY.
+#[tokio::test]
+async fn binary_serves_the_decoded_octets() {
+    let h = Harness::new().await;
+    let mut c = h.logged_in().await;
+    c.append(
+        "Subject: lf attachment\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n\
+         --b\r\nContent-Type: text/plain\r\n\r\nsee attached\r\n\
+         --b\r\nContent-Type: text/plain; name=notes.txt\r\nContent-Transfer-Encoding: base64\r\n\r\n\
+         Zmlyc3QgbGluZQpzZWNvbmQgbGluZQp0aGlyZCEK\r\n--b--\r\n",
+    )
+    .await;
+    c.cmd("s SELECT INBOX").await;
+    let r = c
+        .cmd("a FETCH 1 (BINARY.SIZE[2] BINARY.PEEK[2] BINARY.PEEK[2]<11.12> BINARY.SIZE[3] BINARY.PEEK[3] BODY.PEEK[3])")
+        .await
+        .join("\r\n");
+    assert!(r.contains("BINARY.SIZE[2] 30 "), "{r}");
+    assert!(r.contains("BINARY[2] {30}\r\nfirst line\nsecond line\nthird!\n "), "{r}");
+    assert!(r.contains("BINARY[2]<11> {12}\r\nsecond line\n "), "{r}");
+    assert!(r.contains("BINARY.SIZE[3] NIL BINARY[3] NIL BODY[3] NIL)"), "{r}");
+    assert!(r.ends_with("a OK FETCH completed"), "{r}");
+}
+
 /// A STORE over more messages than one store call takes (16,384) still answers every message
 /// once, with sequence numbers that skip the holes, and sets every flag.
 #[tokio::test]

@@ -90,9 +90,10 @@ impl Envelope {
     pub(crate) fn from_fields(raw: &[u8], known: &KnownFields) -> Envelope {
         let text = |f: Option<Field>| f.map(|f| f.unfolded(raw));
         let list = |f: Option<Field>| f.map(|f| parse_address_list(&f.unfolded(raw))).unwrap_or_default();
+        let lists = |fields: &[Field]| combined_address_lists(raw, fields);
         let from = list(known.from);
         let mut sender = list(known.sender);
-        let mut reply_to = list(known.reply_to);
+        let mut reply_to = lists(&known.reply_to);
         // RFC 9051 §7.5.2: Sender and Reply-To, when absent or empty, are set to From.
         if sender.is_empty() {
             sender.clone_from(&from);
@@ -106,13 +107,30 @@ impl Envelope {
             from,
             sender,
             reply_to,
-            to: list(known.to),
-            cc: list(known.cc),
-            bcc: list(known.bcc),
+            to: lists(&known.to),
+            cc: lists(&known.cc),
+            bcc: lists(&known.bcc),
             in_reply_to: text(known.in_reply_to),
             message_id: text(known.message_id),
         }
     }
+}
+
+/// The address lists of every occurrence of one field, one after the other (RFC 5322 §4.5.3).
+///
+/// Each field is parsed on its own, so a group left open in one does not swallow the next. At
+/// most [`MAX_ADDRESSES`] entries in all: a field that would go past them is left out whole, so
+/// group markers stay balanced.
+fn combined_address_lists(raw: &[u8], fields: &[Field]) -> Vec<Address> {
+    let mut out = Vec::new();
+    for field in fields {
+        let list = parse_address_list(&field.unfolded(raw));
+        if out.len() + list.len() > MAX_ADDRESSES {
+            break;
+        }
+        out.extend(list);
+    }
+    out
 }
 
 /// Parses an unfolded RFC 5322 address list (§3.4) into ENVELOPE address structures.
@@ -184,6 +202,54 @@ pub fn parse_address_list(value: &[u8]) -> Vec<Address> {
     });
     if open {
         out.push(Address::default());
+    }
+    out
+}
+
+/// The text SEARCH FROM/TO/CC/BCC match for one raw address field value: the addresses as
+/// RFC 5322 §3.4 parses them, written back in a normal form.
+///
+/// Each address is `Display Name <local@domain>`, or `local@domain` without a display name (a
+/// comment stands in for a missing one, as in ENVELOPE); a group is `name: members;`; items are
+/// separated by `, `. Comments, quoting, folding white space and source routes are gone, and
+/// RFC 2047 encoded-words in display and group names are decoded, so a substring search finds
+/// `user@domain` in `<user (comment)@ (comment) domain>` and the name a client shows. Lenient and
+/// never failing, like [`parse_address_list`]; `value` may be folded.
+#[must_use]
+pub fn address_search_text(value: &[u8]) -> String {
+    let list = parse_address_list(&crate::header::unfold(value));
+    let mut out = String::new();
+    // Whether the next item is the first of its level (the field, or a group's member list).
+    let mut first = true;
+    for a in &list {
+        if a.is_group_end() {
+            out.push(';');
+            first = false;
+            continue;
+        }
+        if !first {
+            out.push_str(", ");
+        }
+        first = false;
+        let name = a.name.as_deref().map(crate::decode_header_text).filter(|n| !n.is_empty());
+        let mailbox = String::from_utf8_lossy(a.mailbox.as_deref().unwrap_or_default());
+        if a.is_group_start() {
+            out.push_str(&crate::decode_header_text(mailbox.as_bytes()));
+            out.push_str(": ");
+            first = true;
+            continue;
+        }
+        let host = String::from_utf8_lossy(a.host.as_deref().unwrap_or_default());
+        let spec = if host.is_empty() { mailbox.into_owned() } else { format!("{mailbox}@{host}") };
+        match name {
+            Some(name) => {
+                out.push_str(&name);
+                out.push_str(" <");
+                out.push_str(&spec);
+                out.push('>');
+            }
+            None => out.push_str(&spec),
+        }
     }
     out
 }
@@ -497,6 +563,35 @@ mod tests {
         // Encoded-words stay as sent.
         let list = parse_address_list(b"=?utf-8?q?J=C3=B6rg?= <j@x.example>");
         assert_eq!(list[0].name.as_deref(), Some(&b"=?utf-8?q?J=C3=B6rg?="[..]));
+    }
+
+    #[test]
+    fn search_text_is_the_parsed_addresses() {
+        let t = |v: &str| address_search_text(v.as_bytes());
+        assert_eq!(t(" user-from@domain.org\r\n"), "user-from@domain.org");
+        assert_eq!(t(" RealFrom <user-from@domain.org>\r\n"), "RealFrom <user-from@domain.org>");
+        assert_eq!(t(" <user-from (comment)@ (comment) domain.org>\r\n"), "user-from@domain.org");
+        // A trailing comment serves as the display name when there is no phrase.
+        assert_eq!(t(" user-from@domain.org (RealFrom)\r\n"), "RealFrom <user-from@domain.org>");
+        assert_eq!(
+            t(" user-from1@domain.org,\r\n user-from2@domain.org\r\n"),
+            "user-from1@domain.org, user-from2@domain.org"
+        );
+        assert_eq!(
+            t(
+                " groupname: groupuser1@domain.org, groupuser2@domain.org;,\r\n  groupname2: groupuser3@domain.org;\r\n"
+            ),
+            "groupname: groupuser1@domain.org, groupuser2@domain.org;, groupname2: groupuser3@domain.org;"
+        );
+        assert_eq!(t(" Undisclosed recipients:;"), "Undisclosed recipients: ;");
+        // Quotes and routes go; encoded-words are decoded (also the ones a sender wrongly quoted,
+        // which is what a reader of the name expects to search for).
+        assert_eq!(
+            t(" \"Doe, =?utf-8?q?J=C3=B6rg?=\" <@route.example:jd@x.example>, =?utf-8?q?J=C3=B6rg?= <j@y>"),
+            "Doe, Jörg <jd@x.example>, Jörg <j@y>"
+        );
+        assert_eq!(t(" local-only"), "local-only");
+        assert_eq!(t(""), "");
     }
 
     #[test]

@@ -175,19 +175,23 @@ impl Iterator for Fields<'_> {
     }
 }
 
-/// The first occurrence of every field the summary looks at.
+/// The fields the summary looks at: the first occurrence of each, and every occurrence of the
+/// destination fields and Reply-To.
 ///
-/// RFC 5322 §3.6 allows each of these at most once; when a message repeats one, the first wins.
-#[derive(Debug, Clone, Copy, Default)]
+/// RFC 5322 §3.6 allows each of these at most once. When a message repeats one, the first wins,
+/// except for To, Cc and Bcc, whose address lists RFC 5322 §4.5.3 says to combine, and Reply-To,
+/// which Dovecot combines too (a reply should reach every address the sender listed). From and
+/// Sender keep their first occurrence: they name the author, not recipients.
+#[derive(Debug, Clone, Default)]
 pub(crate) struct KnownFields {
     pub(crate) date: Option<Field>,
     pub(crate) subject: Option<Field>,
     pub(crate) from: Option<Field>,
     pub(crate) sender: Option<Field>,
-    pub(crate) reply_to: Option<Field>,
-    pub(crate) to: Option<Field>,
-    pub(crate) cc: Option<Field>,
-    pub(crate) bcc: Option<Field>,
+    pub(crate) reply_to: Vec<Field>,
+    pub(crate) to: Vec<Field>,
+    pub(crate) cc: Vec<Field>,
+    pub(crate) bcc: Vec<Field>,
     pub(crate) in_reply_to: Option<Field>,
     pub(crate) message_id: Option<Field>,
     pub(crate) references: Option<Field>,
@@ -208,15 +212,22 @@ impl KnownFields {
         let mut fields = Fields::new(raw, range);
         for field in fields.by_ref() {
             let name = field.name(raw);
+            let all = match name.len() {
+                2 if name.eq_ignore_ascii_case(b"to") => Some(&mut known.to),
+                2 if name.eq_ignore_ascii_case(b"cc") => Some(&mut known.cc),
+                3 if name.eq_ignore_ascii_case(b"bcc") => Some(&mut known.bcc),
+                8 if name.eq_ignore_ascii_case(b"reply-to") => Some(&mut known.reply_to),
+                _ => None,
+            };
+            if let Some(all) = all {
+                all.push(field);
+                continue;
+            }
             let slot = match name.len() {
-                2 if name.eq_ignore_ascii_case(b"to") => &mut known.to,
-                2 if name.eq_ignore_ascii_case(b"cc") => &mut known.cc,
-                3 if name.eq_ignore_ascii_case(b"bcc") => &mut known.bcc,
                 4 if name.eq_ignore_ascii_case(b"date") => &mut known.date,
                 4 if name.eq_ignore_ascii_case(b"from") => &mut known.from,
                 6 if name.eq_ignore_ascii_case(b"sender") => &mut known.sender,
                 7 if name.eq_ignore_ascii_case(b"subject") => &mut known.subject,
-                8 if name.eq_ignore_ascii_case(b"reply-to") => &mut known.reply_to,
                 10 if name.eq_ignore_ascii_case(b"message-id") => &mut known.message_id,
                 10 if name.eq_ignore_ascii_case(b"references") => &mut known.references,
                 10 if name.eq_ignore_ascii_case(b"content-id") => &mut known.content_id,

@@ -28,7 +28,7 @@ use mail_parser::parsers::MessageStream;
 use serde::{Deserialize, Serialize};
 
 pub use collate::{BaseSubject, base_subject, casefold, message_id_list, normalize_message_id};
-pub use envelope::{Address, Envelope, parse_address_list};
+pub use envelope::{Address, Envelope, address_search_text, parse_address_list};
 pub use section::{BinaryError, HeaderField, SectionText, binary, header_fields, leaf_text, section};
 pub use structure::{BodyPart, ByteRange, Disposition, Param, PartKind};
 
@@ -185,10 +185,30 @@ mod tests {
 
     #[test]
     fn first_occurrence_of_a_field_wins() {
-        let s = parse(b"Subject: one\r\nsubject: two\r\nFROM: a@b\r\n\r\n");
+        let s = parse(b"Subject: one\r\nsubject: two\r\nFROM: a@b\r\nFrom: c@d\r\n\r\n");
         assert_eq!(s.envelope.subject.as_deref(), Some(&b"one"[..]));
         assert_eq!(s.subject.as_deref(), Some("one"));
         assert_eq!(s.envelope.from.len(), 1);
+    }
+
+    #[test]
+    fn repeated_recipient_fields_are_combined() {
+        // RFC 5322 §4.5.3 for To, Cc and Bcc; Dovecot does the same for Reply-To.
+        let s = parse(
+            b"From: a@b\r\nTo: t1@x\r\nCc: c1@x\r\nTO: t2@x, t3@x\r\nReply-To: r1@x\r\nreply-to: r2@x\r\n\
+Bcc: b1@x\r\nCc: g: c2@x\r\nCc: c3@x\r\nBcc: b2@x\r\n\r\nbody\r\n",
+        );
+        let mailboxes = |list: &[Address]| -> Vec<String> {
+            list.iter()
+                .map(|a| String::from_utf8_lossy(a.mailbox.as_deref().unwrap_or(b"NIL")).into_owned())
+                .collect()
+        };
+        assert_eq!(mailboxes(&s.envelope.to), ["t1", "t2", "t3"]);
+        // The group left open in the second Cc is closed before the third's address.
+        assert_eq!(mailboxes(&s.envelope.cc), ["c1", "g", "c2", "NIL", "c3"]);
+        assert_eq!(mailboxes(&s.envelope.bcc), ["b1", "b2"]);
+        assert_eq!(mailboxes(&s.envelope.reply_to), ["r1", "r2"]);
+        assert_eq!(mailboxes(&s.envelope.sender), ["a"]);
     }
 
     #[test]

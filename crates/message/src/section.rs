@@ -72,7 +72,14 @@ pub fn section<'r>(
 }
 
 /// The bytes of `BINARY[part]` (RFC 3516, RFC 9051 §6.4.5): the part's body with its
-/// Content-Transfer-Encoding removed, text parts with CRLF line endings.
+/// Content-Transfer-Encoding removed.
+///
+/// Base64 and quoted-printable content is served octet for octet as decoded: an LF-only text
+/// attachment is a file whose bytes and size the sender chose, and BINARY.SIZE and `<partial>`
+/// offsets must agree with what the client saves (Dovecot serves them unchanged too). A text part
+/// sent without transfer encoding gets CRLF line endings, as RFC 9051 §7.5.2 asks "regardless of
+/// the underlying storage representation": its bare LFs are how the message was stored (appended
+/// LF-only), not content.
 ///
 /// `Ok(None)` when the part does not exist. An empty `part` is the whole message, as sent.
 ///
@@ -89,8 +96,8 @@ pub fn binary<'r>(
     }
     let Some(node) = resolve(summary, part) else { return Ok(None) };
     let decoded = transfer_decoded(raw, node)?;
-    // RFC 9051 §7.5.2: textual sections MUST be sent with CRLF line endings.
-    if node.content_type == b"TEXT" {
+    let identity = matches!(node.encoding.as_slice(), b"7BIT" | b"8BIT" | b"BINARY");
+    if identity && node.content_type == b"TEXT" {
         return Ok(Some(crlf_lines(decoded)));
     }
     Ok(Some(decoded))
@@ -293,8 +300,9 @@ pub(crate) fn decode_base64(input: &[u8]) -> Vec<u8> {
 }
 
 /// RFC 2045 §6.7 quoted-printable, leniently: `=XX` is an octet, `=` before a line ending is a
-/// soft line break, trailing whitespace on a line is dropped (rule 3), and a malformed `=`
-/// sequence is kept literally.
+/// soft line break, trailing whitespace on a line is dropped (rule 3; the end of the input ends a
+/// line too: the line break before a boundary belongs to the delimiter), and a malformed `=`
+/// sequence is kept literally. Hard line breaks stay as sent (CRLF, or a bare LF).
 pub(crate) fn decode_quoted_printable(input: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(input.len());
     // Where the current run of trailing whitespace started in `out`.
@@ -347,6 +355,9 @@ pub(crate) fn decode_quoted_printable(input: &[u8]) -> Vec<u8> {
             }
         }
     }
+    if let Some(from) = ws_from {
+        out.truncate(from);
+    }
     out
 }
 
@@ -398,6 +409,30 @@ caf=E9 =\r\nau lait\r\n\
         assert_eq!(mime, vec![&b"Content-Type"[..]]);
     }
 
+    /// A multipart with an LF-only text attachment in base64 (30 octets, three of them LF) and a
+    /// quoted-printable part with a soft break, an encoded CRLF, a bare LF and trailing blanks.
+    const ENCODED: &[u8] = b"Content-Type: multipart/mixed; boundary=b\r\n\r\n\
+--b\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: base64\r\n\r\n\
+Zmlyc3QgbGluZQpzZWNvbmQg\r\nbGluZQp0aGlyZCEK\r\n\
+--b\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n\
+soft=\r\n break\r\nhard=0D=0Aend\nbare lf\r\nlast  \r\n\
+--b--\r\n";
+
+    #[test]
+    fn binary_is_the_decoded_octets() {
+        let summary = crate::parse(ENCODED);
+        let b64 = binary(ENCODED, &summary, &[1]).unwrap().unwrap();
+        assert_eq!(&b64[..], b"first line\nsecond line\nthird!\n");
+        assert_eq!(b64.len(), 30, "no CR may be added before the LFs of the attachment");
+        // Line ends as the encoded text has them: the soft break goes, a CRLF stays a CRLF, a
+        // bare LF stays bare, and the blanks ending the last line (the CRLF before the
+        // delimiter is not the part's) go too (RFC 2045 §6.7 rule 3).
+        let qp = binary(ENCODED, &summary, &[2]).unwrap().unwrap();
+        assert_eq!(&qp[..], b"soft break\r\nhard\r\nend\nbare lf\r\nlast");
+        assert_eq!(binary(ENCODED, &summary, &[3]), Ok(None));
+        assert_eq!(binary(ENCODED, &summary, &[1, 2]), Ok(None));
+    }
+
     #[test]
     fn base64() {
         assert_eq!(decode_base64(b"SGVsbG8s\r\nIHdvcmxkIQ==\r\n"), b"Hello, world!");
@@ -413,6 +448,8 @@ caf=E9 =\r\nau lait\r\n\
         assert_eq!(decode_quoted_printable(b"trailing   \r\nnext\t\nend"), b"trailing\r\nnext\nend");
         assert_eq!(decode_quoted_printable(b"bad =ZZ and = end="), b"bad =ZZ and = end");
         assert_eq!(decode_quoted_printable(b"padded=  \r\nx"), b"paddedx");
+        assert_eq!(decode_quoted_printable(b"last line \t"), b"last line");
+        assert_eq!(decode_quoted_printable(b"kept=20"), b"kept ");
     }
 
     #[test]

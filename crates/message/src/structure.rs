@@ -102,7 +102,9 @@ pub struct BodyPart {
     /// This part's body: what `BODY[n]` returns. For a part inside a multipart it excludes the
     /// line break before the next boundary (RFC 2046 §5.1.1).
     pub body: ByteRange,
-    /// Lines in the body: line feeds, plus one for a last line without one.
+    /// Lines in the body (BODYSTRUCTURE body-fld-lines): its line feeds. A last line without a
+    /// line feed of its own is not counted, as Dovecot and c-client count; inside a multipart
+    /// that is nearly every part, the CRLF before a delimiter being the delimiter's.
     pub lines: u32,
     /// Leaf, multipart or encapsulated message.
     #[serde(default)]
@@ -160,6 +162,13 @@ impl BodyPart {
 }
 
 /// Splits one message into its MIME tree. Holds the part budget shared by the whole message.
+///
+/// The multiparts of one message are split in a single pass over its lines, with the boundaries
+/// of the multiparts open at that point on a stack (outermost first). A delimiter line belongs to
+/// the innermost open multipart whose boundary it matches, as in Dovecot's parser: a nested
+/// multipart that reuses its parent's boundary (Outlook Express and others did) takes the
+/// delimiters until its close delimiter, and the parent's parts resume after it. A delimiter of an
+/// outer multipart ends every multipart inside it, closed or not.
 pub(crate) struct Builder<'r> {
     raw: &'r [u8],
     parts: usize,
@@ -174,6 +183,22 @@ enum DefaultType {
     Message,
 }
 
+/// A delimiter line of one of the open multiparts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Delimiter {
+    /// First byte of the line (the `-` of `--boundary`).
+    start: usize,
+    /// One past the line's line feed (or the limit).
+    end: usize,
+    /// Index of the multipart on the stack of open boundaries.
+    level: usize,
+    /// A close delimiter (`--boundary--`).
+    closes: bool,
+}
+
+/// The boundaries of the open multiparts, outermost first.
+type Open = Vec<Vec<u8>>;
+
 impl<'r> Builder<'r> {
     /// A builder over `raw`, which must fit u32 offsets (the caller truncates).
     pub(crate) fn new(raw: &'r [u8]) -> Self {
@@ -182,26 +207,39 @@ impl<'r> Builder<'r> {
 
     /// The root part of a message whose header fields are `known`.
     pub(crate) fn root(&mut self, known: &KnownFields, header: Range<usize>, body: Range<usize>) -> BodyPart {
-        self.part(known, header, body, DefaultType::TextPlain, 0)
+        self.part(known, header, body, DefaultType::TextPlain, 0, &mut Open::new()).0
     }
 
-    /// An encapsulated message occupying `range` (the body of a message/rfc822 part).
+    /// An encapsulated message occupying `range` (the body of a message/rfc822 part). Its
+    /// multiparts start a stack of their own: the range already ends before the next delimiter
+    /// of the enclosing message.
     fn nested(&mut self, range: Range<usize>, depth: usize) -> NestedMessage {
         let (known, body_start) = KnownFields::scan(self.raw, range.clone());
         let envelope = Envelope::from_fields(self.raw, &known);
-        let structure =
-            self.part(&known, range.start..body_start, body_start..range.end, DefaultType::TextPlain, depth);
+        let (structure, _) = self.part(
+            &known,
+            range.start..body_start,
+            body_start..range.end,
+            DefaultType::TextPlain,
+            depth,
+            &mut Open::new(),
+        );
         NestedMessage { envelope, structure }
     }
 
+    /// One part, its header at `header`. Its body starts at `within.start` and runs up to the line
+    /// break before the next delimiter line of a multipart in `open` (the part's own delimiters,
+    /// if it is a multipart, excluded), or to `within.end`. Returns the part and that delimiter,
+    /// None when the body ran to `within.end`.
     fn part(
         &mut self,
         known: &KnownFields,
         header: Range<usize>,
-        body: Range<usize>,
+        within: Range<usize>,
         default: DefaultType,
         depth: usize,
-    ) -> BodyPart {
+        open: &mut Open,
+    ) -> (BodyPart, Option<Delimiter>) {
         self.parts += 1;
         let raw = self.raw;
         let unfolded = |f: Option<crate::header::Field>| f.map(|f| f.unfolded(raw));
@@ -217,14 +255,26 @@ impl<'r> Builder<'r> {
             .unwrap_or_else(|| b"7BIT".to_vec());
 
         let mut kind = PartKind::Leaf;
+        let mut split = None;
         if content_type == b"MULTIPART" {
-            match self.multipart(&subtype, &params, body.clone(), depth) {
-                Ok(children) => kind = PartKind::Multipart(children),
+            match self.multipart(&subtype, &params, within.clone(), depth, open) {
+                Ok((children, stop)) => {
+                    kind = PartKind::Multipart(children);
+                    split = Some(stop);
+                }
                 // No boundary, or no delimiter line: the body is shown as the text it is.
                 Err(Unsplit::NoParts) => (content_type, subtype) = (b"TEXT".to_vec(), b"PLAIN".to_vec()),
                 Err(Unsplit::OverLimit) => (content_type, subtype) = octet_stream(),
             }
-        } else if content_type == b"MESSAGE" && (subtype == b"RFC822" || subtype == b"GLOBAL") {
+        }
+        // A multipart found its own end; any other part ends at the next delimiter.
+        let stop = split.unwrap_or_else(|| next_delimiter(raw, within.clone(), open));
+        let body = match stop {
+            // RFC 2046 §5.1.1: the line break before a delimiter belongs to the delimiter.
+            Some(d) => within.start..line_break_start(raw, within.start, d.start),
+            None => within.clone(),
+        };
+        if content_type == b"MESSAGE" && (subtype == b"RFC822" || subtype == b"GLOBAL") {
             // Offsets of an encapsulated message only make sense if its bytes are not encoded
             // (RFC 2046 §5.2.1 allows only 7bit, 8bit and binary for message/rfc822).
             let identity = matches!(encoding.as_slice(), b"7BIT" | b"8BIT" | b"BINARY");
@@ -242,7 +292,7 @@ impl<'r> Builder<'r> {
         }
         let counts_lines = content_type == b"TEXT" || matches!(kind, PartKind::Message(_));
         let lines = if counts_lines { count_lines(&raw[body.clone()]) } else { 0 };
-        BodyPart {
+        let part = BodyPart {
             content_type,
             subtype,
             params,
@@ -257,17 +307,23 @@ impl<'r> Builder<'r> {
             body: to_range(body),
             lines,
             kind,
-        }
+        };
+        (part, stop)
     }
 
-    /// The children of a multipart body, or why it stays unsplit.
+    /// The children of a multipart whose body starts at `within.start`, and the delimiter of an
+    /// enclosing multipart that ended it (None: it ran to `within.end`); or why it stays unsplit.
+    ///
+    /// RFC 2046 §5.1.1: the preamble before the first delimiter and the epilogue after the close
+    /// delimiter are not parts. Without a close delimiter the last part runs to the end.
     fn multipart(
         &mut self,
         subtype: &[u8],
         params: &[Param],
-        body: Range<usize>,
+        within: Range<usize>,
         depth: usize,
-    ) -> Result<Vec<BodyPart>, Unsplit> {
+        open: &mut Open,
+    ) -> Result<(Vec<BodyPart>, Option<Delimiter>), Unsplit> {
         if depth >= MAX_DEPTH || self.parts >= MAX_PARTS {
             return Err(Unsplit::OverLimit);
         }
@@ -275,23 +331,46 @@ impl<'r> Builder<'r> {
             Some(value) if !value.is_empty() => value,
             _ => return Err(Unsplit::NoParts),
         };
-        let ranges = split_multipart(self.raw, body, boundary, MAX_PARTS - self.parts);
-        if ranges.is_empty() {
+        open.push(boundary.to_vec());
+        let split = self.split(subtype, within, depth, open);
+        open.pop();
+        split
+    }
+
+    /// [`Builder::multipart`] once its boundary is the innermost of `open`.
+    fn split(
+        &mut self,
+        subtype: &[u8],
+        within: Range<usize>,
+        depth: usize,
+        open: &mut Open,
+    ) -> Result<(Vec<BodyPart>, Option<Delimiter>), Unsplit> {
+        let raw = self.raw;
+        let me = open.len() - 1;
+        let default = if subtype == b"DIGEST" { DefaultType::Message } else { DefaultType::TextPlain };
+        let mut children = Vec::new();
+        let mut next = next_delimiter(raw, within.clone(), open);
+        let stop = loop {
+            let Some(d) = next else { break None };
+            if d.level != me {
+                // An enclosing multipart's delimiter ends this one.
+                break Some(d);
+            }
+            if d.closes || self.parts >= MAX_PARTS {
+                // The epilogue, or with the part budget spent, the rest: up to the next delimiter
+                // of an enclosing multipart.
+                break next_delimiter(raw, d.end..within.end, &open[..me]);
+            }
+            let (known, body_start) = header_end(raw, d.end..within.end, open);
+            let (child, stop) =
+                self.part(&known, d.end..body_start, body_start..within.end, default, depth + 1, open);
+            children.push(child);
+            next = stop;
+        };
+        if children.is_empty() {
             return Err(Unsplit::NoParts);
         }
-        let default = if subtype == b"DIGEST" { DefaultType::Message } else { DefaultType::TextPlain };
-        let mut children = Vec::with_capacity(ranges.len());
-        for range in ranges {
-            let (known, body_start) = KnownFields::scan(self.raw, range.clone());
-            children.push(self.part(
-                &known,
-                range.start..body_start,
-                body_start..range.end,
-                default,
-                depth + 1,
-            ));
-        }
-        Ok(children)
+        Ok((children, stop))
     }
 }
 
@@ -320,44 +399,100 @@ fn octet_stream() -> (Vec<u8>, Vec<u8>) {
     (b"APPLICATION".to_vec(), b"OCTET-STREAM".to_vec())
 }
 
-/// The body parts of a multipart body (RFC 2046 §5.1.1), at most `max` of them.
+/// One past the line starting at `pos` (its line feed included), or `limit`.
+fn line_end(raw: &[u8], pos: usize, limit: usize) -> usize {
+    match raw[pos..limit].iter().position(|&b| b == b'\n') {
+        Some(i) => pos + i + 1,
+        None => limit,
+    }
+}
+
+/// Whether `line` is a delimiter line of `boundary`: Some(true) for a close delimiter.
 ///
-/// A delimiter line is `--boundary` followed only by transport padding (LWSP); a line starting with
-/// `--boundary--` closes. Requiring the padding, rather than a prefix match, keeps an inner
-/// boundary that extends the outer one (`abc` / `abcdef`) from cutting the outer body. The line
-/// break before a delimiter belongs to the delimiter, not to the part. Without a close delimiter
-/// the last part runs to the end of the body. Empty when there is no delimiter.
-fn split_multipart(raw: &[u8], body: Range<usize>, boundary: &[u8], max: usize) -> Vec<Range<usize>> {
-    let mut parts = Vec::new();
-    let mut current: Option<usize> = None;
-    let mut pos = body.start;
-    while pos < body.end && parts.len() < max {
-        let line_end = match raw[pos..body.end].iter().position(|&b| b == b'\n') {
-            Some(i) => pos + i + 1,
-            None => body.end,
-        };
-        let line = &raw[pos..line_end];
-        if let Some(rest) = line.strip_prefix(b"--").and_then(|l| l.strip_prefix(boundary)) {
-            let closes = rest.starts_with(b"--");
-            // RFC 2046 §5.1.1: delimiter := CRLF dash-boundary transport-padding CRLF
-            if closes || rest.iter().all(u8::is_ascii_whitespace) {
-                if let Some(start) = current {
-                    parts.push(start..line_break_start(raw, start, pos));
-                }
-                if closes {
-                    return parts;
-                }
-                current = Some(line_end);
+/// A delimiter line is `--boundary` followed only by transport padding (LWSP); a line starting
+/// with `--boundary--` closes (RFC 2046 §5.1.1). Requiring the padding, rather than a prefix
+/// match, keeps an inner boundary that extends the outer one (`abc` / `abcdef`) from cutting the
+/// outer body.
+fn delimiter_kind(line: &[u8], boundary: &[u8]) -> Option<bool> {
+    let rest = line.strip_prefix(b"--")?.strip_prefix(boundary)?;
+    if rest.starts_with(b"--") {
+        return Some(true);
+    }
+    rest.iter().all(u8::is_ascii_whitespace).then_some(false)
+}
+
+/// The first delimiter line in `range` of a multipart in `open`; a line that fits several open
+/// boundaries belongs to the innermost one.
+fn next_delimiter(raw: &[u8], range: Range<usize>, open: &[Vec<u8>]) -> Option<Delimiter> {
+    if open.is_empty() {
+        return None;
+    }
+    let mut pos = range.start;
+    while pos < range.end {
+        let end = line_end(raw, pos, range.end);
+        let line = &raw[pos..end];
+        if line.starts_with(b"--") {
+            let found = open.iter().enumerate().rev().find_map(|(level, b)| {
+                delimiter_kind(line, b).map(|closes| Delimiter { start: pos, end, level, closes })
+            });
+            if found.is_some() {
+                return found;
             }
         }
-        pos = line_end;
+        pos = end;
     }
-    if let Some(start) = current
-        && parts.len() < max
-    {
-        parts.push(start..body.end);
+    None
+}
+
+/// Where the header of a part starting at `range.start` ends at the latest: after its first blank
+/// line, or at a delimiter line of a multipart in `open` (a part may lack a blank line, and its
+/// header must not run into the next part), or at `range.end`.
+///
+/// A blank line right before such a delimiter line is ambiguous: its line break may be the
+/// delimiter's (RFC 2046 §5.1.1), leaving a header without a blank line and an empty body, or
+/// the header's end, when the part is a multipart that reuses the boundary and the line is its
+/// own first delimiter. Then the second value is the shorter end, for [`header_end`] to decide.
+fn header_limit(raw: &[u8], range: Range<usize>, open: &[Vec<u8>]) -> (usize, Option<usize>) {
+    let mut pos = range.start;
+    while pos < range.end {
+        let end = line_end(raw, pos, range.end);
+        if is_delimiter(raw, pos..end, open) {
+            // The line break before the delimiter is the delimiter's, as for a body.
+            return (line_break_start(raw, range.start, pos), None);
+        }
+        let line = &raw[pos..end];
+        if line == b"\n" || line == b"\r\n" {
+            let next = line_end(raw, end, range.end);
+            return (end, is_delimiter(raw, end..next, open).then_some(pos));
+        }
+        pos = end;
     }
-    parts
+    (range.end, None)
+}
+
+/// The header fields of a part starting at `range.start` and where its body starts (see
+/// [`header_limit`]): the blank line before a delimiter ends the header only when the part is a
+/// multipart whose own boundary that delimiter is (Dovecot reads both cases alike).
+fn header_end(raw: &[u8], range: Range<usize>, open: &[Vec<u8>]) -> (KnownFields, usize) {
+    let (end, short) = header_limit(raw, range.clone(), open);
+    let (known, body_start) = KnownFields::scan(raw, range.start..end);
+    let Some(short) = short else { return (known, body_start) };
+    let own_boundary = known
+        .content_type
+        .and_then(|f| params::content_type(&f.unfolded(raw)))
+        .filter(|ct| ct.kind == b"MULTIPART")
+        .and_then(|ct| param(&ct.params, b"BOUNDARY").map(<[u8]>::to_vec));
+    let line = &raw[end..line_end(raw, end, range.end)];
+    if own_boundary.is_some_and(|b| !b.is_empty() && delimiter_kind(line, &b).is_some()) {
+        return (known, body_start);
+    }
+    KnownFields::scan(raw, range.start..short)
+}
+
+/// Whether the line at `line` is a delimiter line of a multipart in `open`.
+fn is_delimiter(raw: &[u8], line: Range<usize>, open: &[Vec<u8>]) -> bool {
+    let line = &raw[line];
+    line.starts_with(b"--") && open.iter().any(|b| delimiter_kind(line, b).is_some())
 }
 
 /// Where the line break that ends just before `pos` starts, not going below `floor`.
@@ -372,11 +507,9 @@ fn line_break_start(raw: &[u8], floor: usize, pos: usize) -> usize {
     end
 }
 
-/// Line count as BODYSTRUCTURE reports it: line feeds, plus one for a last line without one.
+/// Line count as BODYSTRUCTURE reports it: the line feeds (see [`BodyPart::lines`]).
 fn count_lines(body: &[u8]) -> u32 {
-    let feeds = body.iter().filter(|&&b| b == b'\n').count();
-    let partial = usize::from(body.last().is_some_and(|&b| b != b'\n'));
-    u32::try_from(feeds + partial).unwrap_or(u32::MAX)
+    u32::try_from(body.iter().filter(|&&b| b == b'\n').count()).unwrap_or(u32::MAX)
 }
 
 /// Offsets fit u32 because `parse` truncates its input to u32::MAX bytes.
@@ -390,16 +523,114 @@ fn to_range(r: Range<usize>) -> ByteRange {
 mod tests {
     use super::*;
 
-    fn split<'a>(body: &'a [u8], boundary: &[u8]) -> Vec<&'a [u8]> {
-        split_multipart(body, 0..body.len(), boundary, usize::MAX).into_iter().map(|r| &body[r]).collect()
+    /// The parts (MIME header and body) of a multipart/mixed with `boundary` and `body`.
+    fn split(body: &[u8], boundary: &[u8]) -> Vec<Vec<u8>> {
+        let mut raw = b"Content-Type: multipart/mixed; boundary=\"".to_vec();
+        raw.extend_from_slice(boundary);
+        raw.extend_from_slice(b"\"\r\n\r\n");
+        raw.extend_from_slice(body);
+        let root = crate::parse(&raw).structure;
+        let PartKind::Multipart(children) = root.kind else { return Vec::new() };
+        children.iter().map(|c| raw[c.header.start as usize..c.body.end as usize].to_vec()).collect()
     }
 
     #[test]
     fn delimiters_and_padding() {
         let body = b"preamble\r\n--b \t\r\nA\r\n--b\r\n\r\n--b--junk\r\nepilogue\r\n--b\r\nlost";
-        assert_eq!(split(body, b"b"), vec![&b"A"[..], b""]);
+        assert_eq!(split(body, b"b"), vec![b"A".to_vec(), Vec::new()]);
         assert!(split(b"no delimiter here\r\n--bx\r\n", b"b").is_empty());
-        assert_eq!(split(b"--b\nx\n--b", b"b"), vec![&b"x"[..], b""]);
+        assert_eq!(split(b"--b\nx\n--b", b"b"), vec![b"x".to_vec(), Vec::new()]);
+    }
+
+    /// The children of `part` as `(type/subtype, body bytes)`.
+    fn children<'a>(raw: &'a [u8], part: &'a BodyPart) -> Vec<(String, &'a [u8])> {
+        let PartKind::Multipart(children) = &part.kind else { panic!("not a multipart: {part:?}") };
+        let name = |c: &BodyPart| {
+            format!("{}/{}", String::from_utf8_lossy(&c.content_type), String::from_utf8_lossy(&c.subtype))
+        };
+        children.iter().map(|c| (name(c), c.body.slice(raw))).collect()
+    }
+
+    #[test]
+    fn nested_multipart_reusing_the_outer_boundary() {
+        // Outlook Express style: the alternative inside the mixed has the same boundary. Its
+        // delimiters are its own until its close delimiter; the attachments after it are the
+        // mixed's parts 2 to 4.
+        let raw = b"Content-Type: multipart/mixed; boundary=\"same\"\r\n\r\n\
+preamble\r\n\
+--same\r\nContent-Type: multipart/alternative; boundary=\"same\"\r\n\r\n\
+--same\r\nContent-Type: text/plain\r\n\r\nplain\r\n\
+--same\r\nContent-Type: text/html\r\n\r\n<p>html</p>\r\n\
+--same--\r\n\r\n\
+--same\r\nContent-Type: application/pdf\r\n\r\nPDF\r\n\
+--same\r\nContent-Type: image/png\r\n\r\nPNG\r\n\
+--same\r\nContent-Type: text/plain; name=notes.txt\r\n\r\nnotes\r\n\
+--same--\r\nepilogue\r\n";
+        let root = crate::parse(raw).structure;
+        let outer = children(raw, &root);
+        let names: Vec<&str> = outer.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["MULTIPART/ALTERNATIVE", "APPLICATION/PDF", "IMAGE/PNG", "TEXT/PLAIN"]);
+        assert_eq!(outer[1].1, b"PDF");
+        assert_eq!(outer[2].1, b"PNG");
+        assert_eq!(outer[3].1, b"notes");
+        // The alternative's body runs to the mixed's next delimiter, its epilogue included.
+        assert!(
+            outer[0].1.starts_with(b"--same\r\n") && outer[0].1.ends_with(b"--same--\r\n"),
+            "{:?}",
+            String::from_utf8_lossy(outer[0].1)
+        );
+        let PartKind::Multipart(parts) = &root.kind else { unreachable!() };
+        let inner = children(raw, &parts[0]);
+        assert_eq!(
+            inner,
+            vec![("TEXT/PLAIN".to_owned(), &b"plain"[..]), ("TEXT/HTML".to_owned(), &b"<p>html</p>"[..])]
+        );
+    }
+
+    #[test]
+    fn blank_line_before_a_delimiter_is_the_delimiters_line_break() {
+        // ...unless the part is a multipart whose own first delimiter follows (see above).
+        let raw = b"Content-Type: multipart/mixed; boundary=b\r\n\r\n\
+--b\r\nContent-Type: text/plain\r\n\r\n--b\r\n\r\n--b--\r\n";
+        let root = crate::parse(raw).structure;
+        let PartKind::Multipart(parts) = &root.kind else { panic!("not a multipart") };
+        assert_eq!(parts[0].header.slice(raw), b"Content-Type: text/plain\r\n");
+        assert_eq!((parts[0].body.len(), parts[1].header.len(), parts[1].body.len()), (0, 0, 0));
+    }
+
+    #[test]
+    fn outer_delimiter_ends_an_unclosed_inner_multipart() {
+        let raw = b"Content-Type: multipart/mixed; boundary=o\r\n\r\n\
+--o\r\nContent-Type: multipart/related; boundary=i\r\n\r\n\
+--i\r\n\r\none\r\n--i\r\n\r\ntwo\r\n\
+--o\r\nContent-Type: multipart/mixed; boundary=o\r\n\r\n\
+--o\r\n\r\nthree\r\n--o--\r\n\
+--o\r\n\r\nfour\r\n\
+--o--\r\n";
+        let root = crate::parse(raw).structure;
+        let outer = children(raw, &root);
+        assert_eq!(outer.len(), 3, "{outer:?}");
+        assert_eq!(outer[2], ("TEXT/PLAIN".to_owned(), &b"four"[..]));
+        let PartKind::Multipart(parts) = &root.kind else { unreachable!() };
+        let first = children(raw, &parts[0]);
+        assert_eq!(
+            first,
+            vec![("TEXT/PLAIN".to_owned(), &b"one"[..]), ("TEXT/PLAIN".to_owned(), &b"two"[..])]
+        );
+        assert_eq!(children(raw, &parts[1]), vec![("TEXT/PLAIN".to_owned(), &b"three"[..])]);
+    }
+
+    #[test]
+    fn unclosed_inner_multipart_with_the_outer_boundary_keeps_the_rest() {
+        // Without its close delimiter, the inner multipart takes every later delimiter: what
+        // follows belongs to it, and nothing is lost.
+        let raw = b"Content-Type: multipart/mixed; boundary=b\r\n\r\n\
+--b\r\nContent-Type: multipart/alternative; boundary=b\r\n\r\n\
+--b\r\n\r\none\r\n--b\r\n\r\ntwo\r\n--b--\r\n";
+        let root = crate::parse(raw).structure;
+        assert_eq!(children(raw, &root).len(), 1);
+        let PartKind::Multipart(parts) = &root.kind else { unreachable!() };
+        assert_eq!(children(raw, &parts[0]).len(), 2);
     }
 
     #[test]
@@ -413,9 +644,9 @@ mod tests {
     #[test]
     fn line_counts() {
         assert_eq!(count_lines(b""), 0);
-        assert_eq!(count_lines(b"a"), 1);
+        assert_eq!(count_lines(b"a"), 0);
         assert_eq!(count_lines(b"a\r\n"), 1);
-        assert_eq!(count_lines(b"a\r\nb"), 2);
+        assert_eq!(count_lines(b"a\r\nb"), 1);
         assert_eq!(count_lines(b"\n\n"), 2);
     }
 }

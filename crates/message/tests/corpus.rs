@@ -171,9 +171,10 @@ fn multipart_alternative() {
     let PartKind::Multipart(children) = &root.kind else { panic!() };
     assert_eq!(children[0].encoding, b"QUOTED-PRINTABLE");
     assert_eq!(children[0].params, vec![param("CHARSET", "utf-8")]);
-    assert_eq!(children[0].lines, 2);
+    // Line feeds: the last line of each part has none of its own (it is the delimiter's).
+    assert_eq!(children[0].lines, 1);
     assert_eq!(children[1].encoding, b"7BIT");
-    assert_eq!(children[1].lines, 1);
+    assert_eq!(children[1].lines, 0);
 
     // RFC 2046 §5.1.1: the CRLF before a delimiter belongs to the delimiter.
     assert_eq!(body(&raw, &s, &[1]), b"Caf=C3=A9 for two, =\r\nplease.");
@@ -293,7 +294,7 @@ fn nested_message_part_numbers_follow_rfc9051_example() {
     let PartKind::Message(nested) = &children[2].kind else { panic!() };
     assert_eq!(nested.envelope.from, vec![addr(None, None, Some("b"), Some("example.com"))]);
     assert_eq!(nested.envelope.subject, bytes("inner 3"));
-    assert_eq!(children[2].lines, 13, "lines of the whole encapsulated message");
+    assert_eq!(children[2].lines, 12, "line feeds of the whole encapsulated message");
 }
 
 #[test]
@@ -328,6 +329,34 @@ fn multipart_signed_parts_are_byte_exact() {
 }
 
 #[test]
+fn nested_multipart_reusing_the_outer_boundary_keeps_every_attachment() {
+    // Outlook Express style: the alternative inside the mixed has the mixed's boundary. A
+    // delimiter line belongs to the innermost open multipart, so the alternative ends at its own
+    // close delimiter and the four attachments after it are parts 2 to 5.
+    let (raw, s) = parse_checked("19-shared-boundary.eml");
+    assert_eq!(
+        shape(&s.structure),
+        "MULTIPART/MIXED(MULTIPART/ALTERNATIVE(TEXT/PLAIN, TEXT/HTML), IMAGE/JPEG, IMAGE/JPEG, TEXT/PLAIN, \
+         APPLICATION/OCTET-STREAM)"
+    );
+    assert_eq!(body(&raw, &s, &[1, 1]), b"Here are the pictures from the trip.\r\nBient=F4t!");
+    assert_eq!(
+        binary(&raw, &s, &[1, 1]).unwrap().unwrap(),
+        &b"Here are the pictures from the trip.\r\nBient\xf4t!"[..]
+    );
+    assert_eq!(body(&raw, &s, &[1, 2]), b"<p>Here are the pictures from the trip.</p>");
+    assert!(body(&raw, &s, &[1]).ends_with(b"</p>\r\n------=_NextPart_000_0007_01C2A9A6.3E2C4B20--\r\n"));
+    let mime = |part: u32| String::from_utf8(sec(&raw, &s, &[part], SectionText::Mime).unwrap()).unwrap();
+    assert!(mime(2).contains("one.jpg") && mime(3).contains("two.jpg"));
+    assert!(mime(4).contains("list.txt") && mime(5).contains("data.bin"));
+    assert_eq!(body(&raw, &s, &[2]), b"/9j/4AAQSkZJRgABAQ==");
+    assert_eq!(body(&raw, &s, &[3]), b"/9j/4AAQSkZJRgABAg==");
+    assert_eq!(binary(&raw, &s, &[4]).unwrap().unwrap(), &b"milk\neggs\nbread\n"[..]);
+    assert_eq!(binary(&raw, &s, &[5]).unwrap().unwrap(), (0..40).collect::<Vec<u8>>());
+    assert_eq!(sec(&raw, &s, &[6], SectionText::Full), None);
+}
+
+#[test]
 fn multipart_without_boundary_is_text() {
     let (raw, s) = parse_checked("06-missing-boundary.eml");
     assert_eq!(shape(&s.structure), "TEXT/PLAIN");
@@ -357,11 +386,12 @@ fn bare_lf_line_endings() {
     let subject = fields(&["subject"]);
     // A composed subset is CRLF throughout (docs/dovecot-differences.md item 10).
     assert_eq!(sec(&raw, &s, &[], SectionText::HeaderFields(&subject)).unwrap(), b"Subject: bare LF\r\n\r\n");
-    // RFC 9051 §7.5.2: BINARY sends text with CRLF line endings, whatever the storage has.
+    // RFC 9051 §7.5.2: BINARY sends text with CRLF line endings, whatever the storage has...
     assert_eq!(binary(&raw, &s, &[1]).unwrap().unwrap(), &b"line one\r\nline two"[..]);
-    assert_eq!(binary(&raw, &s, &[2]).unwrap().unwrap(), &b"hi\r\nthere\r\n"[..]);
+    // ...but base64 content is the sender's octets: 9 decoded, 9 served (Dovecot too).
+    assert_eq!(binary(&raw, &s, &[2]).unwrap().unwrap(), &b"hi\nthere\n"[..]);
     let PartKind::Multipart(children) = &s.structure.kind else { panic!() };
-    assert_eq!(children[0].lines, 2);
+    assert_eq!(children[0].lines, 1);
 }
 
 #[test]

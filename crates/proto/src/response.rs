@@ -366,8 +366,9 @@ pub enum FetchValue {
     BinarySize {
         /// Part numbers.
         part: Vec<NonZeroU32>,
-        /// Decoded size.
-        size: u64,
+        /// Decoded size; `None` writes NIL (a part that does not exist, read as NIL by
+        /// `BINARY[part]` and `BODY[part]` too).
+        size: Option<u64>,
     },
     /// `RFC822 data` (IMAP4rev1)
     Rfc822(Option<Vec<u8>>),
@@ -1207,7 +1208,10 @@ fn write_fetch_value(out: &mut Vec<u8>, v: &FetchValue, opts: WriteOptions) {
             out.extend_from_slice(b"BINARY.SIZE[");
             write_part(out, part);
             out.extend_from_slice(b"] ");
-            write_u64(out, *size);
+            match size {
+                Some(n) => write_u64(out, *n),
+                None => out.extend_from_slice(b"NIL"),
+            }
         }
         FetchValue::Rfc822(d) => {
             out.extend_from_slice(b"RFC822 ");
@@ -1922,10 +1926,13 @@ mod tests {
                         data: Some(b"ab".to_vec()),
                     },
                     FetchValue::Binary { part: vec![], origin: None, data: Some(b"\0".to_vec()) },
+                    FetchValue::BinarySize { part: vec![NonZeroU32::new(2).unwrap()], size: Some(7) },
+                    FetchValue::BinarySize { part: vec![NonZeroU32::new(9).unwrap()], size: None },
                 ],
             }),
             "* 3 FETCH (FLAGS (\\Seen \\Foo) EMAILID (M6d99ac3275bb4e) THREADID NIL SAVEDATE NIL \
-             PREVIEW \"Hi\" BODY[1.HEADER.FIELDS.NOT (X-A)]<5> {2}\r\nab BINARY[] ~{1}\r\n\0)\r\n"
+             PREVIEW \"Hi\" BODY[1.HEADER.FIELDS.NOT (X-A)]<5> {2}\r\nab BINARY[] ~{1}\r\n\0 \
+             BINARY.SIZE[2] 7 BINARY.SIZE[9] NIL)\r\n"
         );
     }
 

@@ -381,7 +381,7 @@ fn fetch_responses_decode() {
             FetchValue::BodySection { section: Section::default(), origin: None, data: Some(b"".to_vec()) },
             FetchValue::Binary { part: vec![nz(3)], origin: None, data: Some(b"\0\x01binary".to_vec()) },
             FetchValue::Binary { part: vec![], origin: None, data: Some(b"text only".to_vec()) },
-            FetchValue::BinarySize { part: vec![nz(3)], size: 2 },
+            FetchValue::BinarySize { part: vec![nz(3)], size: Some(2) },
             FetchValue::Rfc822Header(Some(b"Subject: x\r\n\r\n".to_vec())),
             FetchValue::Rfc822Text(None),
             FetchValue::Rfc822(Some("8-bit ü body".as_bytes().to_vec())),

@@ -811,7 +811,9 @@ Date: Sun, 10 Mar 2024 22:00:00 -0500\r\nMIME-Version: 1.0\r\n\
 Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n\
 aGlkZGVuIHRyZWFzdXJl\r\n"
         .to_vec();
-    let mut m3 = b"From: Carol <carol@example.org>\r\nSubject: Lunch\r\n\r\nLunch at noon?\r\n".to_vec();
+    // Comments and folding inside the address: SEARCH FROM matches the address as parsed.
+    let mut m3 =
+        b"From: <carol (the cook)@\r\n (lab) example.org> (Carol)\r\nSubject: Lunch\r\n\r\nLunch at noon?\r\n".to_vec();
     m3.extend(std::iter::repeat_n(b'.', 500));
     m3.extend(b"\r\n");
     let (s1, s2, s3) = (m1.len() as u32, m2.len() as u32, m3.len() as u32);
@@ -842,6 +844,9 @@ aGlkZGVuIHRyZWFzdXJl\r\n"
         (Criterion::NoKeyword("$WORK".into()), uids(&[1, 3])),
         (Criterion::Header("from".into(), "jörg".into()), uids(&[2])),
         (Criterion::Header("from".into(), "ALICE@".into()), uids(&[1])),
+        (Criterion::Header("from".into(), "carol@example.org".into()), uids(&[3])),
+        (Criterion::Header("from".into(), "carol <carol@".into()), uids(&[3])),
+        (Criterion::Header("from".into(), "the cook".into()), uids(&[])),
         (Criterion::Header("subject".into(), "REPORT".into()), uids(&[1])),
         (Criterion::Header("subject".into(), "folded subject".into()), uids(&[2])),
         (Criterion::Header("date".into(), String::new()), uids(&[1, 2])),

@@ -34,8 +34,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 
 use postfach_message::{
-    BodyPart, MessageSummary, PartKind, base_subject, casefold, decode_header_text, header_fields, leaf_text,
-    message_id_list,
+    BodyPart, MessageSummary, PartKind, address_search_text, base_subject, casefold, decode_header_text,
+    header_fields, leaf_text, message_id_list,
 };
 use rusqlite::{Connection, OptionalExtension};
 
@@ -104,7 +104,13 @@ impl MessageText {
     pub(crate) fn of(raw: &[u8], summary: &MessageSummary, limits: bool) -> (MessageText, String) {
         let root = &summary.structure;
         let mut text = MessageText {
-            fields: header_fields(raw, root).map(|f| (field_name(f.name), header_value(f.value))).collect(),
+            fields: header_fields(raw, root)
+                .map(|f| {
+                    let name = field_name(f.name);
+                    let value = field_value(&name, f.value);
+                    (name, value)
+                })
+                .collect(),
             ..MessageText::default()
         };
         let mut walk = TextWalk { raw, body: Vec::new(), plain: None, html: None };
@@ -219,6 +225,18 @@ impl TextWalk<'_> {
 /// A field name as the index keeps it: ASCII lowercase.
 fn field_name(name: &[u8]) -> String {
     String::from_utf8_lossy(name).to_ascii_lowercase()
+}
+
+/// The searchable value of a top-level header field. From, To, Cc and Bcc (what SEARCH FROM, TO,
+/// CC and BCC look at, RFC 9051 §6.4.4) hold their addresses as RFC 5322 parses them, in the
+/// normal form of [`address_search_text`] (`Name <local@domain>`, groups as `name: members;`):
+/// `user@domain` is then found in `<user (comment)@ (comment) domain>`, as in Dovecot. Every
+/// other field is [`header_value`].
+fn field_value(name: &str, value: &[u8]) -> String {
+    match name {
+        "from" | "to" | "cc" | "bcc" => fold(&address_search_text(value)).replace('\n', " "),
+        _ => header_value(value),
+    }
 }
 
 /// A header's raw value as folded text: unfolded (RFC 5322 §2.2.3), RFC 2047 words decoded,

@@ -846,6 +846,47 @@ mod tests {
         }
     }
 
+    /// SEARCH FROM/TO match the addresses as RFC 5322 parses them (comments and folding gone,
+    /// a trailing comment as the display name, group names and members), indexed or scanned.
+    #[test]
+    fn address_keys_match_the_parsed_addresses() {
+        let messages: [&[u8]; 6] = [
+            b"From: user-from@domain.org\r\n\r\nx\r\n",
+            b"From: RealFrom <user-from@domain.org>\r\n\r\nx\r\n",
+            b"From: <user-from (comment)@ (comment) domain.org>\r\n\r\nx\r\n",
+            b"From: user-from@domain.org (RealFrom)\r\n\r\nx\r\n",
+            b"From: user-from1@domain.org, user-from2@domain.org\r\n\r\nx\r\n",
+            b"To: groupname: groupuser1@domain.org, groupuser2@domain.org;,\r\n  \
+groupname2: groupuser3@domain.org;\r\n\r\nx\r\n",
+        ];
+        let from = |n: &str| Criterion::Header("from".into(), n.into());
+        let to = |n: &str| Criterion::Header("to".into(), n.into());
+        let cases: [(Criterion, &[u32]); 16] = [
+            (from("user-from@domain.org"), &[1, 2, 3, 4]),
+            (from("USER-FROM@DOMAIN.ORG"), &[1, 2, 3, 4]),
+            (from("realfrom"), &[2, 4]),
+            (from("ealfro"), &[2, 4]),
+            (from("ser-fro"), &[1, 2, 3, 4, 5]),
+            (from("user-from1@domain.org"), &[5]),
+            (from("user-from2"), &[5]),
+            (from("comment"), &[]),
+            (from(""), &[1, 2, 3, 4, 5]),
+            (to("groupname"), &[6]),
+            (to("groupname2"), &[6]),
+            (to("groupuser1"), &[6]),
+            (to("groupuser2@domain.org"), &[6]),
+            (to("groupuser3"), &[6]),
+            (to("groupuser4"), &[]),
+            (to(""), &[6]),
+        ];
+        for indexed in [true, false] {
+            let conn = mailbox_with(&messages, &[indexed; 6]);
+            for (key, want) in &cases {
+                assert_eq!(uids(&conn, key), *want, "indexed: {indexed}, {key:?}");
+            }
+        }
+    }
+
     #[test]
     fn index_answers_without_reading_bodies() {
         let conn = mailbox_with(&MESSAGES, &[true, true, true, true]);
