@@ -399,11 +399,14 @@ fn references(facts: &[ThreadFacts]) -> Forest {
             }
             previous = Some(r);
         }
-        // 1.B: the last reference is the parent, replacing a link from a truncated References.
-        match previous {
-            Some(p) if !forest.within(p, node) => forest.link(p, node),
-            Some(_) => {}
-            None => forest.unlink(node),
+        // 1.B: the last reference is the parent. An existing parent (from another message's
+        // truncated References) is dropped first, even when the new link would make a loop and
+        // is not made: the message then has no parent, as it would with no references.
+        forest.unlink(node);
+        if let Some(p) = previous
+            && !forest.within(p, node)
+        {
+            forest.link(p, node);
         }
     }
 
@@ -595,6 +598,15 @@ mod tests {
         // 1 references 2, so 2 is its parent; 2's reference back to 1 would be a loop; 3 duplicates
         // 1's Message-ID and stands alone.
         assert_eq!(render(&forest, &facts), "* THREAD (2 1)(3)");
+        // 1's References put k2 under the missing k0; k2's (message 2) own last reference is
+        // its child k1. The link to k0 goes first and the loop is not made, so 2 is a root and
+        // 3 stays alone under k0 (not "((2 1)(3))").
+        let reparented = vec![
+            fact(1, 1, "", false, Some("k1"), &["k0", "k2"]),
+            fact(2, 2, "", false, Some("k2"), &["k1"]),
+            fact(3, 3, "", false, Some("k3"), &["k0"]),
+        ];
+        assert_eq!(render(&references(&reparented), &reparented), "* THREAD (2 1)(3)");
         // A 20 000 message reply chain: no recursion, one thread.
         facts.clear();
         for i in 0..20_000u32 {
