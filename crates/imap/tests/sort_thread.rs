@@ -321,6 +321,11 @@ async fn thread_references_dummies_reparenting_and_expunged_parents() {
         c.line("n THREAD REFERENCES UTF-8 NOT SUBJECT \"subject 9\"", "* THREAD").await,
         "* THREAD ((1 3)(2))(5 4)(7 6)(8)((10)(11))"
     );
+    // Only the searched messages are threaded (Dovecot agrees): without 6, 7 stands alone.
+    assert_eq!(
+        c.line("m THREAD REFERENCES UTF-8 NOT SUBJECT \"subject 6\"", "* THREAD").await,
+        "* THREAD ((1 3)(2))(5 4)(7)(8)(9 (10)(11))"
+    );
     // So is an expunged one.
     c.expunge(9).await;
     assert_eq!(c.thread("REFERENCES").await, "* THREAD ((1 3)(2))(5 4)(7 6)(8)((9)(10))");
@@ -356,4 +361,17 @@ async fn thread_orders_by_sent_date_with_ties_in_mailbox_order() {
     // 8), 1 and 6 under a new dummy: 9 and 1 are both non-replies.
     assert_eq!(c.thread("REFERENCES").await, "* THREAD (5)((9 8)(1)(6))((7)(3)(2)(4))");
     assert_eq!(c.thread("ORDEREDSUBJECT").await, "* THREAD (5)(8 (9)(1)(6))(7 (3)(2)(4))");
+}
+
+#[tokio::test]
+async fn thread_references_links_only_through_searched_messages() {
+    let messages =
+        vec![mail(1, Some("A"), &[], ""), mail(2, Some("B"), &[], ""), mail(3, Some("C"), &["A", "B"], "")];
+    let mut c = Client::with(&messages).await;
+    assert_eq!(c.thread("REFERENCES").await, "* THREAD (1 2 3)");
+    // 3's References chain A to B only when 3 is searched (Dovecot 2.3 answers the same).
+    assert_eq!(
+        c.line("n THREAD REFERENCES UTF-8 NOT SUBJECT \"subject 3\"", "* THREAD").await,
+        "* THREAD (1)(2)"
+    );
 }
