@@ -13,6 +13,7 @@
 
 use std::collections::HashMap;
 
+use postfach_message::collation_key;
 use postfach_proto::response::{self, Code, Data, ESearchItem, ThreadToken};
 use postfach_proto::types::{
     CommandKind, SearchKey, SearchReturn, SortCriterion, SortKey, Tag, ThreadAlgorithm,
@@ -328,23 +329,30 @@ impl Forest {
     }
 }
 
+/// The i;unicode-casemap keys of the base subjects (RFC 5256 §7): what THREAD compares them by.
+fn subject_keys(facts: &[ThreadFacts]) -> Vec<String> {
+    facts.iter().map(|f| collation_key(&f.base_subject)).collect()
+}
+
 /// ORDEREDSUBJECT (RFC 5256 §3): messages grouped by base subject; in each group the oldest
-/// message is the parent of all others; threads ordered by their first message's date.
+/// message is the parent of all others; threads ordered by their first message's date. Like any
+/// other subject, the empty one forms one group.
 fn ordered_subject(facts: &[ThreadFacts]) -> Forest {
+    let subjects = subject_keys(facts);
     let mut order: Vec<usize> = (0..facts.len()).collect();
     order.sort_by(|&a, &b| {
         let (fa, fb) = (&facts[a], &facts[b]);
-        (&fa.base_subject, fa.sent_date, fa.uid).cmp(&(&fb.base_subject, fb.sent_date, fb.uid))
+        (&subjects[a], fa.sent_date, fa.uid).cmp(&(&subjects[b], fb.sent_date, fb.uid))
     });
     let mut forest = Forest::default();
     let mut head: Option<(usize, &str)> = None;
     for i in order {
         let node = forest.add(Some(i));
         match head {
-            Some((h, subject)) if subject == facts[i].base_subject => forest.link(h, node),
+            Some((h, subject)) if subject == subjects[i] => forest.link(h, node),
             _ => {
                 forest.roots.push(node);
-                head = Some((node, &facts[i].base_subject));
+                head = Some((node, &subjects[i]));
             }
         }
     }
@@ -399,11 +407,14 @@ fn references(facts: &[ThreadFacts]) -> Forest {
             }
             previous = Some(r);
         }
-        // 1.B: the last reference is the parent, replacing a link from a truncated References.
-        match previous {
-            Some(p) if !forest.within(p, node) => forest.link(p, node),
-            Some(_) => {}
-            None => forest.unlink(node),
+        // 1.B: the last reference is the parent. An existing parent (from another message's
+        // truncated References) is dropped first, even when the new link would make a loop and
+        // is not made: the message then has no parent, as it would with no references.
+        forest.unlink(node);
+        if let Some(p) = previous
+            && !forest.within(p, node)
+        {
+            forest.link(p, node);
         }
     }
 
@@ -450,6 +461,7 @@ fn references(facts: &[ThreadFacts]) -> Forest {
     forest.sort_by_date(facts);
 
     // Step 5: merge threads with the same base subject.
+    let subjects = subject_keys(facts);
     let subject_of = |forest: &Forest, n: usize| -> Option<usize> {
         forest.nodes[n].msg.or_else(|| forest.nodes[n].children.first().and_then(|&c| forest.nodes[c].msg))
     };
@@ -457,7 +469,7 @@ fn references(facts: &[ThreadFacts]) -> Forest {
     let mut table: HashMap<&str, usize> = HashMap::new();
     for &r in &forest.roots {
         let Some(m) = subject_of(&forest, r) else { continue };
-        let subject = facts[m].base_subject.as_str();
+        let subject = subjects[m].as_str();
         if subject.is_empty() {
             continue;
         }
@@ -481,7 +493,7 @@ fn references(facts: &[ThreadFacts]) -> Forest {
             continue;
         }
         let Some(m) = subject_of(&forest, r) else { continue };
-        let subject = facts[m].base_subject.as_str();
+        let subject = subjects[m].as_str();
         if subject.is_empty() {
             continue;
         }
@@ -555,6 +567,18 @@ mod tests {
     }
 
     #[test]
+    fn subjects_compare_under_unicode_casemap() {
+        // Composed and decomposed forms are the same subject (RFC 5256 §7, i;unicode-casemap).
+        let facts = vec![
+            fact(1, 10, "\u{e4}pfel", false, Some("a"), &[]),
+            fact(2, 20, "a\u{308}pfel", true, Some("b"), &[]),
+            fact(3, 30, "apfel", false, Some("c"), &[]),
+        ];
+        assert_eq!(render(&ordered_subject(&facts), &facts), "* THREAD (1 2)(3)");
+        assert_eq!(render(&references(&facts), &facts), "* THREAD (1 2)(3)");
+    }
+
+    #[test]
     fn references_builds_parent_chains() {
         let facts = vec![
             fact(1, 10, "plan", false, Some("a"), &[]),
@@ -595,6 +619,15 @@ mod tests {
         // 1 references 2, so 2 is its parent; 2's reference back to 1 would be a loop; 3 duplicates
         // 1's Message-ID and stands alone.
         assert_eq!(render(&forest, &facts), "* THREAD (2 1)(3)");
+        // 1's References put k2 under the missing k0; k2's (message 2) own last reference is
+        // its child k1. The link to k0 goes first and the loop is not made, so 2 is a root and
+        // 3 stays alone under k0 (not "((2 1)(3))").
+        let reparented = vec![
+            fact(1, 1, "", false, Some("k1"), &["k0", "k2"]),
+            fact(2, 2, "", false, Some("k2"), &["k1"]),
+            fact(3, 3, "", false, Some("k3"), &["k0"]),
+        ];
+        assert_eq!(render(&references(&reparented), &reparented), "* THREAD (2 1)(3)");
         // A 20 000 message reply chain: no recursion, one thread.
         facts.clear();
         for i in 0..20_000u32 {

@@ -1,9 +1,16 @@
-//! Text comparison helpers for SEARCH, SORT and THREAD: case folding close to i;unicode-casemap
-//! (RFC 5051), the RFC 5256 §2.1 base subject, and Message-ID normalisation (RFC 5256 §3).
+//! Text comparison helpers for SEARCH, SORT and THREAD: case folding for matching, the
+//! i;unicode-casemap (RFC 5051) collation key for ordering, the RFC 5256 §2.1 base subject, and
+//! Message-ID normalisation (RFC 5256 §3).
+//!
+//! Two folds, because they serve different needs. [`casefold`] (lowercase) is what the stored
+//! text and the full-text index hold and what SEARCH matches with; changing it would split stored
+//! text from new needles. [`collation_key`] is what SORT orders by and THREAD groups subjects by:
+//! RFC 5256 §7 requires i;unicode-casemap, whose titlecase-then-NFKD order differs from any
+//! lowercase order (`_`, `[` and `` ` `` sort after the letters; `Ä` among the `A`s).
 //!
 //! Limits: [`casefold`] is simple Unicode case folding (lowercase mapping plus the few characters
 //! whose folding differs from their lowercase, such as final sigma and long s); it does not apply
-//! the NFKD decomposition of RFC 5051, so `ﬁ` and `fi` stay different.
+//! the NFKD decomposition of RFC 5051, so `ﬁ` and `fi` match only through [`collation_key`].
 
 /// Folds case for comparisons: every character to its simple case folding.
 ///
@@ -28,6 +35,52 @@ pub fn casefold(s: &str) -> String {
         }
     }
     out
+}
+
+/// The i;unicode-casemap (RFC 5051 §2) key of `s`: each character mapped to its simple titlecase,
+/// then the whole decomposed (NFKD). Two strings compare under the collation as their keys
+/// compare byte by byte (UTF-8 order is code point order).
+///
+/// The input may already be [`casefold`]ed (the store keeps folded text): the titlecase of a
+/// character's lowercase is its own titlecase, except for the capital sharp s `ẞ` and the Georgian
+/// Mtavruli capitals, which then get the keys of `ß` and of the Mkhedruli letters.
+#[must_use]
+pub fn collation_key(s: &str) -> String {
+    use unicode_normalization::UnicodeNormalization;
+    // ASCII is its own decomposition, and its titlecase is its uppercase.
+    if s.is_ascii() {
+        return s.to_ascii_uppercase();
+    }
+    s.chars().map(titlecase).nfkd().collect()
+}
+
+/// The simple titlecase mapping (UnicodeData.txt field 14) of one character. Rust's standard
+/// library has only the uppercase mapping, which agrees except for the characters handled here
+/// and for those whose full uppercase is several characters (kept as they are, which is their
+/// simple titlecase, apart from the Greek iota-subscript letters handled here).
+fn titlecase(c: char) -> char {
+    let title = match u32::from(c) {
+        // DŽ, LJ, NJ, DZ: the titlecase is the capital-then-small digraph.
+        0x1c4..=0x1c6 => 0x1c5,
+        0x1c7..=0x1c9 => 0x1c8,
+        0x1ca..=0x1cc => 0x1cb,
+        0x1f1..=0x1f3 => 0x1f2,
+        // Georgian Mkhedruli: its uppercase is Mtavruli, its titlecase itself.
+        0x10d0..=0x10fa | 0x10fd..=0x10ff => return c,
+        // Greek with ypogegrammeni: titlecase is the prosgegrammeni form.
+        n @ (0x1f80..=0x1f87 | 0x1f90..=0x1f97 | 0x1fa0..=0x1fa7) => n + 8,
+        0x1fb3 => 0x1fbc,
+        0x1fc3 => 0x1fcc,
+        0x1ff3 => 0x1ffc,
+        _ => {
+            let mut upper = c.to_uppercase();
+            return match (upper.next(), upper.next()) {
+                (Some(u), None) => u,
+                _ => c,
+            };
+        }
+    };
+    char::from_u32(title).unwrap_or(c)
 }
 
 /// Characters whose simple case folding differs from their lowercase mapping.
@@ -237,6 +290,25 @@ mod tests {
         assert_eq!(casefold("ΟΔΟΣ"), casefold("οδος"));
         assert_eq!(casefold("ὀδός"), "ὀδόσ");
         assert_eq!(casefold("ſtraße µ"), "straße μ");
+    }
+
+    #[test]
+    fn collation_keys_order_like_unicode_casemap() {
+        let mut words = vec!["_x", "b", "[x]", "A", "~", "`q", "Äpfel", "apfel", "Zebra", "ä", "ǆemal"];
+        words.sort_by_cached_key(|w| collation_key(w));
+        // Titlecase puts the letters before `[`, `_` and `` ` ``; NFKD puts Ä among the A's.
+        assert_eq!(words, ["A", "apfel", "ä", "Äpfel", "b", "ǆemal", "Zebra", "[x]", "_x", "`q", "~"]);
+        assert_eq!(collation_key("Straße ǆ ǅ Ǆ"), "STRA\u{df}E Dz\u{30c} Dz\u{30c} Dz\u{30c}");
+        // Folded and unfolded text have the same key; so do composed and decomposed text.
+        for s in ["Ὀδυσσεύς ᾳ ﬁ", "ΣΊΣΥΦΟΣ", "Ça va", "İstanbul", "ǅ"] {
+            assert_eq!(collation_key(&casefold(s)), collation_key(s), "{s}");
+        }
+        assert_eq!(collation_key("A\u{308}"), collation_key("ä"));
+        assert_eq!(collation_key("ᾳ"), "\u{391}\u{345}");
+        assert_eq!(collation_key("ა"), "ა");
+        // RFC 5051 decomposes after the titlecase mapping: the ligature has none and decomposes
+        // to small letters (Dovecot 2.3 orders it the same way).
+        assert_eq!(collation_key("ﬁ"), "fi");
     }
 
     #[test]

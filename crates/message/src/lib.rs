@@ -27,7 +27,9 @@ use mail_parser::HeaderValue;
 use mail_parser::parsers::MessageStream;
 use serde::{Deserialize, Serialize};
 
-pub use collate::{BaseSubject, base_subject, casefold, message_id_list, normalize_message_id};
+pub use collate::{
+    BaseSubject, base_subject, casefold, collation_key, message_id_list, normalize_message_id,
+};
 pub use envelope::{Address, Envelope, address_search_text, parse_address_list};
 pub use section::{BinaryError, HeaderField, SectionText, binary, header_fields, leaf_text, section};
 pub use structure::{BodyPart, ByteRange, Disposition, Param, PartKind};

@@ -9,6 +9,7 @@
 //! in all; THREAD takes at most [`MAX_THREAD_MESSAGES`] messages. Beyond that the request is
 //! refused with [`StoreError::Limit`] rather than growing without bound.
 
+use postfach_message::collation_key;
 use rusqlite::{Connection, OptionalExtension, Row};
 
 use super::conn::DbResult;
@@ -114,8 +115,10 @@ pub(crate) fn sort(
 }
 
 /// One byte string whose byte order is the order of `criteria`: numbers as sign-flipped
-/// big-endian, strings as folded UTF-8 (code point order) ended by a NUL, so an empty string
-/// sorts first (RFC 5256 §3); a `REVERSE` component is bit-inverted.
+/// big-endian, strings as their i;unicode-casemap key (RFC 5256 §7: titlecased, decomposed
+/// UTF-8, whose byte order is code point order) ended by a NUL, so an empty string sorts first
+/// (RFC 5256 §3); a `REVERSE` component is bit-inverted. The stored strings are lowercase-folded;
+/// the key is taken from them here, so rows stored before the key existed sort the same.
 fn sort_key(criteria: &[SortCriterion], m: &Keyed) -> Box<[u8]> {
     let mut key = Vec::new();
     for c in criteria {
@@ -123,7 +126,7 @@ fn sort_key(criteria: &[SortCriterion], m: &Keyed) -> Box<[u8]> {
         let number =
             |key: &mut Vec<u8>, n: i64| key.extend_from_slice(&((n as u64) ^ (1 << 63)).to_be_bytes());
         let text = |key: &mut Vec<u8>, s: &str| {
-            key.extend(s.bytes().filter(|&b| b != 0));
+            key.extend(collation_key(s).bytes().filter(|&b| b != 0));
             key.push(0);
         };
         match c.key {
@@ -269,5 +272,23 @@ mod tests {
         assert_eq!(order(&[(SortKey::From, Up), (SortKey::Size, Down)], &m), vec![4, 1, 3, 2]);
         // DATE uses the sent date, the internal date when there is none.
         assert_eq!(order(&[(SortKey::Date, Up)], &m), vec![3, 2, 4, 1]);
+    }
+
+    #[test]
+    fn strings_sort_by_unicode_casemap_keys() {
+        use SortDirection::{Ascending as Up, Descending as Down};
+        // Stored as lowercase folds; i;unicode-casemap orders titlecased, decomposed text, so
+        // `[`, `_` and `` ` `` come after the letters and "äpfel" right after "apfel".
+        let m = [
+            keyed(1, 1, 1, "_", "[x]@y"),
+            keyed(2, 1, 1, "[xyz]", "b@y"),
+            keyed(3, 1, 1, "c", "_@y"),
+            keyed(4, 1, 1, "äpfel", "a@y"),
+            keyed(5, 1, 1, "apfel", ""),
+            keyed(6, 1, 1, "apfelz", "ä@y"),
+        ];
+        assert_eq!(order(&[(SortKey::Subject, Up)], &m), vec![5, 6, 4, 3, 2, 1]);
+        assert_eq!(order(&[(SortKey::Subject, Down)], &m), vec![1, 2, 3, 4, 6, 5]);
+        assert_eq!(order(&[(SortKey::From, Up)], &m), vec![5, 4, 6, 2, 1, 3]);
     }
 }
