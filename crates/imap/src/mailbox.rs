@@ -184,7 +184,7 @@ pub(crate) async fn open(
     response::write_data(buf, &Data::Exists(sel.exists()), opts);
     if !enabled.rev2 {
         // IMAP4rev1 §6.3.1: RECENT and the first unseen message.
-        response::write_data(buf, &Data::Recent(snap.recent.iter().count() as u32), opts);
+        response::write_data(buf, &Data::Recent(snap.status.recent), opts);
         if let Some(seq) = snap.first_unseen.and_then(|u| sel.seq_of(u)) {
             response::write_untagged_status(buf, Status::Ok, Some(&Code::Unseen(seq)), "First unseen");
         }

@@ -212,12 +212,15 @@ impl Selected {
             if !style.rev2 {
                 // RFC 3501 §7.3.2: RECENT comes with a change of the mailbox's size. A session
                 // with the mailbox selected read-write takes the new messages as its recent
-                // ones, unless another session did first (RFC 3501 §2.3.2).
-                if self.access == Access::ReadWrite {
-                    let claimed = store.claim_recent(self.id, changes.uid_next).await?;
-                    if !claimed.is_empty() {
-                        self.recent = UidSet::from_uids(self.recent.iter().chain(claimed.iter()));
-                    }
+                // ones, unless another session did first (RFC 3501 §2.3.2); a read-only one sees
+                // them as recent without taking them.
+                let claim = match self.access {
+                    Access::ReadWrite => ClaimRecent::Claim,
+                    Access::ReadOnly => ClaimRecent::Peek,
+                };
+                let claimed = store.claim_recent(self.id, changes.uid_next, claim).await?;
+                if !claimed.is_empty() {
+                    self.recent = UidSet::from_uids(self.recent.iter().chain(claimed.iter()));
                 }
                 let recent = u32::try_from(self.recent.len()).unwrap_or(u32::MAX);
                 response::write_data(out.buf(), &Data::Recent(recent), convert::options(false));

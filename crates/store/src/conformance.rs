@@ -762,9 +762,11 @@ pub async fn recent_claim(s: &Stores) -> Result<(), Failure> {
     append_each(s, inbox, vec![plain("1"), plain("2")]).await?;
     check_eq!(s.mail.status(inbox).await.must()?.recent, 2);
 
+    // EXAMINE sees them as recent and leaves them so.
     let peek = s.mail.select(inbox, ClaimRecent::Peek).await.must()?;
-    check!(peek.recent.is_empty());
+    check_eq!(peek.recent.iter().collect::<Vec<_>>(), uids(&[1, 2]));
     check_eq!(peek.status.recent, 2);
+    check_eq!(s.mail.status(inbox).await.must()?.recent, 2);
 
     let claim = s.mail.select(inbox, ClaimRecent::Claim).await.must()?;
     check!(claim.recent.contains(Uid(1)) && claim.recent.contains(Uid(2)));
@@ -793,6 +795,20 @@ pub async fn recent_claim(s: &Stores) -> Result<(), Failure> {
     let claim = s.mail.select(inbox, ClaimRecent::Claim).await.must()?;
     check_eq!(claim.recent.iter().collect::<Vec<_>>(), uids(&[4, 6]));
     check_eq!(claim.status.recent, 2);
+
+    // New messages seen by sessions that have the mailbox selected: a read-only one sees them,
+    // the first read-write one takes them, the next gets nothing.
+    append_each(s, inbox, vec![plain("7"), plain("8")]).await?;
+    let below = s.mail.status(inbox).await.must()?.uid_next;
+    let seen = s.mail.claim_recent(inbox, below, ClaimRecent::Peek).await.must()?;
+    check_eq!(seen.iter().collect::<Vec<_>>(), uids(&[7, 8]));
+    let first = s.mail.claim_recent(inbox, Uid(8), ClaimRecent::Claim).await.must()?;
+    check_eq!(first.iter().collect::<Vec<_>>(), uids(&[7]));
+    check_eq!(s.mail.status(inbox).await.must()?.recent, 1);
+    let rest = s.mail.claim_recent(inbox, below, ClaimRecent::Claim).await.must()?;
+    check_eq!(rest.iter().collect::<Vec<_>>(), uids(&[8]));
+    check!(s.mail.claim_recent(inbox, below, ClaimRecent::Claim).await.must()?.is_empty());
+    check_eq!(s.mail.status(inbox).await.must()?.recent, 0);
     Ok(())
 }
 

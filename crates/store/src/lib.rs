@@ -167,10 +167,11 @@ pub trait MailStore: Send + Sync {
     async fn status(&self, mailbox: MailboxId) -> StoreResult<MailboxStatus>;
     /// Opens a mailbox: counters, the UID list, keywords, and (for SELECT) the claimed recent set.
     async fn select(&self, mailbox: MailboxId, recent: ClaimRecent) -> StoreResult<Snapshot>;
-    /// A session that has the mailbox selected read-write learned of messages up to (not
-    /// including) `below`: takes those no session has claimed yet as its `\Recent` ones
-    /// (RFC 3501 §2.3.2: a message is recent in one session only) and returns them.
-    async fn claim_recent(&self, mailbox: MailboxId, below: Uid) -> StoreResult<UidSet>;
+    /// A session that has the mailbox selected learned of messages up to (not including)
+    /// `below`: returns those no session has claimed yet as `\Recent`, and with
+    /// [`ClaimRecent::Claim`] (SELECT) takes them, so that no other session sees them as recent
+    /// (RFC 3501 §2.3.2); with [`ClaimRecent::Peek`] (EXAMINE) leaves them.
+    async fn claim_recent(&self, mailbox: MailboxId, below: Uid, claim: ClaimRecent) -> StoreResult<UidSet>;
     /// Adds messages to a mailbox in one durable transaction (MULTIAPPEND is all or nothing,
     /// RFC 3502). Each message is parsed once here.
     async fn append(&self, mailbox: MailboxId, messages: Vec<NewMessage>) -> StoreResult<Vec<Appended>>;

@@ -381,7 +381,7 @@ pub(crate) fn email_id(raw: &[u8]) -> String {
 /// Writes the entry of `body_id` (facts and text) unless it has one. SQL only.
 pub(crate) fn write_entry(conn: &Connection, body_id: i64, entry: &IndexEntry) -> StoreResult<()> {
     if write_facts(conn, body_id, entry)? {
-        write_text(conn, body_id, &entry.text)?;
+        write_text(conn, body_id, &entry.email_id, &entry.text)?;
     }
     Ok(())
 }
@@ -426,16 +426,33 @@ pub(crate) fn write_facts(conn: &Connection, body_id: i64, entry: &IndexEntry) -
     Ok(true)
 }
 
-/// Writes the full-text entry of `body_id` when its text is pending (not when the body is gone
-/// or already indexed), and takes a complete entry's body off `unindexed_bodies`. SQL only.
-pub(crate) fn write_text(conn: &Connection, body_id: i64, t: &MessageText) -> StoreResult<()> {
-    let state: Option<i64> = conn
-        .prepare_cached("SELECT text_state FROM body_index WHERE body_id = ?1")
+/// The text of one stored body, on its way to the full-text index.
+pub(crate) struct PendingText {
+    pub(crate) body_id: i64,
+    /// The EMAILID (content hash) of the body the text was taken from. SQLite may give a deleted
+    /// body's id to the next body: the text is written only if the body under that id is still
+    /// the same content, or a message expunged before it was indexed would lend its text to the
+    /// next message stored (whose own text would then never be indexed).
+    pub(crate) email_id: String,
+    pub(crate) text: MessageText,
+}
+
+/// Writes the full-text entry of a body when its text is pending (not when the body is gone,
+/// already indexed, or another body took its id), and takes a complete entry's body off
+/// `unindexed_bodies`. SQL only.
+pub(crate) fn write_text(
+    conn: &Connection,
+    body_id: i64,
+    email_id: &str,
+    t: &MessageText,
+) -> StoreResult<()> {
+    let state: Option<(i64, String)> = conn
+        .prepare_cached("SELECT text_state, email_id FROM body_index WHERE body_id = ?1")
         .db()?
-        .query_row([body_id], |r| r.get(0))
+        .query_row([body_id], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()
         .db()?;
-    if state != Some(TEXT_PENDING) {
+    if state.as_ref().is_none_or(|(s, id)| *s != TEXT_PENDING || id != email_id) {
         return Ok(());
     }
     conn.prepare_cached(
@@ -477,18 +494,18 @@ pub(crate) fn record_appended(
     mailbox: MailboxId,
     appended: &[Appended],
     entries: Vec<IndexEntry>,
-) -> Vec<(i64, MessageText)> {
+) -> Vec<PendingText> {
     if conn.execute_batch("SAVEPOINT body_index").is_err() {
         return Vec::new();
     }
-    let result = (|| -> StoreResult<Vec<(i64, MessageText)>> {
+    let result = (|| -> StoreResult<Vec<PendingText>> {
         let mut body_of =
             conn.prepare_cached("SELECT body_id FROM messages WHERE mailbox_id = ?1 AND uid = ?2").db()?;
         let mut texts = Vec::with_capacity(entries.len());
         for (a, entry) in appended.iter().zip(entries) {
             let body_id: i64 = body_of.query_row(rusqlite::params![mailbox.0, a.uid.0], |r| r.get(0)).db()?;
             if write_facts(conn, body_id, &entry)? {
-                texts.push((body_id, entry.text));
+                texts.push(PendingText { body_id, email_id: entry.email_id, text: entry.text });
             }
         }
         Ok(texts)

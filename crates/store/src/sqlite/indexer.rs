@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 use rusqlite::Connection;
 
 use super::conn::{DbResult, open_reader};
-use super::index::{MessageText, TEXT_PENDING, write_text};
+use super::index::{MessageText, PendingText, TEXT_PENDING, email_id, write_text};
 use super::writer::WriterHandle;
 use crate::{StoreError, StoreResult};
 
@@ -60,7 +60,7 @@ struct Shared {
 
 #[derive(Default)]
 struct Queue {
-    texts: VecDeque<(i64, MessageText)>,
+    texts: VecDeque<PendingText>,
     bytes: usize,
     /// Look in the database for pending texts when the queue is empty.
     rescan: bool,
@@ -84,20 +84,20 @@ impl Indexer {
     }
 
     /// Queues the texts of committed appends.
-    pub(crate) fn submit(&self, texts: Vec<(i64, MessageText)>) {
+    pub(crate) fn submit(&self, texts: Vec<PendingText>) {
         if texts.is_empty() {
             return;
         }
         let mut q = lock(&self.shared.queue);
-        for (id, text) in texts {
-            let size = text.bytes();
+        for pending in texts {
+            let size = pending.text.bytes();
             if q.bytes.saturating_add(size) > MAX_QUEUED_BYTES {
                 // Still pending in the database: found by the next rescan.
                 q.rescan = true;
                 continue;
             }
             q.bytes += size;
-            q.texts.push_back((id, text));
+            q.texts.push_back(pending);
         }
         drop(q);
         self.shared.wake.notify_one();
@@ -121,7 +121,7 @@ fn lock(m: &Mutex<Queue>) -> MutexGuard<'_, Queue> {
 
 /// What the thread does next.
 enum Work {
-    Write(Vec<(i64, MessageText)>),
+    Write(Vec<PendingText>),
     Rescan,
     Stop,
 }
@@ -190,8 +190,8 @@ fn next(shared: &Shared) -> Work {
     }
     let mut batch = Vec::new();
     let mut bytes = 0usize;
-    while let Some((_, text)) = q.texts.front() {
-        let size = text.bytes();
+    while let Some(pending) = q.texts.front() {
+        let size = pending.text.bytes();
         if !batch.is_empty() && (batch.len() >= BATCH || bytes.saturating_add(size) > BATCH_BYTES) {
             break;
         }
@@ -205,10 +205,10 @@ fn next(shared: &Shared) -> Work {
 }
 
 /// One writer job for the whole batch.
-fn write(writer: &WriterHandle, batch: Vec<(i64, MessageText)>) -> StoreResult<()> {
+fn write(writer: &WriterHandle, batch: Vec<PendingText>) -> StoreResult<()> {
     writer.run_blocking(move |conn, _| {
-        for (body_id, text) in &batch {
-            write_text(conn, *body_id, text)?;
+        for pending in &batch {
+            write_text(conn, pending.body_id, &pending.email_id, &pending.text)?;
         }
         Ok(())
     })
@@ -247,7 +247,7 @@ fn rescan(conn: &Connection, writer: &WriterHandle) -> StoreResult<usize> {
         let Some(raw) = raw else { continue };
         let (text, _) = MessageText::extract(&raw, true);
         bytes += text.bytes();
-        batch.push((id, text));
+        batch.push(PendingText { body_id: id, email_id: email_id(&raw), text });
         if bytes >= BATCH_BYTES {
             write(writer, std::mem::take(&mut batch))?;
             bytes = 0;

@@ -328,10 +328,13 @@ impl MailStore for SqliteStore {
     }
 
     async fn select(&self, mailbox: MailboxId, recent: ClaimRecent) -> StoreResult<Snapshot> {
-        let (peeked, recent_from_uid) = self.read(move |conn| reads::peek(conn, mailbox)).await?;
+        let (mut peeked, recent_from_uid) = self.read(move |conn| reads::peek(conn, mailbox)).await?;
         // Most SELECTs find nothing new to claim: they stay on a reader and never queue behind
         // the writer.
         if recent == ClaimRecent::Peek || recent_from_uid >= peeked.status.uid_next.0 {
+            // EXAMINE sees the unclaimed messages as recent and leaves them so (RFC 3501 §2.3.2).
+            let unclaimed = recent_from_uid..peeked.status.uid_next.0;
+            reads::apply_claim(&mut peeked, unclaimed);
             return Ok(peeked);
         }
         let claimed = self.writer.run(move |conn, _| reads::claim(conn, mailbox)).await?;
@@ -340,14 +343,19 @@ impl MailStore for SqliteStore {
         Ok(snapshot)
     }
 
-    async fn claim_recent(&self, mailbox: MailboxId, below: Uid) -> StoreResult<UidSet> {
+    async fn claim_recent(&self, mailbox: MailboxId, below: Uid, claim: ClaimRecent) -> StoreResult<UidSet> {
         // Usually another session (or this one's SELECT) claimed them already: answer from a
         // reader without queueing behind the writer.
         let (_, recent_from_uid) = self.read(move |conn| reads::peek_boundary(conn, mailbox)).await?;
         if recent_from_uid >= below.0 {
             return Ok(UidSet::new());
         }
-        self.writer.run(move |conn, _| reads::claim_below(conn, mailbox, below)).await
+        match claim {
+            ClaimRecent::Claim => {
+                self.writer.run(move |conn, _| reads::claim_below(conn, mailbox, below)).await
+            }
+            ClaimRecent::Peek => self.read(move |conn| reads::recent_below(conn, mailbox, below)).await,
+        }
     }
 
     async fn append(&self, mailbox: MailboxId, messages: Vec<NewMessage>) -> StoreResult<Vec<Appended>> {

@@ -29,6 +29,30 @@ pub(crate) fn peek(conn: &Connection, mailbox: MailboxId) -> StoreResult<(Snapsh
     Ok((snapshot, row.recent_from_uid))
 }
 
+/// As [`claim_below`] without taking them: the messages below `below` nobody has claimed.
+pub(crate) fn recent_below(conn: &Connection, mailbox: MailboxId, below: Uid) -> StoreResult<UidSet> {
+    let row = MailboxRow::load(conn, mailbox)?;
+    uids_between(conn, mailbox, row.recent_from_uid, below.0.min(row.uid_next))
+}
+
+/// The UIDs of `mailbox` in `[from, to)`, by the primary key.
+fn uids_between(conn: &Connection, mailbox: MailboxId, from: u32, to: u32) -> StoreResult<UidSet> {
+    let mut uids = UidSet::new();
+    if from >= to {
+        return Ok(uids);
+    }
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT uid FROM messages WHERE mailbox_id = ?1 AND uid >= ?2 AND uid < ?3 ORDER BY uid",
+        )
+        .db()?;
+    let mut rows = stmt.query(rusqlite::params![mailbox.0, from, to]).db()?;
+    while let Some(r) = rows.next().db()? {
+        uids.push_ascending(Uid(r.get(0).db()?));
+    }
+    Ok(uids)
+}
+
 /// The mailbox's `uid_next` and `recent_from_uid`: one row read.
 pub(crate) fn peek_boundary(conn: &Connection, mailbox: MailboxId) -> StoreResult<(u32, u32)> {
     let row = MailboxRow::load(conn, mailbox)?;
@@ -57,18 +81,7 @@ pub(crate) fn claim_below(conn: &Connection, mailbox: MailboxId, below: Uid) -> 
     if row.recent_from_uid >= end {
         return Ok(UidSet::new());
     }
-    let mut claimed = UidSet::new();
-    {
-        let mut stmt = conn
-            .prepare_cached(
-                "SELECT uid FROM messages WHERE mailbox_id = ?1 AND uid >= ?2 AND uid < ?3 ORDER BY uid",
-            )
-            .db()?;
-        let mut rows = stmt.query(rusqlite::params![mailbox.0, row.recent_from_uid, end]).db()?;
-        while let Some(r) = rows.next().db()? {
-            claimed.push_ascending(Uid(r.get(0).db()?));
-        }
-    }
+    let claimed = uids_between(conn, mailbox, row.recent_from_uid, end)?;
     row.recent_from_uid = end;
     row.recent = row.recent.saturating_sub(u32::try_from(claimed.len()).unwrap_or(u32::MAX));
     row.save(conn)?;
