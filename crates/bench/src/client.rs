@@ -62,6 +62,10 @@ pub struct Target {
     pub tls: Option<TlsTarget>,
     /// Limit for every wait on the server.
     pub timeout: Duration,
+    /// Write like Python's imaplib: Nagle's algorithm left on, synchronising literals only (no
+    /// LITERAL+), the message and the CRLF after it in separate writes. A server that waits for
+    /// more than it has (or acknowledges late) costs such a client a delayed-ACK round per APPEND.
+    pub imaplib_style: bool,
 }
 
 /// The TLS side of a [`Target`].
@@ -229,6 +233,8 @@ pub struct Client {
     /// Protocol errors and traffic so far.
     pub counters: Counters,
     chunk: Vec<u8>,
+    /// See [`Target::imaplib_style`].
+    imaplib_style: bool,
 }
 
 impl Client {
@@ -236,7 +242,7 @@ impl Client {
     pub async fn connect(target: &Target) -> Result<Client, ClientError> {
         let connect = TcpStream::connect((target.host.as_str(), target.port));
         let tcp = tokio::time::timeout(target.timeout, connect).await.map_err(|_| ClientError::Timeout)??;
-        tcp.set_nodelay(true)?;
+        tcp.set_nodelay(!target.imaplib_style)?;
         let io: Box<dyn Io> = match &target.tls {
             None => Box::new(tcp),
             Some(tls) => {
@@ -256,6 +262,7 @@ impl Client {
             timeout: target.timeout,
             counters: Counters::default(),
             chunk: vec![0; 64 * 1024],
+            imaplib_style: target.imaplib_style,
         };
         client.greeting().await?;
         Ok(client)
@@ -313,7 +320,7 @@ impl Client {
         messages: &[&[u8]],
     ) -> Result<Done, ClientError> {
         let tag = self.tag();
-        let plus = self.has_capability("LITERAL+");
+        let plus = self.has_capability("LITERAL+") && !self.imaplib_style;
         let mut head = format!("{tag} APPEND {}", quote(mailbox));
         for (i, message) in messages.iter().enumerate() {
             if !flags.is_empty() {
@@ -659,7 +666,13 @@ mod tests {
             assert_eq!(line, "b4 LOGOUT\r\n");
             w.write_all(b"* BYE bye\r\nb4 OK\r\n").await.unwrap();
         });
-        let target = Target { host: "127.0.0.1".into(), port, tls: None, timeout: Duration::from_secs(5) };
+        let target = Target {
+            host: "127.0.0.1".into(),
+            port,
+            tls: None,
+            timeout: Duration::from_secs(5),
+            imaplib_style: false,
+        };
         let mut c = Client::connect(&target).await.unwrap();
         assert!(c.has_capability("literal+"));
         assert!(c.login("u", "p").await.unwrap().is_ok());

@@ -174,7 +174,7 @@ fn context(g: &Global) -> anyhow::Result<Ctx> {
             Some(TlsTarget { config, server_name })
         }
     };
-    let plain = Target { host: g.host.clone(), port: g.port, tls: None, timeout };
+    let plain = Target { host: g.host.clone(), port: g.port, tls: None, timeout, imaplib_style: false };
     let tls_target = match (&tls, tls_port) {
         (Some(t), Some(port)) => Some(Target { port, tls: Some(t.clone()), ..plain.clone() }),
         _ => None,

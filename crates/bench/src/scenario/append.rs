@@ -3,7 +3,8 @@
 //! Each client logs in as its own account, recreates the mailbox `bench-append` and appends
 //! messages from the deterministic mixed corpus (1 KiB .. 4 MiB) one APPEND at a time until the
 //! phase ends; the mailbox is deleted afterwards so disks do not fill up over repeated runs.
-//! Figures: messages/s, MiB/s and APPEND latency p50/p99 per phase.
+//! Figures: messages/s, MiB/s and APPEND latency p50/p99 per phase. With `--imaplib` the clients
+//! write as Python's imaplib does (see `Target::imaplib_style`).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -32,13 +33,21 @@ pub struct AppendOpts {
     /// Distinct messages in the corpus (reused cyclically).
     #[arg(long, default_value_t = 200)]
     pub corpus: usize,
+    /// Write like Python's imaplib (Nagle on, synchronising literals, message and CRLF in
+    /// separate writes); figures are reported as `append.imaplib.*`.
+    #[arg(long)]
+    pub imaplib: bool,
 }
 
 /// Runs the scenario.
 pub async fn run(ctx: &Ctx, opts: &AppendOpts) -> anyhow::Result<Report> {
+    let mut ctx = ctx.clone();
+    ctx.target.imaplib_style = opts.imaplib;
+    let ctx = &ctx;
+    let prefix = if opts.imaplib { "append.imaplib" } else { "append" };
     let corpus = Arc::new(Corpus::generate(ctx.seed, opts.corpus, CorpusKind::Mixed));
     let params = json!({"clients": opts.clients, "duration_s": opts.duration, "corpus_messages": corpus.len(),
-        "corpus_mib": corpus.total_bytes() as f64 / 1048576.0, "seed": ctx.seed});
+        "corpus_mib": corpus.total_bytes() as f64 / 1048576.0, "seed": ctx.seed, "imaplib_style": opts.imaplib});
     let mut report = ctx.report("append", params);
     let mut all = Vec::new();
     for (name, clients) in [("c1".to_owned(), 1), (format!("c{}", opts.clients.max(1)), opts.clients.max(1))]
@@ -46,16 +55,26 @@ pub async fn run(ctx: &Ctx, opts: &AppendOpts) -> anyhow::Result<Report> {
         let phase = phase(ctx, &corpus, clients, Duration::from_secs(opts.duration)).await?;
         let secs = phase.seconds.max(1e-9);
         let op = phase.rec.ops.get("APPEND").cloned().unwrap_or_default();
-        report.push(format!("append.{name}.msg_per_s"), Some(op.ok as f64 / secs), "msg/s", Better::Higher);
+        report.push(format!("{prefix}.{name}.msg_per_s"), Some(op.ok as f64 / secs), "msg/s", Better::Higher);
         report.push(
-            format!("append.{name}.mib_per_s"),
+            format!("{prefix}.{name}.mib_per_s"),
             Some(phase.bytes as f64 / 1048576.0 / secs),
             "MiB/s",
             Better::Higher,
         );
-        report.push(format!("append.{name}.p50_ms"), Some(op.latency.quantile_ms(0.5)), "ms", Better::Lower);
-        report.push(format!("append.{name}.p99_ms"), Some(op.latency.quantile_ms(0.99)), "ms", Better::Lower);
-        report.push(format!("append.{name}.errors"), Some(op.errors as f64), "count", Better::Neither);
+        report.push(
+            format!("{prefix}.{name}.p50_ms"),
+            Some(op.latency.quantile_ms(0.5)),
+            "ms",
+            Better::Lower,
+        );
+        report.push(
+            format!("{prefix}.{name}.p99_ms"),
+            Some(op.latency.quantile_ms(0.99)),
+            "ms",
+            Better::Lower,
+        );
+        report.push(format!("{prefix}.{name}.errors"), Some(op.errors as f64), "count", Better::Neither);
         if report.capabilities.is_empty() {
             report.capabilities = phase.capabilities;
         }
