@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use postfach_store::sqlite::SqliteStore;
 use postfach_store::{
-    AccountStore, Criterion, FlagOp, Flags, MailStore, MailboxId, NewMessage, SortCriterion, SortDirection,
-    SortKey, SystemFlags, Uid, UidSet,
+    AccountStore, Criterion, FetchWant, FlagOp, Flags, MailStore, MailboxId, NewMessage, SortCriterion,
+    SortDirection, SortKey, SystemFlags, Uid, UidSet,
 };
 
 async fn store_with(messages: &[&str]) -> (tempfile::TempDir, SqliteStore, MailboxId) {
@@ -171,4 +171,54 @@ async fn pending_texts_survive_a_restart() {
     }
     assert_eq!(store.search(inbox, &Criterion::Body("QUINCE".into())).await.unwrap().len(), 50);
     assert_eq!(store.search(inbox, &Criterion::Body("quince 42".into())).await.unwrap(), vec![Uid(43)]);
+}
+
+/// Rows written by an older parser (here: a JSON summary whose ENVELOPE has the first To only,
+/// and From indexed as raw text) are derived again after the next start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rows_of_an_older_parser_are_derived_again_at_start() {
+    const RAW: &str = "From: <user-from (comment)@ (comment) domain.org>\r\nTo: amy@example.org\r\n\
+To: bob@example.org\r\nSubject: plans\r\n\r\nsome body words\r\n";
+    let (dir, store, inbox) = store_with(&[RAW]).await;
+    let db = dir.path().join(postfach_store::sqlite::DATABASE_FILE);
+    while store.text_backlog().await.unwrap() > 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    drop(store);
+    {
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        let old = postfach_message::parse(
+            b"From: <user-from (comment)@ (comment) domain.org>\r\n\
+To: amy@example.org\r\nSubject: plans\r\n\r\nsome body words\r\n",
+        );
+        conn.execute("UPDATE bodies SET summary = ?1", [serde_json::to_vec(&old).unwrap()]).unwrap();
+        conn.execute_batch(
+            "DELETE FROM body_text WHERE rowid = 1;
+             INSERT INTO body_text (rowid, h_subject, h_from, h_to, h_cc, h_bcc, headers, body)
+                 VALUES (1, 'plans', '<user-from (comment)@ (comment) domain.org>', 'amy@example.org', '', '',
+                         'subject: plans', 'some body words');
+             UPDATE derived SET version = 0;",
+        )
+        .unwrap();
+    }
+    let store = SqliteStore::open(dir.path()).unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    loop {
+        let left: Option<i64> = conn.query_row("SELECT next_body FROM derived", [], |r| r.get(0)).unwrap();
+        if left.is_none() {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the re-derivation did not finish");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let all = UidSet::from_ranges([1..=1]);
+    let meta = store.fetch(inbox, &all, FetchWant { summary: true }).await.unwrap();
+    let summary = meta[0].summary.as_ref().unwrap();
+    assert_eq!(**summary, postfach_message::parse(RAW.as_bytes()));
+    assert_eq!(summary.envelope.to.len(), 2);
+    let from = Criterion::Header("from".into(), "user-from@domain.org".into());
+    assert_eq!(store.search(inbox, &from).await.unwrap(), vec![Uid(1)]);
+    let to = Criterion::Header("to".into(), "bob@example.org".into());
+    assert_eq!(store.search(inbox, &to).await.unwrap(), vec![Uid(1)]);
 }

@@ -1,7 +1,7 @@
 //! Reads of the per-body facts kept by [`super::index`]: SORT (RFC 5256 §3, RFC 5957), THREAD
 //! input (RFC 5256) and the FETCH extras EMAILID, SAVEDATE and PREVIEW.
 //!
-//! Bodies without an index entry (stored before the index existed and not backfilled yet, or
+//! Bodies without an index entry (stored before the index existed and not re-derived yet, or
 //! whose indexing failed) are answered from their stored summary or raw bytes instead, so the
 //! answers never depend on the index being complete.
 //!

@@ -7,8 +7,9 @@
 //!   extracted beforehand on the blocking pool ([`IndexEntry::extract`]), the writer only inserts.
 //!   Indexing runs in its own savepoint: if it fails, the message is stored anyway and simply has
 //!   no `body_index` row, which makes every search scan it instead.
-//! - For bodies stored before schema version 2, by the [`Backfill`] thread, in batches of bounded
-//!   size, until the `index_backfill` cursor has passed the last old body.
+//! - For bodies stored before schema version 2 or derived by an older parser, again by the
+//!   re-derivation thread ([`super::rederive`], [`rewrite_entry`]), which replaces the whole
+//!   entry in one writer job.
 //! - COPY and MOVE share the body and so its entry; the `bodies_unindex` trigger removes the
 //!   entry with the last reference to the body.
 //!
@@ -28,11 +29,6 @@
 //! are indexed per message; a cut entry is marked (`text_state = 2`) and searches that miss in
 //! the index scan such a message to be sure.
 
-use std::path::Path;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::thread::JoinHandle;
-
 use postfach_message::{
     BodyPart, MessageSummary, PartKind, address_search_text, base_subject, casefold, decode_header_text,
     header_fields, leaf_text, message_id_list,
@@ -40,8 +36,8 @@ use postfach_message::{
 use rusqlite::{Connection, OptionalExtension};
 
 use super::conn::DbResult;
+use crate::StoreResult;
 use crate::types::{Appended, MailboxId};
-use crate::{StoreError, StoreResult};
 
 /// Most bytes of folded body text indexed per message.
 pub(crate) const MAX_BODY_TEXT: usize = 2 * 1024 * 1024;
@@ -357,9 +353,13 @@ pub(crate) struct IndexEntry {
 impl IndexEntry {
     /// Extracts the entry of a raw message. CPU-bound: call it off the writer thread.
     pub(crate) fn extract(raw: &[u8]) -> IndexEntry {
-        let summary = postfach_message::parse(raw);
-        let (text, preview) = MessageText::of(raw, &summary, true);
-        IndexEntry { text, preview, facts: BodyFacts::of(&summary), email_id: email_id(raw) }
+        IndexEntry::of(raw, &postfach_message::parse(raw))
+    }
+
+    /// As [`IndexEntry::extract`], from the summary `postfach_message::parse` made of `raw`.
+    pub(crate) fn of(raw: &[u8], summary: &MessageSummary) -> IndexEntry {
+        let (text, preview) = MessageText::of(raw, summary, true);
+        IndexEntry { text, preview, facts: BodyFacts::of(summary), email_id: email_id(raw) }
     }
 }
 
@@ -378,11 +378,28 @@ pub(crate) fn email_id(raw: &[u8]) -> String {
     format!("E{a:016x}{b:016x}")
 }
 
-/// Writes the entry of `body_id` (facts and text) unless it has one. SQL only.
-pub(crate) fn write_entry(conn: &Connection, body_id: i64, entry: &IndexEntry) -> StoreResult<()> {
-    if write_facts(conn, body_id, entry)? {
-        write_text(conn, body_id, &entry.email_id, &entry.text)?;
+/// Replaces the whole entry of `body_id` (facts, full-text row, `unindexed_bodies` row) with
+/// `entry`, or writes it when there is none. The caller knows the body exists. SQL only.
+pub(crate) fn rewrite_entry(conn: &Connection, body_id: i64, entry: &IndexEntry) -> StoreResult<()> {
+    let state: Option<i64> = conn
+        .prepare_cached("SELECT text_state FROM body_index WHERE body_id = ?1")
+        .db()?
+        .query_row([body_id], |r| r.get(0))
+        .optional()
+        .db()?;
+    let done = if entry.text.truncated { TEXT_TRUNCATED } else { TEXT_COMPLETE };
+    put_facts(conn, UPSERT_FACTS, body_id, done, entry)?;
+    // Only a written text has a row to delete (a pending one has none yet).
+    if matches!(state, Some(TEXT_COMPLETE | TEXT_TRUNCATED)) {
+        conn.prepare_cached("DELETE FROM body_text WHERE rowid = ?1").db()?.execute([body_id]).db()?;
     }
+    insert_text(conn, body_id, &entry.text)?;
+    let unindexed = if entry.text.truncated {
+        "INSERT OR IGNORE INTO unindexed_bodies (body_id) VALUES (?1)"
+    } else {
+        "DELETE FROM unindexed_bodies WHERE body_id = ?1"
+    };
+    conn.prepare_cached(unindexed).db()?.execute([body_id]).db()?;
     Ok(())
 }
 
@@ -399,30 +416,7 @@ pub(crate) fn write_facts(conn: &Connection, body_id: i64, entry: &IndexEntry) -
     if exists {
         return Ok(false);
     }
-    let f = &entry.facts;
-    conn.prepare_cached(
-        "INSERT INTO body_index (body_id, text_state, preview, sent_date, base_subject, is_reply, sort_from,
-                                 sort_to, sort_cc, display_from, display_to, message_id, refs, email_id)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
-    )
-    .db()?
-    .execute(rusqlite::params![
-        body_id,
-        TEXT_PENDING,
-        entry.preview,
-        f.sent_date,
-        f.base_subject,
-        f.is_reply,
-        f.sort_from,
-        f.sort_to,
-        f.sort_cc,
-        f.display_from,
-        f.display_to,
-        f.message_id,
-        f.refs.join(" "),
-        entry.email_id,
-    ])
-    .db()?;
+    put_facts(conn, INSERT_FACTS, body_id, TEXT_PENDING, entry)?;
     Ok(true)
 }
 
@@ -435,6 +429,47 @@ pub(crate) struct PendingText {
     /// next message stored (whose own text would then never be indexed).
     pub(crate) email_id: String,
     pub(crate) text: MessageText,
+}
+
+const INSERT_FACTS: &str = "INSERT INTO body_index
+    (body_id, text_state, preview, sent_date, base_subject, is_reply, sort_from, sort_to, sort_cc, display_from,
+     display_to, message_id, refs, email_id)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)";
+
+const UPSERT_FACTS: &str = "INSERT INTO body_index
+    (body_id, text_state, preview, sent_date, base_subject, is_reply, sort_from, sort_to, sort_cc, display_from,
+     display_to, message_id, refs, email_id)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
+    ON CONFLICT (body_id) DO UPDATE SET
+        text_state = excluded.text_state, preview = excluded.preview, sent_date = excluded.sent_date,
+        base_subject = excluded.base_subject, is_reply = excluded.is_reply, sort_from = excluded.sort_from,
+        sort_to = excluded.sort_to, sort_cc = excluded.sort_cc, display_from = excluded.display_from,
+        display_to = excluded.display_to, message_id = excluded.message_id, refs = excluded.refs,
+        email_id = excluded.email_id";
+
+/// Runs `sql` ([`INSERT_FACTS`] or [`UPSERT_FACTS`]) with the facts of `entry`.
+fn put_facts(conn: &Connection, sql: &str, body_id: i64, state: i64, entry: &IndexEntry) -> StoreResult<()> {
+    let f = &entry.facts;
+    conn.prepare_cached(sql)
+        .db()?
+        .execute(rusqlite::params![
+            body_id,
+            state,
+            entry.preview,
+            f.sent_date,
+            f.base_subject,
+            f.is_reply,
+            f.sort_from,
+            f.sort_to,
+            f.sort_cc,
+            f.display_from,
+            f.display_to,
+            f.message_id,
+            f.refs.join(" "),
+            entry.email_id,
+        ])
+        .db()?;
+    Ok(())
 }
 
 /// Writes the full-text entry of a body when its text is pending (not when the body is gone,
@@ -455,6 +490,23 @@ pub(crate) fn write_text(
     if state.as_ref().is_none_or(|(s, id)| *s != TEXT_PENDING || id != email_id) {
         return Ok(());
     }
+    insert_text(conn, body_id, t)?;
+    let done = if t.truncated { TEXT_TRUNCATED } else { TEXT_COMPLETE };
+    conn.prepare_cached("UPDATE body_index SET text_state = ?2 WHERE body_id = ?1")
+        .db()?
+        .execute([body_id, done])
+        .db()?;
+    if !t.truncated {
+        conn.prepare_cached("DELETE FROM unindexed_bodies WHERE body_id = ?1")
+            .db()?
+            .execute([body_id])
+            .db()?;
+    }
+    Ok(())
+}
+
+/// Inserts the `body_text` row of `body_id` (there must be none).
+fn insert_text(conn: &Connection, body_id: i64, t: &MessageText) -> StoreResult<()> {
     conn.prepare_cached(
         "INSERT INTO body_text (rowid, h_subject, h_from, h_to, h_cc, h_bcc, headers, body)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -471,17 +523,6 @@ pub(crate) fn write_text(
         t.body,
     ])
     .db()?;
-    let done = if t.truncated { TEXT_TRUNCATED } else { TEXT_COMPLETE };
-    conn.prepare_cached("UPDATE body_index SET text_state = ?2 WHERE body_id = ?1")
-        .db()?
-        .execute([body_id, done])
-        .db()?;
-    if !t.truncated {
-        conn.prepare_cached("DELETE FROM unindexed_bodies WHERE body_id = ?1")
-            .db()?
-            .execute([body_id])
-            .db()?;
-    }
     Ok(())
 }
 
@@ -521,122 +562,6 @@ pub(crate) fn record_appended(
         tracing::error!(error = %e, "cannot close the index savepoint");
     }
     texts
-}
-
-// --- backfill ---------------------------------------------------------------------------------
-
-/// Most bodies per backfill transaction.
-const BACKFILL_BATCH: usize = 64;
-/// Most raw bytes read per backfill transaction (at least one body is always taken).
-const BACKFILL_BYTES: i64 = 8 * 1024 * 1024;
-
-/// The thread that indexes bodies stored before the index existed. Dropping it stops the thread
-/// after its current batch.
-pub(crate) struct Backfill {
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl Backfill {
-    /// Starts the thread when the database has bodies left to index; otherwise does nothing.
-    pub(crate) fn start(conn: &Connection, path: &Path) -> StoreResult<Backfill> {
-        let stop = Arc::new(AtomicBool::new(false));
-        let pending = conn
-            .query_row("SELECT 1 FROM index_backfill WHERE id = 1", [], |_| Ok(()))
-            .optional()
-            .db()?
-            .is_some();
-        if !pending {
-            return Ok(Backfill { stop, thread: None });
-        }
-        let path = path.to_owned();
-        let flag = Arc::clone(&stop);
-        let thread = std::thread::Builder::new()
-            .name("postfach-sqlite-backfill".to_owned())
-            .spawn(move || {
-                let outcome = super::conn::open_writer(&path).and_then(|conn| backfill(&conn, &flag));
-                if let Err(e) = outcome {
-                    tracing::warn!(error = %e, "index backfill stopped; unindexed messages are scanned");
-                }
-            })
-            .map_err(|e| StoreError::Backend(format!("cannot start the index backfill: {e}")))?;
-        Ok(Backfill { stop, thread: Some(thread) })
-    }
-}
-
-impl Drop for Backfill {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-}
-
-/// Indexes old bodies batch by batch until the cursor passes the last one or `stop` is set.
-/// Each batch is one short write transaction, so the main writer waits at most that long.
-pub(crate) fn backfill(conn: &Connection, stop: &AtomicBool) -> StoreResult<()> {
-    while !stop.load(Ordering::Relaxed) {
-        let cursor: Option<(i64, i64)> = conn
-            .query_row("SELECT next_body, last_body FROM index_backfill WHERE id = 1", [], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })
-            .optional()
-            .db()?;
-        let Some((next, last)) = cursor else { return Ok(()) };
-        let mut ids = Vec::new();
-        {
-            let mut stmt = conn
-                .prepare_cached("SELECT id, size FROM bodies WHERE id BETWEEN ?1 AND ?2 ORDER BY id LIMIT ?3")
-                .db()?;
-            let mut rows = stmt.query(rusqlite::params![next, last, BACKFILL_BATCH as i64]).db()?;
-            let mut bytes = 0i64;
-            while let Some(r) = rows.next().db()? {
-                let (id, size): (i64, i64) = (r.get(0).db()?, r.get(1).db()?);
-                if !ids.is_empty() && bytes.saturating_add(size) > BACKFILL_BYTES {
-                    break;
-                }
-                bytes = bytes.saturating_add(size);
-                ids.push(id);
-            }
-        }
-        let Some(&last_done) = ids.last() else {
-            conn.execute("DELETE FROM index_backfill WHERE id = 1", []).db()?;
-            return Ok(());
-        };
-        let mut entries = Vec::with_capacity(ids.len());
-        for id in ids {
-            let raw: Option<Vec<u8>> = conn
-                .prepare_cached("SELECT raw FROM bodies WHERE id = ?1")
-                .db()?
-                .query_row([id], |r| r.get(0))
-                .optional()
-                .db()?;
-            if let Some(raw) = raw {
-                entries.push((id, IndexEntry::extract(&raw)));
-            }
-        }
-        conn.execute_batch("BEGIN IMMEDIATE").db()?;
-        let written = (|| -> StoreResult<()> {
-            let mut alive = conn.prepare_cached("SELECT 1 FROM bodies WHERE id = ?1").db()?;
-            for (id, entry) in &entries {
-                // A body expunged meanwhile must not get an orphan entry.
-                if alive.query_row([id], |_| Ok(())).optional().db()?.is_some() {
-                    write_entry(conn, *id, entry)?;
-                }
-            }
-            conn.execute("UPDATE index_backfill SET next_body = ?1 WHERE id = 1", [last_done + 1]).db()?;
-            Ok(())
-        })();
-        match written {
-            Ok(()) => conn.execute_batch("COMMIT").db()?,
-            Err(e) => {
-                let _ = conn.execute_batch("ROLLBACK");
-                return Err(e);
-            }
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -785,56 +710,6 @@ Content-Type: message/rfc822\n\n\n--b--\n";
         let (t, _) = MessageText::extract(&raw, false);
         assert!(!t.truncated);
         assert!(t.body.len() > MAX_BODY_TEXT);
-    }
-
-    #[test]
-    fn backfill_indexes_bodies_older_than_the_index() {
-        let conn = Connection::open_in_memory().unwrap();
-        conn.execute_batch(super::super::schema::MIGRATIONS[0]).unwrap();
-        conn.execute_batch("PRAGMA user_version = 1").unwrap();
-        for id in 1..=3i64 {
-            let raw = format!("Subject: old {id}\r\n\r\nancient text {id}\r\n");
-            conn.execute(
-                "INSERT INTO bodies (id, size, summary, raw) VALUES (?1, ?2, x'', ?3)",
-                rusqlite::params![id, raw.len() as i64, raw.as_bytes()],
-            )
-            .unwrap();
-        }
-        super::super::schema::migrate(&conn).unwrap();
-        let cursor: (i64, i64) = conn
-            .query_row("SELECT next_body, last_body FROM index_backfill", [], |r| Ok((r.get(0)?, r.get(1)?)))
-            .unwrap();
-        assert_eq!(cursor, (1, 3));
-        // A body that goes away before the backfill reaches it gets no entry.
-        conn.execute("DELETE FROM bodies WHERE id = 2", []).unwrap();
-        backfill(&conn, &AtomicBool::new(false)).unwrap();
-        let indexed: Vec<i64> = conn
-            .prepare("SELECT body_id FROM body_index ORDER BY body_id")
-            .unwrap()
-            .query_map([], |r| r.get(0))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap();
-        assert_eq!(indexed, vec![1, 3]);
-        let hit: i64 = conn
-            .query_row("SELECT rowid FROM body_text WHERE body_text MATCH '{body} : \"text 3\"'", [], |r| {
-                r.get(0)
-            })
-            .unwrap();
-        assert_eq!(hit, 3);
-        let left: i64 = conn.query_row("SELECT count(*) FROM index_backfill", [], |r| r.get(0)).unwrap();
-        assert_eq!(left, 0);
-        // The entry leaves with the body.
-        conn.execute("DELETE FROM bodies WHERE id = 3", []).unwrap();
-        let hits: i64 = conn
-            .query_row("SELECT count(*) FROM body_text WHERE body_text MATCH 'text'", [], |r| r.get(0))
-            .unwrap();
-        assert_eq!(hits, 1);
-        // A fresh database has nothing to backfill.
-        let fresh = Connection::open_in_memory().unwrap();
-        super::super::schema::migrate(&fresh).unwrap();
-        let rows: i64 = fresh.query_row("SELECT count(*) FROM index_backfill", [], |r| r.get(0)).unwrap();
-        assert_eq!(rows, 0);
     }
 
     #[test]

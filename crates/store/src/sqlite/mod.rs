@@ -15,7 +15,10 @@
 //! - `reads`: STATUS, SELECT snapshots, changes since a modseq, FETCH, bodies.
 //! - `search`: SEARCH: full-text index, SQL prefilter, then streaming evaluation.
 //! - `index`: the full-text index and per-body facts (PREVIEW, SORT/THREAD keys, EMAILID),
-//!   written at APPEND and by a backfill thread for older messages.
+//!   written at APPEND.
+//! - `indexer`: the thread that writes appended messages' full-text entries after their commit.
+//! - `rederive`: the thread that derives summaries, facts and full-text entries again for
+//!   bodies stored by an older parser (or before the index existed).
 //! - `facts`: SORT, THREAD input and the FETCH extras, read from those facts.
 //! - [`sieve`]: delivery state: Sieve scripts, vacation history, subaddress policy.
 //!
@@ -39,6 +42,7 @@ mod mailboxes;
 mod messages;
 mod readers;
 mod reads;
+mod rederive;
 mod rows;
 pub mod schema;
 mod search;
@@ -70,9 +74,9 @@ pub const DATABASE_FILE: &str = "postfach.db";
 /// and `Arc<dyn AccountStore>`). Dropping the last handle finishes the queued writes and stops
 /// the writer thread.
 pub struct SqliteStore {
-    // Only held so that dropping the store stops it; stops first, as it writes on its own
-    // connection beside the writer.
-    _backfill: index::Backfill,
+    // Only held so that dropping the store stops it; stops before the writer: it holds a
+    // handle to the writer's queue.
+    _rederive: rederive::Rederive,
     // Stops before the writer: it holds a handle to the writer's queue.
     indexer: indexer::Indexer,
     // Declared early so it drops early: the writer finishes its queue while the rest lives.
@@ -96,12 +100,13 @@ impl SqliteStore {
         let path = data_dir.join(DATABASE_FILE);
         let conn = conn::open_writer(&path)?;
         schema::migrate(&conn)?;
-        let backfill = index::Backfill::start(&conn, &path)?;
+        let stale = rederive::plan(&conn)?;
         let notifier = Arc::new(Notifier::new());
         let writer = Writer::start(conn, Arc::clone(&notifier))?;
         let indexer = indexer::Indexer::start(&path, writer.handle()?)?;
+        let rederive = rederive::Rederive::start(stale, &path, writer.handle()?)?;
         Ok(SqliteStore {
-            _backfill: backfill,
+            _rederive: rederive,
             indexer,
             writer,
             readers: Arc::new(Readers::new(path)),

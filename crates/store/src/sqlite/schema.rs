@@ -52,7 +52,7 @@ use super::conn::DbResult;
 use crate::{StoreError, StoreResult};
 
 /// The migration steps; step `i` brings the database from version `i` to `i + 1`.
-pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7];
+pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7, V8];
 
 const V1: &str = "
 CREATE TABLE accounts (
@@ -158,7 +158,8 @@ END;
 ///   Messages stored before version 2 have no row (SAVEDATE NIL).
 /// - `messages_by_body`: finds the messages of a body (full-text hits → UIDs).
 /// - `index_backfill(next_body, last_body)`: bodies up to `last_body` predate the index; a
-///   background thread indexes them in batches and deletes the row when done.
+///   background thread indexed them in batches and deleted the row when done. Replaced by the
+///   re-derivation range in version 8.
 const V2: &str = "
 CREATE VIRTUAL TABLE body_text USING fts5(
     h_subject, h_from, h_to, h_cc, h_bcc, headers, body,
@@ -313,8 +314,9 @@ CREATE TABLE address_blocks (
 ///
 /// - `unindexed_bodies(body_id)`: a row from the moment a body is inserted until its complete
 ///   index entry is written in the same transaction; it stays when indexing failed or the text
-///   was cut at the size limit, and for bodies stored before version 2 until the backfill
-///   reaches them. The `bodies_unindex` trigger (recreated) also removes it.
+///   was cut at the size limit, and for bodies stored before version 2 until the backfill (the
+///   re-derivation since version 8) reaches them. The `bodies_unindex` trigger (recreated) also
+///   removes it.
 const V5: &str = "
 CREATE TABLE unindexed_bodies (
     body_id INTEGER PRIMARY KEY
@@ -390,6 +392,27 @@ END;
 /// `UID SEARCH TEXT` on the million-message mailbox stayed at 160 ms.
 const V7: &str = "
 INSERT INTO body_text (body_text, rank) VALUES ('automerge', 16);
+";
+
+/// Version 8: which version of the parser derived each body's stored results (see
+/// [`super::rederive`]), so that bodies stored by an older one are derived again.
+///
+/// - `derived(id = 1, version, next_body, last_body)`: every body's summary, `body_index` row and
+///   `body_text` row were made by [`super::rederive::DERIVED_VERSION`] `version`, except the
+///   bodies with an id in `next_body..=last_body` (both NULL: none), which a background thread
+///   derives again in batches, moving `next_body` past each. Written here with version 0 ("before
+///   versions were kept"), so the first start after the upgrade derives every body again.
+/// - `index_backfill` goes: the bodies it still listed (no index entry yet) are in that range.
+const V8: &str = "
+CREATE TABLE derived (
+    id        INTEGER PRIMARY KEY CHECK (id = 1),
+    version   INTEGER NOT NULL,
+    next_body INTEGER,
+    last_body INTEGER
+);
+INSERT INTO derived (id, version, next_body, last_body) VALUES (1, 0, NULL, NULL);
+
+DROP TABLE index_backfill;
 ";
 
 /// Brings the database to the newest schema version. Runs on the writer connection before the
@@ -598,6 +621,37 @@ mod tests {
         let automerge: i64 =
             conn.query_row("SELECT v FROM body_text_config WHERE k = 'automerge'", [], |r| r.get(0)).unwrap();
         assert_eq!(automerge, 16);
+    }
+
+    #[test]
+    fn v8_records_no_derived_version_and_drops_the_backfill_cursor() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(MIGRATIONS[0]).unwrap();
+        // Bodies stored before the index: version 2 lists them for the backfill.
+        conn.execute_batch(
+            "INSERT INTO bodies (id, size, summary, raw) VALUES (4, 1, x'', x'00'), (9, 1, x'', x'00');",
+        )
+        .unwrap();
+        for step in &MIGRATIONS[1..7] {
+            conn.execute_batch(step).unwrap();
+        }
+        conn.execute_batch("PRAGMA user_version = 7").unwrap();
+        let listed: i64 = conn.query_row("SELECT count(*) FROM index_backfill", [], |r| r.get(0)).unwrap();
+        assert_eq!(listed, 1);
+        migrate(&conn).unwrap();
+        let derived: (i64, Option<i64>, Option<i64>) = conn
+            .query_row("SELECT version, next_body, last_body FROM derived", [], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
+            .unwrap();
+        assert_eq!(derived, (0, None, None));
+        let gone: i64 = conn
+            .query_row("SELECT count(*) FROM sqlite_schema WHERE name = 'index_backfill'", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(gone, 0);
+        // Version 0 is older than any parser: the first start derives every body again.
+        let range = super::super::rederive::plan(&conn).unwrap();
+        assert_eq!(range, Some(super::super::rederive::Range { next: 4, last: 9 }));
     }
 
     #[test]

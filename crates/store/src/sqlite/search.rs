@@ -10,7 +10,7 @@
 //! only when a cheaper test did not already decide. The raw message is read only when the index
 //! cannot answer: needles shorter than three characters or holding a line feed, HEADER fields
 //! other than the five indexed ones (the index narrows, the scan decides), messages whose index
-//! entry is missing (stored before the index existed and not yet backfilled, or indexing failed)
+//! entry is missing (stored before the index existed and not yet re-derived, or indexing failed)
 //! or cut at the size limit.
 //!
 //! Matching is on decoded text folded with [`index::fold`] (simple Unicode case folding, close
@@ -773,7 +773,7 @@ mod tests {
             .unwrap();
             conn.execute("INSERT INTO unindexed_bodies (body_id) VALUES (?1)", [i as i64 + 1]).unwrap();
             if indexed.get(i).copied().unwrap_or(false) {
-                index::write_entry(&conn, i as i64 + 1, &index::IndexEntry::extract(raw)).unwrap();
+                index::rewrite_entry(&conn, i as i64 + 1, &index::IndexEntry::extract(raw)).unwrap();
             }
         }
         conn
