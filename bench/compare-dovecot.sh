@@ -14,7 +14,8 @@
 # TLS certificate and key.
 #
 # Usage: bench/compare-dovecot.sh [--runs N] [--sizes 10000,100000] [--quick]
-#            [--scenarios "mixed append big-mailbox idle handshakes"] [--work DIR] [--out DIR]
+#            [--scenarios "mixed append append-imaplib big-mailbox idle handshakes"]
+#            [--work DIR] [--out DIR]
 #            [--no-build]   (use the binaries already in target/release)
 # The work directory (default /var/tmp/postfach-bench) keeps the filled big mailboxes of both
 # servers between runs ("filled once, then reused"); delete it to start from scratch.
@@ -23,7 +24,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 RUNS=3
 SIZES=10000,100000
-SCENARIOS="mixed append big-mailbox idle handshakes"
+SCENARIOS="mixed append append-imaplib big-mailbox idle handshakes"
 WORK=/var/tmp/postfach-bench
 OUT=""
 USERS=50
@@ -49,7 +50,7 @@ while [ $# -gt 0 ]; do
     --quick)
       RUNS=1; SIZES=10000; MIXED_SECONDS=10; APPEND_SECONDS=5; IDLE_CLIENTS=100; HS_SECONDS=5; BIG_REPEAT=2
       shift ;;
-    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
     *) echo "unknown argument: $1" >&2; exit 2 ;;
   esac
 done
@@ -253,6 +254,8 @@ bench() { # server scenario run extra-args...
   case "$scenario" in
     mixed) args+=(mixed --clients "$MIXED_CLIENTS" --duration "$MIXED_SECONDS") ;;
     append) args+=(append --clients "$APPEND_CLIENTS" --duration "$APPEND_SECONDS") ;;
+    # As Python's imaplib writes: Nagle on, synchronising literals, the CRLF in its own write.
+    append-imaplib) args+=(append --imaplib --clients "$APPEND_CLIENTS" --duration "$APPEND_SECONDS") ;;
     big-mailbox) args+=(big-mailbox --sizes "$SIZES" --repeat "$BIG_REPEAT") ;;
     idle) args+=(idle --clients "$IDLE_CLIENTS" --server-pid "$pid") ;;
     handshakes) args+=(--tls-port "$tls_port" handshakes --clients "$HS_CLIENTS" --duration "$HS_SECONDS") ;;

@@ -283,6 +283,17 @@ fn long_lines_after_login() {
     let params: Vec<String> = (0..300).map(|i| format!("\"key{i}\" \"{}\"", "v".repeat(100))).collect();
     assert!(a.run(&format!("ID ({})", params.join(" "))).status() != "");
 
+    // Pipelined right behind LOGIN: the long line is judged by the limits after login.
+    let mut client = server.connect_tls();
+    client.read_line();
+    let burst =
+        format!("p1 LOGIN {USER} \"{PASSWORD}\"\r\np2 SELECT INBOX\r\np3 UID FETCH {set} (FLAGS)\r\n");
+    client.send_raw(burst.as_bytes());
+    for tag in ["p1", "p2", "p3"] {
+        let done = client.expect_tagged(tag);
+        assert!(done.last().unwrap().starts_with(&format!("{tag} OK")), "{done:?}");
+    }
+
     // Before login a line of 20 KiB is refused, and the connection goes on.
     let mut client = server.connect_tls();
     client.read_line();
