@@ -337,6 +337,11 @@ async fn fetch(
         check_cte(store, sel, uid, &attrs).await?;
     }
     let header_only = only_header(&attrs);
+    // RFC 2180 §4.1: a message another session expunged keeps its sequence number here until
+    // this session is told. Its UID is still known and served; anything else ends the FETCH
+    // with NO [EXPUNGEISSUED] (RFC 5530) after the rest was sent.
+    let uid_only = attrs.iter().all(|a| *a == FetchAttribute::Uid);
+    let mut expunge_issued = false;
     for chunk in chunks {
         if set_seen {
             let seen = Flags { system: SystemFlags::SEEN, keywords: Vec::new() };
@@ -344,6 +349,18 @@ async fn fetch(
             sel.own_change(r.modseq_before, r.modseq_after);
         }
         let metas = store.fetch(sel.id, &chunk, FetchWant { summary: need.summary }).await?;
+        if metas.len() < usize::try_from(chunk.len()).unwrap_or(usize::MAX) {
+            let present = UidSet::from_uids(metas.iter().map(|m| m.uid));
+            for uid in chunk.iter().filter(|u| !present.contains(*u)) {
+                let Some(seq) = sel.seq_of(uid) else { continue };
+                if uid_only {
+                    let data = Data::Fetch { seq, attrs: vec![FetchValue::Uid(uid.0)] };
+                    response::write_data(out.buf(), &data, opts);
+                } else {
+                    expunge_issued = true;
+                }
+            }
+        }
         let extras = if want_extras { store.fetch_extras(sel.id, &chunk).await? } else { Vec::new() };
         // Message bytes come in batches of about BODY_BATCH bytes: a page of headers is one
         // round trip, and a FETCH of large messages never holds more than a batch in memory.
@@ -368,7 +385,10 @@ async fn fetch(
                     true => match raws.binary_search_by_key(&meta.uid, |(u, _)| *u) {
                         Ok(i) => Some(raws[i].1.as_slice()),
                         // Expunged meanwhile: nothing to say about it.
-                        Err(_) => continue,
+                        Err(_) => {
+                            expunge_issued = true;
+                            continue;
+                        }
                     },
                     false => None,
                 };
@@ -381,6 +401,9 @@ async fn fetch(
             }
             start = end;
         }
+    }
+    if expunge_issued {
+        return Err(Reply::no(Some(Code::ExpungeIssued), "Some messages were expunged by another session"));
     }
     Ok(None)
 }
@@ -430,8 +453,11 @@ async fn check_cte(
     let parts: Vec<Vec<u32>> = attrs
         .iter()
         .filter_map(|a| match a {
-            FetchAttribute::Binary { part, .. } | FetchAttribute::BinarySize { part } => {
-                Some(part.iter().map(|p| p.get()).collect())
+            // Only part numbers are decoded (a section text is served as BODY[] serves it).
+            FetchAttribute::Binary { section, .. } | FetchAttribute::BinarySize { section }
+                if section.text.is_none() =>
+            {
+                Some(section.part.iter().map(|p| p.get()).collect())
             }
             _ => None,
         })
@@ -493,24 +519,22 @@ fn render(
                 let (origin, data) = apply_partial(data, *partial);
                 FetchValue::BodySection { section: section.clone(), origin, data }
             }
-            FetchAttribute::Binary { part, partial, .. } => {
-                let part_nums: Vec<u32> = part.iter().map(|p| p.get()).collect();
+            FetchAttribute::Binary { section, partial, .. } => {
                 let data = match (raw, summary) {
-                    (Some(raw), Some(s)) => binary_bytes(raw, s, &part_nums),
+                    (Some(raw), Some(s)) => binary_section_bytes(raw, s, section),
                     _ => None,
                 };
                 let (origin, data) = apply_partial(data, *partial);
-                FetchValue::Binary { part: part.clone(), origin, data }
+                FetchValue::Binary { section: section.clone(), origin, data }
             }
-            FetchAttribute::BinarySize { part } => {
-                let part_nums: Vec<u32> = part.iter().map(|p| p.get()).collect();
+            FetchAttribute::BinarySize { section } => {
                 // RFC 9051 §7.5.2: the size of exactly what BINARY[part] returns, and NIL where
                 // that is NIL (a part that does not exist).
                 let size = match (raw, summary) {
-                    (Some(raw), Some(s)) => binary_bytes(raw, s, &part_nums).map(|d| d.len() as u64),
+                    (Some(raw), Some(s)) => binary_section_bytes(raw, s, section).map(|d| d.len() as u64),
                     _ => None,
                 };
-                FetchValue::BinarySize { part: part.clone(), size }
+                FetchValue::BinarySize { section: section.clone(), size }
             }
             FetchAttribute::Rfc822 => FetchValue::Rfc822(raw.map(<[u8]>::to_vec)),
             FetchAttribute::Rfc822Header => FetchValue::Rfc822Header(match (raw, summary) {
@@ -545,6 +569,16 @@ fn render(
 /// has no transfer encoding of its own, so its raw bytes (as Dovecot does). An encoding we cannot
 /// undo reads NIL here (a single-message FETCH was already refused with UNKNOWN-CTE, RFC 3516
 /// §4.3; in a multi-message FETCH one odd part does not fail the whole mailbox).
+/// What BINARY[section] serves: the decoded part for part numbers, the bytes BODY[section]
+/// serves for a section text (nothing there is transfer-encoded).
+fn binary_section_bytes(raw: &[u8], summary: &MessageSummary, section: &Section) -> Option<Vec<u8>> {
+    if section.text.is_some() {
+        return section_bytes(raw, summary, section);
+    }
+    let part: Vec<u32> = section.part.iter().map(|p| p.get()).collect();
+    binary_bytes(raw, summary, &part)
+}
+
 fn binary_bytes(raw: &[u8], summary: &MessageSummary, part: &[u32]) -> Option<Vec<u8>> {
     match msg::binary(raw, summary, part) {
         Ok(d) => d.map(Cow::into_owned),

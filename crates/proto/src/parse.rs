@@ -1103,11 +1103,11 @@ impl<'a> Parser<'a> {
             }
             b"BINARY" | b"BINARY.PEEK" => {
                 let peek = w.len() > 6;
-                let part = self.section_binary()?;
+                let section = self.section()?;
                 let partial = self.partial()?;
-                A::Binary { peek, part, partial }
+                A::Binary { peek, section, partial }
             }
-            b"BINARY.SIZE" => A::BinarySize { part: self.section_binary()? },
+            b"BINARY.SIZE" => A::BinarySize { section: self.section()? },
             b"PREVIEW" => {
                 // RFC 8970 §6: `PREVIEW (LAZY)`. Look ahead so that a following fetch
                 // modifier list like `(CHANGEDSINCE 1)` is not taken for preview modifiers.
@@ -1192,22 +1192,6 @@ impl<'a> Parser<'a> {
                 return Ok(names);
             }
             self.sp()?;
-        }
-    }
-
-    /// `section-binary = "[" [section-part] "]"`
-    fn section_binary(&mut self) -> PResult<Vec<NonZeroU32>> {
-        self.byte(b'[', "'[' of binary section")?;
-        let mut part = Vec::new();
-        if self.eat(b']') {
-            return Ok(part);
-        }
-        loop {
-            part.push(self.nz_number()?);
-            if self.eat(b']') {
-                return Ok(part);
-            }
-            self.byte(b'.', "'.' or ']' in binary section")?;
         }
     }
 
@@ -1922,8 +1906,10 @@ mod tests {
                         partial: Some(Partial { offset: 0, length: NonZeroU32::new(1024).unwrap() })
                     }
                 );
-                assert!(matches!(&a[1], A::Binary { peek: true, part, partial: Some(_) } if part.len() == 1));
-                assert_eq!(a[2], A::BinarySize { part: vec![] });
+                assert!(
+                    matches!(&a[1], A::Binary { peek: true, section, partial: Some(_) } if section.part.len() == 1 && section.text.is_none())
+                );
+                assert_eq!(a[2], A::BinarySize { section: Section::default() });
                 assert_eq!(a[3], A::Preview { lazy: true });
                 assert_eq!(modifiers.changed_since, Some(12345));
                 assert!(modifiers.vanished);

@@ -353,19 +353,19 @@ pub enum FetchValue {
         /// The data; `None` writes NIL.
         data: Option<Vec<u8>>,
     },
-    /// `BINARY[part]<origin> data` (RFC 3516); written as literal8 when it contains NUL.
+    /// `BINARY[section]<origin> data` (RFC 3516); written as literal8 when it contains NUL.
     Binary {
-        /// Part numbers.
-        part: Vec<NonZeroU32>,
+        /// The section as requested (echoed): part numbers, rarely a section text.
+        section: Section,
         /// Partial fetch offset.
         origin: Option<u32>,
         /// The decoded data; `None` writes NIL.
         data: Option<Vec<u8>>,
     },
-    /// `BINARY.SIZE[part] n` (RFC 3516).
+    /// `BINARY.SIZE[section] n` (RFC 3516).
     BinarySize {
-        /// Part numbers.
-        part: Vec<NonZeroU32>,
+        /// The section as requested (echoed).
+        section: Section,
         /// Decoded size; `None` writes NIL (a part that does not exist, read as NIL by
         /// `BINARY[part]` and `BODY[part]` too).
         size: Option<u64>,
@@ -1187,9 +1187,9 @@ fn write_fetch_value(out: &mut Vec<u8>, v: &FetchValue, opts: WriteOptions) {
             out.push(b' ');
             write_data_nstring(out, data.as_deref());
         }
-        FetchValue::Binary { part, origin, data } => {
+        FetchValue::Binary { section, origin, data } => {
             out.extend_from_slice(b"BINARY[");
-            write_part(out, part);
+            write_section(out, section);
             out.push(b']');
             write_origin(out, *origin);
             out.push(b' ');
@@ -1204,9 +1204,9 @@ fn write_fetch_value(out: &mut Vec<u8>, v: &FetchValue, opts: WriteOptions) {
                 _ => write_data_nstring(out, data.as_deref()),
             }
         }
-        FetchValue::BinarySize { part, size } => {
+        FetchValue::BinarySize { section, size } => {
             out.extend_from_slice(b"BINARY.SIZE[");
-            write_part(out, part);
+            write_section(out, section);
             out.extend_from_slice(b"] ");
             match size {
                 Some(n) => write_u64(out, *n),
@@ -1925,9 +1925,19 @@ mod tests {
                         origin: Some(5),
                         data: Some(b"ab".to_vec()),
                     },
-                    FetchValue::Binary { part: vec![], origin: None, data: Some(b"\0".to_vec()) },
-                    FetchValue::BinarySize { part: vec![NonZeroU32::new(2).unwrap()], size: Some(7) },
-                    FetchValue::BinarySize { part: vec![NonZeroU32::new(9).unwrap()], size: None },
+                    FetchValue::Binary {
+                        section: Section::default(),
+                        origin: None,
+                        data: Some(b"\0".to_vec())
+                    },
+                    FetchValue::BinarySize {
+                        section: Section { part: vec![NonZeroU32::new(2).unwrap()], text: None },
+                        size: Some(7)
+                    },
+                    FetchValue::BinarySize {
+                        section: Section { part: vec![NonZeroU32::new(9).unwrap()], text: None },
+                        size: None
+                    },
                 ],
             }),
             "* 3 FETCH (FLAGS (\\Seen \\Foo) EMAILID (M6d99ac3275bb4e) THREADID NIL SAVEDATE NIL \

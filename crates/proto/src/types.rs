@@ -940,18 +940,22 @@ pub enum FetchAttribute {
         partial: Option<Partial>,
     },
     /// `BINARY[part]<partial>` or `BINARY.PEEK[...]` (RFC 3516, RFC 9051).
+    ///
+    /// RFC 3516's `section-binary` has part numbers only; like Dovecot we also take the
+    /// `HEADER`, `HEADER.FIELDS`, `TEXT` and `MIME` forms of `section`, served as BODY[] serves
+    /// them (header fields and the body of a multipart or message are never transfer-encoded).
     Binary {
         /// `.PEEK`: do not set `\Seen`.
         peek: bool,
-        /// Part numbers; empty for the whole message.
-        part: Vec<NonZeroU32>,
+        /// The section: part numbers (empty for the whole message), rarely a section text.
+        section: Section,
         /// `<offset.length>`.
         partial: Option<Partial>,
     },
-    /// `BINARY.SIZE[part]`.
+    /// `BINARY.SIZE[section]`.
     BinarySize {
-        /// Part numbers; empty for the whole message.
-        part: Vec<NonZeroU32>,
+        /// As for [`FetchAttribute::Binary`].
+        section: Section,
     },
     /// `MODSEQ` (RFC 7162)
     ModSeq,

@@ -467,3 +467,75 @@ fn append_with_synchronising_literal_in_separate_writes() {
         assert!(done.last().unwrap().starts_with(&format!("b{i} OK")), "{done:?}");
     }
 }
+
+/// RFC 3501 §7.4.1 / RFC 9051 §7.4.1: EXPUNGE is not sent while answering FETCH, so a message
+/// another session expunged keeps its sequence number until this session is told; RFC 2180 §4.1
+/// lets the server answer what it still knows. Its UID is served; other items end the command
+/// with NO [EXPUNGEISSUED] (RFC 5530), the rest answered.
+#[test]
+fn fetch_of_a_message_expunged_elsewhere() {
+    let server = server();
+    let mut a = Imap::login(&server);
+    let mut b = Imap::login(&server);
+    for i in 1..=3 {
+        a.append("INBOX", "", &mail(&format!("x{i}"), "expunge"));
+    }
+    a.ok("SELECT INBOX");
+    b.ok("SELECT INBOX");
+    let uid3 = b.ok("FETCH 3 UID").with("* 3 FETCH")[0].to_owned();
+    a.ok("STORE 3 +FLAGS (\\Deleted)");
+    a.ok("EXPUNGE");
+    let r = b.ok("FETCH 3 UID");
+    assert_eq!(r.with("* 3 FETCH"), [uid3.as_str()], "{:?}", r.untagged);
+    assert!(!r.has("* 3 EXPUNGE"));
+    let r = b.run("FETCH 2:3 (FLAGS)");
+    assert_eq!(r.status(), "NO", "{}", r.tagged);
+    assert!(r.tagged.contains("[EXPUNGEISSUED]"), "{}", r.tagged);
+    assert!(r.has("* 2 FETCH"), "the rest is answered: {:?}", r.untagged);
+    let r = b.ok("NOOP");
+    assert!(r.has("* 3 EXPUNGE"), "{:?}", r.untagged);
+}
+
+/// RFC 3516 §4.1 allows part numbers in BINARY's section; clients and testers also send the
+/// HEADER/TEXT/MIME forms, which have nothing to decode: served as BODY[] serves them.
+#[test]
+fn binary_of_section_texts_is_the_body_section() {
+    let server = server();
+    let mut a = Imap::login(&server);
+    let message = "From: a@example.org\r\nSubject: parts\r\nMIME-Version: 1.0\r\n\
+        Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\npreamble\r\n--b\r\n\
+        Content-Type: text/plain\r\n\r\nhello\r\n--b\r\nContent-Type: application/octet-stream\r\n\
+        Content-Transfer-Encoding: base64\r\n\r\nAAEC\r\n--b--\r\n";
+    a.append("INBOX", "", message);
+    a.ok("SELECT INBOX");
+    for (binary, body) in [
+        ("TEXT", "TEXT"),
+        ("HEADER", "HEADER"),
+        ("1.MIME", "1.MIME"),
+        ("2.MIME", "2.MIME"),
+        ("HEADER.FIELDS (SUBJECT)", "HEADER.FIELDS (SUBJECT)"),
+    ] {
+        let r = a.ok(&format!("FETCH 1 (BINARY.PEEK[{binary}] BINARY.SIZE[{binary}] BODY.PEEK[{body}])"));
+        let line = r.with("* 1 FETCH")[0].to_owned();
+        let body_data = line.split(&format!("BODY[{body}] ")).nth(1).unwrap().to_owned();
+        let binary_data = line.split(&format!("BINARY[{binary}] ")).nth(1).unwrap().to_owned();
+        let size: usize = line
+            .split(&format!("BINARY.SIZE[{binary}] "))
+            .nth(1)
+            .unwrap()
+            .split([' ', ')'])
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        let literal = |s: &str| -> String {
+            let n: usize = s[1..s.find('}').unwrap()].parse().unwrap();
+            s[s.find('}').unwrap() + 3..][..n].to_owned()
+        };
+        assert_eq!(literal(&binary_data), literal(&body_data), "{binary}: {line}");
+        assert_eq!(size, literal(&body_data).len(), "{binary}");
+    }
+    // Part numbers still decode: three octets.
+    let r = a.ok("FETCH 1 (BINARY.SIZE[2])");
+    assert!(r.with("* 1 FETCH")[0].contains("BINARY.SIZE[2] 3"), "{:?}", r.untagged);
+}
