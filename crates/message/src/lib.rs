@@ -1,7 +1,7 @@
 //! Raw RFC 5322 / MIME bytes → [`MessageSummary`]: everything IMAP FETCH and SEARCH need, computed
 //! once when a message is appended and stored beside it. Every MIME and text transformation of
-//! Postfach lives here (stores and delivery call it), so each store backend derives the same
-//! text, keys and ids from the same bytes.
+//! Postfach lives here (stores and delivery call it; no other crate depends on mail-parser), so
+//! each store backend derives the same text, keys and ids from the same bytes.
 //!
 //! # Layout
 //! - [`envelope`]: the IMAP ENVELOPE (RFC 9051 §7.5.2) and address lists.
