@@ -7,7 +7,8 @@
 //!   server's `lmtp_conn` drives it over TCP or a unix socket.
 //! - [`deliver`]: the [`Deliverer`]: recipient lookup, parsing once, trace headers, Sieve, the
 //!   spam → Junk policy, subaddress folders, vacation replies and redirects, the appends.
-//! - [`view`]: the Sieve interpreter's view of a message (decoded headers, body text).
+//! - [`view`]: the Sieve interpreter's view of a message (decoded headers, body text; the
+//!   decoding is `postfach_message`'s).
 //! - [`trace`]: the Return-Path / Delivered-To / Received lines and the summary shift that lets
 //!   one parse serve every recipient.
 //! - [`relay`]: the [`Relay`] trait through which vacation replies and redirects leave; the

@@ -2,14 +2,13 @@
 //! [`postfach_sieve::Message`] over the raw bytes and their [`MessageSummary`], so nothing is
 //! parsed twice. Header values are unfolded and RFC 2047-decoded
 //! ([`postfach_message::decode_header_text`]); body parts are decoded from their transfer
-//! encoding and charset.
+//! encoding and charset by [`postfach_message::leaf_text`], the decoding SEARCH and `BINARY`
+//! use, so a `body` test sees the text IMAP shows.
 //!
 //! Limits: at most [`MAX_BODY_TEXT`] bytes of body text are handed to one `body` test, so a
 //! 50 MB attachment cannot make a script test cost 50 MB of memory.
 
-use std::borrow::Cow;
-
-use postfach_message::{BodyPart, ByteRange, MessageSummary, PartKind, decode_header_text};
+use postfach_message::{BodyPart, ByteRange, MessageSummary, PartKind, decode_header_text, leaf_text};
 use postfach_sieve::{BodyTransform, Message, content_type_matches};
 
 /// Most bytes of body text returned for one `body` test.
@@ -189,7 +188,8 @@ impl MessageView<'_> {
         match &part.kind {
             PartKind::Leaf => {
                 if wanted {
-                    out.push(decode_text(part, part.body.slice(self.raw)));
+                    // RFC 5173 §5.2: decoded from its transfer encoding and charset.
+                    out.push(leaf_text(self.raw, part).unwrap_or_default());
                 }
             }
             PartKind::Multipart(children) => {
@@ -250,34 +250,6 @@ fn unfolded_header(header: &[u8]) -> String {
         .join("\r\n")
 }
 
-/// A leaf part's body as UTF-8 text: transfer encoding undone (RFC 2045 §6), charset converted.
-fn decode_text(part: &BodyPart, body: &[u8]) -> String {
-    let decoded: Cow<'_, [u8]> = match part.encoding.as_slice() {
-        b"BASE64" => {
-            let compact: Vec<u8> = body.iter().copied().filter(|b| !b.is_ascii_whitespace()).collect();
-            mail_parser::decoders::base64::base64_decode(&compact).map_or(Cow::Borrowed(body), Cow::Owned)
-        }
-        b"QUOTED-PRINTABLE" => mail_parser::decoders::quoted_printable::quoted_printable_decode(body)
-            .map_or(Cow::Borrowed(body), Cow::Owned),
-        _ => Cow::Borrowed(body),
-    };
-    let charset = part.params.iter().find(|p| p.name == b"CHARSET").map(|p| p.value.as_slice());
-    match std::str::from_utf8(&decoded) {
-        Ok(text) if charset.is_none_or(is_utf8_compatible) => text.to_owned(),
-        _ => match charset.and_then(mail_parser::decoders::charsets::map::charset_decoder) {
-            Some(decode) => decode(&decoded),
-            None => String::from_utf8_lossy(&decoded).into_owned(),
-        },
-    }
-}
-
-/// Charsets whose valid UTF-8 bytes mean the same text.
-fn is_utf8_compatible(charset: &[u8]) -> bool {
-    charset.eq_ignore_ascii_case(b"utf-8")
-        || charset.eq_ignore_ascii_case(b"us-ascii")
-        || charset.eq_ignore_ascii_case(b"utf8")
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -318,6 +290,18 @@ mod tests {
         );
         let raw = v.body_text(&BodyTransform::Raw);
         assert!(raw[0].starts_with("prologue text\r\n--b\r\n"));
+    }
+
+    #[test]
+    fn leaf_decoding_is_the_one_imap_uses() {
+        // Lenient as `BINARY` and SEARCH: a stray byte in base64 is skipped (RFC 2045 §6.8),
+        // `charset*` (RFC 2231) names the charset.
+        let raw = b"Content-Type: multipart/mixed; boundary=b\r\n\r\n\
+--b\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: base64\r\n\r\naGk!gdGhlcmU=\r\n\
+--b\r\nContent-Type: text/plain; charset*=us-ascii''iso-8859-1\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n\
+caf=E9\r\n--b--\r\n";
+        let s = postfach_message::parse(raw);
+        assert_eq!(view(raw, &s, &[]).body_text(&BodyTransform::Text), vec!["hi there", "café"]);
     }
 
     #[test]

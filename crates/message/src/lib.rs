@@ -1,12 +1,19 @@
 //! Raw RFC 5322 / MIME bytes → [`MessageSummary`]: everything IMAP FETCH and SEARCH need, computed
-//! once when a message is appended and stored beside it.
+//! once when a message is appended and stored beside it. Every MIME and text transformation of
+//! Postfach lives here (stores and delivery call it; no other crate depends on mail-parser), so
+//! each store backend derives the same text, keys and ids from the same bytes.
 //!
 //! # Layout
 //! - [`envelope`]: the IMAP ENVELOPE (RFC 9051 §7.5.2) and address lists.
 //! - [`structure`]: the MIME tree shaped like BODYSTRUCTURE, with the byte offsets of every part.
 //! - [`section`]: `BODY[section]` and `BINARY[section]` extraction from the raw bytes.
+//!   [`leaf_text`] is one part's content as UTF-8 text (transfer encoding and charset undone).
 //! - [`collate`]: case folding, the RFC 5256 base subject and Message-ID normalisation (SEARCH,
 //!   SORT, THREAD).
+//! - [`text`]: the searchable text of a message ([`MessageText`]: decoded, HTML reduced to text,
+//!   folded), its PREVIEW (RFC 8970) and the [`fold`] that needles get too.
+//! - [`facts`]: the SORT/THREAD keys of a message ([`BodyFacts`], RFC 5256, RFC 5957) and its
+//!   EMAILID ([`email_id`], RFC 8474).
 //!
 //! # Limits
 //! This crate is pure: no I/O, no async. It never fails: malformed input yields a best-effort
@@ -18,10 +25,12 @@
 mod bytes_serde;
 pub mod collate;
 pub mod envelope;
+pub mod facts;
 mod header;
 mod params;
 pub mod section;
 pub mod structure;
+pub mod text;
 
 use mail_parser::HeaderValue;
 use mail_parser::parsers::MessageStream;
@@ -31,8 +40,10 @@ pub use collate::{
     BaseSubject, base_subject, casefold, collation_key, message_id_list, normalize_message_id,
 };
 pub use envelope::{Address, Envelope, address_search_text, parse_address_list};
+pub use facts::{BodyFacts, email_id};
 pub use section::{BinaryError, HeaderField, SectionText, binary, header_fields, leaf_text, section};
 pub use structure::{BodyPart, ByteRange, Disposition, Param, PartKind};
+pub use text::{MessageText, PREVIEW_CHARS, fold, html_to_text};
 
 /// What FETCH, SEARCH and SORT need from one message, computed once by [`parse`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

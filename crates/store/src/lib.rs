@@ -9,6 +9,9 @@
 //!
 //! The traits below are the whole surface the rest of Postfach sees. Nothing backend-specific (SQL,
 //! rows, connections) shows above them, so a PostgreSQL backend is another `impl`, not a rewrite.
+//! What is derived from a message (summary, search text, PREVIEW, SORT/THREAD keys, EMAILID) is
+//! computed by `postfach_message` (`parse`, `text`, `facts`); a backend only stores and queries
+//! it, so every backend gives the same answers from the same bytes.
 //! The store shape follows Dovecot's split: mailbox *list* operations (names, hierarchy,
 //! subscriptions), *mailbox* operations (select, append, expunge, changes), and *message* operations
 //! (fetch, flags, copy, move).

@@ -9,11 +9,11 @@
 //! in all; THREAD takes at most [`MAX_THREAD_MESSAGES`] messages. Beyond that the request is
 //! refused with [`StoreError::Limit`] rather than growing without bound.
 
-use postfach_message::collation_key;
+use postfach_message::{BodyFacts, collation_key};
 use rusqlite::{Connection, OptionalExtension, Row};
 
 use super::conn::DbResult;
-use super::index::{BodyFacts, IndexEntry};
+use super::index::IndexEntry;
 use super::reads::{decode_summary, raw_body};
 use super::rows::{MailboxRow, date_of};
 use crate::types::{

@@ -25,10 +25,11 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use postfach_message::{MessageText, email_id};
 use rusqlite::Connection;
 
 use super::conn::{DbResult, open_reader};
-use super::index::{MessageText, PendingText, TEXT_PENDING, email_id, write_text};
+use super::index::{PendingText, TEXT_PENDING, limit, write_text};
 use super::writer::WriterHandle;
 use crate::{StoreError, StoreResult};
 
@@ -245,7 +246,8 @@ fn rescan(conn: &Connection, writer: &WriterHandle) -> StoreResult<usize> {
         };
         // Expunged meanwhile: nothing to index.
         let Some(raw) = raw else { continue };
-        let (text, _) = MessageText::extract(&raw, true);
+        let (mut text, _) = MessageText::extract(&raw);
+        limit(&mut text);
         bytes += text.bytes();
         batch.push(PendingText { body_id: id, email_id: email_id(&raw), text });
         if bytes >= BATCH_BYTES {

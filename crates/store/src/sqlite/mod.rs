@@ -15,7 +15,8 @@
 //! - `reads`: STATUS, SELECT snapshots, changes since a modseq, FETCH, bodies.
 //! - `search`: SEARCH: full-text index, SQL prefilter, then streaming evaluation.
 //! - `index`: the full-text index and per-body facts (PREVIEW, SORT/THREAD keys, EMAILID),
-//!   written at APPEND.
+//!   written at APPEND; what they hold is derived by `postfach_message` (`text`, `facts`), this
+//!   module keeps the SQL and the index's size limits.
 //! - `indexer`: the thread that writes appended messages' full-text entries after their commit.
 //! - `rederive`: the thread that derives summaries, facts and full-text entries again for
 //!   bodies stored by an older parser (or before the index existed).

@@ -290,7 +290,8 @@ pub(crate) fn apply(conn: &Connection, job: &Job) -> StoreResult<()> {
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
-    use super::super::index::{BodyFacts, MessageText};
+    use postfach_message::{BodyFacts, MessageText};
+
     use super::super::schema::{MIGRATIONS, migrate};
     use super::*;
 
@@ -584,7 +585,8 @@ To: amy@example.org\r\nSubject: plans\r\n\r\nsome body words\r\n";
             )
             .unwrap();
         assert_eq!((state, listed), (super::super::index::TEXT_TRUNCATED, 1));
-        let (text, _) = MessageText::extract(&raw, true);
+        let (mut text, _) = MessageText::extract(&raw);
+        super::super::index::limit(&mut text);
         assert!(text.truncated);
     }
 }

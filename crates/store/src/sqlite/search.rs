@@ -13,7 +13,7 @@
 //! entry is missing (stored before the index existed and not yet re-derived, or indexing failed)
 //! or cut at the size limit.
 //!
-//! Matching is on decoded text folded with [`index::fold`] (simple Unicode case folding, close
+//! Matching is on decoded text folded with [`fold`] (simple Unicode case folding, close
 //! to i;unicode-casemap), identically for the index and the scan.
 //!
 //! Limits: criteria nested deeper than [`MAX_DEPTH`] are refused with [`StoreError::Limit`];
@@ -22,11 +22,12 @@
 
 use std::collections::HashMap;
 
+use postfach_message::{MessageText, email_id, fold};
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension};
 
 use super::conn::DbResult;
-use super::index::{self, MessageText, TEXT_COMPLETE, TEXT_TRUNCATED};
+use super::index::{TEXT_COMPLETE, TEXT_TRUNCATED};
 use super::reads::{decode_summary, raw_body};
 use super::rows::{MailboxRow, flags_of, sql_modseq, unix_now};
 use crate::types::{Criterion, Flags, MailboxId, MessageSummary, SystemFlags, Uid};
@@ -312,7 +313,7 @@ fn fts_query(c: &Criterion) -> Option<(String, Precision)> {
         },
         _ => return None,
     };
-    let needle = index::fold(needle);
+    let needle = fold(needle);
     // Trigrams need three characters; a line feed could match across two joined values.
     if needle.chars().count() < 3 || needle.contains('\n') {
         return None;
@@ -665,9 +666,9 @@ fn index_verdict(c: &Criterion, m: &Candidate, hits: &Hits) -> Option<bool> {
 fn scan_matches(c: &Criterion, m: &mut Candidate, conn: &Connection) -> StoreResult<bool> {
     let text = text_of(m, conn)?;
     Ok(match c {
-        Criterion::Header(name, value) => text.header_contains(name, &index::fold(value)),
-        Criterion::Body(needle) => text.body_contains(&index::fold(needle)),
-        Criterion::Text(needle) => text.text_contains(&index::fold(needle)),
+        Criterion::Header(name, value) => text.header_contains(name, &fold(value)),
+        Criterion::Body(needle) => text.body_contains(&fold(needle)),
+        Criterion::Text(needle) => text.text_contains(&fold(needle)),
         _ => false,
     })
 }
@@ -720,8 +721,8 @@ fn email_id_of(m: &Candidate, conn: &Connection) -> StoreResult<String> {
     match stored {
         Some(id) => Ok(id),
         None => match raw_body(conn, m.body_id) {
-            Ok(raw) => Ok(index::email_id(&raw)),
-            Err(StoreError::NotFound) => Ok(index::email_id(&[])),
+            Ok(raw) => Ok(email_id(&raw)),
+            Err(StoreError::NotFound) => Ok(email_id(&[])),
             Err(e) => Err(e),
         },
     }
@@ -735,7 +736,7 @@ fn text_of<'a>(m: &'a mut Candidate, conn: &Connection) -> StoreResult<&'a Messa
             Err(StoreError::NotFound) => Vec::new(),
             Err(e) => return Err(e),
         };
-        m.text = Some(MessageText::extract(&raw, false).0);
+        m.text = Some(MessageText::extract(&raw).0);
     }
     m.text.as_ref().ok_or_else(|| StoreError::Backend("message text missing".to_owned()))
 }
@@ -743,6 +744,7 @@ fn text_of<'a>(m: &'a mut Candidate, conn: &Connection) -> StoreResult<&'a Messa
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
+    use super::super::index;
     use super::*;
     use crate::types::{ModSeq, SystemFlags, UidSet};
 
