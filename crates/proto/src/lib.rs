@@ -7,7 +7,11 @@
 //!
 //! - [`framing`]: splits the client's byte stream into complete commands, handles literal
 //!   continuations and enforces size limits ([`Framer`]).
-//! - [`parse`]: turns one framed command into a typed [`Command`] ([`parse_command`]).
+//! - [`parse`]: turns one framed command into a typed [`Command`] ([`parse_command`]). Split by
+//!   area as imap-codec does: `parse/mod.rs` holds the cursor and errors, `lexer` the tokens
+//!   (atoms, strings, literals, numbers, sequence sets, flags, dates), `command` the dispatch and
+//!   small commands, `mailbox` SELECT/CREATE/APPEND/COPY/STORE, `list` LIST/LSUB/STATUS,
+//!   `fetch` FETCH items and sections, `search` SEARCH/SORT/THREAD keys.
 //! - [`types`]: the command AST (tags, mailbox names, flags, search keys, fetch items, ...).
 //! - [`seqset`]: client sequence sets with `*` and `$`, and normalised number sets.
 //! - [`datetime`]: IMAP dates and date-times without a calendar crate.
