@@ -1,10 +1,10 @@
 //! Server responses as values, and the writer that encodes them (RFC 9051 §7, §9).
 //!
-//! The session builds [`Response`]s (or calls the `write_*` functions directly) and the writer
-//! appends wire bytes to a caller-provided `Vec<u8>`. The writer never panics and never emits
-//! bytes that break framing: free text is stripped of CR/LF, strings become quoted strings when
-//! every byte is safe and literals otherwise, and atoms that would be invalid are replaced
-//! rather than written.
+//! The session builds response values ([`Data`], [`Code`], ...) and calls the `write_*`
+//! functions, which append wire bytes to a caller-provided `Vec<u8>`. The writer never panics
+//! and never emits bytes that break framing: free text is stripped of CR/LF, strings become
+//! quoted strings when every byte is safe and literals otherwise, and atoms that would be
+//! invalid are replaced rather than written.
 
 use std::num::NonZeroU32;
 
@@ -522,51 +522,6 @@ pub struct WriteOptions {
     /// IMAP4rev2 or UTF8=ACCEPT is in effect: mailbox names are written as UTF-8 and 8-bit
     /// bytes may appear in quoted strings. Otherwise names are modified UTF-7 (RFC 3501 §5.1.3).
     pub utf8: bool,
-}
-
-/// One whole server response.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Response {
-    /// `tag OK/NO/BAD [code] text`
-    Tagged {
-        /// The command's tag.
-        tag: Tag,
-        /// Completion result.
-        status: Completion,
-        /// Optional response code.
-        code: Option<Code>,
-        /// Human-readable text.
-        text: String,
-    },
-    /// `* OK/NO/BAD/PREAUTH/BYE [code] text`
-    Untagged {
-        /// Status.
-        status: Status,
-        /// Optional response code.
-        code: Option<Code>,
-        /// Human-readable text.
-        text: String,
-    },
-    /// `* ...` data.
-    Data(Data),
-    /// `+ text`
-    Continuation(String),
-}
-
-impl Response {
-    /// Encodes this response, CRLF included, onto `out`.
-    pub fn write(&self, out: &mut Vec<u8>, opts: WriteOptions) {
-        match self {
-            Response::Tagged { tag, status, code, text } => {
-                write_tagged(out, tag, *status, code.as_ref(), text)
-            }
-            Response::Untagged { status, code, text } => {
-                write_untagged_status(out, *status, code.as_ref(), text)
-            }
-            Response::Data(d) => write_data(out, d, opts),
-            Response::Continuation(t) => write_continuation(out, t),
-        }
-    }
 }
 
 // ---- status responses -------------------------------------------------------------------
