@@ -15,13 +15,16 @@
 //! - [`types`]: the command AST (tags, mailbox names, flags, search keys, fetch items, ...).
 //! - [`seqset`]: client sequence sets with `*` and `$`, and normalised number sets.
 //! - [`datetime`]: IMAP dates and date-times without a calendar crate.
-//! - [`response`]: server responses as values and the writer that encodes them.
+//! - [`response`]: server responses as values and the writer that encodes them. Split by area:
+//!   `types` (the values), `status` (status lines, codes, continuations), `data` (untagged
+//!   data), `fetch` and `bodystructure` (FETCH items, ENVELOPE, BODY), `primitives` (numbers,
+//!   atoms, quoting, literals, nstring, mailbox names).
 //! - [`mutf7`]: modified UTF-7 for IMAP4rev1 mailbox names.
 //!
 //! # Limits
 //!
-//! No function here panics on any input, recursion is bounded ([`parse::MAX_NESTING`]), and
-//! memory is bounded by [`FramingLimits`].
+//! No function here panics on any input, recursion is bounded ([`parse::MAX_NESTING`],
+//! [`response::MAX_BODY_DEPTH`]), and memory is bounded by [`FramingLimits`].
 
 #![warn(missing_docs)]
 
