@@ -7,17 +7,24 @@
 //!
 //! - [`framing`]: splits the client's byte stream into complete commands, handles literal
 //!   continuations and enforces size limits ([`Framer`]).
-//! - [`parse`]: turns one framed command into a typed [`Command`] ([`parse_command`]).
+//! - [`parse`]: turns one framed command into a typed [`Command`] ([`parse_command`]). Split by
+//!   area as imap-codec does: `parse/mod.rs` holds the cursor and errors, `lexer` the tokens
+//!   (atoms, strings, literals, numbers, sequence sets, flags, dates), `command` the dispatch and
+//!   small commands, `mailbox` SELECT/CREATE/APPEND/COPY/STORE, `list` LIST/LSUB/STATUS,
+//!   `fetch` FETCH items and sections, `search` SEARCH/SORT/THREAD keys.
 //! - [`types`]: the command AST (tags, mailbox names, flags, search keys, fetch items, ...).
 //! - [`seqset`]: client sequence sets with `*` and `$`, and normalised number sets.
 //! - [`datetime`]: IMAP dates and date-times without a calendar crate.
-//! - [`response`]: server responses as values and the writer that encodes them.
+//! - [`response`]: server responses as values and the writer that encodes them. Split by area:
+//!   `types` (the values), `status` (status lines, codes, continuations), `data` (untagged
+//!   data), `fetch` and `bodystructure` (FETCH items, ENVELOPE, BODY), `primitives` (numbers,
+//!   atoms, quoting, literals, nstring, mailbox names).
 //! - [`mutf7`]: modified UTF-7 for IMAP4rev1 mailbox names.
 //!
 //! # Limits
 //!
-//! No function here panics on any input, recursion is bounded ([`parse::MAX_NESTING`]), and
-//! memory is bounded by [`FramingLimits`].
+//! No function here panics on any input, recursion is bounded ([`parse::MAX_NESTING`],
+//! [`response::MAX_BODY_DEPTH`]), and memory is bounded by [`FramingLimits`].
 
 #![warn(missing_docs)]
 
@@ -33,7 +40,7 @@ pub use framing::{FrameError, FrameEvent, Framer, FramingLimits};
 pub use parse::{ParseError, parse_command};
 pub use response::{
     Address, Body, Code, Completion, Data, Disposition, ESearchItem, Envelope, FetchValue, ListExtended,
-    MailboxAttr, MessagePart, MultiPart, MultiPartExt, NamespaceDesc, PermanentFlag, Response, SinglePart,
+    MailboxAttr, MessagePart, MultiPart, MultiPartExt, NamespaceDesc, PermanentFlag, SinglePart,
     SinglePartExt, Status, ThreadToken, WriteOptions, write_astring, write_continuation,
     write_continuation_base64, write_data, write_mailbox, write_nstring, write_string, write_string_opts,
     write_tagged, write_untagged_status,

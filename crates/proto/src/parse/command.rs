@@ -1,0 +1,235 @@
+//! The command dispatch (`command` → one parser per command name, `UID` prefix included) and
+//! the commands too small for a file of their own: AUTHENTICATE, LOGIN, ENABLE, ID.
+
+use super::{PResult, Parser};
+use crate::types::{CommandBody, CommandKind, Secret};
+
+impl Parser<'_> {
+    /// `command = tag SP (command-any / command-auth / command-nonauth / command-select) CRLF`
+    pub(super) fn command_body(&mut self) -> PResult<CommandBody> {
+        let name = self.word_req("command name")?;
+        let upper = name.to_ascii_uppercase();
+        Ok(match upper.as_slice() {
+            b"CAPABILITY" => CommandBody::Capability,
+            b"NOOP" => CommandBody::Noop,
+            b"LOGOUT" => CommandBody::Logout,
+            b"STARTTLS" => CommandBody::StartTls,
+            b"NAMESPACE" => CommandBody::Namespace,
+            b"IDLE" => CommandBody::Idle,
+            b"CHECK" => CommandBody::Check,
+            b"CLOSE" => CommandBody::Close,
+            b"UNSELECT" => CommandBody::Unselect,
+            b"EXPUNGE" => CommandBody::Expunge { uids: None },
+            b"AUTHENTICATE" => self.authenticate()?,
+            b"LOGIN" => self.login()?,
+            b"ENABLE" => self.enable()?,
+            b"SELECT" => {
+                let (mailbox, params) = self.select()?;
+                CommandBody::Select { mailbox, params }
+            }
+            b"EXAMINE" => {
+                let (mailbox, params) = self.select()?;
+                CommandBody::Examine { mailbox, params }
+            }
+            b"CREATE" => self.create()?,
+            b"DELETE" => {
+                self.sp()?;
+                CommandBody::Delete(self.mailbox()?)
+            }
+            b"RENAME" => {
+                self.sp()?;
+                let from = self.mailbox()?;
+                self.sp()?;
+                let to = self.mailbox()?;
+                CommandBody::Rename { from, to }
+            }
+            b"SUBSCRIBE" => {
+                self.sp()?;
+                CommandBody::Subscribe(self.mailbox()?)
+            }
+            b"UNSUBSCRIBE" => {
+                self.sp()?;
+                CommandBody::Unsubscribe(self.mailbox()?)
+            }
+            b"LIST" => self.list()?,
+            b"LSUB" => {
+                self.sp()?;
+                let reference = self.mailbox()?;
+                self.sp()?;
+                let pattern = self.list_mailbox()?;
+                CommandBody::Lsub { reference, pattern }
+            }
+            b"STATUS" => self.status()?,
+            b"APPEND" => self.append()?,
+            b"SEARCH" => self.search(CommandKind::Seq)?,
+            b"SORT" => self.sort(CommandKind::Seq)?,
+            b"THREAD" => self.thread(CommandKind::Seq)?,
+            b"FETCH" => self.fetch(CommandKind::Seq)?,
+            b"STORE" => self.store(CommandKind::Seq)?,
+            b"COPY" => self.copy_move(CommandKind::Seq, false)?,
+            b"MOVE" => self.copy_move(CommandKind::Seq, true)?,
+            b"UID" => self.uid()?,
+            b"ID" => self.id()?,
+            _ => {
+                self.pos -= name.len();
+                return self.fail_msg("unknown command");
+            }
+        })
+    }
+
+    /// `uid = "UID" SP (copy / move / fetch / search / store / uid-expunge)`;
+    /// `uid-expunge = "EXPUNGE" SP sequence-set`
+    fn uid(&mut self) -> PResult<CommandBody> {
+        self.sp()?;
+        let name = self.word_req("UID command")?;
+        let upper = name.to_ascii_uppercase();
+        match upper.as_slice() {
+            b"SEARCH" => self.search(CommandKind::Uid),
+            b"SORT" => self.sort(CommandKind::Uid),
+            b"THREAD" => self.thread(CommandKind::Uid),
+            b"FETCH" => self.fetch(CommandKind::Uid),
+            b"STORE" => self.store(CommandKind::Uid),
+            b"COPY" => self.copy_move(CommandKind::Uid, false),
+            b"MOVE" => self.copy_move(CommandKind::Uid, true),
+            b"EXPUNGE" => {
+                self.sp()?;
+                Ok(CommandBody::Expunge { uids: Some(self.sequence_set()?) })
+            }
+            _ => {
+                self.pos -= name.len();
+                self.fail("COPY, MOVE, FETCH, SEARCH, SORT, THREAD, STORE or EXPUNGE after UID")
+            }
+        }
+    }
+
+    /// `authenticate = "AUTHENTICATE" SP auth-type [SP initial-resp]`;
+    /// `initial-resp = (base64 / "=")` (RFC 4959).
+    fn authenticate(&mut self) -> PResult<CommandBody> {
+        self.sp()?;
+        let mech = self.atom_string()?.to_ascii_uppercase();
+        let mut initial_response = None;
+        if self.eat(b' ') {
+            let ir = self.take_while(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'='));
+            if ir.is_empty() {
+                return self.fail("base64 initial response or '='");
+            }
+            initial_response = Some(Secret::new(ir.to_vec()));
+        }
+        Ok(CommandBody::Authenticate { mechanism: mech, initial_response })
+    }
+
+    /// `login = "LOGIN" SP userid SP password`; `userid = astring`; `password = astring`
+    fn login(&mut self) -> PResult<CommandBody> {
+        self.sp()?;
+        let username = self.astring()?;
+        self.sp()?;
+        let password = Secret::new(self.astring()?);
+        Ok(CommandBody::Login { username, password })
+    }
+
+    /// `enable = "ENABLE" 1*(SP capability)` (RFC 5161)
+    fn enable(&mut self) -> PResult<CommandBody> {
+        let mut caps = Vec::new();
+        loop {
+            self.sp()?;
+            caps.push(self.atom_string()?.to_ascii_uppercase());
+            if self.at_end() {
+                return Ok(CommandBody::Enable(caps));
+            }
+        }
+    }
+
+    /// `id = "ID" SP id_params_list`;
+    /// `id_params_list = "(" #(string SP nstring) ")" / nil` (RFC 2971 §4).
+    fn id(&mut self) -> PResult<CommandBody> {
+        self.sp()?;
+        if !self.eat(b'(') {
+            self.keyword("NIL")?;
+            return Ok(CommandBody::Id(None));
+        }
+        let mut params = Vec::new();
+        if self.eat(b')') {
+            return Ok(CommandBody::Id(Some(params)));
+        }
+        loop {
+            let key = self.string()?;
+            self.sp()?;
+            let value = self.nstring()?;
+            params.push((
+                String::from_utf8_lossy(&key).into_owned(),
+                value.map(|v| String::from_utf8_lossy(&v).into_owned()),
+            ));
+            if self.eat(b')') {
+                return Ok(CommandBody::Id(Some(params)));
+            }
+            self.sp()?;
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::parse::parse_command;
+    use crate::parse::tests::{body, ok, set};
+
+    #[test]
+    fn simple_commands() {
+        assert_eq!(ok("a1 CAPABILITY").tag.as_str(), "a1");
+        assert_eq!(body("a noop"), CommandBody::Noop);
+        assert_eq!(body("a LOGOUT"), CommandBody::Logout);
+        assert_eq!(body("a StartTLS"), CommandBody::StartTls);
+        assert_eq!(body("a IDLE"), CommandBody::Idle);
+        assert_eq!(body("a UNSELECT"), CommandBody::Unselect);
+        assert_eq!(body("a EXPUNGE"), CommandBody::Expunge { uids: None });
+        assert_eq!(body("a UID EXPUNGE 3000:3002"), CommandBody::Expunge { uids: Some(set("3000:3002")) });
+    }
+
+    #[test]
+    fn login_and_authenticate() {
+        match body("a001 LOGIN SMITH SESAME") {
+            CommandBody::Login { username, password } => {
+                assert_eq!(username, b"SMITH");
+                assert_eq!(password.expose_secret(), b"SESAME");
+            }
+            b => panic!("{b:?}"),
+        }
+        match body("a LOGIN {4}\r\nfr\"d \"p\\\\w\"") {
+            CommandBody::Login { username, password } => {
+                assert_eq!(username, b"fr\"d");
+                assert_eq!(password.expose_secret(), b"p\\w");
+            }
+            b => panic!("{b:?}"),
+        }
+        assert_eq!(
+            body("A01 AUTHENTICATE plain"),
+            CommandBody::Authenticate { mechanism: "PLAIN".into(), initial_response: None }
+        );
+        match body("A01 AUTHENTICATE PLAIN dGVzdAB0ZXN0AHRlc3Q=") {
+            CommandBody::Authenticate { initial_response: Some(ir), .. } => {
+                assert_eq!(ir.expose_secret(), b"dGVzdAB0ZXN0AHRlc3Q=")
+            }
+            b => panic!("{b:?}"),
+        }
+        assert!(matches!(
+            body("A01 AUTHENTICATE PLAIN ="),
+            CommandBody::Authenticate { initial_response: Some(_), .. }
+        ));
+        assert!(parse_command(b"a LOGIN {3}\r\nab").is_err());
+        assert!(parse_command(b"a LOGIN {3}\r\na\0b x").is_err());
+    }
+
+    #[test]
+    fn enable_and_id() {
+        assert_eq!(
+            body("t2 enable condstore utf8=accept"),
+            CommandBody::Enable(vec!["CONDSTORE".into(), "UTF8=ACCEPT".into()])
+        );
+        assert_eq!(
+            body("a023 ID (\"name\" \"sodr\" \"version\" NIL)"),
+            CommandBody::Id(Some(vec![("name".into(), Some("sodr".into())), ("version".into(), None)]))
+        );
+        assert_eq!(body("a ID NIL"), CommandBody::Id(None));
+    }
+}

@@ -1,0 +1,440 @@
+//! Untagged data responses (RFC 9051 §7.2–§7.5 and extensions): each [`Data`] value becomes one
+//! response, CRLF included.
+
+use super::fetch::{fetch_value_is_writable, write_fetch_value};
+use super::primitives::{
+    is_atom, is_object_id, write_atom_list, write_flag_list, write_mailbox, write_mailbox_string,
+    write_nstring_opts, write_number_set, write_ordered_set, write_string, write_string_opts, write_u64,
+};
+use super::types::{Data, ESearchItem, ListExtended, MailboxAttr, NamespaceDesc, ThreadToken, WriteOptions};
+use crate::types::StatusItem;
+
+/// Writes one untagged data response, CRLF included. Responses that cannot be written
+/// validly (e.g. `VANISHED` with an empty set) are skipped entirely.
+pub fn write_data(out: &mut Vec<u8>, data: &Data, opts: WriteOptions) {
+    match data {
+        Data::Capability(caps) => {
+            out.extend_from_slice(b"* CAPABILITY");
+            write_atom_list(out, caps);
+        }
+        Data::List { attributes, delimiter, name, extended } => {
+            out.extend_from_slice(b"* LIST ");
+            write_list_body(out, attributes, *delimiter, name, opts);
+            write_list_extended(out, extended, opts);
+        }
+        Data::Lsub { attributes, delimiter, name } => {
+            out.extend_from_slice(b"* LSUB ");
+            write_list_body(out, attributes, *delimiter, name, opts);
+        }
+        Data::Status { mailbox, items, mailbox_id } => {
+            out.extend_from_slice(b"* STATUS ");
+            write_mailbox(out, mailbox, opts.utf8);
+            out.extend_from_slice(b" (");
+            let mut first = true;
+            for (item, value) in items {
+                if *item == StatusItem::MailboxId {
+                    continue;
+                }
+                if !first {
+                    out.push(b' ');
+                }
+                first = false;
+                out.extend_from_slice(item.as_str().as_bytes());
+                out.push(b' ');
+                write_u64(out, *value);
+            }
+            if let Some(id) = mailbox_id.as_deref().filter(|id| is_object_id(id)) {
+                if !first {
+                    out.push(b' ');
+                }
+                out.extend_from_slice(b"MAILBOXID (");
+                out.extend_from_slice(id.as_bytes());
+                out.push(b')');
+            }
+            out.push(b')');
+        }
+        Data::Flags(flags) => {
+            out.extend_from_slice(b"* FLAGS ");
+            write_flag_list(out, flags);
+        }
+        Data::Exists(n) => write_numbered(out, *n, b"EXISTS"),
+        Data::Recent(n) => write_numbered(out, *n, b"RECENT"),
+        // RFC 9051 §9 `message-data = nz-number SP "EXPUNGE"`: nothing valid to say for 0.
+        Data::Expunge(0) => return,
+        Data::Expunge(n) => write_numbered(out, *n, b"EXPUNGE"),
+        Data::Search { numbers, modseq } => {
+            out.extend_from_slice(b"* SEARCH");
+            for n in numbers.iter().filter(|&&n| n > 0) {
+                out.push(b' ');
+                write_u64(out, u64::from(*n));
+            }
+            // RFC 7162 §3.1.5: the MODSEQ item only follows a non-empty result.
+            if let Some(m) = modseq
+                && numbers.iter().any(|&n| n > 0)
+            {
+                out.extend_from_slice(b" (MODSEQ ");
+                write_u64(out, *m);
+                out.push(b')');
+            }
+        }
+        Data::ESearch { tag, uid, items } => {
+            out.extend_from_slice(b"* ESEARCH");
+            if let Some(tag) = tag {
+                // RFC 4731 §3.1 `search-correlator = SP "(" "TAG" SP tag-string ")"`.
+                out.extend_from_slice(b" (TAG ");
+                write_string(out, tag.as_str().as_bytes());
+                out.push(b')');
+            }
+            if *uid {
+                out.extend_from_slice(b" UID");
+            }
+            for item in items {
+                write_esearch_item(out, item);
+            }
+        }
+        Data::Sort { numbers, modseq } => {
+            out.extend_from_slice(b"* SORT");
+            for n in numbers.iter().filter(|&&n| n > 0) {
+                out.push(b' ');
+                write_u64(out, u64::from(*n));
+            }
+            // RFC 7162 §3.1.5: `sort-data =/ ... [SP "(" "MODSEQ" SP mod-sequence-value ")"]`.
+            if let Some(m) = modseq
+                && numbers.iter().any(|&n| n > 0)
+            {
+                out.extend_from_slice(b" (MODSEQ ");
+                write_u64(out, *m);
+                out.push(b')');
+            }
+        }
+        Data::Thread(tokens) => {
+            out.extend_from_slice(b"* THREAD");
+            write_thread(out, tokens);
+        }
+        Data::Fetch { seq, attrs } => {
+            // `message-data = nz-number SP "FETCH" SP msg-att` and msg-att is never empty.
+            let mut attrs = attrs.iter().filter(|a| fetch_value_is_writable(a)).peekable();
+            if *seq == 0 || attrs.peek().is_none() {
+                return;
+            }
+            out.extend_from_slice(b"* ");
+            write_u64(out, u64::from(*seq));
+            out.extend_from_slice(b" FETCH (");
+            for (i, a) in attrs.enumerate() {
+                if i > 0 {
+                    out.push(b' ');
+                }
+                write_fetch_value(out, a, opts);
+            }
+            out.push(b')');
+        }
+        Data::Enabled(caps) => {
+            out.extend_from_slice(b"* ENABLED");
+            write_atom_list(out, caps);
+        }
+        Data::Namespace { personal, other, shared } => {
+            out.extend_from_slice(b"* NAMESPACE");
+            for ns in [personal, other, shared] {
+                out.push(b' ');
+                write_namespace(out, ns, opts);
+            }
+        }
+        Data::Id(params) => {
+            out.extend_from_slice(b"* ID ");
+            match params.as_deref() {
+                Some(list) if !list.is_empty() => {
+                    out.push(b'(');
+                    for (i, (k, v)) in list.iter().enumerate() {
+                        if i > 0 {
+                            out.push(b' ');
+                        }
+                        write_string_opts(out, k.as_bytes(), opts);
+                        out.push(b' ');
+                        write_nstring_opts(out, v.as_deref().map(str::as_bytes), opts);
+                    }
+                    out.push(b')');
+                }
+                _ => out.extend_from_slice(b"NIL"),
+            }
+        }
+        Data::Vanished { earlier, uids } => {
+            if uids.is_empty() {
+                return;
+            }
+            out.extend_from_slice(b"* VANISHED ");
+            if *earlier {
+                out.extend_from_slice(b"(EARLIER) ");
+            }
+            write_number_set(out, uids);
+        }
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
+/// `thread-data = "THREAD" [SP 1*thread-list]` (RFC 5256 §5): a space before the first list, a
+/// space between two numbers and between a number and a nested list, nothing between lists.
+fn write_thread(out: &mut Vec<u8>, tokens: &[ThreadToken]) {
+    let mut previous: Option<ThreadToken> = None;
+    for &t in tokens {
+        match (previous, t) {
+            (None, _) | (Some(ThreadToken::Member(_)), ThreadToken::Member(_) | ThreadToken::Open) => {
+                out.push(b' ');
+            }
+            _ => {}
+        }
+        match t {
+            ThreadToken::Open => out.push(b'('),
+            ThreadToken::Close => out.push(b')'),
+            ThreadToken::Member(n) => write_u64(out, u64::from(n)),
+        }
+        previous = Some(t);
+    }
+}
+
+fn write_numbered(out: &mut Vec<u8>, n: u32, what: &[u8]) {
+    out.extend_from_slice(b"* ");
+    write_u64(out, u64::from(n));
+    out.push(b' ');
+    out.extend_from_slice(what);
+}
+
+/// `"(" [mbx-list-flags] ")" SP (DQUOTE QUOTED-CHAR DQUOTE / nil) SP mailbox`
+fn write_list_body(
+    out: &mut Vec<u8>,
+    attributes: &[MailboxAttr],
+    delimiter: Option<char>,
+    name: &str,
+    opts: WriteOptions,
+) {
+    out.push(b'(');
+    let mut first = true;
+    for a in attributes {
+        let name: &str = match a {
+            MailboxAttr::NoInferiors => "Noinferiors",
+            MailboxAttr::NoSelect => "Noselect",
+            MailboxAttr::NonExistent => "NonExistent",
+            MailboxAttr::HasChildren => "HasChildren",
+            MailboxAttr::HasNoChildren => "HasNoChildren",
+            MailboxAttr::Marked => "Marked",
+            MailboxAttr::Unmarked => "Unmarked",
+            MailboxAttr::Subscribed => "Subscribed",
+            MailboxAttr::Remote => "Remote",
+            MailboxAttr::SpecialUse(s) => s.name(),
+            MailboxAttr::Other(s) => s,
+        };
+        if !is_atom(name.as_bytes()) {
+            continue;
+        }
+        if !first {
+            out.push(b' ');
+        }
+        first = false;
+        out.push(b'\\');
+        out.extend_from_slice(name.as_bytes());
+    }
+    out.extend_from_slice(b") ");
+    match delimiter {
+        Some(c) if c.is_ascii() && !c.is_ascii_control() => {
+            out.push(b'"');
+            if c == '"' || c == '\\' {
+                out.push(b'\\');
+            }
+            out.push(c as u8);
+            out.push(b'"');
+        }
+        _ => out.extend_from_slice(b"NIL"),
+    }
+    out.push(b' ');
+    write_mailbox(out, name, opts.utf8);
+}
+
+/// `SP mbox-list-extended` (RFC 5258 §6): `("CHILDINFO" ("SUBSCRIBED") "OLDNAME" ("x"))`.
+fn write_list_extended(out: &mut Vec<u8>, extended: &[ListExtended], opts: WriteOptions) {
+    if extended.is_empty() {
+        return;
+    }
+    out.extend_from_slice(b" (");
+    for (i, e) in extended.iter().enumerate() {
+        if i > 0 {
+            out.push(b' ');
+        }
+        match e {
+            ListExtended::ChildInfoSubscribed => {
+                out.extend_from_slice(b"\"CHILDINFO\" (\"SUBSCRIBED\")");
+            }
+            ListExtended::OldName(name) => {
+                out.extend_from_slice(b"\"OLDNAME\" (");
+                write_mailbox_string(out, name, opts.utf8);
+                out.push(b')');
+            }
+        }
+    }
+    out.push(b')');
+}
+
+/// `namespace = nil / "(" 1*namespace-descr ")"`;
+/// `namespace-descr = "(" string SP (DQUOTE QUOTED-CHAR DQUOTE / nil) ")"`.
+fn write_namespace(out: &mut Vec<u8>, ns: &[NamespaceDesc], opts: WriteOptions) {
+    if ns.is_empty() {
+        out.extend_from_slice(b"NIL");
+        return;
+    }
+    out.push(b'(');
+    for d in ns {
+        out.push(b'(');
+        write_mailbox_string(out, &d.prefix, opts.utf8);
+        out.push(b' ');
+        match d.delimiter {
+            Some(c) if c.is_ascii() && !c.is_ascii_control() => {
+                out.push(b'"');
+                if c == '"' || c == '\\' {
+                    out.push(b'\\');
+                }
+                out.push(c as u8);
+                out.push(b'"');
+            }
+            _ => out.extend_from_slice(b"NIL"),
+        }
+        out.push(b')');
+    }
+    out.push(b')');
+}
+
+/// `search-return-data` (RFC 4731 §3.1, RFC 7162 §3.1.5). Items that cannot be valid
+/// (MIN/MAX 0, empty ALL) are skipped.
+fn write_esearch_item(out: &mut Vec<u8>, item: &ESearchItem) {
+    match item {
+        ESearchItem::Min(n) if *n > 0 => {
+            out.extend_from_slice(b" MIN ");
+            write_u64(out, u64::from(*n));
+        }
+        ESearchItem::Max(n) if *n > 0 => {
+            out.extend_from_slice(b" MAX ");
+            write_u64(out, u64::from(*n));
+        }
+        ESearchItem::Count(n) => {
+            out.extend_from_slice(b" COUNT ");
+            write_u64(out, u64::from(*n));
+        }
+        ESearchItem::All(set) if !set.is_empty() => {
+            out.extend_from_slice(b" ALL ");
+            write_number_set(out, set);
+        }
+        ESearchItem::ModSeq(m) => {
+            out.extend_from_slice(b" MODSEQ ");
+            write_u64(out, *m);
+        }
+        ESearchItem::SortedAll(numbers) if numbers.iter().any(|&n| n > 0) => {
+            out.extend_from_slice(b" ALL ");
+            write_ordered_set(out, numbers);
+        }
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::response::tests::d;
+    use crate::seqset::NumberSet;
+    use crate::types::{SpecialUse, Tag};
+
+    #[test]
+    fn sort_and_thread_responses_rfc5256() {
+        // RFC 5256 §3 examples.
+        assert_eq!(d(Data::Sort { numbers: vec![2, 84, 882], modseq: None }), "* SORT 2 84 882\r\n");
+        assert_eq!(d(Data::Sort { numbers: vec![], modseq: Some(5) }), "* SORT\r\n");
+        assert_eq!(d(Data::Sort { numbers: vec![3, 1], modseq: Some(5) }), "* SORT 3 1 (MODSEQ 5)\r\n");
+        use ThreadToken::{Close as C, Member as M, Open as O};
+        // (166)(174 (175)(176))((170)(179))(194 195)
+        let tokens = vec![
+            O,
+            M(166),
+            C,
+            O,
+            M(174),
+            O,
+            M(175),
+            C,
+            O,
+            M(176),
+            C,
+            C,
+            O,
+            O,
+            M(170),
+            C,
+            O,
+            M(179),
+            C,
+            C,
+            O,
+            M(194),
+            M(195),
+            C,
+        ];
+        assert_eq!(d(Data::Thread(tokens)), "* THREAD (166)(174 (175)(176))((170)(179))(194 195)\r\n");
+        assert_eq!(d(Data::Thread(Vec::new())), "* THREAD\r\n");
+    }
+
+    #[test]
+    fn sorted_all_keeps_the_order() {
+        let tag = Tag::new("a").unwrap();
+        let data = |numbers: Vec<u32>| Data::ESearch {
+            tag: Some(tag.clone()),
+            uid: true,
+            items: vec![ESearchItem::SortedAll(numbers), ESearchItem::Count(4)],
+        };
+        assert_eq!(d(data(vec![5, 3, 4, 1, 2, 9])), "* ESEARCH (TAG \"a\") UID ALL 5,3:4,1:2,9 COUNT 4\r\n");
+        assert_eq!(d(data(vec![0])), "* ESEARCH (TAG \"a\") UID COUNT 4\r\n");
+        assert_eq!(d(data(vec![u32::MAX, 1])), "* ESEARCH (TAG \"a\") UID ALL 4294967295,1 COUNT 4\r\n");
+    }
+
+    #[test]
+    fn data_lines() {
+        assert_eq!(
+            d(Data::List {
+                attributes: vec![
+                    MailboxAttr::HasChildren,
+                    MailboxAttr::SpecialUse(SpecialUse::Drafts),
+                    MailboxAttr::Other("bad atom".into())
+                ],
+                delimiter: Some('/'),
+                name: "Foo".into(),
+                extended: vec![ListExtended::ChildInfoSubscribed, ListExtended::OldName("Bar".into())],
+            }),
+            "* LIST (\\HasChildren \\Drafts) \"/\" Foo (\"CHILDINFO\" (\"SUBSCRIBED\") \"OLDNAME\" (\"Bar\"))\r\n"
+        );
+        assert_eq!(
+            d(Data::Status {
+                mailbox: "INBOX".into(),
+                items: vec![(StatusItem::Messages, 17), (StatusItem::MailboxId, 0)],
+                mailbox_id: Some("F2212ea87-6097".into()),
+            }),
+            "* STATUS INBOX (MESSAGES 17 MAILBOXID (F2212ea87-6097))\r\n"
+        );
+        assert_eq!(
+            d(Data::ESearch {
+                tag: Some(Tag::new("A282").unwrap()),
+                uid: true,
+                items: vec![
+                    ESearchItem::Min(2),
+                    ESearchItem::Count(3),
+                    ESearchItem::All(NumberSet::from_numbers([2, 10, 11])),
+                    ESearchItem::All(NumberSet::new()),
+                    ESearchItem::ModSeq(917162500),
+                ],
+            }),
+            "* ESEARCH (TAG \"A282\") UID MIN 2 COUNT 3 ALL 2,10:11 MODSEQ 917162500\r\n"
+        );
+        assert_eq!(
+            d(Data::Namespace {
+                personal: vec![NamespaceDesc { prefix: "".into(), delimiter: Some('/') }],
+                other: vec![],
+                shared: vec![],
+            }),
+            "* NAMESPACE ((\"\" \"/\")) NIL NIL\r\n"
+        );
+    }
+}

@@ -1,0 +1,518 @@
+//! The response values the session builds and the writer encodes: status and completion,
+//! response codes, untagged data, FETCH items, envelopes and body structures.
+
+use crate::datetime::DateTime;
+use crate::seqset::NumberSet;
+use crate::types::{Flag, Section, SpecialUse, StatusItem, Tag};
+
+/// Status of an untagged status response (RFC 9051 §7.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Status {
+    /// `OK`
+    Ok,
+    /// `NO`
+    No,
+    /// `BAD`
+    Bad,
+    /// `PREAUTH` (greeting only)
+    PreAuth,
+    /// `BYE`
+    Bye,
+}
+
+/// Status of a tagged completion response: only OK, NO and BAD exist (RFC 9051 §7.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Completion {
+    /// `OK`: the command succeeded.
+    Ok,
+    /// `NO`: the command failed.
+    No,
+    /// `BAD`: the command was not understood or not allowed.
+    Bad,
+}
+
+/// A flag in `PERMANENTFLAGS`: a flag, or `\*` (clients may create keywords).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum PermanentFlag {
+    /// A specific flag.
+    Flag(Flag),
+    /// `\*`
+    Wildcard,
+}
+
+/// A response code in brackets (RFC 9051 §7.1, RFC 5530, RFC 4315, RFC 7162, ...).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Code {
+    /// `ALERT`
+    Alert,
+    /// `BADCHARSET (charsets)`
+    BadCharset(Vec<String>),
+    /// `CAPABILITY caps`
+    Capability(Vec<String>),
+    /// `PARSE`
+    Parse,
+    /// `PERMANENTFLAGS (flags)`
+    PermanentFlags(Vec<PermanentFlag>),
+    /// `READ-ONLY`
+    ReadOnly,
+    /// `READ-WRITE`
+    ReadWrite,
+    /// `TRYCREATE`
+    TryCreate,
+    /// `UIDNEXT n`
+    UidNext(u32),
+    /// `UIDVALIDITY n`
+    UidValidity(u32),
+    /// `UNSEEN n` (IMAP4rev1)
+    Unseen(u32),
+    /// `APPENDUID uidvalidity uids` (RFC 4315)
+    AppendUid {
+        /// The target mailbox's UIDVALIDITY.
+        uidvalidity: u32,
+        /// UIDs assigned, in append order.
+        uids: NumberSet,
+    },
+    /// `COPYUID uidvalidity from to` (RFC 4315). Both sets are written ascending, so the
+    /// session must copy in ascending source-UID order for them to correspond.
+    CopyUid {
+        /// The target mailbox's UIDVALIDITY.
+        uidvalidity: u32,
+        /// Source UIDs.
+        from: NumberSet,
+        /// Destination UIDs.
+        to: NumberSet,
+    },
+    /// `UIDNOTSTICKY` (RFC 4315)
+    UidNotSticky,
+    /// `CLOSED` (RFC 7162)
+    Closed,
+    /// `HIGHESTMODSEQ n` (RFC 7162)
+    HighestModSeq(u64),
+    /// `NOMODSEQ` (RFC 7162)
+    NoModSeq,
+    /// `MODIFIED set` (RFC 7162)
+    Modified(NumberSet),
+    /// `AUTHENTICATIONFAILED` (RFC 5530)
+    AuthenticationFailed,
+    /// `AUTHORIZATIONFAILED` (RFC 5530)
+    AuthorizationFailed,
+    /// `EXPIRED` (RFC 5530)
+    Expired,
+    /// `PRIVACYREQUIRED` (RFC 5530)
+    PrivacyRequired,
+    /// `CONTACTADMIN` (RFC 5530)
+    ContactAdmin,
+    /// `NOPERM` (RFC 5530)
+    NoPerm,
+    /// `INUSE` (RFC 5530)
+    InUse,
+    /// `EXPUNGEISSUED` (RFC 5530)
+    ExpungeIssued,
+    /// `CORRUPTION` (RFC 5530)
+    Corruption,
+    /// `SERVERBUG` (RFC 5530)
+    ServerBug,
+    /// `CLIENTBUG` (RFC 5530)
+    ClientBug,
+    /// `CANNOT` (RFC 5530)
+    CannotDo,
+    /// `LIMIT` (RFC 5530)
+    Limit,
+    /// `OVERQUOTA` (RFC 5530)
+    OverQuota,
+    /// `ALREADYEXISTS` (RFC 5530)
+    AlreadyExists,
+    /// `NONEXISTENT` (RFC 5530)
+    Nonexistent,
+    /// `TOOBIG` (RFC 4469, RFC 7889)
+    TooBig,
+    /// `UNKNOWN-CTE` (RFC 3516)
+    UnknownCte,
+    /// `HASCHILDREN` (RFC 9051)
+    HasChildren,
+    /// `USEATTR` (RFC 6154)
+    UseAttr,
+    /// `UNAVAILABLE` (RFC 5530)
+    Unavailable,
+    /// `MAILBOXID (id)` (RFC 8474)
+    MailboxId(String),
+    /// `NOTSAVED` (RFC 5182)
+    NotSaved,
+    /// Any other code: an atom and optional text (no `]`, CR or LF; sanitised on write).
+    Other(String, Option<String>),
+}
+
+/// A mailbox attribute in LIST/LSUB responses (RFC 9051 §7.3.1, RFC 5258, RFC 6154).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum MailboxAttr {
+    /// `\Noinferiors`
+    NoInferiors,
+    /// `\Noselect`
+    NoSelect,
+    /// `\NonExistent`
+    NonExistent,
+    /// `\HasChildren`
+    HasChildren,
+    /// `\HasNoChildren`
+    HasNoChildren,
+    /// `\Marked`
+    Marked,
+    /// `\Unmarked`
+    Unmarked,
+    /// `\Subscribed`
+    Subscribed,
+    /// `\Remote`
+    Remote,
+    /// A special-use attribute (`\Drafts`, ...).
+    SpecialUse(SpecialUse),
+    /// Any other `\Name` (written with a leading backslash; the name must be an atom).
+    Other(String),
+}
+
+/// Extended data in a LIST response (RFC 5258 §3.5 CHILDINFO, RFC 9051 §7.3.1 OLDNAME).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ListExtended {
+    /// `("CHILDINFO" ("SUBSCRIBED"))`: a descendant matches the selection criteria.
+    ChildInfoSubscribed,
+    /// `("OLDNAME" ("name"))` after RENAME.
+    OldName(String),
+}
+
+/// One ESEARCH result item (RFC 4731 §3.1, RFC 7162 §3.1.5).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ESearchItem {
+    /// `MIN n`
+    Min(u32),
+    /// `MAX n`
+    Max(u32),
+    /// `COUNT n`
+    Count(u32),
+    /// `ALL set` (not written if the set is empty, which the RFC does not allow).
+    All(NumberSet),
+    /// `MODSEQ n`
+    ModSeq(u64),
+    /// `ALL` of an extended SORT (RFC 5267 §3.1): the numbers in sort order; runs of
+    /// consecutive ascending numbers are written as ranges, nothing is reordered.
+    SortedAll(Vec<u32>),
+}
+
+/// One token of a THREAD response (RFC 5256 §5 `thread-list`): the session flattens its thread
+/// tree into these (so no deep recursion is needed to build, drop or write it); the writer adds
+/// the spaces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ThreadToken {
+    /// `(`: a thread-list starts.
+    Open,
+    /// A message number.
+    Member(u32),
+    /// `)`: the thread-list ends.
+    Close,
+}
+
+/// A namespace description (RFC 9051 §7.3.2; extensions not supported).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NamespaceDesc {
+    /// Prefix, e.g. "" or "Other Users/".
+    pub prefix: String,
+    /// Hierarchy delimiter.
+    pub delimiter: Option<char>,
+}
+
+/// Untagged data responses (RFC 9051 §7.2–§7.5 and extensions).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Data {
+    /// `* CAPABILITY ...`
+    Capability(Vec<String>),
+    /// `* LIST (attrs) "/" name [extended]`
+    List {
+        /// Attributes.
+        attributes: Vec<MailboxAttr>,
+        /// Hierarchy delimiter; `None` writes NIL (flat).
+        delimiter: Option<char>,
+        /// Decoded mailbox name; the writer encodes it per [`WriteOptions::utf8`].
+        name: String,
+        /// Extended data items.
+        extended: Vec<ListExtended>,
+    },
+    /// `* LSUB (attrs) "/" name` (IMAP4rev1)
+    Lsub {
+        /// Attributes.
+        attributes: Vec<MailboxAttr>,
+        /// Hierarchy delimiter.
+        delimiter: Option<char>,
+        /// Decoded mailbox name.
+        name: String,
+    },
+    /// `* STATUS name (item value ...)`. MAILBOXID's value is text, not a number, so it is
+    /// given separately in `mailbox_id` (an item `MailboxId` in `items` is skipped).
+    Status {
+        /// Decoded mailbox name.
+        mailbox: String,
+        /// Numeric items in order.
+        items: Vec<(StatusItem, u64)>,
+        /// `MAILBOXID (id)` if requested (RFC 8474).
+        mailbox_id: Option<String>,
+    },
+    /// `* FLAGS (flags)`
+    Flags(Vec<Flag>),
+    /// `* n EXISTS`
+    Exists(u32),
+    /// `* n RECENT` (IMAP4rev1)
+    Recent(u32),
+    /// `* n EXPUNGE`
+    Expunge(u32),
+    /// `* SEARCH n...` (IMAP4rev1) with optional `(MODSEQ n)` (RFC 7162).
+    Search {
+        /// Matching numbers.
+        numbers: Vec<u32>,
+        /// Highest mod-sequence of the results, for CONDSTORE searches.
+        modseq: Option<u64>,
+    },
+    /// `* ESEARCH [(TAG "t")] [UID] items` (RFC 4731, RFC 9051 §7.3.4).
+    ESearch {
+        /// The command tag being answered.
+        tag: Option<Tag>,
+        /// The numbers are UIDs.
+        uid: bool,
+        /// Result items.
+        items: Vec<ESearchItem>,
+    },
+    /// `* SORT n...` (RFC 5256 §4) with optional `(MODSEQ n)` (RFC 7162 §3.1.5).
+    Sort {
+        /// Matching numbers in sort order.
+        numbers: Vec<u32>,
+        /// Highest mod-sequence of the results, for CONDSTORE searches.
+        modseq: Option<u64>,
+    },
+    /// `* THREAD thread-lists` (RFC 5256 §4).
+    Thread(Vec<ThreadToken>),
+    /// `* n FETCH (...)`
+    Fetch {
+        /// Message sequence number.
+        seq: u32,
+        /// Attribute values, written in this order.
+        attrs: Vec<FetchValue>,
+    },
+    /// `* ENABLED caps` (RFC 5161)
+    Enabled(Vec<String>),
+    /// `* NAMESPACE personal other shared`
+    Namespace {
+        /// Personal namespaces (NIL if empty).
+        personal: Vec<NamespaceDesc>,
+        /// Other users' namespaces.
+        other: Vec<NamespaceDesc>,
+        /// Shared namespaces.
+        shared: Vec<NamespaceDesc>,
+    },
+    /// `* ID (...)` or `* ID NIL` (RFC 2971).
+    Id(Option<Vec<(String, Option<String>)>>),
+    /// `* VANISHED [(EARLIER)] uids` (RFC 7162 §3.2.10).
+    Vanished {
+        /// `(EARLIER)`: answering a FETCH/SELECT, not a live expunge.
+        earlier: bool,
+        /// The UIDs.
+        uids: NumberSet,
+    },
+}
+
+/// One FETCH response item (RFC 9051 §7.5.2).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FetchValue {
+    /// `FLAGS (...)` (include [`Flag::Recent`] if the session tracks it).
+    Flags(Vec<Flag>),
+    /// `UID n`
+    Uid(u32),
+    /// `INTERNALDATE "..."`
+    InternalDate(DateTime),
+    /// `RFC822.SIZE n`
+    Rfc822Size(u64),
+    /// `MODSEQ (n)` (RFC 7162)
+    ModSeq(u64),
+    /// `ENVELOPE (...)`
+    Envelope(Box<Envelope>),
+    /// `BODYSTRUCTURE (...)`, extension data included.
+    BodyStructure(Body),
+    /// `BODY (...)`: the structure without extension data.
+    Body(Body),
+    /// `BODY[section]<origin> data`.
+    BodySection {
+        /// The section as requested (echoed).
+        section: Section,
+        /// Partial fetch offset (`<origin>`).
+        origin: Option<u32>,
+        /// The data; `None` writes NIL.
+        data: Option<Vec<u8>>,
+    },
+    /// `BINARY[section]<origin> data` (RFC 3516); written as literal8 when it contains NUL.
+    Binary {
+        /// The section as requested (echoed): part numbers, rarely a section text.
+        section: Section,
+        /// Partial fetch offset.
+        origin: Option<u32>,
+        /// The decoded data; `None` writes NIL.
+        data: Option<Vec<u8>>,
+    },
+    /// `BINARY.SIZE[section] n` (RFC 3516).
+    BinarySize {
+        /// The section as requested (echoed).
+        section: Section,
+        /// Decoded size; `None` writes NIL (a part that does not exist, read as NIL by
+        /// `BINARY[part]` and `BODY[part]` too).
+        size: Option<u64>,
+    },
+    /// `RFC822 data` (IMAP4rev1)
+    Rfc822(Option<Vec<u8>>),
+    /// `RFC822.HEADER data` (IMAP4rev1)
+    Rfc822Header(Option<Vec<u8>>),
+    /// `RFC822.TEXT data` (IMAP4rev1)
+    Rfc822Text(Option<Vec<u8>>),
+    /// `EMAILID (id)` (RFC 8474)
+    EmailId(String),
+    /// `THREADID (id)` or `THREADID NIL` (RFC 8474)
+    ThreadId(Option<String>),
+    /// `SAVEDATE "..."` or NIL (RFC 8514)
+    SaveDate(Option<DateTime>),
+    /// `PREVIEW "..."` or NIL (RFC 8970)
+    Preview(Option<String>),
+}
+
+/// An address in an envelope (RFC 9051 §7.5.2). Group syntax: start of group has
+/// `mailbox = group name, host = None`; end of group has `mailbox = None, host = None`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Address {
+    /// Display name.
+    pub name: Option<Vec<u8>>,
+    /// Source route (obsolete; normally `None`).
+    pub adl: Option<Vec<u8>>,
+    /// Local part, or group name.
+    pub mailbox: Option<Vec<u8>>,
+    /// Domain.
+    pub host: Option<Vec<u8>>,
+}
+
+/// The ENVELOPE structure (RFC 9051 §7.5.2). Empty address lists are written as NIL.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Envelope {
+    /// Date header.
+    pub date: Option<Vec<u8>>,
+    /// Subject header.
+    pub subject: Option<Vec<u8>>,
+    /// From.
+    pub from: Vec<Address>,
+    /// Sender (defaults to From per RFC 9051; the builder of the envelope decides).
+    pub sender: Vec<Address>,
+    /// Reply-To.
+    pub reply_to: Vec<Address>,
+    /// To.
+    pub to: Vec<Address>,
+    /// Cc.
+    pub cc: Vec<Address>,
+    /// Bcc.
+    pub bcc: Vec<Address>,
+    /// In-Reply-To.
+    pub in_reply_to: Option<Vec<u8>>,
+    /// Message-ID.
+    pub message_id: Option<Vec<u8>>,
+}
+
+/// `body-fld-dsp`: disposition type and parameters.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Disposition {
+    /// e.g. `attachment`.
+    pub kind: Vec<u8>,
+    /// Parameters (attribute, value).
+    pub params: Vec<(Vec<u8>, Vec<u8>)>,
+}
+
+/// Extension data of a single part (BODYSTRUCTURE only).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SinglePartExt {
+    /// `body-fld-md5`
+    pub md5: Option<Vec<u8>>,
+    /// `body-fld-dsp`
+    pub disposition: Option<Disposition>,
+    /// `body-fld-lang`; empty writes NIL.
+    pub language: Vec<Vec<u8>>,
+    /// `body-fld-loc`
+    pub location: Option<Vec<u8>>,
+}
+
+/// Extension data of a multipart (BODYSTRUCTURE only).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct MultiPartExt {
+    /// `body-fld-param`; empty writes NIL.
+    pub params: Vec<(Vec<u8>, Vec<u8>)>,
+    /// `body-fld-dsp`
+    pub disposition: Option<Disposition>,
+    /// `body-fld-lang`
+    pub language: Vec<Vec<u8>>,
+    /// `body-fld-loc`
+    pub location: Option<Vec<u8>>,
+}
+
+/// The extra fields of a `message/rfc822` or `message/global` part.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessagePart {
+    /// Envelope of the encapsulated message.
+    pub envelope: Envelope,
+    /// Structure of the encapsulated message.
+    pub body: Body,
+    /// Line count of the encapsulated message.
+    pub lines: u32,
+}
+
+/// A non-multipart body part.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SinglePart {
+    /// Media type, e.g. `TEXT`.
+    pub media_type: Vec<u8>,
+    /// Subtype, e.g. `PLAIN`.
+    pub subtype: Vec<u8>,
+    /// `body-fld-param`; empty writes NIL.
+    pub params: Vec<(Vec<u8>, Vec<u8>)>,
+    /// `body-fld-id`
+    pub id: Option<Vec<u8>>,
+    /// `body-fld-desc`
+    pub description: Option<Vec<u8>>,
+    /// `body-fld-enc`, e.g. `7BIT`, `BASE64`.
+    pub encoding: Vec<u8>,
+    /// `body-fld-octets`
+    pub size: u32,
+    /// `body-fld-lines` for `text/*` parts; must be `Some` for them.
+    pub lines: Option<u32>,
+    /// For `message/rfc822` and `message/global`: the encapsulated message.
+    pub message: Option<Box<MessagePart>>,
+    /// Extension data; only written for BODYSTRUCTURE.
+    pub ext: Option<SinglePartExt>,
+}
+
+/// A multipart body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MultiPart {
+    /// The parts (at least one).
+    pub parts: Vec<Body>,
+    /// Subtype, e.g. `MIXED`.
+    pub subtype: Vec<u8>,
+    /// Extension data; only written for BODYSTRUCTURE.
+    pub ext: Option<MultiPartExt>,
+}
+
+/// A body structure (RFC 9051 §7.5.2 BODY / BODYSTRUCTURE).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Body {
+    /// A leaf part.
+    Single(SinglePart),
+    /// A multipart.
+    Multi(MultiPart),
+}
+
+/// Options that change how data is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct WriteOptions {
+    /// IMAP4rev2 or UTF8=ACCEPT is in effect: mailbox names are written as UTF-8 and 8-bit
+    /// bytes may appear in quoted strings. Otherwise names are modified UTF-7 (RFC 3501 §5.1.3).
+    pub utf8: bool,
+}
