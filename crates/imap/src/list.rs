@@ -8,13 +8,12 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use postfach_proto::mutf7;
-use postfach_proto::response::{self, Data, ListExtended, MailboxAttr};
+use postfach_proto::response::{Data, ListExtended, MailboxAttr};
 use postfach_proto::types::{
     ListCommand, ListPattern, ListReturnOption, ListSelectOption, MailboxName, StatusItem,
 };
 
 use crate::Out;
-use crate::convert;
 use crate::mailbox::{Cx, Done, special_attr, write_status};
 use crate::respond::Reply;
 
@@ -104,8 +103,6 @@ impl Pattern {
 
 /// LIST, extended.
 pub(crate) async fn list(cx: &mut Cx<'_>, cmd: &ListCommand, out: &mut Out) -> Result<Done, Reply> {
-    let opts = convert::options(cx.enabled.utf8);
-
     // RFC 9051 §6.3.9: an empty pattern asks for the delimiter and the root.
     if cmd.patterns.len() == 1 && cmd.patterns[0].as_bytes().is_empty() && cmd.selection.is_empty() {
         let data = Data::List {
@@ -114,7 +111,7 @@ pub(crate) async fn list(cx: &mut Cx<'_>, cmd: &ListCommand, out: &mut Out) -> R
             name: String::new(),
             extended: Vec::new(),
         };
-        response::write_data(out.buf(), &data, opts);
+        out.data(&data);
         return Ok(Done::text("LIST completed"));
     }
 
@@ -207,7 +204,7 @@ pub(crate) async fn list(cx: &mut Cx<'_>, cmd: &ListCommand, out: &mut Out) -> R
             attributes.push(MailboxAttr::Subscribed);
         }
         let data = Data::List { attributes, delimiter: Some('/'), name: name.clone(), extended };
-        response::write_data(out.buf(), &data, opts);
+        out.data(&data);
         // RFC 5819: STATUS right after the mailbox's LIST, only for selectable mailboxes.
         if let (Some(items), Some(info)) = (status_items, info) {
             match store.status(info.id).await {
@@ -253,13 +250,12 @@ pub(crate) async fn lsub(
             }
         }
     }
-    let opts = convert::options(cx.enabled.utf8);
     for (name, _) in hits {
         let mut attributes = Vec::new();
         if !subscriptions.contains(&name) {
             attributes.push(MailboxAttr::NoSelect);
         }
-        response::write_data(out.buf(), &Data::Lsub { attributes, delimiter: Some('/'), name }, opts);
+        out.data(&Data::Lsub { attributes, delimiter: Some('/'), name });
     }
     Ok(Done::text("LSUB completed"))
 }

@@ -7,9 +7,7 @@
 use std::sync::Arc;
 
 use postfach_auth::Principal;
-use postfach_proto::response::{
-    self, Code, Data, FetchValue, MailboxAttr, NamespaceDesc, PermanentFlag, Status,
-};
+use postfach_proto::response::{Code, Data, FetchValue, MailboxAttr, NamespaceDesc, PermanentFlag, Status};
 use postfach_proto::types::{
     AppendMessage, CommandBody, Flag, MailboxName, NumberSet, QresyncParams, SelectParams, StatusItem, Tag,
 };
@@ -51,7 +49,7 @@ pub(crate) async fn handle(cx: &mut Cx<'_>, body: CommandBody, out: &mut Out) ->
         CommandBody::List(cmd) => list::list(cx, &cmd, out).await,
         CommandBody::Lsub { reference, pattern } => list::lsub(cx, &reference, &pattern, out).await,
         CommandBody::Namespace => {
-            namespace(cx, out);
+            namespace(out);
             Ok(Done::text("NAMESPACE completed"))
         }
         CommandBody::Status { mailbox, items } => status(cx, &mailbox, &items, out).await,
@@ -161,12 +159,10 @@ pub(crate) async fn open(
         }
         _ => None,
     };
-    let opts = convert::options(enabled.utf8);
-    let buf = out.buf();
 
     let mut flags = vec![Flag::Answered, Flag::Flagged, Flag::Deleted, Flag::Seen, Flag::Draft];
     flags.extend(snap.keywords.iter().map(|k| Flag::Keyword(k.clone())));
-    response::write_data(buf, &Data::Flags(flags.clone()), opts);
+    out.data(&Data::Flags(flags.clone()));
     let permanent = match access {
         Access::ReadWrite => {
             let mut p: Vec<PermanentFlag> = flags.into_iter().map(PermanentFlag::Flag).collect();
@@ -175,51 +171,32 @@ pub(crate) async fn open(
         }
         Access::ReadOnly => Vec::new(),
     };
-    response::write_untagged_status(
-        buf,
-        Status::Ok,
-        Some(&Code::PermanentFlags(permanent)),
-        "Flags permitted",
-    );
-    response::write_data(buf, &Data::Exists(sel.exists()), opts);
+    out.status(Status::Ok, Some(Code::PermanentFlags(permanent)), "Flags permitted");
+    out.data(&Data::Exists(sel.exists()));
     if !enabled.rev2 {
         // IMAP4rev1 §6.3.1: RECENT and the first unseen message.
-        response::write_data(buf, &Data::Recent(snap.status.recent), opts);
+        out.data(&Data::Recent(snap.status.recent));
         if let Some(seq) = snap.first_unseen.and_then(|u| sel.seq_of(u)) {
-            response::write_untagged_status(buf, Status::Ok, Some(&Code::Unseen(seq)), "First unseen");
+            out.status(Status::Ok, Some(Code::Unseen(seq)), "First unseen");
         }
     }
-    response::write_untagged_status(
-        buf,
-        Status::Ok,
-        Some(&Code::UidValidity(snap.status.uid_validity.0)),
-        "UIDs valid",
-    );
-    response::write_untagged_status(
-        buf,
-        Status::Ok,
-        Some(&Code::UidNext(snap.status.uid_next.0)),
-        "Predicted next UID",
-    );
+    out.status(Status::Ok, Some(Code::UidValidity(snap.status.uid_validity.0)), "UIDs valid");
+    out.status(Status::Ok, Some(Code::UidNext(snap.status.uid_next.0)), "Predicted next UID");
     // RFC 8474 §4.1: OBJECTID servers name the mailbox's MAILBOXID on SELECT/EXAMINE.
-    response::write_untagged_status(buf, Status::Ok, Some(&Code::MailboxId(format!("M{}", info.id.0))), "Ok");
+    out.status(Status::Ok, Some(Code::MailboxId(format!("M{}", info.id.0))), "Ok");
     if enabled.condstore {
         // RFC 7162 §3.1.2.1.
         let code = Code::HighestModSeq(snap.status.highest_modseq.0);
-        response::write_untagged_status(buf, Status::Ok, Some(&code), "Highest");
+        out.status(Status::Ok, Some(code), "Highest");
     }
     if enabled.rev2 {
         // RFC 9051 §6.3.2: SELECT returns the mailbox's LIST response.
-        response::write_data(
-            buf,
-            &Data::List {
-                attributes: Vec::new(),
-                delimiter: Some('/'),
-                name: info.name,
-                extended: Vec::new(),
-            },
-            opts,
-        );
+        out.data(&Data::List {
+            attributes: Vec::new(),
+            delimiter: Some('/'),
+            name: info.name,
+            extended: Vec::new(),
+        });
     }
     if let Some((q, changes)) = resync {
         resync_responses(enabled, &sel, &snap, q, changes, out).await;
@@ -245,9 +222,8 @@ async fn resync_responses(
     let vanished = NumberSet::from_numbers(
         changes.expunged.iter().map(|u| u.0).filter(|u| known.as_ref().is_none_or(|k| k.contains(*u))),
     );
-    let opts = convert::options(enabled.utf8);
     if !vanished.is_empty() {
-        response::write_data(out.buf(), &Data::Vanished { earlier: true, uids: vanished }, opts);
+        out.data(&Data::Vanished { earlier: true, uids: vanished });
     }
     // Changes made after the snapshot may show here with a MODSEQ above the HIGHESTMODSEQ this
     // SELECT announced; that is safe: the client must take the announced HIGHESTMODSEQ over any
@@ -261,7 +237,7 @@ async fn resync_responses(
             FetchValue::Flags(convert::flags(flags, recent)),
             FetchValue::ModSeq(modseq.0),
         ];
-        response::write_data(out.buf(), &Data::Fetch { seq, attrs }, opts);
+        out.data(&Data::Fetch { seq, attrs });
         out.flush_if_large().await;
     }
 }
@@ -381,14 +357,14 @@ async fn subscribe(cx: &mut Cx<'_>, name: &MailboxName, on: bool) -> Result<Done
     Ok(Done::text(if on { "SUBSCRIBE completed" } else { "UNSUBSCRIBE completed" }))
 }
 
-fn namespace(cx: &Cx<'_>, out: &mut Out) {
+fn namespace(out: &mut Out) {
     // RFC 2342: one personal namespace, no prefix, "/" delimiter.
     let data = Data::Namespace {
         personal: vec![NamespaceDesc { prefix: String::new(), delimiter: Some('/') }],
         other: Vec::new(),
         shared: Vec::new(),
     };
-    response::write_data(out.buf(), &data, convert::options(cx.enabled.utf8));
+    out.data(&data);
 }
 
 /// The value of one STATUS item (RFC 9051 §6.3.11).
@@ -412,7 +388,7 @@ pub(crate) fn write_status(cx: &Cx<'_>, name: &str, st: &MailboxStatus, items: &
     let values = items.iter().filter_map(|i| status_value(cx, st, *i).map(|v| (*i, v))).collect();
     let mailbox_id = items.contains(&StatusItem::MailboxId).then(|| format!("M{}", st.id.0));
     let data = Data::Status { mailbox: name.to_owned(), items: values, mailbox_id };
-    response::write_data(out.buf(), &data, convert::options(cx.enabled.utf8));
+    out.data(&data);
 }
 
 async fn status(

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use postfach_auth::Principal;
 use postfach_message::{self as msg, MessageSummary, SectionText as MsgText};
-use postfach_proto::response::{self, Code, Data, ESearchItem, FetchValue, Status};
+use postfach_proto::response::{Code, Data, ESearchItem, FetchValue, Status};
 use postfach_proto::types::{
     CommandBody, CommandKind, FetchAttribute, FetchItems, FetchModifiers, Flag, NumberSet, Partial,
     SearchKey, SearchReturn, Section, SectionText, SequenceSet, StoreAction, StoreOp, Tag,
@@ -309,7 +309,6 @@ async fn fetch(
         attrs.push(FetchAttribute::Flags);
     }
     let mut uids = resolve(sel, kind, set, true)?;
-    let opts = convert::options(cx.enabled.utf8);
     let rev2 = cx.enabled.rev2;
     if let Some(since) = modifiers.changed_since {
         // Only what changed after `since`: ask the change log instead of reading every message.
@@ -319,7 +318,7 @@ async fn fetch(
             let gone =
                 NumberSet::from_numbers(changes.expunged.iter().filter(|u| uids.contains(**u)).map(|u| u.0));
             if !gone.is_empty() {
-                response::write_data(out.buf(), &Data::Vanished { earlier: true, uids: gone }, opts);
+                out.data(&Data::Vanished { earlier: true, uids: gone });
             }
         }
         uids = UidSet::from_uids(changes.flags.iter().map(|(u, _, _)| *u).filter(|u| uids.contains(*u)));
@@ -355,7 +354,7 @@ async fn fetch(
                 let Some(seq) = sel.seq_of(uid) else { continue };
                 if uid_only {
                     let data = Data::Fetch { seq, attrs: vec![FetchValue::Uid(uid.0)] };
-                    response::write_data(out.buf(), &data, opts);
+                    out.data(&data);
                 } else {
                     expunge_issued = true;
                 }
@@ -396,7 +395,7 @@ async fn fetch(
                 let extra =
                     extras.binary_search_by_key(&meta.uid, |e| e.uid).ok().and_then(|i| extras.get(i));
                 let values = render(&attrs, meta, raw, extra, recent);
-                response::write_data(out.buf(), &Data::Fetch { seq, attrs: values }, opts);
+                out.data(&Data::Fetch { seq, attrs: values });
                 out.flush_if_large().await;
             }
             start = end;
@@ -645,7 +644,6 @@ async fn store_flags(
         StoreOp::Replace => FlagOp::Replace,
     };
     let store = &*cx.ctx.store;
-    let opts = convert::options(cx.enabled.utf8);
     let rev2 = cx.enabled.rev2;
     let condstore = cx.enabled.condstore;
     let mut modified = Vec::new();
@@ -654,7 +652,7 @@ async fn store_flags(
             store.store_flags(sel.id, uids, op, &flags, unchanged_since.map(postfach_store::ModSeq)).await?;
         sel.own_change(result.modseq_before, result.modseq_after);
         if i == 0 {
-            sel.learn_keywords(&flags.keywords, cx.enabled.utf8, out);
+            sel.learn_keywords(&flags.keywords, out);
         }
         for (uid, flags, modseq) in &result.updated {
             let Some(seq) = sel.seq_of(*uid) else { continue };
@@ -673,7 +671,7 @@ async fn store_flags(
             if condstore {
                 attrs.push(FetchValue::ModSeq(modseq.0));
             }
-            response::write_data(out.buf(), &Data::Fetch { seq, attrs }, opts);
+            out.data(&Data::Fetch { seq, attrs });
             out.flush_if_large().await;
         }
         modified.extend(result.modified);
@@ -737,7 +735,7 @@ async fn copy(
         Transfer::Move => {
             // RFC 6851 §4.3: COPYUID goes in an untagged OK before the expunges.
             if let Some(code) = &code {
-                response::write_untagged_status(out.buf(), Status::Ok, Some(code), "Moved");
+                out.status(Status::Ok, Some(code.clone()), "Moved");
             }
             let gone: Vec<Uid> = copied.mapping.iter().map(|(s, _)| *s).collect();
             sel.announce_expunges(&gone, cx.enabled.style(), out);
@@ -783,7 +781,6 @@ async fn search(
         CommandKind::Uid => found.iter().map(|u| u.0).collect(),
         CommandKind::Seq => found.iter().filter_map(|u| sel.seq_of(*u)).collect(),
     };
-    let opts = convert::options(cx.enabled.utf8);
 
     // RFC 4731 / RFC 9051 §6.4.4.1: ESEARCH when RETURN was given or IMAP4rev2 is on.
     let returns: Option<Vec<SearchReturn>> = match return_opts {
@@ -802,7 +799,7 @@ async fn search(
         None
     };
     let Some(returns) = returns else {
-        response::write_data(out.buf(), &Data::Search { numbers, modseq }, opts);
+        out.data(&Data::Search { numbers, modseq });
         return Ok(None);
     };
     let has = |r: SearchReturn| returns.contains(&r);
@@ -847,7 +844,7 @@ async fn search(
         items.push(ESearchItem::ModSeq(m));
     }
     let data = Data::ESearch { tag: Some(tag.clone()), uid: kind.is_uid(), items };
-    response::write_data(out.buf(), &data, opts);
+    out.data(&data);
     Ok(None)
 }
 

@@ -4,7 +4,7 @@
 //! them apart would reveal another account's mailboxes; internal errors are logged with detail
 //! and the client gets a generic line with `[SERVERBUG]` (RFC 5530).
 
-use postfach_proto::response::{self, Code, Completion};
+use postfach_proto::response::{Code, Completion};
 use postfach_proto::types::Tag;
 use postfach_store::StoreError;
 
@@ -12,17 +12,17 @@ use crate::Out;
 
 /// `tag OK [code] text`
 pub(crate) fn ok(out: &mut Out, tag: &Tag, code: Option<Code>, text: &str) {
-    response::write_tagged(out.buf(), tag, Completion::Ok, code.as_ref(), text);
+    out.tagged(tag, Completion::Ok, code.as_ref(), text);
 }
 
 /// `tag NO [code] text`
 pub(crate) fn no(out: &mut Out, tag: &Tag, code: Option<Code>, text: &str) {
-    response::write_tagged(out.buf(), tag, Completion::No, code.as_ref(), text);
+    out.tagged(tag, Completion::No, code.as_ref(), text);
 }
 
 /// `tag BAD [code] text`
 pub(crate) fn bad(out: &mut Out, tag: &Tag, code: Option<Code>, text: &str) {
-    response::write_tagged(out.buf(), tag, Completion::Bad, code.as_ref(), text);
+    out.tagged(tag, Completion::Bad, code.as_ref(), text);
 }
 
 /// A failure answer decided before the tag is at hand.
@@ -46,7 +46,7 @@ impl Reply {
 
     /// Writes it as the tagged completion of `tag`.
     pub(crate) fn write(&self, out: &mut Out, tag: &Tag) {
-        response::write_tagged(out.buf(), tag, self.status, self.code.as_ref(), &self.text);
+        out.tagged(tag, self.status, self.code.as_ref(), &self.text);
     }
 }
 

@@ -14,7 +14,7 @@ use postfach_auth::admission::{Admission, Admitted};
 use postfach_auth::scram::ChannelBinding;
 use postfach_auth::{AuthError, Mechanism, Principal, Secret};
 use postfach_proto::parse_command;
-use postfach_proto::response::{self, Code, Data, Status};
+use postfach_proto::response::{Code, Data, Status, WriteOptions};
 use postfach_proto::types::{Command, CommandBody, Tag};
 use postfach_store::ModSeq;
 use tokio::sync::watch;
@@ -25,7 +25,7 @@ use crate::message;
 use crate::respond::{bad, no, ok};
 use crate::sasl::{self, Mech, Step};
 use crate::selected::{Access, Expunges, Poll, Selected, SyncStyle};
-use crate::{ConnInfo, Out, Outcome, ServerContext, Transport, convert};
+use crate::{ConnInfo, Out, Outcome, ServerContext, Transport};
 
 /// Failed logins after which the connection is closed (RFC 9051 §6.2.3 lets the server do so).
 const MAX_AUTH_FAILURES: u32 = 5;
@@ -70,8 +70,14 @@ pub(crate) struct Enabled {
 }
 
 impl Enabled {
+    /// How responses are encoded: IMAP4rev2 and UTF8=ACCEPT clients get UTF-8 mailbox names
+    /// (RFC 9051 §5.1, RFC 6855 §3).
+    pub(crate) fn write_options(&self) -> WriteOptions {
+        WriteOptions { utf8: self.utf8 }
+    }
+
     pub(crate) fn style(&self) -> SyncStyle {
-        SyncStyle { rev2: self.rev2, condstore: self.condstore, qresync: self.qresync, utf8: self.utf8 }
+        SyncStyle { rev2: self.rev2, condstore: self.condstore, qresync: self.qresync }
     }
 }
 
@@ -135,18 +141,14 @@ impl Session {
 
     /// Writes the greeting (`* OK [CAPABILITY ...] Postfach ready`, RFC 9051 §7.1.1).
     pub fn greeting(&mut self, out: &mut Out) {
+        out.begin(self.enabled.write_options());
         let caps = capability::list(
             &self.ctx.config,
             self.conn.transport,
             Phase::PreAuth,
             self.channel_binding.as_ref(),
         );
-        response::write_untagged_status(
-            out.buf(),
-            Status::Ok,
-            Some(&Code::Capability(caps)),
-            "Postfach ready",
-        );
+        out.status(Status::Ok, Some(Code::Capability(caps)), "Postfach ready");
     }
 
     /// True once logged in (the driver switches from the short pre-login timeout to the long one).
@@ -194,6 +196,7 @@ impl Session {
     /// [`Outcome::Close`]. Otherwise returns [`Outcome::Continue`]. Costs one comparison unless
     /// the credentials generation moved since the last check.
     pub async fn check_credential(&mut self, out: &mut Out) -> Outcome {
+        out.begin(self.enabled.write_options());
         let generation = self.ctx.auth.generation();
         if generation == self.auth_generation {
             return Outcome::Continue;
@@ -218,12 +221,7 @@ impl Session {
                     credential = principal.credential.kind(),
                     "session ended: credential revoked"
                 );
-                response::write_untagged_status(
-                    out.buf(),
-                    Status::Bye,
-                    None,
-                    "Your login was revoked; log in again",
-                );
+                out.bye("Your login was revoked; log in again");
                 self.state = State::Logout;
                 Outcome::Close
             }
@@ -237,29 +235,30 @@ impl Session {
 
     /// The server is going away (shutdown, timeout): `* BYE text` (RFC 9051 §7.1.5).
     pub fn bye(&mut self, text: &str, out: &mut Out) {
-        response::write_untagged_status(out.buf(), Status::Bye, None, text);
+        out.begin(self.enabled.write_options());
+        out.bye(text);
         self.state = State::Logout;
     }
 
     /// The framer rejected a command (too long, bad literal): answer `tag BAD` or `* BAD`.
     pub fn rejected(&mut self, tag: Option<&[u8]>, message: &str, out: &mut Out) {
+        out.begin(self.enabled.write_options());
         match tag.and_then(|t| Tag::from_bytes(t).ok()) {
             Some(tag) => bad(out, &tag, Some(Code::Limit), message),
-            None => response::write_untagged_status(out.buf(), Status::Bad, None, message),
+            None => out.status(Status::Bad, None, message),
         }
     }
 
     /// Handles one complete command as framed by `postfach_proto::framing` (literals inline).
     pub async fn handle(&mut self, command: Vec<u8>, out: &mut Out) -> Outcome {
+        out.begin(self.enabled.write_options());
         let Command { tag, body } = match parse_command(&command) {
             Ok(c) => c,
             Err(e) => {
                 let text = format!("Syntax error: {e}");
                 match &e.tag {
                     Some(tag) => bad(out, tag, Some(Code::Parse), &text),
-                    None => {
-                        response::write_untagged_status(out.buf(), Status::Bad, Some(&Code::Parse), &text)
-                    }
+                    None => out.status(Status::Bad, Some(Code::Parse), &text),
                 }
                 return Outcome::Continue;
             }
@@ -277,7 +276,7 @@ impl Session {
                 let phase = if self.is_authenticated() { Phase::LoggedIn } else { Phase::PreAuth };
                 let caps =
                     capability::list(&ctx.config, self.conn.transport, phase, self.channel_binding.as_ref());
-                response::write_data(out.buf(), &Data::Capability(caps), self.write_options());
+                out.data(&Data::Capability(caps));
                 ok(out, &tag, None, "CAPABILITY completed");
                 return Outcome::Continue;
             }
@@ -287,7 +286,7 @@ impl Session {
                 return Outcome::Continue;
             }
             CommandBody::Logout => {
-                response::write_untagged_status(out.buf(), Status::Bye, None, "Logging out");
+                out.bye("Logging out");
                 ok(out, &tag, None, "LOGOUT completed");
                 self.state = State::Logout;
                 return Outcome::Close;
@@ -298,7 +297,7 @@ impl Session {
                     ("name".to_owned(), Some("Postfach".to_owned())),
                     ("version".to_owned(), Some(env!("CARGO_PKG_VERSION").to_owned())),
                 ];
-                response::write_data(out.buf(), &Data::Id(Some(id)), self.write_options());
+                out.data(&Data::Id(Some(id)));
                 ok(out, &tag, None, "ID completed");
                 return Outcome::Continue;
             }
@@ -311,7 +310,7 @@ impl Session {
             // HIGHESTMODSEQ.
             if let State::Selected(_, sel) = &self.state {
                 let code = Code::HighestModSeq(sel.known_modseq().0);
-                response::write_untagged_status(out.buf(), Status::Ok, Some(&code), "CONDSTORE enabled");
+                out.status(Status::Ok, Some(code), "CONDSTORE enabled");
             }
         }
 
@@ -363,7 +362,7 @@ impl Session {
                 (state, Outcome::Continue)
             }
             (State::Authenticated(user), CommandBody::Idle) => {
-                response::write_continuation(out.buf(), "idling");
+                out.continuation("idling");
                 self.idle_tag = Some(tag);
                 (State::Authenticated(user), Outcome::Idle)
             }
@@ -371,7 +370,7 @@ impl Session {
                 let mut sel = sel;
                 // RFC 2177: updates may flow from the start of IDLE.
                 self.sync_selected(&mut sel, out, Expunges::Allowed, Poll::Always).await;
-                response::write_continuation(out.buf(), "idling");
+                out.continuation("idling");
                 self.idle_tag = Some(tag);
                 (State::Selected(user, sel), Outcome::Idle)
             }
@@ -436,8 +435,9 @@ impl Session {
 
     /// The next line of an AUTHENTICATE exchange (RFC 9051 §6.2.2).
     pub async fn auth_line(&mut self, line: Vec<u8>, out: &mut Out) -> Outcome {
+        out.begin(self.enabled.write_options());
         let Some(PendingAuth { tag, mech, step }) = self.pending_auth.take() else {
-            response::write_untagged_status(out.buf(), Status::Bad, None, "No authentication in progress");
+            out.status(Status::Bad, None, "No authentication in progress");
             return Outcome::Continue;
         };
         let failures = match self.state {
@@ -456,18 +456,21 @@ impl Session {
 
     /// During IDLE: report what changed in the selected mailbox.
     pub async fn idle_update(&mut self, out: &mut Out) {
+        out.begin(self.enabled.write_options());
         self.sync(out, Expunges::Allowed, Poll::Always).await;
     }
 
     /// During IDLE: a keepalive so NATs keep the connection (RFC 2177 allows untagged OK).
     pub fn idle_keepalive(&mut self, out: &mut Out) {
-        response::write_untagged_status(out.buf(), Status::Ok, None, "Still here");
+        out.begin(self.enabled.write_options());
+        out.status(Status::Ok, None, "Still here");
     }
 
     /// During IDLE: the client sent a line; `DONE` ends IDLE (RFC 2177 §3).
     pub async fn idle_line(&mut self, line: Vec<u8>, out: &mut Out) -> Outcome {
+        out.begin(self.enabled.write_options());
         let Some(tag) = self.idle_tag.take() else {
-            response::write_untagged_status(out.buf(), Status::Bad, None, "Not idling");
+            out.status(Status::Bad, None, "Not idling");
             return Outcome::Continue;
         };
         if line.eq_ignore_ascii_case(b"DONE") {
@@ -477,10 +480,6 @@ impl Session {
             bad(out, &tag, None, "Expected DONE");
         }
         Outcome::Continue
-    }
-
-    fn write_options(&self) -> postfach_proto::response::WriteOptions {
-        convert::options(self.enabled.utf8)
     }
 
     /// Untagged updates for the selected mailbox, if any.
@@ -522,7 +521,8 @@ impl Session {
                 newly.push("QRESYNC".to_owned());
             }
         }
-        response::write_data(out.buf(), &Data::Enabled(newly), self.write_options());
+        out.set_options(self.enabled.write_options());
+        out.data(&Data::Enabled(newly));
         ok(out, tag, None, "ENABLE completed");
     }
 
@@ -581,7 +581,7 @@ impl Session {
         challenge: &[u8],
         out: &mut Out,
     ) -> (State, Outcome) {
-        response::write_continuation(out.buf(), &sasl::challenge(challenge));
+        out.continuation(&sasl::challenge(challenge));
         self.pending_auth = Some(PendingAuth { tag, mech, step });
         (State::NotAuthenticated { failures }, Outcome::AuthContinue)
     }
@@ -724,7 +724,7 @@ impl Session {
                     Some(Code::Unavailable),
                     "Too many failed logins from your address; try again later",
                 );
-                response::write_untagged_status(out.buf(), Status::Bye, None, "Too many failed logins");
+                out.bye("Too many failed logins");
                 return (State::Logout, Outcome::Close);
             }
             Err(AuthError::Authorization) => {
@@ -743,7 +743,7 @@ impl Session {
             }
         }
         if failed >= MAX_AUTH_FAILURES {
-            response::write_untagged_status(out.buf(), Status::Bye, None, "Too many failed logins");
+            out.bye("Too many failed logins");
             return (State::Logout, Outcome::Close);
         }
         (State::NotAuthenticated { failures: failed }, Outcome::Continue)
@@ -771,12 +771,7 @@ impl Session {
         }
         if previous.is_some() {
             // RFC 9051 §6.3.2: leaving the old mailbox is announced with [CLOSED].
-            response::write_untagged_status(
-                out.buf(),
-                Status::Ok,
-                Some(&Code::Closed),
-                "Previous mailbox closed",
-            );
+            out.status(Status::Ok, Some(Code::Closed), "Previous mailbox closed");
         }
         drop(previous);
         match mailbox::open(&self.ctx, &user, &self.enabled, &name, params, access, out).await {

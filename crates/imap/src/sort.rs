@@ -14,7 +14,7 @@
 use std::collections::HashMap;
 
 use postfach_message::collation_key;
-use postfach_proto::response::{self, Code, Data, ESearchItem, ThreadToken};
+use postfach_proto::response::{Code, Data, ESearchItem, ThreadToken};
 use postfach_proto::types::{
     CommandKind, SearchKey, SearchReturn, SortCriterion, SortKey, Tag, ThreadAlgorithm,
 };
@@ -24,7 +24,6 @@ use postfach_store::{
 };
 
 use crate::Out;
-use crate::convert;
 use crate::message::{SelectedCx, charset_ok, has_modseq, to_criterion};
 use crate::respond::Reply;
 use crate::selected::Selected;
@@ -105,9 +104,8 @@ pub(crate) async fn sort(
     } else {
         None
     };
-    let opts = convert::options(cx.enabled.utf8);
     let Some(returns) = return_opts else {
-        response::write_data(out.buf(), &Data::Sort { numbers, modseq }, opts);
+        out.data(&Data::Sort { numbers, modseq });
         return Ok(None);
     };
     // RFC 5267 §3.3: RETURN () means ALL.
@@ -155,7 +153,7 @@ pub(crate) async fn sort(
         items.push(ESearchItem::ModSeq(m));
     }
     let data = Data::ESearch { tag: Some(tag.clone()), uid: kind.is_uid(), items };
-    response::write_data(out.buf(), &data, opts);
+    out.data(&data);
     Ok(None)
 }
 
@@ -180,7 +178,7 @@ pub(crate) async fn thread(
         ThreadAlgorithm::References => references(&facts),
     };
     let tokens = forest.tokens(|i| facts.get(i).and_then(|f| number(sel, kind, f.uid)));
-    response::write_data(out.buf(), &Data::Thread(tokens), convert::options(cx.enabled.utf8));
+    out.data(&Data::Thread(tokens));
     Ok(None)
 }
 
@@ -532,6 +530,7 @@ fn references(facts: &[ThreadFacts]) -> Forest {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use postfach_proto::response;
 
     fn fact(uid: u32, date: i64, subject: &str, reply: bool, id: Option<&str>, refs: &[&str]) -> ThreadFacts {
         ThreadFacts {
@@ -547,7 +546,7 @@ mod tests {
     fn render(forest: &Forest, facts: &[ThreadFacts]) -> String {
         let mut out = Vec::new();
         let tokens = forest.tokens(|i| facts.get(i).map(|f| f.uid.0));
-        response::write_data(&mut out, &Data::Thread(tokens), convert::options(false));
+        response::write_data(&mut out, &Data::Thread(tokens), response::WriteOptions::default());
         String::from_utf8(out).unwrap_or_default().trim_end().to_owned()
     }
 
