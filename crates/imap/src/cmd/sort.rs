@@ -24,16 +24,17 @@ use postfach_store::{
 };
 
 use crate::Out;
-use crate::message::{SelectedCx, charset_ok, has_modseq, to_criterion};
-use crate::respond::Reply;
+use crate::cmd::search::{charset_ok, has_modseq, to_criterion};
+use crate::context::Cx;
+use crate::respond::{Done, Reply};
 use crate::selected::Selected;
 
 /// Deepest ancestry walked when checking a REFERENCES link for a loop.
 const MAX_ANCESTRY: usize = 10_000;
 
 /// The UIDs the client knows of that match `search`, ascending.
-async fn matching(
-    cx: &SelectedCx<'_>,
+pub(crate) async fn matching(
+    cx: &Cx<'_>,
     sel: &Selected,
     charset: &str,
     search: &[SearchKey],
@@ -78,7 +79,7 @@ fn number(sel: &Selected, kind: CommandKind, uid: Uid) -> Option<u32> {
 /// `[UID] SORT [RETURN (...)] (criteria) charset keys`.
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn sort(
-    cx: &SelectedCx<'_>,
+    cx: &Cx<'_>,
     sel: &mut Selected,
     tag: &Tag,
     kind: CommandKind,
@@ -87,7 +88,7 @@ pub(crate) async fn sort(
     charset: &str,
     search: &[SearchKey],
     out: &mut Out,
-) -> Result<Option<Code>, Reply> {
+) -> Result<Done, Reply> {
     let found = matching(cx, sel, charset, search).await?;
     let order: Vec<StoreSortCriterion> = criteria.iter().map(store_criterion).collect();
     let sorted = if found.is_empty() {
@@ -106,7 +107,7 @@ pub(crate) async fn sort(
     };
     let Some(returns) = return_opts else {
         out.data(&Data::Sort { numbers, modseq });
-        return Ok(None);
+        return Ok(Done::new());
     };
     // RFC 5267 §3.3: RETURN () means ALL.
     let returns: Vec<SearchReturn> =
@@ -130,7 +131,7 @@ pub(crate) async fn sort(
         sel.saved = UidSet::from_uids(saved);
     }
     if returns.iter().all(|r| *r == SearchReturn::Save) {
-        return Ok(None);
+        return Ok(Done::new());
     }
     let mut items = Vec::new();
     if has(SearchReturn::Min)
@@ -154,19 +155,19 @@ pub(crate) async fn sort(
     }
     let data = Data::ESearch { tag: Some(tag.clone()), uid: kind.is_uid(), items };
     out.data(&data);
-    Ok(None)
+    Ok(Done::new())
 }
 
 /// `[UID] THREAD algorithm charset keys`.
 pub(crate) async fn thread(
-    cx: &SelectedCx<'_>,
+    cx: &Cx<'_>,
     sel: &mut Selected,
     kind: CommandKind,
     algorithm: ThreadAlgorithm,
     charset: &str,
     search: &[SearchKey],
     out: &mut Out,
-) -> Result<Option<Code>, Reply> {
+) -> Result<Done, Reply> {
     let found = matching(cx, sel, charset, search).await?;
     let facts = if found.is_empty() {
         Vec::new()
@@ -179,7 +180,7 @@ pub(crate) async fn thread(
     };
     let tokens = forest.tokens(|i| facts.get(i).and_then(|f| number(sel, kind, f.uid)));
     out.data(&Data::Thread(tokens));
-    Ok(None)
+    Ok(Done::new())
 }
 
 // ------------------------------------------------------------------------------------------------

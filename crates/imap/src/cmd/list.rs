@@ -14,8 +14,9 @@ use postfach_proto::types::{
 };
 
 use crate::Out;
-use crate::mailbox::{Cx, Done, special_attr, write_status};
-use crate::respond::Reply;
+use crate::cmd::mailbox::{special_attr, write_status};
+use crate::context::Cx;
+use crate::respond::{Done, Reply};
 
 /// Longest pattern we match against, in characters.
 const MAX_PATTERN_CHARS: usize = 1024;
@@ -102,7 +103,7 @@ impl Pattern {
 }
 
 /// LIST, extended.
-pub(crate) async fn list(cx: &mut Cx<'_>, cmd: &ListCommand, out: &mut Out) -> Result<Done, Reply> {
+pub(crate) async fn list(cx: &Cx<'_>, cmd: &ListCommand, out: &mut Out) -> Result<Done, Reply> {
     // RFC 9051 §6.3.9: an empty pattern asks for the delimiter and the root.
     if cmd.patterns.len() == 1 && cmd.patterns[0].as_bytes().is_empty() && cmd.selection.is_empty() {
         let data = Data::List {
@@ -112,7 +113,7 @@ pub(crate) async fn list(cx: &mut Cx<'_>, cmd: &ListCommand, out: &mut Out) -> R
             extended: Vec::new(),
         };
         out.data(&data);
-        return Ok(Done::text("LIST completed"));
+        return Ok(Done::new());
     }
 
     let patterns =
@@ -213,7 +214,7 @@ pub(crate) async fn list(cx: &mut Cx<'_>, cmd: &ListCommand, out: &mut Out) -> R
             }
         }
     }
-    Ok(Done::text("LIST completed"))
+    Ok(Done::new())
 }
 
 fn ancestors(name: &str) -> Vec<String> {
@@ -229,7 +230,7 @@ fn ancestors(name: &str) -> Vec<String> {
 /// LSUB (IMAP4rev1): subscribed names; a `%` that stops at a level whose name is not itself
 /// subscribed reports that level `\Noselect` (RFC 3501 §6.3.9).
 pub(crate) async fn lsub(
-    cx: &mut Cx<'_>,
+    cx: &Cx<'_>,
     reference: &MailboxName,
     pattern: &ListPattern,
     out: &mut Out,
@@ -257,7 +258,7 @@ pub(crate) async fn lsub(
         }
         out.data(&Data::Lsub { attributes, delimiter: Some('/'), name });
     }
-    Ok(Done::text("LSUB completed"))
+    Ok(Done::new())
 }
 
 #[cfg(test)]
