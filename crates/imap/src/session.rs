@@ -774,3 +774,42 @@ fn refusal(state: &State, states: States, body: &CommandBody) -> Option<(&'stati
         (State::Authenticated(_) | State::Selected(..), States::LoggedIn | States::Selected) => None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rule_of(line: &str) -> Rule {
+        let command = parse_command(format!("a {line}").as_bytes()).expect("parses");
+        rule(&command.body)
+    }
+
+    #[test]
+    fn store_rules_sit_in_one_table_entry() {
+        let r = rule_of("STORE 1 +FLAGS (\\Seen)");
+        assert_eq!(r.states, States::Selected);
+        assert_eq!(r.expunges, Expunges::Deferred);
+        assert!(!r.condstore);
+        assert_eq!(format!("{:?}", r.rights), "\"s\"");
+        let r = rule_of("UID STORE 1 (UNCHANGEDSINCE 5) FLAGS (\\Deleted)");
+        assert_eq!(r.expunges, Expunges::Allowed);
+        assert!(r.condstore);
+        assert_eq!(format!("{:?}", r.rights), "\"swt\"");
+    }
+
+    #[test]
+    fn legality_and_refusals() {
+        let not_auth = State::NotAuthenticated { failures: 0 };
+        let body = |line: &str| parse_command(format!("a {line}").as_bytes()).expect("parses").body;
+        let refused =
+            |state: &State, line: &str| refusal(state, rule_of(line).states, &body(line)).map(|r| r.0);
+        assert_eq!(refused(&not_auth, "FETCH 1 FLAGS"), Some("Log in first"));
+        assert_eq!(refused(&not_auth, "ENABLE CONDSTORE"), Some("ENABLE needs a logged-in session"));
+        assert_eq!(refused(&not_auth, "CAPABILITY"), None);
+        assert_eq!(refused(&State::Logout, "NOOP"), None);
+        assert_eq!(refused(&State::Logout, "SELECT INBOX"), Some("Logging out"));
+        assert_eq!(rule_of("FETCH 1 BODY[]").rights, Rights::NONE.and(Right::Read).and(Right::Seen));
+        assert_eq!(rule_of("SEARCH MODSEQ 5").before, Some(Poll::Always));
+        assert!(rule_of("SELECT INBOX (CONDSTORE)").condstore);
+    }
+}
