@@ -3,15 +3,9 @@
 use postfach_message::{self as message, BodyPart, PartKind};
 use postfach_proto::response::{
     Address, Body, Disposition, Envelope, MessagePart, MultiPart, MultiPartExt, SinglePart, SinglePartExt,
-    WriteOptions,
 };
 use postfach_proto::types::{DateTime, Flag};
 use postfach_store::{Flags, InternalDate, SystemFlags};
-
-/// Writer options for a session: IMAP4rev2 clients get UTF-8 mailbox names (RFC 9051 §5.1).
-pub(crate) fn options(utf8: bool) -> WriteOptions {
-    WriteOptions { utf8 }
-}
 
 /// Store flags → wire flags, optionally with `\Recent` (IMAP4rev1 only).
 pub(crate) fn flags(f: &Flags, recent: bool) -> Vec<Flag> {

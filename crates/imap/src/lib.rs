@@ -5,25 +5,32 @@
 //! and writes what the session put into [`Out`]. The store answers through its traits.
 //!
 //! # Layout
-//! - [`out`]: the response sink handlers write into (buffered, optionally streamed to the driver).
-//! - `session`: the state enum and the one (state, command) gate; login and IDLE.
-//! - `mailbox`, `list`: authenticated-state commands (CREATE … APPEND, LIST/LSUB).
-//! - `message`: selected-state commands (FETCH, STORE, SEARCH, COPY, MOVE, EXPUNGE, …).
-//! - `sort`: SORT, ESORT and THREAD (RFC 5256, RFC 5267, RFC 5957).
+//! - `session`: the state enum and the one gate: `rule(&CommandBody)`, a table per command (legal
+//!   states, EXPUNGE deferral, updates before/after, CONDSTORE enabling, ACL rights to come);
+//!   dispatch to the handlers; the tagged completion; login's end; IDLE's lines.
+//! - `cmd/`: one file per command family, each handed exactly the state it needs:
+//!   `any` (CAPABILITY NOOP LOGOUT ID ENABLE), `login` (STARTTLS LOGIN AUTHENTICATE),
+//!   `select` (SELECT EXAMINE CLOSE UNSELECT), `mailbox` (CREATE DELETE RENAME SUBSCRIBE
+//!   UNSUBSCRIBE NAMESPACE STATUS APPEND), `list` (LIST LSUB), `fetch`, `store`, `copy`
+//!   (COPY MOVE), `expunge`, `search`, `sort` (SORT ESORT THREAD, RFC 5256/5267/5957), `idle`.
+//! - `context`: what handlers receive (`Cx`: server context, user, `Enabled` options).
+//! - `out` ([`Out`]): the response API (`data`, `status`, `continuation`, `bye`; the tagged line is the
+//!   gate's) with the write options ENABLE set; buffered, optionally streamed to the driver.
+//! - `respond`: `Done`/`Reply`, and `From<StoreError>`/`From<AuthError>` for `Reply`.
 //! - `selected`: one session's view of its mailbox (sequence numbers ↔ UIDs, pending updates).
-//! - `convert`, `respond`, `capability`: small shared pieces.
+//! - `convert`, `capability`, `sasl`, `uidmap`: small shared pieces.
+//!
+//! Dependencies run one way: `session` → `cmd` → `context`, `respond`, `selected`, `out`.
 
 mod capability;
+mod cmd;
+mod context;
 mod convert;
-mod list;
-mod mailbox;
-mod message;
 mod out;
 mod respond;
 mod sasl;
 mod selected;
 mod session;
-mod sort;
 mod uidmap;
 
 pub use out::Out;

@@ -1,36 +1,39 @@
-//! Tagged completions, and the one place where store and auth errors become IMAP responses.
+//! What a command ends with ([`Done`] or [`Reply`]), and the one place where store and auth
+//! errors become IMAP responses (`From<StoreError>` and `From<AuthError>` for [`Reply`]).
 //!
 //! After Dovecot's `imap_get_error_string`: not-found and not-allowed read alike where telling
 //! them apart would reveal another account's mailboxes; internal errors are logged with detail
 //! and the client gets a generic line with `[SERVERBUG]` (RFC 5530).
 
-use postfach_proto::response::{self, Code, Completion};
-use postfach_proto::types::Tag;
+use postfach_auth::AuthError;
+use postfach_proto::response::{Code, Completion};
 use postfach_store::StoreError;
 
-use crate::Out;
-
-/// `tag OK [code] text`
-pub(crate) fn ok(out: &mut Out, tag: &Tag, code: Option<Code>, text: &str) {
-    response::write_tagged(out.buf(), tag, Completion::Ok, code.as_ref(), text);
+/// A successful command: the response code of its tagged OK, if any. The gate writes
+/// `tag OK [code] NAME completed`.
+#[derive(Debug, Default)]
+pub(crate) struct Done {
+    pub(crate) code: Option<Code>,
 }
 
-/// `tag NO [code] text`
-pub(crate) fn no(out: &mut Out, tag: &Tag, code: Option<Code>, text: &str) {
-    response::write_tagged(out.buf(), tag, Completion::No, code.as_ref(), text);
-}
+impl Done {
+    /// `OK NAME completed`
+    pub(crate) fn new() -> Done {
+        Done { code: None }
+    }
 
-/// `tag BAD [code] text`
-pub(crate) fn bad(out: &mut Out, tag: &Tag, code: Option<Code>, text: &str) {
-    response::write_tagged(out.buf(), tag, Completion::Bad, code.as_ref(), text);
+    /// `OK [code] NAME completed`
+    pub(crate) fn with(code: Code) -> Done {
+        Done { code: Some(code) }
+    }
 }
 
 /// A failure answer decided before the tag is at hand.
 #[derive(Debug)]
 pub(crate) struct Reply {
-    status: Completion,
-    code: Option<Code>,
-    text: String,
+    pub(crate) status: Completion,
+    pub(crate) code: Option<Code>,
+    pub(crate) text: String,
 }
 
 impl Reply {
@@ -42,11 +45,6 @@ impl Reply {
     /// `BAD [code] text`
     pub(crate) fn bad(code: Option<Code>, text: impl Into<String>) -> Reply {
         Reply { status: Completion::Bad, code, text: text.into() }
-    }
-
-    /// Writes it as the tagged completion of `tag`.
-    pub(crate) fn write(&self, out: &mut Out, tag: &Tag) {
-        response::write_tagged(out.buf(), tag, self.status, self.code.as_ref(), &self.text);
     }
 }
 
@@ -67,5 +65,32 @@ impl From<StoreError> for Reply {
             }
         };
         Reply::no(Some(code), text)
+    }
+}
+
+/// A failed login (the authenticator has logged the attempt; the login handler logs internal
+/// errors with the peer's address). Whether the failure counts against the connection is the
+/// login handler's business, not the answer's.
+impl From<AuthError> for Reply {
+    fn from(err: AuthError) -> Reply {
+        match err {
+            AuthError::BadCredentials => Reply::no(Some(Code::AuthenticationFailed), "Authentication failed"),
+            // RFC 5530 UNAVAILABLE: a temporary condition; the client may retry later.
+            AuthError::Throttled { .. } => {
+                Reply::no(Some(Code::Unavailable), "Too many failed logins; try again later")
+            }
+            AuthError::Blocked { .. } => Reply::no(
+                Some(Code::Unavailable),
+                "Too many failed logins from your address; try again later",
+            ),
+            AuthError::Authorization => {
+                Reply::no(Some(Code::AuthorizationFailed), "Logging in as another user is not allowed")
+            }
+            // RFC 9051 §6.2.2: a broken exchange is cancelled with BAD.
+            AuthError::Protocol(e) => Reply::bad(None, format!("Authentication exchange failed: {e}")),
+            AuthError::Store(_) | AuthError::Internal(_) => {
+                Reply::no(Some(Code::Unavailable), "Authentication is temporarily unavailable")
+            }
+        }
     }
 }

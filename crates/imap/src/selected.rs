@@ -8,7 +8,7 @@
 //! map, which costs its runs). Memory: the UID map ([`UidMap`]) holds one entry per run of
 //! consecutive UIDs, nothing per message.
 
-use postfach_proto::response::{self, Code, Data, FetchValue, PermanentFlag, Status};
+use postfach_proto::response::{Code, Data, FetchValue, PermanentFlag, Status};
 use postfach_proto::types::{Flag, NumberSet};
 use postfach_store::{ClaimRecent, MailStore, MailboxId, ModSeq, Snapshot, StoreResult, Uid, UidSet};
 use tokio::sync::watch;
@@ -55,8 +55,6 @@ pub(crate) struct SyncStyle {
     pub(crate) condstore: bool,
     /// QRESYNC enabled: VANISHED instead of EXPUNGE (RFC 7162 §3.2.10).
     pub(crate) qresync: bool,
-    /// UTF-8 names on the wire (UTF8=ACCEPT or IMAP4rev2).
-    pub(crate) utf8: bool,
 }
 
 /// One session's view of its selected mailbox.
@@ -172,19 +170,14 @@ impl Selected {
             self.dirty = true;
             if style.condstore {
                 // RFC 7162 §6: tell the client how far it is safe to trust its MODSEQs.
-                response::write_untagged_status(
-                    out.buf(),
-                    Status::Ok,
-                    Some(&Code::HighestModSeq(self.known_modseq.0)),
-                    "Expunges pending",
-                );
+                out.status(Status::Ok, Some(Code::HighestModSeq(self.known_modseq.0)), "Expunges pending");
             }
             return Ok(());
         }
         self.dirty = false;
         self.announce_expunges(&gone, style, out);
         // Keywords first: no FETCH may carry a keyword the client has not seen in FLAGS.
-        self.learn_keywords(&changes.keywords, style.utf8, out);
+        self.learn_keywords(&changes.keywords, out);
 
         // Flag changes of messages the client knows of (RFC 9051 §7.5.2 unsolicited FETCH).
         for (uid, flags, modseq) in &changes.flags {
@@ -196,7 +189,7 @@ impl Selected {
             if style.condstore {
                 attrs.push(FetchValue::ModSeq(modseq.0));
             }
-            response::write_data(out.buf(), &Data::Fetch { seq, attrs }, convert::options(style.rev2));
+            out.data(&Data::Fetch { seq, attrs });
         }
 
         // New messages (never ones that were expunged again before we noticed).
@@ -208,7 +201,7 @@ impl Selected {
             }
         }
         if self.uids.len() != before {
-            response::write_data(out.buf(), &Data::Exists(self.exists()), convert::options(style.rev2));
+            out.data(&Data::Exists(self.exists()));
             if !style.rev2 {
                 // RFC 3501 §7.3.2: RECENT comes with a change of the mailbox's size. A session
                 // with the mailbox selected read-write takes the new messages as its recent
@@ -223,7 +216,7 @@ impl Selected {
                     self.recent = UidSet::from_uids(self.recent.iter().chain(claimed.iter()));
                 }
                 let recent = u32::try_from(self.recent.len()).unwrap_or(u32::MAX);
-                response::write_data(out.buf(), &Data::Recent(recent), convert::options(false));
+                out.data(&Data::Recent(recent));
             }
         }
         self.known_modseq = self.known_modseq.max(changes.highest_modseq);
@@ -242,17 +235,13 @@ impl Selected {
             let uids =
                 NumberSet::from_numbers(gone.iter().filter(|u| self.seq_of(**u).is_some()).map(|u| u.0));
             if !uids.is_empty() {
-                response::write_data(
-                    out.buf(),
-                    &Data::Vanished { earlier: false, uids },
-                    convert::options(false),
-                );
+                out.data(&Data::Vanished { earlier: false, uids });
             }
         } else {
             let mut seqs: Vec<u32> = gone.iter().filter_map(|u| self.seq_of(*u)).collect();
             seqs.sort_unstable_by(|a, b| b.cmp(a));
             for seq in seqs {
-                response::write_data(out.buf(), &Data::Expunge(seq), convert::options(false));
+                out.data(&Data::Expunge(seq));
             }
         }
         self.forget(gone);
@@ -261,7 +250,7 @@ impl Selected {
     /// Announces keywords the client has not seen yet: FLAGS and, since keywords may be
     /// created, OK [PERMANENTFLAGS] (RFC 9051 §7.3.5, RFC 3501 §7.2.6), before any FETCH that
     /// carries one of them.
-    pub(crate) fn learn_keywords(&mut self, keywords: &[String], utf8: bool, out: &mut Out) {
+    pub(crate) fn learn_keywords(&mut self, keywords: &[String], out: &mut Out) {
         let mut grew = false;
         for k in keywords {
             if !self.keywords.iter().any(|have| have.eq_ignore_ascii_case(k)) {
@@ -274,19 +263,14 @@ impl Selected {
         }
         let mut list = vec![Flag::Answered, Flag::Flagged, Flag::Deleted, Flag::Seen, Flag::Draft];
         list.extend(self.keywords.iter().map(|k| Flag::Keyword(k.clone())));
-        response::write_data(out.buf(), &Data::Flags(list.clone()), convert::options(utf8));
+        out.data(&Data::Flags(list.clone()));
         let permanent: Vec<PermanentFlag> = match self.access {
             Access::ReadWrite => {
                 list.into_iter().map(PermanentFlag::Flag).chain([PermanentFlag::Wildcard]).collect()
             }
             Access::ReadOnly => Vec::new(),
         };
-        response::write_untagged_status(
-            out.buf(),
-            Status::Ok,
-            Some(&Code::PermanentFlags(permanent)),
-            "Flags permitted",
-        );
+        out.status(Status::Ok, Some(Code::PermanentFlags(permanent)), "Flags permitted");
     }
 
     /// The highest modseq the client has been told of.

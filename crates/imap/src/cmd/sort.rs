@@ -14,7 +14,7 @@
 use std::collections::HashMap;
 
 use postfach_message::collation_key;
-use postfach_proto::response::{self, Code, Data, ESearchItem, ThreadToken};
+use postfach_proto::response::{Code, Data, ESearchItem, ThreadToken};
 use postfach_proto::types::{
     CommandKind, SearchKey, SearchReturn, SortCriterion, SortKey, Tag, ThreadAlgorithm,
 };
@@ -24,17 +24,17 @@ use postfach_store::{
 };
 
 use crate::Out;
-use crate::convert;
-use crate::message::{SelectedCx, charset_ok, has_modseq, to_criterion};
-use crate::respond::Reply;
+use crate::cmd::search::{charset_ok, has_modseq, to_criterion};
+use crate::context::Cx;
+use crate::respond::{Done, Reply};
 use crate::selected::Selected;
 
 /// Deepest ancestry walked when checking a REFERENCES link for a loop.
 const MAX_ANCESTRY: usize = 10_000;
 
 /// The UIDs the client knows of that match `search`, ascending.
-async fn matching(
-    cx: &SelectedCx<'_>,
+pub(crate) async fn matching(
+    cx: &Cx<'_>,
     sel: &Selected,
     charset: &str,
     search: &[SearchKey],
@@ -79,7 +79,7 @@ fn number(sel: &Selected, kind: CommandKind, uid: Uid) -> Option<u32> {
 /// `[UID] SORT [RETURN (...)] (criteria) charset keys`.
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn sort(
-    cx: &SelectedCx<'_>,
+    cx: &Cx<'_>,
     sel: &mut Selected,
     tag: &Tag,
     kind: CommandKind,
@@ -88,7 +88,7 @@ pub(crate) async fn sort(
     charset: &str,
     search: &[SearchKey],
     out: &mut Out,
-) -> Result<Option<Code>, Reply> {
+) -> Result<Done, Reply> {
     let found = matching(cx, sel, charset, search).await?;
     let order: Vec<StoreSortCriterion> = criteria.iter().map(store_criterion).collect();
     let sorted = if found.is_empty() {
@@ -105,10 +105,9 @@ pub(crate) async fn sort(
     } else {
         None
     };
-    let opts = convert::options(cx.enabled.utf8);
     let Some(returns) = return_opts else {
-        response::write_data(out.buf(), &Data::Sort { numbers, modseq }, opts);
-        return Ok(None);
+        out.data(&Data::Sort { numbers, modseq });
+        return Ok(Done::new());
     };
     // RFC 5267 §3.3: RETURN () means ALL.
     let returns: Vec<SearchReturn> =
@@ -132,7 +131,7 @@ pub(crate) async fn sort(
         sel.saved = UidSet::from_uids(saved);
     }
     if returns.iter().all(|r| *r == SearchReturn::Save) {
-        return Ok(None);
+        return Ok(Done::new());
     }
     let mut items = Vec::new();
     if has(SearchReturn::Min)
@@ -155,20 +154,20 @@ pub(crate) async fn sort(
         items.push(ESearchItem::ModSeq(m));
     }
     let data = Data::ESearch { tag: Some(tag.clone()), uid: kind.is_uid(), items };
-    response::write_data(out.buf(), &data, opts);
-    Ok(None)
+    out.data(&data);
+    Ok(Done::new())
 }
 
 /// `[UID] THREAD algorithm charset keys`.
 pub(crate) async fn thread(
-    cx: &SelectedCx<'_>,
+    cx: &Cx<'_>,
     sel: &mut Selected,
     kind: CommandKind,
     algorithm: ThreadAlgorithm,
     charset: &str,
     search: &[SearchKey],
     out: &mut Out,
-) -> Result<Option<Code>, Reply> {
+) -> Result<Done, Reply> {
     let found = matching(cx, sel, charset, search).await?;
     let facts = if found.is_empty() {
         Vec::new()
@@ -180,8 +179,8 @@ pub(crate) async fn thread(
         ThreadAlgorithm::References => references(&facts),
     };
     let tokens = forest.tokens(|i| facts.get(i).and_then(|f| number(sel, kind, f.uid)));
-    response::write_data(out.buf(), &Data::Thread(tokens), convert::options(cx.enabled.utf8));
-    Ok(None)
+    out.data(&Data::Thread(tokens));
+    Ok(Done::new())
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -532,6 +531,7 @@ fn references(facts: &[ThreadFacts]) -> Forest {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use postfach_proto::response;
 
     fn fact(uid: u32, date: i64, subject: &str, reply: bool, id: Option<&str>, refs: &[&str]) -> ThreadFacts {
         ThreadFacts {
@@ -547,7 +547,7 @@ mod tests {
     fn render(forest: &Forest, facts: &[ThreadFacts]) -> String {
         let mut out = Vec::new();
         let tokens = forest.tokens(|i| facts.get(i).map(|f| f.uid.0));
-        response::write_data(&mut out, &Data::Thread(tokens), convert::options(false));
+        response::write_data(&mut out, &Data::Thread(tokens), response::WriteOptions::default());
         String::from_utf8(out).unwrap_or_default().trim_end().to_owned()
     }
 

@@ -1,26 +1,20 @@
-//! Commands of the authenticated state (RFC 9051 §6.3): SELECT's opening, CREATE, DELETE,
-//! RENAME, SUBSCRIBE, UNSUBSCRIBE, LIST, LSUB, NAMESPACE, STATUS, APPEND.
+//! Mailbox commands of the authenticated state (RFC 9051 §6.3): CREATE, DELETE, RENAME,
+//! SUBSCRIBE, UNSUBSCRIBE, NAMESPACE (RFC 2342), STATUS, APPEND; and the name rules every
+//! command that takes a mailbox name shares.
 //!
-//! They are also valid in the selected state; then `Cx::selected` lets a handler bring the
-//! selected mailbox's view up to date (APPEND into it must announce EXISTS).
+//! They are also valid in the selected state; then the gate passes the selected mailbox to
+//! the handlers that need it (APPEND into it must announce EXISTS).
 
 use std::sync::Arc;
 
-use postfach_auth::Principal;
-use postfach_proto::response::{
-    self, Code, Data, FetchValue, MailboxAttr, NamespaceDesc, PermanentFlag, Status,
-};
-use postfach_proto::types::{
-    AppendMessage, CommandBody, Flag, MailboxName, NumberSet, QresyncParams, SelectParams, StatusItem, Tag,
-};
+use postfach_proto::response::{Code, Data, MailboxAttr, NamespaceDesc};
+use postfach_proto::types::{AppendMessage, MailboxName, NumberSet, StatusItem};
 use postfach_store::{MailboxInfo, MailboxStatus, NewMessage, SpecialUse, StoreError};
 
-use crate::convert;
-use crate::list;
-use crate::respond::{Reply, ok};
-use crate::selected::{Access, Expunges, Poll, Selected};
-use crate::session::Enabled;
-use crate::{Out, ServerContext};
+use crate::context::{Cx, Enabled};
+use crate::respond::{Done, Reply};
+use crate::selected::{Expunges, Poll, Selected};
+use crate::{Out, convert};
 
 /// Longest mailbox name we accept, in bytes of UTF-8.
 pub(crate) const MAX_NAME_BYTES: usize = 1024;
@@ -28,57 +22,6 @@ pub(crate) const MAX_NAME_BYTES: usize = 1024;
 pub(crate) const MAX_NAME_DEPTH: usize = 32;
 /// Most messages one MULTIAPPEND may carry.
 const MAX_APPEND_MESSAGES: usize = 1000;
-
-/// What an authenticated-state handler may use.
-pub(crate) struct Cx<'a> {
-    pub(crate) ctx: &'a Arc<ServerContext>,
-    pub(crate) user: &'a Principal,
-    pub(crate) enabled: &'a Enabled,
-    pub(crate) selected: Option<&'a mut Selected>,
-}
-
-/// Handles an authenticated-state command; `false` when `body` is not one of them.
-/// Handles an authenticated-state command: `None` when `body` is not one of them. The caller
-/// writes the tagged completion, after any untagged updates it owes the client (RFC 9051 §7.5.1:
-/// nothing may follow the tagged response).
-pub(crate) async fn handle(cx: &mut Cx<'_>, body: CommandBody, out: &mut Out) -> Option<Result<Done, Reply>> {
-    Some(match body {
-        CommandBody::Create { mailbox, special_use } => create(cx, &mailbox, &special_use).await,
-        CommandBody::Delete(mailbox) => delete(cx, &mailbox).await,
-        CommandBody::Rename { from, to } => rename(cx, &from, &to).await,
-        CommandBody::Subscribe(mailbox) => subscribe(cx, &mailbox, true).await,
-        CommandBody::Unsubscribe(mailbox) => subscribe(cx, &mailbox, false).await,
-        CommandBody::List(cmd) => list::list(cx, &cmd, out).await,
-        CommandBody::Lsub { reference, pattern } => list::lsub(cx, &reference, &pattern, out).await,
-        CommandBody::Namespace => {
-            namespace(cx, out);
-            Ok(Done::text("NAMESPACE completed"))
-        }
-        CommandBody::Status { mailbox, items } => status(cx, &mailbox, &items, out).await,
-        CommandBody::Append { mailbox, messages } => append(cx, &mailbox, messages, out).await,
-        _ => return None,
-    })
-}
-
-/// Writes the tagged completion of an authenticated-state command.
-pub(crate) fn complete(out: &mut Out, tag: &Tag, result: Result<Done, Reply>) {
-    match result {
-        Ok(done) => ok(out, tag, done.code, &done.text),
-        Err(reply) => reply.write(out, tag),
-    }
-}
-
-/// A successful completion: optional response code and text.
-pub(crate) struct Done {
-    pub(crate) code: Option<Code>,
-    pub(crate) text: String,
-}
-
-impl Done {
-    pub(crate) fn text(text: &str) -> Done {
-        Done { code: None, text: text.to_owned() }
-    }
-}
 
 /// Decodes a mailbox name argument (modified UTF-7 for IMAP4rev1, UTF-8 once enabled).
 ///
@@ -133,141 +76,8 @@ pub(crate) async fn find(cx: &Cx<'_>, name: &str) -> Result<MailboxInfo, Reply> 
     }
 }
 
-/// SELECT/EXAMINE's work: open the mailbox and send its untagged responses (RFC 9051 §6.3.2).
-pub(crate) async fn open(
-    ctx: &Arc<ServerContext>,
-    user: &Principal,
-    enabled: &Enabled,
-    name: &MailboxName,
-    params: &SelectParams,
-    access: Access,
-    out: &mut Out,
-) -> Result<Selected, Reply> {
-    let cx = Cx { ctx, user, enabled, selected: None };
-    let name = decode_name(enabled, name)?;
-    let info = find(&cx, &name).await?;
-    let (mut sel, snap) = Selected::open(&*ctx.store, info.id, info.name.clone(), access).await?;
-    // RFC 7162 §3.2.5.2: what changed since the client's modseq. Read before anything is sent,
-    // and expunges that landed after the snapshot leave the view at once, so EXISTS, VANISHED
-    // and the FETCHes below describe one and the same mailbox.
-    let resync = match &params.qresync {
-        Some(q) if q.uidvalidity.get() == snap.status.uid_validity.0 => {
-            let since = postfach_store::ModSeq(q.modseq.get());
-            let changes = ctx.store.changes_since(sel.id, since, snap.status.uid_next).await?;
-            let late: Vec<postfach_store::Uid> =
-                changes.expunged.iter().copied().filter(|u| sel.seq_of(*u).is_some()).collect();
-            sel.forget(&late);
-            Some((q, changes))
-        }
-        _ => None,
-    };
-    let opts = convert::options(enabled.utf8);
-    let buf = out.buf();
-
-    let mut flags = vec![Flag::Answered, Flag::Flagged, Flag::Deleted, Flag::Seen, Flag::Draft];
-    flags.extend(snap.keywords.iter().map(|k| Flag::Keyword(k.clone())));
-    response::write_data(buf, &Data::Flags(flags.clone()), opts);
-    let permanent = match access {
-        Access::ReadWrite => {
-            let mut p: Vec<PermanentFlag> = flags.into_iter().map(PermanentFlag::Flag).collect();
-            p.push(PermanentFlag::Wildcard);
-            p
-        }
-        Access::ReadOnly => Vec::new(),
-    };
-    response::write_untagged_status(
-        buf,
-        Status::Ok,
-        Some(&Code::PermanentFlags(permanent)),
-        "Flags permitted",
-    );
-    response::write_data(buf, &Data::Exists(sel.exists()), opts);
-    if !enabled.rev2 {
-        // IMAP4rev1 §6.3.1: RECENT and the first unseen message.
-        response::write_data(buf, &Data::Recent(snap.status.recent), opts);
-        if let Some(seq) = snap.first_unseen.and_then(|u| sel.seq_of(u)) {
-            response::write_untagged_status(buf, Status::Ok, Some(&Code::Unseen(seq)), "First unseen");
-        }
-    }
-    response::write_untagged_status(
-        buf,
-        Status::Ok,
-        Some(&Code::UidValidity(snap.status.uid_validity.0)),
-        "UIDs valid",
-    );
-    response::write_untagged_status(
-        buf,
-        Status::Ok,
-        Some(&Code::UidNext(snap.status.uid_next.0)),
-        "Predicted next UID",
-    );
-    // RFC 8474 §4.1: OBJECTID servers name the mailbox's MAILBOXID on SELECT/EXAMINE.
-    response::write_untagged_status(buf, Status::Ok, Some(&Code::MailboxId(format!("M{}", info.id.0))), "Ok");
-    if enabled.condstore {
-        // RFC 7162 §3.1.2.1.
-        let code = Code::HighestModSeq(snap.status.highest_modseq.0);
-        response::write_untagged_status(buf, Status::Ok, Some(&code), "Highest");
-    }
-    if enabled.rev2 {
-        // RFC 9051 §6.3.2: SELECT returns the mailbox's LIST response.
-        response::write_data(
-            buf,
-            &Data::List {
-                attributes: Vec::new(),
-                delimiter: Some('/'),
-                name: info.name,
-                extended: Vec::new(),
-            },
-            opts,
-        );
-    }
-    if let Some((q, changes)) = resync {
-        resync_responses(enabled, &sel, &snap, q, changes, out).await;
-    }
-    Ok(sel)
-}
-
-/// RFC 7162 §3.2.5.2: after SELECT (QRESYNC ...), what changed since the client's modseq:
-/// VANISHED (EARLIER) for expunged messages, then FETCH for changed ones. Costs the changes,
-/// not the mailbox: expunges are remembered with their modseq.
-async fn resync_responses(
-    enabled: &Enabled,
-    sel: &Selected,
-    snap: &postfach_store::Snapshot,
-    q: &QresyncParams,
-    changes: postfach_store::Changes,
-    out: &mut Out,
-) {
-    let known = match &q.known_uids {
-        Some(set) => set.resolve(snap.status.uid_next.0.saturating_sub(1)),
-        None => None,
-    };
-    let vanished = NumberSet::from_numbers(
-        changes.expunged.iter().map(|u| u.0).filter(|u| known.as_ref().is_none_or(|k| k.contains(*u))),
-    );
-    let opts = convert::options(enabled.utf8);
-    if !vanished.is_empty() {
-        response::write_data(out.buf(), &Data::Vanished { earlier: true, uids: vanished }, opts);
-    }
-    // Changes made after the snapshot may show here with a MODSEQ above the HIGHESTMODSEQ this
-    // SELECT announced; that is safe: the client must take the announced HIGHESTMODSEQ over any
-    // MODSEQ it sees (RFC 7162 §6), and every message in EXISTS must be reported if it is new
-    // to the client.
-    for (uid, flags, modseq) in &changes.flags {
-        let Some(seq) = sel.seq_of(*uid) else { continue };
-        let recent = !enabled.rev2 && sel.recent.contains(*uid);
-        let attrs = vec![
-            FetchValue::Uid(uid.0),
-            FetchValue::Flags(convert::flags(flags, recent)),
-            FetchValue::ModSeq(modseq.0),
-        ];
-        response::write_data(out.buf(), &Data::Fetch { seq, attrs }, opts);
-        out.flush_if_large().await;
-    }
-}
-
-async fn create(
-    cx: &mut Cx<'_>,
+pub(crate) async fn create(
+    cx: &Cx<'_>,
     name: &MailboxName,
     special_use: &[postfach_proto::types::SpecialUse],
 ) -> Result<Done, Reply> {
@@ -311,10 +121,14 @@ async fn create(
     }
     let id = store.create_mailbox(account, &name, use_attr).await?;
     // RFC 8474 §4.1: the new mailbox's MAILBOXID in the tagged OK.
-    Ok(Done { code: Some(Code::MailboxId(format!("M{}", id.0))), text: "CREATE completed".to_owned() })
+    Ok(Done::with(Code::MailboxId(format!("M{}", id.0))))
 }
 
-async fn delete(cx: &mut Cx<'_>, name: &MailboxName) -> Result<Done, Reply> {
+pub(crate) async fn delete(
+    cx: &Cx<'_>,
+    selected: Option<&Selected>,
+    name: &MailboxName,
+) -> Result<Done, Reply> {
     let name = decode_name(cx.enabled, name)?;
     if name == "INBOX" {
         return Err(Reply::no(Some(Code::CannotDo), "INBOX cannot be deleted"));
@@ -327,15 +141,15 @@ async fn delete(cx: &mut Cx<'_>, name: &MailboxName) -> Result<Done, Reply> {
     if all.iter().any(|m| m.name.starts_with(&child_prefix)) {
         return Err(Reply::no(Some(Code::HasChildren), "Mailbox has children; delete them first"));
     }
-    if cx.selected.as_deref().is_some_and(|sel| sel.id == info.id) {
+    if selected.is_some_and(|sel| sel.id == info.id) {
         // Deleting the selected mailbox is allowed; the session notices at the next sync.
         tracing::debug!(mailbox = %name, "deleting the selected mailbox");
     }
     cx.ctx.store.delete_mailbox(cx.user.account, info.id).await?;
-    Ok(Done::text("DELETE completed"))
+    Ok(Done::new())
 }
 
-async fn rename(cx: &mut Cx<'_>, from: &MailboxName, to: &MailboxName) -> Result<Done, Reply> {
+pub(crate) async fn rename(cx: &Cx<'_>, from: &MailboxName, to: &MailboxName) -> Result<Done, Reply> {
     let from = decode_name(cx.enabled, from)?;
     let to = decode_new_name(cx.enabled, to)?;
     check_new_name(&to)?;
@@ -367,10 +181,10 @@ async fn rename(cx: &mut Cx<'_>, from: &MailboxName, to: &MailboxName) -> Result
         }
     }
     store.rename_mailbox(account, &from, &to).await?;
-    Ok(Done::text("RENAME completed"))
+    Ok(Done::new())
 }
 
-async fn subscribe(cx: &mut Cx<'_>, name: &MailboxName, on: bool) -> Result<Done, Reply> {
+pub(crate) async fn subscribe(cx: &Cx<'_>, name: &MailboxName, on: bool) -> Result<Done, Reply> {
     let name = decode_name(cx.enabled, name)?;
     if on {
         // Subscribing to a name that does not exist is allowed by RFC 9051 §6.3.7 but almost
@@ -378,17 +192,19 @@ async fn subscribe(cx: &mut Cx<'_>, name: &MailboxName, on: bool) -> Result<Done
         find(cx, &name).await?;
     }
     cx.ctx.store.set_subscribed(cx.user.account, &name, on).await?;
-    Ok(Done::text(if on { "SUBSCRIBE completed" } else { "UNSUBSCRIBE completed" }))
+    Ok(Done::new())
 }
 
-fn namespace(cx: &Cx<'_>, out: &mut Out) {
+/// NAMESPACE (RFC 2342).
+pub(crate) fn namespace(out: &mut Out) -> Result<Done, Reply> {
     // RFC 2342: one personal namespace, no prefix, "/" delimiter.
     let data = Data::Namespace {
         personal: vec![NamespaceDesc { prefix: String::new(), delimiter: Some('/') }],
         other: Vec::new(),
         shared: Vec::new(),
     };
-    response::write_data(out.buf(), &data, convert::options(cx.enabled.utf8));
+    out.data(&data);
+    Ok(Done::new())
 }
 
 /// The value of one STATUS item (RFC 9051 §6.3.11).
@@ -412,11 +228,11 @@ pub(crate) fn write_status(cx: &Cx<'_>, name: &str, st: &MailboxStatus, items: &
     let values = items.iter().filter_map(|i| status_value(cx, st, *i).map(|v| (*i, v))).collect();
     let mailbox_id = items.contains(&StatusItem::MailboxId).then(|| format!("M{}", st.id.0));
     let data = Data::Status { mailbox: name.to_owned(), items: values, mailbox_id };
-    response::write_data(out.buf(), &data, convert::options(cx.enabled.utf8));
+    out.data(&data);
 }
 
-async fn status(
-    cx: &mut Cx<'_>,
+pub(crate) async fn status(
+    cx: &Cx<'_>,
     name: &MailboxName,
     items: &[StatusItem],
     out: &mut Out,
@@ -425,11 +241,12 @@ async fn status(
     let info = find(cx, &name).await?;
     let st = cx.ctx.store.status(info.id).await?;
     write_status(cx, &info.name, &st, items, out);
-    Ok(Done::text("STATUS completed"))
+    Ok(Done::new())
 }
 
-async fn append(
-    cx: &mut Cx<'_>,
+pub(crate) async fn append(
+    cx: &Cx<'_>,
+    selected: Option<&mut Selected>,
     name: &MailboxName,
     messages: Vec<AppendMessage>,
     out: &mut Out,
@@ -461,7 +278,7 @@ async fn append(
         });
     }
     let appended = cx.ctx.store.append(info.id, batch).await?;
-    if let Some(sel) = cx.selected.as_deref_mut()
+    if let Some(sel) = selected
         && sel.id == info.id
     {
         let style = cx.enabled.style();
@@ -472,10 +289,7 @@ async fn append(
     // RFC 4315 §3: APPENDUID uidvalidity uid-set.
     let uid_validity = appended.first().map(|a| a.uid_validity.0).unwrap_or(0);
     let uids = NumberSet::from_numbers(appended.iter().map(|a| a.uid.0));
-    Ok(Done {
-        code: Some(Code::AppendUid { uidvalidity: uid_validity, uids }),
-        text: "APPEND completed".to_owned(),
-    })
+    Ok(Done::with(Code::AppendUid { uidvalidity: uid_validity, uids }))
 }
 
 /// LIST attributes of a mailbox from the store's special-use.

@@ -8,15 +8,15 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use postfach_proto::mutf7;
-use postfach_proto::response::{self, Data, ListExtended, MailboxAttr};
+use postfach_proto::response::{Data, ListExtended, MailboxAttr};
 use postfach_proto::types::{
     ListCommand, ListPattern, ListReturnOption, ListSelectOption, MailboxName, StatusItem,
 };
 
 use crate::Out;
-use crate::convert;
-use crate::mailbox::{Cx, Done, special_attr, write_status};
-use crate::respond::Reply;
+use crate::cmd::mailbox::{special_attr, write_status};
+use crate::context::Cx;
+use crate::respond::{Done, Reply};
 
 /// Longest pattern we match against, in characters.
 const MAX_PATTERN_CHARS: usize = 1024;
@@ -103,9 +103,7 @@ impl Pattern {
 }
 
 /// LIST, extended.
-pub(crate) async fn list(cx: &mut Cx<'_>, cmd: &ListCommand, out: &mut Out) -> Result<Done, Reply> {
-    let opts = convert::options(cx.enabled.utf8);
-
+pub(crate) async fn list(cx: &Cx<'_>, cmd: &ListCommand, out: &mut Out) -> Result<Done, Reply> {
     // RFC 9051 §6.3.9: an empty pattern asks for the delimiter and the root.
     if cmd.patterns.len() == 1 && cmd.patterns[0].as_bytes().is_empty() && cmd.selection.is_empty() {
         let data = Data::List {
@@ -114,8 +112,8 @@ pub(crate) async fn list(cx: &mut Cx<'_>, cmd: &ListCommand, out: &mut Out) -> R
             name: String::new(),
             extended: Vec::new(),
         };
-        response::write_data(out.buf(), &data, opts);
-        return Ok(Done::text("LIST completed"));
+        out.data(&data);
+        return Ok(Done::new());
     }
 
     let patterns =
@@ -207,7 +205,7 @@ pub(crate) async fn list(cx: &mut Cx<'_>, cmd: &ListCommand, out: &mut Out) -> R
             attributes.push(MailboxAttr::Subscribed);
         }
         let data = Data::List { attributes, delimiter: Some('/'), name: name.clone(), extended };
-        response::write_data(out.buf(), &data, opts);
+        out.data(&data);
         // RFC 5819: STATUS right after the mailbox's LIST, only for selectable mailboxes.
         if let (Some(items), Some(info)) = (status_items, info) {
             match store.status(info.id).await {
@@ -216,7 +214,7 @@ pub(crate) async fn list(cx: &mut Cx<'_>, cmd: &ListCommand, out: &mut Out) -> R
             }
         }
     }
-    Ok(Done::text("LIST completed"))
+    Ok(Done::new())
 }
 
 fn ancestors(name: &str) -> Vec<String> {
@@ -232,7 +230,7 @@ fn ancestors(name: &str) -> Vec<String> {
 /// LSUB (IMAP4rev1): subscribed names; a `%` that stops at a level whose name is not itself
 /// subscribed reports that level `\Noselect` (RFC 3501 §6.3.9).
 pub(crate) async fn lsub(
-    cx: &mut Cx<'_>,
+    cx: &Cx<'_>,
     reference: &MailboxName,
     pattern: &ListPattern,
     out: &mut Out,
@@ -253,15 +251,14 @@ pub(crate) async fn lsub(
             }
         }
     }
-    let opts = convert::options(cx.enabled.utf8);
     for (name, _) in hits {
         let mut attributes = Vec::new();
         if !subscriptions.contains(&name) {
             attributes.push(MailboxAttr::NoSelect);
         }
-        response::write_data(out.buf(), &Data::Lsub { attributes, delimiter: Some('/'), name }, opts);
+        out.data(&Data::Lsub { attributes, delimiter: Some('/'), name });
     }
-    Ok(Done::text("LSUB completed"))
+    Ok(Done::new())
 }
 
 #[cfg(test)]

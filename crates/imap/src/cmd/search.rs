@@ -1,0 +1,232 @@
+//! SEARCH and UID SEARCH (RFC 9051 §6.4.4), with ESEARCH (RFC 4731), SEARCHRES (RFC 5182)
+//! and CONDSTORE's MODSEQ criterion (RFC 7162 §3.1.5). Also the translation of search keys to
+//! store criteria, which SORT and THREAD share.
+
+use postfach_proto::response::{Code, Data, ESearchItem};
+use postfach_proto::types::{CommandKind, Flag, NumberSet, SearchKey, SearchReturn, Tag};
+use postfach_store::{Criterion, FetchWant, SystemFlags, Uid, UidSet};
+
+use crate::Out;
+use crate::cmd::fetch::resolve;
+use crate::context::Cx;
+use crate::respond::{Done, Reply};
+use crate::selected::Selected;
+
+/// Deepest SEARCH key nesting we translate (the parser bounds it too).
+const MAX_SEARCH_DEPTH: usize = 64;
+
+/// RFC 9051 §6.4.4: the charsets we understand (everything is matched as UTF-8).
+pub(crate) fn charset_ok(charset: Option<&str>) -> bool {
+    match charset {
+        None => true,
+        Some(c) => c.eq_ignore_ascii_case("UTF-8") || c.eq_ignore_ascii_case("US-ASCII"),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn search(
+    cx: &Cx<'_>,
+    sel: &mut Selected,
+    tag: &Tag,
+    kind: CommandKind,
+    charset: Option<&str>,
+    return_opts: Option<&[SearchReturn]>,
+    criteria: Vec<SearchKey>,
+    out: &mut Out,
+) -> Result<Done, Reply> {
+    if !charset_ok(charset) {
+        return Err(Reply::no(
+            Some(Code::BadCharset(vec!["UTF-8".to_owned(), "US-ASCII".to_owned()])),
+            "Unsupported charset",
+        ));
+    }
+    let criterion =
+        Criterion::And(criteria.iter().map(|k| to_criterion(sel, k, 0)).collect::<Result<Vec<_>, Reply>>()?);
+    let found = cx.ctx.store.search(sel.id, &criterion).await?;
+    // Only messages the client knows of (new ones are announced first, at the next sync).
+    let found: Vec<Uid> = found.into_iter().filter(|u| sel.seq_of(*u).is_some()).collect();
+    let numbers: Vec<u32> = match kind {
+        CommandKind::Uid => found.iter().map(|u| u.0).collect(),
+        CommandKind::Seq => found.iter().filter_map(|u| sel.seq_of(*u)).collect(),
+    };
+
+    // RFC 4731 / RFC 9051 §6.4.4.1: ESEARCH when RETURN was given or IMAP4rev2 is on.
+    let returns: Option<Vec<SearchReturn>> = match return_opts {
+        Some([]) => Some(vec![SearchReturn::All]),
+        Some(list) => Some(list.to_vec()),
+        None if cx.enabled.rev2 => Some(vec![SearchReturn::All]),
+        None => None,
+    };
+    // RFC 7162 §3.1.5: a search with MODSEQ reports the highest modseq of what it returns;
+    // RFC 4731 §3.2: with only MIN and/or MAX, that is of the one or two messages returned.
+    let modseq = if criteria.iter().any(has_modseq) && !found.is_empty() {
+        let reported = modseq_messages(returns.as_deref(), &found);
+        let metas = cx.ctx.store.fetch(sel.id, &reported, FetchWant::default()).await?;
+        metas.iter().map(|m| m.modseq.0).max()
+    } else {
+        None
+    };
+    let Some(returns) = returns else {
+        out.data(&Data::Search { numbers, modseq });
+        return Ok(Done::new());
+    };
+    let has = |r: SearchReturn| returns.contains(&r);
+    if has(SearchReturn::Save) {
+        // RFC 5182 §2.4: with MIN or MAX, only those are saved.
+        let saved: Vec<Uid> = if has(SearchReturn::Min) || has(SearchReturn::Max) {
+            let mut v = Vec::new();
+            if has(SearchReturn::Min) {
+                v.extend(found.first().copied());
+            }
+            if has(SearchReturn::Max) {
+                v.extend(found.last().copied());
+            }
+            v
+        } else {
+            found.clone()
+        };
+        sel.saved = UidSet::from_uids(saved);
+    }
+    let only_save = returns.iter().all(|r| *r == SearchReturn::Save);
+    if only_save {
+        return Ok(Done::new());
+    }
+    let mut items = Vec::new();
+    if has(SearchReturn::Min)
+        && let Some(m) = numbers.iter().min()
+    {
+        items.push(ESearchItem::Min(*m));
+    }
+    if has(SearchReturn::Max)
+        && let Some(m) = numbers.iter().max()
+    {
+        items.push(ESearchItem::Max(*m));
+    }
+    if has(SearchReturn::All) && !numbers.is_empty() {
+        items.push(ESearchItem::All(NumberSet::from_numbers(numbers.iter().copied())));
+    }
+    if has(SearchReturn::Count) {
+        items.push(ESearchItem::Count(numbers.len() as u32));
+    }
+    if let Some(m) = modseq {
+        items.push(ESearchItem::ModSeq(m));
+    }
+    let data = Data::ESearch { tag: Some(tag.clone()), uid: kind.is_uid(), items };
+    out.data(&data);
+    Ok(Done::new())
+}
+
+/// The messages whose MODSEQ a search reports (RFC 4731 §3.2): with MIN and/or MAX but neither
+/// ALL nor COUNT, the lowest and/or highest found; otherwise every found message. `found` is
+/// ascending and not empty.
+fn modseq_messages(returns: Option<&[SearchReturn]>, found: &[Uid]) -> UidSet {
+    let has = |r: SearchReturn| returns.is_some_and(|list| list.contains(&r));
+    let extremes_only = (has(SearchReturn::Min) || has(SearchReturn::Max))
+        && !has(SearchReturn::All)
+        && !has(SearchReturn::Count);
+    if !extremes_only {
+        return UidSet::from_uids(found.iter().copied());
+    }
+    let mut uids = Vec::new();
+    if has(SearchReturn::Min) {
+        uids.extend(found.first().copied());
+    }
+    if has(SearchReturn::Max) {
+        uids.extend(found.last().copied());
+    }
+    UidSet::from_uids(uids)
+}
+
+fn text(s: &[u8]) -> String {
+    String::from_utf8_lossy(s).into_owned()
+}
+
+/// SearchKey (RFC 9051 §6.4.4) → store criterion, with sequence numbers and `\Recent` resolved.
+pub(crate) fn to_criterion(sel: &Selected, key: &SearchKey, depth: usize) -> Result<Criterion, Reply> {
+    if depth > MAX_SEARCH_DEPTH {
+        return Err(Reply::bad(None, "Search criteria nested too deeply"));
+    }
+    let rec = |k: &SearchKey| to_criterion(sel, k, depth + 1);
+    let header = |name: &str, v: &[u8]| Criterion::Header(name.to_owned(), text(v));
+    Ok(match key {
+        SearchKey::All => Criterion::All,
+        SearchKey::Answered => Criterion::FlagSet(SystemFlags::ANSWERED),
+        SearchKey::Deleted => Criterion::FlagSet(SystemFlags::DELETED),
+        SearchKey::Draft => Criterion::FlagSet(SystemFlags::DRAFT),
+        SearchKey::Flagged => Criterion::FlagSet(SystemFlags::FLAGGED),
+        SearchKey::Seen => Criterion::FlagSet(SystemFlags::SEEN),
+        SearchKey::Unanswered => Criterion::FlagUnset(SystemFlags::ANSWERED),
+        SearchKey::Undeleted => Criterion::FlagUnset(SystemFlags::DELETED),
+        SearchKey::Undraft => Criterion::FlagUnset(SystemFlags::DRAFT),
+        SearchKey::Unflagged => Criterion::FlagUnset(SystemFlags::FLAGGED),
+        SearchKey::Unseen => Criterion::FlagUnset(SystemFlags::SEEN),
+        SearchKey::Keyword(f) => flag_criterion(f, true),
+        SearchKey::Unkeyword(f) => flag_criterion(f, false),
+        SearchKey::Recent => Criterion::Uids(sel.recent.clone()),
+        SearchKey::New => {
+            Criterion::And(vec![Criterion::Uids(sel.recent.clone()), Criterion::FlagUnset(SystemFlags::SEEN)])
+        }
+        SearchKey::Old => Criterion::Not(Box::new(Criterion::Uids(sel.recent.clone()))),
+        SearchKey::Bcc(s) => header("bcc", s),
+        SearchKey::Cc(s) => header("cc", s),
+        SearchKey::From(s) => header("from", s),
+        SearchKey::To(s) => header("to", s),
+        SearchKey::Subject(s) => header("subject", s),
+        SearchKey::Header(name, v) => Criterion::Header(text(name).to_ascii_lowercase(), text(v)),
+        SearchKey::Body(s) => Criterion::Body(text(s)),
+        SearchKey::Text(s) => Criterion::Text(text(s)),
+        SearchKey::Before(d) => Criterion::Before(d.days_since_epoch()),
+        SearchKey::On(d) => Criterion::On(d.days_since_epoch()),
+        SearchKey::Since(d) => Criterion::Since(d.days_since_epoch()),
+        SearchKey::SentBefore(d) => Criterion::SentBefore(d.days_since_epoch()),
+        SearchKey::SentOn(d) => Criterion::SentOn(d.days_since_epoch()),
+        SearchKey::SentSince(d) => Criterion::SentSince(d.days_since_epoch()),
+        SearchKey::Larger(n) => Criterion::Larger(u32::try_from(*n).unwrap_or(u32::MAX)),
+        SearchKey::Smaller(n) => Criterion::Smaller(u32::try_from(*n).unwrap_or(u32::MAX)),
+        SearchKey::Uid(set) => Criterion::Uids(resolve(sel, CommandKind::Uid, set, false)?),
+        SearchKey::SequenceSet(set) => Criterion::Uids(resolve(sel, CommandKind::Seq, set, false)?),
+        SearchKey::Not(k) => Criterion::Not(Box::new(rec(k)?)),
+        SearchKey::Or(a, b) => Criterion::Or(Box::new(rec(a)?), Box::new(rec(b)?)),
+        SearchKey::And(keys) => Criterion::And(keys.iter().map(rec).collect::<Result<_, _>>()?),
+        SearchKey::ModSeq { modseq, .. } => Criterion::ModSeqAtLeast(postfach_store::ModSeq(*modseq)),
+        SearchKey::Older(n) => Criterion::Older(u64::from(n.get())),
+        SearchKey::Younger(n) => Criterion::Younger(u64::from(n.get())),
+        SearchKey::SavedBefore(d) => Criterion::SavedBefore(d.days_since_epoch()),
+        SearchKey::SavedOn(d) => Criterion::SavedOn(d.days_since_epoch()),
+        SearchKey::SavedSince(d) => Criterion::SavedSince(d.days_since_epoch()),
+        // Every mailbox keeps save dates (RFC 8514 §4.3).
+        SearchKey::SaveDateSupported => Criterion::All,
+        SearchKey::EmailId(id) => Criterion::EmailId(id.clone()),
+        // THREADID is NIL for every message (FETCH THREADID), so no message has this one.
+        SearchKey::ThreadId(_) => Criterion::Uids(UidSet::new()),
+    })
+}
+
+/// True when a search key (at any depth) uses MODSEQ (RFC 7162 §3.1.5).
+pub(crate) fn has_modseq(k: &SearchKey) -> bool {
+    match k {
+        SearchKey::ModSeq { .. } => true,
+        SearchKey::Not(k) => has_modseq(k),
+        SearchKey::Or(a, b) => has_modseq(a) || has_modseq(b),
+        SearchKey::And(keys) => keys.iter().any(has_modseq),
+        _ => false,
+    }
+}
+
+/// KEYWORD / UNKEYWORD: a system flag given as keyword still means the flag.
+fn flag_criterion(f: &Flag, set: bool) -> Criterion {
+    let bit = match f {
+        Flag::Seen => Some(SystemFlags::SEEN),
+        Flag::Answered => Some(SystemFlags::ANSWERED),
+        Flag::Flagged => Some(SystemFlags::FLAGGED),
+        Flag::Deleted => Some(SystemFlags::DELETED),
+        Flag::Draft => Some(SystemFlags::DRAFT),
+        _ => None,
+    };
+    match (bit, set) {
+        (Some(b), true) => Criterion::FlagSet(b),
+        (Some(b), false) => Criterion::FlagUnset(b),
+        (None, true) => Criterion::Keyword(f.to_string()),
+        (None, false) => Criterion::NoKeyword(f.to_string()),
+    }
+}
