@@ -9,7 +9,7 @@
 use std::borrow::Cow;
 
 use postfach_message::{self as msg, MessageSummary, SectionText as MsgText};
-use postfach_proto::response::{Code, Data, FetchValue};
+use postfach_proto::response::{Code, Data, FetchValue, Status};
 use postfach_proto::types::{
     CommandKind, FetchAttribute, FetchItems, FetchModifiers, NumberSet, Partial, Section, SectionText,
     SequenceSet,
@@ -200,8 +200,9 @@ pub(crate) async fn fetch(
     }
     let header_only = only_header(&attrs);
     // RFC 2180 §4.1: a message another session expunged keeps its sequence number here until
-    // this session is told. Its UID is still known and served; anything else ends the FETCH
-    // with NO [EXPUNGEISSUED] (RFC 5530) after the rest was sent.
+    // this session is told. Its UID is still known and served; for anything else the client
+    // gets `* OK [EXPUNGEISSUED]` (RFC 5530) after the rest, and the EXPUNGE at the next
+    // command that may carry it.
     let uid_only = attrs.iter().all(|a| *a == FetchAttribute::Uid);
     let mut expunge_issued = false;
     for chunk in chunks {
@@ -265,7 +266,9 @@ pub(crate) async fn fetch(
         }
     }
     if expunge_issued {
-        return Err(Reply::no(Some(Code::ExpungeIssued), "Some messages were expunged by another session"));
+        // Untagged, with a tagged OK: sync clients (mbsync, offlineimap) take a NO to a FETCH
+        // as a failed sync, though the rest was answered.
+        out.status(Status::Ok, Some(Code::ExpungeIssued), "Some messages were expunged by another session");
     }
     Ok(Done::new())
 }
