@@ -7,8 +7,10 @@
 //! once through [`run_all`]. [`uids_survive_reopen`] also needs to "restart" the backend and
 //! takes an opener instead.
 //!
-//! This is test code compiled into the library so that other crates' tests can run it; it
-//! never panics: a failed check returns a [`Failure`] naming the file and line.
+//! This is test code in the library so that other crates' tests can run it, behind the cargo
+//! feature `conformance` (off by default, so the server binary does not carry it; enable it from
+//! `[dev-dependencies]`). It never panics: a failed check returns a [`Failure`] naming the file
+//! and line.
 
 use std::future::Future;
 use std::panic::Location;

@@ -5,7 +5,8 @@
 //! - [`notify`]: in-process fan-out of "mailbox changed" signals (IDLE, other sessions).
 //! - [`sqlite`]: the embedded default backend (one SQLite database, one writer thread with group
 //!   commit, a pool of readers on the blocking thread pool).
-//! - [`conformance`]: the behavioural test suite every backend runs.
+//! - `conformance` (cargo feature `conformance`, off by default): the behavioural test suite every
+//!   backend runs; enable it from a backend's `[dev-dependencies]`.
 //!
 //! The traits below are the whole surface the rest of Postfach sees. Nothing backend-specific (SQL,
 //! rows, connections) shows above them, so a PostgreSQL backend is another `impl`, not a rewrite.
@@ -23,6 +24,7 @@
 //! - Every change bumps the mailbox's highest modseq; expunges are remembered with their modseq so
 //!   that "what changed since X" is exact for any X.
 
+#[cfg(feature = "conformance")]
 pub mod conformance;
 pub mod notify;
 pub mod sqlite;
