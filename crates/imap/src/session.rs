@@ -62,7 +62,9 @@ pub struct Session {
     conn: ConnInfo,
     state: State,
     enabled: Enabled,
-    pending_auth: Option<PendingAuth>,
+    /// Boxed: only a session in the middle of AUTHENTICATE has one, and every idle connection
+    /// keeps the session in its future (`imap_conn`'s size test).
+    pending_auth: Option<Box<PendingAuth>>,
     idle_tag: Option<Tag>,
     /// The TLS channel binding (SCRAM-SHA-256-PLUS), once the connection has one.
     channel_binding: Option<ChannelBinding>,
@@ -351,7 +353,7 @@ impl Session {
     fn finish_login(&mut self, tag: Tag, failures: u32, login: Login, out: &mut Out) -> Outcome {
         match login {
             Login::Challenge(mech, step) => {
-                self.pending_auth = Some(PendingAuth { tag, mech, step });
+                self.pending_auth = Some(Box::new(PendingAuth { tag, mech, step }));
                 self.state = State::NotAuthenticated { failures };
                 Outcome::AuthContinue
             }
@@ -420,7 +422,7 @@ impl Session {
     /// The next line of an AUTHENTICATE exchange (RFC 9051 §6.2.2).
     pub async fn auth_line(&mut self, line: Vec<u8>, out: &mut Out) -> Outcome {
         out.begin(self.enabled.write_options());
-        let Some(PendingAuth { tag, mech, step }) = self.pending_auth.take() else {
+        let Some(PendingAuth { tag, mech, step }) = self.pending_auth.take().map(|p| *p) else {
             out.status(Status::Bad, None, "No authentication in progress");
             return Outcome::Continue;
         };
