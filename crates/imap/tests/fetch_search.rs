@@ -5,10 +5,11 @@
 
 mod common;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
-use postfach_imap::{ConnInfo, Out, ServerContext, Session, Transport};
+use postfach_imap::ServerContext;
+
+use common::Client;
 
 struct Harness {
     ctx: Arc<ServerContext>,
@@ -22,46 +23,14 @@ impl Harness {
     }
 
     async fn logged_in(&self) -> Client {
-        let peer: SocketAddr = "127.0.0.1:9".parse().unwrap();
-        let mut session = Session::new(self.ctx.clone(), ConnInfo { peer, transport: Transport::Tls });
-        session.greeting(&mut Out::new());
-        let mut c = Client { session };
-        let r = c.cmd("l LOGIN alice secret").await;
-        assert!(r.last().unwrap().starts_with("l OK"), "{r:?}");
-        c
+        Client::logged_in(&self.ctx).await
     }
-}
-
-struct Client {
-    session: Session,
 }
 
 impl Client {
-    async fn raw(&mut self, bytes: Vec<u8>) -> Vec<String> {
-        let mut out = Out::new();
-        self.session.handle(bytes, &mut out).await;
-        let text = String::from_utf8_lossy(&out.take()).into_owned();
-        text.split("\r\n").filter(|l| !l.is_empty()).map(str::to_owned).collect()
-    }
-
-    async fn cmd(&mut self, line: &str) -> Vec<String> {
-        self.raw(line.as_bytes().to_vec()).await
-    }
-
     async fn append(&mut self, msg: &str) {
         let r = self.raw(format!("ap APPEND INBOX {{{}}}\r\n{msg}", msg.len()).into_bytes()).await;
         assert!(r.last().unwrap().starts_with("ap OK"), "{r:?}");
-    }
-
-    /// Sends a command and returns the one untagged line starting with `prefix`, checking the
-    /// tagged OK.
-    async fn line(&mut self, command: &str, prefix: &str) -> String {
-        let r = self.cmd(command).await;
-        let tag = command.split(' ').next().unwrap();
-        assert!(r.last().unwrap().starts_with(&format!("{tag} OK")), "{command}: {r:?}");
-        let found: Vec<&String> = r.iter().filter(|l| l.starts_with(prefix)).collect();
-        assert_eq!(found.len(), 1, "{command}: {r:?}");
-        found[0].clone()
     }
 }
 

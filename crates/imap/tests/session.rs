@@ -7,10 +7,11 @@
 
 mod common;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
-use postfach_imap::{ConnInfo, Out, Outcome, ServerContext, Session, Transport};
+use postfach_imap::{Out, Outcome, ServerContext, Transport};
+
+use common::Client;
 
 struct Harness {
     ctx: Arc<ServerContext>,
@@ -24,43 +25,19 @@ impl Harness {
     }
 
     fn client(&self, transport: Transport) -> Client {
-        let peer: SocketAddr = "127.0.0.1:9".parse().unwrap();
-        let mut session = Session::new(self.ctx.clone(), ConnInfo { peer, transport });
-        let mut out = Out::new();
-        session.greeting(&mut out);
-        let greeting = String::from_utf8(out.take()).unwrap();
-        assert!(greeting.starts_with("* OK [CAPABILITY IMAP4rev1 IMAP4rev2"), "{greeting}");
-        Client { session }
+        Client::new(&self.ctx, transport)
     }
 
     async fn logged_in(&self) -> Client {
-        let mut c = self.client(Transport::Tls);
-        let r = c.cmd("l LOGIN alice secret").await;
-        assert!(r.last().unwrap().starts_with("l OK [CAPABILITY"), "{r:?}");
-        c
+        Client::logged_in(&self.ctx).await
     }
-}
-
-struct Client {
-    session: Session,
 }
 
 impl Client {
-    /// Sends one command (CRLF added) and returns the response lines.
-    async fn cmd(&mut self, line: &str) -> Vec<String> {
-        self.raw(line.as_bytes().to_vec()).await.0
-    }
-
-    async fn raw(&mut self, bytes: Vec<u8>) -> (Vec<String>, Outcome) {
-        let mut out = Out::new();
-        let outcome = self.session.handle(bytes, &mut out).await;
-        let text = String::from_utf8_lossy(&out.take()).into_owned();
-        (text.split("\r\n").filter(|l| !l.is_empty()).map(str::to_owned).collect(), outcome)
-    }
-
+    /// APPENDs `msg` to `mailbox` with a synchronising literal (inline, as the framer delivers
+    /// it).
     async fn append(&mut self, tag: &str, mailbox: &str, msg: &str) -> Vec<String> {
-        let bytes = format!("{tag} APPEND {mailbox} {{{}}}\r\n{msg}", msg.len()).into_bytes();
-        self.raw(bytes).await.0
+        self.raw(format!("{tag} APPEND {mailbox} {{{}}}\r\n{msg}", msg.len()).into_bytes()).await
     }
 }
 
@@ -83,7 +60,7 @@ async fn login_is_refused_on_cleartext_and_accepted_on_tls() {
     assert!(has(&caps, "LOGINDISABLED") && has(&caps, "STARTTLS"), "{caps:?}");
     let r = plain.cmd("a LOGIN alice secret").await;
     assert_eq!(r, vec!["a NO [PRIVACYREQUIRED] Use TLS (STARTTLS or port 993) before logging in"]);
-    let (r, outcome) = plain.raw(b"s STARTTLS".to_vec()).await;
+    let (r, outcome) = plain.handle(b"s STARTTLS".to_vec()).await;
     assert_eq!(outcome, Outcome::StartTls);
     assert_eq!(r, vec!["s OK Begin TLS negotiation now"]);
     plain.session.tls_started();
@@ -104,7 +81,7 @@ async fn authenticate_plain_with_and_without_initial_response() {
     assert!(r[0].starts_with("a OK"), "{r:?}");
 
     let mut c = h.client(Transport::Tls);
-    let (r, outcome) = c.raw(b"b AUTHENTICATE PLAIN".to_vec()).await;
+    let (r, outcome) = c.handle(b"b AUTHENTICATE PLAIN".to_vec()).await;
     assert_eq!(outcome, Outcome::AuthContinue);
     assert_eq!(r, vec!["+ "]);
     let mut out = Out::new();
@@ -287,7 +264,7 @@ async fn idle_reports_other_sessions_append() {
     let mut a = h.logged_in().await;
     let mut b = h.logged_in().await;
     b.cmd("s SELECT INBOX").await;
-    let (r, outcome) = b.raw(b"i IDLE".to_vec()).await;
+    let (r, outcome) = b.handle(b"i IDLE".to_vec()).await;
     assert_eq!(outcome, Outcome::Idle);
     assert_eq!(r, vec!["+ idling"]);
     let mut watch = b.session.change_watch().expect("selected");

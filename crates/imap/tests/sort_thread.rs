@@ -6,28 +6,15 @@
 
 mod common;
 
-use std::net::SocketAddr;
-use std::sync::Arc;
-
-use postfach_imap::{ConnInfo, Out, ServerContext, Session, Transport};
-
-struct Client {
-    session: Session,
-    _ctx: Arc<ServerContext>,
-    _dir: tempfile::TempDir,
-}
+use common::Client;
 
 impl Client {
     /// A logged-in session on a fresh store holding `messages` in INBOX (selected), the n-th
     /// with internal date 2024-01-01 12:0n (what the sent date falls back to).
     async fn with(messages: &[String]) -> Client {
         let (dir, ctx) = common::context(1024 * 1024).await;
-        let peer: SocketAddr = "127.0.0.1:9".parse().unwrap();
-        let mut session = Session::new(ctx.clone(), ConnInfo { peer, transport: Transport::Tls });
-        session.greeting(&mut Out::new());
-        let mut c = Client { session, _ctx: ctx, _dir: dir };
-        let r = c.cmd("l LOGIN alice secret").await;
-        assert!(r.last().unwrap().starts_with("l OK"), "{r:?}");
+        let mut c = Client::logged_in(&ctx).await;
+        c.dir = Some(dir);
         for (i, m) in messages.iter().enumerate() {
             let date = format!("\"01-Jan-2024 12:{:02}:00 +0000\"", i % 60);
             let r = c.raw(format!("ap APPEND INBOX {date} {{{}}}\r\n{m}", m.len()).into_bytes()).await;
@@ -36,28 +23,6 @@ impl Client {
         let r = c.cmd("s SELECT INBOX").await;
         assert!(r.last().unwrap().starts_with("s OK"), "{r:?}");
         c
-    }
-
-    async fn raw(&mut self, bytes: Vec<u8>) -> Vec<String> {
-        let mut out = Out::new();
-        self.session.handle(bytes, &mut out).await;
-        let text = String::from_utf8_lossy(&out.take()).into_owned();
-        text.split("\r\n").filter(|l| !l.is_empty()).map(str::to_owned).collect()
-    }
-
-    async fn cmd(&mut self, line: &str) -> Vec<String> {
-        self.raw(line.as_bytes().to_vec()).await
-    }
-
-    /// Sends a command and returns its one untagged line starting with `prefix` (the tagged
-    /// response must be OK).
-    async fn line(&mut self, command: &str, prefix: &str) -> String {
-        let r = self.cmd(command).await;
-        let tag = command.split(' ').next().unwrap();
-        assert!(r.last().unwrap().starts_with(&format!("{tag} OK")), "{command}: {r:?}");
-        let found: Vec<&String> = r.iter().filter(|l| l.starts_with(prefix)).collect();
-        assert_eq!(found.len(), 1, "{command}: {r:?}");
-        found[0].clone()
     }
 
     async fn thread(&mut self, algorithm: &str) -> String {
