@@ -84,7 +84,8 @@ impl fmt::Debug for Secret {
 impl PartialEq for Secret {
     /// Compares without stopping at the first difference (the length may show).
     fn eq(&self, other: &Secret) -> bool {
-        self.0.len() == other.0.len() && self.0.iter().zip(&other.0).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+        self.0.len() == other.0.len()
+            && self.0.iter().zip(&other.0).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
     }
 }
 
