@@ -110,7 +110,9 @@ fuzz_target!(|data: &[u8]| {
                         break;
                     }
                     Outcome::AuthContinue => match framer.next_line() {
-                        Some(Ok(line)) => session.auth_line(line, &mut out).await,
+                        Some(Ok(line)) => {
+                            session.auth_line(postfach_secret::Secret::from(line), &mut out).await
+                        }
                         _ => break 'run,
                     },
                     Outcome::Idle => {

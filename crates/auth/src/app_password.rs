@@ -13,6 +13,9 @@
 //! which lets a login try all of an account's app passwords in microseconds, before and
 //! independently of the (throttled, slow) password check.
 
+use postfach_secret::Secret;
+use zeroize::Zeroizing;
+
 use crate::crypto::{self, HashAlgorithm};
 use crate::encoding::{base64_decode, base64_encode};
 
@@ -51,23 +54,25 @@ pub fn display(password: &str) -> String {
 
 /// The canonical form of what a client sent, when it can be an app password: 16 ASCII letters
 /// after removing spaces and dashes, lowercased. `None` means "cannot be one; skip the check".
-pub fn canonical(candidate: &[u8]) -> Option<String> {
-    let letters: Vec<u8> = candidate.iter().copied().filter(|b| *b != b' ' && *b != b'-').collect();
-    if letters.len() != LENGTH || !letters.iter().all(u8::is_ascii_alphabetic) {
-        return None;
-    }
-    Some(letters.iter().map(|b| char::from(b.to_ascii_lowercase())).collect())
+/// The copy is a [`Secret`] from its first byte (its buffer never grows, so no older copy is
+/// left behind).
+pub fn canonical(candidate: &[u8]) -> Option<Secret> {
+    let mut letters = Vec::with_capacity(candidate.len());
+    letters.extend(candidate.iter().filter(|b| **b != b' ' && **b != b'-').map(u8::to_ascii_lowercase));
+    let letters = Secret::new(letters);
+    let fits = letters.len() == LENGTH && letters.expose_secret().iter().all(u8::is_ascii_lowercase);
+    fits.then_some(letters)
 }
 
 /// The stored digest of a canonical app password, with a fresh salt.
 pub fn hash(canonical: &str) -> Result<String, String> {
     let salt = crypto::random_bytes(SALT_LEN)?;
-    Ok(format!("{SCHEME}${}${}", base64_encode(&salt), base64_encode(&digest(&salt, canonical))))
+    Ok(format!("{SCHEME}${}${}", base64_encode(&salt), base64_encode(&digest(&salt, canonical.as_bytes()))))
 }
 
 /// True when the canonical app password matches the stored digest. A malformed digest never
 /// matches.
-pub fn verify(stored: &str, canonical: &str) -> bool {
+pub fn verify(stored: &str, canonical: &Secret) -> bool {
     let mut parts = stored.split('$');
     let (Some(SCHEME), Some(salt), Some(expected), None) =
         (parts.next(), parts.next(), parts.next(), parts.next())
@@ -78,12 +83,13 @@ pub fn verify(stored: &str, canonical: &str) -> bool {
     else {
         return false;
     };
-    crypto::ct_eq(&digest(&salt, canonical), &expected)
+    crypto::ct_eq(&digest(&salt, canonical.expose_secret()), &expected)
 }
 
-fn digest(salt: &[u8], canonical: &str) -> Vec<u8> {
-    let mut input = salt.to_vec();
-    input.extend_from_slice(canonical.as_bytes());
+fn digest(salt: &[u8], canonical: &[u8]) -> Vec<u8> {
+    let mut input = Zeroizing::new(Vec::with_capacity(salt.len() + canonical.len()));
+    input.extend_from_slice(salt);
+    input.extend_from_slice(canonical);
     crypto::hash(HashAlgorithm::Sha256, &input)
 }
 
@@ -91,6 +97,10 @@ fn digest(salt: &[u8], canonical: &str) -> Vec<u8> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    fn secret(s: &str) -> Secret {
+        Secret::from(s.to_owned())
+    }
 
     #[test]
     fn generated_passwords_are_sixteen_lowercase_letters() {
@@ -117,7 +127,7 @@ mod tests {
 
     #[test]
     fn typed_forms_are_accepted() {
-        let canon = Some("abcdefghijklmnop".to_owned());
+        let canon = Some(secret("abcdefghijklmnop"));
         assert_eq!(canonical(b"abcd efgh ijkl mnop"), canon);
         assert_eq!(canonical(b"ABCD-EFGH-IJKL-MNOP"), canon);
         assert_eq!(canonical(b"abcdefghijklmnop"), canon);
@@ -130,11 +140,11 @@ mod tests {
     fn hash_and_verify() {
         let stored = hash("abcdefghijklmnop").unwrap();
         assert!(stored.starts_with("sha256$"), "{stored}");
-        assert!(verify(&stored, "abcdefghijklmnop"));
-        assert!(!verify(&stored, "abcdefghijklmnoq"));
+        assert!(verify(&stored, &secret("abcdefghijklmnop")));
+        assert!(!verify(&stored, &secret("abcdefghijklmnoq")));
         assert_ne!(stored, hash("abcdefghijklmnop").unwrap(), "salted");
         for bad in ["", "sha256$", "md5$AAAA$AAAA", "sha256$!!$AAAA", "sha256$AAAA$AAAA$AAAA"] {
-            assert!(!verify(bad, "abcdefghijklmnop"), "{bad}");
+            assert!(!verify(bad, &secret("abcdefghijklmnop")), "{bad}");
         }
     }
 }

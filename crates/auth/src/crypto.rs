@@ -2,9 +2,11 @@
 //! RustCrypto crates, constant-time comparison, and operating-system randomness.
 //!
 //! Everything returns owned byte vectors: the inputs are a few dozen bytes, and one shape for
-//! every algorithm keeps the SCRAM and TOTP code free of generic plumbing.
+//! every algorithm keeps the SCRAM and TOTP code free of generic plumbing. PBKDF2's output is a
+//! password equivalent, so it is a [`Secret`].
 
 use hmac::{Hmac, KeyInit, Mac};
+use postfach_secret::Secret;
 use sha1::Sha1;
 use sha2::{Digest, Sha256, Sha384, Sha512};
 use subtle::ConstantTimeEq;
@@ -20,6 +22,18 @@ pub enum HashAlgorithm {
     Sha384,
     /// SHA-512 (RFC 6238 allows it for TOTP).
     Sha512,
+}
+
+impl HashAlgorithm {
+    /// Digest length in bytes.
+    fn output_len(self) -> usize {
+        match self {
+            HashAlgorithm::Sha1 => 20,
+            HashAlgorithm::Sha256 => 32,
+            HashAlgorithm::Sha384 => 48,
+            HashAlgorithm::Sha512 => 64,
+        }
+    }
 }
 
 /// `HMAC(key, data)` (RFC 2104).
@@ -69,13 +83,17 @@ pub(crate) fn hash(algorithm: HashAlgorithm, data: &[u8]) -> Vec<u8> {
 }
 
 /// PBKDF2 with HMAC (RFC 8018), which is SCRAM's `Hi()` (RFC 5802 §2.2).
-pub(crate) fn pbkdf2(algorithm: HashAlgorithm, password: &[u8], salt: &[u8], rounds: u32) -> Vec<u8> {
+/// The result (SCRAM's SaltedPassword, a password equivalent) is written straight into a
+/// [`Secret`], so no copy of it is left behind.
+pub(crate) fn pbkdf2(algorithm: HashAlgorithm, password: &[u8], salt: &[u8], rounds: u32) -> Secret {
+    let mut out = vec![0u8; algorithm.output_len()];
     match algorithm {
-        HashAlgorithm::Sha1 => pbkdf2::pbkdf2_hmac_array::<Sha1, 20>(password, salt, rounds).to_vec(),
-        HashAlgorithm::Sha256 => pbkdf2::pbkdf2_hmac_array::<Sha256, 32>(password, salt, rounds).to_vec(),
-        HashAlgorithm::Sha384 => pbkdf2::pbkdf2_hmac_array::<Sha384, 48>(password, salt, rounds).to_vec(),
-        HashAlgorithm::Sha512 => pbkdf2::pbkdf2_hmac_array::<Sha512, 64>(password, salt, rounds).to_vec(),
+        HashAlgorithm::Sha1 => pbkdf2::pbkdf2_hmac::<Sha1>(password, salt, rounds, &mut out),
+        HashAlgorithm::Sha256 => pbkdf2::pbkdf2_hmac::<Sha256>(password, salt, rounds, &mut out),
+        HashAlgorithm::Sha384 => pbkdf2::pbkdf2_hmac::<Sha384>(password, salt, rounds, &mut out),
+        HashAlgorithm::Sha512 => pbkdf2::pbkdf2_hmac::<Sha512>(password, salt, rounds, &mut out),
     }
+    Secret::new(out)
 }
 
 /// Equality that takes the same time wherever the inputs differ (lengths are not secret).
@@ -113,7 +131,7 @@ mod tests {
     #[test]
     fn rfc6070_pbkdf2_sha1() {
         let dk = pbkdf2(HashAlgorithm::Sha1, b"password", b"salt", 4096);
-        assert_eq!(hex(&dk), "4b007901b765489abead49d926f721d065a429c1");
+        assert_eq!(hex(dk.expose_secret()), "4b007901b765489abead49d926f721d065a429c1");
     }
 
     #[test]

@@ -6,11 +6,15 @@
 //! fixed number of workers each keep one block and reuse it, so memory for hashing is bounded by
 //! `workers × 19 MiB` whatever the login rate, and hashing never competes with store reads for
 //! blocking threads. The queue in front of the workers is bounded too (back-pressure on logins).
+//!
+//! A job owns the password as the [`Secret`] the client's bytes were wrapped in; the worker
+//! drops it (zeroising it) as soon as the hash is computed.
 
 use std::sync::{Arc, Mutex};
 
 use argon2::password_hash::phc::PasswordHash;
 use argon2::{Algorithm, Argon2, Block, Params, Version};
+use postfach_secret::Secret;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::crypto;
@@ -24,7 +28,7 @@ const MAX_MEMORY_KIB: u32 = 256 * 1024;
 /// One verification request.
 struct Job {
     hash: String,
-    password: Vec<u8>,
+    password: Secret,
     reply: oneshot::Sender<bool>,
 }
 
@@ -49,8 +53,10 @@ impl Hasher {
                         Err(_) => None,
                     };
                     let Some(job) = job else { return };
-                    let ok = verify_with_memory(&job.hash, &job.password, &mut blocks);
-                    let _ = job.reply.send(ok);
+                    let Job { hash, password, reply } = job;
+                    let ok = verify_with_memory(&hash, &password, &mut blocks);
+                    drop(password);
+                    let _ = reply.send(ok);
                 }
             });
             if let Err(e) = spawned {
@@ -61,7 +67,7 @@ impl Hasher {
     }
 
     /// True when `password` matches the PHC string `hash`.
-    pub(crate) async fn verify(&self, hash: String, password: Vec<u8>) -> Result<bool, String> {
+    pub(crate) async fn verify(&self, hash: String, password: Secret) -> Result<bool, String> {
         let (reply, answer) = oneshot::channel();
         self.tx
             .send(Job { hash, password, reply })
@@ -72,7 +78,7 @@ impl Hasher {
 }
 
 /// argon2 verification into caller-owned memory, grown once and reused.
-pub(crate) fn verify_with_memory(hash: &str, password: &[u8], blocks: &mut Vec<Block>) -> bool {
+pub(crate) fn verify_with_memory(hash: &str, password: &Secret, blocks: &mut Vec<Block>) -> bool {
     let Ok(parsed) = PasswordHash::new(hash) else { return false };
     let (Some(salt), Some(expected)) = (&parsed.salt, &parsed.hash) else { return false };
     let Ok(algorithm) = Algorithm::new(parsed.algorithm.as_str()) else { return false };
@@ -93,7 +99,15 @@ pub(crate) fn verify_with_memory(hash: &str, password: &[u8], blocks: &mut Vec<B
     }
     let mut out = vec![0u8; expected.as_bytes().len()];
     let argon = Argon2::new(algorithm, version, params);
-    if argon.hash_password_into_with_memory(password, salt.as_ref(), &mut out, &mut blocks[..need]).is_err() {
+    if argon
+        .hash_password_into_with_memory(
+            password.expose_secret(),
+            salt.as_ref(),
+            &mut out,
+            &mut blocks[..need],
+        )
+        .is_err()
+    {
         return false;
     }
     crypto::ct_eq(&out, expected.as_bytes())
@@ -106,29 +120,41 @@ mod tests {
 
     #[test]
     fn matches_the_library_verifier() {
-        let h = password::hash(b"correct horse").expect("hash");
+        let secret = |s: &[u8]| Secret::from(s.to_vec());
+        let h = password::hash(&secret(b"correct horse")).expect("hash");
         let mut blocks = Vec::new();
-        assert!(verify_with_memory(&h, b"correct horse", &mut blocks));
-        assert!(!verify_with_memory(&h, b"wrong horse", &mut blocks));
-        assert!(!verify_with_memory("not a hash", b"correct horse", &mut blocks));
+        assert!(verify_with_memory(&h, &secret(b"correct horse"), &mut blocks));
+        assert!(!verify_with_memory(&h, &secret(b"wrong horse"), &mut blocks));
+        assert!(!verify_with_memory("not a hash", &secret(b"correct horse"), &mut blocks));
         // The memory is kept for the next verification.
         let kept = blocks.len();
         assert!(kept > 0);
-        assert!(verify_with_memory(&h, b"correct horse", &mut blocks));
+        assert!(verify_with_memory(&h, &secret(b"correct horse"), &mut blocks));
         assert_eq!(blocks.len(), kept);
+    }
+
+    #[test]
+    fn hashes_asking_for_too_much_memory_are_refused() {
+        let pw = Secret::from(b"correct horse".to_vec());
+        let h = password::hash(&pw).expect("hash");
+        let greedy = h.replace("m=19456", &format!("m={}", MAX_MEMORY_KIB + 1));
+        assert_ne!(greedy, h);
+        let mut blocks = Vec::new();
+        assert!(!verify_with_memory(&greedy, &pw, &mut blocks));
+        assert!(blocks.is_empty(), "nothing was allocated for it");
     }
 
     #[tokio::test]
     async fn pool_answers_concurrent_requests() {
         let hasher = Arc::new(Hasher::new(2));
-        let h = password::hash(b"pw").expect("hash");
+        let h = password::hash(&Secret::from(b"pw".to_vec())).expect("hash");
         let mut tasks = Vec::new();
         for i in 0..6 {
             let hasher = Arc::clone(&hasher);
             let h = h.clone();
             tasks.push(tokio::spawn(async move {
                 let pw: &[u8] = if i % 2 == 0 { b"pw" } else { b"nope" };
-                (i, hasher.verify(h, pw.to_vec()).await)
+                (i, hasher.verify(h, Secret::from(pw.to_vec())).await)
             }));
         }
         for t in tasks {

@@ -13,6 +13,12 @@
 //! - [`Authenticator`]: the policy that ties them together: every login attempt of every
 //!   mechanism goes through it, is throttled by it, and is logged by it, once.
 //!
+//! Passwords, codes and app passwords arrive as a `postfach_secret::Secret` (built from the
+//! wire, the SASL response or the CLI) and stay one: [`Authenticator::login`] takes it by
+//! value, splits "password + code" without copying it out, and hands the password to the
+//! hashing workers, whose job owns it until argon2 is done. Copies made on the way (SASLprep,
+//! digest inputs, SCRAM keys) are wrapped or zeroised too.
+//!
 //! No SQL and no sockets here: the store answers "which credentials belong to this name", the
 //! session decides what to say to the client. Hashing costs tens of milliseconds of CPU, so it
 //! runs on the blocking pool behind a concurrency limit: a flood of logins cannot starve the
@@ -64,11 +70,13 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use postfach_secret::Secret;
 use postfach_store::{
     Account, AccountId, AccountStore, AddressBlock, AppPasswordId, PasswordPlusCode, ScramCredential,
     StoreError, TotpSettings,
 };
 use tokio::sync::watch;
+use zeroize::Zeroizing;
 
 use crate::clock::{Clock, SystemClock};
 use crate::network::{AddressKey, Network};
@@ -78,16 +86,6 @@ use crate::totp::TotpSecret;
 
 /// The tracing target of the per-attempt log line (stable: log filters match on it).
 pub const LOG_TARGET: &str = "postfach::auth";
-
-/// A secret that never shows in `Debug` output, so logging a command cannot leak it.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret<T>(pub T);
-
-impl<T> fmt::Debug for Secret<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("/* REDACTED */")
-    }
-}
 
 /// What a session proved itself with; decides what can end the session later.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -335,7 +333,7 @@ impl Authenticator {
         peer: IpAddr,
         mechanism: Mechanism,
         user: &str,
-        secret: &Secret<Vec<u8>>,
+        secret: Secret,
     ) -> Result<Principal, AuthError> {
         let result = self.login_checked(peer, user, secret).await;
         self.log_attempt(peer, mechanism, user, result.as_ref().map(|(_, detail)| *detail));
@@ -346,7 +344,7 @@ impl Authenticator {
         &self,
         peer: IpAddr,
         user: &str,
-        secret: &Secret<Vec<u8>>,
+        secret: Secret,
     ) -> Result<(Principal, &'static str), AuthError> {
         let key = AddressKey::of(peer);
         let trusted = self.is_trusted(peer);
@@ -355,7 +353,7 @@ impl Authenticator {
         }
         let account = self.accounts.account_by_name(user).await?;
         if let Some(a) = &account
-            && let Some(principal) = self.app_password(a, peer, &secret.0).await?
+            && let Some(principal) = self.app_password(a, peer, &secret).await?
         {
             if !trusted {
                 self.throttle.record_success(key, user);
@@ -375,19 +373,16 @@ impl Authenticator {
         };
         let (password, code) = match &totp {
             Some(t) if t.password_plus_code == PasswordPlusCode::Allowed => {
-                match totp::split_password_and_code(&secret.0) {
-                    Some((p, c)) => (p, Some(c)),
-                    None => (secret.0.as_slice(), None),
-                }
+                totp::split_password_and_code(secret)
             }
-            _ => (secret.0.as_slice(), None),
+            _ => (secret, None),
         };
         let password_ok =
             self.verify_hash(account.as_ref().map(|a| a.password_hash.as_str()), password).await?;
         let outcome = match (password_ok, account, totp) {
             (true, Some(a), None) => Ok((self.principal(a, Credential::Password), "password")),
             (true, Some(a), Some(t)) => match code {
-                Some(code) => self.second_factor(a, t, code).await?,
+                Some(code) => self.second_factor(a, t, &code).await?,
                 None => Err("second factor required"),
             },
             _ => Err("bad credentials"),
@@ -414,9 +409,9 @@ impl Authenticator {
         &self,
         account: &Account,
         peer: IpAddr,
-        secret: &[u8],
+        secret: &Secret,
     ) -> Result<Option<Principal>, AuthError> {
-        let Some(canonical) = app_password::canonical(secret) else {
+        let Some(canonical) = app_password::canonical(secret.expose_secret()) else {
             return Ok(None);
         };
         let found = self
@@ -443,10 +438,11 @@ impl Authenticator {
         &self,
         account: Account,
         settings: TotpSettings,
-        code: &[u8],
+        code: &Secret,
     ) -> Result<Result<(Principal, &'static str), &'static str>, AuthError> {
         let secret = TotpSecret::from_bytes(settings.secret);
-        let Some(step) = totp::verify(&secret, code, self.clock.now(), settings.last_step) else {
+        let Some(step) = totp::verify(&secret, code.expose_secret(), self.clock.now(), settings.last_step)
+        else {
             return Ok(Err("wrong or reused TOTP code"));
         };
         // RFC 6238 §5.2: one use per code; the store decides races between sessions.
@@ -458,35 +454,40 @@ impl Authenticator {
 
     /// argon2id verification on the hashing workers; unknown users cost the same as known ones.
     /// A password verified in the last few minutes against the same stored hash is accepted
-    /// from memory (a keyed digest, never the password itself).
-    async fn verify_hash(&self, hash: Option<&str>, password: &[u8]) -> Result<bool, AuthError> {
+    /// from memory (a keyed digest, never the password itself). The password moves into the
+    /// hashing job; the worker wipes it.
+    async fn verify_hash(&self, hash: Option<&str>, password: Secret) -> Result<bool, AuthError> {
         let now = self.clock.now();
-        if let Some(hash) = hash {
-            let digest = self.verified_digest(password);
+        let digest = hash.map(|_| self.verified_digest(&password));
+        if let (Some(hash), Some(digest)) = (hash, &digest) {
             let remembered = self
                 .verified_lock()
                 .get(hash)
-                .is_some_and(|(d, expiry)| *expiry > now && crypto::ct_eq(d, &digest));
+                .is_some_and(|(d, expiry)| *expiry > now && crypto::ct_eq(d, digest));
             if remembered {
                 return Ok(true);
             }
         }
-        let known = hash.is_some();
         let hash = hash.unwrap_or_else(|| password::dummy_hash()).to_owned();
-        let ok = self.hasher.verify(hash.clone(), password.to_vec()).await.map_err(AuthError::Internal)?;
-        if ok && known {
+        let ok = self.hasher.verify(hash.clone(), password).await.map_err(AuthError::Internal)?;
+        let Some(digest) = digest else {
+            // An unknown user's password never matches, whatever the dummy hash said.
+            return Ok(false);
+        };
+        if ok {
             let mut verified = self.verified_lock();
             if verified.len() >= MAX_VERIFIED {
                 verified.clear();
             }
-            verified.insert(hash, (self.verified_digest(password), now + VERIFIED_TTL));
+            verified.insert(hash, (digest, now + VERIFIED_TTL));
         }
-        Ok(ok && known)
+        Ok(ok)
     }
 
-    fn verified_digest(&self, password: &[u8]) -> Vec<u8> {
-        let mut data = b"verified:".to_vec();
-        data.extend_from_slice(password);
+    fn verified_digest(&self, password: &Secret) -> Vec<u8> {
+        let mut data = Zeroizing::new(Vec::with_capacity(9 + password.len()));
+        data.extend_from_slice(b"verified:");
+        data.extend_from_slice(password.expose_secret());
         crypto::hmac(HashAlgorithm::Sha256, &self.decoy_key, &data)
     }
 
@@ -791,7 +792,7 @@ mod tests {
 
     #[test]
     fn secret_is_redacted() {
-        let s = Secret(b"hunter2".to_vec());
+        let s = Secret::from(b"hunter2".to_vec());
         assert_eq!(format!("{s:?}"), "/* REDACTED */");
     }
 }

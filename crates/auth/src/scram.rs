@@ -23,8 +23,10 @@
 //! (RFC 4013) when the credential is made, falling back to the raw bytes when that fails, as
 //! most clients do.
 
+use std::borrow::Cow;
 use std::fmt;
 
+use postfach_secret::Secret;
 use postfach_store::ScramCredential;
 
 use crate::crypto::{self, HashAlgorithm};
@@ -87,12 +89,14 @@ impl ScramError {
 }
 
 /// Derives a SCRAM-SHA-256 credential for `password` with a fresh random salt.
-pub fn credential(password: &[u8]) -> Result<ScramCredential, String> {
+pub fn credential(password: &Secret) -> Result<ScramCredential, String> {
     let salt = crypto::random_bytes(SALT_LEN)?;
-    Ok(derive(HashAlgorithm::Sha256, password, &salt, ITERATIONS))
+    Ok(derive(HashAlgorithm::Sha256, password.expose_secret(), &salt, ITERATIONS))
 }
 
-/// RFC 5802 §3: SaltedPassword, ClientKey, StoredKey, ServerKey for the given parameters.
+/// RFC 5802 §3: SaltedPassword, ClientKey, StoredKey, ServerKey for the given parameters. The
+/// normalised password, SaltedPassword and ClientKey are password equivalents: each is a
+/// [`Secret`], wiped when this returns.
 pub(crate) fn derive(
     algorithm: HashAlgorithm,
     password: &[u8],
@@ -100,22 +104,24 @@ pub(crate) fn derive(
     iterations: u32,
 ) -> ScramCredential {
     let normalized = normalize(password);
-    let salted = crypto::pbkdf2(algorithm, &normalized, salt, iterations);
-    let client_key = crypto::hmac(algorithm, &salted, b"Client Key");
+    let salted = crypto::pbkdf2(algorithm, normalized.expose_secret(), salt, iterations);
+    let client_key = Secret::new(crypto::hmac(algorithm, salted.expose_secret(), b"Client Key"));
     ScramCredential {
         iterations,
         salt: salt.to_vec(),
-        stored_key: crypto::hash(algorithm, &client_key),
-        server_key: crypto::hmac(algorithm, &salted, b"Server Key"),
+        stored_key: crypto::hash(algorithm, client_key.expose_secret()),
+        server_key: crypto::hmac(algorithm, salted.expose_secret(), b"Server Key"),
     }
 }
 
 /// RFC 5802 §2.2 `Normalize(str)`: SASLprep (RFC 4013) when the password is UTF-8 it accepts,
-/// the bytes as they are otherwise.
-fn normalize(password: &[u8]) -> Vec<u8> {
+/// the bytes as they are otherwise. The copy is a [`Secret`]; a string SASLprep had to change
+/// is taken over without another copy.
+fn normalize(password: &[u8]) -> Secret {
     match std::str::from_utf8(password).map(stringprep::saslprep) {
-        Ok(Ok(prepared)) => prepared.as_bytes().to_vec(),
-        _ => password.to_vec(),
+        Ok(Ok(Cow::Owned(prepared))) => Secret::from(prepared),
+        Ok(Ok(Cow::Borrowed(prepared))) => Secret::new(prepared.as_bytes().to_vec()),
+        _ => Secret::new(password.to_vec()),
     }
 }
 
@@ -453,8 +459,12 @@ impl ScramServer {
         let client_signature =
             crypto::hmac(self.algorithm, &self.credential.stored_key, auth_message.as_bytes());
         let proof_ok = proof.len() == client_signature.len() && {
-            let client_key: Vec<u8> = proof.iter().zip(&client_signature).map(|(p, s)| p ^ s).collect();
-            crypto::ct_eq(&crypto::hash(self.algorithm, &client_key), &self.credential.stored_key)
+            // ClientKey opens the account as well as the password does: keep it wrapped.
+            let client_key = Secret::new(proof.iter().zip(&client_signature).map(|(p, s)| p ^ s).collect());
+            crypto::ct_eq(
+                &crypto::hash(self.algorithm, client_key.expose_secret()),
+                &self.credential.stored_key,
+            )
         };
         // Binding and nonce are checked after the proof was computed, so every failure costs
         // the same.
@@ -478,7 +488,7 @@ impl ScramServer {
 /// The client side of SCRAM-SHA-256(-PLUS), for tests and tools. Not hardened for use against
 /// untrusted servers beyond what the RFC requires (it does check the server signature).
 pub struct ScramClient {
-    password: Vec<u8>,
+    password: Secret,
     gs2_header: String,
     binding: Vec<u8>,
     first_bare: String,
@@ -501,7 +511,7 @@ impl ScramClient {
             None => "n,,".to_owned(),
         };
         Self {
-            password: password.to_vec(),
+            password: Secret::new(password.to_vec()),
             gs2_header,
             binding: binding.map(|b| b.data.clone()).unwrap_or_default(),
             first_bare: format!("n={},r={nonce}", saslname_encode(username)),
@@ -535,16 +545,17 @@ impl ScramClient {
             return Err(ScramError::NonceMismatch);
         }
         let algorithm = HashAlgorithm::Sha256;
-        let salted = crypto::pbkdf2(algorithm, &normalize(&self.password), &salt, iterations);
-        let client_key = crypto::hmac(algorithm, &salted, b"Client Key");
-        let stored_key = crypto::hash(algorithm, &client_key);
+        let normalized = normalize(self.password.expose_secret());
+        let salted = crypto::pbkdf2(algorithm, normalized.expose_secret(), &salt, iterations);
+        let client_key = Secret::new(crypto::hmac(algorithm, salted.expose_secret(), b"Client Key"));
+        let stored_key = crypto::hash(algorithm, client_key.expose_secret());
         let mut cbind_input = self.gs2_header.as_bytes().to_vec();
         cbind_input.extend_from_slice(&self.binding);
         let without_proof = format!("c={},r={nonce}", base64_encode(&cbind_input));
         let auth_message = format!("{},{text},{without_proof}", self.first_bare);
         let signature = crypto::hmac(algorithm, &stored_key, auth_message.as_bytes());
-        let proof: Vec<u8> = client_key.iter().zip(&signature).map(|(k, s)| k ^ s).collect();
-        let server_key = crypto::hmac(algorithm, &salted, b"Server Key");
+        let proof: Vec<u8> = client_key.expose_secret().iter().zip(&signature).map(|(k, s)| k ^ s).collect();
+        let server_key = crypto::hmac(algorithm, salted.expose_secret(), b"Server Key");
         self.expected_server_signature = Some(crypto::hmac(algorithm, &server_key, auth_message.as_bytes()));
         Ok(format!("{without_proof},p={}", base64_encode(&proof)))
     }
@@ -789,8 +800,8 @@ mod tests {
 
     #[test]
     fn fresh_credentials_and_nonces_differ() {
-        let a = credential(b"pw").unwrap();
-        let b = credential(b"pw").unwrap();
+        let a = credential(&Secret::from(b"pw".to_vec())).unwrap();
+        let b = credential(&Secret::from(b"pw".to_vec())).unwrap();
         assert_ne!(a.salt, b.salt);
         assert_ne!(a.stored_key, b.stored_key);
         assert_eq!(a.iterations, ITERATIONS);

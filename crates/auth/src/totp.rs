@@ -14,6 +14,8 @@
 use std::fmt;
 use std::time::Duration;
 
+use postfach_secret::Secret;
+
 use crate::crypto::{self, HashAlgorithm};
 use crate::encoding::base32_encode;
 
@@ -114,14 +116,18 @@ pub fn verify(secret: &TotpSecret, candidate: &[u8], now: Duration, last_used: O
 }
 
 /// Splits "password followed by the current code" into its two parts: the last six bytes when
-/// they are digits and something precedes them.
-pub fn split_password_and_code(secret: &[u8]) -> Option<(&[u8], &[u8])> {
+/// they are digits and something precedes them. Otherwise the secret comes back whole, as the
+/// password. Both parts stay [`Secret`]s.
+pub fn split_password_and_code(mut secret: Secret) -> (Secret, Option<Secret>) {
     let digits = DIGITS as usize;
-    if secret.len() <= digits {
-        return None;
+    let tail = secret.expose_secret().len().checked_sub(digits).filter(|at| *at > 0);
+    match tail {
+        Some(at) if secret.expose_secret()[at..].iter().all(u8::is_ascii_digit) => {
+            let code = secret.split_off(at);
+            (secret, Some(code))
+        }
+        _ => (secret, None),
     }
-    let (password, code) = secret.split_at(secret.len() - digits);
-    code.iter().all(u8::is_ascii_digit).then_some((password, code))
 }
 
 /// Percent-encodes everything but RFC 3986 unreserved characters.
@@ -205,10 +211,14 @@ mod tests {
 
     #[test]
     fn password_and_code_split() {
-        assert_eq!(split_password_and_code(b"secret123456"), Some((&b"secret"[..], &b"123456"[..])));
-        assert_eq!(split_password_and_code(b"123456"), None, "a code alone has no password");
-        assert_eq!(split_password_and_code(b"secret12345x"), None);
-        assert_eq!(split_password_and_code(b""), None);
+        let split = |s: &[u8]| {
+            let (password, code) = split_password_and_code(Secret::from(s.to_vec()));
+            (password.expose_secret().to_vec(), code.map(|c| c.expose_secret().to_vec()))
+        };
+        assert_eq!(split(b"secret123456"), (b"secret".to_vec(), Some(b"123456".to_vec())));
+        assert_eq!(split(b"123456"), (b"123456".to_vec(), None), "a code alone has no password");
+        assert_eq!(split(b"secret12345x"), (b"secret12345x".to_vec(), None));
+        assert_eq!(split(b""), (Vec::new(), None));
     }
 
     #[test]

@@ -16,9 +16,8 @@ use postfach_auth::clock::{Clock, ManualClock};
 use postfach_auth::scram::{ChannelBinding, ChannelBindingType, ScramClient, Variant};
 use postfach_auth::throttle::ThrottlePolicy;
 use postfach_auth::totp::{self, TotpSecret};
-use postfach_auth::{
-    AuthError, AuthSettings, Authenticator, Credential, Mechanism, Secret, app_password, password,
-};
+use postfach_auth::{AuthError, AuthSettings, Authenticator, Credential, Mechanism, app_password, password};
+use postfach_secret::Secret;
 use postfach_store::sqlite::SqliteStore;
 use postfach_store::{AccountId, AccountStore, PasswordPlusCode, TotpSettings};
 
@@ -35,7 +34,7 @@ impl World {
     async fn new() -> World {
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(SqliteStore::open(dir.path()).unwrap());
-        let (hash, scram) = password::hash_with_scram(PASSWORD).unwrap();
+        let (hash, scram) = password::hash_with_scram(&Secret::from(PASSWORD.to_vec())).unwrap();
         let alice = store.create_account("alice", &hash).await.unwrap();
         store.set_password(alice, &hash, Some(&scram)).await.unwrap();
         // 2023-11-14T22:13:20Z: a time step boundary is 20 s away, far from the window edges.
@@ -85,7 +84,7 @@ fn ip(s: &str) -> IpAddr {
 }
 
 async fn login(auth: &Authenticator, from: &str, user: &str, secret: &[u8]) -> Result<Credential, AuthError> {
-    auth.login(ip(from), Mechanism::Plain, user, &Secret(secret.to_vec())).await.map(|p| p.credential)
+    auth.login(ip(from), Mechanism::Plain, user, Secret::from(secret.to_vec())).await.map(|p| p.credential)
 }
 
 #[tokio::test]
@@ -282,7 +281,7 @@ async fn scram_uses_the_stored_verifier() {
     ));
 
     // A password set without a verifier (the old `set_password_hash`) disables SCRAM only.
-    let hash = password::hash(b"new password").unwrap();
+    let hash = password::hash(&Secret::from(b"new password".to_vec())).unwrap();
     w.store.set_password_hash(w.alice, &hash).await.unwrap();
     assert!(matches!(
         scram(&auth, "alice", b"new password", None, None).await,
@@ -313,9 +312,11 @@ async fn revocation_reaches_sessions_through_the_generation() {
     auth.refresh().await.unwrap();
     let app = w.add_app_password("phone").await;
     let by_app =
-        auth.login(ip("192.0.2.1"), Mechanism::Plain, "alice", &Secret(app.into_bytes())).await.unwrap();
-    let by_password =
-        auth.login(ip("192.0.2.1"), Mechanism::Plain, "alice", &Secret(PASSWORD.to_vec())).await.unwrap();
+        auth.login(ip("192.0.2.1"), Mechanism::Plain, "alice", Secret::from(app.into_bytes())).await.unwrap();
+    let by_password = auth
+        .login(ip("192.0.2.1"), Mechanism::Plain, "alice", Secret::from(PASSWORD.to_vec()))
+        .await
+        .unwrap();
     let seen = auth.generation();
     let watch = auth.subscribe_generation();
 
@@ -342,9 +343,11 @@ async fn a_password_change_ends_the_sessions_opened_with_the_old_password() {
     auth.refresh().await.unwrap();
     let app = w.add_app_password("phone").await;
     let by_app =
-        auth.login(ip("192.0.2.1"), Mechanism::Plain, "alice", &Secret(app.into_bytes())).await.unwrap();
-    let by_password =
-        auth.login(ip("192.0.2.1"), Mechanism::Plain, "alice", &Secret(PASSWORD.to_vec())).await.unwrap();
+        auth.login(ip("192.0.2.1"), Mechanism::Plain, "alice", Secret::from(app.into_bytes())).await.unwrap();
+    let by_password = auth
+        .login(ip("192.0.2.1"), Mechanism::Plain, "alice", Secret::from(PASSWORD.to_vec()))
+        .await
+        .unwrap();
     let mut client = ScramClient::new("alice", PASSWORD, "rOprNGfwEbeRWgbNEkqO", None);
     let exchange = auth
         .scram_start(ip("192.0.2.1"), Variant::Plain, client.client_first().as_bytes(), None)
@@ -357,7 +360,7 @@ async fn a_password_change_ends_the_sessions_opened_with_the_old_password() {
     let seen = auth.generation();
 
     // What `postfach user passwd` does.
-    let (hash, verifier) = password::hash_with_scram(b"new password").unwrap();
+    let (hash, verifier) = password::hash_with_scram(&Secret::from(b"new password".to_vec())).unwrap();
     w.store.set_password(w.alice, &hash, Some(&verifier)).await.unwrap();
     auth.refresh().await.unwrap();
     assert_ne!(auth.generation(), seen, "the change reaches live sessions");
@@ -367,7 +370,7 @@ async fn a_password_change_ends_the_sessions_opened_with_the_old_password() {
     assert!(auth.still_valid(&by_app).await.unwrap());
     // The new password opens a session that is valid; the old one opens nothing.
     let fresh = auth
-        .login(ip("192.0.2.1"), Mechanism::Plain, "alice", &Secret(b"new password".to_vec()))
+        .login(ip("192.0.2.1"), Mechanism::Plain, "alice", Secret::from(b"new password".to_vec()))
         .await
         .unwrap();
     assert!(auth.still_valid(&fresh).await.unwrap());

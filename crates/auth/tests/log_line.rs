@@ -11,7 +11,8 @@ use std::time::Duration;
 use postfach_auth::clock::ManualClock;
 use postfach_auth::scram::{ScramClient, Variant};
 use postfach_auth::throttle::ThrottlePolicy;
-use postfach_auth::{AuthSettings, Authenticator, Mechanism, Secret, password};
+use postfach_auth::{AuthSettings, Authenticator, Mechanism, password};
+use postfach_secret::Secret;
 use postfach_store::AccountStore;
 use postfach_store::sqlite::SqliteStore;
 
@@ -22,7 +23,7 @@ fn ip(s: &str) -> IpAddr {
 }
 
 async fn login(auth: &Authenticator, from: &str, user: &str, secret: &[u8]) {
-    let _ = auth.login(ip(from), Mechanism::Plain, user, &Secret(secret.to_vec())).await;
+    let _ = auth.login(ip(from), Mechanism::Plain, user, Secret::from(secret.to_vec())).await;
 }
 
 /// A `MakeWriter` that collects log output.
@@ -60,7 +61,7 @@ async fn every_attempt_is_one_line_on_the_auth_target() {
 
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(SqliteStore::open(dir.path()).unwrap());
-    let (hash, scram) = password::hash_with_scram(PASSWORD).unwrap();
+    let (hash, scram) = password::hash_with_scram(&Secret::from(PASSWORD.to_vec())).unwrap();
     let alice = store.create_account("alice", &hash).await.unwrap();
     store.set_password(alice, &hash, Some(&scram)).await.unwrap();
     let settings = AuthSettings {

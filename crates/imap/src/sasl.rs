@@ -11,6 +11,7 @@
 use postfach_auth::encoding::base64_encode;
 use postfach_auth::scram::{ChannelBinding, Variant};
 use postfach_auth::{Mechanism, Principal, ScramExchange};
+use postfach_secret::Secret;
 
 /// Largest client response line decoded (base64 of user, password and authzid, or a SCRAM
 /// message): ample for any honest client, small enough to bound the work.
@@ -107,15 +108,16 @@ pub(crate) fn challenge(data: &[u8]) -> String {
 
 /// Decodes one client response: `None` when it is too long or not base64 (RFC 9051 §6.2.2:
 /// answer BAD). A lone `=` is the empty response (RFC 4959 writes it that way for SASL-IR;
-/// some clients use it in continuations too).
-pub(crate) fn decode(line: &[u8]) -> Option<Vec<u8>> {
+/// some clients use it in continuations too). The decoded bytes may hold a password: a
+/// [`Secret`].
+pub(crate) fn decode(line: &[u8]) -> Option<Secret> {
     if line == b"=" {
-        return Some(Vec::new());
+        return Some(Secret::default());
     }
     if line.len() > MAX_RESPONSE {
         return None;
     }
-    postfach_auth::encoding::base64_decode(line)
+    postfach_auth::encoding::base64_decode(line).map(Secret::new)
 }
 
 /// Splits a PLAIN response into `(authzid, authcid, passwd)` (RFC 4616 §2).
@@ -155,9 +157,9 @@ mod tests {
 
     #[test]
     fn responses_decode_strictly() {
-        assert_eq!(decode(b"="), Some(Vec::new()));
-        assert_eq!(decode(b""), Some(Vec::new()));
-        assert_eq!(decode(b"dGVzdA=="), Some(b"test".to_vec()));
+        assert_eq!(decode(b"="), Some(Secret::default()));
+        assert_eq!(decode(b""), Some(Secret::default()));
+        assert_eq!(decode(b"dGVzdA=="), Some(Secret::new(b"test".to_vec())));
         assert_eq!(decode(b"dGVzdA"), None);
         assert_eq!(decode(&[b'A'; MAX_RESPONSE + 4]), None);
     }

@@ -16,12 +16,13 @@ use std::sync::Arc;
 
 use postfach_auth::admission::{Admission, Admitted};
 use postfach_auth::scram::ChannelBinding;
-use postfach_auth::{Mechanism, Principal, Secret};
+use postfach_auth::{Mechanism, Principal};
 use postfach_proto::parse_command;
 use postfach_proto::response::{Code, Completion, Status};
 use postfach_proto::types::{
     Command, CommandBody, CommandKind, FetchAttribute, StatusItem, StoreAction, StoreOp, Tag,
 };
+use postfach_secret::Secret;
 use postfach_store::ModSeq;
 use tokio::sync::watch;
 
@@ -336,12 +337,10 @@ impl Session {
             }
             CommandBody::Login { username, password } => {
                 let user = String::from_utf8_lossy(&username).into_owned();
-                let secret = Secret(password.into_inner());
-                cmd::login::login(&cx, &user, secret, Mechanism::LoginCommand).await
+                cmd::login::login(&cx, &user, password, Mechanism::LoginCommand).await
             }
             CommandBody::Authenticate { mechanism, initial_response } => {
-                let initial = initial_response.map(|r| r.into_inner());
-                cmd::login::authenticate(&cx, &mechanism, initial, out).await
+                cmd::login::authenticate(&cx, &mechanism, initial_response, out).await
             }
             // Not reached: the gate refused every other command in this state.
             _ => Login::Refused(Reply::bad(None, "Log in first"), Failure::Uncounted),
@@ -419,8 +418,9 @@ impl Session {
         (Some(result), Outcome::Continue)
     }
 
-    /// The next line of an AUTHENTICATE exchange (RFC 9051 §6.2.2).
-    pub async fn auth_line(&mut self, line: Vec<u8>, out: &mut Out) -> Outcome {
+    /// The next line of an AUTHENTICATE exchange (RFC 9051 §6.2.2): base64 that may carry a
+    /// password, so the driver wraps it in a [`Secret`] as it reads it.
+    pub async fn auth_line(&mut self, line: Secret, out: &mut Out) -> Outcome {
         out.begin(self.enabled.write_options());
         let Some(PendingAuth { tag, mech, step }) = self.pending_auth.take().map(|p| *p) else {
             out.status(Status::Bad, None, "No authentication in progress");
@@ -431,7 +431,7 @@ impl Session {
             _ => 0,
         };
         // RFC 9051 §6.2.2: "*" cancels the exchange, answered with BAD.
-        if line == b"*" {
+        if line.expose_secret() == b"*" {
             out.tagged(&tag, Completion::Bad, None, "Authentication cancelled");
             return Outcome::Continue;
         }

@@ -19,6 +19,7 @@ use postfach_auth::throttle::ThrottlePolicy;
 use postfach_auth::totp::TotpSecret;
 use postfach_auth::{AuthSettings, Authenticator, app_password, password};
 use postfach_imap::{ConnInfo, Out, Outcome, ServerContext, Session, SessionConfig, Transport};
+use postfach_secret::Secret;
 use postfach_store::sqlite::SqliteStore;
 use postfach_store::{AccountId, AccountStore, MailStore, PasswordPlusCode, TotpSettings};
 
@@ -33,7 +34,7 @@ impl Harness {
     async fn new(policy: ThrottlePolicy) -> Harness {
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(SqliteStore::open(dir.path()).unwrap());
-        let (hash, scram) = password::hash_with_scram(b"secret").unwrap();
+        let (hash, scram) = password::hash_with_scram(&Secret::from(b"secret".to_vec())).unwrap();
         let alice = store.create_account("alice", &hash).await.unwrap();
         store.set_password(alice, &hash, Some(&scram)).await.unwrap();
         let accounts: Arc<dyn AccountStore> = store.clone();
@@ -82,7 +83,7 @@ impl Client {
 
     async fn line(&mut self, line: &str) -> (Vec<String>, Outcome) {
         let mut out = Out::new();
-        let outcome = self.session.auth_line(line.as_bytes().to_vec(), &mut out).await;
+        let outcome = self.session.auth_line(Secret::from(line.as_bytes().to_vec()), &mut out).await;
         (lines(out), outcome)
     }
 
@@ -411,7 +412,7 @@ async fn a_password_change_ends_the_password_sessions() {
     assert!(by_password.cmd("a LOGIN alice secret").await.0[0].starts_with("a OK"));
 
     // What `postfach user passwd` does, then the server's poller.
-    let (hash, verifier) = password::hash_with_scram(b"changed").unwrap();
+    let (hash, verifier) = password::hash_with_scram(&Secret::from(b"changed".to_vec())).unwrap();
     h.store.set_password(h.alice, &hash, Some(&verifier)).await.unwrap();
     h.ctx.auth.refresh().await.unwrap();
 

@@ -85,7 +85,7 @@ async fn authenticate_plain_with_and_without_initial_response() {
     assert_eq!(outcome, Outcome::AuthContinue);
     assert_eq!(r, vec!["+ "]);
     let mut out = Out::new();
-    c.session.auth_line(b"AGFsaWNlAHNlY3JldA==".to_vec(), &mut out).await;
+    c.session.auth_line(postfach_secret::Secret::from(b"AGFsaWNlAHNlY3JldA==".to_vec()), &mut out).await;
     let text = String::from_utf8(out.take()).unwrap();
     assert!(text.starts_with("b OK"), "{text}");
     assert!(c.session.is_authenticated());

@@ -2,11 +2,14 @@
 //!
 //! Types validate at construction where practical (a [`Tag`] can only hold tag characters, a
 //! [`Section`] part number is non-zero). Byte strings from the client stay `Vec<u8>` where the
-//! protocol allows arbitrary octets (search strings, passwords, literals); names that the RFCs
-//! restrict to ASCII atoms are `String`.
+//! protocol allows arbitrary octets (search strings, literals); names that the RFCs restrict to
+//! ASCII atoms are `String`. Passwords and SASL responses are a [`Secret`] from the moment they
+//! are parsed.
 
 use std::fmt;
 use std::num::{NonZeroU32, NonZeroU64};
+
+use postfach_secret::Secret;
 
 pub use crate::datetime::{Date, DateTime};
 pub use crate::seqset::{NumberSet, SeqNum, SeqRange, SeqRanges, SequenceSet};
@@ -81,33 +84,6 @@ impl fmt::Display for Tag {
     }
 }
 
-/// A value that must not appear in logs: `Debug` prints `/* REDACTED */`.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret<T>(T);
-
-impl<T> Secret<T> {
-    /// Wraps a secret.
-    pub fn new(value: T) -> Secret<T> {
-        Secret(value)
-    }
-
-    /// Borrows the secret; the name makes every use visible in review.
-    pub fn expose_secret(&self) -> &T {
-        &self.0
-    }
-
-    /// Unwraps the secret.
-    pub fn into_inner(self) -> T {
-        self.0
-    }
-}
-
-impl<T> fmt::Debug for Secret<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("/* REDACTED */")
-    }
-}
-
 /// Whether a command addresses messages by sequence number or by UID (`UID` prefix).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum CommandKind {
@@ -141,14 +117,14 @@ pub enum CommandBody {
         /// Mechanism name, uppercased.
         mechanism: String,
         /// SASL-IR initial response: the base64 text as sent; `=` means an empty response.
-        initial_response: Option<Secret<Vec<u8>>>,
+        initial_response: Option<Secret>,
     },
     /// `LOGIN user password` (RFC 9051 §6.2.3).
     Login {
         /// User name (astring bytes).
         username: Vec<u8>,
         /// Password (astring bytes), redacted in `Debug`.
-        password: Secret<Vec<u8>>,
+        password: Secret,
     },
     /// `ENABLE cap...` (RFC 5161); capability names uppercased.
     Enable(Vec<String>),
@@ -1043,13 +1019,6 @@ mod tests {
         assert!(Tag::new("a 1").is_err());
         assert!(Tag::new("a*").is_err());
         assert!(Tag::from_bytes(b"\xff").is_err());
-    }
-
-    #[test]
-    fn secret_redacts() {
-        let s = Secret::new(b"hunter2".to_vec());
-        assert_eq!(format!("{s:?}"), "/* REDACTED */");
-        assert_eq!(s.expose_secret(), b"hunter2");
     }
 
     #[test]

@@ -11,6 +11,7 @@
 use std::io::{BufRead, Read};
 
 use anyhow::{Context, bail};
+use postfach_secret::Secret;
 use postfach_store::{AccountStore, StoreError};
 
 /// Longest password accepted on standard input; anything longer is surely not a password.
@@ -111,25 +112,33 @@ async fn find(accounts: &dyn AccountStore, name: &str) -> anyhow::Result<postfac
     }
 }
 
-fn read_password(source: PasswordSource) -> anyhow::Result<Vec<u8>> {
+/// The new password, a [`Secret`] from the moment it is read until the hashing is done.
+fn read_password(source: PasswordSource) -> anyhow::Result<Secret> {
     let password = match source {
         PasswordSource::Stdin => {
-            let mut line = String::new();
             // Bounded read: the limit plus room for CRLF, so an endless stream cannot fill memory.
-            let bound = u64::try_from(MAX_PASSWORD_LEN + 2).unwrap_or(u64::MAX);
-            std::io::stdin()
-                .lock()
-                .take(bound)
-                .read_line(&mut line)
-                .context("reading the password from standard input")?;
-            let line = line.strip_suffix('\n').unwrap_or(&line);
-            let line = line.strip_suffix('\r').unwrap_or(line);
-            line.to_owned()
+            // The buffer has that room from the start, so it never grows (a grown buffer would
+            // leave a copy behind), and it is wrapped before anything can return early.
+            let bound = MAX_PASSWORD_LEN + 2;
+            let mut line = String::with_capacity(bound);
+            let read =
+                std::io::stdin().lock().take(u64::try_from(bound).unwrap_or(u64::MAX)).read_line(&mut line);
+            let mut line = Secret::from(line);
+            read.context("reading the password from standard input")?;
+            let mut end = line.len();
+            for ending in [b'\n', b'\r'] {
+                if end > 0 && line.expose_secret()[end - 1] == ending {
+                    end -= 1;
+                }
+            }
+            // The line ending goes (and is wiped with the rest of the tail).
+            drop(line.split_off(end));
+            line
         }
         PasswordSource::Prompt => {
             let hint = "cannot read the password from a terminal (use --password-stdin)";
-            let first = rpassword::prompt_password("Password: ").context(hint)?;
-            let second = rpassword::prompt_password("Repeat password: ").context(hint)?;
+            let first = Secret::from(rpassword::prompt_password("Password: ").context(hint)?);
+            let second = Secret::from(rpassword::prompt_password("Repeat password: ").context(hint)?);
             if first != second {
                 bail!("the passwords do not match");
             }
@@ -142,5 +151,5 @@ fn read_password(source: PasswordSource) -> anyhow::Result<Vec<u8>> {
     if password.len() > MAX_PASSWORD_LEN {
         bail!("the password is longer than {MAX_PASSWORD_LEN} bytes");
     }
-    Ok(password.into_bytes())
+    Ok(password)
 }

@@ -21,6 +21,7 @@ use clap::Subcommand;
 use postfach_auth::network::AddressKey;
 use postfach_auth::totp::{self, TotpSecret};
 use postfach_auth::{app_password, password};
+use postfach_secret::Secret;
 use postfach_store::{Account, AccountStore, PasswordPlusCode, ScramCredential, StoreError, TotpSettings};
 
 /// `postfach user totp …`
@@ -298,8 +299,8 @@ pub(crate) async fn ban(command: BanCommand, accounts: &dyn AccountStore) -> any
 }
 
 /// The argon2id hash and the SCRAM verifier of a new password, computed on the blocking pool
-/// (both are deliberately slow).
-pub(crate) async fn password_credentials(password: Vec<u8>) -> anyhow::Result<(String, ScramCredential)> {
+/// (both are deliberately slow). The [`Secret`] moves there and is wiped when they are done.
+pub(crate) async fn password_credentials(password: Secret) -> anyhow::Result<(String, ScramCredential)> {
     let made =
         tokio::task::spawn_blocking(move || password::hash_with_scram(&password)).await.context("hashing")?;
     made.map_err(|e| anyhow::anyhow!("hashing the password: {e}"))

@@ -38,6 +38,7 @@ use std::time::Duration;
 
 use postfach_imap::{Out, Outcome, Session};
 use postfach_proto::framing::{FrameEvent, Framer, FramingLimits};
+use postfach_secret::Secret;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::sync::{mpsc, watch};
 use tokio::time::{Instant, MissedTickBehavior, timeout};
@@ -274,8 +275,8 @@ enum Input {
 enum Call {
     /// A framed command.
     Command(Vec<u8>),
-    /// A line of an AUTHENTICATE exchange.
-    AuthLine(Vec<u8>),
+    /// A line of an AUTHENTICATE exchange (it may carry a password).
+    AuthLine(Secret),
     /// A line received during IDLE.
     IdleLine(Vec<u8>),
     /// The selected mailbox changed during IDLE.
@@ -410,7 +411,7 @@ impl Driver {
                 Outcome::Close => return Ok(Some(Exit::Close)),
                 Outcome::StartTls => return Ok(Some(Exit::StartTls)),
                 Outcome::AuthContinue => match self.raw_line(stream).await? {
-                    Ok(line) => Box::pin(self.call(stream, Call::AuthLine(line))).await?,
+                    Ok(line) => Box::pin(self.call(stream, Call::AuthLine(Secret::from(line)))).await?,
                     Err(exit) => return Ok(Some(exit)),
                 },
                 Outcome::Idle => match self.idle(stream).await? {

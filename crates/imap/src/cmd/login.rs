@@ -9,8 +9,9 @@ use std::sync::Arc;
 
 use postfach_auth::admission::{Admission, Admitted};
 use postfach_auth::scram::ChannelBinding;
-use postfach_auth::{AuthError, Mechanism, Principal, Secret};
+use postfach_auth::{AuthError, Mechanism, Principal};
 use postfach_proto::response::Code;
+use postfach_secret::Secret;
 
 use crate::capability;
 use crate::respond::Reply;
@@ -69,17 +70,12 @@ pub(crate) fn starttls(cx: &LoginCx<'_>) -> Result<(), Reply> {
 }
 
 /// LOGIN (RFC 9051 §6.2.3), and the end of the SASL mechanisms that carry a password.
-pub(crate) async fn login(
-    cx: &LoginCx<'_>,
-    user: &str,
-    password: Secret<Vec<u8>>,
-    mechanism: Mechanism,
-) -> Login {
+pub(crate) async fn login(cx: &LoginCx<'_>, user: &str, password: Secret, mechanism: Mechanism) -> Login {
     if !capability::auth_allowed(&cx.ctx.config, cx.conn.transport) {
         // RFC 9051 §6.2.3: no cleartext passwords.
         return Login::refused(privacy_required());
     }
-    let result = cx.ctx.auth.login(cx.conn.peer.ip(), mechanism, user, &password).await;
+    let result = cx.ctx.auth.login(cx.conn.peer.ip(), mechanism, user, password).await;
     auth_result(cx, result)
 }
 
@@ -92,7 +88,7 @@ fn privacy_required() -> Reply {
 pub(crate) async fn authenticate(
     cx: &LoginCx<'_>,
     mechanism: &str,
-    initial: Option<Vec<u8>>,
+    initial: Option<Secret>,
     out: &mut Out,
 ) -> Login {
     if !capability::auth_allowed(&cx.ctx.config, cx.conn.transport) {
@@ -116,9 +112,16 @@ fn challenge(mech: Mech, step: Step, challenge: &[u8], out: &mut Out) -> Login {
     Login::Challenge(mech, step)
 }
 
-/// One client response of an AUTHENTICATE exchange (base64, RFC 9051 §6.2.2).
-pub(crate) async fn sasl_step(cx: &LoginCx<'_>, mech: Mech, step: Step, line: &[u8], out: &mut Out) -> Login {
-    let Some(data) = sasl::decode(line) else {
+/// One client response of an AUTHENTICATE exchange (base64, RFC 9051 §6.2.2). It may carry a
+/// password, so it is a [`Secret`], and so is what it decodes to.
+pub(crate) async fn sasl_step(
+    cx: &LoginCx<'_>,
+    mech: Mech,
+    step: Step,
+    line: &Secret,
+    out: &mut Out,
+) -> Login {
+    let Some(data) = sasl::decode(line.expose_secret()) else {
         // RFC 9051 §6.2.2: invalid base64 MUST be rejected with BAD.
         return Login::refused(Reply::bad(None, "Invalid base64 in authentication data"));
     };
@@ -126,12 +129,12 @@ pub(crate) async fn sasl_step(cx: &LoginCx<'_>, mech: Mech, step: Step, line: &[
     match step {
         Step::Plain => authenticate_plain(cx, mech, &data).await,
         Step::LoginUser => {
-            let user = String::from_utf8_lossy(&data).into_owned();
+            let user = String::from_utf8_lossy(data.expose_secret()).into_owned();
             challenge(mech, Step::LoginPassword(user), sasl::password_prompt(), out)
         }
-        Step::LoginPassword(user) => login(cx, &user, Secret(data), mech.mechanism()).await,
+        Step::LoginPassword(user) => login(cx, &user, data, mech.mechanism()).await,
         Step::ScramFirst(variant) => {
-            match cx.ctx.auth.scram_start(peer, variant, &data, cx.channel_binding).await {
+            match cx.ctx.auth.scram_start(peer, variant, data.expose_secret(), cx.channel_binding).await {
                 Ok(exchange) => {
                     let first = exchange.server_first().as_bytes().to_vec();
                     challenge(mech, Step::ScramFinal(Box::new(exchange)), &first, out)
@@ -139,7 +142,7 @@ pub(crate) async fn sasl_step(cx: &LoginCx<'_>, mech: Mech, step: Step, line: &[
                 Err(e) => auth_result(cx, Err(e)),
             }
         }
-        Step::ScramFinal(exchange) => match cx.ctx.auth.scram_finish(*exchange, &data).await {
+        Step::ScramFinal(exchange) => match cx.ctx.auth.scram_finish(*exchange, data.expose_secret()).await {
             Ok((principal, server_final)) => {
                 challenge(mech, Step::ScramAcknowledge(principal), server_final.as_bytes(), out)
             }
@@ -156,15 +159,15 @@ pub(crate) async fn sasl_step(cx: &LoginCx<'_>, mech: Mech, step: Step, line: &[
 }
 
 /// SASL PLAIN (RFC 4616): `authzid NUL authcid NUL passwd`, already base64-decoded.
-async fn authenticate_plain(cx: &LoginCx<'_>, mech: Mech, decoded: &[u8]) -> Login {
-    let Some((authz, authc, pass)) = sasl::split_plain(decoded) else {
+async fn authenticate_plain(cx: &LoginCx<'_>, mech: Mech, decoded: &Secret) -> Login {
+    let Some((authz, authc, pass)) = sasl::split_plain(decoded.expose_secret()) else {
         return Login::refused(Reply::bad(None, "Malformed PLAIN credentials"));
     };
     if !authz.is_empty() && authz != authc {
         return Login::refused(Reply::from(AuthError::Authorization));
     }
     let user = String::from_utf8_lossy(authc).into_owned();
-    login(cx, &user, Secret(pass.to_vec()), mech.mechanism()).await
+    login(cx, &user, Secret::new(pass.to_vec()), mech.mechanism()).await
 }
 
 /// The end of a login attempt (the authenticator has logged it): admission for a success,

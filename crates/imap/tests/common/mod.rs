@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use postfach_auth::Authenticator;
 use postfach_imap::{ConnInfo, Out, Outcome, ServerContext, Session, SessionConfig, Transport};
+use postfach_secret::Secret;
 use postfach_store::sqlite::SqliteStore;
 use postfach_store::{AccountStore, MailStore};
 
@@ -15,7 +16,7 @@ use postfach_store::{AccountStore, MailStore};
 pub(crate) async fn context(max_message_size: u32) -> (tempfile::TempDir, Arc<ServerContext>) {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(SqliteStore::open(dir.path()).unwrap());
-    let hash = postfach_auth::password::hash(b"secret").unwrap();
+    let hash = postfach_auth::password::hash(&Secret::from(b"secret".to_vec())).unwrap();
     AccountStore::create_account(&*store, "alice", &hash).await.unwrap();
     let accounts: Arc<dyn AccountStore> = store.clone();
     let mail: Arc<dyn MailStore> = store;

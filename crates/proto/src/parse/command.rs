@@ -2,7 +2,9 @@
 //! the commands too small for a file of their own: AUTHENTICATE, LOGIN, ENABLE, ID.
 
 use super::{PResult, Parser};
-use crate::types::{CommandBody, CommandKind, Secret};
+use postfach_secret::Secret;
+
+use crate::types::{CommandBody, CommandKind};
 
 impl Parser<'_> {
     /// `command = tag SP (command-any / command-auth / command-nonauth / command-select) CRLF`
@@ -184,6 +186,16 @@ mod tests {
         assert_eq!(body("a UNSELECT"), CommandBody::Unselect);
         assert_eq!(body("a EXPUNGE"), CommandBody::Expunge { uids: None });
         assert_eq!(body("a UID EXPUNGE 3000:3002"), CommandBody::Expunge { uids: Some(set("3000:3002")) });
+    }
+
+    #[test]
+    fn logged_commands_redact_secrets() {
+        let login = format!("{:?}", body("a001 LOGIN SMITH SESAME"));
+        let password = format!("{:?}", b"SESAME".to_vec());
+        assert!(login.contains("REDACTED") && !login.contains(&password[1..password.len() - 1]), "{login}");
+        // "AGZvbwBiYXI=" is PLAIN's "\0foo\0bar".
+        let auth = format!("{:?}", body("a AUTHENTICATE PLAIN AGZvbwBiYXI="));
+        assert!(auth.contains("REDACTED") && !auth.contains("AGZvbwBiYXI="), "{auth}");
     }
 
     #[test]
