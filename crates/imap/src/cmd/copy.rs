@@ -28,7 +28,7 @@ pub(crate) async fn copy(
     sel: &mut Selected,
     kind: CommandKind,
     set: &SequenceSet,
-    target: &postfach_proto::types::MailboxName,
+    target: &postfach_proto::types::WireMailboxName,
     transfer: Transfer,
     out: &mut Out,
 ) -> Result<Done, Reply> {

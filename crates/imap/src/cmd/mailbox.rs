@@ -8,7 +8,7 @@
 use std::sync::Arc;
 
 use postfach_proto::response::{Code, Data, MailboxAttr, NamespaceDesc};
-use postfach_proto::types::{AppendMessage, MailboxName, NumberSet, StatusItem};
+use postfach_proto::types::{AppendMessage, NumberSet, StatusItem, WireMailboxName};
 use postfach_store::{MailboxInfo, MailboxStatus, NewMessage, SpecialUse, StoreError};
 
 use crate::context::{Cx, Enabled};
@@ -27,7 +27,7 @@ const MAX_APPEND_MESSAGES: usize = 1000;
 ///
 /// A name that does not decode is syntactically a mailbox name still (RFC 9051 §9 `mailbox` is
 /// any astring): no mailbox can have it, so the answer is NO [NONEXISTENT], not BAD.
-pub(crate) fn decode_name(enabled: &Enabled, name: &MailboxName) -> Result<String, Reply> {
+pub(crate) fn decode_name(enabled: &Enabled, name: &WireMailboxName) -> Result<String, Reply> {
     let name = name
         .decode(enabled.utf8)
         .map_err(|e| Reply::no(Some(Code::Nonexistent), format!("No such mailbox: {e}")))?;
@@ -41,7 +41,7 @@ pub(crate) fn decode_name(enabled: &Enabled, name: &MailboxName) -> Result<Strin
 
 /// Decodes the name of a mailbox to be made (CREATE, RENAME's target): one that does not decode
 /// cannot be made, NO [CANNOT].
-fn decode_new_name(enabled: &Enabled, name: &MailboxName) -> Result<String, Reply> {
+fn decode_new_name(enabled: &Enabled, name: &WireMailboxName) -> Result<String, Reply> {
     if let Err(e) = name.decode(enabled.utf8) {
         return Err(Reply::no(Some(Code::CannotDo), format!("Invalid mailbox name: {e}")));
     }
@@ -78,7 +78,7 @@ pub(crate) async fn find(cx: &Cx<'_>, name: &str) -> Result<MailboxInfo, Reply> 
 
 pub(crate) async fn create(
     cx: &Cx<'_>,
-    name: &MailboxName,
+    name: &WireMailboxName,
     special_use: &[postfach_proto::types::SpecialUse],
 ) -> Result<Done, Reply> {
     let name = decode_new_name(cx.enabled, name)?;
@@ -127,7 +127,7 @@ pub(crate) async fn create(
 pub(crate) async fn delete(
     cx: &Cx<'_>,
     selected: Option<&Selected>,
-    name: &MailboxName,
+    name: &WireMailboxName,
 ) -> Result<Done, Reply> {
     let name = decode_name(cx.enabled, name)?;
     if name == "INBOX" {
@@ -149,7 +149,7 @@ pub(crate) async fn delete(
     Ok(Done::new())
 }
 
-pub(crate) async fn rename(cx: &Cx<'_>, from: &MailboxName, to: &MailboxName) -> Result<Done, Reply> {
+pub(crate) async fn rename(cx: &Cx<'_>, from: &WireMailboxName, to: &WireMailboxName) -> Result<Done, Reply> {
     let from = decode_name(cx.enabled, from)?;
     let to = decode_new_name(cx.enabled, to)?;
     check_new_name(&to)?;
@@ -184,7 +184,7 @@ pub(crate) async fn rename(cx: &Cx<'_>, from: &MailboxName, to: &MailboxName) ->
     Ok(Done::new())
 }
 
-pub(crate) async fn subscribe(cx: &Cx<'_>, name: &MailboxName, on: bool) -> Result<Done, Reply> {
+pub(crate) async fn subscribe(cx: &Cx<'_>, name: &WireMailboxName, on: bool) -> Result<Done, Reply> {
     let name = decode_name(cx.enabled, name)?;
     if on {
         // Subscribing to a name that does not exist is allowed by RFC 9051 §6.3.7 but almost
@@ -233,7 +233,7 @@ pub(crate) fn write_status(cx: &Cx<'_>, name: &str, st: &MailboxStatus, items: &
 
 pub(crate) async fn status(
     cx: &Cx<'_>,
-    name: &MailboxName,
+    name: &WireMailboxName,
     items: &[StatusItem],
     out: &mut Out,
 ) -> Result<Done, Reply> {
@@ -247,7 +247,7 @@ pub(crate) async fn status(
 pub(crate) async fn append(
     cx: &Cx<'_>,
     selected: Option<&mut Selected>,
-    name: &MailboxName,
+    name: &WireMailboxName,
     messages: Vec<AppendMessage>,
     out: &mut Out,
 ) -> Result<Done, Reply> {

@@ -2,7 +2,7 @@
 //! CLOSE and UNSELECT (RFC 9051 §6.4.1, §6.4.2), which leave the selected state.
 
 use postfach_proto::response::{Code, Data, FetchValue, PermanentFlag, Status};
-use postfach_proto::types::{Flag, MailboxName, NumberSet, QresyncParams, SelectParams};
+use postfach_proto::types::{Flag, NumberSet, QresyncParams, SelectParams, WireMailboxName};
 
 use crate::cmd::mailbox::{decode_name, find};
 use crate::context::{Cx, Enabled};
@@ -16,7 +16,7 @@ use crate::{Out, convert};
 pub(crate) async fn select(
     cx: &Cx<'_>,
     slot: &mut Option<Box<Selected>>,
-    name: &MailboxName,
+    name: &WireMailboxName,
     params: &SelectParams,
     access: Access,
     out: &mut Out,
@@ -54,7 +54,7 @@ pub(crate) fn unselect() -> Result<Done, Reply> {
 /// SELECT/EXAMINE's work: open the mailbox and send its untagged responses (RFC 9051 §6.3.2).
 async fn open(
     cx: &Cx<'_>,
-    name: &MailboxName,
+    name: &WireMailboxName,
     params: &SelectParams,
     access: Access,
     out: &mut Out,
