@@ -410,8 +410,9 @@ pub enum MailboxNameError {
 
 /// A mailbox name exactly as the client sent it (the `astring` bytes of RFC 9051 §9 `mailbox`).
 ///
-/// Only the wire form: [`WireMailboxName::decode`] turns it into Unicode; the session checks
-/// what a name may be. Named `Wire…` so it is not confused with a decoded, checked name.
+/// Only the wire form: [`WireMailboxName::decode`] turns it into Unicode, and the session then
+/// builds the store's `MailboxName` from that, which is where the rules of a name (length,
+/// depth, hierarchy levels) are checked, once. Named `Wire…` so the two never get confused.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct WireMailboxName(Vec<u8>);
 

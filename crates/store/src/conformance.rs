@@ -17,8 +17,8 @@ use std::panic::Location;
 use std::sync::Arc;
 
 use crate::types::{
-    AccountId, ClaimRecent, Criterion, FetchWant, FlagOp, Flags, InternalDate, MailboxId, ModSeq, NewMessage,
-    SpecialUse, SystemFlags, Uid, UidSet,
+    AccountId, ClaimRecent, Criterion, FetchWant, FlagOp, Flags, InternalDate, MailboxId, MailboxName,
+    ModSeq, NewMessage, SpecialUse, SystemFlags, Uid, UidSet,
 };
 use crate::{AccountStore, MailStore, StoreError, StoreResult};
 
@@ -164,10 +164,18 @@ async fn account(s: &Stores, name: &str) -> Result<(AccountId, MailboxId), Failu
 }
 
 async fn mailbox(s: &Stores, account: AccountId, name: &str) -> Result<MailboxId, Failure> {
-    match s.mail.mailbox_by_name(account, name).await.must()? {
+    match s.mail.mailbox_by_name(account, &self::name(name)?).await.must()? {
         Some(info) => Ok(info.id),
         None => Err(Failure(format!("mailbox {name:?} is missing"))),
     }
+}
+
+/// A mailbox name the check spells out (and knows to be valid).
+#[track_caller]
+fn name(name: &str) -> Result<MailboxName, Failure> {
+    let at = Location::caller();
+    MailboxName::new(name)
+        .map_err(|e| Failure(format!("{}:{}: bad name {name:?}: {e}", at.file(), at.line())))
 }
 
 /// A small RFC 5322 message.
@@ -349,14 +357,14 @@ where
 /// A mailbox deleted and created again gets a new id and a new UIDVALIDITY.
 pub async fn uid_validity_changes_on_recreate(s: &Stores) -> Result<(), Failure> {
     let (id, _) = account(s, "conf-recreate").await?;
-    let first = s.mail.create_mailbox(id, "Recreated", None).await.must()?;
+    let first = s.mail.create_mailbox(id, &name("Recreated")?, None).await.must()?;
     let v1 = s.mail.status(first).await.must()?.uid_validity;
     append_each(s, first, vec![plain("x")]).await?;
     s.mail.delete_mailbox(id, first).await.must()?;
-    check!(s.mail.mailbox_by_name(id, "Recreated").await.must()?.is_none());
+    check!(s.mail.mailbox_by_name(id, &name("Recreated")?).await.must()?.is_none());
     must_fail(s.mail.status(first).await, not_found)?;
 
-    let second = s.mail.create_mailbox(id, "Recreated", None).await.must()?;
+    let second = s.mail.create_mailbox(id, &name("Recreated")?, None).await.must()?;
     check!(second != first);
     let st = s.mail.status(second).await.must()?;
     check!(st.uid_validity != v1, "UIDVALIDITY {:?} reused", v1);
@@ -367,27 +375,29 @@ pub async fn uid_validity_changes_on_recreate(s: &Stores) -> Result<(), Failure>
 /// Mailbox list rules: duplicates, bad names, INBOX, subscriptions by name.
 pub async fn mailbox_list_rules(s: &Stores) -> Result<(), Failure> {
     let (id, inbox) = account(s, "conf-list").await?;
-    let projects = s.mail.create_mailbox(id, "Projects", None).await.must()?;
-    must_fail(s.mail.create_mailbox(id, "Projects", None).await, already_exists)?;
-    must_fail(s.mail.create_mailbox(id, "inbox", None).await, already_exists)?;
-    must_fail(s.mail.create_mailbox(id, "INBOX", None).await, already_exists)?;
-    for bad in ["", "a//b", "/lead", "trail/", "new\nline"] {
-        must_fail(s.mail.create_mailbox(id, bad, None).await, invalid_name)?;
+    let projects = s.mail.create_mailbox(id, &name("Projects")?, None).await.must()?;
+    must_fail(s.mail.create_mailbox(id, &name("Projects")?, None).await, already_exists)?;
+    must_fail(s.mail.create_mailbox(id, &name("inbox")?, None).await, already_exists)?;
+    must_fail(s.mail.create_mailbox(id, &name("INBOX")?, None).await, already_exists)?;
+    // Malformed names ("", "a//b", control characters, ...) cannot be built at all
+    // (`MailboxName::new`); a well-formed name with a list wildcard must not be made.
+    for bad in ["a*", "b%", "c/*"] {
+        must_fail(s.mail.create_mailbox(id, &name(bad)?, None).await, invalid_name)?;
     }
-    must_fail(s.mail.create_mailbox(AccountId(i64::MAX), "X", None).await, not_found)?;
+    must_fail(s.mail.create_mailbox(AccountId(i64::MAX), &name("X")?, None).await, not_found)?;
     must_fail(s.mail.delete_mailbox(id, inbox).await, |e| matches!(e, StoreError::NotAllowed(_)))?;
 
-    let flagged = s.mail.create_mailbox(id, "Starred", Some(SpecialUse::Flagged)).await.must()?;
-    let info = s.mail.mailbox_by_name(id, "Starred").await.must()?;
+    let flagged = s.mail.create_mailbox(id, &name("Starred")?, Some(SpecialUse::Flagged)).await.must()?;
+    let info = s.mail.mailbox_by_name(id, &name("Starred")?).await.must()?;
     check_eq!(
         info.as_ref().map(|i| (i.id, i.special_use, i.subscribed)),
         Some((flagged, Some(SpecialUse::Flagged), false))
     );
 
-    s.mail.set_subscribed(id, "Projects", true).await.must()?;
-    s.mail.set_subscribed(id, "Projects", true).await.must()?;
-    s.mail.set_subscribed(id, "Ghost/Town", true).await.must()?;
-    check!(s.mail.mailbox_by_name(id, "Projects").await.must()?.is_some_and(|i| i.subscribed));
+    s.mail.set_subscribed(id, &name("Projects")?, true).await.must()?;
+    s.mail.set_subscribed(id, &name("Projects")?, true).await.must()?;
+    s.mail.set_subscribed(id, &name("Ghost/Town")?, true).await.must()?;
+    check!(s.mail.mailbox_by_name(id, &name("Projects")?).await.must()?.is_some_and(|i| i.subscribed));
     let subs = s.mail.subscriptions(id).await.must()?;
     check!(subs.iter().any(|n| n == "Ghost/Town"));
 
@@ -401,8 +411,8 @@ pub async fn mailbox_list_rules(s: &Stores) -> Result<(), Failure> {
     check!(s.mail.subscriptions(id).await.must()?.iter().any(|n| n == "Projects"));
     check!(s.mail.list_mailboxes(id).await.must()?.iter().all(|m| m.name != "Projects"));
 
-    s.mail.set_subscribed(id, "Ghost/Town", false).await.must()?;
-    s.mail.set_subscribed(id, "Ghost/Town", false).await.must()?;
+    s.mail.set_subscribed(id, &name("Ghost/Town")?, false).await.must()?;
+    s.mail.set_subscribed(id, &name("Ghost/Town")?, false).await.must()?;
     check!(s.mail.subscriptions(id).await.must()?.iter().all(|n| n != "Ghost/Town"));
     Ok(())
 }
@@ -411,16 +421,16 @@ pub async fn mailbox_list_rules(s: &Stores) -> Result<(), Failure> {
 /// subscriptions along, and refuses existing targets and missing sources.
 pub async fn rename_with_children(s: &Stores) -> Result<(), Failure> {
     let (id, _) = account(s, "conf-rename").await?;
-    let a = s.mail.create_mailbox(id, "a", None).await.must()?;
-    let ab = s.mail.create_mailbox(id, "a/b", None).await.must()?;
-    s.mail.create_mailbox(id, "a/b/c", None).await.must()?;
-    let sibling = s.mail.create_mailbox(id, "ab", None).await.must()?;
-    s.mail.set_subscribed(id, "a/b", true).await.must()?;
-    s.mail.set_subscribed(id, "ab", true).await.must()?;
+    let a = s.mail.create_mailbox(id, &name("a")?, None).await.must()?;
+    let ab = s.mail.create_mailbox(id, &name("a/b")?, None).await.must()?;
+    s.mail.create_mailbox(id, &name("a/b/c")?, None).await.must()?;
+    let sibling = s.mail.create_mailbox(id, &name("ab")?, None).await.must()?;
+    s.mail.set_subscribed(id, &name("a/b")?, true).await.must()?;
+    s.mail.set_subscribed(id, &name("ab")?, true).await.must()?;
     append_each(s, ab, vec![plain("kept")]).await?;
     let validity = s.mail.status(ab).await.must()?.uid_validity;
 
-    s.mail.rename_mailbox(id, "a", "x").await.must()?;
+    s.mail.rename_mailbox(id, &name("a")?, &name("x")?).await.must()?;
     let names: Vec<String> = s
         .mail
         .list_mailboxes(id)
@@ -441,18 +451,21 @@ pub async fn rename_with_children(s: &Stores) -> Result<(), Failure> {
     check!(subs.iter().any(|n| n == "x/b") && subs.iter().all(|n| n != "a/b"), "{subs:?}");
     check!(subs.iter().any(|n| n == "ab"));
 
-    must_fail(s.mail.rename_mailbox(id, "nope", "y").await, not_found)?;
-    must_fail(s.mail.rename_mailbox(id, "x", "ab").await, already_exists)?;
-    must_fail(s.mail.rename_mailbox(id, "x/b", "x").await, already_exists)?;
-    must_fail(s.mail.rename_mailbox(id, "ab", "INBOX").await, already_exists)?;
-    must_fail(s.mail.rename_mailbox(id, "ab", "a//b").await, invalid_name)?;
-    must_fail(s.mail.rename_mailbox(id, "x", "x/inside").await, any_error)?;
+    must_fail(s.mail.rename_mailbox(id, &name("nope")?, &name("y")?).await, not_found)?;
+    must_fail(s.mail.rename_mailbox(id, &name("x")?, &name("ab")?).await, already_exists)?;
+    must_fail(s.mail.rename_mailbox(id, &name("x/b")?, &name("x")?).await, already_exists)?;
+    must_fail(s.mail.rename_mailbox(id, &name("ab")?, &name("INBOX")?).await, already_exists)?;
+    must_fail(s.mail.rename_mailbox(id, &name("ab")?, &name("a%b")?).await, invalid_name)?;
+    must_fail(s.mail.rename_mailbox(id, &name("x")?, &name("x/inside")?).await, any_error)?;
+    // The renamed subtree's names must still be names: "x/b/c" would outgrow the limit.
+    let long = name(&"y".repeat(MailboxName::MAX_BYTES - 2))?;
+    must_fail(s.mail.rename_mailbox(id, &name("x")?, &long).await, invalid_name)?;
 
     // Renaming onto an ancestor name: "p/q" → "p" while "p" does not exist, with "p/q/q"
     // becoming "p/q" (the old name of the mailbox being renamed).
-    let pq = s.mail.create_mailbox(id, "p/q", None).await.must()?;
-    let pqq = s.mail.create_mailbox(id, "p/q/q", None).await.must()?;
-    s.mail.rename_mailbox(id, "p/q", "p").await.must()?;
+    let pq = s.mail.create_mailbox(id, &name("p/q")?, None).await.must()?;
+    let pqq = s.mail.create_mailbox(id, &name("p/q/q")?, None).await.must()?;
+    s.mail.rename_mailbox(id, &name("p/q")?, &name("p")?).await.must()?;
     check_eq!(mailbox(s, id, "p").await?, pq);
     check_eq!(mailbox(s, id, "p/q").await?, pqq);
     Ok(())
@@ -473,10 +486,10 @@ pub async fn rename_inbox(s: &Stores) -> Result<(), Failure> {
         ],
     )
     .await?;
-    let child = s.mail.create_mailbox(id, "INBOX/keep", None).await.must()?;
+    let child = s.mail.create_mailbox(id, &name("INBOX/keep")?, None).await.must()?;
     let before = s.mail.status(inbox).await.must()?;
 
-    s.mail.rename_mailbox(id, "INBOX", "Old Mail").await.must()?;
+    s.mail.rename_mailbox(id, &name("INBOX")?, &name("Old Mail")?).await.must()?;
     let old = mailbox(s, id, "Old Mail").await?;
     let st = s.mail.status(old).await.must()?;
     check_eq!((st.messages, st.unseen, st.uid_next), (2, 1, Uid(3)));
@@ -495,7 +508,7 @@ pub async fn rename_inbox(s: &Stores) -> Result<(), Failure> {
     let changes = s.mail.changes_since(inbox, before.highest_modseq, before.uid_next).await.must()?;
     check_eq!(changes.expunged, uids(&[1, 2]));
     check_eq!(mailbox(s, id, "INBOX/keep").await?, child);
-    must_fail(s.mail.rename_mailbox(id, "INBOX", "Old Mail").await, already_exists)?;
+    must_fail(s.mail.rename_mailbox(id, &name("INBOX")?, &name("Old Mail")?).await, already_exists)?;
     // INBOX keeps working and does not reuse UIDs.
     check_eq!(append_each(s, inbox, vec![plain("after")]).await?, uids(&[3]));
     Ok(())
@@ -696,7 +709,7 @@ pub async fn copy_and_move(s: &Stores) -> Result<(), Failure> {
         ],
     )
     .await?;
-    let copies = s.mail.create_mailbox(id, "Copies", None).await.must()?;
+    let copies = s.mail.create_mailbox(id, &name("Copies")?, None).await.must()?;
     let target = s.mail.status(copies).await.must()?;
 
     let c = s.mail.copy(inbox, &set(&[1..=3]), copies).await.must()?;
@@ -719,7 +732,7 @@ pub async fn copy_and_move(s: &Stores) -> Result<(), Failure> {
     check_eq!(s.mail.status(inbox).await.must()?.messages, 4);
 
     // MOVE: the source rows go, recorded as expunged.
-    let moved_to = s.mail.create_mailbox(id, "Moved", None).await.must()?;
+    let moved_to = s.mail.create_mailbox(id, &name("Moved")?, None).await.must()?;
     let before = s.mail.status(inbox).await.must()?;
     let m = s.mail.move_messages(inbox, &set(&[1..=2]), moved_to).await.must()?;
     check_eq!(m.mapping, vec![(Uid(1), Uid(1)), (Uid(2), Uid(2))]);
@@ -1034,7 +1047,7 @@ pub async fn delete_account_removes_everything(s: &Stores) -> Result<(), Failure
     append_each(s, inbox, vec![plain("1"), plain("2")]).await?;
     let archive = mailbox(s, id, "Archive").await?;
     s.mail.copy(inbox, &all(), archive).await.must()?;
-    s.mail.set_subscribed(id, "Elsewhere", true).await.must()?;
+    s.mail.set_subscribed(id, &name("Elsewhere")?, true).await.must()?;
 
     s.accounts.delete_account(id).await.must()?;
     check!(s.accounts.account_by_name("conf-delete").await.must()?.is_none());

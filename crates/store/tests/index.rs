@@ -5,15 +5,16 @@ use std::sync::Arc;
 
 use postfach_store::sqlite::SqliteStore;
 use postfach_store::{
-    AccountStore, Criterion, FetchWant, FlagOp, Flags, MailStore, MailboxId, NewMessage, SortCriterion,
-    SortDirection, SortKey, SystemFlags, Uid, UidSet,
+    AccountStore, Criterion, FetchWant, FlagOp, Flags, MailStore, MailboxId, MailboxName, NewMessage,
+    SortCriterion, SortDirection, SortKey, SystemFlags, Uid, UidSet,
 };
 
 async fn store_with(messages: &[&str]) -> (tempfile::TempDir, SqliteStore, MailboxId) {
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::open(dir.path()).unwrap();
     let account = store.create_account("a", "x").await.unwrap();
-    let inbox = store.mailbox_by_name(account, "INBOX").await.unwrap().unwrap().id;
+    let inbox =
+        store.mailbox_by_name(account, &MailboxName::new("INBOX").unwrap()).await.unwrap().unwrap().id;
     let new: Vec<NewMessage> = messages
         .iter()
         .map(|m| NewMessage { raw: Arc::from(m.as_bytes()), flags: Flags::default(), internal_date: None })
@@ -83,7 +84,8 @@ async fn appended_messages_are_searchable_sortable_and_previewed() {
 async fn copies_keep_the_email_id_and_expunge_drops_the_index_entry() {
     let (_dir, store, inbox) = store_with(&MESSAGES[..2]).await;
     let account = store.list_accounts().await.unwrap()[0].id;
-    let trash = store.mailbox_by_name(account, "Trash").await.unwrap().unwrap().id;
+    let trash =
+        store.mailbox_by_name(account, &MailboxName::new("Trash").unwrap()).await.unwrap().unwrap().id;
     let copied = store.copy(inbox, &UidSet::from_uids([Uid(2)]), trash).await.unwrap();
     let new_uid = copied.mapping[0].1;
     let a = store.fetch_extras(inbox, &UidSet::from_uids([Uid(2)])).await.unwrap();
@@ -152,7 +154,8 @@ async fn pending_texts_survive_a_restart() {
     let inbox = {
         let store = SqliteStore::open(dir.path()).unwrap();
         let account = store.create_account("a", "x").await.unwrap();
-        let inbox = store.mailbox_by_name(account, "INBOX").await.unwrap().unwrap().id;
+        let inbox =
+            store.mailbox_by_name(account, &MailboxName::new("INBOX").unwrap()).await.unwrap().unwrap().id;
         let new: Vec<NewMessage> = (0..50)
             .map(|i| {
                 let raw = format!("Subject: s{i}\r\n\r\nbody of quince {i}\r\n");

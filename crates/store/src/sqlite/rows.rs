@@ -1,5 +1,5 @@
 //! Row-level helpers shared by the read and write paths: the mailbox row with its counters,
-//! flag encoding, name and keyword checks, and integer conversions between SQLite's `i64` and
+//! flag encoding, keyword checks, and integer conversions between SQLite's `i64` and
 //! the domain types.
 //!
 //! Counter arithmetic saturates instead of overflowing: a wrong counter is a bug to log, a panic
@@ -15,10 +15,6 @@ use crate::types::{
     Uid, UidValidity,
 };
 use crate::{StoreError, StoreResult};
-
-/// Longest mailbox name accepted, in bytes. Names travel in every LIST response; a bound keeps
-/// a hostile client from storing megabytes in the mailbox list.
-pub(crate) const MAX_NAME_LEN: usize = 1000;
 
 /// Longest keyword accepted, in bytes.
 pub(crate) const MAX_KEYWORD_LEN: usize = 250;
@@ -61,38 +57,6 @@ pub(crate) fn flags_of(system: i64, keywords: &str) -> Flags {
 /// An internal date from the two stored columns.
 pub(crate) fn date_of(unix: i64, offset_minutes: i64) -> InternalDate {
     InternalDate { unix, offset_minutes: i16::try_from(offset_minutes).unwrap_or(0) }
-}
-
-/// Checks a mailbox name: non-empty, bounded, no control characters, no empty hierarchy level.
-pub(crate) fn check_mailbox_name(name: &str) -> StoreResult<()> {
-    let bad = |why: &str| Err(StoreError::InvalidName(format!("{why}: {name:?}")));
-    if name.is_empty() {
-        return bad("empty mailbox name");
-    }
-    if name.len() > MAX_NAME_LEN {
-        return bad("mailbox name too long");
-    }
-    if name.chars().any(char::is_control) {
-        return bad("control character in mailbox name");
-    }
-    if name.starts_with('/') || name.ends_with('/') || name.contains("//") {
-        return bad("empty hierarchy level in mailbox name");
-    }
-    Ok(())
-}
-
-/// Checks a subscription name. Subscriptions may name mailboxes that do not exist (RFC 9051
-/// §6.3.7), so only what would break storage or LIST output is refused.
-pub(crate) fn check_subscription_name(name: &str) -> StoreResult<()> {
-    if name.is_empty() || name.len() > MAX_NAME_LEN || name.chars().any(char::is_control) {
-        return Err(StoreError::InvalidName(format!("bad subscription name: {name:?}")));
-    }
-    Ok(())
-}
-
-/// True for every spelling of INBOX (RFC 9051 §5.1: INBOX is case-insensitive).
-pub(crate) fn is_inbox(name: &str) -> bool {
-    name.eq_ignore_ascii_case("INBOX")
 }
 
 /// Checks keywords (RFC 9051 §9: `flag-keyword = atom`: ASCII, no atom-specials) and returns
@@ -404,16 +368,6 @@ pub(crate) fn mailbox_infos(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn mailbox_names() {
-        assert!(check_mailbox_name("a/b").is_ok());
-        assert!(check_mailbox_name("Entwürfe").is_ok());
-        for bad in ["", "/a", "a/", "a//b", "a\nb", "a\0"] {
-            assert!(matches!(check_mailbox_name(bad), Err(StoreError::InvalidName(_))), "{bad:?}");
-        }
-        assert!(check_mailbox_name(&"x".repeat(MAX_NAME_LEN + 1)).is_err());
-    }
 
     #[test]
     fn keywords_must_be_atoms() {
