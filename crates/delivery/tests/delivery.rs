@@ -96,7 +96,7 @@ impl World {
         let info =
             self.store.mailbox_by_name(user, &MailboxName::new(mailbox).unwrap()).await.unwrap().unwrap();
         let metas =
-            self.store.fetch(info.id, &UidSet::from_uids([Uid(uid)]), FetchWant::default()).await.unwrap();
+            self.store.fetch(info.id, &UidSet::from_uids(Uid::new(uid)), FetchWant::default()).await.unwrap();
         (metas[0].flags.keywords.clone(), metas[0].flags.system.0)
     }
 

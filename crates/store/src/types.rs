@@ -3,6 +3,7 @@
 //! These are the nouns every backend speaks. None of them is IMAP syntax: the session turns them into
 //! responses, the backends into rows.
 
+use std::num::NonZeroU32;
 use std::ops::RangeInclusive;
 use std::sync::Arc;
 
@@ -161,8 +162,49 @@ impl PartialEq<&str> for MailboxName {
 }
 
 /// A message UID (RFC 9051 §2.3.1.1): non-zero, strictly ascending within a mailbox, never reused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
-pub struct Uid(pub u32);
+///
+/// Zero cannot be built: [`Uid::new`] says `None` for it, so every place that makes a UID from
+/// the wire or from a row decides what a zero means there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Uid(NonZeroU32);
+
+impl Uid {
+    /// The first UID of every mailbox.
+    pub const MIN: Uid = Uid(NonZeroU32::MIN);
+    /// The largest UID.
+    pub const MAX: Uid = Uid(NonZeroU32::MAX);
+
+    /// The UID `n`; `None` for zero, which is no UID.
+    pub const fn new(n: u32) -> Option<Uid> {
+        match NonZeroU32::new(n) {
+            Some(n) => Some(Uid(n)),
+            None => None,
+        }
+    }
+
+    /// The UID as a number (never zero).
+    pub const fn get(self) -> u32 {
+        self.0.get()
+    }
+
+    /// The next UID, `None` after [`Uid::MAX`].
+    pub fn next(self) -> Option<Uid> {
+        self.0.checked_add(1).map(Uid)
+    }
+}
+
+/// UIDNEXT of an empty, new mailbox.
+impl Default for Uid {
+    fn default() -> Self {
+        Uid::MIN
+    }
+}
+
+impl std::fmt::Display for Uid {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
 
 /// A mailbox's UIDVALIDITY (RFC 9051 §2.3.1.1). Changes only when the mailbox is really recreated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -213,7 +255,7 @@ impl UidSet {
 
     /// Builds a set from individual UIDs in any order.
     pub fn from_uids(uids: impl IntoIterator<Item = Uid>) -> Self {
-        Self::from_ranges(uids.into_iter().map(|u| u.0..=u.0))
+        Self::from_ranges(uids.into_iter().map(|u| u.get()..=u.get()))
     }
 
     /// The ranges, ascending.
@@ -247,21 +289,22 @@ impl UidSet {
     /// Appends `uid` above every UID in the set (ignored otherwise): builds a set from an
     /// ascending stream in one pass, one range per run.
     pub fn push_ascending(&mut self, uid: Uid) {
+        let uid = uid.get();
         match self.ranges.last_mut() {
-            Some(last) if *last.end() >= uid.0 => {}
-            Some(last) if last.end().checked_add(1) == Some(uid.0) => *last = *last.start()..=uid.0,
-            _ if uid.0 == 0 => {}
-            _ => self.ranges.push(uid.0..=uid.0),
+            Some(last) if *last.end() >= uid => {}
+            Some(last) if last.end().checked_add(1) == Some(uid) => *last = *last.start()..=uid,
+            _ => self.ranges.push(uid..=uid),
         }
     }
 
     /// True when `uid` is in the set (binary search over the ranges).
     pub fn contains(&self, uid: Uid) -> bool {
+        let uid = uid.get();
         self.ranges
             .binary_search_by(|r| {
-                if *r.end() < uid.0 {
+                if *r.end() < uid {
                     std::cmp::Ordering::Less
-                } else if *r.start() > uid.0 {
+                } else if *r.start() > uid {
                     std::cmp::Ordering::Greater
                 } else {
                     std::cmp::Ordering::Equal
@@ -272,7 +315,8 @@ impl UidSet {
 
     /// Every UID in the set, ascending. Lazy: a huge range costs nothing until iterated.
     pub fn iter(&self) -> impl Iterator<Item = Uid> + '_ {
-        self.ranges.iter().flat_map(|r| r.clone().map(Uid))
+        // The ranges never hold 0 (`from_ranges` drops it), so `filter_map` drops nothing.
+        self.ranges.iter().flat_map(|r| r.clone().filter_map(Uid::new))
     }
 }
 
@@ -831,9 +875,11 @@ mod tests {
     #[test]
     fn uid_sets_clip_count_and_grow_in_runs() {
         let mut set = UidSet::new();
-        for uid in [1, 2, 3, 3, 2, 7, 8, 10, 0] {
-            set.push_ascending(Uid(uid));
+        for uid in [1, 2, 3, 3, 2, 7, 8, 10] {
+            set.push_ascending(Uid::new(uid).unwrap());
         }
+        assert_eq!(Uid::new(0), None);
+        assert_eq!(Uid::MAX.next(), None);
         assert_eq!(set.ranges(), &[1..=3, 7..=8, 10..=10]);
         assert_eq!(set.len(), 6);
         assert_eq!(set.clipped(2..=7).ranges(), &[2..=3, 7..=7]);

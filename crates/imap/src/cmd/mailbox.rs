@@ -184,7 +184,7 @@ pub(crate) fn namespace(out: &mut Out) -> Result<Done, Reply> {
 pub(crate) fn status_value(cx: &Cx<'_>, st: &MailboxStatus, item: StatusItem) -> Option<u64> {
     Some(match item {
         StatusItem::Messages => u64::from(st.messages),
-        StatusItem::UidNext => u64::from(st.uid_next.0),
+        StatusItem::UidNext => u64::from(st.uid_next.get()),
         StatusItem::UidValidity => u64::from(st.uid_validity.0),
         StatusItem::Unseen => u64::from(st.unseen),
         StatusItem::Deleted => u64::from(st.deleted),
@@ -261,7 +261,7 @@ pub(crate) async fn append(
     }
     // RFC 4315 §3: APPENDUID uidvalidity uid-set.
     let uid_validity = appended.first().map(|a| a.uid_validity.0).unwrap_or(0);
-    let uids = NumberSet::from_numbers(appended.iter().map(|a| a.uid.0));
+    let uids = NumberSet::from_numbers(appended.iter().map(|a| a.uid.get()));
     Ok(Done::with(Code::AppendUid { uidvalidity: uid_validity, uids }))
 }
 

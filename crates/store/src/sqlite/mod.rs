@@ -352,9 +352,9 @@ impl MailStore for SqliteStore {
         let (mut peeked, recent_from_uid) = self.read(move |conn| reads::peek(conn, mailbox)).await?;
         // Most SELECTs find nothing new to claim: they stay on a reader and never queue behind
         // the writer.
-        if recent == ClaimRecent::Peek || recent_from_uid >= peeked.status.uid_next.0 {
+        if recent == ClaimRecent::Peek || recent_from_uid >= peeked.status.uid_next.get() {
             // EXAMINE sees the unclaimed messages as recent and leaves them so (RFC 3501 §2.3.2).
-            let unclaimed = recent_from_uid..peeked.status.uid_next.0;
+            let unclaimed = recent_from_uid..peeked.status.uid_next.get();
             reads::apply_claim(&mut peeked, unclaimed);
             return Ok(peeked);
         }
@@ -368,7 +368,7 @@ impl MailStore for SqliteStore {
         // Usually another session (or this one's SELECT) claimed them already: answer from a
         // reader without queueing behind the writer.
         let (_, recent_from_uid) = self.read(move |conn| reads::peek_boundary(conn, mailbox)).await?;
-        if recent_from_uid >= below.0 {
+        if recent_from_uid >= below.get() {
             return Ok(UidSet::new());
         }
         match claim {

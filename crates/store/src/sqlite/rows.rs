@@ -16,6 +16,21 @@ use crate::types::{
 };
 use crate::{StoreError, StoreResult};
 
+/// UIDs are stored as SQLite integers; a row never holds 0 (UIDs start at 1), so reading one
+/// is a conversion error rather than a UID.
+impl rusqlite::types::FromSql for Uid {
+    fn column_result(value: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
+        let n = u32::column_result(value)?;
+        Uid::new(n).ok_or(rusqlite::types::FromSqlError::OutOfRange(0))
+    }
+}
+
+impl rusqlite::types::ToSql for Uid {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        Ok(rusqlite::types::ToSqlOutput::from(self.get()))
+    }
+}
+
 /// Longest keyword accepted, in bytes.
 pub(crate) const MAX_KEYWORD_LEN: usize = 250;
 
@@ -191,7 +206,8 @@ impl MailboxRow {
             account: AccountId(r.get(1)?),
             name: r.get(2)?,
             uid_validity: UidValidity(r.get(3)?),
-            uid_next: r.get(4)?,
+            // Read as a UID so that a 0 in the row fails here, not later.
+            uid_next: r.get::<_, Uid>(4)?.get(),
             highest_modseq: u64::try_from(r.get::<_, i64>(5)?).unwrap_or(0),
             recent_from_uid: r.get(6)?,
             messages: r.get(7)?,
@@ -250,12 +266,18 @@ impl MailboxRow {
         Ok(())
     }
 
+    /// UIDNEXT. `from_row` refuses a 0 and the counters only grow (saturating), so the
+    /// fallback is never taken.
+    pub(crate) fn uid_next(&self) -> Uid {
+        Uid::new(self.uid_next).unwrap_or(Uid::MIN)
+    }
+
     /// The counters as STATUS reports them.
     pub(crate) fn status(&self) -> MailboxStatus {
         MailboxStatus {
             id: self.id,
             uid_validity: self.uid_validity,
-            uid_next: Uid(self.uid_next),
+            uid_next: self.uid_next(),
             messages: self.messages,
             unseen: self.unseen,
             deleted: self.deleted,
@@ -278,17 +300,17 @@ impl MailboxRow {
     /// Allocates the next UID (RFC 9051 §2.3.1.1: strictly ascending, never reused).
     pub(crate) fn take_uid(&mut self) -> StoreResult<Uid> {
         // UIDNEXT itself must still fit in a u32, so the last usable UID is u32::MAX - 1.
-        if self.uid_next == 0 || self.uid_next == u32::MAX {
-            return Err(StoreError::Limit("the mailbox has used up its UIDs".to_owned()));
-        }
-        let uid = Uid(self.uid_next);
+        let uid = match Uid::new(self.uid_next) {
+            Some(uid) if uid != Uid::MAX => uid,
+            _ => return Err(StoreError::Limit("the mailbox has used up its UIDs".to_owned())),
+        };
         self.uid_next += 1;
         Ok(uid)
     }
 
     /// Whether `uid` still counts as recent.
     pub(crate) fn recency(&self, uid: Uid) -> Recency {
-        if uid.0 >= self.recent_from_uid { Recency::Recent } else { Recency::Claimed }
+        if uid.get() >= self.recent_from_uid { Recency::Recent } else { Recency::Claimed }
     }
 
     /// Counts a message in.
@@ -414,7 +436,7 @@ mod tests {
         row.count_out(SystemFlags::SEEN.union(SystemFlags::DELETED), 10, Recency::Claimed);
         assert_eq!((row.messages, row.unseen, row.deleted, row.size, row.recent), (0, 0, 0, 0, 1));
         row.uid_next = u32::MAX - 1;
-        assert_eq!(row.take_uid().ok(), Some(Uid(u32::MAX - 1)));
+        assert_eq!(row.take_uid().ok(), Uid::new(u32::MAX - 1));
         assert!(matches!(row.take_uid(), Err(StoreError::Limit(_))));
     }
 }
