@@ -25,8 +25,8 @@ use postfach_message::MessageSummary;
 use postfach_sieve::vacation::{Decision, should_reply};
 use postfach_sieve::{Action, Message, Settings, VacationAction};
 use postfach_store::{
-    Account, AccountStore, DetailDelivery, Flags, MailStore, MailboxId, MailboxInfo, NewMessage, SieveStore,
-    SpecialUse, StoreError, SystemFlags, VacationClaim,
+    Account, AccountStore, DetailDelivery, Flags, MailStore, MailboxId, MailboxInfo, MailboxName, NewMessage,
+    SieveStore, SpecialUse, StoreError, SystemFlags, VacationClaim,
 };
 use tracing::{debug, info, warn};
 
@@ -484,49 +484,55 @@ impl Deliverer {
 
     /// INBOX, or the mailbox named by the detail when the account allows it and it exists.
     async fn default_mailbox(&self, rcpt: &LocalRecipient, names: &[String]) -> Result<String, StoreError> {
-        let Some(detail) = rcpt.detail.as_deref().filter(|d| !d.is_empty()) else {
-            return Ok("INBOX".to_owned());
+        let inbox = || MailboxName::INBOX.to_owned();
+        // A detail that is not a mailbox name (empty, "a//b", ...) names no mailbox.
+        let Some(detail) = rcpt.detail.as_deref().and_then(|d| MailboxName::new(d).ok()) else {
+            return Ok(inbox());
         };
-        if !names.iter().any(|n| n == detail) {
-            return Ok("INBOX".to_owned());
+        if !names.iter().any(|n| n == detail.as_str()) {
+            return Ok(inbox());
         }
         Ok(match self.stores.sieve.detail_delivery(rcpt.account.id).await? {
-            DetailDelivery::Mailbox => detail.to_owned(),
-            DetailDelivery::Inbox => "INBOX".to_owned(),
+            DetailDelivery::Mailbox => detail.to_string(),
+            DetailDelivery::Inbox => inbox(),
         })
     }
 
     /// The mailbox to append to: found by name (INBOX case-insensitively), the Junk mailbox by
     /// its `\Junk` attribute, created for `:create`, else INBOX (RFC 5228 §4.1 allows filing
-    /// into the inbox when the named mailbox cannot be used).
+    /// into the inbox when the named mailbox cannot be used, e.g. its name is not a valid one).
     async fn target_mailbox(
         &self,
         account: &Account,
         target: &Target,
         infos: &[MailboxInfo],
     ) -> Result<(MailboxId, String), StoreError> {
-        let wanted =
-            if target.mailbox.eq_ignore_ascii_case("INBOX") { "INBOX" } else { target.mailbox.as_str() };
-        if let Some(found) = infos.iter().find(|m| m.name == wanted) {
-            return Ok((found.id, found.name.clone()));
-        }
-        if wanted == JUNK {
-            if let Some(found) = infos.iter().find(|m| m.special_use == Some(SpecialUse::Junk)) {
-                return Ok((found.id, found.name.clone()));
-            }
-            return self.create(account, JUNK, Some(SpecialUse::Junk)).await;
-        }
-        if target.create {
-            match self.create(account, wanted, None).await {
-                Ok(created) => return Ok(created),
-                Err(e) => {
-                    warn!(user = %account.name, mailbox = wanted, error = %e, "cannot create the mailbox")
+        match MailboxName::new(&target.mailbox) {
+            Ok(wanted) => {
+                if let Some(found) = infos.iter().find(|m| m.name == wanted.as_str()) {
+                    return Ok((found.id, found.name.clone()));
+                }
+                if wanted == JUNK {
+                    if let Some(found) = infos.iter().find(|m| m.special_use == Some(SpecialUse::Junk)) {
+                        return Ok((found.id, found.name.clone()));
+                    }
+                    return self.create(account, &wanted, Some(SpecialUse::Junk)).await;
+                }
+                if target.create {
+                    match self.create(account, &wanted, None).await {
+                        Ok(created) => return Ok(created),
+                        Err(e) => {
+                            warn!(user = %account.name, mailbox = %wanted, error = %e, "cannot create the mailbox")
+                        }
+                    }
+                } else {
+                    warn!(user = %account.name, mailbox = %wanted, "fileinto: no such mailbox; filing into INBOX");
                 }
             }
-        } else {
-            warn!(user = %account.name, mailbox = wanted, "fileinto: no such mailbox; filing into INBOX");
+            Err(e) => warn!(user = %account.name, mailbox = %target.mailbox, error = %e,
+                            "fileinto: not a mailbox name; filing into INBOX"),
         }
-        match infos.iter().find(|m| m.name == "INBOX") {
+        match infos.iter().find(|m| m.name == MailboxName::INBOX) {
             Some(inbox) => Ok((inbox.id, inbox.name.clone())),
             None => Err(StoreError::NotFound),
         }
@@ -535,14 +541,14 @@ impl Deliverer {
     async fn create(
         &self,
         account: &Account,
-        name: &str,
+        name: &MailboxName,
         special_use: Option<SpecialUse>,
     ) -> Result<(MailboxId, String), StoreError> {
         match self.stores.mail.create_mailbox(account.id, name, special_use).await {
             Ok(id) => {
                 // Clients list subscribed mailboxes; a new folder nobody sees would hide mail.
                 let _ = self.stores.mail.set_subscribed(account.id, name, true).await;
-                Ok((id, name.to_owned()))
+                Ok((id, name.to_string()))
             }
             // Created by a concurrent delivery in between.
             Err(StoreError::AlreadyExists) => match self.stores.mail.mailbox_by_name(account.id, name).await?

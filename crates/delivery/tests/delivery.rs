@@ -13,7 +13,8 @@ use postfach_delivery::{
     Protocol, Relay, RelayError, Stores,
 };
 use postfach_store::{
-    AccountId, AccountStore, DetailDelivery, FetchWant, MailStore, SieveStore, SqliteStore, Uid, UidSet,
+    AccountId, AccountStore, DetailDelivery, FetchWant, MailStore, MailboxName, SieveStore, SqliteStore, Uid,
+    UidSet,
 };
 
 /// Records what it is asked to send; can be told to fail.
@@ -75,7 +76,10 @@ impl World {
 
     /// The raw messages in a mailbox, by UID.
     async fn messages(&self, user: AccountId, mailbox: &str) -> Vec<String> {
-        let Some(info) = self.store.mailbox_by_name(user, mailbox).await.unwrap() else { return Vec::new() };
+        let Some(info) = self.store.mailbox_by_name(user, &MailboxName::new(mailbox).unwrap()).await.unwrap()
+        else {
+            return Vec::new();
+        };
         let metas = self
             .store
             .fetch(info.id, &UidSet::from_ranges([1..=u32::MAX]), FetchWant::default())
@@ -89,9 +93,10 @@ impl World {
     }
 
     async fn keywords(&self, user: AccountId, mailbox: &str, uid: u32) -> (Vec<String>, u8) {
-        let info = self.store.mailbox_by_name(user, mailbox).await.unwrap().unwrap();
+        let info =
+            self.store.mailbox_by_name(user, &MailboxName::new(mailbox).unwrap()).await.unwrap().unwrap();
         let metas =
-            self.store.fetch(info.id, &UidSet::from_uids([Uid(uid)]), FetchWant::default()).await.unwrap();
+            self.store.fetch(info.id, &UidSet::from_uids(Uid::new(uid)), FetchWant::default()).await.unwrap();
         (metas[0].flags.keywords.clone(), metas[0].flags.system.0)
     }
 
@@ -269,7 +274,7 @@ async fn recipients_by_full_address_and_local_domains() {
 async fn subaddress_folder_when_the_user_allows_it() {
     let w = World::new().await;
     let bob = w.user("bob").await;
-    w.store.create_mailbox(bob, "lists", None).await.unwrap();
+    w.store.create_mailbox(bob, &MailboxName::new("lists").unwrap(), None).await.unwrap();
     w.deliver("a@x", &["bob+lists@test"], SIMPLE).await;
     assert_eq!(w.messages(bob, "INBOX").await.len(), 1, "default policy: INBOX");
     w.store.set_detail_delivery(bob, DetailDelivery::Mailbox).await.unwrap();
@@ -419,7 +424,7 @@ async fn redirect_through_the_relay_or_keep() {
 async fn watchers_are_woken_by_delivery() {
     let w = World::new().await;
     let bob = w.user("bob").await;
-    let inbox = w.store.mailbox_by_name(bob, "INBOX").await.unwrap().unwrap();
+    let inbox = w.store.mailbox_by_name(bob, &MailboxName::new("INBOX").unwrap()).await.unwrap().unwrap();
     let mut rx = w.store.notifier().watch(inbox.id);
     let deliverer = Arc::clone(&w.deliverer);
     let task = tokio::spawn(async move {

@@ -184,7 +184,7 @@ impl Selected {
             let Some(seq) = self.seq_of(*uid) else { continue };
             let mut attrs = vec![
                 FetchValue::Flags(convert::flags(flags, self.recent.contains(*uid) && !style.rev2)),
-                FetchValue::Uid(uid.0),
+                FetchValue::Uid(uid.get()),
             ];
             if style.condstore {
                 attrs.push(FetchValue::ModSeq(modseq.0));
@@ -194,9 +194,9 @@ impl Selected {
 
         // New messages (never ones that were expunged again before we noticed).
         let before = self.uids.len();
-        let last = self.uids.last().unwrap_or(Uid(0));
+        let last = self.uids.last();
         for uid in changes.added {
-            if uid > last && changes.expunged.binary_search(&uid).is_err() {
+            if last.is_none_or(|last| uid > last) && changes.expunged.binary_search(&uid).is_err() {
                 self.uids.push(uid);
             }
         }
@@ -233,7 +233,7 @@ impl Selected {
         }
         if style.qresync {
             let uids =
-                NumberSet::from_numbers(gone.iter().filter(|u| self.seq_of(**u).is_some()).map(|u| u.0));
+                NumberSet::from_numbers(gone.iter().filter(|u| self.seq_of(**u).is_some()).map(|u| u.get()));
             if !uids.is_empty() {
                 out.data(&Data::Vanished { earlier: false, uids });
             }

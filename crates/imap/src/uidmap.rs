@@ -40,13 +40,13 @@ impl UidMap {
     /// The highest UID.
     pub(crate) fn last(&self) -> Option<Uid> {
         let i = self.starts.len().checked_sub(1)?;
-        Some(Uid(self.starts[i] + (self.run_len(i) - 1)))
+        Uid::new(self.starts[i] + (self.run_len(i) - 1))
     }
 
     /// Sequence number of `uid`, when the map holds it.
     pub(crate) fn seq_of(&self, uid: Uid) -> Option<u32> {
-        let i = self.starts.partition_point(|s| *s <= uid.0).checked_sub(1)?;
-        let offset = uid.0 - self.starts[i];
+        let i = self.starts.partition_point(|s| *s <= uid.get()).checked_sub(1)?;
+        let offset = uid.get() - self.starts[i];
         (offset < self.run_len(i)).then(|| self.ends_before(i) + offset + 1)
     }
 
@@ -59,12 +59,12 @@ impl UidMap {
         }
         let i = self.ends.partition_point(|e| *e < seq);
         let start = *self.starts.get(i)?;
-        Some(Uid(start + (seq - self.ends_before(i) - 1)))
+        Uid::new(start + (seq - self.ends_before(i) - 1))
     }
 
     /// Appends `uid`, which must be above [`UidMap::last`] (ignored otherwise).
     pub(crate) fn push(&mut self, uid: Uid) {
-        self.push_range(uid.0..=uid.0);
+        self.push_range(uid.get()..=uid.get());
     }
 
     /// The UIDs of sequence numbers `seqs` (clamped to the map), as ascending UID ranges.
@@ -159,13 +159,13 @@ impl UidMap {
     /// Appends the UIDs of `r`, all above the current last one (ignored otherwise).
     fn push_range(&mut self, r: RangeInclusive<u32>) {
         let (a, b) = (*r.start(), *r.end());
-        if a > b || a == 0 || self.last().is_some_and(|l| a <= l.0) {
+        if a > b || a == 0 || self.last().is_some_and(|l| a <= l.get()) {
             return;
         }
         let n = b - a + 1;
         let total = self.len().saturating_add(n);
         match self.last() {
-            Some(l) if l.0.checked_add(1) == Some(a) => {
+            Some(l) if l.get().checked_add(1) == Some(a) => {
                 if let Some(e) = self.ends.last_mut() {
                     *e = total;
                 }
@@ -183,22 +183,26 @@ impl UidMap {
 mod tests {
     use super::*;
 
+    fn uid_of(n: u32) -> Uid {
+        Uid::new(n).unwrap()
+    }
+
     fn map(uids: &[u32]) -> UidMap {
-        UidMap::from_set(&UidSet::from_uids(uids.iter().copied().map(Uid)))
+        UidMap::from_set(&UidSet::from_uids(uids.iter().copied().map(uid_of)))
     }
 
     /// Every lookup agrees with the plain list it stands for.
     fn check(m: &UidMap, list: &[u32]) {
         assert_eq!(m.len() as usize, list.len());
-        assert_eq!(m.last().map(|u| u.0), list.last().copied());
+        assert_eq!(m.last().map(|u| u.get()), list.last().copied());
         for (i, uid) in list.iter().enumerate() {
-            assert_eq!(m.seq_of(Uid(*uid)), Some(i as u32 + 1), "seq_of {uid}");
-            assert_eq!(m.uid_at(i as u32 + 1), Some(Uid(*uid)), "uid_at {}", i + 1);
+            assert_eq!(m.seq_of(uid_of(*uid)), Some(i as u32 + 1), "seq_of {uid}");
+            assert_eq!(m.uid_at(i as u32 + 1), Some(uid_of(*uid)), "uid_at {}", i + 1);
         }
         let top = list.last().copied().unwrap_or(0) + 2;
-        for uid in 0..top {
+        for uid in 1..top {
             if !list.contains(&uid) {
-                assert_eq!(m.seq_of(Uid(uid)), None, "absent {uid}");
+                assert_eq!(m.seq_of(uid_of(uid)), None, "absent {uid}");
             }
         }
         assert_eq!(m.uid_at(0), None);
@@ -237,15 +241,15 @@ mod tests {
         let mut list: Vec<u32> = (1..=50).collect();
         let mut m = map(&list);
         assert_eq!(m.starts.len(), 1);
-        m.push(Uid(51));
-        m.push(Uid(60));
-        m.push(Uid(60));
-        m.push(Uid(3));
+        m.push(uid_of(51));
+        m.push(uid_of(60));
+        m.push(uid_of(60));
+        m.push(uid_of(3));
         list.extend([51, 60]);
         check(&m, &list);
         let gone = UidSet::from_ranges([1..=1, 5..=7, 50..=59, 100..=200]);
         m.remove(&gone);
-        list.retain(|u| !gone.contains(Uid(*u)));
+        list.retain(|u| !gone.contains(uid_of(*u)));
         check(&m, &list);
         m.remove(&UidSet::from_ranges([1..=u32::MAX]));
         check(&m, &[]);
@@ -267,13 +271,13 @@ mod tests {
         for _ in 0..400 {
             if next(3) > 0 {
                 top += 1 + next(3);
-                m.push(Uid(top));
+                m.push(uid_of(top));
                 list.push(top);
             } else {
                 let a = 1 + next(top.max(1));
                 let gone = UidSet::from_ranges([a..=a + next(5), a + 7..=a + 7]);
                 m.remove(&gone);
-                list.retain(|u| !gone.contains(Uid(*u)));
+                list.retain(|u| !gone.contains(uid_of(*u)));
             }
             check(&m, &list);
         }

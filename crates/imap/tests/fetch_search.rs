@@ -240,7 +240,13 @@ async fn store_over_a_large_mailbox_answers_every_message_once() {
     use postfach_store::{Flags, NewMessage};
     let h = Harness::new().await;
     let account = h.ctx.accounts.account_by_name("alice").await.unwrap().unwrap();
-    let inbox = h.ctx.store.mailbox_by_name(account.id, "INBOX").await.unwrap().unwrap();
+    let inbox = h
+        .ctx
+        .store
+        .mailbox_by_name(account.id, &postfach_store::MailboxName::inbox())
+        .await
+        .unwrap()
+        .unwrap();
     let total = 16_384 + 1_000;
     let raw: std::sync::Arc<[u8]> = std::sync::Arc::from(&b"Subject: x\r\n\r\nx\r\n"[..]);
     let batch: Vec<NewMessage> = (0..total)

@@ -131,43 +131,43 @@ pub enum CommandBody {
     /// `SELECT mailbox [(params)]` (RFC 9051 §6.3.2, RFC 7162).
     Select {
         /// The mailbox.
-        mailbox: MailboxName,
+        mailbox: WireMailboxName,
         /// CONDSTORE / QRESYNC parameters.
         params: SelectParams,
     },
     /// `EXAMINE mailbox [(params)]` (RFC 9051 §6.3.3).
     Examine {
         /// The mailbox.
-        mailbox: MailboxName,
+        mailbox: WireMailboxName,
         /// CONDSTORE / QRESYNC parameters.
         params: SelectParams,
     },
     /// `CREATE mailbox [(USE (attrs))]` (RFC 9051 §6.3.4, RFC 6154 §3).
     Create {
         /// The new mailbox.
-        mailbox: MailboxName,
+        mailbox: WireMailboxName,
         /// Special-use attributes requested with `USE`.
         special_use: Vec<SpecialUse>,
     },
     /// `DELETE mailbox` (RFC 9051 §6.3.5).
-    Delete(MailboxName),
+    Delete(WireMailboxName),
     /// `RENAME from to` (RFC 9051 §6.3.6).
     Rename {
         /// Existing name.
-        from: MailboxName,
+        from: WireMailboxName,
         /// New name.
-        to: MailboxName,
+        to: WireMailboxName,
     },
     /// `SUBSCRIBE mailbox` (RFC 9051 §6.3.7).
-    Subscribe(MailboxName),
+    Subscribe(WireMailboxName),
     /// `UNSUBSCRIBE mailbox` (RFC 9051 §6.3.8).
-    Unsubscribe(MailboxName),
+    Unsubscribe(WireMailboxName),
     /// `LIST`, basic or extended (RFC 9051 §6.3.9, RFC 5258, RFC 5819).
     List(ListCommand),
     /// `LSUB reference pattern` (RFC 3501 §6.3.9; IMAP4rev1 only).
     Lsub {
         /// Reference name.
-        reference: MailboxName,
+        reference: WireMailboxName,
         /// Mailbox pattern with wildcards.
         pattern: ListPattern,
     },
@@ -176,14 +176,14 @@ pub enum CommandBody {
     /// `STATUS mailbox (items)` (RFC 9051 §6.3.11).
     Status {
         /// The mailbox.
-        mailbox: MailboxName,
+        mailbox: WireMailboxName,
         /// Requested items, in order.
         items: Vec<StatusItem>,
     },
     /// `APPEND mailbox ...` with one or more messages (RFC 9051 §6.3.12, MULTIAPPEND RFC 3502).
     Append {
         /// Target mailbox.
-        mailbox: MailboxName,
+        mailbox: WireMailboxName,
         /// At least one message.
         messages: Vec<AppendMessage>,
     },
@@ -240,7 +240,7 @@ pub enum CommandBody {
         /// Which messages.
         set: SequenceSet,
         /// Target mailbox.
-        mailbox: MailboxName,
+        mailbox: WireMailboxName,
     },
     /// `[UID] MOVE set mailbox` (RFC 9051 §6.4.8, RFC 6851).
     Move {
@@ -249,7 +249,7 @@ pub enum CommandBody {
         /// Which messages.
         set: SequenceSet,
         /// Target mailbox.
-        mailbox: MailboxName,
+        mailbox: WireMailboxName,
     },
     /// `ID (params)` or `ID NIL` (RFC 2971); non-UTF-8 bytes are replaced lossily.
     Id(Option<Vec<(String, Option<String>)>>),
@@ -370,7 +370,7 @@ fn uid_name(kind: CommandKind, seq: &'static str, uid: &'static str) -> &'static
     }
 }
 
-/// Errors from [`MailboxName::decode`].
+/// Errors from [`WireMailboxName::decode`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MailboxNameError {
     /// Modified UTF-7 is malformed (RFC 3501 §5.1.3).
@@ -385,16 +385,20 @@ pub enum MailboxNameError {
 }
 
 /// A mailbox name exactly as the client sent it (the `astring` bytes of RFC 9051 §9 `mailbox`).
+///
+/// Only the wire form: [`WireMailboxName::decode`] turns it into Unicode, and the session then
+/// builds the store's `MailboxName` from that, which is where the rules of a name (length,
+/// depth, hierarchy levels) are checked, once. Named `Wire…` so the two never get confused.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct MailboxName(Vec<u8>);
+pub struct WireMailboxName(Vec<u8>);
 
 /// The hierarchy delimiter Postfach uses.
 pub const DELIMITER: char = '/';
 
-impl MailboxName {
+impl WireMailboxName {
     /// Wraps raw name bytes.
-    pub fn new(raw: impl Into<Vec<u8>>) -> MailboxName {
-        MailboxName(raw.into())
+    pub fn new(raw: impl Into<Vec<u8>>) -> WireMailboxName {
+        WireMailboxName(raw.into())
     }
 
     /// The bytes as sent.
@@ -452,7 +456,7 @@ impl ListPattern {
         &self.0
     }
 
-    /// Decodes like [`MailboxName::decode`] (mUTF-7 or UTF-8, leading "inbox" uppercased);
+    /// Decodes like [`WireMailboxName::decode`] (mUTF-7 or UTF-8, leading "inbox" uppercased);
     /// the wildcards stay as they are. Case-insensitive matching of INBOX against a pattern
     /// like "inb*" is the session's job.
     pub fn decode(&self, utf8_mode: bool) -> Result<String, MailboxNameError> {
@@ -715,7 +719,7 @@ pub struct ListCommand {
     /// Selection options; empty for basic LIST.
     pub selection: Vec<ListSelectOption>,
     /// Reference name.
-    pub reference: MailboxName,
+    pub reference: WireMailboxName,
     /// One or more patterns (RFC 5258 allows a parenthesised list).
     pub patterns: Vec<ListPattern>,
     /// Return options; empty if `RETURN` was absent.
@@ -1023,17 +1027,17 @@ mod tests {
 
     #[test]
     fn inbox_normalisation() {
-        let d = |s: &[u8]| MailboxName::new(s).decode(false).unwrap();
+        let d = |s: &[u8]| WireMailboxName::new(s).decode(false).unwrap();
         assert_eq!(d(b"inbox"), "INBOX");
         assert_eq!(d(b"InBoX/Sub"), "INBOX/Sub");
         assert_eq!(d(b"inboxes"), "inboxes");
         assert_eq!(d(b"Other/inbox"), "Other/inbox");
         assert_eq!(d(b"~peter/mail/&U,BTFw-/&ZeVnLIqe-"), "~peter/mail/台北/日本語");
-        let u = MailboxName::new("Inbox/台北".as_bytes()).decode(true).unwrap();
+        let u = WireMailboxName::new("Inbox/台北".as_bytes()).decode(true).unwrap();
         assert_eq!(u, "INBOX/台北");
-        assert!(MailboxName::new(b"&Jjo!".to_vec()).decode(false).is_err());
-        assert!(MailboxName::new(b"\xff".to_vec()).decode(true).is_err());
-        assert!(MailboxName::new(b"a\x01".to_vec()).decode(true).is_err());
+        assert!(WireMailboxName::new(b"&Jjo!".to_vec()).decode(false).is_err());
+        assert!(WireMailboxName::new(b"\xff".to_vec()).decode(true).is_err());
+        assert!(WireMailboxName::new(b"a\x01".to_vec()).decode(true).is_err());
     }
 
     #[test]

@@ -280,9 +280,10 @@ fn deliver_command_without_a_server_appends_directly() {
     rt.block_on(async {
         use postfach_store::{AccountStore, MailStore};
         let carol = store.account_by_name("carol").await.unwrap().unwrap();
-        let inbox = store.mailbox_by_name(carol.id, "INBOX").await.unwrap().unwrap();
+        let inbox =
+            store.mailbox_by_name(carol.id, &postfach_store::MailboxName::inbox()).await.unwrap().unwrap();
         assert_eq!(store.status(inbox.id).await.unwrap().messages, 1);
-        let raw = store.body(inbox.id, postfach_store::Uid(1)).await.unwrap();
+        let raw = store.body(inbox.id, postfach_store::Uid::MIN).await.unwrap();
         assert!(String::from_utf8_lossy(&raw).contains("with local id"));
     });
 }

@@ -17,8 +17,8 @@ use std::panic::Location;
 use std::sync::Arc;
 
 use crate::types::{
-    AccountId, ClaimRecent, Criterion, FetchWant, FlagOp, Flags, InternalDate, MailboxId, ModSeq, NewMessage,
-    SpecialUse, SystemFlags, Uid, UidSet,
+    AccountId, ClaimRecent, Criterion, FetchWant, FlagOp, Flags, InternalDate, MailboxId, MailboxName,
+    ModSeq, NewMessage, SpecialUse, SystemFlags, Uid, UidSet,
 };
 use crate::{AccountStore, MailStore, StoreError, StoreResult};
 
@@ -164,10 +164,18 @@ async fn account(s: &Stores, name: &str) -> Result<(AccountId, MailboxId), Failu
 }
 
 async fn mailbox(s: &Stores, account: AccountId, name: &str) -> Result<MailboxId, Failure> {
-    match s.mail.mailbox_by_name(account, name).await.must()? {
+    match s.mail.mailbox_by_name(account, &self::name(name)?).await.must()? {
         Some(info) => Ok(info.id),
         None => Err(Failure(format!("mailbox {name:?} is missing"))),
     }
+}
+
+/// A mailbox name the check spells out (and knows to be valid).
+#[track_caller]
+fn name(name: &str) -> Result<MailboxName, Failure> {
+    let at = Location::caller();
+    MailboxName::new(name)
+        .map_err(|e| Failure(format!("{}:{}: bad name {name:?}: {e}", at.file(), at.line())))
 }
 
 /// A small RFC 5322 message.
@@ -199,8 +207,14 @@ fn all() -> UidSet {
     UidSet::from_ranges([1..=u32::MAX])
 }
 
+/// A UID a check spells out. Checks never write 0; if one did, it would read as `Uid::MAX`,
+/// which no check expects, so the check fails instead of the suite panicking.
+fn uid(n: u32) -> Uid {
+    Uid::new(n).unwrap_or(Uid::MAX)
+}
+
 fn uids(v: &[u32]) -> Vec<Uid> {
-    v.iter().copied().map(Uid).collect()
+    v.iter().copied().map(uid).collect()
 }
 
 /// Appends messages one call at a time and returns their UIDs.
@@ -280,7 +294,7 @@ pub async fn accounts_and_defaults(s: &Stores) -> Result<(), Failure> {
 pub async fn uids_ascending_and_counters(s: &Stores) -> Result<(), Failure> {
     let (_, inbox) = account(s, "conf-uids").await?;
     let before = s.mail.status(inbox).await.must()?;
-    check_eq!(before.uid_next, Uid(1));
+    check_eq!(before.uid_next, uid(1));
     check_eq!(before.messages, 0);
     check!(before.uid_validity.0 != 0);
 
@@ -303,7 +317,7 @@ pub async fn uids_ascending_and_counters(s: &Stores) -> Result<(), Failure> {
     check!(more[0].modseq > first[0].modseq);
 
     let st = s.mail.status(inbox).await.must()?;
-    check_eq!(st.uid_next, Uid(4));
+    check_eq!(st.uid_next, uid(4));
     check_eq!(st.messages, 3);
     check_eq!(st.unseen, 2);
     check_eq!(st.deleted, 1);
@@ -341,7 +355,7 @@ where
     check_eq!(inbox2, inbox);
     let st = s.mail.status(inbox).await.must()?;
     check_eq!(st.uid_validity, validity);
-    check_eq!(st.uid_next, Uid(4));
+    check_eq!(st.uid_next, uid(4));
     check_eq!(append_each(&s, inbox, vec![plain("d")]).await?, uids(&[4]));
     Ok(())
 }
@@ -349,14 +363,14 @@ where
 /// A mailbox deleted and created again gets a new id and a new UIDVALIDITY.
 pub async fn uid_validity_changes_on_recreate(s: &Stores) -> Result<(), Failure> {
     let (id, _) = account(s, "conf-recreate").await?;
-    let first = s.mail.create_mailbox(id, "Recreated", None).await.must()?;
+    let first = s.mail.create_mailbox(id, &name("Recreated")?, None).await.must()?;
     let v1 = s.mail.status(first).await.must()?.uid_validity;
     append_each(s, first, vec![plain("x")]).await?;
     s.mail.delete_mailbox(id, first).await.must()?;
-    check!(s.mail.mailbox_by_name(id, "Recreated").await.must()?.is_none());
+    check!(s.mail.mailbox_by_name(id, &name("Recreated")?).await.must()?.is_none());
     must_fail(s.mail.status(first).await, not_found)?;
 
-    let second = s.mail.create_mailbox(id, "Recreated", None).await.must()?;
+    let second = s.mail.create_mailbox(id, &name("Recreated")?, None).await.must()?;
     check!(second != first);
     let st = s.mail.status(second).await.must()?;
     check!(st.uid_validity != v1, "UIDVALIDITY {:?} reused", v1);
@@ -367,27 +381,29 @@ pub async fn uid_validity_changes_on_recreate(s: &Stores) -> Result<(), Failure>
 /// Mailbox list rules: duplicates, bad names, INBOX, subscriptions by name.
 pub async fn mailbox_list_rules(s: &Stores) -> Result<(), Failure> {
     let (id, inbox) = account(s, "conf-list").await?;
-    let projects = s.mail.create_mailbox(id, "Projects", None).await.must()?;
-    must_fail(s.mail.create_mailbox(id, "Projects", None).await, already_exists)?;
-    must_fail(s.mail.create_mailbox(id, "inbox", None).await, already_exists)?;
-    must_fail(s.mail.create_mailbox(id, "INBOX", None).await, already_exists)?;
-    for bad in ["", "a//b", "/lead", "trail/", "new\nline"] {
-        must_fail(s.mail.create_mailbox(id, bad, None).await, invalid_name)?;
+    let projects = s.mail.create_mailbox(id, &name("Projects")?, None).await.must()?;
+    must_fail(s.mail.create_mailbox(id, &name("Projects")?, None).await, already_exists)?;
+    must_fail(s.mail.create_mailbox(id, &name("inbox")?, None).await, already_exists)?;
+    must_fail(s.mail.create_mailbox(id, &name("INBOX")?, None).await, already_exists)?;
+    // Malformed names ("", "a//b", control characters, ...) cannot be built at all
+    // (`MailboxName::new`); a well-formed name with a list wildcard must not be made.
+    for bad in ["a*", "b%", "c/*"] {
+        must_fail(s.mail.create_mailbox(id, &name(bad)?, None).await, invalid_name)?;
     }
-    must_fail(s.mail.create_mailbox(AccountId(i64::MAX), "X", None).await, not_found)?;
+    must_fail(s.mail.create_mailbox(AccountId(i64::MAX), &name("X")?, None).await, not_found)?;
     must_fail(s.mail.delete_mailbox(id, inbox).await, |e| matches!(e, StoreError::NotAllowed(_)))?;
 
-    let flagged = s.mail.create_mailbox(id, "Starred", Some(SpecialUse::Flagged)).await.must()?;
-    let info = s.mail.mailbox_by_name(id, "Starred").await.must()?;
+    let flagged = s.mail.create_mailbox(id, &name("Starred")?, Some(SpecialUse::Flagged)).await.must()?;
+    let info = s.mail.mailbox_by_name(id, &name("Starred")?).await.must()?;
     check_eq!(
         info.as_ref().map(|i| (i.id, i.special_use, i.subscribed)),
         Some((flagged, Some(SpecialUse::Flagged), false))
     );
 
-    s.mail.set_subscribed(id, "Projects", true).await.must()?;
-    s.mail.set_subscribed(id, "Projects", true).await.must()?;
-    s.mail.set_subscribed(id, "Ghost/Town", true).await.must()?;
-    check!(s.mail.mailbox_by_name(id, "Projects").await.must()?.is_some_and(|i| i.subscribed));
+    s.mail.set_subscribed(id, &name("Projects")?, true).await.must()?;
+    s.mail.set_subscribed(id, &name("Projects")?, true).await.must()?;
+    s.mail.set_subscribed(id, &name("Ghost/Town")?, true).await.must()?;
+    check!(s.mail.mailbox_by_name(id, &name("Projects")?).await.must()?.is_some_and(|i| i.subscribed));
     let subs = s.mail.subscriptions(id).await.must()?;
     check!(subs.iter().any(|n| n == "Ghost/Town"));
 
@@ -401,8 +417,8 @@ pub async fn mailbox_list_rules(s: &Stores) -> Result<(), Failure> {
     check!(s.mail.subscriptions(id).await.must()?.iter().any(|n| n == "Projects"));
     check!(s.mail.list_mailboxes(id).await.must()?.iter().all(|m| m.name != "Projects"));
 
-    s.mail.set_subscribed(id, "Ghost/Town", false).await.must()?;
-    s.mail.set_subscribed(id, "Ghost/Town", false).await.must()?;
+    s.mail.set_subscribed(id, &name("Ghost/Town")?, false).await.must()?;
+    s.mail.set_subscribed(id, &name("Ghost/Town")?, false).await.must()?;
     check!(s.mail.subscriptions(id).await.must()?.iter().all(|n| n != "Ghost/Town"));
     Ok(())
 }
@@ -411,16 +427,16 @@ pub async fn mailbox_list_rules(s: &Stores) -> Result<(), Failure> {
 /// subscriptions along, and refuses existing targets and missing sources.
 pub async fn rename_with_children(s: &Stores) -> Result<(), Failure> {
     let (id, _) = account(s, "conf-rename").await?;
-    let a = s.mail.create_mailbox(id, "a", None).await.must()?;
-    let ab = s.mail.create_mailbox(id, "a/b", None).await.must()?;
-    s.mail.create_mailbox(id, "a/b/c", None).await.must()?;
-    let sibling = s.mail.create_mailbox(id, "ab", None).await.must()?;
-    s.mail.set_subscribed(id, "a/b", true).await.must()?;
-    s.mail.set_subscribed(id, "ab", true).await.must()?;
+    let a = s.mail.create_mailbox(id, &name("a")?, None).await.must()?;
+    let ab = s.mail.create_mailbox(id, &name("a/b")?, None).await.must()?;
+    s.mail.create_mailbox(id, &name("a/b/c")?, None).await.must()?;
+    let sibling = s.mail.create_mailbox(id, &name("ab")?, None).await.must()?;
+    s.mail.set_subscribed(id, &name("a/b")?, true).await.must()?;
+    s.mail.set_subscribed(id, &name("ab")?, true).await.must()?;
     append_each(s, ab, vec![plain("kept")]).await?;
     let validity = s.mail.status(ab).await.must()?.uid_validity;
 
-    s.mail.rename_mailbox(id, "a", "x").await.must()?;
+    s.mail.rename_mailbox(id, &name("a")?, &name("x")?).await.must()?;
     let names: Vec<String> = s
         .mail
         .list_mailboxes(id)
@@ -441,18 +457,21 @@ pub async fn rename_with_children(s: &Stores) -> Result<(), Failure> {
     check!(subs.iter().any(|n| n == "x/b") && subs.iter().all(|n| n != "a/b"), "{subs:?}");
     check!(subs.iter().any(|n| n == "ab"));
 
-    must_fail(s.mail.rename_mailbox(id, "nope", "y").await, not_found)?;
-    must_fail(s.mail.rename_mailbox(id, "x", "ab").await, already_exists)?;
-    must_fail(s.mail.rename_mailbox(id, "x/b", "x").await, already_exists)?;
-    must_fail(s.mail.rename_mailbox(id, "ab", "INBOX").await, already_exists)?;
-    must_fail(s.mail.rename_mailbox(id, "ab", "a//b").await, invalid_name)?;
-    must_fail(s.mail.rename_mailbox(id, "x", "x/inside").await, any_error)?;
+    must_fail(s.mail.rename_mailbox(id, &name("nope")?, &name("y")?).await, not_found)?;
+    must_fail(s.mail.rename_mailbox(id, &name("x")?, &name("ab")?).await, already_exists)?;
+    must_fail(s.mail.rename_mailbox(id, &name("x/b")?, &name("x")?).await, already_exists)?;
+    must_fail(s.mail.rename_mailbox(id, &name("ab")?, &name("INBOX")?).await, already_exists)?;
+    must_fail(s.mail.rename_mailbox(id, &name("ab")?, &name("a%b")?).await, invalid_name)?;
+    must_fail(s.mail.rename_mailbox(id, &name("x")?, &name("x/inside")?).await, any_error)?;
+    // The renamed subtree's names must still be names: "x/b/c" would outgrow the limit.
+    let long = name(&"y".repeat(MailboxName::MAX_BYTES - 2))?;
+    must_fail(s.mail.rename_mailbox(id, &name("x")?, &long).await, invalid_name)?;
 
     // Renaming onto an ancestor name: "p/q" → "p" while "p" does not exist, with "p/q/q"
     // becoming "p/q" (the old name of the mailbox being renamed).
-    let pq = s.mail.create_mailbox(id, "p/q", None).await.must()?;
-    let pqq = s.mail.create_mailbox(id, "p/q/q", None).await.must()?;
-    s.mail.rename_mailbox(id, "p/q", "p").await.must()?;
+    let pq = s.mail.create_mailbox(id, &name("p/q")?, None).await.must()?;
+    let pqq = s.mail.create_mailbox(id, &name("p/q/q")?, None).await.must()?;
+    s.mail.rename_mailbox(id, &name("p/q")?, &name("p")?).await.must()?;
     check_eq!(mailbox(s, id, "p").await?, pq);
     check_eq!(mailbox(s, id, "p/q").await?, pqq);
     Ok(())
@@ -473,19 +492,19 @@ pub async fn rename_inbox(s: &Stores) -> Result<(), Failure> {
         ],
     )
     .await?;
-    let child = s.mail.create_mailbox(id, "INBOX/keep", None).await.must()?;
+    let child = s.mail.create_mailbox(id, &name("INBOX/keep")?, None).await.must()?;
     let before = s.mail.status(inbox).await.must()?;
 
-    s.mail.rename_mailbox(id, "INBOX", "Old Mail").await.must()?;
+    s.mail.rename_mailbox(id, &name("INBOX")?, &name("Old Mail")?).await.must()?;
     let old = mailbox(s, id, "Old Mail").await?;
     let st = s.mail.status(old).await.must()?;
-    check_eq!((st.messages, st.unseen, st.uid_next), (2, 1, Uid(3)));
+    check_eq!((st.messages, st.unseen, st.uid_next), (2, 1, uid(3)));
     check!(st.uid_validity != before.uid_validity);
     let metas = s.mail.fetch(old, &all(), FetchWant::default()).await.must()?;
     check_eq!(metas.iter().map(|m| m.uid).collect::<Vec<_>>(), uids(&[1, 2]));
     check_eq!(metas[1].flags, flags(SystemFlags::SEEN, &["$Label1"]));
     check_eq!(metas[0].internal_date, date);
-    check_eq!(s.mail.body(old, Uid(2)).await.must()?, raws[1]);
+    check_eq!(s.mail.body(old, uid(2)).await.must()?, raws[1]);
     check!(s.mail.select(old, ClaimRecent::Peek).await.must()?.keywords.iter().any(|k| k == "$Label1"));
 
     let now = s.mail.status(inbox).await.must()?;
@@ -495,7 +514,7 @@ pub async fn rename_inbox(s: &Stores) -> Result<(), Failure> {
     let changes = s.mail.changes_since(inbox, before.highest_modseq, before.uid_next).await.must()?;
     check_eq!(changes.expunged, uids(&[1, 2]));
     check_eq!(mailbox(s, id, "INBOX/keep").await?, child);
-    must_fail(s.mail.rename_mailbox(id, "INBOX", "Old Mail").await, already_exists)?;
+    must_fail(s.mail.rename_mailbox(id, &name("INBOX")?, &name("Old Mail")?).await, already_exists)?;
     // INBOX keeps working and does not reuse UIDs.
     check_eq!(append_each(s, inbox, vec![plain("after")]).await?, uids(&[3]));
     Ok(())
@@ -518,7 +537,7 @@ pub async fn flags_keywords_and_counters(s: &Stores) -> Result<(), Failure> {
     let st = s.mail.status(inbox).await.must()?;
     check_eq!((st.unseen, st.deleted), (2, 1));
     let snap = s.mail.select(inbox, ClaimRecent::Peek).await.must()?;
-    check_eq!(snap.first_unseen, Some(Uid(1)));
+    check_eq!(snap.first_unseen, Some(uid(1)));
     check_eq!(snap.keywords, vec!["Work".to_owned()]);
     check_eq!(snap.uids, UidSet::from_uids(uids(&[1, 2, 3])));
 
@@ -530,7 +549,7 @@ pub async fn flags_keywords_and_counters(s: &Stores) -> Result<(), Failure> {
     check_eq!(r.updated.iter().map(|u| u.0).collect::<Vec<_>>(), uids(&[1, 2, 3]));
     // Message 2 already had \Seen: reported with its old modseq.
     let meta2 = &s.mail.fetch(inbox, &set(&[2..=2]), FetchWant::default()).await.must()?[0];
-    check_eq!(r.updated[1], (Uid(2), seen.clone(), meta2.modseq));
+    check_eq!(r.updated[1], (uid(2), seen.clone(), meta2.modseq));
     check!(meta2.modseq < r.modseq_after);
     check_eq!(r.updated[0].2, r.modseq_after);
     let st = s.mail.status(inbox).await.must()?;
@@ -580,7 +599,7 @@ pub async fn flags_keywords_and_counters(s: &Stores) -> Result<(), Failure> {
         .must()?;
     check_eq!(again.modseq_before, again.modseq_after);
     check_eq!(again.modseq_after, r.modseq_after);
-    check_eq!(again.updated, vec![(Uid(3), flags(SystemFlags::FLAGGED, &[]), r.modseq_after)]);
+    check_eq!(again.updated, vec![(uid(3), flags(SystemFlags::FLAGGED, &[]), r.modseq_after)]);
     check_eq!(s.mail.status(inbox).await.must()?.highest_modseq, r.modseq_after);
 
     let none = s.mail.store_flags(inbox, &set(&[50..=60]), FlagOp::Add, &seen, None).await.must()?;
@@ -665,18 +684,18 @@ pub async fn changes_since(s: &Stores) -> Result<(), Failure> {
     let now = s.mail.status(inbox).await.must()?;
     let c = s.mail.changes_since(inbox, st.highest_modseq, st.uid_next).await.must()?;
     check_eq!(c.highest_modseq, now.highest_modseq);
-    check_eq!(c.uid_next, Uid(5));
+    check_eq!(c.uid_next, uid(5));
     check_eq!(c.added, uids(&[4]));
-    check_eq!(c.flags, vec![(Uid(2), flags(SystemFlags::SEEN, &[]), seen.modseq_after)]);
+    check_eq!(c.flags, vec![(uid(2), flags(SystemFlags::SEEN, &[]), seen.modseq_after)]);
     check_eq!(c.expunged, uids(&[1]));
 
     let c = s.mail.changes_since(inbox, now.highest_modseq, now.uid_next).await.must()?;
     check!(c.added.is_empty() && c.flags.is_empty() && c.expunged.is_empty());
 
     // From the very beginning: everything is "added", nothing was known.
-    let c = s.mail.changes_since(inbox, ModSeq(0), Uid(1)).await.must()?;
+    let c = s.mail.changes_since(inbox, ModSeq(0), uid(1)).await.must()?;
     check_eq!(c.added, uids(&[2, 3, 4]));
-    must_fail(s.mail.changes_since(MailboxId(i64::MAX), ModSeq(0), Uid(1)).await, not_found)?;
+    must_fail(s.mail.changes_since(MailboxId(i64::MAX), ModSeq(0), uid(1)).await, not_found)?;
     Ok(())
 }
 
@@ -696,41 +715,41 @@ pub async fn copy_and_move(s: &Stores) -> Result<(), Failure> {
         ],
     )
     .await?;
-    let copies = s.mail.create_mailbox(id, "Copies", None).await.must()?;
+    let copies = s.mail.create_mailbox(id, &name("Copies")?, None).await.must()?;
     let target = s.mail.status(copies).await.must()?;
 
     let c = s.mail.copy(inbox, &set(&[1..=3]), copies).await.must()?;
     check_eq!(c.uid_validity, target.uid_validity);
-    check_eq!(c.mapping, vec![(Uid(1), Uid(1)), (Uid(2), Uid(2)), (Uid(3), Uid(3))]);
+    check_eq!(c.mapping, vec![(uid(1), uid(1)), (uid(2), uid(2)), (uid(3), uid(3))]);
     let c = s.mail.copy(inbox, &set(&[2..=3, 7..=9]), copies).await.must()?;
-    check_eq!(c.mapping, vec![(Uid(2), Uid(4)), (Uid(3), Uid(5))]);
+    check_eq!(c.mapping, vec![(uid(2), uid(4)), (uid(3), uid(5))]);
     let st = s.mail.status(copies).await.must()?;
-    check_eq!((st.messages, st.unseen, st.uid_next), (5, 4, Uid(6)));
+    check_eq!((st.messages, st.unseen, st.uid_next), (5, 4, uid(6)));
     check!(st.highest_modseq > target.highest_modseq);
     let meta = s.mail.fetch(copies, &set(&[4..=4]), FetchWant::default()).await.must()?;
     check_eq!(meta[0].flags, flags(SystemFlags::default(), &["$Fwd"]));
     check_eq!(meta[0].internal_date, date);
-    check_eq!(s.mail.body(copies, Uid(4)).await.must()?, raws[1]);
+    check_eq!(s.mail.body(copies, uid(4)).await.must()?, raws[1]);
     check!(s.mail.select(copies, ClaimRecent::Peek).await.must()?.keywords.iter().any(|k| k == "$Fwd"));
 
     // Into the same mailbox.
     let c = s.mail.copy(inbox, &set(&[1..=1]), inbox).await.must()?;
-    check_eq!(c.mapping, vec![(Uid(1), Uid(4))]);
+    check_eq!(c.mapping, vec![(uid(1), uid(4))]);
     check_eq!(s.mail.status(inbox).await.must()?.messages, 4);
 
     // MOVE: the source rows go, recorded as expunged.
-    let moved_to = s.mail.create_mailbox(id, "Moved", None).await.must()?;
+    let moved_to = s.mail.create_mailbox(id, &name("Moved")?, None).await.must()?;
     let before = s.mail.status(inbox).await.must()?;
     let m = s.mail.move_messages(inbox, &set(&[1..=2]), moved_to).await.must()?;
-    check_eq!(m.mapping, vec![(Uid(1), Uid(1)), (Uid(2), Uid(2))]);
+    check_eq!(m.mapping, vec![(uid(1), uid(1)), (uid(2), uid(2))]);
     let st = s.mail.status(inbox).await.must()?;
     check_eq!((st.messages, st.unseen), (2, 1));
     let c = s.mail.changes_since(inbox, before.highest_modseq, before.uid_next).await.must()?;
     check_eq!(c.expunged, uids(&[1, 2]));
-    check_eq!(s.mail.body(moved_to, Uid(1)).await.must()?, raws[0]);
+    check_eq!(s.mail.body(moved_to, uid(1)).await.must()?, raws[0]);
     // The copy of message 1 in INBOX shares the moved body.
-    check_eq!(s.mail.body(inbox, Uid(4)).await.must()?, raws[0]);
-    must_fail(s.mail.body(inbox, Uid(1)).await, not_found)?;
+    check_eq!(s.mail.body(inbox, uid(4)).await.must()?, raws[0]);
+    must_fail(s.mail.body(inbox, uid(1)).await, not_found)?;
 
     // Dropping every copy but one keeps that one readable.
     s.mail
@@ -738,12 +757,12 @@ pub async fn copy_and_move(s: &Stores) -> Result<(), Failure> {
         .await
         .must()?;
     check_eq!(s.mail.expunge(moved_to, None).await.must()?, uids(&[1, 2]));
-    check_eq!(s.mail.body(copies, Uid(1)).await.must()?, raws[0]);
-    check_eq!(s.mail.body(inbox, Uid(4)).await.must()?, raws[0]);
+    check_eq!(s.mail.body(copies, uid(1)).await.must()?, raws[0]);
+    check_eq!(s.mail.body(inbox, uid(4)).await.must()?, raws[0]);
 
     // MOVE within one mailbox renumbers.
     let m = s.mail.move_messages(inbox, &set(&[3..=3]), inbox).await.must()?;
-    check_eq!(m.mapping, vec![(Uid(3), Uid(5))]);
+    check_eq!(m.mapping, vec![(uid(3), uid(5))]);
     let snap = s.mail.select(inbox, ClaimRecent::Peek).await.must()?;
     check_eq!(snap.uids, UidSet::from_uids(uids(&[4, 5])));
     check_eq!(snap.status.messages, 2);
@@ -771,7 +790,7 @@ pub async fn recent_claim(s: &Stores) -> Result<(), Failure> {
     check_eq!(s.mail.status(inbox).await.must()?.recent, 2);
 
     let claim = s.mail.select(inbox, ClaimRecent::Claim).await.must()?;
-    check!(claim.recent.contains(Uid(1)) && claim.recent.contains(Uid(2)));
+    check!(claim.recent.contains(uid(1)) && claim.recent.contains(uid(2)));
     check_eq!(claim.status.recent, 2);
     check_eq!(s.mail.status(inbox).await.must()?.recent, 0);
 
@@ -782,7 +801,7 @@ pub async fn recent_claim(s: &Stores) -> Result<(), Failure> {
     append_each(s, inbox, vec![plain("3")]).await?;
     check_eq!(s.mail.status(inbox).await.must()?.recent, 1);
     let claim = s.mail.select(inbox, ClaimRecent::Claim).await.must()?;
-    check!(claim.recent.contains(Uid(3)) && !claim.recent.contains(Uid(2)));
+    check!(claim.recent.contains(uid(3)) && !claim.recent.contains(uid(2)));
     check_eq!(claim.status.recent, 1);
     check_eq!(claim.uids, UidSet::from_uids(uids(&[1, 2, 3])));
 
@@ -804,7 +823,7 @@ pub async fn recent_claim(s: &Stores) -> Result<(), Failure> {
     let below = s.mail.status(inbox).await.must()?.uid_next;
     let seen = s.mail.claim_recent(inbox, below, ClaimRecent::Peek).await.must()?;
     check_eq!(seen.iter().collect::<Vec<_>>(), uids(&[7, 8]));
-    let first = s.mail.claim_recent(inbox, Uid(8), ClaimRecent::Claim).await.must()?;
+    let first = s.mail.claim_recent(inbox, uid(8), ClaimRecent::Claim).await.must()?;
     check_eq!(first.iter().collect::<Vec<_>>(), uids(&[7]));
     check_eq!(s.mail.status(inbox).await.must()?.recent, 1);
     let rest = s.mail.claim_recent(inbox, below, ClaimRecent::Claim).await.must()?;
@@ -882,7 +901,7 @@ aGlkZGVuIHRyZWFzdXJl\r\n"
         (Criterion::Larger(s1.max(s2)), uids(&[3])),
         (Criterion::Smaller(s3), uids(&[1, 2])),
         (Criterion::Uids(set(&[2..=3, 9..=12])), uids(&[2, 3])),
-        (Criterion::Uids(UidSet::from_uids((1..=400).map(|i| Uid(i * 2 + 1)))), uids(&[3])),
+        (Criterion::Uids(UidSet::from_uids((1..=400).map(|i| uid(i * 2 + 1)))), uids(&[3])),
         (Criterion::Not(b(Criterion::Uids(set(&[2..=2])))), uids(&[1, 3])),
         (
             Criterion::Or(b(Criterion::FlagSet(SystemFlags::SEEN)), b(Criterion::Body("treasure".into()))),
@@ -951,9 +970,9 @@ pub async fn concurrent_appends_get_distinct_uids(s: &Stores) -> Result<(), Fail
         got.extend(appended.into_iter().map(|a| a.uid));
     }
     got.sort_unstable();
-    check_eq!(got, (1..=50).map(Uid).collect::<Vec<_>>());
+    check_eq!(got, (1..=50).map(uid).collect::<Vec<_>>());
     let st = s.mail.status(inbox).await.must()?;
-    check_eq!((st.messages, st.uid_next), (50, Uid(51)));
+    check_eq!((st.messages, st.uid_next), (50, uid(51)));
     Ok(())
 }
 
@@ -964,7 +983,7 @@ pub async fn multiappend_is_atomic(s: &Stores) -> Result<(), Failure> {
     let bad = new_message(raw("bad", "x"), flags(SystemFlags::default(), &["no spaces allowed"]), None);
     must_fail(s.mail.append(inbox, vec![plain("a"), bad, plain("c")]).await, any_error)?;
     let st = s.mail.status(inbox).await.must()?;
-    check_eq!((st.messages, st.uid_next, st.size), (0, Uid(1), 0));
+    check_eq!((st.messages, st.uid_next, st.size), (0, uid(1), 0));
     let ok = s.mail.append(inbox, vec![plain("a"), plain("b")]).await.must()?;
     check_eq!(ok.iter().map(|a| a.uid).collect::<Vec<_>>(), uids(&[1, 2]));
     check_eq!(ok[0].modseq, ok[1].modseq);
@@ -1000,8 +1019,8 @@ pub async fn fetch_and_body(s: &Stores) -> Result<(), Failure> {
     let summary = summary.ok_or_else(|| Failure("summary not loaded".into()))?;
     check_eq!(summary.subject.as_deref(), Some("f3"));
 
-    check_eq!(s.mail.body(inbox, Uid(3)).await.must()?, raws[2]);
-    must_fail(s.mail.body(inbox, Uid(2)).await, not_found)?;
+    check_eq!(s.mail.body(inbox, uid(3)).await.must()?, raws[2]);
+    must_fail(s.mail.body(inbox, uid(2)).await, not_found)?;
     check!(s.mail.fetch(inbox, &UidSet::new(), FetchWant::default()).await.must()?.is_empty());
     must_fail(s.mail.fetch(MailboxId(i64::MAX), &all(), FetchWant::default()).await, not_found)?;
     Ok(())
@@ -1034,14 +1053,14 @@ pub async fn delete_account_removes_everything(s: &Stores) -> Result<(), Failure
     append_each(s, inbox, vec![plain("1"), plain("2")]).await?;
     let archive = mailbox(s, id, "Archive").await?;
     s.mail.copy(inbox, &all(), archive).await.must()?;
-    s.mail.set_subscribed(id, "Elsewhere", true).await.must()?;
+    s.mail.set_subscribed(id, &name("Elsewhere")?, true).await.must()?;
 
     s.accounts.delete_account(id).await.must()?;
     check!(s.accounts.account_by_name("conf-delete").await.must()?.is_none());
     check!(s.mail.list_mailboxes(id).await.must()?.is_empty());
     check!(s.mail.subscriptions(id).await.must()?.is_empty());
     must_fail(s.mail.status(inbox).await, not_found)?;
-    must_fail(s.mail.body(archive, Uid(1)).await, not_found)?;
+    must_fail(s.mail.body(archive, uid(1)).await, not_found)?;
     must_fail(s.accounts.delete_account(id).await, not_found)?;
     // The name is free again.
     let again = s.accounts.create_account("conf-delete", "x").await.must()?;

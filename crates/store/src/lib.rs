@@ -66,6 +66,12 @@ pub enum StoreError {
     Backend(String),
 }
 
+impl From<NameError> for StoreError {
+    fn from(e: NameError) -> Self {
+        StoreError::InvalidName(e.to_string())
+    }
+}
+
 /// Shorthand for store results.
 pub type StoreResult<T> = Result<T, StoreError>;
 
@@ -144,25 +150,40 @@ pub trait MailStore: Send + Sync {
 
     /// Every mailbox of the account, sorted by name.
     async fn list_mailboxes(&self, account: AccountId) -> StoreResult<Vec<MailboxInfo>>;
-    /// One mailbox by exact name (`INBOX` is already normalised by the caller).
-    async fn mailbox_by_name(&self, account: AccountId, name: &str) -> StoreResult<Option<MailboxInfo>>;
+    /// One mailbox by name.
+    async fn mailbox_by_name(
+        &self,
+        account: AccountId,
+        name: &MailboxName,
+    ) -> StoreResult<Option<MailboxInfo>>;
     /// Creates a mailbox with a fresh UIDVALIDITY. Missing parents are not created here; the
-    /// session does that (RFC 9051 §6.3.4 says a server SHOULD create them).
+    /// session does that (RFC 9051 §6.3.4 says a server SHOULD create them). The name must pass
+    /// [`MailboxName::check_creatable`], else [`StoreError::InvalidName`].
     async fn create_mailbox(
         &self,
         account: AccountId,
-        name: &str,
+        name: &MailboxName,
         special_use: Option<SpecialUse>,
     ) -> StoreResult<MailboxId>;
     /// Deletes a mailbox and its messages. Its UIDs and UIDVALIDITY die with it.
     async fn delete_mailbox(&self, account: AccountId, mailbox: MailboxId) -> StoreResult<()>;
     /// Renames a mailbox and every mailbox below it (`from/…` → `to/…`), keeping UIDVALIDITY.
     /// Renaming INBOX moves all its messages into a new mailbox `to` and leaves INBOX empty
-    /// (RFC 9051 §6.3.6).
-    async fn rename_mailbox(&self, account: AccountId, from: &str, to: &str) -> StoreResult<()>;
+    /// (RFC 9051 §6.3.6). `to` must pass [`MailboxName::check_creatable`].
+    async fn rename_mailbox(
+        &self,
+        account: AccountId,
+        from: &MailboxName,
+        to: &MailboxName,
+    ) -> StoreResult<()>;
     /// Sets or clears the subscription of a name. RFC 9051 §6.3.7 allows subscribing to names that
     /// do not exist; the store keeps subscriptions by name.
-    async fn set_subscribed(&self, account: AccountId, name: &str, subscribed: bool) -> StoreResult<()>;
+    async fn set_subscribed(
+        &self,
+        account: AccountId,
+        name: &MailboxName,
+        subscribed: bool,
+    ) -> StoreResult<()>;
     /// Subscribed names, including ones without a mailbox.
     async fn subscriptions(&self, account: AccountId) -> StoreResult<Vec<String>>;
 

@@ -3,6 +3,7 @@
 //! These are the nouns every backend speaks. None of them is IMAP syntax: the session turns them into
 //! responses, the backends into rows.
 
+use std::num::NonZeroU32;
 use std::ops::RangeInclusive;
 use std::sync::Arc;
 
@@ -16,9 +17,194 @@ pub struct AccountId(pub i64);
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct MailboxId(pub i64);
 
+/// A mailbox name as the store keeps it: decoded Unicode, `/`-separated, with every spelling of
+/// INBOX as the first level folded to `INBOX` (RFC 9051 §5.1). Validated once, at construction,
+/// against the one set of rules below; the session builds it from the wire, delivery from a Sieve
+/// `fileinto` or an address's `+detail`, the admin CLI from its argument.
+///
+/// The rules of every name (existing, looked up, subscribed):
+/// - not empty, at most [`MailboxName::MAX_BYTES`] bytes of UTF-8;
+/// - at most [`MailboxName::MAX_DEPTH`] hierarchy levels, none of them empty (no leading,
+///   trailing or doubled `/`);
+/// - no control characters (they would break LIST output and the store's rename parking).
+///
+/// Names that are to be *made* (CREATE, RENAME's target, `fileinto :create`) must also pass
+/// [`MailboxName::check_creatable`]: no LIST wildcards `*` or `%` (RFC 9051 §5.1). The wildcard
+/// rule is a check rather than part of the type so that a name made before the rule (or by an
+/// older version) can still be selected, renamed and deleted.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct MailboxName(String);
+
+/// Why a string is not a [`MailboxName`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum NameError {
+    /// The name is empty.
+    #[error("empty mailbox name")]
+    Empty,
+    /// More than [`MailboxName::MAX_BYTES`] bytes.
+    #[error("mailbox name too long")]
+    TooLong,
+    /// More than [`MailboxName::MAX_DEPTH`] levels.
+    #[error("mailbox name too deep")]
+    TooDeep,
+    /// A leading, trailing or doubled delimiter.
+    #[error("empty hierarchy level in mailbox name")]
+    EmptyLevel,
+    /// A control character.
+    #[error("control character in mailbox name")]
+    ControlChar,
+    /// `*` or `%` in a name to be made (RFC 9051 §5.1).
+    #[error("'*' and '%' are not allowed in mailbox names")]
+    Wildcard,
+}
+
+impl MailboxName {
+    /// Longest name, in bytes of UTF-8. Names travel in every LIST response; a bound keeps a
+    /// hostile client from storing megabytes in the mailbox list.
+    pub const MAX_BYTES: usize = 1000;
+    /// Most hierarchy levels: deep enough for any real folder tree, shallow enough that walking
+    /// the superiors (CREATE makes them, RFC 9051 §6.3.4) stays cheap.
+    pub const MAX_DEPTH: usize = 32;
+    /// The hierarchy delimiter.
+    pub const DELIMITER: char = '/';
+    /// The inbox's name, always spelled so.
+    pub const INBOX: &'static str = "INBOX";
+
+    /// Checks `name` and folds a leading `inbox` (any case, alone or followed by the delimiter)
+    /// to `INBOX`.
+    pub fn new(name: &str) -> Result<MailboxName, NameError> {
+        if name.is_empty() {
+            return Err(NameError::Empty);
+        }
+        if name.len() > Self::MAX_BYTES {
+            return Err(NameError::TooLong);
+        }
+        if name.chars().any(char::is_control) {
+            return Err(NameError::ControlChar);
+        }
+        if name.split(Self::DELIMITER).count() > Self::MAX_DEPTH {
+            return Err(NameError::TooDeep);
+        }
+        if name.split(Self::DELIMITER).any(str::is_empty) {
+            return Err(NameError::EmptyLevel);
+        }
+        let mut name = name.to_owned();
+        let first = name.split(Self::DELIMITER).next().unwrap_or_default();
+        if first.eq_ignore_ascii_case(Self::INBOX) {
+            name.replace_range(..Self::INBOX.len(), Self::INBOX);
+        }
+        Ok(MailboxName(name))
+    }
+
+    /// The inbox.
+    pub fn inbox() -> MailboxName {
+        MailboxName(Self::INBOX.to_owned())
+    }
+
+    /// The name as a string.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// True for the inbox itself (not for mailboxes below it).
+    pub fn is_inbox(&self) -> bool {
+        self.0 == Self::INBOX
+    }
+
+    /// The extra rule for names that are to be made: no LIST wildcards (RFC 9051 §5.1).
+    pub fn check_creatable(&self) -> Result<(), NameError> {
+        if self.0.contains(['*', '%']) {
+            return Err(NameError::Wildcard);
+        }
+        Ok(())
+    }
+
+    /// The superiors of this name, outermost first (`a/b/c` → `a`, `a/b`).
+    pub fn ancestors(&self) -> impl Iterator<Item = MailboxName> + '_ {
+        self.0.match_indices(Self::DELIMITER).map(|(at, _)| MailboxName(self.0[..at].to_owned()))
+    }
+
+    /// True when `other` is strictly below this name in the hierarchy.
+    pub fn is_ancestor_of(&self, other: &MailboxName) -> bool {
+        other.0.strip_prefix(&self.0).is_some_and(|rest| rest.starts_with(Self::DELIMITER))
+    }
+}
+
+impl std::fmt::Display for MailboxName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl TryFrom<&str> for MailboxName {
+    type Error = NameError;
+    fn try_from(name: &str) -> Result<Self, NameError> {
+        MailboxName::new(name)
+    }
+}
+
+impl AsRef<str> for MailboxName {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl PartialEq<str> for MailboxName {
+    fn eq(&self, other: &str) -> bool {
+        self.0 == other
+    }
+}
+
+impl PartialEq<&str> for MailboxName {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == *other
+    }
+}
+
 /// A message UID (RFC 9051 §2.3.1.1): non-zero, strictly ascending within a mailbox, never reused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
-pub struct Uid(pub u32);
+///
+/// Zero cannot be built: [`Uid::new`] says `None` for it, so every place that makes a UID from
+/// the wire or from a row decides what a zero means there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Uid(NonZeroU32);
+
+impl Uid {
+    /// The first UID of every mailbox.
+    pub const MIN: Uid = Uid(NonZeroU32::MIN);
+    /// The largest UID.
+    pub const MAX: Uid = Uid(NonZeroU32::MAX);
+
+    /// The UID `n`; `None` for zero, which is no UID.
+    pub const fn new(n: u32) -> Option<Uid> {
+        match NonZeroU32::new(n) {
+            Some(n) => Some(Uid(n)),
+            None => None,
+        }
+    }
+
+    /// The UID as a number (never zero).
+    pub const fn get(self) -> u32 {
+        self.0.get()
+    }
+
+    /// The next UID, `None` after [`Uid::MAX`].
+    pub fn next(self) -> Option<Uid> {
+        self.0.checked_add(1).map(Uid)
+    }
+}
+
+/// UIDNEXT of an empty, new mailbox.
+impl Default for Uid {
+    fn default() -> Self {
+        Uid::MIN
+    }
+}
+
+impl std::fmt::Display for Uid {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
 
 /// A mailbox's UIDVALIDITY (RFC 9051 §2.3.1.1). Changes only when the mailbox is really recreated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -69,7 +255,7 @@ impl UidSet {
 
     /// Builds a set from individual UIDs in any order.
     pub fn from_uids(uids: impl IntoIterator<Item = Uid>) -> Self {
-        Self::from_ranges(uids.into_iter().map(|u| u.0..=u.0))
+        Self::from_ranges(uids.into_iter().map(|u| u.get()..=u.get()))
     }
 
     /// The ranges, ascending.
@@ -103,21 +289,22 @@ impl UidSet {
     /// Appends `uid` above every UID in the set (ignored otherwise): builds a set from an
     /// ascending stream in one pass, one range per run.
     pub fn push_ascending(&mut self, uid: Uid) {
+        let uid = uid.get();
         match self.ranges.last_mut() {
-            Some(last) if *last.end() >= uid.0 => {}
-            Some(last) if last.end().checked_add(1) == Some(uid.0) => *last = *last.start()..=uid.0,
-            _ if uid.0 == 0 => {}
-            _ => self.ranges.push(uid.0..=uid.0),
+            Some(last) if *last.end() >= uid => {}
+            Some(last) if last.end().checked_add(1) == Some(uid) => *last = *last.start()..=uid,
+            _ => self.ranges.push(uid..=uid),
         }
     }
 
     /// True when `uid` is in the set (binary search over the ranges).
     pub fn contains(&self, uid: Uid) -> bool {
+        let uid = uid.get();
         self.ranges
             .binary_search_by(|r| {
-                if *r.end() < uid.0 {
+                if *r.end() < uid {
                     std::cmp::Ordering::Less
-                } else if *r.start() > uid.0 {
+                } else if *r.start() > uid {
                     std::cmp::Ordering::Greater
                 } else {
                     std::cmp::Ordering::Equal
@@ -128,7 +315,8 @@ impl UidSet {
 
     /// Every UID in the set, ascending. Lazy: a huge range costs nothing until iterated.
     pub fn iter(&self) -> impl Iterator<Item = Uid> + '_ {
-        self.ranges.iter().flat_map(|r| r.clone().map(Uid))
+        // The ranges never hold 0 (`from_ranges` drops it), so `filter_map` drops nothing.
+        self.ranges.iter().flat_map(|r| r.clone().filter_map(Uid::new))
     }
 }
 
@@ -680,20 +868,64 @@ pub struct AddressBlock {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
     #[test]
     fn uid_sets_clip_count_and_grow_in_runs() {
         let mut set = UidSet::new();
-        for uid in [1, 2, 3, 3, 2, 7, 8, 10, 0] {
-            set.push_ascending(Uid(uid));
+        for uid in [1, 2, 3, 3, 2, 7, 8, 10] {
+            set.push_ascending(Uid::new(uid).unwrap());
         }
+        assert_eq!(Uid::new(0), None);
+        assert_eq!(Uid::MAX.next(), None);
         assert_eq!(set.ranges(), &[1..=3, 7..=8, 10..=10]);
         assert_eq!(set.len(), 6);
         assert_eq!(set.clipped(2..=7).ranges(), &[2..=3, 7..=7]);
         assert_eq!(set.clipped(4..=6).len(), 0);
         assert_eq!(set.clipped(9..=u32::MAX).ranges(), &[10..=10]);
         assert_eq!(UidSet::from_ranges([1..=u32::MAX]).len(), u64::from(u32::MAX));
+    }
+
+    #[test]
+    fn mailbox_names_are_checked_once_and_fold_inbox() {
+        assert_eq!(MailboxName::new("a/b").map(|n| n.to_string()), Ok("a/b".to_owned()));
+        assert!(MailboxName::new("Entwürfe").is_ok());
+        assert_eq!(MailboxName::new("inbox").map(|n| n.is_inbox()), Ok(true));
+        assert_eq!(MailboxName::new("Inbox/Sub").unwrap().as_str(), "INBOX/Sub");
+        assert_eq!(MailboxName::new("Inboxes").unwrap().as_str(), "Inboxes");
+        let cases = [
+            ("", NameError::Empty),
+            ("/a", NameError::EmptyLevel),
+            ("a/", NameError::EmptyLevel),
+            ("a//b", NameError::EmptyLevel),
+            ("a\nb", NameError::ControlChar),
+            ("a\0", NameError::ControlChar),
+        ];
+        for (bad, why) in cases {
+            assert_eq!(MailboxName::new(bad), Err(why), "{bad:?}");
+        }
+        let long = "x".repeat(MailboxName::MAX_BYTES);
+        assert!(MailboxName::new(&long).is_ok());
+        assert_eq!(MailboxName::new(&format!("{long}x")), Err(NameError::TooLong));
+        let deep = vec!["a"; MailboxName::MAX_DEPTH].join("/");
+        assert!(MailboxName::new(&deep).is_ok());
+        assert_eq!(MailboxName::new(&format!("{deep}/a")), Err(NameError::TooDeep));
+        // Wildcards may name an existing mailbox, not a new one.
+        let star = MailboxName::new("a*").unwrap();
+        assert_eq!(star.check_creatable(), Err(NameError::Wildcard));
+        assert_eq!(MailboxName::new("a/b").unwrap().check_creatable(), Ok(()));
+    }
+
+    #[test]
+    fn mailbox_name_hierarchy() {
+        let name = MailboxName::new("a/b/c").unwrap();
+        let up: Vec<String> = name.ancestors().map(|n| n.to_string()).collect();
+        assert_eq!(up, ["a", "a/b"]);
+        let a = MailboxName::new("a").unwrap();
+        assert!(a.is_ancestor_of(&name));
+        assert!(!a.is_ancestor_of(&a));
+        assert!(!a.is_ancestor_of(&MailboxName::new("ab/c").unwrap()));
     }
 }

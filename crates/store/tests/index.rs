@@ -5,15 +5,21 @@ use std::sync::Arc;
 
 use postfach_store::sqlite::SqliteStore;
 use postfach_store::{
-    AccountStore, Criterion, FetchWant, FlagOp, Flags, MailStore, MailboxId, NewMessage, SortCriterion,
-    SortDirection, SortKey, SystemFlags, Uid, UidSet,
+    AccountStore, Criterion, FetchWant, FlagOp, Flags, MailStore, MailboxId, MailboxName, NewMessage,
+    SortCriterion, SortDirection, SortKey, SystemFlags, Uid, UidSet,
 };
+
+/// A UID from a literal in this test.
+fn uid(n: u32) -> Uid {
+    Uid::new(n).expect("UIDs start at 1")
+}
 
 async fn store_with(messages: &[&str]) -> (tempfile::TempDir, SqliteStore, MailboxId) {
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::open(dir.path()).unwrap();
     let account = store.create_account("a", "x").await.unwrap();
-    let inbox = store.mailbox_by_name(account, "INBOX").await.unwrap().unwrap().id;
+    let inbox =
+        store.mailbox_by_name(account, &MailboxName::new("INBOX").unwrap()).await.unwrap().unwrap().id;
     let new: Vec<NewMessage> = messages
         .iter()
         .map(|m| NewMessage { raw: Arc::from(m.as_bytes()), flags: Flags::default(), internal_date: None })
@@ -33,15 +39,15 @@ const MESSAGES: [&str; 4] = [
 async fn appended_messages_are_searchable_sortable_and_previewed() {
     let (_dir, store, inbox) = store_with(&MESSAGES).await;
     let found = store.search(inbox, &Criterion::Body("REVIEW THE".into())).await.unwrap();
-    assert_eq!(found, vec![Uid(2)]);
+    assert_eq!(found, vec![uid(2)]);
     let found = store.search(inbox, &Criterion::Header("subject".into(), "budget".into())).await.unwrap();
-    assert_eq!(found, vec![Uid(1), Uid(2)]);
+    assert_eq!(found, vec![uid(1), uid(2)]);
 
     let all = UidSet::from_ranges([1..=10]);
     let by = |key, direction| SortCriterion { key, direction };
     let sorted = store.sort(inbox, &all, &[by(SortKey::Subject, SortDirection::Ascending)]).await.unwrap();
     // "budget", "budget", "lunch", "no date": ties in UID order.
-    assert_eq!(sorted, vec![Uid(1), Uid(2), Uid(3), Uid(4)]);
+    assert_eq!(sorted, vec![uid(1), uid(2), uid(3), uid(4)]);
     let sorted = store
         .sort(
             inbox,
@@ -50,18 +56,18 @@ async fn appended_messages_are_searchable_sortable_and_previewed() {
         )
         .await
         .unwrap();
-    assert_eq!(sorted, vec![Uid(1), Uid(2), Uid(3), Uid(4)]);
+    assert_eq!(sorted, vec![uid(1), uid(2), uid(3), uid(4)]);
     let sorted = store.sort(inbox, &all, &[by(SortKey::Date, SortDirection::Ascending)]).await.unwrap();
     // Message 4 has no Date: its internal date (now) sorts last.
-    assert_eq!(sorted, vec![Uid(2), Uid(1), Uid(3), Uid(4)]);
+    assert_eq!(sorted, vec![uid(2), uid(1), uid(3), uid(4)]);
     let sorted =
         store.sort(inbox, &all, &[by(SortKey::DisplayFrom, SortDirection::Ascending)]).await.unwrap();
-    assert_eq!(sorted, vec![Uid(4), Uid(2), Uid(3), Uid(1)]);
+    assert_eq!(sorted, vec![uid(4), uid(2), uid(3), uid(1)]);
     let sorted = store
         .sort(inbox, &UidSet::from_ranges([2..=3]), &[by(SortKey::From, SortDirection::Descending)])
         .await
         .unwrap();
-    assert_eq!(sorted, vec![Uid(3), Uid(2)]);
+    assert_eq!(sorted, vec![uid(3), uid(2)]);
 
     let facts = store.thread_facts(inbox, &all).await.unwrap();
     assert_eq!(facts.len(), 4);
@@ -83,17 +89,18 @@ async fn appended_messages_are_searchable_sortable_and_previewed() {
 async fn copies_keep_the_email_id_and_expunge_drops_the_index_entry() {
     let (_dir, store, inbox) = store_with(&MESSAGES[..2]).await;
     let account = store.list_accounts().await.unwrap()[0].id;
-    let trash = store.mailbox_by_name(account, "Trash").await.unwrap().unwrap().id;
-    let copied = store.copy(inbox, &UidSet::from_uids([Uid(2)]), trash).await.unwrap();
+    let trash =
+        store.mailbox_by_name(account, &MailboxName::new("Trash").unwrap()).await.unwrap().unwrap().id;
+    let copied = store.copy(inbox, &UidSet::from_uids([uid(2)]), trash).await.unwrap();
     let new_uid = copied.mapping[0].1;
-    let a = store.fetch_extras(inbox, &UidSet::from_uids([Uid(2)])).await.unwrap();
+    let a = store.fetch_extras(inbox, &UidSet::from_uids([uid(2)])).await.unwrap();
     let b = store.fetch_extras(trash, &UidSet::from_uids([new_uid])).await.unwrap();
     assert_eq!(a[0].email_id, b[0].email_id);
     assert_eq!(store.search(trash, &Criterion::Body("review".into())).await.unwrap(), vec![new_uid]);
 
     // Expunging the original leaves the copy searchable; expunging the copy too removes the body.
     let deleted = Flags { system: SystemFlags::DELETED, keywords: Vec::new() };
-    store.store_flags(inbox, &UidSet::from_uids([Uid(2)]), FlagOp::Add, &deleted, None).await.unwrap();
+    store.store_flags(inbox, &UidSet::from_uids([uid(2)]), FlagOp::Add, &deleted, None).await.unwrap();
     store.expunge(inbox, None).await.unwrap();
     assert_eq!(store.search(trash, &Criterion::Body("review".into())).await.unwrap(), vec![new_uid]);
     assert!(store.search(inbox, &Criterion::Body("review".into())).await.unwrap().is_empty());
@@ -152,7 +159,8 @@ async fn pending_texts_survive_a_restart() {
     let inbox = {
         let store = SqliteStore::open(dir.path()).unwrap();
         let account = store.create_account("a", "x").await.unwrap();
-        let inbox = store.mailbox_by_name(account, "INBOX").await.unwrap().unwrap().id;
+        let inbox =
+            store.mailbox_by_name(account, &MailboxName::new("INBOX").unwrap()).await.unwrap().unwrap().id;
         let new: Vec<NewMessage> = (0..50)
             .map(|i| {
                 let raw = format!("Subject: s{i}\r\n\r\nbody of quince {i}\r\n");
@@ -170,7 +178,7 @@ async fn pending_texts_survive_a_restart() {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     assert_eq!(store.search(inbox, &Criterion::Body("QUINCE".into())).await.unwrap().len(), 50);
-    assert_eq!(store.search(inbox, &Criterion::Body("quince 42".into())).await.unwrap(), vec![Uid(43)]);
+    assert_eq!(store.search(inbox, &Criterion::Body("quince 42".into())).await.unwrap(), vec![uid(43)]);
 }
 
 /// Rows written by an older parser (here: a JSON summary whose ENVELOPE has the first To only,
@@ -218,7 +226,7 @@ To: amy@example.org\r\nSubject: plans\r\n\r\nsome body words\r\n",
     assert_eq!(**summary, postfach_message::parse(RAW.as_bytes()));
     assert_eq!(summary.envelope.to.len(), 2);
     let from = Criterion::Header("from".into(), "user-from@domain.org".into());
-    assert_eq!(store.search(inbox, &from).await.unwrap(), vec![Uid(1)]);
+    assert_eq!(store.search(inbox, &from).await.unwrap(), vec![uid(1)]);
     let to = Criterion::Header("to".into(), "bob@example.org".into());
-    assert_eq!(store.search(inbox, &to).await.unwrap(), vec![Uid(1)]);
+    assert_eq!(store.search(inbox, &to).await.unwrap(), vec![uid(1)]);
 }

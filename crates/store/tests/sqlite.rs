@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use postfach_store::conformance::{self, Stores};
 use postfach_store::sqlite::DATABASE_FILE;
-use postfach_store::{AccountStore, MailStore, SqliteStore, StoreResult};
+use postfach_store::{AccountStore, MailStore, MailboxName, SqliteStore, StoreResult};
 
 fn open(dir: &Path) -> StoreResult<Stores> {
     let store = Arc::new(SqliteStore::open(dir)?);
@@ -105,8 +105,15 @@ async fn deleting_everything_leaves_no_bodies() {
 async fn copies_share_one_body() {
     let (dir, stores) = fresh();
     let account = stores.accounts.create_account("share", "x").await.unwrap();
-    let inbox = stores.mail.mailbox_by_name(account, "INBOX").await.unwrap().unwrap().id;
-    let archive = stores.mail.mailbox_by_name(account, "Archive").await.unwrap().unwrap().id;
+    let inbox =
+        stores.mail.mailbox_by_name(account, &MailboxName::new("INBOX").unwrap()).await.unwrap().unwrap().id;
+    let archive = stores
+        .mail
+        .mailbox_by_name(account, &MailboxName::new("Archive").unwrap())
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
     let message = postfach_store::NewMessage {
         raw: b"Subject: shared\r\n\r\nbody\r\n".to_vec().into(),
         flags: postfach_store::Flags::default(),
@@ -131,7 +138,8 @@ fn a_second_process_can_open_the_same_database() {
         let id = second.accounts.create_account("cli-made", "x").await.unwrap();
         let seen = first.accounts.account_by_name("CLI-MADE").await.unwrap().unwrap();
         assert_eq!(seen.id, id);
-        let inbox = first.mail.mailbox_by_name(id, "INBOX").await.unwrap().unwrap().id;
+        let inbox =
+            first.mail.mailbox_by_name(id, &MailboxName::new("INBOX").unwrap()).await.unwrap().unwrap().id;
         let (a, b) = tokio::join!(
             first.mail.append(
                 inbox,

@@ -28,7 +28,7 @@ pub(crate) async fn copy(
     sel: &mut Selected,
     kind: CommandKind,
     set: &SequenceSet,
-    target: &postfach_proto::types::MailboxName,
+    target: &postfach_proto::types::WireMailboxName,
     transfer: Transfer,
     out: &mut Out,
 ) -> Result<Done, Reply> {
@@ -50,8 +50,8 @@ pub(crate) async fn copy(
         Transfer::Move => store.move_messages(sel.id, &uids, info.id).await?,
     };
     // RFC 4315 §3: COPYUID uidvalidity source-uids target-uids, in matching order.
-    let from = NumberSet::from_numbers(copied.mapping.iter().map(|(s, _)| s.0));
-    let to = NumberSet::from_numbers(copied.mapping.iter().map(|(_, t)| t.0));
+    let from = NumberSet::from_numbers(copied.mapping.iter().map(|(s, _)| s.get()));
+    let to = NumberSet::from_numbers(copied.mapping.iter().map(|(_, t)| t.get()));
     let code = (!copied.mapping.is_empty()).then_some(Code::CopyUid {
         uidvalidity: copied.uid_validity.0,
         from,

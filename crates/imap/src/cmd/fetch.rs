@@ -39,7 +39,7 @@ pub(crate) fn resolve(
 ) -> Result<UidSet, Reply> {
     let numbers = match set.resolve(match kind {
         CommandKind::Seq => sel.exists(),
-        CommandKind::Uid => sel.uids.last().map_or(0, |u| u.0),
+        CommandKind::Uid => sel.uids.last().map_or(0, Uid::get),
     }) {
         Some(n) => n,
         None => return Ok(sel.saved.clone()),
@@ -175,11 +175,12 @@ pub(crate) async fn fetch(
     let rev2 = cx.enabled.rev2;
     if let Some(since) = modifiers.changed_since {
         // Only what changed after `since`: ask the change log instead of reading every message.
-        let uid_next = Uid(sel.uids.last().map_or(1, |u| u.0.saturating_add(1)));
+        let uid_next = sel.uids.last().map_or(Some(Uid::MIN), Uid::next).unwrap_or(Uid::MAX);
         let changes = store.changes_since(sel.id, postfach_store::ModSeq(since), uid_next).await?;
         if modifiers.vanished {
-            let gone =
-                NumberSet::from_numbers(changes.expunged.iter().filter(|u| uids.contains(**u)).map(|u| u.0));
+            let gone = NumberSet::from_numbers(
+                changes.expunged.iter().filter(|u| uids.contains(**u)).map(|u| u.get()),
+            );
             if !gone.is_empty() {
                 out.data(&Data::Vanished { earlier: true, uids: gone });
             }
@@ -217,7 +218,7 @@ pub(crate) async fn fetch(
             for uid in chunk.iter().filter(|u| !present.contains(*u)) {
                 let Some(seq) = sel.seq_of(uid) else { continue };
                 if uid_only {
-                    let data = Data::Fetch { seq, attrs: vec![FetchValue::Uid(uid.0)] };
+                    let data = Data::Fetch { seq, attrs: vec![FetchValue::Uid(uid.get())] };
                     out.data(&data);
                 } else {
                     expunge_issued = true;
@@ -357,7 +358,7 @@ fn render(
     for a in attrs {
         let v = match a {
             FetchAttribute::Flags => FetchValue::Flags(convert::flags(&meta.flags, recent)),
-            FetchAttribute::Uid => FetchValue::Uid(meta.uid.0),
+            FetchAttribute::Uid => FetchValue::Uid(meta.uid.get()),
             FetchAttribute::InternalDate => match convert::date(meta.internal_date) {
                 Some(d) => FetchValue::InternalDate(d),
                 None => continue,

@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use postfach_proto::mutf7;
 use postfach_proto::response::{Data, ListExtended, MailboxAttr};
 use postfach_proto::types::{
-    ListCommand, ListPattern, ListReturnOption, ListSelectOption, MailboxName, StatusItem,
+    ListCommand, ListPattern, ListReturnOption, ListSelectOption, StatusItem, WireMailboxName,
 };
 
 use crate::Out;
@@ -79,7 +79,7 @@ struct Pattern {
 }
 
 impl Pattern {
-    fn new(cx: &Cx<'_>, reference: &MailboxName, pattern: &ListPattern) -> Result<Pattern, Reply> {
+    fn new(cx: &Cx<'_>, reference: &WireMailboxName, pattern: &ListPattern) -> Result<Pattern, Reply> {
         let utf8 = cx.enabled.utf8;
         let (joined, encoded) = match (reference.decode(utf8), pattern.decode(utf8)) {
             (Ok(r), Ok(p)) => (full_pattern(&r, &p), false),
@@ -231,7 +231,7 @@ fn ancestors(name: &str) -> Vec<String> {
 /// subscribed reports that level `\Noselect` (RFC 3501 §6.3.9).
 pub(crate) async fn lsub(
     cx: &Cx<'_>,
-    reference: &MailboxName,
+    reference: &WireMailboxName,
     pattern: &ListPattern,
     out: &mut Out,
 ) -> Result<Done, Reply> {

@@ -8,67 +8,53 @@
 use std::sync::Arc;
 
 use postfach_proto::response::{Code, Data, MailboxAttr, NamespaceDesc};
-use postfach_proto::types::{AppendMessage, MailboxName, NumberSet, StatusItem};
-use postfach_store::{MailboxInfo, MailboxStatus, NewMessage, SpecialUse, StoreError};
+use postfach_proto::types::{AppendMessage, NumberSet, StatusItem, WireMailboxName};
+use postfach_store::{MailboxInfo, MailboxName, MailboxStatus, NewMessage, SpecialUse, StoreError};
 
 use crate::context::{Cx, Enabled};
 use crate::respond::{Done, Reply};
 use crate::selected::{Expunges, Poll, Selected};
 use crate::{Out, convert};
 
-/// Longest mailbox name we accept, in bytes of UTF-8.
-pub(crate) const MAX_NAME_BYTES: usize = 1024;
-/// Deepest hierarchy we accept.
-pub(crate) const MAX_NAME_DEPTH: usize = 32;
 /// Most messages one MULTIAPPEND may carry.
 const MAX_APPEND_MESSAGES: usize = 1000;
 
-/// Decodes a mailbox name argument (modified UTF-7 for IMAP4rev1, UTF-8 once enabled).
+/// Decodes a mailbox name argument (modified UTF-7 for IMAP4rev1, UTF-8 once enabled) and
+/// builds the store's [`MailboxName`] from it: the one place a name from the wire is checked.
 ///
-/// A name that does not decode is syntactically a mailbox name still (RFC 9051 §9 `mailbox` is
-/// any astring): no mailbox can have it, so the answer is NO [NONEXISTENT], not BAD.
-pub(crate) fn decode_name(enabled: &Enabled, name: &MailboxName) -> Result<String, Reply> {
-    let name = name
-        .decode(enabled.utf8)
-        .map_err(|e| Reply::no(Some(Code::Nonexistent), format!("No such mailbox: {e}")))?;
+/// A name that does not decode, or breaks a rule of names, is syntactically a mailbox name still
+/// (RFC 9051 §9 `mailbox` is any astring): no mailbox can have it, so the answer is
+/// NO [NONEXISTENT], not BAD.
+pub(crate) fn decode_name(enabled: &Enabled, name: &WireMailboxName) -> Result<MailboxName, Reply> {
+    let nonexistent =
+        |e: &dyn std::fmt::Display| Reply::no(Some(Code::Nonexistent), format!("No such mailbox: {e}"));
+    let name = name.decode(enabled.utf8).map_err(|e| nonexistent(&e))?;
     // RFC 9051 §6.3.4: a trailing delimiter only declares intent to create children.
-    let name = name.trim_end_matches('/').to_owned();
+    let name = name.trim_end_matches(MailboxName::DELIMITER);
     if name.is_empty() {
         return Err(Reply::no(Some(Code::Nonexistent), "Empty mailbox name"));
     }
+    MailboxName::new(name).map_err(|e| nonexistent(&e))
+}
+
+/// Decodes the name of a mailbox to be made (CREATE, RENAME's target): one that does not decode,
+/// breaks a rule of names or holds a list wildcard cannot be made, NO [CANNOT].
+fn decode_new_name(enabled: &Enabled, name: &WireMailboxName) -> Result<MailboxName, Reply> {
+    let cannot =
+        |e: &dyn std::fmt::Display| Reply::no(Some(Code::CannotDo), format!("Invalid mailbox name: {e}"));
+    let decoded = name.decode(enabled.utf8).map_err(|e| cannot(&e))?;
+    let trimmed = decoded.trim_end_matches(MailboxName::DELIMITER);
+    if trimmed.is_empty() {
+        return Err(Reply::no(Some(Code::Nonexistent), "Empty mailbox name"));
+    }
+    let name = MailboxName::new(trimmed).map_err(|e| cannot(&e))?;
+    // RFC 9051 §5.1: the list wildcards must not appear in names.
+    name.check_creatable().map_err(|e| cannot(&e))?;
     Ok(name)
 }
 
-/// Decodes the name of a mailbox to be made (CREATE, RENAME's target): one that does not decode
-/// cannot be made, NO [CANNOT].
-fn decode_new_name(enabled: &Enabled, name: &MailboxName) -> Result<String, Reply> {
-    if let Err(e) = name.decode(enabled.utf8) {
-        return Err(Reply::no(Some(Code::CannotDo), format!("Invalid mailbox name: {e}")));
-    }
-    decode_name(enabled, name)
-}
-
-/// Checks that a name may be created: no empty levels, no wildcards, bounded length and depth.
-fn check_new_name(name: &str) -> Result<(), Reply> {
-    let cannot = |why: &str| Err(Reply::no(Some(Code::CannotDo), format!("Invalid mailbox name: {why}")));
-    if name.len() > MAX_NAME_BYTES {
-        return cannot("too long");
-    }
-    if name.split('/').count() > MAX_NAME_DEPTH {
-        return cannot("too deep");
-    }
-    if name.split('/').any(str::is_empty) {
-        return cannot("empty hierarchy level");
-    }
-    // RFC 9051 §5.1: the list wildcards must not appear in names.
-    if name.contains(['*', '%']) {
-        return cannot("'*' and '%' are not allowed");
-    }
-    Ok(())
-}
-
-/// Looks a mailbox up by decoded name.
-pub(crate) async fn find(cx: &Cx<'_>, name: &str) -> Result<MailboxInfo, Reply> {
+/// Looks a mailbox up by name.
+pub(crate) async fn find(cx: &Cx<'_>, name: &MailboxName) -> Result<MailboxInfo, Reply> {
     match cx.ctx.store.mailbox_by_name(cx.user.account, name).await {
         Ok(Some(info)) => Ok(info),
         Ok(None) => Err(Reply::no(Some(Code::Nonexistent), "No such mailbox")),
@@ -78,14 +64,13 @@ pub(crate) async fn find(cx: &Cx<'_>, name: &str) -> Result<MailboxInfo, Reply> 
 
 pub(crate) async fn create(
     cx: &Cx<'_>,
-    name: &MailboxName,
+    name: &WireMailboxName,
     special_use: &[postfach_proto::types::SpecialUse],
 ) -> Result<Done, Reply> {
     let name = decode_new_name(cx.enabled, name)?;
-    if name.eq_ignore_ascii_case("INBOX") {
+    if name.is_inbox() {
         return Err(Reply::no(Some(Code::AlreadyExists), "INBOX always exists"));
     }
-    check_new_name(&name)?;
     // RFC 6154 §3: CREATE (USE (...)); we keep at most one attribute per mailbox.
     let mut use_attr = None;
     for u in special_use {
@@ -105,20 +90,7 @@ pub(crate) async fn create(
         return Err(Reply::no(Some(Code::AlreadyExists), "Mailbox already exists"));
     }
     // RFC 9051 §6.3.4: create the missing superiors too.
-    let mut prefix = String::new();
-    let levels: Vec<&str> = name.split('/').collect();
-    for level in &levels[..levels.len() - 1] {
-        if !prefix.is_empty() {
-            prefix.push('/');
-        }
-        prefix.push_str(level);
-        if store.mailbox_by_name(account, &prefix).await?.is_none() {
-            match store.create_mailbox(account, &prefix, None).await {
-                Ok(_) | Err(StoreError::AlreadyExists) => {}
-                Err(e) => return Err(e.into()),
-            }
-        }
-    }
+    create_superiors(cx, &name).await?;
     let id = store.create_mailbox(account, &name, use_attr).await?;
     // RFC 8474 §4.1: the new mailbox's MAILBOXID in the tagged OK.
     Ok(Done::with(Code::MailboxId(format!("M{}", id.0))))
@@ -127,10 +99,10 @@ pub(crate) async fn create(
 pub(crate) async fn delete(
     cx: &Cx<'_>,
     selected: Option<&Selected>,
-    name: &MailboxName,
+    name: &WireMailboxName,
 ) -> Result<Done, Reply> {
     let name = decode_name(cx.enabled, name)?;
-    if name == "INBOX" {
+    if name.is_inbox() {
         return Err(Reply::no(Some(Code::CannotDo), "INBOX cannot be deleted"));
     }
     let info = find(cx, &name).await?;
@@ -149,14 +121,13 @@ pub(crate) async fn delete(
     Ok(Done::new())
 }
 
-pub(crate) async fn rename(cx: &Cx<'_>, from: &MailboxName, to: &MailboxName) -> Result<Done, Reply> {
+pub(crate) async fn rename(cx: &Cx<'_>, from: &WireMailboxName, to: &WireMailboxName) -> Result<Done, Reply> {
     let from = decode_name(cx.enabled, from)?;
     let to = decode_new_name(cx.enabled, to)?;
-    check_new_name(&to)?;
-    if to.eq_ignore_ascii_case("INBOX") || to.starts_with("INBOX/") && from == "INBOX" {
+    if to.is_inbox() || to.as_str().starts_with("INBOX/") && from.is_inbox() {
         return Err(Reply::no(Some(Code::CannotDo), "Cannot rename to INBOX"));
     }
-    if to == from || to.starts_with(&format!("{from}/")) {
+    if to == from || from.is_ancestor_of(&to) {
         return Err(Reply::no(Some(Code::CannotDo), "Cannot rename a mailbox into itself"));
     }
     find(cx, &from).await?;
@@ -166,25 +137,27 @@ pub(crate) async fn rename(cx: &Cx<'_>, from: &MailboxName, to: &MailboxName) ->
         return Err(Reply::no(Some(Code::AlreadyExists), "Target mailbox already exists"));
     }
     // RFC 9051 §6.3.6: create superiors of the new name as needed.
-    let levels: Vec<&str> = to.split('/').collect();
-    let mut prefix = String::new();
-    for level in &levels[..levels.len() - 1] {
-        if !prefix.is_empty() {
-            prefix.push('/');
-        }
-        prefix.push_str(level);
-        if store.mailbox_by_name(account, &prefix).await?.is_none() {
-            match store.create_mailbox(account, &prefix, None).await {
+    create_superiors(cx, &to).await?;
+    store.rename_mailbox(account, &from, &to).await?;
+    Ok(Done::new())
+}
+
+/// Creates the superiors of `name` that do not exist yet, outermost first (RFC 9051 §6.3.4,
+/// §6.3.6). The superiors of a creatable name are creatable.
+async fn create_superiors(cx: &Cx<'_>, name: &MailboxName) -> Result<(), Reply> {
+    let (store, account) = (&cx.ctx.store, cx.user.account);
+    for superior in name.ancestors() {
+        if store.mailbox_by_name(account, &superior).await?.is_none() {
+            match store.create_mailbox(account, &superior, None).await {
                 Ok(_) | Err(StoreError::AlreadyExists) => {}
                 Err(e) => return Err(e.into()),
             }
         }
     }
-    store.rename_mailbox(account, &from, &to).await?;
-    Ok(Done::new())
+    Ok(())
 }
 
-pub(crate) async fn subscribe(cx: &Cx<'_>, name: &MailboxName, on: bool) -> Result<Done, Reply> {
+pub(crate) async fn subscribe(cx: &Cx<'_>, name: &WireMailboxName, on: bool) -> Result<Done, Reply> {
     let name = decode_name(cx.enabled, name)?;
     if on {
         // Subscribing to a name that does not exist is allowed by RFC 9051 §6.3.7 but almost
@@ -211,7 +184,7 @@ pub(crate) fn namespace(out: &mut Out) -> Result<Done, Reply> {
 pub(crate) fn status_value(cx: &Cx<'_>, st: &MailboxStatus, item: StatusItem) -> Option<u64> {
     Some(match item {
         StatusItem::Messages => u64::from(st.messages),
-        StatusItem::UidNext => u64::from(st.uid_next.0),
+        StatusItem::UidNext => u64::from(st.uid_next.get()),
         StatusItem::UidValidity => u64::from(st.uid_validity.0),
         StatusItem::Unseen => u64::from(st.unseen),
         StatusItem::Deleted => u64::from(st.deleted),
@@ -233,7 +206,7 @@ pub(crate) fn write_status(cx: &Cx<'_>, name: &str, st: &MailboxStatus, items: &
 
 pub(crate) async fn status(
     cx: &Cx<'_>,
-    name: &MailboxName,
+    name: &WireMailboxName,
     items: &[StatusItem],
     out: &mut Out,
 ) -> Result<Done, Reply> {
@@ -247,7 +220,7 @@ pub(crate) async fn status(
 pub(crate) async fn append(
     cx: &Cx<'_>,
     selected: Option<&mut Selected>,
-    name: &MailboxName,
+    name: &WireMailboxName,
     messages: Vec<AppendMessage>,
     out: &mut Out,
 ) -> Result<Done, Reply> {
@@ -288,7 +261,7 @@ pub(crate) async fn append(
     }
     // RFC 4315 §3: APPENDUID uidvalidity uid-set.
     let uid_validity = appended.first().map(|a| a.uid_validity.0).unwrap_or(0);
-    let uids = NumberSet::from_numbers(appended.iter().map(|a| a.uid.0));
+    let uids = NumberSet::from_numbers(appended.iter().map(|a| a.uid.get()));
     Ok(Done::with(Code::AppendUid { uidvalidity: uid_validity, uids }))
 }
 

@@ -46,7 +46,7 @@ pub(crate) async fn search(
     // Only messages the client knows of (new ones are announced first, at the next sync).
     let found: Vec<Uid> = found.into_iter().filter(|u| sel.seq_of(*u).is_some()).collect();
     let numbers: Vec<u32> = match kind {
-        CommandKind::Uid => found.iter().map(|u| u.0).collect(),
+        CommandKind::Uid => found.iter().map(|u| u.get()).collect(),
         CommandKind::Seq => found.iter().filter_map(|u| sel.seq_of(*u)).collect(),
     };
 

@@ -2,7 +2,7 @@
 //! CLOSE and UNSELECT (RFC 9051 §6.4.1, §6.4.2), which leave the selected state.
 
 use postfach_proto::response::{Code, Data, FetchValue, PermanentFlag, Status};
-use postfach_proto::types::{Flag, MailboxName, NumberSet, QresyncParams, SelectParams};
+use postfach_proto::types::{Flag, NumberSet, QresyncParams, SelectParams, WireMailboxName};
 
 use crate::cmd::mailbox::{decode_name, find};
 use crate::context::{Cx, Enabled};
@@ -16,7 +16,7 @@ use crate::{Out, convert};
 pub(crate) async fn select(
     cx: &Cx<'_>,
     slot: &mut Option<Box<Selected>>,
-    name: &MailboxName,
+    name: &WireMailboxName,
     params: &SelectParams,
     access: Access,
     out: &mut Out,
@@ -54,7 +54,7 @@ pub(crate) fn unselect() -> Result<Done, Reply> {
 /// SELECT/EXAMINE's work: open the mailbox and send its untagged responses (RFC 9051 §6.3.2).
 async fn open(
     cx: &Cx<'_>,
-    name: &MailboxName,
+    name: &WireMailboxName,
     params: &SelectParams,
     access: Access,
     out: &mut Out,
@@ -99,7 +99,7 @@ async fn open(
         }
     }
     out.status(Status::Ok, Some(Code::UidValidity(snap.status.uid_validity.0)), "UIDs valid");
-    out.status(Status::Ok, Some(Code::UidNext(snap.status.uid_next.0)), "Predicted next UID");
+    out.status(Status::Ok, Some(Code::UidNext(snap.status.uid_next.get())), "Predicted next UID");
     // RFC 8474 §4.1: OBJECTID servers name the mailbox's MAILBOXID on SELECT/EXAMINE.
     out.status(Status::Ok, Some(Code::MailboxId(format!("M{}", info.id.0))), "Ok");
     if enabled.condstore {
@@ -134,11 +134,11 @@ async fn resync_responses(
     out: &mut Out,
 ) {
     let known = match &q.known_uids {
-        Some(set) => set.resolve(snap.status.uid_next.0.saturating_sub(1)),
+        Some(set) => set.resolve(snap.status.uid_next.get().saturating_sub(1)),
         None => None,
     };
     let vanished = NumberSet::from_numbers(
-        changes.expunged.iter().map(|u| u.0).filter(|u| known.as_ref().is_none_or(|k| k.contains(*u))),
+        changes.expunged.iter().map(|u| u.get()).filter(|u| known.as_ref().is_none_or(|k| k.contains(*u))),
     );
     if !vanished.is_empty() {
         out.data(&Data::Vanished { earlier: true, uids: vanished });
@@ -151,7 +151,7 @@ async fn resync_responses(
         let Some(seq) = sel.seq_of(*uid) else { continue };
         let recent = !enabled.rev2 && sel.recent.contains(*uid);
         let attrs = vec![
-            FetchValue::Uid(uid.0),
+            FetchValue::Uid(uid.get()),
             FetchValue::Flags(convert::flags(flags, recent)),
             FetchValue::ModSeq(modseq.0),
         ];

@@ -71,7 +71,7 @@ fn store_criterion(c: &SortCriterion) -> StoreSortCriterion {
 
 fn number(sel: &Selected, kind: CommandKind, uid: Uid) -> Option<u32> {
     match kind {
-        CommandKind::Uid => Some(uid.0),
+        CommandKind::Uid => Some(uid.get()),
         CommandKind::Seq => sel.seq_of(uid),
     }
 }
@@ -262,14 +262,14 @@ impl Forest {
         let mut cur = n;
         for _ in 0..MAX_ANCESTRY {
             if let Some(m) = self.nodes[cur].msg {
-                return facts.get(m).map_or((i64::MAX, Uid(u32::MAX)), |f| (f.sent_date, f.uid));
+                return facts.get(m).map_or((i64::MAX, Uid::MAX), |f| (f.sent_date, f.uid));
             }
             match self.nodes[cur].children.first() {
                 Some(&c) => cur = c,
                 None => break,
             }
         }
-        (i64::MAX, Uid(u32::MAX))
+        (i64::MAX, Uid::MAX)
     }
 
     /// Sorts every set of siblings, the roots included, by date; the youngest sets first so a
@@ -531,11 +531,16 @@ fn references(facts: &[ThreadFacts]) -> Forest {
 #[cfg(test)]
 mod tests {
     use super::*;
+
     use postfach_proto::response;
+
+    fn uid_of(n: u32) -> Uid {
+        Uid::new(n).expect("test UIDs start at 1")
+    }
 
     fn fact(uid: u32, date: i64, subject: &str, reply: bool, id: Option<&str>, refs: &[&str]) -> ThreadFacts {
         ThreadFacts {
-            uid: Uid(uid),
+            uid: uid_of(uid),
             sent_date: date,
             base_subject: subject.to_owned(),
             is_reply: reply,
@@ -546,7 +551,7 @@ mod tests {
 
     fn render(forest: &Forest, facts: &[ThreadFacts]) -> String {
         let mut out = Vec::new();
-        let tokens = forest.tokens(|i| facts.get(i).map(|f| f.uid.0));
+        let tokens = forest.tokens(|i| facts.get(i).map(|f| f.uid.get()));
         response::write_data(&mut out, &Data::Thread(tokens), response::WriteOptions::default());
         String::from_utf8(out).unwrap_or_default().trim_end().to_owned()
     }
@@ -637,7 +642,7 @@ mod tests {
             facts.push(fact(i + 1, i64::from(i), "s", i > 0, Some(&id), &refs));
         }
         let forest = references(&facts);
-        let tokens = forest.tokens(|i| facts.get(i).map(|f| f.uid.0));
+        let tokens = forest.tokens(|i| facts.get(i).map(|f| f.uid.get()));
         assert_eq!(tokens.len(), 20_002);
         assert_eq!(tokens.first(), Some(&ThreadToken::Open));
         assert_eq!(tokens.get(1), Some(&ThreadToken::Member(1)));

@@ -63,7 +63,7 @@ pub(crate) async fn store_flags(
             }
             // RFC 7162 §3.2.4: CONDSTORE/QRESYNC clients get the UID with every FETCH.
             if kind.is_uid() || condstore {
-                attrs.push(FetchValue::Uid(uid.0));
+                attrs.push(FetchValue::Uid(uid.get()));
             }
             if condstore {
                 attrs.push(FetchValue::ModSeq(modseq.0));
@@ -76,7 +76,7 @@ pub(crate) async fn store_flags(
     if !modified.is_empty() {
         // RFC 7162 §3.1.3: MODIFIED lists what UNCHANGEDSINCE protected.
         let nums: NumberSet = match kind {
-            CommandKind::Uid => NumberSet::from_numbers(modified.iter().map(|u| u.0)),
+            CommandKind::Uid => NumberSet::from_numbers(modified.iter().map(|u| u.get())),
             CommandKind::Seq => NumberSet::from_numbers(modified.iter().filter_map(|u| sel.seq_of(*u))),
         };
         return Ok(Done::with(Code::Modified(nums)));

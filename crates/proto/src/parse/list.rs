@@ -158,7 +158,7 @@ mod tests {
     use super::*;
     use crate::parse::parse_command;
     use crate::parse::tests::body;
-    use crate::types::MailboxName;
+    use crate::types::WireMailboxName;
 
     #[test]
     fn list_variants() {
@@ -199,7 +199,7 @@ mod tests {
         assert_eq!(
             body("A042 STATUS blurdybloop (UIDNEXT MESSAGES mailboxid highestmodseq)"),
             CommandBody::Status {
-                mailbox: MailboxName::new(b"blurdybloop".to_vec()),
+                mailbox: WireMailboxName::new(b"blurdybloop".to_vec()),
                 items: vec![
                     StatusItem::UidNext,
                     StatusItem::Messages,

@@ -6,21 +6,21 @@ use super::lexer::StringForm;
 use super::{PResult, Parser};
 use crate::seqset::SequenceSet;
 use crate::types::{
-    AppendMessage, CommandBody, CommandKind, MailboxName, QresyncParams, SelectParams, SpecialUse,
-    StoreAction, StoreOp,
+    AppendMessage, CommandBody, CommandKind, QresyncParams, SelectParams, SpecialUse, StoreAction, StoreOp,
+    WireMailboxName,
 };
 
 impl Parser<'_> {
-    /// `mailbox = "INBOX" / astring` (INBOX normalisation happens in [`MailboxName::decode`]).
-    pub(super) fn mailbox(&mut self) -> PResult<MailboxName> {
-        self.astring().map(MailboxName::new)
+    /// `mailbox = "INBOX" / astring` (INBOX normalisation happens in [`WireMailboxName::decode`]).
+    pub(super) fn mailbox(&mut self) -> PResult<WireMailboxName> {
+        self.astring().map(WireMailboxName::new)
     }
 
     /// `select = "SELECT" SP mailbox [select-params]` (RFC 4466);
     /// `select-params = SP "(" select-param *(SP select-param) ")"`;
     /// `select-param =/ "CONDSTORE" / "QRESYNC" SP "(" uidvalidity SP mod-sequence-value
     ///  [SP known-uids] [SP seq-match-data] ")"` (RFC 7162 §7).
-    pub(super) fn select(&mut self) -> PResult<(MailboxName, SelectParams)> {
+    pub(super) fn select(&mut self) -> PResult<(WireMailboxName, SelectParams)> {
         self.sp()?;
         let mailbox = self.mailbox()?;
         let mut params = SelectParams::default();
@@ -269,13 +269,16 @@ mod tests {
         assert_eq!(
             body("t1 CREATE MySpecialArchive (USE (\\Archive))"),
             CommandBody::Create {
-                mailbox: MailboxName::new(b"MySpecialArchive".to_vec()),
+                mailbox: WireMailboxName::new(b"MySpecialArchive".to_vec()),
                 special_use: vec![SpecialUse::Archive]
             }
         );
         assert_eq!(
             body("A003 CREATE owatagusiam/"),
-            CommandBody::Create { mailbox: MailboxName::new(b"owatagusiam/".to_vec()), special_use: vec![] }
+            CommandBody::Create {
+                mailbox: WireMailboxName::new(b"owatagusiam/".to_vec()),
+                special_use: vec![]
+            }
         );
         assert!(matches!(body("A683 RENAME blurdybloop sarasoop"), CommandBody::Rename { .. }));
         assert!(matches!(body("A142 DELETE blurdybloop"), CommandBody::Delete(_)));
@@ -371,7 +374,7 @@ mod tests {
             CommandBody::Copy {
                 kind: CommandKind::Seq,
                 set: set("2:4"),
-                mailbox: MailboxName::new(b"MEETING".to_vec())
+                mailbox: WireMailboxName::new(b"MEETING".to_vec())
             }
         );
         assert!(matches!(body("a UID MOVE 42:69 foo"), CommandBody::Move { kind: CommandKind::Uid, .. }));

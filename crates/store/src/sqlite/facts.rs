@@ -70,7 +70,7 @@ fn keyed_of(conn: &Connection, r: &Row<'_>) -> StoreResult<Keyed> {
             None => BodyFacts::default(),
         }
     };
-    Ok(Keyed { uid: Uid(r.get(0).db()?), internal_date: r.get(1).db()?, size: r.get(2).db()?, facts })
+    Ok(Keyed { uid: r.get::<_, Uid>(0).db()?, internal_date: r.get(1).db()?, size: r.get(2).db()?, facts })
 }
 
 /// Calls `each` for every existing message of `uids`, ascending.
@@ -216,7 +216,7 @@ pub(crate) fn fetch_extras(
                 }
             };
             out.push(MessageExtras {
-                uid: Uid(r.get(0).db()?),
+                uid: r.get::<_, Uid>(0).db()?,
                 email_id,
                 save_date: saved.map_or(internal, |unix| date_of(unix, 0)),
                 preview,
@@ -233,7 +233,7 @@ mod tests {
 
     fn keyed(uid: u32, date: i64, size: i64, subject: &str, from: &str) -> Keyed {
         Keyed {
-            uid: Uid(uid),
+            uid: Uid::new(uid).unwrap(),
             internal_date: date,
             size,
             facts: BodyFacts {
@@ -250,7 +250,7 @@ mod tests {
             criteria.iter().map(|&(key, direction)| SortCriterion { key, direction }).collect();
         let mut v: Vec<(Box<[u8]>, Uid)> = messages.iter().map(|m| (sort_key(&criteria, m), m.uid)).collect();
         v.sort_unstable();
-        v.into_iter().map(|(_, u)| u.0).collect()
+        v.into_iter().map(|(_, u)| u.get()).collect()
     }
 
     #[test]

@@ -240,7 +240,8 @@ pub(crate) fn record_appended(
             conn.prepare_cached("SELECT body_id FROM messages WHERE mailbox_id = ?1 AND uid = ?2").db()?;
         let mut texts = Vec::with_capacity(entries.len());
         for (a, entry) in appended.iter().zip(entries) {
-            let body_id: i64 = body_of.query_row(rusqlite::params![mailbox.0, a.uid.0], |r| r.get(0)).db()?;
+            let body_id: i64 =
+                body_of.query_row(rusqlite::params![mailbox.0, a.uid.get()], |r| r.get(0)).db()?;
             if write_facts(conn, body_id, &entry)? {
                 texts.push(PendingText { body_id, email_id: entry.email_id, text: entry.text });
             }

@@ -8,12 +8,9 @@
 use rusqlite::{Connection, OptionalExtension};
 
 use super::conn::{DbResult, backend, is_unique_violation};
-use super::rows::{
-    MailboxRow, account_exists, check_mailbox_name, check_subscription_name, insert_mailbox, is_inbox,
-    sql_modseq, unix_now,
-};
+use super::rows::{MailboxRow, account_exists, insert_mailbox, sql_modseq, unix_now};
 use super::writer::Effects;
-use crate::types::{Account, AccountId, MailboxId, ModSeq, SpecialUse};
+use crate::types::{Account, AccountId, MailboxId, MailboxName, ModSeq, SpecialUse};
 use crate::{StoreError, StoreResult};
 
 /// The mailboxes every new account gets, with their RFC 6154 attributes.
@@ -109,18 +106,18 @@ fn drop_mailbox_contents(conn: &Connection, mailbox: MailboxId) -> StoreResult<(
 pub(crate) fn create_mailbox(
     conn: &Connection,
     account: AccountId,
-    name: &str,
+    name: &MailboxName,
     special_use: Option<SpecialUse>,
 ) -> StoreResult<MailboxId> {
-    check_mailbox_name(name)?;
+    name.check_creatable()?;
     if !account_exists(conn, account)? {
         return Err(StoreError::NotFound);
     }
-    // Every account has INBOX, in whatever case the caller spells it (RFC 9051 §5.1).
-    if is_inbox(name) && name != "INBOX" {
+    // Every account has INBOX (the name folds every spelling of it, RFC 9051 §5.1).
+    if name.is_inbox() {
         return Err(StoreError::AlreadyExists);
     }
-    insert_mailbox(conn, account, name, special_use)
+    insert_mailbox(conn, account, name.as_str(), special_use)
 }
 
 /// Deletes a mailbox and its messages; its subscription stays (RFC 9051 §6.3.7: the server
@@ -151,21 +148,22 @@ pub(crate) fn rename_mailbox(
     conn: &Connection,
     fx: &mut Effects,
     account: AccountId,
-    from: &str,
-    to: &str,
+    from: &MailboxName,
+    to: &MailboxName,
 ) -> StoreResult<()> {
-    check_mailbox_name(to)?;
+    to.check_creatable()?;
     if !account_exists(conn, account)? {
         return Err(StoreError::NotFound);
     }
-    if from == "INBOX" {
+    if from.is_inbox() {
         return rename_inbox(conn, fx, account, to);
     }
-    if MailboxRow::by_name(conn, account, from)?.is_none() {
+    if MailboxRow::by_name(conn, account, from.as_str())?.is_none() {
         return Err(StoreError::NotFound);
     }
+    let (from, to) = (from.as_str(), to.as_str());
     // RFC 9051 §6.3.6: renaming to a name that exists is an error; INBOX always exists.
-    if from == to || is_inbox(to) {
+    if from == to || to == MailboxName::INBOX {
         return Err(StoreError::AlreadyExists);
     }
     let from_prefix = format!("{from}/");
@@ -197,7 +195,8 @@ pub(crate) fn rename_mailbox(
         }
     }
     for (_, new) in &moves {
-        check_mailbox_name(new)?;
+        // The subtree's names grow by the difference in length: each must still be a name.
+        MailboxName::new(new)?;
         if staying.contains(new.as_str()) {
             return Err(StoreError::AlreadyExists);
         }
@@ -239,12 +238,17 @@ fn move_subscriptions(
 
 /// RFC 9051 §6.3.6: renaming INBOX moves all its messages into a new mailbox (new UIDVALIDITY,
 /// new UIDs in the old order) and leaves INBOX empty; mailboxes below INBOX are unaffected.
-fn rename_inbox(conn: &Connection, fx: &mut Effects, account: AccountId, to: &str) -> StoreResult<()> {
-    if is_inbox(to) {
+fn rename_inbox(
+    conn: &Connection,
+    fx: &mut Effects,
+    account: AccountId,
+    to: &MailboxName,
+) -> StoreResult<()> {
+    if to.is_inbox() {
         return Err(StoreError::AlreadyExists);
     }
-    let mut inbox = MailboxRow::by_name(conn, account, "INBOX")?.ok_or(StoreError::NotFound)?;
-    let target_id = insert_mailbox(conn, account, to, None)?;
+    let mut inbox = MailboxRow::by_name(conn, account, MailboxName::INBOX)?.ok_or(StoreError::NotFound)?;
+    let target_id = insert_mailbox(conn, account, to.as_str(), None)?;
     let mut target = MailboxRow::load(conn, target_id)?;
     let keep_modseq = target.bump_modseq()?;
 
@@ -310,10 +314,10 @@ fn rename_inbox(conn: &Connection, fx: &mut Effects, account: AccountId, to: &st
 pub(crate) fn set_subscribed(
     conn: &Connection,
     account: AccountId,
-    name: &str,
+    name: &MailboxName,
     subscribed: bool,
 ) -> StoreResult<()> {
-    check_subscription_name(name)?;
+    let name = name.as_str();
     if !account_exists(conn, account)? {
         return Err(StoreError::NotFound);
     }

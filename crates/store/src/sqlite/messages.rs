@@ -88,7 +88,7 @@ pub(crate) fn append(
         insert_message
             .execute(rusqlite::params![
                 mailbox.0,
-                uid.0,
+                uid.get(),
                 body_id,
                 m.flags.system.0,
                 keywords_text(&m.flags),
@@ -148,7 +148,7 @@ fn rows_in(
             .query_map(rusqlite::params![mailbox.0, range.start(), range.end()], |r| {
                 let keywords: String = r.get(3)?;
                 Ok(Row {
-                    uid: Uid(r.get(0)?),
+                    uid: r.get::<_, Uid>(0)?,
                     body_id: r.get(1)?,
                     flags: flags_of(r.get(2)?, &keywords),
                     date: r.get(4)?,
@@ -212,7 +212,7 @@ pub(crate) fn store_flags(
                 keywords_text(&new),
                 sql_modseq(modseq),
                 mailbox.0,
-                row.uid.0
+                row.uid.get()
             ])
             .db()?;
         mb.count_flag_change(row.flags.system, new.system);
@@ -268,7 +268,7 @@ pub(crate) fn transfer(
         insert
             .execute(rusqlite::params![
                 to.0,
-                uid.0,
+                uid.get(),
                 row.body_id,
                 row.flags.system.0,
                 keywords_text(&row.flags),
@@ -305,8 +305,8 @@ fn remove_rows(conn: &Connection, mb: &mut MailboxRow, rows: &[Row]) -> StoreRes
         .prepare_cached("INSERT OR REPLACE INTO expunged (mailbox_id, uid, modseq) VALUES (?1, ?2, ?3)")
         .db()?;
     for row in rows {
-        delete.execute(rusqlite::params![mb.id.0, row.uid.0]).db()?;
-        record.execute(rusqlite::params![mb.id.0, row.uid.0, sql_modseq(modseq)]).db()?;
+        delete.execute(rusqlite::params![mb.id.0, row.uid.get()]).db()?;
+        record.execute(rusqlite::params![mb.id.0, row.uid.get(), sql_modseq(modseq)]).db()?;
         let recency = mb.recency(row.uid);
         mb.count_out(row.flags.system, row.size, recency);
     }

@@ -62,9 +62,9 @@ use self::writer::Writer;
 use crate::notify::Notifier;
 use crate::types::{
     Account, AccountId, AddressBlock, AppPassword, AppPasswordId, Appended, Changes, ClaimRecent, Copied,
-    Criterion, FetchWant, FlagOp, Flags, FlagsUpdated, MailboxId, MailboxInfo, MailboxStatus, MessageExtras,
-    MessageMeta, MessageSummary, ModSeq, NewMessage, ScramCredential, Snapshot, SortCriterion, SpecialUse,
-    ThreadFacts, TotpSettings, Uid, UidSet,
+    Criterion, FetchWant, FlagOp, Flags, FlagsUpdated, MailboxId, MailboxInfo, MailboxName, MailboxStatus,
+    MessageExtras, MessageMeta, MessageSummary, ModSeq, NewMessage, ScramCredential, Snapshot, SortCriterion,
+    SpecialUse, ThreadFacts, TotpSettings, Uid, UidSet,
 };
 use crate::{AccountStore, MailStore, StoreError, StoreResult};
 
@@ -296,18 +296,23 @@ impl MailStore for SqliteStore {
         self.read(move |conn| rows::mailbox_infos(conn, account, None)).await
     }
 
-    async fn mailbox_by_name(&self, account: AccountId, name: &str) -> StoreResult<Option<MailboxInfo>> {
-        let name = name.to_owned();
-        self.read(move |conn| Ok(rows::mailbox_infos(conn, account, Some(&name))?.into_iter().next())).await
+    async fn mailbox_by_name(
+        &self,
+        account: AccountId,
+        name: &MailboxName,
+    ) -> StoreResult<Option<MailboxInfo>> {
+        let name = name.clone();
+        self.read(move |conn| Ok(rows::mailbox_infos(conn, account, Some(name.as_str()))?.into_iter().next()))
+            .await
     }
 
     async fn create_mailbox(
         &self,
         account: AccountId,
-        name: &str,
+        name: &MailboxName,
         special_use: Option<SpecialUse>,
     ) -> StoreResult<MailboxId> {
-        let name = name.to_owned();
+        let name = name.clone();
         self.writer.run(move |conn, _| mailboxes::create_mailbox(conn, account, &name, special_use)).await
     }
 
@@ -315,13 +320,23 @@ impl MailStore for SqliteStore {
         self.writer.run(move |conn, fx| mailboxes::delete_mailbox(conn, fx, account, mailbox)).await
     }
 
-    async fn rename_mailbox(&self, account: AccountId, from: &str, to: &str) -> StoreResult<()> {
-        let (from, to) = (from.to_owned(), to.to_owned());
+    async fn rename_mailbox(
+        &self,
+        account: AccountId,
+        from: &MailboxName,
+        to: &MailboxName,
+    ) -> StoreResult<()> {
+        let (from, to) = (from.clone(), to.clone());
         self.writer.run(move |conn, fx| mailboxes::rename_mailbox(conn, fx, account, &from, &to)).await
     }
 
-    async fn set_subscribed(&self, account: AccountId, name: &str, subscribed: bool) -> StoreResult<()> {
-        let name = name.to_owned();
+    async fn set_subscribed(
+        &self,
+        account: AccountId,
+        name: &MailboxName,
+        subscribed: bool,
+    ) -> StoreResult<()> {
+        let name = name.clone();
         self.writer.run(move |conn, _| mailboxes::set_subscribed(conn, account, &name, subscribed)).await
     }
 
@@ -337,9 +352,9 @@ impl MailStore for SqliteStore {
         let (mut peeked, recent_from_uid) = self.read(move |conn| reads::peek(conn, mailbox)).await?;
         // Most SELECTs find nothing new to claim: they stay on a reader and never queue behind
         // the writer.
-        if recent == ClaimRecent::Peek || recent_from_uid >= peeked.status.uid_next.0 {
+        if recent == ClaimRecent::Peek || recent_from_uid >= peeked.status.uid_next.get() {
             // EXAMINE sees the unclaimed messages as recent and leaves them so (RFC 3501 §2.3.2).
-            let unclaimed = recent_from_uid..peeked.status.uid_next.0;
+            let unclaimed = recent_from_uid..peeked.status.uid_next.get();
             reads::apply_claim(&mut peeked, unclaimed);
             return Ok(peeked);
         }
@@ -353,7 +368,7 @@ impl MailStore for SqliteStore {
         // Usually another session (or this one's SELECT) claimed them already: answer from a
         // reader without queueing behind the writer.
         let (_, recent_from_uid) = self.read(move |conn| reads::peek_boundary(conn, mailbox)).await?;
-        if recent_from_uid >= below.0 {
+        if recent_from_uid >= below.get() {
             return Ok(UidSet::new());
         }
         match claim {

@@ -32,7 +32,7 @@ pub(crate) fn peek(conn: &Connection, mailbox: MailboxId) -> StoreResult<(Snapsh
 /// As [`claim_below`] without taking them: the messages below `below` nobody has claimed.
 pub(crate) fn recent_below(conn: &Connection, mailbox: MailboxId, below: Uid) -> StoreResult<UidSet> {
     let row = MailboxRow::load(conn, mailbox)?;
-    uids_between(conn, mailbox, row.recent_from_uid, below.0.min(row.uid_next))
+    uids_between(conn, mailbox, row.recent_from_uid, below.get().min(row.uid_next))
 }
 
 /// The UIDs of `mailbox` in `[from, to)`, by the primary key.
@@ -48,7 +48,7 @@ fn uids_between(conn: &Connection, mailbox: MailboxId, from: u32, to: u32) -> St
         .db()?;
     let mut rows = stmt.query(rusqlite::params![mailbox.0, from, to]).db()?;
     while let Some(r) = rows.next().db()? {
-        uids.push_ascending(Uid(r.get(0).db()?));
+        uids.push_ascending(r.get::<_, Uid>(0).db()?);
     }
     Ok(uids)
 }
@@ -77,7 +77,7 @@ pub(crate) fn claim(conn: &Connection, mailbox: MailboxId) -> StoreResult<std::o
 /// the claimed messages.
 pub(crate) fn claim_below(conn: &Connection, mailbox: MailboxId, below: Uid) -> StoreResult<UidSet> {
     let mut row = MailboxRow::load(conn, mailbox)?;
-    let end = below.0.min(row.uid_next);
+    let end = below.get().min(row.uid_next);
     if row.recent_from_uid >= end {
         return Ok(UidSet::new());
     }
@@ -105,7 +105,7 @@ fn uids_by_walk(conn: &Connection, mailbox: MailboxId) -> StoreResult<UidSet> {
     let mut rows = stmt.query([mailbox.0]).db()?;
     let mut uids = UidSet::new();
     while let Some(r) = rows.next().db()? {
-        uids.push_ascending(Uid(r.get(0).db()?));
+        uids.push_ascending(r.get::<_, Uid>(0).db()?);
     }
     Ok(uids)
 }
@@ -132,7 +132,7 @@ fn assemble(conn: &Connection, row: &MailboxRow) -> StoreResult<Snapshot> {
              WHERE mailbox_id = ?1 AND (flags & 1) = 0 ORDER BY uid LIMIT 1",
         )
         .db()?
-        .query_row([row.id.0], |r| r.get(0).map(Uid))
+        .query_row([row.id.0], |r| r.get::<_, Uid>(0))
         .optional()
         .db()?;
     Ok(Snapshot {
@@ -154,15 +154,16 @@ pub(crate) fn changes_since(
     let row = MailboxRow::load(conn, mailbox)?;
     let mut out = Changes {
         highest_modseq: ModSeq(row.highest_modseq),
-        uid_next: Uid(row.uid_next),
+        uid_next: row.uid_next(),
         ..Changes::default()
     };
     {
         let mut stmt = conn
             .prepare_cached("SELECT uid FROM messages WHERE mailbox_id = ?1 AND uid >= ?2 ORDER BY uid")
             .db()?;
-        let rows =
-            stmt.query_map(rusqlite::params![mailbox.0, known_uid_next.0], |r| r.get(0).map(Uid)).db()?;
+        let rows = stmt
+            .query_map(rusqlite::params![mailbox.0, known_uid_next.get()], |r| r.get::<_, Uid>(0))
+            .db()?;
         out.added = rows.collect::<rusqlite::Result<_>>().db()?;
     }
     // Both queries walk the (mailbox_id, modseq) indexes, so they cost what changed since
@@ -176,9 +177,9 @@ pub(crate) fn changes_since(
             )
             .db()?;
         let rows = stmt
-            .query_map(rusqlite::params![mailbox.0, sql_modseq(since), known_uid_next.0], |r| {
+            .query_map(rusqlite::params![mailbox.0, sql_modseq(since), known_uid_next.get()], |r| {
                 let keywords: String = r.get(2)?;
-                Ok((Uid(r.get(0)?), flags_of(r.get(1)?, &keywords), modseq_of(r.get(3)?)))
+                Ok((r.get::<_, Uid>(0)?, flags_of(r.get(1)?, &keywords), modseq_of(r.get(3)?)))
             })
             .db()?;
         out.flags = rows.collect::<rusqlite::Result<_>>().db()?;
@@ -192,8 +193,8 @@ pub(crate) fn changes_since(
             )
             .db()?;
         let rows = stmt
-            .query_map(rusqlite::params![mailbox.0, sql_modseq(since), known_uid_next.0], |r| {
-                r.get(0).map(Uid)
+            .query_map(rusqlite::params![mailbox.0, sql_modseq(since), known_uid_next.get()], |r| {
+                r.get::<_, Uid>(0)
             })
             .db()?;
         out.expunged = rows.collect::<rusqlite::Result<_>>().db()?;
@@ -235,7 +236,7 @@ pub(crate) fn fetch(
                 None
             };
             out.push(MessageMeta {
-                uid: Uid(r.get(0).db()?),
+                uid: r.get::<_, Uid>(0).db()?,
                 flags: flags_of(r.get(1).db()?, &keywords),
                 internal_date: date_of(r.get(3).db()?, r.get(4).db()?),
                 size: r.get(5).db()?,
@@ -292,7 +293,7 @@ pub(crate) fn bodies(
     let mut out = Vec::with_capacity(wanted.len());
     for &(uid, limit) in wanted {
         let found: Option<(i64, i64)> = stmt
-            .query_row(rusqlite::params![mailbox.0, uid.0], |r| Ok((r.get(0)?, r.get(1)?)))
+            .query_row(rusqlite::params![mailbox.0, uid.get()], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()
             .db()?;
         let Some((body_id, len)) = found else { continue };
@@ -310,7 +311,7 @@ pub(crate) fn body(conn: &Connection, mailbox: MailboxId, uid: Uid) -> StoreResu
         "SELECT b.raw FROM messages m JOIN bodies b ON b.id = m.body_id WHERE m.mailbox_id = ?1 AND m.uid = ?2",
     )
     .db()?
-    .query_row(rusqlite::params![mailbox.0, uid.0], |r| r.get(0))
+    .query_row(rusqlite::params![mailbox.0, uid.get()], |r| r.get(0))
     .optional()
     .db()?
     .ok_or(StoreError::NotFound)

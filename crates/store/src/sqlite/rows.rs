@@ -1,5 +1,5 @@
 //! Row-level helpers shared by the read and write paths: the mailbox row with its counters,
-//! flag encoding, name and keyword checks, and integer conversions between SQLite's `i64` and
+//! flag encoding, keyword checks, and integer conversions between SQLite's `i64` and
 //! the domain types.
 //!
 //! Counter arithmetic saturates instead of overflowing: a wrong counter is a bug to log, a panic
@@ -16,9 +16,20 @@ use crate::types::{
 };
 use crate::{StoreError, StoreResult};
 
-/// Longest mailbox name accepted, in bytes. Names travel in every LIST response; a bound keeps
-/// a hostile client from storing megabytes in the mailbox list.
-pub(crate) const MAX_NAME_LEN: usize = 1000;
+/// UIDs are stored as SQLite integers; a row never holds 0 (UIDs start at 1), so reading one
+/// is a conversion error rather than a UID.
+impl rusqlite::types::FromSql for Uid {
+    fn column_result(value: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
+        let n = u32::column_result(value)?;
+        Uid::new(n).ok_or(rusqlite::types::FromSqlError::OutOfRange(0))
+    }
+}
+
+impl rusqlite::types::ToSql for Uid {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        Ok(rusqlite::types::ToSqlOutput::from(self.get()))
+    }
+}
 
 /// Longest keyword accepted, in bytes.
 pub(crate) const MAX_KEYWORD_LEN: usize = 250;
@@ -61,38 +72,6 @@ pub(crate) fn flags_of(system: i64, keywords: &str) -> Flags {
 /// An internal date from the two stored columns.
 pub(crate) fn date_of(unix: i64, offset_minutes: i64) -> InternalDate {
     InternalDate { unix, offset_minutes: i16::try_from(offset_minutes).unwrap_or(0) }
-}
-
-/// Checks a mailbox name: non-empty, bounded, no control characters, no empty hierarchy level.
-pub(crate) fn check_mailbox_name(name: &str) -> StoreResult<()> {
-    let bad = |why: &str| Err(StoreError::InvalidName(format!("{why}: {name:?}")));
-    if name.is_empty() {
-        return bad("empty mailbox name");
-    }
-    if name.len() > MAX_NAME_LEN {
-        return bad("mailbox name too long");
-    }
-    if name.chars().any(char::is_control) {
-        return bad("control character in mailbox name");
-    }
-    if name.starts_with('/') || name.ends_with('/') || name.contains("//") {
-        return bad("empty hierarchy level in mailbox name");
-    }
-    Ok(())
-}
-
-/// Checks a subscription name. Subscriptions may name mailboxes that do not exist (RFC 9051
-/// §6.3.7), so only what would break storage or LIST output is refused.
-pub(crate) fn check_subscription_name(name: &str) -> StoreResult<()> {
-    if name.is_empty() || name.len() > MAX_NAME_LEN || name.chars().any(char::is_control) {
-        return Err(StoreError::InvalidName(format!("bad subscription name: {name:?}")));
-    }
-    Ok(())
-}
-
-/// True for every spelling of INBOX (RFC 9051 §5.1: INBOX is case-insensitive).
-pub(crate) fn is_inbox(name: &str) -> bool {
-    name.eq_ignore_ascii_case("INBOX")
 }
 
 /// Checks keywords (RFC 9051 §9: `flag-keyword = atom`: ASCII, no atom-specials) and returns
@@ -227,7 +206,8 @@ impl MailboxRow {
             account: AccountId(r.get(1)?),
             name: r.get(2)?,
             uid_validity: UidValidity(r.get(3)?),
-            uid_next: r.get(4)?,
+            // Read as a UID so that a 0 in the row fails here, not later.
+            uid_next: r.get::<_, Uid>(4)?.get(),
             highest_modseq: u64::try_from(r.get::<_, i64>(5)?).unwrap_or(0),
             recent_from_uid: r.get(6)?,
             messages: r.get(7)?,
@@ -286,12 +266,18 @@ impl MailboxRow {
         Ok(())
     }
 
+    /// UIDNEXT. `from_row` refuses a 0 and the counters only grow (saturating), so the
+    /// fallback is never taken.
+    pub(crate) fn uid_next(&self) -> Uid {
+        Uid::new(self.uid_next).unwrap_or(Uid::MIN)
+    }
+
     /// The counters as STATUS reports them.
     pub(crate) fn status(&self) -> MailboxStatus {
         MailboxStatus {
             id: self.id,
             uid_validity: self.uid_validity,
-            uid_next: Uid(self.uid_next),
+            uid_next: self.uid_next(),
             messages: self.messages,
             unseen: self.unseen,
             deleted: self.deleted,
@@ -314,17 +300,17 @@ impl MailboxRow {
     /// Allocates the next UID (RFC 9051 §2.3.1.1: strictly ascending, never reused).
     pub(crate) fn take_uid(&mut self) -> StoreResult<Uid> {
         // UIDNEXT itself must still fit in a u32, so the last usable UID is u32::MAX - 1.
-        if self.uid_next == 0 || self.uid_next == u32::MAX {
-            return Err(StoreError::Limit("the mailbox has used up its UIDs".to_owned()));
-        }
-        let uid = Uid(self.uid_next);
+        let uid = match Uid::new(self.uid_next) {
+            Some(uid) if uid != Uid::MAX => uid,
+            _ => return Err(StoreError::Limit("the mailbox has used up its UIDs".to_owned())),
+        };
         self.uid_next += 1;
         Ok(uid)
     }
 
     /// Whether `uid` still counts as recent.
     pub(crate) fn recency(&self, uid: Uid) -> Recency {
-        if uid.0 >= self.recent_from_uid { Recency::Recent } else { Recency::Claimed }
+        if uid.get() >= self.recent_from_uid { Recency::Recent } else { Recency::Claimed }
     }
 
     /// Counts a message in.
@@ -406,16 +392,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn mailbox_names() {
-        assert!(check_mailbox_name("a/b").is_ok());
-        assert!(check_mailbox_name("Entwürfe").is_ok());
-        for bad in ["", "/a", "a/", "a//b", "a\nb", "a\0"] {
-            assert!(matches!(check_mailbox_name(bad), Err(StoreError::InvalidName(_))), "{bad:?}");
-        }
-        assert!(check_mailbox_name(&"x".repeat(MAX_NAME_LEN + 1)).is_err());
-    }
-
-    #[test]
     fn keywords_must_be_atoms() {
         let ok =
             Flags { system: SystemFlags::SEEN, keywords: vec!["b".into(), "$Forwarded".into(), "B".into()] };
@@ -460,7 +436,7 @@ mod tests {
         row.count_out(SystemFlags::SEEN.union(SystemFlags::DELETED), 10, Recency::Claimed);
         assert_eq!((row.messages, row.unseen, row.deleted, row.size, row.recent), (0, 0, 0, 0, 1));
         row.uid_next = u32::MAX - 1;
-        assert_eq!(row.take_uid().ok(), Some(Uid(u32::MAX - 1)));
+        assert_eq!(row.take_uid().ok(), Uid::new(u32::MAX - 1));
         assert!(matches!(row.take_uid(), Err(StoreError::Limit(_))));
     }
 }

@@ -96,7 +96,7 @@ fn search_with(
             p.extend([Value::Integer(mailbox.0), Value::Integer(0)]);
             p.extend(params);
             for uid in uids {
-                p[1] = Value::Integer(i64::from(uid.0));
+                p[1] = Value::Integer(i64::from(uid.get()));
                 let mut rows = stmt.query(rusqlite::params_from_iter(p.iter())).db()?;
                 if let Some(r) = rows.next().db()? {
                     let mut candidate = Candidate::of(r)?;
@@ -190,7 +190,7 @@ fn candidates(
         .db()?;
     let mut rows = stmt.query([mailbox.0]).db()?;
     while let Some(r) = rows.next().db()? {
-        uids.push(Uid(r.get(0).db()?));
+        uids.push(r.get::<_, Uid>(0).db()?);
         if uids.len() > walk {
             return Ok(None);
         }
@@ -370,7 +370,7 @@ fn hits_of_installation(
         let body: i64 = r.get(0).db()?;
         let mut found = of_body.query(rusqlite::params![body, mailbox.0]).db()?;
         while let Some(m) = found.next().db()? {
-            uids.push(Uid(m.get(0).db()?));
+            uids.push(m.get::<_, Uid>(0).db()?);
         }
     }
     Ok(Some(uids))
@@ -384,7 +384,7 @@ fn hits_by_probing(conn: &Connection, mailbox: MailboxId, query: &str) -> StoreR
                AND EXISTS (SELECT 1 FROM body_text WHERE body_text MATCH ?1 AND body_text.rowid = m.body_id)",
         )
         .db()?;
-    let rows = stmt.query_map(rusqlite::params![query, mailbox.0], |r| r.get(0).map(Uid)).db()?;
+    let rows = stmt.query_map(rusqlite::params![query, mailbox.0], |r| r.get::<_, Uid>(0)).db()?;
     rows.collect::<rusqlite::Result<Vec<Uid>>>().db()
 }
 
@@ -553,7 +553,7 @@ impl Candidate {
     fn of(r: &rusqlite::Row<'_>) -> StoreResult<Candidate> {
         let keywords: String = r.get(3).db()?;
         Ok(Candidate {
-            uid: Uid(r.get(0).db()?),
+            uid: r.get::<_, Uid>(0).db()?,
             body_id: r.get(1).db()?,
             flags: flags_of(r.get(2).db()?, &keywords),
             date: r.get(4).db()?,
@@ -705,7 +705,7 @@ fn saved_day(m: &Candidate, cx: &Eval<'_>) -> StoreResult<i64> {
             "SELECT {SAVED_UNIX} FROM messages m WHERE m.mailbox_id = ?1 AND m.uid = ?2"
         ))
         .db()?
-        .query_row(rusqlite::params![cx.mailbox.0, m.uid.0], |r| r.get(0))
+        .query_row(rusqlite::params![cx.mailbox.0, m.uid.get()], |r| r.get(0))
         .db()?;
     Ok(day_of(unix, 0))
 }
@@ -784,9 +784,10 @@ mod tests {
     /// The answer, checked to be the same whether the index's candidates are visited or the
     /// mailbox is walked.
     fn uids(conn: &Connection, c: &Criterion) -> Vec<u32> {
-        let cheapest: Vec<u32> = search(conn, MailboxId(1), c).unwrap().into_iter().map(|u| u.0).collect();
+        let cheapest: Vec<u32> =
+            search(conn, MailboxId(1), c).unwrap().into_iter().map(|u| u.get()).collect();
         let walked: Vec<u32> =
-            search_with(conn, MailboxId(1), c, Plan::Walk).unwrap().into_iter().map(|u| u.0).collect();
+            search_with(conn, MailboxId(1), c, Plan::Walk).unwrap().into_iter().map(|u| u.get()).collect();
         assert_eq!(cheapest, walked, "{c:?}");
         cheapest
     }
@@ -898,7 +899,7 @@ groupname2: groupuser3@domain.org;\r\n\r\nx\r\n",
         assert_eq!(uids(&conn, &Criterion::Header("subject".into(), "LUNCH".into())), vec![3]);
         // Another mailbox's copy of a body is not a hit here.
         conn.execute_batch("INSERT INTO messages VALUES (2, 1, 1, 0, '', 0, 0, 1, 1)").unwrap();
-        assert_eq!(search(&conn, MailboxId(2), &Criterion::Body("numbers".into())).unwrap(), vec![Uid(1)]);
+        assert_eq!(search(&conn, MailboxId(2), &Criterion::Body("numbers".into())).unwrap(), vec![Uid::MIN]);
         assert_eq!(uids(&conn, &Criterion::Body("numbers".into())), vec![1]);
     }
 
@@ -967,7 +968,7 @@ groupname2: groupuser3@domain.org;\r\n\r\nx\r\n",
         let mailbox = MailboxId(1);
         let needle = Criterion::Body("needle".into());
         let cx_hits = |c: &Criterion| Hits::collect(&conn, mailbox, c, 100);
-        let want: Vec<Uid> = (0..100).filter(|i| i % 10 == 3).map(|i| Uid(i + 1)).collect();
+        let want: Vec<Uid> = (0..100).filter(|i| i % 10 == 3).map(|i| Uid::new(i + 1).unwrap()).collect();
         assert_eq!(candidates(&conn, mailbox, &cx_hits(&needle), &needle, 100).unwrap(), Some(want.clone()));
         // A conjunction is driven by its text key; an OR needs both sides narrowed.
         let and = Criterion::And(vec![Criterion::FlagUnset(SystemFlags::SEEN), needle.clone()]);
@@ -982,7 +983,7 @@ groupname2: groupuser3@domain.org;\r\n\r\nx\r\n",
         // Messages the index does not hold completely are always candidates.
         conn.execute_batch("INSERT INTO unindexed_bodies (body_id) VALUES (50)").unwrap();
         let with_unindexed = candidates(&conn, mailbox, &cx_hits(&needle), &needle, 100).unwrap().unwrap();
-        assert!(with_unindexed.contains(&Uid(50)) && with_unindexed.len() == want.len() + 1);
+        assert!(with_unindexed.contains(&Uid::new(50).unwrap()) && with_unindexed.len() == want.len() + 1);
         for c in [needle, and, or, not, common] {
             uids(&conn, &c);
         }
