@@ -5,7 +5,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use postfach_proto::types::{CommandBody, MailboxName};
+use postfach_proto::types::{CommandBody, WireMailboxName};
 use postfach_proto::{parse_command, write_astring, write_mailbox, write_string};
 
 /// Parses `t <verb> <arg>` and returns the body.
@@ -19,7 +19,7 @@ fn reparse(verb: &[u8], arg: &[u8]) -> CommandBody {
     }
 }
 
-fn selected_name(body: CommandBody) -> MailboxName {
+fn selected_name(body: CommandBody) -> WireMailboxName {
     match body {
         CommandBody::Select { mailbox, .. } => mailbox,
         other => panic!("expected SELECT, got {}", other.name()),
