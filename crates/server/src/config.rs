@@ -28,6 +28,9 @@ pub(crate) struct Config {
     /// Certificate and key files, the default first (`[tls] cert/key`, then each
     /// `[[tls.certificates]]`); empty means a self-signed certificate in `data_dir/tls`.
     pub(crate) tls: Vec<TlsFiles>,
+    /// More names for the generated certificate (`[tls] names`), beside the host name and the
+    /// loopback names; lower case, each a DNS name or an IP address.
+    pub(crate) tls_names: Vec<String>,
     /// Logging.
     pub(crate) log: LogConfig,
     /// LMTP listeners (mail from the MTA).
@@ -147,6 +150,7 @@ impl Default for Config {
             data_dir: PathBuf::from("./postfach-data"),
             imap: ImapConfig::default(),
             tls: Vec::new(),
+            tls_names: Vec::new(),
             log: LogConfig { level: "info".to_owned(), format: LogFormat::Text },
             lmtp: LmtpConfig::default(),
             delivery: DeliverySettings::default(),
@@ -314,7 +318,7 @@ impl Checker {
         self.walk(root, "", |c, key, value, path| match key {
             "data_dir" => set(&mut config.data_dir, c.text(value, path, non_empty_path("must not be empty"))),
             "imap" => c.imap(value, &mut config.imap),
-            "tls" => c.tls(value, &mut config.tls),
+            "tls" => c.tls(value, &mut config.tls, &mut config.tls_names),
             "log" => c.log(value, &mut config.log),
             "lmtp" => c.lmtp(value, &mut config.lmtp),
             "delivery" => c.delivery(value, &mut config.delivery),
@@ -367,13 +371,24 @@ impl Checker {
         }
     }
 
-    /// `[tls]`: an optional `cert`/`key` pair (the default certificate) and an optional
-    /// `[[tls.certificates]]` list of more pairs, chosen by SNI.
-    fn tls(&mut self, value: &Value, tls: &mut Vec<TlsFiles>) {
+    /// `[tls]`: an optional `cert`/`key` pair (the default certificate), an optional
+    /// `[[tls.certificates]]` list of more pairs, chosen by SNI, and `names` for the generated
+    /// certificate (refused beside configured files, which it would not change).
+    fn tls(&mut self, value: &Value, tls: &mut Vec<TlsFiles>, names: &mut Vec<String>) {
         let Some(table) = self.table(value, "tls") else { return };
         let mut files = Vec::new();
-        if let Some(pair) = self.cert_pair(table, "tls", &["certificates"]) {
+        if let Some(pair) = self.cert_pair(table, "tls", &["certificates", "names"]) {
             files.push(pair);
+        }
+        if let Some(value) = table.get("names") {
+            set(
+                names,
+                self.list(value, "tls.names", "a list of host names or IP addresses", certificate_name),
+            );
+            let configured = table.contains_key("cert") || table.contains_key("certificates");
+            if configured && !names.is_empty() {
+                self.issue("tls.names", "only used for the generated certificate; remove it or cert/key");
+            }
         }
         if let Some(value) = table.get("certificates") {
             if let Value::Array(items) = value {
@@ -597,6 +612,15 @@ impl Checker {
             let file = PathBuf::from(text);
             if file.is_file() { Ok(file) } else { Err(format!("no such file: {}", file.display())) }
         })
+    }
+}
+
+/// One of `tls.names`: a host name or an IP address, kept in lower case (names compare that way).
+fn certificate_name(text: &str) -> Result<String, String> {
+    let name = text.to_ascii_lowercase();
+    match rustls::pki_types::ServerName::try_from(name.as_str()) {
+        Ok(_) => Ok(name),
+        Err(_) => Err(format!("not a host name or IP address: {text:?}")),
     }
 }
 
@@ -1124,6 +1148,29 @@ mod tests {
         assert_eq!(
             issues("[tls]\ncertificates = 3\n"),
             vec!["tls.certificates: expected an array of tables ([[tls.certificates]]), found integer"]
+        );
+    }
+
+    #[test]
+    fn names_for_the_generated_certificate() {
+        let c = Config::from_toml("[tls]\nnames = [\"Mail.Example.org\", \"192.0.2.7\", \"2001:db8::1\"]\n")
+            .unwrap();
+        assert_eq!(c.tls_names, vec!["mail.example.org", "192.0.2.7", "2001:db8::1"]);
+        assert!(c.tls.is_empty());
+        assert_eq!(
+            issues("[tls]\nnames = [\"ok.example\", \"not a name\", 3]\n"),
+            vec![
+                "tls.names[1]: not a host name or IP address: \"not a name\"",
+                "tls.names[2]: expected a string, found integer",
+            ]
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.pem");
+        std::fs::write(&file, "x").unwrap();
+        let text = format!("[tls]\ncert = {file:?}\nkey = {file:?}\nnames = [\"mail.example.org\"]\n");
+        assert_eq!(
+            issues(&text),
+            vec!["tls.names: only used for the generated certificate; remove it or cert/key"]
         );
     }
 

@@ -9,7 +9,8 @@
 //!
 //! # Layout
 //! - `config`: TOML → validated `Config`.
-//! - `tls`: the rustls server configuration; self-signed certificate on first start.
+//! - `tls`: the rustls server configuration; self-signed certificate on first start, renewed
+//!   near expiry.
 //! - `listener`: binding, accept loops, connection cap, graceful shutdown.
 //! - `imap_conn`: drives one `postfach_imap::Session` over a socket.
 //! - `admin`: the `user` subcommands.
@@ -19,13 +20,17 @@
 //! - `admin_sieve`: the `sieve` subcommands (users' Sieve scripts).
 //! - `admin_auth`: the `user totp`, `user app-password` and `ban` subcommands.
 //! - `binding`: TLS channel binding data for SCRAM-SHA-256-PLUS.
+//! - `cert_info`: what a certificate says (subject, names, validity, SHA-256 fingerprint).
+//! - `admin_tls`: the `tls show` subcommand.
 //!
 //! This crate holds no business rules: it only wires and drives.
 
 mod admin;
 mod admin_auth;
 mod admin_sieve;
+mod admin_tls;
 mod binding;
+mod cert_info;
 mod config;
 mod deliver;
 mod imap_conn;
@@ -52,6 +57,7 @@ use tracing::{info, warn};
 use tracing_subscriber::EnvFilter;
 
 use crate::admin::{Confirmation, PasswordSource};
+use crate::cert_info::CertInfo;
 use crate::config::{Config, LogConfig, LogFormat};
 use crate::imap_conn::ConnSettings;
 use crate::listener::Shared;
@@ -94,6 +100,11 @@ enum Command {
     Ban {
         #[command(subcommand)]
         command: admin_auth::BanCommand,
+    },
+    /// Show the TLS certificates in use (works while the server runs).
+    Tls {
+        #[command(subcommand)]
+        command: admin_tls::TlsCommand,
     },
 }
 
@@ -185,6 +196,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             init_logging(&LogConfig { level: "warn".to_owned(), format: config.log.format })?;
             runtime.block_on(async { admin_auth::ban(command, &open_store(&config).await?).await })
         }
+        Command::Tls { command } => admin_tls::run(command, &config),
         // Handled in main, before the configuration is loaded.
         Command::Deliver(_) => Ok(()),
     }
@@ -214,18 +226,37 @@ async fn user(command: UserCommand, config: &Config) -> anyhow::Result<()> {
 async fn serve(config: Config) -> anyhow::Result<()> {
     let tls = tls::setup(&config).context("setting up TLS")?;
     let acceptor = tls.acceptor;
-    match tls.source {
+    match &tls.source {
         CertSource::Configured(files) => {
-            for f in &files {
+            for f in files {
                 info!(cert = %f.cert.display(), "TLS certificate loaded");
             }
         }
-        CertSource::Generated(files) | CertSource::Reused(files) => warn!(
-            cert = %files.cert.display(),
-            key = %files.key.display(),
-            "no [tls] section: using a self-signed certificate that clients will not trust; \
-             set [tls] cert and key for production"
-        ),
+        CertSource::Generated(files) | CertSource::Reused(files) | CertSource::Renewed(files, _) => {
+            if let CertSource::Generated(_) = &tls.source {
+                info!("generated a self-signed certificate");
+            } else if let CertSource::Renewed(_, why) = &tls.source {
+                warn!(%why, "renewed the self-signed certificate (same key); clients ask to accept it again");
+            }
+            warn!(
+                cert = %files.cert.display(),
+                key = %files.key.display(),
+                "no [tls] section: using a self-signed certificate that clients will not trust; \
+                 set [tls] cert and key for production"
+            );
+        }
+    }
+    // The fingerprint users compare with what their client shows (also `postfach tls show`).
+    for der in tls.certificates.leaves() {
+        if let Some(cert) = CertInfo::from_der(&der) {
+            info!(
+                sha256 = %cert.sha256,
+                subject = %cert.subject,
+                names = %cert.names.join(","),
+                not_after = %cert_info::date(cert.not_after),
+                "TLS certificate in use"
+            );
+        }
     }
     let store = Arc::new(open_store(&config).await?);
     let deliverer = lmtp_conn::deliverer(&config, Arc::clone(&store));

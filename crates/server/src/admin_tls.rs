@@ -1,0 +1,114 @@
+//! The `postfach tls …` commands: what the server's certificates say.
+//!
+//! `tls show` reads the certificates the server uses (the `[tls]` files, or the generated one in
+//! `<data_dir>/tls/`) and prints, for each, its files, subject, names, validity and SHA-256
+//! fingerprint, so the fingerprint a mail client shows can be checked against it. It changes
+//! nothing: a generated certificate due for renewal is only reported, the next start renews it.
+
+use std::fmt::Write as _;
+
+use anyhow::Context;
+use clap::Subcommand;
+use time::OffsetDateTime;
+
+use crate::cert_info::{self, CertInfo};
+use crate::config::{Config, TlsFiles};
+use crate::tls::{self, SelfSignedNames};
+
+/// `postfach tls …`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum TlsCommand {
+    /// Print the subject, names, validity, SHA-256 fingerprint and files of each certificate in
+    /// use (compare the fingerprint with the one your mail client shows).
+    Show,
+}
+
+/// Runs a `tls` subcommand.
+pub(crate) fn run(command: TlsCommand, config: &Config) -> anyhow::Result<()> {
+    match command {
+        TlsCommand::Show => {
+            print!("{}", show(config, OffsetDateTime::now_utc())?);
+            Ok(())
+        }
+    }
+}
+
+/// The text of `tls show` at `now`.
+fn show(config: &Config, now: OffsetDateTime) -> anyhow::Result<String> {
+    let mut text = String::new();
+    if config.tls.is_empty() {
+        let files = tls::self_signed_files(&config.data_dir);
+        if !files.cert.is_file() {
+            anyhow::bail!(
+                "no certificate yet: `postfach serve` generates one in {}",
+                files.cert.parent().unwrap_or(&config.data_dir).display()
+            );
+        }
+        let info =
+            CertInfo::read(&files.cert).with_context(|| format!("reading {}", files.cert.display()))?;
+        describe(&mut text, &files, &info, "generated, self-signed: clients will not trust it", now);
+        let wanted = SelfSignedNames::wanted(tls::host_name().as_deref(), config);
+        if let Some(why) = tls::renewal(&info, &wanted, now) {
+            let _ = writeln!(text, "renewal:     at the next start, because {why}");
+        }
+        return Ok(text);
+    }
+    for (i, files) in config.tls.iter().enumerate() {
+        if i > 0 {
+            text.push('\n');
+        }
+        let info =
+            CertInfo::read(&files.cert).with_context(|| format!("reading {}", files.cert.display()))?;
+        let origin = if i == 0 { "configured, the default" } else { "configured, chosen by SNI" };
+        describe(&mut text, files, &info, origin, now);
+    }
+    Ok(text)
+}
+
+/// Appends the description of one certificate.
+fn describe(text: &mut String, files: &TlsFiles, info: &CertInfo, origin: &str, now: OffsetDateTime) {
+    let state = if now > info.not_after {
+        " (EXPIRED)"
+    } else if now < info.not_before {
+        " (NOT YET VALID)"
+    } else {
+        ""
+    };
+    let _ = writeln!(text, "certificate: {} ({origin})", files.cert.display());
+    let _ = writeln!(text, "key:         {}", files.key.display());
+    let _ = writeln!(text, "subject:     {}", info.subject);
+    let _ = writeln!(text, "names:       {}", info.names.join(", "));
+    let _ = writeln!(
+        text,
+        "valid:       {} to {}{state}",
+        cert_info::date(info.not_before),
+        cert_info::date(info.not_after)
+    );
+    let _ = writeln!(text, "sha256:      {}", info.sha256);
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shows_the_generated_certificate_and_refuses_before_the_first_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config { data_dir: dir.path().to_owned(), ..Config::default() };
+        let error = show(&config, OffsetDateTime::now_utc()).unwrap_err().to_string();
+        assert!(error.contains("no certificate yet"), "{error}");
+
+        let tls = tls::setup(&config).unwrap();
+        let leaf = tls.certificates.leaves().remove(0);
+        let text = show(&config, OffsetDateTime::now_utc()).unwrap();
+        assert!(text.contains(&format!("sha256:      {}\n", cert_info::fingerprint(&leaf))), "{text}");
+        assert!(text.contains("names:       ") && text.contains("localhost, 127.0.0.1, ::1"), "{text}");
+        assert!(text.contains("key.pem"), "{text}");
+        assert!(!text.contains("renewal"), "{text}");
+        // A year later: expired, and due for renewal.
+        let later = OffsetDateTime::now_utc() + time::Duration::days(400);
+        let text = show(&config, later).unwrap();
+        assert!(text.contains("(EXPIRED)") && text.contains("renewal:     at the next start"), "{text}");
+    }
+}
