@@ -3,7 +3,8 @@
 //! better without STARTTLS", USENIX Security 2021): commands pipelined with STARTTLS, before
 //! and after it in the same packet, and no capability list volunteered after the handshake
 //! (RFC 9051 §6.2.1: the client must ask again). Response injection into clients is the
-//! client's problem and not testable here.
+//! client's problem and not testable here. Also the generated certificate: renewed at start when
+//! it expires, and its fingerprint the same in the start log and in `postfach tls show`.
 
 #![allow(clippy::unwrap_used)]
 
@@ -15,7 +16,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{Client, TestServer};
+use common::{Client, Deployment, TestServer};
 use rustls::pki_types::{CertificateDer, ServerName};
 use tempfile::TempDir;
 
@@ -272,4 +273,85 @@ fn capabilities_are_sent_again_only_on_request() {
     // STARTTLS twice is refused.
     client.send("c STARTTLS");
     assert!(client.expect_tagged("c").last().unwrap().starts_with("c BAD"));
+}
+
+/// The value of the `label:` line of `tls show` output.
+fn shown(output: &str, label: &str) -> String {
+    let prefix = format!("{label}:");
+    let line = output.lines().find(|l| l.starts_with(&prefix));
+    line.unwrap_or_else(|| panic!("no {label} line in {output:?}"))
+        .trim_start_matches(&prefix)
+        .trim()
+        .to_owned()
+}
+
+/// `postfach tls show` prints the fingerprint the start logged, of the certificate the server
+/// presents, and the names it was generated for.
+#[test]
+fn tls_show_prints_the_logged_fingerprint() {
+    let server = TestServer::start();
+    let out = server.cli(&["tls", "show"], "");
+    assert!(out.status.success(), "tls show failed: {}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let fingerprint = shown(&text, "sha256");
+    assert_eq!(fingerprint.len(), 32 * 3 - 1, "{fingerprint}");
+    assert!(server.log().contains(&format!("sha256={fingerprint}")), "log:\n{}", server.log());
+    let mut tls = connect(server.imaps, "localhost", &[&pem_der(&server.cert_path())]);
+    read_until(&mut tls, "* OK");
+    assert_eq!(
+        shown(&text, "certificate"),
+        format!("{} (generated, self-signed: clients will not trust it)", server.cert_path().display())
+    );
+    let names = shown(&text, "names");
+    assert!(names.ends_with("localhost, 127.0.0.1, ::1"), "{names}");
+    if let Ok(host) = std::fs::read_to_string("/proc/sys/kernel/hostname") {
+        let host = host.trim().to_ascii_lowercase();
+        // A host name a certificate cannot carry is left out (the CN is then localhost).
+        let usable = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '.';
+        if host.is_empty() || !host.chars().all(usable) {
+            return;
+        }
+        assert_eq!(shown(&text, "subject"), format!("CN={host}"));
+        assert!(names.starts_with(&host), "{names}");
+    }
+}
+
+/// The DER of the first certificate in the PEM file `path`.
+fn pem_der(path: &Path) -> Vec<u8> {
+    use rustls::pki_types::pem::PemObject;
+    CertificateDer::from_pem_file(path).unwrap().to_vec()
+}
+
+/// An expired generated certificate is renewed by the next start, with the same key; the
+/// server presents the new one.
+#[test]
+fn expired_generated_certificate_is_renewed_at_start() {
+    let mut deployment = Deployment::new("");
+    let tls_dir = deployment.data_dir().join("tls");
+    std::fs::create_dir_all(&tls_dir).unwrap();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut params = rcgen::CertificateParams::new(vec!["localhost".to_owned()]).unwrap();
+    params.not_before = time::OffsetDateTime::now_utc() - time::Duration::days(400);
+    params.not_after = time::OffsetDateTime::now_utc() - time::Duration::days(35);
+    let expired = params.self_signed(&key).unwrap();
+    std::fs::write(tls_dir.join("key.pem"), key.serialize_pem()).unwrap();
+    std::fs::write(tls_dir.join("cert.pem"), expired.pem()).unwrap();
+
+    let listeners = deployment.start();
+    let log = deployment.log();
+    assert!(log.contains("renewed the self-signed certificate"), "log:\n{log}");
+    let renewed = pem_der(&deployment.cert_path());
+    assert_ne!(renewed, expired.der().to_vec());
+    assert_eq!(
+        std::fs::read_to_string(tls_dir.join("key.pem")).unwrap(),
+        key.serialize_pem(),
+        "the key is kept"
+    );
+    let mut tls = connect(listeners.imaps, "localhost", &[&renewed]);
+    assert_eq!(leaf(&tls), renewed);
+    read_until(&mut tls, "* OK");
+    let out = deployment.cli(&["tls", "show"], "");
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(!text.contains("EXPIRED") && !text.contains("renewal:"), "{text}");
+    assert!(log.contains(&format!("sha256={}", shown(&text, "sha256"))), "log:\n{log}");
 }
