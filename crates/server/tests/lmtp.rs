@@ -541,7 +541,16 @@ fn is_root() -> bool {
 
 #[test]
 fn postfix_delivers_over_lmtp() {
-    if !have("postfix") || !Path::new("/etc/postfix/master.cf").exists() {
+    if !have("postfix") {
+        return;
+    }
+    // The test copies the packaged master.cf; an installed binary without it cannot run.
+    if !Path::new("/etc/postfix/master.cf").exists() {
+        assert!(
+            std::env::var("POSTFACH_REQUIRE_CLIENTS").as_deref() != Ok("1"),
+            "Postfix is required (POSTFACH_REQUIRE_CLIENTS=1) but /etc/postfix/master.cf is missing"
+        );
+        eprintln!("skipping: /etc/postfix/master.cf is missing (apt-get install postfix)");
         return;
     }
     if !is_root() {
