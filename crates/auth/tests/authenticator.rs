@@ -280,7 +280,7 @@ async fn scram_uses_the_stored_verifier() {
         Err(AuthError::BadCredentials)
     ));
 
-    // A password set without a verifier (the old `set_password_hash`) disables SCRAM only.
+    // A password set without a verifier (`set_password_hash`) disables SCRAM only.
     let hash = password::hash(&Secret::from(b"new password".to_vec())).unwrap();
     w.store.set_password_hash(w.alice, &hash).await.unwrap();
     assert!(matches!(
