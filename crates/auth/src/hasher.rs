@@ -10,6 +10,7 @@
 //! A job owns the password as the [`Secret`] the client's bytes were wrapped in; the worker
 //! drops it (zeroising it) as soon as the hash is computed.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use argon2::password_hash::phc::PasswordHash;
@@ -35,6 +36,8 @@ struct Job {
 /// The worker pool. Dropping it ends the workers once the queue is drained.
 pub(crate) struct Hasher {
     tx: mpsc::Sender<Job>,
+    /// Verifications handed to the workers so far (see [`Hasher::jobs`]).
+    jobs: AtomicU64,
 }
 
 impl Hasher {
@@ -63,12 +66,18 @@ impl Hasher {
                 tracing::error!(error = %e, "cannot start a password hashing thread");
             }
         }
-        Hasher { tx }
+        Hasher { tx, jobs: AtomicU64::new(0) }
+    }
+
+    /// How many verifications were handed to the workers since the pool started.
+    pub(crate) fn jobs(&self) -> u64 {
+        self.jobs.load(Ordering::Relaxed)
     }
 
     /// True when `password` matches the PHC string `hash`.
     pub(crate) async fn verify(&self, hash: String, password: Secret) -> Result<bool, String> {
         let (reply, answer) = oneshot::channel();
+        self.jobs.fetch_add(1, Ordering::Relaxed);
         self.tx
             .send(Job { hash, password, reply })
             .await

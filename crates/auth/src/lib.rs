@@ -38,7 +38,10 @@
 //!    by a distributed attack; see [`throttle`]).
 //! 6. The password is checked (argon2id, or SCRAM); with TOTP on, the password alone fails,
 //!    and "password followed by the code" works only where the account allows it. A code's
-//!    time step is claimed in the store, so it cannot be used twice.
+//!    time step is claimed in the store, so it cannot be used twice. A password is remembered
+//!    (a few minutes, to spare argon2 for a client's next connections) only after a login with
+//!    it fully succeeded, and only on an account without a second factor: there, a right
+//!    password without the right code costs a full argon2 run, exactly like a wrong one.
 //! 7. Failures count against the address (all of them) and the account name (password
 //!    checks); enough failures block the address, in memory and in the store.
 //!
@@ -236,12 +239,22 @@ const MAX_VERIFIED: usize = 10_000;
 /// Longest login name echoed into a log line.
 const MAX_LOGGED_NAME: usize = 64;
 
+/// The verdict of a password check.
+struct PasswordCheck {
+    /// The password matched the stored hash.
+    ok: bool,
+    /// What to remember (stored hash, keyed digest of the password) if the login it belongs to
+    /// fully succeeds; `None` when the verdict came from memory or must not be remembered.
+    remember: Option<(String, Vec<u8>)>,
+}
+
 /// Checks credentials against the account store under the brute-force policy.
 pub struct Authenticator {
     accounts: Arc<dyn AccountStore>,
     hasher: hasher::Hasher,
     /// Recently verified passwords: stored hash → (keyed digest of the password, expiry). Only
-    /// successes are kept; a changed password has a new stored hash and so misses.
+    /// logins that fully succeeded on accounts without a second factor are kept, and only such
+    /// accounts consult it; a changed password has a new stored hash and so misses.
     verified: Mutex<HashMap<String, (Vec<u8>, Duration)>>,
     throttle: Throttle,
     trusted: Vec<Network>,
@@ -377,9 +390,13 @@ impl Authenticator {
             }
             _ => (secret, None),
         };
-        let password_ok =
-            self.verify_hash(account.as_ref().map(|a| a.password_hash.as_str()), password).await?;
-        let outcome = match (password_ok, account, totp) {
+        // The memory of verified passwords serves accounts without a second factor only:
+        // consulted for an account with one, it would answer a right password faster than a
+        // wrong one whatever the code, telling a guesser which half they have right.
+        let use_cache = totp.is_none();
+        let check =
+            self.verify_hash(account.as_ref().map(|a| a.password_hash.as_str()), password, use_cache).await?;
+        let outcome = match (check.ok, account, totp) {
             (true, Some(a), None) => Ok((self.principal(a, Credential::Password), "password")),
             (true, Some(a), Some(t)) => match code {
                 Some(code) => self.second_factor(a, t, &code).await?,
@@ -389,6 +406,8 @@ impl Authenticator {
         };
         match outcome {
             Ok(found) => {
+                // Only now, with every factor checked, is the password worth remembering.
+                self.remember(check.remember);
                 if !trusted {
                     self.throttle.record_success(key, user);
                 }
@@ -453,35 +472,54 @@ impl Authenticator {
     }
 
     /// argon2id verification on the hashing workers; unknown users cost the same as known ones.
-    /// A password verified in the last few minutes against the same stored hash is accepted
-    /// from memory (a keyed digest, never the password itself). The password moves into the
-    /// hashing job; the worker wipes it.
-    async fn verify_hash(&self, hash: Option<&str>, password: Secret) -> Result<bool, AuthError> {
+    /// With `use_cache`, a password remembered from a login that fully succeeded in the last few
+    /// minutes against the same stored hash is accepted from memory (a keyed digest, never the
+    /// password itself). Nothing is remembered here: a match returns what to remember, and the
+    /// caller calls [`Authenticator::remember`] only once the whole login succeeded. The password
+    /// moves into the hashing job; the worker wipes it.
+    async fn verify_hash(
+        &self,
+        hash: Option<&str>,
+        password: Secret,
+        use_cache: bool,
+    ) -> Result<PasswordCheck, AuthError> {
         let now = self.clock.now();
-        let digest = hash.map(|_| self.verified_digest(&password));
+        let digest = hash.filter(|_| use_cache).map(|_| self.verified_digest(&password));
         if let (Some(hash), Some(digest)) = (hash, &digest) {
             let remembered = self
                 .verified_lock()
                 .get(hash)
                 .is_some_and(|(d, expiry)| *expiry > now && crypto::ct_eq(d, digest));
             if remembered {
-                return Ok(true);
+                return Ok(PasswordCheck { ok: true, remember: None });
             }
         }
+        let known = hash.is_some();
         let hash = hash.unwrap_or_else(|| password::dummy_hash()).to_owned();
         let ok = self.hasher.verify(hash.clone(), password).await.map_err(AuthError::Internal)?;
-        let Some(digest) = digest else {
+        if !known {
             // An unknown user's password never matches, whatever the dummy hash said.
-            return Ok(false);
-        };
-        if ok {
-            let mut verified = self.verified_lock();
-            if verified.len() >= MAX_VERIFIED {
-                verified.clear();
-            }
-            verified.insert(hash, (digest, now + VERIFIED_TTL));
+            return Ok(PasswordCheck { ok: false, remember: None });
         }
-        Ok(ok)
+        let remember = digest.filter(|_| ok).map(|digest| (hash, digest));
+        Ok(PasswordCheck { ok, remember })
+    }
+
+    /// Remembers a password after the login it opened fully succeeded.
+    fn remember(&self, entry: Option<(String, Vec<u8>)>) {
+        let Some((hash, digest)) = entry else { return };
+        let expiry = self.clock.now() + VERIFIED_TTL;
+        let mut verified = self.verified_lock();
+        if verified.len() >= MAX_VERIFIED {
+            verified.clear();
+        }
+        verified.insert(hash, (digest, expiry));
+    }
+
+    /// How many argon2 verifications this authenticator has run (a remembered password runs
+    /// none). For tests that check which logins pay for a full hash, without timing them.
+    pub fn password_hash_runs(&self) -> u64 {
+        self.hasher.jobs()
     }
 
     fn verified_digest(&self, password: &Secret) -> Vec<u8> {

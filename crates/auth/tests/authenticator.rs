@@ -280,7 +280,7 @@ async fn scram_uses_the_stored_verifier() {
         Err(AuthError::BadCredentials)
     ));
 
-    // A password set without a verifier (the old `set_password_hash`) disables SCRAM only.
+    // A password set without a verifier (`set_password_hash`) disables SCRAM only.
     let hash = password::hash(&Secret::from(b"new password".to_vec())).unwrap();
     w.store.set_password_hash(w.alice, &hash).await.unwrap();
     assert!(matches!(
@@ -375,4 +375,71 @@ async fn a_password_change_ends_the_sessions_opened_with_the_old_password() {
         .unwrap();
     assert!(auth.still_valid(&fresh).await.unwrap());
     assert!(matches!(login(&auth, "192.0.2.1", "alice", PASSWORD).await, Err(AuthError::BadCredentials)));
+}
+
+/// Logs in and returns how many argon2 verifications the attempt ran.
+async fn hash_runs_of(
+    auth: &Authenticator,
+    user: &str,
+    secret: &[u8],
+) -> (Result<Credential, AuthError>, u64) {
+    let before = auth.password_hash_runs();
+    let result = login(auth, "192.0.2.1", user, secret).await;
+    (result, auth.password_hash_runs() - before)
+}
+
+#[tokio::test]
+async fn a_right_password_without_the_code_costs_a_full_hash_like_a_wrong_one() {
+    let w = World::new().await;
+    // Trusted: no throttling, so every attempt reaches the password check.
+    let auth = w.auth(no_delay(), &["192.0.2.0/24"]);
+    let secret = w.enable_totp(PasswordPlusCode::Allowed).await;
+    for _ in 0..3 {
+        let (right, right_runs) = hash_runs_of(&auth, "alice", PASSWORD).await;
+        assert!(matches!(right, Err(AuthError::BadCredentials)));
+        let (wrong, wrong_runs) = hash_runs_of(&auth, "alice", b"wrong horse").await;
+        assert!(matches!(wrong, Err(AuthError::BadCredentials)));
+        assert_eq!((right_runs, wrong_runs), (1, 1), "argon2 every time, right password or not");
+    }
+    // A login that fully succeeded does not make the password part cheaper afterwards either.
+    let full = [PASSWORD, totp::code(&secret, totp::step_at(w.clock.now())).as_bytes()].concat();
+    let (ok, runs) = hash_runs_of(&auth, "alice", &full).await;
+    assert_eq!(ok.unwrap(), Credential::PasswordAndCode);
+    assert_eq!(runs, 1);
+    let (right, runs) = hash_runs_of(&auth, "alice", PASSWORD).await;
+    assert!(matches!(right, Err(AuthError::BadCredentials)));
+    assert_eq!(runs, 1);
+    // Nor does a right password with a wrong code.
+    let bad_code = [PASSWORD, b"000000"].concat();
+    for _ in 0..2 {
+        let (r, runs) = hash_runs_of(&auth, "alice", &bad_code).await;
+        assert!(matches!(r, Err(AuthError::BadCredentials)));
+        assert_eq!(runs, 1);
+    }
+}
+
+#[tokio::test]
+async fn only_a_successful_password_login_is_remembered() {
+    let w = World::new().await;
+    let auth = w.auth(no_delay(), &["192.0.2.0/24"]);
+    // Failures are never remembered.
+    for _ in 0..2 {
+        let (r, runs) = hash_runs_of(&auth, "alice", b"wrong horse").await;
+        assert!(matches!(r, Err(AuthError::BadCredentials)));
+        assert_eq!(runs, 1);
+    }
+    // The first success pays for argon2, the next connections do not.
+    let (r, runs) = hash_runs_of(&auth, "alice", PASSWORD).await;
+    assert_eq!((r.unwrap(), runs), (Credential::Password, 1));
+    let (r, runs) = hash_runs_of(&auth, "alice", PASSWORD).await;
+    assert_eq!((r.unwrap(), runs), (Credential::Password, 0));
+    // A wrong password still costs a full hash after that.
+    let (r, runs) = hash_runs_of(&auth, "alice", b"wrong horse").await;
+    assert!(matches!(r, Err(AuthError::BadCredentials)));
+    assert_eq!(runs, 1);
+    // Turning TOTP on stops the memory from answering: the password alone now fails, at full cost.
+    w.enable_totp(PasswordPlusCode::Allowed).await;
+    let (r, runs) = hash_runs_of(&auth, "alice", PASSWORD).await;
+    assert!(matches!(r, Err(AuthError::BadCredentials)));
+    assert_eq!(runs, 1);
 }

@@ -180,8 +180,8 @@ impl Default for ImapConfig {
     }
 }
 
-/// The default `imap.connection_limit_exempt`: the loopback networks, where a local proxy or
-/// webmail carries many users' connections from one address.
+/// The loopback networks: the default `imap.connection_limit_exempt` (where a local proxy or
+/// webmail carries many users' connections from one address) and `lmtp.allowed_networks`.
 fn loopback() -> Vec<IpNet> {
     vec![
         IpNet { addr: IpAddr::from([127, 0, 0, 0]), prefix: 8 },
@@ -641,11 +641,18 @@ pub(crate) struct LmtpConfig {
     pub(crate) listen: Vec<SocketAddr>,
     /// A unix socket path to listen on as well.
     pub(crate) listen_unix: Option<PathBuf>,
+    /// Client networks the TCP listeners serve; others get a 554 greeting and are closed. The
+    /// unix socket is always served (its directory's permissions decide who reaches it).
+    pub(crate) allowed_networks: Vec<IpNet>,
 }
 
 impl Default for LmtpConfig {
     fn default() -> Self {
-        Self { listen: vec![SocketAddr::from(([127, 0, 0, 1], 2424))], listen_unix: None }
+        Self {
+            listen: vec![SocketAddr::from(([127, 0, 0, 1], 2424))],
+            listen_unix: None,
+            allowed_networks: loopback(),
+        }
     }
 }
 
@@ -684,6 +691,7 @@ impl Checker {
                     c.text(value, path, non_empty_path("must not be empty (leave the key out instead)"));
                 set(&mut lmtp.listen_unix, unix.map(Some));
             }
+            "allowed_networks" => set(&mut lmtp.allowed_networks, c.networks(value, path)),
             _ => c.unknown(path),
         });
     }
@@ -1195,17 +1203,27 @@ mod tests {
     fn delivery_sections() {
         let c = Config::from_toml(
             "[lmtp]\nlisten = []\nlisten_unix = \"/run/postfach/lmtp\"\n\
+             allowed_networks = [\"10.0.0.0/8\", \"::1\"]\n\
              [delivery]\ndomains = [\"Example.ORG\"]\nspam_headers = [\"X-Spam-Status: Yes\"]\n\
              [vacation]\nsmtp_relay = \"localhost:25\"\n",
         )
         .unwrap();
         assert!(c.lmtp.listen.is_empty());
         assert_eq!(c.lmtp.listen_unix, Some(PathBuf::from("/run/postfach/lmtp")));
+        assert_eq!(
+            c.lmtp.allowed_networks,
+            [IpNet::parse("10.0.0.0/8").unwrap(), IpNet::parse("::1").unwrap()]
+        );
+        // Default: loopback only.
+        let default = Config::default().lmtp.allowed_networks;
+        assert!(default.iter().any(|n| n.contains("127.0.0.1".parse().unwrap())));
+        assert!(default.iter().any(|n| n.contains("::1".parse().unwrap())));
+        assert!(!default.iter().any(|n| n.contains("192.0.2.1".parse().unwrap())));
         assert_eq!(c.delivery.domains, vec!["example.org"]);
         assert_eq!(c.delivery.spam_headers, vec!["X-Spam-Status: Yes"]);
         assert_eq!(c.vacation.smtp_relay.as_deref(), Some("localhost:25"));
         let found = issues(
-            "[lmtp]\nlisten = [\"nowhere\"]\nlisten_unix = \"\"\nport = 1\n\
+            "[lmtp]\nlisten = [\"nowhere\"]\nlisten_unix = \"\"\nport = 1\nallowed_networks = [\"10.0.0.0/33\"]\n\
              [delivery]\ndomains = [\"a b\", 3]\nspam_headers = [\"no colon\"]\n\
              [vacation]\nsmtp_relay = \"localhost\"\n",
         );
@@ -1213,12 +1231,13 @@ mod tests {
             "lmtp.listen[0]: not an IP address with port",
             "lmtp.listen_unix: must not be empty",
             "lmtp.port: unknown key",
+            "lmtp.allowed_networks[0]: not an address or network",
             "delivery.domains[1]: expected a string",
             "delivery.spam_headers: \"no colon\" is not",
             "vacation.smtp_relay: expected \"host:port\"",
         ] {
             assert!(found.iter().any(|f| f.starts_with(e)), "missing {e:?} in {found:#?}");
         }
-        assert_eq!(found.len(), 6, "{found:#?}");
+        assert_eq!(found.len(), 7, "{found:#?}");
     }
 }

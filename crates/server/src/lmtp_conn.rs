@@ -7,10 +7,13 @@
 //!
 //! Limits: at most [`MAX_CONNECTIONS`] LMTP connections at once (MTAs open few: Postfix's
 //! default is 20 per destination); a client silent for [`IDLE_TIMEOUT`] is disconnected.
-//! LMTP has no authentication: listen only where the MTA alone can connect.
+//! LMTP has no authentication: listen only where the MTA alone can connect. TCP clients outside
+//! `lmtp.allowed_networks` (default: loopback) get a `554` greeting and are closed (RFC 5321
+//! §3.1); the unix socket is always served. Listening on a non-loopback address logs a warning
+//! at start.
 
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,7 +28,7 @@ use tokio::task::JoinSet;
 use tokio::time::timeout;
 use tracing::{Instrument, debug, info, info_span, warn};
 
-use crate::config::Config;
+use crate::config::{Config, IpNet};
 use crate::imap_conn::shutdown_requested;
 use crate::listener::SHUTDOWN_GRACE;
 use crate::relay::SmtpRelay;
@@ -75,10 +78,11 @@ pub(crate) fn limits(config: &Config) -> LmtpLimits {
     }
 }
 
-/// Bound LMTP sockets.
+/// Bound LMTP sockets, with the client networks the TCP ones serve.
 pub(crate) struct LmtpListeners {
     tcp: Vec<TcpListener>,
     unix: Option<(UnixListener, PathBuf)>,
+    allowed: Arc<[IpNet]>,
 }
 
 impl LmtpListeners {
@@ -88,6 +92,16 @@ impl LmtpListeners {
         for addr in &config.lmtp.listen {
             let socket =
                 TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr} (lmtp)"))?;
+            if !addr.ip().to_canonical().is_loopback() {
+                let allowed: Vec<String> =
+                    config.lmtp.allowed_networks.iter().map(ToString::to_string).collect();
+                warn!(
+                    %addr,
+                    allowed_networks = %allowed.join(", "),
+                    "LMTP listens on a non-loopback address: it has no authentication, so anyone in \
+                     lmtp.allowed_networks can deliver mail to any mailbox"
+                );
+            }
             tcp.push(socket);
         }
         let unix = match &config.lmtp.listen_unix {
@@ -97,7 +111,7 @@ impl LmtpListeners {
             )),
             None => None,
         };
-        Ok(Self { tcp, unix })
+        Ok(Self { tcp, unix, allowed: config.lmtp.allowed_networks.clone().into() })
     }
 
     /// One `postfach: listening lmtp ADDR` / `lmtp-unix PATH` line per socket.
@@ -144,14 +158,19 @@ pub(crate) async fn serve(
 ) {
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     let mut loops = JoinSet::new();
+    let ctx = || Ctx {
+        deliverer: Arc::clone(&deliverer),
+        limits: limits.clone(),
+        slots: Arc::clone(&slots),
+        shutdown: shutdown.clone(),
+        allowed: Arc::clone(&listeners.allowed),
+    };
     for tcp in listeners.tcp {
-        let ctx = (Arc::clone(&deliverer), limits.clone(), Arc::clone(&slots), shutdown.clone());
-        loops.spawn(accept_loop(Acceptor::Tcp(tcp), ctx));
+        loops.spawn(accept_loop(Acceptor::Tcp(tcp), ctx()));
     }
     let socket_path = listeners.unix.as_ref().map(|(_, p)| p.clone());
     if let Some((unix, _)) = listeners.unix {
-        let ctx = (Arc::clone(&deliverer), limits.clone(), Arc::clone(&slots), shutdown.clone());
-        loops.spawn(accept_loop(Acceptor::Unix(unix), ctx));
+        loops.spawn(accept_loop(Acceptor::Unix(unix), ctx()));
     }
     while let Some(done) = loops.join_next().await {
         if let Err(e) = done {
@@ -168,9 +187,18 @@ enum Acceptor {
     Unix(UnixListener),
 }
 
-type Ctx = (Arc<Deliverer>, LmtpLimits, Arc<Semaphore>, watch::Receiver<bool>);
+/// What every accept loop shares.
+struct Ctx {
+    deliverer: Arc<Deliverer>,
+    limits: LmtpLimits,
+    slots: Arc<Semaphore>,
+    shutdown: watch::Receiver<bool>,
+    /// Client networks served over TCP.
+    allowed: Arc<[IpNet]>,
+}
 
-async fn accept_loop(acceptor: Acceptor, (deliverer, limits, slots, mut shutdown): Ctx) {
+async fn accept_loop(acceptor: Acceptor, ctx: Ctx) {
+    let Ctx { deliverer, limits, slots, mut shutdown, allowed } = ctx;
     let mut connections = JoinSet::new();
     loop {
         let accepted = tokio::select! {
@@ -186,6 +214,18 @@ async fn accept_loop(acceptor: Acceptor, (deliverer, limits, slots, mut shutdown
                 continue;
             }
         };
+        if let Some(ip) = peer
+            && !allowed.iter().any(|net| net.contains(ip))
+        {
+            info!(peer = %ip, "LMTP connection refused: not in lmtp.allowed_networks");
+            // RFC 5321 §3.1: a 554 greeting, then nothing but QUIT would be answered; close.
+            let mut stream = stream;
+            connections.spawn(async move {
+                let _ = stream.write_all(b"554 5.7.1 Not allowed to deliver here\r\n").await;
+                let _ = stream.shutdown().await;
+            });
+            continue;
+        }
         let Ok(permit) = Arc::clone(&slots).try_acquire_owned() else {
             // RFC 5321 §3.8: 421 and close when the service is not available.
             let mut stream = stream;
@@ -194,6 +234,7 @@ async fn accept_loop(acceptor: Acceptor, (deliverer, limits, slots, mut shutdown
             });
             continue;
         };
+        let peer = peer.map(|ip| ip.to_string());
         let session = LmtpSession::new(Arc::clone(&deliverer), limits.clone(), peer.clone());
         let span = info_span!("lmtp", peer = peer.as_deref().unwrap_or("unix"));
         let shutdown = shutdown.clone();
@@ -220,12 +261,13 @@ enum Stream {
     Unix(tokio::net::UnixStream),
 }
 
-async fn accept(acceptor: &Acceptor) -> io::Result<(Stream, Option<String>)> {
+/// A connection and its client's address (`None` on the unix socket).
+async fn accept(acceptor: &Acceptor) -> io::Result<(Stream, Option<IpAddr>)> {
     match acceptor {
         Acceptor::Tcp(l) => {
             let (s, peer): (_, SocketAddr) = l.accept().await?;
             let _ = s.set_nodelay(true);
-            Ok((Stream::Tcp(s), Some(peer.ip().to_string())))
+            Ok((Stream::Tcp(s), Some(peer.ip())))
         }
         Acceptor::Unix(l) => {
             let (s, _) = l.accept().await?;
@@ -239,6 +281,13 @@ impl Stream {
         match self {
             Stream::Tcp(s) => s.write_all(bytes).await,
             Stream::Unix(s) => s.write_all(bytes).await,
+        }
+    }
+
+    async fn shutdown(&mut self) -> io::Result<()> {
+        match self {
+            Stream::Tcp(s) => s.shutdown().await,
+            Stream::Unix(s) => s.shutdown().await,
         }
     }
 }

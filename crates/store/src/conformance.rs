@@ -255,9 +255,13 @@ pub async fn accounts_and_defaults(s: &Stores) -> Result<(), Failure> {
     check_eq!(found.password_hash, "$argon2id$dummy");
     check!(s.accounts.account_by_name("conf-nobody").await.must()?.is_none());
 
+    let generation = s.accounts.credentials_generation().await.must()?;
     s.accounts.set_password_hash(id, "$argon2id$new").await.must()?;
     let found = s.accounts.account_by_name("conf-accounts").await.must()?;
     check_eq!(found.map(|a| a.password_hash), Some("$argon2id$new".to_owned()));
+    // A password change reaches live sessions, whichever method made it.
+    check!(s.accounts.credentials_generation().await.must()? > generation);
+    check!(s.accounts.scram_credential(id).await.must()?.is_none());
     must_fail(s.accounts.set_password_hash(AccountId(i64::MAX), "x").await, not_found)?;
     check!(s.accounts.list_accounts().await.must()?.iter().any(|a| a.id == id));
 

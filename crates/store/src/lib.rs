@@ -85,18 +85,20 @@ pub trait AccountStore: Send + Sync {
     async fn account_by_name(&self, name: &str) -> StoreResult<Option<Account>>;
     /// Every account, by name.
     async fn list_accounts(&self) -> StoreResult<Vec<Account>>;
-    /// Replaces the password hash.
-    async fn set_password_hash(&self, account: AccountId, password_hash: &str) -> StoreResult<()>;
+    /// Replaces the password hash and removes the SCRAM verifier, which would no longer match:
+    /// [`set_password`](AccountStore::set_password) without a verifier. Like every password
+    /// change it bumps the credentials generation, so sessions opened with the old password end.
+    async fn set_password_hash(&self, account: AccountId, password_hash: &str) -> StoreResult<()> {
+        self.set_password(account, password_hash, None).await
+    }
     /// Deletes the account with all its mailboxes and messages.
     async fn delete_account(&self, account: AccountId) -> StoreResult<()>;
 
     // --- credentials beside the password (issue 5) ----------------------------------------------
 
     /// Replaces the password hash and the password's SCRAM verifier in one transaction
-    /// (`None` removes the verifier: SCRAM then fails for the account). [`set_password_hash`]
-    /// alone also removes the verifier, which would no longer match.
-    ///
-    /// [`set_password_hash`]: AccountStore::set_password_hash
+    /// (`None` removes the verifier: SCRAM then fails for the account), and bumps the
+    /// credentials generation: sessions opened with the old password end.
     async fn set_password(
         &self,
         account: AccountId,
@@ -130,8 +132,8 @@ pub trait AccountStore: Send + Sync {
     async fn app_password_used(&self, id: AppPasswordId, at: i64, address: &str) -> StoreResult<()>;
     /// Whether the app password still exists.
     async fn app_password_exists(&self, id: AppPasswordId) -> StoreResult<bool>;
-    /// A counter bumped by every change that must reach live sessions (an app password revoked,
-    /// TOTP switched). Sessions compare it cheaply and re-check their credential when it moves.
+    /// A counter bumped by every change that must reach live sessions (a password changed, an
+    /// app password revoked, TOTP switched). Sessions compare it cheaply and re-check their credential when it moves.
     async fn credentials_generation(&self) -> StoreResult<u64>;
     /// Blocks an address from logging in (replacing an earlier block of it).
     async fn block_address(&self, block: &AddressBlock) -> StoreResult<()>;

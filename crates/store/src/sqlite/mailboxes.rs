@@ -53,24 +53,6 @@ pub(crate) fn create_account(conn: &Connection, name: &str, password_hash: &str)
     Ok(account)
 }
 
-/// Replaces an account's password hash.
-pub(crate) fn set_password_hash(
-    conn: &Connection,
-    account: AccountId,
-    password_hash: &str,
-) -> StoreResult<()> {
-    let n = conn
-        .execute(
-            "UPDATE accounts SET password_hash = ?1 WHERE id = ?2",
-            rusqlite::params![password_hash, account.0],
-        )
-        .db()?;
-    if n == 0 {
-        return Err(StoreError::NotFound);
-    }
-    Ok(())
-}
-
 /// Deletes an account with its mailboxes, messages (bodies go with their last reference) and
 /// subscriptions.
 pub(crate) fn delete_account(conn: &Connection, fx: &mut Effects, account: AccountId) -> StoreResult<()> {

@@ -194,17 +194,6 @@ impl AccountStore for SqliteStore {
         self.read(mailboxes::list_accounts).await
     }
 
-    async fn set_password_hash(&self, account: AccountId, password_hash: &str) -> StoreResult<()> {
-        let hash = password_hash.to_owned();
-        self.writer
-            .run(move |conn, _| {
-                mailboxes::set_password_hash(conn, account, &hash)?;
-                // The SCRAM verifier belongs to the old password (see `set_password`).
-                credentials::forget_scram(conn, account).map(drop)
-            })
-            .await
-    }
-
     async fn delete_account(&self, account: AccountId) -> StoreResult<()> {
         self.writer.run(move |conn, fx| mailboxes::delete_account(conn, fx, account)).await
     }
