@@ -516,9 +516,14 @@ impl Deliverer {
                     if let Some(found) = infos.iter().find(|m| m.special_use == Some(SpecialUse::Junk)) {
                         return Ok((found.id, found.name.clone()));
                     }
-                    return self.create(account, &wanted, Some(SpecialUse::Junk)).await;
-                }
-                if target.create {
+                    match self.create(account, &wanted, Some(SpecialUse::Junk)).await {
+                        // The account is at its mailbox cap: the mail is not lost over it.
+                        Err(StoreError::Limit(why)) => {
+                            warn!(user = %account.name, mailbox = %wanted, error = %why, "cannot create the mailbox")
+                        }
+                        other => return other,
+                    }
+                } else if target.create {
                     match self.create(account, &wanted, None).await {
                         Ok(created) => return Ok(created),
                         Err(e) => {

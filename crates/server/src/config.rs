@@ -64,6 +64,8 @@ pub(crate) struct ImapConfig {
     pub(crate) connection_limit_exempt: Vec<IpNet>,
     /// Longest command line (without literals), in bytes.
     pub(crate) max_line_length: usize,
+    /// Most mailboxes one account may have (the store refuses creating more).
+    pub(crate) max_mailboxes: u32,
     /// Client silence allowed before login (also bounds the implicit TLS handshake).
     pub(crate) preauth_timeout: Duration,
     /// Total time from accept to a successful login, however busy the client is (slowloris).
@@ -172,6 +174,7 @@ impl Default for ImapConfig {
             max_connections_per_account: 50,
             connection_limit_exempt: loopback(),
             max_line_length: 64 * 1024,
+            max_mailboxes: 10_000,
             preauth_timeout: Duration::from_secs(60),
             preauth_deadline: Duration::from_secs(120),
             auth_timeout: Duration::from_secs(30 * 60),
@@ -197,6 +200,8 @@ const CONNECTIONS_RANGE: RangeInclusive<i64> = 1..=1_000_000;
 /// Allowed range of `imap.max_line_length`. RFC 7162 §4: clients may send lines of about 8192
 /// octets, so less would break CONDSTORE/QRESYNC clients.
 const LINE_LENGTH_RANGE: RangeInclusive<i64> = 8192..=16 * 1024 * 1024;
+/// Allowed range of `imap.max_mailboxes`: at least the six every account is made with.
+const MAILBOXES_RANGE: RangeInclusive<i64> = 6..=1_000_000;
 /// Allowed range of `imap.preauth_deadline`, seconds.
 const PREAUTH_DEADLINE_RANGE: RangeInclusive<i64> = 1..=3600;
 /// Allowed range of `imap.preauth_timeout`, seconds.
@@ -344,6 +349,7 @@ impl Checker {
             }
             "connection_limit_exempt" => set(&mut imap.connection_limit_exempt, c.networks(value, path)),
             "max_line_length" => set(&mut imap.max_line_length, c.number(value, path, LINE_LENGTH_RANGE)),
+            "max_mailboxes" => set(&mut imap.max_mailboxes, c.number(value, path, MAILBOXES_RANGE)),
             "preauth_deadline" => {
                 set(&mut imap.preauth_deadline, c.seconds(value, path, PREAUTH_DEADLINE_RANGE))
             }
@@ -932,6 +938,7 @@ mod tests {
         assert_eq!(c.imap.connection_limit_exempt, loopback());
         assert_eq!(c.imap.preauth_deadline, Duration::from_secs(120));
         assert_eq!(c.imap.max_line_length, 65_536);
+        assert_eq!(c.imap.max_mailboxes, 10_000);
         assert_eq!(c.imap.preauth_timeout, Duration::from_secs(60));
         assert_eq!(c.imap.auth_timeout, Duration::from_secs(1800));
         assert_eq!(c.imap.idle_keepalive, Duration::from_secs(120));
@@ -963,6 +970,7 @@ mod tests {
             max_message_size = 1048576
             max_connections = 5
             max_line_length = 8192
+            max_mailboxes = 50
             preauth_timeout = 1
             auth_timeout = 3600
             idle_keepalive = 30
@@ -982,6 +990,7 @@ mod tests {
         assert_eq!(c.imap.max_message_size, 1_048_576);
         assert_eq!(c.imap.max_connections, 5);
         assert_eq!(c.imap.max_line_length, 8192);
+        assert_eq!(c.imap.max_mailboxes, 50);
         assert_eq!(c.imap.preauth_timeout, Duration::from_secs(1));
         assert_eq!(c.imap.auth_timeout, Duration::from_secs(3600));
         assert_eq!(c.imap.idle_keepalive, Duration::from_secs(30));

@@ -21,7 +21,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use postfach_delivery::{DeliveryStatus, Envelope, Protocol, RecipientError, dot_stuff};
-use postfach_store::SqliteStore;
+use postfach_store::{SqliteStore, StoreLimits};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::time::timeout;
 use tracing::{info, warn};
@@ -271,7 +271,8 @@ async fn step<S: AsyncRead + AsyncWrite + Unpin>(
 /// Delivers in this process (no server answered).
 async fn direct(config: &Config, from: String, rcpt: &str, message: Vec<u8>) -> u8 {
     let dir = config.data_dir.clone();
-    let store = match tokio::task::spawn_blocking(move || SqliteStore::open(&dir)).await {
+    let limits = StoreLimits { max_mailboxes: config.imap.max_mailboxes };
+    let store = match tokio::task::spawn_blocking(move || SqliteStore::open_with(&dir, limits)).await {
         Ok(Ok(store)) => Arc::new(store),
         Ok(Err(e)) => {
             eprintln!("postfach: opening the store: {e}");

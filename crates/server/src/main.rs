@@ -50,7 +50,7 @@ use postfach_auth::Authenticator;
 use postfach_auth::clock::SystemClock;
 use postfach_imap::{ServerContext, SessionConfig};
 use postfach_store::sqlite::SqliteStore;
-use postfach_store::{AccountStore, MailStore};
+use postfach_store::{AccountStore, MailStore, StoreLimits};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{Semaphore, watch};
 use tracing::{info, warn};
@@ -335,9 +335,11 @@ async fn serve(config: Config) -> anyhow::Result<()> {
 /// and blocks, so it runs on the blocking pool.
 async fn open_store(config: &Config) -> anyhow::Result<SqliteStore> {
     let dir = config.data_dir.clone();
+    let limits = StoreLimits { max_mailboxes: config.imap.max_mailboxes };
     let context = format!("opening the store in {}", dir.display());
-    let opened =
-        tokio::task::spawn_blocking(move || SqliteStore::open(&dir)).await.context(context.clone())?;
+    let opened = tokio::task::spawn_blocking(move || SqliteStore::open_with(&dir, limits))
+        .await
+        .context(context.clone())?;
     opened.context(context)
 }
 

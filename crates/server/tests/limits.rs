@@ -3,7 +3,8 @@
 //!
 //! The limits: connections per address and per account, the pre-auth framing limits (line,
 //! literal size and count, command text), the post-auth command-text limit, search nesting,
-//! the pre-auth silence timeout and total deadline (slowloris), and a client that never reads.
+//! the pre-auth silence timeout and total deadline (slowloris), a client that never reads, and
+//! the mailboxes per account (count and hierarchy depth).
 //! The global connection cap is tested in `server.rs`. A last test measures what idle TLS
 //! connections cost the server (RSS from /proc), with `POSTFACH_IDLE_CONNS` connections
 //! (default 300; the figures in SECURITY.md are from 2000).
@@ -286,6 +287,74 @@ fn command_text_and_nesting_are_bounded_after_login() {
     c.send("f FETCH 1 FLAGS");
     assert!(c.expect_tagged("f").last().unwrap().starts_with("f OK"));
     user_reads_mail(&server, "bob");
+}
+
+#[test]
+fn mailboxes_per_account_are_capped() {
+    // Six default mailboxes: room for two more.
+    let server = TestServer::start_with("max_mailboxes = 8");
+    setup(&server);
+    let mut c = server.connect_tls();
+    c.read_line();
+    c.send("l LOGIN alice secret");
+    c.expect_tagged("l");
+    let answer = |c: &mut Client, tag: &str, command: &str| {
+        c.send(&format!("{tag} {command}"));
+        c.expect_tagged(tag).last().unwrap().clone()
+    };
+
+    assert!(answer(&mut c, "a", "CREATE one").starts_with("a OK"));
+    // The superior "two" fits, "two/deep" does not.
+    let line = answer(&mut c, "b", "CREATE two/deep");
+    assert!(line.starts_with("b NO [LIMIT]"), "{line:?}");
+    let line = answer(&mut c, "c", "CREATE three");
+    assert!(line.starts_with("c NO [LIMIT]"), "{line:?}");
+    // RENAME's new superior would be a ninth mailbox; RENAME INBOX makes one too.
+    let line = answer(&mut c, "d", "RENAME one new/one");
+    assert!(line.starts_with("d NO [LIMIT]"), "{line:?}");
+    let line = answer(&mut c, "e", "RENAME INBOX old-inbox");
+    assert!(line.starts_with("e NO [LIMIT]"), "{line:?}");
+    // A name that exists is still "exists"; a rename within the count still works.
+    let line = answer(&mut c, "f", "CREATE one");
+    assert!(line.starts_with("f NO [ALREADYEXISTS]"), "{line:?}");
+    assert!(answer(&mut c, "g", "RENAME one uno").starts_with("g OK"));
+    let list = {
+        c.send("h LIST \"\" *");
+        c.expect_tagged("h")
+    };
+    assert_eq!(list.iter().filter(|l| l.starts_with("* LIST")).count(), 8, "{list:?}");
+    // Deleting makes room again.
+    assert!(answer(&mut c, "i", "DELETE uno").starts_with("i OK"));
+    assert!(answer(&mut c, "j", "CREATE three").starts_with("j OK"));
+
+    // Hierarchy depth: 32 levels are a name, 33 are not (checked before anything is made).
+    assert!(answer(&mut c, "k", "DELETE three").starts_with("k OK"));
+    let too_deep = vec!["x"; 33].join("/");
+    let line = answer(&mut c, "m", &format!("CREATE {too_deep}"));
+    assert!(line.starts_with("m NO [LIMIT]") && line.contains("too deep"), "{line:?}");
+    let line = answer(&mut c, "n", &format!("RENAME two {too_deep}"));
+    assert!(line.starts_with("n NO [LIMIT]"), "{line:?}");
+
+    // Alice still reads her mail, and bob's own count is untouched.
+    reads_mail_on(&mut c);
+    c.send("z LOGOUT");
+    c.expect_tagged("z");
+    user_reads_mail(&server, "alice");
+    let mut b = server.connect_tls();
+    b.read_line();
+    b.send("l LOGIN bob secret");
+    b.expect_tagged("l");
+    assert!(answer(&mut b, "a", "CREATE bobs").starts_with("a OK"));
+    b.send("z LOGOUT");
+    b.expect_tagged("z");
+    user_reads_mail(&server, "bob");
+}
+
+/// The logged-in `client` still selects INBOX and finds its message.
+fn reads_mail_on(client: &mut Client) {
+    client.send("s SELECT INBOX");
+    let select = client.expect_tagged("s");
+    assert!(select.iter().any(|l| l == "* 1 EXISTS"), "{select:?}");
 }
 
 #[test]

@@ -35,7 +35,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 pub use notify::Notifier;
-pub use sqlite::SqliteStore;
+pub use sqlite::{SqliteStore, StoreLimits};
 pub use types::*;
 
 /// What can go wrong in the store, in terms the session can map to IMAP response codes.

@@ -8,7 +8,9 @@ use std::sync::Arc;
 
 use postfach_store::conformance::{self, Stores};
 use postfach_store::sqlite::DATABASE_FILE;
-use postfach_store::{AccountStore, MailStore, MailboxName, SqliteStore, StoreResult};
+use postfach_store::{
+    AccountStore, MailStore, MailboxName, SqliteStore, StoreError, StoreLimits, StoreResult,
+};
 
 fn open(dir: &Path) -> StoreResult<Stores> {
     let store = Arc::new(SqliteStore::open(dir)?);
@@ -61,6 +63,50 @@ conformance_tests!(
     expunge_subsets,
     delete_account_removes_everything,
 );
+
+/// The mailbox cap holds under concurrent creates (the count is taken in the insert's
+/// transaction), counts RENAME INBOX's new mailbox, and binds one account only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mailbox_cap_holds_under_concurrent_creates() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(SqliteStore::open_with(dir.path(), StoreLimits { max_mailboxes: 10 }).unwrap());
+    let alice = store.create_account("alice", "x").await.unwrap();
+    let bob = store.create_account("bob", "x").await.unwrap();
+    // Six default mailboxes: room for four more, however many ask at once.
+    let tries = (0..20).map(|i| {
+        let store = Arc::clone(&store);
+        tokio::spawn(async move {
+            store.create_mailbox(alice, &MailboxName::new(&format!("m{i}")).unwrap(), None).await
+        })
+    });
+    let mut made = 0;
+    for t in tries {
+        match t.await.unwrap() {
+            Ok(_) => made += 1,
+            Err(StoreError::Limit(_)) => {}
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert_eq!(made, 4);
+    assert_eq!(store.list_mailboxes(alice).await.unwrap().len(), 10);
+    // An existing name is still "exists", not "limit".
+    let m0 = MailboxName::new("m0").unwrap();
+    let taken = store.create_mailbox(alice, &m0, None).await;
+    assert!(matches!(taken, Err(StoreError::AlreadyExists)), "{taken:?}");
+    let inbox = MailboxName::new("INBOX").unwrap();
+    let moved = store.rename_mailbox(alice, &inbox, &MailboxName::new("Old").unwrap()).await;
+    assert!(matches!(moved, Err(StoreError::Limit(_))), "{moved:?}");
+    // Renaming within the count is fine; deleting makes room again.
+    store
+        .rename_mailbox(alice, &MailboxName::new("Junk").unwrap(), &MailboxName::new("Spam").unwrap())
+        .await
+        .unwrap();
+    let spam = store.mailbox_by_name(alice, &MailboxName::new("Spam").unwrap()).await.unwrap().unwrap();
+    store.delete_mailbox(alice, spam.id).await.unwrap();
+    store.create_mailbox(alice, &MailboxName::new("again").unwrap(), None).await.unwrap();
+    // Bob is not affected by Alice's mailboxes.
+    store.create_mailbox(bob, &MailboxName::new("bobs").unwrap(), None).await.unwrap();
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn uids_survive_reopen() {

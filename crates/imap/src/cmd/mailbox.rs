@@ -9,7 +9,9 @@ use std::sync::Arc;
 
 use postfach_proto::response::{Code, Data, MailboxAttr, NamespaceDesc};
 use postfach_proto::types::{AppendMessage, NumberSet, StatusItem, WireMailboxName};
-use postfach_store::{MailboxInfo, MailboxName, MailboxStatus, NewMessage, SpecialUse, StoreError};
+use postfach_store::{
+    MailboxInfo, MailboxName, MailboxStatus, NameError, NewMessage, SpecialUse, StoreError,
+};
 
 use crate::context::{Cx, Enabled};
 use crate::respond::{Done, Reply};
@@ -47,7 +49,13 @@ fn decode_new_name(enabled: &Enabled, name: &WireMailboxName) -> Result<MailboxN
     if trimmed.is_empty() {
         return Err(Reply::no(Some(Code::Nonexistent), "Empty mailbox name"));
     }
-    let name = MailboxName::new(trimmed).map_err(|e| cannot(&e))?;
+    let name = MailboxName::new(trimmed).map_err(|e| match e {
+        // RFC 5530: LIMIT, an implementation limit rather than a bad name.
+        NameError::TooDeep | NameError::TooLong => {
+            Reply::no(Some(Code::Limit), format!("Invalid mailbox name: {e}"))
+        }
+        _ => cannot(&e),
+    })?;
     // RFC 9051 §5.1: the list wildcards must not appear in names.
     name.check_creatable().map_err(|e| cannot(&e))?;
     Ok(name)

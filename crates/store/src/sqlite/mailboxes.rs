@@ -84,12 +84,30 @@ fn drop_mailbox_contents(conn: &Connection, mailbox: MailboxId) -> StoreResult<(
     Ok(())
 }
 
-/// Creates a mailbox with a fresh UIDVALIDITY.
+/// Refuses with [`StoreError::Limit`] when `account` has more than `max` mailboxes. Called
+/// after the insert, in the same transaction (the writer's savepoint undoes the insert on
+/// error), so a name that exists still answers [`StoreError::AlreadyExists`] and concurrent
+/// creates, serialized by the writer (and `BEGIN IMMEDIATE` across processes), cannot overshoot.
+fn check_mailbox_count(conn: &Connection, account: AccountId, max: u32) -> StoreResult<()> {
+    let count: i64 = conn
+        .prepare_cached("SELECT COUNT(*) FROM mailboxes WHERE account_id = ?1")
+        .db()?
+        .query_row([account.0], |r| r.get(0))
+        .db()?;
+    if count > i64::from(max) {
+        return Err(StoreError::Limit(format!("at most {max} mailboxes per account")));
+    }
+    Ok(())
+}
+
+/// Creates a mailbox with a fresh UIDVALIDITY, unless the account would then have more than
+/// `max_mailboxes`.
 pub(crate) fn create_mailbox(
     conn: &Connection,
     account: AccountId,
     name: &MailboxName,
     special_use: Option<SpecialUse>,
+    max_mailboxes: u32,
 ) -> StoreResult<MailboxId> {
     name.check_creatable()?;
     if !account_exists(conn, account)? {
@@ -99,7 +117,9 @@ pub(crate) fn create_mailbox(
     if name.is_inbox() {
         return Err(StoreError::AlreadyExists);
     }
-    insert_mailbox(conn, account, name.as_str(), special_use)
+    let id = insert_mailbox(conn, account, name.as_str(), special_use)?;
+    check_mailbox_count(conn, account, max_mailboxes)?;
+    Ok(id)
 }
 
 /// Deletes a mailbox and its messages; its subscription stays (RFC 9051 §6.3.7: the server
@@ -125,20 +145,22 @@ pub(crate) fn delete_mailbox(
     Ok(())
 }
 
-/// Renames `from` and every mailbox below it; renaming INBOX moves its messages instead.
+/// Renames `from` and every mailbox below it; renaming INBOX moves its messages instead (into
+/// a new mailbox, which counts against `max_mailboxes`).
 pub(crate) fn rename_mailbox(
     conn: &Connection,
     fx: &mut Effects,
     account: AccountId,
     from: &MailboxName,
     to: &MailboxName,
+    max_mailboxes: u32,
 ) -> StoreResult<()> {
     to.check_creatable()?;
     if !account_exists(conn, account)? {
         return Err(StoreError::NotFound);
     }
     if from.is_inbox() {
-        return rename_inbox(conn, fx, account, to);
+        return rename_inbox(conn, fx, account, to, max_mailboxes);
     }
     if MailboxRow::by_name(conn, account, from.as_str())?.is_none() {
         return Err(StoreError::NotFound);
@@ -225,12 +247,14 @@ fn rename_inbox(
     fx: &mut Effects,
     account: AccountId,
     to: &MailboxName,
+    max_mailboxes: u32,
 ) -> StoreResult<()> {
     if to.is_inbox() {
         return Err(StoreError::AlreadyExists);
     }
     let mut inbox = MailboxRow::by_name(conn, account, MailboxName::INBOX)?.ok_or(StoreError::NotFound)?;
     let target_id = insert_mailbox(conn, account, to.as_str(), None)?;
+    check_mailbox_count(conn, account, max_mailboxes)?;
     let mut target = MailboxRow::load(conn, target_id)?;
     let keep_modseq = target.bump_modseq()?;
 

@@ -84,6 +84,24 @@ pub struct SqliteStore {
     writer: Writer,
     readers: Arc<Readers>,
     notifier: Arc<Notifier>,
+    limits: StoreLimits,
+}
+
+/// Per-account bounds the store enforces inside its write transactions, so concurrent
+/// requests (or processes) cannot overshoot them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoreLimits {
+    /// Most mailboxes one account may have, INBOX and the default ones included. Every path
+    /// that makes a mailbox (CREATE and its superiors, RENAME's superiors and RENAME INBOX,
+    /// Sieve `fileinto :create`) is refused with [`StoreError::Limit`] past it; the default
+    /// mailboxes of a new account are always made.
+    pub max_mailboxes: u32,
+}
+
+impl Default for StoreLimits {
+    fn default() -> Self {
+        Self { max_mailboxes: 10_000 }
+    }
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -96,6 +114,11 @@ impl SqliteStore {
     /// Opens (creating if needed) `data_dir/postfach.db`, creating `data_dir` too, and brings
     /// the schema up to date. Blocking: call it at startup or from `spawn_blocking`.
     pub fn open(data_dir: &Path) -> StoreResult<SqliteStore> {
+        Self::open_with(data_dir, StoreLimits::default())
+    }
+
+    /// [`SqliteStore::open`] with the given limits.
+    pub fn open_with(data_dir: &Path, limits: StoreLimits) -> StoreResult<SqliteStore> {
         std::fs::create_dir_all(data_dir)
             .map_err(|e| StoreError::Backend(format!("cannot create {}: {e}", data_dir.display())))?;
         let path = data_dir.join(DATABASE_FILE);
@@ -112,6 +135,7 @@ impl SqliteStore {
             writer,
             readers: Arc::new(Readers::new(path)),
             notifier,
+            limits,
         })
     }
 
@@ -301,8 +325,10 @@ impl MailStore for SqliteStore {
         name: &MailboxName,
         special_use: Option<SpecialUse>,
     ) -> StoreResult<MailboxId> {
-        let name = name.clone();
-        self.writer.run(move |conn, _| mailboxes::create_mailbox(conn, account, &name, special_use)).await
+        let (name, max) = (name.clone(), self.limits.max_mailboxes);
+        self.writer
+            .run(move |conn, _| mailboxes::create_mailbox(conn, account, &name, special_use, max))
+            .await
     }
 
     async fn delete_mailbox(&self, account: AccountId, mailbox: MailboxId) -> StoreResult<()> {
@@ -315,8 +341,8 @@ impl MailStore for SqliteStore {
         from: &MailboxName,
         to: &MailboxName,
     ) -> StoreResult<()> {
-        let (from, to) = (from.clone(), to.clone());
-        self.writer.run(move |conn, fx| mailboxes::rename_mailbox(conn, fx, account, &from, &to)).await
+        let (from, to, max) = (from.clone(), to.clone(), self.limits.max_mailboxes);
+        self.writer.run(move |conn, fx| mailboxes::rename_mailbox(conn, fx, account, &from, &to, max)).await
     }
 
     async fn set_subscribed(
