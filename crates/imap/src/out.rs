@@ -62,6 +62,30 @@ impl Out {
         }
     }
 
+    /// `* SEARCH n n ... [(MODSEQ m)]` (RFC 9051 §7.3.5, RFC 7162 §3.1.5), byte for byte what
+    /// `Data::Search` encodes, but handed to the driver in chunks as it grows: the line for a
+    /// million-message UID SEARCH ALL is about 8 MB, which so never sits whole in the buffer.
+    pub(crate) async fn search_line(&mut self, numbers: &[u32], modseq: Option<u64>) {
+        use std::io::Write as _;
+        if !self.untagged_allowed() {
+            return;
+        }
+        self.buf.extend_from_slice(b"* SEARCH");
+        let mut any = false;
+        for &n in numbers.iter().filter(|&&n| n > 0) {
+            any = true;
+            let _ = write!(self.buf, " {n}");
+            self.flush_if_large().await;
+        }
+        // RFC 7162 §3.1.5: the MODSEQ item only follows a non-empty result.
+        if let Some(m) = modseq
+            && any
+        {
+            let _ = write!(self.buf, " (MODSEQ {m})");
+        }
+        self.buf.extend_from_slice(b"\r\n");
+    }
+
     /// An untagged status response (`* OK|NO|BAD|PREAUTH [code] text`, RFC 9051 §7.1).
     pub(crate) fn status(&mut self, status: Status, code: Option<Code>, text: &str) {
         if self.untagged_allowed() {
@@ -129,6 +153,47 @@ impl Out {
         if let Some(tx) = &self.tx {
             let chunk = std::mem::take(&mut self.buf);
             let _ = tx.send(chunk).await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The streamed `* SEARCH` line is what the encoder writes, whole or in chunks.
+    #[tokio::test]
+    async fn search_line_matches_the_encoder() {
+        for (numbers, modseq) in [
+            (vec![], Some(7)),
+            (vec![0], Some(7)),
+            (vec![1, 2, 10], None),
+            (vec![3, 0, 4], Some(917_162_500)),
+            ((1..=200_000).collect::<Vec<u32>>(), Some(9)),
+        ] {
+            let mut expected = Vec::new();
+            response::write_data(
+                &mut expected,
+                &Data::Search { numbers: numbers.clone(), modseq },
+                WriteOptions::default(),
+            );
+            let mut whole = Out::new();
+            whole.search_line(&numbers, modseq).await;
+            assert_eq!(whole.take(), expected);
+
+            let (tx, mut rx) = mpsc::channel(1024);
+            let mut streamed = Out::streaming(tx);
+            streamed.search_line(&numbers, modseq).await;
+            let mut got = Vec::new();
+            let mut chunks = 0;
+            while let Ok(chunk) = rx.try_recv() {
+                assert!(chunk.len() < CHUNK + 16, "chunks stay bounded");
+                got.extend(chunk);
+                chunks += 1;
+            }
+            assert!(numbers.len() < 100_000 || chunks > 10, "{chunks} chunks");
+            got.extend(streamed.take());
+            assert_eq!(got, expected);
         }
     }
 }

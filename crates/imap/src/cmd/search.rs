@@ -23,6 +23,16 @@ pub(crate) fn charset_ok(charset: Option<&str>) -> bool {
     }
 }
 
+/// SEARCH / UID SEARCH.
+///
+/// Memory: the result is not capped, so that UID SEARCH ALL still answers on a
+/// million-message mailbox. What grows is the store's `Vec<Uid>` and the numbers (4 bytes a
+/// message each, bounded by the mailbox's size, as the selected state's UID map already is) and
+/// the response line (about 8 bytes a message), which is the large one: the `* SEARCH` line is
+/// streamed to the driver in chunks ([`Out::search_line`]). ESEARCH's ALL is a compact
+/// sequence set, small for the dense results that large searches are. SORT and THREAD must
+/// hold every message's key at once, so the store caps them instead (`MAX_SORT_BYTES`,
+/// `MAX_THREAD_MESSAGES`) and they answer NO [LIMIT] above it.
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn search(
     cx: &Cx<'_>,
@@ -67,7 +77,7 @@ pub(crate) async fn search(
         None
     };
     let Some(returns) = returns else {
-        out.data(&Data::Search { numbers, modseq });
+        out.search_line(&numbers, modseq).await;
         return Ok(Done::new());
     };
     let has = |r: SearchReturn| returns.contains(&r);
