@@ -240,6 +240,10 @@ impl Session {
                 return Outcome::Continue;
             }
         };
+        // The parsed command owns its data (APPEND's messages are copied out of the framed
+        // bytes): free the framed bytes now rather than after the command has run, so an
+        // APPEND's literal is not held twice while it is stored.
+        drop(command);
         let name = body.name();
         let rule = rule(&body);
         tracing::debug!(command = name, rights = ?rule.rights, "command");
