@@ -212,6 +212,16 @@ impl Session {
         }
     }
 
+    /// Answers a command the driver refused for lack of server resources (the literal memory
+    /// budget): `tag NO [LIMIT] message` (RFC 5530: a retry later may work).
+    pub fn refused(&mut self, tag: Option<&[u8]>, message: &str, out: &mut Out) {
+        out.begin(self.enabled.write_options());
+        match tag.and_then(|t| Tag::from_bytes(t).ok()) {
+            Some(tag) => out.tagged(&tag, Completion::No, Some(&Code::Limit), message),
+            None => out.status(Status::No, Some(Code::Limit), message),
+        }
+    }
+
     /// Handles one complete command as framed by `postfach_proto::framing` (literals inline).
     ///
     /// The gate: parse, look the command up in `rule`, refuse it here if the state does not
@@ -230,6 +240,10 @@ impl Session {
                 return Outcome::Continue;
             }
         };
+        // The parsed command owns its data (APPEND's messages are copied out of the framed
+        // bytes): free the framed bytes now rather than after the command has run, so an
+        // APPEND's literal is not held twice while it is stored.
+        drop(command);
         let name = body.name();
         let rule = rule(&body);
         tracing::debug!(command = name, rights = ?rule.rights, "command");

@@ -90,6 +90,10 @@ pub enum FrameError {
         /// The limit.
         max: usize,
     },
+    /// The driver refused an announced literal ([`Framer::refuse_literal`]): the server has
+    /// too much literal data in memory right now (answer with `NO [LIMIT]`; a retry may work).
+    #[error("server busy: too much message data in transit, try again later")]
+    Busy,
 }
 
 /// What the framer has to say after [`Framer::next`].
@@ -101,6 +105,15 @@ pub enum FrameEvent {
     /// The client announced a synchronizing literal `{n}` within limits: the driver must send
     /// `+ Ready for literal data\r\n` before the client sends the bytes (RFC 9051 §7.6).
     NeedContinuation,
+    /// Only with [`Framer::gate_literals`] on: the client announced a literal of `size` bytes
+    /// within the limits. No byte of it has been taken; the framer waits (`next` returns
+    /// `None`) until the driver calls [`Framer::accept_literal`] or [`Framer::refuse_literal`].
+    LiteralAnnounced {
+        /// The announced size, at most [`FramingLimits::max_literal`].
+        size: u64,
+        /// `{n}`: the client waits for a continuation request before sending the data.
+        sync: bool,
+    },
     /// A command was rejected by a limit. `tag` is its tag if readable, for `tag BAD ...`.
     /// With `fatal` the driver must send `* BYE` and close; otherwise framing continues with
     /// the next command (the rest of the rejected one is skipped without buffering).
@@ -121,6 +134,8 @@ enum State {
     Line,
     /// Copying this many more literal bytes into the command.
     Literal { remaining: usize },
+    /// A literal of `len` bytes was announced; waiting for the driver's decision.
+    Announced { len: usize, sync: bool },
     /// Throwing away the rest of a rejected command's line; `tail` keeps its last bytes so a
     /// literal marker at the end can still be recognised.
     DiscardLine { tail: Vec<u8> },
@@ -156,6 +171,8 @@ pub struct Framer {
     state: State,
     /// Tag of the command being discarded, for a later fatal event.
     discard_tag: Option<Tag>,
+    /// Report literals with [`FrameEvent::LiteralAnnounced`] and wait for a decision.
+    gate: bool,
 }
 
 /// Outcome of one step of [`Framer::step_line`].
@@ -188,7 +205,41 @@ impl Framer {
             text: 0,
             state: State::Line,
             discard_tag: None,
+            gate: false,
         }
+    }
+
+    /// With `on`, every literal within the limits is announced ([`FrameEvent::LiteralAnnounced`])
+    /// and only taken once the driver accepts it, so the driver can reserve memory for it
+    /// first. Applies from the next literal marker on.
+    pub fn gate_literals(&mut self, on: bool) {
+        self.gate = on;
+    }
+
+    /// Accepts the announced literal: its bytes become part of the command. Returns true if
+    /// the driver must now send the continuation request (a synchronizing literal). Does
+    /// nothing (false) when no literal is waiting.
+    pub fn accept_literal(&mut self) -> bool {
+        let State::Announced { len, sync } = self.state else {
+            return false;
+        };
+        self.state = State::Literal { remaining: len };
+        sync
+    }
+
+    /// Refuses the announced literal with `error` and rejects its command: a synchronizing
+    /// literal is never sent (no continuation request), a non-synchronizing one is read and
+    /// thrown away. `None` when no literal is waiting.
+    pub fn refuse_literal(&mut self, error: FrameError) -> Option<FrameEvent> {
+        let State::Announced { len, sync } = self.state else {
+            return None;
+        };
+        let tag = self.current_tag(&[]);
+        self.cmd = Vec::new();
+        self.literals = 0;
+        self.text = 0;
+        self.state = State::Line;
+        Some(self.reject_literal(tag, error, Marker { len: Some(len as u64), sync }))
     }
 
     /// The limits in force.
@@ -305,6 +356,8 @@ impl Framer {
                     }
                     self.state = State::Line;
                 }
+                // The driver decides right after the announcement; until then nothing moves.
+                State::Announced { .. } => return None,
                 State::DiscardLiteral { remaining } => {
                     let avail = self.unconsumed();
                     let take = usize::try_from(remaining).map_or(avail, |r| r.min(avail));
@@ -434,6 +487,10 @@ impl Framer {
         self.consume(idx + 1);
         self.literals += 1;
         self.text += line_len;
+        if self.gate {
+            self.state = State::Announced { len: n, sync: marker.sync };
+            return Step::Event(FrameEvent::LiteralAnnounced { size: n as u64, sync: marker.sync });
+        }
         self.state = State::Literal { remaining: n };
         if marker.sync {
             return Step::Event(FrameEvent::NeedContinuation);
@@ -927,6 +984,45 @@ mod tests {
         for chunk in 1..=input.len() {
             assert_eq!(run(&input, chunk, limits()), expected, "chunk {chunk}");
         }
+    }
+
+    #[test]
+    fn gated_literals_wait_for_the_drivers_decision() {
+        let mut f = Framer::new(limits());
+        f.gate_literals(true);
+        f.push(b"a APPEND x {3}\r\nabc b APPEND y {2+}\r\nde\r\n");
+        assert_eq!(f.next(), Some(FrameEvent::LiteralAnnounced { size: 3, sync: true }));
+        // Nothing moves until the driver decides.
+        assert_eq!(f.next(), None);
+        assert!(f.accept_literal(), "a synchronizing literal needs the continuation");
+        assert_eq!(f.next(), Some(FrameEvent::LiteralAnnounced { size: 2, sync: false }));
+        assert!(!f.accept_literal());
+        assert_eq!(f.next(), Some(cmd(b"a APPEND x {3}\r\nabc b APPEND y {2+}\r\nde")));
+        assert_eq!(f.next(), None);
+
+        // Refused: a synchronizing literal is never sent, the next command follows at once.
+        f.push(b"c APPEND x {3}\r\nd NOOP\r\n");
+        assert_eq!(f.next(), Some(FrameEvent::LiteralAnnounced { size: 3, sync: true }));
+        assert_eq!(
+            f.refuse_literal(FrameError::Busy),
+            Some(FrameEvent::Rejected {
+                tag: Some(Tag::from_bytes(b"c").unwrap()),
+                error: FrameError::Busy,
+                fatal: false
+            })
+        );
+        assert_eq!(f.next(), Some(cmd(b"d NOOP")));
+        // A refused non-synchronizing literal is read and thrown away with the rest of its command.
+        f.push(b"e APPEND x {3+}\r\nabc\r\nf NOOP\r\n");
+        assert!(matches!(f.next(), Some(FrameEvent::LiteralAnnounced { size: 3, sync: false })));
+        assert!(matches!(
+            f.refuse_literal(FrameError::Busy),
+            Some(FrameEvent::Rejected { fatal: false, .. })
+        ));
+        assert_eq!(f.next(), Some(cmd(b"f NOOP")));
+        assert_eq!(f.next(), None);
+        assert!(!f.accept_literal(), "nothing announced");
+        assert_eq!(f.refuse_literal(FrameError::Busy), None);
     }
 
     #[test]

@@ -216,7 +216,7 @@ fn frame_and_parse(input: &[u8]) -> Vec<Result<Command, ParseError>> {
         while let Some(ev) = f.next() {
             match ev {
                 FrameEvent::Command(c) => out.push(parse_command(&c)),
-                FrameEvent::NeedContinuation => {}
+                FrameEvent::NeedContinuation | FrameEvent::LiteralAnnounced { .. } => {}
                 FrameEvent::Rejected { error, .. } => panic!("rejected: {error}"),
             }
         }

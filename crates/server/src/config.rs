@@ -74,6 +74,10 @@ pub(crate) struct ImapConfig {
     pub(crate) auth_timeout: Duration,
     /// Interval of `* OK Still here` during IDLE.
     pub(crate) idle_keepalive: Duration,
+    /// Literal bytes (APPEND data) all logged-in sessions together may hold in memory.
+    pub(crate) literal_memory: u64,
+    /// How long a literal may wait for room in `literal_memory` before `NO [LIMIT]`.
+    pub(crate) literal_wait: Duration,
 }
 
 /// An IP network in CIDR notation (`192.0.2.0/24`, `2001:db8::/32`, or one address).
@@ -179,6 +183,8 @@ impl Default for ImapConfig {
             preauth_deadline: Duration::from_secs(120),
             auth_timeout: Duration::from_secs(30 * 60),
             idle_keepalive: Duration::from_secs(120),
+            literal_memory: 256 * 1024 * 1024,
+            literal_wait: Duration::from_secs(10),
         }
     }
 }
@@ -210,6 +216,10 @@ const PREAUTH_TIMEOUT_RANGE: RangeInclusive<i64> = 1..=3600;
 const AUTH_TIMEOUT_RANGE: RangeInclusive<i64> = 1800..=7 * 24 * 3600;
 /// Allowed range of `imap.idle_keepalive`, seconds.
 const KEEPALIVE_RANGE: RangeInclusive<i64> = 1..=3600;
+/// Allowed range of `imap.literal_memory`, bytes (at least `max_message_size`, checked apart).
+const LITERAL_MEMORY_RANGE: RangeInclusive<i64> = 1024..=1024 * 1024 * 1024 * 1024;
+/// Allowed range of `imap.literal_wait`, seconds (0: refuse at once when there is no room).
+const LITERAL_WAIT_RANGE: RangeInclusive<i64> = 0..=600;
 
 /// One problem in a configuration file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -358,6 +368,8 @@ impl Checker {
             }
             "auth_timeout" => set(&mut imap.auth_timeout, c.seconds(value, path, AUTH_TIMEOUT_RANGE)),
             "idle_keepalive" => set(&mut imap.idle_keepalive, c.seconds(value, path, KEEPALIVE_RANGE)),
+            "literal_memory" => set(&mut imap.literal_memory, c.number(value, path, LITERAL_MEMORY_RANGE)),
+            "literal_wait" => set(&mut imap.literal_wait, c.seconds(value, path, LITERAL_WAIT_RANGE)),
             _ => c.unknown(path),
         });
         if read.is_none() {
@@ -366,6 +378,12 @@ impl Checker {
         }
         if imap.listen.is_empty() && imap.listen_tls.is_empty() {
             self.issue("imap", "listen and listen_tls are both empty: nothing to serve");
+        }
+        if imap.literal_memory < u64::from(imap.max_message_size) {
+            self.issue(
+                "imap.literal_memory",
+                "smaller than max_message_size: a message of the largest allowed size could never be appended",
+            );
         }
         // Two listeners on one fixed address would fail at bind time with a less helpful error.
         let mut seen = Vec::new();

@@ -27,6 +27,12 @@
 //! A command's output is streamed to the socket in chunks through a small channel while the
 //! session produces it.
 //!
+//! Literal memory across sessions: after login every literal is reserved in the server-wide
+//! [`LiteralBudget`] (`imap.literal_memory`) before a byte of it is taken — for a synchronizing
+//! literal before the `+` is sent. Without room within `imap.literal_wait` the command is
+//! answered `NO [LIMIT]` (a synchronizing literal is then never sent; a non-synchronizing one
+//! is read and thrown away). The reservation is given back when the command has run.
+//!
 //! Limits: a client may pipeline commands; they run strictly one after another. On shutdown the
 //! command in flight finishes, then `* BYE Server shutting down` is sent.
 
@@ -37,7 +43,8 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use postfach_imap::{Out, Outcome, Session};
-use postfach_proto::framing::{FrameEvent, Framer, FramingLimits};
+use postfach_proto::framing::{FrameError, FrameEvent, Framer, FramingLimits};
+use postfach_proto::types::Tag;
 use postfach_secret::Secret;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::sync::{mpsc, watch};
@@ -49,6 +56,7 @@ use tracing::debug;
 use crate::binding::channel_binding;
 use crate::config::ImapConfig;
 use crate::listener::{Registry, TLS_BUFFER_LIMIT};
+use crate::literal_budget::{LiteralBudget, Reservation};
 use crate::tls::Certificates;
 
 /// Most bytes one read takes from the socket (the buffer exists only during the read).
@@ -114,6 +122,8 @@ pub(crate) struct ConnSettings {
     pub(crate) tls: TlsAcceptor,
     /// Connection counts per address and per account.
     pub(crate) registry: Registry,
+    /// Literal bytes in memory over all sessions.
+    pub(crate) literals: Arc<LiteralBudget>,
     /// The server certificates, for the TLS 1.2 channel binding (`None`: only TLS 1.3 binds).
     pub(crate) certificates: Option<Arc<Certificates>>,
 }
@@ -142,6 +152,7 @@ impl ConnSettings {
             idle_keepalive: imap.idle_keepalive,
             tls,
             registry: Registry::new(imap),
+            literals: LiteralBudget::new(imap.literal_memory, imap.literal_wait),
             certificates: None,
         }
     }
@@ -234,6 +245,7 @@ pub(crate) async fn run<S>(
         framer: Framer::new(PREAUTH_LIMITS),
         login_deadline: accepted + settings.preauth_deadline,
         logged_in: false,
+        reserved: None,
         session,
         settings,
         shutdown,
@@ -291,6 +303,8 @@ struct Driver {
     login_deadline: Instant,
     /// Whether the session logged in and the framing limits were lifted.
     logged_in: bool,
+    /// The literal memory reserved for the command being received (and then run).
+    reserved: Option<Reservation>,
     settings: Arc<ConnSettings>,
     shutdown: watch::Receiver<bool>,
 }
@@ -319,6 +333,7 @@ impl Driver {
                     // RFC 9051 §6.2.1: anything the client sent after STARTTLS, before the
                     // handshake, must not be executed (plaintext command injection).
                     self.framer.discard_buffered();
+                    self.reserved = None;
                     let acceptor = self.settings.tls.clone();
                     // Boxed, like every call into the session: what is only needed now and then
                     // should not enlarge the future every idle connection keeps.
@@ -372,16 +387,26 @@ impl Driver {
             };
             match event {
                 FrameEvent::NeedContinuation => self.write(stream, LITERAL_CONTINUATION).await?,
-                FrameEvent::Rejected { tag, error, fatal } => {
-                    let mut out = Out::new();
-                    let tag = tag.as_ref().map(|t| t.as_str().as_bytes());
-                    self.session.rejected(tag, &error.to_string(), &mut out);
-                    if fatal {
-                        self.session.bye("Too much data; closing connection", &mut out);
+                FrameEvent::LiteralAnnounced { size, .. } => {
+                    let budget = Arc::clone(&self.settings.literals);
+                    let reserved = tokio::select! {
+                        ok = budget.reserve(&mut self.reserved, size) => ok,
+                        _ = shutdown_requested(&mut self.shutdown) => return self.bye(stream, BYE_SHUTDOWN).await,
+                    };
+                    if reserved {
+                        if self.framer.accept_literal() {
+                            self.write(stream, LITERAL_CONTINUATION).await?;
+                        }
+                    } else if let Some(FrameEvent::Rejected { tag, error, fatal }) =
+                        self.framer.refuse_literal(FrameError::Busy)
+                        && let Some(exit) = self.reject(stream, tag, error, fatal).await?
+                    {
+                        return Ok(exit);
                     }
-                    self.write(stream, &out.take()).await?;
-                    if fatal {
-                        return Ok(Exit::Close);
+                }
+                FrameEvent::Rejected { tag, error, fatal } => {
+                    if let Some(exit) = self.reject(stream, tag, error, fatal).await? {
+                        return Ok(exit);
                     }
                 }
                 FrameEvent::Command(command) => {
@@ -390,12 +415,41 @@ impl Driver {
                         return self.bye(stream, BYE_SHUTDOWN).await;
                     }
                     let outcome = Box::pin(self.call(stream, Call::Command(command))).await?;
+                    // The command ran and its bytes are freed: its literals' memory is free again.
+                    self.reserved = None;
                     if let Some(exit) = self.follow(stream, outcome).await? {
                         return Ok(exit);
                     }
                 }
             }
         }
+    }
+
+    /// Answers a command the framer (or the literal budget) rejected; `Some(Close)` after a
+    /// fatal one. Gives back the literal memory reserved for the rejected command.
+    async fn reject<S>(
+        &mut self,
+        stream: &mut Stream<S>,
+        tag: Option<Tag>,
+        error: FrameError,
+        fatal: bool,
+    ) -> io::Result<Option<Exit>>
+    where
+        S: AsyncRead + AsyncWrite + QuickAck + Unpin + Send,
+    {
+        self.reserved = None;
+        let mut out = Out::new();
+        let tag = tag.as_ref().map(|t| t.as_str().as_bytes());
+        if error == FrameError::Busy {
+            self.session.refused(tag, &error.to_string(), &mut out);
+        } else {
+            self.session.rejected(tag, &error.to_string(), &mut out);
+        }
+        if fatal {
+            self.session.bye("Too much data; closing connection", &mut out);
+        }
+        self.write(stream, &out.take()).await?;
+        Ok(fatal.then_some(Exit::Close))
     }
 
     /// Acts on an outcome until the session is ready for the next command (`None`) or the
@@ -596,6 +650,7 @@ impl Driver {
         if !self.logged_in && self.session.is_authenticated() {
             self.logged_in = true;
             self.framer.set_limits(self.settings.limits);
+            self.framer.gate_literals(true);
         }
     }
 

@@ -35,6 +35,7 @@ mod config;
 mod deliver;
 mod imap_conn;
 mod listener;
+mod literal_budget;
 mod lmtp_conn;
 mod relay;
 mod tls;

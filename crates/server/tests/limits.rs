@@ -3,9 +3,10 @@
 //!
 //! The limits: connections per address and per account, the pre-auth framing limits (line,
 //! literal size and count, command text), the post-auth command-text limit, search nesting,
-//! the pre-auth silence timeout and total deadline (slowloris), a client that never reads, and
-//! the mailboxes per account (count and hierarchy depth).
-//! The global connection cap is tested in `server.rs`. A last test measures what idle TLS
+//! the pre-auth silence timeout and total deadline (slowloris), a client that never reads, the
+//! mailboxes per account (count and hierarchy depth) and the shared literal memory
+//! (`literal_memory`). The global connection cap is tested in `server.rs`. A last test measures
+//! what idle TLS
 //! connections cost the server (RSS from /proc), with `POSTFACH_IDLE_CONNS` connections
 //! (default 300; the figures in SECURITY.md are from 2000).
 
@@ -287,6 +288,91 @@ fn command_text_and_nesting_are_bounded_after_login() {
     c.send("f FETCH 1 FLAGS");
     assert!(c.expect_tagged("f").last().unwrap().starts_with("f OK"));
     user_reads_mail(&server, "bob");
+}
+
+/// A logged-in client of `user` (greeting read).
+fn logged_in(server: &TestServer, user: &str) -> Client {
+    let mut c = server.connect_tls();
+    c.set_timeout(Duration::from_secs(20));
+    c.read_line();
+    c.send(&format!("l LOGIN {user} secret"));
+    assert!(c.expect_tagged("l").last().unwrap().starts_with("l OK"));
+    c
+}
+
+/// A message of exactly `size` bytes.
+fn message(size: usize) -> Vec<u8> {
+    let mut body = b"Subject: big\r\n\r\n".to_vec();
+    body.resize(size, b'x');
+    body
+}
+
+/// Sends the literal and the end of an APPEND whose continuation arrived; expects OK.
+fn finish_append(c: &mut Client, tag: &str, body: &[u8]) {
+    c.send_raw(body);
+    c.send_raw(b"\r\n");
+    let done = c.expect_tagged(tag);
+    assert!(done.last().unwrap().starts_with(&format!("{tag} OK")), "{done:?}");
+}
+
+/// `imap.literal_memory` bounds the literal data all sessions hold at once: with 1 MiB, one
+/// 800 KiB APPEND is received while a second waits (and after `literal_wait` is refused with
+/// NO [LIMIT]); small commands of other sessions go on meanwhile; once the first is stored the
+/// budget is back.
+#[test]
+fn literal_memory_is_shared_by_all_sessions() {
+    const BIG: usize = 800 * 1024;
+    let server =
+        TestServer::start_with("max_message_size = 1048576\nliteral_memory = 1048576\nliteral_wait = 3");
+    setup(&server);
+    let big = message(BIG);
+    let mut first = logged_in(&server, "alice");
+    let mut second = logged_in(&server, "bob");
+    let mut third = logged_in(&server, "alice");
+
+    // The first takes 800 KiB of the budget (and holds it while it has not sent the data).
+    first.send(&format!("a APPEND INBOX {{{BIG}}}"));
+    assert_eq!(first.read_line(), "+ Ready for literal data");
+    // The second gets no continuation: it waits for room...
+    second.send(&format!("b APPEND INBOX {{{BIG}}}"));
+    let asked = Instant::now();
+    // ...while the third's small commands are served.
+    third.send("n NOOP");
+    assert!(third.expect_tagged("n").last().unwrap().starts_with("n OK"));
+    third.send("s APPEND INBOX {100}");
+    assert_eq!(third.read_line(), "+ Ready for literal data");
+    finish_append(&mut third, "s", &message(100));
+    // ...until literal_wait runs out: NO [LIMIT], and the literal was never sent.
+    let refused = second.read_line();
+    assert!(refused.starts_with("b NO [LIMIT]"), "{refused:?}");
+    assert!(asked.elapsed() >= Duration::from_secs(2), "refused after {:?}", asked.elapsed());
+    // A non-synchronizing literal without room is read, thrown away and refused the same way;
+    // the connection goes on.
+    second.send(&format!("c APPEND INBOX {{{BIG}+}}"));
+    second.send_raw(&big);
+    second.send_raw(b"\r\n");
+    let refused = second.read_line();
+    assert!(refused.starts_with("c NO [LIMIT]"), "{refused:?}");
+    second.send("n NOOP");
+    assert!(second.expect_tagged("n").last().unwrap().starts_with("n OK"));
+
+    // A waiting APPEND is served as soon as the first one is done.
+    second.send(&format!("d APPEND INBOX {{{BIG}}}"));
+    std::thread::sleep(Duration::from_millis(300));
+    finish_append(&mut first, "a", &big);
+    assert_eq!(second.read_line(), "+ Ready for literal data");
+    finish_append(&mut second, "d", &big);
+
+    // All given back: another big APPEND goes through at once, and both are stored.
+    third.send(&format!("e APPEND INBOX {{{BIG}}}"));
+    assert_eq!(third.read_line(), "+ Ready for literal data");
+    finish_append(&mut third, "e", &big);
+    third.send("x STATUS INBOX (MESSAGES)");
+    let status = third.expect_tagged("x");
+    assert!(status.iter().any(|l| l.contains("MESSAGES 4")), "{status:?}");
+    second.send("y STATUS INBOX (MESSAGES)");
+    let status = second.expect_tagged("y");
+    assert!(status.iter().any(|l| l.contains("MESSAGES 2")), "{status:?}");
 }
 
 #[test]
