@@ -12,7 +12,6 @@ use std::sync::{Arc, OnceLock};
 use libfuzzer_sys::fuzz_target;
 use postfach_delivery::{Deliverer, DeliveryConfig, Flow, LmtpLimits, LmtpSession, Stores};
 use postfach_store::AccountStore;
-use postfach_store::sqlite::SqliteStore;
 
 /// What every run shares: the runtime, the deliverer and the store's directory.
 struct World {
@@ -24,12 +23,7 @@ struct World {
 fn world() -> &'static World {
     static WORLD: OnceLock<World> = OnceLock::new();
     WORLD.get_or_init(|| {
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-        // In memory where the system has it: SQLite's fsyncs would otherwise dominate.
-        let shm = std::path::Path::new("/dev/shm");
-        let dir =
-            if shm.is_dir() { tempfile::tempdir_in(shm) } else { tempfile::tempdir() }.expect("tempdir");
-        let store = Arc::new(SqliteStore::open(dir.path()).expect("store"));
+        let (runtime, store, dir) = postfach_fuzz::runtime_and_store();
         for user in ["alice", "bob"] {
             runtime.block_on(store.create_account(user, "not-a-hash")).expect("account");
         }

@@ -15,7 +15,6 @@ use libfuzzer_sys::fuzz_target;
 use postfach_auth::Authenticator;
 use postfach_imap::{ConnInfo, Out, Outcome, ServerContext, Session, SessionConfig, Transport};
 use postfach_proto::{FrameEvent, Framer, FramingLimits};
-use postfach_store::sqlite::SqliteStore;
 use postfach_store::{AccountStore, MailStore};
 
 /// What every run shares: the runtime, the store and its directory.
@@ -28,12 +27,7 @@ struct World {
 fn world() -> &'static World {
     static WORLD: OnceLock<World> = OnceLock::new();
     WORLD.get_or_init(|| {
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-        // In memory where the system has it: SQLite's fsyncs would otherwise dominate.
-        let shm = std::path::Path::new("/dev/shm");
-        let dir =
-            if shm.is_dir() { tempfile::tempdir_in(shm) } else { tempfile::tempdir() }.expect("tempdir");
-        let store = Arc::new(SqliteStore::open(dir.path()).expect("store"));
+        let (runtime, store, dir) = postfach_fuzz::runtime_and_store();
         // Minimal argon2id cost: the fuzzer should spend its time in the session, not hashing.
         let params = Params::new(8, 1, 1, None).expect("params");
         let hash = Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
