@@ -24,6 +24,7 @@
 //! - Every change bumps the mailbox's highest modseq; expunges are remembered with their modseq so
 //!   that "what changed since X" is exact for any X.
 
+pub mod acl;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 pub mod notify;
@@ -34,6 +35,10 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
+pub use acl::{
+    AccountKind, AclEntry, Grantee, Identifier, OverQuota, Quota, QuotaLimits, QuotaResource, QuotaWarning,
+    Right, Rights, SeenMode, SharedMailbox, TeamMember, Viewer,
+};
 pub use notify::Notifier;
 pub use sqlite::{SqliteStore, StoreLimits};
 pub use types::*;
@@ -60,6 +65,9 @@ pub enum StoreError {
     /// A limit was hit (message too big, too many mailboxes, ...).
     #[error("limit: {0}")]
     Limit(String),
+    /// The owner's quota (RFC 9208) would be exceeded; nothing was written.
+    #[error("over quota ({0:?})")]
+    OverQuota(OverQuota),
     /// Something underneath failed (I/O, database). Logged with details; the client sees a
     /// generic line.
     #[error("backend: {0}")]
@@ -369,4 +377,115 @@ pub trait SieveStore: Send + Sync {
     async fn detail_delivery(&self, account: AccountId) -> StoreResult<DetailDelivery>;
     /// Changes where mail to `user+detail` addresses goes.
     async fn set_detail_delivery(&self, account: AccountId, policy: DetailDelivery) -> StoreResult<()>;
+}
+
+/// Teams, groups, ACLs (RFC 4314) and quotas (RFC 9208).
+///
+/// Every ACL change writes the "shared with me" index in its own transaction (a backend may
+/// serve it from an index on the ACL rows themselves); nothing here is ever rebuilt by a scan.
+/// Quota usage moves in the transaction of the write that changes it (APPEND, COPY, MOVE to
+/// another owner, delivery, EXPUNGE, DELETE), checked and incremented in one step.
+#[async_trait]
+pub trait ShareStore: Send + Sync {
+    /// Creates a team: an account that cannot log in, with the mailboxes INBOX, Sent, Drafts,
+    /// Trash, Archive, and the delivery `address` (an addr-spec, unique among team addresses)
+    /// when given. Refused with `AlreadyExists` when an account of that name exists.
+    async fn create_team(&self, name: &str, address: Option<&str>) -> StoreResult<AccountId>;
+
+    /// The account (user or team) whose delivery address is `address` (case-insensitive),
+    /// for LMTP and `deliver`; `None` when no team has it.
+    async fn account_by_address(&self, address: &str) -> StoreResult<Option<Account>>;
+
+    /// A team's delivery address.
+    async fn team_address(&self, team: AccountId) -> StoreResult<Option<String>>;
+
+    /// The members of a team with the rights their membership grants.
+    async fn team_members(&self, team: AccountId) -> StoreResult<Vec<TeamMember>>;
+
+    /// Makes `member` a member of `team` with `rights` on every mailbox of the team (and on
+    /// mailboxes created later): sets the member's ACL entry on each, and subscribes the member
+    /// to each mailbox it can look up (`Shared/<team>/<name>`), all in one transaction. Called
+    /// again, changes the rights.
+    async fn set_team_member(&self, team: AccountId, member: AccountId, rights: Rights) -> StoreResult<()>;
+
+    /// Ends a membership: removes the member's entries from every mailbox of the team and its
+    /// subscriptions to them, in one transaction. `NotFound` when it was no member.
+    async fn remove_team_member(&self, team: AccountId, member: AccountId) -> StoreResult<()>;
+
+    /// Adds (`member_of`) or removes an account to/from the group `group` (`$group` grantees).
+    async fn set_group_member(&self, group: &str, account: AccountId, member_of: bool) -> StoreResult<()>;
+
+    /// The groups an account belongs to.
+    async fn groups_of(&self, account: AccountId) -> StoreResult<Vec<String>>;
+
+    /// The owner of a mailbox (the quota root; whose namespace it is in).
+    async fn mailbox_owner(&self, mailbox: MailboxId) -> StoreResult<Account>;
+
+    /// A mailbox's ACL entries (the owner's implicit full rights are not a row).
+    async fn acl(&self, mailbox: MailboxId) -> StoreResult<Vec<AclEntry>>;
+
+    /// Sets (`Some`) or deletes (`None`) the entry of `identifier` on `mailbox`, updating the
+    /// "shared with me" index and, for an account grantee that gains or loses `l`, its
+    /// subscription of the mailbox's shown name, in the same transaction. An account grantee
+    /// must exist (`NotFound` otherwise) and is stored by its canonical name. Signals the
+    /// mailbox's watchers and bumps [`Notifier::acl_generation`].
+    async fn set_acl(
+        &self,
+        mailbox: MailboxId,
+        identifier: &Identifier,
+        rights: Option<Rights>,
+    ) -> StoreResult<()>;
+
+    /// The rights `account` has on `mailbox` ([`acl::effective_rights`] over its entries and the
+    /// account's groups). `NotFound` when the mailbox does not exist.
+    async fn my_rights(&self, mailbox: MailboxId, account: AccountId) -> StoreResult<Rights>;
+
+    /// Every mailbox of another account on which `account` has at least one right, through an
+    /// entry naming it, one of its groups, `authenticated` or `anyone`; with the effective rights
+    /// (which may lack `l`: the caller shows only those with it).
+    async fn shared_with(&self, account: AccountId) -> StoreResult<Vec<SharedMailbox>>;
+
+    /// Sets how `\Seen` is kept in a mailbox.
+    async fn set_seen_mode(&self, mailbox: MailboxId, mode: SeenMode) -> StoreResult<()>;
+
+    /// How `\Seen` is kept in a mailbox.
+    async fn seen_mode(&self, mailbox: MailboxId) -> StoreResult<SeenMode>;
+
+    /// In a [`SeenMode::Private`] mailbox: the UIDs of existing messages `account` has seen
+    /// (the owner's `\Seen` stays the message's own flag; everybody else keeps theirs here).
+    async fn private_seen(&self, mailbox: MailboxId, account: AccountId) -> StoreResult<UidSet>;
+
+    /// `account`'s private `\Seen` changes with a modseq above `since`: (uid, seen, modseq).
+    async fn private_seen_since(
+        &self,
+        mailbox: MailboxId,
+        account: AccountId,
+        since: ModSeq,
+    ) -> StoreResult<Vec<(Uid, bool, ModSeq)>>;
+
+    /// Sets or clears `account`'s private `\Seen` on the existing messages of `uids`. The
+    /// change takes a new modseq from the mailbox (HIGHESTMODSEQ moves for everybody, so
+    /// CONDSTORE stays monotonic) and signals the mailbox's watchers. Returns the messages
+    /// whose state changed with the new modseq (empty, and no modseq taken, when none did).
+    async fn store_private_seen(
+        &self,
+        mailbox: MailboxId,
+        account: AccountId,
+        uids: &UidSet,
+        seen: bool,
+    ) -> StoreResult<Vec<(Uid, ModSeq)>>;
+
+    /// Usage and limits of an account's (or team's) quota root.
+    async fn quota(&self, account: AccountId) -> StoreResult<Quota>;
+
+    /// Sets the root's own limits (`None` fields: back to the default). Takes effect for the
+    /// next write; usage above a lowered limit stays until it is expunged.
+    async fn set_quota(&self, account: AccountId, limits: QuotaLimits) -> StoreResult<()>;
+
+    /// Threshold crossings not yet turned into warning messages, oldest first.
+    async fn pending_quota_warnings(&self) -> StoreResult<Vec<QuotaWarning>>;
+
+    /// Delivers `message` into the INBOX of the warning's root (not counted against the quota:
+    /// it must arrive when the mailbox is full) and marks the warning done, in one transaction.
+    async fn deliver_quota_warning(&self, warning: i64, message: NewMessage) -> StoreResult<()>;
 }

@@ -17,9 +17,18 @@ use tokio::sync::watch;
 use crate::types::{MailboxId, ModSeq};
 
 /// The fan-out hub. Cheap to share behind the store.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Notifier {
     mailboxes: Mutex<HashMap<MailboxId, watch::Sender<ModSeq>>>,
+    /// Moves on every ACL, team-membership or group change anywhere: a session compares it at
+    /// each command (and when its mailbox's watch fires) and re-reads its rights only then.
+    acl: watch::Sender<u64>,
+}
+
+impl Default for Notifier {
+    fn default() -> Self {
+        Self { mailboxes: Mutex::default(), acl: watch::channel(0).0 }
+    }
 }
 
 impl Notifier {
@@ -50,6 +59,31 @@ impl Notifier {
             return;
         }
         tx.send_replace(modseq);
+    }
+
+    /// An ACL of `mailbox` (or group/team membership, `None`: any mailbox) changed: bumps the
+    /// ACL generation and wakes the mailbox's watchers (with its modseq unchanged) so that an
+    /// idling session re-checks its rights at once.
+    pub fn acl_changed(&self, mailbox: Option<MailboxId>) {
+        self.acl.send_modify(|g| *g += 1);
+        let map = self.lock();
+        match mailbox {
+            Some(id) => {
+                if let Some(tx) = map.get(&id) {
+                    tx.send_modify(|_| {});
+                }
+            }
+            None => {
+                for tx in map.values() {
+                    tx.send_modify(|_| {});
+                }
+            }
+        }
+    }
+
+    /// The ACL generation (see [`Notifier::acl_changed`]).
+    pub fn acl_generation(&self) -> u64 {
+        *self.acl.borrow()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<MailboxId, watch::Sender<ModSeq>>> {

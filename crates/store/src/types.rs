@@ -485,6 +485,8 @@ pub struct Account {
     pub password_hash: String,
     /// Creation time, seconds since the Unix epoch.
     pub created: i64,
+    /// A person (logs in) or a team (cannot log in; shared namespace).
+    pub kind: crate::acl::AccountKind,
 }
 
 /// One mailbox in an account's mailbox list.

@@ -352,7 +352,13 @@ fn subscribe(conn: &Connection, account: AccountId, name: &str) -> StoreResult<(
 const ACCOUNT_COLUMNS: &str = "id, name, password_hash, created";
 
 fn account_of(r: &rusqlite::Row<'_>) -> rusqlite::Result<Account> {
-    Ok(Account { id: AccountId(r.get(0)?), name: r.get(1)?, password_hash: r.get(2)?, created: r.get(3)? })
+    Ok(Account {
+        id: AccountId(r.get(0)?),
+        name: r.get(1)?,
+        password_hash: r.get(2)?,
+        created: r.get(3)?,
+        kind: crate::acl::AccountKind::User,
+    })
 }
 
 /// Looks an account up by login name, case-insensitively.
