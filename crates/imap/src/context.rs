@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use postfach_auth::Principal;
 use postfach_proto::response::WriteOptions;
+use postfach_store::Rights;
 
 use crate::ServerContext;
 use crate::selected::SyncStyle;
@@ -47,4 +48,7 @@ pub(crate) struct Cx<'a> {
     pub(crate) user: &'a Principal,
     /// What the client enabled.
     pub(crate) enabled: &'a Enabled,
+    /// The ACL rights the command needs on the mailbox it names (`session::Rule::rights`),
+    /// checked where the handler resolves the name.
+    pub(crate) need: Rights,
 }

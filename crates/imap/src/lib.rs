@@ -22,6 +22,7 @@
 //!
 //! Dependencies run one way: `session` → `cmd` → `context`, `respond`, `selected`, `out`.
 
+mod access;
 mod capability;
 mod cmd;
 mod context;
@@ -40,7 +41,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use postfach_auth::Authenticator;
-use postfach_store::{AccountStore, MailStore};
+use postfach_store::{AccountStore, MailStore, ShareStore};
 
 /// Settings of the IMAP service that the session needs.
 #[derive(Debug, Clone)]
@@ -65,6 +66,8 @@ pub struct ServerContext {
     pub store: Arc<dyn MailStore>,
     /// Accounts.
     pub accounts: Arc<dyn AccountStore>,
+    /// ACLs, teams and quotas.
+    pub share: Arc<dyn ShareStore>,
     /// Credential checks.
     pub auth: Authenticator,
     /// Settings.

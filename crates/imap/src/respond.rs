@@ -59,6 +59,8 @@ impl From<StoreError> for Reply {
                 (Code::HasChildren, "Mailbox has children; delete them first".to_owned())
             }
             StoreError::Limit(why) => (Code::Limit, format!("Limit reached: {why}")),
+            // RFC 9208 §4.2: OVERQUOTA, nothing was stored.
+            StoreError::OverQuota(over) => (Code::OverQuota, format!("Over quota ({})", quota_resource(over.resource))),
             StoreError::Backend(detail) => {
                 tracing::error!(error = %detail, "store failure");
                 (Code::ServerBug, "Internal error; the server log has details".to_owned())
@@ -92,5 +94,14 @@ impl From<AuthError> for Reply {
                 Reply::no(Some(Code::Unavailable), "Authentication is temporarily unavailable")
             }
         }
+    }
+}
+
+/// The RFC 9208 name of a quota resource.
+pub(crate) fn quota_resource(resource: postfach_store::QuotaResource) -> &'static str {
+    match resource {
+        postfach_store::QuotaResource::Storage => "STORAGE",
+        postfach_store::QuotaResource::Message => "MESSAGE",
+        postfach_store::QuotaResource::Mailbox => "MAILBOX",
     }
 }

@@ -10,7 +10,9 @@
 
 use postfach_proto::response::{Code, Data, FetchValue, PermanentFlag, Status};
 use postfach_proto::types::{Flag, NumberSet};
-use postfach_store::{ClaimRecent, MailStore, MailboxId, ModSeq, Snapshot, StoreResult, Uid, UidSet};
+use postfach_store::{
+    AccountId, ClaimRecent, MailStore, MailboxId, ModSeq, Rights, Snapshot, StoreResult, Uid, UidSet,
+};
 use tokio::sync::watch;
 
 use crate::Out;
@@ -57,6 +59,17 @@ pub(crate) struct SyncStyle {
     pub(crate) qresync: bool,
 }
 
+/// Whose mailbox it is and what the user may do in it, as read when it was selected.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Grant {
+    /// The owner.
+    pub(crate) owner: AccountId,
+    /// The user's rights.
+    pub(crate) rights: Rights,
+    /// The ACL generation read before the rights were (`Notifier::acl_generation`).
+    pub(crate) generation: u64,
+}
+
 /// One session's view of its selected mailbox.
 pub(crate) struct Selected {
     pub(crate) id: MailboxId,
@@ -70,6 +83,13 @@ pub(crate) struct Selected {
     pub(crate) keywords: Vec<String>,
     /// The result saved by `SEARCH RETURN (SAVE)`, for `$` (RFC 5182); reset by SELECT.
     pub(crate) saved: UidSet,
+    /// The owner of the mailbox (the user, another user, or a team).
+    pub(crate) owner: AccountId,
+    /// The user's rights on it (RFC 4314), as of [`Selected::acl_generation`].
+    pub(crate) rights: Rights,
+    /// The store's ACL generation when `rights` was read: the session reads the rights again
+    /// when it moves (`Notifier::acl_generation`).
+    pub(crate) acl_generation: u64,
     known_modseq: ModSeq,
     known_uid_next: Uid,
     /// Changes are waiting that could not be sent yet (expunges during a sequence-number command).
@@ -84,9 +104,11 @@ impl Selected {
         id: MailboxId,
         name: String,
         access: Access,
+        grant: Grant,
     ) -> StoreResult<(Selected, Snapshot)> {
         // Subscribe before reading, so that a change between the two is not lost.
         let watch = store.notifier().watch(id);
+        let Grant { owner, rights, generation: acl_generation } = grant;
         let claim = match access {
             Access::ReadWrite => ClaimRecent::Claim,
             Access::ReadOnly => ClaimRecent::Peek,
@@ -100,6 +122,9 @@ impl Selected {
             recent: snap.recent.clone(),
             keywords: snap.keywords.clone(),
             saved: UidSet::new(),
+            owner,
+            rights,
+            acl_generation,
             known_modseq: snap.status.highest_modseq,
             known_uid_next: snap.status.uid_next,
             dirty: false,
@@ -264,12 +289,7 @@ impl Selected {
         let mut list = vec![Flag::Answered, Flag::Flagged, Flag::Deleted, Flag::Seen, Flag::Draft];
         list.extend(self.keywords.iter().map(|k| Flag::Keyword(k.clone())));
         out.data(&Data::Flags(list.clone()));
-        let permanent: Vec<PermanentFlag> = match self.access {
-            Access::ReadWrite => {
-                list.into_iter().map(PermanentFlag::Flag).chain([PermanentFlag::Wildcard]).collect()
-            }
-            Access::ReadOnly => Vec::new(),
-        };
+        let permanent = permanent_flags(list, self.access, self.rights);
         out.status(Status::Ok, Some(Code::PermanentFlags(permanent)), "Flags permitted");
     }
 
@@ -277,4 +297,24 @@ impl Selected {
     pub(crate) fn known_modseq(&self) -> ModSeq {
         self.known_modseq
     }
+}
+
+/// PERMANENTFLAGS (RFC 9051 §7.1): the flags of `list` the user may change for good: none when
+/// read-only; else `\Seen` with `s`, `\Deleted` with `t`, the others and new keywords (`\*`)
+/// with `w` (RFC 4314 §4).
+pub(crate) fn permanent_flags(list: Vec<Flag>, access: Access, rights: Rights) -> Vec<PermanentFlag> {
+    use postfach_store::Right;
+    if access == Access::ReadOnly {
+        return Vec::new();
+    }
+    let allowed = |f: &Flag| match f {
+        Flag::Seen => rights.contains(Right::Seen),
+        Flag::Deleted => rights.contains(Right::DeleteMessages),
+        _ => rights.contains(Right::Write),
+    };
+    let mut out: Vec<PermanentFlag> = list.into_iter().filter(allowed).map(PermanentFlag::Flag).collect();
+    if rights.contains(Right::Write) {
+        out.push(PermanentFlag::Wildcard);
+    }
+    out
 }

@@ -20,12 +20,13 @@ use postfach_auth::{Mechanism, Principal};
 use postfach_proto::parse_command;
 use postfach_proto::response::{Code, Completion, Status};
 use postfach_proto::types::{
-    Command, CommandBody, CommandKind, FetchAttribute, StatusItem, StoreAction, StoreOp, Tag,
+    Command, CommandBody, CommandKind, FetchAttribute, StatusItem, Tag,
 };
 use postfach_secret::Secret;
-use postfach_store::ModSeq;
+use postfach_store::{ModSeq, Right, Rights};
 use tokio::sync::watch;
 
+use crate::access;
 use crate::capability::{self, Phase};
 use crate::cmd::login::{Failure, Login, LoginCx};
 use crate::cmd::{self, copy::Transfer};
@@ -263,13 +264,24 @@ impl Session {
                 cmd::any::condstore_enabled(sel.known_modseq().0, out);
             }
         }
-        if let Some(poll) = rule.before {
-            self.sync(out, rule.expunges, poll).await;
+        if let Some(poll) = rule.before
+            && self.sync(out, rule.expunges, poll).await == Outcome::Close
+        {
+            return Outcome::Close;
         }
-        let (answer, outcome) = self.dispatch(tag.clone(), body, out).await;
+        // RFC 4314 §4: the rights the command needs on the selected mailbox.
+        if let State::Selected(_, sel) = &self.state
+            && let Err(reply) = access::check(sel.rights, rule.in_selected)
+        {
+            complete(out, &tag, name, Err(reply));
+            return Outcome::Continue;
+        }
+        let (answer, mut outcome) = self.dispatch(tag.clone(), body, rule.rights, out).await;
         // Untagged updates first: nothing may follow the tagged response (RFC 9051 §7.5.1).
-        if let Some(poll) = rule.after {
-            self.sync(out, rule.expunges, poll).await;
+        if let Some(poll) = rule.after
+            && self.sync(out, rule.expunges, poll).await == Outcome::Close
+        {
+            outcome = Outcome::Close;
         }
         if let Some(result) = answer {
             complete(out, &tag, name, result);
@@ -283,6 +295,7 @@ impl Session {
         &mut self,
         tag: Tag,
         body: CommandBody,
+        need: Rights,
         out: &mut Out,
     ) -> (Option<Result<Done, Reply>>, Outcome) {
         // Commands valid in every state (RFC 9051 §6.1), and ENABLE, which changes the session.
@@ -313,8 +326,8 @@ impl Session {
             State::NotAuthenticated { failures } => {
                 (None, self.not_authenticated(failures, tag, body, out).await)
             }
-            State::Authenticated(user) => self.logged_in(user, None, tag, body, out).await,
-            State::Selected(user, sel) => self.logged_in(user, Some(sel), tag, body, out).await,
+            State::Authenticated(user) => self.logged_in(user, None, tag, body, need, out).await,
+            State::Selected(user, sel) => self.logged_in(user, Some(sel), tag, body, need, out).await,
             // Not reached: the gate refused everything but the commands above.
             State::Logout => (Some(Err(Reply::bad(None, "Logging out"))), Outcome::Close),
         }
@@ -405,9 +418,10 @@ impl Session {
         mut selected: Option<Box<Selected>>,
         tag: Tag,
         body: CommandBody,
+        need: Rights,
         out: &mut Out,
     ) -> (Option<Result<Done, Reply>>, Outcome) {
-        let cx = Cx { ctx: &self.ctx, user: &user, enabled: &self.enabled };
+        let cx = Cx { ctx: &self.ctx, user: &user, enabled: &self.enabled, need };
         let leaves = matches!(body, CommandBody::Close | CommandBody::Unselect);
         let result = match body {
             CommandBody::Select { mailbox, params } => {
@@ -459,10 +473,11 @@ impl Session {
         self.finish_login(tag, failures, login, out)
     }
 
-    /// During IDLE: report what changed in the selected mailbox.
-    pub async fn idle_update(&mut self, out: &mut Out) {
+    /// During IDLE: report what changed in the selected mailbox. [`Outcome::Close`] when the
+    /// user lost the right to read it (`* BYE` written).
+    pub async fn idle_update(&mut self, out: &mut Out) -> Outcome {
         out.begin(self.enabled.write_options());
-        self.sync(out, Expunges::Allowed, Poll::Always).await;
+        self.sync(out, Expunges::Allowed, Poll::Always).await
     }
 
     /// During IDLE: a keepalive so NATs keep the connection (RFC 2177 allows untagged OK).
@@ -480,7 +495,9 @@ impl Session {
         };
         match cmd::idle::line(&line) {
             Ok(_) => {
-                self.sync(out, Expunges::Allowed, Poll::IfSignalled).await;
+                if self.sync(out, Expunges::Allowed, Poll::IfSignalled).await == Outcome::Close {
+                    return Outcome::Close;
+                }
                 out.tagged(&tag, Completion::Ok, None, "IDLE terminated");
             }
             Err(reply) => complete(out, &tag, "IDLE", Err(reply)),
@@ -488,12 +505,33 @@ impl Session {
         Outcome::Continue
     }
 
-    /// Untagged updates for the selected mailbox, if any.
-    async fn sync(&mut self, out: &mut Out, expunges: Expunges, poll: Poll) {
-        let State::Selected(_, sel) = &mut self.state else { return };
+    /// Untagged updates for the selected mailbox, if any. When an ACL changed since the
+    /// mailbox was selected (another user's or a team's), its rights are read again first: a
+    /// user who lost `l` or `r` gets `* BYE` and the connection closes (never stale data);
+    /// other losses take effect at once ([`Outcome::Close`] or [`Outcome::Continue`]).
+    async fn sync(&mut self, out: &mut Out, expunges: Expunges, poll: Poll) -> Outcome {
+        let State::Selected(user, sel) = &mut self.state else { return Outcome::Continue };
+        let generation = self.ctx.store.notifier().acl_generation();
+        if sel.acl_generation != generation && sel.owner != user.account {
+            match self.ctx.share.my_rights(sel.id, user.account).await {
+                Ok(rights) => {
+                    sel.acl_generation = generation;
+                    sel.rights = rights;
+                }
+                Err(postfach_store::StoreError::NotFound) => sel.rights = Rights::NONE,
+                Err(e) => tracing::warn!(error = %e, "cannot re-read rights"),
+            }
+            if !sel.rights.contains(Right::Lookup) || !sel.rights.contains(Right::Read) {
+                tracing::info!(account = %user.name, mailbox = %sel.name, "selected mailbox no longer readable");
+                out.bye("Your access to the selected mailbox was withdrawn");
+                self.state = State::Logout;
+                return Outcome::Close;
+            }
+        }
         if let Err(e) = sel.sync(&*self.ctx.store, out, expunges, poll, self.enabled.style()).await {
             tracing::warn!(error = %e, mailbox = %sel.name, "sync failed");
         }
+        Outcome::Continue
     }
 }
 
@@ -587,70 +625,6 @@ pub(crate) enum States {
     Selected,
 }
 
-/// An access right of RFC 4314 §2.1 that a command needs on the mailbox it acts on (for COPY
-/// and MOVE, `Insert` is on the target). Checked in the teams issue; set per command here but
-/// not enforced yet. `p` (post) and `a` (administer) have no command here yet.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Right {
-    /// `l`: the mailbox is visible to LIST and LSUB.
-    Lookup,
-    /// `r`: SELECT, EXAMINE, STATUS, FETCH, SEARCH, COPY from it.
-    Read,
-    /// `s`: keep `\Seen` (STORE, or FETCH of a body section without PEEK).
-    Seen,
-    /// `w`: write flags other than `\Seen` and `\Deleted`.
-    Write,
-    /// `i`: APPEND and COPY/MOVE into it.
-    Insert,
-    /// `k`: CREATE under it, RENAME to under it.
-    CreateMailbox,
-    /// `x`: DELETE or RENAME it.
-    DeleteMailbox,
-    /// `t`: set or clear `\Deleted` (STORE, MOVE from it).
-    DeleteMessages,
-    /// `e`: EXPUNGE (also CLOSE's, and MOVE's removal from the source).
-    Expunge,
-}
-
-/// A set of [`Right`]s.
-#[derive(Clone, Copy, PartialEq, Eq, Default)]
-pub(crate) struct Rights(u16);
-
-impl Rights {
-    /// No right needed.
-    pub(crate) const NONE: Rights = Rights(0);
-
-    /// These rights and `right`.
-    pub(crate) const fn and(self, right: Right) -> Rights {
-        Rights(self.0 | 1 << right as u16)
-    }
-
-    /// True when `right` is in the set.
-    pub(crate) fn contains(self, right: Right) -> bool {
-        self.0 & 1 << right as u16 != 0
-    }
-}
-
-impl std::fmt::Debug for Rights {
-    /// The RFC 4314 letters, e.g. `"lr"`.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        use Right::*;
-        let letters = [
-            (Lookup, 'l'),
-            (Read, 'r'),
-            (Seen, 's'),
-            (Write, 'w'),
-            (Insert, 'i'),
-            (CreateMailbox, 'k'),
-            (DeleteMailbox, 'x'),
-            (DeleteMessages, 't'),
-            (Expunge, 'e'),
-        ];
-        let s: String = letters.iter().filter(|(r, _)| self.contains(*r)).map(|(_, c)| *c).collect();
-        write!(f, "{s:?}")
-    }
-}
-
 /// What the gate needs to know about one command (after Dovecot's command table with flags,
 /// `src/imap/imap-commands.c`).
 #[derive(Debug, Clone, Copy)]
@@ -665,8 +639,13 @@ pub(crate) struct Rule {
     pub(crate) after: Option<Poll>,
     /// The command turns CONDSTORE on (RFC 7162 §3.1).
     pub(crate) condstore: bool,
-    /// The ACL rights it will need (RFC 4314 §4); not enforced yet.
+    /// The ACL rights it needs on the mailbox it names (RFC 4314 §4): the handler checks them
+    /// where it resolves the name ([`Cx::need`]). For COPY and MOVE, the target's.
     pub(crate) rights: Rights,
+    /// The rights it needs on the selected mailbox, checked here before the handler runs
+    /// (`r` is implied by the selection, RFC 4314 §4). Rights a command only uses when it has
+    /// them (FETCH's implicit `\Seen`, CLOSE's expunge, STORE's flags) are the handler's.
+    pub(crate) in_selected: Rights,
 }
 
 /// The gate's table: one entry per command.
@@ -688,6 +667,7 @@ pub(crate) fn rule(body: &CommandBody) -> Rule {
         after: Some(Poll::IfSignalled),
         condstore: false,
         rights: Rights::NONE,
+        in_selected: Rights::NONE,
     };
     let selected = Rule { states: States::Selected, ..base };
     match body {
@@ -713,9 +693,10 @@ pub(crate) fn rule(body: &CommandBody) -> Rule {
         }
         C::Append { .. } => Rule { rights: rights(&[Insert]), ..base },
         C::Check => Rule { after: Some(Poll::Always), ..selected },
-        C::Close => Rule { after: None, rights: rights(&[Expunge]), ..selected },
+        // RFC 4314 §4: without `e`, CLOSE closes without expunging and answers OK.
+        C::Close => Rule { after: None, ..selected },
         C::Unselect => Rule { after: None, ..selected },
-        C::Expunge { .. } => Rule { rights: rights(&[Expunge]), ..selected },
+        C::Expunge { .. } => Rule { in_selected: rights(&[Expunge]), ..selected },
         // A search answers about the messages the client knows of: announce what arrived
         // since (EXISTS) first, also from other processes, so that a message delivered or
         // appended before the command is found by it.
@@ -723,54 +704,38 @@ pub(crate) fn rule(body: &CommandBody) -> Rule {
             expunges: by_number(kind),
             before: Some(Poll::Always),
             condstore: criteria.iter().any(cmd::search::has_modseq),
-            rights: rights(&[Read]),
             ..selected
         },
         C::Sort { kind, .. } | C::Thread { kind, .. } => Rule {
             expunges: by_number(kind),
             before: Some(Poll::Always),
-            rights: rights(&[Read]),
             ..selected
         },
         C::Fetch { kind, items, modifiers, .. } => {
             let attrs = items.attributes();
-            let seen = if cmd::fetch::sets_seen(&attrs) { rights(&[Read, Seen]) } else { rights(&[Read]) };
+            // RFC 4314 §4: without `s`, a FETCH that would set `\Seen` does not (the handler).
             Rule {
                 expunges: by_number(kind),
                 condstore: modifiers.changed_since.is_some() || attrs.contains(&FetchAttribute::ModSeq),
-                rights: seen,
                 ..selected
             }
         }
-        C::Store { kind, action, unchanged_since, .. } => Rule {
+        // RFC 4314 §4: STORE changes the flags the user has rights for and fails only when
+        // there is none (the handler); this is the most it may need.
+        C::Store { kind, unchanged_since, .. } => Rule {
             expunges: by_number(kind),
             condstore: unchanged_since.is_some(),
-            rights: store_rights(action),
             ..selected
         },
         C::Copy { .. } => Rule { rights: rights(&[Insert]), ..selected },
         // RFC 6851 §3.3 with RFC 4314: insert into the target; delete and expunge at the source.
-        C::Move { .. } => Rule { rights: rights(&[Insert, DeleteMessages, Expunge]), ..selected },
+        C::Move { .. } => {
+            Rule { rights: rights(&[Insert]), in_selected: rights(&[DeleteMessages, Expunge]), ..selected }
+        }
         // A command the parser learnt and this table not yet (`CommandBody` is non-exhaustive):
         // it reaches no handler and is answered BAD.
         _ => Rule { after: None, ..base },
     }
-}
-
-/// RFC 4314 §4: STORE needs `s` to change `\Seen`, `t` for `\Deleted`, `w` for the rest; a
-/// replacing STORE may change them all.
-fn store_rights(action: &StoreAction) -> Rights {
-    use postfach_proto::types::Flag;
-    if action.op == StoreOp::Replace {
-        return Rights::NONE.and(Right::Seen).and(Right::DeleteMessages).and(Right::Write);
-    }
-    action.flags.iter().fold(Rights::NONE, |set, flag| {
-        set.and(match flag {
-            Flag::Seen => Right::Seen,
-            Flag::Deleted => Right::DeleteMessages,
-            _ => Right::Write,
-        })
-    })
 }
 
 /// Why the gate refuses a command in `state`, and what happens then; `None` when it is legal.
@@ -806,11 +771,11 @@ mod tests {
         assert_eq!(r.states, States::Selected);
         assert_eq!(r.expunges, Expunges::Deferred);
         assert!(!r.condstore);
-        assert_eq!(format!("{:?}", r.rights), "\"s\"");
         let r = rule_of("UID STORE 1 (UNCHANGEDSINCE 5) FLAGS (\\Deleted)");
         assert_eq!(r.expunges, Expunges::Allowed);
         assert!(r.condstore);
-        assert_eq!(format!("{:?}", r.rights), "\"swt\"");
+        assert!(r.rights.is_empty() && r.in_selected.is_empty());
+        assert_eq!(format!("{:?}", rule_of("MOVE 1 x").in_selected), "\"te\"");
     }
 
     #[test]
@@ -824,7 +789,7 @@ mod tests {
         assert_eq!(refused(&not_auth, "CAPABILITY"), None);
         assert_eq!(refused(&State::Logout, "NOOP"), None);
         assert_eq!(refused(&State::Logout, "SELECT INBOX"), Some("Logging out"));
-        assert_eq!(rule_of("FETCH 1 BODY[]").rights, Rights::NONE.and(Right::Read).and(Right::Seen));
+        assert_eq!(rule_of("SELECT INBOX").rights, Rights::NONE.and(Right::Read));
         assert_eq!(rule_of("SEARCH MODSEQ 5").before, Some(Poll::Always));
         assert!(rule_of("SELECT INBOX (CONDSTORE)").condstore);
     }

@@ -3,7 +3,7 @@
 
 use postfach_proto::response::{Code, Status};
 use postfach_proto::types::{CommandKind, NumberSet, SequenceSet};
-use postfach_store::Uid;
+use postfach_store::{Copied, FlagOp, Flags, Right, Rights, SystemFlags, Uid, UidSet};
 
 use crate::Out;
 use crate::cmd::fetch::{known, resolve};
@@ -38,10 +38,9 @@ pub(crate) async fn copy(
     let uids = known(sel, &resolve(sel, kind, set, true)?);
     let name = mailbox::decode_name(cx.enabled, target)?;
     let store = &*cx.ctx.store;
-    let Some(info) = store.mailbox_by_name(cx.user.account, &name).await? else {
-        // RFC 9051 §6.4.7: a missing target gets TRYCREATE.
-        return Err(Reply::no(Some(Code::TryCreate), "No such mailbox; create it first"));
-    };
+    // RFC 4314 §4: `i` on the target (the gate checked the source's rights).
+    let found = mailbox::target(cx, &name).await?;
+    let info = found.info.clone();
     if uids.is_empty() {
         return Ok(Done::new());
     }
@@ -49,6 +48,7 @@ pub(crate) async fn copy(
         Transfer::Copy => store.copy(sel.id, &uids, info.id).await?,
         Transfer::Move => store.move_messages(sel.id, &uids, info.id).await?,
     };
+    strip_unpermitted(cx, &found, &copied).await?;
     // RFC 4315 §3: COPYUID uidvalidity source-uids target-uids, in matching order.
     let from = NumberSet::from_numbers(copied.mapping.iter().map(|(s, _)| s.get()));
     let to = NumberSet::from_numbers(copied.mapping.iter().map(|(_, t)| t.get()));
@@ -69,4 +69,43 @@ pub(crate) async fn copy(
             Ok(Done::new())
         }
     }
+}
+
+/// RFC 4314 §4: a copied message keeps only the flags the user may set in the target; the
+/// others are cleared right after the copy (the rare case of a target shared without `s`, `t`
+/// or `w`; COPY never fails for it).
+async fn strip_unpermitted(cx: &Cx<'_>, found: &crate::access::Found, copied: &Copied) -> Result<(), Reply> {
+    let all = Rights::NONE.and(Right::Seen).and(Right::DeleteMessages).and(Right::Write);
+    if found.rights.contains_all(all) || copied.mapping.is_empty() {
+        return Ok(());
+    }
+    let strip = Flags {
+        system: SystemFlags(
+            [
+                (SystemFlags::SEEN, Right::Seen),
+                (SystemFlags::DELETED, Right::DeleteMessages),
+                (SystemFlags::ANSWERED, Right::Write),
+                (SystemFlags::FLAGGED, Right::Write),
+                (SystemFlags::DRAFT, Right::Write),
+            ]
+            .iter()
+            .filter(|(_, r)| !found.rights.contains(*r))
+            .fold(0, |acc, (f, _)| acc | f.0),
+        ),
+        keywords: Vec::new(),
+    };
+    let uids = UidSet::from_uids(copied.mapping.iter().map(|(_, t)| *t));
+    if strip.system.0 != 0 {
+        cx.ctx.store.store_flags(found.info.id, &uids, FlagOp::Remove, &strip, None).await?;
+    }
+    if !found.rights.contains(Right::Write) {
+        // Keywords: whatever the copies carry.
+        let metas = cx.ctx.store.fetch(found.info.id, &uids, postfach_store::FetchWant::default()).await?;
+        let keywords: Vec<String> = metas.iter().flat_map(|m| m.flags.keywords.iter().cloned()).collect();
+        if !keywords.is_empty() {
+            let strip = Flags { system: SystemFlags(0), keywords };
+            cx.ctx.store.store_flags(found.info.id, &uids, FlagOp::Remove, &strip, None).await?;
+        }
+    }
+    Ok(())
 }

@@ -107,10 +107,6 @@ struct Needs {
     sets_seen: bool,
 }
 
-/// True when fetching `attrs` sets `\Seen` (the gate's table asks, for the ACL right).
-pub(crate) fn sets_seen(attrs: &[FetchAttribute]) -> bool {
-    needs(attrs).sets_seen
-}
 
 fn needs(attrs: &[FetchAttribute]) -> Needs {
     let mut n = Needs { summary: false, body: false, sets_seen: false };
@@ -166,7 +162,9 @@ pub(crate) async fn fetch(
         attrs.insert(0, FetchAttribute::Uid);
     }
     let need = needs(&attrs);
-    let set_seen = need.sets_seen && sel.access == Access::ReadWrite;
+    // RFC 4314 §4: without `s`, a FETCH that would set `\Seen` does not.
+    let set_seen =
+        need.sets_seen && sel.access == Access::ReadWrite && sel.rights.contains(postfach_store::Right::Seen);
     if set_seen && !attrs.contains(&FetchAttribute::Flags) {
         // RFC 9051 §6.4.5: the implicit \Seen change is reported in the same response.
         attrs.push(FetchAttribute::Flags);

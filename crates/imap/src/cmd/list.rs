@@ -13,6 +13,9 @@ use postfach_proto::types::{
     ListCommand, ListPattern, ListReturnOption, ListSelectOption, StatusItem, WireMailboxName,
 };
 
+use postfach_store::acl::namespace;
+use postfach_store::{AccountKind, Right, Rights};
+
 use crate::Out;
 use crate::cmd::mailbox::{special_attr, write_status};
 use crate::context::Cx;
@@ -134,16 +137,18 @@ pub(crate) async fn list(cx: &Cx<'_>, cmd: &ListCommand, out: &mut Out) -> Resul
 
     let store = &cx.ctx.store;
     let account = cx.user.account;
-    let mailboxes = store.list_mailboxes(account).await?;
+    let visible = visible_mailboxes(cx).await?;
+    let mailboxes = &visible.mailboxes;
     let subscriptions: BTreeSet<String> = store.subscriptions(account).await?.into_iter().collect();
     let existing: BTreeMap<&str, &postfach_store::MailboxInfo> =
         mailboxes.iter().map(|m| (m.name.as_str(), m)).collect();
 
-    // Candidate names: existing mailboxes, or subscribed names for LIST (SUBSCRIBED).
+    // Candidate names: existing mailboxes and the namespace levels above shared ones, or
+    // subscribed names for LIST (SUBSCRIBED).
     let mut names: BTreeSet<String> = if sel_subscribed {
         subscriptions.clone()
     } else {
-        mailboxes.iter().map(|m| m.name.clone()).collect()
+        mailboxes.iter().map(|m| m.name.clone()).chain(visible.levels.iter().cloned()).collect()
     };
     if recursive && sel_subscribed {
         // RFC 5258 §3.5: parents of matching subscribed names are reported with CHILDINFO.
@@ -189,6 +194,11 @@ pub(crate) async fn list(cx: &Cx<'_>, cmd: &ListCommand, out: &mut Out) -> Resul
         }
         let mut attributes = Vec::new();
         match info {
+            // RFC 2342 / RFC 5258: a namespace level holds mailboxes but is none.
+            None if visible.levels.contains(name) => {
+                attributes.push(MailboxAttr::NoSelect);
+                attributes.push(MailboxAttr::HasChildren);
+            }
             None => attributes.push(MailboxAttr::NonExistent),
             Some(i) => {
                 attributes.push(if has_children(name) {
@@ -204,10 +214,13 @@ pub(crate) async fn list(cx: &Cx<'_>, cmd: &ListCommand, out: &mut Out) -> Resul
         if ret_subscribed && subscribed {
             attributes.push(MailboxAttr::Subscribed);
         }
+        let rights = info.map(|i| visible.rights.get(&i.id).copied().unwrap_or(Rights::ALL));
         let data = Data::List { attributes, delimiter: Some('/'), name: name.clone(), extended };
         out.data(&data);
-        // RFC 5819: STATUS right after the mailbox's LIST, only for selectable mailboxes.
-        if let (Some(items), Some(info)) = (status_items, info) {
+        // RFC 5819: STATUS right after the mailbox's LIST, only for selectable mailboxes (and,
+        // RFC 4314 §4, ones the user may read).
+        let readable = rights.is_some_and(|r| r.contains(Right::Read));
+        if let (Some(items), Some(info), true) = (status_items, info, readable) {
             match store.status(info.id).await {
                 Ok(st) => write_status(cx, name, &st, items, out),
                 Err(e) => tracing::warn!(error = %e, mailbox = %name, "LIST-STATUS failed"),
@@ -215,6 +228,45 @@ pub(crate) async fn list(cx: &Cx<'_>, cmd: &ListCommand, out: &mut Out) -> Resul
         }
     }
     Ok(Done::new())
+}
+
+/// What LIST shows: the user's own mailboxes, the mailboxes of others they have `l` on (named
+/// in their namespace, RFC 2342), and the namespace levels above those (`Shared`,
+/// `Shared/support`), which are no mailboxes.
+pub(crate) struct Visible {
+    /// Every mailbox the user can see, by the name the client sees, sorted.
+    pub(crate) mailboxes: Vec<postfach_store::MailboxInfo>,
+    /// The user's rights per shared mailbox (absent: their own, every right).
+    pub(crate) rights: BTreeMap<postfach_store::MailboxId, Rights>,
+    /// Namespace levels.
+    pub(crate) levels: BTreeSet<String>,
+}
+
+/// Reads [`Visible`]: the account's mailbox list and its "shared with me" index; no scan of
+/// other accounts.
+pub(crate) async fn visible_mailboxes(cx: &Cx<'_>) -> Result<Visible, Reply> {
+    let mut mailboxes = cx.ctx.store.list_mailboxes(cx.user.account).await?;
+    let mut rights = BTreeMap::new();
+    let mut levels = BTreeSet::new();
+    for shared in cx.ctx.share.shared_with(cx.user.account).await? {
+        if !shared.rights.contains(Right::Lookup) {
+            continue;
+        }
+        let mut info = shared.mailbox;
+        info.name = namespace::shown_name(shared.owner_kind, &shared.owner_name, &info.name);
+        let prefix = match shared.owner_kind {
+            AccountKind::Team => namespace::SHARED,
+            AccountKind::User => namespace::OTHER_USERS,
+        };
+        levels.insert(prefix.to_owned());
+        levels.insert(format!("{prefix}/{}", shared.owner_name));
+        rights.insert(info.id, shared.rights);
+        mailboxes.push(info);
+    }
+    // RFC 4314 §4: a mailbox seen without its parent shows as if the parent did not exist;
+    // superiors that are missing are just not listed.
+    mailboxes.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(Visible { mailboxes, rights, levels })
 }
 
 fn ancestors(name: &str) -> Vec<String> {

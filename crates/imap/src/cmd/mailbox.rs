@@ -9,10 +9,12 @@ use std::sync::Arc;
 
 use postfach_proto::response::{Code, Data, MailboxAttr, NamespaceDesc};
 use postfach_proto::types::{AppendMessage, NumberSet, StatusItem, WireMailboxName};
+use postfach_store::acl::namespace;
 use postfach_store::{
-    MailboxInfo, MailboxName, MailboxStatus, NameError, NewMessage, SpecialUse, StoreError,
+    Flags, MailboxName, MailboxStatus, NameError, NewMessage, Right, Rights, SpecialUse, StoreError, SystemFlags,
 };
 
+use crate::access::{self, Place};
 use crate::context::{Cx, Enabled};
 use crate::respond::{Done, Reply};
 use crate::selected::{Expunges, Poll, Selected};
@@ -61,13 +63,33 @@ fn decode_new_name(enabled: &Enabled, name: &WireMailboxName) -> Result<MailboxN
     Ok(name)
 }
 
-/// Looks a mailbox up by name.
-pub(crate) async fn find(cx: &Cx<'_>, name: &MailboxName) -> Result<MailboxInfo, Reply> {
-    match cx.ctx.store.mailbox_by_name(cx.user.account, name).await {
-        Ok(Some(info)) => Ok(info),
-        Ok(None) => Err(Reply::no(Some(Code::Nonexistent), "No such mailbox")),
-        Err(e) => Err(e.into()),
+/// Where a mailbox to be made goes: a namespace level (`Shared`, `Shared/team`) cannot be
+/// made. In another owner's tree the user needs `k` on the nearest existing superior, or on the
+/// owner's INBOX for a top-level name (RFC 4314 §4, CREATE "for parent").
+async fn place_new(cx: &Cx<'_>, name: &MailboxName) -> Result<Place, Reply> {
+    let refusal = Reply::no(Some(Code::CannotDo), "That name is a namespace, not a mailbox");
+    let place = access::place(cx, name, refusal).await?;
+    if place.is_personal() {
+        return Ok(place);
     }
+    let store = &cx.ctx.store;
+    let mut parent = None;
+    for superior in place.local.ancestors().collect::<Vec<_>>().into_iter().rev() {
+        if let Some(info) = store.mailbox_by_name(place.owner, &superior).await? {
+            parent = Some(info);
+            break;
+        }
+    }
+    let parent = match parent {
+        Some(info) => info,
+        None => store.mailbox_by_name(place.owner, &MailboxName::inbox()).await?.ok_or_else(access::nonexistent)?,
+    };
+    let rights = access::rights_on(cx, &place, &parent).await?;
+    if !rights.contains(Right::Lookup) {
+        return Err(access::nonexistent());
+    }
+    access::check(rights, Rights::NONE.and(Right::CreateMailbox))?;
+    Ok(place)
 }
 
 pub(crate) async fn create(
@@ -76,9 +98,6 @@ pub(crate) async fn create(
     special_use: &[postfach_proto::types::SpecialUse],
 ) -> Result<Done, Reply> {
     let name = decode_new_name(cx.enabled, name)?;
-    if name.is_inbox() {
-        return Err(Reply::no(Some(Code::AlreadyExists), "INBOX always exists"));
-    }
     // RFC 6154 §3: CREATE (USE (...)); we keep at most one attribute per mailbox.
     let mut use_attr = None;
     for u in special_use {
@@ -92,14 +111,17 @@ pub(crate) async fn create(
             }
         }
     }
+    let place = place_new(cx, &name).await?;
+    if place.local.is_inbox() {
+        return Err(Reply::no(Some(Code::AlreadyExists), "INBOX always exists"));
+    }
     let store = &cx.ctx.store;
-    let account = cx.user.account;
-    if store.mailbox_by_name(account, &name).await?.is_some() {
+    if store.mailbox_by_name(place.owner, &place.local).await?.is_some() {
         return Err(Reply::no(Some(Code::AlreadyExists), "Mailbox already exists"));
     }
     // RFC 9051 §6.3.4: create the missing superiors too.
-    create_superiors(cx, &name).await?;
-    let id = store.create_mailbox(account, &name, use_attr).await?;
+    create_superiors(cx, &place).await?;
+    let id = store.create_mailbox(place.owner, &place.local, use_attr).await?;
     // RFC 8474 §4.1: the new mailbox's MAILBOXID in the tagged OK.
     Ok(Done::with(Code::MailboxId(format!("M{}", id.0))))
 }
@@ -110,14 +132,15 @@ pub(crate) async fn delete(
     name: &WireMailboxName,
 ) -> Result<Done, Reply> {
     let name = decode_name(cx.enabled, name)?;
-    if name.is_inbox() {
+    let found = access::find(cx, &name, cx.need).await?;
+    if found.place.local.is_inbox() {
         return Err(Reply::no(Some(Code::CannotDo), "INBOX cannot be deleted"));
     }
-    let info = find(cx, &name).await?;
+    let info = found.info;
     // We keep no \Noselect placeholders, so a parent with children stays (RFC 9051 §6.3.5 allows
     // refusing with HASCHILDREN).
-    let all = cx.ctx.store.list_mailboxes(cx.user.account).await?;
-    let child_prefix = format!("{name}/");
+    let all = cx.ctx.store.list_mailboxes(found.place.owner).await?;
+    let child_prefix = format!("{}/", found.place.local);
     if all.iter().any(|m| m.name.starts_with(&child_prefix)) {
         return Err(Reply::no(Some(Code::HasChildren), "Mailbox has children; delete them first"));
     }
@@ -125,36 +148,41 @@ pub(crate) async fn delete(
         // Deleting the selected mailbox is allowed; the session notices at the next sync.
         tracing::debug!(mailbox = %name, "deleting the selected mailbox");
     }
-    cx.ctx.store.delete_mailbox(cx.user.account, info.id).await?;
+    cx.ctx.store.delete_mailbox(found.place.owner, info.id).await?;
     Ok(Done::new())
 }
 
 pub(crate) async fn rename(cx: &Cx<'_>, from: &WireMailboxName, to: &WireMailboxName) -> Result<Done, Reply> {
     let from = decode_name(cx.enabled, from)?;
     let to = decode_new_name(cx.enabled, to)?;
+    // RFC 4314 §4: `x` on the mailbox, `k` on the new parent.
+    let source = access::find(cx, &from, Rights::NONE.and(Right::DeleteMailbox)).await?;
+    let target = place_new(cx, &to).await?;
+    if source.place.owner != target.owner {
+        return Err(Reply::no(Some(Code::CannotDo), "Cannot rename a mailbox into another namespace"));
+    }
+    let (from, to) = (&source.place.local, &target.local);
     if to.is_inbox() || to.as_str().starts_with("INBOX/") && from.is_inbox() {
         return Err(Reply::no(Some(Code::CannotDo), "Cannot rename to INBOX"));
     }
-    if to == from || from.is_ancestor_of(&to) {
+    if to == from || from.is_ancestor_of(to) {
         return Err(Reply::no(Some(Code::CannotDo), "Cannot rename a mailbox into itself"));
     }
-    find(cx, &from).await?;
     let store = &cx.ctx.store;
-    let account = cx.user.account;
-    if store.mailbox_by_name(account, &to).await?.is_some() {
+    if store.mailbox_by_name(target.owner, to).await?.is_some() {
         return Err(Reply::no(Some(Code::AlreadyExists), "Target mailbox already exists"));
     }
     // RFC 9051 §6.3.6: create superiors of the new name as needed.
-    create_superiors(cx, &to).await?;
-    store.rename_mailbox(account, &from, &to).await?;
+    create_superiors(cx, &target).await?;
+    store.rename_mailbox(target.owner, from, to).await?;
     Ok(Done::new())
 }
 
 /// Creates the superiors of `name` that do not exist yet, outermost first (RFC 9051 §6.3.4,
 /// §6.3.6). The superiors of a creatable name are creatable.
-async fn create_superiors(cx: &Cx<'_>, name: &MailboxName) -> Result<(), Reply> {
-    let (store, account) = (&cx.ctx.store, cx.user.account);
-    for superior in name.ancestors() {
+async fn create_superiors(cx: &Cx<'_>, place: &Place) -> Result<(), Reply> {
+    let (store, account) = (&cx.ctx.store, place.owner);
+    for superior in place.local.ancestors() {
         if store.mailbox_by_name(account, &superior).await?.is_none() {
             match store.create_mailbox(account, &superior, None).await {
                 Ok(_) | Err(StoreError::AlreadyExists) => {}
@@ -169,8 +197,8 @@ pub(crate) async fn subscribe(cx: &Cx<'_>, name: &WireMailboxName, on: bool) -> 
     let name = decode_name(cx.enabled, name)?;
     if on {
         // Subscribing to a name that does not exist is allowed by RFC 9051 §6.3.7 but almost
-        // always a client mistake; Dovecot refuses it too.
-        find(cx, &name).await?;
+        // always a client mistake; Dovecot refuses it too. Needs `l` (RFC 4314 §4).
+        access::find(cx, &name, Rights::NONE).await?;
     }
     cx.ctx.store.set_subscribed(cx.user.account, &name, on).await?;
     Ok(Done::new())
@@ -178,11 +206,12 @@ pub(crate) async fn subscribe(cx: &Cx<'_>, name: &WireMailboxName, on: bool) -> 
 
 /// NAMESPACE (RFC 2342).
 pub(crate) fn namespace(out: &mut Out) -> Result<Done, Reply> {
-    // RFC 2342: one personal namespace, no prefix, "/" delimiter.
+    // RFC 2342: the user's own mailboxes without prefix; other users' and teams' under theirs.
+    let ns = |prefix: String| vec![NamespaceDesc { prefix, delimiter: Some('/') }];
     let data = Data::Namespace {
-        personal: vec![NamespaceDesc { prefix: String::new(), delimiter: Some('/') }],
-        other: Vec::new(),
-        shared: Vec::new(),
+        personal: ns(String::new()),
+        other: ns(format!("{}/", namespace::OTHER_USERS)),
+        shared: ns(format!("{}/", namespace::SHARED)),
     };
     out.data(&data);
     Ok(Done::new())
@@ -219,7 +248,7 @@ pub(crate) async fn status(
     out: &mut Out,
 ) -> Result<Done, Reply> {
     let name = decode_name(cx.enabled, name)?;
-    let info = find(cx, &name).await?;
+    let info = access::find(cx, &name, cx.need).await?.info;
     let st = cx.ctx.store.status(info.id).await?;
     write_status(cx, &info.name, &st, items, out);
     Ok(Done::new())
@@ -233,11 +262,8 @@ pub(crate) async fn append(
     out: &mut Out,
 ) -> Result<Done, Reply> {
     let name = decode_name(cx.enabled, name)?;
-    let info = match cx.ctx.store.mailbox_by_name(cx.user.account, &name).await? {
-        Some(info) => info,
-        // RFC 9051 §6.3.12: a missing target gets TRYCREATE.
-        None => return Err(Reply::no(Some(Code::TryCreate), "No such mailbox; create it first")),
-    };
+    let found = target(cx, &name).await?;
+    let info = found.info;
     if messages.len() > MAX_APPEND_MESSAGES {
         return Err(Reply::no(Some(Code::Limit), "Too many messages in one APPEND"));
     }
@@ -252,6 +278,7 @@ pub(crate) async fn append(
         }
         let flags = convert::to_store_flags(&m.flags)
             .map_err(|f| Reply::bad(None, format!("Unknown system flag {}", f.0)))?;
+        let flags = permitted_flags(flags, found.rights);
         batch.push(NewMessage {
             raw: Arc::from(m.data.into_boxed_slice()),
             flags,
@@ -271,6 +298,43 @@ pub(crate) async fn append(
     let uid_validity = appended.first().map(|a| a.uid_validity.0).unwrap_or(0);
     let uids = NumberSet::from_numbers(appended.iter().map(|a| a.uid.get()));
     Ok(Done::with(Code::AppendUid { uidvalidity: uid_validity, uids }))
+}
+
+/// The target of APPEND, COPY or MOVE, with the user's `i` right on it (RFC 4314 §4). A target
+/// that does not exist (or that the user cannot see) gets TRYCREATE (RFC 9051 §6.3.12, §6.4.7).
+pub(crate) async fn target(cx: &Cx<'_>, name: &MailboxName) -> Result<access::Found, Reply> {
+    let trycreate = || Reply::no(Some(Code::TryCreate), "No such mailbox; create it first");
+    let place = access::place(cx, name, trycreate()).await.map_err(|e| match e.code {
+        Some(Code::Nonexistent) => trycreate(),
+        _ => e,
+    })?;
+    access::find_in(cx, place, Rights::NONE.and(Right::Insert)).await.map_err(|e| match e.code {
+        Some(Code::Nonexistent) => trycreate(),
+        _ => e,
+    })
+}
+
+/// The flags of a new message (APPEND, COPY, MOVE) the user may set in the target: `\Seen` with
+/// `s`, `\Deleted` with `t`, the rest with `w`. The others are dropped, never refused (RFC 4314
+/// §4).
+pub(crate) fn permitted_flags(mut flags: Flags, rights: Rights) -> Flags {
+    let mut keep = SystemFlags(0);
+    for (flag, right) in [
+        (SystemFlags::SEEN, Right::Seen),
+        (SystemFlags::DELETED, Right::DeleteMessages),
+        (SystemFlags::ANSWERED, Right::Write),
+        (SystemFlags::FLAGGED, Right::Write),
+        (SystemFlags::DRAFT, Right::Write),
+    ] {
+        if flags.system.contains(flag) && rights.contains(right) {
+            keep = keep.union(flag);
+        }
+    }
+    flags.system = keep;
+    if !rights.contains(Right::Write) {
+        flags.keywords.clear();
+    }
+    flags
 }
 
 /// LIST attributes of a mailbox from the store's special-use.

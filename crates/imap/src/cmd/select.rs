@@ -1,13 +1,15 @@
 //! SELECT and EXAMINE (RFC 9051 §6.3.2, §6.3.3), with CONDSTORE and QRESYNC (RFC 7162), and
 //! CLOSE and UNSELECT (RFC 9051 §6.4.1, §6.4.2), which leave the selected state.
 
-use postfach_proto::response::{Code, Data, FetchValue, PermanentFlag, Status};
+use postfach_proto::response::{Code, Data, FetchValue, Status};
+use postfach_store::{Right, Rights};
 use postfach_proto::types::{Flag, NumberSet, QresyncParams, SelectParams, WireMailboxName};
 
-use crate::cmd::mailbox::{decode_name, find};
+use crate::access;
+use crate::cmd::mailbox::decode_name;
 use crate::context::{Cx, Enabled};
 use crate::respond::{Done, Reply};
-use crate::selected::{Access, Selected};
+use crate::selected::{Access, Grant, Selected, permanent_flags};
 use crate::{Out, convert};
 
 /// SELECT / EXAMINE (RFC 9051 §6.3.2, §6.3.3). `slot` is the session's selected mailbox:
@@ -30,17 +32,19 @@ pub(crate) async fn select(
         out.status(Status::Ok, Some(Code::Closed), "Previous mailbox closed");
     }
     let sel = open(cx, name, params, access, out).await?;
-    *slot = Some(Box::new(sel));
-    Ok(Done::with(match access {
+    let code = match sel.access {
         Access::ReadWrite => Code::ReadWrite,
         Access::ReadOnly => Code::ReadOnly,
-    }))
+    };
+    *slot = Some(Box::new(sel));
+    Ok(Done::with(code))
 }
 
 /// CLOSE (RFC 9051 §6.4.1): expunge silently if read-write; the gate then leaves the selected
 /// state whatever the result.
 pub(crate) async fn close(cx: &Cx<'_>, sel: &Selected) -> Result<Done, Reply> {
-    if sel.access == Access::ReadWrite {
+    // RFC 4314 §4: without `e`, CLOSE only closes.
+    if sel.access == Access::ReadWrite && sel.rights.contains(Right::Expunge) {
         cx.ctx.store.expunge(sel.id, None).await?;
     }
     Ok(Done::new())
@@ -61,8 +65,20 @@ async fn open(
 ) -> Result<Selected, Reply> {
     let (ctx, enabled) = (cx.ctx, cx.enabled);
     let name = decode_name(enabled, name)?;
-    let info = find(cx, &name).await?;
-    let (mut sel, snap) = Selected::open(&*ctx.store, info.id, info.name.clone(), access).await?;
+    // Read before the rights: an ACL change after this is noticed at the next command.
+    let generation = ctx.store.notifier().acl_generation();
+    let found = access::find(cx, &name, cx.need).await?;
+    // RFC 4314 §5.2: READ-ONLY unless the user may insert, expunge or change a flag.
+    let writes = Rights::NONE
+        .and(Right::Insert)
+        .and(Right::Expunge)
+        .and(Right::Write)
+        .and(Right::Seen)
+        .and(Right::DeleteMessages);
+    let access = if found.rights.intersection(writes).is_empty() { Access::ReadOnly } else { access };
+    let grant = Grant { owner: found.place.owner, rights: found.rights, generation };
+    let info = found.info;
+    let (mut sel, snap) = Selected::open(&*ctx.store, info.id, info.name.clone(), access, grant).await?;
     // RFC 7162 §3.2.5.2: what changed since the client's modseq. Read before anything is sent,
     // and expunges that landed after the snapshot leave the view at once, so EXISTS, VANISHED
     // and the FETCHes below describe one and the same mailbox.
@@ -81,14 +97,7 @@ async fn open(
     let mut flags = vec![Flag::Answered, Flag::Flagged, Flag::Deleted, Flag::Seen, Flag::Draft];
     flags.extend(snap.keywords.iter().map(|k| Flag::Keyword(k.clone())));
     out.data(&Data::Flags(flags.clone()));
-    let permanent = match access {
-        Access::ReadWrite => {
-            let mut p: Vec<PermanentFlag> = flags.into_iter().map(PermanentFlag::Flag).collect();
-            p.push(PermanentFlag::Wildcard);
-            p
-        }
-        Access::ReadOnly => Vec::new(),
-    };
+    let permanent = permanent_flags(flags, access, sel.rights);
     out.status(Status::Ok, Some(Code::PermanentFlags(permanent)), "Flags permitted");
     out.data(&Data::Exists(sel.exists()));
     if !enabled.rev2 {

@@ -6,7 +6,7 @@
 
 use postfach_proto::response::{Code, Data, FetchValue};
 use postfach_proto::types::{CommandKind, NumberSet, SequenceSet, StoreAction, StoreOp};
-use postfach_store::{FlagOp, UidSet};
+use postfach_store::{FlagOp, Flags, Right, Rights, SystemFlags, UidSet};
 
 use crate::cmd::fetch::{known_chunks, resolve};
 use crate::context::Cx;
@@ -33,20 +33,141 @@ pub(crate) async fn store_flags(
     }
     let flags = convert::to_store_flags(&action.flags)
         .map_err(|f| Reply::bad(None, format!("Unknown system flag {}", f.0)))?;
-    let resolved = resolve(sel, kind, set, true)?;
-    let chunks: Vec<UidSet> = known_chunks(sel, &resolved, STORE_CHUNK).collect();
     let op = match action.op {
         StoreOp::Add => FlagOp::Add,
         StoreOp::Remove => FlagOp::Remove,
         StoreOp::Replace => FlagOp::Replace,
     };
+    let resolved = resolve(sel, kind, set, true)?;
+    let chunks: Vec<UidSet> = known_chunks(sel, &resolved, STORE_CHUNK).collect();
+    // RFC 4314 §4: change only the flags the user has rights for, and fail only when that
+    // leaves nothing of a STORE that asked for something.
+    let steps = permitted_steps(sel.rights, op, flags, &sel.keywords);
+    if steps.is_empty() {
+        let needed = rights_for(action);
+        return Err(Reply::no(
+            Some(Code::NoPerm),
+            format!("You lack the right(s) \"{}\" to change these flags", needed.without(sel.rights)),
+        ));
+    }
+    let mut modified = Vec::new();
+    for (op, flags) in steps {
+        if let Some(done) = apply(cx, sel, kind, &chunks, action, op, &flags, unchanged_since, out).await? {
+            modified.extend(done);
+        }
+    }
+    if !modified.is_empty() {
+        modified.sort_unstable();
+        modified.dedup();
+        // RFC 7162 §3.1.3: MODIFIED lists what UNCHANGEDSINCE protected.
+        let nums: NumberSet = match kind {
+            CommandKind::Uid => NumberSet::from_numbers(modified.iter().map(|u| u.get())),
+            CommandKind::Seq => NumberSet::from_numbers(modified.iter().filter_map(|u| sel.seq_of(*u))),
+        };
+        return Ok(Done::with(Code::Modified(nums)));
+    }
+    Ok(Done::new())
+}
+
+/// The rights a STORE needs to change everything it names (RFC 4314 §4): `s` for `\Seen`, `t`
+/// for `\Deleted`, `w` for the rest; a replacing STORE may change them all.
+pub(crate) fn rights_for(action: &StoreAction) -> Rights {
+    use postfach_proto::types::Flag;
+    if action.op == StoreOp::Replace {
+        return Rights::NONE.and(Right::Seen).and(Right::DeleteMessages).and(Right::Write);
+    }
+    action.flags.iter().fold(Rights::NONE, |set, flag| {
+        set.and(match flag {
+            Flag::Seen => Right::Seen,
+            Flag::Deleted => Right::DeleteMessages,
+            _ => Right::Write,
+        })
+    })
+}
+
+/// The right that guards one system flag.
+fn right_of(flag: SystemFlags) -> Right {
+    if flag == SystemFlags::SEEN {
+        Right::Seen
+    } else if flag == SystemFlags::DELETED {
+        Right::DeleteMessages
+    } else {
+        Right::Write
+    }
+}
+
+/// The store calls that do what `op flags` asks within `rights`. With every right, the STORE
+/// itself; otherwise the flags the user may not change are left out, and a replacing STORE
+/// becomes "add the permitted flags it lists, remove the permitted ones it does not" (the
+/// keywords removed are those the mailbox knows). Empty when nothing is left to do.
+fn permitted_steps(rights: Rights, op: FlagOp, flags: Flags, known: &[String]) -> Vec<(FlagOp, Flags)> {
+    let all = Rights::NONE.and(Right::Seen).and(Right::DeleteMessages).and(Right::Write);
+    if rights.contains_all(all) {
+        return vec![(op, flags)];
+    }
+    let system = [SystemFlags::SEEN, SystemFlags::ANSWERED, SystemFlags::FLAGGED, SystemFlags::DELETED, SystemFlags::DRAFT];
+    let permitted = |f: SystemFlags| rights.contains(right_of(f));
+    let keep = |f: &Flags| Flags {
+        system: SystemFlags(system.iter().filter(|s| f.system.contains(**s) && permitted(**s)).fold(0, |a, s| a | s.0)),
+        keywords: if rights.contains(Right::Write) { f.keywords.clone() } else { Vec::new() },
+    };
+    let listed = keep(&flags);
+    let is_empty = |f: &Flags| f.system.0 == 0 && f.keywords.is_empty();
+    match op {
+        FlagOp::Add | FlagOp::Remove => {
+            if is_empty(&listed) { Vec::new() } else { vec![(op, listed)] }
+        }
+        FlagOp::Replace => {
+            let unlisted = Flags {
+                system: SystemFlags(
+                    system.iter().filter(|s| permitted(**s) && !flags.system.contains(**s)).fold(0, |a, s| a | s.0),
+                ),
+                keywords: if rights.contains(Right::Write) {
+                    known.iter().filter(|k| !flags.has_keyword(k)).cloned().collect()
+                } else {
+                    Vec::new()
+                },
+            };
+            let mut steps = Vec::new();
+            if !is_empty(&listed) {
+                steps.push((FlagOp::Add, listed));
+            }
+            if !is_empty(&unlisted) {
+                steps.push((FlagOp::Remove, unlisted));
+            }
+            if steps.is_empty() && rights.intersection(all).is_empty() {
+                return Vec::new();
+            }
+            if steps.is_empty() {
+                // Nothing to change, but the user may change some flags: a no-op STORE.
+                steps.push((FlagOp::Add, Flags::default()));
+            }
+            steps
+        }
+    }
+}
+
+/// One store pass over the chunks with its untagged FETCH responses; the UIDs UNCHANGEDSINCE
+/// protected.
+#[allow(clippy::too_many_arguments)]
+async fn apply(
+    cx: &Cx<'_>,
+    sel: &mut Selected,
+    kind: CommandKind,
+    chunks: &[UidSet],
+    action: &StoreAction,
+    op: FlagOp,
+    flags: &Flags,
+    unchanged_since: Option<u64>,
+    out: &mut Out,
+) -> Result<Option<Vec<postfach_store::Uid>>, Reply> {
     let store = &*cx.ctx.store;
     let rev2 = cx.enabled.rev2;
     let condstore = cx.enabled.condstore;
     let mut modified = Vec::new();
     for (i, uids) in chunks.iter().enumerate() {
         let result =
-            store.store_flags(sel.id, uids, op, &flags, unchanged_since.map(postfach_store::ModSeq)).await?;
+            store.store_flags(sel.id, uids, op, flags, unchanged_since.map(postfach_store::ModSeq)).await?;
         sel.own_change(result.modseq_before, result.modseq_after);
         if i == 0 {
             sel.learn_keywords(&flags.keywords, out);
@@ -73,13 +194,5 @@ pub(crate) async fn store_flags(
         }
         modified.extend(result.modified);
     }
-    if !modified.is_empty() {
-        // RFC 7162 §3.1.3: MODIFIED lists what UNCHANGEDSINCE protected.
-        let nums: NumberSet = match kind {
-            CommandKind::Uid => NumberSet::from_numbers(modified.iter().map(|u| u.get())),
-            CommandKind::Seq => NumberSet::from_numbers(modified.iter().filter_map(|u| sel.seq_of(*u))),
-        };
-        return Ok(Done::with(Code::Modified(nums)));
-    }
-    Ok(Done::new())
+    Ok(Some(modified))
 }
