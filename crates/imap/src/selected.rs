@@ -10,8 +10,11 @@
 
 use postfach_proto::response::{Code, Data, FetchValue, PermanentFlag, Status};
 use postfach_proto::types::{Flag, NumberSet};
+use std::collections::BTreeMap;
+
 use postfach_store::{
-    AccountId, ClaimRecent, MailStore, MailboxId, ModSeq, Rights, Snapshot, StoreResult, Uid, UidSet,
+    AccountId, ClaimRecent, FetchWant, Flags, MailStore, MailboxId, ModSeq, Rights, ShareStore, Snapshot,
+    StoreResult, SystemFlags, Uid, UidSet,
 };
 use tokio::sync::watch;
 
@@ -59,6 +62,29 @@ pub(crate) struct SyncStyle {
     pub(crate) qresync: bool,
 }
 
+/// One user's own `\Seen` in a mailbox that keeps it per user: (seen, modseq of the last
+/// change) by UID, for the messages whose state the user ever set. Memory: one entry per such
+/// message (private mode is meant for mailboxes shared read-mostly, not for a million messages).
+pub(crate) struct PrivateSeen {
+    /// Whose.
+    pub(crate) account: AccountId,
+    state: BTreeMap<Uid, (bool, ModSeq)>,
+}
+
+impl PrivateSeen {
+    /// The UIDs the user has seen.
+    pub(crate) fn seen(&self) -> UidSet {
+        UidSet::from_uids(self.state.iter().filter(|(_, (seen, _))| *seen).map(|(uid, _)| *uid))
+    }
+
+    /// Records changes the user made.
+    pub(crate) fn record(&mut self, changed: &[(Uid, ModSeq)], seen: bool) {
+        for (uid, modseq) in changed {
+            self.state.insert(*uid, (seen, *modseq));
+        }
+    }
+}
+
 /// Whose mailbox it is and what the user may do in it, as read when it was selected.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Grant {
@@ -90,6 +116,9 @@ pub(crate) struct Selected {
     /// The store's ACL generation when `rights` was read: the session reads the rights again
     /// when it moves (`Notifier::acl_generation`).
     pub(crate) acl_generation: u64,
+    /// The user's own `\Seen` in a mailbox of another owner kept in [`SeenMode::Private`]
+    /// (`None`: the message's flag is everybody's).
+    pub(crate) private: Option<PrivateSeen>,
     known_modseq: ModSeq,
     known_uid_next: Uid,
     /// Changes are waiting that could not be sent yet (expunges during a sequence-number command).
@@ -125,12 +154,34 @@ impl Selected {
             owner,
             rights,
             acl_generation,
+            private: None,
             known_modseq: snap.status.highest_modseq,
             known_uid_next: snap.status.uid_next,
             dirty: false,
             watch,
         };
         Ok((selected, snap))
+    }
+
+    /// Keeps the user's `\Seen` apart from the message's flag (a [`SeenMode::Private`]
+    /// mailbox of another owner): reads the user's state once; syncs keep it current.
+    pub(crate) async fn keep_private_seen(&mut self, share: &dyn ShareStore, account: AccountId) -> StoreResult<()> {
+        let rows = share.private_seen_since(self.id, account, ModSeq(0)).await?;
+        let mut private = PrivateSeen { account, state: BTreeMap::new() };
+        for (uid, seen, modseq) in rows {
+            private.state.insert(uid, (seen, modseq));
+        }
+        self.private = Some(private);
+        Ok(())
+    }
+
+    /// The flags and modseq this user sees for a message: its own, with `\Seen` (and the
+    /// modseq, when later) from the user's private state in a private-`\Seen` mailbox.
+    pub(crate) fn view(&self, uid: Uid, flags: &mut Flags, modseq: &mut ModSeq) {
+        let Some(private) = &self.private else { return };
+        let (seen, at) = private.state.get(&uid).copied().unwrap_or((false, ModSeq(0)));
+        flags.system = if seen { flags.system.union(SystemFlags::SEEN) } else { flags.system.without(SystemFlags::SEEN) };
+        *modseq = (*modseq).max(at);
     }
 
     /// Number of messages the client knows of.
@@ -176,6 +227,7 @@ impl Selected {
     pub(crate) async fn sync(
         &mut self,
         store: &dyn MailStore,
+        share: &dyn ShareStore,
         out: &mut Out,
         expunges: Expunges,
         poll: Poll,
@@ -205,10 +257,31 @@ impl Selected {
         self.learn_keywords(&changes.keywords, out);
 
         // Flag changes of messages the client knows of (RFC 9051 §7.5.2 unsolicited FETCH).
-        for (uid, flags, modseq) in &changes.flags {
+        let mut flag_changes = changes.flags;
+        if let Some(private) = &self.private {
+            // The user's private \Seen changes: reported like flag changes, with the message's
+            // other flags.
+            let mine = share.private_seen_since(self.id, private.account, self.known_modseq).await?;
+            if !mine.is_empty() {
+                let private = self.private.as_mut().expect("checked above");
+                for (uid, seen, modseq) in &mine {
+                    private.state.insert(*uid, (*seen, *modseq));
+                }
+                let listed: UidSet = UidSet::from_uids(flag_changes.iter().map(|(u, _, _)| *u));
+                let extra = UidSet::from_uids(mine.iter().map(|(u, _, _)| *u).filter(|u| !listed.contains(*u)));
+                if !extra.is_empty() {
+                    for meta in store.fetch(self.id, &extra, FetchWant::default()).await? {
+                        flag_changes.push((meta.uid, meta.flags, meta.modseq));
+                    }
+                }
+            }
+        }
+        for (uid, flags, modseq) in &flag_changes {
             let Some(seq) = self.seq_of(*uid) else { continue };
+            let (mut flags, mut modseq) = (flags.clone(), *modseq);
+            self.view(*uid, &mut flags, &mut modseq);
             let mut attrs = vec![
-                FetchValue::Flags(convert::flags(flags, self.recent.contains(*uid) && !style.rev2)),
+                FetchValue::Flags(convert::flags(&flags, self.recent.contains(*uid) && !style.rev2)),
                 FetchValue::Uid(uid.get()),
             ];
             if style.condstore {

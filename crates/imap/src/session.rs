@@ -528,7 +528,8 @@ impl Session {
                 return Outcome::Close;
             }
         }
-        if let Err(e) = sel.sync(&*self.ctx.store, out, expunges, poll, self.enabled.style()).await {
+        if let Err(e) = sel.sync(&*self.ctx.store, &*self.ctx.share, out, expunges, poll, self.enabled.style()).await
+        {
             tracing::warn!(error = %e, mailbox = %sel.name, "sync failed");
         }
         Outcome::Continue

@@ -183,7 +183,15 @@ pub(crate) async fn fetch(
                 out.data(&Data::Vanished { earlier: true, uids: gone });
             }
         }
-        uids = UidSet::from_uids(changes.flags.iter().map(|(u, _, _)| *u).filter(|u| uids.contains(*u)));
+        let mut changed: Vec<Uid> = changes.flags.iter().map(|(u, _, _)| *u).collect();
+        if let Some(private) = &sel.private {
+            // The user's own \Seen changes count as changes of the message for them.
+            let mine = cx.ctx.share.private_seen_since(sel.id, private.account, postfach_store::ModSeq(since)).await?;
+            changed.extend(mine.iter().map(|(u, _, _)| *u));
+            changed.sort_unstable();
+            changed.dedup();
+        }
+        uids = UidSet::from_uids(changed.into_iter().filter(|u| uids.contains(*u)));
     }
     let want_extras = attrs.iter().any(|a| {
         matches!(a, FetchAttribute::EmailId | FetchAttribute::SaveDate | FetchAttribute::Preview { .. })
@@ -206,9 +214,7 @@ pub(crate) async fn fetch(
     let mut expunge_issued = false;
     for chunk in chunks {
         if set_seen {
-            let seen = Flags { system: SystemFlags::SEEN, keywords: Vec::new() };
-            let r = store.store_flags(sel.id, &chunk, FlagOp::Add, &seen, None).await?;
-            sel.own_change(r.modseq_before, r.modseq_after);
+            set_seen_on(cx, sel, &chunk).await?;
         }
         let metas = store.fetch(sel.id, &chunk, FetchWant { summary: need.summary }).await?;
         if metas.len() < usize::try_from(chunk.len()).unwrap_or(usize::MAX) {
@@ -257,7 +263,13 @@ pub(crate) async fn fetch(
                 let recent = !rev2 && sel.recent.contains(meta.uid);
                 let extra =
                     extras.binary_search_by_key(&meta.uid, |e| e.uid).ok().and_then(|i| extras.get(i));
-                let values = render(&attrs, meta, raw, extra, recent);
+                let values = if sel.private.is_some() {
+                    let mut mine = meta.clone();
+                    sel.view(meta.uid, &mut mine.flags, &mut mine.modseq);
+                    render(&attrs, &mine, raw, extra, recent)
+                } else {
+                    render(&attrs, meta, raw, extra, recent)
+                };
                 out.data(&Data::Fetch { seq, attrs: values });
                 out.flush_if_large().await;
             }
@@ -270,6 +282,26 @@ pub(crate) async fn fetch(
         out.status(Status::Ok, Some(Code::ExpungeIssued), "Some messages were expunged by another session");
     }
     Ok(Done::new())
+}
+
+/// Sets `\Seen` on the messages of `uids` for this user (FETCH of a body without PEEK): the
+/// message's flag, or the user's own in a private-`\Seen` mailbox of another owner.
+pub(crate) async fn set_seen_on(cx: &Cx<'_>, sel: &mut Selected, uids: &UidSet) -> Result<(), Reply> {
+    if let Some(private) = &sel.private {
+        let before = sel.known_modseq();
+        let changed = cx.ctx.share.store_private_seen(sel.id, private.account, uids, true).await?;
+        if let Some(after) = changed.iter().map(|(_, m)| *m).max() {
+            sel.own_change(before, after);
+        }
+        if let Some(private) = sel.private.as_mut() {
+            private.record(&changed, true);
+        }
+        return Ok(());
+    }
+    let seen = Flags { system: SystemFlags::SEEN, keywords: Vec::new() };
+    let r = cx.ctx.store.store_flags(sel.id, uids, FlagOp::Add, &seen, None).await?;
+    sel.own_change(r.modseq_before, r.modseq_after);
+    Ok(())
 }
 
 /// Bytes of message data fetched per store round trip.

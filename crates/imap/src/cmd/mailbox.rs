@@ -11,7 +11,7 @@ use postfach_proto::response::{Code, Data, MailboxAttr, NamespaceDesc};
 use postfach_proto::types::{AppendMessage, NumberSet, StatusItem, WireMailboxName};
 use postfach_store::acl::namespace;
 use postfach_store::{
-    Flags, MailboxName, MailboxStatus, NameError, NewMessage, Right, Rights, SpecialUse, StoreError, SystemFlags,
+    Flags, MailboxId, MailboxName, MailboxStatus, SeenMode, NameError, NewMessage, Right, Rights, SpecialUse, StoreError, SystemFlags,
 };
 
 use crate::access::{self, Place};
@@ -248,9 +248,9 @@ pub(crate) async fn status(
     out: &mut Out,
 ) -> Result<Done, Reply> {
     let name = decode_name(cx.enabled, name)?;
-    let info = access::find(cx, &name, cx.need).await?.info;
-    let st = cx.ctx.store.status(info.id).await?;
-    write_status(cx, &info.name, &st, items, out);
+    let found = access::find(cx, &name, cx.need).await?;
+    let st = status_for(cx, &found.place, found.info.id).await?;
+    write_status(cx, &found.info.name, &st, items, out);
     Ok(Done::new())
 }
 
@@ -290,7 +290,7 @@ pub(crate) async fn append(
         && sel.id == info.id
     {
         let style = cx.enabled.style();
-        if let Err(e) = sel.sync(&*cx.ctx.store, out, Expunges::Allowed, Poll::Always, style).await {
+        if let Err(e) = sel.sync(&*cx.ctx.store, &*cx.ctx.share, out, Expunges::Allowed, Poll::Always, style).await {
             tracing::warn!(error = %e, "sync after APPEND failed");
         }
     }
@@ -298,6 +298,17 @@ pub(crate) async fn append(
     let uid_validity = appended.first().map(|a| a.uid_validity.0).unwrap_or(0);
     let uids = NumberSet::from_numbers(appended.iter().map(|a| a.uid.get()));
     Ok(Done::with(Code::AppendUid { uidvalidity: uid_validity, uids }))
+}
+
+/// A mailbox's counters as the user sees them: in another owner's mailbox that keeps `\Seen`
+/// per user, UNSEEN counts the user's own.
+pub(crate) async fn status_for(cx: &Cx<'_>, place: &Place, id: MailboxId) -> Result<MailboxStatus, Reply> {
+    let mut st = cx.ctx.store.status(id).await?;
+    if !place.is_personal() && cx.ctx.share.seen_mode(id).await? == SeenMode::Private {
+        let seen = cx.ctx.share.private_seen(id, cx.user.account).await?;
+        st.unseen = st.messages.saturating_sub(u32::try_from(seen.len()).unwrap_or(u32::MAX));
+    }
+    Ok(st)
 }
 
 /// The target of APPEND, COPY or MOVE, with the user's `i` right on it (RFC 4314 §4). A target

@@ -152,6 +152,15 @@ fn text(s: &[u8]) -> String {
 }
 
 /// SearchKey (RFC 9051 §6.4.4) → store criterion, with sequence numbers and `\Recent` resolved.
+/// The messages this user has seen: the `\Seen` flag, or the user's own set in a
+/// private-`\Seen` mailbox of another owner.
+fn seen(sel: &Selected) -> Criterion {
+    match &sel.private {
+        Some(private) => Criterion::Uids(private.seen()),
+        None => Criterion::FlagSet(SystemFlags::SEEN),
+    }
+}
+
 pub(crate) fn to_criterion(sel: &Selected, key: &SearchKey, depth: usize) -> Result<Criterion, Reply> {
     if depth > MAX_SEARCH_DEPTH {
         return Err(Reply::bad(None, "Search criteria nested too deeply"));
@@ -164,17 +173,17 @@ pub(crate) fn to_criterion(sel: &Selected, key: &SearchKey, depth: usize) -> Res
         SearchKey::Deleted => Criterion::FlagSet(SystemFlags::DELETED),
         SearchKey::Draft => Criterion::FlagSet(SystemFlags::DRAFT),
         SearchKey::Flagged => Criterion::FlagSet(SystemFlags::FLAGGED),
-        SearchKey::Seen => Criterion::FlagSet(SystemFlags::SEEN),
+        SearchKey::Seen => seen(sel),
         SearchKey::Unanswered => Criterion::FlagUnset(SystemFlags::ANSWERED),
         SearchKey::Undeleted => Criterion::FlagUnset(SystemFlags::DELETED),
         SearchKey::Undraft => Criterion::FlagUnset(SystemFlags::DRAFT),
         SearchKey::Unflagged => Criterion::FlagUnset(SystemFlags::FLAGGED),
-        SearchKey::Unseen => Criterion::FlagUnset(SystemFlags::SEEN),
+        SearchKey::Unseen => Criterion::Not(Box::new(seen(sel))),
         SearchKey::Keyword(f) => flag_criterion(f, true),
         SearchKey::Unkeyword(f) => flag_criterion(f, false),
         SearchKey::Recent => Criterion::Uids(sel.recent.clone()),
         SearchKey::New => {
-            Criterion::And(vec![Criterion::Uids(sel.recent.clone()), Criterion::FlagUnset(SystemFlags::SEEN)])
+            Criterion::And(vec![Criterion::Uids(sel.recent.clone()), Criterion::Not(Box::new(seen(sel)))])
         }
         SearchKey::Old => Criterion::Not(Box::new(Criterion::Uids(sel.recent.clone()))),
         SearchKey::Bcc(s) => header("bcc", s),

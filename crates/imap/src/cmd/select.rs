@@ -2,7 +2,7 @@
 //! CLOSE and UNSELECT (RFC 9051 §6.4.1, §6.4.2), which leave the selected state.
 
 use postfach_proto::response::{Code, Data, FetchValue, Status};
-use postfach_store::{Right, Rights};
+use postfach_store::{Right, Rights, SeenMode};
 use postfach_proto::types::{Flag, NumberSet, QresyncParams, SelectParams, WireMailboxName};
 
 use crate::access;
@@ -77,8 +77,21 @@ async fn open(
         .and(Right::DeleteMessages);
     let access = if found.rights.intersection(writes).is_empty() { Access::ReadOnly } else { access };
     let grant = Grant { owner: found.place.owner, rights: found.rights, generation };
-    let info = found.info;
-    let (mut sel, snap) = Selected::open(&*ctx.store, info.id, info.name.clone(), access, grant).await?;
+    let info = found.info.clone();
+    let (mut sel, mut snap) = Selected::open(&*ctx.store, info.id, info.name.clone(), access, grant).await?;
+    if !found.place.is_personal() && ctx.share.seen_mode(info.id).await? == SeenMode::Private {
+        // The user's own \Seen: UNSEEN and the first unseen message are theirs.
+        sel.keep_private_seen(&*ctx.share, cx.user.account).await?;
+        if let Some(private) = &sel.private {
+            let seen = private.seen();
+            let ranges = if sel.exists() == 0 { Vec::new() } else { sel.uids.uid_ranges_of_seqs(1..=sel.exists()) };
+            snap.first_unseen = ranges
+                .into_iter()
+                .flatten()
+                .filter_map(postfach_store::Uid::new)
+                .find(|u| !seen.contains(*u));
+        }
+    }
     // RFC 7162 §3.2.5.2: what changed since the client's modseq. Read before anything is sent,
     // and expunges that landed after the snapshot leave the view at once, so EXISTS, VANISHED
     // and the FETCHes below describe one and the same mailbox.
@@ -159,9 +172,11 @@ async fn resync_responses(
     for (uid, flags, modseq) in &changes.flags {
         let Some(seq) = sel.seq_of(*uid) else { continue };
         let recent = !enabled.rev2 && sel.recent.contains(*uid);
+        let (mut flags, mut modseq) = (flags.clone(), *modseq);
+        sel.view(*uid, &mut flags, &mut modseq);
         let attrs = vec![
             FetchValue::Uid(uid.get()),
-            FetchValue::Flags(convert::flags(flags, recent)),
+            FetchValue::Flags(convert::flags(&flags, recent)),
             FetchValue::ModSeq(modseq.0),
         ];
         out.data(&Data::Fetch { seq, attrs });

@@ -42,8 +42,19 @@ pub(crate) async fn store_flags(
     let chunks: Vec<UidSet> = known_chunks(sel, &resolved, STORE_CHUNK).collect();
     // RFC 4314 §4: change only the flags the user has rights for, and fail only when that
     // leaves nothing of a STORE that asked for something.
-    let steps = permitted_steps(sel.rights, op, flags, &sel.keywords);
-    if steps.is_empty() {
+    // In another owner's mailbox that keeps \Seen per user, the user's \Seen is their own and
+    // the message's flag is left alone.
+    let private_seen = match (&sel.private, op) {
+        (None, _) => None,
+        _ if !sel.rights.contains(Right::Seen) => None,
+        (Some(_), FlagOp::Replace) => Some(flags.system.contains(SystemFlags::SEEN)),
+        (Some(_), _) if !flags.system.contains(SystemFlags::SEEN) => None,
+        (Some(_), FlagOp::Add) => Some(true),
+        (Some(_), FlagOp::Remove) => Some(false),
+    };
+    let row_rights = if sel.private.is_some() { sel.rights.without(Rights::NONE.and(Right::Seen)) } else { sel.rights };
+    let steps = permitted_steps(row_rights, op, flags, &sel.keywords);
+    if steps.is_empty() && private_seen.is_none() {
         let needed = rights_for(action);
         return Err(Reply::no(
             Some(Code::NoPerm),
@@ -51,10 +62,30 @@ pub(crate) async fn store_flags(
         ));
     }
     let mut modified = Vec::new();
+    if let (Some(seen), Some(private)) = (private_seen, &sel.private) {
+        let account = private.account;
+        for uids in &chunks {
+            let before = sel.known_modseq();
+            let changed = cx.ctx.share.store_private_seen(sel.id, account, uids, seen).await?;
+            if let Some(after) = changed.iter().map(|(_, m)| *m).max() {
+                sel.own_change(before, after);
+            }
+            if let Some(private) = sel.private.as_mut() {
+                private.record(&changed, seen);
+            }
+        }
+    }
+    // With a private \Seen the answers are written at the end, with the user's view.
+    let report = sel.private.is_none();
     for (op, flags) in steps {
-        if let Some(done) = apply(cx, sel, kind, &chunks, action, op, &flags, unchanged_since, out).await? {
+        if let Some(done) =
+            apply(cx, sel, kind, &chunks, action, report, op, &flags, unchanged_since, out).await?
+        {
             modified.extend(done);
         }
+    }
+    if !report && (!action.silent || cx.enabled.condstore) {
+        report_view(cx, sel, kind, &chunks, action.silent, out).await?;
     }
     if !modified.is_empty() {
         modified.sort_unstable();
@@ -156,6 +187,7 @@ async fn apply(
     kind: CommandKind,
     chunks: &[UidSet],
     action: &StoreAction,
+    report: bool,
     op: FlagOp,
     flags: &Flags,
     unchanged_since: Option<u64>,
@@ -175,7 +207,7 @@ async fn apply(
         for (uid, flags, modseq) in &result.updated {
             let Some(seq) = sel.seq_of(*uid) else { continue };
             // RFC 7162 §3.1.3: with CONDSTORE the client needs the new MODSEQ even after .SILENT.
-            if action.silent && !condstore {
+            if !report || action.silent && !condstore {
                 continue;
             }
             let mut attrs = Vec::with_capacity(3);
@@ -195,4 +227,37 @@ async fn apply(
         modified.extend(result.modified);
     }
     Ok(Some(modified))
+}
+
+/// The FETCH answers of a STORE in a private-`\Seen` mailbox: every message of the set with
+/// the flags and modseq this user sees.
+async fn report_view(
+    cx: &Cx<'_>,
+    sel: &Selected,
+    kind: CommandKind,
+    chunks: &[UidSet],
+    silent: bool,
+    out: &mut Out,
+) -> Result<(), Reply> {
+    let condstore = cx.enabled.condstore;
+    for uids in chunks {
+        for mut meta in cx.ctx.store.fetch(sel.id, uids, postfach_store::FetchWant::default()).await? {
+            let Some(seq) = sel.seq_of(meta.uid) else { continue };
+            sel.view(meta.uid, &mut meta.flags, &mut meta.modseq);
+            let mut attrs = Vec::with_capacity(3);
+            if !silent {
+                let recent = !cx.enabled.rev2 && sel.recent.contains(meta.uid);
+                attrs.push(FetchValue::Flags(convert::flags(&meta.flags, recent)));
+            }
+            if kind.is_uid() || condstore {
+                attrs.push(FetchValue::Uid(meta.uid.get()));
+            }
+            if condstore {
+                attrs.push(FetchValue::ModSeq(meta.modseq.0));
+            }
+            out.data(&Data::Fetch { seq, attrs });
+            out.flush_if_large().await;
+        }
+    }
+    Ok(())
 }
