@@ -161,6 +161,14 @@ fn seen(sel: &Selected) -> Criterion {
     }
 }
 
+/// The messages this user has not seen (the store's unseen index when the flag is shared).
+fn unseen(sel: &Selected) -> Criterion {
+    match &sel.private {
+        Some(_) => Criterion::Not(Box::new(seen(sel))),
+        None => Criterion::FlagUnset(SystemFlags::SEEN),
+    }
+}
+
 pub(crate) fn to_criterion(sel: &Selected, key: &SearchKey, depth: usize) -> Result<Criterion, Reply> {
     if depth > MAX_SEARCH_DEPTH {
         return Err(Reply::bad(None, "Search criteria nested too deeply"));
@@ -178,12 +186,12 @@ pub(crate) fn to_criterion(sel: &Selected, key: &SearchKey, depth: usize) -> Res
         SearchKey::Undeleted => Criterion::FlagUnset(SystemFlags::DELETED),
         SearchKey::Undraft => Criterion::FlagUnset(SystemFlags::DRAFT),
         SearchKey::Unflagged => Criterion::FlagUnset(SystemFlags::FLAGGED),
-        SearchKey::Unseen => Criterion::Not(Box::new(seen(sel))),
+        SearchKey::Unseen => unseen(sel),
         SearchKey::Keyword(f) => flag_criterion(f, true),
         SearchKey::Unkeyword(f) => flag_criterion(f, false),
         SearchKey::Recent => Criterion::Uids(sel.recent.clone()),
         SearchKey::New => {
-            Criterion::And(vec![Criterion::Uids(sel.recent.clone()), Criterion::Not(Box::new(seen(sel)))])
+            Criterion::And(vec![Criterion::Uids(sel.recent.clone()), unseen(sel)])
         }
         SearchKey::Old => Criterion::Not(Box::new(Criterion::Uids(sel.recent.clone()))),
         SearchKey::Bcc(s) => header("bcc", s),
