@@ -52,11 +52,18 @@ pub struct SessionConfig {
     pub max_message_size: u32,
     /// Offer STARTTLS on cleartext connections (a TLS configuration exists).
     pub starttls_available: bool,
+    /// Accounts that may set quotas with SETQUOTA (RFC 9208 §4.1.3) and read every root.
+    pub quota_admins: Vec<String>,
 }
 
 impl Default for SessionConfig {
     fn default() -> Self {
-        Self { allow_plaintext_auth: false, max_message_size: 50 * 1024 * 1024, starttls_available: true }
+        Self {
+            allow_plaintext_auth: false,
+            max_message_size: 50 * 1024 * 1024,
+            starttls_available: true,
+            quota_admins: Vec::new(),
+        }
     }
 }
 
