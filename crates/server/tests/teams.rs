@@ -401,3 +401,64 @@ fn quota_enforced_on_append_lmtp_and_concurrently() {
     assert!(r[0].starts_with("* QUOTA bob (STORAGE "), "{r:?}");
     assert!(r[0].contains("1000 MESSAGE 1 5"), "{r:?}");
 }
+
+#[test]
+fn mbsync_syncs_a_team_mailbox_both_ways() {
+    if !common::available("mbsync", "isync") {
+        return;
+    }
+    let server = team_server();
+    for n in 1..=3 {
+        let (_, data) = lmtp(server.lmtp.unwrap(), "support@example.org", &message(&format!("t{n}"), 10));
+        assert!(data.unwrap().starts_with("250"));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("mail");
+    std::fs::create_dir_all(&root).unwrap();
+    let rc = dir.path().join("mbsyncrc");
+    // The member's device syncs only the team's tree, as a user sets it up for a shared folder.
+    std::fs::write(
+        &rc,
+        format!(
+            "IMAPAccount server\nHost 127.0.0.1\nPort {port}\nUser alice\nPass \"{PASSWORD}\"\n\
+             SSLType IMAPS\nCertificateFile {cert}\nTimeout 30\n\n\
+             IMAPStore remote\nAccount server\nPath \"Shared/support/\"\n\n\
+             MaildirStore local\nPath {root}/\nSubFolders Verbatim\n\n\
+             Channel team\nFar :remote:\nNear :local:\nPatterns INBOX Archive\nCreate Both\nExpunge Both\n\
+             SyncState *\n",
+            port = server.imaps.port(),
+            cert = server.cert_path().display(),
+            root = root.display(),
+        ),
+    )
+    .unwrap();
+    let sync = || {
+        let done = common::run_program(
+            std::process::Command::new("mbsync").arg("-c").arg(&rc).arg("team"),
+            dir.path(),
+            "mbsync",
+            Duration::from_secs(60),
+        );
+        done.assert_success("mbsync", &server);
+    };
+    sync();
+    let count = |folder: &str| -> usize {
+        ["cur", "new"].iter().map(|d| std::fs::read_dir(root.join(folder).join(d)).map(|r| r.count()).unwrap_or(0)).sum()
+    };
+    assert_eq!(count("INBOX"), 3, "the device got the team's mail");
+    // Read on the device: the team sees it; flagged by bob on the server: the device sees it.
+    let entry = std::fs::read_dir(root.join("INBOX").join("new"))
+        .unwrap()
+        .chain(std::fs::read_dir(root.join("INBOX").join("cur")).unwrap())
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let name = entry.file_name().unwrap().to_string_lossy().into_owned();
+    let base = name.split(":2,").next().unwrap();
+    std::fs::rename(&entry, root.join("INBOX").join("cur").join(format!("{base}:2,S"))).unwrap();
+    sync();
+    let mut bob = login(&server, "bob");
+    let st = status(&mut bob, "s", INBOX, "UNSEEN");
+    assert!(st.contains("UNSEEN 2"), "{st}");
+}
