@@ -751,6 +751,12 @@ pub(crate) fn rule(body: &CommandBody) -> Rule {
         C::Copy { .. } => Rule { rights: rights(&[Insert]), ..selected },
         // RFC 6851 §3.3 with RFC 4314: insert into the target; delete and expunge at the source.
         C::Move { .. } => Rule { rights: rights(&[Insert, DeleteMessages, Expunge]), ..selected },
+        // RFC 4314 §4: SETACL, DELETEACL, GETACL and LISTRIGHTS need `a` on the mailbox, which
+        // this table cannot name yet; the handlers check it. MYRIGHTS needs any right (§4).
+        C::SetAcl { .. } | C::DeleteAcl { .. } | C::GetAcl(_) | C::ListRights { .. } => base,
+        C::MyRights(_) => base,
+        // RFC 9208 §4.1: GETQUOTA, GETQUOTAROOT and SETQUOTA in the authenticated state.
+        C::GetQuota(_) | C::GetQuotaRoot(_) | C::SetQuota { .. } => base,
         // A command the parser learnt and this table not yet (`CommandBody` is non-exhaustive):
         // it reaches no handler and is answered BAD.
         _ => Rule { after: None, ..base },

@@ -201,6 +201,8 @@ pub(crate) fn status_value(cx: &Cx<'_>, st: &MailboxStatus, item: StatusItem) ->
         StatusItem::AppendLimit => u64::from(cx.ctx.config.max_message_size),
         StatusItem::HighestModSeq => st.highest_modseq.0,
         StatusItem::MailboxId => return None,
+        // RFC 9208 §4.1.4: only required with QUOTA=RES-STORAGE, not advertised yet; left out.
+        StatusItem::DeletedStorage => return None,
     })
 }
 
