@@ -1,5 +1,6 @@
 //! Parser ↔ response writer round trips where one applies: what the writer produces for a
-//! string or a mailbox name, put into a command, must parse back to the same value. Also,
+//! string, an astring (ACL identifiers and rights, quota roots) or a mailbox name, put into a
+//! command, must parse back to the same value. Also,
 //! a mailbox name parsed from arbitrary input, written and parsed again, stays the same.
 
 #![no_main]
@@ -39,6 +40,24 @@ fuzz_target!(|data: &[u8]| {
                 assert_eq!(password.expose_secret(), data);
             }
             other => panic!("expected LOGIN, got {}", other.name()),
+        }
+        // ACL identifiers and rights, quota roots: astrings that must be UTF-8 (RFC 4314 §7,
+        // RFC 9208 §7), as the response writer writes them.
+        if let Ok(text) = std::str::from_utf8(data) {
+            let mut arg = b"INBOX ".to_vec();
+            write_astring(&mut arg, data);
+            arg.push(b' ');
+            write_astring(&mut arg, data);
+            match reparse(b"SETACL ", &arg) {
+                CommandBody::SetAcl { identifier, rights, .. } => {
+                    assert_eq!(identifier, text);
+                    assert_eq!(rights, text);
+                }
+                other => panic!("expected SETACL, got {}", other.name()),
+            }
+            let mut arg = Vec::new();
+            write_astring(&mut arg, data);
+            assert_eq!(reparse(b"GETQUOTA ", &arg), CommandBody::GetQuota(text.to_owned()));
         }
     }
 

@@ -75,7 +75,8 @@ pub(crate) async fn resolve(cx: &Cx<'_>, name: &MailboxName) -> Result<Resolved,
         _ => return Err(nonexistent()),
     };
     let Some(local) = local else { return Ok(Resolved::Namespace) };
-    let local = MailboxName::new(local).map_err(|e| Reply::no(Some(Code::Nonexistent), format!("No such mailbox: {e}")))?;
+    let local = MailboxName::new(local)
+        .map_err(|e| Reply::no(Some(Code::Nonexistent), format!("No such mailbox: {e}")))?;
     Ok(Resolved::Mailbox(Place { owner: owner.id, foreign: Some((kind, owner.name)), local }))
 }
 

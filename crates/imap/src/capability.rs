@@ -36,6 +36,14 @@ const AUTHENTICATED: &[&str] = &[
     "OBJECTID",
     "SAVEDATE",
     "PREVIEW",
+    "ACL",
+    "RIGHTS=texk",
+    "LIST-MYRIGHTS",
+    "QUOTA",
+    "QUOTA=RES-STORAGE",
+    "QUOTA=RES-MESSAGE",
+    "QUOTA=RES-MAILBOX",
+    "QUOTASET",
 ];
 
 /// Whether the session has logged in.

@@ -60,7 +60,9 @@ impl From<StoreError> for Reply {
             }
             StoreError::Limit(why) => (Code::Limit, format!("Limit reached: {why}")),
             // RFC 9208 §4.2: OVERQUOTA, nothing was stored.
-            StoreError::OverQuota(over) => (Code::OverQuota, format!("Over quota ({})", quota_resource(over.resource))),
+            StoreError::OverQuota(over) => {
+                (Code::OverQuota, format!("Over quota ({})", quota_resource(over.resource)))
+            }
             StoreError::Backend(detail) => {
                 tracing::error!(error = %detail, "store failure");
                 (Code::ServerBug, "Internal error; the server log has details".to_owned())

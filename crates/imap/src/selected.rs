@@ -165,7 +165,11 @@ impl Selected {
 
     /// Keeps the user's `\Seen` apart from the message's flag (a [`SeenMode::Private`]
     /// mailbox of another owner): reads the user's state once; syncs keep it current.
-    pub(crate) async fn keep_private_seen(&mut self, share: &dyn ShareStore, account: AccountId) -> StoreResult<()> {
+    pub(crate) async fn keep_private_seen(
+        &mut self,
+        share: &dyn ShareStore,
+        account: AccountId,
+    ) -> StoreResult<()> {
         let rows = share.private_seen_since(self.id, account, ModSeq(0)).await?;
         let mut private = PrivateSeen { account, state: BTreeMap::new() };
         for (uid, seen, modseq) in rows {
@@ -180,7 +184,11 @@ impl Selected {
     pub(crate) fn view(&self, uid: Uid, flags: &mut Flags, modseq: &mut ModSeq) {
         let Some(private) = &self.private else { return };
         let (seen, at) = private.state.get(&uid).copied().unwrap_or((false, ModSeq(0)));
-        flags.system = if seen { flags.system.union(SystemFlags::SEEN) } else { flags.system.without(SystemFlags::SEEN) };
+        flags.system = if seen {
+            flags.system.union(SystemFlags::SEEN)
+        } else {
+            flags.system.without(SystemFlags::SEEN)
+        };
         *modseq = (*modseq).max(at);
     }
 
@@ -268,7 +276,8 @@ impl Selected {
                     private.state.insert(*uid, (*seen, *modseq));
                 }
                 let listed: UidSet = UidSet::from_uids(flag_changes.iter().map(|(u, _, _)| *u));
-                let extra = UidSet::from_uids(mine.iter().map(|(u, _, _)| *u).filter(|u| !listed.contains(*u)));
+                let extra =
+                    UidSet::from_uids(mine.iter().map(|(u, _, _)| *u).filter(|u| !listed.contains(*u)));
                 if !extra.is_empty() {
                     for meta in store.fetch(self.id, &extra, FetchWant::default()).await? {
                         flag_changes.push((meta.uid, meta.flags, meta.modseq));

@@ -19,9 +19,7 @@ use postfach_auth::scram::ChannelBinding;
 use postfach_auth::{Mechanism, Principal};
 use postfach_proto::parse_command;
 use postfach_proto::response::{Code, Completion, Status};
-use postfach_proto::types::{
-    Command, CommandBody, CommandKind, FetchAttribute, StatusItem, Tag,
-};
+use postfach_proto::types::{Command, CommandBody, CommandKind, FetchAttribute, StatusItem, Tag};
 use postfach_secret::Secret;
 use postfach_store::{ModSeq, Right, Rights};
 use tokio::sync::watch;
@@ -528,7 +526,8 @@ impl Session {
                 return Outcome::Close;
             }
         }
-        if let Err(e) = sel.sync(&*self.ctx.store, &*self.ctx.share, out, expunges, poll, self.enabled.style()).await
+        if let Err(e) =
+            sel.sync(&*self.ctx.store, &*self.ctx.share, out, expunges, poll, self.enabled.style()).await
         {
             tracing::warn!(error = %e, mailbox = %sel.name, "sync failed");
         }
@@ -572,6 +571,18 @@ async fn run(
         (_, C::List(list)) => cmd::list::list(cx, &list, out).await,
         (_, C::Lsub { reference, pattern }) => cmd::list::lsub(cx, &reference, &pattern, out).await,
         (_, C::Namespace) => cmd::mailbox::namespace(out),
+        (_, C::SetAcl { mailbox, identifier, rights }) => {
+            cmd::acl::setacl(cx, &mailbox, &identifier, &rights).await
+        }
+        (_, C::DeleteAcl { mailbox, identifier }) => cmd::acl::deleteacl(cx, &mailbox, &identifier).await,
+        (_, C::GetAcl(mailbox)) => cmd::acl::getacl(cx, &mailbox, out).await,
+        (_, C::ListRights { mailbox, identifier }) => {
+            cmd::acl::listrights(cx, &mailbox, &identifier, out).await
+        }
+        (_, C::MyRights(mailbox)) => cmd::acl::myrights(cx, &mailbox, out).await,
+        (_, C::GetQuota(root)) => cmd::quota::getquota(cx, &root, out).await,
+        (_, C::GetQuotaRoot(mailbox)) => cmd::quota::getquotaroot(cx, &mailbox, out).await,
+        (_, C::SetQuota { root, limits }) => cmd::quota::setquota(cx, &root, &limits, out).await,
         (_, C::Status { mailbox, items }) => cmd::mailbox::status(cx, &mailbox, &items, out).await,
         (sel, C::Append { mailbox, messages }) => {
             cmd::mailbox::append(cx, sel, &mailbox, messages, out).await
@@ -707,11 +718,9 @@ pub(crate) fn rule(body: &CommandBody) -> Rule {
             condstore: criteria.iter().any(cmd::search::has_modseq),
             ..selected
         },
-        C::Sort { kind, .. } | C::Thread { kind, .. } => Rule {
-            expunges: by_number(kind),
-            before: Some(Poll::Always),
-            ..selected
-        },
+        C::Sort { kind, .. } | C::Thread { kind, .. } => {
+            Rule { expunges: by_number(kind), before: Some(Poll::Always), ..selected }
+        }
         C::Fetch { kind, items, modifiers, .. } => {
             let attrs = items.attributes();
             // RFC 4314 §4: without `s`, a FETCH that would set `\Seen` does not (the handler).
@@ -723,16 +732,23 @@ pub(crate) fn rule(body: &CommandBody) -> Rule {
         }
         // RFC 4314 §4: STORE changes the flags the user has rights for and fails only when
         // there is none (the handler); this is the most it may need.
-        C::Store { kind, unchanged_since, .. } => Rule {
-            expunges: by_number(kind),
-            condstore: unchanged_since.is_some(),
-            ..selected
-        },
+        C::Store { kind, unchanged_since, .. } => {
+            Rule { expunges: by_number(kind), condstore: unchanged_since.is_some(), ..selected }
+        }
         C::Copy { .. } => Rule { rights: rights(&[Insert]), ..selected },
         // RFC 6851 §3.3 with RFC 4314: insert into the target; delete and expunge at the source.
         C::Move { .. } => {
             Rule { rights: rights(&[Insert]), in_selected: rights(&[DeleteMessages, Expunge]), ..selected }
         }
+        // RFC 4314 §4: SETACL, DELETEACL, GETACL and LISTRIGHTS need `a` on the mailbox;
+        // MYRIGHTS any right (a mailbox without `l` does not exist for the user).
+        C::SetAcl { .. } | C::DeleteAcl { .. } | C::GetAcl(_) | C::ListRights { .. } => {
+            Rule { rights: rights(&[Administer]), ..base }
+        }
+        C::MyRights(_) => base,
+        // RFC 9208 §4.1: GETQUOTA, GETQUOTAROOT and SETQUOTA in the authenticated state; the
+        // handlers decide who may read or set a root.
+        C::GetQuota(_) | C::GetQuotaRoot(_) | C::SetQuota { .. } => base,
         // A command the parser learnt and this table not yet (`CommandBody` is non-exhaustive):
         // it reaches no handler and is answered BAD.
         _ => Rule { after: None, ..base },

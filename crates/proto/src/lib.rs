@@ -11,7 +11,8 @@
 //!   area as imap-codec does: `parse/mod.rs` holds the cursor and errors, `lexer` the tokens
 //!   (atoms, strings, literals, numbers, sequence sets, flags, dates), `command` the dispatch and
 //!   small commands, `mailbox` SELECT/CREATE/APPEND/COPY/STORE, `list` LIST/LSUB/STATUS,
-//!   `fetch` FETCH items and sections, `search` SEARCH/SORT/THREAD keys.
+//!   `fetch` FETCH items and sections, `search` SEARCH/SORT/THREAD keys, `acl` the ACL and
+//!   QUOTA commands.
 //! - [`types`]: the command AST (tags, mailbox names, flags, search keys, fetch items, ...).
 //! - [`seqset`]: client sequence sets with `*` and `$`, and normalised number sets.
 //! - [`datetime`]: IMAP dates and date-times without a calendar crate.

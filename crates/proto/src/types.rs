@@ -278,6 +278,48 @@ pub enum CommandBody {
         /// Search criteria, implicitly ANDed; never empty.
         search: Vec<SearchKey>,
     },
+    /// `SETACL mailbox identifier mod-rights` (RFC 4314 §3.1).
+    SetAcl {
+        /// The mailbox whose ACL changes.
+        mailbox: WireMailboxName,
+        /// Whom the entry is for (astring as UTF-8, not yet SASLprep'd; RFC 4314 §3 has the
+        /// session refuse an empty or unpreparable one with BAD). `-name` is a negative entry.
+        identifier: String,
+        /// The rights as sent: an optional `+` (add) or `-` (remove) prefix, then the right
+        /// letters (replace without a prefix). The session checks the letters (RFC 4314 §3.1:
+        /// unknown rights are BAD).
+        rights: String,
+    },
+    /// `DELETEACL mailbox identifier` (RFC 4314 §3.2).
+    DeleteAcl {
+        /// The mailbox whose ACL changes.
+        mailbox: WireMailboxName,
+        /// The entry to remove (as for [`CommandBody::SetAcl`]).
+        identifier: String,
+    },
+    /// `GETACL mailbox` (RFC 4314 §3.3).
+    GetAcl(WireMailboxName),
+    /// `LISTRIGHTS mailbox identifier` (RFC 4314 §3.4).
+    ListRights {
+        /// The mailbox asked about.
+        mailbox: WireMailboxName,
+        /// The identifier asked about, echoed verbatim in the response (§3.4).
+        identifier: String,
+    },
+    /// `MYRIGHTS mailbox` (RFC 4314 §3.5).
+    MyRights(WireMailboxName),
+    /// `GETQUOTA quota-root` (RFC 9208 §4.1.1): the root's name (astring as UTF-8).
+    GetQuota(String),
+    /// `GETQUOTAROOT mailbox` (RFC 9208 §4.1.2); the mailbox need not exist.
+    GetQuotaRoot(WireMailboxName),
+    /// `SETQUOTA quota-root (resource limit ...)` (RFC 9208 §4.1.3).
+    SetQuota {
+        /// The quota root's name (astring as UTF-8).
+        root: String,
+        /// (resource name uppercased, limit) in the order sent; may be empty (removes all
+        /// limits). Duplicates are kept for the session to judge.
+        limits: Vec<(String, u64)>,
+    },
 }
 
 /// A SORT key (RFC 5256 §3 `sort-key`, RFC 5957).
@@ -359,6 +401,14 @@ impl CommandBody {
             CommandBody::Id(_) => "ID",
             CommandBody::Sort { kind, .. } => uid_name(*kind, "SORT", "UID SORT"),
             CommandBody::Thread { kind, .. } => uid_name(*kind, "THREAD", "UID THREAD"),
+            CommandBody::SetAcl { .. } => "SETACL",
+            CommandBody::DeleteAcl { .. } => "DELETEACL",
+            CommandBody::GetAcl(_) => "GETACL",
+            CommandBody::ListRights { .. } => "LISTRIGHTS",
+            CommandBody::MyRights(_) => "MYRIGHTS",
+            CommandBody::GetQuota(_) => "GETQUOTA",
+            CommandBody::GetQuotaRoot(_) => "GETQUOTAROOT",
+            CommandBody::SetQuota { .. } => "SETQUOTA",
         }
     }
 }
@@ -614,7 +664,7 @@ pub struct QresyncParams {
     pub seq_match: Option<(SequenceSet, SequenceSet)>,
 }
 
-/// A STATUS data item (RFC 9051 §6.3.11, RFC 7162, RFC 7889, RFC 8474).
+/// A STATUS data item (RFC 9051 §6.3.11, RFC 7162, RFC 7889, RFC 8474, RFC 9208 §4.1.4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum StatusItem {
     /// `MESSAGES`
@@ -637,6 +687,8 @@ pub enum StatusItem {
     AppendLimit,
     /// `MAILBOXID` (RFC 8474)
     MailboxId,
+    /// `DELETED-STORAGE` (RFC 9208 §4.1.4): storage an EXPUNGE would free, a `number64`.
+    DeletedStorage,
 }
 
 impl StatusItem {
@@ -653,12 +705,13 @@ impl StatusItem {
             StatusItem::HighestModSeq => "HIGHESTMODSEQ",
             StatusItem::AppendLimit => "APPENDLIMIT",
             StatusItem::MailboxId => "MAILBOXID",
+            StatusItem::DeletedStorage => "DELETED-STORAGE",
         }
     }
 
     /// Recognises an item name, case-insensitively.
     pub fn from_name(name: &[u8]) -> Option<StatusItem> {
-        const ALL: [StatusItem; 10] = [
+        const ALL: [StatusItem; 11] = [
             StatusItem::Messages,
             StatusItem::UidNext,
             StatusItem::UidValidity,
@@ -669,6 +722,7 @@ impl StatusItem {
             StatusItem::HighestModSeq,
             StatusItem::AppendLimit,
             StatusItem::MailboxId,
+            StatusItem::DeletedStorage,
         ];
         ALL.into_iter().find(|i| i.as_str().as_bytes().eq_ignore_ascii_case(name))
     }
@@ -700,7 +754,8 @@ pub enum ListSelectOption {
     SpecialUse,
 }
 
-/// Return options of an extended LIST (RFC 5258 §3, RFC 6154 §4, RFC 5819 LIST-STATUS).
+/// Return options of an extended LIST (RFC 5258 §3, RFC 6154 §4, RFC 5819 LIST-STATUS,
+/// RFC 8440 LIST-MYRIGHTS).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum ListReturnOption {
     /// `SUBSCRIBED`
@@ -711,6 +766,9 @@ pub enum ListReturnOption {
     SpecialUse,
     /// `STATUS (items)` (RFC 5819).
     Status(Vec<StatusItem>),
+    /// `MYRIGHTS` (RFC 8440 §3): an untagged MYRIGHTS response after each matching LIST
+    /// response (there is no LIST extended data item for it).
+    MyRights,
 }
 
 /// A LIST command, basic or extended (RFC 9051 §6.3.9, RFC 5258).

@@ -653,3 +653,98 @@ fn oracle_rejects_invalid_responses() {
         );
     }
 }
+
+#[test]
+fn quota_responses_decode() {
+    use imap_codec::imap_types::extensions::quota::Resource;
+    let r = one(&data(&Data::Quota {
+        root: "!partition/sda4".into(),
+        resources: vec![("STORAGE".into(), 104, 10_923_847), ("X-FOO".into(), 1, 2)],
+    }));
+    match r {
+        CResponse::Data(CData::Quota { root, quotas }) => {
+            assert_eq!(root.as_ref(), b"!partition/sda4");
+            let quotas = quotas.into_inner();
+            assert_eq!(quotas.len(), 2);
+            assert_eq!(
+                (&quotas[0].resource, quotas[0].usage, quotas[0].limit),
+                (&Resource::Storage, 104, 10_923_847)
+            );
+            assert_eq!(quotas[1].resource.to_string(), "X-FOO");
+        }
+        r => panic!("{r:?}"),
+    }
+    let r = one(&data(&Data::Quota { root: "".into(), resources: vec![("MESSAGE".into(), 42, 1000)] }));
+    assert!(matches!(r, CResponse::Data(CData::Quota { .. })), "{r:?}");
+
+    let r = one(&data(&Data::QuotaRoot {
+        mailbox: "Entwürfe".into(),
+        roots: vec!["#user/alice".into(), "".into(), "a b".into()],
+    }));
+    match r {
+        CResponse::Data(CData::QuotaRoot { mailbox, roots }) => {
+            assert!(format!("{mailbox:?}").contains("Entw&APw-rfe"), "{mailbox:?}");
+            let roots: Vec<&[u8]> = roots.iter().map(|r| r.as_ref()).collect();
+            assert_eq!(roots, vec![&b"#user/alice"[..], b"", b"a b"]);
+        }
+        r => panic!("{r:?}"),
+    }
+    let r = one(&data(&Data::QuotaRoot { mailbox: "comp.mail.mime".into(), roots: vec![] }));
+    assert!(matches!(r, CResponse::Data(CData::QuotaRoot { ref roots, .. }) if roots.is_empty()), "{r:?}");
+
+    // RFC 9208 §4.1.4.
+    let r = one(&data(&Data::Status {
+        mailbox: "INBOX".into(),
+        items: vec![(StatusItem::Messages, 12), (StatusItem::Deleted, 4), (StatusItem::DeletedStorage, 8)],
+        mailbox_id: None,
+    }));
+    assert!(matches!(r, CResponse::Data(CData::Status { ref items, .. }) if items.len() == 3), "{r:?}");
+}
+
+#[test]
+fn quota_commands_encoded_by_imap_codec_parse_the_same() {
+    use imap_codec::imap_types::command::CommandBody as C;
+    use imap_codec::imap_types::core::AString;
+    use imap_codec::imap_types::extensions::quota::{QuotaSet, Resource};
+    use imap_codec::imap_types::mailbox::Mailbox;
+    use imap_codec::imap_types::status::StatusDataItemName;
+
+    let root = |s: &'static str| AString::try_from(s).unwrap();
+    assert_eq!(
+        via_codec(C::GetQuota { root: root("#user/alice") }).body,
+        CommandBody::GetQuota("#user/alice".into())
+    );
+    assert_eq!(via_codec(C::GetQuota { root: root("") }).body, CommandBody::GetQuota("".into()));
+    assert_eq!(
+        via_codec(C::GetQuotaRoot { mailbox: Mailbox::try_from("inbox").unwrap() }).body,
+        CommandBody::GetQuotaRoot(WireMailboxName::new(b"INBOX".to_vec()))
+    );
+    assert_eq!(
+        via_codec(C::SetQuota {
+            root: root("!partition/sda4"),
+            quotas: vec![
+                QuotaSet::new(Resource::Storage, 99_999_999),
+                QuotaSet::new(Resource::try_from("x-foo").unwrap(), 0),
+            ],
+        })
+        .body,
+        CommandBody::SetQuota {
+            root: "!partition/sda4".into(),
+            limits: vec![("STORAGE".into(), 99_999_999), ("X-FOO".into(), 0)]
+        }
+    );
+    assert_eq!(
+        via_codec(C::SetQuota { root: root("a b"), quotas: vec![] }).body,
+        CommandBody::SetQuota { root: "a b".into(), limits: vec![] }
+    );
+    match via_codec(
+        C::status("INBOX", vec![StatusDataItemName::Deleted, StatusDataItemName::DeletedStorage]).unwrap(),
+    )
+    .body
+    {
+        CommandBody::Status { items, .. } => {
+            assert_eq!(items, vec![StatusItem::Deleted, StatusItem::DeletedStorage])
+        }
+        b => panic!("{b:?}"),
+    }
+}

@@ -107,7 +107,6 @@ struct Needs {
     sets_seen: bool,
 }
 
-
 fn needs(attrs: &[FetchAttribute]) -> Needs {
     let mut n = Needs { summary: false, body: false, sets_seen: false };
     for a in attrs {
@@ -186,7 +185,11 @@ pub(crate) async fn fetch(
         let mut changed: Vec<Uid> = changes.flags.iter().map(|(u, _, _)| *u).collect();
         if let Some(private) = &sel.private {
             // The user's own \Seen changes count as changes of the message for them.
-            let mine = cx.ctx.share.private_seen_since(sel.id, private.account, postfach_store::ModSeq(since)).await?;
+            let mine = cx
+                .ctx
+                .share
+                .private_seen_since(sel.id, private.account, postfach_store::ModSeq(since))
+                .await?;
             changed.extend(mine.iter().map(|(u, _, _)| *u));
             changed.sort_unstable();
             changed.dedup();

@@ -130,6 +130,7 @@ pub(crate) async fn list(cx: &Cx<'_>, cmd: &ListCommand, out: &mut Out) -> Resul
         return Err(Reply::bad(None, "RECURSIVEMATCH needs another selection option"));
     }
     let ret_subscribed = sel_subscribed || cmd.return_opts.contains(&ListReturnOption::Subscribed);
+    let ret_myrights = cmd.return_opts.contains(&ListReturnOption::MyRights);
     let status_items: Option<&Vec<StatusItem>> = cmd.return_opts.iter().find_map(|o| match o {
         ListReturnOption::Status(items) => Some(items),
         _ => None,
@@ -219,10 +220,14 @@ pub(crate) async fn list(cx: &Cx<'_>, cmd: &ListCommand, out: &mut Out) -> Resul
         out.data(&data);
         // RFC 5819: STATUS right after the mailbox's LIST, only for selectable mailboxes (and,
         // RFC 4314 §4, ones the user may read).
+        // RFC 8440 §3: MYRIGHTS after the mailbox's LIST (and before its STATUS).
+        if let (true, Some(r)) = (ret_myrights, rights) {
+            out.data(&Data::MyRights { mailbox: name.clone(), rights: r.to_wire() });
+        }
         let readable = rights.is_some_and(|r| r.contains(Right::Read));
         if let (Some(items), Some(info), true) = (status_items, info, readable) {
             match store.status(info.id).await {
-                Ok(st) => write_status(cx, name, &st, items, out),
+                Ok(st) => write_status(cx, name, &st, items, out).await?,
                 Err(e) => tracing::warn!(error = %e, mailbox = %name, "LIST-STATUS failed"),
             }
         }

@@ -11,7 +11,8 @@ use postfach_proto::response::{Code, Data, MailboxAttr, NamespaceDesc};
 use postfach_proto::types::{AppendMessage, NumberSet, StatusItem, WireMailboxName};
 use postfach_store::acl::namespace;
 use postfach_store::{
-    Flags, MailboxId, MailboxName, MailboxStatus, SeenMode, NameError, NewMessage, Right, Rights, SpecialUse, StoreError, SystemFlags,
+    Criterion, Flags, MailboxId, MailboxName, MailboxStatus, NameError, NewMessage, Right, Rights, SeenMode,
+    SpecialUse, StoreError, SystemFlags,
 };
 
 use crate::access::{self, Place};
@@ -82,7 +83,10 @@ async fn place_new(cx: &Cx<'_>, name: &MailboxName) -> Result<Place, Reply> {
     }
     let parent = match parent {
         Some(info) => info,
-        None => store.mailbox_by_name(place.owner, &MailboxName::inbox()).await?.ok_or_else(access::nonexistent)?,
+        None => store
+            .mailbox_by_name(place.owner, &MailboxName::inbox())
+            .await?
+            .ok_or_else(access::nonexistent)?,
     };
     let rights = access::rights_on(cx, &place, &parent).await?;
     if !rights.contains(Right::Lookup) {
@@ -230,15 +234,39 @@ pub(crate) fn status_value(cx: &Cx<'_>, st: &MailboxStatus, item: StatusItem) ->
         StatusItem::AppendLimit => u64::from(cx.ctx.config.max_message_size),
         StatusItem::HighestModSeq => st.highest_modseq.0,
         StatusItem::MailboxId => return None,
+        // RFC 9208 §4.1.4: only required with QUOTA=RES-STORAGE, not advertised yet; left out.
+        // Filled in by `write_status` (it costs a look at the \Deleted messages).
+        StatusItem::DeletedStorage => return None,
     })
 }
 
 /// Writes `* STATUS name (items)`.
-pub(crate) fn write_status(cx: &Cx<'_>, name: &str, st: &MailboxStatus, items: &[StatusItem], out: &mut Out) {
-    let values = items.iter().filter_map(|i| status_value(cx, st, *i).map(|v| (*i, v))).collect();
+pub(crate) async fn write_status(
+    cx: &Cx<'_>,
+    name: &str,
+    st: &MailboxStatus,
+    items: &[StatusItem],
+    out: &mut Out,
+) -> Result<(), Reply> {
+    let mut values: Vec<(StatusItem, u64)> =
+        items.iter().filter_map(|i| status_value(cx, st, *i).map(|v| (*i, v))).collect();
+    if items.contains(&StatusItem::DeletedStorage) {
+        // RFC 9208 §4.1.4: the storage EXPUNGE would free, in units of 1024 octets; costs the
+        // \Deleted messages, found through the store's index of them.
+        let bytes = if st.deleted == 0 {
+            0
+        } else {
+            let deleted = cx.ctx.store.search(st.id, &Criterion::FlagSet(SystemFlags::DELETED)).await?;
+            let uids = postfach_store::UidSet::from_uids(deleted);
+            let metas = cx.ctx.store.fetch(st.id, &uids, postfach_store::FetchWant::default()).await?;
+            metas.iter().map(|m| u64::from(m.size)).sum::<u64>()
+        };
+        values.push((StatusItem::DeletedStorage, bytes.div_ceil(1024)));
+    }
     let mailbox_id = items.contains(&StatusItem::MailboxId).then(|| format!("M{}", st.id.0));
     let data = Data::Status { mailbox: name.to_owned(), items: values, mailbox_id };
     out.data(&data);
+    Ok(())
 }
 
 pub(crate) async fn status(
@@ -250,7 +278,7 @@ pub(crate) async fn status(
     let name = decode_name(cx.enabled, name)?;
     let found = access::find(cx, &name, cx.need).await?;
     let st = status_for(cx, &found.place, found.info.id).await?;
-    write_status(cx, &found.info.name, &st, items, out);
+    write_status(cx, &found.info.name, &st, items, out).await?;
     Ok(Done::new())
 }
 
@@ -290,7 +318,9 @@ pub(crate) async fn append(
         && sel.id == info.id
     {
         let style = cx.enabled.style();
-        if let Err(e) = sel.sync(&*cx.ctx.store, &*cx.ctx.share, out, Expunges::Allowed, Poll::Always, style).await {
+        if let Err(e) =
+            sel.sync(&*cx.ctx.store, &*cx.ctx.share, out, Expunges::Allowed, Poll::Always, style).await
+        {
             tracing::warn!(error = %e, "sync after APPEND failed");
         }
     }

@@ -9,6 +9,7 @@
 //! `select` use `mailbox`'s name rules, `store`/`copy`/`search`/`expunge` use `fetch`'s set
 //! resolution, `sort` uses `search`'s criteria; nothing here uses `session`.
 
+pub(crate) mod acl;
 pub(crate) mod any;
 pub(crate) mod copy;
 pub(crate) mod expunge;
@@ -17,6 +18,7 @@ pub(crate) mod idle;
 pub(crate) mod list;
 pub(crate) mod login;
 pub(crate) mod mailbox;
+pub(crate) mod quota;
 pub(crate) mod search;
 pub(crate) mod select;
 pub(crate) mod sort;

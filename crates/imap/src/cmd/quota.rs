@@ -96,7 +96,10 @@ pub(crate) async fn setquota(
             "MESSAGE" => new.messages = Some(*limit),
             "MAILBOX" => new.mailboxes = Some(*limit),
             other => {
-                return Err(Reply::no(Some(Code::CannotDo), format!("Resource {other} cannot be limited here")));
+                return Err(Reply::no(
+                    Some(Code::CannotDo),
+                    format!("Resource {other} cannot be limited here"),
+                ));
             }
         }
     }

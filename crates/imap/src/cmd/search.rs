@@ -190,9 +190,7 @@ pub(crate) fn to_criterion(sel: &Selected, key: &SearchKey, depth: usize) -> Res
         SearchKey::Keyword(f) => flag_criterion(f, true),
         SearchKey::Unkeyword(f) => flag_criterion(f, false),
         SearchKey::Recent => Criterion::Uids(sel.recent.clone()),
-        SearchKey::New => {
-            Criterion::And(vec![Criterion::Uids(sel.recent.clone()), unseen(sel)])
-        }
+        SearchKey::New => Criterion::And(vec![Criterion::Uids(sel.recent.clone()), unseen(sel)]),
         SearchKey::Old => Criterion::Not(Box::new(Criterion::Uids(sel.recent.clone()))),
         SearchKey::Bcc(s) => header("bcc", s),
         SearchKey::Cc(s) => header("cc", s),

@@ -2,8 +2,8 @@
 //! CLOSE and UNSELECT (RFC 9051 §6.4.1, §6.4.2), which leave the selected state.
 
 use postfach_proto::response::{Code, Data, FetchValue, Status};
-use postfach_store::{Right, Rights, SeenMode};
 use postfach_proto::types::{Flag, NumberSet, QresyncParams, SelectParams, WireMailboxName};
+use postfach_store::{Right, Rights, SeenMode};
 
 use crate::access;
 use crate::cmd::mailbox::decode_name;
@@ -84,7 +84,8 @@ async fn open(
         sel.keep_private_seen(&*ctx.share, cx.user.account).await?;
         if let Some(private) = &sel.private {
             let seen = private.seen();
-            let ranges = if sel.exists() == 0 { Vec::new() } else { sel.uids.uid_ranges_of_seqs(1..=sel.exists()) };
+            let ranges =
+                if sel.exists() == 0 { Vec::new() } else { sel.uids.uid_ranges_of_seqs(1..=sel.exists()) };
             snap.first_unseen = ranges
                 .into_iter()
                 .flatten()

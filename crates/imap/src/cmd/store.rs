@@ -52,7 +52,8 @@ pub(crate) async fn store_flags(
         (Some(_), FlagOp::Add) => Some(true),
         (Some(_), FlagOp::Remove) => Some(false),
     };
-    let row_rights = if sel.private.is_some() { sel.rights.without(Rights::NONE.and(Right::Seen)) } else { sel.rights };
+    let row_rights =
+        if sel.private.is_some() { sel.rights.without(Rights::NONE.and(Right::Seen)) } else { sel.rights };
     let steps = permitted_steps(row_rights, op, flags, &sel.keywords);
     if steps.is_empty() && private_seen.is_none() {
         let needed = rights_for(action);
@@ -136,22 +137,37 @@ fn permitted_steps(rights: Rights, op: FlagOp, flags: Flags, known: &[String]) -
     if rights.contains_all(all) {
         return vec![(op, flags)];
     }
-    let system = [SystemFlags::SEEN, SystemFlags::ANSWERED, SystemFlags::FLAGGED, SystemFlags::DELETED, SystemFlags::DRAFT];
+    let system = [
+        SystemFlags::SEEN,
+        SystemFlags::ANSWERED,
+        SystemFlags::FLAGGED,
+        SystemFlags::DELETED,
+        SystemFlags::DRAFT,
+    ];
     let permitted = |f: SystemFlags| rights.contains(right_of(f));
     let keep = |f: &Flags| Flags {
-        system: SystemFlags(system.iter().filter(|s| f.system.contains(**s) && permitted(**s)).fold(0, |a, s| a | s.0)),
+        system: SystemFlags(
+            system.iter().filter(|s| f.system.contains(**s) && permitted(**s)).fold(0, |a, s| a | s.0),
+        ),
         keywords: if rights.contains(Right::Write) { f.keywords.clone() } else { Vec::new() },
     };
     let listed = keep(&flags);
     let is_empty = |f: &Flags| f.system.0 == 0 && f.keywords.is_empty();
     match op {
         FlagOp::Add | FlagOp::Remove => {
-            if is_empty(&listed) { Vec::new() } else { vec![(op, listed)] }
+            if is_empty(&listed) {
+                Vec::new()
+            } else {
+                vec![(op, listed)]
+            }
         }
         FlagOp::Replace => {
             let unlisted = Flags {
                 system: SystemFlags(
-                    system.iter().filter(|s| permitted(**s) && !flags.system.contains(**s)).fold(0, |a, s| a | s.0),
+                    system
+                        .iter()
+                        .filter(|s| permitted(**s) && !flags.system.contains(**s))
+                        .fold(0, |a, s| a | s.0),
                 ),
                 keywords: if rights.contains(Right::Write) {
                     known.iter().filter(|k| !flags.has_keyword(k)).cloned().collect()

@@ -7,7 +7,9 @@ use postfach_secret::Secret;
 use crate::types::{CommandBody, CommandKind};
 
 impl Parser<'_> {
-    /// `command = tag SP (command-any / command-auth / command-nonauth / command-select) CRLF`
+    /// `command = tag SP (command-any / command-auth / command-nonauth / command-select) CRLF`;
+    /// `command-auth =/ setacl / deleteacl / getacl / listrights / myrights` (RFC 4314 §7),
+    /// `getquota / getquotaroot / setquota` (RFC 9208 §7).
     pub(super) fn command_body(&mut self) -> PResult<CommandBody> {
         let name = self.word_req("command name")?;
         let upper = name.to_ascii_uppercase();
@@ -72,6 +74,23 @@ impl Parser<'_> {
             b"MOVE" => self.copy_move(CommandKind::Seq, true)?,
             b"UID" => self.uid()?,
             b"ID" => self.id()?,
+            b"SETACL" => self.setacl()?,
+            b"DELETEACL" => self.deleteacl()?,
+            b"GETACL" => {
+                self.sp()?;
+                CommandBody::GetAcl(self.mailbox()?)
+            }
+            b"LISTRIGHTS" => self.listrights()?,
+            b"MYRIGHTS" => {
+                self.sp()?;
+                CommandBody::MyRights(self.mailbox()?)
+            }
+            b"GETQUOTA" => self.getquota()?,
+            b"GETQUOTAROOT" => {
+                self.sp()?;
+                CommandBody::GetQuotaRoot(self.mailbox()?)
+            }
+            b"SETQUOTA" => self.setquota()?,
             _ => {
                 self.pos -= name.len();
                 return self.fail_msg("unknown command");

@@ -88,7 +88,8 @@ impl Parser<'_> {
     }
 
     /// `list-return-opts = "RETURN" SP "(" [return-option *(SP return-option)] ")"`;
-    /// `return-option = "SUBSCRIBED" / "CHILDREN" / "SPECIAL-USE" / status-option`.
+    /// `return-option = "SUBSCRIBED" / "CHILDREN" / "SPECIAL-USE" / status-option /
+    /// "MYRIGHTS"` (RFC 5258, RFC 6154, RFC 5819, RFC 8440).
     fn list_return_opts(&mut self) -> PResult<Vec<ListReturnOption>> {
         self.keyword("RETURN")?;
         self.sp()?;
@@ -104,13 +105,15 @@ impl Parser<'_> {
                 b"SUBSCRIBED" => ListReturnOption::Subscribed,
                 b"CHILDREN" => ListReturnOption::Children,
                 b"SPECIAL-USE" => ListReturnOption::SpecialUse,
+                // RFC 8440 §5: `return-option =/ "MYRIGHTS"`.
+                b"MYRIGHTS" => ListReturnOption::MyRights,
                 b"STATUS" => {
                     self.sp()?;
                     ListReturnOption::Status(self.status_atts()?)
                 }
                 _ => {
                     self.pos = start;
-                    return self.fail("SUBSCRIBED, CHILDREN, SPECIAL-USE or STATUS");
+                    return self.fail("SUBSCRIBED, CHILDREN, SPECIAL-USE, MYRIGHTS or STATUS");
                 }
             };
             opts.push(opt);
@@ -209,5 +212,52 @@ mod tests {
             }
         );
         assert!(parse_command(b"a STATUS x ()").is_err());
+    }
+
+    #[test]
+    fn list_return_myrights_rfc8440() {
+        // RFC 8440 §4 examples.
+        match body("A01 LIST \"\" % RETURN (MYRIGHTS)") {
+            CommandBody::List(l) => assert_eq!(l.return_opts, vec![ListReturnOption::MyRights]),
+            b => panic!("{b:?}"),
+        }
+        match body("A02 LIST (SUBSCRIBED RECURSIVEMATCH) \"\" % RETURN (MYRIGHTS)") {
+            CommandBody::List(l) => {
+                assert_eq!(l.selection, vec![ListSelectOption::Subscribed, ListSelectOption::RecursiveMatch]);
+                assert_eq!(l.return_opts, vec![ListReturnOption::MyRights]);
+            }
+            b => panic!("{b:?}"),
+        }
+        match body("a LIST \"\" * RETURN (myrights STATUS (MESSAGES) CHILDREN)") {
+            CommandBody::List(l) => assert_eq!(
+                l.return_opts,
+                vec![
+                    ListReturnOption::MyRights,
+                    ListReturnOption::Status(vec![StatusItem::Messages]),
+                    ListReturnOption::Children
+                ]
+            ),
+            b => panic!("{b:?}"),
+        }
+        assert!(parse_command(b"a LIST \"\" % RETURN (MYRIGHTS").is_err());
+        assert!(parse_command(b"a LIST \"\" % RETURN (MYRIGHTS (x))").is_err());
+        assert!(parse_command(b"a LIST \"\" % RETURN (MYRIGHT)").is_err());
+    }
+
+    #[test]
+    fn status_deleted_storage_rfc9208() {
+        // RFC 9208 §4.1.4 example.
+        assert_eq!(
+            body("S0003 STATUS INBOX (MESSAGES DELETED DELETED-STORAGE)"),
+            CommandBody::Status {
+                mailbox: WireMailboxName::new(b"INBOX".to_vec()),
+                items: vec![StatusItem::Messages, StatusItem::Deleted, StatusItem::DeletedStorage]
+            }
+        );
+        assert_eq!(StatusItem::from_name(b"deleted-storage"), Some(StatusItem::DeletedStorage));
+        assert_eq!(StatusItem::DeletedStorage.as_str(), "DELETED-STORAGE");
+        assert!(parse_command(b"a STATUS INBOX (DELETED-STORAG)").is_err());
+        assert!(parse_command(b"a STATUS INBOX (DELETED-STORAGE").is_err());
+        assert!(parse_command(b"a STATUS INBOX (DELETED STORAGE)").is_err());
     }
 }

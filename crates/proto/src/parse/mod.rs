@@ -8,7 +8,7 @@
 //! Limits: recursion (search keys) is bounded by [`MAX_NESTING`]; every other loop consumes
 //! input, so work and memory are linear in the input. The parser never panics.
 //! Not supported (answered with BAD): CATENATE, generic tagged-ext parameters of unknown
-//! extensions, SORT/THREAD, ACL, METADATA, NOTIFY.
+//! extensions, METADATA, NOTIFY.
 //!
 //! # Layout
 //!
@@ -23,7 +23,9 @@
 //! - `list`: LIST and LSUB patterns and options, STATUS items.
 //! - `fetch`: FETCH items, sections, partials and modifiers.
 //! - `search`: SEARCH, SORT, THREAD and the search keys (the only recursion).
+//! - `acl`: the ACL (RFC 4314) and QUOTA (RFC 9208) commands.
 
+mod acl;
 mod command;
 mod fetch;
 mod lexer;

@@ -3,8 +3,9 @@
 
 use super::fetch::{fetch_value_is_writable, write_fetch_value};
 use super::primitives::{
-    is_atom, is_object_id, write_atom_list, write_flag_list, write_mailbox, write_mailbox_string,
-    write_nstring_opts, write_number_set, write_ordered_set, write_string, write_string_opts, write_u64,
+    is_atom, is_object_id, write_astring_opts, write_atom_list, write_flag_list, write_mailbox,
+    write_mailbox_string, write_nstring_opts, write_number_set, write_ordered_set, write_string,
+    write_string_opts, write_u64,
 };
 use super::types::{Data, ESearchItem, ListExtended, MailboxAttr, NamespaceDesc, ThreadToken, WriteOptions};
 use crate::types::StatusItem;
@@ -166,6 +167,65 @@ pub fn write_data(out: &mut Vec<u8>, data: &Data, opts: WriteOptions) {
                 out.extend_from_slice(b"(EARLIER) ");
             }
             write_number_set(out, uids);
+        }
+        Data::Acl { mailbox, entries } => {
+            // RFC 4314 §7 `acl-data = "ACL" SP mailbox *(SP identifier SP rights)`.
+            out.extend_from_slice(b"* ACL ");
+            write_mailbox(out, mailbox, opts.utf8);
+            for (identifier, rights) in entries {
+                out.push(b' ');
+                write_astring_opts(out, identifier.as_bytes(), opts);
+                out.push(b' ');
+                write_astring_opts(out, rights.as_bytes(), opts);
+            }
+        }
+        Data::ListRights { mailbox, identifier, required, optional } => {
+            // RFC 4314 §7 `listrights-data = "LISTRIGHTS" SP mailbox SP identifier
+            // SP rights *(SP rights)`.
+            out.extend_from_slice(b"* LISTRIGHTS ");
+            write_mailbox(out, mailbox, opts.utf8);
+            out.push(b' ');
+            write_astring_opts(out, identifier.as_bytes(), opts);
+            for rights in std::iter::once(required).chain(optional) {
+                out.push(b' ');
+                write_astring_opts(out, rights.as_bytes(), opts);
+            }
+        }
+        Data::MyRights { mailbox, rights } => {
+            // RFC 4314 §7 `myrights-data = "MYRIGHTS" SP mailbox SP rights`.
+            out.extend_from_slice(b"* MYRIGHTS ");
+            write_mailbox(out, mailbox, opts.utf8);
+            out.push(b' ');
+            write_astring_opts(out, rights.as_bytes(), opts);
+        }
+        Data::Quota { root, resources } => {
+            // RFC 9208 §7 `quota-response = "QUOTA" SP quota-root-name SP quota-list`;
+            // `quota-resource = resource-name SP resource-usage SP resource-limit`.
+            out.extend_from_slice(b"* QUOTA ");
+            write_astring_opts(out, root.as_bytes(), opts);
+            out.extend_from_slice(b" (");
+            let mut first = true;
+            for (name, usage, limit) in resources.iter().filter(|(name, ..)| is_atom(name.as_bytes())) {
+                if !first {
+                    out.push(b' ');
+                }
+                first = false;
+                out.extend_from_slice(name.as_bytes());
+                out.push(b' ');
+                write_u64(out, *usage);
+                out.push(b' ');
+                write_u64(out, *limit);
+            }
+            out.push(b')');
+        }
+        Data::QuotaRoot { mailbox, roots } => {
+            // RFC 9208 §7 `quotaroot-response = "QUOTAROOT" SP mailbox *(SP quota-root-name)`.
+            out.extend_from_slice(b"* QUOTAROOT ");
+            write_mailbox(out, mailbox, opts.utf8);
+            for root in roots {
+                out.push(b' ');
+                write_astring_opts(out, root.as_bytes(), opts);
+            }
         }
     }
     out.extend_from_slice(b"\r\n");
@@ -389,6 +449,164 @@ mod tests {
         assert_eq!(d(data(vec![5, 3, 4, 1, 2, 9])), "* ESEARCH (TAG \"a\") UID ALL 5,3:4,1:2,9 COUNT 4\r\n");
         assert_eq!(d(data(vec![0])), "* ESEARCH (TAG \"a\") UID COUNT 4\r\n");
         assert_eq!(d(data(vec![u32::MAX, 1])), "* ESEARCH (TAG \"a\") UID ALL 4294967295,1 COUNT 4\r\n");
+    }
+
+    fn du(data: Data) -> String {
+        crate::response::tests::w(|o| write_data(o, &data, WriteOptions { utf8: true }))
+    }
+
+    fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+        list.iter().map(|(i, r)| (i.to_string(), r.to_string())).collect()
+    }
+
+    #[test]
+    fn acl_responses_rfc4314() {
+        // RFC 4314 §3.1, §3.2, §3.3 examples.
+        assert_eq!(
+            d(Data::Acl {
+                mailbox: "INBOX/Drafts".into(),
+                entries: pairs(&[("Fred", "rwipslxetad"), ("Chris", "lrswi")])
+            }),
+            "* ACL INBOX/Drafts Fred rwipslxetad Chris lrswi\r\n"
+        );
+        assert_eq!(
+            d(Data::Acl {
+                mailbox: "INBOX".into(),
+                entries: pairs(&[("Fred", "rwipslxetad"), ("-Fred", "wetd"), ("$team", "w")])
+            }),
+            "* ACL INBOX Fred rwipslxetad -Fred wetd $team w\r\n"
+        );
+        assert_eq!(d(Data::Acl { mailbox: "INBOX".into(), entries: vec![] }), "* ACL INBOX\r\n");
+        // Identifiers that are not atoms are strings; NIL is not an atom here; no injection.
+        assert_eq!(
+            d(Data::Acl {
+                mailbox: "Shared Folders/Team".into(),
+                entries: pairs(&[("a b", ""), ("nil", "lr"), ("x\r\n* BYE", "l")])
+            }),
+            "* ACL \"Shared Folders/Team\" \"a b\" \"\" \"nil\" lr {8}\r\nx\r\n* BYE l\r\n"
+        );
+        // Non-ASCII: modified UTF-7 names and literal identifiers, or UTF-8 throughout.
+        let acl = || Data::Acl { mailbox: "台北".into(), entries: pairs(&[("Jürgen", "lr")]) };
+        assert_eq!(d(acl()), "* ACL &U,BTFw- {7}\r\nJürgen lr\r\n");
+        assert_eq!(du(acl()), "* ACL \"台北\" \"Jürgen\" lr\r\n");
+
+        // §3.4 examples (the second one's mailbox as the server names it).
+        assert_eq!(
+            d(Data::ListRights {
+                mailbox: "~/Mail/saved".into(),
+                identifier: "smith".into(),
+                required: "la".into(),
+                optional: vec!["r".into(), "swicdkxte".into()],
+            }),
+            "* LISTRIGHTS ~/Mail/saved smith la r swicdkxte\r\n"
+        );
+        let optional = "l r s w i p k x t e c d a 0 1 2 3 4 5 6 7 8 9".split(' ').map(String::from).collect();
+        assert_eq!(
+            d(Data::ListRights {
+                mailbox: "archive.imap".into(),
+                identifier: "anyone".into(),
+                required: "".into(),
+                optional,
+            }),
+            "* LISTRIGHTS archive.imap anyone \"\" l r s w i p k x t e c d a 0 1 2 3 4 5 6 7 8 9\r\n"
+        );
+        assert_eq!(
+            d(Data::ListRights {
+                mailbox: "INBOX".into(),
+                identifier: "-Fred".into(),
+                required: "".into(),
+                optional: vec![]
+            }),
+            "* LISTRIGHTS INBOX -Fred \"\"\r\n"
+        );
+
+        // §3.5 and RFC 8440 §4.
+        assert_eq!(
+            d(Data::MyRights { mailbox: "INBOX".into(), rights: "rwiptsldaex".into() }),
+            "* MYRIGHTS INBOX rwiptsldaex\r\n"
+        );
+        assert_eq!(
+            d(Data::MyRights { mailbox: "foo".into(), rights: "lrs".into() }),
+            "* MYRIGHTS foo lrs\r\n"
+        );
+        assert_eq!(
+            d(Data::MyRights { mailbox: "a b".into(), rights: "".into() }),
+            "* MYRIGHTS \"a b\" \"\"\r\n"
+        );
+        let mine = || Data::MyRights { mailbox: "Entwürfe".into(), rights: "lr".into() };
+        assert_eq!(d(mine()), "* MYRIGHTS Entw&APw-rfe lr\r\n");
+        assert_eq!(du(mine()), "* MYRIGHTS \"Entwürfe\" lr\r\n");
+    }
+
+    #[test]
+    fn quota_responses_rfc9208() {
+        let res = |list: &[(&str, u64, u64)]| list.iter().map(|(n, u, l)| (n.to_string(), *u, *l)).collect();
+        // RFC 9208 §4.1.1, §4.1.3, §4.2.1 examples (roots written as astrings, unquoted if atoms).
+        assert_eq!(
+            d(Data::Quota {
+                root: "!partition/sda4".into(),
+                resources: res(&[("STORAGE", 104, 10_923_847)])
+            }),
+            "* QUOTA !partition/sda4 (STORAGE 104 10923847)\r\n"
+        );
+        assert_eq!(
+            d(Data::Quota {
+                root: "#user/alice".into(),
+                resources: res(&[("STORAGE", 54, 111), ("MESSAGE", 42, 1000)])
+            }),
+            "* QUOTA #user/alice (STORAGE 54 111 MESSAGE 42 1000)\r\n"
+        );
+        assert_eq!(
+            d(Data::Quota { root: "".into(), resources: res(&[("STORAGE", 10, 512)]) }),
+            "* QUOTA \"\" (STORAGE 10 512)\r\n"
+        );
+        // §4.2.1: an empty list means no limits. Names that are not atoms are dropped.
+        assert_eq!(d(Data::Quota { root: "".into(), resources: vec![] }), "* QUOTA \"\" ()\r\n");
+        assert_eq!(
+            d(Data::Quota {
+                root: "user alice".into(),
+                resources: res(&[("BAD NAME", 1, 2), ("", 1, 2), ("MESSAGE", 0, u64::MAX)])
+            }),
+            "* QUOTA \"user alice\" (MESSAGE 0 18446744073709551615)\r\n"
+        );
+        assert_eq!(
+            du(Data::Quota { root: "Jürgen".into(), resources: res(&[("STORAGE", 1, 2)]) }),
+            "* QUOTA \"Jürgen\" (STORAGE 1 2)\r\n"
+        );
+
+        // §4.1.2 and §4.2.2 examples.
+        assert_eq!(
+            d(Data::QuotaRoot {
+                mailbox: "INBOX".into(),
+                roots: vec!["#user/alice".into(), "!partition/sda4".into()]
+            }),
+            "* QUOTAROOT INBOX #user/alice !partition/sda4\r\n"
+        );
+        assert_eq!(
+            d(Data::QuotaRoot { mailbox: "INBOX".into(), roots: vec!["".into()] }),
+            "* QUOTAROOT INBOX \"\"\r\n"
+        );
+        assert_eq!(
+            d(Data::QuotaRoot { mailbox: "comp.mail.mime".into(), roots: vec![] }),
+            "* QUOTAROOT comp.mail.mime\r\n"
+        );
+        let qr = || Data::QuotaRoot { mailbox: "台北".into(), roots: vec!["台北".into()] };
+        assert_eq!(d(qr()), "* QUOTAROOT &U,BTFw- {6}\r\n台北\r\n");
+        assert_eq!(du(qr()), "* QUOTAROOT \"台北\" \"台北\"\r\n");
+
+        // §4.1.4 example: STATUS DELETED-STORAGE.
+        assert_eq!(
+            d(Data::Status {
+                mailbox: "INBOX".into(),
+                items: vec![
+                    (StatusItem::Messages, 12),
+                    (StatusItem::Deleted, 4),
+                    (StatusItem::DeletedStorage, 8)
+                ],
+                mailbox_id: None,
+            }),
+            "* STATUS INBOX (MESSAGES 12 DELETED 4 DELETED-STORAGE 8)\r\n"
+        );
     }
 
     #[test]

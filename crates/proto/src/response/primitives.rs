@@ -185,12 +185,17 @@ pub(super) fn write_nstring_opts(out: &mut Vec<u8>, s: Option<&[u8]>, opts: Writ
 
 /// Writes an atom if `s` is a valid astring atom (and not `NIL`), else a string.
 pub fn write_astring(out: &mut Vec<u8>, s: &[u8]) {
+    write_astring_opts(out, s, WriteOptions { utf8: false });
+}
+
+/// Like [`write_astring`], but with `opts.utf8` valid UTF-8 may go in a quoted string.
+pub(super) fn write_astring_opts(out: &mut Vec<u8>, s: &[u8], opts: WriteOptions) {
     let atom_ok =
         !s.is_empty() && s.iter().all(|&b| is_atom_char(b) || b == b']') && !s.eq_ignore_ascii_case(b"NIL");
     if atom_ok {
         out.extend_from_slice(s);
     } else {
-        write_string(out, s);
+        write_string_opts(out, s, opts);
     }
 }
 

@@ -315,6 +315,49 @@ pub enum Data {
         /// The UIDs.
         uids: NumberSet,
     },
+    /// `* ACL mailbox *(identifier rights)` (RFC 4314 §3.6), answering GETACL.
+    Acl {
+        /// Decoded mailbox name; the writer encodes it per [`WriteOptions::utf8`].
+        mailbox: String,
+        /// (identifier, rights) pairs, each written as an astring; may be empty.
+        entries: Vec<(String, String)>,
+    },
+    /// `* LISTRIGHTS mailbox identifier required *(optional)` (RFC 4314 §3.7).
+    ListRights {
+        /// Decoded mailbox name.
+        mailbox: String,
+        /// The identifier exactly as the client sent it (§3.4).
+        identifier: String,
+        /// Rights always granted; may be empty (written `""`).
+        required: String,
+        /// Groups of rights that can be granted, each group all or nothing.
+        optional: Vec<String>,
+    },
+    /// `* MYRIGHTS mailbox rights` (RFC 4314 §3.8); also follows a LIST response for
+    /// `RETURN (MYRIGHTS)` (RFC 8440 §3).
+    MyRights {
+        /// Decoded mailbox name.
+        mailbox: String,
+        /// The logged-in user's rights on it.
+        rights: String,
+    },
+    /// `* QUOTA root (resource usage limit ...)` (RFC 9208 §4.2.1).
+    ///
+    /// An empty resource list is written `()`: §4.2.1 says an empty list means no limits (as
+    /// RFC 2087 allowed), although the §7 ABNF wants at least one resource.
+    Quota {
+        /// The quota root's name, written as an astring.
+        root: String,
+        /// (resource name, usage, limit); names that are not atoms are skipped.
+        resources: Vec<(String, u64, u64)>,
+    },
+    /// `* QUOTAROOT mailbox *(root)` (RFC 9208 §4.2.2).
+    QuotaRoot {
+        /// Decoded mailbox name.
+        mailbox: String,
+        /// The quota roots that apply to it; may be empty.
+        roots: Vec<String>,
+    },
 }
 
 /// One FETCH response item (RFC 9051 §7.5.2).
