@@ -277,3 +277,46 @@ async fn report_view(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn flags(system: SystemFlags, keywords: &[&str]) -> Flags {
+        Flags { system, keywords: keywords.iter().map(|k| (*k).to_owned()).collect() }
+    }
+
+    #[test]
+    fn rfc4314_store_keeps_only_permitted_flags() {
+        let all = Rights::parse("lrswte").unwrap();
+        let asked = flags(SystemFlags(SystemFlags::SEEN.0 | SystemFlags::DELETED.0), &["$Done"]);
+        // Every right: the STORE as asked.
+        assert_eq!(permitted_steps(all, FlagOp::Add, asked.clone(), &[]), vec![(FlagOp::Add, asked.clone())]);
+        // `s` only: \Seen alone.
+        let s = Rights::parse("lrs").unwrap();
+        assert_eq!(
+            permitted_steps(s, FlagOp::Add, asked.clone(), &[]),
+            vec![(FlagOp::Add, flags(SystemFlags::SEEN, &[]))]
+        );
+        // No right for any of them: nothing to do (the handler answers NO [NOPERM]).
+        let r = Rights::parse("lr").unwrap();
+        assert!(permitted_steps(r, FlagOp::Add, asked.clone(), &[]).is_empty());
+        // Replace with `w` only: add the listed keyword, remove the other known ones and the
+        // `w` system flags not listed; \Seen and \Deleted untouched.
+        let w = Rights::parse("lrw").unwrap();
+        let steps = permitted_steps(w, FlagOp::Replace, asked, &["$Done".to_owned(), "$Old".to_owned()]);
+        assert_eq!(
+            steps,
+            vec![
+                (FlagOp::Add, flags(SystemFlags(0), &["$Done"])),
+                (
+                    FlagOp::Remove,
+                    flags(
+                        SystemFlags(SystemFlags::ANSWERED.0 | SystemFlags::FLAGGED.0 | SystemFlags::DRAFT.0),
+                        &["$Old"]
+                    )
+                ),
+            ]
+        );
+    }
+}
