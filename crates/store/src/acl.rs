@@ -415,6 +415,7 @@ pub struct QuotaWarning {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
