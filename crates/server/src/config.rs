@@ -66,6 +66,8 @@ pub(crate) struct ImapConfig {
     pub(crate) max_line_length: usize,
     /// Most mailboxes one account may have (the store refuses creating more).
     pub(crate) max_mailboxes: u32,
+    /// Accounts that administer over IMAP: SETQUOTA (RFC 9208) and reading every quota root.
+    pub(crate) admins: Vec<String>,
     /// Client silence allowed before login (also bounds the implicit TLS handshake).
     pub(crate) preauth_timeout: Duration,
     /// Total time from accept to a successful login, however busy the client is (slowloris).
@@ -179,6 +181,7 @@ impl Default for ImapConfig {
             connection_limit_exempt: loopback(),
             max_line_length: 64 * 1024,
             max_mailboxes: 10_000,
+            admins: Vec::new(),
             preauth_timeout: Duration::from_secs(60),
             preauth_deadline: Duration::from_secs(120),
             auth_timeout: Duration::from_secs(30 * 60),
@@ -360,6 +363,7 @@ impl Checker {
             "connection_limit_exempt" => set(&mut imap.connection_limit_exempt, c.networks(value, path)),
             "max_line_length" => set(&mut imap.max_line_length, c.number(value, path, LINE_LENGTH_RANGE)),
             "max_mailboxes" => set(&mut imap.max_mailboxes, c.number(value, path, MAILBOXES_RANGE)),
+            "admins" => set(&mut imap.admins, c.strings(value, path)),
             "preauth_deadline" => {
                 set(&mut imap.preauth_deadline, c.seconds(value, path, PREAUTH_DEADLINE_RANGE))
             }

@@ -51,7 +51,7 @@ use postfach_auth::Authenticator;
 use postfach_auth::clock::SystemClock;
 use postfach_imap::{ServerContext, SessionConfig};
 use postfach_store::sqlite::SqliteStore;
-use postfach_store::{AccountStore, MailStore, StoreLimits};
+use postfach_store::{AccountStore, MailStore, ShareStore, StoreLimits};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{Semaphore, watch};
 use tracing::{info, warn};
@@ -262,9 +262,11 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let store = Arc::new(open_store(&config).await?);
     let deliverer = lmtp_conn::deliverer(&config, Arc::clone(&store));
     let mail: Arc<dyn MailStore> = store.clone();
+    let share: Arc<dyn ShareStore> = store.clone();
     let accounts: Arc<dyn AccountStore> = store;
     let ctx = ServerContext {
         store: mail,
+        share,
         auth: Authenticator::with_settings(
             Arc::clone(&accounts),
             config.auth.settings(),
@@ -276,6 +278,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             max_message_size: config.imap.max_message_size,
             // A certificate always exists (configured or self-signed).
             starttls_available: true,
+            quota_admins: config.imap.admins.clone(),
         },
     };
 
@@ -336,7 +339,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
 /// and blocks, so it runs on the blocking pool.
 async fn open_store(config: &Config) -> anyhow::Result<SqliteStore> {
     let dir = config.data_dir.clone();
-    let limits = StoreLimits { max_mailboxes: config.imap.max_mailboxes };
+    let limits = StoreLimits { max_mailboxes: config.imap.max_mailboxes, ..StoreLimits::default() };
     let context = format!("opening the store in {}", dir.display());
     let opened = tokio::task::spawn_blocking(move || SqliteStore::open_with(&dir, limits))
         .await

@@ -145,7 +145,12 @@ fn members_see_team_mail_at_once_and_share_seen() {
     assert!(ns[0].contains("((\"\" \"/\")) ((\"Other Users/\" \"/\")) ((\"Shared/\" \"/\"))"), "{ns:?}");
     let list = ok(&mut alice, "l", "LIST \"\" \"Shared/*\"").join("\n");
     for name in ["Shared/support", INBOX, "Shared/support/Sent", "Shared/support/Archive"] {
-        assert!(list.contains(&format!("\"{name}\"")) || list.contains(&format!(" {name}\r")) || list.contains(name), "{list}");
+        assert!(
+            list.contains(&format!("\"{name}\""))
+                || list.contains(&format!(" {name}\r"))
+                || list.contains(name),
+            "{list}"
+        );
     }
     assert!(list.contains("\\Noselect"), "{list}");
     let lsub = ok(&mut bob, "l", "LSUB \"\" \"Shared/support/*\"").join("\n");
@@ -234,9 +239,8 @@ fn private_seen_is_per_member() {
     // Bob reads it: his own \Seen, with a MODSEQ above what he saw before.
     let stored = ok(&mut bob, "i", "STORE 1 +FLAGS (\\Seen)").join("\n");
     assert!(stored.contains("\\Seen"), "{stored}");
-    let modseq = |s: &str| -> u64 {
-        s.split("MODSEQ (").nth(1).unwrap().split(')').next().unwrap().parse().unwrap()
-    };
+    let modseq =
+        |s: &str| -> u64 { s.split("MODSEQ (").nth(1).unwrap().split(')').next().unwrap().parse().unwrap() };
     assert!(modseq(&stored) > modseq(&before), "{before} / {stored}");
     let st = status(&mut bob2, "u", INBOX, "UNSEEN");
     assert!(st.contains("UNSEEN 0"), "{st}");
@@ -332,7 +336,8 @@ fn copy_and_move_across_namespaces() {
 
 #[test]
 fn quota_enforced_on_append_lmtp_and_concurrently() {
-    let server = TestServer::start_with_sections("allow_plaintext_auth = true\nadmins = [\"alice\"]", "", &["lmtp"]);
+    let server =
+        TestServer::start_with_sections("allow_plaintext_auth = true\nadmins = [\"alice\"]", "", &["lmtp"]);
     for user in ["alice", "bob"] {
         server.add_user(user, PASSWORD);
     }
@@ -342,7 +347,16 @@ fn quota_enforced_on_append_lmtp_and_concurrently() {
 
     let mut bob = login(&server, "bob");
     let caps = ok(&mut bob, "c", "CAPABILITY").join(" ");
-    for cap in ["ACL", "RIGHTS=texk", "QUOTA", "QUOTA=RES-STORAGE", "QUOTA=RES-MESSAGE", "QUOTA=RES-MAILBOX", "QUOTASET", "LIST-MYRIGHTS"] {
+    for cap in [
+        "ACL",
+        "RIGHTS=texk",
+        "QUOTA",
+        "QUOTA=RES-STORAGE",
+        "QUOTA=RES-MESSAGE",
+        "QUOTA=RES-MAILBOX",
+        "QUOTASET",
+        "LIST-MYRIGHTS",
+    ] {
         assert!(caps.split_whitespace().any(|c| c == cap), "{cap} missing: {caps}");
     }
     let r = ok(&mut bob, "q", "GETQUOTAROOT INBOX");
@@ -443,7 +457,10 @@ fn mbsync_syncs_a_team_mailbox_both_ways() {
     };
     sync();
     let count = |folder: &str| -> usize {
-        ["cur", "new"].iter().map(|d| std::fs::read_dir(root.join(folder).join(d)).map(|r| r.count()).unwrap_or(0)).sum()
+        ["cur", "new"]
+            .iter()
+            .map(|d| std::fs::read_dir(root.join(folder).join(d)).map(|r| r.count()).unwrap_or(0))
+            .sum()
     };
     assert_eq!(count("INBOX"), 3, "the device got the team's mail");
     // Read on the device: the team sees it; flagged by bob on the server: the device sees it.
