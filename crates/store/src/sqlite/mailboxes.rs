@@ -66,9 +66,18 @@ pub(crate) fn kind_of(code: i64) -> AccountKind {
     if code == 0 { AccountKind::User } else { AccountKind::Team }
 }
 
+/// The rules of user and team names: not empty, at most [`MAX_ACCOUNT_NAME_LEN`] bytes, no
+/// control characters; and, so that every account can be named in an ACL (RFC 4314) and under
+/// `Other Users/<name>/` or `Shared/<name>/` (RFC 2342), no `/` and nothing an ACL identifier
+/// reads otherwise (`anyone`, `authenticated`, `$group`, `-negative`).
 fn check_account_name(name: &str) -> StoreResult<()> {
     if name.is_empty() || name.len() > MAX_ACCOUNT_NAME_LEN || name.chars().any(char::is_control) {
         return Err(StoreError::InvalidName(format!("bad account name: {name:?}")));
+    }
+    let plain =
+        matches!(Identifier::parse(name), Some(Identifier { grantee: Grantee::Account(_), negative: false }));
+    if !plain || name.contains(MailboxName::DELIMITER) {
+        return Err(StoreError::InvalidName(format!("not usable as an account name: {name:?}")));
     }
     Ok(())
 }
@@ -112,11 +121,6 @@ pub(crate) fn create_account(conn: &Connection, name: &str, password_hash: &str)
 /// identifier (not `anyone`, `authenticated`, `$…` or `-…`) and hold no `/`.
 pub(crate) fn create_team(conn: &Connection, name: &str, address: Option<&str>) -> StoreResult<AccountId> {
     check_account_name(name)?;
-    let plain =
-        matches!(Identifier::parse(name), Some(Identifier { grantee: Grantee::Account(_), negative: false }));
-    if !plain || name.contains(MailboxName::DELIMITER) {
-        return Err(StoreError::InvalidName(format!("not usable as a team name: {name:?}")));
-    }
     if let Some(address) = address {
         let well_formed = address.len() <= MAX_ADDRESS_LEN
             && address.split_once('@').is_some_and(|(local, domain)| !local.is_empty() && !domain.is_empty())
