@@ -730,6 +730,10 @@ fn is_keyword(s: &str) -> bool {
 fn failure(e: &StoreError) -> DeliveryStatus {
     match e {
         StoreError::Limit(why) => DeliveryStatus::PermanentFailure(why.clone()),
+        // Bigger than the whole quota: retrying cannot help (a full mailbox may empty).
+        StoreError::OverQuota(q) if q.alone => {
+            DeliveryStatus::PermanentFailure("message larger than the mailbox quota".to_owned())
+        }
         other => DeliveryStatus::TemporaryFailure(other.to_string()),
     }
 }

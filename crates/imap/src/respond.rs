@@ -59,6 +59,8 @@ impl From<StoreError> for Reply {
                 (Code::HasChildren, "Mailbox has children; delete them first".to_owned())
             }
             StoreError::Limit(why) => (Code::Limit, format!("Limit reached: {why}")),
+            // RFC 9208 §4.3.1.
+            StoreError::OverQuota(_) => (Code::OverQuota, "Quota exceeded".to_owned()),
             StoreError::Backend(detail) => {
                 tracing::error!(error = %detail, "store failure");
                 (Code::ServerBug, "Internal error; the server log has details".to_owned())

@@ -271,7 +271,7 @@ async fn step<S: AsyncRead + AsyncWrite + Unpin>(
 /// Delivers in this process (no server answered).
 async fn direct(config: &Config, from: String, rcpt: &str, message: Vec<u8>) -> u8 {
     let dir = config.data_dir.clone();
-    let limits = StoreLimits { max_mailboxes: config.imap.max_mailboxes };
+    let limits = StoreLimits { max_mailboxes: config.imap.max_mailboxes, ..StoreLimits::default() };
     let store = match tokio::task::spawn_blocking(move || SqliteStore::open_with(&dir, limits)).await {
         Ok(Ok(store)) => Arc::new(store),
         Ok(Err(e)) => {

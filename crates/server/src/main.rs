@@ -336,7 +336,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
 /// and blocks, so it runs on the blocking pool.
 async fn open_store(config: &Config) -> anyhow::Result<SqliteStore> {
     let dir = config.data_dir.clone();
-    let limits = StoreLimits { max_mailboxes: config.imap.max_mailboxes };
+    let limits = StoreLimits { max_mailboxes: config.imap.max_mailboxes, ..StoreLimits::default() };
     let context = format!("opening the store in {}", dir.display());
     let opened = tokio::task::spawn_blocking(move || SqliteStore::open_with(&dir, limits))
         .await

@@ -704,7 +704,7 @@ pub async fn changes_since(s: &Stores) -> Result<(), Failure> {
 }
 
 /// COPY and MOVE: UID mappings in source order, flags and dates kept, bodies shared, the
-/// source of a MOVE expunged, copies within one mailbox, no cross-account transfers.
+/// source of a MOVE expunged, copies within one mailbox and into another account's.
 pub async fn copy_and_move(s: &Stores) -> Result<(), Failure> {
     let (id, inbox) = account(s, "conf-copy").await?;
     let date = InternalDate { unix: 1_650_000_000, offset_minutes: -420 };
@@ -773,11 +773,17 @@ pub async fn copy_and_move(s: &Stores) -> Result<(), Failure> {
 
     let empty = s.mail.copy(inbox, &set(&[100..=200]), copies).await.must()?;
     check!(empty.mapping.is_empty());
+    // Into another account's mailbox (the session has checked the rights): the body is
+    // shared, a MOVE takes the message out of the source.
     let (_, foreign) = account(s, "conf-copy-other").await?;
-    must_fail(s.mail.copy(inbox, &set(&[4..=4]), foreign).await, any_error)?;
-    must_fail(s.mail.move_messages(inbox, &set(&[4..=4]), foreign).await, any_error)?;
-    check_eq!(s.mail.status(foreign).await.must()?.messages, 0);
-    check_eq!(s.mail.status(inbox).await.must()?.messages, 2);
+    let c = s.mail.copy(inbox, &set(&[4..=4]), foreign).await.must()?;
+    check_eq!(c.mapping, vec![(uid(4), uid(1))]);
+    check_eq!(s.mail.body(foreign, uid(1)).await.must()?, raws[0]);
+    let m = s.mail.move_messages(inbox, &set(&[5..=5]), foreign).await.must()?;
+    check_eq!(m.mapping, vec![(uid(5), uid(2))]);
+    check_eq!(s.mail.body(foreign, uid(2)).await.must()?, raws[2]);
+    check_eq!(s.mail.status(foreign).await.must()?.messages, 2);
+    check_eq!(s.mail.status(inbox).await.must()?.messages, 1);
     Ok(())
 }
 

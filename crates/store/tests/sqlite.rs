@@ -69,7 +69,10 @@ conformance_tests!(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mailbox_cap_holds_under_concurrent_creates() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(SqliteStore::open_with(dir.path(), StoreLimits { max_mailboxes: 10 }).unwrap());
+    let store = Arc::new(
+        SqliteStore::open_with(dir.path(), StoreLimits { max_mailboxes: 10, ..StoreLimits::default() })
+            .unwrap(),
+    );
     let alice = store.create_account("alice", "x").await.unwrap();
     let bob = store.create_account("bob", "x").await.unwrap();
     // Six default mailboxes: room for four more, however many ask at once.
