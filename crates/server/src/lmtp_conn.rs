@@ -53,7 +53,7 @@ pub(crate) fn hostname() -> String {
 /// The deliverer the configuration describes, over `store`.
 pub(crate) fn deliverer(config: &Config, store: Arc<SqliteStore>) -> Arc<Deliverer> {
     let host = hostname();
-    let stores = Stores { mail: store.clone(), accounts: store.clone(), sieve: store };
+    let stores = Stores { mail: store.clone(), accounts: store.clone(), sieve: store.clone(), share: store };
     let settings = DeliveryConfig {
         hostname: host.clone(),
         local_domains: config.delivery.domains.clone(),

@@ -89,7 +89,8 @@ enum Command {
         command: UserCommand,
     },
     /// Deliver one message from standard input (for MTAs that pipe to a command). Exit codes:
-    /// 0 delivered, 64 usage, 65 refused, 67 unknown user, 75 try again later.
+    /// 0 delivered, 64 usage, 65 refused, 67 unknown user, 73 over quota for good, 75 try again
+    /// later (also over quota, by default).
     Deliver(deliver::DeliverArgs),
     /// Manage users' Sieve scripts (works while the server runs).
     Sieve {
