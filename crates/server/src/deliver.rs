@@ -22,7 +22,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use postfach_delivery::{DeliveryStatus, Envelope, OverQuotaAnswer, Protocol, RecipientError, dot_stuff};
-use postfach_store::{SqliteStore, StoreLimits};
+use postfach_store::SqliteStore;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::time::timeout;
 use tracing::{info, warn};
@@ -277,7 +277,7 @@ async fn step<S: AsyncRead + AsyncWrite + Unpin>(
 /// Delivers in this process (no server answered).
 async fn direct(config: &Config, from: String, rcpt: &str, message: Vec<u8>) -> u8 {
     let dir = config.data_dir.clone();
-    let limits = StoreLimits { max_mailboxes: config.imap.max_mailboxes, ..StoreLimits::default() };
+    let limits = crate::store_limits(config);
     let store = match tokio::task::spawn_blocking(move || SqliteStore::open_with(&dir, limits)).await {
         Ok(Ok(store)) => Arc::new(store),
         Ok(Err(e)) => {

@@ -60,6 +60,7 @@ pub(crate) fn deliverer(config: &Config, store: Arc<SqliteStore>) -> Arc<Deliver
         // Checked when the configuration was loaded.
         spam: SpamPolicy::parse(&config.delivery.spam_headers).unwrap_or_default(),
         max_message_size: usize::try_from(config.imap.max_message_size).unwrap_or(usize::MAX),
+        over_quota: config.quota.over_quota,
         ..DeliveryConfig::default()
     };
     let relay = config

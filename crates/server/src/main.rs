@@ -22,6 +22,7 @@
 //! - `binding`: TLS channel binding data for SCRAM-SHA-256-PLUS.
 //! - `cert_info`: what a certificate says (subject, names, validity, SHA-256 fingerprint).
 //! - `admin_tls`: the `tls show` subcommand.
+//! - `quota`: sizes (`"10G"`) in configuration and commands.
 //!
 //! This crate holds no business rules: it only wires and drives.
 
@@ -37,6 +38,7 @@ mod imap_conn;
 mod listener;
 mod literal_budget;
 mod lmtp_conn;
+mod quota;
 mod relay;
 mod tls;
 
@@ -333,11 +335,17 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The store's limits the configuration describes (the server, `deliver` and the admin
+/// commands open the store with the same ones).
+pub(crate) fn store_limits(config: &Config) -> StoreLimits {
+    StoreLimits { max_mailboxes: config.max_mailboxes(), default_quota: config.default_quota() }
+}
+
 /// Opens the store of the data directory (creating both if needed). Opening migrates the schema
 /// and blocks, so it runs on the blocking pool.
 async fn open_store(config: &Config) -> anyhow::Result<SqliteStore> {
     let dir = config.data_dir.clone();
-    let limits = StoreLimits { max_mailboxes: config.imap.max_mailboxes, ..StoreLimits::default() };
+    let limits = store_limits(config);
     let context = format!("opening the store in {}", dir.display());
     let opened = tokio::task::spawn_blocking(move || SqliteStore::open_with(&dir, limits))
         .await
