@@ -22,12 +22,14 @@
 //! - `binding`: TLS channel binding data for SCRAM-SHA-256-PLUS.
 //! - `cert_info`: what a certificate says (subject, names, validity, SHA-256 fingerprint).
 //! - `admin_tls`: the `tls show` subcommand.
+//! - `admin_share`: the `team`, `group`, `acl`, `quota` and `mailbox` subcommands.
 //! - `quota`: sizes (`"10G"`) in configuration and commands.
 //!
 //! This crate holds no business rules: it only wires and drives.
 
 mod admin;
 mod admin_auth;
+mod admin_share;
 mod admin_sieve;
 mod admin_tls;
 mod binding;
@@ -60,6 +62,7 @@ use tracing::{info, warn};
 use tracing_subscriber::EnvFilter;
 
 use crate::admin::{Confirmation, PasswordSource};
+use crate::admin_share::ShareCommand;
 use crate::cert_info::CertInfo;
 use crate::config::{Config, LogConfig, LogFormat};
 use crate::imap_conn::ConnSettings;
@@ -109,6 +112,32 @@ enum Command {
     Tls {
         #[command(subcommand)]
         command: admin_tls::TlsCommand,
+    },
+    /// Team mailboxes: accounts that cannot log in, shared with their members under Shared/
+    /// (works while the server runs).
+    Team {
+        #[command(subcommand)]
+        command: admin_share::TeamCommand,
+    },
+    /// Groups of users, for `$group` ACL entries.
+    Group {
+        #[command(subcommand)]
+        command: admin_share::GroupCommand,
+    },
+    /// Who may do what in a mailbox (RFC 4314 access control lists).
+    Acl {
+        #[command(subcommand)]
+        command: admin_share::AclCommand,
+    },
+    /// Quotas of accounts and teams (RFC 9208).
+    Quota {
+        #[command(subcommand)]
+        command: admin_share::QuotaCommand,
+    },
+    /// Settings of one mailbox.
+    Mailbox {
+        #[command(subcommand)]
+        command: admin_share::MailboxCommand,
     },
 }
 
@@ -201,6 +230,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             runtime.block_on(async { admin_auth::ban(command, &open_store(&config).await?).await })
         }
         Command::Tls { command } => admin_tls::run(command, &config),
+        Command::Team { command } => share(&runtime, &config, ShareCommand::Team(command)),
+        Command::Group { command } => share(&runtime, &config, ShareCommand::Group(command)),
+        Command::Acl { command } => share(&runtime, &config, ShareCommand::Acl(command)),
+        Command::Quota { command } => share(&runtime, &config, ShareCommand::Quota(command)),
+        Command::Mailbox { command } => share(&runtime, &config, ShareCommand::Mailbox(command)),
         // Handled in main, before the configuration is loaded.
         Command::Deliver(_) => Ok(()),
     }
@@ -225,6 +259,15 @@ async fn user(command: UserCommand, config: &Config) -> anyhow::Result<()> {
         UserCommand::Totp { command } => admin_auth::totp(command, accounts, &config.auth.totp_issuer).await,
         UserCommand::AppPassword { command } => admin_auth::app_password(command, accounts).await,
     }
+}
+
+/// Runs one of the sharing commands (`team`, `group`, `acl`, `quota`, `mailbox`).
+fn share(runtime: &tokio::runtime::Runtime, config: &Config, command: ShareCommand) -> anyhow::Result<()> {
+    init_logging(&LogConfig { level: "warn".to_owned(), format: config.log.format })?;
+    runtime.block_on(async {
+        let store = open_store(config).await?;
+        admin_share::Admin { accounts: &store, mail: &store, share: &store }.run(command).await
+    })
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
