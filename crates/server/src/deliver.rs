@@ -286,7 +286,7 @@ async fn direct(config: &Config, from: String, rcpt: &str, message: Vec<u8>) -> 
         }
         Err(_) => return EX_TEMPFAIL,
     };
-    let deliverer = crate::lmtp_conn::deliverer(config, store);
+    let deliverer = crate::lmtp_conn::deliverer(config, store, None);
     let recipient = match deliverer.resolve(rcpt).await {
         Ok(r) => r,
         Err(RecipientError::Unknown) => {

@@ -23,7 +23,7 @@
 //! - `cert_info`: what a certificate says (subject, names, validity, SHA-256 fingerprint).
 //! - `admin_tls`: the `tls show` subcommand.
 //! - `admin_share`: the `team`, `group`, `acl`, `quota` and `mailbox` subcommands.
-//! - `quota`: sizes (`"10G"`) in configuration and commands.
+//! - `quota`: sizes (`"10G"`), and the task that delivers quota warnings.
 //!
 //! This crate holds no business rules: it only wires and drives.
 
@@ -57,7 +57,7 @@ use postfach_imap::{ServerContext, SessionConfig};
 use postfach_store::sqlite::SqliteStore;
 use postfach_store::{AccountStore, MailStore, StoreLimits};
 use tokio::signal::unix::{SignalKind, signal};
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::{Notify, Semaphore, watch};
 use tracing::{info, warn};
 use tracing_subscriber::EnvFilter;
 
@@ -306,7 +306,10 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         }
     }
     let store = Arc::new(open_store(&config).await?);
-    let deliverer = lmtp_conn::deliverer(&config, Arc::clone(&store));
+    // Deliveries nudge the quota-warning task, so a warning follows the message that crossed.
+    let stored = Arc::new(Notify::new());
+    let deliverer = lmtp_conn::deliverer(&config, Arc::clone(&store), Some(Arc::clone(&stored)));
+    let warner = quota::Warner::new(store.clone(), store.clone(), quota_warning_settings(&config));
     let mail: Arc<dyn MailStore> = store.clone();
     let accounts: Arc<dyn AccountStore> = store;
     let ctx = ServerContext {
@@ -362,6 +365,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         lmtp_conn::limits(&config),
         stopped.clone(),
     ));
+    let warnings = tokio::spawn(warner.run(stored, stopped.clone()));
     let mut server = tokio::spawn(listener::serve(listeners, shared, stopped));
     tokio::select! {
         _ = sigterm.recv() => info!("SIGTERM received; shutting down"),
@@ -374,8 +378,19 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     stop.send_replace(true);
     server.await.context("the server task failed")?;
     lmtp.await.context("the LMTP task failed")?;
+    warnings.await.context("the quota-warning task failed")?;
     info!("stopped");
     Ok(())
+}
+
+/// Who quota warnings come from, and the domain of account names without one.
+fn quota_warning_settings(config: &Config) -> quota::WarningSettings {
+    let hostname = lmtp_conn::hostname();
+    quota::WarningSettings {
+        from: config.quota.postmaster.clone().unwrap_or_else(|| format!("postmaster@{hostname}")),
+        domain: config.delivery.domains.first().cloned().unwrap_or_else(|| hostname.clone()),
+        hostname,
+    }
 }
 
 /// The store's limits the configuration describes (the server, `deliver` and the admin

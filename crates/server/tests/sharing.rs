@@ -1,9 +1,10 @@
 //! Team mailboxes, ACLs and quotas from the operator's side, against the real binary: the
 //! `team`, `group`, `acl`, `quota` and `mailbox` commands beside a running server, mail to a
-//! team's address over LMTP, and the LMTP answers and `deliver` exit codes over quota.
+//! team's address over LMTP, the LMTP answers and `deliver` exit codes over quota, and the
+//! quota warning that arrives once per threshold crossed.
 //!
 //! What members see over IMAP (Shared/<team>/…, MYRIGHTS, GETQUOTAROOT) is the session's and
-//! is tested with it; here IMAP only checks that a team cannot log in and reads mailboxes.
+//! is tested with it; here IMAP only checks that a team cannot log in and counts warnings.
 
 #![allow(clippy::unwrap_used)]
 
@@ -13,6 +14,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::process::Output;
+use std::time::{Duration, Instant};
 
 use common::{Client, PATIENCE, Session, TestServer, run_cli};
 
@@ -121,6 +123,14 @@ fn imap(server: &TestServer, user: &str) -> Session<Client> {
     let mut session = Session::new(client);
     session.ok(&format!("LOGIN {user} {PASSWORD}"));
     session
+}
+
+/// A number from a user's `STATUS INBOX (item)` answer (MESSAGES, SIZE).
+fn inbox_status(server: &TestServer, user: &str, item: &str) -> u64 {
+    let lines = imap(server, user).ok(&format!("STATUS INBOX ({item})"));
+    let status = lines.iter().find(|l| l.starts_with("* STATUS")).unwrap();
+    let after = status.split(&format!("{item} ")).nth(1).unwrap();
+    after.split([' ', ')']).next().unwrap().parse().unwrap()
 }
 
 /// The subjects in a user's INBOX that are not quota warnings (which arrive on their own).
@@ -327,4 +337,102 @@ fn team_delivery_and_over_quota_answers() {
     lmtp.send_mail(&["bob@example.org"], &message("first", "fits"));
     let (rcpt, _) = lmtp.send_mail(&["bob@example.org"], &message("second", "full"));
     assert_eq!(rcpt, ["552 5.2.2 <bob@example.org> Mailbox over quota"]);
+}
+
+/// Waits until `user`'s INBOX holds a message whose Subject is `subject`; returns the subjects.
+fn wait_for_subject(server: &TestServer, user: &str, subject: &str) -> Vec<String> {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let found = subjects(server, user);
+        if found.iter().any(|s| s == subject) {
+            return found;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no {subject:?} within {PATIENCE:?}; INBOX has {found:?}\n{}",
+            server.log_tail(30)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Crossing 80 % of a quota by delivery brings exactly one warning into INBOX, at once;
+/// crossing 90 % by IMAP APPEND one more, found by the task's poll.
+#[test]
+fn one_quota_warning_per_threshold_crossed() {
+    const LIMIT: u64 = 20 * 1024;
+    let server = server_with("[quota]\npostmaster = \"postmaster@example.org\"\n");
+    ok(&server, &["quota", "set", "alice", "--storage", "20K"]);
+    let mut lmtp = Lmtp::connect(server.lmtp.unwrap());
+    // About 1.3 KB each (6.5 % of the quota) with the trace lines: the first to reach 80 %
+    // stays below 87 %, and the warning (under 1 KB) keeps it below 90 %.
+    let mut sent = 0;
+    while inbox_status(&server, "alice", "SIZE") * 100 < LIMIT * 80 {
+        let (_, data) =
+            lmtp.send_mail(&["alice@example.org"], &message(&format!("m{sent}"), &"x".repeat(1000)));
+        assert_eq!(data, ["250 2.0.0 <alice@example.org> Delivered"], "message {sent}");
+        sent += 1;
+        assert!(sent < 20, "the quota never filled");
+    }
+    let found = wait_for_subject(&server, "alice", "Your mailbox is 80 % full");
+    // Deliveries nudge the warning task; give a stray second warning the time to show up.
+    let (_, data) = lmtp.send_mail(&["bob@example.org"], &message("elsewhere", "x"));
+    assert_eq!(data, ["250 2.0.0 <bob@example.org> Delivered"]);
+    std::thread::sleep(Duration::from_secs(1));
+    let found_again = subjects(&server, "alice");
+    for subjects in [&found, &found_again] {
+        let warnings: Vec<&String> = subjects.iter().filter(|s| s.ends_with("% full")).collect();
+        assert_eq!(warnings, ["Your mailbox is 80 % full"], "{subjects:?}");
+    }
+    assert_eq!(found_again.len(), sent + 1);
+
+    // The warning reads as a message from the postmaster about this mailbox.
+    let mut session = imap(&server, "alice");
+    session.ok("EXAMINE INBOX");
+    let text = session.ok(&format!("UID FETCH {} (BODY.PEEK[])", sent + 1)).join("\n");
+    for expected in [
+        "From: Postmaster <postmaster@example.org>",
+        "To: <alice@",
+        "Subject: Your mailbox is 80 % full",
+        "Date: ",
+        "Message-ID: <quota-",
+        "Auto-Submitted: auto-generated",
+        "KiB of mail; its limit is 20 KiB.",
+    ] {
+        assert!(text.contains(expected), "{expected:?} in {text}");
+    }
+
+    // One APPEND to about 94 %: the poll finds the 90 % crossing (and no 100 % one).
+    session.ok("UNSELECT");
+    let size = inbox_status(&server, "alice", "SIZE");
+    let wanted = usize::try_from(LIMIT * 94 / 100 - size).unwrap();
+    let header = "From: a@example.org\r\nSubject: appended\r\n\r\n";
+    session.append("INBOX", "", &format!("{header}{}\r\n", "y".repeat(wanted - header.len() - 2)));
+    let found = wait_for_subject(&server, "alice", "Your mailbox is 90 % full");
+    std::thread::sleep(Duration::from_secs(1));
+    let warnings: Vec<String> =
+        subjects(&server, "alice").into_iter().filter(|s| s.ends_with("% full")).collect();
+    assert_eq!(warnings, ["Your mailbox is 80 % full", "Your mailbox is 90 % full"], "{found:?}");
+}
+
+/// A warning is not counted against the quota it warns about (`ShareStore::
+/// deliver_quota_warning`), so it can never cause the next one: at 8 of 10 messages one 80 %
+/// warning arrives, and nothing more.
+#[test]
+#[ignore = "the store (teams-store 192e066) charges the warning to the quota (Check::Skip only \
+            skips the check), so at a small message limit the 80 % warning itself crosses 90 %"]
+fn a_warning_never_causes_another() {
+    let server = server_with("");
+    ok(&server, &["quota", "set", "alice", "--messages", "10"]);
+    let mut lmtp = Lmtp::connect(server.lmtp.unwrap());
+    for i in 0..8 {
+        lmtp.send_mail(&["alice@example.org"], &message(&format!("m{i}"), "x"));
+    }
+    wait_for_subject(&server, "alice", "Your mailbox is 80 % full");
+    // Longer than the task's poll: every warning there is to deliver has arrived.
+    std::thread::sleep(Duration::from_secs(7));
+    let warnings: Vec<String> =
+        subjects(&server, "alice").into_iter().filter(|s| s.ends_with("% full")).collect();
+    assert_eq!(warnings, ["Your mailbox is 80 % full"]);
+    assert!(ok(&server, &["quota", "get", "alice"]).contains("messages  8 of 10 (80 %)"));
 }
