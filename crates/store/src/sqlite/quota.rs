@@ -275,7 +275,8 @@ pub(crate) fn set_quota(
 ) -> StoreResult<()> {
     let n = conn
         .prepare_cached(
-            "UPDATE quota SET storage_limit = ?2, message_limit = ?3, mailbox_limit = ?4 WHERE account_id = ?1",
+            "UPDATE quota SET storage_limit = ?2, message_limit = ?3, mailbox_limit = ?4
+             WHERE account_id = ?1",
         )
         .db()?
         .execute(rusqlite::params![

@@ -754,6 +754,86 @@ mod tests {
     }
 
     #[test]
+    fn v9_fills_quota_usage_from_existing_mailboxes() {
+        let conn = Connection::open_in_memory().unwrap();
+        for step in &MIGRATIONS[..8] {
+            conn.execute_batch(step).unwrap();
+        }
+        // A version 8 database: two accounts, one with mail in two mailboxes (the counters are
+        // what every write keeps), one without; bodies behind the messages.
+        conn.execute_batch(
+            "INSERT INTO accounts (name, name_key, password_hash, created) VALUES ('Ann', 'ann', 'h', 0),
+                                                                            ('bo', 'bo', 'h', 0);
+             INSERT INTO mailboxes (account_id, name, uid_validity, uid_next, highest_modseq, recent_from_uid,
+                                    messages, size)
+                 VALUES (1, 'INBOX', 1, 4, 3, 1, 3, 3000), (1, 'Archive', 2, 2, 1, 1, 1, 500),
+                        (2, 'INBOX', 3, 1, 1, 1, 0, 0);
+             INSERT INTO bodies (id, size, summary, raw) VALUES (1, 1000, x'', x'00'), (2, 500, x'', x'00');
+             INSERT INTO messages VALUES (1, 1, 1, 0, '', 0, 0, 1000, 1), (1, 2, 1, 0, '', 0, 0, 1000, 2),
+                                         (1, 3, 1, 0, '', 0, 0, 1000, 3), (2, 1, 2, 0, '', 0, 0, 500, 1);
+             PRAGMA user_version = 8;",
+        )
+        .unwrap();
+        migrate(&conn).unwrap();
+        let quota: Vec<(i64, i64, i64, Option<i64>)> = conn
+            .prepare(
+                "SELECT account_id, storage_used, messages_used, storage_limit FROM quota
+                 ORDER BY account_id",
+            )
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(quota, vec![(1, 3500, 4, None), (2, 0, 0, None)]);
+        let kinds: Vec<(i64, Option<String>)> = conn
+            .prepare("SELECT kind, address FROM accounts ORDER BY id")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(kinds, vec![(0, None), (0, None)]);
+        let modes: i64 = conn.query_row("SELECT sum(seen_mode) FROM mailboxes", [], |r| r.get(0)).unwrap();
+        assert_eq!(modes, 0);
+        // Expunging an old message also runs the new trigger (no private rows: nothing to do).
+        conn.execute_batch("DELETE FROM messages WHERE mailbox_id = 1 AND uid = 1").unwrap();
+    }
+
+    fn plan_with(conn: &Connection, sql: &str, params: usize) -> Vec<String> {
+        conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+            .unwrap()
+            .query_map(rusqlite::params_from_iter(std::iter::repeat_n(1, params)), |r| r.get::<_, String>(3))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    }
+
+    #[test]
+    fn share_queries_use_their_indexes() {
+        let conn = Connection::open_in_memory().unwrap();
+        migrate(&conn).unwrap();
+        // Grantee → mailboxes: the "shared with me" lookup (INDEXED BY refuses to prepare
+        // when the index cannot serve it).
+        let p = plan_with(
+            &conn,
+            "SELECT DISTINCT mailbox_id FROM acl INDEXED BY acl_by_identifier
+             WHERE identifier IN (?1, ?2, ?3)",
+            3,
+        );
+        assert!(p.iter().any(|p| p.contains("acl_by_identifier")), "{p:?}");
+        let p = plan_with(&conn, "DELETE FROM acl WHERE identifier IN (?1, ?2)", 2);
+        assert!(p.iter().any(|p| p.contains("acl_by_identifier")), "{p:?}");
+        let p = plan_with(&conn, "SELECT id FROM accounts WHERE lower(address) = lower(?1) AND kind = 1", 1);
+        assert!(p.iter().any(|p| p.contains("accounts_by_address")), "{p:?}");
+        // The expunge trigger's delete is a primary-key range, not a scan.
+        let p = plan_with(&conn, "DELETE FROM private_seen WHERE mailbox_id = ?1 AND uid = ?2", 2);
+        assert!(p.iter().any(|p| p.contains("PRIMARY KEY")), "{p:?}");
+        let p = plan_with(&conn, "DELETE FROM private_seen WHERE account_id = ?1", 1);
+        assert!(p.iter().any(|p| p.contains("private_seen_by_viewer")), "{p:?}");
+    }
+
+    #[test]
     fn refuses_newer_database() {
         let conn = Connection::open_in_memory().unwrap();
         conn.execute_batch("PRAGMA user_version = 99").unwrap();

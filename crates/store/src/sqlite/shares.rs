@@ -371,7 +371,8 @@ pub(crate) fn forget_account(conn: &Connection, fx: &mut Effects, account: Accou
     let affected: Vec<i64> = {
         let mut stmt = conn
             .prepare_cached(
-                "SELECT DISTINCT mailbox_id FROM acl INDEXED BY acl_by_identifier WHERE identifier IN (?1, ?2)",
+                "SELECT DISTINCT mailbox_id FROM acl INDEXED BY acl_by_identifier
+                 WHERE identifier IN (?1, ?2)",
             )
             .db()?;
         let rows = stmt.query_map(rusqlite::params![positive, negative], |r| r.get(0)).db()?;
