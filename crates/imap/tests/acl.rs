@@ -10,7 +10,7 @@ use std::sync::Arc;
 use common::Client;
 use postfach_imap::{ServerContext, Transport};
 use postfach_secret::Secret;
-use postfach_store::{AccountStore, QuotaLimits, Rights, SeenMode, ShareStore};
+use postfach_store::{QuotaLimits, Rights, SeenMode};
 
 /// A context with alice (from `common`), bob and eve, and a team `support` where alice has
 /// `lrswipkxte` and bob `lrsw`.

@@ -430,15 +430,16 @@ fn mbsync_syncs_a_team_mailbox_both_ways() {
     let root = dir.path().join("mail");
     std::fs::create_dir_all(&root).unwrap();
     let rc = dir.path().join("mbsyncrc");
-    // The member's device syncs only the team's tree, as a user sets it up for a shared folder.
+    // The member's device syncs the team's tree, as a user sets up a shared folder (INBOX in
+    // mbsync's Patterns always means the personal one, so the team's folders are named whole).
     std::fs::write(
         &rc,
         format!(
             "IMAPAccount server\nHost 127.0.0.1\nPort {port}\nUser alice\nPass \"{PASSWORD}\"\n\
              SSLType IMAPS\nCertificateFile {cert}\nTimeout 30\n\n\
-             IMAPStore remote\nAccount server\nPath \"Shared/support/\"\n\n\
+             IMAPStore remote\nAccount server\n\n\
              MaildirStore local\nPath {root}/\nSubFolders Verbatim\n\n\
-             Channel team\nFar :remote:\nNear :local:\nPatterns INBOX Archive\nCreate Both\nExpunge Both\n\
+             Channel team\nFar :remote:\nNear :local:\nPatterns Shared/support/INBOX Shared/support/Archive\nCreate Both\nExpunge Both\n\
              SyncState *\n",
             port = server.imaps.port(),
             cert = server.cert_path().display(),
@@ -454,28 +455,52 @@ fn mbsync_syncs_a_team_mailbox_both_ways() {
             Duration::from_secs(60),
         );
         done.assert_success("mbsync", &server);
+        done.output()
     };
-    sync();
+    let first = sync();
     let count = |folder: &str| -> usize {
         ["cur", "new"]
             .iter()
-            .map(|d| std::fs::read_dir(root.join(folder).join(d)).map(|r| r.count()).unwrap_or(0))
+            .map(|d| {
+                std::fs::read_dir(root.join("Shared/support").join(folder).join(d))
+                    .map(|r| r.count())
+                    .unwrap_or(0)
+            })
             .sum()
     };
-    assert_eq!(count("INBOX"), 3, "the device got the team's mail");
+    let tree: Vec<String> = walk(&root);
+    assert_eq!(
+        count("INBOX"),
+        3,
+        "the device got the team's mail: {first}\n{tree:?}\n{}",
+        server.log_tail(30)
+    );
     // Read on the device: the team sees it; flagged by bob on the server: the device sees it.
-    let entry = std::fs::read_dir(root.join("INBOX").join("new"))
+    let inbox = root.join("Shared/support/INBOX");
+    let entry = std::fs::read_dir(inbox.join("new"))
         .unwrap()
-        .chain(std::fs::read_dir(root.join("INBOX").join("cur")).unwrap())
+        .chain(std::fs::read_dir(inbox.join("cur")).unwrap())
         .next()
         .unwrap()
         .unwrap()
         .path();
     let name = entry.file_name().unwrap().to_string_lossy().into_owned();
     let base = name.split(":2,").next().unwrap();
-    std::fs::rename(&entry, root.join("INBOX").join("cur").join(format!("{base}:2,S"))).unwrap();
+    std::fs::rename(&entry, inbox.join("cur").join(format!("{base}:2,S"))).unwrap();
     sync();
     let mut bob = login(&server, "bob");
     let st = status(&mut bob, "s", INBOX, "UNSEEN");
     assert!(st.contains("UNSEEN 2"), "{st}");
+}
+
+/// Every path below `dir` (for failure messages).
+fn walk(dir: &std::path::Path) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            out.push(e.path().display().to_string());
+            out.extend(walk(&e.path()));
+        }
+    }
+    out
 }

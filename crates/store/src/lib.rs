@@ -510,8 +510,10 @@ pub trait ShareStore: Send + Sync {
     /// that jumps over several thresholds records the highest only.
     async fn pending_quota_warnings(&self) -> StoreResult<Vec<QuotaWarning>>;
 
-    /// Delivers `message` into the INBOX of the warning's root (not counted against the quota:
-    /// it must arrive when the mailbox is full) and marks the warning done, in one transaction.
+    /// Delivers `message` into the INBOX of the warning's root and marks the warning done, in one
+    /// transaction. Never refused on quota (it must arrive when the mailbox is full); its size
+    /// counts in the usage like any message, but it records no threshold crossing of its own, so
+    /// a warning never sets off the next one.
     /// `NotFound` for an unknown warning; one delivered already is not delivered again.
     async fn deliver_quota_warning(&self, warning: i64, message: NewMessage) -> StoreResult<()>;
 }

@@ -104,7 +104,12 @@ pub(crate) fn charge(
     if changed == 0 {
         return Err(refusal(conn, account, bytes, messages, defaults)?);
     }
-    update_levels(conn, account, defaults)
+    match check {
+        Check::Enforce => update_levels(conn, account, defaults),
+        // A quota warning is counted but records no crossing of its own: a warning never sets
+        // off the next one (the next real write compares against the levels as they were).
+        Check::Skip => Ok(()),
+    }
 }
 
 /// Why [`charge`] changed no row: the resource that would be exceeded.
