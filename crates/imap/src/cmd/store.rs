@@ -279,6 +279,7 @@ async fn report_view(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
