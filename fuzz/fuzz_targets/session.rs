@@ -36,10 +36,11 @@ fn world() -> &'static World {
             .to_string();
         runtime.block_on(store.create_account("fuzz", &hash)).expect("account");
         let mail: Arc<dyn MailStore> = store.clone();
+        let share: Arc<dyn postfach_store::ShareStore> = store.clone();
         let accounts: Arc<dyn AccountStore> = store;
         let ctx = ServerContext {
             store: mail,
-            share: store.clone(),
+            share,
             auth: Authenticator::new(Arc::clone(&accounts)),
             accounts,
             config: SessionConfig { max_message_size: 64 * 1024, ..SessionConfig::default() },
