@@ -89,7 +89,8 @@ pub enum BackupError {
 /// How [`copy_database`] paces itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CopyOptions {
-    /// Pages copied per step; between steps the progress callback runs.
+    /// Pages copied per step (at most; fewer with a `max_rate`); between steps the progress
+    /// callback runs.
     pub pages_per_step: u32,
     /// Read at most this many bytes per second, sleeping between steps; `None` (the default):
     /// as fast as the disk goes. The copy blocks no writer either way (see the module
@@ -197,7 +198,14 @@ fn copy_snapshot(
     dst.pragma_update(None, "synchronous", "OFF").map_err(|e| database("setting up the copy", e))?;
     {
         let backup = Backup::new(src, &mut dst).map_err(|e| database("starting the copy", e))?;
-        let step = i32::try_from(options.pages_per_step.max(1)).unwrap_or(i32::MAX);
+        // With a rate, steps of about 1/20 s of it, so that pacing works on small files too.
+        let pages = match options.max_rate {
+            Some(rate) => {
+                (rate.get() / 20 / facts.page_size.max(1)).clamp(1, u64::from(options.pages_per_step.max(1)))
+            }
+            None => u64::from(options.pages_per_step),
+        };
+        let step = i32::try_from(pages.max(1)).unwrap_or(i32::MAX);
         let started = Instant::now();
         loop {
             let result = backup.step(step).map_err(|e| database("copying", e))?;
