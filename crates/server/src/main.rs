@@ -22,13 +22,17 @@
 //! - `binding`: TLS channel binding data for SCRAM-SHA-256-PLUS.
 //! - `cert_info`: what a certificate says (subject, names, validity, SHA-256 fingerprint).
 //! - `admin_tls`: the `tls show` subcommand.
+//! - `backup`: backup directories (create, verify, restore) and the data directory's lock.
+//! - `admin_backup`: the `backup` subcommands, with progress bars.
 //!
 //! This crate holds no business rules: it only wires and drives.
 
 mod admin;
 mod admin_auth;
+mod admin_backup;
 mod admin_sieve;
 mod admin_tls;
+mod backup;
 mod binding;
 mod cert_info;
 mod config;
@@ -106,6 +110,11 @@ enum Command {
     Tls {
         #[command(subcommand)]
         command: admin_tls::TlsCommand,
+    },
+    /// Back up the installation (while the server runs), check a backup, restore one.
+    Backup {
+        #[command(subcommand)]
+        command: admin_backup::BackupCommand,
     },
 }
 
@@ -198,6 +207,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             runtime.block_on(async { admin_auth::ban(command, &open_store(&config).await?).await })
         }
         Command::Tls { command } => admin_tls::run(command, &config),
+        Command::Backup { command } => {
+            init_logging(&LogConfig { level: "warn".to_owned(), format: config.log.format })?;
+            admin_backup::run(command, &config)
+        }
         // Handled in main, before the configuration is loaded.
         Command::Deliver(_) => Ok(()),
     }
@@ -225,6 +238,8 @@ async fn user(command: UserCommand, config: &Config) -> anyhow::Result<()> {
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
+    // Held until the server ends: a restore into this data directory refuses to run meanwhile.
+    let _serving = backup::DataDirLock::shared(&config.data_dir)?;
     let tls = tls::setup(&config).context("setting up TLS")?;
     let acceptor = tls.acceptor;
     match &tls.source {
