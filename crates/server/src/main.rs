@@ -24,6 +24,7 @@
 //! - `admin_tls`: the `tls show` subcommand.
 //! - `backup`: backup directories (create, verify, restore) and the data directory's lock.
 //! - `admin_backup`: the `backup` subcommands, with progress bars.
+//! - `backup_schedule`: the backups the server takes by itself (`[backup]`).
 //!
 //! This crate holds no business rules: it only wires and drives.
 
@@ -33,6 +34,7 @@ mod admin_backup;
 mod admin_sieve;
 mod admin_tls;
 mod backup;
+mod backup_schedule;
 mod binding;
 mod cert_info;
 mod config;
@@ -331,6 +333,17 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         lmtp_conn::limits(&config),
         stopped.clone(),
     ));
+    // The last result is kept for a metrics endpoint (none yet) and logged.
+    let backup_metrics = Arc::new(backup_schedule::BackupMetrics::default());
+    let backups = config.backup.dir.clone().map(|dir| {
+        let schedule = backup_schedule::Schedule {
+            data_dir: config.data_dir.clone(),
+            dir,
+            every: config.backup.every,
+            keep: config.backup.keep,
+        };
+        tokio::spawn(backup_schedule::run(schedule, Arc::clone(&backup_metrics), stopped.clone()))
+    });
     let mut server = tokio::spawn(listener::serve(listeners, shared, stopped));
     tokio::select! {
         _ = sigterm.recv() => info!("SIGTERM received; shutting down"),
@@ -343,6 +356,9 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     stop.send_replace(true);
     server.await.context("the server task failed")?;
     lmtp.await.context("the LMTP task failed")?;
+    if let Some(backups) = backups {
+        backups.await.context("the backup task failed")?;
+    }
     info!("stopped");
     Ok(())
 }
