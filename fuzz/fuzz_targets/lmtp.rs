@@ -27,7 +27,7 @@ fn world() -> &'static World {
         for user in ["alice", "bob"] {
             runtime.block_on(store.create_account(user, "not-a-hash")).expect("account");
         }
-        let stores = Stores { mail: store.clone(), accounts: store.clone(), sieve: store };
+        let stores = Stores { mail: store.clone(), accounts: store.clone(), sieve: store.clone(), share: store };
         let config = DeliveryConfig {
             hostname: "mx.fuzz".into(),
             max_message_size: LIMITS.max_message_size,

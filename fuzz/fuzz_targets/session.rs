@@ -39,6 +39,7 @@ fn world() -> &'static World {
         let accounts: Arc<dyn AccountStore> = store;
         let ctx = ServerContext {
             store: mail,
+            share: store.clone(),
             auth: Authenticator::new(Arc::clone(&accounts)),
             accounts,
             config: SessionConfig { max_message_size: 64 * 1024, ..SessionConfig::default() },

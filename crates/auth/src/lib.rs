@@ -25,6 +25,8 @@
 //! runtime.
 //!
 //! # Order of checks in one login
+//! A team's name (a principal that owns shared mailboxes and never logs in) is an unknown name
+//! throughout: same checks, same argon2 cost, same answer.
 //! 1. Trusted networks skip all throttling (nothing is counted for them).
 //! 2. A blocked address is refused before anything is checked (the store is asked whether
 //!    `postfach ban remove` lifted the block meanwhile).
@@ -75,8 +77,8 @@ use std::time::Duration;
 
 use postfach_secret::Secret;
 use postfach_store::{
-    Account, AccountId, AccountStore, AddressBlock, AppPasswordId, PasswordPlusCode, ScramCredential,
-    StoreError, TotpSettings,
+    Account, AccountId, AccountKind, AccountStore, AddressBlock, AppPasswordId, PasswordPlusCode,
+    ScramCredential, StoreError, TotpSettings,
 };
 use tokio::sync::watch;
 use zeroize::Zeroizing;
@@ -364,7 +366,7 @@ impl Authenticator {
         if !trusted {
             self.admit(key).await?;
         }
-        let account = self.accounts.account_by_name(user).await?;
+        let account = login_account(self.accounts.account_by_name(user).await?);
         if let Some(a) = &account
             && let Some(principal) = self.app_password(a, peer, &secret).await?
         {
@@ -586,7 +588,7 @@ impl Authenticator {
                 return Err(AuthError::Throttled { retry_after });
             }
         }
-        let account = self.accounts.account_by_name(&first.username).await?;
+        let account = login_account(self.accounts.account_by_name(&first.username).await?);
         let mut credential = None;
         if let Some(a) = &account {
             // With TOTP on, the password alone must not open IMAP, and SCRAM carries no code.
@@ -766,7 +768,7 @@ impl Authenticator {
     /// credentials); a session opened with the password sees the same password (a change ends
     /// it), and with the password alone did not see TOTP switched on since.
     pub async fn still_valid(&self, principal: &Principal) -> Result<bool, AuthError> {
-        let Some(account) = self.accounts.account_by_name(&principal.name).await? else {
+        let Some(account) = login_account(self.accounts.account_by_name(&principal.name).await?) else {
             return Ok(false);
         };
         if account.id != principal.account {
@@ -818,6 +820,14 @@ impl Authenticator {
             }
         }
     }
+}
+
+/// The account a login name may open: a team (RFC 2342 shared namespace) never logs in, by any
+/// mechanism, so it is treated exactly like an unknown name from here on (no app password or
+/// TOTP lookup, the dummy argon2 run, a decoy SCRAM credential): a guesser cannot tell a team's
+/// name from a free one by the answer or its timing.
+fn login_account(account: Option<Account>) -> Option<Account> {
+    account.filter(|a| a.kind == AccountKind::User)
 }
 
 fn unix_seconds(t: Duration) -> i64 {

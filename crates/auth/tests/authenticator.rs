@@ -443,3 +443,46 @@ async fn only_a_successful_password_login_is_remembered() {
     assert!(matches!(r, Err(AuthError::BadCredentials)));
     assert_eq!(runs, 1);
 }
+
+/// A team (an account that owns shared mailboxes) never logs in: not with LOGIN, PLAIN, SCRAM
+/// or an app password, not even with credentials somehow stored for it; and trying costs
+/// exactly what an unknown name costs (one argon2 run, the same answer), so its name cannot
+/// be told apart from a free one.
+#[tokio::test]
+async fn a_team_never_logs_in_and_costs_what_an_unknown_name_costs() {
+    use postfach_store::ShareStore;
+    let w = World::new().await;
+    let team = w.store.create_team("support", Some("help@example.org")).await.unwrap();
+    // The store refuses credentials for a team; if one slipped in, it must open nothing.
+    let (hash, verifier) = password::hash_with_scram(&Secret::from(PASSWORD.to_vec())).unwrap();
+    let stored_password = w.store.set_password(team, &hash, Some(&verifier)).await.is_ok();
+    let app = app_password::generate().unwrap();
+    let stored_app =
+        w.store.add_app_password(team, "phone", &app_password::hash(&app).unwrap()).await.is_ok();
+    eprintln!("credentials stored for the team: password {stored_password}, app password {stored_app}");
+
+    // Trusted: no throttling, so every attempt reaches the password check.
+    let auth = w.auth(no_delay(), &["192.0.2.0/24"]);
+    for _ in 0..2 {
+        let (team_result, team_runs) = hash_runs_of(&auth, "support", PASSWORD).await;
+        let (unknown_result, unknown_runs) = hash_runs_of(&auth, "nobody", PASSWORD).await;
+        assert!(matches!(team_result, Err(AuthError::BadCredentials)), "{team_result:?}");
+        assert!(matches!(unknown_result, Err(AuthError::BadCredentials)), "{unknown_result:?}");
+        assert_eq!((team_runs, unknown_runs), (1, 1), "argon2 once, like an unknown name");
+        let (by_app, runs) = hash_runs_of(&auth, "support", app.as_bytes()).await;
+        assert!(matches!(by_app, Err(AuthError::BadCredentials)), "{by_app:?}");
+        assert_eq!(runs, 1);
+    }
+    for mechanism in [Mechanism::LoginCommand, Mechanism::Login] {
+        let result = auth.login(ip("192.0.2.1"), mechanism, "SUPPORT", Secret::from(PASSWORD.to_vec())).await;
+        assert!(matches!(result, Err(AuthError::BadCredentials)), "{mechanism:?}: {result:?}");
+    }
+    assert!(matches!(scram(&auth, "support", PASSWORD, None, None).await, Err(AuthError::BadCredentials)));
+    let ours = ChannelBinding::new(ChannelBindingType::TlsExporter, vec![1; 32]);
+    assert!(matches!(
+        scram(&auth, "support", PASSWORD, Some(&ours), Some(&ours)).await,
+        Err(AuthError::BadCredentials)
+    ));
+    // A user still logs in next to it.
+    assert_eq!(login(&auth, "192.0.2.1", "alice", PASSWORD).await.unwrap(), Credential::Password);
+}

@@ -25,9 +25,10 @@ use postfach_message::MessageSummary;
 use postfach_sieve::vacation::{Decision, should_reply};
 use postfach_sieve::{Action, Message, Settings, VacationAction};
 use postfach_store::{
-    Account, AccountStore, DetailDelivery, Flags, MailStore, MailboxId, MailboxInfo, MailboxName, NewMessage,
-    SieveStore, SpecialUse, StoreError, SystemFlags, VacationClaim,
+    Account, AccountKind, AccountStore, DetailDelivery, Flags, MailStore, MailboxId, MailboxInfo,
+    MailboxName, NewMessage, ShareStore, SieveStore, SpecialUse, StoreError, SystemFlags, VacationClaim,
 };
+use tokio::sync::Notify;
 use tracing::{debug, info, warn};
 
 use crate::address::AddressParts;
@@ -51,6 +52,8 @@ pub struct Stores {
     pub accounts: Arc<dyn AccountStore>,
     /// Sieve scripts, vacation history, subaddress policy.
     pub sieve: Arc<dyn SieveStore>,
+    /// Teams (recipients by delivery address) and quotas.
+    pub share: Arc<dyn ShareStore>,
 }
 
 /// One header that marks a message as spam, e.g. `X-Spam-Flag: YES`.
@@ -133,6 +136,22 @@ pub struct DeliveryConfig {
     pub sieve: Settings,
     /// Largest message accepted, in bytes (advertised as LMTP SIZE).
     pub max_message_size: usize,
+    /// What a recipient over quota is told (a message too large for the quota on its own is
+    /// always refused for good).
+    pub over_quota: OverQuotaAnswer,
+}
+
+/// How a recipient over quota (RFC 9208) is refused: the site's choice between "try again
+/// later" and "give up", as Dovecot's `quota_full_tempfail` and Cyrus's
+/// `lmtp_over_quota_perm_failure` offer it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OverQuotaAnswer {
+    /// LMTP `452 4.2.2`, `deliver` exit 75: the MTA keeps the message and retries, so it
+    /// arrives once the owner made room (or bounces when the MTA's queue lifetime ends).
+    #[default]
+    Temporary,
+    /// LMTP `552 5.2.2`, `deliver` exit 73: the sender gets the message back at once.
+    Permanent,
 }
 
 impl Default for DeliveryConfig {
@@ -143,6 +162,7 @@ impl Default for DeliveryConfig {
             spam: SpamPolicy::default(),
             sieve: Settings::default(),
             max_message_size: 50 * 1024 * 1024,
+            over_quota: OverQuotaAnswer::default(),
         }
     }
 }
@@ -217,6 +237,9 @@ pub enum DeliveryStatus {
     TemporaryFailure(String),
     /// Nothing was stored and trying again will not help (LMTP 552, exit 65).
     PermanentFailure(String),
+    /// Nothing was stored: the recipient's quota root is full (LMTP 452 4.2.2 or 552 5.2.2,
+    /// exit 75 or 73).
+    OverQuota(OverQuotaAnswer),
 }
 
 impl DeliveryStatus {
@@ -251,6 +274,9 @@ pub struct Deliverer {
     config: DeliveryConfig,
     relay: Option<Arc<dyn Relay>>,
     serial: AtomicU64,
+    /// Notified after every delivery that stored something (the server's quota-warning task
+    /// looks for new threshold crossings then).
+    stored: Option<Arc<Notify>>,
 }
 
 impl std::fmt::Debug for Deliverer {
@@ -271,7 +297,14 @@ impl Deliverer {
     /// are skipped, and redirected mail is kept).
     #[must_use]
     pub fn new(stores: Stores, config: DeliveryConfig, relay: Option<Arc<dyn Relay>>) -> Deliverer {
-        Deliverer { stores, config, relay, serial: AtomicU64::new(0) }
+        Deliverer { stores, config, relay, serial: AtomicU64::new(0), stored: None }
+    }
+
+    /// The same deliverer, notifying `stored` after each delivery that stored a message.
+    #[must_use]
+    pub fn notify_stored(mut self, stored: Arc<Notify>) -> Deliverer {
+        self.stored = Some(stored);
+        self
     }
 
     /// The settings.
@@ -280,8 +313,10 @@ impl Deliverer {
         &self.config
     }
 
-    /// Maps a recipient address to an account: first the whole address without its detail as
-    /// a login name (`user@domain`), then, for a local domain (or none), the local part alone.
+    /// Maps a recipient address to an account: first a team whose delivery address is the
+    /// address without its detail; then the same as a user's login name (`user@domain`), then,
+    /// for a local domain (or none), the local part alone as a user's login name. A team
+    /// receives mail only at its delivery address, never by its name.
     ///
     /// # Errors
     /// [`RecipientError::Unknown`] when no account matches.
@@ -292,7 +327,15 @@ impl Deliverer {
         }
         let mut candidates = Vec::with_capacity(2);
         if let Some(domain) = &parts.domain {
-            candidates.push(format!("{}@{domain}", parts.user));
+            let whole = format!("{}@{domain}", parts.user);
+            match self.stores.share.account_by_address(&whole).await {
+                Ok(Some(account)) => {
+                    return Ok(LocalRecipient { address: address.to_owned(), account, detail: parts.detail });
+                }
+                Ok(None) => {}
+                Err(e) => return Err(RecipientError::Temporary(e)),
+            }
+            candidates.push(whole);
         }
         let local_domain = parts.domain.as_ref().is_none_or(|d| {
             self.config.local_domains.is_empty()
@@ -303,14 +346,30 @@ impl Deliverer {
         }
         for name in candidates {
             match self.stores.accounts.account_by_name(&name).await {
-                Ok(Some(account)) => {
+                Ok(Some(account)) if account.kind == AccountKind::User => {
                     return Ok(LocalRecipient { address: address.to_owned(), account, detail: parts.detail });
                 }
-                Ok(None) => {}
+                Ok(_) => {}
                 Err(e) => return Err(RecipientError::Temporary(e)),
             }
         }
         Err(RecipientError::Unknown)
+    }
+
+    /// How to refuse `rcpt` before the message is sent (LMTP RCPT) when its quota root is
+    /// already full: no storage or no message left (RFC 9208 STORAGE, MESSAGE). `None` when
+    /// there is room, or when the quota cannot be read (the append decides then).
+    pub async fn over_quota(&self, rcpt: &LocalRecipient) -> Option<OverQuotaAnswer> {
+        let quota = match self.stores.share.quota(rcpt.account.id).await {
+            Ok(quota) => quota,
+            Err(e) => {
+                debug!(user = %rcpt.account.name, error = %e, "cannot read the quota at RCPT");
+                return None;
+            }
+        };
+        let full = quota.limits.storage.is_some_and(|limit| quota.storage_used >= limit)
+            || quota.limits.messages.is_some_and(|limit| quota.messages_used >= limit);
+        full.then_some(self.config.over_quota)
     }
 
     /// Delivers `message` (CRLF line ends, no dot-stuffing) to each recipient; one status per
@@ -347,8 +406,16 @@ impl Deliverer {
                 DeliveryStatus::TemporaryFailure(why) | DeliveryStatus::PermanentFailure(why) => {
                     warn!(id = %one_id, rcpt = %rcpt.address, reason = %why, "delivery failed")
                 }
+                DeliveryStatus::OverQuota(answer) => {
+                    info!(id = %one_id, rcpt = %rcpt.address, ?answer, size = raw.len(), "over quota; not stored")
+                }
             }
             out.push(status);
+        }
+        if let Some(stored) = &self.stored
+            && out.iter().any(|s| matches!(s, DeliveryStatus::Delivered { .. }))
+        {
+            stored.notify_one();
         }
         out
     }
@@ -391,7 +458,7 @@ impl Deliverer {
         let account = &rcpt.account;
         let infos = match self.stores.mail.list_mailboxes(account.id).await {
             Ok(infos) => infos,
-            Err(e) => return failure(&e),
+            Err(e) => return self.failure(&e),
         };
         let names: Vec<String> = infos.iter().map(|m| m.name.clone()).collect();
         let view = MessageView {
@@ -404,11 +471,11 @@ impl Deliverer {
 
         let default_mailbox = match self.default_mailbox(rcpt, &names).await {
             Ok(name) => name,
-            Err(e) => return failure(&e),
+            Err(e) => return self.failure(&e),
         };
         let script = match self.stores.sieve.active_sieve_script(account.id).await {
             Ok(script) => script,
-            Err(e) => return failure(&e),
+            Err(e) => return self.failure(&e),
         };
         let outcome = script.and_then(|script| match postfach_sieve::compile(&script.text) {
             Ok(compiled) => Some(postfach_sieve::evaluate(&compiled, &view, &self.config.sieve)),
@@ -452,7 +519,7 @@ impl Deliverer {
         for target in &plan.targets {
             let (mailbox, name) = match self.target_mailbox(account, target, &infos).await {
                 Ok(found) => found,
-                Err(e) if stored.is_empty() => return failure(&e),
+                Err(e) if stored.is_empty() => return self.failure(&e),
                 Err(e) => {
                     warn!(id, mailbox = %target.mailbox, error = %e, "could not file a copy");
                     continue;
@@ -466,7 +533,7 @@ impl Deliverer {
             match self.stores.mail.append_parsed(mailbox, vec![(message, Arc::clone(&summary))]).await {
                 Ok(_) => stored.push(name),
                 // Nothing stored yet: the MTA may safely try again.
-                Err(e) if stored.is_empty() => return failure(&e),
+                Err(e) if stored.is_empty() => return self.failure(&e),
                 // Something is stored: a retry would duplicate it; report success, log the rest.
                 Err(e) => warn!(id, mailbox = %name, error = %e, "could not file a copy"),
             }
@@ -479,6 +546,19 @@ impl Deliverer {
             DeliveryStatus::NotStored
         } else {
             DeliveryStatus::Delivered { mailboxes: stored }
+        }
+    }
+
+    /// The status for a store error: temporary unless retrying cannot help. Over quota is the
+    /// site's choice, except for a message the quota could never hold.
+    fn failure(&self, e: &StoreError) -> DeliveryStatus {
+        match e {
+            StoreError::OverQuota(over) if over.alone => {
+                DeliveryStatus::OverQuota(OverQuotaAnswer::Permanent)
+            }
+            StoreError::OverQuota(_) => DeliveryStatus::OverQuota(self.config.over_quota),
+            StoreError::Limit(why) => DeliveryStatus::PermanentFailure(why.clone()),
+            other => DeliveryStatus::TemporaryFailure(other.to_string()),
         }
     }
 
@@ -518,8 +598,8 @@ impl Deliverer {
                     }
                     match self.create(account, &wanted, Some(SpecialUse::Junk)).await {
                         // The account is at its mailbox cap: the mail is not lost over it.
-                        Err(StoreError::Limit(why)) => {
-                            warn!(user = %account.name, mailbox = %wanted, error = %why, "cannot create the mailbox")
+                        Err(e @ (StoreError::Limit(_) | StoreError::OverQuota(_))) => {
+                            warn!(user = %account.name, mailbox = %wanted, error = %e, "cannot create the mailbox")
                         }
                         other => return other,
                     }
@@ -724,14 +804,6 @@ fn is_keyword(s: &str) -> bool {
         && s.bytes().all(|b| {
             b.is_ascii_graphic() && !matches!(b, b'(' | b')' | b'{' | b'%' | b'*' | b'"' | b'\\' | b']')
         })
-}
-
-/// The status for a store error: temporary unless retrying cannot help.
-fn failure(e: &StoreError) -> DeliveryStatus {
-    match e {
-        StoreError::Limit(why) => DeliveryStatus::PermanentFailure(why.clone()),
-        other => DeliveryStatus::TemporaryFailure(other.to_string()),
-    }
 }
 
 #[cfg(test)]

@@ -20,6 +20,8 @@
 //! - Mail is never lost to a bad script: a script that does not compile or fails at run time
 //!   delivers to INBOX (RFC 5228 §2.10.6) and the reason is logged.
 //! - A message is parsed once, however many recipients it has.
+//! - A recipient over quota gets nothing stored and its own answer (452 4.2.2 or 552 5.2.2);
+//!   the other recipients of the message are not affected.
 //!
 //! # Limits
 //! Message size, line length and recipients per transaction are bounded ([`lmtp::LmtpLimits`]);
@@ -34,8 +36,8 @@ pub mod view;
 
 pub use address::{AddressError, SmtpPath};
 pub use deliver::{
-    Deliverer, DeliveryConfig, DeliveryStatus, Envelope, LocalRecipient, Protocol, RecipientError,
-    SpamHeader, SpamPolicy, Stores,
+    Deliverer, DeliveryConfig, DeliveryStatus, Envelope, LocalRecipient, OverQuotaAnswer, Protocol,
+    RecipientError, SpamHeader, SpamPolicy, Stores,
 };
 pub use lmtp::{Flow, LmtpLimits, LmtpSession, dot_stuff};
 pub use relay::{OutgoingMail, Relay, RelayError};

@@ -5,7 +5,10 @@
 //!
 //! Supported: LHLO (with PIPELINING, ENHANCEDSTATUSCODES, 8BITMIME and SIZE), MAIL FROM (SIZE,
 //! BODY), RCPT TO, DATA with one reply per accepted recipient (RFC 2033 §4.2), RSET, NOOP,
-//! VRFY (252), HELP, QUIT. Every reply carries an RFC 3463 enhanced status code.
+//! VRFY (252), HELP, QUIT. Every reply carries an RFC 3463 enhanced status code. A recipient
+//! over quota is refused with `452 4.2.2` (or `552 5.2.2`, the site's choice; always for a
+//! message the quota could never hold): at RCPT when its quota root is full already, else after
+//! DATA, with nothing stored for it.
 //!
 //! Limits ([`LmtpLimits`]): command lines, recipients per transaction and message size are
 //! bounded; a message over the size limit is read to its end and discarded, then refused for
@@ -14,7 +17,9 @@
 use std::sync::Arc;
 
 use crate::address::SmtpPath;
-use crate::deliver::{Deliverer, DeliveryStatus, Envelope, LocalRecipient, Protocol, RecipientError};
+use crate::deliver::{
+    Deliverer, DeliveryStatus, Envelope, LocalRecipient, OverQuotaAnswer, Protocol, RecipientError,
+};
 
 /// Bounds of one LMTP session.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -162,6 +167,14 @@ pub fn dot_stuff(message: &[u8]) -> Vec<u8> {
     }
     out.extend_from_slice(b".\r\n");
     out
+}
+
+/// The reply for a recipient over quota (RFC 3463 X.2.2: mailbox full).
+fn over_quota_reply(answer: OverQuotaAnswer, address: &str) -> String {
+    match answer {
+        OverQuotaAnswer::Temporary => format!("452 4.2.2 <{address}> Mailbox over quota"),
+        OverQuotaAnswer::Permanent => format!("552 5.2.2 <{address}> Mailbox over quota"),
+    }
 }
 
 /// One LMTP connection's protocol state.
@@ -413,7 +426,17 @@ impl LmtpSession {
             return self.error(out, "501 5.1.3 Empty recipient address");
         }
         let resolved = self.deliverer.resolve(&path.address).await;
+        // A quota root that is full already is refused here, before the message is sent (as
+        // Dovecot's lmtp_rcpt_check_quota does); one that fills up on the way is caught at DATA.
+        let full = match &resolved {
+            Ok(recipient) => self.deliverer.over_quota(recipient).await,
+            Err(_) => None,
+        };
         let State::Mail(txn) = &mut self.state else { return Flow::Continue };
+        if let Some(answer) = full {
+            reply(out, &over_quota_reply(answer, &path.address));
+            return Flow::Continue;
+        }
         match resolved {
             Ok(recipient) => {
                 txn.recipients.push(recipient);
@@ -478,6 +501,7 @@ impl LmtpSession {
                     format!("451 4.3.0 <{}> Temporary failure; try again later", rcpt.address)
                 }
                 DeliveryStatus::PermanentFailure(why) => format!("552 5.3.4 <{}> {why}", rcpt.address),
+                DeliveryStatus::OverQuota(answer) => over_quota_reply(answer, &rcpt.address),
             };
             reply(out, &line);
         }

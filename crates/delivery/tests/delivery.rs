@@ -10,11 +10,11 @@ use std::time::Duration;
 use async_trait::async_trait;
 use postfach_delivery::{
     Deliverer, DeliveryConfig, DeliveryStatus, Envelope, Flow, LmtpLimits, LmtpSession, OutgoingMail,
-    Protocol, Relay, RelayError, Stores,
+    OverQuotaAnswer, Protocol, RecipientError, Relay, RelayError, Stores,
 };
 use postfach_store::{
-    AccountId, AccountStore, DetailDelivery, FetchWant, MailStore, MailboxName, SieveStore, SqliteStore, Uid,
-    UidSet,
+    AccountId, AccountStore, DetailDelivery, FetchWant, MailStore, MailboxName, QuotaLimits, ShareStore,
+    SieveStore, SqliteStore, Uid, UidSet,
 };
 
 /// Records what it is asked to send; can be told to fail.
@@ -51,7 +51,12 @@ impl World {
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(SqliteStore::open(dir.path()).unwrap());
         let relay = Arc::new(FakeRelay::default());
-        let stores = Stores { mail: store.clone(), accounts: store.clone(), sieve: store.clone() };
+        let stores = Stores {
+            mail: store.clone(),
+            accounts: store.clone(),
+            sieve: store.clone(),
+            share: store.clone(),
+        };
         let deliverer = Arc::new(Deliverer::new(stores, config, Some(relay.clone() as Arc<dyn Relay>)));
         World { _dir: dir, store, relay, deliverer }
     }
@@ -453,4 +458,111 @@ async fn sieve_sees_envelope_detail_and_body() {
     let qp = "Subject: x\r\nContent-Type: text/plain; charset=iso-8859-1\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\nViele Gr=FC=DFe\r\n";
     let st = w.deliver("a@x", &["bob@test"], qp).await;
     assert_eq!(st, [DeliveryStatus::Delivered { mailboxes: vec!["Drafts".into()] }]);
+}
+
+// --- teams and quotas ------------------------------------------------------------------------
+
+/// A team receives mail at its delivery address (with or without a detail, in any case), never
+/// by its name; the message goes to the team's INBOX through the team's own Sieve script.
+#[tokio::test]
+async fn teams_receive_at_their_address_through_their_own_script() {
+    let w = World::new().await;
+    let bob = w.user("bob").await;
+    let team = w.store.create_team("support", Some("help@test")).await.unwrap();
+    w.script(
+        team,
+        "require \"fileinto\";\nif header :contains \"subject\" \"urgent\" { fileinto \"Archive\"; }\n",
+    )
+    .await;
+    assert_eq!(w.deliverer.resolve("help@test").await.unwrap().account.id, team);
+    assert_eq!(w.deliverer.resolve("Help+tickets@TEST").await.unwrap().account.id, team);
+    // The team's name is no address; a user's name still is.
+    assert!(matches!(w.deliverer.resolve("support@test").await, Err(RecipientError::Unknown)));
+    assert!(matches!(w.deliverer.resolve("support").await, Err(RecipientError::Unknown)));
+    assert_eq!(w.deliverer.resolve("bob@test").await.unwrap().account.id, bob);
+
+    let mut s = w.session();
+    converse(&mut s, "LHLO x\r\n").await;
+    let (lines, _) =
+        converse(&mut s, "MAIL FROM:<c@x>\r\nRCPT TO:<help@test>\r\nRCPT TO:<bob@test>\r\nDATA\r\n").await;
+    assert_eq!(lines[1..3], ["250 2.1.5 Ok", "250 2.1.5 Ok"]);
+    let (lines, _) = converse(&mut s, &format!("{SIMPLE}.\r\n")).await;
+    assert_eq!(lines, ["250 2.0.0 <help@test> Delivered", "250 2.0.0 <bob@test> Delivered"]);
+    let urgent = SIMPLE.replace("Subject: hello", "Subject: urgent: printer on fire");
+    let st = w.deliver("c@x", &["help@test"], &urgent).await;
+    assert_eq!(st, [DeliveryStatus::Delivered { mailboxes: vec!["Archive".into()] }]);
+
+    let inbox = w.messages(team, "INBOX").await;
+    assert_eq!(inbox.len(), 1);
+    assert!(inbox[0].contains("Delivered-To: help@test\r\n"), "{}", inbox[0]);
+    assert_eq!(w.messages(team, "Archive").await.len(), 1);
+    assert_eq!(w.messages(bob, "INBOX").await.len(), 1);
+}
+
+/// A small message.
+const SMALL: &str = "From: a@x\r\nSubject: s\r\n\r\nbody\r\n";
+
+/// Over quota: refused at RCPT when the root is full already, at DATA when this message would
+/// overfill it (452 4.2.2), for good when the message alone is larger than the quota
+/// (552 5.2.2); nothing is stored for that recipient and the others get theirs.
+#[tokio::test]
+async fn over_quota_is_refused_per_recipient_with_nothing_stored() {
+    let w = World::new().await;
+    let bob = w.user("bob").await;
+    let carol = w.user("carol").await;
+    w.store.set_quota(bob, QuotaLimits { messages: Some(1), ..QuotaLimits::default() }).await.unwrap();
+    w.store.set_quota(carol, QuotaLimits { storage: Some(2000), ..QuotaLimits::default() }).await.unwrap();
+    let mut s = w.session();
+    converse(&mut s, "LHLO x\r\n").await;
+
+    // Both fit (carol's copy with its trace lines is well under 2000 bytes).
+    let one_kb = format!("From: a@x\r\nSubject: kb\r\n\r\n{}\r\n", "k".repeat(1000));
+    converse(&mut s, "MAIL FROM:<a@x>\r\nRCPT TO:<bob@test>\r\nRCPT TO:<carol@test>\r\nDATA\r\n").await;
+    let (lines, _) = converse(&mut s, &format!("{one_kb}.\r\n")).await;
+    assert_eq!(lines, ["250 2.0.0 <bob@test> Delivered", "250 2.0.0 <carol@test> Delivered"]);
+
+    // bob is full (1 of 1 messages): refused at RCPT. carol has room, but not for another KB.
+    let (lines, _) =
+        converse(&mut s, "MAIL FROM:<a@x>\r\nRCPT TO:<bob@test>\r\nRCPT TO:<carol@test>\r\nDATA\r\n").await;
+    assert_eq!(lines[1], "452 4.2.2 <bob@test> Mailbox over quota");
+    assert_eq!(lines[2], "250 2.1.5 Ok");
+    let (lines, _) = converse(&mut s, &format!("{one_kb}.\r\n")).await;
+    assert_eq!(lines, ["452 4.2.2 <carol@test> Mailbox over quota"]);
+
+    // Larger than carol's whole quota: no retry can help.
+    let huge = format!("From: a@x\r\nSubject: huge\r\n\r\n{}\r\n", "h".repeat(3000));
+    converse(&mut s, "MAIL FROM:<a@x>\r\nRCPT TO:<carol@test>\r\nDATA\r\n").await;
+    let (lines, _) = converse(&mut s, &format!("{huge}.\r\n")).await;
+    assert_eq!(lines, ["552 5.2.2 <carol@test> Mailbox over quota"]);
+
+    // A small one still fits carol, and another user is never affected.
+    let dave = w.user("dave").await;
+    let st = w.deliver("a@x", &["bob@test", "carol@test", "dave@test"], SMALL).await;
+    assert_eq!(st[0], DeliveryStatus::OverQuota(OverQuotaAnswer::Temporary));
+    assert!(st[1].is_success() && st[2].is_success(), "{st:?}");
+    assert_eq!(w.messages(bob, "INBOX").await.len(), 1);
+    assert_eq!(w.messages(carol, "INBOX").await.len(), 2);
+    assert_eq!(w.messages(dave, "INBOX").await.len(), 1);
+}
+
+/// With `over_quota = Permanent` the same refusals are 552 5.2.2, at RCPT too.
+#[tokio::test]
+async fn over_quota_can_be_permanent() {
+    let w = World::with(DeliveryConfig {
+        hostname: "mx.test".into(),
+        over_quota: OverQuotaAnswer::Permanent,
+        ..DeliveryConfig::default()
+    })
+    .await;
+    let bob = w.user("bob").await;
+    w.store.set_quota(bob, QuotaLimits { messages: Some(1), ..QuotaLimits::default() }).await.unwrap();
+    assert!(w.deliver("a@x", &["bob@test"], SMALL).await[0].is_success());
+    let mut s = w.session();
+    let (lines, _) = converse(&mut s, "LHLO x\r\nMAIL FROM:<a@x>\r\nRCPT TO:<bob@test>\r\n").await;
+    assert_eq!(lines.last().unwrap(), "552 5.2.2 <bob@test> Mailbox over quota");
+    assert_eq!(
+        w.deliver("a@x", &["bob@test"], SMALL).await,
+        [DeliveryStatus::OverQuota(OverQuotaAnswer::Permanent)]
+    );
+    assert_eq!(w.messages(bob, "INBOX").await.len(), 1);
 }

@@ -42,6 +42,7 @@ impl Harness {
         let settings = AuthSettings { throttle: policy, trusted_networks: Vec::new() };
         let ctx = Arc::new(ServerContext {
             store: mail,
+            share: store.clone(),
             accounts: accounts.clone(),
             auth: Authenticator::with_settings(accounts, settings, Arc::new(SystemClock)),
             config: SessionConfig { max_message_size: 1024 * 1024, ..SessionConfig::default() },

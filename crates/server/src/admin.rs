@@ -12,7 +12,7 @@ use std::io::{BufRead, Read};
 
 use anyhow::{Context, bail};
 use postfach_secret::Secret;
-use postfach_store::{AccountStore, StoreError};
+use postfach_store::{AccountKind, AccountStore, StoreError};
 
 /// Longest password accepted on standard input; anything longer is surely not a password.
 const MAX_PASSWORD_LEN: usize = 4096;
@@ -62,7 +62,8 @@ pub(crate) async fn add(
 pub(crate) async fn list(accounts: &dyn AccountStore) -> anyhow::Result<()> {
     let all = accounts.list_accounts().await.context("listing users")?;
     let mut text = String::new();
-    for account in all {
+    // Teams are accounts too, but nobody logs in as one: `team list` shows them.
+    for account in all.into_iter().filter(|a| a.kind == AccountKind::User) {
         text.push_str(&account.name);
         text.push('\n');
     }
@@ -99,14 +100,26 @@ pub(crate) async fn delete(
     if confirmation == Confirmation::Missing {
         bail!("refusing to delete user {name} and all their mail without --yes");
     }
-    let account = find(accounts, name).await?;
-    accounts.delete_account(account.id).await.with_context(|| format!("deleting user {name}"))?;
-    eprintln!("postfach: user {name} deleted");
+    // A team is deleted the same way, with all its mail.
+    let Some(account) = accounts.account_by_name(name).await.with_context(|| format!("looking up {name}"))?
+    else {
+        bail!("no such user: {name}");
+    };
+    let kind = match account.kind {
+        AccountKind::User => "user",
+        AccountKind::Team => "team",
+    };
+    accounts.delete_account(account.id).await.with_context(|| format!("deleting {kind} {name}"))?;
+    eprintln!("postfach: {kind} {name} deleted");
     Ok(())
 }
 
-async fn find(accounts: &dyn AccountStore, name: &str) -> anyhow::Result<postfach_store::Account> {
+/// A user by login name; a team's name is refused: teams have no credentials.
+pub(crate) async fn find(accounts: &dyn AccountStore, name: &str) -> anyhow::Result<postfach_store::Account> {
     match accounts.account_by_name(name).await.with_context(|| format!("looking up user {name}"))? {
+        Some(account) if account.kind == AccountKind::Team => {
+            bail!("{name} is a team: teams never log in, so they have no password or second factor")
+        }
         Some(account) => Ok(account),
         None => bail!("no such user: {name}"),
     }

@@ -22,7 +22,9 @@ use postfach_auth::network::AddressKey;
 use postfach_auth::totp::{self, TotpSecret};
 use postfach_auth::{app_password, password};
 use postfach_secret::Secret;
-use postfach_store::{Account, AccountStore, PasswordPlusCode, ScramCredential, StoreError, TotpSettings};
+use postfach_store::{AccountStore, PasswordPlusCode, ScramCredential, StoreError, TotpSettings};
+
+use crate::admin::find;
 
 /// `postfach user totp …`
 #[derive(Debug, Subcommand)]
@@ -304,13 +306,6 @@ pub(crate) async fn password_credentials(password: Secret) -> anyhow::Result<(St
     let made =
         tokio::task::spawn_blocking(move || password::hash_with_scram(&password)).await.context("hashing")?;
     made.map_err(|e| anyhow::anyhow!("hashing the password: {e}"))
-}
-
-async fn find(accounts: &dyn AccountStore, name: &str) -> anyhow::Result<Account> {
-    match accounts.account_by_name(name).await.with_context(|| format!("looking up user {name}"))? {
-        Some(account) => Ok(account),
-        None => bail!("no such user: {name}"),
-    }
 }
 
 fn unix_now() -> i64 {

@@ -16,6 +16,7 @@ use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use postfach_delivery::OverQuotaAnswer;
 use toml::{Table, Value};
 
 /// The whole validated configuration.
@@ -41,6 +42,8 @@ pub(crate) struct Config {
     pub(crate) vacation: VacationConfig,
     /// Login policy: brute-force defence, trusted networks, two-factor settings.
     pub(crate) auth: AuthConfig,
+    /// Default quotas (RFC 9208) and what delivery answers over them.
+    pub(crate) quota: QuotaConfig,
     /// Scheduled backups.
     pub(crate) backup: BackupConfig,
 }
@@ -68,6 +71,8 @@ pub(crate) struct ImapConfig {
     pub(crate) max_line_length: usize,
     /// Most mailboxes one account may have (the store refuses creating more).
     pub(crate) max_mailboxes: u32,
+    /// Accounts that administer over IMAP: SETQUOTA (RFC 9208) and reading every quota root.
+    pub(crate) admins: Vec<String>,
     /// Client silence allowed before login (also bounds the implicit TLS handshake).
     pub(crate) preauth_timeout: Duration,
     /// Total time from accept to a successful login, however busy the client is (slowloris).
@@ -164,6 +169,7 @@ impl Default for Config {
             delivery: DeliverySettings::default(),
             vacation: VacationConfig::default(),
             auth: AuthConfig::default(),
+            quota: QuotaConfig::default(),
             backup: BackupConfig::default(),
         }
     }
@@ -182,6 +188,7 @@ impl Default for ImapConfig {
             connection_limit_exempt: loopback(),
             max_line_length: 64 * 1024,
             max_mailboxes: 10_000,
+            admins: Vec::new(),
             preauth_timeout: Duration::from_secs(60),
             preauth_deadline: Duration::from_secs(120),
             auth_timeout: Duration::from_secs(30 * 60),
@@ -342,9 +349,18 @@ impl Checker {
             "delivery" => c.delivery(value, &mut config.delivery),
             "vacation" => c.vacation(value, &mut config.vacation),
             "auth" => c.auth(value, &mut config.auth),
+            "quota" => c.quota(value, &mut config.quota),
             "backup" => c.backup(value, &mut config.backup),
             _ => c.unknown(path),
         });
+        let both = config.quota.mailboxes.is_some()
+            && root.get("imap").and_then(Value::as_table).is_some_and(|t| t.contains_key("max_mailboxes"));
+        if both {
+            self.issue(
+                "quota.mailboxes",
+                "imap.max_mailboxes is set too: keep one (quota.mailboxes replaces it)",
+            );
+        }
         config
     }
 
@@ -364,6 +380,7 @@ impl Checker {
             "connection_limit_exempt" => set(&mut imap.connection_limit_exempt, c.networks(value, path)),
             "max_line_length" => set(&mut imap.max_line_length, c.number(value, path, LINE_LENGTH_RANGE)),
             "max_mailboxes" => set(&mut imap.max_mailboxes, c.number(value, path, MAILBOXES_RANGE)),
+            "admins" => set(&mut imap.admins, c.strings(value, path)),
             "preauth_deadline" => {
                 set(&mut imap.preauth_deadline, c.seconds(value, path, PREAUTH_DEADLINE_RANGE))
             }
@@ -880,6 +897,176 @@ fn totp_issuer(issuer: &str) -> Result<String, String> {
         Err("must be a non-empty name without ':'".to_owned())
     } else {
         Ok(issuer.to_owned())
+    }
+}
+
+// --- quotas: [quota] (RFC 9208) ---------------------------------------------------------------
+
+/// The installation's default quota of every account and team (each may have its own, set with
+/// `postfach quota set`), and what delivery answers when a recipient is over it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub(crate) struct QuotaConfig {
+    /// Bytes of mail (`storage`); `None`: unlimited.
+    pub(crate) storage: Option<u64>,
+    /// Messages (`messages`); `None`: unlimited.
+    pub(crate) messages: Option<u64>,
+    /// Mailboxes (`mailboxes`); `None`: `imap.max_mailboxes`.
+    pub(crate) mailboxes: Option<u32>,
+    /// The LMTP answer (and `deliver` exit code) for a recipient over quota.
+    pub(crate) over_quota: OverQuotaAnswer,
+    /// The sender of quota warnings; `None`: `postmaster@<host name>`.
+    pub(crate) postmaster: Option<String>,
+}
+
+impl Config {
+    /// Most mailboxes an account may have by default: `quota.mailboxes`, else the older
+    /// `imap.max_mailboxes` (which stays valid, and is the default's default).
+    pub(crate) fn max_mailboxes(&self) -> u32 {
+        self.quota.mailboxes.unwrap_or(self.imap.max_mailboxes)
+    }
+
+    /// The default quota limits of every account and team, for the store.
+    pub(crate) fn default_quota(&self) -> postfach_store::QuotaLimits {
+        postfach_store::QuotaLimits {
+            storage: self.quota.storage,
+            messages: self.quota.messages,
+            mailboxes: Some(u64::from(self.max_mailboxes())),
+        }
+    }
+}
+
+/// Allowed range of `quota.storage`, bytes: 1 KiB to 1 PiB.
+const QUOTA_STORAGE_RANGE: RangeInclusive<u64> = 1024..=1 << 50;
+/// Allowed range of `quota.messages`.
+const QUOTA_MESSAGES_RANGE: RangeInclusive<i64> = 1..=1_000_000_000_000;
+
+impl Checker {
+    fn quota(&mut self, value: &Value, quota: &mut QuotaConfig) {
+        self.section(value, "quota", |c, key, value, path| match key {
+            "storage" => set(&mut quota.storage, c.size(value, path, QUOTA_STORAGE_RANGE).map(Some)),
+            "messages" => set(&mut quota.messages, c.number(value, path, QUOTA_MESSAGES_RANGE).map(Some)),
+            "mailboxes" => set(&mut quota.mailboxes, c.number(value, path, MAILBOXES_RANGE).map(Some)),
+            "over_quota" => set(
+                &mut quota.over_quota,
+                c.choice(
+                    value,
+                    path,
+                    &[("temporary", OverQuotaAnswer::Temporary), ("permanent", OverQuotaAnswer::Permanent)],
+                ),
+            ),
+            "postmaster" => set(&mut quota.postmaster, c.text(value, path, mail_address).map(Some)),
+            _ => c.unknown(path),
+        });
+    }
+
+    /// A size in bytes: an integer, or a string with a binary unit (`"10G"`, `"512 MiB"`),
+    /// within `range`.
+    fn size(&mut self, value: &Value, path: &str, range: RangeInclusive<u64>) -> Option<u64> {
+        let bytes = match value {
+            Value::Integer(n) => u64::try_from(*n).map_err(|_| format!("must not be negative, found {n}")),
+            Value::String(text) => crate::quota::parse_size(text),
+            other => {
+                self.wrong_type(path, "a size like \"10G\" or a number of bytes", other);
+                return None;
+            }
+        };
+        let bytes = self.valid(path, bytes)?;
+        let checked = if range.contains(&bytes) {
+            Ok(bytes)
+        } else {
+            Err(format!(
+                "must be between {} and {}, found {}",
+                crate::quota::human_bytes(*range.start()),
+                crate::quota::human_bytes(*range.end()),
+                crate::quota::human_bytes(bytes)
+            ))
+        };
+        self.valid(path, checked)
+    }
+}
+
+/// `quota.postmaster`: an addr-spec (`local@domain`), no display name or brackets.
+fn mail_address(text: &str) -> Result<String, String> {
+    let valid = text.split_once('@').is_some_and(|(local, domain)| {
+        !local.is_empty()
+            && !domain.is_empty()
+            && !domain.contains('@')
+            && text
+                .chars()
+                .all(|c| c.is_ascii_graphic() && !matches!(c, '<' | '>' | '(' | ')' | ',' | ';' | '"'))
+    });
+    if valid {
+        Ok(text.to_owned())
+    } else {
+        Err(format!("not a mail address like \"postmaster@example.org\": {text:?}"))
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod quota_tests {
+    use super::*;
+
+    fn issues(text: &str) -> Vec<String> {
+        match Config::from_toml(text) {
+            Err(ParseFailure::Invalid(issues)) => issues.iter().map(Issue::to_string).collect(),
+            other => panic!("expected issues, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn quota_section_is_read_and_checked() {
+        // Defaults: unlimited storage and messages, imap.max_mailboxes mailboxes, 452 over quota.
+        let c = Config::default();
+        assert_eq!(c.quota, QuotaConfig::default());
+        assert_eq!(c.quota.over_quota, OverQuotaAnswer::Temporary);
+        assert_eq!(
+            c.default_quota(),
+            postfach_store::QuotaLimits { storage: None, messages: None, mailboxes: Some(10_000) }
+        );
+
+        let c = Config::from_toml(
+            "[quota]\nstorage = \"10G\"\nmessages = 1000000\nmailboxes = 50\nover_quota = \"permanent\"\n\
+             postmaster = \"postmaster@example.org\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.quota.storage, Some(10 << 30));
+        assert_eq!(c.quota.messages, Some(1_000_000));
+        assert_eq!(c.max_mailboxes(), 50);
+        assert_eq!(c.quota.over_quota, OverQuotaAnswer::Permanent);
+        assert_eq!(c.quota.postmaster.as_deref(), Some("postmaster@example.org"));
+        assert_eq!(
+            c.default_quota(),
+            postfach_store::QuotaLimits {
+                storage: Some(10 << 30),
+                messages: Some(1_000_000),
+                mailboxes: Some(50)
+            }
+        );
+        // Bytes as an integer; the older key still sets the mailbox default.
+        let c = Config::from_toml("[quota]\nstorage = 1048576\n[imap]\nmax_mailboxes = 20\n").unwrap();
+        assert_eq!(c.quota.storage, Some(1_048_576));
+        assert_eq!(c.default_quota().mailboxes, Some(20));
+
+        assert_eq!(
+            issues(
+                "[imap]\nmax_mailboxes = 20\n[quota]\nstorage = \"10X\"\nmessages = 0\nmailboxes = 30\n\
+                 over_quota = \"bounce\"\npostmaster = \"nobody\"\ncolour = 1\n"
+            ),
+            vec![
+                "quota.colour: unknown key",
+                "quota.messages: must be between 1 and 1000000000000, found 0",
+                "quota.over_quota: must be \"temporary\" or \"permanent\", found \"bounce\"",
+                "quota.postmaster: not a mail address like \"postmaster@example.org\": \"nobody\"",
+                "quota.storage: not a size: \"10X\" (a number with K, M, G or T)",
+                "quota.mailboxes: imap.max_mailboxes is set too: keep one (quota.mailboxes replaces it)",
+            ]
+        );
+        assert_eq!(
+            issues("[quota]\nstorage = \"1\"\n"),
+            vec!["quota.storage: must be between 1 KiB and 1 PiB, found 1 B"]
+        );
+        assert_eq!(issues("[quota]\nstorage = -5\n"), vec!["quota.storage: must not be negative, found -5"]);
     }
 }
 

@@ -8,8 +8,9 @@
 //! at their next command (the store's in-process notifier cannot reach another process).
 //!
 //! Exit codes are the sysexits MTAs understand: 0 delivered, 64 usage, 65 data error (message
-//! refused for good, e.g. too large), 67 unknown user, 75 temporary failure (try again later).
-//! Anything unexpected is 75, so the MTA keeps the message.
+//! refused for good, e.g. too large), 67 unknown user, 73 over quota for good (`quota.over_quota
+//! = "permanent"`, or a message larger than the whole quota), 75 temporary failure (try again
+//! later; also over quota by default). Anything unexpected is 75, so the MTA keeps the message.
 //!
 //! Input: a leading mbox `From ` line is dropped and bare LF line ends become CRLF (pipes
 //! usually carry LF; IMAP serves CRLF). The message is bounded by `imap.max_message_size`.
@@ -20,8 +21,8 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use postfach_delivery::{DeliveryStatus, Envelope, Protocol, RecipientError, dot_stuff};
-use postfach_store::{SqliteStore, StoreLimits};
+use postfach_delivery::{DeliveryStatus, Envelope, OverQuotaAnswer, Protocol, RecipientError, dot_stuff};
+use postfach_store::SqliteStore;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::time::timeout;
 use tracing::{info, warn};
@@ -37,6 +38,9 @@ pub(crate) const EX_USAGE: u8 = 64;
 pub(crate) const EX_DATAERR: u8 = 65;
 /// No such recipient (sysexits.h EX_NOUSER).
 pub(crate) const EX_NOUSER: u8 = 67;
+/// The recipient's mailbox is over quota and stays so (sysexits.h EX_CANTCREAT: the output
+/// cannot be created; Postfix bounces it).
+pub(crate) const EX_CANTCREAT: u8 = 73;
 /// Try again later (sysexits.h EX_TEMPFAIL).
 pub(crate) const EX_TEMPFAIL: u8 = 75;
 
@@ -187,6 +191,8 @@ fn exit_code(reply: &str) -> u8 {
         Some(b'4') => EX_TEMPFAIL,
         // RFC 3463 X.1.1: bad destination mailbox address.
         Some(b'5') if reply.starts_with("550") || reply.contains(" 5.1.1 ") => EX_NOUSER,
+        // RFC 3463 X.2.2: mailbox full.
+        Some(b'5') if reply.contains(" 5.2.2 ") => EX_CANTCREAT,
         Some(b'5') => EX_DATAERR,
         _ => EX_TEMPFAIL,
     }
@@ -271,7 +277,7 @@ async fn step<S: AsyncRead + AsyncWrite + Unpin>(
 /// Delivers in this process (no server answered).
 async fn direct(config: &Config, from: String, rcpt: &str, message: Vec<u8>) -> u8 {
     let dir = config.data_dir.clone();
-    let limits = StoreLimits { max_mailboxes: config.imap.max_mailboxes };
+    let limits = crate::store_limits(config);
     let store = match tokio::task::spawn_blocking(move || SqliteStore::open_with(&dir, limits)).await {
         Ok(Ok(store)) => Arc::new(store),
         Ok(Err(e)) => {
@@ -280,7 +286,7 @@ async fn direct(config: &Config, from: String, rcpt: &str, message: Vec<u8>) -> 
         }
         Err(_) => return EX_TEMPFAIL,
     };
-    let deliverer = crate::lmtp_conn::deliverer(config, store);
+    let deliverer = crate::lmtp_conn::deliverer(config, store, None);
     let recipient = match deliverer.resolve(rcpt).await {
         Ok(r) => r,
         Err(RecipientError::Unknown) => {
@@ -313,6 +319,13 @@ async fn direct(config: &Config, from: String, rcpt: &str, message: Vec<u8>) -> 
             eprintln!("postfach: {why}");
             EX_TEMPFAIL
         }
+        Some(DeliveryStatus::OverQuota(answer)) => {
+            eprintln!("postfach: the mailbox of {rcpt} is over quota");
+            match answer {
+                OverQuotaAnswer::Temporary => EX_TEMPFAIL,
+                OverQuotaAnswer::Permanent => EX_CANTCREAT,
+            }
+        }
         None => EX_TEMPFAIL,
     }
 }
@@ -335,6 +348,8 @@ mod tests {
         assert_eq!(exit_code("550 5.1.1 <a@b> User unknown"), EX_NOUSER);
         assert_eq!(exit_code("451 4.3.0 <a@b> Temporary failure"), EX_TEMPFAIL);
         assert_eq!(exit_code("552 5.3.4 too big"), EX_DATAERR);
+        assert_eq!(exit_code("452 4.2.2 <a@b> Mailbox over quota"), EX_TEMPFAIL);
+        assert_eq!(exit_code("552 5.2.2 <a@b> Mailbox over quota"), EX_CANTCREAT);
         assert_eq!(exit_code(""), EX_TEMPFAIL);
     }
 }

@@ -557,8 +557,10 @@ impl Driver {
                 Wake::Read(Ok(_)) => last_input = Instant::now(),
                 Wake::Read(Err(e)) => return Err(e),
                 Wake::Changed => {
-                    if changes.is_some() {
-                        Box::pin(self.call(stream, Call::IdleUpdate)).await?;
+                    if changes.is_some()
+                        && Box::pin(self.call(stream, Call::IdleUpdate)).await? == Outcome::Close
+                    {
+                        return Ok(Err(Exit::Close));
                     }
                 }
                 Wake::Credentials => {
@@ -596,10 +598,11 @@ impl Driver {
                 Call::Command(command) => session.handle(command, &mut out).await,
                 Call::AuthLine(line) => session.auth_line(line, &mut out).await,
                 Call::IdleLine(line) => session.idle_line(line, &mut out).await,
-                Call::IdleUpdate => {
-                    session.idle_update(&mut out).await;
-                    Outcome::Idle
-                }
+                // Still idling, unless the user lost the right to read the mailbox (BYE).
+                Call::IdleUpdate => match session.idle_update(&mut out).await {
+                    Outcome::Close => Outcome::Close,
+                    _ => Outcome::Idle,
+                },
             };
             // `out` (and with it the sender) is dropped here, which ends the writer's loop.
             (outcome, out.take())
@@ -807,9 +810,11 @@ mod tests {
         let settings = Arc::new(ConnSettings::new(&config.imap, tls));
         let store = Arc::new(postfach_store::sqlite::SqliteStore::open(dir.path()).unwrap());
         let mail: Arc<dyn MailStore> = store.clone();
+        let share: Arc<dyn postfach_store::ShareStore> = store.clone();
         let accounts: Arc<dyn AccountStore> = store;
         let ctx = postfach_imap::ServerContext {
             store: mail,
+            share,
             auth: postfach_auth::Authenticator::new(Arc::clone(&accounts)),
             accounts,
             config: postfach_imap::SessionConfig::default(),

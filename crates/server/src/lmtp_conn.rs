@@ -23,7 +23,7 @@ use postfach_delivery::{Deliverer, DeliveryConfig, LmtpLimits, LmtpSession, Spam
 use postfach_store::SqliteStore;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, UnixListener};
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::{Notify, Semaphore, watch};
 use tokio::task::JoinSet;
 use tokio::time::timeout;
 use tracing::{Instrument, debug, info, info_span, warn};
@@ -50,16 +50,22 @@ pub(crate) fn hostname() -> String {
         .unwrap_or_else(|| "localhost".to_owned())
 }
 
-/// The deliverer the configuration describes, over `store`.
-pub(crate) fn deliverer(config: &Config, store: Arc<SqliteStore>) -> Arc<Deliverer> {
+/// The deliverer the configuration describes, over `store`; `stored` is notified after each
+/// delivery that stored something.
+pub(crate) fn deliverer(
+    config: &Config,
+    store: Arc<SqliteStore>,
+    stored: Option<Arc<Notify>>,
+) -> Arc<Deliverer> {
     let host = hostname();
-    let stores = Stores { mail: store.clone(), accounts: store.clone(), sieve: store };
+    let stores = Stores { mail: store.clone(), accounts: store.clone(), sieve: store.clone(), share: store };
     let settings = DeliveryConfig {
         hostname: host.clone(),
         local_domains: config.delivery.domains.clone(),
         // Checked when the configuration was loaded.
         spam: SpamPolicy::parse(&config.delivery.spam_headers).unwrap_or_default(),
         max_message_size: usize::try_from(config.imap.max_message_size).unwrap_or(usize::MAX),
+        over_quota: config.quota.over_quota,
         ..DeliveryConfig::default()
     };
     let relay = config
@@ -67,7 +73,11 @@ pub(crate) fn deliverer(config: &Config, store: Arc<SqliteStore>) -> Arc<Deliver
         .smtp_relay
         .clone()
         .map(|address| Arc::new(SmtpRelay::new(address, host)) as Arc<dyn postfach_delivery::Relay>);
-    Arc::new(Deliverer::new(stores, settings, relay))
+    let deliverer = Deliverer::new(stores, settings, relay);
+    Arc::new(match stored {
+        Some(stored) => deliverer.notify_stored(stored),
+        None => deliverer,
+    })
 }
 
 /// The session limits the configuration describes.

@@ -25,12 +25,15 @@
 //! - `backup`: backup directories (create, verify, restore) and the data directory's lock.
 //! - `admin_backup`: the `backup` subcommands, with progress bars.
 //! - `backup_schedule`: the backups the server takes by itself (`[backup]`).
+//! - `admin_share`: the `team`, `group`, `acl`, `quota` and `mailbox` subcommands.
+//! - `quota`: sizes (`"10G"`), and the task that delivers quota warnings.
 //!
 //! This crate holds no business rules: it only wires and drives.
 
 mod admin;
 mod admin_auth;
 mod admin_backup;
+mod admin_share;
 mod admin_sieve;
 mod admin_tls;
 mod backup;
@@ -43,6 +46,7 @@ mod imap_conn;
 mod listener;
 mod literal_budget;
 mod lmtp_conn;
+mod quota;
 mod relay;
 mod tls;
 
@@ -57,13 +61,14 @@ use postfach_auth::Authenticator;
 use postfach_auth::clock::SystemClock;
 use postfach_imap::{ServerContext, SessionConfig};
 use postfach_store::sqlite::SqliteStore;
-use postfach_store::{AccountStore, MailStore, StoreLimits};
+use postfach_store::{AccountStore, MailStore, ShareStore, StoreLimits};
 use tokio::signal::unix::{SignalKind, signal};
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::{Notify, Semaphore, watch};
 use tracing::{info, warn};
 use tracing_subscriber::EnvFilter;
 
 use crate::admin::{Confirmation, PasswordSource};
+use crate::admin_share::ShareCommand;
 use crate::cert_info::CertInfo;
 use crate::config::{Config, LogConfig, LogFormat};
 use crate::imap_conn::ConnSettings;
@@ -95,7 +100,8 @@ enum Command {
         command: UserCommand,
     },
     /// Deliver one message from standard input (for MTAs that pipe to a command). Exit codes:
-    /// 0 delivered, 64 usage, 65 refused, 67 unknown user, 75 try again later.
+    /// 0 delivered, 64 usage, 65 refused, 67 unknown user, 73 over quota for good, 75 try again
+    /// later (also over quota, by default).
     Deliver(deliver::DeliverArgs),
     /// Manage users' Sieve scripts (works while the server runs).
     Sieve {
@@ -117,6 +123,32 @@ enum Command {
     Backup {
         #[command(subcommand)]
         command: admin_backup::BackupCommand,
+    },
+    /// Team mailboxes: accounts that cannot log in, shared with their members under Shared/
+    /// (works while the server runs).
+    Team {
+        #[command(subcommand)]
+        command: admin_share::TeamCommand,
+    },
+    /// Groups of users, for `$group` ACL entries.
+    Group {
+        #[command(subcommand)]
+        command: admin_share::GroupCommand,
+    },
+    /// Who may do what in a mailbox (RFC 4314 access control lists).
+    Acl {
+        #[command(subcommand)]
+        command: admin_share::AclCommand,
+    },
+    /// Quotas of accounts and teams (RFC 9208).
+    Quota {
+        #[command(subcommand)]
+        command: admin_share::QuotaCommand,
+    },
+    /// Settings of one mailbox.
+    Mailbox {
+        #[command(subcommand)]
+        command: admin_share::MailboxCommand,
     },
 }
 
@@ -213,6 +245,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             init_logging(&LogConfig { level: "warn".to_owned(), format: config.log.format })?;
             admin_backup::run(command, &config)
         }
+        Command::Team { command } => share(&runtime, &config, ShareCommand::Team(command)),
+        Command::Group { command } => share(&runtime, &config, ShareCommand::Group(command)),
+        Command::Acl { command } => share(&runtime, &config, ShareCommand::Acl(command)),
+        Command::Quota { command } => share(&runtime, &config, ShareCommand::Quota(command)),
+        Command::Mailbox { command } => share(&runtime, &config, ShareCommand::Mailbox(command)),
         // Handled in main, before the configuration is loaded.
         Command::Deliver(_) => Ok(()),
     }
@@ -237,6 +274,15 @@ async fn user(command: UserCommand, config: &Config) -> anyhow::Result<()> {
         UserCommand::Totp { command } => admin_auth::totp(command, accounts, &config.auth.totp_issuer).await,
         UserCommand::AppPassword { command } => admin_auth::app_password(command, accounts).await,
     }
+}
+
+/// Runs one of the sharing commands (`team`, `group`, `acl`, `quota`, `mailbox`).
+fn share(runtime: &tokio::runtime::Runtime, config: &Config, command: ShareCommand) -> anyhow::Result<()> {
+    init_logging(&LogConfig { level: "warn".to_owned(), format: config.log.format })?;
+    runtime.block_on(async {
+        let store = open_store(config).await?;
+        admin_share::Admin { accounts: &store, mail: &store, share: &store }.run(command).await
+    })
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
@@ -277,11 +323,16 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         }
     }
     let store = Arc::new(open_store(&config).await?);
-    let deliverer = lmtp_conn::deliverer(&config, Arc::clone(&store));
+    // Deliveries nudge the quota-warning task, so a warning follows the message that crossed.
+    let stored = Arc::new(Notify::new());
+    let deliverer = lmtp_conn::deliverer(&config, Arc::clone(&store), Some(Arc::clone(&stored)));
+    let warner = quota::Warner::new(store.clone(), store.clone(), quota_warning_settings(&config));
     let mail: Arc<dyn MailStore> = store.clone();
+    let share: Arc<dyn ShareStore> = store.clone();
     let accounts: Arc<dyn AccountStore> = store;
     let ctx = ServerContext {
         store: mail,
+        share,
         auth: Authenticator::with_settings(
             Arc::clone(&accounts),
             config.auth.settings(),
@@ -293,6 +344,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             max_message_size: config.imap.max_message_size,
             // A certificate always exists (configured or self-signed).
             starttls_available: true,
+            quota_admins: config.imap.admins.clone(),
         },
     };
 
@@ -344,6 +396,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         };
         tokio::spawn(backup_schedule::run(schedule, Arc::clone(&backup_metrics), stopped.clone()))
     });
+    let warnings = tokio::spawn(warner.run(stored, stopped.clone()));
     let mut server = tokio::spawn(listener::serve(listeners, shared, stopped));
     tokio::select! {
         _ = sigterm.recv() => info!("SIGTERM received; shutting down"),
@@ -359,15 +412,32 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     if let Some(backups) = backups {
         backups.await.context("the backup task failed")?;
     }
+    warnings.await.context("the quota-warning task failed")?;
     info!("stopped");
     Ok(())
+}
+
+/// Who quota warnings come from, and the domain of account names without one.
+fn quota_warning_settings(config: &Config) -> quota::WarningSettings {
+    let hostname = lmtp_conn::hostname();
+    quota::WarningSettings {
+        from: config.quota.postmaster.clone().unwrap_or_else(|| format!("postmaster@{hostname}")),
+        domain: config.delivery.domains.first().cloned().unwrap_or_else(|| hostname.clone()),
+        hostname,
+    }
+}
+
+/// The store's limits the configuration describes (the server, `deliver` and the admin
+/// commands open the store with the same ones).
+pub(crate) fn store_limits(config: &Config) -> StoreLimits {
+    StoreLimits { max_mailboxes: config.max_mailboxes(), default_quota: config.default_quota() }
 }
 
 /// Opens the store of the data directory (creating both if needed). Opening migrates the schema
 /// and blocks, so it runs on the blocking pool.
 async fn open_store(config: &Config) -> anyhow::Result<SqliteStore> {
     let dir = config.data_dir.clone();
-    let limits = StoreLimits { max_mailboxes: config.imap.max_mailboxes };
+    let limits = store_limits(config);
     let context = format!("opening the store in {}", dir.display());
     let opened = tokio::task::spawn_blocking(move || SqliteStore::open_with(&dir, limits))
         .await

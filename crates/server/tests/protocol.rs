@@ -1736,7 +1736,12 @@ fn namespace_id_enable() {
     imap.expect("BAD", "ENABLE IMAP4rev2");
     imap.ok(&format!("LOGIN {USER} \"{PASSWORD}\""));
     let ns = imap.run_tagged("A001", "NAMESPACE");
-    assert_eq!(ns.lines(), vec!["* NAMESPACE ((\"\" \"/\")) NIL NIL"], "§6.3.10 example 1");
+    // RFC 9051 §6.3.10 example 2's shape: personal, other users, shared (teams).
+    assert_eq!(
+        ns.lines(),
+        vec!["* NAMESPACE ((\"\" \"/\")) ((\"Other Users/\" \"/\")) ((\"Shared/\" \"/\"))"],
+        "§6.3.10"
+    );
     imap.ok("ID NIL");
 
     let enabled = imap.ok("ENABLE IMAP4rev2");

@@ -371,6 +371,17 @@ pub struct QuotaLimits {
     pub mailboxes: Option<u64>,
 }
 
+impl QuotaLimits {
+    /// The limits in force: each of these limits, else the one of `default`.
+    pub fn resolve(self, default: QuotaLimits) -> QuotaLimits {
+        QuotaLimits {
+            storage: self.storage.or(default.storage),
+            messages: self.messages.or(default.messages),
+            mailboxes: self.mailboxes.or(default.mailboxes),
+        }
+    }
+}
+
 /// Usage and the limits in force of one quota root. A limit of `None` here means unlimited.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Quota {
@@ -415,6 +426,7 @@ pub struct QuotaWarning {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -1,5 +1,6 @@
-//! The backend conformance suite: one set of behavioural checks every [`MailStore`] and
-//! [`AccountStore`] implementation must pass (SQLite today, PostgreSQL later).
+//! The backend conformance suite: one set of behavioural checks every [`MailStore`],
+//! [`AccountStore`] and [`ShareStore`] implementation must pass (SQLite today, PostgreSQL
+//! later).
 //!
 //! Each check is a `pub async fn(&Stores) -> Result<(), Failure>` that creates its own account
 //! (named `conf-<check>`), so checks can share one store or each get a fresh one. A backend's
@@ -16,19 +17,24 @@ use std::future::Future;
 use std::panic::Location;
 use std::sync::Arc;
 
+use crate::acl::{
+    AccountKind, AclEntry, Identifier, OverQuota, QuotaLimits, QuotaResource, Rights, SeenMode, TeamMember,
+};
 use crate::types::{
     AccountId, ClaimRecent, Criterion, FetchWant, FlagOp, Flags, InternalDate, MailboxId, MailboxName,
     ModSeq, NewMessage, SpecialUse, SystemFlags, Uid, UidSet,
 };
-use crate::{AccountStore, MailStore, StoreError, StoreResult};
+use crate::{AccountStore, MailStore, ShareStore, StoreError, StoreResult};
 
-/// The two faces of the backend under test (usually the same object twice).
+/// The faces of the backend under test (usually the same object three times).
 #[derive(Clone)]
 pub struct Stores {
     /// Mailboxes and messages.
     pub mail: Arc<dyn MailStore>,
     /// Accounts.
     pub accounts: Arc<dyn AccountStore>,
+    /// Teams, ACLs, per-user `\Seen`, quotas.
+    pub share: Arc<dyn ShareStore>,
 }
 
 /// A failed check: where it failed and why.
@@ -114,10 +120,30 @@ fn invalid_name(e: &StoreError) -> bool {
 fn any_error(_: &StoreError) -> bool {
     true
 }
+fn not_allowed(e: &StoreError) -> bool {
+    matches!(e, StoreError::NotAllowed(_))
+}
+
+/// Checks that a store call was refused on quota, for this resource.
+#[track_caller]
+fn must_be_over_quota<T: std::fmt::Debug>(
+    r: StoreResult<T>,
+    resource: QuotaResource,
+    alone: bool,
+) -> Result<(), Failure> {
+    let at = Location::caller();
+    match r {
+        Err(StoreError::OverQuota(q)) if q == OverQuota { resource, alone } => Ok(()),
+        other => Err(Failure(format!(
+            "{}:{}: expected OverQuota({resource:?}, alone: {alone}), got {other:?}",
+            at.file(),
+            at.line()
+        ))),
+    }
+}
 
 /// Runs every check except [`uids_survive_reopen`] on one store and reports all failures.
-pub async fn run_all(store: Arc<dyn MailStore>, accounts: Arc<dyn AccountStore>) -> Result<(), Failure> {
-    let s = Stores { mail: store, accounts };
+pub async fn run_all(s: Stores) -> Result<(), Failure> {
     let mut failures = Vec::new();
     macro_rules! run {
         ($($check:ident),* $(,)?) => {
@@ -147,6 +173,21 @@ pub async fn run_all(store: Arc<dyn MailStore>, accounts: Arc<dyn AccountStore>)
         fetch_and_body,
         expunge_subsets,
         delete_account_removes_everything,
+        acl_negative_rights,
+        acl_group_grants,
+        acl_anyone_and_authenticated,
+        acl_inherited_on_create,
+        acl_changes_signal_sessions,
+        team_membership_grants_and_subscribes,
+        shared_with_follows_acl_changes,
+        rename_moves_grantee_subscriptions,
+        account_deletion_forgets_its_entries,
+        quota_concurrent_appends_fill_exactly,
+        quota_move_within_owner_never_fails,
+        quota_copy_to_full_owner_writes_nothing,
+        quota_expunge_and_delete_free_usage,
+        quota_warnings_once_per_crossing,
+        private_seen_per_viewer,
     );
     if failures.is_empty() { Ok(()) } else { Err(Failure(failures.join("\n"))) }
 }
@@ -704,7 +745,7 @@ pub async fn changes_since(s: &Stores) -> Result<(), Failure> {
 }
 
 /// COPY and MOVE: UID mappings in source order, flags and dates kept, bodies shared, the
-/// source of a MOVE expunged, copies within one mailbox, no cross-account transfers.
+/// source of a MOVE expunged, copies within one mailbox and into another account's.
 pub async fn copy_and_move(s: &Stores) -> Result<(), Failure> {
     let (id, inbox) = account(s, "conf-copy").await?;
     let date = InternalDate { unix: 1_650_000_000, offset_minutes: -420 };
@@ -773,11 +814,17 @@ pub async fn copy_and_move(s: &Stores) -> Result<(), Failure> {
 
     let empty = s.mail.copy(inbox, &set(&[100..=200]), copies).await.must()?;
     check!(empty.mapping.is_empty());
+    // Into another account's mailbox (the session has checked the rights): the body is
+    // shared, a MOVE takes the message out of the source.
     let (_, foreign) = account(s, "conf-copy-other").await?;
-    must_fail(s.mail.copy(inbox, &set(&[4..=4]), foreign).await, any_error)?;
-    must_fail(s.mail.move_messages(inbox, &set(&[4..=4]), foreign).await, any_error)?;
-    check_eq!(s.mail.status(foreign).await.must()?.messages, 0);
-    check_eq!(s.mail.status(inbox).await.must()?.messages, 2);
+    let c = s.mail.copy(inbox, &set(&[4..=4]), foreign).await.must()?;
+    check_eq!(c.mapping, vec![(uid(4), uid(1))]);
+    check_eq!(s.mail.body(foreign, uid(1)).await.must()?, raws[0]);
+    let m = s.mail.move_messages(inbox, &set(&[5..=5]), foreign).await.must()?;
+    check_eq!(m.mapping, vec![(uid(5), uid(2))]);
+    check_eq!(s.mail.body(foreign, uid(2)).await.must()?, raws[2]);
+    check_eq!(s.mail.status(foreign).await.must()?.messages, 2);
+    check_eq!(s.mail.status(inbox).await.must()?.messages, 1);
     Ok(())
 }
 
@@ -1069,6 +1116,661 @@ pub async fn delete_account_removes_everything(s: &Stores) -> Result<(), Failure
     // The name is free again.
     let again = s.accounts.create_account("conf-delete", "x").await.must()?;
     check!(again != id);
+    Ok(())
+}
+
+// --- teams, ACLs, per-user \Seen, quotas (ShareStore) -------------------------------------------
+
+/// An identifier a check spells out.
+#[track_caller]
+fn ident(text: &str) -> Result<Identifier, Failure> {
+    let at = Location::caller();
+    Identifier::parse(text)
+        .ok_or_else(|| Failure(format!("{}:{}: bad identifier {text:?}", at.file(), at.line())))
+}
+
+/// Rights a check spells out.
+#[track_caller]
+fn rights(letters: &str) -> Result<Rights, Failure> {
+    let at = Location::caller();
+    Rights::parse(letters).map_err(|e| Failure(format!("{}:{}: {e}", at.file(), at.line())))
+}
+
+#[track_caller]
+fn entry(identifier: &str, letters: &str) -> Result<AclEntry, Failure> {
+    Ok(AclEntry { identifier: ident(identifier)?, rights: rights(letters)? })
+}
+
+/// A fresh team for one check (an old account of the same name is deleted first).
+async fn team(s: &Stores, name: &str, address: Option<&str>) -> Result<AccountId, Failure> {
+    if let Some(old) = s.accounts.account_by_name(name).await.must()? {
+        s.accounts.delete_account(old.id).await.must()?;
+    }
+    s.share.create_team(name, address).await.must()
+}
+
+/// A message of exactly `kib` KiB.
+fn kib(subject: &str, kib: usize) -> NewMessage {
+    let mut raw = format!("From: quota@example.org\r\nSubject: {subject}\r\n\r\n").into_bytes();
+    raw.resize(kib * 1024 - 2, b'x');
+    raw.extend_from_slice(b"\r\n");
+    new_message(raw, Flags::default(), None)
+}
+
+/// The shown name of `owner`'s mailbox `name` in the other users' namespace.
+fn other_users(owner: &str, name: &str) -> String {
+    crate::acl::namespace::shown_name(AccountKind::User, owner, name)
+}
+
+/// Negative rights (RFC 4314 §2) subtract from what positive entries grant; account grantees
+/// are stored by their canonical name; an empty or deleted entry grants nothing.
+pub async fn acl_negative_rights(s: &Stores) -> Result<(), Failure> {
+    let (owner, inbox) = account(s, "conf-acl-owner").await?;
+    let (bob, _) = account(s, "conf-acl-Bob").await?;
+    let work = s.mail.create_mailbox(owner, &name("Work")?, None).await.must()?;
+    check!(s.share.acl(work).await.must()?.is_empty());
+    check_eq!(s.share.my_rights(work, owner).await.must()?, Rights::ALL);
+    check_eq!(s.share.my_rights(work, bob).await.must()?, Rights::NONE);
+
+    // Named case-insensitively, stored canonically.
+    s.share.set_acl(work, &ident("CONF-ACL-BOB")?, Some(rights("lrswi")?)).await.must()?;
+    check_eq!(s.share.acl(work).await.must()?, vec![entry("conf-acl-Bob", "lrswi")?]);
+    check_eq!(s.share.my_rights(work, bob).await.must()?, rights("lrswi")?);
+    s.share.set_acl(work, &ident("-conf-acl-bob")?, Some(rights("w")?)).await.must()?;
+    check_eq!(s.share.my_rights(work, bob).await.must()?, rights("lrsi")?);
+    check_eq!(s.share.acl(work).await.must()?.len(), 2);
+    // The owner keeps every right whatever the entries say.
+    s.share.set_acl(work, &ident("-conf-acl-owner")?, Some(Rights::ALL)).await.must()?;
+    check_eq!(s.share.my_rights(work, owner).await.must()?, Rights::ALL);
+    s.share.set_acl(work, &ident("-conf-acl-owner")?, None).await.must()?;
+    // Deleting the negative entry gives the right back; an empty entry is no entry.
+    s.share.set_acl(work, &ident("-conf-acl-bob")?, None).await.must()?;
+    check_eq!(s.share.my_rights(work, bob).await.must()?, rights("lrswi")?);
+    s.share.set_acl(work, &ident("conf-acl-bob")?, Some(Rights::NONE)).await.must()?;
+    check!(s.share.acl(work).await.must()?.is_empty());
+    check_eq!(s.share.my_rights(work, bob).await.must()?, Rights::NONE);
+    check_eq!(s.share.my_rights(inbox, bob).await.must()?, Rights::NONE);
+
+    must_fail(s.share.set_acl(work, &ident("conf-acl-nobody")?, Some(rights("lr")?)).await, not_found)?;
+    must_fail(s.share.set_acl(MailboxId(i64::MAX), &ident("anyone")?, Some(rights("l")?)).await, not_found)?;
+    must_fail(s.share.my_rights(MailboxId(i64::MAX), bob).await, not_found)?;
+    must_fail(s.share.my_rights(work, AccountId(i64::MAX)).await, not_found)?;
+    must_fail(s.share.acl(MailboxId(i64::MAX)).await, not_found)?;
+    Ok(())
+}
+
+/// `$group` entries match the group's members (case-insensitively), and stop matching when
+/// an account leaves the group.
+pub async fn acl_group_grants(s: &Stores) -> Result<(), Failure> {
+    let (owner, _) = account(s, "conf-group-owner").await?;
+    let (carol, _) = account(s, "conf-group-carol").await?;
+    let projects = s.mail.create_mailbox(owner, &name("Projects")?, None).await.must()?;
+    s.share.set_acl(projects, &ident("$conf-staff")?, Some(rights("lr")?)).await.must()?;
+    check_eq!(s.share.my_rights(projects, carol).await.must()?, Rights::NONE);
+
+    s.share.set_group_member("Conf-Staff", carol, true).await.must()?;
+    s.share.set_group_member("Conf-Staff", carol, true).await.must()?;
+    check_eq!(s.share.groups_of(carol).await.must()?, vec!["Conf-Staff".to_owned()]);
+    check_eq!(s.share.my_rights(projects, carol).await.must()?, rights("lr")?);
+    let shared = s.share.shared_with(carol).await.must()?;
+    let found = shared.iter().find(|m| m.mailbox.id == projects);
+    let lr = rights("lr")?;
+    check!(found.is_some_and(|m| m.rights == lr && m.owner == owner));
+    // Group grants do not subscribe: members subscribe themselves.
+    check!(found.is_some_and(|m| !m.mailbox.subscribed));
+
+    // A negative group entry takes away what a personal entry grants.
+    s.share.set_acl(projects, &ident("conf-group-carol")?, Some(rights("lrw")?)).await.must()?;
+    s.share.set_acl(projects, &ident("-$CONF-STAFF")?, Some(rights("w")?)).await.must()?;
+    check_eq!(s.share.my_rights(projects, carol).await.must()?, rights("lr")?);
+
+    s.share.set_group_member("conf-staff", carol, false).await.must()?;
+    check!(s.share.groups_of(carol).await.must()?.is_empty());
+    check_eq!(s.share.my_rights(projects, carol).await.must()?, rights("lrw")?);
+    s.share.set_acl(projects, &ident("conf-group-carol")?, None).await.must()?;
+    check_eq!(s.share.my_rights(projects, carol).await.must()?, Rights::NONE);
+    check!(!s.share.shared_with(carol).await.must()?.iter().any(|m| m.mailbox.id == projects));
+
+    must_fail(s.share.set_group_member("", carol, true).await, invalid_name)?;
+    must_fail(s.share.set_group_member("conf-staff", AccountId(i64::MAX), true).await, not_found)?;
+    Ok(())
+}
+
+/// `anyone` and `authenticated` match every viewer; negative ones subtract from everybody.
+pub async fn acl_anyone_and_authenticated(s: &Stores) -> Result<(), Failure> {
+    let (owner, _) = account(s, "conf-anyone-owner").await?;
+    let (dave, _) = account(s, "conf-anyone-dave").await?;
+    let public = s.mail.create_mailbox(owner, &name("Public")?, None).await.must()?;
+    s.share.set_acl(public, &ident("anyone")?, Some(rights("lr")?)).await.must()?;
+    check_eq!(s.share.my_rights(public, dave).await.must()?, rights("lr")?);
+    check!(s.share.shared_with(dave).await.must()?.iter().any(|m| m.mailbox.id == public));
+    s.share.set_acl(public, &ident("Authenticated")?, Some(rights("lrs")?)).await.must()?;
+    check_eq!(s.share.my_rights(public, dave).await.must()?, rights("lrs")?);
+    s.share.set_acl(public, &ident("-anyone")?, Some(rights("r")?)).await.must()?;
+    check_eq!(s.share.my_rights(public, dave).await.must()?, rights("ls")?);
+    check_eq!(
+        s.share.acl(public).await.must()?,
+        vec![entry("-anyone", "r")?, entry("anyone", "lr")?, entry("authenticated", "lrs")?]
+    );
+    // The owner's own mailboxes are never "shared with" it.
+    check!(!s.share.shared_with(owner).await.must()?.iter().any(|m| m.owner == owner));
+    for id in ["anyone", "-anyone", "authenticated"] {
+        s.share.set_acl(public, &ident(id)?, None).await.must()?;
+    }
+    check_eq!(s.share.my_rights(public, dave).await.must()?, Rights::NONE);
+    check!(!s.share.shared_with(dave).await.must()?.iter().any(|m| m.mailbox.id == public));
+    Ok(())
+}
+
+/// A new mailbox inherits the ACL of its nearest existing superior (RFC 4314 §4), and account
+/// grantees that can look it up are subscribed to it.
+pub async fn acl_inherited_on_create(s: &Stores) -> Result<(), Failure> {
+    let (owner, _) = account(s, "conf-inherit-owner").await?;
+    let (erin, _) = account(s, "conf-inherit-erin").await?;
+    let (fred, _) = account(s, "conf-inherit-fred").await?;
+    let parent = s.mail.create_mailbox(owner, &name("Parent")?, None).await.must()?;
+    s.share.set_acl(parent, &ident("conf-inherit-erin")?, Some(rights("lr")?)).await.must()?;
+    s.share.set_acl(parent, &ident("conf-inherit-fred")?, Some(rights("r")?)).await.must()?;
+    s.share.set_acl(parent, &ident("$conf-inherit")?, Some(rights("lrs")?)).await.must()?;
+    let expected = s.share.acl(parent).await.must()?;
+    check_eq!(expected.len(), 3);
+
+    let child = s.mail.create_mailbox(owner, &name("Parent/Child")?, None).await.must()?;
+    check_eq!(s.share.acl(child).await.must()?, expected);
+    // No superior "Parent/Missing": the nearest existing one is Parent.
+    let deep = s.mail.create_mailbox(owner, &name("Parent/Missing/Deep")?, None).await.must()?;
+    check_eq!(s.share.acl(deep).await.must()?, expected);
+    let top = s.mail.create_mailbox(owner, &name("Elsewhere")?, None).await.must()?;
+    check!(s.share.acl(top).await.must()?.is_empty());
+
+    let subscribed = s.mail.subscriptions(erin).await.must()?;
+    for m in ["Parent", "Parent/Child", "Parent/Missing/Deep"] {
+        check!(subscribed.contains(&other_users("conf-inherit-owner", m)), "erin not subscribed to {m}");
+    }
+    check!(!subscribed.contains(&other_users("conf-inherit-owner", "Elsewhere")));
+    // Without `l` nothing is subscribed.
+    check!(!s.mail.subscriptions(fred).await.must()?.iter().any(|n| n.contains("conf-inherit-owner")));
+    // The owner's own list is untouched.
+    check!(!s.mail.subscriptions(owner).await.must()?.iter().any(|n| n.contains("Parent")));
+    Ok(())
+}
+
+/// ACL and membership changes bump the ACL generation and wake the mailbox's watchers.
+pub async fn acl_changes_signal_sessions(s: &Stores) -> Result<(), Failure> {
+    let (_, inbox) = account(s, "conf-signal-owner").await?;
+    let (viewer, _) = account(s, "conf-signal-viewer").await?;
+    let notifier = s.mail.notifier();
+    let mut rx = notifier.watch(inbox);
+    let generation = notifier.acl_generation();
+    s.share.set_acl(inbox, &ident("conf-signal-viewer")?, Some(rights("lr")?)).await.must()?;
+    check!(notifier.acl_generation() > generation);
+    check_eq!(rx.has_changed().ok(), Some(true));
+    rx.borrow_and_update();
+
+    let generation = notifier.acl_generation();
+    s.share.set_group_member("conf-signal", viewer, true).await.must()?;
+    check!(notifier.acl_generation() > generation);
+    check_eq!(rx.has_changed().ok(), Some(true));
+    rx.borrow_and_update();
+
+    let generation = notifier.acl_generation();
+    s.share.set_seen_mode(inbox, SeenMode::Private).await.must()?;
+    check!(notifier.acl_generation() > generation);
+    check_eq!(rx.has_changed().ok(), Some(true));
+
+    // A failed change signals nothing.
+    let generation = notifier.acl_generation();
+    must_fail(s.share.set_acl(inbox, &ident("conf-signal-nobody")?, Some(rights("l")?)).await, not_found)?;
+    check_eq!(notifier.acl_generation(), generation);
+    Ok(())
+}
+
+/// A team: no login, its own mailboxes and address; members get an entry on every mailbox
+/// (also later ones) and are subscribed to those they can look up.
+pub async fn team_membership_grants_and_subscribes(s: &Stores) -> Result<(), Failure> {
+    let t = team(s, "conf-team", Some("Conf-Team@Example.org")).await?;
+    must_fail(s.share.create_team("CONF-team", None).await, already_exists)?;
+    must_fail(s.accounts.create_account("conf-TEAM", "x").await, already_exists)?;
+    must_fail(s.share.create_team("conf-team-2", Some("conf-team@example.ORG")).await, already_exists)?;
+    for bad in ["anyone", "Authenticated", "$conf", "-conf", "conf/team", ""] {
+        must_fail(s.share.create_team(bad, None).await, invalid_name)?;
+    }
+    must_fail(s.share.create_team("conf-team-3", Some("no address")).await, invalid_name)?;
+
+    let found = s.accounts.account_by_name("Conf-Team").await.must()?;
+    check_eq!(found.as_ref().map(|a| (a.id, a.kind)), Some((t, AccountKind::Team)));
+    let by_address = s.share.account_by_address("CONF-TEAM@example.org").await.must()?;
+    check_eq!(by_address.map(|a| a.id), Some(t));
+    check!(s.share.account_by_address("conf-team").await.must()?.is_none());
+    check_eq!(s.share.team_address(t).await.must()?, Some("Conf-Team@Example.org".to_owned()));
+    must_fail(s.accounts.set_password_hash(t, "$argon2id$x").await, not_allowed)?;
+    must_fail(s.accounts.add_app_password(t, "phone", "digest").await, not_allowed)?;
+    check!(
+        !s.accounts
+            .account_by_name("conf-team")
+            .await
+            .must()?
+            .is_some_and(|a| a.password_hash.starts_with('$'))
+    );
+
+    let list = s.mail.list_mailboxes(t).await.must()?;
+    let summary: Vec<(&str, Option<SpecialUse>, bool)> =
+        list.iter().map(|m| (m.name.as_str(), m.special_use, m.subscribed)).collect();
+    check_eq!(
+        summary,
+        vec![
+            ("Archive", Some(SpecialUse::Archive), false),
+            ("Drafts", Some(SpecialUse::Drafts), false),
+            ("INBOX", None, false),
+            ("Sent", Some(SpecialUse::Sent), false),
+            ("Trash", Some(SpecialUse::Trash), false),
+        ]
+    );
+    check!(s.mail.subscriptions(t).await.must()?.is_empty());
+    let team_inbox = mailbox(s, t, "INBOX").await?;
+    check_eq!(s.share.mailbox_owner(team_inbox).await.must()?.id, t);
+
+    let (frank, _) = account(s, "conf-team-frank").await?;
+    let (gina, _) = account(s, "conf-team-gina").await?;
+    s.share.set_team_member(t, frank, rights("lrswite")?).await.must()?;
+    s.share.set_team_member(t, gina, rights("r")?).await.must()?;
+    check_eq!(
+        s.share.team_members(t).await.must()?,
+        vec![
+            TeamMember { account: frank, name: "conf-team-frank".into(), rights: rights("lrswite")? },
+            TeamMember { account: gina, name: "conf-team-gina".into(), rights: rights("r")? },
+        ]
+    );
+    let shown = |m: &str| crate::acl::namespace::shown_name(AccountKind::Team, "conf-team", m);
+    for m in &list {
+        check_eq!(s.share.my_rights(m.id, frank).await.must()?, rights("lrswite")?);
+        check_eq!(s.share.my_rights(m.id, gina).await.must()?, rights("r")?);
+    }
+    let frank_subs = s.mail.subscriptions(frank).await.must()?;
+    for m in ["INBOX", "Sent", "Drafts", "Trash", "Archive"] {
+        check!(frank_subs.contains(&shown(m)), "frank not subscribed to {m}");
+    }
+    check!(!s.mail.subscriptions(gina).await.must()?.iter().any(|n| n.starts_with("Shared/")));
+
+    // A mailbox made later carries the memberships.
+    let projects = s.mail.create_mailbox(t, &name("Projects")?, None).await.must()?;
+    check_eq!(s.share.my_rights(projects, frank).await.must()?, rights("lrswite")?);
+    check_eq!(s.share.my_rights(projects, gina).await.must()?, rights("r")?);
+    check!(s.mail.subscriptions(frank).await.must()?.contains(&shown("Projects")));
+    let shared = s.share.shared_with(frank).await.must()?;
+    let of_team: Vec<&str> =
+        shared.iter().filter(|m| m.owner == t).map(|m| m.mailbox.name.as_str()).collect();
+    check_eq!(of_team, vec!["Archive", "Drafts", "INBOX", "Projects", "Sent", "Trash"]);
+    check!(shared.iter().filter(|m| m.owner == t).all(|m| {
+        m.owner_kind == AccountKind::Team && m.owner_name == "conf-team" && m.mailbox.subscribed
+    }));
+
+    // Losing `l` unsubscribes; getting it back subscribes again.
+    s.share.set_team_member(t, frank, rights("rs")?).await.must()?;
+    check!(!s.mail.subscriptions(frank).await.must()?.iter().any(|n| n.starts_with("Shared/conf-team/")));
+    check_eq!(s.share.my_rights(team_inbox, frank).await.must()?, rights("rs")?);
+    s.share.set_team_member(t, frank, rights("lrs")?).await.must()?;
+    check_eq!(
+        s.mail
+            .subscriptions(frank)
+            .await
+            .must()?
+            .iter()
+            .filter(|n| n.starts_with("Shared/conf-team/"))
+            .count(),
+        6
+    );
+
+    s.share.remove_team_member(t, gina).await.must()?;
+    check_eq!(s.share.my_rights(projects, gina).await.must()?, Rights::NONE);
+    check!(!s.share.acl(projects).await.must()?.iter().any(|e| e.identifier.to_string() == "conf-team-gina"));
+    check_eq!(s.share.team_members(t).await.must()?.len(), 1);
+    must_fail(s.share.remove_team_member(t, gina).await, not_found)?;
+    s.share.remove_team_member(t, frank).await.must()?;
+    check!(!s.mail.subscriptions(frank).await.must()?.iter().any(|n| n.starts_with("Shared/conf-team/")));
+
+    must_fail(s.share.set_team_member(frank, gina, rights("lr")?).await, not_allowed)?;
+    must_fail(s.share.set_team_member(t, t, rights("lr")?).await, not_allowed)?;
+    must_fail(s.share.set_team_member(t, AccountId(i64::MAX), rights("lr")?).await, not_found)?;
+    must_fail(s.share.team_members(AccountId(i64::MAX)).await, not_found)?;
+    Ok(())
+}
+
+/// The "shared with me" list follows every ACL change at once, names the owner, and carries
+/// the viewer's subscription of the shown name.
+pub async fn shared_with_follows_acl_changes(s: &Stores) -> Result<(), Failure> {
+    let (owner, _) = account(s, "conf-sw-owner").await?;
+    let (viewer, _) = account(s, "conf-sw-viewer").await?;
+    let a = s.mail.create_mailbox(owner, &name("A")?, Some(SpecialUse::Flagged)).await.must()?;
+    let b = s.mail.create_mailbox(owner, &name("B")?, None).await.must()?;
+    let mine = |list: Vec<crate::acl::SharedMailbox>| -> Vec<(String, String, bool)> {
+        list.into_iter()
+            .filter(|m| m.owner == owner)
+            .map(|m| (m.mailbox.name, m.rights.to_string(), m.mailbox.subscribed))
+            .collect()
+    };
+    check!(mine(s.share.shared_with(viewer).await.must()?).is_empty());
+
+    s.share.set_acl(a, &ident("conf-sw-viewer")?, Some(rights("lr")?)).await.must()?;
+    check_eq!(mine(s.share.shared_with(viewer).await.must()?), vec![("A".to_owned(), "lr".to_owned(), true)]);
+    let listed = s.share.shared_with(viewer).await.must()?;
+    let first = listed.iter().find(|m| m.owner == owner);
+    check!(first.is_some_and(|m| m.owner_name == "conf-sw-owner"
+        && m.owner_kind == AccountKind::User
+        && m.mailbox.special_use == Some(SpecialUse::Flagged)));
+    s.share.set_acl(b, &ident("conf-sw-viewer")?, Some(rights("r")?)).await.must()?;
+    check_eq!(
+        mine(s.share.shared_with(viewer).await.must()?),
+        vec![("A".to_owned(), "lr".to_owned(), true), ("B".to_owned(), "r".to_owned(), false)]
+    );
+    s.share.set_acl(a, &ident("conf-sw-viewer")?, None).await.must()?;
+    check_eq!(mine(s.share.shared_with(viewer).await.must()?), vec![("B".to_owned(), "r".to_owned(), false)]);
+    check!(!s.mail.subscriptions(viewer).await.must()?.contains(&other_users("conf-sw-owner", "A")));
+    // Deleting the mailbox takes its entries along.
+    s.mail.delete_mailbox(owner, b).await.must()?;
+    check!(mine(s.share.shared_with(viewer).await.must()?).is_empty());
+    must_fail(s.share.shared_with(AccountId(i64::MAX)).await, not_found)?;
+    Ok(())
+}
+
+/// RENAME keeps the ACL and moves the grantees' subscriptions to the new shown names.
+pub async fn rename_moves_grantee_subscriptions(s: &Stores) -> Result<(), Failure> {
+    let (owner, _) = account(s, "conf-rn-owner").await?;
+    let (viewer, _) = account(s, "conf-rn-viewer").await?;
+    let old = s.mail.create_mailbox(owner, &name("Old")?, None).await.must()?;
+    s.share.set_acl(old, &ident("conf-rn-viewer")?, Some(rights("lr")?)).await.must()?;
+    s.mail.create_mailbox(owner, &name("Old/Sub")?, None).await.must()?;
+    let subs = s.mail.subscriptions(viewer).await.must()?;
+    check!(subs.contains(&other_users("conf-rn-owner", "Old")));
+    check!(subs.contains(&other_users("conf-rn-owner", "Old/Sub")));
+
+    s.mail.rename_mailbox(owner, &name("Old")?, &name("New")?).await.must()?;
+    let subs = s.mail.subscriptions(viewer).await.must()?;
+    check!(subs.contains(&other_users("conf-rn-owner", "New")));
+    check!(subs.contains(&other_users("conf-rn-owner", "New/Sub")));
+    check!(!subs.iter().any(|n| n.starts_with(&other_users("conf-rn-owner", "Old"))));
+    check_eq!(s.share.acl(old).await.must()?, vec![entry("conf-rn-viewer", "lr")?]);
+    Ok(())
+}
+
+/// Deleting an account removes the entries naming it (positive and negative) and its
+/// memberships, so a new account of the same name inherits none of it.
+pub async fn account_deletion_forgets_its_entries(s: &Stores) -> Result<(), Failure> {
+    let (owner, _) = account(s, "conf-forget-owner").await?;
+    let (hank, _) = account(s, "conf-forget-hank").await?;
+    let t = team(s, "conf-forget-team", Some("forget@example.org")).await?;
+    let team_inbox = mailbox(s, t, "INBOX").await?;
+    let shared = s.mail.create_mailbox(owner, &name("Shared")?, None).await.must()?;
+    s.share.set_acl(shared, &ident("conf-forget-hank")?, Some(rights("lr")?)).await.must()?;
+    s.share.set_acl(shared, &ident("-conf-forget-hank")?, Some(rights("w")?)).await.must()?;
+    s.share.set_acl(shared, &ident("anyone")?, Some(rights("l")?)).await.must()?;
+    s.share.set_group_member("conf-forget", hank, true).await.must()?;
+    s.share.set_team_member(t, hank, rights("lr")?).await.must()?;
+
+    s.accounts.delete_account(hank).await.must()?;
+    check_eq!(s.share.acl(shared).await.must()?, vec![entry("anyone", "l")?]);
+    check!(s.share.acl(team_inbox).await.must()?.is_empty());
+    check!(s.share.team_members(t).await.must()?.is_empty());
+    must_fail(s.share.quota(hank).await, not_found)?;
+
+    let again = s.accounts.create_account("conf-forget-hank", "x").await.must()?;
+    check_eq!(s.share.my_rights(shared, again).await.must()?, rights("l")?);
+    check_eq!(s.share.my_rights(team_inbox, again).await.must()?, Rights::NONE);
+    check!(s.share.groups_of(again).await.must()?.is_empty());
+
+    // Deleting a team frees its name and address.
+    s.share.set_team_member(t, again, rights("lr")?).await.must()?;
+    s.accounts.delete_account(t).await.must()?;
+    check!(s.share.account_by_address("forget@example.org").await.must()?.is_none());
+    check!(!s.share.shared_with(again).await.must()?.iter().any(|m| m.owner == t));
+    s.share.create_team("conf-forget-team", Some("forget@example.org")).await.must()?;
+    Ok(())
+}
+
+/// 20 concurrent APPENDs of 1 KiB against a 10 KiB quota store exactly the 10 that fit: the
+/// check and the increment are one step.
+pub async fn quota_concurrent_appends_fill_exactly(s: &Stores) -> Result<(), Failure> {
+    let (id, inbox) = account(s, "conf-quota-fill").await?;
+    s.share.set_quota(id, QuotaLimits { storage: Some(10 * 1024), ..QuotaLimits::default() }).await.must()?;
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..20 {
+        let mail = Arc::clone(&s.mail);
+        tasks.spawn(async move { mail.append(inbox, vec![kib(&format!("q{i}"), 1)]).await });
+    }
+    let (mut stored, mut refused) = (0, 0);
+    while let Some(joined) = tasks.join_next().await {
+        match joined.map_err(|e| Failure(format!("append task failed: {e}")))? {
+            Ok(_) => stored += 1,
+            Err(StoreError::OverQuota(OverQuota { resource: QuotaResource::Storage, alone: false })) => {
+                refused += 1
+            }
+            Err(e) => return Err(Failure(format!("unexpected error {e:?}"))),
+        }
+    }
+    check_eq!((stored, refused), (10, 10));
+    let q = s.share.quota(id).await.must()?;
+    check_eq!((q.storage_used, q.messages_used), (10 * 1024, 10));
+    check_eq!(q.limits.storage, Some(10 * 1024));
+    check_eq!(q.own.storage, Some(10 * 1024));
+    let st = s.mail.status(inbox).await.must()?;
+    check_eq!((st.messages, st.size, st.uid_next), (10, 10 * 1024, uid(11)));
+
+    // A message bigger than the whole quota can never fit.
+    let (big, big_inbox) = account(s, "conf-quota-big").await?;
+    s.share
+        .set_quota(big, QuotaLimits { storage: Some(10 * 1024), ..QuotaLimits::default() })
+        .await
+        .must()?;
+    must_be_over_quota(s.mail.append(big_inbox, vec![kib("big", 11)]).await, QuotaResource::Storage, true)?;
+    check_eq!(s.share.quota(big).await.must()?.storage_used, 0);
+    must_fail(s.share.set_quota(AccountId(i64::MAX), QuotaLimits::default()).await, not_found)?;
+    Ok(())
+}
+
+/// MOVE within one owner changes no usage, so it succeeds at the limit; COPY within one owner
+/// counts.
+pub async fn quota_move_within_owner_never_fails(s: &Stores) -> Result<(), Failure> {
+    let (id, inbox) = account(s, "conf-quota-move").await?;
+    s.share
+        .set_quota(id, QuotaLimits { storage: Some(2 * 1024), messages: Some(2), mailboxes: None })
+        .await
+        .must()?;
+    append_each(s, inbox, vec![kib("m1", 1), kib("m2", 1)]).await?;
+    let archive = mailbox(s, id, "Archive").await?;
+    let moved = s.mail.move_messages(inbox, &all(), archive).await.must()?;
+    check_eq!(moved.mapping.len(), 2);
+    let q = s.share.quota(id).await.must()?;
+    check_eq!((q.storage_used, q.messages_used), (2 * 1024, 2));
+    must_be_over_quota(s.mail.copy(archive, &set(&[1..=1]), inbox).await, QuotaResource::Storage, false)?;
+    s.share.set_quota(id, QuotaLimits { messages: Some(2), ..QuotaLimits::default() }).await.must()?;
+    must_be_over_quota(s.mail.copy(archive, &set(&[1..=1]), inbox).await, QuotaResource::Message, false)?;
+    check_eq!(s.mail.status(inbox).await.must()?.messages, 0);
+    Ok(())
+}
+
+/// COPY (or MOVE) to another owner over its quota fails with nothing written on either side;
+/// within the quota it charges the target and a MOVE frees the source.
+pub async fn quota_copy_to_full_owner_writes_nothing(s: &Stores) -> Result<(), Failure> {
+    let (src, src_inbox) = account(s, "conf-quota-src").await?;
+    let (dst, dst_inbox) = account(s, "conf-quota-dst").await?;
+    append_each(s, src_inbox, vec![kib("c1", 1), kib("c2", 1), kib("c3", 1)]).await?;
+    s.share.set_quota(dst, QuotaLimits { storage: Some(2 * 1024), ..QuotaLimits::default() }).await.must()?;
+    let before = s.mail.status(dst_inbox).await.must()?;
+
+    must_be_over_quota(s.mail.copy(src_inbox, &all(), dst_inbox).await, QuotaResource::Storage, true)?;
+    must_be_over_quota(
+        s.mail.move_messages(src_inbox, &all(), dst_inbox).await,
+        QuotaResource::Storage,
+        true,
+    )?;
+    check_eq!(s.mail.status(dst_inbox).await.must()?, before);
+    check_eq!(s.mail.status(src_inbox).await.must()?.messages, 3);
+    check_eq!(s.share.quota(dst).await.must()?.storage_used, 0);
+    check_eq!(s.share.quota(src).await.must()?.storage_used, 3 * 1024);
+
+    s.mail.copy(src_inbox, &set(&[1..=1]), dst_inbox).await.must()?;
+    s.mail.move_messages(src_inbox, &set(&[2..=2]), dst_inbox).await.must()?;
+    let (q_src, q_dst) = (s.share.quota(src).await.must()?, s.share.quota(dst).await.must()?);
+    check_eq!((q_src.storage_used, q_src.messages_used), (2 * 1024, 2));
+    check_eq!((q_dst.storage_used, q_dst.messages_used), (2 * 1024, 2));
+    // Full now: even one more message to the full owner is refused.
+    must_be_over_quota(
+        s.mail.copy(src_inbox, &set(&[3..=3]), dst_inbox).await,
+        QuotaResource::Storage,
+        false,
+    )?;
+    check_eq!(s.mail.status(dst_inbox).await.must()?.messages, 2);
+    Ok(())
+}
+
+/// EXPUNGE, DELETE of a mailbox give the space back at once.
+pub async fn quota_expunge_and_delete_free_usage(s: &Stores) -> Result<(), Failure> {
+    let (id, inbox) = account(s, "conf-quota-free").await?;
+    append_each(s, inbox, vec![kib("e1", 1), kib("e2", 2), kib("e3", 1)]).await?;
+    let q = s.share.quota(id).await.must()?;
+    check_eq!((q.storage_used, q.messages_used), (4 * 1024, 3));
+    check_eq!(q.mailboxes_used, s.mail.list_mailboxes(id).await.must()?.len() as u64);
+    check_eq!(q.limits.storage, None);
+
+    s.mail
+        .store_flags(inbox, &set(&[1..=2]), FlagOp::Add, &flags(SystemFlags::DELETED, &[]), None)
+        .await
+        .must()?;
+    s.mail.expunge(inbox, None).await.must()?;
+    let q = s.share.quota(id).await.must()?;
+    check_eq!((q.storage_used, q.messages_used), (1024, 1));
+
+    let tmp = s.mail.create_mailbox(id, &name("Tmp")?, None).await.must()?;
+    s.mail.copy(inbox, &all(), tmp).await.must()?;
+    check_eq!(s.share.quota(id).await.must()?.storage_used, 2 * 1024);
+    s.mail.delete_mailbox(id, tmp).await.must()?;
+    let q = s.share.quota(id).await.must()?;
+    check_eq!((q.storage_used, q.messages_used), (1024, 1));
+
+    // The mailbox count is the MAILBOX resource: the account's own limit overrides the default.
+    let count = q.mailboxes_used;
+    s.share
+        .set_quota(id, QuotaLimits { mailboxes: Some(count + 1), ..QuotaLimits::default() })
+        .await
+        .must()?;
+    check_eq!(s.share.quota(id).await.must()?.limits.mailboxes, Some(count + 1));
+    s.mail.create_mailbox(id, &name("One")?, None).await.must()?;
+    must_fail(s.mail.create_mailbox(id, &name("Two")?, None).await, |e| matches!(e, StoreError::Limit(_)))?;
+    Ok(())
+}
+
+/// A warning is recorded once per upward crossing of 80, 90 and 100 %, and again only after
+/// the usage fell below the threshold; a warning is delivered into a full INBOX once.
+pub async fn quota_warnings_once_per_crossing(s: &Stores) -> Result<(), Failure> {
+    let (id, inbox) = account(s, "conf-quota-warn").await?;
+    s.share.set_quota(id, QuotaLimits { messages: Some(10), ..QuotaLimits::default() }).await.must()?;
+    let warnings = || async {
+        let all = s.share.pending_quota_warnings().await.must()?;
+        Ok::<_, Failure>(all.into_iter().filter(|w| w.account == id).collect::<Vec<_>>())
+    };
+    let percents = |w: &[crate::acl::QuotaWarning]| w.iter().map(|w| w.percent).collect::<Vec<_>>();
+    for i in 0..7 {
+        s.mail.append(inbox, vec![plain(&format!("w{i}"))]).await.must()?;
+    }
+    check!(warnings().await?.is_empty());
+    s.mail.append(inbox, vec![plain("w8")]).await.must()?;
+    let w = warnings().await?;
+    check_eq!(percents(&w), vec![80]);
+    check_eq!((w[0].resource, w[0].used, w[0].limit), (QuotaResource::Message, 8, 10));
+    s.mail.append(inbox, vec![plain("w9")]).await.must()?;
+    check_eq!(percents(&warnings().await?), vec![80, 90]);
+
+    // Down to 80 % and up to 90 % again: crossed again, warned again. Staying above 80 % all
+    // along: no second 80 % warning.
+    let first = s.mail.select(inbox, ClaimRecent::Peek).await.must()?.uids.iter().next().unwrap_or(Uid::MAX);
+    s.mail
+        .store_flags(inbox, &UidSet::from_uids([first]), FlagOp::Add, &flags(SystemFlags::DELETED, &[]), None)
+        .await
+        .must()?;
+    s.mail.expunge(inbox, None).await.must()?;
+    s.mail.append(inbox, vec![plain("w9 again")]).await.must()?;
+    check_eq!(percents(&warnings().await?), vec![80, 90, 90]);
+    // A jump over two thresholds warns once, for the higher one.
+    s.share.set_quota(id, QuotaLimits { messages: Some(100), ..QuotaLimits::default() }).await.must()?;
+    s.share.set_quota(id, QuotaLimits { messages: Some(10), ..QuotaLimits::default() }).await.must()?;
+    let w = warnings().await?;
+    check_eq!(percents(&w), vec![80, 90, 90, 90]);
+    s.mail.append(inbox, vec![plain("w10")]).await.must()?;
+    let w = warnings().await?;
+    check_eq!(percents(&w), vec![80, 90, 90, 90, 100]);
+    must_be_over_quota(s.mail.append(inbox, vec![plain("w11")]).await, QuotaResource::Message, false)?;
+
+    // Delivered into the full INBOX, marked done, never twice.
+    let last = w.last().map(|w| w.id).unwrap_or(-1);
+    s.share.deliver_quota_warning(last, plain("Your mailbox is full")).await.must()?;
+    check_eq!(s.mail.status(inbox).await.must()?.messages, 11);
+    check_eq!(s.share.quota(id).await.must()?.messages_used, 11);
+    check_eq!(percents(&warnings().await?), vec![80, 90, 90, 90]);
+    s.share.deliver_quota_warning(last, plain("Your mailbox is full")).await.must()?;
+    check_eq!(s.mail.status(inbox).await.must()?.messages, 11);
+    must_fail(s.share.deliver_quota_warning(i64::MAX, plain("x")).await, not_found)?;
+    Ok(())
+}
+
+/// Per-user `\Seen`: each viewer's own, with modseqs taken from the mailbox (monotonic for
+/// everybody), never touching the message's own flag; gone with the message.
+pub async fn private_seen_per_viewer(s: &Stores) -> Result<(), Failure> {
+    let (_, inbox) = account(s, "conf-pseen-owner").await?;
+    let (ivy, _) = account(s, "conf-pseen-ivy").await?;
+    let (jack, _) = account(s, "conf-pseen-jack").await?;
+    append_each(s, inbox, vec![plain("p1"), plain("p2"), plain("p3")]).await?;
+    check_eq!(s.share.seen_mode(inbox).await.must()?, SeenMode::Shared);
+    s.share.set_seen_mode(inbox, SeenMode::Private).await.must()?;
+    check_eq!(s.share.seen_mode(inbox).await.must()?, SeenMode::Private);
+
+    let before = s.mail.status(inbox).await.must()?.highest_modseq;
+    let mut rx = s.mail.notifier().watch(inbox);
+    let changed = s.share.store_private_seen(inbox, ivy, &set(&[1..=2, 7..=9]), true).await.must()?;
+    check_eq!(changed.iter().map(|c| c.0).collect::<Vec<_>>(), uids(&[1, 2]));
+    let m1 = changed[0].1;
+    check!(m1 > before);
+    check!(changed.iter().all(|c| c.1 == m1));
+    check_eq!(s.mail.status(inbox).await.must()?.highest_modseq, m1);
+    check_eq!(rx.has_changed().ok(), Some(true));
+    check_eq!(*rx.borrow_and_update(), m1);
+    check_eq!(s.share.private_seen(inbox, ivy).await.must()?, set(&[1..=2]));
+    check!(s.share.private_seen(inbox, jack).await.must()?.is_empty());
+    // The message's own \Seen is the owner's and did not move.
+    check_eq!(s.mail.status(inbox).await.must()?.unseen, 3);
+    let metas = s.mail.fetch(inbox, &all(), FetchWant::default()).await.must()?;
+    check!(metas.iter().all(|m| !m.flags.system.contains(SystemFlags::SEEN)));
+
+    // Nothing to change: no modseq taken.
+    check!(s.share.store_private_seen(inbox, ivy, &set(&[1..=1]), true).await.must()?.is_empty());
+    check_eq!(s.mail.status(inbox).await.must()?.highest_modseq, m1);
+
+    let m2 = s.share.store_private_seen(inbox, jack, &set(&[2..=3]), true).await.must()?[0].1;
+    check!(m2 > m1);
+    let m3 = s.share.store_private_seen(inbox, ivy, &set(&[1..=1]), false).await.must()?[0].1;
+    check!(m3 > m2);
+    check_eq!(s.share.private_seen(inbox, ivy).await.must()?, set(&[2..=2]));
+    check_eq!(
+        s.share.private_seen_since(inbox, ivy, before).await.must()?,
+        vec![(uid(1), false, m3), (uid(2), true, m1)]
+    );
+    check_eq!(s.share.private_seen_since(inbox, ivy, m1).await.must()?, vec![(uid(1), false, m3)]);
+    check!(s.share.private_seen_since(inbox, jack, m2).await.must()?.is_empty());
+    check_eq!(s.share.private_seen(inbox, jack).await.must()?, set(&[2..=3]));
+
+    // Expunged messages take their private state along.
+    s.mail
+        .store_flags(inbox, &set(&[2..=2]), FlagOp::Add, &flags(SystemFlags::DELETED, &[]), None)
+        .await
+        .must()?;
+    s.mail.expunge(inbox, None).await.must()?;
+    check!(s.share.private_seen(inbox, ivy).await.must()?.is_empty());
+    check_eq!(s.share.private_seen(inbox, jack).await.must()?, set(&[3..=3]));
+    check_eq!(s.share.private_seen_since(inbox, ivy, before).await.must()?, vec![(uid(1), false, m3)]);
+
+    must_fail(s.share.private_seen(MailboxId(i64::MAX), ivy).await, not_found)?;
+    must_fail(s.share.store_private_seen(MailboxId(i64::MAX), ivy, &all(), true).await, not_found)?;
+    must_fail(s.share.store_private_seen(inbox, AccountId(i64::MAX), &all(), true).await, not_found)?;
+    must_fail(s.share.seen_mode(MailboxId(i64::MAX)).await, not_found)?;
     Ok(())
 }
 

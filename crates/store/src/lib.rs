@@ -99,14 +99,16 @@ pub trait AccountStore: Send + Sync {
     async fn set_password_hash(&self, account: AccountId, password_hash: &str) -> StoreResult<()> {
         self.set_password(account, password_hash, None).await
     }
-    /// Deletes the account with all its mailboxes and messages.
+    /// Deletes the account (user or team) with all its mailboxes and messages, its quota root,
+    /// the ACL entries that name it (`name` and `-name`) and its team and group memberships.
     async fn delete_account(&self, account: AccountId) -> StoreResult<()>;
 
     // --- credentials beside the password (issue 5) ----------------------------------------------
 
     /// Replaces the password hash and the password's SCRAM verifier in one transaction
     /// (`None` removes the verifier: SCRAM then fails for the account), and bumps the
-    /// credentials generation: sessions opened with the old password end.
+    /// credentials generation: sessions opened with the old password end. Refused with
+    /// [`StoreError::NotAllowed`] for a team, which cannot log in.
     async fn set_password(
         &self,
         account: AccountId,
@@ -124,7 +126,7 @@ pub trait AccountStore: Send + Sync {
     /// statement; false when it is not (a replayed code) or TOTP is not set up.
     async fn claim_totp_step(&self, account: AccountId, step: u64) -> StoreResult<bool>;
     /// Adds an app password (its digest); [`StoreError::AlreadyExists`] when the account has
-    /// one with this label.
+    /// one with this label, [`StoreError::NotAllowed`] for a team (it cannot log in).
     async fn add_app_password(
         &self,
         account: AccountId,
@@ -168,7 +170,10 @@ pub trait MailStore: Send + Sync {
     ) -> StoreResult<Option<MailboxInfo>>;
     /// Creates a mailbox with a fresh UIDVALIDITY. Missing parents are not created here; the
     /// session does that (RFC 9051 §6.3.4 says a server SHOULD create them). The name must pass
-    /// [`MailboxName::check_creatable`], else [`StoreError::InvalidName`].
+    /// [`MailboxName::check_creatable`], else [`StoreError::InvalidName`]. The mailbox inherits
+    /// the ACL of its nearest existing superior (RFC 4314 §4), a team's mailbox its members'
+    /// entries, and account grantees that can look it up are subscribed to its shown name
+    /// ([`ShareStore`]). Past the account's mailbox limit: [`StoreError::Limit`].
     async fn create_mailbox(
         &self,
         account: AccountId,
@@ -272,9 +277,14 @@ pub trait MailStore: Send + Sync {
         flags: &Flags,
         unchanged_since: Option<ModSeq>,
     ) -> StoreResult<FlagsUpdated>;
-    /// Copies messages into another mailbox of the same account, keeping flags and internal date.
+    /// Copies messages into another mailbox, keeping flags and internal date. The target may
+    /// belong to another account (a team's, a sharer's: the session has checked the rights);
+    /// its owner's quota is charged, [`StoreError::OverQuota`] with nothing written when it
+    /// would be exceeded.
     async fn copy(&self, from: MailboxId, uids: &UidSet, to: MailboxId) -> StoreResult<Copied>;
     /// Moves messages atomically (RFC 6851): copy + expunge from the source in one transaction.
+    /// Within one owner no quota usage changes (it never fails on quota); to another owner the
+    /// target's owner is charged and the source's owner gets the space back.
     async fn move_messages(&self, from: MailboxId, uids: &UidSet, to: MailboxId) -> StoreResult<Copied>;
     /// UIDs of the messages matching the criterion, ascending.
     async fn search(&self, mailbox: MailboxId, criterion: &Criterion) -> StoreResult<Vec<Uid>>;
@@ -389,42 +399,53 @@ pub trait SieveStore: Send + Sync {
 pub trait ShareStore: Send + Sync {
     /// Creates a team: an account that cannot log in, with the mailboxes INBOX, Sent, Drafts,
     /// Trash, Archive, and the delivery `address` (an addr-spec, unique among team addresses)
-    /// when given. Refused with `AlreadyExists` when an account of that name exists.
+    /// when given. Refused with `AlreadyExists` when an account of that name (or a team with
+    /// that address) exists, `InvalidName` for a name that would not read as an account in an
+    /// ACL or a shown name (`anyone`, `authenticated`, `$…`, `-…`, a `/`).
     async fn create_team(&self, name: &str, address: Option<&str>) -> StoreResult<AccountId>;
 
-    /// The account (user or team) whose delivery address is `address` (case-insensitive),
-    /// for LMTP and `deliver`; `None` when no team has it.
+    /// The team whose delivery address is `address` (case-insensitive), for LMTP and
+    /// `deliver`; `None` when no team has it. Users are never found here: their mail is
+    /// addressed by login name ([`AccountStore::account_by_name`]).
     async fn account_by_address(&self, address: &str) -> StoreResult<Option<Account>>;
 
-    /// A team's delivery address.
+    /// A team's delivery address (`None` for a user or a team without one; `NotFound` when
+    /// the account does not exist).
     async fn team_address(&self, team: AccountId) -> StoreResult<Option<String>>;
 
-    /// The members of a team with the rights their membership grants.
+    /// The members of a team with the rights their membership grants, by name. `NotFound`
+    /// when there is no such account, `NotAllowed` when it is a user.
     async fn team_members(&self, team: AccountId) -> StoreResult<Vec<TeamMember>>;
 
     /// Makes `member` a member of `team` with `rights` on every mailbox of the team (and on
     /// mailboxes created later): sets the member's ACL entry on each, and subscribes the member
     /// to each mailbox it can look up (`Shared/<team>/<name>`), all in one transaction. Called
-    /// again, changes the rights.
+    /// again, changes the rights (replacing the member's entry on each mailbox, and following
+    /// its subscriptions only where it gains or loses `l`). `NotFound` when either account is
+    /// missing, `NotAllowed` when `team` is a user or `member` a team. Signals
+    /// [`Notifier::acl_changed`] for each mailbox.
     async fn set_team_member(&self, team: AccountId, member: AccountId, rights: Rights) -> StoreResult<()>;
 
     /// Ends a membership: removes the member's entries from every mailbox of the team and its
     /// subscriptions to them, in one transaction. `NotFound` when it was no member.
     async fn remove_team_member(&self, team: AccountId, member: AccountId) -> StoreResult<()>;
 
-    /// Adds (`member_of`) or removes an account to/from the group `group` (`$group` grantees).
+    /// Adds (`member_of`) or removes an account to/from the group `group` (`$group` grantees;
+    /// the name without `$`, compared case-insensitively). Subscriptions are not followed:
+    /// members of a group subscribe themselves. Signals [`Notifier::acl_changed`]`(None)`.
     async fn set_group_member(&self, group: &str, account: AccountId, member_of: bool) -> StoreResult<()>;
 
-    /// The groups an account belongs to.
+    /// The groups an account belongs to, sorted (empty for an unknown account).
     async fn groups_of(&self, account: AccountId) -> StoreResult<Vec<String>>;
 
     /// The owner of a mailbox (the quota root; whose namespace it is in).
     async fn mailbox_owner(&self, mailbox: MailboxId) -> StoreResult<Account>;
 
-    /// A mailbox's ACL entries (the owner's implicit full rights are not a row).
+    /// A mailbox's ACL entries (the owner's implicit full rights are not a row), by identifier.
     async fn acl(&self, mailbox: MailboxId) -> StoreResult<Vec<AclEntry>>;
 
-    /// Sets (`Some`) or deletes (`None`) the entry of `identifier` on `mailbox`, updating the
+    /// Sets (`Some`) or deletes (`None`, or no rights: an empty entry grants and denies
+    /// nothing) the entry of `identifier` on `mailbox`, updating the
     /// "shared with me" index and, for an account grantee that gains or loses `l`, its
     /// subscription of the mailbox's shown name, in the same transaction. An account grantee
     /// must exist (`NotFound` otherwise) and is stored by its canonical name. Signals the
@@ -437,15 +458,16 @@ pub trait ShareStore: Send + Sync {
     ) -> StoreResult<()>;
 
     /// The rights `account` has on `mailbox` ([`acl::effective_rights`] over its entries and the
-    /// account's groups). `NotFound` when the mailbox does not exist.
+    /// account's groups). `NotFound` when the mailbox or the account does not exist.
     async fn my_rights(&self, mailbox: MailboxId, account: AccountId) -> StoreResult<Rights>;
 
     /// Every mailbox of another account on which `account` has at least one right, through an
     /// entry naming it, one of its groups, `authenticated` or `anyone`; with the effective rights
-    /// (which may lack `l`: the caller shows only those with it).
+    /// (which may lack `l`: the caller shows only those with it), by owner name and mailbox name.
     async fn shared_with(&self, account: AccountId) -> StoreResult<Vec<SharedMailbox>>;
 
-    /// Sets how `\Seen` is kept in a mailbox.
+    /// Sets how `\Seen` is kept in a mailbox; a change signals [`Notifier::acl_changed`] for
+    /// it, so sessions re-read it. Private rows are kept when switching back to shared.
     async fn set_seen_mode(&self, mailbox: MailboxId, mode: SeenMode) -> StoreResult<()>;
 
     /// How `\Seen` is kept in a mailbox.
@@ -475,17 +497,23 @@ pub trait ShareStore: Send + Sync {
         seen: bool,
     ) -> StoreResult<Vec<(Uid, ModSeq)>>;
 
-    /// Usage and limits of an account's (or team's) quota root.
+    /// Usage and limits of an account's (or team's) quota root; `NotFound` when the account
+    /// does not exist.
     async fn quota(&self, account: AccountId) -> StoreResult<Quota>;
 
     /// Sets the root's own limits (`None` fields: back to the default). Takes effect for the
     /// next write; usage above a lowered limit stays until it is expunged.
     async fn set_quota(&self, account: AccountId, limits: QuotaLimits) -> StoreResult<()>;
 
-    /// Threshold crossings not yet turned into warning messages, oldest first.
+    /// Threshold crossings not yet turned into warning messages, oldest first. Kept for the
+    /// STORAGE and MESSAGE resources (the mailbox count is refused, not warned about); a write
+    /// that jumps over several thresholds records the highest only.
     async fn pending_quota_warnings(&self) -> StoreResult<Vec<QuotaWarning>>;
 
-    /// Delivers `message` into the INBOX of the warning's root (not counted against the quota:
-    /// it must arrive when the mailbox is full) and marks the warning done, in one transaction.
+    /// Delivers `message` into the INBOX of the warning's root and marks the warning done, in one
+    /// transaction. Never refused on quota (it must arrive when the mailbox is full); its size
+    /// counts in the usage like any message, but it records no threshold crossing of its own, so
+    /// a warning never sets off the next one.
+    /// `NotFound` for an unknown warning; one delivered already is not delivered again.
     async fn deliver_quota_warning(&self, warning: i64, message: NewMessage) -> StoreResult<()>;
 }

@@ -9,12 +9,20 @@ use std::sync::Arc;
 use postfach_store::conformance::{self, Stores};
 use postfach_store::sqlite::DATABASE_FILE;
 use postfach_store::{
-    AccountStore, MailStore, MailboxName, SqliteStore, StoreError, StoreLimits, StoreResult,
+    AccountStore, MailStore, MailboxName, OverQuota, QuotaLimits, QuotaResource, ShareStore, SqliteStore,
+    StoreError, StoreLimits, StoreResult,
 };
 
+fn stores(store: Arc<SqliteStore>) -> Stores {
+    Stores {
+        mail: Arc::clone(&store) as Arc<dyn MailStore>,
+        accounts: Arc::clone(&store) as Arc<dyn AccountStore>,
+        share: store as Arc<dyn ShareStore>,
+    }
+}
+
 fn open(dir: &Path) -> StoreResult<Stores> {
-    let store = Arc::new(SqliteStore::open(dir)?);
-    Ok(Stores { mail: Arc::clone(&store) as Arc<dyn MailStore>, accounts: store as Arc<dyn AccountStore> })
+    Ok(stores(Arc::new(SqliteStore::open(dir)?)))
 }
 
 fn fresh() -> (tempfile::TempDir, Stores) {
@@ -62,6 +70,21 @@ conformance_tests!(
     fetch_and_body,
     expunge_subsets,
     delete_account_removes_everything,
+    acl_negative_rights,
+    acl_group_grants,
+    acl_anyone_and_authenticated,
+    acl_inherited_on_create,
+    acl_changes_signal_sessions,
+    team_membership_grants_and_subscribes,
+    shared_with_follows_acl_changes,
+    rename_moves_grantee_subscriptions,
+    account_deletion_forgets_its_entries,
+    quota_concurrent_appends_fill_exactly,
+    quota_move_within_owner_never_fails,
+    quota_copy_to_full_owner_writes_nothing,
+    quota_expunge_and_delete_free_usage,
+    quota_warnings_once_per_crossing,
+    private_seen_per_viewer,
 );
 
 /// The mailbox cap holds under concurrent creates (the count is taken in the insert's
@@ -69,7 +92,10 @@ conformance_tests!(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mailbox_cap_holds_under_concurrent_creates() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(SqliteStore::open_with(dir.path(), StoreLimits { max_mailboxes: 10 }).unwrap());
+    let store = Arc::new(
+        SqliteStore::open_with(dir.path(), StoreLimits { max_mailboxes: 10, ..StoreLimits::default() })
+            .unwrap(),
+    );
     let alice = store.create_account("alice", "x").await.unwrap();
     let bob = store.create_account("bob", "x").await.unwrap();
     // Six default mailboxes: room for four more, however many ask at once.
@@ -108,6 +134,59 @@ async fn mailbox_cap_holds_under_concurrent_creates() {
     store.create_mailbox(bob, &MailboxName::new("bobs").unwrap(), None).await.unwrap();
 }
 
+/// The default quota comes from `StoreLimits` (`max_mailboxes` being the MAILBOX default);
+/// an account's own limits override it field by field; usage survives a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn default_quota_comes_from_store_limits() {
+    let dir = tempfile::tempdir().unwrap();
+    let limits = StoreLimits {
+        max_mailboxes: 8,
+        default_quota: QuotaLimits { storage: Some(4096), messages: Some(3), mailboxes: None },
+    };
+    let message = |size: usize| {
+        let mut raw = b"Subject: q\r\n\r\n".to_vec();
+        raw.resize(size, b'x');
+        postfach_store::NewMessage {
+            raw: raw.into(),
+            flags: postfach_store::Flags::default(),
+            internal_date: None,
+        }
+    };
+    let store = Arc::new(SqliteStore::open_with(dir.path(), limits).unwrap());
+    let alice = store.create_account("alice", "x").await.unwrap();
+    let inbox = store.mailbox_by_name(alice, &MailboxName::new("INBOX").unwrap()).await.unwrap().unwrap().id;
+    let q = store.quota(alice).await.unwrap();
+    assert_eq!(q.limits, QuotaLimits { storage: Some(4096), messages: Some(3), mailboxes: Some(8) });
+    assert_eq!(q.own, QuotaLimits::default());
+    assert_eq!(q.mailboxes_used, 6);
+    let refused = store.append(inbox, vec![message(5000)]).await;
+    assert!(
+        matches!(
+            refused,
+            Err(StoreError::OverQuota(OverQuota { resource: QuotaResource::Storage, alone: true }))
+        ),
+        "{refused:?}"
+    );
+    store.set_quota(alice, QuotaLimits { storage: Some(100_000), ..QuotaLimits::default() }).await.unwrap();
+    store.append(inbox, vec![message(5000), message(100), message(100)]).await.unwrap();
+    let refused = store.append(inbox, vec![message(100)]).await;
+    assert!(
+        matches!(
+            refused,
+            Err(StoreError::OverQuota(OverQuota { resource: QuotaResource::Message, alone: false }))
+        ),
+        "{refused:?}"
+    );
+    let team = store.create_team("crew", None).await.unwrap();
+    let q = store.quota(team).await.unwrap();
+    assert_eq!((q.storage_used, q.mailboxes_used, q.limits.storage), (0, 5, Some(4096)));
+    drop(store);
+
+    let store = SqliteStore::open_with(dir.path(), limits).unwrap();
+    let q = store.quota(alice).await.unwrap();
+    assert_eq!((q.storage_used, q.messages_used, q.own.storage), (5200, 3, Some(100_000)));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn uids_survive_reopen() {
     let dir = tempfile::tempdir().unwrap();
@@ -125,7 +204,7 @@ async fn uids_survive_reopen() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn run_all_on_one_store() {
     let (_dir, stores) = fresh();
-    if let Err(failure) = conformance::run_all(stores.mail, stores.accounts).await {
+    if let Err(failure) = conformance::run_all(stores).await {
         panic!("{failure}");
     }
 }
@@ -135,14 +214,36 @@ async fn deleting_everything_leaves_no_bodies() {
     let (dir, stores) = fresh();
     conformance::copy_and_move(&stores).await.unwrap();
     conformance::delete_account_removes_everything(&stores).await.unwrap();
-    assert!(count(dir.path(), "bodies") > 0);
+    conformance::team_membership_grants_and_subscribes(&stores).await.unwrap();
+    conformance::acl_group_grants(&stores).await.unwrap();
+    conformance::private_seen_per_viewer(&stores).await.unwrap();
+    conformance::quota_warnings_once_per_crossing(&stores).await.unwrap();
+    let team = stores.accounts.account_by_name("conf-team").await.unwrap().unwrap();
+    let frank = stores.accounts.account_by_name("conf-team-frank").await.unwrap().unwrap();
+    stores.share.set_team_member(team.id, frank.id, postfach_store::Rights::ALL).await.unwrap();
+    stores.share.set_group_member("conf-leftover", frank.id, true).await.unwrap();
+    for table in ["bodies", "acl", "team_members", "group_members", "private_seen", "quota_warnings"] {
+        assert!(count(dir.path(), table) > 0, "{table}");
+    }
     for account in stores.accounts.list_accounts().await.unwrap() {
         stores.accounts.delete_account(account.id).await.unwrap();
     }
     drop(stores);
-    for table in
-        ["bodies", "messages", "expunged", "mailboxes", "mailbox_keywords", "subscriptions", "accounts"]
-    {
+    for table in [
+        "bodies",
+        "messages",
+        "expunged",
+        "mailboxes",
+        "mailbox_keywords",
+        "subscriptions",
+        "accounts",
+        "acl",
+        "team_members",
+        "group_members",
+        "private_seen",
+        "quota",
+        "quota_warnings",
+    ] {
         assert_eq!(count(dir.path(), table), 0, "{table}");
     }
 }

@@ -19,9 +19,11 @@ pub(crate) async fn context(max_message_size: u32) -> (tempfile::TempDir, Arc<Se
     let hash = postfach_auth::password::hash(&Secret::from(b"secret".to_vec())).unwrap();
     AccountStore::create_account(&*store, "alice", &hash).await.unwrap();
     let accounts: Arc<dyn AccountStore> = store.clone();
+    let share: Arc<dyn postfach_store::ShareStore> = store.clone();
     let mail: Arc<dyn MailStore> = store;
     let ctx = Arc::new(ServerContext {
         store: mail,
+        share,
         accounts: accounts.clone(),
         auth: Authenticator::new(accounts),
         config: SessionConfig { max_message_size, ..SessionConfig::default() },

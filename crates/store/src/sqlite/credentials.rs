@@ -10,6 +10,7 @@
 use rusqlite::{Connection, OptionalExtension, Row};
 
 use super::conn::{DbResult, backend, is_unique_violation};
+use super::mailboxes::check_can_log_in;
 use super::rows::account_exists;
 use crate::types::{
     AccountId, AddressBlock, AppPassword, AppPasswordId, PasswordPlusCode, ScramCredential, TotpSettings,
@@ -27,6 +28,8 @@ pub(crate) fn set_password(
     password_hash: &str,
     scram: Option<&ScramCredential>,
 ) -> StoreResult<()> {
+    // A team keeps its unusable hash: nobody logs in as a team.
+    check_can_log_in(conn, account)?;
     let n = conn
         .execute(
             "UPDATE accounts SET password_hash = ?1 WHERE id = ?2",
@@ -157,9 +160,8 @@ pub(crate) fn add_app_password(
             "an app password label must be 1 to {MAX_LABEL_LEN} bytes without control characters"
         )));
     }
-    if !account_exists(conn, account)? {
-        return Err(StoreError::NotFound);
-    }
+    // A team cannot log in, with an app password neither.
+    check_can_log_in(conn, account)?;
     let inserted = conn.execute(
         "INSERT INTO app_passwords (account_id, label, hash, created) VALUES (?1, ?2, ?3, ?4)",
         rusqlite::params![account.0, label, hash, now],

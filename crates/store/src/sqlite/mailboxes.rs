@@ -1,15 +1,19 @@
-//! Accounts and the mailbox list: create, delete, rename, subscribe.
+//! Accounts (users and teams) and the mailbox list: create, delete, rename, subscribe.
 //!
 //! Every function here runs inside the writer's transaction (or, for the `*_read` ones, on a
 //! reader) and does SQL only. The session decides the hierarchy rules (which parents to
 //! create, whether a mailbox with children may be deleted); this module keeps names unique,
-//! UIDVALIDITY fresh and subscriptions in step with renames.
+//! UIDVALIDITY fresh, subscriptions in step with renames, ACLs inherited by new mailboxes
+//! ([`super::shares`]) and the owner's quota in step with deletions ([`super::quota`]).
 
 use rusqlite::{Connection, OptionalExtension};
 
 use super::conn::{DbResult, backend, is_unique_violation};
+use super::quota;
 use super::rows::{MailboxRow, account_exists, insert_mailbox, sql_modseq, unix_now};
+use super::shares;
 use super::writer::Effects;
+use crate::acl::{AccountKind, Grantee, Identifier, QuotaLimits};
 use crate::types::{Account, AccountId, MailboxId, MailboxName, ModSeq, SpecialUse};
 use crate::{StoreError, StoreResult};
 
@@ -23,22 +27,73 @@ const DEFAULT_MAILBOXES: [(&str, Option<SpecialUse>); 6] = [
     ("Archive", Some(SpecialUse::Archive)),
 ];
 
+/// The mailboxes every new team gets (no Junk: delivery to a team is filtered upstream), with
+/// their RFC 6154 attributes; nobody is subscribed to them until a member is added.
+const TEAM_MAILBOXES: [(&str, Option<SpecialUse>); 5] = [
+    ("INBOX", None),
+    ("Sent", Some(SpecialUse::Sent)),
+    ("Drafts", Some(SpecialUse::Drafts)),
+    ("Trash", Some(SpecialUse::Trash)),
+    ("Archive", Some(SpecialUse::Archive)),
+];
+
+/// The password hash of a team: not a PHC string, so no password verifies against it (the
+/// authenticator treats an unparsable hash as a mismatch), and the store refuses to give a
+/// team a password or an app password.
+pub(crate) const TEAM_PASSWORD_HASH: &str = "!team";
+
 /// Longest login name accepted, in bytes.
 const MAX_ACCOUNT_NAME_LEN: usize = 255;
 
+/// Longest team delivery address accepted, in bytes (RFC 5321 §4.5.3.1: 64 + 1 + 255).
+const MAX_ADDRESS_LEN: usize = 320;
+
 /// The case-insensitive key of a login name.
-fn account_key(name: &str) -> String {
+pub(crate) fn account_key(name: &str) -> String {
     name.to_lowercase()
 }
 
-/// Creates an account with its default mailboxes, all subscribed.
-pub(crate) fn create_account(conn: &Connection, name: &str, password_hash: &str) -> StoreResult<AccountId> {
+/// `accounts.kind` as stored.
+fn kind_code(kind: AccountKind) -> i64 {
+    match kind {
+        AccountKind::User => 0,
+        AccountKind::Team => 1,
+    }
+}
+
+/// `accounts.kind` as read (an unknown value reads as a team: it cannot log in).
+pub(crate) fn kind_of(code: i64) -> AccountKind {
+    if code == 0 { AccountKind::User } else { AccountKind::Team }
+}
+
+/// The rules of user and team names: not empty, at most [`MAX_ACCOUNT_NAME_LEN`] bytes, no
+/// control characters; and, so that every account can be named in an ACL (RFC 4314) and under
+/// `Other Users/<name>/` or `Shared/<name>/` (RFC 2342), no `/` and nothing an ACL identifier
+/// reads otherwise (`anyone`, `authenticated`, `$group`, `-negative`).
+fn check_account_name(name: &str) -> StoreResult<()> {
     if name.is_empty() || name.len() > MAX_ACCOUNT_NAME_LEN || name.chars().any(char::is_control) {
         return Err(StoreError::InvalidName(format!("bad account name: {name:?}")));
     }
+    let plain =
+        matches!(Identifier::parse(name), Some(Identifier { grantee: Grantee::Account(_), negative: false }));
+    if !plain || name.contains(MailboxName::DELIMITER) {
+        return Err(StoreError::InvalidName(format!("not usable as an account name: {name:?}")));
+    }
+    Ok(())
+}
+
+/// Inserts an account row and its quota root.
+fn insert_account(
+    conn: &Connection,
+    name: &str,
+    password_hash: &str,
+    kind: AccountKind,
+    address: Option<&str>,
+) -> StoreResult<AccountId> {
     let inserted = conn.execute(
-        "INSERT INTO accounts (name, name_key, password_hash, created) VALUES (?1, ?2, ?3, ?4)",
-        rusqlite::params![name, account_key(name), password_hash, unix_now()],
+        "INSERT INTO accounts (name, name_key, password_hash, created, kind, address)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        rusqlite::params![name, account_key(name), password_hash, unix_now(), kind_code(kind), address],
     );
     match inserted {
         Ok(_) => {}
@@ -46,6 +101,14 @@ pub(crate) fn create_account(conn: &Connection, name: &str, password_hash: &str)
         Err(e) => return Err(backend(e)),
     }
     let account = AccountId(conn.last_insert_rowid());
+    quota::create_root(conn, account)?;
+    Ok(account)
+}
+
+/// Creates an account with its default mailboxes, all subscribed.
+pub(crate) fn create_account(conn: &Connection, name: &str, password_hash: &str) -> StoreResult<AccountId> {
+    check_account_name(name)?;
+    let account = insert_account(conn, name, password_hash, AccountKind::User, None)?;
     for (mailbox, special_use) in DEFAULT_MAILBOXES {
         insert_mailbox(conn, account, mailbox, special_use)?;
         subscribe(conn, account, mailbox)?;
@@ -53,12 +116,49 @@ pub(crate) fn create_account(conn: &Connection, name: &str, password_hash: &str)
     Ok(account)
 }
 
-/// Deletes an account with its mailboxes, messages (bodies go with their last reference) and
-/// subscriptions.
+/// Creates a team: an account that cannot log in, with the team mailboxes and, when given, a
+/// delivery address. Its name is shown as `Shared/<name>/…`, so it must read as an account
+/// identifier (not `anyone`, `authenticated`, `$…` or `-…`) and hold no `/`.
+pub(crate) fn create_team(conn: &Connection, name: &str, address: Option<&str>) -> StoreResult<AccountId> {
+    check_account_name(name)?;
+    if let Some(address) = address {
+        let well_formed = address.len() <= MAX_ADDRESS_LEN
+            && address.split_once('@').is_some_and(|(local, domain)| !local.is_empty() && !domain.is_empty())
+            && !address.chars().any(|c| c.is_whitespace() || c.is_control());
+        if !well_formed {
+            return Err(StoreError::InvalidName(format!("not a delivery address: {address:?}")));
+        }
+    }
+    let team = insert_account(conn, name, TEAM_PASSWORD_HASH, AccountKind::Team, address)?;
+    for (mailbox, special_use) in TEAM_MAILBOXES {
+        insert_mailbox(conn, team, mailbox, special_use)?;
+    }
+    Ok(team)
+}
+
+/// Refuses credentials for a team (it cannot log in); [`StoreError::NotFound`] when the
+/// account does not exist.
+pub(crate) fn check_can_log_in(conn: &Connection, account: AccountId) -> StoreResult<()> {
+    let kind: Option<i64> = conn
+        .prepare_cached("SELECT kind FROM accounts WHERE id = ?1")
+        .db()?
+        .query_row([account.0], |r| r.get(0))
+        .optional()
+        .db()?;
+    match kind.map(kind_of) {
+        None => Err(StoreError::NotFound),
+        Some(AccountKind::Team) => Err(StoreError::NotAllowed("a team cannot log in".to_owned())),
+        Some(AccountKind::User) => Ok(()),
+    }
+}
+
+/// Deletes an account with its mailboxes, messages (bodies go with their last reference),
+/// subscriptions, quota root, the ACL entries that name it and its memberships.
 pub(crate) fn delete_account(conn: &Connection, fx: &mut Effects, account: AccountId) -> StoreResult<()> {
     if !account_exists(conn, account)? {
         return Err(StoreError::NotFound);
     }
+    shares::forget_account(conn, fx, account)?;
     let ids: Vec<(i64, i64)> = {
         let mut stmt = conn.prepare("SELECT id, highest_modseq FROM mailboxes WHERE account_id = ?1").db()?;
         let rows = stmt.query_map([account.0], |r| Ok((r.get(0)?, r.get(1)?))).db()?;
@@ -71,6 +171,9 @@ pub(crate) fn delete_account(conn: &Connection, fx: &mut Effects, account: Accou
     }
     conn.execute("DELETE FROM mailboxes WHERE account_id = ?1", [account.0]).db()?;
     conn.execute("DELETE FROM subscriptions WHERE account_id = ?1", [account.0]).db()?;
+    conn.execute("DELETE FROM private_seen WHERE account_id = ?1", [account.0]).db()?;
+    conn.execute("DELETE FROM quota_warnings WHERE account_id = ?1", [account.0]).db()?;
+    conn.execute("DELETE FROM quota WHERE account_id = ?1", [account.0]).db()?;
     conn.execute("DELETE FROM accounts WHERE id = ?1", [account.0]).db()?;
     Ok(())
 }
@@ -84,26 +187,29 @@ fn drop_mailbox_contents(conn: &Connection, mailbox: MailboxId) -> StoreResult<(
     Ok(())
 }
 
-/// Refuses with [`StoreError::Limit`] when `account` has more than `max` mailboxes. Called
-/// after the insert, in the same transaction (the writer's savepoint undoes the insert on
-/// error), so a name that exists still answers [`StoreError::AlreadyExists`] and concurrent
-/// creates, serialized by the writer (and `BEGIN IMMEDIATE` across processes), cannot overshoot.
+/// Refuses with [`StoreError::Limit`] when `account` has more mailboxes than its own mailbox
+/// limit (the quota's MAILBOX resource), else `max`. Called after the insert, in the same
+/// transaction (the writer's savepoint undoes the insert on error), so a name that exists still
+/// answers [`StoreError::AlreadyExists`] and concurrent creates, serialized by the writer (and
+/// `BEGIN IMMEDIATE` across processes), cannot overshoot.
 fn check_mailbox_count(conn: &Connection, account: AccountId, max: u32) -> StoreResult<()> {
     let count: i64 = conn
         .prepare_cached("SELECT COUNT(*) FROM mailboxes WHERE account_id = ?1")
         .db()?
         .query_row([account.0], |r| r.get(0))
         .db()?;
-    if count > i64::from(max) {
-        return Err(StoreError::Limit(format!("at most {max} mailboxes per account")));
+    let limit = quota::mailbox_limit(conn, account, max)?;
+    if u64::try_from(count).unwrap_or(0) > limit {
+        return Err(StoreError::Limit(format!("at most {limit} mailboxes in this account")));
     }
     Ok(())
 }
 
-/// Creates a mailbox with a fresh UIDVALIDITY, unless the account would then have more than
-/// `max_mailboxes`.
+/// Creates a mailbox with a fresh UIDVALIDITY and the ACL it inherits, unless the account
+/// would then have more mailboxes than its limit (`max_mailboxes` unless it has its own).
 pub(crate) fn create_mailbox(
     conn: &Connection,
+    fx: &mut Effects,
     account: AccountId,
     name: &MailboxName,
     special_use: Option<SpecialUse>,
@@ -119,16 +225,19 @@ pub(crate) fn create_mailbox(
     }
     let id = insert_mailbox(conn, account, name.as_str(), special_use)?;
     check_mailbox_count(conn, account, max_mailboxes)?;
+    shares::inherit_acl(conn, fx, account, id, name)?;
     Ok(id)
 }
 
-/// Deletes a mailbox and its messages; its subscription stays (RFC 9051 §6.3.7: the server
-/// must not unilaterally remove a name from the subscription list).
+/// Deletes a mailbox, its messages (their space goes back to the owner's quota) and its ACL;
+/// its subscription stays (RFC 9051 §6.3.7: the server must not unilaterally remove a name
+/// from the subscription list), and so do the grantees'.
 pub(crate) fn delete_mailbox(
     conn: &Connection,
     fx: &mut Effects,
     account: AccountId,
     mailbox: MailboxId,
+    quota_defaults: &QuotaLimits,
 ) -> StoreResult<()> {
     let row = MailboxRow::load(conn, mailbox)?;
     if row.account != account {
@@ -140,13 +249,20 @@ pub(crate) fn delete_mailbox(
         return Err(StoreError::NotAllowed("INBOX cannot be deleted".to_owned()));
     }
     drop_mailbox_contents(conn, mailbox)?;
+    quota::release(conn, account, row.size, u64::from(row.messages), quota_defaults)?;
+    // The cascade would take the ACL too; deleting it first tells whether anybody had a right.
+    let shared = conn.execute("DELETE FROM acl WHERE mailbox_id = ?1", [mailbox.0]).db()? > 0;
     conn.execute("DELETE FROM mailboxes WHERE id = ?1", [mailbox.0]).db()?;
     fx.changed(mailbox, ModSeq(row.highest_modseq.saturating_add(1)));
+    if shared {
+        fx.acl_changed(Some(mailbox));
+    }
     Ok(())
 }
 
-/// Renames `from` and every mailbox below it; renaming INBOX moves its messages instead (into
-/// a new mailbox, which counts against `max_mailboxes`).
+/// Renames `from` and every mailbox below it, with the grantees' subscriptions of their shown
+/// names; renaming INBOX moves its messages instead (into a new mailbox, which counts against
+/// the mailbox limit and inherits an ACL as a created one does).
 pub(crate) fn rename_mailbox(
     conn: &Connection,
     fx: &mut Effects,
@@ -219,7 +335,12 @@ pub(crate) fn rename_mailbox(
             Err(e) => return Err(backend(e)),
         }
     }
-    move_subscriptions(conn, account, &renamed)
+    move_subscriptions(conn, account, &renamed)?;
+    let moved: Vec<(MailboxId, String, String)> = all
+        .iter()
+        .filter_map(|(id, old)| renamed(old).map(|new| (MailboxId(*id), old.clone(), new)))
+        .collect();
+    shares::rename_grantee_subscriptions(conn, account, &moved)
 }
 
 /// Renames the subscriptions of a renamed subtree along with it.
@@ -255,6 +376,7 @@ fn rename_inbox(
     let mut inbox = MailboxRow::by_name(conn, account, MailboxName::INBOX)?.ok_or(StoreError::NotFound)?;
     let target_id = insert_mailbox(conn, account, to.as_str(), None)?;
     check_mailbox_count(conn, account, max_mailboxes)?;
+    shares::inherit_acl(conn, fx, account, target_id, to)?;
     let mut target = MailboxRow::load(conn, target_id)?;
     let keep_modseq = target.bump_modseq()?;
 
@@ -330,16 +452,13 @@ pub(crate) fn set_subscribed(
     if subscribed {
         subscribe(conn, account, name)
     } else {
-        conn.execute(
-            "DELETE FROM subscriptions WHERE account_id = ?1 AND name = ?2",
-            rusqlite::params![account.0, name],
-        )
-        .db()?;
+        unsubscribe(conn, account, name)?;
         Ok(())
     }
 }
 
-fn subscribe(conn: &Connection, account: AccountId, name: &str) -> StoreResult<()> {
+/// Subscribes `account` to `name` (no error when it is already).
+pub(crate) fn subscribe(conn: &Connection, account: AccountId, name: &str) -> StoreResult<()> {
     conn.prepare_cached("INSERT OR IGNORE INTO subscriptions (account_id, name) VALUES (?1, ?2)")
         .db()?
         .execute(rusqlite::params![account.0, name])
@@ -347,9 +466,18 @@ fn subscribe(conn: &Connection, account: AccountId, name: &str) -> StoreResult<(
     Ok(())
 }
 
+/// Unsubscribes `account` from `name`; returns how many subscriptions went (0 or 1).
+pub(crate) fn unsubscribe(conn: &Connection, account: AccountId, name: &str) -> StoreResult<usize> {
+    conn.prepare_cached("DELETE FROM subscriptions WHERE account_id = ?1 AND name = ?2")
+        .db()?
+        .execute(rusqlite::params![account.0, name])
+        .db()
+}
+
 // --- reads ------------------------------------------------------------------------------------
 
-const ACCOUNT_COLUMNS: &str = "id, name, password_hash, created";
+/// Columns of [`Account`], in the order `account_of` reads them.
+const ACCOUNT_COLUMNS: &str = "id, name, password_hash, created, kind";
 
 fn account_of(r: &rusqlite::Row<'_>) -> rusqlite::Result<Account> {
     Ok(Account {
@@ -357,7 +485,7 @@ fn account_of(r: &rusqlite::Row<'_>) -> rusqlite::Result<Account> {
         name: r.get(1)?,
         password_hash: r.get(2)?,
         created: r.get(3)?,
-        kind: crate::acl::AccountKind::User,
+        kind: kind_of(r.get(4)?),
     })
 }
 
@@ -381,4 +509,35 @@ pub(crate) fn subscriptions(conn: &Connection, account: AccountId) -> StoreResul
         conn.prepare_cached("SELECT name FROM subscriptions WHERE account_id = ?1 ORDER BY name").db()?;
     let rows = stmt.query_map([account.0], |r| r.get(0)).db()?;
     rows.collect::<rusqlite::Result<_>>().db()
+}
+
+/// The team whose delivery address is `address` (case-insensitive, ASCII folding). Users are
+/// not found here: their mail is addressed by login name.
+pub(crate) fn account_by_address(conn: &Connection, address: &str) -> StoreResult<Option<Account>> {
+    let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE lower(address) = lower(?1) AND kind = 1");
+    conn.prepare_cached(&sql).db()?.query_row([address], account_of).optional().db()
+}
+
+/// A team's delivery address (`None` for users and teams without one); [`StoreError::NotFound`]
+/// when the account does not exist.
+pub(crate) fn team_address(conn: &Connection, account: AccountId) -> StoreResult<Option<String>> {
+    conn.prepare_cached("SELECT address FROM accounts WHERE id = ?1")
+        .db()?
+        .query_row([account.0], |r| r.get(0))
+        .optional()
+        .db()?
+        .ok_or(StoreError::NotFound)
+}
+
+/// The owner of a mailbox; [`StoreError::NotFound`] when there is no such mailbox.
+pub(crate) fn mailbox_owner(conn: &Connection, mailbox: MailboxId) -> StoreResult<Account> {
+    let sql = format!(
+        "SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = (SELECT account_id FROM mailboxes WHERE id = ?1)"
+    );
+    conn.prepare_cached(&sql)
+        .db()?
+        .query_row([mailbox.0], account_of)
+        .optional()
+        .db()?
+        .ok_or(StoreError::NotFound)
 }

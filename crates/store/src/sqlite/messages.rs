@@ -5,16 +5,20 @@
 //! and does SQL only. Each operation loads the mailbox row, changes rows and counters, and writes the row
 //! back, so UIDNEXT, HIGHESTMODSEQ and the counters move in the same transaction as the
 //! messages. All messages changed by one operation share one new modseq (RFC 7162 allows it).
+//! The owner's quota usage moves in the same job ([`super::quota`]): APPEND and COPY charge
+//! the target's owner, MOVE only when the owners differ, EXPUNGE and MOVE out give it back.
 
 use std::sync::Arc;
 
 use rusqlite::Connection;
 
 use super::conn::DbResult;
+use super::quota::{self, Check};
 use super::rows::{
     MailboxRow, Recency, checked_flags, flags_of, keywords_text, register_keywords, sql_modseq, unix_now,
 };
 use super::writer::Effects;
+use crate::acl::QuotaLimits;
 use crate::types::{
     Appended, Copied, FlagOp, Flags, FlagsUpdated, InternalDate, MailboxId, MessageSummary, ModSeq,
     NewMessage, SystemFlags, Uid, UidSet,
@@ -60,18 +64,23 @@ pub(crate) fn prepare_parsed(
         .collect()
 }
 
-/// Adds messages to a mailbox. All or nothing: the writer runs the job in one savepoint
-/// (RFC 3502 MULTIAPPEND).
+/// Adds messages to a mailbox, charging its owner's quota (unless `check` is
+/// [`Check::Skip`]). All or nothing: the writer runs the job in one savepoint (RFC 3502
+/// MULTIAPPEND), so a refusal on quota leaves nothing behind.
 pub(crate) fn append(
     conn: &Connection,
     fx: &mut Effects,
     mailbox: MailboxId,
     messages: &[Prepared],
+    quota_defaults: &QuotaLimits,
+    check: Check,
 ) -> StoreResult<Vec<Appended>> {
     let mut mb = MailboxRow::load(conn, mailbox)?;
     if messages.is_empty() {
         return Ok(Vec::new());
     }
+    let bytes = messages.iter().map(|m| u64::from(m.size)).sum();
+    quota::charge(conn, mb.account, bytes, messages.len() as u64, quota_defaults, check)?;
     let modseq = mb.bump_modseq()?;
     let mut insert_body =
         conn.prepare_cached("INSERT INTO bodies (size, summary, raw) VALUES (?1, ?2, ?3)").db()?;
@@ -238,7 +247,9 @@ pub(crate) enum Transfer {
     Move,
 }
 
-/// Copies or moves messages to a mailbox of the same account.
+/// Copies or moves messages to a mailbox of any account (the session has checked the rights).
+/// The target's owner is charged for a COPY, and for a MOVE from another owner, whose usage
+/// drops by as much; a MOVE within one owner changes no usage and so never fails on quota.
 pub(crate) fn transfer(
     conn: &Connection,
     fx: &mut Effects,
@@ -246,16 +257,21 @@ pub(crate) fn transfer(
     uids: &UidSet,
     to: MailboxId,
     how: Transfer,
+    quota_defaults: &QuotaLimits,
 ) -> StoreResult<Copied> {
     let source = MailboxRow::load(conn, from)?;
     let mut target = MailboxRow::load(conn, to)?;
-    if source.account != target.account {
-        // Mailboxes of other accounts read as missing.
-        return Err(StoreError::NotFound);
-    }
     let rows = rows_in(conn, from, uids, false)?;
     if rows.is_empty() {
         return Ok(Copied::default());
+    }
+    let across = source.account != target.account;
+    let (bytes, count) = (rows.iter().map(|r| u64::from(r.size)).sum::<u64>(), rows.len() as u64);
+    if how == Transfer::Copy || across {
+        quota::charge(conn, target.account, bytes, count, quota_defaults, Check::Enforce)?;
+    }
+    if how == Transfer::Move && across {
+        quota::release(conn, source.account, bytes, count, quota_defaults)?;
     }
 
     // RFC 4315 §3: the new UIDs ascend in the order of the source UIDs. Flags and internal date
@@ -313,13 +329,14 @@ fn remove_rows(conn: &Connection, mb: &mut MailboxRow, rows: &[Row]) -> StoreRes
     Ok(modseq)
 }
 
-/// Removes the `\Deleted` messages (within `uids` when given, RFC 4315 UID EXPUNGE); returns
-/// their UIDs ascending.
+/// Removes the `\Deleted` messages (within `uids` when given, RFC 4315 UID EXPUNGE) and gives
+/// their space back to the owner's quota; returns their UIDs ascending.
 pub(crate) fn expunge(
     conn: &Connection,
     fx: &mut Effects,
     mailbox: MailboxId,
     uids: Option<&UidSet>,
+    quota_defaults: &QuotaLimits,
 ) -> StoreResult<Vec<Uid>> {
     let mut mb = MailboxRow::load(conn, mailbox)?;
     let everything = UidSet::from_ranges([1..=u32::MAX]);
@@ -328,6 +345,8 @@ pub(crate) fn expunge(
         return Ok(Vec::new());
     }
     debug_assert!(rows.iter().all(|r| r.flags.system.contains(SystemFlags::DELETED)));
+    let bytes = rows.iter().map(|r| u64::from(r.size)).sum();
+    quota::release(conn, mb.account, bytes, rows.len() as u64, quota_defaults)?;
     let modseq = remove_rows(conn, &mut mb, &rows)?;
     mb.save(conn)?;
     fx.changed(mailbox, modseq);

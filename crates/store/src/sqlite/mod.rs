@@ -8,7 +8,10 @@
 //!   savepoint per job, commits once, notifies, answers.
 //! - `readers`: bounded pool of read connections used from `spawn_blocking`.
 //! - `rows`: the mailbox row and its counters, flag encoding, name and keyword checks.
-//! - `mailboxes`: accounts, the mailbox list, subscriptions.
+//! - `mailboxes`: accounts (users and teams), the mailbox list, subscriptions.
+//! - `shares`: ACLs (RFC 4314), team and group memberships, grantees' subscriptions.
+//! - `seen`: per-account `\Seen` in shared mailboxes.
+//! - `quota`: quota roots (RFC 9208): usage checked and moved inside each write, warnings.
 //! - `credentials`: SCRAM verifiers, TOTP settings, app passwords, the credentials generation
 //!   and login blocks (issue 5).
 //! - `messages`: APPEND, STORE, COPY/MOVE, EXPUNGE.
@@ -44,12 +47,15 @@ mod index;
 mod indexer;
 mod mailboxes;
 mod messages;
+mod quota;
 mod readers;
 mod reads;
 mod rederive;
 mod rows;
 pub mod schema;
 mod search;
+mod seen;
+mod shares;
 pub mod sieve;
 mod summary;
 mod writer;
@@ -60,8 +66,12 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use self::messages::Transfer;
+use self::quota::Check;
 use self::readers::{Readers, snapshot};
 use self::writer::Writer;
+use crate::acl::{
+    AclEntry, Identifier, Quota, QuotaLimits, QuotaWarning, Rights, SeenMode, SharedMailbox, TeamMember,
+};
 use crate::notify::Notifier;
 use crate::types::{
     Account, AccountId, AddressBlock, AppPassword, AppPasswordId, Appended, Changes, ClaimRecent, Copied,
@@ -69,7 +79,7 @@ use crate::types::{
     MessageExtras, MessageMeta, MessageSummary, ModSeq, NewMessage, ScramCredential, Snapshot, SortCriterion,
     SpecialUse, ThreadFacts, TotpSettings, Uid, UidSet,
 };
-use crate::{AccountStore, MailStore, StoreError, StoreResult};
+use crate::{AccountStore, MailStore, ShareStore, StoreError, StoreResult};
 
 /// The database file inside the data directory.
 pub const DATABASE_FILE: &str = "postfach.db";
@@ -94,16 +104,32 @@ pub struct SqliteStore {
 /// requests (or processes) cannot overshoot them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StoreLimits {
-    /// Most mailboxes one account may have, INBOX and the default ones included. Every path
-    /// that makes a mailbox (CREATE and its superiors, RENAME's superiors and RENAME INBOX,
-    /// Sieve `fileinto :create`) is refused with [`StoreError::Limit`] past it; the default
-    /// mailboxes of a new account are always made.
+    /// Most mailboxes one account may have, INBOX and the default ones included, unless the
+    /// account has its own mailbox limit ([`ShareStore::set_quota`]): the default of the quota's
+    /// MAILBOX resource. Every path that makes a mailbox (CREATE and its superiors, RENAME's
+    /// superiors and RENAME INBOX, Sieve `fileinto :create`) is refused with
+    /// [`StoreError::Limit`] past it; the default mailboxes of a new account are always made.
     pub max_mailboxes: u32,
+    /// The default quota of every account and team without its own limits: `storage` (bytes)
+    /// and `messages`, `None` = unlimited. `mailboxes` is not read: `max_mailboxes` is that
+    /// default.
+    pub default_quota: QuotaLimits,
 }
 
 impl Default for StoreLimits {
     fn default() -> Self {
-        Self { max_mailboxes: 10_000 }
+        Self { max_mailboxes: 10_000, default_quota: QuotaLimits::default() }
+    }
+}
+
+impl StoreLimits {
+    /// The defaults a quota root's own limits fall back to (`None`: unlimited).
+    fn quota_defaults(&self) -> QuotaLimits {
+        QuotaLimits {
+            storage: self.default_quota.storage,
+            messages: self.default_quota.messages,
+            mailboxes: Some(u64::from(self.max_mailboxes)),
+        }
     }
 }
 
@@ -181,6 +207,31 @@ impl SqliteStore {
         mailbox: MailboxId,
         messages: Vec<(NewMessage, Option<Arc<MessageSummary>>)>,
     ) -> StoreResult<Vec<Appended>> {
+        let defaults = self.limits.quota_defaults();
+        self.append_where(messages, move |conn, fx, prepared| {
+            let appended = messages::append(conn, fx, mailbox, prepared, &defaults, Check::Enforce)?;
+            Ok((mailbox, appended))
+        })
+        .await
+    }
+
+    /// Prepares `messages` on the blocking pool, then runs `store` in the writer (it picks the
+    /// mailbox and appends) with the index facts in the same transaction, and hands the text
+    /// to the indexer once committed.
+    async fn append_where<F>(
+        &self,
+        messages: Vec<(NewMessage, Option<Arc<MessageSummary>>)>,
+        store: F,
+    ) -> StoreResult<Vec<Appended>>
+    where
+        F: FnOnce(
+                &rusqlite::Connection,
+                &mut writer::Effects,
+                &[messages::Prepared],
+            ) -> StoreResult<(MailboxId, Vec<Appended>)>
+            + Send
+            + 'static,
+    {
         // Parsing and text extraction are CPU work: do them on the blocking pool, not in the
         // writer thread, which only inserts.
         let (prepared, entries) = tokio::task::spawn_blocking(move || {
@@ -193,7 +244,7 @@ impl SqliteStore {
         let (appended, texts) = self
             .writer
             .run(move |conn, fx| {
-                let appended = messages::append(conn, fx, mailbox, &prepared)?;
+                let (mailbox, appended) = store(conn, fx, &prepared)?;
                 // The facts in the same transaction, but never at the cost of the message
                 // itself; the text goes to the indexer once this is committed.
                 let texts = index::record_appended(conn, mailbox, &appended, entries);
@@ -330,12 +381,15 @@ impl MailStore for SqliteStore {
     ) -> StoreResult<MailboxId> {
         let (name, max) = (name.clone(), self.limits.max_mailboxes);
         self.writer
-            .run(move |conn, _| mailboxes::create_mailbox(conn, account, &name, special_use, max))
+            .run(move |conn, fx| mailboxes::create_mailbox(conn, fx, account, &name, special_use, max))
             .await
     }
 
     async fn delete_mailbox(&self, account: AccountId, mailbox: MailboxId) -> StoreResult<()> {
-        self.writer.run(move |conn, fx| mailboxes::delete_mailbox(conn, fx, account, mailbox)).await
+        let defaults = self.limits.quota_defaults();
+        self.writer
+            .run(move |conn, fx| mailboxes::delete_mailbox(conn, fx, account, mailbox, &defaults))
+            .await
     }
 
     async fn rename_mailbox(
@@ -419,8 +473,8 @@ impl MailStore for SqliteStore {
     }
 
     async fn expunge(&self, mailbox: MailboxId, uids: Option<&UidSet>) -> StoreResult<Vec<Uid>> {
-        let uids = uids.cloned();
-        self.writer.run(move |conn, fx| messages::expunge(conn, fx, mailbox, uids.as_ref())).await
+        let (uids, defaults) = (uids.cloned(), self.limits.quota_defaults());
+        self.writer.run(move |conn, fx| messages::expunge(conn, fx, mailbox, uids.as_ref(), &defaults)).await
     }
 
     async fn fetch(
@@ -457,13 +511,17 @@ impl MailStore for SqliteStore {
     }
 
     async fn copy(&self, from: MailboxId, uids: &UidSet, to: MailboxId) -> StoreResult<Copied> {
-        let uids = uids.clone();
-        self.writer.run(move |conn, fx| messages::transfer(conn, fx, from, &uids, to, Transfer::Copy)).await
+        let (uids, defaults) = (uids.clone(), self.limits.quota_defaults());
+        self.writer
+            .run(move |conn, fx| messages::transfer(conn, fx, from, &uids, to, Transfer::Copy, &defaults))
+            .await
     }
 
     async fn move_messages(&self, from: MailboxId, uids: &UidSet, to: MailboxId) -> StoreResult<Copied> {
-        let uids = uids.clone();
-        self.writer.run(move |conn, fx| messages::transfer(conn, fx, from, &uids, to, Transfer::Move)).await
+        let (uids, defaults) = (uids.clone(), self.limits.quota_defaults());
+        self.writer
+            .run(move |conn, fx| messages::transfer(conn, fx, from, &uids, to, Transfer::Move, &defaults))
+            .await
     }
 
     async fn search(&self, mailbox: MailboxId, criterion: &Criterion) -> StoreResult<Vec<Uid>> {
@@ -493,5 +551,134 @@ impl MailStore for SqliteStore {
 
     fn notifier(&self) -> &Notifier {
         &self.notifier
+    }
+}
+
+#[async_trait]
+impl ShareStore for SqliteStore {
+    async fn create_team(&self, name: &str, address: Option<&str>) -> StoreResult<AccountId> {
+        let (name, address) = (name.to_owned(), address.map(str::to_owned));
+        self.writer.run(move |conn, _| mailboxes::create_team(conn, &name, address.as_deref())).await
+    }
+
+    async fn account_by_address(&self, address: &str) -> StoreResult<Option<Account>> {
+        let address = address.to_owned();
+        self.read(move |conn| mailboxes::account_by_address(conn, &address)).await
+    }
+
+    async fn team_address(&self, team: AccountId) -> StoreResult<Option<String>> {
+        self.read(move |conn| mailboxes::team_address(conn, team)).await
+    }
+
+    async fn team_members(&self, team: AccountId) -> StoreResult<Vec<TeamMember>> {
+        self.read(move |conn| shares::team_members(conn, team)).await
+    }
+
+    async fn set_team_member(&self, team: AccountId, member: AccountId, rights: Rights) -> StoreResult<()> {
+        self.writer.run(move |conn, fx| shares::set_team_member(conn, fx, team, member, rights)).await
+    }
+
+    async fn remove_team_member(&self, team: AccountId, member: AccountId) -> StoreResult<()> {
+        self.writer.run(move |conn, fx| shares::remove_team_member(conn, fx, team, member)).await
+    }
+
+    async fn set_group_member(&self, group: &str, account: AccountId, member_of: bool) -> StoreResult<()> {
+        let group = group.to_owned();
+        self.writer.run(move |conn, fx| shares::set_group_member(conn, fx, &group, account, member_of)).await
+    }
+
+    async fn groups_of(&self, account: AccountId) -> StoreResult<Vec<String>> {
+        self.read(move |conn| shares::groups_of(conn, account)).await
+    }
+
+    async fn mailbox_owner(&self, mailbox: MailboxId) -> StoreResult<Account> {
+        self.read(move |conn| mailboxes::mailbox_owner(conn, mailbox)).await
+    }
+
+    async fn acl(&self, mailbox: MailboxId) -> StoreResult<Vec<AclEntry>> {
+        self.read(move |conn| shares::acl(conn, mailbox)).await
+    }
+
+    async fn set_acl(
+        &self,
+        mailbox: MailboxId,
+        identifier: &Identifier,
+        rights: Option<Rights>,
+    ) -> StoreResult<()> {
+        let identifier = identifier.clone();
+        self.writer.run(move |conn, fx| shares::set_acl(conn, fx, mailbox, &identifier, rights)).await
+    }
+
+    async fn my_rights(&self, mailbox: MailboxId, account: AccountId) -> StoreResult<Rights> {
+        self.read(move |conn| shares::my_rights(conn, mailbox, account)).await
+    }
+
+    async fn shared_with(&self, account: AccountId) -> StoreResult<Vec<SharedMailbox>> {
+        self.read(move |conn| shares::shared_with(conn, account)).await
+    }
+
+    async fn set_seen_mode(&self, mailbox: MailboxId, mode: SeenMode) -> StoreResult<()> {
+        self.writer.run(move |conn, fx| seen::set_seen_mode(conn, fx, mailbox, mode)).await
+    }
+
+    async fn seen_mode(&self, mailbox: MailboxId) -> StoreResult<SeenMode> {
+        self.read(move |conn| seen::seen_mode(conn, mailbox)).await
+    }
+
+    async fn private_seen(&self, mailbox: MailboxId, account: AccountId) -> StoreResult<UidSet> {
+        self.read(move |conn| seen::private_seen(conn, mailbox, account)).await
+    }
+
+    async fn private_seen_since(
+        &self,
+        mailbox: MailboxId,
+        account: AccountId,
+        since: ModSeq,
+    ) -> StoreResult<Vec<(Uid, bool, ModSeq)>> {
+        self.read(move |conn| seen::private_seen_since(conn, mailbox, account, since)).await
+    }
+
+    async fn store_private_seen(
+        &self,
+        mailbox: MailboxId,
+        account: AccountId,
+        uids: &UidSet,
+        seen: bool,
+    ) -> StoreResult<Vec<(Uid, ModSeq)>> {
+        let uids = uids.clone();
+        self.writer
+            .run(move |conn, fx| seen::store_private_seen(conn, fx, mailbox, account, &uids, seen))
+            .await
+    }
+
+    async fn quota(&self, account: AccountId) -> StoreResult<Quota> {
+        let defaults = self.limits.quota_defaults();
+        self.read(move |conn| quota::quota(conn, account, &defaults)).await
+    }
+
+    async fn set_quota(&self, account: AccountId, limits: QuotaLimits) -> StoreResult<()> {
+        let defaults = self.limits.quota_defaults();
+        self.writer.run(move |conn, _| quota::set_quota(conn, account, limits, &defaults)).await
+    }
+
+    async fn pending_quota_warnings(&self) -> StoreResult<Vec<QuotaWarning>> {
+        self.read(quota::pending_warnings).await
+    }
+
+    async fn deliver_quota_warning(&self, warning: i64, message: NewMessage) -> StoreResult<()> {
+        let defaults = self.limits.quota_defaults();
+        self.append_where(vec![(message, None)], move |conn, fx, prepared| {
+            // Delivered already (by another process): nothing to append.
+            let Some(account) = quota::claim_warning(conn, warning)? else {
+                return Ok((MailboxId(0), Vec::new()));
+            };
+            let inbox =
+                rows::MailboxRow::by_name(conn, account, MailboxName::INBOX)?.ok_or(StoreError::NotFound)?;
+            // Not held to the quota: the warning must arrive when the mailbox is full.
+            let appended = messages::append(conn, fx, inbox.id, prepared, &defaults, Check::Skip)?;
+            Ok((inbox.id, appended))
+        })
+        .await
+        .map(|_| ())
     }
 }

@@ -52,7 +52,7 @@ use super::conn::DbResult;
 use crate::{StoreError, StoreResult};
 
 /// The migration steps; step `i` brings the database from version `i` to `i + 1`.
-pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7, V8];
+pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7, V8, V9];
 
 const V1: &str = "
 CREATE TABLE accounts (
@@ -415,6 +415,105 @@ INSERT INTO derived (id, version, next_body, last_body) VALUES (1, 0, NULL, NULL
 DROP TABLE index_backfill;
 ";
 
+/// Version 9: teams, groups, ACLs (RFC 4314), per-user `\Seen` and quotas (RFC 9208) (see
+/// [`super::shares`], [`super::seen`], [`super::quota`]).
+///
+/// - `accounts.kind`: 0 a user, 1 a team (cannot log in). `accounts.address`: a team's delivery
+///   address, unique case-insensitively (ASCII folding, `lower()`); NULL for users.
+/// - `mailboxes.seen_mode`: 0 one `\Seen` for everybody, 1 one per account (`private_seen`).
+/// - `acl(mailbox_id, identifier, rights)`: a mailbox's entries; `identifier` is the canonical
+///   text of an [`Identifier`](crate::Identifier) (`name`, `-name`, `$group`, `anyone`,
+///   `authenticated`; an account by its `accounts.name`), compared case-insensitively;
+///   `rights` the [`Rights`](crate::Rights) bits. `acl_by_identifier` is the "shared with me"
+///   index: grantee → mailboxes, kept by SQLite in the transaction of every ACL change, so
+///   nothing ever rebuilds it.
+/// - `team_members(team_id, account_id, rights)`: the rights a membership grants on every
+///   mailbox of the team (written into `acl` as the member's entry).
+/// - `group_members(account_id, group_name)`: who is in `$group`.
+/// - `private_seen(mailbox_id, uid, account_id, seen, modseq)`: one row per (message, viewer)
+///   whose private `\Seen` was ever set; `seen = 0` rows keep the modseq of the unset. The
+///   primary key serves the delete trigger (a message's rows go with it), the index a viewer's
+///   rows and their changes since a modseq (and an account's deletion).
+/// - `quota(account_id, *_limit, *_used, *_level)`: one row per account. Limits NULL: the
+///   installation's default. `storage_used`/`messages_used` move in the transaction of every
+///   write that stores or frees messages (checked and incremented in one UPDATE); filled here
+///   from the mailboxes' counters. `*_level` is the highest threshold (80/90/100 %) the usage
+///   is at or above, so a warning is recorded once per upward crossing and re-armed when the
+///   usage falls below it again.
+/// - `quota_warnings(id, account_id, resource, percent, used, limit_value, created,
+///   delivered)`: recorded crossings; `resource` 0 storage, 1 messages, 2 mailboxes.
+const V9: &str = "
+ALTER TABLE accounts ADD COLUMN kind INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE accounts ADD COLUMN address TEXT;
+CREATE UNIQUE INDEX accounts_by_address ON accounts (lower(address));
+
+ALTER TABLE mailboxes ADD COLUMN seen_mode INTEGER NOT NULL DEFAULT 0;
+
+CREATE TABLE acl (
+    mailbox_id INTEGER NOT NULL REFERENCES mailboxes(id) ON DELETE CASCADE,
+    identifier TEXT NOT NULL COLLATE NOCASE,
+    rights     INTEGER NOT NULL,
+    PRIMARY KEY (mailbox_id, identifier)
+) WITHOUT ROWID;
+CREATE INDEX acl_by_identifier ON acl (identifier, mailbox_id);
+
+CREATE TABLE team_members (
+    team_id    INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+    account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+    rights     INTEGER NOT NULL,
+    PRIMARY KEY (team_id, account_id)
+) WITHOUT ROWID;
+CREATE INDEX team_members_by_account ON team_members (account_id);
+
+CREATE TABLE group_members (
+    account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+    group_name TEXT NOT NULL COLLATE NOCASE,
+    PRIMARY KEY (account_id, group_name)
+) WITHOUT ROWID;
+
+CREATE TABLE private_seen (
+    mailbox_id INTEGER NOT NULL REFERENCES mailboxes(id) ON DELETE CASCADE,
+    uid        INTEGER NOT NULL,
+    account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+    seen       INTEGER NOT NULL,
+    modseq     INTEGER NOT NULL,
+    PRIMARY KEY (mailbox_id, uid, account_id)
+) WITHOUT ROWID;
+CREATE INDEX private_seen_by_viewer ON private_seen (account_id, mailbox_id, modseq);
+
+CREATE TRIGGER messages_forget_private_seen AFTER DELETE ON messages BEGIN
+    DELETE FROM private_seen WHERE mailbox_id = OLD.mailbox_id AND uid = OLD.uid;
+END;
+
+CREATE TABLE quota (
+    account_id     INTEGER PRIMARY KEY REFERENCES accounts(id) ON DELETE CASCADE,
+    storage_limit  INTEGER,
+    message_limit  INTEGER,
+    mailbox_limit  INTEGER,
+    storage_used   INTEGER NOT NULL DEFAULT 0,
+    messages_used  INTEGER NOT NULL DEFAULT 0,
+    storage_level  INTEGER NOT NULL DEFAULT 0,
+    messages_level INTEGER NOT NULL DEFAULT 0
+);
+INSERT INTO quota (account_id, storage_used, messages_used)
+    SELECT a.id, coalesce(sum(m.size), 0), coalesce(sum(m.messages), 0)
+    FROM accounts a LEFT JOIN mailboxes m ON m.account_id = a.id
+    GROUP BY a.id;
+
+CREATE TABLE quota_warnings (
+    id          INTEGER PRIMARY KEY,
+    account_id  INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+    resource    INTEGER NOT NULL,
+    percent     INTEGER NOT NULL,
+    used        INTEGER NOT NULL,
+    limit_value INTEGER NOT NULL,
+    created     INTEGER NOT NULL,
+    delivered   INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX quota_warnings_by_account ON quota_warnings (account_id);
+CREATE INDEX quota_warnings_pending ON quota_warnings (id) WHERE delivered = 0;
+";
+
 /// Brings the database to the newest schema version. Runs on the writer connection before the
 /// writer thread starts.
 pub(crate) fn migrate(conn: &Connection) -> StoreResult<()> {
@@ -652,6 +751,86 @@ mod tests {
         // Version 0 is older than any parser: the first start derives every body again.
         let range = super::super::rederive::plan(&conn).unwrap();
         assert_eq!(range, Some(super::super::rederive::Range { next: 4, last: 9 }));
+    }
+
+    #[test]
+    fn v9_fills_quota_usage_from_existing_mailboxes() {
+        let conn = Connection::open_in_memory().unwrap();
+        for step in &MIGRATIONS[..8] {
+            conn.execute_batch(step).unwrap();
+        }
+        // A version 8 database: two accounts, one with mail in two mailboxes (the counters are
+        // what every write keeps), one without; bodies behind the messages.
+        conn.execute_batch(
+            "INSERT INTO accounts (name, name_key, password_hash, created) VALUES ('Ann', 'ann', 'h', 0),
+                                                                            ('bo', 'bo', 'h', 0);
+             INSERT INTO mailboxes (account_id, name, uid_validity, uid_next, highest_modseq, recent_from_uid,
+                                    messages, size)
+                 VALUES (1, 'INBOX', 1, 4, 3, 1, 3, 3000), (1, 'Archive', 2, 2, 1, 1, 1, 500),
+                        (2, 'INBOX', 3, 1, 1, 1, 0, 0);
+             INSERT INTO bodies (id, size, summary, raw) VALUES (1, 1000, x'', x'00'), (2, 500, x'', x'00');
+             INSERT INTO messages VALUES (1, 1, 1, 0, '', 0, 0, 1000, 1), (1, 2, 1, 0, '', 0, 0, 1000, 2),
+                                         (1, 3, 1, 0, '', 0, 0, 1000, 3), (2, 1, 2, 0, '', 0, 0, 500, 1);
+             PRAGMA user_version = 8;",
+        )
+        .unwrap();
+        migrate(&conn).unwrap();
+        let quota: Vec<(i64, i64, i64, Option<i64>)> = conn
+            .prepare(
+                "SELECT account_id, storage_used, messages_used, storage_limit FROM quota
+                 ORDER BY account_id",
+            )
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(quota, vec![(1, 3500, 4, None), (2, 0, 0, None)]);
+        let kinds: Vec<(i64, Option<String>)> = conn
+            .prepare("SELECT kind, address FROM accounts ORDER BY id")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(kinds, vec![(0, None), (0, None)]);
+        let modes: i64 = conn.query_row("SELECT sum(seen_mode) FROM mailboxes", [], |r| r.get(0)).unwrap();
+        assert_eq!(modes, 0);
+        // Expunging an old message also runs the new trigger (no private rows: nothing to do).
+        conn.execute_batch("DELETE FROM messages WHERE mailbox_id = 1 AND uid = 1").unwrap();
+    }
+
+    fn plan_with(conn: &Connection, sql: &str, params: usize) -> Vec<String> {
+        conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+            .unwrap()
+            .query_map(rusqlite::params_from_iter(std::iter::repeat_n(1, params)), |r| r.get::<_, String>(3))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    }
+
+    #[test]
+    fn share_queries_use_their_indexes() {
+        let conn = Connection::open_in_memory().unwrap();
+        migrate(&conn).unwrap();
+        // Grantee → mailboxes: the "shared with me" lookup (INDEXED BY refuses to prepare
+        // when the index cannot serve it).
+        let p = plan_with(
+            &conn,
+            "SELECT DISTINCT mailbox_id FROM acl INDEXED BY acl_by_identifier
+             WHERE identifier IN (?1, ?2, ?3)",
+            3,
+        );
+        assert!(p.iter().any(|p| p.contains("acl_by_identifier")), "{p:?}");
+        let p = plan_with(&conn, "DELETE FROM acl WHERE identifier IN (?1, ?2)", 2);
+        assert!(p.iter().any(|p| p.contains("acl_by_identifier")), "{p:?}");
+        let p = plan_with(&conn, "SELECT id FROM accounts WHERE lower(address) = lower(?1) AND kind = 1", 1);
+        assert!(p.iter().any(|p| p.contains("accounts_by_address")), "{p:?}");
+        // The expunge trigger's delete is a primary-key range, not a scan.
+        let p = plan_with(&conn, "DELETE FROM private_seen WHERE mailbox_id = ?1 AND uid = ?2", 2);
+        assert!(p.iter().any(|p| p.contains("PRIMARY KEY")), "{p:?}");
+        let p = plan_with(&conn, "DELETE FROM private_seen WHERE account_id = ?1", 1);
+        assert!(p.iter().any(|p| p.contains("private_seen_by_viewer")), "{p:?}");
     }
 
     #[test]

@@ -36,12 +36,20 @@ const QUEUE_DEPTH: usize = 1024;
 #[derive(Debug, Default)]
 pub(crate) struct Effects {
     changed: Vec<(MailboxId, ModSeq)>,
+    /// ACLs (or memberships, `None`: any mailbox) that changed.
+    acl: Vec<Option<MailboxId>>,
 }
 
 impl Effects {
     /// Records that `mailbox` changed and its highest modseq is now `modseq`.
     pub(crate) fn changed(&mut self, mailbox: MailboxId, modseq: ModSeq) {
         self.changed.push((mailbox, modseq));
+    }
+
+    /// Records that the ACL of `mailbox` changed, or (`None`) that a team or group membership
+    /// did, which may change rights anywhere ([`Notifier::acl_changed`]).
+    pub(crate) fn acl_changed(&mut self, mailbox: Option<MailboxId>) {
+        self.acl.push(mailbox);
     }
 }
 
@@ -205,6 +213,7 @@ enum Step {
 fn run_batch(conn: &Connection, jobs: impl Iterator<Item = Box<dyn Job>>, notifier: &Notifier) -> bool {
     let mut done: Vec<Box<dyn Job>> = Vec::new();
     let mut changed: Vec<(MailboxId, ModSeq)> = Vec::new();
+    let mut acl: Vec<Option<MailboxId>> = Vec::new();
     let mut open = false;
     let mut begin_failed: Option<String> = None;
 
@@ -226,6 +235,7 @@ fn run_batch(conn: &Connection, jobs: impl Iterator<Item = Box<dyn Job>>, notifi
         match run_one(conn, job.as_mut()) {
             Step::Kept(effects) => {
                 changed.extend(effects.changed);
+                acl.extend(effects.acl);
                 done.push(job);
             }
             Step::RolledBack => done.push(job),
@@ -236,6 +246,7 @@ fn run_batch(conn: &Connection, jobs: impl Iterator<Item = Box<dyn Job>>, notifi
                 }
                 job.finish(Some(&reason));
                 changed.clear();
+                acl.clear();
                 open = false;
             }
         }
@@ -264,6 +275,16 @@ fn run_batch(conn: &Connection, jobs: impl Iterator<Item = Box<dyn Job>>, notifi
     }
     for (mailbox, modseq) in latest {
         notifier.changed(mailbox, modseq);
+    }
+    // One ACL signal per mailbox; a membership change (`None`) covers every mailbox at once.
+    if acl.contains(&None) {
+        notifier.acl_changed(None);
+    } else {
+        acl.sort_unstable();
+        acl.dedup();
+        for mailbox in acl {
+            notifier.acl_changed(mailbox);
+        }
     }
     for job in done {
         job.finish(None);
