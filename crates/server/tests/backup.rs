@@ -14,6 +14,9 @@
 //! byte (by checksum, and by SQLite's integrity check when the checksum is forged too); the
 //! server's scheduled backups (`every = "2s"`, `keep = 2`) are made and pruned.
 //!
+//! The account is also a member of a team: its `Shared/support/` mailboxes are compared like
+//! its own.
+//!
 //! Limits: messages are small text (the harness's line-based client); the backup is slowed
 //! with `--max-rate` so that a small database takes seconds to copy.
 
@@ -158,18 +161,25 @@ fn source(messages: usize, words: usize) -> Deployment {
     let mut deployment = Deployment::new("");
     let listeners = deployment.start();
     deployment.add_user(USER, PASSWORD);
+    // A team the user works in: its mailboxes show under Shared/ and are compared too.
+    for args in [
+        &["team", "create", "support", "--address", "support@example.org"][..],
+        &["team", "add-member", "support", USER],
+    ] {
+        succeeds("team setup", &deployment.cli(args, ""));
+    }
     let mut s = login(listeners.imaps, &deployment.cert_path());
     s.ok("CREATE Projects");
     s.ok("CREATE Archive/2021");
     s.ok("SUBSCRIBE Projects");
-    let boxes = ["INBOX", "Projects", "Archive/2021"];
+    let boxes = ["INBOX", "Projects", "Archive/2021", "Shared/support/INBOX"];
     let flags = ["", "\\Seen", "\\Flagged $Label1", "\\Answered \\Seen", "$Important"];
     for n in 0..messages {
         let message = text(n, words);
         let date = format!("{:02}-Mar-2021 10:{:02}:00 +0100", 1 + n % 28, n % 60);
         s.ok(&format!(
             "APPEND {} ({}) \"{date}\" {{{}+}}\r\n{message}",
-            boxes[n % 3],
+            boxes[n % boxes.len()],
             flags[n % flags.len()],
             message.len()
         ));
@@ -485,7 +495,11 @@ fn killed_backup_leaves_nothing_verify_accepts() {
     assert!(said.contains("a server is running"), "{said}");
 
     let mut target = restored(&backup);
-    assert_eq!(account_of(&target), account_of(&source), "the restored server differs");
+    let source_account = account_of(&source);
+    assert!(source_account.mailboxes.contains_key("Shared/support/INBOX"), "{:?}", source_account.list);
+    assert_eq!(account_of(&target), source_account, "the restored server differs");
+    let teams = |d: &Deployment| succeeds("team list", &d.cli(&["team", "list"], ""));
+    assert_eq!(teams(&target), teams(&source));
     // Over an existing database only with --force; the replaced one is kept.
     target.terminate();
     let data = target.data_dir();
