@@ -66,7 +66,7 @@ pub(crate) fn run(command: BackupCommand, config: &Config) -> anyhow::Result<()>
         BackupCommand::Create { dir, max_rate } => create(config, &dir, max_rate),
         BackupCommand::Verify { dir } => {
             let mut bar = Bar::new();
-            let verified = backup::verify(&dir, &mut bar);
+            let verified = backup::verify(&dir, &mut bar, None);
             bar.finish();
             let manifest = verified?.manifest;
             eprintln!("postfach: the backup in {} is good: {}", dir.display(), describe(&manifest));

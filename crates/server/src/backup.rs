@@ -34,6 +34,7 @@ use std::io::{Read, Write};
 use std::ops::ControlFlow;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Component, Path, PathBuf};
+use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -320,8 +321,13 @@ pub(crate) struct Verified {
 
 /// Checks the backup in `dir`: the manifest is there and readable, every file it lists is there
 /// with its size and SHA-256, no other file is, and the database passes SQLite's integrity check
-/// and holds what the manifest says. The error lists every problem found.
-pub(crate) fn verify(dir: &Path, progress: &mut dyn Progress) -> anyhow::Result<Verified> {
+/// and holds what the manifest says. The error lists every problem found. `cancel` stops the
+/// integrity check too (the progress callback stops the rest).
+pub(crate) fn verify(
+    dir: &Path,
+    progress: &mut dyn Progress,
+    cancel: Option<&AtomicBool>,
+) -> anyhow::Result<Verified> {
     if !dir.is_dir() {
         bail!("{} is not a directory", dir.display());
     }
@@ -379,7 +385,7 @@ pub(crate) fn verify(dir: &Path, progress: &mut dyn Progress) -> anyhow::Result<
     let db = dir.join(DATABASE_FILE);
     if db.is_file() {
         let _ = progress.report(Stage::Checking, 0, 0);
-        match store_backup::check_database(&db) {
+        match store_backup::check_database(&db, cancel) {
             Ok(check) => {
                 for problem in &check.problems {
                     problems.push(format!("{DATABASE_FILE}: integrity check: {problem}"));
@@ -407,6 +413,7 @@ pub(crate) fn verify(dir: &Path, progress: &mut dyn Progress) -> anyhow::Result<
                     }
                 }
             }
+            Err(BackupError::Cancelled) => bail!("cancelled"),
             Err(e) => problems.push(format!("{DATABASE_FILE}: cannot be checked: {e}")),
         }
     }
@@ -474,7 +481,7 @@ pub(crate) fn restore(
     existing: Existing,
     progress: &mut dyn Progress,
 ) -> anyhow::Result<Restored> {
-    let Verified { manifest } = verify(backup, progress).context("nothing was restored")?;
+    let Verified { manifest } = verify(backup, progress, None).context("nothing was restored")?;
     create_private_dir(data_dir)?;
     let _lock = DataDirLock::exclusive(data_dir)?;
     let db = data_dir.join(DATABASE_FILE);
@@ -839,7 +846,7 @@ mod tests {
         let paths: Vec<&str> = created.manifest.files.iter().map(|f| f.path.as_str()).collect();
         assert_eq!(paths, [DATABASE_FILE, "tls/cert.pem", "tls/key.pem"]);
         assert!(!out.path().join(".b1.partial").exists());
-        verify(&dest, &mut never_cancel()).unwrap();
+        verify(&dest, &mut never_cancel(), None).unwrap();
         // Not over an existing backup.
         let again = create(data.path(), &dest, CopyOptions::default(), &mut never_cancel());
         assert!(again.unwrap_err().to_string().contains("already exists"));
@@ -878,13 +885,13 @@ mod tests {
         fs::write(dest.join("tls/cert.pem"), "CERX").unwrap();
         fs::remove_file(dest.join("tls/key.pem")).unwrap();
         fs::write(dest.join("stray"), "").unwrap();
-        let error = verify(&dest, &mut never_cancel()).unwrap_err().to_string();
+        let error = verify(&dest, &mut never_cancel(), None).unwrap_err().to_string();
         assert!(error.contains("(3 problems)"), "{error}");
         assert!(error.contains("tls/cert.pem: SHA-256"), "{error}");
         assert!(error.contains("tls/key.pem: missing"), "{error}");
         assert!(error.contains("stray: not in the manifest"), "{error}");
         fs::remove_file(dest.join(MANIFEST_FILE)).unwrap();
-        let error = verify(&dest, &mut never_cancel()).unwrap_err().to_string();
+        let error = verify(&dest, &mut never_cancel(), None).unwrap_err().to_string();
         assert!(error.contains("no manifest.json"), "{error}");
     }
 
@@ -900,9 +907,9 @@ mod tests {
         // What a killed run leaves: a .partial without a manifest. The next run takes it over.
         fs::create_dir(out.path().join(".b.partial")).unwrap();
         fs::write(out.path().join(".b.partial/postfach.db"), "half").unwrap();
-        assert!(verify(&out.path().join(".b.partial"), &mut never_cancel()).is_err());
+        assert!(verify(&out.path().join(".b.partial"), &mut never_cancel(), None).is_err());
         create(data.path(), &dest, CopyOptions::default(), &mut never_cancel()).unwrap();
-        verify(&dest, &mut never_cancel()).unwrap();
+        verify(&dest, &mut never_cancel(), None).unwrap();
         // One still held by a running backup is neither taken over nor removed.
         let held = out.path().join(".c.partial");
         fs::create_dir(&held).unwrap();

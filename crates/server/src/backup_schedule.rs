@@ -10,9 +10,12 @@
 //! are logged (target `postfach::backup`); [`BackupMetrics`] keeps the last result for a metrics
 //! endpoint.
 //!
+//! A run in progress at shutdown is cancelled (between two steps of its copy or its checksums,
+//! or within 50 ms during its integrity check) and what it wrote is removed, so a stop never
+//! waits for a whole backup.
+//!
 //! Limits: directories in `dir` not named like a backup are left alone (nor counted for
-//! `keep`). A run in progress at shutdown is cancelled between two steps of its copy and its
-//! partial directory removed.
+//! `keep`).
 
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
@@ -235,7 +238,7 @@ fn create_verified(schedule: &Schedule, dest: &Path, cancel: &AtomicBool) -> any
         Err(CreateError::Cancelled) => anyhow::bail!("cancelled"),
         Err(CreateError::Failed(e)) => return Err(e),
     };
-    let verified = backup::verify(&created.dir, &mut progress);
+    let verified = backup::verify(&created.dir, &mut progress, Some(cancel));
     if let Err(e) = verified {
         // A backup that fails its own check must not count towards `keep`.
         let _ = std::fs::remove_dir_all(&created.dir);

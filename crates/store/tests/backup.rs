@@ -137,7 +137,7 @@ fn the_copy_is_one_snapshot_while_the_writer_commits() {
     assert!(reports.len() > 10, "{} steps", reports.len());
     assert!(reports.iter().all(|p| p.pages_total == facts.pages), "the snapshot moved");
     assert!(reports.windows(2).all(|w| w[0].pages_done < w[1].pages_done), "the copy restarted");
-    let check = check_database(&copy).unwrap();
+    let check = check_database(&copy, None).unwrap();
     assert!(check.problems.is_empty(), "{:?}", check.problems);
     assert_eq!(check.facts, facts);
     let now = rt.block_on(store.status(inbox)).unwrap();
@@ -189,7 +189,7 @@ fn backup_methods_compared() {
         facts.messages
     );
     let checked = Instant::now();
-    assert!(check_database(&copy).unwrap().problems.is_empty());
+    assert!(check_database(&copy, None).unwrap().problems.is_empty());
     eprintln!("integrity_check of the copy:       {:>9.2?}", checked.elapsed());
     idle("writer alone again, 3 s:");
 

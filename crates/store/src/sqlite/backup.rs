@@ -58,12 +58,16 @@
 use std::num::NonZeroU64;
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use rusqlite::backup::{Backup, StepResult};
 use rusqlite::{Connection, ErrorCode, OpenFlags};
 
 use super::conn::open_reader;
+
+/// How often [`check_database`] looks at its cancel flag.
+pub const CANCEL_POLL: Duration = Duration::from_millis(50);
 
 /// Bytes of the copy written between two fsyncs of it.
 const FLUSH_EVERY: u64 = 32 << 20;
@@ -277,20 +281,43 @@ fn copy_snapshot(
 
 /// Checks a database file that nothing else uses (a backup's copy): opens it read-only, runs
 /// `PRAGMA integrity_check` (every page, every index entry: it reads the whole file) and reads
-/// what it holds. Creates no file beside it.
-pub fn check_database(path: &Path) -> Result<DatabaseCheck, BackupError> {
+/// what it holds. Creates no file beside it. Setting `cancel` stops the check within
+/// [`CANCEL_POLL`] with [`BackupError::Cancelled`] (a server shutting down need not wait for a
+/// check of a large file).
+pub fn check_database(path: &Path, cancel: Option<&AtomicBool>) -> Result<DatabaseCheck, BackupError> {
     if !path.is_file() {
         return Err(BackupError::NoDatabase(path.to_owned()));
     }
     let conn =
         Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
             .map_err(|e| database("opening the copy", e))?;
-    let problems = (|| {
-        let mut statement = conn.prepare("PRAGMA integrity_check")?;
-        let rows = statement.query_map([], |r| r.get::<_, String>(0))?;
-        rows.collect::<rusqlite::Result<Vec<String>>>()
-    })()
-    .map_err(|e| database("checking the copy", e))?;
+    let interrupt = conn.get_interrupt_handle();
+    let finished = AtomicBool::new(false);
+    let checked = std::thread::scope(|scope| {
+        if let Some(cancel) = cancel {
+            // The check is one statement: only another thread can interrupt it. Again and again
+            // until it ends: an interrupt before the statement started is lost.
+            scope.spawn(|| {
+                while !finished.load(Ordering::Relaxed) {
+                    if cancel.load(Ordering::Relaxed) {
+                        interrupt.interrupt();
+                    }
+                    std::thread::sleep(CANCEL_POLL);
+                }
+            });
+        }
+        let checked = (|| {
+            let mut statement = conn.prepare("PRAGMA integrity_check")?;
+            let rows = statement.query_map([], |r| r.get::<_, String>(0))?;
+            rows.collect::<rusqlite::Result<Vec<String>>>()
+        })();
+        finished.store(true, Ordering::Relaxed);
+        checked
+    });
+    if cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
+        return Err(BackupError::Cancelled);
+    }
+    let problems = checked.map_err(|e| database("checking the copy", e))?;
     let problems = if problems == ["ok"] { Vec::new() } else { problems };
     // A file too damaged for the check may also fail these reads; the check's answer says why.
     let facts = match read_facts(&conn) {
@@ -434,7 +461,7 @@ mod tests {
         let bytes = std::fs::read(&copy).unwrap();
         assert_eq!((bytes[18], bytes[19]), (1, 1));
         assert_eq!(u64::try_from(bytes.len()).unwrap(), facts.bytes());
-        let check = check_database(&copy).unwrap();
+        let check = check_database(&copy, None).unwrap();
         assert_eq!(check.problems, Vec::<String>::new());
         assert_eq!(check.facts, facts);
         let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
@@ -482,7 +509,7 @@ mod tests {
         assert!(appended_meanwhile > 0, "the writer never got in");
         assert!(reports.windows(2).all(|w| w[0].pages_done <= w[1].pages_done), "restarted");
         assert!(reports.iter().all(|p| p.pages_total == facts.pages), "the snapshot moved");
-        let check = check_database(&copy).unwrap();
+        let check = check_database(&copy, None).unwrap();
         assert!(check.problems.is_empty(), "{:?}", check.problems);
         assert_eq!(check.facts.messages, facts.messages);
         assert!(facts.messages >= 500);
@@ -529,11 +556,27 @@ mod tests {
         // page's header starts with its type byte: a byte no b-tree page may hold breaks it.
         bytes[4096] = 0xff;
         std::fs::write(&copy, &bytes).unwrap();
-        match check_database(&copy) {
+        match check_database(&copy, None) {
             Ok(check) => assert!(!check.problems.is_empty(), "a damaged page passed the check"),
             Err(BackupError::Database { .. }) => {}
             Err(e) => panic!("{e}"),
         }
+    }
+
+    #[test]
+    fn a_check_can_be_cancelled() {
+        let rt = rt();
+        let dir = tempfile::tempdir().unwrap();
+        let (_store, _) = filled(&rt, dir.path(), 50);
+        let copy = dir.path().join("copy.db");
+        copy_database(&dir.path().join(DATABASE_FILE), &copy, CopyOptions::default(), &mut |_| {
+            ControlFlow::Continue(())
+        })
+        .unwrap();
+        let cancel = AtomicBool::new(true);
+        assert!(matches!(check_database(&copy, Some(&cancel)), Err(BackupError::Cancelled)));
+        cancel.store(false, Ordering::Relaxed);
+        assert!(check_database(&copy, Some(&cancel)).unwrap().problems.is_empty());
     }
 
     #[test]
@@ -546,7 +589,7 @@ mod tests {
         drop(store);
         take_offline(&db).unwrap();
         assert!(!dir.path().join(format!("{DATABASE_FILE}-wal")).exists());
-        let check = check_database(&db).unwrap();
+        let check = check_database(&db, None).unwrap();
         assert_eq!(check.facts.messages, 10);
         assert!(matches!(take_offline(&dir.path().join("none.db")), Err(BackupError::NoDatabase(_))));
     }
