@@ -44,6 +44,8 @@ pub(crate) struct Config {
     pub(crate) auth: AuthConfig,
     /// Default quotas (RFC 9208) and what delivery answers over them.
     pub(crate) quota: QuotaConfig,
+    /// Scheduled backups.
+    pub(crate) backup: BackupConfig,
 }
 
 /// Settings of the IMAP listeners and connections.
@@ -168,6 +170,7 @@ impl Default for Config {
             vacation: VacationConfig::default(),
             auth: AuthConfig::default(),
             quota: QuotaConfig::default(),
+            backup: BackupConfig::default(),
         }
     }
 }
@@ -347,6 +350,7 @@ impl Checker {
             "vacation" => c.vacation(value, &mut config.vacation),
             "auth" => c.auth(value, &mut config.auth),
             "quota" => c.quota(value, &mut config.quota),
+            "backup" => c.backup(value, &mut config.backup),
             _ => c.unknown(path),
         });
         let both = config.quota.mailboxes.is_some()
@@ -1063,6 +1067,150 @@ mod quota_tests {
             vec!["quota.storage: must be between 1 KiB and 1 PiB, found 1 B"]
         );
         assert_eq!(issues("[quota]\nstorage = -5\n"), vec!["quota.storage: must not be negative, found -5"]);
+    }
+}
+
+// --- scheduled backups: [backup] (issue 14) ---------------------------------------------------
+
+/// Backups the server takes by itself (`postfach backup create` works without any of this).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct BackupConfig {
+    /// Where the scheduled backups go, one directory each (`YYYYMMDDTHHMMSSZ`); `None` (the
+    /// default) turns scheduled backups off.
+    pub(crate) dir: Option<PathBuf>,
+    /// Time from one backup's start to the next one's.
+    pub(crate) every: Duration,
+    /// Backups kept in `dir`; the oldest beyond it are deleted once a new one has succeeded.
+    pub(crate) keep: usize,
+}
+
+impl Default for BackupConfig {
+    fn default() -> Self {
+        Self { dir: None, every: Duration::from_secs(24 * 3600), keep: 7 }
+    }
+}
+
+/// Allowed range of `backup.every`, seconds: a year at most.
+const BACKUP_EVERY_RANGE: RangeInclusive<u64> = 1..=366 * 24 * 3600;
+/// Allowed range of `backup.keep`.
+const BACKUP_KEEP_RANGE: RangeInclusive<i64> = 1..=10_000;
+
+impl Checker {
+    fn backup(&mut self, value: &Value, backup: &mut BackupConfig) {
+        self.section(value, "backup", |c, key, value, path| match key {
+            "dir" => {
+                let dir =
+                    c.text(value, path, non_empty_path("must not be empty (leave the key out instead)"));
+                set(&mut backup.dir, dir.map(Some));
+            }
+            "every" => set(&mut backup.every, c.duration(value, path, BACKUP_EVERY_RANGE)),
+            "keep" => set(&mut backup.keep, c.number(value, path, BACKUP_KEEP_RANGE)),
+            _ => c.unknown(path),
+        });
+    }
+
+    /// A duration: a string of numbers with units (`"24h"`, `"90m"`, `"1h30m"`, `"7d"`, `"2s"`)
+    /// or an integer of seconds, in `range` (seconds).
+    fn duration(&mut self, value: &Value, path: &str, range: RangeInclusive<u64>) -> Option<Duration> {
+        let seconds = match value {
+            Value::String(text) => self.valid(path, duration_seconds(text))?,
+            Value::Integer(n) => u64::try_from(*n).unwrap_or(0),
+            other => {
+                self.wrong_type(path, "a duration like \"24h\" or a number of seconds", other);
+                return None;
+            }
+        };
+        if !range.contains(&seconds) {
+            self.issue(
+                path,
+                format!("must be between {}s and {}s, found {seconds}s", range.start(), range.end()),
+            );
+            return None;
+        }
+        Some(Duration::from_secs(seconds))
+    }
+}
+
+/// `"1h30m"` → 5400: numbers each followed by a unit (`d`, `h`, `m`, `s`), largest first.
+fn duration_seconds(text: &str) -> Result<u64, String> {
+    let bad = || format!("not a duration like \"24h\", \"30m\", \"1h30m\" or \"7d\": {text:?}");
+    let mut total: u64 = 0;
+    let mut rest = text.trim();
+    let mut last_unit = u64::MAX;
+    if rest.is_empty() {
+        return Err(bad());
+    }
+    while !rest.is_empty() {
+        let digits = rest.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
+        let number: u64 = rest[..digits].parse().map_err(|_| bad())?;
+        let unit = match rest[digits..].chars().next() {
+            Some('d') => 24 * 3600,
+            Some('h') => 3600,
+            Some('m') => 60,
+            Some('s') => 1,
+            _ => return Err(bad()),
+        };
+        if unit >= last_unit {
+            return Err(bad());
+        }
+        last_unit = unit;
+        total = number.checked_mul(unit).and_then(|n| total.checked_add(n)).ok_or_else(bad)?;
+        rest = &rest[digits + 1..];
+    }
+    Ok(total)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod backup_tests {
+    use super::*;
+
+    #[test]
+    fn backup_section_is_read_and_checked() {
+        let c = Config::from_toml("[backup]\ndir = \"/var/backups/postfach\"\nevery = \"1h30m\"\nkeep = 2\n")
+            .unwrap();
+        assert_eq!(c.backup.dir, Some(PathBuf::from("/var/backups/postfach")));
+        assert_eq!(c.backup.every, Duration::from_secs(5400));
+        assert_eq!(c.backup.keep, 2);
+        assert_eq!(
+            Config::from_toml("[backup]\nevery = 60\n").unwrap().backup.every,
+            Duration::from_secs(60)
+        );
+        assert_eq!(
+            Config::default().backup,
+            BackupConfig { dir: None, every: Duration::from_secs(86_400), keep: 7 }
+        );
+
+        let Err(ParseFailure::Invalid(issues)) =
+            Config::from_toml("[backup]\ndir = \"\"\nevery = \"soon\"\nkeep = 0\nwhen = 1\n")
+        else {
+            panic!("expected issues");
+        };
+        let issues: Vec<String> = issues.iter().map(Issue::to_string).collect();
+        for expected in [
+            "backup.dir: must not be empty",
+            "backup.every: not a duration",
+            "backup.keep: must be between 1 and 10000",
+            "backup.when: unknown key",
+        ] {
+            assert!(issues.iter().any(|i| i.starts_with(expected)), "missing {expected}: {issues:?}");
+        }
+        let Err(ParseFailure::Invalid(issues)) = Config::from_toml("[backup]\nevery = \"0s\"\n") else {
+            panic!("expected issues");
+        };
+        assert!(issues[0].problem.starts_with("must be between 1s"), "{issues:?}");
+    }
+
+    #[test]
+    fn durations() {
+        for (text, seconds) in
+            [("24h", 86_400), ("2s", 2), ("1h30m", 5400), ("7d", 604_800), ("1d2h3m4s", 93_784)]
+        {
+            assert_eq!(duration_seconds(text), Ok(seconds), "{text}");
+        }
+        for bad in ["", "h", "24", "24x", "30m1h", "1h1h", "-1h", "1.5h", "99999999999999999999d"] {
+            assert!(duration_seconds(bad).is_err(), "{bad:?} was accepted");
+        }
     }
 }
 

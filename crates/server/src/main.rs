@@ -22,6 +22,9 @@
 //! - `binding`: TLS channel binding data for SCRAM-SHA-256-PLUS.
 //! - `cert_info`: what a certificate says (subject, names, validity, SHA-256 fingerprint).
 //! - `admin_tls`: the `tls show` subcommand.
+//! - `backup`: backup directories (create, verify, restore) and the data directory's lock.
+//! - `admin_backup`: the `backup` subcommands, with progress bars.
+//! - `backup_schedule`: the backups the server takes by itself (`[backup]`).
 //! - `admin_share`: the `team`, `group`, `acl`, `quota` and `mailbox` subcommands.
 //! - `quota`: sizes (`"10G"`), and the task that delivers quota warnings.
 //!
@@ -29,9 +32,12 @@
 
 mod admin;
 mod admin_auth;
+mod admin_backup;
 mod admin_share;
 mod admin_sieve;
 mod admin_tls;
+mod backup;
+mod backup_schedule;
 mod binding;
 mod cert_info;
 mod config;
@@ -112,6 +118,11 @@ enum Command {
     Tls {
         #[command(subcommand)]
         command: admin_tls::TlsCommand,
+    },
+    /// Back up the installation (while the server runs), check a backup, restore one.
+    Backup {
+        #[command(subcommand)]
+        command: admin_backup::BackupCommand,
     },
     /// Team mailboxes: accounts that cannot log in, shared with their members under Shared/
     /// (works while the server runs).
@@ -230,6 +241,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             runtime.block_on(async { admin_auth::ban(command, &open_store(&config).await?).await })
         }
         Command::Tls { command } => admin_tls::run(command, &config),
+        Command::Backup { command } => {
+            init_logging(&LogConfig { level: "warn".to_owned(), format: config.log.format })?;
+            admin_backup::run(command, &config)
+        }
         Command::Team { command } => share(&runtime, &config, ShareCommand::Team(command)),
         Command::Group { command } => share(&runtime, &config, ShareCommand::Group(command)),
         Command::Acl { command } => share(&runtime, &config, ShareCommand::Acl(command)),
@@ -271,6 +286,8 @@ fn share(runtime: &tokio::runtime::Runtime, config: &Config, command: ShareComma
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
+    // Held until the server ends: a restore into this data directory refuses to run meanwhile.
+    let _serving = backup::DataDirLock::shared(&config.data_dir)?;
     let tls = tls::setup(&config).context("setting up TLS")?;
     let acceptor = tls.acceptor;
     match &tls.source {
@@ -368,6 +385,17 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         lmtp_conn::limits(&config),
         stopped.clone(),
     ));
+    // The last result is kept for a metrics endpoint (none yet) and logged.
+    let backup_metrics = Arc::new(backup_schedule::BackupMetrics::default());
+    let backups = config.backup.dir.clone().map(|dir| {
+        let schedule = backup_schedule::Schedule {
+            data_dir: config.data_dir.clone(),
+            dir,
+            every: config.backup.every,
+            keep: config.backup.keep,
+        };
+        tokio::spawn(backup_schedule::run(schedule, Arc::clone(&backup_metrics), stopped.clone()))
+    });
     let warnings = tokio::spawn(warner.run(stored, stopped.clone()));
     let mut server = tokio::spawn(listener::serve(listeners, shared, stopped));
     tokio::select! {
@@ -381,6 +409,9 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     stop.send_replace(true);
     server.await.context("the server task failed")?;
     lmtp.await.context("the LMTP task failed")?;
+    if let Some(backups) = backups {
+        backups.await.context("the backup task failed")?;
+    }
     warnings.await.context("the quota-warning task failed")?;
     info!("stopped");
     Ok(())

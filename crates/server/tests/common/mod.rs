@@ -206,6 +206,11 @@ impl Deployment {
         }
     }
 
+    /// The configuration file.
+    pub(crate) fn config_path(&self) -> &Path {
+        &self.config
+    }
+
     /// Runs `postfach ARGS --config <this deployment's config>` with `stdin` as standard input.
     pub(crate) fn cli(&self, args: &[&str], stdin: &str) -> Output {
         run_cli(&self.config, args, stdin)

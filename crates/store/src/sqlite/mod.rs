@@ -25,6 +25,8 @@
 //!   bodies stored by an older parser (or before the index existed).
 //! - `facts`: SORT, THREAD input and the FETCH extras, read from those facts.
 //! - [`sieve`]: delivery state: Sieve scripts, vacation history, subaddress policy.
+//! - [`backup`]: online copies of the database file (consistent to one instant, writers never
+//!   blocked), the integrity check of a copy, and taking a database offline for a restore.
 //!
 //! # Durability and concurrency
 //! Every write goes through the writer thread and returns only after its COMMIT, which in WAL
@@ -37,6 +39,7 @@
 //! One file for all accounts means one write queue for all of them; group commit keeps the
 //! fsync count low, but a very busy installation may want the PostgreSQL backend.
 
+pub mod backup;
 mod conn;
 mod credentials;
 mod facts;
