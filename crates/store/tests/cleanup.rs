@@ -96,13 +96,14 @@ async fn trash_and_junk_of_users_and_teams_with_overrides() {
     );
     assert_eq!(store.cleanup_override(bob).await.unwrap(), CleanupOverride::default());
 
-    let listed: Vec<(String, String, SpecialUse, Option<u32>)> = store
-        .cleanup_mailboxes()
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|m| (m.account_name, m.name, m.special_use, m.days))
-        .collect();
+    let bin = mailbox(&store, bob, "Bin").await;
+    store.append(bin, vec![message(1), message(2)]).await.unwrap();
+    age(dir.path(), bin, &[2], 1_234);
+    let all = store.cleanup_mailboxes().await.unwrap();
+    let oldest: Vec<Option<i64>> = all.iter().map(|m| m.oldest_saved).collect();
+    assert_eq!(oldest, vec![None, None, Some(1_234), None, None, None]);
+    let listed: Vec<(String, String, SpecialUse, Option<u32>)> =
+        all.into_iter().map(|m| (m.account_name, m.name, m.special_use, m.days)).collect();
     let expected = vec![
         ("alice".to_owned(), "Junk".to_owned(), SpecialUse::Junk, None),
         ("alice".to_owned(), "Trash".to_owned(), SpecialUse::Trash, Some(7)),

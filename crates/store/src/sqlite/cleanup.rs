@@ -38,13 +38,18 @@ pub struct CleanupMailbox {
     pub special_use: SpecialUse,
     /// The owner's own limit for this kind of mailbox (`None`: the default).
     pub days: Option<u32>,
+    /// The earliest save date in the mailbox (Unix seconds; `None`: empty), so a pass asks the
+    /// writer only about mailboxes that have something to remove.
+    pub oldest_saved: Option<i64>,
 }
 
-/// Every `\Trash` and `\Junk` mailbox with its owner's override, by owner and name.
+/// Every `\Trash` and `\Junk` mailbox with its owner's override and its earliest save date
+/// (one probe of `saved_at_by_time` each), by owner and name.
 pub(crate) fn mailboxes(conn: &Connection) -> StoreResult<Vec<CleanupMailbox>> {
     let mut stmt = conn
         .prepare_cached(
-            "SELECT a.id, a.name, m.id, m.name, m.special_use, c.trash_days, c.junk_days
+            "SELECT a.id, a.name, m.id, m.name, m.special_use, c.trash_days, c.junk_days,
+                    (SELECT min(s.unix) FROM saved_at s WHERE s.mailbox_id = m.id)
              FROM mailboxes m
              JOIN accounts a ON a.id = m.account_id
              LEFT JOIN cleanup_settings c ON c.account_id = a.id
@@ -66,6 +71,7 @@ pub(crate) fn mailboxes(conn: &Connection) -> StoreResult<Vec<CleanupMailbox>> {
                 name: r.get(3)?,
                 special_use,
                 days: if special_use == SpecialUse::Junk { junk } else { trash },
+                oldest_saved: r.get(7)?,
             })
         })
         .db()?;
