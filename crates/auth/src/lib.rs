@@ -72,6 +72,7 @@ pub use crypto::HashAlgorithm;
 use std::collections::HashMap;
 use std::fmt;
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -165,6 +166,15 @@ pub enum Mechanism {
 }
 
 impl Mechanism {
+    /// Every mechanism, in the order [`AttemptCounts`] keeps them.
+    pub const ALL: [Mechanism; 5] = [
+        Mechanism::LoginCommand,
+        Mechanism::Plain,
+        Mechanism::Login,
+        Mechanism::ScramSha256,
+        Mechanism::ScramSha256Plus,
+    ];
+
     /// The name used in log lines.
     pub fn name(self) -> &'static str {
         match self {
@@ -208,6 +218,37 @@ pub enum AuthError {
     /// Hashing failed or its worker died.
     #[error("internal: {0}")]
     Internal(String),
+}
+
+/// The `result` values of the log line, in the order [`AttemptCounts`] keeps them.
+pub const RESULTS: [&str; 5] = ["ok", "fail", "throttled", "blocked", "error"];
+
+/// Authentication attempts by mechanism and result since the start: the same events as the
+/// log line, as counters for the metrics endpoint. Atomics in a fixed table (25 cells).
+#[derive(Debug, Default)]
+pub struct AttemptCounts {
+    cells: [[AtomicU64; RESULTS.len()]; Mechanism::ALL.len()],
+}
+
+impl AttemptCounts {
+    fn count(&self, mechanism: Mechanism, result: &str) {
+        let row = Mechanism::ALL.iter().position(|m| *m == mechanism);
+        let column = RESULTS.iter().position(|r| *r == result);
+        if let (Some(row), Some(column)) = (row, column) {
+            self.cells[row][column].fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// `(mechanism name, result, attempts)` for every cell, zeros included.
+    pub fn snapshot(&self) -> Vec<(&'static str, &'static str, u64)> {
+        let mut out = Vec::with_capacity(Mechanism::ALL.len() * RESULTS.len());
+        for (mechanism, row) in Mechanism::ALL.iter().zip(&self.cells) {
+            for (result, cell) in RESULTS.iter().zip(row) {
+                out.push((mechanism.name(), *result, cell.load(Ordering::Relaxed)));
+            }
+        }
+        out
+    }
 }
 
 impl AuthError {
@@ -265,6 +306,8 @@ pub struct Authenticator {
     generation: watch::Sender<u64>,
     /// Key for the stand-in SCRAM credentials of names that have none (random per process).
     decoy_key: Vec<u8>,
+    /// Every logged attempt, counted.
+    attempts: AttemptCounts,
 }
 
 impl fmt::Debug for Authenticator {
@@ -318,7 +361,13 @@ impl Authenticator {
             clock,
             generation: watch::Sender::new(0),
             decoy_key,
+            attempts: AttemptCounts::default(),
         }
+    }
+
+    /// Attempts so far by mechanism and result (the log line's `mechanism` and `result`).
+    pub fn attempts(&self) -> &AttemptCounts {
+        &self.attempts
     }
 
     /// The failure counters.
@@ -808,6 +857,7 @@ impl Authenticator {
     /// opened the account.
     fn log_attempt(&self, peer: IpAddr, mechanism: Mechanism, user: &str, result: Result<&str, &AuthError>) {
         let account: String = user.chars().take(MAX_LOGGED_NAME).collect();
+        self.attempts.count(mechanism, result.map_or_else(AuthError::result, |_| "ok"));
         let mechanism = mechanism.name();
         match result {
             Ok(detail) => {

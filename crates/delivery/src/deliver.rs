@@ -277,6 +277,37 @@ pub struct Deliverer {
     /// Notified after every delivery that stored something (the server's quota-warning task
     /// looks for new threshold crossings then).
     stored: Option<Arc<Notify>>,
+    /// Outcomes so far, per recipient.
+    counts: DeliveryCounts,
+}
+
+/// Delivery outcomes per recipient since the start, for the metrics endpoint: one counter per
+/// [`DeliveryStatus`] kind (atomics).
+#[derive(Debug, Default)]
+pub struct DeliveryCounts {
+    cells: [AtomicU64; DeliveryCounts::RESULTS.len()],
+}
+
+impl DeliveryCounts {
+    /// The result names, in the order [`DeliveryCounts::snapshot`] gives them.
+    pub const RESULTS: [&str; 5] =
+        ["delivered", "not_stored", "temporary_failure", "permanent_failure", "over_quota"];
+
+    fn count(&self, status: &DeliveryStatus) {
+        let index = match status {
+            DeliveryStatus::Delivered { .. } => 0,
+            DeliveryStatus::NotStored => 1,
+            DeliveryStatus::TemporaryFailure(_) => 2,
+            DeliveryStatus::PermanentFailure(_) => 3,
+            DeliveryStatus::OverQuota(_) => 4,
+        };
+        self.cells[index].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// `(result, recipients)` for every result, zeros included.
+    pub fn snapshot(&self) -> Vec<(&'static str, u64)> {
+        Self::RESULTS.iter().zip(&self.cells).map(|(name, n)| (*name, n.load(Ordering::Relaxed))).collect()
+    }
 }
 
 impl std::fmt::Debug for Deliverer {
@@ -297,7 +328,14 @@ impl Deliverer {
     /// are skipped, and redirected mail is kept).
     #[must_use]
     pub fn new(stores: Stores, config: DeliveryConfig, relay: Option<Arc<dyn Relay>>) -> Deliverer {
-        Deliverer { stores, config, relay, serial: AtomicU64::new(0), stored: None }
+        Deliverer {
+            stores,
+            config,
+            relay,
+            serial: AtomicU64::new(0),
+            stored: None,
+            counts: DeliveryCounts::default(),
+        }
     }
 
     /// The same deliverer, notifying `stored` after each delivery that stored a message.
@@ -305,6 +343,12 @@ impl Deliverer {
     pub fn notify_stored(mut self, stored: Arc<Notify>) -> Deliverer {
         self.stored = Some(stored);
         self
+    }
+
+    /// Outcomes so far, per recipient.
+    #[must_use]
+    pub fn counts(&self) -> &DeliveryCounts {
+        &self.counts
     }
 
     /// The settings.
@@ -390,6 +434,9 @@ impl Deliverer {
             Err(e) => {
                 warn!(error = %e, "parsing a delivered message failed");
                 let status = DeliveryStatus::TemporaryFailure("internal error".to_owned());
+                for _ in recipients {
+                    self.counts.count(&status);
+                }
                 return vec![status; recipients.len()];
             }
         };
@@ -398,6 +445,7 @@ impl Deliverer {
         for (i, rcpt) in recipients.iter().enumerate() {
             let one_id = format!("{id}-{i}");
             let status = self.deliver_one(envelope, &raw, &summary, rcpt, &one_id).await;
+            self.counts.count(&status);
             match &status {
                 DeliveryStatus::Delivered { mailboxes } => {
                     info!(id = %one_id, rcpt = %rcpt.address, ?mailboxes, size = raw.len(), "delivered")

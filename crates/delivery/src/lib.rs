@@ -36,8 +36,8 @@ pub mod view;
 
 pub use address::{AddressError, SmtpPath};
 pub use deliver::{
-    Deliverer, DeliveryConfig, DeliveryStatus, Envelope, LocalRecipient, OverQuotaAnswer, Protocol,
-    RecipientError, SpamHeader, SpamPolicy, Stores,
+    Deliverer, DeliveryConfig, DeliveryCounts, DeliveryStatus, Envelope, LocalRecipient, OverQuotaAnswer,
+    Protocol, RecipientError, SpamHeader, SpamPolicy, Stores,
 };
 pub use lmtp::{Flow, LmtpLimits, LmtpSession, dot_stuff};
 pub use relay::{OutgoingMail, Relay, RelayError};

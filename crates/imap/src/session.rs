@@ -75,6 +75,8 @@ pub struct Session {
     admission: Option<Arc<dyn Admission>>,
     /// The place the admission gave this session, held until the session is dropped.
     admitted: Option<Admitted>,
+    /// The name of the command [`Session::handle`] ran last (`None`: it did not parse).
+    last_command: Option<&'static str>,
 }
 
 impl Session {
@@ -91,7 +93,14 @@ impl Session {
             auth_generation: 0,
             admission: None,
             admitted: None,
+            last_command: None,
         }
+    }
+
+    /// The name of the command the last [`Session::handle`] ran (`"FETCH"`,
+    /// `"UID FETCH"`, ...), `None` when it did not parse: for per-command metrics.
+    pub fn last_command_name(&self) -> Option<&'static str> {
+        self.last_command
     }
 
     /// Sets the hook that admits a login after its credentials passed and before it is
@@ -228,6 +237,7 @@ impl Session {
     /// the handler, and write the tagged completion last.
     pub async fn handle(&mut self, command: Vec<u8>, out: &mut Out) -> Outcome {
         out.begin(self.enabled.write_options());
+        self.last_command = None;
         let Command { tag, body } = match parse_command(&command) {
             Ok(c) => c,
             Err(e) => {
@@ -244,6 +254,7 @@ impl Session {
         // APPEND's literal is not held twice while it is stored.
         drop(command);
         let name = body.name();
+        self.last_command = Some(name);
         let rule = rule(&body);
         tracing::debug!(command = name, rights = ?rule.rights, "command");
         // Issue 5: a session whose app password was revoked ends at its next command.

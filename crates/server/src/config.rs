@@ -46,6 +46,10 @@ pub(crate) struct Config {
     pub(crate) quota: QuotaConfig,
     /// Scheduled backups.
     pub(crate) backup: BackupConfig,
+    /// Automatic clean-up of Trash and Junk.
+    pub(crate) cleanup: CleanupConfig,
+    /// The Prometheus endpoint and `/health`.
+    pub(crate) metrics: MetricsConfig,
 }
 
 /// Settings of the IMAP listeners and connections.
@@ -171,6 +175,8 @@ impl Default for Config {
             auth: AuthConfig::default(),
             quota: QuotaConfig::default(),
             backup: BackupConfig::default(),
+            cleanup: CleanupConfig::default(),
+            metrics: MetricsConfig::default(),
         }
     }
 }
@@ -351,6 +357,8 @@ impl Checker {
             "auth" => c.auth(value, &mut config.auth),
             "quota" => c.quota(value, &mut config.quota),
             "backup" => c.backup(value, &mut config.backup),
+            "cleanup" => c.cleanup(value, &mut config.cleanup),
+            "metrics" => c.metrics(value, &mut config.metrics),
             _ => c.unknown(path),
         });
         let both = config.quota.mailboxes.is_some()
@@ -999,6 +1007,126 @@ fn mail_address(text: &str) -> Result<String, String> {
         Ok(text.to_owned())
     } else {
         Err(format!("not a mail address like \"postmaster@example.org\": {text:?}"))
+    }
+}
+
+// --- operations: [cleanup], [metrics] (issue 14) ----------------------------------------------
+
+/// Automatic clean-up: messages in `\Trash` and `\Junk` mailboxes older (by save date) than a
+/// limit are expunged by the server itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct CleanupConfig {
+    /// Days messages stay in Trash (0: never removed); an account's own setting wins.
+    pub(crate) trash_days: u32,
+    /// Days messages stay in Junk (0: never removed); an account's own setting wins.
+    pub(crate) junk_days: u32,
+    /// Time between passes.
+    pub(crate) every: Duration,
+}
+
+impl Default for CleanupConfig {
+    fn default() -> Self {
+        Self { trash_days: 30, junk_days: 30, every: Duration::from_secs(3600) }
+    }
+}
+
+/// The metrics endpoint (`/metrics` in Prometheus' text format, `/health`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct MetricsConfig {
+    /// Where to listen; `None` (the default): no endpoint.
+    pub(crate) listen: Option<SocketAddr>,
+    /// Allow a non-loopback `listen` address (the endpoint has no authentication).
+    pub(crate) allow_remote: bool,
+}
+
+/// Allowed range of `cleanup.trash_days` and `cleanup.junk_days` (0: never; ten years at most).
+pub(crate) const CLEANUP_DAYS_RANGE: RangeInclusive<i64> = 0..=3650;
+/// Allowed range of `cleanup.every`, seconds (a day at most: a limit is counted in days).
+const CLEANUP_EVERY_RANGE: RangeInclusive<i64> = 1..=24 * 3600;
+
+impl Checker {
+    fn cleanup(&mut self, value: &Value, cleanup: &mut CleanupConfig) {
+        self.section(value, "cleanup", |c, key, value, path| match key {
+            "trash_days" => set(&mut cleanup.trash_days, c.number(value, path, CLEANUP_DAYS_RANGE)),
+            "junk_days" => set(&mut cleanup.junk_days, c.number(value, path, CLEANUP_DAYS_RANGE)),
+            "every" => set(&mut cleanup.every, c.seconds(value, path, CLEANUP_EVERY_RANGE)),
+            _ => c.unknown(path),
+        });
+    }
+
+    fn metrics(&mut self, value: &Value, metrics: &mut MetricsConfig) {
+        let read = self.section(value, "metrics", |c, key, value, path| match key {
+            "listen" => {
+                let addr = c.text(value, path, |text| {
+                    text.parse::<SocketAddr>().map_err(|_| format!("not an IP address with port: {text:?}"))
+                });
+                set(&mut metrics.listen, addr.map(Some));
+            }
+            "allow_remote" => set(&mut metrics.allow_remote, c.boolean(value, path)),
+            _ => c.unknown(path),
+        });
+        if read.is_none() {
+            return;
+        }
+        if let Some(addr) = metrics.listen
+            && !addr.ip().is_loopback()
+            && !metrics.allow_remote
+        {
+            self.issue(
+                "metrics.listen",
+                format!(
+                    "{addr} is not a loopback address: the endpoint has no authentication; \
+                     set allow_remote = true to serve it there anyway"
+                ),
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod ops_tests {
+    use super::*;
+
+    fn issues(text: &str) -> Vec<String> {
+        match Config::from_toml(text) {
+            Err(ParseFailure::Invalid(issues)) => issues.iter().map(Issue::to_string).collect(),
+            other => panic!("expected issues, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn cleanup_and_metrics_sections_are_read_and_checked() {
+        let c = Config::default();
+        assert_eq!(
+            c.cleanup,
+            CleanupConfig { trash_days: 30, junk_days: 30, every: Duration::from_secs(3600) }
+        );
+        assert_eq!(c.metrics, MetricsConfig { listen: None, allow_remote: false });
+
+        let c = Config::from_toml(
+            "[cleanup]\ntrash_days = 7\njunk_days = 0\nevery = 60\n[metrics]\nlisten = \"127.0.0.1:9464\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.cleanup, CleanupConfig { trash_days: 7, junk_days: 0, every: Duration::from_secs(60) });
+        assert_eq!(c.metrics.listen, Some("127.0.0.1:9464".parse().unwrap()));
+        let c = Config::from_toml("[metrics]\nlisten = \"[::]:9464\"\nallow_remote = true\n").unwrap();
+        assert!(c.metrics.allow_remote);
+
+        assert_eq!(
+            issues("[cleanup]\ntrash_days = -1\nevery = 0\nfoo = 1\n[metrics]\nlisten = \"0.0.0.0:9464\"\n"),
+            vec![
+                "cleanup.every: must be between 1 and 86400, found 0",
+                "cleanup.foo: unknown key",
+                "cleanup.trash_days: must be between 0 and 3650, found -1",
+                "metrics.listen: 0.0.0.0:9464 is not a loopback address: the endpoint has no authentication; \
+                 set allow_remote = true to serve it there anyway",
+            ]
+        );
+        assert_eq!(
+            issues("[metrics]\nlisten = \"localhost\"\n"),
+            vec!["metrics.listen: not an IP address with port: \"localhost\""]
+        );
     }
 }
 

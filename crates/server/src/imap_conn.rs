@@ -57,6 +57,7 @@ use crate::binding::channel_binding;
 use crate::config::ImapConfig;
 use crate::listener::{Registry, TLS_BUFFER_LIMIT};
 use crate::literal_budget::{LiteralBudget, Reservation};
+use crate::metrics::Metrics;
 use crate::tls::Certificates;
 
 /// Most bytes one read takes from the socket (the buffer exists only during the read).
@@ -126,6 +127,8 @@ pub(crate) struct ConnSettings {
     pub(crate) literals: Arc<LiteralBudget>,
     /// The server certificates, for the TLS 1.2 channel binding (`None`: only TLS 1.3 binds).
     pub(crate) certificates: Option<Arc<Certificates>>,
+    /// Connections and command latencies are counted here.
+    pub(crate) metrics: Arc<Metrics>,
 }
 
 impl ConnSettings {
@@ -154,7 +157,13 @@ impl ConnSettings {
             registry: Registry::new(imap),
             literals: LiteralBudget::new(imap.literal_memory, imap.literal_wait),
             certificates: None,
+            metrics: Arc::new(Metrics::default()),
         }
+    }
+
+    /// The same settings, counting into `metrics`.
+    pub(crate) fn with_metrics(self, metrics: Arc<Metrics>) -> Self {
+        Self { metrics, ..self }
     }
 
     /// The same settings, with the certificates the TLS 1.2 channel binding is computed from.
@@ -592,10 +601,18 @@ impl Driver {
         let patience = self.patience();
         let (tx, rx) = mpsc::channel::<Vec<u8>>(STREAM_DEPTH);
         let session = &mut self.session;
+        let metrics = &self.settings.metrics;
         let work = async move {
             let mut out = Out::streaming(tx);
             let outcome = match call {
-                Call::Command(command) => session.handle(command, &mut out).await,
+                Call::Command(command) => {
+                    // Issue 14: latency per command name (AUTHENTICATE: its first step; IDLE:
+                    // until the session starts waiting).
+                    let started = std::time::Instant::now();
+                    let outcome = session.handle(command, &mut out).await;
+                    metrics.command(session.last_command_name(), started.elapsed());
+                    outcome
+                }
                 Call::AuthLine(line) => session.auth_line(line, &mut out).await,
                 Call::IdleLine(line) => session.idle_line(line, &mut out).await,
                 // Still idling, unless the user lost the right to read the mailbox (BYE).

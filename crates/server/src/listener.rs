@@ -35,6 +35,7 @@ use tracing::{Instrument, debug, error, info, info_span, warn};
 use crate::binding::channel_binding;
 use crate::config::{ImapConfig, IpNet};
 use crate::imap_conn::{self, ConnSettings, Stream, shutdown_requested};
+use crate::metrics::ConnKind;
 
 /// How long connections may take to finish after shutdown was requested.
 pub(crate) const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
@@ -306,10 +307,15 @@ fn admit(
     // Responses are written whole; waiting to coalesce them only adds latency.
     let _ = tcp.set_nodelay(true);
     let span = info_span!("conn", %peer, %kind);
+    let counted = shared.settings.metrics.connection(match kind {
+        Kind::Imap => ConnKind::Imap,
+        Kind::Imaps => ConnKind::Imaps,
+    });
     let shared = Arc::clone(shared);
     let shutdown = shutdown.clone();
     connections.spawn(
         async move {
+            let _counted = counted;
             debug!("connection opened");
             connection(kind, tcp, peer, accepted, &shared, shutdown).await;
             debug!("connection closed");

@@ -31,6 +31,7 @@ use tracing::{Instrument, debug, info, info_span, warn};
 use crate::config::{Config, IpNet};
 use crate::imap_conn::shutdown_requested;
 use crate::listener::SHUTDOWN_GRACE;
+use crate::metrics::{ConnKind, Metrics};
 use crate::relay::SmtpRelay;
 
 /// LMTP connections open at once, over all LMTP listeners.
@@ -164,6 +165,7 @@ pub(crate) async fn serve(
     listeners: LmtpListeners,
     deliverer: Arc<Deliverer>,
     limits: LmtpLimits,
+    metrics: Arc<Metrics>,
     shutdown: watch::Receiver<bool>,
 ) {
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
@@ -174,6 +176,7 @@ pub(crate) async fn serve(
         slots: Arc::clone(&slots),
         shutdown: shutdown.clone(),
         allowed: Arc::clone(&listeners.allowed),
+        metrics: Arc::clone(&metrics),
     };
     for tcp in listeners.tcp {
         loops.spawn(accept_loop(Acceptor::Tcp(tcp), ctx()));
@@ -205,10 +208,12 @@ struct Ctx {
     shutdown: watch::Receiver<bool>,
     /// Client networks served over TCP.
     allowed: Arc<[IpNet]>,
+    /// Connections are counted here.
+    metrics: Arc<Metrics>,
 }
 
 async fn accept_loop(acceptor: Acceptor, ctx: Ctx) {
-    let Ctx { deliverer, limits, slots, mut shutdown, allowed } = ctx;
+    let Ctx { deliverer, limits, slots, mut shutdown, allowed, metrics } = ctx;
     let mut connections = JoinSet::new();
     loop {
         let accepted = tokio::select! {
@@ -248,8 +253,10 @@ async fn accept_loop(acceptor: Acceptor, ctx: Ctx) {
         let session = LmtpSession::new(Arc::clone(&deliverer), limits.clone(), peer.clone());
         let span = info_span!("lmtp", peer = peer.as_deref().unwrap_or("unix"));
         let shutdown = shutdown.clone();
+        let counted = metrics.connection(ConnKind::Lmtp);
         connections.spawn(
             async move {
+                let _counted = counted;
                 debug!("connection opened");
                 drive(stream, session, shutdown).await;
                 debug!("connection closed");

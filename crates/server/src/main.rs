@@ -27,6 +27,9 @@
 //! - `backup_schedule`: the backups the server takes by itself (`[backup]`).
 //! - `admin_share`: the `team`, `group`, `acl`, `quota` and `mailbox` subcommands.
 //! - `quota`: sizes (`"10G"`), and the task that delivers quota warnings.
+//! - `cleanup`: the automatic clean-up of Trash and Junk, and `cleanup run`.
+//! - `metrics`: counters, the Prometheus exposition, the `/metrics` and `/health` listener.
+//! - `status`: `postfach status`, the same figures for a person.
 //!
 //! This crate holds no business rules: it only wires and drives.
 
@@ -40,14 +43,17 @@ mod backup;
 mod backup_schedule;
 mod binding;
 mod cert_info;
+mod cleanup;
 mod config;
 mod deliver;
 mod imap_conn;
 mod listener;
 mod literal_budget;
 mod lmtp_conn;
+mod metrics;
 mod quota;
 mod relay;
+mod status;
 mod tls;
 
 use std::io::{IsTerminal, Write};
@@ -150,6 +156,29 @@ enum Command {
         #[command(subcommand)]
         command: admin_share::MailboxCommand,
     },
+    /// Automatic clean-up of Trash and Junk (`[cleanup]`; the server runs it by itself).
+    Cleanup {
+        #[command(subcommand)]
+        command: CleanupCommand,
+    },
+    /// What the server is doing: asks the running server's metrics endpoint (`[metrics]
+    /// listen`), or reads the store when there is none.
+    Status {
+        /// The metrics endpoint to ask ("127.0.0.1:9464") instead of `[metrics] listen`.
+        #[arg(long, value_name = "ADDR")]
+        address: Option<std::net::SocketAddr>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum CleanupCommand {
+    /// Run one pass now and list what it removed. Beside a running server its sessions see the
+    /// expunges at their next command (the server's own passes reach IDLE at once).
+    Run {
+        /// Pretend it is this time: Unix seconds, YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ (UTC).
+        #[arg(long, value_name = "TIME", value_parser = cleanup::parse_time)]
+        now: Option<i64>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -191,6 +220,43 @@ enum UserCommand {
         #[command(subcommand)]
         command: admin_auth::AppPasswordCommand,
     },
+    /// Change an account's (or a team's) settings; prints them.
+    Set {
+        /// Account or team name.
+        name: String,
+        /// Days messages stay in Trash before the clean-up removes them: a number (0: never),
+        /// or "default" for `[cleanup] trash_days`.
+        #[arg(long, value_name = "DAYS", value_parser = days_setting)]
+        trash_days: Option<DaysSetting>,
+        /// Days messages stay in Junk: a number (0: never), or "default".
+        #[arg(long, value_name = "DAYS", value_parser = days_setting)]
+        junk_days: Option<DaysSetting>,
+    },
+}
+
+/// A `--trash-days`/`--junk-days` value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum DaysSetting {
+    /// The account's own number of days.
+    Days(u32),
+    /// Back to the installation's default.
+    Default,
+}
+
+fn days_setting(text: &str) -> Result<DaysSetting, String> {
+    if text.eq_ignore_ascii_case("default") {
+        return Ok(DaysSetting::Default);
+    }
+    match text.parse::<i64>() {
+        Ok(n) if config::CLEANUP_DAYS_RANGE.contains(&n) => {
+            Ok(DaysSetting::Days(u32::try_from(n).unwrap_or(0)))
+        }
+        _ => Err(format!(
+            "expected a number of days from {} to {}, or \"default\"",
+            config::CLEANUP_DAYS_RANGE.start(),
+            config::CLEANUP_DAYS_RANGE.end()
+        )),
+    }
 }
 
 fn main() -> ExitCode {
@@ -250,6 +316,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Acl { command } => share(&runtime, &config, ShareCommand::Acl(command)),
         Command::Quota { command } => share(&runtime, &config, ShareCommand::Quota(command)),
         Command::Mailbox { command } => share(&runtime, &config, ShareCommand::Mailbox(command)),
+        Command::Cleanup { command: CleanupCommand::Run { now } } => {
+            init_logging(&LogConfig { level: "warn".to_owned(), format: config.log.format })?;
+            runtime.block_on(cleanup_run(&config, now))
+        }
+        Command::Status { address } => {
+            init_logging(&LogConfig { level: "warn".to_owned(), format: config.log.format })?;
+            runtime.block_on(status::run(&config, address))
+        }
         // Handled in main, before the configuration is loaded.
         Command::Deliver(_) => Ok(()),
     }
@@ -273,7 +347,58 @@ async fn user(command: UserCommand, config: &Config) -> anyhow::Result<()> {
         }
         UserCommand::Totp { command } => admin_auth::totp(command, accounts, &config.auth.totp_issuer).await,
         UserCommand::AppPassword { command } => admin_auth::app_password(command, accounts).await,
+        UserCommand::Set { name, trash_days, junk_days } => {
+            user_set(&store, config, &name, trash_days, junk_days).await
+        }
     }
+}
+
+/// `user set`: changes the given settings, then prints them all.
+async fn user_set(
+    store: &SqliteStore,
+    config: &Config,
+    name: &str,
+    trash_days: Option<DaysSetting>,
+    junk_days: Option<DaysSetting>,
+) -> anyhow::Result<()> {
+    let account = store.account_by_name(name).await?.ok_or_else(|| anyhow::anyhow!("no account {name:?}"))?;
+    let mut own = store.cleanup_override(account.id).await?;
+    let apply = |slot: &mut Option<u32>, setting: Option<DaysSetting>| match setting {
+        Some(DaysSetting::Days(n)) => *slot = Some(n),
+        Some(DaysSetting::Default) => *slot = None,
+        None => {}
+    };
+    apply(&mut own.trash_days, trash_days);
+    apply(&mut own.junk_days, junk_days);
+    if trash_days.is_some() || junk_days.is_some() {
+        store.set_cleanup_override(account.id, own).await?;
+    }
+    let show = |own: Option<u32>, default: u32| match own {
+        Some(0) => "never (own setting)".to_owned(),
+        Some(n) => format!("{n} days (own setting)"),
+        None if default == 0 => "never (default)".to_owned(),
+        None => format!("{default} days (default)"),
+    };
+    println!("{}", account.name);
+    println!("  trash_days: {}", show(own.trash_days, config.cleanup.trash_days));
+    println!("  junk_days:  {}", show(own.junk_days, config.cleanup.junk_days));
+    Ok(())
+}
+
+/// `cleanup run`: one pass now (or at `--now`), one line per mailbox that lost messages.
+async fn cleanup_run(config: &Config, now: Option<i64>) -> anyhow::Result<()> {
+    let store = open_store(config).await?;
+    let report = cleanup::pass(&store, &config.cleanup, now.unwrap_or_else(cleanup::unix_now)).await?;
+    if report.is_empty() {
+        println!("nothing to remove");
+    }
+    for removed in report {
+        println!(
+            "{}\t{}\t{} expunged (older than {} days)",
+            removed.account, removed.mailbox, removed.messages, removed.days
+        );
+    }
+    Ok(())
 }
 
 /// Runs one of the sharing commands (`team`, `group`, `acl`, `quota`, `mailbox`).
@@ -323,6 +448,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         }
     }
     let store = Arc::new(open_store(&config).await?);
+    let sqlite = Arc::clone(&store);
+    let counters = Arc::new(metrics::Metrics::default());
     // Deliveries nudge the quota-warning task, so a warning follows the message that crossed.
     let stored = Arc::new(Notify::new());
     let deliverer = lmtp_conn::deliverer(&config, Arc::clone(&store), Some(Arc::clone(&stored)));
@@ -362,6 +489,12 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     // After the IMAP lines: scripts that wait for those read them first.
     let lmtp_listeners = lmtp_conn::LmtpListeners::bind(&config).await?;
     announcement.push_str(&lmtp_listeners.announcement().context("reading an LMTP listener's address")?);
+    let metrics_listener = metrics::bind(config.metrics.listen).await?;
+    if let Some(l) = &metrics_listener {
+        let addr = l.local_addr().context("reading the metrics listener's address")?;
+        announcement.push_str(&format!("postfach: listening metrics {addr}\n"));
+        info!(kind = "metrics", %addr, "listening");
+    }
     // Scripts and tests read the real ports here. A closed stdout is no reason not to serve.
     let mut stdout = std::io::stdout().lock();
     if let Err(e) = stdout.write_all(announcement.as_bytes()).and_then(|()| stdout.flush()) {
@@ -374,15 +507,29 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     // Stored blocks, and revocations made by the CLI, reach this process through the store.
     let watcher = Arc::clone(&ctx);
     tokio::spawn(async move { watcher.auth.watch_store(CREDENTIALS_POLL).await });
+    let endpoint = metrics_listener.map(|listener| {
+        let sources = Arc::new(metrics::Sources {
+            metrics: Arc::clone(&counters),
+            store: Arc::clone(&sqlite),
+            ctx: Arc::clone(&ctx),
+            deliverer: Arc::clone(&deliverer),
+        });
+        tokio::spawn(metrics::serve(listener, sources, stopped.clone()))
+    });
     let shared = Arc::new(Shared {
         ctx,
-        settings: Arc::new(ConnSettings::new(&config.imap, acceptor).with_certificates(tls.certificates)),
+        settings: Arc::new(
+            ConnSettings::new(&config.imap, acceptor)
+                .with_certificates(tls.certificates)
+                .with_metrics(Arc::clone(&counters)),
+        ),
         slots: Arc::new(Semaphore::new(config.imap.max_connections)),
     });
     let lmtp = tokio::spawn(lmtp_conn::serve(
         lmtp_listeners,
         deliverer,
         lmtp_conn::limits(&config),
+        Arc::clone(&counters),
         stopped.clone(),
     ));
     // The last result is kept for a metrics endpoint (none yet) and logged.
@@ -397,6 +544,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         tokio::spawn(backup_schedule::run(schedule, Arc::clone(&backup_metrics), stopped.clone()))
     });
     let warnings = tokio::spawn(warner.run(stored, stopped.clone()));
+    let cleaner = tokio::spawn(cleanup::run(sqlite, config.cleanup, counters, stopped.clone()));
     let mut server = tokio::spawn(listener::serve(listeners, shared, stopped));
     tokio::select! {
         _ = sigterm.recv() => info!("SIGTERM received; shutting down"),
@@ -413,6 +561,10 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         backups.await.context("the backup task failed")?;
     }
     warnings.await.context("the quota-warning task failed")?;
+    cleaner.await.context("the clean-up task failed")?;
+    if let Some(endpoint) = endpoint {
+        endpoint.await.context("the metrics listener failed")?;
+    }
     info!("stopped");
     Ok(())
 }

@@ -3,6 +3,7 @@
 //! # Layout
 //! - [`types`]: the domain nouns (ids, flags, mailbox and message metadata, search criteria).
 //! - [`notify`]: in-process fan-out of "mailbox changed" signals (IDLE, other sessions).
+//! - [`stats`]: numbers for monitoring (a lock-free histogram, the writer's and store's figures).
 //! - [`sqlite`]: the embedded default backend (one SQLite database, one writer thread with group
 //!   commit, a pool of readers on the blocking thread pool).
 //! - `conformance` (cargo feature `conformance`, off by default): the behavioural test suite every
@@ -29,6 +30,7 @@ pub mod acl;
 pub mod conformance;
 pub mod notify;
 pub mod sqlite;
+pub mod stats;
 pub mod types;
 
 use std::sync::Arc;
@@ -40,7 +42,7 @@ pub use acl::{
     Right, Rights, SeenMode, SharedMailbox, TeamMember, Viewer,
 };
 pub use notify::Notifier;
-pub use sqlite::{SqliteStore, StoreLimits};
+pub use sqlite::{CleanupMailbox, CleanupOverride, SqliteStore, StoreLimits};
 pub use types::*;
 
 /// What can go wrong in the store, in terms the session can map to IMAP response codes.

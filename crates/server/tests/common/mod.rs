@@ -54,6 +54,8 @@ pub(crate) struct Listeners {
     pub(crate) imaps: SocketAddr,
     /// The first LMTP TCP listener, when one was awaited.
     pub(crate) lmtp: Option<SocketAddr>,
+    /// The metrics endpoint, when it was awaited (kind "metrics").
+    pub(crate) metrics: Option<SocketAddr>,
 }
 
 /// A data directory and configuration, with at most one `postfach serve` running on them.
@@ -62,6 +64,8 @@ pub(crate) struct Deployment {
     config: PathBuf,
     child: Option<Child>,
     listeners: Option<Listeners>,
+    /// Environment variables for the server process.
+    env: Vec<(String, String)>,
 }
 
 impl Deployment {
@@ -82,7 +86,7 @@ impl Deployment {
         let config = dir.path().join("postfach.toml");
         let data = dir.path().join("data").display().to_string();
         std::fs::write(&config, format!("data_dir = {data:?}\n{settings}")).unwrap();
-        Self { dir, config, child: None, listeners: None }
+        Self { dir, config, child: None, listeners: None, env: Vec::new() }
     }
 
     /// Starts `postfach serve` and waits for its IMAP listeners (the ports change at every
@@ -91,8 +95,13 @@ impl Deployment {
         self.start_awaiting(&[])
     }
 
+    /// Sets an environment variable for the server processes started from now on.
+    pub(crate) fn set_env(&mut self, name: &str, value: &str) {
+        self.env.push((name.to_owned(), value.to_owned()));
+    }
+
     /// [`Deployment::start`], also waiting for the "listening" line of each LMTP kind in
-    /// `lmtp_kinds` ("lmtp", "lmtp-unix").
+    /// `lmtp_kinds` ("lmtp", "lmtp-unix") and of the metrics endpoint ("metrics").
     pub(crate) fn start_awaiting(&mut self, lmtp_kinds: &[&str]) -> Listeners {
         assert!(self.child.is_none(), "already running");
         let log = OpenOptions::new().create(true).append(true).open(self.log_path()).unwrap();
@@ -101,6 +110,7 @@ impl Deployment {
             .arg("--config")
             .arg(&self.config)
             .env_remove("RUST_LOG")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(log)
@@ -122,6 +132,7 @@ impl Deployment {
         let mut imap = None;
         let mut imaps = None;
         let mut lmtp = None;
+        let mut metrics = None;
         let mut lmtp_kinds: Vec<&str> = lmtp_kinds.to_vec();
         let deadline = Instant::now() + PATIENCE;
         while imap.is_none() || imaps.is_none() || !lmtp_kinds.is_empty() {
@@ -143,10 +154,14 @@ impl Deployment {
                     }
                     lmtp_kinds.retain(|k| *k != kind);
                 }
+                (Some("postfach:"), Some("listening"), Some("metrics"), Some(addr)) => {
+                    metrics = addr.parse().ok();
+                    lmtp_kinds.retain(|k| *k != "metrics");
+                }
                 _ => panic!("unexpected line on stdout: {line:?}"),
             }
         }
-        let listeners = Listeners { imap: imap.unwrap(), imaps: imaps.unwrap(), lmtp };
+        let listeners = Listeners { imap: imap.unwrap(), imaps: imaps.unwrap(), lmtp, metrics };
         self.child = Some(child);
         self.listeners = Some(listeners);
         listeners
@@ -268,6 +283,8 @@ pub(crate) struct TestServer {
     pub(crate) imaps: SocketAddr,
     /// The LMTP listener, when one was configured (by default one on port 0).
     pub(crate) lmtp: Option<SocketAddr>,
+    /// The metrics endpoint, when "metrics" was among the awaited kinds.
+    pub(crate) metrics: Option<SocketAddr>,
 }
 
 impl TestServer {
@@ -287,6 +304,16 @@ impl TestServer {
     /// "listening" lines of the IMAP listeners and of each LMTP kind in `lmtp_kinds`
     /// ("lmtp", "lmtp-unix").
     pub(crate) fn start_with_sections(imap_extra: &str, sections: &str, lmtp_kinds: &[&str]) -> Self {
+        Self::start_with_env(imap_extra, sections, lmtp_kinds, &[])
+    }
+
+    /// [`TestServer::start_with_sections`] with environment variables for the server process.
+    pub(crate) fn start_with_env(
+        imap_extra: &str,
+        sections: &str,
+        lmtp_kinds: &[&str],
+        env: &[(&str, &str)],
+    ) -> Self {
         let lmtp_section =
             if sections.contains("[lmtp]") { "" } else { "[lmtp]\nlisten = [\"127.0.0.1:0\"]\n" };
         let mut deployment = Deployment::with_settings(&format!(
@@ -298,8 +325,11 @@ impl TestServer {
              level = \"debug\"\n\
              {lmtp_section}{sections}\n",
         ));
-        let Listeners { imap, imaps, lmtp } = deployment.start_awaiting(lmtp_kinds);
-        Self { deployment, imap, imaps, lmtp }
+        for (name, value) in env {
+            deployment.set_env(name, value);
+        }
+        let Listeners { imap, imaps, lmtp, metrics } = deployment.start_awaiting(lmtp_kinds);
+        Self { deployment, imap, imaps, lmtp, metrics }
     }
 
     /// The server's data directory.

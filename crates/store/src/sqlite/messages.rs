@@ -329,6 +329,58 @@ fn remove_rows(conn: &Connection, mb: &mut MailboxRow, rows: &[Row]) -> StoreRes
     Ok(modseq)
 }
 
+/// Expunges up to `max` messages of `mailbox` saved before `before` (Unix seconds; SAVEDATE,
+/// RFC 8514), whatever their flags, through the same steps as EXPUNGE: `expunged` rows with
+/// one new modseq, counters, quota usage given back, watchers told. The index
+/// `saved_at_by_time` makes the choice a range scan. Returns the UIDs ascending; fewer than
+/// `max` means none is left.
+pub(crate) fn expunge_saved_before(
+    conn: &Connection,
+    fx: &mut Effects,
+    mailbox: MailboxId,
+    before: i64,
+    max: usize,
+    quota_defaults: &QuotaLimits,
+) -> StoreResult<Vec<Uid>> {
+    let mut mb = MailboxRow::load(conn, mailbox)?;
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT m.uid, m.body_id, m.flags, m.keywords, m.internal_date, m.date_offset, m.size, m.modseq
+             FROM saved_at s INDEXED BY saved_at_by_time
+             JOIN messages m ON m.mailbox_id = s.mailbox_id AND m.uid = s.uid
+             WHERE s.mailbox_id = ?1 AND s.unix < ?2
+             LIMIT ?3",
+        )
+        .db()?;
+    let limit = i64::try_from(max).unwrap_or(i64::MAX);
+    let mut rows = stmt
+        .query_map(rusqlite::params![mailbox.0, before, limit], |r| {
+            let keywords: String = r.get(3)?;
+            Ok(Row {
+                uid: r.get::<_, Uid>(0)?,
+                body_id: r.get(1)?,
+                flags: flags_of(r.get(2)?, &keywords),
+                date: r.get(4)?,
+                offset: r.get(5)?,
+                size: r.get(6)?,
+                modseq: super::rows::modseq_of(r.get(7)?),
+            })
+        })
+        .db()?
+        .collect::<rusqlite::Result<Vec<Row>>>()
+        .db()?;
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    rows.sort_unstable_by_key(|r| r.uid);
+    let bytes = rows.iter().map(|r| u64::from(r.size)).sum();
+    quota::release(conn, mb.account, bytes, rows.len() as u64, quota_defaults)?;
+    let modseq = remove_rows(conn, &mut mb, &rows)?;
+    mb.save(conn)?;
+    fx.changed(mailbox, modseq);
+    Ok(rows.into_iter().map(|r| r.uid).collect())
+}
+
 /// Removes the `\Deleted` messages (within `uids` when given, RFC 4315 UID EXPUNGE) and gives
 /// their space back to the owner's quota; returns their UIDs ascending.
 pub(crate) fn expunge(

@@ -14,7 +14,8 @@
 //! - `quota`: quota roots (RFC 9208): usage checked and moved inside each write, warnings.
 //! - `credentials`: SCRAM verifiers, TOTP settings, app passwords, the credentials generation
 //!   and login blocks (issue 5).
-//! - `messages`: APPEND, STORE, COPY/MOVE, EXPUNGE.
+//! - `messages`: APPEND, STORE, COPY/MOVE, EXPUNGE, and the clean-up's expunge by save date.
+//! - `cleanup`: which Trash and Junk mailboxes the clean-up visits, per-account limits.
 //! - `reads`: STATUS, SELECT snapshots, changes since a modseq, FETCH, bodies.
 //! - `search`: SEARCH: full-text index, SQL prefilter, then streaming evaluation.
 //! - `index`: the full-text index and per-body facts (PREVIEW, SORT/THREAD keys, EMAILID),
@@ -40,6 +41,7 @@
 //! fsync count low, but a very busy installation may want the PostgreSQL backend.
 
 pub mod backup;
+mod cleanup;
 mod conn;
 mod credentials;
 mod facts;
@@ -60,7 +62,7 @@ pub mod sieve;
 mod summary;
 mod writer;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -73,6 +75,7 @@ use crate::acl::{
     AclEntry, Identifier, Quota, QuotaLimits, QuotaWarning, Rights, SeenMode, SharedMailbox, TeamMember,
 };
 use crate::notify::Notifier;
+use crate::stats::{StoreTotals, WriterStats};
 use crate::types::{
     Account, AccountId, AddressBlock, AppPassword, AppPasswordId, Appended, Changes, ClaimRecent, Copied,
     Criterion, FetchWant, FlagOp, Flags, FlagsUpdated, MailboxId, MailboxInfo, MailboxName, MailboxStatus,
@@ -80,6 +83,8 @@ use crate::types::{
     SpecialUse, ThreadFacts, TotpSettings, Uid, UidSet,
 };
 use crate::{AccountStore, MailStore, ShareStore, StoreError, StoreResult};
+
+pub use self::cleanup::{CleanupMailbox, CleanupOverride};
 
 /// The database file inside the data directory.
 pub const DATABASE_FILE: &str = "postfach.db";
@@ -98,6 +103,7 @@ pub struct SqliteStore {
     readers: Arc<Readers>,
     notifier: Arc<Notifier>,
     limits: StoreLimits,
+    path: PathBuf,
 }
 
 /// Per-account bounds the store enforces inside its write transactions, so concurrent
@@ -162,9 +168,10 @@ impl SqliteStore {
             _rederive: rederive,
             indexer,
             writer,
-            readers: Arc::new(Readers::new(path)),
+            readers: Arc::new(Readers::new(path.clone())),
             notifier,
             limits,
+            path,
         })
     }
 
@@ -189,6 +196,94 @@ impl SqliteStore {
             .map_err(conn::backend)
         })
         .await
+    }
+
+    /// The writer's commits, commit latency and group sizes since the store was opened.
+    pub fn writer_stats(&self) -> WriterStats {
+        self.writer.stats()
+    }
+
+    /// Answers a trivial read: the health check of load balancers (`/health`).
+    pub async fn ping(&self) -> StoreResult<()> {
+        self.read(|conn| conn.query_row("SELECT 1", [], |_| Ok(())).map_err(conn::backend)).await
+    }
+
+    /// Bytes the database files take on disk (the main file and its write-ahead log).
+    pub fn disk_size(&self) -> u64 {
+        let wal = self.path.with_extension("db-wal");
+        [self.path.as_path(), wal.as_path()]
+            .iter()
+            .filter_map(|p| std::fs::metadata(p).ok())
+            .map(|m| m.len())
+            .sum()
+    }
+
+    /// Accounts, messages and bytes over the whole store, and how many accounts are near or at
+    /// their quota (with the default limits applied). One pass over the per-account quota rows.
+    pub async fn totals(&self) -> StoreResult<StoreTotals> {
+        let defaults = self.limits.quota_defaults();
+        let (storage, messages) = (
+            defaults.storage.map(|v| i64::try_from(v).unwrap_or(i64::MAX)),
+            defaults.messages.map(|v| i64::try_from(v).unwrap_or(i64::MAX)),
+        );
+        self.read(move |conn| {
+            conn.query_row(
+                "SELECT count(*), coalesce(sum(storage_used), 0), coalesce(sum(messages_used), 0),
+                        coalesce(sum(coalesce(storage_limit, ?1) IS NOT NULL
+                                     OR coalesce(message_limit, ?2) IS NOT NULL), 0),
+                        coalesce(sum(coalesce(storage_used * 10 >= coalesce(storage_limit, ?1) * 9, 0)
+                                     OR coalesce(messages_used * 10 >= coalesce(message_limit, ?2) * 9, 0)), 0),
+                        coalesce(sum(coalesce(storage_used >= coalesce(storage_limit, ?1), 0)
+                                     OR coalesce(messages_used >= coalesce(message_limit, ?2), 0)), 0)
+                 FROM quota",
+                rusqlite::params![storage, messages],
+                |r| {
+                    let n = |i: usize| r.get::<_, i64>(i).map(|v| u64::try_from(v).unwrap_or(0));
+                    Ok(StoreTotals {
+                        accounts: n(0)?,
+                        bytes: n(1)?,
+                        messages: n(2)?,
+                        accounts_with_limit: n(3)?,
+                        accounts_above_90_percent: n(4)?,
+                        accounts_full: n(5)?,
+                    })
+                },
+            )
+            .map_err(conn::backend)
+        })
+        .await
+    }
+
+    /// Every `\Trash` and `\Junk` mailbox of users and teams, with its owner's own limit.
+    pub async fn cleanup_mailboxes(&self) -> StoreResult<Vec<CleanupMailbox>> {
+        self.read(cleanup::mailboxes).await
+    }
+
+    /// The account's own clean-up limits.
+    pub async fn cleanup_override(&self, account: AccountId) -> StoreResult<CleanupOverride> {
+        self.read(move |conn| cleanup::override_of(conn, account)).await
+    }
+
+    /// Sets the account's own clean-up limits (`None`: the installation's default).
+    pub async fn set_cleanup_override(&self, account: AccountId, limits: CleanupOverride) -> StoreResult<()> {
+        self.writer.run(move |conn, _| cleanup::set_override(conn, account, limits)).await
+    }
+
+    /// Expunges up to `max` messages of `mailbox` whose save date (RFC 8514; the internal date
+    /// for messages stored before save dates were kept) is before `before` (Unix seconds), as
+    /// EXPUNGE does: sessions see EXPUNGE/VANISHED, the owner's quota usage goes down. One
+    /// writer job, so keep `max` small (the clean-up uses 1000) and call again while it returns
+    /// `max` UIDs.
+    pub async fn expunge_saved_before(
+        &self,
+        mailbox: MailboxId,
+        before: i64,
+        max: usize,
+    ) -> StoreResult<Vec<Uid>> {
+        let defaults = self.limits.quota_defaults();
+        self.writer
+            .run(move |conn, fx| messages::expunge_saved_before(conn, fx, mailbox, before, max, &defaults))
+            .await
     }
 
     /// Runs a read inside one read transaction on a pooled connection.

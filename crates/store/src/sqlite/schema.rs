@@ -52,7 +52,7 @@ use super::conn::DbResult;
 use crate::{StoreError, StoreResult};
 
 /// The migration steps; step `i` brings the database from version `i` to `i + 1`.
-pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7, V8, V9];
+pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7, V8, V9, V10];
 
 const V1: &str = "
 CREATE TABLE accounts (
@@ -514,6 +514,28 @@ CREATE INDEX quota_warnings_by_account ON quota_warnings (account_id);
 CREATE INDEX quota_warnings_pending ON quota_warnings (id) WHERE delivered = 0;
 ";
 
+/// Version 10: automatic clean-up of Trash and Junk by save date (see [`super::cleanup`]).
+///
+/// - `saved_at_by_time(mailbox_id, unix)`: "messages of mailbox M saved before T" is a range
+///   scan, however many messages the mailbox holds.
+/// - `saved_at` gets a row for every message that had none (stored before version 2), holding
+///   its internal date: what FETCH SAVEDATE and SEARCH SAVEDBEFORE already used for them. The
+///   instant is the same; FETCH now shows it in UTC instead of the internal date's zone.
+/// - `cleanup_settings(account_id, trash_days, junk_days)`: an account's own limits (days; 0:
+///   never), NULL: the installation's default. No row: both defaults.
+const V10: &str = "
+INSERT INTO saved_at (mailbox_id, uid, unix)
+    SELECT m.mailbox_id, m.uid, m.internal_date FROM messages m
+    WHERE NOT EXISTS (SELECT 1 FROM saved_at s WHERE s.mailbox_id = m.mailbox_id AND s.uid = m.uid);
+CREATE INDEX saved_at_by_time ON saved_at (mailbox_id, unix);
+
+CREATE TABLE cleanup_settings (
+    account_id INTEGER PRIMARY KEY REFERENCES accounts(id) ON DELETE CASCADE,
+    trash_days INTEGER,
+    junk_days  INTEGER
+);
+";
+
 /// Brings the database to the newest schema version. Runs on the writer connection before the
 /// writer thread starts.
 pub(crate) fn migrate(conn: &Connection) -> StoreResult<()> {
@@ -798,6 +820,42 @@ mod tests {
         assert_eq!(modes, 0);
         // Expunging an old message also runs the new trigger (no private rows: nothing to do).
         conn.execute_batch("DELETE FROM messages WHERE mailbox_id = 1 AND uid = 1").unwrap();
+    }
+
+    #[test]
+    fn v10_gives_every_message_a_save_date_and_indexes_it() {
+        let conn = Connection::open_in_memory().unwrap();
+        for step in &MIGRATIONS[..9] {
+            conn.execute_batch(step).unwrap();
+        }
+        // Message 1 predates save dates (no row); message 2 has one.
+        conn.execute_batch(
+            "INSERT INTO accounts (name, name_key, password_hash, created) VALUES ('a', 'a', 'h', 0);
+             INSERT INTO mailboxes (account_id, name, uid_validity, uid_next, highest_modseq, recent_from_uid)
+                 VALUES (1, 'Trash', 1, 3, 2, 1);
+             INSERT INTO bodies (id, size, summary, raw) VALUES (1, 1, x'', x'00');
+             INSERT INTO messages VALUES (1, 1, 1, 0, '', 500, 120, 1, 1), (1, 2, 1, 0, '', 600, 0, 1, 2);
+             UPDATE saved_at SET unix = 700 WHERE uid = 2;
+             DELETE FROM saved_at WHERE uid = 1;
+             PRAGMA user_version = 9;",
+        )
+        .unwrap();
+        migrate(&conn).unwrap();
+        let saved: Vec<(i64, i64)> = conn
+            .prepare("SELECT uid, unix FROM saved_at ORDER BY uid")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(saved, vec![(1, 500), (2, 700)]);
+        // "Saved before T in mailbox M" is a range of the new index.
+        let p = plan_with(
+            &conn,
+            "SELECT uid FROM saved_at INDEXED BY saved_at_by_time WHERE mailbox_id = ?1 AND unix < ?2",
+            2,
+        );
+        assert!(p.iter().any(|p| p.contains("saved_at_by_time") && p.contains("unix<?")), "{p:?}");
     }
 
     fn plan_with(conn: &Connection, sql: &str, params: usize) -> Vec<String> {

@@ -16,11 +16,13 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread::JoinHandle;
+use std::time::Instant;
 
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::notify::Notifier;
+use crate::stats::{BATCH_SIZE_BOUNDS, COMMIT_SECONDS_BOUNDS, Histogram, WriterStats};
 use crate::types::{MailboxId, ModSeq};
 use crate::{StoreError, StoreResult};
 
@@ -100,26 +102,51 @@ where
 pub(crate) struct Writer {
     jobs: Option<mpsc::Sender<Box<dyn Job>>>,
     thread: Option<JoinHandle<()>>,
-    /// Successful COMMITs so far (each one fsync): shows that group commit groups.
-    commits: Arc<AtomicU64>,
+    /// Successful COMMITs so far (each one fsync), their latency and sizes: shows that group
+    /// commit groups, and what a write waits for.
+    stats: Arc<Stats>,
+}
+
+/// The writer's figures, recorded by its thread after each committed group (atomics only).
+#[derive(Debug)]
+struct Stats {
+    commits: AtomicU64,
+    /// From taking the group off the queue to answering it: BEGIN, the jobs, COMMIT (the
+    /// fsync), the notifications.
+    commit_seconds: Histogram,
+    /// Jobs in the group (failed ones included: they waited for the same commit).
+    batch_size: Histogram,
 }
 
 impl Writer {
     /// Starts the writer thread on `conn` (already migrated).
     pub(crate) fn start(conn: Connection, notifier: Arc<Notifier>) -> StoreResult<Writer> {
         let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
-        let commits = Arc::new(AtomicU64::new(0));
-        let counter = Arc::clone(&commits);
+        let stats = Arc::new(Stats {
+            commits: AtomicU64::new(0),
+            commit_seconds: Histogram::new(COMMIT_SECONDS_BOUNDS),
+            batch_size: Histogram::new(BATCH_SIZE_BOUNDS),
+        });
+        let recorder = Arc::clone(&stats);
         let thread = std::thread::Builder::new()
             .name("postfach-sqlite-writer".to_owned())
-            .spawn(move || writer_loop(conn, rx, &notifier, &counter))
+            .spawn(move || writer_loop(conn, rx, &notifier, &recorder))
             .map_err(|e| StoreError::Backend(format!("cannot start the writer thread: {e}")))?;
-        Ok(Writer { jobs: Some(tx), thread: Some(thread), commits })
+        Ok(Writer { jobs: Some(tx), thread: Some(thread), stats })
     }
 
     /// How many transactions the writer has committed.
     pub(crate) fn commits(&self) -> u64 {
-        self.commits.load(Ordering::Relaxed)
+        self.stats.commits.load(Ordering::Relaxed)
+    }
+
+    /// Commits, commit latency and group sizes so far.
+    pub(crate) fn stats(&self) -> WriterStats {
+        WriterStats {
+            commits: self.commits(),
+            commit_seconds: self.stats.commit_seconds.snapshot(),
+            batch_size: self.stats.batch_size.snapshot(),
+        }
     }
 
     /// A handle for threads outside the async runtime (the text indexer). While any handle
@@ -176,12 +203,7 @@ fn stopped() -> StoreError {
     StoreError::Backend("the database writer thread has stopped".to_owned())
 }
 
-fn writer_loop(
-    conn: Connection,
-    mut rx: mpsc::Receiver<Box<dyn Job>>,
-    notifier: &Notifier,
-    commits: &AtomicU64,
-) {
+fn writer_loop(conn: Connection, mut rx: mpsc::Receiver<Box<dyn Job>>, notifier: &Notifier, stats: &Stats) {
     let mut batch: Vec<Box<dyn Job>> = Vec::with_capacity(MAX_BATCH);
     while let Some(first) = rx.blocking_recv() {
         batch.push(first);
@@ -191,8 +213,11 @@ fn writer_loop(
                 Err(_) => break,
             }
         }
+        let (started, jobs) = (Instant::now(), batch.len());
         if run_batch(&conn, batch.drain(..), notifier) {
-            commits.fetch_add(1, Ordering::Relaxed);
+            stats.commits.fetch_add(1, Ordering::Relaxed);
+            stats.commit_seconds.record(started.elapsed().as_secs_f64());
+            stats.batch_size.record(jobs as f64);
         }
     }
 }

@@ -1,0 +1,121 @@
+//! Automatic clean-up of Trash and Junk (issue 14): which mailboxes, whose limits, and the
+//! per-account overrides. The expunge itself is [`super::messages::expunge_saved_before`], the
+//! same path as EXPUNGE.
+//!
+//! Mailboxes are found by their special-use attribute (RFC 6154 `\Trash`, `\Junk`), for users
+//! and teams alike, so a renamed Trash is still cleaned and a folder merely called "Trash" is
+//! not. The save date (RFC 8514) decides a message's age: moving a message to Trash starts its
+//! clock, its internal date does not.
+
+use rusqlite::{Connection, OptionalExtension};
+
+use super::conn::DbResult;
+use crate::types::{AccountId, MailboxId, SpecialUse};
+use crate::{StoreError, StoreResult};
+
+/// An account's own clean-up limits, in days (0: never); `None` follows the installation's
+/// default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct CleanupOverride {
+    /// Days messages stay in `\Trash` mailboxes.
+    pub trash_days: Option<u32>,
+    /// Days messages stay in `\Junk` mailboxes.
+    pub junk_days: Option<u32>,
+}
+
+/// One mailbox the clean-up visits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CleanupMailbox {
+    /// The owner (a user or a team).
+    pub account: AccountId,
+    /// The owner's name, for the log.
+    pub account_name: String,
+    /// The mailbox.
+    pub mailbox: MailboxId,
+    /// Its full name, for the log.
+    pub name: String,
+    /// `Trash` or `Junk`.
+    pub special_use: SpecialUse,
+    /// The owner's own limit for this kind of mailbox (`None`: the default).
+    pub days: Option<u32>,
+    /// The earliest save date in the mailbox (Unix seconds; `None`: empty), so a pass asks the
+    /// writer only about mailboxes that have something to remove.
+    pub oldest_saved: Option<i64>,
+}
+
+/// Every `\Trash` and `\Junk` mailbox with its owner's override and its earliest save date
+/// (one probe of `saved_at_by_time` each), by owner and name.
+pub(crate) fn mailboxes(conn: &Connection) -> StoreResult<Vec<CleanupMailbox>> {
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT a.id, a.name, m.id, m.name, m.special_use, c.trash_days, c.junk_days,
+                    (SELECT min(s.unix) FROM saved_at s WHERE s.mailbox_id = m.id)
+             FROM mailboxes m
+             JOIN accounts a ON a.id = m.account_id
+             LEFT JOIN cleanup_settings c ON c.account_id = a.id
+             WHERE m.special_use IN (?1, ?2)
+             ORDER BY a.name_key, m.name",
+        )
+        .db()?;
+    let rows = stmt
+        .query_map([SpecialUse::Trash.as_str(), SpecialUse::Junk.as_str()], |r| {
+            let special: String = r.get(4)?;
+            let trash: Option<u32> = r.get(5)?;
+            let junk: Option<u32> = r.get(6)?;
+            let special_use =
+                if special == SpecialUse::Junk.as_str() { SpecialUse::Junk } else { SpecialUse::Trash };
+            Ok(CleanupMailbox {
+                account: AccountId(r.get(0)?),
+                account_name: r.get(1)?,
+                mailbox: MailboxId(r.get(2)?),
+                name: r.get(3)?,
+                special_use,
+                days: if special_use == SpecialUse::Junk { junk } else { trash },
+                oldest_saved: r.get(7)?,
+            })
+        })
+        .db()?;
+    rows.collect::<rusqlite::Result<_>>().db()
+}
+
+/// The account's own limits (both `None` when it has none).
+pub(crate) fn override_of(conn: &Connection, account: AccountId) -> StoreResult<CleanupOverride> {
+    let found = conn
+        .prepare_cached("SELECT trash_days, junk_days FROM cleanup_settings WHERE account_id = ?1")
+        .db()?
+        .query_row([account.0], |r| Ok(CleanupOverride { trash_days: r.get(0)?, junk_days: r.get(1)? }))
+        .optional()
+        .db()?;
+    Ok(found.unwrap_or_default())
+}
+
+/// Replaces the account's own limits; both `None` removes the row.
+pub(crate) fn set_override(
+    conn: &Connection,
+    account: AccountId,
+    limits: CleanupOverride,
+) -> StoreResult<()> {
+    let exists: bool = conn
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM accounts WHERE id = ?1)")
+        .db()?
+        .query_row([account.0], |r| r.get(0))
+        .db()?;
+    if !exists {
+        return Err(StoreError::NotFound);
+    }
+    if limits == CleanupOverride::default() {
+        conn.prepare_cached("DELETE FROM cleanup_settings WHERE account_id = ?1")
+            .db()?
+            .execute([account.0])
+            .db()?;
+        return Ok(());
+    }
+    conn.prepare_cached(
+        "INSERT INTO cleanup_settings (account_id, trash_days, junk_days) VALUES (?1, ?2, ?3)
+         ON CONFLICT (account_id) DO UPDATE SET trash_days = ?2, junk_days = ?3",
+    )
+    .db()?
+    .execute(rusqlite::params![account.0, limits.trash_days, limits.junk_days])
+    .db()?;
+    Ok(())
+}
