@@ -75,8 +75,8 @@ pub(crate) enum Outcome {
     Failed(String),
 }
 
-/// The scheduled backups' results, for a metrics endpoint (there is none yet: they are also
-/// logged). Cheap to read at any time.
+/// The scheduled backups' results, for the metrics endpoint (`postfach_backups_total`,
+/// `postfach_backup_last_success_timestamp_seconds`; they are logged too). Cheap to read.
 #[derive(Debug, Default)]
 pub(crate) struct BackupMetrics {
     state: Mutex<MetricsState>,

@@ -507,12 +507,15 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     // Stored blocks, and revocations made by the CLI, reach this process through the store.
     let watcher = Arc::clone(&ctx);
     tokio::spawn(async move { watcher.auth.watch_store(CREDENTIALS_POLL).await });
+    // The scheduled backups' last results: logged, and on the metrics endpoint.
+    let backup_metrics = Arc::new(backup_schedule::BackupMetrics::default());
     let endpoint = metrics_listener.map(|listener| {
         let sources = Arc::new(metrics::Sources {
             metrics: Arc::clone(&counters),
             store: Arc::clone(&sqlite),
             ctx: Arc::clone(&ctx),
             deliverer: Arc::clone(&deliverer),
+            backups: Arc::clone(&backup_metrics),
         });
         tokio::spawn(metrics::serve(listener, sources, stopped.clone()))
     });
@@ -532,8 +535,6 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         Arc::clone(&counters),
         stopped.clone(),
     ));
-    // The last result is kept for a metrics endpoint (none yet) and logged.
-    let backup_metrics = Arc::new(backup_schedule::BackupMetrics::default());
     let backups = config.backup.dir.clone().map(|dir| {
         let schedule = backup_schedule::Schedule {
             data_dir: config.data_dir.clone(),

@@ -155,6 +155,8 @@ pub(crate) struct Sources {
     pub(crate) ctx: Arc<ServerContext>,
     /// Delivery outcomes.
     pub(crate) deliverer: Arc<Deliverer>,
+    /// Scheduled backups' results.
+    pub(crate) backups: Arc<crate::backup_schedule::BackupMetrics>,
 }
 
 /// Builds the exposition text: `# HELP`/`# TYPE` lines, then `name{labels} value` lines.
@@ -353,6 +355,18 @@ pub(crate) async fn render(sources: &Sources) -> String {
         "Clean-up passes run.",
         m.cleanup_passes.load(Ordering::Relaxed),
     );
+    let backups = sources.backups.snapshot();
+    out.family("postfach_backups_total", "counter", "Scheduled backups since the start, by result.");
+    out.sample("postfach_backups_total", &[("result", "ok")], backups.successes);
+    out.sample("postfach_backups_total", &[("result", "failed")], backups.failures);
+    if let Some(at) = backups.last_success {
+        out.single(
+            "postfach_backup_last_success_timestamp_seconds",
+            "gauge",
+            "Start of the last successful scheduled backup, Unix time.",
+            at.unix_timestamp(),
+        );
+    }
     out.text
 }
 
