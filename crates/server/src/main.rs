@@ -24,17 +24,24 @@
 //! - `admin_tls`: the `tls show` subcommand.
 //! - `admin_share`: the `team`, `group`, `acl`, `quota` and `mailbox` subcommands.
 //! - `quota`: sizes (`"10G"`), and the task that delivers quota warnings.
+//! - `sessions`: the live IMAP sessions (who is logged in, what is selected; kick).
+//! - `control`: the control socket (`DATA/control.sock`) admin commands reach the server by.
+//! - `admin_session`: the `who` and `kick` subcommands.
+//! - `admin_output`: tables, `--json` documents and dates for the admin commands.
 //!
 //! This crate holds no business rules: it only wires and drives.
 
 mod admin;
 mod admin_auth;
+mod admin_output;
+mod admin_session;
 mod admin_share;
 mod admin_sieve;
 mod admin_tls;
 mod binding;
 mod cert_info;
 mod config;
+mod control;
 mod deliver;
 mod imap_conn;
 mod listener;
@@ -42,6 +49,7 @@ mod literal_budget;
 mod lmtp_conn;
 mod quota;
 mod relay;
+mod sessions;
 mod tls;
 
 use std::io::{IsTerminal, Write};
@@ -139,6 +147,12 @@ enum Command {
         #[command(subcommand)]
         command: admin_share::MailboxCommand,
     },
+    /// List the running server's IMAP sessions: user, address, since when, selected mailbox
+    /// (exit code 1 when no server runs).
+    Who(admin_session::WhoArgs),
+    /// End every IMAP session of a user with `* BYE` (they may log in again; to keep them out,
+    /// change the password).
+    Kick(admin_session::KickArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -235,6 +249,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Acl { command } => share(&runtime, &config, ShareCommand::Acl(command)),
         Command::Quota { command } => share(&runtime, &config, ShareCommand::Quota(command)),
         Command::Mailbox { command } => share(&runtime, &config, ShareCommand::Mailbox(command)),
+        Command::Who(args) => runtime.block_on(admin_session::who(args, &config.data_dir)),
+        Command::Kick(args) => runtime.block_on(admin_session::kick(args, &config.data_dir)),
         // Handled in main, before the configuration is loaded.
         Command::Deliver(_) => Ok(()),
     }
@@ -336,6 +352,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let mut sigint = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
     tls::reload_on_sighup(Arc::clone(&tls.certificates)).context("installing the SIGHUP handler")?;
     let listeners = listener::bind(&config.imap).await?;
+    // Before the "listening" lines: whoever reads them may run `postfach who` at once.
+    let control_socket = control::ControlSocket::bind(&config.data_dir).await;
     let mut announcement = String::new();
     for l in &listeners {
         let addr = l.local_addr().context("reading a listener's address")?;
@@ -362,6 +380,13 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         settings: Arc::new(ConnSettings::new(&config.imap, acceptor).with_certificates(tls.certificates)),
         slots: Arc::new(Semaphore::new(config.imap.max_connections)),
     });
+    let control = control_socket.map(|socket| {
+        let control = control::Control {
+            sessions: Arc::clone(&shared.settings.sessions),
+            store: Arc::clone(&shared.ctx.store),
+        };
+        tokio::spawn(control::serve(socket, Arc::new(control), stopped.clone()))
+    });
     let lmtp = tokio::spawn(lmtp_conn::serve(
         lmtp_listeners,
         deliverer,
@@ -382,6 +407,9 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     server.await.context("the server task failed")?;
     lmtp.await.context("the LMTP task failed")?;
     warnings.await.context("the quota-warning task failed")?;
+    if let Some(control) = control {
+        control.await.context("the control socket's task failed")?;
+    }
     info!("stopped");
     Ok(())
 }
