@@ -351,6 +351,17 @@ pub(crate) async fn ask(data_dir: &Path, request: &Request) -> Result<Reply, Ask
     }
 }
 
+/// After the CLI wrote to `mailboxes`: tells a running server, so its sessions (IDLE too) see
+/// the change at once rather than at their next command. Without a server there is nobody to
+/// tell; a failure is only a warning, since the change itself is done.
+pub(crate) async fn tell_changed(data_dir: &Path, mailboxes: &[MailboxId]) {
+    let request = Request::Changed { mailboxes: mailboxes.iter().map(|m| m.0).collect() };
+    match ask(data_dir, &request).await {
+        Ok(_) | Err(AskError::NotRunning { .. }) => {}
+        Err(e) => warn!(error = %e, "the running server's sessions see the change at their next command"),
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {

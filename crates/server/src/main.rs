@@ -27,13 +27,21 @@
 //! - `sessions`: the live IMAP sessions (who is logged in, what is selected; kick).
 //! - `control`: the control socket (`DATA/control.sock`) admin commands reach the server by.
 //! - `admin_session`: the `who` and `kick` subcommands.
+//! - `admin_mailbox`: `mailbox list|status|create|delete`, `search` and `expunge`.
+//! - `admin_query`: IMAP SEARCH keys on the command line → store criteria.
+//! - `admin_index`: `index rebuild`.
+//! - `admin_config`: `config check`.
 //! - `admin_output`: tables, `--json` documents and dates for the admin commands.
 //!
 //! This crate holds no business rules: it only wires and drives.
 
 mod admin;
 mod admin_auth;
+mod admin_config;
+mod admin_index;
+mod admin_mailbox;
 mod admin_output;
+mod admin_query;
 mod admin_session;
 mod admin_share;
 mod admin_sieve;
@@ -142,7 +150,8 @@ enum Command {
         #[command(subcommand)]
         command: admin_share::QuotaCommand,
     },
-    /// Settings of one mailbox.
+    /// An account's mailboxes: list, status, create, delete, and the seen mode (works while
+    /// the server runs).
     Mailbox {
         #[command(subcommand)]
         command: admin_share::MailboxCommand,
@@ -153,6 +162,21 @@ enum Command {
     /// End every IMAP session of a user with `* BYE` (they may log in again; to keep them out,
     /// change the password).
     Kick(admin_session::KickArgs),
+    /// Search an account's mail with IMAP SEARCH keys: FROM alice SINCE 1-Dec-2026 UNSEEN.
+    Search(admin_mailbox::SearchArgs),
+    /// Remove the messages of a mailbox that match IMAP SEARCH keys (as UID EXPUNGE does);
+    /// IDLE clients of a running server see it at once.
+    Expunge(admin_mailbox::ExpungeArgs),
+    /// The stored messages' summaries, search text and sort keys.
+    Index {
+        #[command(subcommand)]
+        command: admin_index::IndexCommand,
+    },
+    /// Check a configuration file (every problem, exit code 1 when there is one).
+    Config {
+        #[command(subcommand)]
+        command: admin_config::ConfigCommand,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -166,7 +190,11 @@ enum UserCommand {
         password_stdin: bool,
     },
     /// Print every account name, one per line.
-    List,
+    List {
+        /// Print one JSON document: {"users": [names]}.
+        #[arg(long)]
+        json: bool,
+    },
     /// Change an account's password. Sessions opened with the old password end within seconds;
     /// sessions opened with app passwords stay.
     Passwd {
@@ -208,6 +236,10 @@ fn main() -> ExitCode {
     };
     if let Command::Deliver(args) = cli.command {
         return deliver::main(cli.config.as_deref(), args);
+    }
+    // Checks the file instead of loading it.
+    if let Command::Config { command } = cli.command {
+        return admin_config::run(command, cli.config.as_deref());
     }
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
@@ -251,8 +283,16 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Mailbox { command } => share(&runtime, &config, ShareCommand::Mailbox(command)),
         Command::Who(args) => runtime.block_on(admin_session::who(args, &config.data_dir)),
         Command::Kick(args) => runtime.block_on(admin_session::kick(args, &config.data_dir)),
+        Command::Search(args) => mail_admin(&runtime, &config, async |stores| stores.search(args).await),
+        Command::Expunge(args) => {
+            mail_admin(&runtime, &config, async |stores| stores.expunge(args, &config.data_dir).await)
+        }
+        Command::Index { command } => {
+            init_logging(&LogConfig { level: "warn".to_owned(), format: config.log.format })?;
+            runtime.block_on(async { admin_index::run(command, &open_store(&config).await?).await })
+        }
         // Handled in main, before the configuration is loaded.
-        Command::Deliver(_) => Ok(()),
+        Command::Deliver(_) | Command::Config { .. } => Ok(()),
     }
 }
 
@@ -264,7 +304,7 @@ async fn user(command: UserCommand, config: &Config) -> anyhow::Result<()> {
         UserCommand::Add { name, password_stdin } => {
             admin::add(accounts, &name, source(password_stdin)).await
         }
-        UserCommand::List => admin::list(accounts).await,
+        UserCommand::List { json } => admin::list(accounts, json).await,
         UserCommand::Passwd { name, password_stdin } => {
             admin::passwd(accounts, &name, source(password_stdin)).await
         }
@@ -283,6 +323,19 @@ fn share(runtime: &tokio::runtime::Runtime, config: &Config, command: ShareComma
     runtime.block_on(async {
         let store = open_store(config).await?;
         admin_share::Admin { accounts: &store, mail: &store, share: &store }.run(command).await
+    })
+}
+
+/// Runs `search` or `expunge` on the store of the data directory.
+fn mail_admin(
+    runtime: &tokio::runtime::Runtime,
+    config: &Config,
+    command: impl AsyncFnOnce(admin_mailbox::Stores<'_>) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    init_logging(&LogConfig { level: "warn".to_owned(), format: config.log.format })?;
+    runtime.block_on(async {
+        let store = open_store(config).await?;
+        command(admin_mailbox::Stores { accounts: &store, mail: &store }).await
     })
 }
 
