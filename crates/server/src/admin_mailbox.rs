@@ -555,15 +555,19 @@ impl Stores<'_> {
     /// and subject.
     pub(crate) async fn search(self, args: SearchArgs) -> anyhow::Result<()> {
         let query = Query::parse(&args.query)?;
-        let mailboxes = match &args.mailbox {
-            Some(name) => vec![self.mailbox_named(&args.account, name).await?.1],
+        let (owner, mailboxes) = match &args.mailbox {
+            Some(name) => {
+                let (owner, mailbox) = self.mailbox_named(&args.account, name).await?;
+                (owner, vec![mailbox])
+            }
             None => {
                 let owner = self.account_named(&args.account).await?;
-                self.mail.list_mailboxes(owner.id).await.context("listing the mailboxes")?
+                let all = self.mail.list_mailboxes(owner.id).await.context("listing the mailboxes")?;
+                (owner, all)
             }
         };
         let head =
-            format!("{{\"account\":{},\"query\":{},", json_string(&args.account), json_string(query.text()));
+            format!("{{\"account\":{},\"query\":{},", json_string(&owner.name), json_string(query.text()));
         let mut listing = Listing::start(args.json, &head)?;
         for mailbox in &mailboxes {
             let found = match self.matching(mailbox, &query).await {
