@@ -135,6 +135,21 @@ impl Session {
         }
     }
 
+    /// The selected mailbox's name as the user sees it (`Shared/support/INBOX` for a team's),
+    /// `None` when none is selected (for the server's list of sessions, `postfach who`).
+    pub fn selected_name(&self) -> Option<&str> {
+        match &self.state {
+            State::Selected(_, sel) => Some(&sel.name),
+            _ => None,
+        }
+    }
+
+    /// The connection this session runs on: the client's address, and whether it is encrypted
+    /// (it changes with STARTTLS).
+    pub fn connection(&self) -> &ConnInfo {
+        &self.conn
+    }
+
     /// The change signal of the selected mailbox, if any (for IDLE).
     pub fn change_watch(&self) -> Option<watch::Receiver<ModSeq>> {
         match &self.state {

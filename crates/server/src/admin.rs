@@ -58,13 +58,23 @@ pub(crate) async fn add(
     }
 }
 
-/// `user list`: prints every account name, one per line, on standard output.
-pub(crate) async fn list(accounts: &dyn AccountStore) -> anyhow::Result<()> {
+/// `user list`: prints every account name, one per line, on standard output; with `json`
+/// one document, `{"users": [names]}`.
+pub(crate) async fn list(accounts: &dyn AccountStore, json: bool) -> anyhow::Result<()> {
     let all = accounts.list_accounts().await.context("listing users")?;
-    let mut text = String::new();
     // Teams are accounts too, but nobody logs in as one: `team list` shows them.
-    for account in all.into_iter().filter(|a| a.kind == AccountKind::User) {
-        text.push_str(&account.name);
+    let users: Vec<String> =
+        all.into_iter().filter(|a| a.kind == AccountKind::User).map(|a| a.name).collect();
+    if json {
+        #[derive(serde::Serialize)]
+        struct Users {
+            users: Vec<String>,
+        }
+        return crate::admin_output::print_json(&Users { users });
+    }
+    let mut text = String::new();
+    for name in users {
+        text.push_str(&name);
         text.push('\n');
     }
     print!("{text}");

@@ -1,5 +1,6 @@
 //! The sharing commands of the CLI: `team …`, `group …`, `acl …` (RFC 4314), `quota …`
-//! (RFC 9208) and `mailbox seen-mode …`, straight in the store of the data directory (also
+//! (RFC 9208) and `mailbox seen-mode …` (the other `mailbox` commands are `admin_mailbox`'s),
+//! straight in the store of the data directory (also
 //! while the server runs: ACL and membership changes reach live sessions through the store).
 //!
 //! Names on the command line are account names (users and teams alike) and mailbox names as
@@ -59,7 +60,11 @@ pub(crate) enum TeamCommand {
         user: String,
     },
     /// List the teams with their address, and each member with their rights.
-    List,
+    List {
+        /// Print one JSON document: {"teams": [{name, address, members: [{name, rights}]}]}.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// `postfach group …`
@@ -157,6 +162,9 @@ pub(crate) enum MailboxCommand {
         #[arg(value_parser = ["shared", "private"])]
         mode: Option<String>,
     },
+    /// list, status, create, delete (`admin_mailbox`).
+    #[command(flatten)]
+    Manage(crate::admin_mailbox::MailboxAdmin),
 }
 
 /// One of the sharing commands.
@@ -250,7 +258,8 @@ impl Admin<'_> {
                     Err(e) => return Err(e).context("ending the membership"),
                 }
             }
-            TeamCommand::List => print!("{}", self.team_list().await?),
+            TeamCommand::List { json: false } => print!("{}", self.team_list().await?),
+            TeamCommand::List { json: true } => crate::admin_output::print_json(&self.teams().await?)?,
         }
         Ok(())
     }
@@ -276,6 +285,23 @@ impl Admin<'_> {
             }
         }
         Ok(text)
+    }
+
+    /// What `team list --json` prints.
+    async fn teams(self) -> anyhow::Result<TeamsOutput> {
+        let mut teams = Vec::new();
+        let accounts = self.accounts.list_accounts().await.context("listing accounts")?;
+        for team in accounts.into_iter().filter(|a| a.kind == AccountKind::Team) {
+            let address = self.share.team_address(team.id).await.context("reading a team's address")?;
+            let mut members = self.share.team_members(team.id).await.context("reading a team's members")?;
+            members.sort_by(|a, b| a.name.cmp(&b.name));
+            let members = members
+                .into_iter()
+                .map(|m| MemberOutput { name: m.name, rights: m.rights.to_string() })
+                .collect();
+            teams.push(TeamOutput { name: team.name, address, members });
+        }
+        Ok(TeamsOutput { teams })
     }
 
     /// Runs a `group` command.
@@ -413,6 +439,10 @@ impl Admin<'_> {
     /// Runs a `mailbox` command.
     async fn mailbox_command(self, command: MailboxCommand) -> anyhow::Result<()> {
         match command {
+            MailboxCommand::Manage(command) => {
+                let stores = crate::admin_mailbox::Stores { accounts: self.accounts, mail: self.mail };
+                return stores.mailbox(command).await;
+            }
             MailboxCommand::SeenMode { account, mailbox, mode } => {
                 let (owner, mailbox) = self.mailbox(&account, &mailbox).await?;
                 let Some(mode) = mode else {
@@ -472,6 +502,25 @@ impl Admin<'_> {
             None => bail!("{} has no mailbox {mailbox:?}", owner.name),
         }
     }
+}
+
+/// `team list --json`.
+#[derive(serde::Serialize)]
+struct TeamsOutput {
+    teams: Vec<TeamOutput>,
+}
+
+#[derive(serde::Serialize)]
+struct TeamOutput {
+    name: String,
+    address: Option<String>,
+    members: Vec<MemberOutput>,
+}
+
+#[derive(serde::Serialize)]
+struct MemberOutput {
+    name: String,
+    rights: String,
 }
 
 /// RFC 4314 rights letters, with the store's reading of `c` and `d`.

@@ -30,12 +30,26 @@
 //! - `cleanup`: the automatic clean-up of Trash and Junk, and `cleanup run`.
 //! - `metrics`: counters, the Prometheus exposition, the `/metrics` and `/health` listener.
 //! - `status`: `postfach status`, the same figures for a person.
+//! - `sessions`: the live IMAP sessions (who is logged in, what is selected; kick).
+//! - `control`: the control socket (`DATA/control.sock`) admin commands reach the server by.
+//! - `admin_session`: the `who` and `kick` subcommands.
+//! - `admin_mailbox`: `mailbox list|status|create|delete`, `search` and `expunge`.
+//! - `admin_query`: IMAP SEARCH keys on the command line → store criteria.
+//! - `admin_index`: `index rebuild`.
+//! - `admin_config`: `config check`.
+//! - `admin_output`: tables, `--json` documents and dates for the admin commands.
 //!
 //! This crate holds no business rules: it only wires and drives.
 
 mod admin;
 mod admin_auth;
 mod admin_backup;
+mod admin_config;
+mod admin_index;
+mod admin_mailbox;
+mod admin_output;
+mod admin_query;
+mod admin_session;
 mod admin_share;
 mod admin_sieve;
 mod admin_tls;
@@ -45,6 +59,7 @@ mod binding;
 mod cert_info;
 mod cleanup;
 mod config;
+mod control;
 mod deliver;
 mod imap_conn;
 mod listener;
@@ -53,6 +68,7 @@ mod lmtp_conn;
 mod metrics;
 mod quota;
 mod relay;
+mod sessions;
 mod status;
 mod tls;
 
@@ -151,7 +167,8 @@ enum Command {
         #[command(subcommand)]
         command: admin_share::QuotaCommand,
     },
-    /// Settings of one mailbox.
+    /// An account's mailboxes: list, status, create, delete, and the seen mode (works while
+    /// the server runs).
     Mailbox {
         #[command(subcommand)]
         command: admin_share::MailboxCommand,
@@ -167,6 +184,27 @@ enum Command {
         /// The metrics endpoint to ask ("127.0.0.1:9464") instead of `[metrics] listen`.
         #[arg(long, value_name = "ADDR")]
         address: Option<std::net::SocketAddr>,
+    },
+    /// List the running server's IMAP sessions: user, address, since when, selected mailbox
+    /// (exit code 1 when no server runs).
+    Who(admin_session::WhoArgs),
+    /// End every IMAP session of a user with `* BYE` (they may log in again; to keep them out,
+    /// change the password).
+    Kick(admin_session::KickArgs),
+    /// Search an account's mail with IMAP SEARCH keys: FROM alice SINCE 1-Dec-2026 UNSEEN.
+    Search(admin_mailbox::SearchArgs),
+    /// Remove the messages of a mailbox that match IMAP SEARCH keys (as UID EXPUNGE does);
+    /// IDLE clients of a running server see it at once.
+    Expunge(admin_mailbox::ExpungeArgs),
+    /// The stored messages' summaries, search text and sort keys.
+    Index {
+        #[command(subcommand)]
+        command: admin_index::IndexCommand,
+    },
+    /// Check a configuration file (every problem, exit code 1 when there is one).
+    Config {
+        #[command(subcommand)]
+        command: admin_config::ConfigCommand,
     },
 }
 
@@ -192,7 +230,11 @@ enum UserCommand {
         password_stdin: bool,
     },
     /// Print every account name, one per line.
-    List,
+    List {
+        /// Print one JSON document: {"users": [names]}.
+        #[arg(long)]
+        json: bool,
+    },
     /// Change an account's password. Sessions opened with the old password end within seconds;
     /// sessions opened with app passwords stay.
     Passwd {
@@ -272,6 +314,10 @@ fn main() -> ExitCode {
     if let Command::Deliver(args) = cli.command {
         return deliver::main(cli.config.as_deref(), args);
     }
+    // Checks the file instead of loading it.
+    if let Command::Config { command } = cli.command {
+        return admin_config::run(command, cli.config.as_deref());
+    }
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -324,8 +370,18 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             init_logging(&LogConfig { level: "warn".to_owned(), format: config.log.format })?;
             runtime.block_on(status::run(&config, address))
         }
+        Command::Who(args) => runtime.block_on(admin_session::who(args, &config.data_dir)),
+        Command::Kick(args) => runtime.block_on(admin_session::kick(args, &config.data_dir)),
+        Command::Search(args) => mail_admin(&runtime, &config, async |stores| stores.search(args).await),
+        Command::Expunge(args) => {
+            mail_admin(&runtime, &config, async |stores| stores.expunge(args, &config.data_dir).await)
+        }
+        Command::Index { command } => {
+            init_logging(&LogConfig { level: "warn".to_owned(), format: config.log.format })?;
+            runtime.block_on(async { admin_index::run(command, &open_store(&config).await?).await })
+        }
         // Handled in main, before the configuration is loaded.
-        Command::Deliver(_) => Ok(()),
+        Command::Deliver(_) | Command::Config { .. } => Ok(()),
     }
 }
 
@@ -337,7 +393,7 @@ async fn user(command: UserCommand, config: &Config) -> anyhow::Result<()> {
         UserCommand::Add { name, password_stdin } => {
             admin::add(accounts, &name, source(password_stdin)).await
         }
-        UserCommand::List => admin::list(accounts).await,
+        UserCommand::List { json } => admin::list(accounts, json).await,
         UserCommand::Passwd { name, password_stdin } => {
             admin::passwd(accounts, &name, source(password_stdin)).await
         }
@@ -407,6 +463,19 @@ fn share(runtime: &tokio::runtime::Runtime, config: &Config, command: ShareComma
     runtime.block_on(async {
         let store = open_store(config).await?;
         admin_share::Admin { accounts: &store, mail: &store, share: &store }.run(command).await
+    })
+}
+
+/// Runs `search` or `expunge` on the store of the data directory.
+fn mail_admin(
+    runtime: &tokio::runtime::Runtime,
+    config: &Config,
+    command: impl AsyncFnOnce(admin_mailbox::Stores<'_>) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    init_logging(&LogConfig { level: "warn".to_owned(), format: config.log.format })?;
+    runtime.block_on(async {
+        let store = open_store(config).await?;
+        command(admin_mailbox::Stores { accounts: &store, mail: &store }).await
     })
 }
 
@@ -480,6 +549,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let mut sigint = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
     tls::reload_on_sighup(Arc::clone(&tls.certificates)).context("installing the SIGHUP handler")?;
     let listeners = listener::bind(&config.imap).await?;
+    // Before the "listening" lines: whoever reads them may run `postfach who` at once.
+    let control_socket = control::ControlSocket::bind(&config.data_dir).await;
     let mut announcement = String::new();
     for l in &listeners {
         let addr = l.local_addr().context("reading a listener's address")?;
@@ -528,6 +599,13 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         ),
         slots: Arc::new(Semaphore::new(config.imap.max_connections)),
     });
+    let control = control_socket.map(|socket| {
+        let control = control::Control {
+            sessions: Arc::clone(&shared.settings.sessions),
+            store: Arc::clone(&shared.ctx.store),
+        };
+        tokio::spawn(control::serve(socket, Arc::new(control), stopped.clone()))
+    });
     let lmtp = tokio::spawn(lmtp_conn::serve(
         lmtp_listeners,
         deliverer,
@@ -565,6 +643,9 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     cleaner.await.context("the clean-up task failed")?;
     if let Some(endpoint) = endpoint {
         endpoint.await.context("the metrics listener failed")?;
+    }
+    if let Some(control) = control {
+        control.await.context("the control socket's task failed")?;
     }
     info!("stopped");
     Ok(())

@@ -240,6 +240,15 @@ pub trait MailStore: Send + Sync {
     /// Removes the messages flagged `\Deleted` (only those in `uids` when given, RFC 4315 UID
     /// EXPUNGE). Returns the expunged UIDs, ascending.
     async fn expunge(&self, mailbox: MailboxId, uids: Option<&UidSet>) -> StoreResult<Vec<Uid>>;
+    /// Flags the messages of `uids` `\Deleted` and expunges exactly those (RFC 4315 UID
+    /// EXPUNGE: other messages flagged `\Deleted` stay), for the admin CLI's `expunge`.
+    /// Returns the expunged UIDs, ascending. The default takes two writes; a backend does
+    /// both in one transaction, so no message is left flagged but not expunged.
+    async fn remove_messages(&self, mailbox: MailboxId, uids: &UidSet) -> StoreResult<Vec<Uid>> {
+        let deleted = Flags { system: SystemFlags::DELETED, keywords: Vec::new() };
+        self.store_flags(mailbox, uids, FlagOp::Add, &deleted, None).await?;
+        self.expunge(mailbox, Some(uids)).await
+    }
 
     // --- messages -----------------------------------------------------------------------------
 

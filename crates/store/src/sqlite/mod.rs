@@ -85,6 +85,7 @@ use crate::types::{
 use crate::{AccountStore, MailStore, ShareStore, StoreError, StoreResult};
 
 pub use self::cleanup::{CleanupMailbox, CleanupOverride};
+pub use self::rederive::{Rederivation, Rederived};
 
 /// The database file inside the data directory.
 pub const DATABASE_FILE: &str = "postfach.db";
@@ -570,6 +571,17 @@ impl MailStore for SqliteStore {
     async fn expunge(&self, mailbox: MailboxId, uids: Option<&UidSet>) -> StoreResult<Vec<Uid>> {
         let (uids, defaults) = (uids.cloned(), self.limits.quota_defaults());
         self.writer.run(move |conn, fx| messages::expunge(conn, fx, mailbox, uids.as_ref(), &defaults)).await
+    }
+
+    async fn remove_messages(&self, mailbox: MailboxId, uids: &UidSet) -> StoreResult<Vec<Uid>> {
+        let (uids, defaults) = (uids.clone(), self.limits.quota_defaults());
+        let deleted = Flags { system: crate::types::SystemFlags::DELETED, keywords: Vec::new() };
+        self.writer
+            .run(move |conn, fx| {
+                messages::store_flags(conn, fx, mailbox, &uids, FlagOp::Add, &deleted, None)?;
+                messages::expunge(conn, fx, mailbox, Some(&uids), &defaults)
+            })
+            .await
     }
 
     async fn fetch(

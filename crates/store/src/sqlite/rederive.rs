@@ -35,6 +35,7 @@ use rusqlite::{Connection, OptionalExtension};
 use super::conn::{DbResult, open_reader};
 use super::index::{IndexEntry, rewrite_entry};
 use super::writer::WriterHandle;
+use crate::types::AccountId;
 use crate::{StoreError, StoreResult};
 
 /// Version of what is derived from a body. Bump it when a change to `postfach_message` (the
@@ -88,6 +89,103 @@ pub(crate) fn plan(conn: &Connection) -> StoreResult<Option<Range>> {
         .db()?;
     tracing::info!(from = version, to = DERIVED_VERSION, "stored messages were parsed by another version");
     Ok(range.0.zip(range.1).map(|(next, last)| Range { next, last }))
+}
+
+/// What [`super::SqliteStore::rederive`] derives again (`postfach index rebuild`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rederivation {
+    /// Every stored message. The range of all bodies is recorded first, as an upgrade records
+    /// it, so a run that is interrupted is finished by the next start of the server (or of any
+    /// admin command).
+    All,
+    /// The messages in one account's mailboxes. Nothing is recorded: an interrupted run is
+    /// simply started again.
+    Account(AccountId),
+}
+
+/// What a re-derivation did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rederived {
+    /// Stored bodies to derive again. One body backs every copy of a message, so this can be
+    /// fewer than the messages.
+    pub scheduled: u64,
+    /// Bodies derived again: fewer than scheduled when some were expunged meanwhile.
+    pub derived: u64,
+}
+
+impl super::SqliteStore {
+    /// Derives the summary, the search text and the sort facts of stored messages again from
+    /// their raw bytes, with this program's parser, now, in this process (also beside a
+    /// running server: every body changes in one short write transaction, and sessions read
+    /// the new rows at once). For a repaired or suspect index; an upgrade of the parser does
+    /// this by itself at start ([`DERIVED_VERSION`]).
+    pub async fn rederive(&self, what: Rederivation) -> StoreResult<Rederived> {
+        let writer = self.writer.handle()?;
+        match what {
+            Rederivation::All => {
+                let range = self.writer.run(|conn, _| schedule_all(conn)).await?;
+                let Some(range) = range else { return Ok(Rederived { scheduled: 0, derived: 0 }) };
+                self.readers
+                    .run(move |conn| {
+                        let scheduled: i64 = conn
+                            .query_row(
+                                "SELECT count(*) FROM bodies WHERE id BETWEEN ?1 AND ?2",
+                                [range.next, range.last],
+                                |r| r.get(0),
+                            )
+                            .db()?;
+                        let write = |job: Job| writer.run_blocking(move |conn, _| apply(conn, &job));
+                        let walked = walk(conn, range, &AtomicBool::new(false), write)?;
+                        Ok(Rederived {
+                            scheduled: u64::try_from(scheduled).unwrap_or(0),
+                            derived: walked.bodies,
+                        })
+                    })
+                    .await
+            }
+            Rederivation::Account(account) => {
+                self.readers
+                    .run(move |conn| {
+                        let ids: Vec<i64> = conn
+                            .prepare(
+                                "SELECT DISTINCT m.body_id FROM messages m
+                                 JOIN mailboxes mb ON mb.id = m.mailbox_id
+                                 WHERE mb.account_id = ?1 ORDER BY m.body_id",
+                            )
+                            .db()?
+                            .query_map([account.0], |r| r.get(0))
+                            .db()?
+                            .collect::<rusqlite::Result<_>>()
+                            .db()?;
+                        let write = |job: Job| writer.run_blocking(move |conn, _| apply(conn, &job));
+                        let derived = walk_listed(conn, &ids, write)?;
+                        Ok(Rederived { scheduled: ids.len() as u64, derived })
+                    })
+                    .await
+            }
+        }
+    }
+}
+
+/// Records every stored body as still to derive (a superset of any range recorded before);
+/// the range, `None` without bodies. Refused while another version of the program owns the
+/// record (it planned at its start and walks it).
+fn schedule_all(conn: &Connection) -> StoreResult<Option<Range>> {
+    let recorded = conn
+        .query_row(
+            "UPDATE derived SET next_body = (SELECT min(id) FROM bodies), last_body = (SELECT max(id) FROM bodies)
+             WHERE id = 1 AND version = ?1 RETURNING next_body, last_body",
+            [DERIVED_VERSION],
+            |r| Ok((r.get::<_, Option<i64>>(0)?, r.get::<_, Option<i64>>(1)?)),
+        )
+        .optional()
+        .db()?;
+    match recorded {
+        Some((next, last)) => Ok(next.zip(last).map(|(next, last)| Range { next, last })),
+        None => Err(StoreError::NotAllowed(
+            "another version of Postfach is deriving the stored messages again; let it finish".to_owned(),
+        )),
+    }
 }
 
 /// Handle to the re-derivation thread; dropping it stops the thread after its current job.
@@ -168,11 +266,27 @@ struct Stored {
     raw: Vec<u8>,
 }
 
+/// Where a writer job moves the recorded range of bodies still to derive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Cursor {
+    /// On to this body id (never back: see [`apply`]).
+    Advance(i64),
+    /// The range is walked: clear it.
+    Clear,
+    /// Leave it: the job belongs to a rebuild of listed bodies ([`walk_listed`]).
+    Keep,
+}
+
 /// One writer job: bodies to rewrite, then where the range goes on.
 pub(crate) struct Job {
     bodies: Vec<Derived>,
-    /// The new `next_body`; `None` clears the range.
-    next: Option<i64>,
+    cursor: Cursor,
+}
+
+impl Job {
+    fn new(cursor: Cursor) -> Job {
+        Job { bodies: Vec::new(), cursor }
+    }
 }
 
 /// Derives the bodies of `range` again, batch by batch, until it is walked or `stop` is set.
@@ -188,35 +302,67 @@ pub(crate) fn walk(
     while !stop.load(Ordering::Relaxed) {
         let batch = read_batch(reader, next, range.last)?;
         let Some(last_id) = batch.last().map(|b| b.body_id) else {
-            write(Job { bodies: Vec::new(), next: None })?;
+            write(Job::new(Cursor::Clear))?;
             walked.done = true;
             break;
         };
-        // Parsing and extraction are CPU work: here, not in the writer.
-        let mut job = Job { bodies: Vec::new(), next: None };
-        let mut text_bytes = 0usize;
-        for Stored { body_id, summary: stored, raw } in batch {
-            let summary = postfach_message::parse(&raw);
-            let entry = IndexEntry::of(&raw, &summary);
-            let encoded = super::summary::encode(&summary)?;
-            let size = entry.text.bytes();
-            if !job.bodies.is_empty() && text_bytes.saturating_add(size) > JOB_TEXT_BYTES {
-                job.next = Some(body_id);
-                walked.bodies += job.bodies.len() as u64;
-                write(std::mem::replace(&mut job, Job { bodies: Vec::new(), next: None }))?;
-                text_bytes = 0;
-            }
-            text_bytes = text_bytes.saturating_add(size);
-            let summary = (encoded != stored).then_some(encoded);
-            job.bodies.push(Derived { body_id, summary, entry });
-        }
         next = last_id.saturating_add(1);
-        job.next = Some(next);
-        walked.bodies += job.bodies.len() as u64;
-        write(job)?;
+        walked.bodies += derive_batch(batch, Cursor::Advance, Cursor::Advance(next), &mut write)?;
         tracing::debug!(bodies = walked.bodies, next, last = range.last, "re-derivation progress");
     }
     Ok(walked)
+}
+
+/// Derives the bodies of `ids` (ascending) again, batch by batch, without touching the
+/// recorded range: `postfach index rebuild USER`, whose bodies are scattered among everybody
+/// else's. Returns how many were derived (bodies gone meanwhile are skipped).
+pub(crate) fn walk_listed(
+    reader: &Connection,
+    ids: &[i64],
+    mut write: impl FnMut(Job) -> StoreResult<()>,
+) -> StoreResult<u64> {
+    let mut rest = ids;
+    let mut bodies = 0;
+    while !rest.is_empty() {
+        let (batch, used) = read_listed(reader, rest)?;
+        rest = rest.get(used..).unwrap_or_default();
+        if !batch.is_empty() {
+            bodies += derive_batch(batch, |_| Cursor::Keep, Cursor::Keep, &mut write)?;
+        }
+    }
+    Ok(bodies)
+}
+
+/// Parses and extracts `batch` (CPU work: here, not in the writer) and hands the writer one
+/// job per [`JOB_TEXT_BYTES`] of text. A job cut short moves the cursor to `split(first body
+/// left)`, the last one to `last`. Returns how many bodies went to the writer.
+fn derive_batch(
+    batch: Vec<Stored>,
+    split: impl Fn(i64) -> Cursor,
+    last: Cursor,
+    write: &mut impl FnMut(Job) -> StoreResult<()>,
+) -> StoreResult<u64> {
+    let mut written = 0;
+    let mut job = Job::new(last);
+    let mut text_bytes = 0usize;
+    for Stored { body_id, summary: stored, raw } in batch {
+        let summary = postfach_message::parse(&raw);
+        let entry = IndexEntry::of(&raw, &summary);
+        let encoded = super::summary::encode(&summary)?;
+        let size = entry.text.bytes();
+        if !job.bodies.is_empty() && text_bytes.saturating_add(size) > JOB_TEXT_BYTES {
+            job.cursor = split(body_id);
+            written += job.bodies.len() as u64;
+            write(std::mem::replace(&mut job, Job::new(last)))?;
+            text_bytes = 0;
+        }
+        text_bytes = text_bytes.saturating_add(size);
+        let summary = (encoded != stored).then_some(encoded);
+        job.bodies.push(Derived { body_id, summary, entry });
+    }
+    written += job.bodies.len() as u64;
+    write(job)?;
+    Ok(written)
 }
 
 /// The next bodies from `next` to `last`, at most [`JOB_ROWS`] and [`JOB_RAW_BYTES`] (at least
@@ -238,9 +384,39 @@ fn read_batch(conn: &Connection, next: i64, last: i64) -> StoreResult<Vec<Stored
             ids.push(id);
         }
     }
+    read_bodies(conn, &ids)
+}
+
+/// The first bodies of `ids` that exist, at most [`JOB_ROWS`] and [`JOB_RAW_BYTES`] (at least
+/// one body), and how many ids that used up.
+fn read_listed(conn: &Connection, ids: &[i64]) -> StoreResult<(Vec<Stored>, usize)> {
+    let mut taken = Vec::new();
+    let mut used = 0;
+    let mut bytes = 0i64;
+    let mut stmt = conn.prepare_cached("SELECT size FROM bodies WHERE id = ?1").db()?;
+    for &id in ids {
+        if taken.len() == JOB_ROWS {
+            break;
+        }
+        let Some(size) = stmt.query_row([id], |r| r.get::<_, i64>(0)).optional().db()? else {
+            used += 1;
+            continue;
+        };
+        if !taken.is_empty() && bytes.saturating_add(size) > JOB_RAW_BYTES {
+            break;
+        }
+        bytes = bytes.saturating_add(size);
+        taken.push(id);
+        used += 1;
+    }
+    Ok((read_bodies(conn, &taken)?, used))
+}
+
+/// The summary and raw bytes of the bodies `ids` that still exist.
+fn read_bodies(conn: &Connection, ids: &[i64]) -> StoreResult<Vec<Stored>> {
     let mut out = Vec::with_capacity(ids.len());
     let mut stmt = conn.prepare_cached("SELECT summary, raw FROM bodies WHERE id = ?1").db()?;
-    for id in ids {
+    for &id in ids {
         // Expunged since the ids were read: nothing to do.
         if let Some((summary, raw)) = stmt.query_row([id], |r| Ok((r.get(0)?, r.get(1)?))).optional().db()? {
             out.push(Stored { body_id: id, summary, raw });
@@ -276,14 +452,16 @@ pub(crate) fn apply(conn: &Connection, job: &Job) -> StoreResult<()> {
     // Guarded by the version: a second process that planned for another version owns the range.
     // Another process walking the same range (the admin CLI beside the server) never moves the
     // cursor back, nor revives a cleared one (max() of NULL is NULL).
-    let sql = match job.next {
-        Some(_) => "UPDATE derived SET next_body = max(next_body, ?1) WHERE id = 1 AND version = ?2",
-        None => "UPDATE derived SET next_body = NULL, last_body = NULL WHERE id = 1 AND version = ?2",
+    let (sql, next) = match job.cursor {
+        Cursor::Advance(next) => {
+            ("UPDATE derived SET next_body = max(next_body, ?1) WHERE id = 1 AND version = ?2", next)
+        }
+        Cursor::Clear => {
+            ("UPDATE derived SET next_body = NULL, last_body = NULL WHERE id = 1 AND version = ?2", 0)
+        }
+        Cursor::Keep => return Ok(()),
     };
-    conn.prepare_cached(sql)
-        .db()?
-        .execute(rusqlite::params![job.next.unwrap_or_default(), DERIVED_VERSION])
-        .db()?;
+    conn.prepare_cached(sql).db()?.execute(rusqlite::params![next, DERIVED_VERSION]).db()?;
     Ok(())
 }
 
@@ -440,6 +618,29 @@ To: amy@example.org\r\nSubject: plans\r\n\r\nsome body words\r\n";
             assert_current(&conn, id);
         }
         assert_eq!(cursor(&conn), (DERIVED_VERSION, None, None));
+    }
+
+    #[test]
+    fn a_listed_rebuild_derives_those_bodies_and_leaves_the_range_alone() {
+        let conn = database();
+        assert_eq!(plan(&conn).unwrap(), None);
+        for id in 1..=3 {
+            store_old(&conn, id, RAW);
+        }
+        // Body 7 does not exist: skipped.
+        let derived = walk_listed(&conn, &[1, 3, 7], apply_here(&conn)).unwrap();
+        assert_eq!(derived, 2);
+        assert_current(&conn, 1);
+        assert_current(&conn, 3);
+        let sort_to: String =
+            conn.query_row("SELECT sort_to FROM body_index WHERE body_id = 2", [], |r| r.get(0)).unwrap();
+        assert_eq!(sort_to, "old", "a body not listed stays as it was");
+        assert_eq!(cursor(&conn), (DERIVED_VERSION, None, None));
+        assert_eq!(hits(&conn, "h_to : \"bob@example.org\""), vec![1, 3]);
+        // The recorded range of an interrupted pass is not moved either.
+        conn.execute("UPDATE derived SET next_body = 2, last_body = 3", []).unwrap();
+        walk_listed(&conn, &[1], apply_here(&conn)).unwrap();
+        assert_eq!(cursor(&conn), (DERIVED_VERSION, Some(2), Some(3)));
     }
 
     #[test]
