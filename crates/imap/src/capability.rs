@@ -44,6 +44,8 @@ const AUTHENTICATED: &[&str] = &[
     "QUOTA=RES-MESSAGE",
     "QUOTA=RES-MAILBOX",
     "QUOTASET",
+    "REPLACE",
+    "UNAUTHENTICATE",
 ];
 
 /// Whether the session has logged in.

@@ -346,6 +346,16 @@ impl Session {
         if let Some(result) = result {
             return (Some(result), Outcome::Continue);
         }
+        if let CommandBody::Unauthenticate = body {
+            // RFC 8437 §3: as if the connection were new, but for TLS: the login, its place
+            // among the account's connections, the selected mailbox and everything ENABLEd go.
+            // (The gate let it through logged in only.)
+            self.state = State::NotAuthenticated { failures: 0 };
+            self.enabled = Enabled::default();
+            self.admitted = None;
+            self.auth_generation = 0;
+            return (Some(Ok(Done::new())), Outcome::Continue);
+        }
         match std::mem::replace(&mut self.state, State::Logout) {
             State::NotAuthenticated { failures } => {
                 (None, self.not_authenticated(failures, tag, body, out).await)
@@ -632,6 +642,9 @@ async fn run(
         (Some(sel), C::Copy { kind, set, mailbox }) => {
             cmd::copy::copy(cx, sel, kind, &set, &mailbox, Transfer::Copy, out).await
         }
+        (Some(sel), C::Replace { kind, target, mailbox, message }) => {
+            cmd::mailbox::replace(cx, sel, kind, target, &mailbox, message, out).await
+        }
         (Some(sel), C::Move { kind, set, mailbox }) => {
             cmd::copy::copy(cx, sel, kind, &set, &mailbox, Transfer::Move, out).await
         }
@@ -766,6 +779,12 @@ pub(crate) fn rule(body: &CommandBody) -> Rule {
         C::Move { .. } => {
             Rule { rights: rights(&[Insert]), in_selected: rights(&[DeleteMessages, Expunge]), ..selected }
         }
+        // RFC 8508 §3.3: insert into the target; delete and expunge at the source.
+        C::Replace { .. } => {
+            Rule { rights: rights(&[Insert]), in_selected: rights(&[DeleteMessages, Expunge]), ..selected }
+        }
+        // RFC 8437: back to the not-authenticated state (the handler is the gate's own).
+        C::Unauthenticate => Rule { after: None, ..base },
         // RFC 4314 §4: SETACL, DELETEACL, GETACL and LISTRIGHTS need `a` on the mailbox;
         // MYRIGHTS any right (a mailbox without `l` does not exist for the user).
         C::SetAcl { .. } | C::DeleteAcl { .. } | C::GetAcl(_) | C::ListRights { .. } => {

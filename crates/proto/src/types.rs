@@ -251,6 +251,20 @@ pub enum CommandBody {
         /// Target mailbox.
         mailbox: WireMailboxName,
     },
+    /// `[UID] REPLACE number mailbox message` (RFC 8508): append `message` to `mailbox` and
+    /// expunge the selected mailbox's message `number` (a sequence number, or a UID).
+    Replace {
+        /// Sequence number or UID.
+        kind: CommandKind,
+        /// The message replaced.
+        target: std::num::NonZeroU32,
+        /// Where the new message goes.
+        mailbox: WireMailboxName,
+        /// The new message.
+        message: AppendMessage,
+    },
+    /// `UNAUTHENTICATE` (RFC 8437): back to the not-authenticated state.
+    Unauthenticate,
     /// `ID (params)` or `ID NIL` (RFC 2971); non-UTF-8 bytes are replaced lossily.
     Id(Option<Vec<(String, Option<String>)>>),
     /// `[UID] SORT [RETURN (...)] (criteria) charset keys` (RFC 5256 §3, ESORT RFC 5267,
@@ -398,6 +412,8 @@ impl CommandBody {
             CommandBody::Store { kind, .. } => uid_name(*kind, "STORE", "UID STORE"),
             CommandBody::Copy { kind, .. } => uid_name(*kind, "COPY", "UID COPY"),
             CommandBody::Move { kind, .. } => uid_name(*kind, "MOVE", "UID MOVE"),
+            CommandBody::Replace { kind, .. } => uid_name(*kind, "REPLACE", "UID REPLACE"),
+            CommandBody::Unauthenticate => "UNAUTHENTICATE",
             CommandBody::Id(_) => "ID",
             CommandBody::Sort { kind, .. } => uid_name(*kind, "SORT", "UID SORT"),
             CommandBody::Thread { kind, .. } => uid_name(*kind, "THREAD", "UID THREAD"),

@@ -39,7 +39,7 @@ pub(crate) async fn copy(
     let name = mailbox::decode_name(cx.enabled, target)?;
     let store = &*cx.ctx.store;
     // RFC 4314 §4: `i` on the target (the gate checked the source's rights).
-    let found = mailbox::target(cx, &name).await?;
+    let found = mailbox::target_mailbox(cx, &name).await?;
     let info = found.info.clone();
     if uids.is_empty() {
         return Ok(Done::new());

@@ -290,7 +290,7 @@ pub(crate) async fn append(
     out: &mut Out,
 ) -> Result<Done, Reply> {
     let name = decode_name(cx.enabled, name)?;
-    let found = target(cx, &name).await?;
+    let found = target_mailbox(cx, &name).await?;
     let info = found.info;
     if messages.len() > MAX_APPEND_MESSAGES {
         return Err(Reply::no(Some(Code::Limit), "Too many messages in one APPEND"));
@@ -330,6 +330,76 @@ pub(crate) async fn append(
     Ok(Done::with(Code::AppendUid { uidvalidity: uid_validity, uids }))
 }
 
+/// REPLACE / UID REPLACE (RFC 8508): the new message goes into `name` like an APPEND (rights,
+/// quota, APPENDUID), then the old one leaves the selected mailbox like a UID EXPUNGE of it
+/// alone (`\Deleted` and expunge in one store transaction; other `\Deleted` messages stay). The
+/// APPENDUID comes in an untagged OK before the EXPUNGE (§3.1, as MOVE's COPYUID). When the
+/// append fails nothing is expunged; the two writes are two transactions, so a crash between
+/// them leaves both messages, never neither.
+pub(crate) async fn replace(
+    cx: &Cx<'_>,
+    sel: &mut Selected,
+    kind: postfach_proto::types::CommandKind,
+    target: std::num::NonZeroU32,
+    name: &WireMailboxName,
+    message: AppendMessage,
+    out: &mut Out,
+) -> Result<Done, Reply> {
+    use postfach_proto::types::CommandKind;
+    if sel.access == crate::selected::Access::ReadOnly {
+        return Err(Reply::no(Some(Code::CannotDo), "Mailbox is read-only"));
+    }
+    let old = match kind {
+        CommandKind::Seq => {
+            let n = target.get();
+            if n > sel.exists() {
+                return Err(Reply::bad(None, "No such message"));
+            }
+            sel.uids.uid_ranges_of_seqs(n..=n).into_iter().flatten().next().and_then(postfach_store::Uid::new)
+        }
+        CommandKind::Uid => postfach_store::Uid::new(target.get()).filter(|u| sel.seq_of(*u).is_some()),
+    };
+    let Some(old) = old else {
+        return Err(Reply::no(Some(Code::Nonexistent), "No such message"));
+    };
+    let name = decode_name(cx.enabled, name)?;
+    let found = target_mailbox(cx, &name).await?;
+    if message.data.is_empty() {
+        return Err(Reply::no(None, "Refusing to store an empty message"));
+    }
+    if message.data.len() > cx.ctx.config.max_message_size as usize {
+        return Err(Reply::no(Some(Code::TooBig), "Message is larger than APPENDLIMIT"));
+    }
+    let flags = convert::to_store_flags(&message.flags)
+        .map_err(|f| Reply::bad(None, format!("Unknown system flag {}", f.0)))?;
+    let new = NewMessage {
+        flags: permitted_flags(flags, found.rights),
+        internal_date: message.date.as_ref().map(convert::internal_date),
+        raw: Arc::from(message.data.into_boxed_slice()),
+    };
+    let appended = cx.ctx.store.append(found.info.id, vec![new]).await?;
+    let Some(first) = appended.first() else {
+        return Err(Reply::no(Some(Code::ServerBug), "The message was not stored"));
+    };
+    let code = Code::AppendUid {
+        uidvalidity: first.uid_validity.0,
+        uids: NumberSet::from_numbers([first.uid.get()]),
+    };
+    out.status(postfach_proto::response::Status::Ok, Some(code), "Replacement stored");
+    let gone = cx.ctx.store.remove_messages(sel.id, &postfach_store::UidSet::from_uids([old])).await?;
+    sel.announce_expunges(&gone, cx.enabled.style(), out);
+    if found.info.id == sel.id {
+        // The replacement landed in the selected mailbox: EXISTS for it.
+        let style = cx.enabled.style();
+        if let Err(e) =
+            sel.sync(&*cx.ctx.store, &*cx.ctx.share, out, Expunges::Allowed, Poll::Always, style).await
+        {
+            tracing::warn!(error = %e, "sync after REPLACE failed");
+        }
+    }
+    Ok(Done::new())
+}
+
 /// A mailbox's counters as the user sees them: in another owner's mailbox that keeps `\Seen`
 /// per user, UNSEEN counts the user's own.
 pub(crate) async fn status_for(cx: &Cx<'_>, place: &Place, id: MailboxId) -> Result<MailboxStatus, Reply> {
@@ -343,7 +413,7 @@ pub(crate) async fn status_for(cx: &Cx<'_>, place: &Place, id: MailboxId) -> Res
 
 /// The target of APPEND, COPY or MOVE, with the user's `i` right on it (RFC 4314 §4). A target
 /// that does not exist (or that the user cannot see) gets TRYCREATE (RFC 9051 §6.3.12, §6.4.7).
-pub(crate) async fn target(cx: &Cx<'_>, name: &MailboxName) -> Result<access::Found, Reply> {
+pub(crate) async fn target_mailbox(cx: &Cx<'_>, name: &MailboxName) -> Result<access::Found, Reply> {
     let trycreate = || Reply::no(Some(Code::TryCreate), "No such mailbox; create it first");
     let place = access::place(cx, name, trycreate()).await.map_err(|e| match e.code {
         Some(Code::Nonexistent) => trycreate(),

@@ -73,6 +73,8 @@ impl Parser<'_> {
             b"COPY" => self.copy_move(CommandKind::Seq, false)?,
             b"MOVE" => self.copy_move(CommandKind::Seq, true)?,
             b"UID" => self.uid()?,
+            b"REPLACE" => self.replace(CommandKind::Seq)?,
+            b"UNAUTHENTICATE" => CommandBody::Unauthenticate,
             b"ID" => self.id()?,
             b"SETACL" => self.setacl()?,
             b"DELETEACL" => self.deleteacl()?,
@@ -112,13 +114,14 @@ impl Parser<'_> {
             b"STORE" => self.store(CommandKind::Uid),
             b"COPY" => self.copy_move(CommandKind::Uid, false),
             b"MOVE" => self.copy_move(CommandKind::Uid, true),
+            b"REPLACE" => self.replace(CommandKind::Uid),
             b"EXPUNGE" => {
                 self.sp()?;
                 Ok(CommandBody::Expunge { uids: Some(self.sequence_set()?) })
             }
             _ => {
                 self.pos -= name.len();
-                self.fail("COPY, MOVE, FETCH, SEARCH, SORT, THREAD, STORE or EXPUNGE after UID")
+                self.fail("COPY, MOVE, FETCH, SEARCH, SORT, THREAD, STORE, REPLACE or EXPUNGE after UID")
             }
         }
     }

@@ -124,43 +124,55 @@ impl Parser<'_> {
         let mut messages = Vec::new();
         loop {
             self.sp()?;
-            let mut flags = Vec::new();
-            if self.peek() == Some(b'(') {
-                flags = self.flag_list()?;
-                self.sp()?;
-            }
-            let mut date = None;
-            if self.peek() == Some(b'"') {
-                date = Some(self.date_time()?);
-                self.sp()?;
-            }
-            let utf8 =
-                self.input.get(self.pos..self.pos + 5).is_some_and(|w| w.eq_ignore_ascii_case(b"UTF8 "));
-            if utf8 {
-                self.pos += 5;
-                self.byte(b'(', "'(' before the UTF8 message literal")?;
-                if self.peek() != Some(b'~') {
-                    return self.fail("literal8 in UTF8 (...)");
-                }
-            } else if !matches!(self.peek(), Some(b'{' | b'~')) {
-                return self.fail("message literal");
-            }
-            // NUL is tolerated in a plain literal here: messages are stored as received and
-            // the session may refuse them; literal8 is the proper way to send them.
-            let (data, form) = self.literal_any(true, true)?;
-            if utf8 {
-                self.byte(b')', "')' after the UTF8 message literal")?;
-            }
-            messages.push(AppendMessage {
-                flags,
-                date,
-                data: data.to_vec(),
-                binary: form == StringForm::Literal8,
-            });
+            messages.push(self.append_message()?);
             if self.at_end() {
                 return Ok(CommandBody::Append { mailbox, messages });
             }
         }
+    }
+
+    /// `replace = "REPLACE" SP seq-number SP mailbox append-message`, `uid-replace = "UID" SP
+    /// replace` (RFC 8508 §5).
+    pub(super) fn replace(&mut self, kind: CommandKind) -> PResult<CommandBody> {
+        self.sp()?;
+        let target = self.nz_number()?;
+        self.sp()?;
+        let mailbox = self.mailbox()?;
+        self.sp()?;
+        let message = self.append_message()?;
+        Ok(CommandBody::Replace { kind, target, mailbox, message })
+    }
+
+    /// One `append-message` (RFC 4466 §2.1.1, RFC 6855 §4): `[flag-list SP] [date-time SP]
+    /// append-data`.
+    fn append_message(&mut self) -> PResult<AppendMessage> {
+        let mut flags = Vec::new();
+        if self.peek() == Some(b'(') {
+            flags = self.flag_list()?;
+            self.sp()?;
+        }
+        let mut date = None;
+        if self.peek() == Some(b'"') {
+            date = Some(self.date_time()?);
+            self.sp()?;
+        }
+        let utf8 = self.input.get(self.pos..self.pos + 5).is_some_and(|w| w.eq_ignore_ascii_case(b"UTF8 "));
+        if utf8 {
+            self.pos += 5;
+            self.byte(b'(', "'(' before the UTF8 message literal")?;
+            if self.peek() != Some(b'~') {
+                return self.fail("literal8 in UTF8 (...)");
+            }
+        } else if !matches!(self.peek(), Some(b'{' | b'~')) {
+            return self.fail("message literal");
+        }
+        // NUL is tolerated in a plain literal here: messages are stored as received and
+        // the session may refuse them; literal8 is the proper way to send them.
+        let (data, form) = self.literal_any(true, true)?;
+        if utf8 {
+            self.byte(b')', "')' after the UTF8 message literal")?;
+        }
+        Ok(AppendMessage { flags, date, data: data.to_vec(), binary: form == StringForm::Literal8 })
     }
 
     /// `copy = "COPY" SP sequence-set SP mailbox`; `move = "MOVE" SP sequence-set SP mailbox`
@@ -283,6 +295,29 @@ mod tests {
         assert!(matches!(body("A683 RENAME blurdybloop sarasoop"), CommandBody::Rename { .. }));
         assert!(matches!(body("A142 DELETE blurdybloop"), CommandBody::Delete(_)));
         assert!(parse_command(b"a CREATE x (FOO)").is_err());
+    }
+
+    #[test]
+    fn replace_and_uid_replace() {
+        // RFC 8508 §6 example.
+        let msg = "Subject: x\r\n\r\nbody\r\n";
+        let cmd = format!("A003 REPLACE 4 Drafts (\\Draft) {{{}+}}\r\n{msg}", msg.len());
+        match body(&cmd) {
+            CommandBody::Replace { kind, target, mailbox, message } => {
+                assert_eq!(kind, CommandKind::Seq);
+                assert_eq!(target.get(), 4);
+                assert_eq!(mailbox.as_bytes(), b"Drafts");
+                assert_eq!(message.flags, vec![Flag::Draft]);
+                assert_eq!(message.data, msg.as_bytes());
+            }
+            b => panic!("{b:?}"),
+        }
+        let cmd = format!("A004 UID REPLACE 2224 Drafts {{{}}}\r\n{msg}", msg.len());
+        assert!(matches!(body(&cmd), CommandBody::Replace { kind: CommandKind::Uid, .. }));
+        assert!(matches!(body("a UNAUTHENTICATE"), CommandBody::Unauthenticate));
+        for bad in ["a REPLACE 0 Drafts {1}\r\nx", "a REPLACE 1 Drafts", "a REPLACE Drafts {1}\r\nx"] {
+            assert!(parse_command(bad.as_bytes()).is_err(), "{bad}");
+        }
     }
 
     #[test]
