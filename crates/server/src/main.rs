@@ -24,11 +24,13 @@
 //! - `admin_tls`: the `tls show` subcommand.
 //! - `admin_share`: the `team`, `group`, `acl`, `quota` and `mailbox` subcommands.
 //! - `quota`: sizes (`"10G"`), and the task that delivers quota warnings.
+//! - `admin_migrate`: `export`, `import` and the importers from other sources.
 //!
 //! This crate holds no business rules: it only wires and drives.
 
 mod admin;
 mod admin_auth;
+mod admin_migrate;
 mod admin_share;
 mod admin_sieve;
 mod admin_tls;
@@ -139,6 +141,12 @@ enum Command {
         #[command(subcommand)]
         command: admin_share::MailboxCommand,
     },
+    /// Write an account (mail, mailboxes, flags, UIDs, ACLs, quota limits, Sieve scripts) into a
+    /// directory in Postfach's export format (docs/export-format.md). Works while the server runs.
+    Export(admin_migrate::ExportArgs),
+    /// Read an export directory into an account, UIDs and UIDVALIDITY kept where possible.
+    /// Run it again after an interruption to finish.
+    Import(admin_migrate::ImportArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -235,6 +243,16 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Acl { command } => share(&runtime, &config, ShareCommand::Acl(command)),
         Command::Quota { command } => share(&runtime, &config, ShareCommand::Quota(command)),
         Command::Mailbox { command } => share(&runtime, &config, ShareCommand::Mailbox(command)),
+        Command::Export(args) => {
+            init_logging(&LogConfig { level: "warn".to_owned(), format: config.log.format })?;
+            runtime.block_on(async { admin_migrate::export(args, &open_store(&config).await?).await })
+        }
+        Command::Import(args) => {
+            init_logging(&LogConfig { level: "warn".to_owned(), format: config.log.format })?;
+            runtime.block_on(async {
+                admin_migrate::import(args, &open_store(&config).await?, &config.data_dir).await
+            })
+        }
         // Handled in main, before the configuration is loaded.
         Command::Deliver(_) => Ok(()),
     }
