@@ -45,8 +45,8 @@ use std::sync::Arc;
 
 use postfach_store::{
     Account, AccountId, AccountKind, AccountRestore, ClaimRecent, ExpungedRun, Flags, Identifier,
-    InternalDate, MailboxId, MailboxName, MailboxRestore, MessageRestore, ModSeq, ModSeqRule, PresentUids,
-    QuotaLimits, Restored, Rights, SeenMode, SpecialUse, StoreError, Uid, UidSet, UidValidity,
+    InternalDate, MailboxId, MailboxName, MailboxRestore, MessageRestore, ModSeq, ModSeqRule, NewUidValidity,
+    PresentUids, QuotaLimits, Restored, Rights, SeenMode, SpecialUse, StoreError, Uid, UidSet, UidValidity,
     restore::MAX_EXPUNGED_PER_CALL,
 };
 use serde::{Deserialize, Serialize};
@@ -367,6 +367,11 @@ struct Plan {
     moved: HashMap<u32, Uid>,
     /// Exported UIDs skipped as bad.
     bad_uids: Vec<u32>,
+    /// Whether a message present under an exported expunged UID goes: only where the mailbox is
+    /// certainly the source's own (made by this import, or the base of an incremental export
+    /// with the same UIDVALIDITY). An equal UIDVALIDITY alone proves nothing: values drawn
+    /// from the clock coincide across servers.
+    expunge_present: bool,
 }
 
 impl MailboxJob<'_, '_> {
@@ -400,6 +405,7 @@ impl MailboxJob<'_, '_> {
             existing: HashMap::new(),
             moved: HashMap::new(),
             bad_uids: Vec::new(),
+            expunge_present: false,
         };
         if line.since_modseq.is_some() {
             // An incremental export holds only what changed; onto a target without the mailbox
@@ -417,6 +423,7 @@ impl MailboxJob<'_, '_> {
             let restore = MailboxRestore { uid_validity: exported_validity, special_use, id_hint };
             state.note(&line.name, self.summary);
             plan.target = stores.restore.restore_mailbox(self.owner.id, name, &restore).await?;
+            plan.expunge_present = true;
             self.summary.mailboxes_created += 1;
             return Ok(plan);
         };
@@ -427,7 +434,9 @@ impl MailboxJob<'_, '_> {
             // Empty (a new account's default mailbox): nothing of it can be in a client's
             // cache, so it takes the exported UIDVALIDITY.
             state.note(&line.name, self.summary);
-            plan.target = stores.restore.recreate_mailbox(info.id, exported_validity).await?;
+            let given = NewUidValidity::Given(exported_validity.unwrap_or(dump.uid_validity));
+            plan.target = stores.restore.recreate_mailbox(info.id, given).await?;
+            plan.expunge_present = true;
             self.summary.mailboxes_created += 1;
             return Ok(plan);
         }
@@ -435,23 +444,66 @@ impl MailboxJob<'_, '_> {
         if !self.conflicts(&plan, dump.uid_next).await? {
             plan.mode = if lineage { Mode::Verbatim } else { Mode::KeepUids };
             plan.floor = if lineage { 1 } else { dump.uid_next.get() };
+            plan.expunge_present = lineage && (state.made(&line.name) || line.since_modseq.is_some());
             return Ok(plan);
         }
         plan.mode = Mode::Renumbered;
-        plan.target = stores.restore.recreate_mailbox(info.id, None).await?;
+        plan.existing = self.contents(plan.target).await?;
+        let ours = self.exported_ids(u32::MAX).await?;
+        if ours.iter().all(|(_, id)| id.as_ref().is_none_or(|id| plan.existing.contains_key(id))) {
+            // Every exported message is there already (an earlier run of this import renumbered
+            // the mailbox): nothing to store, so no reason to renumber again.
+            return Ok(plan);
+        }
+        let fresh = NewUidValidity::Fresh { avoid: exported_validity };
+        plan.target = stores.restore.recreate_mailbox(info.id, fresh).await?;
         let now = stores.restore.dump_mailbox(plan.target).await?;
         self.summary.renumbered.push(format!(
             "{}: exported UIDs collide with the mailbox's own: new UIDVALIDITY {} (was {}), its {} messages \
              renumbered 1..{}, the imported ones follow",
             line.name, now.uid_validity.0, dump.uid_validity.0, now.messages, now.messages
         ));
-        if now.messages > 0 {
-            let all = UidSet::from_ranges([1..=now.uid_next.get().saturating_sub(1).max(1)]);
-            for extra in stores.mail.fetch_extras(plan.target, &all).await? {
-                plan.existing.insert(extra.email_id, extra.uid);
+        plan.existing = self.contents(plan.target).await?;
+        Ok(plan)
+    }
+
+    /// The messages of a mailbox by EMAILID (a hash of their bytes).
+    async fn contents(&self, mailbox: MailboxId) -> Result<HashMap<String, Uid>> {
+        let status = self.stores.mail.status(mailbox).await?;
+        let mut out = HashMap::new();
+        if status.messages > 0 {
+            let all = UidSet::from_ranges([1..=status.uid_next.get().saturating_sub(1).max(1)]);
+            for extra in self.stores.mail.fetch_extras(mailbox, &all).await? {
+                out.insert(extra.email_id, extra.uid);
             }
         }
-        Ok(plan)
+        Ok(out)
+    }
+
+    /// The EMAILID of each exported message with a UID below `below` (`None` for a bad blob).
+    async fn exported_ids(&self, below: u32) -> Result<Vec<(u32, Option<String>)>> {
+        let Some(segment) = self.segment else { return Ok(Vec::new()) };
+        let (dir, start, end) = (self.dir.to_owned(), segment.start, segment.end);
+        blocking(move || {
+            let segment = Segment { start, end, uids: Vec::new() };
+            let mut out = Vec::new();
+            let mut from = segment.start;
+            loop {
+                let (lines, next) = segment_lines(&dir, &segment, from, 1000)?;
+                if lines.is_empty() {
+                    break;
+                }
+                from = next;
+                for l in lines.into_iter().filter(|l| l.uid < below) {
+                    let id = format::read_blob(&dir, &l.sha256, l.size)
+                        .ok()
+                        .map(|raw| postfach_message::email_id(&raw));
+                    out.push((l.uid, id));
+                }
+            }
+            Ok(out)
+        })
+        .await
     }
 
     /// Whether some exported UID below the target's UIDNEXT does not hold the same bytes there.
@@ -474,28 +526,7 @@ impl MailboxJob<'_, '_> {
             .map(|e| (e.uid, e.email_id))
             .collect();
         // Compare the exported bytes' EMAILID (a hash of the bytes) with the target's.
-        let (dir, segment_start, segment_end, limit) =
-            (self.dir.to_owned(), segment.start, segment.end, uid_next.get());
-        let ours: Vec<(u32, Option<String>)> = blocking(move || {
-            let segment = Segment { start: segment_start, end: segment_end, uids: Vec::new() };
-            let mut out = Vec::new();
-            let mut from = segment.start;
-            loop {
-                let (lines, next) = segment_lines(&dir, &segment, from, 1000)?;
-                if lines.is_empty() {
-                    break;
-                }
-                from = next;
-                for l in lines.into_iter().filter(|l| l.uid < limit) {
-                    let id = format::read_blob(&dir, &l.sha256, l.size)
-                        .ok()
-                        .map(|raw| postfach_message::email_id(&raw));
-                    out.push((l.uid, id));
-                }
-            }
-            Ok(out)
-        })
-        .await?;
+        let ours = self.exported_ids(uid_next.get()).await?;
         Ok(ours.iter().any(|(uid, id)| match (Uid::new(*uid).and_then(|u| theirs.get(&u)), id) {
             (Some(theirs), Some(ours)) => theirs != ours,
             // A bad blob is skipped anyway; it does not decide the plan.
@@ -670,7 +701,7 @@ impl MailboxJob<'_, '_> {
             (None, Some(_)) => Vec::new(),
         };
         runs.extend(plan.bad_uids.iter().map(|u| (*u, *u, None)));
-        let present = if plan.mode == Mode::Verbatim { PresentUids::Expunge } else { PresentUids::Keep };
+        let present = if plan.expunge_present { PresentUids::Expunge } else { PresentUids::Keep };
         // Bad messages' UIDs never remove a message that is there.
         let (bad, good): (Vec<_>, Vec<_>) =
             runs.into_iter().partition(|(a, b, m)| a == b && m.is_none() && plan.bad_uids.contains(a));

@@ -272,3 +272,156 @@ fn assert_same_exports(a: &Path, b: &Path) {
     };
     assert_eq!(mailboxes(a), mailboxes(b), "mailboxes.jsonl");
 }
+
+/// The value the export's summary names for the next `--since-modseq`.
+fn next_since(summary: &str) -> String {
+    let at = summary.find("--since-modseq ").unwrap_or_else(|| panic!("{summary}"));
+    summary[at + "--since-modseq ".len()..].chars().take_while(char::is_ascii_digit).collect()
+}
+
+#[test]
+fn incremental_exports_apply_on_top() {
+    let work = tempfile::tempdir().unwrap();
+    let a = TestServer::start();
+    fill(&a, work.path());
+    let base = work.path().join("base");
+    let summary = cli(&a, &["export", "alice", base.to_str().unwrap()]);
+    let b = TestServer::start();
+    b.add_user("bob", PASSWORD);
+    cli(&b, &["import", "alice", base.to_str().unwrap()]);
+    success(&b.cli(&["user", "passwd", "alice", "--password-stdin"], &format!("{PASSWORD}\n")), "passwd");
+
+    // Changes in existing mailboxes: new mail, flags, an expunge, bob's private \Seen.
+    let mut s = login(&a, "alice");
+    append(&mut s, "INBOX", "\\Flagged", "05-Mar-2026 09:00:00 +0100", &mail("m6", "six"));
+    append(&mut s, "Projects", "", "05-Mar-2026 09:00:01 +0100", &mail("q3", "shared three"));
+    s.ok("SELECT INBOX");
+    s.ok("UID STORE 3 -FLAGS.SILENT (\\Flagged)");
+    s.ok("UID STORE 5 +FLAGS.SILENT (\\Deleted)");
+    s.ok("UID EXPUNGE 5");
+    s.ok("SELECT \"Projects/2026\"");
+    s.ok("UID STORE 2 +FLAGS.SILENT (\\Seen $Important)");
+    s.ok("LOGOUT");
+    let mut bob = login(&a, "bob");
+    bob.ok("SELECT \"Other Users/alice/Projects\"");
+    bob.ok("UID STORE 1 +FLAGS.SILENT (\\Seen)");
+    bob.ok("UID STORE 2 -FLAGS.SILENT (\\Seen)");
+    bob.ok("LOGOUT");
+
+    let step = work.path().join("step");
+    let n = next_since(&summary);
+    let out = cli(&a, &["export", "alice", step.to_str().unwrap(), "--since-modseq", &n]);
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(step.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["since_modseq"].as_u64().unwrap().to_string(), n, "{manifest}");
+    let _ = out;
+    let out = cli(&b, &["import", "alice", step.to_str().unwrap()]);
+    assert!(out.contains("skipped (bad): 0") && !out.contains("new UIDVALIDITY"), "{out}");
+
+    let (mut sa, mut sb) = (login(&a, "alice"), login(&b, "alice"));
+    assert_same(&look_all(&mut sa), &look_all(&mut sb));
+    assert_eq!(bobs_view(&a), bobs_view(&b));
+
+    // A mailbox made since: `--since DIR` knows it was not in the base and writes it whole.
+    let mut s = login(&a, "alice");
+    s.ok("CREATE Later");
+    append(&mut s, "Later", "\\Seen", "06-Mar-2026 09:00:00 +0100", &mail("l1", "later"));
+    append(&mut s, "INBOX", "", "06-Mar-2026 09:00:01 +0100", &mail("m7", "seven"));
+    s.ok("LOGOUT");
+    let step2 = work.path().join("step2");
+    cli(&a, &["export", "alice", step2.to_str().unwrap(), "--since", step.to_str().unwrap()]);
+    // Per mailbox since the last export: m7, and Later whole.
+    let lines = std::fs::read_to_string(step2.join("messages.jsonl")).unwrap();
+    assert_eq!(lines.lines().count(), 2, "{lines}");
+    cli(&b, &["import", "alice", step2.to_str().unwrap()]);
+    let (mut sa, mut sb) = (login(&a, "alice"), login(&b, "alice"));
+    assert_same(&look_all(&mut sa), &look_all(&mut sb));
+    let full_a = work.path().join("full-a");
+    let full_b = work.path().join("full-b");
+    cli(&a, &["export", "alice", full_a.to_str().unwrap()]);
+    cli(&b, &["export", "alice", full_b.to_str().unwrap()]);
+    assert_same_exports(&full_a, &full_b);
+}
+
+/// UIDs of a mailbox, from `UID SEARCH ALL`.
+fn uids(s: &mut Session<Client>, mailbox: &str) -> (u64, Vec<u32>) {
+    let status = s.ok(&format!("STATUS \"{mailbox}\" (UIDVALIDITY)"));
+    let validity = number(status.iter().find(|l| l.starts_with("* STATUS")).unwrap(), "UIDVALIDITY");
+    s.ok(&format!("EXAMINE \"{mailbox}\""));
+    let found = s.ok("UID SEARCH ALL");
+    let uids = found
+        .iter()
+        .filter_map(|l| l.strip_prefix("* SEARCH"))
+        .flat_map(|l| l.split_whitespace().map(|n| n.parse::<u32>().unwrap()))
+        .collect();
+    s.ok("UNSELECT");
+    (validity, uids)
+}
+
+#[test]
+fn importing_onto_an_account_with_mail_keeps_uids_where_free_else_takes_a_new_uidvalidity() {
+    let work = tempfile::tempdir().unwrap();
+    let a = TestServer::start();
+    a.add_user("alice", PASSWORD);
+    let mut s = login(&a, "alice");
+    for (i, id) in ["a1", "a2", "a3"].iter().enumerate() {
+        append(&mut s, "INBOX", "", &format!("0{}-Jan-2026 10:00:00 +0000", i + 1), &mail(id, id));
+    }
+    s.ok("CREATE Keep");
+    for id in ["k1", "k2", "k3", "k4", "k5", "k6", "k7"] {
+        append(&mut s, "Keep", "\\Seen", "01-Feb-2026 10:00:00 +0000", &mail(id, id));
+    }
+    s.ok("SELECT Keep");
+    s.ok("UID STORE 1:4 +FLAGS.SILENT (\\Deleted)");
+    s.ok("UID EXPUNGE 1:4");
+    append(&mut s, "Sent", "\\Seen", "01-Mar-2026 10:00:00 +0000", &mail("s1", "sent"));
+    let (a_inbox, _) = uids(&mut s, "INBOX");
+    let (a_sent, a_sent_uids) = uids(&mut s, "Sent");
+    s.ok("LOGOUT");
+    let export = work.path().join("export");
+    cli(&a, &["export", "alice", export.to_str().unwrap()]);
+
+    // The target account has mail of its own: INBOX 1..2, Keep 1..2 (UIDNEXT 3 < 5); Sent empty.
+    let b = TestServer::start();
+    b.add_user("alice", PASSWORD);
+    let mut t = login(&b, "alice");
+    append(&mut t, "INBOX", "", "01-Jan-2020 10:00:00 +0000", &mail("b1", "own one"));
+    append(&mut t, "INBOX", "", "01-Jan-2020 10:00:00 +0000", &mail("b2", "own two"));
+    t.ok("CREATE Keep");
+    append(&mut t, "Keep", "", "01-Jan-2020 10:00:00 +0000", &mail("c1", "own keep one"));
+    append(&mut t, "Keep", "", "01-Jan-2020 10:00:00 +0000", &mail("c2", "own keep two"));
+    let (b_inbox, _) = uids(&mut t, "INBOX");
+    let (b_keep, _) = uids(&mut t, "Keep");
+    t.ok("LOGOUT");
+
+    let out = cli(&b, &["import", "alice", export.to_str().unwrap()]);
+    assert!(out.contains("new UIDVALIDITY: INBOX"), "{out}");
+    assert!(!out.contains("new UIDVALIDITY: Keep"), "{out}");
+    let mut t = login(&b, "alice");
+    // Keep: every exported UID (5, 6, 7) is at or above the target's UIDNEXT (3): kept, under
+    // the target's own UIDVALIDITY, beside its own messages.
+    assert_eq!(uids(&mut t, "Keep"), (b_keep, vec![1, 2, 5, 6, 7]));
+    // INBOX: exported 1..3 collide with the target's 1..2: a new UIDVALIDITY (neither side's
+    // old one), its own messages first, then the imported ones.
+    let (validity, inbox) = uids(&mut t, "INBOX");
+    assert!(validity != b_inbox && validity != a_inbox, "{validity} {b_inbox} {a_inbox}");
+    assert_eq!(inbox, vec![1, 2, 3, 4, 5]);
+    let ids: Vec<String> = t
+        .ok("EXAMINE INBOX")
+        .into_iter()
+        .chain(t.ok("UID FETCH 1:* (BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])"))
+        .filter_map(|l| common::message_id(&l))
+        .collect();
+    assert_eq!(ids, ["b1", "b2", "a1", "a2", "a3"].map(|id| format!("<{id}@migrate.test>")));
+    // Sent was empty: it takes the exported UIDVALIDITY and UIDs.
+    assert_eq!(uids(&mut t, "Sent"), (a_sent, a_sent_uids));
+    t.ok("LOGOUT");
+
+    // Again: the renumbered mailbox gets neither the same messages twice nor another
+    // UIDVALIDITY.
+    let out = cli(&b, &["import", "alice", export.to_str().unwrap()]);
+    assert!(out.contains("messages stored: 0 ") && !out.contains("new UIDVALIDITY"), "{out}");
+    let mut t = login(&b, "alice");
+    assert_eq!(uids(&mut t, "INBOX"), (validity, inbox));
+    assert_eq!(uids(&mut t, "Keep").1, vec![1, 2, 5, 6, 7]);
+}

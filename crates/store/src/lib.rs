@@ -44,7 +44,7 @@ pub use acl::{
 pub use notify::Notifier;
 pub use restore::{
     AccountRestore, ExpungedRun, MailboxDump, MailboxRestore, MessageDump, MessageRestore, ModSeqRule,
-    PresentUids, PrivateSeenDump, Restored,
+    NewUidValidity, PresentUids, PrivateSeenDump, Restored,
 };
 pub use sqlite::{SqliteStore, StoreLimits};
 pub use types::*;
@@ -574,13 +574,12 @@ pub trait RestoreStore: Send + Sync {
     ) -> StoreResult<MailboxId>;
     /// Replaces a mailbox row by a new one of the same name, attributes, ACL and seen mode,
     /// holding the same messages renumbered `1..=n` in UID order (flags, dates, MODSEQs and
-    /// per-account `\Seen` kept), with `uid_validity` (`None`: a fresh one; a given one must
-    /// differ from the current). Sessions that have the old row selected find it gone, as after
-    /// a DELETE. Returns the new mailbox.
+    /// per-account `\Seen` kept), under a new UIDVALIDITY. Sessions that have the old row
+    /// selected find it gone, as after a DELETE. Returns the new mailbox.
     async fn recreate_mailbox(
         &self,
         mailbox: MailboxId,
-        uid_validity: Option<UidValidity>,
+        uid_validity: NewUidValidity,
     ) -> StoreResult<MailboxId>;
     /// Stores messages with their UIDs (or the next free ones), in one transaction: all or
     /// nothing. A given UID below UIDNEXT that does not hold the same bytes is refused with

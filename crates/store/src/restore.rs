@@ -60,6 +60,20 @@ pub struct PrivateSeenDump {
     pub modseq: ModSeq,
 }
 
+/// The UIDVALIDITY a recreated mailbox gets ([`RestoreStore::recreate_mailbox`](crate::RestoreStore::recreate_mailbox)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NewUidValidity {
+    /// This one (it must differ from the current one).
+    Given(UidValidity),
+    /// A fresh one from the store, never the current one nor `avoid`: the value clients of
+    /// another server know for a mailbox of this name, which must not come to mean other UIDs
+    /// (UIDVALIDITYs drawn from the clock coincide across installations).
+    Fresh {
+        /// The value to stay away from.
+        avoid: Option<UidValidity>,
+    },
+}
+
 /// A mailbox to make with the identity it had at the source.
 #[derive(Debug, Clone)]
 pub struct MailboxRestore {

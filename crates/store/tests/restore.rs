@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use postfach_store::{
     AccountKind, AccountRestore, ClaimRecent, ExpungedRun, Flags, InternalDate, MailStore, MailboxName,
-    MailboxRestore, MessageRestore, ModSeq, ModSeqRule, PresentUids, RestoreStore, Restored, ShareStore,
-    SqliteStore, StoreError, SystemFlags, Uid, UidSet, UidValidity,
+    MailboxRestore, MessageRestore, ModSeq, ModSeqRule, NewUidValidity, PresentUids, RestoreStore, Restored,
+    ShareStore, SqliteStore, StoreError, SystemFlags, Uid, UidSet, UidValidity,
 };
 
 fn uid(n: u32) -> Uid {
@@ -149,7 +149,10 @@ async fn recreating_renumbers_under_a_new_row_and_uidvalidity() {
     let acl_id = postfach_store::Identifier::parse("bob").unwrap();
     store.set_acl(mailbox, &acl_id, Some(postfach_store::Rights::parse("lr").unwrap())).await.unwrap();
 
-    let new = store.recreate_mailbox(mailbox, None).await.unwrap();
+    let new = store
+        .recreate_mailbox(mailbox, NewUidValidity::Fresh { avoid: Some(UidValidity(501)) })
+        .await
+        .unwrap();
     assert_ne!(new, mailbox);
     assert!(store.status(mailbox).await.is_err(), "the old row is gone");
     let status = store.status(new).await.unwrap();
@@ -163,10 +166,10 @@ async fn recreating_renumbers_under_a_new_row_and_uidvalidity() {
     assert_eq!(store.seen_mode(new).await.unwrap(), postfach_store::SeenMode::Private);
     assert_eq!(store.mailbox_by_name(account, &name).await.unwrap().unwrap().id, new);
     // An empty mailbox can take a given UIDVALIDITY this way.
-    let empty = store.recreate_mailbox(new, Some(UidValidity(42))).await;
+    let empty = store.recreate_mailbox(new, NewUidValidity::Given(UidValidity(42))).await;
     assert!(empty.is_ok());
     assert!(matches!(
-        store.recreate_mailbox(empty.unwrap(), Some(UidValidity(42))).await,
+        store.recreate_mailbox(empty.unwrap(), NewUidValidity::Given(UidValidity(42))).await,
         Err(StoreError::NotAllowed(_))
     ));
 }

@@ -73,10 +73,9 @@ use crate::acl::{
 };
 use crate::notify::Notifier;
 use crate::restore::{
-    AccountRestore, ExpungedRun, MailboxDump, MailboxRestore, MessageDump, MessageRestore, PresentUids,
-    PrivateSeenDump, Restored,
+    AccountRestore, ExpungedRun, MailboxDump, MailboxRestore, MessageDump, MessageRestore, NewUidValidity,
+    PresentUids, PrivateSeenDump, Restored,
 };
-use crate::types::UidValidity;
 use crate::types::{
     Account, AccountId, AddressBlock, AppPassword, AppPasswordId, Appended, Changes, ClaimRecent, Copied,
     Criterion, FetchWant, FlagOp, Flags, FlagsUpdated, MailboxId, MailboxInfo, MailboxName, MailboxStatus,
@@ -738,7 +737,7 @@ impl RestoreStore for SqliteStore {
     async fn recreate_mailbox(
         &self,
         mailbox: MailboxId,
-        uid_validity: Option<UidValidity>,
+        uid_validity: NewUidValidity,
     ) -> StoreResult<MailboxId> {
         self.writer.run(move |conn, fx| restore::recreate_mailbox(conn, fx, mailbox, uid_validity)).await
     }

@@ -31,7 +31,7 @@ use super::writer::Effects;
 use crate::acl::{AccountKind, QuotaLimits, SeenMode};
 use crate::restore::{
     AccountRestore, ExpungedRun, MAX_EXPUNGED_PER_CALL, MailboxDump, MailboxRestore, MessageDump,
-    MessageRestore, ModSeqRule, PresentUids, PrivateSeenDump, Restored,
+    MessageRestore, ModSeqRule, NewUidValidity, PresentUids, PrivateSeenDump, Restored,
 };
 use crate::types::{
     AccountId, Appended, Flags, InternalDate, MailboxId, MailboxName, ModSeq, SpecialUse, Uid, UidValidity,
@@ -237,12 +237,23 @@ pub(crate) fn recreate_mailbox(
     conn: &Connection,
     fx: &mut Effects,
     mailbox: MailboxId,
-    uid_validity: Option<UidValidity>,
+    uid_validity: NewUidValidity,
 ) -> StoreResult<MailboxId> {
     let old = MailboxRow::load(conn, mailbox)?;
-    if uid_validity == Some(old.uid_validity) {
-        return Err(StoreError::NotAllowed("a recreated mailbox needs another UIDVALIDITY".to_owned()));
-    }
+    let uid_validity = match uid_validity {
+        NewUidValidity::Given(v) if v == old.uid_validity || v.0 == 0 => {
+            return Err(StoreError::NotAllowed("a recreated mailbox needs another UIDVALIDITY".to_owned()));
+        }
+        NewUidValidity::Given(v) => v,
+        NewUidValidity::Fresh { avoid } => {
+            // The counter only grows, so a second draw differs from the first.
+            let mut v = super::rows::next_uid_validity(conn)?;
+            while v == old.uid_validity || Some(v) == avoid {
+                v = super::rows::next_uid_validity(conn)?;
+            }
+            v
+        }
+    };
     let (special, seen_mode): (Option<String>, i64) = conn
         .prepare_cached("SELECT special_use, seen_mode FROM mailboxes WHERE id = ?1")
         .db()?
@@ -255,7 +266,7 @@ pub(crate) fn recreate_mailbox(
     )
     .db()?;
     let special = special.as_deref().and_then(SpecialUse::parse);
-    let new = insert_row(conn, old.account, &old.name, special, uid_validity, None)?;
+    let new = insert_row(conn, old.account, &old.name, special, Some(uid_validity), None)?;
     conn.execute("UPDATE mailboxes SET seen_mode = ?1 WHERE id = ?2", rusqlite::params![seen_mode, new.0])
         .db()?;
 
