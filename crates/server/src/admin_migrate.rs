@@ -11,6 +11,7 @@ use clap::Args;
 use postfach_migrate::Stores;
 use postfach_migrate::export::{ExportSummary, Since};
 use postfach_migrate::import::ImportSummary;
+use postfach_migrate::sources::ConvertReport;
 use postfach_store::sqlite::SqliteStore;
 
 /// `postfach export`
@@ -38,6 +39,45 @@ pub(crate) struct ImportArgs {
     dir: PathBuf,
 }
 
+/// Where an importer from another source converts to, and whether that stays.
+#[derive(Debug, Args)]
+pub(crate) struct WorkDir {
+    /// The directory the source is converted into (Postfach's export format) before the import;
+    /// default `<data_dir>/import-work/<account>-<source>`. Kept when the import fails, so that
+    /// running the command again resumes; removed when it succeeds.
+    #[arg(long, value_name = "DIR")]
+    work_dir: Option<PathBuf>,
+    /// Keep the work directory after a successful import (it is a complete export).
+    #[arg(long)]
+    keep_work_dir: bool,
+}
+
+/// `postfach import-maildir`
+#[derive(Debug, Args)]
+pub(crate) struct ImportMaildirArgs {
+    /// The account to import into; made when missing (without a password).
+    account: String,
+    /// The Maildir: Dovecot's (with dovecot-uidlist, dovecot-keywords, subscriptions; Maildir++
+    /// or LAYOUT=fs) or a plain one.
+    maildir: PathBuf,
+    #[command(flatten)]
+    work: WorkDir,
+}
+
+/// `postfach import-mbox`
+#[derive(Debug, Args)]
+pub(crate) struct ImportMboxArgs {
+    /// The account to import into; made when missing (without a password).
+    account: String,
+    /// An mbox file, or a directory of them (each file a mailbox named by its path).
+    path: PathBuf,
+    /// The mailbox a single file goes into (default INBOX).
+    #[arg(long, value_name = "NAME")]
+    mailbox: Option<String>,
+    #[command(flatten)]
+    work: WorkDir,
+}
+
 /// The stores of one `SqliteStore`.
 pub(crate) fn stores(store: &SqliteStore) -> Stores<'_> {
     Stores { accounts: store, mail: store, share: store, sieve: store, restore: store }
@@ -58,6 +98,78 @@ pub(crate) async fn import(args: ImportArgs, store: &SqliteStore, data_dir: &Pat
     let target = data_dir.canonicalize().unwrap_or_else(|_| data_dir.to_owned()).display().to_string();
     let summary = postfach_migrate::import::import(stores(store), &args.account, &args.dir, &target).await?;
     print!("{}", import_report(&format!("import of {}", args.dir.display()), &args.account, &summary));
+    Ok(())
+}
+
+pub(crate) async fn import_maildir(
+    args: ImportMaildirArgs,
+    store: &SqliteStore,
+    data_dir: &Path,
+) -> anyhow::Result<()> {
+    let work = work_dir(&args.work, data_dir, &args.account, "maildir");
+    let (maildir, account, out) = (args.maildir.clone(), args.account.clone(), work.clone());
+    let report = tokio::task::spawn_blocking(move || {
+        postfach_migrate::sources::prepare_work_dir(&out)?;
+        postfach_migrate::sources::maildir::convert(&maildir, &account, &out)
+    })
+    .await??;
+    let what = format!("import of the Maildir {}", args.maildir.display());
+    finish_import(store, data_dir, &args.account, &work, &args.work, report, &what).await
+}
+
+pub(crate) async fn import_mbox(
+    args: ImportMboxArgs,
+    store: &SqliteStore,
+    data_dir: &Path,
+) -> anyhow::Result<()> {
+    let work = work_dir(&args.work, data_dir, &args.account, "mbox");
+    let (path, mailbox, account, out) =
+        (args.path.clone(), args.mailbox.clone(), args.account.clone(), work.clone());
+    let report = tokio::task::spawn_blocking(move || {
+        postfach_migrate::sources::prepare_work_dir(&out)?;
+        postfach_migrate::sources::mbox::convert(&path, mailbox.as_deref(), &account, &out)
+    })
+    .await??;
+    let what = format!("import of the mbox {}", args.path.display());
+    finish_import(store, data_dir, &args.account, &work, &args.work, report, &what).await
+}
+
+/// The work directory an importer converts into.
+fn work_dir(work: &WorkDir, data_dir: &Path, account: &str, source: &str) -> PathBuf {
+    work.work_dir.clone().unwrap_or_else(|| {
+        let safe: String = account
+            .chars()
+            .map(|c| if c.is_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
+            .collect();
+        data_dir.join("import-work").join(format!("{safe}-{source}"))
+    })
+}
+
+/// Imports a converted work directory, prints the summary with what the conversion left out,
+/// and removes the work directory when it worked.
+async fn finish_import(
+    store: &SqliteStore,
+    data_dir: &Path,
+    account: &str,
+    work: &Path,
+    settings: &WorkDir,
+    report: ConvertReport,
+    what: &str,
+) -> anyhow::Result<()> {
+    let target = data_dir.canonicalize().unwrap_or_else(|_| data_dir.to_owned()).display().to_string();
+    let mut summary = postfach_migrate::import::import(stores(store), account, work, &target).await?;
+    let mut bad = report.bad;
+    bad.append(&mut summary.bad);
+    summary.bad = bad;
+    let mut notes = report.notes;
+    notes.append(&mut summary.notes);
+    summary.notes = notes;
+    print!("{}", import_report(what, account, &summary));
+    if settings.keep_work_dir {
+        println!("  work directory kept: {}", work.display());
+    } else if let Err(e) = std::fs::remove_dir_all(work) {
+        eprintln!("postfach: cannot remove the work directory {}: {e}", work.display());
+    }
     Ok(())
 }
 

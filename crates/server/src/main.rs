@@ -147,6 +147,12 @@ enum Command {
     /// Read an export directory into an account, UIDs and UIDVALIDITY kept where possible.
     /// Run it again after an interruption to finish.
     Import(admin_migrate::ImportArgs),
+    /// Import a Maildir: Dovecot's keeps its UIDVALIDITY, UIDs, flags, keywords and
+    /// subscriptions. Run it again after an interruption to finish.
+    ImportMaildir(admin_migrate::ImportMaildirArgs),
+    /// Import mbox files (flags from Status, X-Status and X-Keywords). Run it again after an
+    /// interruption to finish.
+    ImportMbox(admin_migrate::ImportMboxArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -251,6 +257,18 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             init_logging(&LogConfig { level: "warn".to_owned(), format: config.log.format })?;
             runtime.block_on(async {
                 admin_migrate::import(args, &open_store(&config).await?, &config.data_dir).await
+            })
+        }
+        Command::ImportMaildir(args) => {
+            init_logging(&LogConfig { level: "warn".to_owned(), format: config.log.format })?;
+            runtime.block_on(async {
+                admin_migrate::import_maildir(args, &open_store(&config).await?, &config.data_dir).await
+            })
+        }
+        Command::ImportMbox(args) => {
+            init_logging(&LogConfig { level: "warn".to_owned(), format: config.log.format })?;
+            runtime.block_on(async {
+                admin_migrate::import_mbox(args, &open_store(&config).await?, &config.data_dir).await
             })
         }
         // Handled in main, before the configuration is loaded.

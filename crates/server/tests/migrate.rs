@@ -425,3 +425,121 @@ fn importing_onto_an_account_with_mail_keeps_uids_where_free_else_takes_a_new_ui
     assert_eq!(uids(&mut t, "INBOX"), (validity, inbox));
     assert_eq!(uids(&mut t, "Keep").1, vec![1, 2, 5, 6, 7]);
 }
+
+/// `UID FETCH 1:* (UID FLAGS ...)` lines of a mailbox.
+fn fetch(s: &mut Session<Client>, mailbox: &str, items: &str) -> Vec<String> {
+    s.ok(&format!("EXAMINE \"{mailbox}\""));
+    let lines =
+        s.ok(&format!("UID FETCH 1:* ({items})")).into_iter().filter(|l| l.contains(" FETCH ")).collect();
+    s.ok("UNSELECT");
+    lines
+}
+
+#[test]
+fn mbox_flags_come_from_status_headers_and_a_corrupt_message_is_reported_and_skipped() {
+    let work = tempfile::tempdir().unwrap();
+    let server = TestServer::start();
+    server.add_user("alice", PASSWORD);
+    let mbox = work.path().join("saved.mbox");
+    std::fs::write(
+        &mbox,
+        "From bob@example.org Thu Mar  3 12:00:00 2022\n\
+         From: bob@example.org\nSubject: read and answered\nStatus: RO\nX-Status: AF\n\
+         X-Keywords: $Label1, Project-X\nMessage-ID: <x1@mbox.test>\n\nHello.\n>From the quoted line\n\n\
+         From bob@example.org Fri Mar  4 08:30:00 2022\n\
+         From: bob@example.org\nSubject: unread\nStatus: O\nMessage-ID: <x2@mbox.test>\n\nSecond.\n\n\
+         From bob@example.org Fri Mar  4 08:31:00 2022\n\
+         this line is no header field\nand neither is this\n\n\
+         From bob@example.org Sat Mar  5 10:00:00 2022\n\
+         From: bob@example.org\nSubject: draft, deleted\nX-Status: TD\nMessage-ID: <x3@mbox.test>\n\nThird.\n",
+    )
+    .unwrap();
+    let out = cli(&server, &["import-mbox", "alice", mbox.to_str().unwrap(), "--mailbox", "Old/Saved"]);
+    assert!(out.contains("messages stored: 3 "), "{out}");
+    assert!(out.contains("skipped (bad): 1"), "{out}");
+    assert!(out.contains("saved.mbox:20: does not start with a header field"), "{out}");
+
+    let mut s = login(&server, "alice");
+    let lines = fetch(&mut s, "Old/Saved", "UID FLAGS INTERNALDATE BODY.PEEK[]");
+    assert_eq!(lines.len(), 3, "{lines:?}");
+    assert!(lines[0].contains("UID 1 FLAGS (\\Answered \\Flagged \\Seen $Label1 Project-X)"), "{}", lines[0]);
+    assert!(lines[0].contains("INTERNALDATE \" 3-Mar-2022 12:00:00 +0000\""), "{}", lines[0]);
+    assert!(lines[0].contains("\r\nHello.\r\nFrom the quoted line\r\n)"), "{:?}", lines[0]);
+    assert!(!lines[0].contains("Status:") && !lines[0].contains("X-Keywords"), "{}", lines[0]);
+    assert!(lines[1].contains("UID 2 FLAGS ()"), "{}", lines[1]);
+    assert!(lines[2].contains("UID 3 FLAGS (\\Deleted \\Draft)"), "{}", lines[2]);
+
+    // A tree of mbox files: each a mailbox by its path, `inbox` at the top is INBOX.
+    let tree = work.path().join("mail");
+    std::fs::create_dir_all(tree.join("Lists")).unwrap();
+    std::fs::write(tree.join("inbox"), "From a Thu Mar  3 12:00:00 2022\nSubject: in\n\nx\n").unwrap();
+    std::fs::write(tree.join("Lists/rust"), "From a Thu Mar  3 12:00:00 2022\nSubject: rust\n\ny\n").unwrap();
+    std::fs::write(tree.join("notes.txt"), "not mail\n").unwrap();
+    let out = cli(&server, &["import-mbox", "alice", tree.to_str().unwrap()]);
+    assert!(out.contains("messages stored: 2 ") && out.contains("notes.txt: not an mbox file"), "{out}");
+    assert_eq!(fetch(&mut s, "Lists/rust", "UID").len(), 1);
+    assert_eq!(fetch(&mut s, "INBOX", "UID").len(), 1);
+}
+
+#[test]
+fn dovecot_and_plain_maildirs_keep_what_they_know() {
+    let work = tempfile::tempdir().unwrap();
+    let server = TestServer::start();
+    server.add_user("alice", PASSWORD);
+    // A Dovecot Maildir++: INBOX at the root, Archive/2026 as .Archive.2026; UID 2 of INBOX was
+    // expunged (listed, file gone); one file arrived after Dovecot last wrote the list.
+    let root = work.path().join("Maildir");
+    for dir in ["cur", "new", "tmp", ".Archive.2026/cur", ".Archive.2026/new", ".Archive.2026/tmp"] {
+        std::fs::create_dir_all(root.join(dir)).unwrap();
+    }
+    std::fs::write(
+        root.join("dovecot-uidlist"),
+        "3 V1700000123 N4 G88bd2f2b6d0f166be915000083ecc375\n1 :100.M1.host,S=30,W=32\n2 :100.M2.host,S=30,W=32\n\
+         3 :100.M3.host,S=30,W=32\n",
+    )
+    .unwrap();
+    std::fs::write(root.join("dovecot-keywords"), "0 $Forwarded\n1 Project-X\n").unwrap();
+    std::fs::write(root.join("cur/100.M1.host,S=30,W=32:2,Sab"), "Subject: one\n\nfirst\n").unwrap();
+    std::fs::write(root.join("cur/100.M3.host,S=30,W=32:2,FR"), "Subject: three\n\nthird\n").unwrap();
+    std::fs::write(root.join("new/200.M9.host"), "Subject: nine\n\nlate\n").unwrap();
+    std::fs::write(root.join(".Archive.2026/dovecot-uidlist"), "3 V1700000999 N8\n7 :300.M1.host\n").unwrap();
+    std::fs::write(root.join(".Archive.2026/cur/300.M1.host:2,D"), "Subject: draft\n\nd\n").unwrap();
+    std::fs::write(root.join("subscriptions"), "V\t2\n\nArchive\t2026\n").unwrap();
+
+    let out = cli(&server, &["import-maildir", "alice", root.to_str().unwrap()]);
+    assert!(out.contains("messages stored: 4 ") && out.contains("skipped (bad): 0"), "{out}");
+    let mut s = login(&server, "alice");
+    s.ok("ENABLE QRESYNC");
+    let inbox = look(&mut s, "INBOX");
+    assert_eq!((inbox.uid_validity, inbox.uid_next), (1_700_000_123, 5));
+    let uids: Vec<&str> = inbox.messages.iter().map(|m| &m[..m.find(" FLAGS").unwrap()]).collect();
+    assert_eq!(uids, vec!["(UID 1", "(UID 3", "(UID 4"]);
+    assert!(inbox.messages[0].contains("FLAGS (\\Seen $Forwarded Project-X)"), "{}", inbox.messages[0]);
+    assert!(inbox.messages[1].contains("FLAGS (\\Answered \\Flagged)"), "{}", inbox.messages[1]);
+    assert!(inbox.messages[0].contains("Subject: one\r\n\r\nfirst\r\n"), "{}", inbox.messages[0]);
+    assert_eq!(inbox.vanished, vec!["* VANISHED (EARLIER) 2".to_owned()]);
+    let archive = look(&mut s, "Archive/2026");
+    assert_eq!((archive.uid_validity, archive.uid_next), (1_700_000_999, 8));
+    assert!(archive.messages[0].starts_with("(UID 7 FLAGS (\\Draft)"), "{:?}", archive.messages);
+    let subscribed = subscriptions(&mut s);
+    assert!(subscribed.iter().any(|l| l.ends_with("Archive/2026")), "{subscribed:?}");
+
+    // A plain Maildir (mbsync's SubFolders Verbatim layout): UIDs 1..n by file name.
+    let plain = work.path().join("plain");
+    for dir in ["INBOX/cur", "INBOX/new", "INBOX/tmp", "Work/Notes/cur", "Work/Notes/new", "Work/Notes/tmp"] {
+        std::fs::create_dir_all(plain.join(dir)).unwrap();
+    }
+    std::fs::write(plain.join("Work/Notes/cur/2.x:2,S"), "Subject: b\n\nb\n").unwrap();
+    std::fs::write(plain.join("Work/Notes/new/1.x"), "Subject: a\n\na\n").unwrap();
+    std::fs::write(plain.join("Work/Notes/cur/3.x:2,"), "not a message\n").unwrap();
+    server.add_user("carol", PASSWORD);
+    let out = cli(&server, &["import-maildir", "carol", plain.to_str().unwrap()]);
+    assert!(
+        out.contains("messages stored: 2 ") && out.contains("3.x:2,: does not start with a header field"),
+        "{out}"
+    );
+    let mut c = login(&server, "carol");
+    let notes = fetch(&mut c, "Work/Notes", "UID FLAGS");
+    assert_eq!(notes.len(), 2, "{notes:?}");
+    assert!(notes[0].contains("UID 1 FLAGS ()") && notes[1].contains("UID 2 FLAGS (\\Seen)"), "{notes:?}");
+}
