@@ -7,11 +7,13 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
+use anyhow::Context as _;
 use clap::Args;
 use postfach_migrate::Stores;
 use postfach_migrate::export::{ExportSummary, Since};
 use postfach_migrate::import::ImportSummary;
 use postfach_migrate::sources::ConvertReport;
+use postfach_migrate::sources::imap::{Security, Source};
 use postfach_store::sqlite::SqliteStore;
 
 /// `postfach export`
@@ -78,6 +80,34 @@ pub(crate) struct ImportMboxArgs {
     work: WorkDir,
 }
 
+/// `postfach import-imap`
+#[derive(Debug, Args)]
+pub(crate) struct ImportImapArgs {
+    /// The account to import into; made when missing (without a password).
+    account: String,
+    /// The IMAP server.
+    #[arg(long)]
+    host: String,
+    /// Its port (default 993 with --tls implicit, else 143).
+    #[arg(long)]
+    port: Option<u16>,
+    /// implicit (TLS from the start), starttls, or none (cleartext: a server on this machine
+    /// or a trusted network only).
+    #[arg(long, default_value = "implicit", value_parser = ["implicit", "starttls", "none"])]
+    tls: String,
+    /// The login name there.
+    #[arg(long)]
+    user: String,
+    /// A file whose first line is the password there.
+    #[arg(long, value_name = "FILE")]
+    password_file: PathBuf,
+    /// CA certificates (PEM) to trust instead of the system's.
+    #[arg(long, value_name = "FILE")]
+    ca_file: Option<PathBuf>,
+    #[command(flatten)]
+    work: WorkDir,
+}
+
 /// The stores of one `SqliteStore`.
 pub(crate) fn stores(store: &SqliteStore) -> Stores<'_> {
     Stores { accounts: store, mail: store, share: store, sieve: store, restore: store }
@@ -131,6 +161,39 @@ pub(crate) async fn import_mbox(
     })
     .await??;
     let what = format!("import of the mbox {}", args.path.display());
+    finish_import(store, data_dir, &args.account, &work, &args.work, report, &what).await
+}
+
+pub(crate) async fn import_imap(
+    args: ImportImapArgs,
+    store: &SqliteStore,
+    data_dir: &Path,
+) -> anyhow::Result<()> {
+    let security = match args.tls.as_str() {
+        "starttls" => Security::StartTls,
+        "none" => Security::None,
+        _ => Security::Implicit,
+    };
+    let password = std::fs::read_to_string(&args.password_file)
+        .with_context(|| format!("reading {}", args.password_file.display()))?;
+    let password = password.lines().next().unwrap_or_default().to_owned();
+    let source = Source {
+        host: args.host.clone(),
+        port: args.port.unwrap_or(if security == Security::Implicit { 993 } else { 143 }),
+        security,
+        user: args.user.clone(),
+        password,
+        ca_file: args.ca_file.clone(),
+    };
+    let work = work_dir(&args.work, data_dir, &args.account, "imap");
+    let (account, out) = (args.account.clone(), work.clone());
+    let report = tokio::task::spawn_blocking(move || {
+        postfach_migrate::sources::prepare_work_dir(&out)?;
+        postfach_migrate::sources::imap::download(&source, &account, &out)
+    })
+    .await?
+    .with_context(|| format!("reading {} at {} (run the command again to resume)", args.user, args.host))?;
+    let what = format!("import of {} at {}", args.user, args.host);
     finish_import(store, data_dir, &args.account, &work, &args.work, report, &what).await
 }
 

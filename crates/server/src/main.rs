@@ -153,6 +153,9 @@ enum Command {
     /// Import mbox files (flags from Status, X-Status and X-Keywords). Run it again after an
     /// interruption to finish.
     ImportMbox(admin_migrate::ImportMboxArgs),
+    /// Import an account from a live IMAP server: every folder, flags, INTERNALDATE, UIDs and
+    /// UIDVALIDITY where the folder is new here. Run it again after an interruption to resume.
+    ImportImap(admin_migrate::ImportImapArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -269,6 +272,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             init_logging(&LogConfig { level: "warn".to_owned(), format: config.log.format })?;
             runtime.block_on(async {
                 admin_migrate::import_mbox(args, &open_store(&config).await?, &config.data_dir).await
+            })
+        }
+        Command::ImportImap(args) => {
+            init_logging(&LogConfig { level: "warn".to_owned(), format: config.log.format })?;
+            runtime.block_on(async {
+                admin_migrate::import_imap(args, &open_store(&config).await?, &config.data_dir).await
             })
         }
         // Handled in main, before the configuration is loaded.

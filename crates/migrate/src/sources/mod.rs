@@ -5,10 +5,14 @@
 //! - [`maildir`]: Dovecot Maildir(++) (`dovecot-uidlist`, `dovecot-keywords`, subscriptions)
 //!   and plain Maildir.
 //! - [`mbox`]: mbox files and trees of them (`Status`, `X-Status`, `X-Keywords`, `X-UID`).
+//! - [`imap`]: a live IMAP server (every folder, UIDs, flags, INTERNALDATE, MODSEQs), through
+//!   `imap_client`, a small blocking client of our own over rustls.
 //!
 //! The export directory is a work directory: converting again reuses the blobs already there
 //! (they are named by their content), so an interrupted import run again redoes little.
 
+pub mod imap;
+mod imap_client;
 pub mod maildir;
 pub mod mbox;
 
