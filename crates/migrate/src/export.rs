@@ -193,15 +193,18 @@ pub(crate) fn seen_mode_name(mode: SeenMode) -> &'static str {
 }
 
 /// Writes the messages of one mailbox (blobs and lines), batch by batch; hands the writer back.
+/// The next batch is read from the store while the last one is written to disk.
 async fn export_messages(
     stores: Stores<'_>,
     dump: &MailboxDump,
     since: u64,
-    mut writer: Writer,
+    writer: Writer,
     progress: &Progress,
     summary: &mut ExportSummary,
 ) -> Result<Writer> {
     let mut after = 0u32;
+    let mut writer = Some(writer);
+    let mut writing: Option<tokio::task::JoinHandle<Result<(Writer, u64, u64)>>> = None;
     loop {
         let batch = match stores
             .restore
@@ -211,19 +214,29 @@ async fn export_messages(
             Ok(batch) => batch,
             // Deleted while we were at it: what was written stays; the mailbox line is written
             // with the counters read before.
-            Err(StoreError::NotFound) => break,
+            Err(StoreError::NotFound) => Vec::new(),
             Err(e) => return Err(e.into()),
         };
+        if let Some(task) = writing.take() {
+            let (w, n, bytes) = task.await.map_err(|e| Error::Source(format!("a writer failed: {e}")))??;
+            writer = Some(w);
+            summary.messages += n;
+            summary.bytes += bytes;
+            progress.add(n);
+        }
         let Some(last) = batch.last() else { break };
         after = last.uid.get();
         let name = dump.name.clone();
-        let (w, n, bytes) = blocking(move || {
+        let Some(mut w) = writer.take() else {
+            return Err(Error::Source("the export writer is gone".to_owned()));
+        };
+        writing = Some(tokio::task::spawn_blocking(move || {
             let mut bytes = 0u64;
             let n = batch.len() as u64;
             for m in batch {
-                let sha256 = writer.blob(&m.raw)?;
+                let sha256 = w.blob(&m.raw)?;
                 bytes += m.raw.len() as u64;
-                writer.message(&MessageLine {
+                w.message(&MessageLine {
                     mailbox: name.clone(),
                     uid: m.uid.get(),
                     modseq: Some(m.modseq.0),
@@ -237,13 +250,8 @@ async fn export_messages(
                     thread_id: None,
                 })?;
             }
-            Ok((writer, n, bytes))
-        })
-        .await?;
-        writer = w;
-        summary.messages += n;
-        summary.bytes += bytes;
-        progress.add(n);
+            Ok((w, n, bytes))
+        }));
     }
-    Ok(writer)
+    writer.ok_or_else(|| Error::Source("the export writer is gone".to_owned()))
 }

@@ -538,15 +538,19 @@ impl MailboxJob<'_, '_> {
     /// Streams the mailbox's messages into the store in bounded batches.
     async fn messages(&mut self, plan: &mut Plan) -> Result<()> {
         let Some(segment) = self.segment else { return Ok(()) };
-        let mut from = segment.start;
         let mut dropped_keywords: BTreeMap<String, u64> = BTreeMap::new();
+        let load = |from: u64| {
+            let (dir, end) = (self.dir.to_owned(), segment.end);
+            tokio::task::spawn_blocking(move || load_batch(&dir, from, end))
+        };
+        let mut next = load(segment.start);
         loop {
-            let (dir, start, end) = (self.dir.to_owned(), from, segment.end);
-            let loaded = blocking(move || load_batch(&dir, start, end)).await?;
+            let loaded = next.await.map_err(|e| Error::Source(format!("a reader failed: {e}")))??;
             if loaded.lines == 0 {
                 break;
             }
-            from = loaded.next;
+            // The next batch is read from disk while this one goes into the store.
+            next = load(loaded.next);
             let mut batch: Vec<(u32, MessageRestore)> = Vec::with_capacity(loaded.messages.len());
             for item in loaded.messages {
                 let (line, raw) = match item {
@@ -574,6 +578,7 @@ impl MailboxJob<'_, '_> {
                 }
                 batch.push((line.uid, self.restore_of(plan, &line, raw, flags, date)));
             }
+            let batch = self.skip_present(plan, batch).await?;
             self.store_batch(plan, batch).await?;
         }
         for (name, n) in dropped_keywords {
@@ -583,6 +588,51 @@ impl MailboxJob<'_, '_> {
             ));
         }
         Ok(())
+    }
+
+    /// Leaves out the messages the target holds already under their UID with the same bytes
+    /// and flags that are as new (what a run after an interruption finds), without sending
+    /// them to the store to be parsed again. The store checks the others.
+    async fn skip_present(
+        &mut self,
+        plan: &Plan,
+        batch: Vec<(u32, MessageRestore)>,
+    ) -> Result<Vec<(u32, MessageRestore)>> {
+        if plan.mode == Mode::Renumbered || batch.is_empty() {
+            return Ok(batch);
+        }
+        let uids = UidSet::from_uids(batch.iter().filter_map(|(_, m)| m.uid));
+        let held = self.stores.mail.fetch(plan.target, &uids, Default::default()).await?;
+        if held.is_empty() {
+            return Ok(batch);
+        }
+        let held_uids = UidSet::from_uids(held.iter().map(|m| m.uid));
+        let ids: HashMap<Uid, String> = self
+            .stores
+            .mail
+            .fetch_extras(plan.target, &held_uids)
+            .await?
+            .into_iter()
+            .map(|e| (e.uid, e.email_id))
+            .collect();
+        let held: HashMap<Uid, (Flags, ModSeq)> =
+            held.into_iter().map(|m| (m.uid, (m.flags, m.modseq))).collect();
+        let mut out = Vec::with_capacity(batch.len());
+        for (uid, message) in batch {
+            let same = message.uid.is_some_and(|u| {
+                held.get(&u).is_some_and(|(flags, modseq)| {
+                    ids.get(&u).is_some_and(|id| *id == postfach_message::email_id(&message.raw))
+                        && (*flags == message.flags || (message.modseq.0 > 0 && message.modseq <= *modseq))
+                })
+            });
+            if same {
+                self.summary.present += 1;
+                self.progress.add(1);
+            } else {
+                out.push((uid, message));
+            }
+        }
+        Ok(out)
     }
 
     fn restore_of(

@@ -866,6 +866,22 @@ fn from_dovecot_over_imap_and_from_its_maildir_an_mbsync_state_stays_valid() {
         synced,
         "mbsync against the Maildir import changed the Maildir:\n{output}"
     );
+
+    // A last run at the switch-over carries flags changed at the source since: over IMAP by
+    // their newer MODSEQ, from the Maildir (which has none) because the source wins there.
+    let mut d = dovecot.login("alice", &cert);
+    d.ok("SELECT INBOX");
+    d.ok("UID STORE 4 +FLAGS.SILENT (\\Flagged)");
+    d.ok("LOGOUT");
+    let out = success(&postfach.cli(&args, ""), "import-imap at the switch-over");
+    assert!(out.contains("flags updated: 1)"), "{out}");
+    let out = cli(&postfach, &["import-maildir", "carol", dovecot.maildir.to_str().unwrap()]);
+    assert!(out.contains("flags updated: 1)"), "{out}");
+    for user in ["alice", "carol"] {
+        let mut s = login(&postfach, user);
+        let lines = fetch(&mut s, "INBOX", "UID FLAGS");
+        assert!(lines.iter().any(|l| l.contains("UID 4 FLAGS (\\Flagged $Label1)")), "{user}: {lines:?}");
+    }
 }
 
 #[test]

@@ -122,9 +122,10 @@ pub enum Restored {
     /// Stored under this UID with this MODSEQ.
     Inserted(Uid, ModSeq),
     /// The same message (same UID, same bytes) was there already; its flags were left alone
-    /// (the store's MODSEQ for it is as high as the source's, or its flags are the same).
+    /// (they are the same, or the store's MODSEQ for it is as high as the source's).
     Present(Uid),
-    /// The same message was there already with older flags: they now are the source's.
+    /// The same message was there already with other flags and a lower MODSEQ than the
+    /// source's (or the source has none): they now are the source's.
     FlagsUpdated(Uid, ModSeq),
 }
 

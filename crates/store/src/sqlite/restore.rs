@@ -461,7 +461,8 @@ pub(crate) fn restore_messages(
                 )));
             };
             debug_assert!(same);
-            if m.modseq <= modseq || flags == m.flags {
+            // The source's flags win when they are newer, or when it cannot tell (no MODSEQ).
+            if flags == m.flags || (m.modseq.0 > 0 && m.modseq <= modseq) {
                 results.push(Restored::Present(uid));
                 continue;
             }
