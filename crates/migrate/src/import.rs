@@ -14,7 +14,12 @@
 //!   bytes there. The mailbox is made again under a **new UIDVALIDITY** with its own messages
 //!   renumbered `1..n`, and the exported ones follow in UID order (a message whose bytes are
 //!   there already is not stored twice). Reported in the summary; never a silent renumbering
-//!   under the same UIDVALIDITY.
+//!   under the same UIDVALIDITY. When the source knows no UIDVALIDITY (mbox, plain Maildir: its
+//!   UIDs are only positions), its messages are appended after the target's own instead, and the
+//!   mailbox keeps its UIDVALIDITY.
+//!
+//! A mailbox whose name cannot be a mailbox here is reported with its message count and left
+//! out; the others go on.
 //!
 //! # MODSEQs
 //! A message keeps its exported MODSEQ when it is above the HIGHESTMODSEQ the target mailbox had
@@ -127,6 +132,16 @@ pub async fn import(stores: Stores<'_>, account: &str, dir: &Path, target: &str)
         progress.at(&line.name);
         summary.mailboxes += 1;
         let segment = segments.get(&line.name);
+        let name = MailboxName::new(&line.name).map_err(|e| e.to_string()).and_then(|n| {
+            n.check_creatable().map_err(|e| e.to_string())?;
+            Ok(n)
+        });
+        if let Err(why) = name {
+            let n = segment.map_or(0, |s| s.uids.len());
+            summary.bad.push(format!("mailbox {:?} and its {n} message(s) left out: {why}", line.name));
+            progress.add(n as u64);
+            continue;
+        }
         let mut job = MailboxJob {
             stores,
             dir,
@@ -339,7 +354,9 @@ fn kind_name(kind: AccountKind) -> &'static str {
 enum Mode {
     Verbatim,
     KeepUids,
-    Renumbered,
+    /// New UIDs after the target's own: in a mailbox made again under a new UIDVALIDITY, or, when
+    /// the source knows no UIDVALIDITY (its UIDs are only positions), as they come.
+    Appended,
 }
 
 /// One mailbox's import.
@@ -361,7 +378,7 @@ struct Plan {
     keep_above: u64,
     /// Keep UIDs: the target's UIDNEXT before, below which its own history stays.
     floor: u32,
-    /// Renumbered: the target's messages by EMAILID.
+    /// Appended: the target's messages by EMAILID.
     existing: HashMap<String, Uid>,
     /// Exported UID → target UID, where they differ.
     moved: HashMap<u32, Uid>,
@@ -384,7 +401,7 @@ impl MailboxJob<'_, '_> {
         let (uid_next, highest) =
             (self.line.uid_next.and_then(Uid::new), self.line.highest_modseq.unwrap_or(0));
         let uid_next = match plan.mode {
-            Mode::Renumbered => Uid::MIN,
+            Mode::Appended => Uid::MIN,
             Mode::Verbatim | Mode::KeepUids => uid_next.unwrap_or(Uid::MIN),
         };
         self.stores.restore.restore_counters(plan.target, uid_next, ModSeq(highest)).await?;
@@ -447,8 +464,17 @@ impl MailboxJob<'_, '_> {
             plan.expunge_present = lineage && (state.made(&line.name) || line.since_modseq.is_some());
             return Ok(plan);
         }
-        plan.mode = Mode::Renumbered;
+        plan.mode = Mode::Appended;
         plan.existing = self.contents(plan.target).await?;
+        if exported_validity.is_none() {
+            // The source's UIDs are only positions (mbox, plain Maildir): nothing a client knows
+            // hangs on them, so its messages go after the target's under the target's UIDs.
+            self.summary.notes.push(format!(
+                "{}: the source has no UIDVALIDITY; its messages were added after the mailbox's own, with new UIDs",
+                line.name
+            ));
+            return Ok(plan);
+        }
         let ours = self.exported_ids(u32::MAX).await?;
         if ours.iter().all(|(_, id)| id.as_ref().is_none_or(|id| plan.existing.contains_key(id))) {
             // Every exported message is there already (an earlier run of this import renumbered
@@ -568,7 +594,7 @@ impl MailboxJob<'_, '_> {
                     self.bad(plan, &line, &format!("unreadable internal_date {:?}", line.internal_date));
                     continue;
                 };
-                if plan.mode == Mode::Renumbered
+                if plan.mode == Mode::Appended
                     && let Some(uid) = plan.existing.get(&postfach_message::email_id(&raw))
                 {
                     plan.moved.insert(line.uid, *uid);
@@ -598,7 +624,7 @@ impl MailboxJob<'_, '_> {
         plan: &Plan,
         batch: Vec<(u32, MessageRestore)>,
     ) -> Result<Vec<(u32, MessageRestore)>> {
-        if plan.mode == Mode::Renumbered || batch.is_empty() {
+        if plan.mode == Mode::Appended || batch.is_empty() {
             return Ok(batch);
         }
         let uids = UidSet::from_uids(batch.iter().filter_map(|(_, m)| m.uid));
@@ -648,11 +674,11 @@ impl MailboxJob<'_, '_> {
         let save_date = line.save_date.as_deref().and_then(format::parse_date).map(|d| d.unix);
         MessageRestore {
             uid: match plan.mode {
-                Mode::Renumbered => None,
+                Mode::Appended => None,
                 Mode::Verbatim | Mode::KeepUids => Uid::new(line.uid),
             },
             modseq: ModSeq(modseq),
-            rule: if plan.mode == Mode::Renumbered { ModSeqRule::Fresh } else { rule },
+            rule: if plan.mode == Mode::Appended { ModSeqRule::Fresh } else { rule },
             raw: Arc::from(raw),
             flags,
             internal_date: date,
@@ -725,7 +751,7 @@ impl MailboxJob<'_, '_> {
 
     /// Records the expunge history the plan keeps, in bounded calls.
     async fn expunges(&mut self, plan: &Plan) -> Result<()> {
-        if plan.mode == Mode::Renumbered {
+        if plan.mode == Mode::Appended {
             return Ok(());
         }
         let line = self.line;
@@ -812,14 +838,14 @@ impl MailboxJob<'_, '_> {
             let Some(Some(account)) = ids.get(&key) else { continue };
             let uid = match plan.moved.get(&row.uid) {
                 Some(uid) => *uid,
-                None if plan.mode == Mode::Renumbered => continue,
+                None if plan.mode == Mode::Appended => continue,
                 None => match Uid::new(row.uid) {
                     Some(uid) => uid,
                     None => continue,
                 },
             };
             let modseq =
-                row.modseq.filter(|m| *m > plan.keep_above && plan.mode != Mode::Renumbered).map(ModSeq);
+                row.modseq.filter(|m| *m > plan.keep_above && plan.mode != Mode::Appended).map(ModSeq);
             out.push((uid, *account, row.seen, modseq));
         }
         for chunk in out.chunks(5000) {

@@ -479,6 +479,21 @@ fn mbox_flags_come_from_status_headers_and_a_corrupt_message_is_reported_and_ski
     assert!(out.contains("messages stored: 2 ") && out.contains("notes.txt: not an mbox file"), "{out}");
     assert_eq!(fetch(&mut s, "Lists/rust", "UID").len(), 1);
     assert_eq!(fetch(&mut s, "INBOX", "UID").len(), 1);
+
+    // An mbox into an INBOX that has mail: its UIDs are only positions, so its messages go after
+    // the INBOX's own and nobody's UIDVALIDITY changes; again, nothing is stored twice.
+    let (validity, before) = uids(&mut s, "INBOX");
+    let more = work.path().join("more.mbox");
+    std::fs::write(&more, "From a Thu Mar  3 12:00:00 2022\nSubject: more 1\n\nx\n\nFrom a Thu Mar  3 12:00:00 2022\nSubject: more 2\n\ny\n").unwrap();
+    for round in 0..2 {
+        let out = cli(&server, &["import-mbox", "alice", more.to_str().unwrap()]);
+        assert!(!out.contains("new UIDVALIDITY"), "{out}");
+        assert!(
+            out.contains(if round == 0 { "messages stored: 2 " } else { "messages stored: 0 " }),
+            "{out}"
+        );
+    }
+    assert_eq!(uids(&mut s, "INBOX"), (validity, vec![before[0], before[0] + 1, before[0] + 2]));
 }
 
 #[test]
