@@ -67,8 +67,10 @@ const BATCH_BYTES: usize = 16 * 1024 * 1024;
 /// How the import went.
 #[derive(Debug, Clone, Default)]
 pub struct ImportSummary {
-    /// The account was made by this import (it has no password yet).
+    /// The account was made by this import (a user then has no password yet).
     pub account_created: bool,
+    /// The account is a team (it never has a password).
+    pub team: bool,
     /// Mailboxes in the export.
     pub mailboxes: u64,
     /// Mailboxes made (or made again with the exported UIDVALIDITY).
@@ -335,6 +337,7 @@ async fn find_or_make_account(
     let address = line.address.clone();
     stores.restore.restore_account(&AccountRestore { name: name.to_owned(), kind, address }).await?;
     summary.account_created = true;
+    summary.team = kind == AccountKind::Team;
     stores
         .accounts
         .account_by_name(name)

@@ -291,7 +291,9 @@ pub(crate) fn import_report(what: &str, account: &str, s: &ImportSummary) -> Str
     for note in &s.notes {
         let _ = writeln!(out, "  note: {note}");
     }
-    if s.account_created {
+    if s.account_created && s.team {
+        let _ = writeln!(out, "  the team {account} was made by this import");
+    } else if s.account_created {
         let _ = writeln!(
             out,
             "  the account {account} was made by this import and has no password: set one with \

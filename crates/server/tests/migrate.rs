@@ -968,3 +968,35 @@ fn an_import_killed_midway_finishes_when_run_again() {
         assert!(target[name].highest_modseq >= s.highest_modseq, "{name}");
     }
 }
+
+#[test]
+fn a_team_moves_with_its_address_members_and_mail() {
+    let work = tempfile::tempdir().unwrap();
+    let a = TestServer::start();
+    a.add_user("bob", PASSWORD);
+    a.add_user("carol", PASSWORD);
+    cli(&a, &["team", "create", "support", "--address", "support@example.org"]);
+    cli(&a, &["team", "add-member", "support", "bob"]);
+    cli(&a, &["team", "add-member", "support", "carol", "--rights", "lrs"]);
+    let mut b = login(&a, "bob");
+    append(&mut b, "Shared/support/INBOX", "\\Flagged", "01-Feb-2026 10:00:00 +0000", &mail("t1", "ticket"));
+    b.ok("LOGOUT");
+    let export = work.path().join("support");
+    cli(&a, &["export", "support", export.to_str().unwrap()]);
+
+    let target = TestServer::start();
+    target.add_user("bob", PASSWORD);
+    target.add_user("carol", PASSWORD);
+    let out = cli(&target, &["import", "support", export.to_str().unwrap()]);
+    assert!(out.contains("messages stored: 1 ") && !out.contains("has no password"), "{out}");
+    assert_eq!(cli(&a, &["team", "list"]), cli(&target, &["team", "list"]));
+    let (mut x, mut y) = (login(&a, "bob"), login(&target, "bob"));
+    let view = |s: &mut Session<Client>| -> Vec<String> {
+        fetch(s, "Shared/support/INBOX", "UID FLAGS BODY.PEEK[]")
+            .iter()
+            .map(|l| l.replace(" \\Recent", ""))
+            .collect()
+    };
+    assert_eq!(view(&mut x), view(&mut y));
+    assert_eq!(subscriptions(&mut x), subscriptions(&mut y));
+}
