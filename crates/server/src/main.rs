@@ -38,6 +38,7 @@
 //! - `admin_index`: `index rebuild`.
 //! - `admin_config`: `config check`.
 //! - `admin_output`: tables, `--json` documents and dates for the admin commands.
+//! - `admin_migrate`: `export`, `import` and the importers from other sources.
 //!
 //! This crate holds no business rules: it only wires and drives.
 
@@ -47,6 +48,7 @@ mod admin_backup;
 mod admin_config;
 mod admin_index;
 mod admin_mailbox;
+mod admin_migrate;
 mod admin_output;
 mod admin_query;
 mod admin_session;
@@ -206,6 +208,21 @@ enum Command {
         #[command(subcommand)]
         command: admin_config::ConfigCommand,
     },
+    /// Write an account (mail, mailboxes, flags, UIDs, ACLs, quota limits, Sieve scripts) into a
+    /// directory in Postfach's export format (docs/export-format.md). Works while the server runs.
+    Export(admin_migrate::ExportArgs),
+    /// Read an export directory into an account, UIDs and UIDVALIDITY kept where possible.
+    /// Run it again after an interruption to finish.
+    Import(admin_migrate::ImportArgs),
+    /// Import a Maildir: Dovecot's keeps its UIDVALIDITY, UIDs, flags, keywords and
+    /// subscriptions. Run it again after an interruption to finish.
+    ImportMaildir(admin_migrate::ImportMaildirArgs),
+    /// Import mbox files (flags from Status, X-Status and X-Keywords). Run it again after an
+    /// interruption to finish.
+    ImportMbox(admin_migrate::ImportMboxArgs),
+    /// Import an account from a live IMAP server: every folder, flags, INTERNALDATE, UIDs and
+    /// UIDVALIDITY where the folder is new here. Run it again after an interruption to resume.
+    ImportImap(admin_migrate::ImportImapArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -379,6 +396,34 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Index { command } => {
             init_logging(&LogConfig { level: "warn".to_owned(), format: config.log.format })?;
             runtime.block_on(async { admin_index::run(command, &open_store(&config).await?).await })
+        }
+        Command::Export(args) => {
+            init_logging(&LogConfig { level: "warn".to_owned(), format: config.log.format })?;
+            runtime.block_on(async { admin_migrate::export(args, &open_store(&config).await?).await })
+        }
+        Command::Import(args) => {
+            init_logging(&LogConfig { level: "warn".to_owned(), format: config.log.format })?;
+            runtime.block_on(async {
+                admin_migrate::import(args, &open_store(&config).await?, &config.data_dir).await
+            })
+        }
+        Command::ImportMaildir(args) => {
+            init_logging(&LogConfig { level: "warn".to_owned(), format: config.log.format })?;
+            runtime.block_on(async {
+                admin_migrate::import_maildir(args, &open_store(&config).await?, &config.data_dir).await
+            })
+        }
+        Command::ImportMbox(args) => {
+            init_logging(&LogConfig { level: "warn".to_owned(), format: config.log.format })?;
+            runtime.block_on(async {
+                admin_migrate::import_mbox(args, &open_store(&config).await?, &config.data_dir).await
+            })
+        }
+        Command::ImportImap(args) => {
+            init_logging(&LogConfig { level: "warn".to_owned(), format: config.log.format })?;
+            runtime.block_on(async {
+                admin_migrate::import_imap(args, &open_store(&config).await?, &config.data_dir).await
+            })
         }
         // Handled in main, before the configuration is loaded.
         Command::Deliver(_) | Command::Config { .. } => Ok(()),

@@ -2,6 +2,7 @@
 //!
 //! # Layout
 //! - [`types`]: the domain nouns (ids, flags, mailbox and message metadata, search criteria).
+//! - [`restore`]: what export reads and import writes back verbatim ([`RestoreStore`]).
 //! - [`notify`]: in-process fan-out of "mailbox changed" signals (IDLE, other sessions).
 //! - [`stats`]: numbers for monitoring (a lock-free histogram, the writer's and store's figures).
 //! - [`sqlite`]: the embedded default backend (one SQLite database, one writer thread with group
@@ -29,6 +30,7 @@ pub mod acl;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 pub mod notify;
+pub mod restore;
 pub mod sqlite;
 pub mod stats;
 pub mod types;
@@ -42,6 +44,10 @@ pub use acl::{
     Right, Rights, SeenMode, SharedMailbox, TeamMember, Viewer,
 };
 pub use notify::Notifier;
+pub use restore::{
+    AccountRestore, ExpungedRun, MailboxDump, MailboxRestore, MessageDump, MessageRestore, ModSeqRule,
+    NewUidValidity, PresentUids, PrivateSeenDump, Restored,
+};
 pub use sqlite::{CleanupMailbox, CleanupOverride, SqliteStore, StoreLimits};
 pub use types::*;
 
@@ -527,4 +533,94 @@ pub trait ShareStore: Send + Sync {
     /// a warning never sets off the next one.
     /// `NotFound` for an unknown warning; one delivered already is not delivered again.
     async fn deliver_quota_warning(&self, warning: i64, message: NewMessage) -> StoreResult<()>;
+}
+
+/// Export and exact restore of accounts (issue 14): read a mailbox with everything a client can
+/// see, and write it back with the same UIDVALIDITY, UIDs, MODSEQs, flags and dates.
+///
+/// The writes keep the store's invariants: UIDs strictly ascending and never reused (a given UID
+/// below UIDNEXT is refused unless the mailbox holds the very same message under it), UIDNEXT
+/// and HIGHESTMODSEQ never lowered, a UIDVALIDITY changed only by making a new mailbox row
+/// ([`RestoreStore::recreate_mailbox`]), expunges remembered with their MODSEQ. Each call is
+/// one writer job; callers send bounded batches. Restored messages are counted in their
+/// owner's quota and never refused on it (a restore must be complete; the caller reports an
+/// account left above its limits).
+#[async_trait]
+pub trait RestoreStore: Send + Sync {
+    // --- reading (export) -------------------------------------------------------------------
+
+    /// Counters, attributes and seen mode of a mailbox.
+    async fn dump_mailbox(&self, mailbox: MailboxId) -> StoreResult<MailboxDump>;
+    /// Messages with a UID above `after` and below `below` whose MODSEQ is above `since`,
+    /// ascending by UID, with their bytes: at most `max_count`, and no more once `max_bytes`
+    /// are reached (at least one message when there is one).
+    async fn dump_messages(
+        &self,
+        mailbox: MailboxId,
+        after: u32,
+        below: Uid,
+        since: ModSeq,
+        max_count: usize,
+        max_bytes: usize,
+    ) -> StoreResult<Vec<MessageDump>>;
+    /// UIDs expunged with a MODSEQ above `since`, ascending, with that MODSEQ.
+    async fn dump_expunged(&self, mailbox: MailboxId, since: ModSeq) -> StoreResult<Vec<(Uid, ModSeq)>>;
+    /// Per-account `\Seen` rows with a MODSEQ above `since`, by UID then account.
+    async fn dump_private_seen(&self, mailbox: MailboxId, since: ModSeq)
+    -> StoreResult<Vec<PrivateSeenDump>>;
+
+    // --- writing (import) -------------------------------------------------------------------
+
+    /// Makes an account (user or team) without any mailbox and with no usable password (a
+    /// user's is set afterwards); `AlreadyExists` when the name is taken.
+    async fn restore_account(&self, account: &AccountRestore) -> StoreResult<AccountId>;
+    /// Makes a mailbox with the given identity: no ACL is inherited and nobody is subscribed
+    /// (the caller restores both). Never refused on the mailbox limit. `AlreadyExists` when the
+    /// name is taken.
+    async fn restore_mailbox(
+        &self,
+        account: AccountId,
+        name: &MailboxName,
+        mailbox: &MailboxRestore,
+    ) -> StoreResult<MailboxId>;
+    /// Replaces a mailbox row by a new one of the same name, attributes, ACL and seen mode,
+    /// holding the same messages renumbered `1..=n` in UID order (flags, dates, MODSEQs and
+    /// per-account `\Seen` kept), under a new UIDVALIDITY. Sessions that have the old row
+    /// selected find it gone, as after a DELETE. Returns the new mailbox.
+    async fn recreate_mailbox(
+        &self,
+        mailbox: MailboxId,
+        uid_validity: NewUidValidity,
+    ) -> StoreResult<MailboxId>;
+    /// Stores messages with their UIDs (or the next free ones), in one transaction: all or
+    /// nothing. A given UID below UIDNEXT that does not hold the same bytes is refused with
+    /// [`StoreError::NotAllowed`]. Answers one [`Restored`] per message, in order.
+    async fn restore_messages(
+        &self,
+        mailbox: MailboxId,
+        messages: Vec<MessageRestore>,
+    ) -> StoreResult<Vec<Restored>>;
+    /// Records runs of expunged UIDs (at most [`restore::MAX_EXPUNGED_PER_CALL`] UIDs in all);
+    /// UIDs recorded already keep their record. Present messages go or stay by `present`.
+    /// UIDNEXT is raised above the last UID. Returns how many UIDs were recorded.
+    async fn restore_expunged(
+        &self,
+        mailbox: MailboxId,
+        runs: Vec<ExpungedRun>,
+        present: PresentUids,
+    ) -> StoreResult<u64>;
+    /// Raises UIDNEXT and HIGHESTMODSEQ to at least these values (never lowers them).
+    async fn restore_counters(
+        &self,
+        mailbox: MailboxId,
+        uid_next: Uid,
+        highest_modseq: ModSeq,
+    ) -> StoreResult<()>;
+    /// Writes per-account `\Seen` rows of existing messages (rows of missing messages are
+    /// skipped), each with its MODSEQ (`None`: a new one). Returns how many were written.
+    async fn restore_private_seen(
+        &self,
+        mailbox: MailboxId,
+        rows: Vec<(Uid, AccountId, bool, Option<ModSeq>)>,
+    ) -> StoreResult<u64>;
 }

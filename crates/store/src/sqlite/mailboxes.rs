@@ -54,7 +54,7 @@ pub(crate) fn account_key(name: &str) -> String {
 }
 
 /// `accounts.kind` as stored.
-fn kind_code(kind: AccountKind) -> i64 {
+pub(crate) fn kind_code(kind: AccountKind) -> i64 {
     match kind {
         AccountKind::User => 0,
         AccountKind::Team => 1,
@@ -70,7 +70,7 @@ pub(crate) fn kind_of(code: i64) -> AccountKind {
 /// control characters; and, so that every account can be named in an ACL (RFC 4314) and under
 /// `Other Users/<name>/` or `Shared/<name>/` (RFC 2342), no `/` and nothing an ACL identifier
 /// reads otherwise (`anyone`, `authenticated`, `$group`, `-negative`).
-fn check_account_name(name: &str) -> StoreResult<()> {
+pub(crate) fn check_account_name(name: &str) -> StoreResult<()> {
     if name.is_empty() || name.len() > MAX_ACCOUNT_NAME_LEN || name.chars().any(char::is_control) {
         return Err(StoreError::InvalidName(format!("bad account name: {name:?}")));
     }
@@ -83,7 +83,7 @@ fn check_account_name(name: &str) -> StoreResult<()> {
 }
 
 /// Inserts an account row and its quota root.
-fn insert_account(
+pub(crate) fn insert_account(
     conn: &Connection,
     name: &str,
     password_hash: &str,

@@ -116,7 +116,7 @@ pub(crate) fn append(
     Ok(out)
 }
 
-const INSERT_MESSAGE: &str = "INSERT INTO messages
+pub(crate) const INSERT_MESSAGE: &str = "INSERT INTO messages
     (mailbox_id, uid, body_id, flags, keywords, internal_date, date_offset, size, modseq)
     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
 

@@ -25,6 +25,7 @@
 //! - `rederive`: the thread that derives summaries, facts and full-text entries again for
 //!   bodies stored by an older parser (or before the index existed).
 //! - `facts`: SORT, THREAD input and the FETCH extras, read from those facts.
+//! - `restore`: export reads and exact restore (given UIDVALIDITY, UIDs, MODSEQs, dates).
 //! - [`sieve`]: delivery state: Sieve scripts, vacation history, subaddress policy.
 //! - [`backup`]: online copies of the database file (consistent to one instant, writers never
 //!   blocked), the integrity check of a copy, and taking a database offline for a restore.
@@ -53,6 +54,7 @@ mod quota;
 mod readers;
 mod reads;
 mod rederive;
+mod restore;
 mod rows;
 pub mod schema;
 mod search;
@@ -75,6 +77,10 @@ use crate::acl::{
     AclEntry, Identifier, Quota, QuotaLimits, QuotaWarning, Rights, SeenMode, SharedMailbox, TeamMember,
 };
 use crate::notify::Notifier;
+use crate::restore::{
+    AccountRestore, ExpungedRun, MailboxDump, MailboxRestore, MessageDump, MessageRestore, NewUidValidity,
+    PresentUids, PrivateSeenDump, Restored,
+};
 use crate::stats::{StoreTotals, WriterStats};
 use crate::types::{
     Account, AccountId, AddressBlock, AppPassword, AppPasswordId, Appended, Changes, ClaimRecent, Copied,
@@ -82,7 +88,7 @@ use crate::types::{
     MessageExtras, MessageMeta, MessageSummary, ModSeq, NewMessage, ScramCredential, Snapshot, SortCriterion,
     SpecialUse, ThreadFacts, TotpSettings, Uid, UidSet,
 };
-use crate::{AccountStore, MailStore, ShareStore, StoreError, StoreResult};
+use crate::{AccountStore, MailStore, RestoreStore, ShareStore, StoreError, StoreResult};
 
 pub use self::cleanup::{CleanupMailbox, CleanupOverride};
 pub use self::rederive::{Rederivation, Rederived};
@@ -787,5 +793,124 @@ impl ShareStore for SqliteStore {
         })
         .await
         .map(|_| ())
+    }
+}
+
+#[async_trait]
+impl RestoreStore for SqliteStore {
+    async fn dump_mailbox(&self, mailbox: MailboxId) -> StoreResult<MailboxDump> {
+        self.read(move |conn| restore::dump_mailbox(conn, mailbox)).await
+    }
+
+    async fn dump_messages(
+        &self,
+        mailbox: MailboxId,
+        after: u32,
+        below: Uid,
+        since: ModSeq,
+        max_count: usize,
+        max_bytes: usize,
+    ) -> StoreResult<Vec<MessageDump>> {
+        self.read(move |conn| {
+            restore::dump_messages(conn, mailbox, after, below, since, max_count, max_bytes)
+        })
+        .await
+    }
+
+    async fn dump_expunged(&self, mailbox: MailboxId, since: ModSeq) -> StoreResult<Vec<(Uid, ModSeq)>> {
+        self.read(move |conn| restore::dump_expunged(conn, mailbox, since)).await
+    }
+
+    async fn dump_private_seen(
+        &self,
+        mailbox: MailboxId,
+        since: ModSeq,
+    ) -> StoreResult<Vec<PrivateSeenDump>> {
+        self.read(move |conn| restore::dump_private_seen(conn, mailbox, since)).await
+    }
+
+    async fn restore_account(&self, account: &AccountRestore) -> StoreResult<AccountId> {
+        let account = account.clone();
+        self.writer.run(move |conn, _| restore::restore_account(conn, &account)).await
+    }
+
+    async fn restore_mailbox(
+        &self,
+        account: AccountId,
+        name: &MailboxName,
+        mailbox: &MailboxRestore,
+    ) -> StoreResult<MailboxId> {
+        let (name, mailbox) = (name.clone(), mailbox.clone());
+        self.writer.run(move |conn, _| restore::restore_mailbox(conn, account, &name, &mailbox)).await
+    }
+
+    async fn recreate_mailbox(
+        &self,
+        mailbox: MailboxId,
+        uid_validity: NewUidValidity,
+    ) -> StoreResult<MailboxId> {
+        self.writer.run(move |conn, fx| restore::recreate_mailbox(conn, fx, mailbox, uid_validity)).await
+    }
+
+    async fn restore_messages(
+        &self,
+        mailbox: MailboxId,
+        messages: Vec<MessageRestore>,
+    ) -> StoreResult<Vec<Restored>> {
+        if messages.is_empty() {
+            return Ok(Vec::new());
+        }
+        let defaults = self.limits.quota_defaults();
+        // Parsing and text extraction on the blocking pool; the writer only inserts.
+        let (prepared, entries) = tokio::task::spawn_blocking(move || restore::prepare(messages))
+            .await
+            .map_err(|e| StoreError::Backend(format!("message preparation failed: {e}")))??;
+        let (results, texts) = self
+            .writer
+            .run(move |conn, fx| {
+                let restore::RestoreOutcome { results, inserted } =
+                    restore::restore_messages(conn, fx, mailbox, &prepared, &defaults)?;
+                let mut entries: Vec<Option<index::IndexEntry>> = entries.into_iter().map(Some).collect();
+                let (appended, chosen): (Vec<_>, Vec<_>) = inserted
+                    .into_iter()
+                    .filter_map(|(i, a)| entries.get_mut(i).and_then(Option::take).map(|e| (a, e)))
+                    .unzip();
+                let texts = index::record_appended(conn, mailbox, &appended, chosen);
+                Ok((results, texts))
+            })
+            .await?;
+        self.indexer.submit(texts);
+        Ok(results)
+    }
+
+    async fn restore_expunged(
+        &self,
+        mailbox: MailboxId,
+        runs: Vec<ExpungedRun>,
+        present: PresentUids,
+    ) -> StoreResult<u64> {
+        let defaults = self.limits.quota_defaults();
+        self.writer
+            .run(move |conn, fx| restore::restore_expunged(conn, fx, mailbox, &runs, present, &defaults))
+            .await
+    }
+
+    async fn restore_counters(
+        &self,
+        mailbox: MailboxId,
+        uid_next: Uid,
+        highest_modseq: ModSeq,
+    ) -> StoreResult<()> {
+        self.writer
+            .run(move |conn, fx| restore::restore_counters(conn, fx, mailbox, uid_next, highest_modseq))
+            .await
+    }
+
+    async fn restore_private_seen(
+        &self,
+        mailbox: MailboxId,
+        rows: Vec<(Uid, AccountId, bool, Option<ModSeq>)>,
+    ) -> StoreResult<u64> {
+        self.writer.run(move |conn, fx| restore::restore_private_seen(conn, fx, mailbox, &rows)).await
     }
 }
