@@ -18,7 +18,7 @@ use crate::types::{Account, AccountId, MailboxId, MailboxName, ModSeq, SpecialUs
 use crate::{StoreError, StoreResult};
 
 /// The mailboxes every new account gets, with their RFC 6154 attributes.
-const DEFAULT_MAILBOXES: [(&str, Option<SpecialUse>); 6] = [
+pub(crate) const DEFAULT_MAILBOXES: [(&str, Option<SpecialUse>); 6] = [
     ("INBOX", None),
     ("Drafts", Some(SpecialUse::Drafts)),
     ("Sent", Some(SpecialUse::Sent)),
@@ -70,7 +70,7 @@ pub(crate) fn kind_of(code: i64) -> AccountKind {
 /// control characters; and, so that every account can be named in an ACL (RFC 4314) and under
 /// `Other Users/<name>/` or `Shared/<name>/` (RFC 2342), no `/` and nothing an ACL identifier
 /// reads otherwise (`anyone`, `authenticated`, `$group`, `-negative`).
-fn check_account_name(name: &str) -> StoreResult<()> {
+pub(crate) fn check_account_name(name: &str) -> StoreResult<()> {
     if name.is_empty() || name.len() > MAX_ACCOUNT_NAME_LEN || name.chars().any(char::is_control) {
         return Err(StoreError::InvalidName(format!("bad account name: {name:?}")));
     }
