@@ -333,3 +333,62 @@ async fn newer_schema_is_refused() {
         other => panic!("a newer schema was not refused: {other:?}"),
     }
 }
+
+/// SORT, THREAD input and the FETCH extras answer as the SQLite backend does for the same
+/// messages (the conformance suite has no check of its own for them yet).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sort_thread_and_extras_agree_with_sqlite() {
+    use postfach_store::{SortCriterion, SortDirection, SortKey, SqliteStore, UidSet};
+    let Some((pg, _)) = fresh("facts_agree").await else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let lite = Arc::new(SqliteStore::open(dir.path()).unwrap());
+    let messages = [
+        "From: Zed <z@example.org>\r\nTo: b@example.org\r\nSubject: Re: plans\r\nDate: Tue, 2 Jan 2024 10:00:00 +0000\r\nMessage-ID: <2@x>\r\nIn-Reply-To: <1@x>\r\n\r\nsecond\r\n",
+        "From: Anna <a@example.org>\r\nTo: c@example.org\r\nSubject: plans\r\nDate: Mon, 1 Jan 2024 10:00:00 +0000\r\nMessage-ID: <1@x>\r\n\r\nfirst message, longer body text\r\n",
+        "From: =?UTF-8?Q?=C3=96rs?= <o@example.org>\r\nSubject: Other\r\n\r\nno date\r\n",
+    ];
+    let mut boxes = Vec::new();
+    for store in [Arc::clone(&pg) as Arc<dyn MailStore>, Arc::clone(&lite) as Arc<dyn MailStore>] {
+        let accounts: Arc<dyn AccountStore> = if boxes.is_empty() { pg.clone() } else { lite.clone() };
+        let id = accounts.create_account("sorter", "x").await.unwrap();
+        let inbox = store.mailbox_by_name(id, &MailboxName::inbox()).await.unwrap().unwrap().id;
+        for (i, raw) in messages.iter().enumerate() {
+            let date =
+                postfach_store::InternalDate { unix: 1_700_000_000 - i as i64 * 1000, offset_minutes: 0 };
+            let msg = NewMessage {
+                raw: raw.as_bytes().into(),
+                flags: Default::default(),
+                internal_date: Some(date),
+            };
+            store.append(inbox, vec![msg]).await.unwrap();
+        }
+        boxes.push((store, inbox));
+    }
+    let all = UidSet::from_ranges([1..=u32::MAX]);
+    let keys = [
+        SortKey::Arrival,
+        SortKey::Date,
+        SortKey::Subject,
+        SortKey::From,
+        SortKey::To,
+        SortKey::Size,
+        SortKey::DisplayFrom,
+    ];
+    for key in keys {
+        for direction in [SortDirection::Ascending, SortDirection::Descending] {
+            let criteria = [SortCriterion { key, direction }];
+            let a = boxes[0].0.sort(boxes[0].1, &all, &criteria).await.unwrap();
+            let b = boxes[1].0.sort(boxes[1].1, &all, &criteria).await.unwrap();
+            assert_eq!(a, b, "SORT {key:?} {direction:?}");
+        }
+    }
+    let a = boxes[0].0.thread_facts(boxes[0].1, &all).await.unwrap();
+    let b = boxes[1].0.thread_facts(boxes[1].1, &all).await.unwrap();
+    assert_eq!(a, b);
+    let a = boxes[0].0.fetch_extras(boxes[0].1, &all).await.unwrap();
+    let b = boxes[1].0.fetch_extras(boxes[1].1, &all).await.unwrap();
+    let strip = |v: Vec<postfach_store::MessageExtras>| -> Vec<(postfach_store::Uid, String, String)> {
+        v.into_iter().map(|e| (e.uid, e.email_id, e.preview)).collect()
+    };
+    assert_eq!(strip(a), strip(b));
+}

@@ -6,6 +6,7 @@
 //! - `accounts`: [`AccountStore`]: accounts, credentials, login blocks.
 //! - `mail`: the mailbox list and message writes and reads.
 //! - `search`: SEARCH, evaluated in Rust over the mailbox's rows (no index yet).
+//! - `facts`: SORT, THREAD input and the FETCH extras, derived on the fly.
 //!
 //! # Concurrency
 //! Every write is one transaction (READ COMMITTED) that first locks the rows it numbers from:
@@ -23,9 +24,10 @@
 //!
 //! # Not yet
 //! [`ShareStore`] (teams, ACLs, quotas, private `\Seen`) and `SieveStore` answer
-//! [`StoreError::Backend`]; SORT, THREAD and the FETCH extras as well; TLS to the database.
+//! [`StoreError::Backend`]; TLS to the database.
 
 mod accounts;
+mod facts;
 mod mail;
 pub mod schema;
 mod search;
@@ -505,17 +507,17 @@ impl MailStore for PgStore {
     }
     async fn sort(
         &self,
-        _mailbox: MailboxId,
-        _uids: &UidSet,
-        _criteria: &[SortCriterion],
+        mailbox: MailboxId,
+        uids: &UidSet,
+        criteria: &[SortCriterion],
     ) -> StoreResult<Vec<Uid>> {
-        not_yet("SORT")
+        read_tx!(self, |tx| facts::sort(&tx, mailbox, uids, criteria).await?)
     }
-    async fn thread_facts(&self, _mailbox: MailboxId, _uids: &UidSet) -> StoreResult<Vec<ThreadFacts>> {
-        not_yet("THREAD")
+    async fn thread_facts(&self, mailbox: MailboxId, uids: &UidSet) -> StoreResult<Vec<ThreadFacts>> {
+        read_tx!(self, |tx| facts::thread_facts(&tx, mailbox, uids).await?)
     }
-    async fn fetch_extras(&self, _mailbox: MailboxId, _uids: &UidSet) -> StoreResult<Vec<MessageExtras>> {
-        not_yet("EMAILID/SAVEDATE/PREVIEW")
+    async fn fetch_extras(&self, mailbox: MailboxId, uids: &UidSet) -> StoreResult<Vec<MessageExtras>> {
+        read_tx!(self, |tx| facts::fetch_extras(&tx, mailbox, uids).await?)
     }
     fn notifier(&self) -> &Notifier {
         &self.notifier
