@@ -264,7 +264,13 @@ impl PgStore {
         Ok(store)
     }
 
-    /// The pool without touching the database (no migration).
+    /// The store without touching the database: no connection is made and nothing is migrated
+    /// until first use. For `postfach db migrate`, which then calls [`PgStore::migrate`]; every
+    /// other user wants [`PgStore::connect_with`].
+    pub fn unmigrated(options: &PgOptions) -> StoreResult<PgStore> {
+        Self::open(options)
+    }
+
     fn open(options: &PgOptions) -> StoreResult<PgStore> {
         let mut config: tokio_postgres::Config =
             options.url.parse().map_err(|e| StoreError::Backend(format!("bad PostgreSQL URL: {e}")))?;
