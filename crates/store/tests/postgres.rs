@@ -392,3 +392,41 @@ async fn sort_thread_and_extras_agree_with_sqlite() {
     };
     assert_eq!(strip(a), strip(b));
 }
+
+/// Quota usage moves with every write (limits other than the mailbox count are not enforced
+/// on PostgreSQL yet): APPEND, COPY, MOVE within and across owners, EXPUNGE, DELETE.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quota_usage_follows_the_writes() {
+    use postfach_store::{FlagOp, Flags, SystemFlags, UidSet};
+    let Some((store, _)) = fresh("quota_usage").await else { return };
+    let used = |q: postfach_store::Quota| (q.storage_used, q.messages_used);
+    let a = store.create_account("alice", "x").await.unwrap();
+    let b = store.create_account("bob", "x").await.unwrap();
+    let inbox = |id| {
+        let store = Arc::clone(&store);
+        async move { store.mailbox_by_name(id, &MailboxName::inbox()).await.unwrap().unwrap().id }
+    };
+    let (ai, bi) = (inbox(a).await, inbox(b).await);
+    let msg =
+        |n: usize| NewMessage { raw: vec![b'x'; n].into(), flags: Flags::default(), internal_date: None };
+    store.append(ai, vec![msg(100), msg(200)]).await.unwrap();
+    assert_eq!(used(store.quota(a).await.unwrap()), (300, 2));
+    let archive = store.create_mailbox(a, &MailboxName::new("Kept").unwrap(), None).await.unwrap();
+    store.copy(ai, &UidSet::from_ranges([1..=1]), archive).await.unwrap();
+    assert_eq!(used(store.quota(a).await.unwrap()), (400, 3));
+    store.move_messages(ai, &UidSet::from_ranges([2..=2]), archive).await.unwrap();
+    assert_eq!(used(store.quota(a).await.unwrap()), (400, 3));
+    store.move_messages(archive, &UidSet::from_ranges([2..=2]), bi).await.unwrap();
+    assert_eq!(used(store.quota(a).await.unwrap()), (200, 2));
+    assert_eq!(used(store.quota(b).await.unwrap()), (200, 1));
+    assert_eq!(store.body(bi, postfach_store::Uid::new(1).unwrap()).await.unwrap().len(), 200);
+    let deleted = Flags { system: SystemFlags::DELETED, keywords: Vec::new() };
+    store.store_flags(ai, &UidSet::from_ranges([1..=1]), FlagOp::Add, &deleted, None).await.unwrap();
+    store.expunge(ai, None).await.unwrap();
+    assert_eq!(used(store.quota(a).await.unwrap()), (100, 1));
+    // The copy in "Kept" still reads after the original went.
+    assert_eq!(store.body(archive, postfach_store::Uid::new(1).unwrap()).await.unwrap().len(), 100);
+    store.delete_mailbox(a, archive).await.unwrap();
+    let q = store.quota(a).await.unwrap();
+    assert_eq!((q.storage_used, q.messages_used, q.mailboxes_used), (0, 0, 6));
+}

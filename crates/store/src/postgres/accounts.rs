@@ -8,7 +8,7 @@ use tokio_postgres::Row;
 use super::mail::{insert_mailbox, subscribe};
 use super::{Effects, PgResult, Tx, is_unique_violation, owner_of};
 use crate::StoreError;
-use crate::acl::AccountKind;
+use crate::acl::{AccountKind, Quota, QuotaLimits};
 use crate::sqlite::mailboxes::{DEFAULT_MAILBOXES, account_key, check_account_name};
 use crate::sqlite::rows::unix_now;
 use crate::types::{
@@ -321,4 +321,31 @@ pub(super) async fn unblock_address(tx: &Tx<'_>, address: &str, now: i64) -> PgR
         tx.execute("DELETE FROM address_blocks WHERE address = $1 AND until > $2", &[&address, &now]).await?;
     tx.execute("DELETE FROM address_blocks WHERE until <= $1", &[&now]).await?;
     Ok(n > 0)
+}
+
+/// Usage and limits of an account's quota root. Limits are read (the account's own, else the
+/// defaults) but only the mailbox count is enforced on PostgreSQL so far.
+pub(super) async fn quota(tx: &Tx<'_>, account: AccountId, defaults: QuotaLimits) -> PgResult<Quota> {
+    let row = tx
+        .query_opt(
+            "SELECT q.storage_used, q.messages_used, q.storage_limit, q.messages_limit, q.mailbox_limit,
+                    (SELECT count(*) FROM mailboxes m WHERE m.owner_id = q.owner_id)
+             FROM quota q WHERE q.owner_id = $1",
+            &[&account.0],
+        )
+        .await?
+        .ok_or(StoreError::NotFound)?;
+    let u = |v: i64| u64::try_from(v).unwrap_or(0);
+    let own = QuotaLimits {
+        storage: row.get::<_, Option<i64>>(2).map(u),
+        messages: row.get::<_, Option<i64>>(3).map(u),
+        mailboxes: row.get::<_, Option<i64>>(4).map(u),
+    };
+    Ok(Quota {
+        storage_used: u(row.get(0)),
+        messages_used: u(row.get(1)),
+        mailboxes_used: u(row.get(5)),
+        limits: own.resolve(defaults),
+        own,
+    })
 }

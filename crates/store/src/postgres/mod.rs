@@ -24,7 +24,8 @@
 //!
 //! # Not yet
 //! [`ShareStore`] (teams, ACLs, quotas, private `\Seen`) and `SieveStore` answer
-//! [`StoreError::Backend`]; TLS to the database.
+//! [`StoreError::Backend`] (except `mailbox_owner` and the usage `quota` reports; limits other
+//! than the mailbox count are not enforced); TLS to the database.
 
 mod accounts;
 mod facts;
@@ -623,8 +624,13 @@ impl ShareStore for PgStore {
     ) -> StoreResult<Vec<(Uid, ModSeq)>> {
         not_yet("private \\Seen")
     }
-    async fn quota(&self, _account: AccountId) -> StoreResult<Quota> {
-        not_yet("quota")
+    async fn quota(&self, account: AccountId) -> StoreResult<Quota> {
+        let defaults = QuotaLimits {
+            storage: self.limits.default_quota.storage,
+            messages: self.limits.default_quota.messages,
+            mailboxes: Some(u64::from(self.limits.max_mailboxes)),
+        };
+        read_tx!(self, |tx| accounts::quota(&tx, account, defaults).await?)
     }
     async fn set_quota(&self, _account: AccountId, _limits: QuotaLimits) -> StoreResult<()> {
         not_yet("quota")
