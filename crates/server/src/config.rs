@@ -50,6 +50,33 @@ pub(crate) struct Config {
     pub(crate) cleanup: CleanupConfig,
     /// The Prometheus endpoint and `/health`.
     pub(crate) metrics: MetricsConfig,
+    /// Which store backend holds the mail (`[store]`).
+    pub(crate) store: StoreConfig,
+}
+
+/// Which store backend holds the mail (`[store]`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub(crate) struct StoreConfig {
+    /// `backend = "sqlite"` (the default: one file in `data_dir`) or `"postgres"`.
+    pub(crate) backend: StoreBackend,
+    /// The PostgreSQL server (`postgres://user@host/db` or libpq `key=value` form); required
+    /// with `backend = "postgres"`. Keep the password out of it: use `password_file` or
+    /// `password_env`.
+    pub(crate) url: Option<String>,
+    /// A file holding the database password (one line; a trailing newline is ignored).
+    pub(crate) password_file: Option<PathBuf>,
+    /// An environment variable holding the database password.
+    pub(crate) password_env: Option<String>,
+}
+
+/// The store backends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) enum StoreBackend {
+    /// One SQLite database in `data_dir`.
+    #[default]
+    Sqlite,
+    /// A PostgreSQL database (docs/scale-out.md: not served from yet).
+    Postgres,
 }
 
 /// Settings of the IMAP listeners and connections.
@@ -177,6 +204,7 @@ impl Default for Config {
             backup: BackupConfig::default(),
             cleanup: CleanupConfig::default(),
             metrics: MetricsConfig::default(),
+            store: StoreConfig::default(),
         }
     }
 }
@@ -338,6 +366,11 @@ fn set<T>(slot: &mut T, found: Option<T>) {
     }
 }
 
+/// A parse step for [`Checker::text`] that refuses the empty string.
+fn non_empty(text: &str) -> Result<String, String> {
+    if text.is_empty() { Err("must not be empty".to_owned()) } else { Ok(text.to_owned()) }
+}
+
 /// A parse step for [`Checker::text`] that refuses the empty string with `problem`.
 fn non_empty_path(problem: &'static str) -> impl FnOnce(&str) -> Result<PathBuf, String> {
     move |text| if text.is_empty() { Err(problem.to_owned()) } else { Ok(PathBuf::from(text)) }
@@ -359,6 +392,7 @@ impl Checker {
             "backup" => c.backup(value, &mut config.backup),
             "cleanup" => c.cleanup(value, &mut config.cleanup),
             "metrics" => c.metrics(value, &mut config.metrics),
+            "store" => c.store(value, &mut config.store),
             _ => c.unknown(path),
         });
         let both = config.quota.mailboxes.is_some()
@@ -1054,6 +1088,46 @@ impl Checker {
         });
     }
 
+    fn store(&mut self, value: &Value, store: &mut StoreConfig) {
+        let read = self.section(value, "store", |c, key, value, path| match key {
+            "backend" => set(
+                &mut store.backend,
+                c.choice(
+                    value,
+                    path,
+                    &[("sqlite", StoreBackend::Sqlite), ("postgres", StoreBackend::Postgres)],
+                ),
+            ),
+            "url" => set(&mut store.url, c.text(value, path, |t| non_empty(t).map(Some))),
+            "password_file" => set(
+                &mut store.password_file,
+                c.text(value, path, non_empty_path("must not be empty")).map(Some),
+            ),
+            "password_env" => set(&mut store.password_env, c.text(value, path, |t| non_empty(t).map(Some))),
+            _ => c.unknown(path),
+        });
+        if read.is_none() {
+            return;
+        }
+        let postgres_only =
+            store.url.is_some() || store.password_file.is_some() || store.password_env.is_some();
+        match store.backend {
+            StoreBackend::Postgres if store.url.is_none() => {
+                self.issue("store.url", "required with backend = \"postgres\"");
+            }
+            StoreBackend::Sqlite if postgres_only => {
+                self.issue(
+                    "store.backend",
+                    "url and password settings are only read with backend = \"postgres\"",
+                );
+            }
+            _ => {}
+        }
+        if store.password_file.is_some() && store.password_env.is_some() {
+            self.issue("store.password_file", "password_env is set too: keep one");
+        }
+    }
+
     fn metrics(&mut self, value: &Value, metrics: &mut MetricsConfig) {
         let read = self.section(value, "metrics", |c, key, value, path| match key {
             "listen" => {
@@ -1087,6 +1161,31 @@ impl Checker {
 #[allow(clippy::unwrap_used)]
 mod ops_tests {
     use super::*;
+
+    #[test]
+    fn store_section() {
+        assert_eq!(Config::from_toml("").unwrap().store, StoreConfig::default());
+        let c = Config::from_toml(
+            "[store]\nbackend = \"postgres\"\nurl = \"host=db user=postfach\"\npassword_file = \"/run/pw\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.store.backend, StoreBackend::Postgres);
+        assert_eq!(c.store.url.as_deref(), Some("host=db user=postfach"));
+        assert_eq!(c.store.password_file, Some(PathBuf::from("/run/pw")));
+        assert_eq!(
+            issues("[store]\nbackend = \"postgres\"\n"),
+            vec!["store.url: required with backend = \"postgres\"".to_owned()]
+        );
+        assert_eq!(issues("[store]\nurl = \"x\"\n").len(), 1);
+        assert_eq!(issues("[store]\nbackend = \"mysql\"\n").len(), 1);
+        assert_eq!(
+            issues(
+                "[store]\nbackend = \"postgres\"\nurl = \"x\"\npassword_env = \"P\"\npassword_file = \"f\"\n"
+            )
+            .len(),
+            1
+        );
+    }
 
     fn issues(text: &str) -> Vec<String> {
         match Config::from_toml(text) {

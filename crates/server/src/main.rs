@@ -180,6 +180,11 @@ enum Command {
         #[command(subcommand)]
         command: CleanupCommand,
     },
+    /// The store's database: schema migrations (`[store]`).
+    Db {
+        #[command(subcommand)]
+        command: DbCommand,
+    },
     /// What the server is doing: asks the running server's metrics endpoint (`[metrics]
     /// listen`), or reads the store when there is none.
     Status {
@@ -223,6 +228,13 @@ enum Command {
     /// Import an account from a live IMAP server: every folder, flags, INTERNALDATE, UIDs and
     /// UIDVALIDITY where the folder is new here. Run it again after an interruption to resume.
     ImportImap(admin_migrate::ImportImapArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum DbCommand {
+    /// Bring the store's schema up to date (also done at start). Refuses a database written by
+    /// a newer Postfach.
+    Migrate,
 }
 
 #[derive(Debug, Subcommand)]
@@ -382,6 +394,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Cleanup { command: CleanupCommand::Run { now } } => {
             init_logging(&LogConfig { level: "warn".to_owned(), format: config.log.format })?;
             runtime.block_on(cleanup_run(&config, now))
+        }
+        Command::Db { command: DbCommand::Migrate } => {
+            init_logging(&LogConfig { level: "warn".to_owned(), format: config.log.format })?;
+            runtime.block_on(db_migrate(&config))
         }
         Command::Status { address } => {
             init_logging(&LogConfig { level: "warn".to_owned(), format: config.log.format })?;
@@ -715,6 +731,12 @@ pub(crate) fn store_limits(config: &Config) -> StoreLimits {
 /// Opens the store of the data directory (creating both if needed). Opening migrates the schema
 /// and blocks, so it runs on the blocking pool.
 async fn open_store(config: &Config) -> anyhow::Result<SqliteStore> {
+    if config.store.backend == config::StoreBackend::Postgres {
+        anyhow::bail!(
+            "[store] backend = \"postgres\": the server and the admin commands cannot use the PostgreSQL \
+             store yet (docs/scale-out.md); `postfach db migrate` prepares the database"
+        );
+    }
     let dir = config.data_dir.clone();
     let limits = store_limits(config);
     let context = format!("opening the store in {}", dir.display());
@@ -722,6 +744,46 @@ async fn open_store(config: &Config) -> anyhow::Result<SqliteStore> {
         .await
         .context(context.clone())?;
     opened.context(context)
+}
+
+/// `postfach db migrate`: opens the configured store, which migrates it, and says so.
+async fn db_migrate(config: &Config) -> anyhow::Result<()> {
+    match config.store.backend {
+        config::StoreBackend::Sqlite => {
+            drop(open_store(config).await?);
+            println!("the SQLite store in {} is up to date", config.data_dir.display());
+        }
+        config::StoreBackend::Postgres => {
+            let url = config.store.url.clone().context("[store] url is not set")?;
+            let password = match (&config.store.password_file, &config.store.password_env) {
+                (Some(file), _) => Some(
+                    std::fs::read_to_string(file)
+                        .with_context(|| format!("reading store.password_file {}", file.display()))?
+                        .trim_end_matches(['\r', '\n'])
+                        .to_owned(),
+                ),
+                (None, Some(var)) => Some(
+                    std::env::var(var).with_context(|| format!("store.password_env: ${var} is not set"))?,
+                ),
+                (None, None) => None,
+            };
+            let options = postfach_store::postgres::PgOptions {
+                url,
+                password,
+                pool_size: Some(2),
+                limits: store_limits(config),
+            };
+            let store = postfach_store::postgres::PgStore::unmigrated(&options)?;
+            let before = store.migrate().await.context("migrating the PostgreSQL store")?;
+            let latest = postfach_store::postgres::schema::LATEST;
+            if before == latest {
+                println!("the PostgreSQL store is up to date (schema version {latest})");
+            } else {
+                println!("the PostgreSQL store was migrated from schema version {before} to {latest}");
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Logs to stderr; `RUST_LOG`, when set, overrides the configured level.

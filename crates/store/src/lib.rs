@@ -7,6 +7,9 @@
 //! - [`stats`]: numbers for monitoring (a lock-free histogram, the writer's and store's figures).
 //! - [`sqlite`]: the embedded default backend (one SQLite database, one writer thread with group
 //!   commit, a pool of readers on the blocking thread pool).
+//! - `postgres` (cargo feature `postgres`, off by default; the server enables it): the
+//!   PostgreSQL backend (tokio-postgres + deadpool-postgres), for installations that outgrow one
+//!   SQLite file. See `docs/scale-out.md` for what it covers so far.
 //! - `conformance` (cargo feature `conformance`, off by default): the behavioural test suite every
 //!   backend runs; enable it from a backend's `[dev-dependencies]`.
 //!
@@ -30,6 +33,8 @@ pub mod acl;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 pub mod notify;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 pub mod restore;
 pub mod sqlite;
 pub mod stats;

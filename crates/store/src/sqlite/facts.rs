@@ -27,11 +27,11 @@ pub(crate) const MAX_SORT_BYTES: usize = 128 * 1024 * 1024;
 pub(crate) const MAX_THREAD_MESSAGES: usize = 250_000;
 
 /// One message with what SORT and THREAD compare.
-struct Keyed {
-    uid: Uid,
-    internal_date: i64,
-    size: i64,
-    facts: BodyFacts,
+pub(crate) struct Keyed {
+    pub(crate) uid: Uid,
+    pub(crate) internal_date: i64,
+    pub(crate) size: i64,
+    pub(crate) facts: BodyFacts,
 }
 
 const KEYED_SQL: &str = "SELECT m.uid, m.internal_date, m.size, m.body_id, bi.body_id, bi.sent_date,
@@ -119,7 +119,7 @@ pub(crate) fn sort(
 /// UTF-8, whose byte order is code point order) ended by a NUL, so an empty string sorts first
 /// (RFC 5256 §3); a `REVERSE` component is bit-inverted. The stored strings are lowercase-folded;
 /// the key is taken from them here, so rows stored before the key existed sort the same.
-fn sort_key(criteria: &[SortCriterion], m: &Keyed) -> Box<[u8]> {
+pub(crate) fn sort_key(criteria: &[SortCriterion], m: &Keyed) -> Box<[u8]> {
     let mut key = Vec::new();
     for c in criteria {
         let start = key.len();

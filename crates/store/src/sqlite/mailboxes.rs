@@ -18,7 +18,7 @@ use crate::types::{Account, AccountId, MailboxId, MailboxName, ModSeq, SpecialUs
 use crate::{StoreError, StoreResult};
 
 /// The mailboxes every new account gets, with their RFC 6154 attributes.
-const DEFAULT_MAILBOXES: [(&str, Option<SpecialUse>); 6] = [
+pub(crate) const DEFAULT_MAILBOXES: [(&str, Option<SpecialUse>); 6] = [
     ("INBOX", None),
     ("Drafts", Some(SpecialUse::Drafts)),
     ("Sent", Some(SpecialUse::Sent)),

@@ -1,0 +1,644 @@
+//! The PostgreSQL backend: the same [`MailStore`]/[`AccountStore`] behaviour as the SQLite
+//! store, on a database several Postfach nodes can share.
+//!
+//! # Layout
+//! - [`schema`]: tables, the distribution column (`owner_id`) and the versioned migrations.
+//! - `accounts`: [`AccountStore`]: accounts, credentials, login blocks.
+//! - `mail`: the mailbox list and message writes and reads.
+//! - `search`: SEARCH, evaluated in Rust over the mailbox's rows (no index yet).
+//! - `facts`: SORT, THREAD input and the FETCH extras, derived on the fly.
+//!
+//! # Concurrency
+//! Every write is one transaction (READ COMMITTED) that first locks the rows it numbers from:
+//! APPEND takes its UIDs and modseq with `UPDATE mailboxes … RETURNING`, the other writes load
+//! the mailbox row `FOR UPDATE`; the lock is held to COMMIT, so UIDs become visible in order
+//! and a rollback leaves no gap. COPY and MOVE lock both mailbox rows in `(owner_id, id)`
+//! order; creating a mailbox locks the owner's `accounts` row (it numbers mailbox ids and
+//! UIDVALIDITY). Serialization failures and deadlocks (SQLSTATE 40001, 40P01) are retried
+//! with jittered backoff, [`MAX_ATTEMPTS`] times in all.
+//!
+//! # Notifications
+//! Writers signal the in-process [`Notifier`] after COMMIT, as the SQLite store does. Sessions
+//! on other nodes are not told yet: a LISTEN/NOTIFY bridge (design: scaleout-teams.md §2.3)
+//! goes where [`Effects::publish`] is called.
+//!
+//! # Not yet
+//! [`ShareStore`] (teams, ACLs, quotas, private `\Seen`) and `SieveStore` answer
+//! [`StoreError::Backend`] (except `mailbox_owner` and the usage `quota` reports; limits other
+//! than the mailbox count are not enforced); TLS to the database.
+
+mod accounts;
+mod facts;
+mod mail;
+pub mod schema;
+mod search;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use tokio_postgres::NoTls;
+use tokio_postgres::error::SqlState;
+
+use crate::acl::{
+    AclEntry, Identifier, Quota, QuotaLimits, QuotaWarning, Rights, SeenMode, SharedMailbox, TeamMember,
+};
+use crate::notify::Notifier;
+use crate::sqlite::StoreLimits;
+use crate::types::{
+    Account, AccountId, AddressBlock, AppPassword, AppPasswordId, Appended, Changes, ClaimRecent, Copied,
+    Criterion, FetchWant, FlagOp, Flags, FlagsUpdated, MailboxId, MailboxInfo, MailboxName, MailboxStatus,
+    MessageExtras, MessageMeta, MessageSummary, ModSeq, NewMessage, ScramCredential, Snapshot, SortCriterion,
+    SpecialUse, ThreadFacts, TotpSettings, Uid, UidSet,
+};
+use crate::{AccountStore, MailStore, ShareStore, StoreError, StoreResult};
+
+/// Attempts of one write transaction when PostgreSQL reports a serialization failure or a
+/// deadlock.
+pub const MAX_ATTEMPTS: u32 = 8;
+
+/// Connections the pool opens at most.
+const DEFAULT_POOL_SIZE: usize = 16;
+
+/// How to reach the database.
+#[derive(Clone, Default)]
+pub struct PgOptions {
+    /// A `postgres://` URL or a libpq key/value string.
+    pub url: String,
+    /// Overrides the URL's password (read from a file or the environment by the caller).
+    pub password: Option<String>,
+    /// Most connections at once (default 16).
+    pub pool_size: Option<usize>,
+    /// Per-account limits, as for the SQLite store.
+    pub limits: StoreLimits,
+}
+
+impl std::fmt::Debug for PgOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgOptions")
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("pool_size", &self.pool_size)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The PostgreSQL mail store. Share it as `Arc<PgStore>`.
+pub struct PgStore {
+    pool: Pool,
+    notifier: Arc<Notifier>,
+    limits: StoreLimits,
+}
+
+impl std::fmt::Debug for PgStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgStore").finish_non_exhaustive()
+    }
+}
+
+/// What went wrong inside a transaction: a store answer, or a database error that may be worth
+/// retrying.
+#[derive(Debug)]
+pub(crate) enum Fail {
+    Store(StoreError),
+    Db(tokio_postgres::Error),
+}
+
+impl From<StoreError> for Fail {
+    fn from(e: StoreError) -> Self {
+        Fail::Store(e)
+    }
+}
+
+impl From<crate::types::NameError> for Fail {
+    fn from(e: crate::types::NameError) -> Self {
+        Fail::Store(e.into())
+    }
+}
+
+impl From<tokio_postgres::Error> for Fail {
+    fn from(e: tokio_postgres::Error) -> Self {
+        Fail::Db(e)
+    }
+}
+
+impl From<deadpool_postgres::PoolError> for Fail {
+    fn from(e: deadpool_postgres::PoolError) -> Self {
+        Fail::Store(StoreError::Backend(format!("PostgreSQL pool: {e}")))
+    }
+}
+
+impl Fail {
+    fn retryable(&self) -> bool {
+        match self {
+            Fail::Db(e) => {
+                matches!(e.code(), Some(c) if *c == SqlState::T_R_SERIALIZATION_FAILURE || *c == SqlState::T_R_DEADLOCK_DETECTED)
+            }
+            Fail::Store(_) => false,
+        }
+    }
+
+    fn into_store(self) -> StoreError {
+        match self {
+            Fail::Store(e) => e,
+            Fail::Db(e) => {
+                tracing::warn!(error = %e, "PostgreSQL error");
+                StoreError::Backend(match e.as_db_error() {
+                    Some(db) => format!("PostgreSQL: {} ({})", db.message(), db.code().code()),
+                    None => format!("PostgreSQL: {e}"),
+                })
+            }
+        }
+    }
+}
+
+/// True when `e` is a unique violation (a name or key that exists).
+pub(crate) fn is_unique_violation(e: &tokio_postgres::Error) -> bool {
+    e.code() == Some(&SqlState::UNIQUE_VIOLATION)
+}
+
+/// The transaction every backend function runs in.
+pub(crate) type Tx<'a> = deadpool_postgres::Transaction<'a>;
+
+/// Shorthand inside transactions.
+pub(crate) type PgResult<T> = Result<T, Fail>;
+
+/// Signals to send once a transaction has committed.
+#[derive(Debug, Default)]
+pub(crate) struct Effects {
+    changed: Vec<(MailboxId, ModSeq)>,
+    acl: Vec<Option<MailboxId>>,
+}
+
+impl Effects {
+    pub(crate) fn changed(&mut self, mailbox: MailboxId, modseq: ModSeq) {
+        self.changed.push((mailbox, modseq));
+    }
+
+    /// After COMMIT. The seam for a LISTEN/NOTIFY bridge: a node-wide coalescer would take
+    /// these `(mailbox, modseq)` pairs here and `pg_notify` them in batches.
+    fn publish(self, notifier: &Notifier) {
+        for (mailbox, modseq) in self.changed {
+            notifier.changed(mailbox, modseq);
+        }
+        for mailbox in self.acl {
+            notifier.acl_changed(mailbox);
+        }
+    }
+}
+
+/// A pause before attempt `attempt` (1-based): exponential from 2 ms, with jitter from the clock.
+async fn backoff(attempt: u32) {
+    let base = 2u64 << attempt.min(8);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| u64::from(d.subsec_nanos()))
+        .unwrap_or(0);
+    tokio::time::sleep(Duration::from_millis(base + nanos % base.max(1))).await;
+}
+
+/// Runs `$body` in a write transaction named `$tx` with effects `$fx`, retrying serialization
+/// failures and deadlocks; commits, then publishes the effects.
+macro_rules! write_tx {
+    ($store:expr, |$tx:ident, $fx:ident| $body:expr) => {{
+        let store = $store;
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
+            let mut effects = $crate::postgres::Effects::default();
+            let result: $crate::postgres::PgResult<_> = async {
+                let mut client = store.pool.get().await?;
+                let $tx = client.transaction().await?;
+                #[allow(unused_variables)]
+                let $fx = &mut effects;
+                let value = $body;
+                $tx.commit().await?;
+                Ok(value)
+            }
+            .await;
+            match result {
+                Ok(value) => {
+                    effects.publish(&store.notifier);
+                    break Ok(value);
+                }
+                Err(e) if e.retryable() && attempt < $crate::postgres::MAX_ATTEMPTS => {
+                    tracing::debug!(attempt, "PostgreSQL transaction conflict; retrying");
+                    $crate::postgres::backoff(attempt).await;
+                }
+                Err(e) => break Err(e.into_store()),
+            }
+        }
+    }};
+}
+
+/// Runs `$body` in a read-only REPEATABLE READ transaction (one snapshot) named `$tx`.
+macro_rules! read_tx {
+    ($store:expr, |$tx:ident| $body:expr) => {{
+        let store = $store;
+        let result: $crate::postgres::PgResult<_> = async {
+            let mut client = store.pool.get().await?;
+            let $tx = client
+                .build_transaction()
+                .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+                .read_only(true)
+                .start()
+                .await?;
+            let value = $body;
+            $tx.commit().await?;
+            Ok(value)
+        }
+        .await;
+        result.map_err($crate::postgres::Fail::into_store)
+    }};
+}
+
+impl PgStore {
+    /// Connects to `url`, runs the migrations (refusing a newer schema), and returns the store.
+    pub async fn connect(url: &str) -> StoreResult<PgStore> {
+        Self::connect_with(PgOptions { url: url.to_owned(), ..PgOptions::default() }).await
+    }
+
+    /// [`PgStore::connect`] with options.
+    pub async fn connect_with(options: PgOptions) -> StoreResult<PgStore> {
+        let store = Self::open(&options)?;
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// The store without touching the database: no connection is made and nothing is migrated
+    /// until first use. For `postfach db migrate`, which then calls [`PgStore::migrate`]; every
+    /// other user wants [`PgStore::connect_with`].
+    pub fn unmigrated(options: &PgOptions) -> StoreResult<PgStore> {
+        Self::open(options)
+    }
+
+    fn open(options: &PgOptions) -> StoreResult<PgStore> {
+        let mut config: tokio_postgres::Config =
+            options.url.parse().map_err(|e| StoreError::Backend(format!("bad PostgreSQL URL: {e}")))?;
+        if let Some(password) = &options.password {
+            config.password(password);
+        }
+        let manager =
+            Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+        let pool = Pool::builder(manager)
+            .max_size(options.pool_size.unwrap_or(DEFAULT_POOL_SIZE))
+            .build()
+            .map_err(|e| StoreError::Backend(format!("PostgreSQL pool: {e}")))?;
+        Ok(PgStore { pool, notifier: Arc::new(Notifier::new()), limits: options.limits })
+    }
+
+    /// Brings the schema up to date (what `postfach db migrate` runs). Returns the version
+    /// found before.
+    pub async fn migrate(&self) -> StoreResult<i64> {
+        let result: PgResult<i64> = async {
+            let mut client = self.pool.get().await?;
+            schema::migrate(&mut client).await
+        }
+        .await;
+        result.map_err(Fail::into_store)
+    }
+
+    /// The schema version of the database (0: empty).
+    pub async fn schema_version(&self) -> StoreResult<i64> {
+        let result: PgResult<i64> = async {
+            let client = self.pool.get().await?;
+            let exists = client.query_one("SELECT to_regclass('schema_version') IS NOT NULL", &[]).await?;
+            if !exists.get::<_, bool>(0) {
+                return Ok(0);
+            }
+            let row = client.query_opt("SELECT version FROM schema_version WHERE id = 1", &[]).await?;
+            Ok(row.map(|r| r.get(0)).unwrap_or(0))
+        }
+        .await;
+        result.map_err(Fail::into_store)
+    }
+}
+
+/// The owner encoded in an id handed out by this backend (`owner << 32 | n`).
+pub(crate) fn owner_of(id: i64) -> i64 {
+    id >> 32
+}
+
+/// Answer of the parts not built yet.
+fn not_yet<T>(what: &str) -> StoreResult<T> {
+    Err(StoreError::Backend(format!("{what} is not implemented on the PostgreSQL backend yet")))
+}
+
+#[async_trait]
+impl AccountStore for PgStore {
+    async fn create_account(&self, name: &str, password_hash: &str) -> StoreResult<AccountId> {
+        write_tx!(self, |tx, fx| accounts::create_account(&tx, name, password_hash).await?)
+    }
+    async fn account_by_name(&self, name: &str) -> StoreResult<Option<Account>> {
+        read_tx!(self, |tx| accounts::account_by_name(&tx, name).await?)
+    }
+    async fn list_accounts(&self) -> StoreResult<Vec<Account>> {
+        read_tx!(self, |tx| accounts::list_accounts(&tx).await?)
+    }
+    async fn delete_account(&self, account: AccountId) -> StoreResult<()> {
+        write_tx!(self, |tx, fx| accounts::delete_account(&tx, fx, account).await?)
+    }
+    async fn set_password(
+        &self,
+        account: AccountId,
+        password_hash: &str,
+        scram: Option<&ScramCredential>,
+    ) -> StoreResult<()> {
+        write_tx!(self, |tx, fx| accounts::set_password(&tx, account, password_hash, scram).await?)
+    }
+    async fn scram_credential(&self, account: AccountId) -> StoreResult<Option<ScramCredential>> {
+        read_tx!(self, |tx| accounts::scram_credential(&tx, account).await?)
+    }
+    async fn totp(&self, account: AccountId) -> StoreResult<Option<TotpSettings>> {
+        read_tx!(self, |tx| accounts::totp(&tx, account).await?)
+    }
+    async fn set_totp(&self, account: AccountId, totp: Option<&TotpSettings>) -> StoreResult<()> {
+        write_tx!(self, |tx, fx| accounts::set_totp(&tx, account, totp).await?)
+    }
+    async fn claim_totp_step(&self, account: AccountId, step: u64) -> StoreResult<bool> {
+        write_tx!(self, |tx, fx| accounts::claim_totp_step(&tx, account, step).await?)
+    }
+    async fn add_app_password(
+        &self,
+        account: AccountId,
+        label: &str,
+        hash: &str,
+    ) -> StoreResult<AppPasswordId> {
+        write_tx!(self, |tx, fx| accounts::add_app_password(&tx, account, label, hash).await?)
+    }
+    async fn app_passwords(&self, account: AccountId) -> StoreResult<Vec<AppPassword>> {
+        read_tx!(self, |tx| accounts::app_passwords(&tx, account).await?)
+    }
+    async fn revoke_app_password(&self, account: AccountId, label: &str) -> StoreResult<()> {
+        write_tx!(self, |tx, fx| accounts::revoke_app_password(&tx, account, label).await?)
+    }
+    async fn app_password_used(&self, id: AppPasswordId, at: i64, address: &str) -> StoreResult<()> {
+        write_tx!(self, |tx, fx| accounts::app_password_used(&tx, id, at, address).await?)
+    }
+    async fn app_password_exists(&self, id: AppPasswordId) -> StoreResult<bool> {
+        read_tx!(self, |tx| accounts::app_password_exists(&tx, id).await?)
+    }
+    async fn credentials_generation(&self) -> StoreResult<u64> {
+        read_tx!(self, |tx| accounts::credentials_generation(&tx).await?)
+    }
+    async fn block_address(&self, block: &AddressBlock) -> StoreResult<()> {
+        write_tx!(self, |tx, fx| accounts::block_address(&tx, block).await?)
+    }
+    async fn address_block(&self, address: &str, now: i64) -> StoreResult<Option<AddressBlock>> {
+        read_tx!(self, |tx| accounts::address_block(&tx, address, now).await?)
+    }
+    async fn address_blocks(&self, now: i64) -> StoreResult<Vec<AddressBlock>> {
+        read_tx!(self, |tx| accounts::address_blocks(&tx, now).await?)
+    }
+    async fn unblock_address(&self, address: &str, now: i64) -> StoreResult<bool> {
+        write_tx!(self, |tx, fx| accounts::unblock_address(&tx, address, now).await?)
+    }
+}
+
+#[async_trait]
+impl MailStore for PgStore {
+    async fn list_mailboxes(&self, account: AccountId) -> StoreResult<Vec<MailboxInfo>> {
+        read_tx!(self, |tx| mail::mailbox_infos(&tx, account, None).await?)
+    }
+    async fn mailbox_by_name(
+        &self,
+        account: AccountId,
+        name: &MailboxName,
+    ) -> StoreResult<Option<MailboxInfo>> {
+        read_tx!(self, |tx| mail::mailbox_infos(&tx, account, Some(name.as_str())).await?.into_iter().next())
+    }
+    async fn create_mailbox(
+        &self,
+        account: AccountId,
+        name: &MailboxName,
+        special_use: Option<SpecialUse>,
+    ) -> StoreResult<MailboxId> {
+        let max = self.limits.max_mailboxes;
+        write_tx!(self, |tx, fx| mail::create_mailbox(&tx, account, name, special_use, max).await?)
+    }
+    async fn delete_mailbox(&self, account: AccountId, mailbox: MailboxId) -> StoreResult<()> {
+        write_tx!(self, |tx, fx| mail::delete_mailbox(&tx, fx, account, mailbox).await?)
+    }
+    async fn rename_mailbox(
+        &self,
+        account: AccountId,
+        from: &MailboxName,
+        to: &MailboxName,
+    ) -> StoreResult<()> {
+        let max = self.limits.max_mailboxes;
+        write_tx!(self, |tx, fx| mail::rename_mailbox(&tx, fx, account, from, to, max).await?)
+    }
+    async fn set_subscribed(
+        &self,
+        account: AccountId,
+        name: &MailboxName,
+        subscribed: bool,
+    ) -> StoreResult<()> {
+        write_tx!(self, |tx, fx| mail::set_subscribed(&tx, account, name.as_str(), subscribed).await?)
+    }
+    async fn subscriptions(&self, account: AccountId) -> StoreResult<Vec<String>> {
+        read_tx!(self, |tx| mail::subscriptions(&tx, account).await?)
+    }
+    async fn status(&self, mailbox: MailboxId) -> StoreResult<MailboxStatus> {
+        read_tx!(self, |tx| mail::load(&tx, mailbox, false).await?.status())
+    }
+    async fn select(&self, mailbox: MailboxId, recent: ClaimRecent) -> StoreResult<Snapshot> {
+        match recent {
+            ClaimRecent::Peek => read_tx!(self, |tx| mail::select(&tx, mailbox, recent).await?),
+            ClaimRecent::Claim => write_tx!(self, |tx, fx| mail::select(&tx, mailbox, recent).await?),
+        }
+    }
+    async fn claim_recent(&self, mailbox: MailboxId, below: Uid, claim: ClaimRecent) -> StoreResult<UidSet> {
+        match claim {
+            ClaimRecent::Peek => read_tx!(self, |tx| mail::claim_recent(&tx, mailbox, below, claim).await?),
+            ClaimRecent::Claim => {
+                write_tx!(self, |tx, fx| mail::claim_recent(&tx, mailbox, below, claim).await?)
+            }
+        }
+    }
+    async fn append(&self, mailbox: MailboxId, messages: Vec<NewMessage>) -> StoreResult<Vec<Appended>> {
+        self.append_prepared(mailbox, messages.into_iter().map(|m| (m, None)).collect()).await
+    }
+    async fn append_parsed(
+        &self,
+        mailbox: MailboxId,
+        messages: Vec<(NewMessage, Arc<MessageSummary>)>,
+    ) -> StoreResult<Vec<Appended>> {
+        self.append_prepared(mailbox, messages.into_iter().map(|(m, s)| (m, Some(s))).collect()).await
+    }
+    async fn changes_since(
+        &self,
+        mailbox: MailboxId,
+        since: ModSeq,
+        known_uid_next: Uid,
+    ) -> StoreResult<Changes> {
+        read_tx!(self, |tx| mail::changes_since(&tx, mailbox, since, known_uid_next).await?)
+    }
+    async fn expunge(&self, mailbox: MailboxId, uids: Option<&UidSet>) -> StoreResult<Vec<Uid>> {
+        write_tx!(self, |tx, fx| mail::expunge(&tx, fx, mailbox, uids).await?)
+    }
+    async fn fetch(
+        &self,
+        mailbox: MailboxId,
+        uids: &UidSet,
+        want: FetchWant,
+    ) -> StoreResult<Vec<MessageMeta>> {
+        read_tx!(self, |tx| mail::fetch(&tx, mailbox, uids, want).await?)
+    }
+    async fn body(&self, mailbox: MailboxId, uid: Uid) -> StoreResult<Vec<u8>> {
+        read_tx!(self, |tx| mail::body(&tx, mailbox, uid).await?)
+    }
+    async fn bodies(&self, mailbox: MailboxId, wanted: &[(Uid, u32)]) -> StoreResult<Vec<(Uid, Vec<u8>)>> {
+        read_tx!(self, |tx| mail::bodies(&tx, mailbox, wanted).await?)
+    }
+    async fn store_flags(
+        &self,
+        mailbox: MailboxId,
+        uids: &UidSet,
+        op: FlagOp,
+        flags: &Flags,
+        unchanged_since: Option<ModSeq>,
+    ) -> StoreResult<FlagsUpdated> {
+        let change = crate::sqlite::rows::checked_flags(flags)?;
+        write_tx!(self, |tx, fx| mail::store_flags(&tx, fx, mailbox, uids, op, &change, unchanged_since)
+            .await?)
+    }
+    async fn copy(&self, from: MailboxId, uids: &UidSet, to: MailboxId) -> StoreResult<Copied> {
+        write_tx!(self, |tx, fx| mail::transfer(&tx, fx, from, uids, to, mail::Transfer::Copy).await?)
+    }
+    async fn move_messages(&self, from: MailboxId, uids: &UidSet, to: MailboxId) -> StoreResult<Copied> {
+        write_tx!(self, |tx, fx| mail::transfer(&tx, fx, from, uids, to, mail::Transfer::Move).await?)
+    }
+    async fn search(&self, mailbox: MailboxId, criterion: &Criterion) -> StoreResult<Vec<Uid>> {
+        read_tx!(self, |tx| search::search(&tx, mailbox, criterion).await?)
+    }
+    async fn sort(
+        &self,
+        mailbox: MailboxId,
+        uids: &UidSet,
+        criteria: &[SortCriterion],
+    ) -> StoreResult<Vec<Uid>> {
+        read_tx!(self, |tx| facts::sort(&tx, mailbox, uids, criteria).await?)
+    }
+    async fn thread_facts(&self, mailbox: MailboxId, uids: &UidSet) -> StoreResult<Vec<ThreadFacts>> {
+        read_tx!(self, |tx| facts::thread_facts(&tx, mailbox, uids).await?)
+    }
+    async fn fetch_extras(&self, mailbox: MailboxId, uids: &UidSet) -> StoreResult<Vec<MessageExtras>> {
+        read_tx!(self, |tx| facts::fetch_extras(&tx, mailbox, uids).await?)
+    }
+    fn notifier(&self) -> &Notifier {
+        &self.notifier
+    }
+}
+
+impl PgStore {
+    async fn append_prepared(
+        &self,
+        mailbox: MailboxId,
+        messages: Vec<(NewMessage, Option<Arc<MessageSummary>>)>,
+    ) -> StoreResult<Vec<Appended>> {
+        // Parse and encode outside the transaction (CPU work must not hold the row lock).
+        let prepared = tokio::task::spawn_blocking(move || mail::prepare(messages))
+            .await
+            .map_err(|e| StoreError::Backend(format!("append preparation failed: {e}")))??;
+        write_tx!(self, |tx, fx| mail::append(&tx, fx, mailbox, &prepared).await?)
+    }
+}
+
+/// Teams, ACLs, quotas and private `\Seen` are not built on PostgreSQL yet; the tables exist
+/// (schema V1) so the distribution key is fixed. `mailbox_owner` works.
+#[async_trait]
+impl ShareStore for PgStore {
+    async fn create_team(&self, _name: &str, _address: Option<&str>) -> StoreResult<AccountId> {
+        not_yet("teams")
+    }
+    async fn account_by_address(&self, _address: &str) -> StoreResult<Option<Account>> {
+        not_yet("team addresses")
+    }
+    async fn team_address(&self, _team: AccountId) -> StoreResult<Option<String>> {
+        not_yet("team addresses")
+    }
+    async fn team_members(&self, _team: AccountId) -> StoreResult<Vec<TeamMember>> {
+        not_yet("teams")
+    }
+    async fn set_team_member(
+        &self,
+        _team: AccountId,
+        _member: AccountId,
+        _rights: Rights,
+    ) -> StoreResult<()> {
+        not_yet("teams")
+    }
+    async fn remove_team_member(&self, _team: AccountId, _member: AccountId) -> StoreResult<()> {
+        not_yet("teams")
+    }
+    async fn set_group_member(&self, _group: &str, _account: AccountId, _member_of: bool) -> StoreResult<()> {
+        not_yet("groups")
+    }
+    async fn groups_of(&self, _account: AccountId) -> StoreResult<Vec<String>> {
+        not_yet("groups")
+    }
+    async fn mailbox_owner(&self, mailbox: MailboxId) -> StoreResult<Account> {
+        read_tx!(self, |tx| accounts::mailbox_owner(&tx, mailbox).await?)
+    }
+    async fn acl(&self, _mailbox: MailboxId) -> StoreResult<Vec<AclEntry>> {
+        not_yet("ACL")
+    }
+    async fn set_acl(
+        &self,
+        _mailbox: MailboxId,
+        _identifier: &Identifier,
+        _rights: Option<Rights>,
+    ) -> StoreResult<()> {
+        not_yet("ACL")
+    }
+    async fn my_rights(&self, _mailbox: MailboxId, _account: AccountId) -> StoreResult<Rights> {
+        not_yet("ACL")
+    }
+    async fn shared_with(&self, _account: AccountId) -> StoreResult<Vec<SharedMailbox>> {
+        not_yet("ACL")
+    }
+    async fn set_seen_mode(&self, _mailbox: MailboxId, _mode: SeenMode) -> StoreResult<()> {
+        not_yet("private \\Seen")
+    }
+    async fn seen_mode(&self, _mailbox: MailboxId) -> StoreResult<SeenMode> {
+        not_yet("private \\Seen")
+    }
+    async fn private_seen(&self, _mailbox: MailboxId, _account: AccountId) -> StoreResult<UidSet> {
+        not_yet("private \\Seen")
+    }
+    async fn private_seen_since(
+        &self,
+        _mailbox: MailboxId,
+        _account: AccountId,
+        _since: ModSeq,
+    ) -> StoreResult<Vec<(Uid, bool, ModSeq)>> {
+        not_yet("private \\Seen")
+    }
+    async fn store_private_seen(
+        &self,
+        _mailbox: MailboxId,
+        _account: AccountId,
+        _uids: &UidSet,
+        _seen: bool,
+    ) -> StoreResult<Vec<(Uid, ModSeq)>> {
+        not_yet("private \\Seen")
+    }
+    async fn quota(&self, account: AccountId) -> StoreResult<Quota> {
+        let defaults = QuotaLimits {
+            storage: self.limits.default_quota.storage,
+            messages: self.limits.default_quota.messages,
+            mailboxes: Some(u64::from(self.limits.max_mailboxes)),
+        };
+        read_tx!(self, |tx| accounts::quota(&tx, account, defaults).await?)
+    }
+    async fn set_quota(&self, _account: AccountId, _limits: QuotaLimits) -> StoreResult<()> {
+        not_yet("quota")
+    }
+    async fn pending_quota_warnings(&self) -> StoreResult<Vec<QuotaWarning>> {
+        not_yet("quota")
+    }
+    async fn deliver_quota_warning(&self, _warning: i64, _message: NewMessage) -> StoreResult<()> {
+        not_yet("quota")
+    }
+}
