@@ -95,6 +95,9 @@ pub(crate) enum AclCommand {
         account: String,
         /// The mailbox, as its owner names it (e.g. INBOX).
         mailbox: String,
+        /// Print one JSON document: {"owner", "mailbox", "entries": [{"identifier", "rights"}]}.
+        #[arg(long)]
+        json: bool,
     },
     /// Set the rights of IDENTIFIER (a user or team, $group, authenticated, anyone; a leading
     /// `-` makes a negative entry) on a mailbox. RIGHTS replaces the entry's rights; +RIGHTS
@@ -130,6 +133,10 @@ pub(crate) enum QuotaCommand {
     Get {
         /// The account or team.
         account: String,
+        /// Print one JSON document: usage and limits (bytes, messages, mailboxes; null:
+        /// unlimited) and the account's own limits (null: the default).
+        #[arg(long)]
+        json: bool,
     },
     /// Give an account (or team) its own limits; "default" goes back to the `[quota]` default.
     /// Limits not given stay as they are.
@@ -327,7 +334,18 @@ impl Admin<'_> {
     /// Runs an `acl` command.
     async fn acl(self, command: AclCommand) -> anyhow::Result<()> {
         match command {
-            AclCommand::Get { account, mailbox } => {
+            AclCommand::Get { account, mailbox, json: true } => {
+                let (owner, found) = self.mailbox(&account, &mailbox).await?;
+                let entries = self.share.acl(found.id).await.context("reading the ACL")?;
+                let entries: Vec<serde_json::Value> = entries
+                    .iter()
+                    .map(|e| serde_json::json!({"identifier": e.identifier.to_string(), "rights": e.rights.to_string()}))
+                    .collect();
+                crate::admin_output::print_json(
+                    &serde_json::json!({"owner": owner.name, "mailbox": found.name, "entries": entries}),
+                )?;
+            }
+            AclCommand::Get { account, mailbox, json: false } => {
                 let (owner, mailbox) = self.mailbox(&account, &mailbox).await?;
                 let entries = self.share.acl(mailbox.id).await.context("reading the ACL")?;
                 let mut text = format!("{} {} (owner)\n", owner.name, Rights::ALL);
@@ -403,10 +421,20 @@ impl Admin<'_> {
     /// Runs a `quota` command.
     async fn quota(self, command: QuotaCommand) -> anyhow::Result<()> {
         match command {
-            QuotaCommand::Get { account } => {
+            QuotaCommand::Get { account, json } => {
                 let account = self.account_named(&account).await?;
                 let quota = self.share.quota(account.id).await.context("reading the quota")?;
-                print!("{}", describe_quota(&quota));
+                if json {
+                    let limits = |l: &postfach_store::QuotaLimits| serde_json::json!({"storage": l.storage, "messages": l.messages, "mailboxes": l.mailboxes});
+                    crate::admin_output::print_json(&serde_json::json!({
+                        "account": account.name,
+                        "used": {"storage": quota.storage_used, "messages": quota.messages_used, "mailboxes": quota.mailboxes_used},
+                        "limits": limits(&quota.limits),
+                        "own": limits(&quota.own),
+                    }))?;
+                } else {
+                    print!("{}", describe_quota(&quota));
+                }
             }
             QuotaCommand::Set { account, storage, messages, mailboxes } => {
                 if storage.is_none() && messages.is_none() && mailboxes.is_none() {

@@ -258,6 +258,10 @@ fn acl_commands_share_a_personal_mailbox_and_revoke_it() {
     let r = ok(&mut alice, "a", "APPEND Projects {3+}\r\nhi!");
     assert!(r.last().unwrap().contains("APPENDUID"), "{r:?}");
     ok(&mut alice, "s", "SETACL Projects bob lr");
+    let json: serde_json::Value =
+        serde_json::from_str(&cli_ok(&server, &["acl", "get", "alice", "Projects", "--json"])).unwrap();
+    assert_eq!(json["entries"][0]["identifier"], "bob");
+    assert_eq!(json["entries"][0]["rights"], "lr");
     let acl = ok(&mut alice, "g", "GETACL Projects");
     assert!(acl[0].starts_with("* ACL Projects alice lrswipkxteacd bob lr"), "{acl:?}");
     ok(&mut alice, "p", "SETACL Projects bob +s");
@@ -344,6 +348,11 @@ fn quota_enforced_on_append_lmtp_and_concurrently() {
     cli_ok(&server, &["quota", "set", "bob", "--storage", "20K", "--messages", "100"]);
     let shown = cli_ok(&server, &["quota", "get", "bob"]);
     assert!(shown.contains("20"), "{shown}");
+    let json: serde_json::Value =
+        serde_json::from_str(&cli_ok(&server, &["quota", "get", "bob", "--json"])).unwrap();
+    assert_eq!(json["limits"]["storage"], 20 * 1024);
+    assert_eq!(json["limits"]["messages"], 100);
+    assert_eq!(json["used"]["mailboxes"], 6);
 
     let mut bob = login(&server, "bob");
     let caps = ok(&mut bob, "c", "CAPABILITY").join(" ");
