@@ -216,14 +216,7 @@ macro_rules! conformance_tests {
     };
 }
 
-// What the PostgreSQL backend supports so far: accounts, credentials and MailStore without
-// SORT/THREAD/extras. Not run yet (ShareStore: teams, ACLs, quotas, private \Seen, not built
-// on PostgreSQL): acl_negative_rights, acl_group_grants, acl_anyone_and_authenticated,
-// acl_inherited_on_create, acl_changes_signal_sessions, team_membership_grants_and_subscribes,
-// shared_with_follows_acl_changes, rename_moves_grantee_subscriptions,
-// account_deletion_forgets_its_entries, quota_concurrent_appends_fill_exactly,
-// quota_move_within_owner_never_fails, quota_copy_to_full_owner_writes_nothing,
-// quota_expunge_and_delete_free_usage, quota_warnings_once_per_crossing, private_seen_per_viewer.
+// The whole suite except `uids_survive_reopen` (below: it reopens the store).
 conformance_tests!(
     accounts_and_defaults,
     uids_ascending_and_counters,
@@ -243,6 +236,21 @@ conformance_tests!(
     fetch_and_body,
     expunge_subsets,
     delete_account_removes_everything,
+    acl_negative_rights,
+    acl_group_grants,
+    acl_anyone_and_authenticated,
+    acl_inherited_on_create,
+    acl_changes_signal_sessions,
+    team_membership_grants_and_subscribes,
+    shared_with_follows_acl_changes,
+    rename_moves_grantee_subscriptions,
+    account_deletion_forgets_its_entries,
+    quota_concurrent_appends_fill_exactly,
+    quota_move_within_owner_never_fails,
+    quota_copy_to_full_owner_writes_nothing,
+    quota_expunge_and_delete_free_usage,
+    quota_warnings_once_per_crossing,
+    private_seen_per_viewer,
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
