@@ -8,7 +8,8 @@
 //! - `search`: SEARCH, evaluated in Rust over the mailbox's rows (no index yet).
 //! - `facts`: SORT, THREAD input and the FETCH extras, derived on the fly.
 //! - `shares`: teams, groups and ACLs; `quota`: limits, enforcement and warnings; `seen`:
-//!   private `\Seen` ([`ShareStore`]).
+//!   private `\Seen` ([`ShareStore`]); `sieve`: scripts, vacation history, subaddress policy
+//!   ([`SieveStore`]).
 //!
 //! # Concurrency
 //! Every write is one transaction (READ COMMITTED) that first locks the rows it numbers from:
@@ -35,6 +36,7 @@ pub mod schema;
 mod search;
 mod seen;
 mod shares;
+mod sieve;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -50,13 +52,17 @@ use crate::acl::{
 use crate::notify::Notifier;
 use crate::sqlite::StoreLimits;
 use crate::sqlite::quota::Check;
+use crate::sqlite::sieve::{MAX_SCRIPT_LEN, check_name};
 use crate::types::{
     Account, AccountId, AddressBlock, AppPassword, AppPasswordId, Appended, Changes, ClaimRecent, Copied,
     Criterion, FetchWant, FlagOp, Flags, FlagsUpdated, MailboxId, MailboxInfo, MailboxName, MailboxStatus,
     MessageExtras, MessageMeta, MessageSummary, ModSeq, NewMessage, ScramCredential, Snapshot, SortCriterion,
     SpecialUse, ThreadFacts, TotpSettings, Uid, UidSet,
 };
-use crate::{AccountStore, MailStore, ShareStore, StoreError, StoreResult};
+use crate::{
+    AccountStore, DetailDelivery, MailStore, ShareStore, SieveScript, SieveScriptInfo, SieveStore,
+    StoreError, StoreResult, VacationClaim,
+};
 
 /// Attempts of one write transaction when PostgreSQL reports a serialization failure or a
 /// deadlock.
@@ -671,5 +677,50 @@ impl ShareStore for PgStore {
                 mail::append(&tx, fx, inbox.id, &prepared, &defaults, Check::Skip).await?;
             }
         })
+    }
+}
+
+#[async_trait]
+impl SieveStore for PgStore {
+    async fn put_sieve_script(&self, account: AccountId, name: &str, text: &str) -> StoreResult<()> {
+        check_name(name)?;
+        if text.len() > MAX_SCRIPT_LEN {
+            return Err(StoreError::Limit(format!("script larger than {MAX_SCRIPT_LEN} bytes")));
+        }
+        write_tx!(self, |tx, fx| sieve::put(&tx, account, name, text).await?)
+    }
+    async fn sieve_script(&self, account: AccountId, name: &str) -> StoreResult<Option<String>> {
+        read_tx!(self, |tx| sieve::script(&tx, account, name).await?)
+    }
+    async fn sieve_scripts(&self, account: AccountId) -> StoreResult<Vec<SieveScriptInfo>> {
+        read_tx!(self, |tx| sieve::scripts(&tx, account).await?)
+    }
+    async fn active_sieve_script(&self, account: AccountId) -> StoreResult<Option<SieveScript>> {
+        read_tx!(self, |tx| sieve::active(&tx, account).await?)
+    }
+    async fn activate_sieve_script(&self, account: AccountId, name: Option<&str>) -> StoreResult<()> {
+        write_tx!(self, |tx, fx| sieve::activate(&tx, account, name).await?)
+    }
+    async fn delete_sieve_script(&self, account: AccountId, name: &str) -> StoreResult<()> {
+        write_tx!(self, |tx, fx| sieve::delete(&tx, account, name).await?)
+    }
+    async fn claim_vacation(
+        &self,
+        account: AccountId,
+        handle: &str,
+        sender: &str,
+        now: i64,
+        period_secs: i64,
+    ) -> StoreResult<VacationClaim> {
+        write_tx!(self, |tx, fx| sieve::claim(&tx, account, handle, sender, now, period_secs).await?)
+    }
+    async fn release_vacation(&self, account: AccountId, handle: &str, sender: &str) -> StoreResult<()> {
+        write_tx!(self, |tx, fx| sieve::release(&tx, account, handle, sender).await?)
+    }
+    async fn detail_delivery(&self, account: AccountId) -> StoreResult<DetailDelivery> {
+        read_tx!(self, |tx| sieve::detail(&tx, account).await?)
+    }
+    async fn set_detail_delivery(&self, account: AccountId, policy: DetailDelivery) -> StoreResult<()> {
+        write_tx!(self, |tx, fx| sieve::set_detail(&tx, account, policy).await?)
     }
 }
