@@ -216,14 +216,7 @@ macro_rules! conformance_tests {
     };
 }
 
-// What the PostgreSQL backend supports so far: accounts, credentials and MailStore without
-// SORT/THREAD/extras. Not run yet (ShareStore: teams, ACLs, quotas, private \Seen, not built
-// on PostgreSQL): acl_negative_rights, acl_group_grants, acl_anyone_and_authenticated,
-// acl_inherited_on_create, acl_changes_signal_sessions, team_membership_grants_and_subscribes,
-// shared_with_follows_acl_changes, rename_moves_grantee_subscriptions,
-// account_deletion_forgets_its_entries, quota_concurrent_appends_fill_exactly,
-// quota_move_within_owner_never_fails, quota_copy_to_full_owner_writes_nothing,
-// quota_expunge_and_delete_free_usage, quota_warnings_once_per_crossing, private_seen_per_viewer.
+// The whole suite except `uids_survive_reopen` (below: it reopens the store).
 conformance_tests!(
     accounts_and_defaults,
     uids_ascending_and_counters,
@@ -243,6 +236,21 @@ conformance_tests!(
     fetch_and_body,
     expunge_subsets,
     delete_account_removes_everything,
+    acl_negative_rights,
+    acl_group_grants,
+    acl_anyone_and_authenticated,
+    acl_inherited_on_create,
+    acl_changes_signal_sessions,
+    team_membership_grants_and_subscribes,
+    shared_with_follows_acl_changes,
+    rename_moves_grantee_subscriptions,
+    account_deletion_forgets_its_entries,
+    quota_concurrent_appends_fill_exactly,
+    quota_move_within_owner_never_fails,
+    quota_copy_to_full_owner_writes_nothing,
+    quota_expunge_and_delete_free_usage,
+    quota_warnings_once_per_crossing,
+    private_seen_per_viewer,
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -429,4 +437,85 @@ async fn quota_usage_follows_the_writes() {
     store.delete_mailbox(a, archive).await.unwrap();
     let q = store.quota(a).await.unwrap();
     assert_eq!((q.storage_used, q.messages_used, q.mailboxes_used), (0, 0, 6));
+}
+
+/// `SieveStore` on PostgreSQL: one active script at a time, RFC 5804 §2.10 refusals, vacation
+/// claims (expiry, release, racing claims) and the subaddress policy, gone with the account.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sieve_store() {
+    use postfach_store::{DetailDelivery, SieveStore, VacationClaim};
+    let Some((store, _)) = fresh("sieve_store").await else { return };
+    let a = store.create_account("sieve-a", "x").await.unwrap();
+    store.put_sieve_script(a, "one", "keep;").await.unwrap();
+    store.put_sieve_script(a, "two", "discard;").await.unwrap();
+    store.activate_sieve_script(a, Some("one")).await.unwrap();
+    store.activate_sieve_script(a, Some("two")).await.unwrap();
+    let list = store.sieve_scripts(a).await.unwrap();
+    assert_eq!(
+        list.iter().map(|s| (s.name.as_str(), s.active, s.size)).collect::<Vec<_>>(),
+        [("one", false, 5), ("two", true, 8)]
+    );
+    assert_eq!(store.active_sieve_script(a).await.unwrap().unwrap().text, "discard;");
+    assert!(matches!(store.delete_sieve_script(a, "two").await, Err(StoreError::NotAllowed(_))));
+    assert!(matches!(store.delete_sieve_script(a, "none").await, Err(StoreError::NotFound)));
+    assert!(matches!(store.activate_sieve_script(a, Some("none")).await, Err(StoreError::NotFound)));
+    store.activate_sieve_script(a, None).await.unwrap();
+    assert!(store.active_sieve_script(a).await.unwrap().is_none());
+    store.delete_sieve_script(a, "two").await.unwrap();
+    store.activate_sieve_script(a, Some("one")).await.unwrap();
+    store.put_sieve_script(a, "one", "stop;").await.unwrap();
+    assert_eq!(store.active_sieve_script(a).await.unwrap().unwrap().text, "stop;");
+    assert_eq!(store.sieve_script(a, "one").await.unwrap().as_deref(), Some("stop;"));
+    assert!(store.sieve_script(a, "two").await.unwrap().is_none());
+    assert!(matches!(store.put_sieve_script(a, "", "keep;").await, Err(StoreError::InvalidName(_))));
+    let missing = postfach_store::AccountId(i64::from(i32::MAX));
+    assert!(matches!(store.put_sieve_script(missing, "x", "keep;").await, Err(StoreError::NotFound)));
+
+    let day = 86_400;
+    assert_eq!(store.claim_vacation(a, "h", "s@x", 1000, 7 * day).await.unwrap(), VacationClaim::Claimed);
+    assert_eq!(
+        store.claim_vacation(a, "h", "s@x", 1000 + day, 7 * day).await.unwrap(),
+        VacationClaim::AlreadyReplied
+    );
+    assert_eq!(
+        store.claim_vacation(a, "g", "s@x", 1000 + day, 7 * day).await.unwrap(),
+        VacationClaim::Claimed
+    );
+    assert_eq!(
+        store.claim_vacation(a, "h", "s@x", 1000 + 7 * day, 7 * day).await.unwrap(),
+        VacationClaim::Claimed
+    );
+    store.release_vacation(a, "h", "s@x").await.unwrap();
+    assert_eq!(
+        store.claim_vacation(a, "h", "s@x", 1000 + 7 * day, 7 * day).await.unwrap(),
+        VacationClaim::Claimed
+    );
+    // Racing claims for one sender: exactly one wins.
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..8 {
+        let store = Arc::clone(&store);
+        tasks.spawn(async move { store.claim_vacation(a, "race", "r@x", 5000, day).await.unwrap() });
+    }
+    let mut claimed = 0;
+    while let Some(c) = tasks.join_next().await {
+        claimed += usize::from(c.unwrap() == VacationClaim::Claimed);
+    }
+    assert_eq!(claimed, 1);
+
+    assert_eq!(store.detail_delivery(a).await.unwrap(), DetailDelivery::Inbox);
+    store.set_detail_delivery(a, DetailDelivery::Mailbox).await.unwrap();
+    assert_eq!(store.detail_delivery(a).await.unwrap(), DetailDelivery::Mailbox);
+    assert!(matches!(
+        store.set_detail_delivery(missing, DetailDelivery::Inbox).await,
+        Err(StoreError::NotFound)
+    ));
+
+    store.delete_account(a).await.unwrap();
+    let again = store.create_account("sieve-a", "x").await.unwrap();
+    assert!(store.sieve_scripts(again).await.unwrap().is_empty());
+    assert_eq!(store.detail_delivery(again).await.unwrap(), DetailDelivery::Inbox);
+    assert_eq!(
+        store.claim_vacation(again, "h", "s@x", 1000 + 7 * day, day).await.unwrap(),
+        VacationClaim::Claimed
+    );
 }

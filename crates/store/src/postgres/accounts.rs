@@ -70,13 +70,15 @@ pub(super) async fn mailbox_owner(tx: &Tx<'_>, mailbox: MailboxId) -> PgResult<A
     row.as_ref().map(account_of).ok_or(StoreError::NotFound.into())
 }
 
-/// Deletes the account; its mailboxes, messages, bodies and credentials go by cascade. Wakes
-/// sessions with one of its mailboxes selected.
+/// Deletes the account; its mailboxes, messages, bodies, credentials, subscriptions, quota and
+/// groups go by cascade, the entries and memberships naming it by `shares::forget_account`.
+/// Wakes sessions with one of its mailboxes selected.
 pub(super) async fn delete_account(tx: &Tx<'_>, fx: &mut Effects, account: AccountId) -> PgResult<()> {
     // Lock the account first: a concurrent create_mailbox would otherwise race the cascade.
     if tx.query_opt("SELECT 1 FROM accounts WHERE id = $1 FOR UPDATE", &[&account.0]).await?.is_none() {
         return Err(StoreError::NotFound.into());
     }
+    super::shares::forget_account(tx, fx, account).await?;
     let mailboxes = tx
         .query("SELECT id, highest_modseq FROM mailboxes WHERE owner_id = $1 FOR UPDATE", &[&account.0])
         .await?;

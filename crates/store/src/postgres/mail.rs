@@ -9,15 +9,19 @@
 //! held only for the message rows. Nothing here ever reads `uid_next` and inserts later
 //! without holding the lock.
 //!
-//! Quota usage (`quota.storage_used`, `messages_used`) moves with every write, but limits are
-//! not enforced yet (ShareStore's quota is not built on PostgreSQL).
+//! Quota usage moves with every write, checked and incremented in the write's transaction
+//! (`quota::charge`, after the mailbox rows are locked); a new mailbox inherits its ACL
+//! (`shares::inherit_acl`) and RENAME moves the grantees' subscriptions along.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use tokio_postgres::Row;
 
-use super::{Effects, PgResult, Tx, is_unique_violation, owner_of};
+use super::quota::{charge, release};
+use super::{Effects, PgResult, Tx, is_unique_violation, owner_of, shares};
+use crate::acl::QuotaLimits;
+use crate::sqlite::quota::Check;
 use crate::sqlite::rows::{
     MAX_MAILBOX_KEYWORDS, MailboxRow, Recency, checked_flags, flags_of, keywords_text, unix_now,
 };
@@ -177,7 +181,7 @@ async fn by_name(tx: &Tx<'_>, account: AccountId, name: &str, lock: bool) -> PgR
 }
 
 /// Writes the counters, `uid_next`, `highest_modseq` and `recent_from_uid` back.
-async fn save(tx: &Tx<'_>, mb: &MailboxRow) -> PgResult<()> {
+pub(super) async fn save(tx: &Tx<'_>, mb: &MailboxRow) -> PgResult<()> {
     tx.execute(
         "UPDATE mailboxes SET uid_next = $3, highest_modseq = $4, recent_from_uid = $5, messages = $6,
                               unseen = $7, deleted = $8, size = $9, recent = $10
@@ -194,18 +198,6 @@ async fn save(tx: &Tx<'_>, mb: &MailboxRow) -> PgResult<()> {
             &i64_of(mb.size),
             &i64::from(mb.recent),
         ],
-    )
-    .await?;
-    Ok(())
-}
-
-/// Moves the owner's quota usage (not enforced yet).
-async fn usage(tx: &Tx<'_>, owner: i64, bytes: i64, messages: i64) -> PgResult<()> {
-    tx.execute(
-        "UPDATE quota SET storage_used = GREATEST(0, storage_used + $2),
-                          messages_used = GREATEST(0, messages_used + $3)
-         WHERE owner_id = $1",
-        &[&owner, &bytes, &messages],
     )
     .await?;
     Ok(())
@@ -331,6 +323,7 @@ async fn check_mailbox_count(tx: &Tx<'_>, account: AccountId, max: u32) -> PgRes
 
 pub(super) async fn create_mailbox(
     tx: &Tx<'_>,
+    fx: &mut Effects,
     account: AccountId,
     name: &MailboxName,
     special_use: Option<SpecialUse>,
@@ -343,7 +336,7 @@ pub(super) async fn create_mailbox(
     }
     let id = insert_mailbox(tx, account, name.as_str(), special_use).await?;
     check_mailbox_count(tx, account, max).await?;
-    // TODO(teams): inherit the ACL of the nearest superior (ShareStore is not built here yet).
+    shares::inherit_acl(tx, fx, account, id, name).await?;
     Ok(id)
 }
 
@@ -352,6 +345,7 @@ pub(super) async fn delete_mailbox(
     fx: &mut Effects,
     account: AccountId,
     mailbox: MailboxId,
+    defaults: &QuotaLimits,
 ) -> PgResult<()> {
     if owner_of(mailbox.0) != account.0 {
         // Someone else's mailbox reads as missing.
@@ -368,7 +362,7 @@ pub(super) async fn delete_mailbox(
         )
         .await?;
     let bodies: Vec<i64> = gone.iter().map(|r| r.get(0)).collect();
-    usage(tx, account.0, -i64_of(row.size), -i64::from(row.messages)).await?;
+    release(tx, account.0, i64_of(row.size), i64::from(row.messages), defaults).await?;
     tx.execute("DELETE FROM mailboxes WHERE owner_id = $1 AND id = $2", &[&account.0, &mailbox.0]).await?;
     drop_orphan_bodies(tx, account.0, &bodies).await?;
     fx.changed(mailbox, ModSeq(row.highest_modseq.saturating_add(1)));
@@ -413,10 +407,14 @@ pub(super) async fn rename_mailbox(
         }
     };
     let mut moves: Vec<(i64, String)> = Vec::new();
+    let mut moved: Vec<(MailboxId, String, String)> = Vec::new();
     let mut staying = std::collections::HashSet::new();
     for (id, name) in &all {
         match renamed(name) {
-            Some(new) => moves.push((*id, new)),
+            Some(new) => {
+                moved.push((MailboxId(*id), name.clone(), new.clone()));
+                moves.push((*id, new));
+            }
             None => {
                 staying.insert(name.as_str());
             }
@@ -452,8 +450,7 @@ pub(super) async fn rename_mailbox(
         unsubscribe(tx, account, &old).await?;
         subscribe(tx, account, &new).await?;
     }
-    // TODO(teams): follow the grantees' subscriptions (ShareStore is not built here yet).
-    Ok(())
+    shares::rename_grantee_subscriptions(tx, account, &moved).await
 }
 
 /// RFC 9051 §6.3.6: renaming INBOX moves its messages to a new mailbox and leaves INBOX empty.
@@ -470,6 +467,7 @@ async fn rename_inbox(
     let mut inbox = by_name(tx, account, MailboxName::INBOX, true).await?.ok_or(StoreError::NotFound)?;
     let target_id = insert_mailbox(tx, account, to.as_str(), None).await?;
     check_mailbox_count(tx, account, max).await?;
+    shares::inherit_acl(tx, fx, account, target_id, to).await?;
     let mut target = load(tx, target_id, true).await?;
     let keep_modseq = target.bump_modseq()?;
     let moved = tx
@@ -517,6 +515,11 @@ async fn rename_inbox(
     .await?;
     tx.execute("DELETE FROM messages WHERE owner_id = $1 AND mailbox_id = $2", &[&account.0, &inbox.id.0])
         .await?;
+    tx.execute(
+        "DELETE FROM private_seen WHERE owner_id = $1 AND mailbox_id = $2",
+        &[&account.0, &inbox.id.0],
+    )
+    .await?;
     inbox.messages = 0;
     inbox.unseen = 0;
     inbox.deleted = 0;
@@ -537,7 +540,11 @@ pub(super) async fn set_subscribed(
     if tx.query_opt("SELECT 1 FROM accounts WHERE id = $1", &[&account.0]).await?.is_none() {
         return Err(StoreError::NotFound.into());
     }
-    if subscribed { subscribe(tx, account, name).await } else { unsubscribe(tx, account, name).await }
+    if subscribed {
+        subscribe(tx, account, name).await
+    } else {
+        unsubscribe(tx, account, name).await.map(|_| ())
+    }
 }
 
 pub(crate) async fn subscribe(tx: &Tx<'_>, account: AccountId, name: &str) -> PgResult<()> {
@@ -549,9 +556,11 @@ pub(crate) async fn subscribe(tx: &Tx<'_>, account: AccountId, name: &str) -> Pg
     Ok(())
 }
 
-async fn unsubscribe(tx: &Tx<'_>, account: AccountId, name: &str) -> PgResult<()> {
-    tx.execute("DELETE FROM subscriptions WHERE owner_id = $1 AND name = $2", &[&account.0, &name]).await?;
-    Ok(())
+/// Removes a subscription; returns how many there were (0 or 1).
+pub(crate) async fn unsubscribe(tx: &Tx<'_>, account: AccountId, name: &str) -> PgResult<u64> {
+    Ok(tx
+        .execute("DELETE FROM subscriptions WHERE owner_id = $1 AND name = $2", &[&account.0, &name])
+        .await?)
 }
 
 pub(super) async fn subscriptions(tx: &Tx<'_>, account: AccountId) -> PgResult<Vec<String>> {
@@ -842,6 +851,8 @@ pub(super) async fn append(
     fx: &mut Effects,
     mailbox: MailboxId,
     messages: &[Prepared],
+    defaults: &QuotaLimits,
+    check: Check,
 ) -> PgResult<Vec<Appended>> {
     let owner = owner_of(mailbox.0);
     load(tx, mailbox, false).await?;
@@ -936,7 +947,7 @@ pub(super) async fn append(
     )
     .await?;
     register_keywords(tx, mailbox, messages.iter().flat_map(|m| m.flags.keywords.iter())).await?;
-    usage(tx, owner, bytes, n).await?;
+    charge(tx, owner, bytes, n, defaults, check).await?;
     fx.changed(mailbox, modseq);
     Ok(out)
 }
@@ -1021,6 +1032,7 @@ pub(super) async fn transfer(
     uids: &UidSet,
     to: MailboxId,
     how: Transfer,
+    defaults: &QuotaLimits,
 ) -> PgResult<Copied> {
     let (src_owner, dst_owner) = (owner_of(from.0), owner_of(to.0));
     let mut target = if from == to {
@@ -1100,8 +1112,19 @@ pub(super) async fn transfer(
     register_keywords(tx, to, rows.iter().flat_map(|r| r.flags.keywords.iter())).await?;
     save(tx, &target).await?;
     fx.changed(to, modseq);
-    if how == Transfer::Copy || across {
-        usage(tx, dst_owner, bytes, count).await?;
+    // Quota rows in owner order (after the mailbox rows): MOVE across owners frees the
+    // source and charges the target; a refusal rolls everything back.
+    match (how, across) {
+        (Transfer::Copy, _) => charge(tx, dst_owner, bytes, count, defaults, Check::Enforce).await?,
+        (Transfer::Move, false) => {}
+        (Transfer::Move, true) if src_owner < dst_owner => {
+            release(tx, src_owner, bytes, count, defaults).await?;
+            charge(tx, dst_owner, bytes, count, defaults, Check::Enforce).await?;
+        }
+        (Transfer::Move, true) => {
+            charge(tx, dst_owner, bytes, count, defaults, Check::Enforce).await?;
+            release(tx, src_owner, bytes, count, defaults).await?;
+        }
     }
     let copied = Copied { uid_validity: target.uid_validity, mapping };
 
@@ -1112,7 +1135,6 @@ pub(super) async fn transfer(
         save(tx, &source).await?;
         fx.changed(from, modseq);
         if across {
-            usage(tx, src_owner, -bytes, -count).await?;
             let ids: Vec<i64> = rows.iter().map(|r| r.body_id).collect();
             drop_orphan_bodies(tx, src_owner, &ids).await?;
         }
@@ -1128,6 +1150,11 @@ async fn remove_rows(tx: &Tx<'_>, mb: &mut MailboxRow, rows: &[MsgRow]) -> PgRes
     let uids: Vec<i64> = rows.iter().map(|r| i64::from(r.uid.get())).collect();
     tx.execute(
         "DELETE FROM messages WHERE owner_id = $1 AND mailbox_id = $2 AND uid = ANY($3)",
+        &[&owner, &mb.id.0, &uids],
+    )
+    .await?;
+    tx.execute(
+        "DELETE FROM private_seen WHERE owner_id = $1 AND mailbox_id = $2 AND uid = ANY($3)",
         &[&owner, &mb.id.0, &uids],
     )
     .await?;
@@ -1149,6 +1176,7 @@ pub(super) async fn expunge(
     fx: &mut Effects,
     mailbox: MailboxId,
     uids: Option<&UidSet>,
+    defaults: &QuotaLimits,
 ) -> PgResult<Vec<Uid>> {
     let mut mb = load(tx, mailbox, true).await?;
     let everything = UidSet::from_ranges([1..=u32::MAX]);
@@ -1160,7 +1188,7 @@ pub(super) async fn expunge(
     let bytes: i64 = rows.iter().map(|r| i64::from(r.size)).sum();
     let modseq = remove_rows(tx, &mut mb, &rows).await?;
     save(tx, &mb).await?;
-    usage(tx, owner, -bytes, -i64::try_from(rows.len()).unwrap_or(i64::MAX)).await?;
+    release(tx, owner, bytes, i64::try_from(rows.len()).unwrap_or(i64::MAX), defaults).await?;
     let ids: Vec<i64> = rows.iter().map(|r| r.body_id).collect();
     drop_orphan_bodies(tx, owner, &ids).await?;
     fx.changed(mailbox, modseq);

@@ -7,6 +7,9 @@
 //! - `mail`: the mailbox list and message writes and reads.
 //! - `search`: SEARCH, evaluated in Rust over the mailbox's rows (no index yet).
 //! - `facts`: SORT, THREAD input and the FETCH extras, derived on the fly.
+//! - `shares`: teams, groups and ACLs; `quota`: limits, enforcement and warnings; `seen`:
+//!   private `\Seen` ([`ShareStore`]); `sieve`: scripts, vacation history, subaddress policy
+//!   ([`SieveStore`]).
 //!
 //! # Concurrency
 //! Every write is one transaction (READ COMMITTED) that first locks the rows it numbers from:
@@ -23,15 +26,17 @@
 //! goes where [`Effects::publish`] is called.
 //!
 //! # Not yet
-//! [`ShareStore`] (teams, ACLs, quotas, private `\Seen`) and `SieveStore` answer
-//! [`StoreError::Backend`] (except `mailbox_owner` and the usage `quota` reports; limits other
-//! than the mailbox count are not enforced); TLS to the database.
+//! TLS to the database.
 
 mod accounts;
 mod facts;
 mod mail;
+mod quota;
 pub mod schema;
 mod search;
+mod seen;
+mod shares;
+mod sieve;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -46,13 +51,18 @@ use crate::acl::{
 };
 use crate::notify::Notifier;
 use crate::sqlite::StoreLimits;
+use crate::sqlite::quota::Check;
+use crate::sqlite::sieve::{MAX_SCRIPT_LEN, check_name};
 use crate::types::{
     Account, AccountId, AddressBlock, AppPassword, AppPasswordId, Appended, Changes, ClaimRecent, Copied,
     Criterion, FetchWant, FlagOp, Flags, FlagsUpdated, MailboxId, MailboxInfo, MailboxName, MailboxStatus,
     MessageExtras, MessageMeta, MessageSummary, ModSeq, NewMessage, ScramCredential, Snapshot, SortCriterion,
     SpecialUse, ThreadFacts, TotpSettings, Uid, UidSet,
 };
-use crate::{AccountStore, MailStore, ShareStore, StoreError, StoreResult};
+use crate::{
+    AccountStore, DetailDelivery, MailStore, ShareStore, SieveScript, SieveScriptInfo, SieveStore,
+    StoreError, StoreResult, VacationClaim,
+};
 
 /// Attempts of one write transaction when PostgreSQL reports a serialization failure or a
 /// deadlock.
@@ -145,7 +155,10 @@ impl Fail {
                 tracing::warn!(error = %e, "PostgreSQL error");
                 StoreError::Backend(match e.as_db_error() {
                     Some(db) => format!("PostgreSQL: {} ({})", db.message(), db.code().code()),
-                    None => format!("PostgreSQL: {e}"),
+                    None => match std::error::Error::source(&e) {
+                        Some(cause) => format!("PostgreSQL: {e}: {cause}"),
+                        None => format!("PostgreSQL: {e}"),
+                    },
                 })
             }
         }
@@ -173,6 +186,12 @@ pub(crate) struct Effects {
 impl Effects {
     pub(crate) fn changed(&mut self, mailbox: MailboxId, modseq: ModSeq) {
         self.changed.push((mailbox, modseq));
+    }
+
+    /// The ACL (or seen mode) of `mailbox` changed, or (`None`) a team or group membership
+    /// did, which may change rights anywhere.
+    pub(crate) fn acl_changed(&mut self, mailbox: Option<MailboxId>) {
+        self.acl.push(mailbox);
     }
 
     /// After COMMIT. The seam for a LISTEN/NOTIFY bridge: a node-wide coalescer would take
@@ -319,9 +338,15 @@ pub(crate) fn owner_of(id: i64) -> i64 {
     id >> 32
 }
 
-/// Answer of the parts not built yet.
-fn not_yet<T>(what: &str) -> StoreResult<T> {
-    Err(StoreError::Backend(format!("{what} is not implemented on the PostgreSQL backend yet")))
+impl PgStore {
+    /// The defaults a quota root's own limits fall back to (`None`: unlimited).
+    fn quota_defaults(&self) -> QuotaLimits {
+        QuotaLimits {
+            storage: self.limits.default_quota.storage,
+            messages: self.limits.default_quota.messages,
+            mailboxes: Some(u64::from(self.limits.max_mailboxes)),
+        }
+    }
 }
 
 #[async_trait]
@@ -414,10 +439,11 @@ impl MailStore for PgStore {
         special_use: Option<SpecialUse>,
     ) -> StoreResult<MailboxId> {
         let max = self.limits.max_mailboxes;
-        write_tx!(self, |tx, fx| mail::create_mailbox(&tx, account, name, special_use, max).await?)
+        write_tx!(self, |tx, fx| mail::create_mailbox(&tx, fx, account, name, special_use, max).await?)
     }
     async fn delete_mailbox(&self, account: AccountId, mailbox: MailboxId) -> StoreResult<()> {
-        write_tx!(self, |tx, fx| mail::delete_mailbox(&tx, fx, account, mailbox).await?)
+        let defaults = self.quota_defaults();
+        write_tx!(self, |tx, fx| mail::delete_mailbox(&tx, fx, account, mailbox, &defaults).await?)
     }
     async fn rename_mailbox(
         &self,
@@ -475,7 +501,8 @@ impl MailStore for PgStore {
         read_tx!(self, |tx| mail::changes_since(&tx, mailbox, since, known_uid_next).await?)
     }
     async fn expunge(&self, mailbox: MailboxId, uids: Option<&UidSet>) -> StoreResult<Vec<Uid>> {
-        write_tx!(self, |tx, fx| mail::expunge(&tx, fx, mailbox, uids).await?)
+        let defaults = self.quota_defaults();
+        write_tx!(self, |tx, fx| mail::expunge(&tx, fx, mailbox, uids, &defaults).await?)
     }
     async fn fetch(
         &self,
@@ -504,10 +531,14 @@ impl MailStore for PgStore {
             .await?)
     }
     async fn copy(&self, from: MailboxId, uids: &UidSet, to: MailboxId) -> StoreResult<Copied> {
-        write_tx!(self, |tx, fx| mail::transfer(&tx, fx, from, uids, to, mail::Transfer::Copy).await?)
+        let defaults = self.quota_defaults();
+        write_tx!(self, |tx, fx| mail::transfer(&tx, fx, from, uids, to, mail::Transfer::Copy, &defaults)
+            .await?)
     }
     async fn move_messages(&self, from: MailboxId, uids: &UidSet, to: MailboxId) -> StoreResult<Copied> {
-        write_tx!(self, |tx, fx| mail::transfer(&tx, fx, from, uids, to, mail::Transfer::Move).await?)
+        let defaults = self.quota_defaults();
+        write_tx!(self, |tx, fx| mail::transfer(&tx, fx, from, uids, to, mail::Transfer::Move, &defaults)
+            .await?)
     }
     async fn search(&self, mailbox: MailboxId, criterion: &Criterion) -> StoreResult<Vec<Uid>> {
         read_tx!(self, |tx| search::search(&tx, mailbox, criterion).await?)
@@ -541,104 +572,155 @@ impl PgStore {
         let prepared = tokio::task::spawn_blocking(move || mail::prepare(messages))
             .await
             .map_err(|e| StoreError::Backend(format!("append preparation failed: {e}")))??;
-        write_tx!(self, |tx, fx| mail::append(&tx, fx, mailbox, &prepared).await?)
+        let defaults = self.quota_defaults();
+        write_tx!(self, |tx, fx| mail::append(&tx, fx, mailbox, &prepared, &defaults, Check::Enforce).await?)
     }
 }
 
-/// Teams, ACLs, quotas and private `\Seen` are not built on PostgreSQL yet; the tables exist
-/// (schema V1) so the distribution key is fixed. `mailbox_owner` works.
 #[async_trait]
 impl ShareStore for PgStore {
-    async fn create_team(&self, _name: &str, _address: Option<&str>) -> StoreResult<AccountId> {
-        not_yet("teams")
+    async fn create_team(&self, name: &str, address: Option<&str>) -> StoreResult<AccountId> {
+        write_tx!(self, |tx, fx| shares::create_team(&tx, name, address).await?)
     }
-    async fn account_by_address(&self, _address: &str) -> StoreResult<Option<Account>> {
-        not_yet("team addresses")
+    async fn account_by_address(&self, address: &str) -> StoreResult<Option<Account>> {
+        read_tx!(self, |tx| shares::account_by_address(&tx, address).await?)
     }
-    async fn team_address(&self, _team: AccountId) -> StoreResult<Option<String>> {
-        not_yet("team addresses")
+    async fn team_address(&self, team: AccountId) -> StoreResult<Option<String>> {
+        read_tx!(self, |tx| shares::team_address(&tx, team).await?)
     }
-    async fn team_members(&self, _team: AccountId) -> StoreResult<Vec<TeamMember>> {
-        not_yet("teams")
+    async fn team_members(&self, team: AccountId) -> StoreResult<Vec<TeamMember>> {
+        read_tx!(self, |tx| shares::team_members(&tx, team).await?)
     }
-    async fn set_team_member(
-        &self,
-        _team: AccountId,
-        _member: AccountId,
-        _rights: Rights,
-    ) -> StoreResult<()> {
-        not_yet("teams")
+    async fn set_team_member(&self, team: AccountId, member: AccountId, rights: Rights) -> StoreResult<()> {
+        write_tx!(self, |tx, fx| shares::set_team_member(&tx, fx, team, member, rights).await?)
     }
-    async fn remove_team_member(&self, _team: AccountId, _member: AccountId) -> StoreResult<()> {
-        not_yet("teams")
+    async fn remove_team_member(&self, team: AccountId, member: AccountId) -> StoreResult<()> {
+        write_tx!(self, |tx, fx| shares::remove_team_member(&tx, fx, team, member).await?)
     }
-    async fn set_group_member(&self, _group: &str, _account: AccountId, _member_of: bool) -> StoreResult<()> {
-        not_yet("groups")
+    async fn set_group_member(&self, group: &str, account: AccountId, member_of: bool) -> StoreResult<()> {
+        write_tx!(self, |tx, fx| shares::set_group_member(&tx, fx, group, account, member_of).await?)
     }
-    async fn groups_of(&self, _account: AccountId) -> StoreResult<Vec<String>> {
-        not_yet("groups")
+    async fn groups_of(&self, account: AccountId) -> StoreResult<Vec<String>> {
+        read_tx!(self, |tx| shares::groups_of(&tx, account).await?)
     }
     async fn mailbox_owner(&self, mailbox: MailboxId) -> StoreResult<Account> {
         read_tx!(self, |tx| accounts::mailbox_owner(&tx, mailbox).await?)
     }
-    async fn acl(&self, _mailbox: MailboxId) -> StoreResult<Vec<AclEntry>> {
-        not_yet("ACL")
+    async fn acl(&self, mailbox: MailboxId) -> StoreResult<Vec<AclEntry>> {
+        read_tx!(self, |tx| shares::acl(&tx, mailbox).await?)
     }
     async fn set_acl(
         &self,
-        _mailbox: MailboxId,
-        _identifier: &Identifier,
-        _rights: Option<Rights>,
+        mailbox: MailboxId,
+        identifier: &Identifier,
+        rights: Option<Rights>,
     ) -> StoreResult<()> {
-        not_yet("ACL")
+        write_tx!(self, |tx, fx| shares::set_acl(&tx, fx, mailbox, identifier, rights).await?)
     }
-    async fn my_rights(&self, _mailbox: MailboxId, _account: AccountId) -> StoreResult<Rights> {
-        not_yet("ACL")
+    async fn my_rights(&self, mailbox: MailboxId, account: AccountId) -> StoreResult<Rights> {
+        read_tx!(self, |tx| shares::my_rights(&tx, mailbox, account).await?)
     }
-    async fn shared_with(&self, _account: AccountId) -> StoreResult<Vec<SharedMailbox>> {
-        not_yet("ACL")
+    async fn shared_with(&self, account: AccountId) -> StoreResult<Vec<SharedMailbox>> {
+        read_tx!(self, |tx| shares::shared_with(&tx, account).await?)
     }
-    async fn set_seen_mode(&self, _mailbox: MailboxId, _mode: SeenMode) -> StoreResult<()> {
-        not_yet("private \\Seen")
+    async fn set_seen_mode(&self, mailbox: MailboxId, mode: SeenMode) -> StoreResult<()> {
+        write_tx!(self, |tx, fx| seen::set_seen_mode(&tx, fx, mailbox, mode).await?)
     }
-    async fn seen_mode(&self, _mailbox: MailboxId) -> StoreResult<SeenMode> {
-        not_yet("private \\Seen")
+    async fn seen_mode(&self, mailbox: MailboxId) -> StoreResult<SeenMode> {
+        read_tx!(self, |tx| seen::seen_mode(&tx, mailbox).await?)
     }
-    async fn private_seen(&self, _mailbox: MailboxId, _account: AccountId) -> StoreResult<UidSet> {
-        not_yet("private \\Seen")
+    async fn private_seen(&self, mailbox: MailboxId, account: AccountId) -> StoreResult<UidSet> {
+        read_tx!(self, |tx| seen::private_seen(&tx, mailbox, account).await?)
     }
     async fn private_seen_since(
         &self,
-        _mailbox: MailboxId,
-        _account: AccountId,
-        _since: ModSeq,
+        mailbox: MailboxId,
+        account: AccountId,
+        since: ModSeq,
     ) -> StoreResult<Vec<(Uid, bool, ModSeq)>> {
-        not_yet("private \\Seen")
+        read_tx!(self, |tx| seen::private_seen_since(&tx, mailbox, account, since).await?)
     }
     async fn store_private_seen(
         &self,
-        _mailbox: MailboxId,
-        _account: AccountId,
-        _uids: &UidSet,
-        _seen: bool,
+        mailbox: MailboxId,
+        account: AccountId,
+        uids: &UidSet,
+        seen: bool,
     ) -> StoreResult<Vec<(Uid, ModSeq)>> {
-        not_yet("private \\Seen")
+        write_tx!(self, |tx, fx| seen::store_private_seen(&tx, fx, mailbox, account, uids, seen).await?)
     }
     async fn quota(&self, account: AccountId) -> StoreResult<Quota> {
-        let defaults = QuotaLimits {
-            storage: self.limits.default_quota.storage,
-            messages: self.limits.default_quota.messages,
-            mailboxes: Some(u64::from(self.limits.max_mailboxes)),
-        };
+        let defaults = self.quota_defaults();
         read_tx!(self, |tx| accounts::quota(&tx, account, defaults).await?)
     }
-    async fn set_quota(&self, _account: AccountId, _limits: QuotaLimits) -> StoreResult<()> {
-        not_yet("quota")
+    async fn set_quota(&self, account: AccountId, limits: QuotaLimits) -> StoreResult<()> {
+        let defaults = self.quota_defaults();
+        write_tx!(self, |tx, fx| quota::set_quota(&tx, account, limits, &defaults).await?)
     }
     async fn pending_quota_warnings(&self) -> StoreResult<Vec<QuotaWarning>> {
-        not_yet("quota")
+        read_tx!(self, |tx| quota::pending_warnings(&tx).await?)
     }
-    async fn deliver_quota_warning(&self, _warning: i64, _message: NewMessage) -> StoreResult<()> {
-        not_yet("quota")
+    async fn deliver_quota_warning(&self, warning: i64, message: NewMessage) -> StoreResult<()> {
+        let prepared = tokio::task::spawn_blocking(move || mail::prepare(vec![(message, None)]))
+            .await
+            .map_err(|e| StoreError::Backend(format!("append preparation failed: {e}")))??;
+        let defaults = self.quota_defaults();
+        write_tx!(self, |tx, fx| {
+            // Delivered already (by another node): nothing to append.
+            if let Some(account) = quota::claim_warning(&tx, warning).await? {
+                let inbox = mail::mailbox_infos(&tx, account, Some(MailboxName::INBOX))
+                    .await?
+                    .into_iter()
+                    .next()
+                    .ok_or(StoreError::NotFound)?;
+                // Not held to the quota: the warning must arrive when the mailbox is full.
+                mail::append(&tx, fx, inbox.id, &prepared, &defaults, Check::Skip).await?;
+            }
+        })
+    }
+}
+
+#[async_trait]
+impl SieveStore for PgStore {
+    async fn put_sieve_script(&self, account: AccountId, name: &str, text: &str) -> StoreResult<()> {
+        check_name(name)?;
+        if text.len() > MAX_SCRIPT_LEN {
+            return Err(StoreError::Limit(format!("script larger than {MAX_SCRIPT_LEN} bytes")));
+        }
+        write_tx!(self, |tx, fx| sieve::put(&tx, account, name, text).await?)
+    }
+    async fn sieve_script(&self, account: AccountId, name: &str) -> StoreResult<Option<String>> {
+        read_tx!(self, |tx| sieve::script(&tx, account, name).await?)
+    }
+    async fn sieve_scripts(&self, account: AccountId) -> StoreResult<Vec<SieveScriptInfo>> {
+        read_tx!(self, |tx| sieve::scripts(&tx, account).await?)
+    }
+    async fn active_sieve_script(&self, account: AccountId) -> StoreResult<Option<SieveScript>> {
+        read_tx!(self, |tx| sieve::active(&tx, account).await?)
+    }
+    async fn activate_sieve_script(&self, account: AccountId, name: Option<&str>) -> StoreResult<()> {
+        write_tx!(self, |tx, fx| sieve::activate(&tx, account, name).await?)
+    }
+    async fn delete_sieve_script(&self, account: AccountId, name: &str) -> StoreResult<()> {
+        write_tx!(self, |tx, fx| sieve::delete(&tx, account, name).await?)
+    }
+    async fn claim_vacation(
+        &self,
+        account: AccountId,
+        handle: &str,
+        sender: &str,
+        now: i64,
+        period_secs: i64,
+    ) -> StoreResult<VacationClaim> {
+        write_tx!(self, |tx, fx| sieve::claim(&tx, account, handle, sender, now, period_secs).await?)
+    }
+    async fn release_vacation(&self, account: AccountId, handle: &str, sender: &str) -> StoreResult<()> {
+        write_tx!(self, |tx, fx| sieve::release(&tx, account, handle, sender).await?)
+    }
+    async fn detail_delivery(&self, account: AccountId) -> StoreResult<DetailDelivery> {
+        read_tx!(self, |tx| sieve::detail(&tx, account).await?)
+    }
+    async fn set_detail_delivery(&self, account: AccountId, policy: DetailDelivery) -> StoreResult<()> {
+        write_tx!(self, |tx, fx| sieve::set_detail(&tx, account, policy).await?)
     }
 }

@@ -36,10 +36,14 @@
 //! - `expunged(owner_id, mailbox_id, uid, modseq)`: for changes since any modseq (QRESYNC).
 //! - credentials: `scram_credentials`, `totp`, `app_passwords` (per owner);
 //!   `credentials_generation`, `address_blocks` (global).
-//! - teams and quotas (ShareStore, not implemented on PostgreSQL yet; the tables are here so the
-//!   distribution key is fixed now): `acl`, `team_members`, `group_members`, `quota`,
+//! - teams and quotas (ShareStore): `acl`, `team_members`, `group_members`, `quota`,
 //!   `quota_warnings`, `private_seen`; delivery (SieveStore): `sieve_scripts`, `vacation_sent`,
 //!   `delivery_settings`.
+//!
+//! # Version 2
+//!
+//! `acl_by_identifier` (the "shared with me" index), quota threshold levels and warning
+//! numbering, lookups of memberships and private `\Seen` rows by the account they name.
 
 use deadpool_postgres::Client;
 
@@ -47,7 +51,7 @@ use super::{Fail, PgResult};
 use crate::StoreError;
 
 /// The migration steps; step `i` brings the database from version `i` to `i + 1`.
-pub(crate) const MIGRATIONS: &[&str] = &[V1];
+pub(crate) const MIGRATIONS: &[&str] = &[V1, V2];
 
 /// The schema version this program writes.
 pub const LATEST: i64 = MIGRATIONS.len() as i64;
@@ -263,6 +267,24 @@ CREATE TABLE delivery_settings (
     owner_id       BIGINT PRIMARY KEY REFERENCES accounts(id) ON DELETE CASCADE,
     detail_mailbox BOOLEAN NOT NULL DEFAULT false
 );
+";
+
+/// Version 2: what `ShareStore` needs beside the V1 tables. The "shared with me" index is an
+/// index on the ACL rows by grantee (`lower(identifier)`, then the owner); a quota root keeps
+/// the thresholds it is at (a warning is recorded once per upward crossing) and numbers its
+/// warnings; warnings keep usage and limit at the crossing and a global order; memberships
+/// and private `\Seen` rows can be found by the account they name (account deletion).
+const V2: &str = "
+CREATE INDEX acl_by_identifier ON acl (lower(identifier), owner_id, mailbox_id);
+CREATE INDEX team_members_by_member ON team_members (member_id);
+CREATE INDEX private_seen_by_account ON private_seen (account_id);
+ALTER TABLE quota ADD COLUMN storage_level  BIGINT NOT NULL DEFAULT 0,
+                  ADD COLUMN messages_level BIGINT NOT NULL DEFAULT 0,
+                  ADD COLUMN next_warning   BIGINT NOT NULL DEFAULT 1;
+ALTER TABLE quota_warnings ADD COLUMN used        BIGINT NOT NULL DEFAULT 0,
+                           ADD COLUMN limit_value BIGINT NOT NULL DEFAULT 0,
+                           ADD COLUMN seq         BIGINT GENERATED ALWAYS AS IDENTITY;
+CREATE INDEX quota_warnings_pending ON quota_warnings (seq) WHERE NOT delivered;
 ";
 
 /// Brings the database to [`LATEST`]; refuses a newer one. Returns the version found.

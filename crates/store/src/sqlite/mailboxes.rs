@@ -29,7 +29,7 @@ pub(crate) const DEFAULT_MAILBOXES: [(&str, Option<SpecialUse>); 6] = [
 
 /// The mailboxes every new team gets (no Junk: delivery to a team is filtered upstream), with
 /// their RFC 6154 attributes; nobody is subscribed to them until a member is added.
-const TEAM_MAILBOXES: [(&str, Option<SpecialUse>); 5] = [
+pub(crate) const TEAM_MAILBOXES: [(&str, Option<SpecialUse>); 5] = [
     ("INBOX", None),
     ("Sent", Some(SpecialUse::Sent)),
     ("Drafts", Some(SpecialUse::Drafts)),
@@ -116,18 +116,24 @@ pub(crate) fn create_account(conn: &Connection, name: &str, password_hash: &str)
     Ok(account)
 }
 
+/// Refuses a team delivery address that is not an addr-spec of acceptable length.
+pub(crate) fn check_team_address(address: &str) -> StoreResult<()> {
+    let well_formed = address.len() <= MAX_ADDRESS_LEN
+        && address.split_once('@').is_some_and(|(local, domain)| !local.is_empty() && !domain.is_empty())
+        && !address.chars().any(|c| c.is_whitespace() || c.is_control());
+    if !well_formed {
+        return Err(StoreError::InvalidName(format!("not a delivery address: {address:?}")));
+    }
+    Ok(())
+}
+
 /// Creates a team: an account that cannot log in, with the team mailboxes and, when given, a
 /// delivery address. Its name is shown as `Shared/<name>/…`, so it must read as an account
 /// identifier (not `anyone`, `authenticated`, `$…` or `-…`) and hold no `/`.
 pub(crate) fn create_team(conn: &Connection, name: &str, address: Option<&str>) -> StoreResult<AccountId> {
     check_account_name(name)?;
     if let Some(address) = address {
-        let well_formed = address.len() <= MAX_ADDRESS_LEN
-            && address.split_once('@').is_some_and(|(local, domain)| !local.is_empty() && !domain.is_empty())
-            && !address.chars().any(|c| c.is_whitespace() || c.is_control());
-        if !well_formed {
-            return Err(StoreError::InvalidName(format!("not a delivery address: {address:?}")));
-        }
+        check_team_address(address)?;
     }
     let team = insert_account(conn, name, TEAM_PASSWORD_HASH, AccountKind::Team, address)?;
     for (mailbox, special_use) in TEAM_MAILBOXES {

@@ -192,7 +192,7 @@ fn load(conn: &Connection, account: AccountId) -> StoreResult<Option<Row>> {
 }
 
 /// The highest threshold `used` is at or above (0: none, or no limit).
-fn level(used: u64, limit: Option<u64>) -> u8 {
+pub(crate) fn level(used: u64, limit: Option<u64>) -> u8 {
     let Some(limit) = limit else { return 0 };
     if used == 0 {
         return 0;

@@ -169,7 +169,7 @@ fn follow_lookup(
 }
 
 /// Refuses group names that cannot be an identifier's `$name`.
-fn check_group(group: &str) -> StoreResult<()> {
+pub(crate) fn check_group(group: &str) -> StoreResult<()> {
     if group.is_empty() || group.len() > MAX_GROUP_NAME_LEN || group.chars().any(char::is_control) {
         return Err(StoreError::InvalidName(format!("bad group name: {group:?}")));
     }

@@ -30,11 +30,11 @@ pub const MAX_SCRIPTS: i64 = 100;
 /// Most vacation history entries kept per account.
 pub const MAX_VACATION_ENTRIES: i64 = 10_000;
 /// Longest handle or sender address kept in the vacation history, in bytes.
-const MAX_VACATION_KEY_LEN: usize = 1024;
+pub(crate) const MAX_VACATION_KEY_LEN: usize = 1024;
 
 /// Checks a script name: non-empty, bounded, no control characters (RFC 5804 §1.6 forbids
 /// CR, LF, NUL and other controls in script names).
-fn check_name(name: &str) -> StoreResult<()> {
+pub(crate) fn check_name(name: &str) -> StoreResult<()> {
     if name.is_empty() {
         return Err(StoreError::InvalidName("empty script name".to_owned()));
     }
