@@ -79,7 +79,12 @@ pub(crate) enum AppPasswordCommand {
 #[derive(Debug, Subcommand)]
 pub(crate) enum BanCommand {
     /// Show the client addresses blocked after failed logins, with the end of each block.
-    List,
+    List {
+        /// Print one JSON document: {"blocks": [{"address", "until", "reason"}]} (until:
+        /// RFC 3339, UTC).
+        #[arg(long)]
+        json: bool,
+    },
     /// Lift the block of an address (an IPv6 address lifts its /64).
     Remove {
         /// The address, as `ban list` shows it.
@@ -274,7 +279,21 @@ pub(crate) async fn app_password(
 pub(crate) async fn ban(command: BanCommand, accounts: &dyn AccountStore) -> anyhow::Result<()> {
     let now = unix_now();
     match command {
-        BanCommand::List => {
+        BanCommand::List { json: true } => {
+            let blocks = accounts.address_blocks(now).await.context("listing blocked addresses")?;
+            let blocks: Vec<serde_json::Value> = blocks
+                .iter()
+                .map(|b| {
+                    serde_json::json!({
+                        "address": b.address,
+                        "until": crate::admin_output::rfc3339(b.until),
+                        "reason": b.reason,
+                    })
+                })
+                .collect();
+            crate::admin_output::print_json(&serde_json::json!({ "blocks": blocks }))
+        }
+        BanCommand::List { json: false } => {
             let blocks = accounts.address_blocks(now).await.context("listing blocked addresses")?;
             if blocks.is_empty() {
                 eprintln!("postfach: no address is blocked");

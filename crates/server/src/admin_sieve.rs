@@ -39,6 +39,9 @@ pub(crate) enum SieveCommand {
     List {
         /// Login name.
         user: String,
+        /// Print one JSON document: {"scripts": [{"name", "active"}]}.
+        #[arg(long)]
+        json: bool,
     },
     /// Make a script the one that runs at delivery.
     Activate {
@@ -104,7 +107,14 @@ pub(crate) async fn run(
                 None => bail!("{user} has no script {name:?}"),
             }
         }
-        SieveCommand::List { user } => {
+        SieveCommand::List { user, json: true } => {
+            let account = find(accounts, &user).await?;
+            let scripts = sieve.sieve_scripts(account.id).await.context("listing scripts")?;
+            let scripts: Vec<serde_json::Value> =
+                scripts.iter().map(|s| serde_json::json!({"name": s.name, "active": s.active})).collect();
+            crate::admin_output::print_json(&serde_json::json!({ "scripts": scripts }))?;
+        }
+        SieveCommand::List { user, json: false } => {
             let account = find(accounts, &user).await?;
             let mut text = String::new();
             for script in sieve.sieve_scripts(account.id).await.context("listing scripts")? {

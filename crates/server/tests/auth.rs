@@ -135,6 +135,8 @@ fn spraying_is_slowed_then_blocked_and_the_user_still_gets_in() {
     // The block is visible to the CLI, and lifting it lets the address in again.
     let listed = cli_ok(&server, &["ban", "list"], "");
     assert!(listed.lines().any(|l| l.starts_with("127.0.0.2 ")), "{listed}");
+    let json = cli_ok(&server, &["ban", "list", "--json"], "");
+    assert!(json.starts_with("{\"blocks\":[{\"address\":\"127.0.0.2\""), "{json}");
     let out = server.cli(&["ban", "remove", "127.0.0.9"], "");
     assert!(!out.status.success(), "removing a block that does not exist fails");
     cli_ok(&server, &["ban", "remove", "127.0.0.2"], "");

@@ -218,6 +218,11 @@ fn sieve_admin_commands() {
     assert!(out.status.success());
     let out = server.cli(&["sieve", "list", "bob"], "");
     assert_eq!(String::from_utf8_lossy(&out.stdout), "main (active)\nother\n");
+    let out = server.cli(&["sieve", "list", "bob", "--json"], "");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "{\"scripts\":[{\"active\":true,\"name\":\"main\"},{\"active\":false,\"name\":\"other\"}]}\n"
+    );
     let out = server.cli(&["sieve", "get", "bob", "other"], "");
     assert_eq!(String::from_utf8_lossy(&out.stdout), "discard;\n");
     let out = server.cli(&["sieve", "delete", "bob", "main"], "");
