@@ -20,17 +20,61 @@ use crate::tls::{self, SelfSignedNames};
 pub(crate) enum TlsCommand {
     /// Print the subject, names, validity, SHA-256 fingerprint and files of each certificate in
     /// use (compare the fingerprint with the one your mail client shows).
-    Show,
+    Show {
+        /// Print one JSON document: {"certificates": [{"cert", "key", "origin", "subject",
+        /// "names", "not_before", "not_after", "sha256", "renewal"}]} (times RFC 3339, UTC).
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// Runs a `tls` subcommand.
 pub(crate) fn run(command: TlsCommand, config: &Config) -> anyhow::Result<()> {
     match command {
-        TlsCommand::Show => {
+        TlsCommand::Show { json: false } => {
             print!("{}", show(config, OffsetDateTime::now_utc())?);
             Ok(())
         }
+        TlsCommand::Show { json: true } => {
+            crate::admin_output::print_json(&show_json(config, OffsetDateTime::now_utc())?)
+        }
     }
+}
+
+/// What `tls show --json` prints at `now`.
+fn show_json(config: &Config, now: OffsetDateTime) -> anyhow::Result<serde_json::Value> {
+    let time = |t: OffsetDateTime| crate::admin_output::rfc3339(t.unix_timestamp());
+    let one = |files: &TlsFiles, info: &CertInfo, origin: &str, renewal: Option<String>| {
+        serde_json::json!({
+            "cert": files.cert.display().to_string(),
+            "key": files.key.display().to_string(),
+            "origin": origin,
+            "subject": info.subject,
+            "names": info.names,
+            "not_before": time(info.not_before),
+            "not_after": time(info.not_after),
+            "sha256": info.sha256,
+            "renewal": renewal,
+        })
+    };
+    let mut certificates = Vec::new();
+    if config.tls.is_empty() {
+        let files = tls::self_signed_files(&config.data_dir);
+        if !files.cert.is_file() {
+            anyhow::bail!("no certificate yet: `postfach serve` generates one");
+        }
+        let info =
+            CertInfo::read(&files.cert).with_context(|| format!("reading {}", files.cert.display()))?;
+        let wanted = SelfSignedNames::wanted(tls::host_name().as_deref(), config);
+        let renewal = tls::renewal(&info, &wanted, now).map(|why| why.to_string());
+        certificates.push(one(&files, &info, "generated", renewal));
+    }
+    for (i, files) in config.tls.iter().enumerate() {
+        let info =
+            CertInfo::read(&files.cert).with_context(|| format!("reading {}", files.cert.display()))?;
+        certificates.push(one(files, &info, if i == 0 { "configured" } else { "sni" }, None));
+    }
+    Ok(serde_json::json!({ "certificates": certificates }))
 }
 
 /// The text of `tls show` at `now`.
@@ -103,6 +147,10 @@ mod tests {
         let leaf = tls.certificates.leaves().remove(0);
         let text = show(&config, OffsetDateTime::now_utc()).unwrap();
         assert!(text.contains(&format!("sha256:      {}\n", cert_info::fingerprint(&leaf))), "{text}");
+        let json = show_json(&config, OffsetDateTime::now_utc()).unwrap();
+        assert_eq!(json["certificates"][0]["sha256"], cert_info::fingerprint(&leaf));
+        assert_eq!(json["certificates"][0]["origin"], "generated");
+        assert!(json["certificates"][0]["renewal"].is_null());
         assert!(text.contains("names:       ") && text.contains("localhost, 127.0.0.1, ::1"), "{text}");
         assert!(text.contains("key.pem"), "{text}");
         assert!(!text.contains("renewal"), "{text}");

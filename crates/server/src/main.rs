@@ -191,6 +191,9 @@ enum Command {
         /// The metrics endpoint to ask ("127.0.0.1:9464") instead of `[metrics] listen`.
         #[arg(long, value_name = "ADDR")]
         address: Option<std::net::SocketAddr>,
+        /// Print one JSON document: the endpoint's samples, or the store's totals.
+        #[arg(long)]
+        json: bool,
     },
     /// List the running server's IMAP sessions: user, address, since when, selected mailbox
     /// (exit code 1 when no server runs).
@@ -399,9 +402,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             init_logging(&LogConfig { level: "warn".to_owned(), format: config.log.format })?;
             runtime.block_on(db_migrate(&config))
         }
-        Command::Status { address } => {
+        Command::Status { address, json } => {
             init_logging(&LogConfig { level: "warn".to_owned(), format: config.log.format })?;
-            runtime.block_on(status::run(&config, address))
+            runtime.block_on(status::run(&config, address, json))
         }
         Command::Who(args) => runtime.block_on(admin_session::who(args, &config.data_dir)),
         Command::Kick(args) => runtime.block_on(admin_session::kick(args, &config.data_dir)),

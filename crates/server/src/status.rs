@@ -13,7 +13,9 @@ use crate::quota::human_bytes;
 /// Samples of an exposition: metric name → (labels as written, value).
 type Samples = BTreeMap<String, Vec<(String, f64)>>;
 
-pub(crate) async fn run(config: &Config, address: Option<SocketAddr>) -> anyhow::Result<()> {
+pub(crate) async fn run(config: &Config, address: Option<SocketAddr>, json: bool) -> anyhow::Result<()> {
+    // Notes go to standard error with --json, so standard output is one JSON document.
+    let note = |text: String| if json { eprintln!("postfach: {text}") } else { println!("{text}") };
     let target = address.or(config.metrics.listen).filter(|a| a.port() != 0).map(reachable);
     if let Some(addr) = target {
         match metrics::get(addr, "/metrics").await {
@@ -23,20 +25,54 @@ pub(crate) async fn run(config: &Config, address: Option<SocketAddr>) -> anyhow:
                     Ok((code, _)) => format!("failing (HTTP {code})"),
                     Err(e) => format!("unknown ({e})"),
                 };
-                print!("{}", summary(&parse(&body), addr, &health));
+                let samples = parse(&body);
+                if json {
+                    let samples: BTreeMap<&String, Vec<serde_json::Value>> = samples
+                        .iter()
+                        .map(|(name, values)| {
+                            let values = values
+                                .iter()
+                                .map(|(labels, value)| serde_json::json!({"labels": labels, "value": value}))
+                                .collect();
+                            (name, values)
+                        })
+                        .collect();
+                    let doc = serde_json::json!({
+                        "source": "endpoint", "address": addr.to_string(), "health": health, "samples": samples,
+                    });
+                    return crate::admin_output::print_json(&doc);
+                }
+                print!("{}", summary(&samples, addr, &health));
                 return Ok(());
             }
             Ok((code, _)) => {
-                println!("the metrics endpoint {addr} answered HTTP {code}; reading the store instead")
+                note(format!("the metrics endpoint {addr} answered HTTP {code}; reading the store instead"))
             }
-            Err(e) => println!("no answer from the metrics endpoint {addr} ({e}); reading the store instead"),
+            Err(e) => {
+                note(format!("no answer from the metrics endpoint {addr} ({e}); reading the store instead"))
+            }
         }
     } else {
-        println!("no metrics endpoint configured ([metrics] listen); reading the store");
+        note("no metrics endpoint configured ([metrics] listen); reading the store".to_owned());
     }
     let store = crate::open_store(config).await?;
     let totals = store.totals().await?;
     let backlog = store.text_backlog().await?;
+    if json {
+        return crate::admin_output::print_json(&serde_json::json!({
+            "source": "store",
+            "accounts": totals.accounts,
+            "messages": totals.messages,
+            "bytes": totals.bytes,
+            "database_bytes": store.disk_size(),
+            "index_backlog": backlog,
+            "quota": {
+                "accounts_with_limit": totals.accounts_with_limit,
+                "accounts_above_90_percent": totals.accounts_above_90_percent,
+                "accounts_full": totals.accounts_full,
+            },
+        }));
+    }
     println!("accounts:      {}", totals.accounts);
     println!("messages:      {} ({})", totals.messages, human_bytes(totals.bytes));
     println!("database:      {} ({})", human_bytes(store.disk_size()), config.data_dir.display());

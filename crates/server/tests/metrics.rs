@@ -206,6 +206,11 @@ fn endpoint_counts_logins_commands_and_deliveries_under_load() {
     assert!(text.contains("logins:        1 ok, 1 failed"), "{text}");
     assert!(text.contains("deliveries:    1 delivered"), "{text}");
     assert!(text.contains("accounts:      1; messages 1"), "{text}");
+    let out = server.cli(&["status", "--address", &metrics.to_string(), "--json"], "");
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["source"], "endpoint");
+    assert_eq!(json["health"], "ok");
+    assert!(json["samples"]["postfach_store_disk_bytes"][0]["value"].as_f64().unwrap() > 0.0, "{json}");
 }
 
 #[test]
@@ -220,4 +225,9 @@ fn status_without_an_endpoint_reads_the_store_and_metrics_are_off_by_default() {
     assert!(text.contains("no metrics endpoint configured"), "{text}");
     assert!(text.contains("accounts:      1"), "{text}");
     assert!(text.contains("index backlog: 0 messages"), "{text}");
+    let out = server.cli(&["status", "--json"], "");
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["source"], "store");
+    assert_eq!(json["accounts"], 1);
+    assert_eq!(json["index_backlog"], 0);
 }
