@@ -65,6 +65,10 @@ pub(crate) enum AppPasswordCommand {
     List {
         /// Login name.
         name: String,
+        /// Print one JSON document: {"app_passwords": [{"label", "created", "last_used",
+        /// "last_address"}]} (times RFC 3339, UTC; null when never used).
+        #[arg(long)]
+        json: bool,
     },
     /// Revoke an app password; sessions opened with it end within seconds.
     Revoke {
@@ -237,7 +241,23 @@ pub(crate) async fn app_password(
             );
             Ok(())
         }
-        AppPasswordCommand::List { name } => {
+        AppPasswordCommand::List { name, json: true } => {
+            let account = find(accounts, &name).await?;
+            let all = accounts.app_passwords(account.id).await.context("listing app passwords")?;
+            let list: Vec<serde_json::Value> = all
+                .iter()
+                .map(|p| {
+                    serde_json::json!({
+                        "label": p.label,
+                        "created": crate::admin_output::rfc3339(p.created),
+                        "last_used": p.last_used.map(crate::admin_output::rfc3339),
+                        "last_address": p.last_address,
+                    })
+                })
+                .collect();
+            crate::admin_output::print_json(&serde_json::json!({ "app_passwords": list }))
+        }
+        AppPasswordCommand::List { name, json: false } => {
             let account = find(accounts, &name).await?;
             let all = accounts.app_passwords(account.id).await.context("listing app passwords")?;
             if all.is_empty() {

@@ -44,6 +44,10 @@ pub(crate) enum BackupCommand {
     Verify {
         /// The backup directory.
         dir: PathBuf,
+        /// Print one JSON document: {"ok": true, "manifest": {...}} or {"ok": false, "error"}
+        /// (the exit code is 1 then, as without it).
+        #[arg(long)]
+        json: bool,
     },
     /// Restore a backup into a data directory whose server is stopped. The backup is verified
     /// first; the files it replaces are moved into <data dir>/replaced-<time>/, not deleted.
@@ -64,7 +68,23 @@ pub(crate) enum BackupCommand {
 pub(crate) fn run(command: BackupCommand, config: &Config) -> anyhow::Result<()> {
     match command {
         BackupCommand::Create { dir, max_rate } => create(config, &dir, max_rate),
-        BackupCommand::Verify { dir } => {
+        BackupCommand::Verify { dir, json: true } => {
+            let mut bar = Bar::new();
+            let verified = backup::verify(&dir, &mut bar, None);
+            bar.finish();
+            match verified {
+                Ok(v) => {
+                    crate::admin_output::print_json(&serde_json::json!({"ok": true, "manifest": v.manifest}))
+                }
+                Err(e) => {
+                    crate::admin_output::print_json(
+                        &serde_json::json!({"ok": false, "error": format!("{e:#}")}),
+                    )?;
+                    anyhow::bail!("the backup in {} is not good", dir.display())
+                }
+            }
+        }
+        BackupCommand::Verify { dir, json: false } => {
             let mut bar = Bar::new();
             let verified = backup::verify(&dir, &mut bar, None);
             bar.finish();

@@ -30,6 +30,9 @@ pub(crate) struct ExportArgs {
     /// Incremental: only what changed since the export in this directory, mailbox by mailbox.
     #[arg(long, value_name = "DIR")]
     since: Option<PathBuf>,
+    /// Print the summary as one JSON document.
+    #[arg(long)]
+    json: bool,
 }
 
 /// `postfach import`
@@ -39,6 +42,9 @@ pub(crate) struct ImportArgs {
     account: String,
     /// The export directory.
     dir: PathBuf,
+    /// Print the summary as one JSON document.
+    #[arg(long)]
+    json: bool,
 }
 
 /// Where an importer from another source converts to, and whether that stays.
@@ -52,6 +58,9 @@ pub(crate) struct WorkDir {
     /// Keep the work directory after a successful import (it is a complete export).
     #[arg(long)]
     keep_work_dir: bool,
+    /// Print the summary as one JSON document.
+    #[arg(long)]
+    json: bool,
 }
 
 /// `postfach import-maildir`
@@ -120,6 +129,18 @@ pub(crate) async fn export(args: ExportArgs, store: &SqliteStore) -> anyhow::Res
         (None, None) => Since::Full,
     };
     let summary = postfach_migrate::export::export(stores(store), &args.account, &args.dir, since).await?;
+    if args.json {
+        return crate::admin_output::print_json(&serde_json::json!({
+            "account": args.account,
+            "dir": args.dir.display().to_string(),
+            "mailboxes": summary.mailboxes,
+            "messages": summary.messages,
+            "bytes": summary.bytes,
+            "expunged": summary.expunged,
+            "next_since_modseq": summary.next_since,
+            "seconds": summary.elapsed.as_secs_f64(),
+        }));
+    }
     print!("{}", export_report(&args.account, &args.dir, &summary));
     Ok(())
 }
@@ -127,6 +148,9 @@ pub(crate) async fn export(args: ExportArgs, store: &SqliteStore) -> anyhow::Res
 pub(crate) async fn import(args: ImportArgs, store: &SqliteStore, data_dir: &Path) -> anyhow::Result<()> {
     let target = data_dir.canonicalize().unwrap_or_else(|_| data_dir.to_owned()).display().to_string();
     let summary = postfach_migrate::import::import(stores(store), &args.account, &args.dir, &target).await?;
+    if args.json {
+        return crate::admin_output::print_json(&import_json(&args.account, &summary, None));
+    }
     print!("{}", import_report(&format!("import of {}", args.dir.display()), &args.account, &summary));
     Ok(())
 }
@@ -227,13 +251,43 @@ async fn finish_import(
     let mut notes = report.notes;
     notes.append(&mut summary.notes);
     summary.notes = notes;
-    print!("{}", import_report(what, account, &summary));
-    if settings.keep_work_dir {
-        println!("  work directory kept: {}", work.display());
-    } else if let Err(e) = std::fs::remove_dir_all(work) {
+    if settings.json {
+        let kept = settings.keep_work_dir.then(|| work.display().to_string());
+        crate::admin_output::print_json(&import_json(account, &summary, kept))?;
+    } else {
+        print!("{}", import_report(what, account, &summary));
+        if settings.keep_work_dir {
+            println!("  work directory kept: {}", work.display());
+        }
+    }
+    if !settings.keep_work_dir
+        && let Err(e) = std::fs::remove_dir_all(work)
+    {
         eprintln!("postfach: cannot remove the work directory {}: {e}", work.display());
     }
     Ok(())
+}
+
+/// An import's summary as `--json` prints it.
+fn import_json(account: &str, s: &ImportSummary, work_dir_kept: Option<String>) -> serde_json::Value {
+    serde_json::json!({
+        "account": account,
+        "account_created": s.account_created,
+        "team": s.team,
+        "mailboxes": s.mailboxes,
+        "mailboxes_created": s.mailboxes_created,
+        "inserted": s.inserted,
+        "bytes": s.bytes,
+        "present": s.present,
+        "flags_updated": s.flags_updated,
+        "duplicates": s.duplicates,
+        "expunged": s.expunged,
+        "bad": s.bad,
+        "renumbered": s.renumbered,
+        "notes": s.notes,
+        "seconds": s.elapsed.as_secs_f64(),
+        "work_dir_kept": work_dir_kept,
+    })
 }
 
 fn per_second(n: u64, elapsed: std::time::Duration) -> String {

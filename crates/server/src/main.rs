@@ -248,6 +248,9 @@ enum CleanupCommand {
         /// Pretend it is this time: Unix seconds, YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ (UTC).
         #[arg(long, value_name = "TIME", value_parser = cleanup::parse_time)]
         now: Option<i64>,
+        /// Print one JSON document: {"removed": [{"account", "mailbox", "messages", "days"}]}.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -394,9 +397,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Acl { command } => share(&runtime, &config, ShareCommand::Acl(command)),
         Command::Quota { command } => share(&runtime, &config, ShareCommand::Quota(command)),
         Command::Mailbox { command } => share(&runtime, &config, ShareCommand::Mailbox(command)),
-        Command::Cleanup { command: CleanupCommand::Run { now } } => {
+        Command::Cleanup { command: CleanupCommand::Run { now, json } } => {
             init_logging(&LogConfig { level: "warn".to_owned(), format: config.log.format })?;
-            runtime.block_on(cleanup_run(&config, now))
+            runtime.block_on(cleanup_run(&config, now, json))
         }
         Command::Db { command: DbCommand::Migrate } => {
             init_logging(&LogConfig { level: "warn".to_owned(), format: config.log.format })?;
@@ -506,9 +509,20 @@ async fn user_set(
 }
 
 /// `cleanup run`: one pass now (or at `--now`), one line per mailbox that lost messages.
-async fn cleanup_run(config: &Config, now: Option<i64>) -> anyhow::Result<()> {
+async fn cleanup_run(config: &Config, now: Option<i64>, json: bool) -> anyhow::Result<()> {
     let store = open_store(config).await?;
     let report = cleanup::pass(&store, &config.cleanup, now.unwrap_or_else(cleanup::unix_now)).await?;
+    if json {
+        let removed: Vec<serde_json::Value> = report
+            .iter()
+            .map(|r| {
+                serde_json::json!({
+                    "account": r.account, "mailbox": r.mailbox, "messages": r.messages, "days": r.days,
+                })
+            })
+            .collect();
+        return admin_output::print_json(&serde_json::json!({ "removed": removed }));
+    }
     if report.is_empty() {
         println!("nothing to remove");
     }

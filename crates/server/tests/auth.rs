@@ -183,6 +183,11 @@ fn revoking_an_app_password_ends_its_sessions() {
     let listed = cli_ok(&server, &["user", "app-password", "list", "alice"], "");
     let row = listed.lines().find(|l| l.starts_with("Laptop")).expect(&listed);
     assert!(row.ends_with("127.0.0.1") && !row.contains("never"), "{listed}");
+    let json = cli_ok(&server, &["user", "app-password", "list", "alice", "--json"], "");
+    assert!(
+        json.contains("\"label\":\"Laptop\"") && json.contains("\"last_address\":\"127.0.0.1\""),
+        "{json}"
+    );
 
     let revoked_at = Instant::now();
     cli_ok(&server, &["user", "app-password", "revoke", "alice", "Laptop"], "");

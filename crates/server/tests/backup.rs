@@ -423,6 +423,11 @@ fn backup_under_writes(fate: ServerFate) {
          slowest {slowest:.2?} (slowest before the backup: {alone:.2?})"
     );
     succeeds("backup verify", &source.cli(&["backup", "verify", path(&backup)], ""));
+    let out = source.cli(&["backup", "verify", path(&backup), "--json"], "");
+    succeeds("backup verify --json", &out);
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["ok"], true, "{doc}");
+    assert!(doc["manifest"]["files"].is_array() || doc["manifest"]["files"].is_object(), "{doc}");
 
     if fate == ServerFate::KilledMidway {
         source.start();

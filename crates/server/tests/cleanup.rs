@@ -120,6 +120,7 @@ fn cleanup_run_removes_by_save_date_and_the_account_override_wins() {
     assert_eq!(subjects(&mut alice, "INBOX"), vec!["inbox-1"]);
     assert!(subjects(&mut bob, "Trash").is_empty());
     assert_eq!(cli_ok(&server, &["cleanup", "run", "--now", &now]).trim(), "nothing to remove");
+    assert_eq!(cli_ok(&server, &["cleanup", "run", "--now", &now, "--json"]).trim(), "{\"removed\":[]}");
 
     // Back to the default; 0 turns it off for the account.
     let out = cli_ok(&server, &["user", "set", "alice", "--trash-days", "default", "--junk-days", "0"]);

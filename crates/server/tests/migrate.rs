@@ -248,6 +248,13 @@ fn export_and_import_onto_another_installation_keeps_every_field() {
     // Again: nothing changes, nothing is stored twice.
     let out = cli(&b, &["import", "alice", export.to_str().unwrap()]);
     assert!(out.contains("messages stored: 0 ") && out.contains("already there: 8 "), "{out}");
+    let json: serde_json::Value =
+        serde_json::from_str(&cli(&b, &["import", "alice", export.to_str().unwrap(), "--json"])).unwrap();
+    assert_eq!((json["inserted"].as_u64(), json["present"].as_u64()), (Some(0), Some(8)), "{json}");
+    let third = work.path().join("third");
+    let json: serde_json::Value =
+        serde_json::from_str(&cli(&b, &["export", "alice", third.to_str().unwrap(), "--json"])).unwrap();
+    assert_eq!(json["messages"], 8, "{json}");
     assert_same(&before, &look_all(&mut sb));
 }
 
