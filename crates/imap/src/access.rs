@@ -11,7 +11,7 @@
 
 use postfach_proto::response::Code;
 use postfach_store::acl::namespace;
-use postfach_store::{AccountId, AccountKind, MailboxInfo, MailboxName, Right, Rights};
+use postfach_store::{AccountId, AccountKind, Flags, MailboxInfo, MailboxName, Right, Rights, SystemFlags};
 
 use crate::context::Cx;
 use crate::respond::Reply;
@@ -141,6 +141,35 @@ pub(crate) async fn rights_on(cx: &Cx<'_>, place: &Place, info: &MailboxInfo) ->
         return Ok(Rights::ALL);
     }
     Ok(cx.ctx.share.my_rights(info.id, cx.user.account).await?)
+}
+
+/// The rights that change flags (RFC 4314 §4): `s` for `\Seen`, `t` for `\Deleted`, `w` for
+/// the other flags and keywords.
+pub(crate) const FLAG_RIGHTS: Rights =
+    Rights::NONE.and(Right::Seen).and(Right::DeleteMessages).and(Right::Write);
+
+/// The system flags a user with `rights` may set or clear.
+pub(crate) fn settable_flags(rights: Rights) -> SystemFlags {
+    [
+        (SystemFlags::SEEN, Right::Seen),
+        (SystemFlags::DELETED, Right::DeleteMessages),
+        (SystemFlags::ANSWERED, Right::Write),
+        (SystemFlags::FLAGGED, Right::Write),
+        (SystemFlags::DRAFT, Right::Write),
+    ]
+    .into_iter()
+    .filter(|(_, right)| rights.contains(*right))
+    .fold(SystemFlags(0), |set, (flag, _)| set.union(flag))
+}
+
+/// `flags` cut to what a user with `rights` may set: the settable system flags, keywords with
+/// `w`. APPEND, COPY and STORE drop the others rather than fail (RFC 4314 §4).
+pub(crate) fn permitted_flags(mut flags: Flags, rights: Rights) -> Flags {
+    flags.system = SystemFlags(flags.system.0 & settable_flags(rights).0);
+    if !rights.contains(Right::Write) {
+        flags.keywords.clear();
+    }
+    flags
 }
 
 /// NO [NOPERM] unless `rights` holds all of `need`.

@@ -27,6 +27,7 @@ mod capability;
 mod cmd;
 mod context;
 mod convert;
+pub mod criteria;
 mod out;
 mod respond;
 mod sasl;

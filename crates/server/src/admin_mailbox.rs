@@ -528,7 +528,7 @@ impl Stores<'_> {
     /// The UIDs in `mailbox` that match `query`, ascending.
     async fn matching(&self, mailbox: &MailboxInfo, query: &Query) -> anyhow::Result<Vec<Uid>> {
         let status = self.mail.status(mailbox.id).await.context("reading the mailbox's counters")?;
-        let found = self.mail.search(mailbox.id, &query.criterion(status.uid_next)).await;
+        let found = self.mail.search(mailbox.id, &query.criterion(status.uid_next)?).await;
         found.with_context(|| format!("searching {}", mailbox.name))
     }
 

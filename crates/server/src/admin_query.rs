@@ -13,9 +13,10 @@
 //! `RETURN` options are refused.
 
 use anyhow::bail;
+use postfach_imap::criteria::{KeyScope, criterion};
 use postfach_proto::parse_command;
-use postfach_proto::types::{CommandBody, Flag, SearchKey, SequenceSet};
-use postfach_store::{Criterion, ModSeq, SystemFlags, Uid, UidSet};
+use postfach_proto::types::{CommandBody, SearchKey, SequenceSet};
+use postfach_store::{Criterion, Uid, UidSet};
 
 /// The tag and command the words are parsed inside.
 const PREFIX: &str = "x SEARCH ";
@@ -75,9 +76,9 @@ impl Query {
     }
 
     /// The store's criterion for a mailbox whose next UID is `uid_next` (for `*` in UID sets).
-    pub(crate) fn criterion(&self, uid_next: Uid) -> Criterion {
-        let largest = uid_next.get().saturating_sub(1);
-        Criterion::And(self.keys.iter().map(|k| criterion(k, largest)).collect())
+    pub(crate) fn criterion(&self, uid_next: Uid) -> anyhow::Result<Criterion> {
+        let scope = CliScope { largest_uid: uid_next.get().saturating_sub(1) };
+        Ok(Criterion::And(self.keys.iter().map(|k| criterion(&scope, k, 0)).collect::<anyhow::Result<_>>()?))
     }
 }
 
@@ -128,84 +129,28 @@ fn refuse_session_keys(key: &SearchKey) -> anyhow::Result<()> {
     }
 }
 
-fn text(s: &[u8]) -> String {
-    String::from_utf8_lossy(s).into_owned()
+/// The command line's answers to the keys that depend on who asks: a UID set is taken against
+/// the mailbox searched (`*` its highest UID). Keys [`refuse_session_keys`] refuses never get
+/// here; SEEN and UNSEEN read the message's flag.
+struct CliScope {
+    largest_uid: u32,
 }
 
-/// One search key as a store criterion (the session's translation, `postfach_imap`'s
-/// `cmd::search`, without its session state). Keys [`refuse_session_keys`] refuses match
-/// nothing here. The parser bounds the nesting.
-fn criterion(key: &SearchKey, largest_uid: u32) -> Criterion {
-    let rec = |k: &SearchKey| criterion(k, largest_uid);
-    let header = |name: &str, v: &[u8]| Criterion::Header(name.to_owned(), text(v));
-    let nothing = || Criterion::Uids(UidSet::new());
-    match key {
-        SearchKey::All => Criterion::All,
-        SearchKey::Answered => Criterion::FlagSet(SystemFlags::ANSWERED),
-        SearchKey::Deleted => Criterion::FlagSet(SystemFlags::DELETED),
-        SearchKey::Draft => Criterion::FlagSet(SystemFlags::DRAFT),
-        SearchKey::Flagged => Criterion::FlagSet(SystemFlags::FLAGGED),
-        SearchKey::Seen => Criterion::FlagSet(SystemFlags::SEEN),
-        SearchKey::Unanswered => Criterion::FlagUnset(SystemFlags::ANSWERED),
-        SearchKey::Undeleted => Criterion::FlagUnset(SystemFlags::DELETED),
-        SearchKey::Undraft => Criterion::FlagUnset(SystemFlags::DRAFT),
-        SearchKey::Unflagged => Criterion::FlagUnset(SystemFlags::FLAGGED),
-        SearchKey::Unseen => Criterion::FlagUnset(SystemFlags::SEEN),
-        SearchKey::Keyword(f) => flag_criterion(f, true),
-        SearchKey::Unkeyword(f) => flag_criterion(f, false),
-        SearchKey::Recent | SearchKey::New | SearchKey::Old | SearchKey::SequenceSet(_) => nothing(),
-        SearchKey::Bcc(s) => header("bcc", s),
-        SearchKey::Cc(s) => header("cc", s),
-        SearchKey::From(s) => header("from", s),
-        SearchKey::To(s) => header("to", s),
-        SearchKey::Subject(s) => header("subject", s),
-        SearchKey::Header(name, v) => Criterion::Header(text(name).to_ascii_lowercase(), text(v)),
-        SearchKey::Body(s) => Criterion::Body(text(s)),
-        SearchKey::Text(s) => Criterion::Text(text(s)),
-        SearchKey::Before(d) => Criterion::Before(d.days_since_epoch()),
-        SearchKey::On(d) => Criterion::On(d.days_since_epoch()),
-        SearchKey::Since(d) => Criterion::Since(d.days_since_epoch()),
-        SearchKey::SentBefore(d) => Criterion::SentBefore(d.days_since_epoch()),
-        SearchKey::SentOn(d) => Criterion::SentOn(d.days_since_epoch()),
-        SearchKey::SentSince(d) => Criterion::SentSince(d.days_since_epoch()),
-        SearchKey::Larger(n) => Criterion::Larger(u32::try_from(*n).unwrap_or(u32::MAX)),
-        SearchKey::Smaller(n) => Criterion::Smaller(u32::try_from(*n).unwrap_or(u32::MAX)),
-        SearchKey::Uid(set) => match set.resolve(largest_uid) {
-            Some(numbers) => Criterion::Uids(UidSet::from_ranges(numbers.ranges().iter().cloned())),
-            None => nothing(),
-        },
-        SearchKey::Not(k) => Criterion::Not(Box::new(rec(k))),
-        SearchKey::Or(a, b) => Criterion::Or(Box::new(rec(a)), Box::new(rec(b))),
-        SearchKey::And(keys) => Criterion::And(keys.iter().map(rec).collect()),
-        SearchKey::ModSeq { modseq, .. } => Criterion::ModSeqAtLeast(ModSeq(*modseq)),
-        SearchKey::Older(n) => Criterion::Older(u64::from(n.get())),
-        SearchKey::Younger(n) => Criterion::Younger(u64::from(n.get())),
-        SearchKey::SavedBefore(d) => Criterion::SavedBefore(d.days_since_epoch()),
-        SearchKey::SavedOn(d) => Criterion::SavedOn(d.days_since_epoch()),
-        SearchKey::SavedSince(d) => Criterion::SavedSince(d.days_since_epoch()),
-        // Every mailbox keeps save dates (RFC 8514 §4.3).
-        SearchKey::SaveDateSupported => Criterion::All,
-        SearchKey::EmailId(id) => Criterion::EmailId(id.clone()),
-        // THREADID is NIL for every message, so no message has this one.
-        SearchKey::ThreadId(_) => nothing(),
+impl KeyScope for CliScope {
+    type Error = anyhow::Error;
+
+    fn scoped(&self, key: &SearchKey) -> Option<anyhow::Result<Criterion>> {
+        match key {
+            SearchKey::Uid(set) => Some(Ok(match set.resolve(self.largest_uid) {
+                Some(numbers) => Criterion::Uids(UidSet::from_ranges(numbers.ranges().iter().cloned())),
+                None => Criterion::Uids(UidSet::new()),
+            })),
+            _ => None,
+        }
     }
-}
 
-/// KEYWORD / UNKEYWORD: a system flag given as keyword still means the flag.
-fn flag_criterion(f: &Flag, set: bool) -> Criterion {
-    let bit = match f {
-        Flag::Seen => Some(SystemFlags::SEEN),
-        Flag::Answered => Some(SystemFlags::ANSWERED),
-        Flag::Flagged => Some(SystemFlags::FLAGGED),
-        Flag::Deleted => Some(SystemFlags::DELETED),
-        Flag::Draft => Some(SystemFlags::DRAFT),
-        _ => None,
-    };
-    match (bit, set) {
-        (Some(b), true) => Criterion::FlagSet(b),
-        (Some(b), false) => Criterion::FlagUnset(b),
-        (None, true) => Criterion::Keyword(f.to_string()),
-        (None, false) => Criterion::NoKeyword(f.to_string()),
+    fn too_deep(&self) -> anyhow::Error {
+        anyhow::anyhow!("the search keys are nested too deeply")
     }
 }
 
@@ -238,16 +183,16 @@ mod tests {
         let q = parse(&["FROM", "alice", "SINCE", "1-Dec-2026", "UNSEEN"]).unwrap();
         let since = postfach_proto::datetime::days_from_civil(2026, 12, 1);
         assert_eq!(
-            q.criterion(uid_next),
+            q.criterion(uid_next).unwrap(),
             Criterion::And(vec![
                 Criterion::Header("from".to_owned(), "alice".to_owned()),
                 Criterion::Since(since),
-                Criterion::FlagUnset(SystemFlags::SEEN),
+                Criterion::FlagUnset(postfach_store::SystemFlags::SEEN),
             ])
         );
         let q = parse(&["UID 5:* NOT KEYWORD $Junk"]).unwrap();
         assert_eq!(
-            q.criterion(uid_next),
+            q.criterion(uid_next).unwrap(),
             Criterion::And(vec![
                 Criterion::Uids(UidSet::from_ranges([5..=10])),
                 Criterion::Not(Box::new(Criterion::Keyword("$Junk".to_owned()))),

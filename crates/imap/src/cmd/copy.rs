@@ -3,7 +3,7 @@
 
 use postfach_proto::response::{Code, Status};
 use postfach_proto::types::{CommandKind, NumberSet, SequenceSet};
-use postfach_store::{Copied, FlagOp, Flags, Right, Rights, SystemFlags, Uid, UidSet};
+use postfach_store::{Copied, FlagOp, Flags, Right, SystemFlags, Uid, UidSet};
 
 use crate::Out;
 use crate::cmd::fetch::{known, resolve};
@@ -75,25 +75,20 @@ pub(crate) async fn copy(
 /// others are cleared right after the copy (the rare case of a target shared without `s`, `t`
 /// or `w`; COPY never fails for it).
 async fn strip_unpermitted(cx: &Cx<'_>, found: &crate::access::Found, copied: &Copied) -> Result<(), Reply> {
-    let all = Rights::NONE.and(Right::Seen).and(Right::DeleteMessages).and(Right::Write);
-    if found.rights.contains_all(all) || copied.mapping.is_empty() {
+    if found.rights.contains_all(crate::access::FLAG_RIGHTS) || copied.mapping.is_empty() {
         return Ok(());
     }
-    let strip = Flags {
-        system: SystemFlags(
-            [
-                (SystemFlags::SEEN, Right::Seen),
-                (SystemFlags::DELETED, Right::DeleteMessages),
-                (SystemFlags::ANSWERED, Right::Write),
-                (SystemFlags::FLAGGED, Right::Write),
-                (SystemFlags::DRAFT, Right::Write),
-            ]
-            .iter()
-            .filter(|(_, r)| !found.rights.contains(*r))
-            .fold(0, |acc, (f, _)| acc | f.0),
-        ),
-        keywords: Vec::new(),
-    };
+    let every = [
+        SystemFlags::SEEN,
+        SystemFlags::ANSWERED,
+        SystemFlags::FLAGGED,
+        SystemFlags::DELETED,
+        SystemFlags::DRAFT,
+    ]
+    .into_iter()
+    .fold(SystemFlags(0), SystemFlags::union);
+    let strip =
+        Flags { system: every.without(crate::access::settable_flags(found.rights)), keywords: Vec::new() };
     let uids = UidSet::from_uids(copied.mapping.iter().map(|(_, t)| *t));
     if strip.system.0 != 0 {
         cx.ctx.store.store_flags(found.info.id, &uids, FlagOp::Remove, &strip, None).await?;

@@ -11,7 +11,7 @@ use postfach_proto::response::{Code, Data, MailboxAttr, NamespaceDesc};
 use postfach_proto::types::{AppendMessage, NumberSet, StatusItem, WireMailboxName};
 use postfach_store::acl::namespace;
 use postfach_store::{
-    Criterion, Flags, MailboxId, MailboxName, MailboxStatus, NameError, NewMessage, Right, Rights, SeenMode,
+    Criterion, MailboxId, MailboxName, MailboxStatus, NameError, NewMessage, Right, Rights, SeenMode,
     SpecialUse, StoreError, SystemFlags,
 };
 
@@ -306,7 +306,7 @@ pub(crate) async fn append(
         }
         let flags = convert::to_store_flags(&m.flags)
             .map_err(|f| Reply::bad(None, format!("Unknown system flag {}", f.0)))?;
-        let flags = permitted_flags(flags, found.rights);
+        let flags = access::permitted_flags(flags, found.rights);
         batch.push(NewMessage {
             raw: Arc::from(m.data.into_boxed_slice()),
             flags,
@@ -373,7 +373,7 @@ pub(crate) async fn replace(
     let flags = convert::to_store_flags(&message.flags)
         .map_err(|f| Reply::bad(None, format!("Unknown system flag {}", f.0)))?;
     let new = NewMessage {
-        flags: permitted_flags(flags, found.rights),
+        flags: access::permitted_flags(flags, found.rights),
         internal_date: message.date.as_ref().map(convert::internal_date),
         raw: Arc::from(message.data.into_boxed_slice()),
     };
@@ -423,29 +423,6 @@ pub(crate) async fn target_mailbox(cx: &Cx<'_>, name: &MailboxName) -> Result<ac
         Some(Code::Nonexistent) => trycreate(),
         _ => e,
     })
-}
-
-/// The flags of a new message (APPEND, COPY, MOVE) the user may set in the target: `\Seen` with
-/// `s`, `\Deleted` with `t`, the rest with `w`. The others are dropped, never refused (RFC 4314
-/// §4).
-pub(crate) fn permitted_flags(mut flags: Flags, rights: Rights) -> Flags {
-    let mut keep = SystemFlags(0);
-    for (flag, right) in [
-        (SystemFlags::SEEN, Right::Seen),
-        (SystemFlags::DELETED, Right::DeleteMessages),
-        (SystemFlags::ANSWERED, Right::Write),
-        (SystemFlags::FLAGGED, Right::Write),
-        (SystemFlags::DRAFT, Right::Write),
-    ] {
-        if flags.system.contains(flag) && rights.contains(right) {
-            keep = keep.union(flag);
-        }
-    }
-    flags.system = keep;
-    if !rights.contains(Right::Write) {
-        flags.keywords.clear();
-    }
-    flags
 }
 
 /// LIST attributes of a mailbox from the store's special-use.

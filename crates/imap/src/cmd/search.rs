@@ -3,17 +3,15 @@
 //! store criteria, which SORT and THREAD share.
 
 use postfach_proto::response::{Code, Data, ESearchItem};
-use postfach_proto::types::{CommandKind, Flag, NumberSet, SearchKey, SearchReturn, Tag};
+use postfach_proto::types::{CommandKind, NumberSet, SearchKey, SearchReturn, Tag};
 use postfach_store::{Criterion, FetchWant, SystemFlags, Uid, UidSet};
 
 use crate::Out;
 use crate::cmd::fetch::resolve;
 use crate::context::Cx;
+use crate::criteria::{self, KeyScope};
 use crate::respond::{Done, Reply};
 use crate::selected::Selected;
-
-/// Deepest SEARCH key nesting we translate (the parser bounds it too).
-const MAX_SEARCH_DEPTH: usize = 64;
 
 /// RFC 9051 §6.4.4: the charsets we understand (everything is matched as UTF-8).
 pub(crate) fn charset_ok(charset: Option<&str>) -> bool {
@@ -147,11 +145,6 @@ fn modseq_messages(returns: Option<&[SearchReturn]>, found: &[Uid]) -> UidSet {
     UidSet::from_uids(uids)
 }
 
-fn text(s: &[u8]) -> String {
-    String::from_utf8_lossy(s).into_owned()
-}
-
-/// SearchKey (RFC 9051 §6.4.4) → store criterion, with sequence numbers and `\Recent` resolved.
 /// The messages this user has seen: the `\Seen` flag, or the user's own set in a
 /// private-`\Seen` mailbox of another owner.
 fn seen(sel: &Selected) -> Criterion {
@@ -169,62 +162,39 @@ fn unseen(sel: &Selected) -> Criterion {
     }
 }
 
-pub(crate) fn to_criterion(sel: &Selected, key: &SearchKey, depth: usize) -> Result<Criterion, Reply> {
-    if depth > MAX_SEARCH_DEPTH {
-        return Err(Reply::bad(None, "Search criteria nested too deeply"));
+/// A session's answers to the keys that depend on it: the user's `\Seen`, `\Recent`, NEW,
+/// OLD and sets resolved against the selected mailbox.
+struct SessionScope<'a>(&'a Selected);
+
+impl KeyScope for SessionScope<'_> {
+    type Error = Reply;
+
+    fn scoped(&self, key: &SearchKey) -> Option<Result<Criterion, Reply>> {
+        let sel = self.0;
+        Some(Ok(match key {
+            SearchKey::Seen => seen(sel),
+            SearchKey::Unseen => unseen(sel),
+            SearchKey::Recent => Criterion::Uids(sel.recent.clone()),
+            SearchKey::New => Criterion::And(vec![Criterion::Uids(sel.recent.clone()), unseen(sel)]),
+            SearchKey::Old => Criterion::Not(Box::new(Criterion::Uids(sel.recent.clone()))),
+            SearchKey::Uid(set) => {
+                return Some(resolve(sel, CommandKind::Uid, set, false).map(Criterion::Uids));
+            }
+            SearchKey::SequenceSet(set) => {
+                return Some(resolve(sel, CommandKind::Seq, set, false).map(Criterion::Uids));
+            }
+            _ => return None,
+        }))
     }
-    let rec = |k: &SearchKey| to_criterion(sel, k, depth + 1);
-    let header = |name: &str, v: &[u8]| Criterion::Header(name.to_owned(), text(v));
-    Ok(match key {
-        SearchKey::All => Criterion::All,
-        SearchKey::Answered => Criterion::FlagSet(SystemFlags::ANSWERED),
-        SearchKey::Deleted => Criterion::FlagSet(SystemFlags::DELETED),
-        SearchKey::Draft => Criterion::FlagSet(SystemFlags::DRAFT),
-        SearchKey::Flagged => Criterion::FlagSet(SystemFlags::FLAGGED),
-        SearchKey::Seen => seen(sel),
-        SearchKey::Unanswered => Criterion::FlagUnset(SystemFlags::ANSWERED),
-        SearchKey::Undeleted => Criterion::FlagUnset(SystemFlags::DELETED),
-        SearchKey::Undraft => Criterion::FlagUnset(SystemFlags::DRAFT),
-        SearchKey::Unflagged => Criterion::FlagUnset(SystemFlags::FLAGGED),
-        SearchKey::Unseen => unseen(sel),
-        SearchKey::Keyword(f) => flag_criterion(f, true),
-        SearchKey::Unkeyword(f) => flag_criterion(f, false),
-        SearchKey::Recent => Criterion::Uids(sel.recent.clone()),
-        SearchKey::New => Criterion::And(vec![Criterion::Uids(sel.recent.clone()), unseen(sel)]),
-        SearchKey::Old => Criterion::Not(Box::new(Criterion::Uids(sel.recent.clone()))),
-        SearchKey::Bcc(s) => header("bcc", s),
-        SearchKey::Cc(s) => header("cc", s),
-        SearchKey::From(s) => header("from", s),
-        SearchKey::To(s) => header("to", s),
-        SearchKey::Subject(s) => header("subject", s),
-        SearchKey::Header(name, v) => Criterion::Header(text(name).to_ascii_lowercase(), text(v)),
-        SearchKey::Body(s) => Criterion::Body(text(s)),
-        SearchKey::Text(s) => Criterion::Text(text(s)),
-        SearchKey::Before(d) => Criterion::Before(d.days_since_epoch()),
-        SearchKey::On(d) => Criterion::On(d.days_since_epoch()),
-        SearchKey::Since(d) => Criterion::Since(d.days_since_epoch()),
-        SearchKey::SentBefore(d) => Criterion::SentBefore(d.days_since_epoch()),
-        SearchKey::SentOn(d) => Criterion::SentOn(d.days_since_epoch()),
-        SearchKey::SentSince(d) => Criterion::SentSince(d.days_since_epoch()),
-        SearchKey::Larger(n) => Criterion::Larger(u32::try_from(*n).unwrap_or(u32::MAX)),
-        SearchKey::Smaller(n) => Criterion::Smaller(u32::try_from(*n).unwrap_or(u32::MAX)),
-        SearchKey::Uid(set) => Criterion::Uids(resolve(sel, CommandKind::Uid, set, false)?),
-        SearchKey::SequenceSet(set) => Criterion::Uids(resolve(sel, CommandKind::Seq, set, false)?),
-        SearchKey::Not(k) => Criterion::Not(Box::new(rec(k)?)),
-        SearchKey::Or(a, b) => Criterion::Or(Box::new(rec(a)?), Box::new(rec(b)?)),
-        SearchKey::And(keys) => Criterion::And(keys.iter().map(rec).collect::<Result<_, _>>()?),
-        SearchKey::ModSeq { modseq, .. } => Criterion::ModSeqAtLeast(postfach_store::ModSeq(*modseq)),
-        SearchKey::Older(n) => Criterion::Older(u64::from(n.get())),
-        SearchKey::Younger(n) => Criterion::Younger(u64::from(n.get())),
-        SearchKey::SavedBefore(d) => Criterion::SavedBefore(d.days_since_epoch()),
-        SearchKey::SavedOn(d) => Criterion::SavedOn(d.days_since_epoch()),
-        SearchKey::SavedSince(d) => Criterion::SavedSince(d.days_since_epoch()),
-        // Every mailbox keeps save dates (RFC 8514 §4.3).
-        SearchKey::SaveDateSupported => Criterion::All,
-        SearchKey::EmailId(id) => Criterion::EmailId(id.clone()),
-        // THREADID is NIL for every message (FETCH THREADID), so no message has this one.
-        SearchKey::ThreadId(_) => Criterion::Uids(UidSet::new()),
-    })
+
+    fn too_deep(&self) -> Reply {
+        Reply::bad(None, "Search criteria nested too deeply")
+    }
+}
+
+/// SearchKey (RFC 9051 §6.4.4) → store criterion, with sequence numbers and `\Recent` resolved.
+pub(crate) fn to_criterion(sel: &Selected, key: &SearchKey, depth: usize) -> Result<Criterion, Reply> {
+    criteria::criterion(&SessionScope(sel), key, depth)
 }
 
 /// True when a search key (at any depth) uses MODSEQ (RFC 7162 §3.1.5).
@@ -235,23 +205,5 @@ pub(crate) fn has_modseq(k: &SearchKey) -> bool {
         SearchKey::Or(a, b) => has_modseq(a) || has_modseq(b),
         SearchKey::And(keys) => keys.iter().any(has_modseq),
         _ => false,
-    }
-}
-
-/// KEYWORD / UNKEYWORD: a system flag given as keyword still means the flag.
-fn flag_criterion(f: &Flag, set: bool) -> Criterion {
-    let bit = match f {
-        Flag::Seen => Some(SystemFlags::SEEN),
-        Flag::Answered => Some(SystemFlags::ANSWERED),
-        Flag::Flagged => Some(SystemFlags::FLAGGED),
-        Flag::Deleted => Some(SystemFlags::DELETED),
-        Flag::Draft => Some(SystemFlags::DRAFT),
-        _ => None,
-    };
-    match (bit, set) {
-        (Some(b), true) => Criterion::FlagSet(b),
-        (Some(b), false) => Criterion::FlagUnset(b),
-        (None, true) => Criterion::Keyword(f.to_string()),
-        (None, false) => Criterion::NoKeyword(f.to_string()),
     }
 }

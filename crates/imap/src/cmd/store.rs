@@ -8,6 +8,7 @@ use postfach_proto::response::{Code, Data, FetchValue};
 use postfach_proto::types::{CommandKind, NumberSet, SequenceSet, StoreAction, StoreOp};
 use postfach_store::{FlagOp, Flags, Right, Rights, SystemFlags, UidSet};
 
+use crate::access;
 use crate::cmd::fetch::{known_chunks, resolve};
 use crate::context::Cx;
 use crate::respond::{Done, Reply};
@@ -117,40 +118,17 @@ pub(crate) fn rights_for(action: &StoreAction) -> Rights {
     })
 }
 
-/// The right that guards one system flag.
-fn right_of(flag: SystemFlags) -> Right {
-    if flag == SystemFlags::SEEN {
-        Right::Seen
-    } else if flag == SystemFlags::DELETED {
-        Right::DeleteMessages
-    } else {
-        Right::Write
-    }
-}
-
 /// The store calls that do what `op flags` asks within `rights`. With every right, the STORE
 /// itself; otherwise the flags the user may not change are left out, and a replacing STORE
 /// becomes "add the permitted flags it lists, remove the permitted ones it does not" (the
 /// keywords removed are those the mailbox knows). Empty when nothing is left to do.
 fn permitted_steps(rights: Rights, op: FlagOp, flags: Flags, known: &[String]) -> Vec<(FlagOp, Flags)> {
-    let all = Rights::NONE.and(Right::Seen).and(Right::DeleteMessages).and(Right::Write);
+    let all = access::FLAG_RIGHTS;
     if rights.contains_all(all) {
         return vec![(op, flags)];
     }
-    let system = [
-        SystemFlags::SEEN,
-        SystemFlags::ANSWERED,
-        SystemFlags::FLAGGED,
-        SystemFlags::DELETED,
-        SystemFlags::DRAFT,
-    ];
-    let permitted = |f: SystemFlags| rights.contains(right_of(f));
-    let keep = |f: &Flags| Flags {
-        system: SystemFlags(
-            system.iter().filter(|s| f.system.contains(**s) && permitted(**s)).fold(0, |a, s| a | s.0),
-        ),
-        keywords: if rights.contains(Right::Write) { f.keywords.clone() } else { Vec::new() },
-    };
+    let settable = access::settable_flags(rights);
+    let keep = |f: &Flags| access::permitted_flags(f.clone(), rights);
     let listed = keep(&flags);
     let is_empty = |f: &Flags| f.system.0 == 0 && f.keywords.is_empty();
     match op {
@@ -163,12 +141,7 @@ fn permitted_steps(rights: Rights, op: FlagOp, flags: Flags, known: &[String]) -
         }
         FlagOp::Replace => {
             let unlisted = Flags {
-                system: SystemFlags(
-                    system
-                        .iter()
-                        .filter(|s| permitted(**s) && !flags.system.contains(**s))
-                        .fold(0, |a, s| a | s.0),
-                ),
+                system: settable.without(flags.system),
                 keywords: if rights.contains(Right::Write) {
                     known.iter().filter(|k| !flags.has_keyword(k)).cloned().collect()
                 } else {
