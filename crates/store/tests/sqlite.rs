@@ -51,41 +51,7 @@ macro_rules! conformance_tests {
     };
 }
 
-conformance_tests!(
-    accounts_and_defaults,
-    uids_ascending_and_counters,
-    uid_validity_changes_on_recreate,
-    mailbox_list_rules,
-    rename_with_children,
-    rename_inbox,
-    flags_keywords_and_counters,
-    unchanged_since,
-    changes_since,
-    copy_and_move,
-    recent_claim,
-    search_criteria,
-    notifier_fires_after_writes,
-    concurrent_appends_get_distinct_uids,
-    multiappend_is_atomic,
-    fetch_and_body,
-    expunge_subsets,
-    delete_account_removes_everything,
-    acl_negative_rights,
-    acl_group_grants,
-    acl_anyone_and_authenticated,
-    acl_inherited_on_create,
-    acl_changes_signal_sessions,
-    team_membership_grants_and_subscribes,
-    shared_with_follows_acl_changes,
-    rename_moves_grantee_subscriptions,
-    account_deletion_forgets_its_entries,
-    quota_concurrent_appends_fill_exactly,
-    quota_move_within_owner_never_fails,
-    quota_copy_to_full_owner_writes_nothing,
-    quota_expunge_and_delete_free_usage,
-    quota_warnings_once_per_crossing,
-    private_seen_per_viewer,
-);
+postfach_store::for_each_conformance_check!(conformance_tests);
 
 /// The mailbox cap holds under concurrent creates (the count is taken in the insert's
 /// transaction), counts RENAME INBOX's new mailbox, and binds one account only.
