@@ -67,6 +67,8 @@ pub(crate) struct StoreConfig {
     pub(crate) password_file: Option<PathBuf>,
     /// An environment variable holding the database password.
     pub(crate) password_env: Option<String>,
+    /// Most database connections this node opens (default 16).
+    pub(crate) pool_size: Option<usize>,
 }
 
 /// The store backends.
@@ -75,7 +77,7 @@ pub(crate) enum StoreBackend {
     /// One SQLite database in `data_dir`.
     #[default]
     Sqlite,
-    /// A PostgreSQL database (docs/scale-out.md: not served from yet).
+    /// A PostgreSQL database, which several nodes can share (docs/scale-out.md).
     Postgres,
 }
 
@@ -401,6 +403,13 @@ impl Checker {
             self.issue(
                 "quota.mailboxes",
                 "imap.max_mailboxes is set too: keep one (quota.mailboxes replaces it)",
+            );
+        }
+        if config.store.backend == StoreBackend::Postgres && config.backup.dir.is_some() {
+            self.issue(
+                "backup.dir",
+                "scheduled backups copy the SQLite store; back up PostgreSQL with its own tools \
+                 (pg_dump, or base backups with WAL archiving)",
             );
         }
         config
@@ -1073,6 +1082,9 @@ pub(crate) struct MetricsConfig {
     pub(crate) allow_remote: bool,
 }
 
+/// `[store] pool_size`: connections to PostgreSQL per node.
+pub(crate) const POOL_SIZE_RANGE: RangeInclusive<i64> = 1..=1000;
+
 /// Allowed range of `cleanup.trash_days` and `cleanup.junk_days` (0: never; ten years at most).
 pub(crate) const CLEANUP_DAYS_RANGE: RangeInclusive<i64> = 0..=3650;
 /// Allowed range of `cleanup.every`, seconds (a day at most: a limit is counted in days).
@@ -1104,13 +1116,16 @@ impl Checker {
                 c.text(value, path, non_empty_path("must not be empty")).map(Some),
             ),
             "password_env" => set(&mut store.password_env, c.text(value, path, |t| non_empty(t).map(Some))),
+            "pool_size" => set(&mut store.pool_size, c.number(value, path, POOL_SIZE_RANGE).map(Some)),
             _ => c.unknown(path),
         });
         if read.is_none() {
             return;
         }
-        let postgres_only =
-            store.url.is_some() || store.password_file.is_some() || store.password_env.is_some();
+        let postgres_only = store.url.is_some()
+            || store.password_file.is_some()
+            || store.password_env.is_some()
+            || store.pool_size.is_some();
         match store.backend {
             StoreBackend::Postgres if store.url.is_none() => {
                 self.issue("store.url", "required with backend = \"postgres\"");

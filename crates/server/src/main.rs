@@ -85,7 +85,7 @@ use postfach_auth::Authenticator;
 use postfach_auth::clock::SystemClock;
 use postfach_imap::{ServerContext, SessionConfig};
 use postfach_store::sqlite::SqliteStore;
-use postfach_store::{AccountStore, MailStore, ShareStore, StoreLimits};
+use postfach_store::{AccountStore, MailStore, ShareStore, Store, StoreLimits};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{Notify, Semaphore, watch};
 use tracing::{info, warn};
@@ -380,12 +380,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             init_logging(&LogConfig { level: "warn".to_owned(), format: config.log.format })?;
             runtime.block_on(async {
                 let store = open_store(&config).await?;
-                admin_sieve::run(command, &store, &store).await
+                admin_sieve::run(command, store.as_ref(), store.as_ref()).await
             })
         }
         Command::Ban { command } => {
             init_logging(&LogConfig { level: "warn".to_owned(), format: config.log.format })?;
-            runtime.block_on(async { admin_auth::ban(command, &open_store(&config).await?).await })
+            runtime.block_on(async { admin_auth::ban(command, open_store(&config).await?.as_ref()).await })
         }
         Command::Tls { command } => admin_tls::run(command, &config),
         Command::Backup { command } => {
@@ -417,34 +417,35 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Index { command } => {
             init_logging(&LogConfig { level: "warn".to_owned(), format: config.log.format })?;
-            runtime.block_on(async { admin_index::run(command, &open_store(&config).await?).await })
+            runtime.block_on(async { admin_index::run(command, open_store(&config).await?.as_ref()).await })
         }
         Command::Export(args) => {
             init_logging(&LogConfig { level: "warn".to_owned(), format: config.log.format })?;
-            runtime.block_on(async { admin_migrate::export(args, &open_store(&config).await?).await })
+            runtime.block_on(async { admin_migrate::export(args, open_store(&config).await?.as_ref()).await })
         }
         Command::Import(args) => {
             init_logging(&LogConfig { level: "warn".to_owned(), format: config.log.format })?;
             runtime.block_on(async {
-                admin_migrate::import(args, &open_store(&config).await?, &config.data_dir).await
+                admin_migrate::import(args, open_store(&config).await?.as_ref(), &config.data_dir).await
             })
         }
         Command::ImportMaildir(args) => {
             init_logging(&LogConfig { level: "warn".to_owned(), format: config.log.format })?;
             runtime.block_on(async {
-                admin_migrate::import_maildir(args, &open_store(&config).await?, &config.data_dir).await
+                admin_migrate::import_maildir(args, open_store(&config).await?.as_ref(), &config.data_dir)
+                    .await
             })
         }
         Command::ImportMbox(args) => {
             init_logging(&LogConfig { level: "warn".to_owned(), format: config.log.format })?;
             runtime.block_on(async {
-                admin_migrate::import_mbox(args, &open_store(&config).await?, &config.data_dir).await
+                admin_migrate::import_mbox(args, open_store(&config).await?.as_ref(), &config.data_dir).await
             })
         }
         Command::ImportImap(args) => {
             init_logging(&LogConfig { level: "warn".to_owned(), format: config.log.format })?;
             runtime.block_on(async {
-                admin_migrate::import_imap(args, &open_store(&config).await?, &config.data_dir).await
+                admin_migrate::import_imap(args, open_store(&config).await?.as_ref(), &config.data_dir).await
             })
         }
         // Handled in main, before the configuration is loaded.
@@ -454,7 +455,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 
 async fn user(command: UserCommand, config: &Config) -> anyhow::Result<()> {
     let store = open_store(config).await?;
-    let accounts: &dyn AccountStore = &store;
+    let accounts: &dyn AccountStore = store.as_ref();
     let source = |stdin: bool| if stdin { PasswordSource::Stdin } else { PasswordSource::Prompt };
     match command {
         UserCommand::Add { name, password_stdin } => {
@@ -471,14 +472,14 @@ async fn user(command: UserCommand, config: &Config) -> anyhow::Result<()> {
         UserCommand::Totp { command } => admin_auth::totp(command, accounts, &config.auth.totp_issuer).await,
         UserCommand::AppPassword { command } => admin_auth::app_password(command, accounts).await,
         UserCommand::Set { name, trash_days, junk_days } => {
-            user_set(&store, config, &name, trash_days, junk_days).await
+            user_set(store.as_ref(), config, &name, trash_days, junk_days).await
         }
     }
 }
 
 /// `user set`: changes the given settings, then prints them all.
 async fn user_set(
-    store: &SqliteStore,
+    store: &dyn Store,
     config: &Config,
     name: &str,
     trash_days: Option<DaysSetting>,
@@ -511,7 +512,8 @@ async fn user_set(
 /// `cleanup run`: one pass now (or at `--now`), one line per mailbox that lost messages.
 async fn cleanup_run(config: &Config, now: Option<i64>, json: bool) -> anyhow::Result<()> {
     let store = open_store(config).await?;
-    let report = cleanup::pass(&store, &config.cleanup, now.unwrap_or_else(cleanup::unix_now)).await?;
+    let report =
+        cleanup::pass(store.as_ref(), &config.cleanup, now.unwrap_or_else(cleanup::unix_now)).await?;
     if json {
         let removed: Vec<serde_json::Value> = report
             .iter()
@@ -540,7 +542,9 @@ fn share(runtime: &tokio::runtime::Runtime, config: &Config, command: ShareComma
     init_logging(&LogConfig { level: "warn".to_owned(), format: config.log.format })?;
     runtime.block_on(async {
         let store = open_store(config).await?;
-        admin_share::Admin { accounts: &store, mail: &store, share: &store }.run(command).await
+        admin_share::Admin { accounts: store.as_ref(), mail: store.as_ref(), share: store.as_ref() }
+            .run(command)
+            .await
     })
 }
 
@@ -553,7 +557,7 @@ fn mail_admin(
     init_logging(&LogConfig { level: "warn".to_owned(), format: config.log.format })?;
     runtime.block_on(async {
         let store = open_store(config).await?;
-        command(admin_mailbox::Stores { accounts: &store, mail: &store }).await
+        command(admin_mailbox::Stores { accounts: store.as_ref(), mail: store.as_ref() }).await
     })
 }
 
@@ -594,8 +598,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             );
         }
     }
-    let store = Arc::new(open_store(&config).await?);
-    let sqlite = Arc::clone(&store);
+    let store = open_store(&config).await?;
+    info!(backend = store.backend(), "store opened");
     let counters = Arc::new(metrics::Metrics::default());
     // Deliveries nudge the quota-warning task, so a warning follows the message that crossed.
     let stored = Arc::new(Notify::new());
@@ -603,7 +607,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let warner = quota::Warner::new(store.clone(), store.clone(), quota_warning_settings(&config));
     let mail: Arc<dyn MailStore> = store.clone();
     let share: Arc<dyn ShareStore> = store.clone();
-    let accounts: Arc<dyn AccountStore> = store;
+    let accounts: Arc<dyn AccountStore> = store.clone();
     let ctx = ServerContext {
         store: mail,
         share,
@@ -661,7 +665,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let endpoint = metrics_listener.map(|listener| {
         let sources = Arc::new(metrics::Sources {
             metrics: Arc::clone(&counters),
-            store: Arc::clone(&sqlite),
+            store: Arc::clone(&store),
             ctx: Arc::clone(&ctx),
             deliverer: Arc::clone(&deliverer),
             backups: Arc::clone(&backup_metrics),
@@ -701,7 +705,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         tokio::spawn(backup_schedule::run(schedule, Arc::clone(&backup_metrics), stopped.clone()))
     });
     let warnings = tokio::spawn(warner.run(stored, stopped.clone()));
-    let cleaner = tokio::spawn(cleanup::run(sqlite, config.cleanup, counters, stopped.clone()));
+    let cleaner = tokio::spawn(cleanup::run(store, config.cleanup, counters, stopped.clone()));
     let mut server = tokio::spawn(listener::serve(listeners, shared, stopped));
     tokio::select! {
         _ = sigterm.recv() => info!("SIGTERM received; shutting down"),
@@ -745,15 +749,23 @@ pub(crate) fn store_limits(config: &Config) -> StoreLimits {
     StoreLimits { max_mailboxes: config.max_mailboxes(), default_quota: config.default_quota() }
 }
 
-/// Opens the store of the data directory (creating both if needed). Opening migrates the schema
-/// and blocks, so it runs on the blocking pool.
-async fn open_store(config: &Config) -> anyhow::Result<SqliteStore> {
-    if config.store.backend == config::StoreBackend::Postgres {
-        anyhow::bail!(
-            "[store] backend = \"postgres\": the server and the admin commands cannot use the PostgreSQL \
-             store yet (docs/scale-out.md); `postfach db migrate` prepares the database"
-        );
+/// Opens the configured store: the SQLite store of the data directory (creating both if
+/// needed; opening migrates the schema and blocks, so it runs on the blocking pool), or the
+/// PostgreSQL database of `[store] url`, migrated at start.
+pub(crate) async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
+    match config.store.backend {
+        config::StoreBackend::Sqlite => Ok(Arc::new(open_sqlite(config).await?)),
+        config::StoreBackend::Postgres => {
+            let store = postfach_store::postgres::PgStore::connect_with(pg_options(config)?)
+                .await
+                .context("opening the PostgreSQL store ([store] url)")?;
+            Ok(Arc::new(store))
+        }
     }
+}
+
+/// Opens the SQLite store of the data directory.
+async fn open_sqlite(config: &Config) -> anyhow::Result<SqliteStore> {
     let dir = config.data_dir.clone();
     let limits = store_limits(config);
     let context = format!("opening the store in {}", dir.display());
@@ -763,33 +775,39 @@ async fn open_store(config: &Config) -> anyhow::Result<SqliteStore> {
     opened.context(context)
 }
 
+/// How to reach the PostgreSQL store: `[store] url`, the password from `password_file` or
+/// `password_env` (never from the configuration file itself).
+fn pg_options(config: &Config) -> anyhow::Result<postfach_store::postgres::PgOptions> {
+    let url = config.store.url.clone().context("[store] url is not set")?;
+    let password = match (&config.store.password_file, &config.store.password_env) {
+        (Some(file), _) => Some(
+            std::fs::read_to_string(file)
+                .with_context(|| format!("reading store.password_file {}", file.display()))?
+                .trim_end_matches(['\r', '\n'])
+                .to_owned(),
+        ),
+        (None, Some(var)) => {
+            Some(std::env::var(var).with_context(|| format!("store.password_env: ${var} is not set"))?)
+        }
+        (None, None) => None,
+    };
+    Ok(postfach_store::postgres::PgOptions {
+        url,
+        password,
+        pool_size: config.store.pool_size,
+        limits: store_limits(config),
+    })
+}
+
 /// `postfach db migrate`: opens the configured store, which migrates it, and says so.
 async fn db_migrate(config: &Config) -> anyhow::Result<()> {
     match config.store.backend {
         config::StoreBackend::Sqlite => {
-            drop(open_store(config).await?);
+            drop(open_sqlite(config).await?);
             println!("the SQLite store in {} is up to date", config.data_dir.display());
         }
         config::StoreBackend::Postgres => {
-            let url = config.store.url.clone().context("[store] url is not set")?;
-            let password = match (&config.store.password_file, &config.store.password_env) {
-                (Some(file), _) => Some(
-                    std::fs::read_to_string(file)
-                        .with_context(|| format!("reading store.password_file {}", file.display()))?
-                        .trim_end_matches(['\r', '\n'])
-                        .to_owned(),
-                ),
-                (None, Some(var)) => Some(
-                    std::env::var(var).with_context(|| format!("store.password_env: ${var} is not set"))?,
-                ),
-                (None, None) => None,
-            };
-            let options = postfach_store::postgres::PgOptions {
-                url,
-                password,
-                pool_size: Some(2),
-                limits: store_limits(config),
-            };
+            let options = postfach_store::postgres::PgOptions { pool_size: Some(2), ..pg_options(config)? };
             let store = postfach_store::postgres::PgStore::unmigrated(&options)?;
             let before = store.migrate().await.context("migrating the PostgreSQL store")?;
             let latest = postfach_store::postgres::schema::LATEST;

@@ -14,6 +14,11 @@
 //! messages known by a short name ([`Account`]) and a Maildir reader ([`Maildir`]), both compared
 //! as a [`State`].
 //!
+//! The store backend: SQLite in the data directory, or, with `POSTFACH_TEST_BACKEND=postgres`
+//! and `POSTFACH_TEST_PG_URL` (a libpq key/value string naming a server, as `.ci/run` exports),
+//! a new PostgreSQL database per deployment, created with `psql` and dropped with it
+//! ([`PgDatabase`]); configurations that name their own `[store]` keep it.
+//!
 //! Every test binary compiles this module on its own and uses only part of it, hence
 //! `dead_code` is allowed here.
 
@@ -60,12 +65,70 @@ pub(crate) struct Listeners {
 
 /// A data directory and configuration, with at most one `postfach serve` running on them.
 pub(crate) struct Deployment {
+    child: Option<Child>,
     dir: TempDir,
     config: PathBuf,
-    child: Option<Child>,
     listeners: Option<Listeners>,
     /// Environment variables for the server process.
     env: Vec<(String, String)>,
+    /// The PostgreSQL database of this deployment (dropped after the server stops).
+    database: Option<PgDatabase>,
+}
+
+/// The `[store]` section naming `database` (empty for SQLite, the default).
+fn store_section(database: Option<&PgDatabase>) -> String {
+    match database {
+        Some(db) => format!("\n[store]\nbackend = \"postgres\"\nurl = {:?}\npool_size = 8\n", db.url()),
+        None => String::new(),
+    }
+}
+
+/// Whether the tests run on PostgreSQL (`POSTFACH_TEST_BACKEND=postgres`).
+pub(crate) fn on_postgres() -> bool {
+    std::env::var("POSTFACH_TEST_BACKEND").is_ok_and(|v| v == "postgres")
+}
+
+/// A database of its own on the PostgreSQL server of `POSTFACH_TEST_PG_URL`, dropped on drop.
+pub(crate) struct PgDatabase {
+    server: String,
+    name: String,
+}
+
+impl PgDatabase {
+    /// Creates a new, empty database.
+    pub(crate) fn create() -> Self {
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let server = std::env::var("POSTFACH_TEST_PG_URL")
+            .expect("POSTFACH_TEST_BACKEND=postgres needs POSTFACH_TEST_PG_URL (libpq key=value string)");
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let name = format!("pf_{}_{n}", std::process::id());
+        let db = Self { server, name };
+        db.psql(&format!("CREATE DATABASE {}", db.name));
+        db
+    }
+
+    /// The libpq string of this database, for `[store] url`.
+    pub(crate) fn url(&self) -> String {
+        format!("{} dbname={}", self.server, self.name)
+    }
+
+    fn psql(&self, sql: &str) {
+        let out = Command::new("psql")
+            .arg(format!("{} dbname=postgres", self.server))
+            .args(["-v", "ON_ERROR_STOP=1", "-q", "-c", sql])
+            .output()
+            .expect("running psql (POSTFACH_TEST_BACKEND=postgres needs PostgreSQL's client)");
+        assert!(out.status.success(), "psql {sql}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        let _ = Command::new("psql")
+            .arg(format!("{} dbname=postgres", self.server))
+            .args(["-q", "-c", &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name)])
+            .output();
+    }
 }
 
 impl Deployment {
@@ -85,8 +148,19 @@ impl Deployment {
         let dir = tempfile::tempdir().unwrap();
         let config = dir.path().join("postfach.toml");
         let data = dir.path().join("data").display().to_string();
-        std::fs::write(&config, format!("data_dir = {data:?}\n{settings}")).unwrap();
-        Self { dir, config, child: None, listeners: None, env: Vec::new() }
+        let database = (on_postgres() && !settings.contains("[store]")).then(PgDatabase::create);
+        let store = store_section(database.as_ref());
+        std::fs::write(&config, format!("data_dir = {data:?}\n{settings}{store}")).unwrap();
+        Self { child: None, dir, config, listeners: None, env: Vec::new(), database }
+    }
+
+    /// Opens this deployment's store in the test process (SQLite in the data directory, or its
+    /// PostgreSQL database), to check what the server wrote.
+    pub(crate) async fn open_store(&self) -> Arc<dyn postfach_store::Store> {
+        match &self.database {
+            Some(db) => Arc::new(postfach_store::postgres::PgStore::connect(&db.url()).await.unwrap()),
+            None => Arc::new(postfach_store::SqliteStore::open(&self.data_dir()).unwrap()),
+        }
     }
 
     /// Starts `postfach serve` and waits for its IMAP listeners (the ports change at every
@@ -335,6 +409,17 @@ impl TestServer {
     /// The server's data directory.
     pub(crate) fn data_dir(&self) -> PathBuf {
         self.deployment.data_dir()
+    }
+
+    /// The `[store]` section of this server's configuration (empty on SQLite), for other
+    /// configurations a test writes over the same data.
+    pub(crate) fn store_settings(&self) -> String {
+        store_section(self.deployment.database.as_ref())
+    }
+
+    /// See [`Deployment::open_store`].
+    pub(crate) async fn open_store(&self) -> Arc<dyn postfach_store::Store> {
+        self.deployment.open_store().await
     }
 
     /// The generated certificate the TLS clients trust.

@@ -31,6 +31,7 @@
 mod accounts;
 mod facts;
 mod mail;
+mod ops;
 mod quota;
 pub mod schema;
 mod search;
@@ -98,6 +99,7 @@ pub struct PgStore {
     pool: Pool,
     notifier: Arc<Notifier>,
     limits: StoreLimits,
+    writes: ops::WriteStats,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -224,6 +226,7 @@ macro_rules! write_tx {
         let mut attempt = 0u32;
         loop {
             attempt += 1;
+            let started = std::time::Instant::now();
             let mut effects = $crate::postgres::Effects::default();
             let result: $crate::postgres::PgResult<_> = async {
                 let mut client = store.pool.get().await?;
@@ -237,6 +240,7 @@ macro_rules! write_tx {
             .await;
             match result {
                 Ok(value) => {
+                    store.writes.committed(started.elapsed());
                     effects.publish(&store.notifier);
                     break Ok(value);
                 }
@@ -303,7 +307,12 @@ impl PgStore {
             .max_size(options.pool_size.unwrap_or(DEFAULT_POOL_SIZE))
             .build()
             .map_err(|e| StoreError::Backend(format!("PostgreSQL pool: {e}")))?;
-        Ok(PgStore { pool, notifier: Arc::new(Notifier::new()), limits: options.limits })
+        Ok(PgStore {
+            pool,
+            notifier: Arc::new(Notifier::new()),
+            limits: options.limits,
+            writes: ops::WriteStats::new(),
+        })
     }
 
     /// Brings the schema up to date (what `postfach db migrate` runs). Returns the version
@@ -722,5 +731,89 @@ impl SieveStore for PgStore {
     }
     async fn set_detail_delivery(&self, account: AccountId, policy: DetailDelivery) -> StoreResult<()> {
         write_tx!(self, |tx, fx| sieve::set_detail(&tx, account, policy).await?)
+    }
+}
+
+#[async_trait]
+impl crate::OperationsStore for PgStore {
+    fn backend(&self) -> &'static str {
+        "postgres"
+    }
+    fn commits(&self) -> u64 {
+        self.writes.commits()
+    }
+    fn writer_stats(&self) -> crate::stats::WriterStats {
+        self.writes.snapshot()
+    }
+    async fn text_backlog(&self) -> StoreResult<u64> {
+        // SEARCH reads the stored bytes; there is no separate text index to fall behind.
+        Ok(0)
+    }
+    async fn ping(&self) -> StoreResult<()> {
+        read_tx!(self, |tx| {
+            tx.query_one("SELECT 1", &[]).await?;
+        })
+    }
+    async fn storage_bytes(&self) -> StoreResult<u64> {
+        read_tx!(self, |tx| {
+            let row = tx.query_one("SELECT pg_database_size(current_database())", &[]).await?;
+            u64::try_from(row.get::<_, i64>(0)).unwrap_or(0)
+        })
+    }
+    async fn totals(&self) -> StoreResult<crate::stats::StoreTotals> {
+        let defaults = self.quota_defaults();
+        read_tx!(self, |tx| ops::totals(&tx, &defaults).await?)
+    }
+    async fn cleanup_mailboxes(&self) -> StoreResult<Vec<crate::CleanupMailbox>> {
+        read_tx!(self, |tx| ops::cleanup_mailboxes(&tx).await?)
+    }
+    async fn cleanup_override(&self, account: AccountId) -> StoreResult<crate::CleanupOverride> {
+        read_tx!(self, |tx| ops::cleanup_override(&tx, account).await?)
+    }
+    async fn set_cleanup_override(
+        &self,
+        account: AccountId,
+        limits: crate::CleanupOverride,
+    ) -> StoreResult<()> {
+        write_tx!(self, |tx, fx| ops::set_cleanup_override(&tx, account, limits).await?)
+    }
+    async fn expunge_saved_before(
+        &self,
+        mailbox: MailboxId,
+        before: i64,
+        max: usize,
+    ) -> StoreResult<Vec<Uid>> {
+        let defaults = self.quota_defaults();
+        write_tx!(self, |tx, fx| mail::expunge_saved_before(&tx, fx, mailbox, before, max, &defaults).await?)
+    }
+    async fn rederive(&self, what: crate::sqlite::Rederivation) -> StoreResult<crate::sqlite::Rederived> {
+        // SORT/THREAD facts and the search text are derived from the stored bytes when asked;
+        // the summary kept with each body is what goes stale. Page by page: parse off the async
+        // threads, then one short write per page.
+        let only = match what {
+            crate::sqlite::Rederivation::All => None,
+            crate::sqlite::Rederivation::Account(account) => Some(account),
+        };
+        let scheduled = read_tx!(self, |tx| ops::rederive_count(&tx, only).await?)?;
+        let (mut after, mut derived) = ((0i64, 0i64), 0u64);
+        loop {
+            let page = read_tx!(self, |tx| ops::rederive_page(&tx, only, after).await?)?;
+            let Some(&(owner, id, _)) = page.last() else { break };
+            after = (owner, id);
+            let summaries = tokio::task::spawn_blocking(move || {
+                page.into_iter()
+                    .map(|(owner, id, raw)| {
+                        crate::sqlite::summary::encode(&postfach_message::parse(&raw)).map(|s| (owner, id, s))
+                    })
+                    .collect::<StoreResult<Vec<_>>>()
+            })
+            .await
+            .map_err(|e| StoreError::Backend(format!("re-derivation failed: {e}")))??;
+            derived += write_tx!(self, |tx, fx| ops::rederive_write(&tx, &summaries).await?)?;
+        }
+        Ok(crate::sqlite::Rederived { scheduled, derived })
+    }
+    fn restore_store(&self) -> Option<&dyn crate::RestoreStore> {
+        None
     }
 }
