@@ -21,14 +21,15 @@
 //! with jittered backoff, [`MAX_ATTEMPTS`] times in all.
 //!
 //! # Notifications
-//! Writers signal the in-process [`Notifier`] after COMMIT, as the SQLite store does. Sessions
-//! on other nodes are not told yet: a LISTEN/NOTIFY bridge (design: scaleout-teams.md §2.3)
-//! goes where [`Effects::publish`] is called.
+//! Writers signal the in-process [`Notifier`] after COMMIT, as the SQLite store does, and hand
+//! the same hints to the [`bridge`], which coalesces them into NOTIFYs for the other nodes and
+//! feeds theirs into this node's notifier (with a periodic sweep for lost hints).
 //!
 //! # Not yet
 //! TLS to the database.
 
 mod accounts;
+pub mod bridge;
 mod facts;
 mod mail;
 mod ops;
@@ -100,6 +101,10 @@ pub struct PgStore {
     notifier: Arc<Notifier>,
     limits: StoreLimits,
     writes: ops::WriteStats,
+    /// How to reach the database, for the bridge's own LISTEN connection.
+    config: tokio_postgres::Config,
+    /// Push to and from the other nodes (started by [`PgStore::connect_with`]).
+    bridge: Option<bridge::Bridge>,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -196,14 +201,20 @@ impl Effects {
         self.acl.push(mailbox);
     }
 
-    /// After COMMIT. The seam for a LISTEN/NOTIFY bridge: a node-wide coalescer would take
-    /// these `(mailbox, modseq)` pairs here and `pg_notify` them in batches.
-    fn publish(self, notifier: &Notifier) {
+    /// After COMMIT: to this node's sessions at once, and to the other nodes through the
+    /// [`bridge`].
+    fn publish(self, notifier: &Notifier, bridge: Option<&bridge::Bridge>) {
         for (mailbox, modseq) in self.changed {
             notifier.changed(mailbox, modseq);
+            if let Some(bridge) = bridge {
+                bridge.send(bridge::Hint::Changed(mailbox, modseq));
+            }
         }
         for mailbox in self.acl {
             notifier.acl_changed(mailbox);
+            if let Some(bridge) = bridge {
+                bridge.send(bridge::Hint::Acl(mailbox));
+            }
         }
     }
 }
@@ -241,7 +252,7 @@ macro_rules! write_tx {
             match result {
                 Ok(value) => {
                     store.writes.committed(started.elapsed());
-                    effects.publish(&store.notifier);
+                    effects.publish(&store.notifier, store.bridge.as_ref());
                     break Ok(value);
                 }
                 Err(e) if e.retryable() && attempt < $crate::postgres::MAX_ATTEMPTS => {
@@ -282,9 +293,11 @@ impl PgStore {
     }
 
     /// [`PgStore::connect`] with options.
+    /// Starts the push between nodes ([`bridge`]) on the current tokio runtime.
     pub async fn connect_with(options: PgOptions) -> StoreResult<PgStore> {
-        let store = Self::open(&options)?;
+        let mut store = Self::open(&options)?;
         store.migrate().await?;
+        store.bridge = Some(bridge::Bridge::start(store.config.clone(), store.pool.clone(), &store.notifier));
         Ok(store)
     }
 
@@ -301,8 +314,11 @@ impl PgStore {
         if let Some(password) = &options.password {
             config.password(password);
         }
-        let manager =
-            Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+        let manager = Manager::from_config(
+            config.clone(),
+            NoTls,
+            ManagerConfig { recycling_method: RecyclingMethod::Fast },
+        );
         let pool = Pool::builder(manager)
             .max_size(options.pool_size.unwrap_or(DEFAULT_POOL_SIZE))
             .build()
@@ -312,6 +328,8 @@ impl PgStore {
             notifier: Arc::new(Notifier::new()),
             limits: options.limits,
             writes: ops::WriteStats::new(),
+            config,
+            bridge: None,
         })
     }
 

@@ -1,0 +1,109 @@
+//! Two Postfach nodes on one PostgreSQL database (issue 15): a change made through node A
+//! reaches an IDLE session on node B through LISTEN/NOTIFY, not through B's 30-second sweep.
+//!
+//! Needs a PostgreSQL server: `POSTFACH_TEST_PG_URL` (a libpq key=value string, as `.ci/run`
+//! exports). Without it the test says so and passes, unless `POSTFACH_REQUIRE_POSTGRES=1`.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{Client, Deployment, PgDatabase};
+
+const PASSWORD: &str = "two nodes, one store";
+
+/// The longest a change may take to reach the other node here: far below the sweep interval
+/// (30 s), so only the push can meet it. Latency itself is measured and printed, not asserted.
+const WELL_BEFORE_THE_SWEEP: Duration = Duration::from_secs(10);
+
+fn postgres() -> Option<PgDatabase> {
+    if std::env::var("POSTFACH_TEST_PG_URL").is_ok() {
+        return Some(PgDatabase::create());
+    }
+    assert!(
+        !std::env::var("POSTFACH_REQUIRE_POSTGRES").is_ok_and(|v| v == "1"),
+        "PostgreSQL required (POSTFACH_REQUIRE_POSTGRES=1) but POSTFACH_TEST_PG_URL is not set"
+    );
+    eprintln!("skipped: set POSTFACH_TEST_PG_URL to a PostgreSQL server to run the two-node test");
+    None
+}
+
+fn node(db: &PgDatabase) -> Deployment {
+    let mut node = Deployment::with_settings(&format!(
+        "[imap]\nlisten = [\"127.0.0.1:0\"]\nlisten_tls = [\"127.0.0.1:0\"]\nallow_plaintext_auth = true\n\
+         [lmtp]\nlisten = []\n[log]\nlevel = \"info\"\n\
+         [store]\nbackend = \"postgres\"\nurl = {:?}\npool_size = 4\n",
+        db.url()
+    ));
+    node.start();
+    node
+}
+
+fn login(node: &Deployment, user: &str) -> Client {
+    let mut c = Client::plain(node.listeners().imap);
+    c.read_line();
+    c.send(&format!("a LOGIN {user} \"{PASSWORD}\""));
+    let lines = c.expect_tagged("a");
+    assert!(lines.last().unwrap().starts_with("a OK"), "{lines:?}");
+    c
+}
+
+/// Reads untagged lines until one contains `what`; returns how long that took.
+fn wait_for(c: &mut Client, what: &str) -> Duration {
+    let started = Instant::now();
+    c.set_timeout(WELL_BEFORE_THE_SWEEP);
+    loop {
+        let line = c.read_line();
+        if line.contains(what) {
+            return started.elapsed();
+        }
+        assert!(started.elapsed() < WELL_BEFORE_THE_SWEEP, "no {what:?} within {WELL_BEFORE_THE_SWEEP:?}");
+    }
+}
+
+#[test]
+fn idle_on_one_node_sees_appends_flags_and_expunges_made_on_the_other() {
+    let Some(db) = postgres() else { return };
+    let a = node(&db);
+    let b = node(&db);
+    a.add_user("alice", PASSWORD);
+
+    let mut watcher = login(&b, "alice");
+    watcher.send("s SELECT INBOX");
+    watcher.expect_tagged("s");
+    watcher.send("i IDLE");
+    assert!(watcher.read_line().starts_with('+'));
+
+    let mut writer = login(&a, "alice");
+    let mut latencies = Vec::new();
+    for n in 1..=10 {
+        let message = format!("Subject: hop {n}\r\n\r\nfrom node A\r\n");
+        writer.send(&format!("w{n} APPEND INBOX {{{}+}}\r\n{message}", message.len()));
+        let done = writer.expect_tagged(&format!("w{n}"));
+        assert!(done.last().unwrap().contains("OK"), "{done:?}");
+        latencies.push(wait_for(&mut watcher, &format!("* {n} EXISTS")));
+    }
+    writer.send("s SELECT INBOX");
+    writer.expect_tagged("s");
+    writer.send("f STORE 3 +FLAGS (\\Flagged)");
+    writer.expect_tagged("f");
+    latencies.push(wait_for(&mut watcher, "\\Flagged"));
+    writer.send("d STORE 2 +FLAGS (\\Deleted)");
+    writer.expect_tagged("d");
+    writer.send("e EXPUNGE");
+    writer.expect_tagged("e");
+    latencies.push(wait_for(&mut watcher, "* 2 EXPUNGE"));
+
+    watcher.send("DONE");
+    let done = watcher.expect_tagged("i");
+    assert!(done.last().unwrap().starts_with("i OK"), "{done:?}");
+    latencies.sort();
+    eprintln!(
+        "node A -> node B IDLE: median {:?}, max {:?} over {} changes",
+        latencies[latencies.len() / 2],
+        latencies.last().unwrap(),
+        latencies.len()
+    );
+}
