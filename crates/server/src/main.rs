@@ -49,6 +49,7 @@ mod admin_config;
 mod admin_index;
 mod admin_mailbox;
 mod admin_migrate;
+mod admin_move;
 mod admin_output;
 mod admin_query;
 mod admin_session;
@@ -231,6 +232,10 @@ enum Command {
     /// Import an account from a live IMAP server: every folder, flags, INTERNALDATE, UIDs and
     /// UIDVALIDITY where the folder is new here. Run it again after an interruption to resume.
     ImportImap(admin_migrate::ImportImapArgs),
+    /// Move accounts from one store to another (`--from CONFIG --to CONFIG`, e.g. SQLite to
+    /// PostgreSQL), keeping UIDVALIDITY, UIDs, MODSEQs and credentials. Works while the server
+    /// on the source runs; run it again to catch up.
+    Migrate(admin_move::MoveArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -349,6 +354,24 @@ fn main() -> ExitCode {
     if let Command::Deliver(args) = cli.command {
         return deliver::main(cli.config.as_deref(), args);
     }
+    // Reads the two configurations it names, not the default one.
+    if let Command::Migrate(args) = cli.command {
+        let outcome = init_logging(&LogConfig { level: "warn".to_owned(), format: LogFormat::Text })
+            .and_then(|()| {
+                tokio::runtime::Builder::new_multi_thread()
+                    .enable_all()
+                    .build()
+                    .context("starting the runtime")
+            })
+            .and_then(|runtime| runtime.block_on(admin_move::run(args)));
+        return match outcome {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("postfach: {e:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     // Checks the file instead of loading it.
     if let Command::Config { command } = cli.command {
         return admin_config::run(command, cli.config.as_deref());
@@ -449,7 +472,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             })
         }
         // Handled in main, before the configuration is loaded.
-        Command::Deliver(_) | Command::Config { .. } => Ok(()),
+        Command::Deliver(_) | Command::Config { .. } | Command::Migrate(_) => Ok(()),
     }
 }
 

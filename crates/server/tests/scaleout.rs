@@ -107,3 +107,120 @@ fn idle_on_one_node_sees_appends_flags_and_expunges_made_on_the_other() {
         latencies.len()
     );
 }
+
+fn sqlite_node() -> Deployment {
+    let mut node = Deployment::with_settings(
+        "[imap]\nlisten = [\"127.0.0.1:0\"]\nlisten_tls = [\"127.0.0.1:0\"]\nallow_plaintext_auth = true\n\
+         [lmtp]\nlisten = []\n[log]\nlevel = \"info\"\n[store]\nbackend = \"sqlite\"\n",
+    );
+    node.start();
+    node
+}
+
+/// What a client caches about a mailbox: STATUS and every message's UID, flags and MODSEQ.
+fn client_view(c: &mut Client, mailbox: &str) -> Vec<String> {
+    c.send(&format!("st STATUS {mailbox} (UIDVALIDITY UIDNEXT HIGHESTMODSEQ MESSAGES)"));
+    let mut view: Vec<String> =
+        c.expect_tagged("st").into_iter().filter(|l| l.starts_with("* STATUS")).collect();
+    c.send(&format!("ex EXAMINE {mailbox}"));
+    c.expect_tagged("ex");
+    c.send("fe UID FETCH 1:* (FLAGS MODSEQ)");
+    // \Recent belongs to the session that first sees a message, not to the mailbox's state.
+    view.extend(
+        c.expect_tagged("fe")
+            .into_iter()
+            .filter(|l| l.starts_with("* ") && l.contains(" FETCH ("))
+            .map(|l| l.replace("\\Recent ", "").replace(" \\Recent", "").replace("\\Recent", "")),
+    );
+    view
+}
+
+#[test]
+fn migrate_moves_accounts_from_sqlite_to_postgres_keeping_uids_modseqs_and_passwords() {
+    let Some(db) = postgres() else { return };
+    let mut source = sqlite_node();
+    source.add_user("alice", PASSWORD);
+    let out = source.cli(&["user", "app-password", "add", "alice", "--label", "phone"], "");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let app_password: String = String::from_utf8_lossy(&out.stdout).split_whitespace().collect();
+    let mut c = login(&source, "alice");
+    for n in 1..=5 {
+        let message = format!("Subject: kept {n}\r\n\r\nbody {n}\r\n");
+        c.send(&format!("a{n} APPEND INBOX {{{}+}}\r\n{message}", message.len()));
+        c.expect_tagged(&format!("a{n}"));
+    }
+    c.send("s SELECT INBOX");
+    c.expect_tagged("s");
+    c.send("f1 STORE 2 +FLAGS (\\Seen $Important)");
+    c.expect_tagged("f1");
+    c.send("f2 STORE 4 +FLAGS (\\Deleted)");
+    c.expect_tagged("f2");
+    c.send("e EXPUNGE");
+    c.expect_tagged("e");
+    let before_inbox = client_view(&mut c, "INBOX");
+    let before_sent = client_view(&mut c, "Sent");
+
+    let target = Deployment::with_settings(&format!(
+        "[imap]\nlisten = [\"127.0.0.1:0\"]\nlisten_tls = [\"127.0.0.1:0\"]\nallow_plaintext_auth = true\n\
+         [lmtp]\nlisten = []\n[log]\nlevel = \"info\"\n\
+         [store]\nbackend = \"postgres\"\nurl = {:?}\npool_size = 4\n",
+        db.url()
+    ));
+    // While the source server runs.
+    let moved = common::run_cli(
+        source.config_path(),
+        &[
+            "migrate",
+            "--from",
+            &source.config_path().display().to_string(),
+            "--to",
+            &target.config_path().display().to_string(),
+        ],
+        "",
+    );
+    assert!(
+        moved.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&moved.stdout),
+        String::from_utf8_lossy(&moved.stderr)
+    );
+    let report = String::from_utf8_lossy(&moved.stdout).into_owned();
+    assert!(report.contains("moved 1 account(s)"), "{report}");
+
+    let mut target = target;
+    target.start();
+    let mut t = login(&target, "alice");
+    assert_eq!(client_view(&mut t, "INBOX"), before_inbox, "the client's cache stays valid");
+    assert_eq!(client_view(&mut t, "Sent"), before_sent);
+    // The app password moved too.
+    let mut p = Client::plain(target.listeners().imap);
+    p.read_line();
+    p.send(&format!("p LOGIN alice {app_password}"));
+    assert!(p.expect_tagged("p").last().unwrap().starts_with("p OK"));
+
+    // A second run changes nothing that is there, and brings what arrived since.
+    let message = "Subject: late\r\n\r\narrived during the move\r\n";
+    c.send(&format!("l APPEND INBOX {{{}+}}\r\n{message}", message.len()));
+    c.expect_tagged("l");
+    let again = common::run_cli(
+        source.config_path(),
+        &[
+            "migrate",
+            "--from",
+            &source.config_path().display().to_string(),
+            "--to",
+            &target.config_path().display().to_string(),
+            "--account",
+            "alice",
+            "--json",
+        ],
+        "",
+    );
+    assert!(again.status.success(), "{}", String::from_utf8_lossy(&again.stderr));
+    let doc: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
+    eprintln!("{doc}");
+    assert_eq!(doc["inserted"], 1, "{doc}");
+    assert_eq!(doc["present"], 4, "{doc}");
+    assert_eq!(client_view(&mut t, "INBOX"), client_view(&mut c, "INBOX"));
+    source.terminate();
+}

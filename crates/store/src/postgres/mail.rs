@@ -67,19 +67,19 @@ pub(super) fn prepare(
         .collect()
 }
 
-fn u32_of(v: i64) -> u32 {
+pub(super) fn u32_of(v: i64) -> u32 {
     u32::try_from(v).unwrap_or(0)
 }
 
-fn u64_of(v: i64) -> u64 {
+pub(super) fn u64_of(v: i64) -> u64 {
     u64::try_from(v).unwrap_or(0)
 }
 
-fn i64_of(v: u64) -> i64 {
+pub(super) fn i64_of(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }
 
-fn uid_of(v: i64) -> PgResult<Uid> {
+pub(super) fn uid_of(v: i64) -> PgResult<Uid> {
     u32::try_from(v)
         .ok()
         .and_then(Uid::new)
@@ -99,7 +99,7 @@ pub(crate) async fn next_local_id(tx: &Tx<'_>, account: AccountId) -> PgResult<i
     local_id(account, row.get(0))
 }
 
-fn local_id(account: AccountId, n: i64) -> PgResult<i64> {
+pub(super) fn local_id(account: AccountId, n: i64) -> PgResult<i64> {
     if !(1..1 << 32).contains(&n) {
         return Err(StoreError::Limit("the account has used up its ids".to_owned()).into());
     }
@@ -218,7 +218,7 @@ pub(crate) async fn drop_orphan_bodies(tx: &Tx<'_>, owner: i64, ids: &[i64]) -> 
 }
 
 /// Remembers keywords as used in the mailbox; `Limit` past [`MAX_MAILBOX_KEYWORDS`].
-async fn register_keywords<'a>(
+pub(super) async fn register_keywords<'a>(
     tx: &Tx<'_>,
     mailbox: MailboxId,
     keywords: impl IntoIterator<Item = &'a String>,

@@ -34,6 +34,7 @@ mod facts;
 mod mail;
 mod ops;
 mod quota;
+mod restore;
 pub mod schema;
 mod search;
 mod seen;
@@ -832,6 +833,90 @@ impl crate::OperationsStore for PgStore {
         Ok(crate::sqlite::Rederived { scheduled, derived })
     }
     fn restore_store(&self) -> Option<&dyn crate::RestoreStore> {
-        None
+        Some(self)
+    }
+}
+
+#[async_trait]
+impl crate::RestoreStore for PgStore {
+    async fn dump_mailbox(&self, mailbox: MailboxId) -> StoreResult<crate::MailboxDump> {
+        read_tx!(self, |tx| restore::dump_mailbox(&tx, mailbox).await?)
+    }
+    async fn dump_messages(
+        &self,
+        mailbox: MailboxId,
+        after: u32,
+        below: Uid,
+        since: ModSeq,
+        max_count: usize,
+        max_bytes: usize,
+    ) -> StoreResult<Vec<crate::MessageDump>> {
+        read_tx!(self, |tx| restore::dump_messages(&tx, mailbox, after, below, since, max_count, max_bytes)
+            .await?)
+    }
+    async fn dump_expunged(&self, mailbox: MailboxId, since: ModSeq) -> StoreResult<Vec<(Uid, ModSeq)>> {
+        read_tx!(self, |tx| restore::dump_expunged(&tx, mailbox, since).await?)
+    }
+    async fn dump_private_seen(
+        &self,
+        mailbox: MailboxId,
+        since: ModSeq,
+    ) -> StoreResult<Vec<crate::PrivateSeenDump>> {
+        read_tx!(self, |tx| restore::dump_private_seen(&tx, mailbox, since).await?)
+    }
+    async fn restore_account(&self, account: &crate::AccountRestore) -> StoreResult<AccountId> {
+        write_tx!(self, |tx, fx| restore::restore_account(&tx, account).await?)
+    }
+    async fn restore_mailbox(
+        &self,
+        account: AccountId,
+        name: &MailboxName,
+        mailbox: &crate::MailboxRestore,
+    ) -> StoreResult<MailboxId> {
+        write_tx!(self, |tx, fx| restore::restore_mailbox(&tx, account, name, mailbox).await?)
+    }
+    async fn recreate_mailbox(
+        &self,
+        mailbox: MailboxId,
+        uid_validity: crate::NewUidValidity,
+    ) -> StoreResult<MailboxId> {
+        write_tx!(self, |tx, fx| restore::recreate_mailbox(&tx, fx, mailbox, uid_validity).await?)
+    }
+    async fn restore_messages(
+        &self,
+        mailbox: MailboxId,
+        messages: Vec<crate::MessageRestore>,
+    ) -> StoreResult<Vec<crate::Restored>> {
+        let prepared = tokio::task::spawn_blocking(move || restore::prepare(messages))
+            .await
+            .map_err(|e| StoreError::Backend(format!("message preparation failed: {e}")))??;
+        let defaults = self.quota_defaults();
+        write_tx!(self, |tx, fx| restore::restore_messages(&tx, fx, mailbox, &prepared, &defaults).await?)
+    }
+    async fn restore_expunged(
+        &self,
+        mailbox: MailboxId,
+        runs: Vec<crate::ExpungedRun>,
+        present: crate::PresentUids,
+    ) -> StoreResult<u64> {
+        let defaults = self.quota_defaults();
+        write_tx!(self, |tx, fx| restore::restore_expunged(&tx, fx, mailbox, &runs, present, &defaults)
+            .await?)
+    }
+    async fn restore_counters(
+        &self,
+        mailbox: MailboxId,
+        uid_next: Uid,
+        highest_modseq: ModSeq,
+    ) -> StoreResult<()> {
+        write_tx!(self, |tx, fx| restore::restore_counters(&tx, fx, mailbox, uid_next, highest_modseq)
+            .await?)
+    }
+    async fn restore_private_seen(
+        &self,
+        mailbox: MailboxId,
+        rows: Vec<(Uid, AccountId, bool, Option<ModSeq>)>,
+    ) -> StoreResult<u64> {
+        write_tx!(self, |tx, fx| restore::restore_private_seen(&tx, fx, mailbox, &rows).await?)
     }
 }

@@ -54,7 +54,7 @@ pub(crate) mod quota;
 mod readers;
 mod reads;
 mod rederive;
-mod restore;
+pub(crate) mod restore;
 pub(crate) mod rows;
 pub mod schema;
 mod search;
