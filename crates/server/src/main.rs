@@ -643,7 +643,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     announcement.push_str(&lmtp_listeners.announcement().context("reading an LMTP listener's address")?);
     let managesieve_listeners = managesieve::bind(&config.managesieve.listen).await?;
     announcement.push_str(
-        &managesieve::announcement(&managesieve_listeners).context("reading a ManageSieve listener's address")?,
+        &managesieve::announcement(&managesieve_listeners)
+            .context("reading a ManageSieve listener's address")?,
     );
     let metrics_listener = metrics::bind(config.metrics.listen).await?;
     if let Some(l) = &metrics_listener {

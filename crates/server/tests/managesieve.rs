@@ -25,8 +25,11 @@ const MANAGESIEVE: &str = "[managesieve]\nlisten = [\"127.0.0.1:0\"]\n";
 /// A server with ManageSieve (and LMTP) on port 0, `imap_extra` in `[imap]`, `sections` added,
 /// and the user alice.
 fn server(imap_extra: &str, sections: &str) -> TestServer {
-    let server =
-        TestServer::start_with_sections(imap_extra, &format!("{MANAGESIEVE}{sections}"), &["lmtp", "managesieve"]);
+    let server = TestServer::start_with_sections(
+        imap_extra,
+        &format!("{MANAGESIEVE}{sections}"),
+        &["lmtp", "managesieve"],
+    );
     server.add_user("alice", PASSWORD);
     server
 }
@@ -135,9 +138,10 @@ fn connect_from(local: [u8; 4], to: SocketAddr) -> TcpStream {
 /// The value of capability `name` (`"NAME" "value"`), `Some("")` for one without a value.
 fn capability(r: &Response, name: &str) -> Option<String> {
     let quoted = format!("\"{name}\"");
-    r.data.iter().find(|l| l.to_ascii_uppercase().starts_with(&quoted)).map(|l| {
-        l[quoted.len()..].trim().trim_matches('"').to_owned()
-    })
+    r.data
+        .iter()
+        .find(|l| l.to_ascii_uppercase().starts_with(&quoted))
+        .map(|l| l[quoted.len()..].trim().trim_matches('"').to_owned())
 }
 
 /// RFC 5804 §2.1-§2.14 in order, on one connection: STARTTLS, AUTHENTICATE PLAIN, every script
@@ -470,7 +474,8 @@ fn throttling_blocks_and_two_factor_follow_imap() {
     assert!(r.status.starts_with("NO"), "{r:?}");
     // ...an app password works, and a session opened with the password ends at its next
     // command (TOTP switched on since).
-    let app = cli_ok(&server, &["user", "app-password", "add", "alice", "--label", "sieve"], "").trim().to_owned();
+    let app =
+        cli_ok(&server, &["user", "app-password", "add", "alice", "--label", "sieve"], "").trim().to_owned();
     assert!(s.login("alice", &app).is_ok());
     assert!(s.run("LISTSCRIPTS").is_ok());
     wait_for_bye(&mut user);
@@ -569,10 +574,8 @@ fn setactive_then_lmtp_delivery_applies_the_script() {
 /// Whether `python3` can import `managesieve` (pip install managesieve); skips or fails as
 /// `available` does.
 fn python_managesieve() -> bool {
-    let found = Command::new("python3")
-        .args(["-c", "import managesieve"])
-        .status()
-        .is_ok_and(|s| s.success());
+    let found =
+        Command::new("python3").args(["-c", "import managesieve"]).status().is_ok_and(|s| s.success());
     if !found {
         let message = "skipping: python3 cannot import managesieve (pip install managesieve)";
         assert!(!clients_required(), "POSTFACH_REQUIRE_CLIENTS=1 but {message}");
@@ -669,7 +672,8 @@ fn sieve_connect_client() {
         words.extend(action.iter().map(|s| (*s).to_owned()));
         let quoted: Vec<String> = words.iter().map(|w| format!("'{}'", w.replace('\'', "'\\''"))).collect();
         let shell = format!("exec {} 3<'{}'", quoted.join(" "), password.display());
-        let finished = run_program(Command::new("sh").args(["-c", &shell]), dir.path(), name, CLIENT_DEADLINE);
+        let finished =
+            run_program(Command::new("sh").args(["-c", &shell]), dir.path(), name, CLIENT_DEADLINE);
         finished.assert_success(name, &server);
         finished.output()
     };
@@ -679,7 +683,10 @@ fn sieve_connect_client() {
     let listed = run("list", &["--list"]);
     assert!(listed.contains("\"filters\" ACTIVE"), "{listed}");
     let fetched = dir.path().join("fetched.sieve");
-    run("download", &["--download", "--remotesieve", "filters", "--localsieve", &fetched.display().to_string()]);
+    run(
+        "download",
+        &["--download", "--remotesieve", "filters", "--localsieve", &fetched.display().to_string()],
+    );
     assert_eq!(std::fs::read_to_string(&fetched).unwrap(), script);
     run("deactivate", &["--deactivate"]);
     run("delete", &["--delete", "--remotesieve", "filters"]);

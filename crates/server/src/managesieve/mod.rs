@@ -82,7 +82,11 @@ pub(crate) fn announcement(listeners: &[TcpListener]) -> io::Result<String> {
 }
 
 /// Serves every listener until `shutdown`, then waits (bounded) for the connections.
-pub(crate) async fn serve(listeners: Vec<TcpListener>, service: Arc<Service>, shutdown: watch::Receiver<bool>) {
+pub(crate) async fn serve(
+    listeners: Vec<TcpListener>,
+    service: Arc<Service>,
+    shutdown: watch::Receiver<bool>,
+) {
     let mut loops = JoinSet::new();
     for listener in listeners {
         loops.spawn(accept_loop(listener, Arc::clone(&service), shutdown.clone()));
@@ -160,7 +164,9 @@ fn admit(
 fn reap(done: Result<(), JoinError>) {
     match done {
         Ok(()) => {}
-        Err(e) if e.is_panic() => error!(error = %e, "ManageSieve connection task panicked; the server goes on"),
+        Err(e) if e.is_panic() => {
+            error!(error = %e, "ManageSieve connection task panicked; the server goes on")
+        }
         Err(e) => debug!(error = %e, "connection task cancelled"),
     }
 }

@@ -439,7 +439,11 @@ impl Session {
                     .put_sieve_script(account, name.as_str(), &text)
                     .await
                     .map(|()| {
-                        info!(account = self.account().unwrap_or_default(), script = name.as_str(), "script stored");
+                        info!(
+                            account = self.account().unwrap_or_default(),
+                            script = name.as_str(),
+                            "script stored"
+                        );
                         "Script stored"
                     })
                     .map_err(store_refusal),

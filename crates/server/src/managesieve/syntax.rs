@@ -214,7 +214,9 @@ impl<'a> Reader<'a> {
                     }
                     _ => return Err("only \\\" and \\\\ may be escaped in a quoted string".to_owned()),
                 },
-                b'\r' | b'\n' | 0 => return Err("CR, LF and NUL are not allowed in a quoted string".to_owned()),
+                b'\r' | b'\n' | 0 => {
+                    return Err("CR, LF and NUL are not allowed in a quoted string".to_owned());
+                }
                 c => out.push(c),
             }
             if out.len() > MAX_QUOTED {
@@ -258,7 +260,8 @@ fn is_atom_char(c: u8) -> bool {
 
 /// `number`: `(NZDIGIT *DIGIT) / "0"`, below 2^32 (RFC 5804 §4).
 fn number(digits: &[u8]) -> Option<u32> {
-    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) || (digits.len() > 1 && digits[0] == b'0') {
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) || (digits.len() > 1 && digits[0] == b'0')
+    {
         return None;
     }
     std::str::from_utf8(digits).ok()?.parse().ok()
@@ -334,7 +337,9 @@ pub(crate) fn parse_command(bytes: &[u8]) -> Result<Command, String> {
             let new = name_arg(args.next())?;
             Command::RenameScript { old, new }
         }
-        "CHECKSCRIPT" => Command::CheckScript { script: string_arg(args.next(), "CHECKSCRIPT needs the script")? },
+        "CHECKSCRIPT" => {
+            Command::CheckScript { script: string_arg(args.next(), "CHECKSCRIPT needs the script")? }
+        }
         "NOOP" => {
             let tag = match args.next() {
                 Some(Value::String(s)) => Some(s),
@@ -504,13 +509,16 @@ mod tests {
         assert_eq!((name.as_str(), script.as_slice()), ("abc", &b"keep;\\ \"x\""[..]));
         assert!(matches!(parse("listscripts").unwrap(), Command::ListScripts));
         assert!(matches!(parse("StartTls").unwrap(), Command::StartTls));
-        let Command::RenameScript { old, new } = parse("Renamescript \"foo\" \"bar\"").unwrap() else { panic!() };
+        let Command::RenameScript { old, new } = parse("Renamescript \"foo\" \"bar\"").unwrap() else {
+            panic!()
+        };
         assert_eq!((old.as_str(), new.as_str()), ("foo", "bar"));
     }
 
     #[test]
     fn authenticate_and_its_responses() {
-        let Command::Authenticate { mechanism, initial } = parse("Authenticate \"plain\" \"AGEAYg==\"").unwrap()
+        let Command::Authenticate { mechanism, initial } =
+            parse("Authenticate \"plain\" \"AGEAYg==\"").unwrap()
         else {
             panic!()
         };
@@ -531,7 +539,9 @@ mod tests {
 
     #[test]
     fn havespace_numbers_are_strict() {
-        let Command::HaveSpace { name, size } = parse("HAVESPACE \"myscript\" 999999").unwrap() else { panic!() };
+        let Command::HaveSpace { name, size } = parse("HAVESPACE \"myscript\" 999999").unwrap() else {
+            panic!()
+        };
         assert_eq!((name.as_str(), size), ("myscript", 999_999));
         assert!(parse("HAVESPACE \"x\" 0").is_ok());
         assert!(parse("HAVESPACE \"x\" 012").is_err(), "leading zero");

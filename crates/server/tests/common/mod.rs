@@ -88,7 +88,8 @@ impl Deployment {
         let dir = tempfile::tempdir().unwrap();
         let config = dir.path().join("postfach.toml");
         let data = dir.path().join("data").display().to_string();
-        let managesieve = if settings.contains("[managesieve]") { "" } else { "\n[managesieve]\nlisten = []\n" };
+        let managesieve =
+            if settings.contains("[managesieve]") { "" } else { "\n[managesieve]\nlisten = []\n" };
         std::fs::write(&config, format!("data_dir = {data:?}\n{settings}{managesieve}")).unwrap();
         Self { dir, config, child: None, listeners: None, env: Vec::new() }
     }
