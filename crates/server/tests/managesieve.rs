@@ -401,6 +401,11 @@ fn scram_login_and_cancel_exchanges() {
     s.c.read_line();
     assert!(s.run("\"not base64!\"").status.starts_with("NO"));
     assert!(s.run("LISTSCRIPTS").status.starts_with("NO"), "still not authenticated");
+    // A response over the pre-auth line limit ends the exchange too.
+    s.c.send("AUTHENTICATE \"PLAIN\"");
+    s.c.read_line();
+    assert!(s.run(&format!("\"{}\"", "A".repeat(10_000))).status.starts_with("NO"));
+    assert!(s.login("alice", PASSWORD).is_ok(), "a new exchange starts cleanly");
 }
 
 /// A challenge line is one quoted string.
@@ -693,4 +698,18 @@ fn sieve_connect_client() {
     let listed = run("list-empty", &["--list"]);
     assert!(!listed.contains("filters"), "{listed}");
     assert!(server.log().contains("mechanism=AUTH=PLAIN result=ok"));
+}
+
+/// SIGTERM: an idle ManageSieve session gets BYE and the server exits.
+#[test]
+fn shutdown_says_bye() {
+    let mut server = server("allow_plaintext_auth = true", "");
+    let (mut s, _) = Sieve::plain(server.managesieve.unwrap());
+    assert!(s.login("alice", PASSWORD).is_ok());
+    server.signal("TERM");
+    let line = s.c.read_line();
+    assert!(line.starts_with("BYE"), "{line}");
+    s.c.expect_closed();
+    let status = server.wait_exit(PATIENCE).expect("the server exits");
+    assert!(status.success(), "{status:?}");
 }

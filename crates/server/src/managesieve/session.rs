@@ -133,6 +133,10 @@ impl Session {
 
     /// Answers a command the framer refused (a line, literal or command over a limit).
     pub(crate) fn rejected(&mut self, error: &FrameError, out: &mut Vec<u8>) -> Outcome {
+        if let State::Authenticating(..) = self.state {
+            // A response the framer refused ends the exchange (answered NO below).
+            self.state = State::Anonymous;
+        }
         if self.is_authenticated() && matches!(error, FrameError::LiteralTooLarge { .. }) {
             // RFC 5804 §1.3: the script is larger than the server takes.
             self.bad_commands += 1;
