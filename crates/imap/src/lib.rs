@@ -30,7 +30,7 @@ mod convert;
 pub mod criteria;
 mod out;
 mod respond;
-mod sasl;
+pub mod sasl;
 mod selected;
 mod session;
 mod uidmap;

@@ -52,6 +52,22 @@ pub(crate) struct Config {
     pub(crate) metrics: MetricsConfig,
     /// Which store backend holds the mail (`[store]`).
     pub(crate) store: StoreConfig,
+    /// ManageSieve (RFC 5804): users' Sieve scripts over the network.
+    pub(crate) managesieve: ManageSieveConfig,
+}
+
+/// The ManageSieve service (`[managesieve]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ManageSieveConfig {
+    /// Listeners (cleartext with STARTTLS, RFC 5804 §1.8); empty turns ManageSieve off.
+    pub(crate) listen: Vec<SocketAddr>,
+}
+
+impl Default for ManageSieveConfig {
+    fn default() -> Self {
+        // RFC 5804 §1.8: the IANA port; loopback like every default listener.
+        Self { listen: vec![SocketAddr::from(([127, 0, 0, 1], 4190))] }
+    }
 }
 
 /// Which store backend holds the mail (`[store]`).
@@ -207,6 +223,7 @@ impl Default for Config {
             cleanup: CleanupConfig::default(),
             metrics: MetricsConfig::default(),
             store: StoreConfig::default(),
+            managesieve: ManageSieveConfig::default(),
         }
     }
 }
@@ -395,6 +412,7 @@ impl Checker {
             "cleanup" => c.cleanup(value, &mut config.cleanup),
             "metrics" => c.metrics(value, &mut config.metrics),
             "store" => c.store(value, &mut config.store),
+            "managesieve" => c.managesieve(value, &mut config.managesieve),
             _ => c.unknown(path),
         });
         let both = config.quota.mailboxes.is_some()
@@ -465,6 +483,13 @@ impl Checker {
             }
             seen.push(*addr);
         }
+    }
+
+    fn managesieve(&mut self, value: &Value, managesieve: &mut ManageSieveConfig) {
+        self.section(value, "managesieve", |c, key, value, path| match key {
+            "listen" => set(&mut managesieve.listen, c.addresses(value, path)),
+            _ => c.unknown(path),
+        });
     }
 
     /// `[tls]`: an optional `cert`/`key` pair (the default certificate), an optional
@@ -1207,6 +1232,22 @@ mod ops_tests {
             Err(ParseFailure::Invalid(issues)) => issues.iter().map(Issue::to_string).collect(),
             other => panic!("expected issues, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn managesieve_section_is_read_and_checked() {
+        assert_eq!(Config::default().managesieve.listen, vec!["127.0.0.1:4190".parse().unwrap()]);
+        let c = Config::from_toml("[managesieve]\nlisten = []\n").unwrap();
+        assert!(c.managesieve.listen.is_empty(), "an empty list turns ManageSieve off");
+        let c = Config::from_toml("[managesieve]\nlisten = [\"127.0.0.1:0\", \"[::1]:4190\"]\n").unwrap();
+        assert_eq!(c.managesieve.listen.len(), 2);
+        assert_eq!(
+            issues("[managesieve]\nlisten = [\"localhost\"]\nport = 4190\n"),
+            vec![
+                "managesieve.listen[0]: not an IP address with port: \"localhost\"",
+                "managesieve.port: unknown key",
+            ]
+        );
     }
 
     #[test]

@@ -39,6 +39,7 @@
 //! - `admin_config`: `config check`.
 //! - `admin_output`: tables, `--json` documents and dates for the admin commands.
 //! - `admin_migrate`: `export`, `import` and the importers from other sources.
+//! - `managesieve`: the ManageSieve service (RFC 5804): users' Sieve scripts over the network.
 //!
 //! This crate holds no business rules: it only wires and drives.
 
@@ -68,6 +69,7 @@ mod imap_conn;
 mod listener;
 mod literal_budget;
 mod lmtp_conn;
+mod managesieve;
 mod metrics;
 mod quota;
 mod relay;
@@ -86,7 +88,7 @@ use postfach_auth::Authenticator;
 use postfach_auth::clock::SystemClock;
 use postfach_imap::{ServerContext, SessionConfig};
 use postfach_store::sqlite::SqliteStore;
-use postfach_store::{AccountStore, MailStore, ShareStore, Store, StoreLimits};
+use postfach_store::{AccountStore, MailStore, ShareStore, SieveStore, Store, StoreLimits};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{Notify, Semaphore, watch};
 use tracing::{info, warn};
@@ -630,6 +632,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let warner = quota::Warner::new(store.clone(), store.clone(), quota_warning_settings(&config));
     let mail: Arc<dyn MailStore> = store.clone();
     let share: Arc<dyn ShareStore> = store.clone();
+    let sieve: Arc<dyn SieveStore> = store.clone();
     let accounts: Arc<dyn AccountStore> = store.clone();
     let ctx = ServerContext {
         store: mail,
@@ -665,6 +668,11 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     // After the IMAP lines: scripts that wait for those read them first.
     let lmtp_listeners = lmtp_conn::LmtpListeners::bind(&config).await?;
     announcement.push_str(&lmtp_listeners.announcement().context("reading an LMTP listener's address")?);
+    let managesieve_listeners = managesieve::bind(&config.managesieve.listen).await?;
+    announcement.push_str(
+        &managesieve::announcement(&managesieve_listeners)
+            .context("reading a ManageSieve listener's address")?,
+    );
     let metrics_listener = metrics::bind(config.metrics.listen).await?;
     if let Some(l) = &metrics_listener {
         let addr = l.local_addr().context("reading the metrics listener's address")?;
@@ -711,6 +719,17 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         };
         tokio::spawn(control::serve(socket, Arc::new(control), stopped.clone()))
     });
+    let managesieve = tokio::spawn(managesieve::serve(
+        managesieve_listeners,
+        Arc::new(managesieve::Service {
+            ctx: Arc::clone(&shared.ctx),
+            sieve,
+            settings: Arc::clone(&shared.settings),
+            slots: Arc::clone(&shared.slots),
+            max_redirects: postfach_sieve::Limits::default().max_redirects,
+        }),
+        stopped.clone(),
+    ));
     let lmtp = tokio::spawn(lmtp_conn::serve(
         lmtp_listeners,
         deliverer,
@@ -741,6 +760,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     stop.send_replace(true);
     server.await.context("the server task failed")?;
     lmtp.await.context("the LMTP task failed")?;
+    managesieve.await.context("the ManageSieve task failed")?;
     if let Some(backups) = backups {
         backups.await.context("the backup task failed")?;
     }

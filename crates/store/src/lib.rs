@@ -392,6 +392,11 @@ pub trait SieveStore: Send + Sync {
     /// Deletes a script. Refused with [`StoreError::NotAllowed`] for the active one (RFC 5804
     /// §2.10), [`StoreError::NotFound`] when there is none of that name.
     async fn delete_sieve_script(&self, account: AccountId, name: &str) -> StoreResult<()>;
+    /// Renames a script in one step; the active script stays active (RFC 5804 §2.11).
+    /// [`StoreError::NotFound`] when there is no script `old`, [`StoreError::AlreadyExists`] when
+    /// a script `new` exists (also when `new` is `old`), [`StoreError::InvalidName`] for a `new`
+    /// that is no valid script name.
+    async fn rename_sieve_script(&self, account: AccountId, old: &str, new: &str) -> StoreResult<()>;
     /// Atomically checks and records a vacation reply to `sender` with `handle` at `now`
     /// (Unix seconds): [`VacationClaim::Claimed`] unless one was recorded within the last
     /// `period_secs` (RFC 5230 §4.2). Entries older than their period are forgotten.

@@ -61,6 +61,8 @@ pub(crate) struct Listeners {
     pub(crate) lmtp: Option<SocketAddr>,
     /// The metrics endpoint, when it was awaited (kind "metrics").
     pub(crate) metrics: Option<SocketAddr>,
+    /// The first ManageSieve listener, when it was awaited (kind "managesieve").
+    pub(crate) managesieve: Option<SocketAddr>,
 }
 
 /// A data directory and configuration, with at most one `postfach serve` running on them.
@@ -143,14 +145,17 @@ impl Deployment {
     }
 
     /// A new temporary directory whose `postfach.toml` is a `data_dir` line followed by
-    /// `settings`.
+    /// `settings`. Without a `[managesieve]` section in `settings`, ManageSieve is off: its
+    /// default port (4190) is fixed and tests run side by side.
     pub(crate) fn with_settings(settings: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let config = dir.path().join("postfach.toml");
         let data = dir.path().join("data").display().to_string();
         let database = (on_postgres() && !settings.contains("[store]")).then(PgDatabase::create);
         let store = store_section(database.as_ref());
-        std::fs::write(&config, format!("data_dir = {data:?}\n{settings}{store}")).unwrap();
+        let managesieve =
+            if settings.contains("[managesieve]") { "" } else { "\n[managesieve]\nlisten = []\n" };
+        std::fs::write(&config, format!("data_dir = {data:?}\n{settings}{managesieve}{store}")).unwrap();
         Self { child: None, dir, config, listeners: None, env: Vec::new(), database }
     }
 
@@ -175,7 +180,8 @@ impl Deployment {
     }
 
     /// [`Deployment::start`], also waiting for the "listening" line of each LMTP kind in
-    /// `lmtp_kinds` ("lmtp", "lmtp-unix") and of the metrics endpoint ("metrics").
+    /// `lmtp_kinds` ("lmtp", "lmtp-unix"), of the metrics endpoint ("metrics") and of
+    /// ManageSieve ("managesieve").
     pub(crate) fn start_awaiting(&mut self, lmtp_kinds: &[&str]) -> Listeners {
         assert!(self.child.is_none(), "already running");
         let log = OpenOptions::new().create(true).append(true).open(self.log_path()).unwrap();
@@ -207,6 +213,7 @@ impl Deployment {
         let mut imaps = None;
         let mut lmtp = None;
         let mut metrics = None;
+        let mut managesieve = None;
         let mut lmtp_kinds: Vec<&str> = lmtp_kinds.to_vec();
         let deadline = Instant::now() + PATIENCE;
         while imap.is_none() || imaps.is_none() || !lmtp_kinds.is_empty() {
@@ -232,10 +239,16 @@ impl Deployment {
                     metrics = addr.parse().ok();
                     lmtp_kinds.retain(|k| *k != "metrics");
                 }
+                (Some("postfach:"), Some("listening"), Some("managesieve"), Some(addr)) => {
+                    if managesieve.is_none() {
+                        managesieve = addr.parse().ok();
+                    }
+                    lmtp_kinds.retain(|k| *k != "managesieve");
+                }
                 _ => panic!("unexpected line on stdout: {line:?}"),
             }
         }
-        let listeners = Listeners { imap: imap.unwrap(), imaps: imaps.unwrap(), lmtp, metrics };
+        let listeners = Listeners { imap: imap.unwrap(), imaps: imaps.unwrap(), lmtp, metrics, managesieve };
         self.child = Some(child);
         self.listeners = Some(listeners);
         listeners
@@ -359,6 +372,8 @@ pub(crate) struct TestServer {
     pub(crate) lmtp: Option<SocketAddr>,
     /// The metrics endpoint, when "metrics" was among the awaited kinds.
     pub(crate) metrics: Option<SocketAddr>,
+    /// The ManageSieve listener, when "managesieve" was among the awaited kinds.
+    pub(crate) managesieve: Option<SocketAddr>,
 }
 
 impl TestServer {
@@ -402,8 +417,8 @@ impl TestServer {
         for (name, value) in env {
             deployment.set_env(name, value);
         }
-        let Listeners { imap, imaps, lmtp, metrics } = deployment.start_awaiting(lmtp_kinds);
-        Self { deployment, imap, imaps, lmtp, metrics }
+        let Listeners { imap, imaps, lmtp, metrics, managesieve } = deployment.start_awaiting(lmtp_kinds);
+        Self { deployment, imap, imaps, lmtp, metrics, managesieve }
     }
 
     /// The server's data directory.

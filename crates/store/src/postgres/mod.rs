@@ -732,6 +732,10 @@ impl SieveStore for PgStore {
     async fn delete_sieve_script(&self, account: AccountId, name: &str) -> StoreResult<()> {
         write_tx!(self, |tx, fx| sieve::delete(&tx, account, name).await?)
     }
+    async fn rename_sieve_script(&self, account: AccountId, old: &str, new: &str) -> StoreResult<()> {
+        check_name(new)?;
+        write_tx!(self, |tx, fx| sieve::rename(&tx, account, old, new).await?)
+    }
     async fn claim_vacation(
         &self,
         account: AccountId,
