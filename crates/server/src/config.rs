@@ -85,6 +85,9 @@ pub(crate) struct StoreConfig {
     pub(crate) password_env: Option<String>,
     /// Most database connections this node opens (default 16).
     pub(crate) pool_size: Option<usize>,
+    /// TLS to the database, verified against these CA certificates (PEM) and the URL's host
+    /// name; unset: no TLS (a database on this machine or a trusted network).
+    pub(crate) tls_ca_file: Option<PathBuf>,
 }
 
 /// The store backends.
@@ -1142,6 +1145,10 @@ impl Checker {
             ),
             "password_env" => set(&mut store.password_env, c.text(value, path, |t| non_empty(t).map(Some))),
             "pool_size" => set(&mut store.pool_size, c.number(value, path, POOL_SIZE_RANGE).map(Some)),
+            "tls_ca_file" => set(
+                &mut store.tls_ca_file,
+                c.text(value, path, non_empty_path("must not be empty")).map(Some),
+            ),
             _ => c.unknown(path),
         });
         if read.is_none() {
@@ -1150,7 +1157,8 @@ impl Checker {
         let postgres_only = store.url.is_some()
             || store.password_file.is_some()
             || store.password_env.is_some()
-            || store.pool_size.is_some();
+            || store.pool_size.is_some()
+            || store.tls_ca_file.is_some();
         match store.backend {
             StoreBackend::Postgres if store.url.is_none() => {
                 self.issue("store.url", "required with backend = \"postgres\"");

@@ -834,11 +834,18 @@ fn pg_options(config: &Config) -> anyhow::Result<postfach_store::postgres::PgOpt
         }
         (None, None) => None,
     };
+    let tls_ca_pem = match &config.store.tls_ca_file {
+        Some(file) => Some(
+            std::fs::read(file).with_context(|| format!("reading store.tls_ca_file {}", file.display()))?,
+        ),
+        None => None,
+    };
     Ok(postfach_store::postgres::PgOptions {
         url,
         password,
         pool_size: config.store.pool_size,
         limits: store_limits(config),
+        tls_ca_pem,
     })
 }
 

@@ -224,3 +224,79 @@ fn migrate_moves_accounts_from_sqlite_to_postgres_keeping_uids_modseqs_and_passw
     assert_eq!(client_view(&mut t, "INBOX"), client_view(&mut c, "INBOX"));
     source.terminate();
 }
+
+/// `[store] tls_ca_file`: every connection of the node is TLS, verified against the CA; a wrong
+/// CA stops the start with a clear error instead of falling back to cleartext. Needs a server
+/// with TLS and its CA (`POSTFACH_TEST_PG_CA`, as `.ci/run` sets up).
+#[test]
+fn tls_to_the_database_is_verified_and_never_falls_back() {
+    let Some(db) = postgres() else { return };
+    let Ok(ca) = std::env::var("POSTFACH_TEST_PG_CA") else {
+        assert!(
+            !std::env::var("POSTFACH_REQUIRE_POSTGRES").is_ok_and(|v| v == "1"),
+            "POSTFACH_REQUIRE_POSTGRES=1 but POSTFACH_TEST_PG_CA is not set"
+        );
+        eprintln!("skipped: set POSTFACH_TEST_PG_CA to the CA of a PostgreSQL server with ssl = on");
+        return;
+    };
+    let settings = |ca: &str| {
+        format!(
+            "[imap]\nlisten = [\"127.0.0.1:0\"]\nlisten_tls = [\"127.0.0.1:0\"]\nallow_plaintext_auth = true\n\
+             [lmtp]\nlisten = []\n[log]\nlevel = \"info\"\n\
+             [store]\nbackend = \"postgres\"\nurl = {:?}\npool_size = 2\ntls_ca_file = {ca:?}\n",
+            db.url()
+        )
+    };
+    let mut node = Deployment::with_settings(&settings(&ca));
+    node.start();
+    node.add_user("alice", PASSWORD);
+    let mut c = login(&node, "alice");
+    c.send("s SELECT INBOX");
+    assert!(c.expect_tagged("s").last().unwrap().starts_with("s OK"));
+    // Every connection from the node's process (pool and LISTEN) is encrypted.
+    let out = std::process::Command::new("psql")
+        .arg(format!("{} sslmode=require", db.url()))
+        .args([
+            "-At",
+            "-c",
+            "SELECT count(*) FILTER (WHERE s.ssl), count(*) FROM pg_stat_activity a
+             JOIN pg_stat_ssl s ON s.pid = a.pid
+             WHERE a.datname = current_database() AND a.pid <> pg_backend_pid()",
+        ])
+        .output()
+        .unwrap();
+    let counts = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    let (ssl, all) = counts.split_once('|').unwrap();
+    assert!(all.parse::<u32>().unwrap() >= 2, "pool and LISTEN connections: {counts}");
+    assert_eq!(ssl, all, "every connection encrypted: {counts}");
+    drop(c);
+    node.terminate();
+
+    // A CA that did not sign the server's certificate: no start, and no cleartext either.
+    let other = node.config_path().with_file_name("other-ca.pem");
+    let key = node.config_path().with_file_name("other-ca.key");
+    let made = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-days",
+            "1",
+        ])
+        .args(["-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&other)
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    let wrong = Deployment::with_settings(&settings(&other.display().to_string()));
+    let out = wrong.cli(&["user", "list"], "");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("PostgreSQL") && (err.contains("certificate") || err.contains("Unknown")), "{err}");
+}

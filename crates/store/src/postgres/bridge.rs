@@ -61,12 +61,17 @@ pub(crate) struct Bridge {
 
 impl Bridge {
     /// Starts the coalescer and the listener (on the current tokio runtime).
-    pub(crate) fn start(config: tokio_postgres::Config, pool: Pool, notifier: &Arc<Notifier>) -> Bridge {
+    pub(crate) fn start(
+        config: tokio_postgres::Config,
+        tls: super::Connector,
+        pool: Pool,
+        notifier: &Arc<Notifier>,
+    ) -> Bridge {
         let node = node_id();
         let (hints, received) = mpsc::unbounded_channel();
         let (stop, stopped) = watch::channel(());
         tokio::spawn(coalesce(node, received, pool.clone(), stopped.clone()));
-        tokio::spawn(listen(node, config, pool, Arc::downgrade(notifier), stopped));
+        tokio::spawn(listen(node, config, tls, pool, Arc::downgrade(notifier), stopped));
         Bridge { hints, _stop: stop }
     }
 
@@ -193,14 +198,28 @@ fn apply(notifier: &Notifier, hints: Vec<Hint>) {
 async fn listen(
     node: u64,
     config: tokio_postgres::Config,
+    tls: super::Connector,
     pool: Pool,
     notifier: Weak<Notifier>,
     mut stopped: watch::Receiver<()>,
 ) {
     let mut first = true;
     loop {
-        let session = listen_once(node, &config, &pool, &notifier, &mut stopped, first);
-        match session.await {
+        let session = match &tls {
+            super::Connector::Plain => match config.connect(NoTls).await {
+                Ok((client, connection)) => {
+                    listen_once(node, client, connection, &pool, &notifier, &mut stopped, first).await
+                }
+                Err(e) => Err(e),
+            },
+            super::Connector::Tls(make) => match config.connect(make.clone()).await {
+                Ok((client, connection)) => {
+                    listen_once(node, client, connection, &pool, &notifier, &mut stopped, first).await
+                }
+                Err(e) => Err(e),
+            },
+        };
+        match session {
             Ok(Ended::Stopped) => return,
             Ok(Ended::Lost) => tracing::warn!("the LISTEN connection to PostgreSQL closed; reconnecting"),
             Err(e) => tracing::warn!(error = %e, "the LISTEN connection to PostgreSQL failed; reconnecting"),
@@ -218,15 +237,19 @@ enum Ended {
     Lost,
 }
 
-async fn listen_once(
+async fn listen_once<S, T>(
     node: u64,
-    config: &tokio_postgres::Config,
+    client: tokio_postgres::Client,
+    mut connection: tokio_postgres::Connection<S, T>,
     pool: &Pool,
     notifier: &Weak<Notifier>,
     stopped: &mut watch::Receiver<()>,
     first: bool,
-) -> Result<Ended, tokio_postgres::Error> {
-    let (client, mut connection) = config.connect(NoTls).await?;
+) -> Result<Ended, tokio_postgres::Error>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     let (messages, mut incoming) = mpsc::unbounded_channel();
     // The connection is driven here; notifications go to the loop below.
     let driver = tokio::spawn(async move {

@@ -85,6 +85,9 @@ pub struct PgOptions {
     pub pool_size: Option<usize>,
     /// Per-account limits, as for the SQLite store.
     pub limits: StoreLimits,
+    /// TLS to the database: `None` for none, else the CA certificates (PEM) the server's
+    /// certificate must chain to; its name must match the URL's host.
+    pub tls_ca_pem: Option<Vec<u8>>,
 }
 
 impl std::fmt::Debug for PgOptions {
@@ -92,6 +95,7 @@ impl std::fmt::Debug for PgOptions {
         f.debug_struct("PgOptions")
             .field("password", &self.password.as_ref().map(|_| "<redacted>"))
             .field("pool_size", &self.pool_size)
+            .field("tls", &self.tls_ca_pem.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -104,6 +108,7 @@ pub struct PgStore {
     writes: ops::WriteStats,
     /// How to reach the database, for the bridge's own LISTEN connection.
     config: tokio_postgres::Config,
+    tls: Connector,
     /// Push to and from the other nodes (started by [`PgStore::connect_with`]).
     bridge: Option<bridge::Bridge>,
 }
@@ -142,7 +147,14 @@ impl From<tokio_postgres::Error> for Fail {
 
 impl From<deadpool_postgres::PoolError> for Fail {
     fn from(e: deadpool_postgres::PoolError) -> Self {
-        Fail::Store(StoreError::Backend(format!("PostgreSQL pool: {e}")))
+        // The cause (a refused connection, a TLS certificate problem) is in the source chain.
+        let mut text = format!("PostgreSQL pool: {e}");
+        let mut cause = std::error::Error::source(&e);
+        while let Some(c) = cause {
+            text.push_str(&format!(": {c}"));
+            cause = c.source();
+        }
+        Fail::Store(StoreError::Backend(text))
     }
 }
 
@@ -298,7 +310,12 @@ impl PgStore {
     pub async fn connect_with(options: PgOptions) -> StoreResult<PgStore> {
         let mut store = Self::open(&options)?;
         store.migrate().await?;
-        store.bridge = Some(bridge::Bridge::start(store.config.clone(), store.pool.clone(), &store.notifier));
+        store.bridge = Some(bridge::Bridge::start(
+            store.config.clone(),
+            store.tls.clone(),
+            store.pool.clone(),
+            &store.notifier,
+        ));
         Ok(store)
     }
 
@@ -315,11 +332,19 @@ impl PgStore {
         if let Some(password) = &options.password {
             config.password(password);
         }
-        let manager = Manager::from_config(
-            config.clone(),
-            NoTls,
-            ManagerConfig { recycling_method: RecyclingMethod::Fast },
-        );
+        let tls = match &options.tls_ca_pem {
+            None => Connector::Plain,
+            Some(pem) => {
+                // Never fall back to cleartext when TLS was asked for.
+                config.ssl_mode(tokio_postgres::config::SslMode::Require);
+                Connector::Tls(tls_connector(pem)?)
+            }
+        };
+        let manager_config = ManagerConfig { recycling_method: RecyclingMethod::Fast };
+        let manager = match &tls {
+            Connector::Plain => Manager::from_config(config.clone(), NoTls, manager_config),
+            Connector::Tls(make) => Manager::from_config(config.clone(), make.clone(), manager_config),
+        };
         let pool = Pool::builder(manager)
             .max_size(options.pool_size.unwrap_or(DEFAULT_POOL_SIZE))
             .build()
@@ -330,6 +355,7 @@ impl PgStore {
             limits: options.limits,
             writes: ops::WriteStats::new(),
             config,
+            tls,
             bridge: None,
         })
     }
@@ -359,6 +385,33 @@ impl PgStore {
         .await;
         result.map_err(Fail::into_store)
     }
+}
+
+/// How connections to the database are made.
+#[derive(Clone)]
+pub(crate) enum Connector {
+    /// Cleartext (a database on the same machine or a trusted network).
+    Plain,
+    /// TLS, verifying the server's certificate against the configured CAs and the host name.
+    Tls(tokio_postgres_rustls::MakeRustlsConnect),
+}
+
+/// A TLS connector that trusts exactly the certificates in `pem`.
+fn tls_connector(pem: &[u8]) -> StoreResult<tokio_postgres_rustls::MakeRustlsConnect> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(pem) {
+        let cert = cert.map_err(|e| StoreError::Backend(format!("reading the database CA file: {e}")))?;
+        roots
+            .add(cert)
+            .map_err(|e| StoreError::Backend(format!("the database CA file holds a bad certificate: {e}")))?;
+    }
+    if roots.is_empty() {
+        return Err(StoreError::Backend("the database CA file holds no certificate".to_owned()));
+    }
+    let config = rustls::ClientConfig::builder().with_root_certificates(roots).with_no_client_auth();
+    Ok(tokio_postgres_rustls::MakeRustlsConnect::new(config))
 }
 
 /// The owner encoded in an id handed out by this backend (`owner << 32 | n`).
