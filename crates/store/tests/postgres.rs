@@ -493,3 +493,135 @@ async fn sieve_store() {
         VacationClaim::Claimed
     );
 }
+
+/// SEARCH's text keys are prefiltered on `body_text` (trigram LIKE): the answers equal the
+/// SQLite backend's for HEADER, BODY, TEXT under AND, OR and NOT, also for a body whose text is
+/// too long to keep and for bodies stored without a text row (as before schema version 4).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn text_search_prefilter_agrees_with_sqlite() {
+    use postfach_store::{Criterion, SqliteStore};
+    let Some((pg, url)) = fresh("text_prefilter").await else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let lite = Arc::new(SqliteStore::open(dir.path()).unwrap());
+    let long_body =
+        format!("{}\r\nthe needle at the end 100%_sure\r\n", "filler line of text\r\n".repeat(60_000));
+    let messages = [
+        "Subject: Needle in the subject\r\nFrom: a@example.org\r\n\r\nnothing here\r\n".to_owned(),
+        "Subject: plain\r\nFrom: b@example.org\r\n\r\nthe NEEDLE is in the body, 100%_sure\r\n".to_owned(),
+        "Subject: other\r\nX-Tag: needle-header\r\n\r\nhay only\r\n".to_owned(),
+        "Subject: =?UTF-8?Q?Gr=C3=BC=C3=9Fe?=\r\n\r\nStra\u{df}e und GR\u{dc}SSE\r\n".to_owned(),
+        format!("Subject: long\r\n\r\n{long_body}"),
+        "Subject: none\r\n\r\nnothing at all\r\n".to_owned(),
+    ];
+    let mut boxes = Vec::new();
+    for (store, accounts) in [
+        (Arc::clone(&pg) as Arc<dyn MailStore>, Arc::clone(&pg) as Arc<dyn AccountStore>),
+        (Arc::clone(&lite) as Arc<dyn MailStore>, Arc::clone(&lite) as Arc<dyn AccountStore>),
+    ] {
+        let id = accounts.create_account("searcher", "x").await.unwrap();
+        let inbox = store.mailbox_by_name(id, &MailboxName::inbox()).await.unwrap().unwrap().id;
+        for raw in &messages {
+            let msg =
+                NewMessage { raw: raw.as_bytes().into(), flags: Default::default(), internal_date: None };
+            store.append(inbox, vec![msg]).await.unwrap();
+        }
+        boxes.push((store, inbox));
+    }
+    let text = |s: &str| Criterion::Text(s.to_owned());
+    let body = |s: &str| Criterion::Body(s.to_owned());
+    let header = |n: &str, s: &str| Criterion::Header(n.to_owned(), s.to_owned());
+    let criteria = [
+        text("needle"),
+        body("needle"),
+        header("subject", "needle"),
+        header("x-tag", "NEEDLE-H"),
+        header("x-tag", ""),
+        text("100%_sure"),
+        text("100%"),
+        text("strasse"),
+        body("grüsse"),
+        text("subject: needle"),
+        Criterion::And(vec![text("needle"), body("sure")]),
+        Criterion::Or(Box::new(body("hay")), Box::new(header("subject", "plain"))),
+        Criterion::Not(Box::new(text("needle"))),
+        Criterion::And(vec![text("needle"), Criterion::Not(Box::new(body("end")))]),
+        text("absent-word"),
+    ];
+    let answers = |boxes: &Vec<(Arc<dyn MailStore>, postfach_store::MailboxId)>| {
+        let boxes = boxes.clone();
+        let criteria = criteria.clone();
+        async move {
+            let mut out = Vec::new();
+            for c in &criteria {
+                let a = boxes[0].0.search(boxes[0].1, c).await.unwrap();
+                let b = boxes[1].0.search(boxes[1].1, c).await.unwrap();
+                assert_eq!(a, b, "SEARCH {c:?}");
+                out.push(a);
+            }
+            out
+        }
+    };
+    let first = answers(&boxes).await;
+    assert_eq!(first[0].len(), 4, "subject, body, header, long body: {:?}", first[0]);
+
+    // The long body has no text kept; the others lose theirs (bodies from before version 4).
+    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(connection);
+    let kept: i64 =
+        client.query_one("SELECT count(*) FROM body_text WHERE text IS NOT NULL", &[]).await.unwrap().get(0);
+    assert_eq!(kept, 5, "every body but the long one has its text");
+    client
+        .execute("DELETE FROM body_text WHERE body_id IN (SELECT min(body_id) FROM body_text)", &[])
+        .await
+        .unwrap();
+    client
+        .execute("UPDATE body_text SET text = NULL WHERE body_id = (SELECT max(body_id) FROM body_text)", &[])
+        .await
+        .unwrap();
+    assert_eq!(answers(&boxes).await, first);
+}
+
+/// Measurement, not a check (`cargo test -p postfach-store --test postgres -- --ignored
+/// --nocapture search_prefilter_figures`): SEARCH TEXT for a rare word in 5,000 messages, with
+/// the prefilter text and without it (every body read and evaluated, as before version 4).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement"]
+async fn search_prefilter_figures() {
+    use postfach_store::Criterion;
+    let Some((pg, url)) = fresh("prefilter_figures").await else { return };
+    let id = pg.create_account("bulk", "x").await.unwrap();
+    let inbox = pg.mailbox_by_name(id, &MailboxName::inbox()).await.unwrap().unwrap().id;
+    for batch in 0..50 {
+        let msgs = (0..100)
+            .map(|i| {
+                let n = batch * 100 + i;
+                let word = if n == 4321 { "zyzzyva" } else { "ordinary" };
+                let raw = format!(
+                    "Subject: message {n}\r\nFrom: s{n}@example.org\r\n\r\n{}{word}\r\n",
+                    "Lorem ipsum dolor sit amet, consectetur adipiscing elit.\r\n".repeat(40)
+                );
+                NewMessage { raw: raw.into_bytes().into(), flags: Default::default(), internal_date: None }
+            })
+            .collect();
+        pg.append(inbox, msgs).await.unwrap();
+    }
+    let rare = Criterion::Text("zyzzyva".to_owned());
+    let time = |label: &'static str| {
+        let pg = Arc::clone(&pg);
+        let rare = rare.clone();
+        async move {
+            let mut best = std::time::Duration::MAX;
+            for _ in 0..5 {
+                let t = std::time::Instant::now();
+                assert_eq!(pg.search(inbox, &rare).await.unwrap().len(), 1);
+                best = best.min(t.elapsed());
+            }
+            eprintln!("SEARCH TEXT rare word, 5,000 messages, {label}: best of 5 {best:?}");
+        }
+    };
+    time("with the prefilter").await;
+    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(connection);
+    client.execute("UPDATE body_text SET text = NULL", &[]).await.unwrap();
+    time("without (every body evaluated)").await;
+}

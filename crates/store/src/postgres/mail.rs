@@ -36,6 +36,8 @@ use crate::{StoreError, StoreResult};
 pub(super) struct Prepared {
     raw: Arc<[u8]>,
     summary: Vec<u8>,
+    /// The text SEARCH is prefiltered on (`search::prefilter_text`).
+    text: Option<String>,
     flags: Flags,
     date: InternalDate,
     size: u32,
@@ -58,6 +60,7 @@ pub(super) fn prepare(
             };
             Ok(Prepared {
                 summary: crate::sqlite::summary::encode(&summary)?,
+                text: super::search::prefilter_text(&m.raw, &summary),
                 raw: m.raw,
                 flags,
                 date: m.internal_date.unwrap_or(InternalDate { unix: now, offset_minutes: 0 }),
@@ -716,10 +719,10 @@ pub(super) struct MsgRow {
     pub(super) saved_at: i64,
 }
 
-const MSG_COLUMNS: &str =
+pub(super) const MSG_COLUMNS: &str =
     "m.uid, m.body_id, m.flags, m.keywords, m.internal_date, m.date_offset, m.size, m.modseq, m.saved_at";
 
-fn msg_row(r: &Row) -> PgResult<MsgRow> {
+pub(super) fn msg_row(r: &Row) -> PgResult<MsgRow> {
     let keywords: String = r.get(3);
     Ok(MsgRow {
         uid: uid_of(r.get(0))?,
@@ -868,7 +871,9 @@ pub(super) async fn append(
                 &[&owner, &i64::from(m.size), &m.summary, &&m.raw[..]],
             )
             .await?;
-        body_ids.push(row.get::<_, i64>(0));
+        let body = row.get::<_, i64>(0);
+        super::search::record_text(tx, owner, body, m.text.as_deref()).await?;
+        body_ids.push(body);
     }
     // Allocate the UIDs and the modseq under the row lock, held until COMMIT.
     let n = i64::try_from(messages.len()).unwrap_or(i64::MAX);
@@ -1067,7 +1072,14 @@ pub(super) async fn transfer(
                     &[&src_owner, &row.body_id, &dst_owner],
                 )
                 .await?;
-            body_map.insert(row.body_id, new.get(0));
+            let new_id: i64 = new.get(0);
+            tx.execute(
+                "INSERT INTO body_text (owner_id, body_id, text)
+                 SELECT $3, $4, text FROM body_text WHERE owner_id = $1 AND body_id = $2",
+                &[&src_owner, &row.body_id, &dst_owner, &new_id],
+            )
+            .await?;
+            body_map.insert(row.body_id, new_id);
         }
     }
     let modseq = target.bump_modseq()?;

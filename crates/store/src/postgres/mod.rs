@@ -863,9 +863,9 @@ impl crate::OperationsStore for PgStore {
         write_tx!(self, |tx, fx| mail::expunge_saved_before(&tx, fx, mailbox, before, max, &defaults).await?)
     }
     async fn rederive(&self, what: crate::sqlite::Rederivation) -> StoreResult<crate::sqlite::Rederived> {
-        // SORT/THREAD facts and the search text are derived from the stored bytes when asked;
-        // the summary kept with each body is what goes stale. Page by page: parse off the async
-        // threads, then one short write per page.
+        // SORT/THREAD facts are derived from the stored bytes when asked; the summary and the
+        // search prefilter text kept with each body are what go stale. Page by page: parse off
+        // the async threads, then one short write per page.
         let only = match what {
             crate::sqlite::Rederivation::All => None,
             crate::sqlite::Rederivation::Account(account) => Some(account),
@@ -879,7 +879,13 @@ impl crate::OperationsStore for PgStore {
             let summaries = tokio::task::spawn_blocking(move || {
                 page.into_iter()
                     .map(|(owner, id, raw)| {
-                        crate::sqlite::summary::encode(&postfach_message::parse(&raw)).map(|s| (owner, id, s))
+                        let summary = postfach_message::parse(&raw);
+                        Ok(ops::Rederived {
+                            owner,
+                            id,
+                            text: search::prefilter_text(&raw, &summary),
+                            summary: crate::sqlite::summary::encode(&summary)?,
+                        })
                     })
                     .collect::<StoreResult<Vec<_>>>()
             })

@@ -178,14 +178,29 @@ pub(crate) async fn rederive_page(
 
 /// Writes the summaries derived again; bodies expunged meanwhile are skipped. Returns how many
 /// were written.
-pub(crate) async fn rederive_write(tx: &Tx<'_>, derived: &[(i64, i64, Vec<u8>)]) -> PgResult<u64> {
+pub(crate) async fn rederive_write(tx: &Tx<'_>, derived: &[Rederived]) -> PgResult<u64> {
     let mut written = 0;
-    for (owner, id, summary) in derived {
-        written += tx
-            .execute("UPDATE bodies SET summary = $3 WHERE owner_id = $1 AND id = $2", &[owner, id, summary])
+    for d in derived {
+        let updated = tx
+            .execute(
+                "UPDATE bodies SET summary = $3 WHERE owner_id = $1 AND id = $2",
+                &[&d.owner, &d.id, &d.summary],
+            )
             .await?;
+        if updated > 0 {
+            super::search::record_text(tx, d.owner, d.id, d.text.as_deref()).await?;
+        }
+        written += updated;
     }
     Ok(written)
+}
+
+/// One body derived again: its summary and prefilter text.
+pub(crate) struct Rederived {
+    pub(crate) owner: i64,
+    pub(crate) id: i64,
+    pub(crate) summary: Vec<u8>,
+    pub(crate) text: Option<String>,
 }
 
 /// How many bodies a re-derivation visits.

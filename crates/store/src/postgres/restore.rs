@@ -350,6 +350,7 @@ pub(crate) struct PreparedRestore {
     rule: ModSeqRule,
     raw: Arc<[u8]>,
     summary: Vec<u8>,
+    text: Option<String>,
     flags: Flags,
     date: InternalDate,
     save_date: Option<i64>,
@@ -363,11 +364,13 @@ pub(crate) fn prepare(messages: Vec<MessageRestore>) -> crate::StoreResult<Vec<P
         .map(|m| {
             let size = u32::try_from(m.raw.len())
                 .map_err(|_| StoreError::Limit("message larger than 4 GiB".to_owned()))?;
+            let summary = postfach_message::parse(&m.raw);
             Ok(PreparedRestore {
                 uid: m.uid,
                 modseq: m.modseq,
                 rule: m.rule,
-                summary: crate::sqlite::summary::encode(&postfach_message::parse(&m.raw))?,
+                text: super::search::prefilter_text(&m.raw, &summary),
+                summary: crate::sqlite::summary::encode(&summary)?,
                 flags: checked_flags(&m.flags)?,
                 raw: m.raw,
                 date: m.internal_date,
@@ -463,6 +466,7 @@ pub(super) async fn restore_messages(
             )
             .await?
             .get(0);
+        super::search::record_text(tx, owner, body, m.text.as_deref()).await?;
         tx.execute(
             "INSERT INTO messages (owner_id, mailbox_id, uid, body_id, flags, keywords, internal_date,
                                    date_offset, size, modseq, saved_at)

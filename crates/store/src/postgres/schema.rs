@@ -50,6 +50,11 @@
 //! The Trash/Junk clean-up: `cleanup_settings(owner_id, trash_days, junk_days)` (an account's
 //! own limits) and an index on messages by save date, so the oldest message of a mailbox is
 //! one probe.
+//!
+//! # Version 4
+//!
+//! `body_text(owner_id, body_id, text)`: the extracted, folded text of each body with a
+//! `pg_trgm` GIN index, which SEARCH's HEADER/BODY/TEXT keys are prefiltered on.
 
 use deadpool_postgres::Client;
 
@@ -57,7 +62,7 @@ use super::{Fail, PgResult};
 use crate::StoreError;
 
 /// The migration steps; step `i` brings the database from version `i` to `i + 1`.
-pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3];
+pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
 
 /// The schema version this program writes.
 pub const LATEST: i64 = MIGRATIONS.len() as i64;
@@ -301,6 +306,21 @@ CREATE TABLE cleanup_settings (
     junk_days  BIGINT
 );
 CREATE INDEX messages_by_saved_at ON messages (owner_id, mailbox_id, saved_at);
+";
+
+/// Version 4: the text SEARCH is prefiltered on (`postgres::search`): the folded header lines
+/// and body text of each body, with a trigram index for substring LIKE. Bodies stored before
+/// have no row and are always candidates (`postfach index rebuild` writes theirs).
+const V4: &str = "
+CREATE EXTENSION IF NOT EXISTS pg_trgm;
+CREATE TABLE body_text (
+    owner_id BIGINT NOT NULL,
+    body_id  BIGINT NOT NULL,
+    text     TEXT,
+    PRIMARY KEY (owner_id, body_id),
+    FOREIGN KEY (owner_id, body_id) REFERENCES bodies (owner_id, id) ON DELETE CASCADE
+);
+CREATE INDEX body_text_trgm ON body_text USING gin (text gin_trgm_ops);
 ";
 
 /// Brings the database to [`LATEST`]; refuses a newer one. Returns the version found.

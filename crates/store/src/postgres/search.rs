@@ -3,15 +3,17 @@
 //! are loaded for a chunk only when the criterion needs them. Same semantics as the SQLite
 //! backend's evaluation (`postfach_message::text` folding and extraction).
 //!
-//! Slow by design for now: a text search reads every body of the mailbox. TODO: a `pg_trgm`
-//! GIN index over the extracted, folded text (design: scaleout-teams.md §2.4) plus a SQL
-//! prefilter for flags, sizes, dates and modseq, as the SQLite backend does with FTS5.
+//! A text search (HEADER, BODY, TEXT under AND) is first narrowed in SQL: every body keeps its
+//! extracted, folded text in `body_text`, with a `pg_trgm` GIN index, and only messages whose
+//! text contains every needle (or that have no text row) are read and evaluated. The text is a
+//! superset of what each key looks into, so the prefilter never drops a match; the evaluation
+//! in Rust stays the one that decides. TODO: a SQL prefilter for flags, sizes, dates, modseq.
 
 use std::collections::HashMap;
 
 use postfach_message::{MessageText, email_id, fold};
 
-use super::mail::{MsgRow, load, rows_in};
+use super::mail::{MSG_COLUMNS, MsgRow, load, msg_row, rows_in};
 use super::{PgResult, Tx, owner_of};
 use crate::StoreError;
 use crate::sqlite::rows::unix_now;
@@ -72,7 +74,13 @@ pub(super) async fn search(tx: &Tx<'_>, mailbox: MailboxId, criterion: &Criterio
     load(tx, mailbox, false).await?;
     let mut need = Needs::default();
     needs(criterion, &mut need);
-    let rows = rows_in(tx, mailbox, &UidSet::from_ranges([1..=u32::MAX]), false).await?;
+    let mut needles = Vec::new();
+    required_needles(criterion, &mut needles);
+    let rows = if needles.is_empty() {
+        rows_in(tx, mailbox, &UidSet::from_ranges([1..=u32::MAX]), false).await?
+    } else {
+        candidates(tx, mailbox, &needles).await?
+    };
     let now = unix_now();
     let mut out = Vec::new();
     for chunk in rows.chunks(CHUNK) {
@@ -104,6 +112,21 @@ pub(super) async fn search(tx: &Tx<'_>, mailbox: MailboxId, criterion: &Criterio
         }
     }
     Ok(out)
+}
+
+/// The messages whose prefilter text contains every needle, and those without a text to look
+/// into (bodies stored before the text was kept, or too long): the only ones a text search can
+/// match. The trigram index (`body_text_trgm`) answers the LIKEs.
+async fn candidates(tx: &Tx<'_>, mailbox: MailboxId, needles: &[String]) -> PgResult<Vec<MsgRow>> {
+    let patterns: Vec<String> = needles.iter().map(|n| like_pattern(n)).collect();
+    let sql = format!(
+        "SELECT {MSG_COLUMNS} FROM messages m
+         LEFT JOIN body_text t ON t.owner_id = m.owner_id AND t.body_id = m.body_id
+         WHERE m.owner_id = $1 AND m.mailbox_id = $2
+           AND (t.text IS NULL OR t.text LIKE ALL ($3::text[]))
+         ORDER BY m.uid"
+    );
+    tx.query(&sql, &[&owner_of(mailbox.0), &mailbox.0, &patterns]).await?.iter().map(msg_row).collect()
 }
 
 /// One message under test, with what is loaded for it.
@@ -166,4 +189,65 @@ fn matches(c: &Criterion, m: &mut Message<'_>, now: i64) -> bool {
         Criterion::And(all) => all.iter().all(|x| matches(x, m, now)),
         Criterion::Or(a, b) => matches(a, m, now) || matches(b, m, now),
     }
+}
+
+// --- the text prefilter -------------------------------------------------------------------------
+
+/// Most bytes of extracted text kept per body for the prefilter; a body with more has no text
+/// row value (NULL) and is always a candidate, evaluated from its bytes.
+pub(crate) const MAX_PREFILTER_TEXT: usize = 1 << 20;
+
+/// The text a body's messages are prefiltered on: the folded header lines and the folded body
+/// text, exactly what HEADER, BODY and TEXT look into (`MessageText`), so any message they
+/// match contains their folded needle here. `None` when it is too long to keep.
+pub(crate) fn prefilter_text(raw: &[u8], summary: &MessageSummary) -> Option<String> {
+    let (text, _) = MessageText::of(raw, summary);
+    let mut out = text.header_lines();
+    out.push('\n');
+    out.push_str(&text.body);
+    // PostgreSQL text cannot hold NUL.
+    if out.contains('\0') {
+        out = out.replace('\0', " ");
+    }
+    (out.len() <= MAX_PREFILTER_TEXT).then_some(out)
+}
+
+/// Writes the prefilter text of a new body.
+pub(crate) async fn record_text(tx: &Tx<'_>, owner: i64, body: i64, text: Option<&str>) -> PgResult<()> {
+    tx.execute(
+        "INSERT INTO body_text (owner_id, body_id, text) VALUES ($1, $2, $3)
+         ON CONFLICT (owner_id, body_id) DO UPDATE SET text = excluded.text",
+        &[&owner, &body, &text],
+    )
+    .await?;
+    Ok(())
+}
+
+/// The folded needles every match of `c` contains (from its HEADER, BODY and TEXT keys under
+/// AND; nothing is required under NOT or OR).
+fn required_needles(c: &Criterion, out: &mut Vec<String>) {
+    match c {
+        Criterion::Header(_, needle) | Criterion::Body(needle) | Criterion::Text(needle) => {
+            let folded = fold(needle);
+            if !folded.is_empty() && !out.contains(&folded) {
+                out.push(folded);
+            }
+        }
+        Criterion::And(all) => all.iter().for_each(|x| required_needles(x, out)),
+        _ => {}
+    }
+}
+
+/// A LIKE pattern matching any text that contains `needle`.
+fn like_pattern(needle: &str) -> String {
+    let mut p = String::with_capacity(needle.len() + 2);
+    p.push('%');
+    for ch in needle.chars() {
+        if matches!(ch, '%' | '_' | '\\') {
+            p.push('\\');
+        }
+        p.push(ch);
+    }
+    p.push('%');
+    p
 }
