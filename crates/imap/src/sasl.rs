@@ -6,6 +6,9 @@
 //! connection has channel binding data (TLS). Credential checks, throttling and logging happen
 //! in `postfach_auth::Authenticator`; the session drives the steps and writes the responses.
 //!
+//! POP3's AUTH (RFC 5034, `postfach::pop3` in the server crate) uses this module too, so both
+//! protocols offer the same mechanisms with the same limits.
+//!
 //! Limits: one response line is at most [`MAX_RESPONSE`] bytes of base64; no security layers.
 
 use postfach_auth::encoding::base64_encode;
@@ -15,7 +18,7 @@ use postfach_secret::Secret;
 
 /// Largest client response line decoded (base64 of user, password and authzid, or a SCRAM
 /// message): ample for any honest client, small enough to bound the work.
-pub(crate) const MAX_RESPONSE: usize = 8 * 1024;
+pub const MAX_RESPONSE: usize = 8 * 1024;
 
 /// The LOGIN mechanism's first challenge, "Username:".
 const LOGIN_USER_PROMPT: &[u8] = b"Username:";
@@ -24,7 +27,7 @@ const LOGIN_PASSWORD_PROMPT: &[u8] = b"Password:";
 
 /// A mechanism this server offers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Mech {
+pub enum Mech {
     /// PLAIN: one response `authzid NUL authcid NUL passwd`.
     Plain,
     /// LOGIN: user name, then password, each after a prompt.
@@ -36,7 +39,7 @@ pub(crate) enum Mech {
 impl Mech {
     /// The mechanism named by the client (already uppercased by the parser), if offered on a
     /// connection with this channel binding.
-    pub(crate) fn parse(name: &str, binding: Option<&ChannelBinding>) -> Option<Mech> {
+    pub fn parse(name: &str, binding: Option<&ChannelBinding>) -> Option<Mech> {
         match name {
             "PLAIN" => Some(Mech::Plain),
             "LOGIN" => Some(Mech::Login),
@@ -46,19 +49,23 @@ impl Mech {
         }
     }
 
+    /// The mechanisms' names offered on a connection with this channel binding.
+    pub fn names(binding: Option<&ChannelBinding>) -> Vec<&'static str> {
+        let mut names = vec!["PLAIN", "LOGIN", "SCRAM-SHA-256"];
+        if binding.is_some() {
+            names.push("SCRAM-SHA-256-PLUS");
+        }
+        names
+    }
+
     /// The `AUTH=` capabilities for a connection with this channel binding (RFC 9051 §6.2.2:
     /// the server SHOULD list its mechanisms).
-    pub(crate) fn capabilities(binding: Option<&ChannelBinding>) -> Vec<String> {
-        let mut caps: Vec<String> =
-            ["AUTH=PLAIN", "AUTH=LOGIN", "AUTH=SCRAM-SHA-256"].iter().map(|s| (*s).to_owned()).collect();
-        if binding.is_some() {
-            caps.push("AUTH=SCRAM-SHA-256-PLUS".to_owned());
-        }
-        caps
+    pub fn capabilities(binding: Option<&ChannelBinding>) -> Vec<String> {
+        Self::names(binding).into_iter().map(|name| format!("AUTH={name}")).collect()
     }
 
     /// The name the authenticator logs.
-    pub(crate) fn mechanism(self) -> Mechanism {
+    pub fn mechanism(self) -> Mechanism {
         match self {
             Mech::Plain => Mechanism::Plain,
             Mech::Login => Mechanism::Login,
@@ -68,7 +75,7 @@ impl Mech {
     }
 
     /// Where an exchange without an initial response starts, and its first challenge.
-    pub(crate) fn start(self) -> (Step, &'static [u8]) {
+    pub fn start(self) -> (Step, &'static [u8]) {
         match self {
             Mech::Plain => (Step::Plain, b""),
             Mech::Login => (Step::LoginUser, LOGIN_USER_PROMPT),
@@ -79,7 +86,7 @@ impl Mech {
 
 /// Where an exchange stands: what the next client response means.
 #[derive(Debug)]
-pub(crate) enum Step {
+pub enum Step {
     /// PLAIN's one response.
     Plain,
     /// LOGIN: the user name.
@@ -97,12 +104,12 @@ pub(crate) enum Step {
 }
 
 /// The LOGIN mechanism's password prompt.
-pub(crate) fn password_prompt() -> &'static [u8] {
+pub fn password_prompt() -> &'static [u8] {
     LOGIN_PASSWORD_PROMPT
 }
 
 /// A `+ base64` continuation request line (RFC 9051 §7.5); `+ ` alone for an empty challenge.
-pub(crate) fn challenge(data: &[u8]) -> String {
+pub fn challenge(data: &[u8]) -> String {
     base64_encode(data)
 }
 
@@ -110,7 +117,7 @@ pub(crate) fn challenge(data: &[u8]) -> String {
 /// answer BAD). A lone `=` is the empty response (RFC 4959 writes it that way for SASL-IR;
 /// some clients use it in continuations too). The decoded bytes may hold a password: a
 /// [`Secret`].
-pub(crate) fn decode(line: &[u8]) -> Option<Secret> {
+pub fn decode(line: &[u8]) -> Option<Secret> {
     if line == b"=" {
         return Some(Secret::default());
     }
@@ -121,7 +128,7 @@ pub(crate) fn decode(line: &[u8]) -> Option<Secret> {
 }
 
 /// Splits a PLAIN response into `(authzid, authcid, passwd)` (RFC 4616 §2).
-pub(crate) fn split_plain(data: &[u8]) -> Option<(&[u8], &[u8], &[u8])> {
+pub fn split_plain(data: &[u8]) -> Option<(&[u8], &[u8], &[u8])> {
     let mut parts = data.splitn(3, |b| *b == 0);
     match (parts.next(), parts.next(), parts.next()) {
         (Some(authz), Some(authc), Some(pass)) if !authc.is_empty() => Some((authz, authc, pass)),
