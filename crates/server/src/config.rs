@@ -851,13 +851,6 @@ impl Default for Pop3Config {
     }
 }
 
-impl Pop3Config {
-    /// True when POP3 has a listener.
-    pub(crate) fn enabled(&self) -> bool {
-        !self.listen.is_empty() || !self.listen_tls.is_empty()
-    }
-}
-
 /// Allowed range of `pop3.timeout`, seconds. RFC 1939 §3: an autologout timer MUST be of at
 /// least 10 minutes.
 const POP3_TIMEOUT_RANGE: RangeInclusive<i64> = 600..=24 * 3600;
@@ -1700,9 +1693,9 @@ mod tests {
     #[test]
     fn pop3_is_off_by_default_and_checked() {
         let c = Config::from_toml("").unwrap();
-        assert!(!c.pop3.enabled());
+        assert!(c.pop3.listen.is_empty() && c.pop3.listen_tls.is_empty());
         let c = Config::from_toml("[pop3]\nlisten_tls = [\"127.0.0.1:995\"]\ntimeout = 900\n").unwrap();
-        assert!(c.pop3.enabled());
+        assert_eq!(c.pop3.listen_tls, vec![SocketAddr::from(([127, 0, 0, 1], 995))]);
         assert_eq!(c.pop3.timeout, Duration::from_secs(900));
         assert_eq!(
             issues(

@@ -56,6 +56,10 @@ pub(crate) struct Listeners {
     pub(crate) lmtp: Option<SocketAddr>,
     /// The metrics endpoint, when it was awaited (kind "metrics").
     pub(crate) metrics: Option<SocketAddr>,
+    /// The first POP3 cleartext (STLS) listener, when it was awaited (kind "pop3").
+    pub(crate) pop3: Option<SocketAddr>,
+    /// The first POP3 implicit-TLS listener, when it was awaited (kind "pop3s").
+    pub(crate) pop3s: Option<SocketAddr>,
 }
 
 /// A data directory and configuration, with at most one `postfach serve` running on them.
@@ -101,7 +105,8 @@ impl Deployment {
     }
 
     /// [`Deployment::start`], also waiting for the "listening" line of each LMTP kind in
-    /// `lmtp_kinds` ("lmtp", "lmtp-unix") and of the metrics endpoint ("metrics").
+    /// `lmtp_kinds` ("lmtp", "lmtp-unix"), of the metrics endpoint ("metrics") and of the POP3
+    /// listeners ("pop3", "pop3s").
     pub(crate) fn start_awaiting(&mut self, lmtp_kinds: &[&str]) -> Listeners {
         assert!(self.child.is_none(), "already running");
         let log = OpenOptions::new().create(true).append(true).open(self.log_path()).unwrap();
@@ -133,6 +138,8 @@ impl Deployment {
         let mut imaps = None;
         let mut lmtp = None;
         let mut metrics = None;
+        let mut pop3 = None;
+        let mut pop3s = None;
         let mut lmtp_kinds: Vec<&str> = lmtp_kinds.to_vec();
         let deadline = Instant::now() + PATIENCE;
         while imap.is_none() || imaps.is_none() || !lmtp_kinds.is_empty() {
@@ -158,10 +165,17 @@ impl Deployment {
                     metrics = addr.parse().ok();
                     lmtp_kinds.retain(|k| *k != "metrics");
                 }
+                (Some("postfach:"), Some("listening"), Some(kind @ ("pop3" | "pop3s")), Some(addr)) => {
+                    let slot = if kind == "pop3" { &mut pop3 } else { &mut pop3s };
+                    if slot.is_none() {
+                        *slot = addr.parse().ok();
+                    }
+                    lmtp_kinds.retain(|k| *k != kind);
+                }
                 _ => panic!("unexpected line on stdout: {line:?}"),
             }
         }
-        let listeners = Listeners { imap: imap.unwrap(), imaps: imaps.unwrap(), lmtp, metrics };
+        let listeners = Listeners { imap: imap.unwrap(), imaps: imaps.unwrap(), lmtp, metrics, pop3, pop3s };
         self.child = Some(child);
         self.listeners = Some(listeners);
         listeners
@@ -285,6 +299,10 @@ pub(crate) struct TestServer {
     pub(crate) lmtp: Option<SocketAddr>,
     /// The metrics endpoint, when "metrics" was among the awaited kinds.
     pub(crate) metrics: Option<SocketAddr>,
+    /// The POP3 listeners, when "pop3" and "pop3s" were among the awaited kinds.
+    pub(crate) pop3: Option<SocketAddr>,
+    /// See `pop3`.
+    pub(crate) pop3s: Option<SocketAddr>,
 }
 
 impl TestServer {
@@ -328,8 +346,8 @@ impl TestServer {
         for (name, value) in env {
             deployment.set_env(name, value);
         }
-        let Listeners { imap, imaps, lmtp, metrics } = deployment.start_awaiting(lmtp_kinds);
-        Self { deployment, imap, imaps, lmtp, metrics }
+        let Listeners { imap, imaps, lmtp, metrics, pop3, pop3s } = deployment.start_awaiting(lmtp_kinds);
+        Self { deployment, imap, imaps, lmtp, metrics, pop3, pop3s }
     }
 
     /// The server's data directory.
