@@ -384,7 +384,19 @@ fn the_maildrop_is_locked_and_imap_expunges_meanwhile_are_answered() {
     // The lock went with the session.
     assert!(cmd(&mut second, &format!("USER {}", ACCOUNT.user)).starts_with("+OK"));
     assert!(cmd(&mut second, &format!("PASS {}", ACCOUNT.password)).starts_with("+OK Logged in; 1 messages"));
-    assert!(cmd(&mut second, "QUIT").starts_with("+OK"));
+
+    // `postfach who` lists the POP3 session; `postfach kick` ends it without UPDATE.
+    assert!(cmd(&mut second, "DELE 1").starts_with("+OK"));
+    let who = server.cli(&["who"], "");
+    let listed = String::from_utf8_lossy(&who.stdout);
+    assert!(listed.lines().any(|l| l.contains("alice") && l.contains("INBOX (POP3)")), "{listed}");
+    assert!(server.cli(&["kick", "alice"], "").status.success());
+    assert_eq!(second.read_line(), "-ERR Disconnected by the administrator");
+    second.expect_closed();
+    // (The kick ended alice's IMAP session too.)
+    let mut imap = Session::login(&server, &ACCOUNT);
+    imap.ok("SELECT INBOX");
+    assert_eq!(imap.ok("UID SEARCH ALL").last().unwrap(), "* SEARCH 2");
 }
 
 #[test]
@@ -420,9 +432,27 @@ fn uidl_is_derived_from_uid_and_uidvalidity_and_survives_a_restart() {
     assert_eq!(before, want);
     drop(imap);
 
+    // A session with a deletion pending when the server stops: told so, and nothing is
+    // expunged (RFC 1939 §6: no UPDATE without QUIT).
+    let mut pop = greeted(Client::tls(listeners.pop3s.unwrap(), &deployment.cert_path()));
+    login(&mut pop);
+    assert!(cmd(&mut pop, "DELE 1").starts_with("+OK"));
     deployment.terminate();
+    assert_eq!(pop.read_line(), "-ERR [SYS/TEMP] Server shutting down");
+    pop.expect_closed();
+
     deployment.start_awaiting(&["pop3", "pop3s"]);
     assert_eq!(uidl(&deployment), before, "UIDL changed across a restart");
+}
+
+#[test]
+fn a_client_that_does_not_log_in_in_time_is_logged_out() {
+    let server = TestServer::start_with_sections("preauth_deadline = 1", POP3_SECTION, &["pop3", "pop3s"]);
+    let mut pop = pop_plain(&server);
+    let started = Instant::now();
+    assert_eq!(pop.read_line(), "-ERR Autologout; login took too long");
+    pop.expect_closed();
+    assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
 }
 
 #[test]
