@@ -187,6 +187,13 @@ impl Driver {
                         }
                     }
                 }
+                Next::Listing(mut listing) => {
+                    while self.session.listing_chunk(&mut listing, &mut self.out) {
+                        if self.out.len() >= OUTPUT_CHUNK {
+                            self.flush(stream).await?;
+                        }
+                    }
+                }
                 Next::StartTls => {
                     self.flush(stream).await?;
                     return Ok(Exit::StartTls);

@@ -114,18 +114,31 @@ impl Maildrop {
         self.entry(msg).map(|e| (e.uid, e.size))
     }
 
-    /// `n size` for every message not marked deleted (the scan listing of LIST).
-    pub(crate) fn scan_listing(&self) -> impl Iterator<Item = (usize, u32)> + '_ {
-        self.live().map(|(n, e)| (n, e.size))
-    }
-
-    /// `n unique-id` for every message not marked deleted (UIDL).
-    pub(crate) fn unique_ids(&self) -> impl Iterator<Item = (usize, String)> + '_ {
-        self.live().map(|(n, e)| (n, self.unique_id(e.uid)))
-    }
-
-    fn live(&self) -> impl Iterator<Item = (usize, &Entry)> + '_ {
-        self.messages.iter().enumerate().filter(|(_, e)| !e.deleted).map(|(i, e)| (i + 1, e))
+    /// Appends the next lines of a LIST or UIDL listing (messages not marked deleted, from
+    /// `listing`'s position on) to `out`, about [`OUTPUT_CHUNK`] bytes, and the terminating `.`
+    /// at the end; `false` once the listing is complete.
+    pub(crate) fn listing_chunk(&self, listing: &mut Listing, out: &mut Vec<u8>) -> bool {
+        if listing.done {
+            return false;
+        }
+        let goal = out.len() + OUTPUT_CHUNK;
+        while out.len() < goal {
+            let Some(entry) = self.messages.get(listing.next) else {
+                out.extend_from_slice(b".\r\n");
+                listing.done = true;
+                return true;
+            };
+            listing.next += 1;
+            if entry.deleted {
+                continue;
+            }
+            let line = match listing.kind {
+                ListingKind::Sizes => format!("{} {}\r\n", listing.next, entry.size),
+                ListingKind::UniqueIds => format!("{} {}\r\n", listing.next, self.unique_id(entry.uid)),
+            };
+            out.extend_from_slice(line.as_bytes());
+        }
+        true
     }
 
     /// The unique-id of a message (RFC 1939 §7, UIDL): UID and UIDVALIDITY, each as eight
@@ -171,6 +184,32 @@ impl Maildrop {
     /// The UIDs retrieved and not deleted (`\Seen` at QUIT).
     pub(crate) fn retrieved(&self) -> UidSet {
         UidSet::from_uids(self.messages.iter().filter(|e| e.retrieved && !e.deleted).map(|e| e.uid))
+    }
+}
+
+/// Which multi-line listing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ListingKind {
+    /// LIST: `n size` (the scan listing, RFC 1939 §5).
+    Sizes,
+    /// UIDL: `n unique-id`.
+    UniqueIds,
+}
+
+/// A LIST or UIDL listing being written, chunk by chunk (a large maildrop's listing is never
+/// built whole in memory).
+#[derive(Debug)]
+pub(crate) struct Listing {
+    kind: ListingKind,
+    /// Index of the next message to consider.
+    next: usize,
+    done: bool,
+}
+
+impl Listing {
+    /// A listing from the first message on.
+    pub(crate) fn new(kind: ListingKind) -> Self {
+        Self { kind, next: 0, done: false }
     }
 }
 
@@ -263,6 +302,31 @@ mod tests {
         assert_eq!(stuffed(raw, Some(99)), "A: 1\r\nB: 2\r\n\r\none\r\n..two\r\nthree\r\n.\r\n");
         // No blank line: all of it is header.
         assert_eq!(stuffed(b"A: 1\r\nB: 2", Some(0)), "A: 1\r\nB: 2\r\n.\r\n");
+    }
+
+    #[test]
+    fn listings_skip_deleted_messages_and_end_with_a_dot() {
+        let entry = |uid, size| Entry { uid: Uid::new(uid).unwrap(), size, deleted: false, retrieved: false };
+        let mut maildrop = Maildrop {
+            mailbox: MailboxId(1),
+            uid_validity: UidValidity(0x1234),
+            messages: vec![entry(3, 100), entry(7, 200), entry(9, 300)],
+        };
+        maildrop.mark_deleted(Msg(2)).unwrap();
+        let list = |kind| {
+            let mut listing = Listing::new(kind);
+            let mut out = Vec::new();
+            while maildrop.listing_chunk(&mut listing, &mut out) {}
+            String::from_utf8(out).unwrap()
+        };
+        assert_eq!(list(ListingKind::Sizes), "1 100\r\n3 300\r\n.\r\n");
+        assert_eq!(list(ListingKind::UniqueIds), "1 0000000300001234\r\n3 0000000900001234\r\n.\r\n");
+        assert_eq!(maildrop.totals(), (2, 400));
+        assert_eq!(maildrop.message(Msg(2)), Err(Unusable::Deleted));
+        assert_eq!(maildrop.message(Msg(4)), Err(Unusable::NoSuchMessage));
+        assert_eq!(maildrop.deleted(), UidSet::from_uids([Uid::new(7).unwrap()]));
+        maildrop.unmark_all();
+        assert_eq!(maildrop.totals(), (3, 600));
     }
 
     #[test]

@@ -33,7 +33,7 @@ use postfach_store::{FlagOp, Flags, StoreError, SystemFlags};
 use tracing::{debug, error, info, warn};
 
 use super::command::{self, Command, Msg};
-use super::maildrop::{Maildrop, Stuffer};
+use super::maildrop::{Listing, ListingKind, Maildrop, Stuffer};
 use super::{MaildropLock, MaildropLocks};
 
 /// Failed logins one connection may make before it is closed (as IMAP).
@@ -48,6 +48,9 @@ pub(crate) enum Next {
     Continue,
     /// Write the output (the status line of RETR or TOP), then the message from the stuffer.
     Message(Stuffer),
+    /// Write the output (the status line of LIST or UIDL), then the listing, chunk by chunk
+    /// through [`Session::listing_chunk`].
+    Listing(Listing),
     /// Write the output (`+OK` to STLS), discard every byte already received, run the TLS
     /// handshake, then call [`Session::tls_started`] (RFC 2595 §4).
     StartTls,
@@ -155,6 +158,14 @@ impl Session {
     pub(crate) fn tls_started(&mut self, binding: Option<ChannelBinding>) {
         self.conn.transport = Transport::Tls;
         self.binding = binding;
+    }
+
+    /// Appends the next chunk of a listing [`Next::Listing`] asked for; `false` once complete.
+    pub(crate) fn listing_chunk(&self, listing: &mut Listing, out: &mut Vec<u8>) -> bool {
+        match &self.state {
+            State::Transaction(t) => t.maildrop.listing_chunk(listing, out),
+            _ => false,
+        }
     }
 
     /// A line longer than allowed arrived (and was thrown away).
@@ -556,10 +567,7 @@ impl Session {
             Command::List(None) => {
                 let (count, octets) = drop.totals();
                 ok(out, &format!("{count} messages ({octets} octets)"));
-                for (n, size) in drop.scan_listing() {
-                    out.extend_from_slice(format!("{n} {size}\r\n").as_bytes());
-                }
-                out.extend_from_slice(b".\r\n");
+                return Next::Listing(Listing::new(ListingKind::Sizes));
             }
             Command::List(Some(msg)) => match drop.message(msg) {
                 Ok((_, size)) => ok(out, &format!("{} {size}", msg.0)),
@@ -567,10 +575,7 @@ impl Session {
             },
             Command::Uidl(None) => {
                 ok(out, "Unique-ID listing follows");
-                for (n, id) in drop.unique_ids() {
-                    out.extend_from_slice(format!("{n} {id}\r\n").as_bytes());
-                }
-                out.extend_from_slice(b".\r\n");
+                return Next::Listing(Listing::new(ListingKind::UniqueIds));
             }
             Command::Uidl(Some(msg)) => match drop.message(msg) {
                 Ok((uid, _)) => ok(out, &format!("{} {}", msg.0, drop.unique_id(uid))),
