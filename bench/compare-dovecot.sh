@@ -104,6 +104,8 @@ listen = ["127.0.0.1:0"]
 listen_tls = ["127.0.0.1:0"]
 allow_plaintext_auth = true
 max_connections = 20000
+[managesieve]
+listen = []
 [log]
 level = "warn"
 EOF

@@ -19,7 +19,7 @@
 //! - `respond`: `Done`/`Reply`, and `From<StoreError>`/`From<AuthError>` for `Reply`.
 //! - `selected`: one session's view of its mailbox (sequence numbers ↔ UIDs, pending updates).
 //! - `convert`, `capability`, `uidmap`: small shared pieces; `sasl` (public: the server's POP3
-//!   AUTH runs the same mechanisms through it).
+//!   AUTH and ManageSieve run the same mechanisms through it).
 //!
 //! Dependencies run one way: `session` → `cmd` → `context`, `respond`, `selected`, `out`.
 

@@ -6,8 +6,9 @@
 //! connection has channel binding data (TLS). Credential checks, throttling and logging happen
 //! in `postfach_auth::Authenticator`; the session drives the steps and writes the responses.
 //!
-//! POP3's AUTH (RFC 5034, `postfach::pop3` in the server crate) uses this module too, so both
-//! protocols offer the same mechanisms with the same limits.
+//! Public because ManageSieve (RFC 5804 §2.1) and POP3's AUTH (RFC 5034), both in the server
+//! crate, offer exactly the same mechanisms through the same steps; only the framing of
+//! challenges and responses differs.
 //!
 //! Limits: one response line is at most [`MAX_RESPONSE`] bytes of base64; no security layers.
 
@@ -49,19 +50,30 @@ impl Mech {
         }
     }
 
-    /// The mechanisms' names offered on a connection with this channel binding.
-    pub fn names(binding: Option<&ChannelBinding>) -> Vec<&'static str> {
-        let mut names = vec!["PLAIN", "LOGIN", "SCRAM-SHA-256"];
-        if binding.is_some() {
-            names.push("SCRAM-SHA-256-PLUS");
-        }
-        names
-    }
-
     /// The `AUTH=` capabilities for a connection with this channel binding (RFC 9051 §6.2.2:
     /// the server SHOULD list its mechanisms).
     pub fn capabilities(binding: Option<&ChannelBinding>) -> Vec<String> {
-        Self::names(binding).into_iter().map(|name| format!("AUTH={name}")).collect()
+        Mech::offered(binding).into_iter().map(|m| format!("AUTH={}", m.name())).collect()
+    }
+
+    /// The SASL name (RFC 4422), e.g. `SCRAM-SHA-256`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Mech::Plain => "PLAIN",
+            Mech::Login => "LOGIN",
+            Mech::Scram(Variant::Plain) => "SCRAM-SHA-256",
+            Mech::Scram(Variant::Plus) => "SCRAM-SHA-256-PLUS",
+        }
+    }
+
+    /// Every mechanism offered on a connection with this channel binding, in order of
+    /// preference.
+    pub fn offered(binding: Option<&ChannelBinding>) -> Vec<Mech> {
+        let mut mechs = vec![Mech::Plain, Mech::Login, Mech::Scram(Variant::Plain)];
+        if binding.is_some() {
+            mechs.push(Mech::Scram(Variant::Plus));
+        }
+        mechs
     }
 
     /// The name the authenticator logs.

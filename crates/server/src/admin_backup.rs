@@ -66,6 +66,12 @@ pub(crate) enum BackupCommand {
 
 /// Runs a `backup` subcommand (blocking).
 pub(crate) fn run(command: BackupCommand, config: &Config) -> anyhow::Result<()> {
+    if config.store.backend == crate::config::StoreBackend::Postgres {
+        anyhow::bail!(
+            "`postfach backup` copies the SQLite store of the data directory; a PostgreSQL store is \
+             backed up with PostgreSQL's own tools (pg_dump, or base backups with WAL archiving)"
+        );
+    }
     match command {
         BackupCommand::Create { dir, max_rate } => create(config, &dir, max_rate),
         BackupCommand::Verify { dir, json: true } => {

@@ -10,8 +10,8 @@
 
 use anyhow::Context;
 use clap::Subcommand;
+use postfach_store::Store;
 use postfach_store::sqlite::{Rederivation, Rederived};
-use postfach_store::{AccountStore, SqliteStore};
 use serde::Serialize;
 
 use crate::admin_output::print_json;
@@ -40,7 +40,7 @@ struct Rebuilt {
 }
 
 /// Runs an `index` command.
-pub(crate) async fn run(command: IndexCommand, store: &SqliteStore) -> anyhow::Result<()> {
+pub(crate) async fn run(command: IndexCommand, store: &dyn Store) -> anyhow::Result<()> {
     let IndexCommand::Rebuild { account, json } = command;
     let what = match &account {
         None => Rederivation::All,

@@ -14,7 +14,7 @@ use postfach_migrate::export::{ExportSummary, Since};
 use postfach_migrate::import::ImportSummary;
 use postfach_migrate::sources::ConvertReport;
 use postfach_migrate::sources::imap::{Security, Source};
-use postfach_store::sqlite::SqliteStore;
+use postfach_store::Store;
 
 /// `postfach export`
 #[derive(Debug, Args)]
@@ -117,18 +117,22 @@ pub(crate) struct ImportImapArgs {
     work: WorkDir,
 }
 
-/// The stores of one `SqliteStore`.
-pub(crate) fn stores(store: &SqliteStore) -> Stores<'_> {
-    Stores { accounts: store, mail: store, share: store, sieve: store, restore: store }
+/// The stores of one backend; export and import need its verbatim reads and writes, which the
+/// PostgreSQL backend does not have yet.
+pub(crate) fn stores(store: &dyn Store) -> anyhow::Result<Stores<'_>> {
+    let restore = store.restore_store().ok_or_else(|| {
+        anyhow::anyhow!("export and import are not available on the {} store yet", store.backend())
+    })?;
+    Ok(Stores { accounts: store, mail: store, share: store, sieve: store, restore })
 }
 
-pub(crate) async fn export(args: ExportArgs, store: &SqliteStore) -> anyhow::Result<()> {
+pub(crate) async fn export(args: ExportArgs, store: &dyn Store) -> anyhow::Result<()> {
     let since = match (args.since_modseq, args.since) {
         (Some(n), _) => Since::ModSeq(n),
         (None, Some(dir)) => Since::Previous(dir),
         (None, None) => Since::Full,
     };
-    let summary = postfach_migrate::export::export(stores(store), &args.account, &args.dir, since).await?;
+    let summary = postfach_migrate::export::export(stores(store)?, &args.account, &args.dir, since).await?;
     if args.json {
         return crate::admin_output::print_json(&serde_json::json!({
             "account": args.account,
@@ -145,9 +149,9 @@ pub(crate) async fn export(args: ExportArgs, store: &SqliteStore) -> anyhow::Res
     Ok(())
 }
 
-pub(crate) async fn import(args: ImportArgs, store: &SqliteStore, data_dir: &Path) -> anyhow::Result<()> {
+pub(crate) async fn import(args: ImportArgs, store: &dyn Store, data_dir: &Path) -> anyhow::Result<()> {
     let target = data_dir.canonicalize().unwrap_or_else(|_| data_dir.to_owned()).display().to_string();
-    let summary = postfach_migrate::import::import(stores(store), &args.account, &args.dir, &target).await?;
+    let summary = postfach_migrate::import::import(stores(store)?, &args.account, &args.dir, &target).await?;
     if args.json {
         return crate::admin_output::print_json(&import_json(&args.account, &summary, None));
     }
@@ -157,7 +161,7 @@ pub(crate) async fn import(args: ImportArgs, store: &SqliteStore, data_dir: &Pat
 
 pub(crate) async fn import_maildir(
     args: ImportMaildirArgs,
-    store: &SqliteStore,
+    store: &dyn Store,
     data_dir: &Path,
 ) -> anyhow::Result<()> {
     let work = work_dir(&args.work, data_dir, &args.account, "maildir");
@@ -173,7 +177,7 @@ pub(crate) async fn import_maildir(
 
 pub(crate) async fn import_mbox(
     args: ImportMboxArgs,
-    store: &SqliteStore,
+    store: &dyn Store,
     data_dir: &Path,
 ) -> anyhow::Result<()> {
     let work = work_dir(&args.work, data_dir, &args.account, "mbox");
@@ -190,7 +194,7 @@ pub(crate) async fn import_mbox(
 
 pub(crate) async fn import_imap(
     args: ImportImapArgs,
-    store: &SqliteStore,
+    store: &dyn Store,
     data_dir: &Path,
 ) -> anyhow::Result<()> {
     let security = match args.tls.as_str() {
@@ -235,7 +239,7 @@ fn work_dir(work: &WorkDir, data_dir: &Path, account: &str, source: &str) -> Pat
 /// Imports a converted work directory, prints the summary with what the conversion left out,
 /// and removes the work directory when it worked.
 async fn finish_import(
-    store: &SqliteStore,
+    store: &dyn Store,
     data_dir: &Path,
     account: &str,
     work: &Path,
@@ -244,7 +248,7 @@ async fn finish_import(
     what: &str,
 ) -> anyhow::Result<()> {
     let target = data_dir.canonicalize().unwrap_or_else(|_| data_dir.to_owned()).display().to_string();
-    let mut summary = postfach_migrate::import::import(stores(store), account, work, &target).await?;
+    let mut summary = postfach_migrate::import::import(stores(store)?, account, work, &target).await?;
     let mut bad = report.bad;
     bad.append(&mut summary.bad);
     summary.bad = bad;

@@ -16,7 +16,7 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use postfach_store::{SpecialUse, SqliteStore};
+use postfach_store::{SpecialUse, Store};
 use tokio::sync::watch;
 use tracing::{info, warn};
 
@@ -53,7 +53,7 @@ pub(crate) struct Removed {
 
 /// One pass at `now` (Unix seconds): every mailbox that lost messages, in order.
 pub(crate) async fn pass(
-    store: &SqliteStore,
+    store: &dyn Store,
     config: &CleanupConfig,
     now: i64,
 ) -> anyhow::Result<Vec<Removed>> {
@@ -105,7 +105,7 @@ pub(crate) async fn pass(
 /// Runs a pass every `config.every` until `shutdown`; the first one a little after the start
 /// (the listeners come first).
 pub(crate) async fn run(
-    store: Arc<SqliteStore>,
+    store: Arc<dyn Store>,
     config: CleanupConfig,
     metrics: Arc<Metrics>,
     mut shutdown: watch::Receiver<bool>,
@@ -122,7 +122,7 @@ pub(crate) async fn run(
         }
         next = tokio::time::Instant::now() + config.every;
         let now = unix_now().saturating_add(skew);
-        match pass(&store, &config, now).await {
+        match pass(store.as_ref(), &config, now).await {
             Ok(report) => {
                 let count = |kind| report.iter().filter(|r| r.kind == kind).map(|r| r.messages as u64).sum();
                 metrics.cleanup_pass(count(SpecialUse::Trash), count(SpecialUse::Junk));

@@ -54,6 +54,22 @@ pub(crate) struct Config {
     pub(crate) metrics: MetricsConfig,
     /// Which store backend holds the mail (`[store]`).
     pub(crate) store: StoreConfig,
+    /// ManageSieve (RFC 5804): users' Sieve scripts over the network.
+    pub(crate) managesieve: ManageSieveConfig,
+}
+
+/// The ManageSieve service (`[managesieve]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ManageSieveConfig {
+    /// Listeners (cleartext with STARTTLS, RFC 5804 §1.8); empty turns ManageSieve off.
+    pub(crate) listen: Vec<SocketAddr>,
+}
+
+impl Default for ManageSieveConfig {
+    fn default() -> Self {
+        // RFC 5804 §1.8: the IANA port; loopback like every default listener.
+        Self { listen: vec![SocketAddr::from(([127, 0, 0, 1], 4190))] }
+    }
 }
 
 /// Which store backend holds the mail (`[store]`).
@@ -69,6 +85,11 @@ pub(crate) struct StoreConfig {
     pub(crate) password_file: Option<PathBuf>,
     /// An environment variable holding the database password.
     pub(crate) password_env: Option<String>,
+    /// Most database connections this node opens (default 16).
+    pub(crate) pool_size: Option<usize>,
+    /// TLS to the database, verified against these CA certificates (PEM) and the URL's host
+    /// name; unset: no TLS (a database on this machine or a trusted network).
+    pub(crate) tls_ca_file: Option<PathBuf>,
 }
 
 /// The store backends.
@@ -77,7 +98,7 @@ pub(crate) enum StoreBackend {
     /// One SQLite database in `data_dir`.
     #[default]
     Sqlite,
-    /// A PostgreSQL database (docs/scale-out.md: not served from yet).
+    /// A PostgreSQL database, which several nodes can share (docs/scale-out.md).
     Postgres,
 }
 
@@ -208,6 +229,7 @@ impl Default for Config {
             cleanup: CleanupConfig::default(),
             metrics: MetricsConfig::default(),
             store: StoreConfig::default(),
+            managesieve: ManageSieveConfig::default(),
         }
     }
 }
@@ -397,6 +419,7 @@ impl Checker {
             "cleanup" => c.cleanup(value, &mut config.cleanup),
             "metrics" => c.metrics(value, &mut config.metrics),
             "store" => c.store(value, &mut config.store),
+            "managesieve" => c.managesieve(value, &mut config.managesieve),
             _ => c.unknown(path),
         });
         self.pop3_addresses(&config.pop3, &config.imap);
@@ -406,6 +429,13 @@ impl Checker {
             self.issue(
                 "quota.mailboxes",
                 "imap.max_mailboxes is set too: keep one (quota.mailboxes replaces it)",
+            );
+        }
+        if config.store.backend == StoreBackend::Postgres && config.backup.dir.is_some() {
+            self.issue(
+                "backup.dir",
+                "scheduled backups copy the SQLite store; back up PostgreSQL with its own tools \
+                 (pg_dump, or base backups with WAL archiving)",
             );
         }
         config
@@ -461,6 +491,13 @@ impl Checker {
             }
             seen.push(*addr);
         }
+    }
+
+    fn managesieve(&mut self, value: &Value, managesieve: &mut ManageSieveConfig) {
+        self.section(value, "managesieve", |c, key, value, path| match key {
+            "listen" => set(&mut managesieve.listen, c.addresses(value, path)),
+            _ => c.unknown(path),
+        });
     }
 
     /// `[tls]`: an optional `cert`/`key` pair (the default certificate), an optional
@@ -1127,6 +1164,9 @@ pub(crate) struct MetricsConfig {
     pub(crate) allow_remote: bool,
 }
 
+/// `[store] pool_size`: connections to PostgreSQL per node.
+pub(crate) const POOL_SIZE_RANGE: RangeInclusive<i64> = 1..=1000;
+
 /// Allowed range of `cleanup.trash_days` and `cleanup.junk_days` (0: never; ten years at most).
 pub(crate) const CLEANUP_DAYS_RANGE: RangeInclusive<i64> = 0..=3650;
 /// Allowed range of `cleanup.every`, seconds (a day at most: a limit is counted in days).
@@ -1158,13 +1198,21 @@ impl Checker {
                 c.text(value, path, non_empty_path("must not be empty")).map(Some),
             ),
             "password_env" => set(&mut store.password_env, c.text(value, path, |t| non_empty(t).map(Some))),
+            "pool_size" => set(&mut store.pool_size, c.number(value, path, POOL_SIZE_RANGE).map(Some)),
+            "tls_ca_file" => set(
+                &mut store.tls_ca_file,
+                c.text(value, path, non_empty_path("must not be empty")).map(Some),
+            ),
             _ => c.unknown(path),
         });
         if read.is_none() {
             return;
         }
-        let postgres_only =
-            store.url.is_some() || store.password_file.is_some() || store.password_env.is_some();
+        let postgres_only = store.url.is_some()
+            || store.password_file.is_some()
+            || store.password_env.is_some()
+            || store.pool_size.is_some()
+            || store.tls_ca_file.is_some();
         match store.backend {
             StoreBackend::Postgres if store.url.is_none() => {
                 self.issue("store.url", "required with backend = \"postgres\"");
@@ -1246,6 +1294,22 @@ mod ops_tests {
             Err(ParseFailure::Invalid(issues)) => issues.iter().map(Issue::to_string).collect(),
             other => panic!("expected issues, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn managesieve_section_is_read_and_checked() {
+        assert_eq!(Config::default().managesieve.listen, vec!["127.0.0.1:4190".parse().unwrap()]);
+        let c = Config::from_toml("[managesieve]\nlisten = []\n").unwrap();
+        assert!(c.managesieve.listen.is_empty(), "an empty list turns ManageSieve off");
+        let c = Config::from_toml("[managesieve]\nlisten = [\"127.0.0.1:0\", \"[::1]:4190\"]\n").unwrap();
+        assert_eq!(c.managesieve.listen.len(), 2);
+        assert_eq!(
+            issues("[managesieve]\nlisten = [\"localhost\"]\nport = 4190\n"),
+            vec![
+                "managesieve.listen[0]: not an IP address with port: \"localhost\"",
+                "managesieve.port: unknown key",
+            ]
+        );
     }
 
     #[test]

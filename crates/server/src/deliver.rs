@@ -18,11 +18,9 @@
 use std::io::Read;
 use std::path::Path;
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::Duration;
 
 use postfach_delivery::{DeliveryStatus, Envelope, OverQuotaAnswer, Protocol, RecipientError, dot_stuff};
-use postfach_store::SqliteStore;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::time::timeout;
 use tracing::{info, warn};
@@ -276,15 +274,12 @@ async fn step<S: AsyncRead + AsyncWrite + Unpin>(
 
 /// Delivers in this process (no server answered).
 async fn direct(config: &Config, from: String, rcpt: &str, message: Vec<u8>) -> u8 {
-    let dir = config.data_dir.clone();
-    let limits = crate::store_limits(config);
-    let store = match tokio::task::spawn_blocking(move || SqliteStore::open_with(&dir, limits)).await {
-        Ok(Ok(store)) => Arc::new(store),
-        Ok(Err(e)) => {
-            eprintln!("postfach: opening the store: {e}");
+    let store = match crate::open_store(config).await {
+        Ok(store) => store,
+        Err(e) => {
+            eprintln!("postfach: {e:#}");
             return EX_TEMPFAIL;
         }
-        Err(_) => return EX_TEMPFAIL,
     };
     let deliverer = crate::lmtp_conn::deliverer(config, store, None);
     let recipient = match deliverer.resolve(rcpt).await {

@@ -751,7 +751,10 @@ impl Driver {
 /// Reads once from `stream` (at most [`READ_CHUNK`] bytes) into `framer`; returns the count,
 /// 0 at end of stream. The buffer is allocated per poll and freed before returning, so a
 /// connection waiting for its client holds no read buffer.
-async fn read_into<S: AsyncRead + Unpin>(stream: &mut S, framer: &mut Framer) -> io::Result<usize> {
+pub(crate) async fn read_into<S: AsyncRead + Unpin>(
+    stream: &mut S,
+    framer: &mut Framer,
+) -> io::Result<usize> {
     std::future::poll_fn(|cx| {
         let mut buf = Vec::with_capacity(READ_CHUNK);
         let mut read_buf = ReadBuf::uninit(buf.spare_capacity_mut());

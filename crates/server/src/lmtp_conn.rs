@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use postfach_delivery::{Deliverer, DeliveryConfig, LmtpLimits, LmtpSession, SpamPolicy, Stores};
-use postfach_store::SqliteStore;
+use postfach_store::Store;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, UnixListener};
 use tokio::sync::{Notify, Semaphore, watch};
@@ -55,7 +55,7 @@ pub(crate) fn hostname() -> String {
 /// delivery that stored something.
 pub(crate) fn deliverer(
     config: &Config,
-    store: Arc<SqliteStore>,
+    store: Arc<dyn Store>,
     stored: Option<Arc<Notify>>,
 ) -> Arc<Deliverer> {
     let host = hostname();

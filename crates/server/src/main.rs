@@ -40,6 +40,7 @@
 //! - `admin_config`: `config check`.
 //! - `admin_output`: tables, `--json` documents and dates for the admin commands.
 //! - `admin_migrate`: `export`, `import` and the importers from other sources.
+//! - `managesieve`: the ManageSieve service (RFC 5804): users' Sieve scripts over the network.
 //!
 //! This crate holds no business rules: it only wires and drives.
 
@@ -50,6 +51,7 @@ mod admin_config;
 mod admin_index;
 mod admin_mailbox;
 mod admin_migrate;
+mod admin_move;
 mod admin_output;
 mod admin_query;
 mod admin_session;
@@ -68,6 +70,7 @@ mod imap_conn;
 mod listener;
 mod literal_budget;
 mod lmtp_conn;
+mod managesieve;
 mod metrics;
 mod pop3;
 mod quota;
@@ -87,7 +90,7 @@ use postfach_auth::Authenticator;
 use postfach_auth::clock::SystemClock;
 use postfach_imap::{ServerContext, SessionConfig};
 use postfach_store::sqlite::SqliteStore;
-use postfach_store::{AccountStore, MailStore, ShareStore, StoreLimits};
+use postfach_store::{AccountStore, MailStore, ShareStore, SieveStore, Store, StoreLimits};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{Notify, Semaphore, watch};
 use tracing::{info, warn};
@@ -233,6 +236,10 @@ enum Command {
     /// Import an account from a live IMAP server: every folder, flags, INTERNALDATE, UIDs and
     /// UIDVALIDITY where the folder is new here. Run it again after an interruption to resume.
     ImportImap(admin_migrate::ImportImapArgs),
+    /// Move accounts from one store to another (`--from CONFIG --to CONFIG`, e.g. SQLite to
+    /// PostgreSQL), keeping UIDVALIDITY, UIDs, MODSEQs and credentials. Works while the server
+    /// on the source runs; run it again to catch up.
+    Migrate(admin_move::MoveArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -351,6 +358,24 @@ fn main() -> ExitCode {
     if let Command::Deliver(args) = cli.command {
         return deliver::main(cli.config.as_deref(), args);
     }
+    // Reads the two configurations it names, not the default one.
+    if let Command::Migrate(args) = cli.command {
+        let outcome = init_logging(&LogConfig { level: "warn".to_owned(), format: LogFormat::Text })
+            .and_then(|()| {
+                tokio::runtime::Builder::new_multi_thread()
+                    .enable_all()
+                    .build()
+                    .context("starting the runtime")
+            })
+            .and_then(|runtime| runtime.block_on(admin_move::run(args)));
+        return match outcome {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("postfach: {e:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     // Checks the file instead of loading it.
     if let Command::Config { command } = cli.command {
         return admin_config::run(command, cli.config.as_deref());
@@ -382,12 +407,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             init_logging(&LogConfig { level: "warn".to_owned(), format: config.log.format })?;
             runtime.block_on(async {
                 let store = open_store(&config).await?;
-                admin_sieve::run(command, &store, &store).await
+                admin_sieve::run(command, store.as_ref(), store.as_ref()).await
             })
         }
         Command::Ban { command } => {
             init_logging(&LogConfig { level: "warn".to_owned(), format: config.log.format })?;
-            runtime.block_on(async { admin_auth::ban(command, &open_store(&config).await?).await })
+            runtime.block_on(async { admin_auth::ban(command, open_store(&config).await?.as_ref()).await })
         }
         Command::Tls { command } => admin_tls::run(command, &config),
         Command::Backup { command } => {
@@ -419,44 +444,45 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Index { command } => {
             init_logging(&LogConfig { level: "warn".to_owned(), format: config.log.format })?;
-            runtime.block_on(async { admin_index::run(command, &open_store(&config).await?).await })
+            runtime.block_on(async { admin_index::run(command, open_store(&config).await?.as_ref()).await })
         }
         Command::Export(args) => {
             init_logging(&LogConfig { level: "warn".to_owned(), format: config.log.format })?;
-            runtime.block_on(async { admin_migrate::export(args, &open_store(&config).await?).await })
+            runtime.block_on(async { admin_migrate::export(args, open_store(&config).await?.as_ref()).await })
         }
         Command::Import(args) => {
             init_logging(&LogConfig { level: "warn".to_owned(), format: config.log.format })?;
             runtime.block_on(async {
-                admin_migrate::import(args, &open_store(&config).await?, &config.data_dir).await
+                admin_migrate::import(args, open_store(&config).await?.as_ref(), &config.data_dir).await
             })
         }
         Command::ImportMaildir(args) => {
             init_logging(&LogConfig { level: "warn".to_owned(), format: config.log.format })?;
             runtime.block_on(async {
-                admin_migrate::import_maildir(args, &open_store(&config).await?, &config.data_dir).await
+                admin_migrate::import_maildir(args, open_store(&config).await?.as_ref(), &config.data_dir)
+                    .await
             })
         }
         Command::ImportMbox(args) => {
             init_logging(&LogConfig { level: "warn".to_owned(), format: config.log.format })?;
             runtime.block_on(async {
-                admin_migrate::import_mbox(args, &open_store(&config).await?, &config.data_dir).await
+                admin_migrate::import_mbox(args, open_store(&config).await?.as_ref(), &config.data_dir).await
             })
         }
         Command::ImportImap(args) => {
             init_logging(&LogConfig { level: "warn".to_owned(), format: config.log.format })?;
             runtime.block_on(async {
-                admin_migrate::import_imap(args, &open_store(&config).await?, &config.data_dir).await
+                admin_migrate::import_imap(args, open_store(&config).await?.as_ref(), &config.data_dir).await
             })
         }
         // Handled in main, before the configuration is loaded.
-        Command::Deliver(_) | Command::Config { .. } => Ok(()),
+        Command::Deliver(_) | Command::Config { .. } | Command::Migrate(_) => Ok(()),
     }
 }
 
 async fn user(command: UserCommand, config: &Config) -> anyhow::Result<()> {
     let store = open_store(config).await?;
-    let accounts: &dyn AccountStore = &store;
+    let accounts: &dyn AccountStore = store.as_ref();
     let source = |stdin: bool| if stdin { PasswordSource::Stdin } else { PasswordSource::Prompt };
     match command {
         UserCommand::Add { name, password_stdin } => {
@@ -473,14 +499,14 @@ async fn user(command: UserCommand, config: &Config) -> anyhow::Result<()> {
         UserCommand::Totp { command } => admin_auth::totp(command, accounts, &config.auth.totp_issuer).await,
         UserCommand::AppPassword { command } => admin_auth::app_password(command, accounts).await,
         UserCommand::Set { name, trash_days, junk_days } => {
-            user_set(&store, config, &name, trash_days, junk_days).await
+            user_set(store.as_ref(), config, &name, trash_days, junk_days).await
         }
     }
 }
 
 /// `user set`: changes the given settings, then prints them all.
 async fn user_set(
-    store: &SqliteStore,
+    store: &dyn Store,
     config: &Config,
     name: &str,
     trash_days: Option<DaysSetting>,
@@ -513,7 +539,8 @@ async fn user_set(
 /// `cleanup run`: one pass now (or at `--now`), one line per mailbox that lost messages.
 async fn cleanup_run(config: &Config, now: Option<i64>, json: bool) -> anyhow::Result<()> {
     let store = open_store(config).await?;
-    let report = cleanup::pass(&store, &config.cleanup, now.unwrap_or_else(cleanup::unix_now)).await?;
+    let report =
+        cleanup::pass(store.as_ref(), &config.cleanup, now.unwrap_or_else(cleanup::unix_now)).await?;
     if json {
         let removed: Vec<serde_json::Value> = report
             .iter()
@@ -542,7 +569,9 @@ fn share(runtime: &tokio::runtime::Runtime, config: &Config, command: ShareComma
     init_logging(&LogConfig { level: "warn".to_owned(), format: config.log.format })?;
     runtime.block_on(async {
         let store = open_store(config).await?;
-        admin_share::Admin { accounts: &store, mail: &store, share: &store }.run(command).await
+        admin_share::Admin { accounts: store.as_ref(), mail: store.as_ref(), share: store.as_ref() }
+            .run(command)
+            .await
     })
 }
 
@@ -555,7 +584,7 @@ fn mail_admin(
     init_logging(&LogConfig { level: "warn".to_owned(), format: config.log.format })?;
     runtime.block_on(async {
         let store = open_store(config).await?;
-        command(admin_mailbox::Stores { accounts: &store, mail: &store }).await
+        command(admin_mailbox::Stores { accounts: store.as_ref(), mail: store.as_ref() }).await
     })
 }
 
@@ -596,8 +625,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             );
         }
     }
-    let store = Arc::new(open_store(&config).await?);
-    let sqlite = Arc::clone(&store);
+    let store = open_store(&config).await?;
+    info!(backend = store.backend(), "store opened");
     let counters = Arc::new(metrics::Metrics::default());
     // Deliveries nudge the quota-warning task, so a warning follows the message that crossed.
     let stored = Arc::new(Notify::new());
@@ -605,7 +634,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let warner = quota::Warner::new(store.clone(), store.clone(), quota_warning_settings(&config));
     let mail: Arc<dyn MailStore> = store.clone();
     let share: Arc<dyn ShareStore> = store.clone();
-    let accounts: Arc<dyn AccountStore> = store;
+    let sieve: Arc<dyn SieveStore> = store.clone();
+    let accounts: Arc<dyn AccountStore> = store.clone();
     let ctx = ServerContext {
         store: mail,
         share,
@@ -640,6 +670,11 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     // After the IMAP lines: scripts that wait for those read them first.
     let lmtp_listeners = lmtp_conn::LmtpListeners::bind(&config).await?;
     announcement.push_str(&lmtp_listeners.announcement().context("reading an LMTP listener's address")?);
+    let managesieve_listeners = managesieve::bind(&config.managesieve.listen).await?;
+    announcement.push_str(
+        &managesieve::announcement(&managesieve_listeners)
+            .context("reading a ManageSieve listener's address")?,
+    );
     let metrics_listener = metrics::bind(config.metrics.listen).await?;
     if let Some(l) = &metrics_listener {
         let addr = l.local_addr().context("reading the metrics listener's address")?;
@@ -663,7 +698,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let endpoint = metrics_listener.map(|listener| {
         let sources = Arc::new(metrics::Sources {
             metrics: Arc::clone(&counters),
-            store: Arc::clone(&sqlite),
+            store: Arc::clone(&store),
             ctx: Arc::clone(&ctx),
             deliverer: Arc::clone(&deliverer),
             backups: Arc::clone(&backup_metrics),
@@ -687,6 +722,17 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         };
         tokio::spawn(control::serve(socket, Arc::new(control), stopped.clone()))
     });
+    let managesieve = tokio::spawn(managesieve::serve(
+        managesieve_listeners,
+        Arc::new(managesieve::Service {
+            ctx: Arc::clone(&shared.ctx),
+            sieve,
+            settings: Arc::clone(&shared.settings),
+            slots: Arc::clone(&shared.slots),
+            max_redirects: postfach_sieve::Limits::default().max_redirects,
+        }),
+        stopped.clone(),
+    ));
     let lmtp = tokio::spawn(lmtp_conn::serve(
         lmtp_listeners,
         deliverer,
@@ -704,7 +750,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         tokio::spawn(backup_schedule::run(schedule, Arc::clone(&backup_metrics), stopped.clone()))
     });
     let warnings = tokio::spawn(warner.run(stored, stopped.clone()));
-    let cleaner = tokio::spawn(cleanup::run(sqlite, config.cleanup, counters, stopped.clone()));
+    let cleaner = tokio::spawn(cleanup::run(store, config.cleanup, counters, stopped.clone()));
     let mut server = tokio::spawn(listener::serve(listeners, shared, stopped));
     tokio::select! {
         _ = sigterm.recv() => info!("SIGTERM received; shutting down"),
@@ -717,6 +763,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     stop.send_replace(true);
     server.await.context("the server task failed")?;
     lmtp.await.context("the LMTP task failed")?;
+    managesieve.await.context("the ManageSieve task failed")?;
     if let Some(backups) = backups {
         backups.await.context("the backup task failed")?;
     }
@@ -748,15 +795,23 @@ pub(crate) fn store_limits(config: &Config) -> StoreLimits {
     StoreLimits { max_mailboxes: config.max_mailboxes(), default_quota: config.default_quota() }
 }
 
-/// Opens the store of the data directory (creating both if needed). Opening migrates the schema
-/// and blocks, so it runs on the blocking pool.
-async fn open_store(config: &Config) -> anyhow::Result<SqliteStore> {
-    if config.store.backend == config::StoreBackend::Postgres {
-        anyhow::bail!(
-            "[store] backend = \"postgres\": the server and the admin commands cannot use the PostgreSQL \
-             store yet (docs/scale-out.md); `postfach db migrate` prepares the database"
-        );
+/// Opens the configured store: the SQLite store of the data directory (creating both if
+/// needed; opening migrates the schema and blocks, so it runs on the blocking pool), or the
+/// PostgreSQL database of `[store] url`, migrated at start.
+pub(crate) async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
+    match config.store.backend {
+        config::StoreBackend::Sqlite => Ok(Arc::new(open_sqlite(config).await?)),
+        config::StoreBackend::Postgres => {
+            let store = postfach_store::postgres::PgStore::connect_with(pg_options(config)?)
+                .await
+                .context("opening the PostgreSQL store ([store] url)")?;
+            Ok(Arc::new(store))
+        }
     }
+}
+
+/// Opens the SQLite store of the data directory.
+async fn open_sqlite(config: &Config) -> anyhow::Result<SqliteStore> {
     let dir = config.data_dir.clone();
     let limits = store_limits(config);
     let context = format!("opening the store in {}", dir.display());
@@ -766,33 +821,46 @@ async fn open_store(config: &Config) -> anyhow::Result<SqliteStore> {
     opened.context(context)
 }
 
+/// How to reach the PostgreSQL store: `[store] url`, the password from `password_file` or
+/// `password_env` (never from the configuration file itself).
+fn pg_options(config: &Config) -> anyhow::Result<postfach_store::postgres::PgOptions> {
+    let url = config.store.url.clone().context("[store] url is not set")?;
+    let password = match (&config.store.password_file, &config.store.password_env) {
+        (Some(file), _) => Some(
+            std::fs::read_to_string(file)
+                .with_context(|| format!("reading store.password_file {}", file.display()))?
+                .trim_end_matches(['\r', '\n'])
+                .to_owned(),
+        ),
+        (None, Some(var)) => {
+            Some(std::env::var(var).with_context(|| format!("store.password_env: ${var} is not set"))?)
+        }
+        (None, None) => None,
+    };
+    let tls_ca_pem = match &config.store.tls_ca_file {
+        Some(file) => Some(
+            std::fs::read(file).with_context(|| format!("reading store.tls_ca_file {}", file.display()))?,
+        ),
+        None => None,
+    };
+    Ok(postfach_store::postgres::PgOptions {
+        url,
+        password,
+        pool_size: config.store.pool_size,
+        limits: store_limits(config),
+        tls_ca_pem,
+    })
+}
+
 /// `postfach db migrate`: opens the configured store, which migrates it, and says so.
 async fn db_migrate(config: &Config) -> anyhow::Result<()> {
     match config.store.backend {
         config::StoreBackend::Sqlite => {
-            drop(open_store(config).await?);
+            drop(open_sqlite(config).await?);
             println!("the SQLite store in {} is up to date", config.data_dir.display());
         }
         config::StoreBackend::Postgres => {
-            let url = config.store.url.clone().context("[store] url is not set")?;
-            let password = match (&config.store.password_file, &config.store.password_env) {
-                (Some(file), _) => Some(
-                    std::fs::read_to_string(file)
-                        .with_context(|| format!("reading store.password_file {}", file.display()))?
-                        .trim_end_matches(['\r', '\n'])
-                        .to_owned(),
-                ),
-                (None, Some(var)) => Some(
-                    std::env::var(var).with_context(|| format!("store.password_env: ${var} is not set"))?,
-                ),
-                (None, None) => None,
-            };
-            let options = postfach_store::postgres::PgOptions {
-                url,
-                password,
-                pool_size: Some(2),
-                limits: store_limits(config),
-            };
+            let options = postfach_store::postgres::PgOptions { pool_size: Some(2), ..pg_options(config)? };
             let store = postfach_store::postgres::PgStore::unmigrated(&options)?;
             let before = store.migrate().await.context("migrating the PostgreSQL store")?;
             let latest = postfach_store::postgres::schema::LATEST;

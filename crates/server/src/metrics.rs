@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 
 use postfach_delivery::Deliverer;
 use postfach_imap::ServerContext;
-use postfach_store::SqliteStore;
+use postfach_store::Store;
 use postfach_store::stats::{Histogram, HistogramSnapshot};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -157,7 +157,7 @@ pub(crate) struct Sources {
     /// The server's own counters.
     pub(crate) metrics: Arc<Metrics>,
     /// The store (writer figures, backlog, totals, health).
-    pub(crate) store: Arc<SqliteStore>,
+    pub(crate) store: Arc<dyn Store>,
     /// The sessions' context: login attempts are counted by its authenticator.
     pub(crate) ctx: Arc<ServerContext>,
     /// Delivery outcomes.
@@ -293,12 +293,15 @@ pub(crate) async fn render(sources: &Sources) -> String {
         "Write jobs carried by one commit (group commit).",
     );
     out.histogram("postfach_store_commit_batch_size", &[], &writer.batch_size);
-    out.single(
-        "postfach_store_disk_bytes",
-        "gauge",
-        "Size of the database files (main file and write-ahead log).",
-        sources.store.disk_size(),
-    );
+    match sources.store.storage_bytes().await {
+        Ok(bytes) => out.single(
+            "postfach_store_disk_bytes",
+            "gauge",
+            "Size of the database (SQLite: main file and write-ahead log; PostgreSQL: the database).",
+            bytes,
+        ),
+        Err(e) => warn!(error = %e, "metrics: cannot read the store's size"),
+    }
 
     match sources.store.text_backlog().await {
         Ok(backlog) => out.single(

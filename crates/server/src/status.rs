@@ -64,7 +64,8 @@ pub(crate) async fn run(config: &Config, address: Option<SocketAddr>, json: bool
             "accounts": totals.accounts,
             "messages": totals.messages,
             "bytes": totals.bytes,
-            "database_bytes": store.disk_size(),
+            "database_bytes": store.storage_bytes().await?,
+            "backend": store.backend(),
             "index_backlog": backlog,
             "quota": {
                 "accounts_with_limit": totals.accounts_with_limit,
@@ -75,7 +76,12 @@ pub(crate) async fn run(config: &Config, address: Option<SocketAddr>, json: bool
     }
     println!("accounts:      {}", totals.accounts);
     println!("messages:      {} ({})", totals.messages, human_bytes(totals.bytes));
-    println!("database:      {} ({})", human_bytes(store.disk_size()), config.data_dir.display());
+    let where_ = if store.sqlite().is_some() {
+        config.data_dir.display().to_string()
+    } else {
+        "PostgreSQL".to_owned()
+    };
+    println!("database:      {} ({where_})", human_bytes(store.storage_bytes().await?));
     println!("index backlog: {backlog} messages");
     if totals.accounts_with_limit > 0 {
         println!(

@@ -325,10 +325,9 @@ fn deliver_command_without_a_server_appends_directly() {
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     let out = server.cli(&["deliver", "--recipient", "nobody"], "Subject: direct\r\n\r\nbody\r\n");
     assert_eq!(out.status.code(), Some(67));
-    let store = postfach_store::SqliteStore::open(&server.data_dir()).unwrap();
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     rt.block_on(async {
-        use postfach_store::{AccountStore, MailStore};
+        let store = server.open_store().await;
         let carol = store.account_by_name("carol").await.unwrap().unwrap();
         let inbox =
             store.mailbox_by_name(carol.id, &postfach_store::MailboxName::inbox()).await.unwrap().unwrap();

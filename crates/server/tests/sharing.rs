@@ -151,11 +151,11 @@ fn subjects(server: &TestServer, user: &str) -> Vec<String> {
 }
 
 /// The messages in the INBOX of an account (a team too), read from the store directly.
-fn inbox_of(data_dir: &Path, account: &str) -> Vec<String> {
-    use postfach_store::{AccountStore, FetchWant, MailStore, MailboxName, SqliteStore, UidSet};
-    let store = SqliteStore::open(data_dir).unwrap();
+fn inbox_of(server: &TestServer, account: &str) -> Vec<String> {
+    use postfach_store::{FetchWant, MailboxName, UidSet};
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     rt.block_on(async {
+        let store = server.open_store().await;
         let owner = store.account_by_name(account).await.unwrap().unwrap();
         let inbox = store.mailbox_by_name(owner.id, &MailboxName::inbox()).await.unwrap().unwrap();
         let all = UidSet::from_ranges([1..=u32::MAX]);
@@ -285,7 +285,7 @@ fn team_delivery_and_over_quota_answers() {
         lmtp.send_mail(&["help+billing@example.org", "support@example.org"], &message("ticket", "help!"));
     assert_eq!(rcpt, ["250 2.1.5 Ok", "550 5.1.1 <support@example.org> User unknown"]);
     assert_eq!(data, ["250 2.0.0 <help+billing@example.org> Delivered"]);
-    let inbox = inbox_of(&server.data_dir(), "support");
+    let inbox = inbox_of(&server, "support");
     assert_eq!(inbox.len(), 1);
     assert!(inbox[0].contains("Delivered-To: help+billing@example.org\r\n"), "{}", inbox[0]);
     assert!(ok(&server, &["quota", "get", "support"]).contains("messages  1, unlimited"));
@@ -319,14 +319,15 @@ fn team_delivery_and_over_quota_answers() {
     std::fs::write(
         &direct,
         format!(
-            "data_dir = {:?}\n[lmtp]\nlisten = []\n[quota]\nover_quota = \"permanent\"\n",
-            server.data_dir().display().to_string()
+            "data_dir = {:?}\n[lmtp]\nlisten = []\n[quota]\nover_quota = \"permanent\"\n{}",
+            server.data_dir().display().to_string(),
+            server.store_settings(),
         ),
     )
     .unwrap();
     assert_eq!(deliver(&direct, "bob@example.org", "x"), Some(73), "EX_CANTCREAT");
     assert_eq!(deliver(&direct, "help@example.org", "for the team"), Some(0));
-    assert_eq!(inbox_of(&server.data_dir(), "support").len(), 2);
+    assert_eq!(inbox_of(&server, "support").len(), 2);
     assert_eq!(mail(&server, "bob"), ["first"]);
 
     // With over_quota = "permanent", LMTP answers 552 5.2.2 at RCPT.

@@ -392,6 +392,11 @@ pub trait SieveStore: Send + Sync {
     /// Deletes a script. Refused with [`StoreError::NotAllowed`] for the active one (RFC 5804
     /// §2.10), [`StoreError::NotFound`] when there is none of that name.
     async fn delete_sieve_script(&self, account: AccountId, name: &str) -> StoreResult<()>;
+    /// Renames a script in one step; the active script stays active (RFC 5804 §2.11).
+    /// [`StoreError::NotFound`] when there is no script `old`, [`StoreError::AlreadyExists`] when
+    /// a script `new` exists (also when `new` is `old`), [`StoreError::InvalidName`] for a `new`
+    /// that is no valid script name.
+    async fn rename_sieve_script(&self, account: AccountId, old: &str, new: &str) -> StoreResult<()>;
     /// Atomically checks and records a vacation reply to `sender` with `handle` at `now`
     /// (Unix seconds): [`VacationClaim::Claimed`] unless one was recorded within the last
     /// `period_secs` (RFC 5230 §4.2). Entries older than their period are forgotten.
@@ -629,3 +634,56 @@ pub trait RestoreStore: Send + Sync {
         rows: Vec<(Uid, AccountId, bool, Option<ModSeq>)>,
     ) -> StoreResult<u64>;
 }
+
+/// What the server's operations need beside the protocol traits: health, totals and write
+/// statistics for the metrics, the Trash/Junk clean-up, and re-derivation for `postfach index
+/// rebuild`. Each backend answers with what it has (PostgreSQL has no writer thread, so its
+/// [`OperationsStore::writer_stats`] are empty).
+#[async_trait]
+pub trait OperationsStore: Send + Sync {
+    /// `"sqlite"` or `"postgres"`, for logs, `postfach status` and the metrics.
+    fn backend(&self) -> &'static str;
+    /// Write transactions committed since the store was opened (this process's).
+    fn commits(&self) -> u64;
+    /// Commit latency and group sizes of this process's writes.
+    fn writer_stats(&self) -> stats::WriterStats;
+    /// Messages whose full-text entry is not written yet (0 where the text is indexed in the
+    /// write itself).
+    async fn text_backlog(&self) -> StoreResult<u64>;
+    /// Answers a trivial read: the health check (`/health`).
+    async fn ping(&self) -> StoreResult<()>;
+    /// Bytes the store takes on disk (files, or the database's size).
+    async fn storage_bytes(&self) -> StoreResult<u64>;
+    /// Accounts, messages and bytes over the whole store and how many accounts are near or at
+    /// their quota.
+    async fn totals(&self) -> StoreResult<stats::StoreTotals>;
+    /// Every `\Trash` and `\Junk` mailbox of users and teams, with its owner's own limit.
+    async fn cleanup_mailboxes(&self) -> StoreResult<Vec<CleanupMailbox>>;
+    /// The account's own clean-up limits.
+    async fn cleanup_override(&self, account: AccountId) -> StoreResult<CleanupOverride>;
+    /// Sets the account's own clean-up limits (`None`: the installation's default).
+    async fn set_cleanup_override(&self, account: AccountId, limits: CleanupOverride) -> StoreResult<()>;
+    /// Expunges up to `max` messages of `mailbox` saved (RFC 8514) before `before` (Unix
+    /// seconds), as EXPUNGE does; call again while it returns `max` UIDs.
+    async fn expunge_saved_before(
+        &self,
+        mailbox: MailboxId,
+        before: i64,
+        max: usize,
+    ) -> StoreResult<Vec<Uid>>;
+    /// Derives the stored facts of messages again from their bytes (`postfach index rebuild`).
+    async fn rederive(&self, what: sqlite::Rederivation) -> StoreResult<sqlite::Rederived>;
+    /// Export and exact restore, where the backend has them.
+    fn restore_store(&self) -> Option<&dyn RestoreStore>;
+    /// The SQLite store itself, for what only it does (online backup of its files).
+    fn sqlite(&self) -> Option<&SqliteStore> {
+        None
+    }
+}
+
+/// Every trait of a complete backend: what the server opens from its `[store]` section and
+/// hands around as `Arc<dyn Store>` (upcast to `Arc<dyn MailStore>` and the others where a
+/// part needs only one).
+pub trait Store: AccountStore + MailStore + ShareStore + SieveStore + OperationsStore {}
+
+impl<T: AccountStore + MailStore + ShareStore + SieveStore + OperationsStore> Store for T {}

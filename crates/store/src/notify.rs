@@ -61,6 +61,31 @@ impl Notifier {
         tx.send_replace(modseq);
     }
 
+    /// Like [`Notifier::changed`] for a signal from elsewhere (another node, a periodic
+    /// check): wakes the watchers only when `modseq` is above what they last saw, so late or
+    /// repeated hints cost nothing.
+    pub fn advanced(&self, mailbox: MailboxId, modseq: ModSeq) {
+        let map = self.lock();
+        if let Some(tx) = map.get(&mailbox) {
+            tx.send_if_modified(|seen| {
+                let newer = modseq > *seen;
+                if newer {
+                    *seen = modseq;
+                }
+                newer
+            });
+        }
+    }
+
+    /// The mailboxes somebody watches, with the modseq their watchers last saw.
+    pub fn watched(&self) -> Vec<(MailboxId, ModSeq)> {
+        self.lock()
+            .iter()
+            .filter(|(_, tx)| tx.receiver_count() > 0)
+            .map(|(id, tx)| (*id, *tx.borrow()))
+            .collect()
+    }
+
     /// An ACL of `mailbox` (or group/team membership, `None`: any mailbox) changed: bumps the
     /// ACL generation and wakes the mailbox's watchers (with its modseq unchanged) so that an
     /// idling session re-checks its rights at once.
@@ -104,6 +129,20 @@ mod tests {
         n.changed(MailboxId(1), ModSeq(5));
         rx.changed().await.expect("sender alive");
         assert_eq!(*rx.borrow(), ModSeq(5));
+    }
+
+    #[tokio::test]
+    async fn advanced_only_wakes_for_a_higher_modseq() {
+        let n = Notifier::new();
+        let mut rx = n.watch(MailboxId(1));
+        n.changed(MailboxId(1), ModSeq(5));
+        rx.changed().await.expect("sender alive");
+        n.advanced(MailboxId(1), ModSeq(5));
+        n.advanced(MailboxId(1), ModSeq(3));
+        assert!(!rx.has_changed().expect("sender alive"));
+        n.advanced(MailboxId(1), ModSeq(7));
+        assert!(rx.has_changed().expect("sender alive"));
+        assert_eq!(n.watched(), vec![(MailboxId(1), ModSeq(7))]);
     }
 
     #[test]

@@ -433,6 +433,14 @@ async fn sieve_store() {
     assert_eq!(store.active_sieve_script(a).await.unwrap().unwrap().text, "stop;");
     assert_eq!(store.sieve_script(a, "one").await.unwrap().as_deref(), Some("stop;"));
     assert!(store.sieve_script(a, "two").await.unwrap().is_none());
+    // RFC 5804 §2.11: renaming keeps the active flag; the new name must be free.
+    store.put_sieve_script(a, "three", "keep;").await.unwrap();
+    assert!(matches!(store.rename_sieve_script(a, "one", "three").await, Err(StoreError::AlreadyExists)));
+    assert!(matches!(store.rename_sieve_script(a, "none", "four").await, Err(StoreError::NotFound)));
+    store.rename_sieve_script(a, "one", "uno").await.unwrap();
+    assert_eq!(store.active_sieve_script(a).await.unwrap().unwrap().name, "uno");
+    store.rename_sieve_script(a, "uno", "one").await.unwrap();
+    store.delete_sieve_script(a, "three").await.unwrap();
     assert!(matches!(store.put_sieve_script(a, "", "keep;").await, Err(StoreError::InvalidName(_))));
     let missing = postfach_store::AccountId(i64::from(i32::MAX));
     assert!(matches!(store.put_sieve_script(missing, "x", "keep;").await, Err(StoreError::NotFound)));

@@ -243,7 +243,14 @@ impl Session {
             if self.auth_allowed() {
                 // RFC 2449 §6.2, RFC 5034 §3: only what this connection may use.
                 lines.push("USER".to_owned());
-                lines.push(format!("SASL {}", Mech::names(self.binding.as_ref()).join(" ")));
+                lines.push(format!(
+                    "SASL {}",
+                    Mech::offered(self.binding.as_ref())
+                        .iter()
+                        .map(|m| m.name())
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                ));
             }
             if self.conn.transport == Transport::Plain && self.ctx.config.starttls_available {
                 lines.push("STLS".to_owned());
@@ -320,7 +327,7 @@ impl Session {
         }
         let Some(mechanism) = mechanism else {
             ok(out, "Mechanisms follow");
-            for name in Mech::names(self.binding.as_ref()) {
+            for name in Mech::offered(self.binding.as_ref()).iter().map(|m| m.name()) {
                 out.extend_from_slice(name.as_bytes());
                 out.extend_from_slice(b"\r\n");
             }

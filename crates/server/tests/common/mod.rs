@@ -14,6 +14,11 @@
 //! messages known by a short name ([`Account`]) and a Maildir reader ([`Maildir`]), both compared
 //! as a [`State`].
 //!
+//! The store backend: SQLite in the data directory, or, with `POSTFACH_TEST_BACKEND=postgres`
+//! and `POSTFACH_TEST_PG_URL` (a libpq key/value string naming a server, as `.ci/run` exports),
+//! a new PostgreSQL database per deployment, created with `psql` and dropped with it
+//! ([`PgDatabase`]); configurations that name their own `[store]` keep it.
+//!
 //! Every test binary compiles this module on its own and uses only part of it, hence
 //! `dead_code` is allowed here.
 
@@ -56,6 +61,8 @@ pub(crate) struct Listeners {
     pub(crate) lmtp: Option<SocketAddr>,
     /// The metrics endpoint, when it was awaited (kind "metrics").
     pub(crate) metrics: Option<SocketAddr>,
+    /// The first ManageSieve listener, when it was awaited (kind "managesieve").
+    pub(crate) managesieve: Option<SocketAddr>,
     /// The first POP3 cleartext (STLS) listener, when it was awaited (kind "pop3").
     pub(crate) pop3: Option<SocketAddr>,
     /// The first POP3 implicit-TLS listener, when it was awaited (kind "pop3s").
@@ -64,12 +71,70 @@ pub(crate) struct Listeners {
 
 /// A data directory and configuration, with at most one `postfach serve` running on them.
 pub(crate) struct Deployment {
+    child: Option<Child>,
     dir: TempDir,
     config: PathBuf,
-    child: Option<Child>,
     listeners: Option<Listeners>,
     /// Environment variables for the server process.
     env: Vec<(String, String)>,
+    /// The PostgreSQL database of this deployment (dropped after the server stops).
+    database: Option<PgDatabase>,
+}
+
+/// The `[store]` section naming `database` (empty for SQLite, the default).
+fn store_section(database: Option<&PgDatabase>) -> String {
+    match database {
+        Some(db) => format!("\n[store]\nbackend = \"postgres\"\nurl = {:?}\npool_size = 8\n", db.url()),
+        None => String::new(),
+    }
+}
+
+/// Whether the tests run on PostgreSQL (`POSTFACH_TEST_BACKEND=postgres`).
+pub(crate) fn on_postgres() -> bool {
+    std::env::var("POSTFACH_TEST_BACKEND").is_ok_and(|v| v == "postgres")
+}
+
+/// A database of its own on the PostgreSQL server of `POSTFACH_TEST_PG_URL`, dropped on drop.
+pub(crate) struct PgDatabase {
+    server: String,
+    name: String,
+}
+
+impl PgDatabase {
+    /// Creates a new, empty database.
+    pub(crate) fn create() -> Self {
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let server = std::env::var("POSTFACH_TEST_PG_URL")
+            .expect("POSTFACH_TEST_BACKEND=postgres needs POSTFACH_TEST_PG_URL (libpq key=value string)");
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let name = format!("pf_{}_{n}", std::process::id());
+        let db = Self { server, name };
+        db.psql(&format!("CREATE DATABASE {}", db.name));
+        db
+    }
+
+    /// The libpq string of this database, for `[store] url`.
+    pub(crate) fn url(&self) -> String {
+        format!("{} dbname={}", self.server, self.name)
+    }
+
+    fn psql(&self, sql: &str) {
+        let out = Command::new("psql")
+            .arg(format!("{} dbname=postgres", self.server))
+            .args(["-v", "ON_ERROR_STOP=1", "-q", "-c", sql])
+            .output()
+            .expect("running psql (POSTFACH_TEST_BACKEND=postgres needs PostgreSQL's client)");
+        assert!(out.status.success(), "psql {sql}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        let _ = Command::new("psql")
+            .arg(format!("{} dbname=postgres", self.server))
+            .args(["-q", "-c", &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name)])
+            .output();
+    }
 }
 
 impl Deployment {
@@ -84,13 +149,27 @@ impl Deployment {
     }
 
     /// A new temporary directory whose `postfach.toml` is a `data_dir` line followed by
-    /// `settings`.
+    /// `settings`. Without a `[managesieve]` section in `settings`, ManageSieve is off: its
+    /// default port (4190) is fixed and tests run side by side.
     pub(crate) fn with_settings(settings: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let config = dir.path().join("postfach.toml");
         let data = dir.path().join("data").display().to_string();
-        std::fs::write(&config, format!("data_dir = {data:?}\n{settings}")).unwrap();
-        Self { dir, config, child: None, listeners: None, env: Vec::new() }
+        let database = (on_postgres() && !settings.contains("[store]")).then(PgDatabase::create);
+        let store = store_section(database.as_ref());
+        let managesieve =
+            if settings.contains("[managesieve]") { "" } else { "\n[managesieve]\nlisten = []\n" };
+        std::fs::write(&config, format!("data_dir = {data:?}\n{settings}{managesieve}{store}")).unwrap();
+        Self { child: None, dir, config, listeners: None, env: Vec::new(), database }
+    }
+
+    /// Opens this deployment's store in the test process (SQLite in the data directory, or its
+    /// PostgreSQL database), to check what the server wrote.
+    pub(crate) async fn open_store(&self) -> Arc<dyn postfach_store::Store> {
+        match &self.database {
+            Some(db) => Arc::new(postfach_store::postgres::PgStore::connect(&db.url()).await.unwrap()),
+            None => Arc::new(postfach_store::SqliteStore::open(&self.data_dir()).unwrap()),
+        }
     }
 
     /// Starts `postfach serve` and waits for its IMAP listeners (the ports change at every
@@ -105,8 +184,8 @@ impl Deployment {
     }
 
     /// [`Deployment::start`], also waiting for the "listening" line of each LMTP kind in
-    /// `lmtp_kinds` ("lmtp", "lmtp-unix"), of the metrics endpoint ("metrics") and of the POP3
-    /// listeners ("pop3", "pop3s").
+    /// `lmtp_kinds` ("lmtp", "lmtp-unix"), of the metrics endpoint ("metrics"), of ManageSieve
+    /// ("managesieve") and of the POP3 listeners ("pop3", "pop3s").
     pub(crate) fn start_awaiting(&mut self, lmtp_kinds: &[&str]) -> Listeners {
         assert!(self.child.is_none(), "already running");
         let log = OpenOptions::new().create(true).append(true).open(self.log_path()).unwrap();
@@ -138,6 +217,7 @@ impl Deployment {
         let mut imaps = None;
         let mut lmtp = None;
         let mut metrics = None;
+        let mut managesieve = None;
         let mut pop3 = None;
         let mut pop3s = None;
         let mut lmtp_kinds: Vec<&str> = lmtp_kinds.to_vec();
@@ -165,6 +245,12 @@ impl Deployment {
                     metrics = addr.parse().ok();
                     lmtp_kinds.retain(|k| *k != "metrics");
                 }
+                (Some("postfach:"), Some("listening"), Some("managesieve"), Some(addr)) => {
+                    if managesieve.is_none() {
+                        managesieve = addr.parse().ok();
+                    }
+                    lmtp_kinds.retain(|k| *k != "managesieve");
+                }
                 (Some("postfach:"), Some("listening"), Some(kind @ ("pop3" | "pop3s")), Some(addr)) => {
                     let slot = if kind == "pop3" { &mut pop3 } else { &mut pop3s };
                     if slot.is_none() {
@@ -175,7 +261,8 @@ impl Deployment {
                 _ => panic!("unexpected line on stdout: {line:?}"),
             }
         }
-        let listeners = Listeners { imap: imap.unwrap(), imaps: imaps.unwrap(), lmtp, metrics, pop3, pop3s };
+        let listeners =
+            Listeners { imap: imap.unwrap(), imaps: imaps.unwrap(), lmtp, metrics, managesieve, pop3, pop3s };
         self.child = Some(child);
         self.listeners = Some(listeners);
         listeners
@@ -299,6 +386,8 @@ pub(crate) struct TestServer {
     pub(crate) lmtp: Option<SocketAddr>,
     /// The metrics endpoint, when "metrics" was among the awaited kinds.
     pub(crate) metrics: Option<SocketAddr>,
+    /// The ManageSieve listener, when "managesieve" was among the awaited kinds.
+    pub(crate) managesieve: Option<SocketAddr>,
     /// The POP3 listeners, when "pop3" and "pop3s" were among the awaited kinds.
     pub(crate) pop3: Option<SocketAddr>,
     /// See `pop3`.
@@ -346,13 +435,25 @@ impl TestServer {
         for (name, value) in env {
             deployment.set_env(name, value);
         }
-        let Listeners { imap, imaps, lmtp, metrics, pop3, pop3s } = deployment.start_awaiting(lmtp_kinds);
-        Self { deployment, imap, imaps, lmtp, metrics, pop3, pop3s }
+        let Listeners { imap, imaps, lmtp, metrics, managesieve, pop3, pop3s } =
+            deployment.start_awaiting(lmtp_kinds);
+        Self { deployment, imap, imaps, lmtp, metrics, managesieve, pop3, pop3s }
     }
 
     /// The server's data directory.
     pub(crate) fn data_dir(&self) -> PathBuf {
         self.deployment.data_dir()
+    }
+
+    /// The `[store]` section of this server's configuration (empty on SQLite), for other
+    /// configurations a test writes over the same data.
+    pub(crate) fn store_settings(&self) -> String {
+        store_section(self.deployment.database.as_ref())
+    }
+
+    /// See [`Deployment::open_store`].
+    pub(crate) async fn open_store(&self) -> Arc<dyn postfach_store::Store> {
+        self.deployment.open_store().await
     }
 
     /// The generated certificate the TLS clients trust.

@@ -67,19 +67,19 @@ pub(super) fn prepare(
         .collect()
 }
 
-fn u32_of(v: i64) -> u32 {
+pub(super) fn u32_of(v: i64) -> u32 {
     u32::try_from(v).unwrap_or(0)
 }
 
-fn u64_of(v: i64) -> u64 {
+pub(super) fn u64_of(v: i64) -> u64 {
     u64::try_from(v).unwrap_or(0)
 }
 
-fn i64_of(v: u64) -> i64 {
+pub(super) fn i64_of(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }
 
-fn uid_of(v: i64) -> PgResult<Uid> {
+pub(super) fn uid_of(v: i64) -> PgResult<Uid> {
     u32::try_from(v)
         .ok()
         .and_then(Uid::new)
@@ -99,7 +99,7 @@ pub(crate) async fn next_local_id(tx: &Tx<'_>, account: AccountId) -> PgResult<i
     local_id(account, row.get(0))
 }
 
-fn local_id(account: AccountId, n: i64) -> PgResult<i64> {
+pub(super) fn local_id(account: AccountId, n: i64) -> PgResult<i64> {
     if !(1..1 << 32).contains(&n) {
         return Err(StoreError::Limit("the account has used up its ids".to_owned()).into());
     }
@@ -218,7 +218,7 @@ pub(crate) async fn drop_orphan_bodies(tx: &Tx<'_>, owner: i64, ids: &[i64]) -> 
 }
 
 /// Remembers keywords as used in the mailbox; `Limit` past [`MAX_MAILBOX_KEYWORDS`].
-async fn register_keywords<'a>(
+pub(super) async fn register_keywords<'a>(
     tx: &Tx<'_>,
     mailbox: MailboxId,
     keywords: impl IntoIterator<Item = &'a String>,
@@ -1181,13 +1181,51 @@ pub(super) async fn expunge(
     let mut mb = load(tx, mailbox, true).await?;
     let everything = UidSet::from_ranges([1..=u32::MAX]);
     let rows = rows_in(tx, mailbox, uids.unwrap_or(&everything), true).await?;
+    remove_messages_rows(tx, fx, &mut mb, rows, defaults).await
+}
+
+/// Expunges up to `max` messages saved before `before` (Unix seconds), flagged or not: the
+/// Trash/Junk clean-up.
+pub(super) async fn expunge_saved_before(
+    tx: &Tx<'_>,
+    fx: &mut Effects,
+    mailbox: MailboxId,
+    before: i64,
+    max: usize,
+    defaults: &QuotaLimits,
+) -> PgResult<Vec<Uid>> {
+    let mut mb = load(tx, mailbox, true).await?;
+    let sql = format!(
+        "SELECT {MSG_COLUMNS} FROM messages m
+         WHERE m.owner_id = $1 AND m.mailbox_id = $2 AND m.saved_at < $3 ORDER BY m.uid LIMIT $4"
+    );
+    let limit = i64::try_from(max).unwrap_or(i64::MAX);
+    let rows = tx
+        .query(&sql, &[&owner_of(mailbox.0), &mailbox.0, &before, &limit])
+        .await?
+        .iter()
+        .map(msg_row)
+        .collect::<PgResult<Vec<_>>>()?;
+    remove_messages_rows(tx, fx, &mut mb, rows, defaults).await
+}
+
+/// Removes `rows` of the locked mailbox `mb` as EXPUNGE does: expunge records, counters, the
+/// owner's quota, orphaned bodies, and the change signalled after COMMIT.
+async fn remove_messages_rows(
+    tx: &Tx<'_>,
+    fx: &mut Effects,
+    mb: &mut MailboxRow,
+    rows: Vec<MsgRow>,
+    defaults: &QuotaLimits,
+) -> PgResult<Vec<Uid>> {
     if rows.is_empty() {
         return Ok(Vec::new());
     }
+    let mailbox = mb.id;
     let owner = owner_of(mailbox.0);
     let bytes: i64 = rows.iter().map(|r| i64::from(r.size)).sum();
-    let modseq = remove_rows(tx, &mut mb, &rows).await?;
-    save(tx, &mb).await?;
+    let modseq = remove_rows(tx, mb, &rows).await?;
+    save(tx, mb).await?;
     release(tx, owner, bytes, i64::try_from(rows.len()).unwrap_or(i64::MAX), defaults).await?;
     let ids: Vec<i64> = rows.iter().map(|r| r.body_id).collect();
     drop_orphan_bodies(tx, owner, &ids).await?;

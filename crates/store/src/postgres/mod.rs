@@ -21,17 +21,20 @@
 //! with jittered backoff, [`MAX_ATTEMPTS`] times in all.
 //!
 //! # Notifications
-//! Writers signal the in-process [`Notifier`] after COMMIT, as the SQLite store does. Sessions
-//! on other nodes are not told yet: a LISTEN/NOTIFY bridge (design: scaleout-teams.md §2.3)
-//! goes where [`Effects::publish`] is called.
+//! Writers signal the in-process [`Notifier`] after COMMIT, as the SQLite store does, and hand
+//! the same hints to the [`bridge`], which coalesces them into NOTIFYs for the other nodes and
+//! feeds theirs into this node's notifier (with a periodic sweep for lost hints).
 //!
 //! # Not yet
 //! TLS to the database.
 
 mod accounts;
+pub mod bridge;
 mod facts;
 mod mail;
+mod ops;
 mod quota;
+mod restore;
 pub mod schema;
 mod search;
 mod seen;
@@ -82,6 +85,9 @@ pub struct PgOptions {
     pub pool_size: Option<usize>,
     /// Per-account limits, as for the SQLite store.
     pub limits: StoreLimits,
+    /// TLS to the database: `None` for none, else the CA certificates (PEM) the server's
+    /// certificate must chain to; its name must match the URL's host.
+    pub tls_ca_pem: Option<Vec<u8>>,
 }
 
 impl std::fmt::Debug for PgOptions {
@@ -89,6 +95,7 @@ impl std::fmt::Debug for PgOptions {
         f.debug_struct("PgOptions")
             .field("password", &self.password.as_ref().map(|_| "<redacted>"))
             .field("pool_size", &self.pool_size)
+            .field("tls", &self.tls_ca_pem.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -98,6 +105,12 @@ pub struct PgStore {
     pool: Pool,
     notifier: Arc<Notifier>,
     limits: StoreLimits,
+    writes: ops::WriteStats,
+    /// How to reach the database, for the bridge's own LISTEN connection.
+    config: tokio_postgres::Config,
+    tls: Connector,
+    /// Push to and from the other nodes (started by [`PgStore::connect_with`]).
+    bridge: Option<bridge::Bridge>,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -134,7 +147,14 @@ impl From<tokio_postgres::Error> for Fail {
 
 impl From<deadpool_postgres::PoolError> for Fail {
     fn from(e: deadpool_postgres::PoolError) -> Self {
-        Fail::Store(StoreError::Backend(format!("PostgreSQL pool: {e}")))
+        // The cause (a refused connection, a TLS certificate problem) is in the source chain.
+        let mut text = format!("PostgreSQL pool: {e}");
+        let mut cause = std::error::Error::source(&e);
+        while let Some(c) = cause {
+            text.push_str(&format!(": {c}"));
+            cause = c.source();
+        }
+        Fail::Store(StoreError::Backend(text))
     }
 }
 
@@ -194,14 +214,20 @@ impl Effects {
         self.acl.push(mailbox);
     }
 
-    /// After COMMIT. The seam for a LISTEN/NOTIFY bridge: a node-wide coalescer would take
-    /// these `(mailbox, modseq)` pairs here and `pg_notify` them in batches.
-    fn publish(self, notifier: &Notifier) {
+    /// After COMMIT: to this node's sessions at once, and to the other nodes through the
+    /// [`bridge`].
+    fn publish(self, notifier: &Notifier, bridge: Option<&bridge::Bridge>) {
         for (mailbox, modseq) in self.changed {
             notifier.changed(mailbox, modseq);
+            if let Some(bridge) = bridge {
+                bridge.send(bridge::Hint::Changed(mailbox, modseq));
+            }
         }
         for mailbox in self.acl {
             notifier.acl_changed(mailbox);
+            if let Some(bridge) = bridge {
+                bridge.send(bridge::Hint::Acl(mailbox));
+            }
         }
     }
 }
@@ -224,6 +250,7 @@ macro_rules! write_tx {
         let mut attempt = 0u32;
         loop {
             attempt += 1;
+            let started = std::time::Instant::now();
             let mut effects = $crate::postgres::Effects::default();
             let result: $crate::postgres::PgResult<_> = async {
                 let mut client = store.pool.get().await?;
@@ -237,7 +264,8 @@ macro_rules! write_tx {
             .await;
             match result {
                 Ok(value) => {
-                    effects.publish(&store.notifier);
+                    store.writes.committed(started.elapsed());
+                    effects.publish(&store.notifier, store.bridge.as_ref());
                     break Ok(value);
                 }
                 Err(e) if e.retryable() && attempt < $crate::postgres::MAX_ATTEMPTS => {
@@ -278,9 +306,16 @@ impl PgStore {
     }
 
     /// [`PgStore::connect`] with options.
+    /// Starts the push between nodes ([`bridge`]) on the current tokio runtime.
     pub async fn connect_with(options: PgOptions) -> StoreResult<PgStore> {
-        let store = Self::open(&options)?;
+        let mut store = Self::open(&options)?;
         store.migrate().await?;
+        store.bridge = Some(bridge::Bridge::start(
+            store.config.clone(),
+            store.tls.clone(),
+            store.pool.clone(),
+            &store.notifier,
+        ));
         Ok(store)
     }
 
@@ -297,13 +332,32 @@ impl PgStore {
         if let Some(password) = &options.password {
             config.password(password);
         }
-        let manager =
-            Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+        let tls = match &options.tls_ca_pem {
+            None => Connector::Plain,
+            Some(pem) => {
+                // Never fall back to cleartext when TLS was asked for.
+                config.ssl_mode(tokio_postgres::config::SslMode::Require);
+                Connector::Tls(tls_connector(pem)?)
+            }
+        };
+        let manager_config = ManagerConfig { recycling_method: RecyclingMethod::Fast };
+        let manager = match &tls {
+            Connector::Plain => Manager::from_config(config.clone(), NoTls, manager_config),
+            Connector::Tls(make) => Manager::from_config(config.clone(), make.clone(), manager_config),
+        };
         let pool = Pool::builder(manager)
             .max_size(options.pool_size.unwrap_or(DEFAULT_POOL_SIZE))
             .build()
             .map_err(|e| StoreError::Backend(format!("PostgreSQL pool: {e}")))?;
-        Ok(PgStore { pool, notifier: Arc::new(Notifier::new()), limits: options.limits })
+        Ok(PgStore {
+            pool,
+            notifier: Arc::new(Notifier::new()),
+            limits: options.limits,
+            writes: ops::WriteStats::new(),
+            config,
+            tls,
+            bridge: None,
+        })
     }
 
     /// Brings the schema up to date (what `postfach db migrate` runs). Returns the version
@@ -331,6 +385,33 @@ impl PgStore {
         .await;
         result.map_err(Fail::into_store)
     }
+}
+
+/// How connections to the database are made.
+#[derive(Clone)]
+pub(crate) enum Connector {
+    /// Cleartext (a database on the same machine or a trusted network).
+    Plain,
+    /// TLS, verifying the server's certificate against the configured CAs and the host name.
+    Tls(tokio_postgres_rustls::MakeRustlsConnect),
+}
+
+/// A TLS connector that trusts exactly the certificates in `pem`.
+fn tls_connector(pem: &[u8]) -> StoreResult<tokio_postgres_rustls::MakeRustlsConnect> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(pem) {
+        let cert = cert.map_err(|e| StoreError::Backend(format!("reading the database CA file: {e}")))?;
+        roots
+            .add(cert)
+            .map_err(|e| StoreError::Backend(format!("the database CA file holds a bad certificate: {e}")))?;
+    }
+    if roots.is_empty() {
+        return Err(StoreError::Backend("the database CA file holds no certificate".to_owned()));
+    }
+    let config = rustls::ClientConfig::builder().with_root_certificates(roots).with_no_client_auth();
+    Ok(tokio_postgres_rustls::MakeRustlsConnect::new(config))
 }
 
 /// The owner encoded in an id handed out by this backend (`owner << 32 | n`).
@@ -704,6 +785,10 @@ impl SieveStore for PgStore {
     async fn delete_sieve_script(&self, account: AccountId, name: &str) -> StoreResult<()> {
         write_tx!(self, |tx, fx| sieve::delete(&tx, account, name).await?)
     }
+    async fn rename_sieve_script(&self, account: AccountId, old: &str, new: &str) -> StoreResult<()> {
+        check_name(new)?;
+        write_tx!(self, |tx, fx| sieve::rename(&tx, account, old, new).await?)
+    }
     async fn claim_vacation(
         &self,
         account: AccountId,
@@ -722,5 +807,173 @@ impl SieveStore for PgStore {
     }
     async fn set_detail_delivery(&self, account: AccountId, policy: DetailDelivery) -> StoreResult<()> {
         write_tx!(self, |tx, fx| sieve::set_detail(&tx, account, policy).await?)
+    }
+}
+
+#[async_trait]
+impl crate::OperationsStore for PgStore {
+    fn backend(&self) -> &'static str {
+        "postgres"
+    }
+    fn commits(&self) -> u64 {
+        self.writes.commits()
+    }
+    fn writer_stats(&self) -> crate::stats::WriterStats {
+        self.writes.snapshot()
+    }
+    async fn text_backlog(&self) -> StoreResult<u64> {
+        // SEARCH reads the stored bytes; there is no separate text index to fall behind.
+        Ok(0)
+    }
+    async fn ping(&self) -> StoreResult<()> {
+        read_tx!(self, |tx| {
+            tx.query_one("SELECT 1", &[]).await?;
+        })
+    }
+    async fn storage_bytes(&self) -> StoreResult<u64> {
+        read_tx!(self, |tx| {
+            let row = tx.query_one("SELECT pg_database_size(current_database())", &[]).await?;
+            u64::try_from(row.get::<_, i64>(0)).unwrap_or(0)
+        })
+    }
+    async fn totals(&self) -> StoreResult<crate::stats::StoreTotals> {
+        let defaults = self.quota_defaults();
+        read_tx!(self, |tx| ops::totals(&tx, &defaults).await?)
+    }
+    async fn cleanup_mailboxes(&self) -> StoreResult<Vec<crate::CleanupMailbox>> {
+        read_tx!(self, |tx| ops::cleanup_mailboxes(&tx).await?)
+    }
+    async fn cleanup_override(&self, account: AccountId) -> StoreResult<crate::CleanupOverride> {
+        read_tx!(self, |tx| ops::cleanup_override(&tx, account).await?)
+    }
+    async fn set_cleanup_override(
+        &self,
+        account: AccountId,
+        limits: crate::CleanupOverride,
+    ) -> StoreResult<()> {
+        write_tx!(self, |tx, fx| ops::set_cleanup_override(&tx, account, limits).await?)
+    }
+    async fn expunge_saved_before(
+        &self,
+        mailbox: MailboxId,
+        before: i64,
+        max: usize,
+    ) -> StoreResult<Vec<Uid>> {
+        let defaults = self.quota_defaults();
+        write_tx!(self, |tx, fx| mail::expunge_saved_before(&tx, fx, mailbox, before, max, &defaults).await?)
+    }
+    async fn rederive(&self, what: crate::sqlite::Rederivation) -> StoreResult<crate::sqlite::Rederived> {
+        // SORT/THREAD facts and the search text are derived from the stored bytes when asked;
+        // the summary kept with each body is what goes stale. Page by page: parse off the async
+        // threads, then one short write per page.
+        let only = match what {
+            crate::sqlite::Rederivation::All => None,
+            crate::sqlite::Rederivation::Account(account) => Some(account),
+        };
+        let scheduled = read_tx!(self, |tx| ops::rederive_count(&tx, only).await?)?;
+        let (mut after, mut derived) = ((0i64, 0i64), 0u64);
+        loop {
+            let page = read_tx!(self, |tx| ops::rederive_page(&tx, only, after).await?)?;
+            let Some(&(owner, id, _)) = page.last() else { break };
+            after = (owner, id);
+            let summaries = tokio::task::spawn_blocking(move || {
+                page.into_iter()
+                    .map(|(owner, id, raw)| {
+                        crate::sqlite::summary::encode(&postfach_message::parse(&raw)).map(|s| (owner, id, s))
+                    })
+                    .collect::<StoreResult<Vec<_>>>()
+            })
+            .await
+            .map_err(|e| StoreError::Backend(format!("re-derivation failed: {e}")))??;
+            derived += write_tx!(self, |tx, fx| ops::rederive_write(&tx, &summaries).await?)?;
+        }
+        Ok(crate::sqlite::Rederived { scheduled, derived })
+    }
+    fn restore_store(&self) -> Option<&dyn crate::RestoreStore> {
+        Some(self)
+    }
+}
+
+#[async_trait]
+impl crate::RestoreStore for PgStore {
+    async fn dump_mailbox(&self, mailbox: MailboxId) -> StoreResult<crate::MailboxDump> {
+        read_tx!(self, |tx| restore::dump_mailbox(&tx, mailbox).await?)
+    }
+    async fn dump_messages(
+        &self,
+        mailbox: MailboxId,
+        after: u32,
+        below: Uid,
+        since: ModSeq,
+        max_count: usize,
+        max_bytes: usize,
+    ) -> StoreResult<Vec<crate::MessageDump>> {
+        read_tx!(self, |tx| restore::dump_messages(&tx, mailbox, after, below, since, max_count, max_bytes)
+            .await?)
+    }
+    async fn dump_expunged(&self, mailbox: MailboxId, since: ModSeq) -> StoreResult<Vec<(Uid, ModSeq)>> {
+        read_tx!(self, |tx| restore::dump_expunged(&tx, mailbox, since).await?)
+    }
+    async fn dump_private_seen(
+        &self,
+        mailbox: MailboxId,
+        since: ModSeq,
+    ) -> StoreResult<Vec<crate::PrivateSeenDump>> {
+        read_tx!(self, |tx| restore::dump_private_seen(&tx, mailbox, since).await?)
+    }
+    async fn restore_account(&self, account: &crate::AccountRestore) -> StoreResult<AccountId> {
+        write_tx!(self, |tx, fx| restore::restore_account(&tx, account).await?)
+    }
+    async fn restore_mailbox(
+        &self,
+        account: AccountId,
+        name: &MailboxName,
+        mailbox: &crate::MailboxRestore,
+    ) -> StoreResult<MailboxId> {
+        write_tx!(self, |tx, fx| restore::restore_mailbox(&tx, account, name, mailbox).await?)
+    }
+    async fn recreate_mailbox(
+        &self,
+        mailbox: MailboxId,
+        uid_validity: crate::NewUidValidity,
+    ) -> StoreResult<MailboxId> {
+        write_tx!(self, |tx, fx| restore::recreate_mailbox(&tx, fx, mailbox, uid_validity).await?)
+    }
+    async fn restore_messages(
+        &self,
+        mailbox: MailboxId,
+        messages: Vec<crate::MessageRestore>,
+    ) -> StoreResult<Vec<crate::Restored>> {
+        let prepared = tokio::task::spawn_blocking(move || restore::prepare(messages))
+            .await
+            .map_err(|e| StoreError::Backend(format!("message preparation failed: {e}")))??;
+        let defaults = self.quota_defaults();
+        write_tx!(self, |tx, fx| restore::restore_messages(&tx, fx, mailbox, &prepared, &defaults).await?)
+    }
+    async fn restore_expunged(
+        &self,
+        mailbox: MailboxId,
+        runs: Vec<crate::ExpungedRun>,
+        present: crate::PresentUids,
+    ) -> StoreResult<u64> {
+        let defaults = self.quota_defaults();
+        write_tx!(self, |tx, fx| restore::restore_expunged(&tx, fx, mailbox, &runs, present, &defaults)
+            .await?)
+    }
+    async fn restore_counters(
+        &self,
+        mailbox: MailboxId,
+        uid_next: Uid,
+        highest_modseq: ModSeq,
+    ) -> StoreResult<()> {
+        write_tx!(self, |tx, fx| restore::restore_counters(&tx, fx, mailbox, uid_next, highest_modseq)
+            .await?)
+    }
+    async fn restore_private_seen(
+        &self,
+        mailbox: MailboxId,
+        rows: Vec<(Uid, AccountId, bool, Option<ModSeq>)>,
+    ) -> StoreResult<u64> {
+        write_tx!(self, |tx, fx| restore::restore_private_seen(&tx, fx, mailbox, &rows).await?)
     }
 }

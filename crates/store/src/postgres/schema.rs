@@ -44,6 +44,12 @@
 //!
 //! `acl_by_identifier` (the "shared with me" index), quota threshold levels and warning
 //! numbering, lookups of memberships and private `\Seen` rows by the account they name.
+//!
+//! # Version 3
+//!
+//! The Trash/Junk clean-up: `cleanup_settings(owner_id, trash_days, junk_days)` (an account's
+//! own limits) and an index on messages by save date, so the oldest message of a mailbox is
+//! one probe.
 
 use deadpool_postgres::Client;
 
@@ -51,7 +57,7 @@ use super::{Fail, PgResult};
 use crate::StoreError;
 
 /// The migration steps; step `i` brings the database from version `i` to `i + 1`.
-pub(crate) const MIGRATIONS: &[&str] = &[V1, V2];
+pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3];
 
 /// The schema version this program writes.
 pub const LATEST: i64 = MIGRATIONS.len() as i64;
@@ -285,6 +291,16 @@ ALTER TABLE quota_warnings ADD COLUMN used        BIGINT NOT NULL DEFAULT 0,
                            ADD COLUMN limit_value BIGINT NOT NULL DEFAULT 0,
                            ADD COLUMN seq         BIGINT GENERATED ALWAYS AS IDENTITY;
 CREATE INDEX quota_warnings_pending ON quota_warnings (seq) WHERE NOT delivered;
+";
+
+/// Version 3: the clean-up's per-account limits and save-date lookups (issue 14 on PostgreSQL).
+const V3: &str = "
+CREATE TABLE cleanup_settings (
+    owner_id   BIGINT PRIMARY KEY REFERENCES accounts(id) ON DELETE CASCADE,
+    trash_days BIGINT,
+    junk_days  BIGINT
+);
+CREATE INDEX messages_by_saved_at ON messages (owner_id, mailbox_id, saved_at);
 ";
 
 /// Brings the database to [`LATEST`]; refuses a newer one. Returns the version found.

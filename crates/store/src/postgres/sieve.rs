@@ -118,6 +118,23 @@ pub(super) async fn delete(tx: &Tx<'_>, account: AccountId, name: &str) -> PgRes
     }
 }
 
+pub(super) async fn rename(tx: &Tx<'_>, account: AccountId, old: &str, new: &str) -> PgResult<()> {
+    lock_account(tx, account).await?;
+    if script(tx, account, old).await?.is_none() {
+        return Err(StoreError::NotFound.into());
+    }
+    if script(tx, account, new).await?.is_some() {
+        return Err(StoreError::AlreadyExists.into());
+    }
+    // The active flag is a column of the row: it moves with the name (RFC 5804 §2.11).
+    tx.execute(
+        "UPDATE sieve_scripts SET name = $3 WHERE owner_id = $1 AND name = $2",
+        &[&account.0, &old, &new],
+    )
+    .await?;
+    Ok(())
+}
+
 pub(super) async fn claim(
     tx: &Tx<'_>,
     account: AccountId,

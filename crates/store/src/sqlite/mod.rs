@@ -54,7 +54,7 @@ pub(crate) mod quota;
 mod readers;
 mod reads;
 mod rederive;
-mod restore;
+pub(crate) mod restore;
 pub(crate) mod rows;
 pub mod schema;
 mod search;
@@ -912,5 +912,56 @@ impl RestoreStore for SqliteStore {
         rows: Vec<(Uid, AccountId, bool, Option<ModSeq>)>,
     ) -> StoreResult<u64> {
         self.writer.run(move |conn, fx| restore::restore_private_seen(conn, fx, mailbox, &rows)).await
+    }
+}
+
+#[async_trait]
+impl crate::OperationsStore for SqliteStore {
+    fn backend(&self) -> &'static str {
+        "sqlite"
+    }
+    fn commits(&self) -> u64 {
+        SqliteStore::commits(self)
+    }
+    fn writer_stats(&self) -> WriterStats {
+        SqliteStore::writer_stats(self)
+    }
+    async fn text_backlog(&self) -> StoreResult<u64> {
+        SqliteStore::text_backlog(self).await
+    }
+    async fn ping(&self) -> StoreResult<()> {
+        SqliteStore::ping(self).await
+    }
+    async fn storage_bytes(&self) -> StoreResult<u64> {
+        Ok(self.disk_size())
+    }
+    async fn totals(&self) -> StoreResult<StoreTotals> {
+        SqliteStore::totals(self).await
+    }
+    async fn cleanup_mailboxes(&self) -> StoreResult<Vec<CleanupMailbox>> {
+        SqliteStore::cleanup_mailboxes(self).await
+    }
+    async fn cleanup_override(&self, account: AccountId) -> StoreResult<CleanupOverride> {
+        SqliteStore::cleanup_override(self, account).await
+    }
+    async fn set_cleanup_override(&self, account: AccountId, limits: CleanupOverride) -> StoreResult<()> {
+        SqliteStore::set_cleanup_override(self, account, limits).await
+    }
+    async fn expunge_saved_before(
+        &self,
+        mailbox: MailboxId,
+        before: i64,
+        max: usize,
+    ) -> StoreResult<Vec<Uid>> {
+        SqliteStore::expunge_saved_before(self, mailbox, before, max).await
+    }
+    async fn rederive(&self, what: Rederivation) -> StoreResult<Rederived> {
+        SqliteStore::rederive(self, what).await
+    }
+    fn restore_store(&self) -> Option<&dyn RestoreStore> {
+        Some(self)
+    }
+    fn sqlite(&self) -> Option<&SqliteStore> {
+        Some(self)
     }
 }

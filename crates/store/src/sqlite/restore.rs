@@ -566,10 +566,11 @@ pub(crate) fn restore_expunged(
         if run.first > run.last {
             continue;
         }
-        let modseq = match run.modseq {
-            Some(m) if m.0 > 0 => m,
-            _ => fresh_modseq(&mut mb, &mut fresh)?,
-        };
+        // A run without its own MODSEQ takes the call's fresh one, but only if it records
+        // something: a run that is all there already must not move HIGHESTMODSEQ.
+        let given = run.modseq.filter(|m| m.0 > 0);
+        let modseq = given.unwrap_or_else(|| fresh.unwrap_or(ModSeq(mb.highest_modseq.saturating_add(1))));
+        let changed_before = (recorded, freed);
         let here: Vec<(u32, i64, u32)> = present_in
             .query_map(rusqlite::params![mailbox.0, run.first.get(), run.last.get()], |r| {
                 Ok((r.get(0)?, r.get(1)?, r.get(2)?))
@@ -598,7 +599,12 @@ pub(crate) fn restore_expunged(
             }
             recorded += record.execute(rusqlite::params![mailbox.0, uid, sql_modseq(modseq)]).db()? as u64;
         }
-        mb.highest_modseq = mb.highest_modseq.max(modseq.0);
+        if (recorded, freed) != changed_before {
+            if given.is_none() {
+                fresh_modseq(&mut mb, &mut fresh)?;
+            }
+            mb.highest_modseq = mb.highest_modseq.max(modseq.0);
+        }
         if run.last.get() >= mb.uid_next {
             if run.last == Uid::MAX {
                 return Err(StoreError::Limit("UID out of range".to_owned()));

@@ -21,7 +21,8 @@ use crate::{
     DetailDelivery, SieveScript, SieveScriptInfo, SieveStore, StoreError, StoreResult, VacationClaim,
 };
 
-/// Longest script name, in bytes (RFC 5804 §1.6 names are short UTF-8 strings).
+/// Longest script name, in characters (RFC 5804 §1.6: servers MUST allow 128 Unicode
+/// characters, up to 512 bytes of UTF-8, and MUST refuse, never truncate, longer ones).
 pub const MAX_SCRIPT_NAME_LEN: usize = 128;
 /// Largest script text, in bytes (the interpreter refuses larger scripts anyway).
 pub const MAX_SCRIPT_LEN: usize = 1 << 20;
@@ -32,16 +33,18 @@ pub const MAX_VACATION_ENTRIES: i64 = 10_000;
 /// Longest handle or sender address kept in the vacation history, in bytes.
 pub(crate) const MAX_VACATION_KEY_LEN: usize = 1024;
 
-/// Checks a script name: non-empty, bounded, no control characters (RFC 5804 §1.6 forbids
-/// CR, LF, NUL and other controls in script names).
+/// Checks a script name: non-empty, bounded, no control characters and no line or paragraph
+/// separator (RFC 5804 §1.6 forbids U+0000-001F, U+007F, U+0080-009F, U+2028 and U+2029).
 pub(crate) fn check_name(name: &str) -> StoreResult<()> {
     if name.is_empty() {
         return Err(StoreError::InvalidName("empty script name".to_owned()));
     }
-    if name.len() > MAX_SCRIPT_NAME_LEN {
-        return Err(StoreError::InvalidName(format!("script name longer than {MAX_SCRIPT_NAME_LEN} bytes")));
+    if name.chars().count() > MAX_SCRIPT_NAME_LEN {
+        return Err(StoreError::InvalidName(format!(
+            "script name longer than {MAX_SCRIPT_NAME_LEN} characters"
+        )));
     }
-    if name.chars().any(char::is_control) {
+    if name.chars().any(|c| c.is_control() || c == '\u{2028}' || c == '\u{2029}') {
         return Err(StoreError::InvalidName(format!("control character in script name {name:?}")));
     }
     Ok(())
@@ -167,6 +170,21 @@ fn delete(conn: &Connection, account: AccountId, name: &str) -> StoreResult<()> 
     }
 }
 
+fn rename(conn: &Connection, account: AccountId, old: &str, new: &str) -> StoreResult<()> {
+    if script(conn, account, old)?.is_none() {
+        return Err(StoreError::NotFound);
+    }
+    if script(conn, account, new)?.is_some() {
+        return Err(StoreError::AlreadyExists);
+    }
+    // The active flag is a column of the row: it moves with the name.
+    conn.prepare_cached("UPDATE sieve_scripts SET name = ?3 WHERE account_id = ?1 AND name = ?2")
+        .db()?
+        .execute(rusqlite::params![account.0, old, new])
+        .db()?;
+    Ok(())
+}
+
 fn claim(
     conn: &Connection,
     account: AccountId,
@@ -286,6 +304,12 @@ impl SieveStore for SqliteStore {
         self.writer.run(move |conn, _| delete(conn, account, &name)).await
     }
 
+    async fn rename_sieve_script(&self, account: AccountId, old: &str, new: &str) -> StoreResult<()> {
+        check_name(new)?;
+        let (old, new) = (old.to_owned(), new.to_owned());
+        self.writer.run(move |conn, _| rename(conn, account, &old, &new)).await
+    }
+
     async fn claim_vacation(
         &self,
         account: AccountId,
@@ -358,6 +382,23 @@ mod tests {
     }
 
     #[test]
+    fn rename_keeps_the_active_flag() {
+        let conn = db();
+        put(&conn, A, "one", "keep;").unwrap();
+        put(&conn, A, "two", "discard;").unwrap();
+        activate(&conn, A, Some("one")).unwrap();
+        // RFC 5804 §2.11: the renamed active script stays active.
+        rename(&conn, A, "one", "uno").unwrap();
+        assert_eq!(active(&conn, A).unwrap().unwrap().name, "uno");
+        assert!(script(&conn, A, "one").unwrap().is_none());
+        assert!(matches!(rename(&conn, A, "one", "x"), Err(StoreError::NotFound)));
+        assert!(matches!(rename(&conn, A, "uno", "two"), Err(StoreError::AlreadyExists)));
+        assert!(matches!(rename(&conn, A, "two", "two"), Err(StoreError::AlreadyExists)));
+        rename(&conn, A, "two", "dos").unwrap();
+        assert_eq!(script(&conn, A, "dos").unwrap().as_deref(), Some("discard;"));
+    }
+
+    #[test]
     fn vacation_claims_expire() {
         let conn = db();
         let day = 86_400;
@@ -400,6 +441,9 @@ mod tests {
         assert!(check_name("a\nb").is_err());
         assert!(check_name(&"x".repeat(MAX_SCRIPT_NAME_LEN + 1)).is_err());
         assert!(check_name("vacation · 2026").is_ok());
+        assert!(check_name("a\u{2028}b").is_err() && check_name("a\u{85}b").is_err());
+        // 128 characters are allowed even when they take 512 bytes.
+        assert!(check_name(&"\u{1F600}".repeat(MAX_SCRIPT_NAME_LEN)).is_ok());
     }
 
     #[test]
