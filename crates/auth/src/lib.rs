@@ -163,16 +163,19 @@ pub enum Mechanism {
     ScramSha256,
     /// SCRAM-SHA-256-PLUS (RFC 7677, with channel binding).
     ScramSha256Plus,
+    /// POP3's `USER` and `PASS` commands (RFC 1939 §7).
+    UserPass,
 }
 
 impl Mechanism {
     /// Every mechanism, in the order [`AttemptCounts`] keeps them.
-    pub const ALL: [Mechanism; 5] = [
+    pub const ALL: [Mechanism; 6] = [
         Mechanism::LoginCommand,
         Mechanism::Plain,
         Mechanism::Login,
         Mechanism::ScramSha256,
         Mechanism::ScramSha256Plus,
+        Mechanism::UserPass,
     ];
 
     /// The name used in log lines.
@@ -183,6 +186,7 @@ impl Mechanism {
             Mechanism::Login => "AUTH=LOGIN",
             Mechanism::ScramSha256 => "AUTH=SCRAM-SHA-256",
             Mechanism::ScramSha256Plus => "AUTH=SCRAM-SHA-256-PLUS",
+            Mechanism::UserPass => "USER",
         }
     }
 }
@@ -224,7 +228,7 @@ pub enum AuthError {
 pub const RESULTS: [&str; 5] = ["ok", "fail", "throttled", "blocked", "error"];
 
 /// Authentication attempts by mechanism and result since the start: the same events as the
-/// log line, as counters for the metrics endpoint. Atomics in a fixed table (25 cells).
+/// log line, as counters for the metrics endpoint. Atomics in a fixed table (30 cells).
 #[derive(Debug, Default)]
 pub struct AttemptCounts {
     cells: [[AtomicU64; RESULTS.len()]; Mechanism::ALL.len()],

@@ -18,7 +18,8 @@
 //!   gate's) with the write options ENABLE set; buffered, optionally streamed to the driver.
 //! - `respond`: `Done`/`Reply`, and `From<StoreError>`/`From<AuthError>` for `Reply`.
 //! - `selected`: one session's view of its mailbox (sequence numbers ↔ UIDs, pending updates).
-//! - `convert`, `capability`, `sasl`, `uidmap`: small shared pieces.
+//! - `convert`, `capability`, `uidmap`: small shared pieces; `sasl` (public: the server's POP3
+//!   AUTH and ManageSieve run the same mechanisms through it).
 //!
 //! Dependencies run one way: `session` → `cmd` → `context`, `respond`, `selected`, `out`.
 

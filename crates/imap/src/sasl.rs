@@ -6,8 +6,9 @@
 //! connection has channel binding data (TLS). Credential checks, throttling and logging happen
 //! in `postfach_auth::Authenticator`; the session drives the steps and writes the responses.
 //!
-//! Public because ManageSieve (RFC 5804 §2.1, in the server crate) offers exactly the same
-//! mechanisms through the same steps; only the framing of challenges and responses differs.
+//! Public because ManageSieve (RFC 5804 §2.1) and POP3's AUTH (RFC 5034), both in the server
+//! crate, offer exactly the same mechanisms through the same steps; only the framing of
+//! challenges and responses differs.
 //!
 //! Limits: one response line is at most [`MAX_RESPONSE`] bytes of base64; no security layers.
 

@@ -36,6 +36,8 @@ pub(crate) struct Config {
     pub(crate) log: LogConfig,
     /// LMTP listeners (mail from the MTA).
     pub(crate) lmtp: LmtpConfig,
+    /// The POP3 service (off unless it has a listener).
+    pub(crate) pop3: Pop3Config,
     /// Delivery policy.
     pub(crate) delivery: DeliverySettings,
     /// Vacation replies (and Sieve redirects).
@@ -218,6 +220,7 @@ impl Default for Config {
             tls_names: Vec::new(),
             log: LogConfig { level: "info".to_owned(), format: LogFormat::Text },
             lmtp: LmtpConfig::default(),
+            pop3: Pop3Config::default(),
             delivery: DeliverySettings::default(),
             vacation: VacationConfig::default(),
             auth: AuthConfig::default(),
@@ -407,6 +410,7 @@ impl Checker {
             "tls" => c.tls(value, &mut config.tls, &mut config.tls_names),
             "log" => c.log(value, &mut config.log),
             "lmtp" => c.lmtp(value, &mut config.lmtp),
+            "pop3" => c.pop3(value, &mut config.pop3),
             "delivery" => c.delivery(value, &mut config.delivery),
             "vacation" => c.vacation(value, &mut config.vacation),
             "auth" => c.auth(value, &mut config.auth),
@@ -418,6 +422,7 @@ impl Checker {
             "managesieve" => c.managesieve(value, &mut config.managesieve),
             _ => c.unknown(path),
         });
+        self.pop3_addresses(&config.pop3, &config.imap);
         let both = config.quota.mailboxes.is_some()
             && root.get("imap").and_then(Value::as_table).is_some_and(|t| t.contains_key("max_mailboxes"));
         if both {
@@ -860,6 +865,55 @@ fn smtp_relay(relay: &str) -> Result<String, String> {
         .rsplit_once(':')
         .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p != 0));
     if port_ok { Ok(relay.to_owned()) } else { Err(format!("expected \"host:port\", found {relay:?}")) }
+}
+
+// --- POP3: [pop3] (issue 18) -------------------------------------------------------------------
+
+/// The POP3 service (RFC 1939). Off by default: it serves only when `listen` or `listen_tls`
+/// names an address. Connection caps, the cleartext-login rule and the pre-login deadline are
+/// IMAP's (`[imap]`), so one policy covers both protocols.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Pop3Config {
+    /// Cleartext listeners (STLS offered, RFC 2595).
+    pub(crate) listen: Vec<SocketAddr>,
+    /// Implicit-TLS listeners (RFC 8314, port 995).
+    pub(crate) listen_tls: Vec<SocketAddr>,
+    /// Client silence allowed in any state (RFC 1939 §3: at least 10 minutes).
+    pub(crate) timeout: Duration,
+}
+
+impl Default for Pop3Config {
+    fn default() -> Self {
+        Self { listen: Vec::new(), listen_tls: Vec::new(), timeout: Duration::from_secs(600) }
+    }
+}
+
+/// Allowed range of `pop3.timeout`, seconds. RFC 1939 §3: an autologout timer MUST be of at
+/// least 10 minutes.
+const POP3_TIMEOUT_RANGE: RangeInclusive<i64> = 600..=24 * 3600;
+
+impl Checker {
+    fn pop3(&mut self, value: &Value, pop3: &mut Pop3Config) {
+        self.section(value, "pop3", |c, key, value, path| match key {
+            "listen" => set(&mut pop3.listen, c.addresses(value, path)),
+            "listen_tls" => set(&mut pop3.listen_tls, c.addresses(value, path)),
+            "timeout" => set(&mut pop3.timeout, c.seconds(value, path, POP3_TIMEOUT_RANGE)),
+            _ => c.unknown(path),
+        });
+    }
+
+    /// POP3 addresses listed twice, or also by `[imap]`: the bind would fail with a less helpful
+    /// error. Checked once the whole file is read (the sections may come in any order).
+    fn pop3_addresses(&mut self, pop3: &Pop3Config, imap: &ImapConfig) {
+        let taken: Vec<SocketAddr> = imap.listen.iter().chain(&imap.listen_tls).copied().collect();
+        let mut seen = Vec::new();
+        for addr in pop3.listen.iter().chain(&pop3.listen_tls) {
+            if addr.port() != 0 && (seen.contains(addr) || taken.contains(addr)) {
+                self.issue("pop3", format!("address {addr} is listed more than once"));
+            }
+            seen.push(*addr);
+        }
+    }
 }
 
 // --- authentication: [auth] (issue 5) --------------------------------------------------------
@@ -1698,6 +1752,26 @@ mod tests {
             .unwrap();
         assert_eq!(c.lmtp.listen_unix, Some(PathBuf::from("/run/l")));
         assert_eq!(c.vacation.smtp_relay.as_deref(), Some("h:25"));
+    }
+
+    #[test]
+    fn pop3_is_off_by_default_and_checked() {
+        let c = Config::from_toml("").unwrap();
+        assert!(c.pop3.listen.is_empty() && c.pop3.listen_tls.is_empty());
+        let c = Config::from_toml("[pop3]\nlisten_tls = [\"127.0.0.1:995\"]\ntimeout = 900\n").unwrap();
+        assert_eq!(c.pop3.listen_tls, vec![SocketAddr::from(([127, 0, 0, 1], 995))]);
+        assert_eq!(c.pop3.timeout, Duration::from_secs(900));
+        assert_eq!(
+            issues(
+                "[imap]\nlisten = [\"127.0.0.1:1143\"]\n\
+                 [pop3]\nlisten = [\"127.0.0.1:1143\"]\ntimeout = 60\nuser = true\n"
+            ),
+            vec![
+                "pop3.timeout: must be between 600 and 86400, found 60",
+                "pop3.user: unknown key",
+                "pop3: address 127.0.0.1:1143 is listed more than once",
+            ]
+        );
     }
 
     #[test]

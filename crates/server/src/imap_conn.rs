@@ -100,7 +100,7 @@ const COMMAND_TEXT_MARGIN: usize = 64 * 1024;
 /// Literals allowed in one command: MULTIAPPEND (RFC 3502) of many small messages.
 const MAX_LITERALS: usize = 1024;
 /// How long closing (TLS close_notify, TCP FIN) may take before the socket is just dropped.
-const CLOSE_GRACE: Duration = Duration::from_secs(5);
+pub(crate) const CLOSE_GRACE: Duration = Duration::from_secs(5);
 
 /// RFC 9051 §7.5: the continuation request that lets the client send a synchronizing literal.
 const LITERAL_CONTINUATION: &[u8] = b"+ Ready for literal data\r\n";

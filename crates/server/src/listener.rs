@@ -1,4 +1,5 @@
-//! Listening sockets: binding, accept loops, connection caps and graceful shutdown.
+//! Listening sockets: binding, accept loops, connection caps and graceful shutdown, for IMAP and
+//! POP3 alike (one set of caps covers both; `pop3` drives the POP3 connections).
 //!
 //! Each listener gets one accept loop that owns the tasks of its connections (a `JoinSet`), so a
 //! panic inside a connection is caught at the task boundary and logged instead of taking the
@@ -33,9 +34,10 @@ use tokio::time::{Instant, timeout};
 use tracing::{Instrument, debug, error, info, info_span, warn};
 
 use crate::binding::channel_binding;
-use crate::config::{ImapConfig, IpNet};
+use crate::config::{ImapConfig, IpNet, Pop3Config};
 use crate::imap_conn::{self, ConnSettings, Stream, shutdown_requested};
 use crate::metrics::ConnKind;
+use crate::pop3::{self, Pop3Settings};
 
 /// How long connections may take to finish after shutdown was requested.
 pub(crate) const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
@@ -50,13 +52,27 @@ const TOO_MANY_FROM_ADDRESS: &[u8] = b"* BYE [UNAVAILABLE] Too many connections 
 /// writes; it bounds what a client that stops reading costs.
 pub(crate) const TLS_BUFFER_LIMIT: usize = 16 * 1024;
 
-/// The two kinds of IMAP listener.
+/// RFC 2449 §8 / RFC 3206 §4: the POP3 refusal of a client over the connection caps.
+const POP3_TOO_MANY_CONNECTIONS: &[u8] = b"-ERR [SYS/TEMP] Too many connections\r\n";
+
+/// The kinds of listener.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Kind {
-    /// Cleartext with STARTTLS.
+    /// IMAP, cleartext with STARTTLS.
     Imap,
-    /// Implicit TLS (RFC 8314).
+    /// IMAP, implicit TLS (RFC 8314).
     Imaps,
+    /// POP3, cleartext with STLS (RFC 2595).
+    Pop3,
+    /// POP3, implicit TLS (RFC 8314).
+    Pop3s,
+}
+
+impl Kind {
+    /// True for the implicit-TLS kinds (the handshake comes first).
+    fn implicit_tls(self) -> bool {
+        matches!(self, Kind::Imaps | Kind::Pop3s)
+    }
 }
 
 impl fmt::Display for Kind {
@@ -64,6 +80,8 @@ impl fmt::Display for Kind {
         f.write_str(match self {
             Kind::Imap => "imap",
             Kind::Imaps => "imaps",
+            Kind::Pop3 => "pop3",
+            Kind::Pop3s => "pop3s",
         })
     }
 }
@@ -92,10 +110,16 @@ pub(crate) struct BindError {
     source: io::Error,
 }
 
-/// Binds every configured address; fails on the first that cannot be bound.
-pub(crate) async fn bind(imap: &ImapConfig) -> Result<Vec<Listener>, BindError> {
-    let wanted =
-        imap.listen.iter().map(|a| (Kind::Imap, *a)).chain(imap.listen_tls.iter().map(|a| (Kind::Imaps, *a)));
+/// Binds every configured address (IMAP first, then POP3); fails on the first that cannot be
+/// bound.
+pub(crate) async fn bind(imap: &ImapConfig, pop3: &Pop3Config) -> Result<Vec<Listener>, BindError> {
+    let wanted = imap
+        .listen
+        .iter()
+        .map(|a| (Kind::Imap, *a))
+        .chain(imap.listen_tls.iter().map(|a| (Kind::Imaps, *a)))
+        .chain(pop3.listen.iter().map(|a| (Kind::Pop3, *a)))
+        .chain(pop3.listen_tls.iter().map(|a| (Kind::Pop3s, *a)));
     let mut listeners = Vec::new();
     for (kind, addr) in wanted {
         let socket = TcpListener::bind(addr).await.map_err(|source| BindError { addr, kind, source })?;
@@ -112,6 +136,8 @@ pub(crate) struct Shared {
     pub(crate) settings: Arc<ConnSettings>,
     /// One permit per allowed connection, over all listeners.
     pub(crate) slots: Arc<Semaphore>,
+    /// What POP3 connections need besides `settings`.
+    pub(crate) pop3: Arc<Pop3Settings>,
 }
 
 /// Serves on every listener until `shutdown` turns true, then waits (bounded) for connections.
@@ -289,10 +315,14 @@ fn admit(
     // A fresh socket's send buffer is empty, so a non-blocking write of the refusal goes
     // through. On the TLS port a cleartext line would only confuse the client, and a handshake
     // would cost CPU exactly when the server is under pressure: just close.
-    let refuse = |line: &[u8]| {
-        if kind == Kind::Imap {
+    let refuse = |line: &[u8]| match kind {
+        Kind::Imap => {
             let _ = tcp.try_write(line);
         }
+        Kind::Pop3 => {
+            let _ = tcp.try_write(POP3_TOO_MANY_CONNECTIONS);
+        }
+        Kind::Imaps | Kind::Pop3s => {}
     };
     let Some(address_slot) = shared.settings.registry.admit_address(peer.ip()) else {
         debug!(%peer, %kind, "connection refused: too many connections from this address");
@@ -310,6 +340,8 @@ fn admit(
     let counted = shared.settings.metrics.connection(match kind {
         Kind::Imap => ConnKind::Imap,
         Kind::Imaps => ConnKind::Imaps,
+        Kind::Pop3 => ConnKind::Pop3,
+        Kind::Pop3s => ConnKind::Pop3s,
     });
     let shared = Arc::clone(shared);
     let shutdown = shutdown.clone();
@@ -327,8 +359,8 @@ fn admit(
     );
 }
 
-/// One connection from accept to close: the TLS handshake on the implicit-TLS port, then the
-/// IMAP driver.
+/// One connection from accept to close: the TLS handshake on the implicit-TLS ports, then the
+/// IMAP or POP3 driver.
 async fn connection(
     kind: Kind,
     tcp: TcpStream,
@@ -337,34 +369,50 @@ async fn connection(
     shared: &Shared,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let (stream, transport) = match kind {
-        Kind::Imap => (Stream::Plain(tcp), Transport::Plain),
-        Kind::Imaps => {
-            // The handshake counts against both the silence timeout and the login deadline.
-            let limit = shared.settings.preauth_timeout.min(shared.settings.preauth_deadline);
-            // Boxed: the handshake state is large and only needed until the handshake ends,
-            // while the connection's future lives as long as the connection.
-            let handshake = timeout(limit, Box::pin(shared.settings.tls.accept(tcp)));
-            let tls = tokio::select! {
-                tls = handshake => tls,
-                _ = shutdown_requested(&mut shutdown) => return,
-            };
-            match tls {
-                Ok(Ok(mut tls)) => {
-                    tls.get_mut().1.set_buffer_limit(Some(TLS_BUFFER_LIMIT));
-                    (Stream::Tls(Box::new(tls)), Transport::Tls)
-                }
-                Ok(Err(e)) => {
-                    debug!(error = %e, "TLS handshake failed");
-                    return;
-                }
-                Err(_) => {
-                    debug!("TLS handshake timed out");
-                    return;
-                }
+    let (stream, transport) = if !kind.implicit_tls() {
+        (Stream::Plain(tcp), Transport::Plain)
+    } else {
+        // The handshake counts against both the silence timeout and the login deadline.
+        let limit = shared.settings.preauth_timeout.min(shared.settings.preauth_deadline);
+        // Boxed: the handshake state is large and only needed until the handshake ends,
+        // while the connection's future lives as long as the connection.
+        let handshake = timeout(limit, Box::pin(shared.settings.tls.accept(tcp)));
+        let tls = tokio::select! {
+            tls = handshake => tls,
+            _ = shutdown_requested(&mut shutdown) => return,
+        };
+        match tls {
+            Ok(Ok(mut tls)) => {
+                tls.get_mut().1.set_buffer_limit(Some(TLS_BUFFER_LIMIT));
+                (Stream::Tls(Box::new(tls)), Transport::Tls)
+            }
+            Ok(Err(e)) => {
+                debug!(error = %e, "TLS handshake failed");
+                return;
+            }
+            Err(_) => {
+                debug!("TLS handshake timed out");
+                return;
             }
         }
     };
+    if matches!(kind, Kind::Pop3 | Kind::Pop3s) {
+        let binding = match &stream {
+            Stream::Tls(tls) => channel_binding(tls.get_ref().1, shared.settings.certificates.as_deref()),
+            Stream::Plain(_) => None,
+        };
+        let session = pop3::session::Session::new(
+            Arc::clone(&shared.ctx),
+            Arc::clone(&shared.pop3.locks),
+            ConnInfo { peer, transport },
+            Some(shared.settings.registry.account_admission()),
+            binding,
+        );
+        let settings = Arc::clone(&shared.settings);
+        let pop3 = Arc::clone(&shared.pop3);
+        Box::pin(pop3::conn::run(stream, session, settings, pop3, shutdown, accepted)).await;
+        return;
+    }
     let mut session = Session::new(Arc::clone(&shared.ctx), ConnInfo { peer, transport });
     session.set_admission(shared.settings.registry.account_admission());
     if let Stream::Tls(tls) = &stream {

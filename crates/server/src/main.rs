@@ -13,6 +13,7 @@
 //!   near expiry.
 //! - `listener`: binding, accept loops, connection cap, graceful shutdown.
 //! - `imap_conn`: drives one `postfach_imap::Session` over a socket.
+//! - `pop3`: POP3 (RFC 1939) on the same store and login policy: session and driver.
 //! - `admin`: the `user` subcommands.
 //! - `lmtp_conn`: the LMTP listeners and connection driver (mail from the MTA).
 //! - `relay`: the SMTP client for vacation replies and redirects.
@@ -71,6 +72,7 @@ mod literal_budget;
 mod lmtp_conn;
 mod managesieve;
 mod metrics;
+mod pop3;
 mod quota;
 mod relay;
 mod sessions;
@@ -656,7 +658,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let mut sigterm = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
     let mut sigint = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
     tls::reload_on_sighup(Arc::clone(&tls.certificates)).context("installing the SIGHUP handler")?;
-    let listeners = listener::bind(&config.imap).await?;
+    let listeners = listener::bind(&config.imap, &config.pop3).await?;
     // Before the "listening" lines: whoever reads them may run `postfach who` at once.
     let control_socket = control::ControlSocket::bind(&config.data_dir).await;
     let mut announcement = String::new();
@@ -711,6 +713,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
                 .with_metrics(Arc::clone(&counters)),
         ),
         slots: Arc::new(Semaphore::new(config.imap.max_connections)),
+        pop3: Arc::new(pop3::Pop3Settings::new(&config.pop3, &config.imap)),
     });
     let control = control_socket.map(|socket| {
         let control = control::Control {

@@ -59,16 +59,23 @@ pub(crate) enum ConnKind {
     Imaps,
     /// LMTP (TCP and unix socket).
     Lmtp,
+    /// POP3 on the cleartext (STLS) port.
+    Pop3,
+    /// POP3 on the implicit-TLS port.
+    Pop3s,
 }
 
 impl ConnKind {
-    const ALL: [ConnKind; 3] = [ConnKind::Imap, ConnKind::Imaps, ConnKind::Lmtp];
+    const ALL: [ConnKind; 5] =
+        [ConnKind::Imap, ConnKind::Imaps, ConnKind::Lmtp, ConnKind::Pop3, ConnKind::Pop3s];
 
     fn name(self) -> &'static str {
         match self {
             ConnKind::Imap => "imap",
             ConnKind::Imaps => "imaps",
             ConnKind::Lmtp => "lmtp",
+            ConnKind::Pop3 => "pop3",
+            ConnKind::Pop3s => "pop3s",
         }
     }
 }
@@ -78,8 +85,8 @@ impl ConnKind {
 #[derive(Debug)]
 pub(crate) struct Metrics {
     started: Instant,
-    opened: [AtomicU64; 3],
-    open: [AtomicU64; 3],
+    opened: [AtomicU64; ConnKind::ALL.len()],
+    open: [AtomicU64; ConnKind::ALL.len()],
     commands: RwLock<BTreeMap<&'static str, Arc<Histogram>>>,
     /// Messages the clean-up expunged, from Trash and from Junk.
     cleaned: [AtomicU64; 2],

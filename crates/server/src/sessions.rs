@@ -1,4 +1,4 @@
-//! The IMAP sessions this server process is running, for `postfach who` and `postfach kick`
+//! The IMAP and POP3 sessions this server process is running, for `postfach who` and `postfach kick`
 //! (through the control socket, `control`).
 //!
 //! Each connection registers when its driver starts and is removed when the driver ends (the
@@ -170,16 +170,19 @@ impl Registration {
     /// Records the session's current state (after each call into it). Compares before it
     /// writes, so the usual command costs one uncontended lock and no allocation.
     pub(crate) fn update(&self, session: &Session) {
+        self.record(session.connection(), session.account(), session.selected_name());
+    }
+
+    /// Records a session's state given piecewise (POP3 sessions: the maildrop is the
+    /// "selected" mailbox).
+    pub(crate) fn record(&self, conn: &ConnInfo, user: Option<&str>, selected: Option<&str>) {
         let mut state = lock(&self.live.state);
-        let conn: &ConnInfo = session.connection();
         state.peer = conn.peer;
         state.transport = conn.transport;
-        let user = session.account();
         if state.user.as_deref() != user {
             state.logged_in = user.map(|_| unix_now());
             state.user = user.map(str::to_owned);
         }
-        let selected = session.selected_name();
         if state.selected.as_deref() != selected {
             state.selected = selected.map(str::to_owned);
         }

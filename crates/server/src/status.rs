@@ -139,7 +139,14 @@ fn summary(s: &Samples, addr: SocketAddr, health: &str) -> String {
     };
     let up = one(s, "postfach_uptime_seconds") as u64;
     line(format!("Postfach at {addr}: health {health}, up {}h {:02}m", up / 3600, up / 60 % 60));
-    let kinds = ["imap", "imaps", "lmtp"];
+    // POP3 is off by default: its kinds are shown once it has had a connection.
+    let kinds: Vec<&str> = ["imap", "imaps", "lmtp", "pop3", "pop3s"]
+        .into_iter()
+        .filter(|k| {
+            !k.starts_with("pop3")
+                || total(s, "postfach_connections_total", |l| label(l, "kind") == Some(k)) > 0.0
+        })
+        .collect();
     let by_kind = |name: &str| {
         kinds
             .iter()

@@ -63,6 +63,10 @@ pub(crate) struct Listeners {
     pub(crate) metrics: Option<SocketAddr>,
     /// The first ManageSieve listener, when it was awaited (kind "managesieve").
     pub(crate) managesieve: Option<SocketAddr>,
+    /// The first POP3 cleartext (STLS) listener, when it was awaited (kind "pop3").
+    pub(crate) pop3: Option<SocketAddr>,
+    /// The first POP3 implicit-TLS listener, when it was awaited (kind "pop3s").
+    pub(crate) pop3s: Option<SocketAddr>,
 }
 
 /// A data directory and configuration, with at most one `postfach serve` running on them.
@@ -180,8 +184,8 @@ impl Deployment {
     }
 
     /// [`Deployment::start`], also waiting for the "listening" line of each LMTP kind in
-    /// `lmtp_kinds` ("lmtp", "lmtp-unix"), of the metrics endpoint ("metrics") and of
-    /// ManageSieve ("managesieve").
+    /// `lmtp_kinds` ("lmtp", "lmtp-unix"), of the metrics endpoint ("metrics"), of ManageSieve
+    /// ("managesieve") and of the POP3 listeners ("pop3", "pop3s").
     pub(crate) fn start_awaiting(&mut self, lmtp_kinds: &[&str]) -> Listeners {
         assert!(self.child.is_none(), "already running");
         let log = OpenOptions::new().create(true).append(true).open(self.log_path()).unwrap();
@@ -214,6 +218,8 @@ impl Deployment {
         let mut lmtp = None;
         let mut metrics = None;
         let mut managesieve = None;
+        let mut pop3 = None;
+        let mut pop3s = None;
         let mut lmtp_kinds: Vec<&str> = lmtp_kinds.to_vec();
         let deadline = Instant::now() + PATIENCE;
         while imap.is_none() || imaps.is_none() || !lmtp_kinds.is_empty() {
@@ -245,10 +251,18 @@ impl Deployment {
                     }
                     lmtp_kinds.retain(|k| *k != "managesieve");
                 }
+                (Some("postfach:"), Some("listening"), Some(kind @ ("pop3" | "pop3s")), Some(addr)) => {
+                    let slot = if kind == "pop3" { &mut pop3 } else { &mut pop3s };
+                    if slot.is_none() {
+                        *slot = addr.parse().ok();
+                    }
+                    lmtp_kinds.retain(|k| *k != kind);
+                }
                 _ => panic!("unexpected line on stdout: {line:?}"),
             }
         }
-        let listeners = Listeners { imap: imap.unwrap(), imaps: imaps.unwrap(), lmtp, metrics, managesieve };
+        let listeners =
+            Listeners { imap: imap.unwrap(), imaps: imaps.unwrap(), lmtp, metrics, managesieve, pop3, pop3s };
         self.child = Some(child);
         self.listeners = Some(listeners);
         listeners
@@ -374,6 +388,10 @@ pub(crate) struct TestServer {
     pub(crate) metrics: Option<SocketAddr>,
     /// The ManageSieve listener, when "managesieve" was among the awaited kinds.
     pub(crate) managesieve: Option<SocketAddr>,
+    /// The POP3 listeners, when "pop3" and "pop3s" were among the awaited kinds.
+    pub(crate) pop3: Option<SocketAddr>,
+    /// See `pop3`.
+    pub(crate) pop3s: Option<SocketAddr>,
 }
 
 impl TestServer {
@@ -417,8 +435,9 @@ impl TestServer {
         for (name, value) in env {
             deployment.set_env(name, value);
         }
-        let Listeners { imap, imaps, lmtp, metrics, managesieve } = deployment.start_awaiting(lmtp_kinds);
-        Self { deployment, imap, imaps, lmtp, metrics, managesieve }
+        let Listeners { imap, imaps, lmtp, metrics, managesieve, pop3, pop3s } =
+            deployment.start_awaiting(lmtp_kinds);
+        Self { deployment, imap, imaps, lmtp, metrics, managesieve, pop3, pop3s }
     }
 
     /// The server's data directory.
