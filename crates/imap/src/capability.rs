@@ -31,6 +31,7 @@ const AUTHENTICATED: &[&str] = &[
     "SORT",
     "SORT=DISPLAY",
     "ESORT",
+    "PARTIAL",
     "THREAD=ORDEREDSUBJECT",
     "THREAD=REFERENCES",
     "OBJECTID",

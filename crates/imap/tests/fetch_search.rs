@@ -274,3 +274,65 @@ async fn store_over_a_large_mailbox_answers_every_message_once() {
     let last = c.line(&format!("i FETCH {exists} (UID)"), &format!("* {exists} FETCH")).await;
     assert_eq!(last, format!("* {exists} FETCH (UID {total})"));
 }
+
+/// RFC 9394: PARTIAL for SEARCH (from the first and from the last result, beyond the end,
+/// with SAVE and MIN), for ESORT (positions in sort order) and as a UID FETCH modifier, and
+/// the refusals.
+#[tokio::test]
+async fn partial_pages_search_sort_and_uid_fetch() {
+    let (_h, mut c) = mailbox().await;
+    let r = c.cmd("c CAPABILITY").await;
+    assert!(r[0].contains(" PARTIAL"), "{r:?}");
+
+    // Six messages, UIDs 1..=6; the odd ones and 6 are found.
+    let r = c.cmd("a UID SEARCH RETURN (PARTIAL 1:2) ALL").await;
+    assert_eq!(r[0], "* ESEARCH (TAG \"a\") UID PARTIAL (1:2 1:2)");
+    let r = c.cmd("b UID SEARCH RETURN (PARTIAL -1:-2) ALL").await;
+    assert_eq!(r[0], "* ESEARCH (TAG \"b\") UID PARTIAL (-1:-2 5:6)");
+    let r = c.cmd("c SEARCH RETURN (PARTIAL 5:3 COUNT) ALL").await;
+    assert_eq!(r[0], "* ESEARCH (TAG \"c\") PARTIAL (5:3 3:5) COUNT 6");
+    let r = c.cmd("d SEARCH RETURN (PARTIAL 5:10) ALL").await;
+    assert_eq!(r[0], "* ESEARCH (TAG \"d\") PARTIAL (5:10 5:6)");
+    let r = c.cmd("e SEARCH RETURN (PARTIAL 7:9) ALL").await;
+    assert_eq!(r[0], "* ESEARCH (TAG \"e\") PARTIAL (7:9 NIL)");
+    let r = c.cmd("f SEARCH RETURN (PARTIAL -1:-1) NOT ALL").await;
+    assert_eq!(r[0], "* ESEARCH (TAG \"f\") PARTIAL (-1:-1 NIL)");
+
+    // SAVE with PARTIAL and MIN keeps both (RFC 9394 Table 1).
+    let r = c.cmd("g UID SEARCH RETURN (SAVE PARTIAL -1:-1 MIN) ALL").await;
+    assert_eq!(r[0], "* ESEARCH (TAG \"g\") UID MIN 1 PARTIAL (-1:-1 6)");
+    let r = c.cmd("h UID SEARCH $").await;
+    assert!(r[0] == "* ESEARCH (TAG \"h\") UID ALL 1,6" || r[0] == "* SEARCH 1 6", "{r:?}");
+
+    // ESORT: positions count in sort order.
+    let all = c.cmd("i UID SORT RETURN (ALL) (SUBJECT) UTF-8 ALL").await;
+    let sorted: Vec<&str> = all[0].rsplit(' ').next().unwrap().split(',').collect();
+    let r = c.cmd("j UID SORT RETURN (PARTIAL 1:1) (SUBJECT) UTF-8 ALL").await;
+    assert_eq!(
+        r[0],
+        format!("* ESEARCH (TAG \"j\") UID PARTIAL (1:1 {})", sorted[0].split(':').next().unwrap())
+    );
+
+    // UID FETCH with PARTIAL: only the messages of the set, in UID order.
+    let r = c.cmd("k UID FETCH 2:100 (FLAGS) (PARTIAL -1:-2)").await;
+    let uids: Vec<&str> = r
+        .iter()
+        .filter(|l| l.starts_with("* ") && l.contains(" FETCH ("))
+        .map(|l| l.split("UID ").nth(1).unwrap().split(' ').next().unwrap())
+        .collect();
+    assert_eq!(uids, ["5", "6"], "{r:?}");
+    let r = c.cmd("l UID FETCH 1:* (FLAGS) (PARTIAL 2:3)").await;
+    assert_eq!(r.iter().filter(|l| l.contains(" FETCH (")).count(), 2, "{r:?}");
+
+    // Refusals: PARTIAL with ALL, two PARTIALs, mixed signs, zero, plain FETCH.
+    for bad in [
+        "m SEARCH RETURN (PARTIAL 1:2 ALL) ALL",
+        "m SEARCH RETURN (PARTIAL 1:2 PARTIAL 3:4) ALL",
+        "m SEARCH RETURN (PARTIAL -1:2) ALL",
+        "m SEARCH RETURN (PARTIAL 0:2) ALL",
+        "m FETCH 1:* (FLAGS) (PARTIAL 1:2)",
+    ] {
+        let r = c.cmd(bad).await;
+        assert!(r.last().unwrap().starts_with("m BAD"), "{bad}: {r:?}");
+    }
+}

@@ -813,6 +813,47 @@ pub enum SearchReturn {
     Count,
     /// `SAVE` (RFC 5182)
     Save,
+    /// `PARTIAL range` (RFC 9394 §3.1): only the results at these positions.
+    Partial(PartialRange),
+}
+
+/// A `partial-range` (RFC 9394 §4): positions in a result list counted from its first item
+/// (`1:500`) or from its last (`-1:-100`), as the client wrote them (`500:400` is the same as
+/// `400:500`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PartialRange {
+    /// Counted from the end (`-n:-m`).
+    pub from_end: bool,
+    /// The first number written.
+    pub first: NonZeroU32,
+    /// The second number written.
+    pub last: NonZeroU32,
+}
+
+impl PartialRange {
+    /// The positions (0-based, half-open) this range selects in a list of `len` items; empty
+    /// when the range lies wholly outside it.
+    pub fn select(&self, len: usize) -> std::ops::Range<usize> {
+        let (low, high) = (self.first.get().min(self.last.get()), self.first.get().max(self.last.get()));
+        let (low, high) = (low as usize, high as usize);
+        if self.from_end {
+            // -1 is the last item: positions len-high ..= len-low.
+            let end = len.saturating_sub(low - 1);
+            let start = len.saturating_sub(high);
+            start..end
+        } else {
+            let start = (low - 1).min(len);
+            let end = high.min(len);
+            start..end
+        }
+    }
+}
+
+impl fmt::Display for PartialRange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let minus = if self.from_end { "-" } else { "" };
+        write!(f, "{minus}{}:{minus}{}", self.first, self.last)
+    }
 }
 
 /// Which metadata item a MODSEQ search names (RFC 7162 §3.1.5 `entry-type-req`).
@@ -1059,6 +1100,8 @@ pub struct FetchModifiers {
     pub changed_since: Option<u64>,
     /// `VANISHED` (only valid with UID FETCH and CHANGEDSINCE; the session checks).
     pub vanished: bool,
+    /// `PARTIAL range` (RFC 9394 §3.3; only valid with UID FETCH, the session checks).
+    pub partial: Option<PartialRange>,
 }
 
 /// The STORE operation (RFC 9051 §6.4.6).

@@ -134,6 +134,28 @@ fn needs(attrs: &[FetchAttribute]) -> Needs {
     n
 }
 
+/// The UIDs of `set` at the positions `range` selects (in UID order), without listing the
+/// set's UIDs one by one.
+fn slice_of(set: &UidSet, range: postfach_proto::types::PartialRange) -> UidSet {
+    let len = usize::try_from(set.len()).unwrap_or(usize::MAX);
+    let wanted = range.select(len);
+    let (mut at, mut out) = (0usize, Vec::new());
+    for r in set.ranges() {
+        let n = (*r.end() - *r.start()) as usize + 1;
+        let (from, to) = (wanted.start.max(at), wanted.end.min(at + n));
+        if from < to {
+            let first = *r.start() + (from - at) as u32;
+            let last = *r.start() + (to - at) as u32 - 1;
+            out.push(first..=last);
+        }
+        at += n;
+        if at >= wanted.end {
+            break;
+        }
+    }
+    UidSet::from_ranges(out)
+}
+
 pub(crate) async fn fetch(
     cx: &Cx<'_>,
     sel: &mut Selected,
@@ -169,6 +191,14 @@ pub(crate) async fn fetch(
         attrs.push(FetchAttribute::Flags);
     }
     let mut uids = resolve(sel, kind, set, true)?;
+    if let Some(range) = modifiers.partial {
+        // RFC 9394 §3.3: only UID FETCH; the positions count among the messages of the set, in
+        // UID order, before CHANGEDSINCE narrows them (§3.4).
+        if !kind.is_uid() {
+            return Err(Reply::bad(None, "PARTIAL is a UID FETCH modifier"));
+        }
+        uids = slice_of(&known(sel, &uids), range);
+    }
     let rev2 = cx.enabled.rev2;
     if let Some(since) = modifiers.changed_since {
         // Only what changed after `since`: ask the change log instead of reading every message.

@@ -3,7 +3,7 @@
 //! store criteria, which SORT and THREAD share.
 
 use postfach_proto::response::{Code, Data, ESearchItem};
-use postfach_proto::types::{CommandKind, NumberSet, SearchKey, SearchReturn, Tag};
+use postfach_proto::types::{CommandKind, NumberSet, PartialRange, SearchKey, SearchReturn, Tag};
 use postfach_store::{Criterion, FetchWant, SystemFlags, Uid, UidSet};
 
 use crate::Out;
@@ -79,21 +79,9 @@ pub(crate) async fn search(
         return Ok(Done::new());
     };
     let has = |r: SearchReturn| returns.contains(&r);
+    let partial = partial_of(&returns)?;
     if has(SearchReturn::Save) {
-        // RFC 5182 §2.4: with MIN or MAX, only those are saved.
-        let saved: Vec<Uid> = if has(SearchReturn::Min) || has(SearchReturn::Max) {
-            let mut v = Vec::new();
-            if has(SearchReturn::Min) {
-                v.extend(found.first().copied());
-            }
-            if has(SearchReturn::Max) {
-                v.extend(found.last().copied());
-            }
-            v
-        } else {
-            found.clone()
-        };
-        sel.saved = UidSet::from_uids(saved);
+        sel.saved = UidSet::from_uids(saved_results(&returns, partial, &found));
     }
     let only_save = returns.iter().all(|r| *r == SearchReturn::Save);
     if only_save {
@@ -113,6 +101,9 @@ pub(crate) async fn search(
     if has(SearchReturn::All) && !numbers.is_empty() {
         items.push(ESearchItem::All(NumberSet::from_numbers(numbers.iter().copied())));
     }
+    if let Some(range) = partial {
+        items.push(ESearchItem::Partial(range, numbers[range.select(numbers.len())].to_vec()));
+    }
     if has(SearchReturn::Count) {
         items.push(ESearchItem::Count(numbers.len() as u32));
     }
@@ -124,18 +115,74 @@ pub(crate) async fn search(
     Ok(Done::new())
 }
 
+/// The PARTIAL option of a RETURN list; a second PARTIAL, or PARTIAL beside ALL, is a
+/// BAD (RFC 9394 §3.1).
+pub(crate) fn partial_of(returns: &[SearchReturn]) -> Result<Option<PartialRange>, Reply> {
+    let mut partial = None;
+    for r in returns {
+        if let SearchReturn::Partial(range) = r
+            && partial.replace(*range).is_some()
+        {
+            return Err(Reply::bad(None, "At most one PARTIAL return option"));
+        }
+    }
+    if partial.is_some() && returns.contains(&SearchReturn::All) {
+        return Err(Reply::bad(None, "PARTIAL and ALL cannot be combined"));
+    }
+    Ok(partial)
+}
+
+/// What SAVE keeps of `results` (in result order: mailbox order for SEARCH, sort order for
+/// SORT): with COUNT everything found; with PARTIAL the partial results and MIN/MAX (RFC 9394
+/// Table 1); with only MIN and/or MAX those (RFC 5182 §2.4); else everything.
+pub(crate) fn saved_results(
+    returns: &[SearchReturn],
+    partial: Option<PartialRange>,
+    results: &[Uid],
+) -> Vec<Uid> {
+    let has = |r: SearchReturn| returns.contains(&r);
+    let extremes = |v: &mut Vec<Uid>| {
+        if has(SearchReturn::Min) {
+            v.extend(results.first().copied());
+        }
+        if has(SearchReturn::Max) {
+            v.extend(results.last().copied());
+        }
+    };
+    match partial {
+        Some(_) if has(SearchReturn::Count) => results.to_vec(),
+        Some(range) => {
+            let mut v = results[range.select(results.len())].to_vec();
+            extremes(&mut v);
+            v
+        }
+        None if has(SearchReturn::Min) || has(SearchReturn::Max) => {
+            let mut v = Vec::new();
+            extremes(&mut v);
+            v
+        }
+        None => results.to_vec(),
+    }
+}
+
 /// The messages whose MODSEQ a search reports (RFC 4731 §3.2): with MIN and/or MAX but neither
-/// ALL nor COUNT, the lowest and/or highest found; otherwise every found message. `found` is
-/// ascending and not empty.
+/// ALL nor COUNT, the lowest and/or highest found (and with PARTIAL, its results too);
+/// otherwise every found message. `found` is ascending and not empty.
 fn modseq_messages(returns: Option<&[SearchReturn]>, found: &[Uid]) -> UidSet {
     let has = |r: SearchReturn| returns.is_some_and(|list| list.contains(&r));
-    let extremes_only = (has(SearchReturn::Min) || has(SearchReturn::Max))
+    let partial = returns.and_then(|list| {
+        list.iter().find_map(|r| if let SearchReturn::Partial(p) = r { Some(*p) } else { None })
+    });
+    let returned_only = (has(SearchReturn::Min) || has(SearchReturn::Max) || partial.is_some())
         && !has(SearchReturn::All)
         && !has(SearchReturn::Count);
-    if !extremes_only {
+    if !returned_only {
         return UidSet::from_uids(found.iter().copied());
     }
     let mut uids = Vec::new();
+    if let Some(range) = partial {
+        uids.extend_from_slice(&found[range.select(found.len())]);
+    }
     if has(SearchReturn::Min) {
         uids.extend(found.first().copied());
     }

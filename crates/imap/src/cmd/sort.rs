@@ -113,22 +113,11 @@ pub(crate) async fn sort(
     let returns: Vec<SearchReturn> =
         if returns.is_empty() { vec![SearchReturn::All] } else { returns.to_vec() };
     let has = |r: SearchReturn| returns.contains(&r);
+    let partial = super::search::partial_of(&returns)?;
     if has(SearchReturn::Save) {
-        // RFC 5182 §2.4: with MIN or MAX only those are saved; here they are the first and
-        // last in sort order (RFC 5267 §3.1).
-        let saved: Vec<Uid> = if has(SearchReturn::Min) || has(SearchReturn::Max) {
-            let mut v = Vec::new();
-            if has(SearchReturn::Min) {
-                v.extend(sorted.first().copied());
-            }
-            if has(SearchReturn::Max) {
-                v.extend(sorted.last().copied());
-            }
-            v
-        } else {
-            sorted.clone()
-        };
-        sel.saved = UidSet::from_uids(saved);
+        // RFC 5182 §2.4, RFC 9394 Table 1; MIN and MAX are the first and last in sort order
+        // (RFC 5267 §3.1), PARTIAL counts in sort order too.
+        sel.saved = UidSet::from_uids(super::search::saved_results(&returns, partial, &sorted));
     }
     if returns.iter().all(|r| *r == SearchReturn::Save) {
         return Ok(Done::new());
@@ -146,6 +135,9 @@ pub(crate) async fn sort(
     }
     if has(SearchReturn::All) && !numbers.is_empty() {
         items.push(ESearchItem::SortedAll(numbers.clone()));
+    }
+    if let Some(range) = partial {
+        items.push(ESearchItem::Partial(range, numbers[range.select(numbers.len())].to_vec()));
     }
     if has(SearchReturn::Count) {
         items.push(ESearchItem::Count(u32::try_from(numbers.len()).unwrap_or(u32::MAX)));

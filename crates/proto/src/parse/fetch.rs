@@ -48,9 +48,12 @@ impl Parser<'_> {
                     modifiers.changed_since = Some(self.mod_sequence_value()?.get());
                 } else if w.eq_ignore_ascii_case(b"VANISHED") {
                     modifiers.vanished = true;
+                } else if w.eq_ignore_ascii_case(b"PARTIAL") && modifiers.partial.is_none() {
+                    self.sp()?;
+                    modifiers.partial = Some(self.partial_range()?);
                 } else {
                     self.pos = start;
-                    return self.fail("CHANGEDSINCE or VANISHED");
+                    return self.fail("CHANGEDSINCE, VANISHED or PARTIAL");
                 }
                 if self.eat(b')') {
                     break;

@@ -4,7 +4,8 @@
 use super::{MAX_NESTING, PResult, Parser};
 use crate::datetime::Date;
 use crate::types::{
-    CommandBody, CommandKind, EntryType, SearchKey, SearchReturn, SortCriterion, SortKey, ThreadAlgorithm,
+    CommandBody, CommandKind, EntryType, PartialRange, SearchKey, SearchReturn, SortCriterion, SortKey,
+    ThreadAlgorithm,
 };
 
 impl Parser<'_> {
@@ -120,7 +121,8 @@ impl Parser<'_> {
     }
 
     /// `"(" [search-return-opt *(SP search-return-opt)] ")"`;
-    /// `search-return-opt = "MIN" / "MAX" / "ALL" / "COUNT" / "SAVE"` (RFC 4731, RFC 5182).
+    /// `search-return-opt = "MIN" / "MAX" / "ALL" / "COUNT" / "SAVE" / "PARTIAL" SP partial-range`
+    /// (RFC 4731, RFC 5182, RFC 9394).
     fn search_return_opts(&mut self) -> PResult<Vec<SearchReturn>> {
         self.byte(b'(', "'(' of return options")?;
         let mut opts = Vec::new();
@@ -136,9 +138,13 @@ impl Parser<'_> {
                 b"ALL" => SearchReturn::All,
                 b"COUNT" => SearchReturn::Count,
                 b"SAVE" => SearchReturn::Save,
+                b"PARTIAL" => {
+                    self.sp()?;
+                    SearchReturn::Partial(self.partial_range()?)
+                }
                 _ => {
                     self.pos = start;
-                    return self.fail("MIN, MAX, ALL, COUNT or SAVE");
+                    return self.fail("MIN, MAX, ALL, COUNT, SAVE or PARTIAL");
                 }
             });
             if self.eat(b')') {
@@ -146,6 +152,20 @@ impl Parser<'_> {
             }
             self.sp()?;
         }
+    }
+
+    /// `partial-range = nz-number ":" nz-number / "-" nz-number ":" "-" nz-number` (RFC 9394 §4).
+    pub(super) fn partial_range(&mut self) -> PResult<PartialRange> {
+        let from_end = self.eat(b'-');
+        let first = self.nz_number()?;
+        self.byte(b':', "':' of a partial range")?;
+        if from_end {
+            self.byte(b'-', "'-' of the range's second number")?;
+        } else if self.peek() == Some(b'-') {
+            return self.fail("a positive number (both ends count from the same side)");
+        }
+        let last = self.nz_number()?;
+        Ok(PartialRange { from_end, first, last })
     }
 
     /// `search-key` of RFC 9051 §9 plus RFC 3501 (NEW, OLD, RECENT), RFC 7162 (MODSEQ),

@@ -388,6 +388,17 @@ fn write_esearch_item(out: &mut Vec<u8>, item: &ESearchItem) {
             out.extend_from_slice(b" ALL ");
             write_ordered_set(out, numbers);
         }
+        ESearchItem::Partial(range, numbers) => {
+            out.extend_from_slice(b" PARTIAL (");
+            out.extend_from_slice(range.to_string().as_bytes());
+            if numbers.iter().any(|&n| n > 0) {
+                out.push(b' ');
+                write_ordered_set(out, numbers);
+            } else {
+                out.extend_from_slice(b" NIL");
+            }
+            out.push(b')');
+        }
         _ => {}
     }
 }

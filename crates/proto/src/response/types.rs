@@ -3,7 +3,7 @@
 
 use crate::datetime::DateTime;
 use crate::seqset::NumberSet;
-use crate::types::{Flag, Section, SpecialUse, StatusItem, Tag};
+use crate::types::{Flag, PartialRange, Section, SpecialUse, StatusItem, Tag};
 
 /// Status of an untagged status response (RFC 9051 §7.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -195,6 +195,10 @@ pub enum ESearchItem {
     /// `ALL` of an extended SORT (RFC 5267 §3.1): the numbers in sort order; runs of
     /// consecutive ascending numbers are written as ranges, nothing is reordered.
     SortedAll(Vec<u32>),
+    /// `PARTIAL (range set)` (RFC 9394 §4): the requested range and the numbers at those
+    /// positions, in result order (mailbox order for SEARCH, sort order for SORT); `NIL` when
+    /// there are none.
+    Partial(PartialRange, Vec<u32>),
 }
 
 /// One token of a THREAD response (RFC 5256 §5 `thread-list`): the session flattens its thread
