@@ -303,6 +303,15 @@ impl Framer {
         }
     }
 
+    /// Takes the received bytes not yet consumed, leaving the framer empty and ready for a new
+    /// command. Used after COMPRESS (RFC 4978 §3): whatever followed the command on the wire is
+    /// already compressed and belongs to the decompressor, not to the framer.
+    pub fn take_buffered(&mut self) -> Vec<u8> {
+        let rest = self.buf.get(self.pos..).map(<[u8]>::to_vec).unwrap_or_default();
+        self.discard_buffered();
+        rest
+    }
+
     /// Returns one raw line without its CRLF (or bare LF) and without literal handling: the
     /// client's AUTHENTICATE responses (RFC 9051 §6.2.2) and IDLE's `DONE` (§6.3.13). `None`
     /// means more input is needed. A line over `max_line` is an error that ends the
@@ -1089,6 +1098,18 @@ mod tests {
         assert_eq!(f.next_line(), Some(Err(FrameError::LineTooLong { max: 64 })));
         f.push(b"t1 NOOP\r\n");
         assert_eq!(f.next(), None);
+    }
+
+    #[test]
+    fn take_buffered_hands_over_what_follows_a_command() {
+        let mut f = Framer::new(limits());
+        f.push(b"c COMPRESS DEFLATE\r\n\x01\x02\xff");
+        assert_eq!(f.next(), Some(cmd(b"c COMPRESS DEFLATE")));
+        assert_eq!(f.take_buffered(), vec![1, 2, 0xff]);
+        assert_eq!(f.buffered(), 0);
+        assert_eq!(f.take_buffered(), Vec::<u8>::new());
+        f.push(b"d NOOP\r\n");
+        assert_eq!(f.next(), Some(cmd(b"d NOOP")));
     }
 
     #[test]

@@ -13,6 +13,7 @@
 //!   near expiry.
 //! - `listener`: binding, accept loops, connection cap, graceful shutdown.
 //! - `imap_conn`: drives one `postfach_imap::Session` over a socket.
+//! - `compress`: the COMPRESS=DEFLATE stream layer (RFC 4978) under `imap_conn`.
 //! - `admin`: the `user` subcommands.
 //! - `lmtp_conn`: the LMTP listeners and connection driver (mail from the MTA).
 //! - `relay`: the SMTP client for vacation replies and redirects.
@@ -60,6 +61,7 @@ mod backup_schedule;
 mod binding;
 mod cert_info;
 mod cleanup;
+mod compress;
 mod config;
 mod control;
 mod deliver;
