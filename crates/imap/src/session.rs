@@ -17,7 +17,7 @@ use std::sync::Arc;
 use postfach_auth::admission::{Admission, Admitted};
 use postfach_auth::scram::ChannelBinding;
 use postfach_auth::{Mechanism, Principal};
-use postfach_proto::parse_command;
+use postfach_proto::parse_command_bytes;
 use postfach_proto::response::{Code, Completion, Status};
 use postfach_proto::types::{
     Command, CommandBody, CommandKind, CompressionAlgorithm, FetchAttribute, StatusItem, Tag,
@@ -267,7 +267,9 @@ impl Session {
     pub async fn handle(&mut self, command: Vec<u8>, out: &mut Out) -> Outcome {
         out.begin(self.enabled.write_options());
         self.last_command = None;
-        let Command { tag, body } = match parse_command(&command) {
+        // Shared, not copied: APPEND's messages are slices of this buffer (issue 17).
+        let command = bytes::Bytes::from(command);
+        let Command { tag, body } = match parse_command_bytes(&command) {
             Ok(c) => c,
             Err(e) => {
                 let text = format!("Syntax error: {e}");
@@ -278,9 +280,8 @@ impl Session {
                 return Outcome::Continue;
             }
         };
-        // The parsed command owns its data (APPEND's messages are copied out of the framed
-        // bytes): free the framed bytes now rather than after the command has run, so an
-        // APPEND's literal is not held twice while it is stored.
+        // Free the framed bytes now unless the parsed command holds on to them (APPEND's
+        // messages are slices of this one buffer, which goes to the store as it is).
         drop(command);
         let name = body.name();
         self.last_command = Some(name);
@@ -862,6 +863,8 @@ fn refusal(state: &State, states: States, body: &CommandBody) -> Option<(&'stati
 
 #[cfg(test)]
 mod tests {
+    use postfach_proto::parse_command;
+
     use super::*;
 
     fn rule_of(line: &str) -> Rule {

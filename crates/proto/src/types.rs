@@ -762,8 +762,9 @@ pub struct AppendMessage {
     pub flags: Vec<Flag>,
     /// Internal date to use instead of "now".
     pub date: Option<DateTime>,
-    /// The message bytes.
-    pub data: Vec<u8>,
+    /// The message bytes: a slice of the framed command when parsed with
+    /// [`crate::parse_command_bytes`], so the literal is held once from framer to store.
+    pub data: bytes::Bytes,
     /// Sent as `literal8` (`~{n}`, RFC 3516 BINARY): may contain NUL and needs no CTE.
     pub binary: bool,
 }

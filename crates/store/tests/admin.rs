@@ -3,7 +3,6 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::sync::Arc;
 
 use postfach_store::sqlite::{Rederivation, Rederived};
 use postfach_store::{
@@ -14,7 +13,7 @@ use postfach_store::{
 fn message(subject: &str, flags: SystemFlags) -> NewMessage {
     let raw = format!("From: a@example.org\r\nSubject: {subject}\r\n\r\nbody of {subject}\r\n");
     NewMessage {
-        raw: Arc::from(raw.into_bytes()),
+        raw: raw.into_bytes().into(),
         flags: Flags { system: flags, keywords: Vec::new() },
         internal_date: None,
     }
