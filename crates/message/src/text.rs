@@ -93,7 +93,8 @@ impl MessageText {
     #[must_use]
     pub fn of_bounded(raw: &[u8], summary: &MessageSummary, max_body: usize) -> (MessageText, String) {
         let root = &summary.structure;
-        let mut walk = TextWalk { raw, body: Vec::new(), plain: None, html: None, budget: max_body, cut: false };
+        let mut walk =
+            TextWalk { raw, body: Vec::new(), plain: None, html: None, budget: max_body, cut: false };
         walk.part(root, false);
         let text = MessageText {
             fields: header_fields(raw, root)

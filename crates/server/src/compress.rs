@@ -119,10 +119,9 @@ impl<S> Deflate<S> {
         let (in_before, out_before) = (self.inflater.total_in(), self.inflater.total_out());
         let out = buf.initialize_unfilled();
         let room = out.len();
-        let status = self
-            .inflater
-            .decompress(input, out, FlushDecompress::None)
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("corrupt compressed input: {e}")))?;
+        let status = self.inflater.decompress(input, out, FlushDecompress::None).map_err(|e| {
+            io::Error::new(io::ErrorKind::InvalidData, format!("corrupt compressed input: {e}"))
+        })?;
         // Both deltas are bounded by the slices' lengths, so they fit in usize.
         let consumed = usize::try_from(self.inflater.total_in() - in_before).unwrap_or(input.len());
         let produced = usize::try_from(self.inflater.total_out() - out_before).unwrap_or(room);

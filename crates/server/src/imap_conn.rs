@@ -743,7 +743,9 @@ impl Driver {
             Ok(Ok(_)) => Ok(Input::Data),
             // Only the inflater reports InvalidData (TLS errors are InvalidData too, but a BYE
             // then fails to reach the client, which costs nothing).
-            Ok(Err(e)) if e.kind() == io::ErrorKind::InvalidData && matches!(stream, Stream::Compressed(_)) => {
+            Ok(Err(e))
+                if e.kind() == io::ErrorKind::InvalidData && matches!(stream, Stream::Compressed(_)) =>
+            {
                 Ok(Input::Corrupt)
             }
             Ok(Err(e)) => Err(e),

@@ -20,7 +20,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{Account, CLIENT_DEADLINE, Client, Maildir, Mbsync, Session, TestServer, available, run_program};
+use common::{
+    Account, CLIENT_DEADLINE, Client, Maildir, Mbsync, Session, TestServer, available, run_program,
+};
 
 const USER: &str = "carol";
 const PASSWORD: &str = "deflate test password";
@@ -120,9 +122,32 @@ fn compress_on_implicit_tls() {
 /// Text that compresses like mail does: words from a small vocabulary in varying order.
 fn mail_text(bytes: usize) -> String {
     const WORDS: &[&str] = &[
-        "the", "meeting", "report", "quarterly", "numbers", "please", "review", "attached", "budget",
-        "project", "deadline", "thanks", "regards", "tomorrow", "office", "team", "update", "draft",
-        "customer", "invoice", "schedule", "question", "answer", "server", "mailbox", "compress",
+        "the",
+        "meeting",
+        "report",
+        "quarterly",
+        "numbers",
+        "please",
+        "review",
+        "attached",
+        "budget",
+        "project",
+        "deadline",
+        "thanks",
+        "regards",
+        "tomorrow",
+        "office",
+        "team",
+        "update",
+        "draft",
+        "customer",
+        "invoice",
+        "schedule",
+        "question",
+        "answer",
+        "server",
+        "mailbox",
+        "compress",
     ];
     let mut x: u64 = 0x2545_f491_4f6c_dd1d;
     let mut text = String::from("From: bob@example.org\r\nTo: carol@example.org\r\nSubject: big\r\n\r\n");

@@ -3,7 +3,6 @@
 
 #![allow(clippy::unwrap_used)]
 
-
 use postfach_store::sqlite::{Rederivation, Rederived};
 use postfach_store::{
     AccountStore, Criterion, FetchWant, Flags, MailStore, MailboxName, NewMessage, SqliteStore, SystemFlags,

@@ -5,7 +5,6 @@
 //! They are also valid in the selected state; then the gate passes the selected mailbox to
 //! the handlers that need it (APPEND into it must announce EXISTS).
 
-
 use postfach_proto::response::{Code, Data, MailboxAttr, NamespaceDesc};
 use postfach_proto::types::{AppendMessage, NumberSet, StatusItem, WireMailboxName};
 use postfach_store::acl::namespace;

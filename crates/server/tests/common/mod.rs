@@ -500,7 +500,9 @@ impl Write for DeflateConn {
         loop {
             out.reserve(buf.len() / 2 + 1024);
             let before = self.deflater.total_in();
-            self.deflater.compress_vec(input, &mut out, flate2::FlushCompress::Sync).map_err(io::Error::other)?;
+            self.deflater
+                .compress_vec(input, &mut out, flate2::FlushCompress::Sync)
+                .map_err(io::Error::other)?;
             input = &input[(self.deflater.total_in() - before) as usize..];
             // Done when all input went in and the flush left room in the buffer.
             if input.is_empty() && out.len() < out.capacity() {
@@ -569,7 +571,11 @@ impl Client {
 
     /// Starts compressing both ways (after a tagged OK to COMPRESS DEFLATE, RFC 4978 §3).
     pub(crate) fn start_compress(&mut self) {
-        assert!(self.pending.is_empty(), "the server sent data after the COMPRESS response: {:?}", self.pending);
+        assert!(
+            self.pending.is_empty(),
+            "the server sent data after the COMPRESS response: {:?}",
+            self.pending
+        );
         let inner = self.conn.take().unwrap();
         self.conn = Some(Conn::Deflate(Box::new(DeflateConn {
             inner,
