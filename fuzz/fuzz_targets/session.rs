@@ -111,6 +111,8 @@ fuzz_target!(|data: &[u8]| {
                         session.tls_started();
                         break;
                     }
+                    // The session's side of COMPRESS is done; the fuzz input stays uncompressed.
+                    Outcome::Compress => break,
                     Outcome::AuthContinue => match framer.next_line() {
                         Some(Ok(line)) => {
                             session.auth_line(postfach_secret::Secret::from(line), &mut out).await

@@ -23,6 +23,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
+use crate::deflate::DeflateIo;
 use crate::response::{FrameError, Kind, ResponseReader, Status, check_data, classify};
 
 /// Largest single response accepted (a FETCH BODY[] of the biggest corpus message fits easily).
@@ -361,6 +362,17 @@ impl Client {
                 Err(ClientError::Protocol(format!("IDLE refused: {:?} {}", done.status, done.text)))
             }
         }
+    }
+
+    /// `COMPRESS DEFLATE` (RFC 4978): after an OK, everything is compressed both ways.
+    pub async fn compress(&mut self) -> Result<Done, ClientError> {
+        let done = self.command("COMPRESS DEFLATE", &mut |_| {}).await?;
+        if done.is_ok() {
+            // A placeholder while the stream moves into the compression layer.
+            let plain = std::mem::replace(&mut self.io, Box::new(tokio::io::duplex(1).0));
+            self.io = Box::new(DeflateIo::new(plain));
+        }
+        Ok(done)
     }
 
     /// Ends IDLE with `DONE` and reads the completion.

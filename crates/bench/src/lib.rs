@@ -4,6 +4,7 @@
 //!
 //! # Layout
 //! - [`client`]: a minimal async IMAP client that counts protocol errors.
+//! - [`deflate`]: the client side of COMPRESS=DEFLATE (RFC 4978).
 //! - [`response`]: response framing (lines and literals) and classification, no I/O.
 //! - [`corpus`]: deterministic realistic messages; [`rng`]: the seeded generator.
 //! - [`stats`]: fixed-size latency histograms; [`report`]: figures, JSON, tables, comparison.
@@ -15,6 +16,7 @@
 
 pub mod client;
 pub mod corpus;
+pub mod deflate;
 pub mod procmem;
 pub mod report;
 pub mod response;

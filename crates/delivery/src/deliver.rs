@@ -490,12 +490,13 @@ impl Deliverer {
         let mut bytes = Vec::with_capacity(prefix.len() + raw.len());
         bytes.extend_from_slice(&prefix);
         bytes.extend_from_slice(raw);
-        let copy: Arc<[u8]> = bytes.into();
+        // Into `Bytes` without a copy; every target mailbox shares it.
+        let copy = bytes::Bytes::from(bytes);
         let summary = match u32::try_from(prefix.len()) {
             Ok(len) if prefix_keeps_structure(raw) => Arc::new(shifted_summary(summary, len)),
             // Rare: the message does not start with a header field; parse this copy.
             _ => {
-                let input = Arc::clone(&copy);
+                let input = copy.clone();
                 match tokio::task::spawn_blocking(move || postfach_message::parse(&input)).await {
                     Ok(s) => Arc::new(s),
                     Err(_) => return DeliveryStatus::TemporaryFailure("internal error".to_owned()),
@@ -577,7 +578,7 @@ impl Deliverer {
                 continue;
             }
             let message =
-                NewMessage { raw: Arc::clone(&copy), flags: store_flags(&target.flags), internal_date: None };
+                NewMessage { raw: copy.clone(), flags: store_flags(&target.flags), internal_date: None };
             match self.stores.mail.append_parsed(mailbox, vec![(message, Arc::clone(&summary))]).await {
                 Ok(_) => stored.push(name),
                 // Nothing stored yet: the MTA may safely try again.

@@ -47,6 +47,8 @@ const AUTHENTICATED: &[&str] = &[
     "QUOTASET",
     "REPLACE",
     "UNAUTHENTICATE",
+    // RFC 4978: `command-auth =/ compress`, so offered once logged in.
+    "COMPRESS=DEFLATE",
 ];
 
 /// Whether the session has logged in.

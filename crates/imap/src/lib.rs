@@ -116,6 +116,10 @@ pub enum Outcome {
     /// for a change signal from [`Session::change_watch`] (call [`Session::idle_update`]), or
     /// for the keepalive timer (call [`Session::idle_keepalive`]). RFC 2177.
     Idle,
+    /// Write the output (the tagged OK of COMPRESS) uncompressed, then compress everything
+    /// sent and decompress everything received from the next byte on (RFC 4978 §3). Bytes
+    /// already received after the command are compressed input.
+    Compress,
     /// Write the output and close the connection.
     Close,
 }

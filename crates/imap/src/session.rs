@@ -17,9 +17,11 @@ use std::sync::Arc;
 use postfach_auth::admission::{Admission, Admitted};
 use postfach_auth::scram::ChannelBinding;
 use postfach_auth::{Mechanism, Principal};
-use postfach_proto::parse_command;
+use postfach_proto::parse_command_bytes;
 use postfach_proto::response::{Code, Completion, Status};
-use postfach_proto::types::{Command, CommandBody, CommandKind, FetchAttribute, StatusItem, Tag};
+use postfach_proto::types::{
+    Command, CommandBody, CommandKind, CompressionAlgorithm, FetchAttribute, StatusItem, Tag,
+};
 use postfach_secret::Secret;
 use postfach_store::{ModSeq, Right, Rights};
 use tokio::sync::watch;
@@ -77,6 +79,17 @@ pub struct Session {
     admitted: Option<Admitted>,
     /// The name of the command [`Session::handle`] ran last (`None`: it did not parse).
     last_command: Option<&'static str>,
+    /// Whether COMPRESS is on (it stays on until the connection ends, UNAUTHENTICATE too).
+    compression: Compression,
+}
+
+/// The connection's compression layer (RFC 4978).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Compression {
+    /// Nothing compresses.
+    Off,
+    /// COMPRESS DEFLATE was answered OK.
+    Deflate,
 }
 
 impl Session {
@@ -94,6 +107,7 @@ impl Session {
             admission: None,
             admitted: None,
             last_command: None,
+            compression: Compression::Off,
         }
     }
 
@@ -253,7 +267,9 @@ impl Session {
     pub async fn handle(&mut self, command: Vec<u8>, out: &mut Out) -> Outcome {
         out.begin(self.enabled.write_options());
         self.last_command = None;
-        let Command { tag, body } = match parse_command(&command) {
+        // Shared, not copied: APPEND's messages are slices of this buffer (issue 17).
+        let command = bytes::Bytes::from(command);
+        let Command { tag, body } = match parse_command_bytes(&command) {
             Ok(c) => c,
             Err(e) => {
                 let text = format!("Syntax error: {e}");
@@ -264,9 +280,8 @@ impl Session {
                 return Outcome::Continue;
             }
         };
-        // The parsed command owns its data (APPEND's messages are copied out of the framed
-        // bytes): free the framed bytes now rather than after the command has run, so an
-        // APPEND's literal is not held twice while it is stored.
+        // Free the framed bytes now unless the parsed command holds on to them (APPEND's
+        // messages are slices of this one buffer, which goes to the store as it is).
         drop(command);
         let name = body.name();
         self.last_command = Some(name);
@@ -326,12 +341,17 @@ impl Session {
         let result = match &body {
             CommandBody::Capability => {
                 let phase = if self.is_authenticated() { Phase::LoggedIn } else { Phase::PreAuth };
-                let caps = capability::list(
+                let mut caps = capability::list(
                     &self.ctx.config,
                     self.conn.transport,
                     phase,
                     self.channel_binding.as_ref(),
                 );
+                if self.compression != Compression::Off {
+                    // After UNAUTHENTICATE on a compressed cleartext connection: TLS would
+                    // have to go under the compression layer (RFC 4978 §3), which is not done.
+                    caps.retain(|c| c != "STARTTLS");
+                }
                 Some(cmd::any::capability(caps, out))
             }
             CommandBody::Noop => Some(cmd::any::noop()),
@@ -383,7 +403,11 @@ impl Session {
         };
         let login = match body {
             CommandBody::StartTls => {
-                let outcome = match cmd::login::starttls(&cx) {
+                let allowed = match self.compression {
+                    Compression::Off => cmd::login::starttls(&cx),
+                    Compression::Deflate => Err(Reply::bad(None, "STARTTLS is not available under COMPRESS")),
+                };
+                let outcome = match allowed {
                     Ok(()) => {
                         out.tagged(&tag, Completion::Ok, None, "Begin TLS negotiation now");
                         Outcome::StartTls
@@ -463,6 +487,22 @@ impl Session {
             }
             CommandBody::Examine { mailbox, params } => {
                 cmd::select::select(&cx, &mut selected, &mailbox, &params, Access::ReadOnly, out).await
+            }
+            CommandBody::Compress(CompressionAlgorithm::Deflate) => {
+                self.state = restore(user, selected);
+                return match self.compression {
+                    // RFC 4978 §3: NO with COMPRESSIONACTIVE, saying which layer compresses.
+                    Compression::Deflate => (
+                        Some(Err(Reply::no(Some(Code::CompressionActive), "DEFLATE is active already"))),
+                        Outcome::Continue,
+                    ),
+                    Compression::Off => {
+                        // The OK goes out uncompressed; compression starts right after its CRLF.
+                        self.compression = Compression::Deflate;
+                        out.tagged(&tag, Completion::Ok, None, "DEFLATE active");
+                        (None, Outcome::Compress)
+                    }
+                };
             }
             CommandBody::Idle => {
                 cmd::idle::start(out);
@@ -785,6 +825,9 @@ pub(crate) fn rule(body: &CommandBody) -> Rule {
         }
         // RFC 8437: back to the not-authenticated state (the handler is the gate's own).
         C::Unauthenticate => Rule { after: None, ..base },
+        // RFC 4978 §5: `command-auth`. Nothing untagged around it: the client waits for the
+        // tagged answer, and what follows it is compressed.
+        C::Compress(_) => Rule { after: None, ..base },
         // RFC 4314 §4: SETACL, DELETEACL, GETACL and LISTRIGHTS need `a` on the mailbox;
         // MYRIGHTS any right (a mailbox without `l` does not exist for the user).
         C::SetAcl { .. } | C::DeleteAcl { .. } | C::GetAcl(_) | C::ListRights { .. } => {
@@ -820,6 +863,8 @@ fn refusal(state: &State, states: States, body: &CommandBody) -> Option<(&'stati
 
 #[cfg(test)]
 mod tests {
+    use postfach_proto::parse_command;
+
     use super::*;
 
     fn rule_of(line: &str) -> Rule {

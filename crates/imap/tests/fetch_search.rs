@@ -248,7 +248,7 @@ async fn store_over_a_large_mailbox_answers_every_message_once() {
         .unwrap()
         .unwrap();
     let total = 16_384 + 1_000;
-    let raw: std::sync::Arc<[u8]> = std::sync::Arc::from(&b"Subject: x\r\n\r\nx\r\n"[..]);
+    let raw = bytes::Bytes::from_static(b"Subject: x\r\n\r\nx\r\n");
     let batch: Vec<NewMessage> = (0..total)
         .map(|_| NewMessage { raw: raw.clone(), flags: Flags::default(), internal_date: None })
         .collect();

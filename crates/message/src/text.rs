@@ -81,8 +81,20 @@ impl MessageText {
     /// are the ones FETCH serves, so `SEARCH BODY` finds what `BODY[n]` shows.
     #[must_use]
     pub fn of(raw: &[u8], summary: &MessageSummary) -> (MessageText, String) {
+        MessageText::of_bounded(raw, summary, usize::MAX)
+    }
+
+    /// As [`MessageText::of`], decoding only about `max_body` bytes of body text: a part
+    /// beyond that is decoded from a prefix of its raw bytes (cut at a line end), and parts
+    /// after the budget is spent are skipped, so a 50 MiB message costs the budget, not
+    /// copies of the message (issue 17). The result is marked
+    /// [`truncated`](MessageText::truncated) when something was left out; the body may still
+    /// exceed `max_body` a little (apply [`MessageText::limit`] for an exact cut).
+    #[must_use]
+    pub fn of_bounded(raw: &[u8], summary: &MessageSummary, max_body: usize) -> (MessageText, String) {
         let root = &summary.structure;
-        let mut walk = TextWalk { raw, body: Vec::new(), plain: None, html: None };
+        let mut walk =
+            TextWalk { raw, body: Vec::new(), plain: None, html: None, budget: max_body, cut: false };
         walk.part(root, false);
         let text = MessageText {
             fields: header_fields(raw, root)
@@ -93,7 +105,7 @@ impl MessageText {
                 })
                 .collect(),
             body: walk.body.join("\n"),
-            truncated: false,
+            truncated: walk.cut,
         };
         let preview = walk.plain.or(walk.html).unwrap_or_default();
         (text, preview)
@@ -169,6 +181,27 @@ struct TextWalk<'r> {
     plain: Option<String>,
     /// Preview of its first HTML part, used when there is no plain one.
     html: Option<String>,
+    /// Bytes of body text still wanted.
+    budget: usize,
+    /// Text was left out for the budget.
+    cut: bool,
+}
+
+/// Raw bytes of a part decoded to get `budget` bytes of text: room for any transfer encoding
+/// (base64 adds a third, quoted-printable at most triples a byte) and line breaks.
+fn raw_for(budget: usize) -> usize {
+    budget.saturating_mul(4).saturating_add(4096)
+}
+
+/// `part` with its body cut to at most `max` bytes, at the last line end within them.
+fn body_prefix(raw: &[u8], part: &BodyPart, max: usize) -> BodyPart {
+    let body = part.body.slice(raw);
+    let head = body.get(..max).unwrap_or(body);
+    let keep = head.iter().rposition(|&b| b == b'\n').map_or(head.len(), |i| i + 1);
+    let mut cut = part.clone();
+    // `keep` <= the part's length, which is a u32.
+    cut.body.end = cut.body.start.saturating_add(u32::try_from(keep).unwrap_or(u32::MAX));
+    cut
 }
 
 impl TextWalk<'_> {
@@ -191,6 +224,19 @@ impl TextWalk<'_> {
             }
             // RFC 2045 §5.2: a part without Content-Type is text/plain (the tree says so).
             PartKind::Leaf if part.content_type == b"TEXT" => {
+                if self.budget == 0 {
+                    self.cut = true;
+                    return;
+                }
+                let wanted = raw_for(self.budget);
+                let shortened;
+                let part = if part.body.len() as usize > wanted {
+                    self.cut = true;
+                    shortened = body_prefix(self.raw, part, wanted);
+                    &shortened
+                } else {
+                    part
+                };
                 let Some(decoded) = leaf_text(self.raw, part) else { return };
                 let html = part.subtype == b"HTML";
                 let text = if html { html_to_text(&decoded) } else { decoded };
@@ -203,7 +249,9 @@ impl TextWalk<'_> {
                         *slot = Some(preview(&text));
                     }
                 }
-                self.body.push(fold(&text));
+                let folded = fold(&text);
+                self.budget = self.budget.saturating_sub(folded.len());
+                self.body.push(folded);
             }
             // Images, applications, message/partial...: no text to search.
             PartKind::Leaf => {}
@@ -266,6 +314,33 @@ fn preview(text: &str) -> String {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    /// Issue 17: extracting the index text of a huge message decodes only a prefix of it.
+    #[test]
+    fn bounded_extraction_decodes_a_prefix() {
+        let mut raw = b"Subject: big\r\nContent-Type: text/plain\r\n\r\n".to_vec();
+        let mut second = b"--b\r\nContent-Type: text/plain\r\n\r\nsecond part\r\n--b--\r\n".to_vec();
+        while raw.len() < 1_000_000 {
+            raw.extend_from_slice(b"Lorem ipsum dolor sit amet, consectetur adipiscing elit.\r\n");
+        }
+        let full = MessageText::extract(&raw).0;
+        assert!(!full.truncated && full.body.len() > 900_000);
+        let summary = crate::parse(&raw);
+        let (bounded, preview) = MessageText::of_bounded(&raw, &summary, 10_000);
+        assert!(bounded.truncated);
+        assert!(bounded.body.len() >= 10_000 && bounded.body.len() <= 50_000, "{}", bounded.body.len());
+        assert!(full.body.starts_with(&bounded.body));
+        assert_eq!(preview, MessageText::extract(&raw).1);
+        // A part after the budget is spent is skipped, and that is reported.
+        let mut multi = b"Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n\r\n".to_vec();
+        multi.extend_from_slice(&raw[raw.len() - 200_000..]);
+        multi.extend_from_slice(b"\r\n");
+        multi.append(&mut second);
+        let summary = crate::parse(&multi);
+        let (bounded, _) = MessageText::of_bounded(&multi, &summary, 1_000);
+        assert!(bounded.truncated && !bounded.body.contains("second part"));
+        assert!(MessageText::of(&multi, &summary).0.body.contains("second part"));
+    }
 
     #[test]
     fn header_values_are_unfolded_decoded_and_folded() {

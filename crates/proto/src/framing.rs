@@ -149,6 +149,9 @@ enum State {
 /// `+}`, rounded up.
 const MARKER_TAIL: usize = 32;
 
+/// Room reserved after a literal for the rest of its command (`)` of an APPEND, or the next
+/// message's flags and date in MULTIAPPEND); more grows the buffer as usual.
+const LITERAL_TAIL: usize = 256;
 /// Compaction threshold: consumed bytes are dropped from the buffer's front once they are
 /// at least this many and at least half the buffer, keeping consumption amortised linear.
 const COMPACT_MIN: usize = 4096;
@@ -223,8 +226,19 @@ impl Framer {
         let State::Announced { len, sync } = self.state else {
             return false;
         };
-        self.state = State::Literal { remaining: len };
+        self.start_literal(len);
         sync
+    }
+
+    /// Enters [`State::Literal`], with room for the literal and a short rest of the command in
+    /// `cmd` at once: the command buffer is not reallocated (copied) while the data arrives,
+    /// and with a single literal it is the one buffer the message keeps down to the store.
+    fn start_literal(&mut self, len: usize) {
+        // Never beyond the command limit: that much `cmd` may hold anyway (and the limit
+        // checks made sure the literal fits in it).
+        let room = self.limits.max_command.saturating_sub(self.cmd.len());
+        self.cmd.reserve(len.saturating_add(LITERAL_TAIL).min(room));
+        self.state = State::Literal { remaining: len };
     }
 
     /// Refuses the announced literal with `error` and rejects its command: a synchronizing
@@ -301,6 +315,15 @@ impl Framer {
         if self.state != State::Dead {
             self.state = State::Line;
         }
+    }
+
+    /// Takes the received bytes not yet consumed, leaving the framer empty and ready for a new
+    /// command. Used after COMPRESS (RFC 4978 §3): whatever followed the command on the wire is
+    /// already compressed and belongs to the decompressor, not to the framer.
+    pub fn take_buffered(&mut self) -> Vec<u8> {
+        let rest = self.buf.get(self.pos..).map(<[u8]>::to_vec).unwrap_or_default();
+        self.discard_buffered();
+        rest
     }
 
     /// Returns one raw line without its CRLF (or bare LF) and without literal handling: the
@@ -491,7 +514,7 @@ impl Framer {
             self.state = State::Announced { len: n, sync: marker.sync };
             return Step::Event(FrameEvent::LiteralAnnounced { size: n as u64, sync: marker.sync });
         }
-        self.state = State::Literal { remaining: n };
+        self.start_literal(n);
         if marker.sync {
             return Step::Event(FrameEvent::NeedContinuation);
         }
@@ -1089,6 +1112,51 @@ mod tests {
         assert_eq!(f.next_line(), Some(Err(FrameError::LineTooLong { max: 64 })));
         f.push(b"t1 NOOP\r\n");
         assert_eq!(f.next(), None);
+    }
+
+    /// Issue 17: a literal lands in the command buffer reserved for it when it was announced;
+    /// the buffer is never reallocated (copied) while the data arrives, and the framed command
+    /// is handed out as that very allocation.
+    #[test]
+    fn a_literal_fills_its_reserved_buffer_without_reallocation() {
+        let size = 3 * 1024 * 1024;
+        let mut f = Framer::new(FramingLimits::default());
+        f.push(format!("a APPEND INBOX {{{size}+}}\r\n").as_bytes());
+        assert_eq!(f.next(), None);
+        let reserved = (f.cmd.as_ptr(), f.cmd.capacity());
+        assert!(reserved.1 >= size + 20);
+        let chunk = vec![b'x'; 8192];
+        let mut sent = 0;
+        while sent < size {
+            let n = chunk.len().min(size - sent);
+            f.push(&chunk[..n]);
+            sent += n;
+            assert_eq!(f.next(), None);
+            assert_eq!((f.cmd.as_ptr(), f.cmd.capacity()), reserved, "reallocated after {sent} bytes");
+        }
+        f.push(b"\r\n");
+        let Some(FrameEvent::Command(command)) = f.next() else { panic!("no command") };
+        assert_eq!((command.as_ptr(), command.capacity()), reserved);
+        // Parsed as shared bytes, the message is a slice of that same allocation.
+        let command = bytes::Bytes::from(command);
+        let parsed = crate::parse_command_bytes(&command).unwrap();
+        let crate::types::CommandBody::Append { messages, .. } = parsed.body else { panic!() };
+        assert_eq!(messages[0].data.len(), size);
+        let start = command.as_ptr() as usize;
+        let data = messages[0].data.as_ptr() as usize;
+        assert!(data > start && data + size <= start + command.len(), "the message was copied");
+    }
+
+    #[test]
+    fn take_buffered_hands_over_what_follows_a_command() {
+        let mut f = Framer::new(limits());
+        f.push(b"c COMPRESS DEFLATE\r\n\x01\x02\xff");
+        assert_eq!(f.next(), Some(cmd(b"c COMPRESS DEFLATE")));
+        assert_eq!(f.take_buffered(), vec![1, 2, 0xff]);
+        assert_eq!(f.buffered(), 0);
+        assert_eq!(f.take_buffered(), Vec::<u8>::new());
+        f.push(b"d NOOP\r\n");
+        assert_eq!(f.next(), Some(cmd(b"d NOOP")));
     }
 
     #[test]

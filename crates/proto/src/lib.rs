@@ -38,7 +38,7 @@ pub mod seqset;
 pub mod types;
 
 pub use framing::{FrameError, FrameEvent, Framer, FramingLimits};
-pub use parse::{ParseError, parse_command};
+pub use parse::{ParseError, parse_command, parse_command_bytes};
 pub use response::{
     Address, Body, Code, Completion, Data, Disposition, ESearchItem, Envelope, FetchValue, ListExtended,
     MailboxAttr, MessagePart, MultiPart, MultiPartExt, NamespaceDesc, PermanentFlag, SinglePart,

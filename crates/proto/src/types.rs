@@ -100,6 +100,14 @@ impl CommandKind {
     }
 }
 
+/// A compression algorithm of `COMPRESS` (RFC 4978 §5: `algorithm = "DEFLATE"`). The parser
+/// refuses any other name, so a session only sees algorithms it may implement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CompressionAlgorithm {
+    /// Raw DEFLATE (RFC 1951), no zlib header.
+    Deflate,
+}
+
 /// Every command the parser understands. New extensions add variants.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -265,6 +273,8 @@ pub enum CommandBody {
     },
     /// `UNAUTHENTICATE` (RFC 8437): back to the not-authenticated state.
     Unauthenticate,
+    /// `COMPRESS algorithm` (RFC 4978 §3): compress both directions from the next byte on.
+    Compress(CompressionAlgorithm),
     /// `ID (params)` or `ID NIL` (RFC 2971); non-UTF-8 bytes are replaced lossily.
     Id(Option<Vec<(String, Option<String>)>>),
     /// `[UID] SORT [RETURN (...)] (criteria) charset keys` (RFC 5256 §3, ESORT RFC 5267,
@@ -414,6 +424,7 @@ impl CommandBody {
             CommandBody::Move { kind, .. } => uid_name(*kind, "MOVE", "UID MOVE"),
             CommandBody::Replace { kind, .. } => uid_name(*kind, "REPLACE", "UID REPLACE"),
             CommandBody::Unauthenticate => "UNAUTHENTICATE",
+            CommandBody::Compress(_) => "COMPRESS",
             CommandBody::Id(_) => "ID",
             CommandBody::Sort { kind, .. } => uid_name(*kind, "SORT", "UID SORT"),
             CommandBody::Thread { kind, .. } => uid_name(*kind, "THREAD", "UID THREAD"),
@@ -751,8 +762,9 @@ pub struct AppendMessage {
     pub flags: Vec<Flag>,
     /// Internal date to use instead of "now".
     pub date: Option<DateTime>,
-    /// The message bytes.
-    pub data: Vec<u8>,
+    /// The message bytes: a slice of the framed command when parsed with
+    /// [`crate::parse_command_bytes`], so the literal is held once from framer to store.
+    pub data: bytes::Bytes,
     /// Sent as `literal8` (`~{n}`, RFC 3516 BINARY): may contain NUL and needs no CTE.
     pub binary: bool,
 }

@@ -33,6 +33,12 @@
 //! answered `NO [LIMIT]` (a synchronizing literal is then never sent; a non-synchronizing one
 //! is read and thrown away). The reservation is given back when the command has run.
 //!
+//! COMPRESS=DEFLATE (RFC 4978): after the tagged OK the stream is wrapped in
+//! [`crate::compress::Deflate`] (over cleartext or TLS); bytes already received after the command
+//! go to its inflater. Inflated input reaches the same framer with the same limits. The deflater
+//! (~300 KiB) is dropped when the client has been silent for [`COMPRESS_RELEASE_AFTER`] and when
+//! IDLE starts waiting; the inflater (~43 KiB) stays. Corrupt compressed input gets `* BYE`.
+//!
 //! Limits: a client may pipeline commands; they run strictly one after another. On shutdown the
 //! command in flight finishes, then `* BYE Server shutting down` is sent; `postfach kick` ends a
 //! session the same way (`* BYE Disconnected by the administrator`). After every call into the
@@ -57,6 +63,7 @@ use tokio_rustls::server::TlsStream;
 use tracing::{debug, info};
 
 use crate::binding::channel_binding;
+use crate::compress::Deflate;
 use crate::config::ImapConfig;
 use crate::listener::{Registry, TLS_BUFFER_LIMIT};
 use crate::literal_budget::{LiteralBudget, Reservation};
@@ -99,6 +106,11 @@ const STREAM_DEPTH: usize = 4;
 const COMMAND_TEXT_MARGIN: usize = 64 * 1024;
 /// Literals allowed in one command: MULTIAPPEND (RFC 3502) of many small messages.
 const MAX_LITERALS: usize = 1024;
+/// Client silence after which a compressed connection frees its deflater (it is made again
+/// for the next response; see `compress`). Long enough to keep it across a burst of commands.
+const COMPRESS_RELEASE_AFTER: Duration = Duration::from_secs(1);
+/// Text of the BYE sent when the client's compressed data cannot be inflated.
+const BYE_CORRUPT: &str = "Corrupt compressed data; closing connection";
 /// How long closing (TLS close_notify, TCP FIN) may take before the socket is just dropped.
 pub(crate) const CLOSE_GRACE: Duration = Duration::from_secs(5);
 
@@ -181,13 +193,33 @@ impl ConnSettings {
     }
 }
 
-/// A connection's byte stream: cleartext or TLS over the same transport. An enum rather than a
-/// type parameter because STARTTLS turns the one into the other in the middle of a session.
+/// A connection's byte stream: cleartext or TLS over the same transport, either of them
+/// compressed. An enum rather than a type parameter because STARTTLS and COMPRESS change it in
+/// the middle of a session.
 pub(crate) enum Stream<S> {
     /// Cleartext.
     Plain(S),
     /// TLS (implicit, or after STARTTLS). Boxed: the rustls state is large.
     Tls(Box<TlsStream<S>>),
+    /// COMPRESS=DEFLATE over one of the others (RFC 4978 §3: compressed, then encrypted).
+    Compressed(Box<Deflate<Stream<S>>>),
+}
+
+impl<S> Stream<S> {
+    /// Whether the stream holds memory it can give back while the client is silent.
+    fn holds_idle_memory(&self) -> bool {
+        match self {
+            Stream::Compressed(d) => d.holds_idle_memory(),
+            _ => false,
+        }
+    }
+
+    /// Gives back what [`Stream::holds_idle_memory`] reported (the compressor).
+    fn release_idle_memory(&mut self) {
+        if let Stream::Compressed(d) = self {
+            d.release_idle_memory();
+        }
+    }
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for Stream<S> {
@@ -195,6 +227,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for Stream<S> {
         match self.get_mut() {
             Stream::Plain(s) => Pin::new(s).poll_read(cx, buf),
             Stream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+            Stream::Compressed(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
         }
     }
 }
@@ -204,6 +237,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for Stream<S> {
         match self.get_mut() {
             Stream::Plain(s) => Pin::new(s).poll_write(cx, buf),
             Stream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+            Stream::Compressed(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
         }
     }
 
@@ -211,6 +245,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for Stream<S> {
         match self.get_mut() {
             Stream::Plain(s) => Pin::new(s).poll_flush(cx),
             Stream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+            Stream::Compressed(s) => Pin::new(s.as_mut()).poll_flush(cx),
         }
     }
 
@@ -218,6 +253,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for Stream<S> {
         match self.get_mut() {
             Stream::Plain(s) => Pin::new(s).poll_shutdown(cx),
             Stream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+            Stream::Compressed(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
         }
     }
 }
@@ -244,6 +280,7 @@ impl<S: QuickAck> Stream<S> {
         match self {
             Stream::Plain(s) => s.quick_ack(),
             Stream::Tls(s) => s.get_ref().0.quick_ack(),
+            Stream::Compressed(s) => s.get_ref().quick_ack(),
         }
     }
 }
@@ -289,6 +326,8 @@ enum Exit {
     Close,
     /// Upgrade to TLS, then go on.
     StartTls,
+    /// Compress from now on, then go on.
+    Compress,
     /// The client is gone; nothing more to say.
     Gone,
 }
@@ -305,6 +344,8 @@ enum Input {
     Shutdown,
     /// The administrator ended the session (`postfach kick`).
     Kicked,
+    /// The client's compressed data cannot be inflated.
+    Corrupt,
 }
 
 /// A call into the session whose output is streamed.
@@ -350,6 +391,12 @@ impl Driver {
                     // Orderly close: TLS close_notify, then FIN. A stuck peer only delays it.
                     let _ = timeout(CLOSE_GRACE, stream.shutdown()).await;
                     return Ok(());
+                }
+                Exit::Compress => {
+                    // RFC 4978 §3: compressed from the byte after the tagged OK's CRLF, both ways.
+                    let received = self.framer.take_buffered();
+                    stream = Stream::Compressed(Box::new(Deflate::new(stream, received)));
+                    debug!("COMPRESS DEFLATE active");
                 }
                 Exit::StartTls => {
                     let Stream::Plain(plain) = stream else {
@@ -411,6 +458,7 @@ impl Driver {
                     Input::TimedOut => return self.bye(stream, self.timeout_text()).await,
                     Input::Shutdown => return self.bye(stream, BYE_SHUTDOWN).await,
                     Input::Kicked => return self.kicked(stream).await,
+                    Input::Corrupt => return self.bye(stream, BYE_CORRUPT).await,
                 }
             };
             match event {
@@ -492,6 +540,7 @@ impl Driver {
                 Outcome::Continue => return Ok(None),
                 Outcome::Close => return Ok(Some(Exit::Close)),
                 Outcome::StartTls => return Ok(Some(Exit::StartTls)),
+                Outcome::Compress => return Ok(Some(Exit::Compress)),
                 Outcome::AuthContinue => match self.raw_line(stream).await? {
                     Ok(line) => Box::pin(self.call(stream, Call::AuthLine(Secret::from(line)))).await?,
                     Err(exit) => return Ok(Some(exit)),
@@ -522,6 +571,7 @@ impl Driver {
                 Input::TimedOut => self.bye(stream, self.timeout_text()).await?,
                 Input::Shutdown => self.bye(stream, BYE_SHUTDOWN).await?,
                 Input::Kicked => self.kicked(stream).await?,
+                Input::Corrupt => self.bye(stream, BYE_CORRUPT).await?,
             };
             return Ok(Err(exit));
         }
@@ -568,6 +618,8 @@ impl Driver {
                 None => {}
             }
             self.framer.release_unused_memory();
+            // Waiting in IDLE is being idle: the compressor is made again for the next update.
+            stream.release_idle_memory();
             let wake = tokio::select! {
                 read = read_into(stream, &mut self.framer) => Wake::Read(read),
                 alive = changed(&mut changes) => {
@@ -586,6 +638,9 @@ impl Driver {
             match wake {
                 Wake::Read(Ok(0)) => return Ok(Err(Exit::Gone)),
                 Wake::Read(Ok(_)) => last_input = Instant::now(),
+                Wake::Read(Err(e)) if e.kind() == io::ErrorKind::InvalidData => {
+                    return self.bye(stream, BYE_CORRUPT).await.map(Err);
+                }
                 Wake::Read(Err(e)) => return Err(e),
                 Wake::Changed => {
                     if changes.is_some()
@@ -678,7 +733,7 @@ impl Driver {
         let patience = self.patience();
         self.framer.release_unused_memory();
         let read = tokio::select! {
-            read = timeout(patience, read_into(stream, &mut self.framer)) => read,
+            read = timeout(patience, read_stream(stream, &mut self.framer)) => read,
             _ = shutdown_requested(&mut self.shutdown) => return Ok(Input::Shutdown),
             _ = self.registration.kicked() => return Ok(Input::Kicked),
         };
@@ -686,6 +741,13 @@ impl Driver {
             Err(_) => Ok(Input::TimedOut),
             Ok(Ok(0)) => Ok(Input::Eof),
             Ok(Ok(_)) => Ok(Input::Data),
+            // Only the inflater reports InvalidData (TLS errors are InvalidData too, but a BYE
+            // then fails to reach the client, which costs nothing).
+            Ok(Err(e))
+                if e.kind() == io::ErrorKind::InvalidData && matches!(stream, Stream::Compressed(_)) =>
+            {
+                Ok(Input::Corrupt)
+            }
             Ok(Err(e)) => Err(e),
         }
     }
@@ -769,6 +831,23 @@ pub(crate) async fn read_into<S: AsyncRead + Unpin>(
         }
     })
     .await
+}
+
+/// [`read_into`] for a connection's stream. A compressed stream that stays silent for
+/// [`COMPRESS_RELEASE_AFTER`] first gives back its compressor, then goes on waiting.
+async fn read_stream<S>(stream: &mut Stream<S>, framer: &mut Framer) -> io::Result<usize>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    if stream.holds_idle_memory() {
+        // Boxed: only compressed connections need the timer, and every idle connection keeps
+        // this future (`the_connection_future_stays_small`).
+        if let Ok(read) = Box::pin(timeout(COMPRESS_RELEASE_AFTER, read_into(stream, framer))).await {
+            return read;
+        }
+        stream.release_idle_memory();
+    }
+    read_into(stream, framer).await
 }
 
 /// Writes and flushes `data`, failing if the client does not take it within `limit`.

@@ -399,7 +399,8 @@ async fn connection(
     if matches!(kind, Kind::Pop3 | Kind::Pop3s) {
         let binding = match &stream {
             Stream::Tls(tls) => channel_binding(tls.get_ref().1, shared.settings.certificates.as_deref()),
-            Stream::Plain(_) => None,
+            // A fresh connection is never compressed (COMPRESS is an IMAP command).
+            Stream::Plain(_) | Stream::Compressed(_) => None,
         };
         let session = pop3::session::Session::new(
             Arc::clone(&shared.ctx),

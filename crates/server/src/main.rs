@@ -14,6 +14,7 @@
 //! - `listener`: binding, accept loops, connection cap, graceful shutdown.
 //! - `imap_conn`: drives one `postfach_imap::Session` over a socket.
 //! - `pop3`: POP3 (RFC 1939) on the same store and login policy: session and driver.
+//! - `compress`: the COMPRESS=DEFLATE stream layer (RFC 4978) under `imap_conn`.
 //! - `admin`: the `user` subcommands.
 //! - `lmtp_conn`: the LMTP listeners and connection driver (mail from the MTA).
 //! - `relay`: the SMTP client for vacation replies and redirects.
@@ -63,6 +64,7 @@ mod backup_schedule;
 mod binding;
 mod cert_info;
 mod cleanup;
+mod compress;
 mod config;
 mod control;
 mod deliver;

@@ -554,8 +554,9 @@ pub struct Snapshot {
 /// A message to add to a mailbox (the one ingest path: APPEND, delivery, restore).
 #[derive(Debug, Clone)]
 pub struct NewMessage {
-    /// The message exactly as received.
-    pub raw: Arc<[u8]>,
+    /// The message exactly as received. `Bytes` so APPEND can hand over the framed command's
+    /// buffer itself (a slice of it, no copy); `Bytes::from(Vec)` is free too.
+    pub raw: bytes::Bytes,
     /// Initial flags.
     pub flags: Flags,
     /// Internal date; `None` means now.

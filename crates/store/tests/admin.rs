@@ -3,8 +3,6 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::sync::Arc;
-
 use postfach_store::sqlite::{Rederivation, Rederived};
 use postfach_store::{
     AccountStore, Criterion, FetchWant, Flags, MailStore, MailboxName, NewMessage, SqliteStore, SystemFlags,
@@ -14,7 +12,7 @@ use postfach_store::{
 fn message(subject: &str, flags: SystemFlags) -> NewMessage {
     let raw = format!("From: a@example.org\r\nSubject: {subject}\r\n\r\nbody of {subject}\r\n");
     NewMessage {
-        raw: Arc::from(raw.into_bytes()),
+        raw: raw.into_bytes().into(),
         flags: Flags { system: flags, keywords: Vec::new() },
         internal_date: None,
     }

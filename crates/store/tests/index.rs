@@ -22,7 +22,11 @@ async fn store_with(messages: &[&str]) -> (tempfile::TempDir, SqliteStore, Mailb
         store.mailbox_by_name(account, &MailboxName::new("INBOX").unwrap()).await.unwrap().unwrap().id;
     let new: Vec<NewMessage> = messages
         .iter()
-        .map(|m| NewMessage { raw: Arc::from(m.as_bytes()), flags: Flags::default(), internal_date: None })
+        .map(|m| NewMessage {
+            raw: bytes::Bytes::copy_from_slice(m.as_bytes()),
+            flags: Flags::default(),
+            internal_date: None,
+        })
         .collect();
     store.append(inbox, new).await.unwrap();
     (dir, store, inbox)
@@ -126,8 +130,11 @@ async fn texts_are_indexed_in_batches_after_the_appends() {
         tasks.push(tokio::spawn(async move {
             let word = if i % 10 == 0 { "kumquat" } else { "apple" };
             let raw = format!("Subject: m{i}\r\n\r\nan {word} a day\r\n");
-            let new =
-                NewMessage { raw: Arc::from(raw.as_bytes()), flags: Flags::default(), internal_date: None };
+            let new = NewMessage {
+                raw: bytes::Bytes::copy_from_slice(raw.as_bytes()),
+                flags: Flags::default(),
+                internal_date: None,
+            };
             store.append(inbox, vec![new]).await.unwrap();
         }));
     }
@@ -173,7 +180,11 @@ async fn pending_texts_survive_a_restart() {
         let new: Vec<NewMessage> = (0..50)
             .map(|i| {
                 let raw = format!("Subject: s{i}\r\n\r\nbody of quince {i}\r\n");
-                NewMessage { raw: Arc::from(raw.as_bytes()), flags: Flags::default(), internal_date: None }
+                NewMessage {
+                    raw: bytes::Bytes::copy_from_slice(raw.as_bytes()),
+                    flags: Flags::default(),
+                    internal_date: None,
+                }
             })
             .collect();
         store.append(inbox, new).await.unwrap();

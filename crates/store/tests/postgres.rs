@@ -521,8 +521,11 @@ async fn text_search_prefilter_agrees_with_sqlite() {
         let id = accounts.create_account("searcher", "x").await.unwrap();
         let inbox = store.mailbox_by_name(id, &MailboxName::inbox()).await.unwrap().unwrap().id;
         for raw in &messages {
-            let msg =
-                NewMessage { raw: raw.as_bytes().into(), flags: Default::default(), internal_date: None };
+            let msg = NewMessage {
+                raw: raw.clone().into_bytes().into(),
+                flags: Default::default(),
+                internal_date: None,
+            };
             store.append(inbox, vec![msg]).await.unwrap();
         }
         boxes.push((store, inbox));

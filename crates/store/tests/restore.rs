@@ -22,7 +22,7 @@ fn message(n: u32, modseq: u64, rule: ModSeqRule) -> MessageRestore {
         uid: Some(uid(n)),
         modseq: ModSeq(modseq),
         rule,
-        raw: Arc::from(raw.into_bytes()),
+        raw: raw.into_bytes().into(),
         flags: Flags { system: SystemFlags::SEEN, keywords: vec!["$Label1".into()] },
         internal_date: InternalDate { unix: 1_700_000_000 + i64::from(n), offset_minutes: 60 },
         save_date: Some(1_700_100_000),

@@ -1,6 +1,7 @@
 //! `idle`: the memory a server spends per idle connection.
 //!
-//! Opens N connections, each logged in, with INBOX selected and in IDLE (RFC 2177), and measures
+//! Opens N connections, each logged in (with `--compress`: COMPRESS=DEFLATE on, RFC 4978), with
+//! INBOX selected and in IDLE (RFC 2177), and measures
 //! the RSS and PSS of the server's process tree (`--server-pid`, descendants included) before
 //! and after. A warm-up of LOGIN/LOGOUT cycles runs first, so that memory an allocator keeps
 //! after password hashing is in the baseline. The per-connection figure is the difference
@@ -40,12 +41,15 @@ pub struct IdleOpts {
     /// LOGIN/LOGOUT cycles run (with the same parallelism) before the baseline measurement.
     #[arg(long, default_value_t = 128)]
     pub warmup: usize,
+    /// Turn COMPRESS=DEFLATE (RFC 4978) on in every connection before SELECT.
+    #[arg(long)]
+    pub compress: bool,
 }
 
 /// Runs the scenario.
 pub async fn run(ctx: &Ctx, opts: &IdleOpts) -> anyhow::Result<Report> {
     let params = json!({"clients": opts.clients, "server_pids": opts.server_pids, "settle_s": opts.settle,
-        "parallel": opts.parallel, "warmup": opts.warmup});
+        "parallel": opts.parallel, "warmup": opts.warmup, "compress": opts.compress});
     let mut report = ctx.report("idle", params);
     let measure = |pids: &[u32]| if pids.is_empty() { None } else { Some(tree_memory(pids)) };
     let gate = Arc::new(Semaphore::new(opts.parallel.max(1)));
@@ -76,9 +80,14 @@ pub async fn run(ctx: &Ctx, opts: &IdleOpts) -> anyhow::Result<Report> {
         let ctx = ctx.clone();
         let gate = Arc::clone(&gate);
         let bar = bar.clone();
+        let compress = opts.compress;
         tasks.push(tokio::spawn(async move {
             let _permit = gate.acquire().await?;
             let mut c = ctx.login(i).await?;
+            if compress {
+                let done = c.compress().await?;
+                anyhow::ensure!(done.is_ok(), "COMPRESS DEFLATE failed: {}", done.text);
+            }
             let done = c.command("SELECT \"INBOX\"", &mut |_| {}).await?;
             anyhow::ensure!(done.is_ok(), "SELECT INBOX failed: {}", done.text);
             let tag = c.idle().await?;

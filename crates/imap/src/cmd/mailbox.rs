@@ -5,8 +5,6 @@
 //! They are also valid in the selected state; then the gate passes the selected mailbox to
 //! the handlers that need it (APPEND into it must announce EXISTS).
 
-use std::sync::Arc;
-
 use postfach_proto::response::{Code, Data, MailboxAttr, NamespaceDesc};
 use postfach_proto::types::{AppendMessage, NumberSet, StatusItem, WireMailboxName};
 use postfach_store::acl::namespace;
@@ -308,7 +306,8 @@ pub(crate) async fn append(
             .map_err(|f| Reply::bad(None, format!("Unknown system flag {}", f.0)))?;
         let flags = access::permitted_flags(flags, found.rights);
         batch.push(NewMessage {
-            raw: Arc::from(m.data.into_boxed_slice()),
+            // The framed command's buffer itself (issue 17: the literal is held once).
+            raw: m.data,
             flags,
             internal_date: m.date.as_ref().map(convert::internal_date),
         });
@@ -375,7 +374,7 @@ pub(crate) async fn replace(
     let new = NewMessage {
         flags: access::permitted_flags(flags, found.rights),
         internal_date: message.date.as_ref().map(convert::internal_date),
-        raw: Arc::from(message.data.into_boxed_slice()),
+        raw: message.data,
     };
     let appended = cx.ctx.store.append(found.info.id, vec![new]).await?;
     let Some(first) = appended.first() else {

@@ -4,7 +4,7 @@
 use super::{PResult, Parser};
 use postfach_secret::Secret;
 
-use crate::types::{CommandBody, CommandKind};
+use crate::types::{CommandBody, CommandKind, CompressionAlgorithm};
 
 impl Parser<'_> {
     /// `command = tag SP (command-any / command-auth / command-nonauth / command-select) CRLF`;
@@ -75,6 +75,7 @@ impl Parser<'_> {
             b"UID" => self.uid()?,
             b"REPLACE" => self.replace(CommandKind::Seq)?,
             b"UNAUTHENTICATE" => CommandBody::Unauthenticate,
+            b"COMPRESS" => self.compress()?,
             b"ID" => self.id()?,
             b"SETACL" => self.setacl()?,
             b"DELETEACL" => self.deleteacl()?,
@@ -161,6 +162,19 @@ impl Parser<'_> {
                 return Ok(CommandBody::Enable(caps));
             }
         }
+    }
+
+    /// `compress = "COMPRESS" SP algorithm`; `algorithm = "DEFLATE"` (RFC 4978 §5). An unknown
+    /// algorithm is a syntax error, answered BAD (§3: "invalid or unknown argument").
+    fn compress(&mut self) -> PResult<CommandBody> {
+        self.sp()?;
+        let start = self.pos;
+        let name = self.atom()?;
+        if name.eq_ignore_ascii_case(b"DEFLATE") {
+            return Ok(CommandBody::Compress(CompressionAlgorithm::Deflate));
+        }
+        self.pos = start;
+        self.fail_msg("unknown compression algorithm (DEFLATE is the one supported)")
     }
 
     /// `id = "ID" SP id_params_list`;
@@ -265,5 +279,17 @@ mod tests {
             CommandBody::Id(Some(vec![("name".into(), Some("sodr".into())), ("version".into(), None)]))
         );
         assert_eq!(body("a ID NIL"), CommandBody::Id(None));
+    }
+
+    #[test]
+    fn compress() {
+        // RFC 4978 §3's example, and case-insensitivity (§5).
+        assert_eq!(body("c compress deflate"), CommandBody::Compress(CompressionAlgorithm::Deflate));
+        assert_eq!(body("c COMPRESS DEFLATE"), CommandBody::Compress(CompressionAlgorithm::Deflate));
+        let err = parse_command(b"c COMPRESS LZ4").unwrap_err();
+        assert!(err.to_string().contains("unknown compression algorithm"), "{err}");
+        assert_eq!(err.tag.as_ref().map(|t| t.as_str()), Some("c"));
+        assert!(parse_command(b"c COMPRESS").is_err());
+        assert!(parse_command(b"c COMPRESS DEFLATE extra").is_err());
     }
 }

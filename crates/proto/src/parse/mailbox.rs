@@ -2,6 +2,8 @@
 //! CREATE (special-use), APPEND (MULTIAPPEND, literal8, UTF8), and the message commands that
 //! target one: COPY, MOVE and STORE.
 
+use bytes::Bytes;
+
 use super::lexer::StringForm;
 use super::{PResult, Parser};
 use crate::seqset::SequenceSet;
@@ -172,7 +174,12 @@ impl Parser<'_> {
         if utf8 {
             self.byte(b')', "')' after the UTF8 message literal")?;
         }
-        Ok(AppendMessage { flags, date, data: data.to_vec(), binary: form == StringForm::Literal8 })
+        // `data` borrows from `input`: a slice of the shared buffer, not a copy, when there is one.
+        let data = match self.source {
+            Some(source) => source.slice_ref(data),
+            None => Bytes::copy_from_slice(data),
+        };
+        Ok(AppendMessage { flags, date, data, binary: form == StringForm::Literal8 })
     }
 
     /// `copy = "COPY" SP sequence-set SP mailbox`; `move = "MOVE" SP sequence-set SP mailbox`
@@ -346,7 +353,7 @@ mod tests {
                 assert_eq!(messages.len(), 3);
                 assert_eq!(messages[1].flags, vec![Flag::Draft, Flag::Keyword("$x".into())]);
                 assert!(messages[1].binary);
-                assert_eq!(messages[1].data, b"\0\x01");
+                assert_eq!(messages[1].data, &b"\0\x01"[..]);
                 assert!(messages[2].data.is_empty());
             }
             b => panic!("{b:?}"),
@@ -360,7 +367,7 @@ mod tests {
                 assert_eq!(messages[0].flags, vec![Flag::Seen]);
                 assert_eq!(messages[0].data, "Sü\n".as_bytes());
                 assert!(messages[0].binary);
-                assert_eq!(messages[1].data, b"x");
+                assert_eq!(messages[1].data, &b"x"[..]);
             }
             b => panic!("{b:?}"),
         }

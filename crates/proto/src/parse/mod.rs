@@ -33,6 +33,8 @@ mod list;
 mod mailbox;
 mod search;
 
+use bytes::Bytes;
+
 use crate::types::{Command, Tag};
 
 /// Deepest nesting of parenthesised search keys / NOT / OR we accept before giving up; stops
@@ -51,9 +53,20 @@ pub struct ParseError {
     pub offset: usize,
 }
 
-/// Parses one complete command as produced by [`crate::Framer`].
+/// Parses one complete command as produced by [`crate::Framer`]. Message literals (APPEND,
+/// REPLACE) are copied out of `input`; [`parse_command_bytes`] avoids that copy.
 pub fn parse_command(input: &[u8]) -> Result<Command, ParseError> {
-    let mut p = Parser { input, pos: 0, depth: 0 };
+    parse(Parser { input, source: None, pos: 0, depth: 0 })
+}
+
+/// Parses one complete command like [`parse_command`], with every message literal (APPEND,
+/// REPLACE) a slice of `input` sharing its buffer: the framed command, turned into [`Bytes`]
+/// without a copy (`Bytes::from(Vec)`), becomes the messages' one buffer down to the store.
+pub fn parse_command_bytes(input: &Bytes) -> Result<Command, ParseError> {
+    parse(Parser { input, source: Some(input), pos: 0, depth: 0 })
+}
+
+fn parse(mut p: Parser<'_>) -> Result<Command, ParseError> {
     let tag = match p.tag() {
         Ok(t) => t,
         Err(f) => {
@@ -91,6 +104,8 @@ type PResult<T> = Result<T, Fail>;
 /// current search-key nesting.
 struct Parser<'a> {
     input: &'a [u8],
+    /// The buffer `input` lies in, when message literals may be handed on as slices of it.
+    source: Option<&'a Bytes>,
     pos: usize,
     /// Current search-key nesting.
     depth: usize,
@@ -184,7 +199,7 @@ mod tests {
     }
 
     pub(super) fn set(s: &str) -> SequenceSet {
-        let mut p = Parser { input: s.as_bytes(), pos: 0, depth: 0 };
+        let mut p = Parser { input: s.as_bytes(), source: None, pos: 0, depth: 0 };
         let r = p.sequence_set().unwrap();
         assert!(p.at_end());
         r

@@ -149,6 +149,7 @@ fn write_code(out: &mut Vec<u8>, code: &Code) {
         Code::UseAttr => b"USEATTR",
         Code::Unavailable => b"UNAVAILABLE",
         Code::NotSaved => b"NOTSAVED",
+        Code::CompressionActive => b"COMPRESSIONACTIVE",
         _ => b"",
     };
     if !simple.is_empty() {

@@ -139,6 +139,8 @@ pub enum Code {
     MailboxId(String),
     /// `NOTSAVED` (RFC 5182)
     NotSaved,
+    /// `COMPRESSIONACTIVE` (RFC 4978 §3)
+    CompressionActive,
     /// Any other code: an atom and optional text (no `]`, CR or LF; sanitised on write).
     Other(String, Option<String>),
 }

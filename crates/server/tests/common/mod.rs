@@ -534,6 +534,18 @@ pub(crate) fn run_cli(config: &Path, args: &[&str], stdin: &str) -> Output {
 enum Conn {
     Plain(TcpStream),
     Tls(Box<rustls::StreamOwned<rustls::ClientConnection, TcpStream>>),
+    /// COMPRESS=DEFLATE (RFC 4978) over one of the others.
+    Deflate(Box<DeflateConn>),
+}
+
+impl Conn {
+    fn tcp(&self) -> &TcpStream {
+        match self {
+            Conn::Plain(s) => s,
+            Conn::Tls(s) => s.get_ref(),
+            Conn::Deflate(d) => d.inner.tcp(),
+        }
+    }
 }
 
 impl Read for Conn {
@@ -541,6 +553,7 @@ impl Read for Conn {
         match self {
             Conn::Plain(s) => s.read(buf),
             Conn::Tls(s) => s.read(buf),
+            Conn::Deflate(d) => d.read(buf),
         }
     }
 }
@@ -550,6 +563,7 @@ impl Write for Conn {
         match self {
             Conn::Plain(s) => s.write(buf),
             Conn::Tls(s) => s.write(buf),
+            Conn::Deflate(d) => d.write(buf),
         }
     }
 
@@ -557,7 +571,69 @@ impl Write for Conn {
         match self {
             Conn::Plain(s) => s.flush(),
             Conn::Tls(s) => s.flush(),
+            Conn::Deflate(d) => d.inner.flush(),
         }
+    }
+}
+
+/// The test's own COMPRESS=DEFLATE client side (flate2, raw deflate): every write is
+/// compressed and sync-flushed at once; reads inflate what the server sent.
+struct DeflateConn {
+    inner: Conn,
+    deflater: flate2::Compress,
+    inflater: flate2::Decompress,
+    /// Compressed bytes received, not inflated yet: `input[pos..]`.
+    input: Vec<u8>,
+    pos: usize,
+}
+
+impl Read for DeflateConn {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            // Also with no input left: the inflater may hold output a full `buf` did not take.
+            let (before_in, before_out) = (self.inflater.total_in(), self.inflater.total_out());
+            self.inflater
+                .decompress(&self.input[self.pos..], buf, flate2::FlushDecompress::None)
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+            self.pos += (self.inflater.total_in() - before_in) as usize;
+            let produced = (self.inflater.total_out() - before_out) as usize;
+            if produced > 0 || buf.is_empty() {
+                return Ok(produced);
+            }
+            let mut wire = [0u8; 8192];
+            let n = self.inner.read(&mut wire)?;
+            if n == 0 {
+                return Ok(0);
+            }
+            self.input.drain(..self.pos);
+            self.pos = 0;
+            self.input.extend_from_slice(&wire[..n]);
+        }
+    }
+}
+
+impl Write for DeflateConn {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let mut out = Vec::with_capacity(buf.len() + 64);
+        let mut input = buf;
+        loop {
+            out.reserve(buf.len() / 2 + 1024);
+            let before = self.deflater.total_in();
+            self.deflater
+                .compress_vec(input, &mut out, flate2::FlushCompress::Sync)
+                .map_err(io::Error::other)?;
+            input = &input[(self.deflater.total_in() - before) as usize..];
+            // Done when all input went in and the flush left room in the buffer.
+            if input.is_empty() && out.len() < out.capacity() {
+                break;
+            }
+        }
+        self.inner.write_all(&out)?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
     }
 }
 
@@ -566,6 +642,8 @@ pub(crate) struct Client {
     conn: Option<Conn>,
     /// Bytes received but not yet returned as lines.
     pending: Vec<u8>,
+    /// Bytes the reads returned, for [`Client::received`].
+    received: u64,
 }
 
 impl Client {
@@ -602,16 +680,45 @@ impl Client {
     }
 
     fn over(conn: Conn) -> Self {
-        Self { conn: Some(conn), pending: Vec::new() }
+        Self { conn: Some(conn), pending: Vec::new(), received: 0 }
     }
 
     /// Changes how long a read may wait.
     pub(crate) fn set_timeout(&mut self, limit: Duration) {
-        let tcp = match self.conn.as_ref().unwrap() {
-            Conn::Plain(s) => s,
-            Conn::Tls(s) => s.get_ref(),
-        };
-        tcp.set_read_timeout(Some(limit)).unwrap();
+        self.conn.as_ref().unwrap().tcp().set_read_timeout(Some(limit)).unwrap();
+    }
+
+    /// Starts compressing both ways (after a tagged OK to COMPRESS DEFLATE, RFC 4978 §3).
+    pub(crate) fn start_compress(&mut self) {
+        assert!(
+            self.pending.is_empty(),
+            "the server sent data after the COMPRESS response: {:?}",
+            self.pending
+        );
+        let inner = self.conn.take().unwrap();
+        self.conn = Some(Conn::Deflate(Box::new(DeflateConn {
+            inner,
+            deflater: flate2::Compress::new(flate2::Compression::new(6), false),
+            inflater: flate2::Decompress::new(false),
+            input: Vec::new(),
+            pos: 0,
+        })));
+    }
+
+    /// Bytes received from the transport so far: compressed bytes once COMPRESS is on,
+    /// otherwise what the reads returned (after TLS decryption).
+    pub(crate) fn received(&self) -> u64 {
+        match self.conn.as_ref().unwrap() {
+            Conn::Deflate(d) => d.inflater.total_in(),
+            _ => self.received,
+        }
+    }
+
+    /// Writes `bytes` to the transport under the compression, as they are (garbage tests).
+    pub(crate) fn send_uncompressed(&mut self, bytes: &[u8]) {
+        let Some(Conn::Deflate(d)) = self.conn.as_mut() else { panic!("COMPRESS is not on") };
+        d.inner.write_all(bytes).unwrap();
+        d.inner.flush().unwrap();
     }
 
     /// Sends `line` followed by CRLF.
@@ -651,7 +758,10 @@ impl Client {
             let mut buf = [0u8; 8192];
             match self.conn.as_mut().unwrap().read(&mut buf) {
                 Ok(0) => return Ok(None),
-                Ok(n) => self.pending.extend_from_slice(&buf[..n]),
+                Ok(n) => {
+                    self.received += n as u64;
+                    self.pending.extend_from_slice(&buf[..n]);
+                }
                 Err(e) if is_end(&e) => return Ok(None),
                 Err(e) => return Err(e),
             }

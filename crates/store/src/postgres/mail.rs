@@ -34,7 +34,7 @@ use crate::{StoreError, StoreResult};
 
 /// A message ready to insert: validated flags, a date, the encoded summary.
 pub(super) struct Prepared {
-    raw: Arc<[u8]>,
+    raw: bytes::Bytes,
     summary: Vec<u8>,
     /// The text SEARCH is prefiltered on (`search::prefilter_text`).
     text: Option<String>,

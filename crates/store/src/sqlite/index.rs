@@ -68,7 +68,8 @@ impl IndexEntry {
 
     /// As [`IndexEntry::extract`], from the summary `postfach_message::parse` made of `raw`.
     pub(crate) fn of(raw: &[u8], summary: &MessageSummary) -> IndexEntry {
-        let (mut text, preview) = MessageText::of(raw, summary);
+        // Only what the index keeps is decoded: a huge message is not copied into text.
+        let (mut text, preview) = MessageText::of_bounded(raw, summary, MAX_BODY_TEXT);
         limit(&mut text);
         IndexEntry { text, preview, facts: BodyFacts::of(summary), email_id: email_id(raw) }
     }

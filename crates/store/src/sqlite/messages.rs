@@ -27,7 +27,7 @@ use crate::{StoreError, StoreResult};
 
 /// A message ready for the writer: validated flags, a date, and the serialised summary.
 pub(crate) struct Prepared {
-    raw: Arc<[u8]>,
+    raw: bytes::Bytes,
     summary: Vec<u8>,
     flags: Flags,
     date: InternalDate,
