@@ -38,6 +38,8 @@ pub(super) struct Prepared {
     summary: Vec<u8>,
     /// The text SEARCH is prefiltered on (`search::prefilter_text`).
     text: Option<String>,
+    /// SHA-256 of `raw`.
+    hash: Vec<u8>,
     flags: Flags,
     date: InternalDate,
     size: u32,
@@ -61,6 +63,7 @@ pub(super) fn prepare(
             Ok(Prepared {
                 summary: crate::sqlite::summary::encode(&summary)?,
                 text: super::search::prefilter_text(&m.raw, &summary),
+                hash: super::content_hash(&m.raw),
                 raw: m.raw,
                 flags,
                 date: m.internal_date.unwrap_or(InternalDate { unix: now, offset_minutes: 0 }),
@@ -867,8 +870,9 @@ pub(super) async fn append(
     for m in messages {
         let row = tx
             .query_one(
-                "INSERT INTO bodies (owner_id, size, summary, raw) VALUES ($1, $2, $3, $4) RETURNING id",
-                &[&owner, &i64::from(m.size), &m.summary, &&m.raw[..]],
+                "INSERT INTO bodies (owner_id, size, summary, raw, content_hash) VALUES ($1, $2, $3, $4, $5)
+                 RETURNING id",
+                &[&owner, &i64::from(m.size), &m.summary, &&m.raw[..], &m.hash],
             )
             .await?;
         let body = row.get::<_, i64>(0);
@@ -1067,8 +1071,9 @@ pub(super) async fn transfer(
             }
             let new = tx
                 .query_one(
-                    "INSERT INTO bodies (owner_id, size, summary, raw)
-                     SELECT $3, size, summary, raw FROM bodies WHERE owner_id = $1 AND id = $2 RETURNING id",
+                    "INSERT INTO bodies (owner_id, size, summary, raw, content_hash)
+                     SELECT $3, size, summary, raw, content_hash FROM bodies WHERE owner_id = $1 AND id = $2
+                     RETURNING id",
                     &[&src_owner, &row.body_id, &dst_owner],
                 )
                 .await?;

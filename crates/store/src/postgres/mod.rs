@@ -414,6 +414,12 @@ fn tls_connector(pem: &[u8]) -> StoreResult<tokio_postgres_rustls::MakeRustlsCon
     Ok(tokio_postgres_rustls::MakeRustlsConnect::new(config))
 }
 
+/// The SHA-256 of a body's bytes (`bodies.content_hash`).
+pub(crate) fn content_hash(raw: &[u8]) -> Vec<u8> {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(raw).to_vec()
+}
+
 /// The owner encoded in an id handed out by this backend (`owner << 32 | n`).
 pub(crate) fn owner_of(id: i64) -> i64 {
     id >> 32
@@ -884,6 +890,7 @@ impl crate::OperationsStore for PgStore {
                             owner,
                             id,
                             text: search::prefilter_text(&raw, &summary),
+                            hash: content_hash(&raw),
                             summary: crate::sqlite::summary::encode(&summary)?,
                         })
                     })

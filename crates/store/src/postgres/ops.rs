@@ -183,8 +183,8 @@ pub(crate) async fn rederive_write(tx: &Tx<'_>, derived: &[Rederived]) -> PgResu
     for d in derived {
         let updated = tx
             .execute(
-                "UPDATE bodies SET summary = $3 WHERE owner_id = $1 AND id = $2",
-                &[&d.owner, &d.id, &d.summary],
+                "UPDATE bodies SET summary = $3, content_hash = $4 WHERE owner_id = $1 AND id = $2",
+                &[&d.owner, &d.id, &d.summary, &d.hash],
             )
             .await?;
         if updated > 0 {
@@ -201,6 +201,7 @@ pub(crate) struct Rederived {
     pub(crate) id: i64,
     pub(crate) summary: Vec<u8>,
     pub(crate) text: Option<String>,
+    pub(crate) hash: Vec<u8>,
 }
 
 /// How many bodies a re-derivation visits.

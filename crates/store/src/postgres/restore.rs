@@ -461,8 +461,9 @@ pub(super) async fn restore_messages(
         highest_kept = highest_kept.max(modseq.0);
         let body: i64 = tx
             .query_one(
-                "INSERT INTO bodies (owner_id, size, summary, raw) VALUES ($1, $2, $3, $4) RETURNING id",
-                &[&owner, &i64::from(m.size), &m.summary, &&m.raw[..]],
+                "INSERT INTO bodies (owner_id, size, summary, raw, content_hash) VALUES ($1, $2, $3, $4, $5)
+                 RETURNING id",
+                &[&owner, &i64::from(m.size), &m.summary, &&m.raw[..], &super::content_hash(&m.raw)],
             )
             .await?
             .get(0);

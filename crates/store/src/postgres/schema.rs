@@ -55,6 +55,10 @@
 //!
 //! `body_text(owner_id, body_id, text)`: the extracted, folded text of each body with a
 //! `pg_trgm` GIN index, which SEARCH's HEADER/BODY/TEXT keys are prefiltered on.
+//!
+//! # Version 5
+//!
+//! `bodies.content_hash`: SHA-256 of the raw bytes.
 
 use deadpool_postgres::Client;
 
@@ -62,7 +66,7 @@ use super::{Fail, PgResult};
 use crate::StoreError;
 
 /// The migration steps; step `i` brings the database from version `i` to `i + 1`.
-pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
+pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5];
 
 /// The schema version this program writes.
 pub const LATEST: i64 = MIGRATIONS.len() as i64;
@@ -321,6 +325,12 @@ CREATE TABLE body_text (
     FOREIGN KEY (owner_id, body_id) REFERENCES bodies (owner_id, id) ON DELETE CASCADE
 );
 CREATE INDEX body_text_trgm ON body_text USING gin (text gin_trgm_ops);
+";
+
+/// Version 5: the SHA-256 of each body's bytes, so bodies can later move to an object store
+/// keyed by content (NULL for bodies stored before; `postfach index rebuild` writes theirs).
+const V5: &str = "
+ALTER TABLE bodies ADD COLUMN content_hash BYTEA;
 ";
 
 /// Brings the database to [`LATEST`]; refuses a newer one. Returns the version found.
