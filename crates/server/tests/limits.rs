@@ -390,9 +390,13 @@ fn mailboxes_per_account_are_capped() {
     };
 
     assert!(answer(&mut c, "a", "CREATE one").starts_with("a OK"));
-    // The superior "two" fits, "two/deep" does not.
+    // The superior "two" would fit, "two/deep" not: nothing is made, not even "two".
     let line = answer(&mut c, "b", "CREATE two/deep");
     assert!(line.starts_with("b NO [LIMIT]"), "{line:?}");
+    c.send("b2 LIST \"\" two*");
+    let listed = c.expect_tagged("b2");
+    assert!(!listed.iter().any(|l| l.starts_with("* LIST")), "{listed:?}");
+    assert!(answer(&mut c, "b3", "CREATE two").starts_with("b3 OK"));
     let line = answer(&mut c, "c", "CREATE three");
     assert!(line.starts_with("c NO [LIMIT]"), "{line:?}");
     // RENAME's new superior would be a ninth mailbox; RENAME INBOX makes one too.

@@ -122,8 +122,9 @@ pub(crate) async fn create(
         return Err(Reply::no(Some(Code::AlreadyExists), "Mailbox already exists"));
     }
     // RFC 9051 §6.3.4: create the missing superiors too.
-    create_superiors(cx, &place).await?;
-    let id = store.create_mailbox(place.owner, &place.local, use_attr).await?;
+    let id =
+        with_superiors(cx, &place, async || store.create_mailbox(place.owner, &place.local, use_attr).await)
+            .await?;
     // RFC 8474 §4.1: the new mailbox's MAILBOXID in the tagged OK.
     Ok(Done::with(Code::MailboxId(format!("M{}", id.0))))
 }
@@ -175,24 +176,60 @@ pub(crate) async fn rename(cx: &Cx<'_>, from: &WireMailboxName, to: &WireMailbox
         return Err(Reply::no(Some(Code::AlreadyExists), "Target mailbox already exists"));
     }
     // RFC 9051 §6.3.6: create superiors of the new name as needed.
-    create_superiors(cx, &target).await?;
-    store.rename_mailbox(target.owner, from, to).await?;
+    with_superiors(cx, &target, async || store.rename_mailbox(target.owner, from, to).await).await?;
     Ok(Done::new())
 }
 
 /// Creates the superiors of `name` that do not exist yet, outermost first (RFC 9051 §6.3.4,
-/// §6.3.6). The superiors of a creatable name are creatable.
-async fn create_superiors(cx: &Cx<'_>, place: &Place) -> Result<(), Reply> {
+/// §6.3.6), then `then` (the mailbox itself, or a rename onto the name). The superiors of a
+/// creatable name are creatable. All or nothing: past the owner's mailbox limit nothing is
+/// made (NO [LIMIT] up front), and when `then` fails the superiors made here are removed again.
+async fn with_superiors<T, F>(cx: &Cx<'_>, place: &Place, then: F) -> Result<T, Reply>
+where
+    F: AsyncFnOnce() -> Result<T, StoreError>,
+{
     let (store, account) = (&cx.ctx.store, place.owner);
+    let mut missing = Vec::new();
     for superior in place.local.ancestors() {
         if store.mailbox_by_name(account, &superior).await?.is_none() {
-            match store.create_mailbox(account, &superior, None).await {
-                Ok(_) | Err(StoreError::AlreadyExists) => {}
-                Err(e) => return Err(e.into()),
+            missing.push(superior);
+        }
+    }
+    if !missing.is_empty() {
+        let quota = cx.ctx.share.quota(account).await?;
+        let wanted = quota.mailboxes_used + missing.len() as u64 + 1;
+        if quota.limits.mailboxes.is_some_and(|limit| wanted > limit) {
+            return Err(Reply::no(
+                Some(Code::Limit),
+                format!("That would make {wanted} mailboxes, more than this account may have"),
+            ));
+        }
+    }
+    let mut made = Vec::new();
+    let mut outcome = Ok(());
+    for superior in &missing {
+        match store.create_mailbox(account, superior, None).await {
+            Ok(id) => made.push(id),
+            Err(StoreError::AlreadyExists) => {}
+            Err(e) => {
+                outcome = Err(e);
+                break;
             }
         }
     }
-    Ok(())
+    let result = match outcome {
+        Ok(()) => then().await,
+        Err(e) => Err(e),
+    };
+    if result.is_err() {
+        // Innermost first, so each is childless when it goes.
+        for id in made.into_iter().rev() {
+            if let Err(e) = store.delete_mailbox(account, id).await {
+                tracing::warn!(error = %e, "could not remove a superior made for a failed CREATE/RENAME");
+            }
+        }
+    }
+    result.map_err(Reply::from)
 }
 
 pub(crate) async fn subscribe(cx: &Cx<'_>, name: &WireMailboxName, on: bool) -> Result<Done, Reply> {
