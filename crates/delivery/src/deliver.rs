@@ -24,12 +24,12 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use postfach_message::MessageSummary;
 use postfach_sieve::vacation::{Decision, should_reply};
 use postfach_sieve::{Action, Message, Settings, VacationAction};
+use postfach_store::Enqueued;
 use postfach_store::{
     Account, AccountKind, AccountStore, DetailDelivery, Flags, MailStore, MailboxId, MailboxInfo,
     MailboxName, NewMessage, OutboundKind, ShareStore, SieveStore, SpecialUse, StoreError, SystemFlags,
     VacationOnce,
 };
-use postfach_store::Enqueued;
 use tokio::sync::Notify;
 use tracing::{debug, info, warn};
 
@@ -805,7 +805,9 @@ impl Deliverer {
                 info!(id, user = %account.name, to = %reply.recipient, queue_id = %entry, "vacation reply queued")
             }
             Ok(_) => debug!(id, to = %reply.recipient, "vacation: replied within :days already"),
-            Err(e) => warn!(id, to = %reply.recipient, error = %e, "vacation: cannot queue the reply; no reply"),
+            Err(e) => {
+                warn!(id, to = %reply.recipient, error = %e, "vacation: cannot queue the reply; no reply")
+            }
         }
     }
 }

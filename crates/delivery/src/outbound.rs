@@ -199,7 +199,8 @@ impl Sender {
     pub async fn send_due(&self, now: i64) -> StoreResult<Vec<Sent>> {
         let mut outcomes = Vec::new();
         loop {
-            let batch = self.queue.claim_outbound(now, lease_secs(), self.settings.concurrency.max(1)).await?;
+            let batch =
+                self.queue.claim_outbound(now, lease_secs(), self.settings.concurrency.max(1)).await?;
             if batch.is_empty() {
                 return Ok(outcomes);
             }
@@ -244,7 +245,8 @@ impl Sender {
                 Some(_) = sending.join_next(), if !sending.is_empty() => {}
             }
         }
-        if tokio::time::timeout(grace, async { while sending.join_next().await.is_some() {} }).await.is_err() {
+        if tokio::time::timeout(grace, async { while sending.join_next().await.is_some() {} }).await.is_err()
+        {
             warn!(left = sending.len(), "outbound sends did not finish in time; they are retried later");
             sending.shutdown().await;
         }
@@ -357,7 +359,9 @@ fn status_code(error: &str, why: Expiry) -> String {
         let parts: Vec<&str> = word.split('.').collect();
         parts.len() == 3
             && matches!(parts[0], "2" | "4" | "5")
-            && parts[1..].iter().all(|p| !p.is_empty() && p.len() <= 3 && p.bytes().all(|b| b.is_ascii_digit()))
+            && parts[1..]
+                .iter()
+                .all(|p| !p.is_empty() && p.len() <= 3 && p.bytes().all(|b| b.is_ascii_digit()))
     });
     match (found, why) {
         (Some(code), Expiry::Refused) => format!("5{}", &code[1..]),
@@ -400,7 +404,10 @@ fn bounce_message(hostname: &str, mail: &ClaimedMail, error: &str, why: Expiry, 
         mail.recipients.join(">, <")
     ));
     text.push_str(&format!("--{boundary}\r\nContent-Type: message/delivery-status\r\n\r\n"));
-    text.push_str(&format!("Reporting-MTA: dns; {hostname}\r\nArrival-Date: {}\r\n", rfc5322_date(mail.created)));
+    text.push_str(&format!(
+        "Reporting-MTA: dns; {hostname}\r\nArrival-Date: {}\r\n",
+        rfc5322_date(mail.created)
+    ));
     for rcpt in &mail.recipients {
         text.push_str(&format!(
             "\r\nFinal-Recipient: rfc822; {rcpt}\r\nAction: failed\r\nStatus: {status}\r\nDiagnostic-Code: smtp; {error}\r\n"

@@ -8,14 +8,14 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use postfach_delivery::{
-    Deliverer, DeliveryConfig, DeliveryStatus, Envelope, Flow, LmtpLimits, LmtpSession, OutgoingMail,
-    Outbox, OverQuotaAnswer, Protocol, RecipientError, Relay, RelayError, Sender, SenderSettings, Stores,
-};
 use postfach_delivery::outbound::Sent;
+use postfach_delivery::{
+    Deliverer, DeliveryConfig, DeliveryStatus, Envelope, Flow, LmtpLimits, LmtpSession, Outbox, OutgoingMail,
+    OverQuotaAnswer, Protocol, RecipientError, Relay, RelayError, Sender, SenderSettings, Stores,
+};
 use postfach_store::{
-    AccountId, AccountStore, DetailDelivery, FetchWant, MailStore, MailboxName, QuotaLimits, ShareStore,
-    QueueStore, SieveStore, SqliteStore, Uid, UidSet,
+    AccountId, AccountStore, DetailDelivery, FetchWant, MailStore, MailboxName, QueueStore, QuotaLimits,
+    ShareStore, SieveStore, SqliteStore, Uid, UidSet,
 };
 
 /// Records what it is asked to send; can be told to fail (`fail`) or to refuse mail with a

@@ -1504,10 +1504,15 @@ mod queue_tests {
 
     #[test]
     fn queue_settings() {
-        let c = Config::from_toml("[queue]\nlifetime = \"2d\"\nretry_min = \"5s\"\nretry_max = \"10m\"\nconcurrency = 2\n")
-            .unwrap();
+        let c = Config::from_toml(
+            "[queue]\nlifetime = \"2d\"\nretry_min = \"5s\"\nretry_max = \"10m\"\nconcurrency = 2\n",
+        )
+        .unwrap();
         assert_eq!(c.queue.lifetime, Duration::from_secs(2 * 86_400));
-        assert_eq!((c.queue.retry_min, c.queue.retry_max), (Duration::from_secs(5), Duration::from_secs(600)));
+        assert_eq!(
+            (c.queue.retry_min, c.queue.retry_max),
+            (Duration::from_secs(5), Duration::from_secs(600))
+        );
         assert_eq!(c.queue.concurrency, 2);
         let Err(ParseFailure::Invalid(issues)) =
             Config::from_toml("[queue]\nretry_min = \"2h\"\nretry_max = \"1h\"\nconcurrency = 0\n")

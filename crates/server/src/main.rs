@@ -436,7 +436,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Queue { command } => {
             init_logging(&LogConfig { level: "warn".to_owned(), format: config.log.format })?;
-            runtime.block_on(async { queue::run(command, &config, open_store(&config).await?.as_ref()).await })
+            runtime
+                .block_on(async { queue::run(command, &config, open_store(&config).await?.as_ref()).await })
         }
         Command::Db { command: DbCommand::Migrate } => {
             init_logging(&LogConfig { level: "warn".to_owned(), format: config.log.format })?;

@@ -143,7 +143,10 @@ pub(crate) async fn run(command: QueueCommand, config: &Config, store: &dyn Stor
                 .collect();
             print!(
                 "{}",
-                table(&["ID", "KIND", "ACCOUNT", "FROM", "TO", "SIZE", "ATTEMPTS", "NEXT", "LAST ERROR"], &rows)
+                table(
+                    &["ID", "KIND", "ACCOUNT", "FROM", "TO", "SIZE", "ATTEMPTS", "NEXT", "LAST ERROR"],
+                    &rows
+                )
             );
             Ok(())
         }
@@ -170,7 +173,11 @@ pub(crate) async fn run(command: QueueCommand, config: &Config, store: &dyn Stor
 
 /// Account names by id, for the list (empty when they cannot be read).
 async fn account_names(store: &dyn Store) -> Vec<(i64, String)> {
-    store.list_accounts().await.map(|all| all.into_iter().map(|a| (a.id.0, a.name)).collect()).unwrap_or_default()
+    store
+        .list_accounts()
+        .await
+        .map(|all| all.into_iter().map(|a| (a.id.0, a.name)).collect())
+        .unwrap_or_default()
 }
 
 fn listed(e: &QueueEntry, names: &[(i64, String)], now: i64) -> ListedEntry {

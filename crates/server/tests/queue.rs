@@ -89,7 +89,12 @@ impl Relay {
             if got.len() >= n {
                 return got;
             }
-            assert!(Instant::now() < deadline, "the relay got {} of {n} messages; log:\n{}", got.len(), server_log());
+            assert!(
+                Instant::now() < deadline,
+                "the relay got {} of {n} messages; log:\n{}",
+                got.len(),
+                server_log()
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -108,7 +113,11 @@ fn serve_smtp(conn: TcpStream, mode: Mode, received: &Mutex<Vec<Received>>) {
         if let Some(text) = data.as_mut() {
             if line == ".\r\n" {
                 let data = data.take().unwrap();
-                received.lock().unwrap().push(Received { from: from.clone(), to: std::mem::take(&mut to), data });
+                received.lock().unwrap().push(Received {
+                    from: from.clone(),
+                    to: std::mem::take(&mut to),
+                    data,
+                });
                 c.send("250 2.0.0 queued\r\n");
             } else {
                 text.push_str(line.strip_prefix('.').unwrap_or(&line));
@@ -236,7 +245,8 @@ fn kinds(entries: &[serde_json::Value]) -> Vec<String> {
 
 /// bob answers with a vacation reply and keeps the message; carol redirects hers.
 fn scripts(cli: impl Fn(&[&str], &str) -> std::process::Output) {
-    let vacation = "require \"vacation\";\nvacation :days 3 :subject \"Out of office\" \"Back on Monday.\";\n";
+    let vacation =
+        "require \"vacation\";\nvacation :days 3 :subject \"Out of office\" \"Back on Monday.\";\n";
     assert!(cli(&["sieve", "put", "bob", "away", "--activate"], vacation).status.success());
     let redirect = "redirect \"far@remote.example\";\n";
     assert!(cli(&["sieve", "put", "carol", "fwd", "--activate"], redirect).status.success());
@@ -285,7 +295,10 @@ fn lmtp_answers_at_once_and_the_queue_sends_once() {
         match lmtp_transaction(lmtp, "sender@remote.example", &rcpts, &message("question"), data_timeout) {
             Some((replies, elapsed)) => {
                 // carol's script only redirects: nothing stored, "Accepted".
-                assert_eq!(replies, ["250 2.0.0 <bob@example.org> Delivered", "250 2.0.0 <carol@example.org> Accepted"]);
+                assert_eq!(
+                    replies,
+                    ["250 2.0.0 <bob@example.org> Delivered", "250 2.0.0 <carol@example.org> Accepted"]
+                );
                 took = elapsed;
                 break;
             }
@@ -309,7 +322,13 @@ fn lmtp_answers_at_once_and_the_queue_sends_once() {
 
     // The same message again, as an MTA whose timeout expired just as the reply came would
     // deliver it: the redirect is not queued twice (carol keeps nothing, so no copy either).
-    let again = lmtp_transaction(lmtp, "sender@remote.example", &["carol@example.org"], &message("question"), data_timeout);
+    let again = lmtp_transaction(
+        lmtp,
+        "sender@remote.example",
+        &["carol@example.org"],
+        &message("question"),
+        data_timeout,
+    );
     assert!(again.is_some());
     assert_eq!(kinds(&queue_list(|a, i| server.cli(a, i))), ["redirect", "vacation"]);
 
@@ -334,7 +353,8 @@ fn lmtp_answers_at_once_and_the_queue_sends_once() {
     let messages = tokio::runtime::Runtime::new().unwrap().block_on(async {
         let store = server.open_store().await;
         let bob = store.account_by_name("bob").await.unwrap().unwrap();
-        let inbox = store.mailbox_by_name(bob.id, &postfach_store::MailboxName::new("INBOX").unwrap()).await.unwrap();
+        let inbox =
+            store.mailbox_by_name(bob.id, &postfach_store::MailboxName::new("INBOX").unwrap()).await.unwrap();
         store.status(inbox.unwrap().id).await.unwrap().messages
     });
     assert_eq!(messages, 1);
@@ -384,7 +404,8 @@ fn a_queued_message_survives_kill9_and_goes_once() {
     deployment.kill9();
     // The relay works now.
     let config = std::fs::read_to_string(deployment.config_path()).unwrap();
-    std::fs::write(deployment.config_path(), config.replace(&closed.to_string(), &relay.addr.to_string())).unwrap();
+    std::fs::write(deployment.config_path(), config.replace(&closed.to_string(), &relay.addr.to_string()))
+        .unwrap();
     deployment.start_awaiting(&["lmtp"]);
     // Still there after the crash, waiting for its 10-minute backoff.
     assert_eq!(kinds(&queue_list(|a, i| deployment.cli(a, i))), ["redirect", "vacation"]);
@@ -435,8 +456,16 @@ fn a_refused_redirect_bounces_to_its_sender() {
     let got = relay.wait_for(1, || server.log_tail(30));
     let bounce = &got[0];
     assert_eq!((bounce.from.as_str(), bounce.to.clone()), ("", vec!["sender@remote.example".to_owned()]));
-    assert!(bounce.data.contains("Content-Type: multipart/report; report-type=delivery-status"), "{}", bounce.data);
-    assert!(bounce.data.contains("Final-Recipient: rfc822; far@remote.example\r\nAction: failed\r\nStatus: 5.1.1\r\n"));
+    assert!(
+        bounce.data.contains("Content-Type: multipart/report; report-type=delivery-status"),
+        "{}",
+        bounce.data
+    );
+    assert!(
+        bounce
+            .data
+            .contains("Final-Recipient: rfc822; far@remote.example\r\nAction: failed\r\nStatus: 5.1.1\r\n")
+    );
     assert!(bounce.data.contains("Subject: refused\r\n"), "the original's header is quoted");
     assert!(queue_list(|a, i| server.cli(a, i)).is_empty());
     let log = server.log();

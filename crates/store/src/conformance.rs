@@ -20,12 +20,12 @@ use std::sync::Arc;
 use crate::acl::{
     AccountKind, AclEntry, Identifier, OverQuota, QuotaLimits, QuotaResource, Rights, SeenMode, TeamMember,
 };
+use crate::queue::{
+    Attempt, Enqueued, Lease, MAX_RECIPIENTS, NewOutbound, OutboundKind, QueueId, QueueStore, VacationOnce,
+};
 use crate::types::{
     AccountId, ClaimRecent, Criterion, FetchWant, FlagOp, Flags, InternalDate, MailboxId, MailboxName,
     ModSeq, NewMessage, SpecialUse, SystemFlags, Uid, UidSet,
-};
-use crate::queue::{
-    Attempt, Enqueued, Lease, MAX_RECIPIENTS, NewOutbound, OutboundKind, QueueId, QueueStore, VacationOnce,
 };
 use crate::{AccountStore, MailStore, ShareStore, StoreError, StoreResult};
 
@@ -1798,7 +1798,11 @@ fn outbound(owner: AccountId, kind: OutboundKind, to: &str, key: Option<&str>, n
     NewOutbound {
         owner,
         kind,
-        reverse_path: if kind == OutboundKind::Redirect { "sender@example.org".into() } else { String::new() },
+        reverse_path: if kind == OutboundKind::Redirect {
+            "sender@example.org".into()
+        } else {
+            String::new()
+        },
         recipients: vec![to.to_owned()],
         data: b"Subject: queued\r\n\r\nbody\r\n".to_vec(),
         key: key.map(str::to_owned),
@@ -1822,8 +1826,11 @@ pub async fn queue_enqueue_claim_finish(s: &Stores) -> Result<(), Failure> {
     };
     check_eq!(q.enqueue(redirect.clone()).await.must()?, Enqueued::Duplicate);
     let mut vacation = outbound(owner, OutboundKind::Vacation, "coyote@desert.example", None, now);
-    vacation.vacation =
-        Some(VacationOnce { handle: "h".into(), sender: "coyote@desert.example".into(), period_secs: 86_400 });
+    vacation.vacation = Some(VacationOnce {
+        handle: "h".into(),
+        sender: "coyote@desert.example".into(),
+        period_secs: 86_400,
+    });
     check!(matches!(q.enqueue(vacation.clone()).await.must()?, Enqueued::Queued(_)));
     check_eq!(q.enqueue(vacation.clone()).await.must()?, Enqueued::AlreadyReplied);
     check_eq!(q.queue_length().await.must()?, 2);

@@ -52,7 +52,8 @@ pub use acl::{
 };
 pub use notify::Notifier;
 pub use queue::{
-    Attempt, ClaimedMail, Enqueued, Lease, NewOutbound, OutboundKind, QueueEntry, QueueId, QueueStore, VacationOnce,
+    Attempt, ClaimedMail, Enqueued, Lease, NewOutbound, OutboundKind, QueueEntry, QueueId, QueueStore,
+    VacationOnce,
 };
 pub use restore::{
     AccountRestore, ExpungedRun, MailboxDump, MailboxRestore, MessageDump, MessageRestore, ModSeqRule,

@@ -26,13 +26,16 @@ async fn enqueue(tx: &Tx<'_>, mail: &NewOutbound) -> PgResult<Enqueued> {
     check_new(mail)?;
     if let Some(once) = &mail.vacation {
         let claim =
-            super::sieve::claim(tx, mail.owner, &once.handle, &once.sender, mail.now, once.period_secs).await?;
+            super::sieve::claim(tx, mail.owner, &once.handle, &once.sender, mail.now, once.period_secs)
+                .await?;
         if claim == VacationClaim::AlreadyReplied {
             return Ok(Enqueued::AlreadyReplied);
         }
     }
     if pending(tx).await? >= MAX_PENDING {
-        return Err(StoreError::Limit(format!("the outbound queue holds {MAX_PENDING} messages already")).into());
+        return Err(
+            StoreError::Limit(format!("the outbound queue holds {MAX_PENDING} messages already")).into()
+        );
     }
     // Two deliveries racing with one key: the second waits for the first's commit, then
     // inserts nothing.
@@ -187,8 +190,11 @@ async fn flush(tx: &Tx<'_>, id: Option<QueueId>, now: i64) -> PgResult<u64> {
             .await?
         }
         None => {
-            tx.execute("UPDATE outbound_queue SET next_attempt = LEAST(next_attempt, $1) WHERE NOT done", &[&now])
-                .await?
+            tx.execute(
+                "UPDATE outbound_queue SET next_attempt = LEAST(next_attempt, $1) WHERE NOT done",
+                &[&now],
+            )
+            .await?
         }
     };
     Ok(n)

@@ -21,7 +21,8 @@ use crate::{StoreError, StoreResult, VacationClaim};
 pub(super) fn enqueue(conn: &Connection, mail: &NewOutbound) -> StoreResult<Enqueued> {
     check_new(mail)?;
     if let Some(once) = &mail.vacation {
-        let claim = super::sieve::claim(conn, mail.owner, &once.handle, &once.sender, mail.now, once.period_secs)?;
+        let claim =
+            super::sieve::claim(conn, mail.owner, &once.handle, &once.sender, mail.now, once.period_secs)?;
         if claim == VacationClaim::AlreadyReplied {
             return Ok(Enqueued::AlreadyReplied);
         }
