@@ -239,7 +239,8 @@ impl Sender {
                 }
             }
             tokio::select! {
-                _ = stop.changed() => {}
+                // A dropped sender side means the server is going away too.
+                changed = stop.changed() => if changed.is_err() { break },
                 () = nudge.notified() => {}
                 () = tokio::time::sleep(this.settings.poll) => {}
                 Some(_) = sending.join_next(), if !sending.is_empty() => {}
