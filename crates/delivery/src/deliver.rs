@@ -3,13 +3,13 @@
 //! For one message: parse once (on the blocking pool); then for each recipient in turn: put
 //! its trace lines on top ([`crate::trace`]: the summary is shifted, not re-parsed), run the
 //! user's active Sieve script, apply the spam policy (spam goes to Junk unless the script
-//! decided where the message goes), send redirects and vacation replies through the
-//! [`Relay`], and append to each target mailbox through `MailStore::append_parsed`, the same
+//! decided where the message goes), queue redirects and vacation replies in the store's
+//! outbound queue ([`Outbox`]; the server's sender hands them to the relay later), and append to each target mailbox through `MailStore::append_parsed`, the same
 //! ingest path as IMAP APPEND. Appends notify the store's `Notifier`, so IDLE sessions of the
 //! same process see the message at once.
 //!
 //! Mail is never lost: a script that does not compile or fails at run time, a `fileinto` to a
-//! missing mailbox, a redirect without a working relay — each falls back to keeping the message
+//! missing mailbox, a redirect without a relay or that cannot be queued — each falls back to keeping the message
 //! (RFC 5228 §2.10.6, §4.1) and logs why. A recipient is reported delivered only when its
 //! appends returned, i.e. the message is durable.
 //!
@@ -24,15 +24,18 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use postfach_message::MessageSummary;
 use postfach_sieve::vacation::{Decision, should_reply};
 use postfach_sieve::{Action, Message, Settings, VacationAction};
+use postfach_store::Enqueued;
 use postfach_store::{
     Account, AccountKind, AccountStore, DetailDelivery, Flags, MailStore, MailboxId, MailboxInfo,
-    MailboxName, NewMessage, ShareStore, SieveStore, SpecialUse, StoreError, SystemFlags, VacationClaim,
+    MailboxName, NewMessage, OutboundKind, ShareStore, SieveStore, SpecialUse, StoreError, SystemFlags,
+    VacationOnce,
 };
 use tokio::sync::Notify;
 use tracing::{debug, info, warn};
 
 use crate::address::AddressParts;
-use crate::relay::{OutgoingMail, Relay};
+use crate::outbound::{Outbox, Outgoing, redirect_key};
+use crate::relay::OutgoingMail;
 use crate::trace::{TraceInfo, prefix_keeps_structure, rfc5322_date, shifted_summary, trace_lines};
 use crate::view::MessageView;
 
@@ -226,7 +229,8 @@ pub enum RecipientError {
 /// What happened to the message for one recipient.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DeliveryStatus {
-    /// Stored (durably) in these mailboxes; redirects and replies, if any, were handled.
+    /// Stored (durably) in these mailboxes; redirects and replies, if any, were queued
+    /// (durably too).
     Delivered {
         /// Mailbox names, in the order written.
         mailboxes: Vec<String>,
@@ -272,7 +276,8 @@ struct Plan {
 pub struct Deliverer {
     stores: Stores,
     config: DeliveryConfig,
-    relay: Option<Arc<dyn Relay>>,
+    /// Where vacation replies and redirects go (`None`: no relay is configured).
+    outbox: Option<Outbox>,
     serial: AtomicU64,
     /// Notified after every delivery that stored something (the server's quota-warning task
     /// looks for new threshold crossings then).
@@ -324,14 +329,14 @@ fn unix_now() -> i64 {
 }
 
 impl Deliverer {
-    /// A deliverer over `stores`; `relay` sends vacation replies and redirects (without one they
-    /// are skipped, and redirected mail is kept).
+    /// A deliverer over `stores`; vacation replies and redirects go into `outbox` (without one,
+    /// i.e. without a relay, they are skipped and redirected mail is kept).
     #[must_use]
-    pub fn new(stores: Stores, config: DeliveryConfig, relay: Option<Arc<dyn Relay>>) -> Deliverer {
+    pub fn new(stores: Stores, config: DeliveryConfig, outbox: Option<Outbox>) -> Deliverer {
         Deliverer {
             stores,
             config,
-            relay,
+            outbox,
             serial: AtomicU64::new(0),
             stored: None,
             counts: DeliveryCounts::default(),
@@ -545,10 +550,12 @@ impl Deliverer {
             debug!(id, "marked as spam upstream");
         }
 
-        // Redirects first: a failed one turns into a keep before anything is stored.
+        // Redirects first: one that cannot be queued turns into a keep before anything is
+        // stored. Queued under a key, so the MTA delivering this message again (e.g. after a
+        // crash before our reply) queues nothing twice.
         let redirects = std::mem::take(&mut plan.redirects);
         for address in redirects {
-            if let Err(why) = self.redirect(envelope, &view, &copy, rcpt, &address).await {
+            if let Err(why) = self.redirect(envelope, &view, (raw, &copy), rcpt, &address, now).await {
                 warn!(id, user = %account.name, to = %address, reason = %why, "redirect failed; keeping the message");
                 if !plan.targets.iter().any(|t| t.keep) {
                     plan.targets.push(Target {
@@ -559,7 +566,7 @@ impl Deliverer {
                     });
                 }
             } else {
-                info!(id, user = %account.name, to = %address, "redirected");
+                info!(id, user = %account.name, to = %address, "redirect queued");
             }
         }
 
@@ -694,16 +701,19 @@ impl Deliverer {
         }
     }
 
-    /// Sends the message on to `address` (RFC 5228 §4.2) with the original envelope sender.
+    /// Queues the message for `address` (RFC 5228 §4.2) with the original envelope sender.
+    /// `copy` is what goes out (with our trace lines), `original` what the MTA handed over
+    /// (the idempotency key's input: the same on a repeated delivery).
     async fn redirect(
         &self,
         envelope: &Envelope,
         view: &MessageView<'_>,
-        copy: &[u8],
+        (original, copy): (&[u8], &[u8]),
         rcpt: &LocalRecipient,
         address: &str,
+        now: i64,
     ) -> Result<(), String> {
-        let Some(relay) = &self.relay else { return Err("no SMTP relay is configured".to_owned()) };
+        let Some(outbox) = &self.outbox else { return Err("no SMTP relay is configured".to_owned()) };
         // Loop protection (RFC 5228 §4.2): our own Delivered-To line is one; a second one for
         // this recipient means the message has been here before.
         let seen = view
@@ -714,16 +724,32 @@ impl Deliverer {
         if seen > 1 {
             return Err("mail loop: the message was delivered to this recipient before".to_owned());
         }
-        let mail = OutgoingMail {
-            reverse_path: envelope.reverse_path.clone(),
-            recipients: vec![address.to_owned()],
-            data: copy.to_vec(),
+        let owner = rcpt.account.id;
+        let out = Outgoing {
+            owner,
+            kind: OutboundKind::Redirect,
+            mail: OutgoingMail {
+                reverse_path: envelope.reverse_path.clone(),
+                recipients: vec![address.to_owned()],
+                data: copy.to_vec(),
+            },
+            key: Some(redirect_key(owner, &envelope.reverse_path, address, original)),
+            vacation: None,
+            now,
         };
-        relay.send(&mail).await.map_err(|e| e.to_string())
+        match outbox.enqueue(out).await {
+            Ok(Enqueued::Duplicate) => {
+                debug!(to = %address, "redirect: this message was queued for it before");
+                Ok(())
+            }
+            Ok(_) => Ok(()),
+            Err(e) => Err(format!("cannot queue it: {e}")),
+        }
     }
 
-    /// Sends a vacation reply when RFC 5230 says so, at most once per sender and handle within
-    /// `:days`. Failures are logged; they never affect the delivery.
+    /// Queues a vacation reply when RFC 5230 says so, at most once per sender and handle within
+    /// `:days` (the reply history is written in the enqueue's transaction). Failures are
+    /// logged; they never affect the delivery.
     async fn vacation(
         &self,
         rcpt: &LocalRecipient,
@@ -732,7 +758,7 @@ impl Deliverer {
         id: &str,
         now: i64,
     ) {
-        let Some(relay) = &self.relay else {
+        let Some(outbox) = &self.outbox else {
             debug!(id, "vacation: no SMTP relay configured; no reply");
             return;
         };
@@ -752,38 +778,36 @@ impl Deliverer {
                 return;
             }
         };
-        // RFC 5230 §4.2: never twice to one sender with one handle within :days. Claiming is
-        // atomic in the store, so concurrent deliveries cannot both reply.
-        let period = i64::from(action.days).saturating_mul(86_400);
-        match self.stores.sieve.claim_vacation(account.id, &reply.handle, &reply.recipient, now, period).await
-        {
-            Ok(VacationClaim::Claimed) => {}
-            Ok(VacationClaim::AlreadyReplied) => {
-                debug!(id, to = %reply.recipient, "vacation: replied within :days already");
-                return;
-            }
-            Err(e) => {
-                warn!(id, error = %e, "vacation: cannot read the reply history; no reply");
-                return;
-            }
-        }
         let message_id = format!("<{id}.vacation@{}>", self.config.hostname);
         let text = reply.to_message(&rfc5322_date(now), &message_id);
-        // RFC 5230 §5.1: the reply goes out with the null reverse-path.
-        let mail = OutgoingMail {
-            reverse_path: String::new(),
-            recipients: vec![reply.recipient.clone()],
-            data: text.into_bytes(),
+        // RFC 5230 §4.2: never twice to one sender with one handle within :days. The claim is
+        // written with the queue entry, atomically, so concurrent or repeated deliveries
+        // cannot both reply, and a crash cannot record a reply that was never queued.
+        let period = i64::from(action.days).saturating_mul(86_400);
+        let out = Outgoing {
+            owner: account.id,
+            kind: OutboundKind::Vacation,
+            // RFC 5230 §5.1: the reply goes out with the null reverse-path.
+            mail: OutgoingMail {
+                reverse_path: String::new(),
+                recipients: vec![reply.recipient.clone()],
+                data: text.into_bytes(),
+            },
+            key: None,
+            vacation: Some(VacationOnce {
+                handle: reply.handle.clone(),
+                sender: reply.recipient.clone(),
+                period_secs: period,
+            }),
+            now,
         };
-        match relay.send(&mail).await {
-            Ok(()) => info!(id, user = %account.name, to = %reply.recipient, "vacation reply sent"),
+        match outbox.enqueue(out).await {
+            Ok(Enqueued::Queued(entry)) => {
+                info!(id, user = %account.name, to = %reply.recipient, queue_id = %entry, "vacation reply queued")
+            }
+            Ok(_) => debug!(id, to = %reply.recipient, "vacation: replied within :days already"),
             Err(e) => {
-                warn!(id, to = %reply.recipient, error = %e, "vacation reply not sent");
-                if let Err(e) =
-                    self.stores.sieve.release_vacation(account.id, &reply.handle, &reply.recipient).await
-                {
-                    warn!(id, error = %e, "vacation: cannot release the claim");
-                }
+                warn!(id, to = %reply.recipient, error = %e, "vacation: cannot queue the reply; no reply")
             }
         }
     }

@@ -11,12 +11,18 @@
 //!   decoding is `postfach_message`'s).
 //! - [`trace`]: the Return-Path / Delivered-To / Received lines and the summary shift that lets
 //!   one parse serve every recipient.
-//! - [`relay`]: the [`Relay`] trait through which vacation replies and redirects leave; the
-//!   server implements it with an SMTP client (this crate never opens sockets).
+//! - [`outbound`]: the [`Outbox`] through which delivery queues vacation replies and redirects
+//!   in the store (durably, before the LMTP reply), and the [`Sender`] that sends them in the
+//!   background with retries, backoff, a lifetime and bounces.
+//! - [`relay`]: the [`Relay`] trait the sender hands mail to; the server implements it with an
+//!   SMTP client (this crate never opens sockets).
 //!
 //! # Guarantees
 //! - A recipient is reported delivered only after every append for it returned, i.e. after the
 //!   store made the message durable.
+//! - Redirects and vacation replies are in the store's outbound queue before the recipient is
+//!   reported; the reply never waits for the SMTP relay. A repeated delivery of the same
+//!   message (the MTA retrying) queues neither again.
 //! - Mail is never lost to a bad script: a script that does not compile or fails at run time
 //!   delivers to INBOX (RFC 5228 §2.10.6) and the reason is logged.
 //! - A message is parsed once, however many recipients it has.
@@ -30,6 +36,7 @@
 pub mod address;
 pub mod deliver;
 pub mod lmtp;
+pub mod outbound;
 pub mod relay;
 pub mod trace;
 pub mod view;
@@ -40,4 +47,5 @@ pub use deliver::{
     Protocol, RecipientError, SpamHeader, SpamPolicy, Stores,
 };
 pub use lmtp::{Flow, LmtpLimits, LmtpSession, dot_stuff};
+pub use outbound::{Outbox, Outgoing, Sender, SenderSettings, redirect_key};
 pub use relay::{OutgoingMail, Relay, RelayError};

@@ -1,6 +1,6 @@
 //! Delivery against a real (temporary) SQLite store: LMTP conversations through the sans-I/O
 //! session, recipient mapping, Sieve, the spam policy, subaddresses, vacation and redirect
-//! through an in-memory relay.
+//! through the store's outbound queue and an in-memory relay.
 
 #![allow(clippy::unwrap_used)]
 
@@ -8,20 +8,23 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use postfach_delivery::outbound::Sent;
 use postfach_delivery::{
-    Deliverer, DeliveryConfig, DeliveryStatus, Envelope, Flow, LmtpLimits, LmtpSession, OutgoingMail,
-    OverQuotaAnswer, Protocol, RecipientError, Relay, RelayError, Stores,
+    Deliverer, DeliveryConfig, DeliveryStatus, Envelope, Flow, LmtpLimits, LmtpSession, Outbox, OutgoingMail,
+    OverQuotaAnswer, Protocol, RecipientError, Relay, RelayError, Sender, SenderSettings, Stores,
 };
 use postfach_store::{
-    AccountId, AccountStore, DetailDelivery, FetchWant, MailStore, MailboxName, QuotaLimits, ShareStore,
-    SieveStore, SqliteStore, Uid, UidSet,
+    AccountId, AccountStore, DetailDelivery, FetchWant, MailStore, MailboxName, QueueStore, QuotaLimits,
+    ShareStore, SieveStore, SqliteStore, Uid, UidSet,
 };
 
-/// Records what it is asked to send; can be told to fail.
+/// Records what it is asked to send; can be told to fail (`fail`) or to refuse mail with a
+/// reverse path (`refuse`).
 #[derive(Default)]
 struct FakeRelay {
     sent: Mutex<Vec<OutgoingMail>>,
     fail: Mutex<bool>,
+    refuse: Mutex<bool>,
 }
 
 #[async_trait]
@@ -29,6 +32,10 @@ impl Relay for FakeRelay {
     async fn send(&self, mail: &OutgoingMail) -> Result<(), RelayError> {
         if *self.fail.lock().unwrap() {
             return Err(RelayError::Unreachable("test".into()));
+        }
+        // Refuses mail from senders; bounces (null reverse path) still go.
+        if *self.refuse.lock().unwrap() && !mail.reverse_path.is_empty() {
+            return Err(RelayError::Refused("RCPT: 550 5.1.1 no such user".into()));
         }
         self.sent.lock().unwrap().push(mail.clone());
         Ok(())
@@ -40,6 +47,7 @@ struct World {
     store: Arc<SqliteStore>,
     relay: Arc<FakeRelay>,
     deliverer: Arc<Deliverer>,
+    sender: Sender,
 }
 
 impl World {
@@ -57,8 +65,16 @@ impl World {
             sieve: store.clone(),
             share: store.clone(),
         };
-        let deliverer = Arc::new(Deliverer::new(stores, config, Some(relay.clone() as Arc<dyn Relay>)));
-        World { _dir: dir, store, relay, deliverer }
+        let outbox = Outbox::new(store.clone(), Duration::from_secs(86_400));
+        let deliverer = Arc::new(Deliverer::new(stores, config, Some(outbox)));
+        let settings = SenderSettings { hostname: "mx.test".into(), ..SenderSettings::default() };
+        let sender = Sender::new(store.clone(), relay.clone() as Arc<dyn Relay>, settings);
+        World { _dir: dir, store, relay, deliverer, sender }
+    }
+
+    /// Sends what the queue holds that is due `later` seconds from now.
+    async fn send(&self, later: i64) -> Vec<Sent> {
+        self.sender.send_due(unix_now() + later).await.unwrap()
     }
 
     async fn user(&self, name: &str) -> AccountId {
@@ -351,7 +367,7 @@ async fn a_failing_script_keeps_the_message() {
     w.script(bob, r#"redirect "a@x"; redirect "b@x"; redirect "c@x"; redirect "d@x"; redirect "e@x";"#).await;
     let st = w.deliver("a@x", &["bob@test"], SIMPLE).await;
     assert_eq!(st, [DeliveryStatus::Delivered { mailboxes: vec!["INBOX".into()] }]);
-    assert!(w.relay.sent.lock().unwrap().is_empty(), "all actions of a failed run are dropped");
+    assert!(w.send(0).await.is_empty(), "all actions of a failed run are dropped");
     // A stored script that does not compile (e.g. from an older version) keeps mail too.
     w.store.put_sieve_script(bob, "main", "if {").await.unwrap();
     let st = w.deliver("a@x", &["bob@test"], SIMPLE).await;
@@ -366,6 +382,9 @@ async fn vacation_replies_once_within_days() {
     let personal = "From: coyote@desert.example\r\nTo: bob@test\r\nSubject: hi\r\nMessage-ID: <m1@desert.example>\r\n\r\nx\r\n";
     w.deliver("coyote@desert.example", &["bob@test"], personal).await;
     w.deliver("coyote@desert.example", &["bob@test"], personal).await;
+    assert_eq!(w.store.queue_length().await.unwrap(), 1, "queued once, nothing sent yet");
+    assert!(w.relay.sent.lock().unwrap().is_empty());
+    assert_eq!(w.send(0).await, [Sent::Accepted]);
     {
         let sent = w.relay.sent.lock().unwrap();
         assert_eq!(sent.len(), 1, "never twice within :days");
@@ -386,24 +405,37 @@ async fn vacation_replies_once_within_days() {
     )
     .await;
     w.deliver("", &["bob@test"], personal).await;
-    assert_eq!(w.relay.sent.lock().unwrap().len(), 1);
-    // A failed send is released, so the next message tries again.
+    assert!(w.send(0).await.is_empty());
+    // A relay that is down delays the reply; it is retried, not lost, and not queued twice.
     *w.relay.fail.lock().unwrap() = true;
     let other = personal.replace("coyote@desert", "road@runner");
     w.deliver("road@runner.example", &["bob@test"], &other).await;
+    assert_eq!(w.send(0).await, [Sent::Deferred]);
     *w.relay.fail.lock().unwrap() = false;
     w.deliver("road@runner.example", &["bob@test"], &other).await;
+    assert!(w.send(0).await.is_empty(), "not due before the backoff");
+    assert_eq!(w.send(60).await, [Sent::Accepted]);
     assert_eq!(w.relay.sent.lock().unwrap().len(), 2);
-    assert_eq!(w.messages(bob, "INBOX").await.len(), 6, "vacation never stops delivery");
+    // Past its lifetime (a day here) it is given up, without a bounce: a vacation reply has
+    // the null reverse path.
+    *w.relay.fail.lock().unwrap() = true;
+    let third = personal.replace("coyote@desert", "wile@acme");
+    w.deliver("wile@acme.example", &["bob@test"], &third).await;
+    assert_eq!(w.send(0).await, [Sent::Deferred]);
+    assert_eq!(w.send(2 * 86_400).await, [Sent::GaveUp { bounced: false }]);
+    *w.relay.fail.lock().unwrap() = false;
+    assert_eq!(w.store.queue_length().await.unwrap(), 0);
+    assert_eq!(w.messages(bob, "INBOX").await.len(), 7, "vacation never stops delivery");
 }
 
 #[tokio::test]
-async fn redirect_through_the_relay_or_keep() {
+async fn redirect_through_the_queue_or_keep() {
     let w = World::new().await;
     let bob = w.user("bob").await;
     w.script(bob, r#"redirect "elsewhere@remote.example";"#).await;
     let st = w.deliver("a@x", &["bob@test"], SIMPLE).await;
     assert_eq!(st, [DeliveryStatus::NotStored]);
+    assert_eq!(w.send(0).await, [Sent::Accepted]);
     {
         let sent = w.relay.sent.lock().unwrap();
         assert_eq!(sent[0].recipients, vec!["elsewhere@remote.example"]);
@@ -413,16 +445,45 @@ async fn redirect_through_the_relay_or_keep() {
                 .starts_with("Return-Path: <a@x>\r\nDelivered-To: bob@test\r\n")
         );
     }
-    // Relay down: the message is kept instead of lost.
-    *w.relay.fail.lock().unwrap() = true;
+    // The MTA delivers the same message again (its reply timed out): nothing is queued twice.
     let st = w.deliver("a@x", &["bob@test"], SIMPLE).await;
-    assert_eq!(st, [DeliveryStatus::Delivered { mailboxes: vec!["INBOX".into()] }]);
-    // A message that was here before is not redirected again (loop).
+    assert_eq!(st, [DeliveryStatus::NotStored]);
+    assert!(w.send(0).await.is_empty());
+    // Relay down: the redirect waits in the queue and goes once the relay is back.
+    *w.relay.fail.lock().unwrap() = true;
+    let second = SIMPLE.replace("hello", "second");
+    assert_eq!(w.deliver("a@x", &["bob@test"], &second).await, [DeliveryStatus::NotStored]);
+    assert_eq!(w.send(0).await, [Sent::Deferred]);
     *w.relay.fail.lock().unwrap() = false;
-    let looped = format!("Delivered-To: bob@test\r\n{SIMPLE}");
+    assert_eq!(w.send(60).await, [Sent::Accepted]);
+    assert_eq!(w.relay.sent.lock().unwrap().len(), 2);
+    // Refused for good: the sender gets a delivery status notification (null reverse path).
+    *w.relay.refuse.lock().unwrap() = true;
+    let third = SIMPLE.replace("hello", "third");
+    w.deliver("a@x", &["bob@test"], &third).await;
+    assert_eq!(w.send(0).await, [Sent::GaveUp { bounced: true }, Sent::Accepted]);
+    *w.relay.refuse.lock().unwrap() = false;
+    {
+        let sent = w.relay.sent.lock().unwrap();
+        assert_eq!(sent.len(), 3);
+        let bounce = sent.last().unwrap();
+        assert_eq!((bounce.reverse_path.as_str(), bounce.recipients.clone()), ("", vec!["a@x".to_owned()]));
+        let text = String::from_utf8_lossy(&bounce.data);
+        assert!(text.contains("Content-Type: multipart/report; report-type=delivery-status"), "{text}");
+        assert!(
+            text.contains(
+                "Final-Recipient: rfc822; elsewhere@remote.example\r\nAction: failed\r\nStatus: 5.1.1\r\n"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("Content-Type: text/rfc822-headers\r\n\r\nReturn-Path: <a@x>"), "{text}");
+        assert!(text.contains("Subject: third\r\n"), "{text}");
+    }
+    // A message that was here before is not redirected again (loop).
+    let looped = format!("Delivered-To: bob@test\r\n{}", SIMPLE.replace("hello", "looped"));
     let st = w.deliver("a@x", &["bob@test"], &looped).await;
     assert_eq!(st, [DeliveryStatus::Delivered { mailboxes: vec!["INBOX".into()] }]);
-    assert_eq!(w.relay.sent.lock().unwrap().len(), 1);
+    assert!(w.send(0).await.is_empty());
 }
 
 #[tokio::test]
@@ -565,4 +626,8 @@ async fn over_quota_can_be_permanent() {
         [DeliveryStatus::OverQuota(OverQuotaAnswer::Permanent)]
     );
     assert_eq!(w.messages(bob, "INBOX").await.len(), 1);
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
 }

@@ -56,6 +56,8 @@ pub(crate) struct Config {
     pub(crate) store: StoreConfig,
     /// ManageSieve (RFC 5804): users' Sieve scripts over the network.
     pub(crate) managesieve: ManageSieveConfig,
+    /// The outbound queue (vacation replies, redirects, bounces): retries and lifetime.
+    pub(crate) queue: QueueConfig,
 }
 
 /// The ManageSieve service (`[managesieve]`).
@@ -230,6 +232,7 @@ impl Default for Config {
             metrics: MetricsConfig::default(),
             store: StoreConfig::default(),
             managesieve: ManageSieveConfig::default(),
+            queue: QueueConfig::default(),
         }
     }
 }
@@ -420,6 +423,7 @@ impl Checker {
             "metrics" => c.metrics(value, &mut config.metrics),
             "store" => c.store(value, &mut config.store),
             "managesieve" => c.managesieve(value, &mut config.managesieve),
+            "queue" => c.queue(value, &mut config.queue),
             _ => c.unknown(path),
         });
         self.pop3_addresses(&config.pop3, &config.imap);
@@ -912,6 +916,56 @@ impl Checker {
                 self.issue("pop3", format!("address {addr} is listed more than once"));
             }
             seen.push(*addr);
+        }
+    }
+}
+
+// --- the outbound queue: [queue] (issue 17) ---------------------------------------------------
+
+/// How the server sends what delivery queued (vacation replies, redirects, bounces).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct QueueConfig {
+    /// How long a message is retried before it is given up (and a redirect bounced).
+    pub(crate) lifetime: Duration,
+    /// Wait after the first failed attempt; it doubles with every further failure.
+    pub(crate) retry_min: Duration,
+    /// Longest wait between attempts.
+    pub(crate) retry_max: Duration,
+    /// Messages sent at once (per server).
+    pub(crate) concurrency: usize,
+}
+
+impl Default for QueueConfig {
+    fn default() -> Self {
+        // Postfix's defaults, roughly: 5 days (maximal_queue_lifetime), backoff up to an hour
+        // (maximal_backoff_time 4000 s).
+        Self {
+            lifetime: Duration::from_secs(5 * 86_400),
+            retry_min: Duration::from_secs(60),
+            retry_max: Duration::from_secs(3600),
+            concurrency: 4,
+        }
+    }
+}
+
+/// Allowed range of `queue.lifetime`, seconds: a minute to 30 days.
+const QUEUE_LIFETIME_RANGE: RangeInclusive<u64> = 60..=30 * 86_400;
+/// Allowed range of `queue.retry_min` and `retry_max`, seconds: a second to a day.
+const QUEUE_RETRY_RANGE: RangeInclusive<u64> = 1..=86_400;
+/// Allowed range of `queue.concurrency`: the relay is one local MTA.
+const QUEUE_CONCURRENCY_RANGE: RangeInclusive<i64> = 1..=64;
+
+impl Checker {
+    fn queue(&mut self, value: &Value, queue: &mut QueueConfig) {
+        self.section(value, "queue", |c, key, value, path| match key {
+            "lifetime" => set(&mut queue.lifetime, c.duration(value, path, QUEUE_LIFETIME_RANGE)),
+            "retry_min" => set(&mut queue.retry_min, c.duration(value, path, QUEUE_RETRY_RANGE)),
+            "retry_max" => set(&mut queue.retry_max, c.duration(value, path, QUEUE_RETRY_RANGE)),
+            "concurrency" => set(&mut queue.concurrency, c.number(value, path, QUEUE_CONCURRENCY_RANGE)),
+            _ => c.unknown(path),
+        });
+        if queue.retry_max < queue.retry_min {
+            self.issue("queue.retry_max", "must not be shorter than queue.retry_min");
         }
     }
 }
@@ -1503,6 +1557,34 @@ fn duration_seconds(text: &str) -> Result<u64, String> {
         rest = &rest[digits + 1..];
     }
     Ok(total)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod queue_tests {
+    use super::*;
+
+    #[test]
+    fn queue_settings() {
+        let c = Config::from_toml(
+            "[queue]\nlifetime = \"2d\"\nretry_min = \"5s\"\nretry_max = \"10m\"\nconcurrency = 2\n",
+        )
+        .unwrap();
+        assert_eq!(c.queue.lifetime, Duration::from_secs(2 * 86_400));
+        assert_eq!(
+            (c.queue.retry_min, c.queue.retry_max),
+            (Duration::from_secs(5), Duration::from_secs(600))
+        );
+        assert_eq!(c.queue.concurrency, 2);
+        let Err(ParseFailure::Invalid(issues)) =
+            Config::from_toml("[queue]\nretry_min = \"2h\"\nretry_max = \"1h\"\nconcurrency = 0\n")
+        else {
+            panic!("expected issues");
+        };
+        let e: Vec<String> = issues.iter().map(Issue::to_string).collect();
+        assert!(e.iter().any(|i| i.starts_with("queue.retry_max: must not be shorter")), "{e:?}");
+        assert!(e.iter().any(|i| i.starts_with("queue.concurrency")), "{e:?}");
+    }
 }
 
 #[cfg(test)]

@@ -10,6 +10,9 @@
 //! - `{"op":"changed","mailboxes":[12]}` → `{"reply":"notified","mailboxes":1}`: another process
 //!   (the admin CLI) wrote to these mailboxes; the server's sessions that have one selected look
 //!   at once, so an IDLE client hears of it without sending a command.
+//! - `{"op":"queue_flush"}` → `{"reply":"queue_nudged","sender":true}`: the outbound queue has
+//!   entries due now (`postfach queue flush`); the sender looks at once (`sender` is false when
+//!   this server runs none: no relay configured).
 //! - anything else → `{"reply":"error","error":"..."}`.
 //!
 //! Access: the file's mode, and the peer's user id, read from the socket (`SO_PEERCRED`), must
@@ -30,7 +33,7 @@ use postfach_store::{MailStore, MailboxId};
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::{Notify, Semaphore, watch};
 use tokio::task::JoinSet;
 use tokio::time::{Instant, timeout};
 use tracing::{debug, info, warn};
@@ -76,6 +79,8 @@ pub(crate) enum Request {
         /// Mailbox ids.
         mailboxes: Vec<i64>,
     },
+    /// Entries of the outbound queue are due now.
+    QueueFlush,
 }
 
 /// An answer, as sent on one line.
@@ -98,6 +103,11 @@ pub(crate) enum Reply {
     Notified {
         /// Mailboxes that exist and whose sessions were told.
         mailboxes: usize,
+    },
+    /// To `queue_flush`.
+    QueueNudged {
+        /// Whether this server runs an outbound sender.
+        sender: bool,
     },
     /// The request was not understood.
     Error {
@@ -190,6 +200,8 @@ pub(crate) struct Control {
     pub(crate) sessions: Arc<Sessions>,
     /// The store, whose notifier wakes sessions.
     pub(crate) store: Arc<dyn MailStore>,
+    /// Wakes the outbound queue's sender (`None`: this server runs none).
+    pub(crate) queue: Option<Arc<Notify>>,
 }
 
 /// Answers on `socket` until `shutdown`; then removes the socket file.
@@ -287,6 +299,12 @@ impl Control {
                     }
                 }
                 Reply::Notified { mailboxes: told }
+            }
+            Request::QueueFlush => {
+                if let Some(nudge) = &self.queue {
+                    nudge.notify_one();
+                }
+                Reply::QueueNudged { sender: self.queue.is_some() }
             }
         }
     }
@@ -395,7 +413,7 @@ mod tests {
         assert!(ControlSocket::bind(dir.path()).await.is_none());
 
         let store = Arc::new(postfach_store::SqliteStore::open(dir.path()).unwrap());
-        let control = Arc::new(Control { sessions: Sessions::new(), store });
+        let control = Arc::new(Control { sessions: Sessions::new(), store, queue: None });
         let (stop, stopped) = watch::channel(false);
         let server = tokio::spawn(serve(socket, control, stopped));
         let reply = ask(dir.path(), &Request::Who).await.unwrap();
@@ -404,6 +422,8 @@ mod tests {
         assert_eq!(reply, Reply::Kicked { kicked: 0, ended: 0 });
         let reply = ask(dir.path(), &Request::Changed { mailboxes: vec![999] }).await.unwrap();
         assert_eq!(reply, Reply::Notified { mailboxes: 0 });
+        let reply = ask(dir.path(), &Request::QueueFlush).await.unwrap();
+        assert_eq!(reply, Reply::QueueNudged { sender: false });
         stop.send_replace(true);
         server.await.unwrap();
         assert!(!path.exists(), "the socket file is removed when the server stops");

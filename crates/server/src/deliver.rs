@@ -281,7 +281,9 @@ async fn direct(config: &Config, from: String, rcpt: &str, message: Vec<u8>) -> 
             return EX_TEMPFAIL;
         }
     };
-    let deliverer = crate::lmtp_conn::deliverer(config, store, None);
+    // Vacation replies and redirects go into the store's queue; the server sends them.
+    let outbox = crate::queue::outbox(config, &store);
+    let deliverer = crate::lmtp_conn::deliverer(config, store, None, outbox);
     let recipient = match deliverer.resolve(rcpt).await {
         Ok(r) => r,
         Err(RecipientError::Unknown) => {

@@ -32,7 +32,6 @@ use crate::config::{Config, IpNet};
 use crate::imap_conn::shutdown_requested;
 use crate::listener::SHUTDOWN_GRACE;
 use crate::metrics::{ConnKind, Metrics};
-use crate::relay::SmtpRelay;
 
 /// LMTP connections open at once, over all LMTP listeners.
 pub(crate) const MAX_CONNECTIONS: usize = 256;
@@ -52,16 +51,18 @@ pub(crate) fn hostname() -> String {
 }
 
 /// The deliverer the configuration describes, over `store`; `stored` is notified after each
-/// delivery that stored something.
+/// delivery that stored something. Vacation replies and redirects go into `outbox` (the
+/// store's outbound queue; `None` without a relay).
 pub(crate) fn deliverer(
     config: &Config,
     store: Arc<dyn Store>,
     stored: Option<Arc<Notify>>,
+    outbox: Option<postfach_delivery::Outbox>,
 ) -> Arc<Deliverer> {
     let host = hostname();
     let stores = Stores { mail: store.clone(), accounts: store.clone(), sieve: store.clone(), share: store };
     let settings = DeliveryConfig {
-        hostname: host.clone(),
+        hostname: host,
         local_domains: config.delivery.domains.clone(),
         // Checked when the configuration was loaded.
         spam: SpamPolicy::parse(&config.delivery.spam_headers).unwrap_or_default(),
@@ -69,12 +70,7 @@ pub(crate) fn deliverer(
         over_quota: config.quota.over_quota,
         ..DeliveryConfig::default()
     };
-    let relay = config
-        .vacation
-        .smtp_relay
-        .clone()
-        .map(|address| Arc::new(SmtpRelay::new(address, host)) as Arc<dyn postfach_delivery::Relay>);
-    let deliverer = Deliverer::new(stores, settings, relay);
+    let deliverer = Deliverer::new(stores, settings, outbox);
     Arc::new(match stored {
         Some(stored) => deliverer.notify_stored(stored),
         None => deliverer,

@@ -17,7 +17,8 @@
 //! - `compress`: the COMPRESS=DEFLATE stream layer (RFC 4978) under `imap_conn`.
 //! - `admin`: the `user` subcommands.
 //! - `lmtp_conn`: the LMTP listeners and connection driver (mail from the MTA).
-//! - `relay`: the SMTP client for vacation replies and redirects.
+//! - `relay`: the SMTP client the outbound queue's sender uses.
+//! - `queue`: the outbound queue's wiring (outbox, sender) and `queue list|flush|delete`.
 //! - `deliver`: `postfach deliver`, one message from a pipe (sysexits exit codes).
 //! - `admin_sieve`: the `sieve` subcommands (users' Sieve scripts).
 //! - `admin_auth`: the `user totp`, `user app-password` and `ban` subcommands.
@@ -75,6 +76,7 @@ mod lmtp_conn;
 mod managesieve;
 mod metrics;
 mod pop3;
+mod queue;
 mod quota;
 mod relay;
 mod sessions;
@@ -186,6 +188,12 @@ enum Command {
     Cleanup {
         #[command(subcommand)]
         command: CleanupCommand,
+    },
+    /// The outbound queue: vacation replies, redirects and bounces waiting for the SMTP relay
+    /// (works while the server runs).
+    Queue {
+        #[command(subcommand)]
+        command: queue::QueueCommand,
     },
     /// The store's database: schema migrations (`[store]`).
     Db {
@@ -430,6 +438,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             init_logging(&LogConfig { level: "warn".to_owned(), format: config.log.format })?;
             runtime.block_on(cleanup_run(&config, now, json))
         }
+        Command::Queue { command } => {
+            init_logging(&LogConfig { level: "warn".to_owned(), format: config.log.format })?;
+            runtime
+                .block_on(async { queue::run(command, &config, open_store(&config).await?.as_ref()).await })
+        }
         Command::Db { command: DbCommand::Migrate } => {
             init_logging(&LogConfig { level: "warn".to_owned(), format: config.log.format })?;
             runtime.block_on(db_migrate(&config))
@@ -632,7 +645,12 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let counters = Arc::new(metrics::Metrics::default());
     // Deliveries nudge the quota-warning task, so a warning follows the message that crossed.
     let stored = Arc::new(Notify::new());
-    let deliverer = lmtp_conn::deliverer(&config, Arc::clone(&store), Some(Arc::clone(&stored)));
+    // Vacation replies and redirects: queued in the store by delivery, sent by this task.
+    queue::report_at_start(&config, store.as_ref()).await;
+    let outbox = queue::outbox(&config, &store);
+    let queue_nudge = outbox.as_ref().map(postfach_delivery::Outbox::nudge);
+    let queue_sender = queue::sender(&config, &store, lmtp_conn::hostname());
+    let deliverer = lmtp_conn::deliverer(&config, Arc::clone(&store), Some(Arc::clone(&stored)), outbox);
     let warner = quota::Warner::new(store.clone(), store.clone(), quota_warning_settings(&config));
     let mail: Arc<dyn MailStore> = store.clone();
     let share: Arc<dyn ShareStore> = store.clone();
@@ -721,6 +739,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         let control = control::Control {
             sessions: Arc::clone(&shared.settings.sessions),
             store: Arc::clone(&shared.ctx.store),
+            queue: queue_nudge.clone(),
         };
         tokio::spawn(control::serve(socket, Arc::new(control), stopped.clone()))
     });
@@ -752,6 +771,12 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         tokio::spawn(backup_schedule::run(schedule, Arc::clone(&backup_metrics), stopped.clone()))
     });
     let warnings = tokio::spawn(warner.run(stored, stopped.clone()));
+    let outbound = match (queue_sender, queue_nudge) {
+        (Some(sender), Some(nudge)) => {
+            Some(tokio::spawn(sender.run(nudge, stopped.clone(), listener::SHUTDOWN_GRACE)))
+        }
+        _ => None,
+    };
     let cleaner = tokio::spawn(cleanup::run(store, config.cleanup, counters, stopped.clone()));
     let mut server = tokio::spawn(listener::serve(listeners, shared, stopped));
     tokio::select! {
@@ -770,6 +795,9 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         backups.await.context("the backup task failed")?;
     }
     warnings.await.context("the quota-warning task failed")?;
+    if let Some(outbound) = outbound {
+        outbound.await.context("the outbound queue's task failed")?;
+    }
     cleaner.await.context("the clean-up task failed")?;
     if let Some(endpoint) = endpoint {
         endpoint.await.context("the metrics listener failed")?;

@@ -312,6 +312,15 @@ pub(crate) async fn render(sources: &Sources) -> String {
         ),
         Err(e) => warn!(error = %e, "metrics: cannot read the index backlog"),
     }
+    match sources.store.queue_length().await {
+        Ok(waiting) => out.single(
+            "postfach_queue_messages",
+            "gauge",
+            "Messages in the outbound queue (vacation replies, redirects, bounces) not sent yet.",
+            waiting,
+        ),
+        Err(e) => warn!(error = %e, "metrics: cannot read the outbound queue"),
+    }
     match sources.store.totals().await {
         Ok(t) => {
             out.single("postfach_accounts", "gauge", "Accounts (users and teams).", t.accounts);

@@ -211,6 +211,7 @@ fn summary(s: &Samples, addr: SocketAddr, health: &str) -> String {
         human_bytes(one(s, "postfach_store_disk_bytes") as u64)
     ));
     line(format!("index backlog: {} messages", one(s, "postfach_index_backlog_messages")));
+    line(format!("outbound queue: {} messages waiting", one(s, "postfach_queue_messages")));
     line(format!(
         "accounts:      {}; messages {} ({})",
         one(s, "postfach_accounts"),

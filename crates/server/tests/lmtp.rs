@@ -398,6 +398,12 @@ fn vacation_reply_through_the_relay_once() {
         lmtp.send(&format!("{}.\r\n", message("question", "")));
         assert_eq!(lmtp.reply(), "250 2.0.0 <bob@example.org> Delivered");
     }
+    // The reply leaves through the outbound queue, in the background.
+    let deadline = Instant::now() + PATIENCE;
+    while sent.lock().unwrap().is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(300));
     let sent = sent.lock().unwrap();
     assert_eq!(sent.len(), 1, "never twice within :days: {sent:?}");
     assert!(sent[0].contains("Subject: Out of office\r\n"), "{}", sent[0]);

@@ -20,6 +20,9 @@ use std::sync::Arc;
 use crate::acl::{
     AccountKind, AclEntry, Identifier, OverQuota, QuotaLimits, QuotaResource, Rights, SeenMode, TeamMember,
 };
+use crate::queue::{
+    Attempt, Enqueued, Lease, MAX_RECIPIENTS, NewOutbound, OutboundKind, QueueId, QueueStore, VacationOnce,
+};
 use crate::types::{
     AccountId, ClaimRecent, Criterion, FetchWant, FlagOp, Flags, InternalDate, MailboxId, MailboxName,
     ModSeq, NewMessage, SpecialUse, SystemFlags, Uid, UidSet,
@@ -35,6 +38,8 @@ pub struct Stores {
     pub accounts: Arc<dyn AccountStore>,
     /// Teams, ACLs, per-user `\Seen`, quotas.
     pub share: Arc<dyn ShareStore>,
+    /// The outbound queue.
+    pub queue: Arc<dyn QueueStore>,
 }
 
 /// A failed check: where it failed and why.
@@ -182,6 +187,8 @@ macro_rules! for_each_conformance_check {
             quota_expunge_and_delete_free_usage,
             quota_warnings_once_per_crossing,
             private_seen_per_viewer,
+            queue_enqueue_claim_finish,
+            queue_leases_and_concurrent_claims,
         );
     };
 }
@@ -1781,6 +1788,163 @@ pub async fn private_seen_per_viewer(s: &Stores) -> Result<(), Failure> {
     must_fail(s.share.store_private_seen(MailboxId(i64::MAX), ivy, &all(), true).await, not_found)?;
     must_fail(s.share.store_private_seen(inbox, AccountId(i64::MAX), &all(), true).await, not_found)?;
     must_fail(s.share.seen_mode(MailboxId(i64::MAX)).await, not_found)?;
+    Ok(())
+}
+
+// --- the outbound queue -----------------------------------------------------------------------
+
+/// A queue entry for `owner` to `to`, due at `now`.
+fn outbound(owner: AccountId, kind: OutboundKind, to: &str, key: Option<&str>, now: i64) -> NewOutbound {
+    NewOutbound {
+        owner,
+        kind,
+        reverse_path: if kind == OutboundKind::Redirect {
+            "sender@example.org".into()
+        } else {
+            String::new()
+        },
+        recipients: vec![to.to_owned()],
+        data: b"Subject: queued\r\n\r\nbody\r\n".to_vec(),
+        key: key.map(str::to_owned),
+        vacation: None,
+        now,
+        expires: now + 5 * 86_400,
+    }
+}
+
+/// Enqueue is idempotent by key and by vacation claim; a claim leases entries to one sender;
+/// outcomes are recorded only under the caller's lease; a failure enqueues its bounce in the
+/// same step; flush, delete and the queue length; keys are remembered after sending; an
+/// account's deletion takes its entries along.
+pub async fn queue_enqueue_claim_finish(s: &Stores) -> Result<(), Failure> {
+    let (owner, _) = account(s, "conf-queue").await?;
+    let now = 1_700_000_000;
+    let q = &s.queue;
+    let redirect = outbound(owner, OutboundKind::Redirect, "far@remote.example", Some("k1"), now);
+    let Enqueued::Queued(first) = q.enqueue(redirect.clone()).await.must()? else {
+        return Err(Failure("the first enqueue was not queued".into()));
+    };
+    check_eq!(q.enqueue(redirect.clone()).await.must()?, Enqueued::Duplicate);
+    let mut vacation = outbound(owner, OutboundKind::Vacation, "coyote@desert.example", None, now);
+    vacation.vacation = Some(VacationOnce {
+        handle: "h".into(),
+        sender: "coyote@desert.example".into(),
+        period_secs: 86_400,
+    });
+    check!(matches!(q.enqueue(vacation.clone()).await.must()?, Enqueued::Queued(_)));
+    check_eq!(q.enqueue(vacation.clone()).await.must()?, Enqueued::AlreadyReplied);
+    check_eq!(q.queue_length().await.must()?, 2);
+    let listed = q.queue_list().await.must()?;
+    check_eq!(listed.len(), 2);
+    check_eq!(listed[0].id, first);
+    check_eq!(listed[0].kind, OutboundKind::Redirect);
+    check_eq!(listed[0].recipients, vec!["far@remote.example".to_owned()]);
+    check_eq!(listed[0].size, redirect.data.len() as u64);
+    check_eq!((listed[0].attempts, listed[0].next_attempt, listed[0].leased_until), (0, now, None));
+
+    // Bad input is refused, not stored.
+    let mut bad = outbound(owner, OutboundKind::Redirect, "x@y", None, now);
+    bad.recipients = vec!["a@b\r\nRCPT TO:<c@d>".into()];
+    must_fail(q.enqueue(bad.clone()).await, |e| matches!(e, StoreError::Limit(_)))?;
+    bad.recipients = vec!["a@b".into(); MAX_RECIPIENTS + 1];
+    must_fail(q.enqueue(bad).await, |e| matches!(e, StoreError::Limit(_)))?;
+
+    // Not due yet: nothing to claim.
+    check!(q.claim_outbound(now - 1, 60, 10).await.must()?.is_empty());
+    let claimed = q.claim_outbound(now, 60, 10).await.must()?;
+    check_eq!(claimed.len(), 2);
+    check_eq!(claimed[0].lease, Lease { id: first, attempt: 1 });
+    check_eq!(claimed[0].data, redirect.data);
+    check_eq!(claimed[0].reverse_path, "sender@example.org");
+    check_eq!(claimed[1].kind, OutboundKind::Vacation);
+    // Leased: nobody else gets them.
+    check!(q.claim_outbound(now, 60, 10).await.must()?.is_empty());
+    check!(q.queue_list().await.must()?.iter().all(|e| e.leased_until == Some(now + 60)));
+
+    check!(q.finish_attempt(claimed[0].lease, Attempt::Sent).await.must()?);
+    check!(!q.finish_attempt(claimed[0].lease, Attempt::Sent).await.must()?, "finished twice");
+    let retry = Attempt::RetryAt { next_attempt: now + 100, error: "451 4.3.0 try later".into() };
+    check!(q.finish_attempt(claimed[1].lease, retry).await.must()?);
+    let listed = q.queue_list().await.must()?;
+    check_eq!(listed.len(), 1);
+    check_eq!(listed[0].last_error.as_deref(), Some("451 4.3.0 try later"));
+    check_eq!((listed[0].attempts, listed[0].next_attempt, listed[0].leased_until), (1, now + 100, None));
+    check!(q.claim_outbound(now + 1, 60, 10).await.must()?.is_empty());
+    // Flush makes it due now.
+    check_eq!(q.flush_queue(None, now + 1).await.must()?, 1);
+    check_eq!(q.flush_queue(Some(QueueId(i64::MAX)), now + 1).await.must()?, 0);
+    let again = q.claim_outbound(now + 1, 60, 10).await.must()?;
+    check_eq!(again.len(), 1);
+    check_eq!(again[0].lease.attempt, 2);
+    // A stale lease changes nothing.
+    check!(!q.finish_attempt(claimed[1].lease, Attempt::Sent).await.must()?);
+    let bounce = outbound(owner, OutboundKind::Bounce, "sender@example.org", None, now + 1);
+    let failed = Attempt::Failed { error: "550 5.1.1 no such user".into(), bounce: Some(Box::new(bounce)) };
+    check!(q.finish_attempt(again[0].lease, failed).await.must()?);
+    let listed = q.queue_list().await.must()?;
+    check_eq!(listed.len(), 1);
+    check_eq!(listed[0].kind, OutboundKind::Bounce);
+
+    // The sent redirect's key is remembered: the same delivery again queues nothing.
+    check_eq!(q.enqueue(redirect.clone()).await.must()?, Enqueued::Duplicate);
+    // ... until it expires (forgotten at the next claim after `expires`).
+    check!(q.delete_queued(listed[0].id).await.must()?);
+    check!(!q.delete_queued(listed[0].id).await.must()?);
+    check_eq!(q.queue_length().await.must()?, 0);
+    check!(q.claim_outbound(redirect.expires, 60, 10).await.must()?.is_empty());
+    check!(matches!(q.enqueue(redirect).await.must()?, Enqueued::Queued(_)));
+
+    // Deleting the account drops its entries.
+    check_eq!(q.queue_length().await.must()?, 1);
+    s.accounts.delete_account(owner).await.must()?;
+    check_eq!(q.queue_length().await.must()?, 0);
+    Ok(())
+}
+
+/// A lease that ran out lets another sender claim the entry (and only the new lease counts);
+/// senders claiming at the same time never get the same entry.
+pub async fn queue_leases_and_concurrent_claims(s: &Stores) -> Result<(), Failure> {
+    let (owner, _) = account(s, "conf-queue-lease").await?;
+    let now = 1_700_000_000;
+    let q = &s.queue;
+    q.enqueue(outbound(owner, OutboundKind::Vacation, "a@example.org", None, now)).await.must()?;
+    let first = q.claim_outbound(now, 10, 1).await.must()?;
+    check_eq!(first.len(), 1);
+    check!(q.claim_outbound(now + 9, 10, 1).await.must()?.is_empty());
+    let second = q.claim_outbound(now + 10, 10, 1).await.must()?;
+    check_eq!(second.len(), 1);
+    check_eq!(second[0].lease.attempt, 2);
+    check!(!q.finish_attempt(first[0].lease, Attempt::Sent).await.must()?);
+    check!(q.finish_attempt(second[0].lease, Attempt::Sent).await.must()?);
+
+    const ENTRIES: usize = 40;
+    for i in 0..ENTRIES {
+        let to = format!("r{i}@example.org");
+        q.enqueue(outbound(owner, OutboundKind::Redirect, &to, Some(&to), now)).await.must()?;
+    }
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..4 {
+        let q = Arc::clone(&s.queue);
+        tasks.spawn(async move {
+            let mut mine = Vec::new();
+            loop {
+                let batch = q.claim_outbound(now + 100, 60, 3).await?;
+                if batch.is_empty() {
+                    return Ok::<_, StoreError>(mine);
+                }
+                mine.extend(batch.into_iter().map(|c| c.lease.id));
+            }
+        });
+    }
+    let mut all = Vec::new();
+    while let Some(done) = tasks.join_next().await {
+        let ids = done.map_err(|e| Failure(format!("a claiming task failed: {e}")))?.must()?;
+        all.extend(ids);
+    }
+    all.sort();
+    let claimed = all.len();
+    all.dedup();
+    check_eq!((claimed, all.len()), (ENTRIES, ENTRIES));
     Ok(())
 }
 

@@ -3,6 +3,7 @@
 //! # Layout
 //! - [`types`]: the domain nouns (ids, flags, mailbox and message metadata, search criteria).
 //! - [`restore`]: what export reads and import writes back verbatim ([`RestoreStore`]).
+//! - [`queue`]: the outbound queue (vacation replies, redirects, bounces) and [`QueueStore`].
 //! - [`notify`]: in-process fan-out of "mailbox changed" signals (IDLE, other sessions).
 //! - [`stats`]: numbers for monitoring (a lock-free histogram, the writer's and store's figures).
 //! - [`sqlite`]: the embedded default backend (one SQLite database, one writer thread with group
@@ -35,6 +36,7 @@ pub mod conformance;
 pub mod notify;
 #[cfg(feature = "postgres")]
 pub mod postgres;
+pub mod queue;
 pub mod restore;
 pub mod sqlite;
 pub mod stats;
@@ -49,6 +51,10 @@ pub use acl::{
     Right, Rights, SeenMode, SharedMailbox, TeamMember, Viewer,
 };
 pub use notify::Notifier;
+pub use queue::{
+    Attempt, ClaimedMail, Enqueued, Lease, NewOutbound, OutboundKind, QueueEntry, QueueId, QueueStore,
+    VacationOnce,
+};
 pub use restore::{
     AccountRestore, ExpungedRun, MailboxDump, MailboxRestore, MessageDump, MessageRestore, ModSeqRule,
     NewUidValidity, PresentUids, PrivateSeenDump, Restored,
@@ -684,6 +690,6 @@ pub trait OperationsStore: Send + Sync {
 /// Every trait of a complete backend: what the server opens from its `[store]` section and
 /// hands around as `Arc<dyn Store>` (upcast to `Arc<dyn MailStore>` and the others where a
 /// part needs only one).
-pub trait Store: AccountStore + MailStore + ShareStore + SieveStore + OperationsStore {}
+pub trait Store: AccountStore + MailStore + ShareStore + SieveStore + OperationsStore + QueueStore {}
 
-impl<T: AccountStore + MailStore + ShareStore + SieveStore + OperationsStore> Store for T {}
+impl<T: AccountStore + MailStore + ShareStore + SieveStore + OperationsStore + QueueStore> Store for T {}

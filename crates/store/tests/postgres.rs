@@ -198,7 +198,8 @@ fn stores(store: Arc<PgStore>) -> Stores {
     Stores {
         mail: Arc::clone(&store) as Arc<dyn MailStore>,
         accounts: Arc::clone(&store) as Arc<dyn AccountStore>,
-        share: store as Arc<dyn ShareStore>,
+        share: Arc::clone(&store) as Arc<dyn ShareStore>,
+        queue: store as Arc<dyn postfach_store::QueueStore>,
     }
 }
 

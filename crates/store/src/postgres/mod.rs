@@ -990,3 +990,6 @@ impl crate::RestoreStore for PgStore {
         write_tx!(self, |tx, fx| restore::restore_private_seen(&tx, fx, mailbox, &rows).await?)
     }
 }
+
+// After the transaction macros, which it uses.
+mod queue;

@@ -59,6 +59,12 @@
 //! # Version 5
 //!
 //! `bodies.content_hash`: SHA-256 of the raw bytes.
+//!
+//! # Version 6
+//!
+//! The outbound queue (`crate::queue`): `outbound_queue(owner_id, id, kind, reverse_path,
+//! recipients, dedup_key, created, expires, next_attempt, attempts, last_error, lease_until,
+//! done, data)`, keyed by the owner whose delivery made the row, as in SQLite's version 11.
 
 use deadpool_postgres::Client;
 
@@ -66,7 +72,7 @@ use super::{Fail, PgResult};
 use crate::StoreError;
 
 /// The migration steps; step `i` brings the database from version `i` to `i + 1`.
-pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5];
+pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6];
 
 /// The schema version this program writes.
 pub const LATEST: i64 = MIGRATIONS.len() as i64;
@@ -331,6 +337,33 @@ CREATE INDEX body_text_trgm ON body_text USING gin (text gin_trgm_ops);
 /// keyed by content (NULL for bodies stored before; `postfach index rebuild` writes theirs).
 const V5: &str = "
 ALTER TABLE bodies ADD COLUMN content_hash BYTEA;
+";
+
+/// Version 6: the outbound queue (vacation replies, redirects, bounces; `postgres::queue`).
+/// `owner_id` leads the keys like everywhere else; `outbound_due` serves the senders' claim,
+/// `outbound_key` the idempotency check (NULL keys never collide).
+const V6: &str = "
+CREATE TABLE outbound_queue (
+    owner_id     BIGINT NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+    id           BIGINT GENERATED ALWAYS AS IDENTITY,
+    kind         TEXT NOT NULL,
+    reverse_path TEXT NOT NULL,
+    recipients   TEXT NOT NULL,
+    dedup_key    TEXT,
+    created      BIGINT NOT NULL,
+    expires      BIGINT NOT NULL,
+    next_attempt BIGINT NOT NULL,
+    attempts     INTEGER NOT NULL DEFAULT 0,
+    last_error   TEXT,
+    lease_until  BIGINT,
+    done         BOOLEAN NOT NULL DEFAULT false,
+    data         BYTEA NOT NULL,
+    PRIMARY KEY (owner_id, id)
+);
+CREATE INDEX outbound_due ON outbound_queue (next_attempt) WHERE NOT done;
+CREATE INDEX outbound_done ON outbound_queue (expires) WHERE done;
+CREATE INDEX outbound_by_id ON outbound_queue (id);
+CREATE UNIQUE INDEX outbound_key ON outbound_queue (owner_id, dedup_key);
 ";
 
 /// Brings the database to [`LATEST`]; refuses a newer one. Returns the version found.

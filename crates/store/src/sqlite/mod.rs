@@ -27,6 +27,7 @@
 //! - `facts`: SORT, THREAD input and the FETCH extras, read from those facts.
 //! - `restore`: export reads and exact restore (given UIDVALIDITY, UIDs, MODSEQs, dates).
 //! - [`sieve`]: delivery state: Sieve scripts, vacation history, subaddress policy.
+//! - `queue`: the outbound queue (vacation replies, redirects, bounces; [`crate::QueueStore`]).
 //! - [`backup`]: online copies of the database file (consistent to one instant, writers never
 //!   blocked), the integrity check of a copy, and taking a database offline for a restore.
 //!
@@ -50,6 +51,7 @@ pub(crate) mod index;
 mod indexer;
 pub(crate) mod mailboxes;
 mod messages;
+mod queue;
 pub(crate) mod quota;
 mod readers;
 mod reads;

@@ -52,7 +52,7 @@ use super::conn::DbResult;
 use crate::{StoreError, StoreResult};
 
 /// The migration steps; step `i` brings the database from version `i` to `i + 1`.
-pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7, V8, V9, V10];
+pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11];
 
 const V1: &str = "
 CREATE TABLE accounts (
@@ -534,6 +534,38 @@ CREATE TABLE cleanup_settings (
     trash_days INTEGER,
     junk_days  INTEGER
 );
+";
+
+/// Version 11: the outbound queue (see [`crate::queue`], `super::queue`).
+///
+/// - `outbound_queue(id, owner_id, kind, reverse_path, recipients, data, dedup_key, created,
+///   expires, next_attempt, attempts, last_error, lease_until, done)`: one row per message
+///   Postfach sends (vacation reply, redirect, bounce). `recipients` one per line. A row is
+///   waiting while `done = 0`; `lease_until` (when set and in the future) says a sender holds
+///   it. A finished row (`done = 1`) loses its message and stays until `expires` only so its
+///   `dedup_key` keeps a repeated delivery from queueing it again.
+/// - `outbound_due` serves the sender's claim (waiting rows by due time), `outbound_key` the
+///   idempotency check (NULL keys never collide).
+const V11: &str = "
+CREATE TABLE outbound_queue (
+    id           INTEGER PRIMARY KEY AUTOINCREMENT,
+    owner_id     INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+    kind         TEXT NOT NULL,
+    reverse_path TEXT NOT NULL,
+    recipients   TEXT NOT NULL,
+    dedup_key    TEXT,
+    created      INTEGER NOT NULL,
+    expires      INTEGER NOT NULL,
+    next_attempt INTEGER NOT NULL,
+    attempts     INTEGER NOT NULL DEFAULT 0,
+    last_error   TEXT,
+    lease_until  INTEGER,
+    done         INTEGER NOT NULL DEFAULT 0,
+    data         BLOB NOT NULL
+);
+CREATE INDEX outbound_due ON outbound_queue (next_attempt) WHERE done = 0;
+CREATE INDEX outbound_done ON outbound_queue (expires) WHERE done = 1;
+CREATE UNIQUE INDEX outbound_key ON outbound_queue (owner_id, dedup_key);
 ";
 
 /// Brings the database to the newest schema version. Runs on the writer connection before the

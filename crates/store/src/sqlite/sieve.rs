@@ -185,7 +185,7 @@ fn rename(conn: &Connection, account: AccountId, old: &str, new: &str) -> StoreR
     Ok(())
 }
 
-fn claim(
+pub(super) fn claim(
     conn: &Connection,
     account: AccountId,
     handle: &str,
