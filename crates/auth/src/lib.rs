@@ -805,6 +805,17 @@ impl Authenticator {
     /// `period`, so revocations made by the CLI (another process) reach live sessions. Spawn it
     /// once per server.
     pub async fn watch_store(&self, period: Duration) {
+        self.watch_store_with(period, None).await;
+    }
+
+    /// [`Authenticator::watch_store`], also woken by `told` (the store's word that credentials
+    /// or address blocks changed, e.g. on another node of a shared database): then the
+    /// generation is read at once and the blocks in force are loaded again.
+    pub async fn watch_store_with(
+        &self,
+        period: Duration,
+        mut told: Option<tokio::sync::watch::Receiver<u64>>,
+    ) {
         if let Err(e) = self.load_blocks().await {
             tracing::warn!(target: LOG_TARGET, error = %e, "cannot load address blocks");
         }
@@ -812,7 +823,19 @@ impl Authenticator {
             if let Err(e) = self.refresh().await {
                 tracing::warn!(target: LOG_TARGET, error = %e, "cannot read the credentials generation");
             }
-            tokio::time::sleep(period).await;
+            let woken = match told.as_mut() {
+                Some(rx) => tokio::select! {
+                    changed = rx.changed() => changed.is_ok(),
+                    () = tokio::time::sleep(period) => false,
+                },
+                None => {
+                    tokio::time::sleep(period).await;
+                    false
+                }
+            };
+            if woken && let Err(e) = self.load_blocks().await {
+                tracing::warn!(target: LOG_TARGET, error = %e, "cannot load address blocks");
+            }
         }
     }
 

@@ -712,7 +712,9 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let ctx = Arc::new(ctx);
     // Stored blocks, and revocations made by the CLI, reach this process through the store.
     let watcher = Arc::clone(&ctx);
-    tokio::spawn(async move { watcher.auth.watch_store(CREDENTIALS_POLL).await });
+    // Other nodes' credential and block changes wake it at once (PostgreSQL's LISTEN/NOTIFY).
+    let told = watcher.store.notifier().watch_credentials();
+    tokio::spawn(async move { watcher.auth.watch_store_with(CREDENTIALS_POLL, Some(told)).await });
     // The scheduled backups' last results: logged, and on the metrics endpoint.
     let backup_metrics = Arc::new(backup_schedule::BackupMetrics::default());
     let endpoint = metrics_listener.map(|listener| {

@@ -300,3 +300,61 @@ fn tls_to_the_database_is_verified_and_never_falls_back() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("PostgreSQL") && (err.contains("certificate") || err.contains("Unknown")), "{err}");
 }
+
+/// A TCP connection from another loopback address (blocks are per address).
+fn connect_from(local: [u8; 4], to: std::net::SocketAddr) -> std::net::TcpStream {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_io().build().unwrap();
+    let stream = runtime.block_on(async {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind(std::net::SocketAddr::from((local, 0))).unwrap();
+        socket.connect(to).await.unwrap()
+    });
+    let std = stream.into_std().unwrap();
+    std.set_nonblocking(false).unwrap();
+    std
+}
+
+/// An address blocked for password spraying on node A is refused on node B at once: the block
+/// is stored, and the store's change channel (LISTEN/NOTIFY) makes node B load it, instead of
+/// at its next restart.
+#[test]
+fn an_address_blocked_on_one_node_is_refused_on_the_other() {
+    let Some(db) = postgres() else { return };
+    let settings = format!(
+        "[imap]\nlisten = [\"127.0.0.1:0\"]\nlisten_tls = [\"127.0.0.1:0\"]\nallow_plaintext_auth = true\n\
+         [lmtp]\nlisten = []\n[log]\nlevel = \"info\"\n\
+         [auth]\nfailures_before_delay = 5\nfailures_before_block = 3\nblock_time = 600\n\
+         [store]\nbackend = \"postgres\"\nurl = {:?}\npool_size = 4\n",
+        db.url()
+    );
+    let mut a = Deployment::with_settings(&settings);
+    a.start();
+    let mut b = Deployment::with_settings(&settings);
+    b.start();
+    a.add_user("alice", PASSWORD);
+    const ATTACKER: [u8; 4] = [127, 0, 0, 7];
+    let mut attacker = Client::plain_from(connect_from(ATTACKER, a.listeners().imap));
+    attacker.read_line();
+    for i in 1..=3 {
+        attacker.send(&format!("g{i} LOGIN alice guess{i}"));
+        let lines = attacker.expect_tagged(&format!("g{i}"));
+        assert!(lines.last().unwrap().contains("NO"), "{lines:?}");
+    }
+    // Node B refuses the address, even with the right password; another address gets in.
+    let started = Instant::now();
+    let refused = loop {
+        let mut c = Client::plain_from(connect_from(ATTACKER, b.listeners().imap));
+        c.read_line();
+        c.send(&format!("b LOGIN alice \"{PASSWORD}\""));
+        let answer = c.read_line();
+        if answer.contains("[UNAVAILABLE]") {
+            break started.elapsed();
+        }
+        assert!(started.elapsed() < Duration::from_secs(5), "node B did not learn the block: {answer}");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    eprintln!("node B refused the blocked address {refused:?} after node A blocked it");
+    let mut other = login(&b, "alice");
+    other.send("z LOGOUT");
+    other.expect_tagged("z");
+}

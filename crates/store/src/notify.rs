@@ -23,11 +23,14 @@ pub struct Notifier {
     /// Moves on every ACL, team-membership or group change anywhere: a session compares it at
     /// each command (and when its mailbox's watch fires) and re-reads its rights only then.
     acl: watch::Sender<u64>,
+    /// Moves when credentials or address blocks changed somewhere (another node's write, told
+    /// through the store): the authenticator re-reads them at once instead of at its next poll.
+    credentials: watch::Sender<u64>,
 }
 
 impl Default for Notifier {
     fn default() -> Self {
-        Self { mailboxes: Mutex::default(), acl: watch::channel(0).0 }
+        Self { mailboxes: Mutex::default(), acl: watch::channel(0).0, credentials: watch::channel(0).0 }
     }
 }
 
@@ -104,6 +107,16 @@ impl Notifier {
                 }
             }
         }
+    }
+
+    /// Credentials (passwords, app passwords, TOTP, accounts) or address blocks changed.
+    pub fn credentials_changed(&self) {
+        self.credentials.send_modify(|g| *g += 1);
+    }
+
+    /// A receiver that wakes at every [`Notifier::credentials_changed`].
+    pub fn watch_credentials(&self) -> watch::Receiver<u64> {
+        self.credentials.subscribe()
     }
 
     /// The ACL generation (see [`Notifier::acl_changed`]).

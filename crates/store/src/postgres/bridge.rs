@@ -14,8 +14,9 @@
 //! bumps the ACL generation so sessions re-read their rights. A session asks the store what
 //! changed, so a hint only ever needs to say "look".
 //!
-//! Payload: `<node>` then `;` separated items, `c<mailbox>:<modseq>` or `a<mailbox>` / `a*`
-//! (an ACL of one mailbox, or any membership, changed).
+//! Payload: `<node>` then `;` separated items, `c<mailbox>:<modseq>`, `a<mailbox>` / `a*`
+//! (an ACL of one mailbox, or any membership, changed), or `k` (credentials or address blocks
+//! changed: the authenticators re-read them).
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -51,6 +52,8 @@ pub(crate) enum Hint {
     Changed(MailboxId, ModSeq),
     /// The ACL (or seen mode) of this mailbox changed, or (`None`) a team or group membership.
     Acl(Option<MailboxId>),
+    /// Credentials or address blocks changed.
+    Credentials,
 }
 
 /// The running bridge: dropping it stops both tasks.
@@ -129,6 +132,7 @@ async fn coalesce(
 pub(crate) fn encode(node: u64, batch: &[Hint]) -> Vec<String> {
     let mut changed: HashMap<MailboxId, ModSeq> = HashMap::new();
     let mut acl: Vec<Option<MailboxId>> = Vec::new();
+    let mut credentials = false;
     for hint in batch {
         match *hint {
             Hint::Changed(mailbox, modseq) => {
@@ -140,11 +144,15 @@ pub(crate) fn encode(node: u64, batch: &[Hint]) -> Vec<String> {
                     acl.push(mailbox);
                 }
             }
+            Hint::Credentials => credentials = true,
         }
     }
     let mut items: Vec<String> = changed.into_iter().map(|(m, s)| format!("c{}:{}", m.0, s.0)).collect();
     items.sort();
     items.extend(acl.into_iter().map(|m| m.map_or_else(|| "a*".to_owned(), |m| format!("a{}", m.0))));
+    if credentials {
+        items.push("k".to_owned());
+    }
     let head = format!("{node:x}");
     let mut payloads = Vec::new();
     let mut current = head.clone();
@@ -174,6 +182,8 @@ pub(crate) fn decode(node: u64, payload: &str) -> Option<Vec<Hint>> {
             hints.push(Hint::Changed(MailboxId(mailbox.parse().ok()?), ModSeq(modseq.parse().ok()?)));
         } else if item == "a*" {
             hints.push(Hint::Acl(None));
+        } else if item == "k" {
+            hints.push(Hint::Credentials);
         } else if let Some(rest) = item.strip_prefix('a') {
             hints.push(Hint::Acl(Some(MailboxId(rest.parse().ok()?))));
         } else {
@@ -189,6 +199,7 @@ fn apply(notifier: &Notifier, hints: Vec<Hint>) {
         match hint {
             Hint::Changed(mailbox, modseq) => notifier.advanced(mailbox, modseq),
             Hint::Acl(mailbox) => notifier.acl_changed(mailbox),
+            Hint::Credentials => notifier.credentials_changed(),
         }
     }
 }
@@ -277,6 +288,7 @@ where
         if !first {
             let Some(n) = notifier.upgrade() else { return Ok(Ended::Stopped) };
             n.acl_changed(None);
+            n.credentials_changed();
             sweep(pool, &n).await;
         }
         let mut ticker = tokio::time::interval(SWEEP_EVERY);
@@ -349,17 +361,19 @@ mod tests {
             Hint::Changed(MailboxId(7), ModSeq(9)),
             Hint::Acl(None),
             Hint::Acl(Some(MailboxId(4))),
+            Hint::Credentials,
             Hint::Acl(None),
         ];
         let payloads = encode(0xabc, &batch);
-        assert_eq!(payloads, ["abc;c7:9;a*;a4"]);
+        assert_eq!(payloads, ["abc;c7:9;a*;a4;k"]);
         assert_eq!(decode(0xabc, &payloads[0]), None);
         assert_eq!(
             decode(1, &payloads[0]),
             Some(vec![
                 Hint::Changed(MailboxId(7), ModSeq(9)),
                 Hint::Acl(None),
-                Hint::Acl(Some(MailboxId(4)))
+                Hint::Acl(Some(MailboxId(4))),
+                Hint::Credentials
             ])
         );
         assert_eq!(decode(1, "zz;c1:2"), None);

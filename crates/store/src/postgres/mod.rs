@@ -201,6 +201,7 @@ pub(crate) type PgResult<T> = Result<T, Fail>;
 pub(crate) struct Effects {
     changed: Vec<(MailboxId, ModSeq)>,
     acl: Vec<Option<MailboxId>>,
+    credentials: bool,
 }
 
 impl Effects {
@@ -214,9 +215,20 @@ impl Effects {
         self.acl.push(mailbox);
     }
 
+    /// Credentials or address blocks changed (other nodes' authenticators re-read them).
+    pub(crate) fn credentials_changed(&mut self) {
+        self.credentials = true;
+    }
+
     /// After COMMIT: to this node's sessions at once, and to the other nodes through the
     /// [`bridge`].
     fn publish(self, notifier: &Notifier, bridge: Option<&bridge::Bridge>) {
+        if self.credentials {
+            notifier.credentials_changed();
+            if let Some(bridge) = bridge {
+                bridge.send(bridge::Hint::Credentials);
+            }
+        }
         for (mailbox, modseq) in self.changed {
             notifier.changed(mailbox, modseq);
             if let Some(bridge) = bridge {
@@ -448,7 +460,11 @@ impl AccountStore for PgStore {
         read_tx!(self, |tx| accounts::list_accounts(&tx).await?)
     }
     async fn delete_account(&self, account: AccountId) -> StoreResult<()> {
-        write_tx!(self, |tx, fx| accounts::delete_account(&tx, fx, account).await?)
+        write_tx!(self, |tx, fx| {
+            let done = accounts::delete_account(&tx, fx, account).await?;
+            fx.credentials_changed();
+            done
+        })
     }
     async fn set_password(
         &self,
@@ -456,7 +472,11 @@ impl AccountStore for PgStore {
         password_hash: &str,
         scram: Option<&ScramCredential>,
     ) -> StoreResult<()> {
-        write_tx!(self, |tx, fx| accounts::set_password(&tx, account, password_hash, scram).await?)
+        write_tx!(self, |tx, fx| {
+            let done = accounts::set_password(&tx, account, password_hash, scram).await?;
+            fx.credentials_changed();
+            done
+        })
     }
     async fn scram_credential(&self, account: AccountId) -> StoreResult<Option<ScramCredential>> {
         read_tx!(self, |tx| accounts::scram_credential(&tx, account).await?)
@@ -465,7 +485,11 @@ impl AccountStore for PgStore {
         read_tx!(self, |tx| accounts::totp(&tx, account).await?)
     }
     async fn set_totp(&self, account: AccountId, totp: Option<&TotpSettings>) -> StoreResult<()> {
-        write_tx!(self, |tx, fx| accounts::set_totp(&tx, account, totp).await?)
+        write_tx!(self, |tx, fx| {
+            let done = accounts::set_totp(&tx, account, totp).await?;
+            fx.credentials_changed();
+            done
+        })
     }
     async fn claim_totp_step(&self, account: AccountId, step: u64) -> StoreResult<bool> {
         write_tx!(self, |tx, fx| accounts::claim_totp_step(&tx, account, step).await?)
@@ -482,7 +506,11 @@ impl AccountStore for PgStore {
         read_tx!(self, |tx| accounts::app_passwords(&tx, account).await?)
     }
     async fn revoke_app_password(&self, account: AccountId, label: &str) -> StoreResult<()> {
-        write_tx!(self, |tx, fx| accounts::revoke_app_password(&tx, account, label).await?)
+        write_tx!(self, |tx, fx| {
+            let done = accounts::revoke_app_password(&tx, account, label).await?;
+            fx.credentials_changed();
+            done
+        })
     }
     async fn app_password_used(&self, id: AppPasswordId, at: i64, address: &str) -> StoreResult<()> {
         write_tx!(self, |tx, fx| accounts::app_password_used(&tx, id, at, address).await?)
@@ -494,7 +522,11 @@ impl AccountStore for PgStore {
         read_tx!(self, |tx| accounts::credentials_generation(&tx).await?)
     }
     async fn block_address(&self, block: &AddressBlock) -> StoreResult<()> {
-        write_tx!(self, |tx, fx| accounts::block_address(&tx, block).await?)
+        write_tx!(self, |tx, fx| {
+            let done = accounts::block_address(&tx, block).await?;
+            fx.credentials_changed();
+            done
+        })
     }
     async fn address_block(&self, address: &str, now: i64) -> StoreResult<Option<AddressBlock>> {
         read_tx!(self, |tx| accounts::address_block(&tx, address, now).await?)
@@ -503,7 +535,11 @@ impl AccountStore for PgStore {
         read_tx!(self, |tx| accounts::address_blocks(&tx, now).await?)
     }
     async fn unblock_address(&self, address: &str, now: i64) -> StoreResult<bool> {
-        write_tx!(self, |tx, fx| accounts::unblock_address(&tx, address, now).await?)
+        write_tx!(self, |tx, fx| {
+            let done = accounts::unblock_address(&tx, address, now).await?;
+            fx.credentials_changed();
+            done
+        })
     }
 }
 
