@@ -78,8 +78,8 @@ if [ "$BUILD" = 1 ]; then
   log "building postfach and postfach-bench (release)"
   (cd "$ROOT" && cargo build --release -q -p postfach -p postfach-bench)
 fi
-POSTFACH="$ROOT/target/release/postfach"
-BENCH="$ROOT/target/release/postfach-bench"
+POSTFACH="${CARGO_TARGET_DIR:-$ROOT/target}/release/postfach"
+BENCH="${CARGO_TARGET_DIR:-$ROOT/target}/release/postfach-bench"
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 

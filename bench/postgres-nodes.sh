@@ -23,6 +23,7 @@ BUILD=1
 OUT=""
 USERS=50
 PASSWORD=benchpass
+DEFAULT_PATTERN='bench{n}'
 MIXED_CLIENTS=50
 APPEND_CLIENTS=10
 
@@ -107,6 +108,9 @@ for n in $(seq 1 "$USERS"); do
   for c in sqlite pg1; do
     printf '%s\n' "$PASSWORD" | "$POSTFACH" user add "bench$n" --password-stdin --config "$WORK/$c/postfach.toml" >/dev/null
   done
+  # The second node's half of the clients works on accounts of its own (as one process's
+  # clients do), so neither bench process sees the other's changes as protocol errors.
+  printf '%s\n' "$PASSWORD" | "$POSTFACH" user add "second$n" --password-stdin --config "$WORK/pg1/postfach.toml" >/dev/null
 done
 
 start() { # name -> sets PORT_<name>
@@ -125,8 +129,10 @@ start sqlite
 start pg1
 start pg2
 
-bench() { # label port scenario clients json
-  local args=(--port "$2" --users "$USERS" --password "$PASSWORD" --label "$1" --json "$5" --quiet)
+bench() { # label port scenario clients json [user-pattern users]
+  local pattern="${6:-$DEFAULT_PATTERN}"
+  local args=(--port "$2" --users "${7:-$USERS}" --user-pattern "$pattern" --password "$PASSWORD"
+    --label "$1" --json "$5" --quiet)
   case "$3" in
     mixed) args+=(mixed --clients "$4" --duration "$SECONDS_MIXED") ;;
     append) args+=(append --clients "$4" --duration "$SECONDS_APPEND") ;;
@@ -169,9 +175,9 @@ for scenario in mixed append; do
     log "$scenario run $run: PostgreSQL, one node"
     bench pg1 "$PORT_pg1" "$scenario" "$clients" "$OUT/pg1-$scenario-$run.json"
     log "$scenario run $run: PostgreSQL, two nodes"
-    bench pg2a "$PORT_pg1" "$scenario" "$half" "$OUT/pg2a-$scenario-$run.json" &
+    bench pg2a "$PORT_pg1" "$scenario" "$half" "$OUT/pg2a-$scenario-$run.json" "bench{n}" "$half" &
     a=$!
-    bench pg2b "$PORT_pg2" "$scenario" "$((clients - half))" "$OUT/pg2b-$scenario-$run.json"
+    bench pg2b "$PORT_pg2" "$scenario" "$((clients - half))" "$OUT/pg2b-$scenario-$run.json" "second{n}" "$half"
     wait "$a"
     read -r s se < <(figure "$OUT/sqlite-$scenario-$run.json")
     read -r p1 p1e < <(figure "$OUT/pg1-$scenario-$run.json")
