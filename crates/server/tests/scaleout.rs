@@ -358,3 +358,35 @@ fn an_address_blocked_on_one_node_is_refused_on_the_other() {
     other.send("z LOGOUT");
     other.expect_tagged("z");
 }
+
+/// An admin command is a process of its own: its ACL change must reach the running nodes before
+/// it exits. Bob reads alice's INBOX through a node; `postfach acl delete` (another process)
+/// takes his rights away, and his session ends (`* BYE`) at his next command.
+#[test]
+fn an_acl_change_made_by_the_cli_reaches_a_running_node() {
+    let Some(db) = postgres() else { return };
+    let a = node(&db);
+    a.add_user("alice", PASSWORD);
+    a.add_user("bob", PASSWORD);
+    let out = a.cli(&["acl", "set", "alice", "INBOX", "bob", "lr"], "");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let mut bob = login(&a, "bob");
+    bob.send("s SELECT \"Other Users/alice/INBOX\"");
+    let selected = bob.expect_tagged("s");
+    assert!(selected.last().unwrap().starts_with("s OK"), "{selected:?}");
+    let out = a.cli(&["acl", "delete", "alice", "INBOX", "bob"], "");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let started = Instant::now();
+    loop {
+        bob.send("n NOOP");
+        let line = bob.read_line();
+        if line.starts_with("* BYE") {
+            break;
+        }
+        if line.starts_with("n OK") {
+            assert!(started.elapsed() < Duration::from_secs(5), "bob still reads alice's INBOX");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    eprintln!("bob's session ended {:?} after the CLI returned", started.elapsed());
+}

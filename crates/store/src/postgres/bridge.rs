@@ -59,6 +59,8 @@ pub(crate) enum Hint {
 /// The running bridge: dropping it stops both tasks.
 pub(crate) struct Bridge {
     hints: mpsc::UnboundedSender<Hint>,
+    /// Hints handed over and not sent yet (see [`Bridge::drain`]).
+    pending: Arc<std::sync::atomic::AtomicUsize>,
     _stop: watch::Sender<()>,
 }
 
@@ -73,15 +75,30 @@ impl Bridge {
         let node = node_id();
         let (hints, received) = mpsc::unbounded_channel();
         let (stop, stopped) = watch::channel(());
-        tokio::spawn(coalesce(node, received, pool.clone(), stopped.clone()));
+        let pending = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        tokio::spawn(coalesce(node, received, pool.clone(), Arc::clone(&pending), stopped.clone()));
         tokio::spawn(listen(node, config, tls, pool, Arc::downgrade(notifier), stopped));
-        Bridge { hints, _stop: stop }
+        Bridge { hints, pending, _stop: stop }
     }
 
     /// Queues a hint for the other nodes (after COMMIT).
     pub(crate) fn send(&self, hint: Hint) {
+        self.pending.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         // Fails only once the coalescer has stopped (the store is going away).
-        let _ = self.hints.send(hint);
+        if self.hints.send(hint).is_err() {
+            self.pending.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+
+    /// Waits (up to `limit`) until every hint handed over has been sent: a short-lived process
+    /// (an admin command) must not exit with its changes untold.
+    pub(crate) async fn drain(&self, limit: Duration) {
+        let deadline = tokio::time::Instant::now() + limit;
+        while self.pending.load(std::sync::atomic::Ordering::SeqCst) > 0
+            && tokio::time::Instant::now() < deadline
+        {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
     }
 }
 
@@ -99,6 +116,7 @@ async fn coalesce(
     node: u64,
     mut received: mpsc::UnboundedReceiver<Hint>,
     pool: Pool,
+    pending: Arc<std::sync::atomic::AtomicUsize>,
     mut stopped: watch::Receiver<()>,
 ) {
     loop {
@@ -125,6 +143,7 @@ async fn coalesce(
             }
             Err(e) => tracing::warn!(error = %e, "NOTIFY skipped: no database connection"),
         }
+        pending.fetch_sub(batch.len(), std::sync::atomic::Ordering::SeqCst);
     }
 }
 

@@ -113,6 +113,20 @@ pub struct PgStore {
     bridge: Option<bridge::Bridge>,
 }
 
+impl Drop for PgStore {
+    /// Sends the hints still queued before the store goes (an admin command exits right after
+    /// its write; the other nodes must still hear of it). Only where the runtime can wait in
+    /// place (multi-threaded); elsewhere the other nodes' periodic sweep covers it.
+    fn drop(&mut self) {
+        let Some(bridge) = &self.bridge else { return };
+        let Ok(handle) = tokio::runtime::Handle::try_current() else { return };
+        if handle.runtime_flavor() != tokio::runtime::RuntimeFlavor::MultiThread {
+            return;
+        }
+        tokio::task::block_in_place(|| handle.block_on(bridge.drain(Duration::from_secs(1))));
+    }
+}
+
 impl std::fmt::Debug for PgStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PgStore").finish_non_exhaustive()
