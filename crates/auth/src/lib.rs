@@ -861,6 +861,26 @@ impl Authenticator {
         })
     }
 
+    /// Whether `password` is the principal's account password now: a logged-in user confirming
+    /// a change (the web's password form). Not a login: no log line and no counters (the
+    /// caller limits attempts); one argon2 run on the hashing workers.
+    pub async fn confirm_password(&self, principal: &Principal, password: Secret) -> Result<bool, AuthError> {
+        let account = login_account(self.accounts.account_by_name(&principal.name).await?)
+            .filter(|a| a.id == principal.account);
+        let hash = account.as_ref().map(|a| a.password_hash.as_str());
+        let check = self.verify_hash(hash, password, false).await?;
+        Ok(check.ok && account.is_some())
+    }
+
+    /// The principal again, stamped with the account's current password: for the session that
+    /// changed the password itself, which goes on while the others end.
+    pub async fn restamp(&self, principal: &Principal) -> Result<Principal, AuthError> {
+        let account = login_account(self.accounts.account_by_name(&principal.name).await?)
+            .filter(|a| a.id == principal.account)
+            .ok_or(AuthError::BadCredentials)?;
+        Ok(Principal { password: self.password_stamp(&account.password_hash), ..principal.clone() })
+    }
+
     /// The principal of a successful login, stamped with the account's current password.
     fn principal(&self, account: Account, credential: Credential) -> Principal {
         let password = self.password_stamp(&account.password_hash);

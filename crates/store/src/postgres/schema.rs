@@ -62,7 +62,7 @@ use super::{Fail, PgResult};
 use crate::StoreError;
 
 /// The migration steps; step `i` brings the database from version `i` to `i + 1`.
-pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
+pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5];
 
 /// The schema version this program writes.
 pub const LATEST: i64 = MIGRATIONS.len() as i64;
@@ -321,6 +321,14 @@ CREATE TABLE body_text (
     FOREIGN KEY (owner_id, body_id) REFERENCES bodies (owner_id, id) ON DELETE CASCADE
 );
 CREATE INDEX body_text_trgm ON body_text USING gin (text gin_trgm_ops);
+";
+
+/// Version 5: who administers the web pages (issue 19): a row per account with the admin
+/// flag, gone with the account.
+const V5: &str = "
+CREATE TABLE web_admins (
+    account_id BIGINT PRIMARY KEY REFERENCES accounts(id) ON DELETE CASCADE
+);
 ";
 
 /// Brings the database to [`LATEST`]; refuses a newer one. Returns the version found.

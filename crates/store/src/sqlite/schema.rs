@@ -52,7 +52,7 @@ use super::conn::DbResult;
 use crate::{StoreError, StoreResult};
 
 /// The migration steps; step `i` brings the database from version `i` to `i + 1`.
-pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7, V8, V9, V10];
+pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11];
 
 const V1: &str = "
 CREATE TABLE accounts (
@@ -533,6 +533,15 @@ CREATE TABLE cleanup_settings (
     account_id INTEGER PRIMARY KEY REFERENCES accounts(id) ON DELETE CASCADE,
     trash_days INTEGER,
     junk_days  INTEGER
+);
+";
+
+/// Version 11: who administers the web pages (issue 19).
+/// - `web_admins(account_id)`: a row per account with the admin flag (`postfach user set NAME
+///   --admin true`); it goes with the account.
+const V11: &str = "
+CREATE TABLE web_admins (
+    account_id INTEGER PRIMARY KEY REFERENCES accounts(id) ON DELETE CASCADE
 );
 ";
 
