@@ -594,7 +594,11 @@ pub(crate) fn is_address(text: &str) -> bool {
 }
 
 /// A `quota set` value: "default" (`None`), else what `parse` makes of it.
-pub(crate) fn limit(text: &str, option: &str, parse: fn(&str) -> Result<u64, String>) -> anyhow::Result<Option<u64>> {
+pub(crate) fn limit(
+    text: &str,
+    option: &str,
+    parse: fn(&str) -> Result<u64, String>,
+) -> anyhow::Result<Option<u64>> {
     if text.eq_ignore_ascii_case("default") {
         return Ok(None);
     }

@@ -1401,13 +1401,14 @@ mod ops_tests {
         assert_eq!(
             issues("[web]\nlisten = [\"0.0.0.0:80\"]\nsession_idle = 5\ncookie = 1\n"),
             vec![
-                "web.session_idle: must be between 60 and 86400, found 5",
                 "web.cookie: unknown key",
+                "web.session_idle: must be between 60 and 86400, found 5",
                 "web.listen: 0.0.0.0:80 is not a loopback address: passwords would cross the network in \
                  the clear; use listen_tls, or set allow_remote_plaintext = true behind a TLS proxy",
             ]
         );
-        let c = Config::from_toml("[web]\nlisten = [\"0.0.0.0:80\"]\nallow_remote_plaintext = true\n").unwrap();
+        let c =
+            Config::from_toml("[web]\nlisten = [\"0.0.0.0:80\"]\nallow_remote_plaintext = true\n").unwrap();
         assert!(c.web.allow_remote_plaintext);
     }
 

@@ -643,5 +643,8 @@ async fn the_web_admin_flag_is_kept_per_account() {
     assert_eq!(store.admins().await.unwrap(), vec![bob]);
     store.delete_account(bob).await.unwrap();
     assert!(store.admins().await.unwrap().is_empty());
-    assert!(matches!(store.set_admin(postfach_store::AccountId(9999), true).await, Err(StoreError::NotFound)));
+    assert!(matches!(
+        store.set_admin(postfach_store::AccountId(9999), true).await,
+        Err(StoreError::NotFound)
+    ));
 }

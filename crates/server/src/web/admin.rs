@@ -31,7 +31,13 @@ const MAX_NAME: usize = 256;
 
 fn store_down(nav: Option<Nav>, e: &StoreError) -> Response {
     warn!(error = %e, "an admin page could not read or write the store");
-    message(StatusCode::SERVICE_UNAVAILABLE, nav, "Not now", "The store did not answer; try again shortly.", "/admin")
+    message(
+        StatusCode::SERVICE_UNAVAILABLE,
+        nav,
+        "Not now",
+        "The store did not answer; try again shortly.",
+        "/admin",
+    )
 }
 
 /// Tells the admin what happened and goes back to `to`.
@@ -144,10 +150,22 @@ pub(super) async fn account_create(State(web): State<Arc<Web>>, mut posted: Post
     let id = match web.ctx.accounts.create_account(&name, &hash).await {
         Ok(id) => id,
         Err(StoreError::AlreadyExists) => {
-            return done(&web, user, true, format!("An account named {name} exists already."), "/admin/accounts");
+            return done(
+                &web,
+                user,
+                true,
+                format!("An account named {name} exists already."),
+                "/admin/accounts",
+            );
         }
         Err(StoreError::InvalidName(why)) => {
-            return done(&web, user, true, format!("{name:?} cannot be a user's name: {why}"), "/admin/accounts");
+            return done(
+                &web,
+                user,
+                true,
+                format!("{name:?} cannot be a user's name: {why}"),
+                "/admin/accounts",
+            );
         }
         Err(e) => return store_down(user.nav(), &e),
     };
@@ -204,7 +222,9 @@ pub(super) async fn account(State(web): State<Arc<Web>>, user: User, uri: Uri) -
     }
     let name = match super::query(&uri) {
         Ok(q) => q.line("name").unwrap_or_default().to_owned(),
-        Err(e) => return message(StatusCode::BAD_REQUEST, user.nav(), "Bad address", &e.0, "/admin/accounts"),
+        Err(e) => {
+            return message(StatusCode::BAD_REQUEST, user.nav(), "Bad address", &e.0, "/admin/accounts");
+        }
     };
     let account = match named(&web, &user, &name).await {
         Ok(a) => a,
@@ -225,7 +245,10 @@ pub(super) async fn account(State(web): State<Arc<Web>>, user: User, uri: Uri) -
             Err(e) => return store_down(user.nav(), &e),
         };
         members.sort_by(|a, b| a.name.cmp(&b.name));
-        (address, members.into_iter().map(|m| MemberRow { name: m.name, rights: m.rights.to_string() }).collect())
+        (
+            address,
+            members.into_iter().map(|m| MemberRow { name: m.name, rights: m.rights.to_string() }).collect(),
+        )
     } else {
         (None, Vec::new())
     };
@@ -272,10 +295,12 @@ pub(super) async fn account_quota(State(web): State<Arc<Web>>, posted: Posted) -
         }
         limit(text, field, parse).map_err(|e| e.to_string())
     };
-    let limits = match (value("storage", parse_size), value("messages", parse_count), value("mailboxes", parse_count)) {
-        (Ok(storage), Ok(messages), Ok(mailboxes)) => QuotaLimits { storage, messages, mailboxes },
-        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => return done(&web, user, true, e, &back),
-    };
+    let limits =
+        match (value("storage", parse_size), value("messages", parse_count), value("mailboxes", parse_count))
+        {
+            (Ok(storage), Ok(messages), Ok(mailboxes)) => QuotaLimits { storage, messages, mailboxes },
+            (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => return done(&web, user, true, e, &back),
+        };
     let account = match named(&web, user, &name).await {
         Ok(a) => a,
         Err(response) => return response,
@@ -337,7 +362,13 @@ pub(super) async fn account_delete(State(web): State<Arc<Web>>, posted: Posted) 
     }
     info!(admin = %user.session.principal.name, account = %account.name, kicked, "account deleted on the web pages");
     let to = if account.kind == AccountKind::Team { "/admin/teams" } else { "/admin/accounts" };
-    done(&web, user, false, format!("{} {} deleted with all its mail.", kind_name(account.kind), account.name), to)
+    done(
+        &web,
+        user,
+        false,
+        format!("{} {} deleted with all its mail.", kind_name(account.kind), account.name),
+        to,
+    )
 }
 
 // --- teams --------------------------------------------------------------------------------------
@@ -376,7 +407,8 @@ pub(super) async fn teams(State(web): State<Arc<Web>>, user: User) -> Response {
             Err(e) => return store_down(user.nav(), &e),
         };
         members.sort_by(|a, b| a.name.cmp(&b.name));
-        let members = members.iter().map(|m| format!("{} ({})", m.name, m.rights)).collect::<Vec<_>>().join(", ");
+        let members =
+            members.iter().map(|m| format!("{} ({})", m.name, m.rights)).collect::<Vec<_>>().join(", ");
         rows.push(TeamRow { name: team.name, address, members });
     }
     page(
@@ -402,15 +434,35 @@ pub(super) async fn team_create(State(web): State<Arc<Web>>, posted: Posted) -> 
     let address = match posted.fields.line("address") {
         Ok("") => None,
         Ok(a) if a.len() <= MAX_NAME && is_address(a) => Some(a.to_owned()),
-        _ => return done(&web, user, true, "The address is a mail address like support@example.org.", "/admin/teams"),
+        _ => {
+            return done(
+                &web,
+                user,
+                true,
+                "The address is a mail address like support@example.org.",
+                "/admin/teams",
+            );
+        }
     };
     match web.ctx.share.create_team(&name, address.as_deref()).await {
         Ok(_) => {}
         Err(StoreError::AlreadyExists) => {
-            return done(&web, user, true, "An account with that name (or a team with that address) exists.", "/admin/teams");
+            return done(
+                &web,
+                user,
+                true,
+                "An account with that name (or a team with that address) exists.",
+                "/admin/teams",
+            );
         }
         Err(StoreError::InvalidName(why)) => {
-            return done(&web, user, true, format!("{name:?} cannot be a team's name: {why}"), "/admin/teams");
+            return done(
+                &web,
+                user,
+                true,
+                format!("{name:?} cannot be a team's name: {why}"),
+                "/admin/teams",
+            );
         }
         Err(e) => return store_down(user.nav(), &e),
     }
@@ -459,7 +511,10 @@ pub(super) async fn team_member(State(web): State<Arc<Web>>, posted: Posted) -> 
         &web,
         user,
         false,
-        format!("{} is a member of {} with rights {rights}; they see it under Shared/{}/.", member.name, team.name, team.name),
+        format!(
+            "{} is a member of {} with rights {rights}; they see it under Shared/{}/.",
+            member.name, team.name, team.name
+        ),
         &back,
     )
 }
@@ -475,7 +530,9 @@ pub(super) async fn team_remove_member(State(web): State<Arc<Web>>, posted: Post
     };
     let back = account_link(&team.name);
     match web.ctx.share.remove_team_member(team.id, member.id).await {
-        Ok(()) => done(&web, user, false, format!("{} is no longer a member of {}.", member.name, team.name), &back),
+        Ok(()) => {
+            done(&web, user, false, format!("{} is no longer a member of {}.", member.name, team.name), &back)
+        }
         Err(StoreError::NotFound) => {
             done(&web, user, true, format!("{} is not a member of {}.", member.name, team.name), &back)
         }
@@ -573,7 +630,12 @@ pub(super) async fn bans(State(web): State<Arc<Web>>, user: User) -> Response {
         .collect();
     page(
         StatusCode::OK,
-        &BansPage { nav: user.nav(), notice: user.session.notice.clone(), csrf: user.session.csrf.clone(), bans },
+        &BansPage {
+            nav: user.nav(),
+            notice: user.session.notice.clone(),
+            csrf: user.session.csrf.clone(),
+            bans,
+        },
     )
 }
 
@@ -591,7 +653,8 @@ pub(super) async fn ban_remove(State(web): State<Arc<Web>>, posted: Posted) -> R
             // This process forgets the block at once too (the CLI's is noticed at the next try).
             web.ctx.auth.throttle().unblock(key);
             info!(admin = %user.session.principal.name, address = %key, "block lifted on the web pages");
-            let text = if lifted { format!("{key} may log in again.") } else { format!("{key} was not blocked.") };
+            let text =
+                if lifted { format!("{key} may log in again.") } else { format!("{key} was not blocked.") };
             done(&web, user, !lifted, text, "/admin/bans")
         }
         Err(e) => store_down(user.nav(), &e),

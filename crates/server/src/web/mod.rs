@@ -247,16 +247,21 @@ async fn accept_loop(
         );
     }
     drop(listener);
-    let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
-        while connections.join_next().await.is_some() {}
-    })
-    .await;
+    let drained =
+        tokio::time::timeout(SHUTDOWN_GRACE, async { while connections.join_next().await.is_some() {} })
+            .await;
     if drained.is_err() {
         connections.shutdown().await;
     }
 }
 
-async fn connection(tcp: TcpStream, meta: ConnMeta, web: Arc<Web>, router: Router, shutdown: watch::Receiver<bool>) {
+async fn connection(
+    tcp: TcpStream,
+    meta: ConnMeta,
+    web: Arc<Web>,
+    router: Router,
+    shutdown: watch::Receiver<bool>,
+) {
     if meta.secure {
         match tokio::time::timeout(HANDSHAKE_TIMEOUT, web.tls.accept(tcp)).await {
             Ok(Ok(tls)) => http(tls, meta, router, shutdown).await,
@@ -376,8 +381,8 @@ fn routes(web: Arc<Web>) -> Router {
 }
 
 async fn stylesheet() -> Response {
-    let mut response = ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], include_str!("style.css"))
-        .into_response();
+    let mut response =
+        ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], include_str!("style.css")).into_response();
     response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600"));
     response
 }
@@ -442,7 +447,13 @@ pub(crate) struct MessagePage {
 }
 
 /// An error page (also for visitors without a session).
-pub(crate) fn message(status: StatusCode, nav: Option<Nav>, heading: &str, text: &str, back: &str) -> Response {
+pub(crate) fn message(
+    status: StatusCode,
+    nav: Option<Nav>,
+    heading: &str,
+    text: &str,
+    back: &str,
+) -> Response {
     page(
         status,
         &MessagePage {
@@ -543,7 +554,11 @@ pub(crate) struct User {
 impl User {
     /// The navigation bar.
     pub(crate) fn nav(&self) -> Option<Nav> {
-        Some(Nav { user: self.session.principal.name.clone(), admin: self.admin, csrf: self.session.csrf.clone() })
+        Some(Nav {
+            user: self.session.principal.name.clone(),
+            admin: self.admin,
+            csrf: self.session.csrf.clone(),
+        })
     }
 
     /// 403 unless the account has the admin flag.
@@ -634,10 +649,9 @@ impl FromRequest<Arc<Web>> for Posted {
 
 /// Reads an urlencoded form body under [`MAX_FORM_BODY`] and the field limits.
 pub(crate) async fn read_form(headers: &HeaderMap, body: Body, nav: Option<Nav>) -> Result<Fields, Response> {
-    let urlencoded = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(';').next().is_some_and(|t| t.trim() == "application/x-www-form-urlencoded"));
+    let urlencoded = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| {
+        v.split(';').next().is_some_and(|t| t.trim() == "application/x-www-form-urlencoded")
+    });
     if !urlencoded {
         return Err(message(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,

@@ -22,8 +22,8 @@ use tracing::{info, warn};
 use super::session::{MAX_PASSWORD_FAILURES, Refused, random_token, same_token};
 use super::vacation::{self, Vacation};
 use super::{
-    ConnMeta, Nav, Notice, Posted, User, Web, cookie, cross_site, login_cookie, message, page, plain, read_form,
-    redirect, session_cookie, set_cookie, too_many,
+    ConnMeta, Nav, Notice, Posted, User, Web, cookie, cross_site, login_cookie, message, page, plain,
+    read_form, redirect, session_cookie, set_cookie, too_many,
 };
 use crate::admin_auth::format_time;
 use crate::quota::human_bytes;
@@ -46,7 +46,13 @@ const LOGIN_TOKEN_AGE: u64 = 900;
 
 fn store_down(nav: Option<Nav>, e: &StoreError) -> Response {
     warn!(error = %e, "a web page could not read or write the store");
-    message(StatusCode::SERVICE_UNAVAILABLE, nav, "Not now", "The store did not answer; try again shortly.", "/")
+    message(
+        StatusCode::SERVICE_UNAVAILABLE,
+        nav,
+        "Not now",
+        "The store did not answer; try again shortly.",
+        "/",
+    )
 }
 
 fn now() -> Duration {
@@ -69,7 +75,8 @@ fn login_form(status: StatusCode, conn: ConnMeta, user: &str, notice: Option<Not
     let Ok(token) = random_token() else {
         return plain(StatusCode::SERVICE_UNAVAILABLE, "No randomness available.\n");
     };
-    let mut response = page(status, &LoginPage { nav: None, notice, csrf: token.clone(), user: user.to_owned() });
+    let mut response =
+        page(status, &LoginPage { nav: None, notice, csrf: token.clone(), user: user.to_owned() });
     let value = set_cookie(login_cookie(conn.secure), &token, conn.secure, Some(LOGIN_TOKEN_AGE));
     if let Ok(value) = header::HeaderValue::from_str(&value) {
         response.headers_mut().append(header::SET_COOKIE, value);
@@ -139,18 +146,27 @@ pub(super) async fn login(State(web): State<Arc<Web>>, conn: ConnMeta, request: 
             let until = i64::try_from(until.as_secs()).unwrap_or(i64::MAX);
             return refused(
                 StatusCode::FORBIDDEN,
-                format!("Your address is blocked after too many failed logins, until {} UTC.", format_time(until)),
+                format!(
+                    "Your address is blocked after too many failed logins, until {} UTC.",
+                    format_time(until)
+                ),
             );
         }
         Err(e) => {
             warn!(error = %e, "web login failed on the server's side");
-            return refused(StatusCode::SERVICE_UNAVAILABLE, "Logins do not work right now; try again shortly.".to_owned());
+            return refused(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Logins do not work right now; try again shortly.".to_owned(),
+            );
         }
     };
     let token = match web.pages.start(principal, web.ctx.auth.generation()) {
         Ok(t) => t,
         Err(Refused::Full) => {
-            return refused(StatusCode::SERVICE_UNAVAILABLE, "Too many people are logged in; try again later.".to_owned());
+            return refused(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Too many people are logged in; try again later.".to_owned(),
+            );
         }
         Err(Refused::NoRandomness) => {
             return refused(StatusCode::SERVICE_UNAVAILABLE, "No randomness available.".to_owned());
@@ -203,7 +219,8 @@ pub(crate) fn quota_rows(quota: &postfach_store::Quota) -> Vec<QuotaRow> {
                 name,
                 used: show(used),
                 limit: limit.map_or_else(|| "unlimited".to_owned(), show),
-                percent: limit.map(|l| u64::try_from(u128::from(used) * 100 / u128::from(l.max(1))).unwrap_or(100)),
+                percent: limit
+                    .map(|l| u64::try_from(u128::from(used) * 100 / u128::from(l.max(1))).unwrap_or(100)),
             }
         })
         .collect()
@@ -279,7 +296,8 @@ struct DevicePage {
 /// A QR code as an inline SVG element (no XML prolog), or nothing when the text does not fit.
 pub(crate) fn qr_svg(text: &str) -> String {
     let Ok(code) = qrcode::QrCode::new(text.as_bytes()) else { return String::new() };
-    let svg = code.render::<qrcode::render::svg::Color<'_>>().min_dimensions(200, 200).quiet_zone(true).build();
+    let svg =
+        code.render::<qrcode::render::svg::Color<'_>>().min_dimensions(200, 200).quiet_zone(true).build();
     match svg.find("<svg") {
         Some(start) => svg[start..].to_owned(),
         None => String::new(),
@@ -291,7 +309,11 @@ pub(super) async fn device_add(State(web): State<Arc<Web>>, posted: Posted) -> R
     let label = match posted.fields.line("label") {
         Ok(l) if !l.is_empty() && l.chars().count() <= MAX_LABEL => l.to_owned(),
         _ => {
-            web.pages.notify(&user.token, true, format!("A label is 1 to {MAX_LABEL} characters on one line."));
+            web.pages.notify(
+                &user.token,
+                true,
+                format!("A label is 1 to {MAX_LABEL} characters on one line."),
+            );
             return redirect("/#devices");
         }
     };
@@ -303,7 +325,11 @@ pub(super) async fn device_add(State(web): State<Arc<Web>>, posted: Posted) -> R
     match web.ctx.accounts.add_app_password(account, &label, &hash).await {
         Ok(_) => {}
         Err(StoreError::AlreadyExists) => {
-            web.pages.notify(&user.token, true, format!("There is an app password labelled “{label}” already."));
+            web.pages.notify(
+                &user.token,
+                true,
+                format!("There is an app password labelled “{label}” already."),
+            );
             return redirect("/#devices");
         }
         Err(e) => return store_down(user.nav(), &e),
@@ -439,7 +465,11 @@ pub(super) async fn totp_confirm(State(web): State<Arc<Web>>, mut posted: Posted
     };
     let secret = TotpSecret::from_bytes(pending.secret.clone());
     let Some(step) = totp::verify(&secret, code.as_bytes(), now(), None) else {
-        web.pages.notify(&user.token, true, "That code does not match; is the phone's clock right? Try the next code.");
+        web.pages.notify(
+            &user.token,
+            true,
+            "That code does not match; is the phone's clock right? Try the next code.",
+        );
         return redirect("/security");
     };
     // The confirming code's step counts as used, so it cannot also open a session.
@@ -478,7 +508,11 @@ pub(super) async fn totp_disable(State(web): State<Arc<Web>>, mut posted: Posted
             None => false,
         };
         if !claimed {
-            web.pages.notify(&user.token, true, "That code does not match (or was used already); two-factor login stays on.");
+            web.pages.notify(
+                &user.token,
+                true,
+                "That code does not match (or was used already); two-factor login stays on.",
+            );
             return redirect("/security");
         }
     }
@@ -510,7 +544,9 @@ pub(super) async fn password(State(web): State<Arc<Web>>, mut posted: Posted) ->
     }
     let chars = std::str::from_utf8(new.expose_secret()).map_or(0, |s| s.chars().count());
     if chars < MIN_PASSWORD || new.len() > MAX_PASSWORD {
-        return fail(&format!("A password has {MIN_PASSWORD} characters at least (and {MAX_PASSWORD} bytes at most)."));
+        return fail(&format!(
+            "A password has {MIN_PASSWORD} characters at least (and {MAX_PASSWORD} bytes at most)."
+        ));
     }
     match web.ctx.auth.confirm_password(&user.session.principal, current).await {
         Ok(true) => {}
@@ -569,10 +605,6 @@ struct VacationPage {
     subject: String,
     text: String,
     days: u32,
-    from: Option<String>,
-    until: Option<String>,
-    from_value: String,
-    until_value: String,
 }
 
 /// The stored out-of-office settings, and which script is active.
@@ -603,13 +635,9 @@ pub(super) async fn vacation_page(State(web): State<Arc<Web>>, user: User) -> Re
             csrf: user.session.csrf.clone(),
             active: on,
             replaces: active.filter(|name| name != vacation::SCRIPT_NAME),
-            from_value: v.from.clone().unwrap_or_default(),
-            until_value: v.until.clone().unwrap_or_default(),
             subject: v.subject,
             text: v.text,
             days: v.days,
-            from: v.from,
-            until: v.until,
         },
     )
 }
@@ -666,23 +694,8 @@ pub(super) async fn vacation(State(web): State<Arc<Web>>, posted: Posted) -> Res
             ));
         }
     };
-    let mut dates = Vec::new();
-    for name in ["from", "until"] {
-        match posted.fields.line(name) {
-            Ok("") => dates.push(None),
-            Ok(d) if vacation::valid_date(d) => dates.push(Some(d.to_owned())),
-            _ => return fail("Dates are days like 2026-12-24.".to_owned()),
-        }
-    }
-    let until = dates.pop().flatten();
-    let from = dates.pop().flatten();
-    if let (Some(f), Some(u)) = (&from, &until)
-        && f > u
-    {
-        return fail("The first day comes after the last day.".to_owned());
-    }
     let previous = if ours_active { stored.and_then(|v| v.previous) } else { active };
-    let v = Vacation { subject, text, days, from, until, previous };
+    let v = Vacation { subject, text, days, previous };
     let script = v.script();
     if let Err(e) = postfach_sieve::compile(&script) {
         return fail(format!("The reply cannot be written as Sieve: {e}"));
@@ -719,7 +732,13 @@ struct SievePage {
     error: Option<String>,
 }
 
-async fn sieve_view(web: &Web, user: &User, name: String, script: Option<String>, error: Option<String>) -> Response {
+async fn sieve_view(
+    web: &Web,
+    user: &User,
+    name: String,
+    script: Option<String>,
+    error: Option<String>,
+) -> Response {
     let account = user.session.principal.account;
     let list = match web.sieve.sieve_scripts(account).await {
         Ok(l) => l,
@@ -779,7 +798,11 @@ pub(super) async fn sieve(State(web): State<Arc<Web>>, posted: Posted) -> Respon
     let name = match posted.fields.line("name") {
         Ok(n) if !n.is_empty() && n.len() <= MAX_SCRIPT_NAME => n.to_owned(),
         _ => {
-            web.pages.notify(&user.token, true, format!("A script name is 1 to {MAX_SCRIPT_NAME} bytes on one line."));
+            web.pages.notify(
+                &user.token,
+                true,
+                format!("A script name is 1 to {MAX_SCRIPT_NAME} bytes on one line."),
+            );
             return redirect("/sieve");
         }
     };

@@ -739,7 +739,10 @@ fn is_end(e: &io::Error) -> bool {
     )
 }
 
-pub(crate) fn tls_over(tcp: TcpStream, cert: &Path) -> rustls::StreamOwned<rustls::ClientConnection, TcpStream> {
+pub(crate) fn tls_over(
+    tcp: TcpStream,
+    cert: &Path,
+) -> rustls::StreamOwned<rustls::ClientConnection, TcpStream> {
     let mut roots = rustls::RootCertStore::empty();
     roots.add(CertificateDer::from_pem_file(cert).unwrap()).unwrap();
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
