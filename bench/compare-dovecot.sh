@@ -106,6 +106,8 @@ allow_plaintext_auth = true
 max_connections = 20000
 [managesieve]
 listen = []
+[web]
+listen = []
 [log]
 level = "warn"
 EOF

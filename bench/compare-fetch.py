@@ -222,7 +222,7 @@ def start_postfach(binary, work, rev2):
     conf = os.path.join(d, "postfach.toml")
     with open(conf, "w") as f:
         f.write(f'data_dir = "{d}/data"\n[imap]\nlisten = ["127.0.0.1:0"]\nlisten_tls = []\n'
-                f'allow_plaintext_auth = true\n[lmtp]\nlisten = []\n[managesieve]\nlisten = []\n'
+                f'allow_plaintext_auth = true\n[lmtp]\nlisten = []\n[managesieve]\nlisten = []\n[web]\nlisten = []\n'
                 f'[log]\nlevel = "warn"\n')
     subprocess.run([binary, "user", "add", "cmp", "--password-stdin", "--config", conf],
                    input=PASSWORD.encode() + b"\n", check=True, stdout=subprocess.DEVNULL)

@@ -165,17 +165,21 @@ pub enum Mechanism {
     ScramSha256Plus,
     /// POP3's `USER` and `PASS` commands (RFC 1939 §7).
     UserPass,
+    /// The web pages' login form: password and, with two-factor on, the code in its own
+    /// field; app passwords never open it ([`Authenticator::login_web`]).
+    WebForm,
 }
 
 impl Mechanism {
     /// Every mechanism, in the order [`AttemptCounts`] keeps them.
-    pub const ALL: [Mechanism; 6] = [
+    pub const ALL: [Mechanism; 7] = [
         Mechanism::LoginCommand,
         Mechanism::Plain,
         Mechanism::Login,
         Mechanism::ScramSha256,
         Mechanism::ScramSha256Plus,
         Mechanism::UserPass,
+        Mechanism::WebForm,
     ];
 
     /// The name used in log lines.
@@ -187,6 +191,7 @@ impl Mechanism {
             Mechanism::ScramSha256 => "AUTH=SCRAM-SHA-256",
             Mechanism::ScramSha256Plus => "AUTH=SCRAM-SHA-256-PLUS",
             Mechanism::UserPass => "USER",
+            Mechanism::WebForm => "WEB",
         }
     }
 }
@@ -228,7 +233,7 @@ pub enum AuthError {
 pub const RESULTS: [&str; 5] = ["ok", "fail", "throttled", "blocked", "error"];
 
 /// Authentication attempts by mechanism and result since the start: the same events as the
-/// log line, as counters for the metrics endpoint. Atomics in a fixed table (30 cells).
+/// log line, as counters for the metrics endpoint. Atomics in a fixed table (35 cells).
 #[derive(Debug, Default)]
 pub struct AttemptCounts {
     cells: [[AtomicU64; RESULTS.len()]; Mechanism::ALL.len()],
@@ -403,8 +408,25 @@ impl Authenticator {
         user: &str,
         secret: Secret,
     ) -> Result<Principal, AuthError> {
-        let result = self.login_checked(peer, user, secret).await;
+        let result = self.login_checked(peer, user, Presented::Combined(secret)).await;
         self.log_attempt(peer, mechanism, user, result.as_ref().map(|(_, detail)| *detail));
+        result.map(|(p, _)| p)
+    }
+
+    /// Checks the web pages' login form: the account password and, when two-factor login is
+    /// on, the current code from its own field (whatever the account's password-plus-code
+    /// setting, which is about IMAP clients). App passwords are never tried: they are for
+    /// devices, and must not open the pages where app passwords are made. Same throttling,
+    /// blocks and log line as [`Authenticator::login`], with mechanism `WEB`.
+    pub async fn login_web(
+        &self,
+        peer: IpAddr,
+        user: &str,
+        password: Secret,
+        code: Option<Secret>,
+    ) -> Result<Principal, AuthError> {
+        let result = self.login_checked(peer, user, Presented::Separate { password, code }).await;
+        self.log_attempt(peer, Mechanism::WebForm, user, result.as_ref().map(|(_, detail)| *detail));
         result.map(|(p, _)| p)
     }
 
@@ -412,7 +434,7 @@ impl Authenticator {
         &self,
         peer: IpAddr,
         user: &str,
-        secret: Secret,
+        presented: Presented,
     ) -> Result<(Principal, &'static str), AuthError> {
         let key = AddressKey::of(peer);
         let trusted = self.is_trusted(peer);
@@ -421,7 +443,8 @@ impl Authenticator {
         }
         let account = login_account(self.accounts.account_by_name(user).await?);
         if let Some(a) = &account
-            && let Some(principal) = self.app_password(a, peer, &secret).await?
+            && let Presented::Combined(secret) = &presented
+            && let Some(principal) = self.app_password(a, peer, secret).await?
         {
             if !trusted {
                 self.throttle.record_success(key, user);
@@ -439,11 +462,12 @@ impl Authenticator {
             Some(a) => self.accounts.totp(a.id).await?.filter(|t| t.confirmed),
             None => None,
         };
-        let (password, code) = match &totp {
-            Some(t) if t.password_plus_code == PasswordPlusCode::Allowed => {
+        let (password, code) = match (presented, &totp) {
+            (Presented::Separate { password, code }, _) => (password, code),
+            (Presented::Combined(secret), Some(t)) if t.password_plus_code == PasswordPlusCode::Allowed => {
                 totp::split_password_and_code(secret)
             }
-            _ => (secret, None),
+            (Presented::Combined(secret), _) => (secret, None),
         };
         // The memory of verified passwords serves accounts without a second factor only:
         // consulted for an account with one, it would answer a right password faster than a
@@ -860,6 +884,26 @@ impl Authenticator {
         })
     }
 
+    /// Whether `password` is the principal's account password now: a logged-in user confirming
+    /// a change (the web's password form). Not a login: no log line and no counters (the
+    /// caller limits attempts); one argon2 run on the hashing workers.
+    pub async fn confirm_password(&self, principal: &Principal, password: Secret) -> Result<bool, AuthError> {
+        let account = login_account(self.accounts.account_by_name(&principal.name).await?)
+            .filter(|a| a.id == principal.account);
+        let hash = account.as_ref().map(|a| a.password_hash.as_str());
+        let check = self.verify_hash(hash, password, false).await?;
+        Ok(check.ok && account.is_some())
+    }
+
+    /// The principal again, stamped with the account's current password: for the session that
+    /// changed the password itself, which goes on while the others end.
+    pub async fn restamp(&self, principal: &Principal) -> Result<Principal, AuthError> {
+        let account = login_account(self.accounts.account_by_name(&principal.name).await?)
+            .filter(|a| a.id == principal.account)
+            .ok_or(AuthError::BadCredentials)?;
+        Ok(Principal { password: self.password_stamp(&account.password_hash), ..principal.clone() })
+    }
+
     /// The principal of a successful login, stamped with the account's current password.
     fn principal(&self, account: Account, credential: Credential) -> Principal {
         let password = self.password_stamp(&account.password_hash);
@@ -897,6 +941,13 @@ impl Authenticator {
             }
         }
     }
+}
+
+/// What a login presented: one secret (IMAP, POP3: an app password, the password, or the
+/// password followed by the code), or the web form's separate fields.
+enum Presented {
+    Combined(Secret),
+    Separate { password: Secret, code: Option<Secret> },
 }
 
 /// The account a login name may open: a team (RFC 2342 shared namespace) never logs in, by any

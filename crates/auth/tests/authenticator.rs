@@ -486,3 +486,33 @@ async fn a_team_never_logs_in_and_costs_what_an_unknown_name_costs() {
     // A user still logs in next to it.
     assert_eq!(login(&auth, "192.0.2.1", "alice", PASSWORD).await.unwrap(), Credential::Password);
 }
+
+/// The web form: app passwords never open it; with TOTP on, the code comes in its own field
+/// (whatever the password-plus-code setting) and works once.
+#[tokio::test]
+async fn the_web_form_takes_the_password_and_a_separate_code_never_an_app_password() {
+    let world = World::new().await;
+    let auth = world.auth(no_delay(), &[]);
+    let web = |password: &[u8], code: Option<String>| {
+        auth.login_web(
+            ip("192.0.2.9"),
+            "alice",
+            Secret::from(password.to_vec()),
+            code.map(|c| Secret::from(c.into_bytes())),
+        )
+    };
+    let device = world.add_app_password("phone").await;
+    assert!(matches!(web(device.as_bytes(), None).await, Err(AuthError::BadCredentials)));
+    let p = web(PASSWORD, None).await.unwrap();
+    assert_eq!(p.credential, Credential::Password);
+
+    let secret = world.enable_totp(PasswordPlusCode::Refused).await;
+    assert!(matches!(web(PASSWORD, None).await, Err(AuthError::BadCredentials)));
+    let code = totp::code(&secret, totp::step_at(world.clock.now()));
+    assert!(matches!(web(b"wrong", Some(code.clone())).await, Err(AuthError::BadCredentials)));
+    let p = web(PASSWORD, Some(code.clone())).await.unwrap();
+    assert_eq!(p.credential, Credential::PasswordAndCode);
+    // The same code a second time: refused (RFC 6238 §5.2).
+    assert!(matches!(web(PASSWORD, Some(code)).await, Err(AuthError::BadCredentials)));
+    assert_eq!(auth.attempts().snapshot().iter().filter(|(m, _, n)| *m == "WEB" && *n > 0).count(), 2);
+}

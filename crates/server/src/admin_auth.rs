@@ -347,7 +347,7 @@ pub(crate) async fn password_credentials(password: Secret) -> anyhow::Result<(St
     made.map_err(|e| anyhow::anyhow!("hashing the password: {e}"))
 }
 
-fn unix_now() -> i64 {
+pub(crate) fn unix_now() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
@@ -355,7 +355,7 @@ fn unix_now() -> i64 {
 }
 
 /// `YYYY-MM-DD HH:MM:SS` in UTC (proleptic Gregorian calendar, H. Hinnant's `civil_from_days`).
-fn format_time(unix: i64) -> String {
+pub(crate) fn format_time(unix: i64) -> String {
     let days = unix.div_euclid(86_400);
     let secs = unix.rem_euclid(86_400);
     let z = days + 719_468;

@@ -552,7 +552,7 @@ struct MemberOutput {
 }
 
 /// RFC 4314 rights letters, with the store's reading of `c` and `d`.
-fn parse_rights(letters: &str) -> anyhow::Result<Rights> {
+pub(crate) fn parse_rights(letters: &str) -> anyhow::Result<Rights> {
     Rights::parse(letters).map_err(|e| anyhow::anyhow!("{e} in {letters:?}: use the letters lrswipkxtea"))
 }
 
@@ -584,7 +584,7 @@ fn group_name(text: &str) -> anyhow::Result<String> {
 }
 
 /// An addr-spec `local@domain` without spaces or brackets.
-fn is_address(text: &str) -> bool {
+pub(crate) fn is_address(text: &str) -> bool {
     text.split_once('@').is_some_and(|(local, domain)| {
         !local.is_empty()
             && !domain.is_empty()
@@ -594,7 +594,11 @@ fn is_address(text: &str) -> bool {
 }
 
 /// A `quota set` value: "default" (`None`), else what `parse` makes of it.
-fn limit(text: &str, option: &str, parse: fn(&str) -> Result<u64, String>) -> anyhow::Result<Option<u64>> {
+pub(crate) fn limit(
+    text: &str,
+    option: &str,
+    parse: fn(&str) -> Result<u64, String>,
+) -> anyhow::Result<Option<u64>> {
     if text.eq_ignore_ascii_case("default") {
         return Ok(None);
     }
@@ -605,7 +609,7 @@ fn limit(text: &str, option: &str, parse: fn(&str) -> Result<u64, String>) -> an
     }
 }
 
-fn parse_count(text: &str) -> Result<u64, String> {
+pub(crate) fn parse_count(text: &str) -> Result<u64, String> {
     text.trim().parse().map_err(|_| format!("not a number: {text:?}"))
 }
 

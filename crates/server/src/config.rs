@@ -58,7 +58,47 @@ pub(crate) struct Config {
     pub(crate) managesieve: ManageSieveConfig,
     /// The outbound queue (vacation replies, redirects, bounces): retries and lifetime.
     pub(crate) queue: QueueConfig,
+    /// The web pages: users' self-service and the admin pages (`[web]`).
+    pub(crate) web: WebConfig,
 }
+
+/// The web pages (`[web]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct WebConfig {
+    /// Plain HTTP listeners (for loopback, or behind a TLS-terminating proxy); empty: none.
+    pub(crate) listen: Vec<SocketAddr>,
+    /// HTTPS listeners, with the IMAP server's certificates; empty: none.
+    pub(crate) listen_tls: Vec<SocketAddr>,
+    /// Allow a plain HTTP listener on a non-loopback address (passwords would cross the
+    /// network in the clear unless a proxy in front adds TLS).
+    pub(crate) allow_remote_plaintext: bool,
+    /// A logged-in page session ends after this long without a request.
+    pub(crate) session_idle: Duration,
+    /// Page sessions kept at once (over all users); a login past it is refused.
+    pub(crate) max_sessions: usize,
+    /// HTTP connections open at once, over all web listeners.
+    pub(crate) max_connections: usize,
+}
+
+impl Default for WebConfig {
+    fn default() -> Self {
+        Self {
+            listen: vec![SocketAddr::from(([127, 0, 0, 1], 8080))],
+            listen_tls: Vec::new(),
+            allow_remote_plaintext: false,
+            session_idle: Duration::from_secs(15 * 60),
+            max_sessions: 10_000,
+            max_connections: 256,
+        }
+    }
+}
+
+/// `[web] session_idle`, seconds: a minute to a day.
+const WEB_SESSION_IDLE_RANGE: RangeInclusive<i64> = 60..=86_400;
+/// `[web] max_sessions`.
+const WEB_SESSIONS_RANGE: RangeInclusive<i64> = 1..=1_000_000;
+/// `[web] max_connections`.
+const WEB_CONNECTIONS_RANGE: RangeInclusive<i64> = 1..=100_000;
 
 /// The ManageSieve service (`[managesieve]`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -233,6 +273,7 @@ impl Default for Config {
             store: StoreConfig::default(),
             managesieve: ManageSieveConfig::default(),
             queue: QueueConfig::default(),
+            web: WebConfig::default(),
         }
     }
 }
@@ -424,6 +465,7 @@ impl Checker {
             "store" => c.store(value, &mut config.store),
             "managesieve" => c.managesieve(value, &mut config.managesieve),
             "queue" => c.queue(value, &mut config.queue),
+            "web" => c.web(value, &mut config.web),
             _ => c.unknown(path),
         });
         self.pop3_addresses(&config.pop3, &config.imap);
@@ -502,6 +544,39 @@ impl Checker {
             "listen" => set(&mut managesieve.listen, c.addresses(value, path)),
             _ => c.unknown(path),
         });
+    }
+
+    fn web(&mut self, value: &Value, web: &mut WebConfig) {
+        let read = self.section(value, "web", |c, key, value, path| match key {
+            "listen" => set(&mut web.listen, c.addresses(value, path)),
+            "listen_tls" => set(&mut web.listen_tls, c.addresses(value, path)),
+            "allow_remote_plaintext" => set(&mut web.allow_remote_plaintext, c.boolean(value, path)),
+            "session_idle" => set(&mut web.session_idle, c.seconds(value, path, WEB_SESSION_IDLE_RANGE)),
+            "max_sessions" => set(&mut web.max_sessions, c.number(value, path, WEB_SESSIONS_RANGE)),
+            "max_connections" => set(&mut web.max_connections, c.number(value, path, WEB_CONNECTIONS_RANGE)),
+            _ => c.unknown(path),
+        });
+        if read.is_none() {
+            return;
+        }
+        if !web.allow_remote_plaintext
+            && let Some(addr) = web.listen.iter().find(|a| !a.ip().is_loopback())
+        {
+            self.issue(
+                "web.listen",
+                format!(
+                    "{addr} is not a loopback address: passwords would cross the network in the clear; \
+                     use listen_tls, or set allow_remote_plaintext = true behind a TLS proxy"
+                ),
+            );
+        }
+        let mut seen = Vec::new();
+        for addr in web.listen.iter().chain(&web.listen_tls) {
+            if addr.port() != 0 && seen.contains(addr) {
+                self.issue("web", format!("address {addr} is listed more than once"));
+            }
+            seen.push(*addr);
+        }
     }
 
     /// `[tls]`: an optional `cert`/`key` pair (the default certificate), an optional
@@ -1364,6 +1439,31 @@ mod ops_tests {
                 "managesieve.port: unknown key",
             ]
         );
+    }
+
+    #[test]
+    fn web_section_is_read_and_checked() {
+        let d = Config::default().web;
+        assert_eq!(d.listen, vec!["127.0.0.1:8080".parse().unwrap()]);
+        assert!(d.listen_tls.is_empty());
+        assert_eq!(d.session_idle, Duration::from_secs(900));
+        let c = Config::from_toml("[web]\nlisten = []\nlisten_tls = [\"127.0.0.1:0\"]\nsession_idle = 120\n")
+            .unwrap();
+        assert!(c.web.listen.is_empty(), "an empty list turns plain HTTP off");
+        assert_eq!(c.web.listen_tls.len(), 1);
+        assert_eq!(c.web.session_idle, Duration::from_secs(120));
+        assert_eq!(
+            issues("[web]\nlisten = [\"0.0.0.0:80\"]\nsession_idle = 5\ncookie = 1\n"),
+            vec![
+                "web.cookie: unknown key",
+                "web.session_idle: must be between 60 and 86400, found 5",
+                "web.listen: 0.0.0.0:80 is not a loopback address: passwords would cross the network in \
+                 the clear; use listen_tls, or set allow_remote_plaintext = true behind a TLS proxy",
+            ]
+        );
+        let c =
+            Config::from_toml("[web]\nlisten = [\"0.0.0.0:80\"]\nallow_remote_plaintext = true\n").unwrap();
+        assert!(c.web.allow_remote_plaintext);
     }
 
     #[test]

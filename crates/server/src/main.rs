@@ -43,6 +43,7 @@
 //! - `admin_output`: tables, `--json` documents and dates for the admin commands.
 //! - `admin_migrate`: `export`, `import` and the importers from other sources.
 //! - `managesieve`: the ManageSieve service (RFC 5804): users' Sieve scripts over the network.
+//! - `web`: the web pages: users' self-service and the admin pages (HTTP and HTTPS).
 //!
 //! This crate holds no business rules: it only wires and drives.
 
@@ -82,6 +83,7 @@ mod relay;
 mod sessions;
 mod status;
 mod tls;
+mod web;
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -327,6 +329,10 @@ enum UserCommand {
         /// Days messages stay in Junk: a number (0: never), or "default".
         #[arg(long, value_name = "DAYS", value_parser = days_setting)]
         junk_days: Option<DaysSetting>,
+        /// Whether the user may use the admin pages of the web interface (`[web]`): true or
+        /// false.
+        #[arg(long, value_name = "BOOL", action = clap::ArgAction::Set)]
+        admin: Option<bool>,
     },
 }
 
@@ -513,8 +519,8 @@ async fn user(command: UserCommand, config: &Config) -> anyhow::Result<()> {
         }
         UserCommand::Totp { command } => admin_auth::totp(command, accounts, &config.auth.totp_issuer).await,
         UserCommand::AppPassword { command } => admin_auth::app_password(command, accounts).await,
-        UserCommand::Set { name, trash_days, junk_days } => {
-            user_set(store.as_ref(), config, &name, trash_days, junk_days).await
+        UserCommand::Set { name, trash_days, junk_days, admin } => {
+            user_set(store.as_ref(), config, &name, (trash_days, junk_days), admin).await
         }
     }
 }
@@ -524,10 +530,16 @@ async fn user_set(
     store: &dyn Store,
     config: &Config,
     name: &str,
-    trash_days: Option<DaysSetting>,
-    junk_days: Option<DaysSetting>,
+    (trash_days, junk_days): (Option<DaysSetting>, Option<DaysSetting>),
+    admin: Option<bool>,
 ) -> anyhow::Result<()> {
     let account = store.account_by_name(name).await?.ok_or_else(|| anyhow::anyhow!("no account {name:?}"))?;
+    if let Some(admin) = admin {
+        if admin && account.kind == postfach_store::AccountKind::Team {
+            anyhow::bail!("{name} is a team: teams never log in, so they cannot administer");
+        }
+        store.set_admin(account.id, admin).await.context("changing the admin flag")?;
+    }
     let mut own = store.cleanup_override(account.id).await?;
     let apply = |slot: &mut Option<u32>, setting: Option<DaysSetting>| match setting {
         Some(DaysSetting::Days(n)) => *slot = Some(n),
@@ -548,6 +560,8 @@ async fn user_set(
     println!("{}", account.name);
     println!("  trash_days: {}", show(own.trash_days, config.cleanup.trash_days));
     println!("  junk_days:  {}", show(own.junk_days, config.cleanup.junk_days));
+    let admin = store.is_admin(account.id).await.context("reading the admin flag")?;
+    println!("  admin:      {}", if admin { "yes (the web's admin pages)" } else { "no" });
     Ok(())
 }
 
@@ -701,6 +715,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         announcement.push_str(&format!("postfach: listening metrics {addr}\n"));
         info!(kind = "metrics", %addr, "listening");
     }
+    let web_listeners = web::bind(&config.web).await?;
+    announcement.push_str(&web::announcement(&web_listeners).context("reading a web listener's address")?);
     // Scripts and tests read the real ports here. A closed stdout is no reason not to serve.
     let mut stdout = std::io::stdout().lock();
     if let Err(e) = stdout.write_all(announcement.as_bytes()).and_then(|()| stdout.flush()) {
@@ -717,16 +733,16 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     tokio::spawn(async move { watcher.auth.watch_store_with(CREDENTIALS_POLL, Some(told)).await });
     // The scheduled backups' last results: logged, and on the metrics endpoint.
     let backup_metrics = Arc::new(backup_schedule::BackupMetrics::default());
-    let endpoint = metrics_listener.map(|listener| {
-        let sources = Arc::new(metrics::Sources {
-            metrics: Arc::clone(&counters),
-            store: Arc::clone(&store),
-            ctx: Arc::clone(&ctx),
-            deliverer: Arc::clone(&deliverer),
-            backups: Arc::clone(&backup_metrics),
-        });
-        tokio::spawn(metrics::serve(listener, sources, stopped.clone()))
+    // What a scrape reads; the web's health page reads the same.
+    let sources = Arc::new(metrics::Sources {
+        metrics: Arc::clone(&counters),
+        store: Arc::clone(&store),
+        ctx: Arc::clone(&ctx),
+        deliverer: Arc::clone(&deliverer),
+        backups: Arc::clone(&backup_metrics),
     });
+    let endpoint = metrics_listener
+        .map(|listener| tokio::spawn(metrics::serve(listener, Arc::clone(&sources), stopped.clone())));
     let shared = Arc::new(Shared {
         ctx,
         settings: Arc::new(
@@ -745,6 +761,15 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         };
         tokio::spawn(control::serve(socket, Arc::new(control), stopped.clone()))
     });
+    let web = web::Web::new(
+        &config.web,
+        (Arc::clone(&shared.ctx), Arc::clone(&store), Arc::clone(&sieve)),
+        Arc::clone(&shared.settings.sessions),
+        sources,
+        config.auth.totp_issuer.clone(),
+        shared.settings.tls.clone(),
+    );
+    let web = tokio::spawn(web::serve(web_listeners, Arc::new(web), stopped.clone()));
     let managesieve = tokio::spawn(managesieve::serve(
         managesieve_listeners,
         Arc::new(managesieve::Service {
@@ -793,6 +818,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     server.await.context("the server task failed")?;
     lmtp.await.context("the LMTP task failed")?;
     managesieve.await.context("the ManageSieve task failed")?;
+    web.await.context("the web task failed")?;
     if let Some(backups) = backups {
         backups.await.context("the backup task failed")?;
     }

@@ -11,7 +11,7 @@ use crate::metrics;
 use crate::quota::human_bytes;
 
 /// Samples of an exposition: metric name → (labels as written, value).
-type Samples = BTreeMap<String, Vec<(String, f64)>>;
+pub(crate) type Samples = BTreeMap<String, Vec<(String, f64)>>;
 
 pub(crate) async fn run(config: &Config, address: Option<SocketAddr>, json: bool) -> anyhow::Result<()> {
     // Notes go to standard error with --json, so standard output is one JSON document.
@@ -102,7 +102,7 @@ fn reachable(addr: SocketAddr) -> SocketAddr {
 }
 
 /// Reads `name{labels} value` lines; comments and anything else are skipped.
-fn parse(text: &str) -> Samples {
+pub(crate) fn parse(text: &str) -> Samples {
     let mut samples = Samples::new();
     for line in text.lines().filter(|l| !l.starts_with('#')) {
         let Some((series, value)) = line.rsplit_once(' ') else { continue };
@@ -127,11 +127,11 @@ fn total(samples: &Samples, name: &str, filter: impl Fn(&str) -> bool) -> f64 {
     samples.get(name).map_or(0.0, |v| v.iter().filter(|(l, _)| filter(l)).map(|(_, n)| n).sum())
 }
 
-fn one(samples: &Samples, name: &str) -> f64 {
+pub(crate) fn one(samples: &Samples, name: &str) -> f64 {
     total(samples, name, |_| true)
 }
 
-fn summary(s: &Samples, addr: SocketAddr, health: &str) -> String {
+pub(crate) fn summary(s: &Samples, addr: SocketAddr, health: &str) -> String {
     let mut out = String::new();
     let mut line = |text: String| {
         out.push_str(&text);

@@ -669,6 +669,13 @@ pub trait OperationsStore: Send + Sync {
     async fn cleanup_override(&self, account: AccountId) -> StoreResult<CleanupOverride>;
     /// Sets the account's own clean-up limits (`None`: the installation's default).
     async fn set_cleanup_override(&self, account: AccountId, limits: CleanupOverride) -> StoreResult<()>;
+    /// Whether the account administers the web pages (`postfach user set NAME --admin true`).
+    async fn is_admin(&self, account: AccountId) -> StoreResult<bool>;
+    /// Every account with the web admin flag.
+    async fn admins(&self) -> StoreResult<Vec<AccountId>>;
+    /// Grants or takes the web admin flag; `NotFound` for an unknown account. The flag goes
+    /// with the account when it is deleted.
+    async fn set_admin(&self, account: AccountId, admin: bool) -> StoreResult<()>;
     /// Expunges up to `max` messages of `mailbox` saved (RFC 8514) before `before` (Unix
     /// seconds), as EXPUNGE does; call again while it returns `max` UIDs.
     async fn expunge_saved_before(

@@ -70,3 +70,29 @@ async fn rederive_covers_all_bodies_or_one_accounts() {
     let empty = store.create_account("carol", "x").await.unwrap();
     assert_eq!(store.rederive(Rederivation::Account(empty)).await.unwrap().scheduled, 0);
 }
+
+/// The web admin flag (`postfach user set NAME --admin`): set, listed, taken, gone with the
+/// account; unknown accounts are `NotFound`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_web_admin_flag_is_kept_per_account() {
+    use postfach_store::{AccountId, OperationsStore, StoreError};
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path()).unwrap();
+    let alice = store.create_account("alice", "x").await.unwrap();
+    let bob = store.create_account("bob", "x").await.unwrap();
+    assert!(!OperationsStore::is_admin(&store, alice).await.unwrap());
+    OperationsStore::set_admin(&store, alice, true).await.unwrap();
+    OperationsStore::set_admin(&store, alice, true).await.unwrap();
+    assert!(OperationsStore::is_admin(&store, alice).await.unwrap());
+    assert!(!OperationsStore::is_admin(&store, bob).await.unwrap());
+    assert_eq!(OperationsStore::admins(&store).await.unwrap(), vec![alice]);
+    OperationsStore::set_admin(&store, bob, true).await.unwrap();
+    OperationsStore::set_admin(&store, alice, false).await.unwrap();
+    assert_eq!(OperationsStore::admins(&store).await.unwrap(), vec![bob]);
+    store.delete_account(bob).await.unwrap();
+    assert!(OperationsStore::admins(&store).await.unwrap().is_empty());
+    assert!(matches!(
+        OperationsStore::set_admin(&store, AccountId(9999), true).await,
+        Err(StoreError::NotFound)
+    ));
+}

@@ -661,3 +661,26 @@ async fn hashes(client: &tokio_postgres::Client) -> Vec<Option<Vec<u8>>> {
     let rows = client.query("SELECT content_hash FROM bodies ORDER BY owner_id, id", &[]).await.unwrap();
     rows.iter().map(|r| r.get::<_, Option<Vec<u8>>>(0)).collect()
 }
+
+/// The web admin flag on PostgreSQL: as on SQLite (tests/admin.rs).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_web_admin_flag_is_kept_per_account() {
+    use postfach_store::{OperationsStore, StoreError};
+    let Some((store, _)) = fresh("web_admin_flag").await else { return };
+    let alice = store.create_account("alice", "x").await.unwrap();
+    let bob = store.create_account("bob", "x").await.unwrap();
+    assert!(!store.is_admin(alice).await.unwrap());
+    store.set_admin(alice, true).await.unwrap();
+    store.set_admin(alice, true).await.unwrap();
+    assert!(store.is_admin(alice).await.unwrap());
+    assert_eq!(store.admins().await.unwrap(), vec![alice]);
+    store.set_admin(bob, true).await.unwrap();
+    store.set_admin(alice, false).await.unwrap();
+    assert_eq!(store.admins().await.unwrap(), vec![bob]);
+    store.delete_account(bob).await.unwrap();
+    assert!(store.admins().await.unwrap().is_empty());
+    assert!(matches!(
+        store.set_admin(postfach_store::AccountId(9999), true).await,
+        Err(StoreError::NotFound)
+    ));
+}

@@ -67,6 +67,10 @@ pub(crate) struct Listeners {
     pub(crate) pop3: Option<SocketAddr>,
     /// The first POP3 implicit-TLS listener, when it was awaited (kind "pop3s").
     pub(crate) pop3s: Option<SocketAddr>,
+    /// The first plain HTTP web listener, when it was awaited (kind "web").
+    pub(crate) web: Option<SocketAddr>,
+    /// The first HTTPS web listener, when it was awaited (kind "webs").
+    pub(crate) webs: Option<SocketAddr>,
 }
 
 /// A data directory and configuration, with at most one `postfach serve` running on them.
@@ -150,7 +154,7 @@ impl Deployment {
 
     /// A new temporary directory whose `postfach.toml` is a `data_dir` line followed by
     /// `settings`. Without a `[managesieve]` section in `settings`, ManageSieve is off: its
-    /// default port (4190) is fixed and tests run side by side.
+    /// default port (4190) is fixed and tests run side by side; the same goes for `[web]`.
     pub(crate) fn with_settings(settings: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let config = dir.path().join("postfach.toml");
@@ -159,7 +163,9 @@ impl Deployment {
         let store = store_section(database.as_ref());
         let managesieve =
             if settings.contains("[managesieve]") { "" } else { "\n[managesieve]\nlisten = []\n" };
-        std::fs::write(&config, format!("data_dir = {data:?}\n{settings}{managesieve}{store}")).unwrap();
+        // The web pages' default port (8080) is fixed too.
+        let web = if settings.contains("[web]") { "" } else { "\n[web]\nlisten = []\n" };
+        std::fs::write(&config, format!("data_dir = {data:?}\n{settings}{managesieve}{web}{store}")).unwrap();
         Self { child: None, dir, config, listeners: None, env: Vec::new(), database }
     }
 
@@ -185,7 +191,8 @@ impl Deployment {
 
     /// [`Deployment::start`], also waiting for the "listening" line of each LMTP kind in
     /// `lmtp_kinds` ("lmtp", "lmtp-unix"), of the metrics endpoint ("metrics"), of ManageSieve
-    /// ("managesieve") and of the POP3 listeners ("pop3", "pop3s").
+    /// ("managesieve"), of the POP3 listeners ("pop3", "pop3s") and of the web pages ("web",
+    /// "webs").
     pub(crate) fn start_awaiting(&mut self, lmtp_kinds: &[&str]) -> Listeners {
         assert!(self.child.is_none(), "already running");
         let log = OpenOptions::new().create(true).append(true).open(self.log_path()).unwrap();
@@ -220,6 +227,8 @@ impl Deployment {
         let mut managesieve = None;
         let mut pop3 = None;
         let mut pop3s = None;
+        let mut web = None;
+        let mut webs = None;
         let mut lmtp_kinds: Vec<&str> = lmtp_kinds.to_vec();
         let deadline = Instant::now() + PATIENCE;
         while imap.is_none() || imaps.is_none() || !lmtp_kinds.is_empty() {
@@ -251,6 +260,13 @@ impl Deployment {
                     }
                     lmtp_kinds.retain(|k| *k != "managesieve");
                 }
+                (Some("postfach:"), Some("listening"), Some(kind @ ("web" | "webs")), Some(addr)) => {
+                    let slot = if kind == "web" { &mut web } else { &mut webs };
+                    if slot.is_none() {
+                        *slot = addr.parse().ok();
+                    }
+                    lmtp_kinds.retain(|k| *k != kind);
+                }
                 (Some("postfach:"), Some("listening"), Some(kind @ ("pop3" | "pop3s")), Some(addr)) => {
                     let slot = if kind == "pop3" { &mut pop3 } else { &mut pop3s };
                     if slot.is_none() {
@@ -261,8 +277,17 @@ impl Deployment {
                 _ => panic!("unexpected line on stdout: {line:?}"),
             }
         }
-        let listeners =
-            Listeners { imap: imap.unwrap(), imaps: imaps.unwrap(), lmtp, metrics, managesieve, pop3, pop3s };
+        let listeners = Listeners {
+            imap: imap.unwrap(),
+            imaps: imaps.unwrap(),
+            lmtp,
+            metrics,
+            managesieve,
+            pop3,
+            pop3s,
+            web,
+            webs,
+        };
         self.child = Some(child);
         self.listeners = Some(listeners);
         listeners
@@ -392,6 +417,10 @@ pub(crate) struct TestServer {
     pub(crate) pop3: Option<SocketAddr>,
     /// See `pop3`.
     pub(crate) pop3s: Option<SocketAddr>,
+    /// The web listeners, when "web" and "webs" were among the awaited kinds.
+    pub(crate) web: Option<SocketAddr>,
+    /// See `web`.
+    pub(crate) webs: Option<SocketAddr>,
 }
 
 impl TestServer {
@@ -435,9 +464,9 @@ impl TestServer {
         for (name, value) in env {
             deployment.set_env(name, value);
         }
-        let Listeners { imap, imaps, lmtp, metrics, managesieve, pop3, pop3s } =
+        let Listeners { imap, imaps, lmtp, metrics, managesieve, pop3, pop3s, web, webs } =
             deployment.start_awaiting(lmtp_kinds);
-        Self { deployment, imap, imaps, lmtp, metrics, managesieve, pop3, pop3s }
+        Self { deployment, imap, imaps, lmtp, metrics, managesieve, pop3, pop3s, web, webs }
     }
 
     /// The server's data directory.
@@ -820,7 +849,10 @@ fn is_end(e: &io::Error) -> bool {
     )
 }
 
-fn tls_over(tcp: TcpStream, cert: &Path) -> rustls::StreamOwned<rustls::ClientConnection, TcpStream> {
+pub(crate) fn tls_over(
+    tcp: TcpStream,
+    cert: &Path,
+) -> rustls::StreamOwned<rustls::ClientConnection, TcpStream> {
     let mut roots = rustls::RootCertStore::empty();
     roots.add(CertificateDer::from_pem_file(cert).unwrap()).unwrap();
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());

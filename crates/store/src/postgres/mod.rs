@@ -909,6 +909,15 @@ impl crate::OperationsStore for PgStore {
     ) -> StoreResult<()> {
         write_tx!(self, |tx, fx| ops::set_cleanup_override(&tx, account, limits).await?)
     }
+    async fn is_admin(&self, account: AccountId) -> StoreResult<bool> {
+        read_tx!(self, |tx| ops::is_admin(&tx, account).await?)
+    }
+    async fn admins(&self) -> StoreResult<Vec<AccountId>> {
+        read_tx!(self, |tx| ops::admins(&tx).await?)
+    }
+    async fn set_admin(&self, account: AccountId, admin: bool) -> StoreResult<()> {
+        write_tx!(self, |tx, fx| ops::set_admin(&tx, account, admin).await?)
+    }
     async fn expunge_saved_before(
         &self,
         mailbox: MailboxId,

@@ -147,6 +147,35 @@ pub(crate) async fn set_cleanup_override(
     Ok(())
 }
 
+/// Whether the account has the web admin flag.
+pub(crate) async fn is_admin(tx: &Tx<'_>, account: AccountId) -> PgResult<bool> {
+    Ok(tx.query_opt("SELECT 1 FROM web_admins WHERE account_id = $1", &[&account.0]).await?.is_some())
+}
+
+/// Every account with the web admin flag, by id.
+pub(crate) async fn admins(tx: &Tx<'_>) -> PgResult<Vec<AccountId>> {
+    let rows = tx.query("SELECT account_id FROM web_admins ORDER BY account_id", &[]).await?;
+    Ok(rows.iter().map(|r| AccountId(r.get(0))).collect())
+}
+
+/// Grants or takes the web admin flag; `NotFound` for an unknown account.
+pub(crate) async fn set_admin(tx: &Tx<'_>, account: AccountId, admin: bool) -> PgResult<()> {
+    let exists = tx.query_opt("SELECT 1 FROM accounts WHERE id = $1 FOR UPDATE", &[&account.0]).await?;
+    if exists.is_none() {
+        return Err(StoreError::NotFound.into());
+    }
+    if admin {
+        tx.execute(
+            "INSERT INTO web_admins (account_id) VALUES ($1) ON CONFLICT (account_id) DO NOTHING",
+            &[&account.0],
+        )
+        .await?;
+    } else {
+        tx.execute("DELETE FROM web_admins WHERE account_id = $1", &[&account.0]).await?;
+    }
+    Ok(())
+}
+
 /// Bodies re-derived per transaction by [`rederive_batch`].
 pub(crate) const REDERIVE_BATCH: i64 = 200;
 

@@ -72,7 +72,7 @@ use super::{Fail, PgResult};
 use crate::StoreError;
 
 /// The migration steps; step `i` brings the database from version `i` to `i + 1`.
-pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6];
+pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7];
 
 /// The schema version this program writes.
 pub const LATEST: i64 = MIGRATIONS.len() as i64;
@@ -364,6 +364,14 @@ CREATE INDEX outbound_due ON outbound_queue (next_attempt) WHERE NOT done;
 CREATE INDEX outbound_done ON outbound_queue (expires) WHERE done;
 CREATE INDEX outbound_by_id ON outbound_queue (id);
 CREATE UNIQUE INDEX outbound_key ON outbound_queue (owner_id, dedup_key);
+";
+
+/// Version 7: who administers the web pages (issue 19): a row per account with the admin
+/// flag, gone with the account.
+const V7: &str = "
+CREATE TABLE web_admins (
+    account_id BIGINT PRIMARY KEY REFERENCES accounts(id) ON DELETE CASCADE
+);
 ";
 
 /// Brings the database to [`LATEST`]; refuses a newer one. Returns the version found.

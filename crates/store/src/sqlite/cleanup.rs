@@ -119,3 +119,37 @@ pub(crate) fn set_override(
     .db()?;
     Ok(())
 }
+
+/// Whether the account has the web admin flag.
+pub(crate) fn is_admin(conn: &Connection, account: AccountId) -> StoreResult<bool> {
+    conn.prepare_cached("SELECT EXISTS (SELECT 1 FROM web_admins WHERE account_id = ?1)")
+        .db()?
+        .query_row([account.0], |r| r.get(0))
+        .db()
+}
+
+/// Every account with the web admin flag, by id.
+pub(crate) fn admins(conn: &Connection) -> StoreResult<Vec<AccountId>> {
+    let mut stmt = conn.prepare_cached("SELECT account_id FROM web_admins ORDER BY account_id").db()?;
+    let rows = stmt.query_map([], |r| Ok(AccountId(r.get(0)?))).db()?;
+    rows.collect::<rusqlite::Result<_>>().db()
+}
+
+/// Grants or takes the web admin flag; `NotFound` for an unknown account.
+pub(crate) fn set_admin(conn: &Connection, account: AccountId, admin: bool) -> StoreResult<()> {
+    let exists: bool = conn
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM accounts WHERE id = ?1)")
+        .db()?
+        .query_row([account.0], |r| r.get(0))
+        .db()?;
+    if !exists {
+        return Err(StoreError::NotFound);
+    }
+    let sql = if admin {
+        "INSERT INTO web_admins (account_id) VALUES (?1) ON CONFLICT (account_id) DO NOTHING"
+    } else {
+        "DELETE FROM web_admins WHERE account_id = ?1"
+    };
+    conn.prepare_cached(sql).db()?.execute([account.0]).db()?;
+    Ok(())
+}

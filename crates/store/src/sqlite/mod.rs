@@ -278,6 +278,21 @@ impl SqliteStore {
         self.writer.run(move |conn, _| cleanup::set_override(conn, account, limits)).await
     }
 
+    /// Whether the account has the web admin flag.
+    pub async fn is_admin(&self, account: AccountId) -> StoreResult<bool> {
+        self.read(move |conn| cleanup::is_admin(conn, account)).await
+    }
+
+    /// Every account with the web admin flag.
+    pub async fn admins(&self) -> StoreResult<Vec<AccountId>> {
+        self.read(cleanup::admins).await
+    }
+
+    /// Grants or takes the web admin flag.
+    pub async fn set_admin(&self, account: AccountId, admin: bool) -> StoreResult<()> {
+        self.writer.run(move |conn, _| cleanup::set_admin(conn, account, admin)).await
+    }
+
     /// Expunges up to `max` messages of `mailbox` whose save date (RFC 8514; the internal date
     /// for messages stored before save dates were kept) is before `before` (Unix seconds), as
     /// EXPUNGE does: sessions see EXPUNGE/VANISHED, the owner's quota usage goes down. One
@@ -948,6 +963,15 @@ impl crate::OperationsStore for SqliteStore {
     }
     async fn set_cleanup_override(&self, account: AccountId, limits: CleanupOverride) -> StoreResult<()> {
         SqliteStore::set_cleanup_override(self, account, limits).await
+    }
+    async fn is_admin(&self, account: AccountId) -> StoreResult<bool> {
+        SqliteStore::is_admin(self, account).await
+    }
+    async fn admins(&self) -> StoreResult<Vec<AccountId>> {
+        SqliteStore::admins(self).await
+    }
+    async fn set_admin(&self, account: AccountId, admin: bool) -> StoreResult<()> {
+        SqliteStore::set_admin(self, account, admin).await
     }
     async fn expunge_saved_before(
         &self,

@@ -52,7 +52,7 @@ use super::conn::DbResult;
 use crate::{StoreError, StoreResult};
 
 /// The migration steps; step `i` brings the database from version `i` to `i + 1`.
-pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11];
+pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11, V12];
 
 const V1: &str = "
 CREATE TABLE accounts (
@@ -566,6 +566,15 @@ CREATE TABLE outbound_queue (
 CREATE INDEX outbound_due ON outbound_queue (next_attempt) WHERE done = 0;
 CREATE INDEX outbound_done ON outbound_queue (expires) WHERE done = 1;
 CREATE UNIQUE INDEX outbound_key ON outbound_queue (owner_id, dedup_key);
+";
+
+/// Version 12: who administers the web pages (issue 19).
+/// - `web_admins(account_id)`: a row per account with the admin flag (`postfach user set NAME
+///   --admin true`); it goes with the account.
+const V12: &str = "
+CREATE TABLE web_admins (
+    account_id INTEGER PRIMARY KEY REFERENCES accounts(id) ON DELETE CASCADE
+);
 ";
 
 /// Brings the database to the newest schema version. Runs on the writer connection before the
