@@ -13,12 +13,12 @@
 mod common;
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::TcpStream;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use common::{Client, PATIENCE, TestServer};
+use common::{Client, PATIENCE, TestServer, connect_from};
 use postfach_auth::encoding::{base32_decode, base64_decode, base64_encode};
 use postfach_auth::scram::{ChannelBinding, ChannelBindingType, ScramClient};
 use postfach_auth::totp::{self, TotpSecret};
@@ -26,19 +26,6 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
 
 const PASSWORD: &str = "correct horse battery";
-
-/// A TCP connection from another loopback address.
-fn connect_from(local: [u8; 4], to: SocketAddr) -> TcpStream {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_io().build().unwrap();
-    let stream = runtime.block_on(async {
-        let socket = tokio::net::TcpSocket::new_v4().unwrap();
-        socket.bind(SocketAddr::from((local, 0))).unwrap();
-        socket.connect(to).await.unwrap()
-    });
-    let std = stream.into_std().unwrap();
-    std.set_nonblocking(false).unwrap();
-    std
-}
 
 /// A TLS client from `local`, greeting read.
 fn tls_from(server: &TestServer, local: [u8; 4]) -> Client {

@@ -15,10 +15,10 @@
 mod common;
 
 use std::io::Write;
-use std::net::{SocketAddr, TcpStream};
+
 use std::time::{Duration, Instant};
 
-use common::{Client, TestServer};
+use common::{Client, TestServer, connect_from};
 
 /// The message every test's user finds in their INBOX.
 const MAIL: &str = "From: a@example.org\r\nSubject: still here\r\n\r\nHello.\r\n";
@@ -64,19 +64,6 @@ fn reads_mail(mut client: Client, user: &str) {
 /// A normal user on the implicit-TLS port reads their mail.
 fn user_reads_mail(server: &TestServer, user: &str) {
     reads_mail(server.connect_tls(), user);
-}
-
-/// A TCP connection from another loopback address (Linux routes all of 127/8 locally).
-fn connect_from(local: [u8; 4], to: SocketAddr) -> TcpStream {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_io().build().unwrap();
-    let stream = runtime.block_on(async {
-        let socket = tokio::net::TcpSocket::new_v4().unwrap();
-        socket.bind(SocketAddr::from((local, 0))).unwrap();
-        socket.connect(to).await.unwrap()
-    });
-    let std = stream.into_std().unwrap();
-    std.set_nonblocking(false).unwrap();
-    std
 }
 
 /// Repeats `check` until it returns true or 10 s pass (a closed connection's slot is released

@@ -14,7 +14,9 @@ use std::net::{SocketAddr, TcpStream};
 use std::process::Command;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use common::{CLIENT_DEADLINE, Client, PATIENCE, TestServer, available, clients_required, run_program};
+use common::{
+    CLIENT_DEADLINE, Client, PATIENCE, TestServer, available, clients_required, connect_from, run_program,
+};
 use postfach_auth::totp::{self, TotpSecret};
 
 const PASSWORD: &str = "secret-pw";
@@ -121,18 +123,6 @@ fn plain(user: &str, password: &str) -> String {
 
 fn base64(data: &[u8]) -> String {
     postfach_auth::encoding::base64_encode(data)
-}
-
-fn connect_from(local: [u8; 4], to: SocketAddr) -> TcpStream {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_io().build().unwrap();
-    let stream = runtime.block_on(async {
-        let socket = tokio::net::TcpSocket::new_v4().unwrap();
-        socket.bind(SocketAddr::from((local, 0))).unwrap();
-        socket.connect(to).await.unwrap()
-    });
-    let std = stream.into_std().unwrap();
-    std.set_nonblocking(false).unwrap();
-    std
 }
 
 /// The value of capability `name` (`"NAME" "value"`), `Some("")` for one without a value.

@@ -17,12 +17,13 @@
 
 mod common;
 
-use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{Account, CLIENT_DEADLINE, Client, Deployment, Session, TestServer, available, run_program};
+use common::{
+    Account, CLIENT_DEADLINE, Client, Deployment, Session, TestServer, available, connect_from, run_program,
+};
 
 const ACCOUNT: Account = Account { user: "alice", password: "pop3 test password", domain: "pop3.test" };
 
@@ -270,19 +271,6 @@ fn bad_and_over_long_lines_are_answered_then_the_connection_ends() {
     }
     assert_eq!(cmd(&mut pop, "GET / HTTP/1.1"), "-ERR Too many bad commands; closing");
     pop.expect_closed();
-}
-
-/// A client from `local` (127.0.0.x) to `to`: the throttle counts per address.
-fn connect_from(local: [u8; 4], to: SocketAddr) -> TcpStream {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_io().build().unwrap();
-    let stream = runtime.block_on(async {
-        let socket = tokio::net::TcpSocket::new_v4().unwrap();
-        socket.bind(SocketAddr::from((local, 0))).unwrap();
-        socket.connect(to).await.unwrap()
-    });
-    let std = stream.into_std().unwrap();
-    std.set_nonblocking(false).unwrap();
-    std
 }
 
 #[test]

@@ -10,7 +10,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Client, Deployment, PgDatabase};
+use common::{Client, Deployment, PgDatabase, connect_from};
 
 const PASSWORD: &str = "two nodes, one store";
 
@@ -299,19 +299,6 @@ fn tls_to_the_database_is_verified_and_never_falls_back() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("PostgreSQL") && (err.contains("certificate") || err.contains("Unknown")), "{err}");
-}
-
-/// A TCP connection from another loopback address (blocks are per address).
-fn connect_from(local: [u8; 4], to: std::net::SocketAddr) -> std::net::TcpStream {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_io().build().unwrap();
-    let stream = runtime.block_on(async {
-        let socket = tokio::net::TcpSocket::new_v4().unwrap();
-        socket.bind(std::net::SocketAddr::from((local, 0))).unwrap();
-        socket.connect(to).await.unwrap()
-    });
-    let std = stream.into_std().unwrap();
-    std.set_nonblocking(false).unwrap();
-    std
 }
 
 /// An address blocked for password spraying on node A is refused on node B at once: the block

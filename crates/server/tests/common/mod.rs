@@ -1491,3 +1491,17 @@ impl Mbsync {
         done.output()
     }
 }
+
+/// A TCP connection from another loopback address (Linux routes all of 127/8 locally), for
+/// tests of per-address throttling and blocks.
+pub(crate) fn connect_from(local: [u8; 4], to: SocketAddr) -> TcpStream {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_io().build().unwrap();
+    let stream = runtime.block_on(async {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind(SocketAddr::from((local, 0))).unwrap();
+        socket.connect(to).await.unwrap()
+    });
+    let std = stream.into_std().unwrap();
+    std.set_nonblocking(false).unwrap();
+    std
+}

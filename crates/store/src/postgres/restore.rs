@@ -20,8 +20,8 @@ use crate::restore::{
 };
 use crate::sqlite::mailboxes::{TEAM_PASSWORD_HASH, account_key, check_account_name};
 use crate::sqlite::quota::Check;
-use crate::sqlite::restore::RESTORED_PASSWORD_HASH;
-use crate::sqlite::rows::{MailboxRow, Recency, checked_flags, date_of, flags_of, keywords_text, unix_now};
+use crate::sqlite::restore::{RESTORED_PASSWORD_HASH, fresh_modseq};
+use crate::sqlite::rows::{Recency, checked_flags, date_of, flags_of, keywords_text, unix_now};
 use crate::types::{
     AccountId, Flags, InternalDate, MailboxId, MailboxName, ModSeq, SpecialUse, Uid, UidValidity,
 };
@@ -379,16 +379,6 @@ pub(crate) fn prepare(messages: Vec<MessageRestore>) -> crate::StoreResult<Vec<P
             })
         })
         .collect()
-}
-
-/// The one new MODSEQ a call gives everything it changes without a kept one, taken on first use.
-fn fresh_modseq(mb: &mut MailboxRow, fresh: &mut Option<ModSeq>) -> crate::StoreResult<ModSeq> {
-    if let Some(m) = *fresh {
-        return Ok(m);
-    }
-    let m = mb.bump_modseq()?;
-    *fresh = Some(m);
-    Ok(m)
 }
 
 pub(super) async fn restore_messages(

@@ -387,8 +387,9 @@ pub(crate) fn prepare(
     Ok((prepared, entries))
 }
 
-/// The one new MODSEQ a job gives everything it changes without a kept one, taken on first use.
-fn fresh_modseq(mb: &mut MailboxRow, fresh: &mut Option<ModSeq>) -> StoreResult<ModSeq> {
+/// The one new MODSEQ a job gives everything it changes without a kept one, taken on first use
+/// (both backends).
+pub(crate) fn fresh_modseq(mb: &mut MailboxRow, fresh: &mut Option<ModSeq>) -> StoreResult<ModSeq> {
     if let Some(m) = *fresh {
         return Ok(m);
     }
