@@ -761,7 +761,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         };
         tokio::spawn(control::serve(socket, Arc::new(control), stopped.clone()))
     });
-    let web = web::Web::new(
+    let mut web = web::Web::new(
         &config.web,
         (Arc::clone(&shared.ctx), Arc::clone(&store), Arc::clone(&sieve)),
         Arc::clone(&shared.settings.sessions),
@@ -769,6 +769,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         config.auth.totp_issuer.clone(),
         shared.settings.tls.clone(),
     );
+    web.queue_nudge = queue_nudge.clone();
     let web = tokio::spawn(web::serve(web_listeners, Arc::new(web), stopped.clone()));
     let managesieve = tokio::spawn(managesieve::serve(
         managesieve_listeners,

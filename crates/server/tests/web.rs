@@ -804,3 +804,57 @@ fn a_real_browser_logs_in_with_totp_manages_devices_vacation_and_teams() {
     let took = wait_for_end(&mut bob, Duration::from_secs(5));
     eprintln!("bob's password-only IMAP session ended {took:?} after two-factor login went on");
 }
+
+/// The admin's queue page: a vacation reply that cannot reach its relay waits there with its
+/// error; "Delete" takes it out (as `postfach queue delete` does), only with the form's token,
+/// and only for an admin.
+#[test]
+fn the_admin_queue_page_lists_and_deletes_waiting_mail() {
+    // A relay address nobody listens on: every attempt fails and the reply waits.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let server = server(&format!("[vacation]\nsmtp_relay = \"{closed}\"\n"), &["lmtp"]);
+    server.add_user("alice", PASSWORD);
+    server.add_user("bob", PASSWORD);
+    cli_ok(&server, &["user", "set", "alice", "--admin", "true"], "");
+    let script = "require \"vacation\";\nvacation :days 1 :subject \"Away\" \"I am away.\";\n";
+    cli_ok(&server, &["sieve", "put", "alice", "away", "--activate"], script);
+    lmtp_deliver(server.lmtp.unwrap(), "alice@example.org");
+    let web = server.web.unwrap();
+
+    let deadline = Instant::now() + PATIENCE;
+    let cookie = login(web, "alice", PASSWORD, "").unwrap();
+    let page = loop {
+        let page = get(web, "/admin/queue", Some(&cookie));
+        assert_eq!(page.status, 200);
+        if page.body.contains("vacation") && page.body.contains("sender@remote.example") {
+            break page;
+        }
+        assert!(Instant::now() < deadline, "the vacation reply never showed: {}", page.body);
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let listed = cli_ok(&server, &["queue", "list", "--json"], "");
+    let doc: serde_json::Value = serde_json::from_str(&listed).unwrap();
+    let id = doc["queue"][0]["id"].as_i64().unwrap().to_string();
+    assert!(page.body.contains(&format!("<td>{id}</td>")), "{}", page.body);
+
+    // Not an admin: refused. No token: refused. Both leave the entry.
+    let bob = login(web, "bob", PASSWORD, "").unwrap();
+    let refused = post(web, "/admin/queue", &bob, &form(&[("csrf", "x"), ("id", &id), ("action", "delete")]));
+    assert_eq!(refused.status, 403);
+    let refused = post(web, "/admin/queue", &cookie, &form(&[("id", &id), ("action", "delete")]));
+    assert_eq!(refused.status, 403);
+    let listed = cli_ok(&server, &["queue", "list", "--json"], "");
+    assert!(listed.contains(&format!("\"id\":{id}")), "{listed}");
+
+    let done = post(
+        web,
+        "/admin/queue",
+        &cookie,
+        &form(&[("csrf", &page.csrf()), ("id", &id), ("action", "delete")]),
+    );
+    assert_eq!(done.status, 303, "{}", done.body);
+    let after = get(web, "/admin/queue", Some(&cookie));
+    assert!(after.body.contains("Nothing is waiting"), "{}", after.body);
+    let listed = cli_ok(&server, &["queue", "list", "--json"], "");
+    assert!(!listed.contains(&format!("\"id\":{id}")), "{listed}");
+}

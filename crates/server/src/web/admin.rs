@@ -691,3 +691,104 @@ pub(super) async fn health(State(web): State<Arc<Web>>, user: User) -> Response 
     lines.push(("page sessions".to_owned(), web.pages.len().to_string()));
     page(StatusCode::OK, &HealthPage { nav: user.nav(), notice: user.session.notice.clone(), healthy, lines })
 }
+
+// --- the outbound queue ------------------------------------------------------------------------
+
+struct QueueRow {
+    id: i64,
+    kind: &'static str,
+    account: String,
+    to: String,
+    size: u64,
+    next_attempt: String,
+    attempts: u32,
+    last_error: String,
+    expires: String,
+}
+
+#[derive(Template)]
+#[template(path = "web/admin_queue.html")]
+struct QueuePage {
+    nav: Option<Nav>,
+    notice: Option<Notice>,
+    csrf: String,
+    rows: Vec<QueueRow>,
+}
+
+/// Vacation replies, redirects and bounces waiting to be sent (`postfach queue list`).
+pub(super) async fn queue(State(web): State<Arc<Web>>, user: User) -> Response {
+    if let Err(refused) = user.require_admin() {
+        return refused;
+    }
+    let entries = match web.store.queue_list().await {
+        Ok(e) => e,
+        Err(e) => return store_down(user.nav(), &e),
+    };
+    let names = match web.ctx.accounts.list_accounts().await {
+        Ok(list) => list,
+        Err(e) => return store_down(user.nav(), &e),
+    };
+    let rows = entries
+        .into_iter()
+        .map(|e| QueueRow {
+            id: e.id.0,
+            kind: e.kind.as_str(),
+            account: names
+                .iter()
+                .find(|a| a.id == e.owner)
+                .map_or_else(|| "?".to_owned(), |a| a.name.clone()),
+            to: e.recipients.join(", "),
+            size: e.size,
+            next_attempt: format_time(e.next_attempt),
+            attempts: e.attempts,
+            last_error: e.last_error.unwrap_or_default(),
+            expires: format_time(e.expires),
+        })
+        .collect();
+    page(
+        StatusCode::OK,
+        &QueuePage {
+            nav: user.nav(),
+            notice: user.session.notice.clone(),
+            csrf: user.session.csrf.clone(),
+            rows,
+        },
+    )
+}
+
+/// `Send now` (one entry, or every one) and `Delete` on the queue page.
+pub(super) async fn queue_change(State(web): State<Arc<Web>>, posted: Posted) -> Response {
+    let user = &posted.user;
+    if let Err(refused) = user.require_admin() {
+        return refused;
+    }
+    let id = match posted.fields.line("id").unwrap_or_default() {
+        "" | "all" => None,
+        text => match text.parse::<i64>() {
+            Ok(n) => Some(postfach_store::QueueId(n)),
+            Err(_) => return done(&web, user, true, format!("Not a queue entry: {text}"), "/admin/queue"),
+        },
+    };
+    let admin = &user.session.principal.name;
+    if posted.fields.line("action").unwrap_or_default() == "delete" {
+        let Some(id) = id else { return done(&web, user, true, "Name the entry to delete.", "/admin/queue") };
+        return match web.store.delete_queued(id).await {
+            Ok(true) => {
+                info!(admin = %admin, id = id.0, "queued message deleted on the web pages");
+                done(&web, user, false, format!("Entry {} deleted.", id.0), "/admin/queue")
+            }
+            Ok(false) => done(&web, user, true, format!("No waiting entry {}.", id.0), "/admin/queue"),
+            Err(e) => store_down(user.nav(), &e),
+        };
+    }
+    match web.store.flush_queue(id, unix_now()).await {
+        Ok(n) => {
+            if let Some(nudge) = &web.queue_nudge {
+                nudge.notify_one();
+            }
+            info!(admin = %admin, entries = n, "queue flushed on the web pages");
+            done(&web, user, n == 0, format!("{n} message(s) will be sent now."), "/admin/queue")
+        }
+        Err(e) => store_down(user.nav(), &e),
+    }
+}

@@ -116,6 +116,8 @@ pub(crate) struct Web {
     pub(crate) tls: TlsAcceptor,
     /// Connections open at once.
     pub(crate) slots: Arc<Semaphore>,
+    /// Wakes the outbound queue's sender after "Send now" (none without a relay).
+    pub(crate) queue_nudge: Option<Arc<tokio::sync::Notify>>,
 }
 
 impl Web {
@@ -140,6 +142,7 @@ impl Web {
             issuer,
             tls,
             slots: Arc::new(Semaphore::new(config.max_connections)),
+            queue_nudge: None,
         }
     }
 }
@@ -374,6 +377,7 @@ fn routes(web: Arc<Web>) -> Router {
         .route("/admin/bans", get(admin::bans))
         .route("/admin/bans/remove", post(admin::ban_remove))
         .route("/admin/health", get(admin::health))
+        .route("/admin/queue", get(admin::queue).post(admin::queue_change))
         .route("/health", get(health))
         .route("/static/style.css", get(stylesheet))
         .fallback(|| async { plain(StatusCode::NOT_FOUND, "Not found.\n") })
