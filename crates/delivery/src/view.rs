@@ -111,6 +111,11 @@ impl Message for MessageView<'_> {
         self.values(name).map(unfolded).collect()
     }
 
+    fn header_date(&self, name: &str) -> Option<(i64, i32)> {
+        let first = self.values(name).next()?;
+        postfach_message::SentDate::parse(unfolded(first).as_bytes()).map(|d| (d.unix, d.offset))
+    }
+
     fn envelope_from(&self) -> Option<&str> {
         Some(self.envelope_from)
     }

@@ -10,8 +10,8 @@ use std::collections::HashSet;
 use crate::address;
 use crate::error::{CompileError, Position, excerpt};
 use crate::ir::{
-    AddressPart, BodySelector, Case, Cmd, FlagOp, ImplicitKeep, MatchSpec, Modifiers, Node, SizeRelation,
-    SpamScale, Test, VacationSpec,
+    AddressPart, BodySelector, Case, Cmd, DateZone, FlagOp, ImplicitKeep, MatchSpec, Modifiers, Node,
+    SizeRelation, SpamScale, Test, VacationSpec,
 };
 use crate::matching::{Comparator, MatchType, RelOp};
 use crate::parser::{Argument, CommandNode, StrLit, TestArgs, TestNode};
@@ -661,6 +661,25 @@ impl Compiler {
                 }
                 Test::MailboxExists { names: self.strings(args.strings("a mailbox name or list of names")?)? }
             }
+            "currentdate" => {
+                self.need("date", node.pos, "test \"currentdate\"")?;
+                let m = self.match_tags(&mut args, TagSet::WithZone)?;
+                let part = self.date_part(args.string("a date part (\"date\", \"time\", ...)")?)?;
+                let keys = self.strings(args.strings("a key or list of keys")?)?;
+                let zone = match m.zone {
+                    Some(DateZone::Given(z)) => Some(z),
+                    _ => None,
+                };
+                Test::CurrentDate { spec: m.spec, zone, part, keys }
+            }
+            "date" => {
+                self.need("date", node.pos, "test \"date\"")?;
+                let m = self.match_tags(&mut args, TagSet::WithAnyZone)?;
+                let header = self.string(args.string("a header field name")?)?;
+                let part = self.date_part(args.string("a date part (\"date\", \"time\", ...)")?)?;
+                let keys = self.strings(args.strings("a key or list of keys")?)?;
+                Test::Date { spec: m.spec, zone: m.zone.unwrap_or(DateZone::Local), header, part, keys }
+            }
             "virustest" => {
                 return Err(CompileError::new(node.pos, "test \"virustest\" is not supported"));
             }
@@ -681,8 +700,35 @@ impl Compiler {
         let mut part: Option<AddressPart> = None;
         let mut body: Option<BodySelector> = None;
         let (mut percent, mut percent_pos) = (false, Position::default());
+        let mut zone: Option<DateZone> = None;
         while let Some((tag, pos)) = args.next_tag() {
             match tag {
+                "zone" | "originalzone"
+                    if set == TagSet::WithAnyZone || (set == TagSet::WithZone && tag == "zone") =>
+                {
+                    if zone.is_some() {
+                        // RFC 5260 §4.1: :zone and :originalzone exclude each other.
+                        return Err(CompileError::new(pos, "give only one of :zone and :originalzone"));
+                    }
+                    zone = Some(if tag == "originalzone" {
+                        DateZone::Original
+                    } else {
+                        let lit = args.tag_string(tag)?;
+                        let value = self.string(lit)?;
+                        if let Str::Const(c) = &value
+                            && crate::date::parse_zone(c).is_none()
+                        {
+                            return Err(CompileError::new(
+                                lit.pos,
+                                format!(
+                                    ":zone: \"{}\" is not a zone like \"+0100\" or \"-0530\"",
+                                    excerpt(c)
+                                ),
+                            ));
+                        }
+                        DateZone::Given(value)
+                    });
+                }
                 "comparator" => {
                     if comparator.is_some() {
                         return Err(CompileError::new(pos, "duplicate :comparator"));
@@ -789,7 +835,26 @@ impl Compiler {
             body,
             percent,
             percent_pos,
+            zone,
         })
+    }
+
+    /// A date-part argument (RFC 5260 §4.2); a constant must name a known part.
+    fn date_part(&self, lit: &StrLit) -> Result<Str> {
+        let value = self.string(lit)?;
+        if let Str::Const(c) = &value
+            && !crate::date::is_date_part(c)
+        {
+            return Err(CompileError::new(
+                lit.pos,
+                format!(
+                    "unknown date part \"{}\" (expected one of {})",
+                    excerpt(c),
+                    crate::date::DATE_PARTS.join(", ")
+                ),
+            ));
+        }
+        Ok(value)
     }
 }
 
@@ -800,6 +865,10 @@ enum TagSet {
     WithAddressPart,
     WithBodyTransform,
     WithPercent,
+    /// `currentdate`: `:zone`.
+    WithZone,
+    /// `date`: `:zone` or `:originalzone`.
+    WithAnyZone,
 }
 
 struct MatchTags {
@@ -808,6 +877,7 @@ struct MatchTags {
     body: Option<BodySelector>,
     percent: bool,
     percent_pos: Position,
+    zone: Option<DateZone>,
 }
 
 fn once<T>(slot: &Option<T>, pos: Position, tag: &str) -> Result<()> {
@@ -827,6 +897,8 @@ fn is_test_name(name: &str) -> bool {
             | "not"
             | "size"
             | "true"
+            | "date"
+            | "currentdate"
             | "body"
             | "string"
             | "hasflag"

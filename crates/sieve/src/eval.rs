@@ -17,8 +17,8 @@ use crate::address::{self, Addr};
 use crate::error::{Position, RuntimeError, excerpt};
 use crate::flags;
 use crate::ir::{
-    AddressPart, BodySelector, Case, Cmd, FlagOp, ImplicitKeep, MatchSpec, Modifiers, Node, SizeRelation,
-    Test, VacationSpec,
+    AddressPart, BodySelector, Case, Cmd, DateZone, FlagOp, ImplicitKeep, MatchSpec, Modifiers, Node,
+    SizeRelation, Test, VacationSpec,
 };
 use crate::matching::{self, Budget, Exhausted, MatchType, Pattern};
 use crate::message::{BodyTransform, Message};
@@ -71,6 +71,9 @@ pub struct Settings {
     /// Largest vacation `:days` (RFC 5230 §4.1: greater than 7, should be greater than 30).
     /// Default 90.
     pub vacation_max_days: u32,
+    /// The instant `currentdate` reads (Unix seconds); `None`: the system clock. The server's
+    /// own zone is UTC for `currentdate` and `date` without `:zone`.
+    pub now: Option<i64>,
 }
 
 impl Default for Settings {
@@ -81,6 +84,7 @@ impl Default for Settings {
             subaddress_separator: "+".to_owned(),
             vacation_min_days: 1,
             vacation_max_days: 90,
+            now: None,
         }
     }
 }
@@ -642,6 +646,44 @@ impl<'a> Run<'a> {
                 let count = values.len();
                 // RFC 5173 §6: body matches never set match variables.
                 self.matches(*spec, &values, count, keys, Capture::No)
+            }
+            Test::CurrentDate { spec, zone, part, keys } => {
+                let now = self.settings.now.unwrap_or_else(|| {
+                    std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+                });
+                let offset = match zone {
+                    None => 0,
+                    Some(z) => match crate::date::parse_zone(&self.expand(z)?) {
+                        Some(o) => o,
+                        // RFC 5260 §4.1: an invalid zone makes the test fail.
+                        None => return Ok(false),
+                    },
+                };
+                let part = self.expand(part)?;
+                let Some(value) = crate::date::date_part(now, offset, &part) else { return Ok(false) };
+                self.matches(*spec, &[value], 1, keys, Capture::Yes)
+            }
+            Test::Date { spec, zone, header, part, keys } => {
+                let name = self.expand(header)?.into_owned();
+                // RFC 5260 §4: no field, or no date in it: the test fails (a :count sees 0).
+                let Some((unix, original)) =
+                    valid_header_name(&name).then(|| self.msg.header_date(&name)).flatten()
+                else {
+                    return self.matches(*spec, &[], 0, keys, Capture::Yes);
+                };
+                let offset = match zone {
+                    DateZone::Local => 0,
+                    DateZone::Original => original,
+                    DateZone::Given(z) => match crate::date::parse_zone(&self.expand(z)?) {
+                        Some(o) => o,
+                        None => return Ok(false),
+                    },
+                };
+                let part = self.expand(part)?;
+                let Some(value) = crate::date::date_part(unix, offset, &part) else { return Ok(false) };
+                self.matches(*spec, &[value], 1, keys, Capture::Yes)
             }
             Test::String { spec, sources, keys } => {
                 let values: Vec<String> =

@@ -104,6 +104,32 @@ pub(crate) enum Test {
     MailboxExists {
         names: Vec<Str>,
     },
+    /// RFC 5260 §5: a part of the current date and time.
+    CurrentDate {
+        spec: MatchSpec,
+        zone: Option<Str>,
+        part: Str,
+        keys: Vec<Str>,
+    },
+    /// RFC 5260 §4: a part of the date in a header field (the first one).
+    Date {
+        spec: MatchSpec,
+        zone: DateZone,
+        header: Str,
+        part: Str,
+        keys: Vec<Str>,
+    },
+}
+
+/// The zone a `date` test reads its date in (RFC 5260 §4.1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum DateZone {
+    /// The server's zone (UTC here).
+    Local,
+    /// `:originalzone`: the zone written in the field.
+    Original,
+    /// `:zone "+hhmm"`.
+    Given(Str),
 }
 
 /// A command with the position it starts at (for runtime error messages).

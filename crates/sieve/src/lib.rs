@@ -57,6 +57,7 @@
 
 mod address;
 mod compile;
+mod date;
 mod error;
 mod eval;
 mod flags;
@@ -82,7 +83,7 @@ pub const MAX_NESTING: usize = 32;
 
 /// The capability strings this implementation supports, for `require` and for advertising
 /// (e.g. the ManageSieve SIEVE capability, RFC 5804 §1.7).
-pub const CAPABILITIES: [&str; 16] = [
+pub const CAPABILITIES: [&str; 17] = [
     "fileinto",
     "envelope",
     "encoded-character",
@@ -96,6 +97,7 @@ pub const CAPABILITIES: [&str; 16] = [
     "spamtestplus",
     "vacation",
     "mailbox",
+    "date",
     "comparator-i;octet",
     "comparator-i;ascii-casemap",
     "comparator-i;ascii-numeric",

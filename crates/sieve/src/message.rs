@@ -37,6 +37,14 @@ pub trait Message {
         self.header(name)
     }
 
+    /// The first field called `name` read as an RFC 5322 date-time: the instant (Unix seconds)
+    /// and the zone written in it (seconds east of UTC); `None` when there is no such field or
+    /// it is not a date (RFC 5260 §4). The default knows no dates.
+    fn header_date(&self, name: &str) -> Option<(i64, i32)> {
+        let _ = name;
+        None
+    }
+
     /// The SMTP MAIL FROM address: `Some("")` for the null reverse-path `<>`, `None` if unknown.
     /// Angle brackets are optional.
     fn envelope_from(&self) -> Option<&str>;

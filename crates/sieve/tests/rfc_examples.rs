@@ -1123,3 +1123,88 @@ fn discard_is_reported_once() {
     assert_eq!(out.actions, vec![Action::Discard]);
     assert!(out.explicit_decision);
 }
+
+// ---------------------------------------------------------------- RFC 5260 (date, currentdate)
+
+fn at(script: &str, msg: &TestMsg, now: i64) -> Vec<Action> {
+    let compiled = compile(script).unwrap_or_else(|e| panic!("{e}\n--- script:\n{script}"));
+    let out = evaluate(&compiled, msg, &Settings { now: Some(now), ..Settings::default() });
+    assert_eq!(out.error, None, "script:\n{script}");
+    out.actions
+}
+
+/// 2007-07-03 (a Tuesday) 10:30:00 UTC.
+const JULY_3_2007: i64 = 1_183_458_600;
+
+#[test]
+fn rfc5260_4_date_in_the_original_zone() {
+    let s = r#"require ["date", "relational", "fileinto"];
+        if allof(header :is "from" "boss@example.com",
+                 date :value "ge" :originalzone "date" "hour" "09",
+                 date :value "lt" :originalzone "date" "hour" "17")
+        { fileinto "urgent"; }"#;
+    // 16:30 in -0700 is 23:30 UTC: within the boss's working hours in their own zone.
+    let mut boss = TestMsg::parse("From: boss@example.com\nDate: Tue, 3 Jul 2007 16:30:00 -0700\n\nx\n");
+    boss.dates.push(("Date".to_owned(), JULY_3_2007 + 13 * 3600, -7 * 3600));
+    assert_eq!(at(s, &boss, JULY_3_2007), vec![fileinto("urgent")]);
+    // Read in UTC instead (no :originalzone), the same message is out of hours.
+    let utc = s.replace(":originalzone ", "");
+    assert_eq!(at(&utc, &boss, JULY_3_2007), vec![keep()]);
+    // :zone converts: 23:30 UTC is 01:30 the next day in +0200.
+    let s = r#"require ["date"]; if date :zone "+0200" "date" "date" "2007-07-04" { discard; }"#;
+    assert_eq!(at(s, &boss, JULY_3_2007), vec![Action::Discard]);
+    // No Date field, or one that is not a date: the test fails; :count sees 0.
+    let undated = TestMsg::parse("From: boss@example.com\n\nx\n");
+    let s = r#"require ["date"]; if date "date" "year" "2007" { discard; }"#;
+    assert_eq!(at(s, &undated, JULY_3_2007), vec![keep()]);
+    let s = r#"require ["date", "relational"]; if date :count "eq" "date" "year" "0" { discard; }"#;
+    assert_eq!(at(s, &undated, JULY_3_2007), vec![Action::Discard]);
+}
+
+#[test]
+fn rfc5260_5_currentdate() {
+    let pager = r#"require ["date", "relational"];
+        if anyof(currentdate :is "weekday" "0",
+                 currentdate :is "weekday" "6",
+                 currentdate :value "lt" "hour" "09",
+                 currentdate :value "ge" "hour" "17")
+        { redirect "pager@example.com"; }"#;
+    let msg = message_a();
+    // Tuesday 10:30: no page; Tuesday 18:30 and Saturday 10:30: page.
+    assert_eq!(at(pager, &msg, JULY_3_2007), vec![keep()]);
+    assert_eq!(at(pager, &msg, JULY_3_2007 + 8 * 3600).len(), 1);
+    assert_eq!(at(pager, &msg, JULY_3_2007 + 4 * 86_400).len(), 1);
+
+    let away = r#"require ["date", "relational", "vacation"];
+        if allof(currentdate :value "ge" "date" "2007-06-30",
+                 currentdate :value "le" "date" "2007-07-07")
+        { vacation :days 7 "I'm away during the first week in July."; }"#;
+    let to_me = message_a();
+    let during = compile(away).unwrap();
+    let replies = |now: i64| {
+        let out = evaluate(&during, &to_me, &Settings { now: Some(now), ..Settings::default() });
+        out.actions.iter().any(|a| matches!(a, Action::Vacation(_)))
+    };
+    assert!(replies(JULY_3_2007));
+    assert!(!replies(JULY_3_2007 - 5 * 86_400), "before the first day");
+    assert!(!replies(JULY_3_2007 + 5 * 86_400), "after the last day");
+    // Every part, in a zone.
+    let s = r#"require ["date"]; if currentdate :zone "-0530" "iso8601" "2007-07-03T05:00:00-05:30" { discard; }"#;
+    assert_eq!(at(s, &msg, JULY_3_2007), vec![Action::Discard]);
+    let s = r#"require ["date"]; if currentdate "julian" "54284" { discard; }"#;
+    assert_eq!(at(s, &msg, JULY_3_2007), vec![Action::Discard]);
+}
+
+#[test]
+fn rfc5260_errors() {
+    for (script, what) in [
+        (r#"if currentdate "date" "2007-07-03" { stop; }"#, "require"),
+        (r#"require "date"; if currentdate "fortnight" "1" { stop; }"#, "unknown date part"),
+        (r#"require "date"; if currentdate :zone "CET" "date" "x" { stop; }"#, "is not a zone"),
+        (r#"require "date"; if date :zone "+0100" :originalzone "date" "date" "x" { stop; }"#, "only one"),
+        (r#"require "date"; if currentdate :originalzone "date" "x" { stop; }"#, "originalzone"),
+    ] {
+        let e = compile(script).expect_err(script).to_string();
+        assert!(e.contains(what), "{script}: {e}");
+    }
+}

@@ -605,6 +605,10 @@ struct VacationPage {
     subject: String,
     text: String,
     days: u32,
+    /// First day (`yyyy-mm-dd`), empty: from now.
+    first: String,
+    /// Last day, empty: until turned off.
+    last: String,
 }
 
 /// The stored out-of-office settings, and which script is active.
@@ -638,6 +642,8 @@ pub(super) async fn vacation_page(State(web): State<Arc<Web>>, user: User) -> Re
             subject: v.subject,
             text: v.text,
             days: v.days,
+            first: v.first.unwrap_or_default(),
+            last: v.last.unwrap_or_default(),
         },
     )
 }
@@ -694,8 +700,21 @@ pub(super) async fn vacation(State(web): State<Arc<Web>>, posted: Posted) -> Res
             ));
         }
     };
+    let day = |name: &str| match posted.fields.line(name).unwrap_or_default() {
+        "" => Ok(None),
+        d if vacation::is_day(d) => Ok(Some(d.to_owned())),
+        _ => Err(()),
+    };
+    let (Ok(first), Ok(last)) = (day("first"), day("last")) else {
+        return fail("First and last day: a date like 2026-12-24, or empty.".to_owned());
+    };
+    if let (Some(f), Some(l)) = (&first, &last)
+        && f > l
+    {
+        return fail("The last day comes before the first.".to_owned());
+    }
     let previous = if ours_active { stored.and_then(|v| v.previous) } else { active };
-    let v = Vacation { subject, text, days, previous };
+    let v = Vacation { subject, text, days, first, last, previous };
     let script = v.script();
     if let Err(e) = postfach_sieve::compile(&script) {
         return fail(format!("The reply cannot be written as Sieve: {e}"));

@@ -18,6 +18,8 @@ pub(crate) struct TestMsg {
     pub(crate) to: Option<String>,
     pub(crate) size: u64,
     pub(crate) mailboxes: Vec<String>,
+    /// (field name, Unix seconds, zone offset in seconds) of fields readable as dates.
+    pub(crate) dates: Vec<(String, i64, i32)>,
 }
 
 impl TestMsg {
@@ -57,6 +59,9 @@ impl TestMsg {
 impl Message for TestMsg {
     fn header(&self, name: &str) -> Vec<String> {
         self.headers.iter().filter(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.clone()).collect()
+    }
+    fn header_date(&self, name: &str) -> Option<(i64, i32)> {
+        self.dates.iter().find(|(n, _, _)| n.eq_ignore_ascii_case(name)).map(|(_, t, z)| (*t, *z))
     }
     fn envelope_from(&self) -> Option<&str> {
         self.from.as_deref()

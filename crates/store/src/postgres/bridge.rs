@@ -90,15 +90,9 @@ impl Bridge {
         }
     }
 
-    /// Waits (up to `limit`) until every hint handed over has been sent: a short-lived process
-    /// (an admin command) must not exit with its changes untold.
-    pub(crate) async fn drain(&self, limit: Duration) {
-        let deadline = tokio::time::Instant::now() + limit;
-        while self.pending.load(std::sync::atomic::Ordering::SeqCst) > 0
-            && tokio::time::Instant::now() < deadline
-        {
-            tokio::time::sleep(Duration::from_millis(2)).await;
-        }
+    /// Hints handed over and not sent yet.
+    pub(crate) fn pending(&self) -> usize {
+        self.pending.load(std::sync::atomic::Ordering::SeqCst)
     }
 }
 

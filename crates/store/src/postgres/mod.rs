@@ -115,15 +115,24 @@ pub struct PgStore {
 
 impl Drop for PgStore {
     /// Sends the hints still queued before the store goes (an admin command exits right after
-    /// its write; the other nodes must still hear of it). Only where the runtime can wait in
-    /// place (multi-threaded); elsewhere the other nodes' periodic sweep covers it.
+    /// its write; the other nodes must still hear of it): waits, at most a second, for the
+    /// coalescer on the runtime's other workers. Only on a multi-threaded runtime (elsewhere the
+    /// other nodes' periodic sweep covers it), and never with tokio's timers, which stop when
+    /// the runtime shuts down.
     fn drop(&mut self) {
         let Some(bridge) = &self.bridge else { return };
-        let Ok(handle) = tokio::runtime::Handle::try_current() else { return };
-        if handle.runtime_flavor() != tokio::runtime::RuntimeFlavor::MultiThread {
+        if bridge.pending() == 0 {
             return;
         }
-        tokio::task::block_in_place(|| handle.block_on(bridge.drain(Duration::from_secs(1))));
+        let multi = tokio::runtime::Handle::try_current()
+            .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+        if !multi {
+            return;
+        }
+        let deadline = std::time::Instant::now() + Duration::from_secs(1);
+        while bridge.pending() > 0 && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(2));
+        }
     }
 }
 
