@@ -133,6 +133,19 @@ pub(crate) async fn insert_mailbox(
     if u32::try_from(validity).is_err() {
         return Err(StoreError::Limit("UIDVALIDITY values exhausted".to_owned()).into());
     }
+    insert_row(tx, account, id, name, special_use, validity).await
+}
+
+/// Inserts an empty mailbox row with the given id and UIDVALIDITY; `AlreadyExists` when the
+/// owner has a mailbox of that name.
+pub(super) async fn insert_row(
+    tx: &Tx<'_>,
+    account: AccountId,
+    id: i64,
+    name: &str,
+    special_use: Option<SpecialUse>,
+    validity: i64,
+) -> PgResult<MailboxId> {
     let inserted = tx
         .execute(
             "INSERT INTO mailboxes (owner_id, id, name, special_use, uid_validity, uid_next, highest_modseq,

@@ -178,7 +178,7 @@ pub(super) async fn restore_account(tx: &Tx<'_>, account: &AccountRestore) -> Pg
 
 /// Inserts a mailbox row of `account` with the given identity (a fresh UIDVALIDITY and id when
 /// none is usable); locks the account row.
-async fn insert_row(
+async fn insert_new_row(
     tx: &Tx<'_>,
     account: AccountId,
     name: &str,
@@ -215,19 +215,7 @@ async fn insert_row(
         &[&account.0, &local, &noted],
     )
     .await?;
-    let inserted = tx
-        .execute(
-            "INSERT INTO mailboxes (owner_id, id, name, special_use, uid_validity, uid_next, highest_modseq,
-                                    recent_from_uid)
-             VALUES ($1, $2, $3, $4, $5, 1, 1, 1)",
-            &[&account.0, &id, &name, &special_use.map(SpecialUse::as_str), &validity],
-        )
-        .await;
-    match inserted {
-        Ok(_) => Ok(MailboxId(id)),
-        Err(e) if is_unique_violation(&e) => Err(StoreError::AlreadyExists.into()),
-        Err(e) => Err(e.into()),
-    }
+    super::mail::insert_row(tx, account, id, name, special_use, validity).await
 }
 
 pub(super) async fn restore_mailbox(
@@ -237,7 +225,8 @@ pub(super) async fn restore_mailbox(
     mailbox: &MailboxRestore,
 ) -> PgResult<MailboxId> {
     name.check_creatable()?;
-    insert_row(tx, account, name.as_str(), mailbox.special_use, mailbox.uid_validity, mailbox.id_hint).await
+    insert_new_row(tx, account, name.as_str(), mailbox.special_use, mailbox.uid_validity, mailbox.id_hint)
+        .await
 }
 
 pub(super) async fn recreate_mailbox(
@@ -278,7 +267,7 @@ pub(super) async fn recreate_mailbox(
         &[&owner, &mailbox.0, &format!("\u{1}recreate\u{1}{}", mailbox.0)],
     )
     .await?;
-    let new = insert_row(tx, old.account, &old.name, special, Some(uid_validity), None).await?;
+    let new = insert_new_row(tx, old.account, &old.name, special, Some(uid_validity), None).await?;
     tx.execute(
         "UPDATE mailboxes SET seen_mode = $3 WHERE owner_id = $1 AND id = $2",
         &[&owner, &new.0, &i64::from(seen_mode == SeenMode::Private)],
