@@ -49,6 +49,10 @@ const AUTHENTICATED: &[&str] = &[
     "UNAUTHENTICATE",
     // RFC 4978: `command-auth =/ compress`, so offered once logged in.
     "COMPRESS=DEFLATE",
+    // RFC 5464 §1: server and mailbox entries (METADATA-SERVER too, for clients that look for
+    // server entries by that name).
+    "METADATA",
+    "METADATA-SERVER",
 ];
 
 /// Whether the session has logged in.

@@ -12,7 +12,8 @@
 //!   `any` (CAPABILITY NOOP LOGOUT ID ENABLE), `login` (STARTTLS LOGIN AUTHENTICATE),
 //!   `select` (SELECT EXAMINE CLOSE UNSELECT), `mailbox` (CREATE DELETE RENAME SUBSCRIBE
 //!   UNSUBSCRIBE NAMESPACE STATUS APPEND), `list` (LIST LSUB), `fetch`, `store`, `copy`
-//!   (COPY MOVE), `expunge`, `search`, `sort` (SORT ESORT THREAD, RFC 5256/5267/5957), `idle`.
+//!   (COPY MOVE), `expunge`, `search`, `sort` (SORT ESORT THREAD, RFC 5256/5267/5957), `idle`,
+//!   `metadata` (GETMETADATA SETMETADATA, RFC 5464).
 //! - `context`: what handlers receive (`Cx`: server context, user, `Enabled` options).
 //! - `out` ([`Out`]): the response API (`data`, `status`, `continuation`, `bye`; the tagged line is the
 //!   gate's) with the write options ENABLE set; buffered, optionally streamed to the driver.
@@ -43,7 +44,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use postfach_auth::Authenticator;
-use postfach_store::{AccountStore, MailStore, ShareStore};
+use postfach_store::{AccountStore, MailStore, MetadataLimits, ShareStore};
 
 /// Settings of the IMAP service that the session needs.
 #[derive(Debug, Clone)]
@@ -54,8 +55,30 @@ pub struct SessionConfig {
     pub max_message_size: u32,
     /// Offer STARTTLS on cleartext connections (a TLS configuration exists).
     pub starttls_available: bool,
-    /// Accounts that may set quotas with SETQUOTA (RFC 9208 §4.1.3) and read every root.
+    /// Accounts that may set quotas with SETQUOTA (RFC 9208 §4.1.3) and read every root, and
+    /// set shared server metadata (RFC 5464 §3.3).
     pub quota_admins: Vec<String>,
+    /// METADATA (RFC 5464) limits and the administrator's contact.
+    pub metadata: MetadataSettings,
+}
+
+/// METADATA (RFC 5464) settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetadataSettings {
+    /// Largest value SETMETADATA stores, in octets (`[METADATA MAXSIZE n]` above it; RFC 5464
+    /// §4.1: at least 1024).
+    pub max_value: u32,
+    /// Entry counts the store enforces (`[METADATA TOOMANY]`; §4.1: at least 10 per mailbox).
+    pub limits: MetadataLimits,
+    /// The value of the read-only `/shared/admin` server entry (a URI such as
+    /// `mailto:postmaster@example.org`, §3.2.1.1), if configured.
+    pub admin_contact: Option<String>,
+}
+
+impl Default for MetadataSettings {
+    fn default() -> Self {
+        Self { max_value: 64 * 1024, limits: MetadataLimits::default(), admin_contact: None }
+    }
 }
 
 impl Default for SessionConfig {
@@ -65,6 +88,7 @@ impl Default for SessionConfig {
             max_message_size: 50 * 1024 * 1024,
             starttls_available: true,
             quota_admins: Vec::new(),
+            metadata: MetadataSettings::default(),
         }
     }
 }

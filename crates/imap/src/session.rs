@@ -660,6 +660,10 @@ async fn run(
         (_, C::GetQuotaRoot(mailbox)) => cmd::quota::getquotaroot(cx, &mailbox, out).await,
         (_, C::SetQuota { root, limits }) => cmd::quota::setquota(cx, &root, &limits, out).await,
         (_, C::Status { mailbox, items }) => cmd::mailbox::status(cx, &mailbox, &items, out).await,
+        (_, C::GetMetadata { mailbox, max_size, depth, entries }) => {
+            cmd::metadata::getmetadata(cx, &mailbox, max_size, depth, &entries, out).await
+        }
+        (_, C::SetMetadata { mailbox, entries }) => cmd::metadata::setmetadata(cx, &mailbox, &entries).await,
         (sel, C::Append { mailbox, messages }) => {
             cmd::mailbox::append(cx, sel, &mailbox, messages, out).await
         }
@@ -837,6 +841,9 @@ pub(crate) fn rule(body: &CommandBody) -> Rule {
         // RFC 9208 §4.1: GETQUOTA, GETQUOTAROOT and SETQUOTA in the authenticated state; the
         // handlers decide who may read or set a root.
         C::GetQuota(_) | C::GetQuotaRoot(_) | C::SetQuota { .. } => base,
+        // RFC 5464 §4.2, §4.3: authenticated state; the rights (§3.3: `l` and any of `rswip`)
+        // are the handlers', which also decide who writes server entries.
+        C::GetMetadata { .. } | C::SetMetadata { .. } => base,
         // A command the parser learnt and this table not yet (`CommandBody` is non-exhaustive):
         // it reaches no handler and is answered BAD.
         _ => Rule { after: None, ..base },

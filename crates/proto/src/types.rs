@@ -344,6 +344,89 @@ pub enum CommandBody {
         /// limits). Duplicates are kept for the session to judge.
         limits: Vec<(String, u64)>,
     },
+    /// `GETMETADATA [(options)] mailbox entries` (RFC 5464 §4.2); the empty mailbox name means
+    /// the server's entries.
+    GetMetadata {
+        /// The mailbox, or `""` for server entries.
+        mailbox: WireMailboxName,
+        /// `MAXSIZE n` (§4.2.1): only values of at most this many octets are returned.
+        max_size: Option<u32>,
+        /// `DEPTH` (§4.2.2); `DEPTH 0` when absent.
+        depth: MetadataDepth,
+        /// The entry names asked for, checked ([`metadata_entry`]) and lowercased; never empty.
+        entries: Vec<String>,
+    },
+    /// `SETMETADATA mailbox (entry value ...)` (RFC 5464 §4.3).
+    SetMetadata {
+        /// The mailbox, or `""` for server entries.
+        mailbox: WireMailboxName,
+        /// (entry name checked and lowercased, value); `None` (NIL) removes the entry. Never
+        /// empty; in the order sent.
+        entries: Vec<(String, Option<Vec<u8>>)>,
+    },
+}
+
+/// How far below each named entry GETMETADATA reaches (RFC 5464 §4.2.2 `scope-opt`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum MetadataDepth {
+    /// `DEPTH 0`: the entry itself (the default).
+    #[default]
+    Zero,
+    /// `DEPTH 1`: the entry and its children.
+    One,
+    /// `DEPTH infinity`: the entry and everything below it.
+    Infinity,
+}
+
+/// Longest metadata entry name accepted, in octets: names are paths of a few short components
+/// (RFC 5464 §3.2); a bound keeps hostile ones from filling the store's keys.
+pub const MAX_METADATA_ENTRY: usize = 1024;
+
+/// What an entry name is used for: SETMETADATA names an entry; GETMETADATA may also name the
+/// top of a tree (`/shared`, `/private`) to read with DEPTH.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntryUse {
+    /// GETMETADATA's entry specifiers.
+    Get,
+    /// SETMETADATA's entries.
+    Set,
+}
+
+/// Checks a metadata entry name (RFC 5464 §3.2) and returns it lowercased (names are
+/// case-insensitive). The rules: a `/`-separated path starting with `/private` or `/shared`,
+/// at least two components (one for [`EntryUse::Get`]), and at least four under `vendor`
+/// (`/shared/vendor/<vendor-token>/...`) when set; no `//`, no trailing `/`, no `*` or `%`,
+/// printable ASCII only; at most [`MAX_METADATA_ENTRY`] octets. The error says what is wrong;
+/// the session answers it with BAD.
+pub fn metadata_entry(raw: &[u8], usage: EntryUse) -> Result<String, &'static str> {
+    if raw.len() > MAX_METADATA_ENTRY {
+        return Err("metadata entry name too long");
+    }
+    if !raw.iter().all(|b| matches!(b, 0x20..=0x7e) && !matches!(b, b'*' | b'%')) {
+        return Err("metadata entry names are printable ASCII without '*' or '%'");
+    }
+    let Some(path) = raw.strip_prefix(b"/") else {
+        return Err("a metadata entry name starts with '/'");
+    };
+    let lower = raw.to_ascii_lowercase();
+    let components: Vec<&[u8]> = path.split(|&b| b == b'/').collect();
+    if components.iter().any(|c| c.is_empty()) {
+        return Err("a metadata entry name has no empty component (no '//', no trailing '/')");
+    }
+    let first = components[0].to_ascii_lowercase();
+    if first != b"private" && first != b"shared" {
+        return Err("a metadata entry name starts with /private or /shared");
+    }
+    let least = match usage {
+        EntryUse::Get => 1,
+        EntryUse::Set if components.get(1).is_some_and(|c| c.eq_ignore_ascii_case(b"vendor")) => 4,
+        EntryUse::Set => 2,
+    };
+    if components.len() < least {
+        return Err("too few components in the metadata entry name");
+    }
+    // Printable ASCII, so this cannot fail.
+    String::from_utf8(lower).map_err(|_| "metadata entry names are ASCII")
 }
 
 /// A SORT key (RFC 5256 §3 `sort-key`, RFC 5957).
@@ -436,6 +519,8 @@ impl CommandBody {
             CommandBody::GetQuota(_) => "GETQUOTA",
             CommandBody::GetQuotaRoot(_) => "GETQUOTAROOT",
             CommandBody::SetQuota { .. } => "SETQUOTA",
+            CommandBody::GetMetadata { .. } => "GETMETADATA",
+            CommandBody::SetMetadata { .. } => "SETMETADATA",
         }
     }
 }

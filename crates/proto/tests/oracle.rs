@@ -748,3 +748,103 @@ fn quota_commands_encoded_by_imap_codec_parse_the_same() {
         b => panic!("{b:?}"),
     }
 }
+
+#[test]
+fn metadata_responses_decode() {
+    use imap_codec::imap_types::extensions::metadata::{MetadataCode as CCode, MetadataResponse};
+    use imap_codec::imap_types::response::Code as CCodeAll;
+    let r = one(&data(&Data::Metadata {
+        mailbox: "".into(),
+        entries: vec![
+            ("/shared/comment".into(), Some(b"Shared comment".to_vec())),
+            ("/shared/x y".into(), Some(b"two\r\nlines".to_vec())),
+            ("/private/blob".into(), Some(b"a\0b".to_vec())),
+            ("/private/gone".into(), None),
+            ("/private/empty".into(), Some(Vec::new())),
+        ],
+    }));
+    match r {
+        CResponse::Data(CData::Metadata { items: MetadataResponse::WithValues(values), .. }) => {
+            assert_eq!(values.into_inner().len(), 5);
+        }
+        r => panic!("{r:?}"),
+    }
+    let r = one(&data(&Data::Metadata {
+        mailbox: "Entwürfe".into(),
+        entries: vec![("/private/comment".into(), Some("Grüße".as_bytes().to_vec()))],
+    }));
+    assert!(matches!(r, CResponse::Data(CData::Metadata { .. })), "{r:?}");
+
+    let tag = Tag::new("a").unwrap();
+    for (code, expected) in [
+        (MetadataCode::LongEntries(2199), CCode::LongEntries(2199)),
+        (MetadataCode::MaxSize(1024), CCode::MaxSize(1024)),
+        (MetadataCode::TooMany, CCode::TooMany),
+        (MetadataCode::NoPrivate, CCode::NoPrivate),
+    ] {
+        let mut out = Vec::new();
+        write_tagged(&mut out, &tag, Completion::No, Some(&Code::Metadata(code)), "SETMETADATA failed");
+        match one(&out) {
+            CResponse::Status(CStatus::Tagged(t)) => {
+                assert_eq!(t.body.code, Some(CCodeAll::Metadata(expected)), "{code:?}")
+            }
+            r => panic!("{r:?}"),
+        }
+    }
+}
+
+#[test]
+fn metadata_commands_encoded_by_imap_codec_parse_the_same() {
+    use imap_codec::imap_types::command::CommandBody as C;
+    use imap_codec::imap_types::core::{AString, NString, NString8, Vec1};
+    use imap_codec::imap_types::extensions::binary::Literal8;
+    use imap_codec::imap_types::extensions::metadata::{Depth, Entry, EntryValue, GetMetadataOption};
+    use imap_codec::imap_types::mailbox::Mailbox;
+
+    let entry = |s: &'static str| Entry::try_from(AString::try_from(s).unwrap()).unwrap();
+    let body = via_codec(C::GetMetadata {
+        options: vec![GetMetadataOption::MaxSize(1024), GetMetadataOption::Depth(Depth::Infinity)],
+        mailbox: Mailbox::try_from("INBOX").unwrap(),
+        entries: Vec1::try_from(vec![entry("/shared/comment"), entry("/private")]).unwrap(),
+    })
+    .body;
+    assert_eq!(
+        body,
+        CommandBody::GetMetadata {
+            mailbox: WireMailboxName::new(b"INBOX".to_vec()),
+            max_size: Some(1024),
+            depth: MetadataDepth::Infinity,
+            entries: vec!["/shared/comment".into(), "/private".into()],
+        }
+    );
+    let body = via_codec(C::SetMetadata {
+        mailbox: Mailbox::try_from("").unwrap(),
+        entry_values: Vec1::try_from(vec![
+            EntryValue {
+                entry: entry("/private/comment"),
+                value: NString8::NString(NString::try_from("My new comment").unwrap()),
+            },
+            EntryValue { entry: entry("/shared/comment"), value: NString8::NString(NString(None)) },
+            EntryValue {
+                entry: entry("/private/vendor/acme/blob"),
+                value: NString8::Literal8(Literal8 {
+                    data: b"a\0b".as_slice().into(),
+                    mode: imap_codec::imap_types::core::LiteralMode::Sync,
+                }),
+            },
+        ])
+        .unwrap(),
+    })
+    .body;
+    assert_eq!(
+        body,
+        CommandBody::SetMetadata {
+            mailbox: WireMailboxName::new(b"".to_vec()),
+            entries: vec![
+                ("/private/comment".into(), Some(b"My new comment".to_vec())),
+                ("/shared/comment".into(), None),
+                ("/private/vendor/acme/blob".into(), Some(b"a\0b".to_vec())),
+            ],
+        }
+    );
+}

@@ -167,6 +167,14 @@ pub(crate) struct ImapConfig {
     pub(crate) max_line_length: usize,
     /// Most mailboxes one account may have (the store refuses creating more).
     pub(crate) max_mailboxes: u32,
+    /// Largest METADATA value SETMETADATA stores, in bytes (RFC 5464).
+    pub(crate) metadata_max_size: u32,
+    /// METADATA entries of one kind on one mailbox or on the server.
+    pub(crate) metadata_max_entries: u32,
+    /// METADATA entries one account holds in all.
+    pub(crate) metadata_max_account_entries: u32,
+    /// The `/shared/admin` server entry (RFC 5464 §3.2.1.1): a URI.
+    pub(crate) admin_contact: Option<String>,
     /// Accounts that administer over IMAP: SETQUOTA (RFC 9208) and reading every quota root.
     pub(crate) admins: Vec<String>,
     /// Client silence allowed before login (also bounds the implicit TLS handshake).
@@ -291,6 +299,10 @@ impl Default for ImapConfig {
             connection_limit_exempt: loopback(),
             max_line_length: 64 * 1024,
             max_mailboxes: 10_000,
+            metadata_max_size: 64 * 1024,
+            metadata_max_entries: 100,
+            metadata_max_account_entries: 1000,
+            admin_contact: None,
             admins: Vec::new(),
             preauth_timeout: Duration::from_secs(60),
             preauth_deadline: Duration::from_secs(120),
@@ -321,6 +333,13 @@ const CONNECTIONS_RANGE: RangeInclusive<i64> = 1..=1_000_000;
 const LINE_LENGTH_RANGE: RangeInclusive<i64> = 8192..=16 * 1024 * 1024;
 /// Allowed range of `imap.max_mailboxes`: at least the six every account is made with.
 const MAILBOXES_RANGE: RangeInclusive<i64> = 6..=1_000_000;
+/// Allowed range of `imap.metadata_max_size`: RFC 5464 §4.1 wants at least 1024 octets; the
+/// top keeps one GETMETADATA answer within what a connection may reasonably cost.
+const METADATA_SIZE_RANGE: RangeInclusive<i64> = 1024..=16 * 1024 * 1024;
+/// Allowed range of `imap.metadata_max_entries`: RFC 5464 §4.1 wants at least 10.
+const METADATA_ENTRIES_RANGE: RangeInclusive<i64> = 10..=100_000;
+/// Allowed range of `imap.metadata_max_account_entries`.
+const METADATA_ACCOUNT_RANGE: RangeInclusive<i64> = 10..=10_000_000;
 /// Allowed range of `imap.preauth_deadline`, seconds.
 const PREAUTH_DEADLINE_RANGE: RangeInclusive<i64> = 1..=3600;
 /// Allowed range of `imap.preauth_timeout`, seconds.
@@ -333,6 +352,20 @@ const KEEPALIVE_RANGE: RangeInclusive<i64> = 1..=3600;
 const LITERAL_MEMORY_RANGE: RangeInclusive<i64> = 1024..=1024 * 1024 * 1024 * 1024;
 /// Allowed range of `imap.literal_wait`, seconds (0: refuse at once when there is no room).
 const LITERAL_WAIT_RANGE: RangeInclusive<i64> = 0..=600;
+
+/// `imap.admin_contact`: a URI (`scheme:rest`, RFC 3986 §3.1) of printable ASCII, at most 1024
+/// bytes, since it is sent as a METADATA value.
+fn admin_contact(text: &str) -> Result<String, String> {
+    let scheme_ok = text.split_once(':').is_some_and(|(scheme, rest)| {
+        !rest.is_empty()
+            && scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+            && scheme.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+    });
+    if !scheme_ok || text.len() > 1024 || !text.bytes().all(|b| (0x21..=0x7e).contains(&b)) {
+        return Err("not a URI such as \"mailto:postmaster@example.org\"".to_owned());
+    }
+    Ok(text.to_owned())
+}
 
 /// One problem in a configuration file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -503,6 +536,16 @@ impl Checker {
             "connection_limit_exempt" => set(&mut imap.connection_limit_exempt, c.networks(value, path)),
             "max_line_length" => set(&mut imap.max_line_length, c.number(value, path, LINE_LENGTH_RANGE)),
             "max_mailboxes" => set(&mut imap.max_mailboxes, c.number(value, path, MAILBOXES_RANGE)),
+            "metadata_max_size" => {
+                set(&mut imap.metadata_max_size, c.number(value, path, METADATA_SIZE_RANGE))
+            }
+            "metadata_max_entries" => {
+                set(&mut imap.metadata_max_entries, c.number(value, path, METADATA_ENTRIES_RANGE))
+            }
+            "metadata_max_account_entries" => {
+                set(&mut imap.metadata_max_account_entries, c.number(value, path, METADATA_ACCOUNT_RANGE))
+            }
+            "admin_contact" => set(&mut imap.admin_contact, c.text(value, path, admin_contact).map(Some)),
             "admins" => set(&mut imap.admins, c.strings(value, path)),
             "preauth_deadline" => {
                 set(&mut imap.preauth_deadline, c.seconds(value, path, PREAUTH_DEADLINE_RANGE))
@@ -1824,6 +1867,31 @@ mod tests {
         assert_eq!(c.imap.idle_keepalive, Duration::from_secs(120));
         assert!(c.tls.is_empty());
         assert_eq!(c.log, LogConfig { level: "info".into(), format: LogFormat::Text });
+    }
+
+    #[test]
+    fn metadata_limits_and_admin_contact() {
+        let c = Config::from_toml(
+            "[imap]\nmetadata_max_size = 1024\nmetadata_max_entries = 10\nmetadata_max_account_entries = 50\n\
+             admin_contact = \"mailto:postmaster@example.org\"\n",
+        )
+        .unwrap();
+        assert_eq!(
+            (c.imap.metadata_max_size, c.imap.metadata_max_entries, c.imap.metadata_max_account_entries),
+            (1024, 10, 50)
+        );
+        assert_eq!(c.imap.admin_contact.as_deref(), Some("mailto:postmaster@example.org"));
+        assert_eq!(Config::default().imap.admin_contact, None);
+        assert_eq!(
+            issues(
+                "[imap]\nmetadata_max_size = 100\nmetadata_max_entries = 9\nadmin_contact = \"call me\"\n"
+            ),
+            vec![
+                "imap.admin_contact: not a URI such as \"mailto:postmaster@example.org\"",
+                "imap.metadata_max_entries: must be between 10 and 100000, found 9",
+                "imap.metadata_max_size: must be between 1024 and 16777216, found 100",
+            ]
+        );
     }
 
     /// The documented example must stay in step with the code: it lists exactly the defaults.

@@ -685,6 +685,14 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             // A certificate always exists (configured or self-signed).
             starttls_available: true,
             quota_admins: config.imap.admins.clone(),
+            metadata: postfach_imap::MetadataSettings {
+                max_value: config.imap.metadata_max_size,
+                limits: postfach_store::MetadataLimits {
+                    max_entries: config.imap.metadata_max_entries,
+                    max_account_entries: config.imap.metadata_max_account_entries,
+                },
+                admin_contact: config.imap.admin_contact.clone(),
+            },
         },
     };
 

@@ -20,6 +20,7 @@ use std::sync::Arc;
 use crate::acl::{
     AccountKind, AclEntry, Identifier, OverQuota, QuotaLimits, QuotaResource, Rights, SeenMode, TeamMember,
 };
+use crate::metadata::{MetadataDepth, MetadataLimits, MetadataPlace, MetadataWrite};
 use crate::queue::{
     Attempt, Enqueued, Lease, MAX_RECIPIENTS, NewOutbound, OutboundKind, QueueId, QueueStore, VacationOnce,
 };
@@ -187,6 +188,9 @@ macro_rules! for_each_conformance_check {
             quota_expunge_and_delete_free_usage,
             quota_warnings_once_per_crossing,
             private_seen_per_viewer,
+            metadata_entries,
+            metadata_limits,
+            metadata_follows_mailboxes_and_accounts,
             queue_enqueue_claim_finish,
             queue_leases_and_concurrent_claims,
         );
@@ -1945,6 +1949,212 @@ pub async fn queue_leases_and_concurrent_claims(s: &Stores) -> Result<(), Failur
     let claimed = all.len();
     all.dedup();
     check_eq!((claimed, all.len()), (ENTRIES, ENTRIES));
+    Ok(())
+}
+
+// --- metadata (RFC 5464) ------------------------------------------------------------------------
+
+/// (name, value) pairs of a metadata read, with `&str` names and values for comparison.
+fn entries_of(found: &[(String, Vec<u8>)]) -> Vec<(&str, &[u8])> {
+    found.iter().map(|(n, v)| (n.as_str(), v.as_slice())).collect()
+}
+
+/// A SETMETADATA's entries from literals.
+fn md(entries: &[(&str, Option<&[u8]>)]) -> Vec<(String, Option<Vec<u8>>)> {
+    entries.iter().map(|(n, v)| ((*n).to_owned(), v.map(<[u8]>::to_vec))).collect()
+}
+
+/// Shared entries are everybody's, private ones each account's own; DEPTH reaches children or
+/// everything below; NIL removes; values are octets (NUL included); server and mailbox entries
+/// are apart.
+pub async fn metadata_entries(s: &Stores) -> Result<(), Failure> {
+    let (owner, inbox) = account(s, "conf-md-owner").await?;
+    let (other, other_inbox) = account(s, "conf-md-other").await?;
+    let place = MetadataPlace::Mailbox(inbox);
+    let limits = MetadataLimits::default();
+    let written = s
+        .mail
+        .set_metadata(
+            place,
+            owner,
+            &md(&[
+                ("/shared/comment", Some(b"Shared comment")),
+                ("/private/comment", Some(b"My own comment")),
+                ("/shared/a", Some(b"a")),
+                ("/shared/a/b", Some(b"b")),
+                ("/shared/a/b/c", Some(b"c\0d")),
+                ("/shared/ab", Some(b"")),
+            ]),
+            limits,
+        )
+        .await
+        .must()?;
+    check_eq!(written, MetadataWrite::Written);
+    let read = |account: AccountId, names: &[&str], depth: MetadataDepth| {
+        let names: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
+        let mail = Arc::clone(&s.mail);
+        async move { mail.metadata(place, account, &names, depth).await }
+    };
+    let both = read(owner, &["/shared/comment", "/private/comment"], MetadataDepth::Entry).await.must()?;
+    check_eq!(
+        entries_of(&both),
+        vec![("/private/comment", &b"My own comment"[..]), ("/shared/comment", &b"Shared comment"[..])]
+    );
+    // Another account sees the shared entry, not the owner's private one, and keeps its own.
+    let theirs = read(other, &["/shared/comment", "/private/comment"], MetadataDepth::Entry).await.must()?;
+    check_eq!(entries_of(&theirs), vec![("/shared/comment", &b"Shared comment"[..])]);
+    s.mail.set_metadata(place, other, &md(&[("/private/comment", Some(b"Theirs"))]), limits).await.must()?;
+    let theirs = read(other, &["/private/comment"], MetadataDepth::Entry).await.must()?;
+    check_eq!(entries_of(&theirs), vec![("/private/comment", &b"Theirs"[..])]);
+    let mine = read(owner, &["/private/comment"], MetadataDepth::Entry).await.must()?;
+    check_eq!(entries_of(&mine), vec![("/private/comment", &b"My own comment"[..])]);
+
+    // DEPTH (RFC 5464 §4.2.2): "/a" with depth 1 matches "/a/b" but not "/a/b/c"; never "/ab".
+    let d0 = read(owner, &["/shared/a"], MetadataDepth::Entry).await.must()?;
+    check_eq!(entries_of(&d0), vec![("/shared/a", &b"a"[..])]);
+    let d1 = read(owner, &["/shared/a"], MetadataDepth::Children).await.must()?;
+    check_eq!(entries_of(&d1), vec![("/shared/a", &b"a"[..]), ("/shared/a/b", &b"b"[..])]);
+    let all = read(owner, &["/shared/a"], MetadataDepth::All).await.must()?;
+    check_eq!(
+        entries_of(&all),
+        vec![("/shared/a", &b"a"[..]), ("/shared/a/b", &b"b"[..]), ("/shared/a/b/c", &b"c\0d"[..])]
+    );
+    let tree = read(owner, &["/shared", "/private", "/shared/a"], MetadataDepth::All).await.must()?;
+    check_eq!(tree.len(), 6);
+    check!(tree.windows(2).all(|w| w[0].0 < w[1].0), "sorted, each once: {tree:?}");
+    check_eq!(read(owner, &["/shared/nothing"], MetadataDepth::All).await.must()?.len(), 0);
+
+    // NIL removes; removing what is not there is no error.
+    s.mail
+        .set_metadata(place, owner, &md(&[("/shared/ab", None), ("/shared/never", None)]), limits)
+        .await
+        .must()?;
+    check_eq!(read(owner, &["/shared/ab"], MetadataDepth::Entry).await.must()?.len(), 0);
+
+    // Server entries are apart from mailbox entries; private server entries per account.
+    let server = MetadataPlace::Server;
+    s.mail.set_metadata(server, owner, &md(&[("/shared/conf-md", None)]), limits).await.must()?;
+    s.mail
+        .set_metadata(server, owner, &md(&[("/private/comment", Some(b"server note"))]), limits)
+        .await
+        .must()?;
+    let names = ["/private/comment".to_owned(), "/shared/conf-md".to_owned()];
+    let on_server = s.mail.metadata(server, owner, &names, MetadataDepth::Entry).await.must()?;
+    check_eq!(entries_of(&on_server), vec![("/private/comment", &b"server note"[..])]);
+    check!(s.mail.metadata(server, other, &names, MetadataDepth::Entry).await.must()?.is_empty());
+    s.mail.set_metadata(server, other, &md(&[("/shared/conf-md", Some(b"for all"))]), limits).await.must()?;
+    let shared = s.mail.metadata(server, owner, &names, MetadataDepth::Entry).await.must()?;
+    check_eq!(shared.len(), 2);
+    s.mail.set_metadata(server, other, &md(&[("/shared/conf-md", None)]), limits).await.must()?;
+    let other_place = MetadataPlace::Mailbox(other_inbox);
+    check!(s.mail.metadata(other_place, owner, &names, MetadataDepth::All).await.must()?.is_empty());
+    Ok(())
+}
+
+/// `TOOMANY` (RFC 5464 §4.3): a write that would grow a group or an account past its limit
+/// writes nothing at all; replacing and removing still work at or above the limit.
+pub async fn metadata_limits(s: &Stores) -> Result<(), Failure> {
+    let (owner, inbox) = account(s, "conf-md-limits").await?;
+    let (other, _) = account(s, "conf-md-limits-other").await?;
+    let place = MetadataPlace::Mailbox(inbox);
+    let limits = MetadataLimits { max_entries: 3, max_account_entries: 5 };
+    let set = |account: AccountId, entries: Vec<(String, Option<Vec<u8>>)>, limits: MetadataLimits| {
+        let mail = Arc::clone(&s.mail);
+        async move { mail.set_metadata(place, account, &entries, limits).await }
+    };
+    let three = md(&[("/shared/1", Some(b"1")), ("/shared/2", Some(b"2")), ("/shared/3", Some(b"3"))]);
+    check_eq!(set(owner, three, limits).await.must()?, MetadataWrite::Written);
+    // One more shared entry: refused, and the replacement beside it is not written either.
+    let fourth = md(&[("/shared/1", Some(b"changed")), ("/shared/4", Some(b"4"))]);
+    check_eq!(set(owner, fourth, limits).await.must()?, MetadataWrite::TooMany);
+    let one = s.mail.metadata(place, owner, &["/shared/1".to_owned()], MetadataDepth::Entry).await.must()?;
+    check_eq!(entries_of(&one), vec![("/shared/1", &b"1"[..])]);
+    // Replace one and remove one while adding one: the count stays at the limit.
+    let swap = md(&[("/shared/1", Some(b"x")), ("/shared/2", None), ("/shared/4", Some(b"4"))]);
+    check_eq!(set(owner, swap, limits).await.must()?, MetadataWrite::Written);
+    // A name given twice counts once.
+    let twice = md(&[("/private/p", Some(b"a")), ("/private/p", Some(b"b"))]);
+    check_eq!(set(owner, twice, limits).await.must()?, MetadataWrite::Written);
+    // Private entries are a group of their own, but count in the owner's total (3 + 1 + 1 = 5).
+    check_eq!(set(other, md(&[("/private/q", Some(b"q"))]), limits).await.must()?, MetadataWrite::Written);
+    check_eq!(set(owner, md(&[("/private/r", Some(b"r"))]), limits).await.must()?, MetadataWrite::TooMany);
+    let server = s
+        .mail
+        .set_metadata(MetadataPlace::Server, owner, &md(&[("/private/r", Some(b"r"))]), limits)
+        .await
+        .must()?;
+    check_eq!(server, MetadataWrite::TooMany);
+    // A lowered limit: what is stored stays and can be replaced or removed, not added to.
+    let tight = MetadataLimits { max_entries: 1, max_account_entries: 5 };
+    check_eq!(set(owner, md(&[("/shared/3", Some(b"new"))]), tight).await.must()?, MetadataWrite::Written);
+    check_eq!(set(owner, md(&[("/shared/5", Some(b"5"))]), tight).await.must()?, MetadataWrite::TooMany);
+    check_eq!(set(owner, md(&[("/shared/3", None)]), tight).await.must()?, MetadataWrite::Written);
+    Ok(())
+}
+
+/// Entries follow a renamed mailbox, are copied when INBOX is renamed (RFC 5464 §4.1), go with
+/// a deleted mailbox (a new one of the same name has none) and with a deleted account.
+pub async fn metadata_follows_mailboxes_and_accounts(s: &Stores) -> Result<(), Failure> {
+    let (owner, inbox) = account(s, "conf-md-follow").await?;
+    let (guest, _) = account(s, "conf-md-follow-guest").await?;
+    let limits = MetadataLimits::default();
+    let names = vec!["/shared/comment".to_owned(), "/private/comment".to_owned()];
+    let comment = md(&[("/shared/comment", Some(b"c")), ("/private/comment", Some(b"p"))]);
+    s.mail.create_mailbox(owner, &name("Old")?, None).await.must()?;
+    let old = mailbox(s, owner, "Old").await?;
+    s.mail.set_metadata(MetadataPlace::Mailbox(old), owner, &comment, limits).await.must()?;
+    s.mail.set_metadata(MetadataPlace::Mailbox(inbox), owner, &comment, limits).await.must()?;
+    s.mail.set_metadata(MetadataPlace::Mailbox(inbox), guest, &comment[1..], limits).await.must()?;
+
+    s.mail.rename_mailbox(owner, &name("Old")?, &name("New")?).await.must()?;
+    let new = mailbox(s, owner, "New").await?;
+    let moved =
+        s.mail.metadata(MetadataPlace::Mailbox(new), owner, &names, MetadataDepth::Entry).await.must()?;
+    check_eq!(moved.len(), 2);
+
+    s.mail.rename_mailbox(owner, &name("INBOX")?, &name("Was-Inbox")?).await.must()?;
+    let was = mailbox(s, owner, "Was-Inbox").await?;
+    for mailbox in [inbox, was] {
+        let kept =
+            s.mail.metadata(MetadataPlace::Mailbox(mailbox), owner, &names, MetadataDepth::Entry).await;
+        check_eq!(kept.must()?.len(), 2);
+    }
+    let guest_copy = s.mail.metadata(MetadataPlace::Mailbox(was), guest, &names, MetadataDepth::Entry).await;
+    check_eq!(guest_copy.must()?.len(), 2);
+
+    s.mail.delete_mailbox(owner, new).await.must()?;
+    must_fail(s.mail.set_metadata(MetadataPlace::Mailbox(new), owner, &comment, limits).await, |e| {
+        matches!(e, StoreError::NotFound)
+    })?;
+    check!(
+        s.mail
+            .metadata(MetadataPlace::Mailbox(new), owner, &names, MetadataDepth::All)
+            .await
+            .must()?
+            .is_empty()
+    );
+    s.mail.create_mailbox(owner, &name("New")?, None).await.must()?;
+    let again = mailbox(s, owner, "New").await?;
+    check!(
+        s.mail
+            .metadata(MetadataPlace::Mailbox(again), owner, &names, MetadataDepth::All)
+            .await
+            .must()?
+            .is_empty()
+    );
+
+    // The guest goes: its private entry on the owner's INBOX and its server entries with it.
+    s.mail
+        .set_metadata(MetadataPlace::Server, guest, &md(&[("/private/x", Some(b"x"))]), limits)
+        .await
+        .must()?;
+    s.accounts.delete_account(guest).await.must()?;
+    let left =
+        s.mail.metadata(MetadataPlace::Mailbox(inbox), guest, &names, MetadataDepth::Entry).await.must()?;
+    check_eq!(entries_of(&left), vec![("/shared/comment", &b"c"[..])]);
+    let server =
+        s.mail.metadata(MetadataPlace::Server, guest, &["/private".to_owned()], MetadataDepth::All).await;
+    check!(server.must()?.is_empty());
     Ok(())
 }
 

@@ -4,6 +4,7 @@
 //! - [`types`]: the domain nouns (ids, flags, mailbox and message metadata, search criteria).
 //! - [`restore`]: what export reads and import writes back verbatim ([`RestoreStore`]).
 //! - [`queue`]: the outbound queue (vacation replies, redirects, bounces) and [`QueueStore`].
+//! - [`metadata`]: RFC 5464 METADATA entries of the server and of mailboxes.
 //! - [`notify`]: in-process fan-out of "mailbox changed" signals (IDLE, other sessions).
 //! - [`stats`]: numbers for monitoring (a lock-free histogram, the writer's and store's figures).
 //! - [`sqlite`]: the embedded default backend (one SQLite database, one writer thread with group
@@ -33,6 +34,7 @@
 pub mod acl;
 #[cfg(feature = "conformance")]
 pub mod conformance;
+pub mod metadata;
 pub mod notify;
 #[cfg(feature = "postgres")]
 pub mod postgres;
@@ -50,6 +52,7 @@ pub use acl::{
     AccountKind, AclEntry, Grantee, Identifier, OverQuota, Quota, QuotaLimits, QuotaResource, QuotaWarning,
     Right, Rights, SeenMode, SharedMailbox, TeamMember, Viewer,
 };
+pub use metadata::{MetadataDepth, MetadataLimits, MetadataPlace, MetadataWrite};
 pub use notify::Notifier;
 pub use queue::{
     Attempt, ClaimedMail, Enqueued, Lease, NewOutbound, OutboundKind, QueueEntry, QueueId, QueueStore,
@@ -331,6 +334,31 @@ pub trait MailStore: Send + Sync {
     async fn thread_facts(&self, mailbox: MailboxId, uids: &UidSet) -> StoreResult<Vec<ThreadFacts>>;
     /// EMAILID, SAVEDATE and PREVIEW of the messages of `uids` that exist, ascending by UID.
     async fn fetch_extras(&self, mailbox: MailboxId, uids: &UidSet) -> StoreResult<Vec<MessageExtras>>;
+
+    // --- metadata (RFC 5464) ---------------------------------------------------------------
+
+    /// The metadata entries of `place` that `account` reads: shared ones and its own private
+    /// ones. For each name of `entries` (lowercase, `/shared…` or `/private…`), the entry
+    /// itself and, by `depth`, the entries below it; by name, each once. A mailbox that does
+    /// not exist has none.
+    async fn metadata(
+        &self,
+        place: MetadataPlace,
+        account: AccountId,
+        entries: &[String],
+        depth: MetadataDepth,
+    ) -> StoreResult<Vec<(String, Vec<u8>)>>;
+    /// Sets (`Some`) or removes (`None`) entries of `place` in one transaction: private ones
+    /// (`/private/…`) as `account`'s own, shared ones for everybody. All or nothing:
+    /// [`MetadataWrite::TooMany`] with nothing written when a group of entries would grow past
+    /// `limits` ([`metadata::too_many`]). `NotFound` when the mailbox does not exist.
+    async fn set_metadata(
+        &self,
+        place: MetadataPlace,
+        account: AccountId,
+        entries: &[(String, Option<Vec<u8>>)],
+        limits: MetadataLimits,
+    ) -> StoreResult<MetadataWrite>;
 
     /// The change fan-out this store publishes to after every durable change.
     fn notifier(&self) -> &Notifier;

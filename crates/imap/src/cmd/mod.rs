@@ -18,6 +18,7 @@ pub(crate) mod idle;
 pub(crate) mod list;
 pub(crate) mod login;
 pub(crate) mod mailbox;
+pub(crate) mod metadata;
 pub(crate) mod quota;
 pub(crate) mod search;
 pub(crate) mod select;

@@ -9,7 +9,8 @@ use crate::types::{CommandBody, CommandKind, CompressionAlgorithm};
 impl Parser<'_> {
     /// `command = tag SP (command-any / command-auth / command-nonauth / command-select) CRLF`;
     /// `command-auth =/ setacl / deleteacl / getacl / listrights / myrights` (RFC 4314 §7),
-    /// `getquota / getquotaroot / setquota` (RFC 9208 §7).
+    /// `getquota / getquotaroot / setquota` (RFC 9208 §7), `setmetadata / getmetadata`
+    /// (RFC 5464 §5).
     pub(super) fn command_body(&mut self) -> PResult<CommandBody> {
         let name = self.word_req("command name")?;
         let upper = name.to_ascii_uppercase();
@@ -94,6 +95,8 @@ impl Parser<'_> {
                 CommandBody::GetQuotaRoot(self.mailbox()?)
             }
             b"SETQUOTA" => self.setquota()?,
+            b"GETMETADATA" => self.getmetadata()?,
+            b"SETMETADATA" => self.setmetadata()?,
             _ => {
                 self.pos -= name.len();
                 return self.fail_msg("unknown command");

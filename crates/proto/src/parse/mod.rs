@@ -8,7 +8,7 @@
 //! Limits: recursion (search keys) is bounded by [`MAX_NESTING`]; every other loop consumes
 //! input, so work and memory are linear in the input. The parser never panics.
 //! Not supported (answered with BAD): CATENATE, generic tagged-ext parameters of unknown
-//! extensions, METADATA, NOTIFY.
+//! extensions, NOTIFY.
 //!
 //! # Layout
 //!
@@ -24,6 +24,7 @@
 //! - `fetch`: FETCH items, sections, partials and modifiers.
 //! - `search`: SEARCH, SORT, THREAD and the search keys (the only recursion).
 //! - `acl`: the ACL (RFC 4314) and QUOTA (RFC 9208) commands.
+//! - `metadata`: GETMETADATA and SETMETADATA (RFC 5464).
 
 mod acl;
 mod command;
@@ -31,6 +32,7 @@ mod fetch;
 mod lexer;
 mod list;
 mod mailbox;
+mod metadata;
 mod search;
 
 use bytes::Bytes;

@@ -218,6 +218,36 @@ pub fn write_data(out: &mut Vec<u8>, data: &Data, opts: WriteOptions) {
             }
             out.push(b')');
         }
+        Data::Metadata { mailbox, entries } => {
+            // RFC 5464 §5 `metadata-resp = "METADATA" SP mailbox SP entry-values`;
+            // `entry-values = "(" entry-value *(SP entry-value) ")"`; `value = nstring / literal8`.
+            if entries.is_empty() {
+                return;
+            }
+            out.extend_from_slice(b"* METADATA ");
+            write_mailbox(out, mailbox, opts.utf8);
+            out.extend_from_slice(b" (");
+            for (i, (entry, value)) in entries.iter().enumerate() {
+                if i > 0 {
+                    out.push(b' ');
+                }
+                write_astring_opts(out, entry.as_bytes(), WriteOptions::default());
+                out.push(b' ');
+                match value {
+                    // A literal is CHAR8 (no NUL): such a value goes as literal8.
+                    Some(v) if v.contains(&0) => {
+                        out.extend_from_slice(b"~{");
+                        write_u64(out, v.len() as u64);
+                        out.extend_from_slice(b"}\r\n");
+                        out.extend_from_slice(v);
+                    }
+                    // Values are octets: 8-bit data goes as a literal, never in quotes.
+                    Some(v) => write_string(out, v),
+                    None => out.extend_from_slice(b"NIL"),
+                }
+            }
+            out.push(b')');
+        }
         Data::QuotaRoot { mailbox, roots } => {
             // RFC 9208 §7 `quotaroot-response = "QUOTAROOT" SP mailbox *(SP quota-root-name)`.
             out.extend_from_slice(b"* QUOTAROOT ");
@@ -665,5 +695,37 @@ mod tests {
             }),
             "* NAMESPACE ((\"\" \"/\")) NIL NIL\r\n"
         );
+    }
+
+    #[test]
+    fn metadata_responses_rfc5464() {
+        let md = |mailbox: &str, entries: &[(&str, Option<&[u8]>)]| {
+            d(Data::Metadata {
+                mailbox: mailbox.into(),
+                entries: entries.iter().map(|(e, v)| ((*e).to_owned(), v.map(<[u8]>::to_vec))).collect(),
+            })
+        };
+        // §4.4.1
+        assert_eq!(
+            md("", &[("/shared/comment", Some(b"My comment"))]),
+            "* METADATA \"\" (/shared/comment \"My comment\")\r\n"
+        );
+        assert_eq!(
+            md("INBOX", &[("/private/comment", Some(b"My comment")), ("/shared/comment", None)]),
+            "* METADATA INBOX (/private/comment \"My comment\" /shared/comment NIL)\r\n"
+        );
+        // Multi-line values are literals, NUL forces literal8, 8-bit data a literal.
+        assert_eq!(
+            md("a b", &[("/shared/c", Some(b"x\r\ny"))]),
+            "* METADATA \"a b\" (/shared/c {4}\r\nx\r\ny)\r\n"
+        );
+        assert_eq!(md("INBOX", &[("/shared/c", Some(b"\0"))]), "* METADATA INBOX (/shared/c ~{1}\r\n\0)\r\n");
+        assert_eq!(md("INBOX", &[("/shared/c", Some(b""))]), "* METADATA INBOX (/shared/c \"\")\r\n");
+        assert_eq!(
+            md("INBOX", &[("/shared/a b", Some(b"\xc3\xa9"))]),
+            "* METADATA INBOX (\"/shared/a b\" {2}\r\n\u{e9})\r\n"
+        );
+        // Nothing to say: no response (the grammar wants an entry).
+        assert_eq!(md("INBOX", &[]), "");
     }
 }

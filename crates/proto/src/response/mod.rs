@@ -30,8 +30,8 @@ pub use primitives::{write_astring, write_mailbox, write_nstring, write_string, 
 pub use status::{write_continuation, write_continuation_base64, write_tagged, write_untagged_status};
 pub use types::{
     Address, Body, Code, Completion, Data, Disposition, ESearchItem, Envelope, FetchValue, ListExtended,
-    MailboxAttr, MessagePart, MultiPart, MultiPartExt, NamespaceDesc, PermanentFlag, SinglePart,
-    SinglePartExt, Status, ThreadToken, WriteOptions,
+    MailboxAttr, MessagePart, MetadataCode, MultiPart, MultiPartExt, NamespaceDesc, PermanentFlag,
+    SinglePart, SinglePartExt, Status, ThreadToken, WriteOptions,
 };
 
 #[cfg(test)]

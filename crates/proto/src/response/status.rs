@@ -4,7 +4,7 @@
 use super::primitives::{
     is_atom, is_object_id, write_astring, write_atom_list, write_flag, write_number_set, write_u64,
 };
-use super::types::{Code, Completion, PermanentFlag, Status};
+use super::types::{Code, Completion, MetadataCode, PermanentFlag, Status};
 use crate::types::Tag;
 
 /// Writes `tag OK|NO|BAD [code] text\r\n` (RFC 9051 §7.1 `response-tagged`).
@@ -225,6 +225,17 @@ fn write_code(out: &mut Vec<u8>, code: &Code) {
             out.extend_from_slice(id.as_bytes());
             out.push(b')');
         }
+        Code::Metadata(code) => {
+            // RFC 5464 §5: `"METADATA" SP "LONGENTRIES" SP number` and `"METADATA" SP
+            // ("MAXSIZE" SP number / "TOOMANY" / "NOPRIVATE")`.
+            out.extend_from_slice(b"METADATA ");
+            match code {
+                MetadataCode::LongEntries(n) => write_num_code(out, b"LONGENTRIES", *n),
+                MetadataCode::MaxSize(n) => write_num_code(out, b"MAXSIZE", *n),
+                MetadataCode::TooMany => out.extend_from_slice(b"TOOMANY"),
+                MetadataCode::NoPrivate => out.extend_from_slice(b"NOPRIVATE"),
+            }
+        }
         Code::Other(atom, text) => {
             out.extend_from_slice(atom.as_bytes());
             if let Some(t) = text
@@ -294,5 +305,20 @@ mod tests {
         );
         assert_eq!(w(|o| write_continuation(o, "")), "+ \r\n");
         assert_eq!(w(|o| write_continuation_base64(o, b"ab\r\n=")), "+ ab=\r\n");
+    }
+
+    #[test]
+    fn metadata_codes_rfc5464() {
+        let tag = Tag::new("a").unwrap();
+        let line = |code: MetadataCode| {
+            w(|o| write_tagged(o, &tag, Completion::No, Some(&Code::Metadata(code)), "SETMETADATA failed"))
+        };
+        assert_eq!(
+            line(MetadataCode::LongEntries(2199)),
+            "a NO [METADATA LONGENTRIES 2199] SETMETADATA failed\r\n"
+        );
+        assert_eq!(line(MetadataCode::MaxSize(1024)), "a NO [METADATA MAXSIZE 1024] SETMETADATA failed\r\n");
+        assert_eq!(line(MetadataCode::TooMany), "a NO [METADATA TOOMANY] SETMETADATA failed\r\n");
+        assert_eq!(line(MetadataCode::NoPrivate), "a NO [METADATA NOPRIVATE] SETMETADATA failed\r\n");
     }
 }

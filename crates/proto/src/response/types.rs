@@ -141,8 +141,23 @@ pub enum Code {
     NotSaved,
     /// `COMPRESSIONACTIVE` (RFC 4978 §3)
     CompressionActive,
+    /// `METADATA ...` (RFC 5464 §4.2.1, §4.3).
+    Metadata(MetadataCode),
     /// Any other code: an atom and optional text (no `]`, CR or LF; sanitised on write).
     Other(String, Option<String>),
+}
+
+/// The `METADATA` response codes (RFC 5464 §5 `resp-text-code`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetadataCode {
+    /// `LONGENTRIES n`: GETMETADATA left out values above MAXSIZE; the biggest was `n` octets.
+    LongEntries(u64),
+    /// `MAXSIZE n`: SETMETADATA refused a value; the server takes at most `n` octets.
+    MaxSize(u64),
+    /// `TOOMANY`: SETMETADATA refused a new entry; the mailbox or server has as many as allowed.
+    TooMany,
+    /// `NOPRIVATE`: SETMETADATA refused a private entry the server does not keep.
+    NoPrivate,
 }
 
 /// A mailbox attribute in LIST/LSUB responses (RFC 9051 §7.3.1, RFC 5258, RFC 6154).
@@ -356,6 +371,14 @@ pub enum Data {
         root: String,
         /// (resource name, usage, limit); names that are not atoms are skipped.
         resources: Vec<(String, u64, u64)>,
+    },
+    /// `* METADATA mailbox (entry value ...)` (RFC 5464 §4.4.1), answering GETMETADATA. Not
+    /// written when `entries` is empty (the grammar wants at least one).
+    Metadata {
+        /// Decoded mailbox name; `""` for server entries.
+        mailbox: String,
+        /// (entry name, value); `None` writes NIL. A value with NUL is written as literal8.
+        entries: Vec<(String, Option<Vec<u8>>)>,
     },
     /// `* QUOTAROOT mailbox *(root)` (RFC 9208 §4.2.2).
     QuotaRoot {

@@ -79,6 +79,7 @@ pub(super) async fn delete_account(tx: &Tx<'_>, fx: &mut Effects, account: Accou
         return Err(StoreError::NotFound.into());
     }
     super::shares::forget_account(tx, fx, account).await?;
+    super::metadata::forget_account(tx, account).await?;
     let mailboxes = tx
         .query("SELECT id, highest_modseq FROM mailboxes WHERE owner_id = $1 FOR UPDATE", &[&account.0])
         .await?;

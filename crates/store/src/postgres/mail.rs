@@ -489,6 +489,7 @@ async fn rename_inbox(
     shares::inherit_acl(tx, fx, account, target_id, to).await?;
     let mut target = load(tx, target_id, true).await?;
     let keep_modseq = target.bump_modseq()?;
+    super::metadata::copy_mailbox_entries(tx, account.0, inbox.id.0, target_id.0).await?;
     let moved = tx
         .execute(
             "INSERT INTO messages (owner_id, mailbox_id, uid, body_id, flags, keywords, internal_date,

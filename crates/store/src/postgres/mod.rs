@@ -32,6 +32,7 @@ mod accounts;
 pub mod bridge;
 mod facts;
 mod mail;
+mod metadata;
 mod ops;
 mod quota;
 mod restore;
@@ -52,6 +53,7 @@ use tokio_postgres::error::SqlState;
 use crate::acl::{
     AclEntry, Identifier, Quota, QuotaLimits, QuotaWarning, Rights, SeenMode, SharedMailbox, TeamMember,
 };
+use crate::metadata::{MetadataDepth, MetadataLimits, MetadataPlace, MetadataWrite};
 use crate::notify::Notifier;
 use crate::sqlite::StoreLimits;
 use crate::sqlite::quota::Check;
@@ -703,6 +705,26 @@ impl MailStore for PgStore {
     async fn fetch_extras(&self, mailbox: MailboxId, uids: &UidSet) -> StoreResult<Vec<MessageExtras>> {
         read_tx!(self, |tx| facts::fetch_extras(&tx, mailbox, uids).await?)
     }
+    async fn metadata(
+        &self,
+        place: MetadataPlace,
+        account: AccountId,
+        entries: &[String],
+        depth: MetadataDepth,
+    ) -> StoreResult<Vec<(String, Vec<u8>)>> {
+        read_tx!(self, |tx| metadata::read(&tx, place, account, entries, depth).await?)
+    }
+
+    async fn set_metadata(
+        &self,
+        place: MetadataPlace,
+        account: AccountId,
+        entries: &[(String, Option<Vec<u8>>)],
+        limits: MetadataLimits,
+    ) -> StoreResult<MetadataWrite> {
+        write_tx!(self, |tx, fx| metadata::write(&tx, place, account, entries, limits).await?)
+    }
+
     fn notifier(&self) -> &Notifier {
         &self.notifier
     }

@@ -65,6 +65,18 @@
 //! The outbound queue (`crate::queue`): `outbound_queue(owner_id, id, kind, reverse_path,
 //! recipients, dedup_key, created, expires, next_attempt, attempts, last_error, lease_until,
 //! done, data)`, keyed by the owner whose delivery made the row, as in SQLite's version 11.
+//!
+//! # Version 7
+//!
+//! `web_admins(account_id)`: the web admin flag.
+//!
+//! # Version 8
+//!
+//! METADATA entries (RFC 5464), as in SQLite's version 13: `mailbox_metadata(owner_id,
+//! mailbox_id, account_id, name, value)` (account 0: shared), `account_metadata(owner_id, name,
+//! value)` (private server entries) and `server_metadata(name, value)` (the installation's shared
+//! server entries, global like `address_blocks`). Names compare bytewise (`COLLATE "C"`), so the
+//! entries below a name are one key range.
 
 use deadpool_postgres::Client;
 
@@ -72,7 +84,7 @@ use super::{Fail, PgResult};
 use crate::StoreError;
 
 /// The migration steps; step `i` brings the database from version `i` to `i + 1`.
-pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7];
+pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7, V8];
 
 /// The schema version this program writes.
 pub const LATEST: i64 = MIGRATIONS.len() as i64;
@@ -371,6 +383,34 @@ CREATE UNIQUE INDEX outbound_key ON outbound_queue (owner_id, dedup_key);
 const V7: &str = "
 CREATE TABLE web_admins (
     account_id BIGINT PRIMARY KEY REFERENCES accounts(id) ON DELETE CASCADE
+);
+";
+
+/// Version 8: METADATA entries (RFC 5464, `postgres::metadata`). A mailbox's go with it (the
+/// foreign key); an account's private entries on other owners' mailboxes go when it is deleted
+/// (`accounts::delete_account`).
+const V8: &str = "
+CREATE TABLE mailbox_metadata (
+    owner_id   BIGINT NOT NULL,
+    mailbox_id BIGINT NOT NULL,
+    account_id BIGINT NOT NULL,
+    name       TEXT COLLATE \"C\" NOT NULL,
+    value      BYTEA NOT NULL,
+    PRIMARY KEY (owner_id, mailbox_id, account_id, name),
+    FOREIGN KEY (owner_id, mailbox_id) REFERENCES mailboxes (owner_id, id) ON DELETE CASCADE
+);
+CREATE INDEX mailbox_metadata_by_account ON mailbox_metadata (account_id) WHERE account_id <> 0;
+
+CREATE TABLE account_metadata (
+    owner_id BIGINT NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+    name     TEXT COLLATE \"C\" NOT NULL,
+    value    BYTEA NOT NULL,
+    PRIMARY KEY (owner_id, name)
+);
+
+CREATE TABLE server_metadata (
+    name  TEXT COLLATE \"C\" PRIMARY KEY,
+    value BYTEA NOT NULL
 );
 ";
 

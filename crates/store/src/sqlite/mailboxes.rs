@@ -385,6 +385,7 @@ fn rename_inbox(
     shares::inherit_acl(conn, fx, account, target_id, to)?;
     let mut target = MailboxRow::load(conn, target_id)?;
     let keep_modseq = target.bump_modseq()?;
+    super::metadata::copy_mailbox_entries(conn, inbox.id.0, target_id.0)?;
 
     let moved = conn
         .execute(

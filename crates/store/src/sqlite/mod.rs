@@ -51,6 +51,7 @@ pub(crate) mod index;
 mod indexer;
 pub(crate) mod mailboxes;
 mod messages;
+mod metadata;
 mod queue;
 pub(crate) mod quota;
 mod readers;
@@ -78,6 +79,7 @@ use self::writer::Writer;
 use crate::acl::{
     AclEntry, Identifier, Quota, QuotaLimits, QuotaWarning, Rights, SeenMode, SharedMailbox, TeamMember,
 };
+use crate::metadata::{MetadataDepth, MetadataLimits, MetadataPlace, MetadataWrite};
 use crate::notify::Notifier;
 use crate::restore::{
     AccountRestore, ExpungedRun, MailboxDump, MailboxRestore, MessageDump, MessageRestore, NewUidValidity,
@@ -677,6 +679,28 @@ impl MailStore for SqliteStore {
     async fn fetch_extras(&self, mailbox: MailboxId, uids: &UidSet) -> StoreResult<Vec<MessageExtras>> {
         let uids = uids.clone();
         self.read(move |conn| facts::fetch_extras(conn, mailbox, &uids)).await
+    }
+
+    async fn metadata(
+        &self,
+        place: MetadataPlace,
+        account: AccountId,
+        entries: &[String],
+        depth: MetadataDepth,
+    ) -> StoreResult<Vec<(String, Vec<u8>)>> {
+        let entries = entries.to_vec();
+        self.read(move |conn| metadata::read(conn, place, account, &entries, depth)).await
+    }
+
+    async fn set_metadata(
+        &self,
+        place: MetadataPlace,
+        account: AccountId,
+        entries: &[(String, Option<Vec<u8>>)],
+        limits: MetadataLimits,
+    ) -> StoreResult<MetadataWrite> {
+        let entries = entries.to_vec();
+        self.writer.run(move |conn, _| metadata::write(conn, place, account, &entries, limits)).await
     }
 
     fn notifier(&self) -> &Notifier {

@@ -52,7 +52,7 @@ use super::conn::DbResult;
 use crate::{StoreError, StoreResult};
 
 /// The migration steps; step `i` brings the database from version `i` to `i + 1`.
-pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11, V12];
+pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11, V12, V13];
 
 const V1: &str = "
 CREATE TABLE accounts (
@@ -575,6 +575,40 @@ const V12: &str = "
 CREATE TABLE web_admins (
     account_id INTEGER PRIMARY KEY REFERENCES accounts(id) ON DELETE CASCADE
 );
+";
+
+/// Version 13: METADATA entries (RFC 5464, `super::metadata`). Names are lowercase paths
+/// starting `/shared` or `/private`.
+/// - `mailbox_metadata(mailbox_id, account_id, name, value)`: a mailbox's entries; `account_id`
+///   0 for shared ones, else whose private entry it is. They go with the mailbox (the foreign
+///   key) and with the account a private one belongs to (the trigger); a RENAME keeps the row id.
+/// - `account_metadata(account_id, name, value)`: an account's private server entries.
+/// - `server_metadata(name, value)`: the installation's shared server entries.
+const V13: &str = "
+CREATE TABLE mailbox_metadata (
+    mailbox_id INTEGER NOT NULL REFERENCES mailboxes(id) ON DELETE CASCADE,
+    account_id INTEGER NOT NULL,
+    name       TEXT NOT NULL,
+    value      BLOB NOT NULL,
+    PRIMARY KEY (mailbox_id, account_id, name)
+) WITHOUT ROWID;
+CREATE INDEX mailbox_metadata_by_account ON mailbox_metadata (account_id) WHERE account_id <> 0;
+
+CREATE TABLE account_metadata (
+    account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+    name       TEXT NOT NULL,
+    value      BLOB NOT NULL,
+    PRIMARY KEY (account_id, name)
+) WITHOUT ROWID;
+
+CREATE TABLE server_metadata (
+    name  TEXT PRIMARY KEY,
+    value BLOB NOT NULL
+) WITHOUT ROWID;
+
+CREATE TRIGGER accounts_forget_private_metadata AFTER DELETE ON accounts BEGIN
+    DELETE FROM mailbox_metadata WHERE account_id = OLD.id AND account_id <> 0;
+END;
 ";
 
 /// Brings the database to the newest schema version. Runs on the writer connection before the
