@@ -19,6 +19,7 @@
 //!   gate's) with the write options ENABLE set; buffered, optionally streamed to the driver.
 //! - `respond`: `Done`/`Reply`, and `From<StoreError>`/`From<AuthError>` for `Reply`.
 //! - `selected`: one session's view of its mailbox (sequence numbers ↔ UIDs, pending updates).
+//! - `updates`: searches that report their changes (RFC 5267 CONTEXT=SEARCH/SORT UPDATE).
 //! - `convert`, `capability`, `uidmap`: small shared pieces; `sasl` (public: the server's POP3
 //!   AUTH and ManageSieve run the same mechanisms through it).
 //!
@@ -36,6 +37,7 @@ pub mod sasl;
 mod selected;
 mod session;
 mod uidmap;
+mod updates;
 
 pub use out::Out;
 pub use session::Session;

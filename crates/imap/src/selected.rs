@@ -21,6 +21,7 @@ use tokio::sync::watch;
 use crate::Out;
 use crate::convert;
 use crate::uidmap::UidMap;
+use crate::updates::Contexts;
 
 /// Whether untagged EXPUNGE may be sent now (RFC 9051 §7.5.1: not while answering FETCH, STORE or
 /// SEARCH by sequence number, since the client could not tell which message a number meant).
@@ -121,6 +122,8 @@ pub(crate) struct Selected {
     pub(crate) private: Option<PrivateSeen>,
     known_modseq: ModSeq,
     known_uid_next: Uid,
+    /// Searches that report their changes (RFC 5267 UPDATE); they end with the selection.
+    pub(crate) contexts: Contexts,
     /// Changes are waiting that could not be sent yet (expunges during a sequence-number command).
     dirty: bool,
     watch: watch::Receiver<ModSeq>,
@@ -157,6 +160,7 @@ impl Selected {
             private: None,
             known_modseq: snap.status.highest_modseq,
             known_uid_next: snap.status.uid_next,
+            contexts: Contexts::default(),
             dirty: false,
             watch,
         };
@@ -209,7 +213,14 @@ impl Selected {
 
     /// After a change made by this session: if nobody else changed the mailbox in between
     /// (`before` is what we knew), we already told the client everything, so skip it later.
-    pub(crate) fn own_change(&mut self, before: ModSeq, after: ModSeq) {
+    /// The `changed` messages are still matched against the updating searches at the next sync.
+    pub(crate) fn own_change(
+        &mut self,
+        before: ModSeq,
+        after: ModSeq,
+        changed: impl IntoIterator<Item = Uid>,
+    ) {
+        self.contexts.touch(changed);
         if before == self.known_modseq && after > self.known_modseq {
             self.known_modseq = after;
         }
@@ -241,7 +252,7 @@ impl Selected {
         poll: Poll,
         style: SyncStyle,
     ) -> StoreResult<()> {
-        let signalled = self.dirty || self.watch.has_changed().unwrap_or(true);
+        let signalled = self.dirty || self.contexts.has_touched() || self.watch.has_changed().unwrap_or(true);
         if !signalled && poll == Poll::IfSignalled {
             return Ok(());
         }
@@ -302,9 +313,11 @@ impl Selected {
         // New messages (never ones that were expunged again before we noticed).
         let before = self.uids.len();
         let last = self.uids.last();
+        let mut new = Vec::new();
         for uid in changes.added {
             if last.is_none_or(|last| uid > last) && changes.expunged.binary_search(&uid).is_err() {
                 self.uids.push(uid);
+                new.push(uid);
             }
         }
         if self.uids.len() != before {
@@ -326,6 +339,9 @@ impl Selected {
                 out.data(&Data::Recent(recent));
             }
         }
+        // RFC 5267 §4.3: the updating searches follow, after the FETCH and EXISTS they stem from.
+        let changed: Vec<Uid> = flag_changes.iter().map(|(uid, ..)| *uid).collect();
+        self.contexts.changed(store, self.id, &changed, &new, &self.uids, out).await?;
         self.known_modseq = self.known_modseq.max(changes.highest_modseq);
         self.known_uid_next = self.known_uid_next.max(changes.uid_next);
         Ok(())
@@ -338,6 +354,8 @@ impl Selected {
         if gone.is_empty() {
             return;
         }
+        // RFC 5267 §4.3.4: REMOVEFROM while the numbers are still valid, before the EXPUNGE.
+        self.contexts.expunging(gone, &self.uids, out);
         if style.qresync {
             let uids =
                 NumberSet::from_numbers(gone.iter().filter(|u| self.seq_of(**u).is_some()).map(|u| u.get()));

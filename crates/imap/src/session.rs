@@ -696,6 +696,7 @@ async fn run(
             let return_opts = return_opts.as_deref();
             cmd::sort::sort(cx, sel, tag, kind, return_opts, &criteria, &charset, &search, out).await
         }
+        (Some(sel), C::CancelUpdate(tags)) => cmd::search::cancel_update(sel, &tags),
         (Some(sel), C::Thread { kind, algorithm, charset, search }) => {
             cmd::sort::thread(cx, sel, kind, algorithm, &charset, &search, out).await
         }
@@ -841,6 +842,8 @@ pub(crate) fn rule(body: &CommandBody) -> Rule {
         // RFC 9208 §4.1: GETQUOTA, GETQUOTAROOT and SETQUOTA in the authenticated state; the
         // handlers decide who may read or set a root.
         C::GetQuota(_) | C::GetQuotaRoot(_) | C::SetQuota { .. } => base,
+        // RFC 5267 §5: `command-select`.
+        C::CancelUpdate(_) => selected,
         // RFC 5464 §4.2, §4.3: authenticated state; the rights (§3.3: `l` and any of `rswip`)
         // are the handlers', which also decide who writes server entries.
         C::GetMetadata { .. } | C::SetMetadata { .. } => base,

@@ -356,6 +356,8 @@ pub enum CommandBody {
         /// The entry names asked for, checked ([`metadata_entry`]) and lowercased; never empty.
         entries: Vec<String>,
     },
+    /// `CANCELUPDATE "tag" ...` (RFC 5267 §4.3.5): no more updates for these searches.
+    CancelUpdate(Vec<String>),
     /// `SETMETADATA mailbox (entry value ...)` (RFC 5464 §4.3).
     SetMetadata {
         /// The mailbox, or `""` for server entries.
@@ -521,6 +523,7 @@ impl CommandBody {
             CommandBody::SetQuota { .. } => "SETQUOTA",
             CommandBody::GetMetadata { .. } => "GETMETADATA",
             CommandBody::SetMetadata { .. } => "SETMETADATA",
+            CommandBody::CancelUpdate(_) => "CANCELUPDATE",
         }
     }
 }
@@ -912,6 +915,19 @@ pub enum SearchReturn {
     Save,
     /// `PARTIAL range` (RFC 9394 §3.1): only the results at these positions.
     Partial(PartialRange),
+    /// `CONTEXT` (RFC 5267 §4.2): a hint that the criteria will be used again.
+    Context,
+    /// `UPDATE` (RFC 5267 §4.3): report changes of the result as ADDTO and REMOVEFROM while
+    /// the mailbox stays selected.
+    Update,
+}
+
+impl SearchReturn {
+    /// True for the options that ask for result data (MIN, MAX, ALL, COUNT, SAVE, PARTIAL);
+    /// CONTEXT and UPDATE ask for none.
+    pub fn is_result(self) -> bool {
+        !matches!(self, SearchReturn::Context | SearchReturn::Update)
+    }
 }
 
 /// A `partial-range` (RFC 9394 §4): positions in a result list counted from its first item

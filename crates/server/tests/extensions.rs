@@ -309,3 +309,310 @@ fn metadata_follows_rename_and_goes_with_delete() {
     let got = a.run("GETMETADATA Archive/Projects /shared/comment");
     assert_eq!(got.untagged, vec!["* METADATA Archive/Projects (/shared/comment NIL)"]);
 }
+
+// ---------------------------------------------------------------------------------------------
+// CONTEXT=SEARCH and CONTEXT=SORT (RFC 5267)
+// ---------------------------------------------------------------------------------------------
+
+impl Imap {
+    /// Runs `command` under the client's own `tag`.
+    fn tagged(&mut self, tag: &str, command: &str) -> Answer {
+        self.client.send(&format!("{tag} {command}"));
+        self.answer(tag)
+    }
+
+    /// APPENDs a small message with `subject` and `flags` to `mailbox`.
+    fn append(&mut self, mailbox: &str, flags: &str, subject: &str) {
+        let message = format!("From: a@example.org\r\nSubject: {subject}\r\n\r\n{subject}\r\n");
+        let answer = self.run(&format!("APPEND {mailbox} ({flags}) {{{}+}}\r\n{message}", message.len()));
+        assert!(answer.ok(), "{answer:?}");
+    }
+}
+
+/// One ADDTO or REMOVEFROM item: (context position, numbers in order) pairs.
+type UpdatePairs = Vec<(u32, Vec<u32>)>;
+
+/// An ESEARCH update: the tag, whether the numbers are UIDs, the items (`true`: ADDTO).
+type Update = (String, bool, Vec<(bool, UpdatePairs)>);
+
+/// An ESEARCH response carrying context updates, read by RFC 5267 §5's grammar (strictly: a
+/// line that does not follow it panics): the tag, whether the numbers are UIDs, and the items
+/// in order (`true` for ADDTO, `false` for REMOVEFROM).
+fn context_update(line: &str) -> Option<Update> {
+    let rest = line.strip_prefix("* ESEARCH (TAG \"")?;
+    let (tag, rest) = rest.split_once("\")").unwrap();
+    let (uid, mut rest) = match rest.strip_prefix(" UID") {
+        Some(r) => (true, r),
+        None => (false, rest),
+    };
+    let mut items = Vec::new();
+    while !rest.is_empty() {
+        let (add, r) = if let Some(r) = rest.strip_prefix(" ADDTO (") {
+            (true, r)
+        } else if let Some(r) = rest.strip_prefix(" REMOVEFROM (") {
+            (false, r)
+        } else {
+            return None;
+        };
+        let (body, r) = r.split_once(')').unwrap_or_else(|| panic!("unterminated item in {line:?}"));
+        let words: Vec<&str> = body.split(' ').collect();
+        assert!(!words.is_empty() && words.len().is_multiple_of(2), "position/set pairs in {line:?}");
+        let mut pairs = Vec::new();
+        for pair in words.chunks(2) {
+            let position: u32 = pair[0].parse().unwrap_or_else(|_| panic!("context-position in {line:?}"));
+            let mut numbers = Vec::new();
+            for element in pair[1].split(',') {
+                let (a, b) = element.split_once(':').unwrap_or((element, element));
+                let (a, b): (u32, u32) = (a.parse().unwrap(), b.parse().unwrap());
+                assert!(a > 0 && b > 0, "nz-number in {line:?}");
+                if a <= b { numbers.extend(a..=b) } else { numbers.extend((b..=a).rev()) }
+            }
+            pairs.push((position, numbers));
+        }
+        items.push((add, pairs));
+        rest = r;
+    }
+    Some((tag.to_owned(), uid, items))
+}
+
+/// Applies the updates for `tag` in `answer` to `result` as RFC 5267 §4.3.3–4 say; returns how
+/// many ESEARCH update responses there were. A REMOVEFROM at a position must find its numbers
+/// there. For a context of message numbers, each `* n EXPUNGE` renumbers the result, as a
+/// client does.
+fn apply_updates(answer: &Answer, tag: &str, by_number: bool, result: &mut Vec<u32>) -> usize {
+    let mut seen = 0;
+    for line in &answer.untagged {
+        if let (true, Some(n)) = (by_number, line.strip_prefix("* ").and_then(|l| l.strip_suffix(" EXPUNGE")))
+        {
+            let n: u32 = n.parse().unwrap();
+            assert!(!result.contains(&n), "{line}: still in the result {result:?}");
+            result.iter_mut().filter(|m| **m > n).for_each(|m| *m -= 1);
+            continue;
+        }
+        let Some((t, uid, items)) = context_update(line) else { continue };
+        assert!(t != tag || uid != by_number, "{line}: UID or not as the context asked");
+        if t != tag {
+            continue;
+        }
+        seen += 1;
+        for (add, pairs) in items {
+            for (position, numbers) in pairs {
+                match (add, position) {
+                    (true, 0) => {
+                        result.extend(numbers);
+                        result.sort_unstable();
+                    }
+                    (true, p) => {
+                        let at = p as usize - 1;
+                        assert!(at <= result.len(), "{line}: position {p} past {result:?}");
+                        result.splice(at..at, numbers);
+                    }
+                    (false, 0) => result.retain(|n| !numbers.contains(n)),
+                    (false, p) => {
+                        let at = p as usize - 1;
+                        for n in numbers {
+                            assert_eq!(result.get(at), Some(&n), "{line}: REMOVEFROM position in {result:?}");
+                            result.remove(at);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    seen
+}
+
+/// The numbers of `* ESEARCH ... ALL set` (none when ALL is absent), in the order written.
+fn esearch_all(answer: &Answer) -> Vec<u32> {
+    let line = answer.starting("* ESEARCH")[0];
+    let Some((_, set)) = line.split_once(" ALL ") else { return Vec::new() };
+    let set = set.split(' ').next().unwrap();
+    let mut numbers = Vec::new();
+    for element in set.split(',') {
+        let (a, b) = element.split_once(':').unwrap_or((element, element));
+        numbers.extend(a.parse::<u32>().unwrap()..=b.parse::<u32>().unwrap());
+    }
+    numbers
+}
+
+#[test]
+fn context_search_updates_rfc5267() {
+    let server = server("");
+    let mut a = Imap::login(&server, "alice");
+    let caps = a.run("CAPABILITY");
+    assert!(caps.untagged[0].contains(" CONTEXT=SEARCH") && caps.untagged[0].contains(" CONTEXT=SORT"));
+    for i in 1..=3 {
+        a.append("INBOX", "", &format!("m{i}"));
+    }
+    assert!(a.run("SELECT INBOX").ok());
+    let mut b = Imap::login(&server, "alice");
+    assert!(b.run("SELECT INBOX").ok());
+
+    // §4.2: CONTEXT is a hint; the answer is as without it.
+    let got = a.tagged("A01", "SEARCH RETURN (CONTEXT COUNT) UNDELETED UNKEYWORD $Junk");
+    assert_eq!(got.untagged, vec!["* ESEARCH (TAG \"A01\") COUNT 3"]);
+    // §4.3's example, then the tag may not be reused while it updates.
+    let got = a.tagged("B01", "UID SEARCH RETURN (UPDATE COUNT) DELETED KEYWORD $Junk");
+    assert_eq!(got.untagged, vec!["* ESEARCH (TAG \"B01\") UID COUNT 0"]);
+    let reuse = a.tagged("B01", "SORT RETURN (UPDATE) (DATE) UTF-8 FLAGGED");
+    assert!(reuse.done.starts_with("BAD"), "{reuse:?}");
+    let mut deleted_junk: Vec<u32> = Vec::new();
+    // A sequence-number context: only UPDATE, so ALL is answered too.
+    let got = a.tagged("C01", "SEARCH RETURN (UPDATE) UNSEEN");
+    let mut unseen = esearch_all(&got);
+    assert_eq!(unseen, vec![1, 2, 3]);
+
+    // Another session's flag change: the FETCH, then ADDTO (§4.3.3's example).
+    assert!(b.run("UID STORE 2 +FLAGS (\\Deleted $Junk)").ok());
+    let noop = a.run("NOOP");
+    let fetch = noop.untagged.iter().position(|l| l.starts_with("* 2 FETCH")).expect("the FETCH");
+    let addto =
+        noop.untagged.iter().position(|l| l.contains("(TAG \"B01\") UID ADDTO (0 2)")).expect("ADDTO");
+    assert!(fetch < addto, "{noop:?}");
+    assert_eq!(apply_updates(&noop, "B01", false, &mut deleted_junk), 1);
+    assert_eq!(apply_updates(&noop, "C01", true, &mut unseen), 0);
+
+    // This session's own change is reported too, before the tagged OK.
+    let store = a.run("STORE 3 +FLAGS (\\Deleted $Junk \\Seen)");
+    assert_eq!(apply_updates(&store, "B01", false, &mut deleted_junk), 1);
+    assert!(store.untagged.contains(&"* ESEARCH (TAG \"C01\") REMOVEFROM (0 3)".to_owned()), "{store:?}");
+    apply_updates(&store, "C01", true, &mut unseen);
+
+    // A new message that matches: ADDTO after the EXISTS.
+    b.append("INBOX", "\\Deleted $Junk", "m4");
+    let noop = a.run("NOOP");
+    let exists = noop.untagged.iter().position(|l| l == "* 4 EXISTS").expect("EXISTS");
+    let addto =
+        noop.untagged.iter().position(|l| l.contains("(TAG \"B01\") UID ADDTO (0 4)")).expect("ADDTO");
+    assert!(exists < addto, "{noop:?}");
+    apply_updates(&noop, "B01", false, &mut deleted_junk);
+    assert!(noop.untagged.contains(&"* ESEARCH (TAG \"C01\") ADDTO (0 4)".to_owned()), "{noop:?}");
+    apply_updates(&noop, "C01", true, &mut unseen);
+
+    // An expunge: REMOVEFROM before the EXPUNGE (§4.3.4), while number 2 still means UID 2.
+    assert!(b.run("UID EXPUNGE 2").ok());
+    let noop = a.run("NOOP");
+    let removefrom = noop
+        .untagged
+        .iter()
+        .position(|l| l == "* ESEARCH (TAG \"B01\") UID REMOVEFROM (0 2)")
+        .expect("REMOVEFROM");
+    let expunge = noop.untagged.iter().position(|l| l == "* 2 EXPUNGE").expect("EXPUNGE");
+    assert!(removefrom < expunge, "{noop:?}");
+    apply_updates(&noop, "B01", false, &mut deleted_junk);
+    apply_updates(&noop, "C01", true, &mut unseen);
+    // A flag taken away: no longer a match.
+    assert!(b.run("UID STORE 3 -FLAGS ($Junk)").ok());
+    let noop = a.run("NOOP");
+    apply_updates(&noop, "B01", false, &mut deleted_junk);
+    apply_updates(&noop, "C01", true, &mut unseen);
+    // The result as kept by the updates is the result of searching again.
+    let again = a.run("UID SEARCH RETURN (ALL) DELETED KEYWORD $Junk");
+    assert_eq!(deleted_junk, esearch_all(&again));
+    assert_eq!(deleted_junk, vec![4]);
+    let again = a.run("SEARCH RETURN (ALL) UNSEEN");
+    assert_eq!(unseen, esearch_all(&again));
+
+    // Updates also flow during IDLE.
+    a.client.send("I1 IDLE");
+    assert!(a.client.read_line().starts_with("+ "));
+    assert!(b.run("UID STORE 1 +FLAGS (\\Deleted $Junk)").ok());
+    let mut idle = Vec::new();
+    while !idle.iter().any(|l: &String| l.contains("TAG \"B01\"")) {
+        idle.push(a.client.read_line());
+    }
+    a.client.send("DONE");
+    let done = a.answer("I1");
+    assert!(done.ok(), "{done:?}");
+    assert!(idle.contains(&"* ESEARCH (TAG \"B01\") UID ADDTO (0 1)".to_owned()), "{idle:?}");
+
+    // §4.3.5: CANCELUPDATE ends the updates; an unknown tag is a client error.
+    assert!(a.tagged("B04", "CANCELUPDATE \"B01\"").ok());
+    assert!(b.run("UID STORE 4 -FLAGS ($Junk)").ok());
+    let noop = a.run("NOOP");
+    assert!(!noop.untagged.iter().any(|l| l.contains("TAG \"B01\"")), "{noop:?}");
+    assert!(a.tagged("B05", "CANCELUPDATE \"B01\"").done.starts_with("BAD"));
+    // The tag is free again.
+    assert!(a.tagged("B01", "SEARCH RETURN (UPDATE COUNT) ALL").ok());
+
+    // §4.3.1: past the limit, NO [NOUPDATE] and the search still answered.
+    for i in 0..6 {
+        assert!(a.tagged(&format!("L{i}"), "UID SEARCH RETURN (UPDATE) ALL").ok());
+    }
+    let refused = a.tagged("L9", "UID SEARCH RETURN (UPDATE COUNT) ALL");
+    assert!(refused.ok(), "{refused:?}");
+    assert!(refused.untagged.iter().any(|l| l.starts_with("* NO [NOUPDATE \"L9\"]")), "{refused:?}");
+    assert!(
+        refused.untagged.iter().any(|l| l.starts_with("* ESEARCH (TAG \"L9\") UID COUNT")),
+        "{refused:?}"
+    );
+
+    // Updates end with the selection (RFC 5267 §4.3).
+    assert!(a.run("UNSELECT").ok());
+    assert!(a.run("SELECT INBOX").ok());
+    assert!(b.run("UID STORE 4 +FLAGS ($Junk)").ok());
+    let noop = a.run("NOOP");
+    assert!(!noop.untagged.iter().any(|l| l.starts_with("* ESEARCH")), "{noop:?}");
+}
+
+#[test]
+fn context_sort_updates_keep_the_order() {
+    let server = server("");
+    let mut a = Imap::login(&server, "alice");
+    for subject in ["b", "d", "f"] {
+        a.append("INBOX", "", subject);
+    }
+    assert!(a.run("SELECT INBOX").ok());
+    let mut b = Imap::login(&server, "alice");
+    assert!(b.run("SELECT INBOX").ok());
+
+    let got = a.tagged("S1", "UID SORT RETURN (UPDATE ALL) (SUBJECT) UTF-8 ALL");
+    let mut by_subject = esearch_all(&got);
+    assert_eq!(by_subject, vec![1, 2, 3]);
+    let got = a.tagged("S2", "SORT RETURN (UPDATE) (REVERSE SUBJECT) UTF-8 UNDELETED");
+    let mut reversed = esearch_all(&got);
+    assert_eq!(reversed, vec![3, 2, 1]);
+
+    // One new message: placed by position (§4.3.3).
+    b.append("INBOX", "", "c");
+    let noop = a.run("NOOP");
+    assert!(noop.untagged.contains(&"* ESEARCH (TAG \"S1\") UID ADDTO (2 4)".to_owned()), "{noop:?}");
+    assert!(noop.untagged.contains(&"* ESEARCH (TAG \"S2\") ADDTO (3 4)".to_owned()), "{noop:?}");
+    apply_updates(&noop, "S1", false, &mut by_subject);
+    apply_updates(&noop, "S2", true, &mut reversed);
+
+    // Two at the ends, then many at once (one sort instead of placing each).
+    b.append("INBOX", "", "a");
+    b.append("INBOX", "", "z");
+    let noop = a.run("NOOP");
+    apply_updates(&noop, "S1", false, &mut by_subject);
+    apply_updates(&noop, "S2", true, &mut reversed);
+    assert_eq!(by_subject, vec![5, 1, 4, 2, 3, 6]);
+    let many: Vec<String> = ["q", "e", "k", "a2", "y", "m", "g", "t", "h", "w", "bb", "ee"]
+        .iter()
+        .map(|s| {
+            let m = format!("From: a@example.org\r\nSubject: {s}\r\n\r\n{s}\r\n");
+            format!("{{{}+}}\r\n{m}", m.len())
+        })
+        .collect();
+    assert!(b.run(&format!("APPEND INBOX {}", many.join(" "))).ok());
+    let noop = a.run("NOOP");
+    apply_updates(&noop, "S1", false, &mut by_subject);
+    apply_updates(&noop, "S2", true, &mut reversed);
+    assert_eq!(by_subject, esearch_all(&a.run("UID SORT RETURN (ALL) (SUBJECT) UTF-8 ALL")));
+    assert_eq!(reversed, esearch_all(&a.run("SORT RETURN (ALL) (REVERSE SUBJECT) UTF-8 UNDELETED")));
+
+    // Removals at their positions: an expunge, and a message that stops matching.
+    assert!(b.run("UID STORE 4 +FLAGS.SILENT (\\Deleted)").ok());
+    assert!(b.run("UID EXPUNGE 4").ok());
+    assert!(b.run("UID STORE 2 +FLAGS (\\Deleted)").ok());
+    let noop = a.run("NOOP");
+    let removefrom =
+        noop.untagged.iter().position(|l| l.starts_with("* ESEARCH (TAG \"S1\") UID REMOVEFROM (5 4)"));
+    let expunge = noop.untagged.iter().position(|l| l == "* 4 EXPUNGE");
+    assert!(removefrom.is_some() && removefrom < expunge, "{noop:?}");
+    apply_updates(&noop, "S1", false, &mut by_subject);
+    apply_updates(&noop, "S2", true, &mut reversed);
+    assert_eq!(by_subject, esearch_all(&a.run("UID SORT RETURN (ALL) (SUBJECT) UTF-8 ALL")));
+    assert_eq!(reversed, esearch_all(&a.run("SORT RETURN (ALL) (REVERSE SUBJECT) UTF-8 UNDELETED")));
+}

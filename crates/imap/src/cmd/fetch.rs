@@ -324,7 +324,7 @@ pub(crate) async fn set_seen_on(cx: &Cx<'_>, sel: &mut Selected, uids: &UidSet) 
         let before = sel.known_modseq();
         let changed = cx.ctx.share.store_private_seen(sel.id, private.account, uids, true).await?;
         if let Some(after) = changed.iter().map(|(_, m)| *m).max() {
-            sel.own_change(before, after);
+            sel.own_change(before, after, changed.iter().map(|(u, _)| *u));
         }
         if let Some(private) = sel.private.as_mut() {
             private.record(&changed, true);
@@ -333,7 +333,7 @@ pub(crate) async fn set_seen_on(cx: &Cx<'_>, sel: &mut Selected, uids: &UidSet) 
     }
     let seen = Flags { system: SystemFlags::SEEN, keywords: Vec::new() };
     let r = cx.ctx.store.store_flags(sel.id, uids, FlagOp::Add, &seen, None).await?;
-    sel.own_change(r.modseq_before, r.modseq_after);
+    sel.own_change(r.modseq_before, r.modseq_after, r.updated.iter().map(|(u, ..)| *u));
     Ok(())
 }
 

@@ -12,6 +12,7 @@ use crate::context::Cx;
 use crate::criteria::{self, KeyScope};
 use crate::respond::{Done, Reply};
 use crate::selected::Selected;
+use crate::updates::{self, Refusal};
 
 /// RFC 9051 §6.4.4: the charsets we understand (everything is matched as UTF-8).
 pub(crate) fn charset_ok(charset: Option<&str>) -> bool {
@@ -48,6 +49,10 @@ pub(crate) async fn search(
             "Unsupported charset",
         ));
     }
+    let update = return_opts.is_some_and(|r| r.contains(&SearchReturn::Update));
+    if update {
+        updatable(sel, tag, 0)?;
+    }
     let criterion =
         Criterion::And(criteria.iter().map(|k| to_criterion(sel, k, 0)).collect::<Result<Vec<_>, Reply>>()?);
     let found = cx.ctx.store.search(sel.id, &criterion).await?;
@@ -58,10 +63,10 @@ pub(crate) async fn search(
         CommandKind::Seq => found.iter().filter_map(|u| sel.seq_of(*u)).collect(),
     };
 
-    // RFC 4731 / RFC 9051 §6.4.4.1: ESEARCH when RETURN was given or IMAP4rev2 is on.
+    // RFC 4731 / RFC 9051 §6.4.4.1: ESEARCH when RETURN was given or IMAP4rev2 is on; with
+    // no result option (`RETURN ()`, or only CONTEXT and UPDATE, RFC 5267), ALL.
     let returns: Option<Vec<SearchReturn>> = match return_opts {
-        Some([]) => Some(vec![SearchReturn::All]),
-        Some(list) => Some(list.to_vec()),
+        Some(list) => Some(with_default_all(list)),
         None if cx.enabled.rev2 => Some(vec![SearchReturn::All]),
         None => None,
     };
@@ -83,7 +88,10 @@ pub(crate) async fn search(
     if has(SearchReturn::Save) {
         sel.saved = UidSet::from_uids(saved_results(&returns, partial, &found));
     }
-    let only_save = returns.iter().all(|r| *r == SearchReturn::Save);
+    if update {
+        keep_updated(sel, tag, kind, criterion, None, found.clone(), out);
+    }
+    let only_save = returns.iter().filter(|r| r.is_result()).all(|r| *r == SearchReturn::Save);
     if only_save {
         return Ok(Done::new());
     }
@@ -113,6 +121,56 @@ pub(crate) async fn search(
     let data = Data::ESearch { tag: Some(tag.clone()), uid: kind.is_uid(), items };
     out.data(&data);
     Ok(Done::new())
+}
+
+/// A RETURN list as it is answered: with no result option (`RETURN ()`, or only CONTEXT and
+/// UPDATE, RFC 5267 §4), ALL is assumed (RFC 4731 §3.1).
+pub(crate) fn with_default_all(list: &[SearchReturn]) -> Vec<SearchReturn> {
+    let mut returns = list.to_vec();
+    if !returns.iter().any(|r| r.is_result()) {
+        returns.push(SearchReturn::All);
+    }
+    returns
+}
+
+/// RFC 5267 §4.3: BAD when a search with this tag is updating already; checked before the search
+/// runs. The limits (NOUPDATE) are [`keep_updated`]'s.
+pub(crate) fn updatable(sel: &Selected, tag: &Tag, results: usize) -> Result<(), Reply> {
+    match sel.contexts.check(tag, results) {
+        Err(Refusal::TagInUse) => {
+            Err(Reply::bad(Some(Code::ClientBug), "Tag reuse: that tag's search is updating"))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// RFC 5267 §4.3: keeps the result of a searching command with UPDATE, whose changes the
+/// following syncs report; past a limit, `* NO [NOUPDATE "tag"]` and no updates (§4.3.1).
+pub(crate) fn keep_updated(
+    sel: &mut Selected,
+    tag: &Tag,
+    kind: CommandKind,
+    criterion: Criterion,
+    order: Option<Vec<postfach_store::SortCriterion>>,
+    results: Vec<Uid>,
+    out: &mut Out,
+) {
+    match sel.contexts.check(tag, results.len()) {
+        Ok(()) => sel.contexts.add(tag.clone(), kind, criterion, order, results),
+        Err(Refusal::Limit(why)) => updates::refuse(tag, why, out),
+        // Checked before the search (`updatable`); nothing changed since.
+        Err(Refusal::TagInUse) => updates::refuse(tag, "Tag reuse", out),
+    }
+}
+
+/// CANCELUPDATE "tag" ... (RFC 5267 §4.3.5): no more updates for these searches. A tag that
+/// names no updating search is a client error (BAD [CLIENTBUG]); the others are cancelled.
+pub(crate) fn cancel_update(sel: &mut Selected, tags: &[String]) -> Result<Done, Reply> {
+    if sel.contexts.cancel(tags) {
+        Ok(Done::new())
+    } else {
+        Err(Reply::bad(Some(Code::ClientBug), "No updating search has that tag"))
+    }
 }
 
 /// The PARTIAL option of a RETURN list; a second PARTIAL, or PARTIAL beside ALL, is a

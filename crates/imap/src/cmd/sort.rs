@@ -39,6 +39,16 @@ pub(crate) async fn matching(
     charset: &str,
     search: &[SearchKey],
 ) -> Result<Vec<Uid>, Reply> {
+    Ok(matching_with(cx, sel, charset, search).await?.0)
+}
+
+/// [`matching`], and the store criterion it searched with.
+async fn matching_with(
+    cx: &Cx<'_>,
+    sel: &Selected,
+    charset: &str,
+    search: &[SearchKey],
+) -> Result<(Vec<Uid>, Criterion), Reply> {
     // RFC 5256 §3: US-ASCII and UTF-8 MUST be implemented; others get BADCHARSET.
     if !charset_ok(Some(charset)) {
         return Err(Reply::no(
@@ -50,7 +60,7 @@ pub(crate) async fn matching(
         Criterion::And(search.iter().map(|k| to_criterion(sel, k, 0)).collect::<Result<Vec<_>, Reply>>()?);
     let found = cx.ctx.store.search(sel.id, &criterion).await?;
     // Only messages the client knows of (new ones are announced first, at the next sync).
-    Ok(found.into_iter().filter(|u| sel.seq_of(*u).is_some()).collect())
+    Ok((found.into_iter().filter(|u| sel.seq_of(*u).is_some()).collect(), criterion))
 }
 
 fn store_criterion(c: &SortCriterion) -> StoreSortCriterion {
@@ -89,7 +99,11 @@ pub(crate) async fn sort(
     search: &[SearchKey],
     out: &mut Out,
 ) -> Result<Done, Reply> {
-    let found = matching(cx, sel, charset, search).await?;
+    let update = return_opts.is_some_and(|r| r.contains(&SearchReturn::Update));
+    if update {
+        super::search::updatable(sel, tag, 0)?;
+    }
+    let (found, criterion) = matching_with(cx, sel, charset, search).await?;
     let order: Vec<StoreSortCriterion> = criteria.iter().map(store_criterion).collect();
     let sorted = if found.is_empty() {
         Vec::new()
@@ -109,9 +123,8 @@ pub(crate) async fn sort(
         out.data(&Data::Sort { numbers, modseq });
         return Ok(Done::new());
     };
-    // RFC 5267 §3.3: RETURN () means ALL.
-    let returns: Vec<SearchReturn> =
-        if returns.is_empty() { vec![SearchReturn::All] } else { returns.to_vec() };
+    // RFC 5267 §3.3: RETURN () means ALL; so do only CONTEXT and UPDATE (§4).
+    let returns = super::search::with_default_all(returns);
     let has = |r: SearchReturn| returns.contains(&r);
     let partial = super::search::partial_of(&returns)?;
     if has(SearchReturn::Save) {
@@ -119,7 +132,11 @@ pub(crate) async fn sort(
         // (RFC 5267 §3.1), PARTIAL counts in sort order too.
         sel.saved = UidSet::from_uids(super::search::saved_results(&returns, partial, &sorted));
     }
-    if returns.iter().all(|r| *r == SearchReturn::Save) {
+    if update {
+        let results = sorted.clone();
+        super::search::keep_updated(sel, tag, kind, criterion, Some(order), results, out);
+    }
+    if returns.iter().filter(|r| r.is_result()).all(|r| *r == SearchReturn::Save) {
         return Ok(Done::new());
     }
     let mut items = Vec::new();

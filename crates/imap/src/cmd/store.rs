@@ -70,7 +70,7 @@ pub(crate) async fn store_flags(
             let before = sel.known_modseq();
             let changed = cx.ctx.share.store_private_seen(sel.id, account, uids, seen).await?;
             if let Some(after) = changed.iter().map(|(_, m)| *m).max() {
-                sel.own_change(before, after);
+                sel.own_change(before, after, changed.iter().map(|(u, _)| *u));
             }
             if let Some(private) = sel.private.as_mut() {
                 private.record(&changed, seen);
@@ -189,7 +189,7 @@ async fn apply(
     for (i, uids) in chunks.iter().enumerate() {
         let result =
             store.store_flags(sel.id, uids, op, flags, unchanged_since.map(postfach_store::ModSeq)).await?;
-        sel.own_change(result.modseq_before, result.modseq_after);
+        sel.own_change(result.modseq_before, result.modseq_after, result.updated.iter().map(|(u, ..)| *u));
         if i == 0 {
             sel.learn_keywords(&flags.keywords, out);
         }

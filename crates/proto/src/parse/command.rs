@@ -96,6 +96,7 @@ impl Parser<'_> {
             }
             b"SETQUOTA" => self.setquota()?,
             b"GETMETADATA" => self.getmetadata()?,
+            b"CANCELUPDATE" => self.cancelupdate()?,
             b"SETMETADATA" => self.setmetadata()?,
             _ => {
                 self.pos -= name.len();
@@ -165,6 +166,26 @@ impl Parser<'_> {
                 return Ok(CommandBody::Enable(caps));
             }
         }
+    }
+
+    /// `"CANCELUPDATE" 1*(SP quoted)` (RFC 5267 §5): the tags of the searches, as sent.
+    fn cancelupdate(&mut self) -> PResult<CommandBody> {
+        let mut tags = Vec::new();
+        while self.eat(b' ') {
+            let start = self.pos;
+            let tag = self.quoted()?;
+            match String::from_utf8(tag) {
+                Ok(tag) => tags.push(tag),
+                Err(_) => {
+                    self.pos = start;
+                    return self.fail("a tag");
+                }
+            }
+        }
+        if tags.is_empty() {
+            return self.fail("SP and a quoted tag");
+        }
+        Ok(CommandBody::CancelUpdate(tags))
     }
 
     /// `compress = "COMPRESS" SP algorithm`; `algorithm = "DEFLATE"` (RFC 4978 §5). An unknown
@@ -282,6 +303,19 @@ mod tests {
             CommandBody::Id(Some(vec![("name".into(), Some("sodr".into())), ("version".into(), None)]))
         );
         assert_eq!(body("a ID NIL"), CommandBody::Id(None));
+    }
+
+    #[test]
+    fn cancelupdate_rfc5267() {
+        // §4.3.5's example, several tags, and what is not a quoted tag.
+        assert_eq!(body("B04 CANCELUPDATE \"B01\""), CommandBody::CancelUpdate(vec!["B01".into()]));
+        assert_eq!(
+            body("a cancelupdate \"x1\" \"x 2\""),
+            CommandBody::CancelUpdate(vec!["x1".into(), "x 2".into()])
+        );
+        assert!(parse_command(b"a CANCELUPDATE").is_err());
+        assert!(parse_command(b"a CANCELUPDATE B01").is_err());
+        assert!(parse_command(b"a CANCELUPDATE {3}\r\nB01").is_err());
     }
 
     #[test]

@@ -121,8 +121,8 @@ impl Parser<'_> {
     }
 
     /// `"(" [search-return-opt *(SP search-return-opt)] ")"`;
-    /// `search-return-opt = "MIN" / "MAX" / "ALL" / "COUNT" / "SAVE" / "PARTIAL" SP partial-range`
-    /// (RFC 4731, RFC 5182, RFC 9394).
+    /// `search-return-opt = "MIN" / "MAX" / "ALL" / "COUNT" / "SAVE" / "PARTIAL" SP partial-range
+    /// / "CONTEXT" / "UPDATE"` (RFC 4731, RFC 5182, RFC 9394, RFC 5267 §5).
     fn search_return_opts(&mut self) -> PResult<Vec<SearchReturn>> {
         self.byte(b'(', "'(' of return options")?;
         let mut opts = Vec::new();
@@ -142,9 +142,11 @@ impl Parser<'_> {
                     self.sp()?;
                     SearchReturn::Partial(self.partial_range()?)
                 }
+                b"CONTEXT" => SearchReturn::Context,
+                b"UPDATE" => SearchReturn::Update,
                 _ => {
                     self.pos = start;
-                    return self.fail("MIN, MAX, ALL, COUNT, SAVE or PARTIAL");
+                    return self.fail("MIN, MAX, ALL, COUNT, SAVE, PARTIAL, CONTEXT or UPDATE");
                 }
             });
             if self.eat(b')') {
@@ -433,6 +435,32 @@ mod tests {
         }
         assert!(parse_command(b"a SEARCH EMAILID \"x\"").is_err());
         assert!(parse_command(format!("a SEARCH EMAILID {}", "x".repeat(256)).as_bytes()).is_err());
+    }
+
+    #[test]
+    fn context_return_options_rfc5267() {
+        // §4.2 and §4.3's examples.
+        match body("A01 SEARCH RETURN (CONTEXT COUNT) UNDELETED UNKEYWORD $Junk") {
+            CommandBody::Search { return_opts, .. } => {
+                assert_eq!(return_opts, Some(vec![SearchReturn::Context, SearchReturn::Count]))
+            }
+            b => panic!("{b:?}"),
+        }
+        match body("B01 UID SEARCH RETURN (UPDATE COUNT) DELETED KEYWORD $Junk") {
+            CommandBody::Search { kind, return_opts, .. } => {
+                assert_eq!(kind, CommandKind::Uid);
+                assert_eq!(return_opts, Some(vec![SearchReturn::Update, SearchReturn::Count]));
+            }
+            b => panic!("{b:?}"),
+        }
+        match body("B02 UID SORT RETURN (UPDATE COUNT) (DATE) UTF-8 KEYWORD $Junk") {
+            CommandBody::Sort { return_opts, .. } => {
+                assert_eq!(return_opts, Some(vec![SearchReturn::Update, SearchReturn::Count]))
+            }
+            b => panic!("{b:?}"),
+        }
+        assert!(!SearchReturn::Update.is_result() && !SearchReturn::Context.is_result());
+        assert!(SearchReturn::Save.is_result());
     }
 
     #[test]

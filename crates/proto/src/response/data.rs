@@ -418,6 +418,8 @@ fn write_esearch_item(out: &mut Vec<u8>, item: &ESearchItem) {
             out.extend_from_slice(b" ALL ");
             write_ordered_set(out, numbers);
         }
+        ESearchItem::AddTo(pairs) => write_context_update(out, b" ADDTO (", pairs),
+        ESearchItem::RemoveFrom(pairs) => write_context_update(out, b" REMOVEFROM (", pairs),
         ESearchItem::Partial(range, numbers) => {
             out.extend_from_slice(b" PARTIAL (");
             out.extend_from_slice(range.to_string().as_bytes());
@@ -431,6 +433,25 @@ fn write_esearch_item(out: &mut Vec<u8>, item: &ESearchItem) {
         }
         _ => {}
     }
+}
+
+/// `ret-data-addto` / `ret-data-removefrom` (RFC 5267 §5): `"(" context-position SP
+/// sequence-set *(SP context-position SP sequence-set) ")"`; the sets keep the given order.
+fn write_context_update(out: &mut Vec<u8>, name: &[u8], pairs: &[(u32, Vec<u32>)]) {
+    let mut pairs = pairs.iter().filter(|(_, numbers)| numbers.iter().any(|&n| n > 0)).peekable();
+    if pairs.peek().is_none() {
+        return;
+    }
+    out.extend_from_slice(name);
+    for (i, (position, numbers)) in pairs.enumerate() {
+        if i > 0 {
+            out.push(b' ');
+        }
+        write_u64(out, u64::from(*position));
+        out.push(b' ');
+        write_ordered_set(out, numbers);
+    }
+    out.push(b')');
 }
 
 #[cfg(test)]
@@ -727,5 +748,37 @@ mod tests {
         );
         // Nothing to say: no response (the grammar wants an entry).
         assert_eq!(md("INBOX", &[]), "");
+    }
+
+    #[test]
+    fn context_updates_rfc5267() {
+        let update = |uid: bool, items: Vec<ESearchItem>| {
+            d(Data::ESearch { tag: Some(crate::types::Tag::new("B01").unwrap()), uid, items })
+        };
+        // §4.3.3 and §4.3.4's examples.
+        assert_eq!(
+            update(true, vec![ESearchItem::AddTo(vec![(0, vec![32768, 32769])])]),
+            "* ESEARCH (TAG \"B01\") UID ADDTO (0 32768:32769)\r\n"
+        );
+        assert_eq!(
+            update(true, vec![ESearchItem::AddTo(vec![(1, vec![2733]), (1, vec![2731, 2732])])]),
+            "* ESEARCH (TAG \"B01\") UID ADDTO (1 2733 1 2731:2732)\r\n"
+        );
+        assert_eq!(
+            update(true, vec![ESearchItem::RemoveFrom(vec![(0, vec![32768])])]),
+            "* ESEARCH (TAG \"B01\") UID REMOVEFROM (0 32768)\r\n"
+        );
+        // Sort order is kept; empty pairs and items are left out.
+        assert_eq!(
+            update(
+                false,
+                vec![
+                    ESearchItem::RemoveFrom(vec![(3, vec![]), (2, vec![9])]),
+                    ESearchItem::AddTo(vec![(4, vec![7, 3, 4])]),
+                    ESearchItem::AddTo(vec![]),
+                ]
+            ),
+            "* ESEARCH (TAG \"B01\") REMOVEFROM (2 9) ADDTO (4 7,3:4)\r\n"
+        );
     }
 }

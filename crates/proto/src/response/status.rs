@@ -236,6 +236,12 @@ fn write_code(out: &mut Vec<u8>, code: &Code) {
                 MetadataCode::NoPrivate => out.extend_from_slice(b"NOPRIVATE"),
             }
         }
+        Code::NoUpdate(tag) => {
+            // RFC 5267 §5: `"NOUPDATE" SP quoted`; tag characters need no escaping.
+            out.extend_from_slice(b"NOUPDATE \"");
+            out.extend_from_slice(tag.as_str().as_bytes());
+            out.push(b'"');
+        }
         Code::Other(atom, text) => {
             out.extend_from_slice(atom.as_bytes());
             if let Some(t) = text
@@ -320,5 +326,14 @@ mod tests {
         assert_eq!(line(MetadataCode::MaxSize(1024)), "a NO [METADATA MAXSIZE 1024] SETMETADATA failed\r\n");
         assert_eq!(line(MetadataCode::TooMany), "a NO [METADATA TOOMANY] SETMETADATA failed\r\n");
         assert_eq!(line(MetadataCode::NoPrivate), "a NO [METADATA NOPRIVATE] SETMETADATA failed\r\n");
+    }
+
+    #[test]
+    fn noupdate_rfc5267() {
+        let code = Code::NoUpdate(Tag::new("B02").unwrap());
+        assert_eq!(
+            w(|o| write_untagged_status(o, Status::No, Some(&code), "Too many contexts")),
+            "* NO [NOUPDATE \"B02\"] Too many contexts\r\n"
+        );
     }
 }

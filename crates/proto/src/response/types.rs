@@ -143,6 +143,8 @@ pub enum Code {
     CompressionActive,
     /// `METADATA ...` (RFC 5464 §4.2.1, §4.3).
     Metadata(MetadataCode),
+    /// `NOUPDATE "tag"` (RFC 5267 §4.3.1): no updates for the search of this tag.
+    NoUpdate(Tag),
     /// Any other code: an atom and optional text (no `]`, CR or LF; sanitised on write).
     Other(String, Option<String>),
 }
@@ -216,6 +218,12 @@ pub enum ESearchItem {
     /// positions, in result order (mailbox order for SEARCH, sort order for SORT); `NIL` when
     /// there are none.
     Partial(PartialRange, Vec<u32>),
+    /// `ADDTO (position set ...)` (RFC 5267 §4.3.3): (context position, numbers in the
+    /// requested order) pairs; position 0 for SEARCH (mailbox order). Pairs with no number are
+    /// skipped, the item when none is left.
+    AddTo(Vec<(u32, Vec<u32>)>),
+    /// `REMOVEFROM (position set ...)` (RFC 5267 §4.3.4), like [`ESearchItem::AddTo`].
+    RemoveFrom(Vec<(u32, Vec<u32>)>),
 }
 
 /// One token of a THREAD response (RFC 5256 §5 `thread-list`): the session flattens its thread

@@ -7,7 +7,8 @@
 //! extracted, folded text in `body_text`, with a `pg_trgm` GIN index, and only messages whose
 //! text contains every needle (or that have no text row) are read and evaluated. The text is a
 //! superset of what each key looks into, so the prefilter never drops a match; the evaluation
-//! in Rust stays the one that decides. TODO: a SQL prefilter for flags, sizes, dates, modseq.
+//! in Rust stays the one that decides. A UID set at the top of the criterion reads only its rows.
+//! TODO: a SQL prefilter for flags, sizes, dates, modseq.
 
 use std::collections::HashMap;
 
@@ -67,6 +68,18 @@ fn needs(c: &Criterion, n: &mut Needs) {
     }
 }
 
+/// The UID set every match lies in, when the criterion says so at its top (`Uids`, or one in an
+/// `And`); `None` when any message may match.
+fn top_uids(c: &Criterion) -> Option<&UidSet> {
+    match c {
+        Criterion::Uids(set) => Some(set),
+        Criterion::And(all) => {
+            all.iter().find_map(|x| if let Criterion::Uids(set) = x { Some(set) } else { None })
+        }
+        _ => None,
+    }
+}
+
 pub(super) async fn search(tx: &Tx<'_>, mailbox: MailboxId, criterion: &Criterion) -> PgResult<Vec<Uid>> {
     if depth(criterion) > MAX_DEPTH {
         return Err(StoreError::Limit(format!("search criteria nested deeper than {MAX_DEPTH}")).into());
@@ -77,7 +90,10 @@ pub(super) async fn search(tx: &Tx<'_>, mailbox: MailboxId, criterion: &Criterio
     let mut needles = Vec::new();
     required_needles(criterion, &mut needles);
     let rows = if needles.is_empty() {
-        rows_in(tx, mailbox, &UidSet::from_ranges([1..=u32::MAX]), false).await?
+        // A criterion that names its UIDs at the top (a context update asks about the changed
+        // messages only, RFC 5267) reads only those rows.
+        let scope = top_uids(criterion).cloned().unwrap_or_else(|| UidSet::from_ranges([1..=u32::MAX]));
+        rows_in(tx, mailbox, &scope, false).await?
     } else {
         candidates(tx, mailbox, &needles).await?
     };
