@@ -35,6 +35,8 @@ const AUTHENTICATED: &[&str] = &[
     // RFC 5267 §4: UPDATE, CONTEXT and CANCELUPDATE for SEARCH and SORT (PARTIAL is RFC 9394's).
     "CONTEXT=SEARCH",
     "CONTEXT=SORT",
+    // RFC 7377: ESEARCH IN (...) over several mailboxes.
+    "MULTISEARCH",
     "THREAD=ORDEREDSUBJECT",
     "THREAD=REFERENCES",
     "OBJECTID",

@@ -660,6 +660,10 @@ async fn run(
         (_, C::GetQuotaRoot(mailbox)) => cmd::quota::getquotaroot(cx, &mailbox, out).await,
         (_, C::SetQuota { root, limits }) => cmd::quota::setquota(cx, &root, &limits, out).await,
         (_, C::Status { mailbox, items }) => cmd::mailbox::status(cx, &mailbox, &items, out).await,
+        (sel, C::ESearch { sources, return_opts, charset, criteria }) => {
+            let (return_opts, charset) = (return_opts.as_deref(), charset.as_deref());
+            cmd::multisearch::esearch(cx, sel, tag, &sources, return_opts, charset, &criteria, out).await
+        }
         (_, C::GetMetadata { mailbox, max_size, depth, entries }) => {
             cmd::metadata::getmetadata(cx, &mailbox, max_size, depth, &entries, out).await
         }
@@ -842,6 +846,14 @@ pub(crate) fn rule(body: &CommandBody) -> Rule {
         // RFC 9208 §4.1: GETQUOTA, GETQUOTAROOT and SETQUOTA in the authenticated state; the
         // handlers decide who may read or set a root.
         C::GetQuota(_) | C::GetQuotaRoot(_) | C::SetQuota { .. } => base,
+        // RFC 7377 §4: `command-auth` and `command-select` (the handler wants a selected
+        // mailbox for `selected`); UIDs only, so expunges may be sent; the selected mailbox's
+        // new messages are announced first, as for SEARCH.
+        C::ESearch { criteria, .. } => Rule {
+            before: Some(Poll::Always),
+            condstore: criteria.iter().any(cmd::search::has_modseq),
+            ..base
+        },
         // RFC 5267 §5: `command-select`.
         C::CancelUpdate(_) => selected,
         // RFC 5464 §4.2, §4.3: authenticated state; the rights (§3.3: `l` and any of `rswip`)

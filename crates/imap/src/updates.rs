@@ -51,6 +51,9 @@ struct Context {
     order: Option<Vec<SortCriterion>>,
     /// The current result in the requested order (ascending UIDs for SEARCH).
     results: Vec<Uid>,
+    /// The mailbox's name and UIDVALIDITY, for updates of an ESEARCH (RFC 7377 §2.1: its
+    /// responses carry them).
+    correlation: Option<(String, u32)>,
 }
 
 /// The updating contexts of a selected mailbox.
@@ -98,8 +101,9 @@ impl Contexts {
         criterion: Criterion,
         order: Option<Vec<SortCriterion>>,
         results: Vec<Uid>,
+        correlation: Option<(String, u32)>,
     ) {
-        self.list.push(Context { tag, kind, criterion, order, results });
+        self.list.push(Context { tag, kind, criterion, order, results, correlation });
     }
 
     /// CANCELUPDATE: drops the contexts of these tags; false when one names none.
@@ -289,7 +293,17 @@ fn report(context: &Context, removed: Vec<(u32, Vec<u32>)>, added: Vec<(u32, Vec
     if !added.is_empty() {
         items.push(ESearchItem::AddTo(added));
     }
-    out.data(&Data::ESearch { tag: Some(context.tag.clone()), uid: context.kind.is_uid(), items });
+    match &context.correlation {
+        Some((mailbox, uid_validity)) => out.data(&Data::MultiSearch {
+            tag: context.tag.clone(),
+            mailbox: mailbox.clone(),
+            uid_validity: *uid_validity,
+            items,
+        }),
+        None => {
+            out.data(&Data::ESearch { tag: Some(context.tag.clone()), uid: context.kind.is_uid(), items })
+        }
+    }
 }
 
 /// `* NO [NOUPDATE "tag"] why` (RFC 5267 §4.3.1).

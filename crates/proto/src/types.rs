@@ -356,6 +356,18 @@ pub enum CommandBody {
         /// The entry names asked for, checked ([`metadata_entry`]) and lowercased; never empty.
         entries: Vec<String>,
     },
+    /// `ESEARCH [IN (sources)] [RETURN (...)] [CHARSET x] keys` (RFC 7377 §2, MULTISEARCH):
+    /// a UID search over several mailboxes.
+    ESearch {
+        /// The mailboxes to search; empty when `IN` is absent (the selected one, §2.2).
+        sources: Vec<SearchSource>,
+        /// `RETURN (...)`: `None` if absent, `Some(empty)` for `RETURN ()`.
+        return_opts: Option<Vec<SearchReturn>>,
+        /// `CHARSET x` if given.
+        charset: Option<String>,
+        /// The criteria, implicitly ANDed; never empty.
+        criteria: Vec<SearchKey>,
+    },
     /// `CANCELUPDATE "tag" ...` (RFC 5267 §4.3.5): no more updates for these searches.
     CancelUpdate(Vec<String>),
     /// `SETMETADATA mailbox (entry value ...)` (RFC 5464 §4.3).
@@ -366,6 +378,26 @@ pub enum CommandBody {
         /// empty; in the order sent.
         entries: Vec<(String, Option<Vec<u8>>)>,
     },
+}
+
+/// A mailbox specifier of ESEARCH's `IN` (RFC 7377 §2.2: RFC 5465 §6 `filter-mailboxes`, with
+/// `subtree-one` and without `selected-delayed`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum SearchSource {
+    /// `selected`: the selected mailbox.
+    Selected,
+    /// `inboxes`: the personal mailboxes mail is delivered to.
+    Inboxes,
+    /// `personal`: every mailbox of the personal namespace.
+    Personal,
+    /// `subscribed`: every subscribed mailbox.
+    Subscribed,
+    /// `subtree names`: these mailboxes and all below them.
+    Subtree(Vec<WireMailboxName>),
+    /// `subtree-one names`: these mailboxes and their children.
+    SubtreeOne(Vec<WireMailboxName>),
+    /// `mailboxes names`: exactly these (no wildcards).
+    Mailboxes(Vec<WireMailboxName>),
 }
 
 /// How far below each named entry GETMETADATA reaches (RFC 5464 §4.2.2 `scope-opt`).
@@ -524,6 +556,7 @@ impl CommandBody {
             CommandBody::GetMetadata { .. } => "GETMETADATA",
             CommandBody::SetMetadata { .. } => "SETMETADATA",
             CommandBody::CancelUpdate(_) => "CANCELUPDATE",
+            CommandBody::ESearch { .. } => "ESEARCH",
         }
     }
 }

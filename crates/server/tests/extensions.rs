@@ -616,3 +616,136 @@ fn context_sort_updates_keep_the_order() {
     assert_eq!(by_subject, esearch_all(&a.run("UID SORT RETURN (ALL) (SUBJECT) UTF-8 ALL")));
     assert_eq!(reversed, esearch_all(&a.run("SORT RETURN (ALL) (REVERSE SUBJECT) UTF-8 UNDELETED")));
 }
+
+// ---------------------------------------------------------------------------------------------
+// MULTISEARCH (RFC 7377)
+// ---------------------------------------------------------------------------------------------
+
+/// One `* ESEARCH (TAG "t" MAILBOX m UIDVALIDITY n) UID ...` response read by RFC 7377 §4 (each
+/// correlator once, UIDVALIDITY non-zero, `UID` always; the result items as RFC 4731 writes
+/// them): (tag, mailbox, result items text).
+fn multisearch(line: &str) -> Option<(String, String, String)> {
+    let rest = line.strip_prefix("* ESEARCH (TAG \"")?;
+    let (tag, rest) = rest.split_once('"').unwrap();
+    let rest = rest.strip_prefix(" MAILBOX ").unwrap_or_else(|| panic!("MAILBOX correlator in {line:?}"));
+    let (mailbox, rest) = match rest.strip_prefix('"') {
+        Some(quoted) => quoted.split_once('"').unwrap(),
+        None => rest.split_once(' ').unwrap(),
+    };
+    let rest =
+        rest.trim_start().strip_prefix("UIDVALIDITY ").unwrap_or_else(|| panic!("UIDVALIDITY in {line:?}"));
+    let (validity, rest) = rest.split_once(')').unwrap();
+    assert!(validity.parse::<u32>().unwrap() > 0, "nz-number UIDVALIDITY in {line:?}");
+    let items = rest.strip_prefix(" UID").unwrap_or_else(|| panic!("UID in {line:?}"));
+    let mut words = items.split_whitespace();
+    while let Some(word) = words.next() {
+        match word {
+            "MIN" | "MAX" | "COUNT" | "MODSEQ" => {
+                assert!(words.next().unwrap().parse::<u64>().is_ok(), "{line:?}")
+            }
+            "ALL" | "ADDTO" | "REMOVEFROM" | "PARTIAL" => {
+                words.next().unwrap();
+            }
+            // The rest of an ADDTO/REMOVEFROM/PARTIAL list.
+            w if w.ends_with(')') || w.chars().all(|c| c.is_ascii_digit() || c == ':' || c == ',') => {}
+            w => panic!("unexpected {w:?} in {line:?}"),
+        }
+    }
+    Some((tag.to_owned(), mailbox.to_owned(), items.trim().to_owned()))
+}
+
+/// (mailbox, result items) of the MULTISEARCH responses of an answer, in order.
+fn per_mailbox(answer: &Answer) -> Vec<(String, String)> {
+    answer.untagged.iter().filter_map(|l| multisearch(l)).map(|(_, m, items)| (m, items)).collect()
+}
+
+#[test]
+fn multisearch_rfc7377() {
+    let server = server("");
+    let mut a = Imap::login(&server, "alice");
+    assert!(a.run("CAPABILITY").untagged[0].contains(" MULTISEARCH"));
+    for mailbox in ["folder1", "folder2", "folder2/banana", "folder2/peach", "folder2/peach/pit", "folder3"] {
+        assert!(a.run(&format!("CREATE {mailbox}")).ok());
+    }
+    a.append("folder1", "", "one");
+    a.append("folder1", "", "two chad");
+    a.append("folder1", "\\Seen", "three");
+    a.append("folder2/banana", "", "chad");
+    a.append("folder2/peach", "\\Seen", "chad");
+    a.append("folder2/peach/pit", "", "deep");
+
+    // §3's examples, in the authenticated state: only mailboxes with matches answer.
+    let got = a.tagged("tag1", "ESEARCH IN (mailboxes \"folder1\" subtree \"folder2\") unseen");
+    assert!(got.ok(), "{got:?}");
+    assert_eq!(
+        per_mailbox(&got),
+        vec![
+            ("folder1".to_owned(), "ALL 1:2".to_owned()),
+            ("folder2/banana".to_owned(), "ALL 1".to_owned()),
+            ("folder2/peach/pit".to_owned(), "ALL 1".to_owned()),
+        ]
+    );
+    assert!(got.untagged.iter().all(|l| l.starts_with("* ESEARCH (TAG \"tag1\" MAILBOX ")), "{got:?}");
+    let got = a.tagged("tag2", "ESEARCH IN (mailboxes \"folder1\" subtree-one \"folder2\") subject \"chad\"");
+    assert_eq!(
+        per_mailbox(&got),
+        vec![
+            ("folder1".to_owned(), "ALL 2".to_owned()),
+            ("folder2/banana".to_owned(), "ALL 1".to_owned()),
+            ("folder2/peach".to_owned(), "ALL 1".to_owned()),
+        ]
+    );
+    // No match anywhere: no untagged response at all (§2.1).
+    let got = a.run("ESEARCH IN (personal) SUBJECT \"nothing like this\"");
+    assert!(got.ok() && got.untagged.is_empty(), "{got:?}");
+    // Result options apply per mailbox; sequence numbers are positions in a mailbox.
+    let got = a.run("ESEARCH IN (subtree folder1 mailboxes folder1) RETURN (MIN MAX COUNT) 2:*");
+    assert_eq!(per_mailbox(&got), vec![("folder1".to_owned(), "MIN 2 MAX 3 COUNT 2".to_owned())]);
+    let got = a.run("ESEARCH IN (personal) RETURN (COUNT) ALL");
+    let counted: Vec<(String, String)> = per_mailbox(&got);
+    assert_eq!(counted.len(), 4, "{got:?}");
+    assert!(counted.contains(&("folder1".to_owned(), "COUNT 3".to_owned())));
+
+    // §2.2: `selected` (the default) needs a selected mailbox; SAVE only with it alone; UPDATE
+    // only with it.
+    for bad in [
+        "ESEARCH ALL",
+        "ESEARCH IN (selected) ALL",
+        "ESEARCH IN (personal) RETURN (SAVE) ALL",
+        "ESEARCH IN (personal) RETURN (UPDATE) ALL",
+    ] {
+        let answer = a.run(bad);
+        assert!(answer.done.starts_with("BAD"), "{bad}: {answer:?}");
+    }
+    // Names that name nothing readable are skipped without a word.
+    let mut b = Imap::login(&server, "bob");
+    b.append("INBOX", "", "bob's chad");
+    let got = a.run("ESEARCH IN (mailboxes (Nowhere \"Other Users/bob/INBOX\")) ALL");
+    assert!(got.ok() && got.untagged.is_empty(), "{got:?}");
+    assert!(b.run("SETACL INBOX alice l").ok());
+    let got = a.run("ESEARCH IN (mailboxes \"Other Users/bob/INBOX\") ALL");
+    assert!(got.ok() && got.untagged.is_empty(), "`l` without `r`: {got:?}");
+    assert!(b.run("SETACL INBOX alice lr").ok());
+    let got =
+        a.run("ESEARCH IN (mailboxes \"Other Users/bob/INBOX\" subtree \"Other Users/bob\") subject chad");
+    assert_eq!(per_mailbox(&got), vec![("Other Users/bob/INBOX".to_owned(), "ALL 1".to_owned())]);
+
+    // With a mailbox selected: it is searched once, its `$` and SAVE work, and UPDATE's
+    // notifications carry the correlators too.
+    assert!(a.run("SELECT folder1").ok());
+    let got = a.run("ESEARCH IN (selected personal) RETURN (MIN) UNSEEN");
+    let folder1: Vec<_> = per_mailbox(&got).into_iter().filter(|(m, _)| m == "folder1").collect();
+    assert_eq!(folder1, vec![("folder1".to_owned(), "MIN 1".to_owned())]);
+    assert!(a.run("ESEARCH RETURN (SAVE) UNSEEN").ok());
+    let got = a.run("ESEARCH $");
+    assert_eq!(per_mailbox(&got), vec![("folder1".to_owned(), "ALL 1:2".to_owned())]);
+    assert!(a.run("ESEARCH IN (mailboxes folder2/banana) $").done.starts_with("BAD"));
+    let got = a.tagged("U1", "ESEARCH IN (selected) RETURN (UPDATE COUNT) UNSEEN");
+    assert_eq!(per_mailbox(&got), vec![("folder1".to_owned(), "COUNT 2".to_owned())]);
+    b.run("LOGOUT");
+    let mut c = Imap::login(&server, "alice");
+    c.append("folder1", "", "four");
+    let noop = a.run("NOOP");
+    let update = noop.untagged.iter().find_map(|l| multisearch(l)).expect("an update");
+    assert_eq!(update, ("U1".to_owned(), "folder1".to_owned(), "ADDTO (0 4)".to_owned()), "{noop:?}");
+}

@@ -19,6 +19,7 @@ pub(crate) mod list;
 pub(crate) mod login;
 pub(crate) mod mailbox;
 pub(crate) mod metadata;
+pub(crate) mod multisearch;
 pub(crate) mod quota;
 pub(crate) mod search;
 pub(crate) mod select;

@@ -89,12 +89,26 @@ pub(crate) async fn search(
         sel.saved = UidSet::from_uids(saved_results(&returns, partial, &found));
     }
     if update {
-        keep_updated(sel, tag, kind, criterion, None, found.clone(), out);
+        keep_updated(sel, tag, kind, criterion, None, found.clone(), None, out);
     }
     let only_save = returns.iter().filter(|r| r.is_result()).all(|r| *r == SearchReturn::Save);
     if only_save {
         return Ok(Done::new());
     }
+    let items = result_items(&returns, partial, &numbers, modseq);
+    let data = Data::ESearch { tag: Some(tag.clone()), uid: kind.is_uid(), items };
+    out.data(&data);
+    Ok(Done::new())
+}
+
+/// The ESEARCH result items (RFC 4731 §3.1, RFC 9394, RFC 7162 §3.1.5) of `numbers` (ascending).
+pub(crate) fn result_items(
+    returns: &[SearchReturn],
+    partial: Option<PartialRange>,
+    numbers: &[u32],
+    modseq: Option<u64>,
+) -> Vec<ESearchItem> {
+    let has = |r: SearchReturn| returns.contains(&r);
     let mut items = Vec::new();
     if has(SearchReturn::Min)
         && let Some(m) = numbers.iter().min()
@@ -113,14 +127,12 @@ pub(crate) async fn search(
         items.push(ESearchItem::Partial(range, numbers[range.select(numbers.len())].to_vec()));
     }
     if has(SearchReturn::Count) {
-        items.push(ESearchItem::Count(numbers.len() as u32));
+        items.push(ESearchItem::Count(u32::try_from(numbers.len()).unwrap_or(u32::MAX)));
     }
     if let Some(m) = modseq {
         items.push(ESearchItem::ModSeq(m));
     }
-    let data = Data::ESearch { tag: Some(tag.clone()), uid: kind.is_uid(), items };
-    out.data(&data);
-    Ok(Done::new())
+    items
 }
 
 /// A RETURN list as it is answered: with no result option (`RETURN ()`, or only CONTEXT and
@@ -145,7 +157,9 @@ pub(crate) fn updatable(sel: &Selected, tag: &Tag, results: usize) -> Result<(),
 }
 
 /// RFC 5267 §4.3: keeps the result of a searching command with UPDATE, whose changes the
-/// following syncs report; past a limit, `* NO [NOUPDATE "tag"]` and no updates (§4.3.1).
+/// following syncs report (with the MAILBOX and UIDVALIDITY correlators of `correlation`, for
+/// ESEARCH, RFC 7377 §2.1); past a limit, `* NO [NOUPDATE "tag"]` and no updates (§4.3.1).
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn keep_updated(
     sel: &mut Selected,
     tag: &Tag,
@@ -153,10 +167,11 @@ pub(crate) fn keep_updated(
     criterion: Criterion,
     order: Option<Vec<postfach_store::SortCriterion>>,
     results: Vec<Uid>,
+    correlation: Option<(String, u32)>,
     out: &mut Out,
 ) {
     match sel.contexts.check(tag, results.len()) {
-        Ok(()) => sel.contexts.add(tag.clone(), kind, criterion, order, results),
+        Ok(()) => sel.contexts.add(tag.clone(), kind, criterion, order, results, correlation),
         Err(Refusal::Limit(why)) => updates::refuse(tag, why, out),
         // Checked before the search (`updatable`); nothing changed since.
         Err(Refusal::TagInUse) => updates::refuse(tag, "Tag reuse", out),
@@ -226,7 +241,7 @@ pub(crate) fn saved_results(
 /// The messages whose MODSEQ a search reports (RFC 4731 §3.2): with MIN and/or MAX but neither
 /// ALL nor COUNT, the lowest and/or highest found (and with PARTIAL, its results too);
 /// otherwise every found message. `found` is ascending and not empty.
-fn modseq_messages(returns: Option<&[SearchReturn]>, found: &[Uid]) -> UidSet {
+pub(crate) fn modseq_messages(returns: Option<&[SearchReturn]>, found: &[Uid]) -> UidSet {
     let has = |r: SearchReturn| returns.is_some_and(|list| list.contains(&r));
     let partial = returns.and_then(|list| {
         list.iter().find_map(|r| if let SearchReturn::Partial(p) = r { Some(*p) } else { None })

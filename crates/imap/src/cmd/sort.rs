@@ -134,7 +134,7 @@ pub(crate) async fn sort(
     }
     if update {
         let results = sorted.clone();
-        super::search::keep_updated(sel, tag, kind, criterion, Some(order), results, out);
+        super::search::keep_updated(sel, tag, kind, criterion, Some(order), results, None, out);
     }
     if returns.iter().filter(|r| r.is_result()).all(|r| *r == SearchReturn::Save) {
         return Ok(Done::new());

@@ -67,6 +67,7 @@ impl Parser<'_> {
             b"STATUS" => self.status()?,
             b"APPEND" => self.append()?,
             b"SEARCH" => self.search(CommandKind::Seq)?,
+            b"ESEARCH" => self.esearch()?,
             b"SORT" => self.sort(CommandKind::Seq)?,
             b"THREAD" => self.thread(CommandKind::Seq)?,
             b"FETCH" => self.fetch(CommandKind::Seq)?,
@@ -113,6 +114,8 @@ impl Parser<'_> {
         let upper = name.to_ascii_uppercase();
         match upper.as_slice() {
             b"SEARCH" => self.search(CommandKind::Uid),
+            // RFC 7377 §2's own example writes `UID ESEARCH`; ESEARCH answers with UIDs anyway.
+            b"ESEARCH" => self.esearch(),
             b"SORT" => self.sort(CommandKind::Uid),
             b"THREAD" => self.thread(CommandKind::Uid),
             b"FETCH" => self.fetch(CommandKind::Uid),

@@ -4,8 +4,8 @@
 use super::{MAX_NESTING, PResult, Parser};
 use crate::datetime::Date;
 use crate::types::{
-    CommandBody, CommandKind, EntryType, PartialRange, SearchKey, SearchReturn, SortCriterion, SortKey,
-    ThreadAlgorithm,
+    CommandBody, CommandKind, EntryType, PartialRange, SearchKey, SearchReturn, SearchSource, SortCriterion,
+    SortKey, ThreadAlgorithm,
 };
 
 impl Parser<'_> {
@@ -14,6 +14,76 @@ impl Parser<'_> {
     /// `search-program = ["CHARSET" SP charset SP] search-key *(SP search-key)`.
     pub(super) fn search(&mut self, kind: CommandKind) -> PResult<CommandBody> {
         self.sp()?;
+        let (return_opts, charset, criteria) = self.search_program()?;
+        Ok(CommandBody::Search { kind, charset, return_opts, criteria })
+    }
+
+    /// `esearch = "ESEARCH" [SP esearch-source-opts] [SP search-return-opts] SP search-program`;
+    /// `esearch-source-opts = "IN" SP "(" source-mbox [SP "(" scope-options ")"] ")"`;
+    /// `source-mbox = filter-mailboxes *(SP filter-mailboxes)` (RFC 7377 §4). No scope option
+    /// is defined, so none is accepted.
+    pub(super) fn esearch(&mut self) -> PResult<CommandBody> {
+        self.sp()?;
+        let mut sources = Vec::new();
+        if self.eat_keyword("IN") {
+            self.sp()?;
+            self.byte(b'(', "'(' of source options")?;
+            loop {
+                sources.push(self.filter_mailboxes()?);
+                if self.eat(b')') {
+                    break;
+                }
+                self.sp()?;
+                if self.peek() == Some(b'(') {
+                    return self.fail_msg("no ESEARCH scope option is defined (RFC 7377 §4)");
+                }
+            }
+            self.sp()?;
+        }
+        let (return_opts, charset, criteria) = self.search_program()?;
+        Ok(CommandBody::ESearch { sources, return_opts, charset, criteria })
+    }
+
+    /// `filter-mailboxes = "selected" / "inboxes" / "personal" / "subscribed" /
+    /// ("subtree" / "subtree-one" / "mailboxes") SP one-or-more-mailbox` (RFC 5465 §8 as
+    /// RFC 7377 §4 changes it: no `selected-delayed`).
+    fn filter_mailboxes(&mut self) -> PResult<SearchSource> {
+        let start = self.pos;
+        let word = self.word_req("mailbox filter")?.to_ascii_lowercase();
+        Ok(match word.as_slice() {
+            b"selected" => SearchSource::Selected,
+            b"inboxes" => SearchSource::Inboxes,
+            b"personal" => SearchSource::Personal,
+            b"subscribed" => SearchSource::Subscribed,
+            b"subtree" => SearchSource::Subtree(self.one_or_more_mailbox()?),
+            b"subtree-one" => SearchSource::SubtreeOne(self.one_or_more_mailbox()?),
+            b"mailboxes" => SearchSource::Mailboxes(self.one_or_more_mailbox()?),
+            _ => {
+                self.pos = start;
+                return self
+                    .fail("selected, inboxes, personal, subscribed, subtree, subtree-one or mailboxes");
+            }
+        })
+    }
+
+    /// `SP one-or-more-mailbox`; `one-or-more-mailbox = mailbox / many-mailboxes`;
+    /// `many-mailboxes = "(" mailbox *(SP mailbox) ")"` (RFC 5465 §8).
+    fn one_or_more_mailbox(&mut self) -> PResult<Vec<crate::types::WireMailboxName>> {
+        self.sp()?;
+        if !self.eat(b'(') {
+            return Ok(vec![self.mailbox()?]);
+        }
+        let mut names = vec![self.mailbox()?];
+        while self.eat(b' ') {
+            names.push(self.mailbox()?);
+        }
+        self.byte(b')', "')' after the mailboxes")?;
+        Ok(names)
+    }
+
+    /// `[search-return-opts SP] search-program` (after the SP that precedes them).
+    #[allow(clippy::type_complexity)]
+    fn search_program(&mut self) -> PResult<(Option<Vec<SearchReturn>>, Option<String>, Vec<SearchKey>)> {
         let mut return_opts = None;
         if self.eat_keyword("RETURN") {
             self.sp()?;
@@ -32,7 +102,7 @@ impl Parser<'_> {
         while self.eat(b' ') {
             criteria.push(self.search_key()?);
         }
-        Ok(CommandBody::Search { kind, charset, return_opts, criteria })
+        Ok((return_opts, charset, criteria))
     }
 
     /// `sort = ["UID" SP] "SORT" [search-return-opts] SP sort-criteria SP search-criteria`
@@ -435,6 +505,71 @@ mod tests {
         }
         assert!(parse_command(b"a SEARCH EMAILID \"x\"").is_err());
         assert!(parse_command(format!("a SEARCH EMAILID {}", "x".repeat(256)).as_bytes()).is_err());
+    }
+
+    #[test]
+    fn esearch_rfc7377() {
+        use crate::types::WireMailboxName;
+        let m = |s: &str| WireMailboxName::new(s.as_bytes().to_vec());
+        // §3's examples.
+        match body("tag1 ESEARCH IN (mailboxes \"folder1\" subtree \"folder2\") unseen") {
+            CommandBody::ESearch { sources, return_opts, charset, criteria } => {
+                assert_eq!(
+                    sources,
+                    vec![
+                        SearchSource::Mailboxes(vec![m("folder1")]),
+                        SearchSource::Subtree(vec![m("folder2")])
+                    ]
+                );
+                assert_eq!((return_opts, charset), (None, None));
+                assert_eq!(criteria, vec![SearchKey::Unseen]);
+            }
+            b => panic!("{b:?}"),
+        }
+        match body("tag2 ESEARCH IN (mailboxes \"folder1\" subtree-one \"folder2\") subject \"chad\"") {
+            CommandBody::ESearch { sources, .. } => {
+                assert_eq!(sources[1], SearchSource::SubtreeOne(vec![m("folder2")]))
+            }
+            b => panic!("{b:?}"),
+        }
+        // Without IN (the selected mailbox); lists of mailboxes; RETURN and CHARSET.
+        match body("a ESEARCH FROM \"frobozz\" 1:100") {
+            CommandBody::ESearch { sources, criteria, .. } => {
+                assert!(sources.is_empty());
+                assert_eq!(criteria.len(), 2);
+            }
+            b => panic!("{b:?}"),
+        }
+        match body(
+            "a esearch in (PERSONAL subscribed Inboxes selected mailboxes (a \"b c\")) return (min count) charset utf-8 all",
+        ) {
+            CommandBody::ESearch { sources, return_opts, charset, .. } => {
+                assert_eq!(
+                    sources,
+                    vec![
+                        SearchSource::Personal,
+                        SearchSource::Subscribed,
+                        SearchSource::Inboxes,
+                        SearchSource::Selected,
+                        SearchSource::Mailboxes(vec![m("a"), m("b c")]),
+                    ]
+                );
+                assert_eq!(return_opts, Some(vec![SearchReturn::Min, SearchReturn::Count]));
+                assert_eq!(charset.as_deref(), Some("utf-8"));
+            }
+            b => panic!("{b:?}"),
+        }
+        for bad in [
+            "a ESEARCH IN () ALL",
+            "a ESEARCH IN (selected-delayed) ALL",
+            "a ESEARCH IN (selected (depth 1)) ALL",
+            "a ESEARCH IN (mailboxes) ALL",
+            "a ESEARCH IN (subtree ()) ALL",
+            "a ESEARCH IN (everything) ALL",
+            "a ESEARCH IN (personal)",
+        ] {
+            assert!(parse_command(bad.as_bytes()).is_err(), "{bad}");
+        }
     }
 
     #[test]

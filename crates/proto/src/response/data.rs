@@ -93,6 +93,21 @@ pub fn write_data(out: &mut Vec<u8>, data: &Data, opts: WriteOptions) {
                 write_esearch_item(out, item);
             }
         }
+        Data::MultiSearch { tag, mailbox, uid_validity, items } => {
+            // RFC 7377 §4 `search-correlator = SP "(" one-correlator *(SP one-correlator) ")"`;
+            // `one-correlator = ("TAG" SP tag-string) / ("MAILBOX" SP astring) /
+            // ("UIDVALIDITY" SP nz-number)`, each exactly once.
+            out.extend_from_slice(b"* ESEARCH (TAG ");
+            write_string(out, tag.as_str().as_bytes());
+            out.extend_from_slice(b" MAILBOX ");
+            write_mailbox(out, mailbox, opts.utf8);
+            out.extend_from_slice(b" UIDVALIDITY ");
+            write_u64(out, u64::from((*uid_validity).max(1)));
+            out.extend_from_slice(b") UID");
+            for item in items {
+                write_esearch_item(out, item);
+            }
+        }
         Data::Sort { numbers, modseq } => {
             out.extend_from_slice(b"* SORT");
             for n in numbers.iter().filter(|&&n| n > 0) {
@@ -779,6 +794,31 @@ mod tests {
                 ]
             ),
             "* ESEARCH (TAG \"B01\") REMOVEFROM (2 9) ADDTO (4 7,3:4)\r\n"
+        );
+    }
+
+    #[test]
+    fn multisearch_responses_rfc7377() {
+        // §3's example lines.
+        let line = |mailbox: &str, uid_validity: u32, numbers: &[u32]| {
+            d(Data::MultiSearch {
+                tag: crate::types::Tag::new("tag1").unwrap(),
+                mailbox: mailbox.into(),
+                uid_validity,
+                items: vec![ESearchItem::All(NumberSet::from_numbers(numbers.iter().copied()))],
+            })
+        };
+        assert_eq!(
+            line("folder1", 1, &[4001, 4003, 4005, 4007, 4009]),
+            "* ESEARCH (TAG \"tag1\" MAILBOX folder1 UIDVALIDITY 1) UID ALL 4001,4003,4005,4007,4009\r\n"
+        );
+        assert_eq!(
+            line("folder2/banana", 503, &[3002, 4004]),
+            "* ESEARCH (TAG \"tag1\" MAILBOX folder2/banana UIDVALIDITY 503) UID ALL 3002,4004\r\n"
+        );
+        assert_eq!(
+            line("a b", 7, &[1, 2, 3]),
+            "* ESEARCH (TAG \"tag1\" MAILBOX \"a b\" UIDVALIDITY 7) UID ALL 1:3\r\n"
         );
     }
 }

@@ -308,6 +308,18 @@ pub enum Data {
         /// Result items.
         items: Vec<ESearchItem>,
     },
+    /// `* ESEARCH (TAG "t" MAILBOX m UIDVALIDITY n) UID items` (RFC 7377 §2.1), answering
+    /// the ESEARCH command for one mailbox.
+    MultiSearch {
+        /// The command tag being answered.
+        tag: Tag,
+        /// Decoded mailbox name; the writer encodes it per [`WriteOptions::utf8`].
+        mailbox: String,
+        /// The mailbox's UIDVALIDITY (non-zero).
+        uid_validity: u32,
+        /// Result items (the numbers are UIDs).
+        items: Vec<ESearchItem>,
+    },
     /// `* SORT n...` (RFC 5256 §4) with optional `(MODSEQ n)` (RFC 7162 §3.1.5).
     Sort {
         /// Matching numbers in sort order.
