@@ -370,6 +370,8 @@ pub enum CommandBody {
     },
     /// `CANCELUPDATE "tag" ...` (RFC 5267 §4.3.5): no more updates for these searches.
     CancelUpdate(Vec<String>),
+    /// `NOTIFY SET [STATUS] event-groups` or `NOTIFY NONE` (RFC 5465 §3.1).
+    Notify(Notify),
     /// `SETMETADATA mailbox (entry value ...)` (RFC 5464 §4.3).
     SetMetadata {
         /// The mailbox, or `""` for server entries.
@@ -398,6 +400,102 @@ pub enum SearchSource {
     SubtreeOne(Vec<WireMailboxName>),
     /// `mailboxes names`: exactly these (no wildcards).
     Mailboxes(Vec<WireMailboxName>),
+}
+
+/// The argument of NOTIFY (RFC 5465 §8 `notify = "NOTIFY" SP (notify-set / notify-none)`).
+/// Only the syntax is checked here; the rules of §3.1 and §5 (which events go together, where a
+/// fetch-att list may stand) are the session's, which answers them BAD or NO [BADEVENT].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Notify {
+    /// `NONE`: no more notifications.
+    None,
+    /// `SET [STATUS] event-groups`: replaces the events asked for.
+    Set {
+        /// `STATUS` given: a STATUS response for every watched mailbox before the tagged OK.
+        status: bool,
+        /// The event groups in the order sent; never empty.
+        groups: Vec<NotifyGroup>,
+    },
+}
+
+/// `event-group = "(" filter-mailboxes SP events ")"` (RFC 5465 §8).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotifyGroup {
+    /// The mailboxes the events are asked for.
+    pub filter: NotifyFilter,
+    /// The events; empty for `NONE`.
+    pub events: Vec<NotifyEvent>,
+}
+
+/// `filter-mailboxes` of NOTIFY (RFC 5465 §6, §8).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NotifyFilter {
+    /// `selected`: the selected mailbox, notified at once.
+    Selected,
+    /// `selected-delayed`: the selected mailbox, expunges held back until a command may carry
+    /// them (§6.1.2).
+    SelectedDelayed,
+    /// `inboxes`: the personal mailboxes mail is delivered to.
+    Inboxes,
+    /// `personal`: every mailbox of the personal namespace.
+    Personal,
+    /// `subscribed`: every subscribed mailbox.
+    Subscribed,
+    /// `subtree names`: these mailboxes and every one below them.
+    Subtree(Vec<WireMailboxName>),
+    /// `mailboxes names`: exactly these (no wildcards, §6.6).
+    Mailboxes(Vec<WireMailboxName>),
+}
+
+/// `event` of NOTIFY (RFC 5465 §5, §8).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NotifyEvent {
+    /// `MessageNew [SP "(" fetch-att *(SP fetch-att) ")"]`.
+    MessageNew(Option<Vec<FetchAttribute>>),
+    /// `MessageExpunge`.
+    MessageExpunge,
+    /// `FlagChange`.
+    FlagChange,
+    /// `AnnotationChange` (message annotations, RFC 5257).
+    AnnotationChange,
+    /// `MailboxName`: created, deleted, renamed.
+    MailboxName,
+    /// `SubscriptionChange`.
+    SubscriptionChange,
+    /// `MailboxMetadataChange` (RFC 5464 entries of a mailbox).
+    MailboxMetadataChange,
+    /// `ServerMetadataChange` (RFC 5464 server entries).
+    ServerMetadataChange,
+    /// `event-ext = atom`: an event this parser does not know, as sent.
+    Other(String),
+}
+
+impl NotifyEvent {
+    /// The event's name as RFC 5465 §8 writes it.
+    pub fn name(&self) -> &str {
+        match self {
+            NotifyEvent::MessageNew(_) => "MessageNew",
+            NotifyEvent::MessageExpunge => "MessageExpunge",
+            NotifyEvent::FlagChange => "FlagChange",
+            NotifyEvent::AnnotationChange => "AnnotationChange",
+            NotifyEvent::MailboxName => "MailboxName",
+            NotifyEvent::SubscriptionChange => "SubscriptionChange",
+            NotifyEvent::MailboxMetadataChange => "MailboxMetadataChange",
+            NotifyEvent::ServerMetadataChange => "ServerMetadataChange",
+            NotifyEvent::Other(name) => name,
+        }
+    }
+
+    /// True for a `message-event` (MessageNew, MessageExpunge, FlagChange, AnnotationChange).
+    pub fn is_message_event(&self) -> bool {
+        matches!(
+            self,
+            NotifyEvent::MessageNew(_)
+                | NotifyEvent::MessageExpunge
+                | NotifyEvent::FlagChange
+                | NotifyEvent::AnnotationChange
+        )
+    }
 }
 
 /// How far below each named entry GETMETADATA reaches (RFC 5464 §4.2.2 `scope-opt`).
@@ -557,6 +655,7 @@ impl CommandBody {
             CommandBody::SetMetadata { .. } => "SETMETADATA",
             CommandBody::CancelUpdate(_) => "CANCELUPDATE",
             CommandBody::ESearch { .. } => "ESEARCH",
+            CommandBody::Notify(_) => "NOTIFY",
         }
     }
 }

@@ -99,6 +99,7 @@ impl Parser<'_> {
             b"GETMETADATA" => self.getmetadata()?,
             b"CANCELUPDATE" => self.cancelupdate()?,
             b"SETMETADATA" => self.setmetadata()?,
+            b"NOTIFY" => self.notify()?,
             _ => {
                 self.pos -= name.len();
                 return self.fail_msg("unknown command");

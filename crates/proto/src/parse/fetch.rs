@@ -69,7 +69,7 @@ impl Parser<'_> {
     /// "BODY.PEEK" section [partial] / "BINARY" [".PEEK"] section-binary [partial] /
     /// "BINARY.SIZE" section-binary / "MODSEQ" / "EMAILID" / "THREADID" / "SAVEDATE" /
     /// "PREVIEW" [SP "(" "LAZY" ")"]`
-    fn fetch_att(&mut self) -> PResult<FetchAttribute> {
+    pub(super) fn fetch_att(&mut self) -> PResult<FetchAttribute> {
         use FetchAttribute as A;
         let start = self.pos;
         let w = self.word_req("fetch attribute")?.to_ascii_uppercase();

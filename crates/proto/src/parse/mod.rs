@@ -8,7 +8,7 @@
 //! Limits: recursion (search keys) is bounded by [`MAX_NESTING`]; every other loop consumes
 //! input, so work and memory are linear in the input. The parser never panics.
 //! Not supported (answered with BAD): CATENATE, generic tagged-ext parameters of unknown
-//! extensions, NOTIFY.
+//! extensions.
 //!
 //! # Layout
 //!
@@ -25,6 +25,7 @@
 //! - `search`: SEARCH, SORT, THREAD and the search keys (the only recursion).
 //! - `acl`: the ACL (RFC 4314) and QUOTA (RFC 9208) commands.
 //! - `metadata`: GETMETADATA and SETMETADATA (RFC 5464).
+//! - `notify`: NOTIFY (RFC 5465).
 
 mod acl;
 mod command;
@@ -33,6 +34,7 @@ mod lexer;
 mod list;
 mod mailbox;
 mod metadata;
+mod notify;
 mod search;
 
 use bytes::Bytes;

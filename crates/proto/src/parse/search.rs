@@ -68,7 +68,7 @@ impl Parser<'_> {
 
     /// `SP one-or-more-mailbox`; `one-or-more-mailbox = mailbox / many-mailboxes`;
     /// `many-mailboxes = "(" mailbox *(SP mailbox) ")"` (RFC 5465 §8).
-    fn one_or_more_mailbox(&mut self) -> PResult<Vec<crate::types::WireMailboxName>> {
+    pub(super) fn one_or_more_mailbox(&mut self) -> PResult<Vec<crate::types::WireMailboxName>> {
         self.sp()?;
         if !self.eat(b'(') {
             return Ok(vec![self.mailbox()?]);

@@ -233,6 +233,19 @@ pub fn write_data(out: &mut Vec<u8>, data: &Data, opts: WriteOptions) {
             }
             out.push(b')');
         }
+        Data::MetadataChanged { mailbox, entries } => {
+            // RFC 5464 §5 `metadata-resp = "METADATA" SP mailbox SP entry-list`;
+            // `entry-list = entry *(SP entry)`.
+            if entries.is_empty() {
+                return;
+            }
+            out.extend_from_slice(b"* METADATA ");
+            write_mailbox(out, mailbox, opts.utf8);
+            for entry in entries {
+                out.push(b' ');
+                write_astring_opts(out, entry.as_bytes(), WriteOptions::default());
+            }
+        }
         Data::Metadata { mailbox, entries } => {
             // RFC 5464 §5 `metadata-resp = "METADATA" SP mailbox SP entry-values`;
             // `entry-values = "(" entry-value *(SP entry-value) ")"`; `value = nstring / literal8`.
@@ -731,6 +744,19 @@ mod tests {
             }),
             "* NAMESPACE ((\"\" \"/\")) NIL NIL\r\n"
         );
+    }
+
+    #[test]
+    fn metadata_change_rfc5464_4_4_2() {
+        let changed = |mailbox: &str, entries: &[&str]| {
+            d(Data::MetadataChanged {
+                mailbox: mailbox.into(),
+                entries: entries.iter().map(|e| (*e).to_owned()).collect(),
+            })
+        };
+        assert_eq!(changed("INBOX", &["/shared/comment"]), "* METADATA INBOX /shared/comment\r\n");
+        assert_eq!(changed("", &["/shared/a", "/private/b"]), "* METADATA \"\" /shared/a /private/b\r\n");
+        assert_eq!(changed("INBOX", &[]), "");
     }
 
     #[test]

@@ -112,6 +112,7 @@ fn code_is_writable(code: &Code) -> bool {
         Code::Modified(set) => !set.is_empty(),
         Code::MailboxId(id) => is_object_id(id),
         Code::Other(atom, _) => is_atom(atom.as_bytes()),
+        Code::BadEvent(names) => names.iter().any(|n| is_atom(n.as_bytes())),
         _ => true,
     }
 }
@@ -148,6 +149,7 @@ fn write_code(out: &mut Vec<u8>, code: &Code) {
         Code::HasChildren => b"HASCHILDREN",
         Code::UseAttr => b"USEATTR",
         Code::Unavailable => b"UNAVAILABLE",
+        Code::NotificationOverflow => b"NOTIFICATIONOVERFLOW",
         Code::NotSaved => b"NOTSAVED",
         Code::CompressionActive => b"COMPRESSIONACTIVE",
         _ => b"",
@@ -235,6 +237,19 @@ fn write_code(out: &mut Vec<u8>, code: &Code) {
                 MetadataCode::TooMany => out.extend_from_slice(b"TOOMANY"),
                 MetadataCode::NoPrivate => out.extend_from_slice(b"NOPRIVATE"),
             }
+        }
+        Code::BadEvent(names) => {
+            // RFC 5465 §8: `"BADEVENT" SP "(" event-name *(SP event-name) ")"`.
+            out.extend_from_slice(b"BADEVENT (");
+            let mut first = true;
+            for name in names.iter().filter(|n| is_atom(n.as_bytes())) {
+                if !first {
+                    out.push(b' ');
+                }
+                first = false;
+                out.extend_from_slice(name.as_bytes());
+            }
+            out.push(b')');
         }
         Code::NoUpdate(tag) => {
             // RFC 5267 §5: `"NOUPDATE" SP quoted`; tag characters need no escaping.
@@ -334,6 +349,21 @@ mod tests {
         assert_eq!(
             w(|o| write_untagged_status(o, Status::No, Some(&code), "Too many contexts")),
             "* NO [NOUPDATE \"B02\"] Too many contexts\r\n"
+        );
+    }
+
+    #[test]
+    fn notify_codes_rfc5465() {
+        let code = Code::NotificationOverflow;
+        assert_eq!(
+            w(|o| write_untagged_status(o, Status::Ok, Some(&code), "Too many notifications")),
+            "* OK [NOTIFICATIONOVERFLOW] Too many notifications\r\n"
+        );
+        let tag = Tag::new("a").unwrap();
+        let code = Code::BadEvent(vec!["MessageNew".into(), "bad name".into(), "FlagChange".into()]);
+        assert_eq!(
+            w(|o| write_tagged(o, &tag, Completion::No, Some(&code), "Unsupported event")),
+            "a NO [BADEVENT (MessageNew FlagChange)] Unsupported event\r\n"
         );
     }
 }

@@ -145,6 +145,11 @@ pub enum Code {
     Metadata(MetadataCode),
     /// `NOUPDATE "tag"` (RFC 5267 §4.3.1): no updates for the search of this tag.
     NoUpdate(Tag),
+    /// `NOTIFICATIONOVERFLOW` (RFC 5465 §5.8): notifications stopped, as after NOTIFY NONE.
+    NotificationOverflow,
+    /// `BADEVENT (event-name ...)` (RFC 5465 §3.1): every event the server supports (names
+    /// that are not atoms are left out).
+    BadEvent(Vec<String>),
     /// Any other code: an atom and optional text (no `]`, CR or LF; sanitised on write).
     Other(String, Option<String>),
 }
@@ -399,6 +404,14 @@ pub enum Data {
         mailbox: String,
         /// (entry name, value); `None` writes NIL. A value with NUL is written as literal8.
         entries: Vec<(String, Option<Vec<u8>>)>,
+    },
+    /// `* METADATA mailbox entry *(SP entry)` (RFC 5464 §4.4.2): these entries changed
+    /// (unsolicited, RFC 5465 §5.6, §5.7). Not written when `entries` is empty.
+    MetadataChanged {
+        /// Decoded mailbox name; `""` for server entries.
+        mailbox: String,
+        /// The changed entries' names.
+        entries: Vec<String>,
     },
     /// `* QUOTAROOT mailbox *(root)` (RFC 9208 §4.2.2).
     QuotaRoot {
