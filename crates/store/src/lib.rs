@@ -53,7 +53,7 @@ pub use acl::{
     Right, Rights, SeenMode, SharedMailbox, TeamMember, Viewer,
 };
 pub use metadata::{MetadataDepth, MetadataLimits, MetadataPlace, MetadataWrite};
-pub use notify::Notifier;
+pub use notify::{Listener, MetadataChange, Notifier, Pending};
 pub use queue::{
     Attempt, ClaimedMail, Enqueued, Lease, NewOutbound, OutboundKind, QueueEntry, QueueId, QueueStore,
     VacationOnce,

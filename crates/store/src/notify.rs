@@ -8,13 +8,22 @@
 //!
 //! Memory: one small entry per mailbox that somebody watches; entries nobody watches are dropped
 //! on the next `changed` call for them.
+//!
+//! NOTIFY (RFC 5465) sessions watch many mailboxes at once and also mailbox-list events. Each
+//! holds a [`Listener`] registered for the mailboxes and accounts it cares about: a change marks
+//! the mailbox in the listener's [`Pending`] set and wakes it, so the session reads the status
+//! of the mailboxes that changed and of no other. List events (create, delete, rename,
+//! subscribe, ACL) only say "the list of this account moved": the session reads the list
+//! again and compares. METADATA changes carry the entry names. A listener's pending work is
+//! bounded ([`Listener::new`]'s limit); past it the listener is marked overflowed and keeps
+//! nothing more, and the session stops notifying (RFC 5465 §5.8).
 
-use std::collections::HashMap;
-use std::sync::Mutex;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex, Weak};
 
 use tokio::sync::watch;
 
-use crate::types::{MailboxId, ModSeq};
+use crate::types::{AccountId, MailboxId, ModSeq};
 
 /// The fan-out hub. Cheap to share behind the store.
 #[derive(Debug)]
@@ -26,11 +35,141 @@ pub struct Notifier {
     /// Moves when credentials or address blocks changed somewhere (another node's write, told
     /// through the store): the authenticator re-reads them at once instead of at its next poll.
     credentials: watch::Sender<u64>,
+    /// NOTIFY listeners by what they registered for.
+    listeners: Mutex<Listeners>,
 }
 
 impl Default for Notifier {
     fn default() -> Self {
-        Self { mailboxes: Mutex::default(), acl: watch::channel(0).0, credentials: watch::channel(0).0 }
+        Self {
+            mailboxes: Mutex::default(),
+            acl: watch::channel(0).0,
+            credentials: watch::channel(0).0,
+            listeners: Mutex::default(),
+        }
+    }
+}
+
+/// The NOTIFY listeners, indexed by the mailboxes and accounts they registered for. Entries of
+/// listeners that are gone are dropped when a signal for them comes, and all of them every
+/// [`SWEEP_AFTER`] registrations.
+#[derive(Debug, Default)]
+struct Listeners {
+    by_mailbox: HashMap<MailboxId, Vec<Weak<Shared>>>,
+    by_account: HashMap<AccountId, Vec<Weak<Shared>>>,
+    /// Every listener (server metadata, ACL changes).
+    all: Vec<Weak<Shared>>,
+    registrations: u64,
+}
+
+/// Registrations between two sweeps of the listener index.
+const SWEEP_AFTER: u64 = 256;
+
+/// A METADATA change (RFC 5464) a NOTIFY session may report (RFC 5465 §5.6, §5.7).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetadataChange {
+    /// The mailbox whose entries changed; `None` for server entries.
+    pub mailbox: Option<MailboxId>,
+    /// The account whose `/private/` entries changed; `None` for `/shared/` ones, which
+    /// everyone who may read the mailbox sees.
+    pub private_to: Option<AccountId>,
+    /// The changed entries' names.
+    pub entries: Vec<String>,
+}
+
+impl MetadataChange {
+    /// The changes one SETMETADATA of `account` on `place` made: one for its private entries,
+    /// one for its shared ones (either left out when empty).
+    pub fn of_write<'a>(
+        place: crate::metadata::MetadataPlace,
+        account: AccountId,
+        entries: impl Iterator<Item = &'a str>,
+    ) -> Vec<MetadataChange> {
+        let mailbox = match place {
+            crate::metadata::MetadataPlace::Server => None,
+            crate::metadata::MetadataPlace::Mailbox(id) => Some(id),
+        };
+        let (private, shared): (Vec<String>, Vec<String>) =
+            entries.map(str::to_owned).partition(|e| crate::metadata::is_private(e));
+        let mut changes = Vec::new();
+        if !private.is_empty() {
+            changes.push(MetadataChange { mailbox, private_to: Some(account), entries: private });
+        }
+        if !shared.is_empty() {
+            changes.push(MetadataChange { mailbox, private_to: None, entries: shared });
+        }
+        changes
+    }
+}
+
+/// What happened since a [`Listener`] last took its pending work.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Pending {
+    /// Mailboxes whose messages, flags or status changed.
+    pub mailboxes: BTreeSet<MailboxId>,
+    /// A mailbox list, subscription or ACL changed somewhere the listener registered for.
+    pub lists: bool,
+    /// METADATA changes, oldest first.
+    pub metadata: Vec<MetadataChange>,
+    /// More happened than the listener's limit: everything else was dropped.
+    pub overflow: bool,
+}
+
+#[derive(Debug)]
+struct Shared {
+    pending: Mutex<Pending>,
+    wake: tokio::sync::Notify,
+    /// Pending mailboxes plus metadata changes kept at most.
+    limit: usize,
+}
+
+impl Shared {
+    fn update(&self, change: impl FnOnce(&mut Pending)) {
+        let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        if pending.overflow {
+            return;
+        }
+        change(&mut pending);
+        if pending.mailboxes.len() + pending.metadata.len() > self.limit {
+            *pending = Pending { overflow: true, ..Pending::default() };
+        }
+        drop(pending);
+        self.wake.notify_one();
+    }
+}
+
+/// One NOTIFY session's ear (RFC 5465): register it with [`Notifier::register`], wait with
+/// [`Listener::wait`], then [`Listener::take`] what happened.
+#[derive(Debug, Clone)]
+pub struct Listener {
+    shared: Arc<Shared>,
+}
+
+impl Listener {
+    /// A listener that keeps at most `limit` pending mailboxes and metadata changes.
+    pub fn new(limit: usize) -> Self {
+        let shared =
+            Shared { pending: Mutex::default(), wake: tokio::sync::Notify::new(), limit: limit.max(1) };
+        Self { shared: Arc::new(shared) }
+    }
+
+    /// Resolves once something is pending (at once if something came since the last `take`).
+    pub async fn wait(&self) {
+        if self.has_pending() {
+            return;
+        }
+        self.shared.wake.notified().await;
+    }
+
+    /// Whether anything is pending.
+    pub fn has_pending(&self) -> bool {
+        let pending = self.shared.pending.lock().unwrap_or_else(|e| e.into_inner());
+        *pending != Pending::default()
+    }
+
+    /// Takes everything pending.
+    pub fn take(&self) -> Pending {
+        std::mem::take(&mut *self.shared.pending.lock().unwrap_or_else(|e| e.into_inner()))
     }
 }
 
@@ -55,6 +194,7 @@ impl Notifier {
 
     /// Signals that `mailbox` changed and its highest modseq is now `modseq`.
     pub fn changed(&self, mailbox: MailboxId, modseq: ModSeq) {
+        self.tell_listeners(mailbox);
         let mut map = self.lock();
         let Some(tx) = map.get(&mailbox) else { return };
         if tx.receiver_count() == 0 {
@@ -68,6 +208,9 @@ impl Notifier {
     /// check): wakes the watchers only when `modseq` is above what they last saw, so late or
     /// repeated hints cost nothing.
     pub fn advanced(&self, mailbox: MailboxId, modseq: ModSeq) {
+        // A NOTIFY session compares the status it reads with the one it reported last, so a
+        // late hint costs it one status read.
+        self.tell_listeners(mailbox);
         let map = self.lock();
         if let Some(tx) = map.get(&mailbox) {
             tx.send_if_modified(|seen| {
@@ -77,6 +220,90 @@ impl Notifier {
                 }
                 newer
             });
+        }
+    }
+
+    /// Registers `listener` for changes of `mailboxes` and list changes of `accounts` (and
+    /// for server metadata and ACL changes), replacing what it registered before.
+    pub fn register(&self, listener: &Listener, mailboxes: &[MailboxId], accounts: &[AccountId]) {
+        let mut index = self.listeners.lock().unwrap_or_else(|e| e.into_inner());
+        let me = Arc::downgrade(&listener.shared);
+        let other = |w: &Weak<Shared>| !w.ptr_eq(&me) && w.strong_count() > 0;
+        index.registrations += 1;
+        if index.registrations % SWEEP_AFTER == 0 {
+            index.by_mailbox.retain(|_, v| {
+                v.retain(|w| w.strong_count() > 0);
+                !v.is_empty()
+            });
+            index.by_account.retain(|_, v| {
+                v.retain(|w| w.strong_count() > 0);
+                !v.is_empty()
+            });
+        }
+        // Drop the listener's earlier registration.
+        index.by_mailbox.retain(|_, v| {
+            v.retain(other);
+            !v.is_empty()
+        });
+        index.by_account.retain(|_, v| {
+            v.retain(other);
+            !v.is_empty()
+        });
+        index.all.retain(other);
+        for id in mailboxes {
+            index.by_mailbox.entry(*id).or_default().push(me.clone());
+        }
+        for account in accounts {
+            index.by_account.entry(*account).or_default().push(me.clone());
+        }
+        index.all.push(me);
+    }
+
+    /// Stops `listener` hearing anything (NOTIFY NONE).
+    pub fn unregister(&self, listener: &Listener) {
+        self.register(listener, &[], &[]);
+        let mut index = self.listeners.lock().unwrap_or_else(|e| e.into_inner());
+        let me = Arc::downgrade(&listener.shared);
+        index.all.retain(|w| !w.ptr_eq(&me));
+    }
+
+    /// Marks `mailbox` changed for the listeners registered for it.
+    fn tell_listeners(&self, mailbox: MailboxId) {
+        for listener in self.listeners_of(|index| index.by_mailbox.get_mut(&mailbox)) {
+            listener.update(|p| {
+                p.mailboxes.insert(mailbox);
+            });
+        }
+    }
+
+    /// The live listeners of one index entry (dropping dead ones from it).
+    fn listeners_of(
+        &self,
+        entry: impl FnOnce(&mut Listeners) -> Option<&mut Vec<Weak<Shared>>>,
+    ) -> Vec<Arc<Shared>> {
+        let mut index = self.listeners.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(list) = entry(&mut index) else { return Vec::new() };
+        list.retain(|w| w.strong_count() > 0);
+        list.iter().filter_map(Weak::upgrade).collect()
+    }
+
+    /// A mailbox of `account` was created, deleted or renamed, or its subscriptions changed:
+    /// wakes the NOTIFY listeners registered for the account (they read the list again).
+    pub fn list_changed(&self, account: AccountId) {
+        for listener in self.listeners_of(|index| index.by_account.get_mut(&account)) {
+            listener.update(|p| p.lists = true);
+        }
+    }
+
+    /// METADATA entries changed: to the listeners registered for the mailbox, or to every
+    /// listener for server entries.
+    pub fn metadata_changed(&self, change: MetadataChange) {
+        let listeners = match change.mailbox {
+            Some(id) => self.listeners_of(|index| index.by_mailbox.get_mut(&id)),
+            None => self.listeners_of(|index| Some(&mut index.all)),
+        };
+        for listener in listeners {
+            listener.update(|p| p.metadata.push(change.clone()));
         }
     }
 
@@ -94,6 +321,10 @@ impl Notifier {
     /// idling session re-checks its rights at once.
     pub fn acl_changed(&self, mailbox: Option<MailboxId>) {
         self.acl.send_modify(|g| *g += 1);
+        // Rights decide which mailboxes a NOTIFY session sees (RFC 5465 §5.4, §5.9).
+        for listener in self.listeners_of(|index| Some(&mut index.all)) {
+            listener.update(|p| p.lists = true);
+        }
         let map = self.lock();
         match mailbox {
             Some(id) => {
@@ -156,6 +387,63 @@ mod tests {
         n.advanced(MailboxId(1), ModSeq(7));
         assert!(rx.has_changed().expect("sender alive"));
         assert_eq!(n.watched(), vec![(MailboxId(1), ModSeq(7))]);
+    }
+
+    #[tokio::test]
+    async fn listeners_hear_only_what_they_registered_for() {
+        let n = Notifier::new();
+        let listener = Listener::new(10);
+        n.register(&listener, &[MailboxId(1), MailboxId(2)], &[AccountId(7)]);
+        n.changed(MailboxId(3), ModSeq(1));
+        n.list_changed(AccountId(8));
+        assert!(!listener.has_pending());
+        n.changed(MailboxId(2), ModSeq(4));
+        n.advanced(MailboxId(1), ModSeq(9));
+        n.changed(MailboxId(2), ModSeq(5));
+        n.list_changed(AccountId(7));
+        n.metadata_changed(MetadataChange {
+            mailbox: None,
+            private_to: None,
+            entries: vec!["/shared/x".into()],
+        });
+        n.metadata_changed(MetadataChange { mailbox: Some(MailboxId(5)), private_to: None, entries: vec![] });
+        listener.wait().await;
+        let pending = listener.take();
+        assert_eq!(pending.mailboxes, BTreeSet::from([MailboxId(1), MailboxId(2)]));
+        assert!(pending.lists && !pending.overflow);
+        assert_eq!(pending.metadata.len(), 1);
+        assert!(!listener.has_pending());
+        // A new registration replaces the old one.
+        n.register(&listener, &[MailboxId(3)], &[]);
+        n.changed(MailboxId(1), ModSeq(10));
+        n.list_changed(AccountId(7));
+        assert!(!listener.has_pending());
+        n.acl_changed(None);
+        assert!(listener.take().lists);
+        n.unregister(&listener);
+        n.changed(MailboxId(3), ModSeq(11));
+        n.acl_changed(None);
+        assert!(!listener.has_pending());
+    }
+
+    #[test]
+    fn a_listener_that_falls_behind_overflows() {
+        let n = Notifier::new();
+        let listener = Listener::new(2);
+        let ids: Vec<MailboxId> = (1..=5).map(MailboxId).collect();
+        n.register(&listener, &ids, &[]);
+        n.changed(MailboxId(1), ModSeq(1));
+        n.changed(MailboxId(1), ModSeq(2));
+        n.changed(MailboxId(2), ModSeq(1));
+        assert!(!listener.take().overflow, "repeated changes of one mailbox count once");
+        for id in &ids {
+            n.changed(*id, ModSeq(3));
+        }
+        let pending = listener.take();
+        assert!(pending.overflow && pending.mailboxes.is_empty());
+        drop(listener);
+        n.changed(MailboxId(1), ModSeq(4));
+        assert!(n.listeners.lock().unwrap().by_mailbox.get(&MailboxId(1)).is_none_or(Vec::is_empty));
     }
 
     #[test]

@@ -116,7 +116,9 @@ impl Parser<'_> {
 #[cfg(test)]
 mod tests {
     use super::super::tests::{body, err};
-    use crate::types::{CommandBody, FetchAttribute, Notify, NotifyEvent as E, NotifyFilter as F, NotifyGroup};
+    use crate::types::{
+        CommandBody, FetchAttribute, Notify, NotifyEvent as E, NotifyFilter as F, NotifyGroup,
+    };
     use crate::types::{Section, WireMailboxName};
 
     fn set(s: &str) -> (bool, Vec<NotifyGroup>) {
@@ -137,15 +139,22 @@ mod tests {
             set("e notify set (selected (MessageNew (uid body.peek[header.fields (from to subject)]) \
                  MessageExpunge)) (subtree Lists MessageNew) (mailboxes misc MessageNew)");
         assert!(!status);
-        assert_eq!(groups[1], NotifyGroup { filter: F::Subtree(vec![m("Lists")]), events: vec![E::MessageNew(None)] });
+        assert_eq!(
+            groups[1],
+            NotifyGroup { filter: F::Subtree(vec![m("Lists")]), events: vec![E::MessageNew(None)] }
+        );
         assert_eq!(groups[2].filter, F::Mailboxes(vec![m("misc")]));
         // §6.
-        let (_, groups) = set("a notify set (mailboxes INBOX (Messagenew messageExpunge)) (personal (SubscriptionChange))");
+        let (_, groups) =
+            set("a notify set (mailboxes INBOX (Messagenew messageExpunge)) (personal (SubscriptionChange))");
         assert_eq!(groups[0].events, vec![E::MessageNew(None), E::MessageExpunge]);
         assert_eq!(groups[1], NotifyGroup { filter: F::Personal, events: vec![E::SubscriptionChange] });
         let (_, groups) = set("a notify set (selected (Messagenew (uid flags) messageExpunge)) \
                                (personal (MessageNew FlagChange MessageExpunge))");
-        assert_eq!(groups[0].events[0], E::MessageNew(Some(vec![FetchAttribute::Uid, FetchAttribute::Flags])));
+        assert_eq!(
+            groups[0].events[0],
+            E::MessageNew(Some(vec![FetchAttribute::Uid, FetchAttribute::Flags]))
+        );
     }
 
     #[test]
@@ -160,7 +169,10 @@ mod tests {
         match &groups[0].events[0] {
             E::MessageNew(Some(atts)) => {
                 assert_eq!(atts[0], FetchAttribute::Uid);
-                assert!(matches!(&atts[1], FetchAttribute::BodySection { peek: true, section: Section { .. }, .. }));
+                assert!(matches!(
+                    &atts[1],
+                    FetchAttribute::BodySection { peek: true, section: Section { .. }, .. }
+                ));
             }
             other => panic!("{other:?}"),
         }

@@ -15,8 +15,12 @@
 //! changed, so a hint only ever needs to say "look".
 //!
 //! Payload: `<node>` then `;` separated items, `c<mailbox>:<modseq>`, `a<mailbox>` / `a*`
-//! (an ACL of one mailbox, or any membership, changed), or `k` (credentials or address blocks
-//! changed: the authenticators re-read them).
+//! (an ACL of one mailbox, or any membership, changed), `k` (credentials or address blocks
+//! changed: the authenticators re-read them), `l<account>` (the account's mailbox list or
+//! subscriptions changed: NOTIFY sessions read them again) or `m<mailbox>:<account>:<entry>`
+//! (a METADATA entry changed; `-` for the server and for a shared entry, the entry name in
+//! hex). Missed `l` hints are made up for by the ACL bump after a reconnect (which makes NOTIFY
+//! sessions read their lists again); missed `m` hints are lost.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -27,8 +31,8 @@ use deadpool_postgres::Pool;
 use tokio::sync::{mpsc, watch};
 use tokio_postgres::{AsyncMessage, NoTls};
 
-use crate::notify::Notifier;
-use crate::types::{MailboxId, ModSeq};
+use crate::notify::{MetadataChange, Notifier};
+use crate::types::{AccountId, MailboxId, ModSeq};
 
 /// The notification channel.
 pub const CHANNEL: &str = "postfach_changes";
@@ -46,7 +50,7 @@ pub const SWEEP_EVERY: Duration = Duration::from_secs(30);
 const RECONNECT_AFTER: Duration = Duration::from_secs(1);
 
 /// One change hint.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Hint {
     /// The mailbox's highest modseq is now at least this.
     Changed(MailboxId, ModSeq),
@@ -54,6 +58,10 @@ pub(crate) enum Hint {
     Acl(Option<MailboxId>),
     /// Credentials or address blocks changed.
     Credentials,
+    /// The mailbox list or subscriptions of this account changed.
+    List(AccountId),
+    /// METADATA entries changed.
+    Metadata(MetadataChange),
 }
 
 /// The running bridge: dropping it stops both tasks.
@@ -146,23 +154,41 @@ pub(crate) fn encode(node: u64, batch: &[Hint]) -> Vec<String> {
     let mut changed: HashMap<MailboxId, ModSeq> = HashMap::new();
     let mut acl: Vec<Option<MailboxId>> = Vec::new();
     let mut credentials = false;
+    let mut lists: Vec<AccountId> = Vec::new();
+    let mut metadata: Vec<String> = Vec::new();
     for hint in batch {
-        match *hint {
+        match hint {
             Hint::Changed(mailbox, modseq) => {
-                let seen = changed.entry(mailbox).or_default();
-                *seen = (*seen).max(modseq);
+                let seen = changed.entry(*mailbox).or_default();
+                *seen = (*seen).max(*modseq);
             }
             Hint::Acl(mailbox) => {
-                if !acl.contains(&mailbox) {
-                    acl.push(mailbox);
+                if !acl.contains(mailbox) {
+                    acl.push(*mailbox);
                 }
             }
             Hint::Credentials => credentials = true,
+            Hint::List(account) => {
+                if !lists.contains(account) {
+                    lists.push(*account);
+                }
+            }
+            Hint::Metadata(change) => {
+                let mailbox = change.mailbox.map_or_else(|| "-".to_owned(), |m| m.0.to_string());
+                let account = change.private_to.map_or_else(|| "-".to_owned(), |a| a.0.to_string());
+                // One item per entry: every item fits a payload whatever the entry count.
+                for entry in &change.entries {
+                    let hex: String = entry.bytes().map(|b| format!("{b:02x}")).collect();
+                    metadata.push(format!("m{mailbox}:{account}:{hex}"));
+                }
+            }
         }
     }
     let mut items: Vec<String> = changed.into_iter().map(|(m, s)| format!("c{}:{}", m.0, s.0)).collect();
     items.sort();
     items.extend(acl.into_iter().map(|m| m.map_or_else(|| "a*".to_owned(), |m| format!("a{}", m.0))));
+    items.extend(lists.into_iter().map(|a| format!("l{}", a.0)));
+    items.extend(metadata);
     if credentials {
         items.push("k".to_owned());
     }
@@ -197,6 +223,23 @@ pub(crate) fn decode(node: u64, payload: &str) -> Option<Vec<Hint>> {
             hints.push(Hint::Acl(None));
         } else if item == "k" {
             hints.push(Hint::Credentials);
+        } else if let Some(rest) = item.strip_prefix('l') {
+            hints.push(Hint::List(AccountId(rest.parse().ok()?)));
+        } else if let Some(rest) = item.strip_prefix('m') {
+            let mut parts = rest.splitn(3, ':');
+            let (mailbox, account, hex) = (parts.next()?, parts.next()?, parts.next()?);
+            let id = |s: &str| if s == "-" { Ok(None) } else { s.parse().map(Some) };
+            let mailbox = id(mailbox).ok()?.map(MailboxId);
+            let private_to = id(account).ok()?.map(AccountId);
+            if hex.len() % 2 != 0 {
+                return None;
+            }
+            let bytes = (0..hex.len())
+                .step_by(2)
+                .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
+                .collect::<Option<Vec<u8>>>()?;
+            let entry = String::from_utf8(bytes).ok()?;
+            hints.push(Hint::Metadata(MetadataChange { mailbox, private_to, entries: vec![entry] }));
         } else if let Some(rest) = item.strip_prefix('a') {
             hints.push(Hint::Acl(Some(MailboxId(rest.parse().ok()?))));
         } else {
@@ -213,6 +256,8 @@ fn apply(notifier: &Notifier, hints: Vec<Hint>) {
             Hint::Changed(mailbox, modseq) => notifier.advanced(mailbox, modseq),
             Hint::Acl(mailbox) => notifier.acl_changed(mailbox),
             Hint::Credentials => notifier.credentials_changed(),
+            Hint::List(account) => notifier.list_changed(account),
+            Hint::Metadata(change) => notifier.metadata_changed(change),
         }
     }
 }
@@ -391,6 +436,45 @@ mod tests {
         );
         assert_eq!(decode(1, "zz;c1:2"), None);
         assert_eq!(decode(1, "1;x"), None);
+    }
+
+    #[test]
+    fn list_and_metadata_hints_round_trip() {
+        let shared = MetadataChange {
+            mailbox: Some(MailboxId(5)),
+            private_to: None,
+            entries: vec!["/shared/a;b".into()],
+        };
+        let private = MetadataChange {
+            mailbox: None,
+            private_to: Some(AccountId(3)),
+            entries: vec!["/private/x".into(), "/private/y".into()],
+        };
+        let batch = [
+            Hint::List(AccountId(2)),
+            Hint::List(AccountId(2)),
+            Hint::Metadata(shared.clone()),
+            Hint::Metadata(private),
+        ];
+        let payloads = encode(0xabc, &batch);
+        assert_eq!(payloads.len(), 1);
+        let split = |entry: &str| MetadataChange {
+            mailbox: None,
+            private_to: Some(AccountId(3)),
+            entries: vec![entry.into()],
+        };
+        assert_eq!(
+            decode(1, &payloads[0]),
+            Some(vec![
+                Hint::List(AccountId(2)),
+                Hint::Metadata(shared),
+                Hint::Metadata(split("/private/x")),
+                Hint::Metadata(split("/private/y")),
+            ])
+        );
+        assert_eq!(decode(1, "1;m1:-:6"), None);
+        assert_eq!(decode(1, "1;m1:-:zz"), None);
+        assert_eq!(decode(1, "1;lx"), None);
     }
 
     #[test]

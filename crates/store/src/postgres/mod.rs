@@ -54,7 +54,7 @@ use crate::acl::{
     AclEntry, Identifier, Quota, QuotaLimits, QuotaWarning, Rights, SeenMode, SharedMailbox, TeamMember,
 };
 use crate::metadata::{MetadataDepth, MetadataLimits, MetadataPlace, MetadataWrite};
-use crate::notify::Notifier;
+use crate::notify::{MetadataChange, Notifier};
 use crate::sqlite::StoreLimits;
 use crate::sqlite::quota::Check;
 use crate::sqlite::sieve::{MAX_SCRIPT_LEN, check_name};
@@ -227,6 +227,10 @@ pub(crate) struct Effects {
     changed: Vec<(MailboxId, ModSeq)>,
     acl: Vec<Option<MailboxId>>,
     credentials: bool,
+    /// Accounts whose mailbox list or subscriptions changed (NOTIFY, RFC 5465 §5.4, §5.5).
+    lists: Vec<AccountId>,
+    /// METADATA changes (NOTIFY, RFC 5465 §5.6, §5.7).
+    metadata: Vec<MetadataChange>,
 }
 
 impl Effects {
@@ -238,6 +242,16 @@ impl Effects {
     /// did, which may change rights anywhere.
     pub(crate) fn acl_changed(&mut self, mailbox: Option<MailboxId>) {
         self.acl.push(mailbox);
+    }
+
+    /// The mailbox list or the subscriptions of `account` changed.
+    pub(crate) fn list_changed(&mut self, account: AccountId) {
+        self.lists.push(account);
+    }
+
+    /// METADATA entries changed.
+    pub(crate) fn metadata_changed(&mut self, change: MetadataChange) {
+        self.metadata.push(change);
     }
 
     /// Credentials or address blocks changed (other nodes' authenticators re-read them).
@@ -265,6 +279,18 @@ impl Effects {
             if let Some(bridge) = bridge {
                 bridge.send(bridge::Hint::Acl(mailbox));
             }
+        }
+        for account in self.lists {
+            notifier.list_changed(account);
+            if let Some(bridge) = bridge {
+                bridge.send(bridge::Hint::List(account));
+            }
+        }
+        for change in self.metadata {
+            if let Some(bridge) = bridge {
+                bridge.send(bridge::Hint::Metadata(change.clone()));
+            }
+            notifier.metadata_changed(change);
         }
     }
 }
@@ -587,11 +613,17 @@ impl MailStore for PgStore {
         special_use: Option<SpecialUse>,
     ) -> StoreResult<MailboxId> {
         let max = self.limits.max_mailboxes;
-        write_tx!(self, |tx, fx| mail::create_mailbox(&tx, fx, account, name, special_use, max).await?)
+        write_tx!(self, |tx, fx| {
+            fx.list_changed(account);
+            mail::create_mailbox(&tx, fx, account, name, special_use, max).await?
+        })
     }
     async fn delete_mailbox(&self, account: AccountId, mailbox: MailboxId) -> StoreResult<()> {
         let defaults = self.quota_defaults();
-        write_tx!(self, |tx, fx| mail::delete_mailbox(&tx, fx, account, mailbox, &defaults).await?)
+        write_tx!(self, |tx, fx| {
+            fx.list_changed(account);
+            mail::delete_mailbox(&tx, fx, account, mailbox, &defaults).await?
+        })
     }
     async fn rename_mailbox(
         &self,
@@ -600,7 +632,10 @@ impl MailStore for PgStore {
         to: &MailboxName,
     ) -> StoreResult<()> {
         let max = self.limits.max_mailboxes;
-        write_tx!(self, |tx, fx| mail::rename_mailbox(&tx, fx, account, from, to, max).await?)
+        write_tx!(self, |tx, fx| {
+            fx.list_changed(account);
+            mail::rename_mailbox(&tx, fx, account, from, to, max).await?
+        })
     }
     async fn set_subscribed(
         &self,
@@ -608,7 +643,10 @@ impl MailStore for PgStore {
         name: &MailboxName,
         subscribed: bool,
     ) -> StoreResult<()> {
-        write_tx!(self, |tx, fx| mail::set_subscribed(&tx, account, name.as_str(), subscribed).await?)
+        write_tx!(self, |tx, fx| {
+            fx.list_changed(account);
+            mail::set_subscribed(&tx, account, name.as_str(), subscribed).await?
+        })
     }
     async fn subscriptions(&self, account: AccountId) -> StoreResult<Vec<String>> {
         read_tx!(self, |tx| mail::subscriptions(&tx, account).await?)
@@ -722,7 +760,16 @@ impl MailStore for PgStore {
         entries: &[(String, Option<Vec<u8>>)],
         limits: MetadataLimits,
     ) -> StoreResult<MetadataWrite> {
-        write_tx!(self, |tx, fx| metadata::write(&tx, place, account, entries, limits).await?)
+        write_tx!(self, |tx, fx| {
+            let written = metadata::write(&tx, place, account, entries, limits).await?;
+            if written == MetadataWrite::Written {
+                let names = entries.iter().map(|(name, _)| name.as_str());
+                for change in MetadataChange::of_write(place, account, names) {
+                    fx.metadata_changed(change);
+                }
+            }
+            written
+        })
     }
 
     fn notifier(&self) -> &Notifier {

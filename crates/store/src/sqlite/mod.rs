@@ -80,7 +80,7 @@ use crate::acl::{
     AclEntry, Identifier, Quota, QuotaLimits, QuotaWarning, Rights, SeenMode, SharedMailbox, TeamMember,
 };
 use crate::metadata::{MetadataDepth, MetadataLimits, MetadataPlace, MetadataWrite};
-use crate::notify::Notifier;
+use crate::notify::{MetadataChange, Notifier};
 use crate::restore::{
     AccountRestore, ExpungedRun, MailboxDump, MailboxRestore, MessageDump, MessageRestore, NewUidValidity,
     PresentUids, PrivateSeenDump, Restored,
@@ -501,16 +501,21 @@ impl MailStore for SqliteStore {
         special_use: Option<SpecialUse>,
     ) -> StoreResult<MailboxId> {
         let (name, max) = (name.clone(), self.limits.max_mailboxes);
-        self.writer
+        let created = self
+            .writer
             .run(move |conn, fx| mailboxes::create_mailbox(conn, fx, account, &name, special_use, max))
-            .await
+            .await?;
+        self.notifier.list_changed(account);
+        Ok(created)
     }
 
     async fn delete_mailbox(&self, account: AccountId, mailbox: MailboxId) -> StoreResult<()> {
         let defaults = self.limits.quota_defaults();
         self.writer
             .run(move |conn, fx| mailboxes::delete_mailbox(conn, fx, account, mailbox, &defaults))
-            .await
+            .await?;
+        self.notifier.list_changed(account);
+        Ok(())
     }
 
     async fn rename_mailbox(
@@ -520,7 +525,11 @@ impl MailStore for SqliteStore {
         to: &MailboxName,
     ) -> StoreResult<()> {
         let (from, to, max) = (from.clone(), to.clone(), self.limits.max_mailboxes);
-        self.writer.run(move |conn, fx| mailboxes::rename_mailbox(conn, fx, account, &from, &to, max)).await
+        self.writer
+            .run(move |conn, fx| mailboxes::rename_mailbox(conn, fx, account, &from, &to, max))
+            .await?;
+        self.notifier.list_changed(account);
+        Ok(())
     }
 
     async fn set_subscribed(
@@ -530,7 +539,9 @@ impl MailStore for SqliteStore {
         subscribed: bool,
     ) -> StoreResult<()> {
         let name = name.clone();
-        self.writer.run(move |conn, _| mailboxes::set_subscribed(conn, account, &name, subscribed)).await
+        self.writer.run(move |conn, _| mailboxes::set_subscribed(conn, account, &name, subscribed)).await?;
+        self.notifier.list_changed(account);
+        Ok(())
     }
 
     async fn subscriptions(&self, account: AccountId) -> StoreResult<Vec<String>> {
@@ -699,8 +710,16 @@ impl MailStore for SqliteStore {
         entries: &[(String, Option<Vec<u8>>)],
         limits: MetadataLimits,
     ) -> StoreResult<MetadataWrite> {
+        let names: Vec<String> = entries.iter().map(|(name, _)| name.clone()).collect();
         let entries = entries.to_vec();
-        self.writer.run(move |conn, _| metadata::write(conn, place, account, &entries, limits)).await
+        let written =
+            self.writer.run(move |conn, _| metadata::write(conn, place, account, &entries, limits)).await?;
+        if written == MetadataWrite::Written {
+            for change in MetadataChange::of_write(place, account, names.iter().map(String::as_str)) {
+                self.notifier.metadata_changed(change);
+            }
+        }
+        Ok(written)
     }
 
     fn notifier(&self) -> &Notifier {
