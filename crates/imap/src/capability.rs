@@ -58,6 +58,8 @@ const AUTHENTICATED: &[&str] = &[
     // server entries by that name).
     "METADATA",
     "METADATA-SERVER",
+    // RFC 5465: events of the selected and other mailboxes, unasked.
+    "NOTIFY",
 ];
 
 /// Whether the session has logged in.

@@ -20,6 +20,8 @@
 //! - `respond`: `Done`/`Reply`, and `From<StoreError>`/`From<AuthError>` for `Reply`.
 //! - `selected`: one session's view of its mailbox (sequence numbers ↔ UIDs, pending updates).
 //! - `updates`: searches that report their changes (RFC 5267 CONTEXT=SEARCH/SORT UPDATE).
+//! - `notify`: NOTIFY (RFC 5465): the events a session asked for, and the STATUS, LIST and
+//!   METADATA responses the store's change signals turn into.
 //! - `convert`, `capability`, `uidmap`: small shared pieces; `sasl` (public: the server's POP3
 //!   AUTH and ManageSieve run the same mechanisms through it).
 //!
@@ -31,6 +33,7 @@ mod cmd;
 mod context;
 mod convert;
 pub mod criteria;
+mod notify;
 mod out;
 mod respond;
 pub mod sasl;
@@ -62,6 +65,9 @@ pub struct SessionConfig {
     pub quota_admins: Vec<String>,
     /// METADATA (RFC 5464) limits and the administrator's contact.
     pub metadata: MetadataSettings,
+    /// NOTIFY (RFC 5465 §5.8): changed mailboxes and METADATA changes one session may have
+    /// waiting before it sends NOTIFICATIONOVERFLOW and stops notifying.
+    pub notify_max_pending: usize,
 }
 
 /// METADATA (RFC 5464) settings.
@@ -91,6 +97,7 @@ impl Default for SessionConfig {
             starttls_available: true,
             quota_admins: Vec::new(),
             metadata: MetadataSettings::default(),
+            notify_max_pending: 1000,
         }
     }
 }

@@ -31,6 +31,7 @@ use crate::capability::{self, Phase};
 use crate::cmd::login::{Failure, Login, LoginCx};
 use crate::cmd::{self, copy::Transfer};
 use crate::context::{Cx, Enabled};
+use crate::notify;
 use crate::respond::{Done, Reply};
 use crate::sasl::{Mech, Step};
 use crate::selected::{Access, Expunges, Poll, Selected};
@@ -81,6 +82,11 @@ pub struct Session {
     last_command: Option<&'static str>,
     /// Whether COMPRESS is on (it stays on until the connection ends, UNAUTHENTICATE too).
     compression: Compression,
+    /// What NOTIFY asked for (RFC 5465); `None` before NOTIFY SET and after NOTIFY NONE.
+    notify: Option<Box<notify::NotifyState>>,
+    /// The command running adds messages itself (APPEND, COPY, MOVE, REPLACE): RFC 5465 §5.2
+    /// wants no MessageNew FETCH for them.
+    own_arrivals: bool,
 }
 
 /// The connection's compression layer (RFC 4978).
@@ -108,6 +114,8 @@ impl Session {
             admitted: None,
             last_command: None,
             compression: Compression::Off,
+            notify: None,
+            own_arrivals: false,
         }
     }
 
@@ -170,6 +178,46 @@ impl Session {
             State::Selected(_, sel) => Some(sel.watch()),
             _ => None,
         }
+    }
+
+    /// The NOTIFY listener, while NOTIFY is on (RFC 5465): when it wakes, and between commands
+    /// when it has something, the driver calls [`Session::notify_update`].
+    pub fn notify_listener(&self) -> Option<postfach_store::Listener> {
+        self.notify.as_ref().map(|n| n.listener().clone())
+    }
+
+    /// The selected mailbox's change signal while NOTIFY asks for its events as they happen
+    /// (SELECTED or SELECTED-DELAYED, RFC 5465 §6.1): the driver calls
+    /// [`Session::notify_update`] when it fires between commands.
+    pub fn notify_selected_watch(&self) -> Option<watch::Receiver<ModSeq>> {
+        self.notify.as_ref().and_then(|n| n.selected())?;
+        self.change_watch()
+    }
+
+    /// Between commands, with NOTIFY on: the selected mailbox's events (SELECTED-DELAYED keeps
+    /// expunges for a command that may carry them, RFC 5465 §6.1.2) and what the listener
+    /// collected. [`Outcome::Close`] when the user lost the right to read the selected mailbox.
+    pub async fn notify_update(&mut self, out: &mut Out) -> Outcome {
+        out.begin(self.enabled.write_options());
+        if let Some(spec) = self.notify.as_ref().and_then(|n| n.selected()) {
+            let expunges = spec.expunges;
+            if self.sync(out, expunges, Poll::IfSignalled).await == Outcome::Close {
+                return Outcome::Close;
+            }
+        }
+        self.notify_report(out).await;
+        Outcome::Continue
+    }
+
+    /// Sends what the NOTIFY listener collected (RFC 5465 §5).
+    async fn notify_report(&mut self, out: &mut Out) {
+        let (user, sel) = match &self.state {
+            State::Authenticated(user) => (user, None),
+            State::Selected(user, sel) => (user, Some(&**sel)),
+            _ => return,
+        };
+        let cx = Cx { ctx: &self.ctx, user, enabled: &self.enabled, need: Rights::NONE };
+        notify::report(&cx, sel, &mut self.notify, out).await;
     }
 
     /// The STARTTLS handshake succeeded: the connection is now encrypted.
@@ -315,12 +363,21 @@ impl Session {
             complete(out, &tag, name, Err(reply));
             return Outcome::Continue;
         }
+        self.own_arrivals = matches!(
+            body,
+            CommandBody::Append { .. } | CommandBody::Copy { .. } | CommandBody::Move { .. } | CommandBody::Replace { .. }
+        );
         let (answer, mut outcome) = self.dispatch(tag.clone(), body, rule.rights, out).await;
         // Untagged updates first: nothing may follow the tagged response (RFC 9051 §7.5.1).
         if let Some(poll) = rule.after
             && self.sync(out, rule.expunges, poll).await == Outcome::Close
         {
             outcome = Outcome::Close;
+        }
+        self.own_arrivals = false;
+        // RFC 5465 §3.1: notifications about other mailboxes go out with a command's updates.
+        if outcome == Outcome::Continue && answer.is_some() && self.notify.is_some() {
+            self.notify_report(out).await;
         }
         if let Some(result) = answer {
             complete(out, &tag, name, result);
@@ -370,6 +427,9 @@ impl Session {
             // RFC 8437 §3: as if the connection were new, but for TLS: the login, its place
             // among the account's connections, the selected mailbox and everything ENABLEd go.
             // (The gate let it through logged in only.)
+            if let Some(old) = self.notify.take() {
+                self.ctx.store.notifier().unregister(old.listener());
+            }
             self.state = State::NotAuthenticated { failures: 0 };
             self.enabled = Enabled::default();
             self.admitted = None;
@@ -481,7 +541,19 @@ impl Session {
     ) -> (Option<Result<Done, Reply>>, Outcome) {
         let cx = Cx { ctx: &self.ctx, user: &user, enabled: &self.enabled, need };
         let leaves = matches!(body, CommandBody::Close | CommandBody::Unselect);
+        let lists = matches!(
+            body,
+            CommandBody::Create { .. }
+                | CommandBody::Delete(_)
+                | CommandBody::Rename { .. }
+                | CommandBody::Subscribe(_)
+                | CommandBody::Unsubscribe(_)
+        );
         let result = match body {
+            CommandBody::Notify(arg) => {
+                let limit = self.ctx.config.notify_max_pending;
+                notify::command(&cx, selected.as_deref(), &mut self.notify, arg, limit, out).await
+            }
             CommandBody::Select { mailbox, params } => {
                 cmd::select::select(&cx, &mut selected, &mailbox, &params, Access::ReadWrite, out).await
             }
@@ -513,6 +585,9 @@ impl Session {
             }
             body => run(&cx, selected.as_deref_mut(), &tag, body, out).await,
         };
+        if lists && result.is_ok() {
+            notify::own_list_change(&cx, &mut self.notify).await;
+        }
         if leaves {
             selected = None;
         }
@@ -551,7 +626,20 @@ impl Session {
     /// user lost the right to read it (`* BYE` written).
     pub async fn idle_update(&mut self, out: &mut Out) -> Outcome {
         out.begin(self.enabled.write_options());
+        // RFC 5465 §4: during IDLE exactly the events NOTIFY asked for; without SELECTED none
+        // of the selected mailbox's.
+        if let Some(n) = &self.notify
+            && n.selected().is_none()
+        {
+            return Outcome::Continue;
+        }
         self.sync(out, Expunges::Allowed, Poll::Always).await
+    }
+
+    /// During IDLE with NOTIFY on: what the listener collected (RFC 5465 §4).
+    pub async fn idle_notify(&mut self, out: &mut Out) {
+        out.begin(self.enabled.write_options());
+        self.notify_report(out).await;
     }
 
     /// During IDLE: a keepalive so NATs keep the connection (RFC 2177 allows untagged OK).
@@ -602,10 +690,20 @@ impl Session {
                 return Outcome::Close;
             }
         }
+        let before = sel.exists();
         if let Err(e) =
             sel.sync(&*self.ctx.store, &*self.ctx.share, out, expunges, poll, self.enabled.style()).await
         {
             tracing::warn!(error = %e, mailbox = %sel.name, "sync failed");
+        }
+        // RFC 5465 §5.2: after EXISTS, the FETCH NOTIFY asked for (not for the session's own).
+        let after = sel.exists();
+        if after > before
+            && !self.own_arrivals
+            && let Some(atts) = self.notify.as_ref().and_then(|n| n.selected()).and_then(|s| s.fetch.as_ref())
+        {
+            let cx = Cx { ctx: &self.ctx, user, enabled: &self.enabled, need: Rights::NONE };
+            notify::new_messages(&cx, sel, atts, before + 1, after, out).await;
         }
         Outcome::Continue
     }
@@ -859,6 +957,8 @@ pub(crate) fn rule(body: &CommandBody) -> Rule {
         // RFC 5464 §4.2, §4.3: authenticated state; the rights (§3.3: `l` and any of `rswip`)
         // are the handlers', which also decide who writes server entries.
         C::GetMetadata { .. } | C::SetMetadata { .. } => base,
+        // RFC 5465 §3.1: `command-auth`; a successful NOTIFY SET implies a NOOP.
+        C::Notify(_) => Rule { after: Some(Poll::Always), ..base },
         // A command the parser learnt and this table not yet (`CommandBody` is non-exhaustive):
         // it reaches no handler and is answered BAD.
         _ => Rule { after: None, ..base },

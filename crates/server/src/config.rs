@@ -173,6 +173,9 @@ pub(crate) struct ImapConfig {
     pub(crate) metadata_max_entries: u32,
     /// METADATA entries one account holds in all.
     pub(crate) metadata_max_account_entries: u32,
+    /// NOTIFY (RFC 5465 §5.8): changed mailboxes and METADATA changes one session may have
+    /// waiting before it gets NOTIFICATIONOVERFLOW and notifications stop.
+    pub(crate) notify_max_pending: usize,
     /// The `/shared/admin` server entry (RFC 5464 §3.2.1.1): a URI.
     pub(crate) admin_contact: Option<String>,
     /// Accounts that administer over IMAP: SETQUOTA (RFC 9208) and reading every quota root.
@@ -302,6 +305,7 @@ impl Default for ImapConfig {
             metadata_max_size: 64 * 1024,
             metadata_max_entries: 100,
             metadata_max_account_entries: 1000,
+            notify_max_pending: 1000,
             admin_contact: None,
             admins: Vec::new(),
             preauth_timeout: Duration::from_secs(60),
@@ -338,6 +342,10 @@ const MAILBOXES_RANGE: RangeInclusive<i64> = 6..=1_000_000;
 const METADATA_SIZE_RANGE: RangeInclusive<i64> = 1024..=16 * 1024 * 1024;
 /// Allowed range of `imap.metadata_max_entries`: RFC 5464 §4.1 wants at least 10.
 const METADATA_ENTRIES_RANGE: RangeInclusive<i64> = 10..=100_000;
+/// Allowed range of `imap.notify_max_pending`: a handful is enough to test the overflow; past a
+/// million a slow client holds too much.
+const NOTIFY_PENDING_RANGE: RangeInclusive<i64> = 1..=1_000_000;
+
 /// Allowed range of `imap.metadata_max_account_entries`.
 const METADATA_ACCOUNT_RANGE: RangeInclusive<i64> = 10..=10_000_000;
 /// Allowed range of `imap.preauth_deadline`, seconds.
@@ -544,6 +552,9 @@ impl Checker {
             }
             "metadata_max_account_entries" => {
                 set(&mut imap.metadata_max_account_entries, c.number(value, path, METADATA_ACCOUNT_RANGE))
+            }
+            "notify_max_pending" => {
+                set(&mut imap.notify_max_pending, c.number(value, path, NOTIFY_PENDING_RANGE))
             }
             "admin_contact" => set(&mut imap.admin_contact, c.text(value, path, admin_contact).map(Some)),
             "admins" => set(&mut imap.admins, c.strings(value, path)),

@@ -336,6 +336,8 @@ enum Exit {
 enum Input {
     /// Bytes were pushed into the framer.
     Data,
+    /// NOTIFY (RFC 5465) has something to say between commands.
+    Notify,
     /// The client closed its side.
     Eof,
     /// The client was silent for too long.
@@ -358,6 +360,10 @@ enum Call {
     IdleLine(Vec<u8>),
     /// The selected mailbox changed during IDLE.
     IdleUpdate,
+    /// The NOTIFY listener woke during IDLE.
+    IdleNotify,
+    /// NOTIFY has something to say between commands.
+    Notify,
 }
 
 /// One connection's state besides the stream (kept apart so STARTTLS can replace the stream).
@@ -454,6 +460,12 @@ impl Driver {
                 }
                 match self.read(stream).await? {
                     Input::Data => continue,
+                    Input::Notify => {
+                        if Box::pin(self.call(stream, Call::Notify)).await? == Outcome::Close {
+                            return Ok(Exit::Close);
+                        }
+                        continue;
+                    }
                     Input::Eof => return Ok(Exit::Gone),
                     Input::TimedOut => return self.bye(stream, self.timeout_text()).await,
                     Input::Shutdown => return self.bye(stream, BYE_SHUTDOWN).await,
@@ -566,7 +578,7 @@ impl Driver {
                 None => {}
             }
             let exit = match self.read(stream).await? {
-                Input::Data => continue,
+                Input::Data | Input::Notify => continue,
                 Input::Eof => Exit::Gone,
                 Input::TimedOut => self.bye(stream, self.timeout_text()).await?,
                 Input::Shutdown => self.bye(stream, BYE_SHUTDOWN).await?,
@@ -587,6 +599,7 @@ impl Driver {
         enum Wake {
             Read(io::Result<usize>),
             Changed,
+            Notify,
             Credentials,
             Keepalive,
             Silence,
@@ -595,6 +608,7 @@ impl Driver {
         }
 
         let mut changes = self.session.change_watch();
+        let listener = self.session.notify_listener();
         // Issue 5: a revoked app password ends an idling session too, not just at its next
         // command.
         let mut credentials = self.session.credential_watch();
@@ -630,6 +644,7 @@ impl Driver {
                     Wake::Changed
                 }
                 Ok(()) = credentials.changed() => Wake::Credentials,
+                () = notified(listener.as_ref()) => Wake::Notify,
                 _ = keepalive.tick() => Wake::Keepalive,
                 _ = tokio::time::sleep_until(last_input + self.settings.auth_timeout) => Wake::Silence,
                 _ = shutdown_requested(&mut self.shutdown) => Wake::Shutdown,
@@ -646,6 +661,11 @@ impl Driver {
                     if changes.is_some()
                         && Box::pin(self.call(stream, Call::IdleUpdate)).await? == Outcome::Close
                     {
+                        return Ok(Err(Exit::Close));
+                    }
+                }
+                Wake::Notify => {
+                    if Box::pin(self.call(stream, Call::IdleNotify)).await? == Outcome::Close {
                         return Ok(Err(Exit::Close));
                     }
                 }
@@ -698,6 +718,11 @@ impl Driver {
                     Outcome::Close => Outcome::Close,
                     _ => Outcome::Idle,
                 },
+                Call::IdleNotify => {
+                    session.idle_notify(&mut out).await;
+                    Outcome::Idle
+                }
+                Call::Notify => session.notify_update(&mut out).await,
             };
             // `out` (and with it the sender) is dropped here, which ends the writer's loop.
             (outcome, out.take())
@@ -732,8 +757,17 @@ impl Driver {
         }
         let patience = self.patience();
         self.framer.release_unused_memory();
+        // RFC 5465 §3.1: with NOTIFY on, events go out while the client sends nothing; not in
+        // the middle of a command (a literal on its way), which they would only interrupt.
+        let (listener, mut selected) = if self.framer.mid_command() {
+            (None, None)
+        } else {
+            (self.session.notify_listener(), self.session.notify_selected_watch())
+        };
         let read = tokio::select! {
             read = timeout(patience, read_stream(stream, &mut self.framer)) => read,
+            () = notified(listener.as_ref()) => return Ok(Input::Notify),
+            true = changed(&mut selected) => return Ok(Input::Notify),
             _ = shutdown_requested(&mut self.shutdown) => return Ok(Input::Shutdown),
             _ = self.registration.kicked() => return Ok(Input::Kicked),
         };
@@ -866,6 +900,14 @@ pub(crate) async fn write_within<W: AsyncWrite + Unpin>(
     timeout(limit, write)
         .await
         .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "client does not read"))?
+}
+
+/// Resolves when the NOTIFY listener has something; never without a listener (NOTIFY off).
+async fn notified(listener: Option<&postfach_store::Listener>) {
+    match listener {
+        Some(listener) => Box::pin(listener.wait()).await,
+        None => std::future::pending().await,
+    }
 }
 
 /// Resolves when the watched value changes: `true`, or `false` when its sender is gone. Never

@@ -693,6 +693,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
                 },
                 admin_contact: config.imap.admin_contact.clone(),
             },
+            notify_max_pending: config.imap.notify_max_pending,
         },
     };
 
