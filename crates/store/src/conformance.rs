@@ -168,6 +168,7 @@ macro_rules! for_each_conformance_check {
             recent_claim,
             search_criteria,
             notifier_fires_after_writes,
+            notify_listeners_hear_lists_and_metadata,
             concurrent_appends_get_distinct_uids,
             multiappend_is_atomic,
             fetch_and_body,
@@ -1957,6 +1958,55 @@ pub async fn queue_leases_and_concurrent_claims(s: &Stores) -> Result<(), Failur
 /// (name, value) pairs of a metadata read, with `&str` names and values for comparison.
 fn entries_of(found: &[(String, Vec<u8>)]) -> Vec<(&str, &[u8])> {
     found.iter().map(|(n, v)| (n.as_str(), v.as_slice())).collect()
+}
+
+/// NOTIFY (RFC 5465): a listener hears the changes of the mailboxes it registered for, list
+/// changes (create, rename, delete, subscribe) of the accounts it registered for, and METADATA
+/// changes with their entry names, before each write returns; nothing else.
+pub async fn notify_listeners_hear_lists_and_metadata(s: &Stores) -> Result<(), Failure> {
+    let (owner, inbox) = account(s, "conf-listen").await?;
+    let (other, other_inbox) = account(s, "conf-listen-other").await?;
+    let notifier = s.mail.notifier();
+    let listener = crate::notify::Listener::new(100);
+    notifier.register(&listener, &[inbox], &[owner]);
+    s.mail.append(other_inbox, vec![plain("elsewhere")]).await.must()?;
+    s.mail.create_mailbox(other, &name("theirs")?, None).await.must()?;
+    check!(!listener.has_pending(), "another account's changes reached the listener");
+    s.mail.append(inbox, vec![plain("here")]).await.must()?;
+    let pending = listener.take();
+    check!(pending.mailboxes.contains(&inbox) && !pending.lists, "{pending:?}");
+    for step in 0..4 {
+        match step {
+            0 => drop(s.mail.create_mailbox(owner, &name("listed")?, None).await.must()?),
+            1 => s.mail.rename_mailbox(owner, &name("listed")?, &name("renamed")?).await.must()?,
+            2 => s.mail.set_subscribed(owner, &name("renamed")?, true).await.must()?,
+            _ => {
+                let id = mailbox(s, owner, "renamed").await?;
+                s.mail.delete_mailbox(owner, id).await.must()?;
+            }
+        }
+        let pending = listener.take();
+        check!(pending.lists && pending.mailboxes.is_empty(), "step {step}: {pending:?}");
+    }
+    let limits = MetadataLimits::default();
+    let entries = md(&[("/shared/comment", Some(b"x")), ("/private/comment", Some(b"y"))]);
+    s.mail.set_metadata(MetadataPlace::Mailbox(inbox), owner, &entries, limits).await.must()?;
+    s.mail.set_metadata(MetadataPlace::Mailbox(other_inbox), other, &entries, limits).await.must()?;
+    s.mail.set_metadata(MetadataPlace::Server, other, &md(&[("/shared/comment", None)]), limits).await.must()?;
+    let pending = listener.take();
+    let mut got: Vec<(Option<MailboxId>, Option<AccountId>, Vec<String>)> =
+        pending.metadata.into_iter().map(|c| (c.mailbox, c.private_to, c.entries)).collect();
+    got.sort();
+    let expected = vec![
+        (None, None, vec!["/shared/comment".to_owned()]),
+        (Some(inbox), None, vec!["/shared/comment".to_owned()]),
+        (Some(inbox), Some(owner), vec!["/private/comment".to_owned()]),
+    ];
+    check_eq!(got, expected);
+    notifier.unregister(&listener);
+    s.mail.append(inbox, vec![plain("after")]).await.must()?;
+    check!(!listener.has_pending(), "an unregistered listener heard a change");
+    Ok(())
 }
 
 /// A SETMETADATA's entries from literals.
