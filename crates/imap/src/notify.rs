@@ -157,7 +157,10 @@ impl NotifyState {
 }
 
 fn events_for(groups: &[Group], subscriptions: &BTreeSet<String>, name: &str, personal: bool) -> Events {
-    groups.iter().filter(|g| matches(&g.filter, subscriptions, name, personal)).fold(Events::default(), |a, g| a.union(g.events))
+    groups
+        .iter()
+        .filter(|g| matches(&g.filter, subscriptions, name, personal))
+        .fold(Events::default(), |a, g| a.union(g.events))
 }
 
 fn matches(filter: &Filter, subscriptions: &BTreeSet<String>, name: &str, personal: bool) -> bool {
@@ -190,7 +193,8 @@ pub(crate) async fn command(
     };
     let (selected, groups) = check(cx, &groups)?;
     let listener = Listener::new(limit);
-    let mut next = NotifyState { listener, selected, groups, snapshot: Snapshot::default(), reported: HashMap::new() };
+    let mut next =
+        NotifyState { listener, selected, groups, snapshot: Snapshot::default(), reported: HashMap::new() };
     next.snapshot = snapshot(cx).await?;
     let watched = register(cx, &next)?;
     // §3.1: a named mailbox the user can list but not read is answered \NoAccess.
@@ -199,7 +203,12 @@ pub(crate) async fn command(
         for entry in next.snapshot.mailboxes.values() {
             if names.contains(&entry.name) && !entry.rights.contains(Right::Read) {
                 let attributes = vec![MailboxAttr::Other("NoAccess".into())];
-                out.data(&Data::List { attributes, delimiter: Some('/'), name: entry.name.clone(), extended: Vec::new() });
+                out.data(&Data::List {
+                    attributes,
+                    delimiter: Some('/'),
+                    name: entry.name.clone(),
+                    extended: Vec::new(),
+                });
             }
         }
     }
@@ -256,7 +265,10 @@ fn check(cx: &Cx<'_>, groups: &[NotifyGroup]) -> Result<(Option<SelectedSpec>, V
                     if let Some(atts) = atts {
                         // §8: the fetch-att list only with SELECTED/SELECTED-DELAYED.
                         if !is_selected {
-                            return Err(Reply::bad(None, "MessageNew fetch attributes need SELECTED or SELECTED-DELAYED"));
+                            return Err(Reply::bad(
+                                None,
+                                "MessageNew fetch attributes need SELECTED or SELECTED-DELAYED",
+                            ));
                         }
                         fetch = Some(atts.clone());
                     }
@@ -272,7 +284,10 @@ fn check(cx: &Cx<'_>, groups: &[NotifyGroup]) -> Result<(Option<SelectedSpec>, V
             }
             // §6.1: only message events with SELECTED and SELECTED-DELAYED.
             if is_selected && !event.is_message_event() && !matches!(event, NotifyEvent::Other(_)) {
-                return Err(Reply::bad(None, format!("{} is not a message event; SELECTED takes only those", event.name())));
+                return Err(Reply::bad(
+                    None,
+                    format!("{} is not a message event; SELECTED takes only those", event.name()),
+                ));
             }
         }
         // §5: MessageNew and MessageExpunge together; FlagChange and AnnotationChange need both.
@@ -280,7 +295,10 @@ fn check(cx: &Cx<'_>, groups: &[NotifyGroup]) -> Result<(Option<SelectedSpec>, V
             return Err(Reply::bad(None, "MessageNew and MessageExpunge must be given together"));
         }
         if (events.flags || annotation) && !events.new {
-            return Err(Reply::bad(None, "FlagChange and AnnotationChange need MessageNew and MessageExpunge"));
+            return Err(Reply::bad(
+                None,
+                "FlagChange and AnnotationChange need MessageNew and MessageExpunge",
+            ));
         }
         let filter = match &group.filter {
             NotifyFilter::Selected | NotifyFilter::SelectedDelayed => {
@@ -326,14 +344,24 @@ async fn snapshot(cx: &Cx<'_>) -> Result<Snapshot, Reply> {
     let account = cx.user.account;
     let mut mailboxes = BTreeMap::new();
     for info in cx.ctx.store.list_mailboxes(account).await? {
-        let entry = Entry { name: info.name, owner: account, personal: true, rights: Rights::ALL, special_use: info.special_use };
+        let entry = Entry {
+            name: info.name,
+            owner: account,
+            personal: true,
+            rights: Rights::ALL,
+            special_use: info.special_use,
+        };
         mailboxes.insert(info.id, entry);
     }
     for shared in cx.ctx.share.shared_with(account).await? {
         if !shared.rights.contains(Right::Lookup) {
             continue;
         }
-        let name = postfach_store::acl::namespace::shown_name(shared.owner_kind, &shared.owner_name, &shared.mailbox.name);
+        let name = postfach_store::acl::namespace::shown_name(
+            shared.owner_kind,
+            &shared.owner_name,
+            &shared.mailbox.name,
+        );
         let entry = Entry {
             name,
             owner: shared.owner,
@@ -381,7 +409,12 @@ fn register(cx: &Cx<'_>, state: &NotifyState) -> Result<Vec<MailboxId>, Reply> {
 }
 
 /// The STATUS items a mailbox's events call for (§5.1–§5.3), with their values.
-async fn status_values(cx: &Cx<'_>, id: MailboxId, entry: &Entry, events: Events) -> Result<Vec<(StatusItem, u64)>, Reply> {
+async fn status_values(
+    cx: &Cx<'_>,
+    id: MailboxId,
+    entry: &Entry,
+    events: Events,
+) -> Result<Vec<(StatusItem, u64)>, Reply> {
     let mut st: MailboxStatus = cx.ctx.store.status(id).await?;
     if !entry.personal && events.flags && cx.ctx.share.seen_mode(id).await? == SeenMode::Private {
         let seen = cx.ctx.share.private_seen(id, cx.user.account).await?;
@@ -412,7 +445,12 @@ async fn status_values(cx: &Cx<'_>, id: MailboxId, entry: &Entry, events: Events
 /// Reports what the listener collected: mailbox-list changes, STATUS of changed mailboxes
 /// (not the selected one: that is [`crate::selected`]'s), METADATA changes; or, after an
 /// overflow, `* OK [NOTIFICATIONOVERFLOW]` and no more notifications (§5.8).
-pub(crate) async fn report(cx: &Cx<'_>, sel: Option<&Selected>, state: &mut Option<Box<NotifyState>>, out: &mut Out) {
+pub(crate) async fn report(
+    cx: &Cx<'_>,
+    sel: Option<&Selected>,
+    state: &mut Option<Box<NotifyState>>,
+    out: &mut Out,
+) {
     let Some(st) = state.as_deref_mut() else { return };
     let pending = st.listener.take();
     if pending.overflow {
@@ -461,7 +499,9 @@ pub(crate) async fn report(cx: &Cx<'_>, sel: Option<&Selected>, state: &mut Opti
             Some(id) => {
                 let Some(entry) = st.snapshot.mailboxes.get(&id) else { continue };
                 // RFC 5464 §3.3: reading a mailbox's entries needs `l` and `r` here too (§5).
-                if !st.events_for(&entry.name, entry.personal).mailbox_metadata || !entry.rights.contains(Right::Read) {
+                if !st.events_for(&entry.name, entry.personal).mailbox_metadata
+                    || !entry.rights.contains(Right::Read)
+                {
                     continue;
                 }
                 entry.name.clone()
@@ -492,21 +532,32 @@ pub(crate) async fn own_list_change(cx: &Cx<'_>, state: &mut Option<Box<NotifySt
 
 /// Reads the list again, reports MailboxName and SubscriptionChange events (§5.4, §5.5) and
 /// registers the listener for the new watched set.
-async fn lists_changed(cx: &Cx<'_>, st: &mut NotifyState, out: &mut Out, reported: Reported) -> Result<(), Reply> {
+async fn lists_changed(
+    cx: &Cx<'_>,
+    st: &mut NotifyState,
+    out: &mut Out,
+    reported: Reported,
+) -> Result<(), Reply> {
     let new = snapshot(cx).await?;
     let old = std::mem::replace(&mut st.snapshot, new);
     if reported == Reported::Yes {
         let new = &st.snapshot;
         let groups = &st.groups;
         let wants_name = |name: &str, personal: bool| {
-            events_for(groups, &old.subscriptions, name, personal).name || events_for(groups, &new.subscriptions, name, personal).name
+            events_for(groups, &old.subscriptions, name, personal).name
+                || events_for(groups, &new.subscriptions, name, personal).name
         };
         let mut affected_parents: BTreeSet<String> = BTreeSet::new();
         // Deleted (or no longer visible, §5.4: losing `l` counts as deletion).
         for (id, entry) in &old.mailboxes {
             if !new.mailboxes.contains_key(id) && wants_name(&entry.name, entry.personal) {
                 let attributes = vec![MailboxAttr::NonExistent];
-                out.data(&Data::List { attributes, delimiter: Some('/'), name: entry.name.clone(), extended: Vec::new() });
+                out.data(&Data::List {
+                    attributes,
+                    delimiter: Some('/'),
+                    name: entry.name.clone(),
+                    extended: Vec::new(),
+                });
                 affected_parents.extend(parent(&entry.name));
             }
         }
@@ -514,12 +565,16 @@ async fn lists_changed(cx: &Cx<'_>, st: &mut NotifyState, out: &mut Out, reporte
         let renamed: Vec<(&str, &str)> = new
             .mailboxes
             .iter()
-            .filter_map(|(id, e)| old.mailboxes.get(id).filter(|o| o.name != e.name).map(|o| (o.name.as_str(), e.name.as_str())))
+            .filter_map(|(id, e)| {
+                old.mailboxes.get(id).filter(|o| o.name != e.name).map(|o| (o.name.as_str(), e.name.as_str()))
+            })
             .collect();
         for (id, entry) in &new.mailboxes {
             let Some(before) = old.mailboxes.get(id) else {
-                // Created (or newly visible).
-                if wants_name(&entry.name, entry.personal) {
+                // Created (or newly visible). §5.4: the INBOX a RENAME INBOX leaves behind is
+                // not reported.
+                let inbox_renamed = entry.name == "INBOX" && renamed.iter().any(|(from, _)| *from == "INBOX");
+                if !inbox_renamed && wants_name(&entry.name, entry.personal) {
                     out.data(&list_data(new, entry, Vec::new()));
                     affected_parents.extend(parent(&entry.name));
                 }
@@ -532,7 +587,9 @@ async fn lists_changed(cx: &Cx<'_>, st: &mut NotifyState, out: &mut Out, reporte
                 before.name.strip_prefix(from).is_some_and(|rest| rest.starts_with('/'))
                     && entry.name.strip_prefix(to).is_some_and(|rest| rest.starts_with('/'))
             });
-            if !implied && (wants_name(&entry.name, entry.personal) || wants_name(&before.name, before.personal)) {
+            if !implied
+                && (wants_name(&entry.name, entry.personal) || wants_name(&before.name, before.personal))
+            {
                 out.data(&list_data(new, entry, vec![ListExtended::OldName(before.name.clone())]));
             }
         }
@@ -595,11 +652,20 @@ fn list_data(snapshot: &Snapshot, entry: &Entry, extended: Vec<ListExtended>) ->
 
 /// MessageNew in the selected mailbox (§5.2): the FETCH the client asked for, for the messages
 /// with sequence numbers `first..=last` that the session has just announced with EXISTS.
-pub(crate) async fn new_messages(cx: &Cx<'_>, sel: &mut Selected, atts: &[FetchAttribute], first: u32, last: u32, out: &mut Out) {
+pub(crate) async fn new_messages(
+    cx: &Cx<'_>,
+    sel: &mut Selected,
+    atts: &[FetchAttribute],
+    first: u32,
+    last: u32,
+    out: &mut Out,
+) {
     let Some(set) = SequenceSet::range(first, last) else { return };
     let items = FetchItems::Attributes(atts.to_vec());
     let kind = postfach_proto::types::CommandKind::Seq;
-    if let Err(reply) = crate::cmd::fetch::fetch(cx, sel, kind, &set, &items, &FetchModifiers::default(), out).await {
+    if let Err(reply) =
+        crate::cmd::fetch::fetch(cx, sel, kind, &set, &items, &FetchModifiers::default(), out).await
+    {
         tracing::debug!(text = %reply.text, "NOTIFY MessageNew FETCH failed");
     }
 }
@@ -628,7 +694,10 @@ mod tests {
     fn events_of_several_groups_add_up() {
         let groups = vec![
             Group { filter: Filter::Personal, events: Events { name: true, ..Events::default() } },
-            Group { filter: Filter::Mailboxes(vec!["INBOX".into()]), events: Events { new: true, expunge: true, ..Events::default() } },
+            Group {
+                filter: Filter::Mailboxes(vec!["INBOX".into()]),
+                events: Events { new: true, expunge: true, ..Events::default() },
+            },
         ];
         let subs = BTreeSet::new();
         let inbox = events_for(&groups, &subs, "INBOX", true);

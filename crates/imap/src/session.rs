@@ -365,7 +365,10 @@ impl Session {
         }
         self.own_arrivals = matches!(
             body,
-            CommandBody::Append { .. } | CommandBody::Copy { .. } | CommandBody::Move { .. } | CommandBody::Replace { .. }
+            CommandBody::Append { .. }
+                | CommandBody::Copy { .. }
+                | CommandBody::Move { .. }
+                | CommandBody::Replace { .. }
         );
         let (answer, mut outcome) = self.dispatch(tag.clone(), body, rule.rights, out).await;
         // Untagged updates first: nothing may follow the tagged response (RFC 9051 §7.5.1).

@@ -182,7 +182,8 @@ fn status_indicator_and_message_events_of_other_mailboxes() {
     append(&mut b, "Lists/Lemonade");
     // §3.1's example asks `(subtree Lists MessageNew)`, which §5 makes BAD (MessageNew needs
     // MessageExpunge); the test asks as §5 wants.
-    let set = a.run("NOTIFY SET STATUS (selected (MessageNew (uid) MessageExpunge)) (subtree Lists MessageNew)");
+    let set =
+        a.run("NOTIFY SET STATUS (selected (MessageNew (uid) MessageExpunge)) (subtree Lists MessageNew)");
     assert!(set.done.starts_with("BAD") && set.untagged.is_empty(), "{set:?}");
     // §3.1: STATUS for every watched mailbox before the OK, with the items §3.1 names.
     let set = a.ok("NOTIFY SET STATUS (subtree Lists (MessageNew MessageExpunge))");
@@ -262,7 +263,10 @@ fn selected_mailbox_events_with_fetch_attributes() {
     if fetch.ends_with("RECENT") {
         fetch = a.client.read_response().folded();
     }
-    assert!(fetch.to_ascii_uppercase().starts_with("* 2 FETCH (UID 2 BODY[HEADER.FIELDS (SUBJECT)] {"), "{fetch}");
+    assert!(
+        fetch.to_ascii_uppercase().starts_with("* 2 FETCH (UID 2 BODY[HEADER.FIELDS (SUBJECT)] {"),
+        "{fetch}"
+    );
     assert!(fetch.contains("Subject: hi"), "{fetch}");
     // §5.3: an expunge comes at once with SELECTED.
     b.ok("SELECT INBOX");
@@ -320,7 +324,10 @@ fn mailbox_names_and_subscriptions() {
     // Renamed: the new name with OLDNAME.
     b.ok("RENAME parent/new parent/renamed");
     let got = a.expect("* LIST");
-    assert_eq!(got.last().unwrap(), "* LIST (\\HasNoChildren) \"/\" parent/renamed (\"OLDNAME\" (\"parent/new\"))");
+    assert_eq!(
+        got.last().unwrap(),
+        "* LIST (\\HasNoChildren) \"/\" parent/renamed (\"OLDNAME\" (\"parent/new\"))"
+    );
     // §5.5: subscribed, unsubscribed.
     b.ok("SUBSCRIBE parent/renamed");
     let got = a.expect("* LIST");
@@ -397,7 +404,10 @@ fn shared_mailboxes_follow_the_acl() {
     bob.ok("SETACL hidden alice l");
     let got = a.expect("* LIST");
     let list = got.last().unwrap();
-    assert!(list.starts_with("* LIST (\\HasNoChildren") && list.ends_with("\"/\" \"Other Users/bob/hidden\""), "{got:?}");
+    assert!(
+        list.starts_with("* LIST (\\HasNoChildren") && list.ends_with("\"/\" \"Other Users/bob/hidden\""),
+        "{got:?}"
+    );
     bob.ok("DELETEACL hidden alice");
     let got = a.expect("* LIST");
     assert_eq!(got.last().unwrap(), "* LIST (\\NonExistent) \"/\" \"Other Users/bob/hidden\"");

@@ -1992,7 +1992,10 @@ pub async fn notify_listeners_hear_lists_and_metadata(s: &Stores) -> Result<(), 
     let entries = md(&[("/shared/comment", Some(b"x")), ("/private/comment", Some(b"y"))]);
     s.mail.set_metadata(MetadataPlace::Mailbox(inbox), owner, &entries, limits).await.must()?;
     s.mail.set_metadata(MetadataPlace::Mailbox(other_inbox), other, &entries, limits).await.must()?;
-    s.mail.set_metadata(MetadataPlace::Server, other, &md(&[("/shared/comment", None)]), limits).await.must()?;
+    s.mail
+        .set_metadata(MetadataPlace::Server, other, &md(&[("/shared/comment", None)]), limits)
+        .await
+        .must()?;
     let pending = listener.take();
     let mut got: Vec<(Option<MailboxId>, Option<AccountId>, Vec<String>)> =
         pending.metadata.into_iter().map(|c| (c.mailbox, c.private_to, c.entries)).collect();

@@ -230,7 +230,7 @@ impl Notifier {
         let me = Arc::downgrade(&listener.shared);
         let other = |w: &Weak<Shared>| !w.ptr_eq(&me) && w.strong_count() > 0;
         index.registrations += 1;
-        if index.registrations % SWEEP_AFTER == 0 {
+        if index.registrations.is_multiple_of(SWEEP_AFTER) {
             index.by_mailbox.retain(|_, v| {
                 v.retain(|w| w.strong_count() > 0);
                 !v.is_empty()
@@ -443,7 +443,8 @@ mod tests {
         assert!(pending.overflow && pending.mailboxes.is_empty());
         drop(listener);
         n.changed(MailboxId(1), ModSeq(4));
-        assert!(n.listeners.lock().unwrap().by_mailbox.get(&MailboxId(1)).is_none_or(Vec::is_empty));
+        let index = n.listeners.lock().unwrap_or_else(|e| e.into_inner());
+        assert!(index.by_mailbox.get(&MailboxId(1)).is_none_or(Vec::is_empty));
     }
 
     #[test]

@@ -696,18 +696,24 @@ async fn notify_listeners_hear_other_nodes() {
     let listener = postfach_store::Listener::new(100);
     b.notifier().register(&listener, &[inbox], &[alice]);
     let wait = || async {
-        tokio::time::timeout(std::time::Duration::from_secs(10), listener.wait()).await.expect("a hint from the other node");
+        tokio::time::timeout(std::time::Duration::from_secs(10), listener.wait())
+            .await
+            .expect("a hint from the other node");
         listener.take()
     };
     a.create_mailbox(alice, &MailboxName::new("new").unwrap(), None).await.unwrap();
     assert!(wait().await.lists);
     let entries = vec![("/shared/comment".to_owned(), Some(b"x".to_vec()))];
     let place = postfach_store::metadata::MetadataPlace::Mailbox(inbox);
-    a.set_metadata(place, alice, &entries, postfach_store::metadata::MetadataLimits::default()).await.unwrap();
+    a.set_metadata(place, alice, &entries, postfach_store::metadata::MetadataLimits::default())
+        .await
+        .unwrap();
     let pending = wait().await;
     assert_eq!(pending.metadata.len(), 1, "{pending:?}");
     assert_eq!(pending.metadata[0].entries, vec!["/shared/comment".to_owned()]);
     let raw = b"Subject: x\r\n\r\nx\r\n".to_vec();
-    a.append(inbox, vec![NewMessage { raw: raw.into(), flags: Default::default(), internal_date: None }]).await.unwrap();
+    a.append(inbox, vec![NewMessage { raw: raw.into(), flags: Default::default(), internal_date: None }])
+        .await
+        .unwrap();
     assert!(wait().await.mailboxes.contains(&inbox));
 }
