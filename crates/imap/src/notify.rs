@@ -530,6 +530,30 @@ pub(crate) async fn own_list_change(cx: &Cx<'_>, state: &mut Option<Box<NotifySt
     }
 }
 
+/// After the session's own SETMETADATA: its changes are not reported back (§5).
+pub(crate) fn own_metadata_change(
+    cx: &Cx<'_>,
+    state: &Option<Box<NotifyState>>,
+    mailbox: &postfach_proto::types::WireMailboxName,
+    entries: &[String],
+) {
+    let Some(st) = state.as_deref() else { return };
+    let place = if mailbox.as_bytes().is_empty() {
+        None
+    } else {
+        let Ok(name) = decode_name(cx.enabled, mailbox) else { return };
+        match st.snapshot.mailboxes.iter().find(|(_, e)| e.name == name.as_str()) {
+            Some((id, _)) => Some(*id),
+            None => return,
+        }
+    };
+    st.listener.discard_metadata(|c| {
+        c.mailbox == place
+            && c.private_to.is_none_or(|a| a == cx.user.account)
+            && c.entries.iter().all(|e| entries.contains(e))
+    });
+}
+
 /// Reads the list again, reports MailboxName and SubscriptionChange events (§5.4, §5.5) and
 /// registers the listener for the new watched set.
 async fn lists_changed(

@@ -552,6 +552,12 @@ impl Session {
                 | CommandBody::Subscribe(_)
                 | CommandBody::Unsubscribe(_)
         );
+        let own_metadata = match &body {
+            CommandBody::SetMetadata { mailbox, entries } => {
+                Some((mailbox.clone(), entries.iter().map(|(name, _)| name.clone()).collect::<Vec<_>>()))
+            }
+            _ => None,
+        };
         let result = match body {
             CommandBody::Notify(arg) => {
                 let limit = self.ctx.config.notify_max_pending;
@@ -590,6 +596,9 @@ impl Session {
         };
         if lists && result.is_ok() {
             notify::own_list_change(&cx, &mut self.notify).await;
+        }
+        if let (Some((mailbox, entries)), true) = (own_metadata, result.is_ok()) {
+            notify::own_metadata_change(&cx, &self.notify, &mailbox, &entries);
         }
         if leaves {
             selected = None;
@@ -709,6 +718,15 @@ impl Session {
             notify::new_messages(&cx, sel, atts, before + 1, after, out).await;
         }
         Outcome::Continue
+    }
+}
+
+impl Drop for Session {
+    /// The NOTIFY listener leaves the notifier's index with the session.
+    fn drop(&mut self) {
+        if let Some(old) = self.notify.take() {
+            self.ctx.store.notifier().unregister(old.listener());
+        }
     }
 }
 

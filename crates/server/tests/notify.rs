@@ -376,6 +376,11 @@ fn metadata_changes() {
     bob.ok("SETMETADATA \"\" (/shared/comment \"maintenance\")");
     let got = a.expect("* METADATA");
     assert_eq!(got.last().unwrap(), "* METADATA \"\" /shared/comment");
+    // §5: not the session's own changes.
+    let own = a.ok("SETMETADATA INBOX (/shared/comment \"mine\")");
+    assert!(own.untagged.is_empty(), "{own:?}");
+    a.quiet();
+    assert!(a.noop().untagged.is_empty());
 }
 
 #[test]

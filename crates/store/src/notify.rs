@@ -50,20 +50,21 @@ impl Default for Notifier {
     }
 }
 
-/// The NOTIFY listeners, indexed by the mailboxes and accounts they registered for. Entries of
-/// listeners that are gone are dropped when a signal for them comes, and all of them every
+/// The NOTIFY listeners, indexed by the mailboxes and accounts they registered for. A listener
+/// changing its registration touches only its own entries. Entries of listeners dropped without
+/// [`Notifier::unregister`] go when a signal for them comes, and all of them every
 /// [`SWEEP_AFTER`] registrations.
 #[derive(Debug, Default)]
 struct Listeners {
     by_mailbox: HashMap<MailboxId, Vec<Weak<Shared>>>,
     by_account: HashMap<AccountId, Vec<Weak<Shared>>>,
-    /// Every listener (server metadata, ACL changes).
-    all: Vec<Weak<Shared>>,
+    /// Every listener (server metadata, ACL changes), by its address.
+    all: HashMap<usize, Weak<Shared>>,
     registrations: u64,
 }
 
 /// Registrations between two sweeps of the listener index.
-const SWEEP_AFTER: u64 = 256;
+const SWEEP_AFTER: u64 = 4096;
 
 /// A METADATA change (RFC 5464) a NOTIFY session may report (RFC 5465 §5.6, §5.7).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -117,6 +118,8 @@ pub struct Pending {
 
 #[derive(Debug)]
 struct Shared {
+    /// What the listener is registered for (guarded by the notifier's index lock).
+    registered: Mutex<(Vec<MailboxId>, Vec<AccountId>)>,
     pending: Mutex<Pending>,
     wake: tokio::sync::Notify,
     /// Pending mailboxes plus metadata changes kept at most.
@@ -148,8 +151,12 @@ pub struct Listener {
 impl Listener {
     /// A listener that keeps at most `limit` pending mailboxes and metadata changes.
     pub fn new(limit: usize) -> Self {
-        let shared =
-            Shared { pending: Mutex::default(), wake: tokio::sync::Notify::new(), limit: limit.max(1) };
+        let shared = Shared {
+            registered: Mutex::default(),
+            pending: Mutex::default(),
+            wake: tokio::sync::Notify::new(),
+            limit: limit.max(1),
+        };
         Self { shared: Arc::new(shared) }
     }
 
@@ -165,6 +172,12 @@ impl Listener {
     pub fn has_pending(&self) -> bool {
         let pending = self.shared.pending.lock().unwrap_or_else(|e| e.into_inner());
         *pending != Pending::default()
+    }
+
+    /// Drops pending METADATA changes `mine` says are the session's own (RFC 5465 §5: not
+    /// reported back).
+    pub fn discard_metadata(&self, mine: impl Fn(&MetadataChange) -> bool) {
+        self.shared.pending.lock().unwrap_or_else(|e| e.into_inner()).metadata.retain(|c| !mine(c));
     }
 
     /// Takes everything pending.
@@ -227,8 +240,8 @@ impl Notifier {
     /// for server metadata and ACL changes), replacing what it registered before.
     pub fn register(&self, listener: &Listener, mailboxes: &[MailboxId], accounts: &[AccountId]) {
         let mut index = self.listeners.lock().unwrap_or_else(|e| e.into_inner());
+        Self::drop_registration(&mut index, listener);
         let me = Arc::downgrade(&listener.shared);
-        let other = |w: &Weak<Shared>| !w.ptr_eq(&me) && w.strong_count() > 0;
         index.registrations += 1;
         if index.registrations.is_multiple_of(SWEEP_AFTER) {
             index.by_mailbox.retain(|_, v| {
@@ -239,32 +252,54 @@ impl Notifier {
                 v.retain(|w| w.strong_count() > 0);
                 !v.is_empty()
             });
+            index.all.retain(|_, w| w.strong_count() > 0);
         }
-        // Drop the listener's earlier registration.
-        index.by_mailbox.retain(|_, v| {
-            v.retain(other);
-            !v.is_empty()
-        });
-        index.by_account.retain(|_, v| {
-            v.retain(other);
-            !v.is_empty()
-        });
-        index.all.retain(other);
         for id in mailboxes {
             index.by_mailbox.entry(*id).or_default().push(me.clone());
         }
         for account in accounts {
             index.by_account.entry(*account).or_default().push(me.clone());
         }
-        index.all.push(me);
+        index.all.insert(Arc::as_ptr(&listener.shared) as usize, me);
+        *listener.shared.registered.lock().unwrap_or_else(|e| e.into_inner()) =
+            (mailboxes.to_vec(), accounts.to_vec());
     }
 
-    /// Stops `listener` hearing anything (NOTIFY NONE).
+    /// Stops `listener` hearing anything (NOTIFY NONE, the session's end).
     pub fn unregister(&self, listener: &Listener) {
-        self.register(listener, &[], &[]);
         let mut index = self.listeners.lock().unwrap_or_else(|e| e.into_inner());
+        Self::drop_registration(&mut index, listener);
+        index.all.remove(&(Arc::as_ptr(&listener.shared) as usize));
+    }
+
+    /// Removes `listener` from the entries it registered for.
+    fn drop_registration(index: &mut Listeners, listener: &Listener) {
         let me = Arc::downgrade(&listener.shared);
-        index.all.retain(|w| !w.ptr_eq(&me));
+        let (mailboxes, accounts) =
+            std::mem::take(&mut *listener.shared.registered.lock().unwrap_or_else(|e| e.into_inner()));
+        for id in mailboxes {
+            if let Some(list) = index.by_mailbox.get_mut(&id) {
+                list.retain(|w| !w.ptr_eq(&me) && w.strong_count() > 0);
+                if list.is_empty() {
+                    index.by_mailbox.remove(&id);
+                }
+            }
+        }
+        for account in accounts {
+            if let Some(list) = index.by_account.get_mut(&account) {
+                list.retain(|w| !w.ptr_eq(&me) && w.strong_count() > 0);
+                if list.is_empty() {
+                    index.by_account.remove(&account);
+                }
+            }
+        }
+    }
+
+    /// Every live listener.
+    fn all_listeners(&self) -> Vec<Arc<Shared>> {
+        let mut index = self.listeners.lock().unwrap_or_else(|e| e.into_inner());
+        index.all.retain(|_, w| w.strong_count() > 0);
+        index.all.values().filter_map(Weak::upgrade).collect()
     }
 
     /// Marks `mailbox` changed for the listeners registered for it.
@@ -300,7 +335,7 @@ impl Notifier {
     pub fn metadata_changed(&self, change: MetadataChange) {
         let listeners = match change.mailbox {
             Some(id) => self.listeners_of(|index| index.by_mailbox.get_mut(&id)),
-            None => self.listeners_of(|index| Some(&mut index.all)),
+            None => self.all_listeners(),
         };
         for listener in listeners {
             listener.update(|p| p.metadata.push(change.clone()));
@@ -322,7 +357,7 @@ impl Notifier {
     pub fn acl_changed(&self, mailbox: Option<MailboxId>) {
         self.acl.send_modify(|g| *g += 1);
         // Rights decide which mailboxes a NOTIFY session sees (RFC 5465 §5.4, §5.9).
-        for listener in self.listeners_of(|index| Some(&mut index.all)) {
+        for listener in self.all_listeners() {
             listener.update(|p| p.lists = true);
         }
         let map = self.lock();
