@@ -108,6 +108,35 @@ fn idle_on_one_node_sees_appends_flags_and_expunges_made_on_the_other() {
     );
 }
 
+/// NOTIFY (RFC 5465) across nodes: a session on node B hears STATUS, LIST and METADATA for
+/// changes made through node A (the bridge forwards message, list and METADATA hints).
+#[test]
+fn notify_on_one_node_hears_changes_made_on_the_other() {
+    let Some(db) = postgres() else { return };
+    let a = node(&db);
+    let b = node(&db);
+    a.add_user("alice", PASSWORD);
+    let mut writer = login(&a, "alice");
+    writer.send("c CREATE box");
+    writer.expect_tagged("c");
+
+    let mut watcher = login(&b, "alice");
+    watcher.send("n NOTIFY SET (personal (MessageNew MessageExpunge MailboxName MailboxMetadataChange))");
+    let done = watcher.expect_tagged("n");
+    assert!(done.last().unwrap().starts_with("n OK"), "{done:?}");
+
+    let message = "Subject: hop\r\n\r\nfrom node A\r\n";
+    writer.send(&format!("w APPEND box {{{}+}}\r\n{message}", message.len()));
+    writer.expect_tagged("w");
+    wait_for(&mut watcher, "* STATUS box (MESSAGES 1");
+    writer.send("r CREATE fresh");
+    writer.expect_tagged("r");
+    wait_for(&mut watcher, "\"/\" fresh");
+    writer.send("m SETMETADATA box (/shared/comment \"hi\")");
+    writer.expect_tagged("m");
+    wait_for(&mut watcher, "* METADATA box /shared/comment");
+}
+
 fn sqlite_node() -> Deployment {
     let mut node = Deployment::with_settings(
         "[imap]\nlisten = [\"127.0.0.1:0\"]\nlisten_tls = [\"127.0.0.1:0\"]\nallow_plaintext_auth = true\n\
