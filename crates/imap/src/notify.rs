@@ -461,6 +461,16 @@ pub(crate) async fn report(
     if pending.lists
         && let Err(e) = lists_changed(cx, st, out, Reported::Yes).await
     {
+        // Past MAX_WATCHED mailboxes: too expensive to go on (§5.8), as at NOTIFY SET (§3.1).
+        if e.code == Some(Code::NotificationOverflow) {
+            stop(cx, state);
+            out.status(
+                Status::Ok,
+                Some(Code::NotificationOverflow),
+                "Too many mailboxes to watch; NOTIFY is off now",
+            );
+            return;
+        }
         tracing::warn!(error = ?e, "NOTIFY list update failed");
     }
     let selected_id = sel.map(|s| s.id);
