@@ -37,6 +37,8 @@ const AUTHENTICATED: &[&str] = &[
     "CONTEXT=SORT",
     // RFC 7377: ESEARCH IN (...) over several mailboxes.
     "MULTISEARCH",
+    // RFC 9586: ENABLE UIDONLY.
+    "UIDONLY",
     "THREAD=ORDEREDSUBJECT",
     "THREAD=REFERENCES",
     "OBJECTID",

@@ -25,18 +25,21 @@ pub(crate) struct Enabled {
     pub(crate) condstore: bool,
     /// `ENABLE QRESYNC` (RFC 7162 §3.2.3); implies CONDSTORE.
     pub(crate) qresync: bool,
+    /// `ENABLE UIDONLY` (RFC 9586): no message numbers in commands or responses.
+    pub(crate) uidonly: bool,
 }
 
 impl Enabled {
     /// How responses are encoded: IMAP4rev2 and UTF8=ACCEPT clients get UTF-8 mailbox names
-    /// (RFC 9051 §5.1, RFC 6855 §3). The session hands them to [`crate::Out`].
+    /// (RFC 9051 §5.1, RFC 6855 §3), UIDONLY clients UIDFETCH instead of FETCH (RFC 9586 §3.3).
+    /// The session hands them to [`crate::Out`].
     pub(crate) fn write_options(&self) -> WriteOptions {
-        WriteOptions { utf8: self.utf8 }
+        WriteOptions { utf8: self.utf8, uidonly: self.uidonly }
     }
 
     /// What the selected mailbox's untagged updates look like.
     pub(crate) fn style(&self) -> SyncStyle {
-        SyncStyle { rev2: self.rev2, condstore: self.condstore, qresync: self.qresync }
+        SyncStyle { rev2: self.rev2, condstore: self.condstore, qresync: self.qresync, uidonly: self.uidonly }
     }
 }
 

@@ -749,3 +749,87 @@ fn multisearch_rfc7377() {
     let update = noop.untagged.iter().find_map(|l| multisearch(l)).expect("an update");
     assert_eq!(update, ("U1".to_owned(), "folder1".to_owned(), "ADDTO (0 4)".to_owned()), "{noop:?}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// UIDONLY (RFC 9586)
+// ---------------------------------------------------------------------------------------------
+
+/// True for `* uid UIDFETCH (...)` as RFC 9586 §5 writes it (`uniqueid SP "UIDFETCH" SP msg-att`).
+fn is_uidfetch(line: &str) -> bool {
+    let Some(rest) = line.strip_prefix("* ") else { return false };
+    let Some((uid, rest)) = rest.split_once(' ') else { return false };
+    uid.parse::<u32>().is_ok_and(|u| u > 0) && rest.starts_with("UIDFETCH (") && rest.ends_with(')')
+}
+
+#[test]
+fn uidonly_rfc9586() {
+    let server = server("");
+    let mut a = Imap::login(&server, "alice");
+    assert!(a.run("CAPABILITY").untagged[0].contains(" UIDONLY"));
+    for i in 1..=4 {
+        a.append("INBOX", "", &format!("m{i}"));
+    }
+    assert!(a.run("SELECT INBOX").ok());
+    let enabled = a.run("ENABLE UIDONLY");
+    assert_eq!(enabled.untagged, vec!["* ENABLED UIDONLY"]);
+
+    // §3: every command with message numbers is BAD [UIDREQUIRED].
+    for numbered in [
+        "FETCH 1 FLAGS",
+        "STORE 1 +FLAGS (\\Seen)",
+        "COPY 1 Archive",
+        "MOVE 1 Archive",
+        "SEARCH ALL",
+        "SORT (DATE) UTF-8 ALL",
+        "THREAD REFERENCES UTF-8 ALL",
+        "UID SEARCH 1:2",
+        "UID SEARCH NOT 1",
+        "ESEARCH IN (personal) 1:2",
+    ] {
+        let answer = a.run(numbered);
+        assert!(answer.done.starts_with("BAD [UIDREQUIRED]"), "{numbered}: {answer:?}");
+        assert!(answer.untagged.is_empty(), "{numbered}: {answer:?}");
+    }
+
+    // §3.3: UIDFETCH instead of FETCH; the UID item only when asked for.
+    let got = a.run("UID FETCH 1:* FLAGS");
+    assert_eq!(got.untagged.len(), 4, "{got:?}");
+    assert!(got.untagged.iter().all(|l| is_uidfetch(l) && !l.contains("(UID ")), "{got:?}");
+    assert_eq!(got.untagged[1], "* 2 UIDFETCH (FLAGS (\\Recent))");
+    let got = a.run("UID FETCH 2 (UID FLAGS)");
+    assert_eq!(got.untagged, vec!["* 2 UIDFETCH (UID 2 FLAGS (\\Recent))"]);
+    let store = a.run("UID STORE 2 +FLAGS (\\Seen)");
+    assert_eq!(store.untagged, vec!["* 2 UIDFETCH (FLAGS (\\Seen \\Recent))"]);
+    // UIDs in searches work, and so does the saved result.
+    let got = a.run("UID SEARCH RETURN (SAVE) UID 2:3");
+    assert!(got.ok(), "{got:?}");
+    let got = a.tagged("S1", "UID SEARCH RETURN (ALL) $");
+    assert_eq!(got.untagged, vec!["* ESEARCH (TAG \"S1\") UID ALL 2:3"]);
+
+    // Another session's changes: UIDFETCH and VANISHED, never FETCH or EXPUNGE.
+    let mut b = Imap::login(&server, "alice");
+    assert!(b.run("SELECT INBOX").ok());
+    assert!(b.run("UID STORE 3 +FLAGS (\\Flagged)").ok());
+    assert!(b.run("UID STORE 1 +FLAGS (\\Deleted)").ok());
+    assert!(b.run("UID EXPUNGE 1").ok());
+    let noop = a.run("NOOP");
+    assert!(noop.untagged.contains(&"* VANISHED 1".to_owned()), "{noop:?}");
+    assert!(noop.untagged.contains(&"* 3 UIDFETCH (FLAGS (\\Flagged \\Recent))".to_owned()), "{noop:?}");
+    assert!(!noop.untagged.iter().any(|l| l.contains(" FETCH ") || l.ends_with(" EXPUNGE")), "{noop:?}");
+    // This session's own EXPUNGE too; EXISTS (a count) is still sent for new mail.
+    assert!(a.run("UID STORE 4 +FLAGS.SILENT (\\Deleted)").ok());
+    let expunge = a.run("EXPUNGE");
+    assert_eq!(expunge.untagged, vec!["* VANISHED 4"]);
+    b.append("INBOX", "", "m5");
+    let noop = a.run("NOOP");
+    assert!(noop.untagged.contains(&"* 3 EXISTS".to_owned()), "{noop:?}");
+    // SELECT: no [UNSEEN n], which names a message number; QRESYNC's sequence match is BAD.
+    let select = a.run("SELECT INBOX");
+    assert!(select.ok() && !select.untagged.iter().any(|l| l.contains("[UNSEEN")), "{select:?}");
+    assert!(a.run("ENABLE QRESYNC").ok());
+    let qresync = a.run("SELECT INBOX (QRESYNC (1 1 (1,2 2,3)))");
+    assert!(qresync.done.starts_with("BAD [UIDREQUIRED]"), "{qresync:?}");
+    // Without UIDONLY, the same session shape still gets numbers.
+    let got = b.run("FETCH 1 FLAGS");
+    assert!(got.ok() && got.untagged[0].starts_with("* 1 FETCH"), "{got:?}");
+}

@@ -178,6 +178,8 @@ pub(crate) async fn fetch(
         // RFC 7162 §3.1.4.1: CHANGEDSINCE implies MODSEQ.
         attrs.push(FetchAttribute::ModSeq);
     }
+    // RFC 9586 §3.3: a UIDFETCH response carries the UID item only when it was asked for.
+    let keep_uid = cx.enabled.uidonly && attrs.contains(&FetchAttribute::Uid);
     // RFC 9051 §6.4.9: UID FETCH always returns UID.
     if kind.is_uid() && !attrs.contains(&FetchAttribute::Uid) {
         attrs.insert(0, FetchAttribute::Uid);
@@ -303,7 +305,11 @@ pub(crate) async fn fetch(
                 } else {
                     render(&attrs, meta, raw, extra, recent)
                 };
-                out.data(&Data::Fetch { seq, attrs: values });
+                if keep_uid {
+                    out.data(&Data::UidFetch { uid: meta.uid.get(), attrs: values });
+                } else {
+                    out.data(&Data::Fetch { seq, attrs: values });
+                }
                 out.flush_if_large().await;
             }
             start = end;

@@ -150,6 +150,7 @@ fn write_code(out: &mut Vec<u8>, code: &Code) {
         Code::Unavailable => b"UNAVAILABLE",
         Code::NotSaved => b"NOTSAVED",
         Code::CompressionActive => b"COMPRESSIONACTIVE",
+        Code::UidRequired => b"UIDREQUIRED",
         _ => b"",
     };
     if !simple.is_empty() {
@@ -334,6 +335,12 @@ mod tests {
         assert_eq!(
             w(|o| write_untagged_status(o, Status::No, Some(&code), "Too many contexts")),
             "* NO [NOUPDATE \"B02\"] Too many contexts\r\n"
+        );
+        // RFC 9586 §5: `resp-text-code =/ "UIDREQUIRED"`.
+        let tag = Tag::new("a").unwrap();
+        assert_eq!(
+            w(|o| write_tagged(o, &tag, Completion::Bad, Some(&Code::UidRequired), "UIDs only")),
+            "a BAD [UIDREQUIRED] UIDs only\r\n"
         );
     }
 }

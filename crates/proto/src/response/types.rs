@@ -145,6 +145,8 @@ pub enum Code {
     Metadata(MetadataCode),
     /// `NOUPDATE "tag"` (RFC 5267 §4.3.1): no updates for the search of this tag.
     NoUpdate(Tag),
+    /// `UIDREQUIRED` (RFC 9586 §3): UIDONLY is on and the command used message numbers.
+    UidRequired,
     /// Any other code: an atom and optional text (no `]`, CR or LF; sanitised on write).
     Other(String, Option<String>),
 }
@@ -333,6 +335,14 @@ pub enum Data {
     Fetch {
         /// Message sequence number.
         seq: u32,
+        /// Attribute values, written in this order.
+        attrs: Vec<FetchValue>,
+    },
+    /// `* uid UIDFETCH (...)` (RFC 9586 §3.3): a FETCH response named by UID, when UIDONLY is
+    /// on. The items are written as given (a `UID` item too, when the client asked for it).
+    UidFetch {
+        /// The message's UID.
+        uid: u32,
         /// Attribute values, written in this order.
         attrs: Vec<FetchValue>,
     },
@@ -607,4 +617,8 @@ pub struct WriteOptions {
     /// IMAP4rev2 or UTF8=ACCEPT is in effect: mailbox names are written as UTF-8 and 8-bit
     /// bytes may appear in quoted strings. Otherwise names are modified UTF-7 (RFC 3501 §5.1.3).
     pub utf8: bool,
+    /// UIDONLY is enabled (RFC 9586 §3): no message number is ever written. A
+    /// [`Data::Fetch`] becomes `* uid UIDFETCH (...)` with the UID taken from (and its `UID` item
+    /// left out of) its items; one without a UID item, and [`Data::Expunge`], are not written.
+    pub uidonly: bool,
 }
