@@ -39,6 +39,8 @@ const AUTHENTICATED: &[&str] = &[
     "MULTISEARCH",
     // RFC 9586: ENABLE UIDONLY.
     "UIDONLY",
+    // RFC 9585: long commands report their progress.
+    "INPROGRESS",
     "THREAD=ORDEREDSUBJECT",
     "THREAD=REFERENCES",
     "OBJECTID",

@@ -11,7 +11,10 @@ use postfach_auth::Principal;
 use postfach_proto::response::WriteOptions;
 use postfach_store::Rights;
 
+use postfach_proto::types::Tag;
+
 use crate::ServerContext;
+use crate::progress::Progress;
 use crate::selected::SyncStyle;
 
 /// Options the client turned on with ENABLE (RFC 5161), plus SEARCHRES's saved result.
@@ -54,4 +57,13 @@ pub(crate) struct Cx<'a> {
     /// The ACL rights the command needs on the mailbox it names (`session::Rule::rights`),
     /// checked where the handler resolves the name.
     pub(crate) need: Rights,
+    /// The command's tag (progress notifications name it, RFC 9585).
+    pub(crate) tag: &'a Tag,
+}
+
+impl Cx<'_> {
+    /// The progress notifications of this command (RFC 9585).
+    pub(crate) fn progress(&self) -> Progress {
+        Progress::new(self.tag, self.ctx.config.progress_interval)
+    }
 }

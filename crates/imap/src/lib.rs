@@ -20,6 +20,7 @@
 //! - `respond`: `Done`/`Reply`, and `From<StoreError>`/`From<AuthError>` for `Reply`.
 //! - `selected`: one session's view of its mailbox (sequence numbers ↔ UIDs, pending updates).
 //! - `updates`: searches that report their changes (RFC 5267 CONTEXT=SEARCH/SORT UPDATE).
+//! - `progress`: INPROGRESS notifications of long commands (RFC 9585).
 //! - `convert`, `capability`, `uidmap`: small shared pieces; `sasl` (public: the server's POP3
 //!   AUTH and ManageSieve run the same mechanisms through it).
 //!
@@ -32,6 +33,7 @@ mod context;
 mod convert;
 pub mod criteria;
 mod out;
+mod progress;
 mod respond;
 pub mod sasl;
 mod selected;
@@ -62,6 +64,9 @@ pub struct SessionConfig {
     pub quota_admins: Vec<String>,
     /// METADATA (RFC 5464) limits and the administrator's contact.
     pub metadata: MetadataSettings,
+    /// How often a long command reports its progress (RFC 9585 INPROGRESS); zero: at every
+    /// step.
+    pub progress_interval: std::time::Duration,
 }
 
 /// METADATA (RFC 5464) settings.
@@ -91,6 +96,7 @@ impl Default for SessionConfig {
             starttls_available: true,
             quota_admins: Vec::new(),
             metadata: MetadataSettings::default(),
+            progress_interval: std::time::Duration::from_secs(10),
         }
     }
 }

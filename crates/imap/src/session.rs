@@ -489,7 +489,7 @@ impl Session {
         need: Rights,
         out: &mut Out,
     ) -> (Option<Result<Done, Reply>>, Outcome) {
-        let cx = Cx { ctx: &self.ctx, user: &user, enabled: &self.enabled, need };
+        let cx = Cx { ctx: &self.ctx, user: &user, enabled: &self.enabled, need, tag: &tag };
         let leaves = matches!(body, CommandBody::Close | CommandBody::Unselect);
         let result = match body {
             CommandBody::Select { mailbox, params } => {

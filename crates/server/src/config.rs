@@ -175,6 +175,8 @@ pub(crate) struct ImapConfig {
     pub(crate) metadata_max_account_entries: u32,
     /// The `/shared/admin` server entry (RFC 5464 §3.2.1.1): a URI.
     pub(crate) admin_contact: Option<String>,
+    /// How often a long command reports its progress (RFC 9585); zero: at every step.
+    pub(crate) progress_interval: Duration,
     /// Accounts that administer over IMAP: SETQUOTA (RFC 9208) and reading every quota root.
     pub(crate) admins: Vec<String>,
     /// Client silence allowed before login (also bounds the implicit TLS handshake).
@@ -303,6 +305,7 @@ impl Default for ImapConfig {
             metadata_max_entries: 100,
             metadata_max_account_entries: 1000,
             admin_contact: None,
+            progress_interval: Duration::from_secs(10),
             admins: Vec::new(),
             preauth_timeout: Duration::from_secs(60),
             preauth_deadline: Duration::from_secs(120),
@@ -340,6 +343,8 @@ const METADATA_SIZE_RANGE: RangeInclusive<i64> = 1024..=16 * 1024 * 1024;
 const METADATA_ENTRIES_RANGE: RangeInclusive<i64> = 10..=100_000;
 /// Allowed range of `imap.metadata_max_account_entries`.
 const METADATA_ACCOUNT_RANGE: RangeInclusive<i64> = 10..=10_000_000;
+/// Allowed range of `imap.progress_interval`, seconds (0: at every step of a command).
+const PROGRESS_RANGE: RangeInclusive<i64> = 0..=3600;
 /// Allowed range of `imap.preauth_deadline`, seconds.
 const PREAUTH_DEADLINE_RANGE: RangeInclusive<i64> = 1..=3600;
 /// Allowed range of `imap.preauth_timeout`, seconds.
@@ -546,6 +551,7 @@ impl Checker {
                 set(&mut imap.metadata_max_account_entries, c.number(value, path, METADATA_ACCOUNT_RANGE))
             }
             "admin_contact" => set(&mut imap.admin_contact, c.text(value, path, admin_contact).map(Some)),
+            "progress_interval" => set(&mut imap.progress_interval, c.seconds(value, path, PROGRESS_RANGE)),
             "admins" => set(&mut imap.admins, c.strings(value, path)),
             "preauth_deadline" => {
                 set(&mut imap.preauth_deadline, c.seconds(value, path, PREAUTH_DEADLINE_RANGE))
@@ -1881,6 +1887,10 @@ mod tests {
             (1024, 10, 50)
         );
         assert_eq!(c.imap.admin_contact.as_deref(), Some("mailto:postmaster@example.org"));
+        assert_eq!(
+            Config::from_toml("[imap]\nprogress_interval = 0\n").unwrap().imap.progress_interval,
+            Duration::ZERO
+        );
         assert_eq!(Config::default().imap.admin_contact, None);
         assert_eq!(
             issues(

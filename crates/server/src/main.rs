@@ -693,6 +693,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
                 },
                 admin_contact: config.imap.admin_contact.clone(),
             },
+            progress_interval: config.imap.progress_interval,
         },
     };
 

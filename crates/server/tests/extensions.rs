@@ -79,7 +79,9 @@ impl Imap {
 /// Decodes one response with imap-codec; panics if it is METADATA or tagged and does not decode.
 fn strict(response: &str) {
     let wire = format!("{response}\r\n");
-    let known = response.starts_with("* METADATA ") || !response.starts_with('*');
+    let known = response.starts_with("* METADATA ")
+        || response.starts_with("* OK [INPROGRESS")
+        || !response.starts_with('*');
     match ResponseCodec::default().decode(wire.as_bytes()) {
         Ok((rest, _)) => assert!(rest.is_empty(), "trailing bytes after {response:?}"),
         Err(e) if known => panic!("imap-codec rejected {response:?}: {e:?}"),
@@ -832,4 +834,60 @@ fn uidonly_rfc9586() {
     // Without UIDONLY, the same session shape still gets numbers.
     let got = b.run("FETCH 1 FLAGS");
     assert!(got.ok() && got.untagged[0].starts_with("* 1 FETCH"), "{got:?}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// INPROGRESS (RFC 9585)
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn inprogress_rfc9585() {
+    // Progress at every step, so that a small test sees it.
+    let server = server("progress_interval = 0");
+    let mut a = Imap::login(&server, "alice");
+    assert!(a.run("CAPABILITY").untagged[0].contains(" INPROGRESS"));
+    let messages: Vec<String> = (1..=300)
+        .map(|i| {
+            let m = format!("From: a@example.org\r\nSubject: n{i}\r\n\r\nbody {i}\r\n");
+            format!("{{{}+}}\r\n{m}", m.len())
+        })
+        .collect();
+    assert!(a.run(&format!("APPEND INBOX {}", messages.join(" "))).ok());
+    assert!(a.run("SELECT INBOX").ok());
+
+    // FETCH counts its messages: 256 done of 300 between its two chunks, before the last FETCH.
+    let fetch = a.tagged("P1", "UID FETCH 1:* (BODY.PEEK[HEADER.FIELDS (SUBJECT)])");
+    assert!(fetch.ok(), "{}", fetch.done);
+    let progress: Vec<&str> = fetch.starting("* OK [INPROGRESS");
+    assert_eq!(progress, vec!["* OK [INPROGRESS (\"P1\" 256 300)] Still working"]);
+    let at = fetch.untagged.iter().position(|l| l.starts_with("* OK [INPROGRESS")).unwrap();
+    assert_eq!(at, 256, "after the first chunk's 256 FETCH responses");
+    // A search or a MOVE waits for one store call: state unknown (NIL NIL).
+    let search = a.tagged("P2", "UID SEARCH RETURN (COUNT) ALL");
+    assert_eq!(
+        search.untagged,
+        vec!["* OK [INPROGRESS (\"P2\" NIL NIL)] Still working", "* ESEARCH (TAG \"P2\") UID COUNT 300"]
+    );
+    let sort = a.tagged("P3", "UID SORT RETURN (MIN) (SUBJECT) UTF-8 ALL");
+    assert_eq!(
+        sort.starting("* OK [INPROGRESS"),
+        vec!["* OK [INPROGRESS (\"P3\" NIL NIL)] Still working"; 2]
+    );
+    let moved = a.tagged("P4", "UID MOVE 1:10 Archive");
+    assert!(moved.ok());
+    assert_eq!(moved.starting("* OK [INPROGRESS"), vec!["* OK [INPROGRESS (\"P4\" NIL NIL)] Still working"]);
+    // A search over the six personal mailboxes counts them.
+    let multi = a.tagged("P5", "ESEARCH IN (personal) RETURN (COUNT) ALL");
+    let steps: Vec<&str> = multi.starting("* OK [INPROGRESS");
+    assert_eq!(steps.len(), 5, "{multi:?}");
+    assert_eq!(steps[0], "* OK [INPROGRESS (\"P5\" 1 6)] Still working");
+    assert_eq!(steps[4], "* OK [INPROGRESS (\"P5\" 5 6)] Still working");
+
+    // With the default interval (10 s) these small commands report nothing.
+    let quiet = self::server("");
+    let mut q = Imap::login(&quiet, "alice");
+    q.append("INBOX", "", "one");
+    assert!(q.run("SELECT INBOX").ok());
+    let search = q.run("UID SEARCH ALL");
+    assert!(search.starting("* OK [INPROGRESS").is_empty(), "{search:?}");
 }

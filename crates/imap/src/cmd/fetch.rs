@@ -247,7 +247,15 @@ pub(crate) async fn fetch(
     // command that may carry it.
     let uid_only = attrs.iter().all(|a| *a == FetchAttribute::Uid);
     let mut expunge_issued = false;
+    // RFC 9585: a long FETCH reports how many of its messages are done.
+    let mut progress = cx.progress();
+    let total: u64 = chunks.iter().map(UidSet::len).sum();
+    let mut done = 0;
     for chunk in chunks {
+        if done > 0 {
+            progress.step(done, Some(total), out).await;
+        }
+        done += chunk.len();
         if set_seen {
             set_seen_on(cx, sel, &chunk).await?;
         }

@@ -90,7 +90,13 @@ pub(crate) async fn esearch(
     }
     let targets = targets(cx, sel.as_deref(), sources).await?;
     let selected_id = sel.as_deref().map(|s| s.id);
-    for target in targets {
+    // RFC 9585: a search over many mailboxes reports how many are done.
+    let mut progress = cx.progress();
+    let total = targets.len() as u64;
+    for (done, target) in targets.into_iter().enumerate() {
+        if done > 0 {
+            progress.step(done as u64, Some(total), out).await;
+        }
         let in_selected = Some(target.id) == selected_id;
         let criterion = match sel.as_deref() {
             Some(s) if in_selected => {

@@ -147,8 +147,23 @@ pub enum Code {
     NoUpdate(Tag),
     /// `UIDREQUIRED` (RFC 9586 §3): UIDONLY is on and the command used message numbers.
     UidRequired,
+    /// `INPROGRESS [(tag done total)]` (RFC 9585 §5): a long command is still running.
+    InProgress(Option<InProgress>),
     /// Any other code: an atom and optional text (no `]`, CR or LF; sanitised on write).
     Other(String, Option<String>),
+}
+
+/// The progress of `INPROGRESS (tag done total)` (RFC 9585 §5): `inprogress-tag = quoted / nil`,
+/// and `nil SP nil`, `number SP nil` or `number SP nz-number`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InProgress {
+    /// The running command's tag; written NIL when absent or when it holds `]` (which naive
+    /// clients take for the end of the code).
+    pub tag: Option<Tag>,
+    /// Items done so far, when counted.
+    pub done: Option<u64>,
+    /// Items in all, when known (and `done` is; 0 is written NIL).
+    pub total: Option<u64>,
 }
 
 /// The `METADATA` response codes (RFC 5464 §5 `resp-text-code`).
