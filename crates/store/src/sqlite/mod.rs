@@ -870,6 +870,14 @@ impl RestoreStore for SqliteStore {
         self.read(move |conn| restore::dump_private_seen(conn, mailbox, since)).await
     }
 
+    async fn dump_mailbox_metadata(&self, mailbox: MailboxId) -> StoreResult<Vec<crate::MetadataDump>> {
+        self.read(move |conn| metadata::dump_mailbox(conn, mailbox)).await
+    }
+
+    async fn dump_account_metadata(&self, account: AccountId) -> StoreResult<Vec<crate::MetadataDump>> {
+        self.read(move |conn| metadata::dump_account(conn, account)).await
+    }
+
     async fn restore_account(&self, account: &AccountRestore) -> StoreResult<AccountId> {
         let account = account.clone();
         self.writer.run(move |conn, _| restore::restore_account(conn, &account)).await
