@@ -464,6 +464,11 @@ fn context_search_updates_rfc5267() {
     let mut unseen = esearch_all(&got);
     assert_eq!(unseen, vec![1, 2, 3]);
 
+    // PARTIAL (RFC 9394) answers a window; UPDATE still reports every change (RFC 5267 §4.4).
+    let got = a.tagged("P01", "UID SEARCH RETURN (UPDATE PARTIAL 1:1) UNDELETED");
+    assert_eq!(got.untagged, vec!["* ESEARCH (TAG \"P01\") UID PARTIAL (1:1 1)"]);
+    let mut undeleted = vec![1, 2, 3];
+
     // Another session's flag change: the FETCH, then ADDTO (§4.3.3's example).
     assert!(b.run("UID STORE 2 +FLAGS (\\Deleted $Junk)").ok());
     let noop = a.run("NOOP");
@@ -473,6 +478,10 @@ fn context_search_updates_rfc5267() {
     assert!(fetch < addto, "{noop:?}");
     assert_eq!(apply_updates(&noop, "B01", false, &mut deleted_junk), 1);
     assert_eq!(apply_updates(&noop, "C01", true, &mut unseen), 0);
+    // Message 2 lies outside the PARTIAL window; its removal is reported all the same.
+    assert!(noop.untagged.contains(&"* ESEARCH (TAG \"P01\") UID REMOVEFROM (0 2)".to_owned()), "{noop:?}");
+    apply_updates(&noop, "P01", false, &mut undeleted);
+    assert_eq!(undeleted, vec![1, 3]);
 
     // This session's own change is reported too, before the tagged OK.
     let store = a.run("STORE 3 +FLAGS (\\Deleted $Junk \\Seen)");
