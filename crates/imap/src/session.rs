@@ -370,7 +370,17 @@ impl Session {
                 return (Some(cmd::any::logout(out)), Outcome::Close);
             }
             CommandBody::Id(_) => Some(cmd::any::id(out)),
-            CommandBody::Enable(names) => Some(cmd::any::enable(&mut self.enabled, names, out)),
+            CommandBody::Enable(names) => {
+                let result = cmd::any::enable(&mut self.enabled, names, out);
+                // RFC 9586 §3: no message numbers from now on, also not in the updates of a
+                // search that asked for them before (they end here).
+                if self.enabled.uidonly
+                    && let State::Selected(_, sel) = &mut self.state
+                {
+                    sel.contexts.forget_numbered();
+                }
+                Some(result)
+            }
             _ => None,
         };
         if let Some(result) = result {

@@ -781,6 +781,9 @@ fn uidonly_rfc9586() {
         a.append("INBOX", "", &format!("m{i}"));
     }
     assert!(a.run("SELECT INBOX").ok());
+    // A search that reports message numbers ends with ENABLE UIDONLY; one by UID goes on.
+    assert!(a.tagged("N1", "SEARCH RETURN (UPDATE) UNFLAGGED").ok());
+    assert!(a.tagged("U1", "UID SEARCH RETURN (UPDATE) UNFLAGGED").ok());
     let enabled = a.run("ENABLE UIDONLY");
     assert_eq!(enabled.untagged, vec!["* ENABLED UIDONLY"]);
 
@@ -825,12 +828,17 @@ fn uidonly_rfc9586() {
     assert!(b.run("UID EXPUNGE 1").ok());
     let noop = a.run("NOOP");
     assert!(noop.untagged.contains(&"* VANISHED 1".to_owned()), "{noop:?}");
+    for uid in [1, 3] {
+        let removed = format!("* ESEARCH (TAG \"U1\") UID REMOVEFROM (0 {uid})");
+        assert!(noop.untagged.contains(&removed), "{noop:?}");
+    }
+    assert!(!noop.untagged.iter().any(|l| l.contains("\"N1\"")), "{noop:?}");
     assert!(noop.untagged.contains(&"* 3 UIDFETCH (FLAGS (\\Flagged \\Recent))".to_owned()), "{noop:?}");
     assert!(!noop.untagged.iter().any(|l| l.contains(" FETCH ") || l.ends_with(" EXPUNGE")), "{noop:?}");
     // This session's own EXPUNGE too; EXISTS (a count) is still sent for new mail.
     assert!(a.run("UID STORE 4 +FLAGS.SILENT (\\Deleted)").ok());
     let expunge = a.run("EXPUNGE");
-    assert_eq!(expunge.untagged, vec!["* VANISHED 4"]);
+    assert_eq!(expunge.untagged, vec!["* ESEARCH (TAG \"U1\") UID REMOVEFROM (0 4)", "* VANISHED 4"]);
     b.append("INBOX", "", "m5");
     let noop = a.run("NOOP");
     assert!(noop.untagged.contains(&"* 3 EXISTS".to_owned()), "{noop:?}");
