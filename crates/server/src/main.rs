@@ -76,6 +76,7 @@ mod literal_budget;
 mod lmtp_conn;
 mod managesieve;
 mod metrics;
+mod oauth;
 mod pop3;
 mod queue;
 mod quota;
@@ -670,14 +671,15 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let share: Arc<dyn ShareStore> = store.clone();
     let sieve: Arc<dyn SieveStore> = store.clone();
     let accounts: Arc<dyn AccountStore> = store.clone();
+    let mut auth =
+        Authenticator::with_settings(Arc::clone(&accounts), config.auth.settings(), Arc::new(SystemClock));
+    if let Some(oauth) = &config.oauth {
+        auth = auth.with_oauth(oauth::verifier(oauth).await?);
+    }
     let ctx = ServerContext {
         store: mail,
         share,
-        auth: Authenticator::with_settings(
-            Arc::clone(&accounts),
-            config.auth.settings(),
-            Arc::new(SystemClock),
-        ),
+        auth,
         accounts,
         config: SessionConfig {
             allow_plaintext_auth: config.imap.allow_plaintext_auth,
