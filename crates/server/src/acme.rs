@@ -348,9 +348,11 @@ fn alpn_certificate(name: &str, digest: &[u8]) -> Result<Arc<CertifiedKey>, Acme
     let provider = rustls::crypto::aws_lc_rs::default_provider();
     let der =
         PrivateKeyDer::try_from(key.serialize_der()).map_err(|e| AcmeError::BadCertificate(e.to_owned()))?;
-    let certified = CertifiedKey::from_der(vec![cert.der().clone()], der, &provider)
-        .map_err(|e| AcmeError::BadCertificate(e.to_string()))?;
-    Ok(Arc::new(certified))
+    // Not `CertifiedKey::from_der`: its key check parses the certificate with webpki, which
+    // refuses the critical acmeIdentifier extension it does not know.
+    let signing_key =
+        provider.key_provider.load_private_key(der).map_err(|e| AcmeError::BadCertificate(e.to_string()))?;
+    Ok(Arc::new(CertifiedKey::new(vec![cert.der().clone()], signing_key)))
 }
 
 /// The HTTP-01 listener of one order; stops when dropped.
