@@ -744,8 +744,8 @@ mod tests {
         assert_eq!(retry_delay(u32::MAX), RETRY_MAX);
     }
 
-    #[test]
-    fn http_answers_only_pending_tokens() {
+    #[tokio::test]
+    async fn http_answers_only_pending_tokens() {
         let challenges = Challenges::default();
         challenges.add_http("tok-1_A".to_owned(), "tok-1_A.thumb".to_owned());
         let get = |path: &str| {
@@ -754,7 +754,8 @@ mod tests {
         };
         let found = get("/.well-known/acme-challenge/tok-1_A");
         assert_eq!(found.status(), http::StatusCode::OK);
-        assert_eq!(found.into_body(), Full::new(Bytes::from("tok-1_A.thumb")));
+        let body = http_body_util::BodyExt::collect(found.into_body()).await.unwrap().to_bytes();
+        assert_eq!(body, Bytes::from("tok-1_A.thumb"));
         assert_eq!(get("/.well-known/acme-challenge/other").status(), http::StatusCode::NOT_FOUND);
         assert_eq!(get("/tok-1_A").status(), http::StatusCode::NOT_FOUND);
         let post = http::Request::post("/.well-known/acme-challenge/tok-1_A").body(()).unwrap();

@@ -227,3 +227,97 @@ fn directory_url(text: &str) -> Result<String, String> {
     }
     Ok(text.to_owned())
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::super::{Config, Issue, ParseFailure};
+    use super::*;
+
+    fn issues(text: &str) -> Vec<String> {
+        match Config::from_toml(text) {
+            Err(ParseFailure::Invalid(issues)) => issues.iter().map(Issue::to_string).collect(),
+            other => panic!("expected issues, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn acme_is_read_with_its_defaults() {
+        let c = Config::from_toml(
+            "[tls]\nacme = { domains = [\"Mail.Example.org\", \"imap.example.org\"], \
+             directory = \"https://acme-v02.api.letsencrypt.org/directory\", \
+             http_listen = \"0.0.0.0:80\" }\n",
+        )
+        .unwrap();
+        let acme = c.acme.unwrap();
+        assert_eq!(acme.domains, ["mail.example.org", "imap.example.org"]);
+        assert!(acme.contact.is_empty());
+        assert_eq!(acme.challenge, AcmeChallenge::Http01 { listen: "0.0.0.0:80".parse().unwrap() });
+        assert_eq!(acme.renew_before, Duration::from_secs(30 * 86_400));
+        assert_eq!(acme.ca_file, None);
+        assert!(c.tls.is_empty(), "the generated certificate still serves other names");
+
+        let dir = tempfile::tempdir().unwrap();
+        let ca = dir.path().join("ca.pem");
+        std::fs::write(&ca, "x").unwrap();
+        let c = Config::from_toml(&format!(
+            "[tls.acme]\ndomains = [\"mail.example.org\"]\ncontact = [\"mailto:a@example.org\", \
+             \"mailto:b@example.org\"]\ndirectory = \"https://127.0.0.1:14000/dir\"\n\
+             challenge = \"tls-alpn-01\"\nca_file = {:?}\nrenew_before_days = 10\n",
+            ca.display().to_string()
+        ))
+        .unwrap();
+        let acme = c.acme.unwrap();
+        assert_eq!(acme.contact, ["mailto:a@example.org", "mailto:b@example.org"]);
+        assert_eq!(acme.challenge, AcmeChallenge::TlsAlpn01);
+        assert_eq!(acme.ca_file, Some(ca));
+        assert_eq!(acme.renew_before, Duration::from_secs(10 * 86_400));
+    }
+
+    #[test]
+    fn acme_problems_are_each_reported() {
+        assert_eq!(
+            issues("[tls]\nacme = { challenge = \"http-01\" }"),
+            vec![
+                "tls.acme: give domains, the names the certificate is for",
+                "tls.acme: give directory, the CA's directory URL (Let's Encrypt: \
+                 \"https://acme-v02.api.letsencrypt.org/directory\")",
+                "tls.acme.http_listen: http-01 needs the address to answer on, one that port 80 of \
+                 every domain reaches (such as \"0.0.0.0:80\"); or use challenge = \"tls-alpn-01\"",
+            ]
+        );
+        let text = "[tls]\nacme = { domains = [\"localhost\", \"192.0.2.1\", \"a.example\"], \
+                    directory = \"https://\", contact = \"mailto:x\", challenge = \"tls-alpn-01\", \
+                    http_listen = \"0.0.0.0:80\", ca_file = \"/nonexistent/ca.pem\", extra = 1 }";
+        let found = issues(text);
+        let expected = [
+            "tls.acme.domains[0]: not a fully qualified DNS name: \"localhost\"",
+            "tls.acme.domains[1]: \"192.0.2.1\": IP addresses are not supported, only DNS names",
+            "tls.acme.directory: not a URL: \"https://\"",
+            "tls.acme.contact: not one e-mail address after mailto: \"mailto:x\"",
+            "tls.acme.http_listen: only used by challenge = \"http-01\"",
+            "tls.acme.ca_file: no such file: /nonexistent/ca.pem",
+            "tls.acme.extra: unknown key",
+        ];
+        for issue in expected {
+            assert!(found.iter().any(|f| f == issue), "missing {issue:?} in {found:#?}");
+        }
+        assert_eq!(found.len(), expected.len(), "{found:#?}");
+        // A duplicate, told apart from the list's other problems.
+        assert_eq!(
+            issues(
+                "[tls]\nacme = { domains = [\"a.example\", \"A.example\"], directory = \"https://ca.test/d\", \
+                 challenge = \"tls-alpn-01\" }"
+            ),
+            vec!["tls.acme.domains: a.example is listed more than once"]
+        );
+        // TLS-ALPN-01 is answered on the IMAPS listeners: there must be one.
+        assert_eq!(
+            issues(
+                "[imap]\nlisten_tls = []\n[tls]\nacme = { domains = [\"a.example\"], \
+                 directory = \"https://ca.test/d\", challenge = \"tls-alpn-01\" }"
+            ),
+            vec!["tls.acme.challenge: tls-alpn-01 is answered on imap.listen_tls, which is empty"]
+        );
+    }
+}
