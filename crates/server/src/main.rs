@@ -26,7 +26,7 @@
 //! - `admin_auth`: the `user totp`, `user app-password` and `ban` subcommands.
 //! - `binding`: TLS channel binding data for SCRAM-SHA-256-PLUS.
 //! - `cert_info`: what a certificate says (subject, names, validity, SHA-256 fingerprint).
-//! - `admin_tls`: the `tls show` subcommand.
+//! - `admin_tls`: the `tls show` and `tls renew` subcommands.
 //! - `backup`: backup directories (create, verify, restore) and the data directory's lock.
 //! - `admin_backup`: the `backup` subcommands, with progress bars.
 //! - `backup_schedule`: the backups the server takes by itself (`[backup]`).
