@@ -146,10 +146,8 @@ async fn send(
         req.headers_mut().insert(http::header::HOST, value);
     }
     // The request line carries only the path (origin-form, RFC 9112 §3.2.1).
-    if let Some(path) = uri.path_and_query() {
-        if let Ok(origin) = path.as_str().parse() {
-            *req.uri_mut() = origin;
-        }
+    if let Some(Ok(origin)) = uri.path_and_query().map(|path| path.as_str().parse()) {
+        *req.uri_mut() = origin;
     }
     let response = sender.send_request(req).await.map_err(|e| other(format!("{uri}: {e}")))?;
     Ok(BytesResponse::from(response.map(|body| Limited::new(body, MAX_BODY).boxed_unsync())))

@@ -257,10 +257,10 @@ fn https_get(addr: SocketAddr, path: &str, ca: &[u8]) -> std::io::Result<Vec<u8>
     write!(tls, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n")?;
     let mut response = Vec::new();
     // Go closes without close_notify at times; what arrived is complete with Connection: close.
-    if let Err(e) = tls.read_to_end(&mut response) {
-        if e.kind() != std::io::ErrorKind::UnexpectedEof || response.is_empty() {
-            return Err(e);
-        }
+    if let Err(e) = tls.read_to_end(&mut response)
+        && (e.kind() != std::io::ErrorKind::UnexpectedEof || response.is_empty())
+    {
+        return Err(e);
     }
     let split = response.windows(4).position(|w| w == b"\r\n\r\n").ok_or(std::io::ErrorKind::InvalidData)?;
     if !response.starts_with(b"HTTP/1.1 200") {
