@@ -19,6 +19,9 @@ use std::time::Duration;
 use postfach_delivery::OverQuotaAnswer;
 use toml::{Table, Value};
 
+mod acme;
+pub(crate) use acme::{AcmeChallenge, AcmeConfig};
+
 /// The whole validated configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Config {
@@ -32,6 +35,8 @@ pub(crate) struct Config {
     /// More names for the generated certificate (`[tls] names`), beside the host name and the
     /// loopback names; lower case, each a DNS name or an IP address.
     pub(crate) tls_names: Vec<String>,
+    /// Certificates from an ACME CA (`[tls] acme`), used before the others where valid.
+    pub(crate) acme: Option<AcmeConfig>,
     /// Logging.
     pub(crate) log: LogConfig,
     /// LMTP listeners (mail from the MTA).
@@ -262,6 +267,7 @@ impl Default for Config {
             imap: ImapConfig::default(),
             tls: Vec::new(),
             tls_names: Vec::new(),
+            acme: None,
             log: LogConfig { level: "info".to_owned(), format: LogFormat::Text },
             lmtp: LmtpConfig::default(),
             pop3: Pop3Config::default(),
@@ -454,7 +460,7 @@ impl Checker {
         self.walk(root, "", |c, key, value, path| match key {
             "data_dir" => set(&mut config.data_dir, c.text(value, path, non_empty_path("must not be empty"))),
             "imap" => c.imap(value, &mut config.imap),
-            "tls" => c.tls(value, &mut config.tls, &mut config.tls_names),
+            "tls" => c.tls(value, &mut config.tls, &mut config.tls_names, &mut config.acme),
             "log" => c.log(value, &mut config.log),
             "lmtp" => c.lmtp(value, &mut config.lmtp),
             "pop3" => c.pop3(value, &mut config.pop3),
@@ -473,6 +479,10 @@ impl Checker {
             _ => c.unknown(path),
         });
         self.pop3_addresses(&config.pop3, &config.imap);
+        let alpn = config.acme.as_ref().is_some_and(|a| a.challenge == AcmeChallenge::TlsAlpn01);
+        if alpn && config.imap.listen_tls.is_empty() {
+            self.issue("tls.acme.challenge", "tls-alpn-01 is answered on imap.listen_tls, which is empty");
+        }
         let both = config.quota.mailboxes.is_some()
             && root.get("imap").and_then(Value::as_table).is_some_and(|t| t.contains_key("max_mailboxes"));
         if both {
@@ -585,12 +595,21 @@ impl Checker {
 
     /// `[tls]`: an optional `cert`/`key` pair (the default certificate), an optional
     /// `[[tls.certificates]]` list of more pairs, chosen by SNI, and `names` for the generated
-    /// certificate (refused beside configured files, which it would not change).
-    fn tls(&mut self, value: &Value, tls: &mut Vec<TlsFiles>, names: &mut Vec<String>) {
+    /// certificate (refused beside configured files, which it would not change), and `acme`.
+    fn tls(
+        &mut self,
+        value: &Value,
+        tls: &mut Vec<TlsFiles>,
+        names: &mut Vec<String>,
+        acme: &mut Option<AcmeConfig>,
+    ) {
         let Some(table) = self.table(value, "tls") else { return };
         let mut files = Vec::new();
-        if let Some(pair) = self.cert_pair(table, "tls", &["certificates", "names"]) {
+        if let Some(pair) = self.cert_pair(table, "tls", &["certificates", "names", "acme"]) {
             files.push(pair);
+        }
+        if let Some(value) = table.get("acme") {
+            *acme = self.acme(value);
         }
         if let Some(value) = table.get("names") {
             set(

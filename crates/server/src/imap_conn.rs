@@ -149,6 +149,9 @@ pub(crate) struct ConnSettings {
     pub(crate) metrics: Arc<Metrics>,
     /// The live sessions (`postfach who`, `postfach kick`).
     pub(crate) sessions: Arc<Sessions>,
+    /// Pending TLS-ALPN-01 answers, for the implicit-TLS IMAP listeners (`[tls] acme` with
+    /// `challenge = "tls-alpn-01"`); `None`: every handshake is a client's.
+    pub(crate) acme_alpn: Option<Arc<crate::acme::Challenges>>,
 }
 
 impl ConnSettings {
@@ -179,6 +182,7 @@ impl ConnSettings {
             certificates: None,
             metrics: Arc::new(Metrics::default()),
             sessions: Sessions::new(),
+            acme_alpn: None,
         }
     }
 
@@ -190,6 +194,11 @@ impl ConnSettings {
     /// The same settings, with the certificates the TLS 1.2 channel binding is computed from.
     pub(crate) fn with_certificates(self, certificates: Arc<Certificates>) -> Self {
         Self { certificates: Some(certificates), ..self }
+    }
+
+    /// The same settings, answering TLS-ALPN-01 validations from `challenges` on IMAPS.
+    pub(crate) fn with_acme_alpn(self, challenges: Arc<crate::acme::Challenges>) -> Self {
+        Self { acme_alpn: Some(challenges), ..self }
     }
 }
 
