@@ -21,8 +21,9 @@ use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use postfach_secret::Secret;
 use serde_json::Value;
 
-/// Longest token accepted (a JWT with many group claims runs to a few KiB).
-pub const MAX_TOKEN: usize = 12 * 1024;
+/// Longest token accepted (a JWT with many group claims runs to a few KiB); with its framing and
+/// base64 it fits the 12 KiB SASL line.
+pub const MAX_TOKEN: usize = 8 * 1024;
 
 /// How often an unknown key id may send us to the issuer for its current keys.
 const REFETCH_SPACING: Duration = Duration::from_secs(60);

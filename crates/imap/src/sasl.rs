@@ -24,7 +24,7 @@ use postfach_secret::Secret;
 /// Largest client response line decoded (base64 of user, password and authzid, a SCRAM message,
 /// or a bearer token of up to [`oauth::MAX_TOKEN`] bytes with its framing): ample for any honest
 /// client, small enough to bound the work.
-pub const MAX_RESPONSE: usize = 20 * 1024;
+pub const MAX_RESPONSE: usize = 12 * 1024;
 
 /// The LOGIN mechanism's first challenge, "Username:".
 const LOGIN_USER_PROMPT: &[u8] = b"Username:";

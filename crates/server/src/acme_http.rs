@@ -59,6 +59,13 @@ pub(crate) struct AcmeHttp {
 }
 
 impl AcmeHttp {
+    /// The TLS side, for other requests with the same roots ([`exchange`]).
+    pub(crate) fn connector(&self) -> TlsConnector {
+        self.tls.clone()
+    }
+}
+
+impl AcmeHttp {
     /// A client trusting the system's roots and those in `ca_file`.
     pub(crate) fn new(ca_file: Option<&Path>) -> Result<Self, ClientError> {
         let mut roots = RootCertStore::empty();
@@ -111,35 +118,36 @@ impl HttpClient for AcmeHttp {
 /// Connects to the request's host and sends it.
 async fn send(
     tls: TlsConnector,
-    mut req: http::Request<BodyWrapper<Bytes>>,
+    req: http::Request<BodyWrapper<Bytes>>,
 ) -> Result<BytesResponse, instant_acme::Error> {
+    let response = exchange(&tls, req, false).await.map_err(other)?;
+    Ok(BytesResponse::from(response.map(|body| Limited::new(body, MAX_BODY).boxed_unsync())))
+}
+
+/// Opens a connection to the request's host, sends the request and returns the response (its
+/// body still to be read). `https` always; plain `http` only with `plain_loopback` and only to a
+/// loopback address (an issuer under test). Shared by ACME and the `[oauth]` key and
+/// introspection fetches; the caller bounds the time and the body.
+pub(crate) async fn exchange<B>(
+    tls: &TlsConnector,
+    mut req: http::Request<B>,
+    plain_loopback: bool,
+) -> Result<http::Response<hyper::body::Incoming>, String>
+where
+    B: hyper::body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     let uri = req.uri().clone();
-    if uri.scheme_str() != Some("https") {
-        return Err(other(format!("not an https URL: {uri}")));
-    }
-    let Some(host) = uri.host() else { return Err(other(format!("no host in {uri}"))) };
-    let port = uri.port_u16().unwrap_or(443);
+    let secure = match uri.scheme_str() {
+        Some("https") => true,
+        Some("http") if plain_loopback => false,
+        _ => return Err(format!("not an https URL: {uri}")),
+    };
+    let Some(host) = uri.host() else { return Err(format!("no host in {uri}")) };
+    let port = uri.port_u16().unwrap_or(if secure { 443 } else { 80 });
     // An IPv6 literal comes bracketed in URIs.
     let host = host.trim_start_matches('[').trim_end_matches(']').to_owned();
-    let name = ServerName::try_from(host.clone()).map_err(|_| other(format!("not a host name: {host}")))?;
-    let connect = async {
-        let tcp = TcpStream::connect((host.as_str(), port)).await?;
-        tls.connect(name, tcp).await
-    };
-    let stream = match tokio::time::timeout(CONNECT_TIMEOUT, connect).await {
-        Ok(Ok(stream)) => stream,
-        Ok(Err(e)) => return Err(other(format!("connecting to {host}:{port}: {e}"))),
-        Err(_) => return Err(other(format!("connecting to {host}:{port}: timed out"))),
-    };
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .map_err(|e| other(format!("HTTP with {host}:{port}: {e}")))?;
-    // The connection is driven until the response body is read (or dropped).
-    tokio::spawn(async move {
-        if let Err(e) = conn.await {
-            debug!(error = %e, "ACME HTTP connection ended with an error");
-        }
-    });
     // HTTP/1.1 needs Host; hyper's low-level client sends only what it is given.
     let authority = uri.authority().map(|a| a.as_str().to_owned()).unwrap_or(host.clone());
     if let Ok(value) = http::HeaderValue::from_str(&authority) {
@@ -149,8 +157,52 @@ async fn send(
     if let Some(Ok(origin)) = uri.path_and_query().map(|path| path.as_str().parse()) {
         *req.uri_mut() = origin;
     }
-    let response = sender.send_request(req).await.map_err(|e| other(format!("{uri}: {e}")))?;
-    Ok(BytesResponse::from(response.map(|body| Limited::new(body, MAX_BODY).boxed_unsync())))
+    let tcp = async {
+        match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect((host.as_str(), port))).await {
+            Ok(Ok(tcp)) => Ok(tcp),
+            Ok(Err(e)) => Err(format!("connecting to {host}:{port}: {e}")),
+            Err(_) => Err(format!("connecting to {host}:{port}: timed out")),
+        }
+    };
+    if !secure {
+        let tcp = tcp.await?;
+        if !tcp.peer_addr().is_ok_and(|a| a.ip().is_loopback()) {
+            return Err(format!("plain http only to a loopback address, not {host}"));
+        }
+        return over(tcp, req, &uri).await;
+    }
+    let name = ServerName::try_from(host.clone()).map_err(|_| format!("not a host name: {host}"))?;
+    let tcp = tcp.await?;
+    let stream = match tokio::time::timeout(CONNECT_TIMEOUT, tls.connect(name, tcp)).await {
+        Ok(Ok(stream)) => stream,
+        Ok(Err(e)) => return Err(format!("TLS with {host}:{port}: {e}")),
+        Err(_) => return Err(format!("TLS with {host}:{port}: timed out")),
+    };
+    over(stream, req, &uri).await
+}
+
+/// HTTP/1.1 over an open connection: one request, its response.
+async fn over<S, B>(
+    io: S,
+    req: http::Request<B>,
+    uri: &http::Uri,
+) -> Result<http::Response<hyper::body::Incoming>, String>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    B: hyper::body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io))
+        .await
+        .map_err(|e| format!("HTTP with {uri}: {e}"))?;
+    // The connection is driven until the response body is read (or dropped).
+    tokio::spawn(async move {
+        if let Err(e) = conn.await {
+            debug!(error = %e, "HTTP client connection ended with an error");
+        }
+    });
+    sender.send_request(req).await.map_err(|e| format!("{uri}: {e}"))
 }
 
 /// An error for instant-acme with our text.

@@ -332,3 +332,122 @@ fn imaplib_logs_in_with_a_bearer_token() {
     done.assert_success("imaplib with bearer tokens", &server);
     assert!(done.stdout.contains("oauth: all checks passed"), "{}", done.stdout);
 }
+
+/// A one-thread HTTP issuer on loopback: `/jwks` answers the key set, `/introspect` (RFC 7662)
+/// answers `active` for the one opaque token it knows when the client credentials are right.
+/// Returns its base URL and a log of the requests' first lines.
+fn issuer(
+    jwks: String,
+    opaque: &'static str,
+    user: &'static str,
+) -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = std::sync::Arc::clone(&seen);
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut first = String::new();
+            reader.read_line(&mut first).unwrap();
+            let (mut length, mut authorization) = (0usize, String::new());
+            loop {
+                let mut line = String::new();
+                reader.read_line(&mut line).unwrap();
+                let line = line.trim_end().to_owned();
+                if line.is_empty() {
+                    break;
+                }
+                let (name, value) = line.split_once(':').unwrap();
+                match name.to_ascii_lowercase().as_str() {
+                    "content-length" => length = value.trim().parse().unwrap(),
+                    "authorization" => authorization = value.trim().to_owned(),
+                    _ => {}
+                }
+            }
+            let mut body = vec![0; length];
+            reader.read_exact(&mut body).unwrap();
+            let body = String::from_utf8(body).unwrap();
+            log.lock().unwrap().push(first.trim_end().to_owned());
+            let answer = if first.starts_with("GET /jwks ") {
+                jwks.clone()
+            } else if first.starts_with("POST /introspect ") {
+                let known = body.split('&').any(|p| p == format!("token={opaque}"));
+                let client = authorization == format!("Basic {}", base64(b"postfach:s3cret"));
+                if known && client {
+                    json!({ "active": true, "iss": ISSUER, "aud": AUDIENCE, "exp": now() + 600, "email": user })
+                        .to_string()
+                } else {
+                    json!({ "active": false }).to_string()
+                }
+            } else {
+                String::new()
+            };
+            let mut stream = stream;
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{answer}",
+                answer.len()
+            );
+        }
+    });
+    (base, seen)
+}
+
+/// Keys from a JWKS URL, and opaque tokens through RFC 7662 introspection with the server's
+/// client credentials.
+#[test]
+fn keys_from_a_url_and_opaque_tokens_by_introspection() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = Key::new("url-key");
+    let jwks = json!({ "keys": [key.jwk.clone()] }).to_string();
+    let (base, seen) = issuer(jwks, "opaque-2f7c", "alice@oauth.test");
+    let secret = dir.path().join("client-secret");
+    std::fs::write(&secret, "s3cret\n").unwrap();
+    let server = TestServer::start_with_sections(
+        "",
+        &format!(
+            "[oauth]\nissuer = \"{ISSUER}\"\naudience = [\"{AUDIENCE}\", \"other\"]\njwks_url = \"{base}/jwks\"\n\
+             introspection_url = \"{base}/introspect\"\nclient_id = \"postfach\"\nclient_secret_file = {secret:?}\n"
+        ),
+        &["lmtp"],
+    );
+    server.add_user("alice@oauth.test", "a password alice never types");
+    assert!(seen.lock().unwrap().iter().any(|l| l.starts_with("GET /jwks ")), "keys fetched at start");
+
+    let mut c = imaps(&server);
+    c.send(&format!(
+        "a AUTHENTICATE OAUTHBEARER {}",
+        oauthbearer(None, &key.sign(&claims("alice@oauth.test")))
+    ));
+    assert!(c.expect_tagged("a").last().unwrap().starts_with("a OK"), "{}", server.log_tail(10));
+    let mut c = imaps(&server);
+    c.send(&format!("b AUTHENTICATE XOAUTH2 {}", xoauth2("alice@oauth.test", "opaque-2f7c")));
+    assert!(c.expect_tagged("b").last().unwrap().starts_with("b OK"), "{}", server.log_tail(10));
+    refused(&server, "XOAUTH2", &xoauth2("alice@oauth.test", "opaque-unknown"));
+    let introspections = seen.lock().unwrap().iter().filter(|l| l.starts_with("POST /introspect ")).count();
+    assert_eq!(introspections, 2, "JWTs are checked locally, opaque tokens asked about");
+}
+
+#[test]
+fn issuer_endpoints_must_be_https_beyond_loopback() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("postfach.toml");
+    std::fs::write(
+        &config,
+        format!("[oauth]\nissuer = \"{ISSUER}\"\njwks_url = \"http://idp.example.org/jwks\"\n"),
+    )
+    .unwrap();
+    let out = common::run_cli(&config, &["config", "check"], "");
+    let text = String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success() && text.contains("oauth.jwks_url"), "{text}");
+    std::fs::write(&config, "[oauth]\nissuer = \"x\"\n").unwrap();
+    let out = common::run_cli(&config, &["config", "check"], "");
+    let text = String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
+    assert!(
+        !out.status.success() && text.contains("needs jwks_file, jwks_url or introspection_url"),
+        "{text}"
+    );
+}
