@@ -32,7 +32,7 @@ use crate::cmd::login::{Failure, Login, LoginCx};
 use crate::cmd::{self, copy::Transfer};
 use crate::context::{Cx, Enabled};
 use crate::respond::{Done, Reply};
-use crate::sasl::{Mech, Step};
+use crate::sasl::{Mech, Offer, Step};
 use crate::selected::{Access, Expunges, Poll, Selected};
 use crate::{ConnInfo, Out, Outcome, ServerContext, Transport};
 
@@ -131,7 +131,7 @@ impl Session {
             &self.ctx.config,
             self.conn.transport,
             Phase::PreAuth,
-            self.channel_binding.as_ref(),
+            Offer::of(self.channel_binding.as_ref(), &self.ctx.auth),
         );
         out.status(Status::Ok, Some(Code::Capability(caps)), "Postfach ready");
     }
@@ -355,7 +355,7 @@ impl Session {
                     &self.ctx.config,
                     self.conn.transport,
                     phase,
-                    self.channel_binding.as_ref(),
+                    Offer::of(self.channel_binding.as_ref(), &self.ctx.auth),
                 );
                 if self.compression != Compression::Off {
                     // After UNAUTHENTICATE on a compressed cleartext connection: TLS would
@@ -466,7 +466,12 @@ impl Session {
                     self.admitted = admitted;
                 }
                 self.auth_generation = self.ctx.auth.generation();
-                let caps = capability::list(&self.ctx.config, self.conn.transport, Phase::LoggedIn, None);
+                let caps = capability::list(
+                    &self.ctx.config,
+                    self.conn.transport,
+                    Phase::LoggedIn,
+                    Offer::default(),
+                );
                 out.tagged(&tag, Completion::Ok, Some(&Code::Capability(caps)), "Logged in");
                 self.state = State::Authenticated(principal);
                 Outcome::Continue
