@@ -22,6 +22,7 @@
 //! - `updates`: searches that report their changes (RFC 5267 CONTEXT=SEARCH/SORT UPDATE).
 //! - `notify`: NOTIFY (RFC 5465): the events a session asked for, and the STATUS, LIST and
 //!   METADATA responses the store's change signals turn into.
+//! - `progress`: INPROGRESS notifications of long commands (RFC 9585).
 //! - `convert`, `capability`, `uidmap`: small shared pieces; `sasl` (public: the server's POP3
 //!   AUTH and ManageSieve run the same mechanisms through it).
 //!
@@ -35,6 +36,7 @@ mod convert;
 pub mod criteria;
 mod notify;
 mod out;
+mod progress;
 mod respond;
 pub mod sasl;
 mod selected;
@@ -68,6 +70,9 @@ pub struct SessionConfig {
     /// NOTIFY (RFC 5465 §5.8): changed mailboxes and METADATA changes one session may have
     /// waiting before it sends NOTIFICATIONOVERFLOW and stops notifying.
     pub notify_max_pending: usize,
+    /// How often a long command reports its progress (RFC 9585 INPROGRESS); zero: at every
+    /// step.
+    pub progress_interval: std::time::Duration,
 }
 
 /// METADATA (RFC 5464) settings.
@@ -98,6 +103,7 @@ impl Default for SessionConfig {
             quota_admins: Vec::new(),
             metadata: MetadataSettings::default(),
             notify_max_pending: 1000,
+            progress_interval: std::time::Duration::from_secs(10),
         }
     }
 }

@@ -132,6 +132,9 @@ struct Snapshot {
 /// One session's NOTIFY registration.
 pub(crate) struct NotifyState {
     listener: Listener,
+    /// The NOTIFY command's tag: what the notifications' own work (a MessageNew FETCH) names
+    /// if it reports progress (RFC 9585).
+    tag: postfach_proto::types::Tag,
     selected: Option<SelectedSpec>,
     groups: Vec<Group>,
     snapshot: Snapshot,
@@ -143,6 +146,11 @@ impl NotifyState {
     /// The listener the driver waits on.
     pub(crate) fn listener(&self) -> &Listener {
         &self.listener
+    }
+
+    /// The tag of the NOTIFY command that set this up.
+    pub(crate) fn tag(&self) -> &postfach_proto::types::Tag {
+        &self.tag
     }
 
     /// What was asked for the selected mailbox.
@@ -194,7 +202,14 @@ pub(crate) async fn command(
     let (selected, groups) = check(cx, &groups)?;
     let listener = Listener::new(limit);
     let mut next =
-        NotifyState { listener, selected, groups, snapshot: Snapshot::default(), reported: HashMap::new() };
+        NotifyState {
+        listener,
+        tag: cx.tag.clone(),
+        selected,
+        groups,
+        snapshot: Snapshot::default(),
+        reported: HashMap::new(),
+    };
     next.snapshot = snapshot(cx).await?;
     let watched = register(cx, &next)?;
     // §3.1: a named mailbox the user can list but not read is answered \NoAccess.
