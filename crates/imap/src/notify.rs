@@ -201,8 +201,7 @@ pub(crate) async fn command(
     };
     let (selected, groups) = check(cx, &groups)?;
     let listener = Listener::new(limit);
-    let mut next =
-        NotifyState {
+    let mut next = NotifyState {
         listener,
         tag: cx.tag.clone(),
         selected,
@@ -709,9 +708,25 @@ pub(crate) async fn new_messages(
     last: u32,
     out: &mut Out,
 ) {
-    let Some(set) = SequenceSet::range(first, last) else { return };
+    use postfach_proto::seqset::{SeqNum, SeqRange, SeqRanges};
+    use postfach_proto::types::CommandKind;
     let items = FetchItems::Attributes(atts.to_vec());
-    let kind = postfach_proto::types::CommandKind::Seq;
+    // RFC 9586: a UIDONLY session gets UIDFETCH, which the FETCH by UID gives.
+    let (kind, set) = if cx.enabled.uidonly {
+        let ranges: Vec<SeqRange> = sel
+            .uids
+            .uid_ranges_of_seqs(first..=last)
+            .into_iter()
+            .filter_map(|r| {
+                let (lo, hi) = (std::num::NonZeroU32::new(*r.start())?, std::num::NonZeroU32::new(*r.end())?);
+                Some(SeqRange::Range(SeqNum::Value(lo), SeqNum::Value(hi)))
+            })
+            .collect();
+        (CommandKind::Uid, SeqRanges::new(ranges).map(SequenceSet::Ranges))
+    } else {
+        (CommandKind::Seq, SequenceSet::range(first, last))
+    };
+    let Some(set) = set else { return };
     if let Err(reply) =
         crate::cmd::fetch::fetch(cx, sel, kind, &set, &items, &FetchModifiers::default(), out).await
     {

@@ -470,3 +470,24 @@ fn a_client_that_falls_behind_gets_an_overflow() {
     append(&mut b, "m2");
     a.expect("* STATUS m2");
 }
+
+#[test]
+fn uidonly_sessions_get_uidfetch_and_vanished() {
+    let server = server("");
+    let mut a = Imap::login(&server, "alice");
+    let mut b = Imap::login(&server, "alice");
+    append(&mut b, "INBOX");
+    a.ok("ENABLE UIDONLY");
+    a.ok("SELECT INBOX");
+    a.ok("NOTIFY SET (selected (MessageNew (FLAGS) MessageExpunge))");
+    append(&mut b, "INBOX");
+    a.expect("* 2 EXISTS");
+    // RFC 9586 §5: no message numbers, so the MessageNew FETCH is a UIDFETCH.
+    let got = a.expect("* 2 UIDFETCH");
+    assert!(got.last().unwrap().contains("FLAGS ("), "{got:?}");
+    b.ok("SELECT INBOX");
+    b.ok("UID STORE 1 +FLAGS (\\Deleted)");
+    a.expect("* 1 UIDFETCH");
+    b.ok("UID EXPUNGE 1");
+    a.expect("* VANISHED 1");
+}
