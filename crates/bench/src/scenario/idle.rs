@@ -166,7 +166,8 @@ async fn fanout(
     report: &mut Report,
 ) -> anyhow::Result<Vec<(Client, String, usize)>> {
     let first = ctx.users.name(0);
-    let (watching, others): (Vec<_>, Vec<_>) = idle.into_iter().partition(|(_, _, i)| ctx.users.name(*i) == first);
+    let (watching, others): (Vec<_>, Vec<_>) =
+        idle.into_iter().partition(|(_, _, i)| ctx.users.name(*i) == first);
     let (ready, _) = tokio::sync::watch::channel(None::<Instant>);
     let mut waiters = Vec::new();
     for (mut c, tag, i) in watching {
