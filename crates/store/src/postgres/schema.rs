@@ -72,7 +72,7 @@
 //!
 //! # Version 8
 //!
-//! METADATA entries (RFC 5464), as in SQLite's version 13: `mailbox_metadata(owner_id,
+//! METADATA entries (RFC 5464), as in SQLite's version 14: `mailbox_metadata(owner_id,
 //! mailbox_id, account_id, name, value)` (account 0: shared), `account_metadata(owner_id, name,
 //! value)` (private server entries) and `server_metadata(name, value)` (the installation's shared
 //! server entries, global like `address_blocks`). Names compare bytewise (`COLLATE "C"`), so the

@@ -1,4 +1,4 @@
-//! METADATA entries (RFC 5464) in SQLite: the three tables of schema version 13. SQL only; which
+//! METADATA entries (RFC 5464) in SQLite: the three tables of schema version 14. SQL only; which
 //! names a user may read or write is the session's rule, the limits' arithmetic is
 //! [`crate::metadata`]'s.
 
