@@ -23,6 +23,8 @@ const AUTHENTICATED: &[&str] = &[
     "SEARCHRES",
     "STATUS=SIZE",
     "MULTIAPPEND",
+    // RFC 4469: APPEND (and REPLACE) from TEXT literals and URLs of readable messages/parts.
+    "CATENATE",
     "BINARY",
     "UTF8=ACCEPT",
     "CONDSTORE",

@@ -62,6 +62,22 @@ pub struct SessionConfig {
     pub quota_admins: Vec<String>,
     /// METADATA (RFC 5464) limits and the administrator's contact.
     pub metadata: MetadataSettings,
+    /// The memory all sessions share for message data in transit (the driver's literal
+    /// budget): CATENATE reserves the messages it reads and the message it builds there.
+    /// `None`: no shared budget (tests); the size limits still apply.
+    pub message_memory: Option<Arc<dyn MessageMemory>>,
+}
+
+/// Bytes reserved in a [`MessageMemory`]: the budget's own reservation, given back when dropped.
+pub struct MemoryHold(pub Box<dyn std::any::Any + Send + Sync>);
+
+/// A memory budget shared by all sessions (the server's `imap.literal_memory`).
+pub trait MessageMemory: Send + Sync + std::fmt::Debug {
+    /// Reserves `bytes`, waiting a bounded time for room; `None` if there was none.
+    fn reserve(
+        &self,
+        bytes: u64,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Option<MemoryHold>> + Send + '_>>;
 }
 
 /// METADATA (RFC 5464) settings.
@@ -91,6 +107,7 @@ impl Default for SessionConfig {
             starttls_available: true,
             quota_admins: Vec::new(),
             metadata: MetadataSettings::default(),
+            message_memory: None,
         }
     }
 }

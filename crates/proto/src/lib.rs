@@ -31,6 +31,7 @@
 
 pub mod datetime;
 pub mod framing;
+pub mod imapurl;
 pub mod mutf7;
 pub mod parse;
 pub mod response;

@@ -592,7 +592,7 @@ fn commands_encoded_by_imap_codec_parse_the_same() {
             assert_eq!(mailbox.as_bytes(), b"Drafts");
             assert_eq!(messages.len(), 1);
             assert_eq!(messages[0].flags, vec![Flag::Draft]);
-            assert_eq!(messages[0].data, &b"Subject: hi\r\n\r\nbody\r\n"[..]);
+            assert_eq!(messages[0].data.literal().unwrap(), &b"Subject: hi\r\n\r\nbody\r\n"[..]);
         }
         b => panic!("{b:?}"),
     }

@@ -670,6 +670,9 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let share: Arc<dyn ShareStore> = store.clone();
     let sieve: Arc<dyn SieveStore> = store.clone();
     let accounts: Arc<dyn AccountStore> = store.clone();
+    // One budget for literals and for the messages CATENATE reads and builds.
+    let literal_budget =
+        literal_budget::LiteralBudget::new(config.imap.literal_memory, config.imap.literal_wait);
     let ctx = ServerContext {
         store: mail,
         share,
@@ -693,6 +696,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
                 },
                 admin_contact: config.imap.admin_contact.clone(),
             },
+            message_memory: Some(Arc::new(literal_budget::SessionMemory(Arc::clone(&literal_budget)))),
         },
     };
 
@@ -755,6 +759,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         ctx,
         settings: Arc::new(
             ConnSettings::new(&config.imap, acceptor)
+                .with_literal_budget(literal_budget)
                 .with_certificates(tls.certificates)
                 .with_metrics(Arc::clone(&counters)),
         ),

@@ -11,6 +11,7 @@
 
 pub(crate) mod acl;
 pub(crate) mod any;
+pub(crate) mod catenate;
 pub(crate) mod copy;
 pub(crate) mod expunge;
 pub(crate) mod fetch;

@@ -150,6 +150,7 @@ fn write_code(out: &mut Vec<u8>, code: &Code) {
         Code::Unavailable => b"UNAVAILABLE",
         Code::NotSaved => b"NOTSAVED",
         Code::CompressionActive => b"COMPRESSIONACTIVE",
+        Code::UrlMech => b"URLMECH INTERNAL",
         _ => b"",
     };
     if !simple.is_empty() {
@@ -234,6 +235,21 @@ fn write_code(out: &mut Vec<u8>, code: &Code) {
                 MetadataCode::MaxSize(n) => write_num_code(out, b"MAXSIZE", *n),
                 MetadataCode::TooMany => out.extend_from_slice(b"TOOMANY"),
                 MetadataCode::NoPrivate => out.extend_from_slice(b"NOPRIVATE"),
+            }
+        }
+        Code::BadUrl(url) => {
+            // RFC 4469 §5 `url-resp-text`: any TEXT-CHAR but "]"; encoding keeps it a URL.
+            out.extend_from_slice(b"BADURL ");
+            if url.is_empty() {
+                // `1*` TEXT-CHAR: an empty URL is shown as the empty string it was sent as.
+                out.extend_from_slice(b"\"\"");
+            }
+            for &b in url.as_bytes() {
+                if b == b']' || !(0x21..0x7f).contains(&b) {
+                    out.extend_from_slice(format!("%{b:02X}").as_bytes());
+                } else {
+                    out.push(b);
+                }
             }
         }
         Code::NoUpdate(tag) => {

@@ -145,6 +145,11 @@ pub enum Code {
     Metadata(MetadataCode),
     /// `NOUPDATE "tag"` (RFC 5267 §4.3.1): no updates for the search of this tag.
     NoUpdate(Tag),
+    /// `BADURL url` (RFC 4469 §4.1): the first URL that could not be used. Written with
+    /// `]`, controls and 8-bit bytes percent-encoded (`url-resp-text`).
+    BadUrl(String),
+    /// `URLMECH INTERNAL` (RFC 4467 §4): the URLAUTH mechanisms the server offers.
+    UrlMech,
     /// Any other code: an atom and optional text (no `]`, CR or LF; sanitised on write).
     Other(String, Option<String>),
 }
