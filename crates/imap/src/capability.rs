@@ -25,6 +25,10 @@ const AUTHENTICATED: &[&str] = &[
     "MULTIAPPEND",
     // RFC 4469: APPEND (and REPLACE) from TEXT literals and URLs of readable messages/parts.
     "CATENATE",
+    // RFC 4467: GENURLAUTH, URLFETCH and RESETKEY with the INTERNAL mechanism; RFC 5550
+    // URL-PARTIAL: `;PARTIAL=` in those URLs and in CATENATE's.
+    "URLAUTH",
+    "URL-PARTIAL",
     "BINARY",
     "UTF8=ACCEPT",
     "CONDSTORE",

@@ -378,7 +378,23 @@ pub enum CommandBody {
         /// empty; in the order sent.
         entries: Vec<(String, Option<Vec<u8>>)>,
     },
+    /// `GENURLAUTH url-rump mechanism ...` (RFC 4467 §7.1): (URL rump, mechanism uppercased)
+    /// pairs, at most [`MAX_URLAUTH_URLS`].
+    GenUrlAuth(Vec<(String, String)>),
+    /// `RESETKEY [mailbox *(SP mechanism)]` (RFC 4467 §7.2): all the user's keys, or the
+    /// mailbox's for the mechanisms named (uppercased; none: all).
+    ResetKey {
+        /// The mailbox; `None`: every mailbox.
+        mailbox: Option<WireMailboxName>,
+        /// Mechanisms to reset.
+        mechanisms: Vec<String>,
+    },
+    /// `URLFETCH url ...` (RFC 4467 §7.3): at most [`MAX_URLAUTH_URLS`] URLs, as sent.
+    UrlFetch(Vec<String>),
 }
+
+/// Most URLs one GENURLAUTH or URLFETCH may carry (each is a key lookup and a store read).
+pub const MAX_URLAUTH_URLS: usize = 64;
 
 /// A mailbox specifier of ESEARCH's `IN` (RFC 7377 §2.2: RFC 5465 §6 `filter-mailboxes`, with
 /// `subtree-one` and without `selected-delayed`).
@@ -557,6 +573,9 @@ impl CommandBody {
             CommandBody::SetMetadata { .. } => "SETMETADATA",
             CommandBody::CancelUpdate(_) => "CANCELUPDATE",
             CommandBody::ESearch { .. } => "ESEARCH",
+            CommandBody::GenUrlAuth(_) => "GENURLAUTH",
+            CommandBody::ResetKey { .. } => "RESETKEY",
+            CommandBody::UrlFetch(_) => "URLFETCH",
         }
     }
 }

@@ -42,14 +42,14 @@ pub(crate) struct Joined {
 }
 
 /// Bytes of one part and the reservation that covers the buffer they lie in.
-struct Piece {
-    data: Bytes,
-    hold: Option<Arc<MemoryHold>>,
+pub(crate) struct Piece {
+    pub(crate) data: Bytes,
+    pub(crate) hold: Option<Arc<MemoryHold>>,
 }
 
 /// The message a URL named, kept for the next part (the RFC 4469 examples take several
 /// parts of one message in a row).
-struct Source {
+pub(crate) struct Source {
     mailbox: MailboxId,
     uid: Uid,
     raw: Bytes,
@@ -159,7 +159,21 @@ async fn url_piece(
     if parsed.access.is_some() {
         return Err(UrlFailure::Bad("URLAUTH URLs are for URLFETCH".into()));
     }
-    let mailbox = readable_mailbox(cx, selected, parsed.mailbox.as_deref(), parsed.uid_validity).await?;
+    let viewer = cx.user.account;
+    let mailbox =
+        readable_mailbox(cx, viewer, selected, parsed.mailbox.as_deref(), parsed.uid_validity).await?;
+    part_bytes(cx, mailbox, &parsed, room, source).await
+}
+
+/// The bytes `parsed` (a message URL) names in `mailbox`, read through `source` (the message the
+/// previous part came from, reused when it is the same): `Ok(None)` when they would exceed `room`.
+pub(crate) async fn part_bytes(
+    cx: &Cx<'_>,
+    mailbox: MailboxId,
+    parsed: &ImapUrl,
+    room: u64,
+    source: &mut Option<Source>,
+) -> Result<Option<Piece>, UrlFailure> {
     let Some(uid) = Uid::new(parsed.uid.get()) else { return Err(UrlFailure::Bad("no such message".into())) };
     let cached = source.as_ref().is_some_and(|s| s.mailbox == mailbox && s.uid == uid);
     if !cached {
@@ -218,12 +232,13 @@ async fn url_piece(
     Ok(Some(Piece { data, hold: src.hold.clone() }))
 }
 
-/// The mailbox a URL names (`None`: the selected one), if the user may read it and its
+/// The mailbox a URL names (`None`: the selected one), if `viewer` may read it and its
 /// UIDVALIDITY is `uid_validity` when given. Any failure is a BADURL reason: RFC 4469 §4.1
 /// treats a mailbox the user cannot use like a bad URL, and a missing mailbox and a forbidden one
 /// look alike (RFC 4314 §6).
 pub(crate) async fn readable_mailbox(
     cx: &Cx<'_>,
+    viewer: postfach_store::AccountId,
     selected: Option<&Selected>,
     name: Option<&str>,
     uid_validity: Option<std::num::NonZeroU32>,
@@ -245,7 +260,7 @@ pub(crate) async fn readable_mailbox(
             let decoded = wire.decode(true).map_err(|_| UrlFailure::Bad("no such mailbox".into()))?;
             let trimmed = decoded.trim_end_matches(MailboxName::DELIMITER);
             let name = MailboxName::new(trimmed).map_err(|_| UrlFailure::Bad("no such mailbox".into()))?;
-            match access::find(cx, &name, read).await {
+            match access::find_for(cx, viewer, &name, read).await {
                 Ok(found) => found.info.id,
                 Err(r) if matches!(r.code, Some(Code::Nonexistent)) => {
                     return Err(UrlFailure::Bad("no such mailbox".into()));

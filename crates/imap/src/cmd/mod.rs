@@ -26,3 +26,4 @@ pub(crate) mod search;
 pub(crate) mod select;
 pub(crate) mod sort;
 pub(crate) mod store;
+pub(crate) mod urlauth;

@@ -99,6 +99,9 @@ impl Parser<'_> {
             b"GETMETADATA" => self.getmetadata()?,
             b"CANCELUPDATE" => self.cancelupdate()?,
             b"SETMETADATA" => self.setmetadata()?,
+            b"GENURLAUTH" => self.genurlauth()?,
+            b"RESETKEY" => self.resetkey()?,
+            b"URLFETCH" => self.urlfetch()?,
             _ => {
                 self.pos -= name.len();
                 return self.fail_msg("unknown command");

@@ -25,6 +25,7 @@
 //! - `search`: SEARCH, SORT, THREAD and the search keys (the only recursion).
 //! - `acl`: the ACL (RFC 4314) and QUOTA (RFC 9208) commands.
 //! - `metadata`: GETMETADATA and SETMETADATA (RFC 5464).
+//! - `urlauth`: GENURLAUTH, RESETKEY and URLFETCH (RFC 4467).
 
 mod acl;
 mod command;
@@ -34,6 +35,7 @@ mod list;
 mod mailbox;
 mod metadata;
 mod search;
+mod urlauth;
 
 use bytes::Bytes;
 

@@ -405,6 +405,11 @@ pub enum Data {
         /// (entry name, value); `None` writes NIL. A value with NUL is written as literal8.
         entries: Vec<(String, Option<Vec<u8>>)>,
     },
+    /// `* GENURLAUTH url ...` (RFC 4467 §8): the authorised URLs, in the order asked.
+    GenUrlAuth(Vec<String>),
+    /// `* URLFETCH url nstring ...` (RFC 4467 §8): each URL with its data, `None` (NIL) when
+    /// it cannot be fetched. Data with NUL is written as literal8, as METADATA values are.
+    UrlFetch(Vec<(String, Option<Vec<u8>>)>),
     /// `* QUOTAROOT mailbox *(root)` (RFC 9208 §4.2.2).
     QuotaRoot {
         /// Decoded mailbox name.
