@@ -13,7 +13,8 @@
 //!   `select` (SELECT EXAMINE CLOSE UNSELECT), `mailbox` (CREATE DELETE RENAME SUBSCRIBE
 //!   UNSUBSCRIBE NAMESPACE STATUS APPEND), `list` (LIST LSUB), `fetch`, `store`, `copy`
 //!   (COPY MOVE), `expunge`, `search`, `sort` (SORT ESORT THREAD, RFC 5256/5267/5957), `idle`,
-//!   `metadata` (GETMETADATA SETMETADATA, RFC 5464).
+//!   `metadata` (GETMETADATA SETMETADATA, RFC 5464), `catenate` (APPEND's CATENATE parts and the
+//!   IMAP URLs they name, RFC 4469), `urlauth` (GENURLAUTH URLFETCH RESETKEY, RFC 4467).
 //! - `context`: what handlers receive (`Cx`: server context, user, `Enabled` options).
 //! - `out` ([`Out`]): the response API (`data`, `status`, `continuation`, `bye`; the tagged line is the
 //!   gate's) with the write options ENABLE set; buffered, optionally streamed to the driver.
