@@ -3,7 +3,8 @@
 //!
 //! Three shapes are accepted:
 //! - absolute, `imap://user@host/INBOX;UIDVALIDITY=1/;UID=20/;SECTION=1.2` (URLAUTH);
-//! - an absolute path, `/INBOX;UIDVALIDITY=1/;UID=20` (CATENATE, relative to `imap://user@server/`);
+//! - an absolute path, `/INBOX;UIDVALIDITY=1/;UID=20` (CATENATE, relative to `imap://user@server/`),
+//!   or the same without the leading `/`;
 //! - relative to the selected mailbox, `;UID=20/;SECTION=1` (CATENATE in the selected state).
 //!
 //! After the UID come an optional `;SECTION=` (RFC 5092 `isection`), an optional `;PARTIAL=`
@@ -110,7 +111,10 @@ impl ImapUrl {
         };
         let mut mailbox = None;
         let mut uid_validity = None;
-        if c.eat(b'/') {
+        // A path without the leading `/` is relative to the base's root as well (RFC 3986 §5.2:
+        // the base `imap://user@server/` or `.../mailbox` has no directory below the root).
+        let rooted = c.eat(b'/') || (server.is_none() && c.peek().is_some_and(|b| b != b';'));
+        if rooted {
             let raw = c.take_while(|b| b != b';' && b != b'?');
             if c.peek() == Some(b'?') {
                 return Err(UrlError("a message list is not a message URL"));
@@ -419,6 +423,9 @@ mod tests {
         // RFC 8508 §4.2: no UIDVALIDITY, `/` before `;UID=`.
         let u = ImapUrl::parse("/Drafts/;UID=3002").unwrap();
         assert_eq!((u.mailbox.as_deref(), u.uid_validity, u.uid.get()), (Some("Drafts"), None, 3002));
+        // Without the leading slash: the same, relative to the root.
+        let u = ImapUrl::parse("Drafts/;UID=7").unwrap();
+        assert_eq!((u.mailbox.as_deref(), u.uid.get()), (Some("Drafts"), 7));
         // Relative to the selected mailbox.
         let u = ImapUrl::parse(";UID=5/;SECTION=2.HEADER.FIELDS%20(TO%20FROM)/;PARTIAL=10.20").unwrap();
         assert_eq!(u.mailbox, None);

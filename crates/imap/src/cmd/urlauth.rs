@@ -113,7 +113,7 @@ pub(crate) async fn urlfetch(cx: &Cx<'_>, urls: &[String], out: &mut Out) -> Res
         match fetch_one(cx, url).await {
             Ok(piece) => {
                 holds.extend(piece.hold);
-                items.push((url.clone(), Some(piece.data.to_vec())));
+                items.push((url.clone(), Some(piece.data)));
             }
             Err(UrlFailure::Bad(why)) => {
                 tracing::debug!(%url, %why, "URLFETCH answered NIL");

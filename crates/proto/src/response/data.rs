@@ -774,7 +774,8 @@ mod tests {
         write_data(&mut out, &Data::GenUrlAuth(vec![url.into()]), WriteOptions::default());
         assert_eq!(String::from_utf8(out).unwrap(), format!("* GENURLAUTH {url}\r\n"));
         let mut out = Vec::new();
-        let items = vec![(url.to_owned(), Some(b"Hello\r\n".to_vec())), ("x".to_owned(), None)];
+        let items =
+            vec![(url.to_owned(), Some(bytes::Bytes::from_static(b"Hello\r\n"))), ("x".to_owned(), None)];
         write_data(&mut out, &Data::UrlFetch(items), WriteOptions::default());
         assert_eq!(String::from_utf8(out).unwrap(), format!("* URLFETCH {url} {{7}}\r\nHello\r\n x NIL\r\n"));
         // §4.4.1

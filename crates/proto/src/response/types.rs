@@ -409,7 +409,7 @@ pub enum Data {
     GenUrlAuth(Vec<String>),
     /// `* URLFETCH url nstring ...` (RFC 4467 §8): each URL with its data, `None` (NIL) when
     /// it cannot be fetched. Data with NUL is written as literal8, as METADATA values are.
-    UrlFetch(Vec<(String, Option<Vec<u8>>)>),
+    UrlFetch(Vec<(String, Option<bytes::Bytes>)>),
     /// `* QUOTAROOT mailbox *(root)` (RFC 9208 §4.2.2).
     QuotaRoot {
         /// Decoded mailbox name.
