@@ -62,6 +62,7 @@ mod crypto;
 pub mod encoding;
 mod hasher;
 pub mod network;
+pub mod oauth;
 pub mod password;
 pub mod scram;
 pub mod throttle;
@@ -103,6 +104,9 @@ pub enum Credential {
     PasswordAndCode,
     /// SCRAM-SHA-256(-PLUS) with the account password.
     Scram,
+    /// A bearer token from the configured issuer (OAUTHBEARER, XOAUTH2): the issuer vouched for
+    /// the user, second factor included; the session lasts while the account does.
+    Token,
     /// An app password; revoking it ends the session.
     AppPassword {
         /// Its key.
@@ -119,6 +123,7 @@ impl Credential {
             Credential::Password => "password",
             Credential::PasswordAndCode => "password+totp",
             Credential::Scram => "scram",
+            Credential::Token => "oauth",
             Credential::AppPassword { .. } => "app-password",
         }
     }
@@ -169,11 +174,15 @@ pub enum Mechanism {
     /// The web pages' login form: password and, with two-factor on, the code in its own
     /// field; app passwords never open it ([`Authenticator::login_web`]).
     WebForm,
+    /// OAUTHBEARER (RFC 7628).
+    OAuthBearer,
+    /// XOAUTH2 (Google's bearer-token mechanism).
+    XOAuth2,
 }
 
 impl Mechanism {
     /// Every mechanism, in the order [`AttemptCounts`] keeps them.
-    pub const ALL: [Mechanism; 7] = [
+    pub const ALL: [Mechanism; 9] = [
         Mechanism::LoginCommand,
         Mechanism::Plain,
         Mechanism::Login,
@@ -181,6 +190,8 @@ impl Mechanism {
         Mechanism::ScramSha256Plus,
         Mechanism::UserPass,
         Mechanism::WebForm,
+        Mechanism::OAuthBearer,
+        Mechanism::XOAuth2,
     ];
 
     /// The name used in log lines.
@@ -193,6 +204,8 @@ impl Mechanism {
             Mechanism::ScramSha256Plus => "AUTH=SCRAM-SHA-256-PLUS",
             Mechanism::UserPass => "USER",
             Mechanism::WebForm => "WEB",
+            Mechanism::OAuthBearer => "AUTH=OAUTHBEARER",
+            Mechanism::XOAuth2 => "AUTH=XOAUTH2",
         }
     }
 }
@@ -318,6 +331,8 @@ pub struct Authenticator {
     decoy_key: Vec<u8>,
     /// Every logged attempt, counted.
     attempts: AttemptCounts,
+    /// Bearer tokens (`[oauth]`), when configured.
+    oauth: Option<Arc<oauth::TokenVerifier>>,
 }
 
 impl fmt::Debug for Authenticator {
@@ -372,7 +387,20 @@ impl Authenticator {
             generation: watch::Sender::new(0),
             decoy_key,
             attempts: AttemptCounts::default(),
+            oauth: None,
         }
+    }
+
+    /// This authenticator, accepting bearer tokens checked by `verifier` (OAUTHBEARER, XOAUTH2).
+    #[must_use]
+    pub fn with_oauth(mut self, verifier: Arc<oauth::TokenVerifier>) -> Self {
+        self.oauth = Some(verifier);
+        self
+    }
+
+    /// The bearer-token verifier, when tokens are accepted.
+    pub fn oauth(&self) -> Option<&Arc<oauth::TokenVerifier>> {
+        self.oauth.as_ref()
     }
 
     /// Attempts so far by mechanism and result (the log line's `mechanism` and `result`).
@@ -498,6 +526,72 @@ impl Authenticator {
                     self.count_failure(key, Some(user)).await;
                 }
                 tracing::debug!(target: LOG_TARGET, detail, "credential check failed");
+                Err(AuthError::BadCredentials)
+            }
+        }
+    }
+
+    // --- bearer tokens -------------------------------------------------------------------------
+
+    /// Checks a bearer token (OAUTHBEARER, XOAUTH2): the issuer's signature or introspection,
+    /// then the account its claim names, which must be the authorization identity when the
+    /// client gave one. Throttled, blocked and logged like a password; no second factor (the
+    /// issuer asked for it). Without `[oauth]` every token fails.
+    pub async fn login_token(
+        &self,
+        peer: IpAddr,
+        mechanism: Mechanism,
+        request: oauth::BearerRequest,
+    ) -> Result<Principal, AuthError> {
+        let shown = request.user.clone().unwrap_or_default();
+        let result = self.token_checked(peer, request).await;
+        let logged = match &result {
+            Ok(p) => p.name.clone(),
+            Err(_) => shown,
+        };
+        self.log_attempt(peer, mechanism, &logged, result.as_ref().map(|_| "bearer token"));
+        result
+    }
+
+    async fn token_checked(
+        &self,
+        peer: IpAddr,
+        request: oauth::BearerRequest,
+    ) -> Result<Principal, AuthError> {
+        let key = AddressKey::of(peer);
+        let trusted = self.is_trusted(peer);
+        if !trusted {
+            self.admit(key).await?;
+        }
+        let verdict = match (&self.oauth, std::str::from_utf8(request.token.expose_secret())) {
+            (Some(verifier), Ok(token)) => verifier.verify(token).await.map_err(|e| e.0),
+            (None, _) => Err("bearer tokens are not configured".to_owned()),
+            (_, Err(_)) => Err("token is not UTF-8".to_owned()),
+        };
+        let outcome = match verdict {
+            Ok(name) => match &request.user {
+                Some(asked) if !asked.eq_ignore_ascii_case(&name) => {
+                    Err(format!("token is for {name:?}, not the authorization identity"))
+                }
+                _ => match login_account(self.accounts.account_by_name(&name).await?) {
+                    Some(account) => Ok(account),
+                    None => Err(format!("no account {name:?}")),
+                },
+            },
+            Err(why) => Err(why),
+        };
+        match outcome {
+            Ok(account) => {
+                if !trusted {
+                    self.throttle.record_success(key, &account.name);
+                }
+                Ok(self.principal(account, Credential::Token))
+            }
+            Err(detail) => {
+                if !trusted {
+                    self.count_failure(key, None).await;
+                }
+                tracing::debug!(target: LOG_TARGET, detail, "bearer token refused");
                 Err(AuthError::BadCredentials)
             }
         }
@@ -882,6 +976,7 @@ impl Authenticator {
                 same_password && !self.accounts.totp(account.id).await?.is_some_and(|t| t.confirmed)
             }
             Credential::PasswordAndCode => same_password,
+            Credential::Token => true,
         })
     }
 

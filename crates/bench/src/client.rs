@@ -375,6 +375,23 @@ impl Client {
         Ok(done)
     }
 
+    /// Reads untagged responses (during IDLE) until one with `keyword` (e.g. `EXISTS`) arrives.
+    pub async fn wait_untagged(&mut self, keyword: &str) -> Result<(), ClientError> {
+        loop {
+            while let Some(response) = self.reader.next_response()? {
+                if let Kind::Data { keyword: got, .. } = classify(response)
+                    && got == keyword.as_bytes()
+                {
+                    return Ok(());
+                }
+                if let Kind::UntaggedStatus { status: Status::Bye, text } = classify(response) {
+                    return Err(ClientError::Protocol(format!("BYE {}", String::from_utf8_lossy(text))));
+                }
+            }
+            self.fill().await?;
+        }
+    }
+
     /// Ends IDLE with `DONE` and reads the completion.
     pub async fn idle_done(&mut self, tag: &str) -> Result<Done, ClientError> {
         self.write(&[b"DONE\r\n"]).await?;

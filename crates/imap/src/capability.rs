@@ -1,8 +1,6 @@
 //! What the server advertises, by state and transport (RFC 9051 §6.1.1, §7.2.2).
 
-use postfach_auth::scram::ChannelBinding;
-
-use crate::sasl::Mech;
+use crate::sasl::{Mech, Offer};
 use crate::{SessionConfig, Transport};
 
 /// Capabilities valid in every state.
@@ -43,6 +41,10 @@ const AUTHENTICATED: &[&str] = &[
     "CONTEXT=SORT",
     // RFC 7377: ESEARCH IN (...) over several mailboxes.
     "MULTISEARCH",
+    // RFC 9586: ENABLE UIDONLY.
+    "UIDONLY",
+    // RFC 9585: long commands report their progress.
+    "INPROGRESS",
     "THREAD=ORDEREDSUBJECT",
     "THREAD=REFERENCES",
     "OBJECTID",
@@ -75,13 +77,13 @@ pub(crate) enum Phase {
     LoggedIn,
 }
 
-/// The capability list for a session. `binding` is the connection's TLS channel binding, which
-/// decides whether SCRAM-SHA-256-PLUS is offered.
+/// The capability list for a session. `offer` says whether SCRAM-SHA-256-PLUS (the
+/// connection's TLS channel binding) and the bearer-token mechanisms are offered.
 pub(crate) fn list(
     config: &SessionConfig,
     transport: Transport,
     phase: Phase,
-    binding: Option<&ChannelBinding>,
+    offer: Offer<'_>,
 ) -> Vec<String> {
     let mut caps: Vec<String> = BASE.iter().map(|s| (*s).to_owned()).collect();
     match phase {
@@ -91,7 +93,7 @@ pub(crate) fn list(
             }
             if auth_allowed(config, transport) {
                 // RFC 9051 §6.2.2: the server SHOULD list its SASL mechanisms.
-                caps.extend(Mech::capabilities(binding));
+                caps.extend(Mech::capabilities(offer));
             } else {
                 // RFC 9051 §6.2.3: LOGIN (and AUTHENTICATE) refused until TLS is up.
                 caps.push("LOGINDISABLED".to_owned());

@@ -21,6 +21,7 @@
 //! - `respond`: `Done`/`Reply`, and `From<StoreError>`/`From<AuthError>` for `Reply`.
 //! - `selected`: one session's view of its mailbox (sequence numbers ↔ UIDs, pending updates).
 //! - `updates`: searches that report their changes (RFC 5267 CONTEXT=SEARCH/SORT UPDATE).
+//! - `progress`: INPROGRESS notifications of long commands (RFC 9585).
 //! - `convert`, `capability`, `uidmap`: small shared pieces; `sasl` (public: the server's POP3
 //!   AUTH and ManageSieve run the same mechanisms through it).
 //!
@@ -33,6 +34,7 @@ mod context;
 mod convert;
 pub mod criteria;
 mod out;
+mod progress;
 mod respond;
 pub mod sasl;
 mod selected;
@@ -67,6 +69,9 @@ pub struct SessionConfig {
     /// budget): CATENATE reserves the messages it reads and the message it builds there.
     /// `None`: no shared budget (tests); the size limits still apply.
     pub message_memory: Option<Arc<dyn MessageMemory>>,
+    /// How often a long command reports its progress (RFC 9585 INPROGRESS); zero: at every
+    /// step.
+    pub progress_interval: std::time::Duration,
 }
 
 /// Bytes reserved in a [`MessageMemory`]: the budget's own reservation, given back when dropped.
@@ -109,6 +114,7 @@ impl Default for SessionConfig {
             quota_admins: Vec::new(),
             metadata: MetadataSettings::default(),
             message_memory: None,
+            progress_interval: std::time::Duration::from_secs(10),
         }
     }
 }

@@ -61,6 +61,8 @@ pub(crate) struct SyncStyle {
     pub(crate) condstore: bool,
     /// QRESYNC enabled: VANISHED instead of EXPUNGE (RFC 7162 §3.2.10).
     pub(crate) qresync: bool,
+    /// UIDONLY enabled: VANISHED instead of EXPUNGE too (RFC 9586 §3).
+    pub(crate) uidonly: bool,
 }
 
 /// One user's own `\Seen` in a mailbox that keeps it per user: (seen, modseq of the last
@@ -348,15 +350,15 @@ impl Selected {
     }
 
     /// Announces expunged messages the client knows of, as EXPUNGE (highest sequence number first,
-    /// so every number is valid when it is read) or, once QRESYNC is on, as one VANISHED
-    /// (RFC 7162 §3.2.10); then drops them from the view.
+    /// so every number is valid when it is read) or, once QRESYNC or UIDONLY is on, as one
+    /// VANISHED (RFC 7162 §3.2.10, RFC 9586 §3); then drops them from the view.
     pub(crate) fn announce_expunges(&mut self, gone: &[Uid], style: SyncStyle, out: &mut Out) {
         if gone.is_empty() {
             return;
         }
         // RFC 5267 §4.3.4: REMOVEFROM while the numbers are still valid, before the EXPUNGE.
         self.contexts.expunging(gone, &self.uids, out);
-        if style.qresync {
+        if style.qresync || style.uidonly {
             let uids =
                 NumberSet::from_numbers(gone.iter().filter(|u| self.seq_of(**u).is_some()).map(|u| u.get()));
             if !uids.is_empty() {

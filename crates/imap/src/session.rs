@@ -32,7 +32,7 @@ use crate::cmd::login::{Failure, Login, LoginCx};
 use crate::cmd::{self, copy::Transfer};
 use crate::context::{Cx, Enabled};
 use crate::respond::{Done, Reply};
-use crate::sasl::{Mech, Step};
+use crate::sasl::{Mech, Offer, Step};
 use crate::selected::{Access, Expunges, Poll, Selected};
 use crate::{ConnInfo, Out, Outcome, ServerContext, Transport};
 
@@ -131,7 +131,7 @@ impl Session {
             &self.ctx.config,
             self.conn.transport,
             Phase::PreAuth,
-            self.channel_binding.as_ref(),
+            Offer::of(self.channel_binding.as_ref(), &self.ctx.auth),
         );
         out.status(Status::Ok, Some(Code::Capability(caps)), "Postfach ready");
     }
@@ -295,6 +295,16 @@ impl Session {
             out.tagged(&tag, Completion::Bad, None, text);
             return outcome;
         }
+        // RFC 9586 §3: once UIDONLY is on, a command with message numbers is BAD [UIDREQUIRED].
+        if self.enabled.uidonly && uses_message_numbers(&body) {
+            out.tagged(
+                &tag,
+                Completion::Bad,
+                Some(&Code::UidRequired),
+                "Message numbers are off (UIDONLY): use UIDs",
+            );
+            return Outcome::Continue;
+        }
         if rule.condstore && !self.enabled.condstore && self.is_authenticated() {
             self.enabled.condstore = true;
             // RFC 7162 §3.1: the first CONDSTORE-enabling command reports the selected mailbox's
@@ -345,7 +355,7 @@ impl Session {
                     &self.ctx.config,
                     self.conn.transport,
                     phase,
-                    self.channel_binding.as_ref(),
+                    Offer::of(self.channel_binding.as_ref(), &self.ctx.auth),
                 );
                 if self.compression != Compression::Off {
                     // After UNAUTHENTICATE on a compressed cleartext connection: TLS would
@@ -360,7 +370,17 @@ impl Session {
                 return (Some(cmd::any::logout(out)), Outcome::Close);
             }
             CommandBody::Id(_) => Some(cmd::any::id(out)),
-            CommandBody::Enable(names) => Some(cmd::any::enable(&mut self.enabled, names, out)),
+            CommandBody::Enable(names) => {
+                let result = cmd::any::enable(&mut self.enabled, names, out);
+                // RFC 9586 §3: no message numbers from now on, also not in the updates of a
+                // search that asked for them before (they end here).
+                if self.enabled.uidonly
+                    && let State::Selected(_, sel) = &mut self.state
+                {
+                    sel.contexts.forget_numbered();
+                }
+                Some(result)
+            }
             _ => None,
         };
         if let Some(result) = result {
@@ -446,7 +466,12 @@ impl Session {
                     self.admitted = admitted;
                 }
                 self.auth_generation = self.ctx.auth.generation();
-                let caps = capability::list(&self.ctx.config, self.conn.transport, Phase::LoggedIn, None);
+                let caps = capability::list(
+                    &self.ctx.config,
+                    self.conn.transport,
+                    Phase::LoggedIn,
+                    Offer::default(),
+                );
                 out.tagged(&tag, Completion::Ok, Some(&Code::Capability(caps)), "Logged in");
                 self.state = State::Authenticated(principal);
                 Outcome::Continue
@@ -479,7 +504,7 @@ impl Session {
         need: Rights,
         out: &mut Out,
     ) -> (Option<Result<Done, Reply>>, Outcome) {
-        let cx = Cx { ctx: &self.ctx, user: &user, enabled: &self.enabled, need };
+        let cx = Cx { ctx: &self.ctx, user: &user, enabled: &self.enabled, need, tag: &tag };
         let leaves = matches!(body, CommandBody::Close | CommandBody::Unselect);
         let result = match body {
             CommandBody::Select { mailbox, params } => {
@@ -872,6 +897,38 @@ pub(crate) fn rule(body: &CommandBody) -> Rule {
     }
 }
 
+/// True when a command names messages by their numbers (RFC 9586 §3: refused under UIDONLY):
+/// the non-UID forms of the message commands, sequence sets in search criteria (`$` is the
+/// saved UIDs), and QRESYNC's sequence match data.
+fn uses_message_numbers(body: &CommandBody) -> bool {
+    use postfach_proto::types::{SearchKey, SequenceSet};
+    fn numbered(key: &SearchKey) -> bool {
+        match key {
+            SearchKey::SequenceSet(set) => !matches!(set, SequenceSet::Saved),
+            SearchKey::Not(k) => numbered(k),
+            SearchKey::Or(a, b) => numbered(a) || numbered(b),
+            SearchKey::And(keys) => keys.iter().any(numbered),
+            _ => false,
+        }
+    }
+    use CommandBody as C;
+    match body {
+        C::Fetch { kind, .. } | C::Store { kind, .. } | C::Copy { kind, .. } | C::Move { kind, .. } => {
+            *kind == CommandKind::Seq
+        }
+        C::Replace { kind, .. } => *kind == CommandKind::Seq,
+        C::Search { kind, criteria, .. } => *kind == CommandKind::Seq || criteria.iter().any(numbered),
+        C::Sort { kind, search, .. } | C::Thread { kind, search, .. } => {
+            *kind == CommandKind::Seq || search.iter().any(numbered)
+        }
+        C::ESearch { criteria, .. } => criteria.iter().any(numbered),
+        C::Select { params, .. } | C::Examine { params, .. } => {
+            params.qresync.as_ref().is_some_and(|q| q.seq_match.is_some())
+        }
+        _ => false,
+    }
+}
+
 /// Why the gate refuses a command in `state`, and what happens then; `None` when it is legal.
 fn refusal(state: &State, states: States, body: &CommandBody) -> Option<(&'static str, Outcome)> {
     match (state, states) {
@@ -912,6 +969,41 @@ mod tests {
         assert!(r.condstore);
         assert!(r.rights.is_empty() && r.in_selected.is_empty());
         assert_eq!(format!("{:?}", rule_of("MOVE 1 x").in_selected), "\"te\"");
+    }
+
+    #[test]
+    fn message_numbers_under_uidonly() {
+        let numbered = |line: &str| {
+            uses_message_numbers(&parse_command(format!("a {line}").as_bytes()).expect("parses").body)
+        };
+        for line in [
+            "FETCH 1 FLAGS",
+            "STORE 1 +FLAGS (\\Seen)",
+            "COPY 1 x",
+            "MOVE 1:* x",
+            "SEARCH ALL",
+            "UID SEARCH 1:10",
+            "UID SEARCH NOT (OR 1 UID 2)",
+            "SORT (DATE) UTF-8 ALL",
+            "UID THREAD REFERENCES UTF-8 1",
+            "ESEARCH IN (personal) 1:100",
+            "SELECT INBOX (QRESYNC (1 5 (1,3,6 1,3,6)))",
+        ] {
+            assert!(numbered(line), "{line}");
+        }
+        for line in [
+            "UID FETCH 1 FLAGS",
+            "UID SEARCH UID 1:10",
+            "UID SEARCH $",
+            "UID SORT (DATE) UTF-8 ALL",
+            "EXPUNGE",
+            "UID EXPUNGE 1",
+            "ESEARCH IN (personal) ALL",
+            "SELECT INBOX (QRESYNC (1 5 1:9))",
+            "NOOP",
+        ] {
+            assert!(!numbered(line), "{line}");
+        }
     }
 
     #[test]

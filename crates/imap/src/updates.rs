@@ -113,6 +113,11 @@ impl Contexts {
         all_known
     }
 
+    /// UIDONLY was enabled (RFC 9586 §3): the contexts that report message numbers end.
+    pub(crate) fn forget_numbered(&mut self) {
+        self.list.retain(|c| c.kind == CommandKind::Uid);
+    }
+
     /// Notes messages this session changed itself.
     pub(crate) fn touch(&mut self, uids: impl IntoIterator<Item = Uid>) {
         if !self.list.is_empty() {

@@ -8,7 +8,8 @@
 //! which an import takes as already there. The server may keep running.
 //!
 //! Incremental (`since`): per mailbox, only messages and private `\Seen` rows with a MODSEQ
-//! above its `since_modseq`, and the UIDs expunged above it. A mailbox whose UIDVALIDITY is not
+//! above its `since_modseq`, and the UIDs expunged above it; METADATA entries (RFC 5464) are
+//! always written whole. A mailbox whose UIDVALIDITY is not
 //! the one the earlier export saw is written in full.
 
 use std::collections::BTreeMap;
@@ -17,8 +18,8 @@ use std::path::{Path, PathBuf};
 use postfach_store::{AccountKind, MailboxDump, ModSeq, SeenMode, StoreError};
 
 use crate::format::{
-    self, AccountLine, AclLine, Expunged, MailboxLine, MemberLine, MessageLine, PrivateSeenLine, QuotaLine,
-    SieveLine, Writer,
+    self, AccountLine, AclLine, Expunged, MailboxLine, MemberLine, MessageLine, MetadataLine,
+    PrivateSeenLine, QuotaLine, SieveLine, Writer,
 };
 use crate::{Error, Progress, Result, Stores, blocking};
 
@@ -130,6 +131,13 @@ pub async fn export(stores: Stores<'_>, account: &str, dir: &Path, since: Since)
                 })?;
             }
         }
+        // RFC 5464 entries: whole in every export (they have no MODSEQ).
+        let metadata = match stores.restore.dump_mailbox_metadata(dump.id).await {
+            Ok(rows) => rows.into_iter().map(|r| MetadataLine::new(r.entry, r.account, r.value)).collect(),
+            // Deleted while we were at it, as for its messages.
+            Err(StoreError::NotFound) => Vec::new(),
+            Err(e) => return Err(e.into()),
+        };
         writer.mailbox(MailboxLine {
             name: dump.name.clone(),
             mailbox_id: Some(format!("M{}", dump.id.0)),
@@ -144,6 +152,7 @@ pub async fn export(stores: Stores<'_>, account: &str, dir: &Path, since: Since)
                 modseq: Some(format::runs_with_modseq(&expunged)),
             }),
             since_modseq: incremental.then_some(since_modseq),
+            metadata,
         });
         summary.mailboxes += 1;
     }
@@ -172,6 +181,13 @@ pub async fn export(stores: Stores<'_>, account: &str, dir: &Path, since: Since)
         subscriptions: stores.mail.subscriptions(owner.id).await?,
         groups: stores.share.groups_of(owner.id).await?,
         members,
+        metadata: stores
+            .restore
+            .dump_account_metadata(owner.id)
+            .await?
+            .into_iter()
+            .map(|r| MetadataLine::new(r.entry, None, r.value))
+            .collect(),
     };
     let mut sieve = Vec::new();
     for script in stores.sieve.sieve_scripts(owner.id).await? {

@@ -97,6 +97,11 @@ pub struct AccountLine {
     /// importer that does not know it ignores it).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub members: Vec<MemberLine>,
+    /// The account's private METADATA server entries (RFC 5464; Postfach's addition to version
+    /// 1; left out when empty). The installation's shared server entries are not the account's
+    /// and are not exported.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub metadata: Vec<MetadataLine>,
 }
 
 /// Quota limits: bytes, messages, mailboxes.
@@ -151,6 +156,54 @@ pub struct MailboxLine {
     /// Incremental: changes above this modseq only.
     #[serde(default)]
     pub since_modseq: Option<u64>,
+    /// METADATA entries (RFC 5464): shared ones and every account's private ones (Postfach's
+    /// addition to version 1; left out when empty).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub metadata: Vec<MetadataLine>,
+}
+
+/// One METADATA entry (RFC 5464) of a mailbox, or of the account's private server entries.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MetadataLine {
+    /// The entry's name, lowercase (`/shared/comment`, `/private/vendor/acme/x`).
+    pub entry: String,
+    /// Whose private entry it is, by name; `null` for a shared entry (and in `account.jsonl`,
+    /// where every entry is the account's own).
+    #[serde(default)]
+    pub account: Option<String>,
+    /// The value, when it is UTF-8.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+    /// The value in lowercase hex, when it is not UTF-8.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value_hex: Option<String>,
+}
+
+impl MetadataLine {
+    /// A line for `value`: as text when it is UTF-8, else in hex.
+    pub fn new(entry: String, account: Option<String>, value: Vec<u8>) -> MetadataLine {
+        match String::from_utf8(value) {
+            Ok(text) => MetadataLine { entry, account, value: Some(text), value_hex: None },
+            Err(e) => {
+                let hex = e.as_bytes().iter().map(|b| format!("{b:02x}")).collect();
+                MetadataLine { entry, account, value: None, value_hex: Some(hex) }
+            }
+        }
+    }
+
+    /// The value's bytes; `None` when the line has none or its hex is broken.
+    pub fn bytes(&self) -> Option<Vec<u8>> {
+        if let Some(text) = &self.value {
+            return Some(text.as_bytes().to_vec());
+        }
+        let hex = self.value_hex.as_deref()?.as_bytes();
+        if hex.len() % 2 != 0 {
+            return None;
+        }
+        hex.chunks(2)
+            .map(|pair| std::str::from_utf8(pair).ok().and_then(|p| u8::from_str_radix(p, 16).ok()))
+            .collect()
+    }
 }
 
 /// One ACL entry.
@@ -722,6 +775,24 @@ pub fn for_each_line<T: for<'de> Deserialize<'de>>(
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn metadata_values_as_text_or_hex() {
+        let text = MetadataLine::new("/shared/c".into(), None, b"plain\0text".to_vec());
+        assert_eq!(text.value.as_deref(), Some("plain\0text"));
+        assert_eq!(text.bytes(), Some(b"plain\0text".to_vec()));
+        let binary = MetadataLine::new("/private/b".into(), Some("bob".into()), vec![0xff, 0x00, 0x7f]);
+        assert_eq!((binary.value.as_deref(), binary.value_hex.as_deref()), (None, Some("ff007f")));
+        assert_eq!(binary.bytes(), Some(vec![0xff, 0x00, 0x7f]));
+        let json = serde_json::to_string(&binary).unwrap();
+        assert_eq!(json, r#"{"entry":"/private/b","account":"bob","value_hex":"ff007f"}"#);
+        let back: MetadataLine = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, binary);
+        let broken = MetadataLine { value_hex: Some("f".into()), ..binary.clone() };
+        assert_eq!(broken.bytes(), None);
+        let none = MetadataLine { value_hex: None, ..binary };
+        assert_eq!(none.bytes(), None);
+    }
 
     #[test]
     fn dates_round_trip_with_their_zone() {

@@ -50,13 +50,17 @@ use std::sync::Arc;
 
 use postfach_store::{
     Account, AccountId, AccountKind, AccountRestore, ClaimRecent, ExpungedRun, Flags, Identifier,
-    InternalDate, MailboxId, MailboxName, MailboxRestore, MessageRestore, ModSeq, ModSeqRule, NewUidValidity,
-    PresentUids, QuotaLimits, Restored, Rights, SeenMode, SpecialUse, StoreError, Uid, UidSet, UidValidity,
-    restore::MAX_EXPUNGED_PER_CALL,
+    InternalDate, MailboxId, MailboxName, MailboxRestore, MessageRestore, MetadataLimits, MetadataPlace,
+    ModSeq, ModSeqRule, NewUidValidity, PresentUids, QuotaLimits, Restored, Rights, SeenMode, SpecialUse,
+    StoreError, Uid, UidSet, UidValidity, restore::MAX_EXPUNGED_PER_CALL,
 };
 use serde::{Deserialize, Serialize};
 
-use crate::format::{self, AccountLine, MailboxLine, Manifest, MessageLine, PrivateSeenLine, SieveLine};
+use postfach_proto::types::EntryUse;
+
+use crate::format::{
+    self, AccountLine, MailboxLine, Manifest, MessageLine, MetadataLine, PrivateSeenLine, SieveLine,
+};
 use crate::{Error, Progress, Result, Stores, blocking};
 
 /// Messages per restore job.
@@ -163,6 +167,8 @@ pub async fn import(stores: Stores<'_>, account: &str, dir: &Path, target: &str)
         stores.restore.restore_mailbox(owner.id, &MailboxName::inbox(), &fresh).await?;
     }
     account_settings(stores, &owner, &account_line, &manifest, &sieve, &mut summary).await?;
+    restore_metadata(stores, MetadataPlace::Server, owner.id, &account_line.metadata, "server", &mut summary)
+        .await?;
     report_quota(stores, owner.id, &mut summary).await?;
     state.remove();
     summary.elapsed = started.elapsed();
@@ -409,7 +415,16 @@ impl MailboxJob<'_, '_> {
         };
         self.stores.restore.restore_counters(plan.target, uid_next, ModSeq(highest)).await?;
         self.private_seen(&plan, private_seen).await?;
-        self.settings(plan.target).await
+        self.settings(plan.target).await?;
+        restore_metadata(
+            self.stores,
+            MetadataPlace::Mailbox(plan.target),
+            self.owner.id,
+            &self.line.metadata,
+            &self.line.name,
+            self.summary,
+        )
+        .await
     }
 
     /// Decides the plan, making or remaking the mailbox as it needs.
@@ -980,6 +995,60 @@ async fn account_settings(
         stores.sieve.put_sieve_script(owner.id, &script.name, &script.script).await?;
         if script.active {
             stores.sieve.activate_sieve_script(owner.id, Some(&script.name)).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Sets METADATA entries (RFC 5464) of `place`: shared ones, and each account's private ones
+/// as that account's (`account: null` in `account.jsonl` is `owner`'s own). Entries the store
+/// does not take (a bad name, an account this installation lacks) are noted and left out; the
+/// limits of SETMETADATA do not apply to a restore (as quota does not). Entries removed at the
+/// source since an earlier import stay.
+async fn restore_metadata(
+    stores: Stores<'_>,
+    place: MetadataPlace,
+    owner: AccountId,
+    lines: &[MetadataLine],
+    what: &str,
+    summary: &mut ImportSummary,
+) -> Result<()> {
+    // Whose (None: shared) → (entry, value) in SETMETADATA's shape.
+    type Entries = Vec<(String, Option<Vec<u8>>)>;
+    let mut by_account: BTreeMap<Option<String>, Entries> = BTreeMap::new();
+    for line in lines {
+        let entry = match postfach_proto::types::metadata_entry(line.entry.as_bytes(), EntryUse::Set) {
+            Ok(entry) => entry,
+            Err(why) => {
+                summary.notes.push(format!("{what}: metadata entry {:?} left out: {why}", line.entry));
+                continue;
+            }
+        };
+        let Some(value) = line.bytes() else {
+            summary.notes.push(format!("{what}: metadata entry {entry:?} left out: no valid value"));
+            continue;
+        };
+        // A shared entry is everybody's: whose name it is set under does not matter.
+        let account = if postfach_store::metadata::is_private(&entry) { line.account.clone() } else { None };
+        by_account.entry(account).or_default().push((entry, Some(value)));
+    }
+    let unlimited = MetadataLimits { max_entries: u32::MAX, max_account_entries: u32::MAX };
+    for (account, entries) in by_account {
+        let id = match &account {
+            None => owner,
+            Some(name) => match stores.accounts.account_by_name(name).await? {
+                Some(a) => a.id,
+                None => {
+                    summary.notes.push(format!(
+                        "{what}: {} private metadata entries of {name} not restored: no such account here",
+                        entries.len()
+                    ));
+                    continue;
+                }
+            },
+        };
+        for chunk in entries.chunks(500) {
+            stores.mail.set_metadata(place, id, chunk, unlimited).await?;
         }
     }
     Ok(())

@@ -118,7 +118,7 @@ fn envelope_and_structure() -> Vec<FetchValue> {
 }
 
 fn writer(c: &mut Criterion) {
-    let opts = WriteOptions { utf8: true };
+    let opts = WriteOptions { utf8: true, ..WriteOptions::default() };
     let mut group = c.benchmark_group("write_data");
     let flags = Data::Fetch {
         seq: 4711,

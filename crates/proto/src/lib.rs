@@ -42,10 +42,10 @@ pub mod types;
 pub use framing::{FrameError, FrameEvent, Framer, FramingLimits};
 pub use parse::{ParseError, parse_command, parse_command_bytes};
 pub use response::{
-    Address, Body, Code, Completion, Data, Disposition, ESearchItem, Envelope, FetchValue, ListExtended,
-    MailboxAttr, MessagePart, MetadataCode, MultiPart, MultiPartExt, NamespaceDesc, PermanentFlag,
-    SinglePart, SinglePartExt, Status, ThreadToken, WriteOptions, write_astring, write_continuation,
-    write_continuation_base64, write_data, write_mailbox, write_nstring, write_string, write_string_opts,
-    write_tagged, write_untagged_status,
+    Address, Body, Code, Completion, Data, Disposition, ESearchItem, Envelope, FetchValue, InProgress,
+    ListExtended, MailboxAttr, MessagePart, MetadataCode, MultiPart, MultiPartExt, NamespaceDesc,
+    PermanentFlag, SinglePart, SinglePartExt, Status, ThreadToken, WriteOptions, write_astring,
+    write_continuation, write_continuation_base64, write_data, write_mailbox, write_nstring, write_string,
+    write_string_opts, write_tagged, write_untagged_status,
 };
 pub use types::*;

@@ -429,7 +429,7 @@ fn utf8_mode_writes_utf8_names() {
     write_data(
         &mut out,
         &Data::List { attributes: vec![], delimiter: Some('/'), name: "Entwürfe".into(), extended: vec![] },
-        WriteOptions { utf8: true },
+        WriteOptions { utf8: true, ..WriteOptions::default() },
     );
     assert_eq!(out, "* LIST () \"/\" \"Entwürfe\"\r\n".as_bytes());
 }

@@ -4,6 +4,12 @@
 //! `<data_dir>/tls/`) and prints, for each, its files, subject, names, validity and SHA-256
 //! fingerprint, so the fingerprint a mail client shows can be checked against it. It changes
 //! nothing: a generated certificate due for renewal is only reported, the next start renews it.
+//! With `[tls] acme`, the ACME certificate comes first (origin `acme`), with why it is due for
+//! renewal, if it is.
+//!
+//! `tls renew` asks the running server, through the control socket, to order an ACME
+//! certificate now, whatever the current one's expiry; the server log tells the outcome, and
+//! `tls show` the new certificate once it is installed.
 
 use std::fmt::Write as _;
 
@@ -11,8 +17,10 @@ use anyhow::Context;
 use clap::Subcommand;
 use time::OffsetDateTime;
 
+use crate::acme;
 use crate::cert_info::{self, CertInfo};
 use crate::config::{Config, TlsFiles};
+use crate::control::{self, Reply, Request};
 use crate::tls::{self, SelfSignedNames};
 
 /// `postfach tls …`.
@@ -26,11 +34,18 @@ pub(crate) enum TlsCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Ask the running server to order a new ACME certificate now ([tls] acme).
+    Renew,
 }
 
 /// Runs a `tls` subcommand.
-pub(crate) fn run(command: TlsCommand, config: &Config) -> anyhow::Result<()> {
+pub(crate) fn run(
+    command: TlsCommand,
+    config: &Config,
+    runtime: &tokio::runtime::Runtime,
+) -> anyhow::Result<()> {
     match command {
+        TlsCommand::Renew => runtime.block_on(renew(config)),
         TlsCommand::Show { json: false } => {
             print!("{}", show(config, OffsetDateTime::now_utc())?);
             Ok(())
@@ -58,6 +73,15 @@ fn show_json(config: &Config, now: OffsetDateTime) -> anyhow::Result<serde_json:
         })
     };
     let mut certificates = Vec::new();
+    if let Some(acme) = &config.acme {
+        let files = acme::files(&config.data_dir);
+        if files.pair.cert.is_file() {
+            let info = CertInfo::read(&files.pair.cert)
+                .with_context(|| format!("reading {}", files.pair.cert.display()))?;
+            let renewal = acme::due(&files, acme, now).map(|why| why.to_string());
+            certificates.push(one(&files.pair, &info, "acme", renewal));
+        }
+    }
     if config.tls.is_empty() {
         let files = tls::self_signed_files(&config.data_dir);
         if !files.cert.is_file() {
@@ -80,6 +104,25 @@ fn show_json(config: &Config, now: OffsetDateTime) -> anyhow::Result<serde_json:
 /// The text of `tls show` at `now`.
 fn show(config: &Config, now: OffsetDateTime) -> anyhow::Result<String> {
     let mut text = String::new();
+    if let Some(acme) = &config.acme {
+        let files = acme::files(&config.data_dir);
+        if files.pair.cert.is_file() {
+            let info = CertInfo::read(&files.pair.cert)
+                .with_context(|| format!("reading {}", files.pair.cert.display()))?;
+            describe(&mut text, &files.pair, &info, "acme, from [tls] acme's CA", now);
+            if let Some(why) = acme::due(&files, acme, now) {
+                let _ = writeln!(text, "renewal:     due, because {why}; the server orders one");
+            }
+        } else {
+            let _ = writeln!(
+                text,
+                "certificate: {} (acme): none yet; the server orders it ({})",
+                files.pair.cert.display(),
+                acme.domains.join(", ")
+            );
+        }
+        text.push('\n');
+    }
     if config.tls.is_empty() {
         let files = tls::self_signed_files(&config.data_dir);
         if !files.cert.is_file() {
@@ -107,6 +150,26 @@ fn show(config: &Config, now: OffsetDateTime) -> anyhow::Result<String> {
         describe(&mut text, files, &info, origin, now);
     }
     Ok(text)
+}
+
+/// `tls renew`: wakes the running server's ACME task.
+async fn renew(config: &Config) -> anyhow::Result<()> {
+    if config.acme.is_none() {
+        anyhow::bail!("[tls] acme is not configured: there is nothing to renew");
+    }
+    match control::ask(&config.data_dir, &Request::AcmeRenew).await? {
+        Reply::AcmeRenewing { acme: true } => {
+            println!(
+                "the server orders a new certificate now; `postfach tls show` shows it once installed \
+                 (the server log says why if it fails)"
+            );
+            Ok(())
+        }
+        Reply::AcmeRenewing { acme: false } => {
+            anyhow::bail!("the running server was started without [tls] acme; restart it to use it")
+        }
+        other => anyhow::bail!("unexpected answer from the server: {other:?}"),
+    }
 }
 
 /// Appends the description of one certificate.

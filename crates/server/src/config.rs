@@ -19,6 +19,9 @@ use std::time::Duration;
 use postfach_delivery::OverQuotaAnswer;
 use toml::{Table, Value};
 
+mod acme;
+pub(crate) use acme::{AcmeChallenge, AcmeConfig};
+
 /// The whole validated configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Config {
@@ -32,6 +35,8 @@ pub(crate) struct Config {
     /// More names for the generated certificate (`[tls] names`), beside the host name and the
     /// loopback names; lower case, each a DNS name or an IP address.
     pub(crate) tls_names: Vec<String>,
+    /// Certificates from an ACME CA (`[tls] acme`), used before the others where valid.
+    pub(crate) acme: Option<AcmeConfig>,
     /// Logging.
     pub(crate) log: LogConfig,
     /// LMTP listeners (mail from the MTA).
@@ -60,6 +65,8 @@ pub(crate) struct Config {
     pub(crate) queue: QueueConfig,
     /// The web pages: users' self-service and the admin pages (`[web]`).
     pub(crate) web: WebConfig,
+    /// Bearer tokens from a single sign-on issuer (`[oauth]`): OAUTHBEARER and XOAUTH2.
+    pub(crate) oauth: Option<OAuthConfig>,
 }
 
 /// The web pages (`[web]`).
@@ -175,6 +182,8 @@ pub(crate) struct ImapConfig {
     pub(crate) metadata_max_account_entries: u32,
     /// The `/shared/admin` server entry (RFC 5464 §3.2.1.1): a URI.
     pub(crate) admin_contact: Option<String>,
+    /// How often a long command reports its progress (RFC 9585); zero: at every step.
+    pub(crate) progress_interval: Duration,
     /// Accounts that administer over IMAP: SETQUOTA (RFC 9208) and reading every quota root.
     pub(crate) admins: Vec<String>,
     /// Client silence allowed before login (also bounds the implicit TLS handshake).
@@ -268,6 +277,7 @@ impl Default for Config {
             imap: ImapConfig::default(),
             tls: Vec::new(),
             tls_names: Vec::new(),
+            acme: None,
             log: LogConfig { level: "info".to_owned(), format: LogFormat::Text },
             lmtp: LmtpConfig::default(),
             pop3: Pop3Config::default(),
@@ -282,6 +292,7 @@ impl Default for Config {
             managesieve: ManageSieveConfig::default(),
             queue: QueueConfig::default(),
             web: WebConfig::default(),
+            oauth: None,
         }
     }
 }
@@ -303,6 +314,7 @@ impl Default for ImapConfig {
             metadata_max_entries: 100,
             metadata_max_account_entries: 1000,
             admin_contact: None,
+            progress_interval: Duration::from_secs(10),
             admins: Vec::new(),
             preauth_timeout: Duration::from_secs(60),
             preauth_deadline: Duration::from_secs(120),
@@ -340,6 +352,8 @@ const METADATA_SIZE_RANGE: RangeInclusive<i64> = 1024..=16 * 1024 * 1024;
 const METADATA_ENTRIES_RANGE: RangeInclusive<i64> = 10..=100_000;
 /// Allowed range of `imap.metadata_max_account_entries`.
 const METADATA_ACCOUNT_RANGE: RangeInclusive<i64> = 10..=10_000_000;
+/// Allowed range of `imap.progress_interval`, seconds (0: at every step of a command).
+const PROGRESS_RANGE: RangeInclusive<i64> = 0..=3600;
 /// Allowed range of `imap.preauth_deadline`, seconds.
 const PREAUTH_DEADLINE_RANGE: RangeInclusive<i64> = 1..=3600;
 /// Allowed range of `imap.preauth_timeout`, seconds.
@@ -484,7 +498,7 @@ impl Checker {
         self.walk(root, "", |c, key, value, path| match key {
             "data_dir" => set(&mut config.data_dir, c.text(value, path, non_empty_path("must not be empty"))),
             "imap" => c.imap(value, &mut config.imap),
-            "tls" => c.tls(value, &mut config.tls, &mut config.tls_names),
+            "tls" => c.tls(value, &mut config.tls, &mut config.tls_names, &mut config.acme),
             "log" => c.log(value, &mut config.log),
             "lmtp" => c.lmtp(value, &mut config.lmtp),
             "pop3" => c.pop3(value, &mut config.pop3),
@@ -499,9 +513,14 @@ impl Checker {
             "managesieve" => c.managesieve(value, &mut config.managesieve),
             "queue" => c.queue(value, &mut config.queue),
             "web" => c.web(value, &mut config.web),
+            "oauth" => config.oauth = c.oauth(value),
             _ => c.unknown(path),
         });
         self.pop3_addresses(&config.pop3, &config.imap);
+        let alpn = config.acme.as_ref().is_some_and(|a| a.challenge == AcmeChallenge::TlsAlpn01);
+        if alpn && config.imap.listen_tls.is_empty() {
+            self.issue("tls.acme.challenge", "tls-alpn-01 is answered on imap.listen_tls, which is empty");
+        }
         let both = config.quota.mailboxes.is_some()
             && root.get("imap").and_then(Value::as_table).is_some_and(|t| t.contains_key("max_mailboxes"));
         if both {
@@ -546,6 +565,7 @@ impl Checker {
                 set(&mut imap.metadata_max_account_entries, c.number(value, path, METADATA_ACCOUNT_RANGE))
             }
             "admin_contact" => set(&mut imap.admin_contact, c.text(value, path, admin_contact).map(Some)),
+            "progress_interval" => set(&mut imap.progress_interval, c.seconds(value, path, PROGRESS_RANGE)),
             "admins" => set(&mut imap.admins, c.strings(value, path)),
             "preauth_deadline" => {
                 set(&mut imap.preauth_deadline, c.seconds(value, path, PREAUTH_DEADLINE_RANGE))
@@ -624,12 +644,21 @@ impl Checker {
 
     /// `[tls]`: an optional `cert`/`key` pair (the default certificate), an optional
     /// `[[tls.certificates]]` list of more pairs, chosen by SNI, and `names` for the generated
-    /// certificate (refused beside configured files, which it would not change).
-    fn tls(&mut self, value: &Value, tls: &mut Vec<TlsFiles>, names: &mut Vec<String>) {
+    /// certificate (refused beside configured files, which it would not change), and `acme`.
+    fn tls(
+        &mut self,
+        value: &Value,
+        tls: &mut Vec<TlsFiles>,
+        names: &mut Vec<String>,
+        acme: &mut Option<AcmeConfig>,
+    ) {
         let Some(table) = self.table(value, "tls") else { return };
         let mut files = Vec::new();
-        if let Some(pair) = self.cert_pair(table, "tls", &["certificates", "names"]) {
+        if let Some(pair) = self.cert_pair(table, "tls", &["certificates", "names", "acme"]) {
             files.push(pair);
+        }
+        if let Some(value) = table.get("acme") {
+            *acme = self.acme(value);
         }
         if let Some(value) = table.get("names") {
             set(
@@ -1035,6 +1064,129 @@ impl Checker {
             }
             seen.push(*addr);
         }
+    }
+}
+
+// --- bearer tokens: [oauth] (RFC 7628) ---------------------------------------------------------
+
+/// Where tokens come from and how they are checked (`[oauth]`). At least one of `jwks_file`,
+/// `jwks_url` and `introspection_url` is set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct OAuthConfig {
+    /// The issuer (`iss`) every token must name.
+    pub(crate) issuer: String,
+    /// Accepted audiences (`aud`); empty: not checked.
+    pub(crate) audiences: Vec<String>,
+    /// The claim that names the account.
+    pub(crate) username_claim: String,
+    /// The issuer's signing keys as a JWKS file, re-read on SIGHUP.
+    pub(crate) jwks_file: Option<PathBuf>,
+    /// The issuer's JWKS URL, fetched at start, every `jwks_refresh`, and when a token names
+    /// an unknown key (at most once a minute).
+    pub(crate) jwks_url: Option<String>,
+    /// How often `jwks_url` is fetched again.
+    pub(crate) jwks_refresh: Duration,
+    /// RFC 7662 token introspection, for tokens that are not JWTs.
+    pub(crate) introspection_url: Option<String>,
+    /// The client id for introspection (HTTP Basic).
+    pub(crate) client_id: Option<String>,
+    /// A file holding the client secret for introspection.
+    pub(crate) client_secret_file: Option<PathBuf>,
+    /// Extra CA certificates (PEM) trusted for the issuer's HTTPS endpoints.
+    pub(crate) ca_file: Option<PathBuf>,
+    /// Clock skew allowed on `exp` and `nbf`.
+    pub(crate) leeway: Duration,
+    /// The scope named in the OAUTHBEARER error.
+    pub(crate) scope: Option<String>,
+    /// The OpenID configuration URL named in the OAUTHBEARER error.
+    pub(crate) openid_configuration: Option<String>,
+}
+
+/// Allowed range of `oauth.jwks_refresh`: a minute to a week.
+const JWKS_REFRESH_RANGE: RangeInclusive<u64> = 60..=7 * 86_400;
+/// Allowed range of `oauth.leeway`: none to ten minutes.
+const OAUTH_LEEWAY_RANGE: RangeInclusive<u64> = 0..=600;
+
+/// An issuer endpoint: `https://`, or `http://` to a loopback address only (a token or a key
+/// set over the network in the clear could be read or replaced).
+fn endpoint_url(text: &str) -> Result<String, String> {
+    if text.starts_with("https://") {
+        return Ok(text.to_owned());
+    }
+    let Some(rest) = text.strip_prefix("http://") else {
+        return Err(format!("must be an https:// URL, found {text:?}"));
+    };
+    let authority = rest.split('/').next().unwrap_or_default();
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => authority.rsplit_once(':').map_or(authority, |(h, _)| h),
+    };
+    let loopback = host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
+    if loopback {
+        Ok(text.to_owned())
+    } else {
+        Err(format!("must be https:// (http:// only to loopback), found {text:?}"))
+    }
+}
+
+impl Checker {
+    fn oauth(&mut self, value: &Value) -> Option<OAuthConfig> {
+        let mut issuer = None;
+        let mut oauth = OAuthConfig {
+            issuer: String::new(),
+            audiences: Vec::new(),
+            username_claim: "email".to_owned(),
+            jwks_file: None,
+            jwks_url: None,
+            jwks_refresh: Duration::from_secs(3600),
+            introspection_url: None,
+            client_id: None,
+            client_secret_file: None,
+            ca_file: None,
+            leeway: Duration::from_secs(60),
+            scope: None,
+            openid_configuration: None,
+        };
+        self.section(value, "oauth", |c, key, value, path| match key {
+            "issuer" => issuer = c.text(value, path, non_empty),
+            "audience" => {
+                oauth.audiences = match value {
+                    Value::String(_) => c.text(value, path, non_empty).map(|a| vec![a]),
+                    _ => c.strings(value, path),
+                }
+                .unwrap_or_default();
+            }
+            "username_claim" => set(&mut oauth.username_claim, c.text(value, path, non_empty)),
+            "jwks_file" => oauth.jwks_file = c.existing_file(value, path),
+            "jwks_url" => oauth.jwks_url = c.text(value, path, endpoint_url),
+            "jwks_refresh" => set(&mut oauth.jwks_refresh, c.duration(value, path, JWKS_REFRESH_RANGE)),
+            "introspection_url" => oauth.introspection_url = c.text(value, path, endpoint_url),
+            "client_id" => oauth.client_id = c.text(value, path, non_empty),
+            "client_secret_file" => oauth.client_secret_file = c.existing_file(value, path),
+            "ca_file" => oauth.ca_file = c.existing_file(value, path),
+            "leeway" => set(&mut oauth.leeway, c.duration(value, path, OAUTH_LEEWAY_RANGE)),
+            "scope" => oauth.scope = c.text(value, path, non_empty),
+            "openid_configuration" => oauth.openid_configuration = c.text(value, path, endpoint_url),
+            _ => c.unknown(path),
+        });
+        let Some(issuer) = issuer else {
+            self.issue("oauth.issuer", "must be set: the `iss` tokens carry");
+            return None;
+        };
+        oauth.issuer = issuer;
+        if oauth.jwks_file.is_none() && oauth.jwks_url.is_none() && oauth.introspection_url.is_none() {
+            self.issue("oauth", "needs jwks_file, jwks_url or introspection_url: where tokens are checked");
+            return None;
+        }
+        if oauth.jwks_file.is_some() && oauth.jwks_url.is_some() {
+            self.issue("oauth.jwks_url", "set jwks_file or jwks_url, not both");
+        }
+        if oauth.introspection_url.is_some()
+            && (oauth.client_id.is_none() || oauth.client_secret_file.is_none())
+        {
+            self.issue("oauth.introspection_url", "needs client_id and client_secret_file");
+        }
+        Some(oauth)
     }
 }
 
@@ -1881,6 +2033,10 @@ mod tests {
             (1024, 10, 50)
         );
         assert_eq!(c.imap.admin_contact.as_deref(), Some("mailto:postmaster@example.org"));
+        assert_eq!(
+            Config::from_toml("[imap]\nprogress_interval = 0\n").unwrap().imap.progress_interval,
+            Duration::ZERO
+        );
         assert_eq!(Config::default().imap.admin_contact, None);
         assert_eq!(
             issues(

@@ -13,6 +13,8 @@
 //! - `{"op":"queue_flush"}` → `{"reply":"queue_nudged","sender":true}`: the outbound queue has
 //!   entries due now (`postfach queue flush`); the sender looks at once (`sender` is false when
 //!   this server runs none: no relay configured).
+//! - `{"op":"acme_renew"}` → `{"reply":"acme_renewing","acme":true}`: the ACME task orders a
+//!   certificate now (`postfach tls renew`); `acme` is false when `[tls] acme` is not set.
 //! - anything else → `{"reply":"error","error":"..."}`.
 //!
 //! Access: the file's mode, and the peer's user id, read from the socket (`SO_PEERCRED`), must
@@ -81,6 +83,8 @@ pub(crate) enum Request {
     },
     /// Entries of the outbound queue are due now.
     QueueFlush,
+    /// Order an ACME certificate now.
+    AcmeRenew,
 }
 
 /// An answer, as sent on one line.
@@ -108,6 +112,11 @@ pub(crate) enum Reply {
     QueueNudged {
         /// Whether this server runs an outbound sender.
         sender: bool,
+    },
+    /// To `acme_renew`.
+    AcmeRenewing {
+        /// Whether this server orders ACME certificates (`[tls] acme`).
+        acme: bool,
     },
     /// The request was not understood.
     Error {
@@ -202,6 +211,8 @@ pub(crate) struct Control {
     pub(crate) store: Arc<dyn MailStore>,
     /// Wakes the outbound queue's sender (`None`: this server runs none).
     pub(crate) queue: Option<Arc<Notify>>,
+    /// Wakes the ACME task to order now (`None`: no `[tls] acme`).
+    pub(crate) acme_renew: Option<Arc<Notify>>,
 }
 
 /// Answers on `socket` until `shutdown`; then removes the socket file.
@@ -305,6 +316,12 @@ impl Control {
                     nudge.notify_one();
                 }
                 Reply::QueueNudged { sender: self.queue.is_some() }
+            }
+            Request::AcmeRenew => {
+                if let Some(nudge) = &self.acme_renew {
+                    nudge.notify_one();
+                }
+                Reply::AcmeRenewing { acme: self.acme_renew.is_some() }
             }
         }
     }
@@ -413,7 +430,7 @@ mod tests {
         assert!(ControlSocket::bind(dir.path()).await.is_none());
 
         let store = Arc::new(postfach_store::SqliteStore::open(dir.path()).unwrap());
-        let control = Arc::new(Control { sessions: Sessions::new(), store, queue: None });
+        let control = Arc::new(Control { sessions: Sessions::new(), store, queue: None, acme_renew: None });
         let (stop, stopped) = watch::channel(false);
         let server = tokio::spawn(serve(socket, control, stopped));
         let reply = ask(dir.path(), &Request::Who).await.unwrap();

@@ -76,12 +76,12 @@ const READ_CHUNK: usize = 8 * 1024;
 /// What an anonymous client may make one connection buffer: read buffer, unconsumed input
 /// and the command being assembled, together.
 pub(crate) const PREAUTH_MEMORY_BUDGET: usize = 64 * 1024;
-/// Framing before login: enough for LOGIN, AUTHENTICATE (SASL lines are under 8 KiB), ID,
-/// STARTTLS and CAPABILITY with room to spare, small enough for [`PREAUTH_MEMORY_BUDGET`]:
-/// read chunk (8 KiB) + unconsumed input (a line plus a chunk, 16 KiB) + command (16 KiB,
-/// up to 32 KiB of capacity while growing) stays below 64 KiB.
+/// Framing before login: enough for LOGIN, AUTHENTICATE (SASL lines: a bearer token of up to
+/// 8 KiB in base64 is the longest), ID, STARTTLS and CAPABILITY with room to spare, small
+/// enough for [`PREAUTH_MEMORY_BUDGET`]: read chunk (8 KiB) + unconsumed input (a line plus a
+/// chunk, 20 KiB) + command (16 KiB, up to 32 KiB of capacity while growing) stays below 64 KiB.
 pub(crate) const PREAUTH_LIMITS: FramingLimits = FramingLimits {
-    max_line: 8 * 1024,
+    max_line: 12 * 1024,
     max_literal: 8 * 1024,
     max_command: 16 * 1024,
     // LOGIN needs two; ID may quote a few values as literals.
@@ -149,6 +149,9 @@ pub(crate) struct ConnSettings {
     pub(crate) metrics: Arc<Metrics>,
     /// The live sessions (`postfach who`, `postfach kick`).
     pub(crate) sessions: Arc<Sessions>,
+    /// Pending TLS-ALPN-01 answers, for the implicit-TLS IMAP listeners (`[tls] acme` with
+    /// `challenge = "tls-alpn-01"`); `None`: every handshake is a client's.
+    pub(crate) acme_alpn: Option<Arc<crate::acme::Challenges>>,
 }
 
 impl ConnSettings {
@@ -179,6 +182,7 @@ impl ConnSettings {
             certificates: None,
             metrics: Arc::new(Metrics::default()),
             sessions: Sessions::new(),
+            acme_alpn: None,
         }
     }
 
@@ -195,6 +199,11 @@ impl ConnSettings {
     /// The same settings, with the certificates the TLS 1.2 channel binding is computed from.
     pub(crate) fn with_certificates(self, certificates: Arc<Certificates>) -> Self {
         Self { certificates: Some(certificates), ..self }
+    }
+
+    /// The same settings, answering TLS-ALPN-01 validations from `challenges` on IMAPS.
+    pub(crate) fn with_acme_alpn(self, challenges: Arc<crate::acme::Challenges>) -> Self {
+        Self { acme_alpn: Some(challenges), ..self }
     }
 }
 

@@ -33,6 +33,7 @@ use tokio::task::{JoinError, JoinSet};
 use tokio::time::{Instant, timeout};
 use tracing::{Instrument, debug, error, info, info_span, warn};
 
+use crate::acme;
 use crate::binding::channel_binding;
 use crate::config::{ImapConfig, IpNet, Pop3Config};
 use crate::imap_conn::{self, ConnSettings, Stream, shutdown_requested};
@@ -374,18 +375,21 @@ async fn connection(
     } else {
         // The handshake counts against both the silence timeout and the login deadline.
         let limit = shared.settings.preauth_timeout.min(shared.settings.preauth_deadline);
+        // TLS-ALPN-01 (RFC 8737) is answered on the IMAP port only: the CA connects to it.
+        let challenges = if kind == Kind::Imaps { shared.settings.acme_alpn.as_deref() } else { None };
         // Boxed: the handshake state is large and only needed until the handshake ends,
         // while the connection's future lives as long as the connection.
-        let handshake = timeout(limit, Box::pin(shared.settings.tls.accept(tcp)));
+        let handshake = timeout(limit, Box::pin(acme::accept(&shared.settings.tls, challenges, tcp)));
         let tls = tokio::select! {
             tls = handshake => tls,
             _ = shutdown_requested(&mut shutdown) => return,
         };
         match tls {
-            Ok(Ok(mut tls)) => {
+            Ok(Ok(acme::Accepted::Connection(mut tls))) => {
                 tls.get_mut().1.set_buffer_limit(Some(TLS_BUFFER_LIMIT));
-                (Stream::Tls(Box::new(tls)), Transport::Tls)
+                (Stream::Tls(tls), Transport::Tls)
             }
+            Ok(Ok(acme::Accepted::Challenge)) => return,
             Ok(Err(e)) => {
                 debug!(error = %e, "TLS handshake failed");
                 return;

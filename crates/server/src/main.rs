@@ -11,6 +11,8 @@
 //! - `config`: TOML → validated `Config`.
 //! - `tls`: the rustls server configuration; self-signed certificate on first start, renewed
 //!   near expiry.
+//! - `acme`: certificates from an ACME CA (RFC 8555): ordering, renewal, challenge answers.
+//! - `acme_http`: the HTTPS client the ACME protocol runs over.
 //! - `listener`: binding, accept loops, connection cap, graceful shutdown.
 //! - `imap_conn`: drives one `postfach_imap::Session` over a socket.
 //! - `pop3`: POP3 (RFC 1939) on the same store and login policy: session and driver.
@@ -24,7 +26,7 @@
 //! - `admin_auth`: the `user totp`, `user app-password` and `ban` subcommands.
 //! - `binding`: TLS channel binding data for SCRAM-SHA-256-PLUS.
 //! - `cert_info`: what a certificate says (subject, names, validity, SHA-256 fingerprint).
-//! - `admin_tls`: the `tls show` subcommand.
+//! - `admin_tls`: the `tls show` and `tls renew` subcommands.
 //! - `backup`: backup directories (create, verify, restore) and the data directory's lock.
 //! - `admin_backup`: the `backup` subcommands, with progress bars.
 //! - `backup_schedule`: the backups the server takes by itself (`[backup]`).
@@ -47,6 +49,8 @@
 //!
 //! This crate holds no business rules: it only wires and drives.
 
+mod acme;
+mod acme_http;
 mod admin;
 mod admin_auth;
 mod admin_backup;
@@ -76,6 +80,7 @@ mod literal_budget;
 mod lmtp_conn;
 mod managesieve;
 mod metrics;
+mod oauth;
 mod pop3;
 mod queue;
 mod quota;
@@ -430,7 +435,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             init_logging(&LogConfig { level: "warn".to_owned(), format: config.log.format })?;
             runtime.block_on(async { admin_auth::ban(command, open_store(&config).await?.as_ref()).await })
         }
-        Command::Tls { command } => admin_tls::run(command, &config),
+        Command::Tls { command } => admin_tls::run(command, &config, &runtime),
         Command::Backup { command } => {
             init_logging(&LogConfig { level: "warn".to_owned(), format: config.log.format })?;
             admin_backup::run(command, &config)
@@ -634,12 +639,19 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             } else if let CertSource::Renewed(_, why) = &tls.source {
                 warn!(%why, "renewed the self-signed certificate (same key); clients ask to accept it again");
             }
-            warn!(
-                cert = %files.cert.display(),
-                key = %files.key.display(),
-                "no [tls] section: using a self-signed certificate that clients will not trust; \
-                 set [tls] cert and key for production"
-            );
+            if config.acme.is_some() {
+                info!(
+                    cert = %files.cert.display(),
+                    "a self-signed certificate serves the names the ACME certificate does not cover"
+                );
+            } else {
+                warn!(
+                    cert = %files.cert.display(),
+                    key = %files.key.display(),
+                    "no [tls] section: using a self-signed certificate that clients will not trust; \
+                     set [tls] cert and key (or acme) for production"
+                );
+            }
         }
     }
     // The fingerprint users compare with what their client shows (also `postfach tls show`).
@@ -673,14 +685,15 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     // One budget for literals and for the messages CATENATE reads and builds.
     let literal_budget =
         literal_budget::LiteralBudget::new(config.imap.literal_memory, config.imap.literal_wait);
+    let mut auth =
+        Authenticator::with_settings(Arc::clone(&accounts), config.auth.settings(), Arc::new(SystemClock));
+    if let Some(oauth) = &config.oauth {
+        auth = auth.with_oauth(oauth::verifier(oauth).await?);
+    }
     let ctx = ServerContext {
         store: mail,
         share,
-        auth: Authenticator::with_settings(
-            Arc::clone(&accounts),
-            config.auth.settings(),
-            Arc::new(SystemClock),
-        ),
+        auth,
         accounts,
         config: SessionConfig {
             allow_plaintext_auth: config.imap.allow_plaintext_auth,
@@ -697,6 +710,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
                 admin_contact: config.imap.admin_contact.clone(),
             },
             message_memory: Some(Arc::new(literal_budget::SessionMemory(Arc::clone(&literal_budget)))),
+            progress_interval: config.imap.progress_interval,
         },
     };
 
@@ -755,14 +769,19 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     });
     let endpoint = metrics_listener
         .map(|listener| tokio::spawn(metrics::serve(listener, Arc::clone(&sources), stopped.clone())));
+    // Built-in ACME (`[tls] acme`): answers to pending challenges, and the nudge of `tls renew`.
+    let acme_challenges = Arc::new(acme::Challenges::default());
+    let acme_renew = config.acme.as_ref().map(|_| Arc::new(Notify::new()));
+    let mut conn_settings = ConnSettings::new(&config.imap, acceptor)
+        .with_literal_budget(literal_budget)
+        .with_certificates(Arc::clone(&tls.certificates))
+        .with_metrics(Arc::clone(&counters));
+    if config.acme.as_ref().is_some_and(|a| a.challenge == config::AcmeChallenge::TlsAlpn01) {
+        conn_settings = conn_settings.with_acme_alpn(Arc::clone(&acme_challenges));
+    }
     let shared = Arc::new(Shared {
         ctx,
-        settings: Arc::new(
-            ConnSettings::new(&config.imap, acceptor)
-                .with_literal_budget(literal_budget)
-                .with_certificates(tls.certificates)
-                .with_metrics(Arc::clone(&counters)),
-        ),
+        settings: Arc::new(conn_settings),
         slots: Arc::new(Semaphore::new(config.imap.max_connections)),
         pop3: Arc::new(pop3::Pop3Settings::new(&config.pop3, &config.imap)),
     });
@@ -771,6 +790,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             sessions: Arc::clone(&shared.settings.sessions),
             store: Arc::clone(&shared.ctx.store),
             queue: queue_nudge.clone(),
+            acme_renew: acme_renew.clone(),
         };
         tokio::spawn(control::serve(socket, Arc::new(control), stopped.clone()))
     });
@@ -819,7 +839,21 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         _ => None,
     };
     let cleaner = tokio::spawn(cleanup::run(store, config.cleanup, counters, stopped.clone()));
-    let mut server = tokio::spawn(listener::serve(listeners, shared, stopped));
+    let mut server = tokio::spawn(listener::serve(listeners, shared, stopped.clone()));
+    // After the listeners: a TLS-ALPN-01 validation connects to them.
+    let acme = match (config.acme.clone(), acme_renew) {
+        (Some(acme_config), Some(renew)) => {
+            let task = acme::AcmeTask {
+                config: acme_config,
+                files: acme::files(&config.data_dir),
+                certificates: Arc::clone(&tls.certificates),
+                challenges: acme_challenges,
+                renew,
+            };
+            Some(tokio::spawn(task.run(stopped)))
+        }
+        _ => None,
+    };
     tokio::select! {
         _ = sigterm.recv() => info!("SIGTERM received; shutting down"),
         _ = sigint.recv() => info!("SIGINT received; shutting down"),
@@ -841,6 +875,9 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         outbound.await.context("the outbound queue's task failed")?;
     }
     cleaner.await.context("the clean-up task failed")?;
+    if let Some(acme) = acme {
+        acme.await.context("the ACME task failed")?;
+    }
     if let Some(endpoint) = endpoint {
         endpoint.await.context("the metrics listener failed")?;
     }

@@ -24,6 +24,11 @@
 //! while established connections, which no longer need the certificate, are untouched. A reload
 //! that fails (missing file, key not matching) keeps the old set.
 //!
+//! With `[tls] acme`, the certificate the `acme` module orders (`<data_dir>/tls/acme/`) comes
+//! first, before the configured or generated ones, whenever its files exist and load; until
+//! then, or when they are broken, the others serve alone (a warning says why). The ACME task
+//! installs a new certificate through the same [`Certificates::reload`] as SIGHUP.
+//!
 //! Limits: no client certificates, no OCSP stapling; only the files named at startup are
 //! re-read (adding a certificate needs a restart).
 
@@ -42,7 +47,7 @@ use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 use time::{Duration, OffsetDateTime};
 use tokio_rustls::TlsAcceptor;
-use tracing::{error, info};
+use tracing::{error, info, warn};
 
 use crate::cert_info::{self, CertInfo};
 use crate::config::{Config, TlsFiles};
@@ -245,7 +250,8 @@ pub(crate) fn setup(config: &Config) -> Result<Tls, TlsError> {
         CertSource::Generated(f) | CertSource::Reused(f) | CertSource::Renewed(f, _) => vec![f.clone()],
     };
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let certificates = Arc::new(Certificates::load(files, Arc::clone(&provider))?);
+    let acme = config.acme.as_ref().map(|_| crate::acme::files(&config.data_dir).pair);
+    let certificates = Arc::new(Certificates::load(files, acme, Arc::clone(&provider))?);
     let resolver: Arc<dyn ResolvesServerCert> = certificates.clone();
     let server_config = ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
@@ -279,6 +285,8 @@ pub(crate) fn reload_on_sighup(certificates: Arc<Certificates>) -> std::io::Resu
 pub(crate) struct Certificates {
     /// The files, default first; re-read on reload.
     files: Vec<TlsFiles>,
+    /// The ACME certificate's files (`[tls] acme`), put before `files` when they load.
+    acme: Option<TlsFiles>,
     /// Parses keys.
     provider: Arc<CryptoProvider>,
     /// The set in use. Handshakes clone the `Arc` under a short read lock; reload replaces it.
@@ -292,16 +300,21 @@ impl fmt::Debug for Certificates {
 }
 
 impl Certificates {
-    /// Loads every pair of `files` (at least one).
-    fn load(files: Vec<TlsFiles>, provider: Arc<CryptoProvider>) -> Result<Self, TlsError> {
-        let set = load_all(&files, &provider)?;
-        Ok(Self { files, provider, current: RwLock::new(Arc::new(set)) })
+    /// Loads every pair of `files` (at least one), after the ACME pair when it loads.
+    fn load(
+        files: Vec<TlsFiles>,
+        acme: Option<TlsFiles>,
+        provider: Arc<CryptoProvider>,
+    ) -> Result<Self, TlsError> {
+        let set = load_with_acme(acme.as_ref(), &files, &provider)?;
+        Ok(Self { files, acme, provider, current: RwLock::new(Arc::new(set)) })
     }
 
-    /// Reads every file again and swaps the new set in; on any error the old set stays.
-    /// Returns how many certificates are in use.
+    /// Reads every file again and swaps the new set in; on any error the old set stays (a
+    /// broken ACME pair is left out instead, with a warning: the task that wrote it orders
+    /// again). Returns how many certificates are in use.
     pub(crate) fn reload(&self) -> Result<usize, TlsError> {
-        let set = load_all(&self.files, &self.provider)?;
+        let set = load_with_acme(self.acme.as_ref(), &self.files, &self.provider)?;
         let count = set.len();
         // A poisoned lock only means a reader panicked; the value is a plain Arc and still whole.
         *self.current.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(set);
@@ -346,7 +359,7 @@ impl ResolvesServerCert for Certificates {
 }
 
 /// True if the leaf certificate of `key` covers `name` (RFC 6125 rules, as webpki checks them).
-fn valid_for(key: &CertifiedKey, name: &ServerName<'_>) -> bool {
+pub(crate) fn valid_for(key: &CertifiedKey, name: &ServerName<'_>) -> bool {
     let Some(leaf) = key.cert.first() else { return false };
     webpki::EndEntityCert::try_from(leaf)
         .is_ok_and(|cert| cert.verify_is_valid_for_subject_name(name).is_ok())
@@ -357,8 +370,25 @@ fn load_all(files: &[TlsFiles], provider: &CryptoProvider) -> Result<Vec<Arc<Cer
     files.iter().map(|f| load_pair(f, provider).map(Arc::new)).collect()
 }
 
+/// [`load_all`], preceded by the ACME pair when its certificate exists and the pair loads.
+fn load_with_acme(
+    acme: Option<&TlsFiles>,
+    files: &[TlsFiles],
+    provider: &CryptoProvider,
+) -> Result<Vec<Arc<CertifiedKey>>, TlsError> {
+    let mut set = Vec::with_capacity(files.len() + 1);
+    if let Some(acme) = acme.filter(|f| f.cert.is_file()) {
+        match load_pair(acme, provider) {
+            Ok(key) => set.push(Arc::new(key)),
+            Err(e) => warn!(error = %e, "the ACME certificate is not usable; serving without it"),
+        }
+    }
+    set.extend(load_all(files, provider)?);
+    Ok(set)
+}
+
 /// A certificate chain and its key from PEM files, checked to belong together.
-fn load_pair(files: &TlsFiles, provider: &CryptoProvider) -> Result<CertifiedKey, TlsError> {
+pub(crate) fn load_pair(files: &TlsFiles, provider: &CryptoProvider) -> Result<CertifiedKey, TlsError> {
     let pem_error = |path: &Path| {
         let path = path.to_owned();
         move |source| TlsError::Pem { path, source }
@@ -447,7 +477,7 @@ fn self_signed_certificate(
 }
 
 /// Writes `data` to `path` via a fresh temporary file with `mode`, fsync and rename.
-fn write_atomically(path: &Path, data: &[u8], mode: u32) -> Result<(), TlsError> {
+pub(crate) fn write_atomically(path: &Path, data: &[u8], mode: u32) -> Result<(), TlsError> {
     let tmp = path.with_extension("pem.tmp");
     let io_error = |p: &Path| {
         let p = p.to_owned();

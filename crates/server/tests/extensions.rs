@@ -79,7 +79,9 @@ impl Imap {
 /// Decodes one response with imap-codec; panics if it is METADATA or tagged and does not decode.
 fn strict(response: &str) {
     let wire = format!("{response}\r\n");
-    let known = response.starts_with("* METADATA ") || !response.starts_with('*');
+    let known = response.starts_with("* METADATA ")
+        || response.starts_with("* OK [INPROGRESS")
+        || !response.starts_with('*');
     match ResponseCodec::default().decode(wire.as_bytes()) {
         Ok((rest, _)) => assert!(rest.is_empty(), "trailing bytes after {response:?}"),
         Err(e) if known => panic!("imap-codec rejected {response:?}: {e:?}"),
@@ -462,6 +464,11 @@ fn context_search_updates_rfc5267() {
     let mut unseen = esearch_all(&got);
     assert_eq!(unseen, vec![1, 2, 3]);
 
+    // PARTIAL (RFC 9394) answers a window; UPDATE still reports every change (RFC 5267 §4.4).
+    let got = a.tagged("P01", "UID SEARCH RETURN (UPDATE PARTIAL 1:1) UNDELETED");
+    assert_eq!(got.untagged, vec!["* ESEARCH (TAG \"P01\") UID PARTIAL (1:1 1)"]);
+    let mut undeleted = vec![1, 2, 3];
+
     // Another session's flag change: the FETCH, then ADDTO (§4.3.3's example).
     assert!(b.run("UID STORE 2 +FLAGS (\\Deleted $Junk)").ok());
     let noop = a.run("NOOP");
@@ -471,6 +478,10 @@ fn context_search_updates_rfc5267() {
     assert!(fetch < addto, "{noop:?}");
     assert_eq!(apply_updates(&noop, "B01", false, &mut deleted_junk), 1);
     assert_eq!(apply_updates(&noop, "C01", true, &mut unseen), 0);
+    // Message 2 lies outside the PARTIAL window; its removal is reported all the same.
+    assert!(noop.untagged.contains(&"* ESEARCH (TAG \"P01\") UID REMOVEFROM (0 2)".to_owned()), "{noop:?}");
+    apply_updates(&noop, "P01", false, &mut undeleted);
+    assert_eq!(undeleted, vec![1, 3]);
 
     // This session's own change is reported too, before the tagged OK.
     let store = a.run("STORE 3 +FLAGS (\\Deleted $Junk \\Seen)");
@@ -748,4 +759,152 @@ fn multisearch_rfc7377() {
     let noop = a.run("NOOP");
     let update = noop.untagged.iter().find_map(|l| multisearch(l)).expect("an update");
     assert_eq!(update, ("U1".to_owned(), "folder1".to_owned(), "ADDTO (0 4)".to_owned()), "{noop:?}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// UIDONLY (RFC 9586)
+// ---------------------------------------------------------------------------------------------
+
+/// True for `* uid UIDFETCH (...)` as RFC 9586 §5 writes it (`uniqueid SP "UIDFETCH" SP msg-att`).
+fn is_uidfetch(line: &str) -> bool {
+    let Some(rest) = line.strip_prefix("* ") else { return false };
+    let Some((uid, rest)) = rest.split_once(' ') else { return false };
+    uid.parse::<u32>().is_ok_and(|u| u > 0) && rest.starts_with("UIDFETCH (") && rest.ends_with(')')
+}
+
+#[test]
+fn uidonly_rfc9586() {
+    let server = server("");
+    let mut a = Imap::login(&server, "alice");
+    assert!(a.run("CAPABILITY").untagged[0].contains(" UIDONLY"));
+    for i in 1..=4 {
+        a.append("INBOX", "", &format!("m{i}"));
+    }
+    assert!(a.run("SELECT INBOX").ok());
+    // A search that reports message numbers ends with ENABLE UIDONLY; one by UID goes on.
+    assert!(a.tagged("N1", "SEARCH RETURN (UPDATE) UNFLAGGED").ok());
+    assert!(a.tagged("U1", "UID SEARCH RETURN (UPDATE) UNFLAGGED").ok());
+    let enabled = a.run("ENABLE UIDONLY");
+    assert_eq!(enabled.untagged, vec!["* ENABLED UIDONLY"]);
+
+    // §3: every command with message numbers is BAD [UIDREQUIRED].
+    for numbered in [
+        "FETCH 1 FLAGS",
+        "STORE 1 +FLAGS (\\Seen)",
+        "COPY 1 Archive",
+        "MOVE 1 Archive",
+        "SEARCH ALL",
+        "SORT (DATE) UTF-8 ALL",
+        "THREAD REFERENCES UTF-8 ALL",
+        "UID SEARCH 1:2",
+        "UID SEARCH NOT 1",
+        "ESEARCH IN (personal) 1:2",
+    ] {
+        let answer = a.run(numbered);
+        assert!(answer.done.starts_with("BAD [UIDREQUIRED]"), "{numbered}: {answer:?}");
+        assert!(answer.untagged.is_empty(), "{numbered}: {answer:?}");
+    }
+
+    // §3.3: UIDFETCH instead of FETCH; the UID item only when asked for.
+    let got = a.run("UID FETCH 1:* FLAGS");
+    assert_eq!(got.untagged.len(), 4, "{got:?}");
+    assert!(got.untagged.iter().all(|l| is_uidfetch(l) && !l.contains("(UID ")), "{got:?}");
+    assert_eq!(got.untagged[1], "* 2 UIDFETCH (FLAGS (\\Recent))");
+    let got = a.run("UID FETCH 2 (UID FLAGS)");
+    assert_eq!(got.untagged, vec!["* 2 UIDFETCH (UID 2 FLAGS (\\Recent))"]);
+    let store = a.run("UID STORE 2 +FLAGS (\\Seen)");
+    assert_eq!(store.untagged, vec!["* 2 UIDFETCH (FLAGS (\\Seen \\Recent))"]);
+    // UIDs in searches work, and so does the saved result.
+    let got = a.run("UID SEARCH RETURN (SAVE) UID 2:3");
+    assert!(got.ok(), "{got:?}");
+    let got = a.tagged("S1", "UID SEARCH RETURN (ALL) $");
+    assert_eq!(got.untagged, vec!["* ESEARCH (TAG \"S1\") UID ALL 2:3"]);
+
+    // Another session's changes: UIDFETCH and VANISHED, never FETCH or EXPUNGE.
+    let mut b = Imap::login(&server, "alice");
+    assert!(b.run("SELECT INBOX").ok());
+    assert!(b.run("UID STORE 3 +FLAGS (\\Flagged)").ok());
+    assert!(b.run("UID STORE 1 +FLAGS (\\Deleted)").ok());
+    assert!(b.run("UID EXPUNGE 1").ok());
+    let noop = a.run("NOOP");
+    assert!(noop.untagged.contains(&"* VANISHED 1".to_owned()), "{noop:?}");
+    for uid in [1, 3] {
+        let removed = format!("* ESEARCH (TAG \"U1\") UID REMOVEFROM (0 {uid})");
+        assert!(noop.untagged.contains(&removed), "{noop:?}");
+    }
+    assert!(!noop.untagged.iter().any(|l| l.contains("\"N1\"")), "{noop:?}");
+    assert!(noop.untagged.contains(&"* 3 UIDFETCH (FLAGS (\\Flagged \\Recent))".to_owned()), "{noop:?}");
+    assert!(!noop.untagged.iter().any(|l| l.contains(" FETCH ") || l.ends_with(" EXPUNGE")), "{noop:?}");
+    // This session's own EXPUNGE too; EXISTS (a count) is still sent for new mail.
+    assert!(a.run("UID STORE 4 +FLAGS.SILENT (\\Deleted)").ok());
+    let expunge = a.run("EXPUNGE");
+    assert_eq!(expunge.untagged, vec!["* ESEARCH (TAG \"U1\") UID REMOVEFROM (0 4)", "* VANISHED 4"]);
+    b.append("INBOX", "", "m5");
+    let noop = a.run("NOOP");
+    assert!(noop.untagged.contains(&"* 3 EXISTS".to_owned()), "{noop:?}");
+    // SELECT: no [UNSEEN n], which names a message number; QRESYNC's sequence match is BAD.
+    let select = a.run("SELECT INBOX");
+    assert!(select.ok() && !select.untagged.iter().any(|l| l.contains("[UNSEEN")), "{select:?}");
+    assert!(a.run("ENABLE QRESYNC").ok());
+    let qresync = a.run("SELECT INBOX (QRESYNC (1 1 (1,2 2,3)))");
+    assert!(qresync.done.starts_with("BAD [UIDREQUIRED]"), "{qresync:?}");
+    // Without UIDONLY, the same session shape still gets numbers.
+    let got = b.run("FETCH 1 FLAGS");
+    assert!(got.ok() && got.untagged[0].starts_with("* 1 FETCH"), "{got:?}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// INPROGRESS (RFC 9585)
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn inprogress_rfc9585() {
+    // Progress at every step, so that a small test sees it.
+    let server = server("progress_interval = 0");
+    let mut a = Imap::login(&server, "alice");
+    assert!(a.run("CAPABILITY").untagged[0].contains(" INPROGRESS"));
+    let messages: Vec<String> = (1..=300)
+        .map(|i| {
+            let m = format!("From: a@example.org\r\nSubject: n{i}\r\n\r\nbody {i}\r\n");
+            format!("{{{}+}}\r\n{m}", m.len())
+        })
+        .collect();
+    assert!(a.run(&format!("APPEND INBOX {}", messages.join(" "))).ok());
+    assert!(a.run("SELECT INBOX").ok());
+
+    // FETCH counts its messages: 256 done of 300 between its two chunks, before the last FETCH.
+    let fetch = a.tagged("P1", "UID FETCH 1:* (BODY.PEEK[HEADER.FIELDS (SUBJECT)])");
+    assert!(fetch.ok(), "{}", fetch.done);
+    let progress: Vec<&str> = fetch.starting("* OK [INPROGRESS");
+    assert_eq!(progress, vec!["* OK [INPROGRESS (\"P1\" 256 300)] Still working"]);
+    let at = fetch.untagged.iter().position(|l| l.starts_with("* OK [INPROGRESS")).unwrap();
+    assert_eq!(at, 256, "after the first chunk's 256 FETCH responses");
+    // A search or a MOVE waits for one store call: state unknown (NIL NIL).
+    let search = a.tagged("P2", "UID SEARCH RETURN (COUNT) ALL");
+    assert_eq!(
+        search.untagged,
+        vec!["* OK [INPROGRESS (\"P2\" NIL NIL)] Still working", "* ESEARCH (TAG \"P2\") UID COUNT 300"]
+    );
+    let sort = a.tagged("P3", "UID SORT RETURN (MIN) (SUBJECT) UTF-8 ALL");
+    assert_eq!(
+        sort.starting("* OK [INPROGRESS"),
+        vec!["* OK [INPROGRESS (\"P3\" NIL NIL)] Still working"; 2]
+    );
+    let moved = a.tagged("P4", "UID MOVE 1:10 Archive");
+    assert!(moved.ok());
+    assert_eq!(moved.starting("* OK [INPROGRESS"), vec!["* OK [INPROGRESS (\"P4\" NIL NIL)] Still working"]);
+    // A search over the six personal mailboxes counts them.
+    let multi = a.tagged("P5", "ESEARCH IN (personal) RETURN (COUNT) ALL");
+    let steps: Vec<&str> = multi.starting("* OK [INPROGRESS");
+    assert_eq!(steps.len(), 5, "{multi:?}");
+    assert_eq!(steps[0], "* OK [INPROGRESS (\"P5\" 1 6)] Still working");
+    assert_eq!(steps[4], "* OK [INPROGRESS (\"P5\" 5 6)] Still working");
+
+    // With the default interval (10 s) these small commands report nothing.
+    let quiet = self::server("");
+    let mut q = Imap::login(&quiet, "alice");
+    q.append("INBOX", "", "one");
+    assert!(q.run("SELECT INBOX").ok());
+    let search = q.run("UID SEARCH ALL");
+    assert!(search.starting("* OK [INPROGRESS").is_empty(), "{search:?}");
 }

@@ -188,7 +188,7 @@ fn preauth_lines_and_literals_are_small_until_login() {
     let mut c = server.connect_tls();
     c.read_line();
 
-    // A 20 KiB line is over the 8 KiB pre-auth limit: rejected, the connection goes on.
+    // A 20 KiB line is over the 12 KiB pre-auth limit: rejected, the connection goes on.
     let long_id = format!("i ID (\"x\" \"{}\")", "y".repeat(20 * 1024));
     c.send(&long_id);
     let line = c.read_line();

@@ -1007,3 +1007,46 @@ fn a_team_moves_with_its_address_members_and_mail() {
     assert_eq!(view(&mut x), view(&mut y));
     assert_eq!(subscriptions(&mut x), subscriptions(&mut y));
 }
+
+/// METADATA entries (RFC 5464) move with the account: a mailbox's shared and private ones (also
+/// another user's private one), binary values, and the account's private server entries.
+#[test]
+fn metadata_moves_with_the_account() {
+    let work = tempfile::tempdir().unwrap();
+    let a = TestServer::start();
+    a.add_user("alice", PASSWORD);
+    a.add_user("bob", PASSWORD);
+    let mut alice = login(&a, "alice");
+    alice.ok("CREATE Projects");
+    alice.ok("SETMETADATA Projects (/shared/comment \"plans\" /private/comment \"mine\" /private/vendor/x/bin ~{3+}\r\na\0b)");
+    alice.ok("SETMETADATA \"\" (/private/comment \"server note\")");
+    alice.ok("SETACL Projects bob lr");
+    let mut bob = login(&a, "bob");
+    bob.ok("SETMETADATA \"Other Users/alice/Projects\" (/private/comment \"bob's\")");
+    let export = work.path().join("export");
+    cli(&a, &["export", "alice", export.to_str().unwrap()]);
+    let lines = std::fs::read_to_string(export.join("mailboxes.jsonl")).unwrap();
+    assert!(lines.contains("\"metadata\":[") && lines.contains("\"value\":\"a\\u0000b\""), "{lines}");
+
+    let b = TestServer::start();
+    b.add_user("bob", PASSWORD);
+    let out = cli(&b, &["import", "alice", export.to_str().unwrap()]);
+    assert!(!out.contains("metadata"), "nothing about metadata to report: {out}");
+    success(&b.cli(&["user", "passwd", "alice", "--password-stdin"], &format!("{PASSWORD}\n")), "passwd");
+    let mut alice = login(&b, "alice");
+    assert_eq!(
+        alice.ok("GETMETADATA Projects (/shared/comment /private/comment /private/vendor/x/bin)"),
+        vec![
+            "* METADATA Projects (/private/comment \"mine\" /private/vendor/x/bin ~{3}\r\na\0b /shared/comment \"plans\")"
+        ]
+    );
+    assert_eq!(
+        alice.ok("GETMETADATA \"\" /private/comment"),
+        vec!["* METADATA \"\" (/private/comment \"server note\")"]
+    );
+    let mut bob = login(&b, "bob");
+    assert_eq!(
+        bob.ok("GETMETADATA \"Other Users/alice/Projects\" /private/comment"),
+        vec!["* METADATA \"Other Users/alice/Projects\" (/private/comment \"bob's\")"]
+    );
+}

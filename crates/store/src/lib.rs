@@ -59,8 +59,8 @@ pub use queue::{
     VacationOnce,
 };
 pub use restore::{
-    AccountRestore, ExpungedRun, MailboxDump, MailboxRestore, MessageDump, MessageRestore, ModSeqRule,
-    NewUidValidity, PresentUids, PrivateSeenDump, Restored,
+    AccountRestore, ExpungedRun, MailboxDump, MailboxRestore, MessageDump, MessageRestore, MetadataDump,
+    ModSeqRule, NewUidValidity, PresentUids, PrivateSeenDump, Restored,
 };
 pub use sqlite::{CleanupMailbox, CleanupOverride, SqliteStore, StoreLimits};
 pub use types::*;
@@ -627,6 +627,12 @@ pub trait RestoreStore: Send + Sync {
     /// Per-account `\Seen` rows with a MODSEQ above `since`, by UID then account.
     async fn dump_private_seen(&self, mailbox: MailboxId, since: ModSeq)
     -> StoreResult<Vec<PrivateSeenDump>>;
+    /// A mailbox's METADATA entries (RFC 5464): shared ones and every account's private ones,
+    /// by account (shared first) then name. `NotFound` when the mailbox does not exist. (Import
+    /// writes them back with [`MailStore::set_metadata`].)
+    async fn dump_mailbox_metadata(&self, mailbox: MailboxId) -> StoreResult<Vec<MetadataDump>>;
+    /// An account's private METADATA server entries, by name (`account` is `None` in each).
+    async fn dump_account_metadata(&self, account: AccountId) -> StoreResult<Vec<MetadataDump>>;
 
     // --- writing (import) -------------------------------------------------------------------
 

@@ -60,6 +60,17 @@ pub struct PrivateSeenDump {
     pub modseq: ModSeq,
 }
 
+/// One METADATA entry (RFC 5464) as export reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetadataDump {
+    /// Whose private entry, by canonical name; `None` for a shared entry.
+    pub account: Option<String>,
+    /// The entry's name (lowercase, `/shared…` or `/private…`).
+    pub entry: String,
+    /// Its value.
+    pub value: Vec<u8>,
+}
+
 /// The UIDVALIDITY a recreated mailbox gets ([`RestoreStore::recreate_mailbox`](crate::RestoreStore::recreate_mailbox)).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NewUidValidity {

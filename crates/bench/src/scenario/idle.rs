@@ -44,12 +44,17 @@ pub struct IdleOpts {
     /// Turn COMPRESS=DEFLATE (RFC 4978) on in every connection before SELECT.
     #[arg(long)]
     pub compress: bool,
+    /// After the memory measurement, append one message to the first account's INBOX and time
+    /// how long each of its IDLE sessions takes to see the EXISTS (the push fan-out), with every
+    /// other connection still open.
+    #[arg(long)]
+    pub fanout: bool,
 }
 
 /// Runs the scenario.
 pub async fn run(ctx: &Ctx, opts: &IdleOpts) -> anyhow::Result<Report> {
     let params = json!({"clients": opts.clients, "server_pids": opts.server_pids, "settle_s": opts.settle,
-        "parallel": opts.parallel, "warmup": opts.warmup, "compress": opts.compress});
+        "parallel": opts.parallel, "warmup": opts.warmup, "compress": opts.compress, "fanout": opts.fanout});
     let mut report = ctx.report("idle", params);
     let measure = |pids: &[u32]| if pids.is_empty() { None } else { Some(tree_memory(pids)) };
     let gate = Arc::new(Semaphore::new(opts.parallel.max(1)));
@@ -92,10 +97,10 @@ pub async fn run(ctx: &Ctx, opts: &IdleOpts) -> anyhow::Result<Report> {
             anyhow::ensure!(done.is_ok(), "SELECT INBOX failed: {}", done.text);
             let tag = c.idle().await?;
             bar.inc(1);
-            Ok::<(Client, String), anyhow::Error>((c, tag))
+            Ok::<(Client, String, usize), anyhow::Error>((c, tag, i))
         }));
     }
-    let mut idle = Vec::new();
+    let mut idle: Vec<(Client, String, usize)> = Vec::new();
     let mut failures = 0u64;
     let mut first_failure = None;
     for t in tasks {
@@ -109,7 +114,7 @@ pub async fn run(ctx: &Ctx, opts: &IdleOpts) -> anyhow::Result<Report> {
     }
     let setup = start.elapsed().as_secs_f64();
     bar.finish_and_clear();
-    if let Some((c, _)) = idle.first() {
+    if let Some((c, _, _)) = idle.first() {
         report.capabilities = c.capabilities().to_vec();
     }
     tokio::time::sleep(Duration::from_secs(opts.settle)).await;
@@ -130,9 +135,13 @@ pub async fn run(ctx: &Ctx, opts: &IdleOpts) -> anyhow::Result<Report> {
         eprintln!("idle: {failures} connection(s) failed; first: {e}");
     }
 
+    if opts.fanout {
+        idle = fanout(ctx, idle, &mut report).await?;
+    }
+
     // End IDLE and log out everywhere, a bounded number at a time.
     let mut closers = Vec::new();
-    for (mut c, tag) in idle {
+    for (mut c, tag, _) in idle {
         let gate = Arc::clone(&gate);
         closers.push(tokio::spawn(async move {
             let _permit = gate.acquire().await;
@@ -146,4 +155,60 @@ pub async fn run(ctx: &Ctx, opts: &IdleOpts) -> anyhow::Result<Report> {
     }
     report.set_counters(&merge_counters(&counters));
     Ok(report)
+}
+
+/// How long a change takes to reach every IDLE session of its mailbox: one APPEND to the first
+/// account's INBOX from a fresh connection, then the time from its OK until each IDLE session of
+/// that account has read `* n EXISTS`. Reported: sessions reached, median and slowest.
+async fn fanout(
+    ctx: &Ctx,
+    idle: Vec<(Client, String, usize)>,
+    report: &mut Report,
+) -> anyhow::Result<Vec<(Client, String, usize)>> {
+    let first = ctx.users.name(0);
+    let (watching, others): (Vec<_>, Vec<_>) =
+        idle.into_iter().partition(|(_, _, i)| ctx.users.name(*i) == first);
+    let (ready, _) = tokio::sync::watch::channel(None::<Instant>);
+    let mut waiters = Vec::new();
+    for (mut c, tag, i) in watching {
+        let mut went = ready.subscribe();
+        waiters.push(tokio::spawn(async move {
+            let seen = tokio::time::timeout(Duration::from_secs(30), c.wait_untagged("EXISTS")).await;
+            let at = Instant::now();
+            let _ = went.wait_for(Option::is_some).await;
+            let sent = (*went.borrow()).unwrap_or(at);
+            let latency = match seen {
+                Ok(Ok(())) => Some(at.saturating_duration_since(sent).as_secs_f64() * 1000.0),
+                _ => None,
+            };
+            (c, tag, i, latency)
+        }));
+    }
+    let mut writer = ctx.login(0).await?;
+    let message = b"From: bench@example.org\r\nSubject: fan-out\r\n\r\nOne change, every IDLE session.\r\n";
+    // The clock starts when the APPEND is sent: the OK comes after the commit, and the push may
+    // overtake it.
+    let sent = Instant::now();
+    let _ = ready.send(Some(sent));
+    let done = writer.append("INBOX", "", &[&message[..]]).await?;
+    anyhow::ensure!(done.is_ok(), "the fan-out APPEND failed: {}", done.text);
+    let _ = writer.logout().await;
+    let mut latencies = Vec::new();
+    let mut back = others;
+    let mut missed = 0u64;
+    for w in waiters {
+        let (c, tag, i, latency) = w.await?;
+        match latency {
+            Some(ms) => latencies.push(ms),
+            None => missed += 1,
+        }
+        back.push((c, tag, i));
+    }
+    latencies.sort_by(f64::total_cmp);
+    let pick = |q: f64| latencies.get(((latencies.len() as f64 - 1.0) * q).round() as usize).copied();
+    report.push("idle.fanout_sessions", Some(latencies.len() as f64), "count", Better::Neither);
+    report.push("idle.fanout_missed", Some(missed as f64), "count", Better::Lower);
+    report.push("idle.fanout_ms_p50", pick(0.5), "ms", Better::Lower);
+    report.push("idle.fanout_ms_max", latencies.last().copied(), "ms", Better::Lower);
+    Ok(back)
 }

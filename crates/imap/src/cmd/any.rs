@@ -54,9 +54,13 @@ pub(crate) fn enable(enabled: &mut Enabled, names: &[String], out: &mut Out) -> 
             enabled.qresync = true;
             enabled.condstore = true;
             newly.push("QRESYNC".to_owned());
+        } else if name.eq_ignore_ascii_case("UIDONLY") && !enabled.uidonly {
+            // RFC 9586 §3: from now on, UIDs only.
+            enabled.uidonly = true;
+            newly.push("UIDONLY".to_owned());
         }
     }
-    // The write options change from here on (UTF-8 names).
+    // The write options change from here on (UTF-8 names, UIDFETCH).
     out.set_options(enabled.write_options());
     out.data(&Data::Enabled(newly));
     Ok(Done::new())

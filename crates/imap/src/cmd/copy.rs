@@ -44,9 +44,11 @@ pub(crate) async fn copy(
     if uids.is_empty() {
         return Ok(Done::new());
     }
+    // RFC 9585: one store call; a long one is reported while it runs.
+    let mut progress = cx.progress();
     let copied = match transfer {
-        Transfer::Copy => store.copy(sel.id, &uids, info.id).await?,
-        Transfer::Move => store.move_messages(sel.id, &uids, info.id).await?,
+        Transfer::Copy => progress.wait(store.copy(sel.id, &uids, info.id), out).await?,
+        Transfer::Move => progress.wait(store.move_messages(sel.id, &uids, info.id), out).await?,
     };
     strip_unpermitted(cx, &found, &copied).await?;
     // RFC 4315 §3: COPYUID uidvalidity source-uids target-uids, in matching order.

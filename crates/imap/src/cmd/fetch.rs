@@ -178,6 +178,8 @@ pub(crate) async fn fetch(
         // RFC 7162 §3.1.4.1: CHANGEDSINCE implies MODSEQ.
         attrs.push(FetchAttribute::ModSeq);
     }
+    // RFC 9586 §3.3: a UIDFETCH response carries the UID item only when it was asked for.
+    let keep_uid = cx.enabled.uidonly && attrs.contains(&FetchAttribute::Uid);
     // RFC 9051 §6.4.9: UID FETCH always returns UID.
     if kind.is_uid() && !attrs.contains(&FetchAttribute::Uid) {
         attrs.insert(0, FetchAttribute::Uid);
@@ -245,7 +247,15 @@ pub(crate) async fn fetch(
     // command that may carry it.
     let uid_only = attrs.iter().all(|a| *a == FetchAttribute::Uid);
     let mut expunge_issued = false;
+    // RFC 9585: a long FETCH reports how many of its messages are done.
+    let mut progress = cx.progress();
+    let total: u64 = chunks.iter().map(UidSet::len).sum();
+    let mut done = 0;
     for chunk in chunks {
+        if done > 0 {
+            progress.step(done, Some(total), out).await;
+        }
+        done += chunk.len();
         if set_seen {
             set_seen_on(cx, sel, &chunk).await?;
         }
@@ -303,7 +313,11 @@ pub(crate) async fn fetch(
                 } else {
                     render(&attrs, meta, raw, extra, recent)
                 };
-                out.data(&Data::Fetch { seq, attrs: values });
+                if keep_uid {
+                    out.data(&Data::UidFetch { uid: meta.uid.get(), attrs: values });
+                } else {
+                    out.data(&Data::Fetch { seq, attrs: values });
+                }
                 out.flush_if_large().await;
             }
             start = end;

@@ -15,7 +15,7 @@ use postfach_secret::Secret;
 
 use crate::capability;
 use crate::respond::Reply;
-use crate::sasl::{self, Mech, Step};
+use crate::sasl::{self, BearerOutcome, Mech, Offer, Step};
 use crate::{ConnInfo, Out, ServerContext, Transport};
 
 /// What a login handler may use.
@@ -95,7 +95,7 @@ pub(crate) async fn authenticate(
         // RFC 9051 §6.2.3 (and §11.1): no credentials over cleartext.
         return Login::refused(privacy_required());
     }
-    let Some(mech) = Mech::parse(mechanism, cx.channel_binding) else {
+    let Some(mech) = Mech::parse(mechanism, Offer::of(cx.channel_binding, &cx.ctx.auth)) else {
         // RFC 9051 §6.2.2: an unsupported mechanism SHOULD get a tagged NO.
         return Login::refused(Reply::no(Some(Code::CannotDo), "Unsupported authentication mechanism"));
     };
@@ -153,6 +153,23 @@ pub(crate) async fn sasl_step(
                 auth_result(cx, Ok(principal))
             } else {
                 Login::refused(Reply::bad(None, "Expected an empty response after the server's proof"))
+            }
+        }
+        Step::Bearer => match sasl::bearer(&cx.ctx.auth, peer, mech, data.expose_secret()).await {
+            BearerOutcome::LoggedIn(principal) => auth_result(cx, Ok(principal)),
+            // RFC 7628 §3.2.2: the error goes out as a challenge; the failure follows the
+            // client's acknowledgement.
+            BearerOutcome::Refused { challenge: error, error: e } => {
+                challenge(mech, Step::BearerRefused(e), &error, out)
+            }
+            BearerOutcome::Failed(e) => auth_result(cx, Err(e)),
+            BearerOutcome::Malformed => Login::refused(Reply::bad(None, "Malformed bearer token message")),
+        },
+        Step::BearerRefused(e) => {
+            if sasl::bearer_acknowledged(data.expose_secret()) {
+                auth_result(cx, Err(e))
+            } else {
+                Login::refused(Reply::bad(None, "Expected the acknowledgement of the error"))
             }
         }
     }

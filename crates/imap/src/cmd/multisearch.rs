@@ -90,7 +90,13 @@ pub(crate) async fn esearch(
     }
     let targets = targets(cx, sel.as_deref(), sources).await?;
     let selected_id = sel.as_deref().map(|s| s.id);
-    for target in targets {
+    // RFC 9585: a search over many mailboxes reports how many are done.
+    let mut progress = cx.progress();
+    let total = targets.len() as u64;
+    for (done, target) in targets.into_iter().enumerate() {
+        if done > 0 {
+            progress.step(done as u64, Some(total), out).await;
+        }
         let in_selected = Some(target.id) == selected_id;
         let criterion = match sel.as_deref() {
             Some(s) if in_selected => {
@@ -104,7 +110,12 @@ pub(crate) async fn esearch(
             Some(s) if in_selected => found.into_iter().filter(|u| s.seq_of(*u).is_some()).collect(),
             _ => found,
         };
-        let status = cx.ctx.store.status(target.id).await?;
+        let answers =
+            !found.is_empty() && !returns.iter().filter(|r| r.is_result()).all(|r| *r == SearchReturn::Save);
+        let correlated = update && in_selected;
+        // The UIDVALIDITY correlator, only where a response (or an update) will carry it.
+        let uid_validity =
+            if answers || correlated { cx.ctx.store.status(target.id).await?.uid_validity.0 } else { 0 };
         if let Some(s) = sel.as_deref_mut()
             && in_selected
         {
@@ -112,12 +123,12 @@ pub(crate) async fn esearch(
                 s.saved = UidSet::from_uids(saved_results(&returns, partial, &found));
             }
             if update {
-                let correlation = Some((target.name.clone(), status.uid_validity.0));
+                let correlation = Some((target.name.clone(), uid_validity));
                 keep_updated(s, tag, CommandKind::Uid, criterion, None, found.clone(), correlation, out);
             }
         }
         // RFC 7377 §2.1: no response for a mailbox without matches, whatever was asked.
-        if found.is_empty() || returns.iter().filter(|r| r.is_result()).all(|r| *r == SearchReturn::Save) {
+        if !answers {
             continue;
         }
         let modseq = if criteria.iter().any(has_modseq) {
@@ -129,12 +140,7 @@ pub(crate) async fn esearch(
         };
         let numbers: Vec<u32> = found.iter().map(|u| u.get()).collect();
         let items = result_items(&returns, partial, &numbers, modseq);
-        out.data(&Data::MultiSearch {
-            tag: tag.clone(),
-            mailbox: target.name,
-            uid_validity: status.uid_validity.0,
-            items,
-        });
+        out.data(&Data::MultiSearch { tag: tag.clone(), mailbox: target.name, uid_validity, items });
         out.flush_if_large().await;
     }
     Ok(Done::new())

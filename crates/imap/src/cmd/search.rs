@@ -55,7 +55,8 @@ pub(crate) async fn search(
     }
     let criterion =
         Criterion::And(criteria.iter().map(|k| to_criterion(sel, k, 0)).collect::<Result<Vec<_>, Reply>>()?);
-    let found = cx.ctx.store.search(sel.id, &criterion).await?;
+    // RFC 9585: a long search is reported while it runs.
+    let found = cx.progress().wait(cx.ctx.store.search(sel.id, &criterion), out).await?;
     // Only messages the client knows of (new ones are announced first, at the next sync).
     let found: Vec<Uid> = found.into_iter().filter(|u| sel.seq_of(*u).is_some()).collect();
     let numbers: Vec<u32> = match kind {

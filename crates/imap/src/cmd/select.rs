@@ -117,7 +117,8 @@ async fn open(
     if !enabled.rev2 {
         // IMAP4rev1 §6.3.1: RECENT and the first unseen message.
         out.data(&Data::Recent(snap.status.recent));
-        if let Some(seq) = snap.first_unseen.and_then(|u| sel.seq_of(u)) {
+        // RFC 9586 §3: UNSEEN names a message number, which UIDONLY clients never get.
+        if let Some(seq) = snap.first_unseen.and_then(|u| sel.seq_of(u)).filter(|_| !enabled.uidonly) {
             out.status(Status::Ok, Some(Code::Unseen(seq)), "First unseen");
         }
     }

@@ -38,8 +38,9 @@ pub(crate) async fn matching(
     sel: &Selected,
     charset: &str,
     search: &[SearchKey],
+    out: &mut Out,
 ) -> Result<Vec<Uid>, Reply> {
-    Ok(matching_with(cx, sel, charset, search).await?.0)
+    Ok(matching_with(cx, sel, charset, search, out).await?.0)
 }
 
 /// [`matching`], and the store criterion it searched with.
@@ -48,6 +49,7 @@ async fn matching_with(
     sel: &Selected,
     charset: &str,
     search: &[SearchKey],
+    out: &mut Out,
 ) -> Result<(Vec<Uid>, Criterion), Reply> {
     // RFC 5256 §3: US-ASCII and UTF-8 MUST be implemented; others get BADCHARSET.
     if !charset_ok(Some(charset)) {
@@ -58,7 +60,8 @@ async fn matching_with(
     }
     let criterion =
         Criterion::And(search.iter().map(|k| to_criterion(sel, k, 0)).collect::<Result<Vec<_>, Reply>>()?);
-    let found = cx.ctx.store.search(sel.id, &criterion).await?;
+    // RFC 9585: a long search is reported while it runs.
+    let found = cx.progress().wait(cx.ctx.store.search(sel.id, &criterion), out).await?;
     // Only messages the client knows of (new ones are announced first, at the next sync).
     Ok((found.into_iter().filter(|u| sel.seq_of(*u).is_some()).collect(), criterion))
 }
@@ -103,12 +106,13 @@ pub(crate) async fn sort(
     if update {
         super::search::updatable(sel, tag, 0)?;
     }
-    let (found, criterion) = matching_with(cx, sel, charset, search).await?;
+    let (found, criterion) = matching_with(cx, sel, charset, search, out).await?;
     let order: Vec<StoreSortCriterion> = criteria.iter().map(store_criterion).collect();
     let sorted = if found.is_empty() {
         Vec::new()
     } else {
-        cx.ctx.store.sort(sel.id, &UidSet::from_uids(found.iter().copied()), &order).await?
+        let set = UidSet::from_uids(found.iter().copied());
+        cx.progress().wait(cx.ctx.store.sort(sel.id, &set, &order), out).await?
     };
     let numbers: Vec<u32> = sorted.iter().filter_map(|u| number(sel, kind, *u)).collect();
     // RFC 7162 §3.1.5 (and §3.1.6 for SORT): a search with MODSEQ reports the highest modseq.
@@ -177,11 +181,12 @@ pub(crate) async fn thread(
     search: &[SearchKey],
     out: &mut Out,
 ) -> Result<Done, Reply> {
-    let found = matching(cx, sel, charset, search).await?;
+    let found = matching(cx, sel, charset, search, out).await?;
     let facts = if found.is_empty() {
         Vec::new()
     } else {
-        cx.ctx.store.thread_facts(sel.id, &UidSet::from_uids(found.iter().copied())).await?
+        let set = UidSet::from_uids(found.iter().copied());
+        cx.progress().wait(cx.ctx.store.thread_facts(sel.id, &set), out).await?
     };
     let forest = match algorithm {
         ThreadAlgorithm::OrderedSubject => ordered_subject(&facts),

@@ -186,7 +186,15 @@ async fn apply(
     let rev2 = cx.enabled.rev2;
     let condstore = cx.enabled.condstore;
     let mut modified = Vec::new();
+    // RFC 9585: a long STORE reports how many of its messages are done.
+    let mut progress = cx.progress();
+    let total: u64 = chunks.iter().map(UidSet::len).sum();
+    let mut done = 0;
     for (i, uids) in chunks.iter().enumerate() {
+        if i > 0 {
+            progress.step(done, Some(total), out).await;
+        }
+        done += uids.len();
         let result =
             store.store_flags(sel.id, uids, op, flags, unchanged_since.map(postfach_store::ModSeq)).await?;
         sel.own_change(result.modseq_before, result.modseq_after, result.updated.iter().map(|(u, ..)| *u));

@@ -7,7 +7,9 @@ use super::primitives::{
     write_mailbox_string, write_nstring_opts, write_number_set, write_ordered_set, write_string,
     write_string_opts, write_u64,
 };
-use super::types::{Data, ESearchItem, ListExtended, MailboxAttr, NamespaceDesc, ThreadToken, WriteOptions};
+use super::types::{
+    Data, ESearchItem, FetchValue, ListExtended, MailboxAttr, NamespaceDesc, ThreadToken, WriteOptions,
+};
 use crate::types::StatusItem;
 
 /// Writes one untagged data response, CRLF included. Responses that cannot be written
@@ -61,6 +63,8 @@ pub fn write_data(out: &mut Vec<u8>, data: &Data, opts: WriteOptions) {
         Data::Exists(n) => write_numbered(out, *n, b"EXISTS"),
         Data::Recent(n) => write_numbered(out, *n, b"RECENT"),
         // RFC 9051 §9 `message-data = nz-number SP "EXPUNGE"`: nothing valid to say for 0.
+        // RFC 9586 §3: no message number under UIDONLY (the session sends VANISHED instead).
+        Data::Expunge(_) if opts.uidonly => return,
         Data::Expunge(0) => return,
         Data::Expunge(n) => write_numbered(out, *n, b"EXPUNGE"),
         Data::Search { numbers, modseq } => {
@@ -126,6 +130,37 @@ pub fn write_data(out: &mut Vec<u8>, data: &Data, opts: WriteOptions) {
         Data::Thread(tokens) => {
             out.extend_from_slice(b"* THREAD");
             write_thread(out, tokens);
+        }
+        Data::Fetch { attrs, .. } if opts.uidonly => {
+            // RFC 9586 §3.3: the UID names the message instead of its number.
+            let Some(uid) =
+                attrs.iter().find_map(|a| if let FetchValue::Uid(u) = a { Some(*u) } else { None })
+            else {
+                return;
+            };
+            let rest: Vec<FetchValue> =
+                attrs.iter().filter(|a| !matches!(a, FetchValue::Uid(_))).cloned().collect();
+            let attrs =
+                if rest.iter().any(fetch_value_is_writable) { rest } else { vec![FetchValue::Uid(uid)] };
+            write_data(out, &Data::UidFetch { uid, attrs }, opts);
+            return;
+        }
+        Data::UidFetch { uid, attrs } => {
+            // RFC 9586 §5: `uidfetch-resp = uniqueid SP "UIDFETCH" SP msg-att`.
+            let mut attrs = attrs.iter().filter(|a| fetch_value_is_writable(a)).peekable();
+            if *uid == 0 || attrs.peek().is_none() {
+                return;
+            }
+            out.extend_from_slice(b"* ");
+            write_u64(out, u64::from(*uid));
+            out.extend_from_slice(b" UIDFETCH (");
+            for (i, a) in attrs.enumerate() {
+                if i > 0 {
+                    out.push(b' ');
+                }
+                write_fetch_value(out, a, opts);
+            }
+            out.push(b')');
         }
         Data::Fetch { seq, attrs } => {
             // `message-data = nz-number SP "FETCH" SP msg-att` and msg-att is never empty.
@@ -556,7 +591,9 @@ mod tests {
     }
 
     fn du(data: Data) -> String {
-        crate::response::tests::w(|o| write_data(o, &data, WriteOptions { utf8: true }))
+        crate::response::tests::w(|o| {
+            write_data(o, &data, WriteOptions { utf8: true, ..WriteOptions::default() })
+        })
     }
 
     fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
@@ -857,5 +894,33 @@ mod tests {
             line("a b", 7, &[1, 2, 3]),
             "* ESEARCH (TAG \"tag1\" MAILBOX \"a b\" UIDVALIDITY 7) UID ALL 1:3\r\n"
         );
+    }
+
+    #[test]
+    fn uidonly_fetch_responses_rfc9586() {
+        let uidonly = WriteOptions { utf8: false, uidonly: true };
+        let w = |data: Data| {
+            let mut out = Vec::new();
+            write_data(&mut out, &data, uidonly);
+            String::from_utf8(out).unwrap()
+        };
+        let flags = FetchValue::Flags(vec![crate::types::Flag::Seen]);
+        // A FETCH becomes UIDFETCH, its UID item gone; without a UID it is not written at all.
+        assert_eq!(
+            w(Data::Fetch {
+                seq: 3,
+                attrs: vec![FetchValue::Uid(25996), flags.clone(), FetchValue::ModSeq(7)]
+            }),
+            "* 25996 UIDFETCH (FLAGS (\\Seen) MODSEQ (7))\r\n"
+        );
+        assert_eq!(w(Data::Fetch { seq: 3, attrs: vec![flags.clone()] }), "");
+        assert_eq!(w(Data::Fetch { seq: 3, attrs: vec![FetchValue::Uid(9)] }), "* 9 UIDFETCH (UID 9)\r\n");
+        assert_eq!(
+            w(Data::UidFetch { uid: 9, attrs: vec![FetchValue::Uid(9), flags] }),
+            "* 9 UIDFETCH (UID 9 FLAGS (\\Seen))\r\n"
+        );
+        // No message number ever: EXPUNGE is not written (VANISHED is).
+        assert_eq!(w(Data::Expunge(4)), "");
+        assert_eq!(w(Data::Exists(4)), "* 4 EXISTS\r\n");
     }
 }

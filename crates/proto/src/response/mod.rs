@@ -29,9 +29,9 @@ pub use data::write_data;
 pub use primitives::{write_astring, write_mailbox, write_nstring, write_string, write_string_opts};
 pub use status::{write_continuation, write_continuation_base64, write_tagged, write_untagged_status};
 pub use types::{
-    Address, Body, Code, Completion, Data, Disposition, ESearchItem, Envelope, FetchValue, ListExtended,
-    MailboxAttr, MessagePart, MetadataCode, MultiPart, MultiPartExt, NamespaceDesc, PermanentFlag,
-    SinglePart, SinglePartExt, Status, ThreadToken, WriteOptions,
+    Address, Body, Code, Completion, Data, Disposition, ESearchItem, Envelope, FetchValue, InProgress,
+    ListExtended, MailboxAttr, MessagePart, MetadataCode, MultiPart, MultiPartExt, NamespaceDesc,
+    PermanentFlag, SinglePart, SinglePartExt, Status, ThreadToken, WriteOptions,
 };
 
 #[cfg(test)]

@@ -158,7 +158,7 @@ fn write_quoted(out: &mut Vec<u8>, s: &[u8]) {
 /// Writes a string: quoted if every byte is safe, else a literal `{n}\r\n...`. 8-bit bytes
 /// force a literal here; use [`write_string_opts`] to allow them in UTF-8 mode.
 pub fn write_string(out: &mut Vec<u8>, s: &[u8]) {
-    write_string_opts(out, s, WriteOptions { utf8: false });
+    write_string_opts(out, s, WriteOptions::default());
 }
 
 /// Like [`write_string`], but with `opts.utf8` valid UTF-8 may go in a quoted string
@@ -173,7 +173,7 @@ pub fn write_string_opts(out: &mut Vec<u8>, s: &[u8], opts: WriteOptions) {
 
 /// Writes `NIL` for `None`, else the string.
 pub fn write_nstring(out: &mut Vec<u8>, s: Option<&[u8]>) {
-    write_nstring_opts(out, s, WriteOptions { utf8: false });
+    write_nstring_opts(out, s, WriteOptions::default());
 }
 
 pub(super) fn write_nstring_opts(out: &mut Vec<u8>, s: Option<&[u8]>, opts: WriteOptions) {
@@ -185,7 +185,7 @@ pub(super) fn write_nstring_opts(out: &mut Vec<u8>, s: Option<&[u8]>, opts: Writ
 
 /// Writes an atom if `s` is a valid astring atom (and not `NIL`), else a string.
 pub fn write_astring(out: &mut Vec<u8>, s: &[u8]) {
-    write_astring_opts(out, s, WriteOptions { utf8: false });
+    write_astring_opts(out, s, WriteOptions::default());
 }
 
 /// Like [`write_astring`], but with `opts.utf8` valid UTF-8 may go in a quoted string.
@@ -206,7 +206,7 @@ pub fn write_mailbox(out: &mut Vec<u8>, name: &str, utf8: bool) {
         if name.is_ascii() {
             write_astring(out, name.as_bytes());
         } else {
-            write_string_opts(out, name.as_bytes(), WriteOptions { utf8: true });
+            write_string_opts(out, name.as_bytes(), WriteOptions { utf8: true, ..WriteOptions::default() });
         }
     } else {
         write_astring(out, crate::mutf7::encode(name).as_bytes());
@@ -217,7 +217,7 @@ pub fn write_mailbox(out: &mut Vec<u8>, name: &str, utf8: bool) {
 /// NAMESPACE prefixes).
 pub(super) fn write_mailbox_string(out: &mut Vec<u8>, name: &str, utf8: bool) {
     if utf8 {
-        write_string_opts(out, name.as_bytes(), WriteOptions { utf8: true });
+        write_string_opts(out, name.as_bytes(), WriteOptions { utf8: true, ..WriteOptions::default() });
     } else {
         write_string(out, crate::mutf7::encode(name).as_bytes());
     }
@@ -235,7 +235,7 @@ mod tests {
         assert_eq!(w(|o| write_string(o, b"a\"b\\c")), "\"a\\\"b\\\\c\"");
         assert_eq!(w(|o| write_string(o, b"a\r\nb")), "{4}\r\na\r\nb");
         assert_eq!(w(|o| write_string(o, "ü".as_bytes())), "{2}\r\nü");
-        let utf8 = WriteOptions { utf8: true };
+        let utf8 = WriteOptions { utf8: true, ..WriteOptions::default() };
         assert_eq!(w(|o| write_string_opts(o, "ü".as_bytes(), utf8)), "\"ü\"");
         assert_eq!(w(|o| write_string_opts(o, b"\xff", utf8)), "{1}\r\n\u{fffd}");
         assert_eq!(w(|o| write_nstring(o, None)), "NIL");

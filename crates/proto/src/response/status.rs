@@ -151,6 +151,7 @@ fn write_code(out: &mut Vec<u8>, code: &Code) {
         Code::NotSaved => b"NOTSAVED",
         Code::CompressionActive => b"COMPRESSIONACTIVE",
         Code::UrlMech => b"URLMECH INTERNAL",
+        Code::UidRequired => b"UIDREQUIRED",
         _ => b"",
     };
     if !simple.is_empty() {
@@ -252,6 +253,34 @@ fn write_code(out: &mut Vec<u8>, code: &Code) {
                 }
             }
         }
+        Code::InProgress(None) => out.extend_from_slice(b"INPROGRESS"),
+        Code::InProgress(Some(progress)) => {
+            // RFC 9585 §5: `"INPROGRESS" [SP "(" inprogress-tag SP inprogress-state ")"]`.
+            out.extend_from_slice(b"INPROGRESS (");
+            match progress.tag.as_ref().filter(|t| !t.as_str().contains(']')) {
+                Some(tag) => {
+                    out.push(b'"');
+                    out.extend_from_slice(tag.as_str().as_bytes());
+                    out.push(b'"');
+                }
+                None => out.extend_from_slice(b"NIL"),
+            }
+            match (progress.done, progress.total.filter(|t| *t > 0)) {
+                (Some(done), Some(total)) => {
+                    out.push(b' ');
+                    write_u64(out, done);
+                    out.push(b' ');
+                    write_u64(out, total);
+                }
+                (Some(done), None) => {
+                    out.push(b' ');
+                    write_u64(out, done);
+                    out.extend_from_slice(b" NIL");
+                }
+                (None, _) => out.extend_from_slice(b" NIL NIL"),
+            }
+            out.push(b')');
+        }
         Code::NoUpdate(tag) => {
             // RFC 5267 §5: `"NOUPDATE" SP quoted`; tag characters need no escaping.
             out.extend_from_slice(b"NOUPDATE \"");
@@ -350,6 +379,36 @@ mod tests {
         assert_eq!(
             w(|o| write_untagged_status(o, Status::No, Some(&code), "Too many contexts")),
             "* NO [NOUPDATE \"B02\"] Too many contexts\r\n"
+        );
+        // RFC 9585 §4's four degrees of completeness.
+        let progress = |tag: Option<&str>, done, total| {
+            let tag = tag.map(|t| Tag::new(t).unwrap());
+            Code::InProgress(Some(crate::response::types::InProgress { tag, done, total }))
+        };
+        let line = |code: Code| w(|o| write_untagged_status(o, Status::Ok, Some(&code), "Hang in there"));
+        assert_eq!(line(Code::InProgress(None)), "* OK [INPROGRESS] Hang in there\r\n");
+        assert_eq!(
+            line(progress(Some("A1"), None, None)),
+            "* OK [INPROGRESS (\"A1\" NIL NIL)] Hang in there\r\n"
+        );
+        assert_eq!(
+            line(progress(Some("A1"), Some(175), None)),
+            "* OK [INPROGRESS (\"A1\" 175 NIL)] Hang in there\r\n"
+        );
+        assert_eq!(
+            line(progress(Some("A1"), Some(175), Some(1000))),
+            "* OK [INPROGRESS (\"A1\" 175 1000)] Hang in there\r\n"
+        );
+        assert_eq!(
+            line(progress(Some("a]"), Some(0), Some(0))),
+            "* OK [INPROGRESS (NIL 0 NIL)] Hang in there\r\n"
+        );
+        assert_eq!(line(progress(None, None, Some(5))), "* OK [INPROGRESS (NIL NIL NIL)] Hang in there\r\n");
+        // RFC 9586 §5: `resp-text-code =/ "UIDREQUIRED"`.
+        let tag = Tag::new("a").unwrap();
+        assert_eq!(
+            w(|o| write_tagged(o, &tag, Completion::Bad, Some(&Code::UidRequired), "UIDs only")),
+            "a BAD [UIDREQUIRED] UIDs only\r\n"
         );
     }
 }

@@ -150,8 +150,25 @@ pub enum Code {
     BadUrl(String),
     /// `URLMECH INTERNAL` (RFC 4467 §4): the URLAUTH mechanisms the server offers.
     UrlMech,
+    /// `UIDREQUIRED` (RFC 9586 §3): UIDONLY is on and the command used message numbers.
+    UidRequired,
+    /// `INPROGRESS [(tag done total)]` (RFC 9585 §5): a long command is still running.
+    InProgress(Option<InProgress>),
     /// Any other code: an atom and optional text (no `]`, CR or LF; sanitised on write).
     Other(String, Option<String>),
+}
+
+/// The progress of `INPROGRESS (tag done total)` (RFC 9585 §5): `inprogress-tag = quoted / nil`,
+/// and `nil SP nil`, `number SP nil` or `number SP nz-number`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InProgress {
+    /// The running command's tag; written NIL when absent or when it holds `]` (which naive
+    /// clients take for the end of the code).
+    pub tag: Option<Tag>,
+    /// Items done so far, when counted.
+    pub done: Option<u64>,
+    /// Items in all, when known (and `done` is; 0 is written NIL).
+    pub total: Option<u64>,
 }
 
 /// The `METADATA` response codes (RFC 5464 §5 `resp-text-code`).
@@ -338,6 +355,14 @@ pub enum Data {
     Fetch {
         /// Message sequence number.
         seq: u32,
+        /// Attribute values, written in this order.
+        attrs: Vec<FetchValue>,
+    },
+    /// `* uid UIDFETCH (...)` (RFC 9586 §3.3): a FETCH response named by UID, when UIDONLY is
+    /// on. The items are written as given (a `UID` item too, when the client asked for it).
+    UidFetch {
+        /// The message's UID.
+        uid: u32,
         /// Attribute values, written in this order.
         attrs: Vec<FetchValue>,
     },
@@ -617,4 +642,8 @@ pub struct WriteOptions {
     /// IMAP4rev2 or UTF8=ACCEPT is in effect: mailbox names are written as UTF-8 and 8-bit
     /// bytes may appear in quoted strings. Otherwise names are modified UTF-7 (RFC 3501 §5.1.3).
     pub utf8: bool,
+    /// UIDONLY is enabled (RFC 9586 §3): no message number is ever written. A
+    /// [`Data::Fetch`] becomes `* uid UIDFETCH (...)` with the UID taken from (and its `UID` item
+    /// left out of) its items; one without a UID item, and [`Data::Expunge`], are not written.
+    pub uidonly: bool,
 }

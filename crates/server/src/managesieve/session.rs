@@ -21,7 +21,7 @@ use postfach_auth::encoding::base64_encode;
 use postfach_auth::scram::ChannelBinding;
 use postfach_auth::{AuthError, Principal};
 use postfach_imap::Transport;
-use postfach_imap::sasl::{self, Mech, Step};
+use postfach_imap::sasl::{self, BearerOutcome, Mech, Offer, Step};
 use postfach_proto::framing::FrameError;
 use postfach_secret::Secret;
 use postfach_store::{StoreError, sqlite::sieve::MAX_SCRIPTS};
@@ -217,7 +217,11 @@ impl Session {
         push_capability(out, "IMPLEMENTATION", Some(&implementation));
         // §1.7: the SASL list may be empty only while STARTTLS is offered.
         let mechanisms = if self.auth_allowed() {
-            Mech::offered(self.binding.as_ref()).iter().map(|m| m.name()).collect::<Vec<_>>().join(" ")
+            Mech::offered(Offer::of(self.binding.as_ref(), &self.service.ctx.auth))
+                .iter()
+                .map(|m| m.name())
+                .collect::<Vec<_>>()
+                .join(" ")
         } else {
             String::new()
         };
@@ -299,7 +303,8 @@ impl Session {
         if !self.auth_allowed() {
             return no(out, Some(Code::EncryptNeeded), "Use STARTTLS before authenticating");
         }
-        let Some(mech) = Mech::parse(mechanism, self.binding.as_ref()) else {
+        let Some(mech) = Mech::parse(mechanism, Offer::of(self.binding.as_ref(), &self.service.ctx.auth))
+        else {
             return no(out, None, "Unsupported authentication mechanism");
         };
         let (step, first_challenge) = mech.start();
@@ -371,6 +376,22 @@ impl Session {
             },
             // Not reached: the server-final message goes in the OK (above), never as a challenge.
             Step::ScramAcknowledge(principal) => Ok(principal),
+            Step::Bearer => match sasl::bearer(auth, peer, mech, data.expose_secret()).await {
+                BearerOutcome::LoggedIn(principal) => Ok(principal),
+                // RFC 7628 §3.2.2: the error as a challenge, the failure after the client's
+                // acknowledgement.
+                BearerOutcome::Refused { challenge, error } => {
+                    return self.challenge(mech, Step::BearerRefused(error), &challenge, out);
+                }
+                BearerOutcome::Failed(e) => Err(e),
+                BearerOutcome::Malformed => return no(out, None, "Malformed bearer token message"),
+            },
+            Step::BearerRefused(e) => {
+                if !sasl::bearer_acknowledged(data.expose_secret()) {
+                    return no(out, None, "Expected the acknowledgement of the error");
+                }
+                Err(e)
+            }
         };
         match result {
             Ok(principal) => self.logged_in(principal, None, out),

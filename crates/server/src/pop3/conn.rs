@@ -144,7 +144,13 @@ impl Driver {
         S: AsyncRead + AsyncWrite + Unpin + Send,
     {
         loop {
-            let limit = if self.session.in_sasl_exchange() { MAX_SASL_LINE } else { MAX_COMMAND_LINE };
+            // Before login AUTH may carry a long initial response (a bearer token): see mod.rs;
+            // other commands are held to MAX_COMMAND_LINE below.
+            let limit = if self.session.in_sasl_exchange() || !self.session.is_authenticated() {
+                MAX_SASL_LINE
+            } else {
+                MAX_COMMAND_LINE
+            };
             let Some(line) = self.lines.next(limit) else {
                 self.flush(stream).await?;
                 match self.read(stream).await? {
@@ -174,6 +180,14 @@ impl Driver {
                 return self.farewell(stream, "[SYS/TEMP] Server shutting down").await;
             }
             let next = match line {
+                // Only AUTH may use the longer pre-login limit (its initial response).
+                Line::Complete(line)
+                    if line.len() + 2 > MAX_COMMAND_LINE
+                        && !self.session.in_sasl_exchange()
+                        && !line.get(..5).is_some_and(|p| p.eq_ignore_ascii_case(b"AUTH ")) =>
+                {
+                    self.session.line_too_long(&mut self.out)
+                }
                 Line::Complete(line) => Box::pin(self.session.handle(Secret::new(line), &mut self.out)).await,
                 Line::TooLong => self.session.line_too_long(&mut self.out),
             };

@@ -11,7 +11,9 @@
 //!
 //! # Limits
 //! - A command line is at most [`MAX_COMMAND_LINE`] octets with its CRLF (RFC 2449 §4); a
-//!   response line of an AUTH exchange at most [`MAX_SASL_LINE`]. Longer lines are thrown
+//!   response line of an AUTH exchange at most [`MAX_SASL_LINE`], and so is a command line
+//!   before login: RFC 5034 §4 tells clients not to send an initial response that makes AUTH
+//!   longer than 255 octets, but clients with bearer tokens (a JWT is a few KiB) do. Longer lines are thrown
 //!   away (`-ERR`) and count as bad commands; after `session::MAX_BAD_COMMANDS` the
 //!   connection closes, and after `session::MAX_AUTH_FAILURES` failed logins too.
 //! - Client silence: `[pop3] timeout` (at least 10 minutes, RFC 1939 §3), and before login no

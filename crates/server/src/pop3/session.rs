@@ -26,7 +26,7 @@ use std::sync::Arc;
 use postfach_auth::admission::{Admission, Admitted};
 use postfach_auth::scram::ChannelBinding;
 use postfach_auth::{AuthError, Mechanism, Principal};
-use postfach_imap::sasl::{self, Mech, Step};
+use postfach_imap::sasl::{self, BearerOutcome, Mech, Offer, Step};
 use postfach_imap::{ConnInfo, ServerContext, Transport};
 use postfach_secret::Secret;
 use postfach_store::{FlagOp, Flags, StoreError, SystemFlags};
@@ -245,7 +245,7 @@ impl Session {
                 lines.push("USER".to_owned());
                 lines.push(format!(
                     "SASL {}",
-                    Mech::offered(self.binding.as_ref())
+                    Mech::offered(Offer::of(self.binding.as_ref(), &self.ctx.auth))
                         .iter()
                         .map(|m| m.name())
                         .collect::<Vec<_>>()
@@ -327,14 +327,16 @@ impl Session {
         }
         let Some(mechanism) = mechanism else {
             ok(out, "Mechanisms follow");
-            for name in Mech::offered(self.binding.as_ref()).iter().map(|m| m.name()) {
+            for name in
+                Mech::offered(Offer::of(self.binding.as_ref(), &self.ctx.auth)).iter().map(|m| m.name())
+            {
                 out.extend_from_slice(name.as_bytes());
                 out.extend_from_slice(b"\r\n");
             }
             out.extend_from_slice(b".\r\n");
             return Next::Continue;
         };
-        let Some(mech) = Mech::parse(&mechanism, self.binding.as_ref()) else {
+        let Some(mech) = Mech::parse(&mechanism, Offer::of(self.binding.as_ref(), &self.ctx.auth)) else {
             err(out, "", "Unsupported authentication mechanism");
             return Next::Continue;
         };
@@ -419,6 +421,27 @@ impl Session {
                     self.login_result(Ok(principal), out).await
                 } else {
                     err(out, "", "Expected an empty response after the server's proof");
+                    Next::Continue
+                }
+            }
+            Step::Bearer => match sasl::bearer(&self.ctx.auth, peer, mech, data.expose_secret()).await {
+                BearerOutcome::LoggedIn(principal) => self.login_result(Ok(principal), out).await,
+                // RFC 7628 §3.2.2: the error as a challenge, the failure after the client's
+                // acknowledgement.
+                BearerOutcome::Refused { challenge, error } => {
+                    self.challenge(mech, Step::BearerRefused(error), &challenge, out)
+                }
+                BearerOutcome::Failed(e) => self.failed(e, out),
+                BearerOutcome::Malformed => {
+                    err(out, "", "Malformed bearer token message");
+                    Next::Continue
+                }
+            },
+            Step::BearerRefused(e) => {
+                if sasl::bearer_acknowledged(data.expose_secret()) {
+                    self.failed(e, out)
+                } else {
+                    err(out, "", "Expected the acknowledgement of the error");
                     Next::Continue
                 }
             }

@@ -10,6 +10,7 @@ use tokio_postgres::types::ToSql;
 use super::{PgResult, Tx, owner_of};
 use crate::StoreError;
 use crate::metadata::{self, MetadataDepth, MetadataLimits, MetadataPlace, MetadataWrite};
+use crate::restore::MetadataDump;
 use crate::types::AccountId;
 
 /// Advisory lock keys of metadata writes: this plus the owner's id (ids are below 2^31), and
@@ -233,4 +234,44 @@ pub(super) async fn copy_mailbox_entries(tx: &Tx<'_>, owner: i64, from: i64, to:
 pub(super) async fn forget_account(tx: &Tx<'_>, account: AccountId) -> PgResult<()> {
     tx.execute("DELETE FROM mailbox_metadata WHERE account_id = $1", &[&account.0]).await?;
     Ok(())
+}
+
+/// [`crate::RestoreStore::dump_mailbox_metadata`].
+pub(super) async fn dump_mailbox(tx: &Tx<'_>, mailbox: crate::MailboxId) -> PgResult<Vec<MetadataDump>> {
+    let owner = owner_of(mailbox.0);
+    if tx
+        .query_opt("SELECT 1 FROM mailboxes WHERE owner_id = $1 AND id = $2", &[&owner, &mailbox.0])
+        .await?
+        .is_none()
+    {
+        return Err(StoreError::NotFound.into());
+    }
+    let rows = tx
+        .query(
+            "SELECT mm.account_id, a.name, mm.name, mm.value FROM mailbox_metadata mm
+             LEFT JOIN accounts a ON a.id = mm.account_id
+             WHERE mm.owner_id = $1 AND mm.mailbox_id = $2 AND (mm.account_id = 0 OR a.id IS NOT NULL)
+             ORDER BY mm.account_id, mm.name",
+            &[&owner, &mailbox.0],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|r| {
+            let account_id: i64 = r.get(0);
+            MetadataDump {
+                account: if account_id == 0 { None } else { r.get(1) },
+                entry: r.get(2),
+                value: r.get(3),
+            }
+        })
+        .collect())
+}
+
+/// [`crate::RestoreStore::dump_account_metadata`].
+pub(super) async fn dump_account(tx: &Tx<'_>, account: AccountId) -> PgResult<Vec<MetadataDump>> {
+    let rows = tx
+        .query("SELECT name, value FROM account_metadata WHERE owner_id = $1 ORDER BY name", &[&account.0])
+        .await?;
+    Ok(rows.iter().map(|r| MetadataDump { account: None, entry: r.get(0), value: r.get(1) }).collect())
 }

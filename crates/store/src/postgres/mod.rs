@@ -1041,6 +1041,12 @@ impl crate::RestoreStore for PgStore {
     ) -> StoreResult<Vec<crate::PrivateSeenDump>> {
         read_tx!(self, |tx| restore::dump_private_seen(&tx, mailbox, since).await?)
     }
+    async fn dump_mailbox_metadata(&self, mailbox: MailboxId) -> StoreResult<Vec<crate::MetadataDump>> {
+        read_tx!(self, |tx| metadata::dump_mailbox(&tx, mailbox).await?)
+    }
+    async fn dump_account_metadata(&self, account: AccountId) -> StoreResult<Vec<crate::MetadataDump>> {
+        read_tx!(self, |tx| metadata::dump_account(&tx, account).await?)
+    }
     async fn restore_account(&self, account: &crate::AccountRestore) -> StoreResult<AccountId> {
         write_tx!(self, |tx, fx| restore::restore_account(&tx, account).await?)
     }

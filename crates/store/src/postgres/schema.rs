@@ -415,7 +415,7 @@ CREATE TABLE server_metadata (
 ";
 
 /// Version 9: URLAUTH mailbox access keys (RFC 4467 §6, `postgres::urlauth`), as SQLite's
-/// version 14: one per user and mailbox, gone with the account or the mailbox.
+/// version 15: one per user and mailbox, gone with the account or the mailbox.
 const V9: &str = "
 CREATE TABLE urlauth_keys (
     account_id BIGINT NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,

@@ -1,4 +1,4 @@
-//! URLAUTH mailbox access keys (RFC 4467 §6), as in SQLite's version 14: `urlauth_keys(account_id,
+//! URLAUTH mailbox access keys (RFC 4467 §6), as in SQLite's version 15: `urlauth_keys(account_id,
 //! owner_id, mailbox_id, key)` of schema version 9.
 
 use super::{PgResult, Tx, owner_of};

@@ -82,16 +82,13 @@ pub(crate) fn append(
     let bytes = messages.iter().map(|m| u64::from(m.size)).sum();
     quota::charge(conn, mb.account, bytes, messages.len() as u64, quota_defaults, check)?;
     let modseq = mb.bump_modseq()?;
-    let mut insert_body =
-        conn.prepare_cached("INSERT INTO bodies (size, summary, raw) VALUES (?1, ?2, ?3)").db()?;
     let mut insert_message = conn.prepare_cached(INSERT_MESSAGE).db()?;
     let mut mark_unindexed =
         conn.prepare_cached("INSERT INTO unindexed_bodies (body_id) VALUES (?1)").db()?;
     let mut out = Vec::with_capacity(messages.len());
     for m in messages {
         let uid = mb.take_uid()?;
-        insert_body.execute(rusqlite::params![m.size, m.summary, &m.raw[..]]).db()?;
-        let body_id = conn.last_insert_rowid();
+        let body_id = insert_body(conn, &m.raw, &m.summary)?;
         // Unindexed until its complete index entry is written (schema V5).
         mark_unindexed.execute([body_id]).db()?;
         insert_message
@@ -114,6 +111,24 @@ pub(crate) fn append(
     mb.save(conn)?;
     fx.changed(mailbox, modseq);
     Ok(out)
+}
+
+/// Inserts a body row and returns its id. The bytes go in through incremental blob I/O: the row
+/// is made with a zero-filled blob of the right size, then written page by page. Binding the
+/// message as a parameter would make SQLite copy it twice (the bound value, then the record it
+/// builds), three times the message in memory at once; this way the caller's buffer is the only
+/// whole copy, and dirty pages spill to the WAL as the page cache fills.
+pub(crate) fn insert_body(conn: &Connection, raw: &[u8], summary: &[u8]) -> StoreResult<i64> {
+    let size =
+        i32::try_from(raw.len()).map_err(|_| StoreError::Limit("message larger than 2 GiB".to_owned()))?;
+    conn.prepare_cached("INSERT INTO bodies (size, summary, raw) VALUES (?1, ?2, zeroblob(?1))")
+        .db()?
+        .execute(rusqlite::params![size, summary])
+        .db()?;
+    let body_id = conn.last_insert_rowid();
+    let mut blob = conn.blob_open(rusqlite::MAIN_DB, "bodies", "raw", body_id, false).db()?;
+    blob.write_all_at(raw, 0).db()?;
+    Ok(body_id)
 }
 
 pub(crate) const INSERT_MESSAGE: &str = "INSERT INTO messages

@@ -6,6 +6,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::conn::DbResult;
 use crate::metadata::{self, MetadataDepth, MetadataLimits, MetadataPlace, MetadataWrite};
+use crate::restore::MetadataDump;
 use crate::types::AccountId;
 use crate::{StoreError, StoreResult};
 
@@ -276,4 +277,48 @@ pub(crate) fn copy_mailbox_entries(conn: &Connection, from: i64, to: i64) -> Sto
     )
     .db()?;
     Ok(())
+}
+
+/// [`crate::RestoreStore::dump_mailbox_metadata`].
+pub(crate) fn dump_mailbox(conn: &Connection, mailbox: crate::MailboxId) -> StoreResult<Vec<MetadataDump>> {
+    let exists = conn
+        .prepare_cached("SELECT 1 FROM mailboxes WHERE id = ?1")
+        .db()?
+        .query_row([mailbox.0], |_| Ok(()))
+        .optional()
+        .db()?;
+    if exists.is_none() {
+        return Err(StoreError::NotFound);
+    }
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT mm.account_id, a.name, mm.name, mm.value FROM mailbox_metadata mm
+             LEFT JOIN accounts a ON a.id = mm.account_id
+             WHERE mm.mailbox_id = ?1 AND (mm.account_id = 0 OR a.id IS NOT NULL)
+             ORDER BY mm.account_id, mm.name",
+        )
+        .db()?;
+    let rows = stmt
+        .query_map([mailbox.0], |r| {
+            let account_id: i64 = r.get(0)?;
+            let name: Option<String> = r.get(1)?;
+            Ok(MetadataDump {
+                account: if account_id == 0 { None } else { name },
+                entry: r.get(2)?,
+                value: r.get(3)?,
+            })
+        })
+        .db()?;
+    rows.collect::<rusqlite::Result<_>>().db()
+}
+
+/// [`crate::RestoreStore::dump_account_metadata`].
+pub(crate) fn dump_account(conn: &Connection, account: AccountId) -> StoreResult<Vec<MetadataDump>> {
+    let mut stmt = conn
+        .prepare_cached("SELECT name, value FROM account_metadata WHERE account_id = ?1 ORDER BY name")
+        .db()?;
+    let rows = stmt
+        .query_map([account.0], |r| Ok(MetadataDump { account: None, entry: r.get(0)?, value: r.get(1)? }))
+        .db()?;
+    rows.collect::<rusqlite::Result<_>>().db()
 }

@@ -356,9 +356,16 @@ impl SqliteStore {
     {
         // Parsing and text extraction are CPU work: do them on the blocking pool, not in the
         // writer thread, which only inserts.
+        // Each message is parsed once, for both its summary and its index entry.
         let (prepared, entries) = tokio::task::spawn_blocking(move || {
-            let entries: Vec<index::IndexEntry> =
-                messages.iter().map(|(m, _)| index::IndexEntry::extract(&m.raw)).collect();
+            let (messages, entries): (Vec<_>, Vec<_>) = messages
+                .into_iter()
+                .map(|(m, parsed)| {
+                    let summary = parsed.unwrap_or_else(|| Arc::new(postfach_message::parse(&m.raw)));
+                    let entry = index::IndexEntry::of(&m.raw, &summary);
+                    ((m, Some(summary)), entry)
+                })
+                .unzip();
             messages::prepare_parsed(messages).map(|p| (p, entries))
         })
         .await
@@ -888,6 +895,14 @@ impl RestoreStore for SqliteStore {
         since: ModSeq,
     ) -> StoreResult<Vec<PrivateSeenDump>> {
         self.read(move |conn| restore::dump_private_seen(conn, mailbox, since)).await
+    }
+
+    async fn dump_mailbox_metadata(&self, mailbox: MailboxId) -> StoreResult<Vec<crate::MetadataDump>> {
+        self.read(move |conn| metadata::dump_mailbox(conn, mailbox)).await
+    }
+
+    async fn dump_account_metadata(&self, account: AccountId) -> StoreResult<Vec<crate::MetadataDump>> {
+        self.read(move |conn| metadata::dump_account(conn, account)).await
     }
 
     async fn restore_account(&self, account: &AccountRestore) -> StoreResult<AccountId> {

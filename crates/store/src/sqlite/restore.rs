@@ -435,8 +435,6 @@ pub(crate) fn restore_messages(
 ) -> StoreResult<RestoreOutcome> {
     let mut mb = MailboxRow::load(conn, mailbox)?;
     let mut fresh: Option<ModSeq> = None;
-    let mut insert_body =
-        conn.prepare_cached("INSERT INTO bodies (size, summary, raw) VALUES (?1, ?2, ?3)").db()?;
     let mut insert_message = conn.prepare_cached(INSERT_MESSAGE).db()?;
     let mut mark_unindexed =
         conn.prepare_cached("INSERT INTO unindexed_bodies (body_id) VALUES (?1)").db()?;
@@ -495,8 +493,7 @@ pub(crate) fn restore_messages(
         };
         let modseq = if keep { m.modseq } else { fresh_modseq(&mut mb, &mut fresh)? };
         highest_kept = highest_kept.max(modseq.0);
-        insert_body.execute(rusqlite::params![m.size, m.summary, &m.raw[..]]).db()?;
-        let body_id = conn.last_insert_rowid();
+        let body_id = super::messages::insert_body(conn, &m.raw, &m.summary)?;
         mark_unindexed.execute([body_id]).db()?;
         insert_message
             .execute(rusqlite::params![

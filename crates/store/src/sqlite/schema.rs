@@ -24,10 +24,11 @@
 //!   PERMANENTFLAGS); case-insensitive (`COLLATE NOCASE`), first spelling kept.
 //! - `subscriptions(account_id, name)`: by name, independent of mailboxes (RFC 9051 §6.3.7).
 //! - `bodies(id, refcount, size, summary, raw)`: the message bytes exactly as appended plus the
-//!   serialised `MessageSummary` (JSON). COPY shares a body; `refcount` counts the `messages`
-//!   rows pointing at it and is maintained by the triggers below, which also delete a body when
-//!   its last message goes. The blobs are the last columns so that reading `refcount` or `size`
-//!   does not walk the overflow pages.
+//!   serialised `MessageSummary` (JSON). COPY shares a body; a trigger deletes a body when its
+//!   last `messages` row goes (since version 13 by looking for another row, not by counting:
+//!   `refcount` is a leftover, see [`V13`]). The body row is written once, never updated: an
+//!   UPDATE would rewrite the blob. The blobs are the last columns so that reading `size` does
+//!   not walk the overflow pages.
 //! - `messages(mailbox_id, uid, body_id, flags, keywords, internal_date, date_offset, size,
 //!   modseq)`: WITHOUT ROWID, clustered by `(mailbox_id, uid)`, so a UID range is one b-tree
 //!   range scan. `flags` is the [`SystemFlags`](crate::SystemFlags) bitmask; `keywords` the
@@ -52,7 +53,7 @@ use super::conn::DbResult;
 use crate::{StoreError, StoreResult};
 
 /// The migration steps; step `i` brings the database from version `i` to `i + 1`.
-pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11, V12, V13, V14];
+pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11, V12, V13, V14, V15];
 
 const V1: &str = "
 CREATE TABLE accounts (
@@ -577,14 +578,29 @@ CREATE TABLE web_admins (
 );
 ";
 
-/// Version 13: METADATA entries (RFC 5464, `super::metadata`). Names are lowercase paths
+/// Version 13: bodies are no longer counted, they are looked up. The `refcount` column cost a
+/// rewrite of the whole body row on every APPEND and COPY (SQLite rebuilds the record, blob
+/// included, for `UPDATE bodies SET refcount = …`): twice the message written to the WAL and
+/// two more copies of it in memory. Now the delete trigger drops a body when no `messages` row
+/// points at it any more (`messages_by_body` answers that). The column stays, unused, because
+/// dropping it would rewrite every body of an existing database.
+const V13: &str = "
+DROP TRIGGER messages_hold_body;
+DROP TRIGGER messages_release_body;
+CREATE TRIGGER messages_release_body AFTER DELETE ON messages BEGIN
+    DELETE FROM bodies WHERE id = OLD.body_id
+        AND NOT EXISTS (SELECT 1 FROM messages WHERE body_id = OLD.body_id);
+END;
+";
+
+/// Version 14: METADATA entries (RFC 5464, `super::metadata`). Names are lowercase paths
 /// starting `/shared` or `/private`.
 /// - `mailbox_metadata(mailbox_id, account_id, name, value)`: a mailbox's entries; `account_id`
 ///   0 for shared ones, else whose private entry it is. They go with the mailbox (the foreign
 ///   key) and with the account a private one belongs to (the trigger); a RENAME keeps the row id.
 /// - `account_metadata(account_id, name, value)`: an account's private server entries.
 /// - `server_metadata(name, value)`: the installation's shared server entries.
-const V13: &str = "
+const V14: &str = "
 CREATE TABLE mailbox_metadata (
     mailbox_id INTEGER NOT NULL REFERENCES mailboxes(id) ON DELETE CASCADE,
     account_id INTEGER NOT NULL,
@@ -611,10 +627,10 @@ CREATE TRIGGER accounts_forget_private_metadata AFTER DELETE ON accounts BEGIN
 END;
 ";
 
-/// Version 14: URLAUTH mailbox access keys (RFC 4467 §6, `super::urlauth`): one random key per
+/// Version 15: URLAUTH mailbox access keys (RFC 4467 §6, `super::urlauth`): one random key per
 /// user and mailbox, made by GENURLAUTH, dropped by RESETKEY; gone with the account or the
 /// mailbox (a mailbox made again under the old name has no key, so old URLs stay invalid).
-const V14: &str = "
+const V15: &str = "
 CREATE TABLE urlauth_keys (
     account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
     mailbox_id INTEGER NOT NULL REFERENCES mailboxes(id) ON DELETE CASCADE,
@@ -1028,7 +1044,7 @@ mod tests {
     }
 
     #[test]
-    fn triggers_count_body_references() {
+    fn a_body_goes_with_its_last_message() {
         let conn = Connection::open_in_memory().unwrap();
         migrate(&conn).unwrap();
         conn.execute_batch(
@@ -1040,14 +1056,28 @@ mod tests {
              INSERT INTO messages VALUES (1, 2, 7, 0, '', 0, 0, 1, 1);",
         )
         .unwrap();
-        let refs: i64 = conn.query_row("SELECT refcount FROM bodies WHERE id = 7", [], |r| r.get(0)).unwrap();
-        assert_eq!(refs, 2);
+        let bodies = |conn: &Connection| -> i64 {
+            conn.query_row("SELECT COUNT(*) FROM bodies", [], |r| r.get(0)).unwrap()
+        };
         conn.execute_batch("DELETE FROM messages WHERE uid = 1").unwrap();
-        let refs: i64 = conn.query_row("SELECT refcount FROM bodies WHERE id = 7", [], |r| r.get(0)).unwrap();
-        assert_eq!(refs, 1);
+        assert_eq!(bodies(&conn), 1, "a message still uses the body");
         // The cascade from the mailbox row fires the trigger too.
         conn.execute_batch("PRAGMA foreign_keys = ON; DELETE FROM accounts").unwrap();
-        let bodies: i64 = conn.query_row("SELECT COUNT(*) FROM bodies", [], |r| r.get(0)).unwrap();
-        assert_eq!(bodies, 0);
+        assert_eq!(bodies(&conn), 0);
+    }
+
+    #[test]
+    fn adding_a_message_leaves_its_body_row_alone() {
+        // Version 13: nothing updates a body row (that would rewrite the blob).
+        let conn = Connection::open_in_memory().unwrap();
+        migrate(&conn).unwrap();
+        let triggers: Vec<String> = conn
+            .prepare("SELECT sql FROM sqlite_master WHERE type = 'trigger'")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert!(triggers.iter().all(|t| !t.contains("UPDATE bodies")), "{triggers:?}");
     }
 }

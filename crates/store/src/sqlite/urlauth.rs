@@ -1,4 +1,4 @@
-//! URLAUTH mailbox access keys (RFC 4467 §6) in SQLite: `urlauth_keys` of schema version 14.
+//! URLAUTH mailbox access keys (RFC 4467 §6) in SQLite: `urlauth_keys` of schema version 15.
 
 use rusqlite::{Connection, OptionalExtension, params};
 
