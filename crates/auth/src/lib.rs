@@ -67,6 +67,7 @@ pub mod password;
 pub mod scram;
 pub mod throttle;
 pub mod totp;
+pub mod urlauth;
 
 pub use crypto::HashAlgorithm;
 

@@ -57,13 +57,18 @@ pub(crate) enum Resolved {
 /// [`Resolved::Namespace`]; an unknown owner, or an owner of the wrong kind for the prefix, is
 /// NO [NONEXISTENT].
 pub(crate) async fn resolve(cx: &Cx<'_>, name: &MailboxName) -> Result<Resolved, Reply> {
+    resolve_for(cx, cx.user.account, name).await
+}
+
+/// [`resolve`] as `viewer` sees the namespaces (URLFETCH reads as the URL's user, RFC 4467 §7.3).
+async fn resolve_for(cx: &Cx<'_>, viewer: AccountId, name: &MailboxName) -> Result<Resolved, Reply> {
     let s = name.as_str();
     let (kind, rest) = if let Some(rest) = strip_level(s, namespace::SHARED) {
         (AccountKind::Team, rest)
     } else if let Some(rest) = strip_level(s, namespace::OTHER_USERS) {
         (AccountKind::User, rest)
     } else {
-        return Ok(Resolved::Mailbox(Place { owner: cx.user.account, foreign: None, local: name.clone() }));
+        return Ok(Resolved::Mailbox(Place { owner: viewer, foreign: None, local: name.clone() }));
     };
     let Some(rest) = rest else { return Ok(Resolved::Namespace) };
     let (owner_name, local) = match rest.split_once(MailboxName::DELIMITER) {
@@ -117,12 +122,31 @@ pub(crate) async fn find(cx: &Cx<'_>, name: &MailboxName, need: Rights) -> Resul
     find_in(cx, place, need).await
 }
 
+/// [`find`] as `viewer` (another account than the session's: URLFETCH, RFC 4467 §7.3).
+pub(crate) async fn find_for(
+    cx: &Cx<'_>,
+    viewer: AccountId,
+    name: &MailboxName,
+    need: Rights,
+) -> Result<Found, Reply> {
+    let place = match resolve_for(cx, viewer, name).await? {
+        Resolved::Mailbox(place) => place,
+        Resolved::Namespace => return Err(nonexistent()),
+    };
+    find_in_for(cx, viewer, place, need).await
+}
+
 /// [`find`] for a resolved place.
 pub(crate) async fn find_in(cx: &Cx<'_>, place: Place, need: Rights) -> Result<Found, Reply> {
+    find_in_for(cx, cx.user.account, place, need).await
+}
+
+async fn find_in_for(cx: &Cx<'_>, viewer: AccountId, place: Place, need: Rights) -> Result<Found, Reply> {
     let Some(mut info) = cx.ctx.store.mailbox_by_name(place.owner, &place.local).await? else {
         return Err(nonexistent());
     };
-    let rights = rights_on(cx, &place, &info).await?;
+    let rights =
+        if place.owner == viewer { Rights::ALL } else { cx.ctx.share.my_rights(info.id, viewer).await? };
     if !rights.contains(Right::Lookup) {
         return Err(nonexistent());
     }

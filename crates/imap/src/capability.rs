@@ -21,6 +21,12 @@ const AUTHENTICATED: &[&str] = &[
     "SEARCHRES",
     "STATUS=SIZE",
     "MULTIAPPEND",
+    // RFC 4469: APPEND (and REPLACE) from TEXT literals and URLs of readable messages/parts.
+    "CATENATE",
+    // RFC 4467: GENURLAUTH, URLFETCH and RESETKEY with the INTERNAL mechanism; RFC 5550
+    // URL-PARTIAL: `;PARTIAL=` in those URLs and in CATENATE's.
+    "URLAUTH",
+    "URL-PARTIAL",
     "BINARY",
     "UTF8=ACCEPT",
     "CONDSTORE",

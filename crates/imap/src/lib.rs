@@ -13,7 +13,8 @@
 //!   `select` (SELECT EXAMINE CLOSE UNSELECT), `mailbox` (CREATE DELETE RENAME SUBSCRIBE
 //!   UNSUBSCRIBE NAMESPACE STATUS APPEND), `list` (LIST LSUB), `fetch`, `store`, `copy`
 //!   (COPY MOVE), `expunge`, `search`, `sort` (SORT ESORT THREAD, RFC 5256/5267/5957), `idle`,
-//!   `metadata` (GETMETADATA SETMETADATA, RFC 5464).
+//!   `metadata` (GETMETADATA SETMETADATA, RFC 5464), `catenate` (APPEND's CATENATE parts and the
+//!   IMAP URLs they name, RFC 4469), `urlauth` (GENURLAUTH URLFETCH RESETKEY, RFC 4467).
 //! - `context`: what handlers receive (`Cx`: server context, user, `Enabled` options).
 //! - `out` ([`Out`]): the response API (`data`, `status`, `continuation`, `bye`; the tagged line is the
 //!   gate's) with the write options ENABLE set; buffered, optionally streamed to the driver.
@@ -70,9 +71,25 @@ pub struct SessionConfig {
     /// NOTIFY (RFC 5465 §5.8): changed mailboxes and METADATA changes one session may have
     /// waiting before it sends NOTIFICATIONOVERFLOW and stops notifying.
     pub notify_max_pending: usize,
+    /// The memory all sessions share for message data in transit (the driver's literal
+    /// budget): CATENATE reserves the messages it reads and the message it builds there.
+    /// `None`: no shared budget (tests); the size limits still apply.
+    pub message_memory: Option<Arc<dyn MessageMemory>>,
     /// How often a long command reports its progress (RFC 9585 INPROGRESS); zero: at every
     /// step.
     pub progress_interval: std::time::Duration,
+}
+
+/// Bytes reserved in a [`MessageMemory`]: the budget's own reservation, given back when dropped.
+pub struct MemoryHold(pub Box<dyn std::any::Any + Send + Sync>);
+
+/// A memory budget shared by all sessions (the server's `imap.literal_memory`).
+pub trait MessageMemory: Send + Sync + std::fmt::Debug {
+    /// Reserves `bytes`, waiting a bounded time for room; `None` if there was none.
+    fn reserve(
+        &self,
+        bytes: u64,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Option<MemoryHold>> + Send + '_>>;
 }
 
 /// METADATA (RFC 5464) settings.
@@ -103,6 +120,7 @@ impl Default for SessionConfig {
             quota_admins: Vec::new(),
             metadata: MetadataSettings::default(),
             notify_max_pending: 1000,
+            message_memory: None,
             progress_interval: std::time::Duration::from_secs(10),
         }
     }

@@ -817,6 +817,11 @@ async fn run(
         (sel, C::Append { mailbox, messages }) => {
             cmd::mailbox::append(cx, sel, &mailbox, messages, out).await
         }
+        (_, C::GenUrlAuth(pairs)) => cmd::urlauth::genurlauth(cx, &pairs, out).await,
+        (_, C::ResetKey { mailbox, mechanisms }) => {
+            cmd::urlauth::resetkey(cx, mailbox.as_ref(), &mechanisms).await
+        }
+        (_, C::UrlFetch(urls)) => cmd::urlauth::urlfetch(cx, &urls, out).await,
 
         // --- selected state (RFC 9051 §6.4) ---
         (Some(_), C::Check) => Ok(Done::new()),
@@ -1007,6 +1012,8 @@ pub(crate) fn rule(body: &CommandBody) -> Rule {
         C::GetMetadata { .. } | C::SetMetadata { .. } => base,
         // RFC 5465 §3.1: `command-auth`; a successful NOTIFY SET implies a NOOP.
         C::Notify(_) => Rule { after: Some(Poll::Always), ..base },
+        // RFC 4467: rights are checked per URL (`r` on the mailbox a URL names).
+        C::GenUrlAuth(_) | C::ResetKey { .. } | C::UrlFetch(_) => base,
         // A command the parser learnt and this table not yet (`CommandBody` is non-exhaustive):
         // it reaches no handler and is answered BAD.
         _ => Rule { after: None, ..base },

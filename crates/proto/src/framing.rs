@@ -1141,9 +1141,9 @@ mod tests {
         let command = bytes::Bytes::from(command);
         let parsed = crate::parse_command_bytes(&command).unwrap();
         let crate::types::CommandBody::Append { messages, .. } = parsed.body else { panic!() };
-        assert_eq!(messages[0].data.len(), size);
+        assert_eq!(messages[0].data.literal().unwrap().len(), size);
         let start = command.as_ptr() as usize;
-        let data = messages[0].data.as_ptr() as usize;
+        let data = messages[0].data.literal().unwrap().as_ptr() as usize;
         assert!(data > start && data + size <= start + command.len(), "the message was copied");
     }
 

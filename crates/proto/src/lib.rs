@@ -12,7 +12,8 @@
 //!   (atoms, strings, literals, numbers, sequence sets, flags, dates), `command` the dispatch and
 //!   small commands, `mailbox` SELECT/CREATE/APPEND/COPY/STORE, `list` LIST/LSUB/STATUS,
 //!   `fetch` FETCH items and sections, `search` SEARCH/SORT/THREAD keys, `acl` the ACL and
-//!   QUOTA commands.
+//!   QUOTA commands, `urlauth` GENURLAUTH/RESETKEY/URLFETCH.
+//! - [`imapurl`]: IMAP URLs (RFC 5092) of a message or part, for CATENATE and URLAUTH.
 //! - [`types`]: the command AST (tags, mailbox names, flags, search keys, fetch items, ...).
 //! - [`seqset`]: client sequence sets with `*` and `$`, and normalised number sets.
 //! - [`datetime`]: IMAP dates and date-times without a calendar crate.
@@ -31,6 +32,7 @@
 
 pub mod datetime;
 pub mod framing;
+pub mod imapurl;
 pub mod mutf7;
 pub mod parse;
 pub mod response;

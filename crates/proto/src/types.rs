@@ -380,7 +380,23 @@ pub enum CommandBody {
         /// empty; in the order sent.
         entries: Vec<(String, Option<Vec<u8>>)>,
     },
+    /// `GENURLAUTH url-rump mechanism ...` (RFC 4467 §7.1): (URL rump, mechanism uppercased)
+    /// pairs, at most [`MAX_URLAUTH_URLS`].
+    GenUrlAuth(Vec<(String, String)>),
+    /// `RESETKEY [mailbox *(SP mechanism)]` (RFC 4467 §7.2): all the user's keys, or the
+    /// mailbox's for the mechanisms named (uppercased; none: all).
+    ResetKey {
+        /// The mailbox; `None`: every mailbox.
+        mailbox: Option<WireMailboxName>,
+        /// Mechanisms to reset.
+        mechanisms: Vec<String>,
+    },
+    /// `URLFETCH url ...` (RFC 4467 §7.3): at most [`MAX_URLAUTH_URLS`] URLs, as sent.
+    UrlFetch(Vec<String>),
 }
+
+/// Most URLs one GENURLAUTH or URLFETCH may carry (each is a key lookup and a store read).
+pub const MAX_URLAUTH_URLS: usize = 64;
 
 /// A mailbox specifier of ESEARCH's `IN` (RFC 7377 §2.2: RFC 5465 §6 `filter-mailboxes`, with
 /// `subtree-one` and without `selected-delayed`).
@@ -656,6 +672,9 @@ impl CommandBody {
             CommandBody::CancelUpdate(_) => "CANCELUPDATE",
             CommandBody::ESearch { .. } => "ESEARCH",
             CommandBody::Notify(_) => "NOTIFY",
+            CommandBody::GenUrlAuth(_) => "GENURLAUTH",
+            CommandBody::ResetKey { .. } => "RESETKEY",
+            CommandBody::UrlFetch(_) => "URLFETCH",
         }
     }
 }
@@ -982,11 +1001,47 @@ pub struct AppendMessage {
     pub flags: Vec<Flag>,
     /// Internal date to use instead of "now".
     pub date: Option<DateTime>,
-    /// The message bytes: a slice of the framed command when parsed with
-    /// [`crate::parse_command_bytes`], so the literal is held once from framer to store.
-    pub data: bytes::Bytes,
-    /// Sent as `literal8` (`~{n}`, RFC 3516 BINARY): may contain NUL and needs no CTE.
+    /// The message: one literal, or parts to join (CATENATE, RFC 4469).
+    pub data: AppendData,
+    /// Sent as `literal8` (`~{n}`, RFC 3516 BINARY): may contain NUL and needs no CTE. With
+    /// CATENATE: some `TEXT` part was.
     pub binary: bool,
+}
+
+/// Most parts one CATENATE message may have (RFC 4469 sets none; each URL part is a store
+/// read, so a command's work is bounded by this and the framer's literal and text limits).
+pub const MAX_CATENATE_PARTS: usize = 256;
+
+/// What an APPEND message is made of (RFC 4466 §2.1.1 `append-data`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AppendData {
+    /// `literal` / `literal8` / `utf8-literal`: the message bytes, a slice of the framed
+    /// command when parsed with [`crate::parse_command_bytes`], so the literal is held once
+    /// from framer to store.
+    Literal(bytes::Bytes),
+    /// `"CATENATE" SP "(" cat-part *(SP cat-part) ")"` (RFC 4469 §5): at least one part, at
+    /// most [`MAX_CATENATE_PARTS`].
+    Catenate(Vec<CatPart>),
+}
+
+impl AppendData {
+    /// The literal, unless the message is to be catenated.
+    pub fn literal(&self) -> Option<&bytes::Bytes> {
+        match self {
+            AppendData::Literal(b) => Some(b),
+            AppendData::Catenate(_) => None,
+        }
+    }
+}
+
+/// One part of a CATENATE message (RFC 4469 §5 `cat-part`, RFC 6855 §4 `utf8-literal`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CatPart {
+    /// `"TEXT" SP literal` (also `literal8`, and `"UTF8" SP "(" literal8 ")"`): bytes as sent,
+    /// a slice of the framed command like [`AppendData::Literal`].
+    Text(bytes::Bytes),
+    /// `"URL" SP astring`: an IMAP URL (RFC 5092) of a message or part to copy in, as sent.
+    Url(String),
 }
 
 /// Selection options of an extended LIST (RFC 5258 §3, RFC 6154 §4).

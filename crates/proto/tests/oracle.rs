@@ -89,6 +89,11 @@ fn status_responses_decode() {
         (Completion::No, Some(Code::BadCharset(vec![])), "bad charset"),
         (Completion::No, Some(Code::OverQuota), "quota"),
         (Completion::No, Some(Code::TooBig), "too big"),
+        // RFC 4469 §4.1 and RFC 4467 §7.2: `]`, space and 8-bit bytes in a URL are encoded.
+        (Completion::No, Some(Code::BadUrl("/INBOX;UIDVALIDITY=385759045/;UID=20".into())), "bad URL"),
+        (Completion::No, Some(Code::BadUrl("/IN]B OX/;UID=1\u{e9}".into())), "bad URL"),
+        (Completion::No, Some(Code::BadUrl(String::new())), "empty URL"),
+        (Completion::Ok, Some(Code::UrlMech), "key removed"),
         (Completion::No, Some(Code::Nonexistent), "Unknown mailbox"),
         (Completion::No, Some(Code::AlreadyExists), "exists"),
         (Completion::No, Some(Code::AuthenticationFailed), "bad creds"),
@@ -108,6 +113,12 @@ fn status_responses_decode() {
         let r = one(&out);
         assert!(matches!(r, CResponse::Status(CStatus::Tagged(_))), "{r:?}");
     }
+    let mut out = Vec::new();
+    write_tagged(&mut out, &tag, Completion::No, Some(&Code::BadUrl("/IN]B OX/;UID=1".into())), "x");
+    assert_eq!(out, b"A142 NO [BADURL /IN%5DB%20OX/;UID=1] x\r\n");
+    let mut out = Vec::new();
+    write_tagged(&mut out, &tag, Completion::Ok, Some(&Code::UrlMech), "done");
+    assert_eq!(out, b"A142 OK [URLMECH INTERNAL] done\r\n");
     let mut out = Vec::new();
     write_tagged(&mut out, &tag, Completion::No, None, "evil\r\n* OK injected");
     assert_eq!(out, b"A142 NO evil  * OK injected\r\n");
@@ -592,7 +603,7 @@ fn commands_encoded_by_imap_codec_parse_the_same() {
             assert_eq!(mailbox.as_bytes(), b"Drafts");
             assert_eq!(messages.len(), 1);
             assert_eq!(messages[0].flags, vec![Flag::Draft]);
-            assert_eq!(messages[0].data, &b"Subject: hi\r\n\r\nbody\r\n"[..]);
+            assert_eq!(messages[0].data.literal().unwrap(), &b"Subject: hi\r\n\r\nbody\r\n"[..]);
         }
         b => panic!("{b:?}"),
     }

@@ -246,7 +246,7 @@ fn rfc9051_literal_commands_parse() {
         assert_eq!(r.len(), 1);
         let c = r[0].as_ref().unwrap_or_else(|e| panic!("{e}: {:?}", String::from_utf8_lossy(input)));
         if let CommandBody::Append { messages, .. } = &c.body {
-            assert_eq!(messages[0].data, APPEND_BODY.as_bytes());
+            assert_eq!(messages[0].data.literal().unwrap(), APPEND_BODY.as_bytes());
         }
         if let CommandBody::Login { username, password } = &c.body {
             assert_eq!(username, b"FRED FOOBAR");

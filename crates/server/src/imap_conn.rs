@@ -191,6 +191,11 @@ impl ConnSettings {
         Self { metrics, ..self }
     }
 
+    /// The same settings, reserving literals in `literals` (shared with the sessions' CATENATE).
+    pub(crate) fn with_literal_budget(self, literals: Arc<LiteralBudget>) -> Self {
+        Self { literals, ..self }
+    }
+
     /// The same settings, with the certificates the TLS 1.2 channel binding is computed from.
     pub(crate) fn with_certificates(self, certificates: Arc<Certificates>) -> Self {
         Self { certificates: Some(certificates), ..self }

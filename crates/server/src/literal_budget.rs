@@ -86,6 +86,28 @@ impl LiteralBudget {
     }
 }
 
+/// The budget as the IMAP session sees it: CATENATE reserves the messages it reads and builds
+/// in the same memory as the literals (`postfach_imap::MessageMemory`).
+#[derive(Debug)]
+pub(crate) struct SessionMemory(pub(crate) Arc<LiteralBudget>);
+
+impl postfach_imap::MessageMemory for SessionMemory {
+    fn reserve(
+        &self,
+        bytes: u64,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Option<postfach_imap::MemoryHold>> + Send + '_>>
+    {
+        Box::pin(async move {
+            let mut held = None;
+            if self.0.reserve(&mut held, bytes).await {
+                held.map(|r| postfach_imap::MemoryHold(Box::new(r)))
+            } else {
+                None
+            }
+        })
+    }
+}
+
 impl Drop for Reservation {
     fn drop(&mut self) {
         if self.bytes > 0 {
@@ -129,6 +151,18 @@ mod tests {
         assert!(ok);
         assert_eq!(budget.used(), 500);
         drop(held);
+        assert_eq!(budget.used(), 0);
+    }
+
+    #[tokio::test]
+    async fn sessions_reserve_in_the_same_budget() {
+        use postfach_imap::MessageMemory;
+        let budget = LiteralBudget::new(1000, Duration::from_millis(50));
+        let memory = SessionMemory(Arc::clone(&budget));
+        let hold = memory.reserve(600).await.unwrap();
+        assert_eq!(budget.used(), 600);
+        assert!(memory.reserve(500).await.is_none(), "over the budget");
+        drop(hold);
         assert_eq!(budget.used(), 0);
     }
 

@@ -682,6 +682,9 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let share: Arc<dyn ShareStore> = store.clone();
     let sieve: Arc<dyn SieveStore> = store.clone();
     let accounts: Arc<dyn AccountStore> = store.clone();
+    // One budget for literals and for the messages CATENATE reads and builds.
+    let literal_budget =
+        literal_budget::LiteralBudget::new(config.imap.literal_memory, config.imap.literal_wait);
     let mut auth =
         Authenticator::with_settings(Arc::clone(&accounts), config.auth.settings(), Arc::new(SystemClock));
     if let Some(oauth) = &config.oauth {
@@ -707,6 +710,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
                 admin_contact: config.imap.admin_contact.clone(),
             },
             notify_max_pending: config.imap.notify_max_pending,
+            message_memory: Some(Arc::new(literal_budget::SessionMemory(Arc::clone(&literal_budget)))),
             progress_interval: config.imap.progress_interval,
         },
     };
@@ -770,6 +774,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let acme_challenges = Arc::new(acme::Challenges::default());
     let acme_renew = config.acme.as_ref().map(|_| Arc::new(Notify::new()));
     let mut conn_settings = ConnSettings::new(&config.imap, acceptor)
+        .with_literal_budget(literal_budget)
         .with_certificates(Arc::clone(&tls.certificates))
         .with_metrics(Arc::clone(&counters));
     if config.acme.as_ref().is_some_and(|a| a.challenge == config::AcmeChallenge::TlsAlpn01) {

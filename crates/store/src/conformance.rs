@@ -192,6 +192,7 @@ macro_rules! for_each_conformance_check {
             metadata_entries,
             metadata_limits,
             metadata_follows_mailboxes_and_accounts,
+            urlauth_keys,
             queue_enqueue_claim_finish,
             queue_leases_and_concurrent_claims,
         );
@@ -2208,6 +2209,43 @@ pub async fn metadata_follows_mailboxes_and_accounts(s: &Stores) -> Result<(), F
     let server =
         s.mail.metadata(MetadataPlace::Server, guest, &["/private".to_owned()], MetadataDepth::All).await;
     check!(server.must()?.is_empty());
+    Ok(())
+}
+
+/// URLAUTH access keys (RFC 4467 §6): made once per user and mailbox (the first writer wins),
+/// reset per mailbox or all at once, gone with the mailbox and with the account.
+pub async fn urlauth_keys(s: &Stores) -> Result<(), Failure> {
+    let (owner, inbox) = account(s, "conf-urlauth").await?;
+    let (guest, _) = account(s, "conf-urlauth-guest").await?;
+    s.mail.create_mailbox(owner, &name("Drafts-UA")?, None).await.must()?;
+    let drafts = mailbox(s, owner, "Drafts-UA").await?;
+    check_eq!(s.mail.urlauth_key(owner, inbox, None).await.must()?, None);
+    check_eq!(s.mail.urlauth_key(owner, inbox, Some(b"first")).await.must()?, Some(b"first".to_vec()));
+    check_eq!(s.mail.urlauth_key(owner, inbox, Some(b"second")).await.must()?, Some(b"first".to_vec()));
+    check_eq!(s.mail.urlauth_key(owner, inbox, None).await.must()?, Some(b"first".to_vec()));
+    // Per user: the guest's key for the same mailbox is its own.
+    check_eq!(s.mail.urlauth_key(guest, inbox, Some(b"guest")).await.must()?, Some(b"guest".to_vec()));
+    s.mail.urlauth_key(owner, drafts, Some(b"drafts")).await.must()?;
+
+    s.mail.reset_urlauth_keys(owner, Some(inbox)).await.must()?;
+    check_eq!(s.mail.urlauth_key(owner, inbox, None).await.must()?, None);
+    check_eq!(s.mail.urlauth_key(owner, drafts, None).await.must()?, Some(b"drafts".to_vec()));
+    check_eq!(s.mail.urlauth_key(guest, inbox, None).await.must()?, Some(b"guest".to_vec()));
+    s.mail.urlauth_key(owner, inbox, Some(b"again")).await.must()?;
+    s.mail.reset_urlauth_keys(owner, None).await.must()?;
+    check_eq!(s.mail.urlauth_key(owner, inbox, None).await.must()?, None);
+    check_eq!(s.mail.urlauth_key(owner, drafts, None).await.must()?, None);
+
+    s.mail.urlauth_key(owner, drafts, Some(b"drafts")).await.must()?;
+    s.mail.delete_mailbox(owner, drafts).await.must()?;
+    must_fail(s.mail.urlauth_key(owner, drafts, None).await, |e| matches!(e, StoreError::NotFound))?;
+    s.mail.create_mailbox(owner, &name("Drafts-UA")?, None).await.must()?;
+    let again = mailbox(s, owner, "Drafts-UA").await?;
+    check_eq!(s.mail.urlauth_key(owner, again, None).await.must()?, None);
+
+    s.accounts.delete_account(guest).await.must()?;
+    let (guest, _) = account(s, "conf-urlauth-guest").await?;
+    check_eq!(s.mail.urlauth_key(guest, inbox, None).await.must()?, None);
     Ok(())
 }
 

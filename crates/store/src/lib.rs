@@ -360,6 +360,21 @@ pub trait MailStore: Send + Sync {
         limits: MetadataLimits,
     ) -> StoreResult<MetadataWrite>;
 
+    // --- URLAUTH (RFC 4467) -----------------------------------------------------------------
+
+    /// `account`'s mailbox access key for `mailbox` (RFC 4467 §6, the INTERNAL mechanism's HMAC
+    /// key). With `fresh`, a missing key is stored as `fresh` first (when two sessions race, the
+    /// first one's key is kept and returned to both). `NotFound` when the mailbox does not exist.
+    async fn urlauth_key(
+        &self,
+        account: AccountId,
+        mailbox: MailboxId,
+        fresh: Option<&[u8]>,
+    ) -> StoreResult<Option<Vec<u8>>>;
+    /// RESETKEY: forgets `account`'s access keys, for `mailbox` or for every mailbox, so every
+    /// URL authorised with them stops working.
+    async fn reset_urlauth_keys(&self, account: AccountId, mailbox: Option<MailboxId>) -> StoreResult<()>;
+
     /// The change fan-out this store publishes to after every durable change.
     fn notifier(&self) -> &Notifier;
 }

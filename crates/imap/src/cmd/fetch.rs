@@ -533,6 +533,16 @@ fn binary_bytes(raw: &[u8], summary: &MessageSummary, part: &[u32]) -> Option<Ve
 }
 
 fn section_bytes(raw: &[u8], summary: &MessageSummary, section: &Section) -> Option<Vec<u8>> {
+    section_of(raw, summary, section).map(Cow::into_owned)
+}
+
+/// The bytes of `BODY[section]`, borrowed from `raw` where they lie in it (CATENATE keeps them
+/// as a slice of the message it read).
+pub(crate) fn section_of<'r>(
+    raw: &'r [u8],
+    summary: &MessageSummary,
+    section: &Section,
+) -> Option<Cow<'r, [u8]>> {
     let part: Vec<u32> = section.part.iter().map(|p| p.get()).collect();
     let names: Vec<Vec<u8>>;
     let text = match &section.text {
@@ -549,7 +559,7 @@ fn section_bytes(raw: &[u8], summary: &MessageSummary, section: &Section) -> Opt
             MsgText::HeaderFieldsNot(&names)
         }
     };
-    msg::section(raw, summary, &part, text).map(Cow::into_owned)
+    msg::section(raw, summary, &part, text)
 }
 
 /// RFC 9051 §6.4.5 partial fetch: `<offset.length>`; the response names the origin octet.

@@ -6,7 +6,7 @@
 //! the handlers that need it (APPEND into it must announce EXISTS).
 
 use postfach_proto::response::{Code, Data, MailboxAttr, NamespaceDesc};
-use postfach_proto::types::{AppendMessage, NumberSet, StatusItem, WireMailboxName};
+use postfach_proto::types::{AppendData, AppendMessage, CatPart, NumberSet, StatusItem, WireMailboxName};
 use postfach_store::acl::namespace;
 use postfach_store::{
     Criterion, MailboxId, MailboxName, MailboxStatus, NameError, NewMessage, Right, Rights, SeenMode,
@@ -14,6 +14,7 @@ use postfach_store::{
 };
 
 use crate::access::{self, Place};
+use crate::cmd::catenate;
 use crate::context::{Cx, Enabled};
 use crate::respond::{Done, Reply};
 use crate::selected::{Expunges, Poll, Selected};
@@ -330,26 +331,35 @@ pub(crate) async fn append(
     if messages.len() > MAX_APPEND_MESSAGES {
         return Err(Reply::no(Some(Code::Limit), "Too many messages in one APPEND"));
     }
-    let limit = cx.ctx.config.max_message_size as usize;
+    let urls: usize = messages
+        .iter()
+        .map(|m| match &m.data {
+            AppendData::Catenate(parts) => parts.iter().filter(|p| matches!(p, CatPart::Url(_))).count(),
+            AppendData::Literal(_) => 0,
+        })
+        .sum();
+    if urls > catenate::MAX_URLS_PER_COMMAND {
+        return Err(Reply::no(Some(Code::Limit), "Too many CATENATE URLs in one command"));
+    }
     let mut batch = Vec::with_capacity(messages.len());
+    // Memory reserved for catenated messages, held until they are stored.
+    let mut holds = Vec::new();
     for m in messages {
-        if m.data.is_empty() {
-            return Err(Reply::no(None, "Refusing to store an empty message"));
-        }
-        if m.data.len() > limit {
-            return Err(Reply::no(Some(Code::TooBig), "Message is larger than APPENDLIMIT"));
-        }
+        let (raw, hold) = message_bytes(cx, selected.as_deref(), m.data).await?;
+        holds.extend(hold);
         let flags = convert::to_store_flags(&m.flags)
             .map_err(|f| Reply::bad(None, format!("Unknown system flag {}", f.0)))?;
         let flags = access::permitted_flags(flags, found.rights);
         batch.push(NewMessage {
-            // The framed command's buffer itself (issue 17: the literal is held once).
-            raw: m.data,
+            // The framed command's buffer itself (issue 17: the literal is held once), or the
+            // one buffer CATENATE built.
+            raw,
             flags,
             internal_date: m.date.as_ref().map(convert::internal_date),
         });
     }
     let appended = cx.ctx.store.append(info.id, batch).await?;
+    drop(holds);
     if let Some(sel) = selected
         && sel.id == info.id
     {
@@ -400,20 +410,17 @@ pub(crate) async fn replace(
     };
     let name = decode_name(cx.enabled, name)?;
     let found = target_mailbox(cx, &name).await?;
-    if message.data.is_empty() {
-        return Err(Reply::no(None, "Refusing to store an empty message"));
-    }
-    if message.data.len() > cx.ctx.config.max_message_size as usize {
-        return Err(Reply::no(Some(Code::TooBig), "Message is larger than APPENDLIMIT"));
-    }
+    // RFC 8508 §4.2: CATENATE works here too; a URL may name the message being replaced.
+    let (raw, holds) = message_bytes(cx, Some(&*sel), message.data).await?;
     let flags = convert::to_store_flags(&message.flags)
         .map_err(|f| Reply::bad(None, format!("Unknown system flag {}", f.0)))?;
     let new = NewMessage {
         flags: access::permitted_flags(flags, found.rights),
         internal_date: message.date.as_ref().map(convert::internal_date),
-        raw: message.data,
+        raw,
     };
     let appended = cx.ctx.store.append(found.info.id, vec![new]).await?;
+    drop(holds);
     let Some(first) = appended.first() else {
         return Err(Reply::no(Some(Code::ServerBug), "The message was not stored"));
     };
@@ -434,6 +441,29 @@ pub(crate) async fn replace(
         }
     }
     Ok(Done::new())
+}
+
+/// The bytes of one APPEND/REPLACE message, checked against APPENDLIMIT: the literal as sent,
+/// or the message CATENATE joined (with the memory reserved for it).
+async fn message_bytes(
+    cx: &Cx<'_>,
+    selected: Option<&Selected>,
+    data: AppendData,
+) -> Result<(bytes::Bytes, Vec<std::sync::Arc<crate::MemoryHold>>), Reply> {
+    let (raw, holds) = match data {
+        AppendData::Literal(raw) => (raw, Vec::new()),
+        AppendData::Catenate(parts) => {
+            let joined = catenate::join(cx, selected, parts).await?;
+            (joined.data, joined.holds)
+        }
+    };
+    if raw.is_empty() {
+        return Err(Reply::no(None, "Refusing to store an empty message"));
+    }
+    if raw.len() > cx.ctx.config.max_message_size as usize {
+        return Err(Reply::no(Some(Code::TooBig), "Message is larger than APPENDLIMIT"));
+    }
+    Ok((raw, holds))
 }
 
 /// A mailbox's counters as the user sees them: in another owner's mailbox that keeps `\Seen`

@@ -11,6 +11,7 @@
 
 pub(crate) mod acl;
 pub(crate) mod any;
+pub(crate) mod catenate;
 pub(crate) mod copy;
 pub(crate) mod expunge;
 pub(crate) mod fetch;
@@ -25,3 +26,4 @@ pub(crate) mod search;
 pub(crate) mod select;
 pub(crate) mod sort;
 pub(crate) mod store;
+pub(crate) mod urlauth;

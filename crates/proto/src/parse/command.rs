@@ -100,6 +100,9 @@ impl Parser<'_> {
             b"CANCELUPDATE" => self.cancelupdate()?,
             b"SETMETADATA" => self.setmetadata()?,
             b"NOTIFY" => self.notify()?,
+            b"GENURLAUTH" => self.genurlauth()?,
+            b"RESETKEY" => self.resetkey()?,
+            b"URLFETCH" => self.urlfetch()?,
             _ => {
                 self.pos -= name.len();
                 return self.fail_msg("unknown command");

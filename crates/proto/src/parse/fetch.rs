@@ -127,7 +127,7 @@ impl Parser<'_> {
     /// `section-spec = section-msgtext / (section-part ["." section-text])`;
     /// `section-msgtext = "HEADER" / "HEADER.FIELDS" [".NOT"] SP header-list / "TEXT"`;
     /// `section-text = section-msgtext / "MIME"`; `section-part = nz-number *("." nz-number)`.
-    fn section(&mut self) -> PResult<Section> {
+    pub(super) fn section(&mut self) -> PResult<Section> {
         self.byte(b'[', "'[' of section")?;
         let mut section = Section::default();
         if self.eat(b']') {

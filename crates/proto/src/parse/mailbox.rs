@@ -8,8 +8,8 @@ use super::lexer::StringForm;
 use super::{PResult, Parser};
 use crate::seqset::SequenceSet;
 use crate::types::{
-    AppendMessage, CommandBody, CommandKind, QresyncParams, SelectParams, SpecialUse, StoreAction, StoreOp,
-    WireMailboxName,
+    AppendData, AppendMessage, CatPart, CommandBody, CommandKind, MAX_CATENATE_PARTS, QresyncParams,
+    SelectParams, SpecialUse, StoreAction, StoreOp, WireMailboxName,
 };
 
 impl Parser<'_> {
@@ -145,8 +145,8 @@ impl Parser<'_> {
         Ok(CommandBody::Replace { kind, target, mailbox, message })
     }
 
-    /// One `append-message` (RFC 4466 §2.1.1, RFC 6855 §4): `[flag-list SP] [date-time SP]
-    /// append-data`.
+    /// One `append-message` (RFC 4466 §2.1.1, RFC 6855 §4, RFC 4469 §5): `[flag-list SP]
+    /// [date-time SP] append-data`.
     fn append_message(&mut self) -> PResult<AppendMessage> {
         let mut flags = Vec::new();
         if self.peek() == Some(b'(') {
@@ -158,9 +158,18 @@ impl Parser<'_> {
             date = Some(self.date_time()?);
             self.sp()?;
         }
-        let utf8 = self.input.get(self.pos..self.pos + 5).is_some_and(|w| w.eq_ignore_ascii_case(b"UTF8 "));
+        if self.eat_keyword_sp("CATENATE") {
+            return self.catenate(flags, date);
+        }
+        let (data, binary) = self.message_literal()?;
+        Ok(AppendMessage { flags, date, data: AppendData::Literal(data), binary })
+    }
+
+    /// `literal / literal8 / utf8-literal` (RFC 4466, RFC 6855 §4), as a slice of the shared
+    /// buffer when there is one; true if sent as `literal8`.
+    fn message_literal(&mut self) -> PResult<(Bytes, bool)> {
+        let utf8 = self.eat_keyword_sp("UTF8");
         if utf8 {
-            self.pos += 5;
             self.byte(b'(', "'(' before the UTF8 message literal")?;
             if self.peek() != Some(b'~') {
                 return self.fail("literal8 in UTF8 (...)");
@@ -179,7 +188,65 @@ impl Parser<'_> {
             Some(source) => source.slice_ref(data),
             None => Bytes::copy_from_slice(data),
         };
-        Ok(AppendMessage { flags, date, data, binary: form == StringForm::Literal8 })
+        Ok((data, form == StringForm::Literal8))
+    }
+
+    /// After `CATENATE SP`: `"(" cat-part *(SP cat-part) ")"`, `cat-part = text-literal / url
+    /// / utf8-literal`, `text-literal = "TEXT" SP literal`, `url = "URL" SP astring`
+    /// (RFC 4469 §5, RFC 6855 §4). `TEXT` also takes `literal8`, as APPEND does (RFC 3516 §4.4).
+    fn catenate(
+        &mut self,
+        flags: Vec<crate::types::Flag>,
+        date: Option<crate::datetime::DateTime>,
+    ) -> PResult<AppendMessage> {
+        self.byte(b'(', "'(' of CATENATE parts")?;
+        let mut parts = Vec::new();
+        let mut binary = false;
+        loop {
+            if parts.len() == MAX_CATENATE_PARTS {
+                return self.fail_msg("too many CATENATE parts");
+            }
+            if self.eat_keyword_sp("URL") {
+                let start = self.pos;
+                let url = self.astring()?;
+                let Ok(url) = String::from_utf8(url) else {
+                    self.pos = start;
+                    return self.fail("URL in ASCII");
+                };
+                parts.push(CatPart::Url(url));
+            } else if self.peek().is_some_and(|b| b.eq_ignore_ascii_case(&b'U')) {
+                // `UTF8 (literal8)`, checked by `message_literal`.
+                let (data, _) = self.message_literal()?;
+                binary = true;
+                parts.push(CatPart::Text(data));
+            } else {
+                self.keyword("TEXT")?;
+                self.sp()?;
+                if !matches!(self.peek(), Some(b'{' | b'~')) {
+                    return self.fail("literal after TEXT");
+                }
+                let (data, eight) = self.message_literal()?;
+                binary |= eight;
+                parts.push(CatPart::Text(data));
+            }
+            if self.eat(b')') {
+                break;
+            }
+            self.sp()?;
+        }
+        Ok(AppendMessage { flags, date, data: AppendData::Catenate(parts), binary })
+    }
+
+    /// Consumes `kw` and the space after it if both are next (case-insensitive).
+    fn eat_keyword_sp(&mut self, kw: &str) -> bool {
+        let n = kw.len();
+        let hit =
+            self.input.get(self.pos..self.pos + n).is_some_and(|w| w.eq_ignore_ascii_case(kw.as_bytes()))
+                && self.peek_at(n) == Some(b' ');
+        if hit {
+            self.pos += n + 1;
+        }
+        hit
     }
 
     /// `copy = "COPY" SP sequence-set SP mailbox`; `move = "MOVE" SP sequence-set SP mailbox`
@@ -315,7 +382,7 @@ mod tests {
                 assert_eq!(target.get(), 4);
                 assert_eq!(mailbox.as_bytes(), b"Drafts");
                 assert_eq!(message.flags, vec![Flag::Draft]);
-                assert_eq!(message.data, msg.as_bytes());
+                assert_eq!(message.data.literal().unwrap(), msg.as_bytes());
             }
             b => panic!("{b:?}"),
         }
@@ -341,7 +408,7 @@ mod tests {
                 assert_eq!(messages.len(), 1);
                 assert_eq!(messages[0].flags, vec![Flag::Seen]);
                 assert_eq!(messages[0].date.unwrap().unix(), 760_686_745);
-                assert_eq!(messages[0].data, msg.as_bytes());
+                assert_eq!(messages[0].data.literal().unwrap(), msg.as_bytes());
                 assert!(!messages[0].binary);
             }
             b => panic!("{b:?}"),
@@ -353,8 +420,8 @@ mod tests {
                 assert_eq!(messages.len(), 3);
                 assert_eq!(messages[1].flags, vec![Flag::Draft, Flag::Keyword("$x".into())]);
                 assert!(messages[1].binary);
-                assert_eq!(messages[1].data, &b"\0\x01"[..]);
-                assert!(messages[2].data.is_empty());
+                assert_eq!(messages[1].data.literal().unwrap(), &b"\0\x01"[..]);
+                assert!(messages[2].data.literal().unwrap().is_empty());
             }
             b => panic!("{b:?}"),
         }
@@ -365,9 +432,9 @@ mod tests {
             CommandBody::Append { messages, .. } => {
                 assert_eq!(messages.len(), 2);
                 assert_eq!(messages[0].flags, vec![Flag::Seen]);
-                assert_eq!(messages[0].data, "Sü\n".as_bytes());
+                assert_eq!(messages[0].data.literal().unwrap(), "Sü\n".as_bytes());
                 assert!(messages[0].binary);
-                assert_eq!(messages[1].data, &b"x"[..]);
+                assert_eq!(messages[1].data.literal().unwrap(), &b"x"[..]);
             }
             b => panic!("{b:?}"),
         }
@@ -421,5 +488,75 @@ mod tests {
         );
         assert!(matches!(body("a UID MOVE 42:69 foo"), CommandBody::Move { kind: CommandKind::Uid, .. }));
         assert!(parse_command(b"a UID FOO 1").is_err());
+    }
+
+    /// RFC 4469 Appendix A, example 1 (literals sized to the text sent).
+    #[test]
+    fn catenate_rfc4469_example() {
+        let sep = "\r\n--------------030308070208000400050907\r\n";
+        let end = "\r\n--------------030308070208000400050907--\r\n";
+        let cmd = format!(
+            "A003 APPEND Drafts (\\Seen \\Draft $MDNSent) CATENATE (URL \"/Drafts;UIDVALIDITY=385759045/;UID=20/;section=HEADER\" TEXT {{{}}}\r\n{sep} URL \"/Drafts;UIDVALIDITY=385759045/;UID=20/;section=1.MIME\" URL \"/Drafts;UIDVALIDITY=385759045/;UID=20/;section=1\" TEXT {{{}+}}\r\n{sep} URL \"/Drafts;UIDVALIDITY=385759045/;UID=30\" TEXT {{{}}}\r\n{end})",
+            sep.len(),
+            sep.len(),
+            end.len()
+        );
+        match body(&cmd) {
+            CommandBody::Append { mailbox, messages } => {
+                assert_eq!(mailbox.as_bytes(), b"Drafts");
+                assert_eq!(messages.len(), 1);
+                assert_eq!(messages[0].flags.len(), 3);
+                let AppendData::Catenate(parts) = &messages[0].data else { panic!("not catenate") };
+                assert_eq!(parts.len(), 7);
+                assert_eq!(
+                    parts[0],
+                    CatPart::Url("/Drafts;UIDVALIDITY=385759045/;UID=20/;section=HEADER".into())
+                );
+                assert_eq!(parts[1], CatPart::Text(Bytes::from(sep.as_bytes())));
+                assert_eq!(parts[6], CatPart::Text(Bytes::from(end.as_bytes())));
+                assert!(!messages[0].binary);
+            }
+            b => panic!("{b:?}"),
+        }
+    }
+
+    #[test]
+    fn catenate_forms_and_errors() {
+        // MULTIAPPEND mixing plain and CATENATE messages; literal8, UTF8 and atom URLs; any case.
+        let cmd = "a APPEND INBOX {1}\r\nx catenate (text ~{2}\r\n\0y UTF8 (~{1}\r\nz) url /INBOX/;UID=1) (\\Seen) CATENATE (URL \";UID=2\")";
+        match body(cmd) {
+            CommandBody::Append { messages, .. } => {
+                assert_eq!(messages.len(), 3);
+                assert!(messages[0].data.literal().is_some());
+                let AppendData::Catenate(parts) = &messages[1].data else { panic!() };
+                assert_eq!(parts.len(), 3);
+                assert!(messages[1].binary);
+                assert_eq!(parts[2], CatPart::Url("/INBOX/;UID=1".into()));
+                assert_eq!(messages[2].flags, vec![Flag::Seen]);
+            }
+            b => panic!("{b:?}"),
+        }
+        // REPLACE takes CATENATE too (RFC 8508 §4.2).
+        let cmd = "A011 UID REPLACE 3002 Drafts CATENATE (TEXT {3}\r\nTo: URL \"/Drafts/;UID=3002\")";
+        assert!(matches!(
+            body(cmd),
+            CommandBody::Replace { message: AppendMessage { data: AppendData::Catenate(_), .. }, .. }
+        ));
+        for bad in [
+            "a APPEND INBOX CATENATE ()",
+            "a APPEND INBOX CATENATE (TEXT \"x\")",
+            "a APPEND INBOX CATENATE (URL)",
+            "a APPEND INBOX CATENATE (TEXT {1}\r\nx",
+            "a APPEND INBOX CATENATE (FOO {1}\r\nx)",
+            "a APPEND INBOX CATENATE (TEXT {1}\r\nx  URL x)",
+            "a APPEND INBOX CATENATE (TEXT UTF8 (~{1}\r\nx))",
+            "a APPEND INBOX CATENATE(URL x)",
+        ] {
+            assert!(parse_command(bad.as_bytes()).is_err(), "{bad}");
+        }
+        let many = format!("a APPEND INBOX CATENATE ({})", vec!["URL x"; MAX_CATENATE_PARTS + 1].join(" "));
+        assert!(parse_command(many.as_bytes()).is_err());
+        let most = format!("a APPEND INBOX CATENATE ({})", vec!["URL x"; MAX_CATENATE_PARTS].join(" "));
+        assert!(parse_command(most.as_bytes()).is_ok());
     }
 }

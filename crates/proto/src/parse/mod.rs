@@ -7,8 +7,7 @@
 //!
 //! Limits: recursion (search keys) is bounded by [`MAX_NESTING`]; every other loop consumes
 //! input, so work and memory are linear in the input. The parser never panics.
-//! Not supported (answered with BAD): CATENATE, generic tagged-ext parameters of unknown
-//! extensions.
+//! Not supported (answered with BAD): generic tagged-ext parameters of unknown extensions.
 //!
 //! # Layout
 //!
@@ -26,6 +25,7 @@
 //! - `acl`: the ACL (RFC 4314) and QUOTA (RFC 9208) commands.
 //! - `metadata`: GETMETADATA and SETMETADATA (RFC 5464).
 //! - `notify`: NOTIFY (RFC 5465).
+//! - `urlauth`: GENURLAUTH, RESETKEY and URLFETCH (RFC 4467).
 
 mod acl;
 mod command;
@@ -36,6 +36,7 @@ mod mailbox;
 mod metadata;
 mod notify;
 mod search;
+mod urlauth;
 
 use bytes::Bytes;
 
@@ -68,6 +69,19 @@ pub fn parse_command(input: &[u8]) -> Result<Command, ParseError> {
 /// without a copy (`Bytes::from(Vec)`), becomes the messages' one buffer down to the store.
 pub fn parse_command_bytes(input: &Bytes) -> Result<Command, ParseError> {
     parse(Parser { input, source: Some(input), pos: 0, depth: 0 })
+}
+
+/// Parses a section spec without its brackets (`1.2.MIME`, `HEADER.FIELDS (TO)`, empty for
+/// the whole message), as an IMAP URL's `;SECTION=` carries it (RFC 5092 `enc-section`).
+pub(crate) fn parse_section_spec(text: &[u8]) -> Option<crate::types::Section> {
+    let mut input = Vec::with_capacity(text.len() + 2);
+    input.push(b'[');
+    input.extend_from_slice(text);
+    input.push(b']');
+    let mut p = Parser { input: &input, source: None, pos: 0, depth: 0 };
+    let section = p.section().ok()?;
+    p.end().ok()?;
+    Some(section)
 }
 
 fn parse(mut p: Parser<'_>) -> Result<Command, ParseError> {

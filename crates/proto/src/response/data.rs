@@ -311,6 +311,33 @@ pub fn write_data(out: &mut Vec<u8>, data: &Data, opts: WriteOptions) {
             }
             out.push(b')');
         }
+        Data::GenUrlAuth(urls) => {
+            // RFC 4467 §9 `genurlauth-data = "*" SP "GENURLAUTH" 1*(SP url-full)`.
+            out.extend_from_slice(b"* GENURLAUTH");
+            for url in urls {
+                out.push(b' ');
+                write_astring_opts(out, url.as_bytes(), WriteOptions::default());
+            }
+        }
+        Data::UrlFetch(items) => {
+            // RFC 4467 §9 `urlfetch-data = "*" SP "URLFETCH" 1*(SP url-full SP nstring)`.
+            out.extend_from_slice(b"* URLFETCH");
+            for (url, value) in items {
+                out.push(b' ');
+                write_astring_opts(out, url.as_bytes(), WriteOptions::default());
+                out.push(b' ');
+                match value {
+                    Some(v) if v.contains(&0) => {
+                        out.extend_from_slice(b"~{");
+                        write_u64(out, v.len() as u64);
+                        out.extend_from_slice(b"}\r\n");
+                        out.extend_from_slice(v);
+                    }
+                    Some(v) => write_string(out, v),
+                    None => out.extend_from_slice(b"NIL"),
+                }
+            }
+        }
         Data::QuotaRoot { mailbox, roots } => {
             // RFC 9208 §7 `quotaroot-response = "QUOTAROOT" SP mailbox *(SP quota-root-name)`.
             out.extend_from_slice(b"* QUOTAROOT ");
@@ -804,6 +831,16 @@ mod tests {
                 entries: entries.iter().map(|(e, v)| ((*e).to_owned(), v.map(<[u8]>::to_vec))).collect(),
             })
         };
+        // RFC 4467 §7 examples.
+        let url = "imap://joe@example.com/INBOX/;uid=20/;section=1.2;urlauth=submit+fred:internal:91354a473744909de610943775f92038";
+        let mut out = Vec::new();
+        write_data(&mut out, &Data::GenUrlAuth(vec![url.into()]), WriteOptions::default());
+        assert_eq!(String::from_utf8(out).unwrap(), format!("* GENURLAUTH {url}\r\n"));
+        let mut out = Vec::new();
+        let items =
+            vec![(url.to_owned(), Some(bytes::Bytes::from_static(b"Hello\r\n"))), ("x".to_owned(), None)];
+        write_data(&mut out, &Data::UrlFetch(items), WriteOptions::default());
+        assert_eq!(String::from_utf8(out).unwrap(), format!("* URLFETCH {url} {{7}}\r\nHello\r\n x NIL\r\n"));
         // §4.4.1
         assert_eq!(
             md("", &[("/shared/comment", Some(b"My comment"))]),

@@ -152,6 +152,7 @@ fn write_code(out: &mut Vec<u8>, code: &Code) {
         Code::NotificationOverflow => b"NOTIFICATIONOVERFLOW",
         Code::NotSaved => b"NOTSAVED",
         Code::CompressionActive => b"COMPRESSIONACTIVE",
+        Code::UrlMech => b"URLMECH INTERNAL",
         Code::UidRequired => b"UIDREQUIRED",
         _ => b"",
     };
@@ -251,6 +252,21 @@ fn write_code(out: &mut Vec<u8>, code: &Code) {
                 out.extend_from_slice(name.as_bytes());
             }
             out.push(b')');
+        }
+        Code::BadUrl(url) => {
+            // RFC 4469 §5 `url-resp-text`: any TEXT-CHAR but "]"; encoding keeps it a URL.
+            out.extend_from_slice(b"BADURL ");
+            if url.is_empty() {
+                // `1*` TEXT-CHAR: an empty URL is shown as the empty string it was sent as.
+                out.extend_from_slice(b"\"\"");
+            }
+            for &b in url.as_bytes() {
+                if b == b']' || !(0x21..0x7f).contains(&b) {
+                    out.extend_from_slice(format!("%{b:02X}").as_bytes());
+                } else {
+                    out.push(b);
+                }
+            }
         }
         Code::InProgress(None) => out.extend_from_slice(b"INPROGRESS"),
         Code::InProgress(Some(progress)) => {

@@ -150,6 +150,11 @@ pub enum Code {
     /// `BADEVENT (event-name ...)` (RFC 5465 §3.1): every event the server supports (names
     /// that are not atoms are left out).
     BadEvent(Vec<String>),
+    /// `BADURL url` (RFC 4469 §4.1): the first URL that could not be used. Written with
+    /// `]`, controls and 8-bit bytes percent-encoded (`url-resp-text`).
+    BadUrl(String),
+    /// `URLMECH INTERNAL` (RFC 4467 §4): the URLAUTH mechanisms the server offers.
+    UrlMech,
     /// `UIDREQUIRED` (RFC 9586 §3): UIDONLY is on and the command used message numbers.
     UidRequired,
     /// `INPROGRESS [(tag done total)]` (RFC 9585 §5): a long command is still running.
@@ -438,6 +443,11 @@ pub enum Data {
         /// The changed entries' names.
         entries: Vec<String>,
     },
+    /// `* GENURLAUTH url ...` (RFC 4467 §8): the authorised URLs, in the order asked.
+    GenUrlAuth(Vec<String>),
+    /// `* URLFETCH url nstring ...` (RFC 4467 §8): each URL with its data, `None` (NIL) when
+    /// it cannot be fetched. Data with NUL is written as literal8, as METADATA values are.
+    UrlFetch(Vec<(String, Option<bytes::Bytes>)>),
     /// `* QUOTAROOT mailbox *(root)` (RFC 9208 §4.2.2).
     QuotaRoot {
         /// Decoded mailbox name.

@@ -41,6 +41,7 @@ mod search;
 mod seen;
 mod shares;
 mod sieve;
+mod urlauth;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -770,6 +771,22 @@ impl MailStore for PgStore {
             }
             written
         })
+    }
+
+    async fn urlauth_key(
+        &self,
+        account: AccountId,
+        mailbox: MailboxId,
+        fresh: Option<&[u8]>,
+    ) -> StoreResult<Option<Vec<u8>>> {
+        match fresh {
+            None => read_tx!(self, |tx| urlauth::key(&tx, account, mailbox, None).await?),
+            Some(fresh) => write_tx!(self, |tx, fx| urlauth::key(&tx, account, mailbox, Some(fresh)).await?),
+        }
+    }
+
+    async fn reset_urlauth_keys(&self, account: AccountId, mailbox: Option<MailboxId>) -> StoreResult<()> {
+        write_tx!(self, |tx, fx| urlauth::reset(&tx, account, mailbox).await?)
     }
 
     fn notifier(&self) -> &Notifier {

@@ -84,7 +84,7 @@ use super::{Fail, PgResult};
 use crate::StoreError;
 
 /// The migration steps; step `i` brings the database from version `i` to `i + 1`.
-pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7, V8];
+pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7, V8, V9];
 
 /// The schema version this program writes.
 pub const LATEST: i64 = MIGRATIONS.len() as i64;
@@ -412,6 +412,20 @@ CREATE TABLE server_metadata (
     name  TEXT COLLATE \"C\" PRIMARY KEY,
     value BYTEA NOT NULL
 );
+";
+
+/// Version 9: URLAUTH mailbox access keys (RFC 4467 §6, `postgres::urlauth`), as SQLite's
+/// version 15: one per user and mailbox, gone with the account or the mailbox.
+const V9: &str = "
+CREATE TABLE urlauth_keys (
+    account_id BIGINT NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+    owner_id   BIGINT NOT NULL,
+    mailbox_id BIGINT NOT NULL,
+    key        BYTEA NOT NULL,
+    PRIMARY KEY (account_id, owner_id, mailbox_id),
+    FOREIGN KEY (owner_id, mailbox_id) REFERENCES mailboxes (owner_id, id) ON DELETE CASCADE
+);
+CREATE INDEX urlauth_keys_by_mailbox ON urlauth_keys (owner_id, mailbox_id);
 ";
 
 /// Brings the database to [`LATEST`]; refuses a newer one. Returns the version found.

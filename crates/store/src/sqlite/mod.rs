@@ -65,6 +65,7 @@ mod seen;
 pub(crate) mod shares;
 pub mod sieve;
 pub(crate) mod summary;
+mod urlauth;
 mod writer;
 
 use std::path::{Path, PathBuf};
@@ -727,6 +728,25 @@ impl MailStore for SqliteStore {
             }
         }
         Ok(written)
+    }
+
+    async fn urlauth_key(
+        &self,
+        account: AccountId,
+        mailbox: MailboxId,
+        fresh: Option<&[u8]>,
+    ) -> StoreResult<Option<Vec<u8>>> {
+        match fresh {
+            None => self.read(move |conn| urlauth::key(conn, account, mailbox, None)).await,
+            Some(fresh) => {
+                let fresh = fresh.to_vec();
+                self.writer.run(move |conn, _| urlauth::key(conn, account, mailbox, Some(&fresh))).await
+            }
+        }
+    }
+
+    async fn reset_urlauth_keys(&self, account: AccountId, mailbox: Option<MailboxId>) -> StoreResult<()> {
+        self.writer.run(move |conn, _| urlauth::reset(conn, account, mailbox)).await
     }
 
     fn notifier(&self) -> &Notifier {

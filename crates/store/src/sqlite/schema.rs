@@ -53,7 +53,7 @@ use super::conn::DbResult;
 use crate::{StoreError, StoreResult};
 
 /// The migration steps; step `i` brings the database from version `i` to `i + 1`.
-pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11, V12, V13, V14];
+pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11, V12, V13, V14, V15];
 
 const V1: &str = "
 CREATE TABLE accounts (
@@ -625,6 +625,19 @@ CREATE TABLE server_metadata (
 CREATE TRIGGER accounts_forget_private_metadata AFTER DELETE ON accounts BEGIN
     DELETE FROM mailbox_metadata WHERE account_id = OLD.id AND account_id <> 0;
 END;
+";
+
+/// Version 15: URLAUTH mailbox access keys (RFC 4467 §6, `super::urlauth`): one random key per
+/// user and mailbox, made by GENURLAUTH, dropped by RESETKEY; gone with the account or the
+/// mailbox (a mailbox made again under the old name has no key, so old URLs stay invalid).
+const V15: &str = "
+CREATE TABLE urlauth_keys (
+    account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+    mailbox_id INTEGER NOT NULL REFERENCES mailboxes(id) ON DELETE CASCADE,
+    key        BLOB NOT NULL,
+    PRIMARY KEY (account_id, mailbox_id)
+) WITHOUT ROWID;
+CREATE INDEX urlauth_keys_by_mailbox ON urlauth_keys (mailbox_id);
 ";
 
 /// Brings the database to the newest schema version. Runs on the writer connection before the
