@@ -234,7 +234,7 @@ pub(crate) async fn command(
         }
         let Some(entry) = next.snapshot.mailboxes.get(&id) else { continue };
         let events = next.events_for(&entry.name, entry.personal);
-        let values = match status_values(cx, id, entry, events).await {
+        let values = match status_values(cx, id, entry, events, Moment::Set).await {
             Ok(values) => values,
             Err(e) => {
                 tracing::warn!(error = ?e, mailbox = %entry.name, "NOTIFY status failed");
@@ -422,19 +422,30 @@ fn register(cx: &Cx<'_>, state: &NotifyState) -> Result<Vec<MailboxId>, Reply> {
     Ok(readable)
 }
 
-/// The STATUS items a mailbox's events call for (§5.1–§5.3), with their values.
+/// When a STATUS goes out: the STATUS option of NOTIFY SET, or a change later.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Moment {
+    Set,
+    Change,
+}
+
+/// The STATUS items a mailbox's events call for (§3.1, §5.1–§5.3), with their values.
 async fn status_values(
     cx: &Cx<'_>,
     id: MailboxId,
     entry: &Entry,
     events: Events,
+    moment: Moment,
 ) -> Result<Vec<(StatusItem, u64)>, Reply> {
     let mut st: MailboxStatus = cx.ctx.store.status(id).await?;
     if !entry.personal && events.flags && cx.ctx.share.seen_mode(id).await? == SeenMode::Private {
         let seen = cx.ctx.share.private_seen(id, cx.user.account).await?;
         st.unseen = st.messages.saturating_sub(u32::try_from(seen.len()).unwrap_or(u32::MAX));
     }
-    let condstore = cx.enabled.condstore || cx.enabled.qresync;
+    // §3.1: the STATUS option's answer for FlagChange/AnnotationChange MUST carry
+    // HIGHESTMODSEQ when the server supports CONDSTORE (this one does); §5.1–§5.3: a later
+    // change's STATUS carries it when the client enabled CONDSTORE or QRESYNC.
+    let condstore = cx.enabled.condstore || cx.enabled.qresync || (moment == Moment::Set && events.flags);
     let mut items = Vec::new();
     if events.new || events.expunge {
         items.push(StatusItem::Messages);
@@ -497,7 +508,7 @@ pub(crate) async fn report(
         if !events.has_message_events() || !entry.rights.contains(Right::Read) {
             continue;
         }
-        let values = match status_values(cx, id, entry, events).await {
+        let values = match status_values(cx, id, entry, events, Moment::Change).await {
             Ok(values) => values,
             // Deleted meanwhile: the list change says so.
             Err(_) => continue,

@@ -194,6 +194,11 @@ fn status_indicator_and_message_events_of_other_mailboxes() {
     assert_eq!(item(lemonade, "UIDNEXT"), 2);
     assert!(item(lemonade, "UIDVALIDITY") > 0);
     assert!(!set.untagged.iter().any(|l| l.contains("misc")), "{set:?}");
+    // §3.1: with FlagChange the answer carries HIGHESTMODSEQ, because the server supports
+    // CONDSTORE (whether or not the client enabled it), and UIDVALIDITY.
+    let set = a.ok("NOTIFY SET STATUS (subtree Lists (MessageNew MessageExpunge FlagChange))");
+    let lemonade = set.starting("* STATUS Lists/Lemonade ");
+    assert!(item(lemonade[0], "HIGHESTMODSEQ") > 0 && item(lemonade[0], "UIDVALIDITY") > 0, "{set:?}");
     // Without STATUS: none.
     let set = a.ok("NOTIFY SET (subtree Lists (MessageNew MessageExpunge))");
     assert!(set.starting("* STATUS").is_empty(), "{set:?}");

@@ -147,7 +147,25 @@ impl Parser<'_> {
             self.sp()?;
         }
         self.sp()?;
+        // RFC 5267 §6 puts RETURN right after SORT; its Appendix A.1 writes it after the sort
+        // criteria ("UID SORT (DATE) RETURN (...) UTF-8 ..."), and clients (and imaptest)
+        // also send it after the charset. Accepted in all three places, once.
+        if return_opts.is_none() && self.eat_keyword("RETURN") {
+            self.sp()?;
+            return_opts = Some(self.search_return_opts()?);
+            self.sp()?;
+        }
         let charset = self.charset()?;
+        if return_opts.is_none() && self.peek() == Some(b' ') {
+            let at = self.pos;
+            self.pos += 1;
+            if self.eat_keyword("RETURN") && self.peek() == Some(b' ') {
+                self.sp()?;
+                return_opts = Some(self.search_return_opts()?);
+            } else {
+                self.pos = at;
+            }
+        }
         let search = self.search_keys()?;
         Ok(CommandBody::Sort { kind, return_opts, criteria, charset, search })
     }
@@ -237,7 +255,8 @@ impl Parser<'_> {
             return self.fail("a positive number (both ends count from the same side)");
         }
         let last = self.nz_number()?;
-        Ok(PartialRange { from_end, first, last })
+        // "A range 500:400 is the same as 400:500": kept (and echoed) in ascending order.
+        Ok(PartialRange { from_end, first: first.min(last), last: first.max(last) })
     }
 
     /// `search-key` of RFC 9051 §9 plus RFC 3501 (NEW, OLD, RECENT), RFC 7162 (MODSEQ),
@@ -460,6 +479,28 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+        // RETURN after the criteria (RFC 5267 Appendix A.1) or after the charset (imaptest's
+        // sort-partial); a reversed PARTIAL range is the same range (RFC 9394 §4).
+        for text in [
+            "S1 UID SORT (DATE) RETURN (COUNT) UTF-8 UNSEEN",
+            "S2 UID SORT (DATE) UTF-8 RETURN (COUNT) UNSEEN",
+        ] {
+            match body(text) {
+                CommandBody::Sort { return_opts, charset, search, .. } => {
+                    assert_eq!(return_opts, Some(vec![SearchReturn::Count]), "{text}");
+                    assert_eq!((charset.as_str(), search.len()), ("UTF-8", 1), "{text}");
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        match body("S3 SORT (ARRIVAL) US-ASCII RETURN (PARTIAL 4:2) ALL") {
+            CommandBody::Sort { return_opts: Some(opts), .. } => {
+                let SearchReturn::Partial(range) = &opts[0] else { panic!("{opts:?}") };
+                assert_eq!(range.to_string(), "2:4");
+            }
+            other => panic!("{other:?}"),
+        }
+        err(b"S4 SORT RETURN (COUNT) (DATE) UTF-8 RETURN (MIN) ALL\r\n");
         match body("A285 THREAD REFERENCES UTF-8 SINCE 5-MAR-2000") {
             CommandBody::Thread { kind, algorithm, charset, search } => {
                 assert_eq!((kind, algorithm), (CommandKind::Seq, ThreadAlgorithm::References));
