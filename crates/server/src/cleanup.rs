@@ -10,7 +10,9 @@
 //! one log line.
 //!
 //! Limits: a limit is whole days (`[cleanup] trash_days`, `junk_days`, or the account's own,
-//! `postfach user set NAME --trash-days N`); 0 keeps mail for ever. The age is the save date
+//! `postfach user set NAME --trash-days N`); 0 keeps mail for ever. Any mailbox may carry its
+//! own limit in the METADATA entry `/shared/vendor/vendor.postfach/cleanup-days` (RFC 5464,
+//! set by a client with SETMETADATA), which wins over the others. The age is the save date
 //! (RFC 8514): when the message came into that mailbox, not its internal date.
 
 use std::sync::Arc;
@@ -43,8 +45,8 @@ pub(crate) struct Removed {
     pub(crate) account: String,
     /// The mailbox's name.
     pub(crate) mailbox: String,
-    /// Trash or Junk.
-    pub(crate) kind: SpecialUse,
+    /// Trash or Junk; `None` for a mailbox cleaned by its own METADATA entry.
+    pub(crate) kind: Option<SpecialUse>,
     /// The limit that applied, days.
     pub(crate) days: u32,
     /// Messages expunged.
@@ -59,9 +61,14 @@ pub(crate) async fn pass(
 ) -> anyhow::Result<Vec<Removed>> {
     let mut report = Vec::new();
     for mailbox in store.cleanup_mailboxes().await? {
-        let default =
-            if mailbox.special_use == SpecialUse::Junk { config.junk_days } else { config.trash_days };
-        let days = mailbox.days.unwrap_or(default);
+        // The mailbox's own METADATA entry first, then its owner's limit for the kind, then
+        // the server's; a mailbox that is neither Trash nor Junk has only its own.
+        let default = match mailbox.special_use {
+            Some(SpecialUse::Junk) => config.junk_days,
+            Some(SpecialUse::Trash) => config.trash_days,
+            _ => 0,
+        };
+        let days = mailbox.mailbox_days.or(mailbox.days).unwrap_or(default);
         if days == 0 {
             continue;
         }
@@ -124,7 +131,8 @@ pub(crate) async fn run(
         let now = unix_now().saturating_add(skew);
         match pass(store.as_ref(), &config, now).await {
             Ok(report) => {
-                let count = |kind| report.iter().filter(|r| r.kind == kind).map(|r| r.messages as u64).sum();
+                let count =
+                    |kind| report.iter().filter(|r| r.kind == Some(kind)).map(|r| r.messages as u64).sum();
                 metrics.cleanup_pass(count(SpecialUse::Trash), count(SpecialUse::Junk));
             }
             Err(e) => warn!(error = %e, "clean-up pass failed; trying again at the next one"),

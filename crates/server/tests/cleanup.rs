@@ -132,6 +132,46 @@ fn cleanup_run_removes_by_save_date_and_the_account_override_wins() {
     assert!(!refused.status.success());
 }
 
+/// A mailbox's own limit (issue 18 item 3): the METADATA entry
+/// `/shared/vendor/vendor.postfach/cleanup-days` makes any mailbox cleaned, and on Trash it wins
+/// over the account's and the server's limits; a value that is not a number of days is ignored.
+#[test]
+fn a_mailbox_metadata_entry_sets_its_own_limit() {
+    let server = TestServer::start_with("allow_plaintext_auth = true");
+    server.add_user("carol", PASSWORD);
+    let mut carol = login(&server, "carol");
+    ok(&mut carol, "c1", "CREATE Newsletters");
+    // Archive is one of the mailboxes every account starts with.
+    append(&mut carol, "Newsletters", "news-1");
+    append(&mut carol, "Archive", "archive-1");
+    append(&mut carol, "Trash", "trash-1");
+    ok(&mut carol, "m1", "SETMETADATA Newsletters (/shared/vendor/vendor.postfach/cleanup-days \"3\")");
+    ok(&mut carol, "m2", "SETMETADATA Trash (/shared/vendor/vendor.postfach/cleanup-days \"2\")");
+    ok(&mut carol, "m3", "SETMETADATA Archive (/shared/vendor/vendor.postfach/cleanup-days \"soon\")");
+    let got = ok(&mut carol, "g", "GETMETADATA Newsletters /shared/vendor/vendor.postfach/cleanup-days");
+    assert!(got.iter().any(|l| l.contains("cleanup-days \"3\"")), "{got:?}");
+    let saved = unix_now();
+
+    // Two days on: nothing yet. Three and four: Trash (2) and Newsletters (3); Archive never.
+    let now = (saved + 2 * DAY - 10).to_string();
+    assert_eq!(cli_ok(&server, &["cleanup", "run", "--now", &now]).trim(), "nothing to remove");
+    let now = (saved + 3 * DAY + 1).to_string();
+    let out = cli_ok(&server, &["cleanup", "run", "--now", &now]);
+    let mut lines: Vec<&str> = out.lines().collect();
+    lines.sort_unstable();
+    assert_eq!(
+        lines,
+        vec![
+            "carol\tNewsletters\t1 expunged (older than 3 days)",
+            "carol\tTrash\t1 expunged (older than 2 days)"
+        ]
+    );
+    assert!(subjects(&mut carol, "Newsletters").is_empty());
+    assert_eq!(subjects(&mut carol, "Archive"), vec!["archive-1"]);
+    let now = (saved + 400 * DAY).to_string();
+    assert_eq!(cli_ok(&server, &["cleanup", "run", "--now", &now]).trim(), "nothing to remove");
+}
+
 #[test]
 fn the_servers_own_pass_reaches_an_idle_client() {
     // Passes every second, on a clock eight days ahead (a debug-build test hook): what is

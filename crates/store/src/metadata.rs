@@ -10,6 +10,25 @@
 
 use crate::types::MailboxId;
 
+/// The mailbox entry that sets the mailbox's own clean-up limit (the automatic clean-up of
+/// `[cleanup]`, through METADATA): whole days as ASCII digits, 0 = never. On any mailbox, not
+/// only Trash and Junk; on those it overrides the account's and the server's limit. A shared
+/// entry: the mailbox's policy, the same for everybody who reads the mailbox.
+pub const CLEANUP_DAYS_ENTRY: &str = "/shared/vendor/vendor.postfach/cleanup-days";
+
+/// Longest clean-up limit accepted from [`CLEANUP_DAYS_ENTRY`]: a hundred years.
+pub const MAX_CLEANUP_DAYS: u32 = 36_500;
+
+/// The days a [`CLEANUP_DAYS_ENTRY`] value names; `None` when it is not a number of days (such
+/// an entry is ignored, as if it were not there).
+pub fn cleanup_days(value: &[u8]) -> Option<u32> {
+    let text = std::str::from_utf8(value).ok()?.trim();
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    text.parse::<u32>().ok().filter(|d| *d <= MAX_CLEANUP_DAYS)
+}
+
 /// Where entries are kept (RFC 5464 §3.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum MetadataPlace {

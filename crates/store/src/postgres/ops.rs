@@ -6,6 +6,7 @@ use std::time::Duration;
 use super::{PgResult, Tx};
 use crate::StoreError;
 use crate::acl::QuotaLimits;
+use crate::metadata::{CLEANUP_DAYS_ENTRY, cleanup_days};
 use crate::sqlite::{CleanupMailbox, CleanupOverride};
 use crate::stats::{BATCH_SIZE_BOUNDS, COMMIT_SECONDS_BOUNDS, Histogram, StoreTotals, WriterStats};
 use crate::types::{AccountId, MailboxId, SpecialUse};
@@ -84,29 +85,41 @@ pub(crate) async fn cleanup_mailboxes(tx: &Tx<'_>) -> PgResult<Vec<CleanupMailbo
         .query(
             "SELECT a.id, a.name, m.id, m.name, m.special_use, c.trash_days, c.junk_days,
                     (SELECT min(s.saved_at) FROM messages s
-                      WHERE s.owner_id = m.owner_id AND s.mailbox_id = m.id)
+                      WHERE s.owner_id = m.owner_id AND s.mailbox_id = m.id), md.value
              FROM mailboxes m
              JOIN accounts a ON a.id = m.owner_id
              LEFT JOIN cleanup_settings c ON c.owner_id = a.id
-             WHERE m.special_use IN ($1, $2)
+             LEFT JOIN mailbox_metadata md
+                    ON md.owner_id = m.owner_id AND md.mailbox_id = m.id AND md.account_id = 0
+                   AND md.name = $3
+             WHERE m.special_use IN ($1, $2) OR md.value IS NOT NULL
              ORDER BY a.name_key, m.name",
-            &[&SpecialUse::Trash.as_str(), &SpecialUse::Junk.as_str()],
+            &[&SpecialUse::Trash.as_str(), &SpecialUse::Junk.as_str(), &CLEANUP_DAYS_ENTRY],
         )
         .await?;
     Ok(rows
         .iter()
         .map(|r| {
-            let special: String = r.get(4);
-            let special_use =
-                if special == SpecialUse::Junk.as_str() { SpecialUse::Junk } else { SpecialUse::Trash };
+            let special: Option<String> = r.get(4);
+            let special_use = match special.as_deref() {
+                Some(s) if s == SpecialUse::Junk.as_str() => Some(SpecialUse::Junk),
+                Some(s) if s == SpecialUse::Trash.as_str() => Some(SpecialUse::Trash),
+                _ => None,
+            };
             let (trash, junk) = (days(r.get(5)), days(r.get(6)));
+            let entry: Option<Vec<u8>> = r.get(8);
             CleanupMailbox {
                 account: AccountId(r.get(0)),
                 account_name: r.get(1),
                 mailbox: MailboxId(r.get(2)),
                 name: r.get(3),
                 special_use,
-                days: if special_use == SpecialUse::Junk { junk } else { trash },
+                days: match special_use {
+                    Some(SpecialUse::Junk) => junk,
+                    Some(SpecialUse::Trash) => trash,
+                    _ => None,
+                },
+                mailbox_days: entry.as_deref().and_then(cleanup_days),
                 oldest_saved: r.get(7),
             }
         })

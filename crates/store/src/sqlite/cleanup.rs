@@ -10,6 +10,7 @@
 use rusqlite::{Connection, OptionalExtension};
 
 use super::conn::DbResult;
+use crate::metadata::{CLEANUP_DAYS_ENTRY, cleanup_days};
 use crate::types::{AccountId, MailboxId, SpecialUse};
 use crate::{StoreError, StoreResult};
 
@@ -34,46 +35,64 @@ pub struct CleanupMailbox {
     pub mailbox: MailboxId,
     /// Its full name, for the log.
     pub name: String,
-    /// `Trash` or `Junk`.
-    pub special_use: SpecialUse,
+    /// `Trash` or `Junk`; `None` for another mailbox that has its own limit.
+    pub special_use: Option<SpecialUse>,
     /// The owner's own limit for this kind of mailbox (`None`: the default).
     pub days: Option<u32>,
+    /// The mailbox's own limit, its [`crate::metadata::CLEANUP_DAYS_ENTRY`] METADATA entry
+    /// (`None`: no entry, or not a number of days); it wins over `days` and the default.
+    pub mailbox_days: Option<u32>,
     /// The earliest save date in the mailbox (Unix seconds; `None`: empty), so a pass asks the
     /// writer only about mailboxes that have something to remove.
     pub oldest_saved: Option<i64>,
 }
 
-/// Every `\Trash` and `\Junk` mailbox with its owner's override and its earliest save date
-/// (one probe of `saved_at_by_time` each), by owner and name.
+/// Every `\Trash` and `\Junk` mailbox, and every other mailbox with a clean-up METADATA entry,
+/// with its owner's override, the mailbox's own limit and its earliest save date (one probe of
+/// `saved_at_by_time` each), by owner and name.
 pub(crate) fn mailboxes(conn: &Connection) -> StoreResult<Vec<CleanupMailbox>> {
     let mut stmt = conn
         .prepare_cached(
             "SELECT a.id, a.name, m.id, m.name, m.special_use, c.trash_days, c.junk_days,
-                    (SELECT min(s.unix) FROM saved_at s WHERE s.mailbox_id = m.id)
+                    (SELECT min(s.unix) FROM saved_at s WHERE s.mailbox_id = m.id), md.value
              FROM mailboxes m
              JOIN accounts a ON a.id = m.account_id
              LEFT JOIN cleanup_settings c ON c.account_id = a.id
-             WHERE m.special_use IN (?1, ?2)
+             LEFT JOIN mailbox_metadata md
+                    ON md.mailbox_id = m.id AND md.account_id = 0 AND md.name = ?3
+             WHERE m.special_use IN (?1, ?2) OR md.value IS NOT NULL
              ORDER BY a.name_key, m.name",
         )
         .db()?;
     let rows = stmt
-        .query_map([SpecialUse::Trash.as_str(), SpecialUse::Junk.as_str()], |r| {
-            let special: String = r.get(4)?;
-            let trash: Option<u32> = r.get(5)?;
-            let junk: Option<u32> = r.get(6)?;
-            let special_use =
-                if special == SpecialUse::Junk.as_str() { SpecialUse::Junk } else { SpecialUse::Trash };
-            Ok(CleanupMailbox {
-                account: AccountId(r.get(0)?),
-                account_name: r.get(1)?,
-                mailbox: MailboxId(r.get(2)?),
-                name: r.get(3)?,
-                special_use,
-                days: if special_use == SpecialUse::Junk { junk } else { trash },
-                oldest_saved: r.get(7)?,
-            })
-        })
+        .query_map(
+            rusqlite::params![SpecialUse::Trash.as_str(), SpecialUse::Junk.as_str(), CLEANUP_DAYS_ENTRY],
+            |r| {
+                let special: Option<String> = r.get(4)?;
+                let trash: Option<u32> = r.get(5)?;
+                let junk: Option<u32> = r.get(6)?;
+                let entry: Option<Vec<u8>> = r.get(8)?;
+                let special_use = match special.as_deref() {
+                    Some(s) if s == SpecialUse::Junk.as_str() => Some(SpecialUse::Junk),
+                    Some(s) if s == SpecialUse::Trash.as_str() => Some(SpecialUse::Trash),
+                    _ => None,
+                };
+                Ok(CleanupMailbox {
+                    account: AccountId(r.get(0)?),
+                    account_name: r.get(1)?,
+                    mailbox: MailboxId(r.get(2)?),
+                    name: r.get(3)?,
+                    special_use,
+                    days: match special_use {
+                        Some(SpecialUse::Junk) => junk,
+                        Some(SpecialUse::Trash) => trash,
+                        _ => None,
+                    },
+                    mailbox_days: entry.as_deref().and_then(cleanup_days),
+                    oldest_saved: r.get(7)?,
+                })
+            },
+        )
         .db()?;
     rows.collect::<rusqlite::Result<_>>().db()
 }
