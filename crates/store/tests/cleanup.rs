@@ -102,15 +102,15 @@ async fn trash_and_junk_of_users_and_teams_with_overrides() {
     let all = store.cleanup_mailboxes().await.unwrap();
     let oldest: Vec<Option<i64>> = all.iter().map(|m| m.oldest_saved).collect();
     assert_eq!(oldest, vec![None, None, Some(1_234), None, None, None]);
-    let listed: Vec<(String, String, SpecialUse, Option<u32>)> =
+    let listed: Vec<(String, String, Option<SpecialUse>, Option<u32>)> =
         all.into_iter().map(|m| (m.account_name, m.name, m.special_use, m.days)).collect();
     let expected = vec![
-        ("alice".to_owned(), "Junk".to_owned(), SpecialUse::Junk, None),
-        ("alice".to_owned(), "Trash".to_owned(), SpecialUse::Trash, Some(7)),
-        ("bob".to_owned(), "Bin".to_owned(), SpecialUse::Trash, None),
-        ("bob".to_owned(), "Junk".to_owned(), SpecialUse::Junk, None),
-        ("bob".to_owned(), "Trash".to_owned(), SpecialUse::Trash, None),
-        ("crew".to_owned(), "Trash".to_owned(), SpecialUse::Trash, None),
+        ("alice".to_owned(), "Junk".to_owned(), Some(SpecialUse::Junk), None),
+        ("alice".to_owned(), "Trash".to_owned(), Some(SpecialUse::Trash), Some(7)),
+        ("bob".to_owned(), "Bin".to_owned(), Some(SpecialUse::Trash), None),
+        ("bob".to_owned(), "Junk".to_owned(), Some(SpecialUse::Junk), None),
+        ("bob".to_owned(), "Trash".to_owned(), Some(SpecialUse::Trash), None),
+        ("crew".to_owned(), "Trash".to_owned(), Some(SpecialUse::Trash), None),
     ];
     assert_eq!(listed, expected);
 
