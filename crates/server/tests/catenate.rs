@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{Client, TestServer, Wire};
+use common::{Answer, Client, TestServer};
 
 const PASSWORD: &str = "catenate pw";
 
@@ -15,21 +15,6 @@ const PASSWORD: &str = "catenate pw";
 struct Imap {
     client: Client,
     next: u32,
-}
-
-/// The answer to one command.
-#[derive(Debug)]
-struct Answer {
-    /// Untagged responses, literal data folded in.
-    untagged: Vec<String>,
-    /// The tagged line without its tag.
-    done: String,
-}
-
-impl Answer {
-    fn ok(&self) -> bool {
-        self.done.starts_with("OK")
-    }
 }
 
 impl Imap {
@@ -51,14 +36,7 @@ impl Imap {
     }
 
     fn answer(&mut self, tag: &str) -> Answer {
-        let mut untagged = Vec::new();
-        loop {
-            let response = self.client.read_response().folded();
-            if let Some(done) = response.strip_prefix(&format!("{tag} ")) {
-                return Answer { untagged, done: done.to_owned() };
-            }
-            untagged.push(response);
-        }
+        common::answer(&mut self.client, tag)
     }
 
     /// APPENDs `message` to `mailbox`; its UID.

@@ -11,7 +11,7 @@
 
 mod common;
 
-use common::{Client, TestServer, Wire};
+use common::{Answer, Client, TestServer, Wire};
 use imap_codec::ResponseCodec;
 use imap_codec::decode::Decoder;
 
@@ -21,26 +21,6 @@ const PASSWORD: &str = "metadata pw";
 struct Imap {
     client: Client,
     next: u32,
-}
-
-/// The answer to one command.
-#[derive(Debug)]
-struct Answer {
-    /// Untagged responses, literal data folded in (`{n}\r\n<data>` kept as on the wire).
-    untagged: Vec<String>,
-    /// The tagged line without its tag: `OK [METADATA LONGENTRIES 2199] GETMETADATA completed`.
-    done: String,
-}
-
-impl Answer {
-    fn ok(&self) -> bool {
-        self.done.starts_with("OK")
-    }
-
-    /// The untagged responses starting with `prefix`.
-    fn starting(&self, prefix: &str) -> Vec<&str> {
-        self.untagged.iter().filter(|l| l.starts_with(prefix)).map(String::as_str).collect()
-    }
 }
 
 impl Imap {

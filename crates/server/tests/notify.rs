@@ -9,7 +9,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Client, TestServer, Wire};
+use common::{Answer, Client, TestServer, Wire};
 
 const PASSWORD: &str = "notify pw";
 
@@ -23,23 +23,6 @@ const QUIET: Duration = Duration::from_millis(400);
 struct Imap {
     client: Client,
     next: u32,
-}
-
-/// The answer to one command.
-#[derive(Debug)]
-struct Answer {
-    untagged: Vec<String>,
-    done: String,
-}
-
-impl Answer {
-    fn ok(&self) -> bool {
-        self.done.starts_with("OK")
-    }
-
-    fn starting(&self, prefix: &str) -> Vec<&str> {
-        self.untagged.iter().filter(|l| l.starts_with(prefix)).map(String::as_str).collect()
-    }
 }
 
 impl Imap {
@@ -67,14 +50,7 @@ impl Imap {
     }
 
     fn answer(&mut self, tag: &str) -> Answer {
-        let mut untagged = Vec::new();
-        loop {
-            let response = self.client.read_response().folded();
-            if let Some(done) = response.strip_prefix(&format!("{tag} ")) {
-                return Answer { untagged, done: done.to_owned() };
-            }
-            untagged.push(response);
-        }
+        common::answer(&mut self.client, tag)
     }
 
     /// Reads unsolicited responses until one starts with `prefix`, without sending anything;

@@ -8,25 +8,13 @@
 
 mod common;
 
-use common::{Client, TestServer, Wire};
+use common::{Answer, Client, TestServer};
 
 const PASSWORD: &str = "urlauth pw";
 
 struct Imap {
     client: Client,
     next: u32,
-}
-
-#[derive(Debug)]
-struct Answer {
-    untagged: Vec<String>,
-    done: String,
-}
-
-impl Answer {
-    fn ok(&self) -> bool {
-        self.done.starts_with("OK")
-    }
 }
 
 impl Imap {
@@ -43,14 +31,7 @@ impl Imap {
         self.next += 1;
         let tag = format!("x{}", self.next);
         self.client.send(&format!("{tag} {command}"));
-        let mut untagged = Vec::new();
-        loop {
-            let response = self.client.read_response().folded();
-            if let Some(done) = response.strip_prefix(&format!("{tag} ")) {
-                return Answer { untagged, done: done.to_owned() };
-            }
-            untagged.push(response);
-        }
+        common::answer(&mut self.client, &tag)
     }
 
     fn append(&mut self, mailbox: &str, message: &str) -> u32 {

@@ -952,6 +952,40 @@ pub(crate) type State = BTreeMap<String, BTreeMap<String, String>>;
 /// The folders the server creates for every account (RFC 6154 special use).
 pub(crate) const DEFAULT_FOLDERS: [&str; 6] = ["INBOX", "Drafts", "Sent", "Trash", "Junk", "Archive"];
 
+/// The answer to one command: its untagged responses (literal data folded into the line that
+/// announced it) and its tagged line without the tag (`OK [APPENDUID 1 4] APPEND completed`).
+#[derive(Debug)]
+pub(crate) struct Answer {
+    /// Untagged responses, in order.
+    pub(crate) untagged: Vec<String>,
+    /// The tagged completion without its tag.
+    pub(crate) done: String,
+}
+
+impl Answer {
+    /// True for a tagged OK.
+    pub(crate) fn ok(&self) -> bool {
+        self.done.starts_with("OK")
+    }
+
+    /// The untagged responses starting with `prefix`.
+    pub(crate) fn starting(&self, prefix: &str) -> Vec<&str> {
+        self.untagged.iter().filter(|l| l.starts_with(prefix)).map(String::as_str).collect()
+    }
+}
+
+/// Reads responses from `wire` until the completion of `tag`.
+pub(crate) fn answer<W: Wire>(wire: &mut W, tag: &str) -> Answer {
+    let mut untagged = Vec::new();
+    loop {
+        let response = wire.read_response().folded();
+        if let Some(done) = response.strip_prefix(&format!("{tag} ")) {
+            return Answer { untagged, done: done.to_owned() };
+        }
+        untagged.push(response);
+    }
+}
+
 /// A small IMAP session for setting up and inspecting one side of a sync.
 pub(crate) struct Session<W: Wire> {
     wire: W,
