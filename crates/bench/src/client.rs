@@ -312,6 +312,28 @@ impl Client {
         self.finish(&tag, observe).await
     }
 
+    /// Sends `tag SP command CRLF` without waiting (pipelining, RFC 9051 §5.5); the caller
+    /// reads the completions in order with [`Client::complete`]. `literal` is sent as a
+    /// non-synchronising literal right after `command`, which must end with `{n+}`.
+    pub async fn send(&mut self, command: &str, literal: Option<&[u8]>) -> Result<String, ClientError> {
+        let tag = self.tag();
+        let head = format!("{tag} {command}\r\n");
+        match literal {
+            Some(body) => self.write(&[head.as_bytes(), body, b"\r\n"]).await?,
+            None => self.write(&[head.as_bytes()]).await?,
+        }
+        Ok(tag)
+    }
+
+    /// Reads up to the completion of `tag`, sent earlier with [`Client::send`].
+    pub async fn complete(
+        &mut self,
+        tag: &str,
+        observe: &mut (dyn FnMut(&Data<'_>) + Send),
+    ) -> Result<Done, ClientError> {
+        self.finish(tag, observe).await
+    }
+
     /// `APPEND mailbox (flags) literal [ (flags) literal ...]`: one message is a plain APPEND,
     /// several are one MULTIAPPEND (RFC 3502). Uses LITERAL+ when the server offers it.
     pub async fn append(

@@ -83,6 +83,8 @@ struct Global {
 enum Command {
     /// N clients running a weighted mix of IMAP commands.
     Mixed(scenario::mixed::MixedOpts),
+    /// N clients walking a stress tester's random state machine over one shared mailbox.
+    Statemachine(scenario::statemachine::StateMachineOpts),
     /// APPEND throughput from 1 and from N clients.
     Append(scenario::append::AppendOpts),
     /// Whole-mailbox operations on very large mailboxes.
@@ -139,6 +141,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     let report = runtime.block_on(async {
         match &cli.command {
             Command::Mixed(o) => scenario::mixed::run(&ctx, o).await,
+            Command::Statemachine(o) => scenario::statemachine::run(&ctx, o).await,
             Command::Append(o) => scenario::append::run(&ctx, o).await,
             Command::BigMailbox(o) => scenario::big::run(&ctx, o).await,
             Command::Idle(o) => scenario::idle::run(&ctx, o).await,

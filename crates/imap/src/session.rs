@@ -76,7 +76,7 @@ pub struct Session {
     auth_generation: u64,
     /// Asked before a login is answered OK (`None`: every login is admitted).
     admission: Option<Arc<dyn Admission>>,
-    /// The place the admission gave this session, held until the session is dropped.
+    /// The place the admission gave this session, held until LOGOUT or the session is dropped.
     admitted: Option<Admitted>,
     /// The name of the command [`Session::handle`] ran last (`None`: it did not parse).
     last_command: Option<&'static str>,
@@ -428,6 +428,10 @@ impl Session {
             CommandBody::Noop => Some(cmd::any::noop()),
             CommandBody::Logout => {
                 self.state = State::Logout;
+                // The account's place goes now, not when the connection is torn down: a client
+                // that reconnects on the tagged OK finds it free (imaptest's 50 clients on one
+                // account under a limit of 50 did not).
+                self.admitted = None;
                 return (Some(cmd::any::logout(out)), Outcome::Close);
             }
             CommandBody::Id(_) => Some(cmd::any::id(out)),

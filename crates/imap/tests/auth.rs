@@ -403,6 +403,27 @@ async fn a_login_over_the_account_limit_is_refused_with_no_limit() {
 }
 
 #[tokio::test]
+async fn logout_gives_the_place_back_before_its_ok() {
+    // The OK of LOGOUT is what a reconnecting client waits for; the session itself lives on
+    // until the driver has flushed and closed, so the place must go with the command.
+    let h = Harness::quick().await;
+    let held = Arc::new(std::sync::Mutex::new(0));
+    let admission: Arc<dyn Admission> = Arc::new(OnePlace { held: Arc::clone(&held), max: 1 });
+    let mut first = h.client(Transport::Tls, None);
+    first.session.set_admission(Arc::clone(&admission));
+    assert!(first.cmd("a LOGIN alice secret").await.0[0].starts_with("a OK"));
+    let (r, outcome) = first.cmd("z LOGOUT").await;
+    assert!(r.last().unwrap().starts_with("z OK"), "{r:?}");
+    assert_eq!(outcome, Outcome::Close);
+    assert_eq!(*held.lock().unwrap(), 0, "the place is free while the session still exists");
+    let mut next = h.client(Transport::Tls, None);
+    next.session.set_admission(admission);
+    assert!(next.cmd("a LOGIN alice secret").await.0[0].starts_with("a OK"));
+    drop(first);
+    assert_eq!(*held.lock().unwrap(), 1);
+}
+
+#[tokio::test]
 async fn a_password_change_ends_the_password_sessions() {
     let h = Harness::quick().await;
     h.ctx.auth.refresh().await.unwrap();

@@ -131,10 +131,12 @@ pub async fn run(ctx: &Ctx, opts: &MixedOpts) -> anyhow::Result<Report> {
         connection_errors += w.connection_errors;
     }
     // CONNECT (TCP + greeting) is reported but is not a command.
-    report.push_ops("mixed", &rec, elapsed, |name| name != "CONNECT");
-    report.push("mixed.sessions", Some(sessions as f64), "count", crate::report::Better::Neither);
+    // Figures of other client counts get their own keys, so one comparison can hold both.
+    let prefix = if clients == 50 { "mixed".to_owned() } else { format!("mixed.c{clients}") };
+    report.push_ops(&prefix, &rec, elapsed, |name| name != "CONNECT");
+    report.push(format!("{prefix}.sessions"), Some(sessions as f64), "count", crate::report::Better::Neither);
     report.push(
-        "mixed.connection_errors",
+        format!("{prefix}.connection_errors"),
         Some(connection_errors as f64),
         "count",
         crate::report::Better::Neither,
@@ -144,7 +146,7 @@ pub async fn run(ctx: &Ctx, opts: &MixedOpts) -> anyhow::Result<Report> {
 }
 
 /// Corpus of the APPENDs in the mix: mail-client sized messages below [`MAX_MIXED_APPEND`].
-fn mixed_corpus(seed: u64) -> Corpus {
+pub(crate) fn mixed_corpus(seed: u64) -> Corpus {
     let all = Corpus::generate(seed, 96, CorpusKind::Mixed);
     let small: Vec<Vec<u8>> = (0..all.len() as u64)
         .map(|i| all.get(i))
@@ -154,7 +156,7 @@ fn mixed_corpus(seed: u64) -> Corpus {
     Corpus::from_messages(small)
 }
 
-async fn fill_inbox(ctx: &Ctx, index: usize, fill: u32) -> anyhow::Result<()> {
+pub(crate) async fn fill_inbox(ctx: &Ctx, index: usize, fill: u32) -> anyhow::Result<()> {
     let mut c = ctx.login(index).await?;
     let mut have = 0u64;
     let done = c

@@ -8,6 +8,7 @@ pub mod big;
 pub mod handshakes;
 pub mod idle;
 pub mod mixed;
+pub mod statemachine;
 
 use std::time::Duration;
 
