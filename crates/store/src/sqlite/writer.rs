@@ -452,8 +452,9 @@ mod tests {
         }
         drop(jobs);
         // A reserved slot may not hold its job yet (tokio's try_recv then reports "empty" and
-        // the group ends early); give the senders a moment to finish pushing.
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        // the group ends early); give the senders a moment to finish pushing (generously: on
+        // a loaded machine 20 ms was sometimes not enough).
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
         release_tx.send(()).unwrap();
         blocker.await.unwrap().unwrap();
         for t in tasks {
