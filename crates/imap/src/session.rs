@@ -852,6 +852,7 @@ async fn run(
             cmd::sort::sort(cx, sel, tag, kind, return_opts, &criteria, &charset, &search, out).await
         }
         (Some(sel), C::CancelUpdate(tags)) => cmd::search::cancel_update(sel, &tags),
+        (Some(sel), C::UidBatches { size, range }) => cmd::uidbatches::uidbatches(sel, tag, size, range, out),
         (Some(sel), C::Thread { kind, algorithm, charset, search }) => {
             cmd::sort::thread(cx, sel, kind, algorithm, &charset, &search, out).await
         }
@@ -1007,6 +1008,9 @@ pub(crate) fn rule(body: &CommandBody) -> Rule {
         },
         // RFC 5267 §5: `command-select`.
         C::CancelUpdate(_) => selected,
+        // RFC 10022: selected state; UIDs only, so expunges may be sent. The batches are cut
+        // from the messages the client knows of: announce what arrived first, as for SEARCH.
+        C::UidBatches { .. } => Rule { before: Some(Poll::Always), ..selected },
         // RFC 5464 §4.2, §4.3: authenticated state; the rights (§3.3: `l` and any of `rswip`)
         // are the handlers', which also decide who writes server entries.
         C::GetMetadata { .. } | C::SetMetadata { .. } => base,
