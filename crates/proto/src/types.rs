@@ -216,6 +216,9 @@ pub enum CommandBody {
         charset: Option<String>,
         /// `RETURN (...)`: `None` if absent, `Some(empty)` for `RETURN ()`.
         return_opts: Option<Vec<SearchReturn>>,
+        /// The fetch attributes of `UPDATE (fetch-att ...)` (RFC 5465 §7), sent for each new
+        /// message that joins the result; empty for a plain UPDATE or none.
+        update_fetch: Vec<FetchAttribute>,
         /// The criteria, implicitly ANDed; never empty.
         criteria: Vec<SearchKey>,
     },
@@ -284,6 +287,8 @@ pub enum CommandBody {
         kind: CommandKind,
         /// `RETURN (...)` (ESORT): `None` if absent, `Some(empty)` for `RETURN ()`.
         return_opts: Option<Vec<SearchReturn>>,
+        /// The fetch attributes of `UPDATE (fetch-att ...)` (RFC 5465 §7), as for SEARCH.
+        update_fetch: Vec<FetchAttribute>,
         /// Sort criteria in priority order; never empty.
         criteria: Vec<SortCriterion>,
         /// The mandatory charset of the search strings.
