@@ -26,6 +26,8 @@ const AUTHENTICATED: &[&str] = &[
     // RFC 4467: GENURLAUTH, URLFETCH and RESETKEY with the INTERNAL mechanism; RFC 5550
     // URL-PARTIAL: `;PARTIAL=` in those URLs and in CATENATE's.
     "URLAUTH",
+    // RFC 5524: URLFETCH's `(url BODYPARTSTRUCTURE BINARY|BODY)`, decoded data and structure.
+    "URLAUTH=BINARY",
     "URL-PARTIAL",
     "BINARY",
     "UTF8=ACCEPT",
@@ -43,7 +45,10 @@ const AUTHENTICATED: &[&str] = &[
     "MULTISEARCH",
     // RFC 9586: ENABLE UIDONLY.
     "UIDONLY",
-    // RFC 9585: long commands report their progress.
+    // RFC 10022 (draft-ietf-mailmaint-imap-uidbatches): UID ranges of equal-sized batches.
+    "UIDBATCHES",
+    // RFC 9585: long commands report their progress. §3 defines the capability: a server that
+    // sends the INPROGRESS response code MUST list it.
     "INPROGRESS",
     "THREAD=ORDEREDSUBJECT",
     "THREAD=REFERENCES",

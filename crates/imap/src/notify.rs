@@ -29,7 +29,9 @@ use postfach_proto::seqset::SequenceSet;
 use postfach_proto::types::{
     FetchAttribute, FetchItems, FetchModifiers, Notify, NotifyEvent, NotifyFilter, NotifyGroup, StatusItem,
 };
-use postfach_store::{AccountId, Listener, MailboxId, MailboxStatus, Right, Rights, SeenMode, SpecialUse};
+use postfach_store::{
+    AccountId, Listener, MailboxId, MailboxStatus, Right, Rights, SeenMode, SpecialUse, Uid,
+};
 
 use crate::Out;
 use crate::cmd::mailbox::{decode_name, special_attr, status_value};
@@ -710,18 +712,57 @@ fn list_data(snapshot: &Snapshot, entry: &Entry, extended: Vec<ListExtended>) ->
 }
 
 /// MessageNew in the selected mailbox (§5.2): the FETCH the client asked for, for the messages
-/// with sequence numbers `first..=last` that the session has just announced with EXISTS.
+/// with sequence numbers `first..=last` that the session has just announced with EXISTS:
+/// `all` for each of them (NOTIFY's MessageNew attributes), and for some the attributes an
+/// updating SEARCH or SORT asked for (`some`, §7). §5.2: "These attributes SHOULD be combined
+/// into a single FETCH response"; so one FETCH command runs per run of consecutive messages
+/// that want the same attributes, each message answered once.
 pub(crate) async fn new_messages(
     cx: &Cx<'_>,
     sel: &mut Selected,
-    atts: &[FetchAttribute],
+    all: Option<&[FetchAttribute]>,
+    some: &[(Uid, Vec<FetchAttribute>)],
+    first: u32,
+    last: u32,
+    out: &mut Out,
+) {
+    let mut runs: Vec<(Vec<FetchAttribute>, u32, u32)> = Vec::new();
+    for seq in first..=last {
+        let mut atts = all.map(<[FetchAttribute]>::to_vec).unwrap_or_default();
+        if let Some(uid) = sel.uids.uid_at(seq)
+            && let Ok(i) = some.binary_search_by_key(&uid, |(u, _)| *u)
+        {
+            for a in &some[i].1 {
+                if !atts.contains(a) {
+                    atts.push(a.clone());
+                }
+            }
+        }
+        if atts.is_empty() {
+            continue;
+        }
+        match runs.last_mut() {
+            Some((same, _, end)) if *same == atts && *end + 1 == seq => *end = seq,
+            _ => runs.push((atts, seq, seq)),
+        }
+    }
+    for (atts, from, to) in runs {
+        fetch_new(cx, sel, atts, from, to, out).await;
+    }
+}
+
+/// FETCH `atts` of the messages `first..=last` (by UID under UIDONLY).
+async fn fetch_new(
+    cx: &Cx<'_>,
+    sel: &mut Selected,
+    atts: Vec<FetchAttribute>,
     first: u32,
     last: u32,
     out: &mut Out,
 ) {
     use postfach_proto::seqset::{SeqNum, SeqRange, SeqRanges};
     use postfach_proto::types::CommandKind;
-    let items = FetchItems::Attributes(atts.to_vec());
+    let items = FetchItems::Attributes(atts);
     // RFC 9586: a UIDONLY session gets UIDFETCH, which the FETCH by UID gives.
     let (kind, set) = if cx.enabled.uidonly {
         let ranges: Vec<SeqRange> = sel
@@ -741,7 +782,7 @@ pub(crate) async fn new_messages(
     if let Err(reply) =
         crate::cmd::fetch::fetch(cx, sel, kind, &set, &items, &FetchModifiers::default(), out).await
     {
-        tracing::debug!(text = %reply.text, "NOTIFY MessageNew FETCH failed");
+        tracing::debug!(text = %reply.text, "FETCH of new messages failed");
     }
 }
 

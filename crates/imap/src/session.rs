@@ -738,15 +738,22 @@ impl Session {
         {
             tracing::warn!(error = %e, mailbox = %sel.name, "sync failed");
         }
-        // RFC 5465 §5.2: after EXISTS, the FETCH NOTIFY asked for (not for the session's own).
+        // RFC 5465 §5.2: after EXISTS (and the ESEARCH ADDTO of updating searches), the FETCH
+        // NOTIFY asked for, combined with what `SEARCH/SORT RETURN (UPDATE (...))` asked for the
+        // new messages that joined their results (§7); not for the session's own.
         let after = sel.exists();
-        if after > before
-            && !self.own_arrivals
-            && let Some(n) = &self.notify
-            && let Some(atts) = n.selected().and_then(|s| s.fetch.as_ref())
-        {
-            let cx = Cx { ctx: &self.ctx, user, enabled: &self.enabled, need: Rights::NONE, tag: n.tag() };
-            notify::new_messages(&cx, sel, atts, before + 1, after, out).await;
+        let from_searches = sel.contexts.take_new_fetches();
+        let from_notify = self.notify.as_ref().and_then(|n| Some((n.tag(), n.selected()?.fetch.as_deref()?)));
+        if after > before && !self.own_arrivals && (from_notify.is_some() || from_searches.is_some()) {
+            let tag = match (&from_notify, &from_searches) {
+                (Some((tag, _)), _) => *tag,
+                (None, Some((tag, _))) => tag,
+                (None, None) => return Outcome::Continue,
+            };
+            let cx = Cx { ctx: &self.ctx, user, enabled: &self.enabled, need: Rights::NONE, tag };
+            let all = from_notify.map(|(_, atts)| atts);
+            let some = from_searches.as_ref().map_or(&[][..], |(_, list)| list.as_slice());
+            notify::new_messages(&cx, sel, all, some, before + 1, after, out).await;
         }
         Outcome::Continue
     }
@@ -832,9 +839,9 @@ async fn run(
         (Some(sel), C::Close) => cmd::select::close(cx, sel).await,
         (Some(_), C::Unselect) => cmd::select::unselect(),
         (Some(sel), C::Expunge { uids }) => cmd::expunge::expunge(cx, sel, uids.as_ref(), out).await,
-        (Some(sel), C::Search { kind, charset, return_opts, criteria }) => {
+        (Some(sel), C::Search { kind, charset, return_opts, update_fetch, criteria }) => {
             let (charset, return_opts) = (charset.as_deref(), return_opts.as_deref());
-            cmd::search::search(cx, sel, tag, kind, charset, return_opts, criteria, out).await
+            cmd::search::search(cx, sel, tag, kind, charset, return_opts, update_fetch, criteria, out).await
         }
         (Some(sel), C::Fetch { kind, set, items, modifiers }) => {
             cmd::fetch::fetch(cx, sel, kind, &set, &items, &modifiers, out).await
@@ -851,11 +858,13 @@ async fn run(
         (Some(sel), C::Move { kind, set, mailbox }) => {
             cmd::copy::copy(cx, sel, kind, &set, &mailbox, Transfer::Move, out).await
         }
-        (Some(sel), C::Sort { kind, return_opts, criteria, charset, search }) => {
+        (Some(sel), C::Sort { kind, return_opts, update_fetch, criteria, charset, search }) => {
             let return_opts = return_opts.as_deref();
-            cmd::sort::sort(cx, sel, tag, kind, return_opts, &criteria, &charset, &search, out).await
+            cmd::sort::sort(cx, sel, tag, kind, return_opts, update_fetch, &criteria, &charset, &search, out)
+                .await
         }
         (Some(sel), C::CancelUpdate(tags)) => cmd::search::cancel_update(sel, &tags),
+        (Some(sel), C::UidBatches { size, range }) => cmd::uidbatches::uidbatches(sel, tag, size, range, out),
         (Some(sel), C::Thread { kind, algorithm, charset, search }) => {
             cmd::sort::thread(cx, sel, kind, algorithm, &charset, &search, out).await
         }
@@ -1011,6 +1020,9 @@ pub(crate) fn rule(body: &CommandBody) -> Rule {
         },
         // RFC 5267 §5: `command-select`.
         C::CancelUpdate(_) => selected,
+        // RFC 10022: selected state; UIDs only, so expunges may be sent. The batches are cut
+        // from the messages the client knows of: announce what arrived first, as for SEARCH.
+        C::UidBatches { .. } => Rule { before: Some(Poll::Always), ..selected },
         // RFC 5464 §4.2, §4.3: authenticated state; the rights (§3.3: `l` and any of `rswip`)
         // are the handlers', which also decide who writes server entries.
         C::GetMetadata { .. } | C::SetMetadata { .. } => base,

@@ -50,10 +50,9 @@ impl UidMap {
         (offset < self.run_len(i)).then(|| self.ends_before(i) + offset + 1)
     }
 
-    /// UID of sequence number `seq` (1-based). (Commands go through
-    /// [`UidMap::uid_ranges_of_seqs`]; the tests check both against each other.)
-    #[cfg(test)]
-    fn uid_at(&self, seq: u32) -> Option<Uid> {
+    /// UID of sequence number `seq` (1-based); a binary search over the runs. (Set commands go
+    /// through [`UidMap::uid_ranges_of_seqs`]; UIDBATCHES looks up one UID per batch edge.)
+    pub(crate) fn uid_at(&self, seq: u32) -> Option<Uid> {
         if seq == 0 {
             return None;
         }

@@ -12,6 +12,10 @@
 //! the store to order two messages at a time (sort keys never change), or with one sort of the
 //! result when many arrive at once.
 //!
+//! `UPDATE (fetch-att ...)` (RFC 5465 §7) also asks for a FETCH of each new message that joins
+//! a result: the sync notes them ([`Contexts::take_new_fetches`]) and the session sends the
+//! FETCH after the sync's EXISTS and ADDTO, together with NOTIFY's (`notify::new_messages`).
+//!
 //! The criterion is resolved once, when the searching command runs (RFC 5267 §4.3: sequence
 //! numbers in it mean what they meant then); so are the keys that depend on the session
 //! (`\Recent`, a private `\Seen`), which a later change does not move.
@@ -22,7 +26,7 @@
 use std::collections::HashSet;
 
 use postfach_proto::response::{Code, Data, ESearchItem, Status};
-use postfach_proto::types::{CommandKind, Tag};
+use postfach_proto::types::{CommandKind, FetchAttribute, Tag};
 use postfach_store::{Criterion, MailStore, MailboxId, SortCriterion, StoreResult, Uid, UidSet};
 
 use crate::Out;
@@ -54,6 +58,24 @@ struct Context {
     /// The mailbox's name and UIDVALIDITY, for updates of an ESEARCH (RFC 7377 §2.1: its
     /// responses carry them).
     correlation: Option<(String, u32)>,
+    /// `UPDATE (fetch-att ...)` (RFC 5465 §7): what to FETCH of a new message that joins the
+    /// result; empty for none.
+    fetch: Vec<FetchAttribute>,
+}
+
+/// Messages and what to FETCH of each (RFC 5465 §7), ascending by UID.
+pub(crate) type NewFetches = Vec<(Uid, Vec<FetchAttribute>)>;
+
+/// What a searching command with UPDATE keeps besides its tag, kind and result.
+pub(crate) struct NewContext {
+    /// The search criterion, resolved when the command ran.
+    pub(crate) criterion: Criterion,
+    /// `None` for SEARCH, else the SORT order.
+    pub(crate) order: Option<Vec<SortCriterion>>,
+    /// The fetch attributes of `UPDATE (...)` (RFC 5465 §7); empty for none.
+    pub(crate) fetch: Vec<FetchAttribute>,
+    /// MAILBOX and UIDVALIDITY correlators, for ESEARCH (RFC 7377 §2.1).
+    pub(crate) correlation: Option<(String, u32)>,
 }
 
 /// The updating contexts of a selected mailbox.
@@ -63,6 +85,11 @@ pub(crate) struct Contexts {
     /// Messages this session changed itself (STORE, FETCH setting `\Seen`): the sync that
     /// follows does not see them as changes, but the contexts must.
     touched: Vec<Uid>,
+    /// New messages that joined a context with `UPDATE (fetch-att ...)` in the last sync, and
+    /// what to fetch of each (RFC 5465 §7); the session sends the FETCH after the sync. The tag
+    /// is the first such context's (INPROGRESS names it, should the FETCH take long).
+    new_fetch: NewFetches,
+    new_fetch_tag: Option<Tag>,
 }
 
 /// Why a context was not made.
@@ -94,16 +121,32 @@ impl Contexts {
     }
 
     /// Keeps a context (after [`Contexts::check`] passed).
-    pub(crate) fn add(
-        &mut self,
-        tag: Tag,
-        kind: CommandKind,
-        criterion: Criterion,
-        order: Option<Vec<SortCriterion>>,
-        results: Vec<Uid>,
-        correlation: Option<(String, u32)>,
-    ) {
-        self.list.push(Context { tag, kind, criterion, order, results, correlation });
+    pub(crate) fn add(&mut self, tag: Tag, kind: CommandKind, context: NewContext, results: Vec<Uid>) {
+        let NewContext { criterion, order, fetch, correlation } = context;
+        self.list.push(Context { tag, kind, criterion, order, results, correlation, fetch });
+    }
+
+    /// The new messages of the last sync that joined a context with `UPDATE (fetch-att ...)`,
+    /// ascending, each with the attributes of every such context (duplicates left out), and
+    /// the tag of one of those contexts; `None` when there are none.
+    pub(crate) fn take_new_fetches(&mut self) -> Option<(Tag, NewFetches)> {
+        let tag = self.new_fetch_tag.take()?;
+        let mut all = std::mem::take(&mut self.new_fetch);
+        all.sort_by_key(|(uid, _)| *uid);
+        let mut merged: NewFetches = Vec::with_capacity(all.len());
+        for (uid, atts) in all {
+            match merged.last_mut() {
+                Some((last, have)) if *last == uid => {
+                    for a in atts {
+                        if !have.contains(&a) {
+                            have.push(a);
+                        }
+                    }
+                }
+                _ => merged.push((uid, atts)),
+            }
+        }
+        Some((tag, merged))
     }
 
     /// CANCELUPDATE: drops the contexts of these tags; false when one names none.
@@ -170,6 +213,14 @@ impl Contexts {
             let present: HashSet<Uid> = context.results.iter().copied().collect::<HashSet<_>>();
             let mut new: Vec<Uid> = matched.into_iter().filter(|u| !present.contains(u)).collect();
             new.sort_unstable();
+            // RFC 5465 §7: FETCH for a new message that joins the result, not for one that
+            // joins by a flag change.
+            if !context.fetch.is_empty() {
+                for uid in new.iter().filter(|u| added.contains(u)) {
+                    self.new_fetch.push((*uid, context.fetch.clone()));
+                    self.new_fetch_tag.get_or_insert_with(|| context.tag.clone());
+                }
+            }
             let added = insert_all(store, mailbox, context, new, uids).await?;
             if !removed.is_empty() || !added.is_empty() {
                 report(context, removed, added, out);

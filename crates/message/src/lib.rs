@@ -41,7 +41,7 @@ pub use collate::{
 };
 pub use envelope::{Address, Envelope, address_search_text, parse_address_list};
 pub use facts::{BodyFacts, email_id};
-pub use section::{BinaryError, HeaderField, SectionText, binary, header_fields, leaf_text, section};
+pub use section::{BinaryError, HeaderField, SectionText, binary, header_fields, leaf_text, part, section};
 pub use structure::{BodyPart, ByteRange, Disposition, Param, PartKind};
 pub use text::{MessageText, PREVIEW_CHARS, fold, html_to_text};
 

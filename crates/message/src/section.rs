@@ -154,6 +154,13 @@ pub fn header_fields<'r>(raw: &'r [u8], part: &BodyPart) -> impl Iterator<Item =
     Fields::new(raw, range).map(move |f| HeaderField { name: f.name(raw), value: f.raw_value(raw) })
 }
 
+/// The MIME part that the part numbers `part` name (RFC 9051 §6.4.5.1), `None` when there is
+/// none; URLFETCH's BODYPARTSTRUCTURE (RFC 5524) describes it.
+#[must_use]
+pub fn part<'s>(summary: &'s MessageSummary, part: &[u32]) -> Option<&'s BodyPart> {
+    resolve(summary, part)
+}
+
 /// Finds the node that a list of part numbers names (RFC 9051 §6.4.5.1).
 ///
 /// A multipart's parts are numbered from 1. A non-multipart message has only part 1, its body

@@ -216,6 +216,9 @@ pub enum CommandBody {
         charset: Option<String>,
         /// `RETURN (...)`: `None` if absent, `Some(empty)` for `RETURN ()`.
         return_opts: Option<Vec<SearchReturn>>,
+        /// The fetch attributes of `UPDATE (fetch-att ...)` (RFC 5465 §7), sent for each new
+        /// message that joins the result; empty for a plain UPDATE or none.
+        update_fetch: Vec<FetchAttribute>,
         /// The criteria, implicitly ANDed; never empty.
         criteria: Vec<SearchKey>,
     },
@@ -284,6 +287,8 @@ pub enum CommandBody {
         kind: CommandKind,
         /// `RETURN (...)` (ESORT): `None` if absent, `Some(empty)` for `RETURN ()`.
         return_opts: Option<Vec<SearchReturn>>,
+        /// The fetch attributes of `UPDATE (fetch-att ...)` (RFC 5465 §7), as for SEARCH.
+        update_fetch: Vec<FetchAttribute>,
         /// Sort criteria in priority order; never empty.
         criteria: Vec<SortCriterion>,
         /// The mandatory charset of the search strings.
@@ -391,8 +396,47 @@ pub enum CommandBody {
         /// Mechanisms to reset.
         mechanisms: Vec<String>,
     },
-    /// `URLFETCH url ...` (RFC 4467 §7.3): at most [`MAX_URLAUTH_URLS`] URLs, as sent.
-    UrlFetch(Vec<String>),
+    /// `URLFETCH url ...` (RFC 4467 §7.3), each URL alone or with the fetch parameters of
+    /// URLAUTH=BINARY (RFC 5524 §4): at most [`MAX_URLAUTH_URLS`] URLs, as sent.
+    UrlFetch(Vec<UrlFetchArg>),
+    /// `UIDBATCHES batch-size [SP batch-range]` (RFC 10022 §3): the UID ranges that split the
+    /// selected mailbox into batches of `size` messages, newest first.
+    UidBatches {
+        /// Messages per batch, as sent (the session refuses sizes below its minimum).
+        size: NonZeroU32,
+        /// `first:last` batch numbers (1 is the newest batch), as sent: `first > last` is the
+        /// session's to refuse (BAD with CLIENTBUG).
+        range: Option<(NonZeroU32, NonZeroU32)>,
+    },
+}
+
+/// One URL of URLFETCH: `url` alone (RFC 4467) or `(url param ...)` (RFC 5524 §4).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UrlFetchArg {
+    /// The URL, as sent.
+    pub url: String,
+    /// `None` for the plain form, answered `url nstring`; `Some` for the parenthesised one,
+    /// answered `url (item) ...`.
+    pub params: Option<UrlFetchParams>,
+}
+
+/// The fetch parameters of one parenthesised URLFETCH URL (RFC 5524 §3).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct UrlFetchParams {
+    /// `BODYPARTSTRUCTURE`: the structure of the part the URL names.
+    pub body_part_structure: bool,
+    /// `BODY` or `BINARY`: the part's data as sent, or with its transfer encoding removed.
+    /// `None` when only BODYPARTSTRUCTURE was asked for.
+    pub data: Option<UrlFetchData>,
+}
+
+/// Which data of a URL URLFETCH returns (RFC 5524 §3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UrlFetchData {
+    /// `BODY`: the bytes as RFC 4467's URLFETCH returns them.
+    Body,
+    /// `BINARY`: the bytes with the Content-Transfer-Encoding removed, as FETCH BINARY.
+    Binary,
 }
 
 /// Most URLs one GENURLAUTH or URLFETCH may carry (each is a key lookup and a store read).
@@ -675,6 +719,7 @@ impl CommandBody {
             CommandBody::GenUrlAuth(_) => "GENURLAUTH",
             CommandBody::ResetKey { .. } => "RESETKEY",
             CommandBody::UrlFetch(_) => "URLFETCH",
+            CommandBody::UidBatches { .. } => "UIDBATCHES",
         }
     }
 }

@@ -472,3 +472,84 @@ fn uidonly_sessions_get_uidfetch_and_vanished() {
     b.ok("UID EXPUNGE 1");
     a.expect("* VANISHED 1");
 }
+
+/// RFC 5465 §7: `SEARCH/SORT RETURN (UPDATE (fetch-att ...))` FETCHes a new message that joins
+/// the result (after EXISTS and the ESEARCH ADDTO, as §5.2 orders it), not one that joins by a
+/// flag change, not the session's own; with NOTIFY's MessageNew attributes, one FETCH per
+/// message with both.
+#[test]
+fn updating_searches_fetch_new_matches() {
+    let server = server("");
+    let mut a = Imap::login(&server, "alice");
+    let mut b = Imap::login(&server, "alice");
+    let boss = "From: myboss@example.org\r\nTo: bob@example.org\r\nSubject: Re: good morning\r\n\r\nhi\r\n";
+    let add = |imap: &mut Imap, message: &str| {
+        imap.ok(&format!("APPEND INBOX {{{}+}}\r\n{message}", message.len()));
+    };
+    add(&mut b, MESSAGE);
+    a.ok("SELECT INBOX");
+    // §7's example (with BODY.PEEK, so that \Seen stays as it is).
+    a.client.send(
+        "a00 SEARCH RETURN (COUNT UPDATE (UID BODY.PEEK[HEADER.FIELDS (TO FROM SUBJECT)])) FROM \"boss\"",
+    );
+    let got = a.answer("a00");
+    assert!(got.ok(), "{got:?}");
+    assert_eq!(got.untagged, vec!["* ESEARCH (TAG \"a00\") COUNT 0"]);
+    // A new matching message and a new other one: FETCH for the match only.
+    add(&mut b, boss);
+    add(&mut b, MESSAGE);
+    let got = a.noop();
+    let lines: Vec<&str> =
+        got.untagged.iter().map(String::as_str).filter(|l| !l.ends_with("RECENT")).collect();
+    assert_eq!(lines.len(), 3, "{got:?}");
+    assert_eq!(lines[0], "* 3 EXISTS");
+    assert_eq!(lines[1], "* ESEARCH (TAG \"a00\") ADDTO (0 2)");
+    assert!(lines[2].starts_with("* 2 FETCH (UID 2 BODY[HEADER.FIELDS (TO FROM SUBJECT)] {"), "{}", lines[2]);
+    assert!(lines[2].contains("From: myboss@example.org") && lines[2].contains("Subject: Re: good morning"));
+    // The message stays unseen (BODY.PEEK).
+    let flags = a.ok("FETCH 2 FLAGS");
+    assert!(!flags.untagged[0].contains("\\Seen"), "{flags:?}");
+
+    // A message that joins by a flag change gets its ADDTO, and no FETCH of the search's items.
+    a.client.send("f1 UID SEARCH RETURN (UPDATE (ENVELOPE)) FLAGGED");
+    assert!(a.answer("f1").ok());
+    b.ok("SELECT INBOX");
+    b.ok("STORE 1 +FLAGS (\\Flagged)");
+    let got = a.noop();
+    assert!(got.untagged.iter().any(|l| l == "* ESEARCH (TAG \"f1\") UID ADDTO (0 1)"), "{got:?}");
+    assert!(got.untagged.iter().all(|l| !l.contains("ENVELOPE")), "{got:?}");
+    a.ok("CANCELUPDATE \"f1\"");
+
+    // The session's own APPEND: ADDTO, no FETCH (§5.2).
+    let own = a.ok(&format!("APPEND INBOX {{{}+}}\r\n{boss}", boss.len()));
+    assert!(own.untagged.iter().any(|l| l == "* ESEARCH (TAG \"a00\") ADDTO (0 4)"), "{own:?}");
+    assert!(own.starting("* 4 FETCH").is_empty(), "{own:?}");
+
+    // With NOTIFY's MessageNew attributes too: one FETCH per new message, the match with both.
+    a.ok("NOTIFY SET (selected (MessageNew (UID FLAGS) MessageExpunge))");
+    a.client.send("s1 UID SORT RETURN (UPDATE (UID ENVELOPE)) (SUBJECT) UTF-8 FROM \"boss\"");
+    assert!(a.answer("s1").ok());
+    add(&mut b, boss);
+    add(&mut b, MESSAGE);
+    // NOTIFY sends them unasked, each message with its own sync (raw lines: the literal of
+    // the header fields is split over several).
+    let seen = a.expect("* 6 FETCH");
+    let fetches: Vec<&String> = seen.iter().filter(|l| l.contains(" FETCH (")).collect();
+    assert_eq!(fetches.len(), 2, "{seen:?}");
+    // (Which session holds \Recent depends on which selected first; the flags are not checked.)
+    assert!(fetches[0].starts_with("* 5 FETCH (UID 5 FLAGS ("), "{seen:?}");
+    assert!(fetches[0].contains(") BODY[HEADER.FIELDS (TO FROM SUBJECT)] {"), "{seen:?}");
+    assert!(fetches[1].starts_with("* 6 FETCH (UID 6 FLAGS (") && fetches[1].ends_with("))"), "{seen:?}");
+    assert!(!fetches[1].contains("BODY") && !fetches[1].contains("ENVELOPE"), "{seen:?}");
+    let text = seen.join("\n");
+    let at = |p: &str| text.find(p).unwrap_or_else(|| panic!("{p}: {seen:?}"));
+    // The SORT's ENVELOPE is in the same FETCH as NOTIFY's and the SEARCH's items.
+    assert!(at(" ENVELOPE (NIL \"Re: good morning\"") < at("* 6 EXISTS"), "{seen:?}");
+    assert!(at("* 5 EXISTS") < at("* ESEARCH (TAG \"s1\") UID ADDTO (3 5)"), "{seen:?}");
+    assert!(at("* ESEARCH (TAG \"a00\") ADDTO (0 5)") < at("* 5 FETCH"), "{seen:?}");
+    assert!(at("* ESEARCH (TAG \"s1\") UID ADDTO (3 5)") < at("* 5 FETCH"), "{seen:?}");
+    a.noop();
+
+    // ESEARCH (RFC 7377) takes no fetch attributes after UPDATE: §7 extends SEARCH and SORT.
+    assert!(a.run("ESEARCH IN (selected) RETURN (UPDATE (UID)) ALL").done.starts_with("BAD"));
+}

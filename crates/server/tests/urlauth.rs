@@ -2,7 +2,7 @@
 //! of a message for the submission server fred, fred fetches it), then who may fetch (submit+,
 //! user+, authuser; anonymous refused), tokens that do not verify, EXPIRE, RESETKEY per mailbox
 //! and for all, URLs into a mailbox shared by ACL (and the ACL taken back), PARTIAL, and the
-//! GENURLAUTH refusals.
+//! GENURLAUTH refusals; URLAUTH=BINARY (RFC 5524): decoded parts and their structure.
 
 #![allow(clippy::unwrap_used)]
 
@@ -260,8 +260,145 @@ fn shared_mailboxes_and_refusals() {
     // Grammar errors are BAD.
     assert!(joe.run("GENURLAUTH").done.starts_with("BAD"));
     assert!(joe.run("URLFETCH").done.starts_with("BAD"));
-    assert!(joe.run("URLFETCH (\"imap://joe@h/INBOX/;uid=1\" BINARY)").done.starts_with("BAD"));
+    // URLAUTH=BINARY's parenthesised form: BODY and BINARY together, unknown parameters.
+    assert!(joe.run("URLFETCH (\"imap://joe@h/INBOX/;uid=1\" BINARY BODY)").done.starts_with("BAD"));
+    assert!(joe.run("URLFETCH (\"imap://joe@h/INBOX/;uid=1\" BINARY.PEEK)").done.starts_with("BAD"));
+    assert!(joe.run("URLFETCH (\"imap://joe@h/INBOX/;uid=1\" BINARY").done.starts_with("BAD"));
+    // A parenthesised URL that does not verify is NIL as a whole.
+    let a = joe.run("URLFETCH (\"imap://joe@h/INBOX/;uid=1\" BINARY)");
+    assert_eq!(a.untagged, vec!["* URLFETCH imap://joe@h/INBOX/;uid=1 NIL"], "{a:?}");
     // URLs that are not URLAUTH URLs are NIL in URLFETCH, not errors.
     assert_eq!(fred.urlfetch(&format!("imap://joe@example.com/INBOX/;uid={inbox}")), None);
     assert_eq!(fred.urlfetch("/INBOX/;uid=1"), None);
+}
+
+/// A message for URLAUTH=BINARY: base64 text (folded), base64 octets with NUL (ASCII ones: the
+/// test client reads responses as text),
+/// quoted-printable UTF-8 with soft breaks, an encoding nobody knows, and a message/rfc822.
+const PARTS: &str = "From: joe@example.com\r\nSubject: parts\r\nMIME-Version: 1.0\r\n\
+    Content-Type: multipart/mixed; boundary=\"b1\"\r\n\r\n\
+    --b1\r\nContent-Type: text/plain; charset=us-ascii\r\nContent-Transfer-Encoding: base64\r\n\r\n\
+    U2kgdmlzIHBh\r\nY2VtLCBwYXJhIGJlbGx1bS4NCg==\r\n\
+    --b1\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\n\
+    AAECAw==\r\n\
+    --b1\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n\
+    K=C3=BCche=20\r\nund Ke=\r\nller\r\n\
+    --b1\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: x-rot13\r\n\r\nUryyb\r\n\
+    --b1\r\nContent-Type: message/rfc822\r\n\r\nSubject: inner\r\n\r\ninner body\r\n\
+    --b1--\r\n";
+
+/// URLAUTH=BINARY (RFC 5524): `URLFETCH (url BINARY BODYPARTSTRUCTURE)` and its combinations,
+/// against the same URLs fetched plainly and with FETCH BINARY.
+#[test]
+fn urlauth_binary_rfc5524() {
+    let server = server();
+    let mut joe = Imap::login(&server, "joe");
+    let caps = joe.run("CAPABILITY");
+    assert!(caps.untagged[0].split(' ').any(|c| c == "URLAUTH=BINARY"), "{caps:?}");
+    let uid = joe.append("INBOX", PARTS);
+    let url = |joe: &mut Imap, section: &str| {
+        joe.genurlauth(&format!("imap://joe@example.com/INBOX/;uid={uid}{section};urlauth=submit+fred"))
+    };
+    let text = url(&mut joe, "/;section=1");
+    let octets = url(&mut joe, "/;section=2");
+    let qp = url(&mut joe, "/;section=3");
+    let rot13 = url(&mut joe, "/;section=4");
+    let inner = url(&mut joe, "/;section=5");
+    let header = url(&mut joe, "/;section=5.HEADER");
+    let whole = url(&mut joe, "");
+    let partial = url(&mut joe, "/;section=3/;partial=1.5");
+    let missing = url(&mut joe, "/;section=9");
+
+    let mut fred = Imap::login(&server, "fred");
+    let fetch = |fred: &mut Imap, url: &str, params: &str| {
+        let sep = if params.is_empty() { "" } else { " " };
+        let a = fred.run(&format!("URLFETCH (\"{url}\"{sep}{params})"));
+        assert!(a.ok(), "{a:?}");
+        assert_eq!(a.untagged.len(), 1, "{a:?}");
+        // The URL comes back as an atom where it can be one.
+        let line = a.untagged[0].strip_prefix("* URLFETCH ").unwrap();
+        let rest =
+            line.strip_prefix(&format!("\"{url}\" ")).or_else(|| line.strip_prefix(&format!("{url} ")));
+        rest.unwrap_or_else(|| panic!("{line}")).to_owned()
+    };
+
+    // BINARY is the decoded part, as FETCH BINARY returns it.
+    assert_eq!(fetch(&mut fred, &text, "BINARY"), "(BINARY {28}\r\nSi vis pacem, para bellum.\r\n)");
+    assert_eq!(fetch(&mut fred, &octets, "BINARY"), "(BINARY ~{4}\r\n\0\x01\x02\x03)");
+    assert_eq!(fetch(&mut fred, &qp, "binary"), "(BINARY {19}\r\nK\u{fc}che \r\nund Keller)");
+    // BODY is the part as sent (RFC 4467's data), and the plain form still answers as before.
+    assert_eq!(
+        fetch(&mut fred, &text, "BODY"),
+        "(BODY {42}\r\nU2kgdmlzIHBh\r\nY2VtLCBwYXJhIGJlbGx1bS4NCg==)"
+    );
+    assert_eq!(fetch(&mut fred, &text, ""), "(BODY {42}\r\nU2kgdmlzIHBh\r\nY2VtLCBwYXJhIGJlbGx1bS4NCg==)");
+    assert_eq!(fred.urlfetch(&text).as_deref(), Some("U2kgdmlzIHBh\r\nY2VtLCBwYXJhIGJlbGx1bS4NCg=="));
+
+    // BODYPARTSTRUCTURE alone is the part's BODYSTRUCTURE; with BINARY it describes the
+    // decoded data (size, lines, the encoding those octets need), and comes first.
+    assert_eq!(
+        fetch(&mut fred, &text, "BODYPARTSTRUCTURE"),
+        "(BODYPARTSTRUCTURE (\"TEXT\" \"PLAIN\" (\"CHARSET\" \"us-ascii\") NIL NIL \"BASE64\" 42 1 NIL NIL NIL NIL))"
+    );
+    assert_eq!(
+        fetch(&mut fred, &text, "BINARY BODYPARTSTRUCTURE"),
+        "(BODYPARTSTRUCTURE (\"TEXT\" \"PLAIN\" (\"CHARSET\" \"us-ascii\") NIL NIL \"7BIT\" 28 1 NIL NIL NIL NIL)) \
+         (BINARY {28}\r\nSi vis pacem, para bellum.\r\n)"
+    );
+    assert_eq!(
+        fetch(&mut fred, &octets, "BODYPARTSTRUCTURE BINARY"),
+        "(BODYPARTSTRUCTURE (\"APPLICATION\" \"OCTET-STREAM\" NIL NIL NIL \"BINARY\" 4 NIL NIL NIL NIL)) \
+         (BINARY ~{4}\r\n\0\x01\x02\x03)"
+    );
+    assert!(fetch(&mut fred, &qp, "BODYPARTSTRUCTURE BINARY").starts_with(
+        "(BODYPARTSTRUCTURE (\"TEXT\" \"PLAIN\" (\"CHARSET\" \"utf-8\") NIL NIL \"8BIT\" 19 1 "
+    ));
+    // With BODY the structure stays as sent.
+    let got = fetch(&mut fred, &qp, "BODY BODYPARTSTRUCTURE");
+    assert!(got.contains("\"QUOTED-PRINTABLE\" 28 2 "), "{got}");
+
+    // An encoding the server cannot undo: BINARY NIL, the structure as sent.
+    assert_eq!(
+        fetch(&mut fred, &rot13, "BINARY BODYPARTSTRUCTURE"),
+        "(BODYPARTSTRUCTURE (\"TEXT\" \"PLAIN\" (\"CHARSET\" \"us-ascii\") NIL NIL \"X-ROT13\" 5 0 NIL NIL NIL NIL)) (BINARY NIL)"
+    );
+    // A message/rfc822 part is served as sent, its structure unchanged.
+    let got = fetch(&mut fred, &inner, "BINARY BODYPARTSTRUCTURE");
+    assert!(got.starts_with("(BODYPARTSTRUCTURE (\"MESSAGE\" \"RFC822\" NIL NIL NIL \"7BIT\" 28 "), "{got}");
+    assert!(got.ends_with("(BINARY {28}\r\nSubject: inner\r\n\r\ninner body)"), "{got}");
+    // The whole message: its BODYSTRUCTURE, BINARY as sent.
+    let got = fetch(&mut fred, &whole, "BODYPARTSTRUCTURE BINARY");
+    assert!(got.starts_with("(BODYPARTSTRUCTURE ((\"TEXT\" \"PLAIN\""), "{got}");
+    assert!(got.contains(" \"MIXED\" (\"BOUNDARY\" \"b1\") NIL NIL NIL)) (BINARY {"), "{got}");
+    assert!(got.ends_with(&format!("{PARTS})")), "{got}");
+    // A section text: BINARY is BODY's bytes; it has no part structure, so asking for one is NIL.
+    assert_eq!(fetch(&mut fred, &header, "BINARY"), "(BINARY {18}\r\nSubject: inner\r\n\r\n)");
+    assert_eq!(fetch(&mut fred, &header, "BINARY BODYPARTSTRUCTURE"), "NIL");
+    // PARTIAL cuts the decoded data.
+    assert_eq!(fetch(&mut fred, &partial, "BINARY"), "(BINARY {5}\r\n\u{fc}che)");
+    // A part that does not exist is NIL; so is a URL for someone else.
+    assert_eq!(fetch(&mut fred, &missing, "BINARY BODYPARTSTRUCTURE"), "NIL");
+    let mut bob = Imap::login(&server, "bob");
+    assert_eq!(fetch(&mut bob, &text, "BINARY"), "NIL");
+
+    // Several URLs in one command, plain and parenthesised, answered in order.
+    let a = fred.run(&format!("URLFETCH \"{text}\" (\"{octets}\" BODYPARTSTRUCTURE) \"{missing}\""));
+    assert!(a.ok(), "{a:?}");
+    let line = &a.untagged[0];
+    let t = line.find(&text).unwrap();
+    let o = line.find(&octets).unwrap();
+    let m = line.find(&missing).unwrap();
+    assert!(t < o && o < m, "{line}");
+    assert!(line.ends_with(&format!("{missing} NIL")), "{line}");
+    assert!(
+        line.contains(
+            "(BODYPARTSTRUCTURE (\"APPLICATION\" \"OCTET-STREAM\" NIL NIL NIL \"BASE64\" 8 NIL NIL NIL NIL)) "
+        ),
+        "{line}"
+    );
+
+    // FETCH BINARY of the same parts agrees with URLFETCH BINARY.
+    assert!(joe.run("SELECT INBOX").ok());
+    let f = joe.run(&format!("UID FETCH {uid} BINARY.PEEK[3]"));
+    assert!(f.untagged[0].contains("{19}\r\nK\u{fc}che \r\nund Keller"), "{f:?}");
 }

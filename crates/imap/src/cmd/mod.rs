@@ -26,4 +26,5 @@ pub(crate) mod search;
 pub(crate) mod select;
 pub(crate) mod sort;
 pub(crate) mod store;
+pub(crate) mod uidbatches;
 pub(crate) mod urlauth;

@@ -36,6 +36,7 @@ use crate::context::Cx;
 use crate::criteria::{self, KeyScope};
 use crate::respond::{Done, Reply};
 use crate::selected::Selected;
+use crate::updates::NewContext;
 
 /// Mailboxes one ESEARCH may search (RFC 7377 §2.4, §5: a bound on one command's work).
 pub(crate) const MAX_MAILBOXES: usize = 1000;
@@ -124,7 +125,9 @@ pub(crate) async fn esearch(
             }
             if update {
                 let correlation = Some((target.name.clone(), uid_validity));
-                keep_updated(s, tag, CommandKind::Uid, criterion, None, found.clone(), correlation, out);
+                // RFC 5465 §7's fetch attributes are for SEARCH and SORT only.
+                let context = NewContext { criterion, order: None, fetch: Vec::new(), correlation };
+                keep_updated(s, tag, CommandKind::Uid, context, found.clone(), out);
             }
         }
         // RFC 7377 §2.1: no response for a mailbox without matches, whatever was asked.

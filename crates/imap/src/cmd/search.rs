@@ -3,7 +3,9 @@
 //! store criteria, which SORT and THREAD share.
 
 use postfach_proto::response::{Code, Data, ESearchItem};
-use postfach_proto::types::{CommandKind, NumberSet, PartialRange, SearchKey, SearchReturn, Tag};
+use postfach_proto::types::{
+    CommandKind, FetchAttribute, NumberSet, PartialRange, SearchKey, SearchReturn, Tag,
+};
 use postfach_store::{Criterion, FetchWant, SystemFlags, Uid, UidSet};
 
 use crate::Out;
@@ -12,7 +14,7 @@ use crate::context::Cx;
 use crate::criteria::{self, KeyScope};
 use crate::respond::{Done, Reply};
 use crate::selected::Selected;
-use crate::updates::{self, Refusal};
+use crate::updates::{self, NewContext, Refusal};
 
 /// RFC 9051 §6.4.4: the charsets we understand (everything is matched as UTF-8).
 pub(crate) fn charset_ok(charset: Option<&str>) -> bool {
@@ -40,6 +42,7 @@ pub(crate) async fn search(
     kind: CommandKind,
     charset: Option<&str>,
     return_opts: Option<&[SearchReturn]>,
+    update_fetch: Vec<FetchAttribute>,
     criteria: Vec<SearchKey>,
     out: &mut Out,
 ) -> Result<Done, Reply> {
@@ -90,7 +93,8 @@ pub(crate) async fn search(
         sel.saved = UidSet::from_uids(saved_results(&returns, partial, &found));
     }
     if update {
-        keep_updated(sel, tag, kind, criterion, None, found.clone(), None, out);
+        let context = NewContext { criterion, order: None, fetch: update_fetch, correlation: None };
+        keep_updated(sel, tag, kind, context, found.clone(), out);
     }
     let only_save = returns.iter().filter(|r| r.is_result()).all(|r| *r == SearchReturn::Save);
     if only_save {
@@ -158,21 +162,19 @@ pub(crate) fn updatable(sel: &Selected, tag: &Tag, results: usize) -> Result<(),
 }
 
 /// RFC 5267 §4.3: keeps the result of a searching command with UPDATE, whose changes the
-/// following syncs report (with the MAILBOX and UIDVALIDITY correlators of `correlation`, for
-/// ESEARCH, RFC 7377 §2.1); past a limit, `* NO [NOUPDATE "tag"]` and no updates (§4.3.1).
-#[allow(clippy::too_many_arguments)]
+/// following syncs report (with the MAILBOX and UIDVALIDITY correlators of the context's
+/// `correlation`, for ESEARCH, RFC 7377 §2.1); past a limit, `* NO [NOUPDATE "tag"]` and no
+/// updates (§4.3.1).
 pub(crate) fn keep_updated(
     sel: &mut Selected,
     tag: &Tag,
     kind: CommandKind,
-    criterion: Criterion,
-    order: Option<Vec<postfach_store::SortCriterion>>,
+    context: NewContext,
     results: Vec<Uid>,
-    correlation: Option<(String, u32)>,
     out: &mut Out,
 ) {
     match sel.contexts.check(tag, results.len()) {
-        Ok(()) => sel.contexts.add(tag.clone(), kind, criterion, order, results, correlation),
+        Ok(()) => sel.contexts.add(tag.clone(), kind, context, results),
         Err(Refusal::Limit(why)) => updates::refuse(tag, why, out),
         // Checked before the search (`updatable`); nothing changed since.
         Err(Refusal::TagInUse) => updates::refuse(tag, "Tag reuse", out),

@@ -16,7 +16,7 @@ use std::collections::HashMap;
 use postfach_message::collation_key;
 use postfach_proto::response::{Code, Data, ESearchItem, ThreadToken};
 use postfach_proto::types::{
-    CommandKind, SearchKey, SearchReturn, SortCriterion, SortKey, Tag, ThreadAlgorithm,
+    CommandKind, FetchAttribute, SearchKey, SearchReturn, SortCriterion, SortKey, Tag, ThreadAlgorithm,
 };
 use postfach_store::{
     Criterion, FetchWant, SortCriterion as StoreSortCriterion, SortDirection, SortKey as StoreSortKey,
@@ -28,6 +28,7 @@ use crate::cmd::search::{charset_ok, has_modseq, to_criterion};
 use crate::context::Cx;
 use crate::respond::{Done, Reply};
 use crate::selected::Selected;
+use crate::updates::NewContext;
 
 /// Deepest ancestry walked when checking a REFERENCES link for a loop.
 const MAX_ANCESTRY: usize = 10_000;
@@ -97,6 +98,7 @@ pub(crate) async fn sort(
     tag: &Tag,
     kind: CommandKind,
     return_opts: Option<&[SearchReturn]>,
+    update_fetch: Vec<FetchAttribute>,
     criteria: &[SortCriterion],
     charset: &str,
     search: &[SearchKey],
@@ -137,8 +139,8 @@ pub(crate) async fn sort(
         sel.saved = UidSet::from_uids(super::search::saved_results(&returns, partial, &sorted));
     }
     if update {
-        let results = sorted.clone();
-        super::search::keep_updated(sel, tag, kind, criterion, Some(order), results, None, out);
+        let context = NewContext { criterion, order: Some(order), fetch: update_fetch, correlation: None };
+        super::search::keep_updated(sel, tag, kind, context, sorted.clone(), out);
     }
     if returns.iter().filter(|r| r.is_result()).all(|r| *r == SearchReturn::Save) {
         return Ok(Done::new());

@@ -11,22 +11,30 @@
 //!   that the URL's user may no longer read, or when this session is not the one the access
 //!   identifier names (§7.3: `submit+u`/`user+u` only for a session of `u`). The data is what
 //!   the URL's user would read (BODY.PEEK: no `\Seen`).
+//! - URLAUTH=BINARY (RFC 5524): a URL in parentheses with BODYPARTSTRUCTURE, BODY or BINARY is
+//!   answered with those items ([`fetch_extended`]): the part decoded as FETCH BINARY decodes
+//!   it, and its structure.
 //! - RESETKEY drops all of the user's keys, or one mailbox's: every URL made with them fails.
 //!
 //! Limits: [`MAX_URLAUTH_URLS`] URLs a command (the parser's); each URLFETCH answer is reserved
 //! in the shared message memory first (NO [LIMIT] without room).
 
-use postfach_auth::urlauth;
-use postfach_proto::imapurl::{ImapUrl, UrlAccess};
-use postfach_proto::response::{Code, Data};
-use postfach_proto::types::{MAX_URLAUTH_URLS, WireMailboxName};
+use std::sync::Arc;
 
-use crate::Out;
-use crate::access;
+use bytes::Bytes;
+use postfach_auth::urlauth;
+use postfach_message as msg;
+use postfach_proto::imapurl::{ImapUrl, UrlAccess};
+use postfach_proto::response::{Body, Code, Data, UrlFetchBytes, UrlFetchValue};
+use postfach_proto::types::{MAX_URLAUTH_URLS, UrlFetchArg, UrlFetchData, UrlFetchParams, WireMailboxName};
+use postfach_store::{FetchWant, MailboxId, Uid, UidSet};
+
 use crate::cmd::catenate::{self, UrlFailure, bad_url, readable_mailbox};
+use crate::cmd::fetch::section_of;
 use crate::cmd::mailbox::decode_name;
 use crate::context::Cx;
 use crate::respond::{Done, Reply};
+use crate::{MemoryHold, Out, access, convert};
 
 /// The only mechanism offered (RFC 4467 §6).
 const INTERNAL: &str = "INTERNAL";
@@ -104,20 +112,29 @@ pub(crate) async fn resetkey(
     Ok(Done::with(Code::UrlMech))
 }
 
-/// URLFETCH (§7.3): one `* URLFETCH` with each URL and its data or NIL.
-pub(crate) async fn urlfetch(cx: &Cx<'_>, urls: &[String], out: &mut Out) -> Result<Done, Reply> {
-    let mut items = Vec::with_capacity(urls.len());
+/// URLFETCH (§7.3): one `* URLFETCH` with each URL and its data or NIL; for a parenthesised
+/// URL (URLAUTH=BINARY, RFC 5524) the items it asked for, or NIL when it cannot be fetched.
+pub(crate) async fn urlfetch(cx: &Cx<'_>, args: &[UrlFetchArg], out: &mut Out) -> Result<Done, Reply> {
+    let mut items = Vec::with_capacity(args.len());
     // What the answers hold, reserved until they are written.
     let mut holds = Vec::new();
-    for url in urls {
-        match fetch_one(cx, url).await {
-            Ok(piece) => {
+    for arg in args {
+        let url = &arg.url;
+        let answer = match &arg.params {
+            None => fetch_one(cx, url).await.map(|piece| {
                 holds.extend(piece.hold);
-                items.push((url.clone(), Some(piece.data)));
-            }
+                UrlFetchValue::Plain(Some(piece.data))
+            }),
+            Some(params) => fetch_extended(cx, url, params).await.map(|(value, hold)| {
+                holds.extend(hold);
+                value
+            }),
+        };
+        match answer {
+            Ok(value) => items.push((url.clone(), value)),
             Err(UrlFailure::Bad(why)) => {
                 tracing::debug!(%url, %why, "URLFETCH answered NIL");
-                items.push((url.clone(), None));
+                items.push((url.clone(), UrlFetchValue::Plain(None)));
             }
             Err(UrlFailure::Reply(r)) => return Err(r),
         }
@@ -127,8 +144,9 @@ pub(crate) async fn urlfetch(cx: &Cx<'_>, urls: &[String], out: &mut Out) -> Res
     Ok(Done::new())
 }
 
-/// The data of one URL, or why it is NIL.
-async fn fetch_one(cx: &Cx<'_>, url: &str) -> Result<catenate::Piece, UrlFailure> {
+/// The mailbox and parsed URL of an authorised URL, once its token verifies and this session
+/// may use it; anything else is a reason for NIL.
+async fn authorised(cx: &Cx<'_>, url: &str) -> Result<(MailboxId, ImapUrl), UrlFailure> {
     let bad = |why: &str| UrlFailure::Bad(why.to_owned());
     let parsed = ImapUrl::parse(url).map_err(|e| UrlFailure::Bad(e.to_string()))?;
     let Some(server) = &parsed.server else { return Err(bad("not an absolute URL")) };
@@ -169,11 +187,140 @@ async fn fetch_one(cx: &Cx<'_>, url: &str) -> Result<catenate::Piece, UrlFailure
     if !urlauth::verify(&key, rump, &verifier.token) {
         return Err(bad("token does not verify"));
     }
+    Ok((mailbox, parsed))
+}
+
+/// The data of one plain URL (RFC 4467), or why it is NIL.
+async fn fetch_one(cx: &Cx<'_>, url: &str) -> Result<catenate::Piece, UrlFailure> {
+    let (mailbox, parsed) = authorised(cx, url).await?;
     let mut source = None;
     match catenate::part_bytes(cx, mailbox, &parsed, u64::from(cx.ctx.config.max_message_size), &mut source)
         .await?
     {
         Some(piece) => Ok(piece),
-        None => Err(bad("too big")),
+        None => Err(UrlFailure::Bad("too big".to_owned())),
     }
+}
+
+/// The items one parenthesised URL asked for (RFC 5524 §3), or why it is NIL.
+///
+/// - BODY is RFC 4467's data.
+/// - BINARY is what FETCH BINARY of the part would return: a leaf part with its
+///   Content-Transfer-Encoding removed, a multipart or message part (or the whole message) as
+///   sent, a section text (HEADER, TEXT, MIME, ...) as BODY. A transfer encoding the server
+///   cannot undo is `BINARY NIL` beside the other items (the URL itself is good, only that
+///   form of its data does not exist); FETCH refuses it with UNKNOWN-CTE instead.
+/// - BODYPARTSTRUCTURE is the part's BODYSTRUCTURE (the message's for a URL without a
+///   section). With BINARY, a leaf part whose encoding was undone is described as it is
+///   served: its size and lines are those of the decoded data, and its encoding the one the
+///   decoded octets would need (7BIT for ASCII without NUL, 8BIT with 8-bit octets, BINARY
+///   with NUL), so a client can trust the structure for the data it receives. A section text
+///   has no part structure of its own: such a URL is NIL when BODYPARTSTRUCTURE is asked for.
+/// - `;PARTIAL=` cuts the data (decoded data for BINARY), not the structure.
+async fn fetch_extended(
+    cx: &Cx<'_>,
+    url: &str,
+    params: &UrlFetchParams,
+) -> Result<(UrlFetchValue, Option<Arc<MemoryHold>>), UrlFailure> {
+    let bad = |why: &str| UrlFailure::Bad(why.to_owned());
+    let (mailbox, parsed) = authorised(cx, url).await?;
+    let Some(uid) = Uid::new(parsed.uid.get()) else { return Err(bad("no such message")) };
+    let metas = cx.ctx.store.fetch(mailbox, &UidSet::from_uids([uid]), FetchWant { summary: true }).await?;
+    let Some(meta) = metas.into_iter().next() else { return Err(bad("no such message")) };
+    let Some(summary) = meta.summary else { return Err(bad("no such message")) };
+    // The message, and for BINARY a decoded copy no larger than it.
+    let binary = params.data == Some(UrlFetchData::Binary);
+    let reserve = u64::from(meta.size).saturating_mul(if binary { 2 } else { 1 });
+    let hold = catenate::reserve(cx, reserve).await?;
+    let raw = match cx.ctx.store.body(mailbox, uid).await {
+        Ok(raw) => Bytes::from(raw),
+        Err(postfach_store::StoreError::NotFound) => return Err(bad("no such message")),
+        Err(e) => return Err(e.into()),
+    };
+    let section = parsed.section.clone().unwrap_or_default();
+    let part: Vec<u32> = section.part.iter().map(|p| p.get()).collect();
+    let node = if part.is_empty() {
+        &summary.structure
+    } else {
+        msg::part(&summary, &part).ok_or_else(|| bad("no such body part"))?
+    };
+
+    let data = match params.data {
+        None => None,
+        Some(kind) => {
+            let decoded = if kind == UrlFetchData::Body || section.text.is_some() {
+                let bytes = section_of(&raw, &summary, &section).ok_or_else(|| bad("no such body part"))?;
+                Some(Bytes::copy_from_slice(&bytes))
+            } else {
+                match msg::binary(&raw, &summary, &part) {
+                    Ok(Some(std::borrow::Cow::Borrowed(slice))) => Some(raw.slice_ref(slice)),
+                    Ok(Some(std::borrow::Cow::Owned(v))) => Some(Bytes::from(v)),
+                    Ok(None) => return Err(bad("no such body part")),
+                    // A multipart or message part has no encoding of its own: as sent.
+                    Err(msg::BinaryError::NotLeaf) => Some(raw.slice_ref(node.body.slice(&raw))),
+                    Err(msg::BinaryError::UnknownCte(cte)) => {
+                        tracing::debug!(%url, %cte, "URLFETCH BINARY of an unknown transfer encoding");
+                        None
+                    }
+                }
+            };
+            Some((kind, decoded))
+        }
+    };
+
+    let structure = if params.body_part_structure {
+        if section.text.is_some() {
+            return Err(bad("BODYPARTSTRUCTURE of a section text"));
+        }
+        let mut body = convert::body(node, true);
+        // Decoded base64 or quoted-printable, or a text part whose bare LFs became CRLF.
+        let identity = matches!(node.encoding.as_slice(), b"7BIT" | b"8BIT" | b"BINARY");
+        if let Some((UrlFetchData::Binary, Some(decoded))) = &data
+            && node.kind.is_leaf()
+            && (!identity || decoded.len() as u64 != u64::from(node.size()))
+        {
+            describe_decoded(&mut body, decoded);
+        }
+        Some(Box::new(body))
+    } else {
+        None
+    };
+
+    let data = match data {
+        None => None,
+        Some((kind, bytes)) => {
+            let bytes = bytes.map(|b| match parsed.partial {
+                Some(p) => {
+                    let start = usize::try_from(p.offset).unwrap_or(usize::MAX).min(b.len());
+                    let end =
+                        p.length.map_or(b.len(), |l| start.saturating_add(l.get() as usize).min(b.len()));
+                    b.slice(start..end)
+                }
+                None => b,
+            });
+            if bytes.as_ref().is_some_and(|b| b.len() as u64 > u64::from(cx.ctx.config.max_message_size)) {
+                return Err(bad("too big"));
+            }
+            Some(UrlFetchBytes { binary: kind == UrlFetchData::Binary, data: bytes })
+        }
+    };
+    Ok((UrlFetchValue::Extended { structure, data }, hold))
+}
+
+/// Makes `body` (a leaf part's structure) describe `decoded`, its data with the transfer
+/// encoding removed: size, lines (text only), and the encoding those octets would need.
+fn describe_decoded(body: &mut Body, decoded: &[u8]) {
+    let Body::Single(single) = body else { return };
+    single.size = u32::try_from(decoded.len()).unwrap_or(u32::MAX);
+    if single.lines.is_some() {
+        let lines = decoded.iter().filter(|b| **b == b'\n').count();
+        single.lines = Some(u32::try_from(lines).unwrap_or(u32::MAX));
+    }
+    single.encoding = if decoded.contains(&0) {
+        b"BINARY".to_vec()
+    } else if decoded.is_ascii() {
+        b"7BIT".to_vec()
+    } else {
+        b"8BIT".to_vec()
+    };
 }

@@ -103,6 +103,7 @@ impl Parser<'_> {
             b"GENURLAUTH" => self.genurlauth()?,
             b"RESETKEY" => self.resetkey()?,
             b"URLFETCH" => self.urlfetch()?,
+            b"UIDBATCHES" => self.uidbatches()?,
             _ => {
                 self.pos -= name.len();
                 return self.fail_msg("unknown command");
@@ -195,6 +196,22 @@ impl Parser<'_> {
         Ok(CommandBody::CancelUpdate(tags))
     }
 
+    /// `uidbatches = "UIDBATCHES" SP nz-number [SP nz-number ":" nz-number]` (RFC 10022 §6):
+    /// the batch size, then the first and last batch wanted. A single batch number is not a
+    /// range (the grammar wants both ends), and is answered BAD like any syntax error.
+    fn uidbatches(&mut self) -> PResult<CommandBody> {
+        self.sp()?;
+        let size = self.nz_number()?;
+        let range = if self.eat(b' ') {
+            let first = self.nz_number()?;
+            self.byte(b':', "':' in batch range")?;
+            Some((first, self.nz_number()?))
+        } else {
+            None
+        };
+        Ok(CommandBody::UidBatches { size, range })
+    }
+
     /// `compress = "COMPRESS" SP algorithm`; `algorithm = "DEFLATE"` (RFC 4978 §5). An unknown
     /// algorithm is a syntax error, answered BAD (§3: "invalid or unknown argument").
     fn compress(&mut self) -> PResult<CommandBody> {
@@ -253,6 +270,32 @@ mod tests {
         assert_eq!(body("a UNSELECT"), CommandBody::Unselect);
         assert_eq!(body("a EXPUNGE"), CommandBody::Expunge { uids: None });
         assert_eq!(body("a UID EXPUNGE 3000:3002"), CommandBody::Expunge { uids: Some(set("3000:3002")) });
+    }
+
+    #[test]
+    fn uidbatches() {
+        let nz = |n: u32| std::num::NonZeroU32::new(n).unwrap();
+        assert_eq!(body("a UIDBATCHES 2000"), CommandBody::UidBatches { size: nz(2000), range: None });
+        assert_eq!(
+            body("a uidbatches 500 10:20"),
+            CommandBody::UidBatches { size: nz(500), range: Some((nz(10), nz(20))) }
+        );
+        // Reversed ranges parse; the session answers them BAD [CLIENTBUG].
+        assert_eq!(
+            body("a UIDBATCHES 1000 4:1"),
+            CommandBody::UidBatches { size: nz(1000), range: Some((nz(4), nz(1))) }
+        );
+        for bad in [
+            "a UIDBATCHES",
+            "a UIDBATCHES 0",
+            "a UIDBATCHES abc",
+            "a UIDBATCHES 500 10",
+            "a UIDBATCHES 500 0:1",
+            "a UIDBATCHES 500 1:*",
+            "a UIDBATCHES 500 1:2 x",
+        ] {
+            assert!(parse_command(bad.as_bytes()).is_err(), "{bad}");
+        }
     }
 
     #[test]

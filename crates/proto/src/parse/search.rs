@@ -4,8 +4,8 @@
 use super::{MAX_NESTING, PResult, Parser};
 use crate::datetime::Date;
 use crate::types::{
-    CommandBody, CommandKind, EntryType, PartialRange, SearchKey, SearchReturn, SearchSource, SortCriterion,
-    SortKey, ThreadAlgorithm,
+    CommandBody, CommandKind, EntryType, FetchAttribute, PartialRange, SearchKey, SearchReturn, SearchSource,
+    SortCriterion, SortKey, ThreadAlgorithm,
 };
 
 impl Parser<'_> {
@@ -14,8 +14,9 @@ impl Parser<'_> {
     /// `search-program = ["CHARSET" SP charset SP] search-key *(SP search-key)`.
     pub(super) fn search(&mut self, kind: CommandKind) -> PResult<CommandBody> {
         self.sp()?;
-        let (return_opts, charset, criteria) = self.search_program()?;
-        Ok(CommandBody::Search { kind, charset, return_opts, criteria })
+        let mut update_fetch = Vec::new();
+        let (return_opts, charset, criteria) = self.search_program(Some(&mut update_fetch))?;
+        Ok(CommandBody::Search { kind, charset, return_opts, update_fetch, criteria })
     }
 
     /// `esearch = "ESEARCH" [SP esearch-source-opts] [SP search-return-opts] SP search-program`;
@@ -40,7 +41,8 @@ impl Parser<'_> {
             }
             self.sp()?;
         }
-        let (return_opts, charset, criteria) = self.search_program()?;
+        // RFC 5465 §7 extends UPDATE for SEARCH and SORT only.
+        let (return_opts, charset, criteria) = self.search_program(None)?;
         Ok(CommandBody::ESearch { sources, return_opts, charset, criteria })
     }
 
@@ -81,13 +83,17 @@ impl Parser<'_> {
         Ok(names)
     }
 
-    /// `[search-return-opts SP] search-program` (after the SP that precedes them).
+    /// `[search-return-opts SP] search-program` (after the SP that precedes them); the fetch
+    /// attributes of `UPDATE (...)` go to `update_fetch`, and are a syntax error without it.
     #[allow(clippy::type_complexity)]
-    fn search_program(&mut self) -> PResult<(Option<Vec<SearchReturn>>, Option<String>, Vec<SearchKey>)> {
+    fn search_program(
+        &mut self,
+        update_fetch: Option<&mut Vec<FetchAttribute>>,
+    ) -> PResult<(Option<Vec<SearchReturn>>, Option<String>, Vec<SearchKey>)> {
         let mut return_opts = None;
         if self.eat_keyword("RETURN") {
             self.sp()?;
-            return_opts = Some(self.search_return_opts()?);
+            return_opts = Some(self.search_return_opts(update_fetch)?);
             self.sp()?;
         }
         let mut charset = None;
@@ -111,9 +117,10 @@ impl Parser<'_> {
     pub(super) fn sort(&mut self, kind: CommandKind) -> PResult<CommandBody> {
         self.sp()?;
         let mut return_opts = None;
+        let mut update_fetch = Vec::new();
         if self.eat_keyword("RETURN") {
             self.sp()?;
-            return_opts = Some(self.search_return_opts()?);
+            return_opts = Some(self.search_return_opts(Some(&mut update_fetch))?);
             self.sp()?;
         }
         self.byte(b'(', "'(' of sort criteria")?;
@@ -152,7 +159,7 @@ impl Parser<'_> {
         // also send it after the charset. Accepted in all three places, once.
         if return_opts.is_none() && self.eat_keyword("RETURN") {
             self.sp()?;
-            return_opts = Some(self.search_return_opts()?);
+            return_opts = Some(self.search_return_opts(Some(&mut update_fetch))?);
             self.sp()?;
         }
         let charset = self.charset()?;
@@ -161,13 +168,13 @@ impl Parser<'_> {
             self.pos += 1;
             if self.eat_keyword("RETURN") && self.peek() == Some(b' ') {
                 self.sp()?;
-                return_opts = Some(self.search_return_opts()?);
+                return_opts = Some(self.search_return_opts(Some(&mut update_fetch))?);
             } else {
                 self.pos = at;
             }
         }
         let search = self.search_keys()?;
-        Ok(CommandBody::Sort { kind, return_opts, criteria, charset, search })
+        Ok(CommandBody::Sort { kind, return_opts, update_fetch, criteria, charset, search })
     }
 
     /// `thread = ["UID" SP] "THREAD" SP thread-alg SP search-criteria` (RFC 5256 §5);
@@ -210,8 +217,14 @@ impl Parser<'_> {
 
     /// `"(" [search-return-opt *(SP search-return-opt)] ")"`;
     /// `search-return-opt = "MIN" / "MAX" / "ALL" / "COUNT" / "SAVE" / "PARTIAL" SP partial-range
-    /// / "CONTEXT" / "UPDATE"` (RFC 4731, RFC 5182, RFC 9394, RFC 5267 §5).
-    fn search_return_opts(&mut self) -> PResult<Vec<SearchReturn>> {
+    /// / "CONTEXT" / modifier-update` (RFC 4731, RFC 5182, RFC 9394, RFC 5267 §5);
+    /// `modifier-update = "UPDATE" [SP "(" fetch-att *(SP fetch-att) ")"]` (RFC 5465 §8 writes
+    /// no SP before the list; its §7 example has one: both are read). The fetch attributes go to
+    /// `update_fetch`; where that is `None` (ESEARCH) they are a syntax error.
+    fn search_return_opts(
+        &mut self,
+        mut update_fetch: Option<&mut Vec<FetchAttribute>>,
+    ) -> PResult<Vec<SearchReturn>> {
         self.byte(b'(', "'(' of return options")?;
         let mut opts = Vec::new();
         if self.eat(b')') {
@@ -231,7 +244,26 @@ impl Parser<'_> {
                     SearchReturn::Partial(self.partial_range()?)
                 }
                 b"CONTEXT" => SearchReturn::Context,
-                b"UPDATE" => SearchReturn::Update,
+                b"UPDATE" => {
+                    let list = self.peek() == Some(b'(')
+                        || (self.peek() == Some(b' ') && self.peek_at(1) == Some(b'('));
+                    if list {
+                        let Some(atts) = update_fetch.as_deref_mut() else {
+                            return self
+                                .fail_msg("UPDATE (fetch-att ...) is for SEARCH and SORT (RFC 5465 §7)");
+                        };
+                        self.eat(b' ');
+                        self.byte(b'(', "'(' of UPDATE fetch attributes")?;
+                        loop {
+                            atts.push(self.fetch_att()?);
+                            if self.eat(b')') {
+                                break;
+                            }
+                            self.sp()?;
+                        }
+                    }
+                    SearchReturn::Update
+                }
                 _ => {
                     self.pos = start;
                     return self.fail("MIN, MAX, ALL, COUNT, SAVE, PARTIAL, CONTEXT or UPDATE");
@@ -446,12 +478,13 @@ mod tests {
         use SearchKey as K;
         // RFC 5256 §3 examples.
         match body("A282 SORT (SUBJECT) UTF-8 SINCE 1-Feb-1994") {
-            CommandBody::Sort { kind, return_opts, criteria, charset, search } => {
+            CommandBody::Sort { kind, return_opts, criteria, charset, search, update_fetch } => {
                 assert_eq!(kind, CommandKind::Seq);
                 assert_eq!(return_opts, None);
                 assert_eq!(criteria, vec![SortCriterion { reverse: false, key: SortKey::Subject }]);
                 assert_eq!(charset, "UTF-8");
                 assert!(matches!(search.as_slice(), [K::Since(_)]));
+                assert!(update_fetch.is_empty());
             }
             other => panic!("{other:?}"),
         }
@@ -639,13 +672,47 @@ mod tests {
         assert!(SearchReturn::Save.is_result());
     }
 
+    /// RFC 5465 §7: UPDATE with fetch attributes, for SEARCH and SORT (not ESEARCH).
+    #[test]
+    fn update_fetch_attributes_rfc5465() {
+        use crate::types::FetchAttribute as A;
+        match body(
+            "a00 SEARCH RETURN (COUNT UPDATE (UID BODY[HEADER.FIELDS (TO FROM SUBJECT)])) FROM \"boss\"",
+        ) {
+            CommandBody::Search { return_opts, update_fetch, .. } => {
+                assert_eq!(return_opts, Some(vec![SearchReturn::Count, SearchReturn::Update]));
+                assert_eq!(update_fetch.len(), 2);
+                assert_eq!(update_fetch[0], A::Uid);
+                assert!(matches!(&update_fetch[1], A::BodySection { peek: false, .. }));
+            }
+            b => panic!("{b:?}"),
+        }
+        // §8's ABNF writes no SP before the list.
+        match body("a UID SORT RETURN (UPDATE(FLAGS ENVELOPE) ALL) (DATE) UTF-8 ALL") {
+            CommandBody::Sort { return_opts, update_fetch, .. } => {
+                assert_eq!(return_opts, Some(vec![SearchReturn::Update, SearchReturn::All]));
+                assert_eq!(update_fetch, vec![A::Flags, A::Envelope]);
+            }
+            b => panic!("{b:?}"),
+        }
+        for bad in [
+            "a SEARCH RETURN (UPDATE ()) ALL",
+            "a SEARCH RETURN (UPDATE (FROB)) ALL",
+            "a SEARCH RETURN (UPDATE (UID) ALL",
+            "a ESEARCH IN (selected) RETURN (UPDATE (UID)) ALL",
+        ] {
+            assert!(crate::parse::parse_command(bad.as_bytes()).is_err(), "{bad}");
+        }
+    }
+
     #[test]
     fn search_variants() {
         use SearchKey as K;
         let d = |y, m, dd| Date::new(y, m, dd).unwrap();
         match body("A282 SEARCH RETURN (MIN COUNT) FLAGGED SINCE 1-Feb-1994 NOT FROM \"Smith\"") {
-            CommandBody::Search { kind, charset, return_opts, criteria } => {
+            CommandBody::Search { kind, charset, return_opts, criteria, update_fetch } => {
                 assert_eq!(kind, CommandKind::Seq);
+                assert!(update_fetch.is_empty());
                 assert_eq!(charset, None);
                 assert_eq!(return_opts, Some(vec![SearchReturn::Min, SearchReturn::Count]));
                 assert_eq!(

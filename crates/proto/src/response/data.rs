@@ -1,6 +1,7 @@
 //! Untagged data responses (RFC 9051 §7.2–§7.5 and extensions): each [`Data`] value becomes one
 //! response, CRLF included.
 
+use super::bodystructure::{BodyForm, write_body};
 use super::fetch::{fetch_value_is_writable, write_fetch_value};
 use super::primitives::{
     is_atom, is_object_id, write_astring_opts, write_atom_list, write_flag_list, write_mailbox,
@@ -8,7 +9,8 @@ use super::primitives::{
     write_string_opts, write_u64,
 };
 use super::types::{
-    Data, ESearchItem, FetchValue, ListExtended, MailboxAttr, NamespaceDesc, ThreadToken, WriteOptions,
+    Data, ESearchItem, FetchValue, ListExtended, MailboxAttr, NamespaceDesc, ThreadToken, UrlFetchValue,
+    WriteOptions,
 };
 use crate::types::StatusItem;
 
@@ -320,22 +322,43 @@ pub fn write_data(out: &mut Vec<u8>, data: &Data, opts: WriteOptions) {
             }
         }
         Data::UrlFetch(items) => {
-            // RFC 4467 §9 `urlfetch-data = "*" SP "URLFETCH" 1*(SP url-full SP nstring)`.
+            // RFC 4467 §9 `urlfetch-data = "*" SP "URLFETCH" 1*(SP url-full SP nstring)`; RFC 5524
+            // §4 adds `url-full SP "(" ... ")"` items for the parenthesised form.
             out.extend_from_slice(b"* URLFETCH");
             for (url, value) in items {
                 out.push(b' ');
                 write_astring_opts(out, url.as_bytes(), WriteOptions::default());
-                out.push(b' ');
                 match value {
-                    Some(v) if v.contains(&0) => {
-                        out.extend_from_slice(b"~{");
-                        write_u64(out, v.len() as u64);
-                        out.extend_from_slice(b"}\r\n");
-                        out.extend_from_slice(v);
+                    UrlFetchValue::Plain(data) => {
+                        out.push(b' ');
+                        write_nstring8(out, data.as_deref());
                     }
-                    Some(v) => write_string(out, v),
-                    None => out.extend_from_slice(b"NIL"),
+                    UrlFetchValue::Extended { structure, data } => {
+                        if let Some(body) = structure {
+                            out.extend_from_slice(b" (BODYPARTSTRUCTURE ");
+                            write_body(out, body, BodyForm::Structure, WriteOptions::default(), 0);
+                            out.push(b')');
+                        }
+                        if let Some(item) = data {
+                            out.extend_from_slice(if item.binary { b" (BINARY " } else { b" (BODY " });
+                            write_nstring8(out, item.data.as_deref());
+                            out.push(b')');
+                        }
+                    }
                 }
+            }
+        }
+        Data::UidBatches { tag, ranges } => {
+            // RFC 10022 §6: `"UIDBATCHES" search-correlator [SP uid-range *("," uid-range)]`,
+            // each range `uniqueid ":" uniqueid`, written high to low as the RFC's examples do.
+            out.extend_from_slice(b"* UIDBATCHES (TAG ");
+            write_string(out, tag.as_str().as_bytes());
+            out.push(b')');
+            for (i, (high, low)) in ranges.iter().enumerate() {
+                out.push(if i == 0 { b' ' } else { b',' });
+                write_u64(out, u64::from(*high));
+                out.push(b':');
+                write_u64(out, u64::from(*low));
             }
         }
         Data::QuotaRoot { mailbox, roots } => {
@@ -542,6 +565,20 @@ fn write_context_update(out: &mut Vec<u8>, name: &[u8], pairs: &[(u32, Vec<u32>)
         write_ordered_set(out, numbers);
     }
     out.push(b')');
+}
+
+/// `nstring` whose data may hold NUL: then a `literal8` (`~{n}`, RFC 3516 §4.2), else a string.
+fn write_nstring8(out: &mut Vec<u8>, data: Option<&[u8]>) {
+    match data {
+        Some(v) if v.contains(&0) => {
+            out.extend_from_slice(b"~{");
+            write_u64(out, v.len() as u64);
+            out.extend_from_slice(b"}\r\n");
+            out.extend_from_slice(v);
+        }
+        Some(v) => write_string(out, v),
+        None => out.extend_from_slice(b"NIL"),
+    }
 }
 
 #[cfg(test)]
@@ -837,8 +874,10 @@ mod tests {
         write_data(&mut out, &Data::GenUrlAuth(vec![url.into()]), WriteOptions::default());
         assert_eq!(String::from_utf8(out).unwrap(), format!("* GENURLAUTH {url}\r\n"));
         let mut out = Vec::new();
-        let items =
-            vec![(url.to_owned(), Some(bytes::Bytes::from_static(b"Hello\r\n"))), ("x".to_owned(), None)];
+        let items = vec![
+            (url.to_owned(), UrlFetchValue::Plain(Some(bytes::Bytes::from_static(b"Hello\r\n")))),
+            ("x".to_owned(), UrlFetchValue::Plain(None)),
+        ];
         write_data(&mut out, &Data::UrlFetch(items), WriteOptions::default());
         assert_eq!(String::from_utf8(out).unwrap(), format!("* URLFETCH {url} {{7}}\r\nHello\r\n x NIL\r\n"));
         // §4.4.1
@@ -948,5 +987,56 @@ mod tests {
         // No message number ever: EXPUNGE is not written (VANISHED is).
         assert_eq!(w(Data::Expunge(4)), "");
         assert_eq!(w(Data::Exists(4)), "* 4 EXISTS\r\n");
+    }
+    #[test]
+    fn uidbatches_response_rfc10022() {
+        let tag = Tag::new("A142").unwrap();
+        // The RFC's example shape: four batches, newest first, each high:low, tiling the UIDs.
+        let ranges = vec![(215295, 99696), (99695, 20351), (20350, 7829), (7828, 1)];
+        assert_eq!(
+            d(Data::UidBatches { tag: tag.clone(), ranges }),
+            "* UIDBATCHES (TAG \"A142\") 215295:99696,99695:20351,20350:7829,7828:1\r\n"
+        );
+        assert_eq!(
+            d(Data::UidBatches { tag: tag.clone(), ranges: vec![] }),
+            "* UIDBATCHES (TAG \"A142\")\r\n"
+        );
+        assert_eq!(d(Data::UidBatches { tag, ranges: vec![(6, 6)] }), "* UIDBATCHES (TAG \"A142\") 6:6\r\n");
+    }
+
+    #[test]
+    fn urlfetch_extended_rfc5524() {
+        use crate::response::types::{Body, SinglePart, UrlFetchBytes};
+        let part = Body::Single(SinglePart {
+            media_type: b"text".to_vec(),
+            subtype: b"plain".to_vec(),
+            params: vec![(b"charset".to_vec(), b"us-ascii".to_vec())],
+            id: None,
+            description: None,
+            encoding: b"7BIT".to_vec(),
+            size: 11,
+            lines: Some(0),
+            message: None,
+            ext: None,
+        });
+        let item = |structure: Option<Body>, data: Option<UrlFetchBytes>| {
+            let structure = structure.map(Box::new);
+            d(Data::UrlFetch(vec![("u".to_owned(), UrlFetchValue::Extended { structure, data })]))
+        };
+        let bytes = |binary, data: &'static [u8]| {
+            Some(UrlFetchBytes { binary, data: Some(bytes::Bytes::from_static(data)) })
+        };
+        assert_eq!(
+            item(Some(part.clone()), bytes(true, b"hello world")),
+            "* URLFETCH u (BODYPARTSTRUCTURE (\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7BIT\" 11 0)) (BINARY \"hello world\")\r\n"
+        );
+        // Binary data with NUL goes as literal8; BINARY NIL for an encoding that cannot be undone.
+        assert_eq!(item(None, bytes(true, b"a\0b")), "* URLFETCH u (BINARY ~{3}\r\na\0b)\r\n");
+        assert_eq!(
+            item(None, Some(UrlFetchBytes { binary: true, data: None })),
+            "* URLFETCH u (BINARY NIL)\r\n"
+        );
+        assert_eq!(item(None, bytes(false, b"x\r\n")), "* URLFETCH u (BODY {3}\r\nx\r\n)\r\n");
+        assert_eq!(item(Some(part), None).matches("BODYPARTSTRUCTURE").count(), 1);
     }
 }

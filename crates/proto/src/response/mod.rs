@@ -31,7 +31,8 @@ pub use status::{write_continuation, write_continuation_base64, write_tagged, wr
 pub use types::{
     Address, Body, Code, Completion, Data, Disposition, ESearchItem, Envelope, FetchValue, InProgress,
     ListExtended, MailboxAttr, MessagePart, MetadataCode, MultiPart, MultiPartExt, NamespaceDesc,
-    PermanentFlag, SinglePart, SinglePartExt, Status, ThreadToken, WriteOptions,
+    PermanentFlag, SinglePart, SinglePartExt, Status, ThreadToken, UrlFetchBytes, UrlFetchValue,
+    WriteOptions,
 };
 
 #[cfg(test)]

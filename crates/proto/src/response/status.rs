@@ -154,6 +154,8 @@ fn write_code(out: &mut Vec<u8>, code: &Code) {
         Code::CompressionActive => b"COMPRESSIONACTIVE",
         Code::UrlMech => b"URLMECH INTERNAL",
         Code::UidRequired => b"UIDREQUIRED",
+        Code::TooFew => b"TOOFEW",
+        Code::TooMany => b"TOOMANY",
         _ => b"",
     };
     if !simple.is_empty() {

@@ -157,6 +157,10 @@ pub enum Code {
     UrlMech,
     /// `UIDREQUIRED` (RFC 9586 §3): UIDONLY is on and the command used message numbers.
     UidRequired,
+    /// `TOOFEW` (RFC 10022): UIDBATCHES asked for batches smaller than the server's minimum.
+    TooFew,
+    /// `TOOMANY` (RFC 10022): UIDBATCHES asked for more batches than one response may carry.
+    TooMany,
     /// `INPROGRESS [(tag done total)]` (RFC 9585 §5): a long command is still running.
     InProgress(Option<InProgress>),
     /// Any other code: an atom and optional text (no `]`, CR or LF; sanitised on write).
@@ -445,9 +449,19 @@ pub enum Data {
     },
     /// `* GENURLAUTH url ...` (RFC 4467 §8): the authorised URLs, in the order asked.
     GenUrlAuth(Vec<String>),
-    /// `* URLFETCH url nstring ...` (RFC 4467 §8): each URL with its data, `None` (NIL) when
-    /// it cannot be fetched. Data with NUL is written as literal8, as METADATA values are.
-    UrlFetch(Vec<(String, Option<bytes::Bytes>)>),
+    /// `* URLFETCH url nstring ...` (RFC 4467 §8) or, for the parenthesised form of URLAUTH=BINARY,
+    /// `url (BODYPARTSTRUCTURE body) (BINARY nstring8)` (RFC 5524 §4): each URL with its data,
+    /// in the order asked.
+    UrlFetch(Vec<(String, UrlFetchValue)>),
+    /// `* UIDBATCHES (TAG "t") high:low,...` (RFC 10022 §4): the UID ranges of the batches
+    /// asked for, newest batch first, each range written highest UID first. No ranges when
+    /// no batch asked for exists.
+    UidBatches {
+        /// The UIDBATCHES command's tag.
+        tag: Tag,
+        /// (highest, lowest) UID of each batch; `highest >= lowest`, both non-zero.
+        ranges: Vec<(u32, u32)>,
+    },
     /// `* QUOTAROOT mailbox *(root)` (RFC 9208 §4.2.2).
     QuotaRoot {
         /// Decoded mailbox name.
@@ -455,6 +469,33 @@ pub enum Data {
         /// The quota roots that apply to it; may be empty.
         roots: Vec<String>,
     },
+}
+
+/// What URLFETCH answers for one URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UrlFetchValue {
+    /// `url nstring`: the data (RFC 4467), or NIL when the URL cannot be fetched (in either
+    /// form). Data with NUL is written as literal8, as METADATA values are.
+    Plain(Option<bytes::Bytes>),
+    /// `url (BODYPARTSTRUCTURE body) (BODY nstring / BINARY nstring8)` (RFC 5524 §4): the items
+    /// asked for, the structure first.
+    Extended {
+        /// The structure of the part the URL names, with extension data (as BODYSTRUCTURE);
+        /// boxed, as a structure is far bigger than the data's handle.
+        structure: Option<Box<Body>>,
+        /// BODY or BINARY and the data; `None` (NIL) for BINARY of a part whose transfer
+        /// encoding cannot be undone.
+        data: Option<UrlFetchBytes>,
+    },
+}
+
+/// The BODY or BINARY item of an extended URLFETCH answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UrlFetchBytes {
+    /// BINARY (transfer encoding removed) rather than BODY.
+    pub binary: bool,
+    /// The bytes; `None` is written NIL.
+    pub data: Option<bytes::Bytes>,
 }
 
 /// One FETCH response item (RFC 9051 §7.5.2).
