@@ -15,7 +15,8 @@
 #
 # Usage: bench/compare-dovecot.sh [--runs N] [--sizes 10000,100000] [--quick]
 #            [--scenarios "mixed append append-imaplib big-mailbox idle handshakes"]
-#            (also: mixed-200, statemachine, statemachine-200)
+#            (also: mixed-200, statemachine, statemachine-200, and mixed-rate and
+#            statemachine-rate: the same loads at a fixed 1500 and 400 commands/s, for latency)
 #            [--work DIR] [--out DIR]
 #            [--no-build]   (use the binaries already in target/release)
 # The work directory (default /var/tmp/postfach-bench) keeps the filled big mailboxes of both
@@ -34,6 +35,8 @@ MIXED_CLIENTS=50
 MIXED_SECONDS=30
 STATE_CLIENTS=50
 STATE_SECONDS=20
+MIXED_RATE=1500
+STATE_RATE=400
 APPEND_CLIENTS=10
 APPEND_SECONDS=15
 IDLE_CLIENTS=500
@@ -273,6 +276,10 @@ bench() { # server scenario run extra-args...
     # A stress tester's default random state machine: every client on one account's INBOX.
     statemachine) args+=(--user-pattern stress statemachine --clients "$STATE_CLIENTS" --duration "$STATE_SECONDS") ;;
     statemachine-200) args+=(--user-pattern stress statemachine --clients 200 --duration "$STATE_SECONDS") ;;
+    # Latency at equal load: both servers get the same commands per second (an open loop),
+    # below what either can do, so p50/p99 compare like with like.
+    mixed-rate) args+=(mixed --clients "$MIXED_CLIENTS" --duration "$MIXED_SECONDS" --rate "$MIXED_RATE") ;;
+    statemachine-rate) args+=(--user-pattern stress statemachine --clients "$STATE_CLIENTS" --duration "$STATE_SECONDS" --rate "$STATE_RATE") ;;
     append) args+=(append --clients "$APPEND_CLIENTS" --duration "$APPEND_SECONDS") ;;
     # As Python's imaplib writes: Nagle on, synchronising literals, the CRLF in its own write.
     append-imaplib) args+=(append --imaplib --clients "$APPEND_CLIENTS" --duration "$APPEND_SECONDS") ;;

@@ -20,7 +20,7 @@ use crate::client::{Client, ClientError, Counters, Done};
 use crate::corpus::{Corpus, CorpusKind, message};
 use crate::report::Report;
 use crate::rng::Rng;
-use crate::scenario::{Ctx, merge_counters, timed_bar};
+use crate::scenario::{Ctx, Pacer, merge_counters, timed_bar};
 use crate::stats::Recorder;
 
 /// Options of the mixed scenario.
@@ -35,6 +35,10 @@ pub struct MixedOpts {
     /// Messages each client's INBOX holds before the run.
     #[arg(long, default_value_t = 100)]
     pub fill: u32,
+    /// Commands per second offered by all clients together (an open loop; see
+    /// [`crate::scenario::Pacer`]). Without it every client sends as fast as it is answered.
+    #[arg(long)]
+    pub rate: Option<f64>,
 }
 
 /// What a client can do next, with its weight in the draw.
@@ -73,7 +77,7 @@ const MAX_MIXED_APPEND: usize = 128 * 1024;
 pub async fn run(ctx: &Ctx, opts: &MixedOpts) -> anyhow::Result<Report> {
     let clients = opts.clients.max(1);
     let params = json!({"clients": clients, "duration_s": opts.duration, "fill": opts.fill,
-        "users": ctx.users.count, "seed": ctx.seed});
+        "users": ctx.users.count, "seed": ctx.seed, "rate": opts.rate});
     let mut report = ctx.report("mixed", params);
 
     // Fill every account's INBOX up to `fill` (once: later runs find it filled).
@@ -108,7 +112,9 @@ pub async fn run(ctx: &Ctx, opts: &MixedOpts) -> anyhow::Result<Report> {
         let corpus = Arc::clone(&corpus);
         let done = Arc::clone(&done);
         let fill = opts.fill;
-        workers.push(tokio::spawn(async move { worker(&ctx, i, fill, deadline, &corpus, &done).await }));
+        let pacer = Pacer::new(opts.rate, clients, i as f64 / clients as f64);
+        workers
+            .push(tokio::spawn(async move { worker(&ctx, i, fill, deadline, &corpus, &done, pacer).await }));
     }
     let results = timed_bar(ctx, "mixed", Duration::from_secs(opts.duration), async {
         let mut out = Vec::new();
@@ -132,7 +138,11 @@ pub async fn run(ctx: &Ctx, opts: &MixedOpts) -> anyhow::Result<Report> {
     }
     // CONNECT (TCP + greeting) is reported but is not a command.
     // Figures of other client counts get their own keys, so one comparison can hold both.
-    let prefix = if clients == 50 { "mixed".to_owned() } else { format!("mixed.c{clients}") };
+    let prefix = match (clients, opts.rate) {
+        (50, None) => "mixed".to_owned(),
+        (c, None) => format!("mixed.c{c}"),
+        (c, Some(r)) => format!("mixed.c{c}.r{r}"),
+    };
     report.push_ops(&prefix, &rec, elapsed, |name| name != "CONNECT");
     report.push(format!("{prefix}.sessions"), Some(sessions as f64), "count", crate::report::Better::Neither);
     report.push(
@@ -203,6 +213,7 @@ async fn worker(
     deadline: Instant,
     corpus: &Corpus,
     done: &AtomicU64,
+    mut pacer: Pacer,
 ) -> WorkerResult {
     let mut rng = Rng::derive(ctx.seed, index as u64);
     let mut out = WorkerResult {
@@ -226,7 +237,8 @@ async fn worker(
         };
         out.rec.record("CONNECT", t.elapsed(), true);
         out.sessions += 1;
-        let mut session = Session { client: &mut client, rec: &mut out.rec, done, exists: None };
+        let mut session =
+            Session { client: &mut client, rec: &mut out.rec, done, exists: None, pacer: &mut pacer };
         let result = session.run(ctx, &user, &mut rng, fill, deadline, corpus, &mut append_index).await;
         match result {
             Ok(()) => {
@@ -259,6 +271,8 @@ struct Session<'a> {
     done: &'a AtomicU64,
     /// Messages in the selected mailbox; `None` when nothing is selected.
     exists: Option<u64>,
+    /// When the next command may go.
+    pacer: &'a mut Pacer,
 }
 
 impl Session<'_> {
@@ -281,6 +295,7 @@ impl Session<'_> {
         }
         let weights: Vec<u32> = OPS.iter().map(|(_, w)| *w).collect();
         while Instant::now() < deadline {
+            self.pacer.pace(1).await;
             let op = OPS.get(rng.weighted(&weights)).map_or(Op::Noop, |(op, _)| *op);
             let needs_mailbox = matches!(op, Op::FetchHeaders | Op::FetchBody | Op::Store | Op::Expunge);
             if needs_mailbox && self.exists.is_none() {

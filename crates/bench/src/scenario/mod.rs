@@ -124,6 +124,40 @@ pub async fn timed_bar<F: std::future::Future>(
     out
 }
 
+/// Spreads one client's commands evenly over time, for an offered load that does not depend on
+/// the server's speed (an open loop): with `--rate`, every server gets the same commands per
+/// second, so their latencies are compared at equal load. Without a rate the client sends its
+/// next command as soon as the last one completed (a closed loop, where a faster server is
+/// given more work and its latency measured under a heavier load).
+pub struct Pacer {
+    interval: Option<Duration>,
+    next: tokio::time::Instant,
+}
+
+impl Pacer {
+    /// A pacer for one of `clients` clients sharing `rate` commands per second (`None`: no
+    /// pacing). `offset` in 0..1 staggers the clients so that they do not send in step.
+    pub fn new(rate: Option<f64>, clients: usize, offset: f64) -> Pacer {
+        let interval = rate.filter(|r| *r > 0.0).map(|r| Duration::from_secs_f64(clients.max(1) as f64 / r));
+        let start = tokio::time::Instant::now()
+            + interval.map_or(Duration::ZERO, |i| i.mul_f64(offset.clamp(0.0, 1.0)));
+        Pacer { interval, next: start }
+    }
+
+    /// Waits for the time slot of the next `commands` commands. A client that fell behind
+    /// (a slow answer) does not sleep and does not catch up with a burst either.
+    pub async fn pace(&mut self, commands: u32) {
+        let Some(interval) = self.interval else { return };
+        let now = tokio::time::Instant::now();
+        if self.next > now {
+            tokio::time::sleep_until(self.next).await;
+        } else {
+            self.next = now;
+        }
+        self.next += interval * commands;
+    }
+}
+
 /// Merges counters from finished workers.
 pub fn merge_counters<'a>(parts: impl IntoIterator<Item = &'a Counters>) -> Counters {
     let mut total = Counters::default();
@@ -136,6 +170,20 @@ pub fn merge_counters<'a>(parts: impl IntoIterator<Item = &'a Counters>) -> Coun
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn pacer_spreads_commands_over_time() {
+        // 100 commands/s for one client: ten slots take at least 90 ms (a lower bound only).
+        let mut pacer = Pacer::new(Some(100.0), 1, 0.0);
+        let start = std::time::Instant::now();
+        for _ in 0..10 {
+            pacer.pace(1).await;
+        }
+        assert!(start.elapsed() >= Duration::from_millis(90), "{:?}", start.elapsed());
+        // Without a rate there is no schedule at all.
+        assert!(Pacer::new(None, 50, 0.5).interval.is_none());
+        assert!(Pacer::new(Some(0.0), 50, 0.5).interval.is_none());
+    }
 
     #[test]
     fn user_names_cycle() {

@@ -33,7 +33,7 @@ use crate::corpus::Corpus;
 use crate::report::{Better, Report};
 use crate::rng::Rng;
 use crate::scenario::mixed::{fill_inbox, mixed_corpus};
-use crate::scenario::{Ctx, merge_counters, timed_bar};
+use crate::scenario::{Ctx, Pacer, merge_counters, timed_bar};
 use crate::stats::Recorder;
 
 /// Options of the state-machine scenario.
@@ -52,6 +52,10 @@ pub struct StateMachineOpts {
     /// Accounts the clients share (1 = every client on the first account, as imaptest does).
     #[arg(long, default_value_t = 1)]
     pub accounts: usize,
+    /// Commands per second offered by all clients together (an open loop; see
+    /// [`crate::scenario::Pacer`]). Without it every client sends as fast as it is answered.
+    #[arg(long)]
+    pub rate: Option<f64>,
 }
 
 /// FETCH items of the first FETCH state.
@@ -72,7 +76,7 @@ pub async fn run(ctx: &Ctx, opts: &StateMachineOpts) -> anyhow::Result<Report> {
     let clients = opts.clients.max(1);
     let accounts = opts.accounts.clamp(1, ctx.users.count.max(1));
     let params = json!({"clients": clients, "duration_s": opts.duration, "msgs": opts.msgs,
-        "accounts": accounts, "seed": ctx.seed});
+        "accounts": accounts, "seed": ctx.seed, "rate": opts.rate});
     let mut report = ctx.report("statemachine", params);
     for i in 0..accounts {
         fill_inbox(ctx, i, opts.msgs).await?;
@@ -89,8 +93,10 @@ pub async fn run(ctx: &Ctx, opts: &StateMachineOpts) -> anyhow::Result<Report> {
         let ctx = ctx.clone();
         let corpus = Arc::clone(&corpus);
         let msgs = u64::from(opts.msgs);
-        workers
-            .push(tokio::spawn(async move { worker(&ctx, i, i % accounts, msgs, deadline, &corpus).await }));
+        let pacer = Pacer::new(opts.rate, clients, i as f64 / clients as f64);
+        workers.push(tokio::spawn(async move {
+            worker(&ctx, i, i % accounts, msgs, deadline, &corpus, pacer).await
+        }));
     }
     let results = timed_bar(ctx, "statemachine", Duration::from_secs(opts.duration), async {
         let mut out = Vec::new();
@@ -112,7 +118,11 @@ pub async fn run(ctx: &Ctx, opts: &StateMachineOpts) -> anyhow::Result<Report> {
         connection_errors += w.connection_errors;
     }
     // Figures of other client counts get their own keys, so one comparison can hold both.
-    let prefix = if clients == 50 { "statemachine".to_owned() } else { format!("statemachine.c{clients}") };
+    let prefix = match (clients, opts.rate) {
+        (50, None) => "statemachine".to_owned(),
+        (c, None) => format!("statemachine.c{c}"),
+        (c, Some(r)) => format!("statemachine.c{c}.r{r}"),
+    };
     report.push_ops(&prefix, &rec, elapsed, |name| name != "CONNECT");
     report.push(format!("{prefix}.sessions"), Some(sessions as f64), "count", Better::Neither);
     report.push(
@@ -139,6 +149,7 @@ async fn worker(
     msgs: u64,
     deadline: Instant,
     corpus: &Corpus,
+    mut pacer: Pacer,
 ) -> WorkerResult {
     let mut rng = Rng::derive(ctx.seed, index as u64);
     let mut out = WorkerResult {
@@ -162,7 +173,8 @@ async fn worker(
         };
         out.rec.record("CONNECT", t.elapsed(), true);
         out.sessions += 1;
-        let mut walk = Walk { client: &mut client, rec: &mut out.rec, rng: &mut rng, exists: 0 };
+        let mut walk =
+            Walk { client: &mut client, rec: &mut out.rec, rng: &mut rng, exists: 0, pacer: &mut pacer };
         match walk.run(ctx, &user, msgs, corpus, &mut append_index).await {
             Ok(()) => {
                 let t = Instant::now();
@@ -193,6 +205,8 @@ struct Walk<'a> {
     rng: &'a mut Rng,
     /// Messages in the selected mailbox as this session knows it.
     exists: u64,
+    /// When the next command may go.
+    pacer: &'a mut Pacer,
 }
 
 /// A command sent and not yet completed.
@@ -211,6 +225,7 @@ impl Walk<'_> {
         corpus: &Corpus,
         append_index: &mut u64,
     ) -> Result<(), ClientError> {
+        self.pacer.pace(1).await;
         let t = Instant::now();
         let login = self.client.login(user, &ctx.users.password).await;
         self.record("LOGIN", t, &login);
