@@ -209,6 +209,9 @@ struct Walk<'a> {
     pacer: &'a mut Pacer,
 }
 
+/// A command to send: its name in the figures, its text, and a literal that follows it.
+type Planned<'m> = (&'static str, String, Option<&'m [u8]>);
+
 /// A command sent and not yet completed.
 struct Pending {
     name: &'static str,
@@ -235,30 +238,31 @@ impl Walk<'_> {
         }
 
         // LIST, STATUS and SELECT go together: none depends on another's answer.
-        let mut batch = Vec::new();
+        let mut plan: Vec<Planned<'_>> = Vec::new();
         if self.rng.percent(50) {
-            batch.push(self.send("LIST", "LIST \"\" *".into(), None).await?);
+            plan.push(("LIST", "LIST \"\" *".into(), None));
         }
         if self.rng.percent(50) {
-            batch.push(self.send("STATUS", "STATUS \"INBOX\" (MESSAGES UNSEEN RECENT)".into(), None).await?);
+            plan.push(("STATUS", "STATUS \"INBOX\" (MESSAGES UNSEEN RECENT)".into(), None));
         }
         let condstore = if self.client.has_capability("CONDSTORE") { " (CONDSTORE)" } else { "" };
-        batch.push(self.send("SELECT", format!("SELECT \"INBOX\"{condstore}"), None).await?);
+        plan.push(("SELECT", format!("SELECT \"INBOX\"{condstore}"), None));
+        let batch = self.send_all(plan).await?;
         self.complete(batch).await?;
 
         // The selected state: everything up to APPEND in one go, since sequence numbers stay
         // valid until our own EXPUNGE (RFC 9051 §7.5.1 keeps other sessions' expunges out of
         // FETCH and STORE responses).
-        let mut batch = Vec::new();
+        let mut plan: Vec<Planned<'_>> = Vec::new();
         let n = self.exists;
         if n > 0 {
             let set = self.random_set(n.min(100));
             let items = self.fetch_items();
-            batch.push(self.send("FETCH", format!("FETCH {set} ({items})"), None).await?);
+            plan.push(("FETCH", format!("FETCH {set} ({items})"), None));
             loop {
                 let seq = self.rng.range(1, n);
                 let item = self.rng.pick(FETCH2_ITEMS).copied().unwrap_or("BODY.PEEK[]");
-                batch.push(self.send("FETCH2", format!("FETCH {seq} (UID {item})"), None).await?);
+                plan.push(("FETCH2", format!("FETCH {seq} (UID {item})"), None));
                 if !self.rng.percent(30) {
                     break;
                 }
@@ -270,48 +274,50 @@ impl Walk<'_> {
                     let sign = ["+", "-", ""][self.rng.below(3) as usize];
                     let silent = if self.rng.percent(50) { ".SILENT" } else { "" };
                     let flags = self.random_flags();
-                    batch.push(
-                        self.send("STORE", format!("STORE {set} {sign}FLAGS{silent} ({flags})"), None)
-                            .await?,
-                    );
+                    plan.push(("STORE", format!("STORE {set} {sign}FLAGS{silent} ({flags})"), None));
                 }
             }
             let count = if n > msgs + 5 { self.rng.below(n - msgs) } else { self.rng.below(5) };
             if count > 0 {
                 let set = self.random_set(count);
                 let silent = if self.rng.percent(50) { ".SILENT" } else { "" };
-                batch.push(
-                    self.send("DELETE", format!("STORE {set} +FLAGS{silent} (\\Deleted)"), None).await?,
-                );
+                plan.push(("DELETE", format!("STORE {set} +FLAGS{silent} (\\Deleted)"), None));
             }
-            batch.push(self.send("EXPUNGE", "EXPUNGE".into(), None).await?);
+            plan.push(("EXPUNGE", "EXPUNGE".into(), None));
         }
+        let mut appends = Vec::new();
         if n < msgs {
-            let plus = self.client.has_capability("LITERAL+");
             loop {
                 let message = corpus.get(*append_index);
                 *append_index += 1;
-                let flags =
-                    if self.rng.percent(50) { format!(" ({})", self.random_flags()) } else { String::new() };
-                let date = if self.rng.percent(50) { " \"06-Dec-2026 10:00:00 +0000\"" } else { "" };
-                if plus {
-                    let cmd = format!("APPEND \"INBOX\"{flags}{date} {{{}+}}", message.len());
-                    batch.push(self.send("APPEND", cmd, Some(message)).await?);
-                } else {
-                    // Without LITERAL+ the literal waits for "+": finish what is in flight first.
-                    self.complete(std::mem::take(&mut batch)).await?;
-                    let t = Instant::now();
-                    let flag_list = flags.trim().trim_start_matches('(').trim_end_matches(')').to_owned();
-                    let r = self.client.append("INBOX", &flag_list, &[message]).await;
-                    self.record("APPEND", t, &r);
-                    r?;
-                }
+                let flags = if self.rng.percent(50) { self.random_flags() } else { String::new() };
+                let date = self.rng.percent(50);
+                appends.push((message, flags, date));
                 if !self.rng.percent(5) {
                     break;
                 }
             }
         }
-        self.complete(batch).await
+        if self.client.has_capability("LITERAL+") {
+            for (message, flags, date) in &appends {
+                let flags = if flags.is_empty() { String::new() } else { format!(" ({flags})") };
+                let date = if *date { " \"06-Dec-2026 10:00:00 +0000\"" } else { "" };
+                let cmd = format!("APPEND \"INBOX\"{flags}{date} {{{}+}}", message.len());
+                plan.push(("APPEND", cmd, Some(*message)));
+            }
+            appends.clear();
+        }
+        let batch = self.send_all(plan).await?;
+        self.complete(batch).await?;
+        // Without LITERAL+ each literal waits for "+", so these go one by one.
+        for (message, flags, _) in appends {
+            self.pacer.pace(1).await;
+            let t = Instant::now();
+            let r = self.client.append("INBOX", &flags, &[message]).await;
+            self.record("APPEND", t, &r);
+            r?;
+        }
+        Ok(())
     }
 
     fn random_set(&mut self, count: u64) -> String {
@@ -342,15 +348,17 @@ impl Walk<'_> {
         flags.join(" ")
     }
 
-    async fn send(
-        &mut self,
-        name: &'static str,
-        cmd: String,
-        literal: Option<&[u8]>,
-    ) -> Result<Pending, ClientError> {
-        let sent = Instant::now();
-        let tag = self.client.send(&cmd, literal).await?;
-        Ok(Pending { name, tag, sent })
+    /// Sends the planned commands back to back (pipelined), after waiting for their slots
+    /// when the load is paced.
+    async fn send_all(&mut self, plan: Vec<Planned<'_>>) -> Result<Vec<Pending>, ClientError> {
+        self.pacer.pace(u32::try_from(plan.len()).unwrap_or(u32::MAX)).await;
+        let mut sent = Vec::with_capacity(plan.len());
+        for (name, cmd, literal) in plan {
+            let at = Instant::now();
+            let tag = self.client.send(&cmd, literal).await?;
+            sent.push(Pending { name, tag, sent: at });
+        }
+        Ok(sent)
     }
 
     /// Reads the completions of `batch` in order, following EXISTS and EXPUNGE.
