@@ -53,6 +53,22 @@ pub(crate) fn open_reader(path: &Path) -> StoreResult<Connection> {
     Ok(conn)
 }
 
+/// Opens the connection of the WAL checkpointer thread (`checkpointer`): it writes only what
+/// a checkpoint writes, with the writer's durability (`synchronous=FULL` fsyncs the database
+/// file before the log may be reused).
+pub(crate) fn open_checkpointer(path: &Path) -> StoreResult<Connection> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .db()?;
+    common_pragmas(&conn)?;
+    conn.pragma_update(None, "synchronous", "FULL").db()?;
+    // Its own checkpoints only, never one at its (absent) commits.
+    conn.pragma_update(None, "wal_autocheckpoint", 0).db()?;
+    Ok(conn)
+}
+
 /// Prepared statements kept per connection. The writer alone uses a few dozen distinct ones;
 /// rusqlite's default of 16 would re-prepare them in turn.
 const STATEMENT_CACHE: usize = 64;

@@ -7,6 +7,8 @@
 //! - `writer`: the writer thread: batches jobs into one `BEGIN IMMEDIATE` transaction with a
 //!   savepoint per job, commits once, notifies, answers.
 //! - `readers`: bounded pool of read connections used from `spawn_blocking`.
+//! - `checkpointer`: the thread that copies the write-ahead log into the database file, so no
+//!   commit waits for a checkpoint.
 //! - `rows`: the mailbox row and its counters, flag encoding, name and keyword checks.
 //! - `mailboxes`: accounts (users and teams), the mailbox list, subscriptions.
 //! - `shares`: ACLs (RFC 4314), team and group memberships, grantees' subscriptions.
@@ -43,6 +45,7 @@
 //! fsync count low, but a very busy installation may want the PostgreSQL backend.
 
 pub mod backup;
+mod checkpointer;
 mod cleanup;
 mod conn;
 mod credentials;
@@ -108,6 +111,8 @@ pub struct SqliteStore {
     // Only held so that dropping the store stops it; stops before the writer: it holds a
     // handle to the writer's queue.
     _rederive: rederive::Rederive,
+    // Only held so that dropping the store stops it.
+    _checkpointer: checkpointer::Checkpointer,
     // Stops before the writer: it holds a handle to the writer's queue.
     indexer: indexer::Indexer,
     // Declared early so it drops early: the writer finishes its queue while the rest lives.
@@ -172,12 +177,17 @@ impl SqliteStore {
         let conn = conn::open_writer(&path)?;
         schema::migrate(&conn)?;
         let stale = rederive::plan(&conn)?;
+        // The log is copied into the database file by the checkpointer thread; the writer
+        // does it itself only if that thread falls far behind.
+        let checkpointer = checkpointer::Checkpointer::start(&path)?;
+        conn.pragma_update(None, "wal_autocheckpoint", checkpointer::FALLBACK_PAGES).map_err(conn::backend)?;
         let notifier = Arc::new(Notifier::new());
         let writer = Writer::start(conn, Arc::clone(&notifier))?;
         let indexer = indexer::Indexer::start(&path, writer.handle()?)?;
         let rederive = rederive::Rederive::start(stale, &path, writer.handle()?)?;
         Ok(SqliteStore {
             _rederive: rederive,
+            _checkpointer: checkpointer,
             indexer,
             writer,
             readers: Arc::new(Readers::new(path.clone())),
