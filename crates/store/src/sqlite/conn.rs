@@ -133,7 +133,8 @@ mod tests {
         super::super::schema::migrate(&writer).expect("schema");
         let reader = open_reader(&path).expect("reader");
         // A read of the kind every FETCH makes, through the statement cache as the store does.
-        let sql = "SELECT uid, flags FROM messages WHERE mailbox_id = ?1 AND uid BETWEEN ?2 AND ?3 ORDER BY uid";
+        let sql =
+            "SELECT uid, flags FROM messages WHERE mailbox_id = ?1 AND uid BETWEEN ?2 AND ?3 ORDER BY uid";
         let mut reprepared = 0;
         for i in 0..50i64 {
             let mut stmt = reader.prepare_cached(sql).expect("prepare");

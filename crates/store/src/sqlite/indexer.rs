@@ -38,7 +38,7 @@ const BATCH: usize = 64;
 /// Most text bytes written by one writer job (at least one text is always taken). Small on
 /// purpose: the writer runs one job at a time, and every other write waits behind it, so a
 /// job must stay short (FTS5 indexes a few MiB of text per second).
-const BATCH_BYTES: usize = 256 * 1024;
+const BATCH_BYTES: usize = 64 * 1024;
 /// How long the thread waits for more texts before writing a batch that is not full.
 const GATHER: Duration = Duration::from_millis(5);
 /// Text bytes that may wait in memory; beyond it texts are dropped and later extracted again

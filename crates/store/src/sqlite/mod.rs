@@ -180,7 +180,8 @@ impl SqliteStore {
         // The log is copied into the database file by the checkpointer thread; the writer
         // does it itself only if that thread falls far behind.
         let checkpointer = checkpointer::Checkpointer::start(&path)?;
-        conn.pragma_update(None, "wal_autocheckpoint", checkpointer::FALLBACK_PAGES).map_err(conn::backend)?;
+        conn.pragma_update(None, "wal_autocheckpoint", checkpointer::FALLBACK_PAGES)
+            .map_err(conn::backend)?;
         let notifier = Arc::new(Notifier::new());
         let writer = Writer::start(conn, Arc::clone(&notifier))?;
         let indexer = indexer::Indexer::start(&path, writer.handle()?)?;

@@ -62,12 +62,16 @@ trait Job: Send {
     /// Answers the caller. `lost` is the reason when the job's changes did not get committed
     /// although the job itself succeeded.
     fn finish(self: Box<Self>, lost: Option<&str>);
+    /// Background work (the text indexer, re-deriving summaries): committed in groups of its
+    /// own, when no client's write is waiting (see [`writer_loop`]).
+    fn background(&self) -> bool;
 }
 
 struct TypedJob<T, F> {
     work: Option<F>,
     result: Option<StoreResult<T>>,
     reply: oneshot::Sender<StoreResult<T>>,
+    background: bool,
 }
 
 impl<T, F> Job for TypedJob<T, F>
@@ -94,6 +98,10 @@ where
         };
         // The caller may have gone away (connection closed); the change is committed anyway.
         let _ = self.reply.send(answer);
+    }
+
+    fn background(&self) -> bool {
+        self.background
     }
 }
 
@@ -162,7 +170,8 @@ impl Writer {
         F: FnOnce(&Connection, &mut Effects) -> StoreResult<T> + Send + 'static,
     {
         let (reply, answer) = oneshot::channel();
-        let job: Box<dyn Job> = Box::new(TypedJob { work: Some(work), result: None, reply });
+        let job: Box<dyn Job> =
+            Box::new(TypedJob { work: Some(work), result: None, reply, background: false });
         let jobs = self.jobs.as_ref().ok_or_else(stopped)?;
         jobs.send(job).await.map_err(|_| stopped())?;
         answer.await.map_err(|_| stopped())?
@@ -180,20 +189,23 @@ impl Drop for Writer {
     }
 }
 
-/// Submits jobs from a plain thread, blocking it until the job is durable.
+/// Submits background jobs from a plain thread, blocking it until the job is durable. Its
+/// jobs yield to the clients' writes ([`writer_loop`]).
 pub(crate) struct WriterHandle {
     jobs: mpsc::Sender<Box<dyn Job>>,
 }
 
 impl WriterHandle {
-    /// As [`Writer::run`], for a thread that is not inside the async runtime (blocks it).
+    /// As [`Writer::run`] for background work, from a thread that is not inside the async
+    /// runtime (blocks it).
     pub(crate) fn run_blocking<T, F>(&self, work: F) -> StoreResult<T>
     where
         T: Send + 'static,
         F: FnOnce(&Connection, &mut Effects) -> StoreResult<T> + Send + 'static,
     {
         let (reply, answer) = oneshot::channel();
-        let job: Box<dyn Job> = Box::new(TypedJob { work: Some(work), result: None, reply });
+        let job: Box<dyn Job> =
+            Box::new(TypedJob { work: Some(work), result: None, reply, background: true });
         self.jobs.blocking_send(job).map_err(|_| stopped())?;
         answer.blocking_recv().map_err(|_| stopped())?
     }
@@ -203,22 +215,72 @@ fn stopped() -> StoreError {
     StoreError::Backend("the database writer thread has stopped".to_owned())
 }
 
+/// Client writes queued behind background work are what make a write's latency; background
+/// work waits for a gap instead, but never longer than this many client groups in a row.
+const MAX_BACKGROUND_SKIPS: u32 = 16;
+
+/// The thread's loop: takes what is queued, commits the client writes of it as one group and
+/// holds background jobs back while client writes keep coming. A background job (an indexer
+/// batch is tens of milliseconds of FTS5 work) runs in a group of its own when nothing else
+/// waits, or after [`MAX_BACKGROUND_SKIPS`] client groups passed it, so a busy server still
+/// indexes. It never shares a commit with a client's write, which would wait for it.
 fn writer_loop(conn: Connection, mut rx: mpsc::Receiver<Box<dyn Job>>, notifier: &Notifier, stats: &Stats) {
     let mut batch: Vec<Box<dyn Job>> = Vec::with_capacity(MAX_BATCH);
-    while let Some(first) = rx.blocking_recv() {
-        batch.push(first);
+    let mut background: std::collections::VecDeque<Box<dyn Job>> = std::collections::VecDeque::new();
+    let mut skipped = 0u32;
+    loop {
+        // Block for work only when nothing at all waits.
+        if batch.is_empty() && background.is_empty() {
+            match rx.blocking_recv() {
+                Some(job) => sort(job, &mut batch, &mut background),
+                None => break,
+            }
+        }
         while batch.len() < MAX_BATCH {
             match rx.try_recv() {
-                Ok(job) => batch.push(job),
+                Ok(job) => sort(job, &mut batch, &mut background),
                 Err(_) => break,
             }
         }
-        let (started, jobs) = (Instant::now(), batch.len());
-        if run_batch(&conn, batch.drain(..), notifier) {
+        let group: Vec<Box<dyn Job>> = if !batch.is_empty() && skipped < MAX_BACKGROUND_SKIPS {
+            if !background.is_empty() {
+                skipped += 1;
+            }
+            std::mem::take(&mut batch)
+        } else if let Some(job) = background.pop_front() {
+            skipped = 0;
+            vec![job]
+        } else {
+            std::mem::take(&mut batch)
+        };
+        if group.is_empty() {
+            continue;
+        }
+        let (started, jobs) = (Instant::now(), group.len());
+        if run_batch(&conn, group.into_iter(), notifier) {
             stats.commits.fetch_add(1, Ordering::Relaxed);
             stats.commit_seconds.record(started.elapsed().as_secs_f64());
             stats.batch_size.record(jobs as f64);
         }
+    }
+    // The channel is closed: what is held back still gets written.
+    for job in background {
+        if run_batch(&conn, std::iter::once(job), notifier) {
+            stats.commits.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Puts a job into the client group or the background queue.
+fn sort(
+    job: Box<dyn Job>,
+    batch: &mut Vec<Box<dyn Job>>,
+    background: &mut std::collections::VecDeque<Box<dyn Job>>,
+) {
+    if job.background() {
+        background.push_back(job);
+    } else {
+        batch.push(job);
     }
 }
 
@@ -350,7 +412,7 @@ mod tests {
         F: FnOnce(&Connection, &mut Effects) -> StoreResult<T> + Send + 'static,
     {
         let (reply, rx) = oneshot::channel();
-        (Box::new(TypedJob { work: Some(work), result: None, reply }), rx)
+        (Box::new(TypedJob { work: Some(work), result: None, reply, background: false }), rx)
     }
 
     fn insert(conn: &Connection, v: i64) -> StoreResult<()> {
@@ -465,6 +527,61 @@ mod tests {
         let commits = writer.commits();
         assert!((2..=3).contains(&commits), "{commits} commits");
         assert_eq!(writer.run(|c, _| Ok(values(c).len())).await.unwrap(), 50);
+    }
+
+    #[tokio::test]
+    async fn background_work_waits_for_a_gap_and_never_shares_a_commit() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch("CREATE TABLE t (v INTEGER)").unwrap();
+        let writer = Arc::new(Writer::start(conn, Arc::new(Notifier::new())).unwrap());
+
+        // Hold the writer while a background job and then client writes queue up.
+        let (started_tx, started_rx) = oneshot::channel::<()>();
+        let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+        let w = Arc::clone(&writer);
+        let blocker = tokio::spawn(async move {
+            w.run(move |_, _| {
+                let _ = started_tx.send(());
+                let _ = release_rx.recv();
+                Ok(())
+            })
+            .await
+        });
+        started_rx.await.unwrap();
+        let handle = writer.handle().unwrap();
+        let background = std::thread::spawn(move || handle.run_blocking(|c, _| insert(c, 100)));
+        let jobs = writer.jobs.clone().unwrap();
+        while QUEUE_DEPTH - jobs.capacity() < 1 {
+            tokio::task::yield_now().await;
+        }
+        let mut tasks = Vec::new();
+        for i in 0..10 {
+            let w = Arc::clone(&writer);
+            tasks.push(tokio::spawn(async move { w.run(move |c, _| insert(c, i)).await }));
+        }
+        while QUEUE_DEPTH - jobs.capacity() < 11 {
+            tokio::task::yield_now().await;
+        }
+        drop(jobs);
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        release_tx.send(()).unwrap();
+        blocker.await.unwrap().unwrap();
+        for t in tasks {
+            t.await.unwrap().unwrap();
+        }
+        background.join().unwrap().unwrap();
+        // The blocker, the ten client writes in one group, then the background job alone:
+        // the client writes were written first although the background job was queued first.
+        assert_eq!(writer.commits(), 3);
+        let order: Vec<i64> = writer
+            .run(|c, _| {
+                let mut stmt = c.prepare("SELECT v FROM t ORDER BY rowid").unwrap();
+                Ok(stmt.query_map([], |r| r.get(0)).unwrap().collect::<Result<Vec<i64>, _>>().unwrap())
+            })
+            .await
+            .unwrap();
+        assert_eq!(order.last(), Some(&100), "{order:?}");
+        assert_eq!(order.len(), 11);
     }
 
     #[tokio::test]
