@@ -50,8 +50,15 @@ pub(crate) fn open_reader(path: &Path) -> StoreResult<Connection> {
     .db()?;
     common_pragmas(&conn)?;
     conn.pragma_update(None, "query_only", true).db()?;
+    // Pages read through a memory map instead of a read() each: a whole-mailbox FETCH reads a
+    // page per message, and copying those out of the page cache was a fifth of its time. The
+    // map is address space, not memory: what it shows in RSS is the kernel's page cache.
+    conn.pragma_update(None, "mmap_size", READER_MMAP).db()?;
     Ok(conn)
 }
+
+/// Bytes of the database file a reader maps (the rest is read with `read()` as before).
+const READER_MMAP: i64 = 8 << 30;
 
 /// Opens the connection of the WAL checkpointer thread (`checkpointer`): it writes only what
 /// a checkpoint writes, with the writer's durability (`synchronous=FULL` fsyncs the database
