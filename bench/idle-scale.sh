@@ -7,6 +7,10 @@
 #
 #   bench/idle-scale.sh [--no-build] [--counts "1000 10000"] [--transports "plain tls"]
 #
+# No LMTP, ManageSieve or web listener, so the run does not collide with another server on the
+# machine. Binaries from $CARGO_TARGET_DIR/release (default target/release), e.g. a copy of an
+# earlier build to compare with.
+#
 # Needs a file-descriptor limit above the largest count for this shell (the script raises its
 # soft limit to the hard one). Results: one line per run, JSON in $WORK (default
 # /tmp/postfach-idle-scale). Accounts: 250 (bench1..bench250), so 10,000 connections stay
@@ -50,6 +54,8 @@ allow_plaintext_auth = true
 max_connections = 30000
 max_connections_per_account = 100
 [managesieve]
+listen = []
+[lmtp]
 listen = []
 [web]
 listen = []

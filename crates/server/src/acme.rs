@@ -52,12 +52,9 @@ use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
-use tokio::io::AsyncWriteExt;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::{Notify, Semaphore, watch};
 use tokio::task::JoinHandle;
-use tokio_rustls::TlsAcceptor;
-use tokio_rustls::server::TlsStream;
 use tracing::{debug, error, info, warn};
 
 use crate::acme_http::{AcmeHttp, ClientError};
@@ -302,36 +299,6 @@ impl ResolvesServerCert for OneCertificate {
     fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
         Some(Arc::clone(&self.0))
     }
-}
-
-/// What an implicit-TLS accept turned out to be.
-pub(crate) enum Accepted {
-    /// A client: serve it.
-    Connection(Box<TlsStream<TcpStream>>),
-    /// A CA's TLS-ALPN-01 validation, answered and closed.
-    Challenge,
-}
-
-/// The TLS handshake of an implicit-TLS listener, answering TLS-ALPN-01 validations when
-/// `challenges` is given (`[tls] acme` with `challenge = "tls-alpn-01"`).
-pub(crate) async fn accept(
-    acceptor: &TlsAcceptor,
-    challenges: Option<&Challenges>,
-    tcp: TcpStream,
-) -> io::Result<Accepted> {
-    let Some(challenges) = challenges else {
-        return acceptor.accept(tcp).await.map(|tls| Accepted::Connection(Box::new(tls)));
-    };
-    let start = tokio_rustls::LazyConfigAcceptor::new(rustls::server::Acceptor::default(), tcp).await?;
-    if let Some(config) = challenges.alpn_config(&start.client_hello()) {
-        let mut tls = start.into_stream(config).await?;
-        // RFC 8737 §3: the handshake is the whole answer; no application data follows.
-        let _ = tls.shutdown().await;
-        debug!("answered a tls-alpn-01 validation");
-        return Ok(Accepted::Challenge);
-    }
-    let tls = start.into_stream(Arc::clone(acceptor.config())).await?;
-    Ok(Accepted::Connection(Box::new(tls)))
 }
 
 /// The self-signed certificate of a TLS-ALPN-01 answer for `name` (RFC 8737 §3): the name as

@@ -26,6 +26,7 @@ use std::time::Duration;
 
 use postfach_auth::Principal;
 use postfach_auth::admission::{Admission, Admitted};
+use postfach_auth::scram::ChannelBinding;
 use postfach_imap::{ConnInfo, ServerContext, Session, Transport};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, watch};
@@ -33,12 +34,12 @@ use tokio::task::{JoinError, JoinSet};
 use tokio::time::{Instant, timeout};
 use tracing::{Instrument, debug, error, info, info_span, warn};
 
-use crate::acme;
 use crate::binding::channel_binding;
 use crate::config::{ImapConfig, IpNet, Pop3Config};
 use crate::imap_conn::{self, ConnSettings, Stream, shutdown_requested};
 use crate::metrics::ConnKind;
 use crate::pop3::{self, Pop3Settings};
+use crate::tls_conn;
 
 /// How long connections may take to finish after shutdown was requested.
 pub(crate) const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
@@ -67,13 +68,6 @@ pub(crate) enum Kind {
     Pop3,
     /// POP3, implicit TLS (RFC 8314).
     Pop3s,
-}
-
-impl Kind {
-    /// True for the implicit-TLS kinds (the handshake comes first).
-    fn implicit_tls(self) -> bool {
-        matches!(self, Kind::Imaps | Kind::Pop3s)
-    }
 }
 
 impl fmt::Display for Kind {
@@ -370,62 +364,118 @@ async fn connection(
     shared: &Shared,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let (stream, transport) = if !kind.implicit_tls() {
-        (Stream::Plain(tcp), Transport::Plain)
-    } else {
-        // The handshake counts against both the silence timeout and the login deadline.
-        let limit = shared.settings.preauth_timeout.min(shared.settings.preauth_deadline);
-        // TLS-ALPN-01 (RFC 8737) is answered on the IMAP port only: the CA connects to it.
-        let challenges = if kind == Kind::Imaps { shared.settings.acme_alpn.as_deref() } else { None };
-        // Boxed: the handshake state is large and only needed until the handshake ends,
-        // while the connection's future lives as long as the connection.
-        let handshake = timeout(limit, Box::pin(acme::accept(&shared.settings.tls, challenges, tcp)));
-        let tls = tokio::select! {
-            tls = handshake => tls,
-            _ = shutdown_requested(&mut shutdown) => return,
-        };
-        match tls {
-            Ok(Ok(acme::Accepted::Connection(mut tls))) => {
-                tls.get_mut().1.set_buffer_limit(Some(TLS_BUFFER_LIMIT));
-                (Stream::Tls(tls), Transport::Tls)
-            }
-            Ok(Ok(acme::Accepted::Challenge)) => return,
-            Ok(Err(e)) => {
-                debug!(error = %e, "TLS handshake failed");
-                return;
-            }
-            Err(_) => {
-                debug!("TLS handshake timed out");
-                return;
-            }
+    let secured = match kind {
+        Kind::Imap | Kind::Pop3 => Some((Stream::Plain(tcp), Transport::Plain, None)),
+        // Boxed: the handshake's state (its timer, the shutdown wait, rustls' handshake) is
+        // needed only until it ends, while the task of every idle connection keeps this future.
+        Kind::Imaps | Kind::Pop3s => {
+            let handshake = Box::pin(handshake(kind, tcp, shared, &mut shutdown));
+            handshake.await
         }
     };
+    let Some((stream, transport, binding)) = secured else { return };
+    // The sessions are made by plain functions and the drivers' futures boxed in statements
+    // of their own: a session borrowed here, or a temporary alive across the `await`, would
+    // keep its place in this future, and so in the task of every idle connection.
     if matches!(kind, Kind::Pop3 | Kind::Pop3s) {
-        let binding = match &stream {
-            Stream::Tls(tls) => channel_binding(tls.get_ref().1, shared.settings.certificates.as_deref()),
-            // A fresh connection is never compressed (COMPRESS is an IMAP command).
-            Stream::Plain(_) | Stream::Compressed(_) => None,
-        };
-        let session = pop3::session::Session::new(
-            Arc::clone(&shared.ctx),
-            Arc::clone(&shared.pop3.locks),
-            ConnInfo { peer, transport },
-            Some(shared.settings.registry.account_admission()),
-            binding,
-        );
+        let session = pop3_session(shared, peer, transport, binding);
         let settings = Arc::clone(&shared.settings);
         let pop3 = Arc::clone(&shared.pop3);
-        Box::pin(pop3::conn::run(stream, session, settings, pop3, shutdown, accepted)).await;
+        let run = Box::pin(pop3::conn::run(stream, session, settings, pop3, shutdown, accepted));
+        run.await;
         return;
     }
+    let session = imap_session(shared, peer, transport, binding);
+    let run = Box::pin(imap_conn::run(stream, session, Arc::clone(&shared.settings), shutdown, accepted));
+    run.await;
+}
+
+/// A new IMAP session for a connection from `peer`.
+fn imap_session(
+    shared: &Shared,
+    peer: SocketAddr,
+    transport: Transport,
+    binding: Option<ChannelBinding>,
+) -> Session {
     let mut session = Session::new(Arc::clone(&shared.ctx), ConnInfo { peer, transport });
     session.set_admission(shared.settings.registry.account_admission());
-    if let Stream::Tls(tls) = &stream {
+    if transport == Transport::Tls {
         // SCRAM-SHA-256-PLUS needs the connection's channel binding (issue 5).
-        session
-            .set_channel_binding(channel_binding(tls.get_ref().1, shared.settings.certificates.as_deref()));
+        session.set_channel_binding(binding);
     }
-    Box::pin(imap_conn::run(stream, session, Arc::clone(&shared.settings), shutdown, accepted)).await;
+    session
+}
+
+/// A new POP3 session for a connection from `peer`.
+fn pop3_session(
+    shared: &Shared,
+    peer: SocketAddr,
+    transport: Transport,
+    binding: Option<ChannelBinding>,
+) -> pop3::session::Session {
+    pop3::session::Session::new(
+        Arc::clone(&shared.ctx),
+        Arc::clone(&shared.pop3.locks),
+        ConnInfo { peer, transport },
+        Some(shared.settings.registry.account_admission()),
+        binding,
+    )
+}
+
+/// The TLS handshake of an implicit-TLS connection (IMAP through `tls_conn`, POP3 through
+/// tokio-rustls), bounded by the pre-auth timeout and deadline; `None` when there is nothing
+/// to serve (it failed, timed out, was an ACME validation, or the server is stopping).
+async fn handshake(
+    kind: Kind,
+    tcp: TcpStream,
+    shared: &Shared,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Option<(Stream<TcpStream>, Transport, Option<ChannelBinding>)> {
+    // The handshake counts against both the silence timeout and the login deadline.
+    let limit = shared.settings.preauth_timeout.min(shared.settings.preauth_deadline);
+    let certificates = shared.settings.certificates.as_deref();
+    let result = if kind == Kind::Imaps {
+        // TLS-ALPN-01 (RFC 8737) is answered on the IMAP port only: the CA connects to it.
+        let challenges = shared.settings.acme_alpn.as_deref();
+        let config = shared.settings.tls.config();
+        let handshake = timeout(limit, tls_conn::accept(config, challenges, certificates, tcp));
+        let tls = tokio::select! {
+            tls = handshake => tls,
+            _ = shutdown_requested(shutdown) => return None,
+        };
+        tls.map(|accepted| {
+            accepted.map(|accepted| match accepted {
+                tls_conn::Accepted::Connection(tls, binding) => {
+                    Some((Stream::TlsOwned(tls), Transport::Tls, binding))
+                }
+                tls_conn::Accepted::Challenge => None,
+            })
+        })
+    } else {
+        let handshake = timeout(limit, shared.settings.tls.accept(tcp));
+        let tls = tokio::select! {
+            tls = handshake => tls,
+            _ = shutdown_requested(shutdown) => return None,
+        };
+        tls.map(|accepted| {
+            accepted.map(|mut tls| {
+                tls.get_mut().1.set_buffer_limit(Some(TLS_BUFFER_LIMIT));
+                let binding = channel_binding(tls.get_ref().1, certificates);
+                Some((Stream::Tls(Box::new(tls)), Transport::Tls, binding))
+            })
+        })
+    };
+    match result {
+        Ok(Ok(secured)) => secured,
+        Ok(Err(e)) => {
+            debug!(error = %e, "TLS handshake failed");
+            None
+        }
+        Err(_) => {
+            debug!("TLS handshake timed out");
+            None
+        }
+    }
 }
 
 /// Logs how a connection task ended if it did not end normally.

@@ -15,6 +15,7 @@
 //! - `acme_http`: the HTTPS client the ACME protocol runs over.
 //! - `listener`: binding, accept loops, connection cap, graceful shutdown.
 //! - `imap_conn`: drives one `postfach_imap::Session` over a socket.
+//! - `tls_conn`: TLS for IMAP through rustls' unbuffered API, with buffers freed while idle.
 //! - `pop3`: POP3 (RFC 1939) on the same store and login policy: session and driver.
 //! - `compress`: the COMPRESS=DEFLATE stream layer (RFC 4978) under `imap_conn`.
 //! - `admin`: the `user` subcommands.
@@ -88,6 +89,7 @@ mod relay;
 mod sessions;
 mod status;
 mod tls;
+mod tls_conn;
 mod web;
 
 use std::io::{IsTerminal, Write};

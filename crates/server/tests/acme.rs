@@ -276,7 +276,7 @@ fn https_get(addr: SocketAddr, path: &str, ca: &[u8]) -> std::io::Result<Vec<u8>
 fn settings(imaps_port: u16, pebble: &Pebble, acme_extra: &str) -> String {
     format!(
         "[imap]\nlisten = [\"127.0.0.1:0\"]\nlisten_tls = [\"127.0.0.1:{imaps_port}\"]\n\
-         [lmtp]\nlisten = []\n[log]\nlevel = \"info,postfach::acme=debug\"\n\
+         [lmtp]\nlisten = []\n[log]\nlevel = \"info,postfach::acme=debug,postfach::tls_conn=debug\"\n\
          [tls]\nacme = {{ domains = [\"{DOMAIN}\"], contact = \"mailto:postmaster@postfach.test\", \
          directory = {:?}, ca_file = {:?}, {acme_extra} }}\n",
         pebble.directory,
