@@ -570,9 +570,6 @@ mod tests {
             t.await.unwrap().unwrap();
         }
         background.join().unwrap().unwrap();
-        // The blocker, the ten client writes in one group, then the background job alone:
-        // the client writes were written first although the background job was queued first.
-        assert_eq!(writer.commits(), 3);
         let order: Vec<i64> = writer
             .run(|c, _| {
                 let mut stmt = c.prepare("SELECT v FROM t ORDER BY rowid").unwrap();
@@ -580,6 +577,11 @@ mod tests {
             })
             .await
             .unwrap();
+        // The blocker, the ten client writes in one group, the background job alone (and this
+        // read, whose commit the counter may not show yet: it moves after a group's answers):
+        // the client writes were written first although the background job was queued first.
+        let commits = writer.commits();
+        assert!(commits == 3 || commits == 4, "{commits} commits");
         assert_eq!(order.last(), Some(&100), "{order:?}");
         assert_eq!(order.len(), 11);
     }
