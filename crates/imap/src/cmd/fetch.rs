@@ -251,7 +251,13 @@ pub(crate) async fn fetch(
     let mut progress = cx.progress();
     let total: u64 = chunks.iter().map(UidSet::len).sum();
     let mut done = 0;
-    for chunk in chunks {
+    let (id, want) = (sel.id, FetchWant { summary: need.summary });
+    // Unless \Seen has to be set first, the next chunk's rows are read (on the blocking pool,
+    // so on the other core) while this chunk is rendered and written: a FETCH 1:* of a big
+    // mailbox keeps both cores busy instead of alternating between reading and writing.
+    let mut chunks = chunks.into_iter().peekable();
+    let mut ahead: Option<postfach_store::StoreResult<Vec<MessageMeta>>> = None;
+    while let Some(chunk) = chunks.next() {
         if done > 0 {
             progress.step(done, Some(total), out).await;
         }
@@ -259,7 +265,10 @@ pub(crate) async fn fetch(
         if set_seen {
             set_seen_on(cx, sel, &chunk).await?;
         }
-        let metas = store.fetch(sel.id, &chunk, FetchWant { summary: need.summary }).await?;
+        let metas = match ahead.take() {
+            Some(read) => read?,
+            None => store.fetch(id, &chunk, want).await?,
+        };
         if metas.len() < usize::try_from(chunk.len()).unwrap_or(usize::MAX) {
             let present = UidSet::from_uids(metas.iter().map(|m| m.uid));
             for uid in chunk.iter().filter(|u| !present.contains(*u)) {
@@ -272,56 +281,71 @@ pub(crate) async fn fetch(
                 }
             }
         }
-        let extras = if want_extras { store.fetch_extras(sel.id, &chunk).await? } else { Vec::new() };
-        // Message bytes come in batches of about BODY_BATCH bytes: a page of headers is one
-        // round trip, and a FETCH of large messages never holds more than a batch in memory.
-        let mut start = 0;
-        while start < metas.len() {
-            let mut end = start;
-            let mut wanted = Vec::new();
-            let mut bytes = 0usize;
-            while end < metas.len() && (end == start || bytes < BODY_BATCH) {
-                let meta = &metas[end];
-                if need.body {
-                    let limit = if header_only { header_bytes(meta) } else { meta.size };
-                    bytes += limit as usize;
-                    wanted.push((meta.uid, limit));
-                }
-                end += 1;
+        let next = if set_seen { None } else { chunks.peek().cloned() };
+        let read_next = async {
+            match &next {
+                Some(c) => Some(store.fetch(id, c, want).await),
+                None => None,
             }
-            let raws = if need.body { store.bodies(sel.id, &wanted).await? } else { Vec::new() };
-            for meta in &metas[start..end] {
-                let Some(seq) = sel.seq_of(meta.uid) else { continue };
-                let raw = match need.body {
-                    true => match raws.binary_search_by_key(&meta.uid, |(u, _)| *u) {
-                        Ok(i) => Some(raws[i].1.as_slice()),
-                        // Expunged meanwhile: nothing to say about it.
-                        Err(_) => {
-                            expunge_issued = true;
-                            continue;
-                        }
-                    },
-                    false => None,
-                };
-                let recent = !rev2 && sel.recent.contains(meta.uid);
-                let extra =
-                    extras.binary_search_by_key(&meta.uid, |e| e.uid).ok().and_then(|i| extras.get(i));
-                let values = if sel.private.is_some() {
-                    let mut mine = meta.clone();
-                    sel.view(meta.uid, &mut mine.flags, &mut mine.modseq);
-                    render(&attrs, &mine, raw, extra, recent)
-                } else {
-                    render(&attrs, meta, raw, extra, recent)
-                };
-                if keep_uid {
-                    out.data(&Data::UidFetch { uid: meta.uid.get(), attrs: values });
-                } else {
-                    out.data(&Data::Fetch { seq, attrs: values });
+        };
+        let sel = &*sel;
+        let expunge_issued = &mut expunge_issued;
+        let write_this = async {
+            let extras = if want_extras { store.fetch_extras(sel.id, &chunk).await? } else { Vec::new() };
+            // Message bytes come in batches of about BODY_BATCH bytes: a page of headers is one
+            // round trip, and a FETCH of large messages never holds more than a batch in memory.
+            let mut start = 0;
+            while start < metas.len() {
+                let mut end = start;
+                let mut wanted = Vec::new();
+                let mut bytes = 0usize;
+                while end < metas.len() && (end == start || bytes < BODY_BATCH) {
+                    let meta = &metas[end];
+                    if need.body {
+                        let limit = if header_only { header_bytes(meta) } else { meta.size };
+                        bytes += limit as usize;
+                        wanted.push((meta.uid, limit));
+                    }
+                    end += 1;
                 }
-                out.flush_if_large().await;
+                let raws = if need.body { store.bodies(sel.id, &wanted).await? } else { Vec::new() };
+                for meta in &metas[start..end] {
+                    let Some(seq) = sel.seq_of(meta.uid) else { continue };
+                    let raw = match need.body {
+                        true => match raws.binary_search_by_key(&meta.uid, |(u, _)| *u) {
+                            Ok(i) => Some(raws[i].1.as_slice()),
+                            // Expunged meanwhile: nothing to say about it.
+                            Err(_) => {
+                                *expunge_issued = true;
+                                continue;
+                            }
+                        },
+                        false => None,
+                    };
+                    let recent = !rev2 && sel.recent.contains(meta.uid);
+                    let extra =
+                        extras.binary_search_by_key(&meta.uid, |e| e.uid).ok().and_then(|i| extras.get(i));
+                    let values = if sel.private.is_some() {
+                        let mut mine = meta.clone();
+                        sel.view(meta.uid, &mut mine.flags, &mut mine.modseq);
+                        render(&attrs, &mine, raw, extra, recent)
+                    } else {
+                        render(&attrs, meta, raw, extra, recent)
+                    };
+                    if keep_uid {
+                        out.data(&Data::UidFetch { uid: meta.uid.get(), attrs: values });
+                    } else {
+                        out.data(&Data::Fetch { seq, attrs: values });
+                    }
+                    out.flush_if_large().await;
+                }
+                start = end;
             }
-            start = end;
-        }
+            Ok::<(), Reply>(())
+        };
+        let (read, written) = tokio::join!(read_next, write_this);
+        written?;
+        ahead = read;
     }
     if expunge_issued {
         // Untagged, with a tagged OK: sync clients (mbsync, offlineimap) take a NO to a FETCH

@@ -101,6 +101,12 @@ use crate::{AccountStore, MailStore, RestoreStore, ShareStore, StoreError, Store
 pub use self::cleanup::{CleanupMailbox, CleanupOverride};
 pub use self::rederive::{Rederivation, Rederived};
 
+/// Messages a FETCH may ask for and still be read on the calling thread (a page of a message
+/// list; see [`SqliteStore::read_small`]).
+const SMALL_FETCH: u64 = 64;
+/// Bytes of message text read on the calling thread at most (header pages, small messages).
+const SMALL_BODIES: u64 = 256 * 1024;
+
 /// The database file inside the data directory.
 pub const DATABASE_FILE: &str = "postfach.db";
 
@@ -333,6 +339,15 @@ impl SqliteStore {
         self.readers.run(move |conn| snapshot(conn, work)).await
     }
 
+    /// [`SqliteStore::read`] for reads whose size does not grow with the mailbox: run on the
+    /// calling thread, without the hop to the blocking pool ([`Readers::run_inline`]).
+    async fn read_small<T, F>(&self, work: F) -> StoreResult<T>
+    where
+        F: FnOnce(&rusqlite::Connection) -> StoreResult<T>,
+    {
+        self.readers.run_inline(move |conn| snapshot(conn, work)).await
+    }
+
     /// APPEND with optional pre-parsed summaries: the one implementation behind
     /// [`MailStore::append`] and [`MailStore::append_parsed`].
     async fn append_with(
@@ -500,7 +515,8 @@ impl AccountStore for SqliteStore {
 #[async_trait]
 impl MailStore for SqliteStore {
     async fn list_mailboxes(&self, account: AccountId) -> StoreResult<Vec<MailboxInfo>> {
-        self.read(move |conn| rows::mailbox_infos(conn, account, None)).await
+        // Bounded by the account's mailbox limit.
+        self.read_small(move |conn| rows::mailbox_infos(conn, account, None)).await
     }
 
     async fn mailbox_by_name(
@@ -508,8 +524,7 @@ impl MailStore for SqliteStore {
         account: AccountId,
         name: &MailboxName,
     ) -> StoreResult<Option<MailboxInfo>> {
-        let name = name.clone();
-        self.read(move |conn| Ok(rows::mailbox_infos(conn, account, Some(name.as_str()))?.into_iter().next()))
+        self.read_small(|conn| Ok(rows::mailbox_infos(conn, account, Some(name.as_str()))?.into_iter().next()))
             .await
     }
 
@@ -564,11 +579,12 @@ impl MailStore for SqliteStore {
     }
 
     async fn subscriptions(&self, account: AccountId) -> StoreResult<Vec<String>> {
-        self.read(move |conn| mailboxes::subscriptions(conn, account)).await
+        self.read_small(move |conn| mailboxes::subscriptions(conn, account)).await
     }
 
     async fn status(&self, mailbox: MailboxId) -> StoreResult<MailboxStatus> {
-        self.read(move |conn| reads::status(conn, mailbox)).await
+        // The mailbox row's counters: one row.
+        self.read_small(move |conn| reads::status(conn, mailbox)).await
     }
 
     async fn select(&self, mailbox: MailboxId, recent: ClaimRecent) -> StoreResult<Snapshot> {
@@ -645,6 +661,9 @@ impl MailStore for SqliteStore {
         uids: &UidSet,
         want: FetchWant,
     ) -> StoreResult<Vec<MessageMeta>> {
+        if uids.len() <= SMALL_FETCH {
+            return self.read_small(|conn| reads::fetch(conn, mailbox, uids, want)).await;
+        }
         let uids = uids.clone();
         self.read(move |conn| reads::fetch(conn, mailbox, &uids, want)).await
     }
@@ -654,6 +673,10 @@ impl MailStore for SqliteStore {
     }
 
     async fn bodies(&self, mailbox: MailboxId, wanted: &[(Uid, u32)]) -> StoreResult<Vec<(Uid, Vec<u8>)>> {
+        let bytes: u64 = wanted.iter().map(|(_, limit)| u64::from(*limit)).sum();
+        if wanted.len() <= SMALL_FETCH as usize && bytes <= SMALL_BODIES {
+            return self.read_small(|conn| reads::bodies(conn, mailbox, wanted)).await;
+        }
         let wanted = wanted.to_vec();
         self.read(move |conn| reads::bodies(conn, mailbox, &wanted)).await
     }
@@ -825,7 +848,9 @@ impl ShareStore for SqliteStore {
     }
 
     async fn shared_with(&self, account: AccountId) -> StoreResult<Vec<SharedMailbox>> {
-        self.read(move |conn| shares::shared_with(conn, account)).await
+        // The mailboxes shared with one account: every LIST asks, and it is the account's
+        // grants, not anybody's mail.
+        self.read_small(move |conn| shares::shared_with(conn, account)).await
     }
 
     async fn set_seen_mode(&self, mailbox: MailboxId, mode: SeenMode) -> StoreResult<()> {
@@ -833,7 +858,7 @@ impl ShareStore for SqliteStore {
     }
 
     async fn seen_mode(&self, mailbox: MailboxId) -> StoreResult<SeenMode> {
-        self.read(move |conn| seen::seen_mode(conn, mailbox)).await
+        self.read_small(move |conn| seen::seen_mode(conn, mailbox)).await
     }
 
     async fn private_seen(&self, mailbox: MailboxId, account: AccountId) -> StoreResult<UidSet> {

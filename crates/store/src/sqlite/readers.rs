@@ -55,6 +55,28 @@ impl Readers {
         .map_err(|e| StoreError::Backend(format!("read task failed: {e}")))?
     }
 
+    /// Runs `work` on a read connection right here, on the calling task's thread: for reads
+    /// known to be small (a mailbox's status, the mailbox list, a page of messages). Handing
+    /// such a read to the blocking pool and back costs two thread wake-ups, more than the read
+    /// itself; under load those hops were a large part of a short command's latency. Anything
+    /// whose size depends on the mailbox goes through [`Readers::run`].
+    pub(crate) async fn run_inline<T, F>(self: &Arc<Self>, work: F) -> StoreResult<T>
+    where
+        F: FnOnce(&Connection) -> StoreResult<T>,
+    {
+        let _permit = Arc::clone(&self.permits)
+            .acquire_owned()
+            .await
+            .map_err(|_| StoreError::Backend("reader pool closed".to_owned()))?;
+        let conn = match self.take() {
+            Some(conn) => conn,
+            None => open_reader(&self.path)?,
+        };
+        let result = work(&conn);
+        self.put_back(conn);
+        result
+    }
+
     fn take(&self) -> Option<Connection> {
         // A poisoned lock means a thread panicked while pushing or popping; the Vec is intact.
         self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop()
