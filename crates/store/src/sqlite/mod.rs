@@ -524,8 +524,10 @@ impl MailStore for SqliteStore {
         account: AccountId,
         name: &MailboxName,
     ) -> StoreResult<Option<MailboxInfo>> {
-        self.read_small(|conn| Ok(rows::mailbox_infos(conn, account, Some(name.as_str()))?.into_iter().next()))
-            .await
+        self.read_small(|conn| {
+            Ok(rows::mailbox_infos(conn, account, Some(name.as_str()))?.into_iter().next())
+        })
+        .await
     }
 
     async fn create_mailbox(
