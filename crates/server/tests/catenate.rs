@@ -7,34 +7,17 @@
 
 mod common;
 
-use common::{Answer, Client, TestServer};
+use common::{Answer, Imap, TestServer};
 
 const PASSWORD: &str = "catenate pw";
 
-/// A logged-in connection that runs one command at a time.
-struct Imap {
-    client: Client,
-    next: u32,
-}
-
+/// What these tests add to the shared [`Imap`].
 impl Imap {
     fn login(server: &TestServer, user: &str) -> Imap {
-        let mut client = server.connect_tls();
-        client.read_line();
-        let mut imap = Imap { client, next: 0 };
-        let answer = imap.run(&format!("LOGIN {user} \"{PASSWORD}\""));
-        assert!(answer.ok(), "{answer:?}");
-        imap
+        Imap::login_as(server, user, PASSWORD)
     }
 
-    /// Sends `command` (literals must be non-synchronising, `{n+}`) and reads its answer.
-    fn run(&mut self, command: &str) -> Answer {
-        self.next += 1;
-        let tag = format!("x{}", self.next);
-        self.client.send(&format!("{tag} {command}"));
-        self.answer(&tag)
-    }
-
+    /// Reads up to the completion of `tag` (a command sent by hand).
     fn answer(&mut self, tag: &str) -> Answer {
         common::answer(&mut self.client, tag)
     }

@@ -8,30 +8,13 @@
 
 mod common;
 
-use common::{Answer, Client, TestServer};
+use common::{Imap, TestServer};
 
 const PASSWORD: &str = "urlauth pw";
 
-struct Imap {
-    client: Client,
-    next: u32,
-}
-
 impl Imap {
     fn login(server: &TestServer, user: &str) -> Imap {
-        let mut client = server.connect_tls();
-        client.read_line();
-        let mut imap = Imap { client, next: 0 };
-        let answer = imap.run(&format!("LOGIN {user} \"{PASSWORD}\""));
-        assert!(answer.ok(), "{answer:?}");
-        imap
-    }
-
-    fn run(&mut self, command: &str) -> Answer {
-        self.next += 1;
-        let tag = format!("x{}", self.next);
-        self.client.send(&format!("{tag} {command}"));
-        common::answer(&mut self.client, &tag)
+        Imap::login_as(server, user, PASSWORD)
     }
 
     fn append(&mut self, mailbox: &str, message: &str) -> u32 {

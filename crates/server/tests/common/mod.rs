@@ -986,6 +986,35 @@ pub(crate) fn answer<W: Wire>(wire: &mut W, tag: &str) -> Answer {
     }
 }
 
+/// A logged-in IMAP connection of an extension's tests: tagged commands (`x1`, `x2`, ...)
+/// answered as [`Answer`]s; each test file adds the helpers it needs in its own `impl Imap`.
+pub(crate) struct Imap {
+    /// The connection, for what `run` does not cover (IDLE, raw literals, reading on).
+    pub(crate) client: Client,
+    /// The number of the last tag sent.
+    pub(crate) next: u32,
+}
+
+impl Imap {
+    /// Logs `user` in to `server` over implicit TLS.
+    pub(crate) fn login_as(server: &TestServer, user: &str, password: &str) -> Imap {
+        let mut client = server.connect_tls();
+        client.read_line();
+        let mut imap = Imap { client, next: 0 };
+        let answer = imap.run(&format!("LOGIN {user} \"{password}\""));
+        assert!(answer.ok(), "{answer:?}");
+        imap
+    }
+
+    /// Sends `command` with the next tag and reads up to its completion.
+    pub(crate) fn run(&mut self, command: &str) -> Answer {
+        self.next += 1;
+        let tag = format!("x{}", self.next);
+        self.client.send(&format!("{tag} {command}"));
+        answer(&mut self.client, &tag)
+    }
+}
+
 /// A small IMAP session for setting up and inspecting one side of a sync.
 pub(crate) struct Session<W: Wire> {
     wire: W,
