@@ -298,18 +298,9 @@ pub fn write_data(out: &mut Vec<u8>, data: &Data, opts: WriteOptions) {
                 }
                 write_astring_opts(out, entry.as_bytes(), WriteOptions::default());
                 out.push(b' ');
-                match value {
-                    // A literal is CHAR8 (no NUL): such a value goes as literal8.
-                    Some(v) if v.contains(&0) => {
-                        out.extend_from_slice(b"~{");
-                        write_u64(out, v.len() as u64);
-                        out.extend_from_slice(b"}\r\n");
-                        out.extend_from_slice(v);
-                    }
-                    // Values are octets: 8-bit data goes as a literal, never in quotes.
-                    Some(v) => write_string(out, v),
-                    None => out.extend_from_slice(b"NIL"),
-                }
+                // Values are octets: 8-bit data goes as a literal, never in quotes; a value
+                // with NUL (a literal is CHAR8) as literal8.
+                write_nstring8(out, value.as_deref());
             }
             out.push(b')');
         }

@@ -415,6 +415,26 @@ mod tests {
         (Box::new(TypedJob { work: Some(work), result: None, reply, background: false }), rx)
     }
 
+    /// Starts a job that keeps the writer busy until the returned sender is used; returns once
+    /// the job is running.
+    async fn hold(
+        writer: &Arc<Writer>,
+    ) -> (tokio::task::JoinHandle<StoreResult<()>>, std::sync::mpsc::Sender<()>) {
+        let (started_tx, started_rx) = oneshot::channel::<()>();
+        let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+        let w = Arc::clone(writer);
+        let blocker = tokio::spawn(async move {
+            w.run(move |_, _| {
+                let _ = started_tx.send(());
+                let _ = release_rx.recv();
+                Ok(())
+            })
+            .await
+        });
+        started_rx.await.unwrap();
+        (blocker, release_tx)
+    }
+
     fn insert(conn: &Connection, v: i64) -> StoreResult<()> {
         conn.execute("INSERT INTO t (v) VALUES (?1)", [v])
             .map(|_| ())
@@ -491,18 +511,7 @@ mod tests {
         let writer = Arc::new(Writer::start(conn, Arc::new(Notifier::new())).unwrap());
 
         // Hold the writer busy (as a slow fsync would) until 50 more jobs are queued.
-        let (started_tx, started_rx) = oneshot::channel::<()>();
-        let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
-        let w = Arc::clone(&writer);
-        let blocker = tokio::spawn(async move {
-            w.run(move |_, _| {
-                let _ = started_tx.send(());
-                let _ = release_rx.recv();
-                Ok(())
-            })
-            .await
-        });
-        started_rx.await.unwrap();
+        let (blocker, release_tx) = hold(&writer).await;
         let mut tasks = Vec::new();
         for i in 0..50 {
             let w = Arc::clone(&writer);
@@ -536,18 +545,7 @@ mod tests {
         let writer = Arc::new(Writer::start(conn, Arc::new(Notifier::new())).unwrap());
 
         // Hold the writer while a background job and then client writes queue up.
-        let (started_tx, started_rx) = oneshot::channel::<()>();
-        let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
-        let w = Arc::clone(&writer);
-        let blocker = tokio::spawn(async move {
-            w.run(move |_, _| {
-                let _ = started_tx.send(());
-                let _ = release_rx.recv();
-                Ok(())
-            })
-            .await
-        });
-        started_rx.await.unwrap();
+        let (blocker, release_tx) = hold(&writer).await;
         let handle = writer.handle().unwrap();
         let background = std::thread::spawn(move || handle.run_blocking(|c, _| insert(c, 100)));
         let jobs = writer.jobs.clone().unwrap();
