@@ -520,8 +520,14 @@ pub(crate) fn restore(
         })?;
     }
 
-    // The replaced files aside, kept together: a database with its WAL.
+    // The replaced files aside, kept together: a database with its WAL and its accounts'
+    // full-text index files. A backup holds no index files: the store makes them again from
+    // the restored messages (it does not trust files it has no record of).
     let mut replacing: Vec<PathBuf> = database_files.into_iter().filter(|p| p.exists()).collect();
+    let text_indexes = data_dir.join(postfach_store::sqlite::TEXT_DIR);
+    if text_indexes.exists() {
+        replacing.push(text_indexes);
+    }
     for entry in &manifest.files {
         let path = data_dir.join(&entry.path);
         if entry.path != DATABASE_FILE && path.exists() {

@@ -220,12 +220,15 @@ To: bob@example.org\r\nSubject: plans\r\n\r\nsome body words\r\n";
 To: amy@example.org\r\nSubject: plans\r\n\r\nsome body words\r\n",
         );
         conn.execute("UPDATE bodies SET summary = ?1", [serde_json::to_vec(&old).unwrap()]).unwrap();
-        conn.execute_batch(
+        conn.execute_batch("UPDATE derived SET version = 0").unwrap();
+        // The account's index file, as the older parser wrote it.
+        let text = rusqlite::Connection::open(dir.path().join(postfach_store::sqlite::TEXT_DIR).join("1.db"))
+            .unwrap();
+        text.execute_batch(
             "DELETE FROM body_text WHERE rowid = 1;
              INSERT INTO body_text (rowid, h_subject, h_from, h_to, h_cc, h_bcc, headers, body)
                  VALUES (1, 'plans', '<user-from (comment)@ (comment) domain.org>', 'amy@example.org', '', '',
-                         'subject: plans', 'some body words');
-             UPDATE derived SET version = 0;",
+                         'subject: plans', 'some body words');",
         )
         .unwrap();
     }
@@ -240,6 +243,14 @@ To: amy@example.org\r\nSubject: plans\r\n\r\nsome body words\r\n",
         assert!(std::time::Instant::now() < deadline, "the re-derivation did not finish");
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
+    // Searches right away scan what the indexer has not written again yet; after it, the index
+    // answers the new way too.
+    let from = Criterion::Header("from".into(), "user-from@domain.org".into());
+    assert_eq!(store.search(inbox, &from).await.unwrap(), vec![uid(1)]);
+    while store.text_backlog().await.unwrap() > 0 {
+        assert!(std::time::Instant::now() < deadline, "the indexer did not catch up");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
     let all = UidSet::from_ranges([1..=1]);
     let meta = store.fetch(inbox, &all, FetchWant { summary: true }).await.unwrap();
     let summary = meta[0].summary.as_ref().unwrap();
@@ -249,4 +260,102 @@ To: amy@example.org\r\nSubject: plans\r\n\r\nsome body words\r\n",
     assert_eq!(store.search(inbox, &from).await.unwrap(), vec![uid(1)]);
     let to = Criterion::Header("to".into(), "bob@example.org".into());
     assert_eq!(store.search(inbox, &to).await.unwrap(), vec![uid(1)]);
+}
+
+/// Waits until the indexer has written every pending text.
+async fn indexed(store: &SqliteStore) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while store.text_backlog().await.unwrap() > 0 {
+        assert!(std::time::Instant::now() < deadline, "the indexer did not catch up");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
+/// The rows of an account's index file: `(body id, EMAILID)`.
+fn file_rows(dir: &std::path::Path, account: i64) -> Vec<i64> {
+    let path = dir.join(postfach_store::sqlite::TEXT_DIR).join(format!("{account}.db"));
+    let conn = rusqlite::Connection::open(path).unwrap();
+    conn.prepare("SELECT body_id FROM texts ORDER BY body_id")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+/// Each account's texts are in its own file; a COPY into another account's mailbox gives that
+/// account a body and an index row of its own, and expunging either side leaves the other
+/// searchable through its index; expunged bodies' rows leave the file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_account_has_its_own_index_file() {
+    let (dir, store, inbox) = store_with(&MESSAGES).await;
+    let a = store.list_accounts().await.unwrap()[0].id;
+    let b = store.create_account("b", "y").await.unwrap();
+    let b_inbox = store.mailbox_by_name(b, &MailboxName::new("INBOX").unwrap()).await.unwrap().unwrap().id;
+    indexed(&store).await;
+    assert_eq!(file_rows(dir.path(), a.0).len(), 4);
+
+    let copied = store.copy(inbox, &UidSet::from_uids([uid(2)]), b_inbox).await.unwrap();
+    let new_uid = copied.mapping[0].1;
+    // Found at once (scanned while pending), and through b's own file once indexed.
+    let review = Criterion::Body("review the budget".into());
+    assert_eq!(store.search(b_inbox, &review).await.unwrap(), vec![new_uid]);
+    indexed(&store).await;
+    assert_eq!(file_rows(dir.path(), b.0).len(), 1);
+    assert_eq!(file_rows(dir.path(), a.0).len(), 4);
+    assert_eq!(store.search(b_inbox, &review).await.unwrap(), vec![new_uid]);
+    assert_eq!(store.search(inbox, &review).await.unwrap(), vec![uid(2)]);
+    let ea = store.fetch_extras(inbox, &UidSet::from_uids([uid(2)])).await.unwrap();
+    let eb = store.fetch_extras(b_inbox, &UidSet::from_uids([new_uid])).await.unwrap();
+    assert_eq!(ea[0].email_id, eb[0].email_id);
+
+    // Expunge a's original: b's copy stays searchable, a's file loses the row.
+    let deleted = Flags { system: SystemFlags::DELETED, keywords: Vec::new() };
+    store.store_flags(inbox, &UidSet::from_uids([uid(2)]), FlagOp::Add, &deleted, None).await.unwrap();
+    store.expunge(inbox, None).await.unwrap();
+    assert!(store.search(inbox, &review).await.unwrap().is_empty());
+    assert_eq!(store.search(b_inbox, &review).await.unwrap(), vec![new_uid]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
+    while file_rows(dir.path(), a.0).len() != 3 {
+        assert!(std::time::Instant::now() < deadline, "the expunged body's text stayed in the file");
+        // The indexer removes dead texts when it looks in the database; a copy pokes it.
+        store.copy(b_inbox, &UidSet::from_uids([new_uid]), b_inbox).await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+
+    // Deleting the account removes its file.
+    store.delete_account(a).await.unwrap();
+    let path = dir.path().join(postfach_store::sqlite::TEXT_DIR).join(format!("{}.db", a.0));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while path.exists() {
+        assert!(std::time::Instant::now() < deadline, "the deleted account's file stayed");
+        store.copy(b_inbox, &UidSet::from_uids([new_uid]), b_inbox).await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// An index file that is lost (or left from another state of the database: a restore) is not
+/// trusted: searches scan, and the next start makes the file again from the messages.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_index_file_is_made_again() {
+    let (dir, store, inbox) = store_with(&MESSAGES).await;
+    indexed(&store).await;
+    drop(store);
+    postfach_store::sqlite::forget_text_indexes(&dir.path().join(postfach_store::sqlite::DATABASE_FILE))
+        .unwrap();
+    let store = SqliteStore::open(dir.path()).unwrap();
+    // Right away: scanned.
+    let secret = Criterion::Body("secret plans".into());
+    assert_eq!(store.search(inbox, &secret).await.unwrap(), vec![uid(4)]);
+    indexed(&store).await;
+    assert_eq!(file_rows(dir.path(), 1).len(), 4);
+    // Answered by the new file alone: without the raw bytes a scan would find nothing.
+    drop(store);
+    {
+        let conn =
+            rusqlite::Connection::open(dir.path().join(postfach_store::sqlite::DATABASE_FILE)).unwrap();
+        conn.execute_batch("UPDATE bodies SET raw = zeroblob(length(raw))").unwrap();
+    }
+    let store = SqliteStore::open(dir.path()).unwrap();
+    assert_eq!(store.search(inbox, &secret).await.unwrap(), vec![uid(4)]);
 }

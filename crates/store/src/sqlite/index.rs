@@ -3,15 +3,18 @@
 //! RFC 5957).
 //!
 //! # When entries are written
-//! - At APPEND, in the same transaction as the message ([`record_appended`]): the text is
-//!   extracted beforehand on the blocking pool ([`IndexEntry::extract`]), the writer only inserts.
-//!   Indexing runs in its own savepoint: if it fails, the message is stored anyway and simply has
-//!   no `body_index` row, which makes every search scan it instead.
-//! - For bodies stored before schema version 2 or derived by an older parser, again by the
-//!   re-derivation thread ([`super::rederive`], [`rewrite_entry`]), which replaces the whole
-//!   entry in one writer job.
-//! - COPY and MOVE share the body and so its entry; the `bodies_unindex` trigger removes the
-//!   entry with the last reference to the body.
+//! - At APPEND, in the same transaction as the message ([`record_appended`]): the facts, with the
+//!   text pending. The text is extracted beforehand on the blocking pool
+//!   ([`IndexEntry::extract`]) and goes to the account's own index file after the commit
+//!   ([`super::indexer`], [`super::text`]). Facts are written in their own savepoint: if that
+//!   fails, the message is stored anyway and simply has no `body_index` row, which makes every
+//!   search scan it instead.
+//! - For bodies derived by an older parser, again by the re-derivation thread
+//!   ([`super::rederive`], [`rewrite_entry`]), which replaces the facts and marks the text
+//!   pending again.
+//! - COPY and MOVE within an account share the body and so its entry (a transfer to another
+//!   account copies the body); the `bodies_unindex` trigger removes the entry with the last
+//!   reference to the body and queues its text's removal from the account file.
 //!
 //! # Semantics
 //! What the text, preview, keys and EMAILID of a message are is decided by `postfach_message`
@@ -75,34 +78,27 @@ impl IndexEntry {
     }
 }
 
-/// Replaces the whole entry of `body_id` (facts, full-text row, `unindexed_bodies` row) with
-/// `entry`, or writes it when there is none. The caller knows the body exists. SQL only.
+/// Replaces the facts of `body_id` (PREVIEW, SORT/THREAD keys, EMAILID) with `entry`'s, or
+/// writes them when there are none, and marks its text pending: the indexer writes it into the
+/// account's file again (the file's row is replaced then). The caller knows the body exists.
+/// SQL only.
 pub(crate) fn rewrite_entry(conn: &Connection, body_id: i64, entry: &IndexEntry) -> StoreResult<()> {
-    let state: Option<i64> = conn
-        .prepare_cached("SELECT text_state FROM body_index WHERE body_id = ?1")
+    put_facts(conn, UPSERT_FACTS, body_id, TEXT_PENDING, None, entry)?;
+    conn.prepare_cached("INSERT OR IGNORE INTO unindexed_bodies (body_id) VALUES (?1)")
         .db()?
-        .query_row([body_id], |r| r.get(0))
-        .optional()
+        .execute([body_id])
         .db()?;
-    let done = if entry.text.truncated { TEXT_TRUNCATED } else { TEXT_COMPLETE };
-    put_facts(conn, UPSERT_FACTS, body_id, done, entry)?;
-    // Only a written text has a row to delete (a pending one has none yet).
-    if matches!(state, Some(TEXT_COMPLETE | TEXT_TRUNCATED)) {
-        conn.prepare_cached("DELETE FROM body_text WHERE rowid = ?1").db()?.execute([body_id]).db()?;
-    }
-    insert_text(conn, body_id, &entry.text)?;
-    let unindexed = if entry.text.truncated {
-        "INSERT OR IGNORE INTO unindexed_bodies (body_id) VALUES (?1)"
-    } else {
-        "DELETE FROM unindexed_bodies WHERE body_id = ?1"
-    };
-    conn.prepare_cached(unindexed).db()?.execute([body_id]).db()?;
     Ok(())
 }
 
-/// Writes the facts of `body_id` (PREVIEW, SORT/THREAD keys, EMAILID) with its text pending,
-/// unless it has an entry already; true when it wrote. SQL only.
-pub(crate) fn write_facts(conn: &Connection, body_id: i64, entry: &IndexEntry) -> StoreResult<bool> {
+/// Writes the facts of `body_id` (PREVIEW, SORT/THREAD keys, EMAILID) with its text pending in
+/// `account`'s file, unless it has an entry already; true when it wrote. SQL only.
+pub(crate) fn write_facts(
+    conn: &Connection,
+    body_id: i64,
+    account: i64,
+    entry: &IndexEntry,
+) -> StoreResult<bool> {
     let exists = conn
         .prepare_cached("SELECT 1 FROM body_index WHERE body_id = ?1")
         .db()?
@@ -113,7 +109,7 @@ pub(crate) fn write_facts(conn: &Connection, body_id: i64, entry: &IndexEntry) -
     if exists {
         return Ok(false);
     }
-    put_facts(conn, INSERT_FACTS, body_id, TEXT_PENDING, entry)?;
+    put_facts(conn, INSERT_FACTS, body_id, TEXT_PENDING, Some(account), entry)?;
     Ok(true)
 }
 
@@ -125,18 +121,20 @@ pub(crate) struct PendingText {
     /// the same content, or a message expunged before it was indexed would lend its text to the
     /// next message stored (whose own text would then never be indexed).
     pub(crate) email_id: String,
+    /// Whose file the text goes into; None when the indexer must look it up.
+    pub(crate) account: Option<i64>,
     pub(crate) text: MessageText,
 }
 
 const INSERT_FACTS: &str = "INSERT INTO body_index
     (body_id, text_state, preview, sent_date, base_subject, is_reply, sort_from, sort_to, sort_cc, display_from,
-     display_to, message_id, refs, email_id)
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)";
+     display_to, message_id, refs, email_id, text_account)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)";
 
 const UPSERT_FACTS: &str = "INSERT INTO body_index
     (body_id, text_state, preview, sent_date, base_subject, is_reply, sort_from, sort_to, sort_cc, display_from,
-     display_to, message_id, refs, email_id)
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
+     display_to, message_id, refs, email_id, text_account)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
     ON CONFLICT (body_id) DO UPDATE SET
         text_state = excluded.text_state, preview = excluded.preview, sent_date = excluded.sent_date,
         base_subject = excluded.base_subject, is_reply = excluded.is_reply, sort_from = excluded.sort_from,
@@ -144,8 +142,16 @@ const UPSERT_FACTS: &str = "INSERT INTO body_index
         display_to = excluded.display_to, message_id = excluded.message_id, refs = excluded.refs,
         email_id = excluded.email_id";
 
-/// Runs `sql` ([`INSERT_FACTS`] or [`UPSERT_FACTS`]) with the facts of `entry`.
-fn put_facts(conn: &Connection, sql: &str, body_id: i64, state: i64, entry: &IndexEntry) -> StoreResult<()> {
+/// Runs `sql` ([`INSERT_FACTS`] or [`UPSERT_FACTS`], which keeps a recorded account) with the
+/// facts of `entry`.
+fn put_facts(
+    conn: &Connection,
+    sql: &str,
+    body_id: i64,
+    state: i64,
+    account: Option<i64>,
+    entry: &IndexEntry,
+) -> StoreResult<()> {
     let f = &entry.facts;
     conn.prepare_cached(sql)
         .db()?
@@ -164,62 +170,9 @@ fn put_facts(conn: &Connection, sql: &str, body_id: i64, state: i64, entry: &Ind
             f.message_id,
             f.refs.join(" "),
             entry.email_id,
+            account,
         ])
         .db()?;
-    Ok(())
-}
-
-/// Writes the full-text entry of a body when its text is pending (not when the body is gone,
-/// already indexed, or another body took its id), and takes a complete entry's body off
-/// `unindexed_bodies`. SQL only.
-pub(crate) fn write_text(
-    conn: &Connection,
-    body_id: i64,
-    email_id: &str,
-    t: &MessageText,
-) -> StoreResult<()> {
-    let state: Option<(i64, String)> = conn
-        .prepare_cached("SELECT text_state, email_id FROM body_index WHERE body_id = ?1")
-        .db()?
-        .query_row([body_id], |r| Ok((r.get(0)?, r.get(1)?)))
-        .optional()
-        .db()?;
-    if state.as_ref().is_none_or(|(s, id)| *s != TEXT_PENDING || id != email_id) {
-        return Ok(());
-    }
-    insert_text(conn, body_id, t)?;
-    let done = if t.truncated { TEXT_TRUNCATED } else { TEXT_COMPLETE };
-    conn.prepare_cached("UPDATE body_index SET text_state = ?2 WHERE body_id = ?1")
-        .db()?
-        .execute([body_id, done])
-        .db()?;
-    if !t.truncated {
-        conn.prepare_cached("DELETE FROM unindexed_bodies WHERE body_id = ?1")
-            .db()?
-            .execute([body_id])
-            .db()?;
-    }
-    Ok(())
-}
-
-/// Inserts the `body_text` row of `body_id` (there must be none).
-fn insert_text(conn: &Connection, body_id: i64, t: &MessageText) -> StoreResult<()> {
-    conn.prepare_cached(
-        "INSERT INTO body_text (rowid, h_subject, h_from, h_to, h_cc, h_bcc, headers, body)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-    )
-    .db()?
-    .execute(rusqlite::params![
-        body_id,
-        t.field("subject"),
-        t.field("from"),
-        t.field("to"),
-        t.field("cc"),
-        t.field("bcc"),
-        t.header_lines(),
-        t.body,
-    ])
-    .db()?;
     Ok(())
 }
 
@@ -237,14 +190,24 @@ pub(crate) fn record_appended(
         return Vec::new();
     }
     let result = (|| -> StoreResult<Vec<PendingText>> {
+        let account: i64 = conn
+            .prepare_cached("SELECT account_id FROM mailboxes WHERE id = ?1")
+            .db()?
+            .query_row([mailbox.0], |r| r.get(0))
+            .db()?;
         let mut body_of =
             conn.prepare_cached("SELECT body_id FROM messages WHERE mailbox_id = ?1 AND uid = ?2").db()?;
         let mut texts = Vec::with_capacity(entries.len());
         for (a, entry) in appended.iter().zip(entries) {
             let body_id: i64 =
                 body_of.query_row(rusqlite::params![mailbox.0, a.uid.get()], |r| r.get(0)).db()?;
-            if write_facts(conn, body_id, &entry)? {
-                texts.push(PendingText { body_id, email_id: entry.email_id, text: entry.text });
+            if write_facts(conn, body_id, account, &entry)? {
+                texts.push(PendingText {
+                    body_id,
+                    email_id: entry.email_id,
+                    account: Some(account),
+                    text: entry.text,
+                });
             }
         }
         Ok(texts)

@@ -1,25 +1,25 @@
 //! The text indexer: writes the full-text entries of appended messages in batches, after their
-//! APPEND has committed.
+//! APPEND has committed, into each account's own index file ([`super::text`]).
 //!
 //! An APPEND writes the message, its facts (`body_index`, text pending) and its
 //! `unindexed_bodies` row in one transaction and hands the extracted text to this thread
-//! ([`Indexer::submit`]). The thread gathers texts for up to [`GATHER`] and writes up to
-//! [`BATCH`] of them (at most [`BATCH_BYTES`] of text) as one writer job. So an APPEND answers
-//! without waiting for FTS5, which in a profile of the mixed load was half of the writer
-//! thread's time, and the index work runs beside the next commands instead of inside them.
-//! Jobs stay small on purpose: the writer runs one job at a time, and a first version that
-//! wrote up to 16 MiB of text per job stalled every other write for hundreds of milliseconds
-//! (APPEND throughput fell 3×); with 256 KiB jobs, measured on a fresh database, APPEND is 5 %
-//! faster and the mixed load 20 % faster than indexing inside each APPEND.
+//! ([`Indexer::submit`]). The thread gathers texts for up to [`GATHER`], writes up to [`BATCH`]
+//! of them (at most [`BATCH_BYTES`] of text) into their accounts' files, one transaction per
+//! file, and then marks them indexed in the database with one small writer job. The FTS5 work
+//! runs on this thread's own connections: no client write waits behind it (it was half of the
+//! writer thread's time when it ran inside each APPEND, and a queue stall for every STORE
+//! behind an indexer job after that).
 //!
-//! Until its text is written a message is in `unindexed_bodies` with `text_state` pending, so
+//! Until its text is marked a message is in `unindexed_bodies` with `text_state` pending, so
 //! SEARCH reads and scans it: answers are the same, only slower for those few messages.
-//! Nothing is lost in a crash: the pending state is durable with the message. What the queue
-//! cannot hold (more than [`MAX_QUEUED_BYTES`] of text waiting) and what a previous run left
-//! pending is found in the database when the queue is empty, and extracted again from the raw
-//! message.
+//! Nothing is lost in a crash: the pending state is durable with the message, and a file is
+//! written before the database says so. What the queue cannot hold (more than
+//! [`MAX_QUEUED_BYTES`] of text waiting) and what a previous run left pending is found in the
+//! database when the queue is empty, and extracted again from the raw message. So are the texts
+//! of deleted bodies (`dead_texts`), which are then removed from their files; and at start
+//! every file the database trusts is checked once, so a missing or replaced file is made again.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::path::Path;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
@@ -29,16 +29,23 @@ use postfach_message::{MessageText, email_id};
 use rusqlite::Connection;
 
 use super::conn::{DbResult, open_reader};
-use super::index::{PendingText, TEXT_PENDING, limit, write_text};
+use super::index::{PendingText, TEXT_PENDING, limit};
+use super::text::{
+    ShardText, TextShards, account_of_body, mark_indexed, register, remove_texts, text_alive, trusted_token,
+    write_texts,
+};
 use super::writer::WriterHandle;
 use crate::{StoreError, StoreResult};
 
-/// Most texts written by one writer job.
+/// Most texts written per batch.
 const BATCH: usize = 64;
-/// Most text bytes written by one writer job (at least one text is always taken). Small on
-/// purpose: the writer runs one job at a time, and every other write waits behind it, so a
-/// job must stay short (FTS5 indexes a few MiB of text per second).
-const BATCH_BYTES: usize = 64 * 1024;
+/// Most text bytes written per batch (at least one text is always taken): a batch's writer job
+/// and the time before the next batch's texts are queued stay short.
+const BATCH_BYTES: usize = 256 * 1024;
+/// Account files kept open for writing; beyond it the open ones are closed.
+const MAX_OPEN: usize = 64;
+/// Deleted bodies' texts handled per pass.
+const DEAD_BATCH: usize = 1024;
 /// How long the thread waits for more texts before writing a batch that is not full.
 const GATHER: Duration = Duration::from_millis(5);
 /// Text bytes that may wait in memory; beyond it texts are dropped and later extracted again
@@ -84,6 +91,17 @@ impl Indexer {
         Ok(Indexer { shared, thread: Some(thread) })
     }
 
+    /// Makes the thread look in the database for pending texts soon (bodies a transfer copied,
+    /// or the re-derivation marked).
+    pub(crate) fn poke(&self) {
+        self.poker().poke();
+    }
+
+    /// A handle that only pokes, for other threads.
+    pub(crate) fn poker(&self) -> Poker {
+        Poker(Arc::clone(&self.shared))
+    }
+
     /// Queues the texts of committed appends.
     pub(crate) fn submit(&self, texts: Vec<PendingText>) {
         if texts.is_empty() {
@@ -102,6 +120,18 @@ impl Indexer {
         }
         drop(q);
         self.shared.wake.notify_one();
+    }
+}
+
+/// See [`Indexer::poker`].
+#[derive(Clone)]
+pub(crate) struct Poker(Arc<Shared>);
+
+impl Poker {
+    /// See [`Indexer::poke`].
+    pub(crate) fn poke(&self) {
+        lock(&self.0.queue).rescan = true;
+        self.0.wake.notify_one();
     }
 }
 
@@ -128,31 +158,246 @@ enum Work {
 }
 
 fn run(shared: &Shared, path: &Path, writer: &WriterHandle) {
-    let mut reader: Option<Connection> = None;
+    let mut state = State {
+        path: path.to_owned(),
+        shards: TextShards::beside(path),
+        reader: None,
+        open: HashMap::new(),
+        verified: false,
+    };
     loop {
         match next(shared) {
             Work::Stop => return,
             Work::Write(batch) => {
-                if let Err(e) = write(writer, batch) {
+                if let Err(e) = state.write(writer, batch) {
                     tracing::warn!(error = %e, "writing full-text entries failed; retried from the database");
                     lock(&shared.queue).rescan = true;
                 }
             }
-            Work::Rescan => {
-                if reader.is_none() {
-                    reader = open_reader(path)
-                        .map_err(|e| tracing::warn!(error = %e, "the text indexer cannot read the database"))
-                        .ok();
-                }
-                let Some(conn) = reader.as_ref() else { continue };
-                match rescan(conn, writer) {
-                    // A full batch: there may be more.
-                    Ok(n) if n == BATCH => lock(&shared.queue).rescan = true,
-                    Ok(_) => {}
-                    Err(e) => tracing::warn!(error = %e, "indexing pending texts failed"),
-                }
+            Work::Rescan => match state.rescan(writer) {
+                // A full batch: there may be more.
+                Ok(true) => lock(&shared.queue).rescan = true,
+                Ok(false) => {}
+                Err(e) => tracing::warn!(error = %e, "indexing pending texts failed"),
+            },
+        }
+    }
+}
+
+/// What the thread keeps between batches.
+struct State {
+    path: std::path::PathBuf,
+    shards: TextShards,
+    /// A read connection to the database (tokens, accounts, pending bodies).
+    reader: Option<Connection>,
+    /// Account files open for writing, with their tokens.
+    open: HashMap<i64, (Connection, i64)>,
+    /// Whether the files the database trusts were checked since the start.
+    verified: bool,
+}
+
+impl State {
+    fn reader(&mut self) -> StoreResult<&Connection> {
+        if self.reader.is_none() {
+            self.reader = Some(open_reader(&self.path)?);
+        }
+        self.reader.as_ref().ok_or_else(|| StoreError::Backend("no reader".to_owned()))
+    }
+
+    /// Makes sure `account`'s file is open and is the one the database trusts: opens it, or
+    /// makes a new one and registers it (which marks the account's bodies pending). False when
+    /// the account is gone.
+    fn ensure_shard(&mut self, writer: &WriterHandle, account: i64) -> StoreResult<bool> {
+        let trusted = trusted_token(self.reader()?, account)?;
+        if let Some((_, token)) = self.open.get(&account) {
+            if Some(*token) == trusted {
+                return Ok(true);
+            }
+            self.open.remove(&account);
+        }
+        if self.open.len() >= MAX_OPEN {
+            self.open.clear();
+        }
+        if let Some(trusted) = trusted
+            && let Some((conn, token)) = self.shards.open_for_write(account)?
+            && token == trusted
+        {
+            self.open.insert(account, (conn, token));
+            return Ok(true);
+        }
+        let (conn, token) = self.shards.create(account)?;
+        if !writer.run_blocking(move |c, _| register(c, account, token))? {
+            drop(conn);
+            self.shards.remove(account)?;
+            return Ok(false);
+        }
+        tracing::info!(account, "made a new full-text index file");
+        self.open.insert(account, (conn, token));
+        Ok(true)
+    }
+
+    /// Writes a batch into the accounts' files, then marks it indexed in one writer job.
+    fn write(&mut self, writer: &WriterHandle, batch: Vec<PendingText>) -> StoreResult<()> {
+        let mut by_account: BTreeMap<i64, Vec<PendingText>> = BTreeMap::new();
+        for pending in batch {
+            let account = match pending.account {
+                Some(a) => Some(a),
+                None => account_of_body(self.reader()?, pending.body_id)?,
+            };
+            // Gone meanwhile: nothing to index.
+            if let Some(account) = account {
+                by_account.entry(account).or_default().push(pending);
             }
         }
+        let mut written = Vec::new();
+        let mut failure = None;
+        for (account, texts) in by_account {
+            let result = self.ensure_shard(writer, account).and_then(|alive| {
+                let Some((shard, _)) = self.open.get(&account).filter(|_| alive) else { return Ok(()) };
+                let rows: Vec<ShardText<'_>> = texts
+                    .iter()
+                    .map(|t| ShardText { body_id: t.body_id, email_id: &t.email_id, text: &t.text })
+                    .collect();
+                write_texts(shard, &rows)?;
+                written.extend(texts.into_iter().map(|t| (account, t.body_id, t.email_id, t.text.truncated)));
+                Ok(())
+            });
+            if let Err(e) = result {
+                // A broken file: made again at the next attempt.
+                self.open.remove(&account);
+                failure = Some(e);
+            }
+        }
+        if !written.is_empty() {
+            writer.run_blocking(move |conn, _| {
+                for (account, body_id, email_id, truncated) in &written {
+                    mark_indexed(conn, *account, *body_id, email_id, *truncated)?;
+                }
+                Ok(())
+            })?;
+        }
+        failure.map_or(Ok(()), Err)
+    }
+
+    /// Checks the trusted files once, removes deleted bodies' texts, then extracts and writes
+    /// up to [`BATCH`] pending texts found in the database; true when a pass was full (there
+    /// may be more).
+    fn rescan(&mut self, writer: &WriterHandle) -> StoreResult<bool> {
+        if !self.verified {
+            self.verify(writer)?;
+            self.verified = true;
+        }
+        let dead = self.forget_dead(writer)?;
+        let conn = self.reader()?;
+        let ids = pending(conn, BATCH)?;
+        let found = ids.len();
+        let mut batch = Vec::with_capacity(found);
+        for id in ids {
+            let raw: Option<Vec<u8>> = {
+                let mut stmt = conn.prepare_cached("SELECT raw FROM bodies WHERE id = ?1").db()?;
+                let mut rows = stmt.query([id]).db()?;
+                match rows.next().db()? {
+                    Some(r) => Some(r.get(0).db()?),
+                    None => None,
+                }
+            };
+            // Expunged meanwhile: nothing to index.
+            let Some(raw) = raw else { continue };
+            let (mut text, _) = MessageText::extract(&raw);
+            limit(&mut text);
+            batch.push(PendingText { body_id: id, email_id: email_id(&raw), account: None, text });
+        }
+        if !batch.is_empty() {
+            self.write(writer, batch)?;
+        }
+        Ok(found == BATCH || dead == DEAD_BATCH)
+    }
+
+    /// Opens every file the database trusts; one that is missing or of another generation is
+    /// made again (its account's texts are then written anew).
+    fn verify(&mut self, writer: &WriterHandle) -> StoreResult<()> {
+        let listed: Vec<(i64, i64)> = {
+            let conn = self.reader()?;
+            let mut stmt = conn.prepare("SELECT account_id, token FROM text_shards").db()?;
+            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).db()?;
+            rows.collect::<rusqlite::Result<_>>().db()?
+        };
+        for (account, token) in listed {
+            let good = matches!(self.shards.open_for_write(account), Ok(Some((_, t))) if t == token);
+            if !good {
+                tracing::warn!(
+                    account,
+                    "the full-text index file is missing or stale; indexing the account again"
+                );
+                self.open.remove(&account);
+                self.ensure_shard(writer, account)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes up to [`DEAD_BATCH`] deleted bodies' texts from their files; how many it handled.
+    fn forget_dead(&mut self, writer: &WriterHandle) -> StoreResult<usize> {
+        let rows: Vec<(i64, i64, String)> = {
+            let conn = self.reader()?;
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT account_id, body_id, email_id FROM dead_texts ORDER BY account_id, body_id LIMIT ?1",
+                )
+                .db()?;
+            let rows = stmt
+                .query_map([i64::try_from(DEAD_BATCH).unwrap_or(i64::MAX)], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                })
+                .db()?;
+            rows.collect::<rusqlite::Result<_>>().db()?
+        };
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        let mut by_account: BTreeMap<i64, Vec<(i64, String)>> = BTreeMap::new();
+        for (account, body, email) in &rows {
+            by_account.entry(*account).or_default().push((*body, email.clone()));
+        }
+        for (account, dead) in by_account {
+            let trusted = trusted_token(self.reader()?, account)?;
+            let Some(trusted) = trusted else {
+                // The account is gone (or never had a file): so is its file.
+                self.open.remove(&account);
+                self.shards.remove(account)?;
+                continue;
+            };
+            let reader = self.reader()?;
+            let mut gone = Vec::with_capacity(dead.len());
+            for (body, email) in dead {
+                if !text_alive(reader, account, body, &email)? {
+                    gone.push((body, email));
+                }
+            }
+            let shard = match self.open.remove(&account) {
+                Some((conn, token)) if token == trusted => Some(conn),
+                _ => self.shards.open_for_write(account)?.filter(|(_, t)| *t == trusted).map(|(c, _)| c),
+            };
+            // A stale file is made again anyway.
+            let Some(shard) = shard else { continue };
+            remove_texts(&shard, &gone)?;
+            if self.open.len() < MAX_OPEN {
+                self.open.insert(account, (shard, trusted));
+            }
+        }
+        let handled = rows.len();
+        writer.run_blocking(move |conn, _| {
+            let mut forget = conn
+                .prepare_cached(
+                    "DELETE FROM dead_texts WHERE account_id = ?1 AND body_id = ?2 AND email_id = ?3",
+                )
+                .db()?;
+            for (account, body, email) in &rows {
+                forget.execute(rusqlite::params![account, body, email]).db()?;
+            }
+            Ok(())
+        })?;
+        Ok(handled)
     }
 }
 
@@ -205,16 +450,6 @@ fn next(shared: &Shared) -> Work {
     Work::Write(batch)
 }
 
-/// One writer job for the whole batch.
-fn write(writer: &WriterHandle, batch: Vec<PendingText>) -> StoreResult<()> {
-    writer.run_blocking(move |conn, _| {
-        for pending in &batch {
-            write_text(conn, pending.body_id, &pending.email_id, &pending.text)?;
-        }
-        Ok(())
-    })
-}
-
 /// Bodies whose text is pending, oldest first.
 fn pending(conn: &Connection, limit: usize) -> StoreResult<Vec<i64>> {
     let mut stmt = conn
@@ -227,36 +462,4 @@ fn pending(conn: &Connection, limit: usize) -> StoreResult<Vec<i64>> {
         .query_map(rusqlite::params![TEXT_PENDING, i64::try_from(limit).unwrap_or(i64::MAX)], |r| r.get(0))
         .db()?;
     rows.collect::<rusqlite::Result<Vec<i64>>>().db()
-}
-
-/// Extracts and writes up to [`BATCH`] pending texts found in the database; how many it found.
-fn rescan(conn: &Connection, writer: &WriterHandle) -> StoreResult<usize> {
-    let ids = pending(conn, BATCH)?;
-    let found = ids.len();
-    let mut batch = Vec::with_capacity(found);
-    let mut bytes = 0usize;
-    for id in ids {
-        let raw: Option<Vec<u8>> = {
-            let mut stmt = conn.prepare_cached("SELECT raw FROM bodies WHERE id = ?1").db()?;
-            let mut rows = stmt.query([id]).db()?;
-            match rows.next().db()? {
-                Some(r) => Some(r.get(0).db()?),
-                None => None,
-            }
-        };
-        // Expunged meanwhile: nothing to index.
-        let Some(raw) = raw else { continue };
-        let (mut text, _) = MessageText::extract(&raw);
-        limit(&mut text);
-        bytes += text.bytes();
-        batch.push(PendingText { body_id: id, email_id: email_id(&raw), text });
-        if bytes >= BATCH_BYTES {
-            write(writer, std::mem::take(&mut batch))?;
-            bytes = 0;
-        }
-    }
-    if !batch.is_empty() {
-        write(writer, batch)?;
-    }
-    Ok(found)
 }

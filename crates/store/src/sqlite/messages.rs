@@ -131,6 +131,31 @@ pub(crate) fn insert_body(conn: &Connection, raw: &[u8], summary: &[u8]) -> Stor
     Ok(body_id)
 }
 
+/// Copies a body with its facts for another account, its text pending in that account's index
+/// file (the indexer finds it in `unindexed_bodies`); the new body's id.
+fn copy_body(conn: &Connection, body_id: i64, account: i64) -> StoreResult<i64> {
+    conn.prepare_cached(
+        "INSERT INTO bodies (size, summary, raw) SELECT size, summary, raw FROM bodies WHERE id = ?1",
+    )
+    .db()?
+    .execute([body_id])
+    .db()?;
+    let copy = conn.last_insert_rowid();
+    conn.prepare_cached(
+        "INSERT INTO body_index
+            (body_id, text_state, preview, sent_date, base_subject, is_reply, sort_from, sort_to, sort_cc,
+             display_from, display_to, message_id, refs, email_id, text_account)
+         SELECT ?2, ?3, preview, sent_date, base_subject, is_reply, sort_from, sort_to, sort_cc,
+             display_from, display_to, message_id, refs, email_id, ?4
+         FROM body_index WHERE body_id = ?1",
+    )
+    .db()?
+    .execute(rusqlite::params![body_id, copy, super::index::TEXT_PENDING, account])
+    .db()?;
+    conn.prepare_cached("INSERT INTO unindexed_bodies (body_id) VALUES (?1)").db()?.execute([copy]).db()?;
+    Ok(copy)
+}
+
 pub(crate) const INSERT_MESSAGE: &str = "INSERT INTO messages
     (mailbox_id, uid, body_id, flags, keywords, internal_date, date_offset, size, modseq)
     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
@@ -290,17 +315,19 @@ pub(crate) fn transfer(
     }
 
     // RFC 4315 §3: the new UIDs ascend in the order of the source UIDs. Flags and internal date
-    // are kept (RFC 9051 §6.4.7); the body is shared (the insert trigger counts the reference).
+    // are kept (RFC 9051 §6.4.7). The body is shared within an account; another account gets a
+    // copy of its own, because a body's text lives in one account's index file (`text`).
     let modseq = target.bump_modseq()?;
     let mut insert = conn.prepare_cached(INSERT_MESSAGE).db()?;
     let mut mapping = Vec::with_capacity(rows.len());
     for row in &rows {
         let uid = target.take_uid()?;
+        let body_id = if across { copy_body(conn, row.body_id, target.account.0)? } else { row.body_id };
         insert
             .execute(rusqlite::params![
                 to.0,
                 uid.get(),
-                row.body_id,
+                body_id,
                 row.flags.system.0,
                 keywords_text(&row.flags),
                 row.date,

@@ -68,6 +68,7 @@ mod seen;
 pub(crate) mod shares;
 pub mod sieve;
 pub(crate) mod summary;
+mod text;
 mod urlauth;
 mod writer;
 
@@ -100,6 +101,7 @@ use crate::{AccountStore, MailStore, RestoreStore, ShareStore, StoreError, Store
 
 pub use self::cleanup::{CleanupMailbox, CleanupOverride};
 pub use self::rederive::{Rederivation, Rederived};
+pub use self::text::{TEXT_DIR, forget_text_indexes};
 
 /// Messages a FETCH may ask for and still be read on the calling thread (a page of a message
 /// list; see [`SqliteStore::read_small`]).
@@ -127,6 +129,8 @@ pub struct SqliteStore {
     notifier: Arc<Notifier>,
     limits: StoreLimits,
     path: PathBuf,
+    /// The accounts' full-text index files.
+    text: text::TextShards,
 }
 
 /// Per-account bounds the store enforces inside its write transactions, so concurrent
@@ -191,7 +195,7 @@ impl SqliteStore {
         let notifier = Arc::new(Notifier::new());
         let writer = Writer::start(conn, Arc::clone(&notifier))?;
         let indexer = indexer::Indexer::start(&path, writer.handle()?)?;
-        let rederive = rederive::Rederive::start(stale, &path, writer.handle()?)?;
+        let rederive = rederive::Rederive::start(stale, &path, writer.handle()?, indexer.poker())?;
         Ok(SqliteStore {
             _rederive: rederive,
             _checkpointer: checkpointer,
@@ -200,6 +204,7 @@ impl SqliteStore {
             readers: Arc::new(Readers::new(path.clone())),
             notifier,
             limits,
+            text: text::TextShards::beside(&path),
             path,
         })
     }
@@ -237,14 +242,16 @@ impl SqliteStore {
         self.read(|conn| conn.query_row("SELECT 1", [], |_| Ok(())).map_err(conn::backend)).await
     }
 
-    /// Bytes the database files take on disk (the main file and its write-ahead log).
+    /// Bytes the database files take on disk (the main file, its write-ahead log, and the
+    /// accounts' full-text index files).
     pub fn disk_size(&self) -> u64 {
         let wal = self.path.with_extension("db-wal");
-        [self.path.as_path(), wal.as_path()]
+        let database: u64 = [self.path.as_path(), wal.as_path()]
             .iter()
             .filter_map(|p| std::fs::metadata(p).ok())
             .map(|m| m.len())
-            .sum()
+            .sum();
+        database + self.text.disk_size()
     }
 
     /// Accounts, messages and bytes over the whole store, and how many accounts are near or at
@@ -699,21 +706,29 @@ impl MailStore for SqliteStore {
 
     async fn copy(&self, from: MailboxId, uids: &UidSet, to: MailboxId) -> StoreResult<Copied> {
         let (uids, defaults) = (uids.clone(), self.limits.quota_defaults());
-        self.writer
+        let copied = self
+            .writer
             .run(move |conn, fx| messages::transfer(conn, fx, from, &uids, to, Transfer::Copy, &defaults))
-            .await
+            .await?;
+        // A copy into another account's mailbox left its bodies' texts pending.
+        self.indexer.poke();
+        Ok(copied)
     }
 
     async fn move_messages(&self, from: MailboxId, uids: &UidSet, to: MailboxId) -> StoreResult<Copied> {
         let (uids, defaults) = (uids.clone(), self.limits.quota_defaults());
-        self.writer
+        let moved = self
+            .writer
             .run(move |conn, fx| messages::transfer(conn, fx, from, &uids, to, Transfer::Move, &defaults))
-            .await
+            .await?;
+        self.indexer.poke();
+        Ok(moved)
     }
 
     async fn search(&self, mailbox: MailboxId, criterion: &Criterion) -> StoreResult<Vec<Uid>> {
         let criterion = criterion.clone();
-        self.read(move |conn| search::search(conn, mailbox, &criterion)).await
+        let text = self.text.clone();
+        self.read(move |conn| search::search(conn, &text, mailbox, &criterion)).await
     }
 
     async fn sort(

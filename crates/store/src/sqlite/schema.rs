@@ -53,7 +53,8 @@ use super::conn::DbResult;
 use crate::{StoreError, StoreResult};
 
 /// The migration steps; step `i` brings the database from version `i` to `i + 1`.
-pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11, V12, V13, V14, V15];
+pub(crate) const MIGRATIONS: &[&str] =
+    &[V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11, V12, V13, V14, V15, V16];
 
 const V1: &str = "
 CREATE TABLE accounts (
@@ -640,6 +641,47 @@ CREATE TABLE urlauth_keys (
 CREATE INDEX urlauth_keys_by_mailbox ON urlauth_keys (mailbox_id);
 ";
 
+/// Version 16: the full-text index moves out of the database into one file per account
+/// (`super::text`). `body_index.text_account` says whose file holds a body's text (set at
+/// APPEND); `text_shards(account_id, token)` which generation of that file the database trusts;
+/// `dead_texts(account_id, body_id, email_id)` the texts of deleted bodies still to be removed
+/// from a file (the `bodies_unindex` trigger, recreated, records them). Every body is pending
+/// again: the indexer writes the account files from the stored messages in the background,
+/// and SEARCH scans what it has not reached yet. The old `body_text` table is dropped.
+const V16: &str = "
+ALTER TABLE body_index ADD COLUMN text_account INTEGER;
+
+CREATE TABLE text_shards (
+    account_id INTEGER PRIMARY KEY,
+    token      INTEGER NOT NULL
+);
+
+CREATE TABLE dead_texts (
+    account_id INTEGER NOT NULL,
+    body_id    INTEGER NOT NULL,
+    email_id   TEXT NOT NULL,
+    PRIMARY KEY (account_id, body_id, email_id)
+) WITHOUT ROWID;
+
+UPDATE body_index SET text_state = 0 WHERE text_state <> 0;
+INSERT OR IGNORE INTO unindexed_bodies (body_id) SELECT body_id FROM body_index;
+
+DROP TRIGGER bodies_unindex;
+CREATE TRIGGER bodies_unindex AFTER DELETE ON bodies BEGIN
+    INSERT OR IGNORE INTO dead_texts (account_id, body_id, email_id)
+        SELECT text_account, body_id, email_id FROM body_index
+        WHERE body_id = OLD.id AND text_account IS NOT NULL;
+    DELETE FROM body_index WHERE body_id = OLD.id;
+    DELETE FROM unindexed_bodies WHERE body_id = OLD.id;
+END;
+
+CREATE TRIGGER accounts_forget_text_index AFTER DELETE ON accounts BEGIN
+    DELETE FROM text_shards WHERE account_id = OLD.id;
+END;
+
+DROP TABLE body_text;
+";
+
 /// Brings the database to the newest schema version. Runs on the writer connection before the
 /// writer thread starts.
 pub(crate) fn migrate(conn: &Connection) -> StoreResult<()> {
@@ -702,7 +744,8 @@ mod tests {
              PRAGMA user_version = 4;",
         )
         .unwrap();
-        migrate(&conn).unwrap();
+        // Version 5 alone: version 16 marks every body pending again.
+        conn.execute_batch(MIGRATIONS[4]).unwrap();
         let listed: Vec<i64> = conn
             .prepare("SELECT body_id FROM unindexed_bodies ORDER BY body_id")
             .unwrap()
@@ -840,12 +883,64 @@ mod tests {
     }
 
     #[test]
-    fn v7_merges_index_segments_sixteen_at_a_time() {
-        let conn = Connection::open_in_memory().unwrap();
-        migrate(&conn).unwrap();
+    fn index_files_merge_segments_sixteen_at_a_time() {
+        // Version 7 set this for the index in the database; the account files (version 16)
+        // keep it.
+        let conn = super::super::text::in_memory();
         let automerge: i64 =
             conn.query_row("SELECT v FROM body_text_config WHERE k = 'automerge'", [], |r| r.get(0)).unwrap();
         assert_eq!(automerge, 16);
+    }
+
+    #[test]
+    fn v16_moves_the_text_index_out_and_marks_every_body_pending() {
+        let conn = Connection::open_in_memory().unwrap();
+        for step in &MIGRATIONS[..15] {
+            conn.execute_batch(step).unwrap();
+        }
+        conn.execute_batch(
+            "INSERT INTO accounts (name, name_key, password_hash, created) VALUES ('a', 'a', '', 0);
+             INSERT INTO mailboxes (account_id, name, uid_validity, uid_next, highest_modseq,
+                                    recent_from_uid) VALUES (1, 'INBOX', 1, 1, 1, 1);
+             INSERT INTO bodies (id, size, summary, raw) VALUES (1, 1, x'', x'00'), (2, 1, x'', x'00');
+             INSERT INTO messages VALUES (1, 1, 1, 0, '', 0, 0, 1, 1), (1, 2, 2, 0, '', 0, 0, 1, 1);
+             INSERT INTO body_index (body_id, text_state, base_subject, is_reply, sort_from, sort_to, sort_cc,
+                                     display_from, display_to, refs, email_id)
+                 VALUES (1, 1, '', 0, '', '', '', '', '', '', 'E1'), (2, 1, '', 0, '', '', '', '', '', '', 'E2');
+             DELETE FROM unindexed_bodies;
+             PRAGMA user_version = 15;",
+        )
+        .unwrap();
+        migrate(&conn).unwrap();
+        let pending: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM body_index bi JOIN unindexed_bodies u ON u.body_id = bi.body_id
+                 WHERE bi.text_state = 0",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(pending, 2);
+        let old: i64 = conn
+            .query_row("SELECT count(*) FROM sqlite_schema WHERE name LIKE 'body_text%'", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(old, 0);
+        // A body whose text has an account leaves a note for that account's file when it goes.
+        conn.execute_batch(
+            "UPDATE body_index SET text_account = 1 WHERE body_id = 1;
+             DELETE FROM messages WHERE uid IN (1, 2);",
+        )
+        .unwrap();
+        let dead: Vec<(i64, i64, String)> = conn
+            .prepare("SELECT account_id, body_id, email_id FROM dead_texts")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(dead, vec![(1, 1, "E1".to_owned())]);
+        let left: i64 = conn.query_row("SELECT count(*) FROM body_index", [], |r| r.get(0)).unwrap();
+        assert_eq!(left, 0);
     }
 
     #[test]

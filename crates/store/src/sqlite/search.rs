@@ -30,6 +30,7 @@ use super::conn::DbResult;
 use super::index::{TEXT_COMPLETE, TEXT_TRUNCATED};
 use super::reads::{decode_summary, raw_body};
 use super::rows::{MailboxRow, flags_of, sql_modseq, unix_now};
+use super::text::TextShards;
 use crate::types::{Criterion, Flags, MailboxId, MessageSummary, SystemFlags, Uid};
 use crate::{StoreError, StoreResult};
 
@@ -47,9 +48,43 @@ const MAX_SQL_PARAMS: usize = 500;
 /// Most keys of one search answered through the full-text index.
 pub(crate) const MAX_INDEX_QUERIES: usize = 16;
 
-/// UIDs of the messages in `mailbox` that match, ascending.
-pub(crate) fn search(conn: &Connection, mailbox: MailboxId, criterion: &Criterion) -> StoreResult<Vec<Uid>> {
-    search_with(conn, mailbox, criterion, Plan::Cheapest)
+/// UIDs of the messages in `mailbox` that match, ascending. The full-text index is the file of
+/// the mailbox's owner in `text`.
+pub(crate) fn search(
+    conn: &Connection,
+    text: &TextShards,
+    mailbox: MailboxId,
+    criterion: &Criterion,
+) -> StoreResult<Vec<Uid>> {
+    let shard = if has_text_key(criterion) {
+        let row = MailboxRow::load(conn, mailbox)?;
+        // An index that cannot answer must not fail the search: the messages are scanned.
+        text.open_for_search(conn, row.account).unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "cannot open the full-text index; scanning instead");
+            None
+        })
+    } else {
+        None
+    };
+    search_with(conn, shard.as_ref(), mailbox, criterion, Plan::Cheapest)
+}
+
+/// Whether some key of `c` can be answered by the full-text index.
+fn has_text_key(c: &Criterion) -> bool {
+    let mut stack = vec![c];
+    while let Some(c) = stack.pop() {
+        match c {
+            Criterion::Not(inner) => stack.push(inner),
+            Criterion::And(all) => stack.extend(all.iter()),
+            Criterion::Or(a, b) => {
+                stack.push(a);
+                stack.push(b);
+            }
+            c if fts_query(c).is_some() => return true,
+            _ => {}
+        }
+    }
+    false
 }
 
 /// How [`search_with`] finds the messages to evaluate.
@@ -64,6 +99,7 @@ enum Plan {
 
 fn search_with(
     conn: &Connection,
+    shard: Option<&Connection>,
     mailbox: MailboxId,
     criterion: &Criterion,
     plan: Plan,
@@ -73,7 +109,7 @@ fn search_with(
     }
     let row = MailboxRow::load(conn, mailbox)?;
     let now = unix_now();
-    let hits = Hits::collect(conn, mailbox, criterion, row.messages);
+    let hits = Hits::collect(conn, shard, mailbox, criterion, row.messages);
 
     let mut params: Vec<Value> = Vec::new();
     let mut filter = necessary(criterion, now, &mut params).unwrap_or_else(|| "1".to_owned());
@@ -223,8 +259,16 @@ struct Hits {
 }
 
 impl Hits {
-    fn collect(conn: &Connection, mailbox: MailboxId, criterion: &Criterion, messages: u32) -> Hits {
+    /// Without an index file (`shard`) there are no hits: every key is decided by scanning.
+    fn collect(
+        conn: &Connection,
+        shard: Option<&Connection>,
+        mailbox: MailboxId,
+        criterion: &Criterion,
+        messages: u32,
+    ) -> Hits {
         let mut by_key = HashMap::new();
+        let Some(shard) = shard else { return Hits { by_key } };
         let mut stack = vec![criterion];
         while let Some(c) = stack.pop() {
             match c {
@@ -241,7 +285,7 @@ impl Hits {
                     let Some((query, precision)) = fts_query(c) else { continue };
                     // An index that cannot answer (damaged, say) must not fail the search: the
                     // key is then decided by scanning, as for unindexed messages.
-                    match index_uids(conn, mailbox, &query, messages) {
+                    match index_uids(conn, shard, mailbox, &query, messages) {
                         Ok(uids) => {
                             by_key.insert(key_of(c), KeyHits { precision, uids });
                         }
@@ -321,39 +365,47 @@ fn fts_query(c: &Criterion) -> Option<(String, Precision)> {
     Some((format!("{{{columns}}} : \"{}\"", needle.replace('"', "\"\"")), precision))
 }
 
-/// Index hits of the whole installation read per message of the mailbox before giving up on
-/// reading them and asking about the mailbox's own messages instead (plus a fixed allowance).
+/// Index hits of the account read per message of the mailbox before giving up on reading
+/// them and asking about the mailbox's own messages instead (plus a fixed allowance).
 const HITS_PER_MESSAGE: u64 = 16;
 /// See [`HITS_PER_MESSAGE`].
 const HITS_ALLOWANCE: u64 = 20_000;
 
-/// UIDs of `mailbox` whose bodies match an FTS query, ascending.
+/// UIDs of `mailbox` whose bodies match an FTS query in the account's index file `shard`,
+/// ascending.
 ///
-/// The index is shared by every mailbox of the installation, so a needle may match millions of
-/// bodies elsewhere. The hits are read (each one probe into `messages`) as long as there are not
-/// many more of them than the mailbox has messages; past that budget the mailbox's own messages
-/// are asked about one by one (one seek in the index each). Either way the cost is bounded by
-/// about `HITS_PER_MESSAGE` times the mailbox's size, never by the size of the installation.
-fn index_uids(conn: &Connection, mailbox: MailboxId, query: &str, messages: u32) -> StoreResult<Vec<Uid>> {
+/// The file holds every mailbox of the account, so a needle may match many bodies elsewhere
+/// (a small folder beside a huge archive). The hits are read (each one probe into `messages`)
+/// as long as there are not many more of them than the mailbox has messages; past that budget
+/// the mailbox's own messages are asked about one by one (one seek in the index each). Either
+/// way the cost is bounded by about `HITS_PER_MESSAGE` times the mailbox's size.
+fn index_uids(
+    conn: &Connection,
+    shard: &Connection,
+    mailbox: MailboxId,
+    query: &str,
+    messages: u32,
+) -> StoreResult<Vec<Uid>> {
     let budget = u64::from(messages).saturating_mul(HITS_PER_MESSAGE).saturating_add(HITS_ALLOWANCE);
-    let mut uids = match hits_of_installation(conn, mailbox, query, budget)? {
+    let mut uids = match hits_of_account(conn, shard, mailbox, query, budget)? {
         Some(uids) => uids,
-        None => hits_by_probing(conn, mailbox, query)?,
+        None => hits_by_probing(conn, shard, mailbox, query)?,
     };
     uids.sort_unstable();
     uids.dedup();
     Ok(uids)
 }
 
-/// Reads the index's hits for the whole installation and keeps this mailbox's; None when there
-/// are more than `budget`.
-fn hits_of_installation(
+/// Reads the index's hits for the whole account and keeps this mailbox's; None when there are
+/// more than `budget`.
+fn hits_of_account(
     conn: &Connection,
+    shard: &Connection,
     mailbox: MailboxId,
     query: &str,
     budget: u64,
 ) -> StoreResult<Option<Vec<Uid>>> {
-    let mut hits = conn.prepare_cached("SELECT rowid FROM body_text WHERE body_text MATCH ?1").db()?;
+    let mut hits = shard.prepare_cached("SELECT rowid FROM body_text WHERE body_text MATCH ?1").db()?;
     let mut of_body = conn
         .prepare_cached(
             "SELECT uid FROM messages INDEXED BY messages_by_body WHERE body_id = ?1 AND mailbox_id = ?2",
@@ -377,15 +429,24 @@ fn hits_of_installation(
 }
 
 /// Asks the index about each message of the mailbox (one seek per message).
-fn hits_by_probing(conn: &Connection, mailbox: MailboxId, query: &str) -> StoreResult<Vec<Uid>> {
-    let mut stmt = conn
-        .prepare_cached(
-            "SELECT m.uid FROM messages m WHERE m.mailbox_id = ?2
-               AND EXISTS (SELECT 1 FROM body_text WHERE body_text MATCH ?1 AND body_text.rowid = m.body_id)",
-        )
-        .db()?;
-    let rows = stmt.query_map(rusqlite::params![query, mailbox.0], |r| r.get::<_, Uid>(0)).db()?;
-    rows.collect::<rusqlite::Result<Vec<Uid>>>().db()
+fn hits_by_probing(
+    conn: &Connection,
+    shard: &Connection,
+    mailbox: MailboxId,
+    query: &str,
+) -> StoreResult<Vec<Uid>> {
+    let mut probe =
+        shard.prepare_cached("SELECT 1 FROM body_text WHERE body_text MATCH ?1 AND rowid = ?2").db()?;
+    let mut stmt = conn.prepare_cached("SELECT uid, body_id FROM messages WHERE mailbox_id = ?1").db()?;
+    let mut rows = stmt.query([mailbox.0]).db()?;
+    let mut uids = Vec::new();
+    while let Some(r) = rows.next().db()? {
+        let body: i64 = r.get(1).db()?;
+        if probe.query_row(rusqlite::params![query, body], |_| Ok(())).optional().db()?.is_some() {
+            uids.push(r.get::<_, Uid>(0).db()?);
+        }
+    }
+    Ok(uids)
 }
 
 fn depth(c: &Criterion) -> usize {
@@ -744,13 +805,26 @@ fn text_of<'a>(m: &'a mut Candidate, conn: &Connection) -> StoreResult<&'a Messa
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
-    use super::super::index;
+    use super::super::{index, text};
     use super::*;
     use crate::types::{ModSeq, SystemFlags, UidSet};
 
+    /// A database and its account's index file, both in memory.
+    struct Db {
+        conn: Connection,
+        shard: Connection,
+    }
+
+    impl std::ops::Deref for Db {
+        type Target = Connection;
+        fn deref(&self) -> &Connection {
+            &self.conn
+        }
+    }
+
     /// A migrated in-memory database with one mailbox (id 1) holding `messages` as UIDs 1..;
     /// bodies are indexed when `indexed[i]` is true.
-    fn mailbox_with(messages: &[&[u8]], indexed: &[bool]) -> Connection {
+    fn mailbox_with(messages: &[&[u8]], indexed: &[bool]) -> Db {
         let conn = Connection::open_in_memory().unwrap();
         super::super::schema::migrate(&conn).unwrap();
         conn.execute_batch(
@@ -761,33 +835,45 @@ mod tests {
                                     recent_from_uid) VALUES (1, 'Other', 2, 1, 1, 1);",
         )
         .unwrap();
+        let shard = super::super::text::in_memory();
         for (i, raw) in messages.iter().enumerate() {
             let summary = serde_json::to_vec(&postfach_message::parse(raw)).unwrap();
+            let id = i as i64 + 1;
             conn.execute(
                 "INSERT INTO bodies (id, size, summary, raw) VALUES (?1, ?2, ?3, ?4)",
-                rusqlite::params![i as i64 + 1, raw.len() as i64, summary, raw],
+                rusqlite::params![id, raw.len() as i64, summary, raw],
             )
             .unwrap();
             conn.execute(
                 "INSERT INTO messages VALUES (1, ?1, ?1, 0, '', 0, 0, ?2, 1)",
-                rusqlite::params![i as i64 + 1, raw.len() as i64],
+                rusqlite::params![id, raw.len() as i64],
             )
             .unwrap();
-            conn.execute("INSERT INTO unindexed_bodies (body_id) VALUES (?1)", [i as i64 + 1]).unwrap();
+            conn.execute("INSERT INTO unindexed_bodies (body_id) VALUES (?1)", [id]).unwrap();
             if indexed.get(i).copied().unwrap_or(false) {
-                index::rewrite_entry(&conn, i as i64 + 1, &index::IndexEntry::extract(raw)).unwrap();
+                let entry = index::IndexEntry::extract(raw);
+                index::rewrite_entry(&conn, id, &entry).unwrap();
+                let row = text::ShardText { body_id: id, email_id: &entry.email_id, text: &entry.text };
+                text::write_texts(&shard, &[row]).unwrap();
+                text::mark_indexed(&conn, 1, id, &entry.email_id, entry.text.truncated).unwrap();
             }
         }
-        conn
+        Db { conn, shard }
+    }
+
+    fn search_in(db: &Db, mailbox: MailboxId, c: &Criterion) -> Vec<Uid> {
+        search_with(db, Some(&db.shard), mailbox, c, Plan::Cheapest).unwrap()
     }
 
     /// The answer, checked to be the same whether the index's candidates are visited or the
-    /// mailbox is walked.
-    fn uids(conn: &Connection, c: &Criterion) -> Vec<u32> {
-        let cheapest: Vec<u32> =
-            search(conn, MailboxId(1), c).unwrap().into_iter().map(|u| u.get()).collect();
-        let walked: Vec<u32> =
-            search_with(conn, MailboxId(1), c, Plan::Walk).unwrap().into_iter().map(|u| u.get()).collect();
+    /// mailbox is walked, and without the index file.
+    fn uids(db: &Db, c: &Criterion) -> Vec<u32> {
+        let cheapest: Vec<u32> = search_in(db, MailboxId(1), c).into_iter().map(|u| u.get()).collect();
+        let walked: Vec<u32> = search_with(db, Some(&db.shard), MailboxId(1), c, Plan::Walk)
+            .unwrap()
+            .into_iter()
+            .map(|u| u.get())
+            .collect();
         assert_eq!(cheapest, walked, "{c:?}");
         cheapest
     }
@@ -899,7 +985,7 @@ groupname2: groupuser3@domain.org;\r\n\r\nx\r\n",
         assert_eq!(uids(&conn, &Criterion::Header("subject".into(), "LUNCH".into())), vec![3]);
         // Another mailbox's copy of a body is not a hit here.
         conn.execute_batch("INSERT INTO messages VALUES (2, 1, 1, 0, '', 0, 0, 1, 1)").unwrap();
-        assert_eq!(search(&conn, MailboxId(2), &Criterion::Body("numbers".into())).unwrap(), vec![Uid::MIN]);
+        assert_eq!(search_in(&conn, MailboxId(2), &Criterion::Body("numbers".into())), vec![Uid::MIN]);
         assert_eq!(uids(&conn, &Criterion::Body("numbers".into())), vec![1]);
     }
 
@@ -907,10 +993,14 @@ groupname2: groupuser3@domain.org;\r\n\r\nx\r\n",
     fn truncated_entries_fall_back_to_the_scan() {
         let conn = mailbox_with(&MESSAGES, &[true, true, true, true]);
         // Pretend message 3's entry was cut before "later".
+        conn.shard
+            .execute_batch(
+                "DELETE FROM body_text WHERE rowid = 3;
+                 INSERT INTO body_text (rowid, body) VALUES (3, 'report me');",
+            )
+            .unwrap();
         conn.execute_batch(
-            "DELETE FROM body_text WHERE rowid = 3;
-             INSERT INTO body_text (rowid, body) VALUES (3, 'report me');
-             UPDATE body_index SET text_state = 2 WHERE body_id = 3;
+            "UPDATE body_index SET text_state = 2 WHERE body_id = 3;
              INSERT INTO unindexed_bodies (body_id) VALUES (3);",
         )
         .unwrap();
@@ -937,21 +1027,19 @@ groupname2: groupuser3@domain.org;\r\n\r\nx\r\n",
     fn probing_seeks_the_index_by_rowid() {
         let conn = mailbox_with(&MESSAGES, &[true]);
         let plan: Vec<String> = conn
-            .prepare(
-                "EXPLAIN QUERY PLAN SELECT m.uid FROM messages m WHERE m.mailbox_id = ?2
-                   AND EXISTS (SELECT 1 FROM body_text WHERE body_text MATCH ?1 AND body_text.rowid = m.body_id)",
-            )
+            .shard
+            .prepare("EXPLAIN QUERY PLAN SELECT 1 FROM body_text WHERE body_text MATCH ?1 AND rowid = ?2")
             .unwrap()
             .query_map(rusqlite::params!["x", 1], |r| r.get::<_, String>(3))
             .unwrap()
             .collect::<Result<_, _>>()
             .unwrap();
-        assert!(plan.iter().any(|p| p.contains("VIRTUAL TABLE")), "{plan:?}");
-        assert!(plan.iter().any(|p| p.contains("PRIMARY KEY")), "{plan:?}");
+        // FTS5's plan names its constraints: M = MATCH, = = rowid equality.
+        assert!(plan.iter().any(|p| p.contains("VIRTUAL TABLE INDEX") && p.contains('=')), "{plan:?}");
     }
 
     /// A mailbox of `n` indexed messages where every tenth holds "needle".
-    fn big_mailbox(n: usize) -> Connection {
+    fn big_mailbox(n: usize) -> Db {
         let raws: Vec<Vec<u8>> = (0..n)
             .map(|i| {
                 let word = if i % 10 == 3 { "needle" } else { "straw" };
@@ -967,7 +1055,7 @@ groupname2: groupuser3@domain.org;\r\n\r\nx\r\n",
         let conn = big_mailbox(100);
         let mailbox = MailboxId(1);
         let needle = Criterion::Body("needle".into());
-        let cx_hits = |c: &Criterion| Hits::collect(&conn, mailbox, c, 100);
+        let cx_hits = |c: &Criterion| Hits::collect(&conn, Some(&conn.shard), mailbox, c, 100);
         let want: Vec<Uid> = (0..100).filter(|i| i % 10 == 3).map(|i| Uid::new(i + 1).unwrap()).collect();
         assert_eq!(candidates(&conn, mailbox, &cx_hits(&needle), &needle, 100).unwrap(), Some(want.clone()));
         // A conjunction is driven by its text key; an OR needs both sides narrowed.
@@ -1002,17 +1090,21 @@ groupname2: groupuser3@domain.org;\r\n\r\nx\r\n",
             ["{body} : \"needle\"", "{body} : \"straw\"", "{headers body} : \"m1\"", "{body} : \"nothing\""]
         {
             for mailbox in [MailboxId(1), MailboxId(2)] {
-                let mut probed = hits_by_probing(&conn, mailbox, query).unwrap();
+                let mut probed = hits_by_probing(&conn, &conn.shard, mailbox, query).unwrap();
                 probed.sort_unstable();
-                let mut read = hits_of_installation(&conn, mailbox, query, u64::MAX).unwrap().unwrap();
+                let mut read =
+                    hits_of_account(&conn, &conn.shard, mailbox, query, u64::MAX).unwrap().unwrap();
                 read.sort_unstable();
                 assert_eq!(probed, read, "{query} in {mailbox:?}");
-                assert_eq!(index_uids(&conn, mailbox, query, 0).unwrap(), probed);
+                assert_eq!(index_uids(&conn, &conn.shard, mailbox, query, 0).unwrap(), probed);
             }
         }
         // Over the budget, reading the hits gives up (and index_uids probes instead).
-        assert_eq!(hits_of_installation(&conn, MailboxId(2), "{body} : \"straw\"", 10).unwrap(), None);
-        assert_eq!(index_uids(&conn, MailboxId(2), "{body} : \"needle\"", 0).unwrap().len(), 3);
+        assert_eq!(
+            hits_of_account(&conn, &conn.shard, MailboxId(2), "{body} : \"straw\"", 10).unwrap(),
+            None
+        );
+        assert_eq!(index_uids(&conn, &conn.shard, MailboxId(2), "{body} : \"needle\"", 0).unwrap().len(), 3);
     }
 
     #[test]
