@@ -17,6 +17,10 @@
 #            [--scenarios "mixed append append-imaplib big-mailbox idle handshakes"]
 #            (also: mixed-200, statemachine, statemachine-200, and mixed-rate and
 #            statemachine-rate: the same loads at a fixed 1500 and 400 commands/s, for latency)
+#            (also: fill, which first gives accounts bench1..bench$FILL_USERS an INBOX of
+#            $FILL_MESSAGES messages each on both servers, so that later scenarios run on an
+#            installation that holds mail; e.g. --scenarios "fill append" --fill 1000x1000)
+#            [--fill ACCOUNTSxMESSAGES]
 #            [--work DIR] [--out DIR]
 #            [--no-build]   (use the binaries already in target/release)
 # The work directory (default /var/tmp/postfach-bench) keeps the filled big mailboxes of both
@@ -43,6 +47,8 @@ IDLE_CLIENTS=500
 HS_CLIENTS=8
 HS_SECONDS=10
 BIG_REPEAT=3
+FILL_USERS=1000
+FILL_MESSAGES=1000
 BUILD=1
 
 while [ $# -gt 0 ]; do
@@ -51,17 +57,19 @@ while [ $# -gt 0 ]; do
     --sizes) SIZES="$2"; shift 2 ;;
     --scenarios) SCENARIOS="$2"; shift 2 ;;
     --work) WORK="$2"; shift 2 ;;
+    --fill) FILL_USERS="${2%x*}"; FILL_MESSAGES="${2#*x}"; shift 2 ;;
     --out) OUT="$2"; shift 2 ;;
     --no-build) BUILD=0; shift ;;
     --quick)
       RUNS=1; SIZES=10000; MIXED_SECONDS=10; STATE_SECONDS=10; APPEND_SECONDS=5; IDLE_CLIENTS=100; HS_SECONDS=5; BIG_REPEAT=2
       shift ;;
-    -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,28p' "$0"; exit 0 ;;
     *) echo "unknown argument: $1" >&2; exit 2 ;;
   esac
 done
 # 200 mixed clients need 200 accounts (clients sharing an account race on sequence numbers).
 case " $SCENARIOS " in *" mixed-200 "*) [ "$USERS" -ge 200 ] || USERS=200 ;; esac
+case " $SCENARIOS " in *" fill "*) [ "$USERS" -ge "$FILL_USERS" ] || USERS=$FILL_USERS ;; esac
 OUT="${OUT:-$ROOT/target/bench-results/$(date +%Y%m%d-%H%M%S)}"
 mkdir -p "$WORK" "$OUT"
 # Hundreds of idle connections need descriptors on both ends.
@@ -270,7 +278,9 @@ bench() { # server scenario run extra-args...
   local port tls_port pid
   if [ "$server" = postfach ]; then port=$PF_PORT; tls_port=$PF_TLS_PORT; pid=$PF_PID
   else port=$DC_PORT; tls_port=$DC_TLS_PORT; pid=$DC_PID; fi
-  local args=(--port "$port" --users "$USERS" --password "$PASSWORD" --label "$server"
+  local users=$USERS
+  [ "$scenario" = fill ] && users=$FILL_USERS
+  local args=(--port "$port" --users "$users" --password "$PASSWORD" --label "$server"
     --json "$OUT/$server-$scenario-$run.json" --quiet)
   case "$scenario" in
     mixed) args+=(mixed --clients "$MIXED_CLIENTS" --duration "$MIXED_SECONDS") ;;
@@ -286,6 +296,7 @@ bench() { # server scenario run extra-args...
     # As Python's imaplib writes: Nagle on, synchronising literals, the CRLF in its own write.
     append-imaplib) args+=(append --imaplib --clients "$APPEND_CLIENTS" --duration "$APPEND_SECONDS") ;;
     big-mailbox) args+=(big-mailbox --sizes "$SIZES" --repeat "$BIG_REPEAT") ;;
+    fill) args+=(fill --messages "$FILL_MESSAGES" --clients 8) ;;
     idle) args+=(idle --clients "$IDLE_CLIENTS" --server-pid "$pid") ;;
     handshakes) args+=(--tls-port "$tls_port" handshakes --clients "$HS_CLIENTS" --duration "$HS_SECONDS") ;;
   esac
@@ -298,8 +309,9 @@ bench() { # server scenario run extra-args...
 
 for scenario in $SCENARIOS; do
   runs=$RUNS
-  # Big mailboxes repeat each operation inside one run; one run per server is enough.
-  [ "$scenario" = big-mailbox ] && runs=1
+  # Big mailboxes repeat each operation inside one run; one run per server is enough. A fill
+  # is done once (a second run would find every INBOX full).
+  case "$scenario" in big-mailbox|fill) runs=1 ;; esac
   for run in $(seq 1 "$runs"); do
     # Alternate the order so drift on a shared machine does not favour one server.
     if [ $((run % 2)) -eq 1 ]; then order="postfach dovecot"; else order="dovecot postfach"; fi

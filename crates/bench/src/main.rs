@@ -89,6 +89,8 @@ enum Command {
     Append(scenario::append::AppendOpts),
     /// Whole-mailbox operations on very large mailboxes.
     BigMailbox(scenario::big::BigOpts),
+    /// Gives every account an INBOX of N messages (an installation that holds mail).
+    Fill(scenario::fill::FillOpts),
     /// Server memory per idle (IDLE) connection.
     Idle(scenario::idle::IdleOpts),
     /// TLS handshakes and logins per second.
@@ -144,6 +146,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Command::Statemachine(o) => scenario::statemachine::run(&ctx, o).await,
             Command::Append(o) => scenario::append::run(&ctx, o).await,
             Command::BigMailbox(o) => scenario::big::run(&ctx, o).await,
+            Command::Fill(o) => scenario::fill::run(&ctx, o).await,
             Command::Idle(o) => scenario::idle::run(&ctx, o).await,
             Command::Handshakes(o) => scenario::handshakes::run(&ctx, o).await,
             Command::Compare(_) => anyhow::bail!("unreachable: compare runs without a server"),

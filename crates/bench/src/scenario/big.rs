@@ -153,7 +153,7 @@ fn push_runs(report: &mut Report, prefix: &str, name: &str, runs: &Runs) {
 
 /// Makes `mailbox` hold at least `size` messages; returns the count found before filling and
 /// the seconds spent filling (None when nothing was appended).
-async fn ensure_filled(
+pub(crate) async fn ensure_filled(
     ctx: &Ctx,
     c: &mut Client,
     mailbox: &str,

@@ -5,6 +5,7 @@
 
 pub mod append;
 pub mod big;
+pub mod fill;
 pub mod handshakes;
 pub mod idle;
 pub mod mixed;

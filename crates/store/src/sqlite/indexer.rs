@@ -174,7 +174,7 @@ fn run(shared: &Shared, path: &Path, writer: &WriterHandle) {
                     lock(&shared.queue).rescan = true;
                 }
             }
-            Work::Rescan => match state.rescan(writer) {
+            Work::Rescan => match state.rescan(shared, writer) {
                 // A full batch: there may be more.
                 Ok(true) => lock(&shared.queue).rescan = true,
                 Ok(false) => {}
@@ -282,9 +282,12 @@ impl State {
     /// Checks the trusted files once, removes deleted bodies' texts, then extracts and writes
     /// up to [`BATCH`] pending texts found in the database; true when a pass was full (there
     /// may be more).
-    fn rescan(&mut self, writer: &WriterHandle) -> StoreResult<bool> {
+    fn rescan(&mut self, shared: &Shared, writer: &WriterHandle) -> StoreResult<bool> {
         if !self.verified {
-            self.verify(writer)?;
+            // A store that closes meanwhile (an admin command) checks at its next start.
+            if !self.verify(shared, writer)? {
+                return Ok(false);
+            }
             self.verified = true;
         }
         let dead = self.forget_dead(writer)?;
@@ -314,15 +317,19 @@ impl State {
     }
 
     /// Opens every file the database trusts; one that is missing or of another generation is
-    /// made again (its account's texts are then written anew).
-    fn verify(&mut self, writer: &WriterHandle) -> StoreResult<()> {
+    /// made again (its account's texts are then written anew). False when the store began to
+    /// close before it was done.
+    fn verify(&mut self, shared: &Shared, writer: &WriterHandle) -> StoreResult<bool> {
         let listed: Vec<(i64, i64)> = {
             let conn = self.reader()?;
             let mut stmt = conn.prepare("SELECT account_id, token FROM text_shards").db()?;
             let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).db()?;
             rows.collect::<rusqlite::Result<_>>().db()?
         };
-        for (account, token) in listed {
+        for (i, (account, token)) in listed.into_iter().enumerate() {
+            if i % 64 == 63 && lock(&shared.queue).stop {
+                return Ok(false);
+            }
             let good = matches!(self.shards.open_for_write(account), Ok(Some((_, t))) if t == token);
             if !good {
                 tracing::warn!(
@@ -333,7 +340,7 @@ impl State {
                 self.ensure_shard(writer, account)?;
             }
         }
-        Ok(())
+        Ok(true)
     }
 
     /// Removes up to [`DEAD_BATCH`] deleted bodies' texts from their files; how many it handled.

@@ -24,6 +24,8 @@
 //!   written at APPEND; what they hold is derived by `postfach_message` (`text`, `facts`), this
 //!   module keeps the SQL and the index's size limits.
 //! - `indexer`: the thread that writes appended messages' full-text entries after their commit.
+//! - `text`: the full-text index files, one per account (`text/<id>.db`), and the database's
+//!   record of which file and which bodies in it are trusted.
 //! - `rederive`: the thread that derives summaries, facts and full-text entries again for
 //!   bodies stored by an older parser (or before the index existed).
 //! - `facts`: SORT, THREAD input and the FETCH extras, read from those facts.
