@@ -110,6 +110,9 @@ pub use self::text::{TEXT_DIR, forget_text_indexes};
 const SMALL_FETCH: u64 = 64;
 /// Bytes of message text read on the calling thread at most (header pages, small messages).
 const SMALL_BODIES: u64 = 256 * 1024;
+/// Changes of each kind (new, flags, expunged) read on the calling thread at most: what a NOOP
+/// or IDLE usually finds.
+const SMALL_CHANGES: usize = 64;
 
 /// The database file inside the data directory.
 pub const DATABASE_FILE: &str = "postfach.db";
@@ -647,7 +650,17 @@ impl MailStore for SqliteStore {
         since: ModSeq,
         known_uid_next: Uid,
     ) -> StoreResult<Changes> {
-        self.read(move |conn| reads::changes_since(conn, mailbox, since, known_uid_next)).await
+        // Usually a few changes (a NOOP or IDLE after another session's write): read on the
+        // calling thread; a large batch of changes goes to the blocking pool.
+        let few = self
+            .read_small(|conn| {
+                reads::changes_up_to(conn, mailbox, since, known_uid_next, Some(SMALL_CHANGES))
+            })
+            .await?;
+        match few {
+            Some(changes) => Ok(changes),
+            None => self.read(move |conn| reads::changes_since(conn, mailbox, since, known_uid_next)).await,
+        }
     }
 
     async fn expunge(&self, mailbox: MailboxId, uids: Option<&UidSet>) -> StoreResult<Vec<Uid>> {

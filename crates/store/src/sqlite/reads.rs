@@ -151,6 +151,22 @@ pub(crate) fn changes_since(
     since: ModSeq,
     known_uid_next: Uid,
 ) -> StoreResult<Changes> {
+    let all = changes_up_to(conn, mailbox, since, known_uid_next, None)?;
+    all.ok_or_else(|| StoreError::Backend("changes without a limit came out limited".to_owned()))
+}
+
+/// [`changes_since`] when each kind of change (added, flags, expunged) has at most `limit`
+/// rows; None when one has more (nothing else read then). None as `limit`: no limit.
+pub(crate) fn changes_up_to(
+    conn: &Connection,
+    mailbox: MailboxId,
+    since: ModSeq,
+    known_uid_next: Uid,
+    limit: Option<usize>,
+) -> StoreResult<Option<Changes>> {
+    // SQLite reads LIMIT -1 as no limit; one row more than the limit tells "too many".
+    let sql_limit = limit.map_or(-1, |n| i64::try_from(n).unwrap_or(i64::MAX - 1) + 1);
+    let over = |n: usize| limit.is_some_and(|l| n > l);
     let row = MailboxRow::load(conn, mailbox)?;
     let mut out = Changes {
         highest_modseq: ModSeq(row.highest_modseq),
@@ -159,12 +175,17 @@ pub(crate) fn changes_since(
     };
     {
         let mut stmt = conn
-            .prepare_cached("SELECT uid FROM messages WHERE mailbox_id = ?1 AND uid >= ?2 ORDER BY uid")
+            .prepare_cached(
+                "SELECT uid FROM messages WHERE mailbox_id = ?1 AND uid >= ?2 ORDER BY uid LIMIT ?3",
+            )
             .db()?;
         let rows = stmt
-            .query_map(rusqlite::params![mailbox.0, known_uid_next.get()], |r| r.get::<_, Uid>(0))
+            .query_map(rusqlite::params![mailbox.0, known_uid_next.get(), sql_limit], |r| r.get::<_, Uid>(0))
             .db()?;
         out.added = rows.collect::<rusqlite::Result<_>>().db()?;
+        if over(out.added.len()) {
+            return Ok(None);
+        }
     }
     // Both queries walk the (mailbox_id, modseq) indexes, so they cost what changed since
     // `since`, not what the mailbox holds; named explicitly because without statistics the
@@ -173,37 +194,47 @@ pub(crate) fn changes_since(
         let mut stmt = conn
             .prepare_cached(
                 "SELECT uid, flags, keywords, modseq FROM messages INDEXED BY messages_by_modseq
-                 WHERE mailbox_id = ?1 AND modseq > ?2 AND uid < ?3",
+                 WHERE mailbox_id = ?1 AND modseq > ?2 AND uid < ?3 LIMIT ?4",
             )
             .db()?;
         let rows = stmt
-            .query_map(rusqlite::params![mailbox.0, sql_modseq(since), known_uid_next.get()], |r| {
-                let keywords: String = r.get(2)?;
-                Ok((r.get::<_, Uid>(0)?, flags_of(r.get(1)?, &keywords), modseq_of(r.get(3)?)))
-            })
+            .query_map(
+                rusqlite::params![mailbox.0, sql_modseq(since), known_uid_next.get(), sql_limit],
+                |r| {
+                    let keywords: String = r.get(2)?;
+                    Ok((r.get::<_, Uid>(0)?, flags_of(r.get(1)?, &keywords), modseq_of(r.get(3)?)))
+                },
+            )
             .db()?;
         out.flags = rows.collect::<rusqlite::Result<_>>().db()?;
+        if over(out.flags.len()) {
+            return Ok(None);
+        }
         // The (mailbox_id, modseq) index returns them in modseq order; callers want UID order.
         out.flags.sort_unstable_by_key(|(uid, _, _)| *uid);
 
         let mut stmt = conn
             .prepare_cached(
                 "SELECT uid FROM expunged INDEXED BY expunged_by_modseq
-                 WHERE mailbox_id = ?1 AND modseq > ?2 AND uid < ?3",
+                 WHERE mailbox_id = ?1 AND modseq > ?2 AND uid < ?3 LIMIT ?4",
             )
             .db()?;
         let rows = stmt
-            .query_map(rusqlite::params![mailbox.0, sql_modseq(since), known_uid_next.get()], |r| {
-                r.get::<_, Uid>(0)
-            })
+            .query_map(
+                rusqlite::params![mailbox.0, sql_modseq(since), known_uid_next.get(), sql_limit],
+                |r| r.get::<_, Uid>(0),
+            )
             .db()?;
         out.expunged = rows.collect::<rusqlite::Result<_>>().db()?;
+        if over(out.expunged.len()) {
+            return Ok(None);
+        }
         out.expunged.sort_unstable();
     }
     if !out.added.is_empty() || !out.flags.is_empty() {
         out.keywords = mailbox_keywords(conn, mailbox)?;
     }
-    Ok(out)
+    Ok(Some(out))
 }
 
 /// Metadata of the existing messages in `uids`, ascending; one range query per range.
@@ -315,4 +346,51 @@ pub(crate) fn body(conn: &Connection, mailbox: MailboxId, uid: Uid) -> StoreResu
     .optional()
     .db()?
     .ok_or(StoreError::NotFound)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    /// A mailbox (id 1) of `n` messages, UIDs 1..=n, message `i` last changed at modseq `i`.
+    fn mailbox(n: i64) -> Connection {
+        let conn = Connection::open_in_memory().unwrap();
+        super::super::schema::migrate(&conn).unwrap();
+        conn.execute_batch(
+            "INSERT INTO accounts (name, name_key, password_hash, created) VALUES ('a', 'a', '', 0);
+             INSERT INTO bodies (id, size, summary, raw) VALUES (1, 1, x'', x'00');",
+        )
+        .unwrap();
+        conn.execute(
+            "INSERT INTO mailboxes (account_id, name, uid_validity, uid_next, highest_modseq, recent_from_uid)
+             VALUES (1, 'INBOX', 1, ?1, ?2, 1)",
+            [n + 1, n],
+        )
+        .unwrap();
+        for uid in 1..=n {
+            conn.execute("INSERT INTO messages VALUES (1, ?1, 1, 0, '', 0, 0, 1, ?1)", [uid]).unwrap();
+        }
+        conn
+    }
+
+    #[test]
+    fn limited_changes_give_up_past_the_limit_and_agree_below_it() {
+        let conn = mailbox(100);
+        let (mb, next) = (MailboxId(1), Uid::new(101).unwrap());
+        // 30 flag changes since modseq 70: within a limit of 64, the same as unlimited.
+        let few = changes_up_to(&conn, mb, ModSeq(70), next, Some(64)).unwrap().unwrap();
+        let all = changes_since(&conn, mb, ModSeq(70), next).unwrap();
+        assert_eq!(few.flags.len(), 30);
+        assert_eq!(few.flags, all.flags);
+        // 100 since modseq 0: too many for the limit.
+        assert!(changes_up_to(&conn, mb, ModSeq(0), next, Some(64)).unwrap().is_none());
+        assert_eq!(changes_since(&conn, mb, ModSeq(0), next).unwrap().flags.len(), 100);
+        // 100 new messages for a session that knew UIDNEXT 1: too many as well.
+        assert!(changes_up_to(&conn, mb, ModSeq(100), Uid::MIN, Some(64)).unwrap().is_none());
+        assert_eq!(
+            changes_up_to(&conn, mb, ModSeq(100), Uid::MIN, Some(100)).unwrap().unwrap().added.len(),
+            100
+        );
+    }
 }
