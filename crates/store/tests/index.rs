@@ -115,7 +115,7 @@ async fn copies_keep_the_email_id_and_expunge_drops_the_index_entry() {
 }
 
 /// Most texts the indexer writes in one job (`BATCH` in crates/store/src/sqlite/indexer.rs).
-const INDEXER_BATCH: u32 = 64;
+const INDEXER_BATCH: u32 = 256;
 
 /// Texts of many concurrent APPENDs reach the index in batched transactions, after the
 /// APPENDs answered; meanwhile and afterwards SEARCH gives the same answers.
@@ -154,9 +154,10 @@ async fn texts_are_indexed_in_batches_after_the_appends() {
         assert!(std::time::Instant::now() < deadline, "the indexer did not catch up");
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
-    // Every APPEND had queued its text before it answered, so what is left is written in jobs
-    // of up to 64 texts (the indexer's BATCH; tiny texts, far below its byte limit): at most
-    // total / 64 jobs, plus the one the indexer may have been writing when `commits` was read.
+    // Every APPEND had queued its text before it answered, so what is left is marked indexed in
+    // writer jobs of up to 256 texts (the indexer's BATCH; tiny texts, far below its byte
+    // limit): at most total / 256 jobs, plus the one the indexer may have been writing when
+    // `commits` was read.
     // Nothing else writes meanwhile, and the writer never splits a job, so this bound holds on
     // any machine; how many texts each job gathered *during* the appends depends on timing and
     // is not counted.

@@ -37,11 +37,12 @@ use super::text::{
 use super::writer::WriterHandle;
 use crate::{StoreError, StoreResult};
 
-/// Most texts written per batch.
-const BATCH: usize = 64;
-/// Most text bytes written per batch (at least one text is always taken): a batch's writer job
-/// and the time before the next batch's texts are queued stay short.
-const BATCH_BYTES: usize = 256 * 1024;
+/// Most texts written per batch. Each batch costs an fsync per account file it touches and
+/// one writer job (only marking texts indexed: short whatever the batch), so batches are as
+/// large as memory allows.
+const BATCH: usize = 256;
+/// Most text bytes written per batch (at least one text is always taken).
+const BATCH_BYTES: usize = 1024 * 1024;
 /// Account files kept open for writing; beyond it the open ones are closed.
 const MAX_OPEN: usize = 64;
 /// Deleted bodies' texts handled per pass.
@@ -291,12 +292,13 @@ impl State {
             self.verified = true;
         }
         let dead = self.forget_dead(writer)?;
-        let conn = self.reader()?;
-        let ids = pending(conn, BATCH)?;
+        let ids = pending(self.reader()?, BATCH)?;
         let found = ids.len();
         let mut batch = Vec::with_capacity(found);
+        let mut bytes = 0usize;
         for id in ids {
             let raw: Option<Vec<u8>> = {
+                let conn = self.reader()?;
                 let mut stmt = conn.prepare_cached("SELECT raw FROM bodies WHERE id = ?1").db()?;
                 let mut rows = stmt.query([id]).db()?;
                 match rows.next().db()? {
@@ -308,7 +310,12 @@ impl State {
             let Some(raw) = raw else { continue };
             let (mut text, _) = MessageText::extract(&raw);
             limit(&mut text);
+            bytes += text.bytes();
             batch.push(PendingText { body_id: id, email_id: email_id(&raw), account: None, text });
+            if bytes >= BATCH_BYTES {
+                self.write(writer, std::mem::take(&mut batch))?;
+                bytes = 0;
+            }
         }
         if !batch.is_empty() {
             self.write(writer, batch)?;
