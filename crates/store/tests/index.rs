@@ -364,3 +364,60 @@ async fn a_lost_index_file_is_made_again() {
     let store = SqliteStore::open(dir.path()).unwrap();
     assert_eq!(store.search(inbox, &secret).await.unwrap(), vec![uid(4)]);
 }
+
+/// Two processes on one data directory (the server and an admin command or a delivery) both
+/// index: whatever either marks indexed is in the file the database trusts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_stores_on_one_directory_index_into_the_same_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = Arc::new(SqliteStore::open(dir.path()).unwrap());
+    let second = Arc::new(SqliteStore::open(dir.path()).unwrap());
+    let mut inboxes = Vec::new();
+    for name in ["a", "b", "c"] {
+        let account = first.create_account(name, "x").await.unwrap();
+        inboxes.push(
+            first.mailbox_by_name(account, &MailboxName::new("INBOX").unwrap()).await.unwrap().unwrap().id,
+        );
+    }
+    let mut tasks = Vec::new();
+    for (i, store) in [&first, &second].into_iter().enumerate() {
+        for &inbox in &inboxes {
+            let store = Arc::clone(store);
+            tasks.push(tokio::spawn(async move {
+                for k in 0..20 {
+                    let raw = format!("Subject: s{i}-{k}\r\n\r\nwords from store{i} number{k}\r\n");
+                    let new = NewMessage {
+                        raw: bytes::Bytes::copy_from_slice(raw.as_bytes()),
+                        flags: Flags::default(),
+                        internal_date: None,
+                    };
+                    store.append(inbox, vec![new]).await.unwrap();
+                }
+            }));
+        }
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    indexed(&first).await;
+    indexed(&second).await;
+    drop(first);
+    drop(second);
+    {
+        // Only the index can answer now.
+        let conn =
+            rusqlite::Connection::open(dir.path().join(postfach_store::sqlite::DATABASE_FILE)).unwrap();
+        let pending: i64 = conn
+            .query_row("SELECT count(*) FROM body_index WHERE text_state <> 1", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(pending, 0);
+        conn.execute_batch("UPDATE bodies SET raw = zeroblob(length(raw))").unwrap();
+    }
+    let store = SqliteStore::open(dir.path()).unwrap();
+    for &inbox in &inboxes {
+        for i in 0..2 {
+            let found = store.search(inbox, &Criterion::Body(format!("from store{i}"))).await.unwrap();
+            assert_eq!(found.len(), 20, "store{i} in {inbox:?}");
+        }
+    }
+}

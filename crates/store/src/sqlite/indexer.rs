@@ -226,15 +226,36 @@ impl State {
             self.open.insert(account, (conn, token));
             return Ok(true);
         }
-        let (conn, token) = self.shards.create(account)?;
-        if !writer.run_blocking(move |c, _| register(c, account, token))? {
-            drop(conn);
-            self.shards.remove(account)?;
-            return Ok(false);
+        // Made under the database's write lock, so that a second process (an admin command, a
+        // delivery) cannot replace a file this one has just made, nor the other way round.
+        let shards = self.shards.clone();
+        let made = writer.run_blocking(move |c, _| {
+            let now = trusted_token(c, account)?;
+            if now != trusted
+                && let Some(now) = now
+                && let Some((conn, token)) = shards.open_for_write(account)?
+                && token == now
+            {
+                // Another process made it meanwhile.
+                return Ok(Some((conn, token)));
+            }
+            let (conn, token) = shards.create(account)?;
+            if register(c, account, token)? {
+                tracing::info!(account, "made a new full-text index file");
+                Ok(Some((conn, token)))
+            } else {
+                drop(conn);
+                shards.remove(account)?;
+                Ok(None)
+            }
+        })?;
+        match made {
+            Some(shard) => {
+                self.open.insert(account, shard);
+                Ok(true)
+            }
+            None => Ok(false),
         }
-        tracing::info!(account, "made a new full-text index file");
-        self.open.insert(account, (conn, token));
-        Ok(true)
     }
 
     /// Writes a batch into the accounts' files, then marks it indexed in one writer job.
@@ -260,7 +281,10 @@ impl State {
                     .map(|t| ShardText { body_id: t.body_id, email_id: &t.email_id, text: &t.text })
                     .collect();
                 write_texts(shard, &rows)?;
-                written.extend(texts.into_iter().map(|t| (account, t.body_id, t.email_id, t.text.truncated)));
+                let token = self.open.get(&account).map_or(0, |(_, token)| *token);
+                written.extend(
+                    texts.into_iter().map(|t| (account, token, t.body_id, t.email_id, t.text.truncated)),
+                );
                 Ok(())
             });
             if let Err(e) = result {
@@ -271,8 +295,8 @@ impl State {
         }
         if !written.is_empty() {
             writer.run_blocking(move |conn, _| {
-                for (account, body_id, email_id, truncated) in &written {
-                    mark_indexed(conn, *account, *body_id, email_id, *truncated)?;
+                for (account, token, body_id, email_id, truncated) in &written {
+                    mark_indexed(conn, *account, *token, *body_id, email_id, *truncated)?;
                 }
                 Ok(())
             })?;

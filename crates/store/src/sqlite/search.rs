@@ -829,6 +829,7 @@ mod tests {
         super::super::schema::migrate(&conn).unwrap();
         conn.execute_batch(
             "INSERT INTO accounts (name, name_key, password_hash, created) VALUES ('a', 'a', '', 0);
+             INSERT INTO text_shards (account_id, token) VALUES (1, 1);
              INSERT INTO mailboxes (account_id, name, uid_validity, uid_next, highest_modseq,
                                     recent_from_uid) VALUES (1, 'INBOX', 1, 1, 1, 1);
              INSERT INTO mailboxes (account_id, name, uid_validity, uid_next, highest_modseq,
@@ -855,7 +856,7 @@ mod tests {
                 index::rewrite_entry(&conn, id, &entry).unwrap();
                 let row = text::ShardText { body_id: id, email_id: &entry.email_id, text: &entry.text };
                 text::write_texts(&shard, &[row]).unwrap();
-                text::mark_indexed(&conn, 1, id, &entry.email_id, entry.text.truncated).unwrap();
+                text::mark_indexed(&conn, 1, 1, id, &entry.email_id, entry.text.truncated).unwrap();
             }
         }
         Db { conn, shard }

@@ -27,6 +27,11 @@
 //! restore, damaged) is not trusted: SEARCH scans, and the indexer makes a new file and marks
 //! the account's bodies pending again ([`register`]).
 //!
+//! Several processes may index (the server, an admin command, a delivery): a file is made and
+//! registered inside a writer job, under the database's write lock, so no process replaces a
+//! file another has just made; and a text is marked indexed only while the file it went into
+//! is still the trusted one ([`mark_indexed`] checks the token).
+//!
 //! A body belongs to one account: a COPY or MOVE to another account's mailbox copies the body
 //! (`messages::transfer`), so one file is enough to answer for every message of a mailbox.
 
@@ -332,11 +337,13 @@ pub(crate) fn register(conn: &Connection, account: i64, token: i64) -> StoreResu
     Ok(true)
 }
 
-/// Marks a body's text written into `account`'s file, if the body is still the one the text
-/// was taken from and still pending; a complete text takes it off `unindexed_bodies`. SQL only.
+/// Marks a body's text written into `account`'s file of generation `token`, if that file is
+/// still the trusted one and the body is still the one the text was taken from and still
+/// pending; a complete text takes it off `unindexed_bodies`. SQL only.
 pub(crate) fn mark_indexed(
     conn: &Connection,
     account: i64,
+    token: i64,
     body_id: i64,
     email_id: &str,
     truncated: bool,
@@ -346,10 +353,11 @@ pub(crate) fn mark_indexed(
         .prepare_cached(
             "UPDATE body_index SET text_state = ?3, text_account = ?4
              WHERE body_id = ?1 AND email_id = ?2 AND text_state = ?5
-               AND (text_account IS NULL OR text_account = ?4)",
+               AND (text_account IS NULL OR text_account = ?4)
+               AND EXISTS (SELECT 1 FROM text_shards WHERE account_id = ?4 AND token = ?6)",
         )
         .db()?
-        .execute(rusqlite::params![body_id, email_id, done, account, TEXT_PENDING])
+        .execute(rusqlite::params![body_id, email_id, done, account, TEXT_PENDING, token])
         .db()?;
     if changed > 0 && !truncated {
         conn.prepare_cached("DELETE FROM unindexed_bodies WHERE body_id = ?1")
