@@ -31,8 +31,8 @@ use rusqlite::Connection;
 use super::conn::{DbResult, open_reader};
 use super::index::{PendingText, TEXT_PENDING, limit};
 use super::text::{
-    ShardText, TextShards, account_of_body, mark_indexed, register, remove_texts, text_alive, trusted_token,
-    write_texts,
+    ShardText, TextShards, account_of_body, mark_indexed, reclaim, register, remove_texts, text_alive,
+    trusted_token, write_texts,
 };
 use super::writer::WriterHandle;
 use crate::{StoreError, StoreResult};
@@ -433,6 +433,7 @@ impl State {
             // A stale file is made again anyway.
             let Some(shard) = shard else { continue };
             remove_texts(&shard, &gone)?;
+            reclaim(&shard)?;
             if self.open.len() < MAX_OPEN {
                 self.open.insert(account, (shard, trusted));
             }

@@ -175,6 +175,11 @@ fn writer_connection(path: &Path, create: OpenFlags) -> StoreResult<Connection> 
     )
     .db()?;
     conn.busy_timeout(std::time::Duration::from_secs(10)).db()?;
+    if create.contains(OpenFlags::SQLITE_OPEN_CREATE) {
+        // Before anything is written to a new file, or it cannot be set: pages the deleted
+        // texts free can be given back to the file system ([`reclaim`]).
+        conn.execute_batch("PRAGMA auto_vacuum = INCREMENTAL").db()?;
+    }
     let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0)).db()?;
     if !mode.eq_ignore_ascii_case("wal") {
         return Err(StoreError::Backend(format!("text index {}: not in WAL mode ({mode})", path.display())));
@@ -252,6 +257,24 @@ pub(crate) fn remove_texts(shard: &Connection, dead: &[(i64, String)]) -> StoreR
     })();
     finish(shard, result)
 }
+
+/// Gives the file's free pages back to the file system when they are a quarter of it or more
+/// (after removals: an account that deletes much of its mail, a mailbox deleted), so a file
+/// does not keep the size of the most mail the account ever held.
+pub(crate) fn reclaim(shard: &Connection) -> StoreResult<()> {
+    let free: i64 = shard.query_row("PRAGMA freelist_count", [], |r| r.get(0)).db()?;
+    let pages: i64 = shard.query_row("PRAGMA page_count", [], |r| r.get(0)).db()?;
+    if free >= RECLAIM_PAGES && free.saturating_mul(4) >= pages {
+        // The pragma frees one page per row it returns: all of them must be stepped through.
+        let mut stmt = shard.prepare("PRAGMA incremental_vacuum").db()?;
+        let mut rows = stmt.query([]).db()?;
+        while rows.next().db()?.is_some() {}
+    }
+    Ok(())
+}
+
+/// Free pages below which a file is not shrunk.
+const RECLAIM_PAGES: i64 = 256;
 
 fn finish<T>(shard: &Connection, result: StoreResult<T>) -> StoreResult<T> {
     match result {
@@ -447,6 +470,25 @@ mod tests {
             .query_row("SELECT count(*) FROM body_text WHERE body_text MATCH '\"words\"'", [], |r| r.get(0))
             .unwrap();
         assert_eq!(n, 0);
+        // Many texts written and removed again: the file gives the pages back.
+        let big = "x".repeat(2000);
+        let texts: Vec<MessageText> = (0..400)
+            .map(|i| MessageText::extract(format!("Subject: {i}\r\n\r\n{big} {i} {big}\r\n").as_bytes()).0)
+            .collect();
+        let rows: Vec<ShardText<'_>> = texts
+            .iter()
+            .enumerate()
+            .map(|(i, t)| ShardText { body_id: i as i64, email_id: "E", text: t })
+            .collect();
+        write_texts(&conn, &rows).unwrap();
+        let pages = |c: &Connection| c.query_row("PRAGMA page_count", [], |r| r.get::<_, i64>(0)).unwrap();
+        let full = pages(&conn);
+        let dead: Vec<(i64, String)> = (0..400).map(|i| (i, "E".to_owned())).collect();
+        assert_eq!(remove_texts(&conn, &dead).unwrap(), 400);
+        // FTS5 folds its deletions into the segments as it merges; optimize makes that happen now.
+        conn.execute_batch("INSERT INTO body_text (body_text) VALUES ('optimize')").unwrap();
+        reclaim(&conn).unwrap();
+        assert!(pages(&conn) * 2 < full, "{} pages of {full}", pages(&conn));
         // A new file under the same account is another generation.
         drop(conn);
         let (_conn, newer) = shards.create(1).unwrap();
