@@ -52,8 +52,8 @@ const GATHER: Duration = Duration::from_millis(5);
 /// Text bytes that may wait in memory; beyond it texts are dropped and later extracted again
 /// from the database.
 const MAX_QUEUED_BYTES: usize = 64 * 1024 * 1024;
-/// How often an idle thread looks for pending texts in the database anyway (a text dropped by
-/// a failed job, written by another process).
+/// How often the thread looks in the database anyway, idle or busy (a text dropped by a failed
+/// job or left pending by another process, deleted bodies' texts).
 const RESCAN: Duration = Duration::from_secs(60);
 
 /// Handle to the indexer thread; dropping it stops the thread after its current batch.
@@ -166,6 +166,7 @@ fn run(shared: &Shared, path: &Path, writer: &WriterHandle) {
         open: HashMap::new(),
         verified: false,
         next_pending: 0,
+        last_rescan: Instant::now(),
     };
     loop {
         match next(shared) {
@@ -175,13 +176,27 @@ fn run(shared: &Shared, path: &Path, writer: &WriterHandle) {
                     tracing::warn!(error = %e, "writing full-text entries failed; retried from the database");
                     lock(&shared.queue).rescan = true;
                 }
+                // A server that is never idle still looks in the database now and then (texts
+                // another process left pending, deleted bodies' texts).
+                if state.last_rescan.elapsed() >= RESCAN {
+                    state.rescan_now(shared, writer);
+                }
             }
-            Work::Rescan => match state.rescan(shared, writer) {
-                // A full batch: there may be more.
-                Ok(true) => lock(&shared.queue).rescan = true,
-                Ok(false) => {}
-                Err(e) => tracing::warn!(error = %e, "indexing pending texts failed"),
-            },
+            Work::Rescan => state.rescan_now(shared, writer),
+        }
+    }
+}
+
+impl State {
+    /// One look in the database; asks for another when it found a full batch.
+    fn rescan_now(&mut self, shared: &Shared, writer: &WriterHandle) {
+        self.last_rescan = Instant::now();
+        lock(&shared.queue).rescan = false;
+        match self.rescan(shared, writer) {
+            // A full batch: there may be more.
+            Ok(true) => lock(&shared.queue).rescan = true,
+            Ok(false) => {}
+            Err(e) => tracing::warn!(error = %e, "indexing pending texts failed"),
         }
     }
 }
@@ -200,6 +215,8 @@ struct State {
     /// one instead of starting again at the lowest pending id, which a body that cannot be
     /// indexed now (its file is broken, say) would otherwise hold forever.
     next_pending: i64,
+    /// When the database was last looked at.
+    last_rescan: Instant,
 }
 
 impl State {
