@@ -21,6 +21,7 @@
 #            $FILL_MESSAGES messages each on both servers, so that later scenarios run on an
 #            installation that holds mail; e.g. --scenarios "fill append" --fill 1000x1000)
 #            [--fill ACCOUNTSxMESSAGES]
+#            [--big-skip uid_search_text,store_flags]  (big-mailbox operations not to run)
 #            [--work DIR] [--out DIR]
 #            [--no-build]   (use the binaries already in target/release)
 # The work directory (default /var/tmp/postfach-bench) keeps the filled big mailboxes of both
@@ -47,6 +48,7 @@ IDLE_CLIENTS=500
 HS_CLIENTS=8
 HS_SECONDS=10
 BIG_REPEAT=3
+BIG_SKIP=""
 FILL_USERS=1000
 FILL_MESSAGES=1000
 BUILD=1
@@ -58,6 +60,7 @@ while [ $# -gt 0 ]; do
     --scenarios) SCENARIOS="$2"; shift 2 ;;
     --work) WORK="$2"; shift 2 ;;
     --fill) FILL_USERS="${2%x*}"; FILL_MESSAGES="${2#*x}"; shift 2 ;;
+    --big-skip) BIG_SKIP="$2"; shift 2 ;;
     --out) OUT="$2"; shift 2 ;;
     --no-build) BUILD=0; shift ;;
     --quick)
@@ -295,7 +298,7 @@ bench() { # server scenario run extra-args...
     append) args+=(append --clients "$APPEND_CLIENTS" --duration "$APPEND_SECONDS") ;;
     # As Python's imaplib writes: Nagle on, synchronising literals, the CRLF in its own write.
     append-imaplib) args+=(append --imaplib --clients "$APPEND_CLIENTS" --duration "$APPEND_SECONDS") ;;
-    big-mailbox) args+=(big-mailbox --sizes "$SIZES" --repeat "$BIG_REPEAT") ;;
+    big-mailbox) args+=(big-mailbox --sizes "$SIZES" --repeat "$BIG_REPEAT" ${BIG_SKIP:+--skip "$BIG_SKIP"}) ;;
     fill) args+=(fill --messages "$FILL_MESSAGES" --clients 8) ;;
     idle) args+=(idle --clients "$IDLE_CLIENTS" --server-pid "$pid") ;;
     handshakes) args+=(--tls-port "$tls_port" handshakes --clients "$HS_CLIENTS" --duration "$HS_SECONDS") ;;

@@ -32,6 +32,11 @@ pub struct BigOpts {
     /// Messages per MULTIAPPEND while filling.
     #[arg(long, default_value_t = 500)]
     pub batch: u64,
+    /// Operations not to run, comma-separated (`uid_fetch_flags`, `fetch_envelope_bodystructure`,
+    /// `uid_search_text`, `store_flags`, `qresync_resync`): on a million messages Dovecot's
+    /// STORE renames a million files per run.
+    #[arg(long, value_delimiter = ',')]
+    pub skip: Vec<String>,
 }
 
 /// One timed operation's runs.
@@ -90,7 +95,7 @@ pub async fn run(ctx: &Ctx, opts: &BigOpts) -> anyhow::Result<Report> {
             runs.push(t.elapsed(), done.bytes, done.is_ok());
         }
         push_runs(&mut report, &prefix, "select", &runs);
-        for (name, cmd) in &ops {
+        for (name, cmd) in ops.iter().filter(|(name, _)| !opts.skip.iter().any(|s| s == name)) {
             let mut runs = Runs::default();
             let mut hits = 0u64;
             for _ in 0..repeat {
@@ -120,7 +125,9 @@ pub async fn run(ctx: &Ctx, opts: &BigOpts) -> anyhow::Result<Report> {
                 );
             }
         }
-        if c.has_capability("QRESYNC") {
+        if opts.skip.iter().any(|s| s == "qresync_resync") {
+            // Not run: no figure.
+        } else if c.has_capability("QRESYNC") {
             let runs = qresync(ctx, &mut c, &mailbox, repeat, &mut counters).await?;
             push_runs(&mut report, &prefix, "qresync_resync", &runs);
         } else {
