@@ -32,6 +32,16 @@ async fn store_with(messages: &[&str]) -> (tempfile::TempDir, SqliteStore, Mailb
     (dir, store, inbox)
 }
 
+/// Appends one message, without flags.
+async fn append_one(store: &SqliteStore, inbox: MailboxId, raw: &str) {
+    let new = NewMessage {
+        raw: bytes::Bytes::copy_from_slice(raw.as_bytes()),
+        flags: Flags::default(),
+        internal_date: None,
+    };
+    store.append(inbox, vec![new]).await.unwrap();
+}
+
 const MESSAGES: [&str; 4] = [
     "From: Zed <zed@example.org>\r\nTo: amy@example.org\r\nSubject: Re: Budget\r\nDate: Tue, 2 Jan 2024 10:00:00 +0000\r\nMessage-ID: <b@x>\r\nIn-Reply-To: <a@x>\r\n\r\nLooks fine to me\r\n",
     "From: amy@example.org\r\nTo: Zed <zed@example.org>\r\nSubject: Budget\r\nDate: Mon, 1 Jan 2024 10:00:00 +0000\r\nMessage-ID: <a@x>\r\n\r\nPlease review the budget\r\n",
@@ -129,13 +139,7 @@ async fn texts_are_indexed_in_batches_after_the_appends() {
         let store = Arc::clone(&store);
         tasks.push(tokio::spawn(async move {
             let word = if i % 10 == 0 { "kumquat" } else { "apple" };
-            let raw = format!("Subject: m{i}\r\n\r\nan {word} a day\r\n");
-            let new = NewMessage {
-                raw: bytes::Bytes::copy_from_slice(raw.as_bytes()),
-                flags: Flags::default(),
-                internal_date: None,
-            };
-            store.append(inbox, vec![new]).await.unwrap();
+            append_one(&store, inbox, &format!("Subject: m{i}\r\n\r\nan {word} a day\r\n")).await;
         }));
     }
     for t in tasks {
@@ -387,12 +391,7 @@ async fn two_stores_on_one_directory_index_into_the_same_files() {
             tasks.push(tokio::spawn(async move {
                 for k in 0..20 {
                     let raw = format!("Subject: s{i}-{k}\r\n\r\nwords from store{i} number{k}\r\n");
-                    let new = NewMessage {
-                        raw: bytes::Bytes::copy_from_slice(raw.as_bytes()),
-                        flags: Flags::default(),
-                        internal_date: None,
-                    };
-                    store.append(inbox, vec![new]).await.unwrap();
+                    append_one(&store, inbox, &raw).await;
                 }
             }));
         }

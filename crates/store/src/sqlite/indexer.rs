@@ -3,9 +3,11 @@
 //!
 //! An APPEND writes the message, its facts (`body_index`, text pending) and its
 //! `unindexed_bodies` row in one transaction and hands the extracted text to this thread
-//! ([`Indexer::submit`]). The thread gathers texts for up to [`GATHER`], writes up to [`BATCH`]
-//! of them (at most [`BATCH_BYTES`] of text) into their accounts' files, one transaction per
-//! file, and then marks them indexed in the database with one small writer job. The FTS5 work
+//! ([`Indexer::submit`]). The thread gathers texts for up to [`GATHER`] and writes up to
+//! [`BATCH`] of them (at most [`BATCH_BYTES`] of text) into their accounts' files, one
+//! transaction per file without a sync; at most [`FLUSH_AFTER`] later it fsyncs each file
+//! written meanwhile once and marks all those texts indexed in the database with one small
+//! writer job. The FTS5 work
 //! runs on this thread's own connections: no client write waits behind it (it was half of the
 //! writer thread's time when it ran inside each APPEND, and a queue stall for every STORE
 //! behind an indexer job after that).
@@ -19,7 +21,7 @@
 //! of deleted bodies (`dead_texts`), which are then removed from their files; and at start
 //! every file the database trusts is checked once, so a missing or replaced file is made again.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::path::Path;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
@@ -43,8 +45,13 @@ use crate::{StoreError, StoreResult};
 const BATCH: usize = 256;
 /// Most text bytes written per batch (at least one text is always taken).
 const BATCH_BYTES: usize = 1024 * 1024;
-/// Account files kept open for writing; beyond it the open ones are closed.
-const MAX_OPEN: usize = 64;
+/// Account files kept open for writing; beyond it the least recently used is closed.
+const MAX_OPEN: usize = 256;
+/// How long written texts may wait before they are made durable and marked indexed (SEARCH
+/// scans them meanwhile, with the same answers).
+const FLUSH_AFTER: Duration = Duration::from_millis(500);
+/// Written texts that make a flush due at once.
+const MAX_UNMARKED: usize = 4096;
 /// Deleted bodies' texts handled per pass.
 const DEAD_BATCH: usize = 1024;
 /// How long the thread waits for more texts before writing a batch that is not full.
@@ -154,6 +161,8 @@ fn lock(m: &Mutex<Queue>) -> MutexGuard<'_, Queue> {
 /// What the thread does next.
 enum Work {
     Write(Vec<PendingText>),
+    /// Make the written texts durable and mark them indexed.
+    Flush,
     Rescan,
     Stop,
 }
@@ -167,12 +176,19 @@ fn run(shared: &Shared, path: &Path, writer: &WriterHandle) {
         verified: false,
         next_pending: 0,
         last_rescan: Instant::now(),
+        unmarked: Vec::new(),
+        dirty: HashSet::new(),
+        unmarked_since: None,
     };
     loop {
-        match next(shared) {
-            Work::Stop => return,
+        match next(shared, state.flush_at()) {
+            Work::Stop => {
+                state.flush_logged(writer);
+                return;
+            }
+            Work::Flush => state.flush_logged(writer),
             Work::Write(batch) => {
-                if let Err(e) = state.write(writer, batch) {
+                if let Err(e) = state.write(batch, writer) {
                     tracing::warn!(error = %e, "writing full-text entries failed; retried from the database");
                     lock(&shared.queue).rescan = true;
                 }
@@ -201,14 +217,21 @@ impl State {
     }
 }
 
+/// An account file open for writing.
+struct Shard {
+    conn: Connection,
+    token: i64,
+    used: Instant,
+}
+
 /// What the thread keeps between batches.
 struct State {
     path: std::path::PathBuf,
     shards: TextShards,
     /// A read connection to the database (tokens, accounts, pending bodies).
     reader: Option<Connection>,
-    /// Account files open for writing, with their tokens.
-    open: HashMap<i64, (Connection, i64)>,
+    /// Account files open for writing, with their tokens and when they were last used.
+    open: HashMap<i64, Shard>,
     /// Whether the files the database trusts were checked since the start.
     verified: bool,
     /// Where the next look for pending texts starts (body id): each look goes on from the last
@@ -217,6 +240,13 @@ struct State {
     next_pending: i64,
     /// When the database was last looked at.
     last_rescan: Instant,
+    /// Texts written into their files but not yet durable there nor marked indexed:
+    /// `(account, file token, body id, EMAILID, truncated)`.
+    unmarked: Vec<(i64, i64, i64, String, bool)>,
+    /// Accounts whose files have writes not yet fsynced.
+    dirty: HashSet<i64>,
+    /// When the oldest of `unmarked` was written.
+    unmarked_since: Option<Instant>,
 }
 
 impl State {
@@ -238,20 +268,18 @@ impl State {
     /// the account is gone.
     fn ensure_shard(&mut self, writer: &WriterHandle, account: i64) -> StoreResult<bool> {
         let trusted = trusted_token(self.reader()?, account)?;
-        if let Some((_, token)) = self.open.get(&account) {
-            if Some(*token) == trusted {
+        if let Some(shard) = self.open.get_mut(&account) {
+            if Some(shard.token) == trusted {
+                shard.used = Instant::now();
                 return Ok(true);
             }
             self.open.remove(&account);
-        }
-        if self.open.len() >= MAX_OPEN {
-            self.open.clear();
         }
         if let Some(trusted) = trusted
             && let Some((conn, token)) = self.shards.open_for_write(account)?
             && token == trusted
         {
-            self.open.insert(account, (conn, token));
+            self.keep_open(account, conn, token);
             return Ok(true);
         }
         // Made under the database's write lock, so that a second process (an admin command, a
@@ -278,16 +306,28 @@ impl State {
             }
         })?;
         match made {
-            Some(shard) => {
-                self.open.insert(account, shard);
+            Some((conn, token)) => {
+                self.keep_open(account, conn, token);
                 Ok(true)
             }
             None => Ok(false),
         }
     }
 
-    /// Writes a batch into the accounts' files, then marks it indexed in one writer job.
-    fn write(&mut self, writer: &WriterHandle, batch: Vec<PendingText>) -> StoreResult<()> {
+    /// Keeps a file open, closing the least recently used one beyond [`MAX_OPEN`] (closing
+    /// checkpoints it, which also makes its writes durable).
+    fn keep_open(&mut self, account: i64, conn: Connection, token: i64) {
+        if self.open.len() >= MAX_OPEN
+            && let Some(oldest) = self.open.iter().min_by_key(|(_, s)| s.used).map(|(a, _)| *a)
+        {
+            self.open.remove(&oldest);
+        }
+        self.open.insert(account, Shard { conn, token, used: Instant::now() });
+    }
+
+    /// Writes a batch into the accounts' files. The texts are marked indexed by the next
+    /// [`State::flush`].
+    fn write(&mut self, batch: Vec<PendingText>, writer: &WriterHandle) -> StoreResult<()> {
         let mut by_account: BTreeMap<i64, Vec<PendingText>> = BTreeMap::new();
         for pending in batch {
             let account = match pending.account {
@@ -299,20 +339,21 @@ impl State {
                 by_account.entry(account).or_default().push(pending);
             }
         }
-        let mut written = Vec::new();
         let mut failure = None;
         for (account, texts) in by_account {
             let result = self.ensure_shard(writer, account).and_then(|alive| {
-                let Some((shard, _)) = self.open.get(&account).filter(|_| alive) else { return Ok(()) };
+                let Some(shard) = self.open.get(&account).filter(|_| alive) else { return Ok(()) };
                 let rows: Vec<ShardText<'_>> = texts
                     .iter()
                     .map(|t| ShardText { body_id: t.body_id, email_id: &t.email_id, text: &t.text })
                     .collect();
-                write_texts(shard, &rows)?;
-                let token = self.open.get(&account).map_or(0, |(_, token)| *token);
-                written.extend(
+                write_texts(&shard.conn, &rows)?;
+                let token = shard.token;
+                self.unmarked.extend(
                     texts.into_iter().map(|t| (account, token, t.body_id, t.email_id, t.text.truncated)),
                 );
+                self.dirty.insert(account);
+                self.unmarked_since.get_or_insert_with(Instant::now);
                 Ok(())
             });
             if let Err(e) = result {
@@ -321,15 +362,43 @@ impl State {
                 failure = Some(e);
             }
         }
-        if !written.is_empty() {
-            writer.run_blocking(move |conn, _| {
-                for (account, token, body_id, email_id, truncated) in &written {
-                    mark_indexed(conn, *account, *token, *body_id, email_id, *truncated)?;
-                }
-                Ok(())
-            })?;
-        }
         failure.map_or(Ok(()), Err)
+    }
+
+    /// When the written texts must be made durable and marked: [`FLUSH_AFTER`] after the
+    /// oldest of them, at once when many wait.
+    fn flush_at(&self) -> Option<Instant> {
+        let since = self.unmarked_since?;
+        Some(if self.unmarked.len() >= MAX_UNMARKED { since } else { since + FLUSH_AFTER })
+    }
+
+    /// fsyncs the files written since the last flush (their write-ahead logs: the files are
+    /// written without a sync at each commit), then marks their texts indexed in one writer
+    /// job. One fsync per file per flush instead of one per file per batch: under a load that
+    /// touches many accounts' files each batch, syncing at every commit was what the indexer
+    /// spent its time on.
+    fn flush(&mut self, writer: &WriterHandle) -> StoreResult<()> {
+        for account in std::mem::take(&mut self.dirty) {
+            self.shards.sync(account)?;
+        }
+        self.unmarked_since = None;
+        let marks = std::mem::take(&mut self.unmarked);
+        if marks.is_empty() {
+            return Ok(());
+        }
+        writer.run_blocking(move |conn, _| {
+            for (account, token, body_id, email_id, truncated) in &marks {
+                mark_indexed(conn, *account, *token, *body_id, email_id, *truncated)?;
+            }
+            Ok(())
+        })
+    }
+
+    fn flush_logged(&mut self, writer: &WriterHandle) {
+        if let Err(e) = self.flush(writer) {
+            // Still pending in the database: written again by a later look.
+            tracing::warn!(error = %e, "marking full-text entries failed; retried from the database");
+        }
     }
 
     /// Checks the trusted files once, removes deleted bodies' texts, then extracts and writes
@@ -343,6 +412,9 @@ impl State {
             }
             self.verified = true;
         }
+        // What was written but not marked is still pending in the database: mark it first, or
+        // this look would write it again.
+        self.flush(writer)?;
         let dead = self.forget_dead(writer)?;
         let from = self.next_pending;
         let ids = pending(self.reader()?, from, BATCH)?;
@@ -368,12 +440,12 @@ impl State {
             bytes += text.bytes();
             batch.push(PendingText { body_id: id, email_id: email_id(&raw), account: None, text });
             if bytes >= BATCH_BYTES {
-                self.write(writer, std::mem::take(&mut batch))?;
+                self.write(std::mem::take(&mut batch), writer)?;
                 bytes = 0;
             }
         }
         if !batch.is_empty() {
-            self.write(writer, batch)?;
+            self.write(batch, writer)?;
         }
         Ok(found == BATCH || dead == DEAD_BATCH)
     }
@@ -444,16 +516,14 @@ impl State {
                 }
             }
             let shard = match self.open.remove(&account) {
-                Some((conn, token)) if token == trusted => Some(conn),
+                Some(shard) if shard.token == trusted => Some(shard.conn),
                 _ => self.shards.open_for_write(account)?.filter(|(_, t)| *t == trusted).map(|(c, _)| c),
             };
             // A stale file is made again anyway.
             let Some(shard) = shard else { continue };
             remove_texts(&shard, &gone)?;
             reclaim(&shard)?;
-            if self.open.len() < MAX_OPEN {
-                self.open.insert(account, (shard, trusted));
-            }
+            self.keep_open(account, shard, trusted);
         }
         let handled = rows.len();
         writer.run_blocking(move |conn, _| {
@@ -472,12 +542,15 @@ impl State {
 }
 
 /// Waits for work: a batch of queued texts (gathered for up to [`GATHER`]), a rescan, or stop.
-fn next(shared: &Shared) -> Work {
+fn next(shared: &Shared, flush_at: Option<Instant>) -> Work {
     let mut q = lock(&shared.queue);
     let idle_since = Instant::now();
     loop {
         if q.stop {
             return Work::Stop;
+        }
+        if flush_at.is_some_and(|at| Instant::now() >= at) {
+            return Work::Flush;
         }
         if !q.texts.is_empty() {
             break;
@@ -486,8 +559,9 @@ fn next(shared: &Shared) -> Work {
             q.rescan = false;
             return Work::Rescan;
         }
+        let wait = flush_at.map_or(RESCAN, |at| at.saturating_duration_since(Instant::now()).min(RESCAN));
         let (guard, timeout) =
-            shared.wake.wait_timeout(q, RESCAN).unwrap_or_else(std::sync::PoisonError::into_inner);
+            shared.wake.wait_timeout(q, wait).unwrap_or_else(std::sync::PoisonError::into_inner);
         q = guard;
         if timeout.timed_out() && idle_since.elapsed() >= RESCAN {
             q.rescan = true;

@@ -71,6 +71,12 @@ pub(crate) fn search(
 
 /// Whether some key of `c` can be answered by the full-text index.
 fn has_text_key(c: &Criterion) -> bool {
+    keys(c).into_iter().any(|k| fts_query(k).is_some())
+}
+
+/// The keys of a criterion tree (everything below NOT, AND and OR), in no particular order.
+fn keys(c: &Criterion) -> Vec<&Criterion> {
+    let mut out = Vec::new();
     let mut stack = vec![c];
     while let Some(c) = stack.pop() {
         match c {
@@ -80,11 +86,10 @@ fn has_text_key(c: &Criterion) -> bool {
                 stack.push(a);
                 stack.push(b);
             }
-            c if fts_query(c).is_some() => return true,
-            _ => {}
+            key => out.push(key),
         }
     }
-    false
+    out
 }
 
 /// How [`search_with`] finds the messages to evaluate.
@@ -269,29 +274,18 @@ impl Hits {
     ) -> Hits {
         let mut by_key = HashMap::new();
         let Some(shard) = shard else { return Hits { by_key } };
-        let mut stack = vec![criterion];
-        while let Some(c) = stack.pop() {
-            match c {
-                Criterion::Not(inner) => stack.push(inner),
-                Criterion::And(all) => stack.extend(all.iter()),
-                Criterion::Or(a, b) => {
-                    stack.push(a);
-                    stack.push(b);
+        for c in keys(criterion) {
+            if by_key.len() >= MAX_INDEX_QUERIES {
+                break;
+            }
+            let Some((query, precision)) = fts_query(c) else { continue };
+            // An index that cannot answer (damaged, say) must not fail the search: the key is
+            // then decided by scanning, as for unindexed messages.
+            match index_uids(conn, shard, mailbox, &query, messages) {
+                Ok(uids) => {
+                    by_key.insert(key_of(c), KeyHits { precision, uids });
                 }
-                _ => {
-                    if by_key.len() >= MAX_INDEX_QUERIES {
-                        continue;
-                    }
-                    let Some((query, precision)) = fts_query(c) else { continue };
-                    // An index that cannot answer (damaged, say) must not fail the search: the
-                    // key is then decided by scanning, as for unindexed messages.
-                    match index_uids(conn, shard, mailbox, &query, messages) {
-                        Ok(uids) => {
-                            by_key.insert(key_of(c), KeyHits { precision, uids });
-                        }
-                        Err(e) => tracing::warn!(error = %e, "full-text query failed; scanning instead"),
-                    }
-                }
+                Err(e) => tracing::warn!(error = %e, "full-text query failed; scanning instead"),
             }
         }
         Hits { by_key }
