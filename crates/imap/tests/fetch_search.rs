@@ -28,8 +28,10 @@ impl Harness {
 }
 
 impl Client {
+    /// Appends with one fixed internal date, so ARRIVAL ties whatever the clock does meanwhile.
     async fn append(&mut self, msg: &str) {
-        let r = self.raw(format!("ap APPEND INBOX {{{}}}\r\n{msg}", msg.len()).into_bytes()).await;
+        let date = "\"01-Feb-2024 10:00:00 +0000\"";
+        let r = self.raw(format!("ap APPEND INBOX {date} {{{}}}\r\n{msg}", msg.len()).into_bytes()).await;
         assert!(r.last().unwrap().starts_with("ap OK"), "{r:?}");
     }
 }
@@ -103,7 +105,7 @@ async fn sort_orders_by_every_key() {
     assert_eq!(c.line("a SORT (SUBJECT) UTF-8 ALL", "* SORT").await, "* SORT 1 2 5 6 3 4");
     assert_eq!(c.line("b SORT (SUBJECT REVERSE DATE) UTF-8 ALL", "* SORT").await, "* SORT 5 2 1 6 4 3");
     assert_eq!(c.line("c SORT (DATE) UTF-8 ALL", "* SORT").await, "* SORT 3 4 1 2 5 6");
-    // Appended in the same second: REVERSE leaves the implicit sequence order of ties alone.
+    // One internal date for all: REVERSE leaves the implicit sequence order of ties alone.
     assert_eq!(c.line("d SORT (REVERSE ARRIVAL) UTF-8 ALL", "* SORT").await, "* SORT 1 2 3 4 5 6");
     assert_eq!(c.line("e SORT (FROM) UTF-8 ALL", "* SORT").await, "* SORT 3 4 1 5 2 6");
     assert_eq!(c.line("f SORT (TO SUBJECT) UTF-8 ALL", "* SORT").await, "* SORT 4 3 2 6 1 5");
