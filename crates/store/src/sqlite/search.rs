@@ -56,8 +56,8 @@ pub(crate) fn search(
     mailbox: MailboxId,
     criterion: &Criterion,
 ) -> StoreResult<Vec<Uid>> {
+    let row = MailboxRow::load(conn, mailbox)?;
     let shard = if has_text_key(criterion) {
-        let row = MailboxRow::load(conn, mailbox)?;
         // An index that cannot answer must not fail the search: the messages are scanned.
         text.open_for_search(conn, row.account).unwrap_or_else(|e| {
             tracing::warn!(error = %e, "cannot open the full-text index; scanning instead");
@@ -66,7 +66,7 @@ pub(crate) fn search(
     } else {
         None
     };
-    search_with(conn, shard.as_ref(), mailbox, criterion, Plan::Cheapest)
+    search_with(conn, shard.as_ref(), &row, criterion, Plan::Cheapest)
 }
 
 /// Whether some key of `c` can be answered by the full-text index.
@@ -105,14 +105,14 @@ enum Plan {
 fn search_with(
     conn: &Connection,
     shard: Option<&Connection>,
-    mailbox: MailboxId,
+    row: &MailboxRow,
     criterion: &Criterion,
     plan: Plan,
 ) -> StoreResult<Vec<Uid>> {
     if depth(criterion) > MAX_DEPTH {
         return Err(StoreError::Limit(format!("search criteria nested deeper than {MAX_DEPTH}")));
     }
-    let row = MailboxRow::load(conn, mailbox)?;
+    let mailbox = row.id;
     let now = unix_now();
     let hits = Hits::collect(conn, shard, mailbox, criterion, row.messages);
 
@@ -153,7 +153,7 @@ fn search_with(
                 let columns = CANDIDATE_COLUMNS.replace("messages m", &format!("messages m {index}"));
                 format!("{columns} WHERE m.mailbox_id = ? AND ({filter}) ORDER BY m.uid")
             };
-            let hint = flag_index(criterion, &row);
+            let hint = flag_index(criterion, row);
             // INDEXED BY refuses to prepare when the filter lost the flag test (too many
             // parameters): then walk the table.
             let mut stmt = match hint.map(|index| conn.prepare(&walk(index))) {
@@ -857,18 +857,19 @@ mod tests {
     }
 
     fn search_in(db: &Db, mailbox: MailboxId, c: &Criterion) -> Vec<Uid> {
-        search_with(db, Some(&db.shard), mailbox, c, Plan::Cheapest).unwrap()
+        search_with(db, Some(&db.shard), &MailboxRow::load(db, mailbox).unwrap(), c, Plan::Cheapest).unwrap()
     }
 
     /// The answer, checked to be the same whether the index's candidates are visited or the
     /// mailbox is walked, and without the index file.
     fn uids(db: &Db, c: &Criterion) -> Vec<u32> {
         let cheapest: Vec<u32> = search_in(db, MailboxId(1), c).into_iter().map(|u| u.get()).collect();
-        let walked: Vec<u32> = search_with(db, Some(&db.shard), MailboxId(1), c, Plan::Walk)
-            .unwrap()
-            .into_iter()
-            .map(|u| u.get())
-            .collect();
+        let walked: Vec<u32> =
+            search_with(db, Some(&db.shard), &MailboxRow::load(db, MailboxId(1)).unwrap(), c, Plan::Walk)
+                .unwrap()
+                .into_iter()
+                .map(|u| u.get())
+                .collect();
         assert_eq!(cheapest, walked, "{c:?}");
         cheapest
     }

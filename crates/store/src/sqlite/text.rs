@@ -427,6 +427,27 @@ pub(crate) fn account_of_body(conn: &Connection, body_id: i64) -> StoreResult<Op
     .db()
 }
 
+/// Whether a text is still wanted in an account's file: its body is stored under that id with
+/// that content, and its text is not recorded as another account's (the condition under which
+/// [`mark_indexed`] would mark it).
+pub(crate) fn text_wanted(
+    conn: &Connection,
+    account: i64,
+    body_id: i64,
+    email_id: &str,
+) -> StoreResult<bool> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT 1 FROM body_index WHERE body_id = ?1 AND email_id = ?2
+               AND (text_account IS NULL OR text_account = ?3)",
+        )
+        .db()?
+        .query_row(rusqlite::params![body_id, email_id, account], |_| Ok(()))
+        .optional()
+        .db()?
+        .is_some())
+}
+
 /// Whether a deleted body's text is in use again: a body under the same id, with the same
 /// content, whose text belongs to the same account.
 pub(crate) fn text_alive(conn: &Connection, account: i64, body_id: i64, email_id: &str) -> StoreResult<bool> {
@@ -510,5 +531,27 @@ mod tests {
         assert!(shards.open_for_search(&main, AccountId(1)).unwrap().is_none());
         forget_text_indexes(&dir.path().join("postfach.db")).unwrap();
         assert!(shards.open_for_write(1).unwrap().is_none());
+    }
+
+    #[test]
+    fn a_text_is_wanted_while_its_body_is_stored_and_not_another_accounts() {
+        let main = Connection::open_in_memory().unwrap();
+        super::super::schema::migrate(&main).unwrap();
+        main.execute_batch(
+            "INSERT INTO accounts (name, name_key, password_hash, created) VALUES ('a', 'a', '', 0), ('b', 'b', '', 0);
+             INSERT INTO bodies (id, size, summary, raw) VALUES (1, 1, x'', x'00'), (2, 1, x'', x'00');
+             INSERT INTO body_index (body_id, text_state, base_subject, is_reply, sort_from, sort_to, sort_cc,
+                                     display_from, display_to, refs, email_id, text_account)
+                 VALUES (1, 0, '', 0, '', '', '', '', '', '', 'E1', NULL),
+                        (2, 0, '', 0, '', '', '', '', '', '', 'E2', 2);",
+        )
+        .unwrap();
+        // No account recorded yet (a body from before version 16): any account's file may take it.
+        assert!(text_wanted(&main, 1, 1, "E1").unwrap());
+        assert!(text_wanted(&main, 2, 2, "E2").unwrap());
+        assert!(!text_wanted(&main, 1, 2, "E2").unwrap(), "another account's text");
+        assert!(!text_wanted(&main, 1, 1, "E2").unwrap(), "another content under the id");
+        main.execute_batch("DELETE FROM body_index WHERE body_id = 1").unwrap();
+        assert!(!text_wanted(&main, 1, 1, "E1").unwrap(), "expunged before its batch");
     }
 }
