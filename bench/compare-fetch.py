@@ -256,7 +256,9 @@ def start_postfach(binary, work, rev2):
     return conn, stop
 
 
-def start_dovecot(work):
+def start_dovecot(work, layout="", extra=""):
+    """Dovecot's `imap` in PREAUTH mode on a pipe. `layout` is appended to the Maildir location
+    (":LAYOUT=fs"), `extra` to the configuration (namespaces, say)."""
     d = os.path.join(work, "dovecot")
     for sub in ("mail", "run", "state"):
         os.makedirs(os.path.join(d, sub))
@@ -264,9 +266,9 @@ def start_dovecot(work):
     root = os.geteuid() == 0
     user = "dovebench" if root else os.environ.get("USER", "nobody")
     with open(conf, "w") as f:
-        f.write(f"mail_location = maildir:{d}/mail/Maildir\nfirst_valid_uid = 1\n"
+        f.write(f"mail_location = maildir:{d}/mail/Maildir{layout}\nfirst_valid_uid = 1\n"
                 f"base_dir = {d}/run\nstate_dir = {d}/state\nprotocols = imap\nssl = no\n"
-                "log_path = /dev/stderr\n")
+                "log_path = /dev/stderr\n" + extra)
         if root:
             f.write("mail_uid = dovebench\nmail_gid = dovebench\n")
     cmd = ["env", f"USER={user}", f"HOME={d}/mail", "/usr/lib/dovecot/imap", "-c", conf]

@@ -423,7 +423,8 @@ fn uidl_is_derived_from_uid_and_uidvalidity_and_survives_a_restart() {
     let status = imap.expect_tagged("s");
     let validity: u32 = status[0].rsplit(' ').next().unwrap().trim_end_matches(')').parse().unwrap();
     let before = uidl(&deployment);
-    let want: Vec<String> = (1..=3).map(|uid| format!("{uid} {uid:08X}{validity:08X}")).collect();
+    // Dovecot's default form (`%08Xu%08Xv` writes lowercase digits).
+    let want: Vec<String> = (1..=3).map(|uid| format!("{uid} {uid:08x}{validity:08x}")).collect();
     assert_eq!(before, want);
     drop(imap);
 

@@ -1568,3 +1568,103 @@ pub(crate) fn connect_from(local: [u8; 4], to: SocketAddr) -> TcpStream {
     std.set_nonblocking(false).unwrap();
     std
 }
+
+// --- Differential tests against Dovecot (dovecot_list.rs, dovecot_pop3.rs) ----------------------
+
+/// Runs `bench/<script>` (a comparison with a private Dovecot that writes every difference as
+/// `{command, kind, cause, ours, dovecot}` to `--json`) on this binary and checks that each
+/// `(command, cause)` pair is explained: in `bench/<allowlist>` and not `other` (a cause the
+/// script could not give). A pair that no longer occurs is printed as a note, so the list can
+/// shrink. Skips without root (Dovecot runs as `dovebench` through runuser), without one of
+/// `programs` (path, Debian package) or without the `dovebench` user; under
+/// `POSTFACH_REQUIRE_CLIENTS=1` a missing program or user fails instead.
+pub(crate) fn check_against_dovecot(script: &str, allowlist: &str, programs: &[(&str, &str)]) {
+    let probe = tempfile::tempdir().unwrap();
+    if std::os::unix::fs::MetadataExt::uid(&std::fs::metadata(probe.path()).unwrap()) != 0 {
+        eprintln!("skipping: the Dovecot comparison runs Dovecot as `dovebench`, which needs root");
+        return;
+    }
+    if !programs.iter().all(|(program, package)| available(program, package)) {
+        return;
+    }
+    if !Command::new("id").arg("dovebench").output().is_ok_and(|o| o.status.success()) {
+        let message = "skipping: no `dovebench` user (useradd --system --no-create-home --shell /usr/sbin/nologin dovebench)";
+        assert!(!clients_required(), "POSTFACH_REQUIRE_CLIENTS=1 but {message}");
+        eprintln!("{message}");
+        return;
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("report.json");
+    let mut command = Command::new("python3");
+    command
+        .arg(root.join("bench").join(script))
+        .arg("--postfach")
+        .arg(binary())
+        .arg("-q")
+        .arg("--json")
+        .arg(&json);
+    // A hundred commands or so; this only guards against a hung server.
+    let finished = run_program(&mut command, dir.path(), "compare", Duration::from_secs(120));
+    assert!(finished.status.success(), "{script} failed ({:?}):\n{}", finished.status, finished.output());
+
+    // (command, cause) -> the differences behind it.
+    let mut found: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
+    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let field = |v: &serde_json::Value, name: &str| v[name].as_str().unwrap_or_default().to_owned();
+    for entry in report.as_array().unwrap() {
+        let detail = format!(
+            "{}: ours {} | dovecot {}",
+            field(entry, "kind"),
+            field(entry, "ours"),
+            field(entry, "dovecot")
+        );
+        found.entry((field(entry, "command"), field(entry, "cause"))).or_default().push(detail);
+    }
+    eprintln!("{script}: {} (command, cause) pairs differ from Dovecot", found.len());
+
+    let path = root.join("bench").join(allowlist);
+    let allowed = read_pair_allowlist(&path);
+    let gone: Vec<_> = allowed.iter().filter(|k| !found.contains_key(*k)).collect();
+    if !gone.is_empty() {
+        let mut note =
+            format!("note: allowlisted pairs that no longer occur; remove them from {}:\n", path.display());
+        for (command, cause) in gone {
+            note.push_str(&format!("  {command} | {cause}\n"));
+        }
+        eprintln!("{note}");
+    }
+    let new: Vec<_> = found.iter().filter(|(k, _)| k.1 == "other" || !allowed.contains(*k)).collect();
+    if !new.is_empty() {
+        let mut message = format!(
+            "{} difference(s) from Dovecot are not explained (give them a cause in bench/{script}, explain it \
+             in docs/dovecot-differences.md, then allowlist `command | cause` in {}):\n",
+            new.len(),
+            path.display()
+        );
+        for ((command, cause), details) in new {
+            message.push_str(&format!("  {command} | {cause}\n"));
+            for d in details {
+                message.push_str(&format!("      {d}\n"));
+            }
+        }
+        panic!("{message}");
+    }
+}
+
+/// An allowlist of `command | cause` lines; `#` starts a comment.
+fn read_pair_allowlist(path: &Path) -> BTreeSet<(String, String)> {
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut out = BTreeSet::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.split_once('#').map_or(line, |(l, _)| l).trim();
+        if line.is_empty() {
+            continue;
+        }
+        let Some((command, cause)) = line.rsplit_once(" | ") else {
+            panic!("{}:{}: expected `command | cause`: {line}", path.display(), n + 1);
+        };
+        out.insert((command.trim().to_owned(), cause.trim().to_owned()));
+    }
+    out
+}

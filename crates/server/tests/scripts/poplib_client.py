@@ -185,7 +185,7 @@ def main():
     _, listing, _ = pop.list()
     check(listing == [f"{n} {messages[u][0]}".encode() for n, u in enumerate(uids, 1)], f"LIST {listing[:3]}")
     _, ids, _ = pop.uidl()
-    want = [f"{n} {u:08X}{validity:08X}".encode() for n, u in enumerate(uids, 1)]
+    want = [f"{n} {u:08x}{validity:08x}".encode() for n, u in enumerate(uids, 1)]
     check(ids == want, f"UIDL {ids[:3]}, expected {want[:3]}")
     check(pop.uidl(2) == b"+OK " + want[1], f"UIDL 2: {pop.uidl(2)!r}")
 

@@ -1,0 +1,314 @@
+#!/usr/bin/env python3
+"""Compare Postfach's POP3 answers with Dovecot's, command by command.
+
+Usage (as root, so that Dovecot's `imap` and `pop3` can run as the `dovebench` user; Dovecot 2.3
+with dovecot-imapd and dovecot-pop3d installed):
+    python3 bench/compare-pop3.py [--postfach BIN] [--json FILE] [-q] [--keep]
+
+The same messages (MESSAGES: dot-stuffing, 8-bit text, a header without a body, a last line
+without CRLF, long lines, a larger message) are APPENDed over IMAP to a private Postfach and a
+private Dovecot; then the same POP3 sessions (SESSIONS) run on both: Postfach over TCP after
+USER/PASS, Dovecot's `pop3` pre-authenticated on a pipe (the same Maildir). The last session
+shows what the DELEs before it left.
+
+Answers are compared as values: a single-line answer by its status (+OK/-ERR), its response
+code (RFC 2449 §8, `[IN-USE]`), and for STAT and LIST n by the figures after +OK; a multi-line
+answer line by line (a RETR or TOP byte for byte, dot-stuffing included). UIDL values are
+compared in their first eight hex digits (the UID; Postfach and Dovecot both give UID and
+UIDVALIDITY as eight hex digits each, and the UIDVALIDITYs differ by nature) and by form. CAPA
+is compared as a set of lines. The human text after +OK and -ERR is not compared.
+
+Each difference is printed as `COMMAND: what differs [cause]`; with --json they are written
+as a list of {command, kind, cause, ours, dovecot} (crates/server/tests/dovecot_pop3.rs checks
+every (command, cause) pair against bench/dovecot-pop3-known-differences.txt;
+docs/dovecot-differences.md, "POP3", explains each cause with the RFC text that decides it).
+
+Nothing outside its own temporary directory (removed at the end) is touched; both servers are
+private and stopped by the script. Python 3 standard library only.
+"""
+import argparse
+import importlib.util
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+_spec = importlib.util.spec_from_file_location("compare_fetch", os.path.join(HERE, "compare-fetch.py"))
+cf = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(cf)
+
+PASSWORD = "compare-pop3-pass"
+
+
+def message(subject, body, extra=b""):
+    return (b"From: Alice <alice@example.org>\r\nTo: bob@example.org\r\nSubject: " + subject +
+            b"\r\nDate: Mon, 1 Jan 2024 09:00:00 +0000\r\nMessage-ID: <" + subject.replace(b" ", b"-") +
+            b"@example.org>\r\n" + extra + b"\r\n" + body)
+
+
+MESSAGES = [
+    message(b"plain", b"Hello Bob,\r\n\r\nsee you at noon.\r\n"),
+    message(b"dots", b".leading dot\r\n..two dots\r\n.\r\nonly a dot above\r\n. space after\r\n"),
+    message(b"eight bit", "Grüße aus Köln, 東京から\r\n".encode(),
+            b"MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n"),
+    # A header without a body (no blank line).
+    b"From: alice@example.org\r\nSubject: header only\r\n",
+    message(b"no final newline", b"first line\r\nlast line without CRLF"),
+    message(b"long lines", b"x" * 2000 + b"\r\n" + b"y" * 998 + b"\r\n"),
+    message(b"larger", b"".join(b"line %05d of a larger message, with some text to fill it up\r\n" % i
+                                for i in range(2000))),
+]
+
+# The sessions, in order, each ended by QUIT: reads; malformed commands (two sessions, since
+# both servers end a session after ten or so bad commands); deletions, undone and then
+# committed; what the deletions left.
+SESSIONS = [
+    ("read", ["STAT", "LIST", "LIST 1", "LIST 7", "LIST 8", "LIST 0", "UIDL", "UIDL 3", "UIDL 99",
+              "TOP 1 0", "TOP 2 2", "TOP 3 100", "TOP 4 0", "TOP 4 5", "TOP 5 1", "TOP 5 0", "TOP 99 0",
+              "RETR 1", "RETR 2", "RETR 3", "RETR 4", "RETR 5", "RETR 6", "RETR 7", "RETR 99",
+              "NOOP", "CAPA"]),
+    ("syntax", ["LIST abc", "LIST 1 2", "TOP 1", "TOP 1 -1", "RETR", "RETR x", "NOOP extra", "STAT"]),
+    ("unknown", ["LAST", "XYZZY", "USER bob", "PASS x", "APOP bob x", "AUTH", "STLS", "STAT"]),
+    ("delete", ["DELE 2", "DELE 2", "RETR 2", "TOP 2 0", "LIST 2", "UIDL 2", "STAT", "LIST", "UIDL",
+                "RSET", "STAT", "LIST 2", "DELE 1", "DELE 7", "STAT"]),
+    ("after", ["STAT", "LIST", "UIDL", "RETR 1"]),
+]
+
+# Commands whose answer has more lines when it is +OK (RFC 1939, RFC 2449).
+def multiline(cmd):
+    word, _, args = cmd.partition(" ")
+    word = word.upper()
+    return word in ("RETR", "TOP", "CAPA") or (word in ("LIST", "UIDL") and not args)
+
+
+class Pop:
+    def __init__(self, r, w, name):
+        self.r, self.w, self.name = r, w, name
+
+    def line(self):
+        line = self.r.readline()
+        if not line:
+            raise SystemExit(f"{self.name} closed the connection")
+        return line.rstrip(b"\r\n")
+
+    def command(self, cmd):
+        self.w.write(cmd.encode() + b"\r\n")
+        self.w.flush()
+        first = self.line()
+        lines = []
+        if first.startswith(b"+OK") and multiline(cmd):
+            while True:
+                line = self.line()
+                if line == b".":
+                    break
+                lines.append(line)
+        return first, lines
+
+
+def start_postfach(binary, work):
+    d = os.path.join(work, "postfach")
+    os.makedirs(d)
+    conf = os.path.join(d, "postfach.toml")
+    with open(conf, "w") as f:
+        f.write(f'data_dir = "{d}/data"\n[imap]\nlisten = ["127.0.0.1:0"]\nlisten_tls = []\n'
+                f'allow_plaintext_auth = true\n[pop3]\nlisten = ["127.0.0.1:0"]\n[lmtp]\nlisten = []\n'
+                f'[managesieve]\nlisten = []\n[web]\nlisten = []\n[log]\nlevel = "warn"\n')
+    subprocess.run([binary, "user", "add", "cmp", "--password-stdin", "--config", conf],
+                   input=PASSWORD.encode() + b"\n", check=True, stdout=subprocess.DEVNULL)
+    proc = subprocess.Popen([binary, "serve", "--config", conf], stdout=subprocess.PIPE,
+                            stderr=open(os.path.join(d, "stderr"), "wb"))
+    ports = {}
+    for line in proc.stdout:
+        m = re.match(rb"postfach: listening (imap|pop3) (\S+):(\d+)", line)
+        if m:
+            ports[m.group(1).decode()] = (m.group(2).decode(), int(m.group(3)))
+        if len(ports) == 2:
+            break
+    if len(ports) != 2:
+        proc.kill()
+        raise SystemExit("postfach did not start; see its stderr")
+    return proc, ports
+
+
+def postfach_pop(addr):
+    sock = socket.create_connection(addr)
+    pop = Pop(sock.makefile("rb"), sock.makefile("wb"), "postfach")
+    greeting = pop.line()
+    assert greeting.startswith(b"+OK"), greeting
+    for cmd in ("USER cmp", "PASS " + PASSWORD):
+        ok, _ = pop.command(cmd)
+        assert ok.startswith(b"+OK"), ok
+    return pop, sock.close
+
+
+def dovecot_pop(work):
+    d = os.path.join(work, "dovecot")
+    conf = os.path.join(d, "dovecot.conf")
+    root = os.geteuid() == 0
+    user = "dovebench" if root else os.environ.get("USER", "nobody")
+    cmd = ["env", f"USER={user}", f"HOME={d}/mail", "/usr/lib/dovecot/pop3", "-c", conf]
+    if root:
+        cmd = ["runuser", "-u", "dovebench", "--"] + cmd
+    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=open(os.path.join(d, "pop3.stderr"), "ab"))
+
+    def close():
+        proc.stdin.close()
+        proc.wait(timeout=30)
+    # Pre-authenticated: no greeting.
+    return Pop(proc.stdout, proc.stdin, "dovecot"), close
+
+
+def status(first):
+    """+OK or -ERR, with the response code if any."""
+    m = re.match(rb"([+-]\w+)(?: \[([A-Za-z/-]+)\])?", first)
+    if not m:
+        return first.decode("latin-1")
+    return m.group(1).decode() + (f" [{m.group(2).decode()}]" if m.group(2) else "")
+
+
+def compare(cmd, a, b):
+    (fa, la), (fb, lb) = a, b
+    word = cmd.split(" ")[0].upper()
+    diffs = []
+    if status(fa) != status(fb):
+        diffs.append(("status", status(fa), status(fb)))
+        return diffs
+    if not fa.startswith(b"+OK"):
+        return diffs
+    if word in ("STAT", "LIST") and len(cmd.split()) <= 2 and not la and not lb:
+        # "+OK n size" / "+OK msg size": the figures.
+        va, vb = fa.split()[1:3], fb.split()[1:3]
+        if va != vb:
+            diffs.append(("figures", b" ".join(va).decode(), b" ".join(vb).decode()))
+        return diffs
+    if word == "UIDL":
+        ua = [uidl_key(x) for x in (la if la else [fa[4:]])]
+        ub = [uidl_key(x) for x in (lb if lb else [fb[4:]])]
+        if ua != ub:
+            diffs.append(("uidl", ua, ub))
+        return diffs
+    if word == "CAPA":
+        sa, sb = set(la), set(lb)
+        for cap in sorted(sa - sb):
+            diffs.append((f"capability {cap.decode('latin-1')}", "present", "absent"))
+        for cap in sorted(sb - sa):
+            diffs.append((f"capability {cap.decode('latin-1')}", "absent", "present"))
+        return diffs
+    if la != lb:
+        if len(la) != len(lb):
+            diffs.append(("lines", len(la), len(lb)))
+        else:
+            k = next(i for i, (x, y) in enumerate(zip(la, lb)) if x != y)
+            diffs.append((f"line {k + 1}", la[k][:80].decode("latin-1"), lb[k][:80].decode("latin-1")))
+    return diffs
+
+
+def uidl_key(line):
+    """`n UID` as (n, the UID's first eight hex digits, whether it has Dovecot's form: sixteen
+    lowercase hex digits, which is what `%08Xu%08Xv` gives)."""
+    parts = line.split()
+    if len(parts) != 2:
+        return (line.decode("latin-1"),)
+    n, uid = parts
+    return (n.decode(), uid[:8].decode("latin-1"), bool(re.fullmatch(rb"[0-9a-f]{16}", uid)))
+
+
+# Why the answers differ; docs/dovecot-differences.md ("POP3") gives the RFC text.
+CAUSES = {
+    "capabilities": "CAPA: capabilities one server lists and the other does not",
+    "extra-arguments": "a command that takes no arguments, given some: -ERR here, Dovecot ignores them",
+    "other": "not classified",
+}
+
+
+def cause(cmd, kind, ours, dovecot):
+    if kind.startswith("capability "):
+        return "capabilities"
+    if cmd == "NOOP extra" and kind == "status":
+        return "extra-arguments"
+    return "other"
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--postfach")
+    ap.add_argument("--json")
+    ap.add_argument("-q", action="store_true")
+    ap.add_argument("--keep", action="store_true")
+    args = ap.parse_args()
+    built = [p for p in (os.path.join(cf.ROOT, "target/release/postfach"),
+                         os.path.join(cf.ROOT, "target/debug/postfach")) if os.path.exists(p)]
+    binary = args.postfach or max(built, key=os.path.getmtime, default=None)
+    if not binary:
+        raise SystemExit("no postfach binary; build it or pass --postfach")
+    work = tempfile.mkdtemp(prefix="compare-pop3-")
+    proc = None
+    report = []
+    by_cause = {}
+    try:
+        proc, ports = start_postfach(binary, work)
+        sock = socket.create_connection(ports["imap"])
+        imap = cf.Conn(sock.makefile("rb"), sock.makefile("wb"), "postfach")
+        imap.read_response()
+        _, t = imap.command(b'LOGIN cmp "%s"' % PASSWORD.encode())
+        assert t.startswith(b"OK"), t
+        dc, stop_dc = cf.start_dovecot(work)
+        for raw in MESSAGES:
+            for conn in (imap, dc):
+                _, t = conn.command(b'APPEND INBOX "01-Jan-2024 12:00:00 +0000"', raw)
+                assert t.startswith(b"OK"), (conn.name, t)
+        imap.command(b"LOGOUT")
+        sock.close()
+        stop_dc()
+        compared = same = 0
+        for session, script in SESSIONS:
+            pf, close_pf = postfach_pop(ports["pop3"])
+            dc, close_dc = dovecot_pop(work)
+            for cmd in script + ["QUIT"]:
+                a, b = pf.command(cmd), dc.command(cmd)
+                diffs = compare(cmd, a, b)
+                compared += 1
+                if not diffs:
+                    same += 1
+                    continue
+                label = f"{session}: {cmd}"
+                if not args.q:
+                    print(f"== {label}")
+                for kind, x, y in diffs:
+                    why = cause(cmd, kind, x, y)
+                    by_cause[why] = by_cause.get(why, 0) + 1
+                    if not args.q:
+                        print(f"  {kind}: ours {x} | dovecot {y} [{why}]")
+                    report.append({"command": label, "kind": kind, "cause": why,
+                                   "ours": repr(x), "dovecot": repr(y)})
+            close_pf()
+            close_dc()
+        print(f"Commands: {compared}; same answer: {same}; differing: {compared - same}; "
+              f"differences: {len(report)}")
+        print()
+        print("| Cause | Differences |")
+        print("|---|---|")
+        for c, text in CAUSES.items():
+            if c in by_cause:
+                print(f"| {c}: {text} | {by_cause[c]} |")
+        if args.json:
+            with open(args.json, "w") as f:
+                json.dump(report, f, indent=1)
+    finally:
+        if proc:
+            proc.terminate()
+            proc.wait(timeout=30)
+        if args.keep:
+            print(f"kept {work}", file=sys.stderr)
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
