@@ -216,28 +216,49 @@ def search(conn, key, word):
 
 # --- Servers -------------------------------------------------------------------------------
 
-def start_postfach(binary, work, rev2):
+def postfach_binary(given):
+    """The Postfach binary: `given`, else the newer of target/release/postfach and
+    target/debug/postfach."""
+    built = [p for p in (os.path.join(ROOT, "target/release/postfach"),
+                         os.path.join(ROOT, "target/debug/postfach")) if os.path.exists(p)]
+    binary = given or max(built, key=os.path.getmtime, default=None)
+    if not binary:
+        raise SystemExit("no postfach binary; build it or pass --postfach")
+    return binary
+
+
+def launch_postfach(binary, work, also=()):
+    """A private Postfach in WORK/postfach with the account `cmp` (password PASSWORD): IMAP on a
+    free loopback port, logins without TLS allowed, and the listeners named in `also` ("pop3",
+    "managesieve") on free ports too. Returns (process, {kind: (host, port)}) once it listens."""
     d = os.path.join(work, "postfach")
     os.makedirs(d)
     conf = os.path.join(d, "postfach.toml")
+    listen = {kind: '["127.0.0.1:0"]' if kind in also else "[]" for kind in ("pop3", "managesieve")}
     with open(conf, "w") as f:
         f.write(f'data_dir = "{d}/data"\n[imap]\nlisten = ["127.0.0.1:0"]\nlisten_tls = []\n'
-                f'allow_plaintext_auth = true\n[lmtp]\nlisten = []\n[managesieve]\nlisten = []\n[web]\nlisten = []\n'
-                f'[log]\nlevel = "warn"\n')
+                f'allow_plaintext_auth = true\n[pop3]\nlisten = {listen["pop3"]}\n[lmtp]\nlisten = []\n'
+                f'[managesieve]\nlisten = {listen["managesieve"]}\n[web]\nlisten = []\n[log]\nlevel = "warn"\n')
     subprocess.run([binary, "user", "add", "cmp", "--password-stdin", "--config", conf],
                    input=PASSWORD.encode() + b"\n", check=True, stdout=subprocess.DEVNULL)
     proc = subprocess.Popen([binary, "serve", "--config", conf], stdout=subprocess.PIPE,
                             stderr=open(os.path.join(d, "stderr"), "wb"))
-    addr = None
+    ports = {}
+    wanted = {"imap", *also}
     for line in proc.stdout:
-        m = re.match(rb"postfach: listening imap (\S+):(\d+)", line)
-        if m:
-            addr = (m.group(1).decode(), int(m.group(2)))
-            break
-    if not addr:
-        proc.kill()
-        raise SystemExit("postfach did not start; see its stderr")
-    sock = socket.create_connection(addr)
+        m = re.match(rb"postfach: listening (\S+) (\S+):(\d+)", line)
+        if m and m.group(1).decode() in wanted:
+            ports[m.group(1).decode()] = (m.group(2).decode(), int(m.group(3)))
+            if len(ports) == len(wanted):
+                return proc, ports
+    proc.kill()
+    raise SystemExit("postfach did not start; see its stderr")
+
+
+def start_postfach(binary, work, rev2):
+    """A private Postfach and an IMAP session logged in as `cmp`; returns (Conn, stop)."""
+    proc, ports = launch_postfach(binary, work)
+    sock = socket.create_connection(ports["imap"])
     conn = Conn(sock.makefile("rb"), sock.makefile("wb"), "postfach")
     conn.read_response()  # greeting
     _, t = conn.command(b'LOGIN cmp "%s"' % PASSWORD.encode())
@@ -256,39 +277,116 @@ def start_postfach(binary, work, rev2):
     return conn, stop
 
 
-def start_dovecot(work, layout="", extra=""):
-    """Dovecot's `imap` in PREAUTH mode on a pipe. `layout` is appended to the Maildir location
-    (":LAYOUT=fs"), `extra` to the configuration (namespaces, say)."""
+def clean_up(stops, work, keep):
+    """Stops the servers (last started first) and removes the work directory, unless `keep`."""
+    for stop in reversed(stops):
+        stop()
+    if keep:
+        print(f"kept {work}", file=sys.stderr)
+    else:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def record(report, label, diffs, why, quiet):
+    """Adds the differences `diffs` [(kind, ours, Dovecot's)] of one command to `report`, each
+    with its cause `why(kind, ours, dovecot)`, and prints them unless `quiet`."""
+    if diffs and not quiet:
+        print(f"== {label}")
+    for kind, x, y in diffs:
+        cause_of = why(kind, x, y)
+        if not quiet:
+            print(f"  {kind}: ours {x} | dovecot {y} [{cause_of}]")
+        report.append({"command": label, "kind": kind, "cause": cause_of, "ours": repr(x), "dovecot": repr(y)})
+
+
+def run_differential(doc, prefix, causes, run):
+    """The main program of the command-by-command comparisons (compare-list.py, compare-pop3.py,
+    compare-managesieve.py): options --postfach, --json, -q and --keep (see their docstrings),
+    a temporary directory, and the summary. `run(binary, work, stops, quiet)` starts both
+    servers (appending their stop functions to `stops`), compares, and returns (commands
+    compared, commands answered alike, report entries as `record` makes them); `causes` maps
+    each cause to its description."""
+    ap = argparse.ArgumentParser(description=doc.split("\n")[0])
+    ap.add_argument("--postfach")
+    ap.add_argument("--json")
+    ap.add_argument("-q", action="store_true")
+    ap.add_argument("--keep", action="store_true")
+    args = ap.parse_args()
+    binary = postfach_binary(args.postfach)
+    work = tempfile.mkdtemp(prefix=prefix)
+    stops = []
+    try:
+        compared, same, report = run(binary, work, stops, args.q)
+        print(f"Commands: {compared}; same answer: {same}; differing: {compared - same}; "
+              f"differences: {len(report)}")
+        print()
+        print("| Cause | Differences |")
+        print("|---|---|")
+        counts = collections.Counter(entry["cause"] for entry in report)
+        for c, text in causes.items():
+            if c in counts:
+                print(f"| {c}: {text} | {counts[c]} |")
+        if args.json:
+            with open(args.json, "w") as f:
+                json.dump(report, f, indent=1)
+    finally:
+        clean_up(stops, work, args.keep)
+
+
+def prepare_dovecot(work, layout="", extra=""):
+    """A private Dovecot configuration and Maildir in WORK/dovecot, owned by `dovebench` when
+    run as root. `layout` is appended to the Maildir location (":LAYOUT=fs"), `extra` to the
+    configuration (namespaces, a Sieve plugin section)."""
     d = os.path.join(work, "dovecot")
     for sub in ("mail", "run", "state"):
         os.makedirs(os.path.join(d, sub))
-    conf = os.path.join(d, "dovecot.conf")
     root = os.geteuid() == 0
-    user = "dovebench" if root else os.environ.get("USER", "nobody")
-    with open(conf, "w") as f:
+    with open(os.path.join(d, "dovecot.conf"), "w") as f:
         f.write(f"mail_location = maildir:{d}/mail/Maildir{layout}\nfirst_valid_uid = 1\n"
                 f"base_dir = {d}/run\nstate_dir = {d}/state\nprotocols = imap\nssl = no\n"
                 "log_path = /dev/stderr\n" + extra)
         if root:
             f.write("mail_uid = dovebench\nmail_gid = dovebench\n")
-    cmd = ["env", f"USER={user}", f"HOME={d}/mail", "/usr/lib/dovecot/imap", "-c", conf]
     if root:
         os.chmod(work, 0o711)
         os.chmod(d, 0o711)
         for sub in ("mail", "run", "state"):
             shutil.chown(os.path.join(d, sub), "dovebench", "dovebench")
+
+
+def dovecot_process(work, program):
+    """Dovecot's `program` (imap, pop3, managesieve) on WORK/dovecot's configuration,
+    pre-authenticated on a pipe (as `dovebench` when root); returns (process, close)."""
+    d = os.path.join(work, "dovecot")
+    user = "dovebench" if os.geteuid() == 0 else os.environ.get("USER", "nobody")
+    cmd = ["env", f"USER={user}", f"HOME={d}/mail", f"/usr/lib/dovecot/{program}", "-c",
+           os.path.join(d, "dovecot.conf")]
+    if os.geteuid() == 0:
         cmd = ["runuser", "-u", "dovebench", "--"] + cmd
-    procs = []
-    log = open(os.path.join(d, "stderr"), "ab")
+    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=open(os.path.join(d, f"{program}.stderr"), "ab"))
+
+    def close():
+        try:
+            proc.stdin.close()
+        except OSError:
+            pass
+        proc.wait(timeout=30)
+    return proc, close
+
+
+def start_dovecot(work, layout="", extra=""):
+    """Dovecot's `imap` in PREAUTH mode on a pipe (see `prepare_dovecot`); returns (Conn, stop)."""
+    prepare_dovecot(work, layout, extra)
+    closes = []
 
     def spawn():
         # Dovecot's imap ends the session on some read errors (truncated base64 in BINARY):
         # a new process on the same Maildir continues where it stopped.
-        if procs:
-            procs[-1].stdin.close()
-            procs[-1].wait(timeout=30)
-        proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log)
-        procs.append(proc)
+        if closes:
+            closes[-1]()
+        proc, close = dovecot_process(work, "imap")
+        closes.append(close)
         greeting = proc.stdout.readline()  # PREAUTH
         if not greeting.startswith(b"* PREAUTH"):
             raise SystemExit(f"dovecot did not start: {greeting!r}")
@@ -302,12 +400,8 @@ def start_dovecot(work, layout="", extra=""):
             conn.command(b"LOGOUT")
         except (OSError, SystemExit, Closed):
             pass
-        for proc in procs:
-            try:
-                proc.stdin.close()
-            except OSError:
-                pass
-            proc.wait(timeout=30)
+        for close in closes:
+            close()
     return conn, stop
 
 
@@ -673,11 +767,7 @@ def main():
     ap.add_argument("--keep", action="store_true")
     ap.add_argument("--pattern", default="*.eml")
     args = ap.parse_args()
-    built = [p for p in (os.path.join(ROOT, "target/release/postfach"),
-                         os.path.join(ROOT, "target/debug/postfach")) if os.path.exists(p)]
-    binary = args.postfach or max(built, key=os.path.getmtime, default=None)
-    if not binary:
-        raise SystemExit("no postfach binary; build it or pass --postfach")
+    binary = postfach_binary(args.postfach)
     files = []
     for d in args.dirs:
         files += [os.path.join(d, f) for f in sorted(os.listdir(d)) if fnmatch.fnmatch(f, args.pattern)]
@@ -771,12 +861,7 @@ def main():
             with open(args.json, "w") as f:
                 json.dump(report, f, indent=1)
     finally:
-        for stop in reversed(stops):
-            stop()
-        if args.keep:
-            print(f"kept {work}", file=sys.stderr)
-        else:
-            shutil.rmtree(work, ignore_errors=True)
+        clean_up(stops, work, args.keep)
 
 
 if __name__ == "__main__":

@@ -30,14 +30,9 @@ every difference against bench/dovecot-list-known-differences.txt; docs/dovecot-
 Nothing outside its own temporary directory (removed at the end) is touched; both servers are
 private and stopped by the script. Python 3 standard library only.
 """
-import argparse
 import importlib.util
-import json
 import os
 import re
-import shutil
-import sys
-import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 _spec = importlib.util.spec_from_file_location("compare_fetch", os.path.join(HERE, "compare-fetch.py"))
@@ -239,7 +234,8 @@ def tagged_status(t):
     return m.group(1).decode() + (f" [{m.group(2).decode().upper()}]" if m.group(2) else "")
 
 
-def run(conn, command):
+def run_one(conn, command):
+    """One command's answer, parsed."""
     if isinstance(command, tuple):
         cmd, literal = command
         untagged, t = conn.command(cmd.encode(), literal)
@@ -358,61 +354,22 @@ def label(command):
     return command[0] if isinstance(command, tuple) else command
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--postfach")
-    ap.add_argument("--json")
-    ap.add_argument("-q", action="store_true")
-    ap.add_argument("--keep", action="store_true")
-    args = ap.parse_args()
-    built = [p for p in (os.path.join(cf.ROOT, "target/release/postfach"),
-                         os.path.join(cf.ROOT, "target/debug/postfach")) if os.path.exists(p)]
-    binary = args.postfach or max(built, key=os.path.getmtime, default=None)
-    if not binary:
-        raise SystemExit("no postfach binary; build it or pass --postfach")
-    work = tempfile.mkdtemp(prefix="compare-list-")
-    stops = []
+def run(binary, work, stops, quiet):
+    pf, stop = cf.start_postfach(binary, work, False)
+    stops.append(stop)
+    dc, stop = cf.start_dovecot(work, layout=":LAYOUT=fs", extra=DOVECOT_CONF)
+    stops.append(stop)
+    same = 0
     report = []
-    try:
-        pf, stop = cf.start_postfach(binary, work, False)
-        stops.append(stop)
-        dc, stop = cf.start_dovecot(work, layout=":LAYOUT=fs", extra=DOVECOT_CONF)
-        stops.append(stop)
-        same = 0
-        by_cause = {}
-        for command in COMMANDS:
-            a, b = run(pf, command), run(dc, command)
-            diffs = compare(command, a, b)
-            if not diffs:
-                same += 1
-                continue
-            if not args.q:
-                print(f"== {label(command)}")
-            for kind, x, y in diffs:
-                why = cause(command, kind, x, y)
-                if not args.q:
-                    print(f"  {kind}: ours {x} | dovecot {y} [{why}]")
-                report.append({"command": label(command), "kind": kind, "cause": why,
-                               "ours": repr(x), "dovecot": repr(y)})
-                by_cause[why] = by_cause.get(why, 0) + 1
-        print(f"Commands: {len(COMMANDS)}; same answer: {same}; differing: {len(COMMANDS) - same}; "
-              f"differences: {len(report)}")
-        print()
-        print("| Cause | Differences |")
-        print("|---|---|")
-        for c, text in CAUSES.items():
-            if c in by_cause:
-                print(f"| {c}: {text} | {by_cause[c]} |")
-        if args.json:
-            with open(args.json, "w") as f:
-                json.dump(report, f, indent=1)
-    finally:
-        for stop in reversed(stops):
-            stop()
-        if args.keep:
-            print(f"kept {work}", file=sys.stderr)
-        else:
-            shutil.rmtree(work, ignore_errors=True)
+    for command in COMMANDS:
+        diffs = compare(command, run_one(pf, command), run_one(dc, command))
+        same += not diffs
+        cf.record(report, label(command), diffs, lambda k, x, y: cause(command, k, x, y), quiet)
+    return len(COMMANDS), same, report
+
+
+def main():
+    cf.run_differential(__doc__, "compare-list-", CAUSES, run)
 
 
 if __name__ == "__main__":

@@ -24,24 +24,16 @@ docs/dovecot-differences.md, "ManageSieve", explains each cause).
 Nothing outside its own temporary directory (removed at the end) is touched; both servers are
 private and stopped by the script. Python 3 standard library only.
 """
-import argparse
 import base64
 import importlib.util
-import json
 import os
 import re
-import shutil
 import socket
-import subprocess
-import sys
-import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 _spec = importlib.util.spec_from_file_location("compare_fetch", os.path.join(HERE, "compare-fetch.py"))
 cf = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(cf)
-
-PASSWORD = "compare-sieve-pass"
 
 VALID = b'require ["fileinto"];\r\nif header :contains "subject" "lists" {\r\n  fileinto "Lists";\r\n  stop;\r\n}\r\nkeep;\r\n'
 VACATION = b'require "vacation";\r\nvacation :days 7 :subject "Away" "I am away.";\r\n'
@@ -122,30 +114,12 @@ class Sieve:
 
 
 def start_postfach(binary, work):
-    d = os.path.join(work, "postfach")
-    os.makedirs(d)
-    conf = os.path.join(d, "postfach.toml")
-    with open(conf, "w") as f:
-        f.write(f'data_dir = "{d}/data"\n[imap]\nlisten = ["127.0.0.1:0"]\nlisten_tls = []\n'
-                f'allow_plaintext_auth = true\n[lmtp]\nlisten = []\n[managesieve]\nlisten = ["127.0.0.1:0"]\n'
-                f'[web]\nlisten = []\n[log]\nlevel = "warn"\n')
-    subprocess.run([binary, "user", "add", "cmp", "--password-stdin", "--config", conf],
-                   input=PASSWORD.encode() + b"\n", check=True, stdout=subprocess.DEVNULL)
-    proc = subprocess.Popen([binary, "serve", "--config", conf], stdout=subprocess.PIPE,
-                            stderr=open(os.path.join(d, "stderr"), "wb"))
-    addr = None
-    for line in proc.stdout:
-        m = re.match(rb"postfach: listening managesieve (\S+):(\d+)", line)
-        if m:
-            addr = (m.group(1).decode(), int(m.group(2)))
-            break
-    if not addr:
-        proc.kill()
-        raise SystemExit("postfach did not start; see its stderr")
-    sock = socket.create_connection(addr)
+    """A private Postfach and a ManageSieve session authenticated as `cmp`; returns (Sieve, stop)."""
+    proc, ports = cf.launch_postfach(binary, work, also=("managesieve",))
+    sock = socket.create_connection(ports["managesieve"])
     s = Sieve(sock.makefile("rb"), sock.makefile("wb"), "postfach")
     s.response()  # the greeting: capabilities and OK
-    token = base64.b64encode(b"\0cmp\0" + PASSWORD.encode())
+    token = base64.b64encode(b"\0cmp\0" + cf.PASSWORD.encode())
     _, ok = s.command(b'AUTHENTICATE "PLAIN" "' + token + b'"')
     assert ok.startswith(b"OK"), ok
 
@@ -157,32 +131,11 @@ def start_postfach(binary, work):
 
 
 def start_dovecot(work):
+    """Dovecot's `managesieve`, its scripts in WORK/dovecot/mail/sieve; pre-authenticated, no
+    greeting. Returns (Sieve, stop)."""
     d = os.path.join(work, "dovecot")
-    for sub in ("mail", "run", "state"):
-        os.makedirs(os.path.join(d, sub))
-    conf = os.path.join(d, "dovecot.conf")
-    root = os.geteuid() == 0
-    user = "dovebench" if root else os.environ.get("USER", "nobody")
-    with open(conf, "w") as f:
-        f.write(f"mail_location = maildir:{d}/mail/Maildir\nfirst_valid_uid = 1\n"
-                f"base_dir = {d}/run\nstate_dir = {d}/state\nprotocols = sieve\nssl = no\n"
-                f"log_path = /dev/stderr\nplugin {{\n  sieve = file:{d}/mail/sieve;active={d}/mail/.dovecot.sieve\n}}\n")
-        if root:
-            f.write("mail_uid = dovebench\nmail_gid = dovebench\n")
-    cmd = ["env", f"USER={user}", f"HOME={d}/mail", "/usr/lib/dovecot/managesieve", "-c", conf]
-    if root:
-        os.chmod(work, 0o711)
-        os.chmod(d, 0o711)
-        for sub in ("mail", "run", "state"):
-            shutil.chown(os.path.join(d, sub), "dovebench", "dovebench")
-        cmd = ["runuser", "-u", "dovebench", "--"] + cmd
-    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            stderr=open(os.path.join(d, "stderr"), "ab"))
-
-    def stop():
-        proc.stdin.close()
-        proc.wait(timeout=30)
-    # Pre-authenticated: no greeting.
+    cf.prepare_dovecot(work, extra=f"plugin {{\n  sieve = file:{d}/mail/sieve;active={d}/mail/.dovecot.sieve\n}}\n")
+    proc, stop = cf.dovecot_process(work, "managesieve")
     return Sieve(proc.stdout, proc.stdin, "dovecot"), stop
 
 
@@ -252,60 +205,22 @@ def label(cmd):
     return cmd.split(b"{")[0].strip().decode("latin-1")
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--postfach")
-    ap.add_argument("--json")
-    ap.add_argument("-q", action="store_true")
-    ap.add_argument("--keep", action="store_true")
-    args = ap.parse_args()
-    built = [p for p in (os.path.join(cf.ROOT, "target/release/postfach"),
-                         os.path.join(cf.ROOT, "target/debug/postfach")) if os.path.exists(p)]
-    binary = args.postfach or max(built, key=os.path.getmtime, default=None)
-    if not binary:
-        raise SystemExit("no postfach binary; build it or pass --postfach")
-    work = tempfile.mkdtemp(prefix="compare-managesieve-")
-    stops = []
+def run(binary, work, stops, quiet):
+    pf, stop = start_postfach(binary, work)
+    stops.append(stop)
+    dc, stop = start_dovecot(work)
+    stops.append(stop)
+    same = 0
     report = []
-    by_cause = {}
-    try:
-        pf, stop = start_postfach(binary, work)
-        stops.append(stop)
-        dc, stop = start_dovecot(work)
-        stops.append(stop)
-        same = 0
-        for cmd in COMMANDS:
-            diffs = compare(cmd, pf.command(cmd), dc.command(cmd))
-            if not diffs:
-                same += 1
-                continue
-            if not args.q:
-                print(f"== {label(cmd)}")
-            for kind, x, y in diffs:
-                why = cause(cmd, kind, x, y)
-                by_cause[why] = by_cause.get(why, 0) + 1
-                if not args.q:
-                    print(f"  {kind}: ours {x} | dovecot {y} [{why}]")
-                report.append({"command": label(cmd), "kind": kind, "cause": why,
-                               "ours": repr(x), "dovecot": repr(y)})
-        print(f"Commands: {len(COMMANDS)}; same answer: {same}; differing: {len(COMMANDS) - same}; "
-              f"differences: {len(report)}")
-        print()
-        print("| Cause | Differences |")
-        print("|---|---|")
-        for c, text in CAUSES.items():
-            if c in by_cause:
-                print(f"| {c}: {text} | {by_cause[c]} |")
-        if args.json:
-            with open(args.json, "w") as f:
-                json.dump(report, f, indent=1)
-    finally:
-        for stop in reversed(stops):
-            stop()
-        if args.keep:
-            print(f"kept {work}", file=sys.stderr)
-        else:
-            shutil.rmtree(work, ignore_errors=True)
+    for cmd in COMMANDS:
+        diffs = compare(cmd, pf.command(cmd), dc.command(cmd))
+        same += not diffs
+        cf.record(report, label(cmd), diffs, lambda k, x, y: cause(cmd, k, x, y), quiet)
+    return len(COMMANDS), same, report
+
+
+def main():
+    cf.run_differential(__doc__, "compare-managesieve-", CAUSES, run)
 
 
 if __name__ == "__main__":

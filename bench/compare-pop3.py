@@ -26,24 +26,15 @@ docs/dovecot-differences.md, "POP3", explains each cause with the RFC text that 
 Nothing outside its own temporary directory (removed at the end) is touched; both servers are
 private and stopped by the script. Python 3 standard library only.
 """
-import argparse
 import importlib.util
-import json
 import os
 import re
-import shutil
 import socket
-import subprocess
-import sys
-import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 _spec = importlib.util.spec_from_file_location("compare_fetch", os.path.join(HERE, "compare-fetch.py"))
 cf = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(cf)
-
-PASSWORD = "compare-pop3-pass"
-
 
 def message(subject, body, extra=b""):
     return (b"From: Alice <alice@example.org>\r\nTo: bob@example.org\r\nSubject: " + subject +
@@ -110,57 +101,20 @@ class Pop:
         return first, lines
 
 
-def start_postfach(binary, work):
-    d = os.path.join(work, "postfach")
-    os.makedirs(d)
-    conf = os.path.join(d, "postfach.toml")
-    with open(conf, "w") as f:
-        f.write(f'data_dir = "{d}/data"\n[imap]\nlisten = ["127.0.0.1:0"]\nlisten_tls = []\n'
-                f'allow_plaintext_auth = true\n[pop3]\nlisten = ["127.0.0.1:0"]\n[lmtp]\nlisten = []\n'
-                f'[managesieve]\nlisten = []\n[web]\nlisten = []\n[log]\nlevel = "warn"\n')
-    subprocess.run([binary, "user", "add", "cmp", "--password-stdin", "--config", conf],
-                   input=PASSWORD.encode() + b"\n", check=True, stdout=subprocess.DEVNULL)
-    proc = subprocess.Popen([binary, "serve", "--config", conf], stdout=subprocess.PIPE,
-                            stderr=open(os.path.join(d, "stderr"), "wb"))
-    ports = {}
-    for line in proc.stdout:
-        m = re.match(rb"postfach: listening (imap|pop3) (\S+):(\d+)", line)
-        if m:
-            ports[m.group(1).decode()] = (m.group(2).decode(), int(m.group(3)))
-        if len(ports) == 2:
-            break
-    if len(ports) != 2:
-        proc.kill()
-        raise SystemExit("postfach did not start; see its stderr")
-    return proc, ports
-
-
 def postfach_pop(addr):
     sock = socket.create_connection(addr)
     pop = Pop(sock.makefile("rb"), sock.makefile("wb"), "postfach")
     greeting = pop.line()
     assert greeting.startswith(b"+OK"), greeting
-    for cmd in ("USER cmp", "PASS " + PASSWORD):
+    for cmd in ("USER cmp", "PASS " + cf.PASSWORD):
         ok, _ = pop.command(cmd)
         assert ok.startswith(b"+OK"), ok
     return pop, sock.close
 
 
 def dovecot_pop(work):
-    d = os.path.join(work, "dovecot")
-    conf = os.path.join(d, "dovecot.conf")
-    root = os.geteuid() == 0
-    user = "dovebench" if root else os.environ.get("USER", "nobody")
-    cmd = ["env", f"USER={user}", f"HOME={d}/mail", "/usr/lib/dovecot/pop3", "-c", conf]
-    if root:
-        cmd = ["runuser", "-u", "dovebench", "--"] + cmd
-    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            stderr=open(os.path.join(d, "pop3.stderr"), "ab"))
-
-    def close():
-        proc.stdin.close()
-        proc.wait(timeout=30)
-    # Pre-authenticated: no greeting.
+    """Dovecot's `pop3` on the Maildir the IMAP side filled; pre-authenticated, no greeting."""
+    proc, close = cf.dovecot_process(work, "pop3")
     return Pop(proc.stdout, proc.stdin, "dovecot"), close
 
 
@@ -235,79 +189,40 @@ def cause(cmd, kind, ours, dovecot):
     return "other"
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--postfach")
-    ap.add_argument("--json")
-    ap.add_argument("-q", action="store_true")
-    ap.add_argument("--keep", action="store_true")
-    args = ap.parse_args()
-    built = [p for p in (os.path.join(cf.ROOT, "target/release/postfach"),
-                         os.path.join(cf.ROOT, "target/debug/postfach")) if os.path.exists(p)]
-    binary = args.postfach or max(built, key=os.path.getmtime, default=None)
-    if not binary:
-        raise SystemExit("no postfach binary; build it or pass --postfach")
-    work = tempfile.mkdtemp(prefix="compare-pop3-")
-    proc = None
+def run(binary, work, stops, quiet):
+    proc, ports = cf.launch_postfach(binary, work, also=("pop3",))
+    stops.append(lambda: (proc.terminate(), proc.wait(timeout=30)))
+    # The same messages in both, over IMAP.
+    sock = socket.create_connection(ports["imap"])
+    imap = cf.Conn(sock.makefile("rb"), sock.makefile("wb"), "postfach")
+    imap.read_response()
+    _, t = imap.command(b'LOGIN cmp "%s"' % cf.PASSWORD.encode())
+    assert t.startswith(b"OK"), t
+    dc, stop_dc = cf.start_dovecot(work)
+    for raw in MESSAGES:
+        for conn in (imap, dc):
+            _, t = conn.command(b'APPEND INBOX "01-Jan-2024 12:00:00 +0000"', raw)
+            assert t.startswith(b"OK"), (conn.name, t)
+    imap.command(b"LOGOUT")
+    sock.close()
+    stop_dc()
+    compared = same = 0
     report = []
-    by_cause = {}
-    try:
-        proc, ports = start_postfach(binary, work)
-        sock = socket.create_connection(ports["imap"])
-        imap = cf.Conn(sock.makefile("rb"), sock.makefile("wb"), "postfach")
-        imap.read_response()
-        _, t = imap.command(b'LOGIN cmp "%s"' % PASSWORD.encode())
-        assert t.startswith(b"OK"), t
-        dc, stop_dc = cf.start_dovecot(work)
-        for raw in MESSAGES:
-            for conn in (imap, dc):
-                _, t = conn.command(b'APPEND INBOX "01-Jan-2024 12:00:00 +0000"', raw)
-                assert t.startswith(b"OK"), (conn.name, t)
-        imap.command(b"LOGOUT")
-        sock.close()
-        stop_dc()
-        compared = same = 0
-        for session, script in SESSIONS:
-            pf, close_pf = postfach_pop(ports["pop3"])
-            dc, close_dc = dovecot_pop(work)
-            for cmd in script + ["QUIT"]:
-                a, b = pf.command(cmd), dc.command(cmd)
-                diffs = compare(cmd, a, b)
-                compared += 1
-                if not diffs:
-                    same += 1
-                    continue
-                label = f"{session}: {cmd}"
-                if not args.q:
-                    print(f"== {label}")
-                for kind, x, y in diffs:
-                    why = cause(cmd, kind, x, y)
-                    by_cause[why] = by_cause.get(why, 0) + 1
-                    if not args.q:
-                        print(f"  {kind}: ours {x} | dovecot {y} [{why}]")
-                    report.append({"command": label, "kind": kind, "cause": why,
-                                   "ours": repr(x), "dovecot": repr(y)})
-            close_pf()
-            close_dc()
-        print(f"Commands: {compared}; same answer: {same}; differing: {compared - same}; "
-              f"differences: {len(report)}")
-        print()
-        print("| Cause | Differences |")
-        print("|---|---|")
-        for c, text in CAUSES.items():
-            if c in by_cause:
-                print(f"| {c}: {text} | {by_cause[c]} |")
-        if args.json:
-            with open(args.json, "w") as f:
-                json.dump(report, f, indent=1)
-    finally:
-        if proc:
-            proc.terminate()
-            proc.wait(timeout=30)
-        if args.keep:
-            print(f"kept {work}", file=sys.stderr)
-        else:
-            shutil.rmtree(work, ignore_errors=True)
+    for session, script in SESSIONS:
+        pf, close_pf = postfach_pop(ports["pop3"])
+        dc, close_dc = dovecot_pop(work)
+        for cmd in script + ["QUIT"]:
+            diffs = compare(cmd, pf.command(cmd), dc.command(cmd))
+            compared += 1
+            same += not diffs
+            cf.record(report, f"{session}: {cmd}", diffs, lambda k, x, y: cause(cmd, k, x, y), quiet)
+        close_pf()
+        close_dc()
+    return compared, same, report
+
+
+def main():
+    cf.run_differential(__doc__, "compare-pop3-", CAUSES, run)
 
 
 if __name__ == "__main__":
