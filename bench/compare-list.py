@@ -30,14 +30,13 @@ every difference against bench/dovecot-list-known-differences.txt; docs/dovecot-
 Nothing outside its own temporary directory (removed at the end) is touched; both servers are
 private and stopped by the script. Python 3 standard library only.
 """
-import importlib.util
 import os
 import re
+import sys
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-_spec = importlib.util.spec_from_file_location("compare_fetch", os.path.join(HERE, "compare-fetch.py"))
-cf = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(cf)
+# The shared set-up: the servers, the IMAP connection and the main program.
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+cf = __import__("compare-fetch")
 
 # Dovecot set up like a new Postfach account: one namespace with "/" and the special-use
 # mailboxes created and subscribed.

@@ -25,15 +25,14 @@ Nothing outside its own temporary directory (removed at the end) is touched; bot
 private and stopped by the script. Python 3 standard library only.
 """
 import base64
-import importlib.util
 import os
 import re
+import sys
 import socket
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-_spec = importlib.util.spec_from_file_location("compare_fetch", os.path.join(HERE, "compare-fetch.py"))
-cf = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(cf)
+# The shared set-up: the servers, the IMAP connection and the main program.
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+cf = __import__("compare-fetch")
 
 VALID = b'require ["fileinto"];\r\nif header :contains "subject" "lists" {\r\n  fileinto "Lists";\r\n  stop;\r\n}\r\nkeep;\r\n'
 VACATION = b'require "vacation";\r\nvacation :days 7 :subject "Away" "I am away.";\r\n'
