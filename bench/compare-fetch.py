@@ -359,7 +359,8 @@ def dovecot_process(work, program):
     pre-authenticated on a pipe (as `dovebench` when root); returns (process, close)."""
     d = os.path.join(work, "dovecot")
     user = "dovebench" if os.geteuid() == 0 else os.environ.get("USER", "nobody")
-    cmd = ["env", f"USER={user}", f"HOME={d}/mail", f"/usr/lib/dovecot/{program}", "-c",
+    # TZ: Dovecot's date keys use its local zone (compare-search.py), so one zone everywhere.
+    cmd = ["env", f"USER={user}", f"HOME={d}/mail", "TZ=UTC", f"/usr/lib/dovecot/{program}", "-c",
            os.path.join(d, "dovecot.conf")]
     if os.geteuid() == 0:
         cmd = ["runuser", "-u", "dovebench", "--"] + cmd
