@@ -287,6 +287,37 @@ def clean_up(stops, work, keep):
         shutil.rmtree(work, ignore_errors=True)
 
 
+def tagged_status(tagged):
+    """A tagged response as its status and response code name (`NO [NONEXISTENT]`): the human
+    text differs between servers."""
+    m = re.match(rb"(\w+)(?: \[([A-Za-z-]+))?", tagged)
+    if not m:
+        return tagged.decode("latin-1")
+    return m.group(1).decode() + (f" [{m.group(2).decode().upper()}]" if m.group(2) else "")
+
+
+def compare_pair(a, b, what):
+    """Differences between two (status, answer) pairs, the answer named `what`."""
+    diffs = []
+    if a[0] != b[0]:
+        diffs.append(("status", a[0], b[0]))
+    if a[1] != b[1]:
+        diffs.append((what, a[1], b[1]))
+    return diffs
+
+
+def append_and_select(conns, messages):
+    """APPENDs every (flags, internal date, raw message) to INBOX through each connection, in
+    order (so the UIDs are the same messages on every server), then SELECTs INBOX."""
+    for flags, date, raw in messages:
+        for conn in conns:
+            _, t = conn.command(b"APPEND INBOX " + flags + b' "' + date + b'"', raw)
+            assert t.startswith(b"OK"), (conn.name, t)
+    for conn in conns:
+        _, t = conn.command(b"SELECT INBOX")
+        assert t.startswith(b"OK"), (conn.name, t)
+
+
 def record(report, label, diffs, why, quiet):
     """Adds the differences `diffs` [(kind, ours, Dovecot's)] of one command to `report`, each
     with its cause `why(kind, ours, dovecot)`, and prints them unless `quiet`."""

@@ -226,13 +226,6 @@ def parse_untagged(resp):
     return ("OTHER", word, norm(vals))
 
 
-def tagged_status(t):
-    m = re.match(rb"(\w+)(?: \[([A-Za-z-]+))?", t)
-    if not m:
-        return t.decode("latin-1")
-    return m.group(1).decode() + (f" [{m.group(2).decode().upper()}]" if m.group(2) else "")
-
-
 def run_one(conn, command):
     """One command's answer, parsed."""
     if isinstance(command, tuple):
@@ -249,7 +242,7 @@ def run_one(conn, command):
             statuses[key] = value
         elif key not in ("EXISTS", "RECENT", "FLAGS"):
             others.append((key, value))
-    return {"tagged": tagged_status(t), "lists": lists, "statuses": statuses, "others": others}
+    return {"tagged": cf.tagged_status(t), "lists": lists, "statuses": statuses, "others": others}
 
 
 def compare(command, a, b):

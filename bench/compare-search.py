@@ -22,7 +22,6 @@ Nothing outside its own temporary directory (removed at the end) is touched; bot
 private and stopped by the script. Python 3 standard library only.
 """
 import os
-import re
 import sys
 
 # The shared set-up: the servers, the IMAP connection and the main program.
@@ -119,18 +118,8 @@ def search(conn, key):
     for resp in untagged:
         if resp.startswith(b"* SEARCH"):
             uids |= {int(x) for x in resp[8:].split()}
-    m = re.match(rb"(\w+)(?: \[([A-Za-z-]+))?", tagged)
-    status = (m.group(1).decode() + (f" [{m.group(2).decode().upper()}]" if m.group(2) else "")) if m else "?"
+    status = cf.tagged_status(tagged)
     return status, sorted(uids)
-
-
-def compare(a, b):
-    diffs = []
-    if a[0] != b[0]:
-        diffs.append(("status", a[0], b[0]))
-    if a[1] != b[1]:
-        diffs.append(("uids", a[1], b[1]))
-    return diffs
 
 
 # Why the answers differ; docs/dovecot-differences.md ("SEARCH") gives the RFC text.
@@ -176,17 +165,11 @@ def run(binary, work, stops, quiet):
     stops.append(stop)
     dc, stop = cf.start_dovecot(work)
     stops.append(stop)
-    for flags, date, raw in MESSAGES:
-        for conn in (pf, dc):
-            _, t = conn.command(b"APPEND INBOX " + flags + b' "' + date + b'"', raw)
-            assert t.startswith(b"OK"), (conn.name, t)
-    for conn in (pf, dc):
-        _, t = conn.command(b"SELECT INBOX")
-        assert t.startswith(b"OK"), (conn.name, t)
+    cf.append_and_select((pf, dc), MESSAGES)
     same = 0
     report = []
     for key in SEARCHES:
-        diffs = compare(search(pf, key), search(dc, key))
+        diffs = cf.compare_pair(search(pf, key), search(dc, key), "uids")
         same += not diffs
         cf.record(report, label(key), diffs, lambda k, x, y: cause(key, k, x, y), quiet)
     return len(SEARCHES), same, report
