@@ -288,6 +288,11 @@ async fn listen(
                 Err(e) => Err(e),
             },
         };
+        // The store went away while the connection ended (an admin command finishing): its
+        // closing is no news, and a warning would land in the command's output.
+        if stopped.has_changed().is_err() {
+            return;
+        }
         match session {
             Ok(Ended::Stopped) => return,
             Ok(Ended::Lost) => tracing::warn!("the LISTEN connection to PostgreSQL closed; reconnecting"),
