@@ -29,7 +29,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{available, binary, clients_required, run_program};
+use common::{available, binary, clients_required, read_allowlist_lines, run_program};
 
 /// The mail-parser 1.0.1 corpus directories, under `<corpus>/mail-parser/resources/eml`.
 const MAIL_PARSER_DIRS: [&str; 6] = ["regressions", "legacy", "malformed", "thirdparty", "issues", "rfc"];
@@ -75,7 +75,12 @@ fn fetch_answers_match_dovecot_or_are_known_differences() {
     }
 
     let allowlist_path = root().join("bench/dovecot-known-differences.txt");
-    let allowed = read_allowlist(&allowlist_path);
+    // One `message | item | cause` per line. A cause starting with `bug:` (a Postfach bug not
+    // fixed yet) stands for any cause of that message and item.
+    let allowed: BTreeSet<Key> = read_allowlist_lines(&allowlist_path, 3)
+        .into_iter()
+        .map(|f| (f[0].clone(), f[1].clone(), f[2].clone()))
+        .collect();
     let bugs: BTreeSet<(&str, &str)> =
         allowed.iter().filter(|k| k.2.starts_with("bug:")).map(|k| (k.0.as_str(), k.1.as_str())).collect();
     let known = |key: &Key| allowed.contains(key) || bugs.contains(&(key.0.as_str(), key.1.as_str()));
@@ -224,23 +229,4 @@ fn read_report(path: &Path, found: &mut BTreeMap<Key, Vec<String>>) {
             found.entry(key).or_default().push(detail);
         }
     }
-}
-
-/// The allowlist: one `message | item | cause` per line; `#` starts a comment. A cause starting
-/// with `bug:` (a Postfach bug not fixed yet) stands for any cause of that message and item.
-fn read_allowlist(path: &Path) -> BTreeSet<Key> {
-    let text = std::fs::read_to_string(path).unwrap();
-    let mut out = BTreeSet::new();
-    for (n, line) in text.lines().enumerate() {
-        let line = line.split_once('#').map_or(line, |(l, _)| l).trim();
-        if line.is_empty() {
-            continue;
-        }
-        let fields: Vec<&str> = line.split(" | ").map(str::trim).collect();
-        let [message, item, cause] = fields.as_slice() else {
-            panic!("{}:{}: expected `message | item | cause`: {line}", path.display(), n + 1);
-        };
-        out.insert(((*message).to_owned(), (*item).to_owned(), (*cause).to_owned()));
-    }
-    out
 }

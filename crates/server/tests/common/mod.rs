@@ -1624,7 +1624,8 @@ pub(crate) fn check_against_dovecot(script: &str, allowlist: &str, programs: &[(
     eprintln!("{script}: {} (command, cause) pairs differ from Dovecot", found.len());
 
     let path = root.join("bench").join(allowlist);
-    let allowed = read_pair_allowlist(&path);
+    let allowed: BTreeSet<(String, String)> =
+        read_allowlist_lines(&path, 2).into_iter().map(|f| (f[0].clone(), f[1].clone())).collect();
     let gone: Vec<_> = allowed.iter().filter(|k| !found.contains_key(*k)).collect();
     if !gone.is_empty() {
         let mut note =
@@ -1652,19 +1653,25 @@ pub(crate) fn check_against_dovecot(script: &str, allowlist: &str, programs: &[(
     }
 }
 
-/// An allowlist of `command | cause` lines; `#` starts a comment.
-fn read_pair_allowlist(path: &Path) -> BTreeSet<(String, String)> {
+/// The lines of an allowlist of differences from Dovecot, each split into its `fields` fields
+/// (separated by ` | `); `#` starts a comment.
+pub(crate) fn read_allowlist_lines(path: &Path, fields: usize) -> Vec<Vec<String>> {
     let text = std::fs::read_to_string(path).unwrap();
-    let mut out = BTreeSet::new();
+    let mut out = Vec::new();
     for (n, line) in text.lines().enumerate() {
         let line = line.split_once('#').map_or(line, |(l, _)| l).trim();
         if line.is_empty() {
             continue;
         }
-        let Some((command, cause)) = line.rsplit_once(" | ") else {
-            panic!("{}:{}: expected `command | cause`: {line}", path.display(), n + 1);
-        };
-        out.insert((command.trim().to_owned(), cause.trim().to_owned()));
+        let parts: Vec<String> = line.split(" | ").map(|f| f.trim().to_owned()).collect();
+        assert_eq!(
+            parts.len(),
+            fields,
+            "{}:{}: expected {fields} fields split by ` | `: {line}",
+            path.display(),
+            n + 1
+        );
+        out.push(parts);
     }
     out
 }
