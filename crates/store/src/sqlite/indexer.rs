@@ -33,8 +33,8 @@ use rusqlite::Connection;
 use super::conn::{DbResult, open_reader};
 use super::index::{PendingText, TEXT_PENDING, limit};
 use super::text::{
-    ShardText, TextShards, account_of_body, mark_indexed, reclaim, register, remove_texts, text_alive,
-    text_wanted, trusted_token, write_texts,
+    ShardText, TextShards, mark_indexed, reclaim, register, remove_texts, text_alive, text_destination,
+    trusted_token, write_texts,
 };
 use super::writer::WriterHandle;
 use crate::{StoreError, StoreResult};
@@ -350,15 +350,11 @@ impl State {
     fn write(&mut self, batch: Vec<PendingText>, writer: &WriterHandle) -> StoreResult<()> {
         let mut by_account: BTreeMap<i64, Vec<PendingText>> = BTreeMap::new();
         for pending in batch {
-            let account = match pending.account {
-                Some(a) => Some(a),
-                None => account_of_body(self.reader()?, pending.body_id)?,
-            };
             // Expunged meanwhile (a message often is, under a load that deletes what it
             // appends): nothing to index, and nothing to remove from the file later. One that
             // goes after this look is written, then removed with the other deleted texts.
-            if let Some(account) = account
-                && text_wanted(self.reader()?, account, pending.body_id, &pending.email_id)?
+            if let Some(account) =
+                text_destination(self.reader()?, pending.account, pending.body_id, &pending.email_id)?
             {
                 by_account.entry(account).or_default().push(pending);
             }

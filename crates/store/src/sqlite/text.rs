@@ -405,47 +405,38 @@ pub(crate) fn mark_indexed(
     Ok(())
 }
 
-/// Whose file a body's text goes into: its recorded account, else the account of a mailbox
-/// holding it (bodies from before schema 16); None when the body is gone.
-pub(crate) fn account_of_body(conn: &Connection, body_id: i64) -> StoreResult<Option<i64>> {
-    let recorded: Option<Option<i64>> = conn
-        .prepare_cached("SELECT text_account FROM body_index WHERE body_id = ?1")
-        .db()?
-        .query_row([body_id], |r| r.get(0))
-        .optional()
-        .db()?;
-    if let Some(Some(account)) = recorded {
-        return Ok(Some(account));
-    }
-    conn.prepare_cached(
-        "SELECT mb.account_id FROM messages m INDEXED BY messages_by_body JOIN mailboxes mb ON mb.id = m.mailbox_id
-         WHERE m.body_id = ?1 LIMIT 1",
-    )
-    .db()?
-    .query_row([body_id], |r| r.get(0))
-    .optional()
-    .db()
-}
-
-/// Whether a text is still wanted in an account's file: its body is stored under that id with
-/// that content, and its text is not recorded as another account's (the condition under which
-/// [`mark_indexed`] would mark it).
-pub(crate) fn text_wanted(
+/// Which account's file a text goes into, or None when it is no longer wanted: its body is gone
+/// or holds another content under that id (expunged before this batch), or its text is
+/// recorded as another account's than `known` (the condition under which [`mark_indexed`]
+/// would mark it). Without a known account, the body's recorded one, else the account of a
+/// mailbox holding it (bodies from before schema 16). One primary-key read in the usual case.
+pub(crate) fn text_destination(
     conn: &Connection,
-    account: i64,
+    known: Option<i64>,
     body_id: i64,
     email_id: &str,
-) -> StoreResult<bool> {
-    Ok(conn
-        .prepare_cached(
-            "SELECT 1 FROM body_index WHERE body_id = ?1 AND email_id = ?2
-               AND (text_account IS NULL OR text_account = ?3)",
-        )
+) -> StoreResult<Option<i64>> {
+    let recorded: Option<Option<i64>> = conn
+        .prepare_cached("SELECT text_account FROM body_index WHERE body_id = ?1 AND email_id = ?2")
         .db()?
-        .query_row(rusqlite::params![body_id, email_id, account], |_| Ok(()))
+        .query_row(rusqlite::params![body_id, email_id], |r| r.get(0))
         .optional()
-        .db()?
-        .is_some())
+        .db()?;
+    match (recorded, known) {
+        (None, _) => Ok(None),
+        (Some(Some(recorded)), Some(known)) => Ok((recorded == known).then_some(known)),
+        (Some(Some(recorded)), None) => Ok(Some(recorded)),
+        (Some(None), Some(known)) => Ok(Some(known)),
+        (Some(None), None) => conn
+            .prepare_cached(
+                "SELECT mb.account_id FROM messages m INDEXED BY messages_by_body
+                 JOIN mailboxes mb ON mb.id = m.mailbox_id WHERE m.body_id = ?1 LIMIT 1",
+            )
+            .db()?
+            .query_row([body_id], |r| r.get(0))
+            .optional()
+            .db(),
+    }
 }
 
 /// Whether a deleted body's text is in use again: a body under the same id, with the same
@@ -547,11 +538,14 @@ mod tests {
         )
         .unwrap();
         // No account recorded yet (a body from before version 16): any account's file may take it.
-        assert!(text_wanted(&main, 1, 1, "E1").unwrap());
-        assert!(text_wanted(&main, 2, 2, "E2").unwrap());
-        assert!(!text_wanted(&main, 1, 2, "E2").unwrap(), "another account's text");
-        assert!(!text_wanted(&main, 1, 1, "E2").unwrap(), "another content under the id");
+        assert_eq!(text_destination(&main, Some(1), 1, "E1").unwrap(), Some(1));
+        assert_eq!(text_destination(&main, Some(2), 2, "E2").unwrap(), Some(2));
+        assert_eq!(text_destination(&main, None, 2, "E2").unwrap(), Some(2), "the recorded account");
+        assert_eq!(text_destination(&main, Some(1), 2, "E2").unwrap(), None, "another account's text");
+        assert_eq!(text_destination(&main, Some(1), 1, "E2").unwrap(), None, "another content under the id");
+        // Neither known nor recorded, and in no mailbox: nobody's.
+        assert_eq!(text_destination(&main, None, 1, "E1").unwrap(), None);
         main.execute_batch("DELETE FROM body_index WHERE body_id = 1").unwrap();
-        assert!(!text_wanted(&main, 1, 1, "E1").unwrap(), "expunged before its batch");
+        assert_eq!(text_destination(&main, Some(1), 1, "E1").unwrap(), None, "expunged before its batch");
     }
 }
