@@ -986,6 +986,14 @@ async fn db_migrate(config: &Config) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `log.level` with rustls's own lines at `error` only, unless the level names rustls. rustls
+/// warns once per connection about what a peer does, such as an IP address sent as the server
+/// name (GnuTLS clients, NeoMutt among them, do that when told to connect to 127.0.0.1):
+/// nothing an admin can act on, and a failed handshake is logged by the listener anyway.
+fn quiet_tls(level: &str) -> String {
+    if level.contains("rustls") { level.to_owned() } else { format!("{level},rustls=error") }
+}
+
 /// Logs to stderr; `RUST_LOG`, when set, overrides the configured level.
 fn init_logging(log: &LogConfig) -> anyhow::Result<()> {
     let filter = match std::env::var("RUST_LOG") {
@@ -993,7 +1001,8 @@ fn init_logging(log: &LogConfig) -> anyhow::Result<()> {
             EnvFilter::builder().parse(&directives).with_context(|| format!("RUST_LOG={directives:?}"))?
         }
         _ => {
-            EnvFilter::builder().parse(&log.level).with_context(|| format!("log.level = {:?}", log.level))?
+            let level = quiet_tls(&log.level);
+            EnvFilter::builder().parse(&level).with_context(|| format!("log.level = {:?}", log.level))?
         }
     };
     // Colours only for a human at a terminal, not in files or journald.

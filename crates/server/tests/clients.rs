@@ -1,4 +1,5 @@
-//! Real mail clients against the real binary: Python's imaplib and mbsync (isync).
+//! Real mail clients against the real binary: Python's imaplib, IMAPClient, mbsync (isync),
+//! getmail and NeoMutt.
 //!
 //! imaplib runs `tests/scripts/imaplib_client.py` once over implicit TLS and once over STARTTLS:
 //! folders created, renamed and deleted, a thousand varied messages appended, fetched back byte
@@ -8,20 +9,29 @@
 //! on either side, must find nothing to do on a second sync, and a second "device" (another
 //! Maildir) must end up with the same state.
 //!
-//! A missing client (python3, mbsync) makes its test print why and pass, unless the environment
-//! sets `POSTFACH_REQUIRE_CLIENTS=1` (CI does), which turns the skip into a failure. Every child
-//! process runs under a deadline and is killed when it passes it.
+//! IMAPClient (PyPI `imapclient`) runs `tests/scripts/imapclient_client.py` over both TLS
+//! modes: every response it parses into Python values (ENVELOPE, BODYSTRUCTURE, dates,
+//! modified UTF-7 names), SEARCH with a UTF-8 literal, SORT, THREAD, CONDSTORE, QUOTA, ACL, and
+//! IDLE seeing another connection's changes. getmail (getmail6) fetches over IMAP and POP3 on
+//! TLS, remembers what it saw, and deletes. NeoMutt runs in tmux, keys typed and the screen
+//! read: it reads, flags, deletes and saves, and shows what another device does while it idles.
+//!
+//! A missing client (python3, imapclient, mbsync, getmail, neomutt, tmux) makes its test print
+//! why and pass, unless the environment sets `POSTFACH_REQUIRE_CLIENTS=1` (CI does), which
+//! turns the skip into a failure. Every child process runs under a deadline and is killed when
+//! it passes it.
 
 #![allow(clippy::unwrap_used)]
 
 mod common;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use common::{
-    Account, CLIENT_DEADLINE, Mbsync, Session, TestServer, assert_idle_sync, available, run_program,
+    Account, CLIENT_DEADLINE, Client, Mbsync, PATIENCE, Session, State, TestServer, assert_idle_sync,
+    available, clients_required, run_program,
 };
 
 /// The account, with a password that needs quoting, and the mbsync test's messages.
@@ -169,4 +179,415 @@ fn mbsync_syncs_both_ways_and_a_second_device_agrees() {
     device_b.sync(&server);
     assert_eq!(device_b.maildir.state(), want, "device B");
     assert_eq!(imap.state(), want, "the second device changed the server");
+}
+
+// ---------------------------------------------------------------------------------------------
+// IMAPClient (PyPI)
+// ---------------------------------------------------------------------------------------------
+
+/// Whether Python's `imapclient` package can be imported; otherwise the test is skipped with a
+/// message (or fails under `POSTFACH_REQUIRE_CLIENTS=1`).
+fn imapclient_available() -> bool {
+    if !available("python3", "python3") {
+        return false;
+    }
+    let found = Command::new("python3").args(["-c", "import imapclient"]).status().is_ok_and(|s| s.success());
+    if !found {
+        let message = "skipping: Python's imapclient not installed (python3 -m pip install imapclient)";
+        assert!(!clients_required(), "POSTFACH_REQUIRE_CLIENTS=1 but {message}");
+        eprintln!("{message}");
+    }
+    found
+}
+
+fn imapclient(mode: &str) {
+    if !imapclient_available() {
+        return;
+    }
+    let server = ACCOUNT.server();
+    let port = if mode == "ssl" { server.imaps.port() } else { server.imap.port() };
+    let stdout = python(
+        "imapclient_client.py",
+        &["--mode", mode, "--port", &port.to_string()],
+        &format!("imapclient over {mode}"),
+        &server,
+    );
+    assert!(stdout.contains("all checks passed"), "{stdout}");
+    eprintln!("{stdout}");
+}
+
+#[test]
+fn imapclient_over_implicit_tls() {
+    imapclient("ssl");
+}
+
+#[test]
+fn imapclient_over_starttls() {
+    imapclient("starttls");
+}
+
+// ---------------------------------------------------------------------------------------------
+// getmail (getmail6)
+// ---------------------------------------------------------------------------------------------
+
+/// The `[pop3]` section that turns both POP3 listeners on, on port 0.
+const POP3_SECTION: &str = "[pop3]\nlisten = [\"127.0.0.1:0\"]\nlisten_tls = [\"127.0.0.1:0\"]\n";
+
+/// The uid and gid of `nobody` and `nogroup` on Debian.
+const NOBODY: u32 = 65534;
+
+/// One getmail configuration: a retriever section over TLS, a Maildir, its own getmail
+/// directory (where getmail remembers what it has seen).
+struct Getmail {
+    dir: PathBuf,
+    retriever: String,
+}
+
+impl Getmail {
+    fn new(root: &Path, name: &str, retriever: String) -> Self {
+        let dir = root.join(name);
+        let maildir = dir.join("Maildir");
+        for sub in ["cur", "new", "tmp"] {
+            std::fs::create_dir_all(maildir.join(sub)).unwrap();
+        }
+        // getmail refuses to deliver as root (as CI runs): it delivers as `nobody` then, into
+        // a Maildir of nobody's.
+        if Self::as_root() {
+            for path in [maildir.clone(), maildir.join("cur"), maildir.join("new"), maildir.join("tmp")] {
+                std::os::unix::fs::chown(&path, Some(NOBODY), Some(NOBODY)).unwrap();
+            }
+        }
+        Self { dir, retriever }
+    }
+
+    fn as_root() -> bool {
+        let out = Command::new("id").arg("-u").output().unwrap();
+        String::from_utf8_lossy(&out.stdout).trim() == "0"
+    }
+
+    /// Runs getmail once; `delete` removes what it retrieved from the server.
+    fn run(&self, delete: bool, server: &TestServer) -> String {
+        let rc = self.dir.join("getmailrc");
+        std::fs::write(
+            &rc,
+            format!(
+                "[retriever]\n{retriever}\nserver = 127.0.0.1\nusername = {user}\npassword = {password}\n\
+                 ca_certs = {cert}\n\n\
+                 [destination]\ntype = Maildir\npath = {maildir}/\n{user_line}\n\
+                 [options]\nread_all = false\ndelete = {delete}\ndelivered_to = false\nreceived = false\n\
+                 verbose = 2\n",
+                retriever = self.retriever,
+                user = ACCOUNT.user,
+                password = ACCOUNT.password,
+                cert = server.cert_path().display(),
+                maildir = self.dir.join("Maildir").display(),
+                user_line = if Self::as_root() { "user = nobody\n" } else { "" },
+            ),
+        )
+        .unwrap();
+        let done = run_program(
+            Command::new("getmail").arg("--getmaildir").arg(&self.dir).arg("--rcfile").arg(&rc),
+            &self.dir,
+            "getmail",
+            CLIENT_DEADLINE,
+        );
+        done.assert_success("getmail", server);
+        done.output()
+    }
+
+    /// The messages delivered so far, sorted: line ends made CRLF again (a Maildir keeps LF),
+    /// and without the `Return-Path: <unknown>` that getmail puts first (it knows no envelope
+    /// sender).
+    fn delivered(&self) -> Vec<String> {
+        let mut found: Vec<String> = std::fs::read_dir(self.dir.join("Maildir/new"))
+            .unwrap()
+            .map(|e| {
+                let text = std::fs::read_to_string(e.unwrap().path()).unwrap();
+                assert!(!text.contains('\r'), "getmail keeps a Maildir's LF line ends: {text:?}");
+                let text = text.replace('\n', "\r\n");
+                text.strip_prefix("Return-Path: <unknown>\r\n").unwrap_or(&text).to_owned()
+            })
+            .collect();
+        found.sort();
+        found
+    }
+}
+
+/// The messages of `shorts` as [`ACCOUNT`] writes them, sorted as [`Getmail::delivered`] sorts.
+fn mails(shorts: &[&str]) -> Vec<String> {
+    let mut all: Vec<String> = shorts.iter().map(|s| ACCOUNT.mail(s, &format!("getmail {s}"))).collect();
+    all.sort();
+    all
+}
+
+/// getmail over IMAP (two folders) and over POP3, both on TLS with the certificate checked:
+/// every message arrives byte for byte (line ends aside: a Maildir keeps LF), a second run
+/// finds nothing new (IMAP: UIDVALIDITY and UIDs; POP3: UIDL), a new message alone is fetched
+/// next, and `delete` empties the server's mailbox as IMAP then sees.
+#[test]
+fn getmail_retrieves_over_imap_and_pop3_and_deletes() {
+    if !available("getmail", "getmail6") {
+        return;
+    }
+    let server = TestServer::start_with_sections("", POP3_SECTION, &["pop3", "pop3s"]);
+    server.add_user(ACCOUNT.user, ACCOUNT.password);
+    let mut imap = Session::login(&server, &ACCOUNT);
+    for short in ["g1", "g2"] {
+        imap.append("INBOX", if short == "g2" { "\\Seen" } else { "" }, &mails(&[short])[0]);
+    }
+    imap.append("Archive", "", &mails(&["g3"])[0]);
+    let root = tempfile::tempdir().unwrap();
+
+    let over_imap = Getmail::new(
+        root.path(),
+        "imap",
+        format!(
+            "type = SimpleIMAPSSLRetriever\nport = {}\nmailboxes = (\"INBOX\", \"Archive\")\nrecord_mailbox = false",
+            server.imaps.port()
+        ),
+    );
+    let said = over_imap.run(false, &server);
+    assert_eq!(over_imap.delivered(), mails(&["g1", "g2", "g3"]), "{said}");
+    let said = over_imap.run(false, &server);
+    assert_eq!(over_imap.delivered().len(), 3, "a second run fetched again: {said}");
+    imap.append("INBOX", "", &mails(&["g4"])[0]);
+    let said = over_imap.run(true, &server);
+    assert_eq!(over_imap.delivered(), mails(&["g1", "g2", "g3", "g4"]), "{said}");
+    // With `delete`, getmail deletes what it retrieved now and what it had seen before: both
+    // folders end empty.
+    let state = imap.state();
+    assert!(state["INBOX"].is_empty() && state["Archive"].is_empty(), "{state:?}");
+
+    // POP3: the same account's INBOX.
+    let over_pop3 = Getmail::new(
+        root.path(),
+        "pop3",
+        format!("type = SimplePOP3SSLRetriever\nport = {}", server.pop3s.unwrap().port()),
+    );
+    for short in ["p1", "p2"] {
+        imap.append("INBOX", "", &mails(&[short])[0]);
+    }
+    let said = over_pop3.run(false, &server);
+    assert_eq!(over_pop3.delivered(), mails(&["p1", "p2"]), "{said}");
+    let said = over_pop3.run(false, &server);
+    assert_eq!(over_pop3.delivered().len(), 2, "a second run fetched again: {said}");
+    imap.append("INBOX", "", &mails(&["p3"])[0]);
+    let said = over_pop3.run(true, &server);
+    assert_eq!(over_pop3.delivered(), mails(&["p1", "p2", "p3"]), "{said}");
+    let state = imap.state();
+    assert!(state["INBOX"].is_empty(), "{state:?}");
+    assert!(server.log().contains("mechanism=USER result=ok"), "getmail logs in to POP3 with USER/PASS");
+}
+
+// ---------------------------------------------------------------------------------------------
+// NeoMutt, driven in tmux
+// ---------------------------------------------------------------------------------------------
+
+/// A program in a detached tmux session on a private tmux server: keys in, the screen out.
+struct Tmux {
+    socket: PathBuf,
+}
+
+impl Tmux {
+    /// Starts `command` in a `width` x `height` window, in `dir`, with `HOME` there.
+    fn start(dir: &Path, command: &[&str], width: u16, height: u16) -> Self {
+        let tmux = Self { socket: dir.join("tmux.sock") };
+        let out = Command::new("tmux")
+            .arg("-S")
+            .arg(&tmux.socket)
+            .args(["-f", "/dev/null", "new-session", "-d", "-s", "client", "-x", &width.to_string()])
+            .args(["-y", &height.to_string()])
+            .args(command)
+            .current_dir(dir)
+            .env("HOME", dir)
+            .env("TERM", "xterm")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "tmux: {}", String::from_utf8_lossy(&out.stderr));
+        tmux
+    }
+
+    fn tmux(&self, args: &[&str]) -> std::process::Output {
+        Command::new("tmux").arg("-S").arg(&self.socket).args(args).output().unwrap()
+    }
+
+    /// What the window shows now.
+    fn screen(&self) -> String {
+        String::from_utf8_lossy(&self.tmux(&["capture-pane", "-p", "-t", "client"]).stdout).into_owned()
+    }
+
+    /// Types `text` literally.
+    fn keys(&self, text: &str) {
+        let out = self.tmux(&["send-keys", "-t", "client", "-l", text]);
+        assert!(out.status.success(), "send-keys: {}", String::from_utf8_lossy(&out.stderr));
+    }
+
+    /// Presses one key by its tmux name (`Enter`, `C-u`).
+    fn key(&self, name: &str) {
+        let out = self.tmux(&["send-keys", "-t", "client", name]);
+        assert!(out.status.success(), "send-keys: {}", String::from_utf8_lossy(&out.stderr));
+    }
+
+    /// Waits until the screen satisfies `done`; fails with the screen after [`PATIENCE`].
+    fn wait(&self, what: &str, server: &TestServer, done: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let screen = self.screen();
+            if done(&screen) {
+                return screen;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "waited {PATIENCE:?} for {what}; the screen:\n{screen}\nserver log (tail):\n{}",
+                server.log_tail(30)
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Whether the program still runs.
+    fn running(&self) -> bool {
+        self.tmux(&["has-session", "-t", "client"]).status.success()
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.tmux(&["kill-server"]);
+    }
+}
+
+/// The index line of the message with `subject`, if shown.
+fn index_line<'a>(screen: &'a str, subject: &str) -> Option<&'a str> {
+    screen.lines().find(|l| l.contains(subject))
+}
+
+/// Polls the server until `check` holds for its state; fails with the state after PATIENCE.
+fn wait_for_state(imap: &mut Session<Client>, what: &str, check: impl Fn(&State) -> bool) {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let state = imap.state();
+        if check(&state) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "waited {PATIENCE:?} for {what}: {state:#?}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// NeoMutt over IMAPS, as a person uses it, keys typed into tmux: it verifies the certificate
+/// against the server's (no prompt), shows the INBOX, and what is done in it reaches the
+/// server (read = \Seen, flag, delete and sync = EXPUNGE, save to Archive). What another
+/// device does meanwhile (new mail, a flag, an expunge) shows on its screen while it sits
+/// in the index, by IDLE.
+#[test]
+fn neomutt_in_tmux_reads_flags_deletes_saves_and_sees_other_devices() {
+    if !available("neomutt", "neomutt") || !available("tmux", "tmux") {
+        return;
+    }
+    let server = ACCOUNT.server();
+    let mut imap = Session::login(&server, &ACCOUNT);
+    let subjects = ["Neomutt one", "Neomutt two", "Neomutt three", "Neomutt four"];
+    for (i, subject) in subjects.iter().enumerate() {
+        imap.append("INBOX", "", &ACCOUNT.mail(&format!("n{}", i + 1), subject));
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let certs = dir.path().join("certificates");
+    std::fs::copy(server.cert_path(), &certs).unwrap();
+    let rc = dir.path().join("neomuttrc");
+    std::fs::write(
+        &rc,
+        format!(
+            "set folder = \"imaps://{user}@127.0.0.1:{port}/\"\n\
+             set spoolfile = \"+INBOX\"\n\
+             set imap_user = \"{user}\"\n\
+             set imap_pass = \"{password}\"\n\
+             set certificate_file = \"{certs}\"\n\
+             set ssl_verify_host = yes\n\
+             set header_cache = \"\"\n\
+             set message_cachedir = \"\"\n\
+             set record = \"\"\n\
+             set imap_idle = yes\n\
+             set mail_check = 1\n\
+             set timeout = 1\n\
+             set sort = mailbox-order\n\
+             set delete = yes\n\
+             set move = no\n\
+             set quit = yes\n\
+             set confirmappend = no\n\
+             set wait_key = no\n\
+             set mark_old = no\n\
+             set help = no\n\
+             set index_format = \"%4C [%Z] %s\"\n",
+            user = ACCOUNT.user,
+            password = ACCOUNT.password,
+            port = server.imaps.port(),
+            certs = certs.display(),
+        ),
+    )
+    .unwrap();
+    let rc = rc.display().to_string();
+    let mutt = Tmux::start(dir.path(), &["neomutt", "-n", "-F", &rc], 120, 30);
+    mutt.wait("the INBOX index", &server, |s| subjects.iter().all(|subject| s.contains(subject)));
+
+    // Read message 1 (the pager shows its body), back to the index.
+    mutt.keys("1");
+    mutt.key("Enter");
+    mutt.key("Enter");
+    mutt.wait("the pager", &server, |s| s.contains("Body of Neomutt one."));
+    mutt.keys("q");
+    mutt.wait("the index again", &server, |s| s.contains("Neomutt four") && !s.contains("Body of"));
+    // Flag 2, delete 3, save 4 to Archive, then sync.
+    mutt.keys("2");
+    mutt.key("Enter");
+    mutt.keys("F");
+    mutt.keys("3");
+    mutt.key("Enter");
+    mutt.keys("d");
+    mutt.keys("4");
+    mutt.key("Enter");
+    mutt.keys("s");
+    mutt.wait("the save prompt", &server, |s| s.contains("Save to mailbox"));
+    // The prompt offers a default; clear the line first (^U), then the folder.
+    mutt.key("C-u");
+    mutt.keys("=Archive");
+    mutt.key("Enter");
+    // Saved: marked deleted in the INBOX (or gone at once, where it was moved).
+    mutt.wait("the saved message marked deleted", &server, |s| {
+        index_line(s, "Neomutt four").is_none_or(|l| l.contains('D'))
+    });
+    mutt.keys("$");
+
+    let want = ACCOUNT.expected(&[("INBOX", &[("n1", "S"), ("n2", "F")]), ("Archive", &[("n4", "")])]);
+    wait_for_state(&mut imap, "NeoMutt's changes on the server", |state| *state == want);
+
+    // Another device: new mail, a flag on message 1, message 2 expunged.
+    imap.append("INBOX", "", &ACCOUNT.mail("n5", "Neomutt five"));
+    mutt.wait("the new message", &server, |s| s.contains("Neomutt five"));
+    imap.store("INBOX", "n1", "+FLAGS (\\Flagged)");
+    mutt.wait("the flag set elsewhere", &server, |s| {
+        index_line(s, "Neomutt one").is_some_and(|l| l.contains('!'))
+    });
+    imap.store("INBOX", "n2", "+FLAGS (\\Deleted)");
+    imap.ok("EXPUNGE");
+    mutt.wait("the expunge made elsewhere", &server, |s| {
+        !s.contains("Neomutt two") && s.contains("Neomutt five")
+    });
+    imap.ok("UNSELECT");
+
+    // Quit: NeoMutt ends, and the server holds what both devices did.
+    mutt.keys("q");
+    let deadline = Instant::now() + PATIENCE;
+    while mutt.running() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(!mutt.running(), "NeoMutt did not quit:\n{}", mutt.screen());
+    let want = ACCOUNT.expected(&[("INBOX", &[("n1", "FS"), ("n5", "")]), ("Archive", &[("n4", "")])]);
+    assert_eq!(imap.state(), want);
+    // A well-behaved client's sessions log no warning (rustls's about the IP address that
+    // GnuTLS sends as the server name included).
+    let log = server.log();
+    let warnings: Vec<&str> = log.lines().filter(|l| l.contains(" WARN conn{")).collect();
+    assert!(warnings.is_empty(), "{warnings:#?}");
 }

@@ -1078,7 +1078,9 @@ impl<W: Wire> Session<W> {
             let mut messages = BTreeMap::new();
             self.ok(&format!("EXAMINE \"{name}\""));
             for line in self.ok("UID FETCH 1:* (FLAGS BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])") {
-                if !line.contains(" FETCH ") {
+                // Another client's flag change may come along as a FETCH of flags alone
+                // (RFC 9051 §7.5.2): only the answers carry the header.
+                if !line.contains(" FETCH ") || !line.contains("BODY[") {
                     continue;
                 }
                 let flags = line.split("FLAGS (").nth(1).unwrap().split(')').next().unwrap();
