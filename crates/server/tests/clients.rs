@@ -1,5 +1,5 @@
 //! Real mail clients against the real binary: Python's imaplib, IMAPClient, mbsync (isync),
-//! getmail and NeoMutt.
+//! getmail, NeoMutt and IMAPFilter.
 //!
 //! imaplib runs `tests/scripts/imaplib_client.py` once over implicit TLS and once over STARTTLS:
 //! folders created, renamed and deleted, a thousand varied messages appended, fetched back byte
@@ -15,11 +15,13 @@
 //! IDLE seeing another connection's changes. getmail (getmail6) fetches over IMAP and POP3 on
 //! TLS, remembers what it saw, and deletes. NeoMutt runs in tmux, keys typed and the screen
 //! read: it reads, flags, deletes and saves, and shows what another device does while it idles.
+//! IMAPFilter runs `tests/scripts/imapfilter.lua`, a user's filing rules (SEARCH, flags, COPY,
+//! MOVE, TRYCREATE, IDLE).
 //!
-//! A missing client (python3, imapclient, mbsync, getmail, neomutt, tmux) makes its test print
-//! why and pass, unless the environment sets `POSTFACH_REQUIRE_CLIENTS=1` (CI does), which
-//! turns the skip into a failure. Every child process runs under a deadline and is killed when
-//! it passes it.
+//! A missing client (python3, imapclient, mbsync, getmail, neomutt, tmux, imapfilter) makes its
+//! test print why and pass, unless the environment sets `POSTFACH_REQUIRE_CLIENTS=1` (CI does),
+//! which turns the skip into a failure. Every child process runs under a deadline and is killed
+//! when it passes it.
 
 #![allow(clippy::unwrap_used)]
 
@@ -590,4 +592,137 @@ fn neomutt_in_tmux_reads_flags_deletes_saves_and_sees_other_devices() {
     let log = server.log();
     let warnings: Vec<&str> = log.lines().filter(|l| l.contains(" WARN conn{")).collect();
     assert!(warnings.is_empty(), "{warnings:#?}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// IMAPFilter
+// ---------------------------------------------------------------------------------------------
+
+/// A message for the IMAPFilter test: `short` with `headers` added and `body`.
+fn filter_mail(short: &str, headers: &str, body: &str) -> String {
+    format!(
+        "From: Bob <bob@example.org>\r\nTo: {user}@example.com\r\n{headers}\
+         Date: Thu, 3 Mar 2022 12:00:00 +0000\r\nMessage-ID: <{short}@{domain}>\r\n\r\n{body}\r\n",
+        user = ACCOUNT.user,
+        domain = ACCOUNT.domain,
+    )
+}
+
+/// IMAPFilter (its own IMAP code, in C) runs `tests/scripts/imapfilter.lua`: rules that become
+/// SEARCH (SUBJECT, FROM or LARGER, BEFORE, BODY, TO, UNSEEN), a client-side regular
+/// expression over fetched headers, flags, a keyword, COPY and MOVE, delete with EXPUNGE, a
+/// mailbox created on NO [TRYCREATE] only, and IDLE woken by new mail. The server's state after
+/// is what the rules say.
+#[test]
+fn imapfilter_rules_file_the_mail_and_idle_wakes_it() {
+    if !available("imapfilter", "imapfilter") {
+        return;
+    }
+    let server = ACCOUNT.server();
+    let mut imap = Session::login(&server, &ACCOUNT);
+    let big = "A long line of holiday photos, described in words rather than sent.\r\n".repeat(80);
+    let seed: [(&str, &str, &str, &str); 9] = [
+        ("i1", "", "Subject: Invoice 2026-11\r\n", "Please pay."),
+        (
+            "i2",
+            "",
+            "Subject: Meeting\r\nReply-To: boss@example.org\r\nSender: boss@example.org\r\n",
+            "At ten.",
+        ),
+        ("i3", "", "Subject: Photos\r\n", &big),
+        ("i4", "", "Subject: Ancient\r\n", "From long ago."),
+        ("i5", "", "Subject: Cheap pills\r\nX-Spam-Flag: YES\r\n", "Buy now."),
+        ("i6", "", "Subject: Weekly news\r\n", "Click here to unsubscribe."),
+        ("i7", "", "Subject: Electricity\r\nCc: bills@example.com\r\n", "Your bill."),
+        ("i8", "", "Subject: Please read me\r\n", "Important."),
+        ("i9", "\\Seen", "Subject: Keep for later\r\n", "Someday."),
+    ];
+    for (short, flags, headers, body) in seed {
+        let mut text = filter_mail(short, headers, body);
+        if short == "i2" {
+            text = text.replace("From: Bob <bob@example.org>", "From: The Boss <boss@example.org>");
+        }
+        if short == "i7" {
+            text = text.replace(&format!("To: {}@example.com", ACCOUNT.user), "To: bills@example.com");
+        }
+        // i4 arrived years ago: its internal date is what BEFORE compares.
+        let date = if short == "i4" { " \"01-Jan-2020 00:00:00 +0000\"" } else { "" };
+        imap.ok(&format!("APPEND INBOX ({flags}){date} {{{}+}}\r\n{text}", text.len()));
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/scripts/imapfilter.lua");
+    let out_path = dir.path().join("imapfilter.out");
+    let err_path = dir.path().join("imapfilter.err");
+    let mut child = Command::new("imapfilter")
+        .arg("-c")
+        .arg(&script)
+        .arg("-t")
+        .arg(server.cert_path())
+        .env("HOME", dir.path())
+        .env("POSTFACH_PORT", server.imaps.port().to_string())
+        .env("POSTFACH_USER", ACCOUNT.user)
+        .env("POSTFACH_PASSWORD", ACCOUNT.password)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::fs::File::create(&out_path).unwrap())
+        .stderr(std::fs::File::create(&err_path).unwrap())
+        .spawn()
+        .unwrap();
+    let output = || {
+        format!(
+            "stdout:\n{}\nstderr:\n{}\nserver log (tail):\n{}",
+            std::fs::read_to_string(&out_path).unwrap_or_default(),
+            std::fs::read_to_string(&err_path).unwrap_or_default(),
+            server.log_tail(30)
+        )
+    };
+    // Once it idles, one more invoice arrives.
+    let deadline = Instant::now() + CLIENT_DEADLINE;
+    while !(std::fs::read_to_string(&out_path).unwrap_or_default().contains("idling")
+        && server.log().contains("command=\"IDLE\""))
+    {
+        if child.try_wait().unwrap().is_some() || Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("IMAPFilter did not reach IDLE:\n{}", output());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    imap.append("INBOX", "", &filter_mail("i10", "Subject: Invoice 2026-12\r\n", "Please pay again."));
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("IMAPFilter did not finish:\n{}", output());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "IMAPFilter failed ({status:?}):\n{}", output());
+    assert!(std::fs::read_to_string(&out_path).unwrap().contains("imapfilter: done"), "{}", output());
+
+    let mut want = ACCOUNT.expected(&[
+        ("INBOX", &[("i2", "F"), ("i3", "F"), ("i6", ""), ("i7", ""), ("i8", "S")]),
+        ("Archive", &[("i1", ""), ("i10", "")]),
+        ("Junk", &[("i5", "")]),
+        ("Filtered/Bills", &[("i7", "")]),
+        ("Later", &[("i9", "S")]),
+    ]);
+    let state = imap.state();
+    // Whether CREATE Filtered/Bills made Filtered selectable is the server's choice.
+    if state.contains_key("Filtered") {
+        want.insert("Filtered".to_owned(), Default::default());
+    }
+    assert_eq!(state, want, "{}", output());
+    imap.ok("EXAMINE INBOX");
+    let tagged = imap.ok("UID SEARCH KEYWORD $Newsletter");
+    assert_eq!(tagged, vec![format!("* SEARCH {}", imap_uid(&mut imap, "i6"))]);
+    // The target was created because the server said TRYCREATE, not on IMAPFilter's own guess.
+    assert!(server.log().matches("command=\"CREATE\"").count() == 2, "{}", output());
+}
+
+/// The UID of `short` in the selected mailbox.
+fn imap_uid(imap: &mut Session<Client>, short: &str) -> u32 {
+    let found = imap.ok(&format!("UID SEARCH HEADER Message-ID \"<{short}@\""));
+    found[0].rsplit(' ').next().unwrap().parse().unwrap()
 }
