@@ -1,5 +1,5 @@
 //! Real mail clients against the real binary: Python's imaplib, IMAPClient, mbsync (isync),
-//! getmail, NeoMutt and IMAPFilter.
+//! getmail, NeoMutt, IMAPFilter and aerc.
 //!
 //! imaplib runs `tests/scripts/imaplib_client.py` once over implicit TLS and once over STARTTLS:
 //! folders created, renamed and deleted, a thousand varied messages appended, fetched back byte
@@ -16,12 +16,13 @@
 //! TLS, remembers what it saw, and deletes. NeoMutt runs in tmux, keys typed and the screen
 //! read: it reads, flags, deletes and saves, and shows what another device does while it idles.
 //! IMAPFilter runs `tests/scripts/imapfilter.lua`, a user's filing rules (SEARCH, flags, COPY,
-//! MOVE, TRYCREATE, IDLE).
+//! MOVE, TRYCREATE, IDLE). aerc (go-imap) runs in tmux too: SEARCH, flag, delete, move, read,
+//! and another device's changes.
 //!
-//! A missing client (python3, imapclient, mbsync, getmail, neomutt, tmux, imapfilter) makes its
-//! test print why and pass, unless the environment sets `POSTFACH_REQUIRE_CLIENTS=1` (CI does),
-//! which turns the skip into a failure. Every child process runs under a deadline and is killed
-//! when it passes it.
+//! A missing client (python3, imapclient, mbsync, getmail, neomutt, tmux, imapfilter, aerc)
+//! makes its test print why and pass, unless the environment sets `POSTFACH_REQUIRE_CLIENTS=1`
+//! (CI does), which turns the skip into a failure. Every child process runs under a deadline and
+//! is killed when it passes it.
 
 #![allow(clippy::unwrap_used)]
 
@@ -393,8 +394,17 @@ struct Tmux {
 impl Tmux {
     /// Starts `command` in a `width` x `height` window, in `dir`, with `HOME` there.
     fn start(dir: &Path, command: &[&str], width: u16, height: u16) -> Self {
+        Self::start_with_env(dir, command, width, height, &[])
+    }
+
+    /// [`Tmux::start`] with more environment variables for `command`.
+    fn start_with_env(dir: &Path, command: &[&str], width: u16, height: u16, env: &[(&str, &str)]) -> Self {
         let tmux = Self { socket: dir.join("tmux.sock") };
-        let out = Command::new("tmux")
+        let mut tmux_command = Command::new("tmux");
+        for (name, value) in env {
+            tmux_command.env(name, value);
+        }
+        let out = tmux_command
             .arg("-S")
             .arg(&tmux.socket)
             .args(["-f", "/dev/null", "new-session", "-d", "-s", "client", "-x", &width.to_string()])
@@ -416,6 +426,11 @@ impl Tmux {
     /// What the window shows now.
     fn screen(&self) -> String {
         String::from_utf8_lossy(&self.tmux(&["capture-pane", "-p", "-t", "client"]).stdout).into_owned()
+    }
+
+    /// What the window shows now, with its colours and attributes as escape sequences.
+    fn coloured_screen(&self) -> String {
+        String::from_utf8_lossy(&self.tmux(&["capture-pane", "-e", "-p", "-t", "client"]).stdout).into_owned()
     }
 
     /// Types `text` literally.
@@ -587,8 +602,12 @@ fn neomutt_in_tmux_reads_flags_deletes_saves_and_sees_other_devices() {
     assert!(!mutt.running(), "NeoMutt did not quit:\n{}", mutt.screen());
     let want = ACCOUNT.expected(&[("INBOX", &[("n1", "FS"), ("n5", "")]), ("Archive", &[("n4", "")])]);
     assert_eq!(imap.state(), want);
-    // A well-behaved client's sessions log no warning (rustls's about the IP address that
-    // GnuTLS sends as the server name included).
+    assert_no_session_warnings(&server);
+}
+
+/// A well-behaved client's sessions log no warning (rustls's about the IP address that GnuTLS
+/// sends as the server name included).
+fn assert_no_session_warnings(server: &TestServer) {
     let log = server.log();
     let warnings: Vec<&str> = log.lines().filter(|l| l.contains(" WARN conn{")).collect();
     assert!(warnings.is_empty(), "{warnings:#?}");
@@ -725,4 +744,109 @@ fn imapfilter_rules_file_the_mail_and_idle_wakes_it() {
 fn imap_uid(imap: &mut Session<Client>, short: &str) -> u32 {
     let found = imap.ok(&format!("UID SEARCH HEADER Message-ID \"<{short}@\""));
     found[0].rsplit(' ').next().unwrap().parse().unwrap()
+}
+
+// ---------------------------------------------------------------------------------------------
+// aerc, driven in tmux
+// ---------------------------------------------------------------------------------------------
+
+/// aerc (Go, go-imap) over IMAPS, its own commands typed into tmux: it verifies the certificate
+/// (`SSL_CERT_FILE`), lists the INBOX, finds messages by server-side SEARCH, flags, deletes,
+/// moves and reads them, and shows what another device does meanwhile.
+#[test]
+fn aerc_in_tmux_searches_flags_deletes_moves_and_sees_other_devices() {
+    if !available("aerc", "aerc") || !available("tmux", "tmux") {
+        return;
+    }
+    let server = ACCOUNT.server();
+    let mut imap = Session::login(&server, &ACCOUNT);
+    let subjects = ["Aerc one", "Aerc two", "Aerc three", "Aerc four"];
+    for (i, subject) in subjects.iter().enumerate() {
+        imap.append("INBOX", "", &ACCOUNT.mail(&format!("a{}", i + 1), subject));
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join(".config/aerc");
+    std::fs::create_dir_all(&config).unwrap();
+    std::fs::write(config.join("aerc.conf"), "[ui]\nmouse-enabled = false\n\n[filters]\ntext/plain = cat\n")
+        .unwrap();
+    std::fs::write(config.join("binds.conf"), "[messages]\nq = :quit<Enter>\n").unwrap();
+    let accounts = config.join("accounts.conf");
+    std::fs::write(
+        &accounts,
+        format!(
+            "[Test]\nsource = imaps://{user}:{password}@127.0.0.1:{port}\noutgoing = /bin/true\n\
+             default = INBOX\nfrom = Alice <{user}@example.com>\narchive = Archive\ncopy-to = Sent\n",
+            user = ACCOUNT.user,
+            password = ACCOUNT.password.replace(' ', "%20"),
+            port = server.imaps.port(),
+        ),
+    )
+    .unwrap();
+    // aerc refuses an accounts.conf that others may read.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&accounts, std::fs::Permissions::from_mode(0o600)).unwrap();
+
+    let cert = server.cert_path().display().to_string();
+    let aerc = Tmux::start_with_env(dir.path(), &["aerc"], 140, 30, &[("SSL_CERT_FILE", &cert)]);
+    aerc.wait("the INBOX", &server, |s| subjects.iter().all(|subject| s.contains(subject)));
+    let command = |line: &str| {
+        aerc.keys(&format!(":{line}"));
+        aerc.key("Enter");
+    };
+
+    // Server-side SEARCH: aerc marks the results (green, in its default style set).
+    command("search two");
+    aerc.wait("the search result marked", &server, |_| {
+        let coloured = aerc.coloured_screen();
+        let marked: Vec<&str> =
+            coloured.lines().filter(|l| l.contains("Aerc ") && l.contains("\x1b[32m")).collect();
+        marked.len() == 1 && marked[0].contains("Aerc two")
+    });
+    command("clear");
+    // The rest on a message chosen by its place in the list (`:select` waits for nothing).
+    let select = |subject: &str| {
+        let screen = aerc.screen();
+        let place = screen.lines().filter(|l| l.contains("Aerc ")).position(|l| l.contains(subject));
+        let place = place.unwrap_or_else(|| panic!("{subject} not listed:\n{screen}"));
+        command(&format!("select {place}"));
+    };
+    select("Aerc two");
+    command("flag");
+    aerc.wait("the flag", &server, |s| index_line(s, "Aerc two").is_some_and(|l| l.contains('!')));
+    select("Aerc three");
+    command("delete");
+    aerc.wait("the deletion", &server, |s| !s.contains("Aerc three"));
+    select("Aerc four");
+    command("move Archive");
+    aerc.wait("the move", &server, |s| !s.contains("Aerc four"));
+    select("Aerc one");
+    command("view");
+    aerc.wait("the message", &server, |s| s.contains("Body of Aerc one."));
+    command("close");
+
+    let want = ACCOUNT.expected(&[("INBOX", &[("a1", "S"), ("a2", "F")]), ("Archive", &[("a4", "")])]);
+    wait_for_state(&mut imap, "aerc's changes on the server", |state| *state == want);
+
+    // Another device: new mail, a flag on message 1, message 2 expunged.
+    imap.append("INBOX", "", &ACCOUNT.mail("a5", "Aerc five"));
+    aerc.wait("the new message", &server, |s| s.contains("Aerc five"));
+    imap.store("INBOX", "a1", "+FLAGS (\\Flagged)");
+    aerc.wait("the flag set elsewhere", &server, |s| {
+        index_line(s, "Aerc one").is_some_and(|l| l.contains('!'))
+    });
+    imap.store("INBOX", "a2", "+FLAGS (\\Deleted)");
+    imap.ok("EXPUNGE");
+    aerc.wait("the expunge made elsewhere", &server, |s| !s.contains("Aerc two") && s.contains("Aerc five"));
+    imap.ok("UNSELECT");
+
+    command("quit");
+    let deadline = Instant::now() + PATIENCE;
+    while aerc.running() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(!aerc.running(), "aerc did not quit:\n{}", aerc.screen());
+    let want = ACCOUNT.expected(&[("INBOX", &[("a1", "FS"), ("a5", "")]), ("Archive", &[("a4", "")])]);
+    assert_eq!(imap.state(), want);
+    assert_no_session_warnings(&server);
 }
