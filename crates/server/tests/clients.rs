@@ -1,5 +1,5 @@
 //! Real mail clients against the real binary: Python's imaplib, IMAPClient, mbsync (isync),
-//! getmail, NeoMutt, IMAPFilter and aerc.
+//! getmail, NeoMutt, IMAPFilter, aerc and Alpine.
 //!
 //! imaplib runs `tests/scripts/imaplib_client.py` once over implicit TLS and once over STARTTLS:
 //! folders created, renamed and deleted, a thousand varied messages appended, fetched back byte
@@ -16,11 +16,11 @@
 //! TLS, remembers what it saw, and deletes. NeoMutt runs in tmux, keys typed and the screen
 //! read: it reads, flags, deletes and saves, and shows what another device does while it idles.
 //! IMAPFilter runs `tests/scripts/imapfilter.lua`, a user's filing rules (SEARCH, flags, COPY,
-//! MOVE, TRYCREATE, IDLE). aerc (go-imap) runs in tmux too: SEARCH, flag, delete, move, read,
-//! and another device's changes.
+//! MOVE, TRYCREATE, IDLE). aerc (go-imap) and Alpine (UW c-client) run in tmux too: read,
+//! flag, delete, move or save, and another device's changes.
 //!
-//! A missing client (python3, imapclient, mbsync, getmail, neomutt, tmux, imapfilter, aerc)
-//! makes its test print why and pass, unless the environment sets `POSTFACH_REQUIRE_CLIENTS=1`
+//! A missing client (python3, imapclient, mbsync, getmail, neomutt, tmux, imapfilter, aerc,
+//! alpine) makes its test print why and pass, unless the environment sets `POSTFACH_REQUIRE_CLIENTS=1`
 //! (CI does), which turns the skip into a failure. Every child process runs under a deadline and
 //! is killed when it passes it.
 
@@ -447,7 +447,18 @@ impl Tmux {
 
     /// Waits until the screen satisfies `done`; fails with the screen after [`PATIENCE`].
     fn wait(&self, what: &str, server: &TestServer, done: impl Fn(&str) -> bool) -> String {
-        let deadline = Instant::now() + PATIENCE;
+        self.wait_up_to(PATIENCE, what, server, done)
+    }
+
+    /// [`Tmux::wait`] for at most `patience`.
+    fn wait_up_to(
+        &self,
+        patience: Duration,
+        what: &str,
+        server: &TestServer,
+        done: impl Fn(&str) -> bool,
+    ) -> String {
+        let deadline = Instant::now() + patience;
         loop {
             let screen = self.screen();
             if done(&screen) {
@@ -455,7 +466,7 @@ impl Tmux {
             }
             assert!(
                 Instant::now() < deadline,
-                "waited {PATIENCE:?} for {what}; the screen:\n{screen}\nserver log (tail):\n{}",
+                "waited {patience:?} for {what}; the screen:\n{screen}\nserver log (tail):\n{}",
                 server.log_tail(30)
             );
             std::thread::sleep(Duration::from_millis(100));
@@ -847,6 +858,113 @@ fn aerc_in_tmux_searches_flags_deletes_moves_and_sees_other_devices() {
     }
     assert!(!aerc.running(), "aerc did not quit:\n{}", aerc.screen());
     let want = ACCOUNT.expected(&[("INBOX", &[("a1", "FS"), ("a5", "")]), ("Archive", &[("a4", "")])]);
+    assert_eq!(imap.state(), want);
+    assert_no_session_warnings(&server);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Alpine (UW c-client), driven in tmux
+// ---------------------------------------------------------------------------------------------
+
+/// How long Alpine may take to notice another device's change: its mail check runs at most
+/// every 15 seconds.
+const ALPINE_PATIENCE: Duration = Duration::from_secs(60);
+
+/// Alpine over IMAPS (UW c-client underneath, the library of PHP's imap functions too), keys
+/// typed into tmux: it checks the certificate for `localhost` (`SSL_CERT_FILE`), asks for the
+/// password, lists the INBOX, and what is done there reaches the server (read, flag, delete
+/// with expunge, save to Archive); another device's new mail and expunge show by its polling.
+#[test]
+fn alpine_in_tmux_reads_flags_deletes_saves_and_sees_other_devices() {
+    if !available("alpine", "alpine") || !available("tmux", "tmux") {
+        return;
+    }
+    let server = ACCOUNT.server();
+    let mut imap = Session::login(&server, &ACCOUNT);
+    let subjects = ["Alpine one", "Alpine two", "Alpine three", "Alpine four"];
+    for (i, subject) in subjects.iter().enumerate() {
+        imap.append("INBOX", "", &ACCOUNT.mail(&format!("p{}", i + 1), subject));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let folder = format!("{{localhost:{}/ssl/user={}}}", server.imaps.port(), ACCOUNT.user);
+    std::fs::write(
+        dir.path().join("pinerc"),
+        format!(
+            "inbox-path={folder}INBOX\nfolder-collections={folder}[]\nuser-domain=example.com\n\
+             personal-name=Alice\nlast-version-used=2.26\nmail-check-interval=1\n\
+             feature-list=quit-without-confirm,expunge-without-confirm\n"
+        ),
+    )
+    .unwrap();
+    let cert = server.cert_path().display().to_string();
+    let pinerc = dir.path().join("pinerc").display().to_string();
+    let alpine = Tmux::start_with_env(
+        dir.path(),
+        &["alpine", "-p", &pinerc, "-i"],
+        120,
+        30,
+        &[("SSL_CERT_FILE", &cert)],
+    );
+    alpine.wait("the greeting", &server, |s| s.contains("Exit this greeting"));
+    alpine.keys("E");
+    alpine.wait("the password prompt", &server, |s| s.contains("ENTER PASSWORD"));
+    alpine.keys(ACCOUNT.password);
+    alpine.key("Enter");
+    alpine.wait("the question about keeping the password", &server, |s| s.contains("Preserve password"));
+    alpine.keys("N");
+    alpine.wait("the INBOX index", &server, |s| s.contains("Folder: INBOX") && s.contains("Alpine four"));
+
+    // Message 1 is current: read it, back to the index.
+    alpine.key("Enter");
+    alpine.wait("the message", &server, |s| s.contains("Body of Alpine one."));
+    alpine.keys("i");
+    alpine.wait("the index again", &server, |s| s.contains("MESSAGE INDEX"));
+    // 2: flag (important), 3: delete, 4: save to Archive (marked deleted), then expunge.
+    alpine.keys("n");
+    alpine.keys("*");
+    alpine.wait("the flag menu", &server, |s| s.contains("Important ?"));
+    alpine.key("Enter");
+    alpine.wait("the flag", &server, |s| index_line(s, "Alpine two").is_some_and(|l| l.contains('*')));
+    alpine.keys("n");
+    alpine.keys("d");
+    alpine.wait("the deletion mark", &server, |s| {
+        index_line(s, "Alpine three").is_some_and(|l| l.contains(" D "))
+    });
+    // Deleting moved on to message 4.
+    alpine.wait("message 4 current", &server, |s| s.contains("Message 4 of 4"));
+    alpine.keys("s");
+    alpine.wait("the save prompt", &server, |s| s.contains("SAVE Msg #4 to folder"));
+    alpine.keys("Archive");
+    alpine.key("Enter");
+    alpine.wait("the saved message marked deleted", &server, |s| {
+        index_line(s, "Alpine four").is_some_and(|l| l.contains(" D "))
+    });
+    alpine.keys("x");
+    alpine.wait("the expunge", &server, |s| !s.contains("Alpine three") && !s.contains("Alpine four"));
+
+    let want = ACCOUNT.expected(&[("INBOX", &[("p1", "S"), ("p2", "F")]), ("Archive", &[("p4", "")])]);
+    wait_for_state(&mut imap, "Alpine's changes on the server", |state| *state == want);
+
+    // Another device: new mail, a flag on message 1, message 2 expunged. Alpine looks at most
+    // every 15 s (its shortest mail-check-interval), by NOOP: one look shows all three.
+    imap.append("INBOX", "", &ACCOUNT.mail("p5", "Alpine five"));
+    imap.store("INBOX", "p1", "+FLAGS (\\Flagged)");
+    imap.store("INBOX", "p2", "+FLAGS (\\Deleted)");
+    imap.ok("EXPUNGE");
+    imap.ok("UNSELECT");
+    alpine.wait_up_to(ALPINE_PATIENCE, "another device's changes", &server, |s| {
+        s.contains("Alpine five")
+            && !s.contains("Alpine two")
+            && index_line(s, "Alpine one").is_some_and(|l| l.starts_with('*'))
+    });
+
+    alpine.keys("q");
+    let deadline = Instant::now() + PATIENCE;
+    while alpine.running() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(!alpine.running(), "Alpine did not quit:\n{}", alpine.screen());
+    let want = ACCOUNT.expected(&[("INBOX", &[("p1", "FS"), ("p5", "")]), ("Archive", &[("p4", "")])]);
     assert_eq!(imap.state(), want);
     assert_no_session_warnings(&server);
 }
