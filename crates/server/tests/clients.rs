@@ -477,12 +477,73 @@ impl Tmux {
     fn running(&self) -> bool {
         self.tmux(&["has-session", "-t", "client"]).status.success()
     }
+
+    /// Waits for the program (`name`) to end, as it must after its quit command.
+    fn assert_ends(&self, name: &str) {
+        let deadline = Instant::now() + PATIENCE;
+        while self.running() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        assert!(!self.running(), "{name} did not quit:\n{}", self.screen());
+    }
 }
 
 impl Drop for Tmux {
     fn drop(&mut self) {
         let _ = self.tmux(&["kill-server"]);
     }
+}
+
+/// A server whose INBOX holds four messages, "`name` one" to "`name` four" (Message-IDs
+/// `<{letter}1@...>` to `<{letter}4@...>`), a session on it, and the four subjects.
+fn four_messages(name: &str, letter: char) -> (TestServer, Session<Client>, Vec<String>) {
+    let server = ACCOUNT.server();
+    let mut imap = Session::login(&server, &ACCOUNT);
+    let subjects: Vec<String> =
+        ["one", "two", "three", "four"].iter().map(|n| format!("{name} {n}")).collect();
+    for (i, subject) in subjects.iter().enumerate() {
+        imap.append("INBOX", "", &ACCOUNT.mail(&format!("{letter}{}", i + 1), subject));
+    }
+    (server, imap, subjects)
+}
+
+/// What a terminal client test leaves on the server (its messages' `letter`): 1 read, 2
+/// flagged, 3 deleted, 4 saved or moved to Archive.
+fn after_client(letter: char) -> State {
+    let short = |n: u8| format!("{letter}{n}");
+    let (one, two, four) = (short(1), short(2), short(4));
+    ACCOUNT.expected(&[("INBOX", &[(&one, "S"), (&two, "F")]), ("Archive", &[(&four, "")])])
+}
+
+/// [`after_client`] and then [`another_device`]'s changes.
+fn after_both(letter: char) -> State {
+    let short = |n: u8| format!("{letter}{n}");
+    let (one, four, five) = (short(1), short(4), short(5));
+    ACCOUNT.expected(&[("INBOX", &[(&one, "FS"), (&five, "")]), ("Archive", &[(&four, "")])])
+}
+
+/// Another device changes the INBOX a terminal client (its messages "`name` one" ...,
+/// `letter`) shows: new mail ("`name` five"), \Flagged on one, two expunged. Waits up to
+/// `patience` for the client's screen to show all three (`flagged` tells a flagged line).
+fn another_device(
+    imap: &mut Session<Client>,
+    client: &Tmux,
+    server: &TestServer,
+    name: &str,
+    letter: char,
+    patience: Duration,
+    flagged: impl Fn(&str) -> bool,
+) {
+    imap.append("INBOX", "", &ACCOUNT.mail(&format!("{letter}5"), &format!("{name} five")));
+    imap.store("INBOX", &format!("{letter}1"), "+FLAGS (\\Flagged)");
+    imap.store("INBOX", &format!("{letter}2"), "+FLAGS (\\Deleted)");
+    imap.ok("EXPUNGE");
+    imap.ok("UNSELECT");
+    client.wait_up_to(patience, "another device's changes", server, |s| {
+        s.contains(&format!("{name} five"))
+            && !s.contains(&format!("{name} two"))
+            && index_line(s, &format!("{name} one")).is_some_and(&flagged)
+    });
 }
 
 /// The index line of the message with `subject`, if shown.
@@ -513,12 +574,7 @@ fn neomutt_in_tmux_reads_flags_deletes_saves_and_sees_other_devices() {
     if !available("neomutt", "neomutt") || !available("tmux", "tmux") {
         return;
     }
-    let server = ACCOUNT.server();
-    let mut imap = Session::login(&server, &ACCOUNT);
-    let subjects = ["Neomutt one", "Neomutt two", "Neomutt three", "Neomutt four"];
-    for (i, subject) in subjects.iter().enumerate() {
-        imap.append("INBOX", "", &ACCOUNT.mail(&format!("n{}", i + 1), subject));
-    }
+    let (server, mut imap, subjects) = four_messages("Neomutt", 'n');
 
     let dir = tempfile::tempdir().unwrap();
     let certs = dir.path().join("certificates");
@@ -587,32 +643,13 @@ fn neomutt_in_tmux_reads_flags_deletes_saves_and_sees_other_devices() {
     });
     mutt.keys("$");
 
-    let want = ACCOUNT.expected(&[("INBOX", &[("n1", "S"), ("n2", "F")]), ("Archive", &[("n4", "")])]);
-    wait_for_state(&mut imap, "NeoMutt's changes on the server", |state| *state == want);
-
-    // Another device: new mail, a flag on message 1, message 2 expunged.
-    imap.append("INBOX", "", &ACCOUNT.mail("n5", "Neomutt five"));
-    mutt.wait("the new message", &server, |s| s.contains("Neomutt five"));
-    imap.store("INBOX", "n1", "+FLAGS (\\Flagged)");
-    mutt.wait("the flag set elsewhere", &server, |s| {
-        index_line(s, "Neomutt one").is_some_and(|l| l.contains('!'))
-    });
-    imap.store("INBOX", "n2", "+FLAGS (\\Deleted)");
-    imap.ok("EXPUNGE");
-    mutt.wait("the expunge made elsewhere", &server, |s| {
-        !s.contains("Neomutt two") && s.contains("Neomutt five")
-    });
-    imap.ok("UNSELECT");
+    wait_for_state(&mut imap, "NeoMutt's changes on the server", |state| *state == after_client('n'));
+    another_device(&mut imap, &mutt, &server, "Neomutt", 'n', PATIENCE, |l| l.contains('!'));
 
     // Quit: NeoMutt ends, and the server holds what both devices did.
     mutt.keys("q");
-    let deadline = Instant::now() + PATIENCE;
-    while mutt.running() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    assert!(!mutt.running(), "NeoMutt did not quit:\n{}", mutt.screen());
-    let want = ACCOUNT.expected(&[("INBOX", &[("n1", "FS"), ("n5", "")]), ("Archive", &[("n4", "")])]);
-    assert_eq!(imap.state(), want);
+    mutt.assert_ends("NeoMutt");
+    assert_eq!(imap.state(), after_both('n'));
     assert_no_session_warnings(&server);
 }
 
@@ -769,12 +806,7 @@ fn aerc_in_tmux_searches_flags_deletes_moves_and_sees_other_devices() {
     if !available("aerc", "aerc") || !available("tmux", "tmux") {
         return;
     }
-    let server = ACCOUNT.server();
-    let mut imap = Session::login(&server, &ACCOUNT);
-    let subjects = ["Aerc one", "Aerc two", "Aerc three", "Aerc four"];
-    for (i, subject) in subjects.iter().enumerate() {
-        imap.append("INBOX", "", &ACCOUNT.mail(&format!("a{}", i + 1), subject));
-    }
+    let (server, mut imap, subjects) = four_messages("Aerc", 'a');
 
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join(".config/aerc");
@@ -836,29 +868,12 @@ fn aerc_in_tmux_searches_flags_deletes_moves_and_sees_other_devices() {
     aerc.wait("the message", &server, |s| s.contains("Body of Aerc one."));
     command("close");
 
-    let want = ACCOUNT.expected(&[("INBOX", &[("a1", "S"), ("a2", "F")]), ("Archive", &[("a4", "")])]);
-    wait_for_state(&mut imap, "aerc's changes on the server", |state| *state == want);
-
-    // Another device: new mail, a flag on message 1, message 2 expunged.
-    imap.append("INBOX", "", &ACCOUNT.mail("a5", "Aerc five"));
-    aerc.wait("the new message", &server, |s| s.contains("Aerc five"));
-    imap.store("INBOX", "a1", "+FLAGS (\\Flagged)");
-    aerc.wait("the flag set elsewhere", &server, |s| {
-        index_line(s, "Aerc one").is_some_and(|l| l.contains('!'))
-    });
-    imap.store("INBOX", "a2", "+FLAGS (\\Deleted)");
-    imap.ok("EXPUNGE");
-    aerc.wait("the expunge made elsewhere", &server, |s| !s.contains("Aerc two") && s.contains("Aerc five"));
-    imap.ok("UNSELECT");
+    wait_for_state(&mut imap, "aerc's changes on the server", |state| *state == after_client('a'));
+    another_device(&mut imap, &aerc, &server, "Aerc", 'a', PATIENCE, |l| l.contains('!'));
 
     command("quit");
-    let deadline = Instant::now() + PATIENCE;
-    while aerc.running() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    assert!(!aerc.running(), "aerc did not quit:\n{}", aerc.screen());
-    let want = ACCOUNT.expected(&[("INBOX", &[("a1", "FS"), ("a5", "")]), ("Archive", &[("a4", "")])]);
-    assert_eq!(imap.state(), want);
+    aerc.assert_ends("aerc");
+    assert_eq!(imap.state(), after_both('a'));
     assert_no_session_warnings(&server);
 }
 
@@ -879,12 +894,7 @@ fn alpine_in_tmux_reads_flags_deletes_saves_and_sees_other_devices() {
     if !available("alpine", "alpine") || !available("tmux", "tmux") {
         return;
     }
-    let server = ACCOUNT.server();
-    let mut imap = Session::login(&server, &ACCOUNT);
-    let subjects = ["Alpine one", "Alpine two", "Alpine three", "Alpine four"];
-    for (i, subject) in subjects.iter().enumerate() {
-        imap.append("INBOX", "", &ACCOUNT.mail(&format!("p{}", i + 1), subject));
-    }
+    let (server, mut imap, subjects) = four_messages("Alpine", 'p');
     let dir = tempfile::tempdir().unwrap();
     let folder = format!("{{localhost:{}/ssl/user={}}}", server.imaps.port(), ACCOUNT.user);
     std::fs::write(
@@ -912,7 +922,9 @@ fn alpine_in_tmux_reads_flags_deletes_saves_and_sees_other_devices() {
     alpine.key("Enter");
     alpine.wait("the question about keeping the password", &server, |s| s.contains("Preserve password"));
     alpine.keys("N");
-    alpine.wait("the INBOX index", &server, |s| s.contains("Folder: INBOX") && s.contains("Alpine four"));
+    alpine.wait("the INBOX index", &server, |s| {
+        s.contains("Folder: INBOX") && subjects.iter().all(|subject| s.contains(subject))
+    });
 
     // Message 1 is current: read it, back to the index.
     alpine.key("Enter");
@@ -942,29 +954,12 @@ fn alpine_in_tmux_reads_flags_deletes_saves_and_sees_other_devices() {
     alpine.keys("x");
     alpine.wait("the expunge", &server, |s| !s.contains("Alpine three") && !s.contains("Alpine four"));
 
-    let want = ACCOUNT.expected(&[("INBOX", &[("p1", "S"), ("p2", "F")]), ("Archive", &[("p4", "")])]);
-    wait_for_state(&mut imap, "Alpine's changes on the server", |state| *state == want);
-
-    // Another device: new mail, a flag on message 1, message 2 expunged. Alpine looks at most
-    // every 15 s (its shortest mail-check-interval), by NOOP: one look shows all three.
-    imap.append("INBOX", "", &ACCOUNT.mail("p5", "Alpine five"));
-    imap.store("INBOX", "p1", "+FLAGS (\\Flagged)");
-    imap.store("INBOX", "p2", "+FLAGS (\\Deleted)");
-    imap.ok("EXPUNGE");
-    imap.ok("UNSELECT");
-    alpine.wait_up_to(ALPINE_PATIENCE, "another device's changes", &server, |s| {
-        s.contains("Alpine five")
-            && !s.contains("Alpine two")
-            && index_line(s, "Alpine one").is_some_and(|l| l.starts_with('*'))
-    });
+    wait_for_state(&mut imap, "Alpine's changes on the server", |state| *state == after_client('p'));
+    // Alpine looks at most every 15 s (its shortest mail-check-interval), by NOOP.
+    another_device(&mut imap, &alpine, &server, "Alpine", 'p', ALPINE_PATIENCE, |l| l.starts_with('*'));
 
     alpine.keys("q");
-    let deadline = Instant::now() + PATIENCE;
-    while alpine.running() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    assert!(!alpine.running(), "Alpine did not quit:\n{}", alpine.screen());
-    let want = ACCOUNT.expected(&[("INBOX", &[("p1", "FS"), ("p5", "")]), ("Archive", &[("p4", "")])]);
-    assert_eq!(imap.state(), want);
+    alpine.assert_ends("Alpine");
+    assert_eq!(imap.state(), after_both('p'));
     assert_no_session_warnings(&server);
 }
