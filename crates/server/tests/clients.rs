@@ -1,5 +1,5 @@
-//! Real mail clients against the real binary: Python's imaplib, IMAPClient, mbsync (isync),
-//! getmail, NeoMutt, IMAPFilter, aerc and Alpine.
+//! Real mail clients against the real binary: Python's imaplib, IMAPClient, Perl's
+//! Mail::IMAPClient, mbsync (isync), getmail, NeoMutt, IMAPFilter, aerc and Alpine.
 //!
 //! imaplib runs `tests/scripts/imaplib_client.py` once over implicit TLS and once over STARTTLS:
 //! folders created, renamed and deleted, a thousand varied messages appended, fetched back byte
@@ -12,17 +12,18 @@
 //! IMAPClient (PyPI `imapclient`) runs `tests/scripts/imapclient_client.py` over both TLS
 //! modes: every response it parses into Python values (ENVELOPE, BODYSTRUCTURE, dates,
 //! modified UTF-7 names), SEARCH with a UTF-8 literal, SORT, THREAD, CONDSTORE, QUOTA, ACL, and
-//! IDLE seeing another connection's changes. getmail (getmail6) fetches over IMAP and POP3 on
-//! TLS, remembers what it saw, and deletes. NeoMutt runs in tmux, keys typed and the screen
-//! read: it reads, flags, deletes and saves, and shows what another device does while it idles.
+//! IDLE seeing another connection's changes. Mail::IMAPClient (under imapsync) runs
+//! `tests/scripts/mail_imapclient.pl`, a two-pass migration checked message by message.
+//! getmail (getmail6) fetches over IMAP and POP3 on TLS, remembers what it saw, and deletes.
 //! IMAPFilter runs `tests/scripts/imapfilter.lua`, a user's filing rules (SEARCH, flags, COPY,
-//! MOVE, TRYCREATE, IDLE). aerc (go-imap) and Alpine (UW c-client) run in tmux too: read,
-//! flag, delete, move or save, and another device's changes.
+//! MOVE, TRYCREATE, IDLE). NeoMutt, aerc (go-imap) and Alpine (UW c-client) run in tmux, keys
+//! typed and the screen read: they read, flag, delete, move or save, and show what another
+//! device does meanwhile.
 //!
-//! A missing client (python3, imapclient, mbsync, getmail, neomutt, tmux, imapfilter, aerc,
-//! alpine) makes its test print why and pass, unless the environment sets `POSTFACH_REQUIRE_CLIENTS=1`
-//! (CI does), which turns the skip into a failure. Every child process runs under a deadline and
-//! is killed when it passes it.
+//! A missing client (python3, imapclient, Mail::IMAPClient, mbsync, getmail, neomutt, tmux,
+//! imapfilter, aerc, alpine) makes its test print why and pass, unless the environment sets
+//! `POSTFACH_REQUIRE_CLIENTS=1` (CI does), which turns the skip into a failure. Every child
+//! process runs under a deadline and is killed when it passes it.
 
 #![allow(clippy::unwrap_used)]
 
@@ -227,6 +228,35 @@ fn imapclient_over_implicit_tls() {
 #[test]
 fn imapclient_over_starttls() {
     imapclient("starttls");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Mail::IMAPClient (Perl)
+// ---------------------------------------------------------------------------------------------
+
+/// Perl's Mail::IMAPClient, the library under imapsync, runs `tests/scripts/mail_imapclient.pl`:
+/// a two-pass migration into the server (the second pass finds every message by Message-ID),
+/// sizes, internal dates, flags and bytes as they were, flags, COPY, MOVE, UID EXPUNGE, and IDLE.
+#[test]
+fn mail_imapclient_migrates_in_and_checks_every_message() {
+    if !available("/usr/share/perl5/Mail/IMAPClient.pm", "libmail-imapclient-perl") {
+        return;
+    }
+    let server = ACCOUNT.server();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/scripts/mail_imapclient.pl");
+    let dir = tempfile::tempdir().unwrap();
+    let done = run_program(
+        Command::new("perl")
+            .arg(&script)
+            .arg(server.imaps.port().to_string())
+            .args([ACCOUNT.user, ACCOUNT.password])
+            .arg(server.cert_path()),
+        dir.path(),
+        "mail_imapclient",
+        CLIENT_DEADLINE,
+    );
+    done.assert_success("Mail::IMAPClient", &server);
+    assert!(done.stdout.contains("all checks passed"), "{}", done.output());
 }
 
 // ---------------------------------------------------------------------------------------------
