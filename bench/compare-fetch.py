@@ -330,6 +330,19 @@ def record(report, label, diffs, why, quiet):
         report.append({"command": label, "kind": kind, "cause": cause_of, "ours": repr(x), "dovecot": repr(y)})
 
 
+def compare_each(items, diffs_of, label, cause, report, quiet):
+    """Compares item by item: `diffs_of(item)` gives an item's differences, recorded in `report`
+    under `label(item)`, each with its cause `cause(item, kind, ours, dovecot)`. Returns (items
+    compared, items answered alike)."""
+    compared = same = 0
+    for item in items:
+        diffs = diffs_of(item)
+        compared += 1
+        same += not diffs
+        record(report, label(item), diffs, lambda k, x, y: cause(item, k, x, y), quiet)
+    return compared, same
+
+
 def run_differential(doc, prefix, causes, run):
     """The main program of the command-by-command comparisons (compare-list.py, compare-pop3.py,
     compare-managesieve.py): options --postfach, --json, -q and --keep (see their docstrings),

@@ -351,13 +351,10 @@ def run(binary, work, stops, quiet):
     stops.append(stop)
     dc, stop = cf.start_dovecot(work, layout=":LAYOUT=fs", extra=DOVECOT_CONF)
     stops.append(stop)
-    same = 0
     report = []
-    for command in COMMANDS:
-        diffs = compare(command, run_one(pf, command), run_one(dc, command))
-        same += not diffs
-        cf.record(report, label(command), diffs, lambda k, x, y: cause(command, k, x, y), quiet)
-    return len(COMMANDS), same, report
+    compared, same = cf.compare_each(
+        COMMANDS, lambda c: compare(c, run_one(pf, c), run_one(dc, c)), label, cause, report, quiet)
+    return compared, same, report
 
 
 def main():

@@ -209,13 +209,10 @@ def run(binary, work, stops, quiet):
     stops.append(stop)
     dc, stop = start_dovecot(work)
     stops.append(stop)
-    same = 0
     report = []
-    for cmd in COMMANDS:
-        diffs = compare(cmd, pf.command(cmd), dc.command(cmd))
-        same += not diffs
-        cf.record(report, label(cmd), diffs, lambda k, x, y: cause(cmd, k, x, y), quiet)
-    return len(COMMANDS), same, report
+    compared, same = cf.compare_each(
+        COMMANDS, lambda c: compare(c, pf.command(c), dc.command(c)), label, cause, report, quiet)
+    return compared, same, report
 
 
 def main():

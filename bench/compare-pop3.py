@@ -210,11 +210,11 @@ def run(binary, work, stops, quiet):
     for session, script in SESSIONS:
         pf, close_pf = postfach_pop(ports["pop3"])
         dc, close_dc = dovecot_pop(work)
-        for cmd in script + ["QUIT"]:
-            diffs = compare(cmd, pf.command(cmd), dc.command(cmd))
-            compared += 1
-            same += not diffs
-            cf.record(report, f"{session}: {cmd}", diffs, lambda k, x, y: cause(cmd, k, x, y), quiet)
+        n, alike = cf.compare_each(
+            script + ["QUIT"], lambda c: compare(c, pf.command(c), dc.command(c)),
+            lambda c: f"{session}: {c}", cause, report, quiet)
+        compared += n
+        same += alike
         close_pf()
         close_dc()
     return compared, same, report

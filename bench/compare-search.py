@@ -166,13 +166,10 @@ def run(binary, work, stops, quiet):
     dc, stop = cf.start_dovecot(work)
     stops.append(stop)
     cf.append_and_select((pf, dc), MESSAGES)
-    same = 0
     report = []
-    for key in SEARCHES:
-        diffs = cf.compare_pair(search(pf, key), search(dc, key), "uids")
-        same += not diffs
-        cf.record(report, label(key), diffs, lambda k, x, y: cause(key, k, x, y), quiet)
-    return len(SEARCHES), same, report
+    compared, same = cf.compare_each(
+        SEARCHES, lambda k: cf.compare_pair(search(pf, k), search(dc, k), "uids"), label, cause, report, quiet)
+    return compared, same, report
 
 
 def main():

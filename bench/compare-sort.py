@@ -125,13 +125,11 @@ def run(binary, work, stops, quiet):
     dc, stop = cf.start_dovecot(work)
     stops.append(stop)
     cf.append_and_select((pf, dc), [(b"()", date, raw) for date, raw in MESSAGES])
-    same = 0
     report = []
-    for command in COMMANDS:
-        diffs = cf.compare_pair(answer(pf, command), answer(dc, command), "answer")
-        same += not diffs
-        cf.record(report, command, diffs, lambda k, x, y: cause(command, k, x, y), quiet)
-    return len(COMMANDS), same, report
+    compared, same = cf.compare_each(
+        COMMANDS, lambda c: cf.compare_pair(answer(pf, c), answer(dc, c), "answer"), lambda c: c, cause, report,
+        quiet)
+    return compared, same, report
 
 
 def main():
