@@ -34,8 +34,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::{
-    Account, CLIENT_DEADLINE, Client, Mbsync, PATIENCE, Session, State, TestServer, assert_idle_sync,
-    available, clients_required, run_program,
+    Account, CLIENT_DEADLINE, Client, Mbsync, PATIENCE, POP3_SECTION, Session, State, TestServer,
+    assert_idle_sync, available, python_module, run_program,
 };
 
 /// The account, with a password that needs quoting, and the mbsync test's messages.
@@ -189,23 +189,8 @@ fn mbsync_syncs_both_ways_and_a_second_device_agrees() {
 // IMAPClient (PyPI)
 // ---------------------------------------------------------------------------------------------
 
-/// Whether Python's `imapclient` package can be imported; otherwise the test is skipped with a
-/// message (or fails under `POSTFACH_REQUIRE_CLIENTS=1`).
-fn imapclient_available() -> bool {
-    if !available("python3", "python3") {
-        return false;
-    }
-    let found = Command::new("python3").args(["-c", "import imapclient"]).status().is_ok_and(|s| s.success());
-    if !found {
-        let message = "skipping: Python's imapclient not installed (python3 -m pip install imapclient)";
-        assert!(!clients_required(), "POSTFACH_REQUIRE_CLIENTS=1 but {message}");
-        eprintln!("{message}");
-    }
-    found
-}
-
 fn imapclient(mode: &str) {
-    if !imapclient_available() {
+    if !python_module("imapclient", "imapclient") {
         return;
     }
     let server = ACCOUNT.server();
@@ -263,9 +248,6 @@ fn mail_imapclient_migrates_in_and_checks_every_message() {
 // getmail (getmail6)
 // ---------------------------------------------------------------------------------------------
 
-/// The `[pop3]` section that turns both POP3 listeners on, on port 0.
-const POP3_SECTION: &str = "[pop3]\nlisten = [\"127.0.0.1:0\"]\nlisten_tls = [\"127.0.0.1:0\"]\n";
-
 /// The uid and gid of `nobody` and `nogroup` on Debian.
 const NOBODY: u32 = 65534;
 
@@ -274,6 +256,9 @@ const NOBODY: u32 = 65534;
 struct Getmail {
     dir: PathBuf,
     retriever: String,
+    /// Running as root: getmail refuses to deliver as root, so it delivers as `nobody`, into a
+    /// Maildir of nobody's.
+    as_nobody: bool,
 }
 
 impl Getmail {
@@ -283,19 +268,14 @@ impl Getmail {
         for sub in ["cur", "new", "tmp"] {
             std::fs::create_dir_all(maildir.join(sub)).unwrap();
         }
-        // getmail refuses to deliver as root (as CI runs): it delivers as `nobody` then, into
-        // a Maildir of nobody's.
-        if Self::as_root() {
+        let out = Command::new("id").arg("-u").output().unwrap();
+        let as_nobody = String::from_utf8_lossy(&out.stdout).trim() == "0";
+        if as_nobody {
             for path in [maildir.clone(), maildir.join("cur"), maildir.join("new"), maildir.join("tmp")] {
                 std::os::unix::fs::chown(&path, Some(NOBODY), Some(NOBODY)).unwrap();
             }
         }
-        Self { dir, retriever }
-    }
-
-    fn as_root() -> bool {
-        let out = Command::new("id").arg("-u").output().unwrap();
-        String::from_utf8_lossy(&out.stdout).trim() == "0"
+        Self { dir, retriever, as_nobody }
     }
 
     /// Runs getmail once; `delete` removes what it retrieved from the server.
@@ -314,7 +294,7 @@ impl Getmail {
                 password = ACCOUNT.password,
                 cert = server.cert_path().display(),
                 maildir = self.dir.join("Maildir").display(),
-                user_line = if Self::as_root() { "user = nobody\n" } else { "" },
+                user_line = if self.as_nobody { "user = nobody\n" } else { "" },
             ),
         )
         .unwrap();

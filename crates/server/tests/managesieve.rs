@@ -15,7 +15,7 @@ use std::process::Command;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use common::{
-    CLIENT_DEADLINE, Client, PATIENCE, TestServer, available, clients_required, connect_from, run_program,
+    CLIENT_DEADLINE, Client, PATIENCE, TestServer, available, connect_from, python_module, run_program,
 };
 use postfach_auth::totp::{self, TotpSecret};
 
@@ -566,24 +566,11 @@ fn setactive_then_lmtp_delivery_applies_the_script() {
     assert_eq!(count(&server, "INBOX"), 2);
 }
 
-/// Whether `python3` can import `managesieve` (pip install managesieve); skips or fails as
-/// `available` does.
-fn python_managesieve() -> bool {
-    let found =
-        Command::new("python3").args(["-c", "import managesieve"]).status().is_ok_and(|s| s.success());
-    if !found {
-        let message = "skipping: python3 cannot import managesieve (pip install managesieve)";
-        assert!(!clients_required(), "POSTFACH_REQUIRE_CLIENTS=1 but {message}");
-        eprintln!("{message}");
-    }
-    found
-}
-
 /// Python's `managesieve` (PyPI): STARTTLS verifying our certificate for "localhost",
 /// AUTHENTICATE PLAIN (a literal initial response), and every script command.
 #[test]
 fn python_managesieve_client() {
-    if !python_managesieve() {
+    if !python_module("managesieve", "managesieve") {
         return;
     }
     let server = server("", "");

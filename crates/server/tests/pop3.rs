@@ -22,13 +22,11 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::{
-    Account, CLIENT_DEADLINE, Client, Deployment, Session, TestServer, available, connect_from, run_program,
+    Account, CLIENT_DEADLINE, Client, Deployment, POP3_SECTION, Session, TestServer, available, connect_from,
+    run_program,
 };
 
 const ACCOUNT: Account = Account { user: "alice", password: "pop3 test password", domain: "pop3.test" };
-
-/// The `[pop3]` section of every test server: both listeners on port 0.
-const POP3_SECTION: &str = "[pop3]\nlisten = [\"127.0.0.1:0\"]\nlisten_tls = [\"127.0.0.1:0\"]\n";
 
 /// A server with POP3 on, and the test account.
 fn server() -> TestServer {

@@ -1449,6 +1449,25 @@ pub(crate) fn available(program: &str, package: &str) -> bool {
     found
 }
 
+/// True if `python3` can import `module` (from PyPI's `package`); otherwise prints why the test
+/// is skipped, or fails when clients are required, as [`available`] does.
+pub(crate) fn python_module(module: &str, package: &str) -> bool {
+    if !available("python3", "python3") {
+        return false;
+    }
+    let found =
+        Command::new("python3").args(["-c", &format!("import {module}")]).status().is_ok_and(|s| s.success());
+    if !found {
+        let message = format!("skipping: python3 cannot import {module} (python3 -m pip install {package})");
+        assert!(!clients_required(), "POSTFACH_REQUIRE_CLIENTS=1 but {message}");
+        eprintln!("{message}");
+    }
+    found
+}
+
+/// The `[pop3]` section that turns both POP3 listeners on, on port 0.
+pub(crate) const POP3_SECTION: &str = "[pop3]\nlisten = [\"127.0.0.1:0\"]\nlisten_tls = [\"127.0.0.1:0\"]\n";
+
 /// Output of a finished client program.
 pub(crate) struct Finished {
     /// How it exited.
